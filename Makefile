@@ -1,0 +1,32 @@
+# Two commands on a fresh machine (README):
+#   make run   - install, then solve the example problem
+#   make test  - install with dev extras, then run the whole test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install install-dev bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+
+run: install
+	$(BIN)/fleetopt solve problems/chat-assistant.yaml --json out/chat-assistant.plan.json --markdown out/chat-assistant.plan.md
+
+# pytest exits 5 when it collects no test: that must fail, never pass silently.
+test: install-dev
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no tests were collected: failing"; exit 1; fi; exit $$rc
+
+bench: install-dev
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,362 @@
+"""The catalog facade: accelerators, models, quantization schemes and regions.
+
+One small object, :class:`Catalog`, hides the files.  It reads the shipped
+catalog (``catalogs/*.yaml``), layers a user's own files on top (``--catalog
+FILE``: negotiated prices, private hardware, a new model), merging entries by
+id, validates the result strictly, and answers look-ups with "did you mean"
+errors.  For every figure it can say which layer (file) it came from.
+
+Overlay semantics: an overlay entry whose id exists replaces the fields it
+names (nested mappings merge key by key; a list or a sourced figure is replaced
+whole); an entry with a new id is added.  ``sources`` tables merge by key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from pydantic import ValidationError
+
+from solver.catalog.schema import (KINDS, Accelerator, CatalogFile, Figure, Model, Quantization,
+                                   Region, Source)
+from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
+from solver.validation import pydantic_issues
+from solver.yamlio import SourceMap, format_path, load_yaml_file
+
+SHIPPED_LAYER = "shipped"
+
+
+def shipped_catalog_dir() -> Path:
+    """Directory of the shipped catalog (``$FLEETOPT_CATALOG_DIR`` overrides)."""
+    env = os.environ.get("FLEETOPT_CATALOG_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "catalogs"
+
+
+@dataclass
+class _Layer:
+    name: str
+    file: str
+    data: dict
+    smap: SourceMap
+
+
+def _is_figure(d: Any) -> bool:
+    return isinstance(d, dict) and "value" in d and "source" in d
+
+
+def _merge(base: dict, over: dict, layer: str, prov: dict, path: tuple) -> dict:
+    """Deep-merge ``over`` into a copy of ``base``; record the layer of each replaced path."""
+    out = dict(base)
+    for k, v in over.items():
+        p = path + (k,)
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and not _is_figure(v):
+            out[k] = _merge(out[k], v, layer, prov, p)
+        else:
+            out[k] = copy.deepcopy(v)
+            # forget finer provenance below p, then record this layer for p
+            for q in [q for q in prov if q[:len(p)] == p]:
+                del prov[q]
+            prov[p] = layer
+    return out
+
+
+@dataclass
+class Catalog:
+    """Validated catalog, merged from one or more layers."""
+
+    accelerators: dict[str, Accelerator]
+    models: dict[str, Model]
+    quantization: dict[str, Quantization]
+    regions: dict[str, Region]
+    sources: dict[str, Source]
+    layers: list[str]
+    version: str
+    #: (kind, id) -> {field path tuple: layer name}
+    provenance: dict[tuple[str, str], dict[tuple, str]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, overlays: Iterable[str | os.PathLike] = (), *,
+             shipped_dir: Optional[str | os.PathLike] = None,
+             include_shipped: bool = True,
+             inline: Optional[list[tuple[str, dict, SourceMap]]] = None) -> "Catalog":
+        """Read the shipped catalog plus ``overlays`` (in order, later wins)."""
+        collector = IssueCollector()
+        layers: list[_Layer] = []
+        if include_shipped:
+            d = Path(shipped_dir) if shipped_dir else shipped_catalog_dir()
+            files = sorted(d.glob("*.yaml"))
+            if not files:
+                raise InputError(InputIssue(message="no catalog files found", file=str(d),
+                                            hint="set FLEETOPT_CATALOG_DIR or reinstall fleetopt"))
+            for f in files:
+                cls._read_layer(f, SHIPPED_LAYER, layers, collector)
+        for f in overlays:
+            cls._read_layer(Path(f), str(f), layers, collector)
+        for name, data, smap in inline or []:
+            layers.append(_Layer(name=name, file=smap.file, data=data, smap=smap))
+        collector.raise_if_any()
+        return cls._build(layers)
+
+    @staticmethod
+    def _read_layer(path: Path, name: str, layers: list, collector: IssueCollector) -> None:
+        try:
+            data, smap = load_yaml_file(path)
+        except InputError as exc:
+            collector.extend(exc.issues)
+            return
+        if not isinstance(data, dict):
+            collector.add("a catalog file must be a mapping with `schema_version` and entry lists",
+                          file=str(path), line=1, hint="see catalogs/*.yaml for the layout")
+            return
+        layers.append(_Layer(name=name, file=str(path), data=data, smap=smap))
+
+    @classmethod
+    def _build(cls, layers: list[_Layer]) -> "Catalog":
+        collector = IssueCollector()
+        merged: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
+        origin: dict[tuple[str, str], list[tuple[_Layer, int]]] = {}
+        prov: dict[tuple[str, str], dict[tuple, str]] = {}
+        sources: dict[str, Any] = {}
+        versions: list[str] = []
+        for layer in layers:
+            data = layer.data
+            allowed = set(CatalogFile.model_fields)
+            for key in data:
+                if key not in allowed:
+                    from solver.errors import did_you_mean
+                    close = did_you_mean(str(key), allowed)
+                    collector.add(f"unknown top-level key {key!r}", file=layer.file,
+                                  line=layer.smap.line_of((key,)), path=str(key),
+                                  hint=(f"did you mean {close[0]!r}?" if close else
+                                        "allowed: " + ", ".join(sorted(allowed))))
+            if data.get("schema_version") != 1:
+                collector.add(f"schema_version must be 1 (got {data.get('schema_version')!r})",
+                              file=layer.file, line=layer.smap.line_of(("schema_version",)),
+                              path="schema_version", hint="add `schema_version: 1` at the top")
+            if data.get("catalog_version"):
+                versions.append(str(data["catalog_version"]))
+            srcs = data.get("sources") or {}
+            if isinstance(srcs, dict):
+                sources.update(srcs)
+            for kind in KINDS:
+                entries = data.get(kind) or []
+                if not isinstance(entries, list):
+                    collector.add(f"`{kind}` must be a list of entries", file=layer.file,
+                                  line=layer.smap.line_of((kind,)), path=kind)
+                    continue
+                seen_here: dict[str, int] = {}
+                for i, entry in enumerate(entries):
+                    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                        collector.add("each entry must be a mapping with a string `id`",
+                                      file=layer.file, line=layer.smap.line_of((kind, i)),
+                                      path=format_path((kind, i)), hint="add `id: some-name`")
+                        continue
+                    eid = entry["id"]
+                    if eid in seen_here:
+                        collector.add(f"duplicate id {eid!r} (also entry {seen_here[eid]})",
+                                      file=layer.file, line=layer.smap.line_of((kind, i, "id")),
+                                      path=format_path((kind, i, "id")),
+                                      hint="ids must be unique within a file; merge the two entries")
+                        continue
+                    seen_here[eid] = i
+                    key = (kind, eid)
+                    p = prov.setdefault(key, {})
+                    if eid in merged[kind]:
+                        merged[kind][eid] = _merge(merged[kind][eid], entry, layer.name, p, ())
+                    else:
+                        merged[kind][eid] = copy.deepcopy(entry)
+                        p.clear()
+                        p[()] = layer.name
+                    origin.setdefault(key, []).append((layer, i))
+        collector.raise_if_any()
+
+        # Validate the merged entries one by one, mapping errors back to the right file and line.
+        valid: dict[str, dict[str, Any]] = {k: {} for k in KINDS}
+        schema = {"accelerators": Accelerator, "models": Model, "quantization": Quantization,
+                  "regions": Region}
+        for kind in KINDS:
+            for eid, raw in merged[kind].items():
+                try:
+                    valid[kind][eid] = schema[kind].model_validate(raw)
+                except ValidationError as exc:
+                    for err in exc.errors(include_url=False):
+                        loc = tuple(err.get("loc", ()))
+                        layer, idx = cls._origin_for(origin[(kind, eid)], loc)
+                        sub = ValidationError.from_exception_data(exc.title, [err])
+                        collector.extend(pydantic_issues(sub, schema[kind], layer.smap,
+                                                         prefix=(kind, idx), file=layer.file))
+        try:
+            src_models = {k: Source.model_validate(v) for k, v in sources.items()}
+        except ValidationError as exc:
+            collector.extend(pydantic_issues(exc, Source, None, prefix=("sources",)))
+            src_models = {}
+        collector.raise_if_any()
+
+        cat = cls(accelerators=valid["accelerators"], models=valid["models"],
+                  quantization=valid["quantization"], regions=valid["regions"],
+                  sources=src_models, layers=[l.name for l in layers],
+                  version="+".join(dict.fromkeys(versions)) or "unversioned", provenance=prov)
+        cat._check_references(collector, origin)
+        collector.raise_if_any()
+        digest = hashlib.sha256(json.dumps(cat.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        cat.version = f"{cat.version}#{digest}"
+        return cat
+
+    @staticmethod
+    def _origin_for(origins: list, loc: tuple) -> tuple:
+        """The layer (and entry index) that supplied the value at ``loc`` (last wins)."""
+        for layer, idx in reversed(origins):
+            kind = next(k for k in KINDS if isinstance(layer.data.get(k), list)
+                        and idx < len(layer.data[k]))
+            node: Any = layer.data[kind][idx]
+            ok = True
+            for part in loc:
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                    node = node[part]
+                else:
+                    ok = False
+                    break
+            if ok:
+                return layer, idx
+        return origins[-1]
+
+    def _check_references(self, collector: IssueCollector, origin: dict) -> None:
+        """Cross-entry checks: offers name known regions, sources exist."""
+        def where(kind, eid, path):
+            layer, idx = self._origin_for(origin[(kind, eid)], path)
+            full = (kind, idx) + tuple(path)
+            return dict(file=layer.file, line=layer.smap.line_of(full), path=format_path(full))
+
+        for aid, acc in self.accelerators.items():
+            for j, off in enumerate(acc.offers):
+                if off.region not in self.regions:
+                    collector.add(f"unknown region {off.region!r}",
+                                  hint=unknown_id_hint(off.region, self.regions, "regions"),
+                                  **where("accelerators", aid, ("offers", j, "region")))
+            if acc.purchase and acc.purchase.regions:
+                for j, r in enumerate(acc.purchase.regions):
+                    if r not in self.regions:
+                        collector.add(f"unknown region {r!r}",
+                                      hint=unknown_id_hint(r, self.regions, "regions"),
+                                      **where("accelerators", aid, ("purchase", "regions", j)))
+        for kind in KINDS:
+            for eid, entry in self.entries(kind).items():
+                for path, fig in _figures(entry):
+                    if fig.source not in self.sources and not _looks_like_reference(fig.source):
+                        collector.add(f"source {fig.source!r} is not in any `sources:` table",
+                                      hint="add it to `sources:` or give a URL / document title",
+                                      **where(kind, eid, path + ("source",)))
+
+    # ------------------------------------------------------------------ look-ups
+    def entries(self, kind: str) -> dict[str, Any]:
+        if kind not in KINDS:
+            raise InputError(InputIssue(message=f"unknown catalog kind {kind!r}",
+                                        hint=unknown_id_hint(kind, KINDS, "kinds")))
+        return getattr(self, kind)
+
+    def get(self, kind: str, eid: str) -> Any:
+        table = self.entries(kind)
+        if eid not in table:
+            raise InputError(InputIssue(message=f"unknown {kind[:-1] if kind.endswith('s') else kind} id {eid!r}",
+                                        path=kind, hint=unknown_id_hint(eid, table, kind)))
+        return table[eid]
+
+    def find(self, eid: str) -> tuple[str, Any]:
+        """Find an id in any kind (for `catalog show ID`)."""
+        for kind in KINDS:
+            if eid in self.entries(kind):
+                return kind, self.entries(kind)[eid]
+        every = [i for k in KINDS for i in self.entries(k)]
+        raise InputError(InputIssue(message=f"no catalog entry with id {eid!r}",
+                                    hint=unknown_id_hint(eid, every, "")))
+
+    def accelerator(self, eid: str) -> Accelerator:
+        return self.get("accelerators", eid)
+
+    def model(self, eid: str) -> Model:
+        return self.get("models", eid)
+
+    def quant(self, eid: str) -> Quantization:
+        return self.get("quantization", eid)
+
+    def region(self, eid: str) -> Region:
+        return self.get("regions", eid)
+
+    def layer_of(self, kind: str, eid: str, path: tuple = ()) -> str:
+        """Which layer supplied the value at ``path`` of entry ``eid``."""
+        prov = self.provenance.get((kind, eid), {})
+        p = tuple(path)
+        while True:
+            if p in prov:
+                return prov[p]
+            if not p:
+                return SHIPPED_LAYER
+            p = p[:-1]
+
+    def source_text(self, key: str) -> str:
+        """Human-readable source for a figure's ``source`` field."""
+        s = self.sources.get(key)
+        if s is None:
+            return key
+        return s.title + (f" <{s.url}>" if s.url else "") + (
+            f" [{s.verification}]" if s.verification else "")
+
+    def figures(self, kind: str, eid: str) -> list[dict]:
+        """Every sourced figure of an entry, with its source and layer (tidy rows)."""
+        entry = self.get(kind, eid)
+        rows = []
+        for path, fig in _figures(entry):
+            rows.append({"field": format_path(path), "value": fig.value, "source": fig.source,
+                         "source_text": self.source_text(fig.source), "confidence": fig.confidence,
+                         "note": fig.note, "layer": self.layer_of(kind, eid, path)})
+        return rows
+
+    def to_dict(self) -> dict:
+        return {k: {i: e.model_dump(mode="json") for i, e in sorted(self.entries(k).items())}
+                for k in KINDS}
+
+
+def _looks_like_reference(s: str) -> bool:
+    return "://" in s or " " in s or s.endswith(".pdf")
+
+
+def _figures(obj: Any, path: tuple = ()) -> list[tuple[tuple, Figure]]:
+    """All :class:`Figure` values inside a schema object, with their paths."""
+    out: list[tuple[tuple, Figure]] = []
+    if isinstance(obj, Figure):
+        return [(path, obj)]
+    if hasattr(obj, "model_fields"):
+        for name in type(obj).model_fields:
+            out += _figures(getattr(obj, name), path + (name,))
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _figures(v, path + (k,))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out += _figures(v, path + (i,))
+    return out
+
+
+_DEFAULT: Optional[Catalog] = None
+
+
+def default_catalog() -> Catalog:
+    """The shipped catalog, loaded once per process."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Catalog.load()
+    return _DEFAULT
+
+
+__all__ = ["Catalog", "default_catalog", "shipped_catalog_dir", "SHIPPED_LAYER"]

@@ -1,0 +1,274 @@
+"""Schemas of the catalog files in ``catalogs/``.
+
+Every catalog figure carries its provenance.  A measured or published number is
+a :class:`Figure` (``value`` + ``source`` + ``confidence``); plain integers that
+describe a model's architecture take the entry's own ``source``.  ``source`` is
+either a key of the file's ``sources:`` table or a literal URL / document name.
+
+Units are in field names: ``memory_gb`` (10^9 bytes), ``mem_bw_gbps`` (GB/s),
+``peak_tflops`` (dense, no 2:4 sparsity), ``usd_per_device_hour``...
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from solver.validation import Strict
+
+SCHEMA_VERSION = 1
+
+#: Number formats a tensor core (or equivalent) can compute in.
+NumberFormat = Literal["fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4"]
+Confidence = Literal["high", "medium", "low"]
+Acquisition = Literal["on_demand", "spot", "reserved_1y", "reserved_3y", "purchase"]
+ACQUISITIONS: tuple[str, ...] = ("on_demand", "spot", "reserved_1y", "reserved_3y", "purchase")
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def check_id(v: str) -> str:
+    if not _ID.match(v):
+        raise ValueError(f"id {v!r} must be lowercase letters, digits, '.', '_' or '-'")
+    return v
+
+
+class Source(Strict):
+    """A document a figure was read from."""
+
+    title: str = Field(description="What the document is.")
+    url: Optional[str] = Field(None, description="Where to find it.")
+    retrieved: Optional[str] = Field(None, description="Date read (YYYY-MM-DD) or snapshot id.")
+    verification: Optional[str] = Field(
+        None, description="'retrieved', 'retrieved (secondary)', 'recalled-verify', "
+                          "'planning assumption', 'derived' ...")
+
+
+class Figure(Strict):
+    """A number with its provenance."""
+
+    value: float = Field(description="The number, in the unit the field name states.")
+    source: str = Field(min_length=1, description="Key of the file's `sources` table, or a URL/document.")
+    confidence: Confidence = Field("high", description="'low' where the source is weak.")
+    note: Optional[str] = Field(None, description="How it was derived, caveats.")
+
+
+class NonNegFigure(Figure):
+    @field_validator("value")
+    @classmethod
+    def _nonneg(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+
+class PosFigure(Figure):
+    @field_validator("value")
+    @classmethod
+    def _pos(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0 (got {v})")
+        return v
+
+
+# --------------------------------------------------------------------------- accelerators
+
+class Interconnect(Strict):
+    """Scale-up link between devices of one node (used for tensor parallelism)."""
+
+    kind: Literal["nvlink", "infinity-fabric", "pcie", "ici", "neuronlink", "roce"]
+    bandwidth_gbps: PosFigure = Field(description="Per device, one direction, GB/s.")
+    latency_us: Optional[PosFigure] = Field(None, description="Per collective hop, microseconds.")
+
+
+class Offer(Strict):
+    """A way to rent the device from a cloud provider in one region."""
+
+    provider: str = Field(description="aws, gcp, azure, lambda, runpod ...")
+    instance: str = Field(description="Instance type sold (the unit you rent).")
+    region: str = Field(description="fleetopt region id (see regions.yaml).")
+    devices_per_instance: int = Field(ge=1)
+    on_demand_usd_per_device_hour: PosFigure
+    spot_usd_per_device_hour: Optional[PosFigure] = None
+    reserved_1y_usd_per_device_hour: Optional[PosFigure] = None
+    reserved_3y_usd_per_device_hour: Optional[PosFigure] = None
+
+    _check_region = field_validator("region")(check_id)
+
+    def price(self, acquisition: str) -> Optional[Figure]:
+        return {
+            "on_demand": self.on_demand_usd_per_device_hour,
+            "spot": self.spot_usd_per_device_hour,
+            "reserved_1y": self.reserved_1y_usd_per_device_hour,
+            "reserved_3y": self.reserved_3y_usd_per_device_hour,
+        }.get(acquisition)
+
+
+class Purchase(Strict):
+    """Buying the hardware: capital cost, life, upkeep."""
+
+    usd_per_device: PosFigure = Field(description="Purchase price per device (mid of published range).")
+    devices_per_server: int = Field(ge=1, description="Devices in the smallest server you can buy.")
+    useful_life_years: PosFigure
+    maintenance_fraction_per_year: NonNegFigure = Field(
+        description="Yearly support/maintenance as a fraction of the purchase price.")
+    hosting_usd_per_device_hour: Optional[NonNegFigure] = Field(
+        None, description="Colocation space/network per device-hour, excluding energy.")
+    lead_time_quarters: int = Field(1, ge=0, description="Quarters from order to service.")
+    regions: Optional[list[str]] = Field(None, description="Regions where it can be installed (default: all).")
+
+
+class Accelerator(Strict):
+    id: str
+    name: str
+    vendor: str
+    family: str = Field(description="Architecture family used for calibration (hopper, ampere, ada, blackwell, cdna3, gaudi, tpu, neuron, turing).")
+    form_factor: Optional[str] = None
+    memory_gb: PosFigure
+    mem_bw_gbps: PosFigure
+    peak_tflops: dict[NumberFormat, PosFigure] = Field(description="Dense peak per number format (TOPS for integers).")
+    tdp_w: PosFigure
+    idle_w: NonNegFigure
+    interconnect: Interconnect
+    devices_per_node: int = Field(ge=1, description="Devices sharing one scale-up domain (max tensor parallelism).")
+    weight_only_formats: list[NumberFormat] = Field(
+        default_factory=list,
+        description="Formats the device can store and dequantize (weight-only kernels) without native compute.")
+    offers: list[Offer] = Field(default_factory=list)
+    purchase: Optional[Purchase] = None
+    source: Optional[str] = Field(None, description="Default source of plain fields.")
+    notes: Optional[str] = None
+
+    _check_id = field_validator("id")(check_id)
+
+    @model_validator(mode="after")
+    def _idle_below_tdp(self):
+        if self.idle_w.value > self.tdp_w.value:
+            raise ValueError(f"idle_w ({self.idle_w.value}) exceeds tdp_w ({self.tdp_w.value})")
+        return self
+
+
+# --------------------------------------------------------------------------- models
+
+class Moe(Strict):
+    num_experts: int = Field(ge=1)
+    experts_per_token: int = Field(ge=1)
+    shared_experts: int = Field(0, ge=0)
+    expert_intermediate_size: int = Field(ge=1)
+    dense_layers: int = Field(0, ge=0, description="Leading layers with a dense FFN instead of experts.")
+
+
+class Mla(Strict):
+    """Multi-head latent attention (DeepSeek): KV cache holds a compressed latent."""
+
+    kv_lora_rank: int = Field(ge=1)
+    rope_head_dim: int = Field(ge=1)
+
+
+class Model(Strict):
+    id: str
+    name: str
+    hf_repo: Optional[str] = None
+    arch: Literal["dense", "moe"]
+    tier: Literal["small", "medium", "large", "frontier"]
+    num_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_attention_heads: int = Field(ge=1)
+    num_kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    intermediate_size: int = Field(ge=1)
+    vocab_size: int = Field(ge=1)
+    max_context_tokens: int = Field(ge=1)
+    moe: Optional[Moe] = None
+    mla: Optional[Mla] = None
+    sliding_window: Optional[int] = Field(None, ge=1, description="Window of the sliding-window layers, tokens.")
+    sliding_window_layer_fraction: float = Field(0.0, ge=0, le=1)
+    total_params_b: PosFigure
+    active_params_b: PosFigure
+    quality: Figure = Field(description="Quality score on the common scale (MMLU, 0-100).")
+    quality_benchmark: str = "MMLU"
+    native_formats: list[str] = Field(default_factory=list, description="Quantization ids the model ships in (weights).")
+    source: str = Field(description="Source of the architecture integers.")
+    notes: Optional[str] = None
+
+    _check_id = field_validator("id")(check_id)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.arch == "moe" and self.moe is None:
+            raise ValueError("arch is 'moe' but the `moe:` block is missing")
+        if self.active_params_b.value > self.total_params_b.value * 1.0001:
+            raise ValueError("active_params_b exceeds total_params_b")
+        if self.num_attention_heads % self.num_kv_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_kv_heads")
+        return self
+
+
+# --------------------------------------------------------------------------- quantization
+
+class Retention(Strict):
+    """Accuracy retained (fraction of BF16 score) for models in a size band."""
+
+    min_params_b: float = Field(0, ge=0)
+    max_params_b: float = Field(1e6, gt=0)
+    retention: Figure
+
+
+class Quantization(Strict):
+    id: str
+    name: str
+    weight_format: NumberFormat
+    activation_format: NumberFormat
+    compute_format: NumberFormat = Field(description="Whose peak applies (W4A16 computes at bf16).")
+    bytes_per_weight: PosFigure = Field(description="Including scale overhead.")
+    kv_bytes_per_element: PosFigure
+    weight_only: bool
+    supported_families: list[str] = Field(description="Accelerator families that run it (natively or weight-only).")
+    retention: list[Retention] = Field(min_length=1)
+    source: Optional[str] = None
+    notes: Optional[str] = None
+
+    _check_id = field_validator("id")(check_id)
+
+
+# --------------------------------------------------------------------------- regions
+
+class Region(Strict):
+    id: str
+    name: str
+    country: str
+    electricity_usd_per_kwh: PosFigure
+    pue: PosFigure
+    carbon_g_per_kwh: NonNegFigure
+    cloud_regions: dict[str, list[str]] = Field(default_factory=dict,
+                                                description="Provider -> provider region names here.")
+    notes: Optional[str] = None
+
+    _check_id = field_validator("id")(check_id)
+
+    @field_validator("pue")
+    @classmethod
+    def _pue(cls, v: Figure) -> Figure:
+        if v.value < 1.0:
+            raise ValueError(f"PUE must be >= 1.0 (got {v.value})")
+        return v
+
+
+# --------------------------------------------------------------------------- files
+
+class CatalogFile(Strict):
+    """One catalog YAML file (shipped or a user's overlay)."""
+
+    schema_version: Literal[1]
+    catalog_version: Optional[str] = None
+    description: Optional[str] = None
+    sources: dict[str, Source] = Field(default_factory=dict)
+    accelerators: list[Accelerator] = Field(default_factory=list)
+    models: list[Model] = Field(default_factory=list)
+    quantization: list[Quantization] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+
+
+KINDS: tuple[str, ...] = ("accelerators", "models", "quantization", "regions")

@@ -1,0 +1,122 @@
+"""Errors a user can act on.
+
+Every problem with user input is an :class:`InputIssue` (file, line, field path,
+what is wrong, how to fix it).  Loaders collect *all* issues before raising one
+:class:`InputError`, so a user fixes a file in one pass instead of one error at
+a time.  The CLI prints them and exits with :data:`EXIT_BAD_INPUT`; it never
+shows a traceback for input problems.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+# Documented exit codes (README "Exit codes").
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_INFEASIBLE = 3
+EXIT_TIME_LIMIT = 4
+EXIT_SOLVER_ERROR = 5
+EXIT_VIOLATIONS = 6
+
+
+class FleetoptError(Exception):
+    """Base class of every error fleetopt raises on purpose."""
+
+    exit_code = EXIT_INTERNAL
+
+
+@dataclass(frozen=True)
+class InputIssue:
+    """One thing wrong with one field of one input file."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    path: str = ""
+    hint: str | None = None
+
+    def format(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        head = f"{where}: "
+        if self.path:
+            head += f"{self.path}: "
+        text = head + self.message
+        if self.hint:
+            text += f"\n    fix: {self.hint}"
+        return text
+
+
+class InputError(FleetoptError):
+    """One or more :class:`InputIssue` found while reading user input."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, issues: Sequence[InputIssue] | InputIssue):
+        if isinstance(issues, InputIssue):
+            issues = [issues]
+        self.issues: list[InputIssue] = list(issues)
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        n = len(self.issues)
+        lines = [f"{n} input error{'s' if n != 1 else ''}:"]
+        lines += [issue.format() for issue in self.issues]
+        return "\n".join(lines)
+
+
+class SolverUnavailableError(FleetoptError):
+    """The requested solver is not installed or crashed."""
+
+    exit_code = EXIT_SOLVER_ERROR
+
+
+@dataclass
+class IssueCollector:
+    """Accumulates issues so that a loader can report all of them at once."""
+
+    file: str | None = None
+    issues: list[InputIssue] = field(default_factory=list)
+
+    def add(self, message: str, *, path: str = "", line: int | None = None,
+            hint: str | None = None, file: str | None = None) -> None:
+        self.issues.append(InputIssue(message=message, file=file or self.file, line=line,
+                                      path=path, hint=hint))
+
+    def extend(self, issues: Iterable[InputIssue]) -> None:
+        self.issues.extend(issues)
+
+    def raise_if_any(self) -> None:
+        if self.issues:
+            raise InputError(self.issues)
+
+    def __bool__(self) -> bool:  # pragma: no cover - convenience
+        return bool(self.issues)
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """Close matches of ``word`` among ``choices`` (case-insensitive)."""
+    choices = list(choices)
+    lower = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(str(word).lower(), list(lower), n=n, cutoff=0.55)
+    # Substring matches help with ids such as "h100" -> "h100-sxm".
+    for c in choices:
+        if str(word).lower() in c.lower() and c.lower() not in hits and len(hits) < n:
+            hits.append(c.lower())
+    return [lower[h] for h in hits]
+
+
+def unknown_id_hint(word: str, choices: Iterable[str], what: str) -> str:
+    """A 'did you mean' hint ending with what to do."""
+    choices = sorted(set(choices))
+    close = did_you_mean(word, choices)
+    if close:
+        return (f"did you mean {' or '.join(repr(c) for c in close)}? "
+                f"Run `fleetopt catalog list {what}` to see every id.")
+    shown = ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
+    return f"known {what}: {shown}. Run `fleetopt catalog list {what}` to see every id."

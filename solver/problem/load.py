@@ -1,0 +1,259 @@
+"""Read a problem file, apply a scenario, validate it against the catalog.
+
+Every issue in the file is collected (schema errors, unknown ids with "did you
+mean", impossible combinations) and raised together as one
+:class:`~solver.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from pydantic import ValidationError
+
+from solver.catalog import Catalog
+from solver.errors import InputError, InputIssue, IssueCollector, did_you_mean, unknown_id_hint
+from solver.problem.schema import Problem
+from solver.validation import pydantic_issues
+from solver.yamlio import SourceMap, format_path, load_yaml_file, load_yaml_text
+
+
+@dataclass(frozen=True)
+class LoadedProblem:
+    """A validated problem with the catalog it was checked against."""
+
+    problem: Problem
+    catalog: Catalog
+    file: str
+    scenario: Optional[str]
+    raw: dict  # the resolved (scenario-applied) document, for hashing and sweeps
+
+    @property
+    def name(self) -> str:
+        return self.problem.name + (f" [{self.scenario}]" if self.scenario else "")
+
+
+def _split_path(path: str) -> list[str]:
+    return [p for p in str(path).split(".") if p != ""]
+
+
+def set_path(doc: dict, path: str, value: Any) -> None:
+    """Set ``value`` at a dotted ``path``; list entries are addressed by ``id``/``name`` or index.
+
+    Raises ``KeyError`` with a readable message when the path does not resolve.
+    """
+    parts = _split_path(path)
+    if not parts:
+        raise KeyError("empty path")
+    node: Any = doc
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            idx = None
+            if part.lstrip("-").isdigit():
+                idx = int(part)
+                if not -len(node) <= idx < len(node):
+                    raise KeyError(f"index {idx} out of range at {'.'.join(parts[:i])}")
+            else:
+                for j, item in enumerate(node):
+                    if isinstance(item, dict) and (item.get("id") == part or item.get("name") == part
+                                                   or item.get("region") == part):
+                        idx = j
+                        break
+                if idx is None:
+                    ids = [str(it.get("id") or it.get("name") or it.get("region")) for it in node
+                           if isinstance(it, dict)]
+                    close = did_you_mean(part, ids)
+                    raise KeyError(f"no entry {part!r} under {'.'.join(parts[:i]) or 'top'}"
+                                   + (f"; did you mean {close[0]!r}?" if close else
+                                      f"; entries: {', '.join(ids)}"))
+            if last:
+                node[idx] = value
+                return
+            node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+                return
+            if part not in node or node[part] is None:
+                node[part] = {}
+            node = node[part]
+        else:
+            raise KeyError(f"{'.'.join(parts[:i])} is a value, not a section")
+
+
+def resolve_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap] = None,
+                     file: Optional[str] = None) -> dict:
+    """Return a copy of ``raw`` with the named scenario's overrides applied."""
+    if scenario is None:
+        return copy.deepcopy(raw)
+    scenarios = raw.get("scenarios") or []
+    names = [s.get("name") for s in scenarios if isinstance(s, dict)]
+    if scenario not in names:
+        raise InputError(InputIssue(
+            message=f"no scenario named {scenario!r}", file=file, path="scenarios",
+            line=smap.line_of(("scenarios",)) if smap else None,
+            hint=(unknown_id_hint(scenario, names, "scenarios") if names else
+                  "this file defines no scenarios; drop --scenario")))
+    idx = names.index(scenario)
+    sc = scenarios[idx]
+    out = copy.deepcopy(raw)
+    collector = IssueCollector(file=file)
+    sets = sc.get("set") or {}
+    if not isinstance(sets, dict):
+        collector.add("`set` must map dotted paths to values",
+                      path=format_path(("scenarios", idx, "set")),
+                      line=smap.line_of(("scenarios", idx, "set")) if smap else None)
+    else:
+        for path, value in sets.items():
+            if str(path).split(".")[0] == "scenarios":
+                collector.add("a scenario cannot change `scenarios`",
+                              path=format_path(("scenarios", idx, "set", path)),
+                              line=smap.line_of(("scenarios", idx, "set", path)) if smap else None)
+                continue
+            try:
+                set_path(out, str(path), copy.deepcopy(value))
+            except KeyError as exc:
+                collector.add(f"override path {path!r} does not resolve: {exc.args[0]}",
+                              path=format_path(("scenarios", idx, "set", path)),
+                              line=smap.line_of(("scenarios", idx, "set", path)) if smap else None,
+                              hint="address list entries by id, e.g. workloads.chat.slo.ttft_ms")
+    collector.raise_if_any()
+    return out
+
+
+def _check_ids(problem: Problem, cat: Catalog, smap: Optional[SourceMap], file: str,
+               collector: IssueCollector) -> None:
+    """Every id the problem names must exist in the catalog (or in the problem)."""
+
+    def line(path):
+        return smap.line_of(path) if smap else None
+
+    def check(value, kind, path, known=None):
+        table = known if known is not None else cat.entries(kind)
+        if value not in table:
+            collector.add(f"unknown {kind.rstrip('s')} id {value!r}", path=format_path(path),
+                          line=line(path), hint=unknown_id_hint(value, table, kind))
+
+    wl_ids: dict[str, int] = {}
+    for i, w in enumerate(problem.workloads):
+        if w.id in wl_ids:
+            collector.add(f"duplicate workload id {w.id!r} (also workloads[{wl_ids[w.id]}])",
+                          path=format_path(("workloads", i, "id")), line=line(("workloads", i, "id")),
+                          hint="give each workload a unique id")
+        wl_ids.setdefault(w.id, i)
+        for field, kind in (("models", "models"), ("quantizations", "quantization"),
+                            ("regions", "regions")):
+            for j, v in enumerate(getattr(w, field) or []):
+                check(v, kind, ("workloads", i, field, j))
+        if w.quality is not None:
+            allowed = w.models or list(cat.models)
+            best = max((cat.models[m].quality.value for m in allowed if m in cat.models), default=None)
+            if best is not None and best < w.quality.min_score:
+                collector.add(
+                    f"quality target {w.quality.min_score} is above the best allowed model "
+                    f"({best} on {cat.models[next(iter(cat.models))].quality_benchmark})",
+                    path=format_path(("workloads", i, "quality", "min_score")),
+                    line=line(("workloads", i, "quality", "min_score")),
+                    hint="lower min_score or allow a stronger model")
+    f = problem.fleet
+    for j, a in enumerate(f.accelerators or []):
+        check(a, "accelerators", ("fleet", "accelerators", j))
+    for j, r in enumerate(f.regions or []):
+        check(r, "regions", ("fleet", "regions", j))
+    for group in ("availability", "existing", "offers"):
+        for j, item in enumerate(getattr(f, group)):
+            check(item.accelerator, "accelerators", ("fleet", group, j, "accelerator"))
+            if getattr(item, "region", None) is not None:
+                check(item.region, "regions", ("fleet", group, j, "region"))
+    for j, pc in enumerate(f.power_caps):
+        check(pc.region, "regions", ("fleet", "power_caps", j, "region"))
+    for j, m in enumerate(problem.measurements):
+        check(m.accelerator, "accelerators", ("measurements", j, "accelerator"))
+        check(m.model, "models", ("measurements", j, "model"))
+        check(m.quantization, "quantization", ("measurements", j, "quantization"))
+        if m.workload is not None:
+            check(m.workload, "workloads", ("measurements", j, "workload"), known=wl_ids)
+    names: dict[str, int] = {}
+    for j, s in enumerate(problem.scenarios):
+        if s.name in names:
+            collector.add(f"duplicate scenario name {s.name!r}",
+                          path=format_path(("scenarios", j, "name")), line=line(("scenarios", j, "name")),
+                          hint="give each scenario a unique name")
+        names.setdefault(s.name, j)
+
+
+def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
+                      catalog_overlays: Iterable[str | os.PathLike] = (),
+                      scenario: Optional[str] = None, base_dir: Optional[Path] = None,
+                      check_scenarios: bool = True) -> LoadedProblem:
+    """Validate a parsed problem document; raise :class:`InputError` with every issue."""
+    if not isinstance(raw, dict):
+        raise InputError(InputIssue(
+            message="a problem file must be a YAML mapping (schema_version, name, workloads, ...)",
+            file=file, line=1, hint="see problems/*.yaml for examples"))
+    resolved = resolve_scenario(raw, scenario, smap, file)
+    collector = IssueCollector(file=file)
+    problem: Optional[Problem] = None
+    try:
+        problem = Problem.model_validate(resolved)
+    except ValidationError as exc:
+        # Line numbers refer to the file; scenario overrides map to their own lines poorly,
+        # so name the scenario in the message when one is active.
+        issues = pydantic_issues(exc, Problem, smap, file=file)
+        if scenario:
+            issues = [InputIssue(message=i.message + f" (with scenario {scenario!r})", file=i.file,
+                                 line=i.line, path=i.path, hint=i.hint) for i in issues]
+        collector.extend(issues)
+    # Catalog: shipped + the problem's own overlays + the caller's.
+    overlays: list[Path] = []
+    base = base_dir or Path(file).parent
+    cat_list = resolved.get("catalog") or []
+    if isinstance(cat_list, list):
+        for j, c in enumerate(cat_list):
+            p = Path(str(c))
+            p = p if p.is_absolute() else base / p
+            if not p.exists():
+                collector.add("catalog overlay file not found", path=format_path(("catalog", j)),
+                              line=smap.line_of(("catalog", j)) if smap else None,
+                              hint=f"looked for {p}; paths are relative to the problem file")
+            else:
+                overlays.append(p)
+    overlays += [Path(o) for o in catalog_overlays]
+    catalog: Optional[Catalog] = None
+    try:
+        catalog = Catalog.load(overlays)
+    except InputError as exc:
+        collector.extend(exc.issues)
+    if problem is not None and catalog is not None:
+        _check_ids(problem, catalog, smap, file, collector)
+        if check_scenarios and scenario is None:
+            for s in problem.scenarios:
+                try:
+                    validate_document(raw, smap, file, catalog_overlays=catalog_overlays,
+                                      scenario=s.name, base_dir=base_dir, check_scenarios=False)
+                except InputError as exc:
+                    collector.extend(i for i in exc.issues if i not in collector.issues)
+    collector.raise_if_any()
+    assert problem is not None and catalog is not None
+    return LoadedProblem(problem=problem, catalog=catalog, file=file, scenario=scenario,
+                         raw=resolved)
+
+
+def load_problem(path: str | os.PathLike, *, scenario: Optional[str] = None,
+                 catalog_overlays: Iterable[str | os.PathLike] = ()) -> LoadedProblem:
+    """Read, resolve and validate a problem file."""
+    raw, smap = load_yaml_file(path)
+    return validate_document(raw, smap, str(path), catalog_overlays=catalog_overlays,
+                             scenario=scenario)
+
+
+def load_problem_text(text: str, *, file: str = "<string>", scenario: Optional[str] = None,
+                      base_dir: Optional[Path] = None) -> LoadedProblem:
+    """Same as :func:`load_problem` for YAML text (tests, notebooks)."""
+    raw, smap = load_yaml_text(text, file=file)
+    return validate_document(raw, smap, file, scenario=scenario, base_dir=base_dir or Path("."))

@@ -1,0 +1,251 @@
+"""Schema of a fleetopt problem file (``problems/*.yaml``).
+
+A problem says what must be served (``workloads``), what may be used
+(``fleet``), what counts as cost (``objective``), how to solve (``solver``) and
+named what-ifs (``scenarios``).  Units are in field names.  Unknown keys are
+errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from solver.catalog.schema import ACQUISITIONS, Acquisition, check_id
+from solver.validation import Strict
+
+SCHEMA_VERSION = 1
+
+
+class TokenStats(Strict):
+    """Distribution of a request's token count."""
+
+    mean: float = Field(gt=0, description="Mean tokens per request.")
+    p90: Optional[float] = Field(None, gt=0, description="90th percentile, tokens (used for memory sizing).")
+    max: Optional[float] = Field(None, gt=0, description="Largest request, tokens.")
+    distribution: Literal["fixed", "exponential", "lognormal"] = Field(
+        "lognormal", description="Shape used by the simulator.")
+    cv: float = Field(0.5, ge=0, description="Coefficient of variation (std/mean) for lognormal.")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.p90 is not None and self.p90 < self.mean * 0.5:
+            raise ValueError(f"p90 ({self.p90}) is implausibly below the mean ({self.mean})")
+        if self.max is not None and self.max < self.mean:
+            raise ValueError(f"max ({self.max}) is below the mean ({self.mean})")
+        return self
+
+
+class Slo(Strict):
+    """Latency targets, met at a percentile of requests."""
+
+    ttft_ms: float = Field(gt=0, description="Time to first token target, milliseconds.")
+    tpot_ms: float = Field(gt=0, description="Time per output token target, milliseconds.")
+    percentile: float = Field(99.0, description="Percentile at which both targets hold (0 < p < 100).")
+
+    @field_validator("percentile")
+    @classmethod
+    def _pct(cls, v: float) -> float:
+        if not (0 < v < 100):
+            raise ValueError(f"percentile must be strictly between 0 and 100 (got {v}); "
+                             "use e.g. 99 for p99")
+        return v
+
+
+class QualityTarget(Strict):
+    """Minimum quality on the catalog's common scale (MMLU, 0-100)."""
+
+    min_score: float = Field(ge=0, le=100)
+    mode: Literal["per_request", "mean"] = Field(
+        "per_request", description="'per_request': every model used meets it; "
+                                   "'mean': the routed mix meets it on average (router).")
+
+
+class Demand(Strict):
+    """Requests per second a workload brings."""
+
+    requests_per_s: float = Field(gt=0, description="Peak arrival rate, requests per second.")
+    profile: Optional[list[float]] = Field(
+        None, description="Daily profile: fraction of the peak in each slice (e.g. 24 hourly values).")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v):
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("profile must not be empty")
+        if any(x < 0 or x > 1 for x in v):
+            raise ValueError("profile values are fractions of the peak, each between 0 and 1")
+        if max(v) <= 0:
+            raise ValueError("profile must have at least one positive slice")
+        return v
+
+
+class Workload(Strict):
+    id: str
+    description: Optional[str] = None
+    demand: Demand
+    input_tokens: TokenStats
+    output_tokens: TokenStats
+    slo: Slo
+    quality: Optional[QualityTarget] = None
+    models: Optional[list[str]] = Field(None, description="Allowed model ids (default: every model).")
+    quantizations: Optional[list[str]] = Field(None, description="Allowed quantization ids.")
+    regions: Optional[list[str]] = Field(None, description="Regions this workload must be served in.")
+    redundancy: Literal["none", "n+1"] = Field("none", description="'n+1': one spare replica per deployment used.")
+
+    _check_id = field_validator("id")(check_id)
+
+    @field_validator("models", "quantizations", "regions")
+    @classmethod
+    def _nonempty(cls, v):
+        if v is not None and len(v) == 0:
+            raise ValueError("must not be empty (leave the key out to allow all)")
+        return v
+
+
+class Availability(Strict):
+    """At most this many devices of one accelerator in one region."""
+
+    accelerator: str
+    region: Optional[str] = Field(None, description="Default: every region.")
+    max_devices: int = Field(ge=0)
+    acquisition: Optional[list[Acquisition]] = Field(None, description="Modes it limits (default: all).")
+
+
+class PowerCap(Strict):
+    """Facility power limit of a region (IT power x PUE), kilowatts."""
+
+    region: str
+    max_kw: float = Field(ge=0)
+    applies_to: list[Acquisition] = Field(
+        default_factory=lambda: list(ACQUISITIONS),
+        description="Acquisition modes whose hardware draws on this site's power.")
+
+
+class Budget(Strict):
+    max_usd_per_month: Optional[float] = Field(None, gt=0, description="All costs, averaged per month.")
+    max_capex_usd: Optional[float] = Field(None, ge=0, description="Purchases over the horizon.")
+
+
+class ExistingDevices(Strict):
+    """Hardware already owned: its cost is sunk, its upkeep and energy are not."""
+
+    accelerator: str
+    region: str
+    devices: int = Field(ge=1)
+    age_years: float = Field(0.0, ge=0)
+
+
+class CustomOffer(Strict):
+    """A price the user negotiated or measured, for any accelerator and region."""
+
+    accelerator: str
+    region: str
+    acquisition: Acquisition = "on_demand"
+    usd_per_device_hour: float = Field(gt=0)
+    devices_per_instance: int = Field(1, ge=1)
+    provider: str = "custom"
+    source: str = "user"
+
+
+class Fleet(Strict):
+    accelerators: Optional[list[str]] = Field(None, description="Allowed accelerator ids (default: all).")
+    regions: Optional[list[str]] = Field(None, description="Allowed region ids (default: all).")
+    providers: Optional[list[str]] = Field(None, description="Allowed cloud providers (default: all).")
+    acquisition: list[Acquisition] = Field(default_factory=lambda: ["on_demand"])
+    tensor_parallel: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
+    max_utilization: float = Field(0.85, gt=0, le=1, description="Planned load ceiling per replica.")
+    max_spot_share: float = Field(0.5, ge=0, le=1, description="Largest share of a workload on spot.")
+    availability: list[Availability] = Field(default_factory=list)
+    power_caps: list[PowerCap] = Field(default_factory=list)
+    budget: Optional[Budget] = None
+    existing: list[ExistingDevices] = Field(default_factory=list)
+    offers: list[CustomOffer] = Field(default_factory=list, description="Extra or negotiated prices.")
+    catalog_offers: bool = Field(True, description="Use the catalog's cloud offers (false: only `offers`).")
+
+    @field_validator("tensor_parallel")
+    @classmethod
+    def _tp(cls, v):
+        if not v:
+            raise ValueError("must list at least one degree")
+        bad = [t for t in v if t < 1 or t & (t - 1)]
+        if bad:
+            raise ValueError(f"tensor-parallel degrees must be powers of two (got {bad})")
+        return sorted(set(v))
+
+    @field_validator("acquisition")
+    @classmethod
+    def _acq(cls, v):
+        if not v:
+            raise ValueError("must list at least one acquisition mode")
+        return list(dict.fromkeys(v))
+
+
+class Objective(Strict):
+    horizon_months: float = Field(12.0, gt=0, description="Costs are summed over this horizon.")
+    include_energy: bool = Field(True, description="Count electricity of owned hardware.")
+    energy_on_rented: bool = Field(False, description="Also charge energy for rented devices "
+                                                      "(cloud prices already include it).")
+    carbon_usd_per_tonne: float = Field(0.0, ge=0, description="Carbon price on all energy, USD/tCO2e.")
+    currency: Literal["USD"] = "USD"
+
+
+class SolverOptions(Strict):
+    backend: Literal["pulp", "ortools"] = "pulp"
+    solver: Optional[str] = Field(None, description="pulp: cbc | highs; ortools: scip | cbc | highs | cp-sat.")
+    fallback: list[str] = Field(default_factory=list, description="Solvers to try if the first is missing or fails.")
+    time_limit_s: float = Field(60.0, gt=0)
+    mip_gap: float = Field(1e-4, ge=0, lt=1)
+    threads: Optional[int] = Field(None, ge=1)
+
+
+class Measurement(Strict):
+    """A user's own capacity measurement; replaces the analytic figure where it applies."""
+
+    accelerator: str
+    model: str
+    quantization: str = "bf16"
+    tensor_parallel: int = Field(1, ge=1)
+    workload: Optional[str] = Field(None, description="Workload id it applies to (default: any with the same token lengths).")
+    input_tokens: Optional[float] = Field(None, gt=0)
+    output_tokens: Optional[float] = Field(None, gt=0)
+    max_requests_per_s: float = Field(ge=0, description="Highest rate one replica sustains within the SLO; 0 = cannot serve.")
+    ttft_ms: Optional[float] = Field(None, gt=0, description="Measured TTFT at that rate.")
+    tpot_ms: Optional[float] = Field(None, gt=0, description="Measured TPOT at that rate.")
+    power_w: Optional[float] = Field(None, gt=0, description="Measured power per replica at that rate.")
+    source: str = "user measurement"
+
+    @model_validator(mode="after")
+    def _applies(self):
+        if self.workload is None and (self.input_tokens is None or self.output_tokens is None):
+            raise ValueError("give `workload`, or both `input_tokens` and `output_tokens`")
+        return self
+
+
+class Scenario(Strict):
+    """A named variant: dotted-path overrides applied to the base problem.
+
+    Paths address list entries by id, e.g. ``workloads.chat.slo.ttft_ms: 500``.
+    """
+
+    name: str
+    description: Optional[str] = None
+    set: dict[str, Any] = Field(default_factory=dict)
+
+    _check_name = field_validator("name")(check_id)
+
+
+class Problem(Strict):
+    schema_version: Literal[1]
+    name: str
+    description: Optional[str] = None
+    catalog: list[str] = Field(default_factory=list, description="Catalog overlay files, relative to this file.")
+    workloads: list[Workload] = Field(min_length=1)
+    fleet: Fleet = Field(default_factory=Fleet)
+    objective: Objective = Field(default_factory=Objective)
+    solver: SolverOptions = Field(default_factory=SolverOptions)
+    measurements: list[Measurement] = Field(default_factory=list)
+    scenarios: list[Scenario] = Field(default_factory=list)

@@ -1,0 +1,99 @@
+"""Turn pydantic validation errors into :class:`InputIssue` lists.
+
+Schemas are strict (``extra="forbid"``); an unknown key gets a "did you mean"
+from the model's own field names, and every message carries file, line and
+field path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Type
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from solver.errors import InputIssue, did_you_mean
+from solver.yamlio import SourceMap, format_path
+
+
+class Strict(BaseModel):
+    """Base of every input schema: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              allow_inf_nan=False)
+
+
+def _model_at(model: Type[BaseModel], loc: tuple) -> Type[BaseModel] | None:
+    """Walk ``loc`` through nested model annotations to find the model that owns it."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        f = current.model_fields.get(part)
+        if f is None:
+            return None
+        ann = f.annotation
+        # unwrap Optional / list / dict / Union to the first BaseModel inside
+        stack = [ann]
+        found = None
+        while stack:
+            a = stack.pop(0)
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                found = a
+                break
+            stack.extend(typing.get_args(a))
+        if found is None:
+            return None
+        current = found
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+_FRIENDLY = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+    "finite_number": "must be a finite number (not NaN or infinity)",
+}
+
+
+def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMap | None,
+                    prefix: tuple = (), file: str | None = None) -> list[InputIssue]:
+    """Convert a :class:`ValidationError` into issues with lines and hints."""
+    issues: list[InputIssue] = []
+    file = file or (smap.file if smap else None)
+    for err in exc.errors(include_url=False):
+        loc = tuple(err.get("loc", ()))
+        # Drop pydantic's union-branch labels such as 'function-after[...]' or type tags.
+        loc = tuple(p for p in loc if isinstance(p, int) or not (
+            "[" in str(p) and "]" in str(p)) and str(p) not in ("float", "int", "str", "bool"))
+        full = prefix + loc
+        typ = err.get("type", "")
+        msg = _FRIENDLY.get(typ, err.get("msg", "invalid value"))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        hint = None
+        if typ == "extra_forbidden" and loc:
+            owner = _model_at(model, loc[:-1])
+            if owner is not None:
+                names = list(owner.model_fields)
+                close = did_you_mean(str(loc[-1]), names)
+                if close:
+                    hint = f"did you mean {' or '.join(repr(c) for c in close)}?"
+                else:
+                    hint = "allowed fields here: " + ", ".join(names)
+                hint += " Remove or rename the key."
+        elif typ == "missing" and loc:
+            hint = f"add `{loc[-1]}:` here"
+        elif "input" in err and typ not in ("missing",):
+            given = err["input"]
+            if not isinstance(given, (dict, list)):
+                msg = f"{msg} (got {given!r})"
+            ctx = err.get("ctx") or {}
+            if "expected" in ctx:
+                hint = f"use one of {ctx['expected']}"
+        line = smap.line_of(full) if smap else None
+        issues.append(InputIssue(message=msg, file=file, line=line,
+                                 path=format_path(full), hint=hint))
+    return issues

@@ -1,0 +1,178 @@
+"""Read YAML while remembering where every value came from.
+
+Loaders report errors as ``file:line: field.path``.  PyYAML's composed node
+tree knows each node's line; we walk it next to the constructed data and keep a
+map from field path (a tuple of keys and list indexes) to 1-based line number.
+Duplicate mapping keys, which PyYAML silently overwrites, are reported too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from solver.errors import InputError, InputIssue
+
+PathKey = tuple  # tuple[str | int, ...]
+
+
+@dataclass
+class SourceMap:
+    """Line numbers of a YAML document by field path."""
+
+    file: str
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, path: PathKey) -> int | None:
+        """Line of ``path`` or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+
+def format_path(path: PathKey) -> str:
+    """('workloads', 0, 'slo') -> 'workloads[0].slo'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _walk(node: yaml.Node, path: PathKey, smap: SourceMap, issues: list[InputIssue]) -> None:
+    smap.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                issues.append(InputIssue(
+                    message=f"duplicate key {key!r} (first at line {seen[key]})",
+                    file=smap.file, line=line, path=format_path(path + (key,)),
+                    hint="remove one of the two entries; YAML would silently keep only the last"))
+            seen[key] = line
+            smap.lines[path + (key,)] = line
+            _walk(value_node, path + (key,), smap, issues)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), smap, issues)
+
+
+def load_yaml_text(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
+    """Parse YAML text; return (data, source map) or raise :class:`InputError`."""
+    smap = SourceMap(file=file)
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, smap
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = exc.problem or str(exc)
+        if exc.context:
+            what = f"{exc.context}, {what}"
+        raise InputError(InputIssue(
+            message=f"not valid YAML: {what}", file=file, line=line,
+            hint="check indentation, colons and quotes near this line")) from None
+    except yaml.YAMLError as exc:
+        raise InputError(InputIssue(message=f"not valid YAML: {exc}", file=file,
+                                    hint="check the file is YAML")) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        # e.g. an out-of-range date or a pathological document
+        raise InputError(InputIssue(message=f"cannot read YAML: {exc}", file=file,
+                                    hint="check the values near the reported place")) from None
+    issues: list[InputIssue] = []
+    _walk(node, (), smap, issues)
+    if issues:
+        raise InputError(issues)
+    return data, smap
+
+
+def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
+    """Read and parse a YAML file, with clear errors for missing or binary files."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(InputIssue(message="file not found", file=str(p),
+                                    hint="check the path; it is relative to the current directory"))
+    if p.is_dir():
+        raise InputError(InputIssue(message="is a directory, not a file", file=str(p),
+                                    hint="name a .yaml file inside it"))
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(InputIssue(message=f"cannot read: {exc.strerror}", file=str(p),
+                                    hint="check permissions")) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(InputIssue(message=f"not UTF-8 text (byte {exc.start})", file=str(p),
+                                    hint="save the file as UTF-8 YAML")) from None
+    if "\x00" in text:
+        raise InputError(InputIssue(message="binary file, not YAML", file=str(p),
+                                    hint="name a YAML text file"))
+    return load_yaml_text(text, file=str(p))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, protect: tuple = ()) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + rename).
+
+    A reader never sees a half-written file, and a crash leaves the old file
+    intact.  ``protect`` lists input files that must never be overwritten.
+    """
+    target = Path(path)
+    for p in protect:
+        try:
+            if Path(p).resolve() == target.resolve():
+                raise InputError(InputIssue(
+                    message="output would overwrite an input file", file=str(target),
+                    hint="choose another output path"))
+        except OSError:
+            continue
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Binary twin of :func:`atomic_write_text` (plots)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
