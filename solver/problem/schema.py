@@ -184,13 +184,30 @@ class Fleet(Strict):
         return list(dict.fromkeys(v))
 
 
+HOURS_PER_MONTH = 730.0  # 8760 h / 12
+
+
 class Objective(Strict):
-    horizon_months: float = Field(12.0, gt=0, description="Costs are summed over this horizon.")
+    horizon_months: Optional[float] = Field(None, gt=0, description="Costs are summed over this horizon (default 12).")
+    horizon_hours: Optional[float] = Field(None, gt=0, description="Alternative to horizon_months (e.g. 1 for $/hour).")
     include_energy: bool = Field(True, description="Count electricity of owned hardware.")
     energy_on_rented: bool = Field(False, description="Also charge energy for rented devices "
                                                       "(cloud prices already include it).")
     carbon_usd_per_tonne: float = Field(0.0, ge=0, description="Carbon price on all energy, USD/tCO2e.")
     currency: Literal["USD"] = "USD"
+
+    @model_validator(mode="after")
+    def _one_horizon(self):
+        if self.horizon_months is not None and self.horizon_hours is not None:
+            raise ValueError("give horizon_months or horizon_hours, not both")
+        return self
+
+    @property
+    def hours(self) -> float:
+        """Length of the horizon in hours (730 h per month)."""
+        if self.horizon_hours is not None:
+            return self.horizon_hours
+        return (self.horizon_months if self.horizon_months is not None else 12.0) * HOURS_PER_MONTH
 
 
 class SolverOptions(Strict):
