@@ -1,0 +1,96 @@
+"""``fleetopt import melange|aibrix ...``: turn a peer tool's input into a problem file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from solver.errors import InputError, InputIssue
+
+
+def _edges(text):
+    if text is None:
+        return None
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(InputIssue(message=f"bucket edges {text!r} must be comma-separated numbers",
+                                    hint="for example --input-edges 1,25,100,250")) from None
+    if any(b <= a for a, b in zip(vals, vals[1:])):
+        raise InputError(InputIssue(message=f"bucket edges {text!r} must increase",
+                                    hint="for example --input-edges 1,25,100,250"))
+    return vals
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="import a Mélange config or AIBrix profiles as a fleetopt problem")
+    tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
+
+    def common(q):
+        q.add_argument("--output", "-o", required=True, metavar="PROBLEM.yaml")
+        q.add_argument("--model", default="llama-2-7b", help="catalog model id the profiles were made for")
+        q.add_argument("--region", default="virginia", help="region id to place the fleet in")
+        q.add_argument("--map", action="append", default=[], metavar="NAME=ID",
+                       help="map a GPU name of the file to a catalog accelerator id (repeatable)")
+        q.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay")
+        q.add_argument("--ttft-ms", type=float, default=60000.0, help="SLO placeholder written to the problem")
+        q.add_argument("--tpot-ms", type=float, default=1000.0, help="SLO placeholder written to the problem")
+        q.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+    m = tools.add_parser("melange", help="a Mélange solver config (JSON)")
+    m.add_argument("file")
+    m.add_argument("--input-edges", default=None, help="input bucket edges in tokens, e.g. 1,25,100")
+    m.add_argument("--output-edges", default=None, help="output bucket edges in tokens")
+    common(m)
+    m.set_defaults(func=run)
+
+    a = tools.add_parser("aibrix", help="AIBrix GPU profiles (JSON, one per GPU type)")
+    a.add_argument("files", nargs="+")
+    a.add_argument("--rate", type=float, required=True, help="total requests per second")
+    a.add_argument("--distribution", default=None, metavar="FILE.json",
+                   help="traffic fractions per cell, rows = output lengths (default: uniform)")
+    common(a)
+    a.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from solver.catalog import Catalog
+    from solver.importers import import_aibrix, import_melange
+    from solver.importers.common import parse_mapping, read_json
+    from solver.problem.load import validate_document
+    from solver.yamlio import atomic_write_text, load_yaml_text
+
+    catalog = Catalog.load(args.catalog)
+    mapping = parse_mapping(args.map)
+    out = Path(args.output)
+    inputs = [args.file] if args.tool == "melange" else list(args.files)
+    for f in inputs:
+        if Path(f).exists() and out.exists() and out.resolve() == Path(f).resolve():
+            raise InputError(InputIssue(message="--output would overwrite the input file", file=str(out),
+                                        hint="choose another output path"))
+    if out.exists() and not args.force:
+        raise InputError(InputIssue(message="output file exists", file=str(out),
+                                    hint="choose another path or pass --force to replace it"))
+    if args.tool == "melange":
+        res = import_melange(args.file, catalog=catalog, model=args.model, region=args.region,
+                             mapping=mapping, input_edges=_edges(args.input_edges),
+                             output_edges=_edges(args.output_edges), ttft_ms=args.ttft_ms,
+                             tpot_ms=args.tpot_ms)
+        question = f"what is the cheapest GPU mix for the Mélange config {Path(args.file).name}?"
+    else:
+        dist = read_json(args.distribution) if args.distribution else None
+        res = import_aibrix(args.files, catalog=catalog, total_rate=args.rate, distribution=dist,
+                            model=args.model, region=args.region, mapping=mapping,
+                            ttft_ms=args.ttft_ms, tpot_ms=args.tpot_ms)
+        question = "what is the cheapest GPU mix for these AIBrix profiles?"
+    text = res.to_yaml(question)
+    # The generated file must itself validate before it is written.
+    raw, smap = load_yaml_text(text, file=str(out))
+    validate_document(raw, smap, str(out), catalog_overlays=args.catalog, base_dir=out.parent)
+    atomic_write_text(out, text, protect=inputs)
+    print(f"wrote {out}: {len(res.problem['workloads'])} workload(s), "
+          f"{len(res.problem['fleet']['offers'])} GPU type(s), "
+          f"{len(res.problem['measurements'])} measured capacities")
+    for n in res.notes:
+        print(f"note: {n}", file=sys.stderr)
+    return 0

@@ -1,0 +1,112 @@
+"""Import AIBrix GPU-optimizer profiles (one JSON file per GPU type).
+
+A profile holds ``gpu`` (name), ``cost`` ($/h), ``tputs`` (requests/s under the
+SLO per cell), ``indexes`` and ``slos``.  Mind the orientation: in AIBrix files
+the ROWS are OUTPUT lengths and the COLUMNS INPUT lengths (``indexes`` is
+``[output_tokens, input_tokens]``), the transpose of Mélange's layout.
+
+Profiles carry no traffic mix, so the caller gives the total rate and either a
+distribution matrix (same orientation as the profiles) or accepts a uniform mix
+over the cells, which the generated problem states in its description.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence
+
+from solver.catalog import Catalog
+from solver.errors import InputError, InputIssue, IssueCollector
+from solver.importers.common import (ImportResult, add_bucket_workload, check_matrix, finish,
+                                     map_gpu, problem_skeleton, read_json)
+
+
+def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: float,
+                  distribution: Optional[list[list[float]]] = None, model: str = "llama-2-7b",
+                  region: str = "virginia", mapping: Optional[dict[str, str]] = None,
+                  ttft_ms: float = 60000.0, tpot_ms: float = 1000.0) -> ImportResult:
+    if not paths:
+        raise InputError(InputIssue(message="no AIBrix profile files given", hint="name one JSON file per GPU type"))
+    if not (isinstance(total_rate, (int, float)) and math.isfinite(total_rate) and total_rate > 0):
+        raise InputError(InputIssue(message=f"--rate must be a positive number of requests/s (got {total_rate!r})",
+                                    hint="for example --rate 30"))
+    catalog.get("models", model)
+    catalog.get("regions", region)
+    col = IssueCollector()
+    mapping = mapping or {}
+    profiles = []
+    ticks = None
+    for path in paths:
+        file = str(path)
+        data = read_json(path)
+        if not isinstance(data, dict):
+            col.add("an AIBrix profile is a JSON object", file=file)
+            continue
+        for key in ("gpu", "cost", "tputs", "indexes"):
+            if key not in data:
+                col.add(f"missing key {key!r}", file=file, path=key, hint="is this an AIBrix GPU profile?")
+        if any(k not in data for k in ("gpu", "cost", "tputs", "indexes")):
+            continue
+        idx = data["indexes"]
+        if (not isinstance(idx, list) or len(idx) != 2 or not all(isinstance(a, list) and a for a in idx)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for a in idx for v in a)):
+            col.add("indexes must be [output_token_ticks, input_token_ticks] of positive numbers",
+                    file=file, path="indexes")
+            continue
+        out_ticks, in_ticks = [float(v) for v in idx[0]], [float(v) for v in idx[1]]
+        if ticks is None:
+            ticks = (out_ticks, in_ticks)
+        elif ticks != (out_ticks, in_ticks):
+            col.add("indexes differ from the first profile's", file=file, path="indexes",
+                    hint="profiles of one fleet must share the same buckets")
+            continue
+        tputs = check_matrix(data["tputs"], len(out_ticks), len(in_ticks), "tputs", file, "tputs", col)
+        cost = data["cost"]
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost <= 0:
+            col.add(f"cost must be a positive $/hour (got {cost!r})", file=file, path="cost")
+        acc = map_gpu(str(data["gpu"]), catalog, mapping, col, file, "gpu")
+        if acc is not None and any(p[1] == acc for p in profiles):
+            col.add(f"two profiles map to accelerator {acc!r}", file=file, path="gpu",
+                    hint="map them to distinct ids with --map")
+        profiles.append((file, acc, cost, tputs, str(data["gpu"]), data.get("slos")))
+    col.raise_if_any()
+    out_ticks, in_ticks = ticks
+    n_out, n_in = len(out_ticks), len(in_ticks)
+    notes = []
+    if distribution is None:
+        distribution = [[1.0 / (n_out * n_in)] * n_in for _ in range(n_out)]
+        notes.append("no distribution given: traffic spread uniformly over the profile's cells")
+    dist = check_matrix(distribution, n_out, n_in, "distribution", "<--distribution>", "distribution", col)
+    col.raise_if_any()
+    total = sum(map(sum, dist))
+    if abs(total - 1) > 1e-6:
+        raise InputError(InputIssue(message=f"distribution sums to {total:.6g}, not 1",
+                                    hint="rows are output lengths, columns input lengths; fractions add to 1"))
+    slos = [p[5] for p in profiles if p[5]]
+    doc = problem_skeleton(
+        name="aibrix-import",
+        description=(f"Imported from {len(profiles)} AIBrix profile(s) ({', '.join(p[4] for p in profiles)}); "
+                     f"{n_out} output x {n_in} input length cells, {total_rate} req/s. Capacities are the "
+                     f"profiled rates (measurements); SLO values are placeholders"
+                     + (f" (profiles were made for {slos[0]})" if slos else "") + "."),
+        model=model, region=region, accelerators=sorted(p[1] for p in profiles),
+        ttft_ms=ttft_ms, tpot_ms=tpot_ms)
+    cells = {}
+    for o in range(n_out):
+        for i in range(n_in):
+            if dist[o][i] > 0:
+                wid = f"cell-out{int(out_ticks[o])}-in{int(in_ticks[i])}"
+                cells[(o, i)] = wid
+                add_bucket_workload(doc, wid, total_rate * dist[o][i], in_ticks[i], out_ticks[o])
+    for file, acc, cost, tputs, gpu, _ in sorted(profiles, key=lambda p: p[1]):
+        doc["fleet"]["offers"].append({
+            "accelerator": acc, "region": region, "acquisition": "on_demand",
+            "usd_per_device_hour": float(cost), "devices_per_instance": 1, "provider": "aibrix",
+            "source": f"AIBrix profile {Path(file).name}: cost"})
+        for (o, i), wid in sorted(cells.items()):
+            doc["measurements"].append({
+                "accelerator": acc, "model": model, "quantization": "bf16", "tensor_parallel": 1,
+                "workload": wid, "max_requests_per_s": float(tputs[o][i]),
+                "source": f"AIBrix profile {Path(file).name}: tputs[{o}][{i}] (row = output length)"})
+    return ImportResult(problem=finish(doc), notes=notes)

@@ -1,0 +1,154 @@
+"""Shared pieces of the peer-tool importers: GPU name mapping, JSON reading,
+and writing the generated problem."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from solver.catalog import Catalog
+from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
+
+#: Common GPU names in peer tools -> catalog ids.
+GPU_ALIASES = {
+    "a10g": "a10g", "a10": "a10g",
+    "a100": "a100-80gb", "a100-80gb": "a100-80gb", "a100-80g": "a100-80gb", "a100_80gb": "a100-80gb",
+    "a100-40gb": "a100-40gb", "a100-40g": "a100-40gb",
+    "h100": "h100-sxm", "h100-80gb": "h100-sxm", "h100-sxm": "h100-sxm", "h100-pcie": "h100-pcie",
+    "h200": "h200-sxm", "l4": "l4", "l40s": "l40s", "t4": "t4", "b200": "b200",
+    "mi300x": "mi300x", "mi325x": "mi325x",
+}
+
+
+@dataclass
+class ImportResult:
+    """A generated problem document plus what the import assumed."""
+
+    problem: dict
+    notes: list[str] = field(default_factory=list)
+
+    def to_yaml(self, question: str) -> str:
+        header = [f"# Question: {question}"]
+        header += [f"# note: {n}" for n in self.notes]
+        body = yaml.safe_dump(self.problem, sort_keys=False, allow_unicode=True, width=100)
+        return "\n".join(header) + "\n" + body
+
+
+def read_json(path: str | Path) -> Any:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(InputIssue(message="file not found", file=str(p), hint="check the path"))
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(InputIssue(message="not UTF-8 text", file=str(p), hint="give a JSON file")) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(InputIssue(message=f"not valid JSON: {exc.msg}", file=str(p), line=exc.lineno,
+                                    hint="check brackets and commas near this line")) from None
+
+
+def parse_mapping(pairs: list[str]) -> dict[str, str]:
+    """``["A40=l40s"]`` -> ``{"a40": "l40s"}`` (names are case-insensitive)."""
+    out: dict[str, str] = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise InputError(InputIssue(message=f"--map {p!r} must look like NAME=ID",
+                                        hint="for example --map A10G=a10g"))
+        k, v = p.split("=", 1)
+        out[k.strip().lower()] = v.strip()
+    return out
+
+
+def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: IssueCollector,
+            file: str, path: str) -> Optional[str]:
+    """Catalog id for a peer tool's GPU name, or an issue with a hint."""
+    key = name.strip().lower()
+    cand = mapping.get(key) or GPU_ALIASES.get(key) or (key if key in catalog.accelerators else None)
+    if cand is None:
+        # try the last dash-separated word (AIBrix names look like 'simulator-llama2-7b-a40')
+        tail = re.split(r"[-_ ]", key)[-1]
+        cand = GPU_ALIASES.get(tail) or (tail if tail in catalog.accelerators else None)
+    if cand is None or cand not in catalog.accelerators:
+        hint = unknown_id_hint(cand or key, catalog.accelerators, "accelerators")
+        collector.add(f"GPU {name!r} has no catalog accelerator", file=file, path=path,
+                      hint=f"{hint} Name one with --map '{name}=ID' (or add it with --catalog FILE).")
+        return None
+    return cand
+
+
+def check_matrix(m: Any, rows: int | None, cols: int | None, what: str, file: str, path: str,
+                 collector: IssueCollector, *, nonneg: bool = True) -> Optional[list[list[float]]]:
+    """A rectangular matrix of finite numbers (>= 0), or an issue."""
+    if not isinstance(m, list) or not m or not all(isinstance(r, list) and r for r in m):
+        collector.add(f"{what} must be a non-empty matrix (list of lists)", file=file, path=path)
+        return None
+    width = len(m[0])
+    if any(len(r) != width for r in m):
+        collector.add(f"{what} rows have different lengths", file=file, path=path)
+        return None
+    if (rows is not None and len(m) != rows) or (cols is not None and width != cols):
+        collector.add(f"{what} is {len(m)}x{width}, expected {rows}x{cols}", file=file, path=path,
+                      hint="every matrix must have the same bucket shape")
+        return None
+    out = []
+    for i, r in enumerate(m):
+        row = []
+        for j, v in enumerate(r):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (nonneg and v < 0):
+                collector.add(f"{what}[{i}][{j}] must be a finite number >= 0 (got {v!r})",
+                              file=file, path=f"{path}[{i}][{j}]")
+                return None
+            row.append(float(v))
+        out.append(row)
+    return out
+
+
+def problem_skeleton(name: str, description: str, model: str, region: str, accelerators: list[str],
+                     ttft_ms: float, tpot_ms: float) -> dict:
+    return {
+        "schema_version": 1,
+        "name": name,
+        "description": description,
+        "workloads": [],
+        "fleet": {
+            "accelerators": accelerators,
+            "regions": [region],
+            "acquisition": ["on_demand"],
+            "tensor_parallel": [1],
+            "max_utilization": 1.0,
+            "catalog_offers": False,
+            "offers": [],
+            "availability": [],
+        },
+        "objective": {"horizon_hours": 1, "include_energy": False, "carbon_usd_per_tonne": 0},
+        "solver": {"backend": "pulp", "mip_gap": 0.0, "time_limit_s": 60},
+        "measurements": [],
+        "_model": model, "_slo": (ttft_ms, tpot_ms),
+    }
+
+
+def add_bucket_workload(doc: dict, wid: str, rate: float, input_tokens: float, output_tokens: float) -> None:
+    ttft_ms, tpot_ms = doc["_slo"]
+    doc["workloads"].append({
+        "id": wid,
+        "demand": {"requests_per_s": round(rate, 12)},
+        "input_tokens": {"mean": float(input_tokens), "distribution": "fixed", "cv": 0.0},
+        "output_tokens": {"mean": float(output_tokens), "distribution": "fixed", "cv": 0.0},
+        "slo": {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "percentile": 99},
+        "models": [doc["_model"]],
+        "quantizations": ["bf16"],
+    })
+
+
+def finish(doc: dict) -> dict:
+    doc.pop("_slo")
+    doc.pop("_model")
+    if not doc["fleet"]["availability"]:
+        del doc["fleet"]["availability"]
+    return doc

@@ -1,0 +1,204 @@
+"""Bad problem files: every class of error is reported with file, line and field,
+all at once, with exit code 2 and no traceback."""
+
+from __future__ import annotations
+
+import glob
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from solver.cli import main
+from solver.errors import InputError
+from solver.problem.load import load_problem, load_problem_text, set_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = textwrap.dedent("""\
+    schema_version: 1
+    name: tiny
+    workloads:
+      - id: chat
+        demand: {requests_per_s: 10}
+        input_tokens: {mean: 1000}
+        output_tokens: {mean: 200}
+        slo: {ttft_ms: 1000, tpot_ms: 50, percentile: 99}
+        quality: {min_score: 60}
+        models: [llama-3.1-8b]
+    fleet:
+      regions: [virginia]
+      accelerators: [h100-sxm, l4]
+    scenarios:
+      - name: fast
+        set:
+          workloads.chat.slo.ttft_ms: 500
+    """)
+
+
+def errors_of(text: str) -> list:
+    with pytest.raises(InputError) as info:
+        load_problem_text(text, file="p.yaml")
+    return info.value.issues
+
+
+def test_good_problem_loads():
+    lp = load_problem_text(GOOD, file="p.yaml")
+    assert lp.problem.workloads[0].slo.ttft_ms == 1000
+    fast = load_problem_text(GOOD, file="p.yaml", scenario="fast")
+    assert fast.problem.workloads[0].slo.ttft_ms == 500
+
+
+def test_every_shipped_problem_validates(capsys):
+    files = sorted(glob.glob(str(ROOT / "problems" / "*.yaml")))
+    assert len(files) >= 5
+    assert main(["validate", *files]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ok:") == len(files)
+
+
+def test_shipped_problems_open_with_the_question_they_answer():
+    for f in sorted(glob.glob(str(ROOT / "problems" / "*.yaml"))):
+        first = Path(f).read_text().splitlines()[0]
+        assert first.startswith("# Question:"), f
+
+
+def test_unknown_key_has_line_and_did_you_mean():
+    bad = GOOD.replace("ttft_ms: 1000, tpot_ms", "ttft_s: 1000, tpot_ms")
+    issues = errors_of(bad)
+    unknown = [i for i in issues if "unknown field" in i.message]
+    assert unknown and unknown[0].path == "workloads[0].slo.ttft_s"
+    assert unknown[0].line == 8
+    assert "ttft_ms" in unknown[0].hint
+    # the now-missing ttft_ms is reported in the same run
+    assert any(i.path == "workloads[0].slo.ttft_ms" and "missing" in i.message for i in issues)
+
+
+def test_wrong_type_or_unit():
+    issues = errors_of(GOOD.replace("requests_per_s: 10", "requests_per_s: 10 rps"))
+    assert issues[0].path == "workloads[0].demand.requests_per_s"
+    assert issues[0].line == 5
+    assert "10 rps" in issues[0].message
+
+
+def test_negative_rate_and_zero_tokens():
+    bad = GOOD.replace("requests_per_s: 10", "requests_per_s: -3").replace("mean: 200", "mean: 0")
+    paths = {i.path for i in errors_of(bad)}
+    assert {"workloads[0].demand.requests_per_s", "workloads[0].output_tokens.mean"} <= paths
+
+
+def test_negative_or_missing_custom_price():
+    fleet = "fleet:\n  regions: [virginia]\n  accelerators: [h100-sxm, l4]\n"
+    text = GOOD.replace(fleet, textwrap.dedent("""\
+        fleet:
+          regions: [virginia]
+          offers:
+            - {accelerator: h100-sxm, region: virginia, usd_per_device_hour: -2}
+            - {accelerator: l4, region: virginia}
+        """))
+    issues = errors_of(text)
+    paths = {i.path: i for i in issues}
+    assert "fleet.offers[0].usd_per_device_hour" in paths
+    assert paths["fleet.offers[0].usd_per_device_hour"].line == 15
+    assert "fleet.offers[1].usd_per_device_hour" in paths
+    assert "missing" in paths["fleet.offers[1].usd_per_device_hour"].message
+
+
+def test_unknown_ids_get_did_you_mean():
+    bad = GOOD.replace("models: [llama-3.1-8b]", "models: [llama3.1-8b]").replace(
+        "[h100-sxm, l4]", "[h100, l4]")
+    issues = errors_of(bad)
+    by_path = {i.path: i for i in issues}
+    assert "workloads[0].models[0]" in by_path
+    assert "llama-3.1-8b" in by_path["workloads[0].models[0]"].hint
+    assert "fleet.accelerators[0]" in by_path
+    assert "h100-" in by_path["fleet.accelerators[0]"].hint
+    assert by_path["fleet.accelerators[0]"].line == 13
+
+
+def test_duplicate_workload_id_and_duplicate_key():
+    second = textwrap.dedent("""\
+          - id: chat
+            demand: {requests_per_s: 1}
+            input_tokens: {mean: 10}
+            output_tokens: {mean: 10}
+            slo: {ttft_ms: 1000, tpot_ms: 50}
+        """)
+    text = GOOD.replace("fleet:", second + "fleet:", 1)
+    issues = errors_of(text)
+    dup = [i for i in issues if "duplicate workload id 'chat'" in i.message]
+    assert dup and dup[0].path == "workloads[1].id" and dup[0].line == 11
+    issues = errors_of(GOOD.replace("name: tiny\n", "name: tiny\nname: other\n"))
+    assert "duplicate key 'name'" in issues[0].message and issues[0].line == 3
+
+
+def test_impossible_percentile():
+    for p in ("100", "0", "150", "-5"):
+        issues = errors_of(GOOD.replace("percentile: 99", f"percentile: {p}"))
+        assert issues[0].path == "workloads[0].slo.percentile"
+        assert "between 0 and 100" in issues[0].message
+
+
+def test_empty_workload_list():
+    text = "schema_version: 1\nname: x\nworkloads: []\n"
+    issues = errors_of(text)
+    assert issues[0].path == "workloads" and issues[0].line == 3
+
+
+def test_malformed_yaml_reports_line():
+    issues = errors_of(GOOD.replace("slo: {ttft_ms: 1000,", "slo: {ttft_ms: 1000,,"))
+    assert "not valid YAML" in issues[0].message
+    assert issues[0].line == 8
+
+
+def test_bad_scenario_path_and_unknown_scenario():
+    bad = GOOD.replace("workloads.chat.slo.ttft_ms", "workloads.chta.slo.ttft_ms")
+    issues = errors_of(bad)
+    assert any("did you mean 'chat'" in i.message for i in issues)
+    with pytest.raises(InputError) as info:
+        load_problem_text(GOOD, file="p.yaml", scenario="fsat")
+    assert "fast" in info.value.issues[0].hint
+
+
+def test_all_errors_reported_at_once(tmp_path, capsys):
+    bad = (GOOD.replace("requests_per_s: 10", "requests_per_s: -1")
+           .replace("percentile: 99", "percentile: 100")
+           .replace("[h100-sxm, l4]", "[h100-sxm, l5]"))
+    f = tmp_path / "bad.yaml"
+    f.write_text(bad)
+    code = main(["validate", str(f)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert "3 input errors" in err
+    for needle in ("bad.yaml:5", "bad.yaml:8", "bad.yaml:13", "did you mean 'l4'"):
+        assert needle in err
+
+
+def test_missing_file_and_not_yaml(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    (tmp_path / "bin.yaml").write_bytes(b"\x00\x01\x02")
+    assert main(["validate", str(tmp_path / "bin.yaml")]) == 2
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    assert main(["validate", str(tmp_path / "list.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "file not found" in err and "binary" in err and "mapping" in err
+    assert "Traceback" not in err
+
+
+def test_set_path_by_id_and_index():
+    doc = {"workloads": [{"id": "a", "slo": {"ttft_ms": 1}}], "fleet": {}}
+    set_path(doc, "workloads.a.slo.ttft_ms", 5)
+    set_path(doc, "workloads.0.slo.tpot_ms", 7)
+    set_path(doc, "fleet.max_utilization", 0.5)
+    assert doc["workloads"][0]["slo"] == {"ttft_ms": 5, "tpot_ms": 7}
+    assert doc["fleet"]["max_utilization"] == 0.5
+    with pytest.raises(KeyError):
+        set_path(doc, "workloads.b.slo", 1)
+
+
+def test_load_problem_from_file(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(GOOD)
+    lp = load_problem(f)
+    assert lp.file == str(f) and lp.problem.name == "tiny"
