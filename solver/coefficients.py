@@ -1,0 +1,438 @@
+"""Problem + catalog + performance model -> the numbers the MIP needs.
+
+This is the one place where YAML-level concepts (offers, filters, prices,
+existing hardware, measurements) become arrays.  The formulation never looks
+at the catalog, and the verifier rebuilds the same arrays to check a plan, so
+a plan is judged by exactly the numbers it was optimised with.
+
+Sets built here
+---------------
+* **offers** o: a way to obtain devices of accelerator a(o) in region r(o) by
+  acquisition k(o), in units of g(o) devices (a rented instance, a purchased
+  server; one device for already-owned hardware).  Sources: catalog cloud
+  offers x {on_demand, spot, reserved_1y, reserved_3y} where a price exists
+  (unless ``fleet.catalog_offers: false``), ``fleet.offers`` custom prices, the
+  catalog ``purchase`` entry in each allowed region, and ``fleet.existing``.
+  Among catalog offers identical in (accelerator, region, acquisition, unit
+  size) only the cheapest is kept (the others are dominated: same hardware,
+  same caps, higher price).
+* **candidates** c = (model, quantization, tensor parallelism t, offer): t
+  must be in ``fleet.tensor_parallel``, at most ``devices_per_node`` and divide
+  the unit size (a replica never spans two rented instances or servers).
+* **pairs** (w, c): workload w may be served by c only if the performance model
+  gives a positive capacity within w's SLOs and every filter allows it
+  (workload models / quantizations / regions, per-request quality).  Pruning
+  happens here, so the MIP has variables only for allowed pairs.
+
+Costs per device-hour, by part
+------------------------------
+rental: the offer price.  purchase: price / (useful life x 8760 h)
+("purchase_amortisation") + price x maintenance fraction / 8760 h
+("maintenance") + colocation ("hosting").  Existing (owned) devices: capital
+cost is sunk, so only maintenance and hosting, and only for devices the plan
+keeps in service.  Custom offers are an all-in hourly price under their
+acquisition mode.  Energy (W -> USD over the horizon) is charged for owned
+hardware, and for rented hardware only when ``objective.energy_on_rented``
+(cloud prices include power).  Carbon is priced on the energy of all
+hardware: emissions happen whoever pays the power bill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from solver.catalog import Catalog
+from solver.catalog.schema import Accelerator, Model, Quantization
+from solver.problem.schema import Problem
+
+HOURS_PER_YEAR = 8760.0
+
+#: objective parts, in report order
+COST_PARTS = ("rental_on_demand", "rental_spot", "rental_reserved_1y", "rental_reserved_3y",
+              "purchase_amortisation", "maintenance", "hosting", "energy", "carbon")
+
+
+@dataclass(frozen=True)
+class OfferInfo:
+    """One way to obtain devices (see module docstring)."""
+
+    accelerator: str
+    region: str
+    acquisition: str           # on_demand | spot | reserved_1y | reserved_3y | purchase
+    provider: str
+    instance: str
+    devices_per_unit: int
+    existing: bool = False
+    max_units: Optional[int] = None          # existing hardware: devices owned
+    #: USD per device-hour by cost part (keys from COST_PARTS, energy excluded)
+    usd_per_device_hour: tuple = ()          # tuple of (part, value)
+    capex_usd_per_device: float = 0.0        # counts against max_capex_usd
+    tdp_w: float = 0.0                       # per device (nameplate)
+    idle_w: float = 0.0                      # per device
+    pue: float = 1.0
+    electricity_usd_per_kwh: float = 0.0
+    carbon_g_per_kwh: float = 0.0
+    energy_charged: bool = False             # energy cost counted in the objective
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        tag = "existing" if self.existing else self.acquisition
+        return f"{self.accelerator}@{self.region}/{tag}/{self.provider}:{self.instance}"
+
+    @property
+    def hourly_usd_per_device(self) -> float:
+        return float(sum(v for _, v in self.usd_per_device_hour))
+
+
+@dataclass(frozen=True)
+class CandidateInfo:
+    model: str
+    quantization: str
+    tensor_parallel: int
+    offer: int            # index into offers
+    perf: int             # index into perf candidates
+    quality: float        # model quality x retention(quantization, model size)
+
+
+@dataclass
+class Coefficients:
+    """Everything the formulation needs, as arrays (units in names)."""
+
+    workloads: list[str]
+    demand_rps: np.ndarray                 # (W,) peak requests/s
+    n_plus_1: np.ndarray                   # (W,) bool
+    quality_min: np.ndarray                # (W,) nan when no target
+    quality_mean_mode: np.ndarray          # (W,) bool: target on the routed mean
+    energy_load_factor: np.ndarray         # (W,) mean/peak of the demand profile (1 = flat)
+    offers: list[OfferInfo]
+    candidates: list[CandidateInfo]
+    pair_w: np.ndarray                     # (P,) workload index
+    pair_c: np.ndarray                     # (P,) candidate index
+    pair_cap_rps: np.ndarray               # (P,) max requests/s of one replica within SLO (> 0)
+    pair_power_w: np.ndarray               # (P,) replica power at pair_cap_rps
+    pair_ttft_ms: np.ndarray               # (P,) predicted at capacity
+    pair_tpot_ms: np.ndarray               # (P,)
+    cand_idle_w: np.ndarray                # (C,) replica idle power
+    hours: float
+    max_utilization: float
+    max_spot_share: float
+    #: (label, offer indices, max devices)
+    availability: list = field(default_factory=list)
+    #: (label, offer indices, max facility kW)
+    power_caps: list = field(default_factory=list)
+    max_usd_per_month: Optional[float] = None
+    max_capex_usd: Optional[float] = None
+    carbon_usd_per_tonne: float = 0.0
+    include_energy: bool = True
+    #: why candidate-workload combinations were dropped (for `explain` and error messages)
+    pruned: dict = field(default_factory=dict)
+    catalog_version: str = ""
+
+    # --------------------------------------------------------------- derived arrays
+    @property
+    def n_w(self) -> int:
+        return len(self.workloads)
+
+    @property
+    def n_c(self) -> int:
+        return len(self.candidates)
+
+    @property
+    def n_o(self) -> int:
+        return len(self.offers)
+
+    @property
+    def n_p(self) -> int:
+        return len(self.pair_w)
+
+    def cand_offer(self) -> np.ndarray:
+        return np.array([c.offer for c in self.candidates], dtype=np.int64)
+
+    def cand_tp(self) -> np.ndarray:
+        return np.array([c.tensor_parallel for c in self.candidates], dtype=float)
+
+    def cand_quality(self) -> np.ndarray:
+        return np.array([c.quality for c in self.candidates], dtype=float)
+
+    def offer_array(self, attr: str) -> np.ndarray:
+        return np.array([float(getattr(o, attr)) for o in self.offers], dtype=float)
+
+    def offer_part_rate(self, part: str) -> np.ndarray:
+        """USD per device-hour of cost ``part`` for every offer."""
+        return np.array([dict(o.usd_per_device_hour).get(part, 0.0) for o in self.offers], float)
+
+    def energy_usd_per_w(self) -> np.ndarray:
+        """USD over the horizon per watt of IT power drawn, per offer (0 where not charged)."""
+        pue = self.offer_array("pue")
+        price = self.offer_array("electricity_usd_per_kwh")
+        charged = np.array([o.energy_charged for o in self.offers], bool) & self.include_energy
+        return np.where(charged, pue * price * self.hours / 1000.0, 0.0)
+
+    def carbon_usd_per_w(self) -> np.ndarray:
+        """USD of carbon over the horizon per watt of IT power, per offer."""
+        pue = self.offer_array("pue")
+        g = self.offer_array("carbon_g_per_kwh")
+        return pue * g / 1e6 * self.carbon_usd_per_tonne * self.hours / 1000.0
+
+    def kwh_per_w(self) -> np.ndarray:
+        """Facility kWh over the horizon per watt of IT power, per offer."""
+        return self.offer_array("pue") * self.hours / 1000.0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def quality_of(model: Model, quant: Quantization) -> float:
+    """Model quality x the quantization's retention for the model's size band."""
+    size = model.total_params_b.value
+    bands = quant.retention
+    for band in bands:
+        if band.min_params_b <= size < band.max_params_b:
+            return model.quality.value * band.retention.value
+    # outside every band: use the nearest one (documented: retention varies slowly with size)
+    nearest = min(bands, key=lambda b: min(abs(size - b.min_params_b), abs(size - b.max_params_b)))
+    return model.quality.value * nearest.retention.value
+
+
+def quant_runs_on(quant: Quantization, acc: Accelerator) -> bool:
+    return acc.family in quant.supported_families
+
+
+def _purchase_parts(acc: Accelerator, existing: bool) -> tuple[tuple, float]:
+    p = acc.purchase
+    if p is None:
+        return (), 0.0
+    price = p.usd_per_device.value
+    parts = []
+    if not existing:
+        parts.append(("purchase_amortisation", price / (p.useful_life_years.value * HOURS_PER_YEAR)))
+    parts.append(("maintenance", price * p.maintenance_fraction_per_year.value / HOURS_PER_YEAR))
+    if p.hosting_usd_per_device_hour is not None:
+        parts.append(("hosting", p.hosting_usd_per_device_hour.value))
+    return tuple(parts), (0.0 if existing else price)
+
+
+def build_offers(problem: Problem, catalog: Catalog) -> list[OfferInfo]:
+    """Every allowed offer after fleet filters (accelerators, regions, providers, acquisition)."""
+    f = problem.fleet
+    acc_ok = set(f.accelerators) if f.accelerators else set(catalog.accelerators)
+    reg_ok = set(f.regions) if f.regions else set(catalog.regions)
+    prov_ok = set(f.providers) if f.providers else None
+    modes = set(f.acquisition)
+    out: list[OfferInfo] = []
+
+    def region_fields(rid: str) -> dict:
+        r = catalog.regions[rid]
+        return dict(pue=r.pue.value, electricity_usd_per_kwh=r.electricity_usd_per_kwh.value,
+                    carbon_g_per_kwh=r.carbon_g_per_kwh.value)
+
+    def dev_fields(acc: Accelerator) -> dict:
+        return dict(tdp_w=acc.tdp_w.value, idle_w=acc.idle_w.value)
+
+    rented: dict[tuple, OfferInfo] = {}
+    if f.catalog_offers:
+        for aid in sorted(acc_ok):
+            acc = catalog.accelerators[aid]
+            for off in acc.offers:
+                if off.region not in reg_ok or (prov_ok is not None and off.provider not in prov_ok):
+                    continue
+                for mode in ("on_demand", "spot", "reserved_1y", "reserved_3y"):
+                    price = off.price(mode)
+                    if mode not in modes or price is None:
+                        continue
+                    o = OfferInfo(aid, off.region, mode, off.provider, off.instance,
+                                  off.devices_per_instance,
+                                  usd_per_device_hour=((f"rental_{mode}", price.value),),
+                                  source=price.source, energy_charged=problem.objective.energy_on_rented,
+                                  **dev_fields(acc), **region_fields(off.region))
+                    k = (aid, off.region, mode, off.devices_per_instance)
+                    best = rented.get(k)
+                    if best is None or (o.hourly_usd_per_device, o.provider, o.instance) < (
+                            best.hourly_usd_per_device, best.provider, best.instance):
+                        rented[k] = o
+    out += [rented[k] for k in sorted(rented)]
+    for j, co in enumerate(f.offers):
+        if co.accelerator not in acc_ok or co.region not in reg_ok or co.acquisition not in modes:
+            continue
+        acc = catalog.accelerators[co.accelerator]
+        part = "purchase_amortisation" if co.acquisition == "purchase" else f"rental_{co.acquisition}"
+        out.append(OfferInfo(co.accelerator, co.region, co.acquisition, co.provider,
+                             f"custom-{j}", co.devices_per_instance,
+                             usd_per_device_hour=((part, co.usd_per_device_hour),),
+                             source=co.source,
+                             energy_charged=(co.acquisition == "purchase"
+                                             or problem.objective.energy_on_rented),
+                             **dev_fields(acc), **region_fields(co.region)))
+    if "purchase" in modes and f.catalog_offers:
+        for aid in sorted(acc_ok):
+            acc = catalog.accelerators[aid]
+            if acc.purchase is None:
+                continue
+            regions = acc.purchase.regions or sorted(catalog.regions)
+            parts, capex = _purchase_parts(acc, existing=False)
+            for rid in sorted(set(regions) & reg_ok):
+                out.append(OfferInfo(aid, rid, "purchase", "owned", "server",
+                                     acc.purchase.devices_per_server, usd_per_device_hour=parts,
+                                     capex_usd_per_device=capex, source=acc.purchase.usd_per_device.source,
+                                     energy_charged=True, **dev_fields(acc), **region_fields(rid)))
+    # Owned hardware: always available (it is already there), within the accelerator/region filters.
+    owned: dict[tuple, int] = {}
+    for e in f.existing:
+        if e.accelerator in acc_ok and e.region in reg_ok:
+            owned[(e.accelerator, e.region)] = owned.get((e.accelerator, e.region), 0) + e.devices
+    for (aid, rid), n in sorted(owned.items()):
+        acc = catalog.accelerators[aid]
+        parts, _ = _purchase_parts(acc, existing=True)
+        out.append(OfferInfo(aid, rid, "purchase", "owned", "existing", 1, existing=True,
+                             max_units=n, usd_per_device_hour=parts, energy_charged=True,
+                             source="fleet.existing", **dev_fields(acc), **region_fields(rid)))
+    return out
+
+
+def _tp_fits(t: int, offer: OfferInfo, acc: Accelerator) -> bool:
+    if t > acc.devices_per_node:
+        return False
+    if offer.existing:
+        return t <= (offer.max_units or 0)
+    return offer.devices_per_unit % t == 0
+
+
+def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None) -> Coefficients:
+    """Build the MIP's coefficient arrays from a validated problem.
+
+    ``perf`` is the performance module (default :mod:`solver.perf`); tests may pass a
+    stand-in with the same ``PerfCandidate``/``PerfWorkload``/``evaluate``/``apply_measurements``.
+    """
+    if perf is None:
+        import solver.perf as perf  # noqa: PLW0621 - deferred: heavy, and optional in unit tests
+    f = problem.fleet
+    wls = problem.workloads
+    offers = build_offers(problem, catalog)
+
+    # Models / quantizations any workload allows.
+    models_ok = sorted({m for w in wls for m in (w.models or catalog.models)})
+    quants_ok = sorted({q for w in wls for q in (w.quantizations or catalog.quantization)})
+    # Unique performance candidates (accelerator, model, quantization, tp) over the offers.
+    perf_keys: list[tuple] = []
+    perf_index: dict[tuple, int] = {}
+    cand_raw: list[tuple] = []   # (perf key, offer index)
+    for oi, o in enumerate(offers):
+        acc = catalog.accelerators[o.accelerator]
+        for t in f.tensor_parallel:
+            if not _tp_fits(t, o, acc):
+                continue
+            for m in models_ok:
+                for q in quants_ok:
+                    if not quant_runs_on(catalog.quantization[q], acc):
+                        continue
+                    k = (o.accelerator, m, q, t)
+                    if k not in perf_index:
+                        perf_index[k] = len(perf_keys)
+                        perf_keys.append(k)
+                    cand_raw.append((k, oi))
+    pcands = [perf.PerfCandidate(a, m, q, t) for (a, m, q, t) in perf_keys]
+    pwls = [perf.PerfWorkload.from_workload(w) for w in wls]
+    if pcands:
+        cap = perf.evaluate(catalog, pcands, pwls)
+        if problem.measurements:
+            cap = perf.apply_measurements(cap, pcands, pwls, problem.measurements)
+        max_rps = np.asarray(cap.max_rps, float)
+        ttft = np.asarray(cap.ttft_ms, float)
+        tpot = np.asarray(cap.tpot_ms, float)
+        power = np.asarray(cap.power_w, float)
+        idle = np.asarray(cap.idle_power_w, float)
+    else:
+        max_rps = ttft = tpot = power = np.zeros((0, len(wls)))
+        idle = np.zeros(0)
+
+    quality = {(m, q): quality_of(catalog.models[m], catalog.quantization[q])
+               for m in models_ok for q in quants_ok}
+    pruned = {"no_capacity": 0, "model_filter": 0, "quantization_filter": 0, "region_filter": 0,
+              "quality_per_request": 0}
+    candidates: list[CandidateInfo] = []
+    pw, pc, pcap, ppow, pttft, ptpot = [], [], [], [], [], []
+    cidle: list[float] = []
+    for k, oi in cand_raw:
+        a, m, q, t = k
+        pi = perf_index[k]
+        qual = quality[(m, q)]
+        ci = len(candidates)
+        pairs_here = []
+        for wi, w in enumerate(wls):
+            if w.models and m not in w.models:
+                pruned["model_filter"] += 1
+                continue
+            if w.quantizations and q not in w.quantizations:
+                pruned["quantization_filter"] += 1
+                continue
+            if w.regions and offers[oi].region not in w.regions:
+                pruned["region_filter"] += 1
+                continue
+            if (w.quality is not None and w.quality.mode == "per_request"
+                    and qual < w.quality.min_score - 1e-9):
+                pruned["quality_per_request"] += 1
+                continue
+            if not (max_rps[pi, wi] > 0):
+                pruned["no_capacity"] += 1
+                continue
+            pairs_here.append(wi)
+        if not pairs_here:
+            continue
+        candidates.append(CandidateInfo(m, q, t, oi, pi, qual))
+        cidle.append(float(idle[pi]))
+        for wi in pairs_here:
+            pw.append(wi)
+            pc.append(ci)
+            pcap.append(max_rps[pi, wi])
+            ppow.append(power[pi, wi])
+            pttft.append(ttft[pi, wi])
+            ptpot.append(tpot[pi, wi])
+
+    # Availability caps: devices of one accelerator (in a region, for some modes) procured.
+    avail = []
+    for j, av in enumerate(f.availability):
+        modes = set(av.acquisition) if av.acquisition else None
+        idx = [i for i, o in enumerate(offers) if o.accelerator == av.accelerator and not o.existing
+               and (av.region is None or o.region == av.region)
+               and (modes is None or o.acquisition in modes)]
+        avail.append((f"{av.accelerator}@{av.region or 'any'}#{j}", np.array(idx, np.int64),
+                      float(av.max_devices)))
+    caps = []
+    for j, pcap_ in enumerate(f.power_caps):
+        idx = [i for i, o in enumerate(offers) if o.region == pcap_.region
+               and o.acquisition in set(pcap_.applies_to)]
+        caps.append((f"{pcap_.region}#{j}", np.array(idx, np.int64), float(pcap_.max_kw)))
+
+    def load_factor(w) -> float:
+        prof = w.demand.profile
+        return float(np.mean(prof) / np.max(prof)) if prof else 1.0
+
+    return Coefficients(
+        workloads=[w.id for w in wls],
+        demand_rps=np.array([w.demand.requests_per_s for w in wls], float),
+        n_plus_1=np.array([w.redundancy == "n+1" for w in wls], bool),
+        quality_min=np.array([w.quality.min_score if w.quality else np.nan for w in wls], float),
+        quality_mean_mode=np.array([bool(w.quality and w.quality.mode == "mean") for w in wls], bool),
+        energy_load_factor=np.array([load_factor(w) for w in wls], float),
+        offers=offers, candidates=candidates,
+        pair_w=np.array(pw, np.int64), pair_c=np.array(pc, np.int64),
+        pair_cap_rps=np.array(pcap, float), pair_power_w=np.array(ppow, float),
+        pair_ttft_ms=np.array(pttft, float), pair_tpot_ms=np.array(ptpot, float),
+        cand_idle_w=np.array(cidle, float),
+        hours=problem.objective.hours, max_utilization=f.max_utilization,
+        max_spot_share=f.max_spot_share, availability=avail, power_caps=caps,
+        max_usd_per_month=f.budget.max_usd_per_month if f.budget else None,
+        max_capex_usd=f.budget.max_capex_usd if f.budget else None,
+        carbon_usd_per_tonne=problem.objective.carbon_usd_per_tonne,
+        include_energy=problem.objective.include_energy,
+        pruned=pruned, catalog_version=catalog.version,
+    )
+
+
+def restrict_accelerators(problem: Problem, accelerators: Sequence[str]) -> Problem:
+    """A copy of ``problem`` whose fleet may use only ``accelerators`` (homogeneous baseline)."""
+    fleet = problem.fleet.model_copy(update={"accelerators": list(accelerators)})
+    return problem.model_copy(update={"fleet": fleet})

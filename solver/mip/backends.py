@@ -1,0 +1,225 @@
+"""Solver backends: translate a :class:`LinearModel` to pulp or OR-Tools and solve it.
+
+Two independent stacks read the same arrays, so agreement between them is a
+real check of each.  Solvers are chosen by name here and nowhere else:
+
+=========  ==========================================================
+backend    solvers (first is the default)
+=========  ==========================================================
+pulp       ``cbc`` (PULP_CBC_CMD, bundled), ``highs`` (pulp.HiGHS via highspy)
+ortools    ``scip``, ``cbc``, ``highs`` (pywraplp), ``cp-sat`` (pywraplp's CP-SAT
+           wrapper; it needs integer data and is offered for experiments only)
+=========  ==========================================================
+
+CBC run by pulp writes temporary files; they go to a private temporary
+directory that is removed afterwards, never to the working directory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from solver.mip.model import LinearModel
+from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, UNBOUNDED, SolveResult
+
+BACKENDS: dict[str, tuple[str, ...]] = {
+    "pulp": ("cbc", "highs"),
+    "ortools": ("scip", "cbc", "highs", "cp-sat"),
+}
+
+
+def default_solver(backend: str) -> str:
+    return BACKENDS[backend][0]
+
+
+def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = None, *,
+          time_limit_s: float = 60.0, mip_gap: float = 1e-4, threads: Optional[int] = None,
+          msg: bool = False) -> SolveResult:
+    """Solve ``model`` with the named backend and solver; never raises for solver failures."""
+    if backend not in BACKENDS:
+        return SolveResult(ERROR, backend, solver or "?", 0.0,
+                           message=f"unknown backend {backend!r}; use one of {sorted(BACKENDS)}")
+    solver = (solver or default_solver(backend)).lower()
+    if solver not in BACKENDS[backend]:
+        return SolveResult(ERROR, backend, solver, 0.0,
+                           message=f"backend {backend} has no solver {solver!r}; "
+                                   f"use one of {', '.join(BACKENDS[backend])}")
+    fn: Callable = _solve_pulp if backend == "pulp" else _solve_ortools
+    t0 = time.perf_counter()
+    try:
+        res = fn(model, solver, time_limit_s, mip_gap, threads, msg)
+    except Exception as exc:  # noqa: BLE001 - a crashing solver is a status, not a traceback
+        return SolveResult(ERROR, backend, solver, time.perf_counter() - t0,
+                           message=f"{type(exc).__name__}: {exc}")
+    res.seconds = time.perf_counter() - t0
+    if res.values is not None:
+        v = np.asarray(res.values, float)
+        v = np.where(model.is_int, np.round(v), v)
+        v = np.clip(v, model.lb, model.ub)
+        # tiny negative noise on continuous variables
+        v[np.abs(v) < 1e-9] = 0.0
+        res.values = v
+        res.objective = model.objective_value(v)
+    return res
+
+
+# ---------------------------------------------------------------------------- pulp
+
+def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
+                threads: Optional[int], msg: bool) -> SolveResult:
+    import pulp
+
+    prob = pulp.LpProblem("fleetopt", pulp.LpMinimize)
+    xs = [pulp.LpVariable(f"v{j}", lowBound=float(model.lb[j]),
+                          upBound=None if not math.isfinite(model.ub[j]) else float(model.ub[j]),
+                          cat=pulp.LpInteger if model.is_int[j] else pulp.LpContinuous)
+          for j in range(model.n_vars)]
+    nz = np.flatnonzero(model.obj)
+    prob += pulp.LpAffineExpression([(xs[j], float(model.obj[j])) for j in nz]) + model.obj_const
+    for i in range(model.n_rows):
+        cols, vals = model.row(i)
+        expr = pulp.LpAffineExpression([(xs[j], float(c)) for j, c in zip(cols, vals)])
+        s, r = model.sense[i], float(model.rhs[i])
+        con = expr <= r if s == "<" else (expr >= r if s == ">" else expr == r)
+        prob += con, f"r{i}"
+
+    tmp = tempfile.mkdtemp(prefix="fleetopt-pulp-")
+    log_path = os.path.join(tmp, "solver.log")
+    best_bound = None
+    try:
+        if solver == "cbc":
+            cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap,
+                                    threads=threads, logPath=log_path, keepFiles=False)
+            cmd.tmpDir = tmp
+        else:
+            if not pulp.HiGHS().available():
+                return SolveResult(ERROR, "pulp", solver, 0.0, message="highspy is not installed")
+            cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads)
+        if not cmd.available():
+            return SolveResult(ERROR, "pulp", solver, 0.0, message=f"pulp solver {solver} not available")
+        prob.solve(cmd)
+        sol = prob.sol_status
+        if solver == "cbc" and os.path.exists(log_path):
+            best_bound = _cbc_bound(open(log_path, encoding="utf-8", errors="replace").read())
+        elif solver == "highs":
+            try:
+                info = prob.solverModel.getInfo()
+                bb = float(info.mip_dual_bound)
+                best_bound = bb if math.isfinite(bb) else None
+            except Exception:  # noqa: BLE001 - bound is informative only
+                best_bound = None
+    finally:
+        for f in os.listdir(tmp):
+            try:
+                os.unlink(os.path.join(tmp, f))
+            except OSError:
+                pass
+        try:
+            os.rmdir(tmp)
+        except OSError:
+            pass
+
+    raw = f"pulp status {pulp.LpStatus.get(prob.status, prob.status)}, solution {sol}"
+    if sol == pulp.LpSolutionOptimal:
+        status = OPTIMAL
+    elif sol == pulp.LpSolutionIntegerFeasible:
+        status = TIME_LIMIT
+    elif sol == pulp.LpSolutionInfeasible or prob.status == pulp.LpStatusInfeasible:
+        status = INFEASIBLE
+    elif sol == pulp.LpSolutionUnbounded or prob.status == pulp.LpStatusUnbounded:
+        status = UNBOUNDED
+    else:
+        status = ERROR
+    values = None
+    if status in (OPTIMAL, TIME_LIMIT):
+        values = np.array([x.varValue if x.varValue is not None else 0.0 for x in xs], float)
+    if status == OPTIMAL and best_bound is None:
+        best_bound = None  # gap within mip_gap but not reported by this solver
+    return SolveResult(status, "pulp", solver, 0.0, values=values, best_bound=best_bound, message=raw)
+
+
+def _cbc_bound(log: str) -> Optional[float]:
+    """Best bound from a CBC log ('Lower bound:' line of the result block)."""
+    m = re.findall(r"Lower bound:\s+([-+0-9.eE]+)", log)
+    if m:
+        try:
+            return float(m[-1])
+        except ValueError:
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------- OR-Tools
+
+_ORTOOLS_IDS = {"scip": "SCIP", "cbc": "CBC", "highs": "HIGHS", "cp-sat": "CP_SAT"}
+
+
+def _solve_ortools(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
+                   threads: Optional[int], msg: bool) -> SolveResult:
+    from ortools.linear_solver import pywraplp
+
+    s = pywraplp.Solver.CreateSolver(_ORTOOLS_IDS[solver])
+    if s is None:
+        return SolveResult(ERROR, "ortools", solver, 0.0,
+                           message=f"OR-Tools was built without {solver}")
+    if msg:
+        s.EnableOutput()
+    else:
+        s.SuppressOutput()
+    inf = s.infinity()
+    xs = []
+    for j in range(model.n_vars):
+        ub = float(model.ub[j]) if math.isfinite(model.ub[j]) else inf
+        lb = float(model.lb[j])
+        xs.append(s.IntVar(lb, ub, f"v{j}") if model.is_int[j] else s.NumVar(lb, ub, f"v{j}"))
+    for i in range(model.n_rows):
+        cols, vals = model.row(i)
+        r = float(model.rhs[i])
+        lo, hi = {"<": (-inf, r), ">": (r, inf), "=": (r, r)}[model.sense[i]]
+        ct = s.RowConstraint(lo, hi, f"r{i}")
+        for j, c in zip(cols, vals):
+            ct.SetCoefficient(xs[j], float(c))
+    obj = s.Objective()
+    for j in np.flatnonzero(model.obj):
+        obj.SetCoefficient(xs[j], float(model.obj[j]))
+    obj.SetOffset(float(model.obj_const))
+    obj.SetMinimization()
+    s.SetTimeLimit(int(max(1.0, time_limit_s) * 1000))
+    if threads:
+        s.SetNumThreads(int(threads))
+    params = pywraplp.MPSolverParameters()
+    if solver != "cp-sat":
+        params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, float(mip_gap))
+    code = s.Solve(params)
+    names = {pywraplp.Solver.OPTIMAL: "OPTIMAL", pywraplp.Solver.FEASIBLE: "FEASIBLE",
+             pywraplp.Solver.INFEASIBLE: "INFEASIBLE", pywraplp.Solver.UNBOUNDED: "UNBOUNDED",
+             pywraplp.Solver.ABNORMAL: "ABNORMAL", pywraplp.Solver.NOT_SOLVED: "NOT_SOLVED"}
+    raw = f"ortools {solver} result {names.get(code, code)}"
+    if code == pywraplp.Solver.OPTIMAL:
+        status = OPTIMAL
+    elif code == pywraplp.Solver.FEASIBLE:
+        status = TIME_LIMIT
+    elif code == pywraplp.Solver.INFEASIBLE:
+        status = INFEASIBLE
+    elif code == pywraplp.Solver.UNBOUNDED:
+        status = UNBOUNDED
+    else:
+        status = ERROR
+    values = None
+    best_bound = None
+    if status in (OPTIMAL, TIME_LIMIT):
+        values = np.array([x.solution_value() for x in xs], float)
+        try:
+            bb = float(obj.BestBound())
+            best_bound = bb if math.isfinite(bb) else None
+        except Exception:  # noqa: BLE001
+            best_bound = None
+    return SolveResult(status, "ortools", solver, 0.0, values=values, best_bound=best_bound,
+                       message=raw)

@@ -1,0 +1,250 @@
+"""Backend-neutral linear model: arrays in, arrays out.
+
+The formulation (:mod:`solver.mip.formulation`) builds one :class:`LinearModel`
+with vectorised numpy calls; each backend (:mod:`solver.mip.backends`)
+translates it to its own API.  Keeping the model as plain arrays lets tests
+inspect it, lets two independent solver stacks read exactly the same numbers,
+and lets :func:`LinearModel.to_lp_text` write it for debugging without any
+solver installed.
+
+Constraint rows are stored in compressed sparse row form (``indptr``,
+``indices``, ``data``) built from COO triplets; senses are ``"<"``, ``">"`` or
+``"="``.  No scipy: the few operations needed are a sort and a cumulative sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+SENSES = ("<", ">", "=")
+
+
+@dataclass
+class LinearModel:
+    """min obj @ v + obj_const  s.t.  A v (sense) rhs,  lb <= v <= ub,  v[is_int] integer."""
+
+    var_names: list[str]
+    lb: np.ndarray
+    ub: np.ndarray
+    is_int: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    sense: np.ndarray          # dtype '<U1'
+    rhs: np.ndarray
+    row_names: list[str]
+    row_family: np.ndarray     # family name per row (for reports and tests)
+    obj: np.ndarray
+    obj_const: float = 0.0
+    #: objective broken into named parts; their sum is ``obj`` (reported line by line)
+    obj_parts: dict[str, np.ndarray] = field(default_factory=dict)
+    #: name -> index array of a variable block ("y", "n", "x", "s")
+    blocks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: scale of the objective used by backends (obj_scaled = obj / obj_scale)
+    obj_scale: float = 1.0
+
+    @property
+    def n_vars(self) -> int:
+        return len(self.var_names)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rhs)
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and coefficients of row ``i``."""
+        a, b = self.indptr[i], self.indptr[i + 1]
+        return self.indices[a:b], self.data[a:b]
+
+    def activity(self, v: np.ndarray) -> np.ndarray:
+        """A @ v for every row (used to check a solution without a solver)."""
+        prod = self.data * v[self.indices]
+        out = np.zeros(self.n_rows)
+        rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
+        np.add.at(out, rows, prod)
+        return out
+
+    def violations(self, v: np.ndarray, tol: float = 1e-6) -> list[str]:
+        """Rows and bounds that ``v`` breaks by more than ``tol`` (relative to the row size)."""
+        act = self.activity(v)
+        scale = np.maximum(1.0, np.abs(self.rhs))
+        bad: list[str] = []
+        for i in np.flatnonzero(((self.sense == "<") & (act > self.rhs + tol * scale))
+                                | ((self.sense == ">") & (act < self.rhs - tol * scale))
+                                | ((self.sense == "=") & (np.abs(act - self.rhs) > tol * scale))):
+            bad.append(f"{self.row_names[i]}: {act[i]:.6g} {self.sense[i]} {self.rhs[i]:.6g}")
+        for j in np.flatnonzero((v < self.lb - tol) | (v > self.ub + tol)):
+            bad.append(f"bound {self.var_names[j]}={v[j]:.6g} outside [{self.lb[j]}, {self.ub[j]}]")
+        for j in np.flatnonzero(self.is_int & (np.abs(v - np.round(v)) > 1e-5)):
+            bad.append(f"integrality {self.var_names[j]}={v[j]:.6g}")
+        return bad
+
+    def objective_value(self, v: np.ndarray) -> float:
+        return float(self.obj @ v + self.obj_const)
+
+    # ------------------------------------------------------------------ debugging output
+    def to_lp_text(self) -> str:
+        """CPLEX-LP text of the model (``--save-lp``); readable by CBC, HiGHS and SCIP."""
+        vnames = _unique([_lp_name(n, j) for j, n in enumerate(self.var_names)])
+        rnames = _unique([_lp_name(n, i) for i, n in enumerate(self.row_names)])
+
+        def name(j: int) -> str:
+            return vnames[j]
+
+        def terms(cols: Iterable[int], vals: Iterable[float]) -> str:
+            parts = []
+            for j, c in zip(cols, vals):
+                if c == 0:
+                    continue
+                parts.append(f"{'+' if c >= 0 else '-'} {abs(c):.12g} {name(j)}")
+            return " ".join(parts) if parts else "0 " + name(0)
+
+        out = ["\\ fleetopt model", "Minimize", " obj: " + terms(np.flatnonzero(self.obj),
+                                                                   self.obj[self.obj != 0]),
+               "Subject To"]
+        op = {"<": "<=", ">": ">=", "=": "="}
+        for i in range(self.n_rows):
+            cols, vals = self.row(i)
+            out.append(f" {rnames[i]}: {terms(cols, vals)} "
+                       f"{op[self.sense[i]]} {self.rhs[i]:.12g}")
+        out.append("Bounds")
+        for j in range(self.n_vars):
+            ub = "+inf" if not np.isfinite(self.ub[j]) else f"{self.ub[j]:.12g}"
+            out.append(f" {self.lb[j]:.12g} <= {name(j)} <= {ub}")
+        ints = [name(j) for j in np.flatnonzero(self.is_int)]
+        if ints:
+            out.append("General")
+            out += [" " + n for n in ints]
+        out.append("End")
+        return "\n".join(out) + "\n"
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Make sanitised names unique by suffixing a counter."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            n = f"{n}_{seen[n]}"
+        seen.setdefault(n, 0)
+        out.append(n)
+    return out
+
+
+def _lp_name(raw: str, i: int) -> str:
+    """LP-format-safe name (alphanumerics and a few symbols, at most 255 chars)."""
+    safe = "".join(ch if ch.isalnum() or ch in "_.[]" else "_" for ch in raw)
+    if not safe or safe[0].isdigit() or safe[0] == ".":
+        safe = "v" + safe
+    return (safe[:200] + f"_{i}") if len(safe) > 200 else safe
+
+
+class ModelBuilder:
+    """Collects variable blocks and constraint rows (COO), then freezes a :class:`LinearModel`."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._lb: list[np.ndarray] = []
+        self._ub: list[np.ndarray] = []
+        self._int: list[np.ndarray] = []
+        self.blocks: dict[str, np.ndarray] = {}
+        self._rows_r: list[np.ndarray] = []
+        self._rows_c: list[np.ndarray] = []
+        self._rows_v: list[np.ndarray] = []
+        self._sense: list[np.ndarray] = []
+        self._rhs: list[np.ndarray] = []
+        self._row_names: list[str] = []
+        self._family: list[np.ndarray] = []
+        self.n_vars = 0
+        self.n_rows = 0
+        self.obj_parts: dict[str, np.ndarray] = {}
+
+    def add_vars(self, block: str, names: Sequence[str], lb, ub, integer: bool) -> np.ndarray:
+        """Add a block of variables; returns their indices."""
+        n = len(names)
+        idx = np.arange(self.n_vars, self.n_vars + n)
+        self._names += list(names)
+        self._lb.append(np.broadcast_to(np.asarray(lb, float), (n,)).copy())
+        self._ub.append(np.broadcast_to(np.asarray(ub, float), (n,)).copy())
+        self._int.append(np.full(n, bool(integer)))
+        self.n_vars += n
+        self.blocks[block] = idx
+        return idx
+
+    def add_rows(self, family: str, row_of_term, col, val, sense, rhs,
+                 names: Sequence[str]) -> None:
+        """Add ``len(rhs)`` rows; term k puts ``val[k]`` at (row_of_term[k], col[k]).
+
+        ``row_of_term`` is local (0..len(rhs)-1).  Duplicate (row, col) terms are summed.
+        """
+        rhs = np.asarray(rhs, float).ravel()
+        m = len(rhs)
+        if m == 0:
+            return
+        r = np.asarray(row_of_term, dtype=np.int64).ravel()
+        c = np.asarray(col, dtype=np.int64).ravel()
+        v = np.asarray(val, float).ravel()
+        if not (len(r) == len(c) == len(v)):
+            raise ValueError(f"{family}: term arrays differ in length")
+        if len(r) and (r.min() < 0 or r.max() >= m):
+            raise ValueError(f"{family}: row index out of range")
+        if not np.all(np.isfinite(v)) or not np.all(np.isfinite(rhs)):
+            raise ValueError(f"{family}: non-finite coefficient")
+        self._rows_r.append(r + self.n_rows)
+        self._rows_c.append(c)
+        self._rows_v.append(v)
+        s = np.broadcast_to(np.asarray(sense, dtype="<U1"), (m,)).copy()
+        if not set(np.unique(s)) <= set(SENSES):
+            raise ValueError(f"{family}: bad sense")
+        self._sense.append(s)
+        self._rhs.append(rhs)
+        if len(names) != m:
+            raise ValueError(f"{family}: {len(names)} names for {m} rows")
+        self._row_names += [f"{family}[{n}]" for n in names]
+        self._family.append(np.full(m, family, dtype=object))
+        self.n_rows += m
+
+    def add_objective(self, part: str, col, val) -> None:
+        """Add cost terms to a named objective part (summed into the objective)."""
+        vec = self.obj_parts.setdefault(part, np.zeros(0))
+        if len(vec) < self.n_vars:
+            vec = np.concatenate([vec, np.zeros(self.n_vars - len(vec))])
+        np.add.at(vec, np.asarray(col, dtype=np.int64), np.asarray(val, float))
+        self.obj_parts[part] = vec
+
+    def build(self, obj_scale: Optional[float] = None) -> LinearModel:
+        n = self.n_vars
+        cat = lambda xs, dt=float: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
+        r = cat(self._rows_r, np.int64)
+        c = cat(self._rows_c, np.int64)
+        v = cat(self._rows_v)
+        keep = v != 0
+        r, c, v = r[keep], c[keep], v[keep]
+        # sum duplicates, sort by (row, col)
+        key = r * max(n, 1) + c
+        order = np.argsort(key, kind="stable")
+        key, r, c, v = key[order], r[order], c[order], v[order]
+        uniq, start = np.unique(key, return_index=True)
+        v = np.add.reduceat(v, start) if len(v) else v
+        r, c = r[start], c[start]
+        indptr = np.zeros(self.n_rows + 1, dtype=np.int64)
+        np.add.at(indptr, r + 1, 1)
+        indptr = np.cumsum(indptr)
+        parts = {}
+        for k, vec in self.obj_parts.items():
+            if len(vec) < n:
+                vec = np.concatenate([vec, np.zeros(n - len(vec))])
+            parts[k] = vec
+        obj = np.sum(list(parts.values()), axis=0) if parts else np.zeros(n)
+        if obj_scale is None:
+            obj_scale = 1.0
+        return LinearModel(
+            var_names=self._names, lb=cat(self._lb), ub=cat(self._ub), is_int=cat(self._int, bool),
+            indptr=indptr, indices=c, data=v,
+            sense=cat(self._sense, "<U1"), rhs=cat(self._rhs), row_names=self._row_names,
+            row_family=cat(self._family, object), obj=obj, obj_parts=parts,
+            blocks=dict(self.blocks), obj_scale=obj_scale)
