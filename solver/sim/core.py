@@ -1,0 +1,220 @@
+"""Discrete-event simulation of one continuous-batching replica.
+
+Semantics (what a request sees), chosen to match a vLLM-style server without
+chunked prefill and without preemption:
+
+* Requests wait in one FIFO queue.  At the start of every iteration the engine
+  admits queued requests in arrival order while the batch has room
+  (``max_batch`` sequences) and the KV cache can hold the request's *final*
+  context (input + output tokens are reserved at admission, so a running
+  sequence is never preempted).  A request that does not fit blocks the ones
+  behind it (head-of-line), as in vLLM's FCFS scheduler.  When memory is full,
+  requests queue.
+* An iteration that admits requests runs their prompts' prefill *whole* (not
+  chunked), one after another (time = sum of each prompt's prefill time), plus
+  one decode step for the sequences already running, which therefore stall for
+  the prefill: this is the prefill interference that hurts TPOT.  The admitted
+  requests get their first token at the end of that iteration (TTFT = queueing
+  + waiting for the iteration boundary + prefill).
+* An iteration without admissions is one decode step of every running sequence;
+  its time comes from :class:`~solver.sim.engine.StepTable` at the batch's
+  current total context.  A sequence of ``n`` output tokens finishes ``n - 1``
+  decode steps after its first token; TPOT = (finish - first token) / (n - 1).
+
+Speed: iterations are not simulated one by one.  Between two events (an
+arrival that can be admitted, a completion) the batch does not change, so the
+decode steps in between are advanced at once: the number of steps until the
+next completion is known exactly (a heap keyed by the global decode-step
+counter at which each sequence finishes), the number of steps until the next
+arrival is found by solving the quadratic that the (locally affine) step time
+gives, and the elapsed time of ``k`` steps whose context grows by ``batch``
+tokens per step is ``k`` times the step time at the mid-point context (exact
+for an affine step time).  The work per request is therefore a handful of
+Python operations, independent of its number of output tokens.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.sim.engine import GRID, StepTable
+
+
+@dataclass
+class ReplicaResult:
+    """Per-request timestamps (seconds; NaN = rejected) and engine statistics."""
+
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    rejected: np.ndarray          # bool: needs more KV than the whole cache holds
+    busy_s: float                 # time with at least one sequence prefilling or decoding
+    end_s: float                  # time the last request finished
+    batch_seconds: float          # integral of the batch size over busy time
+    peak_kv_tokens: float
+    decode_steps: int
+    prefill_iterations: int
+
+
+def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: StepTable,
+                     kv_capacity_tokens: float, max_batch: int) -> ReplicaResult:
+    """Simulate one replica serving the given requests (arrival times sorted ascending)."""
+    arrival_s = np.asarray(arrival_s, dtype=float)
+    inp = np.asarray(input_tokens, dtype=np.int64)
+    out = np.asarray(output_tokens, dtype=np.int64)
+    pre = np.asarray(prefill_s, dtype=float)
+    n_all = len(arrival_s)
+    if not (len(inp) == len(out) == len(pre) == n_all):
+        raise ValueError("arrival, input, output and prefill arrays must have one entry per request")
+    if n_all and np.any(np.diff(arrival_s) < 0):
+        raise ValueError("arrival times must be sorted")
+    if np.any(out < 1) or np.any(inp < 0):
+        raise ValueError("output tokens must be >= 1 and input tokens >= 0")
+    max_batch = int(max_batch)
+    if max_batch < 1:
+        raise ValueError("max_batch must be at least 1")
+    if max_batch > table.max_batch:
+        raise ValueError("the step table is smaller than max_batch")
+    cap = float(kv_capacity_tokens)
+    need_all = inp + out
+    rejected = need_all > cap
+    keep = np.flatnonzero(~rejected)
+
+    first_all = np.full(n_all, np.nan)
+    fin_all = np.full(n_all, np.nan)
+
+    arr = arrival_s[keep].tolist()
+    need = need_all[keep].tolist()
+    ctx0 = (inp[keep] + 1).tolist()  # context a sequence holds right after its prefill
+    outl = out[keep].tolist()
+    prel = pre[keep].tolist()
+    n = len(arr)
+    first = [math.nan] * n
+    fin = [math.nan] * n
+
+    rows = table.rows
+    inv_dx = table.inv_dx
+    gmax = GRID - 2
+    heap: list = []
+    push = heapq.heappush
+    pop = heapq.heappop
+
+    t = 0.0
+    steps = 0        # global decode-step counter
+    q = 0            # head of the FIFO queue (index of the oldest waiting request)
+    a = 0            # number of requests that have arrived by time t
+    nrun = 0         # sequences in the running batch
+    kv = 0           # KV tokens reserved by running sequences
+    ctx = 0          # KV tokens actually held by running sequences
+    busy = 0.0
+    batch_sec = 0.0
+    kv_peak = 0
+    n_prefill_iters = 0
+
+    while True:
+        while a < n and arr[a] <= t:
+            a += 1
+        if q == a and nrun == 0:
+            if a == n:
+                break
+            t = arr[a]          # idle until the next arrival
+            continue
+        if q < a and nrun < max_batch and kv + need[q] <= cap:
+            # --- an iteration that admits requests: their whole prefill + one decode step
+            b_old = nrun
+            start = q
+            dt = 0.0
+            while q < a and nrun < max_batch:
+                nd = need[q]
+                if kv + nd > cap:
+                    break
+                kv += nd
+                dt += prel[q]
+                nrun += 1
+                q += 1
+            if kv > kv_peak:
+                kv_peak = kv
+            if b_old:
+                row = rows[b_old]
+                x = ctx * inv_dx
+                i = int(x)
+                if i > gmax:
+                    i = gmax
+                dt += row[i] + (row[i + 1] - row[i]) * (x - i)
+                steps += 1
+                ctx += b_old
+            t += dt
+            busy += dt
+            batch_sec += dt * nrun
+            n_prefill_iters += 1
+            while heap and heap[0][0] <= steps:
+                _, j = pop(heap)
+                fin[j] = t
+                nrun -= 1
+                kv -= need[j]
+                ctx -= need[j]
+            for j in range(start, q):
+                first[j] = t
+                o = outl[j]
+                if o == 1:
+                    fin[j] = t
+                    nrun -= 1
+                    kv -= need[j]
+                else:
+                    push(heap, (steps + o - 1, j))
+                    ctx += ctx0[j]
+            continue
+        # --- decode steps with an unchanged batch, advanced together
+        b = nrun
+        kmax = heap[0][0] - steps
+        row = rows[b]
+        x = ctx * inv_dx
+        i = int(x)
+        if i > gmax:
+            i = gmax
+        r0 = row[i]
+        dr = row[i + 1] - r0
+        s0 = r0 + dr * (x - i)
+        if q < a or a == n or s0 <= 0.0:
+            k = kmax            # blocked (or nothing else will happen) until a completion
+        else:
+            budget = arr[a] - t
+            d = dr * inv_dx * b  # growth of the step time per step
+            if d <= 1e-12 * s0:
+                k = math.ceil(budget / s0)
+            else:
+                h = s0 - 0.5 * d
+                k = math.ceil((math.sqrt(h * h + 2.0 * d * budget) - h) / d)
+            if k < 1:
+                k = 1
+            elif k > kmax:
+                k = kmax
+        if k == 1:
+            el = s0
+        else:
+            xm = (ctx + b * (k - 1) * 0.5) * inv_dx
+            im = int(xm)
+            if im > gmax:
+                im = gmax
+            el = k * (row[im] + (row[im + 1] - row[im]) * (xm - im))
+        t += el
+        busy += el
+        batch_sec += el * b
+        steps += k
+        ctx += b * k
+        while heap and heap[0][0] <= steps:
+            _, j = pop(heap)
+            fin[j] = t
+            nrun -= 1
+            kv -= need[j]
+            ctx -= need[j]
+
+    first_all[keep] = first
+    fin_all[keep] = fin
+    return ReplicaResult(first_token_s=first_all, finish_s=fin_all, rejected=rejected,
+                         busy_s=busy, end_s=t, batch_seconds=batch_sec,
+                         peak_kv_tokens=float(kv_peak), decode_steps=steps,
+                         prefill_iterations=n_prefill_iters)

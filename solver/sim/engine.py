@@ -1,0 +1,121 @@
+"""What the simulator needs to know about one replica's engine, and a fast table of it.
+
+The simulator advances a continuous-batching engine iteration by iteration, so
+it needs three things from the performance model: how long a prefill of a
+prompt takes, how long one decode step takes for ``batch`` sequences holding
+``context_tokens`` KV tokens in total, and how much KV cache and how many
+sequences fit.  :class:`EngineLike` is exactly that (``solver.perf``'s engine
+spec satisfies it); :class:`ConstantEngine` is a synthetic engine with affine
+times, used by the closed-form tests so they do not depend on the perf model.
+
+Calling the perf model once per decode step would make the simulator far too
+slow, so :class:`StepTable` tabulates the decode step time once per replica on
+a grid (every batch size, ``GRID`` context points from 0 to the KV capacity)
+and interpolates linearly in context.  For an engine whose step time is affine
+in context (a roofline decode on the memory-bound side) the table is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class EngineLike(Protocol):
+    """The members of ``solver.perf``'s engine spec that the simulator uses."""
+
+    kv_capacity_tokens: float
+    max_batch: int
+
+    def prefill_ms(self, tokens: np.ndarray) -> np.ndarray:  # one prefill of that many tokens
+        ...
+
+    def decode_step_ms(self, batch, context_tokens):  # one decode iteration
+        ...
+
+
+@dataclass(frozen=True)
+class ConstantEngine:
+    """Synthetic engine with affine times (tests, what-ifs).
+
+    prefill = ``prefill_base_ms + prefill_ms_per_token * tokens``;
+    decode step = ``decode_base_ms + decode_ms_per_seq * batch + decode_ms_per_ctx_token * context``.
+    """
+
+    prefill_base_ms: float = 0.0
+    prefill_ms_per_token: float = 0.0
+    decode_base_ms: float = 10.0
+    decode_ms_per_seq: float = 0.0
+    decode_ms_per_ctx_token: float = 0.0
+    kv_capacity_tokens: float = 1e12
+    max_batch: int = 256
+
+    def prefill_ms(self, tokens):
+        tokens = np.asarray(tokens, dtype=float)
+        return self.prefill_base_ms + self.prefill_ms_per_token * tokens
+
+    def decode_step_ms(self, batch, context_tokens):
+        b = np.asarray(batch, dtype=float)
+        c = np.asarray(context_tokens, dtype=float)
+        out = self.decode_base_ms + self.decode_ms_per_seq * b + self.decode_ms_per_ctx_token * c
+        return out if out.ndim else float(out)
+
+
+#: Context grid points per batch size in :class:`StepTable`.
+GRID = 33
+
+
+class StepTable:
+    """Decode step time in seconds by (batch, total context), tabulated for speed.
+
+    ``rows[b]`` holds the step time of batch ``b`` at contexts
+    ``0, dx, 2dx, ..., cap``; look-ups interpolate linearly (exact for an
+    affine engine, within the grid spacing's curvature otherwise).
+    """
+
+    def __init__(self, engine: EngineLike, max_batch: int, kv_capacity_tokens: float):
+        self.max_batch = int(max_batch)
+        cap = float(kv_capacity_tokens)
+        if not math.isfinite(cap) or cap <= 0:
+            raise ValueError(f"KV capacity must be a positive finite number of tokens (got {cap})")
+        self.cap = cap
+        self.dx = cap / (GRID - 1)
+        self.inv_dx = 1.0 / self.dx
+        ctx = np.linspace(0.0, cap, GRID)
+        batches = np.arange(1, self.max_batch + 1, dtype=float)
+        ms = _tabulate(engine, batches, ctx)
+        if ms.shape != (self.max_batch, GRID) or not np.all(np.isfinite(ms)) or np.any(ms < 0):
+            raise ValueError("the engine's decode_step_ms returned a non-finite or negative time")
+        sec = ms / 1000.0
+        # rows[0] is a placeholder so that rows[b] is batch b
+        self.rows: list[list[float]] = [[0.0] * GRID] + [list(map(float, r)) for r in sec]
+
+    def step_s(self, batch: int, context_tokens: float) -> float:
+        """One decode step, seconds (scalar; used outside the hot loop)."""
+        row = self.rows[batch]
+        x = context_tokens * self.inv_dx
+        i = int(x)
+        if i >= GRID - 1:
+            i = GRID - 2
+        elif i < 0:
+            i = 0
+        return row[i] + (row[i + 1] - row[i]) * (x - i)
+
+
+def _tabulate(engine: EngineLike, batches: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    """Decode step ms on the (batch, context) grid; vectorised when the engine allows it."""
+    try:
+        out = np.asarray(engine.decode_step_ms(batches[:, None], ctx[None, :]), dtype=float)
+        if out.shape == (len(batches), len(ctx)):
+            return out
+    except (TypeError, ValueError):
+        pass
+    out = np.empty((len(batches), len(ctx)))
+    for i, b in enumerate(batches):
+        for j, c in enumerate(ctx):
+            out[i, j] = float(engine.decode_step_ms(int(b), float(c)))
+    return out

@@ -1,0 +1,191 @@
+"""The replica simulator against closed forms, hand timelines and a naive reference.
+
+Engines here are synthetic (:class:`ConstantEngine`), so these tests do not
+depend on the performance model.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pytest
+
+from solver.sim.core import simulate_replica
+from solver.sim.engine import ConstantEngine, StepTable
+from solver.sim.traffic import poisson_arrivals, sample_tokens
+
+
+def run(engine, arr, inp, out, max_batch=None, cap=None):
+    max_batch = max_batch or engine.max_batch
+    cap = cap or engine.kv_capacity_tokens
+    table = StepTable(engine, max_batch, cap)
+    pre = engine.prefill_ms(np.asarray(inp)) / 1000.0
+    return simulate_replica(np.asarray(arr, float), inp, out, pre, table, cap, max_batch)
+
+
+def naive(engine, arr, inp, out, max_batch, cap):
+    """Reference: the same semantics, one iteration at a time, calling the engine directly."""
+    n = len(arr)
+    first = [math.nan] * n
+    fin = [math.nan] * n
+    t = 0.0
+    q = 0
+    running: list[list[int]] = []  # [request, tokens generated]
+    kv = 0
+    done = 0
+    while done < n:
+        a = int(np.searchsorted(arr, t, side="right"))
+        if not running and q == a:
+            t = arr[q]
+            continue
+        admitted = []
+        while q < a and len(running) + len(admitted) < max_batch and kv + inp[q] + out[q] <= cap:
+            kv += inp[q] + out[q]
+            admitted.append(q)
+            q += 1
+        dt = sum(float(engine.prefill_ms(inp[j])) / 1000.0 for j in admitted)
+        if running:
+            ctx = sum(inp[j] + g for j, g in running)
+            dt += engine.decode_step_ms(len(running), ctx) / 1000.0
+        t += dt
+        still = []
+        for r in running:
+            r[1] += 1
+            if r[1] == out[r[0]]:
+                fin[r[0]] = t
+                kv -= inp[r[0]] + out[r[0]]
+                done += 1
+            else:
+                still.append(r)
+        running = still
+        for j in admitted:
+            first[j] = t
+            if out[j] == 1:
+                fin[j] = t
+                kv -= inp[j] + out[j]
+                done += 1
+            else:
+                running.append([j, 1])
+    return np.array(first), np.array(fin)
+
+
+def test_single_request_at_low_load_sees_exact_prefill_and_step_time():
+    # prefill = 20 ms + 0.01 ms/token * 500 = 25 ms; decode step = 8 ms (no context term)
+    eng = ConstantEngine(prefill_base_ms=20, prefill_ms_per_token=0.01, decode_base_ms=8)
+    r = run(eng, [1.0, 100.0], np.array([500, 500]), np.array([11, 11]))
+    ttft = r.first_token_s - np.array([1.0, 100.0])
+    assert ttft == pytest.approx([0.025, 0.025], abs=1e-12)
+    tpot = (r.finish_s - r.first_token_s) / 10
+    assert tpot == pytest.approx([0.008, 0.008], abs=1e-12)
+    # busy: 2 x (25 ms + 10 x 8 ms) = 0.21 s
+    assert r.busy_s == pytest.approx(0.21, abs=1e-12)
+
+
+def test_hand_timeline_with_batching_and_prefill_interference():
+    # prefill 100 ms flat, decode 10 ms flat.  R1 at 0 (3 tokens out), R2 at 50 ms (2 tokens).
+    # t=0.00 admit R1; prefill -> first token R1 at 0.10
+    # t=0.10 R2 waiting: admit; iteration = prefill R2 (0.10) + decode R1 (0.01) -> 0.21
+    #        R1 has 2 tokens, R2 has its first token at 0.21
+    # t=0.21 decode both (0.01) -> 0.22: R1 done (3 tokens), R2 done (2 tokens)
+    eng = ConstantEngine(prefill_base_ms=100, decode_base_ms=10)
+    r = run(eng, [0.0, 0.05], np.array([10, 10]), np.array([3, 2]))
+    assert r.first_token_s == pytest.approx([0.10, 0.21], abs=1e-12)
+    assert r.finish_s == pytest.approx([0.22, 0.22], abs=1e-12)
+    tpot = (r.finish_s - r.first_token_s) / (np.array([3, 2]) - 1)
+    assert tpot == pytest.approx([0.06, 0.01], abs=1e-12)
+
+
+def test_kv_limit_makes_requests_wait_for_memory():
+    # Each request needs 60 + 40 = 100 KV tokens; capacity 150 holds one at a time.
+    # prefill 10 ms, decode 5 ms.  R1 at 0: first 0.010, 39 steps -> done 0.010 + 0.195 = 0.205.
+    # R2 arrives at 0.001 but waits for memory: admitted at 0.205, first token 0.215,
+    # done 0.215 + 0.195 = 0.410.
+    eng = ConstantEngine(prefill_base_ms=10, decode_base_ms=5)
+    inp, out = np.array([60, 60]), np.array([40, 40])
+    r = run(eng, [0.0, 0.001], inp, out, max_batch=8, cap=150)
+    assert r.first_token_s == pytest.approx([0.010, 0.215], abs=1e-12)
+    assert r.finish_s == pytest.approx([0.205, 0.410], abs=1e-12)
+    assert r.peak_kv_tokens == 100
+    # with room for both, R2 is admitted at 0.010 and gets its first token at 0.010+0.010+0.005
+    r2 = run(eng, [0.0, 0.001], inp, out, max_batch=8, cap=200)
+    assert r2.first_token_s == pytest.approx([0.010, 0.025], abs=1e-12)
+
+
+def test_request_larger_than_the_cache_is_rejected_not_hung():
+    eng = ConstantEngine(prefill_base_ms=1, decode_base_ms=1)
+    r = run(eng, [0.0, 0.0], np.array([100, 10]), np.array([100, 10]), max_batch=4, cap=150)
+    assert r.rejected.tolist() == [True, False]
+    assert math.isnan(r.first_token_s[0]) and r.first_token_s[1] == pytest.approx(0.001)
+
+
+def test_max_batch_limit_queues_the_rest():
+    # max_batch 2, three simultaneous requests of 5 output tokens, prefill 0, decode 10 ms.
+    # R1, R2 admitted at 0 (first token at 0), 4 steps -> done 0.04; R3 admitted at 0.04.
+    eng = ConstantEngine(prefill_base_ms=0, decode_base_ms=10)
+    r = run(eng, [0.0, 0.0, 0.0], np.array([1, 1, 1]), np.array([5, 5, 5]), max_batch=2)
+    assert r.first_token_s == pytest.approx([0.0, 0.0, 0.04], abs=1e-12)
+    assert r.finish_s == pytest.approx([0.04, 0.04, 0.08], abs=1e-12)
+
+
+def test_md1_mean_wait_matches_closed_form():
+    # Single slot (max_batch 1), one output token: service = prefill = 10 ms fixed.
+    # M/D/1: W = rho * S / (2 (1 - rho)); rho = 70 * 0.010 = 0.7 -> W = 0.0116667 s.
+    S, lam = 0.010, 70.0
+    eng = ConstantEngine(prefill_base_ms=S * 1000, decode_base_ms=1, max_batch=1)
+    rng = np.random.default_rng(7)
+    arr = poisson_arrivals(lam, 4000.0, rng)
+    n = len(arr)
+    r = run(eng, arr, np.full(n, 100), np.ones(n, np.int64), max_batch=1)
+    wait = r.first_token_s - arr - S
+    rho = lam * S
+    w_closed = rho * S / (2 * (1 - rho))
+    assert wait.min() >= -1e-12
+    assert wait.mean() == pytest.approx(w_closed, rel=0.04)
+    assert r.busy_s / r.end_s == pytest.approx(rho, rel=0.02)
+
+
+def test_mm1_mean_wait_matches_closed_form():
+    # Exponential prompt lengths (mean 2000 tokens) at 0.005 ms/token: exponential service of
+    # mean 10 ms.  M/M/1: W = rho / (mu - lambda) = 0.6 / (100 - 60) = 0.015 s.
+    lam, mean_s = 60.0, 0.010
+    eng = ConstantEngine(prefill_ms_per_token=0.005, decode_base_ms=1, max_batch=1)
+    rng = np.random.default_rng(11)
+    arr = poisson_arrivals(lam, 4000.0, rng)
+    n = len(arr)
+    inp = sample_tokens(NS(mean=2000, distribution="exponential", max=None), n, rng)
+    r = run(eng, arr, inp, np.ones(n, np.int64), max_batch=1)
+    wait = r.first_token_s - arr - inp * 0.005 / 1000
+    rho = lam * mean_s
+    assert wait.mean() == pytest.approx(rho / (1 / mean_s - lam), rel=0.05)
+
+
+@pytest.mark.parametrize("seed,cap,max_batch", [(1, 1e9, 16), (2, 3000, 64), (3, 2500, 3)])
+def test_fast_forwarding_equals_iteration_by_iteration_reference(seed, cap, max_batch):
+    # Affine step time in batch and context: the mid-point rule and the quadratic are exact,
+    # so the event-skipping simulator must reproduce the naive one to rounding.
+    eng = ConstantEngine(prefill_base_ms=3, prefill_ms_per_token=0.02, decode_base_ms=6,
+                         decode_ms_per_seq=0.3, decode_ms_per_ctx_token=0.002,
+                         kv_capacity_tokens=cap, max_batch=max_batch)
+    rng = np.random.default_rng(seed)
+    arr = poisson_arrivals(40.0, 40.0, rng)
+    n = len(arr)
+    inp = sample_tokens(NS(mean=300, cv=1.0, distribution="lognormal", max=1200), n, rng)
+    out = sample_tokens(NS(mean=30, cv=1.0, distribution="lognormal", max=200), n, rng)
+    r = run(eng, arr, inp, out, max_batch=max_batch, cap=cap)
+    f_ref, d_ref = naive(eng, arr, inp.tolist(), out.tolist(), max_batch, cap)
+    assert n > 1000
+    np.testing.assert_allclose(r.first_token_s, f_ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(r.finish_s, d_ref, rtol=1e-9, atol=1e-9)
+
+
+def test_token_sampling_moments():
+    rng = np.random.default_rng(3)
+    x = sample_tokens(NS(mean=1000, cv=0.8, distribution="lognormal", max=None), 200_000, rng)
+    assert x.mean() == pytest.approx(1000, rel=0.01)
+    assert x.std() / x.mean() == pytest.approx(0.8, rel=0.03)
+    capped = sample_tokens(NS(mean=1000, cv=0.8, distribution="lognormal", max=1500), 1000, rng)
+    assert capped.max() <= 1500 and capped.min() >= 1
+    fixed = sample_tokens(NS(mean=99.6, distribution="fixed", max=None), 5, rng)
+    assert fixed.tolist() == [100] * 5
