@@ -1,0 +1,208 @@
+"""Per-candidate physics: bytes and FLOPs of one replica, before any workload.
+
+A *candidate* is one replica shape: (accelerator, model, quantization, tensor
+parallel degree).  This module derives, once per candidate, every term the
+serving model needs, in SI units (bytes, FLOP, seconds):
+
+* weights per device = total parameters x bytes per weight / TP; the replica
+  fits when that is at most the usable share of device memory
+  (``mem_usable_fraction``; the rest is activation workspace and CUDA graphs);
+* KV bytes per token per device: ``2 x layers x ceil(kv_heads / TP) x head_dim
+  x kv bytes`` (GQA-aware; KV heads are replicated when TP exceeds them); MLA
+  caches ``layers x (kv_lora_rank + rope_head_dim)`` per token, replicated on
+  every TP rank; sliding-window layers are counted separately because they hold
+  at most ``window`` tokens per sequence;
+* MoE: non-expert and routed-expert weight bytes apart, and the probability
+  ``p = experts_per_token / num_experts`` that one token routes to a given
+  expert: a decode step over B tokens touches ``1 - (1 - p)^B`` of the experts
+  (uniform routing);
+* the tensor-core peak that applies (the quantization's compute format; a
+  weight-only format computes at 16-bit; no path -> infeasible) times the
+  calibrated compute efficiency, the memory bandwidth times its efficiency;
+* all-reduce cost: two per layer per step, ring algorithm:
+  ``latency + 2 (TP-1)/TP x bytes / (link bandwidth x efficiency)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from solver.catalog.schema import Accelerator, Model, Quantization
+from solver.perf.params import PerfParams
+
+GB = 1e9
+TFLOPS = 1e12
+
+# Infeasibility reasons of a candidate (shared with the serving model).
+R_OK = 0
+R_QUANT_UNSUPPORTED = 1
+R_NO_COMPUTE_PATH = 2
+R_WEIGHTS_DONT_FIT = 3
+R_CONTEXT_TOO_LONG = 4
+R_NO_KV_ROOM = 5
+R_TPOT_TOO_TIGHT = 6
+R_TTFT_TOO_TIGHT = 7
+R_TP_TOO_LARGE = 8
+R_MEASURED_ZERO = 9
+R_TP_HEADS = 10
+
+REASONS: dict[int, str] = {
+    R_OK: "ok",
+    R_QUANT_UNSUPPORTED: "quantization not supported on this accelerator family",
+    R_NO_COMPUTE_PATH: "no compute path for the quantization's number format on this accelerator",
+    R_WEIGHTS_DONT_FIT: "weights do not fit in device memory (try more tensor parallelism or a smaller format)",
+    R_CONTEXT_TOO_LONG: "input + output tokens exceed the model's context window",
+    R_NO_KV_ROOM: "no room in memory for the KV cache of one request",
+    R_TPOT_TOO_TIGHT: "TPOT target is below one decode step at batch 1",
+    R_TTFT_TOO_TIGHT: "TTFT target is below the prefill time at zero load",
+    R_TP_TOO_LARGE: "tensor parallel degree exceeds the devices of one node",
+    R_MEASURED_ZERO: "measured: cannot serve",
+    R_TP_HEADS: "tensor parallel degree does not divide the attention heads",
+}
+
+
+def _peak_format(acc: Accelerator, q: Quantization) -> Optional[str]:
+    """Number format whose tensor peak applies, or None if the device has no path.
+
+    INT4 weight-only (W4A16) computes at the activation format: Hopper lists no
+    INT4 tensor throughput and must not get one.  bf16 and fp16 stand in for each
+    other (T4 has fp16 only).  A format without native compute runs weight-only
+    (dequantised to 16-bit) when the device lists it in ``weight_only_formats``.
+    """
+    peaks = acc.peak_tflops
+    sixteen = next((f for f in ("bf16", "fp16") if f in peaks), None)
+    fmt = q.compute_format
+    if fmt in peaks:
+        return fmt
+    if fmt in ("bf16", "fp16"):
+        return sixteen
+    if q.weight_only or q.weight_format in acc.weight_only_formats:
+        return sixteen
+    return None
+
+
+def weight_bytes(model: Model, q: Quantization) -> float:
+    """All weights of the model in this format, bytes (scales included via bytes_per_weight)."""
+    return model.total_params_b.value * GB * q.bytes_per_weight.value
+
+
+def kv_bytes_per_token(model: Model, q: Quantization, tp: int = 1) -> tuple[float, float]:
+    """KV-cache bytes per token of context on one device: (full-attention layers, sliding layers).
+
+    GQA: 2 (K and V) x layers x kv heads on this device x head_dim x bytes/element.
+    MLA: layers x (kv_lora_rank + rope_head_dim) x bytes, replicated on each rank.
+    """
+    kvb = q.kv_bytes_per_element.value
+    if model.mla is not None:
+        per_layer = (model.mla.kv_lora_rank + model.mla.rope_head_dim) * kvb
+    else:
+        heads_dev = math.ceil(model.num_kv_heads / tp)
+        per_layer = 2 * heads_dev * model.head_dim * kvb
+    sw_layers = round(model.num_layers * model.sliding_window_layer_fraction) if model.sliding_window else 0
+    return per_layer * (model.num_layers - sw_layers), per_layer * sw_layers
+
+
+def expert_params(model: Model) -> float:
+    """Parameters in routed experts (gate, up, down projections of each expert)."""
+    if model.moe is None:
+        return 0.0
+    m = model.moe
+    layers = model.num_layers - m.dense_layers
+    n = layers * m.num_experts * 3.0 * model.hidden_size * m.expert_intermediate_size
+    return min(n, model.total_params_b.value * GB)
+
+
+@dataclass(frozen=True)
+class CandidateTerms:
+    """Per-candidate scalars in SI units (seconds, bytes, FLOP)."""
+
+    reason: int
+    tp: int
+    family: str
+    peak_format: Optional[str]
+    weight_bytes_dev: float        # all weights on one device
+    ne_time_s: float               # non-expert weight read time per step
+    exp_time_s: float              # all routed-expert weights read time per step
+    log1m_p: float                 # log(1 - experts_per_token/num_experts); 0 for dense
+    kv_full_tok_dev: float         # bytes/token/device, full-attention layers
+    kv_sw_tok_dev: float           # bytes/token/device, sliding-window layers
+    window: float                  # sliding window tokens (inf if none)
+    kv_cap_bytes_dev: float        # KV bytes that fit beside the weights, per device
+    flops_tok: float               # 2 x active params (per token, whole replica)
+    attn_full: float               # attention FLOP per (token x context token), full layers
+    attn_sw: float                 # same for sliding layers
+    flops_per_s: float             # replica: TP x peak x efficiency
+    bytes_per_s: float             # device: bandwidth x efficiency
+    overhead_s: float              # per engine step
+    comm_fixed_s: float            # all-reduce latency per step (2 x layers)
+    comm_per_token_s: float        # all-reduce bandwidth time per token in the step
+    max_context: float
+    max_batch: int
+    idle_w: float                  # replica
+    tdp_w: float                   # replica
+    mem_bw_gbps: float
+    peak_tflops: float
+
+
+def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
+                    params: PerfParams) -> CandidateTerms:
+    """Derive :class:`CandidateTerms`; infeasible candidates carry a reason code."""
+    reason = R_OK
+    if acc.family not in q.supported_families:
+        reason = R_QUANT_UNSUPPORTED
+    fmt = _peak_format(acc, q)
+    if fmt is None and reason == R_OK:
+        reason = R_NO_COMPUTE_PATH
+    if tp > acc.devices_per_node and reason == R_OK:
+        reason = R_TP_TOO_LARGE
+    if model.num_attention_heads % tp and reason == R_OK:
+        reason = R_TP_HEADS
+    g = params.group(acc.family, fmt or "*")
+    gp = params.global_
+    w_all = weight_bytes(model, q)
+    w_dev = w_all / tp
+    usable = acc.memory_gb.value * GB * gp.mem_usable_fraction
+    kv_cap = usable - w_dev
+    if kv_cap <= 0 and reason == R_OK:
+        reason = R_WEIGHTS_DONT_FIT
+    bw = acc.mem_bw_gbps.value * GB * g.bandwidth_efficiency
+    peak = acc.peak_tflops[fmt].value * TFLOPS if fmt else 1.0
+    flops_s = tp * peak * g.compute_efficiency
+    e_params = expert_params(model)
+    bpw = q.bytes_per_weight.value
+    exp_bytes_dev = e_params * bpw / tp
+    ne_bytes_dev = w_dev - exp_bytes_dev
+    if model.moe is not None:
+        p = min(model.moe.experts_per_token / model.moe.num_experts, 1.0)
+        log1m_p = math.log1p(-p) if p < 1 else -1e9
+    else:
+        log1m_p = 0.0
+    kvf, kvs = kv_bytes_per_token(model, q, tp)
+    sw_frac = model.sliding_window_layer_fraction if model.sliding_window else 0.0
+    d_attn = model.num_attention_heads * model.head_dim
+    # decode: QK^T and AV, 2 FLOP per MAC, per context token: 4 x d_attn per layer
+    attn = 4.0 * d_attn * model.num_layers
+    if tp > 1:
+        lat = (acc.interconnect.latency_us.value if acc.interconnect.latency_us
+               else gp.allreduce_latency_us) * 1e-6
+        link = acc.interconnect.bandwidth_gbps.value * GB * gp.link_efficiency
+        comm_fixed = 2 * model.num_layers * lat
+        comm_tok = 2 * model.num_layers * 2 * (tp - 1) / tp * model.hidden_size * gp.activation_bytes / link
+    else:
+        comm_fixed = comm_tok = 0.0
+    idle = acc.idle_w.value * tp
+    return CandidateTerms(
+        reason=reason, tp=tp, family=acc.family, peak_format=fmt,
+        weight_bytes_dev=w_dev, ne_time_s=ne_bytes_dev / bw, exp_time_s=exp_bytes_dev / bw,
+        log1m_p=log1m_p, kv_full_tok_dev=kvf, kv_sw_tok_dev=kvs,
+        window=float(model.sliding_window) if model.sliding_window else math.inf,
+        kv_cap_bytes_dev=max(kv_cap, 0.0),
+        flops_tok=2.0 * model.active_params_b.value * GB,
+        attn_full=attn * (1 - sw_frac), attn_sw=attn * sw_frac,
+        flops_per_s=flops_s, bytes_per_s=bw, overhead_s=g.step_overhead_ms * 1e-3,
+        comm_fixed_s=comm_fixed, comm_per_token_s=comm_tok,
+        max_context=float(model.max_context_tokens), max_batch=gp.max_batch,
+        idle_w=idle, tdp_w=acc.tdp_w.value * tp, mem_bw_gbps=acc.mem_bw_gbps.value,
+        peak_tflops=peak / TFLOPS)

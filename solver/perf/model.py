@@ -1,0 +1,366 @@
+"""Serving capacity of one replica: max requests/s within TTFT and TPOT targets.
+
+Vectorised over every (candidate x workload) pair with numpy; per-candidate
+physics comes from :mod:`solver.perf.arch`.  Times are seconds inside, ms out.
+
+Engine model (continuous batching with chunked prefill)
+-------------------------------------------------------
+Let ``I``, ``O`` be mean input and output tokens, ``B`` the mean number of
+requests in decode (the batch).  Mean context per sequence is ``c = I + O/2``.
+
+* Decode step at batch B (``Bs = max(B, 1)``: a request in decode always sees
+  at least itself)::
+
+      T_d(B) = max(mem(B), cmp(B)) + overhead + comm_fixed + comm_tok x Bs
+      mem(B) = (non-expert bytes + expert bytes x (1 - (1 - p)^Bs)) / BW
+               + Bs x KV bytes(c) / BW
+      cmp(B) = Bs x (2 x active params + attention(c)) / (TP x peak x eff)
+
+* Prefill of one request, as the *marginal* work it adds to mixed steps
+  (weights are read by the decode step anyway)::
+
+      P_c = (2 x active params x I + 2 x layers x d_attn x I^2) / F + comm_tok x I
+
+* Time sharing: decode advances only while the engine is not prefilling, and a
+  fraction ``lambda x P_c`` of time goes to prefill; with Little's law
+  ``B = lambda x O x TPOT`` this closes to::
+
+      TPOT(B) = T_d(B) + B x P_c / O          lambda(B) = B / (O x TPOT(B))
+
+* TTFT at percentile q: a request waits for the current step, is prefilled
+  (``T_d(B) + P_c``), and queues behind other prefills.  The prefill work is an
+  M/G/1 server with utilisation ``rho = lambda x P_c`` and squared coefficient
+  of variation ``cs2`` (= input-length CV^2).  Its waiting time is approximated
+  by an atom at zero (mass ``1 - rho``) plus an exponential tail whose mean
+  matches the Pollaczek-Khinchine mean ``rho P_c (1 + cs2) / (2 (1 - rho))``::
+
+      P(W > t) = rho exp(-t / theta),  theta = P_c (1 + cs2) / (2 (1 - rho))
+      W_q = theta x max(0, ln(rho / (1 - q)))
+      TTFT_q(B) = T_d(B) + P_c + W_q
+
+* Memory: each request reserves KV for ``I_p90 + O_p90`` tokens (TensorRT-LLM's
+  guaranteed-no-evict policy; vLLM would preempt instead), so
+  ``B <= KV capacity / KV bytes(I_p90 + O_p90)`` and ``B <= max_batch``.
+
+TPOT, TTFT and lambda all grow with B, so the best operating point is the
+largest feasible B.  It is found in closed form for the memory and the dense
+TPOT limits (both linear in B) and by a vectorised bisection on log B, over the
+remaining pairs only, where MoE expert traffic or the TTFT tail binds.
+
+Power: each device draws ``idle + (TDP - idle) x u`` where ``u`` is the share
+of a step spent in bandwidth- or compute-saturated kernels (not in fixed
+overhead or all-reduce latency); a planning assumption, not a measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from solver.perf import arch
+from solver.perf.arch import REASONS, CandidateTerms, candidate_terms
+from solver.perf.params import PerfParams, default_params
+
+B_MIN = 1e-3          # smallest mean batch searched (very light load)
+BISECT_STEPS = 16
+
+BOUND_NONE = 0
+BOUND_MEMORY = 1
+BOUND_TPOT_BANDWIDTH = 2
+BOUND_TPOT_COMPUTE = 3
+BOUND_TTFT = 4
+BOUND_BATCH_CAP = 5
+
+BOUNDS: dict[int, str] = {
+    BOUND_NONE: "-",
+    BOUND_MEMORY: "memory (KV cache full)",
+    BOUND_TPOT_BANDWIDTH: "SLO: TPOT (decode bandwidth-bound)",
+    BOUND_TPOT_COMPUTE: "SLO: TPOT (decode compute-bound)",
+    BOUND_TTFT: "SLO: TTFT (prefill queueing)",
+    BOUND_BATCH_CAP: "engine batch limit",
+}
+
+
+@dataclass(frozen=True)
+class PerfCandidate:
+    """One replica shape."""
+
+    accelerator: str
+    model: str
+    quantization: str
+    tensor_parallel: int
+
+
+@dataclass(frozen=True)
+class PerfWorkload:
+    """What a replica is asked to serve."""
+
+    id: str
+    input_tokens: float
+    output_tokens: float
+    ttft_ms: float
+    tpot_ms: float
+    percentile: float = 99.0
+    input_tokens_p90: Optional[float] = None
+    output_tokens_p90: Optional[float] = None
+    input_cv: float = 0.0      # coefficient of variation of input length (prefill service variability)
+
+    @classmethod
+    def from_workload(cls, w) -> "PerfWorkload":
+        """From a :class:`solver.problem.schema.Workload`."""
+        it = w.input_tokens
+        cv = {"fixed": 0.0, "exponential": 1.0}.get(it.distribution, it.cv)
+        return cls(id=w.id, input_tokens=it.mean, output_tokens=w.output_tokens.mean,
+                   ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms, percentile=w.slo.percentile,
+                   input_tokens_p90=it.p90, output_tokens_p90=w.output_tokens.p90, input_cv=cv)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Arrays (n_candidates, n_workloads) unless noted.  Infeasible pairs: max_rps 0, NaN latencies."""
+
+    max_rps: np.ndarray
+    ttft_ms: np.ndarray
+    tpot_ms: np.ndarray
+    batch: np.ndarray
+    power_w: np.ndarray
+    idle_power_w: np.ndarray      # (n_candidates,)
+    reason: np.ndarray
+    bound: np.ndarray
+    kv_capacity_tokens: np.ndarray = field(default=None)   # (n_candidates,)
+    max_batch_memory: np.ndarray = field(default=None)     # largest batch memory allows
+
+    def reason_text(self, i: int, j: int) -> str:
+        return REASONS[int(self.reason[i, j])]
+
+    def bound_text(self, i: int, j: int) -> str:
+        return BOUNDS[int(self.bound[i, j])]
+
+
+# --------------------------------------------------------------------------- candidate terms
+
+_TERM_FIELDS = ("ne_time_s", "exp_time_s", "log1m_p", "kv_full_tok_dev", "kv_sw_tok_dev", "window",
+                "kv_cap_bytes_dev", "flops_tok", "attn_full", "attn_sw", "flops_per_s", "bytes_per_s",
+                "overhead_s", "comm_fixed_s", "comm_per_token_s", "max_context", "max_batch",
+                "idle_w", "tdp_w", "weight_bytes_dev")
+
+
+def _terms(catalog, cand: PerfCandidate, params: PerfParams) -> CandidateTerms:
+    return candidate_terms(catalog.accelerator(cand.accelerator), catalog.model(cand.model),
+                           catalog.quant(cand.quantization), cand.tensor_parallel, params)
+
+
+def _candidate_arrays(catalog, candidates, params):
+    terms = [_terms(catalog, c, params) for c in candidates]
+    arrs = {f: np.array([getattr(t, f) for t in terms], dtype=float) for f in _TERM_FIELDS}
+    arrs["reason"] = np.array([t.reason for t in terms], dtype=np.int64)
+    return terms, arrs
+
+
+def _workload_arrays(workloads: Sequence[PerfWorkload]):
+    def col(f, default=None):
+        out = []
+        for w in workloads:
+            v = getattr(w, f)
+            out.append(default(w) if v is None and default else v)
+        return np.array(out, dtype=float)
+    I = col("input_tokens")
+    O = col("output_tokens")
+    return {
+        "I": I, "O": O,
+        "Isz": col("input_tokens_p90", lambda w: w.input_tokens),
+        "Osz": col("output_tokens_p90", lambda w: w.output_tokens),
+        "x_ttft": col("ttft_ms") * 1e-3, "x_tpot": col("tpot_ms") * 1e-3,
+        "tail": 1.0 - col("percentile") / 100.0,
+        "kq": (1.0 + col("input_cv") ** 2) / 2.0,
+    }
+
+
+# --------------------------------------------------------------------------- the serving model
+
+def _kv_seq(kvf, kvs, window, ctx):
+    """KV bytes of one sequence holding ``ctx`` tokens (sliding layers hold at most a window)."""
+    return kvf * ctx + kvs * np.minimum(ctx, window)
+
+
+def _state(B, s):
+    """TPOT, TTFT (percentile), lambda, saturated share, compute-bound flag at mean batch ``B``."""
+    Bs = np.maximum(B, 1.0)
+    mem = s["ne"] + s["kvt"] * Bs
+    if s["moe"]:
+        mem = mem + s["ex"] * -np.expm1(Bs * s["l1p"])
+    cmp = s["cmp"] * Bs
+    core = np.maximum(mem, cmp)
+    td = core + s["fix"] + s["k1"] * Bs
+    tpot = td + B * s["pco"]
+    lam = B / (s["O"] * tpot)
+    rho = lam * s["pc"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wq = s["pc"] * s["kq"] / (1.0 - rho) * np.maximum(np.log(rho / s["tail"]), 0.0)
+    wq = np.where(rho < 1.0, wq, np.inf)
+    ttft = td + s["pc"] + wq
+    busy = (core + B * s["pco"]) / tpot
+    return tpot, ttft, lam, busy, cmp >= mem
+
+
+def _sub(s, idx):
+    out = {k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+    return out
+
+
+def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[PerfWorkload],
+             params: Optional[PerfParams] = None) -> Capacity:
+    """Capacity of every candidate for every workload (pure, deterministic)."""
+    params = params or default_params()
+    C, W = len(candidates), len(workloads)
+    _, ca = _candidate_arrays(catalog, candidates, params)
+    wa = _workload_arrays(workloads)
+    shape = (C, W)
+
+    def cc(name):  # candidate column, broadcast to pairs
+        return np.broadcast_to(ca[name][:, None], shape).ravel()
+
+    def ww(name):
+        return np.broadcast_to(wa[name][None, :], shape).ravel()
+
+    I, O = ww("I"), ww("O")
+    kvf, kvs, win = cc("kv_full_tok_dev"), cc("kv_sw_tok_dev"), cc("window")
+    bw = cc("bytes_per_s")
+    F = cc("flops_per_s")
+    ctx_avg = I + 0.5 * O
+    ctx_sz = ww("Isz") + ww("Osz")
+    kv_seq_sz = _kv_seq(kvf, kvs, win, ctx_sz)
+    with np.errstate(divide="ignore"):
+        b_mem = np.where(kv_seq_sz > 0, cc("kv_cap_bytes_dev") / kv_seq_sz, np.inf)
+    b_cap = cc("max_batch")
+    b_max = np.minimum(b_mem, b_cap)
+    k1 = cc("comm_per_token_s")
+    attn_f, attn_s = cc("attn_full"), cc("attn_sw")
+    pc = (cc("flops_tok") * I + 0.5 * attn_f * I * I + 0.5 * attn_s * I * np.minimum(I, win)) / F + k1 * I
+    s = {
+        "ne": cc("ne_time_s"), "ex": cc("exp_time_s"), "l1p": cc("log1m_p"),
+        "kvt": _kv_seq(kvf, kvs, win, ctx_avg) / bw,
+        "cmp": (cc("flops_tok") + attn_f * ctx_avg + attn_s * np.minimum(ctx_avg, win)) / F,
+        "fix": cc("overhead_s") + cc("comm_fixed_s"), "k1": k1,
+        "pc": pc, "pco": pc / O, "O": O, "kq": ww("kq"), "tail": ww("tail"),
+        "moe": bool(np.any(ca["exp_time_s"] > 0)),
+    }
+    x_tpot, x_ttft = ww("x_tpot"), ww("x_ttft")
+
+    reason = np.broadcast_to(ca["reason"][:, None], shape).ravel().copy()
+    ok0 = reason == 0
+    reason[ok0 & (ctx_sz > cc("max_context"))] = arch.R_CONTEXT_TOO_LONG
+    reason[(reason == 0) & (b_mem < 1.0)] = arch.R_NO_KV_ROOM
+
+    # Closed-form upper bound on B from TPOT (expert traffic >= 0 makes it an upper bound).
+    slope = s["k1"] + s["pco"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b_tpot_mem = (x_tpot - s["ne"] - s["fix"]) / (s["kvt"] + slope)
+        b_tpot_cmp = (x_tpot - s["fix"]) / (s["cmp"] + slope)
+    b_tpot = np.minimum(b_tpot_mem, b_tpot_cmp)
+    b_hi = np.minimum(b_max, b_tpot)
+
+    # Feasibility at the lightest load.
+    tp_lo, tt_lo, _, _, _ = _state(np.full_like(I, B_MIN), s)
+    reason[(reason == 0) & ~(tp_lo <= x_tpot)] = arch.R_TPOT_TOO_TIGHT
+    reason[(reason == 0) & ~(tt_lo <= x_ttft)] = arch.R_TTFT_TOO_TIGHT
+    live = reason == 0
+    b_hi = np.where(live, np.maximum(b_hi, B_MIN), B_MIN)
+
+    B = b_hi.copy()
+    bound = np.zeros(C * W, dtype=np.int64)
+    idx = np.nonzero(live)[0]
+    if idx.size:
+        sub = _sub(s, idx)
+        tpot, ttft, _, _, _ = _state(b_hi[idx], sub)
+        good = (tpot <= x_tpot[idx] * (1 + 1e-9)) & (ttft <= x_ttft[idx])
+        # pairs where the closed-form point holds: memory/cap or dense TPOT binds
+        gi = idx[good]
+        at_max = b_hi[gi] >= b_max[gi] * (1 - 1e-12)
+        mem_bound = b_mem[gi] <= b_cap[gi]
+        _, _, _, _, comp = _state(b_hi[gi], _sub(s, gi))
+        bound[gi] = np.where(at_max, np.where(mem_bound, BOUND_MEMORY, BOUND_BATCH_CAP),
+                             np.where(comp, BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH))
+        # the rest: bisection on log B between B_MIN (feasible) and b_hi (infeasible)
+        bi = idx[~good]
+        if bi.size:
+            sb = _sub(s, bi)
+            xt, xf = x_tpot[bi], x_ttft[bi]
+            lo = np.log(np.full(bi.size, B_MIN))
+            hi = np.log(b_hi[bi])
+            for _ in range(BISECT_STEPS):
+                mid = 0.5 * (lo + hi)
+                tpot, ttft, _, _, _ = _state(np.exp(mid), sb)
+                ok = (tpot <= xt) & (ttft <= xf)
+                lo = np.where(ok, mid, lo)
+                hi = np.where(ok, hi, mid)
+            B[bi] = np.exp(lo)
+            tpot_h, ttft_h, _, _, comp_h = _state(np.exp(hi), sb)
+            bound[bi] = np.where(tpot_h > xt, np.where(comp_h, BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH),
+                                 BOUND_TTFT)
+
+    tpot, ttft, lam, busy, _ = _state(B, s)
+    ntp = cc("idle_w")
+    tdp = cc("tdp_w")
+    power = ntp + (tdp - ntp) * np.clip(busy, 0.0, 1.0)
+    dead = reason != 0
+    lam = np.where(dead, 0.0, lam)
+    nan = np.nan
+    out = dict(
+        max_rps=lam, ttft_ms=np.where(dead, nan, ttft * 1e3), tpot_ms=np.where(dead, nan, tpot * 1e3),
+        batch=np.where(dead, 0.0, B), power_w=np.where(dead, ntp, power))
+    kv_tok = np.where(ca["kv_full_tok_dev"] + ca["kv_sw_tok_dev"] > 0,
+                      ca["kv_cap_bytes_dev"] / np.maximum(ca["kv_full_tok_dev"] + ca["kv_sw_tok_dev"], 1e-30), 0.0)
+    return Capacity(
+        **{k: v.reshape(shape) for k, v in out.items()},
+        idle_power_w=ca["idle_w"].copy(), reason=reason.reshape(shape), bound=np.where(dead, 0, bound).reshape(shape),
+        kv_capacity_tokens=np.floor(kv_tok), max_batch_memory=np.where(ca["reason"][:, None] == 0, np.floor(b_max.reshape(shape)), 0.0))
+
+
+# --------------------------------------------------------------------------- engine spec (simulator)
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Step-time functions of one replica, for the discrete-event simulator."""
+
+    candidate: PerfCandidate
+    terms: CandidateTerms
+    fits: bool
+    reason: str
+    kv_capacity_tokens: int
+    max_batch: int
+
+    def prefill_ms(self, tokens) -> np.ndarray:
+        """One standalone prefill of ``tokens`` input tokens (the slower of compute and weight reads)."""
+        t = self.terms
+        n = np.asarray(tokens, dtype=float)
+        flops = t.flops_tok * n + 0.5 * t.attn_full * n * n + 0.5 * t.attn_sw * n * np.minimum(n, t.window)
+        mem = t.ne_time_s + t.exp_time_s * -np.expm1(np.maximum(n, 1.0) * t.log1m_p)
+        s = np.maximum(flops / t.flops_per_s, mem) + t.overhead_s + t.comm_fixed_s + t.comm_per_token_s * n
+        return s * 1e3
+
+    def decode_step_ms(self, batch, context_tokens) -> np.ndarray:
+        """One decode step for ``batch`` sequences holding ``context_tokens`` KV tokens in total."""
+        t = self.terms
+        b = np.maximum(np.asarray(batch, dtype=float), 1.0)
+        k = np.asarray(context_tokens, dtype=float)
+        per_seq = k / b
+        kv_bytes = b * (t.kv_full_tok_dev * per_seq + t.kv_sw_tok_dev * np.minimum(per_seq, t.window))
+        mem = t.ne_time_s + t.exp_time_s * -np.expm1(b * t.log1m_p) + kv_bytes / t.bytes_per_s
+        flops = b * t.flops_tok + t.attn_full * k + t.attn_sw * b * np.minimum(per_seq, t.window)
+        s = np.maximum(mem, flops / t.flops_per_s) + t.overhead_s + t.comm_fixed_s + t.comm_per_token_s * b
+        return s * 1e3
+
+
+def engine_spec(catalog, candidate: PerfCandidate, params: Optional[PerfParams] = None) -> EngineSpec:
+    params = params or default_params()
+    t = _terms(catalog, candidate, params)
+    per_tok = t.kv_full_tok_dev + t.kv_sw_tok_dev
+    kv_tokens = int(t.kv_cap_bytes_dev // per_tok) if per_tok > 0 and t.reason == 0 else 0
+    fits = t.reason == 0
+    return EngineSpec(candidate=candidate, terms=t, fits=fits, reason=REASONS[t.reason],
+                      kv_capacity_tokens=kv_tokens,
+                      max_batch=int(min(t.max_batch, kv_tokens)) if fits else 0)

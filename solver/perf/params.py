@@ -1,0 +1,159 @@
+"""Calibrated parameters of the performance model, with their provenance.
+
+The analytic model (``solver.perf.model``) turns datasheet peaks into times
+through a handful of *physical* efficiencies and overheads.  They differ by
+accelerator family and by the number format the tensor cores compute in, so
+they are stored per ``(family, format)`` group, with a fallback chain:
+
+    (family, format) -> (family, "*") -> default
+
+Parameters are read from ``catalogs/calibration/perf_params.yaml`` (written by
+``python -m solver.perf.calibration fit``), kept out of ``catalogs/*.yaml``
+because the catalog loader globs those.  Every file records where its numbers
+came from: the data file and its sha256, the rows fitted and held out, the
+date and the method.  Without the file the priors below apply; they are
+planning assumptions (``confidence: low``), not measurements.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+from pydantic import Field, ValidationError
+
+from solver.errors import InputError, InputIssue
+from solver.validation import Strict, pydantic_issues
+from solver.yamlio import load_yaml_file
+
+PARAMS_FILE_NAME = "perf_params.yaml"
+
+
+def calibration_dir() -> Path:
+    """Directory of the shipped calibration (``$FLEETOPT_CALIBRATION_DIR`` overrides)."""
+    env = os.environ.get("FLEETOPT_CALIBRATION_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "catalogs" / "calibration"
+
+
+# --------------------------------------------------------------------------- file schema
+
+class GroupParams(Strict):
+    """Efficiencies of one accelerator family computing in one number format."""
+
+    family: str
+    format: str = Field(description="Compute format (bf16, fp16, fp8, int8, fp4) or '*' for any.")
+    compute_efficiency: float = Field(gt=0, le=1, description="Achieved / dense peak FLOPs in GEMMs.")
+    bandwidth_efficiency: float = Field(gt=0, le=1, description="Achieved / datasheet memory bandwidth.")
+    step_overhead_ms: float = Field(ge=0, description="Fixed time per engine step (launch, sampling, scheduling).")
+    fit_rows: int = Field(0, ge=0, description="Calibration rows that informed this group (0: prior).")
+    note: Optional[str] = None
+
+
+class GlobalParams(Strict):
+    """Parameters shared by every accelerator."""
+
+    mem_usable_fraction: float = Field(
+        0.90, gt=0, le=1,
+        description="Share of device memory the engine may use for weights + KV "
+                    "(vLLM gpu_memory_utilization default 0.9; TensorRT-LLM "
+                    "kv_cache_free_gpu_mem_fraction 0.90-0.95); the rest is workspace.")
+    allreduce_latency_us: float = Field(
+        8.0, ge=0, description="Latency of one all-reduce when the interconnect entry gives none.")
+    link_efficiency: float = Field(0.7, gt=0, le=1, description="Achieved / nominal scale-up link bandwidth.")
+    max_batch: int = Field(2048, ge=1, description="Largest decode batch an engine schedules.")
+    activation_bytes: float = Field(2.0, gt=0, description="Bytes per activation element in all-reduces.")
+
+
+class ParamsFile(Strict):
+    schema_version: int = 1
+    kind: str = "perf-calibration"
+    provenance: dict = Field(default_factory=dict)
+    global_: GlobalParams = Field(default_factory=GlobalParams, alias="global")
+    default: GroupParams
+    groups: list[GroupParams] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- runtime object
+
+#: Priors used when no calibration file exists (planning assumptions, low confidence):
+#: roofline models are typically 2-4x optimistic (modelling notes), so efficiencies start at 0.5-0.7.
+PRIOR = GroupParams(family="*", format="*", compute_efficiency=0.5, bandwidth_efficiency=0.7,
+                    step_overhead_ms=2.0, fit_rows=0,
+                    note="prior (planning assumption): no calibration data for this group")
+
+
+@dataclass(frozen=True)
+class PerfParams:
+    """Everything the model needs besides the catalog."""
+
+    global_: GlobalParams = field(default_factory=GlobalParams)
+    default: GroupParams = PRIOR
+    groups: tuple[GroupParams, ...] = ()
+    provenance: tuple = ()
+    file: Optional[str] = None
+
+    def group(self, family: str, fmt: str) -> GroupParams:
+        """Parameters of ``(family, fmt)`` with the documented fallback chain."""
+        for g in self.groups:
+            if g.family == family and g.format == fmt:
+                return g
+        for g in self.groups:
+            if g.family == family and g.format == "*":
+                return g
+        return self.default
+
+    def with_groups(self, groups, default: Optional[GroupParams] = None, **global_changes) -> "PerfParams":
+        """A copy with other group parameters (used by the fitter)."""
+        g = self.global_.model_copy(update=global_changes) if global_changes else self.global_
+        return replace(self, groups=tuple(groups), default=default or self.default, global_=g)
+
+    def key(self) -> tuple:
+        """Hashable identity (for caches)."""
+        return (self.global_.model_dump_json(), self.default.model_dump_json(),
+                tuple(g.model_dump_json() for g in self.groups))
+
+    def to_yaml_dict(self, provenance: dict) -> dict:
+        return {
+            "schema_version": 1,
+            "kind": "perf-calibration",
+            "provenance": provenance,
+            "global": self.global_.model_dump(),
+            "default": self.default.model_dump(exclude_none=True),
+            "groups": [g.model_dump(exclude_none=True) for g in self.groups],
+        }
+
+
+def load_params(path: str | os.PathLike) -> PerfParams:
+    """Read a calibration file; bad content raises :class:`InputError` with file and line."""
+    data, smap = load_yaml_file(path)
+    if not isinstance(data, dict):
+        raise InputError(InputIssue(message="a calibration file must be a mapping", file=str(path), line=1,
+                                    hint=f"see catalogs/calibration/{PARAMS_FILE_NAME}"))
+    try:
+        pf = ParamsFile.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(pydantic_issues(exc, ParamsFile, smap, file=str(path))) from None
+    return PerfParams(global_=pf.global_, default=pf.default, groups=tuple(pf.groups),
+                      provenance=tuple(sorted((k, str(v)) for k, v in pf.provenance.items())),
+                      file=str(path))
+
+
+_DEFAULT: Optional[PerfParams] = None
+
+
+def default_params() -> PerfParams:
+    """The shipped calibration, or the priors if it is missing (loaded once)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        p = calibration_dir() / PARAMS_FILE_NAME
+        _DEFAULT = load_params(p) if p.exists() else PerfParams()
+    return _DEFAULT
+
+
+def reset_default_params() -> None:
+    global _DEFAULT
+    _DEFAULT = None
