@@ -1,0 +1,101 @@
+"""Problem -> coefficients -> model -> solver -> Plan, and the homogeneous baseline.
+
+This is what ``fleetopt solve`` runs; other commands (sweeps, Pareto fronts)
+call :func:`solve_problem` too, so the whole chain lives in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
+from solver.mip.backends import solve
+from solver.mip.formulation import build_model
+from solver.mip.model import LinearModel
+from solver.mip.status import INFEASIBLE, SolveResult
+from solver.plan import Plan, build_plan
+
+
+@dataclass
+class Solved:
+    plan: Plan
+    coefficients: Coefficients
+    model: LinearModel
+    result: SolveResult
+
+
+def unservable_message(k: Coefficients) -> Optional[str]:
+    """Why some workload has no candidate at all (so the MIP is infeasible), or None."""
+    served = set(k.pair_w.tolist())
+    missing = [w for i, w in enumerate(k.workloads) if i not in served]
+    if not missing:
+        return None
+    why = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in k.pruned.items() if n)
+    return (f"no allowed deployment can serve workload(s) {', '.join(missing)} within their SLOs "
+            f"and filters ({len(k.offers)} offers considered; dropped combinations: {why or 'none'}). "
+            "Relax the SLO, quality target or filters, or allow more accelerators/regions.")
+
+
+def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
+                       time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
+                       scenario: Optional[str] = None) -> Solved:
+    model = build_model(k)
+    msg = unservable_message(k)
+    if msg is not None:
+        res = SolveResult(INFEASIBLE, backend, solver or "-", 0.0, message=msg)
+    else:
+        res = solve(model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                    threads=threads)
+        if res.status == INFEASIBLE:
+            res.message += ("; the constraints conflict (availability, power, budget, spot share "
+                            "or redundancy); try relaxing one at a time with --scenario")
+    plan = build_plan(problem, k, model, res, scenario=scenario, time_limit_s=time_limit_s,
+                      mip_gap=mip_gap)
+    return Solved(plan, k, model, res)
+
+
+def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
+                  time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
+                  threads: Optional[int] = None, perf=None) -> Solved:
+    """Solve a :class:`~solver.problem.load.LoadedProblem`; CLI flags override ``problem.solver``."""
+    p = loaded.problem
+    opts = p.solver
+    backend = backend or opts.backend
+    solver = solver or (opts.solver if backend == opts.backend else None)
+    k = build_coefficients(p, loaded.catalog, perf=perf)
+    return solve_coefficients(p, k, backend=backend, solver=solver,
+                              time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
+                              mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
+                              threads=threads or opts.threads, scenario=loaded.scenario)
+
+
+def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Optional[str] = None,
+                         solver: Optional[str] = None, time_limit_s: Optional[float] = None,
+                         mip_gap: Optional[float] = None, perf=None) -> dict:
+    """Solve once per accelerator type (fleet restricted to it); report the best and the saving."""
+    p = loaded.problem
+    accs = sorted(p.fleet.accelerators or loaded.catalog.accelerators)
+    rows = []
+    for a in accs:
+        q = restrict_accelerators(p, [a])
+        k = build_coefficients(q, loaded.catalog, perf=perf)
+        if not k.n_c:
+            rows.append({"accelerator": a, "status": INFEASIBLE, "total_usd": None})
+            continue
+        opts = p.solver
+        be = backend or opts.backend
+        s = solve_coefficients(q, k, backend=be, solver=solver or (opts.solver if be == opts.backend else None),
+                               time_limit_s=time_limit_s or opts.time_limit_s,
+                               mip_gap=mip_gap if mip_gap is not None else opts.mip_gap)
+        rows.append({"accelerator": a, "status": s.plan.status,
+                     "total_usd": s.plan.objective.total_usd})
+    feasible = [r for r in rows if r["total_usd"] is not None]
+    best = min(feasible, key=lambda r: (r["total_usd"], r["accelerator"])) if feasible else None
+    saving = None
+    if best is not None and best_total is not None and best["total_usd"] > 0:
+        saving = (best["total_usd"] - best_total) / best["total_usd"] * 100.0
+    return {"kind": "homogeneous", "per_accelerator": rows,
+            "best_accelerator": best["accelerator"] if best else None,
+            "best_total_usd": best["total_usd"] if best else None,
+            "saving_percent": saving}

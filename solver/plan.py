@@ -1,0 +1,363 @@
+"""A solved fleet as frozen data: what to procure, deploy and route, and what it costs.
+
+The plan is the contract between the optimiser, the reports and the verifier.
+Its JSON form (schema: ``solver/schemas/plan.schema.json``) is deterministic:
+lists are sorted by their keys and floats are rounded to
+:data:`SIG_DIGITS` significant digits, so two runs of the same problem give
+byte-identical files.
+
+Cost attribution for KPIs: a deployment carries its share of its offer's cost
+(by devices) plus its own energy and carbon; a workload carries each
+deployment's cost in proportion to the load it puts on it (sum of x / cap).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+import solver
+from solver.coefficients import COST_PARTS, Coefficients
+from solver.mip.formulation import power_terms_w
+from solver.mip.model import LinearModel
+from solver.mip.status import SolveResult
+
+SIG_DIGITS = 9
+PLAN_FORMAT = 1
+
+
+def rnd(x: Optional[float], sig: int = SIG_DIGITS) -> Optional[float]:
+    """Round to ``sig`` significant digits (None and non-finite pass through as None)."""
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    if x == 0:
+        return 0.0
+    return float(f"{x:.{sig}g}")
+
+
+@dataclass(frozen=True)
+class Procurement:
+    accelerator: str
+    region: str
+    acquisition: str
+    provider: str
+    instance: str
+    existing: bool
+    units: int
+    devices_per_unit: int
+    devices: int
+    usd: float                # cost of these units over the horizon, energy excluded
+    capex_usd: float
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    accelerator: str
+    model: str
+    quantization: str
+    tensor_parallel: int
+    region: str
+    acquisition: str
+    provider: str
+    instance: str
+    existing: bool
+    replicas: int
+    spare_replicas: int
+    accelerators: int
+    quality: float
+    utilization: float        # planned load / (replicas x capacity), peak
+    power_w: float            # IT power at planned (mean) load, all replicas
+    energy_kwh: float         # facility energy over the horizon
+    co2_kg: float
+    usd: float                # attributed cost over the horizon (see module docstring)
+
+
+@dataclass(frozen=True)
+class Route:
+    workload: str
+    deployment: str
+    requests_per_s: float
+    share: float
+    capacity_rps: float       # per replica, within SLO
+    ttft_ms: float            # predicted at capacity
+    tpot_ms: float
+
+
+@dataclass(frozen=True)
+class WorkloadKpi:
+    workload: str
+    requests_per_s: float
+    usd: float
+    usd_per_million_output_tokens: Optional[float]
+    ttft_ms: Optional[float]
+    ttft_target_ms: float
+    tpot_ms: Optional[float]
+    tpot_target_ms: float
+    quality: Optional[float]          # routed mean
+    quality_min_routed: Optional[float]
+    quality_target: Optional[float]
+    quality_mode: Optional[str]
+    energy_kwh: float
+    co2_kg: float
+
+
+@dataclass(frozen=True)
+class Objective:
+    total_usd: Optional[float]
+    breakdown: dict
+    currency: str
+    horizon_hours: float
+    usd_per_month: Optional[float]
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    backend: str
+    name: str
+    status_detail: str
+    gap: Optional[float]
+    best_bound: Optional[float]
+    seconds: float
+    time_limit_s: float
+    mip_gap: float
+    variables: int
+    constraints: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    status: str
+    problem: str
+    scenario: Optional[str]
+    objective: Objective
+    procurement: tuple = ()
+    deployments: tuple = ()
+    routing: tuple = ()
+    kpis: tuple = ()
+    totals: dict = field(default_factory=dict)
+    solver: Optional[SolverInfo] = None
+    versions: dict = field(default_factory=dict)
+    message: str = ""
+    baseline: Optional[dict] = None
+    format: int = PLAN_FORMAT
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return _round_tree(d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        obj = Objective(**d["objective"])
+        sol = SolverInfo(**d["solver"]) if d.get("solver") else None
+        return cls(status=d["status"], problem=d["problem"], scenario=d.get("scenario"),
+                   objective=obj,
+                   procurement=tuple(Procurement(**p) for p in d.get("procurement", [])),
+                   deployments=tuple(Deployment(**p) for p in d.get("deployments", [])),
+                   routing=tuple(Route(**r) for r in d.get("routing", [])),
+                   kpis=tuple(WorkloadKpi(**k) for k in d.get("kpis", [])),
+                   totals=dict(d.get("totals", {})), solver=sol,
+                   versions=dict(d.get("versions", {})), message=d.get("message", ""),
+                   baseline=d.get("baseline"), format=d.get("format", PLAN_FORMAT))
+
+
+def _round_tree(x: Any) -> Any:
+    if isinstance(x, float):
+        return rnd(x)
+    if isinstance(x, dict):
+        return {k: _round_tree(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_round_tree(v) for v in x]
+    return x
+
+
+def deployment_id(k: Coefficients, c: int) -> str:
+    cand = k.candidates[c]
+    return f"{cand.model}:{cand.quantization}:tp{cand.tensor_parallel}@{k.offers[cand.offer].key}"
+
+
+def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *,
+               scenario: Optional[str] = None, time_limit_s: float = 0.0, mip_gap: float = 0.0,
+               message: str = "") -> Plan:
+    """Turn solver values into a :class:`Plan` (an empty plan when there is none)."""
+    sinfo = SolverInfo(backend=res.backend, name=res.solver, status_detail=res.message,
+                       gap=res.gap, best_bound=res.best_bound, seconds=res.seconds,
+                       time_limit_s=time_limit_s, mip_gap=mip_gap, variables=model.n_vars,
+                       constraints=model.n_rows)
+    versions = {"fleetopt": solver.__version__, "catalog": k.catalog_version}
+    if not res.has_plan:
+        return Plan(status=res.status, problem=problem.name, scenario=scenario,
+                    objective=Objective(None, {}, problem.objective.currency, k.hours, None),
+                    solver=sinfo, versions=versions, message=message or res.message)
+    v = res.values
+    B = model.blocks
+    y = v[B["y"]]
+    n = v[B["n"]]
+    x = v[B["x"]]
+    s_of_c = B["s_of_c"]
+    s = np.where(s_of_c >= 0, v[np.maximum(s_of_c, 0)], 0.0) if k.n_c else np.zeros(0)
+    off = k.cand_offer()
+    tp = k.cand_tp()
+    g = k.offer_array("devices_per_unit")
+
+    breakdown = {p: float(model.obj_parts[p] @ v) if p in model.obj_parts else 0.0
+                 for p in COST_PARTS}
+    total = float(sum(breakdown.values()))
+    months = k.hours / 730.0
+
+    # IT power (W) per term, then per offer / candidate / pair
+    cols, watts, offer_of = power_terms_w(k, _VarsView(B))
+    term_w = watts * v[cols]
+    kwh_per_w = k.kwh_per_w()
+    co2_kg_per_w = k.offer_array("pue") * k.offer_array("carbon_g_per_kwh") * k.hours / 1e6
+    e_usd = k.energy_usd_per_w()
+    c_usd = k.carbon_usd_per_w()
+    nO, nC, nP = k.n_o, k.n_c, k.n_p
+    # split terms: first nO (units idle), next nC (replica idle), then nP (load)
+    w_units = term_w[:nO]
+    w_rep = term_w[nO:nO + nC]
+    w_load = term_w[nO + nC:]
+
+    # Offer cost (energy excluded) and per-device share
+    offer_usd = np.zeros(nO)
+    for p in COST_PARTS:
+        if p in ("energy", "carbon"):
+            continue
+        offer_usd += k.offer_part_rate(p) * g * n * k.hours
+    used_dev = np.zeros(nO)
+    np.add.at(used_dev, off, tp * y)
+    # Offer-level idle of slack devices goes with the replicas too (by devices)
+    dev_share = np.where(used_dev[off] > 0, tp * y / np.maximum(used_dev[off], 1e-12), 0.0)
+
+    load_frac = x / k.pair_cap_rps  # replica-equivalents of load
+    cand_load = np.zeros(nC)
+    np.add.at(cand_load, k.pair_c, load_frac)
+    cand_w = w_rep + dev_share * w_units[off]
+    np.add.at(cand_w, k.pair_c[:nP], w_load)
+    cand_energy_usd = cand_w * (e_usd[off] + c_usd[off])
+    cand_usd = dev_share * offer_usd[off] + cand_energy_usd
+    cand_kwh = cand_w * kwh_per_w[off]
+    cand_co2 = cand_w * co2_kg_per_w[off]
+
+    deployments = []
+    for c in np.flatnonzero(y > 0.5):
+        cand = k.candidates[c]
+        o = k.offers[cand.offer]
+        deployments.append(Deployment(
+            id=deployment_id(k, c), accelerator=o.accelerator, model=cand.model,
+            quantization=cand.quantization, tensor_parallel=cand.tensor_parallel,
+            region=o.region, acquisition=o.acquisition, provider=o.provider, instance=o.instance,
+            existing=o.existing, replicas=int(round(y[c])), spare_replicas=int(round(s[c])),
+            accelerators=int(round(y[c] * tp[c])), quality=cand.quality,
+            utilization=float(cand_load[c] / y[c]), power_w=float(cand_w[c]),
+            energy_kwh=float(cand_kwh[c]), co2_kg=float(cand_co2[c]), usd=float(cand_usd[c])))
+    deployments.sort(key=lambda d: d.id)
+
+    procurement = []
+    capex = k.offer_array("capex_usd_per_device")
+    for o_i in np.flatnonzero(n > 0.5):
+        o = k.offers[o_i]
+        units = int(round(n[o_i]))
+        procurement.append(Procurement(
+            accelerator=o.accelerator, region=o.region, acquisition=o.acquisition,
+            provider=o.provider, instance=o.instance, existing=o.existing, units=units,
+            devices_per_unit=o.devices_per_unit, devices=units * o.devices_per_unit,
+            usd=float(offer_usd[o_i]), capex_usd=float(capex[o_i] * units * o.devices_per_unit)))
+    procurement.sort(key=lambda p: (p.accelerator, p.region, p.acquisition, p.provider, p.instance,
+                                    p.existing))
+
+    routing = []
+    wl_by_id = {w.id: w for w in problem.workloads}
+    w_usd = np.zeros(k.n_w)
+    w_kwh = np.zeros(k.n_w)
+    w_co2 = np.zeros(k.n_w)
+    for p in np.flatnonzero(x > 1e-9):
+        wi, c = int(k.pair_w[p]), int(k.pair_c[p])
+        frac = load_frac[p] / cand_load[c] if cand_load[c] > 0 else 0.0
+        w_usd[wi] += frac * cand_usd[c]
+        w_kwh[wi] += frac * cand_kwh[c]
+        w_co2[wi] += frac * cand_co2[c]
+        routing.append(Route(workload=k.workloads[wi], deployment=deployment_id(k, c),
+                             requests_per_s=float(x[p]), share=float(x[p] / k.demand_rps[wi]),
+                             capacity_rps=float(k.pair_cap_rps[p]), ttft_ms=float(k.pair_ttft_ms[p]),
+                             tpot_ms=float(k.pair_tpot_ms[p])))
+    routing.sort(key=lambda r: (r.workload, r.deployment))
+
+    kpis = []
+    qual = k.cand_quality()
+    for wi, wid in enumerate(k.workloads):
+        w = wl_by_id[wid]
+        sel = np.flatnonzero((k.pair_w == wi) & (x > 1e-9))
+        tokens = (k.demand_rps[wi] * k.energy_load_factor[wi] * 3600.0 * k.hours
+                  * w.output_tokens.mean)
+        share = x[sel] / k.demand_rps[wi]
+        kpis.append(WorkloadKpi(
+            workload=wid, requests_per_s=float(k.demand_rps[wi]), usd=float(w_usd[wi]),
+            usd_per_million_output_tokens=float(w_usd[wi] / tokens * 1e6) if tokens > 0 else None,
+            ttft_ms=float(np.max(k.pair_ttft_ms[sel])) if len(sel) else None,
+            ttft_target_ms=w.slo.ttft_ms,
+            tpot_ms=float(np.max(k.pair_tpot_ms[sel])) if len(sel) else None,
+            tpot_target_ms=w.slo.tpot_ms,
+            quality=float(share @ qual[k.pair_c[sel]]) if len(sel) else None,
+            quality_min_routed=float(np.min(qual[k.pair_c[sel]])) if len(sel) else None,
+            quality_target=w.quality.min_score if w.quality else None,
+            quality_mode=w.quality.mode if w.quality else None,
+            energy_kwh=float(w_kwh[wi]), co2_kg=float(w_co2[wi])))
+
+    totals = {
+        "devices": int(sum(p.devices for p in procurement)),
+        "replicas": int(sum(d.replicas for d in deployments)),
+        "it_power_w": float(term_w.sum()),
+        "energy_kwh": float(sum(d.energy_kwh for d in deployments)
+                            + float((w_units * kwh_per_w * (used_dev == 0)).sum())),
+        "co2_kg": float(sum(d.co2_kg for d in deployments)
+                        + float((w_units * co2_kg_per_w * (used_dev == 0)).sum())),
+        "capex_usd": float(sum(p.capex_usd for p in procurement)),
+        "nameplate_kw_facility": float(np.sum(n * g * k.offer_array("tdp_w")
+                                              * k.offer_array("pue")) / 1000.0),
+    }
+    return Plan(status=res.status, problem=problem.name, scenario=scenario,
+                objective=Objective(total, breakdown, problem.objective.currency, k.hours,
+                                    total / months),
+                procurement=tuple(procurement), deployments=tuple(deployments),
+                routing=tuple(routing), kpis=tuple(kpis), totals=totals, solver=sinfo,
+                versions=versions, message=message)
+
+
+class _VarsView:
+    """Adapter exposing the model's variable blocks like formulation.Vars."""
+
+    def __init__(self, blocks: dict):
+        self.y, self.n, self.x = blocks["y"], blocks["n"], blocks["x"]
+        self.s = blocks.get("s", np.zeros(0, np.int64))
+        self.s_of_c = blocks["s_of_c"]
+
+
+def load_plan_json(path) -> dict:
+    """Read a plan JSON file; InputError on unreadable or malformed files."""
+    from pathlib import Path
+
+    from solver.errors import InputError, InputIssue
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(InputIssue("file not found", file=str(p), hint="check the path")) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(InputIssue(f"not a readable plan JSON: {exc}", file=str(p),
+                                    hint="pass a file written by `fleetopt solve --json`")) from None
+    if not isinstance(d, dict) or "status" not in d or "deployments" not in d:
+        raise InputError(InputIssue("not a fleetopt plan (no `status` / `deployments`)", file=str(p),
+                                    hint="pass a file written by `fleetopt solve --json`"))
+    return d

@@ -1,0 +1,319 @@
+"""Check a plan against its problem without any solver.
+
+``fleetopt verify PROBLEM.yaml PLAN.json`` recomputes, from the problem, the
+catalog, the performance model and the plan's own numbers:
+
+* every deployment's offer exists under the fleet filters, its tensor
+  parallelism fits the node and the unit, its quantization runs on the device;
+* every route is allowed (workload filters, region pins, per-request quality)
+  and SLO-feasible (the performance model gives the pair a positive capacity);
+* demand is met; each deployment's load stays within ``max_utilization`` of its
+  non-spare replicas; N+1 workloads have a spare; routed-mean quality targets;
+* procured units cover the replicas; owned-device, availability, power
+  (nameplate) and spot-share caps; budget and capex caps;
+* every cost line (rental, purchase amortisation, maintenance, hosting, energy,
+  carbon) and the total, recomputed here by plain loops.
+
+It shares with the optimiser only the offer list (prices after filters,
+:func:`solver.coefficients.build_offers`) and the performance model, which is
+the point: the plan is judged by the same physics, through independent
+arithmetic.  Each violation says what, where and by how much.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from solver.coefficients import COST_PARTS, build_offers, quality_of, quant_runs_on
+
+REL_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str          # demand, capacity, slo, quality, filter, units, availability, power, ...
+    where: str
+    message: str
+    amount: Optional[float] = None
+
+    def format(self) -> str:
+        amt = f" (by {self.amount:.6g})" if self.amount is not None else ""
+        return f"[{self.kind}] {self.where}: {self.message}{amt}"
+
+
+@dataclass
+class VerifyReport:
+    violations: list[Violation] = field(default_factory=list)
+    recomputed: dict = field(default_factory=dict)
+    checks: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def add(self, kind, where, message, amount=None) -> None:
+        self.violations.append(Violation(kind, where, message, amount))
+
+
+def _over(value: float, limit: float, tol: float = REL_TOL) -> bool:
+    return value > limit + tol * max(1.0, abs(limit))
+
+
+def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
+    """Every violation of ``plan`` (a plan JSON dict) against ``problem``."""
+    if perf is None:
+        import solver.perf as perf  # noqa: PLW0621
+    rep = VerifyReport()
+    if plan.get("status") not in ("optimal", "time_limit"):
+        rep.add("status", "plan", f"plan status is {plan.get('status')!r}: it holds no fleet to check")
+        return rep
+    f = problem.fleet
+    H = problem.objective.hours
+    wl = {w.id: w for w in problem.workloads}
+    offers = {o.key: o for o in build_offers(problem, catalog)}
+
+    def offer_key(d: dict) -> str:
+        tag = "existing" if d.get("existing") else d["acquisition"]
+        return f"{d['accelerator']}@{d['region']}/{tag}/{d['provider']}:{d['instance']}"
+
+    # ------------------------------------------------------------ deployments
+    deps: dict[str, dict] = {}
+    pcands = []
+    for d in plan.get("deployments", []):
+        rep.checks += 1
+        did = d["id"]
+        deps[did] = d
+        ok = True
+        ok_key = offer_key(d)
+        if ok_key not in offers:
+            rep.add("offer", did, "no such offer under the problem's fleet filters "
+                    "(accelerator, region, provider, acquisition) or prices")
+            ok = False
+        for kind, val in (("accelerators", d["accelerator"]), ("models", d["model"]),
+                          ("quantization", d["quantization"])):
+            if val not in catalog.entries(kind):
+                rep.add("catalog", did, f"unknown {kind} id {val!r}")
+                ok = False
+        if not ok:
+            d["_perf"] = None
+            continue
+        acc = catalog.accelerators[d["accelerator"]]
+        t = int(d["tensor_parallel"])
+        o = offers[ok_key]
+        if t not in f.tensor_parallel:
+            rep.add("filter", did, f"tensor parallelism {t} not in fleet.tensor_parallel")
+        if t > acc.devices_per_node or (not o.existing and o.devices_per_unit % t):
+            rep.add("units", did, f"tensor parallelism {t} does not fit a node of "
+                    f"{acc.devices_per_node} / a unit of {o.devices_per_unit} devices")
+        if not quant_runs_on(catalog.quantization[d["quantization"]], acc):
+            rep.add("filter", did, f"{d['quantization']} does not run on {acc.family} hardware")
+        if int(d["accelerators"]) != int(d["replicas"]) * t:
+            rep.add("units", did, f"accelerators {d['accelerators']} != replicas x TP "
+                    f"({d['replicas']} x {t})")
+        if int(d.get("spare_replicas", 0)) > int(d["replicas"]):
+            rep.add("redundancy", did, "more spare replicas than replicas")
+        d["_perf"] = len(pcands)
+        pcands.append(perf.PerfCandidate(d["accelerator"], d["model"], d["quantization"], t))
+
+    wids = [w.id for w in problem.workloads]
+    pwls = [perf.PerfWorkload.from_workload(w) for w in problem.workloads]
+    if pcands:
+        cap = perf.evaluate(catalog, pcands, pwls)
+        if problem.measurements:
+            cap = perf.apply_measurements(cap, pcands, pwls, problem.measurements)
+        max_rps = np.asarray(cap.max_rps, float)
+        power = np.asarray(cap.power_w, float)
+        idle = np.asarray(cap.idle_power_w, float)
+    else:
+        max_rps = power = np.zeros((0, len(wids)))
+        idle = np.zeros(0)
+
+    # ------------------------------------------------------------ routing
+    served = {w: 0.0 for w in wids}
+    load: dict[str, float] = {}          # replica-equivalents at peak
+    load_w: dict[str, float] = {}        # load watts above idle (at mean load)
+    n1_users: dict[str, list[str]] = {}
+    spot_rps = {w: 0.0 for w in wids}
+    qsum = {w: 0.0 for w in wids}
+    for r in plan.get("routing", []):
+        rep.checks += 1
+        wid, did, rps = r["workload"], r["deployment"], float(r["requests_per_s"])
+        where = f"{wid} -> {did}"
+        if wid not in wl:
+            rep.add("routing", where, f"unknown workload {wid!r}")
+            continue
+        if did not in deps:
+            rep.add("routing", where, "routes to a deployment the plan does not have")
+            continue
+        if rps < -1e-9:
+            rep.add("routing", where, "negative request rate", rps)
+        w = wl[wid]
+        d = deps[did]
+        served[wid] += rps
+        if d.get("_perf") is None:
+            continue
+        i, j = d["_perf"], wids.index(wid)
+        if w.models and d["model"] not in w.models:
+            rep.add("filter", where, f"model {d['model']} not in the workload's allowed models")
+        if w.quantizations and d["quantization"] not in w.quantizations:
+            rep.add("filter", where, f"quantization {d['quantization']} not allowed for the workload")
+        if w.regions and d["region"] not in w.regions:
+            rep.add("filter", where, f"region {d['region']} not in the workload's regions {w.regions}")
+        q = quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]])
+        qsum[wid] += rps * q
+        if w.quality and w.quality.mode == "per_request" and q < w.quality.min_score - 1e-9 and rps > 0:
+            rep.add("quality", where, f"quality {q:.4g} below the per-request target "
+                    f"{w.quality.min_score}", w.quality.min_score - q)
+        c = max_rps[i, j]
+        if not c > 0:
+            reason = cap.reason_text(i, j) if hasattr(cap, "reason_text") else "infeasible"
+            rep.add("slo", where, f"the performance model says this deployment cannot serve "
+                    f"{wid} within its SLO ({reason})", rps)
+            continue
+        load[did] = load.get(did, 0.0) + rps / c
+        prof = w.demand.profile
+        lf = float(np.mean(prof) / np.max(prof)) if prof else 1.0
+        load_w[did] = load_w.get(did, 0.0) + lf * rps / c * max(power[i, j] - idle[i], 0.0)
+        if w.redundancy == "n+1" and rps > 0:
+            n1_users.setdefault(did, []).append(wid)
+        if offers[offer_key(d)].acquisition == "spot":
+            spot_rps[wid] += rps
+
+    for wid in wids:
+        rep.checks += 1
+        D = wl[wid].demand.requests_per_s
+        if abs(served[wid] - D) > REL_TOL * max(1.0, D):
+            rep.add("demand", wid, f"routed {served[wid]:.6g} req/s of a demand of {D:.6g}",
+                    D - served[wid])
+        w = wl[wid]
+        if w.quality and w.quality.mode == "mean" and served[wid] > 0:
+            mean = qsum[wid] / served[wid]
+            if mean < w.quality.min_score - 1e-6:
+                rep.add("quality", wid, f"routed mean quality {mean:.6g} below the target "
+                        f"{w.quality.min_score}", w.quality.min_score - mean)
+        if f.max_spot_share < 1 and _over(spot_rps[wid], f.max_spot_share * D):
+            rep.add("spot_share", wid, f"{spot_rps[wid]:.6g} req/s on spot exceeds "
+                    f"{f.max_spot_share:.3g} x {D:.6g}", spot_rps[wid] - f.max_spot_share * D)
+
+    u = f.max_utilization
+    for did, d in deps.items():
+        rep.checks += 1
+        spare = int(d.get("spare_replicas", 0))
+        if n1_users.get(did) and spare < 1:
+            rep.add("redundancy", did, f"serves N+1 workload(s) {', '.join(n1_users[did])} "
+                    "without a spare replica")
+        lim = u * (int(d["replicas"]) - spare)
+        if _over(load.get(did, 0.0), lim):
+            rep.add("capacity", did, f"load {load.get(did, 0.0):.6g} replica-equivalents exceeds "
+                    f"{u:g} x {int(d['replicas']) - spare} usable replicas", load.get(did, 0.0) - lim)
+
+    # ------------------------------------------------------------ procurement and units
+    units: dict[str, int] = {}
+    for p in plan.get("procurement", []):
+        rep.checks += 1
+        key = offer_key(p)
+        if key not in offers:
+            rep.add("offer", key, "procured from an offer that the problem does not allow")
+            continue
+        o = offers[key]
+        if int(p["devices_per_unit"]) != o.devices_per_unit or int(p["devices"]) != int(p["units"]) * o.devices_per_unit:
+            rep.add("units", key, f"unit size {p['devices_per_unit']} / devices {p['devices']} "
+                    f"disagree with the offer ({o.devices_per_unit} per unit)")
+        units[key] = units.get(key, 0) + int(p["units"])
+    used: dict[str, int] = {}
+    for did, d in deps.items():
+        key = offer_key(d)
+        used[key] = used.get(key, 0) + int(d["replicas"]) * int(d["tensor_parallel"])
+    for key, dev in used.items():
+        rep.checks += 1
+        if key not in offers:
+            continue
+        have = units.get(key, 0) * offers[key].devices_per_unit
+        if dev > have:
+            rep.add("units", key, f"replicas need {dev} devices, procurement has {have}", dev - have)
+    for key, nu in units.items():
+        o = offers[key]
+        if o.existing and nu > (o.max_units or 0):
+            rep.add("existing", key, f"uses {nu} owned devices, only {o.max_units} exist",
+                    nu - (o.max_units or 0))
+
+    def devices(pred) -> float:
+        return float(sum(nu * offers[k].devices_per_unit for k, nu in units.items() if pred(offers[k])))
+
+    for j, av in enumerate(f.availability):
+        rep.checks += 1
+        modes = set(av.acquisition) if av.acquisition else None
+        n = devices(lambda o: o.accelerator == av.accelerator and not o.existing
+                    and (av.region is None or o.region == av.region)
+                    and (modes is None or o.acquisition in modes))
+        if _over(n, av.max_devices):
+            rep.add("availability", f"fleet.availability[{j}] {av.accelerator}@{av.region or 'any'}",
+                    f"{n:g} devices procured, at most {av.max_devices}", n - av.max_devices)
+    for j, pc in enumerate(f.power_caps):
+        rep.checks += 1
+        kw = sum(nu * offers[k].devices_per_unit * offers[k].tdp_w * offers[k].pue / 1000.0
+                 for k, nu in units.items()
+                 if offers[k].region == pc.region and offers[k].acquisition in pc.applies_to)
+        if _over(kw, pc.max_kw):
+            rep.add("power", f"fleet.power_caps[{j}] {pc.region}",
+                    f"nameplate facility power {kw:.6g} kW exceeds {pc.max_kw:g} kW", kw - pc.max_kw)
+
+    # ------------------------------------------------------------ costs, recomputed
+    parts = {p: 0.0 for p in COST_PARTS}
+    capex = 0.0
+    it_w: dict[str, float] = {}
+    for key, nu in units.items():
+        o = offers[key]
+        dev = nu * o.devices_per_unit
+        for part, rate in o.usd_per_device_hour:
+            parts[part] += rate * dev * H
+        capex += o.capex_usd_per_device * dev
+        it_w[key] = it_w.get(key, 0.0) + dev * o.idle_w
+    for did, d in deps.items():
+        key = offer_key(d)
+        if key not in offers or d.get("_perf") is None:
+            continue
+        o = offers[key]
+        it_w[key] = (it_w.get(key, 0.0) + int(d["replicas"]) * (idle[d["_perf"]]
+                     - int(d["tensor_parallel"]) * o.idle_w) + load_w.get(did, 0.0))
+    energy_kwh = 0.0
+    co2_kg = 0.0
+    for key, watts in it_w.items():
+        o = offers[key]
+        kwh = watts * o.pue * H / 1000.0
+        energy_kwh += kwh
+        co2_kg += kwh * o.carbon_g_per_kwh / 1000.0
+        if o.energy_charged and problem.objective.include_energy:
+            parts["energy"] += kwh * o.electricity_usd_per_kwh
+        parts["carbon"] += kwh * o.carbon_g_per_kwh / 1e6 * problem.objective.carbon_usd_per_tonne
+    total = sum(parts.values())
+    rep.recomputed = {"total_usd": total, "breakdown": parts, "capex_usd": capex,
+                      "energy_kwh": energy_kwh, "co2_kg": co2_kg, "hours": H}
+    obj = plan.get("objective") or {}
+    claimed = obj.get("breakdown") or {}
+    for part in COST_PARTS:
+        rep.checks += 1
+        c = float(claimed.get(part, 0.0) or 0.0)
+        if abs(c - parts[part]) > 1e-5 * max(1.0, abs(parts[part])):
+            rep.add("cost", f"objective.breakdown.{part}",
+                    f"plan says {c:.10g}, recomputed {parts[part]:.10g}", c - parts[part])
+    ct = obj.get("total_usd")
+    if ct is None or abs(float(ct) - total) > 1e-5 * max(1.0, abs(total)):
+        rep.add("cost", "objective.total_usd", f"plan says {ct}, recomputed {total:.10g}",
+                None if ct is None else float(ct) - total)
+    if f.budget and f.budget.max_usd_per_month is not None:
+        per_month = total * 730.0 / H
+        if _over(per_month, f.budget.max_usd_per_month):
+            rep.add("budget", "fleet.budget.max_usd_per_month",
+                    f"{per_month:.8g} USD/month exceeds {f.budget.max_usd_per_month:g}",
+                    per_month - f.budget.max_usd_per_month)
+    if f.budget and f.budget.max_capex_usd is not None and _over(capex, f.budget.max_capex_usd):
+        rep.add("budget", "fleet.budget.max_capex_usd",
+                f"purchases of {capex:.8g} USD exceed {f.budget.max_capex_usd:g}",
+                capex - f.budget.max_capex_usd)
+    for d in deps.values():
+        d.pop("_perf", None)
+    return rep
