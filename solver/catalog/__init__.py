@@ -278,8 +278,11 @@ class Catalog:
             if eid in self.entries(kind):
                 return kind, self.entries(kind)[eid]
         every = [i for k in KINDS for i in self.entries(k)]
-        raise InputError(InputIssue(message=f"no catalog entry with id {eid!r}",
-                                    hint=unknown_id_hint(eid, every, "")))
+        from solver.errors import did_you_mean
+        close = did_you_mean(eid, every)
+        hint = (f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "") + \
+            "Run `fleetopt catalog list` to see every id."
+        raise InputError(InputIssue(message=f"no catalog entry with id {eid!r}", hint=hint))
 
     def accelerator(self, eid: str) -> Accelerator:
         return self.get("accelerators", eid)
