@@ -1,0 +1,85 @@
+"""``fleetopt solve PROBLEM.yaml``: optimise the fleet, print and write the plan."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from solver.errors import InputError, InputIssue
+from solver.mip.backends import BACKENDS
+from solver.mip.status import EXIT_CODE
+from solver.yamlio import atomic_write_text
+
+
+def register(sub) -> None:
+    p = sub.add_parser("solve", help="find the cheapest fleet that meets every SLO and constraint")
+    p.add_argument("problem", metavar="PROBLEM.yaml")
+    p.add_argument("--scenario", default=None, help="apply this named scenario of the problem file")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="catalog overlay file (repeatable)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default=None,
+                   help="solver stack (default: the problem's solver.backend, else pulp)")
+    p.add_argument("--solver", default=None,
+                   help="pulp: cbc|highs; ortools: scip|cbc|highs|cp-sat (default: first listed)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds")
+    p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap, e.g. 1e-4")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None, metavar="FILE", help="write the plan as JSON")
+    p.add_argument("--markdown", default=None, metavar="FILE", help="write the plan as Markdown")
+    p.add_argument("--csv", default=None, metavar="DIR", help="write plan tables as CSV files")
+    p.add_argument("--save-lp", default=None, metavar="FILE", help="write the model (CPLEX LP format)")
+    p.add_argument("--baseline", choices=["homogeneous"], default=None,
+                   help="also solve with one accelerator type at a time and report the saving")
+    p.add_argument("--quiet", action="store_true", help="print only the status line")
+    p.set_defaults(func=run)
+
+
+def _check_options(args, problem) -> tuple[str, str | None]:
+    backend = args.backend or problem.solver.backend
+    solver = args.solver or (problem.solver.solver if backend == problem.solver.backend else None)
+    if solver is not None and solver.lower() not in BACKENDS[backend]:
+        raise InputError(InputIssue(
+            f"backend {backend} has no solver {solver!r}", path="--solver",
+            hint=f"use one of {', '.join(BACKENDS[backend])}"))
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
+    if args.gap is not None and not (0 <= args.gap < 1):
+        raise InputError(InputIssue("--gap must be in [0, 1)", path="--gap", hint="e.g. 1e-4"))
+    return backend, solver
+
+
+def run(args) -> int:
+    from dataclasses import replace
+
+    from solver.mip.formulation import build_model  # noqa: F401 - import errors surface early
+    from solver.mip.pipeline import homogeneous_baseline, solve_problem
+    from solver.problem.load import load_problem
+    from solver.report import console_text, markdown_text, write_csv_dir
+
+    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    backend, solver = _check_options(args, loaded.problem)
+    protect = (args.problem, *args.catalog)
+    solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
+                           mip_gap=args.gap, threads=args.threads)
+    plan = solved.plan
+    if args.save_lp:
+        atomic_write_text(args.save_lp, solved.model.to_lp_text(), protect=protect)
+    if args.baseline == "homogeneous" and plan.status in ("optimal", "time_limit"):
+        base = homogeneous_baseline(loaded, plan.objective.total_usd, backend=backend, solver=solver,
+                                    time_limit_s=args.time_limit, mip_gap=args.gap)
+        plan = replace(plan, baseline=base)
+    d = plan.to_dict()
+    if args.json:
+        atomic_write_text(args.json, plan.to_json(), protect=protect)
+    if args.markdown:
+        atomic_write_text(args.markdown, markdown_text(d), protect=protect)
+    if args.csv:
+        write_csv_dir(d, Path(args.csv), protect=protect)
+    if args.quiet:
+        total = d["objective"]["total_usd"]
+        print(f"{plan.status}" + (f" {total:.2f} {d['objective']['currency']}" if total is not None else ""))
+    else:
+        print(console_text(d), end="")
+    if plan.status not in ("optimal", "time_limit"):
+        print(f"error: {plan.status}: {plan.message}", file=sys.stderr)
+    return EXIT_CODE[plan.status]

@@ -1,0 +1,41 @@
+"""``fleetopt verify PROBLEM.yaml PLAN.json``: recheck a plan without any solver."""
+
+from __future__ import annotations
+
+from solver.errors import EXIT_OK, EXIT_VIOLATIONS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="recompute a plan's cost and constraints; list violations")
+    p.add_argument("problem", metavar="PROBLEM.yaml")
+    p.add_argument("plan", metavar="PLAN.json")
+    p.add_argument("--scenario", default=None,
+                   help="scenario to apply (default: the one recorded in the plan)")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="catalog overlay file (repeatable)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from solver.plan import load_plan_json
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+
+    plan = load_plan_json(args.plan)
+    scenario = args.scenario if args.scenario is not None else plan.get("scenario")
+    loaded = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
+    rep = verify_plan(loaded.problem, loaded.catalog, plan)
+    r = rep.recomputed
+    claimed = (plan.get("objective") or {}).get("total_usd")
+    print(f"verify {args.plan} against {args.problem}" + (f" [{scenario}]" if scenario else ""))
+    if r:
+        print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
+              f"{'-' if claimed is None else format(claimed, ',.2f')}), energy {r['energy_kwh']:,.0f} kWh, "
+              f"CO2 {r['co2_kg'] / 1000:,.3g} t")
+    if rep.ok:
+        print(f"  ok: {rep.checks} checks, no violation")
+        return EXIT_OK
+    print(f"  {len(rep.violations)} violation(s) in {rep.checks} checks:")
+    for v in rep.violations:
+        print("  - " + v.format())
+    return EXIT_VIOLATIONS

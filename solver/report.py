@@ -1,0 +1,169 @@
+"""Human-readable plans: console text, Markdown and CSV (no plotting here).
+
+All three read the plan's dict form (what ``--json`` writes), so a report can
+be regenerated from a saved plan without solving again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from solver.coefficients import COST_PARTS
+from solver.yamlio import atomic_write_text
+
+PART_LABELS = {
+    "rental_on_demand": "rental, on-demand", "rental_spot": "rental, spot",
+    "rental_reserved_1y": "rental, reserved 1y", "rental_reserved_3y": "rental, reserved 3y",
+    "purchase_amortisation": "purchase (amortised)", "maintenance": "maintenance",
+    "hosting": "hosting", "energy": "energy", "carbon": "carbon price",
+}
+
+
+def _usd(x: Optional[float]) -> str:
+    if x is None:
+        return "-"
+    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
+
+
+def _num(x: Optional[float], fmt: str = ".3g") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _table(headers: Sequence[str], rows: list[Sequence[Any]], markdown: bool) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    if markdown:
+        out = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in cells[1:]]
+        return "\n".join(out)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join("  " + ln for ln in lines)
+
+
+def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
+    obj = plan["objective"]
+    sol = plan.get("solver") or {}
+    secs: list[tuple[str, str]] = []
+    months = obj["horizon_hours"] / 730.0
+    gap = sol.get("gap")
+    head = (f"status {plan['status']} ({sol.get('backend')}/{sol.get('name')}, "
+            f"{_num(sol.get('seconds'), '.2f')} s, gap {('%.2g' % gap) if gap is not None else 'n/a'}, "
+            f"{sol.get('variables')} variables, {sol.get('constraints')} constraints)")
+    if plan["status"] not in ("optimal", "time_limit"):
+        return [("Result", head + "\n" + (plan.get("message") or ""))]
+    if plan["status"] == "time_limit":
+        head += "\nstopped by the time limit: the plan is feasible but may not be optimal"
+    cost_rows = [[PART_LABELS.get(p, p), _usd(obj["breakdown"].get(p, 0.0)),
+                  _usd((obj["breakdown"].get(p, 0.0) or 0.0) / months)]
+                 for p in COST_PARTS if obj["breakdown"].get(p)]
+    cost_rows.append(["total", _usd(obj["total_usd"]), _usd(obj["usd_per_month"])])
+    secs.append(("Result", head))
+    secs.append((f"Cost over {obj['horizon_hours']:,.0f} h ({months:.3g} months, {obj['currency']})",
+                 _table(["part", "horizon", "per month"], cost_rows, markdown)))
+    secs.append(("Procurement", _table(
+        ["accelerator", "region", "acquisition", "provider", "instance", "units", "devices", "cost"],
+        [[p["accelerator"], p["region"], "existing" if p["existing"] else p["acquisition"],
+          p["provider"], p["instance"], p["units"], p["devices"], _usd(p["usd"])]
+         for p in plan["procurement"]], markdown)))
+    secs.append(("Deployments", _table(
+        ["model", "quant", "TP", "accelerator", "region", "acquisition", "instance", "replicas",
+         "spare", "devices", "quality", "util", "power kW", "cost"],
+        [[d["model"], d["quantization"], d["tensor_parallel"], d["accelerator"], d["region"],
+          "existing" if d["existing"] else d["acquisition"], d["instance"], d["replicas"],
+          d["spare_replicas"],
+          d["accelerators"], _num(d["quality"], ".4g"), f"{d['utilization']:.0%}",
+          _num(d["power_w"] / 1000.0, ".3g"), _usd(d["usd"])] for d in plan["deployments"]],
+        markdown)))
+    short = {d["id"]: f"{d['model']}/{d['quantization']}/tp{d['tensor_parallel']} on "
+                      f"{d['accelerator']}@{d['region']} ({'existing' if d['existing'] else d['acquisition']}, "
+                      f"{d['instance']})" for d in plan["deployments"]}
+    secs.append(("Routing", _table(
+        ["workload", "deployment", "req/s", "share", "cap/replica", "TTFT ms", "TPOT ms"],
+        [[r["workload"], short.get(r["deployment"], r["deployment"]), _num(r["requests_per_s"], ".4g"),
+          f"{r['share']:.0%}", _num(r["capacity_rps"], ".4g"), _num(r["ttft_ms"], ".4g"),
+          _num(r["tpot_ms"], ".4g")] for r in plan["routing"]], markdown)))
+    secs.append(("Workload KPIs", _table(
+        ["workload", "req/s", "$/M output tok", "TTFT ms (target)", "TPOT ms (target)",
+         "quality (target)", "energy kWh", "CO2 kg"],
+        [[k["workload"], _num(k["requests_per_s"], ".4g"),
+          _num(k["usd_per_million_output_tokens"], ".4g"),
+          f"{_num(k['ttft_ms'], '.4g')} ({k['ttft_target_ms']:g})",
+          f"{_num(k['tpot_ms'], '.4g')} ({k['tpot_target_ms']:g})",
+          f"{_num(k['quality'], '.4g')} ({_num(k['quality_target'], 'g')}"
+          + (f", {k['quality_mode']})" if k["quality_mode"] else ")"),
+          _num(k["energy_kwh"], ",.0f"), _num(k["co2_kg"], ",.0f")] for k in plan["kpis"]], markdown)))
+    t = plan.get("totals", {})
+    secs.append(("Totals", (
+        f"{t.get('devices')} devices, {t.get('replicas')} replicas, IT power "
+        f"{_num((t.get('it_power_w') or 0) / 1000, '.3g')} kW (mean load), nameplate facility "
+        f"{_num(t.get('nameplate_kw_facility'), '.3g')} kW, energy {_num(t.get('energy_kwh'), ',.0f')} kWh, "
+        f"CO2 {_num((t.get('co2_kg') or 0) / 1000, '.3g')} t, capex {_usd(t.get('capex_usd'))}")))
+    b = plan.get("baseline")
+    if b:
+        rows = [[r["accelerator"], r["status"], _usd(r["total_usd"])] for r in b["per_accelerator"]]
+        text = _table(["accelerator only", "status", "cost"], rows, markdown)
+        if b.get("best_total_usd") is not None:
+            text += (f"\n\nbest single type: {b['best_accelerator']} at {_usd(b['best_total_usd'])}; "
+                     f"heterogeneous plan saves {_num(b.get('saving_percent'), '.3g')}%")
+        else:
+            text += "\n\nno single accelerator type can serve the problem alone"
+        secs.append(("Homogeneous baseline", text))
+    return secs
+
+
+def console_text(plan: dict) -> str:
+    title = f"fleetopt plan: {plan['problem']}" + (f" [{plan['scenario']}]" if plan.get("scenario") else "")
+    out = [title, "=" * len(title)]
+    for name, body in _sections(plan, markdown=False):
+        out += ["", name, body]
+    return "\n".join(out) + "\n"
+
+
+def markdown_text(plan: dict) -> str:
+    out = [f"# Fleet plan: {plan['problem']}" + (f" (scenario {plan['scenario']})" if plan.get("scenario") else "")]
+    for name, body in _sections(plan, markdown=True):
+        out += ["", f"## {name}", "", body]
+    v = plan.get("versions", {})
+    out += ["", f"_fleetopt {v.get('fleetopt')}, catalog {v.get('catalog')}_"]
+    return "\n".join(out) + "\n"
+
+
+def _csv(rows: list[dict], fields: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> list[Path]:
+    """deployments.csv, routing.csv, procurement.csv, kpis.csv, costs.csv in ``directory``."""
+    d = Path(directory)
+    files = {
+        "deployments.csv": (plan.get("deployments", []), ["id", "accelerator", "model", "quantization",
+                            "tensor_parallel", "region", "acquisition", "provider", "instance", "existing",
+                            "replicas", "spare_replicas", "accelerators", "quality", "utilization",
+                            "power_w", "energy_kwh", "co2_kg", "usd"]),
+        "routing.csv": (plan.get("routing", []), ["workload", "deployment", "requests_per_s", "share",
+                        "capacity_rps", "ttft_ms", "tpot_ms"]),
+        "procurement.csv": (plan.get("procurement", []), ["accelerator", "region", "acquisition",
+                            "provider", "instance", "existing", "units", "devices_per_unit", "devices",
+                            "usd", "capex_usd"]),
+        "kpis.csv": (plan.get("kpis", []), ["workload", "requests_per_s", "usd",
+                     "usd_per_million_output_tokens", "ttft_ms", "ttft_target_ms", "tpot_ms",
+                     "tpot_target_ms", "quality", "quality_min_routed", "quality_target", "quality_mode",
+                     "energy_kwh", "co2_kg"]),
+        "costs.csv": ([{"part": p, "usd": (plan["objective"].get("breakdown") or {}).get(p, 0.0)}
+                       for p in COST_PARTS] + [{"part": "total", "usd": plan["objective"].get("total_usd")}],
+                      ["part", "usd"]),
+    }
+    written = []
+    for name, (rows, fields) in files.items():
+        atomic_write_text(d / name, _csv(rows, fields), protect=protect)
+        written.append(d / name)
+    return written
