@@ -169,7 +169,7 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
         reason = R_WEIGHTS_DONT_FIT
     bw = acc.mem_bw_gbps.value * GB * g.bandwidth_efficiency
     peak = acc.peak_tflops[fmt].value * TFLOPS if fmt else 1.0
-    flops_s = tp * peak * g.compute_efficiency
+    flops_s = tp * peak * g.compute_efficiency * (gp.moe_compute_efficiency if model.moe else 1.0)
     e_params = expert_params(model)
     bpw = q.bytes_per_weight.value
     exp_bytes_dev = e_params * bpw / tp

@@ -25,7 +25,7 @@ Split: rows are grouped by (source_id, hardware) in file order; every third
 squared log error of the fitted rows plus a small ridge pull toward the priors,
 with a hand-written Nelder-Mead over log-parameters: per (family, compute
 format) group a compute efficiency, a bandwidth efficiency and a per-step
-overhead, plus the global all-reduce latency.  Run::
+overhead, plus the global all-reduce latency and MoE compute efficiency.  Run::
 
     python -m solver.perf.calibration fit tests/data/calibration.csv \\
         --out catalogs/calibration/perf_params.yaml
@@ -347,7 +347,8 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
     meas = np.array([c.measured for c in cases])
     x_prior = np.concatenate([[math.log(prior.compute_efficiency), math.log(prior.bandwidth_efficiency),
                                math.log(prior.step_overhead_ms)] for _ in groups]
-                             + [[math.log(base.global_.allreduce_latency_us)]])
+                             + [[math.log(base.global_.allreduce_latency_us),
+                                 math.log(base.global_.moe_compute_efficiency)]])
 
     def make(x) -> PerfParams:
         gs = []
@@ -356,7 +357,8 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
             gs.append(GroupParams(family=fam, format=fmt, compute_efficiency=float(min(ce, 1.0)),
                                   bandwidth_efficiency=float(min(be, 1.0)), step_overhead_ms=float(ov),
                                   fit_rows=counts[(fam, fmt)]))
-        return base.with_groups(gs, allreduce_latency_us=float(np.exp(x[-1])))
+        return base.with_groups(gs, allreduce_latency_us=float(np.exp(x[-2])),
+                                moe_compute_efficiency=float(min(np.exp(x[-1]), 1.0)))
 
     def objective(x) -> float:
         pred = predict(cases, catalog, make(x))

@@ -211,10 +211,8 @@ def _sub(s, idx):
     return out
 
 
-def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[PerfWorkload],
-             params: Optional[PerfParams] = None) -> Capacity:
-    """Capacity of every candidate for every workload (pure, deterministic)."""
-    params = params or default_params()
+def _prepare(catalog, candidates, workloads, params):
+    """Pair arrays (flattened C x W) shared by :func:`evaluate` and :func:`operating_point`."""
     C, W = len(candidates), len(workloads)
     _, ca = _candidate_arrays(catalog, candidates, params)
     wa = _workload_arrays(workloads)
@@ -254,6 +252,18 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
     ok0 = reason == 0
     reason[ok0 & (ctx_sz > cc("max_context"))] = arch.R_CONTEXT_TOO_LONG
     reason[(reason == 0) & (b_mem < 1.0)] = arch.R_NO_KV_ROOM
+    return dict(C=C, W=W, shape=shape, ca=ca, s=s, reason=reason, b_mem=b_mem, b_cap=b_cap, b_max=b_max,
+                x_tpot=x_tpot, x_ttft=x_ttft, I=I, cc=cc, ww=ww)
+
+
+def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[PerfWorkload],
+             params: Optional[PerfParams] = None) -> Capacity:
+    """Capacity of every candidate for every workload (pure, deterministic)."""
+    params = params or default_params()
+    pp = _prepare(catalog, candidates, workloads, params)
+    C, W, shape, ca, s, reason = pp["C"], pp["W"], pp["shape"], pp["ca"], pp["s"], pp["reason"]
+    b_mem, b_cap, b_max, x_tpot, x_ttft, I = (pp[k] for k in ("b_mem", "b_cap", "b_max", "x_tpot", "x_ttft", "I"))
+    cc = pp["cc"]
 
     # Closed-form upper bound on B from TPOT (expert traffic >= 0 makes it an upper bound).
     slope = s["k1"] + s["pco"]
@@ -318,6 +328,23 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
         **{k: v.reshape(shape) for k, v in out.items()},
         idle_power_w=ca["idle_w"].copy(), reason=reason.reshape(shape), bound=np.where(dead, 0, bound).reshape(shape),
         kv_capacity_tokens=np.floor(kv_tok), max_batch_memory=np.where(ca["reason"][:, None] == 0, np.floor(b_max.reshape(shape)), 0.0))
+
+
+def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, batch: float,
+                    params: Optional[PerfParams] = None) -> dict:
+    """Steady state at a fixed mean decode batch (``fleetopt perf --batch``): rate, latencies, regime."""
+    params = params or default_params()
+    pp = _prepare(catalog, [candidate], [workload], params)
+    s = pp["s"]
+    B = np.array([float(batch)])
+    tpot, ttft, lam, busy, comp = _state(B, s)
+    t = pp["ca"]
+    power = t["idle_w"] + (t["tdp_w"] - t["idle_w"]) * np.clip(busy, 0, 1)
+    return {"reason": int(pp["reason"][0]), "max_rps": float(lam[0]), "ttft_ms": float(ttft[0] * 1e3),
+            "tpot_ms": float(tpot[0] * 1e3), "batch": float(batch), "power_w": float(power[0]),
+            "compute_bound": bool(comp[0]), "max_batch_memory": float(np.floor(pp["b_max"][0])),
+            "memory_limited": bool(pp["b_mem"][0] <= pp["b_cap"][0]),
+            "prefill_utilisation": float(lam[0] * s["pc"][0])}
 
 
 # --------------------------------------------------------------------------- engine spec (simulator)

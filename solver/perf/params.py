@@ -66,6 +66,9 @@ class GlobalParams(Strict):
     link_efficiency: float = Field(0.7, gt=0, le=1, description="Achieved / nominal scale-up link bandwidth.")
     max_batch: int = Field(2048, ge=1, description="Largest decode batch an engine schedules.")
     activation_bytes: float = Field(2.0, gt=0, description="Bytes per activation element in all-reduces.")
+    moe_compute_efficiency: float = Field(
+        1.0, gt=0, le=1, description="Multiplier on compute efficiency for MoE models (grouped expert "
+                                     "GEMMs run at smaller per-expert batches than dense GEMMs).")
 
 
 class ParamsFile(Strict):
