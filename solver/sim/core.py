@@ -11,11 +11,14 @@ chunked prefill and without preemption:
   behind it (head-of-line), as in vLLM's FCFS scheduler.  When memory is full,
   requests queue.
 * An iteration that admits requests runs their prompts' prefill *whole* (not
-  chunked), one after another (time = sum of each prompt's prefill time), plus
-  one decode step for the sequences already running, which therefore stall for
-  the prefill: this is the prefill interference that hurts TPOT.  The admitted
-  requests get their first token at the end of that iteration (TTFT = queueing
-  + waiting for the iteration boundary + prefill).
+  chunked) in the same forward pass as one decode step of the sequences
+  already running, which therefore wait for the prefill: this is the prefill
+  interference that hurts TPOT.  Its time is the decode step plus each new
+  prompt's *marginal* prefill time (its compute; weights are read once per
+  pass), or, when no sequence is decoding, the first prompt's standalone
+  prefill plus the others' marginal times.  The admitted requests get their
+  first token at the end of that iteration (TTFT = queueing + waiting for the
+  iteration boundary + prefill).
 * An iteration without admissions is one decode step of every running sequence;
   its time comes from :class:`~solver.sim.engine.StepTable` at the batch's
   current total context.  A sequence of ``n`` output tokens finishes ``n - 1``
@@ -60,14 +63,21 @@ class ReplicaResult:
 
 
 def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: StepTable,
-                     kv_capacity_tokens: float, max_batch: int) -> ReplicaResult:
-    """Simulate one replica serving the given requests (arrival times sorted ascending)."""
+                     kv_capacity_tokens: float, max_batch: int,
+                     prefill_marginal_s=None) -> ReplicaResult:
+    """Simulate one replica serving the given requests (arrival times sorted ascending).
+
+    ``prefill_s``: standalone prefill time of each request's prompt (seconds);
+    ``prefill_marginal_s``: what the prompt adds to a pass that runs anyway
+    (default: the standalone time).
+    """
     arrival_s = np.asarray(arrival_s, dtype=float)
     inp = np.asarray(input_tokens, dtype=np.int64)
     out = np.asarray(output_tokens, dtype=np.int64)
     pre = np.asarray(prefill_s, dtype=float)
+    marg = pre if prefill_marginal_s is None else np.asarray(prefill_marginal_s, dtype=float)
     n_all = len(arrival_s)
-    if not (len(inp) == len(out) == len(pre) == n_all):
+    if not (len(inp) == len(out) == len(pre) == len(marg) == n_all):
         raise ValueError("arrival, input, output and prefill arrays must have one entry per request")
     if n_all and np.any(np.diff(arrival_s) < 0):
         raise ValueError("arrival times must be sorted")
@@ -91,6 +101,7 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     ctx0 = (inp[keep] + 1).tolist()  # context a sequence holds right after its prefill
     outl = out[keep].tolist()
     prel = pre[keep].tolist()
+    margl = marg[keep].tolist()
     n = len(arr)
     first = [math.nan] * n
     fin = [math.nan] * n
@@ -132,9 +143,11 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
                 if kv + nd > cap:
                     break
                 kv += nd
-                dt += prel[q]
+                dt += margl[q]
                 nrun += 1
                 q += 1
+            if not b_old:       # nothing decoding: the first prompt pays the whole pass
+                dt += prel[start] - margl[start]
             if kv > kv_peak:
                 kv_peak = kv
             if b_old:

@@ -38,6 +38,30 @@ class EngineLike(Protocol):
         ...
 
 
+def prefill_marginal_ms(engine, tokens) -> np.ndarray:
+    """Time a prompt adds to an iteration that runs anyway (weights already being read).
+
+    A prefill that joins a decode step (or another prefill) shares its weight
+    reads and fixed overhead, so it costs only its own compute: the perf
+    model's ``P_c`` = (2 x active params x n + attention) / effective FLOP/s +
+    per-token communication.  Added on top of the step time (no overlap of the
+    prompt's compute with the step's memory traffic: the same conservative
+    assumption the perf model makes).  Engines may provide
+    ``prefill_marginal_ms`` themselves; for ``solver.perf``'s EngineSpec it is
+    computed from its terms; otherwise the standalone prefill time is used.
+    """
+    n = np.asarray(tokens, dtype=float)
+    own = getattr(engine, "prefill_marginal_ms", None)
+    if callable(own):
+        return np.asarray(own(n), dtype=float)
+    t = getattr(engine, "terms", None)
+    if t is not None and all(hasattr(t, k) for k in ("flops_tok", "attn_full", "attn_sw", "window",
+                                                     "flops_per_s", "comm_per_token_s")):
+        flops = t.flops_tok * n + 0.5 * t.attn_full * n * n + 0.5 * t.attn_sw * n * np.minimum(n, t.window)
+        return (flops / t.flops_per_s + t.comm_per_token_s * n) * 1e3
+    return np.asarray(engine.prefill_ms(n), dtype=float)
+
+
 @dataclass(frozen=True)
 class ConstantEngine:
     """Synthetic engine with affine times (tests, what-ifs).
@@ -53,10 +77,16 @@ class ConstantEngine:
     decode_ms_per_ctx_token: float = 0.0
     kv_capacity_tokens: float = 1e12
     max_batch: int = 256
+    marginal_prefill_base: bool = True   # False: a prompt joining a running step costs only its tokens
 
     def prefill_ms(self, tokens):
         tokens = np.asarray(tokens, dtype=float)
         return self.prefill_base_ms + self.prefill_ms_per_token * tokens
+
+    def prefill_marginal_ms(self, tokens):
+        tokens = np.asarray(tokens, dtype=float)
+        base = self.prefill_base_ms if self.marginal_prefill_base else 0.0
+        return base + self.prefill_ms_per_token * tokens
 
     def decode_step_ms(self, batch, context_tokens):
         b = np.asarray(batch, dtype=float)

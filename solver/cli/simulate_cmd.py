@@ -1,0 +1,184 @@
+"""``fleetopt simulate PROBLEM PLAN.json`` and ``fleetopt trace generate PROBLEM``.
+
+``simulate`` runs a discrete-event simulation of every deployment of a plan
+under the load the plan routes to it (Poisson arrivals, or a trace CSV with
+``--trace``) and reports SLO attainment, latency percentiles, goodput and
+utilisation, compared with what the MIP assumed.  ``trace generate`` writes a
+synthetic trace (``arrival_s,workload,input_tokens,output_tokens``) of the
+problem's workloads at their peak rates: the format to replay your own logs in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
+
+
+def _positive(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {v})")
+    return x
+
+
+def _nonneg(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not math.isfinite(x) or x < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {v})")
+    return x
+
+
+def _count(v: str) -> int:
+    try:
+        x = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {v!r}") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {v})")
+    return x
+
+
+def _seed(v: str) -> int:
+    try:
+        x = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {v!r}") from None
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {v})")
+    return x
+
+
+def register(sub) -> None:
+    p = sub.add_parser("simulate", help="simulate a plan under realistic traffic; measure SLO attainment",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("problem", metavar="PROBLEM.yaml")
+    p.add_argument("plan", metavar="PLAN.json", help="written by `fleetopt solve --json`")
+    p.add_argument("--scenario", default=None,
+                   help="problem scenario (default: the scenario the plan was solved for)")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="catalog overlay file (repeatable)")
+    p.add_argument("--duration", type=_positive, default=600.0, metavar="S",
+                   help="simulated seconds of Poisson traffic (default 600)")
+    p.add_argument("--warmup", type=_nonneg, default=None, metavar="S",
+                   help="seconds excluded from the metrics while the fleet fills "
+                        "(default 10%% of the duration, at most 60)")
+    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--max-replicas", type=_count, default=16, metavar="N",
+                   help="replicas simulated per deployment; the rest are statistically "
+                        "identical (default 16)")
+    p.add_argument("--trace", default=None, metavar="CSV",
+                   help="replay this trace (arrival_s,workload,input_tokens,output_tokens) "
+                        "instead of Poisson traffic")
+    p.add_argument("--json", dest="json_out", default=None, metavar="FILE",
+                   help="also write the full results as JSON")
+    p.add_argument("--check", action="store_true",
+                   help=f"exit with code {EXIT_VIOLATIONS} when a workload misses its SLO")
+    p.set_defaults(func=run_simulate)
+
+    t = sub.add_parser("trace", help="synthetic request traces (the format `simulate --trace` replays)")
+    tsub = t.add_subparsers(dest="trace_command", metavar="ACTION")
+    g = tsub.add_parser("generate", help="write a Poisson trace of a problem's workloads at peak rate")
+    g.add_argument("problem", metavar="PROBLEM.yaml")
+    g.add_argument("-o", "--output", required=True, metavar="CSV")
+    g.add_argument("--scenario", default=None)
+    g.add_argument("--catalog", action="append", default=[], metavar="FILE")
+    g.add_argument("--duration", type=_positive, default=600.0, metavar="S",
+                   help="seconds of traffic (default 600)")
+    g.add_argument("--seed", type=_seed, default=0, metavar="N")
+    g.set_defaults(func=run_trace_generate)
+    t.set_defaults(func=lambda args: (t.print_help(), 2)[1])
+
+
+def run_simulate(args) -> int:
+    from solver.problem.load import load_problem
+    from solver.sim.fleet import SimOptions, build_engines, simulate_plan
+    from solver.sim.planfile import read_plan
+    from solver.sim.report import format_text, predictions, summarize
+    from solver.sim.traffic import read_trace
+    from solver.yamlio import atomic_write_text
+
+    # The plan names its scenario; read it first so that the problem matches by default.
+    import json as _json
+    from pathlib import Path
+    scenario = args.scenario
+    if scenario is None and Path(args.plan).is_file():
+        try:
+            scen = _json.loads(Path(args.plan).read_text(encoding="utf-8")).get("scenario")
+            scenario = scen if isinstance(scen, str) else None
+        except (ValueError, OSError, AttributeError):
+            scenario = None
+    lp = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
+    workloads = list(lp.problem.workloads)
+    wl_ids = [w.id for w in workloads]
+    plan = read_plan(args.plan, wl_ids)
+    if plan.scenario != lp.scenario and args.scenario is not None:
+        print(f"warning: the plan was solved for scenario {plan.scenario!r}, "
+              f"simulating with {lp.scenario!r}")
+    unknown = [d for d in plan.deployments if d.accelerator not in lp.catalog.accelerators
+               or d.model not in lp.catalog.models or d.quantization not in lp.catalog.quantization]
+    if unknown:
+        raise InputError([InputIssue(
+            f"deployment {d.id!r} names an accelerator, model or quantization missing from the catalog",
+            file=plan.file, path="deployments",
+            hint="pass the same --catalog overlays that were used to solve") for d in unknown])
+    warm = args.warmup
+    if args.trace is None and warm is not None and warm >= args.duration:
+        raise InputError(InputIssue(f"--warmup {warm:g} s is not shorter than --duration {args.duration:g} s",
+                                    hint="shorten the warm-up or lengthen the simulation"))
+    trace = read_trace(args.trace, wl_ids) if args.trace else None
+    if trace is not None:
+        horizon = float(trace.arrival_s.max())
+        if warm is None:
+            warm = min(60.0, 0.1 * horizon)
+        if warm >= horizon:
+            raise InputError(InputIssue(f"the trace spans {horizon:g} s, not more than the "
+                                        f"{warm:g} s warm-up", file=args.trace,
+                                        hint="pass a smaller --warmup (e.g. 0)"))
+    opts = SimOptions(duration_s=args.duration if trace is None else float(trace.arrival_s.max()),
+                      warmup_s=warm, seed=args.seed, max_replicas=args.max_replicas)
+    engines = build_engines(lp.catalog, plan)
+    sim = simulate_plan(workloads, plan, engines, opts, trace=trace)
+    summary = summarize(sim, workloads, plan, predictions(lp.catalog, plan, workloads))
+    summary["problem"] = lp.name
+    summary["plan"] = str(args.plan)
+    if trace is not None:
+        summary["trace"] = str(args.trace)
+    print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"))
+    if args.json_out:
+        atomic_write_text(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n",
+                          protect=(args.problem, args.plan))
+    if args.check and not summary["all_slos_met"]:
+        return EXIT_VIOLATIONS
+    return 0
+
+
+def _jsonable(x):
+    """Infinite latencies become null in JSON (strict JSON has no Infinity)."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def run_trace_generate(args) -> int:
+    from solver.problem.load import load_problem
+    from solver.sim.traffic import generate_trace, write_trace
+
+    lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    tr = generate_trace(lp.problem.workloads, args.duration, args.seed)
+    write_trace(args.output, tr, protect=(args.problem,))
+    print(f"wrote {len(tr)} requests over {args.duration:g} s ({len(tr) / args.duration:.2f} req/s) "
+          f"to {args.output}")
+    return 0

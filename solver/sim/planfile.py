@@ -1,0 +1,177 @@
+"""Read the parts of a plan JSON (``fleetopt solve --json``) that the simulator needs.
+
+Written against the JSON itself rather than ``solver.plan`` so that a plan from
+another version, or written by hand, can be simulated: only ``deployments[]``
+(id, accelerator, model, quantization, tensor_parallel, replicas) and
+``routing[]`` (workload, deployment, requests_per_s) are required.  Every
+problem is reported with its JSON path and a hint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
+
+
+@dataclass(frozen=True)
+class SimDeployment:
+    id: str
+    accelerator: str
+    model: str
+    quantization: str
+    tensor_parallel: int
+    replicas: int
+    region: Optional[str] = None
+    acquisition: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SimRoute:
+    workload: str
+    deployment: str
+    requests_per_s: float
+    predicted_ttft_ms: Optional[float] = None
+    predicted_tpot_ms: Optional[float] = None
+    capacity_rps: Optional[float] = None      # per replica, as the MIP assumed
+
+
+@dataclass
+class SimPlan:
+    deployments: list[SimDeployment]
+    routing: list[SimRoute]
+    file: str
+    raw: dict = field(default_factory=dict)
+    scenario: Optional[str] = None
+
+    def deployment(self, dep_id: str) -> SimDeployment:
+        return next(d for d in self.deployments if d.id == dep_id)
+
+
+def _num(v: Any) -> Optional[float]:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _first_num(d: dict, *keys: str) -> Optional[float]:
+    for k in keys:
+        if k in d:
+            v = _num(d[k])
+            if v is not None:
+                return v
+    return None
+
+
+def read_plan(path: str | Path, workload_ids: Sequence[str]) -> SimPlan:
+    """Load and check a plan JSON file."""
+    p = Path(path)
+    file = str(p)
+    if not p.exists():
+        raise InputError(InputIssue("file not found", file=file,
+                                    hint="write a plan with `fleetopt solve PROBLEM --json PLAN.json`"))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(InputIssue("not UTF-8 text", file=file, hint="name a plan JSON file")) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(InputIssue(f"not valid JSON: {exc.msg}", file=file, line=exc.lineno,
+                                    hint="name the JSON written by `fleetopt solve --json`")) from None
+    except OSError as exc:
+        raise InputError(InputIssue(f"cannot read: {exc.strerror}", file=file,
+                                    hint="check the path and permissions")) from None
+    return parse_plan(data, workload_ids, file=file)
+
+
+def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> SimPlan:
+    """Check a plan document; collect every issue before raising."""
+    col = IssueCollector(file=file)
+    if not isinstance(data, dict):
+        raise InputError(InputIssue("a plan must be a JSON object with deployments and routing",
+                                    file=file, hint="name the JSON written by `fleetopt solve --json`"))
+    if isinstance(data.get("plan"), dict) and "deployments" not in data:
+        data = data["plan"]
+    deps_raw = data.get("deployments")
+    routes_raw = data.get("routing")
+    if not isinstance(deps_raw, list):
+        col.add("missing list `deployments`", path="deployments",
+                hint="the plan has no fleet; was the problem infeasible? see `fleetopt solve` output")
+        deps_raw = []
+    if not isinstance(routes_raw, list):
+        col.add("missing list `routing`", path="routing",
+                hint="name the JSON written by `fleetopt solve --json`")
+        routes_raw = []
+    deps: list[SimDeployment] = []
+    for i, d in enumerate(deps_raw):
+        where = f"deployments[{i}]"
+        if not isinstance(d, dict):
+            col.add("must be an object", path=where)
+            continue
+        bad = False
+        for key in ("id", "accelerator", "model", "quantization"):
+            if not isinstance(d.get(key), str) or not d.get(key):
+                col.add(f"missing or not a string: {key}", path=f"{where}.{key}",
+                        hint=f"add \"{key}\": \"...\"")
+                bad = True
+        tp = d.get("tensor_parallel", 1)
+        if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
+            col.add(f"tensor_parallel must be a whole number >= 1 (got {tp!r})",
+                    path=f"{where}.tensor_parallel")
+            bad = True
+        reps = d.get("replicas")
+        if isinstance(reps, float) and reps.is_integer():
+            reps = int(reps)
+        if isinstance(reps, bool) or not isinstance(reps, int) or reps < 0:
+            col.add(f"replicas must be a whole number >= 0 (got {reps!r})", path=f"{where}.replicas")
+            bad = True
+        if not bad:
+            deps.append(SimDeployment(id=d["id"], accelerator=d["accelerator"], model=d["model"],
+                                      quantization=d["quantization"], tensor_parallel=tp,
+                                      replicas=reps, region=d.get("region"),
+                                      acquisition=d.get("acquisition")))
+    ids = [d.id for d in deps]
+    if len(set(ids)) != len(ids):
+        col.add("deployment ids are not unique", path="deployments",
+                hint="each deployment needs its own id")
+    routes: list[SimRoute] = []
+    for i, r in enumerate(routes_raw):
+        where = f"routing[{i}]"
+        if not isinstance(r, dict):
+            col.add("must be an object", path=where)
+            continue
+        w, dep = r.get("workload"), r.get("deployment")
+        rate = _num(r.get("requests_per_s"))
+        ok = True
+        if w not in workload_ids:
+            col.add(f"unknown workload {w!r}", path=f"{where}.workload",
+                    hint=unknown_id_hint(str(w), workload_ids, "workloads").split(" Run ")[0]
+                    + " (was the plan solved for this problem file and scenario?)")
+            ok = False
+        if dep not in ids:
+            col.add(f"unknown deployment {dep!r}", path=f"{where}.deployment",
+                    hint="routing must name a deployment id of this plan")
+            ok = False
+        if rate is None or rate < 0:
+            col.add(f"requests_per_s must be a number >= 0 (got {r.get('requests_per_s')!r})",
+                    path=f"{where}.requests_per_s")
+            ok = False
+        if ok:
+            pred = r.get("predicted") if isinstance(r.get("predicted"), dict) else r
+            routes.append(SimRoute(workload=w, deployment=dep, requests_per_s=rate,
+                                   predicted_ttft_ms=_first_num(pred, "ttft_ms", "predicted_ttft_ms"),
+                                   predicted_tpot_ms=_first_num(pred, "tpot_ms", "predicted_tpot_ms"),
+                                   capacity_rps=_first_num(r, "capacity_rps")))
+    for r in routes:
+        if r.requests_per_s > 0 and next(d for d in deps if d.id == r.deployment).replicas == 0:
+            col.add(f"deployment {r.deployment!r} has 0 replicas but receives "
+                    f"{r.requests_per_s:g} req/s of {r.workload!r}", path="routing",
+                    hint="the plan is inconsistent; re-solve")
+    col.raise_if_any()
+    scen = data.get("scenario")
+    return SimPlan(deployments=deps, routing=routes, file=file, raw=data,
+                   scenario=scen if isinstance(scen, str) else None)

@@ -1,0 +1,253 @@
+"""Turn simulated requests into SLO metrics and compare them with what the MIP assumed.
+
+Per workload and per (workload, deployment): p50/p90/p99 and the SLO's own
+percentile of TTFT and TPOT, goodput (requests/s that met *both* targets),
+SLO attainment (the fraction that did; the SLO holds when attainment >=
+percentile / 100), and per deployment the utilisation (busy fraction), mean
+batch and peak KV use.
+
+Comparison: the MIP sized the fleet with the performance model's latencies at
+each (candidate, workload) capacity point, i.e. the worst latencies it believes
+a replica shows at the load the plan gives it (TTFT at the SLO percentile, TPOT
+as a mean).  A route is flagged ``optimistic`` when the simulated value at the
+SLO percentile exceeds that prediction by more than 10 %, and ``slo_miss``
+when attainment is below the SLO percentile.
+
+Requests that were never served (too long for the KV cache, or on a deployment
+that cannot run) count as missing both targets and as infinite latency in the
+percentiles.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+from solver.sim.fleet import FleetSimulation
+from solver.sim.planfile import SimPlan
+
+OPTIMISTIC_MARGIN = 0.10
+PCTS = (50.0, 90.0, 99.0)
+
+
+def weighted_percentile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """Smallest x with at least q% of the weight at or below it (NaN entries are dropped)."""
+    keep = ~np.isnan(x)
+    x, w = x[keep], w[keep]
+    if not len(x):
+        return math.nan
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    i = int(np.searchsorted(cw, q / 100.0 * cw[-1] * (1 - 1e-12), side="left"))
+    return float(x[order][min(i, len(x) - 1)])
+
+
+def _ms(v: float) -> Optional[float]:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else (
+        math.inf if math.isinf(v) else round(v * 1000.0, 3))
+
+
+def group_metrics(sim: FleetSimulation, mask: np.ndarray, slo) -> dict:
+    """Metrics of the measured requests selected by ``mask`` against a workload's ``slo``."""
+    m = mask & sim.measured
+    w = sim.weight[m]
+    ttft = np.where(np.isnan(sim.ttft_s[m]), np.inf, sim.ttft_s[m])
+    served = np.isfinite(ttft)
+    out = sim.output_tokens[m]
+    tpot = np.where(served, sim.tpot_s[m], np.inf)
+    tpot = np.where(served & (out <= 1), np.nan, tpot)
+    ok_ttft = ttft <= slo.ttft_ms / 1000.0
+    ok_tpot = np.isnan(tpot) | (tpot <= slo.tpot_ms / 1000.0)
+    met = served & ok_ttft & ok_tpot
+    total = float(w.sum())
+    res = {
+        "simulated_requests": int(m.sum()),
+        "requests_per_s": total / sim.window_s,
+        "goodput_rps": float(w[met].sum()) / sim.window_s,
+        "attainment": float(w[met].sum()) / total if total > 0 else math.nan,
+        "ttft_attainment": float(w[ok_ttft].sum()) / total if total > 0 else math.nan,
+        "tpot_attainment": float(w[ok_tpot & served].sum()) / total if total > 0 else math.nan,
+        "unserved": int((~served).sum()),
+        "slo_percentile": slo.percentile,
+        "target_ttft_ms": slo.ttft_ms,
+        "target_tpot_ms": slo.tpot_ms,
+    }
+    for name, x in (("ttft", ttft), ("tpot", tpot)):
+        for p in PCTS + (slo.percentile,):
+            res[f"{name}_p{p:g}_ms"] = _ms(weighted_percentile(x, w, p)) if total > 0 else None
+        fin = x[np.isfinite(x)]
+        res[f"{name}_mean_ms"] = _ms(float(np.average(fin, weights=w[np.isfinite(x)]))) if len(fin) else None
+    res["meets_slo"] = bool(total > 0 and res["attainment"] >= slo.percentile / 100.0 - 1e-12)
+    return res
+
+
+def predictions(catalog, plan: SimPlan, workloads: Sequence) -> dict:
+    """(workload, deployment) -> what the MIP assumed: latencies at capacity and capacity."""
+    out: dict[tuple, dict] = {}
+    need = []
+    for r in plan.routing:
+        if r.predicted_ttft_ms is not None or r.predicted_tpot_ms is not None:
+            out[(r.workload, r.deployment)] = {"ttft_ms": r.predicted_ttft_ms,
+                                               "tpot_ms": r.predicted_tpot_ms,
+                                               "max_rps_per_replica": r.capacity_rps,
+                                               "source": "plan (perf model at capacity)"}
+        else:
+            need.append(r)
+    if need and catalog is not None:
+        try:
+            from solver.perf import PerfCandidate, PerfWorkload, evaluate
+        except ImportError:  # pragma: no cover - perf model missing
+            return out
+        wl = {w.id: w for w in workloads}
+        deps = {d.id: d for d in plan.deployments}
+        cands = sorted({(deps[r.deployment].accelerator, deps[r.deployment].model,
+                         deps[r.deployment].quantization, deps[r.deployment].tensor_parallel)
+                        for r in need})
+        wids = sorted({r.workload for r in need})
+        cap = evaluate(catalog, [PerfCandidate(*c) for c in cands],
+                       [PerfWorkload.from_workload(wl[w]) for w in wids])
+        for r in need:
+            d = deps[r.deployment]
+            i = cands.index((d.accelerator, d.model, d.quantization, d.tensor_parallel))
+            j = wids.index(r.workload)
+            f = lambda a: None if not math.isfinite(float(a[i, j])) else float(a[i, j])  # noqa: E731
+            out[(r.workload, r.deployment)] = {
+                "ttft_ms": f(cap.ttft_ms), "tpot_ms": f(cap.tpot_ms),
+                "max_rps_per_replica": f(cap.max_rps), "source": "perf model at capacity"}
+    return out
+
+
+def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
+              predicted: Optional[dict] = None) -> dict:
+    """JSON-ready summary: per workload, per route, per deployment, comparison, speed."""
+    predicted = predicted or {}
+    wl = {w.id: w for w in workloads}
+    per_workload = {}
+    for k, wid in enumerate(sim.workload_ids):
+        mask = sim.workload == k
+        if not mask.any():
+            continue
+        per_workload[wid] = group_metrics(sim, mask, wl[wid].slo)
+    routes = []
+    for r in plan.routing:
+        if r.requests_per_s <= 0:
+            continue
+        di = next(i for i, d in enumerate(plan.deployments) if d.id == r.deployment)
+        k = sim.workload_ids.index(r.workload)
+        mask = (sim.workload == k) & (sim.dep_index == di)
+        if not mask.any():
+            continue
+        slo = wl[r.workload].slo
+        g = group_metrics(sim, mask, slo)
+        dep = plan.deployments[di]
+        row = {"workload": r.workload, "deployment": r.deployment,
+               "planned_rps": r.requests_per_s,
+               "planned_rps_per_replica": r.requests_per_s / dep.replicas, **g}
+        pred = predicted.get((r.workload, r.deployment))
+        flags = []
+        if pred:
+            row["predicted"] = pred
+            p = slo.percentile
+            for name in ("ttft", "tpot"):
+                pv = pred.get(f"{name}_ms")
+                sv = g.get(f"{name}_p{p:g}_ms")
+                if pv and sv is not None:
+                    row[f"{name}_sim_over_predicted"] = sv / pv if math.isfinite(sv) else math.inf
+                    if sv > pv * (1 + OPTIMISTIC_MARGIN):
+                        flags.append(f"optimistic_{name}")
+            cap = pred.get("max_rps_per_replica")
+            if cap:
+                row["planned_load_fraction"] = row["planned_rps_per_replica"] / cap
+        if not g["meets_slo"]:
+            flags.append("slo_miss")
+        row["flags"] = flags
+        routes.append(row)
+    deps = []
+    for run in sim.deployments:
+        d = run.deployment
+        deps.append({"deployment": d.id, "accelerator": d.accelerator, "model": d.model,
+                     "quantization": d.quantization, "tensor_parallel": d.tensor_parallel,
+                     "replicas": d.replicas, "simulated_replicas": run.simulated_replicas,
+                     "status": run.status, "utilisation": run.utilisation,
+                     "mean_batch": run.mean_batch, "max_batch": run.max_batch,
+                     "kv_capacity_tokens": run.kv_capacity_tokens,
+                     "peak_kv_fraction": run.peak_kv_fraction})
+    n = sim.n_requests
+    return {
+        "options": {"duration_s": sim.options.duration_s, "warmup_s": sim.options.warmup,
+                    "seed": sim.options.seed, "max_replicas": sim.options.max_replicas,
+                    "measurement_window_s": sim.window_s},
+        "workloads": per_workload,
+        "routes": routes,
+        "deployments": deps,
+        "unrouted_trace_requests": sim.unrouted,
+        "all_slos_met": bool(per_workload) and all(v["meets_slo"] for v in per_workload.values()),
+        "speed": {"simulated_requests": n, "wall_s": sim.wall_s,
+                  "requests_per_s": n / sim.wall_s if sim.wall_s > 0 else math.nan},
+    }
+
+
+def _f(v, nd=1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{v:.{nd}f}"
+
+
+def format_text(summary: dict, title: str = "") -> str:
+    """Human-readable report."""
+    lines = []
+    o = summary["options"]
+    if title:
+        lines.append(title)
+    lines.append(f"simulated {o['duration_s']:g} s of traffic (first {o['warmup_s']:g} s warm-up, "
+                 f"seed {o['seed']}); {summary['speed']['simulated_requests']} requests in "
+                 f"{summary['speed']['wall_s']:.2f} s wall "
+                 f"({summary['speed']['requests_per_s']:,.0f} req/s)")
+    lines.append("")
+    lines.append("Workloads (all deployments)")
+    hdr = (f"  {'workload':<18}{'req/s':>8}{'goodput':>9}{'attain':>8}  {'SLO':>5}"
+           f"{'TTFT p50/p90/p99 ms':>24}{'TPOT p50/p90/p99 ms':>22}  ok")
+    lines.append(hdr)
+    for wid, g in summary["workloads"].items():
+        ttft = "/".join(_f(g[f"ttft_p{p:g}_ms"], 0) for p in PCTS)
+        tpot = "/".join(_f(g[f"tpot_p{p:g}_ms"], 1) for p in PCTS)
+        lines.append(f"  {wid:<18}{g['requests_per_s']:>8.2f}{g['goodput_rps']:>9.2f}"
+                     f"{100 * g['attainment']:>7.2f}%  p{g['slo_percentile']:<4g}"
+                     f"{ttft:>24}{tpot:>22}  {'yes' if g['meets_slo'] else 'NO'}")
+        lines.append(f"  {'':<18}targets: TTFT {g['target_ttft_ms']:g} ms, TPOT {g['target_tpot_ms']:g} ms; "
+                     f"met TTFT {100 * g['ttft_attainment']:.2f}%, TPOT {100 * g['tpot_attainment']:.2f}%"
+                     + (f"; {g['unserved']} never served" if g["unserved"] else ""))
+    lines.append("")
+    lines.append("Routes: simulated at the SLO percentile vs the MIP's assumption (perf model at capacity)")
+    lines.append(f"  {'workload -> deployment':<44}{'rps/rep':>8}{'load':>6}{'attain':>8}"
+                 f"{'TTFT sim/pred ms':>18}{'TPOT sim/pred ms':>18}  flags")
+    for r in summary["routes"]:
+        p = r["slo_percentile"]
+        pred = r.get("predicted") or {}
+        load = r.get("planned_load_fraction")
+        lines.append(
+            f"  {(r['workload'] + ' -> ' + r['deployment'])[:43]:<44}{r['planned_rps_per_replica']:>8.2f}"
+            f"{_f(load, 2) if load is not None else '-':>6}{100 * r['attainment']:>7.2f}%"
+            f"{_f(r[f'ttft_p{p:g}_ms'], 0) + '/' + _f(pred.get('ttft_ms'), 0):>18}"
+            f"{_f(r[f'tpot_p{p:g}_ms'], 1) + '/' + _f(pred.get('tpot_ms'), 1):>18}  "
+            + (",".join(r["flags"]) or "-"))
+    lines.append("")
+    lines.append("Deployments")
+    lines.append(f"  {'deployment':<36}{'replicas':>9}{'sim':>5}{'util':>7}{'batch':>8}{'max':>6}{'KV peak':>9}  status")
+    for d in summary["deployments"]:
+        lines.append(f"  {d['deployment'][:35]:<36}{d['replicas']:>9}{d['simulated_replicas']:>5}"
+                     f"{100 * d['utilisation']:>6.1f}%{d['mean_batch']:>8.1f}{d['max_batch']:>6}"
+                     f"{100 * d['peak_kv_fraction']:>8.1f}%  {d['status']}")
+    if summary.get("unrouted_trace_requests"):
+        lines.append("")
+        lines.append("trace requests of workloads the plan does not route (dropped): "
+                     + ", ".join(f"{k}: {v}" for k, v in summary["unrouted_trace_requests"].items()))
+    lines.append("")
+    lines.append("all SLOs met in simulation" if summary["all_slos_met"]
+                 else "SLO MISSED in simulation for: "
+                 + ", ".join(k for k, v in summary["workloads"].items() if not v["meets_slo"]))
+    return "\n".join(lines)

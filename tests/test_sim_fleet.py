@@ -1,0 +1,230 @@
+"""Fleet-level simulation: routing split, sampling of replicas, metrics, traces, plan files, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pytest
+
+from solver.cli import main
+from solver.errors import InputError
+from solver.sim.engine import ConstantEngine, StepTable
+from solver.sim.fleet import SimOptions, simulate_plan
+from solver.sim.planfile import parse_plan
+from solver.sim.report import group_metrics, summarize, weighted_percentile
+from solver.sim.traffic import generate_trace, parse_trace, trace_to_csv
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def workload(wid, rate, inp=100, out=1, dist="fixed", ttft_ms=1000.0, tpot_ms=100.0, pct=99.0):
+    return NS(id=wid, demand=NS(requests_per_s=rate),
+              input_tokens=NS(mean=inp, cv=0.5, distribution=dist, max=None),
+              output_tokens=NS(mean=out, cv=0.5, distribution=dist, max=None),
+              slo=NS(ttft_ms=ttft_ms, tpot_ms=tpot_ms, percentile=pct))
+
+
+def plan_doc(deps, routes):
+    return {"deployments": [{"id": d, "accelerator": "x", "model": "m", "quantization": "q",
+                             "tensor_parallel": 1, "replicas": r} for d, r in deps],
+            "routing": [{"workload": w, "deployment": d, "requests_per_s": x} for w, d, x in routes]}
+
+
+def test_attainment_of_md1_equals_probability_of_no_wait():
+    # One slot, fixed 50 ms prefill, one output token: M/D/1 with rho = 10 x 0.05 = 0.5.
+    # With the TTFT target at the service time itself, only requests that found the server
+    # idle meet it: P(W = 0) = 1 - rho = 0.5 (PASTA).
+    wl = workload("w", 10.0, ttft_ms=50.0 + 1e-6)
+    plan = parse_plan(plan_doc([("d", 1)], [("w", "d", 10.0)]), ["w"])
+    eng = {"d": ConstantEngine(prefill_base_ms=50, decode_base_ms=1, max_batch=1)}
+    sim = simulate_plan([wl], plan, eng, SimOptions(duration_s=4000, warmup_s=10, seed=3))
+    g = group_metrics(sim, sim.workload == 0, wl.slo)
+    assert g["attainment"] == pytest.approx(0.5, abs=0.015)
+    assert g["ttft_p50_ms"] >= 50.0 - 1e-9
+    assert not g["meets_slo"]
+    assert sim.deployments[0].utilisation == pytest.approx(0.5, abs=0.015)
+
+
+def test_routing_split_and_replica_sampling_preserve_fleet_rates():
+    # w: 60 req/s, 1/3 to a (3 replicas), 2/3 to b (10 replicas, of which 4 simulated).
+    wl = workload("w", 60.0)
+    plan = parse_plan(plan_doc([("a", 3), ("b", 10)], [("w", "a", 20.0), ("w", "b", 40.0)]), ["w"])
+    eng = {"a": ConstantEngine(prefill_base_ms=1), "b": ConstantEngine(prefill_base_ms=1)}
+    sim = simulate_plan([wl], plan, eng, SimOptions(duration_s=2000, warmup_s=0, seed=1,
+                                                    max_replicas=4))
+    assert [d.simulated_replicas for d in sim.deployments] == [3, 4]
+    assert sim.deployments[1].weight == pytest.approx(2.5)
+    # each simulated replica of b sees 40 / 10 = 4 req/s -> 4 x 4 x 2000 = 32000 requests expected
+    n_b = int((sim.dep_index == 1).sum())
+    assert n_b == pytest.approx(32000, rel=0.03)
+    s = summarize(sim, [wl], plan)
+    assert s["workloads"]["w"]["requests_per_s"] == pytest.approx(60.0, rel=0.02)
+    per_route = {r["deployment"]: r["requests_per_s"] for r in s["routes"]}
+    assert per_route["a"] == pytest.approx(20.0, rel=0.03)
+    assert per_route["b"] == pytest.approx(40.0, rel=0.03)
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    wl = workload("w", 30.0, inp=500, out=50, dist="lognormal")
+    plan = parse_plan(plan_doc([("d", 2)], [("w", "d", 30.0)]), ["w"])
+    eng = {"d": ConstantEngine(prefill_ms_per_token=0.02, decode_base_ms=5, decode_ms_per_seq=0.1)}
+    a = simulate_plan([wl], plan, eng, SimOptions(duration_s=100, seed=5))
+    b = simulate_plan([wl], plan, eng, SimOptions(duration_s=100, seed=5))
+    c = simulate_plan([wl], plan, eng, SimOptions(duration_s=100, seed=6))
+    np.testing.assert_array_equal(a.ttft_s, b.ttft_s)
+    np.testing.assert_array_equal(a.tpot_s, b.tpot_s)
+    assert len(a.ttft_s) != len(c.ttft_s) or not np.array_equal(a.ttft_s, c.ttft_s)
+
+
+def test_unrunnable_deployment_fails_its_requests():
+    wl = workload("w", 5.0)
+    plan = parse_plan(plan_doc([("d", 1)], [("w", "d", 5.0)]), ["w"])
+    eng = {"d": ConstantEngine(kv_capacity_tokens=0)}
+    sim = simulate_plan([wl], plan, eng, SimOptions(duration_s=50, seed=0))
+    s = summarize(sim, [wl], plan)
+    assert s["workloads"]["w"]["attainment"] == 0.0
+    assert "no KV" in s["deployments"][0]["status"]
+    assert not s["all_slos_met"]
+
+
+def test_weighted_percentile_matches_numpy_inverted_cdf_and_weight_duplication():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1001)
+    for q in (1, 50, 90, 99):
+        assert weighted_percentile(x, np.ones_like(x), q) == pytest.approx(
+            np.percentile(x, q, method="inverted_cdf"))
+    # weight 3 on an element == three copies of it
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    w = np.array([1.0, 3.0, 1.0, 1.0])
+    dup = np.array([1.0, 2.0, 2.0, 2.0, 3.0, 4.0])
+    for q in (10, 30, 50, 67, 90):
+        assert weighted_percentile(y, w, q) == np.percentile(dup, q, method="inverted_cdf")
+
+
+def test_trace_round_trip_and_replay_follows_routing_shares():
+    wls = [workload("a", 20.0, inp=300, out=20, dist="lognormal"), workload("b", 5.0)]
+    tr = generate_trace(wls, 400.0, seed=2)
+    back = parse_trace(trace_to_csv(tr), ["a", "b"])
+    np.testing.assert_allclose(back.arrival_s, tr.arrival_s, atol=1e-6)
+    np.testing.assert_array_equal(back.workload, tr.workload)
+    np.testing.assert_array_equal(back.input_tokens, tr.input_tokens)
+    np.testing.assert_array_equal(back.output_tokens, tr.output_tokens)
+    assert (tr.workload == 0).sum() == pytest.approx(8000, rel=0.05)
+    plan = parse_plan(plan_doc([("x", 1), ("y", 2)], [("a", "x", 5.0), ("a", "y", 15.0)]), ["a", "b"])
+    eng = {"x": ConstantEngine(prefill_base_ms=1), "y": ConstantEngine(prefill_base_ms=1)}
+    sim = simulate_plan(wls, plan, eng, SimOptions(seed=0, warmup_s=0), trace=tr)
+    n_a = int((tr.workload == 0).sum())
+    assert (sim.dep_index == 0).sum() == pytest.approx(0.25 * n_a, rel=0.06)
+    assert sim.unrouted == {"b": int((tr.workload == 1).sum())}
+
+
+def test_trace_errors_name_line_and_column():
+    text = ("arrival_s,workload,input_tokens,output_tokens\n"
+            "0.5,chat,100,10\n"
+            "abc,chat,100,10\n"
+            "1.0,chta,100,10\n"
+            "2.0,chat,1.5,0\n"
+            "3.0,chat\n")
+    with pytest.raises(InputError) as ei:
+        parse_trace(text, ["chat"], file="t.csv")
+    got = [(i.line, i.path) for i in ei.value.issues]
+    assert got == [(3, "arrival_s"), (4, "workload"), (5, "input_tokens"), (5, "output_tokens"),
+                   (6, "")]
+    assert "did you mean 'chat'" in ei.value.issues[1].hint
+    with pytest.raises(InputError, match="header"):
+        parse_trace("t,w,i,o\n1,chat,1,1\n", ["chat"])
+
+
+def test_plan_errors_are_collected_with_paths():
+    doc = {"deployments": [{"id": "d", "accelerator": "x", "model": "m", "quantization": "q",
+                            "tensor_parallel": 0, "replicas": 1},
+                           {"id": "e", "model": "m", "quantization": "q", "replicas": -1}],
+           "routing": [{"workload": "nope", "deployment": "zz", "requests_per_s": "fast"}]}
+    with pytest.raises(InputError) as ei:
+        parse_plan(doc, ["chat"], file="p.json")
+    paths = [i.path for i in ei.value.issues]
+    assert paths == ["deployments[0].tensor_parallel", "deployments[1].accelerator",
+                     "deployments[1].replicas", "routing[0].workload", "routing[0].deployment",
+                     "routing[0].requests_per_s"]
+    with pytest.raises(InputError, match="deployments"):
+        parse_plan({"status": "infeasible"}, ["chat"])
+
+
+def test_step_table_tracks_the_perf_model_engine():
+    from solver.catalog import default_catalog
+    from solver.perf import PerfCandidate, engine_spec
+
+    spec = engine_spec(default_catalog(), PerfCandidate("h100-sxm", "gpt-oss-20b", "fp8", 1))
+    assert spec.fits
+    table = StepTable(spec, spec.max_batch, spec.kv_capacity_tokens)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        b = int(rng.integers(1, spec.max_batch + 1))
+        ctx = float(rng.uniform(0, spec.kv_capacity_tokens))
+        direct = float(spec.decode_step_ms(b, ctx)) / 1000.0
+        assert table.step_s(b, ctx) == pytest.approx(direct, rel=0.01)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+CHAT_PLAN = {
+    "scenario": None,
+    "deployments": [{"id": "d1", "accelerator": "h100-sxm", "model": "gpt-oss-20b",
+                     "quantization": "fp8", "tensor_parallel": 1, "region": "virginia",
+                     "acquisition": "on_demand", "replicas": 1, "accelerators": 1}],
+    "routing": [{"workload": "chat", "deployment": "d1", "requests_per_s": 40.0, "share": 1.0}],
+}
+
+
+def test_cli_simulate_writes_report_and_json(tmp_path, capsys):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(CHAT_PLAN))
+    out = tmp_path / "sim.json"
+    rc = main(["simulate", str(REPO / "problems/chat-assistant.yaml"), str(plan),
+               "--duration", "60", "--seed", "1", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "chat" in text and "attain" in text
+    res = json.loads(out.read_text())
+    w = res["workloads"]["chat"]
+    assert 0.0 <= w["attainment"] <= 1.0
+    assert w["requests_per_s"] == pytest.approx(40.0, rel=0.1)
+    assert res["routes"][0]["predicted"]["source"].startswith("perf model")
+    # same seed -> byte-identical metrics
+    out2 = tmp_path / "sim2.json"
+    main(["simulate", str(REPO / "problems/chat-assistant.yaml"), str(plan),
+          "--duration", "60", "--seed", "1", "--json", str(out2)])
+    a, b = json.loads(out.read_text()), json.loads(out2.read_text())
+    a.pop("speed"), b.pop("speed")
+    assert a == b
+
+
+def test_cli_bad_inputs_exit_2_without_traceback(tmp_path, capsys):
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["simulate", problem, str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not valid JSON" in err and "Traceback" not in err
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(CHAT_PLAN))
+    assert main(["simulate", problem, str(plan), "--duration", "-5"]) == 2
+    assert main(["simulate", problem, str(plan), "--duration", "10", "--warmup", "20"]) == 2
+    assert "warm-up" in capsys.readouterr().err
+
+
+def test_cli_trace_generate_then_replay(tmp_path, capsys):
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    csv_path = tmp_path / "t.csv"
+    assert main(["trace", "generate", problem, "-o", str(csv_path), "--duration", "30"]) == 0
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "arrival_s,workload,input_tokens,output_tokens"
+    assert len(lines) - 1 == pytest.approx(40 * 30, rel=0.15)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(CHAT_PLAN))
+    assert main(["simulate", problem, str(plan), "--trace", str(csv_path), "--warmup", "0"]) == 0
+    assert f"{len(lines) - 1} requests" in capsys.readouterr().out
