@@ -1,0 +1,268 @@
+"""``fleetopt perf``: what one replica can serve; ``fleetopt perf validate FILE.csv``: model vs measurements."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+
+from solver.errors import EXIT_INFEASIBLE, InputError, InputIssue
+
+GB = 1e9
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "perf", help="performance model of one replica: TTFT, TPOT, batch, throughput, memory",
+        description="Predict what one replica (accelerator x model x quantization x TP) serves for a "
+                    "request shape: at a fixed --batch, or the most requests/s within --ttft-ms/--tpot-ms "
+                    "targets (neither: maximum throughput without targets).  "
+                    "`fleetopt perf validate FILE.csv` compares the model with measurements.")
+    p.add_argument("--accelerator", metavar="ID")
+    p.add_argument("--model", metavar="ID")
+    p.add_argument("--quantization", metavar="ID", default="bf16")
+    p.add_argument("--tp", type=int, default=1, metavar="N", help="tensor parallel degree (default 1)")
+    p.add_argument("--input-tokens", type=float, metavar="N")
+    p.add_argument("--output-tokens", type=float, metavar="N")
+    p.add_argument("--batch", type=float, metavar="N", help="fixed mean decode batch")
+    p.add_argument("--ttft-ms", type=float, metavar="X", help="TTFT target at --percentile")
+    p.add_argument("--tpot-ms", type=float, metavar="Y", help="TPOT target")
+    p.add_argument("--percentile", type=float, default=99.0, help="percentile of the targets (default 99)")
+    p.add_argument("--input-cv", type=float, default=0.0,
+                   help="coefficient of variation of input length (queueing; default 0 = fixed)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
+    p.add_argument("--params", metavar="FILE", help="calibration file (default: shipped)")
+    psub = p.add_subparsers(dest="perf_command", metavar="SUBCOMMAND")
+    v = psub.add_parser("validate", help="predict each row of a calibration CSV; error summary",
+                        description="Predict each row of FILE.csv (columns of tests/data/calibration.csv) "
+                                    "and print the error, then median and p90 absolute error by source, "
+                                    "hardware, kind and metric (held-out vs fitted rows when FILE is the "
+                                    "file the parameters were fitted on).")
+    v.add_argument("file", metavar="FILE.csv")
+    v.add_argument("--json", action="store_true", dest="vjson")
+    v.add_argument("--summary-only", action="store_true", help="skip the per-row table")
+    v.add_argument("--catalog", action="append", default=[], metavar="FILE", dest="vcatalog")
+    v.add_argument("--params", metavar="FILE", dest="vparams")
+    v.set_defaults(func=run_validate)
+    p.set_defaults(func=run)
+
+
+def _load(catalog_files, params_file):
+    from solver.catalog import Catalog, default_catalog
+    from solver.perf.params import default_params, load_params
+
+    cat = Catalog.load(catalog_files) if catalog_files else default_catalog()
+    params = load_params(params_file) if params_file else default_params()
+    return cat, params
+
+
+def _need(args) -> None:
+    issues = []
+    for opt in ("accelerator", "model", "input_tokens", "output_tokens"):
+        if getattr(args, opt) is None:
+            issues.append(InputIssue(message=f"--{opt.replace('_', '-')} is required", path="perf",
+                                     hint="e.g. fleetopt perf --accelerator h100-sxm --model llama-3.1-8b "
+                                          "--quantization fp8 --input-tokens 500 --output-tokens 250"))
+    checks = [("input_tokens", args.input_tokens, "> 0"), ("output_tokens", args.output_tokens, "> 0"),
+              ("batch", args.batch, "> 0"), ("ttft_ms", args.ttft_ms, "> 0"), ("tpot_ms", args.tpot_ms, "> 0")]
+    for name, val, _ in checks:
+        if val is not None and not (val > 0 and math.isfinite(val)):
+            issues.append(InputIssue(message=f"--{name.replace('_', '-')} must be a positive number (got {val})",
+                                     path="perf", hint="give a value greater than 0"))
+    if args.tp < 1 or args.tp & (args.tp - 1):
+        issues.append(InputIssue(message=f"--tp must be a power of two >= 1 (got {args.tp})", path="perf",
+                                 hint="use 1, 2, 4 or 8"))
+    if not (0 < args.percentile < 100):
+        issues.append(InputIssue(message=f"--percentile must be strictly between 0 and 100 (got {args.percentile})",
+                                 path="perf", hint="e.g. 99 for p99"))
+    if args.batch is not None and (args.ttft_ms is not None or args.tpot_ms is not None):
+        issues.append(InputIssue(message="give --batch or --ttft-ms/--tpot-ms, not both", path="perf",
+                                 hint="--batch fixes the operating point; targets let the model pick it"))
+    if args.input_cv < 0:
+        issues.append(InputIssue(message="--input-cv must be >= 0", path="perf"))
+    if issues:
+        raise InputError(issues)
+
+
+def describe(cat, params, cand, wl, batch=None) -> dict:
+    """Everything `fleetopt perf` prints, as a dict."""
+    from solver.perf import BOUNDS, REASONS, engine_spec, evaluate
+    from solver.perf.arch import kv_bytes_per_token, weight_bytes
+    from solver.perf.model import operating_point
+
+    acc, model, q = cat.accelerator(cand.accelerator), cat.model(cand.model), cat.quant(cand.quantization)
+    spec = engine_spec(cat, cand, params)
+    t = spec.terms
+    usable = acc.memory_gb.value * params.global_.mem_usable_fraction
+    kvf, kvs = kv_bytes_per_token(model, q, cand.tensor_parallel)
+    grp = params.group(acc.family, t.peak_format or "*")
+    out = {
+        "candidate": {"accelerator": cand.accelerator, "model": cand.model, "quantization": cand.quantization,
+                      "tensor_parallel": cand.tensor_parallel},
+        "workload": {"input_tokens": wl.input_tokens, "output_tokens": wl.output_tokens,
+                     "ttft_ms_target": None if wl.ttft_ms >= 1e11 else wl.ttft_ms,
+                     "tpot_ms_target": None if wl.tpot_ms >= 1e11 else wl.tpot_ms,
+                     "percentile": wl.percentile},
+        "hardware": {"family": acc.family, "compute_format": t.peak_format,
+                     "peak_tflops_per_device": t.peak_tflops if t.peak_format else None,
+                     "mem_bw_gbps": acc.mem_bw_gbps.value,
+                     "calibration": {"group": f"{grp.family}/{grp.format}", "fit_rows": grp.fit_rows,
+                                     "compute_efficiency": grp.compute_efficiency,
+                                     "bandwidth_efficiency": grp.bandwidth_efficiency,
+                                     "step_overhead_ms": grp.step_overhead_ms,
+                                     "file": params.file}},
+        "memory_per_device_gb": {
+            "total": acc.memory_gb.value,
+            "weights": weight_bytes(model, q) / cand.tensor_parallel / GB,
+            "kv_cache": max(usable - weight_bytes(model, q) / cand.tensor_parallel / GB, 0.0),
+            "workspace_reserve": acc.memory_gb.value - usable,
+        },
+        "kv_bytes_per_token_per_device": kvf + kvs,
+        "kv_bytes_per_token_replica": sum(kv_bytes_per_token(model, q, 1)),
+        "kv_capacity_tokens": spec.kv_capacity_tokens,
+        "fits": spec.fits,
+        "prefill_ms_batch1": float(spec.prefill_ms(wl.input_tokens)) if spec.fits else None,
+        "decode_step_ms_batch1": float(spec.decode_step_ms(1, wl.input_tokens + wl.output_tokens / 2))
+        if spec.fits else None,
+    }
+    if batch is not None:
+        op = operating_point(cat, cand, wl, batch, params)
+        out["feasible"] = op["reason"] == 0
+        out["reason"] = REASONS[op["reason"]]
+        if op["reason"] == 0:
+            out["max_batch_memory"] = op["max_batch_memory"]
+            if batch > op["max_batch_memory"]:
+                out["feasible"] = False
+                out["reason"] = (f"batch {batch:g} exceeds the largest batch memory allows "
+                                 f"({op['max_batch_memory']:.0f})")
+            regime = "compute" if op["compute_bound"] else "bandwidth"
+            out.update(batch=batch, max_rps=op["max_rps"], ttft_ms=op["ttft_ms"], tpot_ms=op["tpot_ms"],
+                       power_w=op["power_w"], output_tokens_per_s=op["max_rps"] * wl.output_tokens,
+                       bound=f"fixed batch; decode step {regime}-bound")
+        return out
+    cap = evaluate(cat, [cand], [wl], params)
+    r = int(cap.reason[0, 0])
+    out["feasible"] = r == 0
+    out["reason"] = REASONS[r]
+    out["max_batch_memory"] = float(cap.max_batch_memory[0, 0])
+    if r == 0:
+        op = operating_point(cat, cand, wl, float(cap.batch[0, 0]), params)
+        regime = "compute" if op["compute_bound"] else "bandwidth"
+        out.update(batch=float(cap.batch[0, 0]), max_rps=float(cap.max_rps[0, 0]),
+                   ttft_ms=float(cap.ttft_ms[0, 0]), tpot_ms=float(cap.tpot_ms[0, 0]),
+                   power_w=float(cap.power_w[0, 0]),
+                   output_tokens_per_s=float(cap.max_rps[0, 0]) * wl.output_tokens,
+                   bound=BOUNDS[int(cap.bound[0, 0])] + ("" if "TPOT" in BOUNDS[int(cap.bound[0, 0])]
+                                                         else f"; decode step {regime}-bound"))
+    return out
+
+
+def _text(d: dict) -> str:
+    c, w, m = d["candidate"], d["workload"], d["memory_per_device_gb"]
+    h = d["hardware"]
+    cal = h["calibration"]
+    lines = [f"{c['accelerator']} x {c['model']} {c['quantization']} TP{c['tensor_parallel']}  "
+             f"({h['family']}, {h['compute_format'] or 'no compute path'} peak "
+             f"{h['peak_tflops_per_device'] or 0:.0f} TFLOPS/device, {h['mem_bw_gbps']:.0f} GB/s; "
+             f"calibration {cal['group']}: compute eff {cal['compute_efficiency']:.2f}, "
+             f"bandwidth eff {cal['bandwidth_efficiency']:.2f}, overhead {cal['step_overhead_ms']:.2f} ms/step, "
+             f"{cal['fit_rows']} fitted rows)"]
+    tgt = []
+    if w["ttft_ms_target"] is not None:
+        tgt.append(f"TTFT p{w['percentile']:g} <= {w['ttft_ms_target']:g} ms")
+    if w["tpot_ms_target"] is not None:
+        tgt.append(f"TPOT <= {w['tpot_ms_target']:g} ms")
+    lines.append(f"workload: {w['input_tokens']:g} input / {w['output_tokens']:g} output tokens; "
+                 + ("targets " + ", ".join(tgt) if tgt else "no latency targets"))
+    lines.append(f"memory per device: {m['total']:.1f} GB = weights {m['weights']:.1f} GB + KV cache "
+                 f"{m['kv_cache']:.1f} GB + workspace reserve {m['workspace_reserve']:.1f} GB")
+    lines.append(f"KV cache: {d['kv_bytes_per_token_per_device']:,.0f} B/token/device "
+                 f"({d['kv_bytes_per_token_replica']:,.0f} B/token at TP1); "
+                 f"{d['kv_capacity_tokens']:,} tokens fit; largest batch memory allows: "
+                 f"{d.get('max_batch_memory', 0):,.0f}")
+    if d.get("prefill_ms_batch1") is not None:
+        lines.append(f"batch-1: prefill {d['prefill_ms_batch1']:.1f} ms, decode step "
+                     f"{d['decode_step_ms_batch1']:.2f} ms")
+    if not d["feasible"]:
+        lines.append(f"cannot serve: {d['reason']}")
+        return "\n".join(lines)
+    lines.append(f"operating point: batch {d['batch']:.1f}, {d['max_rps']:.3g} requests/s, "
+                 f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
+                 f"{d['ttft_ms']:.1f} ms, TPOT {d['tpot_ms']:.2f} ms, power {d['power_w']:.0f} W")
+    lines.append(f"bound: {d['bound']}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    if getattr(args, "perf_command", None):
+        return run_validate(args)
+    _need(args)
+    from solver.perf import PerfCandidate, PerfWorkload
+
+    cat, params = _load(args.catalog, args.params)
+    cand = PerfCandidate(args.accelerator, args.model, args.quantization, args.tp)
+    for kind, eid in (("accelerators", args.accelerator), ("models", args.model),
+                      ("quantization", args.quantization)):
+        cat.get(kind, eid)
+    big = 1e12
+    wl = PerfWorkload("cli", args.input_tokens, args.output_tokens, args.ttft_ms or big, args.tpot_ms or big,
+                      args.percentile, input_cv=args.input_cv)
+    d = describe(cat, params, cand, wl, args.batch)
+    print(json.dumps(d, indent=2) if args.json else _text(d))
+    return 0 if d["feasible"] else EXIT_INFEASIBLE
+
+
+def run_validate(args) -> int:
+    from solver.perf.calibration import validate_file
+
+    cat, params = _load(args.vcatalog or args.catalog, args.vparams or args.params)
+    v = validate_file(args.file, cat, params)
+    err = v.err_pct
+    split = (["fit" if m else "held-out" for m in v.fit_mask] if v.fit_mask is not None
+             else ["-"] * len(v.cases))
+    rows = []
+    for c, p, e, s, sc in zip(v.cases, v.pred, err, split, v.scored):
+        rows.append({"row": c.row, "source": c.source_id, "hardware": c.hardware,
+                     "model": c.candidate.model, "quantization": c.candidate.quantization,
+                     "tp": c.candidate.tensor_parallel, "kind": c.kind, "metric": c.metric,
+                     "input_tokens": c.workload.input_tokens, "output_tokens": c.workload.output_tokens,
+                     "measured": c.measured, "predicted": float(p), "abs_err_pct": float(e),
+                     "split": s, "scored": bool(sc)})
+    summary = v.summary()
+    if args.vjson or args.json:
+        print(json.dumps({"params": params.file, "rows": rows, "summary": summary,
+                          "skipped": [{"row": s.row, "hardware": s.hardware, "why": s.why} for s in v.skipped]},
+                         indent=2))
+        return 0
+    out = sys.stdout
+    if not args.summary_only:
+        out.write(f"{'row':>4} {'source':22} {'hardware':10} {'model':15} {'q':5} {'tp':>2} {'kind':7} "
+                  f"{'in':>6} {'out':>6} {'measured':>10} {'predicted':>10} {'err%':>6} split\n")
+        for r in rows:
+            unit = "ms" if r["metric"] == "latency" else ""
+            out.write(f"{r['row']:4d} {r['source'][:22]:22} {r['hardware']:10} {r['model'][:15]:15} "
+                      f"{r['quantization']:5} {r['tp']:2d} {r['kind']:7} {r['input_tokens']:6.0f} "
+                      f"{r['output_tokens']:6.0f} {r['measured']:10.1f} {r['predicted']:10.1f} "
+                      f"{r['abs_err_pct']:6.1f} {r['split']}{'' if r['scored'] else ' (not scored)'}{unit and ' ' + unit}\n")
+        out.write("\n")
+    out.write("Summary: absolute error of the prediction, % (throughput per accelerator; latency in ms)\n")
+    out.write(f"{'part':9} {'metric':10} {'by':8} {'key':24} {'n':>4} {'median':>7} {'p90':>7}\n")
+    for s in summary:
+        out.write(f"{s['part']:9} {s['metric']:10} {s['by']:8} {s['key'][:24]:24} {s['n']:4d} "
+                  f"{s['median_abs_err_pct']:7.1f} {s['p90_abs_err_pct']:7.1f}\n")
+    n_static = int((~v.scored).sum())
+    if n_static:
+        e = err[~v.scored]
+        out.write(f"not scored: {n_static} static-batching rows (batch size not in the source; largest batch "
+                  f"assumed): median {float(np.median(e)):.1f}%, p90 {float(np.percentile(e, 90)):.1f}%\n")
+    if v.skipped:
+        whys: dict[str, int] = {}
+        for s in v.skipped:
+            whys[s.why] = whys.get(s.why, 0) + 1
+        out.write("skipped rows: " + "; ".join(f"{n} x {w}" for w, n in whys.items()) + "\n")
+    if v.fit_mask is None:
+        out.write("note: this file is not the one the parameters were fitted on: every row counts as a test row\n")
+    return 0
