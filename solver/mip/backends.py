@@ -77,9 +77,10 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
     import pulp
 
     prob = pulp.LpProblem("fleetopt", pulp.LpMinimize)
-    xs = [pulp.LpVariable(f"v{j}", lowBound=float(model.lb[j]),
-                          upBound=None if not math.isfinite(model.ub[j]) else float(model.ub[j]),
-                          cat=pulp.LpInteger if model.is_int[j] else pulp.LpContinuous)
+    make = getattr(prob, "add_variable", None) or pulp.LpVariable  # pulp >= 3.3 prefers add_variable
+    xs = [make(f"v{j}", lowBound=float(model.lb[j]),
+               upBound=None if not math.isfinite(model.ub[j]) else float(model.ub[j]),
+               cat=pulp.LpInteger if model.is_int[j] else pulp.LpContinuous)
           for j in range(model.n_vars)]
     nz = np.flatnonzero(model.obj)
     prob += pulp.LpAffineExpression([(xs[j], float(model.obj[j])) for j in nz]) + model.obj_const

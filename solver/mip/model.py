@@ -99,7 +99,7 @@ class LinearModel:
             for j, c in zip(cols, vals):
                 if c == 0:
                     continue
-                parts.append(f"{'+' if c >= 0 else '-'} {abs(c):.12g} {name(j)}")
+                parts.append(f"{'+' if c >= 0 else '-'} {abs(c):.17g} {name(j)}")
             return " ".join(parts) if parts else "0 " + name(0)
 
         out = ["\\ fleetopt model", "Minimize", " obj: " + terms(np.flatnonzero(self.obj),
@@ -109,11 +109,11 @@ class LinearModel:
         for i in range(self.n_rows):
             cols, vals = self.row(i)
             out.append(f" {rnames[i]}: {terms(cols, vals)} "
-                       f"{op[self.sense[i]]} {self.rhs[i]:.12g}")
+                       f"{op[self.sense[i]]} {self.rhs[i]:.17g}")
         out.append("Bounds")
         for j in range(self.n_vars):
-            ub = "+inf" if not np.isfinite(self.ub[j]) else f"{self.ub[j]:.12g}"
-            out.append(f" {self.lb[j]:.12g} <= {name(j)} <= {ub}")
+            ub = "+inf" if not np.isfinite(self.ub[j]) else f"{self.ub[j]:.17g}"
+            out.append(f" {self.lb[j]:.17g} <= {name(j)} <= {ub}")
         ints = [name(j) for j in np.flatnonzero(self.is_int)]
         if ints:
             out.append("General")
@@ -137,7 +137,8 @@ def _unique(names: list[str]) -> list[str]:
 
 def _lp_name(raw: str, i: int) -> str:
     """LP-format-safe name (alphanumerics and a few symbols, at most 255 chars)."""
-    safe = "".join(ch if ch.isalnum() or ch in "_.[]" else "_" for ch in raw)
+    safe = "".join(ch if ch.isalnum() or ch in "_.()" else ("(" if ch == "[" else ")" if ch == "]" else "_")
+                   for ch in raw)
     if not safe or safe[0].isdigit() or safe[0] == ".":
         safe = "v" + safe
     return (safe[:200] + f"_{i}") if len(safe) > 200 else safe
