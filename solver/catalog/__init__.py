@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from solver.catalog.schema import (KINDS, Accelerator, CatalogFile, Figure, Model, Quantization,
                                    Region, Source)
@@ -339,7 +339,7 @@ def _figures(obj: Any, path: tuple = ()) -> list[tuple[tuple, Figure]]:
     out: list[tuple[tuple, Figure]] = []
     if isinstance(obj, Figure):
         return [(path, obj)]
-    if hasattr(obj, "model_fields"):
+    if isinstance(obj, BaseModel):
         for name in type(obj).model_fields:
             out += _figures(getattr(obj, name), path + (name,))
     elif isinstance(obj, dict):

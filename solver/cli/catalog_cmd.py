@@ -264,6 +264,8 @@ def run_show(args) -> int:
 
 def _plain_fields(entry) -> list[tuple[str, str]]:
     """Non-figure fields of an entry, flattened for display."""
+    from pydantic import BaseModel
+
     from solver.catalog.schema import Figure
 
     out: list[tuple[str, str]] = []
@@ -271,27 +273,27 @@ def _plain_fields(entry) -> list[tuple[str, str]]:
     def walk(obj, prefix: str) -> None:
         if isinstance(obj, Figure):
             return
-        if hasattr(obj, "model_fields"):
+        if isinstance(obj, BaseModel):
             for name in type(obj).model_fields:
                 walk(getattr(obj, name), f"{prefix}.{name}" if prefix else name)
         elif isinstance(obj, dict):
             if obj and all(isinstance(v, Figure) for v in obj.values()):
                 return
-            if all(not hasattr(v, "model_fields") and not isinstance(v, (dict, list)) or isinstance(v, list)
+            if all(not isinstance(v, (BaseModel, dict, list)) or isinstance(v, list)
                    and all(isinstance(x, str) for x in v) for v in obj.values()):
                 out.append((prefix, "; ".join(f"{k}: {_scalar(v)}" for k, v in obj.items()) or "-"))
                 return
             for k, v in obj.items():
                 walk(v, f"{prefix}.{k}")
         elif isinstance(obj, list):
-            if all(not hasattr(x, "model_fields") for x in obj):
+            if all(not isinstance(x, BaseModel) for x in obj):
                 out.append((prefix, _scalar(obj)))
                 return
             for i, x in enumerate(obj):
                 # one compact line per list item (offers, retention bands): its plain fields
                 parts = [f"{name}={_scalar(getattr(x, name))}" for name in type(x).model_fields
                          if getattr(x, name) is not None and not isinstance(getattr(x, name), Figure)
-                         and not hasattr(getattr(x, name), "model_fields")]
+                         and not isinstance(getattr(x, name), BaseModel)]
                 out.append((f"{prefix}[{i}]", " ".join(parts) or "(figures only)"))
         elif obj is not None:
             out.append((prefix, _scalar(obj)))
