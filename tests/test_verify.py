@@ -1,0 +1,176 @@
+"""The verifier accepts solved plans and flags planted violations, each by kind."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from solver.mip.pipeline import solve_problem
+from solver.problem.load import load_problem_text
+from solver.verify import verify_plan
+
+PROBLEM = """
+schema_version: 1
+name: verify-fixture
+workloads:
+  - id: chat
+    demand: {requests_per_s: 20}
+    input_tokens: {mean: 1000, p90: 2000}
+    output_tokens: {mean: 200, p90: 400}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    quality: {min_score: 70}
+  - id: mean-q
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 500, p90: 900}
+    output_tokens: {mean: 100, p90: 200}
+    slo: {ttft_ms: 800, tpot_ms: 40}
+    quality: {min_score: 80, mode: mean}
+    models: [llama-3.1-8b, llama-3.1-70b]
+fleet:
+  regions: [virginia]
+  accelerators: [h100-sxm, a100-80gb, l4]
+  acquisition: [on_demand]
+  power_caps: [{region: virginia, max_kw: 1000}]
+objective: {horizon_months: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def solved():
+    lp = load_problem_text(PROBLEM, file="verify-fixture.yaml")
+    s = solve_problem(lp, backend="pulp")
+    assert s.plan.status == "optimal"
+    return lp, json.loads(s.plan.to_json())
+
+
+def kinds(lp, plan, problem=None):
+    rep = verify_plan((problem or lp).problem, lp.catalog, plan)
+    return {v.kind for v in rep.violations}, rep
+
+
+def test_solved_plan_has_no_violation_and_same_cost(solved):
+    lp, plan = solved
+    ks, rep = kinds(lp, plan)
+    assert ks == set(), [v.format() for v in rep.violations]
+    assert rep.recomputed["total_usd"] == pytest.approx(plan["objective"]["total_usd"], rel=1e-7)
+    assert rep.checks > 10
+
+
+def test_short_capacity_is_flagged(solved):
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    d = max(p["deployments"], key=lambda d: d["replicas"] * 1000 + d["utilization"])
+    d["replicas"] -= 1
+    d["accelerators"] = d["replicas"] * d["tensor_parallel"]
+    ks, rep = kinds(lp, p)
+    assert "capacity" in ks
+    v = next(v for v in rep.violations if v.kind == "capacity")
+    assert v.amount > 0
+
+
+def test_slo_infeasible_routing_is_flagged(solved):
+    import solver.perf as perf
+
+    lp, plan = solved
+    cat = lp.catalog
+    # 70B in BF16 (141 GB of weights) cannot fit one 24 GB L4: the model gives it no capacity.
+    cap = perf.evaluate(cat, [perf.PerfCandidate("l4", "llama-3.1-70b", "bf16", 1)],
+                        [perf.PerfWorkload.from_workload(lp.problem.workloads[0])])
+    assert cap.max_rps[0, 0] == 0
+    off = next(o for o in cat.accelerators["l4"].offers if o.region == "virginia")
+    p = copy.deepcopy(plan)
+    did = "planted-l4"
+    p["deployments"].append(dict(
+        id=did, accelerator="l4", model="llama-3.1-70b", quantization="bf16", tensor_parallel=1,
+        region="virginia", acquisition="on_demand", provider=off.provider, instance=off.instance,
+        existing=False, replicas=1, spare_replicas=0, accelerators=1, quality=86.0, utilization=0.5,
+        power_w=0.0, energy_kwh=0.0, co2_kg=0.0, usd=0.0))
+    p["procurement"].append(dict(
+        accelerator="l4", region="virginia", acquisition="on_demand", provider=off.provider,
+        instance=off.instance, existing=False, units=1, devices_per_unit=off.devices_per_instance,
+        devices=off.devices_per_instance, usd=0.0, capex_usd=0.0))
+    r = next(r for r in p["routing"] if r["workload"] == "chat")
+    r["deployment"] = did
+    ks, rep = kinds(lp, p)
+    assert "slo" in ks
+    assert any(v.kind == "slo" and did in v.where for v in rep.violations)
+
+
+def test_quality_below_target_is_flagged(solved):
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    routed = {r["deployment"] for r in p["routing"] if r["workload"] == "chat"}
+    for d in p["deployments"]:
+        if d["id"] in routed:
+            d["model"] = "llama-3.2-1b"      # MMLU 49.3 < 70
+    ks, rep = kinds(lp, p)
+    assert "quality" in ks
+    v = next(v for v in rep.violations if v.kind == "quality")
+    assert v.amount == pytest.approx(70 - 49.3 * _retention(lp, "llama-3.2-1b", d["quantization"]), rel=1e-6)
+
+
+def _retention(lp, model, quant):
+    from solver.coefficients import quality_of
+    return quality_of(lp.catalog.models[model], lp.catalog.quantization[quant]) / lp.catalog.models[model].quality.value
+
+
+def test_routed_mean_quality_is_checked(solved):
+    lp, plan = solved
+    mean = next(k["quality"] for k in plan["kpis"] if k["workload"] == "mean-q")
+    assert mean >= 80 - 1e-6
+    target = round(mean + 0.5, 3)         # the router's mix sits at the cheapest mean >= 80
+    assert target < 86                    # still a valid target (the 70B scores 86)
+    strict = load_problem_text(PROBLEM.replace("min_score: 80, mode: mean",
+                                               f"min_score: {target}, mode: mean"), file="strict.yaml")
+    ks, rep = kinds(lp, plan, problem=strict)
+    assert "quality" in ks
+    v = next(v for v in rep.violations if v.kind == "quality")
+    assert v.amount == pytest.approx(target - mean, rel=1e-5)
+
+
+def test_power_over_cap_is_flagged(solved):
+    lp, plan = solved
+    tdp = {a: lp.catalog.accelerators[a].tdp_w.value for a in lp.catalog.accelerators}
+    pue = lp.catalog.regions["virginia"].pue.value
+    kw = sum(p["devices"] * tdp[p["accelerator"]] * pue / 1000 for p in plan["procurement"])
+    tight = load_problem_text(PROBLEM.replace("max_kw: 1000", f"max_kw: {kw * 0.5:.6f}"),
+                              file="tight.yaml")
+    ks, rep = kinds(lp, plan, problem=tight)
+    assert "power" in ks
+    v = next(v for v in rep.violations if v.kind == "power")
+    assert v.amount == pytest.approx(kw * 0.5, rel=1e-5)
+
+
+def test_unmet_demand_units_and_cost_tampering_are_flagged(solved):
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    p["routing"][0]["requests_per_s"] *= 0.5
+    assert "demand" in kinds(lp, p)[0]
+    p = copy.deepcopy(plan)
+    p["procurement"][0]["units"] -= 1
+    p["procurement"][0]["devices"] = p["procurement"][0]["units"] * p["procurement"][0]["devices_per_unit"]
+    ks, _ = kinds(lp, p)
+    assert "units" in ks and "cost" in ks
+    p = copy.deepcopy(plan)
+    p["objective"]["breakdown"]["rental_on_demand"] += 100.0
+    ks, rep = kinds(lp, p)
+    assert ks == {"cost"}
+    assert rep.violations[0].amount == pytest.approx(100.0, rel=1e-6)
+
+
+def test_plan_for_other_fleet_filters_is_flagged(solved):
+    lp, plan = solved
+    no_h100 = load_problem_text(PROBLEM.replace("[h100-sxm, a100-80gb, l4]", "[l4]"), file="l4.yaml")
+    used = {d["accelerator"] for d in plan["deployments"]}
+    ks, _ = kinds(lp, plan, problem=no_h100)
+    assert ("offer" in ks) == bool(used - {"l4"})
+
+
+def test_infeasible_plan_is_reported_not_crashed(solved):
+    lp, plan = solved
+    p = dict(plan, status="infeasible", deployments=[], routing=[], procurement=[])
+    ks, _ = kinds(lp, p)
+    assert ks == {"status"}
