@@ -290,6 +290,8 @@ def test_purchase_terms(cat):
     assert gb.devices_per_server == 72
     h = cat.accelerators["h100-sxm"].purchase
     assert h.usd_per_device.value == (25000 + 30000) / 2 and h.devices_per_server == 8
+    # colocation: CBRE H2-2024 $184.06 per kW-month x 0.7 kW / 730 h per month
+    assert h.hosting_usd_per_device_hour.value == pytest.approx(184.06 * 0.7 / 730, abs=1e-4)
     for aid, a in cat.accelerators.items():
         if a.family in ("tpu", "neuron"):
             assert a.purchase is None, aid  # cloud-only hardware
