@@ -65,7 +65,7 @@ from solver.perf.arch import REASONS, CandidateTerms, candidate_terms
 from solver.perf.params import PerfParams, default_params
 
 B_MIN = 1e-3          # smallest mean batch searched (very light load)
-BISECT_STEPS = 16
+BISECT_STEPS = 24
 
 BOUND_NONE = 0
 BOUND_MEMORY = 1

@@ -1,0 +1,308 @@
+"""Hand-computed checks of the performance model (solver/perf).
+
+Every expected number is written out as arithmetic from datasheet / config.json
+figures, or obtained by a second method (brute-force search over the batch).
+The fixtures in tests/perf_fixtures.py build catalog objects directly, with
+fixed parameters below, so these tests pin the model, not the calibration.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from perf_fixtures import (A100, BF16, DEEPSEEK_V3, FP4, FP8, H100, INT4, LLAMA_8B, LLAMA_70B, MIXTRAL, accelerator,
+                           catalog, model, quant)
+from solver.perf import (BOUNDS, REASONS, PerfCandidate, PerfParams, PerfWorkload, apply_measurements,
+                         engine_spec, evaluate)
+from solver.perf.arch import (R_NO_COMPUTE_PATH, R_QUANT_UNSUPPORTED, R_TP_HEADS, R_TP_TOO_LARGE,
+                              R_WEIGHTS_DONT_FIT, expert_params, kv_bytes_per_token, weight_bytes)
+from solver.perf.model import operating_point
+from solver.perf.params import GlobalParams, GroupParams
+from solver.problem.schema import Measurement
+
+# Fixed, round parameters: compute eff 0.5, bandwidth eff 0.8, 1 ms per step, 10 us per all-reduce.
+G = GroupParams(family="*", format="*", compute_efficiency=0.5, bandwidth_efficiency=0.8, step_overhead_ms=1.0)
+P = PerfParams(global_=GlobalParams(mem_usable_fraction=0.9, allreduce_latency_us=10.0, link_efficiency=0.7,
+                                    max_batch=4096), default=G)
+CAT = catalog()
+NO_SLO = 1e12
+
+
+def spec(acc, mdl, q, tp=1):
+    return engine_spec(CAT, PerfCandidate(acc, mdl, q, tp), P)
+
+
+# --------------------------------------------------------------------------- memory
+
+def test_kv_bytes_per_token_llama_8b_bf16():
+    # 2 (K,V) x 32 layers x 8 KV heads x 128 head_dim x 2 bytes = 131072
+    assert sum(kv_bytes_per_token(LLAMA_8B, BF16)) == 2 * 32 * 8 * 128 * 2 == 131072
+
+
+def test_kv_bytes_fp8_kv_and_tp_split():
+    # FP8 KV: 1 byte per element -> half of 131072
+    assert sum(kv_bytes_per_token(LLAMA_8B, FP8)) == 65536
+    # TP2 splits the 8 KV heads 4 + 4: 2 x 32 x 4 x 128 x 2 = 65536 per device
+    assert sum(kv_bytes_per_token(LLAMA_8B, BF16, tp=2)) == 65536
+    # TP16 > 8 KV heads: each rank keeps (a replica of) one head: 2 x 80 x 1 x 128 x 2 = 40960
+    assert sum(kv_bytes_per_token(LLAMA_70B, BF16, tp=16)) == 40960
+
+
+def test_kv_bytes_mla_deepseek_v3():
+    # MLA caches the latent: 61 layers x (512 + 64) x 2 bytes = 70272 (models.csv), replicated per TP rank
+    assert sum(kv_bytes_per_token(DEEPSEEK_V3, BF16)) == 61 * 576 * 2 == 70272
+    assert sum(kv_bytes_per_token(DEEPSEEK_V3, BF16, tp=8)) == 70272
+
+
+def test_kv_bytes_sliding_window_layers_apart():
+    m = model("sw", 24, 2880, 64, 8, 64, 2880, 20.9, sliding_window=128, sw_frac=0.5)
+    full, sw = kv_bytes_per_token(m, BF16)
+    # 12 full + 12 sliding layers, each 2 x 8 x 64 x 2 = 2048 bytes
+    assert (full, sw) == (12 * 2048, 12 * 2048)
+
+
+def test_llama_70b_bf16_fits_two_h100_not_one():
+    # 70.55e9 params x 2 bytes = 141.1 GB; usable per H100 = 0.9 x 80 GB = 72 GB
+    assert weight_bytes(LLAMA_70B, BF16) == pytest.approx(141.1e9)
+    s1 = spec("h100-sxm", "llama-3.1-70b", "bf16", 1)
+    assert not s1.fits and s1.reason == REASONS[R_WEIGHTS_DONT_FIT]
+    s2 = spec("h100-sxm", "llama-3.1-70b", "bf16", 2)
+    assert s2.fits
+    # KV room per device: 72e9 - 70.55e9 = 1.45e9 bytes; per-device KV per token 163840 -> 8850 tokens
+    assert s2.kv_capacity_tokens == math.floor((72e9 - 70.55e9) / 163840) == 8850
+
+
+def test_fp8_70b_fits_one_h100():
+    # 70.55 GB of FP8 weights < 72 GB usable
+    assert spec("h100-sxm", "llama-3.1-70b", "fp8", 1).fits
+
+
+# --------------------------------------------------------------------------- formats
+
+def test_int4_weight_only_runs_at_bf16_peak_on_hopper():
+    t = spec("h100-sxm", "llama-3.1-8b", "int4").terms
+    assert t.peak_format == "bf16" and t.peak_tflops == 989
+
+
+def test_fp4_on_hopper_is_weight_only_and_native_on_blackwell():
+    b200 = accelerator("b200", "blackwell", 180, 8000, {"bf16": 2250, "fp8": 4500, "fp4": 9000}, 1000, 150, 900)
+    cat = catalog(accs=(H100, b200), quants=(BF16, FP4))
+    # fixture FP4 supports only blackwell: hopper is refused with a reason
+    r = engine_spec(cat, PerfCandidate("h100-sxm", "llama-3.1-8b", "fp4", 1), P)
+    assert not r.fits and r.reason == REASONS[R_QUANT_UNSUPPORTED]
+    t = engine_spec(cat, PerfCandidate("b200", "llama-3.1-8b", "fp4", 1), P).terms
+    assert t.peak_format == "fp4" and t.peak_tflops == 9000
+    # a family that supports fp4 but has neither an fp4 peak nor a weight-only path: no compute path
+    fp4_h = quant("fp4h", 0.5625, 1.0, "fp4", "fp4", "fp4", families=("hopper",))
+    h_nowo = accelerator(weight_only=())
+    cat2 = catalog(accs=(h_nowo,), quants=(fp4_h,))
+    r2 = engine_spec(cat2, PerfCandidate("h100-sxm", "llama-3.1-8b", "fp4h", 1), P)
+    assert r2.reason == REASONS[R_NO_COMPUTE_PATH]
+    # with fp4 listed as a weight-only format the same device computes at 16-bit
+    cat3 = catalog(accs=(accelerator(weight_only=("fp4",)),), quants=(fp4_h,))
+    assert engine_spec(cat3, PerfCandidate("h100-sxm", "llama-3.1-8b", "fp4h", 1), P).terms.peak_format == "bf16"
+
+
+def test_fp8_unsupported_on_ampere_fixture():
+    assert spec("a100-80gb", "llama-3.1-8b", "fp8").reason == REASONS[R_QUANT_UNSUPPORTED]
+
+
+def test_tp_limits():
+    small = accelerator("dual", devices_per_node=2)
+    cat = catalog(accs=(small,))
+    assert engine_spec(cat, PerfCandidate("dual", "llama-3.1-70b", "bf16", 4), P).reason == REASONS[R_TP_TOO_LARGE]
+    odd = model("odd", 28, 3584, 28, 4, 128, 18944, 7.62)
+    cat2 = catalog(models=(odd,))
+    assert engine_spec(cat2, PerfCandidate("h100-sxm", "odd", "bf16", 8), P).reason == REASONS[R_TP_HEADS]
+
+
+# --------------------------------------------------------------------------- step times
+
+def test_decode_step_batch1_is_weight_read_plus_overhead():
+    s = spec("h100-sxm", "llama-3.1-8b", "bf16")
+    ctx = 1000
+    # bytes: 8.03e9 x 2 weights + 1000 x 131072 KV; bandwidth 3350e9 x 0.8; + 1 ms overhead
+    mem_ms = (8.03e9 * 2 + ctx * 131072) / (3350e9 * 0.8) * 1e3
+    # compute (2 x 8.03e9 + 4 x 4096 x 32 x 1000) / (989e12 x 0.5) is far smaller
+    cmp_ms = (2 * 8.03e9 + 4 * 4096 * 32 * ctx) / (989e12 * 0.5) * 1e3
+    assert cmp_ms < mem_ms
+    assert float(s.decode_step_ms(1, ctx)) == pytest.approx(mem_ms + 1.0, rel=1e-9)
+
+
+def test_decode_step_compute_bound_at_large_batch():
+    s = spec("h100-sxm", "llama-3.1-8b", "fp8")
+    b, ctx = 2048, 200
+    mem_ms = (8.03e9 * 1 + b * ctx * 65536) / (3350e9 * 0.8) * 1e3
+    cmp_ms = (b * 2 * 8.03e9 + 4 * 4096 * 32 * b * ctx) / (1979e12 * 0.5) * 1e3
+    assert cmp_ms > mem_ms
+    assert float(s.decode_step_ms(b, b * ctx)) == pytest.approx(cmp_ms + 1.0, rel=1e-9)
+
+
+def test_tp2_decode_adds_allreduce():
+    s = spec("h100-sxm", "llama-3.1-70b", "bf16", 2)
+    ctx = 500
+    mem_ms = (70.55e9 * 2 / 2 + ctx * 163840) / (3350e9 * 0.8) * 1e3
+    # 2 all-reduces x 80 layers x (10 us + 2 x (1/2) x 8192 x 2 bytes / (450e9 x 0.7))
+    comm_ms = 2 * 80 * (10e-6 + 2 * 0.5 * 8192 * 2 / (450e9 * 0.7)) * 1e3
+    assert float(s.decode_step_ms(1, ctx)) == pytest.approx(mem_ms + 1.0 + comm_ms, rel=1e-9)
+
+
+def test_prefill_compute_bound_long_input():
+    s = spec("h100-sxm", "llama-3.1-8b", "bf16")
+    n = 2048
+    flops = 2 * 8.03e9 * n + 2 * 32 * (32 * 128) * n * n     # linear layers + causal attention
+    cmp_ms = flops / (989e12 * 0.5) * 1e3
+    assert cmp_ms > 8.03e9 * 2 / (3350e9 * 0.8) * 1e3
+    assert float(s.prefill_ms(n)) == pytest.approx(cmp_ms + 1.0, rel=1e-9)
+
+
+def test_moe_expert_traffic_grows_with_batch():
+    # Mixtral routed experts: 32 layers x 8 experts x 3 x 4096 x 14336 = 45.097e9 params
+    assert expert_params(MIXTRAL) == 32 * 8 * 3 * 4096 * 14336
+    s = spec("h100-sxm", "mixtral-8x7b", "fp8", 1)
+    exp_b = 32 * 8 * 3 * 4096 * 14336 * 1.0
+    ne_b = 46.7e9 - exp_b
+    bw = 3350e9 * 0.8
+    for b, frac in ((1, 0.25), (4, 1 - 0.75 ** 4)):   # distinct experts touched: 1 - (1 - 2/8)^B
+        want = (ne_b + frac * exp_b) / bw * 1e3 + 1.0
+        # tiny context so KV and compute do not matter
+        assert float(s.decode_step_ms(b, b)) == pytest.approx(want, rel=1e-4)
+
+
+# --------------------------------------------------------------------------- serving
+
+def _brute_force_max_rps(s, I, O, x_ttft_ms, x_tpot_ms, pct=99.0, cv=0.0, b_max=None):
+    """Second method: scan the mean batch on a fine grid with the documented formulas."""
+    t = s.terms
+    flops = t.flops_tok * I + 0.5 * t.attn_full * I * I
+    pc = flops / t.flops_per_s + t.comm_per_token_s * I          # marginal prefill seconds
+    B = np.geomspace(1e-3, b_max or 1e5, 400001)
+    bs = np.maximum(B, 1.0)
+    td = s.decode_step_ms(bs, bs * (I + O / 2)) * 1e-3
+    tpot = td + B * pc / O
+    lam = B / (O * tpot)
+    rho = lam * pc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wq = pc * (1 + cv * cv) / 2 / (1 - rho) * np.maximum(np.log(rho / (1 - pct / 100)), 0.0)
+    ttft = td + pc + wq
+    ok = (rho < 1) & (tpot * 1e3 <= x_tpot_ms) & (ttft * 1e3 <= x_ttft_ms)
+    return float(lam[ok].max()) if ok.any() else 0.0
+
+
+@pytest.mark.parametrize("acc,mdl,q,tp,I,O,ttft,tpot", [
+    ("h100-sxm", "llama-3.1-8b", "bf16", 1, 500, 250, 1000, 40),     # TPOT-bound
+    ("h100-sxm", "llama-3.1-8b", "fp8", 1, 4000, 100, 400, 200),     # TTFT-bound (long prompts)
+    ("a100-80gb", "llama-3.1-70b", "bf16", 4, 300, 300, 2000, 60),   # TP4 with all-reduce
+])
+def test_max_rps_matches_brute_force(acc, mdl, q, tp, I, O, ttft, tpot):
+    cand = PerfCandidate(acc, mdl, q, tp)
+    wl = PerfWorkload("w", I, O, ttft, tpot)
+    cap = evaluate(CAT, [cand], [wl], P)
+    s = engine_spec(CAT, cand, P)
+    b_mem = s.kv_capacity_tokens / (I + O)
+    want = _brute_force_max_rps(s, I, O, ttft, tpot, b_max=b_mem)
+    assert want > 0
+    assert cap.max_rps[0, 0] == pytest.approx(want, rel=5e-3)
+    assert cap.tpot_ms[0, 0] <= tpot * (1 + 1e-9) and cap.ttft_ms[0, 0] <= ttft * (1 + 1e-9)
+
+
+def test_bound_codes():
+    cand = PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1)
+    wls = [PerfWorkload("tpot", 500, 250, 10000, 40), PerfWorkload("ttft", 4000, 100, 400, 200),
+           PerfWorkload("mem", 8000, 8000, NO_SLO, NO_SLO)]
+    cap = evaluate(CAT, [cand], wls, P)
+    assert "TPOT" in BOUNDS[cap.bound[0, 0]]
+    assert "TTFT" in BOUNDS[cap.bound[0, 1]]
+    assert "memory" in BOUNDS[cap.bound[0, 2]]
+
+
+def test_offline_memory_bound_throughput():
+    # Without targets the batch fills the KV cache: B = capacity / (I + O) tokens
+    cand = PerfCandidate("h100-sxm", "llama-3.1-70b", "bf16", 2)
+    I, O = 1000, 1000
+    cap = evaluate(CAT, [cand], [PerfWorkload("o", I, O, NO_SLO, NO_SLO)], P)
+    kv_cap_bytes = 72e9 - 70.55e9
+    B = kv_cap_bytes / ((I + O) * 163840)                         # 4.4 sequences
+    assert cap.batch[0, 0] == pytest.approx(B, rel=1e-9)
+    s = engine_spec(CAT, cand, P)
+    t = s.terms
+    pc = (t.flops_tok * I + 0.5 * t.attn_full * I * I) / t.flops_per_s + t.comm_per_token_s * I
+    tpot = float(s.decode_step_ms(B, B * (I + O / 2))) * 1e-3 + B * pc / O
+    assert cap.max_rps[0, 0] == pytest.approx(B / (O * tpot), rel=1e-9)
+
+
+def test_infeasible_reasons_and_zero_capacity():
+    cands = [PerfCandidate("h100-sxm", "llama-3.1-70b", "bf16", 1), PerfCandidate("h100-sxm", "llama-3.1-8b", "bf16", 1)]
+    wls = [PerfWorkload("tight-tpot", 500, 100, 1000, 1.0), PerfWorkload("tight-ttft", 500, 100, 0.5, 100),
+           PerfWorkload("too-long", 200000, 100, NO_SLO, NO_SLO)]
+    cap = evaluate(CAT, cands, wls, P)
+    assert (cap.max_rps[0] == 0).all() and (cap.reason[0] == R_WEIGHTS_DONT_FIT).all()
+    texts = [REASONS[int(r)] for r in cap.reason[1]]
+    assert "TPOT" in texts[0] and "TTFT" in texts[1] and "context" in texts[2]
+    assert (cap.max_rps[1] == 0).all()
+    assert np.isnan(cap.ttft_ms[1]).all()
+    assert (cap.power_w[0] == cap.idle_power_w[0]).all()
+
+
+def test_power_between_idle_and_tdp():
+    cand = PerfCandidate("h100-sxm", "llama-3.1-70b", "fp8", 2)
+    cap = evaluate(CAT, [cand], [PerfWorkload("w", 500, 250, 2000, 50)], P)
+    assert cap.idle_power_w[0] == 2 * 100
+    assert 2 * 100 < cap.power_w[0, 0] <= 2 * 700
+
+
+def test_operating_point_fixed_batch_matches_formulas():
+    cand = PerfCandidate("h100-sxm", "llama-3.1-8b", "bf16", 1)
+    I, O, B = 1000, 200, 16
+    op = operating_point(CAT, cand, PerfWorkload("w", I, O, NO_SLO, NO_SLO), B, P)
+    s = engine_spec(CAT, cand, P)
+    t = s.terms
+    pc = (t.flops_tok * I + 0.5 * t.attn_full * I * I) / t.flops_per_s
+    tpot = float(s.decode_step_ms(B, B * (I + O / 2))) * 1e-3 + B * pc / O
+    assert op["tpot_ms"] == pytest.approx(tpot * 1e3, rel=1e-9)
+    assert op["max_rps"] == pytest.approx(B / (O * tpot), rel=1e-9)
+
+
+def test_from_workload():
+    from solver.problem.schema import Workload
+    w = Workload.model_validate({"id": "chat", "demand": {"requests_per_s": 5},
+                                 "input_tokens": {"mean": 800, "p90": 2000, "cv": 0.8},
+                                 "output_tokens": {"mean": 200, "distribution": "fixed"},
+                                 "slo": {"ttft_ms": 500, "tpot_ms": 40, "percentile": 95}})
+    p = PerfWorkload.from_workload(w)
+    assert (p.input_tokens, p.output_tokens, p.ttft_ms, p.tpot_ms, p.percentile) == (800, 200, 500, 40, 95)
+    assert p.input_tokens_p90 == 2000 and p.output_tokens_p90 is None and p.input_cv == 0.8
+
+
+def test_p90_sizing_lowers_memory_batch():
+    cand = PerfCandidate("h100-sxm", "llama-3.1-70b", "bf16", 2)
+    a = evaluate(CAT, [cand], [PerfWorkload("a", 1000, 1000, NO_SLO, NO_SLO)], P)
+    b = evaluate(CAT, [cand], [PerfWorkload("b", 1000, 1000, NO_SLO, NO_SLO, input_tokens_p90=3000)], P)
+    # reservation per request 2000 -> 4000 tokens halves the memory batch
+    assert b.max_batch_memory[0, 0] == math.floor(a.batch[0, 0] / 2)
+
+
+# --------------------------------------------------------------------------- measurements
+
+def test_apply_measurements():
+    cands = [PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1), PerfCandidate("h100-sxm", "llama-3.1-8b", "bf16", 1)]
+    wls = [PerfWorkload("chat", 500, 250, 1000, 50), PerfWorkload("rag", 3000, 200, 2000, 50)]
+    cap = evaluate(CAT, cands, wls, P)
+    ms = [Measurement(accelerator="h100-sxm", model="llama-3.1-8b", quantization="fp8", workload="chat",
+                      max_requests_per_s=12.5, tpot_ms=30.0, power_w=650),
+          # by token lengths: 3100/210 are within 10% of 3000/200
+          Measurement(accelerator="h100-sxm", model="llama-3.1-8b", quantization="fp8", input_tokens=3100,
+                      output_tokens=210, max_requests_per_s=0),
+          # does not match (TP2 candidate absent)
+          Measurement(accelerator="h100-sxm", model="llama-3.1-8b", quantization="bf16", tensor_parallel=2,
+                      workload="chat", max_requests_per_s=99)]
+    out = apply_measurements(cap, cands, wls, ms)
+    assert out.max_rps[0, 0] == 12.5 and out.tpot_ms[0, 0] == 30.0 and out.power_w[0, 0] == 650
+    assert out.ttft_ms[0, 0] == cap.ttft_ms[0, 0]                         # not measured: model's figure kept
+    assert out.batch[0, 0] == pytest.approx(12.5 * 250 * 0.030)          # Little's law
+    assert out.max_rps[0, 1] == 0 and REASONS[int(out.reason[0, 1])] == "measured: cannot serve"
+    np.testing.assert_array_equal(out.max_rps[1], cap.max_rps[1])        # other candidate untouched
+    assert cap.max_rps[0, 0] != 12.5                                     # input not mutated

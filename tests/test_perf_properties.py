@@ -1,0 +1,102 @@
+"""Property tests of the performance model (hypothesis): monotonicity the physics demands."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from perf_fixtures import BF16, FP8, INT4, LLAMA_8B, LLAMA_70B, MIXTRAL, accelerator, catalog, quant
+from solver.perf import PerfCandidate, PerfParams, PerfWorkload, engine_spec, evaluate
+from solver.perf.model import operating_point
+from solver.perf.params import GlobalParams, GroupParams
+
+G = GroupParams(family="*", format="*", compute_efficiency=0.45, bandwidth_efficiency=0.75, step_overhead_ms=2.0)
+P = PerfParams(global_=GlobalParams(allreduce_latency_us=20.0), default=G)
+SETTINGS = settings(max_examples=int(os.environ.get("PERF_PROP_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+models = st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"])
+quants = st.sampled_from(["bf16", "fp8", "int4"])
+tps = st.sampled_from([1, 2, 4, 8])
+tokens = st.floats(min_value=16, max_value=8000)
+ttfts = st.floats(min_value=50, max_value=20000)
+tpots = st.floats(min_value=5, max_value=500)
+
+
+def cat_with_bw(bw):
+    return catalog(accs=(accelerator(mem_bw_gbps=bw),), models=(LLAMA_8B, LLAMA_70B, MIXTRAL), quants=(BF16, FP8, INT4))
+
+
+@SETTINGS
+@given(m=models, q=quants, tp=tps, I=tokens, O=tokens, ttft=ttfts, tpot=tpots,
+       bw=st.floats(min_value=500, max_value=8000), factor=st.floats(min_value=1.0, max_value=4.0))
+def test_more_bandwidth_never_slows(m, q, tp, I, O, ttft, tpot, bw, factor):
+    cand = PerfCandidate("h100-sxm", m, q, tp)
+    wl = PerfWorkload("w", I, O, ttft, tpot)
+    slow = evaluate(cat_with_bw(bw), [cand], [wl], P)
+    fast = evaluate(cat_with_bw(bw * factor), [cand], [wl], P)
+    assert fast.max_rps[0, 0] >= slow.max_rps[0, 0] * (1 - 1e-6)
+    s_slow = engine_spec(cat_with_bw(bw), cand, P)
+    s_fast = engine_spec(cat_with_bw(bw * factor), cand, P)
+    if s_slow.fits:
+        assert float(s_fast.decode_step_ms(8, 8 * I)) <= float(s_slow.decode_step_ms(8, 8 * I)) + 1e-12
+        assert float(s_fast.prefill_ms(I)) <= float(s_slow.prefill_ms(I)) + 1e-12
+
+
+CAT = cat_with_bw(3350)
+
+
+@SETTINGS
+@given(m=models, q=quants, tp=tps, I=tokens, extra=st.floats(min_value=0, max_value=8000), O=tokens,
+       batch=st.floats(min_value=1, max_value=64))
+def test_longer_input_never_lowers_ttft(m, q, tp, I, extra, O, batch):
+    cand = PerfCandidate("h100-sxm", m, q, tp)
+    s = engine_spec(CAT, cand, P)
+    if not s.fits:
+        return
+    assert float(s.prefill_ms(I + extra)) >= float(s.prefill_ms(I))
+    a = operating_point(CAT, cand, PerfWorkload("a", I, O, 1e12, 1e12), batch, P)
+    b = operating_point(CAT, cand, PerfWorkload("b", I + extra, O, 1e12, 1e12), batch, P)
+    assert b["ttft_ms"] >= a["ttft_ms"] * (1 - 1e-9)
+
+
+@SETTINGS
+@given(m=models, q=quants, tp=tps, I=tokens, O=tokens, ttft=ttfts, t1=tpots, t2=tpots)
+def test_tighter_tpot_never_raises_throughput(m, q, tp, I, O, ttft, t1, t2):
+    tight, loose = min(t1, t2), max(t1, t2)
+    cand = PerfCandidate("h100-sxm", m, q, tp)
+    cap = evaluate(CAT, [cand], [PerfWorkload("t", I, O, ttft, tight), PerfWorkload("l", I, O, ttft, loose)], P)
+    assert cap.max_rps[0, 0] <= cap.max_rps[0, 1] * (1 + 1e-6) + 1e-12
+
+
+@SETTINGS
+@given(b1=st.floats(min_value=0.3, max_value=4.0), b2=st.floats(min_value=0.3, max_value=4.0),
+       m=models, tp=tps, mem=st.floats(min_value=8, max_value=200))
+def test_bigger_quantization_never_fits_where_smaller_does_not(b1, b2, m, tp, mem):
+    small, big = min(b1, b2), max(b1, b2)
+    qs = quant("qs", small, 2.0, "bf16", "bf16", "bf16")
+    qb = quant("qb", big, 2.0, "bf16", "bf16", "bf16")
+    cat = catalog(accs=(accelerator(memory_gb=mem),), models=(LLAMA_8B, LLAMA_70B, MIXTRAL), quants=(qs, qb))
+    fits_big = engine_spec(cat, PerfCandidate("h100-sxm", m, "qb", tp), P).fits
+    fits_small = engine_spec(cat, PerfCandidate("h100-sxm", m, "qs", tp), P).fits
+    assert fits_small or not fits_big
+    cap = evaluate(cat, [PerfCandidate("h100-sxm", m, "qs", tp), PerfCandidate("h100-sxm", m, "qb", tp)],
+                   [PerfWorkload("w", 500, 200, 1e12, 1e12)], P)
+    # more KV room with the smaller format: the memory batch never shrinks
+    assert cap.max_batch_memory[0, 0] >= cap.max_batch_memory[1, 0]
+
+
+@SETTINGS
+@given(I=st.lists(tokens, min_size=1, max_size=6), O=st.lists(tokens, min_size=1, max_size=6))
+def test_evaluate_pairs_match_single_evaluations(I, O):
+    """Vectorised results do not depend on what else is in the batch of pairs."""
+    cands = [PerfCandidate("h100-sxm", m, q, tp) for m in ("llama-3.1-8b", "mixtral-8x7b") for q in ("bf16", "fp8")
+             for tp in (1, 2)]
+    wls = [PerfWorkload(f"w{k}", i, o, 2000, 60) for k, (i, o) in enumerate(zip(I, O))]
+    full = evaluate(CAT, cands, wls, P)
+    for ci in (0, len(cands) - 1):
+        for wj in range(len(wls)):
+            one = evaluate(CAT, [cands[ci]], [wls[wj]], P)
+            assert np.isclose(one.max_rps[0, 0], full.max_rps[ci, wj], rtol=1e-12, atol=0)
