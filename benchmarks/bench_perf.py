@@ -1,0 +1,57 @@
+"""Benchmark: (candidate x workload) capacity evaluations per second on one core.
+
+Run pinned to one core with single-threaded BLAS:
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/bench_perf.py
+
+Candidates are every (accelerator, model, quantization, TP in 1/2/4/8) of the
+shipped catalog (infeasible ones included: the MIP asks for them too);
+workloads are random request shapes and SLOs (fixed seed).  Prints the best of
+``--repeat`` timings of one ``evaluate`` call, in pairs per second, with the
+share of pairs that needed the bisection (TTFT or MoE-bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from solver.catalog import default_catalog  # noqa: E402
+from solver.perf import PerfCandidate, PerfWorkload, evaluate  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workloads", type=int, default=400)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    cat = default_catalog()
+    cands = [PerfCandidate(a, m, q, tp) for a in cat.accelerators for m in cat.models
+             for q in cat.quantization for tp in (1, 2, 4, 8)]
+    rng = np.random.default_rng(0)
+    wls = [PerfWorkload(f"w{i}", float(rng.integers(50, 8000)), float(rng.integers(20, 2000)),
+                        float(rng.choice([200, 500, 1000, 2000, 5000])), float(rng.choice([20, 40, 80, 150])),
+                        99.0, input_cv=float(rng.uniform(0, 1)))
+           for i in range(args.workloads)]
+    evaluate(cat, cands[:10], wls[:10])  # warm-up (imports, parameter file)
+    best = float("inf")
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        cap = evaluate(cat, cands, wls)
+        best = min(best, time.perf_counter() - t0)
+    pairs = len(cands) * len(wls)
+    feasible = float((cap.max_rps > 0).mean())
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    print(f"candidates {len(cands)} x workloads {len(wls)} = {pairs:,} pairs; feasible {feasible:.1%}")
+    print(f"cores allowed: {len(affinity) if affinity else '?'}; best of {args.repeat}: {best:.3f} s")
+    print(f"evaluations per second: {pairs / best:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
