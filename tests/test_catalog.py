@@ -493,17 +493,27 @@ def test_overlay_malformed_yaml(tmp_path):
     assert issue.file == ov and issue.line in (4, 5)
 
 
-def test_overlay_unknown_source_and_bad_confidence(tmp_path):
+def test_overlay_bad_confidence(tmp_path):
+    ov = write(tmp_path, "conf.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: t4
+            tdp_w: {value: 70, source: "some paper"}
+            idle_w: {value: 9, source: "some paper", confidence: sure}
+        """)
+    conf = _one(load_errors(ov), "Input should be")
+    assert conf.file == ov and conf.line == 5 and conf.path.startswith("accelerators[0].idle_w.confidence")
+
+
+def test_overlay_unknown_source_key(tmp_path):
     ov = write(tmp_path, "src.yaml", """\
         schema_version: 1
         accelerators:
           - id: t4
             tdp_w: {value: 70, source: nowhere}
-            idle_w: {value: 9, source: "some paper", confidence: sure}
         """)
-    issues = load_errors(ov)
-    conf = _one(issues, "Input should be")
-    assert conf.line == 5 and conf.path.startswith("accelerators[0].idle_w.confidence")
+    issue = _one(load_errors(ov), "source 'nowhere' is not in any `sources:` table")
+    assert issue.file == ov and issue.line == 4 and issue.path == "accelerators[0].tdp_w.source"
 
 
 def test_overlay_errors_through_cli(tmp_path, capsys):
