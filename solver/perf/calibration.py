@@ -337,10 +337,12 @@ RIDGE = 0.02   # pull of log-parameters toward the prior (keeps thin groups phys
 EFF_CAP = 0.9
 
 
-def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, rounds: int = 3) -> PerfParams:
+def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, rounds: int = 3,
+        ridge: float = None) -> PerfParams:
     """Fit group efficiencies/overheads and the all-reduce latency on ``cases``."""
     base = base or PerfParams()
     prior = base.default
+    ridge = RIDGE if ridge is None else ridge
     cases = [c for c in cases if c.kind in FITTED_KINDS]
     groups = _groups_in(cases, catalog, base)
     counts = {g: 0 for g in groups}
@@ -367,7 +369,7 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
         pred = predict(cases, catalog, make(x))
         pred = np.where(pred > 0, pred, 1e-9)
         err = np.log(pred / meas)
-        return float(np.mean(err ** 2) + RIDGE * np.mean((x - x_prior) ** 2))
+        return float(np.mean(err ** 2) + ridge * np.mean((x - x_prior) ** 2))
 
     x = x_prior.copy()
     for _ in range(rounds):

@@ -1,0 +1,186 @@
+"""Calibration: interpretation of the measurement file, split, fit, hold-out error, CLI.
+
+The hold-out thresholds are the issue's acceptance (median absolute error
+<= 15% on throughput rows, <= 20% on latency rows) for the shipped parameters
+on tests/data/calibration.csv (a copy of the project's reference file).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from solver.catalog import default_catalog
+from solver.cli import main
+from solver.perf import PerfParams, default_params, load_params
+from solver.perf.calibration import (FITTED_KINDS, fit, file_sha256, interpret, nelder_mead, predict, read_rows,
+                                     split_mask, validate_file)
+from solver.perf.params import GroupParams, calibration_dir
+from solver.errors import InputError
+
+CSV = "tests/data/calibration.csv"
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return default_catalog()
+
+
+@pytest.fixture(scope="module")
+def cases(cat):
+    return interpret(read_rows(CSV), cat, default_params())
+
+
+def test_shipped_params_were_fitted_on_this_file():
+    p = load_params(calibration_dir() / "perf_params.yaml")
+    prov = dict(p.provenance)
+    assert prov["data_sha256"] == file_sha256(CSV)
+    for key in ("date", "method", "split", "fit_rows", "held_out_rows"):
+        assert prov[key]
+    fit_rows = set(prov["fit_rows"].split(","))
+    held = set(prov["held_out_rows"].split(","))
+    assert fit_rows and held and not (fit_rows & held)
+
+
+def test_interpretation(cases, cat):
+    cs, skipped = cases
+    by_row = {c.row: c for c in cs}
+    # row 31: TRT-LLM v1.0, Llama-3.3-70B FP8 on 2 x H100, TP2, 128/128, 6378 tok/s for the group = 3189 per GPU
+    c = by_row[31]
+    assert (c.candidate.accelerator, c.candidate.model, c.candidate.quantization, c.candidate.tensor_parallel) == \
+        ("h100-sxm", "llama-3.1-70b", "fp8", 2)
+    assert c.kind == "offline" and c.measured == 3189.0
+    # MLPerf rows: no TP in the file -> TP2 for Llama-2-70B on H100-80GB, TP1 on H200 (data README)
+    mlperf = [c for c in cs if c.source_id.startswith("MLPerf")]
+    assert {c.candidate.tensor_parallel for c in mlperf if c.candidate.model == "llama-2-70b"
+            and c.hardware == "h100-sxm"} == {2}
+    assert {c.candidate.tensor_parallel for c in mlperf if c.hardware == "h200-sxm"} == {1}
+    # server rows carry MLPerf's p99 limits
+    srv = [c for c in mlperf if c.kind == "server"]
+    assert srv and all(c.workload.ttft_ms == 2000 and c.workload.tpot_ms == 200 for c in srv)
+    # GH200 rows are left out (no catalog entry) and 99/99.9 duplicates counted once
+    gh = [s for s in skipped if "catalog accelerator" in s.why]
+    assert len(gh) == 14
+    assert any("duplicate" in s.why for s in skipped)
+    assert len({c.dup_key for c in cs}) == len(cs)
+    # batch-1 latency rows are in ms
+    assert by_row[98].kind == "ttft1" and by_row[98].measured == 7
+
+
+def test_split_is_every_third_per_group(cases):
+    cs, _ = cases
+    mask = split_mask(cs)
+    groups = {}
+    for c, m in zip(cs, mask):
+        groups.setdefault((c.source_id, c.hardware), []).append(m)
+    for ms in groups.values():
+        assert ms == [(k % 3) != 2 for k in range(len(ms))]
+
+
+def test_hold_out_error_within_acceptance(cat):
+    v = validate_file(CSV, cat, load_params(calibration_dir() / "perf_params.yaml"))
+    assert v.fit_mask is not None
+    err = v.err_pct
+    meas = np.array([c.measured for c in v.cases])
+    # recompute the summary independently of summary_rows
+    for metric, limit in (("throughput", 15.0), ("latency", 20.0)):
+        sel = np.array([(not m) and s and c.metric == metric for c, m, s in zip(v.cases, v.fit_mask, v.scored)])
+        assert sel.sum() >= 2
+        assert np.median(np.abs(v.pred[sel] - meas[sel]) / meas[sel] * 100) <= limit
+        row = next(r for r in v.summary() if r["part"] == "held-out" and r["metric"] == metric and r["by"] == "all")
+        assert row["median_abs_err_pct"] == pytest.approx(float(np.median(err[sel])))
+
+
+def test_nelder_mead_finds_minimum():
+    f = lambda x: (x[0] - 1.5) ** 2 + 3 * (x[1] + 0.5) ** 2 + 0.5 * (x[0] - 1.5) * (x[1] + 0.5)
+    x = nelder_mead(f, np.array([0.0, 0.0]), step=0.5, iters=2000, tol=1e-14)
+    np.testing.assert_allclose(x, [1.5, -0.5], atol=1e-4)
+
+
+def test_fit_recovers_known_parameters(cases, cat):
+    """Synthetic measurements from known parameters: the fit must find them again."""
+    cs, _ = cases
+    sub = [c for c in cs if c.hardware == "h100-sxm" and c.kind in FITTED_KINDS][:24]
+    truth = PerfParams().with_groups(
+        [GroupParams(family="hopper", format="fp8", compute_efficiency=0.55, bandwidth_efficiency=0.72,
+                     step_overhead_ms=3.0)], allreduce_latency_us=20.0)
+    synth = predict(sub, cat, truth)
+    from dataclasses import replace
+    sub = [replace(c, measured=float(m)) for c, m in zip(sub, synth)]
+    got = fit(sub, cat, PerfParams(), rounds=3, ridge=0.0)
+    pred = predict(sub, cat, got)
+    assert np.max(np.abs(pred / synth - 1)) < 0.02
+    g = got.group("hopper", "fp8")
+    assert g.compute_efficiency == pytest.approx(0.55, rel=0.1)
+
+
+def test_read_rows_errors(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,value\nx,1\n")
+    with pytest.raises(InputError) as e:
+        read_rows(bad)
+    assert "missing column" in e.value.format()
+    with pytest.raises(InputError):
+        read_rows(tmp_path / "nope.csv")
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_cli_validate(capsys):
+    assert main(["perf", "validate", CSV]) == 0
+    out = capsys.readouterr().out
+    assert "held-out  throughput all" in out and "held-out  latency    all" in out
+    assert "hardware h100-sxm" in out and "source   MLPerf-Inference-v4.1" in out
+    assert "not scored: 27 static-batching rows" in out
+
+
+def test_cli_validate_json_foreign_file(tmp_path, capsys):
+    lines = open(CSV).read().splitlines()
+    body = [ln for ln in lines if not ln.startswith("#")]
+    small = tmp_path / "mine.csv"
+    small.write_text("\n".join(body[:12]) + "\n")
+    assert main(["perf", "validate", str(small), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["rows"]) == 11 and all(r["split"] == "-" for r in d["rows"])
+    assert {r["part"] for r in d["summary"]} == {"all"}
+
+
+def test_cli_perf_text_and_json(capsys):
+    args = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "fp8",
+            "--input-tokens", "500", "--output-tokens", "250", "--ttft-ms", "1000", "--tpot-ms", "50"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "operating point" in out and "bound:" in out and "KV cache" in out
+    assert main(args + ["--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["feasible"] and d["tpot_ms"] <= 50 + 1e-6 and d["ttft_ms"] <= 1000
+    # KV bytes per token at FP8 KV: 2 x 32 x 8 x 128 x 1
+    assert d["kv_bytes_per_token_per_device"] == 65536
+    assert d["output_tokens_per_s"] == pytest.approx(d["max_rps"] * 250)
+    m = d["memory_per_device_gb"]
+    assert m["weights"] + m["kv_cache"] + m["workspace_reserve"] == pytest.approx(m["total"])
+
+
+def test_cli_perf_batch_and_infeasible(capsys):
+    base = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-70b", "--input-tokens", "500",
+            "--output-tokens", "250"]
+    assert main(base + ["--json"]) == 3                     # BF16 70B on one H100: does not fit
+    d = json.loads(capsys.readouterr().out)
+    assert not d["feasible"] and "do not fit" in d["reason"]
+    assert main(base + ["--tp", "2", "--batch", "2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["batch"] == 2 and d["max_rps"] > 0
+
+
+def test_cli_perf_bad_input(capsys):
+    assert main(["perf", "--accelerator", "h100", "--model", "llama-3.1-8b", "--input-tokens", "10",
+                 "--output-tokens", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "h100-sxm" in err                                # did-you-mean
+    assert main(["perf", "--accelerator", "h100-sxm", "--tp", "3", "--input-tokens", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--model is required" in err and "--tp" in err and "--input-tokens must be a positive" in err
+    assert "Traceback" not in err
