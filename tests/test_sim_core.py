@@ -17,12 +17,74 @@ from solver.sim.engine import ConstantEngine, StepTable
 from solver.sim.traffic import poisson_arrivals, sample_tokens
 
 
-def run(engine, arr, inp, out, max_batch=None, cap=None):
+def run(engine, arr, inp, out, max_batch=None, cap=None, chunk=None):
     max_batch = max_batch or engine.max_batch
     cap = cap or engine.kv_capacity_tokens
     table = StepTable(engine, max_batch, cap)
     pre = engine.prefill_ms(np.asarray(inp)) / 1000.0
-    return simulate_replica(np.asarray(arr, float), inp, out, pre, table, cap, max_batch)
+    marg = engine.prefill_marginal_ms(np.asarray(inp)) / 1000.0
+    return simulate_replica(np.asarray(arr, float), inp, out, pre, table, cap, max_batch,
+                            prefill_marginal_s=marg, prefill_chunk_tokens=chunk)
+
+
+def naive_chunked(engine, arr, inp, out, max_batch, cap, chunk):
+    """Reference with chunked prefill, one iteration at a time.
+
+    A chunk of c tokens of an n-token prompt costs marginal(n) * c / n (linear cost curve).
+    """
+    n = len(arr)
+    first = [math.nan] * n
+    fin = [math.nan] * n
+    t, q, kv, done = 0.0, 0, 0, 0
+    running: list[list[int]] = []   # [request, tokens generated]
+    prefilling: list[list[int]] = []  # [request, prompt tokens left]
+    while done < n:
+        a = int(np.searchsorted(arr, t, side="right"))
+        if not running and not prefilling and q == a:
+            t = arr[q]
+            continue
+        while q < a and len(running) + len(prefilling) < max_batch and kv + inp[q] + out[q] <= cap:
+            kv += inp[q] + out[q]
+            prefilling.append([q, inp[q]])
+            q += 1
+        if running:
+            dt = engine.decode_step_ms(len(running), sum(inp[j] + g for j, g in running)) / 1000.0
+        elif prefilling:
+            j = prefilling[0][0]
+            dt = float(engine.prefill_ms(inp[j]) - engine.prefill_marginal_ms(inp[j])) / 1000.0
+        else:
+            dt = 0.0
+        budget = chunk
+        finished = []
+        while prefilling and budget > 0:
+            j, left = prefilling[0]
+            c = min(left, budget)
+            dt += float(engine.prefill_marginal_ms(inp[j])) / 1000.0 * (c / inp[j] if inp[j] else 1.0)
+            budget -= c
+            prefilling[0][1] -= c
+            if prefilling[0][1] == 0:
+                finished.append(j)
+                prefilling.pop(0)
+        t += dt
+        still = []
+        for r in running:
+            r[1] += 1
+            if r[1] == out[r[0]]:
+                fin[r[0]] = t
+                kv -= inp[r[0]] + out[r[0]]
+                done += 1
+            else:
+                still.append(r)
+        running = still
+        for j in finished:
+            first[j] = t
+            if out[j] == 1:
+                fin[j] = t
+                kv -= inp[j] + out[j]
+                done += 1
+            else:
+                running.append([j, 1])
+    return np.array(first), np.array(fin)
 
 
 def naive(engine, arr, inp, out, max_batch, cap):
@@ -189,3 +251,37 @@ def test_token_sampling_moments():
     assert capped.max() <= 1500 and capped.min() >= 1
     fixed = sample_tokens(NS(mean=99.6, distribution="fixed", max=None), 5, rng)
     assert fixed.tolist() == [100] * 5
+
+
+def test_chunked_prefill_hand_timeline():
+    # prefill 0.01 ms/token (no base), decode 5 ms flat, chunks of 100 tokens.
+    # R1 (10 tokens in) at 0: first token at 0.0001 s, then decodes alone.
+    # R2 (250 tokens in, 2 out) at 0.001: the decode step in flight ends at 0.0051;
+    # then 3 mixed iterations: 5 + 1, 5 + 1, 5 + 0.5 ms -> first token at 0.0226 s,
+    # one more decode step (5 ms) -> done at 0.0276 s.
+    eng = ConstantEngine(prefill_ms_per_token=0.01, decode_base_ms=5)
+    r = run(eng, [0.0, 0.001], np.array([10, 250]), np.array([100, 2]), chunk=100)
+    assert r.first_token_s == pytest.approx([0.0001, 0.0226], abs=1e-12)
+    assert r.finish_s[1] == pytest.approx(0.0276, abs=1e-12)
+    # whole prompt: one iteration of 5 + 2.5 ms after 0.0051
+    w = run(eng, [0.0, 0.001], np.array([10, 250]), np.array([100, 2]), chunk=None)
+    assert w.first_token_s[1] == pytest.approx(0.0126, abs=1e-12)
+    # R1 decoded during R2's chunks: 5 iterations by 0.0276 -> 6 tokens, 94 steps of 5 ms left
+    assert r.finish_s[0] == pytest.approx(0.0276 + 94 * 0.005, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed,chunk,cap,max_batch", [(4, 64, 1e9, 16), (5, 256, 2500, 8),
+                                                      (6, 1, 1e9, 4)])
+def test_chunked_prefill_equals_iteration_by_iteration_reference(seed, chunk, cap, max_batch):
+    eng = ConstantEngine(prefill_base_ms=2, prefill_ms_per_token=0.02, decode_base_ms=6,
+                         decode_ms_per_seq=0.3, decode_ms_per_ctx_token=0.002,
+                         kv_capacity_tokens=cap, max_batch=max_batch, marginal_prefill_base=False)
+    rng = np.random.default_rng(seed)
+    arr = poisson_arrivals(25.0, 30.0 if chunk > 1 else 8.0, rng)
+    n = len(arr)
+    inp = sample_tokens(NS(mean=300, cv=1.0, distribution="lognormal", max=1200), n, rng)
+    out = sample_tokens(NS(mean=30, cv=1.0, distribution="lognormal", max=200), n, rng)
+    r = run(eng, arr, inp, out, max_batch=max_batch, cap=cap, chunk=chunk)
+    f_ref, d_ref = naive_chunked(eng, arr, inp.tolist(), out.tolist(), max_batch, cap, chunk)
+    np.testing.assert_allclose(r.first_token_s, f_ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(r.finish_s, d_ref, rtol=1e-9, atol=1e-9)

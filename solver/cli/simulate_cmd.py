@@ -57,6 +57,12 @@ def _seed(v: str) -> int:
     return x
 
 
+def _chunk(v: str):
+    if v.strip().lower() in ("whole", "none", "off"):
+        return "whole"
+    return _count(v)
+
+
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a plan under realistic traffic; measure SLO attainment",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,6 +81,9 @@ def register(sub) -> None:
     p.add_argument("--max-replicas", type=_count, default=16, metavar="N",
                    help="replicas simulated per deployment; the rest are statistically "
                         "identical (default 16)")
+    p.add_argument("--prefill-chunk", type=_chunk, default=None, metavar="TOKENS",
+                   help="prompt tokens prefilled per iteration (chunked prefill; default "
+                        "8192), or 'whole' to prefill each prompt in one iteration")
     p.add_argument("--trace", default=None, metavar="CSV",
                    help="replay this trace (arrival_s,workload,input_tokens,output_tokens) "
                         "instead of Poisson traffic")
@@ -100,7 +109,7 @@ def register(sub) -> None:
 
 def run_simulate(args) -> int:
     from solver.problem.load import load_problem
-    from solver.sim.fleet import SimOptions, build_engines, simulate_plan
+    from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions, build_engines, simulate_plan
     from solver.sim.planfile import read_plan
     from solver.sim.report import format_text, predictions, summarize
     from solver.sim.traffic import read_trace
@@ -143,8 +152,11 @@ def run_simulate(args) -> int:
             raise InputError(InputIssue(f"the trace spans {horizon:g} s, not more than the "
                                         f"{warm:g} s warm-up", file=args.trace,
                                         hint="pass a smaller --warmup (e.g. 0)"))
+    chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
+        None if args.prefill_chunk == "whole" else args.prefill_chunk)
     opts = SimOptions(duration_s=args.duration if trace is None else float(trace.arrival_s.max()),
-                      warmup_s=warm, seed=args.seed, max_replicas=args.max_replicas)
+                      warmup_s=warm, seed=args.seed, max_replicas=args.max_replicas,
+                      prefill_chunk_tokens=chunk)
     engines = build_engines(lp.catalog, plan)
     sim = simulate_plan(workloads, plan, engines, opts, trace=trace)
     summary = summarize(sim, workloads, plan, predictions(lp.catalog, plan, workloads))

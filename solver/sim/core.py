@@ -10,16 +10,20 @@ chunked prefill and without preemption:
   sequence is never preempted).  A request that does not fit blocks the ones
   behind it (head-of-line), as in vLLM's FCFS scheduler.  When memory is full,
   requests queue.
-* An iteration that admits requests runs their prompts' prefill *whole* (not
-  chunked) in the same forward pass as one decode step of the sequences
-  already running, which therefore wait for the prefill: this is the prefill
-  interference that hurts TPOT.  Its time is the decode step plus each new
-  prompt's *marginal* prefill time (its compute; weights are read once per
-  pass), or, when no sequence is decoding, the first prompt's standalone
-  prefill plus the others' marginal times.  The admitted requests get their
-  first token at the end of that iteration (TTFT = queueing + waiting for the
-  iteration boundary + prefill).
-* An iteration without admissions is one decode step of every running sequence;
+* Prefill is chunked (Sarathi / vLLM chunked prefill): every iteration
+  processes up to ``prefill_chunk_tokens`` prompt tokens of the admitted
+  requests, oldest first, in the same forward pass as one decode step of the
+  sequences already decoding; ``None`` prefills every admitted prompt whole
+  in one iteration.  Decode tokens do not count against the chunk budget.
+  An iteration's time is the decode step plus the *marginal* prefill time of
+  its prompt tokens (their compute; weights are read once per pass), or, when
+  no sequence is decoding, the pass's own weight reads and overhead plus that.
+  A chunk's share of a prompt's marginal time follows the prompt's cost curve
+  (linear + quadratic attention).  Decoders wait for the prefill work in their
+  iteration: this is the prefill interference that hurts TPOT.  A request gets
+  its first token at the end of the iteration that finishes its prompt (TTFT =
+  queueing + waiting for the iteration boundary + its prefill chunks).
+* An iteration without prefill work is one decode step of every running sequence;
   its time comes from :class:`~solver.sim.engine.StepTable` at the batch's
   current total context.  A sequence of ``n`` output tokens finishes ``n - 1``
   decode steps after its first token; TPOT = (finish - first token) / (n - 1).
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,12 +69,16 @@ class ReplicaResult:
 
 def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: StepTable,
                      kv_capacity_tokens: float, max_batch: int,
-                     prefill_marginal_s=None) -> ReplicaResult:
+                     prefill_marginal_s=None, prefill_chunk_tokens=None,
+                     prefill_shape: tuple = (1.0, 0.0)) -> ReplicaResult:
     """Simulate one replica serving the given requests (arrival times sorted ascending).
 
     ``prefill_s``: standalone prefill time of each request's prompt (seconds);
     ``prefill_marginal_s``: what the prompt adds to a pass that runs anyway
-    (default: the standalone time).
+    (default: the standalone time).  ``prefill_chunk_tokens``: prompt tokens
+    per iteration (None: whole prompts).  ``prefill_shape`` = (alpha, beta):
+    a prompt's cost grows as ``alpha n + beta n^2`` (attention), which splits
+    its marginal time between its chunks (the chunks always sum to it).
     """
     arrival_s = np.asarray(arrival_s, dtype=float)
     inp = np.asarray(input_tokens, dtype=np.int64)
@@ -106,20 +115,27 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     first = [math.nan] * n
     fin = [math.nan] * n
 
+    inpl = inp[keep].tolist()
+    done = [0] * n                   # prompt tokens already prefilled (chunked prefill)
+    chunk = math.inf if prefill_chunk_tokens is None else float(prefill_chunk_tokens)
+    if chunk < 1:
+        raise ValueError("prefill_chunk_tokens must be at least 1")
+    alpha, beta = prefill_shape
     rows = table.rows
     inv_dx = table.inv_dx
     gmax = GRID - 2
     heap: list = []
     push = heapq.heappush
     pop = heapq.heappop
+    pf: deque = deque()              # admitted requests still in prefill, FIFO
 
     t = 0.0
     steps = 0        # global decode-step counter
     q = 0            # head of the FIFO queue (index of the oldest waiting request)
     a = 0            # number of requests that have arrived by time t
-    nrun = 0         # sequences in the running batch
-    kv = 0           # KV tokens reserved by running sequences
-    ctx = 0          # KV tokens actually held by running sequences
+    ndec = 0         # sequences decoding
+    kv = 0           # KV tokens reserved by admitted sequences
+    ctx = 0          # KV tokens actually held by decoding sequences
     busy = 0.0
     batch_sec = 0.0
     kv_peak = 0
@@ -128,60 +144,79 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     while True:
         while a < n and arr[a] <= t:
             a += 1
-        if q == a and nrun == 0:
+        if q == a and ndec == 0 and not pf:
             if a == n:
                 break
             t = arr[a]          # idle until the next arrival
             continue
-        if q < a and nrun < max_batch and kv + need[q] <= cap:
-            # --- an iteration that admits requests: their whole prefill + one decode step
-            b_old = nrun
-            start = q
-            dt = 0.0
-            while q < a and nrun < max_batch:
-                nd = need[q]
-                if kv + nd > cap:
-                    break
-                kv += nd
-                dt += margl[q]
-                nrun += 1
-                q += 1
-            if not b_old:       # nothing decoding: the first prompt pays the whole pass
-                dt += prel[start] - margl[start]
-            if kv > kv_peak:
-                kv_peak = kv
-            if b_old:
-                row = rows[b_old]
+        # admit in arrival order while the batch and the KV cache have room
+        while q < a and ndec + len(pf) < max_batch and kv + need[q] <= cap:
+            kv += need[q]
+            pf.append(q)
+            q += 1
+        if pf:
+            # --- a mixed iteration: one decode step + up to `chunk` prompt tokens
+            b = ndec
+            if b:
+                row = rows[b]
                 x = ctx * inv_dx
                 i = int(x)
                 if i > gmax:
                     i = gmax
-                dt += row[i] + (row[i + 1] - row[i]) * (x - i)
+                dt = row[i] + (row[i + 1] - row[i]) * (x - i)
+            else:               # nothing decoding: the pass pays weights and overhead itself
+                j = pf[0]
+                dt = prel[j] - margl[j]
+            if kv > kv_peak:
+                kv_peak = kv
+            budget = chunk
+            completed = []
+            while pf and budget > 0:
+                j = pf[0]
+                s0 = done[j]
+                size = inpl[j]
+                rem = size - s0
+                if rem <= budget:
+                    if s0 == 0:
+                        dt += margl[j]
+                    else:       # the rest of a chunked prompt: its share of the prompt's cost
+                        dt += margl[j] * (1.0 - (alpha * s0 + beta * s0 * s0)
+                                          / (alpha * size + beta * size * size))
+                    budget -= rem
+                    pf.popleft()
+                    completed.append(j)
+                else:
+                    s1 = s0 + budget
+                    dt += margl[j] * ((alpha * (s1 - s0) + beta * (s1 * s1 - s0 * s0))
+                                      / (alpha * size + beta * size * size))
+                    done[j] = int(s1)
+                    budget = 0
+            if b:
                 steps += 1
-                ctx += b_old
+                ctx += b
             t += dt
             busy += dt
-            batch_sec += dt * nrun
+            batch_sec += dt * (b + len(pf) + len(completed))
             n_prefill_iters += 1
             while heap and heap[0][0] <= steps:
                 _, j = pop(heap)
                 fin[j] = t
-                nrun -= 1
+                ndec -= 1
                 kv -= need[j]
                 ctx -= need[j]
-            for j in range(start, q):
+            for j in completed:
                 first[j] = t
                 o = outl[j]
                 if o == 1:
                     fin[j] = t
-                    nrun -= 1
                     kv -= need[j]
                 else:
                     push(heap, (steps + o - 1, j))
+                    ndec += 1
                     ctx += ctx0[j]
             continue
         # --- decode steps with an unchanged batch, advanced together
-        b = nrun
+        b = ndec
         kmax = heap[0][0] - steps
         row = rows[b]
         x = ctx * inv_dx
@@ -221,7 +256,7 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
         while heap and heap[0][0] <= steps:
             _, j = pop(heap)
             fin[j] = t
-            nrun -= 1
+            ndec -= 1
             kv -= need[j]
             ctx -= need[j]
 

@@ -95,6 +95,26 @@ class ConstantEngine:
         return out if out.ndim else float(out)
 
 
+def prefill_shape(engine) -> tuple[float, float]:
+    """(alpha, beta) with a prompt's marginal cost ~ alpha n + beta n^2 (used to split chunks).
+
+    Fitted through two prompt lengths (1k and 8k tokens) of
+    :func:`prefill_marginal_ms` minus its value at 0; only the *shape* matters,
+    each request's chunks always add up to its own marginal time.
+    """
+    n = np.array([0.0, 1024.0, 8192.0])
+    m = np.asarray(prefill_marginal_ms(engine, n), dtype=float)
+    f1, f2 = m[1] - m[0], m[2] - m[0]
+    n1, n2 = n[1], n[2]
+    beta = (f2 / n2 - f1 / n1) / (n2 - n1)
+    alpha = f1 / n1 - beta * n1
+    if not (math.isfinite(alpha) and math.isfinite(beta)) or alpha < 0 or beta < 0:
+        return (1.0, 0.0)
+    if alpha == 0 and beta == 0:
+        return (1.0, 0.0)
+    return (float(alpha), float(beta))
+
+
 #: Context grid points per batch size in :class:`StepTable`.
 GRID = 33
 

@@ -178,6 +178,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
     return {
         "options": {"duration_s": sim.options.duration_s, "warmup_s": sim.options.warmup,
                     "seed": sim.options.seed, "max_replicas": sim.options.max_replicas,
+                    "prefill_chunk_tokens": sim.options.prefill_chunk_tokens,
                     "measurement_window_s": sim.window_s},
         "workloads": per_workload,
         "routes": routes,
@@ -203,8 +204,11 @@ def format_text(summary: dict, title: str = "") -> str:
     o = summary["options"]
     if title:
         lines.append(title)
+    chunk = o.get("prefill_chunk_tokens")
     lines.append(f"simulated {o['duration_s']:g} s of traffic (first {o['warmup_s']:g} s warm-up, "
-                 f"seed {o['seed']}); {summary['speed']['simulated_requests']} requests in "
+                 f"seed {o['seed']}, prefill "
+                 + (f"chunks of {chunk} tokens" if chunk else "whole prompts") + "); "
+                 f"{summary['speed']['simulated_requests']} requests in "
                  f"{summary['speed']['wall_s']:.2f} s wall "
                  f"({summary['speed']['requests_per_s']:,.0f} req/s)")
     lines.append("")
