@@ -457,7 +457,11 @@ def validate_file(csv_path, catalog, params: PerfParams) -> Validation:
 
 
 def file_sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """sha256 of the data lines (``#`` comment lines excluded), so a copy with a provenance header
+    and the original file have the same digest."""
+    data = b"".join(ln for ln in Path(path).read_bytes().splitlines(keepends=True)
+                    if not ln.lstrip().startswith(b"#"))
+    return hashlib.sha256(data).hexdigest()
 
 
 def run_fit(csv_path: str, out_path: str, catalog=None) -> tuple[PerfParams, list, np.ndarray, np.ndarray]:
@@ -481,6 +485,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None) -> tuple[PerfParams, lis
     prov = {
         "data_file": str(csv_path),
         "data_sha256": file_sha256(csv_path),
+        "data_sha256_note": "sha256 of the data lines (comment lines excluded)",
         "original": "../shared/data/measured/calibration.csv (TensorRT-LLM perf tables, MLPerf Inference v4.1)",
         "date": _dt.date.today().isoformat(),
         "method": ("least squares on log error of the fitted rows + ridge 0.02 toward priors, efficiencies capped at 0.9; "
