@@ -39,7 +39,7 @@ hardware: emissions happen whoever pays the power bill.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -300,7 +300,8 @@ def _tp_fits(t: int, offer: OfferInfo, acc: Accelerator) -> bool:
     return offer.devices_per_unit % t == 0
 
 
-def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None) -> Coefficients:
+def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
+                       dominance: bool = True) -> Coefficients:
     """Build the MIP's coefficient arrays from a validated problem.
 
     ``perf`` is the performance module (default :mod:`solver.perf`); tests may pass a
@@ -410,7 +411,7 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None) -> Coef
         prof = w.demand.profile
         return float(np.mean(prof) / np.max(prof)) if prof else 1.0
 
-    return Coefficients(
+    k = Coefficients(
         workloads=[w.id for w in wls],
         demand_rps=np.array([w.demand.requests_per_s for w in wls], float),
         n_plus_1=np.array([w.redundancy == "n+1" for w in wls], bool),
@@ -430,6 +431,70 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None) -> Coef
         include_energy=problem.objective.include_energy,
         pruned=pruned, catalog_version=catalog.version,
     )
+    return prune_dominated(k) if dominance else k
+
+
+def prune_dominated(k: Coefficients) -> Coefficients:
+    """Drop candidates that another candidate on the same offer beats in every respect.
+
+    c1 dominates c2 when they share the offer and, for every workload c2 can
+    serve, c1 serves it too with at least the capacity and at most the load
+    power per request; c1 uses no more devices (t) and no more idle power; and,
+    if any of those workloads has a routed-mean quality target, c1's quality is
+    no lower.  Replacing c2's replicas one for one by c1's keeps every
+    constraint (same offer: same units, region, acquisition, caps) and costs no
+    more, so the optimum is unchanged.  Exact ties keep the earlier candidate.
+    This only shrinks the MIP; it changes no answer.
+    """
+    if k.n_c == 0:
+        return k
+    W, C = k.n_w, k.n_c
+    cap = np.zeros((C, W))
+    cap[k.pair_c, k.pair_w] = k.pair_cap_rps
+    lpw = np.full((C, W), np.inf)
+    lpw[k.pair_c, k.pair_w] = (np.maximum(k.pair_power_w - k.cand_idle_w[k.pair_c], 0.0)
+                               / k.pair_cap_rps)
+    serves = cap > 0
+    mean_w = k.quality_mean_mode & ~np.isnan(k.quality_min)
+    q_matters = (serves & mean_w[None, :]).any(axis=1)        # (C,) per dominated candidate
+    tp = k.cand_tp()
+    idle = k.cand_idle_w
+    qual = k.cand_quality()
+    off = k.cand_offer()
+    drop = np.zeros(C, bool)
+    for o in np.unique(off):
+        idx = np.flatnonzero(off == o)
+        if len(idx) < 2:
+            continue
+        ca, lp, sv = cap[idx], lpw[idx], serves[idx]
+        # ge[i, j]: i at least as good as j on every workload j serves
+        cap_ge = (ca[:, None, :] >= ca[None, :, :]) | ~sv[None, :, :]
+        pw_le = (lp[:, None, :] <= lp[None, :, :]) | ~sv[None, :, :]
+        ge = cap_ge.all(axis=2) & pw_le.all(axis=2)
+        t, id_, q, qm = tp[idx], idle[idx], qual[idx], q_matters[idx]
+        ge &= (t[:, None] <= t[None, :]) & (id_[:, None] <= id_[None, :])
+        ge &= (q[:, None] >= q[None, :]) | ~qm[None, :]
+        strict = (((ca[:, None, :] > ca[None, :, :]) & sv[None, :, :]).any(axis=2)
+                  | ((lp[:, None, :] < lp[None, :, :]) & sv[None, :, :]).any(axis=2)
+                  | (t[:, None] < t[None, :]) | (id_[:, None] < id_[None, :])
+                  | ((q[:, None] > q[None, :]) & qm[None, :]))
+        order = np.arange(len(idx))
+        dom = ge & (strict | (order[:, None] < order[None, :]))
+        np.fill_diagonal(dom, False)
+        drop[idx[dom.any(axis=0)]] = True
+    if not drop.any():
+        return k
+    keep = np.flatnonzero(~drop)
+    new_index = np.full(C, -1, np.int64)
+    new_index[keep] = np.arange(len(keep))
+    psel = ~drop[k.pair_c]
+    pruned = dict(k.pruned)
+    pruned["dominated"] = pruned.get("dominated", 0) + int(drop.sum())
+    return replace(k, candidates=[k.candidates[c] for c in keep], pair_w=k.pair_w[psel],
+                   pair_c=new_index[k.pair_c[psel]], pair_cap_rps=k.pair_cap_rps[psel],
+                   pair_power_w=k.pair_power_w[psel], pair_ttft_ms=k.pair_ttft_ms[psel],
+                   pair_tpot_ms=k.pair_tpot_ms[psel], cand_idle_w=k.cand_idle_w[keep],
+                   pruned=pruned)
 
 
 def restrict_accelerators(problem: Problem, accelerators: Sequence[str]) -> Problem:

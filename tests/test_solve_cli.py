@@ -1,0 +1,118 @@
+"""`fleetopt solve` and `fleetopt verify` end to end through solver.cli.main."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from solver.cli import main
+
+PROBLEM = """
+schema_version: 1
+name: cli-fixture
+workloads:
+  - id: chat
+    demand: {requests_per_s: 12}
+    input_tokens: {mean: 800, p90: 1600}
+    output_tokens: {mean: 200, p90: 400}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    quality: {min_score: 70}
+fleet:
+  regions: [virginia]
+  accelerators: [h100-sxm, a100-80gb, l4]
+  acquisition: [on_demand]
+objective: {horizon_months: 1}
+scenarios:
+  - name: impossible-latency
+    set:
+      workloads.chat.slo.ttft_ms: 0.5
+  - name: no-power
+    set:
+      fleet.power_caps: [{region: virginia, max_kw: 0.1}]
+"""
+
+
+@pytest.fixture()
+def problem(tmp_path) -> Path:
+    p = tmp_path / "fixture.yaml"
+    p.write_text(PROBLEM)
+    return p
+
+
+def test_solve_writes_schema_valid_deterministic_outputs(problem, tmp_path, capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    out1, out2 = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["solve", str(problem), "--json", str(out1), "--markdown", str(tmp_path / "p.md"),
+                 "--csv", str(tmp_path / "csv"), "--save-lp", str(tmp_path / "m.lp")]) == 0
+    text = capsys.readouterr().out
+    for heading in ("Procurement", "Deployments", "Routing", "Workload KPIs", "Cost over"):
+        assert heading in text
+    assert main(["solve", str(problem), "--json", str(out2), "--quiet"]) == 0
+    # byte-identical up to the solve time
+    a, b = json.loads(out1.read_text()), json.loads(out2.read_text())
+    a["solver"]["seconds"] = b["solver"]["seconds"] = 0
+    assert a == b
+    schema = json.loads((Path(__file__).parents[1] / "solver/schemas/plan.schema.json").read_text())
+    jsonschema.validate(a, schema)
+    assert a["status"] == "optimal" and a["objective"]["currency"] == "USD"
+    assert sum(r["requests_per_s"] for r in a["routing"]) == pytest.approx(12.0)
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == [
+        "costs.csv", "deployments.csv", "kpis.csv", "procurement.csv", "routing.csv"]
+    assert (tmp_path / "m.lp").read_text().startswith("\\ fleetopt model")
+    assert "## Deployments" in (tmp_path / "p.md").read_text()
+    assert not list(Path.cwd().glob("*.mps")) and not list(Path.cwd().glob("*.sol"))
+
+
+def test_backends_agree_and_verify_accepts(problem, tmp_path, capsys):
+    pj, oj = tmp_path / "pulp.json", tmp_path / "ortools.json"
+    assert main(["solve", str(problem), "--json", str(pj), "--quiet"]) == 0
+    assert main(["solve", str(problem), "--backend", "ortools", "--json", str(oj), "--quiet"]) == 0
+    a = json.loads(pj.read_text())["objective"]["total_usd"]
+    b = json.loads(oj.read_text())["objective"]["total_usd"]
+    assert a == pytest.approx(b, rel=1e-6)
+    assert main(["verify", str(problem), str(pj)]) == 0
+    assert "no violation" in capsys.readouterr().out
+
+
+def test_verify_exits_6_on_tampered_plan(problem, tmp_path, capsys):
+    pj = tmp_path / "p.json"
+    assert main(["solve", str(problem), "--json", str(pj), "--quiet"]) == 0
+    d = json.loads(pj.read_text())
+    d["routing"][0]["requests_per_s"] += 5
+    pj.write_text(json.dumps(d))
+    assert main(["verify", str(problem), str(pj)]) == 6
+    assert "[demand]" in capsys.readouterr().out
+
+
+def test_infeasible_exits_3_with_status_in_json(problem, tmp_path, capsys):
+    for scen in ("impossible-latency", "no-power"):
+        pj = tmp_path / f"{scen}.json"
+        rc = main(["solve", str(problem), "--scenario", scen, "--json", str(pj)])
+        assert rc == 3, scen
+        err = capsys.readouterr().err
+        assert "infeasible" in err and "Traceback" not in err
+        assert json.loads(pj.read_text())["status"] == "infeasible"
+
+
+def test_bad_options_and_overwriting_input_exit_2(problem, tmp_path, capsys):
+    assert main(["solve", str(problem), "--solver", "gurobi"]) == 2
+    assert "no solver" in capsys.readouterr().err
+    assert main(["solve", str(problem), "--json", str(problem)]) == 2
+    assert "overwrite an input" in capsys.readouterr().err
+    assert problem.read_text() == PROBLEM
+    assert main(["verify", str(problem), str(tmp_path / "missing.json")]) == 2
+
+
+def test_homogeneous_baseline_is_never_cheaper(problem, tmp_path):
+    pj = tmp_path / "p.json"
+    assert main(["solve", str(problem), "--baseline", "homogeneous", "--json", str(pj), "--quiet"]) == 0
+    d = json.loads(pj.read_text())
+    b = d["baseline"]
+    assert sorted(r["accelerator"] for r in b["per_accelerator"]) == ["a100-80gb", "h100-sxm", "l4"]
+    costs = [r["total_usd"] for r in b["per_accelerator"] if r["total_usd"] is not None]
+    assert b["best_total_usd"] == min(costs)
+    assert b["best_total_usd"] >= d["objective"]["total_usd"] * (1 - 1e-9)
+    expect = (b["best_total_usd"] - d["objective"]["total_usd"]) / b["best_total_usd"] * 100
+    assert b["saving_percent"] == pytest.approx(expect, abs=1e-6)
