@@ -377,6 +377,22 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
     return make(x)
 
 
+def family_groups(params: PerfParams) -> list[GroupParams]:
+    """One ``(family, "*")`` group per fitted family (median of its formats), so that a format without
+    data on a calibrated family (e.g. Hopper BF16) keeps that family's bandwidth and overhead."""
+    out = []
+    fams = sorted({g.family for g in params.groups if g.fit_rows > 0 and g.format != "*"})
+    for fam in fams:
+        gs = [g for g in params.groups if g.family == fam and g.fit_rows > 0 and g.format != "*"]
+        out.append(GroupParams(
+            family=fam, format="*",
+            compute_efficiency=float(np.median([g.compute_efficiency for g in gs])),
+            bandwidth_efficiency=float(np.median([g.bandwidth_efficiency for g in gs])),
+            step_overhead_ms=float(np.median([g.step_overhead_ms for g in gs])), fit_rows=0,
+            note="median of this family's fitted formats; used for its formats without data"))
+    return out
+
+
 def fitted_default(params: PerfParams) -> GroupParams:
     """Default group for families without data: the median of the fitted groups."""
     gs = [g for g in params.groups if g.fit_rows > 0]
@@ -477,7 +493,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None) -> tuple[PerfParams, lis
     mask = split_mask(cases)
     fit_cases = [c for c, m in zip(cases, mask) if m]
     params = fit(fit_cases, catalog, base)
-    params = params.with_groups(params.groups, default=fitted_default(params))
+    params = params.with_groups(list(params.groups) + family_groups(params), default=fitted_default(params))
     pred = predict(cases, catalog, params)
     sel = np.array([c.kind in FITTED_KINDS for c in cases], dtype=bool)
     summ = [s for s in summary_rows([c for c, k in zip(cases, sel) if k], pred[sel], mask[sel])
