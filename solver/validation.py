@@ -51,6 +51,14 @@ def _model_at(model: Type[BaseModel], loc: tuple) -> Type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+_BOUND_HINTS = {
+    "greater_than": ("gt", "use a value above {}"),
+    "greater_than_equal": ("ge", "use a value of at least {}"),
+    "less_than": ("lt", "use a value below {}"),
+    "less_than_equal": ("le", "use a value of at most {}"),
+    "too_short": ("min_length", "give at least {} entries"),
+}
+
 _FRIENDLY = {
     "missing": "required field is missing",
     "extra_forbidden": "unknown field",
@@ -88,11 +96,16 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
             hint = f"add `{loc[-1]}:` here"
         elif "input" in err and typ not in ("missing",):
             given = err["input"]
-            if not isinstance(given, (dict, list)):
+            if not isinstance(given, (dict, list)) and "(got " not in msg:
                 msg = f"{msg} (got {given!r})"
             ctx = err.get("ctx") or {}
             if "expected" in ctx:
                 hint = f"use one of {ctx['expected']}"
+            elif typ in _BOUND_HINTS:
+                key = _BOUND_HINTS[typ][0]
+                hint = _BOUND_HINTS[typ][1].format(ctx.get(key))
+            elif typ in ("float_parsing", "int_parsing", "float_type", "int_type"):
+                hint = "give a plain number; the unit is in the field name"
         line = smap.line_of(full) if smap else None
         issues.append(InputIssue(message=msg, file=file, line=line,
                                  path=format_path(full), hint=hint))

@@ -20,6 +20,9 @@ from solver.errors import InputError, InputIssue
 
 PathKey = tuple  # tuple[str | int, ...]
 
+#: libyaml's C parser when PyYAML was built with it (10x faster), else pure Python.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass
 class SourceMap:
@@ -74,7 +77,7 @@ def load_yaml_text(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse YAML text; return (data, source map) or raise :class:`InputError`."""
     smap = SourceMap(file=file)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             if node is None:

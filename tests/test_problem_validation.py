@@ -99,7 +99,7 @@ def test_negative_or_missing_custom_price():
     issues = errors_of(text)
     paths = {i.path: i for i in issues}
     assert "fleet.offers[0].usd_per_device_hour" in paths
-    assert paths["fleet.offers[0].usd_per_device_hour"].line == 15
+    assert paths["fleet.offers[0].usd_per_device_hour"].line == 14
     assert "fleet.offers[1].usd_per_device_hour" in paths
     assert "missing" in paths["fleet.offers[1].usd_per_device_hour"].message
 
@@ -117,13 +117,11 @@ def test_unknown_ids_get_did_you_mean():
 
 
 def test_duplicate_workload_id_and_duplicate_key():
-    second = textwrap.dedent("""\
-          - id: chat
-            demand: {requests_per_s: 1}
-            input_tokens: {mean: 10}
-            output_tokens: {mean: 10}
-            slo: {ttft_ms: 1000, tpot_ms: 50}
-        """)
+    second = ("  - id: chat\n"
+              "    demand: {requests_per_s: 1}\n"
+              "    input_tokens: {mean: 10}\n"
+              "    output_tokens: {mean: 10}\n"
+              "    slo: {ttft_ms: 1000, tpot_ms: 50}\n")
     text = GOOD.replace("fleet:", second + "fleet:", 1)
     issues = errors_of(text)
     dup = [i for i in issues if "duplicate workload id 'chat'" in i.message]

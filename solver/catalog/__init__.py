@@ -31,6 +31,10 @@ from solver.yamlio import SourceMap, format_path, load_yaml_file
 
 SHIPPED_LAYER = "shipped"
 
+#: Parsed YAML by (path, mtime, size): re-reading an unchanged file is skipped.
+#: Layers are never mutated (merging deep-copies), so sharing is safe.
+_PARSED: dict[tuple, tuple] = {}
+
 
 def shipped_catalog_dir() -> Path:
     """Directory of the shipped catalog (``$FLEETOPT_CATALOG_DIR`` overrides)."""
@@ -109,7 +113,17 @@ class Catalog:
     @staticmethod
     def _read_layer(path: Path, name: str, layers: list, collector: IssueCollector) -> None:
         try:
-            data, smap = load_yaml_file(path)
+            st = path.stat()
+            key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        try:
+            if key is not None and key in _PARSED:
+                data, smap = _PARSED[key]
+            else:
+                data, smap = load_yaml_file(path)
+                if key is not None:
+                    _PARSED[key] = (data, smap)
         except InputError as exc:
             collector.extend(exc.issues)
             return

@@ -126,65 +126,91 @@ def resolve_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMa
     return out
 
 
-def _check_ids(problem: Problem, cat: Catalog, smap: Optional[SourceMap], file: str,
+def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                collector: IssueCollector) -> None:
-    """Every id the problem names must exist in the catalog (or in the problem)."""
+    """Every id the problem names must exist in the catalog (or in the problem).
+
+    Works on the raw document, defensively, so that these checks run (and are
+    reported together with schema errors) even when other fields are invalid.
+    """
 
     def line(path):
         return smap.line_of(path) if smap else None
 
     def check(value, kind, path, known=None):
+        if not isinstance(value, str):
+            return  # the schema reports the wrong type
         table = known if known is not None else cat.entries(kind)
         if value not in table:
-            collector.add(f"unknown {kind.rstrip('s')} id {value!r}", path=format_path(path),
+            noun = {"models": "model", "regions": "region", "accelerators": "accelerator",
+                    "quantization": "quantization", "workloads": "workload"}[kind]
+            collector.add(f"unknown {noun} id {value!r}", path=format_path(path),
                           line=line(path), hint=unknown_id_hint(value, table, kind))
 
+    def items(node):
+        return list(enumerate(node)) if isinstance(node, list) else []
+
+    def mapping(node):
+        return node if isinstance(node, dict) else {}
+
     wl_ids: dict[str, int] = {}
-    for i, w in enumerate(problem.workloads):
-        if w.id in wl_ids:
-            collector.add(f"duplicate workload id {w.id!r} (also workloads[{wl_ids[w.id]}])",
-                          path=format_path(("workloads", i, "id")), line=line(("workloads", i, "id")),
-                          hint="give each workload a unique id")
-        wl_ids.setdefault(w.id, i)
+    for i, w in items(raw.get("workloads")):
+        w = mapping(w)
+        wid = w.get("id")
+        if isinstance(wid, str):
+            if wid in wl_ids:
+                collector.add(f"duplicate workload id {wid!r} (also workloads[{wl_ids[wid]}])",
+                              path=format_path(("workloads", i, "id")), line=line(("workloads", i, "id")),
+                              hint="give each workload a unique id")
+            wl_ids.setdefault(wid, i)
         for field, kind in (("models", "models"), ("quantizations", "quantization"),
                             ("regions", "regions")):
-            for j, v in enumerate(getattr(w, field) or []):
+            for j, v in items(w.get(field)):
                 check(v, kind, ("workloads", i, field, j))
-        if w.quality is not None:
-            allowed = w.models or list(cat.models)
-            best = max((cat.models[m].quality.value for m in allowed if m in cat.models), default=None)
-            if best is not None and best < w.quality.min_score:
-                collector.add(
-                    f"quality target {w.quality.min_score} is above the best allowed model "
-                    f"({best} on {cat.models[next(iter(cat.models))].quality_benchmark})",
-                    path=format_path(("workloads", i, "quality", "min_score")),
-                    line=line(("workloads", i, "quality", "min_score")),
-                    hint="lower min_score or allow a stronger model")
-    f = problem.fleet
-    for j, a in enumerate(f.accelerators or []):
+        q = mapping(w.get("quality")).get("min_score")
+        if isinstance(q, (int, float)) and not isinstance(q, bool):
+            allowed = [m for m in (w.get("models") if isinstance(w.get("models"), list) else cat.models)
+                       if isinstance(m, str) and m in cat.models]
+            if allowed:
+                best_id = max(allowed, key=lambda m: cat.models[m].quality.value)
+                best = cat.models[best_id].quality
+                if best.value < q:
+                    collector.add(
+                        f"quality target {q} is above the best allowed model "
+                        f"({best_id}: {best.value} {cat.models[best_id].quality_benchmark})",
+                        path=format_path(("workloads", i, "quality", "min_score")),
+                        line=line(("workloads", i, "quality", "min_score")),
+                        hint="lower min_score or allow a stronger model")
+    f = mapping(raw.get("fleet"))
+    for j, a in items(f.get("accelerators")):
         check(a, "accelerators", ("fleet", "accelerators", j))
-    for j, r in enumerate(f.regions or []):
+    for j, r in items(f.get("regions")):
         check(r, "regions", ("fleet", "regions", j))
     for group in ("availability", "existing", "offers"):
-        for j, item in enumerate(getattr(f, group)):
-            check(item.accelerator, "accelerators", ("fleet", group, j, "accelerator"))
-            if getattr(item, "region", None) is not None:
-                check(item.region, "regions", ("fleet", group, j, "region"))
-    for j, pc in enumerate(f.power_caps):
-        check(pc.region, "regions", ("fleet", "power_caps", j, "region"))
-    for j, m in enumerate(problem.measurements):
-        check(m.accelerator, "accelerators", ("measurements", j, "accelerator"))
-        check(m.model, "models", ("measurements", j, "model"))
-        check(m.quantization, "quantization", ("measurements", j, "quantization"))
-        if m.workload is not None:
-            check(m.workload, "workloads", ("measurements", j, "workload"), known=wl_ids)
+        for j, item in items(f.get(group)):
+            item = mapping(item)
+            check(item.get("accelerator"), "accelerators", ("fleet", group, j, "accelerator"))
+            if item.get("region") is not None:
+                check(item.get("region"), "regions", ("fleet", group, j, "region"))
+    for j, pc in items(f.get("power_caps")):
+        check(mapping(pc).get("region"), "regions", ("fleet", "power_caps", j, "region"))
+    for j, m in items(raw.get("measurements")):
+        m = mapping(m)
+        check(m.get("accelerator"), "accelerators", ("measurements", j, "accelerator"))
+        check(m.get("model"), "models", ("measurements", j, "model"))
+        check(m.get("quantization", "bf16"), "quantization", ("measurements", j, "quantization"))
+        if m.get("workload") is not None:
+            check(m.get("workload"), "workloads", ("measurements", j, "workload"), known=wl_ids)
     names: dict[str, int] = {}
-    for j, s in enumerate(problem.scenarios):
-        if s.name in names:
-            collector.add(f"duplicate scenario name {s.name!r}",
-                          path=format_path(("scenarios", j, "name")), line=line(("scenarios", j, "name")),
-                          hint="give each scenario a unique name")
-        names.setdefault(s.name, j)
+    for j, sc in items(raw.get("scenarios")):
+        name = mapping(sc).get("name")
+        if isinstance(name, str):
+            if name in names:
+                collector.add(f"duplicate scenario name {name!r}",
+                              path=format_path(("scenarios", j, "name")),
+                              line=line(("scenarios", j, "name")),
+                              hint="give each scenario a unique name")
+            names.setdefault(name, j)
 
 
 def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
@@ -229,8 +255,9 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
         catalog = Catalog.load(overlays)
     except InputError as exc:
         collector.extend(exc.issues)
+    if catalog is not None:
+        _check_ids(resolved, catalog, smap, file, collector)
     if problem is not None and catalog is not None:
-        _check_ids(problem, catalog, smap, file, collector)
         if check_scenarios and scenario is None:
             for s in problem.scenarios:
                 try:
