@@ -4,6 +4,8 @@ Target (issue 8): at least 100,000 simulated requests/s on one core.
 
     .venv/bin/python benchmarks/bench_sim.py            # all cases
     .venv/bin/python benchmarks/bench_sim.py --quick    # smaller runs
+    .venv/bin/python benchmarks/bench_sim.py --examples # solve every problems/*.yaml, simulate
+                                                        # its plan, print SLO attainment
 
 Cases: (1) one replica of the perf model's engine (H100 SXM, gpt-oss-20b FP8)
 at 30, 45 and 60 req/s (light to overloaded: the batch grows to the engine's
@@ -87,11 +89,52 @@ def bench_fleet(duration_s: float) -> list[tuple[str, int, float]]:
     return [("whole plan, 2 deployments / 6 replicas, 40 req/s (incl. engine tables)", sim.n_requests, dt)]
 
 
+def examples(duration_s: float, seed: int) -> int:
+    """Solve each shipped example and simulate its plan: attainment per workload."""
+    import json
+
+    from solver.mip.pipeline import solve_problem
+    from solver.sim.fleet import build_engines
+    from solver.sim.report import summarize
+
+    print(f"{'problem':<26}{'workload':<16}{'SLO':>5}{'attainment':>11}{'TTFT att':>10}"
+          f"{'TPOT att':>10}  ok   (simulated {duration_s:g} s, seed {seed})")
+    all_ok = True
+    for path in sorted((ROOT / "problems").glob("*.yaml")):
+        lp = load_problem(path)
+        solved = solve_problem(lp)
+        doc = json.loads(solved.plan.to_json())
+        if not doc.get("deployments"):
+            print(f"{path.stem:<26}{'(no plan: ' + solved.plan.status + ')'}")
+            all_ok = False
+            continue
+        wls = lp.problem.workloads
+        plan = parse_plan(doc, [w.id for w in wls])
+        t0 = time.perf_counter()
+        sim = simulate_plan(wls, plan, build_engines(lp.catalog, plan),
+                            SimOptions(duration_s=duration_s, seed=seed))
+        summ = summarize(sim, wls, plan)
+        for wid, g in summ["workloads"].items():
+            all_ok &= g["meets_slo"]
+            print(f"{path.stem:<26}{wid:<16}{'p' + format(g['slo_percentile'], 'g'):>5}"
+                  f"{100 * g['attainment']:>10.2f}%{100 * g['ttft_attainment']:>9.2f}%"
+                  f"{100 * g['tpot_attainment']:>9.2f}%  {'yes' if g['meets_slo'] else 'NO'}")
+        print(f"{'':<26}{sim.n_requests} requests simulated in {time.perf_counter() - t0:.2f} s; "
+              f"plan ${solved.plan.objective.total_usd:,.0f}")
+    return 0 if all_ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--examples", action="store_true",
+                    help="solve and simulate every shipped example problem instead")
+    ap.add_argument("--duration", type=float, default=600.0, help="with --examples: simulated s")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     pin_one_core()
+    if args.examples:
+        return examples(args.duration, args.seed)
     dur = 2000.0 if args.quick else 10000.0
     rows = bench_replica(dur) + bench_fleet(dur / 2)
     print(f"{'case':<78}{'requests':>10}{'wall s':>9}{'req/s':>12}")

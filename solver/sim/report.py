@@ -80,7 +80,28 @@ def group_metrics(sim: FleetSimulation, mask: np.ndarray, slo) -> dict:
         fin = x[np.isfinite(x)]
         res[f"{name}_mean_ms"] = _ms(float(np.average(fin, weights=w[np.isfinite(x)]))) if len(fin) else None
     res["meets_slo"] = bool(total > 0 and res["attainment"] >= slo.percentile / 100.0 - 1e-12)
+    res["by_output_tokens"] = _by_output_length(out, met, ok_ttft, ok_tpot & served, w)
     return res
+
+
+def _by_output_length(out, met, ok_ttft, ok_tpot, w) -> list[dict]:
+    """Attainment by output-length quartile: a short answer's TPOT averages over few steps,
+    so one prefill stall weighs on it heavily; this shows where misses concentrate."""
+    if len(out) < 8:
+        return []
+    edges = np.unique(np.percentile(out, [0, 25, 50, 75, 100], method="inverted_cdf"))
+    rows = []
+    lo = 0
+    for hi in edges[1:] if len(edges) > 1 else edges:
+        sel = (out > lo) & (out <= hi)
+        tw = float(w[sel].sum())
+        if tw > 0:
+            rows.append({"output_tokens_max": int(hi), "share": tw / float(w.sum()),
+                         "attainment": float(w[sel & met].sum()) / tw,
+                         "ttft_attainment": float(w[sel & ok_ttft].sum()) / tw,
+                         "tpot_attainment": float(w[sel & ok_tpot].sum()) / tw})
+        lo = hi
+    return rows
 
 
 def predictions(catalog, plan: SimPlan, workloads: Sequence) -> dict:
@@ -225,6 +246,10 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append(f"  {'':<18}targets: TTFT {g['target_ttft_ms']:g} ms, TPOT {g['target_tpot_ms']:g} ms; "
                      f"met TTFT {100 * g['ttft_attainment']:.2f}%, TPOT {100 * g['tpot_attainment']:.2f}%"
                      + (f"; {g['unserved']} never served" if g["unserved"] else ""))
+        if not g["meets_slo"] and g.get("by_output_tokens"):
+            lines.append(f"  {'':<18}attainment by output length: " + ", ".join(
+                f"<={b['output_tokens_max']} tok {100 * b['attainment']:.1f}%"
+                for b in g["by_output_tokens"]))
     lines.append("")
     lines.append("Routes: simulated at the SLO percentile vs the MIP's assumption (perf model at capacity)")
     lines.append(f"  {'workload -> deployment':<44}{'rps/rep':>8}{'load':>6}{'attain':>8}"
