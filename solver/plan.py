@@ -111,7 +111,7 @@ class WorkloadKpi:
 
 @dataclass(frozen=True)
 class Objective:
-    total_usd: Optional[float]
+    total: Optional[float]
     breakdown: dict
     currency: str
     horizon_hours: float

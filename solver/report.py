@@ -60,7 +60,7 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     cost_rows = [[PART_LABELS.get(p, p), _usd(obj["breakdown"].get(p, 0.0)),
                   _usd((obj["breakdown"].get(p, 0.0) or 0.0) / months)]
                  for p in COST_PARTS if obj["breakdown"].get(p)]
-    cost_rows.append(["total", _usd(obj["total_usd"]), _usd(obj["usd_per_month"])])
+    cost_rows.append(["total", _usd(obj["total"]), _usd(obj["usd_per_month"])])
     secs.append(("Result", head))
     secs.append((f"Cost over {obj['horizon_hours']:,.0f} h ({months:.3g} months, {obj['currency']})",
                  _table(["part", "horizon", "per month"], cost_rows, markdown)))
@@ -159,7 +159,7 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
                      "tpot_target_ms", "quality", "quality_min_routed", "quality_target", "quality_mode",
                      "energy_kwh", "co2_kg"]),
         "costs.csv": ([{"part": p, "usd": (plan["objective"].get("breakdown") or {}).get(p, 0.0)}
-                       for p in COST_PARTS] + [{"part": "total", "usd": plan["objective"].get("total_usd")}],
+                       for p in COST_PARTS] + [{"part": "total", "usd": plan["objective"].get("total")}],
                       ["part", "usd"]),
     }
     written = []

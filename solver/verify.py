@@ -300,9 +300,9 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
         if abs(c - parts[part]) > 1e-5 * max(1.0, abs(parts[part])):
             rep.add("cost", f"objective.breakdown.{part}",
                     f"plan says {c:.10g}, recomputed {parts[part]:.10g}", c - parts[part])
-    ct = obj.get("total_usd")
+    ct = obj.get("total")
     if ct is None or abs(float(ct) - total) > 1e-5 * max(1.0, abs(total)):
-        rep.add("cost", "objective.total_usd", f"plan says {ct}, recomputed {total:.10g}",
+        rep.add("cost", "objective.total", f"plan says {ct}, recomputed {total:.10g}",
                 None if ct is None else float(ct) - total)
     if f.budget and f.budget.max_usd_per_month is not None:
         per_month = total * 730.0 / H

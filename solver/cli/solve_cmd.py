@@ -65,7 +65,7 @@ def run(args) -> int:
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text(), protect=protect)
     if args.baseline == "homogeneous" and plan.status in ("optimal", "time_limit"):
-        base = homogeneous_baseline(loaded, plan.objective.total_usd, backend=backend, solver=solver,
+        base = homogeneous_baseline(loaded, plan.objective.total, backend=backend, solver=solver,
                                     time_limit_s=args.time_limit, mip_gap=args.gap)
         plan = replace(plan, baseline=base)
     d = plan.to_dict()
@@ -76,7 +76,7 @@ def run(args) -> int:
     if args.csv:
         write_csv_dir(d, Path(args.csv), protect=protect)
     if args.quiet:
-        total = d["objective"]["total_usd"]
+        total = d["objective"]["total"]
         print(f"{plan.status}" + (f" {total:.2f} {d['objective']['currency']}" if total is not None else ""))
     else:
         print(console_text(d), end="")

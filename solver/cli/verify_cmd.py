@@ -26,7 +26,7 @@ def run(args) -> int:
     loaded = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
     rep = verify_plan(loaded.problem, loaded.catalog, plan)
     r = rep.recomputed
-    claimed = (plan.get("objective") or {}).get("total_usd")
+    claimed = (plan.get("objective") or {}).get("total")
     print(f"verify {args.plan} against {args.problem}" + (f" [{scenario}]" if scenario else ""))
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "

@@ -89,7 +89,7 @@ def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Option
                                time_limit_s=time_limit_s or opts.time_limit_s,
                                mip_gap=mip_gap if mip_gap is not None else opts.mip_gap)
         rows.append({"accelerator": a, "status": s.plan.status,
-                     "total_usd": s.plan.objective.total_usd})
+                     "total_usd": s.plan.objective.total})
     feasible = [r for r in rows if r["total_usd"] is not None]
     best = min(feasible, key=lambda r: (r["total_usd"], r["accelerator"])) if feasible else None
     saving = None
