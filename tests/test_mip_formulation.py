@@ -200,3 +200,27 @@ def test_model_builder_sums_duplicates_and_computes_activity():
     assert list(m.activity(np.array([1.0, 2.0]))) == [5.0, -2.0]
     assert m.violations(np.array([1.0, 2.0])) == []
     assert len(m.violations(np.array([1.0, 4.0]))) == 2   # r[p]: 7 > 5 and r[q]: -4 < -3
+
+
+def test_fallback_solver_is_used_when_the_first_errors():
+    from solver.mip.pipeline import solve_coefficients
+
+    from solver.problem.schema import Workload
+
+    class P:  # the pipeline needs only the problem's name, objective currency and workloads
+        name = "fb"
+
+        class objective:
+            currency = "USD"
+
+        workloads = [Workload.model_validate(dict(
+            id="w0", demand={"requests_per_s": 5}, input_tokens={"mean": 100},
+            output_tokens={"mean": 10}, slo={"ttft_ms": 100, "tpot_ms": 10}))]
+
+    k = coeffs([offer(usd_per_device_hour=2.0)], [(0, 1, 70.0)], [(0, 0, 5.0)], [5.0])
+    bad = solve_coefficients(P, k, backend="pulp", solver="nosuch", time_limit_s=5, mip_gap=0)
+    assert bad.result.status == "error"
+    ok = solve_coefficients(P, k, backend="pulp", solver="nosuch", time_limit_s=5, mip_gap=0,
+                            fallback=["ortools:scip"])
+    assert ok.result.status == "optimal" and ok.result.backend == "ortools"
+    assert ok.result.objective == pytest.approx(2.0)

@@ -7,13 +7,13 @@ call :func:`solve_problem` too, so the whole chain lives in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
 from solver.mip.backends import solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
-from solver.mip.status import INFEASIBLE, SolveResult
+from solver.mip.status import ERROR, INFEASIBLE, SolveResult
 from solver.plan import Plan, build_plan
 
 
@@ -39,7 +39,8 @@ def unservable_message(k: Coefficients) -> Optional[str]:
 
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
                        time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
-                       scenario: Optional[str] = None) -> Solved:
+                       scenario: Optional[str] = None, fallback: Sequence[str] = ()) -> Solved:
+    """Build and solve; on a solver *error* try each ``fallback`` ("name" or "backend:name")."""
     model = build_model(k)
     msg = unservable_message(k)
     if msg is not None:
@@ -47,6 +48,16 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
     else:
         res = solve(model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap,
                     threads=threads)
+        tried = [f"{res.backend}:{res.solver} ({res.message})"]
+        for fb in fallback:
+            if res.status != ERROR:
+                break
+            be, _, name = fb.rpartition(":")
+            res = solve(model, be or backend, name, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                        threads=threads)
+            tried.append(f"{res.backend}:{res.solver} ({res.message})")
+        if res.status == ERROR and len(tried) > 1:
+            res.message = "every solver failed: " + "; ".join(tried)
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict (availability, power, budget, spot share "
                             "or redundancy); try relaxing one at a time with --scenario")
@@ -67,7 +78,8 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     return solve_coefficients(p, k, backend=backend, solver=solver,
                               time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
                               mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
-                              threads=threads or opts.threads, scenario=loaded.scenario)
+                              threads=threads or opts.threads, scenario=loaded.scenario,
+                              fallback=opts.fallback)
 
 
 def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Optional[str] = None,
