@@ -134,7 +134,12 @@ def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, protect: tuple = ()) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + rename).
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"), protect=protect)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple = ()) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename).
 
     A reader never sees a half-written file, and a crash leaves the old file
     intact.  ``protect`` lists input files that must never be overwritten.
@@ -142,36 +147,20 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, protect: tuple = ()
     target = Path(path)
     for p in protect:
         try:
-            if Path(p).resolve() == target.resolve():
-                raise InputError(InputIssue(
-                    message="output would overwrite an input file", file=str(target),
-                    hint="choose another output path"))
+            same = Path(p).resolve() == target.resolve()
         except OSError:
             continue
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Binary twin of :func:`atomic_write_text` (plots)."""
-    target = Path(path)
+        if same:
+            raise InputError(InputIssue(
+                message="output would overwrite an input file", file=str(target),
+                hint="choose another output path"))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         try:
