@@ -96,6 +96,7 @@ def examples(duration_s: float, seed: int) -> int:
     from solver.mip.pipeline import solve_problem
     from solver.sim.fleet import build_engines
     from solver.sim.report import summarize
+    from solver.sim.tighten import plan_cost
 
     print(f"{'problem':<26}{'workload':<16}{'SLO':>5}{'attainment':>11}{'TTFT att':>10}"
           f"{'TPOT att':>10}  ok   (simulated {duration_s:g} s, seed {seed})")
@@ -120,7 +121,7 @@ def examples(duration_s: float, seed: int) -> int:
                   f"{100 * g['attainment']:>10.2f}%{100 * g['ttft_attainment']:>9.2f}%"
                   f"{100 * g['tpot_attainment']:>9.2f}%  {'yes' if g['meets_slo'] else 'NO'}")
         print(f"{'':<26}{sim.n_requests} requests simulated in {time.perf_counter() - t0:.2f} s; "
-              f"plan ${solved.plan.objective.total_usd:,.0f}")
+              f"plan ${plan_cost(doc) or 0:,.0f}")
     return 0 if all_ok else 1
 
 

@@ -67,7 +67,8 @@ def register(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a plan under realistic traffic; measure SLO attainment",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("problem", metavar="PROBLEM.yaml")
-    p.add_argument("plan", metavar="PLAN.json", help="written by `fleetopt solve --json`")
+    p.add_argument("plan", metavar="PLAN.json", nargs="?", default=None,
+                   help="written by `fleetopt solve --json` (not needed with --tighten)")
     p.add_argument("--scenario", default=None,
                    help="problem scenario (default: the scenario the plan was solved for)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
@@ -89,6 +90,15 @@ def register(sub) -> None:
                         "instead of Poisson traffic")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE",
                    help="also write the full results as JSON")
+    p.add_argument("--tighten", action="store_true",
+                   help="solve, simulate, and re-solve with tighter planning targets for the "
+                        "workloads that miss their SLO, until all meet it in simulation")
+    p.add_argument("--step", type=float, default=0.85, metavar="F",
+                   help="with --tighten: factor applied to a missed target per round (default 0.85)")
+    p.add_argument("--max-rounds", type=_count, default=6, metavar="N",
+                   help="with --tighten: most solve/simulate rounds (default 6)")
+    p.add_argument("--plan-out", default=None, metavar="FILE",
+                   help="with --tighten: write the final plan JSON here")
     p.add_argument("--check", action="store_true",
                    help=f"exit with code {EXIT_VIOLATIONS} when a workload misses its SLO")
     p.set_defaults(func=run_simulate)
@@ -115,6 +125,11 @@ def run_simulate(args) -> int:
     from solver.sim.traffic import read_trace
     from solver.yamlio import atomic_write_text
 
+    if args.tighten:
+        return run_tighten(args)
+    if args.plan is None:
+        raise InputError(InputIssue("no plan given", hint="usage: fleetopt simulate PROBLEM.yaml PLAN.json "
+                                    "(or --tighten to solve and simulate in a loop)"))
     # The plan names its scenario; read it first so that the problem matches by default.
     import json as _json
     from pathlib import Path
@@ -171,6 +186,57 @@ def run_simulate(args) -> int:
     if args.check and not summary["all_slos_met"]:
         return EXIT_VIOLATIONS
     return 0
+
+
+def run_tighten(args) -> int:
+    """``--tighten``: the solve -> simulate -> tighten loop of :mod:`solver.sim.tighten`."""
+    from solver.problem.load import load_problem
+    from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions
+    from solver.sim.report import format_text
+    from solver.sim.tighten import tighten_until_met
+    from solver.yamlio import atomic_write_text
+
+    if args.trace:
+        raise InputError(InputIssue("--tighten simulates Poisson traffic; it cannot replay --trace",
+                                    hint="drop --trace, or simulate a plan with --trace"))
+    if not 0 < args.step < 1:
+        raise InputError(InputIssue(f"--step must be between 0 and 1 (got {args.step:g})",
+                                    hint="e.g. --step 0.85"))
+    if args.warmup is not None and args.warmup >= args.duration:
+        raise InputError(InputIssue(f"--warmup {args.warmup:g} s is not shorter than --duration "
+                                    f"{args.duration:g} s", hint="shorten the warm-up"))
+    lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
+        None if args.prefill_chunk == "whole" else args.prefill_chunk)
+    opts = SimOptions(duration_s=args.duration, warmup_s=args.warmup, seed=args.seed,
+                      max_replicas=args.max_replicas, prefill_chunk_tokens=chunk)
+
+    def log(r):
+        f = ", ".join(f"{w} ttft x{v['ttft']:.3g} tpot x{v['tpot']:.3g}" for w, v in r.factors.items())
+        att = ", ".join(f"{w} {100 * a:.2f}%" for w, a in r.attainment.items())
+        cost = f"${r.total_usd:,.0f}" if r.total_usd is not None else "-"
+        print(f"round: planning targets {f}: {r.status}, {cost}; attainment {att}"
+              + (" -> all met" if r.met else ""), flush=True)
+
+    res = tighten_until_met(lp, opts, step=args.step, max_rounds=args.max_rounds,
+                            catalog_overlays=args.catalog, log=log)
+    if res.verification is not None:
+        print()
+        print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"))
+    if res.plan_json is not None and args.plan_out:
+        atomic_write_text(args.plan_out, res.plan_json, protect=(args.problem,))
+        print(f"wrote the final plan to {args.plan_out} (its KPI targets are the tightened planning targets)")
+    if args.json_out and res.verification is not None:
+        out = dict(res.verification)
+        out["tighten_rounds"] = [{"factors": r.factors, "status": r.status, "total_usd": r.total_usd,
+                                  "attainment": r.attainment, "met": r.met} for r in res.rounds]
+        atomic_write_text(args.json_out, json.dumps(_jsonable(out), indent=2) + "\n",
+                          protect=(args.problem,))
+    ok = res.met and res.verification is not None and res.verification["all_slos_met"]
+    if not ok:
+        print("the SLOs were not all met in simulation within the rounds allowed"
+              + ("" if res.met else f" ({len(res.rounds)} rounds)"))
+    return EXIT_VIOLATIONS if (args.check and not ok) else 0
 
 
 def _jsonable(x):
