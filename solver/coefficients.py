@@ -130,6 +130,8 @@ class Coefficients:
     include_energy: bool = True
     #: why candidate-workload combinations were dropped (for `explain` and error messages)
     pruned: dict = field(default_factory=dict)
+    #: workload id -> {reason: count} (for "why can nothing serve this workload")
+    pruned_by_workload: dict = field(default_factory=dict)
     catalog_version: str = ""
 
     # --------------------------------------------------------------- derived arrays
@@ -351,8 +353,10 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
 
     quality = {(m, q): quality_of(catalog.models[m], catalog.quantization[q])
                for m in models_ok for q in quants_ok}
-    pruned = {"no_capacity": 0, "model_filter": 0, "quantization_filter": 0, "region_filter": 0,
-              "quality_per_request": 0}
+    reasons = ("no_capacity", "model_filter", "quantization_filter", "region_filter",
+               "quality_per_request")
+    pruned = {r: 0 for r in reasons}
+    by_wl = {w.id: {r: 0 for r in reasons} for w in wls}
     candidates: list[CandidateInfo] = []
     pw, pc, pcap, ppow, pttft, ptpot = [], [], [], [], [], []
     cidle: list[float] = []
@@ -365,19 +369,24 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
         for wi, w in enumerate(wls):
             if w.models and m not in w.models:
                 pruned["model_filter"] += 1
+                by_wl[w.id]["model_filter"] += 1
                 continue
             if w.quantizations and q not in w.quantizations:
                 pruned["quantization_filter"] += 1
+                by_wl[w.id]["quantization_filter"] += 1
                 continue
             if w.regions and offers[oi].region not in w.regions:
                 pruned["region_filter"] += 1
+                by_wl[w.id]["region_filter"] += 1
                 continue
             if (w.quality is not None and w.quality.mode == "per_request"
                     and qual < w.quality.min_score - 1e-9):
                 pruned["quality_per_request"] += 1
+                by_wl[w.id]["quality_per_request"] += 1
                 continue
             if not (max_rps[pi, wi] > 0):
                 pruned["no_capacity"] += 1
+                by_wl[w.id]["no_capacity"] += 1
                 continue
             pairs_here.append(wi)
         if not pairs_here:
@@ -429,7 +438,7 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
         max_capex_usd=f.budget.max_capex_usd if f.budget else None,
         carbon_usd_per_tonne=problem.objective.carbon_usd_per_tonne,
         include_energy=problem.objective.include_energy,
-        pruned=pruned, catalog_version=catalog.version,
+        pruned=pruned, pruned_by_workload=by_wl, catalog_version=catalog.version,
     )
     return prune_dominated(k) if dominance else k
 

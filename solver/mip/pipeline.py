@@ -31,10 +31,15 @@ def unservable_message(k: Coefficients) -> Optional[str]:
     missing = [w for i, w in enumerate(k.workloads) if i not in served]
     if not missing:
         return None
-    why = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in k.pruned.items() if n)
+    parts = []
+    for w in missing:
+        counts = k.pruned_by_workload.get(w, {})
+        why = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in counts.items() if n)
+        parts.append(f"{w}: {why or 'no candidate at all'}")
     return (f"no allowed deployment can serve workload(s) {', '.join(missing)} within their SLOs "
-            f"and filters ({len(k.offers)} offers considered; dropped combinations: {why or 'none'}). "
-            "Relax the SLO, quality target or filters, or allow more accelerators/regions.")
+            f"and filters ({len(k.offers)} offers considered; combinations dropped per workload - "
+            f"{'; '.join(parts)}). Relax the SLO, quality target or filters, or allow more "
+            "accelerators/regions; `fleetopt perf` shows why a deployment cannot serve.")
 
 
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],

@@ -1,0 +1,107 @@
+"""Benchmark: the MIP on every shipped example problem (and its scenarios).
+
+    .venv/bin/python benchmarks/bench_mip.py [--scenarios] [--no-dominance] [--markdown FILE]
+
+For each problem: model size after pruning, plan cost, the homogeneous
+baseline (best single accelerator type) and the saving, solve time per
+backend/solver (best of ``--repeat``), agreement of the objectives, and
+whether the solver-free verifier accepts the plan.  Times are wall-clock
+seconds of ``solver.mip.solve`` (translation + solve), single thread where
+the solver allows it; coefficient building is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from solver.coefficients import build_coefficients  # noqa: E402
+from solver.mip import build_model, solve  # noqa: E402
+from solver.mip.pipeline import homogeneous_baseline, solve_coefficients  # noqa: E402
+from solver.problem.load import load_problem  # noqa: E402
+from solver.verify import verify_plan  # noqa: E402
+
+SOLVERS = [("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip")]
+
+
+def bench(path: Path, scenario, repeat: int, dominance: bool, baseline: bool) -> dict:
+    lp = load_problem(path, scenario=scenario)
+    p = lp.problem
+    t0 = time.perf_counter()
+    k = build_coefficients(p, lp.catalog, dominance=dominance)
+    t_coef = time.perf_counter() - t0
+    model = build_model(k)
+    row = {"problem": path.stem + (f" [{scenario}]" if scenario else ""), "vars": model.n_vars,
+           "ints": int(model.is_int.sum()), "rows": model.n_rows, "coef_s": t_coef, "times": {},
+           "objectives": {}}
+    for backend, name in SOLVERS:
+        best = None
+        for _ in range(repeat):
+            r = solve(model, backend, name, time_limit_s=p.solver.time_limit_s,
+                      mip_gap=p.solver.mip_gap, threads=1)
+            best = r.seconds if best is None else min(best, r.seconds)
+        row["times"][f"{backend}/{name}"] = best
+        row["objectives"][f"{backend}/{name}"] = r.objective if r.status == "optimal" else r.status
+    s = solve_coefficients(p, k, backend="pulp", solver="cbc", time_limit_s=p.solver.time_limit_s,
+                           mip_gap=p.solver.mip_gap, scenario=scenario)
+    row["status"] = s.plan.status
+    row["cost"] = s.plan.objective.total
+    if s.plan.status in ("optimal", "time_limit"):
+        rep = verify_plan(p, lp.catalog, json.loads(s.plan.to_json()))
+        row["verify"] = "ok" if rep.ok else f"{len(rep.violations)} violations"
+        if baseline:
+            b = homogeneous_baseline(lp, s.plan.objective.total, backend="pulp", solver="cbc")
+            row["baseline"] = b["best_total_usd"]
+            row["baseline_acc"] = b["best_accelerator"]
+            row["saving"] = b["saving_percent"]
+    objs = [v for v in row["objectives"].values() if isinstance(v, float)]
+    row["max_rel_diff"] = (max(objs) - min(objs)) / max(abs(max(objs)), 1e-9) if objs else None
+    return row
+
+
+def fmt(rows: list[dict]) -> str:
+    head = ("| problem | vars (int) / rows | status | plan cost USD | best single type | baseline USD | "
+            "saving % | " + " | ".join(f"{b}/{s} s" for b, s in SOLVERS) + " | backends rel. diff | verify |")
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        times = " | ".join(f"{r['times'][f'{b}/{s}']:.2f}" for b, s in SOLVERS)
+        cost = f"{r['cost']:,.0f}" if r.get("cost") is not None else "-"
+        base = f"{r['baseline']:,.0f}" if r.get("baseline") is not None else "-"
+        sav = f"{r['saving']:.1f}" if r.get("saving") is not None else "-"
+        diff = f"{r['max_rel_diff']:.1e}" if r.get("max_rel_diff") is not None else "-"
+        out.append(f"| {r['problem']} | {r['vars']} ({r['ints']}) / {r['rows']} | {r['status']} | {cost} | "
+                   f"{r.get('baseline_acc') or '-'} | {base} | {sav} | {times} | {diff} | {r.get('verify', '-')} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenarios", action="store_true", help="also every scenario of every problem")
+    ap.add_argument("--no-dominance", action="store_true", help="solve without dominance pruning")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--markdown", default=None)
+    args = ap.parse_args()
+    rows = []
+    for path in sorted((ROOT / "problems").glob("*.yaml")):
+        scen = [None]
+        if args.scenarios:
+            scen += [s.name for s in load_problem(path).problem.scenarios]
+        for sc in scen:
+            rows.append(bench(path, sc, args.repeat, not args.no_dominance, not args.no_baseline))
+            print(fmt(rows[-1:]).splitlines()[-1], flush=True)
+    text = fmt(rows)
+    print()
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
