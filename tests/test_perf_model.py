@@ -306,3 +306,24 @@ def test_apply_measurements():
     assert out.max_rps[0, 1] == 0 and REASONS[int(out.reason[0, 1])] == "measured: cannot serve"
     np.testing.assert_array_equal(out.max_rps[1], cap.max_rps[1])        # other candidate untouched
     assert cap.max_rps[0, 0] != 12.5                                     # input not mutated
+
+
+def test_perf_workload_rejects_nonsense():
+    for bad in (dict(input_tokens=0), dict(output_tokens=-1), dict(tpot_ms=float("nan")),
+                dict(percentile=100), dict(input_cv=-0.1), dict(input_tokens_p90=0)):
+        kw = dict(id="w", input_tokens=100, output_tokens=10, ttft_ms=100, tpot_ms=10)
+        kw.update(bad)
+        with pytest.raises(ValueError):
+            PerfWorkload(**kw)
+
+
+def test_evaluate_is_deterministic_and_cached_results_equal():
+    cat = catalog()
+    cands = [PerfCandidate("h100-sxm", "mixtral-8x7b", "fp8", 2), PerfCandidate("a100-80gb", "llama-3.1-8b", "int4", 1)]
+    wls = [PerfWorkload("a", 700, 300, 800, 45, input_cv=0.7), PerfWorkload("b", 3000, 100, 3000, 100)]
+    first = evaluate(cat, cands, wls, P)          # fills the per-catalog cache
+    second = evaluate(cat, cands, wls, P)         # served from it
+    fresh = evaluate(catalog(), cands, wls, P)    # a new catalog object: no cache
+    for f in ("max_rps", "ttft_ms", "tpot_ms", "batch", "power_w", "reason", "bound"):
+        np.testing.assert_array_equal(getattr(first, f), getattr(second, f))
+        np.testing.assert_array_equal(getattr(first, f), getattr(fresh, f))

@@ -108,6 +108,20 @@ class PerfWorkload:
     output_tokens_p90: Optional[float] = None
     input_cv: float = 0.0      # coefficient of variation of input length (prefill service variability)
 
+    def __post_init__(self):
+        for name in ("input_tokens", "output_tokens", "ttft_ms", "tpot_ms"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                raise ValueError(f"PerfWorkload {self.id!r}: {name} must be a positive finite number (got {v!r})")
+        for name in ("input_tokens_p90", "output_tokens_p90"):
+            v = getattr(self, name)
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise ValueError(f"PerfWorkload {self.id!r}: {name} must be positive (got {v!r})")
+        if not 0 < self.percentile < 100:
+            raise ValueError(f"PerfWorkload {self.id!r}: percentile must be in (0, 100) (got {self.percentile!r})")
+        if not (self.input_cv >= 0 and math.isfinite(self.input_cv)):
+            raise ValueError(f"PerfWorkload {self.id!r}: input_cv must be >= 0 (got {self.input_cv!r})")
+
     @classmethod
     def from_workload(cls, w) -> "PerfWorkload":
         """From a :class:`solver.problem.schema.Workload`."""
@@ -148,13 +162,35 @@ _TERM_FIELDS = ("ne_time_s", "exp_time_s", "log1m_p", "kv_full_tok_dev", "kv_sw_
                 "idle_w", "tdp_w", "weight_bytes_dev")
 
 
-def _terms(catalog, cand: PerfCandidate, params: PerfParams) -> CandidateTerms:
-    return candidate_terms(catalog.accelerator(cand.accelerator), catalog.model(cand.model),
-                           catalog.quant(cand.quantization), cand.tensor_parallel, params)
+def _terms(catalog, cand: PerfCandidate, params: PerfParams, cache: Optional[dict] = None) -> CandidateTerms:
+    acc, mdl, q = (catalog.accelerator(cand.accelerator), catalog.model(cand.model),
+                   catalog.quant(cand.quantization))
+    if cache is None:
+        return candidate_terms(acc, mdl, q, cand.tensor_parallel, params)
+    # keyed by the identity of the (immutable) entries: a replaced entry is a new key
+    key = (id(acc), id(mdl), id(q), cand.tensor_parallel)
+    hit = cache.get(key)
+    if hit is None:
+        hit = (candidate_terms(acc, mdl, q, cand.tensor_parallel, params), acc, mdl, q)
+        cache[key] = hit
+    return hit[0]
+
+
+def _terms_cache(catalog, params: PerfParams) -> Optional[dict]:
+    """Per-catalog memo of candidate terms (repeated evaluations in sweeps skip the Python loop)."""
+    try:
+        store = catalog.__dict__.setdefault("_perf_terms_cache", {})
+    except AttributeError:
+        return None
+    pkey = (id(params), params.key())
+    if len(store) > 8 and pkey not in store:
+        store.clear()
+    return store.setdefault(pkey, {})
 
 
 def _candidate_arrays(catalog, candidates, params):
-    terms = [_terms(catalog, c, params) for c in candidates]
+    cache = _terms_cache(catalog, params)
+    terms = [_terms(catalog, c, params, cache) for c in candidates]
     arrs = {f: np.array([getattr(t, f) for t in terms], dtype=float) for f in _TERM_FIELDS}
     arrs["reason"] = np.array([t.reason for t in terms], dtype=np.int64)
     return terms, arrs
