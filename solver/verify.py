@@ -304,6 +304,27 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     if ct is None or abs(float(ct) - total) > 1e-5 * max(1.0, abs(total)):
         rep.add("cost", "objective.total", f"plan says {ct}, recomputed {total:.10g}",
                 None if ct is None else float(ct) - total)
+    # reported KPIs must match the recomputation too (a report is only as good as its numbers)
+    totals = plan.get("totals") or {}
+    for name, val in (("energy_kwh", energy_kwh), ("co2_kg", co2_kg)):
+        if name in totals:
+            rep.checks += 1
+            if abs(float(totals[name]) - val) > 1e-5 * max(1.0, abs(val)):
+                rep.add("kpi", f"totals.{name}", f"plan says {totals[name]:.10g}, recomputed {val:.10g}",
+                        float(totals[name]) - val)
+    for did, d in deps.items():
+        if "utilization" in d and int(d["replicas"]) > 0 and did in load:
+            rep.checks += 1
+            util = load[did] / int(d["replicas"])
+            if abs(float(d["utilization"]) - util) > 1e-5 * max(1.0, util):
+                rep.add("kpi", f"{did}.utilization", f"plan says {d['utilization']:.6g}, "
+                        f"recomputed {util:.6g}", float(d["utilization"]) - util)
+    for r in plan.get("routing", []):
+        if r.get("workload") in wl and "share" in r:
+            D = wl[r["workload"]].demand.requests_per_s
+            if abs(float(r["share"]) - float(r["requests_per_s"]) / D) > 1e-6:
+                rep.add("kpi", f"{r['workload']} -> {r['deployment']}.share",
+                        f"share {r['share']} != {r['requests_per_s']} / {D}")
     if f.budget and f.budget.max_usd_per_month is not None:
         per_month = total * 730.0 / H
         if _over(per_month, f.budget.max_usd_per_month):

@@ -224,3 +224,40 @@ def test_fallback_solver_is_used_when_the_first_errors():
                             fallback=["ortools:scip"])
     assert ok.result.status == "optimal" and ok.result.backend == "ortools"
     assert ok.result.objective == pytest.approx(2.0)
+
+
+def test_plan_kpis_by_hand():
+    """Energy case above, turned into a plan: every KPI recomputed by hand."""
+    from solver.mip.pipeline import solve_coefficients
+    from solver.problem.schema import Workload
+
+    class P:
+        name = "kpi"
+
+        class objective:
+            currency = "USD"
+
+        workloads = [Workload.model_validate(dict(
+            id="w0", demand={"requests_per_s": 5}, input_tokens={"mean": 100},
+            output_tokens={"mean": 10}, slo={"ttft_ms": 200, "tpot_ms": 30}))]
+
+    o = offer(mode="purchase", usd_per_device_hour=2.0, idle_w=100.0, pue=1.2, elec=0.1,
+              carbon=500.0, energy_charged=True)
+    k = coeffs([o], [(0, 1, 70.0)], [(0, 0, 10.0, 400.0)], [5.0], hours=1000.0,
+               idle_c=[100.0], carbon_usd_per_tonne=100.0)
+    plan = solve_coefficients(P, k, backend="pulp", solver="cbc", time_limit_s=10, mip_gap=0).plan
+    d = plan.to_dict()
+    assert d["objective"]["total"] == pytest.approx(2045.0)
+    assert d["objective"]["usd_per_month"] == pytest.approx(2045.0 * 730 / 1000)
+    assert d["objective"]["breakdown"]["purchase_amortisation"] == pytest.approx(2000.0)
+    (dep,) = d["deployments"]
+    assert dep["utilization"] == pytest.approx(0.5)          # 5 req/s of 10 per replica
+    assert dep["power_w"] == pytest.approx(250.0)
+    assert dep["energy_kwh"] == pytest.approx(300.0)
+    assert dep["co2_kg"] == pytest.approx(150.0)
+    (kpi,) = d["kpis"]
+    # 5 req/s x 3600 s x 1000 h x 10 tokens = 1.8e8 output tokens; $2045 / 180 M tokens
+    assert kpi["usd_per_million_output_tokens"] == pytest.approx(2045.0 / 180.0)
+    assert kpi["ttft_ms"] == 100.0 and kpi["tpot_ms"] == 20.0
+    assert d["totals"]["energy_kwh"] == pytest.approx(300.0)
+    assert d["routing"][0]["share"] == 1.0

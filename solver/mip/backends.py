@@ -17,9 +17,11 @@ directory that is removed afterwards, never to the working directory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 from typing import Callable, Optional
@@ -162,8 +164,36 @@ def _cbc_bound(log: str) -> Optional[float]:
 _ORTOOLS_IDS = {"scip": "SCIP", "cbc": "CBC", "highs": "HIGHS", "cp-sat": "CP_SAT"}
 
 
+@contextlib.contextmanager
+def _quiet_stdout(active: bool):
+    """Silence C-level stdout (OR-Tools' HiGHS prints a banner even with output suppressed)."""
+    if not active:
+        yield
+        return
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (e.g. captured): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _solve_ortools(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
                    threads: Optional[int], msg: bool) -> SolveResult:
+    with _quiet_stdout(solver == "highs" and not msg):
+        return _solve_ortools_inner(model, solver, time_limit_s, mip_gap, threads, msg)
+
+
+def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
+                         threads: Optional[int], msg: bool) -> SolveResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver(_ORTOOLS_IDS[solver])
