@@ -152,6 +152,18 @@ def test_plan_errors_are_collected_with_paths():
                      "routing[0].requests_per_s"]
     with pytest.raises(InputError, match="deployments"):
         parse_plan({"status": "infeasible"}, ["chat"])
+    with pytest.raises(InputError, match="no deployments .status: infeasible"):
+        parse_plan({"status": "infeasible", "deployments": [], "routing": []}, ["chat"])
+
+
+def test_workload_without_routed_traffic_counts_as_missed():
+    wls = [workload("a", 5.0), workload("b", 5.0)]
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 5.0)]), ["a", "b"])
+    sim = simulate_plan(wls, plan, {"d": ConstantEngine(prefill_base_ms=1)},
+                        SimOptions(duration_s=100, seed=0))
+    s = summarize(sim, wls, plan)
+    assert s["workloads"]["a"]["meets_slo"]
+    assert s["unrouted_workloads"] == ["b"] and not s["all_slos_met"]
 
 
 def test_step_table_tracks_the_perf_model_engine():

@@ -171,6 +171,9 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
             col.add(f"deployment {r.deployment!r} has 0 replicas but receives "
                     f"{r.requests_per_s:g} req/s of {r.workload!r}", path="routing",
                     hint="the plan is inconsistent; re-solve")
+    if isinstance(deps_raw, list) and not deps_raw and not col.issues:
+        col.add(f"the plan has no deployments (status: {data.get('status', 'unknown')})",
+                path="deployments", hint="simulate a plan that `fleetopt solve` found feasible")
     col.raise_if_any()
     scen = data.get("scenario")
     return SimPlan(deployments=deps, routing=routes, file=file, raw=data,

@@ -205,7 +205,9 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         "routes": routes,
         "deployments": deps,
         "unrouted_trace_requests": sim.unrouted,
-        "all_slos_met": bool(per_workload) and all(v["meets_slo"] for v in per_workload.values()),
+        "unrouted_workloads": [w for w in sim.workload_ids if w not in per_workload],
+        "all_slos_met": (bool(per_workload) and len(per_workload) == len(sim.workload_ids)
+                         and all(v["meets_slo"] for v in per_workload.values())),
         "speed": {"simulated_requests": n, "wall_s": sim.wall_s,
                   "requests_per_s": n / sim.wall_s if sim.wall_s > 0 else math.nan},
     }
@@ -275,8 +277,13 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append("")
         lines.append("trace requests of workloads the plan does not route (dropped): "
                      + ", ".join(f"{k}: {v}" for k, v in summary["unrouted_trace_requests"].items()))
+    if summary.get("unrouted_workloads"):
+        lines.append("")
+        lines.append("workloads the plan serves no traffic of (counted as missed): "
+                     + ", ".join(summary["unrouted_workloads"]))
     lines.append("")
     lines.append("all SLOs met in simulation" if summary["all_slos_met"]
                  else "SLO MISSED in simulation for: "
-                 + ", ".join(k for k, v in summary["workloads"].items() if not v["meets_slo"]))
+                 + ", ".join([k for k, v in summary["workloads"].items() if not v["meets_slo"]]
+                             + list(summary.get("unrouted_workloads") or [])))
     return "\n".join(lines)
