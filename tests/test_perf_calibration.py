@@ -184,3 +184,15 @@ def test_cli_perf_bad_input(capsys):
     err = capsys.readouterr().err
     assert "--model is required" in err and "--tp" in err and "--input-tokens must be a positive" in err
     assert "Traceback" not in err
+
+
+def test_cli_perf_with_measurement_table(tmp_path, capsys):
+    f = tmp_path / "m.csv"
+    f.write_text("accelerator,model,quantization,input_tokens,output_tokens,max_requests_per_s,tpot_ms\n"
+                 "h100-sxm,llama-3.1-8b,fp8,500,250,42,31\n")
+    args = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "fp8",
+            "--input-tokens", "500", "--output-tokens", "250", "--tpot-ms", "50", "--json"]
+    assert main(args + ["--measurements", str(f)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["measured"] and d["max_rps"] == 42 and d["tpot_ms"] == 31
+    assert d["batch"] == pytest.approx(42 * 250 * 0.031)

@@ -327,3 +327,33 @@ def test_evaluate_is_deterministic_and_cached_results_equal():
     for f in ("max_rps", "ttft_ms", "tpot_ms", "batch", "power_w", "reason", "bound"):
         np.testing.assert_array_equal(getattr(first, f), getattr(second, f))
         np.testing.assert_array_equal(getattr(first, f), getattr(fresh, f))
+
+
+def test_measurement_table(tmp_path):
+    from solver.errors import InputError
+    from solver.perf import load_measurements_csv
+    f = tmp_path / "m.csv"
+    f.write_text("# my lab, 2026-11\n"
+                 "accelerator,model,quantization,tensor_parallel,input_tokens,output_tokens,tpot_slo_ms,"
+                 "max_output_tokens_per_s,ttft_ms\n"
+                 "h100-sxm,llama-3.1-8b,fp8,1,500,250,30,5000,120\n")
+    (m,) = load_measurements_csv(f, CAT)
+    assert m.max_requests_per_s == 5000 / 250 and m.tpot_slo_ms == 30 and m.source == "m.csv:3"
+    cand = [PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1)]
+    # measured under TPOT <= 30 ms: applies to a 50 ms workload, not to a 20 ms one
+    wls = [PerfWorkload("loose", 520, 240, 1000, 50), PerfWorkload("tight", 500, 250, 1000, 20)]
+    cap = evaluate(CAT, cand, wls, P)
+    out = apply_measurements(cap, cand, wls, [m])
+    assert out.max_rps[0, 0] == 20.0 and out.ttft_ms[0, 0] == 120
+    assert out.max_rps[0, 1] == cap.max_rps[0, 1]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("accelerator,model,max_request_per_s\nh100-sxm,llama-3.1-8b,3\n")
+    with pytest.raises(InputError) as e:
+        load_measurements_csv(bad, CAT)
+    assert "max_requests_per_s" in e.value.format()          # did-you-mean on the column
+    bad.write_text("accelerator,model,tensor_parallel,input_tokens,max_requests_per_s\n"
+                   "h100,llama-3.1-8b,3,100,-1\n")
+    with pytest.raises(InputError) as e:
+        load_measurements_csv(bad, CAT)
+    text = e.value.format()
+    assert "bad.csv:2" in text and "h100-sxm" in text and "power of two" in text and "max_requests_per_s" in text

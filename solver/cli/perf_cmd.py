@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
     p.add_argument("--params", metavar="FILE", help="calibration file (default: shipped)")
+    p.add_argument("--measurements", metavar="FILE.csv",
+                   help="table of your own measurements; a matching row replaces the analytic figures")
     psub = p.add_subparsers(dest="perf_command", metavar="SUBCOMMAND")
     v = psub.add_parser("validate", help="predict each row of a calibration CSV; error summary",
                         description="Predict each row of FILE.csv (columns of tests/data/calibration.csv) "
@@ -196,6 +198,26 @@ def _text(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _overlay_measurement(d, cat, params, cand, wl, path) -> None:
+    """Replace the analytic operating point by a matching measured one (and say so)."""
+    from solver.perf import BOUND_MEASURED, REASONS, apply_measurements, evaluate, load_measurements_csv
+    from solver.perf.arch import R_MEASURED_ZERO
+
+    table = load_measurements_csv(path, cat)
+    cap = apply_measurements(evaluate(cat, [cand], [wl], params), [cand], [wl], table)
+    r, b = int(cap.reason[0, 0]), int(cap.bound[0, 0])
+    if r == R_MEASURED_ZERO:
+        d.update(feasible=False, reason=REASONS[r], measured=True)
+    elif b == BOUND_MEASURED:
+        rps = float(cap.max_rps[0, 0])
+        d.update(feasible=True, reason=REASONS[0], measured=True, max_rps=rps,
+                 ttft_ms=float(cap.ttft_ms[0, 0]), tpot_ms=float(cap.tpot_ms[0, 0]),
+                 batch=float(cap.batch[0, 0]), power_w=float(cap.power_w[0, 0]),
+                 output_tokens_per_s=rps * wl.output_tokens, bound=f"measured ({path})")
+    else:
+        d["measured"] = False
+
+
 def run(args) -> int:
     if getattr(args, "perf_command", None):
         return run_validate(args)
@@ -211,6 +233,8 @@ def run(args) -> int:
     wl = PerfWorkload("cli", args.input_tokens, args.output_tokens, args.ttft_ms or big, args.tpot_ms or big,
                       args.percentile, input_cv=args.input_cv)
     d = describe(cat, params, cand, wl, args.batch)
+    if args.measurements:
+        _overlay_measurement(d, cat, params, cand, wl, args.measurements)
     print(json.dumps(d, indent=2) if args.json else _text(d))
     return 0 if d["feasible"] else EXIT_INFEASIBLE
 

@@ -9,7 +9,7 @@ See ``solver/perf/README.md`` for the model, the calibration and its errors.
 """
 
 from solver.perf.arch import REASONS
-from solver.perf.measurements import BOUND_MEASURED, apply_measurements
+from solver.perf.measurements import BOUND_MEASURED, TableMeasurement, apply_measurements, load_measurements_csv
 from solver.perf.model import (BOUNDS, Capacity, EngineSpec, PerfCandidate, PerfWorkload, engine_spec,
                                evaluate)
 from solver.perf.params import PerfParams, default_params, load_params
@@ -17,4 +17,5 @@ from solver.perf.params import PerfParams, default_params, load_params
 BOUNDS.setdefault(BOUND_MEASURED, "measured")
 
 __all__ = ["PerfCandidate", "PerfWorkload", "Capacity", "EngineSpec", "REASONS", "BOUNDS", "evaluate",
-           "engine_spec", "apply_measurements", "PerfParams", "default_params", "load_params"]
+           "engine_spec", "apply_measurements", "load_measurements_csv", "TableMeasurement", "PerfParams",
+           "default_params", "load_params"]
