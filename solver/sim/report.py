@@ -81,7 +81,25 @@ def group_metrics(sim: FleetSimulation, mask: np.ndarray, slo) -> dict:
         res[f"{name}_mean_ms"] = _ms(float(np.average(fin, weights=w[np.isfinite(x)]))) if len(fin) else None
     res["meets_slo"] = bool(total > 0 and res["attainment"] >= slo.percentile / 100.0 - 1e-12)
     res["by_output_tokens"] = _by_output_length(out, met, ok_ttft, ok_tpot & served, w)
+    res.update(_windows(sim.arrival_s[m], met, w, slo.percentile, sim.window_s))
     return res
+
+
+WINDOW_S = 60.0
+
+
+def _windows(arr, met, w, percentile, window_s) -> dict:
+    """Share of fixed time windows (60 s, or a tenth of the run if shorter) in which the
+    SLO held, i.e. at least ``percentile`` % of the requests arriving in it met both targets."""
+    if not len(arr):
+        return {"window_s": None, "windows": 0, "windows_slo_met": None}
+    width = min(WINDOW_S, window_s / 10.0)
+    k = np.floor((arr - arr.min()) / width).astype(np.int64)
+    tot = np.bincount(k, weights=w)
+    good = np.bincount(k, weights=np.where(met, w, 0.0), minlength=len(tot))
+    has = tot > 0
+    ok = good[has] >= (percentile / 100.0 - 1e-12) * tot[has]
+    return {"window_s": width, "windows": int(has.sum()), "windows_slo_met": float(ok.mean())}
 
 
 def _by_output_length(out, met, ok_ttft, ok_tpot, w) -> list[dict]:
@@ -247,7 +265,9 @@ def format_text(summary: dict, title: str = "") -> str:
                      f"{ttft:>24}{tpot:>22}  {'yes' if g['meets_slo'] else 'NO'}")
         lines.append(f"  {'':<18}targets: TTFT {g['target_ttft_ms']:g} ms, TPOT {g['target_tpot_ms']:g} ms; "
                      f"met TTFT {100 * g['ttft_attainment']:.2f}%, TPOT {100 * g['tpot_attainment']:.2f}%"
-                     + (f"; {g['unserved']} never served" if g["unserved"] else ""))
+                     + (f"; {g['unserved']} never served" if g["unserved"] else "")
+                     + (f"; SLO held in {100 * g['windows_slo_met']:.0f}% of {g['windows']} "
+                        f"{g['window_s']:g}-s windows" if g.get("windows") else ""))
         if not g["meets_slo"] and g.get("by_output_tokens"):
             lines.append(f"  {'':<18}attainment by output length: " + ", ".join(
                 f"<={b['output_tokens_max']} tok {100 * b['attainment']:.1f}%"
