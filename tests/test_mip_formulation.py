@@ -261,3 +261,39 @@ def test_plan_kpis_by_hand():
     assert kpi["ttft_ms"] == 100.0 and kpi["tpot_ms"] == 20.0
     assert d["totals"]["energy_kwh"] == pytest.approx(300.0)
     assert d["routing"][0]["share"] == 1.0
+
+
+def test_raw_statuses_are_normalised():
+    import pulp
+    from ortools.linear_solver import pywraplp
+
+    from solver.mip.backends import ortools_status, pulp_status
+
+    assert pulp_status(pulp.LpStatusOptimal, pulp.LpSolutionOptimal) == "optimal"
+    assert pulp_status(pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible) == "time_limit"
+    assert pulp_status(pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible) == "infeasible"
+    assert pulp_status(pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded) == "unbounded"
+    assert pulp_status(pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound) == "error"
+    assert ortools_status(pywraplp.Solver.OPTIMAL) == "optimal"
+    assert ortools_status(pywraplp.Solver.FEASIBLE) == "time_limit"
+    assert ortools_status(pywraplp.Solver.INFEASIBLE) == "infeasible"
+    assert ortools_status(pywraplp.Solver.NOT_SOLVED) == "error"
+    assert ortools_status(pywraplp.Solver.ABNORMAL) == "error"
+
+
+def test_every_constraint_family_is_built_when_its_data_exists():
+    offers = [offer("a", mode="spot", usd_per_device_hour=1.0),
+              offer("b", mode="purchase", usd_per_device_hour=2.0, capex=100.0)]
+    k = coeffs(offers, [(0, 1, 70.0), (1, 1, 90.0)], [(0, 0, 5.0), (0, 1, 5.0)], [10.0],
+               spot_share=0.5, n_plus_1=[True], quality_min=[80.0], mean_mode=[True],
+               availability=[("a", np.array([0]), 10.0)], power_caps=[("r", np.array([1]), 100.0)],
+               max_usd_per_month=1e6, max_capex_usd=1e6)
+    m = build_model(k)
+    assert set(m.row_family) == {
+        "demand.served", "capacity.replica", "capacity.offer_units", "quality.mean",
+        "caps.availability", "caps.power", "caps.spot_share", "redundancy.spare",
+        "redundancy.spare_within_replicas", "caps.budget", "caps.capex"}
+    # 1 spot + 2 purchased spares... by hand: 50% spot -> x_spot <= 5 (1 spot replica + spare),
+    # mean quality 80 -> x_b >= 5; N+1: each used deployment needs one spare.
+    # spot: 2 replicas ($2), purchase: 2 replicas ($4) -> $6
+    _solve_all(k, 6.0)

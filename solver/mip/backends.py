@@ -61,6 +61,9 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
         return SolveResult(ERROR, backend, solver, time.perf_counter() - t0,
                            message=f"{type(exc).__name__}: {exc}")
     res.seconds = time.perf_counter() - t0
+    if res.status == ERROR and res.seconds >= 0.9 * time_limit_s:
+        res.message = (f"time limit ({time_limit_s:g} s) reached before any feasible plan was found "
+                       f"[{res.message}]; raise --time-limit or relax --gap")
     if res.values is not None:
         v = np.asarray(res.values, float)
         v = np.where(model.is_int, np.round(v), v)
@@ -130,22 +133,37 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             pass
 
     raw = f"pulp status {pulp.LpStatus.get(prob.status, prob.status)}, solution {sol}"
-    if sol == pulp.LpSolutionOptimal:
-        status = OPTIMAL
-    elif sol == pulp.LpSolutionIntegerFeasible:
-        status = TIME_LIMIT
-    elif sol == pulp.LpSolutionInfeasible or prob.status == pulp.LpStatusInfeasible:
-        status = INFEASIBLE
-    elif sol == pulp.LpSolutionUnbounded or prob.status == pulp.LpStatusUnbounded:
-        status = UNBOUNDED
-    else:
-        status = ERROR
+    status = pulp_status(prob.status, sol)
     values = None
     if status in (OPTIMAL, TIME_LIMIT):
         values = np.array([x.varValue if x.varValue is not None else 0.0 for x in xs], float)
     if status == OPTIMAL and best_bound is None:
         best_bound = None  # gap within mip_gap but not reported by this solver
     return SolveResult(status, "pulp", solver, 0.0, values=values, best_bound=best_bound, message=raw)
+
+
+def pulp_status(status: int, sol_status: int) -> str:
+    """Normalise pulp's (status, sol_status) pair."""
+    import pulp
+
+    if sol_status == pulp.LpSolutionOptimal:
+        return OPTIMAL
+    if sol_status == pulp.LpSolutionIntegerFeasible:   # stopped (time limit) with a plan
+        return TIME_LIMIT
+    if sol_status == pulp.LpSolutionInfeasible or status == pulp.LpStatusInfeasible:
+        return INFEASIBLE
+    if sol_status == pulp.LpSolutionUnbounded or status == pulp.LpStatusUnbounded:
+        return UNBOUNDED
+    return ERROR
+
+
+def ortools_status(code: int) -> str:
+    """Normalise a pywraplp result code."""
+    from ortools.linear_solver import pywraplp
+
+    return {pywraplp.Solver.OPTIMAL: OPTIMAL, pywraplp.Solver.FEASIBLE: TIME_LIMIT,
+            pywraplp.Solver.INFEASIBLE: INFEASIBLE,
+            pywraplp.Solver.UNBOUNDED: UNBOUNDED}.get(code, ERROR)
 
 
 def _cbc_bound(log: str) -> Optional[float]:
@@ -233,16 +251,7 @@ def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, m
              pywraplp.Solver.INFEASIBLE: "INFEASIBLE", pywraplp.Solver.UNBOUNDED: "UNBOUNDED",
              pywraplp.Solver.ABNORMAL: "ABNORMAL", pywraplp.Solver.NOT_SOLVED: "NOT_SOLVED"}
     raw = f"ortools {solver} result {names.get(code, code)}"
-    if code == pywraplp.Solver.OPTIMAL:
-        status = OPTIMAL
-    elif code == pywraplp.Solver.FEASIBLE:
-        status = TIME_LIMIT
-    elif code == pywraplp.Solver.INFEASIBLE:
-        status = INFEASIBLE
-    elif code == pywraplp.Solver.UNBOUNDED:
-        status = UNBOUNDED
-    else:
-        status = ERROR
+    status = ortools_status(code)
     values = None
     best_bound = None
     if status in (OPTIMAL, TIME_LIMIT):

@@ -30,22 +30,23 @@ Variables
 * x_p  >= 0    requests/s of w(p) routed to c(p)
 * s_c  in {0,1} spare replica of c (only for candidates that can serve an N+1 workload)
 
-Constraints (one function each below)
--------------------------------------
-* demand_served[w]:     sum_{p: w(p)=w} x_p = D_w
-* replica_capacity[c]:  sum_{p: c(p)=c} x_p / cap_p <= u (y_c - s_c)
-* offer_units[o]:       sum_{c: o(c)=o} t_c y_c <= g_o n_o
+Constraints (family name in the model = function below with '.' for '_')
+-----------------------------------------------------------------------
+* demand.served[w]:          sum_{p: w(p)=w} x_p = D_w
+* capacity.replica[c]:       sum_{p: c(p)=c} x_p / cap_p <= u (y_c - s_c)
+* capacity.offer_units[o]:   sum_{c: o(c)=o} t_c y_c <= g_o n_o
   (replica sizes are powers of two dividing g_o, so this total always packs into n_o units)
-* quality_mean[w]:      sum_p x_p (Q_c(p) - Qmin_w) >= 0           (mode "mean", the router)
+* quality.mean[w]:           sum_p x_p (Q_c(p) - Qmin_w) >= 0      (mode "mean", the router)
   per-request targets are enforced by pruning pairs with Q_c < Qmin_w.
-* availability_cap[k]:  sum_{o in k} g_o n_o <= max_devices_k      (owned devices excluded)
-* power_cap[k]:         sum_{o in k} PUE_r(o) g_o n_o tdp_a(o) / 1000 <= max_kw_k
+* caps.availability[k]:      sum_{o in k} g_o n_o <= max_devices_k (owned devices excluded)
+* caps.power[k]:             sum_{o in k} PUE_r(o) g_o n_o tdp_a(o) / 1000 <= max_kw_k
   nameplate (TDP) of every procured device, the figure a facility provisions for;
   planned load would under-provision bursts.
-* budget_cap:           total cost / (H / 730) <= max_usd_per_month
-* capex_cap:            sum_{o purchase} price_a(o) g_o n_o <= max_capex_usd
-* spot_share[w]:        sum_{p: w, k(o(c(p)))=spot} x_p <= S D_w
-* redundancy_spare[p]:  x_p <= D_w(p) s_c(p)  for N+1 workloads;  s_c <= y_c
+* caps.budget:               total cost / (H / 730) <= max_usd_per_month
+* caps.capex:                sum_{o purchase} price_a(o) g_o n_o <= max_capex_usd
+* caps.spot_share[w]:        sum_{p: w, k(o(c(p)))=spot} x_p <= S D_w
+* redundancy.spare[p]:       x_p <= D_w(p) s_c(p)  for N+1 workloads
+* redundancy.spare_within_replicas[c]:  s_c <= y_c
 
 Objective (USD over the horizon)
 --------------------------------
@@ -81,7 +82,6 @@ class Vars:
 
 def add_variables(b: ModelBuilder, k: Coefficients) -> Vars:
     """y, n, x, s with their bounds (y bounded by what serving all routable demand needs)."""
-    off = k.cand_offer()
     need = np.zeros(k.n_c)
     np.add.at(need, k.pair_c, k.demand_rps[k.pair_w] / (k.max_utilization * k.pair_cap_rps))
     y_ub = np.ceil(need + 1e-9) + 1.0
@@ -96,16 +96,15 @@ def add_variables(b: ModelBuilder, k: Coefficients) -> Vars:
     s = b.add_vars("s", [f"s[{c}]" for c in sc], 0.0, 1.0, integer=True)
     s_of_c = np.full(k.n_c, -1, np.int64)
     s_of_c[sc] = s
-    del off
     return Vars(y, n, x, s, s_of_c)
 
 
 def demand_served(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """sum_{p: w(p)=w} x_p = D_w  for every workload."""
-    b.add_rows("demand_served", k.pair_w, v.x, np.ones(k.n_p), "=", k.demand_rps, k.workloads)
+    b.add_rows("demand.served", k.pair_w, v.x, np.ones(k.n_p), "=", k.demand_rps, k.workloads)
 
 
-def replica_capacity(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+def capacity_replica(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """sum_p x_p / cap_p - u y_c + u s_c <= 0  for every candidate."""
     u = k.max_utilization
     rows = [k.pair_c, np.arange(k.n_c)]
@@ -115,15 +114,15 @@ def replica_capacity(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     rows.append(has)
     cols.append(v.s_of_c[has])
     vals.append(np.full(len(has), u))
-    b.add_rows("replica_capacity", np.concatenate(rows), np.concatenate(cols),
+    b.add_rows("capacity.replica", np.concatenate(rows), np.concatenate(cols),
                np.concatenate(vals), "<", np.zeros(k.n_c), [str(c) for c in range(k.n_c)])
 
 
-def offer_units(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+def capacity_offer_units(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """sum_{c in o} t_c y_c - g_o n_o <= 0  for every offer."""
     off = k.cand_offer()
     g = k.offer_array("devices_per_unit")
-    b.add_rows("offer_units", np.concatenate([off, np.arange(k.n_o)]),
+    b.add_rows("capacity.offer_units", np.concatenate([off, np.arange(k.n_o)]),
                np.concatenate([v.y, v.n]), np.concatenate([k.cand_tp(), -g]), "<",
                np.zeros(k.n_o), [o.key for o in k.offers])
 
@@ -137,11 +136,11 @@ def quality_mean(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     local[ws] = np.arange(len(ws))
     sel = local[k.pair_w] >= 0
     q = k.cand_quality()[k.pair_c[sel]] - k.quality_min[k.pair_w[sel]]
-    b.add_rows("quality_mean", local[k.pair_w[sel]], v.x[sel], q, ">", np.zeros(len(ws)),
+    b.add_rows("quality.mean", local[k.pair_w[sel]], v.x[sel], q, ">", np.zeros(len(ws)),
                [k.workloads[w] for w in ws])
 
 
-def availability_cap(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+def caps_availability(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """sum_{o in cap} g_o n_o <= max_devices  per availability entry."""
     g = k.offer_array("devices_per_unit")
     rows, cols, vals, rhs, names = [], [], [], [], []
@@ -152,11 +151,11 @@ def availability_cap(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
         rhs.append(max_dev)
         names.append(label)
     if names:
-        b.add_rows("availability_cap", np.concatenate(rows), np.concatenate(cols),
+        b.add_rows("caps.availability", np.concatenate(rows), np.concatenate(cols),
                    np.concatenate(vals), "<", rhs, names)
 
 
-def power_cap(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+def caps_power(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """sum_{o in cap} PUE_r g_o tdp_a n_o / 1000 <= max_kw  per power cap (nameplate)."""
     kw = k.offer_array("pue") * k.offer_array("devices_per_unit") * k.offer_array("tdp_w") / 1000.0
     rows, cols, vals, rhs, names = [], [], [], [], []
@@ -167,11 +166,11 @@ def power_cap(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
         rhs.append(max_kw)
         names.append(label)
     if names:
-        b.add_rows("power_cap", np.concatenate(rows), np.concatenate(cols),
+        b.add_rows("caps.power", np.concatenate(rows), np.concatenate(cols),
                    np.concatenate(vals), "<", rhs, names)
 
 
-def spot_share(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+def caps_spot_share(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """sum_{p: w, spot} x_p <= S D_w  for workloads that can use spot (only if S < 1)."""
     if k.max_spot_share >= 1.0:
         return
@@ -182,7 +181,7 @@ def spot_share(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
         return
     local = np.full(k.n_w, -1)
     local[ws] = np.arange(len(ws))
-    b.add_rows("spot_share", local[k.pair_w[sel]], v.x[sel], np.ones(int(sel.sum())), "<",
+    b.add_rows("caps.spot_share", local[k.pair_w[sel]], v.x[sel], np.ones(int(sel.sum())), "<",
                k.max_spot_share * k.demand_rps[ws], [k.workloads[w] for w in ws])
 
 
@@ -191,14 +190,14 @@ def redundancy_spare(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     sel = np.flatnonzero(k.n_plus_1[k.pair_w])
     if len(sel):
         m = len(sel)
-        b.add_rows("redundancy_spare", np.concatenate([np.arange(m), np.arange(m)]),
+        b.add_rows("redundancy.spare", np.concatenate([np.arange(m), np.arange(m)]),
                    np.concatenate([v.x[sel], v.s_of_c[k.pair_c[sel]]]),
                    np.concatenate([np.ones(m), -k.demand_rps[k.pair_w[sel]]]), "<", np.zeros(m),
                    [f"{k.workloads[k.pair_w[p]]},{k.pair_c[p]}" for p in sel])
     has = np.flatnonzero(v.s_of_c >= 0)
     if len(has):
         m = len(has)
-        b.add_rows("redundancy_spare_le_replicas", np.concatenate([np.arange(m), np.arange(m)]),
+        b.add_rows("redundancy.spare_within_replicas", np.concatenate([np.arange(m), np.arange(m)]),
                    np.concatenate([v.s_of_c[has], v.y[has]]),
                    np.concatenate([np.ones(m), -np.ones(m)]), "<", np.zeros(m),
                    [str(c) for c in has])
@@ -236,7 +235,7 @@ def objective(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
         b.add_objective("carbon", cols, watts * c[off])
 
 
-def budget_cap(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+def caps_budget(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """total cost x 730 / H <= max_usd_per_month (call after :func:`objective`)."""
     if k.max_usd_per_month is None:
         return
@@ -244,17 +243,17 @@ def budget_cap(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     for vec in b.obj_parts.values():
         total[:len(vec)] += vec
     cols = np.flatnonzero(total)
-    b.add_rows("budget_cap", np.zeros(len(cols)), cols, total[cols] * 730.0 / k.hours, "<",
+    b.add_rows("caps.budget", np.zeros(len(cols)), cols, total[cols] * 730.0 / k.hours, "<",
                [k.max_usd_per_month], ["usd_per_month"])
 
 
-def capex_cap(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+def caps_capex(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """sum_o capex_per_device g_o n_o <= max_capex_usd."""
     if k.max_capex_usd is None:
         return
     capex = k.offer_array("capex_usd_per_device") * k.offer_array("devices_per_unit")
     cols = np.flatnonzero(capex)
-    b.add_rows("capex_cap", np.zeros(len(cols)), v.n[cols], capex[cols], "<",
+    b.add_rows("caps.capex", np.zeros(len(cols)), v.n[cols], capex[cols], "<",
                [k.max_capex_usd], ["usd"])
 
 
@@ -263,16 +262,16 @@ def build_model(k: Coefficients) -> LinearModel:
     b = ModelBuilder()
     v = add_variables(b, k)
     demand_served(b, k, v)
-    replica_capacity(b, k, v)
-    offer_units(b, k, v)
+    capacity_replica(b, k, v)
+    capacity_offer_units(b, k, v)
     quality_mean(b, k, v)
-    availability_cap(b, k, v)
-    power_cap(b, k, v)
-    spot_share(b, k, v)
+    caps_availability(b, k, v)
+    caps_power(b, k, v)
+    caps_spot_share(b, k, v)
     redundancy_spare(b, k, v)
     objective(b, k, v)
-    budget_cap(b, k, v)
-    capex_cap(b, k, v)
+    caps_budget(b, k, v)      # after objective: it bounds the objective's own expression
+    caps_capex(b, k, v)
     model = b.build()
     model.blocks["s_of_c"] = v.s_of_c
     return model
