@@ -297,3 +297,9 @@ def test_every_constraint_family_is_built_when_its_data_exists():
     # mean quality 80 -> x_b >= 5; N+1: each used deployment needs one spare.
     # spot: 2 replicas ($2), purchase: 2 replicas ($4) -> $6
     _solve_all(k, 6.0)
+
+
+def test_cp_sat_is_refused_rather_than_rounded():
+    k = coeffs([offer()], [(0, 1, 70.0)], [(0, 0, 3.0)], [10.0], u=0.8)
+    r = solve(build_model(k), "ortools", "cp-sat")
+    assert r.status == "error" and "round" in r.message

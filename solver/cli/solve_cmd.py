@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None,
                    help="solver stack (default: the problem's solver.backend, else pulp)")
     p.add_argument("--solver", default=None,
-                   help="pulp: cbc|highs; ortools: scip|cbc|highs|cp-sat (default: first listed)")
+                   help="pulp: cbc|highs; ortools: scip|cbc|highs (default: first listed)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds")
     p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap, e.g. 1e-4")
     p.add_argument("--threads", type=int, default=None)
