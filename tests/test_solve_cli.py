@@ -116,3 +116,16 @@ def test_homogeneous_baseline_is_never_cheaper(problem, tmp_path):
     assert b["best_total_usd"] >= d["objective"]["total"] * (1 - 1e-9)
     expect = (b["best_total_usd"] - d["objective"]["total"]) / b["best_total_usd"] * 100
     assert b["saving_percent"] == pytest.approx(expect, abs=1e-6)
+
+
+def test_verify_rejects_malformed_plan_with_exit_2(problem, tmp_path, capsys):
+    pj = tmp_path / "p.json"
+    assert main(["solve", str(problem), "--json", str(pj), "--quiet"]) == 0
+    d = json.loads(pj.read_text())
+    del d["deployments"][0]["replicas"]
+    pj.write_text(json.dumps(d))
+    assert main(["verify", str(problem), str(pj)]) == 2
+    err = capsys.readouterr().err
+    assert "malformed plan" in err and "Traceback" not in err
+    pj.write_text("{not json")
+    assert main(["verify", str(problem), str(pj)]) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from solver.errors import EXIT_OK, EXIT_VIOLATIONS
+from solver.errors import EXIT_OK, EXIT_VIOLATIONS, InputError, InputIssue
 
 
 def register(sub) -> None:
@@ -24,7 +24,13 @@ def run(args) -> int:
     plan = load_plan_json(args.plan)
     scenario = args.scenario if args.scenario is not None else plan.get("scenario")
     loaded = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
-    rep = verify_plan(loaded.problem, loaded.catalog, plan)
+    try:
+        rep = verify_plan(loaded.problem, loaded.catalog, plan)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(InputIssue(
+            f"malformed plan: {type(exc).__name__}: {exc}", file=args.plan,
+            hint="pass an unmodified file written by `fleetopt solve --json` "
+                 "(schema: solver/schemas/plan.schema.json)")) from None
     r = rep.recomputed
     claimed = (plan.get("objective") or {}).get("total")
     print(f"verify {args.plan} against {args.problem}" + (f" [{scenario}]" if scenario else ""))
