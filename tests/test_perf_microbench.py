@@ -1,0 +1,60 @@
+"""`fleetopt calibrate`: peak fractions measured on the local CPU (NumPy backend, small sizes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from solver.cli import main
+from solver.perf import load_params
+
+CPU_ACC = """schema_version: 1
+accelerators:
+  - id: cpu-test
+    name: test CPU
+    vendor: none
+    family: cpu
+    memory_gb: {value: 16, source: test fixture}
+    mem_bw_gbps: {value: 20, source: test fixture}
+    peak_tflops:
+      fp32: {value: 0.5, source: test fixture}
+    tdp_w: {value: 65, source: test fixture}
+    idle_w: {value: 10, source: test fixture}
+    interconnect: {kind: pcie, bandwidth_gbps: {value: 16, source: test fixture}}
+    devices_per_node: 1
+"""
+
+
+def test_calibrate_numpy_writes_overlay(tmp_path, capsys):
+    cat = tmp_path / "cpu.yaml"
+    cat.write_text(CPU_ACC)
+    out = tmp_path / "local.yaml"
+    rc = main(["calibrate", "--accelerator", "cpu-test", "--catalog", str(cat), "--backend", "numpy",
+               "--size", "96", "--copy-mb", "4", "--repeats", "2", "--out", str(out), "--json"])
+    assert rc == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["gemm_tflops"]["fp32"] > 0 and r["copy_gbps"] > 0
+    p = load_params(out)
+    g = p.group("cpu", "fp32")
+    # fractions = measured / catalog peak (0.5 TFLOPS, 20 GB/s), capped at 1
+    assert g.compute_efficiency == pytest.approx(min(r["gemm_tflops"]["fp32"] / 0.5, 1.0))
+    assert g.bandwidth_efficiency == pytest.approx(min(r["copy_gbps"] / 20, 1.0))
+    prov = dict(p.provenance)
+    assert prov["overlay_accelerator"] == "cpu-test" and prov["overlay_device"].startswith("CPU")
+    assert prov["overlay_date"][:4].isdigit()
+    # the shipped groups are kept: Hopper FP8 is unchanged
+    base = load_params("catalogs/calibration/perf_params.yaml")
+    assert p.group("hopper", "fp8") == base.group("hopper", "fp8")
+
+
+def test_calibrate_bad_input(tmp_path, capsys):
+    cat = tmp_path / "cpu.yaml"
+    cat.write_text(CPU_ACC)
+    assert main(["calibrate", "--accelerator", "cpu-test", "--catalog", str(cat), "--formats", "fp8",
+                 "--backend", "numpy", "--out", str(tmp_path / "x.yaml")]) == 2
+    assert "no catalog peak for fp8" in capsys.readouterr().err
+    assert main(["calibrate", "--accelerator", "cpu-tst", "--catalog", str(cat), "--backend", "numpy",
+                 "--size", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--size" in err
