@@ -242,3 +242,24 @@ def test_cli_trace_generate_then_replay(tmp_path, capsys):
     plan.write_text(json.dumps(CHAT_PLAN))
     assert main(["simulate", problem, str(plan), "--trace", str(csv_path), "--warmup", "0"]) == 0
     assert f"{len(lines) - 1} requests" in capsys.readouterr().out
+
+
+def test_without_spares_moves_the_spare_replicas_traffic_to_the_others():
+    # 30 req/s on 3 replicas, one of them the n+1 spare: 10 req/s each normally,
+    # 15 req/s each on the 2 that remain when the spare is taken out.
+    wl = workload("w", 30.0)
+    doc = plan_doc([("d", 3)], [("w", "d", 30.0)])
+    doc["deployments"][0]["spare_replicas"] = 1
+    plan = parse_plan(doc, ["w"])
+    eng = {"d": ConstantEngine(prefill_base_ms=1)}
+    normal = simulate_plan([wl], plan, eng, SimOptions(duration_s=1000, warmup_s=0, seed=2))
+    failed = simulate_plan([wl], plan, eng, SimOptions(duration_s=1000, warmup_s=0, seed=2,
+                                                       without_spares=True))
+    assert normal.deployments[0].simulated_replicas == 3
+    assert failed.deployments[0].simulated_replicas == 2
+    assert normal.n_requests == pytest.approx(30_000, rel=0.03)
+    assert failed.n_requests == pytest.approx(30_000, rel=0.03)   # same fleet load
+    assert failed.deployments[0].busy_s / 2 == pytest.approx(15 * 1000 * 0.001, rel=0.05)
+    doc["deployments"][0]["spare_replicas"] = 4
+    with pytest.raises(InputError, match="spare_replicas"):
+        parse_plan(doc, ["w"])

@@ -9,7 +9,9 @@ Poisson arrivals at ``requests_per_s(w, d) / replicas(d)``: the same
 per-replica load the MIP's linear capacity constraint assumes.  (Round-robin
 would smooth arrivals and look better than reality with a random balancer.)
 Spare replicas (n+1 redundancy) are counted as serving, i.e. the balancer uses
-every replica the plan buys.
+every replica the plan buys; ``without_spares`` instead takes each deployment's
+spares out (a failed replica: the others absorb its traffic), which checks
+that the redundancy the plan pays for really covers a failure.
 
 Replicas of one deployment are statistically identical, so at most
 ``max_replicas`` of them are simulated (independent seeds) and each simulated
@@ -48,6 +50,7 @@ class SimOptions:
     seed: int = 0
     max_replicas: int = 16               # replicas simulated per deployment
     prefill_chunk_tokens: Optional[int] = DEFAULT_PREFILL_CHUNK  # None: whole prompts
+    without_spares: bool = False         # simulate with each deployment's spare replicas down
 
     @property
     def warmup(self) -> float:
@@ -135,7 +138,7 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
     if trace is not None:
         horizon = float(trace.arrival_s.max()) if len(trace) else 0.0
         window = max(horizon - warm, 0.0)
-        assign_dep, assign_rep, unrouted = _assign_trace(trace, plan, wl_ids, options.seed)
+        assign_dep, assign_rep, unrouted = _assign_trace(trace, plan, wl_ids, options)
     else:
         horizon = float(options.duration_s)
         window = max(horizon - warm, 0.0)
@@ -148,9 +151,10 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
     runs: list[DeploymentRun] = []
     for di, dep in enumerate(plan.deployments):
         routes = [r for r in plan.routing if r.deployment == dep.id and r.requests_per_s > 0]
-        n_sim = min(dep.replicas, max(1, options.max_replicas))
+        n_rep = serving_replicas(dep, options)
+        n_sim = min(n_rep, max(1, options.max_replicas))
         run = DeploymentRun(deployment=dep, simulated_replicas=n_sim,
-                            weight=dep.replicas / n_sim if n_sim else 0.0, status="ok")
+                            weight=n_rep / n_sim if n_sim else 0.0, status="ok")
         runs.append(run)
         if n_sim == 0 or (not routes and trace is None):
             run.status = "idle (no traffic routed)" if n_sim else "no replicas"
@@ -171,7 +175,7 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
                 parts = []
                 for route in routes:
                     w = wl_by_id[route.workload]
-                    t = poisson_arrivals(route.requests_per_s / dep.replicas, horizon, rng)
+                    t = poisson_arrivals(route.requests_per_s / n_rep, horizon, rng)
                     parts.append((t, np.full(len(t), wl_ids.index(w.id), np.int64),
                                   sample_tokens(w.input_tokens, len(t), rng),
                                   sample_tokens(w.output_tokens, len(t), rng)))
@@ -224,9 +228,16 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
         window_s=window, wall_s=time.perf_counter() - t_wall, options=options, unrouted=unrouted)
 
 
-def _assign_trace(trace: Trace, plan: SimPlan, wl_ids: list[str], seed: int):
+def serving_replicas(dep: SimDeployment, options: SimOptions) -> int:
+    """Replicas that take traffic: all of them, or all but the spares with ``without_spares``."""
+    if options.without_spares and dep.spare_replicas:
+        return max(dep.replicas - dep.spare_replicas, 1 if dep.replicas else 0)
+    return dep.replicas
+
+
+def _assign_trace(trace: Trace, plan: SimPlan, wl_ids: list[str], options: SimOptions):
     """Deployment (by routing share) and replica (uniform) of every trace request."""
-    rng = np.random.default_rng([seed, 7919])
+    rng = np.random.default_rng([options.seed, 7919])
     n = len(trace)
     dep = np.full(n, -1, np.int64)
     rep = np.zeros(n, np.int64)
@@ -246,5 +257,5 @@ def _assign_trace(trace: Trace, plan: SimPlan, wl_ids: list[str], seed: int):
             s = sel[choice == j]
             di = dep_pos[r.deployment]
             dep[s] = di
-            rep[s] = rng.integers(0, plan.deployments[di].replicas, len(s))
+            rep[s] = rng.integers(0, serving_replicas(plan.deployments[di], options), len(s))
     return dep, rep, unrouted

@@ -28,6 +28,7 @@ class SimDeployment:
     replicas: int
     region: Optional[str] = None
     acquisition: Optional[str] = None
+    spare_replicas: int = 0          # n+1 spares included in ``replicas``
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,19 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
         if isinstance(reps, bool) or not isinstance(reps, int) or reps < 0:
             col.add(f"replicas must be a whole number >= 0 (got {reps!r})", path=f"{where}.replicas")
             bad = True
+        spare = d.get("spare_replicas", 0)
+        if isinstance(spare, float) and spare.is_integer():
+            spare = int(spare)
+        if isinstance(spare, bool) or not isinstance(spare, int) or spare < 0 or (
+                isinstance(reps, int) and not isinstance(reps, bool) and 0 <= reps < spare):
+            col.add(f"spare_replicas must be a whole number between 0 and replicas (got {spare!r})",
+                    path=f"{where}.spare_replicas")
+            bad = True
         if not bad:
             deps.append(SimDeployment(id=d["id"], accelerator=d["accelerator"], model=d["model"],
                                       quantization=d["quantization"], tensor_parallel=tp,
                                       replicas=reps, region=d.get("region"),
-                                      acquisition=d.get("acquisition")))
+                                      acquisition=d.get("acquisition"), spare_replicas=spare))
     ids = [d.id for d in deps]
     if len(set(ids)) != len(ids):
         col.add("deployment ids are not unique", path="deployments",

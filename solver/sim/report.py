@@ -181,9 +181,11 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         slo = wl[r.workload].slo
         g = group_metrics(sim, mask, slo)
         dep = plan.deployments[di]
+        from solver.sim.fleet import serving_replicas
         row = {"workload": r.workload, "deployment": r.deployment,
                "planned_rps": r.requests_per_s,
-               "planned_rps_per_replica": r.requests_per_s / dep.replicas, **g}
+               "planned_rps_per_replica": r.requests_per_s / max(serving_replicas(dep, sim.options), 1),
+               **g}
         pred = predicted.get((r.workload, r.deployment))
         flags = []
         if pred:
@@ -208,7 +210,8 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         d = run.deployment
         deps.append({"deployment": d.id, "accelerator": d.accelerator, "model": d.model,
                      "quantization": d.quantization, "tensor_parallel": d.tensor_parallel,
-                     "replicas": d.replicas, "simulated_replicas": run.simulated_replicas,
+                     "replicas": d.replicas, "spare_replicas": d.spare_replicas,
+                     "simulated_replicas": run.simulated_replicas,
                      "status": run.status, "utilisation": run.utilisation,
                      "mean_batch": run.mean_batch, "max_batch": run.max_batch,
                      "kv_capacity_tokens": run.kv_capacity_tokens,
@@ -218,6 +221,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         "options": {"duration_s": sim.options.duration_s, "warmup_s": sim.options.warmup,
                     "seed": sim.options.seed, "max_replicas": sim.options.max_replicas,
                     "prefill_chunk_tokens": sim.options.prefill_chunk_tokens,
+                    "without_spares": sim.options.without_spares,
                     "measurement_window_s": sim.window_s},
         "workloads": per_workload,
         "routes": routes,
@@ -248,7 +252,8 @@ def format_text(summary: dict, title: str = "") -> str:
     chunk = o.get("prefill_chunk_tokens")
     lines.append(f"simulated {o['duration_s']:g} s of traffic (first {o['warmup_s']:g} s warm-up, "
                  f"seed {o['seed']}, prefill "
-                 + (f"chunks of {chunk} tokens" if chunk else "whole prompts") + "); "
+                 + (f"chunks of {chunk} tokens" if chunk else "whole prompts")
+                 + (", spare replicas down" if o.get("without_spares") else "") + "); "
                  f"{summary['speed']['simulated_requests']} requests in "
                  f"{summary['speed']['wall_s']:.2f} s wall "
                  f"({summary['speed']['requests_per_s']:,.0f} req/s)")

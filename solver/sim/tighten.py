@@ -114,7 +114,8 @@ def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float
         plan = parse_plan(doc, ids)
         check = SimOptions(duration_s=options.duration_s, warmup_s=options.warmup_s,
                            seed=options.seed + 1, max_replicas=options.max_replicas,
-                           prefill_chunk_tokens=options.prefill_chunk_tokens)
+                           prefill_chunk_tokens=options.prefill_chunk_tokens,
+                           without_spares=options.without_spares)
         sim = simulate_plan(wls, plan, build_engines(loaded.catalog, plan), check)
         res.verification = summarize(sim, wls, plan)
     return res
