@@ -4,9 +4,10 @@ For a fixed replica vector y the cost is known in closed form (units
 n_o = ceil(sum t_c y_c / g_o), unit prices, idle energy), and whether the
 demand can be routed is a small LP that has an exact greedy solution:
 
-* one workload with a routed-mean quality target: fill the highest-quality
-  candidates first (fractional knapsack); feasible iff total capacity covers
-  the demand and the best achievable mean reaches the target;
+* one workload with a routed-mean quality target and optionally N+1 (a used
+  candidate keeps one replica spare): fill the highest-quality candidates
+  first (fractional knapsack); feasible iff total capacity covers the demand
+  and the best achievable mean reaches the target;
 * two workloads without quality: give workload 1 the candidates with the
   largest comparative advantage cap_1c / cap_2c first (exchange argument),
   then check what is left covers workload 2.
@@ -47,7 +48,10 @@ def _cost(k, y):
 
 def _feasible_one_workload(k, y):
     D = k.demand_rps[0]
-    caps = [(k.candidates[c].quality, k.pair_cap_rps[p] * k.max_utilization * y[c])
+    # N+1: a candidate that serves the workload keeps one replica spare, so it offers
+    # y - 1 replicas (using it with y = 1 adds nothing, and not using it costs nothing).
+    usable = [max(y[c] - 1, 0) if k.n_plus_1[0] else y[c] for c in range(k.n_c)]
+    caps = [(k.candidates[c].quality, k.pair_cap_rps[p] * k.max_utilization * usable[c])
             for p, c in enumerate(k.pair_c)]
     if sum(cap for _, cap in caps) < D - 1e-9:
         return False
@@ -86,7 +90,8 @@ def _brute_force(k, feasible):
     for c in range(k.n_c):
         sel = k.pair_c == c
         need = np.sum(k.demand_rps[k.pair_w[sel]] / (k.max_utilization * k.pair_cap_rps[sel]))
-        ranges.append(range(int(math.ceil(need - 1e-12)) + 1))
+        spare = int(np.any(k.n_plus_1[k.pair_w[sel]]))
+        ranges.append(range(int(math.ceil(need - 1e-12)) + spare + 1))
     best = math.inf
     for y in itertools.product(*ranges):
         if feasible(k, y):
@@ -126,6 +131,8 @@ def instance(draw, two_workloads: bool):
     if not two_workloads and draw(st.booleans()):
         best_q = max(cands[p[1]][2] for p in pairs)
         kw = dict(quality_min=[float(draw(st.integers(60, int(best_q))))], mean_mode=[True])
+    if not two_workloads:
+        kw["n_plus_1"] = [draw(st.booleans())]
     return coeffs(offers, cands, pairs, demand, u=u, hours=10.0, idle_c=idle, **kw)
 
 
@@ -144,7 +151,7 @@ def _check(k, feasible):
 
 @settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instance(two_workloads=False))
-def test_mip_matches_brute_force_one_workload_with_router_quality(k):
+def test_mip_matches_brute_force_one_workload_router_quality_and_n_plus_1(k):
     _check(k, _feasible_one_workload)
 
 
