@@ -58,7 +58,9 @@ def run(args) -> int:
 
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     backend, solver = _check_options(args, loaded.problem)
-    protect = (args.problem, *args.catalog)
+    base = Path(args.problem).parent
+    own = [Path(c) if Path(c).is_absolute() else base / c for c in loaded.problem.catalog]
+    protect = (args.problem, *args.catalog, *own)
     solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
                            mip_gap=args.gap, threads=args.threads)
     plan = solved.plan
