@@ -1,0 +1,112 @@
+"""Shared pieces of Pareto fronts and sweeps: solver options, re-validating an edited
+problem document, and a flat summary of a plan (one table row)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from solver.coefficients import COST_PARTS
+from solver.errors import InputError, InputIssue
+from solver.mip.backends import BACKENDS
+
+#: plan statuses that carry a fleet
+HAS_PLAN = ("optimal", "time_limit")
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Solver flags that override the problem's own ``solver`` section (None: keep it)."""
+
+    backend: Optional[str] = None
+    solver: Optional[str] = None
+    time_limit_s: Optional[float] = None
+    mip_gap: Optional[float] = None
+    threads: Optional[int] = None
+
+    def kwargs(self) -> dict:
+        return asdict(self)
+
+    def check(self) -> "SolveOptions":
+        """Raise :class:`InputError` for flags the backends cannot honour."""
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise InputError(InputIssue(f"unknown backend {self.backend!r}", path="--backend",
+                                        hint=f"use one of {', '.join(sorted(BACKENDS))}"))
+        if self.solver is not None and self.backend is not None \
+                and self.solver.lower() not in BACKENDS[self.backend]:
+            raise InputError(InputIssue(f"backend {self.backend} has no solver {self.solver!r}",
+                                        path="--solver",
+                                        hint=f"use one of {', '.join(BACKENDS[self.backend])}"))
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
+        if self.mip_gap is not None and not 0 <= self.mip_gap < 1:
+            raise InputError(InputIssue("--gap must be in [0, 1)", path="--gap", hint="e.g. 1e-6"))
+        if self.threads is not None and self.threads < 1:
+            raise InputError(InputIssue("--threads must be >= 1", path="--threads"))
+        return self
+
+
+def base_document(loaded) -> dict:
+    """The loaded problem's resolved document without ``scenarios`` (they do not change a solve)."""
+    doc = copy.deepcopy(loaded.raw)
+    doc.pop("scenarios", None)
+    return doc
+
+
+def validate_edited(doc: dict, file: str, *, overlays: Sequence[str] = ()):
+    """Validate an edited problem document (no line numbers: it no longer matches the file).
+
+    Catalog overlay paths stay relative to the original problem file.
+    """
+    from solver.problem.load import validate_document
+    return validate_document(doc, None, file, catalog_overlays=list(overlays),
+                             base_dir=Path(file).parent, check_scenarios=False)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one table cell: every input issue, '; '-separated."""
+    if isinstance(exc, InputError):
+        parts = []
+        for i in exc.issues:
+            where = f"{i.path}: " if i.path else ""
+            parts.append(f"{where}{i.message}" + (f" ({i.hint})" if i.hint else ""))
+        return "; ".join(parts)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def plan_summary(plan: dict) -> dict:
+    """Flat numbers of a plan JSON dict: status, totals, cost parts, devices per accelerator."""
+    obj = plan.get("objective") or {}
+    br = obj.get("breakdown") or {}
+    tot = plan.get("totals") or {}
+    sol = plan.get("solver") or {}
+    has = plan.get("status") in HAS_PLAN
+    row = {
+        "status": plan.get("status"),
+        "total_usd": obj.get("total") if has else None,
+        "usd_per_month": obj.get("usd_per_month") if has else None,
+    }
+    for part in COST_PARTS:
+        row[f"cost_{part}_usd"] = br.get(part, 0.0) if has else None
+    row["devices"] = tot.get("devices") if has else None
+    row["replicas"] = tot.get("replicas") if has else None
+    row["co2_kg"] = tot.get("co2_kg") if has else None
+    row["energy_kwh"] = tot.get("energy_kwh") if has else None
+    row["solver_s"] = sol.get("seconds")
+    row["gap"] = sol.get("gap")
+    per_acc: dict[str, int] = {}
+    for p in plan.get("procurement") or []:
+        per_acc[p["accelerator"]] = per_acc.get(p["accelerator"], 0) + int(p["devices"])
+    for acc in sorted(per_acc):
+        row[f"devices_{acc}"] = per_acc[acc]
+    return row
+
+
+def fleet_mix(plan: dict) -> str:
+    """Short text of the procured devices, e.g. '3x a10g + 1x h100-sxm'."""
+    per_acc: dict[str, int] = {}
+    for p in plan.get("procurement") or []:
+        per_acc[p["accelerator"]] = per_acc.get(p["accelerator"], 0) + int(p["devices"])
+    return " + ".join(f"{n}x {a}" for a, n in sorted(per_acc.items())) or "-"
