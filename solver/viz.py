@@ -1,0 +1,379 @@
+"""Pictures of a plan: cost breakdown, fleet composition, utilisation, routing.
+
+Everything here reads the plan's dict form (what ``fleetopt solve --json``
+writes), so pictures can be made from a saved plan without solving again.
+Plans may be partial (an infeasible run, a hand-edited or older file): every
+field is read defensively and a picture whose data is missing is simply not
+made (its function returns None) instead of crashing the report.
+
+Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas
+directly, never through ``pyplot``: no global state, no GUI, nothing shown.
+PNG output is deterministic (fixed size and dpi, no software/time metadata),
+so the same plan gives byte-identical images.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+from typing import Any, Iterable, Optional
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+#: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
+FIG_SIZE_IN = (9.6, 4.8)
+FIG_DPI = 100
+
+#: Cost parts in the order the optimiser reports them, with readable labels.
+PART_LABELS = {
+    "rental_on_demand": "rental, on-demand", "rental_spot": "rental, spot",
+    "rental_reserved_1y": "rental, reserved 1y", "rental_reserved_3y": "rental, reserved 3y",
+    "purchase_amortisation": "purchase (amortised)", "maintenance": "maintenance",
+    "hosting": "hosting", "energy": "energy", "carbon": "carbon price",
+}
+
+#: Colour-blind-safe palette (Okabe-Ito), assigned in sorted order for stable colours.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+           "#000000", "#999999", "#882255", "#44AA99", "#117733")
+
+HOURS_PER_MONTH = 730.0
+
+
+# ---------------------------------------------------------------- defensive readers
+def num(x: Any) -> Optional[float]:
+    """A finite float, or None for anything else (missing, text, NaN, bool)."""
+    if isinstance(x, bool) or x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def as_dict(x: Any) -> dict:
+    return x if isinstance(x, dict) else {}
+
+
+def as_list(x: Any) -> list:
+    """The dict elements of a list (anything else is dropped)."""
+    return [e for e in x if isinstance(e, dict)] if isinstance(x, list) else []
+
+
+def text(x: Any, default: str = "?") -> str:
+    return default if x is None else str(x)
+
+
+def acquisition_label(row: dict) -> str:
+    """'existing' for devices already owned, else the acquisition mode."""
+    return "existing" if row.get("existing") is True else text(row.get("acquisition"))
+
+
+def over_ceiling(utilization: float, ceiling: float) -> bool:
+    """Above the ceiling by more than the solver's feasibility tolerance (1e-6 relative)."""
+    return utilization > ceiling * (1.0 + 1e-6)
+
+
+def deployment_label(d: dict) -> str:
+    """Short, readable name of a deployment: model/quant/tpN on accelerator@region (acquisition)."""
+    return (f"{text(d.get('model'))}/{text(d.get('quantization'))}/tp{text(d.get('tensor_parallel'))}"
+            f" on {text(d.get('accelerator'))}@{text(d.get('region'))} ({acquisition_label(d)})")
+
+
+def deployment_labels(plan: dict) -> dict[str, str]:
+    """Deployment id -> short label; ids whose short label repeats keep a #n suffix."""
+    deps = as_list(plan.get("deployments"))
+    labels: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for d in deps:
+        did = text(d.get("id"), "")
+        lab = deployment_label(d)
+        seen[lab] = seen.get(lab, 0) + 1
+        if seen[lab] > 1:
+            lab = f"{lab} #{seen[lab]}"
+        if did:
+            labels[did] = lab
+    return labels
+
+
+# ---------------------------------------------------------------- statistics
+def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict]:
+    """Headline numbers of a plan as rows {"name", "value", "unit", "note"}.
+
+    Only numbers the plan supports are listed.  Derived ones:
+
+    * cost per month = total / (horizon hours / 730);
+    * utilisation, replica-weighted mean = sum(replicas x utilisation) / sum(replicas);
+    * fleet $ per million output tokens = sum of workload USD / sum of workload
+      output tokens, where a workload's tokens = its USD / its $ per M tokens x 1e6.
+    """
+    obj = as_dict(plan.get("objective"))
+    deps = as_list(plan.get("deployments"))
+    procs = as_list(plan.get("procurement"))
+    kpis = as_list(plan.get("kpis"))
+    totals = as_dict(plan.get("totals"))
+    sol = as_dict(plan.get("solver"))
+    cur = text(obj.get("currency"), "USD")
+    rows: list[dict] = []
+
+    def add(name: str, value: Any, unit: str, note: str = "") -> None:
+        if value is not None:
+            rows.append({"name": name, "value": value, "unit": unit, "note": note})
+
+    total = num(obj.get("total"))
+    hours = num(obj.get("horizon_hours"))
+    add("total cost", total, cur, "over the planning horizon")
+    add("horizon", hours, "h")
+    if total is not None and hours:
+        add("cost per month", total / (hours / HOURS_PER_MONTH), f"{cur}/month", "730 h per month")
+    devices = num(totals.get("devices"))
+    if devices is None and procs:
+        vals = [num(p.get("devices")) for p in procs]
+        devices = sum(vals) if None not in vals else None
+    add("devices", devices, "devices", "procured or existing")
+    reps = [(num(d.get("replicas")), num(d.get("utilization"))) for d in deps]
+    n_rep = [r for r, _ in reps if r is not None]
+    add("deployments", len(deps) if deps else None, "deployments")
+    add("replicas", sum(n_rep) if n_rep else None, "replicas")
+    demand = [num(k.get("requests_per_s")) for k in kpis]
+    if kpis and None not in demand:
+        add("demand", sum(demand), "requests/s", f"{len(kpis)} workloads")
+    both = [(r, u) for r, u in reps if r is not None and u is not None]
+    if both and sum(r for r, _ in both) > 0:
+        add("utilisation, mean", sum(r * u for r, u in both) / sum(r for r, _ in both), "fraction",
+            "replica-weighted, at planned peak load")
+        add("utilisation, max", max(u for _, u in both), "fraction",
+            "" if max_utilization is None else f"ceiling {max_utilization:g}")
+    usd_tok = [(num(k.get("usd")), num(k.get("usd_per_million_output_tokens"))) for k in kpis]
+    if usd_tok and all(u is not None and p for u, p in usd_tok):
+        tokens = sum(u / p * 1e6 for u, p in usd_tok)
+        if tokens > 0:
+            add("cost per million output tokens", sum(u for u, _ in usd_tok) / tokens * 1e6,
+                f"{cur}/M tokens", "all workloads")
+    add("energy", num(totals.get("energy_kwh")), "kWh", "facility, over the horizon")
+    co2 = num(totals.get("co2_kg"))
+    add("CO2", co2, "kg")
+    add("capex", num(totals.get("capex_usd")), cur, "purchases counted against the budget")
+    add("solver time", num(sol.get("seconds")), "s",
+        "/".join(text(sol.get(k), "") for k in ("backend", "name") if sol.get(k)))
+    add("MIP gap", num(sol.get("gap")), "fraction")
+    return rows
+
+
+# ---------------------------------------------------------------- figures
+def _plain_text(build):
+    """Build a figure with literal text: a '$' in a name or price never starts math mode."""
+    @functools.wraps(build)
+    def wrapped(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return build(*args, **kwargs)
+    return wrapped
+
+
+def _figure() -> Figure:
+    fig = Figure(figsize=FIG_SIZE_IN, dpi=FIG_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _colours(keys: Iterable[str]) -> dict[str, str]:
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys)))}
+
+
+def _money(x: float, currency: str = "USD") -> str:
+    """1,234 USD as "$1,234" (other currencies as "1,234 EUR")."""
+    body = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+    return f"${body}" if currency == "USD" else f"{body} {currency}"
+
+
+@_plain_text
+def cost_breakdown_figure(plan: dict) -> Optional[Figure]:
+    """Horizontal bars: each non-zero cost part over the horizon, labelled with its value."""
+    obj = as_dict(plan.get("objective"))
+    bd = as_dict(obj.get("breakdown"))
+    order = list(PART_LABELS) + sorted(k for k in bd if k not in PART_LABELS)
+    parts = [(p, num(bd.get(p))) for p in order if p in bd]
+    parts = [(p, v) for p, v in parts if v]
+    if not parts:
+        return None
+    cur = text(obj.get("currency"), "USD")
+    hours = num(obj.get("horizon_hours"))
+    fig = _figure()
+    ax = fig.add_subplot()
+    labels = [PART_LABELS.get(p, p) for p, _ in parts]
+    values = [v for _, v in parts]
+    ypos = list(range(len(parts)))[::-1]  # first part on top
+    bars = ax.barh(ypos, values, color=PALETTE[0])
+    ax.set_yticks(ypos, labels)
+    ax.bar_label(bars, labels=[_money(v, cur) for v in values], padding=3)
+    ax.set_xlabel(f"cost over the horizon ({cur})")
+    total = num(obj.get("total"))
+    title = "Cost breakdown"
+    if total is not None:
+        title += f": total {_money(total, cur)}"
+    if hours:
+        title += f" over {hours:,.0f} h"
+    ax.set_title(title)
+    ax.margins(x=0.18)
+    ax.xaxis.set_major_formatter(lambda x, _pos: f"{x:,.0f}")
+    fig.tight_layout()
+    return fig
+
+
+def composition_rows(plan: dict) -> list[dict]:
+    """Devices by (accelerator, region, acquisition), summed; from procurement, else deployments."""
+    src = as_list(plan.get("procurement"))
+    key = "devices"
+    if not src:
+        src, key = as_list(plan.get("deployments")), "accelerators"
+    agg: dict[tuple, float] = {}
+    for r in src:
+        n = num(r.get(key))
+        if n is None or n <= 0:
+            continue
+        k = (text(r.get("accelerator")), text(r.get("region")), acquisition_label(r))
+        agg[k] = agg.get(k, 0.0) + n
+    return [{"accelerator": a, "region": g, "acquisition": q, "devices": n}
+            for (a, g, q), n in sorted(agg.items())]
+
+
+@_plain_text
+def fleet_composition_figure(plan: dict) -> Optional[Figure]:
+    """Stacked bars: devices per accelerator@region, stacked by acquisition."""
+    rows = composition_rows(plan)
+    if not rows:
+        return None
+    groups = sorted({(r["accelerator"], r["region"]) for r in rows})
+    acqs = sorted({r["acquisition"] for r in rows})
+    col = _colours(acqs)
+    fig = _figure()
+    ax = fig.add_subplot()
+    x = list(range(len(groups)))
+    bottom = [0.0] * len(groups)
+    for q in acqs:
+        h = [sum(r["devices"] for r in rows if (r["accelerator"], r["region"]) == g
+                 and r["acquisition"] == q) for g in groups]
+        ax.bar(x, h, bottom=bottom, color=col[q], label=q, width=0.6)
+        bottom = [b + v for b, v in zip(bottom, h)]
+    for xi, top in zip(x, bottom):
+        ax.annotate(f"{top:g}", (xi, top), ha="center", va="bottom", xytext=(0, 2),
+                    textcoords="offset points")
+    ax.set_xticks(x, [f"{a}\n{g}" for a, g in groups])
+    ax.set_ylabel("devices (accelerators)")
+    ax.set_title(f"Fleet composition: {sum(bottom):g} devices")
+    ax.legend(title="acquisition", loc="upper right", fontsize="small")
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    return fig
+
+
+@_plain_text
+def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> Optional[Figure]:
+    """Bars: planned peak utilisation per deployment (%), with the ceiling as a dashed line."""
+    deps = as_list(plan.get("deployments"))
+    labels = deployment_labels(plan)
+    rows = []
+    for d in deps:
+        u = num(d.get("utilization"))
+        if u is None:
+            continue
+        lab = labels.get(text(d.get("id"), ""), deployment_label(d))
+        rows.append((lab, u * 100.0, num(d.get("replicas"))))
+    if not rows:
+        return None
+    ceiling = num(max_utilization)
+    fig = _figure()
+    ax = fig.add_subplot()
+    ypos = list(range(len(rows)))[::-1]
+    over = [ceiling is not None and over_ceiling(u / 100.0, ceiling) for _, u, _ in rows]
+    bars = ax.barh(ypos, [u for _, u, _ in rows],
+                   color=[PALETTE[5] if o else PALETTE[2] for o in over])
+    ax.bar_label(bars, labels=[f"{u:.0f}%" + (f" x{r:g}" if r is not None else "")
+                               for _, u, r in rows], padding=3)
+    ax.set_yticks(ypos, [lab for lab, _, _ in rows], fontsize="small")
+    if ceiling is not None:
+        ax.axvline(ceiling * 100.0, color="black", linestyle="--", linewidth=1,
+                   label=f"ceiling {ceiling * 100:.0f}% (fleet.max_utilization)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small",
+                  frameon=False)
+    ax.set_xlim(0, max([110.0] + [u * 1.1 for _, u, _ in rows]))
+    ax.set_xlabel("planned peak utilisation per replica (%)")
+    ax.set_title("Utilisation per deployment (label: utilisation x replicas)")
+    fig.tight_layout()
+    return fig
+
+
+@_plain_text
+def routing_figure(plan: dict) -> Optional[Figure]:
+    """Stacked horizontal bars: requests/s of each workload, split by deployment."""
+    routes = as_list(plan.get("routing"))
+    labels = deployment_labels(plan)
+    flows: dict[tuple[str, str], float] = {}
+    for r in routes:
+        v = num(r.get("requests_per_s"))
+        if v is None or v <= 0:
+            continue
+        w = text(r.get("workload"))
+        dep = text(r.get("deployment"))
+        k = (w, labels.get(dep, dep))
+        flows[k] = flows.get(k, 0.0) + v
+    if not flows:
+        return None
+    workloads = sorted({w for w, _ in flows})
+    deps = sorted({d for _, d in flows})
+    col = _colours(deps)
+    fig = _figure()
+    ax = fig.add_subplot()
+    ypos = list(range(len(workloads)))[::-1]
+    left = [0.0] * len(workloads)
+    for d in deps:
+        wv = [flows.get((w, d), 0.0) for w in workloads]
+        ax.barh(ypos, wv, left=left, color=col[d], label=d, height=0.6)
+        left = [a + b for a, b in zip(left, wv)]
+    for y, tot in zip(ypos, left):
+        ax.annotate(f"{tot:.3g} req/s", (tot, y), va="center", xytext=(3, 0),
+                    textcoords="offset points")
+    ax.set_yticks(ypos, workloads)
+    ax.set_xlabel("requests/s routed (planned peak)")
+    ax.set_title("Routing: requests/s per workload, by deployment")
+    ax.margins(x=0.15)
+    ax.legend(title="deployment", fontsize="x-small", loc="upper center",
+              bbox_to_anchor=(0.5, -0.18), ncol=2 if len(deps) > 3 else 1, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+#: Figure names (also the PNG file stems) and their builders.
+FIGURES = ("cost_breakdown", "fleet_composition", "utilisation", "routing")
+CAPTIONS = {
+    "cost_breakdown": "Cost breakdown over the planning horizon",
+    "fleet_composition": "Fleet composition: devices by accelerator, region and acquisition",
+    "utilisation": "Planned peak utilisation per deployment against the ceiling",
+    "routing": "Requests per second of each workload, split by deployment",
+}
+
+
+def figures(plan: dict, max_utilization: Optional[float] = None) -> dict[str, Figure]:
+    """Every figure the plan has data for, by name (in :data:`FIGURES` order)."""
+    made = {
+        "cost_breakdown": cost_breakdown_figure(plan),
+        "fleet_composition": fleet_composition_figure(plan),
+        "utilisation": utilisation_figure(plan, max_utilization),
+        "routing": routing_figure(plan),
+    }
+    return {k: f for k, f in made.items() if f is not None}
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """PNG of a figure, byte-identical across runs (no software or time metadata)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIG_DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def figure_pngs(plan: dict, max_utilization: Optional[float] = None) -> dict[str, bytes]:
+    """PNG bytes of every figure the plan has data for."""
+    return {k: png_bytes(f) for k, f in figures(plan, max_utilization).items()}
