@@ -1,0 +1,54 @@
+"""``fleetopt explain PROBLEM.yaml``: why no plan exists, and the smallest change that gives one.
+
+Exit codes: 0 when a plan exists (nothing to explain), 3 (infeasible) when
+the explanation was printed, 2 for bad input, 5 when the solver failed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR, InputError, InputIssue
+from solver.mip.backends import BACKENDS
+from solver.yamlio import atomic_write_text
+
+
+def register(sub) -> None:
+    p = sub.add_parser("explain", help="explain why a problem has no plan and what to relax")
+    p.add_argument("problem", metavar="PROBLEM.yaml")
+    p.add_argument("--scenario", default=None, help="apply this named scenario of the problem file")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="catalog overlay file (repeatable)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default=None)
+    p.add_argument("--solver", default=None)
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="seconds per elastic solve (default: the problem's, at most 60)")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the explanation as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from solver.explain import explain
+    from solver.problem.load import load_problem
+
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
+    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    backend = args.backend or loaded.problem.solver.backend
+    if args.solver is not None and args.solver.lower() not in BACKENDS[backend]:
+        raise InputError(InputIssue(f"backend {backend} has no solver {args.solver!r}", path="--solver",
+                                    hint=f"use one of {', '.join(BACKENDS[backend])}"))
+    ex = explain(loaded, backend=backend, solver=args.solver, time_limit_s=args.time_limit)
+    print(ex.text(), end="")
+    if args.json:
+        base = Path(args.problem).parent
+        own = [Path(c) if Path(c).is_absolute() else base / c for c in loaded.problem.catalog]
+        atomic_write_text(args.json, json.dumps(ex.to_dict(), indent=2) + "\n",
+                          protect=(args.problem, *args.catalog, *own))
+    if ex.has_plan:
+        return EXIT_OK
+    if ex.has_plan is None or ex.note.startswith("the solver stopped"):
+        return EXIT_SOLVER_ERROR
+    return EXIT_INFEASIBLE

@@ -1,0 +1,401 @@
+"""Why no plan exists, in the user's terms (``fleetopt explain``, and ``solve`` when infeasible).
+
+Two kinds of cause, diagnosed separately:
+
+* **Per workload** - no deployment (accelerator x TP x quantization x model in
+  an allowed region) can serve it at all.  Every combination the workload's
+  filters allow is classified by the first thing that rules it out: the
+  quality target (hardware-independent), then the performance model's reason
+  (format unsupported, weights or KV cache do not fit, context too long, TPOT
+  or TTFT unreachable even at the lightest load).  The *nearest miss* is the
+  deployment that needs the smallest uniform relaxation of the latency
+  targets: it minimises max(TTFT at lightest load / TTFT target, TPOT at
+  lightest load / TPOT target).  Any target at or above the reported figure
+  lets that deployment serve a trickle; a practical plan needs some headroom.
+* **Fleet-wide** - every workload has candidates but power caps, availability,
+  budgets, spot share or a routed-mean quality target conflict with the
+  demand.  An elastic solve (:mod:`solver.mip.elastic`) per constraint family
+  finds the smallest relaxation of that family alone ("needs 340 kW more in
+  ireland"), and the demand family gives the alternative "serve N req/s less
+  of W".  Each alternative is a sufficient change on its own.
+
+Everything is recomputed from the problem with the same coefficient builder
+and performance model that ``solve`` uses, so the explanation describes the
+model that was actually infeasible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from solver.coefficients import Coefficients, build_coefficients, build_offers, quality_of, quant_runs_on
+from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, families_in, relax
+from solver.mip.formulation import build_model
+from solver.mip.model import LinearModel
+
+#: relaxations of these families are offered as alternatives, in this order
+FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex",
+                  "caps.spot_share", "quality.mean")
+
+QUALITY_BELOW = "quality below the target"
+FILTERED_TP = "tensor parallel degree does not fit any allowed offer"
+
+
+@dataclass
+class Deployment:
+    """An accelerator x TP x quantization x model with its best (lightest-load) figures."""
+
+    accelerator: str
+    tensor_parallel: int
+    quantization: str
+    model: str
+    ttft_ms: Optional[float] = None
+    tpot_ms: Optional[float] = None
+    quality: Optional[float] = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.accelerator} x{self.tensor_parallel} {self.quantization} {self.model}"
+
+
+@dataclass
+class WorkloadDiagnosis:
+    workload: str
+    servable: bool
+    combinations: int                     # deployments the workload's filters allow
+    feasible: int                         # of which can serve it
+    reasons: dict = field(default_factory=dict)    # reason text -> count
+    filters: list = field(default_factory=list)    # notes on pins that exclude everything
+    ttft_target_ms: float = 0.0
+    tpot_target_ms: float = 0.0
+    quality_target: Optional[float] = None
+    best_ttft: Optional[Deployment] = None
+    best_tpot: Optional[Deployment] = None
+    nearest: Optional[Deployment] = None
+    best_quality: Optional[Deployment] = None
+    relaxations: list = field(default_factory=list)   # sentences "set X to Y"
+
+
+@dataclass
+class FleetRelaxation:
+    """One sufficient change: relax ``family`` by the listed amounts."""
+
+    family: str
+    what: str
+    restores: bool
+    changes: list = field(default_factory=list)       # sentences with numbers
+
+
+@dataclass
+class Explanation:
+    problem: str
+    scenario: Optional[str]
+    has_plan: Optional[bool]
+    workloads: list = field(default_factory=list)
+    fleet: list = field(default_factory=list)
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        head = f"{self.problem}" + (f" [scenario {self.scenario}]" if self.scenario else "")
+        lines = []
+        if self.has_plan:
+            lines.append(f"{head}: a plan exists; nothing to explain.")
+        else:
+            lines.append(f"Why no plan exists for {head}:")
+        bad = [d for d in self.workloads if not d.servable]
+        for d in self.workloads:
+            if d.servable:
+                lines.append(f"  {d.workload}: {d.feasible} of {d.combinations} deployments can serve it")
+                continue
+            lines.append(f"  {d.workload}: NO deployment can serve it ({d.combinations} allowed by its filters)")
+            for note in d.filters:
+                lines.append(f"    filter: {note}")
+            if d.reasons:
+                why = "; ".join(f"{n} {r}" for r, n in sorted(d.reasons.items(), key=lambda t: (-t[1], t[0])))
+                lines.append(f"    why: {why}")
+            if QUALITY_BELOW in d.reasons and d.best_quality is not None:
+                lines.append(f"    best quality: {d.best_quality.quality:.4g} ({d.best_quality.quantization} "
+                             f"{d.best_quality.model}); target {d.quality_target:g}")
+            if d.best_ttft is not None:
+                lines.append(f"    best TTFT: {_ms(d.best_ttft.ttft_ms)} on {d.best_ttft.name}; "
+                             f"target {_ms(d.ttft_target_ms)}")
+            if d.best_tpot is not None:
+                lines.append(f"    best TPOT: {_ms(d.best_tpot.tpot_ms)} on {d.best_tpot.name}; "
+                             f"target {_ms(d.tpot_target_ms)}")
+            if d.nearest is not None:
+                lines.append(f"    nearest miss: {d.nearest.name} (TTFT {_ms(d.nearest.ttft_ms)}, "
+                             f"TPOT {_ms(d.nearest.tpot_ms)} at the lightest load)")
+            for r in d.relaxations:
+                lines.append(f"    relax: {r}")
+        if self.fleet:
+            lines.append("  fleet constraints (each change alone is enough"
+                         + (", once the workloads above are servable" if bad else "") + "):")
+            for f in self.fleet:
+                if f.restores:
+                    for c in f.changes:
+                        lines.append(f"    - {c}")
+                else:
+                    lines.append(f"    - relaxing {f.what} alone does not help")
+        if self.note:
+            lines.append(f"  {self.note}")
+        return "\n".join(lines) + "\n"
+
+
+def _ms(x: Optional[float]) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x / 1000:.3g} s" if x >= 1000 else f"{x:.3g} ms"
+
+
+def _round_up(x: float, sig: int = 3) -> float:
+    """Round up to ``sig`` significant digits (a relaxation must not fall short)."""
+    if x <= 0 or not math.isfinite(x):
+        return x
+    e = math.floor(math.log10(x)) - sig + 1
+    return math.ceil(x / 10 ** e - 1e-9) * 10 ** e
+
+
+def _fmt(x: float) -> str:
+    return f"{_round_up(x):.6g}"
+
+
+# ------------------------------------------------------------------------ per workload
+
+def lightest_load_latency_ms(catalog, candidates, workloads) -> tuple[np.ndarray, np.ndarray]:
+    """(TTFT, TPOT) in ms of every (candidate, workload) at the lightest load (batch -> 0).
+
+    These are the figures the performance model compares with the targets
+    to decide "TTFT/TPOT unreachable", so a target at or above them makes
+    the pair feasible (given memory fits).
+    """
+    from solver.perf import default_params
+    from solver.perf.model import B_MIN, _prepare, _state  # the model's own feasibility test
+
+    pp = _prepare(catalog, candidates, workloads, default_params())
+    tpot, ttft, _, _, _ = _state(np.full(pp["C"] * pp["W"], B_MIN), pp["s"])
+    return ttft.reshape(pp["shape"]) * 1e3, tpot.reshape(pp["shape"]) * 1e3
+
+
+def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=None) -> list[WorkloadDiagnosis]:
+    """Classify every deployment each workload's filters allow; nearest misses of the unservable."""
+    if perf is None:
+        import solver.perf as perf  # noqa: PLW0621
+    from solver.perf.arch import R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
+
+    f = problem.fleet
+    offers = build_offers(problem, catalog)
+    wls = problem.workloads
+    served = set(k.pair_w.tolist()) if k is not None else None
+    # (accelerator, tp) pairs an offer can host, per region
+    host: dict[tuple, set] = {}
+    for o in offers:
+        acc = catalog.accelerators[o.accelerator]
+        for t in f.tensor_parallel:
+            if t > acc.devices_per_node:
+                continue
+            if (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0:
+                host.setdefault((o.accelerator, t), set()).add(o.region)
+    accs_tp = sorted(host)
+    models = sorted({m for w in wls for m in (w.models or catalog.models)})
+    quants = sorted({q for w in wls for q in (w.quantizations or catalog.quantization)})
+    keys = [(a, m, q, t) for (a, t) in accs_tp for m in models for q in quants]
+    pc = [perf.PerfCandidate(a, m, q, t) for (a, m, q, t) in keys]
+    pw = [perf.PerfWorkload.from_workload(w) for w in wls]
+    if pc:
+        cap = perf.evaluate(catalog, pc, pw)
+        if problem.measurements:
+            cap = perf.apply_measurements(cap, pc, pw, problem.measurements)
+        reason = np.asarray(cap.reason)
+        max_rps = np.asarray(cap.max_rps)
+        ttft_lo, tpot_lo = lightest_load_latency_ms(catalog, pc, pw)
+    else:
+        reason = max_rps = ttft_lo = tpot_lo = np.zeros((0, len(wls)))
+    qual = {(m, q): quality_of(catalog.models[m], catalog.quantization[q]) for m in models for q in quants}
+    out = []
+    for wi, w in enumerate(wls):
+        d = WorkloadDiagnosis(w.id, servable=True, combinations=0, feasible=0,
+                              ttft_target_ms=w.slo.ttft_ms, tpot_target_ms=w.slo.tpot_ms,
+                              quality_target=w.quality.min_score if w.quality else None)
+        regions = set(w.regions) if w.regions else None
+        w_models = set(w.models or catalog.models)
+        w_quants = set(w.quantizations or catalog.quantization)
+        per_request = w.quality is not None and w.quality.mode == "per_request"
+        if regions is not None and not any(regions & rs for rs in host.values()):
+            where = sorted({o.region for o in offers})
+            d.filters.append(f"no allowed offer in its regions {sorted(regions)} (offers exist in: "
+                             f"{', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition'})")
+        best_q = None
+        miss = []     # (ratio, ttft, tpot, key index)
+        for ci, (a, m, q, t) in enumerate(keys):
+            if m not in w_models or q not in w_quants:
+                continue
+            if regions is not None and not (host[(a, t)] & regions):
+                continue
+            d.combinations += 1
+            qv = qual[(m, q)]
+            r = int(reason[ci, wi])
+            fits = r in (R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT) and quant_runs_on(catalog.quantization[q],
+                                                                                     catalog.accelerators[a])
+            if fits and (best_q is None or (qv, ) > (best_q[0], )):
+                best_q = (qv, ci)
+            if per_request and qv < w.quality.min_score - 1e-9:
+                d.reasons[QUALITY_BELOW] = d.reasons.get(QUALITY_BELOW, 0) + 1
+                continue
+            if r != R_OK or not max_rps[ci, wi] > 0:
+                text = perf.REASONS.get(r, "cannot serve") if r != R_OK else "no capacity within the SLO"
+                d.reasons[text] = d.reasons.get(text, 0) + 1
+                if fits:
+                    tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
+                    if math.isfinite(tt) and math.isfinite(tp):
+                        miss.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci))
+                continue
+            d.feasible += 1
+        d.servable = (wi in served) if served is not None else d.feasible > 0
+        if best_q is not None:
+            a, m, q, t = keys[best_q[1]]
+            d.best_quality = Deployment(a, t, q, m, quality=best_q[0])
+        if not d.servable:
+            _nearest(d, w, keys, miss, best_q)
+        out.append(d)
+    return out
+
+
+def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
+    """Fill the nearest misses and the relaxation sentences of an unservable workload."""
+    if miss:
+        def dep(ci, tt, tp):
+            a, m, q, t = keys[ci]
+            return Deployment(a, t, q, m, ttft_ms=tt, tpot_ms=tp)
+        # ties broken by the deployment's name so that the text is deterministic
+        r, tt, tp, ci = min(miss, key=lambda x: (x[0], keys[x[3]]))
+        d.nearest = dep(ci, tt, tp)
+        _, tt1, tp1, c1 = min(miss, key=lambda x: (x[1], keys[x[3]]))
+        d.best_ttft = dep(c1, tt1, tp1)
+        _, tt2, tp2, c2 = min(miss, key=lambda x: (x[2], keys[x[3]]))
+        d.best_tpot = dep(c2, tt2, tp2)
+        parts = []
+        if tt > w.slo.ttft_ms:
+            parts.append(f"slo.ttft_ms from {w.slo.ttft_ms:g} to at least {_fmt(tt)}")
+        if tp > w.slo.tpot_ms:
+            parts.append(f"slo.tpot_ms from {w.slo.tpot_ms:g} to at least {_fmt(tp)}")
+        if parts:
+            d.relaxations.append(f"workloads.{w.id}: raise " + " and ".join(parts)
+                                 + f" (then {d.nearest.name} can serve it; leave headroom for load)")
+    if d.quality_target is not None and best_q is not None and best_q[0] < d.quality_target - 1e-9:
+        floor = math.floor(best_q[0] * 100) / 100
+        d.relaxations.append(f"workloads.{w.id}: lower quality.min_score from {d.quality_target:g} to at most "
+                             f"{floor:g} ({d.best_quality.quantization} {d.best_quality.model} reaches "
+                             f"{best_q[0]:.4g}), or allow a stronger model or a higher-precision format")
+    if not miss and not d.relaxations:
+        if d.combinations == 0:
+            d.relaxations.append(f"workloads.{w.id}: its models/quantizations/regions filters leave no "
+                                 "deployment; widen them or the fleet's accelerators/regions/acquisition")
+        else:
+            d.relaxations.append(f"workloads.{w.id}: no allowed deployment fits the model and one request "
+                                 "in memory; allow larger tensor parallelism, bigger accelerators, "
+                                 "smaller formats or shorter requests")
+
+
+# ------------------------------------------------------------------------ fleet level
+
+def _describe(s, k: Coefficients, problem) -> str:
+    """One slack in the user's terms."""
+    lab = s.label
+    amt = s.amount
+    if s.family == "caps.power":
+        region, _, j = lab.rpartition("#")
+        return (f"needs {_fmt(amt)} kW more in {region}: fleet.power_caps[{j}].max_kw from "
+                f"{s.rhs:g} to {_fmt(s.rhs + amt)}")
+    if s.family == "caps.availability":
+        acc_reg, _, j = lab.rpartition("#")
+        acc, _, reg = acc_reg.partition("@")
+        where = "any region" if reg == "any" else reg
+        return (f"needs {math.ceil(amt - 1e-6)} more {acc} devices in {where}: "
+                f"fleet.availability[{j}].max_devices from {s.rhs:g} to {s.rhs + math.ceil(amt - 1e-6):g}")
+    if s.family == "caps.budget":
+        return (f"needs {_fmt(amt)} USD/month more budget: fleet.budget.max_usd_per_month from "
+                f"{s.rhs:g} to {_fmt(s.rhs + amt)}")
+    if s.family == "caps.capex":
+        return (f"needs {_fmt(amt)} USD more capex: fleet.budget.max_capex_usd from {s.rhs:g} to "
+                f"{_fmt(s.rhs + amt)}")
+    if s.family == "caps.spot_share":
+        d = float(k.demand_rps[k.workloads.index(lab)])
+        return (f"{lab} needs {_fmt(amt)} req/s more on spot: fleet.max_spot_share from "
+                f"{k.max_spot_share:g} to {_fmt(k.max_spot_share + amt / d)}")
+    if s.family == "quality.mean":
+        wi = k.workloads.index(lab)
+        pts = amt / float(k.demand_rps[wi])
+        return (f"{lab}: lower quality.min_score by {_fmt(pts)} points (from {k.quality_min[wi]:g} to "
+                f"{k.quality_min[wi] - _round_up(pts):.6g})")
+    if s.family == "demand.served":
+        return (f"serve {_fmt(amt)} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
+                f"{s.rhs - _round_up(amt):.6g})")
+    return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
+
+
+def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str = "pulp",
+                  solver: Optional[str] = None, time_limit_s: float = 30.0) -> list[FleetRelaxation]:
+    """Elastic solves: each fleet family alone, then the demand as the alternative."""
+    served = set(k.pair_w.tolist())
+    dem_rows = np.flatnonzero(model.row_family.astype(str) == "demand.served")
+    free = [dem_rows[i] for i in range(k.n_w) if i not in served]
+    present = families_in(model)
+    out = []
+    for fam in [f for f in FLEET_FAMILIES if f in present] + ["demand.served"]:
+        res: ElasticResult = relax(model, [fam], backend=backend, solver=solver,
+                                   time_limit_s=time_limit_s, free_rows=free)
+        fr = FleetRelaxation(fam, RELAXABLE[fam][1], res.restores_feasibility)
+        if res.restores_feasibility:
+            if not res.slacks:       # feasible without relaxing: this family is not the cause
+                continue
+            texts = [_describe(s, k, problem) for s in res.slacks]
+            if fam == "demand.served":
+                fr.changes.append("or serve less: " + "; ".join(texts))
+            else:
+                fr.changes.append(" and ".join(texts) if len(texts) < 2 else
+                                  "all of: " + "; ".join(texts))
+        elif res.status == NO_ROWS:
+            continue
+        out.append(fr)
+    return out
+
+
+def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
+            time_limit_s: Optional[float] = None, k: Optional[Coefficients] = None,
+            model: Optional[LinearModel] = None, status: Optional[str] = None, perf=None) -> Explanation:
+    """Explain ``loaded`` (a LoadedProblem).  ``status`` is the solve status when already known."""
+    from solver.mip.backends import solve
+    from solver.mip.status import INFEASIBLE
+
+    p = loaded.problem
+    backend = backend or p.solver.backend
+    solver = solver or (p.solver.solver if backend == p.solver.backend else None)
+    tl = time_limit_s if time_limit_s is not None else min(p.solver.time_limit_s, 60.0)
+    if k is None:
+        k = build_coefficients(p, loaded.catalog, perf=perf)
+    if model is None:
+        model = build_model(k)
+    diag = diagnose_workloads(p, loaded.catalog, k, perf=perf)
+    ex = Explanation(p.name, loaded.scenario, None, workloads=diag)
+    all_served = all(d.servable for d in diag)
+    if status is None and all_served:
+        status = solve(model, backend, solver, time_limit_s=tl, mip_gap=p.solver.mip_gap).status
+    if all_served and status != INFEASIBLE:
+        ex.has_plan = status in ("optimal", "time_limit")
+        if not ex.has_plan:
+            ex.note = (f"the solver stopped with status {status!r} before deciding; raise the time "
+                       "limit or try another backend")
+        return ex
+    ex.has_plan = False
+    ex.fleet = explain_fleet(p, k, model, backend=backend, solver=solver, time_limit_s=tl)
+    if all_served and not any(f.restores and f.family != "demand.served" for f in ex.fleet):
+        ex.note = ("no single fleet limit explains the conflict alone; relax several (see above) or "
+                   "reduce demand")
+    return ex

@@ -1,0 +1,154 @@
+"""Elastic (phase-1) solves: how much must a constraint family give for a plan to exist?
+
+When the fleet MIP is infeasible although every workload has some candidate,
+the conflict is between fleet-level limits (power, availability, budget,
+capex, spot share, mean quality) and the demand to serve.  This module takes
+a built :class:`~solver.mip.model.LinearModel`, adds one non-negative slack
+column to every row of the chosen constraint families, and minimises the
+weighted slack ("phase 1" of the simplex method, here on the MIP itself, so
+integrality of units is respected).  The non-zero slacks are the smallest
+relaxation; :mod:`solver.explain` turns each one into the user's terms (kW per
+region, devices per accelerator, USD per month, req/s per workload).
+
+Row families are the names the formulation gives (``caps.power[ireland#0]``);
+the part in brackets is the row's label, which the formulation builds from
+the problem's own ids.  The transformation is generic: any family may be
+relaxed, the unit table only affects the wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence
+
+import numpy as np
+
+from solver.mip.backends import solve
+from solver.mip.model import LinearModel
+from solver.mip.status import OPTIMAL, TIME_LIMIT
+
+#: families that may be relaxed, with the unit of one unit of slack and a short name
+RELAXABLE: dict[str, tuple[str, str]] = {
+    "caps.power": ("kW", "site power"),
+    "caps.availability": ("devices", "hardware availability"),
+    "caps.budget": ("USD/month", "monthly budget"),
+    "caps.capex": ("USD", "capex budget"),
+    "caps.spot_share": ("req/s", "spot share"),
+    "quality.mean": ("req/s x points", "mean quality target"),
+    "demand.served": ("req/s", "demand"),
+}
+
+
+#: status of an elastic "solve" that had nothing to relax
+NO_ROWS = "no_rows"
+
+
+@dataclass(frozen=True)
+class Slack:
+    """One row that needs relaxing: family, the row's label, amount in the family's unit."""
+
+    family: str
+    label: str
+    amount: float
+    rhs: float
+    unit: str
+
+
+@dataclass
+class ElasticResult:
+    """Outcome of one phase-1 solve over ``families``."""
+
+    families: tuple[str, ...]
+    status: str                    # solve status of the phase-1 model
+    slacks: list[Slack] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def restores_feasibility(self) -> bool:
+        return self.status in (OPTIMAL, TIME_LIMIT)
+
+
+def _label(row_name: str, family: str) -> str:
+    """'caps.power[ireland#0]' -> 'ireland#0'."""
+    inner = row_name[len(family):]
+    return inner[1:-1] if inner.startswith("[") and inner.endswith("]") else inner
+
+
+def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray) -> tuple[LinearModel, np.ndarray]:
+    """A copy of ``model`` with one slack column per row in ``rows`` and objective = weighted slack.
+
+    Sign of the slack coefficient: ``<`` rows get -1 (the limit grows), ``>``
+    and ``=`` rows get +1 (the requirement shrinks: for ``demand.served`` the
+    slack is demand left unserved).  Returns the new model and the column
+    index of each slack.
+    """
+    rows = np.asarray(rows, np.int64)
+    m = len(rows)
+    n0 = model.n_vars
+    cols = np.arange(n0, n0 + m)
+    coef = np.where(model.sense[rows] == "<", -1.0, 1.0)
+    # COO of the old matrix plus the new terms, then back to CSR sorted by (row, col)
+    r_old = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))
+    r = np.concatenate([r_old, rows])
+    c = np.concatenate([model.indices, cols])
+    v = np.concatenate([model.data, coef])
+    order = np.lexsort((c, r))
+    r, c, v = r[order], c[order], v[order]
+    indptr = np.zeros(model.n_rows + 1, np.int64)
+    np.add.at(indptr, r + 1, 1)
+    indptr = np.cumsum(indptr)
+    obj = np.concatenate([np.zeros(n0), np.asarray(weights, float)])
+    blocks = dict(model.blocks)
+    blocks["slack"] = cols
+    new = replace(model, var_names=list(model.var_names) + [f"slack[{model.row_names[i]}]" for i in rows],
+                  lb=np.concatenate([model.lb, np.zeros(m)]),
+                  ub=np.concatenate([model.ub, np.full(m, np.inf)]),
+                  is_int=np.concatenate([model.is_int, np.zeros(m, bool)]),
+                  indptr=indptr, indices=c, data=v, obj=obj, obj_const=0.0,
+                  obj_parts={"slack": obj}, blocks=blocks, obj_scale=1.0)
+    return new, cols
+
+
+def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
+          solver: Optional[str] = None, time_limit_s: float = 30.0,
+          free_rows: Sequence[int] = (), relative: bool = False) -> ElasticResult:
+    """Minimise the slack needed on ``families`` (each slack weighted 1, or 1/max(|rhs|, 1)).
+
+    ``free_rows`` are rows dropped before solving (their rhs set so that they
+    hold trivially), e.g. the demand rows of workloads that no candidate can
+    serve, which are explained separately.  ``relative`` weights slacks by the
+    size of their row, so families in different units can be relaxed together.
+    """
+    fam = model.row_family
+    rows = np.flatnonzero(np.isin(fam.astype(str), list(families)))
+    base = model
+    if len(free_rows):
+        rhs = model.rhs.copy()
+        free = np.asarray(free_rows, np.int64)
+        # a free row has no columns (that is why it is freed); 0 = 0 holds
+        rhs[free] = 0.0
+        base = replace(model, rhs=rhs)
+        rows = np.setdiff1d(rows, free)
+    if len(rows) == 0:
+        return ElasticResult(tuple(families), NO_ROWS, message="no such rows in this model")
+    w = 1.0 / np.maximum(np.abs(base.rhs[rows]), 1.0) if relative else np.ones(len(rows))
+    em, cols = add_slack(base, rows, w)
+    res = solve(em, backend, solver, time_limit_s=time_limit_s, mip_gap=1e-6)
+    out = ElasticResult(tuple(families), res.status, message=res.message)
+    if not res.has_plan:
+        return out
+    vals = res.values[cols]
+    for i, val in zip(rows, vals):
+        if val <= 1e-6 * max(1.0, abs(base.rhs[i])):
+            continue
+        f = str(fam[i])
+        out.slacks.append(Slack(f, _label(model.row_names[i], f), float(val), float(base.rhs[i]),
+                                RELAXABLE.get(f, ("", f))[0]))
+    out.slacks.sort(key=lambda s: (s.family, s.label))
+    return out
+
+
+def families_in(model: LinearModel) -> list[str]:
+    """Relaxable families present in ``model``, in :data:`RELAXABLE` order."""
+    present = set(model.row_family.astype(str).tolist())
+    return [f for f in RELAXABLE if f in present]
