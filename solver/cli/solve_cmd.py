@@ -84,4 +84,8 @@ def run(args) -> int:
         print(console_text(d), end="")
     if plan.status not in ("optimal", "time_limit"):
         print(f"error: {plan.status}: {plan.message}", file=sys.stderr)
+    if plan.status == "infeasible":  # the same text as `fleetopt explain`
+        from solver.explain import explain
+        print(explain(loaded, backend=backend, solver=solver, k=solved.coefficients, model=solved.model,
+                      status=plan.status).text(), end="", file=sys.stderr)
     return EXIT_CODE[plan.status]
