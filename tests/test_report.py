@@ -1,0 +1,509 @@
+"""Plots (solver.viz), the HTML report (solver.html_report) and `fleetopt report`.
+
+The hand-made plan below has numbers chosen so that every figure, statistic and
+table value can be worked out by hand (the arithmetic is written next to each
+check).  A real plan solved from problems/chat-assistant.yaml (about 1 s) checks
+the end-to-end path, and headless Chromium checks that the page really renders
+offline.  Set FLEETOPT_NO_BROWSER=1 to skip only the browser test.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import shutil
+import struct
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from matplotlib.colors import to_rgb
+
+from solver import viz
+from solver.cli import main
+from solver.html_report import build_report, render_html
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TABLE_IDS = ("summary", "costs", "procurement", "deployments", "routing", "kpis")
+
+
+def _dep(i, acc, region, acq, replicas, util, existing=False, tp=1):
+    return {"id": f"m{i}:fp8:tp{tp}@{acc}@{region}/{acq}", "accelerator": acc, "model": f"m{i}",
+            "quantization": "fp8", "tensor_parallel": tp, "region": region, "acquisition": acq,
+            "provider": "aws", "instance": "p5", "existing": existing, "replicas": replicas,
+            "spare_replicas": 0, "accelerators": replicas * tp, "quality": 80.0,
+            "utilization": util, "power_w": 1500.0, "energy_kwh": 2000.0, "co2_kg": 700.0,
+            "usd": 3000.0}
+
+
+def hand_plan() -> dict:
+    """A plan whose numbers are easy to check by hand."""
+    d1 = _dep(1, "h100-sxm", "virginia", "on_demand", replicas=2, util=0.8, tp=8)
+    d2 = _dep(2, "a10g", "ireland", "purchase", replicas=4, util=0.5, existing=True)
+    return {
+        "status": "optimal", "problem": "hand", "scenario": None,
+        "objective": {"total": 10000.0, "currency": "USD", "horizon_hours": 1460.0,
+                      "usd_per_month": 5000.0,
+                      "breakdown": {"rental_on_demand": 6000.0, "rental_spot": 0.0,
+                                    "energy": 3000.0, "carbon": 1000.0}},
+        "procurement": [
+            {"accelerator": "h100-sxm", "region": "virginia", "acquisition": "on_demand",
+             "provider": "aws", "instance": "p5", "existing": False, "units": 1,
+             "devices_per_unit": 8, "devices": 8, "usd": 3000.0, "capex_usd": 0.0},
+            {"accelerator": "h100-sxm", "region": "virginia", "acquisition": "on_demand",
+             "provider": "gcp", "instance": "a3", "existing": False, "units": 1,
+             "devices_per_unit": 8, "devices": 8, "usd": 3000.0, "capex_usd": 0.0},
+            {"accelerator": "a10g", "region": "ireland", "acquisition": "purchase",
+             "provider": "owned", "instance": "existing", "existing": True, "units": 4,
+             "devices_per_unit": 1, "devices": 4, "usd": 0.0, "capex_usd": 0.0}],
+        "deployments": [d1, d2],
+        "routing": [
+            {"workload": "chat", "deployment": d1["id"], "requests_per_s": 10.0, "share": 2 / 3,
+             "capacity_rps": 6.25, "ttft_ms": 300.0, "tpot_ms": 40.0},
+            {"workload": "chat", "deployment": d2["id"], "requests_per_s": 5.0, "share": 1 / 3,
+             "capacity_rps": 2.5, "ttft_ms": 500.0, "tpot_ms": 60.0},
+            {"workload": "batch", "deployment": d2["id"], "requests_per_s": 20.0, "share": 1.0,
+             "capacity_rps": 10.0, "ttft_ms": 900.0, "tpot_ms": 70.0}],
+        "kpis": [
+            {"workload": "batch", "requests_per_s": 20.0, "usd": 6000.0,
+             "usd_per_million_output_tokens": 1.0, "ttft_ms": 900.0, "ttft_target_ms": 5000.0,
+             "tpot_ms": 70.0, "tpot_target_ms": 100.0, "quality": 80.0, "quality_min_routed": 80.0,
+             "quality_target": None, "quality_mode": None, "energy_kwh": 1000.0, "co2_kg": 300.0},
+            {"workload": "chat", "requests_per_s": 15.0, "usd": 4000.0,
+             "usd_per_million_output_tokens": 2.0, "ttft_ms": 500.0, "ttft_target_ms": 400.0,
+             "tpot_ms": 60.0, "tpot_target_ms": 60.0, "quality": 80.0, "quality_min_routed": 80.0,
+             "quality_target": 75.0, "quality_mode": "mean", "energy_kwh": 3000.0, "co2_kg": 1100.0}],
+        "totals": {"devices": 20, "replicas": 6, "it_power_w": 3000.0, "energy_kwh": 4000.0,
+                   "co2_kg": 1400.0, "capex_usd": 0.0, "nameplate_kw_facility": 12.0},
+        "solver": {"backend": "pulp", "name": "cbc", "status_detail": "", "gap": None,
+                   "best_bound": None, "seconds": 0.5, "time_limit_s": 60.0, "mip_gap": 1e-6,
+                   "variables": 10, "constraints": 5},
+        "versions": {"fleetopt": "0.1.0", "catalog": "test"}, "message": "", "baseline": None,
+        "format": 1,
+    }
+
+
+class Page(HTMLParser):
+    """Collects tags, attributes, table ids and text of an HTML page."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def of(self, tag):
+        return [a for t, a in self.tags if t == tag]
+
+    @property
+    def table_ids(self):
+        return {a.get("id") for a in self.of("table")}
+
+
+def _stats(plan, ceiling=None):
+    return {r["name"]: r for r in viz.statistics(plan, ceiling)}
+
+
+# ---------------------------------------------------------------- statistics
+def test_statistics_by_hand():
+    s = _stats(hand_plan(), 0.85)
+    assert s["total cost"]["value"] == 10000.0 and s["total cost"]["unit"] == "USD"
+    # 1460 h = 2 months of 730 h -> 10000 / 2
+    assert s["cost per month"]["value"] == pytest.approx(5000.0)
+    assert s["devices"]["value"] == 20
+    assert s["replicas"]["value"] == 6 and s["deployments"]["value"] == 2
+    assert s["demand"]["value"] == pytest.approx(35.0)  # 20 + 15 requests/s
+    # replica-weighted: (2 x 0.8 + 4 x 0.5) / 6 = 3.6 / 6
+    assert s["utilisation, mean"]["value"] == pytest.approx(0.6)
+    assert s["utilisation, max"]["value"] == pytest.approx(0.8)
+    assert "0.85" in s["utilisation, max"]["note"]
+    # tokens: 6000 / 1.0 x 1e6 = 6e9 and 4000 / 2.0 x 1e6 = 2e9 -> 10000 USD / 8e9 tok x 1e6
+    assert s["cost per million output tokens"]["value"] == pytest.approx(1.25)
+    assert s["energy"]["unit"] == "kWh" and s["energy"]["value"] == 4000.0
+    assert "MIP gap" not in s  # gap is None in the plan: not listed
+
+
+def test_statistics_devices_from_procurement_when_totals_missing():
+    plan = hand_plan()
+    del plan["totals"]
+    assert _stats(plan)["devices"]["value"] == 8 + 8 + 4
+    assert "energy" not in _stats(plan)
+
+
+# ---------------------------------------------------------------- figures
+def _bars(ax):
+    return [p for p in ax.patches if p.get_width() > 0 and p.get_height() > 0]
+
+
+def test_cost_breakdown_figure_draws_each_nonzero_part():
+    fig = viz.cost_breakdown_figure(hand_plan())
+    ax = fig.axes[0]
+    bars = sorted(_bars(ax), key=lambda b: -b.get_y())  # top to bottom
+    # zero rental_spot is left out; order of COST_PARTS: on-demand, energy, carbon
+    assert [b.get_width() for b in bars] == [6000.0, 3000.0, 1000.0]
+    top_down = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())),
+                      reverse=True)
+    assert [name for _, name in top_down] == ["rental, on-demand", "energy", "carbon price"]
+    assert "USD" in ax.get_xlabel()
+    assert "$10,000" in ax.get_title() and "1,460 h" in ax.get_title()
+    labels = {t.get_text() for t in ax.texts}
+    assert {"$6,000", "$3,000", "$1,000"} <= labels
+
+
+def test_fleet_composition_sums_devices_by_accelerator_region_acquisition():
+    fig = viz.fleet_composition_figure(hand_plan())
+    ax = fig.axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["a10g\nireland", "h100-sxm\nvirginia"]
+    height_at = {}
+    for b in _bars(ax):
+        x = round(b.get_x() + b.get_width() / 2)
+        height_at[x] = height_at.get(x, 0) + b.get_height()
+    # a10g: 4 existing; h100: two on-demand offers of 8 devices each
+    assert height_at == {0: 4.0, 1: 16.0}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["existing", "on_demand"]
+    assert "devices" in ax.get_ylabel()
+    assert "20 devices" in ax.get_title()
+
+
+def test_utilisation_figure_marks_the_ceiling_and_overloads():
+    plan = hand_plan()
+    plan["deployments"].append(_dep(3, "l4", "virginia", "spot", replicas=1, util=0.9))
+    fig = viz.utilisation_figure(plan, max_utilization=0.85)
+    ax = fig.axes[0]
+    bars = sorted(_bars(ax), key=lambda b: -b.get_y())
+    assert [b.get_width() for b in bars] == pytest.approx([80.0, 50.0, 90.0])
+    over = [to_rgb(b.get_facecolor()) for b in bars]
+    assert over[0] == over[1] != over[2]  # only 90% > 85% is flagged
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(lines) == 1 and list(lines[0].get_xdata()) == [85.0, 85.0]
+    assert "%" in ax.get_xlabel()
+    # without a ceiling: no line and no flag
+    ax2 = viz.utilisation_figure(plan).axes[0]
+    assert not [ln for ln in ax2.get_lines() if ln.get_linestyle() == "--"]
+    assert len({to_rgb(b.get_facecolor()) for b in _bars(ax2)}) == 1
+
+
+def test_ceiling_tolerance_is_the_solver_tolerance():
+    assert not viz.over_ceiling(0.800000028, 0.8)  # solver noise, as in real plans
+    assert viz.over_ceiling(0.8001, 0.8)
+
+
+def test_routing_figure_stacks_requests_per_workload():
+    ax = viz.routing_figure(hand_plan()).axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    totals = {}
+    for b in _bars(ax):
+        y = round(b.get_y() + b.get_height() / 2)
+        totals[y] = totals.get(y, 0) + b.get_width()
+    by_name = {ticks[i]: totals[int(round(t))] for i, t in enumerate(ax.get_yticks())}
+    assert by_name == {"chat": pytest.approx(15.0), "batch": pytest.approx(20.0)}  # 10+5, 20
+    assert len(_bars(ax)) == 3
+    assert "requests/s" in ax.get_xlabel()
+    assert len(ax.get_legend().get_texts()) == 2  # two deployments
+
+
+def test_dollar_signs_in_names_stay_literal():
+    plan = hand_plan()
+    plan["routing"][0]["workload"] = "a$b$c"
+    fig = viz.routing_figure(plan)
+    viz.png_bytes(fig)  # mathtext would fail or garble; plain text renders
+    assert "a$b$c" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+
+
+def _png_chunks(data: bytes) -> list[bytes]:
+    assert data[:8] == PNG_SIGNATURE
+    out, i = [], 8
+    while i < len(data):
+        (n,) = struct.unpack(">I", data[i:i + 4])
+        out.append(data[i + 4:i + 8])
+        i += 12 + n
+    return out
+
+
+def test_pngs_are_deterministic_and_carry_no_metadata():
+    a = viz.figure_pngs(hand_plan(), 0.85)
+    b = viz.figure_pngs(hand_plan(), 0.85)
+    assert list(a) == list(viz.FIGURES) and a == b
+    for data in a.values():
+        chunks = _png_chunks(data)
+        assert not {b"tEXt", b"iTXt", b"zTXt", b"tIME"} & set(chunks)
+    import matplotlib.image as mpimg
+    import io
+    img = mpimg.imread(io.BytesIO(a["cost_breakdown"]))
+    w, h = viz.FIG_SIZE_IN
+    assert img.shape[:2] == (round(h * viz.FIG_DPI), round(w * viz.FIG_DPI))
+
+
+def test_figures_without_data_are_left_out():
+    plan = hand_plan()
+    plan["objective"]["breakdown"] = {}
+    plan["routing"] = []
+    assert set(viz.figures(plan)) == {"fleet_composition", "utilisation"}
+    del plan["procurement"]  # composition falls back to deployments' devices
+    ax = viz.fleet_composition_figure(plan).axes[0]
+    assert sorted(b.get_height() for b in _bars(ax)) == [4.0, 16.0]  # 4 x tp1, 2 x tp8
+
+
+# ---------------------------------------------------------------- HTML
+def _check_self_contained(text: str) -> Page:
+    page = Page(text)
+    assert text.startswith("<!DOCTYPE html>")
+    assert not page.of("script") and not page.of("link") and not page.of("iframe")
+    for tag, attrs in page.tags:
+        for name, value in attrs.items():
+            if name in ("src", "href", "action", "data", "poster"):
+                assert value.startswith("data:"), (tag, name, value[:60])
+    assert "http://" not in text and "https://" not in text and "url(" not in text
+    csp = [a for a in page.of("meta") if a.get("http-equiv") == "Content-Security-Policy"]
+    assert csp and "default-src 'none'" in csp[0]["content"]
+    return page
+
+
+def _images(page: Page) -> list[bytes]:
+    out = []
+    for a in page.of("img"):
+        prefix = "data:image/png;base64,"
+        assert a["src"].startswith(prefix) and a.get("alt")
+        data = base64.b64decode(a["src"][len(prefix):], validate=True)
+        assert data[:8] == PNG_SIGNATURE
+        out.append(data)
+    return out
+
+
+def test_html_has_tables_and_embedded_images():
+    plan = hand_plan()
+    text, pngs = build_report(plan, max_utilization=0.85)
+    page = _check_self_contained(text)
+    assert set(TABLE_IDS) <= page.table_ids
+    assert _images(page) == [pngs[k] for k in viz.FIGURES]
+    body = " ".join(page.text)
+    assert "$10,000" in body and "$5,000" in body  # total and per month (2 months)
+    assert "60.0%" in body  # share of on-demand rental: 6000 / 10000
+    # chat misses its TTFT target (500 > 400 ms): one 'miss' cell; tpot 60 <= 60 is ok
+    tds = [a.get("class", "") for a in page.of("td")]
+    assert sum("miss" in c for c in tds) == 1
+    assert text == render_html(plan, pngs, max_utilization=0.85)  # deterministic
+
+
+def test_html_escapes_every_text_from_the_plan():
+    plan = hand_plan()
+    evil = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
+    plan["problem"] = evil
+    plan["routing"][0]["workload"] = evil
+    plan["kpis"][0]["workload"] = evil
+    plan["deployments"][0]["model"] = evil
+    plan["message"] = evil
+    text = render_html(plan, {})
+    page = _check_self_contained(text)
+    assert not page.of("script") and not page.of("img")
+    assert html_unescaped_count(page, evil) >= 4
+
+
+def html_unescaped_count(page: Page, s: str) -> int:
+    return sum(s in t for t in page.text)
+
+
+def test_infeasible_plan_reports_the_message_only():
+    plan = {"status": "infeasible", "problem": "p", "scenario": "s",
+            "objective": {"total": None, "breakdown": {}, "currency": "USD",
+                          "horizon_hours": 730.0, "usd_per_month": None},
+            "procurement": [], "deployments": [], "routing": [], "kpis": [],
+            "message": "workload chat: no candidate meets TTFT 1 ms"}
+    text, pngs = build_report(plan)
+    page = _check_self_contained(text)
+    assert pngs == {} and not page.of("img") and not page.table_ids
+    assert "no candidate meets TTFT 1 ms" in text and "scenario s" in text
+
+
+BAD_VALUES = ("DELETE", None, "junk", {"a": 1}, [1, 2], -1, float("nan"), True)
+
+
+def _mutations(plan: dict, bad_values=BAD_VALUES):
+    """(description, mutated plan) for every field of every section, set to each bad value."""
+    for key in list(plan):
+        for bad in bad_values:
+            p = copy.deepcopy(plan)
+            if bad == "DELETE":
+                del p[key]
+            else:
+                p[key] = bad
+            yield f"{key}={bad!r}", p
+        value = plan[key]
+        rows = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+        fields = sorted({f for r in rows for f in r})
+        for f in fields:
+            for bad in bad_values:
+                p = copy.deepcopy(plan)
+                for r in (p[key] if isinstance(p[key], list) else [p[key]]):
+                    if bad == "DELETE":
+                        r.pop(f, None)
+                    else:
+                        r[f] = bad
+                yield f"{key}.{f}={bad!r}", p
+
+
+def test_bad_or_missing_fields_never_crash_the_page():
+    n = 0
+    for what, p in _mutations(hand_plan()):
+        try:
+            text = render_html(p, {}, max_utilization=0.85)
+            viz.statistics(p, 0.85)
+        except Exception as exc:  # noqa: BLE001 - name the mutation that broke it
+            pytest.fail(f"{what}: {type(exc).__name__}: {exc}")
+        Page(text)
+        n += 1
+    assert n > 300
+
+
+VIZ_FIELDS = {"objective": ("total", "horizon_hours", "currency", "breakdown"),
+              "procurement": ("accelerator", "region", "acquisition", "existing", "devices"),
+              "deployments": ("id", "model", "tensor_parallel", "accelerator", "existing",
+                              "utilization", "replicas", "accelerators"),
+              "routing": ("workload", "deployment", "requests_per_s")}
+
+
+def test_bad_or_missing_fields_never_crash_the_figures():
+    builders = {"objective": [viz.cost_breakdown_figure],
+                "procurement": [viz.fleet_composition_figure],
+                "deployments": [viz.fleet_composition_figure, viz.utilisation_figure,
+                                viz.routing_figure],
+                "routing": [viz.routing_figure]}
+    for what, p in _mutations(hand_plan(), ("DELETE", None, "junk", {"a": 1}, -1, float("nan"))):
+        section, _, rest = what.partition(".")
+        field = rest.split("=")[0]
+        if section not in VIZ_FIELDS or (field and field not in VIZ_FIELDS[section]):
+            continue
+        if section == "deployments":
+            p.pop("procurement", None)  # make composition read the deployments
+        for build in builders[section]:
+            try:
+                build(p)  # tight_layout inside lays out (renders) all text
+            except Exception as exc:  # noqa: BLE001
+                pytest.fail(f"{build.__name__} with {what}: {type(exc).__name__}: {exc}")
+
+
+# ---------------------------------------------------------------- CLI, real plan
+@pytest.fixture(scope="module")
+def real_plan(tmp_path_factory) -> Path:
+    """A plan solved from the shipped chat-assistant problem (about 1 s)."""
+    out = tmp_path_factory.mktemp("plan") / "chat.plan.json"
+    assert main(["solve", str(ROOT / "problems/chat-assistant.yaml"), "--json", str(out),
+                 "--quiet"]) == 0
+    return out
+
+
+def test_report_cli_on_a_solved_plan(real_plan, tmp_path, capsys):
+    problem = ROOT / "problems/chat-assistant.yaml"
+    html_out, png_dir = tmp_path / "r.html", tmp_path / "png"
+    before = real_plan.read_bytes()
+    assert main(["report", str(real_plan), "--html", str(html_out), "--png-dir", str(png_dir),
+                 "--problem", str(problem)]) == 0
+    out = capsys.readouterr().out
+    assert real_plan.read_bytes() == before
+    plan = json.loads(before)
+    page = _check_self_contained(html_out.read_text(encoding="utf-8"))
+    assert set(TABLE_IDS) <= page.table_ids
+    files = sorted(p.name for p in png_dir.iterdir())
+    assert files == sorted(f"{k}.png" for k in viz.FIGURES)
+    assert _images(page) == [(png_dir / f"{k}.png").read_bytes() for k in viz.FIGURES]
+    # the ceiling comes from the problem file, read here independently
+    ceiling = yaml.safe_load(problem.read_text())["fleet"]["max_utilization"]
+    ax = viz.utilisation_figure(plan, ceiling).axes[0]
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert list(dashed[0].get_xdata()) == [ceiling * 100] * 2
+    widths = sorted(b.get_width() for b in _bars(ax))
+    assert widths == pytest.approx(sorted(d["utilization"] * 100 for d in plan["deployments"]))
+    # cost bars are the plan's non-zero parts, and they add up to its total
+    bars = [b.get_width() for b in _bars(viz.cost_breakdown_figure(plan).axes[0])]
+    assert sorted(bars) == sorted(v for v in plan["objective"]["breakdown"].values() if v)
+    assert sum(bars) == pytest.approx(plan["objective"]["total"], rel=1e-6)
+    assert "wrote" in out and "total cost" in out
+
+
+def test_report_cli_refuses_bad_input(real_plan, tmp_path, capsys):
+    before = real_plan.read_bytes()
+    # overwriting the input plan
+    assert main(["report", str(real_plan), "--html", str(real_plan)]) == 2
+    assert real_plan.read_bytes() == before
+    assert "overwrite an input" in capsys.readouterr().err
+    # missing plan file
+    assert main(["report", str(tmp_path / "nope.json"), "--html", str(tmp_path / "x.html")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    # not JSON / not a plan / wrong shape
+    for body, msg in (("{not json", "not a readable plan JSON"), ('{"a": 1}', "not a fleetopt plan"),
+                      ('{"status": "optimal", "deployments": 5}', "`deployments` must be a list")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(body)
+        assert main(["report", str(bad), "--html", str(tmp_path / "x.html")]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err
+    # a problem that is not the plan's
+    assert main(["report", str(real_plan), "--html", str(tmp_path / "x.html"), "--problem",
+                 str(ROOT / "problems/rag-long-context.yaml")]) == 2
+    assert "solved from problem 'chat-assistant'" in capsys.readouterr().err
+    # nothing asked for
+    assert main(["report", str(real_plan)]) == 2
+    assert "--html" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+
+
+# ---------------------------------------------------------------- headless Chromium
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _chromium() -> str:
+    if os.environ.get("FLEETOPT_NO_BROWSER") == "1":
+        pytest.skip("FLEETOPT_NO_BROWSER=1: browser rendering check skipped")
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if not path:
+        pytest.fail("headless Chromium is needed to check the HTML report renders: run "
+                    "scripts/install_chromium.sh (apt-get install -y chromium), or set "
+                    "FLEETOPT_NO_BROWSER=1 to skip this check")
+    return path
+
+
+def _run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "HOME": str(profile)})
+    assert res.returncode == 0, f"chromium failed ({res.returncode}): {res.stderr[-2000:]}"
+    return res
+
+
+def test_report_renders_in_headless_chromium(real_plan, tmp_path):
+    exe = _chromium()
+    html_out = tmp_path / "report.html"
+    assert main(["report", str(real_plan), "--html", str(html_out), "--problem",
+                 str(ROOT / "problems/chat-assistant.yaml")]) == 0
+    url = html_out.resolve().as_uri()
+    dom = _run_chromium(exe, tmp_path / "profile", "--dump-dom", url).stdout
+    page = Page(dom)
+    assert set(TABLE_IDS) <= page.table_ids
+    imgs = page.of("img")
+    assert len(imgs) == len(viz.FIGURES)
+    assert all(a["src"].startswith("data:image/png;base64,") for a in imgs)
+    shot = tmp_path / "shot.png"
+    _run_chromium(exe, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2000", url)
+    import matplotlib.image as mpimg
+    img = mpimg.imread(shot)[..., :3]
+    assert img.shape[:2] == (2000, 1200)
+    assert len(np.unique((img * 255).round().reshape(-1, 3), axis=0)) > 50  # not blank
+    # the plots' blue (the CSS has no such colour) shows the PNGs were decoded and drawn
+    blue = np.array(to_rgb(viz.PALETTE[0]))
+    assert int((np.abs(img - blue).max(axis=-1) < 0.03).sum()) > 5000
