@@ -186,6 +186,24 @@ def test_kv_limit_makes_requests_wait_for_memory():
     assert r2.first_token_s == pytest.approx([0.010, 0.025], abs=1e-12)
 
 
+def test_reserving_the_longest_answer_admits_fewer_requests():
+    # Same two requests as above, cap 200: with their actual 100 tokens each both fit, but
+    # reserving 140 tokens each (input + a 80-token longest answer) lets only one in at a time:
+    # R2 waits for R1 (done 0.205) and gets its first token at 0.215.
+    eng = ConstantEngine(prefill_base_ms=10, decode_base_ms=5)
+    inp, out = np.array([60, 60]), np.array([40, 40])
+    table = StepTable(eng, 8, 200)
+    pre = eng.prefill_ms(inp) / 1000.0
+    r = simulate_replica(np.array([0.0, 0.001]), inp, out, pre, table, 200, 8,
+                         kv_reserve_tokens=np.array([140, 140]))
+    assert r.first_token_s == pytest.approx([0.010, 0.215], abs=1e-12)
+    assert r.peak_kv_tokens == 140
+    # a reservation below the final context is raised to it
+    r2 = simulate_replica(np.array([0.0, 0.001]), inp, out, pre, table, 200, 8,
+                          kv_reserve_tokens=np.array([1, 1]))
+    assert r2.first_token_s == pytest.approx([0.010, 0.025], abs=1e-12)
+
+
 def test_request_larger_than_the_cache_is_rejected_not_hung():
     eng = ConstantEngine(prefill_base_ms=1, decode_base_ms=1)
     r = run(eng, [0.0, 0.0], np.array([100, 10]), np.array([100, 10]), max_batch=4, cap=150)

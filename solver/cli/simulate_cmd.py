@@ -87,6 +87,10 @@ def register(sub) -> None:
                         "8192), or 'whole' to prefill each prompt in one iteration")
     p.add_argument("--without-spares", action="store_true",
                    help="take each deployment's spare (n+1) replicas out, as if one had failed")
+    p.add_argument("--kv-reserve", choices=("actual", "max"), default="actual",
+                   help="KV cache reserved per request at admission: its actual input + output "
+                        "tokens (default; no preemption), or input + the workload's max output "
+                        "(TensorRT-LLM's no-evict policy)")
     p.add_argument("--trace", default=None, metavar="CSV",
                    help="replay this trace (arrival_s,workload,input_tokens,output_tokens) "
                         "instead of Poisson traffic")
@@ -173,7 +177,8 @@ def run_simulate(args) -> int:
         None if args.prefill_chunk == "whole" else args.prefill_chunk)
     opts = SimOptions(duration_s=args.duration if trace is None else float(trace.arrival_s.max()),
                       warmup_s=warm, seed=args.seed, max_replicas=args.max_replicas,
-                      prefill_chunk_tokens=chunk, without_spares=args.without_spares)
+                      prefill_chunk_tokens=chunk, without_spares=args.without_spares,
+                      kv_reserve=args.kv_reserve)
     engines = build_engines(lp.catalog, plan)
     sim = simulate_plan(workloads, plan, engines, opts, trace=trace)
     summary = summarize(sim, workloads, plan, predictions(lp.catalog, plan, workloads))
@@ -212,7 +217,7 @@ def run_tighten(args) -> int:
         None if args.prefill_chunk == "whole" else args.prefill_chunk)
     opts = SimOptions(duration_s=args.duration, warmup_s=args.warmup, seed=args.seed,
                       max_replicas=args.max_replicas, prefill_chunk_tokens=chunk,
-                      without_spares=args.without_spares)
+                      without_spares=args.without_spares, kv_reserve=args.kv_reserve)
 
     def log(r):
         f = ", ".join(f"{w} ttft x{v['ttft']:.3g} tpot x{v['tpot']:.3g}" for w, v in r.factors.items())

@@ -7,7 +7,8 @@ chunked prefill and without preemption:
   admits queued requests in arrival order while the batch has room
   (``max_batch`` sequences) and the KV cache can hold the request's *final*
   context (input + output tokens are reserved at admission, so a running
-  sequence is never preempted).  A request that does not fit blocks the ones
+  sequence is never preempted; ``kv_reserve_tokens`` can reserve more, e.g.
+  the workload's longest answer as TensorRT-LLM's no-evict policy does).  A request that does not fit blocks the ones
   behind it (head-of-line), as in vLLM's FCFS scheduler.  When memory is full,
   requests queue.
 * Prefill is chunked (Sarathi / vLLM chunked prefill): every iteration
@@ -70,7 +71,7 @@ class ReplicaResult:
 def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: StepTable,
                      kv_capacity_tokens: float, max_batch: int,
                      prefill_marginal_s=None, prefill_chunk_tokens=None,
-                     prefill_shape: tuple = (1.0, 0.0)) -> ReplicaResult:
+                     prefill_shape: tuple = (1.0, 0.0), kv_reserve_tokens=None) -> ReplicaResult:
     """Simulate one replica serving the given requests (arrival times sorted ascending).
 
     ``prefill_s``: standalone prefill time of each request's prompt (seconds);
@@ -79,6 +80,8 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     per iteration (None: whole prompts).  ``prefill_shape`` = (alpha, beta):
     a prompt's cost grows as ``alpha n + beta n^2`` (attention), which splits
     its marginal time between its chunks (the chunks always sum to it).
+    ``kv_reserve_tokens``: KV tokens reserved per request at admission
+    (default and minimum: its final context, input + output).
     """
     arrival_s = np.asarray(arrival_s, dtype=float)
     inp = np.asarray(input_tokens, dtype=np.int64)
@@ -98,7 +101,13 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     if max_batch > table.max_batch:
         raise ValueError("the step table is smaller than max_batch")
     cap = float(kv_capacity_tokens)
-    need_all = inp + out
+    final_all = inp + out            # context a sequence holds when it finishes
+    if kv_reserve_tokens is None:
+        need_all = final_all
+    else:
+        need_all = np.maximum(np.asarray(kv_reserve_tokens, dtype=np.int64), final_all)
+        if len(need_all) != n_all:
+            raise ValueError("kv_reserve_tokens must have one entry per request")
     rejected = need_all > cap
     keep = np.flatnonzero(~rejected)
 
@@ -107,6 +116,7 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
 
     arr = arrival_s[keep].tolist()
     need = need_all[keep].tolist()
+    final = final_all[keep].tolist()
     ctx0 = (inp[keep] + 1).tolist()  # context a sequence holds right after its prefill
     outl = out[keep].tolist()
     prel = pre[keep].tolist()
@@ -203,7 +213,7 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
                 fin[j] = t
                 ndec -= 1
                 kv -= need[j]
-                ctx -= need[j]
+                ctx -= final[j]
             for j in completed:
                 first[j] = t
                 o = outl[j]
@@ -258,7 +268,7 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
             fin[j] = t
             ndec -= 1
             kv -= need[j]
-            ctx -= need[j]
+            ctx -= final[j]
 
     first_all[keep] = first
     fin_all[keep] = fin

@@ -51,6 +51,8 @@ class SimOptions:
     max_replicas: int = 16               # replicas simulated per deployment
     prefill_chunk_tokens: Optional[int] = DEFAULT_PREFILL_CHUNK  # None: whole prompts
     without_spares: bool = False         # simulate with each deployment's spare replicas down
+    kv_reserve: str = "actual"           # KV reserved per request: "actual" input + output
+                                         # (an oracle) or "max": input + the workload's max output
 
     @property
     def warmup(self) -> float:
@@ -147,6 +149,10 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
     if window <= 0:
         raise ValueError("the measurement window is empty: the duration must exceed the warm-up")
 
+    if options.kv_reserve not in ("actual", "max"):
+        raise ValueError("kv_reserve must be 'actual' or 'max'")
+    max_out = np.array([int(w.output_tokens.max) if getattr(w.output_tokens, "max", None) else 0
+                        for w in workloads], dtype=np.int64)
     cols: dict[str, list] = {k: [] for k in ("dep", "wl", "arr", "ttft", "tpot", "out", "inp", "w")}
     runs: list[DeploymentRun] = []
     for di, dep in enumerate(plan.deployments):
@@ -190,10 +196,13 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
             if table is not None and n:
                 pre_s = np.asarray(engine.prefill_ms(inp), float) / 1000.0
                 marg_s = prefill_marginal_ms(engine, inp) / 1000.0
+                reserve = None
+                if options.kv_reserve == "max":
+                    reserve = inp + np.maximum(out, max_out[wl])
                 res = simulate_replica(arr, inp, out, pre_s, table, run.kv_capacity_tokens,
                                        run.max_batch, prefill_marginal_s=marg_s,
                                        prefill_chunk_tokens=options.prefill_chunk_tokens,
-                                       prefill_shape=shape)
+                                       prefill_shape=shape, kv_reserve_tokens=reserve)
                 first, fin = res.first_token_s, res.finish_s
                 run.busy_s += res.busy_s
                 run.end_s += max(res.end_s, horizon)

@@ -222,6 +222,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
                     "seed": sim.options.seed, "max_replicas": sim.options.max_replicas,
                     "prefill_chunk_tokens": sim.options.prefill_chunk_tokens,
                     "without_spares": sim.options.without_spares,
+                    "kv_reserve": sim.options.kv_reserve,
                     "measurement_window_s": sim.window_s},
         "workloads": per_workload,
         "routes": routes,
@@ -253,7 +254,9 @@ def format_text(summary: dict, title: str = "") -> str:
     lines.append(f"simulated {o['duration_s']:g} s of traffic (first {o['warmup_s']:g} s warm-up, "
                  f"seed {o['seed']}, prefill "
                  + (f"chunks of {chunk} tokens" if chunk else "whole prompts")
-                 + (", spare replicas down" if o.get("without_spares") else "") + "); "
+                 + (", spare replicas down" if o.get("without_spares") else "")
+                 + (", KV reserved for the longest answer" if o.get("kv_reserve") == "max" else "")
+                 + "); "
                  f"{summary['speed']['simulated_requests']} requests in "
                  f"{summary['speed']['wall_s']:.2f} s wall "
                  f"({summary['speed']['requests_per_s']:,.0f} req/s)")

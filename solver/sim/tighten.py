@@ -115,7 +115,8 @@ def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float
         check = SimOptions(duration_s=options.duration_s, warmup_s=options.warmup_s,
                            seed=options.seed + 1, max_replicas=options.max_replicas,
                            prefill_chunk_tokens=options.prefill_chunk_tokens,
-                           without_spares=options.without_spares)
+                           without_spares=options.without_spares,
+                           kv_reserve=options.kv_reserve)
         sim = simulate_plan(wls, plan, build_engines(loaded.catalog, plan), check)
         res.verification = summarize(sim, wls, plan)
     return res
