@@ -281,8 +281,18 @@ def format_text(summary: dict, title: str = "") -> str:
                 f"<={b['output_tokens_max']} tok {100 * b['attainment']:.1f}%"
                 for b in g["by_output_tokens"]))
     lines.append("")
+    lines.append("Routes (workload on deployment)")
+    lines.append(f"  {'workload -> deployment':<44}{'req/s':>8}{'goodput':>9}{'attain':>8}"
+                 f"{'TTFT p50/p90/p99 ms':>22}{'TPOT p50/p90/p99 ms':>22}")
+    for r in summary["routes"]:
+        ttft = "/".join(_f(r[f"ttft_p{q:g}_ms"], 0) for q in PCTS)
+        tpot = "/".join(_f(r[f"tpot_p{q:g}_ms"], 1) for q in PCTS)
+        lines.append(
+            f"  {(r['workload'] + ' -> ' + r['deployment'])[:43]:<44}{r['requests_per_s']:>8.2f}"
+            f"{r['goodput_rps']:>9.2f}{100 * r['attainment']:>7.2f}%{ttft:>22}{tpot:>22}")
+    lines.append("")
     lines.append("Routes: simulated at the SLO percentile vs the MIP's assumption (perf model at capacity)")
-    lines.append(f"  {'workload -> deployment':<44}{'rps/rep':>8}{'load':>6}{'attain':>8}"
+    lines.append(f"  {'workload -> deployment':<44}{'rps/rep':>8}{'load':>6}"
                  f"{'TTFT sim/pred ms':>18}{'TPOT sim/pred ms':>18}  flags")
     for r in summary["routes"]:
         p = r["slo_percentile"]
@@ -290,7 +300,7 @@ def format_text(summary: dict, title: str = "") -> str:
         load = r.get("planned_load_fraction")
         lines.append(
             f"  {(r['workload'] + ' -> ' + r['deployment'])[:43]:<44}{r['planned_rps_per_replica']:>8.2f}"
-            f"{_f(load, 2) if load is not None else '-':>6}{100 * r['attainment']:>7.2f}%"
+            f"{_f(load, 2) if load is not None else '-':>6}"
             f"{_f(r[f'ttft_p{p:g}_ms'], 0) + '/' + _f(pred.get('ttft_ms'), 0):>18}"
             f"{_f(r[f'tpot_p{p:g}_ms'], 1) + '/' + _f(pred.get('tpot_ms'), 1):>18}  "
             + (",".join(r["flags"]) or "-"))
