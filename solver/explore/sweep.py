@@ -1,0 +1,492 @@
+"""Sweeps: solve one problem under many edits and collect one results row per scenario.
+
+``--set PATH=V1,V2,...`` gives a grid (the cartesian product of every such
+option); ``--set PATH=uniform(a,b)`` / ``normal(mean,sd)`` /
+``lognormal(median,sigma)`` draws ``--samples`` values with ``--seed`` (for
+demand scenarios, say).  With both, every grid point gets ``samples`` draws.
+
+Each scenario is the base document with the values set at their dotted paths
+(:func:`solver.problem.load.set_path`), validated and solved in a worker
+process (or a Ray task).  A scenario that fails, e.g. a negative demand drawn
+from a normal distribution, becomes a row with its status and error message:
+a sweep never stops on one bad scenario.
+
+Rows are cached (:mod:`solver.explore.cache`) by a hash of what decides them,
+so a rerun only solves what is new.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import yaml
+
+from solver.coefficients import COST_PARTS
+from solver.errors import FleetoptError, InputError, InputIssue
+from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, overlay_digests, scenario_key,
+                                  tool_version)
+from solver.explore.common import SolveOptions, base_document, one_line, plan_summary
+
+DISTRIBUTIONS = ("uniform", "normal", "lognormal")
+#: statuses of rows that did not come from a solve
+INVALID = "invalid"      # the edited problem is not valid input (message in `error`)
+CRASHED = "crashed"      # an unexpected exception (a bug): never cached
+#: fixed leading columns of the table (parameters go between `scenario` and `status`)
+SUMMARY_COLUMNS = (["status", "total_usd", "usd_per_month"]
+                   + [f"cost_{p}_usd" for p in COST_PARTS]
+                   + ["devices", "replicas", "co2_kg", "energy_kwh", "solve_s", "solver_s", "gap",
+                      "error", "key"])
+
+
+@dataclass(frozen=True)
+class Param:
+    """One ``--set``: a dotted path with a list of values (grid) or a distribution."""
+
+    path: str
+    values: tuple = ()                 # grid values
+    dist: Optional[str] = None         # uniform | normal | lognormal
+    args: tuple = ()
+
+    @property
+    def random(self) -> bool:
+        return self.dist is not None
+
+    def draw(self, rng: np.random.Generator, n: int) -> list[float]:
+        a, b = self.args
+        if self.dist == "uniform":
+            x = rng.uniform(a, b, n)
+        elif self.dist == "normal":
+            x = rng.normal(a, b, n)
+        else:  # lognormal(median, sigma): median x exp(sigma Z)
+            x = a * np.exp(b * rng.standard_normal(n))
+        return [float(v) for v in x]
+
+
+def _split_top(text: str) -> list[str]:
+    """Split at commas outside brackets/braces/quotes: ``[a,b],[c]`` -> ``['[a,b]', '[c]']``."""
+    out, depth, cur, quote = [], 0, [], None
+    for ch in text:
+        if quote:
+            cur.append(ch)
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur).strip())
+    return out
+
+
+def parse_set(text: str) -> Param:
+    """Parse ``PATH=V1,V2`` or ``PATH=dist(a,b)``; values are YAML scalars or flow lists."""
+    def bad(msg, hint="e.g. --set workloads.chat.demand.requests_per_s=20,40,80 or "
+                      "--set workloads.chat.demand.requests_per_s=lognormal(40,0.3)"):
+        return InputError(InputIssue(f"--set {text!r}: {msg}", path="--set", hint=hint))
+
+    path, eq, spec = text.partition("=")
+    path, spec = path.strip(), spec.strip()
+    if not eq or not path:
+        raise bad("expected PATH=VALUES")
+    if path.split(".")[0] == "scenarios":
+        raise bad("a sweep cannot change `scenarios`", hint="set the fields the scenario sets instead")
+    if not spec:
+        raise bad("no value after '='")
+    m = re.fullmatch(r"([a-z_]+)\((.*)\)", spec)
+    if m and m.group(1) in DISTRIBUTIONS:
+        try:
+            args = tuple(float(a) for a in _split_top(m.group(2)))
+        except ValueError:
+            raise bad(f"{m.group(1)}(...) takes two numbers") from None
+        if len(args) != 2 or not all(math.isfinite(a) for a in args):
+            raise bad(f"{m.group(1)}(...) takes two finite numbers")
+        a, b = args
+        if m.group(1) == "uniform" and not a < b:
+            raise bad("uniform(a,b) needs a < b")
+        if m.group(1) == "normal" and b < 0:
+            raise bad("normal(mean,sd) needs sd >= 0")
+        if m.group(1) == "lognormal" and not (a > 0 and b >= 0):
+            raise bad("lognormal(median,sigma) needs median > 0 and sigma >= 0")
+        return Param(path, dist=m.group(1), args=args)
+    if m:
+        raise bad(f"unknown distribution {m.group(1)!r}", hint=f"use one of {', '.join(DISTRIBUTIONS)}")
+    values = []
+    for tok in _split_top(spec):
+        if tok == "":
+            raise bad("empty value in the list")
+        try:
+            values.append(yaml.safe_load(tok))
+        except yaml.YAMLError as exc:
+            raise bad(f"value {tok!r} is not a YAML value ({exc.__class__.__name__})") from None
+    return Param(path, values=tuple(values))
+
+
+def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int = 0) -> list[dict]:
+    """Scenario assignments {path: value}: grid product x ``samples`` random draws each."""
+    grid = [p for p in params if not p.random]
+    rand = [p for p in params if p.random]
+    paths = [p.path for p in params]
+    if len(set(paths)) != len(paths):
+        dup = sorted({p for p in paths if paths.count(p) > 1})
+        raise InputError(InputIssue(f"--set names {', '.join(dup)} more than once", path="--set",
+                                    hint="give all values of a path in one --set, comma-separated"))
+    if rand and not samples:
+        raise InputError(InputIssue("random --set values need --samples N", path="--samples",
+                                    hint="e.g. --samples 50 --seed 1"))
+    if samples is not None and samples < 1:
+        raise InputError(InputIssue("--samples must be >= 1", path="--samples"))
+    if samples and not rand:
+        raise InputError(InputIssue("--samples is for random --set values (uniform/normal/lognormal)",
+                                    path="--samples", hint="drop --samples for a grid"))
+    points = list(itertools.product(*[p.values for p in grid])) if grid else [()]
+    reps = samples or 1
+    n = len(points) * reps
+    rng = np.random.default_rng(seed)
+    draws = {p.path: p.draw(rng, n) for p in rand}
+    out = []
+    for i, point in enumerate(points):
+        for r in range(reps):
+            row = i * reps + r
+            a = {p.path: v for p, v in zip(grid, point)}
+            a.update({p.path: draws[p.path][row] for p in rand})
+            out.append({p: a[p] for p in paths})
+    return out
+
+
+def apply(doc: dict, assignment: dict) -> dict:
+    from solver.problem.load import set_path
+    out = copy.deepcopy(doc)
+    for path, value in assignment.items():
+        set_path(out, path, copy.deepcopy(value))
+    return out
+
+
+# ---------------------------------------------------------------------- the worker
+_CATALOGS: dict = {}
+
+
+def run_scenario(task: dict) -> dict:
+    """Validate and solve one edited document (runs in a worker process or Ray task).
+
+    Returns ``{"row": summary, "plan": plan dict or None, "cacheable": bool}``; never raises.
+    """
+    t0 = time.perf_counter()
+    plan = None
+    cacheable = True
+    try:
+        from solver.explore.common import validate_edited
+        from solver.mip.pipeline import solve_problem
+        loaded = validate_edited(task["doc"], task["file"], overlays=task["overlays"])
+        # One catalog object per version and process: the performance model memoises its
+        # per-candidate terms on the catalog object, so scenarios after the first reuse them.
+        cat = _CATALOGS.setdefault(loaded.catalog.version, loaded.catalog)
+        if cat is not loaded.catalog:
+            loaded = dataclasses.replace(loaded, catalog=cat)
+        solved = solve_problem(loaded, **task["options"])
+        plan = solved.plan.to_dict()
+        row = plan_summary(plan)
+        row["error"] = plan.get("message") if row["status"] not in ("optimal", "time_limit") else ""
+        cacheable = row["status"] != "error"
+    except InputError as exc:
+        row = {"status": INVALID, "error": one_line(exc)}
+    except Exception as exc:  # noqa: BLE001 - a row, not a crash of the whole sweep
+        row = {"status": CRASHED, "error": one_line(exc)}
+        cacheable = False
+    row["solve_s"] = time.perf_counter() - t0
+    return {"row": row, "plan": plan, "cacheable": cacheable}
+
+
+# ---------------------------------------------------------------------- progress
+class Progress:
+    """tqdm when installed, else a one-line bar; silent when disabled (not a TTY, --quiet)."""
+
+    def __init__(self, total: int, enabled: bool, stream=None):
+        self.total, self.enabled = total, enabled
+        self.stream = stream or sys.stderr
+        self.done = self.cached = 0
+        self.t0 = time.perf_counter()
+        self._bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+                self._bar = tqdm(total=total, file=self.stream, unit="scenario", leave=True)
+            except ImportError:
+                self._bar = None
+
+    def update(self, cached: bool = False) -> None:
+        self.done += 1
+        self.cached += int(cached)
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(cached=self.cached, refresh=False)
+            return
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        self.stream.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {self.done}/{self.total} "
+                          f"({self.cached} cached) {time.perf_counter() - self.t0:.1f}s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.close()
+        else:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------- the sweep
+@dataclass
+class SweepResult:
+    rows: list
+    columns: list
+    n_cached: int
+    n_solved: int
+    n_failed: int
+    seconds: float
+    executor: str
+    plans: dict = field(default_factory=dict, repr=False)   # scenario index -> plan dict
+
+    def summary_text(self) -> str:
+        ok = [r["total_usd"] for r in self.rows if r.get("total_usd") is not None]
+        line = (f"{len(self.rows)} scenarios: {self.n_cached} cached, {self.n_solved} solved, "
+                f"{self.n_failed} without a plan, in {self.seconds:.1f} s ({self.executor})")
+        if ok:
+            q = np.percentile(ok, [0, 50, 90, 100])
+            line += (f"\ntotal cost over the horizon, USD: min {q[0]:,.0f}  median {q[1]:,.0f}  "
+                     f"p90 {q[2]:,.0f}  max {q[3]:,.0f}")
+        statuses: dict[str, int] = {}
+        for r in self.rows:
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        line += "\nstatus: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        return line + "\n"
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None, seed: int = 0,
+              options: SolveOptions = SolveOptions(), overlays: Sequence[str] = (),
+              workers: Optional[int] = None, cache_dir: Optional[str] = DEFAULT_CACHE_DIR,
+              use_ray: bool = False, progress: bool = False, keep_plans: bool = False,
+              on_row: Optional[Callable[[dict], None]] = None) -> SweepResult:
+    """Solve every scenario of ``params`` (cached ones are read back, not solved)."""
+    t0 = time.perf_counter()
+    options.check()
+    if workers is not None and workers < 1:
+        raise InputError(InputIssue("--workers must be >= 1", path="--workers"))
+    workers = workers or default_workers()
+    base = base_document(loaded)
+    assignments = expand(params, samples=samples, seed=seed)
+    # Every path must resolve on the base document (a typo is a usage error, not N error rows).
+    for p in params:
+        try:
+            apply(base, {p.path: (p.values[0] if p.values else 1.0)})
+        except KeyError as exc:
+            raise InputError(InputIssue(f"--set path {p.path!r} does not resolve: {exc.args[0]}",
+                                        path="--set", file=loaded.file,
+                                        hint="dotted path into the problem, list entries by id, e.g. "
+                                             "workloads.chat.slo.ttft_ms")) from None
+    cat_version = loaded.catalog.version
+    opt_key = {**options.kwargs(), "defaults": loaded.problem.solver.model_dump(mode="json")}
+    cache = ResultCache(cache_dir) if cache_dir else None
+    rows: list[Optional[dict]] = [None] * len(assignments)
+    plans: dict[int, Any] = {}
+    todo: dict[str, list[int]] = {}       # key -> scenario indices (duplicates solve once)
+    docs: dict[str, dict] = {}
+    n_cached = 0
+    bar = Progress(len(assignments), progress)
+
+    def finish(i: int, key: str, rec: dict, cached: bool) -> None:
+        row = {"scenario": i, **assignments[i], **rec["row"], "key": key}
+        rows[i] = row
+        if keep_plans and rec.get("plan") is not None:
+            plans[i] = rec["plan"]
+        bar.update(cached=cached)
+        if on_row is not None:
+            on_row(row)
+
+    for i, a in enumerate(assignments):
+        doc = apply(base, a)
+        key = scenario_key(doc, catalog_version=cat_version,
+                           overlays=overlay_digests(doc, loaded.file, overlays), options=opt_key)
+        rec = cache.get(key) if cache else None
+        if rec is not None:
+            n_cached += 1
+            finish(i, key, rec, True)
+        else:
+            todo.setdefault(key, []).append(i)
+            docs[key] = doc
+    tasks = [{"key": key, "doc": docs[key], "file": loaded.file, "overlays": list(overlays),
+              "options": options.kwargs()} for key in todo]
+
+    def done(task: dict, rec: dict) -> None:
+        key = task["key"]
+        if cache is not None and rec["cacheable"]:
+            cache.put(key, {"row": rec["row"], "plan": rec["plan"], "fleetopt": tool_version()})
+        for i in todo[key]:
+            finish(i, key, rec, False)
+
+    executor = "cached"
+    try:
+        if tasks:
+            if use_ray:
+                executor = "ray"
+                _run_ray(tasks, workers, done)
+            elif workers == 1 or len(tasks) == 1:
+                executor = "in-process"
+                for t in tasks:
+                    done(t, run_scenario(t))
+            else:
+                executor = f"{min(workers, len(tasks))} processes"
+                _run_pool(tasks, workers, done)
+    finally:
+        bar.close()
+    assert all(r is not None for r in rows)
+    n_failed = sum(1 for r in rows if r["status"] not in ("optimal", "time_limit"))
+    columns = table_columns(rows, [p.path for p in params])
+    return SweepResult(rows=rows, columns=columns, n_cached=n_cached,
+                       n_solved=len(assignments) - n_cached, n_failed=n_failed,
+                       seconds=time.perf_counter() - t0, executor=executor, plans=plans)
+
+
+def _run_pool(tasks: list, workers: int, done: Callable) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    # fork (Linux): workers start at once with fleetopt imported, and scripts need no
+    # `if __name__ == "__main__"` guard; elsewhere spawn (which does need the guard).
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+        futs = {pool.submit(run_scenario, t): t for t in tasks}
+        for f in as_completed(futs):
+            done(futs[f], f.result())
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run_ray(tasks: list, workers: int, done: Callable) -> None:
+    """One Ray task per scenario; a local Ray instance unless RAY_ADDRESS names a cluster.
+
+    On a cluster, every node needs fleetopt installed (same version) in its Python.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise FleetoptError("--ray needs Ray, which is not installed: pip install 'fleetopt[ray]' "
+                            "(or run without --ray and unset RAY_ADDRESS)") from None
+    started = False
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS") or None
+        kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if address is None:
+            kw["num_cpus"] = workers
+        ray.init(address=address, **kw)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(run_scenario)
+        refs = {remote.remote(t): t for t in tasks}
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for r in ready:
+                done(refs[r], ray.get(r))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ---------------------------------------------------------------------- the table
+def table_columns(rows: Sequence[dict], param_paths: Sequence[str]) -> list[str]:
+    devs = sorted({k for r in rows for k in r if k.startswith("devices_")})
+    return ["scenario", *param_paths, *SUMMARY_COLUMNS[:SUMMARY_COLUMNS.index("co2_kg")], *devs,
+            *SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("co2_kg"):]]
+
+
+def _cell(v: Any) -> Any:
+    import json
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, separators=(",", ":"))
+    return v
+
+
+def check_output(path) -> None:
+    """Fail before solving anything when the table cannot be written in the asked format."""
+    from pathlib import Path
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise InputError(InputIssue(f"unknown results format {suffix or '(none)'!r}", path="--out",
+                                    hint="name the file .csv or .parquet"))
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise InputError(InputIssue("writing Parquet needs pyarrow, which is not installed",
+                                        path="--out",
+                                        hint="pip install pyarrow, or use --out results.csv")) from None
+
+
+def write_table(result: SweepResult, path, *, protect: tuple = ()) -> str:
+    """Write the rows as CSV (always) or Parquet (``.parquet``, needs pyarrow); returns the format."""
+    from pathlib import Path
+
+    from solver.yamlio import atomic_write_bytes, atomic_write_text
+    path = Path(path)
+    check_output(path)
+    if path.suffix.lower() == ".parquet":
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        cols = {c: [_cell(r.get(c)) for r in result.rows] for c in result.columns}
+        for c, vals in cols.items():  # one type per column: mixed parameter values become text
+            kinds = {type(v) for v in vals if v is not None}
+            if len(kinds) > 1 and not kinds <= {int, float}:
+                cols[c] = [None if v is None else str(v) for v in vals]
+            elif kinds == {int, float}:
+                cols[c] = [None if v is None else float(v) for v in vals]
+        buf = io.BytesIO()
+        pq.write_table(pa.table(cols), buf)
+        atomic_write_bytes(path, buf.getvalue(), protect=protect)
+        return "parquet"
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(result.columns)
+    for r in result.rows:
+        w.writerow(["" if r.get(c) is None else _cell(r.get(c)) for c in result.columns])
+    atomic_write_text(path, buf.getvalue(), protect=protect)
+    return "csv"
