@@ -28,7 +28,8 @@ h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; mar
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f0f3f6; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td:first-child { white-space: nowrap; }
 td.ok { background: #e3f4e8; }
 td.miss { background: #fbe1e1; font-weight: bold; }
 .status { display: inline-block; padding: 0.1em 0.6em; border-radius: 0.3em; font-weight: bold; }
