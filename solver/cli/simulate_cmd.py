@@ -129,7 +129,6 @@ def run_simulate(args) -> int:
     from solver.sim.planfile import read_plan
     from solver.sim.report import format_text, predictions, summarize
     from solver.sim.traffic import read_trace
-    from solver.yamlio import atomic_write_text
 
     if args.tighten:
         return run_tighten(args)
@@ -188,8 +187,8 @@ def run_simulate(args) -> int:
         summary["trace"] = str(args.trace)
     print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"))
     if args.json_out:
-        atomic_write_text(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n",
-                          protect=(args.problem, args.plan))
+        _write(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n",
+               protect=(args.problem, args.plan))
     if args.check and not summary["all_slos_met"]:
         return EXIT_VIOLATIONS
     return 0
@@ -201,7 +200,6 @@ def run_tighten(args) -> int:
     from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions
     from solver.sim.report import format_text
     from solver.sim.tighten import tighten_until_met
-    from solver.yamlio import atomic_write_text
 
     if args.trace:
         raise InputError(InputIssue("--tighten simulates Poisson traffic; it cannot replay --trace",
@@ -232,19 +230,29 @@ def run_tighten(args) -> int:
         print()
         print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"))
     if res.plan_json is not None and args.plan_out:
-        atomic_write_text(args.plan_out, res.plan_json, protect=(args.problem,))
+        _write(args.plan_out, res.plan_json, protect=(args.problem,))
         print(f"wrote the final plan to {args.plan_out} (its KPI targets are the tightened planning targets)")
     if args.json_out and res.verification is not None:
         out = dict(res.verification)
         out["tighten_rounds"] = [{"factors": r.factors, "status": r.status, "total_usd": r.total_usd,
                                   "attainment": r.attainment, "met": r.met} for r in res.rounds]
-        atomic_write_text(args.json_out, json.dumps(_jsonable(out), indent=2) + "\n",
-                          protect=(args.problem,))
+        _write(args.json_out, json.dumps(_jsonable(out), indent=2) + "\n", protect=(args.problem,))
     ok = res.met and res.verification is not None and res.verification["all_slos_met"]
     if not ok:
         print("the SLOs were not all met in simulation within the rounds allowed"
               + ("" if res.met else f" ({len(res.rounds)} rounds)"))
     return EXIT_VIOLATIONS if (args.check and not ok) else 0
+
+
+def _write(path, text: str, protect=()) -> None:
+    """Atomic write; an unwritable path is the user's to fix, not an internal error."""
+    from solver.yamlio import atomic_write_text
+
+    try:
+        atomic_write_text(path, text, protect=protect)
+    except OSError as exc:
+        raise InputError(InputIssue(f"cannot write: {exc.strerror or exc}", file=str(path),
+                                    hint="check the directory exists and is writable")) from None
 
 
 def _jsonable(x):
@@ -264,7 +272,11 @@ def run_trace_generate(args) -> int:
 
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     tr = generate_trace(lp.problem.workloads, args.duration, args.seed)
-    write_trace(args.output, tr, protect=(args.problem,))
+    try:
+        write_trace(args.output, tr, protect=(args.problem,))
+    except OSError as exc:
+        raise InputError(InputIssue(f"cannot write: {exc.strerror or exc}", file=args.output,
+                                    hint="check the directory exists and is writable")) from None
     print(f"wrote {len(tr)} requests over {args.duration:g} s ({len(tr) / args.duration:.2f} req/s) "
           f"to {args.output}")
     return 0

@@ -23,7 +23,6 @@ Measurement: requests arriving in ``[warmup_s, duration_s)`` are measured
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence

@@ -207,7 +207,7 @@ def parse_trace(text: str, workload_ids: Sequence[str], file: str = "<trace>",
                 ok = False
                 least = 0 if col == "input_tokens" else 1
                 bad(lineno, col, f"not a whole number >= {least}: {raw!r}",
-                    f"write a token count, e.g. 512")
+                    "write a token count, e.g. 512")
         if ok:
             arr.append(t)
             wl.append(index[w])
