@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--baseline", choices=["homogeneous"], default=None,
                    help="also solve with one accelerator type at a time and report the saving")
     p.add_argument("--quiet", action="store_true", help="print only the status line")
+    p.add_argument("--no-timing", action="store_true",
+                   help="write 0 for the solve time, the one run-dependent field: two runs then "
+                        "give byte-identical files")
     p.set_defaults(func=run)
 
 
@@ -70,6 +73,8 @@ def run(args) -> int:
         base = homogeneous_baseline(loaded, plan.objective.total, backend=backend, solver=solver,
                                     time_limit_s=args.time_limit, mip_gap=args.gap)
         plan = replace(plan, baseline=base)
+    if args.no_timing and plan.solver is not None:
+        plan = replace(plan, solver=replace(plan.solver, seconds=0.0))
     d = plan.to_dict()
     if args.json:
         atomic_write_text(args.json, plan.to_json(), protect=protect)
