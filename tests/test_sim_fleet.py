@@ -228,6 +228,11 @@ def test_cli_bad_inputs_exit_2_without_traceback(tmp_path, capsys):
     assert main(["simulate", problem, str(plan), "--duration", "-5"]) == 2
     assert main(["simulate", problem, str(plan), "--duration", "10", "--warmup", "20"]) == 2
     assert "warm-up" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["simulate", problem, str(plan), "--duration", "10",
+                 "--json", str(blocker / "out.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
 
 
 def test_cli_trace_generate_then_replay(tmp_path, capsys):
