@@ -22,6 +22,7 @@ run: install
 
 # pytest exits 5 when it collects no test: that must fail, never pass silently.
 test: install-dev
+	sh scripts/install_chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected: failing"; exit 1; fi; exit $$rc
 
