@@ -1,0 +1,91 @@
+"""Same input, same plan: byte-identical JSON across runs, and the same decisions across
+backends wherever the optimum is unique.
+
+Two separate processes with different hash seeds solve every shipped example (set
+and dict iteration order must not leak into the plan); every scenario is solved twice
+in-process.  Across backends the procurement must match exactly; deployments may
+differ only when both plans cost the same and both verify (then the optimum is
+demonstrably not unique, and either plan is a correct answer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from solver.mip.pipeline import solve_problem
+from solver.problem.load import load_problem
+from solver.verify import verify_plan
+
+ROOT = Path(__file__).parents[1]
+PROBLEMS = sorted((ROOT / "problems").glob("*.yaml"))
+
+
+def _cli_json(path: Path, out: Path, seed: str) -> bytes:
+    env = dict(os.environ, PYTHONHASHSEED=seed)
+    r = subprocess.run([sys.executable, "-m", "solver", "solve", str(path), "--json", str(out),
+                        "--no-timing", "--quiet"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("path", PROBLEMS, ids=lambda p: p.stem)
+def test_two_processes_write_identical_bytes(path, tmp_path):
+    a = _cli_json(path, tmp_path / "a.json", "1")
+    b = _cli_json(path, tmp_path / "b.json", "2")
+    assert a == b
+    d = json.loads(a)
+    assert d["status"] == "optimal" and d["solver"]["seconds"] == 0
+
+
+def _scenarios():
+    for p in PROBLEMS:
+        for s in yaml.safe_load(p.read_text()).get("scenarios", []):
+            yield p, s["name"]
+
+
+def _plan_json(lp, **kw) -> str:
+    plan = solve_problem(lp, **kw).plan
+    return replace(plan, solver=replace(plan.solver, seconds=0.0)).to_json()
+
+
+@pytest.mark.parametrize("path,scenario", list(_scenarios()), ids=lambda x: getattr(x, "stem", x))
+def test_scenarios_twice_in_process(path, scenario):
+    lp = load_problem(path, scenario=scenario)
+    first = _plan_json(lp)
+    assert first == _plan_json(load_problem(path, scenario=scenario))
+
+
+def _decisions(d: dict) -> tuple:
+    proc = [(p["accelerator"], p["region"], p["acquisition"], p["provider"], p["instance"], p["units"])
+            for p in d["procurement"]]
+    dep = [(x["id"], x["replicas"], x["spare_replicas"]) for x in d["deployments"]]
+    return proc, dep
+
+
+@pytest.mark.parametrize("path", PROBLEMS, ids=lambda p: p.stem)
+def test_backends_same_decisions_where_unique(path):
+    lp = load_problem(path)
+    plans = {}
+    for backend, name in (("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip"), ("ortools", "highs")):
+        plans[(backend, name)] = json.loads(_plan_json(lp, backend=backend, solver=name))
+    ref = plans[("pulp", "cbc")]
+    tol = max(lp.problem.solver.mip_gap, 1e-6)
+    for key, d in plans.items():
+        assert d["status"] == "optimal", key
+        a, b = ref["objective"]["total"], d["objective"]["total"]
+        assert abs(a - b) <= tol * max(abs(a), abs(b)) + 1e-6, key
+        pa, da = _decisions(ref)
+        pb, db = _decisions(d)
+        if (pa, da) != (pb, db):
+            # a different decision at the same cost: the optimum is not unique; both must be valid
+            for plan in (ref, d):
+                rep = verify_plan(lp.problem, lp.catalog, plan)
+                assert rep.ok, (key, [v.format() for v in rep.violations])
