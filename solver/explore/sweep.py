@@ -323,7 +323,8 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     bar = Progress(len(assignments), progress)
 
     def finish(i: int, key: str, rec: dict, cached: bool) -> None:
-        row = {"scenario": i, **assignments[i], **rec["row"], "key": key}
+        row = {"scenario": i, **assignments[i], **dict.fromkeys(SUMMARY_COLUMNS), **rec["row"],
+               "key": key}
         rows[i] = row
         if keep_plans and rec.get("plan") is not None:
             plans[i] = rec["plan"]

@@ -1,0 +1,313 @@
+"""Sweeps: parsing, scenario expansion, error rows, the cache, process pool and Ray.
+
+The acceptance test sweeps 50 scenarios of the shipped chat-assistant problem
+(demand x TTFT target, one demand value invalid), checks every solved row by
+properties that do not trust the sweep (verifier, a direct solve of a hand-
+edited document, monotonicity in demand and in the target), then reruns and
+checks that nothing is solved again.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from solver.cli import main
+from solver.errors import InputError
+from solver.explore import sweep as sweep_mod
+from solver.explore.cache import ResultCache, canonical_json, scenario_key
+from solver.explore.common import SolveOptions
+from solver.explore.sweep import (Param, expand, parse_set, ray_available, run_sweep, write_table)
+from solver.problem.load import load_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAT = ROOT / "problems" / "chat-assistant.yaml"
+DEMAND = "workloads.chat.demand.requests_per_s"
+TTFT = "workloads.chat.slo.ttft_ms"
+
+
+@pytest.fixture(scope="module")
+def chat():
+    return load_problem(CHAT)
+
+
+# ---------------------------------------------------------------------- parsing
+def test_parse_grid_values_are_yaml_scalars_and_lists():
+    p = parse_set("workloads.chat.demand.requests_per_s=10, 20.5,40")
+    assert p.path == DEMAND and p.values == (10, 20.5, 40) and not p.random
+    q = parse_set("fleet.accelerators=[l4,a10g],[h100-sxm]")
+    assert q.values == (["l4", "a10g"], ["h100-sxm"])
+    r = parse_set("objective.include_energy=true,false")
+    assert r.values == (True, False)
+
+
+def test_parse_distributions():
+    assert parse_set(f"{DEMAND}=uniform(10,20)") == Param(DEMAND, dist="uniform", args=(10.0, 20.0))
+    assert parse_set(f"{DEMAND}=lognormal(40, 0.3)").args == (40.0, 0.3)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("no-equals", "expected PATH=VALUES"),
+    (f"{DEMAND}=", "no value"),
+    (f"{DEMAND}=uniform(5,5)", "a < b"),
+    (f"{DEMAND}=normal(5,-1)", "sd >= 0"),
+    (f"{DEMAND}=lognormal(0,1)", "median > 0"),
+    (f"{DEMAND}=uniform(1)", "two finite numbers"),
+    (f"{DEMAND}=gamma(1,2)", "unknown distribution"),
+    ("scenarios.0.name=x", "cannot change `scenarios`"),
+    (f"{DEMAND}=1,,2", "empty value"),
+])
+def test_parse_errors_are_input_errors(text, fragment):
+    with pytest.raises(InputError) as ei:
+        parse_set(text)
+    assert fragment in ei.value.format()
+
+
+# ---------------------------------------------------------------------- expansion
+def test_grid_is_the_cartesian_product_in_order():
+    a = expand([Param("a", values=(1, 2, 3)), Param("b", values=("x", "y"))])
+    assert a == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"},
+                 {"a": 3, "b": "x"}, {"a": 3, "b": "y"}]
+
+
+def test_random_draws_are_seeded_and_follow_the_distribution():
+    p = [Param("d", dist="lognormal", args=(40.0, 0.3))]
+    one = [s["d"] for s in expand(p, samples=4000, seed=7)]
+    assert one == [s["d"] for s in expand(p, samples=4000, seed=7)]
+    assert one != [s["d"] for s in expand(p, samples=4000, seed=8)]
+    # lognormal(median, sigma): log of the draws is normal(log 40, 0.3)
+    logs = np.log(one)
+    assert abs(np.median(one) / 40.0 - 1) < 0.03
+    assert abs(np.std(logs) - 0.3) < 0.02
+    u = [s["u"] for s in expand([Param("u", dist="uniform", args=(2.0, 3.0))], samples=500, seed=1)]
+    assert 2.0 <= min(u) and max(u) < 3.0
+
+
+def test_grid_times_samples():
+    a = expand([Param("g", values=(1, 2)), Param("r", dist="normal", args=(0.0, 1.0))],
+               samples=3, seed=0)
+    assert [s["g"] for s in a] == [1, 1, 1, 2, 2, 2]
+    assert len({s["r"] for s in a}) == 6
+
+
+@pytest.mark.parametrize("params,samples,fragment", [
+    ([Param("r", dist="normal", args=(0.0, 1.0))], None, "need --samples"),
+    ([Param("g", values=(1,))], 5, "--samples is for random"),
+    ([Param("g", values=(1,)), Param("g", values=(2,))], None, "more than once"),
+])
+def test_expand_usage_errors(params, samples, fragment):
+    with pytest.raises(InputError) as ei:
+        expand(params, samples=samples)
+    assert fragment in ei.value.format()
+
+
+def test_unknown_path_fails_before_solving(chat, tmp_path):
+    with pytest.raises(InputError) as ei:
+        run_sweep(chat, [parse_set("workloads.chatt.slo.ttft_ms=1")], cache_dir=None, workers=1)
+    assert "did you mean 'chat'" in ei.value.format()
+
+
+# ---------------------------------------------------------------------- cache key
+def test_cache_key_depends_on_what_decides_the_result():
+    doc = {"a": 1.0, "b": [1, 2]}
+    k = scenario_key(doc, catalog_version="v1", overlays={}, options={"gap": None})
+    assert k == scenario_key(json.loads(json.dumps(doc)), catalog_version="v1", overlays={},
+                             options={"gap": None})
+    assert k != scenario_key({"a": 2.0, "b": [1, 2]}, catalog_version="v1", overlays={},
+                             options={"gap": None})
+    assert k != scenario_key(doc, catalog_version="v2", overlays={}, options={"gap": None})
+    assert k != scenario_key(doc, catalog_version="v1", overlays={"x": "h"}, options={"gap": None})
+    assert k != scenario_key(doc, catalog_version="v1", overlays={}, options={"gap": 1e-3})
+    # key order does not matter; NaN is spelled out instead of breaking JSON
+    assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1})
+    assert "nan" in canonical_json({"x": float("nan")})
+
+
+def test_corrupt_cache_record_is_a_miss(tmp_path):
+    c = ResultCache(tmp_path)
+    key = "ab" + "0" * 62
+    c.put(key, {"row": {"status": "optimal"}})
+    assert c.get(key)["row"] == {"status": "optimal"}
+    c.path(key).write_text("{not json")
+    assert c.get(key) is None
+
+
+# ---------------------------------------------------------------------- acceptance
+def _direct_total(chat, demand, ttft):
+    """Solve a hand-edited copy of the document without the sweep machinery."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import validate_document
+    doc = copy.deepcopy(chat.raw)
+    doc.pop("scenarios")
+    doc["workloads"][0]["demand"]["requests_per_s"] = demand
+    doc["workloads"][0]["slo"]["ttft_ms"] = ttft
+    loaded = validate_document(doc, None, str(CHAT), check_scenarios=False)
+    return loaded, solve_problem(loaded).plan
+
+
+def test_sweep_50_scenarios_error_row_and_cached_rerun(chat, tmp_path, monkeypatch):
+    from solver.problem.load import validate_document
+    from solver.verify import verify_plan
+    demands = [-5, 5, 10, 20, 30, 40, 60, 80, 100, 120]     # -5: deliberately broken
+    ttfts = [400, 600, 800, 1000, 1500]
+    params = [parse_set(f"{DEMAND}=" + ",".join(map(str, demands))),
+              parse_set(f"{TTFT}=" + ",".join(map(str, ttfts)))]
+    cache = tmp_path / "cache"
+    res = run_sweep(chat, params, cache_dir=str(cache), workers=2, keep_plans=True)
+    assert len(res.rows) == 50 and res.n_cached == 0 and res.n_solved == 50
+    assert res.executor == "2 processes"
+    rows = {(r[DEMAND], r[TTFT]): r for r in res.rows}
+    # the broken scenario is a row with its reason, not a crash
+    for t in ttfts:
+        bad = rows[(-5, t)]
+        assert bad["status"] == "invalid" and bad["total_usd"] is None
+        assert "requests_per_s" in bad["error"] and "greater than 0" in bad["error"]
+    ok = [r for r in res.rows if r[DEMAND] > 0]
+    assert all(r["status"] == "optimal" for r in ok)
+    # every plan passes the independent verifier, and its cost parts add up
+    for r in ok:
+        plan = res.plans[r["scenario"]]
+        doc = copy.deepcopy(chat.raw)
+        doc.pop("scenarios")
+        doc["workloads"][0]["demand"]["requests_per_s"] = r[DEMAND]
+        doc["workloads"][0]["slo"]["ttft_ms"] = r[TTFT]
+        loaded = validate_document(doc, None, str(CHAT), check_scenarios=False)
+        rep = verify_plan(loaded.problem, loaded.catalog, plan)
+        assert rep.ok, [v.format() for v in rep.violations]
+        assert rep.recomputed["total_usd"] == pytest.approx(r["total_usd"], rel=1e-6)
+        parts = sum(r[c] for c in r if c.startswith("cost_"))
+        assert parts == pytest.approx(r["total_usd"], rel=1e-6)
+        assert r["devices"] == sum(r[c] for c in r if c.startswith("devices_") and r[c])
+    # a second method: two scenarios solved directly from hand-edited documents
+    for d, t in [(40, 1000), (120, 400)]:
+        _, plan = _direct_total(chat, d, t)
+        assert plan.objective.total == pytest.approx(rows[(d, t)]["total_usd"], rel=1e-6)
+    # optimal cost is monotone: more demand never costs less, a looser TTFT never costs more
+    gap = chat.problem.solver.mip_gap
+    for t in ttfts:
+        costs = [rows[(d, t)]["total_usd"] for d in demands[1:]]
+        assert all(b >= a * (1 - gap) - 1e-6 for a, b in zip(costs, costs[1:])), (t, costs)
+    for d in demands[1:]:
+        costs = [rows[(d, t)]["total_usd"] for t in ttfts]
+        assert all(b <= a * (1 + gap) + 1e-6 for a, b in zip(costs, costs[1:])), (d, costs)
+    # the table
+    out = tmp_path / "results.csv"
+    assert write_table(res, out) == "csv"
+    with out.open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 50
+    assert sum(1 for r in table if r["status"] == "invalid") == 5
+    assert {DEMAND, TTFT, "status", "total_usd", "error", "devices", "solve_s"} <= set(table[0])
+
+    # rerun: every scenario (the error rows too) comes from the cache; nothing is solved
+    def no_solve(task):  # pragma: no cover - must not run
+        raise AssertionError("a cached scenario was solved again")
+    monkeypatch.setattr(sweep_mod, "run_scenario", no_solve)
+    again = run_sweep(chat, params, cache_dir=str(cache), workers=2)
+    assert again.n_cached == 50 and again.n_solved == 0 and again.executor == "cached"
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "solve_s"} for r in rs]  # noqa: E731
+    assert strip(again.rows) == strip(res.rows)
+
+
+def test_crash_is_a_row_and_is_not_cached(chat, tmp_path, monkeypatch):
+    import solver.mip.pipeline as pipeline
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setattr(pipeline, "solve_problem", boom)
+    res = run_sweep(chat, [parse_set(f"{DEMAND}=33")], cache_dir=str(tmp_path), workers=1)
+    (row,) = res.rows
+    assert row["status"] == "crashed" and "simulated bug" in row["error"]
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_solver_options_are_part_of_the_key(chat, tmp_path):
+    p = [parse_set(f"{DEMAND}=25")]
+    a = run_sweep(chat, p, cache_dir=str(tmp_path), workers=1)
+    b = run_sweep(chat, p, cache_dir=str(tmp_path), workers=1,
+                  options=SolveOptions(backend="ortools", solver="highs"))
+    assert a.n_solved == 1 and b.n_solved == 1 and a.rows[0]["key"] != b.rows[0]["key"]
+    # two independent solver stacks agree on the optimum
+    assert b.rows[0]["total_usd"] == pytest.approx(a.rows[0]["total_usd"], rel=1e-5)
+
+
+def test_parquet(chat, tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow not installed")
+    import pyarrow.parquet as pq
+    res = run_sweep(chat, [parse_set(f"{DEMAND}=20,-1")], cache_dir=None, workers=1)
+    write_table(res, tmp_path / "r.parquet")
+    t = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert [r["status"] for r in t] == ["optimal", "invalid"]
+    assert t[0]["total_usd"] == pytest.approx(res.rows[0]["total_usd"])
+    assert pa is not None
+
+
+def test_parquet_without_pyarrow_is_an_input_error(tmp_path, monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name.startswith("pyarrow"):
+            raise ImportError("no pyarrow")
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(InputError) as ei:
+        sweep_mod.check_output(tmp_path / "x.parquet")
+    assert "pip install pyarrow" in ei.value.format()
+
+
+# ---------------------------------------------------------------------- CLI
+def test_cli_sweep_and_rerun(tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    args = ["sweep", str(CHAT), "--set", f"{DEMAND}=lognormal(40,0.4)", "--samples", "4",
+            "--seed", "3", "--out", str(out), "--cache", str(tmp_path / "c"), "--workers", "1",
+            "--quiet"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "4 scenarios: 0 cached, 4 solved" in first
+    assert main(args) == 0
+    assert "4 scenarios: 4 cached, 0 solved" in capsys.readouterr().out
+    with out.open() as f:
+        assert len(list(csv.DictReader(f))) == 4
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    ([], "nothing to sweep"),
+    (["--set", "workloads.nope.slo.ttft_ms=1"], "does not resolve"),
+    (["--set", f"{DEMAND}=1", "--out", "x.txt"], "unknown results format"),
+])
+def test_cli_usage_errors_exit_2(tmp_path, capsys, extra, fragment):
+    assert main(["sweep", str(CHAT), "--no-cache", *extra]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- Ray
+@pytest.mark.skipif(not ray_available(), reason="ray not installed")
+def test_ray_path_matches_local(chat, tmp_path):
+    p = [parse_set(f"{DEMAND}=15,45,-2")]
+    local = run_sweep(chat, p, cache_dir=None, workers=1)
+    remote = run_sweep(chat, p, cache_dir=None, workers=2, use_ray=True)
+    assert remote.executor == "ray"
+    assert [r["status"] for r in remote.rows] == ["optimal", "optimal", "invalid"]
+    for a, b in zip(local.rows, remote.rows):
+        assert a["total_usd"] == b["total_usd"] and a["key"] == b["key"]
+
+
+def test_ray_missing_is_a_clear_error(chat, monkeypatch):
+    import builtins
+    from solver.errors import FleetoptError
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("no ray")
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(FleetoptError) as ei:
+        run_sweep(chat, [parse_set(f"{DEMAND}=15")], cache_dir=None, use_ray=True)
+    assert "pip install 'fleetopt[ray]'" in str(ei.value)
