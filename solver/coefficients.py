@@ -26,7 +26,10 @@ Sets built here
 
 Costs per device-hour, by part
 ------------------------------
-rental: the offer price.  purchase: price / (useful life x 8760 h)
+rental: the offer price, billed over the horizon; a reservation (1 or 3
+years) is billed over its whole term when the horizon is shorter, because the
+commitment cannot be cancelled (a 12-month plan that reserves for 3 years pays
+3 years).  purchase: price / (useful life x 8760 h)
 ("purchase_amortisation") + price x maintenance fraction / 8760 h
 ("maintenance") + colocation ("hosting").  Existing (owned) devices: capital
 cost is sunk, so only maintenance and hosting, and only for devices the plan
@@ -49,6 +52,8 @@ from solver.catalog.schema import Accelerator, Model, Quantization
 from solver.problem.schema import Problem
 
 HOURS_PER_YEAR = 8760.0
+#: a reservation is paid for its whole term even when the planning horizon is shorter
+RESERVED_TERM_HOURS = {"reserved_1y": HOURS_PER_YEAR, "reserved_3y": 3 * HOURS_PER_YEAR}
 
 #: objective parts, in report order
 COST_PARTS = ("rental_on_demand", "rental_spot", "rental_reserved_1y", "rental_reserved_3y",
@@ -77,6 +82,8 @@ class OfferInfo:
     carbon_g_per_kwh: float = 0.0
     energy_charged: bool = False             # energy cost counted in the objective
     source: str = ""
+    #: a commitment bills at least this many hours (reserved terms), whatever the horizon
+    min_billed_hours: float = 0.0
 
     @property
     def key(self) -> str:
@@ -167,6 +174,10 @@ class Coefficients:
         """USD per device-hour of cost ``part`` for every offer."""
         return np.array([dict(o.usd_per_device_hour).get(part, 0.0) for o in self.offers], float)
 
+    def billed_hours(self) -> np.ndarray:
+        """Hours each offer's hardware price is paid for: the horizon, or a longer commitment."""
+        return np.maximum(self.hours, self.offer_array("min_billed_hours"))
+
     def energy_usd_per_w(self) -> np.ndarray:
         """USD over the horizon per watt of IT power drawn, per offer (0 where not charged)."""
         pue = self.offer_array("pue")
@@ -249,6 +260,7 @@ def build_offers(problem: Problem, catalog: Catalog) -> list[OfferInfo]:
                                   off.devices_per_instance,
                                   usd_per_device_hour=((f"rental_{mode}", price.value),),
                                   source=price.source, energy_charged=problem.objective.energy_on_rented,
+                                  min_billed_hours=RESERVED_TERM_HOURS.get(mode, 0.0),
                                   **dev_fields(acc), **region_fields(off.region))
                     k = (aid, off.region, mode, off.devices_per_instance)
                     best = rented.get(k)
@@ -265,6 +277,7 @@ def build_offers(problem: Problem, catalog: Catalog) -> list[OfferInfo]:
                              f"custom-{j}", co.devices_per_instance,
                              usd_per_device_hour=((part, co.usd_per_device_hour),),
                              source=co.source,
+                             min_billed_hours=RESERVED_TERM_HOURS.get(co.acquisition, 0.0),
                              energy_charged=(co.acquisition == "purchase"
                                              or problem.objective.energy_on_rented),
                              **dev_fields(acc), **region_fields(co.region)))

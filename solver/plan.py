@@ -234,7 +234,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
     for p in COST_PARTS:
         if p in ("energy", "carbon"):
             continue
-        offer_usd += k.offer_part_rate(p) * g * n * k.hours
+        offer_usd += k.offer_part_rate(p) * g * n * k.billed_hours()
     used_dev = np.zeros(nO)
     np.add.at(used_dev, off, tp * y)
     # Offer-level idle of slack devices goes with the replicas too (by devices)

@@ -268,8 +268,9 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     for key, nu in units.items():
         o = offers[key]
         dev = nu * o.devices_per_unit
+        billed = max(H, o.min_billed_hours)      # a reservation is paid for its whole term
         for part, rate in o.usd_per_device_hour:
-            parts[part] += rate * dev * H
+            parts[part] += rate * dev * billed
         capex += o.capex_usd_per_device * dev
         it_w[key] = it_w.get(key, 0.0) + dev * o.idle_w
     for did, d in deps.items():

@@ -6,6 +6,8 @@ value.  Coefficients are made by hand (no catalog, no performance model).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -303,3 +305,17 @@ def test_cp_sat_is_refused_rather_than_rounded():
     k = coeffs([offer()], [(0, 1, 70.0)], [(0, 0, 3.0)], [10.0], u=0.8)
     r = solve(build_model(k), "ortools", "cp-sat")
     assert r.status == "error" and "round" in r.message
+
+
+def test_reservation_is_billed_for_its_whole_term():
+    # 1 device needed.  On-demand $3/h, reserved 3y $1/h.  Horizon 1 year (8760 h):
+    # on-demand 3 x 8760 = $26,280; reserved 3y pays 3 years: 1 x 26,280 = $26,280 (tie);
+    # at $0.9/h reserved wins: 0.9 x 26,280 = $23,652.  Over 3 years: reserved 0.9 x 26,280.
+    def k(res_price, hours):
+        return coeffs([offer("a", usd_per_device_hour=3.0),
+                       dataclasses.replace(offer("a", mode="reserved_3y", usd_per_device_hour=res_price),
+                                           min_billed_hours=26280.0)],
+                      [(0, 1, 70.0), (1, 1, 70.0)], [(0, 0, 5.0), (0, 1, 5.0)], [5.0], hours=hours)
+    _solve_all(k(0.9, 8760.0), 0.9 * 26280)
+    _solve_all(k(1.5, 8760.0), 3.0 * 8760)        # reserved 1.5 x 26,280 = 39,420 > 26,280
+    _solve_all(k(1.5, 26280.0), 1.5 * 26280)       # over the full term it pays off

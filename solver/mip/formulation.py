@@ -50,7 +50,8 @@ Constraints (family name in the model = function below with '.' for '_')
 
 Objective (USD over the horizon)
 --------------------------------
-min  sum_o sum_part rate_o^part g_o n_o H                              (rental, amortisation, maintenance, hosting)
+min  sum_o sum_part rate_o^part g_o n_o max(H, term_o)                 (rental, amortisation, maintenance, hosting;
+                                                                        term_o: reservation term, else 0)
    + sum_o (e_o + k_o) [ g_o n_o idle_a + sum_{c in o} y_c (idle_c - t_c idle_a)
                          + sum_{p: c(p) in o} lf_w x_p (P_p - idle_c) / cap_p ]   (energy, carbon)
 The bracket is IT power in watts: every procured device idles, a replica adds
@@ -220,12 +221,13 @@ def power_terms_w(k: Coefficients, v: Vars) -> tuple[np.ndarray, np.ndarray, np.
 def objective(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     """Every cost part over the horizon (see module docstring)."""
     g = k.offer_array("devices_per_unit")
+    billed = k.billed_hours()
     for part in COST_PARTS:
         if part in ("energy", "carbon"):
             continue
         rate = k.offer_part_rate(part)
         if np.any(rate):
-            b.add_objective(part, v.n, rate * g * k.hours)
+            b.add_objective(part, v.n, rate * g * billed)
     cols, watts, off = power_terms_w(k, v)
     e = k.energy_usd_per_w()
     c = k.carbon_usd_per_w()
