@@ -174,6 +174,32 @@ def test_moe_expert_traffic_grows_with_batch():
 
 # --------------------------------------------------------------------------- serving
 
+Z99 = 2.3263478740408408     # standard normal 0.99 quantile
+
+
+def _percentile_tpot_ttft(td, B, pc, I, O, x_ttft_s, cv, pct, chunk_min=128, chunk_max=8192):
+    """The documented TPOT-percentile / TTFT formulas, written out again for scalars or arrays."""
+    from statistics import NormalDist
+    z = NormalDist().inv_cdf(pct / 100)
+    tpot_mean = td + B * pc / O
+    lam = B / (O * tpot_mean)
+    rho = lam * pc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wq = pc * (1 + cv * cv) / 2 / (1 - rho) * np.maximum(np.log(rho / (1 - pct / 100)), 0.0)
+        avail = x_ttft_s - pc - wq
+        budget = np.where(avail > td, I * td / avail * (1 + 1e-9), chunk_max)
+    wq = np.where(rho < 1, wq, np.inf)
+    budget = np.clip(np.maximum(budget, B * I / O), chunk_min, chunk_max)
+    unit = np.minimum(I, budget)
+    n_ch = I / unit
+    m = B * n_ch / O                                   # prefill chunks arriving per decode step
+    extra = np.minimum(budget, unit * (m + z * np.sqrt(m * (1 + cv * cv)))) * pc / I
+    tpot_q = np.maximum(tpot_mean, td + extra)
+    ttft = td * n_ch + pc + wq
+    ttft = np.where(B * I <= chunk_max * O, ttft, np.inf)
+    return tpot_q, ttft, lam, rho
+
+
 def _brute_force_max_rps(s, I, O, x_ttft_ms, x_tpot_ms, pct=99.0, cv=0.0, b_max=None):
     """Second method: scan the mean batch on a fine grid with the documented formulas."""
     t = s.terms
@@ -182,12 +208,7 @@ def _brute_force_max_rps(s, I, O, x_ttft_ms, x_tpot_ms, pct=99.0, cv=0.0, b_max=
     B = np.geomspace(1e-3, b_max or 1e5, 400001)
     bs = np.maximum(B, 1.0)
     td = s.decode_step_ms(bs, bs * (I + O / 2)) * 1e-3
-    tpot = td + B * pc / O
-    lam = B / (O * tpot)
-    rho = lam * pc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wq = pc * (1 + cv * cv) / 2 / (1 - rho) * np.maximum(np.log(rho / (1 - pct / 100)), 0.0)
-    ttft = td + pc + wq
+    tpot, ttft, lam, rho = _percentile_tpot_ttft(td, B, pc, I, O, x_ttft_ms * 1e-3, cv, pct)
     ok = (rho < 1) & (tpot * 1e3 <= x_tpot_ms) & (ttft * 1e3 <= x_ttft_ms)
     return float(lam[ok].max()) if ok.any() else 0.0
 
@@ -261,9 +282,17 @@ def test_operating_point_fixed_batch_matches_formulas():
     s = engine_spec(CAT, cand, P)
     t = s.terms
     pc = (t.flops_tok * I + 0.5 * t.attn_full * I * I) / t.flops_per_s
-    tpot = float(s.decode_step_ms(B, B * (I + O / 2))) * 1e-3 + B * pc / O
-    assert op["tpot_ms"] == pytest.approx(tpot * 1e3, rel=1e-9)
+    td = float(s.decode_step_ms(B, B * (I + O / 2))) * 1e-3
+    tpot = td + B * pc / O
+    assert op["tpot_mean_ms"] == pytest.approx(tpot * 1e3, rel=1e-9)
     assert op["max_rps"] == pytest.approx(B / (O * tpot), rel=1e-9)
+    # TPOT at p99: no TTFT target -> smallest chunk budget, max(128, B I / O = 80) = 128 tokens;
+    # a 1000-token prompt spans 1000/128 = 7.8125 chunks; chunks per decode step m = 16 x 7.8125 / 200
+    # = 0.625; p99 chunks in one step 0.625 + 2.3263 x sqrt(0.625) = 2.464 -> capped at the budget:
+    # the p99 step carries 128 prompt tokens = 128/1000 of the prompt's marginal prefill time.
+    m = 16 * (1000 / 128) / 200
+    assert m + Z99 * math.sqrt(m) > 1
+    assert op["tpot_ms"] == pytest.approx(max(tpot, td + 128 / 1000 * pc) * 1e3, rel=1e-9)
 
 
 def test_from_workload():

@@ -136,6 +136,8 @@ class CandidateTerms:
     flops_per_s: float             # replica: TP x peak x efficiency
     bytes_per_s: float             # device: bandwidth x efficiency
     overhead_s: float              # per engine step
+    unoverlapped: float            # share of min(memory, compute) time added to the max (imperfect overlap)
+    overhead_per_seq_s: float      # per sequence in a decode step (sampling, scheduling, per-request kernels)
     comm_fixed_s: float            # all-reduce latency per step (2 x layers)
     comm_per_token_s: float        # all-reduce bandwidth time per token in the step
     max_context: float
@@ -202,6 +204,7 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
         flops_tok=2.0 * model.active_params_b.value * GB,
         attn_full=attn * (1 - sw_frac), attn_sw=attn * sw_frac,
         flops_per_s=flops_s, bytes_per_s=bw, overhead_s=g.step_overhead_ms * 1e-3,
+        overhead_per_seq_s=gp.step_overhead_per_seq_us * 1e-6, unoverlapped=gp.unoverlapped_fraction,
         comm_fixed_s=comm_fixed, comm_per_token_s=comm_tok,
         max_context=float(model.max_context_tokens), max_batch=gp.max_batch,
         idle_w=idle, tdp_w=acc.tdp_w.value * tp, mem_bw_gbps=acc.mem_bw_gbps.value,

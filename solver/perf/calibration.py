@@ -133,6 +133,19 @@ def read_rows(path: str | Path) -> list[dict]:
     return list(reader)
 
 
+#: Rows left out of fitting and scoring, with the reason (documented in the README).
+EXCLUDED_WHY = ("MLPerf reference implementation (untuned vLLM 0.5.2, 'reference' in the result path): "
+                "5-8x slower than the TensorRT-LLM runs on the same L40S; not a tuned serving engine")
+
+
+def _excluded(row: dict) -> Optional[str]:
+    """Reason to leave a row out, or None."""
+    url = (row.get("source_url") or "").lower()
+    if row.get("source_id", "").startswith("MLPerf") and "-reference-" in url:
+        return EXCLUDED_WHY
+    return None
+
+
 def _quant_id(precision: str) -> str:
     p = precision.strip().lower()
     if p.startswith("fp8"):
@@ -171,6 +184,10 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
                 break
         if acc in (None, "-"):
             skipped.append(Skipped(n, hw, "no catalog accelerator for this hardware"))
+            continue
+        why = _excluded(r)
+        if why:
+            skipped.append(Skipped(n, hw, why))
             continue
         model = MODEL_MAP.get(r["model"].strip().lower())
         if model is None or acc not in catalog.accelerators or model not in catalog.models:
@@ -282,7 +299,8 @@ def predict(cases: Sequence[Case], catalog, params: PerfParams) -> np.ndarray:
         b = max(1.0, min(spec.max_batch, math.floor(spec.kv_capacity_tokens / (I + O))))
         t = spec.terms
         flops = b * (t.flops_tok * I + 0.5 * t.attn_full * I * I + 0.5 * t.attn_sw * I * min(I, t.window))
-        pre_s = (max(flops / t.flops_per_s, t.ne_time_s + t.exp_time_s) + t.overhead_s + t.comm_fixed_s
+        a, m = flops / t.flops_per_s, t.ne_time_s + t.exp_time_s
+        pre_s = (max(a, m) + t.unoverlapped * min(a, m) + t.overhead_s + t.comm_fixed_s
                  + t.comm_per_token_s * b * I)
         dec_s = O * float(spec.decode_step_ms(b, b * (I + O / 2))) * 1e-3
         out[i] = b * O / (pre_s + dec_s) / c.candidate.tensor_parallel
@@ -331,18 +349,101 @@ def nelder_mead(f, x0: np.ndarray, step: float = 0.3, iters: int = 3000, tol: fl
     return simplex[int(np.argmin(vals))]
 
 
-RIDGE = 0.02   # pull of log-parameters toward the prior (keeps thin groups physical)
-#: Ceiling on fitted efficiencies: sustained HBM bandwidth and GEMM throughput stay below the
-#: datasheet peaks (planning assumption); without it overhead and bandwidth trade off freely.
-EFF_CAP = 0.9
+#: Physical ranges of the fitted parameters (justified in solver/perf/README.md, "Bounds"):
+#: sustained HBM bandwidth in copy kernels reaches 85-92% of the datasheet figure, serving
+#: kernels somewhat less; dense GEMMs reach 60-80% of the dense peak and serving mixes of small
+#: and large GEMMs less; an engine step costs between a CUDA-graph launch and a Python scheduler
+#: pass; one small all-reduce costs a few to tens of microseconds.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "compute_efficiency": (0.25, 0.85),
+    "bandwidth_efficiency": (0.55, 0.92),
+    "step_overhead_ms": (0.3, 8.0),
+    "allreduce_latency_us": (3.0, 50.0),
+    "moe_compute_efficiency": (0.3, 1.0),
+    "step_overhead_per_seq_us": (0.0, 30.0),
+    "unoverlapped_fraction": (0.0, 1.0),
+}
+GROUP_KEYS = ("compute_efficiency", "bandwidth_efficiency", "step_overhead_ms")
+#: Prior centre of the global (all-family) parameters: mid-range efficiencies, 2 ms per step.
+FIT_PRIOR = {"compute_efficiency": 0.5, "bandwidth_efficiency": 0.8, "step_overhead_ms": 2.0,
+             "allreduce_latency_us": 10.0, "moe_compute_efficiency": 0.6, "step_overhead_per_seq_us": 5.0,
+             "unoverlapped_fraction": 0.3}
+#: Robust loss: soft-L1 on the log error with this scale (about 15%): quadratic below, linear above,
+#: so one row that is off by 5x pulls like a handful of 15% rows, not like 100 of them.
+LOSS_SCALE = 0.15
+#: Hierarchical shrinkage: penalty on each group's deviation from the global parameters (in the
+#: bounded logit coordinates).  The data term is a *sum* over rows, so a group with many rows
+#: follows its data and a group with few stays near the global fit.
+SHRINK = 0.1
+#: Weak pull of the global parameters toward FIT_PRIOR (keeps unidentified directions put).
+PRIOR_WEIGHT = 0.01
+RIDGE = SHRINK        # name kept for callers of the previous fitter
+
+
+def _to_value(theta, key):
+    lo, hi = BOUNDS[key]
+    return lo + (hi - lo) / (1.0 + np.exp(-np.clip(theta, -30.0, 30.0)))
+
+
+def _to_theta(value, key):
+    lo, hi = BOUNDS[key]
+    f = min(max((value - lo) / (hi - lo), 1e-6), 1 - 1e-6)
+    return math.log(f / (1 - f))
+
+
+def _lm_robust(residual_fn, x0: np.ndarray, penalty_w: np.ndarray, penalty_c: np.ndarray,
+               scale: float, iters: int = 60, h: float = 1e-4) -> np.ndarray:
+    """Minimise ``sum rho(e_i) + sum penalty_w (x - penalty_c)^2`` with soft-L1 ``rho`` of scale ``scale``:
+    Levenberg-Marquardt on iteratively reweighted least squares, forward-difference Jacobian."""
+    def total(x, e):
+        return float(np.sum(2 * scale ** 2 * (np.sqrt(1 + (e / scale) ** 2) - 1))
+                     + np.sum(penalty_w * (x - penalty_c) ** 2))
+
+    x = x0.copy()
+    e = residual_fn(x)
+    f = total(x, e)
+    mu = 1e-2
+    for _ in range(iters):
+        J = np.empty((e.size, x.size))
+        for k in range(x.size):
+            xk = x.copy()
+            xk[k] += h
+            J[:, k] = (residual_fn(xk) - e) / h
+        w = 1.0 / np.sqrt(1 + (e / scale) ** 2)
+        A = J.T @ (w[:, None] * J) + np.diag(penalty_w)
+        g = J.T @ (w * e) + penalty_w * (x - penalty_c)
+        improved = False
+        for _ in range(8):
+            step = np.linalg.solve(A + mu * np.diag(np.diag(A) + 1e-9), -g)
+            xn = x + step
+            en = residual_fn(xn)
+            fn = total(xn, en)
+            if fn < f:
+                improved = True
+                break
+            mu *= 10
+        if not improved:
+            break
+        rel = (f - fn) / max(f, 1e-12)
+        x, e, f = xn, en, fn
+        mu = max(mu / 3, 1e-6)
+        if rel < 1e-7:
+            break
+    return x
 
 
 def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, rounds: int = 3,
-        ridge: float = None) -> PerfParams:
-    """Fit group efficiencies/overheads and the all-reduce latency on ``cases``."""
+        ridge: float = None, prior_weight: float = None) -> PerfParams:
+    """Fit group efficiencies/overheads and the global all-reduce latency and MoE efficiency on ``cases``.
+
+    Every parameter lives in its physical range (``BOUNDS``, through a logistic map); each (family,
+    format) group is the global fit plus a deviation penalised with weight ``ridge`` (default
+    ``SHRINK``; hierarchical shrinkage, weaker for groups with more rows); the data term is a soft-L1
+    loss on the log error (``LOSS_SCALE``).  ``rounds`` restarts the optimiser from its result.
+    """
     base = base or PerfParams()
-    prior = base.default
-    ridge = RIDGE if ridge is None else ridge
+    shrink = SHRINK if ridge is None else ridge
+    pw = PRIOR_WEIGHT if prior_weight is None else prior_weight
     cases = [c for c in cases if c.kind in FITTED_KINDS]
     groups = _groups_in(cases, catalog, base)
     counts = {g: 0 for g in groups}
@@ -350,30 +451,42 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
         spec = engine_spec(catalog, c.candidate, base)
         counts[(catalog.accelerator(c.candidate.accelerator).family, spec.terms.peak_format or "*")] += 1
     meas = np.array([c.measured for c in cases])
-    x_prior = np.concatenate([[math.log(prior.compute_efficiency), math.log(prior.bandwidth_efficiency),
-                               math.log(prior.step_overhead_ms)] for _ in groups]
-                             + [[math.log(base.global_.allreduce_latency_us),
-                                 math.log(base.global_.moe_compute_efficiency)]])
+    G = len(groups)
+    # x = [global (3), deviations (3 per group), all-reduce latency, MoE efficiency, per-sequence overhead,
+    #      unoverlapped fraction]
+    x_glob0 = np.array([_to_theta(FIT_PRIOR[k], k) for k in GROUP_KEYS])
+    x0 = np.concatenate([x_glob0, np.zeros(3 * G), [_to_theta(FIT_PRIOR["allreduce_latency_us"], "allreduce_latency_us"),
+                                                      _to_theta(FIT_PRIOR["moe_compute_efficiency"], "moe_compute_efficiency"),
+                                                      _to_theta(FIT_PRIOR["step_overhead_per_seq_us"], "step_overhead_per_seq_us"),
+                                                      _to_theta(FIT_PRIOR["unoverlapped_fraction"], "unoverlapped_fraction")]])
+    pen_w = np.concatenate([np.full(3, pw), np.full(3 * G, shrink), np.full(4, pw)]) + 1e-9
+    pen_c = x0.copy()
 
     def make(x) -> PerfParams:
         gs = []
         for k, (fam, fmt) in enumerate(groups):
-            ce, be, ov = np.exp(x[3 * k: 3 * k + 3])
-            gs.append(GroupParams(family=fam, format=fmt, compute_efficiency=float(min(ce, EFF_CAP)),
-                                  bandwidth_efficiency=float(min(be, EFF_CAP)), step_overhead_ms=float(ov),
-                                  fit_rows=counts[(fam, fmt)]))
-        return base.with_groups(gs, allreduce_latency_us=float(np.exp(x[-2])),
-                                moe_compute_efficiency=float(min(np.exp(x[-1]), 1.0)))
+            th = x[:3] + x[3 + 3 * k: 6 + 3 * k]
+            ce, be, ov = (float(_to_value(t, key)) for t, key in zip(th, GROUP_KEYS))
+            gs.append(GroupParams(family=fam, format=fmt, compute_efficiency=ce, bandwidth_efficiency=be,
+                                  step_overhead_ms=ov, fit_rows=counts[(fam, fmt)]))
+        glob = GroupParams(family="*", format="*", fit_rows=0,
+                           **{key: float(_to_value(t, key)) for t, key in zip(x[:3], GROUP_KEYS)},
+                           note="global (hierarchical) fit: used for families without calibration data "
+                                "(confidence: low)")
+        return base.with_groups(gs, default=glob,
+                                allreduce_latency_us=float(_to_value(x[-4], "allreduce_latency_us")),
+                                moe_compute_efficiency=float(_to_value(x[-3], "moe_compute_efficiency")),
+                                step_overhead_per_seq_us=float(_to_value(x[-2], "step_overhead_per_seq_us")),
+                                unoverlapped_fraction=float(_to_value(x[-1], "unoverlapped_fraction")))
 
-    def objective(x) -> float:
+    def residuals(x) -> np.ndarray:
         pred = predict(cases, catalog, make(x))
         pred = np.where(pred > 0, pred, 1e-9)
-        err = np.log(pred / meas)
-        return float(np.mean(err ** 2) + ridge * np.mean((x - x_prior) ** 2))
+        return np.log(pred / meas)
 
-    x = x_prior.copy()
-    for _ in range(rounds):
-        x = nelder_mead(objective, x, step=0.25, iters=1500)
+    x = x0
+    for _ in range(max(rounds, 1)):
+        x = _lm_robust(residuals, x, pen_w, pen_c, LOSS_SCALE)
     return make(x)
 
 
@@ -394,16 +507,8 @@ def family_groups(params: PerfParams) -> list[GroupParams]:
 
 
 def fitted_default(params: PerfParams) -> GroupParams:
-    """Default group for families without data: the median of the fitted groups."""
-    gs = [g for g in params.groups if g.fit_rows > 0]
-    if not gs:
-        return params.default
-    return GroupParams(family="*", format="*",
-                       compute_efficiency=float(np.median([g.compute_efficiency for g in gs])),
-                       bandwidth_efficiency=float(np.median([g.bandwidth_efficiency for g in gs])),
-                       step_overhead_ms=float(np.median([g.step_overhead_ms for g in gs])), fit_rows=0,
-                       note="median of the fitted groups; used for families without calibration data "
-                            "(confidence: low)")
+    """Default group for families without data: the global (hierarchical) fit."""
+    return params.default
 
 
 # --------------------------------------------------------------------------- reporting
@@ -504,8 +609,12 @@ def run_fit(csv_path: str, out_path: str, catalog=None) -> tuple[PerfParams, lis
         "data_sha256_note": "sha256 of the data lines (comment lines excluded)",
         "original": "../shared/data/measured/calibration.csv (TensorRT-LLM perf tables, MLPerf Inference v4.1)",
         "date": _dt.date.today().isoformat(),
-        "method": ("least squares on log error of the fitted rows + ridge 0.02 toward priors, efficiencies capped at 0.9; "
-                   "hand-written Nelder-Mead (3 rounds x 1500 iterations) over log-parameters"),
+        "method": (f"soft-L1 loss (scale {LOSS_SCALE}) on the log error of the fitted rows; parameters bounded "
+                   f"({', '.join(f'{k} {lo:g}-{hi:g}' for k, (lo, hi) in BOUNDS.items())}) through a logistic map; "
+                   f"each (family, format) group = global fit + deviation with penalty {SHRINK} (hierarchical "
+                   f"shrinkage: groups with few rows stay near the global fit), global pulled toward "
+                   f"{FIT_PRIOR} with weight {PRIOR_WEIGHT}; Levenberg-Marquardt on reweighted least squares "
+                   "(hand-written, 3 restarts)"),
         "split": "every 3rd case of each (source_id, hardware) group held out, in file order",
         "rows_in_file": len(rows),
         "cases": len(cases),
@@ -513,7 +622,8 @@ def run_fit(csv_path: str, out_path: str, catalog=None) -> tuple[PerfParams, lis
         "cases_held_out": int((~mask).sum()),
         "fit_rows": ",".join(str(c.row) for c, m in zip(cases, mask) if m),
         "held_out_rows": ",".join(str(c.row) for c, m in zip(cases, mask) if not m),
-        "skipped_rows": f"{len(skipped)} (GH200: no catalog entry; duplicate 99/99.9 MLPerf results)",
+        "skipped_rows": f"{len(skipped)} (GH200: no catalog entry; duplicate 99/99.9 MLPerf results; excluded rows below)",
+        "excluded_rows": "; ".join(f"{k.row}: {k.why}" for k in skipped if k.why == EXCLUDED_WHY) or "none",
         "assumptions": (f"MLPerf mean input tokens {MLPERF_INPUT_TOKENS:g} (not in the file; low confidence); "
                         f"MLPerf input CV {MLPERF_INPUT_CV}; MLPerf TP: H100-80GB TP2, H200 TP1, MI300X TP1 "
                         "(data README), others smallest TP that fits"),

@@ -66,6 +66,24 @@ class GlobalParams(Strict):
     link_efficiency: float = Field(0.7, gt=0, le=1, description="Achieved / nominal scale-up link bandwidth.")
     max_batch: int = Field(2048, ge=1, description="Largest decode batch an engine schedules.")
     activation_bytes: float = Field(2.0, gt=0, description="Bytes per activation element in all-reduces.")
+    unoverlapped_fraction: float = Field(
+        0.0, ge=0, le=1,
+        description="Share of the smaller of a step's memory and compute times that does not overlap the "
+                    "larger (0: ideal roofline max(memory, compute); 1: their sum).  Kernels near the "
+                    "ridge point reach neither peak.")
+    step_overhead_per_seq_us: float = Field(
+        0.0, ge=0, description="Time per sequence in a decode step besides weights, KV and FLOPs "
+                               "(sampling, logits, scheduler bookkeeping, per-request kernel work).")
+    prefill_chunk_tokens: int = Field(
+        8192, ge=1,
+        description="Most prompt tokens one engine iteration prefills (chunked prefill: TensorRT-LLM "
+                    "max_num_tokens default 8192; the simulator's default chunk).  Sets how much "
+                    "prefill work one decode step can carry, hence the TPOT percentile.")
+    prefill_chunk_min_tokens: int = Field(
+        128, ge=1,
+        description="Smallest prompt chunk an engine tuned for a tight TPOT target uses (one 128-row GEMM "
+                    "tile; Sarathi-Serve sizes its per-iteration token budget, decode tokens included, at "
+                    "512 for strict and 2048 for relaxed targets).  Planning assumption.")
     moe_compute_efficiency: float = Field(
         1.0, gt=0, le=1, description="Multiplier on compute efficiency for MoE models (grouped expert "
                                      "GEMMs run at smaller per-expert batches than dense GEMMs).")

@@ -233,6 +233,11 @@ class Measurement(Strict):
     ttft_ms: Optional[float] = Field(None, gt=0, description="Measured TTFT at that rate.")
     tpot_ms: Optional[float] = Field(None, gt=0, description="Measured TPOT at that rate.")
     power_w: Optional[float] = Field(None, gt=0, description="Measured power per replica at that rate.")
+    ttft_slo_ms: Optional[float] = Field(
+        None, gt=0, description="TTFT target the rate was measured under; then it applies by token lengths "
+                                "only to workloads whose TTFT target is at least this loose.")
+    tpot_slo_ms: Optional[float] = Field(
+        None, gt=0, description="TPOT target the rate was measured under (same rule as ttft_slo_ms).")
     source: str = "user measurement"
 
     @model_validator(mode="after")
