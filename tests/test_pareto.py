@@ -1,0 +1,194 @@
+"""Pareto fronts: monotone, every point a plan the verifier accepts, end points checked by
+a second method (a plain solve, a looser problem, the verifier's own CO2 arithmetic)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from solver.cli import main
+from solver.errors import InputError
+from solver.explore.common import SolveOptions
+from solver.explore.pareto import (BISECT_STEPS, ParetoPoint, _bisect, check_monotone,
+                                   pareto_front, with_row)
+from solver.mip.model import ModelBuilder
+from solver.problem.load import load_problem, validate_document
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAT = ROOT / "problems" / "chat-assistant.yaml"
+ROUTER = ROOT / "problems" / "code-assistant-router.yaml"
+#: violation kinds that are constraints (cost/kpi lines differ by design across problems)
+CONSTRAINT_KINDS = {"demand", "capacity", "slo", "quality", "filter", "units", "availability",
+                    "power", "spot_share", "redundancy", "budget", "offer", "existing", "routing"}
+
+
+@pytest.fixture(scope="module")
+def chat():
+    return load_problem(CHAT)
+
+
+@pytest.fixture(scope="module")
+def ttft_front(chat):
+    return pareto_front(chat, "ttft", points=5)
+
+
+def _problem_with(chat, targets: dict, key: str):
+    doc = copy.deepcopy(chat.raw)
+    doc.pop("scenarios")
+    for w in doc["workloads"]:
+        w["slo"][key] = targets[w["id"]]
+    return validate_document(doc, None, chat.file, check_scenarios=False)
+
+
+def test_ttft_front_on_shipped_problem_is_monotone_and_verified(chat, ttft_front):
+    from solver.mip.pipeline import solve_problem
+    f = ttft_front
+    assert len(f.points) == 5 and f.monotone and not check_monotone(f.points)
+    assert all(p.status == "optimal" and p.verified for p in f.points)
+    xs = [p.x for p in f.points]
+    assert xs[0] == chat.problem.workloads[0].slo.ttft_ms       # starts at the problem as written
+    assert all(b < a for a, b in zip(xs, xs[1:]))                 # then tightens
+    costs = [p.total_usd for p in f.points]
+    assert all(b >= a for a, b in zip(costs, costs[1:]))          # gap 1e-6: exact order
+    # second method: the first point is the plain solve of the problem
+    assert costs[0] == pytest.approx(solve_problem(chat).plan.objective.total, rel=1e-9)
+    # the JSON holds a full plan per point
+    d = json.loads(json.dumps(f.to_dict()))
+    assert [p["plan"]["objective"]["total"] for p in d["points"]] == pytest.approx(costs)
+
+
+def test_tighter_plan_is_feasible_for_the_looser_target(chat, ttft_front):
+    """Why the front is monotone: each tighter plan also satisfies every looser problem."""
+    from solver.verify import verify_plan
+    pts = ttft_front.points
+    for loose, tight in zip(pts, pts[1:]):
+        problem = _problem_with(chat, loose.targets, "ttft_ms")
+        rep = verify_plan(problem.problem, problem.catalog, tight.plan)
+        bad = [v.format() for v in rep.violations if v.kind in CONSTRAINT_KINDS]
+        assert not bad, bad
+
+
+def test_tightest_point_is_at_the_feasibility_edge(chat, ttft_front):
+    """Tightening the last point's targets by 2**-BISECT_STEPS of the range more is infeasible."""
+    from solver.explore.pareto import MIN_FACTOR
+    from solver.mip.pipeline import solve_problem
+    last = ttft_front.points[-1]
+    step = (1 - MIN_FACTOR) * 2.0 ** -BISECT_STEPS
+    factor = last.targets["chat"] / chat.problem.workloads[0].slo.ttft_ms
+    beyond = {"chat": chat.problem.workloads[0].slo.ttft_ms * (factor - 1.01 * step)}
+    plan = solve_problem(_problem_with(chat, beyond, "ttft_ms")).plan
+    assert plan.status == "infeasible"
+
+
+def test_quality_front_raises_the_floor(chat):
+    f = pareto_front(chat, "quality", points=4)
+    assert f.monotone and all(p.verified for p in f.points)
+    for p in f.points:
+        assert p.x >= chat.problem.workloads[0].quality.min_score
+        # per-request mode: every route's model meets the level (from the plan's own deployments)
+        qual = min(d["quality"] for d in p.plan["deployments"])
+        assert qual >= p.x - 1e-9
+
+
+def test_carbon_front_caps_are_met_by_the_verifiers_arithmetic(chat):
+    from solver.verify import verify_plan
+    f = pareto_front(chat, "carbon", points=4)
+    assert f.monotone and all(p.status == "optimal" and p.verified for p in f.points)
+    caps = [p.targets["co2_cap_kg"] for p in f.points]
+    assert all(b < a for a, b in zip(caps, caps[1:]))
+    for p in f.points:
+        co2 = verify_plan(chat.problem, chat.catalog, p.plan).recomputed["co2_kg"]
+        assert co2 <= p.targets["co2_cap_kg"] * (1 + 1e-6)
+        assert co2 == pytest.approx(p.co2_kg, rel=1e-6)
+    # the first point is the cheapest plan; the last has the lowest CO2 of all points
+    assert f.points[-1].co2_kg <= min(p.co2_kg for p in f.points) + 1e-6
+
+
+def test_carbon_lowest_co2_agrees_across_solver_stacks(chat):
+    """The min-CO2 end point from two independent solver stacks (CBC via pulp, HiGHS via OR-Tools)."""
+    a = pareto_front(chat, "carbon", points=2, verify=False)
+    b = pareto_front(chat, "carbon", points=2, verify=False,
+                     options=SolveOptions(backend="ortools", solver="highs"))
+    assert a.points[-1].co2_kg == pytest.approx(b.points[-1].co2_kg, rel=1e-4)
+    assert a.points[-1].total_usd == pytest.approx(b.points[-1].total_usd, rel=1e-4)
+
+
+def test_multi_workload_front_uses_factors():
+    f = pareto_front(load_problem(ROUTER), "tpot", points=3)
+    assert f.x_label.startswith("TPOT targets, x")
+    assert f.points[0].x == 1.0 and f.monotone and all(p.verified for p in f.points)
+    # every workload's target is scaled by the same factor
+    base = {w.id: w.slo.tpot_ms for w in load_problem(ROUTER).problem.workloads}
+    for p in f.points:
+        assert {w: t / base[w] for w, t in p.targets.items()} == pytest.approx(
+            {w: p.x for w in base})
+
+
+# ---------------------------------------------------------------------- pieces
+def test_bisect_finds_the_edge():
+    for edge in (0.0, 0.3, 0.77, 0.999):
+        t = _bisect(lambda x: x <= edge)
+        assert t <= edge and edge - t <= 2.0 ** -BISECT_STEPS
+    assert _bisect(lambda x: True) == 1.0
+
+
+def test_check_monotone_tolerates_the_gap_only():
+    def pt(i, cost, gap):
+        return ParetoPoint(i, 0.0, 0.0, {}, "optimal", cost, None, None, None, "", True,
+                           plan={"solver": {"mip_gap": gap}})
+    assert not check_monotone([pt(0, 100.0, 1e-3), pt(1, 99.95, 1e-3)])
+    assert check_monotone([pt(0, 100.0, 1e-6), pt(1, 99.95, 1e-6)])
+
+
+def test_with_row_adds_one_row_and_keeps_the_model():
+    b = ModelBuilder()
+    idx = b.add_vars("x", ["a", "b", "c"], 0.0, 10.0, integer=False)
+    b.add_rows("r", [0, 0], idx[:2], [1.0, 2.0], "<", [5.0], ["r0"])
+    m = b.build()
+    m2 = with_row(m, np.array([2, 0]), np.array([3.0, 1.0]), ">", 4.0, "cap[x]")
+    assert m.n_rows == 1 and m2.n_rows == 2
+    v = np.array([1.0, 1.0, 1.0])
+    assert list(m2.activity(v)) == [3.0, 4.0]
+    assert m2.row_names[-1] == "cap[x]" and m2.sense[-1] == ">"
+    assert m2.violations(np.array([1.0, 1.0, 0.0])) == ["cap[x]: 1 > 4"]
+
+
+def test_bad_inputs(chat):
+    with pytest.raises(InputError, match="at least 2 points"):
+        pareto_front(chat, "ttft", points=1)
+    with pytest.raises(InputError, match="unknown --versus"):
+        pareto_front(chat, "latency")
+    doc = copy.deepcopy(chat.raw)
+    doc.pop("scenarios")
+    doc["workloads"][0]["slo"]["ttft_ms"] = 0.5   # nothing can answer within half a millisecond
+    bad = validate_document(doc, None, chat.file, check_scenarios=False)
+    with pytest.raises(InputError, match="as written has no plan"):
+        pareto_front(bad, "tpot", points=3)
+
+
+# ---------------------------------------------------------------------- CLI
+def test_cli_writes_json_and_png(tmp_path, capsys):
+    rc = main(["pareto", str(CHAT), "--versus", "quality", "--points", "3", "--out-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "monotone: yes" in out
+    js = json.loads((tmp_path / "chat-assistant.pareto-quality.json").read_text())
+    assert js["kind"] == "pareto" and len(js["points"]) == 3
+    assert all(p["plan"]["status"] == "optimal" for p in js["points"])
+    png = (tmp_path / "chat-assistant.pareto-quality.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_png_is_deterministic(ttft_front, tmp_path):
+    ttft_front.write_png(tmp_path / "a.png")
+    ttft_front.write_png(tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_cli_bad_points_exit_2(capsys):
+    assert main(["pareto", str(CHAT), "--versus", "ttft", "--points", "1"]) == 2
+    assert "at least 2 points" in capsys.readouterr().err
