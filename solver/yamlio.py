@@ -102,7 +102,13 @@ def load_yaml_text(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
         raise InputError(InputIssue(message=f"cannot read YAML: {exc}", file=file,
                                     hint="check the values near the reported place")) from None
     issues: list[InputIssue] = []
-    _walk(node, (), smap, issues)
+    try:
+        _walk(node, (), smap, issues)
+    except RecursionError:
+        # an anchor that contains an alias of itself (``&a [*a]``) or absurd nesting
+        raise InputError(InputIssue(message="recursive YAML alias or nesting too deep", file=file,
+                                    hint="an anchor (&name) must not contain an alias (*name) "
+                                         "of itself")) from None
     if issues:
         raise InputError(issues)
     return data, smap
