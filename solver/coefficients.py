@@ -307,6 +307,65 @@ def build_offers(problem: Problem, catalog: Catalog) -> list[OfferInfo]:
     return out
 
 
+def prune_dominated_offers(offers: list[OfferInfo], problem: Problem) -> tuple[list[OfferInfo], int]:
+    """Drop offers that another offer of the same hardware beats in every respect.
+
+    o1 dominates o2 when both offer the same accelerator in the same region in
+    units of the same size, neither is owned hardware, both or neither are spot
+    (the spot-share cap), every availability and power cap that counts o1 also
+    counts o2, and o1 costs no more per device over the horizon (hardware over
+    the billed hours, and whether energy is charged) nor in capital.  Moving
+    units from o2 to o1 then keeps every constraint and costs no more, so the
+    optimum is unchanged.  Exact ties keep the earlier offer.  Typical effect:
+    of on-demand, 1-year and 3-year reservations of one instance type, only the
+    cheapest over the horizon survives.
+    """
+    f = problem.fleet
+    H = problem.objective.hours
+
+    def caps(o: OfferInfo) -> frozenset:
+        out = set()
+        for j, av in enumerate(f.availability):
+            if (av.accelerator == o.accelerator and (av.region is None or av.region == o.region)
+                    and (not av.acquisition or o.acquisition in av.acquisition)):
+                out.add(("availability", j))
+        for j, pc in enumerate(f.power_caps):
+            if pc.region == o.region and o.acquisition in pc.applies_to:
+                out.add(("power", j))
+        return frozenset(out)
+
+    def cost(o: OfferInfo) -> float:
+        return o.hourly_usd_per_device * max(H, o.min_billed_hours)
+
+    keep: list[OfferInfo] = []
+    dropped = 0
+    for i, o2 in enumerate(offers):
+        dominated = False
+        if not o2.existing:
+            for j, o1 in enumerate(offers):
+                if j == i or o1.existing or (o1.accelerator, o1.region, o1.devices_per_unit) != (
+                        o2.accelerator, o2.region, o2.devices_per_unit):
+                    continue
+                if (o1.acquisition == "spot") != (o2.acquisition == "spot"):
+                    continue
+                if not caps(o1) <= caps(o2):
+                    continue
+                c1, c2 = cost(o1), cost(o2)
+                e1, e2 = int(o1.energy_charged), int(o2.energy_charged)
+                if c1 > c2 or e1 > e2 or o1.capex_usd_per_device > o2.capex_usd_per_device:
+                    continue
+                strict = (c1 < c2 or e1 < e2 or o1.capex_usd_per_device < o2.capex_usd_per_device
+                          or caps(o1) < caps(o2))
+                if strict or j < i:
+                    dominated = True
+                    break
+        if dominated:
+            dropped += 1
+        else:
+            keep.append(o2)
+    return keep, dropped
+
+
 def _tp_fits(t: int, offer: OfferInfo, acc: Accelerator) -> bool:
     if t > acc.devices_per_node:
         return False
@@ -327,6 +386,9 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
     f = problem.fleet
     wls = problem.workloads
     offers = build_offers(problem, catalog)
+    n_offers_dominated = 0
+    if dominance:
+        offers, n_offers_dominated = prune_dominated_offers(offers, problem)
 
     # Models / quantizations any workload allows.
     models_ok = sorted({m for w in wls for m in (w.models or catalog.models)})
@@ -370,6 +432,7 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
                "quality_per_request")
     pruned = {r: 0 for r in reasons}
     by_wl = {w.id: {r: 0 for r in reasons} for w in wls}
+    pruned["offers_dominated"] = n_offers_dominated
     candidates: list[CandidateInfo] = []
     pw, pc, pcap, ppow, pttft, ptpot = [], [], [], [], [], []
     cidle: list[float] = []

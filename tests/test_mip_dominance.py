@@ -84,3 +84,64 @@ def test_pruning_keeps_the_optimum_on_an_example_problem():
     small = prune_dominated(full)
     assert small.n_c < full.n_c
     assert _opt(small) == pytest.approx(_opt(full))
+
+
+def _problem(extra_fleet: str = "", horizon: str = "horizon_months: 12"):
+    from solver.problem.load import load_problem_text
+
+    return load_problem_text(f"""
+schema_version: 1
+name: offers
+workloads:
+  - id: w
+    demand: {{requests_per_s: 5}}
+    input_tokens: {{mean: 500}}
+    output_tokens: {{mean: 100}}
+    slo: {{ttft_ms: 1000, tpot_ms: 50}}
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  catalog_offers: false
+  acquisition: [on_demand, reserved_1y, reserved_3y, spot]
+  offers:
+    - {{accelerator: l4, region: virginia, acquisition: on_demand, usd_per_device_hour: 1.0}}
+    - {{accelerator: l4, region: virginia, acquisition: reserved_1y, usd_per_device_hour: 0.7}}
+    - {{accelerator: l4, region: virginia, acquisition: reserved_3y, usd_per_device_hour: 0.5}}
+    - {{accelerator: l4, region: virginia, acquisition: spot, usd_per_device_hour: 0.3}}
+{extra_fleet}
+objective: {{{horizon}}}
+""", file="offers.yaml")
+
+
+def test_offer_dominance_by_hand():
+    from solver.coefficients import build_offers, prune_dominated_offers
+
+    # 12 months (8760 h): on-demand 8760, 1y 0.7 x 8760 = 6132, 3y 0.5 x 26280 = 13140
+    # -> only the 1-year reservation survives among the three; spot is never comparable.
+    lp = _problem()
+    kept, dropped = prune_dominated_offers(build_offers(lp.problem, lp.catalog), lp.problem)
+    assert sorted(o.acquisition for o in kept) == ["reserved_1y", "spot"] and dropped == 2
+    # 36 months: 3y wins (0.5 x 26280 < 0.7 x 26280 < 1.0 x 26280)
+    lp = _problem(horizon="horizon_months: 36")
+    kept, _ = prune_dominated_offers(build_offers(lp.problem, lp.catalog), lp.problem)
+    assert sorted(o.acquisition for o in kept) == ["reserved_3y", "spot"]
+    # an availability cap on reservations only: on-demand is freer, so it is kept
+    lp = _problem("  availability: [{accelerator: l4, max_devices: 1, acquisition: [reserved_1y, reserved_3y]}]")
+    kept, _ = prune_dominated_offers(build_offers(lp.problem, lp.catalog), lp.problem)
+    assert sorted(o.acquisition for o in kept) == ["on_demand", "reserved_1y", "spot"]
+
+
+@pytest.mark.parametrize("name", ["chat-assistant", "rag-long-context"])
+def test_all_pruning_keeps_the_optimum_on_example_problems(name):
+    from pathlib import Path
+
+    from solver.problem.load import load_problem
+
+    lp = load_problem(Path(__file__).parents[1] / "problems" / f"{name}.yaml")
+    full = build_coefficients(lp.problem, lp.catalog, dominance=False)
+    small = build_coefficients(lp.problem, lp.catalog)
+    assert small.n_o <= full.n_o and small.n_c < full.n_c
+    a = solve(build_model(full), "pulp", "cbc", time_limit_s=60, mip_gap=1e-9)
+    b = solve(build_model(small), "pulp", "cbc", time_limit_s=60, mip_gap=1e-9)
+    assert a.status == b.status == "optimal"
+    assert b.objective == pytest.approx(a.objective, rel=1e-7)

@@ -119,7 +119,8 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads)
         if not cmd.available():
             return SolveResult(ERROR, "pulp", solver, 0.0, message=f"pulp solver {solver} not available")
-        prob.solve(cmd)
+        with _quiet_stdout(solver == "highs" and not msg):   # HiGHS 1.12 prints debug lines
+            prob.solve(cmd)
         sol = prob.sol_status
         if solver == "cbc" and os.path.exists(log_path):
             best_bound = _cbc_bound(open(log_path, encoding="utf-8", errors="replace").read())
