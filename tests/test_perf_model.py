@@ -386,3 +386,83 @@ def test_measurement_table(tmp_path):
         load_measurements_csv(bad, CAT)
     text = e.value.format()
     assert "bad.csv:2" in text and "h100-sxm" in text and "power of two" in text and "max_requests_per_s" in text
+
+
+# --------------------------------------------------------------------------- SLO realism (shipped calibration)
+
+def _shipped():
+    from solver.catalog import default_catalog
+    from solver.perf import default_params
+    return default_catalog(), default_params()
+
+
+def test_mlperf_interactive_costs_about_half_of_offline():
+    """MLPerf Llama-2-70B on one H200 (FP8, TP1, as NVIDIA runs it): ~300 input / 290 output tokens.
+
+    Offline has no targets; server: p99 TTFT 2 s, TPOT 200 ms; interactive: 450 ms, 40 ms.  The
+    modelling notes: interactive throughput is roughly 30-60% of offline on the same hardware, and
+    the file's server rows are 85-97% of offline.  With the shipped calibration (2026-11-23) the model
+    gives about 3,400 tok/s/GPU offline and server (memory-bound, batch ~600) and 1,380 interactive
+    (batch ~40, bound by the p99 TPOT: a 40 ms step leaves ~17 ms for decode after a 128-token prompt
+    chunk).  Each figure is checked against a brute-force scan of the documented formulas.
+    """
+    cat, params = _shipped()
+    cand = PerfCandidate("h200-sxm", "llama-2-70b", "fp8", 1)
+    wls = [PerfWorkload("offline", 300, 290, NO_SLO, NO_SLO, input_cv=0.5),
+           PerfWorkload("server", 300, 290, 2000, 200, input_cv=0.5),
+           PerfWorkload("interactive", 300, 290, 450, 40, input_cv=0.5)]
+    cap = evaluate(cat, [cand], wls, params)
+    s = engine_spec(cat, cand, params)
+    b_mem = s.kv_capacity_tokens / (300 + 290)
+    for j, w in enumerate(wls):
+        want = _brute_force_max_rps(s, 300, 290, w.ttft_ms, w.tpot_ms, cv=0.5, b_max=b_mem)
+        assert cap.max_rps[0, j] == pytest.approx(want, rel=1e-2)
+    off, srv, inter = cap.max_rps[0]
+    assert 0.30 <= inter / off <= 0.60
+    assert srv / off >= 0.85
+    assert cap.tpot_ms[0, 2] <= 40 * (1 + 1e-9) and "TPOT" in BOUNDS[int(cap.bound[0, 2])]
+
+
+def test_tpot_percentile_exceeds_mean_under_load():
+    """At a tight TPOT the p99 step (one carrying a prompt chunk) is what binds, not the mean step."""
+    cand = PerfCandidate("h100-sxm", "llama-3.1-70b", "fp8", 2)
+    wl = PerfWorkload("w", 500, 500, 450, 25, input_cv=0.5)
+    cap = evaluate(CAT, [cand], [wl], P)
+    op = operating_point(CAT, cand, wl, float(cap.batch[0, 0]), P)
+    assert op["tpot_ms"] == pytest.approx(25, rel=1e-4)
+    assert op["tpot_mean_ms"] < 0.9 * op["tpot_ms"]
+    # the same workload judged at the median: the mean binds, more requests/s fit
+    med = evaluate(CAT, [cand], [PerfWorkload("m", 500, 500, 450, 25, percentile=50, input_cv=0.5)], P)
+    assert med.max_rps[0, 0] > 1.2 * cap.max_rps[0, 0]
+
+
+def test_l4_serves_8b_fp8_at_50ms_tpot():
+    """The lead's check: L4 + Llama-3.1-8B FP8, 1000 in / 300 out, TTFT 1 s, TPOT 50 ms must be servable.
+
+    Batch-1 decode = 8.03e9 weight bytes / (300 GB/s x fitted bandwidth efficiency) + step overhead
+    (+ a 1000-token context of FP8 KV, 65,536 B/token): with efficiency >= 0.55 (the fit's lower
+    bound) and overhead <= 8 ms that is at most 8.03e9 / 165e9 s + 8 ms = 56.7 ms; the shipped fit
+    gives ~35 ms (vLLM / TensorRT-LLM runs report ~30 ms).
+    """
+    cat, params = _shipped()
+    cand = PerfCandidate("l4", "llama-3.1-8b", "fp8", 1)
+    s = engine_spec(cat, cand, params)
+    g = params.group("ada", "fp8")
+    gp = params.global_
+    mem_s = (8.03e9 + 1150 * 65536) / (300e9 * g.bandwidth_efficiency)
+    cmp_s = (2 * 8.03e9 + 4 * 4096 * 32 * 1150) / (242e12 * g.compute_efficiency)
+    want_ms = (mem_s + gp.unoverlapped_fraction * cmp_s) * 1e3 + g.step_overhead_ms + gp.step_overhead_per_seq_us * 1e-3
+    assert float(s.decode_step_ms(1, 1150)) == pytest.approx(want_ms, rel=1e-3)
+    assert want_ms < 40
+    cap = evaluate(cat, [cand], [PerfWorkload("w", 1000, 300, 1000, 50)], params)
+    assert cap.max_rps[0, 0] > 0
+
+
+def test_problem_measurement_with_slo_applies_only_to_looser_workloads():
+    m = Measurement(accelerator="h100-sxm", model="llama-3.1-8b", quantization="fp8", input_tokens=500,
+                    output_tokens=250, max_requests_per_s=20, ttft_slo_ms=500, tpot_slo_ms=30)
+    cand = [PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1)]
+    wls = [PerfWorkload("loose", 500, 250, 1000, 50), PerfWorkload("tighter-ttft", 500, 250, 400, 50)]
+    cap = evaluate(CAT, cand, wls, P)
+    out = apply_measurements(cap, cand, wls, [m])
+    assert out.max_rps[0, 0] == 20 and out.max_rps[0, 1] == cap.max_rps[0, 1]
