@@ -160,8 +160,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple =
             raise InputError(InputIssue(
                 message="output would overwrite an input file", file=str(target),
                 hint="choose another output path"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise InputError(InputIssue(message="output path is a directory", file=str(target),
+                                    hint="name a file inside it"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(InputIssue(message=f"cannot create the output folder: {exc.strerror}",
+                                    file=str(target), hint="check the path and permissions")) from None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise InputError(InputIssue(message=f"cannot write here: {exc.strerror}", file=str(target),
+                                    hint="check the path and permissions")) from None
     try:
         # mkstemp makes the file 0600; give it the mode a plain open() would (or the old file's).
         try:

@@ -92,6 +92,11 @@ def resolve_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMa
     if scenario is None:
         return copy.deepcopy(raw)
     scenarios = raw.get("scenarios") or []
+    if not isinstance(scenarios, list):
+        raise InputError(InputIssue(
+            message="`scenarios` must be a list of {name, set} entries", file=file, path="scenarios",
+            line=smap.line_of(("scenarios",)) if smap else None,
+            hint="e.g. scenarios: [{name: fast, set: {workloads.chat.slo.ttft_ms: 500}}]"))
     names = [s.get("name") for s in scenarios if isinstance(s, dict)]
     if scenario not in names:
         raise InputError(InputIssue(
