@@ -21,11 +21,12 @@ GH200 rows have no catalog entry and are left out; MLPerf's mean input length
 is not in the file and is a stated assumption (``MLPERF_INPUT_TOKENS``).
 
 Split: rows are grouped by (source_id, hardware) in file order; every third
-(index 2, 5, 8, ...) is held out, the rest is fitted.  The fit minimises the
-squared log error of the fitted rows plus a small ridge pull toward the priors,
-with a hand-written Nelder-Mead over log-parameters: per (family, compute
-format) group a compute efficiency, a bandwidth efficiency and a per-step
-overhead, plus the global all-reduce latency and MoE compute efficiency.  Run::
+(index 2, 5, 8, ...) is held out, the rest is fitted.  The fit (:func:`fit`)
+keeps every parameter in a physical range (``BOUNDS``), writes each (family,
+compute format) group as the global fit plus a penalised deviation
+(hierarchical shrinkage: sparse groups stay near the global fit), and uses a
+soft-L1 loss on the log error so that single outliers do not drag a group;
+MLPerf reference-implementation rows are excluded (``EXCLUDED_WHY``).  Run::
 
     python -m solver.perf.calibration fit tests/data/calibration.csv \\
         --out catalogs/calibration/perf_params.yaml
