@@ -15,8 +15,10 @@ that :func:`solver.verify.verify_plan` checks against the problem it solved.
   intensity x hours), added as one extra row of the same model.
 
 The tightest feasible knob is found by bisection on feasibility (monotone for
-the same reason), then ``points`` knob values are spread evenly from the
-problem as written to that tightest value.
+the same reason), then ``points`` knob values run from the problem as written
+to that tightest value: latency factors geometrically (1, r, r^2, ..., f_min,
+so the steep end near the feasibility edge gets points), quality levels and
+CO2 caps evenly.
 """
 
 from __future__ import annotations
@@ -321,9 +323,16 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
                                     "from a solvable problem", file=loaded.file,
                                     hint="`fleetopt solve` it first"))
     t_max = _bisect(feasible)
+    if versus in ("ttft", "tpot"):
+        # geometric factors (1, r, r^2, ... f_min): latency costs bite near the edge, where
+        # evenly spaced targets would leave one point; the end points are exactly 0 and t_max
+        f_min = knob.factor(t_max)
+        ts = [0.0] + [(1.0 - f_min ** (i / (points - 1))) / (1.0 - MIN_FACTOR)
+                      for i in range(1, points - 1)] + [t_max]
+    else:
+        ts = [float(t) for t in np.linspace(0.0, t_max, points)]
     pts = []
-    for i, t in enumerate(np.linspace(0.0, t_max, points)):
-        t = float(t)
+    for i, t in enumerate(ts):
         r = run(t)
         d, targets, x = knob.apply(t)
         if r is None:  # cannot happen below t_max; kept as an honest row if it does
