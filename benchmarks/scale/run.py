@@ -1,0 +1,177 @@
+"""Run the scale ladder: per rung and backend, model size, build time, solve time, gap, peak memory.
+
+    .venv/bin/python benchmarks/scale/run.py [--rungs S M L] [--backends pulp/cbc ortools/highs]
+        [--budget-s 60] [--gap 0.005] [--markdown FILE] [--json FILE]
+
+Every (rung, backend) runs in a fresh process so that peak RSS
+(``resource.getrusage``, ``ru_maxrss``) is that run's own.  Times are
+wall-clock seconds:
+
+* ``coef_s``   problem -> coefficient arrays (performance model, filters, dominance pruning)
+* ``model_s``  coefficients -> backend-neutral LinearModel
+* ``solve_s``  ``solver.mip.backends.solve``: translation to the backend's API + the solver
+* ``total_s``  load + coef + model + solve
+
+The solver's time limit is the budget minus the time already spent on
+loading and building, so ``total_s`` stays within ``--budget-s`` (plus the
+translation overshoot, which the solver's own clock does not see).  The gap is
+the solver's proven relative gap |objective - bound| / |objective|.
+
+XL runs the L problem once per demand scenario (10 scenarios), each with
+budget / 10, because the multi-period model (8 quarters) is not in the tree
+yet; the per-scenario totals are summed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+BACKENDS = ["pulp/cbc", "pulp/highs", "ortools/scip", "ortools/highs"]
+
+
+def run_one(problem_file: str, backend: str, budget_s: float, gap: float, scenario=None,
+            threads=None) -> dict:
+    """Load, build and solve once in this process; return the measurements."""
+    from solver.coefficients import build_coefficients
+    from solver.mip.backends import solve
+    from solver.mip.formulation import build_model
+    from solver.problem.load import load_problem
+
+    t0 = time.perf_counter()
+    lp = load_problem(problem_file, scenario=scenario)
+    t1 = time.perf_counter()
+    k = build_coefficients(lp.problem, lp.catalog)
+    t2 = time.perf_counter()
+    model = build_model(k)
+    t3 = time.perf_counter()
+    be, name = backend.split("/")
+    left = max(1.0, budget_s - (t3 - t0))
+    res = solve(model, be, name, time_limit_s=left, mip_gap=gap, threads=threads)
+    t4 = time.perf_counter()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {"backend": backend, "scenario": scenario, "status": res.status,
+            "objective": res.objective, "best_bound": res.best_bound, "gap": res.gap,
+            "vars": model.n_vars, "ints": int(model.is_int.sum()), "rows": model.n_rows,
+            "nnz": int(len(model.data)), "candidates": k.n_c, "pairs": k.n_p, "offers": k.n_o,
+            "load_s": t1 - t0, "coef_s": t2 - t1, "model_s": t3 - t2, "solve_s": t4 - t3,
+            "total_s": t4 - t0, "time_limit_s": left, "peak_rss_mb": rss_mb,
+            "message": res.message[:200]}
+
+
+def _child(args) -> int:
+    out = run_one(args.one, args.backend, args.budget_s, args.gap, args.scenario, args.threads)
+    print("RESULT " + json.dumps(out))
+    return 0
+
+
+def _spawn(problem_file: Path, backend: str, budget_s: float, gap: float, scenario=None,
+           threads=None) -> dict:
+    cmd = [sys.executable, __file__, "--one", str(problem_file), "--backend", backend,
+           "--budget-s", str(budget_s), "--gap", str(gap)]
+    if scenario:
+        cmd += ["--scenario", scenario]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    # a hard wall: the solver's limit plus generous room for translation and reading results
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=budget_s * 3 + 120)
+    except subprocess.TimeoutExpired:
+        return {"backend": backend, "scenario": scenario, "status": "killed", "total_s": budget_s * 3 + 120}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return {"backend": backend, "scenario": scenario, "status": "crashed",
+            "message": (r.stderr or r.stdout)[-300:]}
+
+
+def _fmt(x, f="{:.3g}"):
+    return "-" if x is None else f.format(x)
+
+
+def markdown(rows: list[dict], command: str) -> str:
+    out = ["| rung | backend | vars | ints | rows | nnz | coef s | model s | solve s | total s | build share | status | gap | peak RSS MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        build = (r.get("coef_s") or 0) + (r.get("model_s") or 0)
+        share = build / r["total_s"] if r.get("total_s") else None
+        out.append(f"| {r['rung']} | {r['backend']} | {r.get('vars', '-')} | {r.get('ints', '-')} | "
+                   f"{r.get('rows', '-')} | {r.get('nnz', '-')} | {_fmt(r.get('coef_s'))} | "
+                   f"{_fmt(r.get('model_s'))} | {_fmt(r.get('solve_s'))} | {_fmt(r.get('total_s'))} | "
+                   f"{_fmt(share, '{:.0%}')} | {r['status']} | {_fmt(r.get('gap'), '{:.2%}')} | "
+                   f"{_fmt(r.get('peak_rss_mb'), '{:.0f}')} |")
+    return f"Command: `{command}`\n\n" + "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rungs", nargs="+", default=["S", "M", "L"])
+    ap.add_argument("--backends", nargs="+", default=BACKENDS)
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="seconds per run (default: 60 for S/M/L, 600 for XL)")
+    ap.add_argument("--gap", type=float, default=None, help="target gap (default 0.005, XL 0.01)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--markdown", default=None)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--backend", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--scenario", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one:
+        return _child(args)
+    from generate import generate
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rung in args.rungs:
+            doc = generate(rung)
+            f = Path(tmp) / f"scale-{rung}.yaml"
+            f.write_text(yaml.safe_dump(doc, sort_keys=False))
+            xl = rung == "XL"
+            budget = args.budget_s or (600.0 if xl else 60.0)
+            gap = args.gap if args.gap is not None else (0.01 if xl else 0.005)
+            for be in args.backends:
+                if not xl:
+                    r = _spawn(f, be, budget, gap, threads=args.threads)
+                else:
+                    parts = [_spawn(f, be, budget / len(doc["scenarios"]), gap, s["name"], args.threads)
+                             for s in doc["scenarios"]]
+                    r = dict(parts[0])
+                    for key in ("load_s", "coef_s", "model_s", "solve_s", "total_s"):
+                        r[key] = sum(p.get(key) or 0 for p in parts)
+                    gaps = [p.get("gap") for p in parts]
+                    r["gap"] = max(g for g in gaps) if all(g is not None for g in gaps) else None
+                    r["peak_rss_mb"] = max(p.get("peak_rss_mb") or 0 for p in parts)
+                    sts = sorted({p["status"] for p in parts})
+                    r["status"] = "+".join(sts)
+                r["rung"] = rung
+                rows.append(r)
+                print(json.dumps({k: r.get(k) for k in ("rung", "backend", "vars", "ints", "rows", "coef_s",
+                                                        "model_s", "solve_s", "total_s", "status", "gap",
+                                                        "peak_rss_mb")}), flush=True)
+    command = "python benchmarks/scale/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    md = markdown(rows, command)
+    print(md)
+    if args.markdown:
+        Path(args.markdown).write_text(md)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
