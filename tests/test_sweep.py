@@ -280,6 +280,8 @@ def test_cli_sweep_and_rerun(tmp_path, capsys):
     ([], "nothing to sweep"),
     (["--set", "workloads.nope.slo.ttft_ms=1"], "does not resolve"),
     (["--set", f"{DEMAND}=1", "--out", "x.txt"], "unknown results format"),
+    (["--set", "workloads.chat.slo.ttft=1"], "did you mean 'ttft_ms'"),   # would add a key
+    (["--set", "fleet.acelerators=[l4]"], "did you mean 'accelerators'"),
 ])
 def test_cli_usage_errors_exit_2(tmp_path, capsys, extra, fragment):
     assert main(["sweep", str(CHAT), "--no-cache", *extra]) == 2

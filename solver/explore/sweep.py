@@ -171,6 +171,53 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
     return out
 
 
+def _models_in(annotation) -> list:
+    """Pydantic model classes inside an annotation (Optional[X], list[X], X | None)."""
+    import typing
+
+    from pydantic import BaseModel
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out = []
+    for arg in typing.get_args(annotation):
+        out += _models_in(arg)
+    return out
+
+
+def _is_list(annotation) -> bool:
+    import typing
+    if typing.get_origin(annotation) is list:
+        return True
+    return any(_is_list(a) for a in typing.get_args(annotation))
+
+
+def check_schema_path(path: str) -> None:
+    """Raise :class:`InputError` when ``path`` names no field of the problem schema.
+
+    ``set_path`` creates missing mapping keys, so a typo would otherwise turn every
+    scenario into the same "extra field" error row.  List entries (by id or index)
+    are not checked here: :func:`apply` on the base document reports those.
+    """
+    from solver.errors import did_you_mean
+    from solver.problem.schema import Problem
+    model, parts, i = Problem, path.split("."), 0
+    while i < len(parts) and model is not None:
+        fields = model.model_fields
+        name = parts[i]
+        if name not in fields:
+            close = did_you_mean(name, list(fields))
+            raise InputError(InputIssue(
+                f"--set path {path!r}: {'.'.join(parts[:i]) or 'the problem'} has no field {name!r}",
+                path="--set", hint=(f"did you mean {close[0]!r}?" if close else
+                                    f"fields: {', '.join(fields)}")))
+        ann = fields[name].annotation
+        inner = _models_in(ann)
+        i += 1
+        if _is_list(ann) and inner:
+            i += 1          # skip the entry id / index
+        model = inner[0] if inner else None
+
+
 def apply(doc: dict, assignment: dict) -> dict:
     from solver.problem.load import set_path
     out = copy.deepcopy(doc)
@@ -305,6 +352,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     assignments = expand(params, samples=samples, seed=seed)
     # Every path must resolve on the base document (a typo is a usage error, not N error rows).
     for p in params:
+        check_schema_path(p.path)
         try:
             apply(base, {p.path: (p.values[0] if p.values else 1.0)})
         except KeyError as exc:
