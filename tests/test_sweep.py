@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,20 @@ def test_crash_is_a_row_and_is_not_cached(chat, tmp_path, monkeypatch):
     res = run_sweep(chat, [parse_set(f"{DEMAND}=33")], cache_dir=str(tmp_path), workers=1)
     (row,) = res.rows
     assert row["status"] == "crashed" and "simulated bug" in row["error"]
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def _worker_dies(task):  # module level: the process pool pickles it by name
+    import os
+    os._exit(3)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="relies on fork inheriting the patch")
+def test_dead_worker_gives_crashed_rows(chat, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep_mod, "run_scenario", _worker_dies)
+    res = run_sweep(chat, [parse_set(f"{DEMAND}=11,12")], cache_dir=str(tmp_path), workers=2)
+    assert [r["status"] for r in res.rows] == ["crashed", "crashed"]
+    assert all("BrokenProcessPool" in r["error"] for r in res.rows)
     assert not list(tmp_path.rglob("*.json"))
 
 

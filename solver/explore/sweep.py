@@ -434,7 +434,15 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
         futs = {pool.submit(run_scenario, t): t for t in tasks}
         for f in as_completed(futs):
-            done(futs[f], f.result())
+            try:
+                rec = f.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
+                rec = _crashed(exc)
+            done(futs[f], rec)
+
+
+def _crashed(exc: BaseException) -> dict:
+    return {"row": {"status": CRASHED, "error": one_line(exc)}, "plan": None, "cacheable": False}
 
 
 def ray_available() -> bool:
@@ -470,7 +478,11 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             for r in ready:
-                done(refs[r], ray.get(r))
+                try:
+                    rec = ray.get(r)
+                except Exception as exc:  # noqa: BLE001 - a task or its worker failed
+                    rec = _crashed(exc)
+                done(refs[r], rec)
     finally:
         if started:
             ray.shutdown()
