@@ -137,8 +137,9 @@ for ax, f in zip(axes, (ttft, carbon)):
     ax.plot([pt.x for pt in pts], [pt.usd_per_month for pt in pts], marker="o")
     ax.set_xlabel(f.x_label + f" (tighter: {f.tighter})")
     ax.set_ylabel("USD per month")
-    ax.set_yscale("log")
     ax.grid(alpha=0.3)
+axes[0].set_xscale("log")   # TTFT targets are spaced geometrically
+axes[0].set_yscale("log")   # and the tightest ones cost orders of magnitude more
 axes[0].set_title("cost vs TTFT target")
 axes[1].set_title("cost vs CO2 cap")
 plt.tight_layout()

@@ -119,6 +119,8 @@ class ParetoFront:
         for p in pts:
             ax.annotate(str(p.devices), (p.x, p.usd_per_month), textcoords="offset points",
                         xytext=(0, 6), ha="center", fontsize=7, color="#555555")
+        if self.versus in ("ttft", "tpot") and xs and min(xs) > 0:
+            ax.set_xscale("log")   # the points are geometric in the target
         if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
             ax.set_yscale("log")   # the tightest points can cost orders of magnitude more
         ax.set_xlabel(self.x_label + f"  (tighter: {self.tighter})")
