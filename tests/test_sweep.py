@@ -291,6 +291,17 @@ def test_cli_sweep_and_rerun(tmp_path, capsys):
         assert len(list(csv.DictReader(f))) == 4
 
 
+def test_cli_sweep_applies_the_named_scenario_first(tmp_path, capsys):
+    from solver.mip.pipeline import solve_problem
+    out = tmp_path / "r.csv"
+    assert main(["sweep", str(CHAT), "--scenario", "double-demand", "--set", f"{TTFT}=1000",
+                 "--out", str(out), "--no-cache", "--workers", "1", "--quiet"]) == 0
+    with out.open() as f:
+        (row,) = list(csv.DictReader(f))
+    direct = solve_problem(load_problem(CHAT, scenario="double-demand")).plan.objective.total
+    assert float(row["total_usd"]) == pytest.approx(direct, rel=1e-9)
+
+
 @pytest.mark.parametrize("extra,fragment", [
     ([], "nothing to sweep"),
     (["--set", "workloads.nope.slo.ttft_ms=1"], "does not resolve"),
