@@ -133,6 +133,7 @@ class PerfWorkload:
     input_tokens_p90: Optional[float] = None
     output_tokens_p90: Optional[float] = None
     input_cv: float = 0.0      # coefficient of variation of input length (prefill service variability)
+    output_cv: float = 0.0     # coefficient of variation of output length (short answers set the TPOT tail)
 
     def __post_init__(self):
         for name in ("input_tokens", "output_tokens", "ttft_ms", "tpot_ms"):
@@ -145,17 +146,20 @@ class PerfWorkload:
                 raise ValueError(f"PerfWorkload {self.id!r}: {name} must be positive (got {v!r})")
         if not 0 < self.percentile < 100:
             raise ValueError(f"PerfWorkload {self.id!r}: percentile must be in (0, 100) (got {self.percentile!r})")
-        if not (self.input_cv >= 0 and math.isfinite(self.input_cv)):
-            raise ValueError(f"PerfWorkload {self.id!r}: input_cv must be >= 0 (got {self.input_cv!r})")
+        for name in ("input_cv", "output_cv"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ValueError(f"PerfWorkload {self.id!r}: {name} must be >= 0 (got {v!r})")
 
     @classmethod
     def from_workload(cls, w) -> "PerfWorkload":
         """From a :class:`solver.problem.schema.Workload`."""
-        it = w.input_tokens
+        it, ot = w.input_tokens, w.output_tokens
         cv = {"fixed": 0.0, "exponential": 1.0}.get(it.distribution, it.cv)
-        return cls(id=w.id, input_tokens=it.mean, output_tokens=w.output_tokens.mean,
+        ocv = {"fixed": 0.0, "exponential": 1.0}.get(ot.distribution, ot.cv)
+        return cls(id=w.id, input_tokens=it.mean, output_tokens=ot.mean,
                    ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms, percentile=w.slo.percentile,
-                   input_tokens_p90=it.p90, output_tokens_p90=w.output_tokens.p90, input_cv=cv)
+                   input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv, output_cv=ocv)
 
 
 @dataclass(frozen=True)
@@ -239,10 +243,31 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
         "tail": 1.0 - col("percentile") / 100.0,
         "kq": (1.0 + col("input_cv") ** 2) / 2.0,
         "z": np.array([NormalDist().inv_cdf(w.percentile / 100.0) for w in workloads], dtype=float),
+        "neff": np.array([tail_steps(w.output_tokens, w.output_cv) for w in workloads], dtype=float),
     }
 
 
 # --------------------------------------------------------------------------- the serving model
+
+Z_P10 = -1.2815515655446004     # standard normal 10% quantile
+
+
+def tail_steps(output_tokens: float, output_cv: float) -> float:
+    """Decode steps over which a request in the TPOT tail averages its prefill interference.
+
+    The per-request TPOT averages n = (output tokens - 1) inter-token times, so long answers see
+    the mean and short ones the spikes.  A Monte-Carlo check (compound Poisson chunk arrivals,
+    gamma output lengths with CV 0 / 0.5 / 1, means 30-1000, p99) puts the q-quantile of that
+    average at the normal quantile with ``n`` = the 10th-percentile output length minus one
+    (within a factor 1.5); the gamma quantile uses Wilson-Hilferty's approximation.
+    """
+    if output_cv <= 0:
+        return max(1.0, output_tokens - 1.0)
+    k = 1.0 / output_cv ** 2
+    base = 1.0 - 1.0 / (9.0 * k) + Z_P10 * math.sqrt(1.0 / (9.0 * k))
+    p10 = output_tokens * max(base, 0.0) ** 3
+    return max(1.0, p10 - 1.0)
+
 
 def _kv_seq(kvf, kvs, window, ctx):
     """KV bytes of one sequence holding ``ctx`` tokens (sliding layers hold at most a window)."""
@@ -280,7 +305,7 @@ def _state_full(B, s):
     nch = s["I"] / unit
     # prefill work in the q-th percentile iteration (compound Poisson, normal quantile, one budget at most)
     m = B * nch / s["O"]
-    q_units = m + s["z"] * np.sqrt(m * s["cv2p1"])
+    q_units = m + s["z"] * np.sqrt(m * s["cv2p1"] / s["neff"])
     extra = np.minimum(budget, unit * q_units) * s["pc_tok"]
     tpot_q = np.maximum(tpot, td + extra)
     ttft = td * nch + s["pc"] + wq
@@ -329,7 +354,7 @@ def _prepare(catalog, candidates, workloads, params):
         "cmp": (cc("flops_tok") + attn_f * ctx_avg + attn_s * np.minimum(ctx_avg, win)) / F,
         "fix": cc("overhead_s") + cc("comm_fixed_s"), "k1": k1 + cc("overhead_per_seq_s"),
         "pc": pc, "pco": pc / O, "O": O, "kq": ww("kq"), "tail": ww("tail"),
-        "I": I, "pc_tok": pc / I, "cv2p1": 2.0 * ww("kq"), "z": ww("z"), "xttft": ww("x_ttft"),
+        "I": I, "pc_tok": pc / I, "cv2p1": 2.0 * ww("kq"), "z": ww("z"), "xttft": ww("x_ttft"), "neff": ww("neff"),
         "ch_min": float(gp.prefill_chunk_min_tokens), "ch_max": float(gp.prefill_chunk_tokens),
         "moe": bool(np.any(ca["exp_time_s"] > 0)), "kap": cc("unoverlapped"),
     }

@@ -80,10 +80,10 @@ class GlobalParams(Strict):
                     "max_num_tokens default 8192; the simulator's default chunk).  Sets how much "
                     "prefill work one decode step can carry, hence the TPOT percentile.")
     prefill_chunk_min_tokens: int = Field(
-        128, ge=1,
-        description="Smallest prompt chunk an engine tuned for a tight TPOT target uses (one 128-row GEMM "
-                    "tile; Sarathi-Serve sizes its per-iteration token budget, decode tokens included, at "
-                    "512 for strict and 2048 for relaxed targets).  Planning assumption.")
+        512, ge=1,
+        description="Smallest chunk budget an engine is tuned to: vLLM's first chunked-prefill default, "
+                    "512, chosen for the best ITL/TTFT balance on A100 (vllm-project/vllm PR #4580); "
+                    "Sarathi-Serve uses 512 for strict and 2048 for relaxed TPOT targets.")
     moe_compute_efficiency: float = Field(
         1.0, gt=0, le=1, description="Multiplier on compute efficiency for MoE models (grouped expert "
                                      "GEMMs run at smaller per-expert batches than dense GEMMs).")
