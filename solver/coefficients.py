@@ -524,7 +524,8 @@ def prune_dominated(k: Coefficients) -> Coefficients:
 
     c1 dominates c2 when they share the offer and, for every workload c2 can
     serve, c1 serves it too with at least the capacity and at most the load
-    power per request; c1 uses no more devices (t) and no more idle power; and,
+    power per request; c1 uses no more devices (t) and adds no more idle power
+    above its devices' own idle (the procured units pay that either way); and,
     if any of those workloads has a routed-mean quality target, c1's quality is
     no lower.  Replacing c2's replicas one for one by c1's keeps every
     constraint (same offer: same units, region, acquisition, caps) and costs no
@@ -543,9 +544,10 @@ def prune_dominated(k: Coefficients) -> Coefficients:
     mean_w = k.quality_mean_mode & ~np.isnan(k.quality_min)
     q_matters = (serves & mean_w[None, :]).any(axis=1)        # (C,) per dominated candidate
     tp = k.cand_tp()
-    idle = k.cand_idle_w
-    qual = k.cand_quality()
     off = k.cand_offer()
+    # idle power a replica adds above its devices' own idle (which the procured units pay anyway)
+    idle = k.cand_idle_w - tp * k.offer_array("idle_w")[off]
+    qual = k.cand_quality()
     drop = np.zeros(C, bool)
     for o in np.unique(off):
         idx = np.flatnonzero(off == o)
