@@ -276,6 +276,27 @@ def test_parquet_without_pyarrow_is_an_input_error(tmp_path, monkeypatch):
     assert "pip install pyarrow" in ei.value.format()
 
 
+def test_progress_bar_text_and_silence(monkeypatch):
+    import builtins
+    import io
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (
+        (_ for _ in ()).throw(ImportError(name)) if name == "tqdm" else real(name, *a, **k)))
+    buf = io.StringIO()
+    bar = sweep_mod.Progress(3, True, stream=buf)
+    bar.update(cached=True)
+    bar.update()
+    bar.update()
+    bar.close()
+    last = buf.getvalue().rstrip("\n").split("\r")[-1]
+    assert last.startswith("[" + "#" * 30 + "] 3/3 (1 cached)")
+    quiet = io.StringIO()
+    bar = sweep_mod.Progress(3, False, stream=quiet)
+    bar.update()
+    bar.close()
+    assert quiet.getvalue() == ""
+
+
 # ---------------------------------------------------------------------- CLI
 def test_cli_sweep_and_rerun(tmp_path, capsys):
     out = tmp_path / "r.csv"
