@@ -117,6 +117,18 @@ def test_carbon_lowest_co2_agrees_across_solver_stacks(chat):
     assert a.points[-1].total_usd == pytest.approx(b.points[-1].total_usd, rel=1e-4)
 
 
+def test_carbon_front_of_a_single_choice_problem_is_one_point():
+    """One model, format, accelerator and TP: the cheapest fleet is also the lowest-CO2 one."""
+    from solver.problem.load import load_problem_text
+    txt = CHAT.read_text().split("scenarios:")[0]
+    txt = txt.replace("  - id: chat\n", "  - id: chat\n    models: [llama-3.1-8b]\n    quantizations: [fp8]\n")
+    txt = (txt.replace("  regions: [virginia]\n", "  regions: [virginia]\n  accelerators: [h100-sxm]\n")
+           .replace("tensor_parallel: [1, 2, 4, 8]", "tensor_parallel: [1]")
+           .replace("acquisition: [on_demand, reserved_1y]", "acquisition: [on_demand]"))
+    f = pareto_front(load_problem_text(txt), "carbon", points=4)
+    assert len(f.points) == 1 and f.points[0].verified and "front is one point" in f.note
+
+
 def test_multi_workload_front_uses_factors():
     f = pareto_front(load_problem(ROUTER), "tpot", points=3)
     assert f.x_label.startswith("TPOT targets, x")

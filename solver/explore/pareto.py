@@ -430,7 +430,8 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
                                     f"{res_min.message})", file=loaded.file))
     e_min = min(float(co2 @ res_min.values), e_max)
     pts = []
-    for i, eps in enumerate(np.linspace(e_max, e_min, points)):
+    flat = math.isclose(e_max, e_min, rel_tol=1e-9, abs_tol=1e-6)
+    for i, eps in enumerate([e_max] if flat else np.linspace(e_max, e_min, points)):
         eps = float(eps)
         # Every cap is >= E_min, so a plan exists.  CBC's tolerances can still call a cap that
         # sits right at a solution infeasible: loosen it by a few parts per million, recorded.
@@ -458,7 +459,7 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
     issues = check_monotone(pts)
     note = (f"CO2 range: {e_max / 1000:.4g} t (cheapest plan) down to {e_min / 1000:.4g} t "
             "(lowest-CO2 plan), epsilon-constraint on the plan's CO2 expression")
-    if math.isclose(e_max, e_min, rel_tol=1e-9, abs_tol=1e-6):
+    if flat:
         note += "; the cheapest plan already has the lowest CO2: the front is one point"
     return ParetoFront(problem=p.name, file=loaded.file, versus="carbon",
                        x_label="CO2 cap, tonnes over the horizon", tighter="lower", points=pts,
