@@ -168,8 +168,10 @@ def test_sweep_50_scenarios_error_row_and_cached_rerun(chat, tmp_path, monkeypat
         bad = rows[(-5, t)]
         assert bad["status"] == "invalid" and bad["total_usd"] is None
         assert "requests_per_s" in bad["error"] and "greater than 0" in bad["error"]
-    ok = [r for r in res.rows if r[DEMAND] > 0]
-    assert all(r["status"] == "optimal" for r in ok)
+    valid = [r for r in res.rows if r[DEMAND] > 0]
+    assert {r["status"] for r in valid} <= {"optimal", "infeasible"}
+    ok = [r for r in valid if r["status"] == "optimal"]
+    assert len(ok) >= 40          # today all 45 are; a few extreme corners may become infeasible
     # every plan passes the independent verifier, and its cost parts add up
     for r in ok:
         plan = res.plans[r["scenario"]]
@@ -190,11 +192,14 @@ def test_sweep_50_scenarios_error_row_and_cached_rerun(chat, tmp_path, monkeypat
         assert plan.objective.total == pytest.approx(rows[(d, t)]["total_usd"], rel=1e-6)
     # optimal cost is monotone: more demand never costs less, a looser TTFT never costs more
     gap = chat.problem.solver.mip_gap
+    # (infeasible counts as +infinity: it may only appear after, never before, a plan)
+    inf = float("inf")
+    cost = {k: (r["total_usd"] if r["status"] == "optimal" else inf) for k, r in rows.items()}
     for t in ttfts:
-        costs = [rows[(d, t)]["total_usd"] for d in demands[1:]]
+        costs = [cost[(d, t)] for d in demands[1:]]
         assert all(b >= a * (1 - gap) - 1e-6 for a, b in zip(costs, costs[1:])), (t, costs)
     for d in demands[1:]:
-        costs = [rows[(d, t)]["total_usd"] for t in ttfts]
+        costs = [cost[(d, t)] for t in ttfts]
         assert all(b <= a * (1 + gap) + 1e-6 for a, b in zip(costs, costs[1:])), (d, costs)
     # the table
     out = tmp_path / "results.csv"
