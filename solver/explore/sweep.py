@@ -446,11 +446,9 @@ def _crashed(exc: BaseException) -> dict:
 
 
 def ray_available() -> bool:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether Ray is installed (without importing it: that takes seconds)."""
+    import importlib.util
+    return importlib.util.find_spec("ray") is not None
 
 
 def _run_ray(tasks: list, workers: int, done: Callable) -> None:
