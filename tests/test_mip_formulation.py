@@ -294,7 +294,8 @@ def test_every_constraint_family_is_built_when_its_data_exists():
     assert set(m.row_family) == {
         "demand.served", "capacity.replica", "capacity.offer_units", "quality.mean",
         "caps.availability", "caps.power", "caps.spot_share", "redundancy.spare",
-        "redundancy.spare_within_replicas", "caps.budget", "caps.capex"}
+        "redundancy.spare_within_replicas", "caps.budget", "caps.capex", "cuts.replicas",
+        "cuts.units"}
     # 1 spot + 2 purchased spares... by hand: 50% spot -> x_spot <= 5 (1 spot replica + spare),
     # mean quality 80 -> x_b >= 5; N+1: each used deployment needs one spare.
     # spot: 2 replicas ($2), purchase: 2 replicas ($4) -> $6

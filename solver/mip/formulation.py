@@ -47,6 +47,8 @@ Constraints (family name in the model = function below with '.' for '_')
 * caps.spot_share[w]:        sum_{p: w, k(o(c(p)))=spot} x_p <= S D_w
 * redundancy.spare[p]:       x_p <= D_w(p) s_c(p)  for N+1 workloads
 * redundancy.spare_within_replicas[c]:  s_c <= y_c
+* cuts.replicas[w], cuts.units[w]: valid inequalities (see :func:`cuts_workload_cover`)
+  that only tighten the LP relaxation.
 
 Objective (USD over the horizon)
 --------------------------------
@@ -204,6 +206,51 @@ def redundancy_spare(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
                    [str(c) for c in has])
 
 
+def cuts_workload_cover(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+    """Valid inequalities that tighten the LP bound; no integer solution is cut off.
+
+    cuts.replicas[w]: sum_{c serves w} y_c >= ceil(D_w / (u max_c cap_wc)) (+1 for N+1):
+      even alone on its best candidate the workload needs that many replicas.
+    cuts.units[w]:    sum_{o serves w} n_o >= ceil(ceil(D_w / (u max_c cap_wc / t_c)) / max_o g_o):
+      the devices it needs at the best rate per device, packed into the largest units.
+    Without them the LP relaxation buys fractions of a replica, and its bound on small
+    workloads is loose; with them the solvers prove optimality much sooner.
+    """
+    if k.n_p == 0:
+        return
+    u = k.max_utilization
+    tp = k.cand_tp()
+    off = k.cand_offer()
+    g = k.offer_array("devices_per_unit")
+    rows_r, rows_c, rhs_r, names = [], [], [], []
+    rows_u, cols_u, rhs_u = [], [], []
+    for w in range(k.n_w):
+        sel = np.flatnonzero(k.pair_w == w)
+        if len(sel) == 0:
+            continue
+        D = k.demand_rps[w]
+        cands = k.pair_c[sel]
+        best = np.max(k.pair_cap_rps[sel])
+        need = math.ceil(D / (u * best) - 1e-9) + (1 if k.n_plus_1[w] else 0)
+        per_dev = np.max(k.pair_cap_rps[sel] / tp[cands])
+        devices = math.ceil(D / (u * per_dev) - 1e-9)
+        offers = np.unique(off[cands])
+        units = math.ceil(devices / np.max(g[offers]) - 1e-9)
+        i = len(names)
+        rows_r.append(np.full(len(cands), i))
+        rows_c.append(v.y[cands])
+        rhs_r.append(float(need))
+        rows_u.append(np.full(len(offers), i))
+        cols_u.append(v.n[offers])
+        rhs_u.append(float(units))
+        names.append(k.workloads[w])
+    if names:
+        b.add_rows("cuts.replicas", np.concatenate(rows_r), np.concatenate(rows_c),
+                   np.ones(sum(len(r) for r in rows_r)), ">", rhs_r, names)
+        b.add_rows("cuts.units", np.concatenate(rows_u), np.concatenate(cols_u),
+                   np.ones(sum(len(r) for r in rows_u)), ">", rhs_u, names)
+
+
 def power_terms_w(k: Coefficients, v: Vars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(columns, watts per unit, offer of the term) of the IT-power expression."""
     g = k.offer_array("devices_per_unit")
@@ -271,6 +318,7 @@ def build_model(k: Coefficients) -> LinearModel:
     caps_power(b, k, v)
     caps_spot_share(b, k, v)
     redundancy_spare(b, k, v)
+    cuts_workload_cover(b, k, v)
     objective(b, k, v)
     caps_budget(b, k, v)      # after objective: it bounds the objective's own expression
     caps_capex(b, k, v)
