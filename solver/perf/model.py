@@ -64,7 +64,9 @@ requests in decode (the batch).  Mean context per sequence is ``c = I + O/2``.
 
 * Memory: each request reserves KV for ``I_p90 + O_p90`` tokens (TensorRT-LLM's
   guaranteed-no-evict policy; vLLM would preempt instead), so
-  ``B <= KV capacity / KV bytes(I_p90 + O_p90)`` and ``B <= max_batch``.
+  ``B <= KV capacity / KV bytes(I_p90 + O_p90)`` and ``B <= max_batch``.  Without a
+  p90 the output term is the size-biased mean ``O (1 + cv_out^2)``: a request holds
+  its reservation for a time proportional to its output length.
 
 TPOT, TTFT and lambda all grow with B, so the best operating point is the
 largest feasible B.  It is found in closed form for the memory and the dense
@@ -92,6 +94,8 @@ from solver.perf.params import PerfParams, default_params
 
 B_MIN = 1e-3          # smallest mean batch searched (very light load)
 BISECT_STEPS = 24
+RHO_STEPS = 14
+NO_TARGET_S = 1e8     # a TTFT target this long (seconds) means "none" (offline, all requests queued)        # bisection steps for the prompt-queue utilisation the TTFT target allows
 
 BOUND_NONE = 0
 BOUND_MEMORY = 1
@@ -238,7 +242,9 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
     return {
         "I": I, "O": O,
         "Isz": col("input_tokens_p90", lambda w: w.input_tokens),
-        "Osz": col("output_tokens_p90", lambda w: w.output_tokens),
+        # without a p90, a request's KV reservation is held for a time proportional to its output
+        # length, so the time-average reservation is the size-biased mean O (1 + cv^2)
+        "Osz": col("output_tokens_p90", lambda w: w.output_tokens * (1.0 + w.output_cv ** 2)),
         "x_ttft": col("ttft_ms") * 1e-3, "x_tpot": col("tpot_ms") * 1e-3,
         "tail": 1.0 - col("percentile") / 100.0,
         "kq": (1.0 + col("input_cv") ** 2) / 2.0,
@@ -281,38 +287,62 @@ def _state(B, s):
     return tpot_q, ttft, lam, busy, comp
 
 
-def _state_full(B, s):
+def _step(B, s):
+    """Decode step time at mean batch B, its saturated part, and the compute-bound flag."""
     Bs = np.maximum(B, 1.0)
     mem = s["ne"] + s["kvt"] * Bs
     if s["moe"]:
         mem = mem + s["ex"] * -np.expm1(Bs * s["l1p"])
     cmp = s["cmp"] * Bs
     core = np.maximum(mem, cmp) + s["kap"] * np.minimum(mem, cmp)
-    td = core + s["fix"] + s["k1"] * Bs
+    return core + s["fix"] + s["k1"] * Bs, core, cmp >= mem
+
+
+def _state_full(B, s):
+    td, core, comp = _step(B, s)
     tpot = td + B * s["pco"]
     lam = B / (s["O"] * tpot)
-    rho = lam * s["pc"]
+    # Chunk budget u (prompt tokens per iteration; u > I packs several prompts in one iteration).
+    # Prompts queue FIFO for the budget: each uses I / u of an iteration (T_d) plus its own marginal
+    # prefill, so the prompt server has utilisation rho = lam (I T_d / u + P_c) (M/G/1, service
+    # S = rho / lam); a prompt's own residence is max(1, I / u) x T_d + P_c.  TTFT_q = residence +
+    # W_q(rho) grows with rho, so the engine takes the smallest budget (smoothest TPOT) whose TTFT
+    # meets the target: the largest rho with max(S, T_d + P_c) + S kq L(rho) / (1 - rho) <= TTFT,
+    # found by bisection.
+    lo = np.zeros_like(B)
+    hi = np.ones_like(B)
+    own_min = td + s["pc"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        wq = s["pc"] * s["kq"] / (1.0 - rho) * np.maximum(np.log(rho / s["tail"]), 0.0)
-        # chunk budget: the smallest the TTFT target allows (n_ch x T_d within what queueing and
-        # the prompt's own prefill leave), within [chunk_min, chunk_max] ...
-        avail = s["xttft"] - s["pc"] - wq
-        budget = np.where(avail > td, s["I"] * td / avail * (1 + 1e-9), s["ch_max"])  # margin: TTFT lands just inside
-    wq = np.where(rho < 1.0, wq, np.inf)
-    # ... and at least the mean prompt tokens per iteration (else the engine falls behind)
-    budget = np.clip(np.maximum(budget, B * s["I"] / s["O"]), s["ch_min"], s["ch_max"])
+        for _ in range(RHO_STEPS):
+            r = 0.5 * (lo + hi)
+            sv = r / lam
+            g = np.maximum(sv, own_min) + sv * s["kq"] / (1.0 - r) * np.maximum(np.log(r / s["tail"]), 0.0)
+            ok = g <= s["xttft"]
+            lo = np.where(ok, r, lo)
+            hi = np.where(ok, hi, r)
+        u_ttft = s["I"] * td / (lo / lam - s["pc"])
+    u_ttft = np.where(lo / lam > s["pc"], u_ttft, s["ch_max"])
+    budget = np.clip(u_ttft, s["ch_min"], s["ch_max"])
     unit = np.minimum(s["I"], budget)
     nch = s["I"] / unit
-    # prefill work in the q-th percentile iteration (compound Poisson, normal quantile, one budget at most)
+    serv = s["I"] * td / budget + s["pc"]
+    rho = lam * serv
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wq = serv * s["kq"] / (1.0 - rho) * np.maximum(np.log(rho / s["tail"]), 0.0)
+    wq = np.where(rho < 1.0, wq, np.inf)
+    # TPOT at the percentile over requests: a request's batch is Poisson(B) (M/G/inf) and changes
+    # slowly, so one standard deviation of it moves the request's mean TPOT by d1; the prompt chunks
+    # landing in its n_tail iterations add c1 (compound Poisson, m chunks per step)
+    sB = np.sqrt(B)
+    td1, _, _ = _step(B + sB, s)
+    d1 = td1 + (B + sB) * s["pco"] - tpot
     m = B * nch / s["O"]
-    q_units = m + s["z"] * np.sqrt(m * s["cv2p1"] / s["neff"])
-    extra = np.minimum(budget, unit * q_units) * s["pc_tok"]
-    tpot_q = np.maximum(tpot, td + extra)
-    ttft = td * nch + s["pc"] + wq
-    # the engine must keep up: mean prompt tokens per iteration within the largest budget
-    ttft = np.where(B * s["I"] <= s["ch_max"] * s["O"], ttft, np.inf)
+    c1 = unit * s["pc_tok"] * np.sqrt(m * s["cv2p1"] / s["neff"])
+    tpot_q = tpot + s["zp"] * np.sqrt(d1 * d1 + c1 * c1)
+    ttft = nch * td + s["pc"] + wq
     busy = (core + B * s["pco"]) / tpot
-    return tpot_q, ttft, lam, busy, cmp >= mem, tpot
+    s["_budget"] = budget          # the chunk budget chosen at this B (read by operating_point)
+    return tpot_q, ttft, lam, busy, comp, tpot
 
 
 def _sub(s, idx):
@@ -343,7 +373,14 @@ def _prepare(catalog, candidates, workloads, params):
     with np.errstate(divide="ignore"):
         b_mem = np.where(kv_seq_sz > 0, cc("kv_cap_bytes_dev") / kv_seq_sz, np.inf)
     b_cap = cc("max_batch")
-    b_max = np.minimum(b_mem, b_cap)
+    # Open arrivals (a TTFT target): the number of requests in the engine is Poisson(B) (M/G/inf),
+    # so the q-quantile B + z sqrt(B) must fit in memory, else admissions stall and TTFT explodes.
+    # Offline (no TTFT target) the engine keeps the batch full.
+    zq = np.maximum(ww("z"), 0.0)
+    open_arr = ww("x_ttft") < NO_TARGET_S
+    with np.errstate(invalid="ignore"):
+        b_mem_q = np.where(open_arr, (0.5 * (-zq + np.sqrt(zq * zq + 4.0 * b_mem))) ** 2, b_mem)
+    b_max = np.minimum(b_mem_q, b_cap)
     k1 = cc("comm_per_token_s")
     attn_f, attn_s = cc("attn_full"), cc("attn_sw")
     pc = (cc("flops_tok") * I + 0.5 * attn_f * I * I + 0.5 * attn_s * I * np.minimum(I, win)) / F + k1 * I
@@ -354,7 +391,7 @@ def _prepare(catalog, candidates, workloads, params):
         "cmp": (cc("flops_tok") + attn_f * ctx_avg + attn_s * np.minimum(ctx_avg, win)) / F,
         "fix": cc("overhead_s") + cc("comm_fixed_s"), "k1": k1 + cc("overhead_per_seq_s"),
         "pc": pc, "pco": pc / O, "O": O, "kq": ww("kq"), "tail": ww("tail"),
-        "I": I, "pc_tok": pc / I, "cv2p1": 2.0 * ww("kq"), "z": ww("z"), "xttft": ww("x_ttft"), "neff": ww("neff"),
+        "I": I, "pc_tok": pc / I, "cv2p1": 2.0 * ww("kq"), "zp": np.maximum(ww("z"), 0.0), "xttft": ww("x_ttft"), "neff": ww("neff"),
         "ch_min": float(gp.prefill_chunk_min_tokens), "ch_max": float(gp.prefill_chunk_tokens),
         "moe": bool(np.any(ca["exp_time_s"] > 0)), "kap": cc("unoverlapped"),
     }
@@ -402,7 +439,7 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
         # pairs where the closed-form point holds: memory/cap or dense TPOT binds
         gi = idx[good]
         at_max = b_hi[gi] >= b_max[gi] * (1 - 1e-12)
-        mem_bound = b_mem[gi] <= b_cap[gi]
+        mem_bound = b_max[gi] < b_cap[gi]
         _, _, _, _, comp = _state(b_hi[gi], _sub(s, gi))
         bound[gi] = np.where(at_max, np.where(mem_bound, BOUND_MEMORY, BOUND_BATCH_CAP),
                              np.where(comp, BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH))
@@ -439,7 +476,7 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
     return Capacity(
         **{k: v.reshape(shape) for k, v in out.items()},
         idle_power_w=ca["idle_w"].copy(), reason=reason.reshape(shape), bound=np.where(dead, 0, bound).reshape(shape),
-        kv_capacity_tokens=np.floor(kv_tok), max_batch_memory=np.where(ca["reason"][:, None] == 0, np.floor(b_max.reshape(shape)), 0.0))
+        kv_capacity_tokens=np.floor(kv_tok), max_batch_memory=np.where(ca["reason"][:, None] == 0, np.floor(np.minimum(b_mem, b_cap).reshape(shape)), 0.0))
 
 
 def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, batch: float,
@@ -456,7 +493,8 @@ def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, b
             "tpot_ms": float(tpot[0] * 1e3), "tpot_mean_ms": float(tpot_mean[0] * 1e3), "batch": float(batch), "power_w": float(power[0]),
             "compute_bound": bool(comp[0]), "max_batch_memory": float(np.floor(pp["b_max"][0])),
             "memory_limited": bool(pp["b_mem"][0] <= pp["b_cap"][0]),
-            "prefill_utilisation": float(lam[0] * s["pc"][0])}
+            "prefill_utilisation": float(lam[0] * s["pc"][0]),
+            "prefill_chunk_tokens": float(s["_budget"][0])}
 
 
 # --------------------------------------------------------------------------- engine spec (simulator)
