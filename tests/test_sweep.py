@@ -220,6 +220,18 @@ def test_sweep_50_scenarios_error_row_and_cached_rerun(chat, tmp_path, monkeypat
     assert strip(again.rows) == strip(res.rows)
 
 
+def test_editing_a_catalog_overlay_invalidates_the_cache(tmp_path):
+    (tmp_path / "ov.yaml").write_text("schema_version: 1\ncatalog_version: ov-a\n")
+    text = CHAT.read_text().replace("schema_version: 1\n", "schema_version: 1\ncatalog: [ov.yaml]\n", 1)
+    (tmp_path / "p.yaml").write_text(text)
+    p = [parse_set(f"{DEMAND}=10")]
+    cache = str(tmp_path / "cache")
+    assert run_sweep(load_problem(tmp_path / "p.yaml"), p, cache_dir=cache, workers=1).n_solved == 1
+    assert run_sweep(load_problem(tmp_path / "p.yaml"), p, cache_dir=cache, workers=1).n_cached == 1
+    (tmp_path / "ov.yaml").write_text("schema_version: 1\ncatalog_version: ov-a\n# edited\n")
+    assert run_sweep(load_problem(tmp_path / "p.yaml"), p, cache_dir=cache, workers=1).n_solved == 1
+
+
 def test_crash_is_a_row_and_is_not_cached(chat, tmp_path, monkeypatch):
     import solver.mip.pipeline as pipeline
 
