@@ -80,6 +80,38 @@ def fmt(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def stress(n: int, time_limit_s: float) -> None:
+    """A synthetic full-catalog problem: n random workloads, every accelerator, region and mode."""
+    import numpy as np
+
+    from solver.problem.load import load_problem_text
+
+    rng = np.random.default_rng(1)
+    wl = "".join(
+        f"  - id: w{i}\n"
+        f"    demand: {{requests_per_s: {int(rng.integers(1, 60))}}}\n"
+        f"    input_tokens: {{mean: {int(rng.integers(100, 8000))}}}\n"
+        f"    output_tokens: {{mean: {int(rng.integers(20, 1000))}}}\n"
+        f"    slo: {{ttft_ms: {int(rng.choice([500, 1000, 3000, 20000]))}, "
+        f"tpot_ms: {int(rng.choice([25, 50, 100, 200]))}}}\n"
+        f"    quality: {{min_score: {int(rng.integers(60, 86))}, "
+        f"mode: {rng.choice(['per_request', 'mean'])}}}\n" for i in range(n))
+    text = (f"schema_version: 1\nname: stress-{n}\nworkloads:\n{wl}fleet:\n"
+            "  acquisition: [on_demand, spot, reserved_1y, reserved_3y, purchase]\n"
+            "  max_spot_share: 0.3\nobjective: {horizon_months: 12, carbon_usd_per_tonne: 50}\n")
+    lp = load_problem_text(text, file=f"stress-{n}.yaml")
+    t = time.perf_counter()
+    k = build_coefficients(lp.problem, lp.catalog)
+    tc = time.perf_counter() - t
+    m = build_model(k)
+    print(f"stress n={n}: coefficients {tc:.2f} s, {m.n_vars} vars ({int(m.is_int.sum())} integer), "
+          f"{m.n_rows} rows, {k.n_c} candidates, {k.n_o} offers")
+    for backend, name in SOLVERS:
+        r = solve(m, backend, name, time_limit_s=time_limit_s, mip_gap=1e-4)
+        gap = f"{r.gap:.2%}" if r.gap is not None else "n/a"
+        print(f"  {backend}/{name}: {r.status} {r.objective} in {r.seconds:.1f} s, gap {gap}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenarios", action="store_true", help="also every scenario of every problem")
@@ -87,7 +119,13 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markdown", default=None)
+    ap.add_argument("--stress", type=int, default=0, metavar="N",
+                    help="instead: a synthetic full-catalog problem with N workloads")
+    ap.add_argument("--time-limit", type=float, default=120.0)
     args = ap.parse_args()
+    if args.stress:
+        stress(args.stress, args.time_limit)
+        return
     rows = []
     for path in sorted((ROOT / "problems").glob("*.yaml")):
         scen = [None]
