@@ -73,13 +73,15 @@ class ParetoFront:
     seconds: float
     solves: int
     note: str = ""
+    scenario: Optional[str] = None   # the problem file's scenario applied before the front
 
     def to_dict(self) -> dict:
         return {"format": 1, "kind": "pareto", "objective": "cost", **asdict(self)}
 
     # ------------------------------------------------------------------ text
     def table_text(self) -> str:
-        head = (f"Pareto front of cost vs {self.versus} for {self.problem} "
+        name = self.problem + (f" [{self.scenario}]" if self.scenario else "")
+        head = (f"Pareto front of cost vs {self.versus} for {name} "
                 f"({len(self.points)} points, {self.solves} solves, {self.seconds:.1f} s)\n")
         cols = ["#", self.x_label, "status", "total USD", "USD/month", "CO2 t", "devices",
                 "fleet", "verified"]
@@ -351,7 +353,8 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
     return ParetoFront(problem=loaded.problem.name, file=loaded.file, versus=versus,
                        x_label=knob.x_label, tighter=knob.tighter, points=pts,
                        monotone=not issues, monotone_issues=issues,
-                       seconds=time.perf_counter() - t0, solves=solves, note=note)
+                       seconds=time.perf_counter() - t0, solves=solves, note=note,
+                       scenario=loaded.scenario)
 
 
 # ---------------------------------------------------------------------- carbon
@@ -464,4 +467,5 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
     return ParetoFront(problem=p.name, file=loaded.file, versus="carbon",
                        x_label="CO2 cap, tonnes over the horizon", tighter="lower", points=pts,
                        monotone=not issues, monotone_issues=issues,
-                       seconds=time.perf_counter() - t0, solves=solves, note=note)
+                       seconds=time.perf_counter() - t0, solves=solves, note=note,
+                       scenario=loaded.scenario)
