@@ -290,7 +290,7 @@ def test_every_constraint_family_is_built_when_its_data_exists():
                spot_share=0.5, n_plus_1=[True], quality_min=[80.0], mean_mode=[True],
                availability=[("a", np.array([0]), 10.0)], power_caps=[("r", np.array([1]), 100.0)],
                max_usd_per_month=1e6, max_capex_usd=1e6)
-    m = build_model(k)
+    m = build_model(k, cuts=True)
     assert set(m.row_family) == {
         "demand.served", "capacity.replica", "capacity.offer_units", "quality.mean",
         "caps.availability", "caps.power", "caps.spot_share", "redundancy.spare",

@@ -138,8 +138,9 @@ def instance(draw, two_workloads: bool):
 
 def _check(k, feasible):
     expect = _brute_force(k, feasible)
-    m = build_model(k)
-    for backend, name in BACKENDS:
+    # with and without the optional cover cuts: valid inequalities must not move the optimum
+    for (backend, name), cuts in zip(BACKENDS + BACKENDS, (False, False, True, True)):
+        m = build_model(k, cuts=cuts)
         r = solve(m, backend, name, time_limit_s=20, mip_gap=1e-9)
         if math.isinf(expect):
             assert r.status == "infeasible", (backend, r.status, r.message)

@@ -47,8 +47,8 @@ Constraints (family name in the model = function below with '.' for '_')
 * caps.spot_share[w]:        sum_{p: w, k(o(c(p)))=spot} x_p <= S D_w
 * redundancy.spare[p]:       x_p <= D_w(p) s_c(p)  for N+1 workloads
 * redundancy.spare_within_replicas[c]:  s_c <= y_c
-* cuts.replicas[w], cuts.units[w]: valid inequalities (see :func:`cuts_workload_cover`)
-  that only tighten the LP relaxation.
+* cuts.replicas[w], cuts.units[w]: optional valid inequalities (see
+  :func:`cuts_workload_cover`, ``build_model(k, cuts=True)``) that only tighten the LP relaxation.
 
 Objective (USD over the horizon)
 --------------------------------
@@ -306,8 +306,13 @@ def caps_capex(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
                [k.max_capex_usd], ["usd"])
 
 
-def build_model(k: Coefficients) -> LinearModel:
-    """The whole MIP for ``k`` as a :class:`LinearModel`."""
+def build_model(k: Coefficients, *, cuts: bool = False) -> LinearModel:
+    """The whole MIP for ``k`` as a :class:`LinearModel`.
+
+    ``cuts`` adds :func:`cuts_workload_cover`.  Off by default: on the shipped problems they
+    change nothing measurable, and they hard-code the demand, so a model whose demand rows
+    are relaxed (``fleetopt explain``'s elastic solves) must not carry them.
+    """
     b = ModelBuilder()
     v = add_variables(b, k)
     demand_served(b, k, v)
@@ -318,7 +323,8 @@ def build_model(k: Coefficients) -> LinearModel:
     caps_power(b, k, v)
     caps_spot_share(b, k, v)
     redundancy_spare(b, k, v)
-    cuts_workload_cover(b, k, v)
+    if cuts:
+        cuts_workload_cover(b, k, v)
     objective(b, k, v)
     caps_budget(b, k, v)      # after objective: it bounds the objective's own expression
     caps_capex(b, k, v)
