@@ -148,10 +148,14 @@ class Plan:
     message: str = ""
     baseline: Optional[dict] = None
     format: int = PLAN_FORMAT
+    #: multi-period plans only (see :mod:`solver.periods_plan`); absent from single-period JSON
+    periods: Optional[dict] = None
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
         d = asdict(self)
+        if d.get("periods") is None:
+            d.pop("periods", None)
         return _round_tree(d)
 
     def to_json(self) -> str:
@@ -169,7 +173,8 @@ class Plan:
                    kpis=tuple(WorkloadKpi(**k) for k in d.get("kpis", [])),
                    totals=dict(d.get("totals", {})), solver=sol,
                    versions=dict(d.get("versions", {})), message=d.get("message", ""),
-                   baseline=d.get("baseline"), format=d.get("format", PLAN_FORMAT))
+                   baseline=d.get("baseline"), format=d.get("format", PLAN_FORMAT),
+                   periods=d.get("periods"))
 
 
 def _round_tree(x: Any) -> Any:

@@ -73,12 +73,22 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
 
 def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
                   time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
-                  threads: Optional[int] = None, perf=None) -> Solved:
-    """Solve a :class:`~solver.problem.load.LoadedProblem`; CLI flags override ``problem.solver``."""
+                  threads: Optional[int] = None, perf=None, previous: Optional[dict] = None) -> Solved:
+    """Solve a :class:`~solver.problem.load.LoadedProblem`; CLI flags override ``problem.solver``.
+
+    Problems with ``objective.periods`` go to the multi-period model (:mod:`solver.periods_plan`);
+    ``previous`` (an old multi-period plan's JSON dict) re-optimises from it.
+    """
     p = loaded.problem
     opts = p.solver
     backend = backend or opts.backend
     solver = solver or (opts.solver if backend == opts.backend else None)
+    if p.objective.periods is not None or previous is not None:
+        from solver.periods_plan import solve_periods
+        return solve_periods(loaded, backend=backend, solver_name=solver,
+                             time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
+                             mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
+                             threads=threads or opts.threads, perf=perf, previous=previous)
     k = build_coefficients(p, loaded.catalog, perf=perf)
     return solve_coefficients(p, k, backend=backend, solver=solver,
                               time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,

@@ -69,6 +69,21 @@ class Demand(Strict):
     profile: Optional[list[float]] = Field(
         None, description="Daily profile: fraction of the peak in each slice (e.g. 24 hourly values).")
 
+    growth: Optional[list[float]] = Field(
+        None, description="Multi-period plans: demand multiplier per period (relative to requests_per_s); "
+                          "one value per period of objective.periods.")
+    growth_rate_per_period: Optional[float] = Field(
+        None, gt=-1, description="Multi-period plans: compound growth per period (0.25 = +25 % a period).")
+    start_period: int = Field(0, ge=0, description="Multi-period plans: first period with demand.")
+
+    @model_validator(mode="after")
+    def _one_growth(self):
+        if self.growth is not None and self.growth_rate_per_period is not None:
+            raise ValueError("give growth or growth_rate_per_period, not both")
+        if self.growth is not None and any(g < 0 for g in self.growth):
+            raise ValueError("growth multipliers must be >= 0")
+        return self
+
     @field_validator("profile")
     @classmethod
     def _profile(cls, v):
@@ -187,6 +202,21 @@ class Fleet(Strict):
 HOURS_PER_MONTH = 730.0  # 8760 h / 12
 
 
+class Periods(Strict):
+    """Plan over a horizon of periods (e.g. 8 quarters): purchases accumulate, demand grows."""
+
+    count: int = Field(ge=1, le=40, description="Number of periods.")
+    months: float = Field(3.0, gt=0, description="Length of one period, months (3 = quarters).")
+    discount_rate_per_period: float = Field(0.0, ge=0, lt=1, description="Costs of period t weigh (1+d)^-t.")
+    resale_fraction: float = Field(
+        0.0, ge=0, le=1, description="Resale value of a retired device as a fraction of its straight-line "
+                                     "book value (price x remaining life / useful life). User assumption.")
+    retire_usd_per_device: float = Field(0.0, ge=0, description="Cost to decommission one owned device.")
+    change_penalty_usd_per_device: float = Field(
+        0.0, ge=0, description="Re-optimisation: cost per device of a buy/reserve/retire decision that "
+                               "differs from the previous plan (keeps plans stable when savings are small).")
+
+
 class Objective(Strict):
     horizon_months: Optional[float] = Field(None, gt=0, description="Costs are summed over this horizon (default 12).")
     horizon_hours: Optional[float] = Field(None, gt=0, description="Alternative to horizon_months (e.g. 1 for $/hour).")
@@ -195,11 +225,16 @@ class Objective(Strict):
                                                       "(cloud prices already include it).")
     carbon_usd_per_tonne: float = Field(0.0, ge=0, description="Carbon price on all energy, USD/tCO2e.")
     currency: Literal["USD"] = "USD"
+    periods: Optional[Periods] = Field(
+        None, description="Plan over several periods (procurement timeline); default: one period.")
 
     @model_validator(mode="after")
     def _one_horizon(self):
         if self.horizon_months is not None and self.horizon_hours is not None:
             raise ValueError("give horizon_months or horizon_hours, not both")
+        if self.periods is not None and (self.horizon_months is not None or self.horizon_hours is not None):
+            raise ValueError("with `periods`, the horizon is periods.count x periods.months; "
+                             "leave out horizon_months / horizon_hours")
         return self
 
     @property
@@ -207,6 +242,8 @@ class Objective(Strict):
         """Length of the horizon in hours (730 h per month)."""
         if self.horizon_hours is not None:
             return self.horizon_hours
+        if self.periods is not None:
+            return self.periods.count * self.periods.months * HOURS_PER_MONTH
         return (self.horizon_months if self.horizon_months is not None else 12.0) * HOURS_PER_MONTH
 
 

@@ -1,0 +1,401 @@
+r"""The multi-period fleet MIP: procurement over a horizon of periods with daily slices.
+
+Used when a problem has ``objective.periods``; the single-period model
+(:mod:`solver.mip.formulation`) is untouched otherwise.  Every (period t, slice s)
+holds a copy of the single-period serving model (demand, replica capacity, units,
+mean quality, availability, power, spot share, redundancy, cover cuts: the same
+functions, same row families, row names suffixed ``@t.s``) for the demand
+D[w,t,s] of :mod:`solver.periods`; what links the copies is the hardware.
+
+Sets and parameters (beyond the single-period ones)
+---------------------------------------------------
+T periods of h = months x 730 hours; slices s with weight omega_s (share of a
+period's hours, sum 1); disc_t = (1 + d)^-t.  Offers split by kind:
+E elastic (on-demand, spot): units may differ per slice (autoscaling);
+R reserved (1y/3y): a commitment runs L_o = ceil(term / h) periods;
+P purchase (new servers): lead time lead_o periods, useful life life_o hours;
+X existing (owned) devices: M_o owned at the start.
+
+Variables
+---------
+* n[o,t]    in Z+  units in service, o in R u P u X (fixed across the slices of t)
+* n[o,t,s]  in Z+  units rented in slice s, o in E
+* b[o,t]    in Z+  servers ordered in t, o in P (only t <= T-1-lead_o: later ones never serve)
+* z[o,t]    in Z+  reservations starting in t, o in R
+* r[o,t]    in Z+  owned devices retired at the start of t, o in X (only where retiring can pay)
+* y[c,t,s], x[p,t,s], s[c,t,s]  replicas, routed requests/s, spare (as single-period)
+* dp, dm >= 0      deviation from a previous plan's decision (re-optimisation only)
+
+Constraints (family = function name with '.' for '_')
+-----------------------------------------------------
+* stock.purchase[o,t]:  n[o,t] - sum_{tau <= t - lead_o} b[o,tau] = 0
+* stock.reserved[o,t]:  n[o,t] - sum_{t-L_o < tau <= t} z[o,tau] = 0
+  (a reservation bought in t is paid through t+L_o-1, used or not, even past the horizon)
+* stock.existing[o,t]:  n[o,t] + sum_{tau <= t} r[o,tau] <= M_o
+* per (t,s), with n[o] read as n[o,t] (R, P, X) or n[o,t,s] (E) and D_w as D[w,t,s]:
+  demand.served, capacity.replica, capacity.offer_units, quality.mean,
+  caps.availability, caps.power (nameplate: every slice sees the fixed units and
+  that slice's rentals), caps.spot_share (a cap per slice: spot may vanish at any
+  hour), redundancy.spare, redundancy.spare_within_replicas, cuts.replicas,
+  cuts.units (see :mod:`solver.mip.formulation`).
+* caps.budget[t]:  accrual cost of period t / months <= max_usd_per_month, where
+  accrual = rentals of t + reserved units active in t x rate x h + owned units
+  in t x (amortisation + maintenance + hosting) x h + energy and carbon of t.
+* caps.capex:  sum_{o in P, t} price_o g_o b[o,t] <= max_capex_usd.
+* change.buy / change.reserve / change.retire[o,t]:
+  v[o,t] - dp[o,t] + dm[o,t] = previous[o,t]  (re-optimisation); period 0's
+  decisions are fixed to the previous plan's (they have been executed).
+
+Objective (USD, discounted)
+---------------------------
+min  sum_{o in E,t,s} rate_o g_o h omega_s disc_t n[o,t,s]
+   + sum_{o in R,t}   rate_o g_o h (sum_{j<L_o} disc_{t+j}) z[o,t]
+   + sum_{o in P,t}   amort_o g_o (sum_{t'=t+lead_o}^{T-1} disc_t' min(h, max(0, life_o - (t'-t-lead_o) h))) b[o,t]
+   + sum_{o in R u P u X,t} (other hourly parts: maintenance, hosting) g_o h disc_t n[o,t]
+   + sum_{t,s} h omega_s disc_t (e_o + k_o) [IT power of slice (t,s) as in the single-period model,
+                                             with the actual slice load: lf = 1]
+   + sum_{o in X,t} (disc_t (retire_usd - resale_o(t)) + disc_T resale_o(T)) r[o,t]
+   + penalty g_o (dp + dm)
+Purchases are depreciated straight-line over their useful life from the period
+they arrive; value left at the horizon's end is not charged (the next plan owns
+it).  Retiring an owned device earns its resale value now instead of at the
+horizon's end (its value at T), minus the decommissioning cost; owned devices not
+in service cost nothing (sunk capital, no upkeep, no power), as in the
+single-period model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import numpy as np
+
+from solver.coefficients import COST_PARTS, Coefficients
+from solver.mip import formulation as F
+from solver.mip.model import LinearModel, ModelBuilder
+from solver.periods import PeriodSpec
+
+PERIOD_COST_PARTS = COST_PARTS + ("retirement", "change_penalty")
+
+
+@dataclass
+class PeriodVars:
+    Y: np.ndarray       # (T, S, C) replica columns
+    X: np.ndarray       # (T, S, P) route columns
+    SP: np.ndarray      # (T, S, C) spare columns or -1
+    NF: np.ndarray      # (T, O) fixed-unit columns or -1
+    NE: np.ndarray      # (T, S, O) elastic-unit columns or -1
+    B: np.ndarray       # (T, O) purchase-order columns or -1
+    Z: np.ndarray       # (T, O) reservation columns or -1
+    R: np.ndarray       # (T, O) retirement columns or -1
+
+    def n_view(self, t: int, s: int) -> np.ndarray:
+        return np.where(self.NF[t] >= 0, self.NF[t], self.NE[t, s])
+
+
+def slice_coefficients(k: Coefficients, spec: PeriodSpec, t: int, s: int) -> Coefficients:
+    """``k`` with the demand of (t, s); N+1 only where the workload has demand; actual load."""
+    d = spec.demand_rps[:, t, s]
+    return replace(k, demand_rps=d, n_plus_1=k.n_plus_1 & (d > 0),
+                   energy_load_factor=np.ones(k.n_w))
+
+
+def _cols(n: int) -> np.ndarray:
+    return np.full(n, -1, np.int64)
+
+
+def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec) -> PeriodVars:
+    T, S, O, C, P = spec.n_periods, spec.n_slices, k.n_o, k.n_c, k.n_p
+    kind = spec.kind(k)
+    NF = np.full((T, O), -1, np.int64)
+    NE = np.full((T, S, O), -1, np.int64)
+    B, Z, R = (np.full((T, O), -1, np.int64) for _ in range(3))
+    owned = np.array([o.max_units or 0 for o in k.offers], float)
+    fixed = np.flatnonzero(kind != "elastic")
+    el = np.flatnonzero(kind == "elastic")
+    for t in range(T):
+        if len(fixed):
+            ub = np.where(kind[fixed] == "existing", owned[fixed], math.inf)
+            NF[t, fixed] = b.add_vars(f"n@{t}", [f"n[{o}]@{t}" for o in fixed], 0.0, ub, integer=True)
+        for s in range(S):
+            if len(el):
+                NE[t, s, el] = b.add_vars(f"n@{t}.{s}", [f"n[{o}]@{t}.{s}" for o in el], 0.0,
+                                          math.inf, integer=True)
+    for o in np.flatnonzero(kind == "purchase"):
+        ts = [t for t in range(T) if t + spec.lead_periods[o] <= T - 1]
+        if ts:
+            B[ts, o] = b.add_vars(f"b[{o}]", [f"b[{o}]@{t}" for t in ts], 0.0, math.inf, integer=True)
+    for o in np.flatnonzero(kind == "reserved"):
+        Z[:, o] = b.add_vars(f"z[{o}]", [f"z[{o}]@{t}" for t in range(T)], 0.0, math.inf, integer=True)
+    for o in np.flatnonzero(kind == "existing"):
+        gain = _retire_coef(spec, o)
+        ts = [t for t in range(T) if gain[t] < -1e-9]
+        if ts:
+            R[ts, o] = b.add_vars(f"r[{o}]", [f"r[{o}]@{t}" for t in ts], 0.0, owned[o], integer=True)
+    Y = np.zeros((T, S, C), np.int64)
+    X = np.zeros((T, S, P), np.int64)
+    SP = np.full((T, S, C), -1, np.int64)
+    spare = np.zeros(C, bool)
+    spare[k.pair_c[k.n_plus_1[k.pair_w]]] = True
+    sc = np.flatnonzero(spare)
+    for t in range(T):
+        for s in range(S):
+            d = spec.demand_rps[:, t, s]
+            need = np.zeros(C)
+            np.add.at(need, k.pair_c, d[k.pair_w] / (k.max_utilization * k.pair_cap_rps))
+            y_ub = np.where(need > 0, np.ceil(need + 1e-9) + 1.0, 0.0)
+            Y[t, s] = b.add_vars(f"y@{t}.{s}", [f"y[{c}]@{t}.{s}" for c in range(C)], 0.0, y_ub,
+                                 integer=True)
+            X[t, s] = b.add_vars(f"x@{t}.{s}", [f"x[{k.workloads[w]},{c}]@{t}.{s}"
+                                                for w, c in zip(k.pair_w, k.pair_c)],
+                                 0.0, d[k.pair_w], integer=False)
+            if len(sc):
+                SP[t, s, sc] = b.add_vars(f"s@{t}.{s}", [f"s[{c}]@{t}.{s}" for c in sc], 0.0, 1.0,
+                                          integer=True)
+    return PeriodVars(Y, X, SP, NF, NE, B, Z, R)
+
+
+def _retire_coef(spec: PeriodSpec, o: int) -> np.ndarray:
+    """(T,) objective coefficient of retiring one device of existing offer o at t."""
+    T = spec.n_periods
+    disc = spec.discount
+    val = spec.resale_usd_per_device[o]
+    return np.array([disc[t] * (spec.retire_usd_per_device - val[t]) + disc[T] * val[T]
+                     for t in range(T)])
+
+
+def _rename_rows(b: ModelBuilder, start: int, suffix: str) -> None:
+    """Suffix the names of rows added since ``start`` (per-slice copies of single-period rows)."""
+    names = b._row_names  # noqa: SLF001 - the builder is ours; names are only labels
+    for i in range(start, len(names)):
+        names[i] = names[i] + suffix
+
+
+def slice_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """Every single-period serving constraint, once per (period, slice)."""
+    for t in range(spec.n_periods):
+        for s in range(spec.n_slices):
+            kt = slice_coefficients(k, spec, t, s)
+            vt = F.Vars(v.Y[t, s], v.n_view(t, s), v.X[t, s], v.SP[t, s][v.SP[t, s] >= 0],
+                        v.SP[t, s])
+            start = b.n_rows
+            F.demand_served(b, kt, vt)
+            F.capacity_replica(b, kt, vt)
+            F.capacity_offer_units(b, kt, vt)
+            F.quality_mean(b, kt, vt)
+            F.caps_availability(b, kt, vt)
+            F.caps_power(b, kt, vt)
+            F.caps_spot_share(b, kt, vt)
+            F.redundancy_spare(b, kt, vt)
+            F.cuts_workload_cover(b, kt, vt)
+            _rename_rows(b, start, f"@{t}.{s}")
+
+
+def stock_purchase(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """n[o,t] - sum_{tau <= t - lead} b[o,tau] = 0."""
+    for o in np.flatnonzero(spec.kind(k) == "purchase"):
+        for t in range(spec.n_periods):
+            arrived = [v.B[tau, o] for tau in range(t - int(spec.lead_periods[o]) + 1) if v.B[tau, o] >= 0]
+            b.add_rows("stock.purchase", np.zeros(1 + len(arrived)), [v.NF[t, o]] + arrived,
+                       [1.0] + [-1.0] * len(arrived), "=", [0.0], [f"{k.offers[o].key}@{t}"])
+
+
+def stock_reserved(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """n[o,t] - sum_{t-L < tau <= t} z[o,tau] = 0."""
+    for o in np.flatnonzero(spec.kind(k) == "reserved"):
+        L = int(spec.term_periods[o])
+        for t in range(spec.n_periods):
+            act = [v.Z[tau, o] for tau in range(max(0, t - L + 1), t + 1)]
+            b.add_rows("stock.reserved", np.zeros(1 + len(act)), [v.NF[t, o]] + act,
+                       [1.0] + [-1.0] * len(act), "=", [0.0], [f"{k.offers[o].key}@{t}"])
+
+
+def stock_existing(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """n[o,t] + sum_{tau <= t} r[o,tau] <= M_o."""
+    for o in np.flatnonzero(spec.kind(k) == "existing"):
+        for t in range(spec.n_periods):
+            ret = [v.R[tau, o] for tau in range(t + 1) if v.R[tau, o] >= 0]
+            b.add_rows("stock.existing", np.zeros(1 + len(ret)), [v.NF[t, o]] + ret,
+                       [1.0] * (1 + len(ret)), "<", [float(k.offers[o].max_units or 0)],
+                       [f"{k.offers[o].key}@{t}"])
+
+
+def _hourly_parts(k: Coefficients, o: int, kind: str) -> tuple[list, list]:
+    """(parts paid per unit in service per hour, parts paid on the decision) of offer o."""
+    rates = dict(k.offers[o].usd_per_device_hour)
+    on_decision = {"reserved": [p for p in rates if p.startswith("rental_reserved")],
+                   "purchase": ["purchase_amortisation"] if "purchase_amortisation" in rates else []
+                   }.get(kind, [])
+    return [p for p in rates if p not in on_decision], on_decision
+
+
+def objective(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """The discounted objective of the module docstring, by named part."""
+    T, S, h = spec.n_periods, spec.n_slices, spec.period_hours
+    disc, w = spec.discount, spec.slice_weight
+    kind = spec.kind(k)
+    for o, off in enumerate(k.offers):
+        g = off.devices_per_unit
+        rates = dict(off.usd_per_device_hour)
+        per_unit, on_decision = _hourly_parts(k, o, kind[o])
+        for part in per_unit:
+            if kind[o] == "elastic":
+                cols = v.NE[:, :, o].ravel()
+                vals = (rates[part] * g * h * disc[:T, None] * w[None, :]).ravel()
+            else:
+                cols, vals = v.NF[:, o], rates[part] * g * h * disc[:T]
+            b.add_objective(part, cols, vals)
+        for part in on_decision:
+            if kind[o] == "reserved":
+                L = int(spec.term_periods[o])
+                vals = np.array([disc[t:t + L].sum() for t in range(T)]) * rates[part] * g * h
+                b.add_objective(part, v.Z[:, o], vals)
+            else:
+                ts = np.flatnonzero(v.B[:, o] >= 0)
+                lead, life = int(spec.lead_periods[o]), spec.life_hours[o]
+                vals = []
+                for t in ts:
+                    held = sum(disc[t2] * min(h, max(0.0, life - (t2 - t - lead) * h))
+                               for t2 in range(t + lead, T))
+                    vals.append(rates[part] * g * held)
+                if len(ts):
+                    b.add_objective(part, v.B[ts, o], vals)
+        if kind[o] == "existing":
+            ts = np.flatnonzero(v.R[:, o] >= 0)
+            if len(ts):
+                b.add_objective("retirement", v.R[ts, o], _retire_coef(spec, o)[ts])
+    e_h = k.energy_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
+    c_h = k.carbon_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
+    for t in range(T):
+        for s in range(S):
+            cols, watts, off = power_terms_ts(k, spec, v, t, s)
+            f = h * w[s] * disc[t]
+            if np.any(e_h):
+                b.add_objective("energy", cols, watts * e_h[off] * f)
+            if np.any(c_h):
+                b.add_objective("carbon", cols, watts * c_h[off] * f)
+
+
+def power_terms_ts(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int, s: int):
+    """(columns, watts, offer) of the IT power of slice (t, s) (actual load, lf = 1)."""
+    kt = slice_coefficients(k, spec, t, s)
+    return F.power_terms_w(kt, F.Vars(v.Y[t, s], v.n_view(t, s), v.X[t, s], np.zeros(0, np.int64),
+                                      v.SP[t, s]))
+
+
+def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> tuple[dict, dict]:
+    """Undiscounted cost of period t by part as {part: (cols, vals)}: what the period pays.
+
+    Reserved units and owned servers are charged for the period they are in service
+    (their hourly rate incl. amortisation), not on the decision: this is the
+    per-period view used by budgets and reports.
+    """
+    S, h, w = spec.n_slices, spec.period_hours, spec.slice_weight
+    kind = spec.kind(k)
+    out: dict = {}
+
+    def add(part, cols, vals):
+        c0, v0 = out.get(part, (np.zeros(0, np.int64), np.zeros(0)))
+        out[part] = (np.concatenate([c0, np.asarray(cols, np.int64)]),
+                     np.concatenate([v0, np.asarray(vals, float)]))
+
+    for o, off in enumerate(k.offers):
+        g = off.devices_per_unit
+        for part, rate in off.usd_per_device_hour:
+            if kind[o] == "elastic":
+                add(part, v.NE[t, :, o], rate * g * h * w)
+            else:
+                add(part, [v.NF[t, o]], [rate * g * h])
+    e_h = k.energy_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
+    c_h = k.carbon_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
+    for s in range(S):
+        cols, watts, off = power_terms_ts(k, spec, v, t, s)
+        add("energy", cols, watts * e_h[off] * h * w[s])
+        add("carbon", cols, watts * c_h[off] * h * w[s])
+    return out, {}
+
+
+def caps_budget(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """accrual(t) / months <= max_usd_per_month for every period."""
+    if k.max_usd_per_month is None:
+        return
+    for t in range(spec.n_periods):
+        terms, _ = accrual_terms(k, spec, v, t)
+        cols = np.concatenate([c for c, _ in terms.values()])
+        vals = np.concatenate([x for _, x in terms.values()]) / spec.months
+        keep = vals != 0
+        b.add_rows("caps.budget", np.zeros(int(keep.sum())), cols[keep], vals[keep], "<",
+                   [k.max_usd_per_month], [f"usd_per_month@{t}"])
+
+
+def caps_capex(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """sum price g b[o,t] <= max_capex_usd."""
+    if k.max_capex_usd is None:
+        return
+    cols, vals = [], []
+    for o, off in enumerate(k.offers):
+        ts = np.flatnonzero(v.B[:, o] >= 0)
+        if spec.capex_usd_per_device[o] > 0 and len(ts):
+            cols += list(v.B[ts, o])
+            vals += [spec.capex_usd_per_device[o] * off.devices_per_unit] * len(ts)
+    if cols:
+        b.add_rows("caps.capex", np.zeros(len(cols)), cols, vals, "<", [k.max_capex_usd], ["usd"])
+
+
+#: decision kinds that re-optimisation compares with the previous plan
+DECISIONS = (("buy", "B"), ("reserve", "Z"), ("retire", "R"))
+
+
+def change_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars,
+                previous: dict) -> None:
+    """Fix period 0 to ``previous`` and price deviations in later periods.
+
+    ``previous``: {(decision, offer key, t): units} from the previous plan.
+    v[o,t] - dp + dm = previous[o,t] with penalty x devices on dp + dm (only if penalty > 0).
+    """
+    pen = spec.change_penalty_usd_per_device
+    for dec, attr in DECISIONS:
+        M = getattr(v, attr)
+        for o, off in enumerate(k.offers):
+            for t in range(spec.n_periods):
+                col = M[t, o]
+                old = float(previous.get((dec, off.key, t), 0.0))
+                if col < 0:
+                    continue
+                if t == 0 or pen <= 0:   # period 0 is fixed in build_period_model
+                    continue
+                dp, dm = b.add_vars(f"d[{dec},{o},{t}]", [f"dp[{dec},{o}]@{t}", f"dm[{dec},{o}]@{t}"],
+                                    0.0, math.inf, integer=False)
+                b.add_rows(f"change.{dec}", np.zeros(3), [col, dp, dm], [1.0, -1.0, 1.0], "=", [old],
+                           [f"{off.key}@{t}"])
+                b.add_objective("change_penalty", [dp, dm], [pen * off.devices_per_unit] * 2)
+
+
+def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dict] = None
+                       ) -> tuple[LinearModel, PeriodVars]:
+    """The whole multi-period MIP (module docstring)."""
+    b = ModelBuilder()
+    v = add_period_variables(b, k, spec)
+    slice_rows(b, k, spec, v)
+    stock_purchase(b, k, spec, v)
+    stock_reserved(b, k, spec, v)
+    stock_existing(b, k, spec, v)
+    if previous is not None:
+        change_rows(b, k, spec, v, previous)
+    objective(b, k, spec, v)
+    caps_budget(b, k, spec, v)
+    caps_capex(b, k, spec, v)
+    model = b.build()
+    if previous is not None:
+        for dec, attr in DECISIONS:
+            M = getattr(v, attr)
+            for o, off in enumerate(k.offers):
+                col = M[0, o]
+                if col >= 0:
+                    val = float(previous.get((dec, off.key, 0), 0.0))
+                    model.lb[col] = model.ub[col] = val
+    model.blocks.update({"Y": v.Y, "X": v.X, "SP": v.SP, "NF": v.NF, "NE": v.NE, "B": v.B,
+                         "Z": v.Z, "R": v.R})
+    return model, v

@@ -1,0 +1,199 @@
+"""Planning over time: the horizon, the demand of every (period, slice), and per-offer timing.
+
+A problem with ``objective.periods`` is planned over T periods (e.g. 8 quarters of
+3 months).  Within a period, demand follows a daily profile cut into slices
+(``workloads[].demand.profile``: fractions of the peak, one value per slice of equal
+length, e.g. 24 hourly values).  Slices whose fractions are equal for *every*
+workload are merged into one slice with the sum of their weights: the model is
+the same (capacity, routing and energy are per slice and the merged slices are
+identical), only smaller.  A flat 24-hour profile is one slice; a profile with 5
+distinct hourly values is 5 slices.
+
+Demand of workload w in period t, slice s:
+    D[w, t, s] = requests_per_s_w x growth_w[t] x profile_w[s]        (0 before start_period)
+growth_w[t] is the listed multiplier, or (1 + rate)^(t - start_period) for a compound
+rate, or 1.
+
+Per-offer timing, from the catalog and the problem (see :mod:`solver.mip.periods`):
+* purchase lead time, periods: ceil(lead_time_quarters x 3 / months) (catalog
+  ``purchase.lead_time_quarters``): a server ordered in period t serves from t + lead.
+* reservation term, periods: ceil(term hours / period hours) (1 year = 4 quarters).
+* useful life, hours (catalog ``purchase.useful_life_years``): depreciation stops
+  after it.
+* resale value of an existing device retired at the start of period t:
+  resale_fraction x price x max(0, 1 - (age + t x months / 12) / life), at the
+  device-weighted mean age of that accelerator in that region.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from solver.coefficients import HOURS_PER_YEAR, RESERVED_TERM_HOURS, Coefficients
+from solver.errors import InputError, InputIssue
+from solver.problem.schema import HOURS_PER_MONTH
+
+ELASTIC_MODES = ("on_demand", "spot")
+
+
+@dataclass
+class PeriodSpec:
+    """Horizon and per-offer timing numbers for the multi-period model (units in names)."""
+
+    n_periods: int
+    period_hours: float
+    slice_weight: np.ndarray            # (S,) fraction of a period's hours, sums to 1
+    slice_members: list                 # (S,) list of original profile indices merged into the slice
+    demand_rps: np.ndarray              # (W, T, S)
+    discount: np.ndarray                # (T + extra,) (1 + d)^-t, long enough for reservation terms
+    lead_periods: np.ndarray            # (O,) purchase lead time, periods (0 for other offers)
+    term_periods: np.ndarray            # (O,) reservation term, periods (0 for other offers)
+    life_hours: np.ndarray              # (O,) useful life of purchased hardware (inf otherwise)
+    capex_usd_per_device: np.ndarray    # (O,) purchase price (new purchases only)
+    resale_usd_per_device: np.ndarray   # (O, T + 1) value of an existing device retired at t (t = T: end)
+    retire_usd_per_device: float = 0.0
+    change_penalty_usd_per_device: float = 0.0
+    months: float = 3.0
+    discount_rate: float = 0.0
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.slice_weight)
+
+    def kind(self, k: Coefficients) -> np.ndarray:
+        """Per offer: 'elastic' (on-demand, spot), 'reserved', 'purchase' (new) or 'existing'."""
+        out = []
+        for o in k.offers:
+            if o.existing:
+                out.append("existing")
+            elif o.acquisition in ELASTIC_MODES:
+                out.append("elastic")
+            elif o.acquisition in RESERVED_TERM_HOURS:
+                out.append("reserved")
+            else:
+                out.append("purchase")
+        return np.array(out, dtype=object)
+
+
+def merge_slices(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+    """(W, N) fractions -> (W, S) distinct columns, (S,) weights (share of N), members of each."""
+    n = profiles.shape[1]
+    seen: dict[tuple, int] = {}
+    cols, members = [], []
+    for j in range(n):
+        key = tuple(np.round(profiles[:, j], 12))
+        if key not in seen:
+            seen[key] = len(cols)
+            cols.append(profiles[:, j])
+            members.append([])
+        members[seen[key]].append(j)
+    weights = np.array([len(m) / n for m in members], float)
+    return np.array(cols, float).T.reshape(profiles.shape[0], len(cols)), weights, members
+
+
+def growth_factors(w, T: int) -> np.ndarray:
+    """(T,) demand multiplier of workload ``w`` per period (0 before its start)."""
+    g = np.zeros(T)
+    for t in range(T):
+        if t < w.demand.start_period:
+            continue
+        if w.demand.growth is not None:
+            g[t] = w.demand.growth[t]
+        elif w.demand.growth_rate_per_period is not None:
+            g[t] = (1.0 + w.demand.growth_rate_per_period) ** (t - w.demand.start_period)
+        else:
+            g[t] = 1.0
+    return g
+
+
+def check_periods(problem, file: Optional[str] = None) -> None:
+    """Cross-field checks that the schema cannot make alone; InputError listing all of them."""
+    per = problem.objective.periods
+    issues = []
+    if per is None:
+        for i, w in enumerate(problem.workloads):
+            if w.demand.growth is not None or w.demand.growth_rate_per_period is not None or w.demand.start_period:
+                issues.append(InputIssue(
+                    "growth / start_period need a multi-period horizon", file=file,
+                    path=f"workloads[{i}].demand", hint="add objective.periods (e.g. count: 8, months: 3)"))
+        if problem.objective.periods is None and issues:
+            raise InputError(issues)
+        return
+    T = per.count
+    lengths = {len(w.demand.profile) for w in problem.workloads if w.demand.profile}
+    for i, w in enumerate(problem.workloads):
+        d = w.demand
+        if d.growth is not None and len(d.growth) != T:
+            issues.append(InputIssue(
+                f"growth lists {len(d.growth)} multipliers for {T} periods", file=file,
+                path=f"workloads[{i}].demand.growth", hint=f"give exactly {T} values (one per period)"))
+        if d.start_period >= T:
+            issues.append(InputIssue(
+                f"start_period {d.start_period} is not within the {T} periods", file=file,
+                path=f"workloads[{i}].demand.start_period", hint=f"use 0..{T - 1}"))
+    if len(lengths) > 1:
+        issues.append(InputIssue(
+            f"daily profiles have different numbers of slices ({sorted(lengths)})", file=file,
+            path="workloads[].demand.profile",
+            hint="give every profile the same slices (e.g. 24 hourly values each)"))
+    if issues:
+        raise InputError(issues)
+
+
+def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = None) -> PeriodSpec:
+    """Demand per (workload, period, slice) and per-offer timing for ``k``'s offers."""
+    check_periods(problem, file)
+    per = problem.objective.periods
+    T = per.count
+    period_h = per.months * HOURS_PER_MONTH
+    wls = {w.id: w for w in problem.workloads}
+    n_prof = max([len(w.demand.profile) for w in problem.workloads if w.demand.profile] or [1])
+    prof = np.ones((len(k.workloads), n_prof))
+    for i, wid in enumerate(k.workloads):
+        p = wls[wid].demand.profile
+        if p:
+            prof[i] = np.asarray(p, float)
+    frac, weight, members = merge_slices(prof)
+    grow = np.array([growth_factors(wls[wid], T) for wid in k.workloads]).reshape(len(k.workloads), T)
+    peak = np.array([wls[wid].demand.requests_per_s for wid in k.workloads])
+    demand = peak[:, None, None] * grow[:, :, None] * frac[:, None, :]
+
+    O = k.n_o
+    lead = np.zeros(O, np.int64)
+    term = np.zeros(O, np.int64)
+    life = np.full(O, math.inf)
+    capex = np.zeros(O)
+    resale = np.zeros((O, T + 1))
+    ages: dict[tuple, list] = {}
+    for e in problem.fleet.existing:
+        ages.setdefault((e.accelerator, e.region), []).append((e.devices, e.age_years))
+    for oi, o in enumerate(k.offers):
+        acc = catalog.accelerators[o.accelerator]
+        pur = acc.purchase
+        if o.acquisition in RESERVED_TERM_HOURS and not o.existing:
+            term[oi] = max(1, math.ceil(RESERVED_TERM_HOURS[o.acquisition] / period_h - 1e-9))
+        elif o.acquisition == "purchase" and not o.existing:
+            capex[oi] = o.capex_usd_per_device
+            if pur is not None and o.instance == "server":
+                lead[oi] = math.ceil(pur.lead_time_quarters * 3.0 / per.months - 1e-9)
+                life[oi] = pur.useful_life_years.value * HOURS_PER_YEAR
+        elif o.existing and pur is not None:
+            lst = ages.get((o.accelerator, o.region), [])
+            n = sum(d for d, _ in lst)
+            age = sum(d * a for d, a in lst) / n if n else 0.0
+            life_y = pur.useful_life_years.value
+            for t in range(T + 1):
+                left = max(0.0, 1.0 - (age + t * per.months / 12.0) / life_y)
+                resale[oi, t] = per.resale_fraction * pur.usd_per_device.value * left
+    longest = int(max([T] + [T + int(x) for x in term]))
+    disc = (1.0 + per.discount_rate_per_period) ** -np.arange(longest + 1, dtype=float)
+    return PeriodSpec(n_periods=T, period_hours=period_h, slice_weight=weight, slice_members=members,
+                      demand_rps=demand, discount=disc, lead_periods=lead, term_periods=term,
+                      life_hours=life, capex_usd_per_device=capex, resale_usd_per_device=resale,
+                      retire_usd_per_device=per.retire_usd_per_device,
+                      change_penalty_usd_per_device=per.change_penalty_usd_per_device,
+                      months=per.months, discount_rate=per.discount_rate_per_period)

@@ -1,0 +1,209 @@
+"""Multi-period plans: solve, turn solver values into the plan's ``periods`` section, diff two plans.
+
+The ``periods`` section of a plan (JSON) holds, per period: demand per slice,
+the hardware timeline (servers bought, reservations started, owned devices
+retired, units in service or rented per slice), deployments and routing per
+slice, and the period's cost by part (undiscounted, as paid in that period:
+reserved and owned units at their hourly rate while in service).  The plan's
+``objective`` is the optimised total (discounted; reservations over their whole
+term; purchases depreciated while in service within the horizon).
+
+Re-optimisation (``fleetopt solve --existing OLD.json``): period 0's buy, reserve
+and retire decisions are fixed to the old plan's, later decisions pay the
+change penalty for every device they differ by, and the new plan's
+``periods.change`` lists what changed with the cost of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import numpy as np
+
+import solver
+from solver.coefficients import build_coefficients, prune_dominated
+from solver.errors import InputError, InputIssue
+from solver.mip.backends import solve
+from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, build_period_model
+from solver.mip.status import INFEASIBLE
+from solver.periods import build_period_spec
+from solver.plan import Objective, Plan, SolverInfo, deployment_id
+
+
+def previous_decisions(plan: dict) -> dict:
+    """{(decision, offer key, t): units} of a multi-period plan JSON dict."""
+    per = plan.get("periods")
+    if not isinstance(per, dict) or "timeline" not in per:
+        raise InputError(InputIssue("the previous plan has no `periods` section", path="--existing",
+                                    hint="pass a plan written by `fleetopt solve --json` for a "
+                                         "multi-period problem"))
+    out = {}
+    for t, row in enumerate(per["timeline"]):
+        for u in row["units"]:
+            for dec, _ in DECISIONS:
+                if u.get(dec):
+                    out[(dec, u["offer"], t)] = float(u[dec])
+    return out
+
+
+def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limit_s: float,
+                  mip_gap: float, threads: Optional[int] = None, perf=None,
+                  previous: Optional[dict] = None):
+    """Build and solve the multi-period model; returns a pipeline ``Solved``."""
+    from solver.mip.pipeline import Solved, unservable_message
+    p = loaded.problem
+    if p.objective.periods is None:
+        raise InputError(InputIssue("re-optimisation needs a multi-period problem", file=loaded.file,
+                                    path="objective.periods",
+                                    hint="add objective.periods (e.g. count: 8, months: 3)"))
+    # offer dominance compares costs over one horizon; with elastic rentals per slice and
+    # commitments per period it no longer holds, so only candidate dominance is applied
+    k = prune_dominated(build_coefficients(p, loaded.catalog, perf=perf, dominance=False))
+    spec = build_period_spec(p, loaded.catalog, k, file=loaded.file)
+    prev = previous_decisions(previous) if previous is not None else None
+    if prev is not None:
+        keys = {o.key for o in k.offers}
+        missing = sorted({key for (_, key, t) in prev if key not in keys and t == 0})
+        if missing:
+            raise InputError(InputIssue(
+                f"the previous plan's period-0 decisions use offers this problem does not allow: "
+                f"{', '.join(missing)}", path="--existing",
+                hint="re-optimise with the same fleet filters as the previous plan"))
+    model, v = build_period_model(k, spec, prev)
+    msg = unservable_message(k)
+    if msg is not None:
+        from solver.mip.status import SolveResult
+        res = SolveResult(INFEASIBLE, backend, solver_name or "-", 0.0, message=msg)
+    else:
+        res = solve(model, backend, solver_name, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                    threads=threads)
+        if res.status == INFEASIBLE:
+            res.message += ("; the constraints conflict in some period (power, availability, budget, "
+                            "spot share, lead times or fixed period-0 decisions)")
+    plan = build_period_plan(p, k, spec, model, v, res, scenario=loaded.scenario,
+                             time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if previous is not None and plan.periods is not None:
+        plan = replace(plan, periods={**plan.periods, "change": plan_change(previous, plan.to_dict())})
+    return Solved(plan, k, model, res)
+
+
+def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_limit_s=0.0,
+                      mip_gap=0.0) -> Plan:
+    sinfo = SolverInfo(backend=res.backend, name=res.solver, status_detail=res.message,
+                       gap=res.gap, best_bound=res.best_bound, seconds=res.seconds,
+                       time_limit_s=time_limit_s, mip_gap=mip_gap, variables=model.n_vars,
+                       constraints=model.n_rows)
+    versions = {"fleetopt": solver.__version__, "catalog": k.catalog_version}
+    hours = spec.n_periods * spec.period_hours
+    if not res.has_plan:
+        return Plan(status=res.status, problem=problem.name, scenario=scenario,
+                    objective=Objective(None, {}, problem.objective.currency, hours, None),
+                    solver=sinfo, versions=versions, message=res.message)
+    x = res.values
+    val = lambda col: float(x[col]) if col >= 0 else 0.0  # noqa: E731
+    kind = spec.kind(k)
+    breakdown = {p: float(model.obj_parts[p] @ x) for p in PERIOD_COST_PARTS if p in model.obj_parts}
+    total = float(sum(breakdown.values()))
+    timeline = []
+    capex_total = 0.0
+    for t in range(spec.n_periods):
+        units = []
+        for o, off in enumerate(k.offers):
+            row = {"offer": off.key, "accelerator": off.accelerator, "region": off.region,
+                   "acquisition": off.acquisition, "kind": str(kind[o]),
+                   "devices_per_unit": off.devices_per_unit}
+            if kind[o] == "elastic":
+                row["by_slice"] = [int(round(val(c))) for c in v.NE[t, :, o]]
+                if not any(row["by_slice"]):
+                    continue
+            else:
+                row["in_service"] = int(round(val(v.NF[t, o])))
+                for dec, attr in DECISIONS:
+                    n = int(round(val(getattr(v, attr)[t, o])))
+                    if n:
+                        row[dec] = n
+                if not (row["in_service"] or any(d in row for d, _ in DECISIONS)):
+                    continue
+                if kind[o] == "existing":
+                    row["owned"] = int(off.max_units or 0) - sum(
+                        int(round(val(v.R[tau, o]))) for tau in range(t + 1))
+                capex_total += row.get("buy", 0) * off.devices_per_unit * spec.capex_usd_per_device[o]
+            units.append(row)
+        slices = []
+        for s in range(spec.n_slices):
+            deps = []
+            for c in range(k.n_c):
+                yv = int(round(val(v.Y[t, s, c])))
+                if yv:
+                    deps.append({"id": deployment_id(k, c), "replicas": yv,
+                                 "spare_replicas": int(round(val(v.SP[t, s, c])))})
+            routes = []
+            for p_ in range(k.n_p):
+                r = val(v.X[t, s, p_])
+                if r > 1e-9:
+                    routes.append({"workload": k.workloads[k.pair_w[p_]],
+                                   "deployment": deployment_id(k, int(k.pair_c[p_])),
+                                   "requests_per_s": r})
+            slices.append({"slice": s, "deployments": sorted(deps, key=lambda d: d["id"]),
+                           "routing": sorted(routes, key=lambda r: (r["workload"], r["deployment"]))})
+        terms, _ = accrual_terms(k, spec, v, t)
+        cost = {p: float(np.sum(vals * x[cols])) for p, (cols, vals) in terms.items()}
+        cost = {p: c for p, c in cost.items() if c}
+        timeline.append({
+            "period": t,
+            "demand_rps": {w: [float(d) for d in spec.demand_rps[i, t]] for i, w in enumerate(k.workloads)},
+            "units": units, "slices": slices, "cost_usd": cost, "total_usd": float(sum(cost.values())),
+        })
+    periods = {
+        "count": spec.n_periods, "months": spec.months, "period_hours": spec.period_hours,
+        "discount_rate_per_period": spec.discount_rate,
+        "slices": [{"slice": s, "weight": float(spec.slice_weight[s]),
+                    "profile_index": [int(i) for i in spec.slice_members[s]]}
+                   for s in range(spec.n_slices)],
+        "timeline": timeline, "change": None,
+    }
+    totals = {"periods": spec.n_periods, "capex_usd": capex_total,
+              "accrued_usd": float(sum(r["total_usd"] for r in timeline))}
+    return Plan(status=res.status, problem=problem.name, scenario=scenario,
+                objective=Objective(total, breakdown, problem.objective.currency, hours,
+                                    total / (hours / 730.0)),
+                totals=totals, solver=sinfo, versions=versions, message="", periods=periods)
+
+
+def plan_change(old: dict, new: dict) -> dict:
+    """What re-optimisation changed: decisions (buy / reserve / retire), rentals, routing, cost."""
+    a, b = old["periods"]["timeline"], new["periods"]["timeline"]
+    decisions = []
+    rentals = []
+    routes = []
+    cost = []
+    for t in range(min(len(a), len(b))):
+        ua = {u["offer"]: u for u in a[t]["units"]}
+        ub = {u["offer"]: u for u in b[t]["units"]}
+        for key in sorted(set(ua) | set(ub)):
+            x, y = ua.get(key, {}), ub.get(key, {})
+            for dec, _ in DECISIONS:
+                if x.get(dec, 0) != y.get(dec, 0):
+                    decisions.append({"period": t, "offer": key, "decision": dec,
+                                      "old_units": x.get(dec, 0), "new_units": y.get(dec, 0)})
+            if x.get("by_slice") != y.get("by_slice") and (x.get("by_slice") or y.get("by_slice")):
+                rentals.append({"period": t, "offer": key, "old_by_slice": x.get("by_slice"),
+                                "new_by_slice": y.get("by_slice")})
+        for s in range(min(len(a[t]["slices"]), len(b[t]["slices"]))):
+            ra = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in a[t]["slices"][s]["routing"]}
+            rb = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in b[t]["slices"][s]["routing"]}
+            for key in sorted(set(ra) | set(rb)):
+                if abs(ra.get(key, 0.0) - rb.get(key, 0.0)) > 1e-6 * max(1.0, abs(ra.get(key, 0.0))):
+                    routes.append({"period": t, "slice": s, "workload": key[0], "deployment": key[1],
+                                   "old_rps": ra.get(key, 0.0), "new_rps": rb.get(key, 0.0)})
+        d = b[t]["total_usd"] - a[t]["total_usd"]
+        if abs(d) > 1e-6 * max(1.0, abs(a[t]["total_usd"])):
+            cost.append({"period": t, "old_usd": a[t]["total_usd"], "new_usd": b[t]["total_usd"],
+                         "change_usd": d})
+    old_total = old["objective"]["total"] or 0.0
+    new_total = new["objective"]["total"] or 0.0
+    pen = (new["objective"].get("breakdown") or {}).get("change_penalty", 0.0)
+    return {"decisions": decisions, "rentals": rentals, "routing": routes, "period_cost": cost,
+            "old_total_usd": old_total, "new_total_usd": new_total,
+            "change_usd": new_total - old_total, "change_penalty_usd": pen}
