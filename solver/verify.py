@@ -70,6 +70,12 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     if plan.get("status") not in ("optimal", "time_limit"):
         rep.add("status", "plan", f"plan status is {plan.get('status')!r}: it holds no fleet to check")
         return rep
+    if plan.get("periods") is not None or problem.objective.periods is not None:
+        if plan.get("periods") is None:
+            rep.add("periods", "plan", "the problem plans over periods but the plan has no `periods`")
+            return rep
+        from solver.verify_periods import verify_period_plan  # every period and slice
+        return verify_period_plan(problem, catalog, plan, perf=perf)
     f = problem.fleet
     H = problem.objective.hours
     wl = {w.id: w for w in problem.workloads}

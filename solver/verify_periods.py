@@ -1,0 +1,246 @@
+"""Check a multi-period plan (its ``periods`` section) without any solver.
+
+For every period and slice: demand met from the problem's own numbers (peak x
+growth x profile), routes allowed and within SLO (a pair the performance model
+gives a positive capacity), replica load within ``max_utilization`` of the
+non-spare replicas, N+1 spares, units cover replicas, spot share, power caps
+(nameplate).  For every period: stock balance of purchases (lead time),
+reservations (term) and owned devices (retirements), budget.  Over the
+horizon: capex, and the cost recomputed by plain loops, per period (accrual)
+and in total (the discounted objective), against the plan's figures.
+
+It shares with the optimiser the coefficient arrays (offers, candidate capacity
+and power from the performance model), not the model or its solution.
+"""
+
+from __future__ import annotations
+
+import math
+
+from solver.coefficients import RESERVED_TERM_HOURS, build_coefficients
+from solver.plan import deployment_id
+from solver.problem.schema import HOURS_PER_MONTH
+from solver.verify import REL_TOL, VerifyReport, _over
+
+
+def _demand(w, t: int, frac: float) -> float:
+    d = w.demand
+    if t < d.start_period:
+        return 0.0
+    if d.growth is not None:
+        g = d.growth[t]
+    elif d.growth_rate_per_period is not None:
+        g = (1.0 + d.growth_rate_per_period) ** (t - d.start_period)
+    else:
+        g = 1.0
+    return d.requests_per_s * g * frac
+
+
+def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
+    rep = VerifyReport()
+    per = problem.objective.periods
+    pp = plan["periods"]
+    if per is None:
+        rep.add("periods", "plan", "the plan has periods but the problem has no objective.periods")
+        return rep
+    T, months = per.count, per.months
+    h = months * HOURS_PER_MONTH
+    if pp["count"] != T or len(pp["timeline"]) != T:
+        rep.add("periods", "plan", f"plan has {len(pp['timeline'])} periods, problem {T}")
+        return rep
+    k = build_coefficients(problem, catalog, perf=perf, dominance=False)
+    f = problem.fleet
+    u = f.max_utilization
+    wl = {w.id: w for w in problem.workloads}
+    offers = {o.key: (i, o) for i, o in enumerate(k.offers)}
+    cands = {deployment_id(k, c): c for c in range(k.n_c)}
+    pair = {(k.workloads[k.pair_w[p]], int(k.pair_c[p])): p for p in range(k.n_p)}
+    disc = [(1.0 + per.discount_rate_per_period) ** -t for t in range(T + 40)]
+    e_per_wh = [0.0] * k.n_o
+    c_per_wh = [0.0] * k.n_o
+    for i, o in enumerate(k.offers):
+        charged = o.energy_charged and problem.objective.include_energy
+        e_per_wh[i] = o.pue * o.electricity_usd_per_kwh / 1000.0 if charged else 0.0
+        c_per_wh[i] = o.pue * o.carbon_g_per_kwh / 1e6 * problem.objective.carbon_usd_per_tonne / 1000.0
+    kind = {}
+    for key, (i, o) in offers.items():
+        kind[key] = ("existing" if o.existing else "elastic" if o.acquisition in ("on_demand", "spot")
+                     else "reserved" if o.acquisition in RESERVED_TERM_HOURS else "purchase")
+    weights = [s["weight"] for s in pp["slices"]]
+    members = [s["profile_index"] for s in pp["slices"]]
+    if abs(sum(weights) - 1.0) > 1e-6:
+        rep.add("slices", "plan", f"slice weights sum to {sum(weights)}, not 1")
+    total = 0.0
+    energy_kwh = co2_kg = 0.0
+    capex = 0.0
+    history: dict[tuple, list] = {}
+    for t, row in enumerate(pp["timeline"]):
+        units = {}
+        for ur in row["units"]:
+            if ur["offer"] not in offers:
+                rep.add("offer", f"period {t}", f"unknown offer {ur['offer']}")
+                continue
+            units[ur["offer"]] = ur
+            for dec in ("buy", "reserve", "retire"):
+                history.setdefault((dec, ur["offer"]), [0] * T)[t] = ur.get(dec, 0)
+        acc_t = 0.0
+        # ---- stock balance and fixed-unit costs
+        for key, (i, o) in offers.items():
+            ur = units.get(key, {})
+            g = o.devices_per_unit
+            rates = dict(o.usd_per_device_hour)
+            kd = kind[key]
+            if kd == "elastic":
+                continue
+            n = ur.get("in_service", 0)
+            rep.checks += 1
+            if kd == "purchase":
+                acc = catalog.accelerators[o.accelerator].purchase
+                lead = math.ceil(acc.lead_time_quarters * 3.0 / months - 1e-9) if (acc and o.instance == "server") else 0
+                arrived = sum(history.get(("buy", key), [0] * T)[tau] for tau in range(0, t - lead + 1))
+                if n != arrived:
+                    rep.add("stock", f"{key} period {t}", f"{n} units in service, {arrived} ordered by "
+                            f"period {t - lead} (lead time {lead})", abs(n - arrived))
+                if ur.get("buy") and t + lead > T - 1:
+                    rep.add("stock", f"{key} period {t}", "ordered too late to serve within the horizon")
+                capex += ur.get("buy", 0) * g * o.capex_usd_per_device
+                life = acc.useful_life_years.value * 8760.0 if (acc and o.instance == "server") else math.inf
+                for part, r in rates.items():
+                    if part == "purchase_amortisation" and ur.get("buy"):
+                        held = sum(disc[t2] * min(h, max(0.0, life - (t2 - t - lead) * h))
+                                   for t2 in range(t + lead, T))
+                        total += ur["buy"] * g * r * held
+                    elif part != "purchase_amortisation":
+                        total += n * g * r * h * disc[t]
+            elif kd == "reserved":
+                L = max(1, math.ceil(RESERVED_TERM_HOURS[o.acquisition] / h - 1e-9))
+                active = sum(history.get(("reserve", key), [0] * T)[tau] for tau in range(max(0, t - L + 1), t + 1))
+                if n != active:
+                    rep.add("stock", f"{key} period {t}", f"{n} reserved units in service, {active} "
+                            f"reservations active (term {L} periods)", abs(n - active))
+                for part, r in rates.items():
+                    if part.startswith("rental_reserved"):
+                        total += ur.get("reserve", 0) * g * r * h * sum(disc[t:t + L])
+                    else:
+                        total += n * g * r * h * disc[t]
+            else:
+                retired = sum(history.get(("retire", key), [0] * T)[:t + 1])
+                if _over(n + retired, o.max_units or 0):
+                    rep.add("stock", f"{key} period {t}", f"{n} in service + {retired} retired exceed the "
+                            f"{o.max_units} owned", n + retired - (o.max_units or 0))
+                total += n * g * sum(rates.values()) * h * disc[t]
+                if ur.get("retire"):
+                    val = _resale(problem, catalog, o, t, per), _resale(problem, catalog, o, T, per)
+                    total += ur["retire"] * (disc[t] * (per.retire_usd_per_device - val[0]) + disc[T] * val[1])
+            acc_t += n * g * sum(rates.values()) * h
+        # ---- per slice
+        for s, sl in enumerate(row["slices"]):
+            ws = weights[s]
+            dep = {d["id"]: d for d in sl["deployments"]}
+            served = {w: 0.0 for w in wl}
+            load = {d: 0.0 for d in dep}
+            spot = {w: 0.0 for w in wl}
+            n_plus = {}
+            watts = [0.0] * k.n_o
+            for r in sl["routing"]:
+                c = cands.get(r["deployment"])
+                p = pair.get((r["workload"], c)) if c is not None else None
+                rep.checks += 1
+                if p is None or r["deployment"] not in dep:
+                    rep.add("route", f"period {t} slice {s}", f"{r['workload']} -> {r['deployment']} is not "
+                            "an allowed, SLO-feasible deployment of the plan")
+                    continue
+                served[r["workload"]] += r["requests_per_s"]
+                load[r["deployment"]] += r["requests_per_s"] / k.pair_cap_rps[p]
+                o = k.offers[k.candidates[c].offer]
+                if o.acquisition == "spot" and not o.existing:
+                    spot[r["workload"]] += r["requests_per_s"]
+                if wl[r["workload"]].redundancy == "n+1" and r["requests_per_s"] > 1e-9:
+                    n_plus[r["deployment"]] = True
+                watts[k.candidates[c].offer] += (r["requests_per_s"] / k.pair_cap_rps[p]
+                                                 * max(k.pair_power_w[p] - k.cand_idle_w[c], 0.0))
+            for wid, w in wl.items():
+                prof = w.demand.profile
+                frac = prof[members[s][0]] if prof else 1.0
+                need = _demand(w, t, frac)
+                rep.checks += 1
+                if abs(served[wid] - need) > REL_TOL * max(1.0, need):
+                    rep.add("demand", f"{wid} period {t} slice {s}", f"routes {served[wid]:.6g} req/s of "
+                            f"{need:.6g}", need - served[wid])
+                if f.max_spot_share < 1 and _over(spot[wid], f.max_spot_share * need):
+                    rep.add("spot_share", f"{wid} period {t} slice {s}", f"{spot[wid]:.6g} req/s on spot, "
+                            f"cap {f.max_spot_share:.0%} of {need:.6g}")
+            used = {}
+            for did, d in dep.items():
+                c = cands.get(did)
+                if c is None:
+                    rep.add("deployment", f"period {t} slice {s}", f"unknown deployment {did}")
+                    continue
+                rep.checks += 1
+                if _over(load[did], u * (d["replicas"] - d["spare_replicas"])):
+                    rep.add("capacity", f"{did} period {t} slice {s}", f"load {load[did]:.6g} replicas > "
+                            f"{u} x {d['replicas'] - d['spare_replicas']} non-spare")
+                if n_plus.get(did) and d["spare_replicas"] < 1:
+                    rep.add("redundancy", f"{did} period {t} slice {s}", "N+1 workload without a spare")
+                cand = k.candidates[c]
+                o = k.offers[cand.offer]
+                used[o.key] = used.get(o.key, 0) + cand.tensor_parallel * d["replicas"]
+                watts[cand.offer] += d["replicas"] * (k.cand_idle_w[c] - cand.tensor_parallel * o.idle_w)
+            kw = {}
+            for key, (i, o) in offers.items():
+                ur = units.get(key, {})
+                n = (ur.get("by_slice") or [0] * len(weights))[s] if kind[key] == "elastic" else ur.get("in_service", 0)
+                g = o.devices_per_unit
+                rep.checks += 1
+                if _over(used.get(key, 0), g * n):
+                    rep.add("units", f"{key} period {t} slice {s}", f"replicas need {used.get(key, 0)} devices, "
+                            f"{g * n} procured")
+                watts[i] += n * g * o.idle_w
+                if kind[key] == "elastic":
+                    cost = n * g * o.hourly_usd_per_device * h * ws
+                    total += cost * disc[t]
+                    acc_t += cost
+                for j, pc in enumerate(f.power_caps):
+                    if pc.region == o.region and o.acquisition in pc.applies_to:
+                        kw[j] = kw.get(j, 0.0) + n * g * o.tdp_w * o.pue / 1000.0
+            for j, pc in enumerate(f.power_caps):
+                rep.checks += 1
+                if _over(kw.get(j, 0.0), pc.max_kw):
+                    rep.add("power", f"{pc.region} period {t} slice {s}", f"nameplate {kw[j]:.6g} kW > "
+                            f"{pc.max_kw} kW", kw[j] - pc.max_kw)
+            for i, o in enumerate(k.offers):
+                wh = watts[i] * h * ws
+                cost = wh * (e_per_wh[i] + c_per_wh[i])
+                total += cost * disc[t]
+                acc_t += cost
+                energy_kwh += wh * o.pue / 1000.0
+                co2_kg += wh * o.pue / 1000.0 * o.carbon_g_per_kwh / 1000.0
+        rep.checks += 1
+        if abs(acc_t - row["total_usd"]) > 1e-6 * max(1.0, abs(acc_t)):
+            rep.add("cost", f"period {t}", f"plan says {row['total_usd']:.2f} USD, recomputed {acc_t:.2f}",
+                    row["total_usd"] - acc_t)
+        if f.budget and f.budget.max_usd_per_month is not None and _over(acc_t / months, f.budget.max_usd_per_month):
+            rep.add("budget", f"period {t}", f"{acc_t / months:.2f} USD/month > {f.budget.max_usd_per_month}")
+    if f.budget and f.budget.max_capex_usd is not None and _over(capex, f.budget.max_capex_usd):
+        rep.add("capex", "horizon", f"{capex:.2f} USD > {f.budget.max_capex_usd}")
+    pen = (plan["objective"].get("breakdown") or {}).get("change_penalty", 0.0)
+    total += pen   # the penalty is a modelling device (stability), not a cash cost; it is reported apart
+    claimed = plan["objective"].get("total")
+    rep.checks += 1
+    if claimed is None or abs(total - claimed) > 1e-6 * max(1.0, abs(total)):
+        rep.add("cost", "total", f"plan says {claimed}, recomputed {total:.2f}")
+    rep.recomputed = {"total_usd": float(total), "energy_kwh": float(energy_kwh), "co2_kg": float(co2_kg),
+                      "capex_usd": float(capex)}
+    return rep
+
+
+def _resale(problem, catalog, o, t: int, per) -> float:
+    acc = catalog.accelerators[o.accelerator].purchase
+    if acc is None:
+        return 0.0
+    lst = [(e.devices, e.age_years) for e in problem.fleet.existing
+           if e.accelerator == o.accelerator and e.region == o.region]
+    n = sum(d for d, _ in lst)
+    age = sum(d * a for d, a in lst) / n if n else 0.0
+    left = max(0.0, 1.0 - (age + t * per.months / 12.0) / acc.useful_life_years.value)
+    return per.resale_fraction * acc.usd_per_device.value * left
