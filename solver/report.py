@@ -62,6 +62,8 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
                  for p in COST_PARTS if obj["breakdown"].get(p)]
     cost_rows.append(["total", _usd(obj["total"]), _usd(obj["usd_per_month"])])
     secs.append(("Result", head))
+    if plan.get("periods"):
+        return secs + _period_sections(plan, markdown)
     secs.append((f"Cost over {obj['horizon_hours']:,.0f} h ({months:.3g} months, {obj['currency']})",
                  _table(["part", "horizon", "per month"], cost_rows, markdown)))
     secs.append(("Procurement", _table(
@@ -115,6 +117,60 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     return secs
 
 
+def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
+    """Multi-period plans: cost, hardware timeline, deployments per slice, re-optimisation changes."""
+    pp = plan["periods"]
+    obj = plan["objective"]
+    secs = []
+    wsl = ", ".join(f"{s['weight']:.3g}" for s in pp["slices"])
+    rows = [[PART_LABELS.get(p, p), _usd(v)] for p, v in obj["breakdown"].items() if v]
+    rows.append(["total (discounted, reservations over their term)", _usd(obj["total"])])
+    secs.append((f"Objective over {pp['count']} periods of {pp['months']:g} months "
+                 f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown)))
+    rows = []
+    for r in pp["timeline"]:
+        dem = "; ".join(f"{w} {max(v):.3g}" for w, v in r["demand_rps"].items() if max(v) > 0)
+        owned = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] in ("purchase", "existing"))
+        res = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
+        rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
+                  for s in range(len(pp["slices"]))]
+        rows.append([r["period"], dem or "-", owned, res, "/".join(str(x) for x in rented), _usd(r["total_usd"])])
+    secs.append(("Per period (devices; cost as paid in the period, undiscounted)", _table(
+        ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "cost"], rows, markdown)))
+    rows = []
+    for r in pp["timeline"]:
+        for u in r["units"]:
+            rows.append([r["period"], u["offer"], u["kind"], u.get("buy", ""), u.get("reserve", ""),
+                         u.get("retire", ""), u.get("in_service", ""),
+                         "/".join(str(x) for x in u["by_slice"]) if "by_slice" in u else ""])
+    secs.append(("Hardware timeline (units)", _table(
+        ["period", "offer", "kind", "buy", "reserve", "retire", "in service", "rented per slice"], rows, markdown)))
+    rows = []
+    for r in pp["timeline"]:
+        for sl in r["slices"]:
+            for d in sl["deployments"]:
+                rps = sum(x["requests_per_s"] for x in sl["routing"] if x["deployment"] == d["id"])
+                rows.append([r["period"], sl["slice"], d["id"], d["replicas"], d["spare_replicas"], _num(rps, ".4g")])
+    secs.append(("Deployments per period and slice", _table(
+        ["period", "slice", "deployment", "replicas", "spare", "req/s"], rows, markdown)))
+    ch = pp.get("change")
+    if ch is not None:
+        text = (f"previous plan {_usd(ch['old_total_usd'])}, new plan {_usd(ch['new_total_usd'])} "
+                f"(change {_usd(ch['change_usd'])}, of which change penalty {_usd(ch['change_penalty_usd'])})")
+        rows = [[d["period"], d["offer"], d["decision"], d["old_units"], d["new_units"]] for d in ch["decisions"]]
+        rows += [[r["period"], r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
+                  "/".join(map(str, r["new_by_slice"] or []))] for r in ch["rentals"]]
+        text += "\n\n" + (_table(["period", "offer", "change", "old", "new"], rows, markdown) if rows
+                           else "no buy, reserve, retire or rental decision changed")
+        if ch["period_cost"]:
+            text += "\n\n" + _table(["period", "old cost", "new cost", "change"],
+                                     [[c["period"], _usd(c["old_usd"]), _usd(c["new_usd"]), _usd(c["change_usd"])]
+                                      for c in ch["period_cost"]], markdown)
+        text += f"\n\n{len(ch['routing'])} route(s) changed"
+        secs.append(("Change from the previous plan", text))
+    return secs
+
+
 def console_text(plan: dict) -> str:
     title = f"fleetopt plan: {plan['problem']}" + (f" [{plan['scenario']}]" if plan.get("scenario") else "")
     out = [title, "=" * len(title)]
@@ -162,6 +218,22 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
                        for p in COST_PARTS] + [{"part": "total", "usd": plan["objective"].get("total")}],
                       ["part", "usd"]),
     }
+    pp = plan.get("periods")
+    if pp:
+        files["period_units.csv"] = (
+            [{"period": r["period"], **{k: v for k, v in u.items() if k != "by_slice"},
+              "by_slice": "/".join(map(str, u["by_slice"])) if "by_slice" in u else ""}
+             for r in pp["timeline"] for u in r["units"]],
+            ["period", "offer", "accelerator", "region", "acquisition", "kind", "devices_per_unit", "buy",
+             "reserve", "retire", "in_service", "owned", "by_slice"])
+        files["period_routing.csv"] = (
+            [{"period": r["period"], "slice": sl["slice"], **x} for r in pp["timeline"] for sl in r["slices"]
+             for x in sl["routing"]], ["period", "slice", "workload", "deployment", "requests_per_s"])
+        files["period_costs.csv"] = (
+            [{"period": r["period"], "part": p, "usd": v} for r in pp["timeline"] for p, v in r["cost_usd"].items()],
+            ["period", "part", "usd"])
+        if pp.get("change"):
+            files["change.csv"] = (pp["change"]["decisions"], ["period", "offer", "decision", "old_units", "new_units"])
     written = []
     for name, (rows, fields) in files.items():
         atomic_write_text(d / name, _csv(rows, fields), protect=protect)

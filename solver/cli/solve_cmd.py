@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--save-lp", default=None, metavar="FILE", help="write the model (CPLEX LP format)")
     p.add_argument("--baseline", choices=["homogeneous"], default=None,
                    help="also solve with one accelerator type at a time and report the saving")
+    p.add_argument("--existing", default=None, metavar="PLAN.json",
+                   help="re-optimise a multi-period problem from this earlier plan: its period-0 "
+                        "decisions are kept, the report lists what changed and what it costs")
     p.add_argument("--quiet", action="store_true", help="print only the status line")
     p.add_argument("--no-timing", action="store_true",
                    help="write 0 for the solve time, the one run-dependent field: two runs then "
@@ -64,11 +67,18 @@ def run(args) -> int:
     base = Path(args.problem).parent
     own = [Path(c) if Path(c).is_absolute() else base / c for c in loaded.problem.catalog]
     protect = (args.problem, *args.catalog, *own)
+    previous = None
+    if args.existing:
+        from solver.plan import load_plan_json
+        previous = load_plan_json(args.existing)
     solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
-                           mip_gap=args.gap, threads=args.threads)
+                           mip_gap=args.gap, threads=args.threads, previous=previous)
     plan = solved.plan
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text(), protect=protect)
+    if args.baseline == "homogeneous" and plan.periods is not None:
+        raise InputError(InputIssue("--baseline is for single-period problems", path="--baseline",
+                                    hint="leave it out for a multi-period problem"))
     if args.baseline == "homogeneous" and plan.status in ("optimal", "time_limit"):
         base = homogeneous_baseline(loaded, plan.objective.total, backend=backend, solver=solver,
                                     time_limit_s=args.time_limit, mip_gap=args.gap)

@@ -1,0 +1,222 @@
+"""Multi-period planning: hand-solved instances, re-optimisation, verifier, input checks.
+
+Coefficients are made by hand (tests/test_mip_support.py) so every number is
+written out here; the example problem is covered by test_mip_examples (both
+backends, verifier) and by the CLI test at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from solver.errors import InputError
+from solver.mip import solve
+from solver.mip.periods import build_period_model
+from solver.periods import PeriodSpec, check_periods, merge_slices
+from solver.periods_plan import build_period_plan, plan_change, previous_decisions
+from test_mip_support import coeffs, offer
+
+SOLVERS = [("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip"), ("ortools", "highs")]
+ROOT = Path(__file__).parents[1]
+
+
+def _instance(growth=(1.0, 2.0), lead=1, penalty=0.0):
+    """1 workload (peak 10 req/s), purchase ($1/device-h amortisation, lead time `lead`) or
+    on-demand ($1.8/device-h); one device serves 5 req/s (u = 1); periods of 730 h; two
+    slices of half a period each at 100 % and 40 % of the peak."""
+    k = coeffs([offer("a", mode="purchase", usd_per_device_hour=1.0), offer("a", usd_per_device_hour=1.8)],
+               [(0, 1, 70.0), (1, 1, 70.0)], [(0, 0, 5.0), (0, 1, 5.0)], [10.0],
+               hours=730.0 * len(growth))
+    T = len(growth)
+    demand = np.array([[[10.0 * g, 4.0 * g] for g in growth]])
+    spec = PeriodSpec(T, 730.0, np.array([0.5, 0.5]), [[0], [1]], demand, np.ones(T + 1),
+                      np.array([lead, 0]), np.array([0, 0]), np.array([np.inf, np.inf]), np.zeros(2),
+                      np.zeros((2, T + 1)), change_penalty_usd_per_device=penalty)
+    return k, spec
+
+
+def _solve(k, spec, previous=None, solvers=SOLVERS, expect=None):
+    m, v = build_period_model(k, spec, previous)
+    out = None
+    for backend, name in solvers:
+        r = solve(m, backend, name, time_limit_s=30, mip_gap=1e-9)
+        assert r.status == "optimal", (backend, name, r.message)
+        assert m.violations(r.values) == []
+        if expect is not None:
+            assert r.objective == pytest.approx(expect, rel=1e-9), (backend, name)
+        out = out or (m, v, r)
+    return out
+
+
+def test_hand_solved_two_periods_owned_base_rented_peak():
+    # Period 0 (demand 10 / 4 req/s): an order placed now arrives in period 1 (lead time 1),
+    #   so everything is rented: peak 2 devices, off-peak 1 device, each slice 365 h at $1.8:
+    #   (2 + 1) x 1.8 x 365 = 1971.
+    # Period 1 (demand 20 / 8 req/s: 4 and 2 devices).  An owned device costs 1 x 730 = 730 for
+    #   the period; renting one device costs 1.8 x 365 = 657 per slice.  A device busy in both
+    #   slices: buy (730 < 1314).  A device busy only at the peak: rent (657 < 730).
+    #   -> buy 2 in period 0, rent 2 at the peak of period 1: 2 x 730 + 2 x 657 = 2774.
+    #   (buy 3: 2190 + 657 = 2847; buy 1: 730 + 3 x 657 + 657 = 3358; buy 0: 6 x 657 = 3942.)
+    # Total 1971 + 2774 = 4745.
+    k, spec = _instance()
+    m, v, r = _solve(k, spec, expect=4745.0)
+    x = r.values
+    assert x[v.B[0, 0]] == 2 and v.B[1, 0] < 0          # a period-1 order would never serve
+    assert [x[v.NF[t, 0]] for t in range(2)] == [0, 2]
+    assert x[v.NE[0, :, 1]].tolist() == [2, 1] and x[v.NE[1, :, 1]].tolist() == [2, 0]
+    assert m.obj_parts["purchase_amortisation"] @ x == pytest.approx(1460.0)
+    assert m.obj_parts["rental_on_demand"] @ x == pytest.approx(1971.0 + 1314.0)
+
+
+def test_hand_solved_without_lead_time_and_with_reservation_term():
+    # Lead time 0: period 0 needs 2 devices at the peak, 1 off-peak: the base device is bought
+    #   (730 < 1314), the peak one rented (657): 730 + 657 = 1387; period 1 as before 2774.  Total 4161.
+    k, spec = _instance(lead=0)
+    _solve(k, spec, expect=4161.0)
+    # A reservation with a 2-period term at $0.5/device-h costs 0.5 x 730 x 2 = 730 per device for
+    # its whole term, used or not, even when the term runs past the horizon.  Purchase removed.
+    # Reserved in period 0, a device costs 365 a period: less than renting one slice (657), so
+    # period 0's peak (2 devices) is reserved: 1460, and covers period 1's off-peak too.
+    # Period 1's peak needs 2 more: a new reservation costs 730 (its 2nd period lies beyond the
+    # horizon) > renting at the peak 2 x ... 657 each -> rent: 1314.  Total 1460 + 1314 = 2774.
+    # (reserve 2 more in period 1: 2920; reserve 4 in period 0: 2920; reserve 1 in period 0:
+    #  730 + 657 + 4 x 657 = 4015.)
+    kr = coeffs([offer("a", mode="reserved_1y", usd_per_device_hour=0.5), offer("a", usd_per_device_hour=1.8)],
+                [(0, 1, 70.0), (1, 1, 70.0)], [(0, 0, 5.0), (0, 1, 5.0)], [10.0], hours=1460.0)
+    spec.term_periods = np.array([2, 0])
+    spec.lead_periods = np.array([0, 0])
+    m, v, r = _solve(kr, spec, expect=2774.0)
+    assert r.values[v.Z[:, 0]].tolist() == [2, 0]
+    assert r.values[v.NF[:, 0]].tolist() == [2, 2]
+    assert r.values[v.NE[1, :, 1]].tolist() == [2, 0]
+
+
+def test_existing_devices_retire_when_resale_beats_use():
+    # 3 owned devices (upkeep $0.2/h), one rental at $1.8/h; demand 5 req/s flat (1 device) in 2
+    # periods.  Resale now $500, at the horizon's end $300 (disc = 1), retire cost $50:
+    # retiring in period 0 gains 500 - 50 - 300 = 150 per device -> the two idle devices go.
+    # Keeping one in service: 0.2 x 730 x 2 = 292 (renting instead: 1.8 x 1460 = 2628).
+    # Objective: 292 - 2 x 150 = -8.
+    k = coeffs([offer("a", mode="purchase", existing=True, max_units=3, parts=(("maintenance", 0.2),)),
+                offer("a", usd_per_device_hour=1.8)],
+               [(0, 1, 70.0), (1, 1, 70.0)], [(0, 0, 5.0), (0, 1, 5.0)], [5.0], hours=1460.0)
+    resale = np.array([[500.0, 400.0, 300.0], [0.0, 0.0, 0.0]])
+    spec = PeriodSpec(2, 730.0, np.array([1.0]), [[0]], np.full((1, 2, 1), 5.0), np.ones(3),
+                      np.zeros(2, np.int64), np.zeros(2, np.int64), np.full(2, np.inf), np.zeros(2),
+                      resale, retire_usd_per_device=50.0)
+    m, v, r = _solve(k, spec, expect=-8.0)
+    assert r.values[v.R[0, 0]] == 2 and r.values[v.NF[:, 0]].tolist() == [1, 1]
+
+
+def _plan(k, spec, previous=None):
+    m, v, r = _solve(k, spec, previous, solvers=[("pulp", "highs")])
+    problem = SimpleNamespace(name="hand", objective=SimpleNamespace(currency="USD"))
+    return json.loads(build_period_plan(problem, k, spec, m, v, r).to_json())
+
+
+def test_reoptimise_unchanged_inputs_changes_nothing():
+    k, spec = _instance(growth=(1.0, 2.0, 2.0, 2.5), penalty=100.0)
+    old = _plan(k, spec)
+    new = _plan(k, spec, previous_decisions(old))
+    ch = plan_change(old, new)
+    assert ch["decisions"] == [] and ch["rentals"] == [] and ch["routing"] == [] and ch["period_cost"] == []
+    assert new["objective"]["breakdown"].get("change_penalty", 0.0) == 0.0
+    assert new["objective"]["total"] == pytest.approx(old["objective"]["total"], rel=1e-12)
+    assert new["periods"]["timeline"] == old["periods"]["timeline"]
+
+
+def test_reoptimise_doubling_one_quarter_changes_only_what_it_must():
+    # Base plan (growth 1, 2, 2, 2): 2 devices bought in period 0 serve periods 1-3 at 730 each a
+    # period; periods 2 and 3 rent 2 more at the peak (657 each).  Doubling period 2 (40 / 16
+    # req/s: 8 devices at the peak, 4 off-peak) and re-optimising:
+    # * rent only: +6 device-slices in period 2 = 6 x 657 = 3942.
+    # * buy 1 in period 1 (arrives in 2): 2 x 730 = 1460 + penalty; period 2 rents 4 more
+    #   device-slices (2628), period 3 rents one fewer (-657): 3431 + penalty.
+    # * buy 2 in period 1: 2920 + 2 x penalty; period 2 rents 2 more (1314), period 3 two fewer
+    #   (-1314): 2920 + 2 x penalty.   (buy 3: 4380 + 657 - 1314 + 3 x penalty: worse.)
+    # Penalty 1000/device: 3942 < 4431 < 4920 -> only period 2's rentals change.
+    # Penalty 100/device: 3120 < 3531 < 3942 -> buy 2 in period 1, nothing else.
+    k, spec = _instance(growth=(1.0, 2.0, 2.0, 2.0), penalty=1000.0)
+    old = _plan(k, spec)
+    spec2 = copy.deepcopy(spec)
+    spec2.demand_rps[:, 2, :] *= 2
+    ch = plan_change(old, _plan(k, spec2, previous_decisions(old)))
+    assert ch["decisions"] == []
+    assert [r["period"] for r in ch["rentals"]] == [2]
+    assert ch["rentals"][0]["old_by_slice"] == [2, 0] and ch["rentals"][0]["new_by_slice"] == [6, 2]
+    assert ch["change_usd"] == pytest.approx(3942.0) and ch["change_penalty_usd"] == 0.0
+    assert [c["period"] for c in ch["period_cost"]] == [2]
+    spec2.change_penalty_usd_per_device = 100.0
+    ch = plan_change(old, _plan(k, spec2, previous_decisions(old)))
+    assert ch["decisions"] == [{"period": 1, "offer": k.offers[0].key, "decision": "buy",
+                                "old_units": 0, "new_units": 2}]
+    assert [r["period"] for r in ch["rentals"]] == [2, 3]
+    assert ch["change_usd"] == pytest.approx(3120.0) and ch["change_penalty_usd"] == pytest.approx(200.0)
+
+
+def test_merge_slices_aggregates_equal_hours():
+    prof = np.array([[0.5, 1.0, 0.5, 0.5], [1.0, 0.2, 1.0, 0.3]])
+    frac, w, members = merge_slices(prof)
+    assert members == [[0, 2], [1], [3]]
+    assert w.tolist() == [0.5, 0.25, 0.25]
+    assert frac.tolist() == [[0.5, 1.0, 0.5], [1.0, 0.2, 0.3]]
+
+
+def _example():
+    from solver.problem.load import load_problem
+    return load_problem(ROOT / "problems/eight-quarter-growth.yaml")
+
+
+def test_input_checks_name_the_field():
+    lp = _example()
+    w = lp.problem.workloads[1].model_copy(update={"demand": lp.problem.workloads[1].demand.model_copy(
+        update={"growth": [1.0, 2.0]})})
+    bad = lp.problem.model_copy(update={"workloads": [lp.problem.workloads[0], w]})
+    with pytest.raises(InputError) as e:
+        check_periods(bad, "x.yaml")
+    assert "workloads[1].demand.growth" in str(e.value) and "8 periods" in str(e.value)
+
+
+def test_verifier_flags_tampered_period_plan(tmp_path):
+    from solver.mip.pipeline import solve_problem
+    from solver.verify import verify_plan
+    lp = _example()
+    d = json.loads(solve_problem(lp, backend="pulp", solver="highs").plan.to_json())
+    assert verify_plan(lp.problem, lp.catalog, d).ok
+    bad = copy.deepcopy(d)
+    row = bad["periods"]["timeline"][3]
+    u = next(u for u in row["units"] if u["kind"] == "purchase")
+    u["in_service"] -= 1                                 # a server vanishes in period 3
+    kinds = {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
+    assert {"stock", "units", "cost"} <= kinds
+    bad = copy.deepcopy(d)
+    bad["periods"]["timeline"][5]["slices"][0]["routing"].pop()   # demand not met
+    assert "demand" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
+
+
+def test_cli_reoptimise_example_unchanged(tmp_path):
+    exe = [sys.executable, "-m", "solver"]
+    p1, p2 = tmp_path / "p1.json", tmp_path / "p2.json"
+    prob = str(ROOT / "problems/eight-quarter-growth.yaml")
+    r = subprocess.run(exe + ["solve", prob, "--solver", "highs", "--json", str(p1), "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(exe + ["solve", prob, "--solver", "highs", "--existing", str(p1), "--json", str(p2),
+                              "--csv", str(tmp_path / "csv")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "Change from the previous plan" in r.stdout
+    a, b = json.loads(p1.read_text()), json.loads(p2.read_text())
+    ch = b["periods"]["change"]
+    assert ch["decisions"] == [] and ch["period_cost"] == []
+    assert b["objective"]["total"] == pytest.approx(a["objective"]["total"], rel=1e-6)
+    assert (tmp_path / "csv" / "period_units.csv").exists()
+    r = subprocess.run(exe + ["verify", prob, str(p2)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
