@@ -6,7 +6,7 @@ call :func:`solve_problem` too, so the whole chain lives in one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
@@ -106,15 +106,14 @@ def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Option
     rows = []
     for a in accs:
         q = restrict_accelerators(p, [a])
-        k = build_coefficients(q, loaded.catalog, perf=perf)
-        if not k.n_c:
-            rows.append({"accelerator": a, "status": INFEASIBLE, "total_usd": None})
-            continue
-        opts = p.solver
-        be = backend or opts.backend
-        s = solve_coefficients(q, k, backend=be, solver=solver or (opts.solver if be == opts.backend else None),
-                               time_limit_s=time_limit_s or opts.time_limit_s,
-                               mip_gap=mip_gap if mip_gap is not None else opts.mip_gap)
+        if p.objective.periods is None:
+            k = build_coefficients(q, loaded.catalog, perf=perf)
+            if not k.n_c:
+                rows.append({"accelerator": a, "status": INFEASIBLE, "total_usd": None})
+                continue
+        # the same path as the plan itself (single- or multi-period)
+        s = solve_problem(replace(loaded, problem=q), backend=backend, solver=solver,
+                          time_limit_s=time_limit_s, mip_gap=mip_gap, perf=perf)
         rows.append({"accelerator": a, "status": s.plan.status,
                      "total_usd": s.plan.objective.total})
     feasible = [r for r in rows if r["total_usd"] is not None]
