@@ -68,7 +68,8 @@ def test_tighter_tpot_never_raises_throughput(m, q, tp, I, O, ttft, t1, t2):
     tight, loose = min(t1, t2), max(t1, t2)
     cand = PerfCandidate("h100-sxm", m, q, tp)
     cap = evaluate(CAT, [cand], [PerfWorkload("t", I, O, ttft, tight), PerfWorkload("l", I, O, ttft, loose)], P)
-    assert cap.max_rps[0, 0] <= cap.max_rps[0, 1] * (1 + 1e-6) + 1e-12
+    # up to the bisection precision on log B (16 steps: ~3e-4 relative)
+    assert cap.max_rps[0, 0] <= cap.max_rps[0, 1] * (1 + 1e-3) + 1e-12
 
 
 @SETTINGS
