@@ -142,6 +142,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
                                  f"({op['max_batch_memory']:.0f})")
             regime = "compute" if op["compute_bound"] else "bandwidth"
             out.update(batch=batch, max_rps=op["max_rps"], ttft_ms=op["ttft_ms"], tpot_ms=op["tpot_ms"],
+                       tpot_mean_ms=op["tpot_mean_ms"], prefill_chunk_tokens=op["prefill_chunk_tokens"],
                        power_w=op["power_w"], output_tokens_per_s=op["max_rps"] * wl.output_tokens,
                        bound=f"fixed batch; decode step {regime}-bound")
         return out
@@ -155,6 +156,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         regime = "compute" if op["compute_bound"] else "bandwidth"
         out.update(batch=float(cap.batch[0, 0]), max_rps=float(cap.max_rps[0, 0]),
                    ttft_ms=float(cap.ttft_ms[0, 0]), tpot_ms=float(cap.tpot_ms[0, 0]),
+                   tpot_mean_ms=op["tpot_mean_ms"], prefill_chunk_tokens=op["prefill_chunk_tokens"],
                    power_w=float(cap.power_w[0, 0]),
                    output_tokens_per_s=float(cap.max_rps[0, 0]) * wl.output_tokens,
                    bound=BOUNDS[int(cap.bound[0, 0])] + ("" if "TPOT" in BOUNDS[int(cap.bound[0, 0])]
@@ -193,7 +195,12 @@ def _text(d: dict) -> str:
         return "\n".join(lines)
     lines.append(f"operating point: batch {d['batch']:.1f}, {d['max_rps']:.3g} requests/s, "
                  f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
-                 f"{d['ttft_ms']:.1f} ms, TPOT {d['tpot_ms']:.2f} ms, power {d['power_w']:.0f} W")
+                 f"{d['ttft_ms']:.1f} ms, TPOT p{w['percentile']:g} {d['tpot_ms']:.2f} ms"
+                 + (f" (mean {d['tpot_mean_ms']:.2f} ms)" if d.get("tpot_mean_ms") is not None else "")
+                 + f", power {d['power_w']:.0f} W")
+    if d.get("prefill_chunk_tokens") is not None:
+        lines.append(f"engine: prompt chunk budget {d['prefill_chunk_tokens']:,.0f} tokens per iteration "
+                     "(the smallest within 512-8192 that meets the TTFT target)")
     lines.append(f"bound: {d['bound']}")
     return "\n".join(lines)
 
