@@ -422,8 +422,9 @@ def test_mlperf_interactive_costs_about_half_of_offline():
     the file's server rows are 85-97% of offline.  OpenOrca answers vary widely in length: output CV 1
     (assumption), so a tail request averages its TPOT over the 10th-percentile answer,
     290 x (1 - 1/9 - 1.2816/3)^3 = 28.5 tokens -> 27.5 steps.  With the shipped calibration
-    (2026-11-23) the model gives about 3,400 tok/s/GPU offline and server (memory-bound, batch ~600) and
-    1,600 interactive (batch ~50, p99 TPOT-bound).  Each figure is checked by a brute-force scan.
+    (2026-11-23) the model gives about 3,300 tok/s/GPU offline (memory-bound: batch ~400 reserving
+    300 + 2 x 290 tokens each), 3,240 server and 1,560 interactive (batch ~50, p99 TPOT-bound): 0.47
+    of offline.  Each figure is checked by a brute-force scan.
     """
     from solver.perf.model import tail_steps
     n_tail = 290 * (1 - 1 / 9 - 1.2815515655446004 / 3) ** 3 - 1
