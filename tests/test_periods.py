@@ -185,11 +185,20 @@ def test_input_checks_name_the_field():
     assert "workloads[1].demand.growth" in str(e.value) and "8 periods" in str(e.value)
 
 
-def test_verifier_flags_tampered_period_plan(tmp_path):
-    from solver.mip.pipeline import solve_problem
+@pytest.fixture(scope="module")
+def example_plan(tmp_path_factory):
+    """The example solved once through the CLI (pulp/HiGHS): (plan path, plan dict)."""
+    p1 = tmp_path_factory.mktemp("example") / "p1.json"
+    r = subprocess.run([sys.executable, "-m", "solver", "solve", str(ROOT / "problems/eight-quarter-growth.yaml"),
+                        "--solver", "highs", "--json", str(p1), "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return p1, json.loads(p1.read_text())
+
+
+def test_verifier_flags_tampered_period_plan(example_plan):
     from solver.verify import verify_plan
     lp = _example()
-    d = json.loads(solve_problem(lp, backend="pulp", solver="highs").plan.to_json())
+    d = example_plan[1]
     assert verify_plan(lp.problem, lp.catalog, d).ok
     bad = copy.deepcopy(d)
     row = bad["periods"]["timeline"][3]
@@ -202,18 +211,35 @@ def test_verifier_flags_tampered_period_plan(tmp_path):
     assert "demand" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
 
 
-def test_cli_reoptimise_example_unchanged(tmp_path):
+def test_example_owned_base_rented_peak(example_plan):
+    # The example's point: in every period after the first (purchases need a quarter's lead time),
+    # owned devices in service are the same in every slice and rentals are zero at night (the
+    # base), while the peak slice rents on top; renting only would cost far more (scenario
+    # rent-only, checked in the report).
+    pp = example_plan[1]["periods"]
+    # the profile has 12 night hours (weight 0.5), 8 shoulder hours and a 4-hour peak (1/6)
+    weights = [s["weight"] for s in pp["slices"]]
+    night, peak = weights.index(max(weights)), weights.index(min(weights))
+    assert (weights[night], weights[peak]) == (pytest.approx(0.5), pytest.approx(1 / 6))
+    rented_peak = 0
+    for row in pp["timeline"][1:]:
+        el = [u for u in row["units"] if u["kind"] == "elastic"]
+        assert sum(u["by_slice"][night] for u in el) == 0
+        rented_peak += sum(u["by_slice"][peak] * u["devices_per_unit"] for u in el)
+        assert sum(u["in_service"] for u in row["units"] if u["kind"] != "elastic") > 0
+    assert rented_peak > 0
+
+
+def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     exe = [sys.executable, "-m", "solver"]
-    p1, p2 = tmp_path / "p1.json", tmp_path / "p2.json"
+    p1, a = example_plan
+    p2 = tmp_path / "p2.json"
     prob = str(ROOT / "problems/eight-quarter-growth.yaml")
-    r = subprocess.run(exe + ["solve", prob, "--solver", "highs", "--json", str(p1), "--quiet"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
     r = subprocess.run(exe + ["solve", prob, "--solver", "highs", "--existing", str(p1), "--json", str(p2),
                               "--csv", str(tmp_path / "csv")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Change from the previous plan" in r.stdout
-    a, b = json.loads(p1.read_text()), json.loads(p2.read_text())
+    b = json.loads(p2.read_text())
     ch = b["periods"]["change"]
     assert ch["decisions"] == [] and ch["period_cost"] == []
     assert b["objective"]["total"] == pytest.approx(a["objective"]["total"], rel=1e-6)
