@@ -28,7 +28,7 @@ Per-offer timing, from the catalog and the problem (see :mod:`solver.mip.periods
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -57,6 +57,9 @@ class PeriodSpec:
     resale_usd_per_device: np.ndarray   # (O, T + 1) value of an existing device retired at t (t = T: end)
     retire_usd_per_device: float = 0.0
     change_penalty_usd_per_device: float = 0.0
+    #: (from offer, to offer) pairs of existing offers owned devices may move between
+    moves: list = field(default_factory=list)
+    move_usd_per_device: float = 0.0
     months: float = 3.0
     discount_rate: float = 0.0
 
@@ -77,6 +80,40 @@ class PeriodSpec:
             else:
                 out.append("purchase")
         return np.array(out, dtype=object)
+
+
+def with_move_targets(problem, catalog):
+    """Problem whose owned accelerators also appear (as 1 placeholder device) in every other allowed
+    region they can be installed in, when moves are allowed; and the real owned count per
+    (accelerator, region).  :func:`owned_offers` then sets the placeholders' count to 0.
+
+    Moved devices need an offer (and candidates, from the performance model) at their
+    destination; placeholders give them one without changing what is owned.
+    """
+    per = problem.objective.periods
+    owned: dict[tuple, int] = {}
+    for e in problem.fleet.existing:
+        owned[(e.accelerator, e.region)] = owned.get((e.accelerator, e.region), 0) + e.devices
+    if per is None or per.move_usd_per_device is None or not owned:
+        return problem, owned
+    from solver.problem.schema import ExistingDevices
+    regions = problem.fleet.regions or sorted(catalog.regions)
+    extra = []
+    for a in sorted({a for a, _ in owned}):
+        pur = catalog.accelerators[a].purchase
+        allowed = (pur.regions if pur is not None and pur.regions else regions)
+        for r in regions:
+            if r in allowed and (a, r) not in owned:
+                extra.append(ExistingDevices(accelerator=a, region=r, devices=1))
+    fleet = problem.fleet.model_copy(update={"existing": list(problem.fleet.existing) + extra})
+    return problem.model_copy(update={"fleet": fleet}), owned
+
+
+def owned_offers(k: Coefficients, owned: dict) -> Coefficients:
+    """``k`` with every existing offer's unit count set to the real owned count (0 for placeholders)."""
+    offers = [replace(o, max_units=owned.get((o.accelerator, o.region), 0)) if o.existing else o
+              for o in k.offers]
+    return replace(k, offers=offers)
 
 
 def merge_slices(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
@@ -189,6 +226,11 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
             for t in range(T + 1):
                 left = max(0.0, 1.0 - (age + t * per.months / 12.0) / life_y)
                 resale[oi, t] = per.resale_fraction * pur.usd_per_device.value * left
+    moves = []
+    if per.move_usd_per_device is not None:
+        ex = [i for i, o in enumerate(k.offers) if o.existing]
+        moves = [(i, j) for i in ex for j in ex if i != j and k.offers[i].accelerator == k.offers[j].accelerator
+                 and (k.offers[i].max_units or 0) > 0]
     longest = int(max([T] + [T + int(x) for x in term]))
     disc = (1.0 + per.discount_rate_per_period) ** -np.arange(longest + 1, dtype=float)
     return PeriodSpec(n_periods=T, period_hours=period_h, slice_weight=weight, slice_members=members,
@@ -196,4 +238,5 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
                       life_hours=life, capex_usd_per_device=capex, resale_usd_per_device=resale,
                       retire_usd_per_device=per.retire_usd_per_device,
                       change_penalty_usd_per_device=per.change_penalty_usd_per_device,
-                      months=per.months, discount_rate=per.discount_rate_per_period)
+                      months=per.months, discount_rate=per.discount_rate_per_period,
+                      moves=moves, move_usd_per_device=per.move_usd_per_device or 0.0)

@@ -27,7 +27,7 @@ from solver.errors import InputError, InputIssue
 from solver.mip.backends import solve
 from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, build_period_model
 from solver.mip.status import INFEASIBLE
-from solver.periods import build_period_spec
+from solver.periods import build_period_spec, owned_offers, with_move_targets
 from solver.plan import Objective, Plan, SolverInfo, deployment_id
 
 
@@ -44,6 +44,8 @@ def previous_decisions(plan: dict) -> dict:
             for dec, _ in DECISIONS:
                 if u.get(dec):
                     out[(dec, u["offer"], t)] = float(u[dec])
+        for mv in row.get("moves", []):
+            out[("move", f"{mv['from']}->{mv['to']}", t)] = float(mv["devices"])
     return out
 
 
@@ -59,11 +61,14 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
                                     hint="add objective.periods (e.g. count: 8, months: 3)"))
     # offer dominance compares costs over one horizon; with elastic rentals per slice and
     # commitments per period it no longer holds, so only candidate dominance is applied
-    k = prune_dominated(build_coefficients(p, loaded.catalog, perf=perf, dominance=False))
+    padded, owned = with_move_targets(p, loaded.catalog)
+    k = owned_offers(prune_dominated(build_coefficients(padded, loaded.catalog, perf=perf, dominance=False)),
+                     owned)
     spec = build_period_spec(p, loaded.catalog, k, file=loaded.file)
     prev = previous_decisions(previous) if previous is not None else None
     if prev is not None:
         keys = {o.key for o in k.offers}
+        keys |= {f"{k.offers[a].key}->{k.offers[b].key}" for a, b in spec.moves}
         missing = sorted({key for (_, key, t) in prev if key not in keys and t == 0})
         if missing:
             raise InputError(InputIssue(
@@ -147,13 +152,17 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                                    "requests_per_s": r})
             slices.append({"slice": s, "deployments": sorted(deps, key=lambda d: d["id"]),
                            "routing": sorted(routes, key=lambda r: (r["workload"], r["deployment"]))})
+        moves = [{"from": k.offers[o1].key, "to": k.offers[o2].key, "devices": int(round(val(v.MV[t, i]))),
+                  "usd": float(round(val(v.MV[t, i])) * spec.move_usd_per_device)}
+                 for i, (o1, o2) in enumerate(spec.moves) if round(val(v.MV[t, i]))]
         terms, _ = accrual_terms(k, spec, v, t)
         cost = {p: float(np.sum(vals * x[cols])) for p, (cols, vals) in terms.items()}
         cost = {p: c for p, c in cost.items() if c}
         timeline.append({
             "period": t,
             "demand_rps": {w: [float(d) for d in spec.demand_rps[i, t]] for i, w in enumerate(k.workloads)},
-            "units": units, "slices": slices, "cost_usd": cost, "total_usd": float(sum(cost.values())),
+            "units": units, "moves": moves, "slices": slices, "cost_usd": cost,
+            "total_usd": float(sum(cost.values())),
         })
     periods = {
         "count": spec.n_periods, "months": spec.months, "period_hours": spec.period_hours,
@@ -190,6 +199,12 @@ def plan_change(old: dict, new: dict) -> dict:
             if x.get("by_slice") != y.get("by_slice") and (x.get("by_slice") or y.get("by_slice")):
                 rentals.append({"period": t, "offer": key, "old_by_slice": x.get("by_slice"),
                                 "new_by_slice": y.get("by_slice")})
+        ma = {(m["from"], m["to"]): m["devices"] for m in a[t].get("moves", [])}
+        mb = {(m["from"], m["to"]): m["devices"] for m in b[t].get("moves", [])}
+        for key in sorted(set(ma) | set(mb)):
+            if ma.get(key, 0) != mb.get(key, 0):
+                decisions.append({"period": t, "offer": f"{key[0]}->{key[1]}", "decision": "move",
+                                  "old_units": ma.get(key, 0), "new_units": mb.get(key, 0)})
         for s in range(min(len(a[t]["slices"]), len(b[t]["slices"]))):
             ra = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in a[t]["slices"][s]["routing"]}
             rb = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in b[t]["slices"][s]["routing"]}

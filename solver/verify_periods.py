@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from solver.coefficients import RESERVED_TERM_HOURS, build_coefficients
+from solver.periods import owned_offers, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.verify import REL_TOL, VerifyReport, _over
@@ -48,7 +49,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     if pp["count"] != T or len(pp["timeline"]) != T:
         rep.add("periods", "plan", f"plan has {len(pp['timeline'])} periods, problem {T}")
         return rep
-    k = build_coefficients(problem, catalog, perf=perf, dominance=False)
+    padded, owned = with_move_targets(problem, catalog)   # placeholder offers for moved devices
+    k = owned_offers(build_coefficients(padded, catalog, perf=perf, dominance=False), owned)
     f = problem.fleet
     u = f.max_utilization
     wl = {w.id: w for w in problem.workloads}
@@ -74,7 +76,18 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     energy_kwh = co2_kg = 0.0
     capex = 0.0
     history: dict[tuple, list] = {}
+    moved: dict[str, int] = {}          # offer key -> devices moved in minus moved out, so far
     for t, row in enumerate(pp["timeline"]):
+        for mv in row.get("moves", []):
+            a, b = offers.get(mv["from"]), offers.get(mv["to"])
+            rep.checks += 1
+            if (a is None or b is None or per.move_usd_per_device is None or not a[1].existing
+                    or not b[1].existing or a[1].accelerator != b[1].accelerator):
+                rep.add("move", f"period {t}", f"{mv['from']} -> {mv['to']} is not an allowed move")
+                continue
+            moved[mv["from"]] = moved.get(mv["from"], 0) - mv["devices"]
+            moved[mv["to"]] = moved.get(mv["to"], 0) + mv["devices"]
+            total += mv["devices"] * per.move_usd_per_device * disc[t]
         units = {}
         for ur in row["units"]:
             if ur["offer"] not in offers:
@@ -125,9 +138,10 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                         total += n * g * r * h * disc[t]
             else:
                 retired = sum(history.get(("retire", key), [0] * T)[:t + 1])
-                if _over(n + retired, o.max_units or 0):
+                have = (o.max_units or 0) + moved.get(key, 0)
+                if _over(n + retired, have):
                     rep.add("stock", f"{key} period {t}", f"{n} in service + {retired} retired exceed the "
-                            f"{o.max_units} owned", n + retired - (o.max_units or 0))
+                            f"{have} owned here (incl. moves)", n + retired - have)
                 total += n * g * sum(rates.values()) * h * disc[t]
                 if ur.get("retire"):
                     val = _resale(problem, catalog, o, t, per), _resale(problem, catalog, o, T, per)

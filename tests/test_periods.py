@@ -246,3 +246,69 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     assert (tmp_path / "csv" / "period_units.csv").exists()
     r = subprocess.run(exe + ["verify", prob, str(p2)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
+
+
+def test_hand_solved_move_owned_devices_to_where_demand_is():
+    # 2 devices owned in region r1 (upkeep $0.2/device-h), none in r2 (placeholder offer, M = 0);
+    # the workload (5 req/s flat = 1 device) is pinned to r2, where renting costs $1.8/device-h.
+    # 2 periods of 730 h.  Rent: 1.8 x 1460 = 2628.  Move one device at the start ($100) and keep
+    # it in service: 100 + 0.2 x 1460 = 392.  Moving both: 200 + 292 = 492 (the 2nd idles).
+    k = coeffs([offer("a", "r1", mode="purchase", existing=True, max_units=2, parts=(("maintenance", 0.2),)),
+                offer("a", "r2", mode="purchase", existing=True, max_units=0, parts=(("maintenance", 0.2),)),
+                offer("a", "r2", usd_per_device_hour=1.8)],
+               [(1, 1, 70.0), (2, 1, 70.0)], [(0, 0, 5.0), (0, 1, 5.0)], [5.0], hours=1460.0)
+    spec = PeriodSpec(2, 730.0, np.array([1.0]), [[0]], np.full((1, 2, 1), 5.0), np.ones(3),
+                      np.zeros(3, np.int64), np.zeros(3, np.int64), np.full(3, np.inf), np.zeros(3),
+                      np.zeros((3, 3)), moves=[(0, 1)], move_usd_per_device=100.0)
+    m, v, r = _solve(k, spec, expect=392.0)
+    assert r.values[v.MV[:, 0]].tolist() == [1, 0]
+    assert r.values[v.NF[:, 1]].tolist() == [1, 1] and r.values[v.NF[:, 0]].tolist() == [0, 0]
+
+
+MOVE_PROBLEM = """
+schema_version: 1
+name: move-test
+workloads:
+  - id: chat
+    demand: {requests_per_s: 2, growth: [1, 1.5]}
+    input_tokens: {mean: 500}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 2000, tpot_ms: 80}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+    regions: [virginia]
+fleet:
+  accelerators: [a100-80gb]
+  regions: [virginia, germany]
+  providers: [aws]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  existing:
+    - {accelerator: a100-80gb, region: germany, devices: 4, age_years: 1}
+objective:
+  periods: {count: 2, months: 3, move_usd_per_device: 500}
+"""
+
+
+def test_moves_through_the_pipeline_and_verifier(tmp_path):
+    # Owned A100s sit in Germany, the workload is pinned to Virginia.  Renting in Virginia costs
+    # $3.43/device-h (8-device instances), i.e. > $50k a quarter; moving an owned device costs
+    # $500 and its upkeep is far lower, so the plan moves devices and rents nothing.
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    f = tmp_path / "move.yaml"
+    f.write_text(MOVE_PROBLEM)
+    lp = load_problem(f)
+    d = json.loads(solve_problem(lp, backend="pulp", solver="highs").plan.to_json())
+    assert d["status"] == "optimal"
+    tl = d["periods"]["timeline"]
+    moved = sum(mv["devices"] for row in tl for mv in row["moves"])
+    assert moved >= 1 and all(u["kind"] != "elastic" for row in tl for u in row["units"])
+    assert d["objective"]["breakdown"]["moves"] == pytest.approx(500.0 * moved)
+    rep = verify_plan(lp.problem, lp.catalog, d)
+    assert rep.ok, [v.format() for v in rep.violations]
+    bad = copy.deepcopy(d)
+    row = next(r for r in bad["periods"]["timeline"] if r["moves"])
+    row["moves"][0]["devices"] -= 1                     # fewer devices arrive than serve
+    assert "stock" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}

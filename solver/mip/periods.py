@@ -23,6 +23,9 @@ Variables
 * b[o,t]    in Z+  servers ordered in t, o in P (only t <= T-1-lead_o: later ones never serve)
 * z[o,t]    in Z+  reservations starting in t, o in R
 * r[o,t]    in Z+  owned devices retired at the start of t, o in X (only where retiring can pay)
+* mv[o,o',t] in Z+ owned devices moved at the start of t from region of o to that of o'
+                   (same accelerator; only with periods.move_usd_per_device; destinations
+                   without owned devices are placeholder offers with M = 0)
 * y[c,t,s], x[p,t,s], s[c,t,s]  replicas, routed requests/s, spare (as single-period)
 * dp, dm >= 0      deviation from a previous plan's decision (re-optimisation only)
 
@@ -31,7 +34,7 @@ Constraints (family = function name with '.' for '_')
 * stock.purchase[o,t]:  n[o,t] - sum_{tau <= t - lead_o} b[o,tau] = 0
 * stock.reserved[o,t]:  n[o,t] - sum_{t-L_o < tau <= t} z[o,tau] = 0
   (a reservation bought in t is paid through t+L_o-1, used or not, even past the horizon)
-* stock.existing[o,t]:  n[o,t] + sum_{tau <= t} r[o,tau] <= M_o
+* stock.existing[o,t]:  n[o,t] + sum_{tau <= t} (r[o,tau] + sum_o' mv[o,o',tau] - sum_o' mv[o',o,tau]) <= M_o
 * per (t,s), with n[o] read as n[o,t] (R, P, X) or n[o,t,s] (E) and D_w as D[w,t,s]:
   demand.served, capacity.replica, capacity.offer_units, quality.mean,
   caps.availability, caps.power (nameplate: every slice sees the fixed units and
@@ -42,7 +45,7 @@ Constraints (family = function name with '.' for '_')
   accrual = rentals of t + reserved units active in t x rate x h + owned units
   in t x (amortisation + maintenance + hosting) x h + energy and carbon of t.
 * caps.capex:  sum_{o in P, t} price_o g_o b[o,t] <= max_capex_usd.
-* change.buy / change.reserve / change.retire[o,t]:
+* change.buy / change.reserve / change.retire[o,t] / change.move[o->o',t]:
   v[o,t] - dp[o,t] + dm[o,t] = previous[o,t]  (re-optimisation); period 0's
   decisions are fixed to the previous plan's (they have been executed).
 
@@ -55,6 +58,7 @@ min  sum_{o in E,t,s} rate_o g_o h omega_s disc_t n[o,t,s]
    + sum_{t,s} h omega_s disc_t (e_o + k_o) [IT power of slice (t,s) as in the single-period model,
                                              with the actual slice load: lf = 1]
    + sum_{o in X,t} (disc_t (retire_usd - resale_o(t)) + disc_T resale_o(T)) r[o,t]
+   + sum_{moves,t} disc_t move_usd mv[o,o',t]
    + penalty g_o (dp + dm)
 Purchases are depreciated straight-line over their useful life from the period
 they arrive; value left at the horizon's end is not charged (the next plan owns
@@ -77,7 +81,7 @@ from solver.mip import formulation as F
 from solver.mip.model import LinearModel, ModelBuilder
 from solver.periods import PeriodSpec
 
-PERIOD_COST_PARTS = COST_PARTS + ("retirement", "change_penalty")
+PERIOD_COST_PARTS = COST_PARTS + ("retirement", "moves", "change_penalty")
 
 
 @dataclass
@@ -90,6 +94,7 @@ class PeriodVars:
     B: np.ndarray       # (T, O) purchase-order columns or -1
     Z: np.ndarray       # (T, O) reservation columns or -1
     R: np.ndarray       # (T, O) retirement columns or -1
+    MV: np.ndarray      # (T, len(spec.moves)) move columns
 
     def n_view(self, t: int, s: int) -> np.ndarray:
         return np.where(self.NF[t] >= 0, self.NF[t], self.NE[t, s])
@@ -113,11 +118,19 @@ def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec) -> 
     NE = np.full((T, S, O), -1, np.int64)
     B, Z, R = (np.full((T, O), -1, np.int64) for _ in range(3))
     owned = np.array([o.max_units or 0 for o in k.offers], float)
+    if spec.moves:   # devices moved in may serve anywhere their accelerator is owned
+        by_acc: dict = {}
+        for o, off in enumerate(k.offers):
+            if off.existing:
+                by_acc[off.accelerator] = by_acc.get(off.accelerator, 0) + owned[o]
+        cap_units = np.array([by_acc[off.accelerator] if off.existing else 0 for off in k.offers], float)
+    else:
+        cap_units = owned
     fixed = np.flatnonzero(kind != "elastic")
     el = np.flatnonzero(kind == "elastic")
     for t in range(T):
         if len(fixed):
-            ub = np.where(kind[fixed] == "existing", owned[fixed], math.inf)
+            ub = np.where(kind[fixed] == "existing", cap_units[fixed], math.inf)
             NF[t, fixed] = b.add_vars(f"n@{t}", [f"n[{o}]@{t}" for o in fixed], 0.0, ub, integer=True)
         for s in range(S):
             if len(el):
@@ -132,8 +145,12 @@ def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec) -> 
     for o in np.flatnonzero(kind == "existing"):
         gain = _retire_coef(spec, o)
         ts = [t for t in range(T) if gain[t] < -1e-9]
-        if ts:
+        if ts and owned[o] > 0:
             R[ts, o] = b.add_vars(f"r[{o}]", [f"r[{o}]@{t}" for t in ts], 0.0, owned[o], integer=True)
+    MV = np.full((T, len(spec.moves)), -1, np.int64)
+    for i, (o1, o2) in enumerate(spec.moves):
+        MV[:, i] = b.add_vars(f"mv[{o1},{o2}]", [f"mv[{o1}->{o2}]@{t}" for t in range(T)], 0.0, owned[o1],
+                              integer=True)
     Y = np.zeros((T, S, C), np.int64)
     X = np.zeros((T, S, P), np.int64)
     SP = np.full((T, S, C), -1, np.int64)
@@ -154,7 +171,7 @@ def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec) -> 
             if len(sc):
                 SP[t, s, sc] = b.add_vars(f"s@{t}.{s}", [f"s[{c}]@{t}.{s}" for c in sc], 0.0, 1.0,
                                           integer=True)
-    return PeriodVars(Y, X, SP, NF, NE, B, Z, R)
+    return PeriodVars(Y, X, SP, NF, NE, B, Z, R, MV)
 
 
 def _retire_coef(spec: PeriodSpec, o: int) -> np.ndarray:
@@ -213,13 +230,18 @@ def stock_reserved(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: Period
 
 
 def stock_existing(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
-    """n[o,t] + sum_{tau <= t} r[o,tau] <= M_o."""
+    """n[o,t] + sum_{tau <= t} (r[o,tau] + moved out[o,tau] - moved in[o,tau]) <= M_o."""
     for o in np.flatnonzero(spec.kind(k) == "existing"):
+        out = [i for i, (o1, _) in enumerate(spec.moves) if o1 == o]
+        inn = [i for i, (_, o2) in enumerate(spec.moves) if o2 == o]
         for t in range(spec.n_periods):
-            ret = [v.R[tau, o] for tau in range(t + 1) if v.R[tau, o] >= 0]
-            b.add_rows("stock.existing", np.zeros(1 + len(ret)), [v.NF[t, o]] + ret,
-                       [1.0] * (1 + len(ret)), "<", [float(k.offers[o].max_units or 0)],
-                       [f"{k.offers[o].key}@{t}"])
+            cols = [v.NF[t, o]] + [v.R[tau, o] for tau in range(t + 1) if v.R[tau, o] >= 0]
+            vals = [1.0] * len(cols)
+            for tau in range(t + 1):
+                cols += [v.MV[tau, i] for i in out] + [v.MV[tau, i] for i in inn]
+                vals += [1.0] * len(out) + [-1.0] * len(inn)
+            b.add_rows("stock.existing", np.zeros(len(cols)), cols, vals, "<",
+                       [float(k.offers[o].max_units or 0)], [f"{k.offers[o].key}@{t}"])
 
 
 def _hourly_parts(k: Coefficients, o: int, kind: str) -> tuple[list, list]:
@@ -266,6 +288,9 @@ def objective(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars)
             ts = np.flatnonzero(v.R[:, o] >= 0)
             if len(ts):
                 b.add_objective("retirement", v.R[ts, o], _retire_coef(spec, o)[ts])
+    if spec.moves:
+        b.add_objective("moves", v.MV.ravel(),
+                        np.repeat(disc[:T] * spec.move_usd_per_device, len(spec.moves)))
     e_h = k.energy_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
     c_h = k.carbon_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
     for t in range(T):
@@ -371,6 +396,14 @@ def change_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVar
                 b.add_rows(f"change.{dec}", np.zeros(3), [col, dp, dm], [1.0, -1.0, 1.0], "=", [old],
                            [f"{off.key}@{t}"])
                 b.add_objective("change_penalty", [dp, dm], [pen * off.devices_per_unit] * 2)
+    for i, (o1, o2) in enumerate(spec.moves):
+        key = f"{k.offers[o1].key}->{k.offers[o2].key}"
+        for t in range(1, spec.n_periods) if pen > 0 else ():
+            dp, dm = b.add_vars(f"d[move,{i},{t}]", [f"dp[move,{i}]@{t}", f"dm[move,{i}]@{t}"], 0.0,
+                                math.inf, integer=False)
+            b.add_rows("change.move", np.zeros(3), [v.MV[t, i], dp, dm], [1.0, -1.0, 1.0], "=",
+                       [float(previous.get(("move", key, t), 0.0))], [f"{key}@{t}"])
+            b.add_objective("change_penalty", [dp, dm], [pen, pen])
 
 
 def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dict] = None
@@ -389,6 +422,9 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dic
     caps_capex(b, k, spec, v)
     model = b.build()
     if previous is not None:
+        for i, (o1, o2) in enumerate(spec.moves):
+            val = float(previous.get(("move", f"{k.offers[o1].key}->{k.offers[o2].key}", 0), 0.0))
+            model.lb[v.MV[0, i]] = model.ub[v.MV[0, i]] = val
         for dec, attr in DECISIONS:
             M = getattr(v, attr)
             for o, off in enumerate(k.offers):
@@ -397,5 +433,5 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dic
                     val = float(previous.get((dec, off.key, 0), 0.0))
                     model.lb[col] = model.ub[col] = val
     model.blocks.update({"Y": v.Y, "X": v.X, "SP": v.SP, "NF": v.NF, "NE": v.NE, "B": v.B,
-                         "Z": v.Z, "R": v.R})
+                         "Z": v.Z, "R": v.R, "MV": v.MV})
     return model, v

@@ -212,6 +212,9 @@ class Periods(Strict):
         0.0, ge=0, le=1, description="Resale value of a retired device as a fraction of its straight-line "
                                      "book value (price x remaining life / useful life). User assumption.")
     retire_usd_per_device: float = Field(0.0, ge=0, description="Cost to decommission one owned device.")
+    move_usd_per_device: Optional[float] = Field(
+        None, gt=0, description="Cost to move one owned device to another allowed region (shipping, "
+                                "re-racking); default: owned devices stay where they are.")
     change_penalty_usd_per_device: float = Field(
         0.0, ge=0, description="Re-optimisation: cost per device of a buy/reserve/retire decision that "
                                "differs from the previous plan (keeps plans stable when savings are small).")
