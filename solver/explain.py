@@ -343,9 +343,10 @@ def _describe(s, k: Coefficients, problem) -> str:
 def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str = "pulp",
                   solver: Optional[str] = None, time_limit_s: float = 30.0) -> list[FleetRelaxation]:
     """Elastic solves: each fleet family alone, then the demand as the alternative."""
-    served = set(k.pair_w.tolist())
+    # demand rows without any routing column belong to workloads nothing can serve (explained
+    # per workload); they are dropped so that the fleet-level question can still be answered
     dem_rows = np.flatnonzero(model.row_family.astype(str) == "demand.served")
-    free = [dem_rows[i] for i in range(k.n_w) if i not in served]
+    free = [i for i in dem_rows if model.indptr[i + 1] == model.indptr[i]]
     present = families_in(model)
     out = []
     for fam in [f for f in FLEET_FAMILIES if f in present] + ["demand.served"]:
@@ -378,6 +379,14 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     backend = backend or p.solver.backend
     solver = solver or (p.solver.solver if backend == p.solver.backend else None)
     tl = time_limit_s if time_limit_s is not None else min(p.solver.time_limit_s, 60.0)
+    if model is None and p.objective.periods is not None:
+        # the multi-period model, built exactly as solve builds it
+        from solver.coefficients import prune_dominated
+        from solver.mip.periods import build_period_model
+        from solver.periods import build_period_spec
+
+        k = prune_dominated(build_coefficients(p, loaded.catalog, perf=perf, dominance=False))
+        model, _ = build_period_model(k, build_period_spec(p, loaded.catalog, k, file=loaded.file))
     if k is None:
         k = build_coefficients(p, loaded.catalog, perf=perf)
     if model is None:

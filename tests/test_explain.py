@@ -133,19 +133,24 @@ def test_power_cap_everywhere(path, tmp_path):
     d = _doc(path)
     regions = d.get("fleet", {}).get("regions") or sorted(CAT.regions)
     d.setdefault("fleet", {})["power_caps"] = [{"region": r, "max_kw": 0} for r in regions]
-    d.setdefault("solver", {})["time_limit_s"] = 30
+    # only feasibility matters below: a loose gap keeps the multi-period example fast
+    d.setdefault("solver", {}).update(time_limit_s=60, mip_gap=0.05)
     lp = load_problem(_write(tmp_path, d))
     ex = explain(lp)
     text = ex.text()
     assert ex.has_plan is False and all(w.servable for w in ex.workloads)
-    assert "kW more in" in text and "serve" in text and "req/s less of" in text
+    assert "kW more in" in text
+    # serving less is offered as the alternative where it is one (owned hardware that must stay
+    # in service draws power whatever the demand, so then it is not)
+    demand = [f for f in ex.fleet if f.family == "demand.served"]
+    assert demand and (("req/s less of" in text) == demand[0].restores)
     caps = _caps_from_text(text)
     assert caps and all(v > 0 for v in caps.values())
     # the proposed caps give a plan ...
     for j, v in caps.items():
         d["fleet"]["power_caps"][j]["max_kw"] = v
     ok = solve_problem(load_problem(_write(tmp_path, d, "relaxed.yaml")))
-    assert ok.plan.status == "optimal", ok.plan.message
+    assert ok.plan.status in ("optimal", "time_limit"), ok.plan.message
     # ... and 95% of them do not: the relaxation is minimal (sum of kW is minimised)
     for j, v in caps.items():
         d["fleet"]["power_caps"][j]["max_kw"] = 0.95 * v

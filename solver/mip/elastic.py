@@ -69,28 +69,36 @@ class ElasticResult:
 
 
 def _label(row_name: str, family: str) -> str:
-    """'caps.power[ireland#0]' -> 'ireland#0'."""
+    """'caps.power[ireland#0]' -> 'ireland#0'; a per-slice copy 'caps.power[ireland#0]@3.1' too."""
     inner = row_name[len(family):]
-    return inner[1:-1] if inner.startswith("[") and inner.endswith("]") else inner
+    if inner.startswith("[") and "]" in inner:
+        return inner[1:inner.rindex("]")]
+    return inner
 
 
-def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray) -> tuple[LinearModel, np.ndarray]:
-    """A copy of ``model`` with one slack column per row in ``rows`` and objective = weighted slack.
+def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
+              groups: Optional[np.ndarray] = None) -> tuple[LinearModel, np.ndarray]:
+    """A copy of ``model`` with slack columns on ``rows`` and objective = weighted slack.
 
+    One slack per row, or one per group when ``groups`` (group index of each
+    row, 0..G-1) is given: rows of one group share a slack, e.g. the copies of
+    one power cap in every period and slice of a multi-period model, which one
+    change of the cap relaxes together.  ``weights`` has one entry per slack.
     Sign of the slack coefficient: ``<`` rows get -1 (the limit grows), ``>``
     and ``=`` rows get +1 (the requirement shrinks: for ``demand.served`` the
     slack is demand left unserved).  Returns the new model and the column
     index of each slack.
     """
     rows = np.asarray(rows, np.int64)
-    m = len(rows)
+    groups = np.arange(len(rows)) if groups is None else np.asarray(groups, np.int64)
+    m = int(groups.max()) + 1 if len(groups) else 0
     n0 = model.n_vars
     cols = np.arange(n0, n0 + m)
     coef = np.where(model.sense[rows] == "<", -1.0, 1.0)
     # COO of the old matrix plus the new terms, then back to CSR sorted by (row, col)
     r_old = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))
     r = np.concatenate([r_old, rows])
-    c = np.concatenate([model.indices, cols])
+    c = np.concatenate([model.indices, cols[groups]])
     v = np.concatenate([model.data, coef])
     order = np.lexsort((c, r))
     r, c, v = r[order], c[order], v[order]
@@ -100,7 +108,9 @@ def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray) -> tupl
     obj = np.concatenate([np.zeros(n0), np.asarray(weights, float)])
     blocks = dict(model.blocks)
     blocks["slack"] = cols
-    new = replace(model, var_names=list(model.var_names) + [f"slack[{model.row_names[i]}]" for i in rows],
+    first = np.zeros(m, np.int64)
+    first[groups[::-1]] = rows[::-1]          # first row of each group names its slack
+    new = replace(model, var_names=list(model.var_names) + [f"slack[{model.row_names[i]}]" for i in first],
                   lb=np.concatenate([model.lb, np.zeros(m)]),
                   ub=np.concatenate([model.ub, np.full(m, np.inf)]),
                   is_int=np.concatenate([model.is_int, np.zeros(m, bool)]),
@@ -131,19 +141,25 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
         rows = np.setdiff1d(rows, free)
     if len(rows) == 0:
         return ElasticResult(tuple(families), NO_ROWS, message="no such rows in this model")
-    w = 1.0 / np.maximum(np.abs(base.rhs[rows]), 1.0) if relative else np.ones(len(rows))
-    em, cols = add_slack(base, rows, w)
+    # rows with the same family and label (copies per period/slice) share one slack
+    keys = [(str(fam[i]), _label(model.row_names[i], str(fam[i]))) for i in rows]
+    uniq = sorted(set(keys))
+    index = {kk: g for g, kk in enumerate(uniq)}
+    groups = np.array([index[kk] for kk in keys], np.int64)
+    size = np.zeros(len(uniq))
+    np.maximum.at(size, groups, np.abs(base.rhs[rows]))
+    w = 1.0 / np.maximum(size, 1.0) if relative else np.ones(len(uniq))
+    em, cols = add_slack(base, rows, w, groups)
     res = solve(em, backend, solver, time_limit_s=time_limit_s, mip_gap=1e-6)
     out = ElasticResult(tuple(families), res.status, message=res.message)
     if not res.has_plan:
         return out
     vals = res.values[cols]
-    for i, val in zip(rows, vals):
-        if val <= 1e-6 * max(1.0, abs(base.rhs[i])):
+    for g, ((f, label), val) in enumerate(zip(uniq, vals)):
+        if val <= 1e-6 * max(1.0, size[g]):
             continue
-        f = str(fam[i])
-        out.slacks.append(Slack(f, _label(model.row_names[i], f), float(val), float(base.rhs[i]),
-                                RELAXABLE.get(f, ("", f))[0]))
+        # the row's own limit: the largest copy (e.g. peak demand over periods/slices)
+        out.slacks.append(Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0]))
     out.slacks.sort(key=lambda s: (s.family, s.label))
     return out
 
