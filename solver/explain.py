@@ -335,8 +335,13 @@ def _describe(s, k: Coefficients, problem) -> str:
         return (f"{lab}: lower quality.min_score by {_fmt(pts)} points (from {k.quality_min[wi]:g} to "
                 f"{k.quality_min[wi] - _round_up(pts):.6g})")
     if s.family == "demand.served":
-        return (f"serve {_fmt(amt)} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
-                f"{s.rhs - _round_up(amt):.6g})")
+        base = float(k.demand_rps[k.workloads.index(lab)]) if lab in k.workloads else s.rhs
+        if abs(base - s.rhs) <= 1e-9 * max(1.0, base):
+            return (f"serve {_fmt(amt)} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
+                    f"{s.rhs - _round_up(amt):.6g})")
+        # multi-period: the row is one period/slice's demand (growth and profile applied)
+        return (f"serve {_fmt(amt)} req/s less of {lab} where it needs most "
+                f"(from {s.rhs:.6g} to {s.rhs - _round_up(amt):.6g} req/s in that period and slice)")
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
 
 

@@ -39,6 +39,9 @@ RELAXABLE: dict[str, tuple[str, str]] = {
 }
 
 
+#: families whose rows differ per period/slice (demand-like): one slack per row, not per label
+PER_ROW = frozenset({"demand.served", "quality.mean", "caps.spot_share"})
+
 #: status of an elastic "solve" that had nothing to relax
 NO_ROWS = "no_rows"
 
@@ -141,8 +144,10 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
         rows = np.setdiff1d(rows, free)
     if len(rows) == 0:
         return ElasticResult(tuple(families), NO_ROWS, message="no such rows in this model")
-    # rows with the same family and label (copies per period/slice) share one slack
-    keys = [(str(fam[i]), _label(model.row_names[i], str(fam[i]))) for i in rows]
+    # rows with the same family and label (copies per period/slice) share one slack - one change
+    # of a limit relaxes every copy; demand-like rows differ per period, so each keeps its own
+    keys = [(str(fam[i]), _label(model.row_names[i], str(fam[i])))
+            + ((int(i),) if str(fam[i]) in PER_ROW else ()) for i in rows]
     uniq = sorted(set(keys))
     index = {kk: g for g, kk in enumerate(uniq)}
     groups = np.array([index[kk] for kk in keys], np.int64)
@@ -155,11 +160,16 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     if not res.has_plan:
         return out
     vals = res.values[cols]
-    for g, ((f, label), val) in enumerate(zip(uniq, vals)):
+    best: dict[tuple, Slack] = {}
+    for g, (key, val) in enumerate(zip(uniq, vals)):
         if val <= 1e-6 * max(1.0, size[g]):
             continue
-        # the row's own limit: the largest copy (e.g. peak demand over periods/slices)
-        out.slacks.append(Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0]))
+        f, label = key[0], key[1]
+        # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
+        sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0])
+        if (f, label) not in best or sl.amount > best[(f, label)].amount:
+            best[(f, label)] = sl
+    out.slacks.extend(best.values())
     out.slacks.sort(key=lambda s: (s.family, s.label))
     return out
 
