@@ -190,7 +190,7 @@ def example_plan(tmp_path_factory):
     """The example solved once through the CLI (pulp/HiGHS): (plan path, plan dict)."""
     p1 = tmp_path_factory.mktemp("example") / "p1.json"
     r = subprocess.run([sys.executable, "-m", "solver", "solve", str(ROOT / "problems/eight-quarter-growth.yaml"),
-                        "--solver", "highs", "--json", str(p1), "--quiet"], capture_output=True, text=True)
+                        "--gap", "1e-8", "--json", str(p1), "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return p1, json.loads(p1.read_text())
 
@@ -212,22 +212,23 @@ def test_verifier_flags_tampered_period_plan(example_plan):
 
 
 def test_example_owned_base_rented_peak(example_plan):
-    # The example's point: in every period after the first (purchases need a quarter's lead time),
-    # owned devices in service are the same in every slice and rentals are zero at night (the
-    # base), while the peak slice rents on top; renting only would cost far more (scenario
-    # rent-only, checked in the report).
+    # The example's point: owned hardware (fixed across the day) carries the base, rentals follow
+    # the daily profile: in every period after the first (purchases need a quarter's lead time)
+    # fewer devices are rented at night than in the shoulder, and fewer there than at the peak;
+    # until the 16 kW cage is full (last quarter) nothing is rented at night.
     pp = example_plan[1]["periods"]
     # the profile has 12 night hours (weight 0.5), 8 shoulder hours and a 4-hour peak (1/6)
     weights = [s["weight"] for s in pp["slices"]]
     night, peak = weights.index(max(weights)), weights.index(min(weights))
+    shoulder = 3 - night - peak
     assert (weights[night], weights[peak]) == (pytest.approx(0.5), pytest.approx(1 / 6))
-    rented_peak = 0
     for row in pp["timeline"][1:]:
         el = [u for u in row["units"] if u["kind"] == "elastic"]
-        assert sum(u["by_slice"][night] for u in el) == 0
-        rented_peak += sum(u["by_slice"][peak] * u["devices_per_unit"] for u in el)
+        rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in el) for s in range(3)]
+        assert rented[night] <= rented[shoulder] <= rented[peak]
         assert sum(u["in_service"] for u in row["units"] if u["kind"] != "elastic") > 0
-    assert rented_peak > 0
+        if row["period"] < 7:
+            assert rented[night] == 0
 
 
 def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
@@ -235,14 +236,17 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     p1, a = example_plan
     p2 = tmp_path / "p2.json"
     prob = str(ROOT / "problems/eight-quarter-growth.yaml")
-    r = subprocess.run(exe + ["solve", prob, "--solver", "highs", "--existing", str(p1), "--json", str(p2),
+    r = subprocess.run(exe + ["solve", prob, "--gap", "1e-8", "--existing", str(p1), "--json", str(p2),
                               "--csv", str(tmp_path / "csv")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Change from the previous plan" in r.stdout
     b = json.loads(p2.read_text())
     ch = b["periods"]["change"]
-    assert ch["decisions"] == [] and ch["period_cost"] == []
-    assert b["objective"]["total"] == pytest.approx(a["objective"]["total"], rel=1e-6)
+    # same buys, reservations, retirements, moves and rentals, the same cost in every period;
+    # routes may differ only between equal-cost alternatives (e.g. the same hardware rented
+    # on-demand and spot inside the spot cap), which leave every period's cost unchanged
+    assert ch["decisions"] == [] and ch["rentals"] == [] and ch["period_cost"] == []
+    assert ch["change_usd"] == pytest.approx(0.0, abs=1e-6 * a["objective"]["total"])
     assert (tmp_path / "csv" / "period_units.csv").exists()
     r = subprocess.run(exe + ["verify", prob, str(p2)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
@@ -312,3 +316,25 @@ def test_moves_through_the_pipeline_and_verifier(tmp_path):
     row = next(r for r in bad["periods"]["timeline"] if r["moves"])
     row["moves"][0]["devices"] -= 1                     # fewer devices arrive than serve
     assert "stock" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
+
+
+PERIOD_PROBLEMS = [p for p in sorted((ROOT / "problems").glob("*.yaml"))
+                   if "periods:" in p.read_text()]
+
+
+@pytest.mark.parametrize("path", PERIOD_PROBLEMS, ids=lambda p: p.stem)
+def test_multi_period_examples_backends_agree_and_verify(path):
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    lp = load_problem(path)
+    totals = {}
+    for backend in ("pulp", "ortools"):
+        d = json.loads(solve_problem(lp, backend=backend, time_limit_s=120).plan.to_json())
+        assert d["status"] == "optimal", (backend, d["message"])
+        rep = verify_plan(lp.problem, lp.catalog, d)
+        assert rep.ok, [v.format() for v in rep.violations]
+        assert rep.recomputed["total_usd"] == pytest.approx(d["objective"]["total"], rel=1e-6)
+        totals[backend] = d["objective"]["total"]
+    a, b = totals["pulp"], totals["ortools"]
+    assert abs(a - b) <= max(lp.problem.solver.mip_gap, 1e-6) * max(abs(a), abs(b)) + 1e-6
