@@ -338,3 +338,17 @@ def test_multi_period_examples_backends_agree_and_verify(path):
         totals[backend] = d["objective"]["total"]
     a, b = totals["pulp"], totals["ortools"]
     assert abs(a - b) <= max(lp.problem.solver.mip_gap, 1e-6) * max(abs(a), abs(b)) + 1e-6
+
+
+def test_load_rejects_growth_that_does_not_fit_the_horizon(tmp_path):
+    from solver.problem.load import load_problem
+    f = tmp_path / "bad.yaml"
+    f.write_text(MOVE_PROBLEM.replace("growth: [1, 1.5]", "growth: [1, 1.5, 2]"))
+    with pytest.raises(InputError) as e:
+        load_problem(f)
+    assert "workloads[0].demand.growth: 3 multipliers for 2 periods" in str(e.value)
+    f.write_text(MOVE_PROBLEM.replace("  periods: {count: 2, months: 3, move_usd_per_device: 500}",
+                                      "  horizon_months: 6"))
+    with pytest.raises(InputError) as e:
+        load_problem(f)
+    assert "need objective.periods" in str(e.value)

@@ -311,3 +311,30 @@ class Problem(Strict):
     solver: SolverOptions = Field(default_factory=SolverOptions)
     measurements: list[Measurement] = Field(default_factory=list)
     scenarios: list[Scenario] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _periods_consistent(self):
+        """growth / start_period / profiles agree with objective.periods (see solver/periods.py)."""
+        per = self.objective.periods
+        bad = []
+        for i, w in enumerate(self.workloads):
+            d = w.demand
+            where = f"workloads[{i}].demand"
+            if per is None:
+                if d.growth is not None or d.growth_rate_per_period is not None or d.start_period:
+                    bad.append(f"{where}: growth / start_period need objective.periods "
+                               "(e.g. periods: {count: 8, months: 3})")
+                continue
+            if d.growth is not None and len(d.growth) != per.count:
+                bad.append(f"{where}.growth: {len(d.growth)} multipliers for {per.count} periods "
+                           f"(give exactly {per.count})")
+            if d.start_period >= per.count:
+                bad.append(f"{where}.start_period: {d.start_period} is not within the {per.count} periods")
+        if per is not None:
+            lengths = {len(w.demand.profile) for w in self.workloads if w.demand.profile}
+            if len(lengths) > 1:
+                bad.append(f"workloads[].demand.profile: profiles have different numbers of slices "
+                           f"({sorted(lengths)}); give every profile the same slices (e.g. 24 hourly values)")
+        if bad:
+            raise ValueError("; ".join(bad))
+        return self
