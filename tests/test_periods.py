@@ -248,6 +248,10 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     assert ch["decisions"] == [] and ch["rentals"] == [] and ch["period_cost"] == []
     assert ch["change_usd"] == pytest.approx(0.0, abs=1e-6 * a["objective"]["total"])
     assert (tmp_path / "csv" / "period_units.csv").exists()
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "solver/schemas/plan.schema.json").read_text())
+    jsonschema.validate(a, schema)
+    jsonschema.validate(b, schema)
     r = subprocess.run(exe + ["verify", prob, str(p2)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
 

@@ -1,5 +1,8 @@
 r"""The fleet MIP, stated in full, and built once in backend-neutral form.
 
+(Problems with ``objective.periods`` are planned over time by :mod:`solver.mip.periods`,
+which states its own model and reuses the constraint functions below per period and slice.)
+
 Sets
 ----
 * W  workloads w.
