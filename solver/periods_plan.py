@@ -125,9 +125,12 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
             else:
                 row["in_service"] = int(round(val(v.NF[t, o])))
                 for dec, attr in DECISIONS:
-                    n = int(round(val(getattr(v, attr)[t, o])))
+                    col = getattr(v, attr)[t, o]
+                    n = int(round(val(col)))
                     if n:
                         row[dec] = n
+                        # what the decision costs in the objective (discounted; negative: a gain)
+                        row[f"{dec}_usd"] = float(model.obj[col] * n)
                 if not (row["in_service"] or any(d in row for d, _ in DECISIONS)):
                     continue
                 if kind[o] == "existing":
@@ -195,7 +198,8 @@ def plan_change(old: dict, new: dict) -> dict:
             for dec, _ in DECISIONS:
                 if x.get(dec, 0) != y.get(dec, 0):
                     decisions.append({"period": t, "offer": key, "decision": dec,
-                                      "old_units": x.get(dec, 0), "new_units": y.get(dec, 0)})
+                                      "old_units": x.get(dec, 0), "new_units": y.get(dec, 0),
+                                      "change_usd": y.get(f"{dec}_usd", 0.0) - x.get(f"{dec}_usd", 0.0)})
             if x.get("by_slice") != y.get("by_slice") and (x.get("by_slice") or y.get("by_slice")):
                 rentals.append({"period": t, "offer": key, "old_by_slice": x.get("by_slice"),
                                 "new_by_slice": y.get("by_slice")})
@@ -203,8 +207,11 @@ def plan_change(old: dict, new: dict) -> dict:
         mb = {(m["from"], m["to"]): m["devices"] for m in b[t].get("moves", [])}
         for key in sorted(set(ma) | set(mb)):
             if ma.get(key, 0) != mb.get(key, 0):
+                ua_ = {(m["from"], m["to"]): m["usd"] for m in a[t].get("moves", [])}
+                ub_ = {(m["from"], m["to"]): m["usd"] for m in b[t].get("moves", [])}
                 decisions.append({"period": t, "offer": f"{key[0]}->{key[1]}", "decision": "move",
-                                  "old_units": ma.get(key, 0), "new_units": mb.get(key, 0)})
+                                  "old_units": ma.get(key, 0), "new_units": mb.get(key, 0),
+                                  "change_usd": ub_.get(key, 0.0) - ua_.get(key, 0.0)})
         for s in range(min(len(a[t]["slices"]), len(b[t]["slices"]))):
             ra = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in a[t]["slices"][s]["routing"]}
             rb = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in b[t]["slices"][s]["routing"]}

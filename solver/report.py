@@ -157,10 +157,11 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     if ch is not None:
         text = (f"previous plan {_usd(ch['old_total_usd'])}, new plan {_usd(ch['new_total_usd'])} "
                 f"(change {_usd(ch['change_usd'])}, of which change penalty {_usd(ch['change_penalty_usd'])})")
-        rows = [[d["period"], d["offer"], d["decision"], d["old_units"], d["new_units"]] for d in ch["decisions"]]
+        rows = [[d["period"], d["offer"], d["decision"], d["old_units"], d["new_units"],
+                 _usd(d.get("change_usd"))] for d in ch["decisions"]]
         rows += [[r["period"], r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
-                  "/".join(map(str, r["new_by_slice"] or []))] for r in ch["rentals"]]
-        text += "\n\n" + (_table(["period", "offer", "change", "old", "new"], rows, markdown) if rows
+                  "/".join(map(str, r["new_by_slice"] or [])), "see period cost"] for r in ch["rentals"]]
+        text += "\n\n" + (_table(["period", "offer", "change", "old", "new", "cost change"], rows, markdown) if rows
                            else "no buy, reserve, retire or rental decision changed")
         if ch["period_cost"]:
             text += "\n\n" + _table(["period", "old cost", "new cost", "change"],
@@ -233,7 +234,8 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
             [{"period": r["period"], "part": p, "usd": v} for r in pp["timeline"] for p, v in r["cost_usd"].items()],
             ["period", "part", "usd"])
         if pp.get("change"):
-            files["change.csv"] = (pp["change"]["decisions"], ["period", "offer", "decision", "old_units", "new_units"])
+            files["change.csv"] = (pp["change"]["decisions"], ["period", "offer", "decision", "old_units",
+                                                                "new_units", "change_usd"])
     written = []
     for name, (rows, fields) in files.items():
         atomic_write_text(d / name, _csv(rows, fields), protect=protect)

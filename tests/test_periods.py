@@ -156,8 +156,9 @@ def test_reoptimise_doubling_one_quarter_changes_only_what_it_must():
     assert [c["period"] for c in ch["period_cost"]] == [2]
     spec2.change_penalty_usd_per_device = 100.0
     ch = plan_change(old, _plan(k, spec2, previous_decisions(old)))
+    # the decision's own cost: 2 devices x 730 h x $1 in each of periods 2 and 3 = 2920
     assert ch["decisions"] == [{"period": 1, "offer": k.offers[0].key, "decision": "buy",
-                                "old_units": 0, "new_units": 2}]
+                                "old_units": 0, "new_units": 2, "change_usd": 2920.0}]
     assert [r["period"] for r in ch["rentals"]] == [2, 3]
     assert ch["change_usd"] == pytest.approx(3120.0) and ch["change_penalty_usd"] == pytest.approx(200.0)
 
