@@ -8,6 +8,7 @@ backends, verifier) and by the CLI test at the end.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -74,6 +75,26 @@ def test_hand_solved_two_periods_owned_base_rented_peak():
     assert x[v.NE[0, :, 1]].tolist() == [2, 1] and x[v.NE[1, :, 1]].tolist() == [2, 0]
     assert m.obj_parts["purchase_amortisation"] @ x == pytest.approx(1460.0)
     assert m.obj_parts["rental_on_demand"] @ x == pytest.approx(1971.0 + 1314.0)
+
+
+def test_hand_solved_discount_budget_and_capex():
+    # Same instance as above.  Discount 10 % a period: period 1 weighs 1 / 1.1 and the choices
+    # do not change (every option of period 1 scales alike): 1971 + 2774 / 1.1 = 4492.8182.
+    k, spec = _instance()
+    spec.discount = 1.1 ** -np.arange(3.0)
+    _solve(k, spec, expect=1971.0 + 2774.0 / 1.1)
+    # Budget per month (a period is 1 month here): period 1 costs at least 2774 whatever is
+    # bought (buy 1: 730 + 3 x 657 + 657 = 3358), so 2773/month is infeasible, 2774 is not.
+    k, spec = _instance()
+    spec.months = 1.0
+    m, _ = build_period_model(dataclasses.replace(k, max_usd_per_month=2773.0), spec)
+    assert solve(m, "pulp", "highs").status == "infeasible"
+    _solve(dataclasses.replace(k, max_usd_per_month=2774.0), spec, expect=4745.0)
+    # Capex: $1000 a device, cap $1500 -> one device: period 1 = 730 + 3 x 657 + 657 = 3358,
+    # total 1971 + 3358 = 5329.
+    spec.capex_usd_per_device = np.array([1000.0, 0.0])
+    m, v, r = _solve(dataclasses.replace(k, max_capex_usd=1500.0), spec, expect=5329.0)
+    assert r.values[v.B[0, 0]] == 1
 
 
 def test_hand_solved_without_lead_time_and_with_reservation_term():
