@@ -37,7 +37,8 @@ def test_more_bandwidth_never_slows(m, q, tp, I, O, ttft, tpot, bw, factor):
     wl = PerfWorkload("w", I, O, ttft, tpot)
     slow = evaluate(cat_with_bw(bw), [cand], [wl], P)
     fast = evaluate(cat_with_bw(bw * factor), [cand], [wl], P)
-    assert fast.max_rps[0, 0] >= slow.max_rps[0, 0] * (1 - 1e-6)
+    # up to the bisection precision on log B (16 steps: ~3e-4 relative)
+    assert fast.max_rps[0, 0] >= slow.max_rps[0, 0] * (1 - 1e-3)
     s_slow = engine_spec(cat_with_bw(bw), cand, P)
     s_fast = engine_spec(cat_with_bw(bw * factor), cand, P)
     if s_slow.fits:
