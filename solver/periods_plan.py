@@ -158,7 +158,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
         moves = [{"from": k.offers[o1].key, "to": k.offers[o2].key, "devices": int(round(val(v.MV[t, i]))),
                   "usd": float(round(val(v.MV[t, i])) * spec.move_usd_per_device)}
                  for i, (o1, o2) in enumerate(spec.moves) if round(val(v.MV[t, i]))]
-        terms, _ = accrual_terms(k, spec, v, t)
+        terms = accrual_terms(k, spec, v, t)
         cost = {p: float(np.sum(vals * x[cols])) for p, (cols, vals) in terms.items()}
         cost = {p: c for p, c in cost.items() if c}
         timeline.append({

@@ -310,7 +310,7 @@ def power_terms_ts(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int, s: 
                                       v.SP[t, s]))
 
 
-def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> tuple[dict, dict]:
+def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> dict:
     """Undiscounted cost of period t by part as {part: (cols, vals)}: what the period pays.
 
     Reserved units and owned servers are charged for the period they are in service
@@ -339,7 +339,7 @@ def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> t
         cols, watts, off = power_terms_ts(k, spec, v, t, s)
         add("energy", cols, watts * e_h[off] * h * w[s])
         add("carbon", cols, watts * c_h[off] * h * w[s])
-    return out, {}
+    return out
 
 
 def caps_budget(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
@@ -347,7 +347,7 @@ def caps_budget(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVar
     if k.max_usd_per_month is None:
         return
     for t in range(spec.n_periods):
-        terms, _ = accrual_terms(k, spec, v, t)
+        terms = accrual_terms(k, spec, v, t)
         cols = np.concatenate([c for c, _ in terms.values()])
         vals = np.concatenate([x for _, x in terms.values()]) / spec.months
         keep = vals != 0
