@@ -1,0 +1,97 @@
+"""``fleetopt whatif PROBLEM.yaml``: binding constraints, what relaxing each is worth, price thresholds.
+
+Solves the problem, then (see :mod:`solver.explore.sensitivity`) prints every
+binding limit with its marginal value in USD per month (duals of the LP with
+the integer decisions held fixed, two ways), and for each accelerator in the
+plan (and the cheapest unused ones) the price at which the plan would switch.
+Exit code 0, or the solve's own code when no plan was found.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from solver.errors import EXIT_OK, InputError, InputIssue
+from solver.mip.backends import BACKENDS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("whatif", help="binding constraints, marginal values (duals, integer decisions "
+                                      "fixed) and the price at which the plan changes accelerator")
+    p.add_argument("problem", metavar="PROBLEM.yaml")
+    p.add_argument("--scenario", default=None, help="apply this named scenario first")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="catalog overlay file (repeatable)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default=None)
+    p.add_argument("--solver", default=None)
+    p.add_argument("--lp-solver", default="highs", help="LP solver that returns duals (highs)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds per solve")
+    p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap")
+    p.add_argument("--no-thresholds", action="store_true", help="skip the price bisections")
+    p.add_argument("--steps", type=int, default=8, help="bisection steps per accelerator (default 8)")
+    p.add_argument("--max-factor", type=float, default=16.0,
+                   help="search prices from 1/F to F times the current one (default 16)")
+    p.add_argument("--unused", type=int, default=2,
+                   help="also find the entry discount of this many cheapest unused accelerators")
+    p.add_argument("--json", default=None, metavar="FILE", help="write everything as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from solver.explore.common import SolveOptions
+    from solver.explore.sensitivity import LP_SOLVERS, marginal_values, price_thresholds
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.yamlio import atomic_write_text
+
+    if args.lp_solver not in LP_SOLVERS:
+        raise InputError(InputIssue(f"LP solver {args.lp_solver!r} does not return duals here",
+                                    path="--lp-solver", hint=f"use one of {', '.join(LP_SOLVERS)}"))
+    if args.steps < 1 or args.steps > 30:
+        raise InputError(InputIssue("--steps must be in 1..30", path="--steps"))
+    if not args.max_factor > 1:
+        raise InputError(InputIssue("--max-factor must be > 1", path="--max-factor", hint="e.g. 16"))
+    if args.unused < 0:
+        raise InputError(InputIssue("--unused must be >= 0", path="--unused"))
+    opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap).check()
+    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    if loaded.problem.objective.periods is not None:
+        raise InputError(InputIssue("whatif handles single-period problems only", path="objective.periods",
+                                    hint="remove objective.periods (or use fleetopt pareto/sweep)"))
+    s = solve_problem(loaded, backend=opts.backend, solver=opts.solver, time_limit_s=opts.time_limit_s,
+                      mip_gap=opts.mip_gap)
+    res = s.result
+    if not res.has_plan:
+        print(f"status: {res.status} ({res.message}); nothing to analyse", file=sys.stderr)
+        from solver.errors import EXIT_INFEASIBLE
+        return EXIT_INFEASIBLE
+    k, model = s.coefficients, s.model
+    sens = marginal_values(k, model, res.values, lp_solver=args.lp_solver)
+    per_month = 730.0 / k.hours
+    print(f"plan: {res.status}, ${sens.objective_usd * per_month:,.2f} per month "
+          f"(${sens.objective_usd:,.2f} over {k.hours:g} h)")
+    print("Marginal values (" + sens.note + "):")
+    if not sens.marginals:
+        print("  no reported limit binds (demand, power, availability, budget, capex, quality, spot)")
+    for m in sens.marginals:
+        mix = "-" if m.usd_per_month_per_unit_mix is None else f"{m.usd_per_month_per_unit_mix:,.4g}"
+        print(f"  {m.family}[{m.label}]  per {m.unit}: fleet fixed {m.usd_per_month_per_unit:,.4g}, "
+              f"mix fixed {mix} USD/month")
+        print(f"      {m.text}")
+    if not args.no_thresholds:
+        be = res.backend
+        ths = price_thresholds(k, model, res.values, backend=be, solver=res.solver, steps=args.steps,
+                               max_factor=args.max_factor, unused=args.unused,
+                               time_limit_s=opts.time_limit_s or loaded.problem.solver.time_limit_s,
+                               mip_gap=opts.mip_gap if opts.mip_gap is not None else 1e-6)
+        sens.thresholds = [t.__dict__ for t in ths]
+        print(f"Price thresholds (full re-solves, {args.steps} bisection steps on the price multiplier):")
+        for t in ths:
+            print(f"  {t.text}  [{t.solves} solves]")
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(sens.to_dict(), indent=1, default=float) + "\n",
+                          protect=(args.problem, *args.catalog))
+        print(f"wrote {args.json}")
+    return EXIT_OK

@@ -1,0 +1,365 @@
+"""What-ifs: which constraints bind, what relaxing each is worth, and price thresholds.
+
+Marginal values (duals)
+-----------------------
+After the MIP is solved, the integer decisions are held fixed and the LP
+that remains is solved with HiGHS (through ``highspy``), which returns row
+duals.  Two ways of holding the integer decisions fixed are reported:
+
+* ``fleet`` (as the issue asks): every integer variable (replicas y, units n,
+  spares s) fixed to its solved value (lb = ub = value).  Only the routing x is
+  free, so the duals say what the *same fleet* can do at the margin.  Rows that
+  contain integer variables only (power, availability, capex caps) are then
+  constant: their dual is 0 by construction, which is true but not useful.
+* ``mix``: the *choices* are fixed (an offer, candidate or spare that the plan
+  does not use stays at 0) but the counts of the used ones become continuous.
+  This is the usual "fix the discrete structure, price the quantities" LP: its
+  duals say what one more kW / device / USD is worth if the plan could grow or
+  shrink the things it already uses by fractions.  Its optimum can be a little
+  below the MIP's (no rounding), and the duals are rates, valid for small steps.
+
+Both are marginal values with the integer structure held fixed; a large step
+can change the structure (see the price thresholds and ``fleetopt pareto``).
+The dual of row i is d objective / d rhs_i (USD over the horizon per unit of
+rhs), checked against finite differences in the tests; it is turned into USD
+per month (x 730 / H) and into the user's terms per family
+(:data:`WORDING`).
+
+Price thresholds
+----------------
+For each accelerator the plan uses, the hourly price of every offer of that
+accelerator (rental, amortisation, maintenance, hosting; energy and carbon
+stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log m
+finds the multiplier at which the plan stops using it.  For the few cheapest
+unused accelerators, m < 1 finds the discount at which one enters.  The
+accelerator's cost in the optimal plan is non-increasing in m (exchange
+argument: with optima s1, s2 at m1 < m2, (m2 - m1)(C(s2) - C(s1)) <= 0), so the
+bisection is sound up to the MIP gap; each bracket is reported with its width.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Optional, Sequence
+
+import numpy as np
+
+from solver.coefficients import COST_PARTS, Coefficients
+from solver.mip.backends import solve
+from solver.mip.model import LinearModel
+from solver.mip.status import OPTIMAL, TIME_LIMIT
+
+HOURS_PER_MONTH = 730.0
+#: LP solvers that return duals, by name (only HiGHS so far: both backends bundle it)
+LP_SOLVERS = ("highs",)
+FIX_MODES = ("fleet", "mix")
+#: families reported, with (unit of one rhs unit, how to word a relaxation)
+WORDING = {
+    "caps.power": "kW",
+    "caps.availability": "device",
+    "caps.budget": "USD/month",
+    "caps.capex": "USD",
+    "demand.served": "req/s",
+    "quality.mean": "quality point",
+    "caps.spot_share": "percentage point",
+}
+#: hardware cost parts a price multiplier scales (energy/carbon are not the offer's price)
+PRICE_PARTS = tuple(p for p in COST_PARTS if p not in ("energy", "carbon"))
+
+
+@dataclass
+class LPSolution:
+    status: str                 # "optimal" or HiGHS' model status text
+    objective: Optional[float]
+    values: Optional[np.ndarray]
+    row_duals: Optional[np.ndarray]   # d objective / d rhs per row
+
+
+def solve_lp_duals(model: LinearModel, lp_solver: str = "highs") -> LPSolution:
+    """Solve ``model`` as an LP (integrality dropped) and return primal values and row duals."""
+    if lp_solver not in LP_SOLVERS:
+        raise ValueError(f"LP solver {lp_solver!r} does not return duals here; use one of {LP_SOLVERS}")
+    import highspy
+
+    inf = highspy.kHighsInf
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_vars
+    lp.num_row_ = model.n_rows
+    lp.col_cost_ = np.asarray(model.obj, float)
+    lp.offset_ = float(model.obj_const)
+    lp.col_lower_ = np.asarray(model.lb, float)
+    lp.col_upper_ = np.where(np.isfinite(model.ub), model.ub, inf).astype(float)
+    lo = np.where(model.sense == "<", -inf, model.rhs).astype(float)
+    hi = np.where(model.sense == ">", inf, model.rhs).astype(float)
+    lp.row_lower_ = lo
+    lp.row_upper_ = hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = model.n_vars
+    lp.a_matrix_.num_row_ = model.n_rows
+    lp.a_matrix_.start_ = np.asarray(model.indptr, np.int32)
+    lp.a_matrix_.index_ = np.asarray(model.indices, np.int32)
+    lp.a_matrix_.value_ = np.asarray(model.data, float)
+    h.passModel(lp)
+    h.run()
+    st = h.getModelStatus()
+    if st != highspy.HighsModelStatus.kOptimal:
+        return LPSolution(h.modelStatusToString(st), None, None, None)
+    sol = h.getSolution()
+    x = np.array(sol.col_value, float)
+    # HiGHS (minimisation): row_dual_i = d objective / d (active bound of row i)
+    y = np.array(sol.row_dual, float)
+    return LPSolution(OPTIMAL, float(model.obj @ x + model.obj_const), x, y)
+
+
+def fixed_model(model: LinearModel, values: np.ndarray, mode: str = "fleet") -> LinearModel:
+    """A copy of ``model`` with the integer decisions held fixed (see module docstring)."""
+    if mode not in FIX_MODES:
+        raise ValueError(f"fix mode {mode!r}; use one of {FIX_MODES}")
+    lb, ub = model.lb.copy(), model.ub.copy()
+    ints = np.flatnonzero(model.is_int)
+    v = np.round(values[ints])
+    if mode == "fleet":
+        lb[ints] = v
+        ub[ints] = v
+    else:
+        unused = ints[v == 0]
+        ub[unused] = 0.0
+        lb[ints] = 0.0
+    return replace(model, lb=lb, ub=ub, is_int=np.zeros(model.n_vars, bool))
+
+
+@dataclass
+class Marginal:
+    """One binding row, its dual and what it means."""
+
+    family: str
+    label: str
+    rhs: float
+    unit: str
+    usd_per_month_per_unit: float          # d (USD/month) / d rhs, mode "fleet"
+    usd_per_month_per_unit_mix: Optional[float]   # same, mode "mix"
+    text: str
+
+
+def _label(name: str, family: str) -> str:
+    inner = name[len(family):]
+    return inner[1:inner.rindex("]")] if inner.startswith("[") and "]" in inner else inner
+
+
+def binding_rows(model: LinearModel, values: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """Rows of a reported family whose activity equals the rhs (within ``tol`` of its size)."""
+    act = model.activity(values)
+    fam = model.row_family.astype(str)
+    tight = np.abs(act - model.rhs) <= tol * np.maximum(1.0, np.abs(model.rhs))
+    return np.flatnonzero(tight & np.isin(fam, list(WORDING)))
+
+
+def _usd(x: float) -> str:
+    return f"${abs(x):,.2f}"
+
+
+def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple[float, str, str]:
+    """(USD/month per user unit, user unit, sentence) from d(USD/month)/d rhs of one row."""
+    if family == "caps.power":
+        return per_unit, "kW", f"1 kW more power at {label} saves {_usd(-per_unit)} per month"
+    if family == "caps.availability":
+        return per_unit, "device", (f"one more device allowed by {label} is worth "
+                                    f"{_usd(-per_unit)} per month")
+    if family == "caps.budget":
+        return per_unit, "USD/month", (f"each $1/month more budget saves {_usd(-per_unit)} per month "
+                                       "(budget binds: the plan is the cheapest that fits it)")
+    if family == "caps.capex":
+        return per_unit, "USD", f"each $1 more capex budget saves {_usd(-per_unit)} per month"
+    w = k.workloads.index(label) if label in k.workloads else None
+    d = float(k.demand_rps[w]) if w is not None else float("nan")
+    if family == "demand.served":
+        verb = "costs" if per_unit >= 0 else "saves"
+        return per_unit, "req/s", f"each extra req/s of {label} {verb} {_usd(per_unit)} per month at the margin"
+    if family == "quality.mean":
+        # raising the target by delta shifts every coefficient by -delta: rhs + delta * D_w
+        per_point = per_unit * d
+        return per_point, "quality point", (f"raising {label}'s mean quality target by 0.01 costs "
+                                            f"{_usd(per_point * 0.01)} per month")
+    if family == "caps.spot_share":
+        per_pp = per_unit * d / 100.0
+        return per_pp, "percentage point", (f"1 percentage point more spot share for {label} saves "
+                                            f"{_usd(-per_pp)} per month")
+    return per_unit, "", f"{family}[{label}]: {per_unit:.4g} USD/month per unit"
+
+
+@dataclass
+class Sensitivity:
+    objective_usd: float
+    hours: float
+    lp_objective_fleet: Optional[float]
+    lp_objective_mix: Optional[float]
+    marginals: list[Marginal] = field(default_factory=list)
+    thresholds: list = field(default_factory=list)
+    note: str = ("marginal values with the integer decisions held fixed: 'fleet' = every unit and "
+                 "replica count fixed (only routing moves); 'mix' = the choice of offers and "
+                 "deployments fixed, their counts continuous; valid for small changes")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
+                    lp_solver: str = "highs") -> Sensitivity:
+    """Binding rows of the solved MIP and their duals in both fix modes, in user terms."""
+    per_month = HOURS_PER_MONTH / k.hours
+    fleet = solve_lp_duals(fixed_model(model, values, "fleet"), lp_solver)
+    mix = solve_lp_duals(fixed_model(model, values, "mix"), lp_solver)
+    out = Sensitivity(model.objective_value(values), k.hours, fleet.objective, mix.objective)
+    fam = model.row_family.astype(str)
+    rows = set(binding_rows(model, values).tolist())
+    if mix.row_duals is not None:      # rows that bind once the counts may scale
+        rows |= set(np.flatnonzero((np.abs(mix.row_duals) > 1e-9) & np.isin(fam, list(WORDING))).tolist())
+    for i in sorted(rows):
+        f = str(fam[i])
+        label = _label(model.row_names[i], f)
+        d_fleet = float(fleet.row_duals[i]) * per_month if fleet.row_duals is not None else float("nan")
+        d_mix = float(mix.row_duals[i]) * per_month if mix.row_duals is not None else None
+        if f == "caps.budget":       # the row is cost x 730/H <= budget: rhs already per month
+            d_fleet /= per_month
+            d_mix = d_mix / per_month if d_mix is not None else None
+        user_fleet, unit, text = describe(f, label, d_fleet, k)
+        user_mix = None
+        if d_mix is not None:
+            user_mix, _, text_mix = describe(f, label, d_mix, k)
+            if abs(d_fleet) < 1e-9 and abs(d_mix) > 1e-9:
+                text = text_mix + " (if the plan could scale what it already uses)"
+        out.marginals.append(Marginal(f, label, float(model.rhs[i]), unit, user_fleet, user_mix, text))
+    return out
+
+
+# ----------------------------------------------------------------------------- price thresholds
+
+def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: str,
+                            multiplier: float) -> LinearModel:
+    """``model`` with the hardware price of every offer of ``accelerator`` times ``multiplier``.
+
+    Scales the hardware cost parts of those offers' unit columns in the objective
+    and in the budget row (which restates the objective per month).
+    """
+    n = model.blocks["n"]
+    offers = np.array([o.accelerator == accelerator for o in k.offers], bool)
+    cols = n[offers]
+    extra = np.zeros(model.n_vars)
+    parts = {}
+    for part, vec in model.obj_parts.items():
+        vec = vec.copy()
+        if part in PRICE_PARTS:
+            extra[cols] += vec[cols] * (multiplier - 1.0)
+            vec[cols] *= multiplier
+        parts[part] = vec
+    data = model.data.copy()
+    rows = np.flatnonzero(model.row_family.astype(str) == "caps.budget")
+    for r in rows:
+        a, b = model.indptr[r], model.indptr[r + 1]
+        data[a:b] += extra[model.indices[a:b]] * HOURS_PER_MONTH / k.hours
+    return replace(model, obj=model.obj + extra, obj_parts=parts, data=data)
+
+
+def devices_by_accelerator(k: Coefficients, model: LinearModel, values: np.ndarray) -> dict:
+    n = values[model.blocks["n"]]
+    out: dict[str, float] = {}
+    for o, units in zip(k.offers, n):
+        if units > 0.5:
+            out[o.accelerator] = out.get(o.accelerator, 0.0) + units * o.devices_per_unit
+    return out
+
+
+@dataclass
+class Threshold:
+    accelerator: str
+    used: bool
+    multiplier_lo: Optional[float]   # bracket on the multiplier where the plan switches
+    multiplier_hi: Optional[float]
+    usd_per_device_hour: dict        # offer key -> hardware price at the bracket midpoint
+    solves: int
+    text: str
+
+
+def _hw_price(o) -> float:
+    return float(sum(v for p, v in o.usd_per_device_hour if p in PRICE_PARTS))
+
+
+def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
+                     backend: str = "pulp", solver: Optional[str] = None, steps: int = 8,
+                     max_factor: float = 16.0, unused: int = 2, time_limit_s: float = 60.0,
+                     mip_gap: float = 1e-6, accelerators: Optional[Sequence[str]] = None) -> list[Threshold]:
+    """Bisection on each accelerator's price multiplier (see module docstring).
+
+    At most ``steps + 1`` MIP solves per accelerator: used ones and the ``unused``
+    unused accelerators with the lowest hardware price per device-hour.
+    """
+    used = devices_by_accelerator(k, model, values)
+    if accelerators is None:
+        idle = {}
+        served = {k.candidates[c].offer for c in k.pair_c}
+        for o in served:
+            a = k.offers[o].accelerator
+            if a not in used:
+                idle[a] = min(idle.get(a, math.inf), _hw_price(k.offers[o]))
+        accelerators = sorted(used) + sorted(idle, key=lambda a: (idle[a], a))[:unused]
+    # the offer each sentence quotes: the one holding most of the plan's devices, else the cheapest
+    n = values[model.blocks["n"]]
+    devs = {}
+    for o, (info, units) in enumerate(zip(k.offers, n)):
+        devs.setdefault(info.accelerator, []).append((-units * info.devices_per_unit, _hw_price(info), o))
+    out = []
+    for a in accelerators:
+        ref = k.offers[min(devs[a])[2]] if a in devs else None
+        out.append(_bisect_accelerator(k, model, a, a in used, backend=backend, solver=solver,
+                                       steps=steps, max_factor=max_factor,
+                                       time_limit_s=time_limit_s, mip_gap=mip_gap, ref=ref))
+    return out
+
+
+def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_factor,
+                        time_limit_s, mip_gap, ref=None) -> Threshold:
+    solves = 0
+
+    def uses(m: float) -> Optional[bool]:
+        nonlocal solves
+        solves += 1
+        res = solve(scale_accelerator_price(k, model, a, m), backend, solver,
+                    time_limit_s=time_limit_s, mip_gap=mip_gap)
+        if res.status not in (OPTIMAL, TIME_LIMIT):
+            return None
+        return devices_by_accelerator(k, model, res.values).get(a, 0.0) > 0
+
+    offers = [o for o in k.offers if o.accelerator == a]
+    lo, hi = (1.0, max_factor) if is_used else (1.0 / max_factor, 1.0)
+    edge = uses(hi if is_used else lo)
+    if edge is None or edge == is_used:   # still used at x16 (or not even at 1/16): no switch in range
+        what = "still used" if is_used else "still unused"
+        return Threshold(a, is_used, None, None, {}, solves,
+                         f"{a}: {what} at {('x' if is_used else '/')}{max_factor:g} its price; "
+                         "no switch within the range searched")
+    # invariant: used at lo, not used at hi (for both directions)
+    for _ in range(steps):
+        mid = math.sqrt(lo * hi)
+        u = uses(mid)
+        if u is None:
+            break
+        if u:
+            lo = mid
+        else:
+            hi = mid
+    mid = math.sqrt(lo * hi)
+    prices = {o.key: round(_hw_price(o) * mid, 6) for o in offers}
+    best = ref if ref is not None else min(offers, key=_hw_price)
+    rel = (hi / lo - 1.0) / 2.0
+    if is_used:
+        text = (f"{a}: the plan stops using it above x{mid:.3g} its price "
+                f"(~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
+                f"${_hw_price(best):.4g}; +-{rel:.1%})")
+    else:
+        text = (f"{a}: enters the plan below x{mid:.3g} its price "
+                f"(~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
+                f"${_hw_price(best):.4g}; +-{rel:.1%})")
+    return Threshold(a, is_used, lo, hi, prices, solves, text)

@@ -1,0 +1,172 @@
+"""Marginal values (duals with integer decisions fixed) and price thresholds.
+
+Checked three ways: a hand-solved fleet, finite differences of the fixed-integer
+LP on shipped problems (the LP value is convex in each rhs, so every dual must
+lie between the left and right difference quotients), and price thresholds on
+fleets whose switch price is computable by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from solver.cli import main
+from solver.explore.sensitivity import (HOURS_PER_MONTH, fixed_model, marginal_values,
+                                        price_thresholds, solve_lp_duals)
+from solver.mip import build_model, solve
+from solver.mip.pipeline import solve_problem
+from solver.problem.load import load_problem
+from test_mip_support import coeffs, offer
+
+ROOT = Path(__file__).parents[1]
+H = 730.0   # one month, so USD over the horizon = USD per month
+
+
+def _power_fleet():
+    """a: $4/h, 2 req/s per device; b: $1/h, 1 req/s, 1 kW each under a 3 kW cap; 4.5 req/s.
+
+    Hand solution: b is cheaper per req/s ($1 vs $2), so use the 3 b the cap allows and
+    1 a for the remaining 1.5 req/s: $7/h (3 a: $12/h, 2 a + 1 b: $9/h).
+    Mix-fixed LP (counts continuous): b = 3 (cap), a = 1.5/2: $6/h; one more kW buys one
+    more b (1 req/s) which replaces 1/2 a: saves 2 - 1 = $1 per hour = $730/month.
+    Extra demand goes to a: $2/h per req/s = $1460/month.
+    Fleet-fixed LP (3 b + 1 a = 5 req/s of capacity for 4.5): extra demand is free, the cap
+    row has only fixed unit counts: both duals 0.
+    """
+    return coeffs([offer("a", usd_per_device_hour=4.0), offer("b", usd_per_device_hour=1.0, tdp_w=1000.0)],
+                  [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 2.0), (0, 1, 1.0)], [4.5], hours=H,
+                  power_caps=[("site", np.array([1]), 3.0)])
+
+
+def test_hand_solved_power_and_demand_duals():
+    k = _power_fleet()
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(7.0 * H)
+    s = marginal_values(k, m, res.values)
+    by = {m.family: m for m in s.marginals}
+    assert s.lp_objective_fleet == pytest.approx(7.0 * H)
+    assert s.lp_objective_mix == pytest.approx(6.0 * H)
+    p = by["caps.power"]
+    assert p.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
+    assert p.usd_per_month_per_unit_mix == pytest.approx(-1.0 * HOURS_PER_MONTH)
+    assert "1 kW more power at site saves $730.00 per month" in p.text
+    d = by["demand.served"]
+    assert d.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
+    assert d.usd_per_month_per_unit_mix == pytest.approx(2.0 * HOURS_PER_MONTH)
+
+
+def test_fixed_model_modes():
+    k = _power_fleet()
+    m = build_model(k)
+    v = solve(m).values
+    f = fixed_model(m, v, "fleet")
+    ints = np.flatnonzero(m.is_int)
+    assert np.all(f.lb[ints] == v[ints]) and np.all(f.ub[ints] == v[ints]) and not f.is_int.any()
+    g = fixed_model(m, v, "mix")
+    assert np.all(g.ub[ints][v[ints] == 0] == 0) and np.all(g.lb[ints] == 0)
+
+
+def _quotients(model, i, h):
+    """(left, right) difference quotients of the LP value in rhs_i (None where infeasible)."""
+    out = []
+    base = solve_lp_duals(model).objective
+    for step in (-h, h):
+        rhs = model.rhs.copy()
+        rhs[i] += step
+        o = solve_lp_duals(replace(model, rhs=rhs)).objective
+        out.append(None if o is None else (o - base) / step)
+    return out
+
+
+@pytest.mark.parametrize("name", ["enterprise-multi-region", "code-assistant-router",
+                                  "batch-summarization"])
+@pytest.mark.parametrize("mode", ["fleet", "mix"])
+def test_duals_match_finite_differences(name, mode):
+    s = solve_problem(load_problem(ROOT / "problems" / f"{name}.yaml"))
+    fm = fixed_model(s.model, s.result.values, mode)
+    lp = solve_lp_duals(fm)
+    assert lp.objective is not None
+    fam = fm.row_family.astype(str)
+    rows = np.flatnonzero(np.isin(fam, ["demand.served", "caps.power", "caps.availability",
+                                        "caps.spot_share", "quality.mean", "caps.budget"]))
+    checked = 0
+    for i in rows:
+        h = 1e-4 * max(1.0, abs(fm.rhs[i]))
+        left, right = _quotients(fm, i, h)
+        y = lp.row_duals[i]
+        tol = 1e-5 * max(1.0, abs(y)) + 1e-6 * abs(lp.objective) / h * 1e-3
+        if left is not None:
+            assert left <= y + tol, (fm.row_names[i], left, y, right)
+        if right is not None:
+            assert y <= right + tol, (fm.row_names[i], left, y, right)
+        checked += 1
+    assert checked >= 2
+    # the reported numbers are these duals per month
+    per_month = HOURS_PER_MONTH / s.coefficients.hours
+    sens = marginal_values(s.coefficients, s.model, s.result.values)
+    for mg in sens.marginals:
+        if mg.family == "demand.served":
+            i = fm.row_names.index(f"demand.served[{mg.label}]")
+            got = mg.usd_per_month_per_unit if mode == "fleet" else mg.usd_per_month_per_unit_mix
+            assert got == pytest.approx(lp.row_duals[i] * per_month, rel=1e-6, abs=1e-6)
+
+
+def _threshold_fleet():
+    """a: $2/h, 3 req/s; b: $1/h, 1 req/s; 6 req/s.
+
+    Plans: 2 a = 4m_a, 1 a + 3 b = 2m_a + 3m_b, 6 b = 6m_b (m: price multipliers).
+    a leaves when 6 < min(4m, 2m + 3), i.e. above m_a = 1.5.
+    b enters when min(2 + 3m, 6m) < 4, i.e. below m_b = 2/3 (6 b alone).
+    """
+    return coeffs([offer("a", usd_per_device_hour=2.0), offer("b", usd_per_device_hour=1.0)],
+                  [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 3.0), (0, 1, 1.0)], [6.0], hours=H)
+
+
+@pytest.mark.parametrize("backend,solver", [("pulp", "cbc"), ("ortools", "scip")])
+def test_price_thresholds_by_hand(backend, solver):
+    k = _threshold_fleet()
+    m = build_model(k)
+    res = solve(m, backend, solver)
+    assert res.objective == pytest.approx(4.0 * H)
+    th = {t.accelerator: t for t in price_thresholds(k, m, res.values, backend=backend,
+                                                     solver=solver, steps=8)}
+    width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
+    a, b = th["a"], th["b"]
+    assert a.used and not b.used
+    assert a.multiplier_lo <= 1.5 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width
+    assert b.multiplier_lo <= 2 / 3 <= b.multiplier_hi and b.multiplier_hi / b.multiplier_lo <= width
+    assert a.solves == 9 and b.solves == 9
+    assert "stops using it above x1.5" in a.text and "~$3.0" in a.text
+
+
+def test_threshold_outside_range_is_reported():
+    # b cannot serve at all beyond its availability: a is needed at any price
+    k = replace(_threshold_fleet(), availability=[("b-max", np.array([1]), 2)])
+    m = build_model(k)
+    res = solve(m)
+    (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
+    assert a.multiplier_lo is None and a.solves == 1 and "still used at x16" in a.text
+
+
+def test_whatif_cli(tmp_path, capsys):
+    out = tmp_path / "w.json"
+    rc = main(["whatif", str(ROOT / "problems" / "chat-assistant.yaml"), "--steps", "3",
+               "--unused", "1", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "Marginal values" in text and "Price thresholds" in text
+    doc = json.loads(out.read_text())
+    assert doc["objective_usd"] > 0 and doc["thresholds"]
+    assert all(t["solves"] <= 4 for t in doc["thresholds"])
+
+
+def test_whatif_cli_bad_input(capsys):
+    rc = main(["whatif", str(ROOT / "problems" / "chat-assistant.yaml"), "--lp-solver", "cbc"])
+    assert rc == 2
+    assert "--lp-solver" in capsys.readouterr().err
