@@ -20,7 +20,7 @@ from solver.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, FleetoptError, InputErr
 #: Sub-command modules, in the order ``fleetopt --help`` lists them.
 COMMAND_MODULES = ("validate", "catalog_cmd", "perf_cmd", "solve_cmd", "verify_cmd",
                    "import_cmd", "explain_cmd", "pareto_cmd", "sweep_cmd", "report_cmd",
-                   "simulate_cmd", "calibrate_cmd")
+                   "simulate_cmd", "calibrate_cmd", "whatif_cmd", "robust_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
