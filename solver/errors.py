@@ -101,7 +101,7 @@ class IssueCollector:
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """Close matches of ``word`` among ``choices`` (case-insensitive)."""
-    choices = list(choices)
+    choices = [str(c) for c in choices if c is not None]
     lower = {c.lower(): c for c in choices}
     hits = difflib.get_close_matches(str(word).lower(), list(lower), n=n, cutoff=0.5)
     # Substring matches help with ids such as "h100" -> "h100-sxm".

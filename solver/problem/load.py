@@ -97,12 +97,14 @@ def resolve_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMa
             message="`scenarios` must be a list of {name, set} entries", file=file, path="scenarios",
             line=smap.line_of(("scenarios",)) if smap else None,
             hint="e.g. scenarios: [{name: fast, set: {workloads.chat.slo.ttft_ms: 500}}]"))
-    names = [s.get("name") for s in scenarios if isinstance(s, dict)]
+    # one entry per list item (None where it has no string name) so that indexes line up
+    names = [s.get("name") if isinstance(s, dict) and isinstance(s.get("name"), str) else None
+             for s in scenarios]
     if scenario not in names:
         raise InputError(InputIssue(
             message=f"no scenario named {scenario!r}", file=file, path="scenarios",
             line=smap.line_of(("scenarios",)) if smap else None,
-            hint=(unknown_id_hint(scenario, names, "scenarios") if names else
+            hint=(unknown_id_hint(scenario, [n for n in names if n], "scenarios") if any(names) else
                   "this file defines no scenarios; drop --scenario")))
     idx = names.index(scenario)
     sc = scenarios[idx]
