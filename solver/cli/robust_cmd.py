@@ -1,0 +1,133 @@
+"""``fleetopt robust PROBLEM.yaml``: one owned fleet for several demand scenarios.
+
+Two-stage stochastic program (see :mod:`solver.explore.robust`): purchased,
+reserved and owned units are chosen once, on-demand/spot units, replicas and
+routing per scenario; compared with planning for the mean and for the max
+demand.  Scenarios come from the problem's named ``scenarios``
+(``--scenarios all`` or a comma list, optionally ``--include-base``), from
+``--multipliers`` on the base demand, or are drawn (``--demand-scenarios N
+--demand-cv CV --seed S``, lognormal multipliers with mean 1; the default is 5
+draws with CV 0.3, seed 0).  Exit 0 when the stochastic plan exists, else 3.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from solver.errors import EXIT_INFEASIBLE, EXIT_OK, InputError, InputIssue
+from solver.mip.backends import BACKENDS
+
+
+def _floats(text: str, flag: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(InputIssue(f"{flag} takes comma-separated numbers, got {text!r}", path=flag,
+                                    hint="e.g. 0.7,1,1.4")) from None
+
+
+def register(sub) -> None:
+    p = sub.add_parser("robust", help="one owned fleet for several demand scenarios (two-stage "
+                                      "stochastic program), compared with planning for the mean/max")
+    p.add_argument("problem", metavar="PROBLEM.yaml")
+    p.add_argument("--scenarios", default=None, metavar="NAMES",
+                   help="the problem's named scenarios to plan for: 'all' or a comma list")
+    p.add_argument("--include-base", action="store_true",
+                   help="with --scenarios: the problem without any scenario is one more scenario")
+    p.add_argument("--multipliers", default=None, metavar="LIST",
+                   help="demand multipliers, one scenario each, e.g. 0.7,1,1.4")
+    p.add_argument("--probabilities", default=None, metavar="LIST",
+                   help="scenario probabilities (default: equal)")
+    p.add_argument("--demand-scenarios", type=int, default=None, metavar="N",
+                   help="draw N lognormal demand multipliers (default 5)")
+    p.add_argument("--demand-cv", type=float, default=0.3, metavar="CV",
+                   help="coefficient of variation of the drawn multipliers (default 0.3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--percentile", type=float, default=100.0, metavar="P",
+                   help="plan for the P%% of scenarios with the lowest total demand (default 100: all)")
+    p.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="catalog overlay file (repeatable)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default=None)
+    p.add_argument("--solver", default=None)
+    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds per solve")
+    p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the comparison as JSON")
+    p.set_defaults(func=run)
+
+
+def build_scenarios(args, loaded):
+    """DemandScenario list from the flags (see module docstring)."""
+    from solver.coefficients import build_coefficients
+    from solver.explore.robust import (DemandScenario, draw_multipliers,
+                                       scenarios_from_multipliers)
+    from solver.problem.load import load_problem
+
+    chosen = [x is not None for x in (args.scenarios, args.multipliers, args.demand_scenarios)]
+    if sum(chosen) > 1:
+        raise InputError(InputIssue("use one of --scenarios, --multipliers, --demand-scenarios",
+                                    path="--scenarios"))
+    probs = _floats(args.probabilities, "--probabilities") if args.probabilities else None
+    if args.scenarios is not None:
+        known = [s.name for s in loaded.problem.scenarios]
+        names = known if args.scenarios == "all" else [n.strip() for n in args.scenarios.split(",") if n.strip()]
+        for n in names:
+            if n not in known:
+                from solver.errors import did_you_mean
+                close = did_you_mean(n, known)
+                raise InputError(InputIssue(f"unknown scenario {n!r}", path="--scenarios",
+                                            hint=f"did you mean {' or '.join(close)}?" if close else
+                                            f"the problem defines: {', '.join(known) or 'none'}"))
+        out = []
+        if args.include_base:
+            out.append(("base", loaded))
+        out += [(n, load_problem(args.problem, scenario=n, catalog_overlays=args.catalog)) for n in names]
+        if not out:
+            raise InputError(InputIssue("no scenarios to plan for", path="--scenarios",
+                                        hint="the problem defines none; use --multipliers"))
+        p = probs or [1.0 / len(out)] * len(out)
+        if len(p) != len(out) or abs(sum(p) - 1.0) > 1e-9 or min(p) < 0:
+            raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "
+                                        "summing to 1", path="--probabilities"))
+        return [DemandScenario(n, pi, build_coefficients(lp.problem, lp.catalog))
+                for (n, lp), pi in zip(out, p)]
+    k = build_coefficients(loaded.problem, loaded.catalog)
+    if args.multipliers is not None:
+        mult = _floats(args.multipliers, "--multipliers")
+    else:
+        mult = draw_multipliers(args.demand_scenarios or 5, args.demand_cv, args.seed).tolist()
+    return scenarios_from_multipliers(k, mult, probs)
+
+
+def run(args) -> int:
+    from solver.explore.common import SolveOptions
+    from solver.explore.robust import robust_plan
+    from solver.problem.load import load_problem
+    from solver.yamlio import atomic_write_text
+
+    opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap).check()
+    loaded = load_problem(args.problem, catalog_overlays=args.catalog)
+    if loaded.problem.objective.periods is not None:
+        raise InputError(InputIssue("robust handles single-period problems only", path="objective.periods",
+                                    hint="remove objective.periods"))
+    scen = build_scenarios(args, loaded)
+    so = loaded.problem.solver
+    backend = opts.backend or so.backend
+    solver = opts.solver or (so.solver if backend == so.backend else None)
+    rep = robust_plan(scen, percentile=args.percentile, backend=backend, solver=solver,
+                      time_limit_s=opts.time_limit_s or so.time_limit_s,
+                      mip_gap=opts.mip_gap if opts.mip_gap is not None else so.mip_gap)
+    for s in rep.scenarios:
+        print(f"scenario {s['name']}: p={s['probability']:.3g}, {s['total_rps']:,.4g} req/s"
+              + ("" if s["kept"] else "  (above the percentile: not planned for)"))
+    print(rep.note)
+    print(rep.table_text(), end="")
+    for a in rep.approaches:
+        if a.message and a.status not in ("optimal",):
+            print(f"note: {a.name}: {a.message}", file=sys.stderr)
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(rep.to_dict(), indent=1, default=float) + "\n",
+                          protect=(args.problem, *args.catalog))
+        print(f"wrote {args.json}")
+    return EXIT_OK if rep.approaches[0].expected_usd is not None else EXIT_INFEASIBLE

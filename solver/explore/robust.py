@@ -1,0 +1,333 @@
+"""Robust plans: one owned fleet for a set of demand scenarios (two-stage stochastic program).
+
+Model
+-----
+Scenarios s = 1..S with probabilities pi_s (summing to 1) each have their own
+coefficients k_s (the problem's named scenarios, or the base problem with its
+demand times a multiplier).  For each, :func:`solver.mip.formulation.build_model`
+builds the usual single-scenario model M_s; the stochastic program stacks them:
+
+* first stage (here-and-now, shared): N_f in Z+ for every *first-stage* offer
+  f (purchase, reserved 1y/3y, already-owned hardware), matched across
+  scenarios by the offer's key;
+* second stage (per scenario): everything else of M_s - on-demand and spot
+  units, replicas, spares, routing;
+* linking rows ``robust.first_stage[key@s]``: n_f^s - N_f = 0 - every scenario
+  has exactly the owned/reserved fleet (it is paid for, draws idle power and
+  counts against power caps whether used or not);
+* objective: sum_s pi_s obj_s(v_s).  Because n_f^s = N_f in every scenario and
+  sum pi_s = 1, the first-stage cost is counted exactly once, and the rest is
+  the probability-weighted second-stage cost.
+
+Every scenario keeps all its own rows (demand, caps, budget per scenario).
+
+Percentile ("serve the cheapest p%")
+------------------------------------
+``percentile`` < 100 drops the scenarios with the largest total demand: the
+ceil(p/100 x S) scenarios with the lowest total demand are kept, their
+probabilities renormalised, and the plan is required to be feasible (and is
+costed) on those only.  This is the simple, documented form of a chance
+constraint: the dropped peaks are the ones the owner decides not to plan for
+(they would be shed or handled outside the plan).  A binary scenario-selection
+model would choose *which* scenarios to drop by cost; with demand-only
+scenarios the largest ones are also the most expensive to serve, so both agree
+whenever cost grows with demand.
+
+Comparisons
+-----------
+* ``stochastic``: the stacked model above.
+* ``mean``: solve the single model at the expected demand, keep its first
+  stage, then re-solve every scenario's second stage with that first stage
+  fixed (on-demand/spot pay for the rest) and take the expected cost.
+* ``max``: the same with the element-wise largest demand.
+
+The single-demand models of ``mean`` and ``max`` take everything but the demand
+(caps, offers, budget) from the first planned scenario; with named scenarios
+that differ in caps, that is the first one listed.
+
+The difference mean - stochastic is the value of the stochastic solution
+(VSS), which is >= 0 up to the MIP gap (the mean plan's first stage is one
+feasible first stage of the stochastic program).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Optional, Sequence
+
+import numpy as np
+
+from solver.coefficients import Coefficients
+from solver.errors import InputError, InputIssue
+from solver.mip.backends import solve
+from solver.mip.formulation import build_model
+from solver.mip.model import LinearModel
+from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
+
+FIRST_STAGE_ACQUISITIONS = ("purchase", "reserved_1y", "reserved_3y")
+#: hardware cost parts (what a first-stage unit costs whether used or not)
+HW_PARTS = ("rental_on_demand", "rental_spot", "rental_reserved_1y", "rental_reserved_3y",
+            "purchase_amortisation", "maintenance", "hosting")
+
+
+@dataclass
+class DemandScenario:
+    name: str
+    probability: float
+    k: Coefficients
+
+    @property
+    def total_rps(self) -> float:
+        return float(np.sum(self.k.demand_rps))
+
+
+def is_first_stage(o) -> bool:
+    return o.existing or o.acquisition in FIRST_STAGE_ACQUISITIONS
+
+
+def draw_multipliers(n: int, cv: float, seed: int) -> np.ndarray:
+    """n lognormal demand multipliers with mean 1 and coefficient of variation ``cv``."""
+    if n < 1:
+        raise InputError(InputIssue("--demand-scenarios must be >= 1", path="--demand-scenarios"))
+    if not cv >= 0:
+        raise InputError(InputIssue("--demand-cv must be >= 0", path="--demand-cv", hint="e.g. 0.3"))
+    sigma2 = math.log1p(cv * cv)
+    rng = np.random.default_rng(seed)
+    return np.exp(rng.normal(-sigma2 / 2.0, math.sqrt(sigma2), n))
+
+
+def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
+                               probabilities: Optional[Sequence[float]] = None) -> list[DemandScenario]:
+    """The base coefficients with every workload's demand times each multiplier."""
+    m = np.asarray(list(multipliers), float)
+    if len(m) == 0 or not np.all(np.isfinite(m)) or np.any(m <= 0):
+        raise InputError(InputIssue("demand multipliers must be positive numbers", path="--multipliers",
+                                    hint="e.g. --multipliers 0.7,1,1.4"))
+    p = np.full(len(m), 1.0 / len(m)) if probabilities is None else np.asarray(probabilities, float)
+    if len(p) != len(m) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
+        raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "
+                                    "summing to 1", path="--probabilities"))
+    return [DemandScenario(f"x{mi:.3g}", float(pi), replace(k, demand_rps=k.demand_rps * mi))
+            for mi, pi in zip(m, p)]
+
+
+@dataclass
+class Stacked:
+    model: LinearModel
+    scenarios: list[DemandScenario]
+    offsets: list[int]              # first column of each scenario's block
+    models: list[LinearModel]
+    first_keys: list[str]           # first-stage offer keys, one N column each
+    first_cols: np.ndarray          # column of N per key
+
+
+def first_stage_keys(scenarios: Sequence[DemandScenario]) -> list[str]:
+    keys = [sorted(o.key for o in s.k.offers if is_first_stage(o)) for s in scenarios]
+    if any(kk != keys[0] for kk in keys[1:]):
+        raise InputError(InputIssue("the scenarios offer different owned/reserved hardware; a shared "
+                                    "first stage needs the same first-stage offers in every scenario",
+                                    path="scenarios",
+                                    hint="make the scenarios differ in demand (workloads.*.peak_rps) only"))
+    return keys[0]
+
+
+def stack(scenarios: Sequence[DemandScenario], fixed_first: Optional[dict] = None) -> Stacked:
+    """One LinearModel: every scenario's model, weighted by pi_s, linked on the first stage."""
+    models = [build_model(s.k) for s in scenarios]
+    keys = first_stage_keys(scenarios)
+    offsets, n0 = [], 0
+    for m in models:
+        offsets.append(n0)
+        n0 += m.n_vars
+    first_cols = np.arange(n0, n0 + len(keys))
+    names, lb, ub, is_int, obj = [], [], [], [], []
+    parts: dict[str, list] = {}
+    rows_r, rows_c, rows_v, sense, rhs, rnames, fam = [], [], [], [], [], [], []
+    r0 = 0
+    key_pos = {kk: i for i, kk in enumerate(keys)}
+    n_ub = np.full(len(keys), np.inf)
+    link_r, link_c, link_v, link_names = [], [], [], []
+    for sc, m, off in zip(scenarios, models, offsets):
+        names += [f"{sc.name}:{v}" for v in m.var_names]
+        lb.append(m.lb)
+        ub.append(m.ub)
+        is_int.append(m.is_int)
+        obj.append(sc.probability * m.obj)
+        r = np.repeat(np.arange(m.n_rows), np.diff(m.indptr))
+        rows_r.append(r + r0)
+        rows_c.append(m.indices + off)
+        rows_v.append(m.data)
+        sense.append(m.sense)
+        rhs.append(m.rhs)
+        rnames += [f"{sc.name}:{n}" for n in m.row_names]
+        fam.append(m.row_family)
+        r0 += m.n_rows
+        for o, info in enumerate(sc.k.offers):
+            if not is_first_stage(info):
+                continue
+            j = key_pos[info.key]
+            n_ub[j] = min(n_ub[j], m.ub[m.blocks["n"][o]])
+            link_r += [len(link_names), len(link_names)]
+            link_c += [off + int(m.blocks["n"][o]), int(first_cols[j])]
+            link_v += [1.0, -1.0]
+            link_names.append(f"robust.first_stage[{info.key}@{sc.name}]")
+    for part in sorted({p for m in models for p in m.obj_parts}):
+        parts[part] = [sc.probability * m.obj_parts.get(part, np.zeros(m.n_vars))
+                       for sc, m in zip(scenarios, models)]
+    N_lb, N_ub = np.zeros(len(keys)), n_ub
+    if fixed_first is not None:
+        N_lb = np.array([float(fixed_first.get(kk, 0.0)) for kk in keys])
+        N_ub = N_lb.copy()
+    names += [f"N[{kk}]" for kk in keys]
+    lb.append(N_lb)
+    ub.append(N_ub)
+    is_int.append(np.ones(len(keys), bool))
+    obj.append(np.zeros(len(keys)))
+    m_link = len(link_names)
+    rows_r.append(np.asarray(link_r, np.int64) + r0)
+    rows_c.append(np.asarray(link_c, np.int64))
+    rows_v.append(np.asarray(link_v, float))
+    sense.append(np.full(m_link, "="))
+    rhs.append(np.zeros(m_link))
+    rnames += link_names
+    fam.append(np.full(m_link, "robust.first_stage", dtype=object))
+    n_rows = r0 + m_link
+    r = np.concatenate(rows_r).astype(np.int64)
+    c = np.concatenate(rows_c).astype(np.int64)
+    v = np.concatenate(rows_v)
+    order = np.lexsort((c, r))
+    r, c, v = r[order], c[order], v[order]
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.add.at(indptr, r + 1, 1)
+    indptr = np.cumsum(indptr)
+    nk = len(keys)
+    obj_parts = {p: np.concatenate(vs + [np.zeros(nk)]) for p, vs in parts.items()}
+    model = LinearModel(var_names=names, lb=np.concatenate(lb), ub=np.concatenate(ub),
+                        is_int=np.concatenate(is_int), indptr=indptr, indices=c, data=v,
+                        sense=np.concatenate(sense).astype("<U1"), rhs=np.concatenate(rhs),
+                        row_names=rnames, row_family=np.concatenate(fam).astype(object),
+                        obj=np.concatenate(obj), obj_parts=obj_parts, blocks={"N": first_cols})
+    return Stacked(model, list(scenarios), offsets, models, keys, first_cols)
+
+
+@dataclass
+class Approach:
+    """One first-stage decision and what it costs across the scenarios."""
+
+    name: str                       # stochastic | mean | max
+    status: str
+    first_stage_units: dict = field(default_factory=dict)       # offer key -> units
+    first_stage_devices: dict = field(default_factory=dict)     # accelerator -> devices
+    first_stage_usd: Optional[float] = None                     # hardware cost of the first stage
+    expected_usd: Optional[float] = None                        # first stage + E[second stage]
+    per_scenario_usd: dict = field(default_factory=dict)        # scenario -> total cost
+    message: str = ""
+
+
+@dataclass
+class RobustReport:
+    scenarios: list                  # [{name, probability, total_rps, kept}]
+    percentile: float
+    hours: float
+    approaches: list[Approach]
+    vss_usd: Optional[float]         # mean - stochastic expected cost
+    note: str = ("first stage: purchased, reserved and owned units (shared by every scenario); "
+                 "second stage: on-demand/spot units, replicas and routing per scenario")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table_text(self) -> str:
+        per_month = 730.0 / self.hours
+        lines = [f"{'plan':<11} {'status':<10} {'first stage':>16} {'expected total':>16}  "
+                 f"first-stage devices  (USD per month)"]
+        for a in self.approaches:
+            f = "-" if a.first_stage_usd is None else f"{a.first_stage_usd * per_month:,.2f}"
+            e = "-" if a.expected_usd is None else f"{a.expected_usd * per_month:,.2f}"
+            dev = ", ".join(f"{n:g} {acc}" for acc, n in sorted(a.first_stage_devices.items())) or "none"
+            lines.append(f"{a.name:<11} {a.status:<10} {f:>16} {e:>16}  {dev}")
+        if self.vss_usd is not None:
+            lines.append(f"value of the stochastic solution (mean plan - stochastic): "
+                         f"${self.vss_usd * per_month:,.2f} per month")
+        return "\n".join(lines) + "\n"
+
+
+def keep_percentile(scenarios: Sequence[DemandScenario], percentile: float) -> list[bool]:
+    """Which scenarios are planned for: the ceil(p% x S) with the lowest total demand."""
+    if not 0 < percentile <= 100:
+        raise InputError(InputIssue("--percentile must be in (0, 100]", path="--percentile", hint="e.g. 90"))
+    n = len(scenarios)
+    keep_n = max(1, math.ceil(percentile / 100.0 * n - 1e-9))
+    order = sorted(range(n), key=lambda i: (scenarios[i].total_rps, i))
+    kept = set(order[:keep_n])
+    return [i in kept for i in range(n)]
+
+
+def _summarise(name: str, st: Stacked, res) -> Approach:
+    if res.status not in (OPTIMAL, TIME_LIMIT):
+        return Approach(name, res.status, message=res.message)
+    v = res.values
+    units = {kk: float(v[c]) for kk, c in zip(st.first_keys, st.first_cols)}
+    k0, m0, off0 = st.scenarios[0].k, st.models[0], st.offsets[0]
+    devices: dict[str, float] = {}
+    first_usd = 0.0
+    for o, info in enumerate(k0.offers):
+        if not is_first_stage(info):
+            continue
+        col = int(m0.blocks["n"][o])
+        u = units[info.key]
+        if u > 0:
+            devices[info.accelerator] = devices.get(info.accelerator, 0.0) + u * info.devices_per_unit
+        first_usd += u * sum(float(m0.obj_parts[p][col]) for p in HW_PARTS if p in m0.obj_parts)
+    per = {}
+    for sc, m, off in zip(st.scenarios, st.models, st.offsets):
+        per[sc.name] = float(m.obj @ v[off:off + m.n_vars] + m.obj_const)
+    expected = float(sum(sc.probability * per[sc.name] for sc in st.scenarios))
+    return Approach(name, res.status, {k: u for k, u in units.items() if u > 0}, devices,
+                    first_usd, expected, per, res.message)
+
+
+def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.0,
+                backend: str = "pulp", solver: Optional[str] = None, time_limit_s: float = 60.0,
+                mip_gap: float = 1e-6, compare: bool = True) -> RobustReport:
+    """Solve the two-stage program and (``compare``) evaluate the mean and max plans on it."""
+    keep = keep_percentile(scenarios, percentile)
+    kept = [s for s, kk in zip(scenarios, keep) if kk]
+    total_p = sum(s.probability for s in kept)
+    if total_p <= 0:
+        raise InputError(InputIssue("the kept scenarios have probability 0", path="--percentile"))
+    kept = [replace(s, probability=s.probability / total_p) for s in kept]
+    st = stack(kept)
+    res = solve(st.model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    approaches = [_summarise("stochastic", st, res)]
+    if compare:
+        workloads = kept[0].k.workloads
+        if any(s.k.workloads != workloads for s in kept):
+            raise InputError(InputIssue("scenarios have different workloads", path="scenarios"))
+        demands = np.array([s.k.demand_rps for s in kept])
+        probs = np.array([s.probability for s in kept])
+        for name, d in (("mean", probs @ demands), ("max", demands.max(axis=0))):
+            single = DemandScenario(name, 1.0, replace(kept[0].k, demand_rps=d))
+            one = stack([single])
+            r1 = solve(one.model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+            if r1.status not in (OPTIMAL, TIME_LIMIT):
+                approaches.append(Approach(name, r1.status, message=f"planning for the {name} "
+                                           f"demand: {r1.message}"))
+                continue
+            first = {kk: float(r1.values[c]) for kk, c in zip(one.first_keys, one.first_cols)}
+            ev = stack(kept, fixed_first=first)
+            r2 = solve(ev.model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+            a = _summarise(name, ev, r2)
+            if r2.status == INFEASIBLE:
+                a.message = (f"the fleet bought for the {name} demand cannot serve every scenario "
+                             "with on-demand/spot on top (caps or availability)")
+                a.first_stage_units = {kk: u for kk, u in first.items() if u > 0}
+            approaches.append(a)
+    vss = None
+    by = {a.name: a for a in approaches}
+    if "mean" in by and by["mean"].expected_usd is not None and by["stochastic"].expected_usd is not None:
+        vss = by["mean"].expected_usd - by["stochastic"].expected_usd
+    info = [{"name": s.name, "probability": s.probability, "total_rps": s.total_rps, "kept": kk}
+            for s, kk in zip(scenarios, keep)]
+    return RobustReport(info, percentile, kept[0].k.hours, approaches, vss)

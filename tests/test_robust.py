@@ -1,0 +1,173 @@
+"""Two-stage stochastic fleet: hand-solved newsvendor, brute force, and the stacking itself.
+
+Newsvendor fleet: one workload, 1 req/s per device, an owned (purchase) device at c per
+hour and an on-demand device at p per hour, horizon 1 h (so USD = USD per hour).
+With demand D_s in scenario s (probability pi_s) and N owned devices,
+    cost(N) = c N + sum_s pi_s p max(0, D_s - N),
+so the k-th owned device is worth buying iff P(D >= k) p > c.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from solver.cli import main
+from solver.coefficients import build_coefficients
+from solver.errors import InputError
+from solver.explore.robust import (draw_multipliers, keep_percentile, robust_plan,
+                                   scenarios_from_multipliers, stack)
+from solver.mip import build_model, solve
+from solver.problem.load import load_problem
+from test_mip_support import coeffs, offer
+
+ROOT = Path(__file__).parents[1]
+BACKENDS = [("pulp", "cbc"), ("ortools", "scip")]
+KEY = "a@r/purchase/p:i"
+
+
+def _newsvendor(c: float, p: float):
+    return coeffs([offer("a", mode="purchase", usd_per_device_hour=c), offer("a", usd_per_device_hour=p)],
+                  [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 1.0), (0, 1, 1.0)], [1.0], hours=1.0)
+
+
+def _brute(c, p, demands, probs):
+    """(best N, cost) by enumerating N = 0..max D with the closed form above."""
+    costs = [c * n + sum(pi * p * max(0.0, d - n) for d, pi in zip(demands, probs))
+             for n in range(int(max(demands)) + 1)]
+    n = int(np.argmin(costs))
+    return n, costs[n]
+
+
+@pytest.mark.parametrize("backend,solver", BACKENDS)
+def test_newsvendor_two_equiprobable_scenarios(backend, solver):
+    # D in {2, 6}, c = 1.  p = 1.5: devices 1-2 are always used (1.5 > 1), devices 3-6 half
+    # the time (0.75 < 1): buy 2, expected cost 2 + 0.5 * 4 * 1.5 = 5.
+    # Mean plan (D = 4): buys 4, expected 4 + 0.5 * 2 * 1.5 = 5.5.  Max plan: 6, cost 6.
+    sc = scenarios_from_multipliers(_newsvendor(1.0, 1.5), [2.0, 6.0])
+    rep = robust_plan(sc, backend=backend, solver=solver)
+    by = {a.name: a for a in rep.approaches}
+    assert by["stochastic"].first_stage_units == {KEY: 2.0}
+    assert by["stochastic"].expected_usd == pytest.approx(5.0)
+    assert by["stochastic"].first_stage_usd == pytest.approx(2.0)
+    assert by["stochastic"].per_scenario_usd == pytest.approx({"x2": 2.0, "x6": 2.0 + 4 * 1.5})
+    assert by["mean"].first_stage_units == {KEY: 4.0}
+    assert by["mean"].expected_usd == pytest.approx(5.5)
+    assert by["max"].first_stage_units == {KEY: 6.0}
+    assert by["max"].expected_usd == pytest.approx(6.0)
+    assert rep.vss_usd == pytest.approx(0.5)
+    # p = 2.5: 0.5 * 2.5 = 1.25 > 1, so every device up to 6 is bought: cost 6 (= max plan);
+    # the mean plan pays 4 + 0.5 * 2 * 2.5 = 6.5
+    rep = robust_plan(scenarios_from_multipliers(_newsvendor(1.0, 2.5), [2.0, 6.0]),
+                      backend=backend, solver=solver)
+    by = {a.name: a for a in rep.approaches}
+    assert by["stochastic"].first_stage_units == {KEY: 6.0}
+    assert by["stochastic"].expected_usd == pytest.approx(6.0)
+    assert by["mean"].expected_usd == pytest.approx(6.5)
+
+
+@pytest.mark.parametrize("c,p,demands,probs", [
+    (1.0, 1.6, [1, 3, 4], [0.2, 0.5, 0.3]),
+    (2.0, 3.0, [2, 5, 7], [0.5, 0.3, 0.2]),
+    (1.0, 4.0, [3, 4, 8, 9], [0.4, 0.3, 0.2, 0.1]),
+])
+def test_matches_brute_force(c, p, demands, probs):
+    sc = scenarios_from_multipliers(_newsvendor(c, p), demands, probs)
+    rep = robust_plan(sc, compare=False)
+    n, cost = _brute(c, p, demands, probs)
+    st = rep.approaches[0]
+    assert st.expected_usd == pytest.approx(cost)
+    # ties between N values are possible only if two costs are equal: check the cost of the N found
+    got = st.first_stage_units.get(KEY, 0.0)
+    assert _brute(c, p, demands, probs)[1] == pytest.approx(
+        c * got + sum(pi * p * max(0.0, d - got) for d, pi in zip(demands, probs)))
+
+
+def test_percentile_drops_the_largest_scenarios():
+    sc = scenarios_from_multipliers(_newsvendor(1.0, 2.5), [6.0, 2.0, 4.0])
+    assert keep_percentile(sc, 100) == [True, True, True]
+    assert keep_percentile(sc, 60) == [False, True, True]      # ceil(0.6 * 3) = 2 smallest
+    rep = robust_plan(sc, percentile=60, compare=False)
+    # D in {2, 4} with 1/2 each: devices 1-2 used always, 3-4 half the time (1.25 > 1): buy 4
+    assert rep.approaches[0].first_stage_units == {KEY: 4.0}
+    assert rep.approaches[0].expected_usd == pytest.approx(4.0)
+    assert [s["kept"] for s in rep.scenarios] == [False, True, True]
+    with pytest.raises(InputError):
+        keep_percentile(sc, 0)
+
+
+def test_stacking_equals_separate_scenario_solves():
+    """Second method: fix the stochastic first stage, solve each scenario alone, weight by pi."""
+    loaded = load_problem(ROOT / "problems" / "enterprise-multi-region.yaml")
+    k = build_coefficients(loaded.problem, loaded.catalog)
+    sc = scenarios_from_multipliers(k, [0.7, 1.0, 1.5], [0.3, 0.4, 0.3])
+    rep = robust_plan(sc, compare=True)
+    by = {a.name: a for a in rep.approaches}
+    st = by["stochastic"]
+    assert st.status == "optimal"
+    total = 0.0
+    for s in sc:
+        m = build_model(s.k)
+        lb, ub = m.lb.copy(), m.ub.copy()
+        for o, info in enumerate(s.k.offers):
+            if info.existing or info.acquisition in ("purchase", "reserved_1y", "reserved_3y"):
+                j = m.blocks["n"][o]
+                lb[j] = ub[j] = st.first_stage_units.get(info.key, 0.0)
+        r = solve(replace(m, lb=lb, ub=ub), mip_gap=1e-9)
+        assert r.status == "optimal"
+        assert r.objective == pytest.approx(st.per_scenario_usd[s.name], rel=1e-6)
+        total += s.probability * r.objective
+    assert st.expected_usd == pytest.approx(total, rel=1e-9)
+    # the stochastic plan is at least as good as either single-demand plan (up to the gap)
+    for name in ("mean", "max"):
+        assert st.expected_usd <= by[name].expected_usd * (1 + 1e-5)
+    assert rep.vss_usd >= -1e-5 * st.expected_usd
+
+
+def test_stack_shapes_and_links():
+    sc = scenarios_from_multipliers(_newsvendor(1.0, 1.5), [2.0, 6.0])
+    st = stack(sc)
+    m0 = st.models[0]
+    assert st.model.n_vars == 2 * m0.n_vars + 1
+    links = np.flatnonzero(st.model.row_family.astype(str) == "robust.first_stage")
+    assert len(links) == 2
+    for i in links:
+        cols, vals = st.model.row(i)
+        assert sorted(vals.tolist()) == [-1.0, 1.0] and st.first_cols[0] in cols
+    assert np.allclose(st.model.obj[:m0.n_vars], 0.5 * m0.obj)
+
+
+def test_drawn_multipliers_have_mean_one_and_the_cv():
+    m = draw_multipliers(40000, 0.3, seed=1)
+    assert m.mean() == pytest.approx(1.0, abs=0.01)
+    assert m.std() / m.mean() == pytest.approx(0.3, abs=0.01)
+    assert np.array_equal(draw_multipliers(5, 0.3, 7), draw_multipliers(5, 0.3, 7))
+
+
+def test_robust_cli(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["robust", str(ROOT / "problems" / "enterprise-multi-region.yaml"),
+               "--multipliers", "0.8,1.3", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "stochastic" in text and "mean" in text and "value of the stochastic solution" in text
+    doc = json.loads(out.read_text())
+    assert [a["name"] for a in doc["approaches"]] == ["stochastic", "mean", "max"]
+
+
+@pytest.mark.parametrize("argv,where", [
+    (["--multipliers", "a,b"], "--multipliers"),
+    (["--multipliers", "1,-2"], "--multipliers"),
+    (["--scenarios", "irland"], "did you mean ireland-power-cut"),
+    (["--scenarios", "all"], "first-stage offers"),
+    (["--percentile", "0"], "--percentile"),
+    (["--multipliers", "1,2", "--probabilities", "0.3,0.3"], "--probabilities"),
+])
+def test_robust_cli_bad_input(argv, where, capsys):
+    rc = main(["robust", str(ROOT / "problems" / "enterprise-multi-region.yaml"), *argv])
+    assert rc == 2
+    assert where in capsys.readouterr().err
