@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from solver.cli import main
-from solver.explore.sensitivity import (HOURS_PER_MONTH, fixed_model, marginal_values,
-                                        price_thresholds, solve_lp_duals)
+from solver.explore.sensitivity import (HOURS_PER_MONTH, discrete_steps, fixed_model,
+                                        marginal_values, price_thresholds, solve_lp_duals)
 from solver.mip import build_model, solve
 from solver.mip.pipeline import solve_problem
 from solver.problem.load import load_problem
@@ -27,7 +27,7 @@ ROOT = Path(__file__).parents[1]
 H = 730.0   # one month, so USD over the horizon = USD per month
 
 
-def _power_fleet():
+def _power_fleet(demand=4.5, a_rps=2.0):
     """a: $4/h, 2 req/s per device; b: $1/h, 1 req/s, 1 kW each under a 3 kW cap; 4.5 req/s.
 
     Hand solution: b is cheaper per req/s ($1 vs $2), so use the 3 b the cap allows and
@@ -39,7 +39,7 @@ def _power_fleet():
     row has only fixed unit counts: both duals 0.
     """
     return coeffs([offer("a", usd_per_device_hour=4.0), offer("b", usd_per_device_hour=1.0, tdp_w=1000.0)],
-                  [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 2.0), (0, 1, 1.0)], [4.5], hours=H,
+                  [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, a_rps), (0, 1, 1.0)], [demand], hours=H,
                   power_caps=[("site", np.array([1]), 3.0)])
 
 
@@ -59,6 +59,25 @@ def test_hand_solved_power_and_demand_duals():
     d = by["demand.served"]
     assert d.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
     assert d.usd_per_month_per_unit_mix == pytest.approx(2.0 * HOURS_PER_MONTH)
+
+
+@pytest.mark.parametrize("backend,solver", [("pulp", "cbc"), ("ortools", "scip")])
+def test_whole_step_of_a_power_cap(backend, solver):
+    """+1 kW (one b device) re-solved as a MIP, against the hand solution (a: 1.5 req/s here).
+
+    4.4 req/s: cap 3 -> 3 b + 1 a = $7 (4.5 req/s; 2 b + 2 a: $10, 3 a: $12); cap 4 -> 4 b
+    serve only 4, so 3 b + 1 a stays: the step saves nothing although the marginal (mix)
+    value is positive - integrality.
+    4.0 req/s: cap 3 -> 3 b + 1 a = $7; cap 4 -> 4 b = $4: saves $3/h = $2190/month.
+    """
+    for demand, saving in ((4.4, 0.0), (4.0, 3.0 * HOURS_PER_MONTH)):
+        k = _power_fleet(demand, a_rps=1.5)
+        m = build_model(k)
+        res = solve(m, backend, solver)
+        assert res.objective == pytest.approx(7.0 * H)
+        (st,) = discrete_steps(k, m, res.values, backend=backend, solver=solver)
+        assert (st.family, st.label, st.step, st.unit) == ("caps.power", "site", 1.0, "kW")
+        assert st.saving_usd_per_month == pytest.approx(saving, abs=1e-6)
 
 
 def test_fixed_model_modes():

@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds per solve")
     p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap")
     p.add_argument("--no-thresholds", action="store_true", help="skip the price bisections")
+    p.add_argument("--no-steps", action="store_true",
+                   help="skip re-solving with each binding power/availability/capex/budget limit "
+                        "relaxed by one unit's worth")
     p.add_argument("--steps", type=int, default=8, help="bisection steps per accelerator (default 8)")
     p.add_argument("--max-factor", type=float, default=16.0,
                    help="search prices from 1/F to F times the current one (default 16)")
@@ -41,7 +44,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from solver.explore.common import SolveOptions
-    from solver.explore.sensitivity import LP_SOLVERS, marginal_values, price_thresholds
+    from solver.explore.sensitivity import (LP_SOLVERS, discrete_steps, marginal_values,
+                                            price_thresholds)
     from solver.mip.pipeline import solve_problem
     from solver.problem.load import load_problem
     from solver.yamlio import atomic_write_text
@@ -80,12 +84,21 @@ def run(args) -> int:
         print(f"  {m.family}[{m.label}]  per {m.unit}: fleet fixed {m.usd_per_month_per_unit:,.4g}, "
               f"mix fixed {mix} USD/month")
         print(f"      {m.text}")
+    tl = opts.time_limit_s or loaded.problem.solver.time_limit_s
+    gap = opts.mip_gap if opts.mip_gap is not None else 1e-6
+    if not args.no_steps:
+        steps = discrete_steps(k, model, res.values, backend=res.backend, solver=res.solver,
+                               time_limit_s=tl, mip_gap=gap)
+        sens.steps = [st.__dict__ for st in steps]
+        if steps:
+            print("Binding limits relaxed by one whole step (full MIP re-solve each):")
+        for st in steps:
+            print(f"  {st.text}")
     if not args.no_thresholds:
         be = res.backend
         ths = price_thresholds(k, model, res.values, backend=be, solver=res.solver, steps=args.steps,
                                max_factor=args.max_factor, unused=args.unused,
-                               time_limit_s=opts.time_limit_s or loaded.problem.solver.time_limit_s,
-                               mip_gap=opts.mip_gap if opts.mip_gap is not None else 1e-6)
+                               time_limit_s=tl, mip_gap=gap)
         sens.thresholds = [t.__dict__ for t in ths]
         print(f"Price thresholds (full re-solves, {args.steps} bisection steps on the price multiplier):")
         for t in ths:

@@ -269,7 +269,7 @@ def _summarise(name: str, st: Stacked, res) -> Approach:
         return Approach(name, res.status, message=res.message)
     v = res.values
     units = {kk: float(v[c]) for kk, c in zip(st.first_keys, st.first_cols)}
-    k0, m0, off0 = st.scenarios[0].k, st.models[0], st.offsets[0]
+    k0, m0 = st.scenarios[0].k, st.models[0]
     devices: dict[str, float] = {}
     first_usd = 0.0
     for o, info in enumerate(k0.offers):

@@ -25,6 +25,14 @@ rhs), checked against finite differences in the tests; it is turned into USD
 per month (x 730 / H) and into the user's terms per family
 (:data:`WORDING`).
 
+Whole steps
+-----------
+Power, availability and capex rows count units only, and a budget row mostly
+so; at the margin they are worth 0 with the fleet fixed, and a fraction of a
+device is not a plan.  :func:`discrete_steps` therefore re-solves the full MIP
+once per binding row with its limit raised by one unit's worth (the largest
+coefficient in the row; 1% for the budget) and reports the saving.
+
 Price thresholds
 ----------------
 For each accelerator the plan uses, the hourly price of every offer of that
@@ -197,6 +205,7 @@ class Sensitivity:
     lp_objective_fleet: Optional[float]
     lp_objective_mix: Optional[float]
     marginals: list[Marginal] = field(default_factory=list)
+    steps: list = field(default_factory=list)
     thresholds: list = field(default_factory=list)
     note: str = ("marginal values with the integer decisions held fixed: 'fleet' = every unit and "
                  "replica count fixed (only routing moves); 'mix' = the choice of offers and "
@@ -232,6 +241,64 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
             if abs(d_fleet) < 1e-9 and abs(d_mix) > 1e-9:
                 text = text_mix + " (if the plan could scale what it already uses)"
         out.marginals.append(Marginal(f, label, float(model.rhs[i]), unit, user_fleet, user_mix, text))
+    return out
+
+
+# ----------------------------------------------------------------------------- discrete steps
+
+#: integer-only limits: their LP duals with the fleet fixed are 0, so a full re-solve prices one step
+STEP_FAMILIES = ("caps.power", "caps.availability", "caps.capex", "caps.budget")
+
+
+@dataclass
+class Step:
+    """The full MIP re-solved with one binding limit relaxed by one whole step."""
+
+    family: str
+    label: str
+    rhs: float
+    step: float                 # in the row's unit (kW, devices, USD, USD/month)
+    unit: str
+    saving_usd_per_month: Optional[float]
+    status: str
+    text: str
+
+
+def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, backend: str = "pulp",
+                   solver: Optional[str] = None, time_limit_s: float = 60.0,
+                   mip_gap: float = 1e-6) -> list[Step]:
+    """For each binding power/availability/capex/budget row: relax by one unit's worth, re-solve.
+
+    The step is the largest coefficient in the row (the kW, devices or capex of the
+    biggest unit it counts, so at least one more of any unit fits); the budget's
+    step is 1% of it.  One MIP solve per binding row.
+    """
+    per_month = HOURS_PER_MONTH / k.hours
+    base = model.objective_value(values)
+    fam = model.row_family.astype(str)
+    units = {"caps.power": "kW", "caps.availability": "devices", "caps.capex": "USD",
+             "caps.budget": "USD/month"}
+    out = []
+    for i in binding_rows(model, values):
+        f = str(fam[i])
+        if f not in STEP_FAMILIES:
+            continue
+        label = _label(model.row_names[i], f)
+        _, vals = model.row(i)
+        step = 0.01 * abs(float(model.rhs[i])) if f == "caps.budget" else float(np.max(np.abs(vals)))
+        rhs = model.rhs.copy()
+        rhs[i] += step
+        res = solve(replace(model, rhs=rhs), backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        if res.status not in (OPTIMAL, TIME_LIMIT):
+            out.append(Step(f, label, float(model.rhs[i]), step, units[f], None, res.status,
+                            f"{f}[{label}] +{step:.4g} {units[f]}: re-solve {res.status}"))
+            continue
+        saving = (base - res.objective) * per_month
+        out.append(Step(f, label, float(model.rhs[i]), step, units[f], saving, res.status,
+                        f"{f}[{label}]: {step:+.4g} {units[f]} (one more unit's worth) saves "
+                        f"{_usd(saving)} per month after a full re-solve"
+                        + (" (integer effects: a smaller step may save nothing)" if saving > 1e-6 else
+                           " (the plan does not change)")))
     return out
 
 
