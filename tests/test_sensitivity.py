@@ -27,7 +27,7 @@ ROOT = Path(__file__).parents[1]
 H = 730.0   # one month, so USD over the horizon = USD per month
 
 
-def _power_fleet(demand=4.5, a_rps=2.0):
+def _power_fleet(demand=4.5, a_rps=2.0, cap_kw=3.0):
     """a: $4/h, 2 req/s per device; b: $1/h, 1 req/s, 1 kW each under a 3 kW cap; 4.5 req/s.
 
     Hand solution: b is cheaper per req/s ($1 vs $2), so use the 3 b the cap allows and
@@ -40,7 +40,7 @@ def _power_fleet(demand=4.5, a_rps=2.0):
     """
     return coeffs([offer("a", usd_per_device_hour=4.0), offer("b", usd_per_device_hour=1.0, tdp_w=1000.0)],
                   [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, a_rps), (0, 1, 1.0)], [demand], hours=H,
-                  power_caps=[("site", np.array([1]), 3.0)])
+                  power_caps=[("site", np.array([1]), cap_kw)])
 
 
 def test_hand_solved_power_and_demand_duals():
@@ -69,9 +69,12 @@ def test_whole_step_of_a_power_cap(backend, solver):
     serve only 4, so 3 b + 1 a stays: the step saves nothing although the marginal (mix)
     value is positive - integrality.
     4.0 req/s: cap 3 -> 3 b + 1 a = $7; cap 4 -> 4 b = $4: saves $3/h = $2190/month.
+    A 3.5 kW cap with 4.0 req/s: 3 b leave 0.5 kW, less than a device: tight without equality;
+    +1 kW -> 4.5 kW -> 4 b: the same $3/h saving.
     """
-    for demand, saving in ((4.4, 0.0), (4.0, 3.0 * HOURS_PER_MONTH)):
-        k = _power_fleet(demand, a_rps=1.5)
+    for demand, cap, saving in ((4.4, 3.0, 0.0), (4.0, 3.0, 3.0 * HOURS_PER_MONTH),
+                                (4.0, 3.5, 3.0 * HOURS_PER_MONTH)):
+        k = _power_fleet(demand, a_rps=1.5, cap_kw=cap)
         m = build_model(k)
         res = solve(m, backend, solver)
         assert res.objective == pytest.approx(7.0 * H)

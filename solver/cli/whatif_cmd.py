@@ -91,7 +91,7 @@ def run(args) -> int:
                                time_limit_s=tl, mip_gap=gap)
         sens.steps = [st.__dict__ for st in steps]
         if steps:
-            print("Binding limits relaxed by one whole step (full MIP re-solve each):")
+            print("Tight limits relaxed by one whole unit (full MIP re-solve each):")
         for st in steps:
             print(f"  {st.text}")
     if not args.no_thresholds:

@@ -234,6 +234,8 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
         if f == "caps.budget":       # the row is cost x 730/H <= budget: rhs already per month
             d_fleet /= per_month
             d_mix = d_mix / per_month if d_mix is not None else None
+        d_fleet += 0.0              # no "-0" in reports
+        d_mix = None if d_mix is None else d_mix + 0.0
         user_fleet, unit, text = describe(f, label, d_fleet, k)
         user_mix = None
         if d_mix is not None:
@@ -267,7 +269,10 @@ class Step:
 def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, backend: str = "pulp",
                    solver: Optional[str] = None, time_limit_s: float = 60.0,
                    mip_gap: float = 1e-6) -> list[Step]:
-    """For each binding power/availability/capex/budget row: relax by one unit's worth, re-solve.
+    """For each tight power/availability/capex/budget row: relax by one unit's worth, re-solve.
+
+    Tight: the row's slack is less than its largest coefficient (one more of the biggest
+    unit it counts would not fit), which an integer plan can have without equality.
 
     The step is the largest coefficient in the row (the kW, devices or capex of the
     biggest unit it counts, so at least one more of any unit fits); the budget's
@@ -278,13 +283,20 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
     fam = model.row_family.astype(str)
     units = {"caps.power": "kW", "caps.availability": "devices", "caps.capex": "USD",
              "caps.budget": "USD/month"}
+    act = model.activity(values)
     out = []
-    for i in binding_rows(model, values):
+    for i in np.flatnonzero(np.isin(fam, STEP_FAMILIES)):
         f = str(fam[i])
-        if f not in STEP_FAMILIES:
-            continue
         label = _label(model.row_names[i], f)
         _, vals = model.row(i)
+        if len(vals) == 0:
+            continue
+        slack = float(model.rhs[i] - act[i])
+        # tight: the biggest unit the row counts no longer fits (binding in the integer sense)
+        if f != "caps.budget" and slack >= float(np.max(np.abs(vals))) - 1e-9:
+            continue
+        if f == "caps.budget" and slack > 1e-6 * max(1.0, abs(float(model.rhs[i]))):
+            continue
         step = 0.01 * abs(float(model.rhs[i])) if f == "caps.budget" else float(np.max(np.abs(vals)))
         rhs = model.rhs.copy()
         rhs[i] += step
