@@ -55,7 +55,7 @@ def test_hand_solved_power_and_demand_duals():
     p = by["caps.power"]
     assert p.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
     assert p.usd_per_month_per_unit_mix == pytest.approx(-1.0 * HOURS_PER_MONTH)
-    assert "1 kW more power at site saves $730.00 per month" in p.text
+    assert "1 kW more power in site saves $730.00 per month" in p.text
     d = by["demand.served"]
     assert d.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
     assert d.usd_per_month_per_unit_mix == pytest.approx(2.0 * HOURS_PER_MONTH)

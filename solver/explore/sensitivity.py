@@ -165,6 +165,17 @@ def binding_rows(model: LinearModel, values: np.ndarray, tol: float = 1e-6) -> n
     return np.flatnonzero(tight & np.isin(fam, list(WORDING)))
 
 
+def _where(family: str, label: str) -> str:
+    """'virginia#0' -> 'in virginia (fleet.power_caps[0])'; 'h100@any#1' -> 'h100 ... anywhere'."""
+    base, _, j = label.partition("#")
+    field_name = {"caps.power": "power_caps", "caps.availability": "availability"}.get(family)
+    ref = f" (fleet.{field_name}[{j}])" if field_name and j.isdigit() else ""
+    if family == "caps.availability" and "@" in base:
+        acc, _, region = base.partition("@")
+        return f"{acc} device {'anywhere' if region == 'any' else 'in ' + region}{ref}"
+    return f"in {base}{ref}" if family == "caps.power" else label
+
+
 def _usd(x: float) -> str:
     return f"${abs(x):,.2f}"
 
@@ -172,9 +183,10 @@ def _usd(x: float) -> str:
 def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple[float, str, str]:
     """(USD/month per user unit, user unit, sentence) from d(USD/month)/d rhs of one row."""
     if family == "caps.power":
-        return per_unit, "kW", f"1 kW more power at {label} saves {_usd(-per_unit)} per month"
+        return per_unit, "kW", (f"1 kW more power {_where(family, label)} saves {_usd(-per_unit)} "
+                                "per month")
     if family == "caps.availability":
-        return per_unit, "device", (f"one more device allowed by {label} is worth "
+        return per_unit, "device", (f"one more {_where(family, label)} is worth "
                                     f"{_usd(-per_unit)} per month")
     if family == "caps.budget":
         return per_unit, "USD/month", (f"each $1/month more budget saves {_usd(-per_unit)} per month "
@@ -307,7 +319,9 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
             continue
         saving = (base - res.objective) * per_month
         out.append(Step(f, label, float(model.rhs[i]), step, units[f], saving, res.status,
-                        f"{f}[{label}]: {step:+.4g} {units[f]} (one more unit's worth) saves "
+                        (f"{step:+.4g} x {_where(f, label)}" if f == "caps.availability" else
+                         f"{step:+.4g} {units[f]} {_where(f, label) if f == 'caps.power' else 'of ' + f}")
+                        f" (one more unit's worth) saves "
                         f"{_usd(saving)} per month after a full re-solve"
                         + (" (integer effects: a smaller step may save nothing)" if saving > 1e-6 else
                            " (the plan does not change)")))
