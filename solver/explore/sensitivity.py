@@ -318,13 +318,17 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
                             f"{f}[{label}] +{step:.4g} {units[f]}: re-solve {res.status}"))
             continue
         saving = (base - res.objective) * per_month
+        if f == "caps.availability":
+            what = f"{step:+.4g} x {_where(f, label)}"
+        elif f == "caps.power":
+            what = f"{step:+.4g} kW {_where(f, label)}"
+        else:
+            what = f"{step:+.4g} {units[f]} of {f}"
+        tail = (" (integer effects: a smaller step may save nothing)" if saving > 1e-6
+                else " (the plan does not change)")
         out.append(Step(f, label, float(model.rhs[i]), step, units[f], saving, res.status,
-                        (f"{step:+.4g} x {_where(f, label)}" if f == "caps.availability" else
-                         f"{step:+.4g} {units[f]} {_where(f, label) if f == 'caps.power' else 'of ' + f}")
-                        f" (one more unit's worth) saves "
-                        f"{_usd(saving)} per month after a full re-solve"
-                        + (" (integer effects: a smaller step may save nothing)" if saving > 1e-6 else
-                           " (the plan does not change)")))
+                        f"{what} (one more unit's worth) saves {_usd(saving)} per month after a "
+                        f"full re-solve{tail}"))
     return out
 
 
