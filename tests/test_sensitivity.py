@@ -192,3 +192,22 @@ def test_whatif_cli_bad_input(capsys):
     rc = main(["whatif", str(ROOT / "problems" / "chat-assistant.yaml"), "--lp-solver", "cbc"])
     assert rc == 2
     assert "--lp-solver" in capsys.readouterr().err
+
+
+def test_whatif_cli_tight_power_caps(tmp_path, capsys):
+    """Caps of 4 and 3 kW on purchases: both tight (no 8-device server fits), each priced by a
+    whole-server re-solve; the Irish one is worth something (the plan had to rent instead)."""
+    text = (ROOT / "problems" / "enterprise-multi-region.yaml").read_text()
+    text = text.replace("max_kw: 60, applies_to", "max_kw: 4, applies_to")
+    text = text.replace("max_kw: 25, applies_to", "max_kw: 3, applies_to")
+    f = tmp_path / "tight.yaml"
+    f.write_text(text)
+    out = tmp_path / "w.json"
+    rc = main(["whatif", str(f), "--no-thresholds", "--json", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "kW in ireland (fleet.power_caps[1])" in printed
+    steps = {s["label"]: s for s in json.loads(out.read_text())["steps"]}
+    assert set(steps) == {"virginia#0", "ireland#1"}
+    for s in steps.values():
+        assert s["status"] == "optimal" and s["saving_usd_per_month"] >= -1e-6
