@@ -20,9 +20,10 @@ reached, best plan found; every plan verified):
     12      9       7162  4392   tl         tl         tl
 
 Building the model takes < 0.05 s throughout; the solve is the cost.  The hard part is
-the integrality of 8-device servers and instances (the LP bound of the example is
-$160k against the $483k optimum; with units integral and replicas continuous the bound
-is $342k): keep profiles to a few levels (equal hours merge into one slice).
+the integrality of 8-device servers and instances (the example's LP bound is $209k against
+the $483k optimum; with units integral and replicas continuous it is $480k, with replicas
+integral and units continuous $245k): keep profiles to a few levels (equal hours merge
+into one slice).
 """
 
 from __future__ import annotations
