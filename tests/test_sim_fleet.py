@@ -268,3 +268,31 @@ def test_without_spares_moves_the_spare_replicas_traffic_to_the_others():
     doc["deployments"][0]["spare_replicas"] = 4
     with pytest.raises(InputError, match="spare_replicas"):
         parse_plan(doc, ["w"])
+
+
+def test_multi_period_plan_is_simulated_on_its_busiest_slice():
+    """A multi-period plan keeps its fleet per period and slice; the simulator
+    takes one (period, slice): by default the one with the most routed traffic."""
+    from solver.sim.planfile import parse_plan, select_period
+
+    dep = "llama-3.1-8b:fp8:tp2@h100-sxm@virginia/on_demand/aws:p5.48xlarge"
+
+    def sl(rate, replicas):
+        return {"deployments": [{"id": dep, "replicas": replicas, "spare_replicas": 0}],
+                "routing": [{"workload": "chat", "deployment": dep, "requests_per_s": rate}]}
+
+    doc = {"status": "optimal", "deployments": [], "routing": [],
+           "periods": {"timeline": [{"period": 0, "slices": [sl(3.0, 1), sl(9.0, 2)]},
+                                    {"period": 1, "slices": [sl(5.0, 1), sl(12.0, 3)]}]}}
+    flat, label = select_period(doc)
+    assert label.startswith("period 1, slice 1")
+    plan = parse_plan(flat, ["chat"])
+    d = plan.deployments[0]
+    assert (d.model, d.quantization, d.tensor_parallel, d.accelerator) == ("llama-3.1-8b", "fp8", 2, "h100-sxm")
+    assert d.replicas == 3 and plan.routing[0].requests_per_s == 12.0
+    flat0, label0 = select_period(doc, period=0, slice_=0)
+    assert parse_plan(flat0, ["chat"]).routing[0].requests_per_s == 3.0 and "period 0, slice 0" in label0
+    with pytest.raises(InputError):
+        select_period(doc, period=5)
+    single = {"deployments": [{"id": "x"}], "routing": []}
+    assert select_period(single) == (single, None)

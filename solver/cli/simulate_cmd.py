@@ -96,6 +96,10 @@ def register(sub) -> None:
                         "instead of Poisson traffic")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE",
                    help="also write the full results as JSON")
+    p.add_argument("--period", type=int, default=None, metavar="N",
+                   help="multi-period plans: simulate this period (default: the busiest period/slice)")
+    p.add_argument("--slice", dest="slice_", type=int, default=None, metavar="S",
+                   help="multi-period plans: simulate this demand slice of the period")
     p.add_argument("--tighten", action="store_true",
                    help="solve, simulate, and re-solve with tighter planning targets for the "
                         "workloads that miss their SLO, until all meet it in simulation")
@@ -148,7 +152,9 @@ def run_simulate(args) -> int:
     lp = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
     workloads = list(lp.problem.workloads)
     wl_ids = [w.id for w in workloads]
-    plan = read_plan(args.plan, wl_ids)
+    plan = read_plan(args.plan, wl_ids, period=args.period, slice_=args.slice_)
+    if plan.period_label:
+        print(f"multi-period plan: simulating {plan.period_label}")
     if plan.scenario != lp.scenario and args.scenario is not None:
         print(f"warning: the plan was solved for scenario {plan.scenario!r}, "
               f"simulating with {lp.scenario!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -48,6 +49,7 @@ class SimPlan:
     file: str
     raw: dict = field(default_factory=dict)
     scenario: Optional[str] = None
+    period_label: Optional[str] = None  # which period/slice of a multi-period plan
 
     def deployment(self, dep_id: str) -> SimDeployment:
         return next(d for d in self.deployments if d.id == dep_id)
@@ -69,8 +71,9 @@ def _first_num(d: dict, *keys: str) -> Optional[float]:
     return None
 
 
-def read_plan(path: str | Path, workload_ids: Sequence[str]) -> SimPlan:
-    """Load and check a plan JSON file."""
+def read_plan(path: str | Path, workload_ids: Sequence[str], *, period: Optional[int] = None,
+              slice_: Optional[int] = None) -> SimPlan:
+    """Load and check a plan JSON file (one period and slice of a multi-period plan)."""
     p = Path(path)
     file = str(p)
     if not p.exists():
@@ -86,7 +89,10 @@ def read_plan(path: str | Path, workload_ids: Sequence[str]) -> SimPlan:
     except OSError as exc:
         raise InputError(InputIssue(f"cannot read: {exc.strerror}", file=file,
                                     hint="check the path and permissions")) from None
-    return parse_plan(data, workload_ids, file=file)
+    data, label = select_period(data, period, slice_, file=file)
+    plan = parse_plan(data, workload_ids, file=file)
+    plan.period_label = label
+    return plan
 
 
 def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> SimPlan:
@@ -187,3 +193,75 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
     scen = data.get("scenario")
     return SimPlan(deployments=deps, routing=routes, file=file, raw=data,
                    scenario=scen if isinstance(scen, str) else None)
+
+
+_DEPLOYMENT_ID = re.compile(
+    r"^(?P<model>[^:@/]+):(?P<quantization>[^:@/]+):tp(?P<tp>\d+)@(?P<accelerator>[^@/]+)"
+    r"@(?P<region>[^/@]+)/(?P<acquisition>[^/]+)/")
+
+
+def select_period(data: Any, period: Optional[int] = None, slice_: Optional[int] = None,
+                  file: str = "<plan>") -> tuple[Any, Optional[str]]:
+    """A single-period view of a multi-period plan: one (period, slice) of its timeline.
+
+    Multi-period plans keep their fleet per period and demand slice under
+    ``periods.timeline[t].slices[s]`` (deployment ids and routed rates); the
+    top-level ``deployments``/``routing`` are empty.  This returns a plan dict
+    with the chosen slice's deployments (fields parsed from the deployment id)
+    and routing, and a label saying which slice it is.  By default the busiest
+    slice (largest total routed req/s) is chosen: the one that stresses the fleet.
+    Single-period plans are returned unchanged (label None).
+    """
+    if not isinstance(data, dict):
+        return data, None
+    periods = data.get("periods")
+    timeline = periods.get("timeline") if isinstance(periods, dict) else None
+    if not isinstance(timeline, list) or not timeline or data.get("deployments"):
+        if period is not None or slice_ is not None:
+            raise InputError(InputIssue("--period/--slice given but the plan has a single period",
+                                        file=file, hint="drop --period and --slice"))
+        return data, None
+    choices = []
+    for t, entry in enumerate(timeline):
+        slices = entry.get("slices") if isinstance(entry, dict) else None
+        for s, sl in enumerate(slices if isinstance(slices, list) else []):
+            if not isinstance(sl, dict):
+                continue
+            total = sum(_num(r.get("requests_per_s")) or 0.0 for r in sl.get("routing") or []
+                        if isinstance(r, dict))
+            choices.append((t, s, total, sl))
+    if not choices:
+        raise InputError(InputIssue("the plan's periods have no slices to simulate", file=file,
+                                    path="periods.timeline"))
+    if period is not None or slice_ is not None:
+        picked = [c for c in choices if (period is None or c[0] == period)
+                  and (slice_ is None or c[1] == slice_)]
+        if not picked:
+            raise InputError(InputIssue(
+                f"no period {period} / slice {slice_} in the plan", file=file, path="periods.timeline",
+                hint=f"periods 0..{max(c[0] for c in choices)}, slices 0..{max(c[1] for c in choices)}"))
+        choices = picked
+    t, s, total, sl = max(choices, key=lambda c: (c[2], -c[0], -c[1]))
+    deployments = []
+    for d in sl.get("deployments") or []:
+        if not isinstance(d, dict) or not isinstance(d.get("id"), str):
+            continue
+        m = _DEPLOYMENT_ID.match(d["id"])
+        if m is None:
+            raise InputError(InputIssue(f"cannot read deployment id {d['id']!r}", file=file,
+                                        path=f"periods.timeline[{t}].slices[{s}].deployments"))
+        deployments.append({"id": d["id"], "model": m["model"], "quantization": m["quantization"],
+                            "tensor_parallel": int(m["tp"]), "accelerator": m["accelerator"],
+                            "region": m["region"], "acquisition": m["acquisition"],
+                            "replicas": d.get("replicas", 0),
+                            "spare_replicas": d.get("spare_replicas", 0)})
+    routing = [dict(r) for r in sl.get("routing") or [] if isinstance(r, dict)]
+    by_wl: dict[str, float] = {}
+    for r in routing:
+        by_wl[r.get("workload")] = by_wl.get(r.get("workload"), 0.0) + (_num(r.get("requests_per_s")) or 0.0)
+    for r in routing:
+        tot = by_wl.get(r.get("workload")) or 0.0
+        r.setdefault("share", (_num(r.get("requests_per_s")) or 0.0) / tot if tot > 0 else 0.0)
+    flat = {k: v for k, v in data.items() if k not in ("deployments", "routing", "periods")}
+    flat.update(deployments=deployments, routing=routing)
+    return flat, f"period {t}, slice {s} ({total:.4g} req/s routed)"

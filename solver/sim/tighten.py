@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from solver.sim.fleet import SimOptions, build_engines, simulate_plan
-from solver.sim.planfile import parse_plan
+from solver.sim.planfile import parse_plan, select_period
 from solver.sim.report import summarize
 
 
@@ -81,11 +81,11 @@ def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float
     for _ in range(max_rounds):
         lp = _planning_problem(loaded, factors, catalog_overlays)
         solved = solve_problem(lp)
-        doc = json.loads(solved.plan.to_json())
+        doc = select_period(json.loads(solved.plan.to_json()))[0]
         if not doc.get("deployments"):
             res.rounds.append(TightenRound(copy.deepcopy(factors), solved.plan.status, None, {}, False))
             break
-        plan = parse_plan(doc, ids)
+        plan = parse_plan(doc, ids)  # a multi-period plan is judged on its busiest slice
         sim = simulate_plan(wls, plan, build_engines(loaded.catalog, plan), options)
         summ = summarize(sim, wls, plan)
         att = {k: v["attainment"] for k, v in summ["workloads"].items()}
@@ -111,7 +111,7 @@ def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float
                 factors[wid]["tpot"] *= step
     if res.plan_json is not None:
         doc = json.loads(res.plan_json)
-        plan = parse_plan(doc, ids)
+        plan = parse_plan(select_period(doc)[0], ids)  # busiest slice of a multi-period plan
         check = SimOptions(duration_s=options.duration_s, warmup_s=options.warmup_s,
                            seed=options.seed + 1, max_replicas=options.max_replicas,
                            prefill_chunk_tokens=options.prefill_chunk_tokens,
