@@ -35,7 +35,7 @@ from solver.problem.load import load_problem  # noqa: E402
 from solver.sim.core import simulate_replica  # noqa: E402
 from solver.sim.engine import StepTable, prefill_marginal_ms, prefill_shape  # noqa: E402
 from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions, simulate_plan  # noqa: E402
-from solver.sim.planfile import parse_plan  # noqa: E402
+from solver.sim.planfile import parse_plan, select_period  # noqa: E402
 from solver.sim.traffic import poisson_arrivals, sample_tokens  # noqa: E402
 
 
@@ -104,7 +104,9 @@ def examples(duration_s: float, seed: int) -> int:
     for path in sorted((ROOT / "problems").glob("*.yaml")):
         lp = load_problem(path)
         solved = solve_problem(lp)
-        doc = json.loads(solved.plan.to_json())
+        doc, label = select_period(json.loads(solved.plan.to_json()))  # busiest slice if multi-period
+        if label:
+            print(f"{path.stem:<26}(multi-period: {label})")
         if not doc.get("deployments"):
             print(f"{path.stem:<26}{'(no plan: ' + solved.plan.status + ')'}")
             all_ok = False
