@@ -185,3 +185,9 @@ def test_decoupled_solve_equals_the_stacked_mip(first):
     assert whole.objective == pytest.approx(hand)
     assert parts.objective == pytest.approx(hand)
     assert not st.model.violations(parts.values)
+
+
+def test_robust_rejects_multi_period(capsys):
+    rc = main(["robust", str(ROOT / "problems" / "eight-quarter-growth.yaml"), "--multipliers", "1,2"])
+    assert rc == 2
+    assert "single-period" in capsys.readouterr().err

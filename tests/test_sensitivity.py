@@ -211,3 +211,9 @@ def test_whatif_cli_tight_power_caps(tmp_path, capsys):
     assert set(steps) == {"virginia#0", "ireland#1"}
     for s in steps.values():
         assert s["status"] == "optimal" and s["saving_usd_per_month"] >= -1e-6
+
+
+def test_whatif_rejects_multi_period(capsys):
+    rc = main(["whatif", str(ROOT / "problems" / "eight-quarter-growth.yaml")])
+    assert rc == 2
+    assert "single-period" in capsys.readouterr().err
