@@ -133,6 +133,9 @@ def fixed_model(model: LinearModel, values: np.ndarray, mode: str = "fleet") -> 
         lb[ints] = v
         ub[ints] = v
     else:
+        # replica bounds are the formulation's "enough for this demand" bound, not a limit
+        y = model.blocks.get("y", np.zeros(0, np.int64))
+        ub[y] = np.inf
         unused = ints[v == 0]
         ub[unused] = 0.0
         lb[ints] = 0.0
