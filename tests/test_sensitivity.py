@@ -218,3 +218,17 @@ def test_whatif_rejects_multi_period(capsys):
     rc = main(["whatif", str(ROOT / "problems" / "eight-quarter-growth.yaml")])
     assert rc == 2
     assert "single-period" in capsys.readouterr().err
+
+
+def test_budget_equal_to_the_cost_is_worth_nothing():
+    """The budget row restates the minimised cost: a budget of exactly the optimum ($7/h =
+    $5110/month) binds but a larger one cannot lower the cost - dual 0, no step re-solve."""
+    k = replace(_power_fleet(), max_usd_per_month=7.0 * HOURS_PER_MONTH)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(7.0 * H)
+    by = {g.family: g for g in marginal_values(k, m, res.values).marginals}
+    b = by["caps.budget"]
+    assert b.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
+    assert b.usd_per_month_per_unit_mix == pytest.approx(0.0, abs=1e-9)
+    assert [s.family for s in discrete_steps(k, m, res.values)] == ["caps.power"]

@@ -31,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap")
     p.add_argument("--no-thresholds", action="store_true", help="skip the price bisections")
     p.add_argument("--no-steps", action="store_true",
-                   help="skip re-solving with each binding power/availability/capex/budget limit "
+                   help="skip re-solving with each tight power/availability/capex limit "
                         "relaxed by one unit's worth")
     p.add_argument("--steps", type=int, default=8, help="bisection steps per accelerator (default 8)")
     p.add_argument("--max-factor", type=float, default=16.0,

@@ -27,11 +27,11 @@ per month (x 730 / H) and into the user's terms per family
 
 Whole steps
 -----------
-Power, availability and capex rows count units only, and a budget row mostly
-so; at the margin they are worth 0 with the fleet fixed, and a fraction of a
+Power, availability and capex rows count units only; at the margin they are
+worth 0 with the fleet fixed, and a fraction of a
 device is not a plan.  :func:`discrete_steps` therefore re-solves the full MIP
 once per binding row with its limit raised by one unit's worth (the largest
-coefficient in the row; 1% for the budget) and reports the saving.
+coefficient in the row) and reports the saving.
 
 Price thresholds
 ----------------
@@ -192,8 +192,10 @@ def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple
         return per_unit, "device", (f"one more {_where(family, label)} is worth "
                                     f"{_usd(-per_unit)} per month")
     if family == "caps.budget":
-        return per_unit, "USD/month", (f"each $1/month more budget saves {_usd(-per_unit)} per month "
-                                       "(budget binds: the plan is the cheapest that fits it)")
+        # the budget row restates the objective, so at a cost-minimum it never trades off
+        return per_unit, "USD/month", ("the plan spends the whole monthly budget; a larger budget "
+                                       f"saves {_usd(-per_unit)} per month (the budget bounds the "
+                                       "cost being minimised, so it only decides feasibility)")
     if family == "caps.capex":
         return per_unit, "USD", f"each $1 more capex budget saves {_usd(-per_unit)} per month"
     w = k.workloads.index(label) if label in k.workloads else None
@@ -246,9 +248,6 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
         label = _label(model.row_names[i], f)
         d_fleet = float(fleet.row_duals[i]) * per_month if fleet.row_duals is not None else float("nan")
         d_mix = float(mix.row_duals[i]) * per_month if mix.row_duals is not None else None
-        if f == "caps.budget":       # the row is cost x 730/H <= budget: rhs already per month
-            d_fleet /= per_month
-            d_mix = d_mix / per_month if d_mix is not None else None
         d_fleet += 0.0              # no "-0" in reports
         d_mix = None if d_mix is None else d_mix + 0.0
         user_fleet, unit, text = describe(f, label, d_fleet, k)
@@ -264,7 +263,8 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
 # ----------------------------------------------------------------------------- discrete steps
 
 #: integer-only limits: their LP duals with the fleet fixed are 0, so a full re-solve prices one step
-STEP_FAMILIES = ("caps.power", "caps.availability", "caps.capex", "caps.budget")
+#: (the budget is left out: it bounds the cost being minimised, so raising it never saves)
+STEP_FAMILIES = ("caps.power", "caps.availability", "caps.capex")
 
 
 @dataclass
@@ -284,20 +284,19 @@ class Step:
 def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, backend: str = "pulp",
                    solver: Optional[str] = None, time_limit_s: float = 60.0,
                    mip_gap: float = 1e-6) -> list[Step]:
-    """For each tight power/availability/capex/budget row: relax by one unit's worth, re-solve.
+    """For each tight power/availability/capex row: relax by one unit's worth, re-solve.
 
     Tight: the row's slack is less than its largest coefficient (one more of the biggest
     unit it counts would not fit), which an integer plan can have without equality.
 
     The step is the largest coefficient in the row (the kW, devices or capex of the
-    biggest unit it counts, so at least one more of any unit fits); the budget's
-    step is 1% of it.  One MIP solve per binding row.
+    biggest unit it counts, so at least one more of any unit fits).  One MIP solve per
+    tight row.
     """
     per_month = HOURS_PER_MONTH / k.hours
     base = model.objective_value(values)
     fam = model.row_family.astype(str)
-    units = {"caps.power": "kW", "caps.availability": "devices", "caps.capex": "USD",
-             "caps.budget": "USD/month"}
+    units = {"caps.power": "kW", "caps.availability": "devices", "caps.capex": "USD"}
     act = model.activity(values)
     out = []
     for i in np.flatnonzero(np.isin(fam, STEP_FAMILIES)):
@@ -308,11 +307,9 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
             continue
         slack = float(model.rhs[i] - act[i])
         # tight: the biggest unit the row counts no longer fits (binding in the integer sense)
-        if f != "caps.budget" and slack >= float(np.max(np.abs(vals))) - 1e-9:
+        step = float(np.max(np.abs(vals)))
+        if slack >= step - 1e-9:
             continue
-        if f == "caps.budget" and slack > 1e-6 * max(1.0, abs(float(model.rhs[i]))):
-            continue
-        step = 0.01 * abs(float(model.rhs[i])) if f == "caps.budget" else float(np.max(np.abs(vals)))
         rhs = model.rhs.copy()
         rhs[i] += step
         res = solve(replace(model, rhs=rhs), backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
