@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (ImportResult, add_bucket_workload, check_matrix, finish,
+from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_matrix, finish,
                                      map_gpu, problem_skeleton, read_json)
 
 
@@ -100,13 +100,8 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
                 cells[(o, i)] = wid
                 add_bucket_workload(doc, wid, total_rate * dist[o][i], in_ticks[i], out_ticks[o])
     for file, acc, cost, tputs, gpu, _ in sorted(profiles, key=lambda p: p[1]):
-        doc["fleet"]["offers"].append({
-            "accelerator": acc, "region": region, "acquisition": "on_demand",
-            "usd_per_device_hour": float(cost), "devices_per_instance": 1, "provider": "aibrix",
-            "source": f"AIBrix profile {Path(file).name}: cost"})
-        for (o, i), wid in sorted(cells.items()):
-            doc["measurements"].append({
-                "accelerator": acc, "model": model, "quantization": "bf16", "tensor_parallel": 1,
-                "workload": wid, "max_requests_per_s": float(tputs[o][i]),
-                "source": f"AIBrix profile {Path(file).name}: tputs[{o}][{i}] (row = output length)"})
+        name = Path(file).name
+        add_gpu_profile(doc, accelerator=acc, region=region, usd_per_hour=cost, provider="aibrix",
+                        cost_source=f"AIBrix profile {name}: cost", cells=cells, tputs=tputs,
+                        cell_source=f"AIBrix profile {name}: tputs[{{r}}][{{c}}] (row = output length)")
     return ImportResult(problem=finish(doc), notes=notes)

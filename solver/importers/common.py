@@ -146,6 +146,24 @@ def add_bucket_workload(doc: dict, wid: str, rate: float, input_tokens: float, o
     })
 
 
+def add_gpu_profile(doc: dict, *, accelerator: str, region: str, usd_per_hour: float, provider: str,
+                    cost_source: str, cells: dict, tputs: list[list[float]], cell_source: str) -> None:
+    """One GPU type: its hourly offer and one measured capacity per traffic cell.
+
+    ``cells`` maps a matrix index (r, c) to a workload id; ``cell_source`` is a
+    format string with ``{r}`` and ``{c}`` naming where the figure came from.
+    """
+    doc["fleet"]["offers"].append({
+        "accelerator": accelerator, "region": region, "acquisition": "on_demand",
+        "usd_per_device_hour": float(usd_per_hour), "devices_per_instance": 1, "provider": provider,
+        "source": cost_source})
+    for (r, c), wid in sorted(cells.items()):
+        doc["measurements"].append({
+            "accelerator": accelerator, "model": doc["_model"], "quantization": "bf16",
+            "tensor_parallel": 1, "workload": wid, "max_requests_per_s": float(tputs[r][c]),
+            "source": cell_source.format(r=r, c=c)})
+
+
 def finish(doc: dict) -> dict:
     doc.pop("_slo")
     doc.pop("_model")

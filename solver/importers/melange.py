@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (ImportResult, add_bucket_workload, check_matrix, finish,
+from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_matrix, finish,
                                      map_gpu, problem_skeleton, read_json)
 
 #: Bucket edges from Mélange's README example (tokens).
@@ -116,17 +116,12 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
                 wid = f"bucket-in{i}-out{j}"
                 wids[(i, j)] = wid
                 add_bucket_workload(doc, wid, rate * dist[i][j], in_mid[i], out_mid[j])
+    base = Path(file).name
     for name, (acc, cost, tputs, max_count) in sorted(profiles.items(), key=lambda kv: kv[1][0]):
-        doc["fleet"]["offers"].append({
-            "accelerator": acc, "region": region, "acquisition": "on_demand",
-            "usd_per_device_hour": float(cost), "devices_per_instance": 1, "provider": "melange",
-            "source": f"Mélange config {Path(file).name}: gpu_info.{name}.cost"})
+        add_gpu_profile(doc, accelerator=acc, region=region, usd_per_hour=cost, provider="melange",
+                        cost_source=f"Mélange config {base}: gpu_info.{name}.cost", cells=wids,
+                        tputs=tputs, cell_source=f"Mélange config {base}: gpu_info.{name}.tputs[{{r}}][{{c}}]")
         if max_count is not None:
             doc["fleet"]["availability"].append({"accelerator": acc, "region": region,
                                                  "max_devices": int(max_count)})
-        for (i, j), wid in sorted(wids.items()):
-            doc["measurements"].append({
-                "accelerator": acc, "model": model, "quantization": "bf16", "tensor_parallel": 1,
-                "workload": wid, "max_requests_per_s": float(tputs[i][j]),
-                "source": f"Mélange config {Path(file).name}: gpu_info.{name}.tputs[{i}][{j}]"})
     return ImportResult(problem=finish(doc), notes=notes)
