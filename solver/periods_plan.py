@@ -89,8 +89,37 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
     plan = build_period_plan(p, k, spec, model, v, res, scenario=loaded.scenario,
                              time_limit_s=time_limit_s, mip_gap=mip_gap)
     if previous is not None and plan.periods is not None:
+        plan = keep_incumbent_on_ties(loaded, previous, plan, perf=perf)
         plan = replace(plan, periods={**plan.periods, "change": plan_change(previous, plan.to_dict())})
     return Solved(plan, k, model, res)
+
+
+def keep_incumbent_on_ties(loaded, previous: dict, plan: Plan, *, perf=None) -> Plan:
+    """Prefer last quarter's plan when it is still feasible and no dearer.
+
+    Equal-cost optima are common (routes between identical replicas, ties
+    between equivalent offers); a re-optimisation that flips between them
+    would report changes that buy nothing.  If the previous plan passes the
+    verifier against the current inputs and costs no more than the new
+    optimum (within 1e-9 relative), it is kept as the answer, with this
+    solve's solver information.
+    """
+    from solver.verify import verify_plan
+
+    if plan.status != "optimal" or previous.get("status") not in ("optimal", "time_limit"):
+        return plan
+    old_total = (previous.get("objective") or {}).get("total")
+    new_total = plan.objective.total
+    if old_total is None or new_total is None or old_total > new_total + 1e-9 * max(1.0, abs(new_total)):
+        return plan
+    try:
+        if not verify_plan(loaded.problem, loaded.catalog, previous, perf=perf).ok:
+            return plan
+        kept = Plan.from_dict(previous)
+    except (KeyError, TypeError, ValueError):
+        return plan
+    return replace(kept, solver=plan.solver, versions=plan.versions, scenario=plan.scenario,
+                   message=plan.message)
 
 
 def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_limit_s=0.0,

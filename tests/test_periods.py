@@ -264,10 +264,12 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     assert "Change from the previous plan" in r.stdout
     b = json.loads(p2.read_text())
     ch = b["periods"]["change"]
-    # same buys, reservations, retirements, moves and rentals, the same cost in every period;
-    # routes may differ only between equal-cost alternatives (e.g. the same hardware rented
-    # on-demand and spot inside the spot cap), which leave every period's cost unchanged
+    # same buys, reservations, retirements, moves, rentals and routes, the same cost in every
+    # period: equal-cost alternatives exist (routes between identical replicas), and the
+    # re-optimisation keeps the previous plan when it is still feasible and no dearer
     assert ch["decisions"] == [] and ch["rentals"] == [] and ch["period_cost"] == []
+    assert ch["routing"] == []
+    assert b["periods"]["timeline"] == a["periods"]["timeline"]
     assert ch["change_usd"] == pytest.approx(0.0, abs=1e-6 * a["objective"]["total"])
     assert (tmp_path / "csv" / "period_units.csv").exists()
     jsonschema = pytest.importorskip("jsonschema")
