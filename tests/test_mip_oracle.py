@@ -29,6 +29,8 @@ from solver.mip import build_model, solve
 from test_mip_support import coeffs, offer
 
 BACKENDS = [("pulp", "cbc"), ("ortools", "scip")]
+#: HiGHS called directly, and the large-instance method (column generation + reduced-cost fixing)
+DIRECT = [("highspy", "highs"), ("highspy", "reduced")]
 
 
 def _cost(k, y):
@@ -139,7 +141,8 @@ def instance(draw, two_workloads: bool):
 def _check(k, feasible):
     expect = _brute_force(k, feasible)
     # with and without the optional cover cuts: valid inequalities must not move the optimum
-    for (backend, name), cuts in zip(BACKENDS + BACKENDS, (False, False, True, True)):
+    runs = list(zip(BACKENDS + BACKENDS, (False, False, True, True))) + [(d, False) for d in DIRECT]
+    for (backend, name), cuts in runs:
         m = build_model(k, cuts=cuts)
         r = solve(m, backend, name, time_limit_s=20, mip_gap=1e-9)
         if math.isinf(expect):

@@ -20,11 +20,11 @@ from generate import generate  # noqa: E402
 
 def test_time_limit_returns_a_verified_plan_with_its_gap(tmp_path):
     prob = tmp_path / "m.yaml"
-    prob.write_text(yaml.safe_dump(generate("M"), sort_keys=False))
+    prob.write_text(yaml.safe_dump(generate("M+"), sort_keys=False))
     out = tmp_path / "plan.json"
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        code = main(["solve", str(prob), "--backend", "pulp", "--solver", "cbc", "--time-limit", "4",
+        code = main(["solve", str(prob), "--backend", "pulp", "--solver", "cbc", "--time-limit", "6",
                      "--gap", "0", "--threads", "1", "--json", str(out)])
     assert code == EXIT_TIME_LIMIT, err.getvalue()
     d = json.loads(out.read_text())

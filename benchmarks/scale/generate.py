@@ -41,6 +41,7 @@ from solver.catalog import default_catalog  # noqa: E402
 RUNGS = {
     "S": (4, 2, 3, 2, 1, 5, 24, 1, 1),
     "M": (10, 3, 6, 3, 2, 20, 24, 1, 1),
+    "M+": (12, 4, 8, 3, 3, 40, 24, 1, 1),     # between M and L: hard enough that a short time limit bites
     "L": (20, 5, 12, 4, 4, 100, 24, 1, 1),
     "XL": (20, 5, 12, 4, 4, 100, 24, 8, 10),
 }

@@ -17,9 +17,11 @@ loading and building, so ``total_s`` stays within ``--budget-s`` (plus the
 translation overshoot, which the solver's own clock does not see).  The gap is
 the solver's proven relative gap |objective - bound| / |objective|.
 
-``lpguided/simplex`` is :mod:`solver.mip.lpguided` (LP bound by HiGHS simplex,
-then HiGHS on the MIP restricted to the LP's candidates); its gap is proven
-against the LP bound of the full problem.
+``highspy/reduced`` is :mod:`solver.mip.reduced` (column generation for the LP
+bound, reduced-cost fixing, HiGHS on the survivors; its gap is proven for the
+full model); ``highspy/highs`` passes the whole MIP to HiGHS as arrays.
+``lpguided/simplex`` (:mod:`solver.mip.lpguided`, the earlier heuristic) can
+still be named explicitly.
 
 XL runs the L problem once per demand scenario (10 scenarios), each with
 budget / 10, because the multi-period model (8 quarters) is not in the tree
@@ -45,7 +47,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-BACKENDS = ["pulp/cbc", "pulp/highs", "ortools/scip", "ortools/highs", "lpguided/simplex"]
+BACKENDS = ["pulp/cbc", "pulp/highs", "ortools/scip", "ortools/highs", "highspy/highs", "highspy/reduced"]
 
 
 def run_one(problem_file: str, backend: str, budget_s: float, gap: float, scenario=None,

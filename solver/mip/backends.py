@@ -8,7 +8,14 @@ backend    solvers (first is the default)
 =========  ==========================================================
 pulp       ``cbc`` (PULP_CBC_CMD, bundled), ``highs`` (pulp.HiGHS via highspy)
 ortools    ``scip``, ``cbc``, ``highs`` (pywraplp)
+highspy    ``reduced`` (column generation + reduced-cost fixing, for large
+           instances; :mod:`solver.mip.reduced`), ``highs`` (the whole MIP,
+           passed as arrays); :mod:`solver.mip.highspy_backend`
 =========  ==========================================================
+
+Every solver takes an optional warm start (a full solution vector, e.g. from a
+previous plan): CBC through pulp's ``warmStart``, OR-Tools through ``SetHint``,
+HiGHS through ``setSolution``.  pulp's HiGHS interface has none; it is ignored there.
 
 CP-SAT is deliberately not offered: through pywraplp it silently rounds the
 model's fractional coefficients (1 / capacity, prices) and then reports a
@@ -39,6 +46,7 @@ from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, UNBOUNDED,
 BACKENDS: dict[str, tuple[str, ...]] = {
     "pulp": ("cbc", "highs"),
     "ortools": ("scip", "cbc", "highs"),
+    "highspy": ("reduced", "highs"),
 }
 
 
@@ -48,8 +56,11 @@ def default_solver(backend: str) -> str:
 
 def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = None, *,
           time_limit_s: float = 60.0, mip_gap: float = 1e-4, threads: Optional[int] = None,
-          msg: bool = False) -> SolveResult:
-    """Solve ``model`` with the named backend and solver; never raises for solver failures."""
+          msg: bool = False, start: Optional[np.ndarray] = None) -> SolveResult:
+    """Solve ``model`` with the named backend and solver; never raises for solver failures.
+
+    ``start``: a full solution vector to start from (a hint; solvers may ignore it).
+    """
     if backend not in BACKENDS:
         return SolveResult(ERROR, backend, solver or "?", 0.0,
                            message=f"unknown backend {backend!r}; use one of {sorted(BACKENDS)}")
@@ -62,10 +73,12 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
         return SolveResult(ERROR, backend, solver, 0.0,
                            message=f"backend {backend} has no solver {solver!r}; "
                                    f"use one of {', '.join(BACKENDS[backend])}")
-    fn: Callable = _solve_pulp if backend == "pulp" else _solve_ortools
+    if start is not None and len(start) != model.n_vars:
+        start = None
+    fn: Callable = {"pulp": _solve_pulp, "ortools": _solve_ortools, "highspy": _solve_highspy}[backend]
     t0 = time.perf_counter()
     try:
-        res = fn(model, solver, time_limit_s, mip_gap, threads, msg)
+        res = fn(model, solver, time_limit_s, mip_gap, threads, msg, start)
     except Exception as exc:  # noqa: BLE001 - a crashing solver is a status, not a traceback
         return SolveResult(ERROR, backend, solver, time.perf_counter() - t0,
                            message=f"{type(exc).__name__}: {exc}")
@@ -86,8 +99,15 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
 
 # ---------------------------------------------------------------------------- pulp
 
+def _solve_highspy(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
+                   threads: Optional[int], msg: bool, start: Optional[np.ndarray]) -> SolveResult:
+    from solver.mip.highspy_backend import solve_highspy
+
+    return solve_highspy(model, solver, time_limit_s, mip_gap, threads, msg, start=start)
+
+
 def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
-                threads: Optional[int], msg: bool) -> SolveResult:
+                threads: Optional[int], msg: bool, start: Optional[np.ndarray] = None) -> SolveResult:
     import pulp
 
     prob = pulp.LpProblem("fleetopt", pulp.LpMinimize)
@@ -104,6 +124,9 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
         s, r = model.sense[i], float(model.rhs[i])
         con = expr <= r if s == "<" else (expr >= r if s == ">" else expr == r)
         prob += con, f"r{i}"
+    if start is not None:
+        for xv, val in zip(xs, start):
+            xv.setInitialValue(float(val))
 
     tmp = tempfile.mkdtemp(prefix="fleetopt-pulp-")
     log_path = os.path.join(tmp, "solver.log")
@@ -111,7 +134,8 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
     try:
         if solver == "cbc":
             cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap,
-                                    threads=threads, logPath=log_path, keepFiles=False)
+                                    threads=threads, logPath=log_path, keepFiles=False,
+                                    warmStart=start is not None)
             cmd.tmpDir = tmp
         else:
             if not pulp.HiGHS().available():
@@ -215,13 +239,13 @@ def _quiet_stdout(active: bool):
 
 
 def _solve_ortools(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
-                   threads: Optional[int], msg: bool) -> SolveResult:
+                   threads: Optional[int], msg: bool, start: Optional[np.ndarray] = None) -> SolveResult:
     with _quiet_stdout(solver == "highs" and not msg):
-        return _solve_ortools_inner(model, solver, time_limit_s, mip_gap, threads, msg)
+        return _solve_ortools_inner(model, solver, time_limit_s, mip_gap, threads, msg, start)
 
 
 def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
-                         threads: Optional[int], msg: bool) -> SolveResult:
+                         threads: Optional[int], msg: bool, start: Optional[np.ndarray]) -> SolveResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver(_ORTOOLS_IDS[solver])
@@ -250,6 +274,8 @@ def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, m
         obj.SetCoefficient(xs[j], float(model.obj[j]))
     obj.SetOffset(float(model.obj_const))
     obj.SetMinimization()
+    if start is not None:
+        s.SetHint(xs, [float(v) for v in start])
     s.SetTimeLimit(int(max(1.0, time_limit_s) * 1000))
     if threads:
         s.SetNumThreads(int(threads))

@@ -333,4 +333,8 @@ def build_model(k: Coefficients, *, cuts: bool = False) -> LinearModel:
     caps_capex(b, k, v)
     model = b.build()
     model.blocks["s_of_c"] = v.s_of_c
+    # structure maps for solvers that exploit it (solver.mip.reduced)
+    model.blocks["pair_w"] = np.asarray(k.pair_w, np.int64)
+    model.blocks["pair_c"] = np.asarray(k.pair_c, np.int64)
+    model.blocks["cand_offer"] = np.asarray(k.cand_offer(), np.int64)
     return model

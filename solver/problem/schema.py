@@ -251,8 +251,9 @@ class Objective(Strict):
 
 
 class SolverOptions(Strict):
-    backend: Literal["pulp", "ortools"] = "pulp"
-    solver: Optional[str] = Field(None, description="pulp: cbc | highs; ortools: scip | cbc | highs.")
+    backend: Literal["pulp", "ortools", "highspy"] = "pulp"
+    solver: Optional[str] = Field(None, description="pulp: cbc | highs; ortools: scip | cbc | highs; "
+                                                    "highspy: reduced (large instances) | highs.")
     fallback: list[str] = Field(default_factory=list, description="Solvers to try if the first is missing or fails.")
     time_limit_s: float = Field(60.0, gt=0)
     mip_gap: float = Field(1e-4, ge=0, lt=1)

@@ -1,0 +1,465 @@
+r"""Exact solve for large instances: column generation, reduced-cost fixing, MIP on what is left.
+
+At hyperscale (benchmarks/scale rung L: ~220k variables, 25k rows) every
+backend spends the whole minute in the root LP of the full MIP, although the
+LP optimum routes demand through a handful of the thousands of candidates.
+This solve keeps the *proof* of the full MIP while never handing the full
+model to a solver:
+
+1. **Column generation for the LP relaxation.**  The master LP holds every
+   row, every replica / unit / spare column, and per workload only a few
+   routing columns x_p (its cheapest pairs by cost per request, plus its
+   highest-quality ones).  Demand rows get artificial columns at a high cost so
+   the master is always feasible.  After each master solve the reduced cost
+   rc = c - A^T pi of **every** column of the full model is one sparse product
+   (numpy, no solver); the most negative routing columns per workload enter,
+   warm-started in HiGHS, until none is negative.
+2. **A valid bound at every iteration.**  For any dual vector pi with the
+   right signs (pi <= 0 on <= rows, pi >= 0 on >= rows)
+
+       c^T v  >=  L(pi) = sum_i pi_i rhs_i + sum_j min(rc_j lb_j, rc_j ub_j)
+
+   for every v in the box, so L(pi) bounds the LP relaxation and therefore
+   every plan (Lagrangian / Farley bound).  At convergence it equals the LP
+   optimum.
+3. **An incumbent** from the MIP restricted to the generated columns
+   (HiGHS, a share of the time limit).
+4. **Reduced-cost fixing.**  Every plan v satisfies
+   c^T v >= L(pi) + sum_j [rc_j v_j - min(rc_j lb_j, rc_j ub_j)], each term >= 0.
+   A plan that uses candidate c has y_c >= 1 and n_o(c) >= 1 (integers), so
+   it costs at least L + rc_y(c) + rc_n(o(c)).  Where that exceeds
+   ``UB (1 - mip_gap)`` (UB: the incumbent), no plan using c can improve the
+   incumbent by more than the target gap, and c with all its routing columns
+   is removed.  The same holds for whole offers (L + rc_n(o)).
+5. **The exact MIP on the survivors** (HiGHS, warm-started with the
+   incumbent).  Its dual bound LB_r covers the plans that use only surviving
+   candidates; every other plan costs more than ``UB_0 (1 - mip_gap)``, so
+
+       proven bound = max(L, min(LB_r, UB_0 (1 - mip_gap)))
+
+   and the reported gap is (plan - bound) / plan, a proof for the full model.
+
+The status is ``optimal`` when that gap is within ``mip_gap``, ``time_limit``
+when a plan exists but the proof does not reach the gap, ``infeasible`` when
+the LP relaxation (artificials priced out) is infeasible.  Works on any
+:class:`~solver.mip.model.LinearModel` with ``y``/``n``/``x`` blocks and the
+pair -> candidate -> offer maps; nothing here knows the problem's meaning.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from solver.mip.highspy_backend import run_mip
+from solver.mip.model import LinearModel
+from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
+
+NAME, SOLVER = "highspy", "reduced"
+
+#: starting cost of an artificial unit of unserved demand, as a multiple of the dearest
+#: per-request column; raised x1000 while artificials stay in the LP optimum, up to MAX_ARTIFICIAL_USD
+ARTIFICIAL_FACTOR = 100.0
+MAX_ARTIFICIAL_USD = 1e15
+
+
+@dataclass
+class ReducedStats:
+    """What each phase did (reported in the result message and by the scale benchmark)."""
+
+    cg_rounds: int = 0
+    cg_columns: int = 0
+    cg_seconds: float = 0.0
+    lp_bound: float = float("nan")
+    lp_converged: bool = False
+    incumbent: float = float("nan")
+    incumbent_seconds: float = 0.0
+    candidates: int = 0
+    candidates_kept: int = 0
+    offers_kept: int = 0
+    reduced_vars: int = 0
+    reduced_seconds: float = 0.0
+    reduced_status: str = ""
+    notes: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"column generation {self.cg_rounds} rounds, {self.cg_columns} routing columns, "
+                f"LP bound {self.lp_bound:.6g}{'' if self.lp_converged else ' (not converged)'} "
+                f"in {self.cg_seconds:.1f}s; incumbent {self.incumbent:.6g} in {self.incumbent_seconds:.1f}s; "
+                f"reduced-cost fixing kept {self.candidates_kept} of {self.candidates} candidates "
+                f"({self.offers_kept} offers, {self.reduced_vars} variables); reduced MIP "
+                f"{self.reduced_status} in {self.reduced_seconds:.1f}s"
+                + ("; " + "; ".join(self.notes) if self.notes else ""))
+
+
+class _Csc:
+    """Column-wise copy of the model's matrix, for slicing columns into a master."""
+
+    def __init__(self, model: LinearModel):
+        rows = np.repeat(np.arange(model.n_rows, dtype=np.int64), np.diff(model.indptr))
+        order = np.argsort(model.indices, kind="stable")
+        self.row = rows[order]
+        self.val = np.asarray(model.data, float)[order]
+        counts = np.bincount(model.indices, minlength=model.n_vars)
+        self.ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.row_of_nnz = rows          # CSR order, for A^T pi
+
+    def slice(self, cols: np.ndarray):
+        """(starts, row indices, values) of ``cols`` in column-major order."""
+        lens = self.ptr[cols + 1] - self.ptr[cols]
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int32)
+        idx = np.concatenate([np.arange(self.ptr[c], self.ptr[c + 1]) for c in cols]) if len(cols) else \
+            np.zeros(0, np.int64)
+        return starts, self.row[idx].astype(np.int32), self.val[idx], int(lens.sum())
+
+
+def _row_bounds(model: LinearModel, inf: float):
+    lo = np.where(model.sense == "<", -inf, model.rhs)
+    hi = np.where(model.sense == ">", inf, model.rhs)
+    return lo, hi
+
+
+def lagrangian_bound(model: LinearModel, pi: np.ndarray, atpi: np.ndarray,
+                     ub: Optional[np.ndarray] = None) -> tuple[float, np.ndarray]:
+    """(L(pi), reduced costs) for a dual vector ``pi`` (signs clipped to be valid).
+
+    ``atpi`` is A^T pi for the *clipped* pi; ``ub`` replaces infinite upper bounds where a
+    finite implied one is known.  Returns -inf when a negative reduced cost meets an
+    infinite bound.
+    """
+    rc = model.obj - atpi
+    upper = model.ub if ub is None else ub
+    lo_term = rc * model.lb
+    with np.errstate(invalid="ignore"):
+        hi_term = np.where(rc < 0, rc * upper, 0.0)
+    hi_term = np.where(np.isnan(hi_term), 0.0, hi_term)
+    col_term = np.where(rc >= 0, lo_term, hi_term)
+    return float(pi @ model.rhs + col_term.sum() + model.obj_const), rc
+
+
+def lift_homogeneous_rows(model: LinearModel, pi: np.ndarray, rows: np.ndarray,
+                          row_of_nnz: np.ndarray) -> np.ndarray:
+    """Raise the duals of ``<= 0`` rows toward 0 as far as their columns' reduced costs stay >= 0.
+
+    For a row ``sum_j a_ij v_j <= 0`` (dual pi_i <= 0) whose columns appear in no other row of
+    ``rows``, rc_j = base_j - a_ij pi_i.  Raising pi_i lowers rc_j where a_ij > 0 and raises it
+    where a_ij < 0; the largest pi_i with every rc_j >= 0 is min(0, min_{a_ij > 0} base_j / a_ij)
+    (a row with a column whose rc_j is already negative, at its upper bound, keeps its dual).
+    The rows' right-hand sides are 0 and no reduced cost turns negative, so the Lagrangian bound
+    is unchanged, while the reduced costs of replicas (capacity rows: a = -u) and units (offer
+    rows: a = -g) grow as much as they can: that is what reduced-cost fixing feeds on.  LP solvers
+    return an arbitrary point of a degenerate dual face; this picks the useful one.
+    """
+    if len(rows) == 0:
+        return pi
+    pi = pi.copy()
+    sel = np.isin(row_of_nnz, rows)
+    i, j, a = row_of_nnz[sel], model.indices[sel], model.data[sel]
+    atpi = np.bincount(model.indices, weights=model.data * pi[row_of_nnz], minlength=model.n_vars)
+    rc = model.obj - atpi
+    base = rc[j] + a * pi[i]
+    pos = a > 0
+    # a column already below zero (at its upper bound) would lose more: it pins the row's dual
+    lim = np.where(rc[j[pos]] >= 0.0, base[pos] / a[pos], pi[i[pos]])
+    limit = np.full(model.n_rows, np.inf)
+    np.minimum.at(limit, i[pos], lim)
+    new = np.minimum(0.0, limit[rows])
+    pi[rows] = np.maximum(pi[rows], new)     # never lower a dual (keeps the old point if better)
+    return pi
+
+
+def _clip_duals(model: LinearModel, pi: np.ndarray) -> np.ndarray:
+    pi = np.asarray(pi, float).copy()
+    pi[model.sense == "<"] = np.minimum(pi[model.sense == "<"], 0.0)
+    pi[model.sense == ">"] = np.maximum(pi[model.sense == ">"], 0.0)
+    return pi
+
+
+def _submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
+    """The model on the columns ``cols`` only (others fixed to zero and dropped)."""
+    from dataclasses import replace
+
+    keep = np.zeros(model.n_vars, bool)
+    keep[cols] = True
+    new_index = np.full(model.n_vars, -1, np.int64)
+    new_index[cols] = np.arange(len(cols))
+    nz = keep[model.indices]
+    rows = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))[nz]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=model.n_rows))])
+    return replace(model, var_names=[model.var_names[j] for j in cols], lb=model.lb[cols],
+                   ub=model.ub[cols], is_int=model.is_int[cols], indptr=indptr,
+                   indices=new_index[model.indices[nz]], data=model.data[nz], obj=model.obj[cols],
+                   obj_parts={k: v[cols] for k, v in model.obj_parts.items()}, blocks={})
+
+
+def _columns_of(model: LinearModel, keep_c: np.ndarray, pair_c: np.ndarray, cand_offer: np.ndarray,
+                keep_o: Optional[np.ndarray] = None) -> np.ndarray:
+    """Sorted columns of the candidates ``keep_c``: replicas, spares, routing, and their offers' units."""
+    y, n, x = model.blocks["y"], model.blocks["n"], model.blocks["x"]
+    if keep_o is None:
+        keep_o = np.zeros(len(n), bool)
+    keep_o = keep_o.copy()
+    keep_o[cand_offer[keep_c]] = True
+    keep_c = keep_c & keep_o[cand_offer]
+    cols = [y[keep_c], n[keep_o], x[keep_c[pair_c]]]
+    s_of_c = model.blocks.get("s_of_c")
+    if s_of_c is not None:
+        sc = s_of_c[keep_c]
+        cols.append(sc[sc >= 0])
+    return np.sort(np.concatenate(cols))
+
+
+def _feasible_start(model: LinearModel, start: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """``start`` rounded and clipped, if it satisfies every row and bound; else None."""
+    if start is None or len(start) != model.n_vars:
+        return None
+    v = np.clip(np.where(model.is_int, np.round(start), start), model.lb, model.ub)
+    return v if not model.violations(v, tol=1e-6) else None
+
+
+def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: float = 5e-3,
+                  threads: Optional[int] = None, start: Optional[np.ndarray] = None,
+                  init_per_workload: int = 4, add_per_workload: int = 8,
+                  incumbent_share: float = 0.25, stats: Optional[ReducedStats] = None) -> SolveResult:
+    """Column generation + reduced-cost fixing + exact MIP on the survivors (module docstring).
+
+    ``model.blocks`` must hold ``pair_w``, ``pair_c`` (workload and candidate of each routing
+    column) and ``cand_offer`` (offer of each candidate), as :func:`solver.mip.formulation.build_model`
+    stores them.  ``start`` (a full solution, e.g. from a previous plan) is used as an incumbent
+    when it is feasible.
+    """
+    t0 = time.perf_counter()
+    st = stats if stats is not None else ReducedStats()
+    try:
+        import highspy
+    except ImportError:
+        return SolveResult(ERROR, NAME, SOLVER, 0.0, message="highspy is not installed")
+    pair_w, pair_c = model.blocks["pair_w"], model.blocks["pair_c"]
+    cand_offer = model.blocks["cand_offer"]
+
+    def left() -> float:
+        return time_limit_s - (time.perf_counter() - t0)
+
+    y, n, x = model.blocks["y"], model.blocks["n"], model.blocks["x"]
+    s_of_c = model.blocks.get("s_of_c")
+    st.candidates = len(y)
+    inf = highspy.kHighsInf
+    csc = _Csc(model)
+    x_ub = model.ub[x]
+
+    # ---- implied finite upper bounds for the bound formula (units of rented offers are unbounded)
+    ub_fin = model.ub.copy()
+    # devices per replica and per unit from the offer-units rows: t_c y_c - g_o n_o <= 0
+    fam = model.row_family
+    units_rows = np.flatnonzero(fam == "capacity.offer_units")
+    for i in units_rows:
+        cols, vals = model.row(i)
+        gy = vals[vals > 0]
+        gn = -vals[vals < 0]
+        if len(gn) == 1:
+            need = float(np.sum(gy * model.ub[cols[vals > 0]]))
+            j = cols[vals < 0][0]
+            ub_fin[j] = min(ub_fin[j], np.ceil(need / gn[0] - 1e-9))
+    ub_fin = np.where(np.isfinite(ub_fin), ub_fin, 1e12)
+
+    # ---- initial master: all y, n, s; per workload its cheapest and highest-quality routing columns
+    per_req = model.obj[x] + model.obj[y][pair_c] / np.maximum(x_ub, 1e-9)
+    order = np.lexsort((per_req, pair_w))
+    ws = pair_w[order]
+    first = np.searchsorted(ws, ws, side="left")
+    rank = np.arange(len(order)) - first
+    chosen = np.zeros(len(x), bool)
+    chosen[order[rank < init_per_workload]] = True
+    in_master = np.zeros(model.n_vars, bool)
+    in_master[y] = True
+    in_master[n] = True
+    if s_of_c is not None:
+        in_master[s_of_c[s_of_c >= 0]] = True
+    in_master[x[chosen]] = True
+    master_cols = np.flatnonzero(in_master)
+
+    demand_rows = np.flatnonzero(fam == "demand.served")
+    big = ARTIFICIAL_FACTOR * max(float(np.max(per_req)) if len(per_req) else 1.0, 1.0)
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    if threads:
+        h.setOptionValue("threads", int(threads))
+    lo, hi = _row_bounds(model, inf)
+    lp = highspy.HighsLp()
+    lp.num_row_ = model.n_rows
+    lp.row_lower_ = lo
+    lp.row_upper_ = hi
+    lp.num_col_ = 0
+    h.passModel(lp)
+
+    def add_columns(cols: np.ndarray) -> None:
+        starts, rows, vals, nnz = csc.slice(cols)
+        h.addCols(len(cols), model.obj[cols], model.lb[cols],
+                  np.where(np.isfinite(model.ub[cols]), model.ub[cols], inf), nnz, starts, rows, vals)
+
+    add_columns(master_cols)
+    n_art = len(demand_rows)
+    h.addCols(n_art, np.full(n_art, big), np.zeros(n_art), np.full(n_art, inf), n_art,
+              np.arange(n_art, dtype=np.int32), demand_rows.astype(np.int32), np.ones(n_art))
+
+    h.setOptionValue("time_limit", float(max(left(), 1.0)))
+    bound = -np.inf
+    pi = None
+    rc = None
+    scale = max(abs(float(np.max(np.abs(model.obj)))), 1.0)
+    while True:
+        h.setOptionValue("time_limit", float(max(left(), 0.5)))
+        h.run()
+        status = h.modelStatusToString(h.getModelStatus())
+        st.cg_rounds += 1
+        if status != "Optimal":
+            st.notes.append(f"master LP: {status}")
+            break
+        sol = h.getSolution()
+        pi = _clip_duals(model, np.asarray(sol.row_dual, float))
+        atpi = np.bincount(model.indices, weights=model.data * pi[csc.row_of_nnz], minlength=model.n_vars)
+        lb_now, rc = lagrangian_bound(model, pi, atpi, ub_fin)
+        # a hair below, for floating-point error in the duals' products
+        bound = max(bound, lb_now - 1e-9 * abs(lb_now))
+        rcx = rc[x]
+        cand = (rcx < -1e-9 * scale) & ~in_master[x]
+        if not cand.any():
+            art = np.asarray(sol.col_value, float)[len(master_cols):len(master_cols) + n_art]
+            if art.sum() > 1e-7 and big < MAX_ARTIFICIAL_USD:
+                # unserved demand at convergence: either infeasible, or the artificial price is
+                # below what serving really costs; raise it and go on until it is decisive
+                big *= 1000.0
+                h.changeColsCost(n_art, np.arange(len(master_cols), len(master_cols) + n_art, dtype=np.int32),
+                                 np.full(n_art, big))
+                continue
+            st.lp_converged = True
+            break
+        if left() < 0.3 * time_limit_s:
+            st.notes.append("column generation stopped for time")
+            break
+        # the most negative few per workload
+        idx = np.flatnonzero(cand)
+        o = np.lexsort((rcx[idx], pair_w[idx]))
+        idx = idx[o]
+        wsel = pair_w[idx]
+        firsts = np.searchsorted(wsel, wsel, side="left")
+        pick = idx[(np.arange(len(idx)) - firsts) < add_per_workload]
+        new = x[pick]
+        in_master[new] = True
+        add_columns(new)        # HiGHS keeps its basis: the next run is a warm start
+    st.cg_seconds = time.perf_counter() - t0
+    st.cg_columns = int(in_master[x].sum())
+    st.lp_bound = bound
+    if pi is None:
+        return SolveResult(ERROR, NAME, SOLVER, time.perf_counter() - t0,
+                           message="the LP relaxation could not be solved: " + st.summary())
+    sol_vals = np.asarray(h.getSolution().col_value, float)
+    n_master = len(master_cols)
+    art_used = float(np.sum(sol_vals[n_master:n_master + n_art]))
+    if st.lp_converged and art_used > 1e-6:
+        return SolveResult(INFEASIBLE, NAME, SOLVER, time.perf_counter() - t0,
+                           message=f"LP relaxation infeasible: {art_used:.4g} req/s of demand cannot be "
+                                   f"routed at any price; " + st.summary())
+
+    # ---- incumbent: the MIP restricted to the candidates the LP optimum uses (with all their
+    # routing columns), plus each workload's cheapest candidates so that rounding has room
+    sol_y = sol_vals[:len(master_cols)][np.searchsorted(master_cols, y)]
+    useful_c = sol_y > 1e-7
+    useful_c[pair_c[order[rank < 2]]] = True
+    warm = _feasible_start(model, start)
+    if warm is not None:
+        useful_c |= warm[y] > 0.5
+    elif start is not None:
+        st.notes.append("warm start ignored: it breaks a constraint of this model")
+    gen = _columns_of(model, useful_c, pair_c, cand_offer)
+    t_inc = time.perf_counter()
+    sub = _submodel(model, gen)
+    v_sub, _, inc_status = run_mip(sub, max(left() * incumbent_share, 1.0), mip_gap, threads)
+    st.incumbent_seconds = time.perf_counter() - t_inc
+    best = None
+    if v_sub is not None:
+        best = np.zeros(model.n_vars)
+        best[gen] = v_sub
+        best[model.is_int] = np.round(best[model.is_int])
+    else:
+        st.notes.append(f"restricted MIP: {inc_status}")
+    if warm is not None and (best is None or model.objective_value(warm) < model.objective_value(best)):
+        best = warm
+        st.notes.append("incumbent from the warm start")
+    if best is None:
+        # no incumbent, so nothing can be fixed: the full MIP with the time left
+        st.notes.append("no incumbent on the LP's candidates; full MIP")
+        v_full, lb_full, text = run_mip(model, max(left(), 1.0), mip_gap, threads)
+        st.reduced_status = text
+        if v_full is None:
+            status = INFEASIBLE if text == "Infeasible" else ERROR
+            return SolveResult(status, NAME, SOLVER, time.perf_counter() - t0, best_bound=bound,
+                               message=f"HiGHS {text}: " + st.summary())
+        v_full[model.is_int] = np.round(v_full[model.is_int])
+        obj = model.objective_value(v_full)
+        fb = max(bound, lb_full) if np.isfinite(lb_full) else bound
+        gap = (obj - fb) / max(abs(obj), 1e-9)
+        return SolveResult(OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT, NAME, SOLVER,
+                           time.perf_counter() - t0, values=v_full, objective=obj, best_bound=fb,
+                           message=st.summary())
+    st.incumbent = model.objective_value(best)
+    ub0 = st.incumbent
+    if (ub0 - bound) / max(abs(ub0), 1e-9) <= mip_gap:
+        st.candidates_kept = int(useful_c.sum())
+        return SolveResult(OPTIMAL, NAME, SOLVER, time.perf_counter() - t0, values=best,
+                           objective=ub0, best_bound=bound, message=st.summary())
+
+    # ---- reduced-cost fixing on the full model, with duals lifted to make it as strong as possible
+    fam = model.row_family
+    for family in ("capacity.replica", "capacity.offer_units"):
+        pi = lift_homogeneous_rows(model, pi, np.flatnonzero(fam == family), csc.row_of_nnz)
+    atpi = np.bincount(model.indices, weights=model.data * pi[csc.row_of_nnz], minlength=model.n_vars)
+    lifted, rc = lagrangian_bound(model, pi, atpi, ub_fin)
+    bound = lifted - 1e-9 * abs(lifted)         # same dual as the reduced costs below (~= the LP bound)
+    thr = ub0 * (1.0 - mip_gap)
+    rc_pos = np.maximum(rc, 0.0)
+    rc_n = rc_pos[n]
+    act_c = rc_pos[y] + rc_n[cand_offer]
+    keep_o = bound + rc_n <= thr
+    keep_c = (bound + act_c <= thr) & keep_o[cand_offer]
+    # never drop what the incumbent uses
+    keep_c |= best[y] > 0.5
+    keep_o |= best[n] > 0.5
+    st.candidates_kept = int(keep_c.sum())
+    st.offers_kept = int(keep_o.sum())
+    cols = _columns_of(model, keep_c, pair_c, cand_offer, keep_o)
+    st.reduced_vars = len(cols)
+    red = _submodel(model, cols)
+    t_red = time.perf_counter()
+    remaining = left()
+    if remaining < 1.0:
+        st.notes.append("no time left for the reduced MIP")
+        return SolveResult(TIME_LIMIT, NAME, SOLVER, time.perf_counter() - t0, values=best,
+                           objective=ub0, best_bound=bound, message=st.summary())
+    v_red, lb_red, red_status = run_mip(red, remaining, mip_gap, threads, start=best[cols], cutoff=thr)
+    st.reduced_seconds = time.perf_counter() - t_red
+    st.reduced_status = red_status
+    ub0_plan = ub0
+    red_obj = red.objective_value(v_red) if v_red is not None else np.inf
+    if red_status == "Infeasible" or (red_status == "Optimal" and red_obj >= thr):
+        lb_red = np.inf          # the search finished and found nothing cheaper than the cutoff
+    elif red_status == "Optimal":
+        lb_red = max(lb_red, red_obj * (1.0 - mip_gap)) if red_obj > 0 else lb_red
+    if v_red is not None:
+        cand_v = np.zeros(model.n_vars)
+        cand_v[cols] = v_red
+        cand_v[model.is_int] = np.round(cand_v[model.is_int])
+        obj = model.objective_value(cand_v)
+        if obj < ub0 and not model.violations(cand_v, tol=1e-6):
+            best, ub0_plan = cand_v, obj
+    # plans on the survivors: >= lb_red (and none below the cutoff thr if the search finished);
+    # plans using a fixed candidate: > thr.  Hence min(lb_red, thr), and never below the LP bound.
+    final_bound = max(bound, min(lb_red, thr)) if not np.isnan(lb_red) else bound
+    gap = (ub0_plan - final_bound) / max(abs(ub0_plan), 1e-9)
+    status = OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT
+    return SolveResult(status, NAME, SOLVER, time.perf_counter() - t0, values=best,
+                       objective=ub0_plan, best_bound=final_bound, message=st.summary())
