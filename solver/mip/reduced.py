@@ -83,6 +83,7 @@ class ReducedStats:
     reduced_vars: int = 0
     reduced_seconds: float = 0.0
     reduced_status: str = ""
+
     notes: list = field(default_factory=list)
 
     def summary(self) -> str:
@@ -123,7 +124,8 @@ def _row_bounds(model: LinearModel, inf: float):
 
 
 def lagrangian_bound(model: LinearModel, pi: np.ndarray, atpi: np.ndarray,
-                     ub: Optional[np.ndarray] = None) -> tuple[float, np.ndarray]:
+                     ub: Optional[np.ndarray] = None,
+                     lb: Optional[np.ndarray] = None) -> tuple[float, np.ndarray]:
     """(L(pi), reduced costs) for a dual vector ``pi`` (signs clipped to be valid).
 
     ``atpi`` is A^T pi for the *clipped* pi; ``ub`` replaces infinite upper bounds where a
@@ -132,7 +134,8 @@ def lagrangian_bound(model: LinearModel, pi: np.ndarray, atpi: np.ndarray,
     """
     rc = model.obj - atpi
     upper = model.ub if ub is None else ub
-    lo_term = rc * model.lb
+    lower = model.lb if lb is None else lb
+    lo_term = rc * lower
     with np.errstate(invalid="ignore"):
         hi_term = np.where(rc < 0, rc * upper, 0.0)
     hi_term = np.where(np.isnan(hi_term), 0.0, hi_term)
@@ -222,8 +225,9 @@ def _feasible_start(model: LinearModel, start: Optional[np.ndarray]) -> Optional
 
 def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: float = 5e-3,
                   threads: Optional[int] = None, start: Optional[np.ndarray] = None,
-                  init_per_workload: int = 4, add_per_workload: int = 8,
-                  incumbent_share: float = 0.25, stats: Optional[ReducedStats] = None) -> SolveResult:
+                  init_per_workload: int = 4, add_per_workload: int = 30,
+                  incumbent_share: float = 0.25, incumbent_candidates: int = 150,
+                  stats: Optional[ReducedStats] = None) -> SolveResult:
     """Column generation + reduced-cost fixing + exact MIP on the survivors (module docstring).
 
     ``model.blocks`` must hold ``pair_w``, ``pair_c`` (workload and candidate of each routing
@@ -365,11 +369,25 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                            message=f"LP relaxation infeasible: {art_used:.4g} req/s of demand cannot be "
                                    f"routed at any price; " + st.summary())
 
-    # ---- incumbent: the MIP restricted to the candidates the LP optimum uses (with all their
-    # routing columns), plus each workload's cheapest candidates so that rounding has room
+    # ---- duals lifted so that reduced costs are as large as they can be (bound unchanged);
+    # act_c: a plan using candidate c costs at least bound + act_c
+    fam = model.row_family
+    for family in ("capacity.replica", "capacity.offer_units"):
+        pi = lift_homogeneous_rows(model, pi, np.flatnonzero(fam == family), csc.row_of_nnz)
+    atpi = np.bincount(model.indices, weights=model.data * pi[csc.row_of_nnz], minlength=model.n_vars)
+    lifted, rc = lagrangian_bound(model, pi, atpi, ub_fin)
+    bound = lifted - 1e-9 * abs(lifted)         # the same dual as the reduced costs (~= the LP bound)
+    rc_pos = np.maximum(rc, 0.0)
+    rc_n = rc_pos[n]
+    act_c = rc_pos[y] + rc_n[cand_offer]
+
+    # ---- incumbent: the MIP restricted to the candidates the LP optimum uses, each workload's
+    # cheapest ones, and the candidates cheapest to activate (smallest act_c), with all their
+    # routing columns, so that rounding has room
     sol_y = sol_vals[:len(master_cols)][np.searchsorted(master_cols, y)]
     useful_c = sol_y > 1e-7
     useful_c[pair_c[order[rank < 2]]] = True
+    useful_c[np.argsort(act_c, kind="stable")[:incumbent_candidates]] = True
     warm = _feasible_start(model, start)
     if warm is not None:
         useful_c |= warm[y] > 0.5
@@ -413,17 +431,8 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         return SolveResult(OPTIMAL, NAME, SOLVER, time.perf_counter() - t0, values=best,
                            objective=ub0, best_bound=bound, message=st.summary())
 
-    # ---- reduced-cost fixing on the full model, with duals lifted to make it as strong as possible
-    fam = model.row_family
-    for family in ("capacity.replica", "capacity.offer_units"):
-        pi = lift_homogeneous_rows(model, pi, np.flatnonzero(fam == family), csc.row_of_nnz)
-    atpi = np.bincount(model.indices, weights=model.data * pi[csc.row_of_nnz], minlength=model.n_vars)
-    lifted, rc = lagrangian_bound(model, pi, atpi, ub_fin)
-    bound = lifted - 1e-9 * abs(lifted)         # same dual as the reduced costs below (~= the LP bound)
+    # ---- reduced-cost fixing on the full model
     thr = ub0 * (1.0 - mip_gap)
-    rc_pos = np.maximum(rc, 0.0)
-    rc_n = rc_pos[n]
-    act_c = rc_pos[y] + rc_n[cand_offer]
     keep_o = bound + rc_n <= thr
     keep_c = (bound + act_c <= thr) & keep_o[cand_offer]
     # never drop what the incumbent uses
