@@ -20,8 +20,6 @@ the solver's proven relative gap |objective - bound| / |objective|.
 ``highspy/reduced`` is :mod:`solver.mip.reduced` (column generation for the LP
 bound, reduced-cost fixing, HiGHS on the survivors; its gap is proven for the
 full model); ``highspy/highs`` passes the whole MIP to HiGHS as arrays.
-``lpguided/simplex`` (:mod:`solver.mip.lpguided`, the earlier heuristic) can
-still be named explicitly.
 
 XL runs the L problem once per demand scenario (10 scenarios), each with
 budget / 10, because the multi-period model (8 quarters) is not in the tree
@@ -67,13 +65,7 @@ def run_one(problem_file: str, backend: str, budget_s: float, gap: float, scenar
     t3 = time.perf_counter()
     be, name = backend.split("/")
     left = max(1.0, budget_s - (t3 - t0))
-    if be == "lpguided":
-        from solver.mip.lpguided import solve_lp_guided
-
-        res = solve_lp_guided(model, k.pair_w, k.pair_c, time_limit_s=left, mip_gap=gap, threads=threads,
-                              lp_method=name)
-    else:
-        res = solve(model, be, name, time_limit_s=left, mip_gap=gap, threads=threads)
+    res = solve(model, be, name, time_limit_s=left, mip_gap=gap, threads=threads)
     t4 = time.perf_counter()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {"backend": backend, "scenario": scenario, "status": res.status,

@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--existing", default=None, metavar="PLAN.json",
                    help="re-optimise a multi-period problem from this earlier plan: its period-0 "
                         "decisions are kept, the report lists what changed and what it costs")
+    p.add_argument("--warm-start", default=None, metavar="PLAN.json",
+                   help="start the solver from an earlier plan of a single-period problem (matched by "
+                        "deployment id, routes scaled to the new demand); it only speeds the search")
     p.add_argument("--quiet", action="store_true", help="print only the status line")
     p.add_argument("--no-timing", action="store_true",
                    help="write 0 for the solve time, the one run-dependent field: two runs then "
@@ -71,8 +74,15 @@ def run(args) -> int:
     if args.existing:
         from solver.plan import load_plan_json
         previous = load_plan_json(args.existing)
+    warm = None
+    if args.warm_start:
+        from solver.plan import load_plan_json
+        if loaded.problem.objective.periods is not None:
+            raise InputError(InputIssue("--warm-start is for single-period problems", path="--warm-start",
+                                        hint="re-optimise a multi-period plan with --existing PLAN.json"))
+        warm = load_plan_json(args.warm_start)
     solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
-                           mip_gap=args.gap, threads=args.threads, previous=previous)
+                           mip_gap=args.gap, threads=args.threads, previous=previous, warm_start=warm)
     plan = solved.plan
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text(), protect=protect)

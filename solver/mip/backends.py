@@ -15,7 +15,9 @@ highspy    ``reduced`` (column generation + reduced-cost fixing, for large
 
 Every solver takes an optional warm start (a full solution vector, e.g. from a
 previous plan): CBC through pulp's ``warmStart``, OR-Tools through ``SetHint``,
-HiGHS through ``setSolution``.  pulp's HiGHS interface has none; it is ignored there.
+HiGHS through ``setSolution``.  pulp's HiGHS interface has none, and OR-Tools'
+HiGHS wrapper crashed the process on an infeasible hint (measured, OR-Tools 9.15),
+so neither gets one.
 
 CP-SAT is deliberately not offered: through pywraplp it silently rounds the
 model's fractional coefficients (1 / capacity, prices) and then reports a
@@ -274,7 +276,8 @@ def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, m
         obj.SetCoefficient(xs[j], float(model.obj[j]))
     obj.SetOffset(float(model.obj_const))
     obj.SetMinimization()
-    if start is not None:
+    if start is not None and solver != "highs":
+        # OR-Tools 9.15's HiGHS wrapper crashes (SIGSEGV) on some hints: no hint there
         s.SetHint(xs, [float(v) for v in start])
     s.SetTimeLimit(int(max(1.0, time_limit_s) * 1000))
     if threads:

@@ -44,25 +44,37 @@ def unservable_message(k: Coefficients) -> Optional[str]:
 
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
                        time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
-                       scenario: Optional[str] = None, fallback: Sequence[str] = ()) -> Solved:
-    """Build and solve; on a solver *error* try each ``fallback`` ("name" or "backend:name")."""
+                       scenario: Optional[str] = None, fallback: Sequence[str] = (),
+                       warm_start: Optional[dict] = None) -> Solved:
+    """Build and solve; on a solver *error* try each ``fallback`` ("name" or "backend:name").
+
+    ``warm_start``: an earlier plan's JSON dict, turned into a starting solution
+    (:mod:`solver.mip.warmstart`).
+    """
     model = build_model(k)
     msg = unservable_message(k)
+    start, start_note = None, ""
+    if warm_start is not None and msg is None:
+        from solver.mip.warmstart import start_from_plan
+        ws = start_from_plan(k, model, warm_start)
+        start, start_note = (ws.values if ws.matched_deployments else None), ws.summary()
     if msg is not None:
         res = SolveResult(INFEASIBLE, backend, solver or "-", 0.0, message=msg)
     else:
         res = solve(model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                    threads=threads)
+                    threads=threads, start=start)
         tried = [f"{res.backend}:{res.solver} ({res.message})"]
         for fb in fallback:
             if res.status != ERROR:
                 break
             be, _, name = fb.rpartition(":")
             res = solve(model, be or backend, name, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                        threads=threads)
+                        threads=threads, start=start)
             tried.append(f"{res.backend}:{res.solver} ({res.message})")
         if res.status == ERROR and len(tried) > 1:
             res.message = "every solver failed: " + "; ".join(tried)
+        if start_note:
+            res.message = f"{res.message}; {start_note}" if res.message else start_note
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict (availability, power, budget, spot share "
                             "or redundancy); try relaxing one at a time with --scenario")
@@ -73,7 +85,8 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
 
 def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
                   time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
-                  threads: Optional[int] = None, perf=None, previous: Optional[dict] = None) -> Solved:
+                  threads: Optional[int] = None, perf=None, previous: Optional[dict] = None,
+                  warm_start: Optional[dict] = None) -> Solved:
     """Solve a :class:`~solver.problem.load.LoadedProblem`; CLI flags override ``problem.solver``.
 
     Problems with ``objective.periods`` go to the multi-period model (:mod:`solver.periods_plan`);
@@ -94,7 +107,7 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
                               time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
                               mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
                               threads=threads or opts.threads, scenario=loaded.scenario,
-                              fallback=opts.fallback)
+                              fallback=opts.fallback, warm_start=warm_start)
 
 
 def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Optional[str] = None,
