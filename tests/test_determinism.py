@@ -85,7 +85,8 @@ def _decisions(d: dict) -> tuple:
 def test_backends_same_decisions_where_unique(path):
     lp = load_problem(path)
     plans = {}
-    for backend, name in (("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip"), ("ortools", "highs")):
+    for backend, name in (("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip"), ("ortools", "highs"),
+                          ("highspy", "reduced")):
         plans[(backend, name)] = json.loads(_plan_json(lp, backend=backend, solver=name))
     ref = plans[("pulp", "cbc")]
     tol = max(lp.problem.solver.mip_gap, 1e-6)
