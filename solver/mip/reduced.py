@@ -227,6 +227,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                   threads: Optional[int] = None, start: Optional[np.ndarray] = None,
                   init_per_workload: int = 4, add_per_workload: int = 30,
                   incumbent_share: float = 0.25, incumbent_candidates: int = 150,
+                  max_kept_share: float = 0.6,
                   stats: Optional[ReducedStats] = None) -> SolveResult:
     """Column generation + reduced-cost fixing + exact MIP on the survivors (module docstring).
 
@@ -438,6 +439,17 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     # never drop what the incumbent uses
     keep_c |= best[y] > 0.5
     keep_o |= best[n] > 0.5
+    proof = True
+    if keep_c.sum() > max(max_kept_share * len(y), 3 * incumbent_candidates):
+        # the incumbent is too far from the bound for the fixing to bite (a short time limit):
+        # improve it on a larger candidate set instead; the proven bound is then the LP bound
+        proof = False
+        keep_c = np.zeros(len(y), bool)
+        keep_c[np.argsort(act_c, kind="stable")[:3 * incumbent_candidates]] = True
+        keep_c |= (best[y] > 0.5) | useful_c
+        keep_o = np.zeros(len(n), bool)
+        st.notes.append("fixing kept too much; the last MIP is a heuristic on "
+                        f"{int(keep_c.sum())} candidates, the bound is the LP's")
     st.candidates_kept = int(keep_c.sum())
     st.offers_kept = int(keep_o.sum())
     cols = _columns_of(model, keep_c, pair_c, cand_offer, keep_o)
@@ -449,7 +461,8 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         st.notes.append("no time left for the reduced MIP")
         return SolveResult(TIME_LIMIT, NAME, SOLVER, time.perf_counter() - t0, values=best,
                            objective=ub0, best_bound=bound, message=st.summary())
-    v_red, lb_red, red_status = run_mip(red, remaining, mip_gap, threads, start=best[cols], cutoff=thr)
+    v_red, lb_red, red_status = run_mip(red, remaining, mip_gap, threads, start=best[cols],
+                                        cutoff=thr if proof else None)
     st.reduced_seconds = time.perf_counter() - t_red
     st.reduced_status = red_status
     ub0_plan = ub0
@@ -467,7 +480,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
             best, ub0_plan = cand_v, obj
     # plans on the survivors: >= lb_red (and none below the cutoff thr if the search finished);
     # plans using a fixed candidate: > thr.  Hence min(lb_red, thr), and never below the LP bound.
-    final_bound = max(bound, min(lb_red, thr)) if not np.isnan(lb_red) else bound
+    final_bound = max(bound, min(lb_red, thr)) if proof and not np.isnan(lb_red) else bound
     gap = (ub0_plan - final_bound) / max(abs(ub0_plan), 1e-9)
     status = OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT
     return SolveResult(status, NAME, SOLVER, time.perf_counter() - t0, values=best,
