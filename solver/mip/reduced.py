@@ -8,8 +8,7 @@ model to a solver:
 
 1. **Column generation for the LP relaxation.**  The master LP holds every
    row, every replica / unit / spare column, and per workload only a few
-   routing columns x_p (its cheapest pairs by cost per request, plus its
-   highest-quality ones).  Demand rows get artificial columns at a high cost so
+   routing columns x_p (its cheapest pairs by cost per request).  Demand rows get artificial columns at a high cost so
    the master is always feasible.  After each master solve the reduced cost
    rc = c - A^T pi of **every** column of the full model is one sparse product
    (numpy, no solver); the most negative routing columns per workload enter,
@@ -22,22 +21,33 @@ model to a solver:
    for every v in the box, so L(pi) bounds the LP relaxation and therefore
    every plan (Lagrangian / Farley bound).  At convergence it equals the LP
    optimum.
-3. **An incumbent** from the MIP restricted to the generated columns
-   (HiGHS, a share of the time limit).
-4. **Reduced-cost fixing.**  Every plan v satisfies
+3. **Lifted duals.**  LP solvers return an arbitrary point of a degenerate
+   dual face.  For the replica-capacity and offer-unit rows (right-hand side 0)
+   the dual is raised toward 0 as far as every reduced cost in the row stays
+   >= 0 (:func:`lift_homogeneous_rows`): L(pi) does not move, and the reduced
+   costs of replicas and units - what fixing feeds on - become as large as
+   they can.
+4. **An incumbent** from the MIP restricted to the candidates the LP uses,
+   each workload's cheapest ones and the ``incumbent_candidates`` cheapest to
+   activate (HiGHS, a share of the time limit); a feasible warm start competes.
+5. **Reduced-cost fixing.**  Every plan v satisfies
    c^T v >= L(pi) + sum_j [rc_j v_j - min(rc_j lb_j, rc_j ub_j)], each term >= 0.
    A plan that uses candidate c has y_c >= 1 and n_o(c) >= 1 (integers), so
    it costs at least L + rc_y(c) + rc_n(o(c)).  Where that exceeds
    ``UB (1 - mip_gap)`` (UB: the incumbent), no plan using c can improve the
    incumbent by more than the target gap, and c with all its routing columns
    is removed.  The same holds for whole offers (L + rc_n(o)).
-5. **The exact MIP on the survivors** (HiGHS, warm-started with the
-   incumbent).  Its dual bound LB_r covers the plans that use only surviving
-   candidates; every other plan costs more than ``UB_0 (1 - mip_gap)``, so
+6. **The exact MIP on the survivors** (HiGHS, warm-started with the
+   incumbent, cutoff ``UB_0 (1 - mip_gap)``: only cheaper plans are searched).
+   Its dual bound LB_r covers the plans that use only surviving candidates; every other plan costs more than ``UB_0 (1 - mip_gap)``, so
 
        proven bound = max(L, min(LB_r, UB_0 (1 - mip_gap)))
 
    and the reported gap is (plan - bound) / plan, a proof for the full model.
+
+When the incumbent is so far from the bound that fixing keeps most
+candidates (a very short time limit), step 6 runs instead on a bounded
+candidate set as a heuristic, and the bound reported is the LP's.
 
 The status is ``optimal`` when that gap is within ``mip_gap``, ``time_limit``
 when a plan exists but the proof does not reach the gap, ``infeasible`` when
