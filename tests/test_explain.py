@@ -233,7 +233,7 @@ def test_add_slack_keeps_rows_and_signs():
     assert solve(m).status == "infeasible"
 
 
-@pytest.mark.parametrize("backend", ["pulp", "ortools"])
+@pytest.mark.parametrize("backend", ["pulp", "ortools", "highspy"])
 def test_relax_finds_the_smallest_slack(backend):
     m = _toy()
     power = relax(m, ["caps.power"], backend=backend)

@@ -210,18 +210,23 @@ def _submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
 
 def _columns_of(model: LinearModel, keep_c: np.ndarray, pair_c: np.ndarray, cand_offer: np.ndarray,
                 keep_o: Optional[np.ndarray] = None) -> np.ndarray:
-    """Sorted columns of the candidates ``keep_c``: replicas, spares, routing, and their offers' units."""
+    """Sorted columns of the candidates ``keep_c`` (replicas, spares, routing), their offers' units,
+    and every column outside those blocks (e.g. an elastic model's slacks)."""
     y, n, x = model.blocks["y"], model.blocks["n"], model.blocks["x"]
+    other = np.ones(model.n_vars, bool)
     if keep_o is None:
         keep_o = np.zeros(len(n), bool)
     keep_o = keep_o.copy()
     keep_o[cand_offer[keep_c]] = True
     keep_c = keep_c & keep_o[cand_offer]
     cols = [y[keep_c], n[keep_o], x[keep_c[pair_c]]]
+    other[y] = other[n] = other[x] = False
     s_of_c = model.blocks.get("s_of_c")
     if s_of_c is not None:
         sc = s_of_c[keep_c]
         cols.append(sc[sc >= 0])
+        other[s_of_c[s_of_c >= 0]] = False
+    cols.append(np.flatnonzero(other))
     return np.sort(np.concatenate(cols))
 
 
@@ -288,12 +293,10 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     rank = np.arange(len(order)) - first
     chosen = np.zeros(len(x), bool)
     chosen[order[rank < init_per_workload]] = True
-    in_master = np.zeros(model.n_vars, bool)
-    in_master[y] = True
-    in_master[n] = True
-    if s_of_c is not None:
-        in_master[s_of_c[s_of_c >= 0]] = True
-    in_master[x[chosen]] = True
+    # every column but the routing ones starts in the master (replicas, units, spares, and any
+    # column another module added, e.g. the slacks of an elastic model)
+    in_master = np.ones(model.n_vars, bool)
+    in_master[x[~chosen]] = False
     master_cols = np.flatnonzero(in_master)
 
     demand_rows = np.flatnonzero(fam == "demand.served")
