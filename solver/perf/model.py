@@ -5,80 +5,93 @@ physics comes from :mod:`solver.perf.arch`.  Times are seconds inside, ms out.
 
 Engine model (continuous batching with chunked prefill)
 -------------------------------------------------------
-Let ``I``, ``O`` be mean input and output tokens, ``B`` the mean number of
-requests in decode (the batch).  Mean context per sequence is ``c = I + O/2``.
+Let ``I``, ``O`` be mean input and output tokens (CVs ``cv_in``, ``cv_out``),
+``B`` the mean number of requests in decode (the batch) and ``U`` the engine's
+prompt-token budget per iteration (``prefill_chunk_tokens``, 8192: vLLM V1's
+and TensorRT-LLM's default, the simulator's default).  The budget is an engine
+setting, not a per-workload choice: a plan does not carry one and a replica
+serves several workloads, so the model evaluates every pair at ``U``.
 
-* Decode step at batch B (``Bs = max(B, 1)``: a request in decode always sees
-  at least itself); memory and compute time blend as ``max + k x min`` (``k`` =
-  ``unoverlapped_fraction``: attention kernels reading KV and the GEMMs run one
-  after the other)::
+* Decode step at batch B (``Bs = max(B, 1)``); memory and compute time blend as
+  ``max + k x min`` (``k`` = ``unoverlapped_fraction``)::
 
       T_d(B) = max(mem, cmp) + k min(mem, cmp) + overhead + (comm_tok + per_seq) x Bs + comm_fixed
-      mem(B) = (non-expert bytes + expert bytes x (1 - (1 - p)^Bs)) / BW
-               + Bs x KV bytes(c) / BW
+      mem(B) = (non-expert bytes + expert bytes x (1 - (1 - p)^Bs)) / BW + Bs x KV bytes(c) / BW
       cmp(B) = Bs x (2 x active params + attention(c)) / (TP x peak x eff)
 
-* Prefill of one request, as the *marginal* work it adds to mixed steps
-  (weights are read by the decode step anyway)::
+  ``c = I + O (1 + cv_out^2) / 2`` is the mean context of a sequence in decode:
+  a request stays in the batch for a time proportional to its answer, so the
+  batch holds long answers more often than their share of requests.
 
-      P_c = (2 x active params x I + 2 x layers x d_attn x I^2) / F + comm_tok x I
+* Prefill of a prompt of ``i`` tokens adds its *marginal* work to the
+  iteration it runs in: ``P(i) = a i + b i^2`` (linear FLOPs and all-reduce
+  bytes, quadratic attention).  Its moments over lognormal-like prompt lengths:
+  ``m1 = a I + b I^2 (1 + cv_in^2)``, ``m2 = m1^2 (1 + cv_P^2)``,
+  ``m3 = m1^3 (1 + cv_P^2)^3`` with ``cv_P = cv_in x dlnP/dlnI``; a prompt
+  longer than ``U`` is split in ``I / U`` chunks, which scales the per-iteration
+  moments by ``min(1, U/I)`` and ``min(1, U/I)^2``.
 
-* Time sharing: decode advances only while the engine is not prefilling, and a
-  fraction ``lambda x P_c`` of time goes to prefill; with Little's law
-  ``B = lambda x O x TPOT`` this closes to::
+* Iterations.  Every iteration runs one decode step and prefills the prompts
+  that arrived during the previous iteration (up to ``U`` tokens), so its
+  length is ``L_k = T_d + W_k`` with ``W_k`` a compound Poisson sum of the
+  prompts that arrived during ``L_{k-1}`` (rate ``lambda``).  Stationary mean
+  ``Lbar = T_d / (1 - rho)`` with ``rho = lambda m1`` (the prefill share of
+  time); with Little's law ``B = lambda O Lbar`` this is the mean TPOT::
 
-      TPOT(B) = T_d(B) + B x P_c / O          lambda(B) = B / (O x TPOT(B))
-
-* Chunk budget and TTFT.  The engine prefills at most ``u`` prompt tokens per
-  iteration (chunked prefill; ``u > I`` packs several prompts).  Prompts queue
-  FIFO for that budget: each uses ``I / u`` of an iteration plus its own
-  marginal prefill, an M/G/1 server with service ``S = I T_d / u + P_c``,
-  utilisation ``rho = lambda S`` and squared CV ``cs2`` (input-length CV^2).
-  The waiting time is an atom at zero (mass ``1 - rho``) plus an exponential
-  tail with the Pollaczek-Khinchine mean::
-
-      P(W > t) = rho exp(-t / theta),  theta = S (1 + cs2) / (2 (1 - rho))
-      W_q = theta x max(0, ln(rho / (1 - q)))
-      TTFT_q(B) = max(1, I / u) x T_d(B) + P_c + W_q
-
-  Smaller budgets smooth TPOT and lengthen TTFT, so the engine takes the
-  smallest budget whose TTFT meets the target (bisection on rho), within
-  ``[prefill_chunk_min_tokens, prefill_chunk_tokens]``.
+      TPOT(B) = T_d(B) + B m1 / O        lambda(B) = B / (O T_d + B m1)
 
 * TPOT at percentile q over requests (what the SLO judges; MLPerf and the
-  simulator define TPOT per request as (finish - first token) / (n - 1)).
-  Two things make one request slower than the mean: the number of requests in
-  the engine is Poisson(B) (M/G/inf) and changes slowly, so a request lives
-  through a batch one standard deviation higher with weight z; and the prompt
-  chunks that land in its iterations (compound Poisson, ``m = B n_ch / O``
-  chunks of ``min(I, u)`` tokens per step) average over its ``n`` steps, ``n`` =
-  the 10th-percentile answer length - 1 (gamma lengths with the output CV;
-  Monte-Carlo checked in the tests)::
+  simulator define a request's TPOT as (finish - first token) / (n - 1)).  A
+  request with ``n = O_i - 1`` decode steps waits ``tau_n = L_1 + ... + L_n``.
+  The prompts arriving in a slow iteration lengthen the next one, so the sum is
+  a branching process (a busy period): its cumulants follow from the
+  cumulant-generating recursion ``A_n(s) = A_{n-1}(s) + (s + C_{n-1}(s)) T_d``,
+  ``C_n(s) = lambda (M_P(s + C_{n-1}(s)) - 1)`` in closed form
+  (:func:`branching_cumulants`; the variance grows as ``1/(1-rho)^3``, the third
+  cumulant as ``1/(1-rho)^5``).  The iteration that prefills the request itself,
+  ``L_0 = T_d + P_own + (prompts that arrived during the length-biased
+  iteration before it)``, starts the sum with a burst.  Two slow effects add:
+  the batch is Poisson(B) (M/G/inf) and moves the step by ``d1 = (T_d(B +
+  sqrt B) - T_d(B)) / (1 - rho)``; and a slower step keeps requests longer in
+  the batch, which slows the step again: fluctuations are amplified by
+  ``1 / (1 - G)``, ``G = B T_d'(B) / T_d(B)`` (the share of the step that grows
+  with the batch).  A request's TPOT then has mean ``k1/n``, variance
+  ``(k2/n^2 + d1^2) / (1-G)^2`` and skewness from ``k3``; its tail probability
+  at the target is that of the shifted lognormal with these three moments.  Requests
+  differ in ``n``: the miss probability is averaged over three quantile nodes
+  of the answer length (lognormal, exponential or fixed, the problem's
+  distribution), placed at probabilities 1/36, 1/4, 25/36 with weights 1/9,
+  1/3, 5/9 (midpoints of ``p = u^2``), which puts a third of them in the short
+  answers where the misses are.  Answers of one token have no TPOT.
 
-      d1 = TPOT(B + sqrt(B)) - TPOT(B)
-      c1 = min(I, u) / I x P_c x sqrt(m (1 + cv_in^2) / n)
-      TPOT_q(B) = TPOT(B) + z_q sqrt(d1^2 + c1^2)
+* TTFT at percentile q.  A prompt arriving during an iteration (length-biased,
+  ``X``) waits its residual ``U' X`` (``U'`` uniform) and then the next
+  iteration: ``T_d`` plus every prompt that arrived during ``X`` (compound
+  Poisson) plus its own ``P_own``; a prompt longer than ``U`` needs ``I / U``
+  iterations.  ``W = L - T_d`` is taken as gamma with the stationary mean and
+  variance, ``Var L = lambda Lbar m2 / (1 - rho^2)``, so that ``X`` is a
+  two-gamma mixture with closed-form moments; the TTFT tail is the shifted
+  lognormal with the first three cumulants.
 
-  At MLPerf's interactive targets (450 ms / 40 ms) this makes the tight SLO
-  cost about half of the offline throughput, as published.
+* Attainment.  The simulator (and the SLO) count a request as served when it
+  meets *both* targets, so the model requires
+  ``P(TPOT miss) + P(TTFT miss) <= 1 - q`` (union bound).
 
 * Memory: each request reserves KV for ``I_p90 + O_p90`` tokens (TensorRT-LLM's
   guaranteed-no-evict policy; vLLM would preempt instead), so
-  ``B <= KV capacity / KV bytes(I_p90 + O_p90)`` and ``B <= max_batch``.  Without a
-  p90 the output term is the size-biased mean ``O (1 + cv_out^2)``: a request holds
-  its reservation for a time proportional to its output length.  Under open
-  arrivals (a TTFT target) the Poisson(B) in-flight count must fit at its
-  q-quantile, ``B + z_q sqrt(B) <= B_mem``; offline the engine keeps it full.
+  ``B <= KV capacity / KV bytes(I_p90 + O_p90)``.  Under open arrivals (a TTFT
+  target) the in-flight count is Poisson(B) and must fit at its q-quantile,
+  ``B + z_q sqrt(B) <= B_mem``, and the sum of the requests' own reservations
+  (input + output, held for a time proportional to the answer) must fit at its
+  q-quantile too: ``B + z_q sqrt(kappa B) <= KV / kv(s_bar)``, ``s_bar =
+  E[s O] / E[O]``, ``kappa = E[s^2 O] E[O] / E[s O]^2``.  The engine's batch limit
+  gets the same headroom.  Offline (no target) the engine keeps the batch full.
 
 TPOT, TTFT and lambda all grow with B, so the best operating point is the
-largest feasible B.  It is found in closed form for the memory and the dense
-mean-TPOT limits (both linear in B; upper bounds once the percentile terms are
-added) and by a vectorised bisection on log B, over the remaining pairs only,
-where MoE expert traffic, the TPOT percentile or the TTFT tail binds.  The
-simulator (solver/sim) at the rate found here shows p99 TPOT up to 43% and,
-where the prompt queue runs near saturation, p99 TTFT up to 3.5x above the
-targets (benchmarks/perf_vs_sim.py, table in solver/perf/README.md): the model
-is still optimistic at tight targets.
+largest feasible B: closed form for the memory and mean-TPOT limits (upper
+bounds once the tails are added), then a search on log B (bisection to narrow
+the bracket, Illinois regula falsi on the log miss probability) over the
+remaining pairs, in blocks that stay in cache.
 
 Power: each device draws ``idle + (TDP - idle) x u`` where ``u`` is the share
 of a step spent in bandwidth- or compute-saturated kernels (not in fixed
@@ -99,9 +112,20 @@ from solver.perf.arch import REASONS, CandidateTerms, candidate_terms
 from solver.perf.params import PerfParams, default_params
 
 B_MIN = 1e-3          # smallest mean batch searched (very light load)
-BISECT_STEPS = 16     # on log B between B_MIN and the closed-form bound: ~3e-4 relative precision
-RHO_STEPS = 14
-NO_TARGET_S = 1e8     # a TTFT target this long (seconds) means "none" (offline, all requests queued)        # bisection steps for the prompt-queue utilisation the TTFT target allows
+BISECT_STEPS = 6      # bisection steps on log B before the regula falsi (root far below the bound)
+BISECT_NEAR = 3       # ... when the probe PROBE_LOG below the closed-form bound is feasible
+PROBE_LOG = 1.5       # first probe: e^-1.5 x the closed-form bound (most roots lie above it)
+FALSI_STEPS = 5       # Illinois steps: B within 3e-5 (p99; p99.9 4e-4, worst seen 0.6%, on the safe side)
+QUANTILE_STEPS = 14   # bisection steps for the reported TPOT percentile (mixture over answer lengths)
+BLOCK = 15000          # pairs per block in the search: arrays of 64 KB stay in cache and below malloc's mmap threshold
+NO_TARGET_S = 1e8     # a TTFT target this long (seconds) means "none" (offline, all requests queued)
+RHO_MAX = 0.98        # prefill share of time beyond which a target is not met (TPOT = 50 x the step)
+G_MAX = 0.95          # batch feedback gain cap (fluctuations amplified 20x)
+
+#: Answer-length quadrature: probabilities and weights of the three nodes (midpoints in u, p = u^2).
+NODE_P = (1.0 / 36.0, 0.25, 25.0 / 36.0)
+NODE_W = (1.0 / 9.0, 1.0 / 3.0, 5.0 / 9.0)
+OUTPUT_DISTRIBUTIONS = ("lognormal", "exponential", "fixed")
 
 BOUND_NONE = 0
 BOUND_MEMORY = 1
@@ -144,6 +168,7 @@ class PerfWorkload:
     output_tokens_p90: Optional[float] = None
     input_cv: float = 0.0      # coefficient of variation of input length (prefill service variability)
     output_cv: float = 0.0     # coefficient of variation of output length (short answers set the TPOT tail)
+    output_dist: str = "lognormal"   # shape of the answer lengths: lognormal, exponential (cv 1) or fixed
 
     def __post_init__(self):
         for name in ("input_tokens", "output_tokens", "ttft_ms", "tpot_ms"):
@@ -160,6 +185,9 @@ class PerfWorkload:
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ValueError(f"PerfWorkload {self.id!r}: {name} must be >= 0 (got {v!r})")
+        if self.output_dist not in OUTPUT_DISTRIBUTIONS:
+            raise ValueError(f"PerfWorkload {self.id!r}: output_dist must be one of {OUTPUT_DISTRIBUTIONS} "
+                             f"(got {self.output_dist!r})")
 
     @classmethod
     def from_workload(cls, w) -> "PerfWorkload":
@@ -169,7 +197,8 @@ class PerfWorkload:
         ocv = {"fixed": 0.0, "exponential": 1.0}.get(ot.distribution, ot.cv)
         return cls(id=w.id, input_tokens=it.mean, output_tokens=ot.mean,
                    ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms, percentile=w.slo.percentile,
-                   input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv, output_cv=ocv)
+                   input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv, output_cv=ocv,
+                   output_dist=ot.distribution if ot.distribution in OUTPUT_DISTRIBUTIONS else "lognormal")
 
 
 @dataclass(frozen=True)
@@ -236,6 +265,35 @@ def _candidate_arrays(catalog, candidates, params):
     return terms, arrs
 
 
+# --------------------------------------------------------------------------- length distributions
+
+_ND = NormalDist()
+
+
+def output_nodes(output_tokens: float, output_cv: float, dist: str = "lognormal") -> tuple[np.ndarray, np.ndarray]:
+    """Decode steps ``n`` and weights of the three answer-length nodes (weight 0: one-token answers,
+    which have no TPOT).  Lengths are rounded like the simulator's draws."""
+    O = float(output_tokens)
+    if dist == "fixed" or output_cv <= 0:
+        o = np.full(3, float(max(round(O), 1)))
+    elif dist == "exponential":
+        o = np.array([-O * math.log1p(-p) for p in NODE_P])
+    else:
+        s = math.sqrt(math.log1p(output_cv * output_cv))
+        o = np.array([O * math.exp(s * _ND.inv_cdf(p) - 0.5 * s * s) for p in NODE_P])
+    o = np.rint(o)
+    w = np.where(o >= 2.0, np.array(NODE_W), 0.0)
+    return np.maximum(o - 1.0, 1.0), w
+
+
+def length_moments(mean: float, cv: float, dist: str = "lognormal") -> tuple[float, float, float]:
+    """E[X], E[X^2], E[X^3] of a length distribution (lognormal moments; exponential: 1, 2, 6)."""
+    if dist == "exponential":
+        return mean, 2.0 * mean * mean, 6.0 * mean ** 3
+    g = 1.0 + cv * cv
+    return mean, mean * mean * g, mean ** 3 * g ** 3
+
+
 def _workload_arrays(workloads: Sequence[PerfWorkload]):
     def col(f, default=None):
         out = []
@@ -245,52 +303,43 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
         return np.array(out, dtype=float)
     I = col("input_tokens")
     O = col("output_tokens")
+    nodes = [output_nodes(w.output_tokens, w.output_cv, w.output_dist) for w in workloads]
+    icv2 = col("input_cv") ** 2
+    ocv2 = np.array([1.0 if w.output_dist == "exponential" else w.output_cv ** 2 for w in workloads])
+    # reservation s = input + output, held for a time proportional to the output: size-biased mean
+    # s_bar = E[s O] / E[O] and the variance factor kappa of the sum over the in-flight requests
+    kmem, sbar = [], []
+    for w in workloads:
+        o1, o2, o3 = length_moments(w.output_tokens, w.output_cv, w.output_dist)
+        i1 = w.input_tokens
+        i2 = i1 * i1 * (1.0 + w.input_cv ** 2)
+        eso = i1 * o1 + o2
+        es2o = i2 * o1 + 2.0 * i1 * o2 + o3
+        sbar.append(eso / o1)
+        kmem.append(es2o * o1 / (eso * eso))
     return {
-        "I": I, "O": O,
+        "I": I, "O": O, "icv2": icv2, "ocv2": ocv2,
         "Isz": col("input_tokens_p90", lambda w: w.input_tokens),
         # without a p90, a request's KV reservation is held for a time proportional to its output
         # length, so the time-average reservation is the size-biased mean O (1 + cv^2)
         "Osz": col("output_tokens_p90", lambda w: w.output_tokens * (1.0 + w.output_cv ** 2)),
         "x_ttft": col("ttft_ms") * 1e-3, "x_tpot": col("tpot_ms") * 1e-3,
         "tail": 1.0 - col("percentile") / 100.0,
-        "kq": (1.0 + col("input_cv") ** 2) / 2.0,
-        "z": np.array([NormalDist().inv_cdf(w.percentile / 100.0) for w in workloads], dtype=float),
-        "neff": np.array([tail_steps(w.output_tokens, w.output_cv) for w in workloads], dtype=float),
+        "z": np.array([_ND.inv_cdf(w.percentile / 100.0) for w in workloads], dtype=float),
+        "n0": np.array([n[0][0] for n in nodes]), "n1": np.array([n[0][1] for n in nodes]),
+        "n2": np.array([n[0][2] for n in nodes]),
+        "w0": np.array([n[1][0] for n in nodes]), "w1": np.array([n[1][1] for n in nodes]),
+        "w2": np.array([n[1][2] for n in nodes]),
+        "kmem": np.array(kmem), "sbar": np.array(sbar), "ikm": 1.0 / np.sqrt(np.array(kmem)),
+        "htail": np.sqrt(-2.0 * np.log(1.0 - col("percentile") / 100.0)),
     }
 
 
 # --------------------------------------------------------------------------- the serving model
 
-Z_P10 = -1.2815515655446004     # standard normal 10% quantile
-
-
-def tail_steps(output_tokens: float, output_cv: float) -> float:
-    """Decode steps over which a request in the TPOT tail averages its prefill interference.
-
-    The per-request TPOT averages n = (output tokens - 1) inter-token times, so long answers see
-    the mean and short ones the spikes.  A Monte-Carlo check (compound Poisson chunk arrivals,
-    gamma output lengths with CV 0 / 0.5 / 1, means 30-1000, p99) puts the q-quantile of that
-    average at the normal quantile with ``n`` = the 10th-percentile output length minus one
-    (within a factor 1.5); the gamma quantile uses Wilson-Hilferty's approximation.
-    """
-    if output_cv <= 0:
-        return max(1.0, output_tokens - 1.0)
-    k = 1.0 / output_cv ** 2
-    base = 1.0 - 1.0 / (9.0 * k) + Z_P10 * math.sqrt(1.0 / (9.0 * k))
-    p10 = output_tokens * max(base, 0.0) ** 3
-    return max(1.0, p10 - 1.0)
-
-
 def _kv_seq(kvf, kvs, window, ctx):
     """KV bytes of one sequence holding ``ctx`` tokens (sliding layers hold at most a window)."""
     return kvf * ctx + kvs * np.minimum(ctx, window)
-
-
-def _state(B, s):
-    """TPOT at the percentile, TTFT (percentile), lambda, saturated share, compute-bound flag at mean batch
-    ``B``; the mean TPOT is ``_state_mean``."""
-    tpot_q, ttft, lam, busy, comp, _ = _state_full(B, s)
-    return tpot_q, ttft, lam, busy, comp
 
 
 def _step(B, s):
@@ -304,249 +353,584 @@ def _step(B, s):
     return core + s["fix"] + s["k1"] * Bs, core, cmp >= mem
 
 
-def _tpot_parts(B, td, tpot, s):
-    """d1 (one-sigma batch effect on a request's mean TPOT) and k (chunk variance per budget token:
-    c1^2 = k x min(I, u))."""
-    sB = np.sqrt(B)
-    td1, _, _ = _step(B + sB, s)
-    d1 = td1 + (B + sB) * s["pco"] - tpot
-    k = s["pc_tok"] * s["pc_tok"] * s["I"] * B * s["cv2p1"] / (s["O"] * s["neff"])
-    return d1, k
+def normal_sf(z):
+    """Standard normal upper tail (Abramowitz & Stegun 26.2.17, |error| < 7.5e-8), vectorised."""
+    az = np.abs(z)
+    t = 1.0 / (1.0 + 0.2316419 * az)
+    poly = t * (0.319381530 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))))
+    q = 0.3989422804014327 * np.exp(-0.5 * az * az) * poly
+    return 0.5 - np.copysign(0.5 - q, z)
 
 
-def _largest_budget_for_tpot(tpot, d1, k, s):
-    """Largest chunk budget whose TPOT percentile meets the target (ch_max if any budget does; NaN
-    when even the smallest fails)."""
-    z = s["zp"]
-    slack = s["xtpot"] - tpot
+def _delay_probability(beta):
+    """Probability that an arrival waits in a many-server queue with ``beta`` standard deviations of
+    spare servers (Halfin-Whitt: 1 / (1 + beta Phi(beta) / phi(beta)); 1 when beta <= 0).  With
+    ``Phi = 1 - phi poly`` (the tail approximation of :func:`normal_sf`) it is
+    ``1 / (1 + beta (1 / phi - poly))``."""
+    b = np.clip(beta, 0.0, 37.0)
+    t = 1.0 / (1.0 + 0.2316419 * b)
+    poly = t * (0.319381530 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))))
+    return 1.0 / (1.0 + b * (2.5066282746310002 * np.exp(0.5 * b * b) - poly))
+
+
+def _skew_shape(var, k3):
+    """Standard deviation and the coefficient of variation ``y`` of the shifted lognormal with that
+    variance and third cumulant: its skewness y^3 + 3y equals k3 / sd^3 (Cardano's root
+    ``c - 1/c``, ``c = cbrt(h + sqrt(h^2 + 1))``, ``h`` = skewness / 2)."""
+    var = np.maximum(var, 1e-300)
+    sd = np.sqrt(var)
+    h = np.maximum(k3, 0.0) / (2.0 * sd * var)
+    c = np.cbrt(h + np.sqrt(h * h + 1.0))
+    return sd, np.maximum(c - 1.0 / c, 1e-9)
+
+
+def _tail_sf(x, mu, var, k3):
+    """P(X > x) for X with mean ``mu``, variance ``var`` and third cumulant ``k3``: the shifted
+    (three-parameter) lognormal with those moments, exact for a lognormal prompt and within a few
+    per cent of compound Poisson sums (normal for zero skew)."""
+    sd, y = _skew_shape(var, k3)
+    wy = (x - mu) * (y / sd)
+    sl2 = np.log1p(y * y)
     with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.where(z > 0, (slack / z) ** 2, np.inf) - d1 * d1        # room for k x unit
-        u = np.where(k * s["I"] <= room, s["ch_max"], room / k)
-    ok = (slack >= 0) & (k * np.minimum(s["I"], s["ch_min"]) <= room)
-    return np.where(ok, np.minimum(u, s["ch_max"]), np.nan)
+        z = (np.log1p(np.maximum(wy, -1.0 + 1e-15)) + 0.5 * sl2) / np.sqrt(sl2)
+    return normal_sf(z)
 
 
-def _ttft_at(u, td, lam, s):
-    """TTFT at the percentile with chunk budget ``u`` (prompt queue M/G/1, own residence)."""
-    serv = s["I"] * td / u + s["pc"]
-    rho = lam * serv
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wq = serv * s["kq"] / (1.0 - rho) * np.maximum(np.log(rho / s["tail"]), 0.0)
-    wq = np.where(rho < 1.0, wq, np.inf)
-    return np.maximum(1.0, s["I"] / u) * td + s["pc"] + wq
+def _tail_quantile(zq, mu, var, k3):
+    """Quantile of the same shifted lognormal at the normal quantile ``zq``."""
+    sd, y = _skew_shape(var, k3)
+    sl = np.sqrt(np.log1p(y * y))
+    return mu + sd * np.expm1(sl * zq - 0.5 * sl * sl) / y
 
 
-def _feasible(B, s, with_max=False):
-    """Whether mean batch B meets both targets for some chunk budget: TPOT_q grows and TTFT falls
-    with the budget, so the largest budget TPOT allows decides.  Returns (tpot_ok, ttft_ok, ttft at
-    the largest budget, compute-bound flag)."""
-    td, _, comp = _step(B, s)
-    tpot = td + B * s["pco"]
-    lam = B / (s["O"] * tpot)
-    d1, k = _tpot_parts(B, td, tpot, s)
-    u = _largest_budget_for_tpot(tpot, d1, k, s)
-    tpot_ok = ~np.isnan(u)
-    ttft = _ttft_at(np.where(tpot_ok, u, s["ch_max"]), td, lam, s)
-    ttft_ok = ttft <= s["xttft"]
-    ttft_max = _ttft_at(s["ch_max"], td, lam, s) if with_max else None
-    return tpot_ok, ttft_ok, ttft_max, comp
+def _branch_r(r):
+    """The factors of :func:`branching_cumulants` that depend on ``r`` only (once per batch point)."""
+    r = np.clip(r, 1e-12, RHO_MAX)
+    u = 1.0 / (1.0 - r)
+    v = 1.0 / (1.0 + r)
+    om = 1.0 - r
+    op = 1.0 + r
+    q3 = 1.0 + r * op
+    r2 = r * r
+    omop = om * op
+    op2 = op * op
+    u3 = u * u * u
+    u3v = u3 * v
+    u4v = u3v * u
+    u4vw = u4v / q3
+    u5v = u4v * u
+    return dict(
+        r=r, lr=np.log(r), ir=1.0 / r, ru=r * u, r2=r2, op=op, om=om, omop=omop,
+        u3=u3, u3v=u3v, u4v=u4v, u4vw=u4vw, u5v=u5v, u5v2w=u5v * v / q3,
+        s2_1=r * (r + 2.0), s2_x=2.0 * r * op,
+        a_n=omop * q3, a_1=r * (r * (r * (r + 4.0) + 3.0) + 3.0), a_x=3.0 * r * op * q3, a_x2=3.0 * r2 * q3,
+        a_x3=r2 * r * op,
+        b_x3=r2 * op2, b_nx2=2.0 * r * omop * q3, b_x2=r2 * om * q3, b_nx=2.0 * om * op2 * q3,
+        b_x=op2 * (2.0 * r + 1.0) * q3, b_n=om * op2 * q3,
+        b_1=1.0 + r * (5.0 + r * (10.0 + r * (9.0 + r * (6.0 + r)))),
+        c_x=2.0 * r2 + 2.0 * r - 1.0, c_nx=3.0 * omop, c_x2=3.0 * r * op,
+        d_nx=omop, d_nx2=2.0 * omop, d_x2=r * op, d_n2=om * omop, d_x=r2 + r - 1.0,
+    )
 
 
-def _state_full(B, s):
+def _branch_node(f, n, lbar, l2, l3, d0, v0, k30):
+    """Cumulants k1, k2, k3 of ``tau_n`` given :func:`_branch_r`'s factors (n >= 1, broadcast)."""
+    x = np.exp(n * f["lr"])
+    x2 = x * x
+    x3 = x2 * x
+    nx = n * x
+    C1 = f["ru"] * (1.0 - x)
+    S2 = (f["omop"] * n - f["s2_1"] + f["s2_x"] * x - f["r2"] * x2) * f["u3v"]
+    c2 = (1.0 - f["om"] * (x + 2.0 * nx) - f["r"] * x2) * f["u3"]
+    S3a = (f["a_n"] * n - f["a_1"] + f["a_x"] * x - f["a_x2"] * x2 + f["a_x3"] * x3) * f["u4vw"]
+    S3b = (f["b_n"] * n + f["b_nx"] * nx + f["b_x"] * x + f["b_x2"] * x2 - f["b_nx2"] * n * x2
+           - f["b_x3"] * x3 - f["b_1"]) * f["u5v2w"]
+    c3a = (f["op"] + f["c_x"] * x - f["c_nx"] * nx - f["c_x2"] * x2 + f["r2"] * x3) * f["u4v"]
+    c3b = (f["op"] + f["d_x"] * x - f["d_nx"] * nx - f["d_n2"] * n * nx * f["ir"]
+           - (f["d_nx2"] * n + f["d_x2"]) * x2 - f["r"] * x3) * f["u5v"]
+    l22 = 3.0 * l2 * l2
+    k1 = n * lbar + d0 * C1
+    k2 = l2 * (lbar * S2 + d0 * c2) + v0 * C1 * C1
+    k3 = (lbar * (l3 * S3a + l22 * S3b) + d0 * (l3 * c3a + l22 * c3b)
+          + 3.0 * l2 * v0 * C1 * c2 + k30 * C1 * C1 * C1)
+    return k1, k2, k3
+
+
+def branching_cumulants(n, r, lbar, l2, l3, d0, v0, k30):
+    """First three cumulants of ``tau_n = L_1 + ... + L_n`` for the iteration process
+    ``L_k = T_d + CP(lambda L_{k-1})`` (compound Poisson, prefill moments m1, m2, m3), started from
+    an iteration ``L_0`` with mean ``lbar + d0``, variance ``v0`` and third cumulant ``k30``.
+
+    ``r = lambda m1`` (< 1), ``lbar = T_d / (1 - r)``, ``l2 = lambda m2``, ``l3 = lambda m3``.
+    Closed form of the recursion ``A_n(s) = A_{n-1}(s) + (s + C_{n-1}(s)) T_d``,
+    ``C_n(s) = lambda (M_P(s + C_{n-1}(s)) - 1)`` for the cumulant-generating function
+    ``A_n(s) + L_0 C_n(s)`` (sums derived with sympy; checked against the recursion in the tests)::
+
+        k1 = n lbar + d0 C1
+        k2 = l2 lbar S2 + l2 d0 c2 + v0 C1^2
+        k3 = lbar (l3 S3a + 3 l2^2 S3b) + d0 (l3 c3a + 3 l2^2 c3b) + 3 v0 l2 C1 c2 + k30 C1^3
+
+    with ``C1 = r (1 - x) / (1 - r)``, ``x = r^n`` and, over ``(1-r)^3 (1+r)`` etc.::
+
+        S2  = (1-r)(1+r) n - r(r+2) + 2r(1+r) x - r^2 x^2                          / (1-r)^3 (1+r)
+        c2  = 1 - (1-r)(1+2n) x - r x^2                                             / (1-r)^3
+        S3a = (1-r)(1+r)Q n - r(r^3+4r^2+3r+3) + 3r(1+r)Q x - 3r^2 Q x^2 + r^3(1+r) x^3
+                                                                                    / (1-r)^4 (1+r) Q
+        S3b = -[r^2(1+r)^2 x^3 + 2r(1-r)(1+r)Q n x^2 - r^2(1-r)Q x^2 - 2(1-r)(1+r)^2 Q n x
+                - (1+r)^2(2r+1)Q x - (1-r)(1+r)^2 Q n + P7]                         / (1-r)^5 (1+r)^2 Q
+        c3a = (1+r) + (2r^2+2r-1) x - 3(1-r)(1+r) n x - 3r(1+r) x^2 + r^2 x^3     / (1-r)^4 (1+r)
+        c3b = -[r x^3 + 2(1-r)(1+r) n x^2 + r(1+r) x^2 + (1-r)^2(1+r) n^2 x / r + (1-r)(1+r) n x
+                - (r^2+r-1) x - (1+r)]                                              / (1-r)^5 (1+r)
+
+    ``Q = 1 + r + r^2``, ``P7 = r^5 + 6r^4 + 9r^3 + 10r^2 + 5r + 1``.  For large ``n`` the variance
+    grows as ``n T_d lambda m2 / (1-r)^3`` and the third cumulant as
+    ``n T_d (lambda m3 / (1-r)^4 + 3 (lambda m2)^2 / (1-r)^5)``: those of an M/G/1 busy period.
+    """
+    return _branch_node(_branch_r(r), n, lbar, l2, l3, d0, v0, k30)
+
+
+def _point(B, s, want_state=False):
+    """Everything at mean batch B: step, rate, prefill share, and the TPOT and TTFT miss probabilities
+    at the targets (``want_state``: also the per-node TPOT moments and the TTFT cumulants)."""
     td, core, comp = _step(B, s)
-    tpot = td + B * s["pco"]
-    lam = B / (s["O"] * tpot)
-    # Chunk budget u (prompt tokens per iteration; u > I packs several prompts in one iteration).
-    # Prompts queue FIFO for the budget: each uses I / u of an iteration (T_d) plus its own marginal
-    # prefill, so the prompt server has utilisation rho = lam (I T_d / u + P_c) (M/G/1, service
-    # S = rho / lam); a prompt's own residence is max(1, I / u) x T_d + P_c.  TTFT_q = residence +
-    # W_q(rho) grows with rho, so the engine takes the smallest budget (smoothest TPOT) whose TTFT
-    # meets the target: the largest rho with max(S, T_d + P_c) + S kq L(rho) / (1 - rho) <= TTFT,
-    # found by bisection.
-    # Budget at the floor first: where its TTFT meets the target (or there is no target) the floor
-    # is the engine's choice; elsewhere bisect on e = -log2(1 - rho) in [0, 22].
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho0 = lam * (s["I"] * td / s["ch_min"] + s["pc"])
-        sv0 = rho0 / lam
-        ttft0 = (np.maximum(sv0, td + s["pc"])
-                 + sv0 * s["kq"] / (1.0 - rho0) * np.maximum(np.log(rho0 / s["tail"]), 0.0))
-    u_ttft = np.full_like(B, s["ch_min"])
-    todo = np.nonzero(~((rho0 < 1.0) & (ttft0 <= s["xttft"])))[0]
-    if todo.size:
-        lam_t, td_t = lam[todo], td[todo]
-        own_min = td_t + s["pc"][todo]
-        kq_t, tail_t, x_t = s["kq"][todo], s["tail"][todo], s["xttft"][todo]
-        e_lo = np.zeros(todo.size)
-        e_hi = np.full(todo.size, 22.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for _ in range(RHO_STEPS):
-                e = 0.5 * (e_lo + e_hi)
-                one_m = np.exp2(-e)
-                r = 1.0 - one_m
-                sv = r / lam_t
-                g = np.maximum(sv, own_min) + sv * kq_t / one_m * np.maximum(np.log(r / tail_t), 0.0)
-                ok = g <= x_t
-                e_lo = np.where(ok, e, e_lo)
-                e_hi = np.where(ok, e_hi, e)
-            s_max = (1.0 - np.exp2(-e_lo)) / lam_t
-            pc_t = s["pc"][todo]
-            u_ttft[todo] = np.where(s_max > pc_t, s["I"][todo] * td_t / (s_max - pc_t), s["ch_max"])
-    budget = np.clip(u_ttft, s["ch_min"], s["ch_max"])
-    # never above the largest budget the TPOT target allows (where one exists): the bisection on rho
-    # lands on the TTFT-feasible side, so the budget stays in the feasible interval
-    d1, k = _tpot_parts(B, td, tpot, s)
-    u_tp = _largest_budget_for_tpot(tpot, d1, k, s)
-    budget = np.where(np.isnan(u_tp), budget, np.maximum(np.minimum(budget, u_tp), s["ch_min"]))
-    unit = np.minimum(s["I"], budget)
-    nch = s["I"] / unit
-    serv = s["I"] * td / budget + s["pc"]
-    rho = lam * serv
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wq = serv * s["kq"] / (1.0 - rho) * np.maximum(np.log(rho / s["tail"]), 0.0)
-    wq = np.where(rho < 1.0, wq, np.inf)
-    # TPOT at the percentile over requests: a request's batch is Poisson(B) (M/G/inf) and changes
-    # slowly, so one standard deviation of it moves the request's mean TPOT by d1; the prompt chunks
-    # landing in its n_tail iterations add c1 (compound Poisson): c1^2 = k x min(I, budget)
-    tpot_q = tpot + s["zp"] * np.sqrt(d1 * d1 + k * unit)
-    ttft = nch * td + s["pc"] + wq
-    busy = (core + B * s["pco"]) / tpot
-    s["_budget"] = budget          # the chunk budget chosen at this B (read by operating_point)
-    return tpot_q, ttft, lam, busy, comp, tpot
-
-
-def _sub(s, idx):
-    out = {k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+    m1, m2, m3 = s["m1"], s["m2"], s["m3"]
+    den = s["O"] * td + B * m1
+    lam = B / den
+    rho = lam * m1
+    lbar = den / s["O"]                                   # T_d / (1 - rho): the mean TPOT
+    sB = np.sqrt(B)
+    dtd = _step(B + sB, s)[0] - td
+    G = np.minimum(dtd * sB / td, G_MAX)                  # elasticity of the step in the batch
+    amp1 = 1.0 / (1.0 - G)                               # in-flight count variance B / (1 - G)
+    amp2 = amp1 * amp1                                    # slow step fluctuations fed back
+    rr = np.minimum(rho, RHO_MAX)
+    omr = 1.0 - rr
+    d1 = dtd / omr
+    l2 = lam * m2
+    l3 = lam * m3
+    # stationary iteration L = T_d + W, W gamma(k, th) with mean rho lbar and variance VL;
+    # X = the length-biased iteration a prompt arrives in: W* = (1 - rho) Gamma(k) + rho Gamma(k + 1)
+    th = m2 / (m1 * (1.0 - rr * rr))                      # = VL / (rho lbar)
+    k = rr * lbar / th
+    M1 = th * (k + rr)
+    M2 = th * th * (k + 1.0) * (k + 2.0 * rr)
+    M3 = th * th * th * (k + 1.0) * (k + 2.0) * (k + 3.0 * rr)
+    VX = M2 - M1 * M1
+    K3X = M3 - 3.0 * M1 * M2 + 2.0 * M1 * M1 * M1
+    EX = td + M1
+    EX2 = VX + EX * EX
+    EX3 = K3X + 3.0 * EX * VX + EX * EX * EX
+    # the iteration that prefills the request: L0 = T_d + P_own + CP(lambda X)
+    d0 = td + m1 + rr * EX - lbar
+    v0 = s["varP"] + l2 * EX + rr * rr * VX
+    k30 = s["k3P"] + l3 * EX + 3.0 * rr * l2 * VX + rr * rr * rr * K3X
+    # TPOT: answer-length nodes (one when every pair of the block has fixed-length answers).  A block
+    # may leave out a component known to be negligible at the upper end of its search (the misses
+    # grow with B): do_tpot, do_ttft, do_block.
+    over = rho > RHO_MAX
+    nodes = []
+    if s.get("do_tpot", True):
+        x_tpot = s["xtpot"]
+        rf = _branch_r(rr)
+        # the in-flight count is negative binomial (a birth-death chain whose departures slow as
+        # it grows): variance B / (1 - G), third cumulant B (1 + G) / (1 - G)^2; the step follows it
+        # with slope d1 / sqrt(B)
+        k3_batch = d1 * d1 * d1 * (1.0 + G) * amp2 / sB
+        miss_tpot = 0.0
+        for j in range(s.get("K", 3)):
+            n = s[f"n{j}"]
+            k1, k2, k3 = _branch_node(rf, n, lbar, l2, l3, d0, v0, k30)
+            inv = 1.0 / n
+            mu = k1 * inv
+            var = k2 * inv * inv * amp2 + d1 * d1 * amp1
+            k3n = k3 * inv * inv * inv * amp2 * amp1 + k3_batch
+            miss_tpot = miss_tpot + s[f"w{j}"] * _tail_sf(x_tpot, mu, var, k3n)
+            if want_state:
+                nodes.append((mu, var, k3n))
+        miss_tpot = s["f_tpot"] * np.maximum(miss_tpot, over)
+    else:
+        miss_tpot = np.zeros_like(B)
+    # TTFT = U' X + T_d (I/U iterations) + CP(lambda X) + P_own
+    if s.get("do_ttft", True):
+        a = 0.5 + rr
+        t1 = a * EX + td * s["nch"] + m1
+        t2 = EX2 / 12.0 + l2 * EX + a * a * VX + s["varP"]
+        t3 = l3 * EX + 3.0 * a * ((EX3 - EX * EX2) / 12.0 + l2 * VX) + a * a * a * K3X + s["k3P"]
+        miss_ttft = s["f_ttft"] * np.maximum(_tail_sf(s["xttft"], t1, t2, t3), over)
+    else:
+        miss_ttft = np.zeros_like(B)
+    # admission blocked: the requests' own reservations (mean s_bar, variance factor kappa) or the
+    # in-flight count exceed the KV cache or the batch limit; a blocked request waits for a
+    # completion (a whole answer) and misses its TTFT
+    # (Halfin-Whitt delay probability of a many-server queue at beta = headroom / sd; the in-flight
+    # count is Poisson(B) with variance B / (1 - G) once a slower step keeps requests longer)
+    if s.get("do_block", True):
+        isd = 1.0 / np.sqrt(B * amp1)
+        miss_block = s["f_ttft"] * (_delay_probability((s["bmm"] - B) * isd * s["ikm"])
+                                    + _delay_probability((s["bcap"] - B) * isd))
+    else:
+        miss_block = np.zeros_like(B)
+    out = dict(td=td, core=core, comp=comp, lam=lam, rho=rho, lbar=lbar, miss_tpot=miss_tpot,
+               miss_ttft=miss_ttft, miss_block=miss_block)
+    if want_state:
+        out.update(nodes=nodes, ttft=(t1, t2, t3))
     return out
 
 
-def _prepare(catalog, candidates, workloads, params):
-    """Pair arrays (flattened C x W) shared by :func:`evaluate` and :func:`operating_point`."""
+NEGLIGIBLE = 1e-9     # a miss probability this small at the top of a search is left out of it
+
+
+def _ok(p, s):
+    return p["miss_tpot"] + p["miss_ttft"] + p["miss_block"] <= s["tail"]
+
+
+def _excess(p, s):
+    """Distance from the allowed miss probability on a normal-deviate scale,
+    ``sqrt(-2 ln tail) - sqrt(-2 ln miss)``: < 0 feasible, > 0 not; nearly linear in log B, which
+    the regula falsi needs."""
+    miss = np.clip(p["miss_tpot"] + p["miss_ttft"] + p["miss_block"], 1e-300, 1.0)
+    return s["htail"] - np.sqrt(-2.0 * np.log(miss))
+
+
+def _tpot_quantile(p, s):
+    """TPOT at the percentile over requests: the answer-length mixture inverted by bisection between
+    the smallest and largest node quantile (the mixture's lies between them)."""
+    zq = s["z"]
+    tail = s["tail"]
+    qs = [_tail_quantile(zq, mu, var, k3) for (mu, var, k3) in p["nodes"]]
+    if len(qs) == 1:
+        return qs[0]
+    lo = np.minimum(np.minimum(qs[0], qs[1]), qs[2])
+    hi = np.maximum(np.maximum(qs[0], qs[1]), qs[2])
+    for _ in range(QUANTILE_STEPS):
+        mid = 0.5 * (lo + hi)
+        miss = 0.0
+        for j, (mu, var, k3) in enumerate(p["nodes"]):
+            miss = miss + s[f"w{j}"] * _tail_sf(mid, mu, var, k3)
+        big = miss > tail
+        lo = np.where(big, mid, lo)
+        hi = np.where(big, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def _reported(B, s):
+    """Latencies reported at mean batch B: TTFT and TPOT at the percentile, mean TPOT, rate, power share."""
+    p = _point(B, s, want_state=True)
+    ttft = _tail_quantile(s["z"], *p["ttft"])
+    tpot = _tpot_quantile(p, s)
+    busy = (p["core"] + B * s["m1"] / s["O"]) / p["lbar"]
+    return dict(tpot=tpot, ttft=ttft, lam=p["lam"], busy=busy, comp=p["comp"], tpot_mean=p["lbar"],
+                rho=p["rho"], miss_tpot=p["miss_tpot"], miss_ttft=p["miss_ttft"])
+
+
+def _sub(s, idx):
+    return {k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+
+
+def _slice(s, a, b):
+    return {k: (v[a:b] if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+
+
+def _grid(catalog, candidates, workloads, params):
+    """Candidate and workload columns, the (C x W) infeasibility reasons that need no search and the
+    batch that memory allows (p90-sized reservations).  Few full-size temporaries: each costs page
+    faults."""
     C, W = len(candidates), len(workloads)
     _, ca = _candidate_arrays(catalog, candidates, params)
     wa = _workload_arrays(workloads)
-    shape = (C, W)
+    ctx_sz = wa["Isz"] + wa["Osz"]
+    b_mem = np.multiply.outer(ca["kv_full_tok_dev"], ctx_sz)
+    if np.any(ca["kv_sw_tok_dev"] > 0):
+        b_mem += ca["kv_sw_tok_dev"][:, None] * np.minimum(ctx_sz[None, :], ca["window"][:, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(ca["kv_cap_bytes_dev"][:, None], b_mem, out=b_mem)
+    b_mem[np.isnan(b_mem)] = np.inf
+    reason = np.empty((C, W), dtype=np.int64)
+    reason[:] = ca["reason"][:, None]
+    reason[(reason == 0) & (ctx_sz[None, :] > ca["max_context"][:, None])] = arch.R_CONTEXT_TOO_LONG
+    reason[(reason == 0) & (b_mem < 1.0)] = arch.R_NO_KV_ROOM
+    return dict(C=C, W=W, ca=ca, wa=wa, reason=reason.reshape(-1), b_mem=b_mem.reshape(-1),
+                U=float(params.global_.prefill_chunk_tokens))
 
-    def cc(name):  # candidate column, broadcast to pairs
-        return np.broadcast_to(ca[name][:, None], shape).ravel()
+
+def _pairs(g, pairs):
+    """Arrays of the serving model for the flat pair indices ``pairs`` (candidate-major)."""
+    ca, wa, W, U = g["ca"], g["wa"], g["W"], g["U"]
+    ci, wi = np.divmod(pairs, W)
+
+    def cc(name):
+        return ca[name][ci]
 
     def ww(name):
-        return np.broadcast_to(wa[name][None, :], shape).ravel()
+        return wa[name][wi]
 
     I, O = ww("I"), ww("O")
+    icv2 = ww("icv2")
     kvf, kvs, win = cc("kv_full_tok_dev"), cc("kv_sw_tok_dev"), cc("window")
     bw = cc("bytes_per_s")
     F = cc("flops_per_s")
-    ctx_avg = I + 0.5 * O
-    ctx_sz = ww("Isz") + ww("Osz")
-    kv_seq_sz = _kv_seq(kvf, kvs, win, ctx_sz)
-    with np.errstate(divide="ignore"):
-        b_mem = np.where(kv_seq_sz > 0, cc("kv_cap_bytes_dev") / kv_seq_sz, np.inf)
+    ctx_avg = I + 0.5 * O * (1.0 + ww("ocv2"))
+    kv_cap = cc("kv_cap_bytes_dev")
+    b_mem = g["b_mem"][pairs]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kv_sbar = _kv_seq(kvf, kvs, win, ww("sbar"))
+        b_mem_mean = np.where(kv_sbar > 0, kv_cap / kv_sbar, np.inf)
     b_cap = cc("max_batch")
     # Open arrivals (a TTFT target): the number of requests in the engine is Poisson(B) (M/G/inf),
-    # so the q-quantile B + z sqrt(B) must fit in memory, else admissions stall and TTFT explodes.
-    # Offline (no TTFT target) the engine keeps the batch full.
+    # so its q-quantile B + z sqrt(B) must fit in memory and in the batch limit, and so must the sum
+    # of the requests' own reservations, B + z sqrt(kappa B) <= KV / kv(s_bar); else admissions stall
+    # and TTFT explodes.  Offline (no TTFT target) the engine keeps the batch full.
     zq = np.maximum(ww("z"), 0.0)
-    open_arr = ww("x_ttft") < NO_TARGET_S
-    with np.errstate(invalid="ignore"):
-        b_mem_q = np.where(open_arr, (0.5 * (-zq + np.sqrt(zq * zq + 4.0 * b_mem))) ** 2, b_mem)
-    b_max = np.minimum(b_mem_q, b_cap)
+    x_tpot, x_ttft = ww("x_tpot"), ww("x_ttft")
+    open_arr = x_ttft < NO_TARGET_S
+
+    def headroom(cap, kappa=1.0):
+        zk = zq * np.sqrt(kappa)
+        with np.errstate(invalid="ignore"):
+            return (0.5 * (-zk + np.sqrt(zk * zk + 4.0 * cap))) ** 2
+
+    b_max = np.where(open_arr, np.minimum(np.minimum(headroom(b_mem), headroom(b_mem_mean, ww("kmem"))),
+                                          headroom(b_cap)),
+                     np.minimum(b_mem, b_cap))
     k1 = cc("comm_per_token_s")
     attn_f, attn_s = cc("attn_full"), cc("attn_sw")
-    pc = (cc("flops_tok") * I + 0.5 * attn_f * I * I + 0.5 * attn_s * I * np.minimum(I, win)) / F + k1 * I
-    gp = params.global_
-    s = {
+    # prefill work of a prompt of i tokens: P(i) = a i + b i^2 (sliding layers: linear beyond the window)
+    a_lin = (cc("flops_tok") + 0.5 * attn_s * np.minimum(I, win)) / F + k1
+    b_q = 0.5 * attn_f / F
+    p_mean = a_lin * I + b_q * I * I                       # P at the mean prompt
+    m1 = p_mean + b_q * I * I * icv2                       # E[P] (quadratic term: E[I^2] = I^2 (1 + cv^2))
+    elast = (a_lin * I + 2.0 * b_q * I * I) / p_mean       # d ln P / d ln I
+    g2 = 1.0 + icv2 * elast * elast                        # 1 + cv_P^2 (lognormal-like)
+    unit = np.minimum(1.0, U / I)
+    return {
         "ne": cc("ne_time_s"), "ex": cc("exp_time_s"), "l1p": cc("log1m_p"),
         "kvt": _kv_seq(kvf, kvs, win, ctx_avg) / bw,
         "cmp": (cc("flops_tok") + attn_f * ctx_avg + attn_s * np.minimum(ctx_avg, win)) / F,
         "fix": cc("overhead_s") + cc("comm_fixed_s"), "k1": k1 + cc("overhead_per_seq_s"),
-        "pc": pc, "pco": pc / O, "O": O, "kq": ww("kq"), "tail": ww("tail"),
-        "I": I, "pc_tok": pc / I, "cv2p1": 2.0 * ww("kq"), "zp": np.maximum(ww("z"), 0.0), "xttft": ww("x_ttft"), "xtpot": ww("x_tpot"), "neff": ww("neff"),
-        "ch_min": float(gp.prefill_chunk_min_tokens), "ch_max": float(gp.prefill_chunk_tokens),
-        "moe": bool(np.any(ca["exp_time_s"] > 0)), "kap": cc("unoverlapped"),
+        "m1": m1, "m2": m1 * m1 * g2 * unit, "m3": m1 * m1 * m1 * g2 * g2 * g2 * unit * unit,
+        "varP": m1 * m1 * (g2 - 1.0), "k3P": m1 * m1 * m1 * (g2 * g2 * g2 - 3.0 * g2 + 2.0),
+        "nch": np.maximum(1.0, I / U),
+        "O": O, "I": I, "tail": ww("tail"), "z": ww("z"), "htail": ww("htail"),
+        "xttft": x_ttft, "xtpot": x_tpot,
+        "n0": ww("n0"), "n1": ww("n1"), "n2": ww("n2"), "w0": ww("w0"), "w1": ww("w1"), "w2": ww("w2"),
+        "bmm": np.minimum(b_mem_mean, 1e15), "ikm": ww("ikm"), "bcap": b_cap,
+        "f_ttft": open_arr.astype(float), "f_tpot": (x_tpot < NO_TARGET_S).astype(float),
+        "moe": bool(np.any(ca["exp_time_s"][ci] > 0)), "kap": cc("unoverlapped"),
+        "b_max": b_max, "b_mem": b_mem, "idle_w": cc("idle_w"), "tdp_w": cc("tdp_w"),
     }
-    x_tpot, x_ttft = ww("x_tpot"), ww("x_ttft")
 
-    reason = np.broadcast_to(ca["reason"][:, None], shape).ravel().copy()
-    ok0 = reason == 0
-    reason[ok0 & (ctx_sz > cc("max_context"))] = arch.R_CONTEXT_TOO_LONG
-    reason[(reason == 0) & (b_mem < 1.0)] = arch.R_NO_KV_ROOM
-    return dict(C=C, W=W, shape=shape, ca=ca, s=s, reason=reason, b_mem=b_mem, b_cap=b_cap, b_max=b_max,
-                x_tpot=x_tpot, x_ttft=x_ttft, I=I, cc=cc, ww=ww)
+
+def _prepare(catalog, candidates, workloads, params):
+    """Every pair's arrays (used by :func:`operating_point` and by ``solver.explain``)."""
+    g = _grid(catalog, candidates, workloads, params)
+    pairs = np.arange(g["C"] * g["W"])
+    return dict(g, s=_pairs(g, pairs), shape=(g["C"], g["W"]))
+
+
+def _state(B, s):
+    """(TPOT at the percentile, TTFT at the percentile, rate, saturated share, compute-bound flag) at
+    mean batch B for every pair of ``s`` (``solver.explain`` reads the lightest-load latencies)."""
+    st = _reported(np.asarray(B, dtype=float), s)
+    return st["tpot"], st["ttft"], st["lam"], st["busy"], st["comp"]
+
+
+def _search(lo, hi, f_lo, f_hi, m_hi, s, halvings):
+    """Largest log B in [lo, hi] meeting the targets (lo feasible, hi not; ``f_*`` their
+    :func:`_excess`, ``m_hi`` the miss probabilities (TPOT, TTFT, blocking) and compute flag at hi):
+    ``halvings`` bisection steps to narrow the bracket, then Illinois regula falsi.  Returns lo, hi
+    and the misses at hi (arrays are updated in place)."""
+    for _ in range(halvings):
+        mid = 0.5 * (lo + hi)
+        p = _point(np.exp(mid), s)
+        f = _excess(p, s)
+        ok = f <= 0.0
+        bad = ~ok
+        np.copyto(lo, mid, where=ok)
+        np.copyto(hi, mid, where=bad)
+        np.copyto(f_lo, f, where=ok)
+        np.copyto(f_hi, f, where=bad)
+        for a, k in zip(m_hi, _MISS):
+            np.copyto(a, p[k], where=bad)
+    prev_bad = np.zeros(lo.shape, dtype=bool)             # which end the last step replaced
+    prev_ok = np.zeros(lo.shape, dtype=bool)
+    for _ in range(FALSI_STEPS):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(f_hi > f_lo, f_hi / (f_hi - f_lo), 0.5)
+        t = np.clip(t, 0.02, 0.98)
+        mid = hi - t * (hi - lo)
+        p = _point(np.exp(mid), s)
+        f = _excess(p, s)
+        ok = f <= 0.0
+        bad = ~ok
+        np.copyto(lo, mid, where=ok)
+        np.copyto(hi, mid, where=bad)
+        for a, k in zip(m_hi, _MISS):
+            np.copyto(a, p[k], where=bad)
+        # Illinois: the end kept twice in a row has its value halved
+        f_lo *= np.where(bad & prev_bad, 0.5, 1.0)
+        f_hi *= np.where(ok & prev_ok, 0.5, 1.0)
+        np.copyto(f_lo, f, where=ok)
+        np.copyto(f_hi, f, where=bad)
+        prev_bad, prev_ok = bad, ok
+    return lo, hi, m_hi
+
+
+_MISS = ("miss_tpot", "miss_ttft", "miss_block", "comp")
+
+
+def _mean_tpot_bound(s):
+    """Closed-form upper bound on B from the mean TPOT (expert traffic >= 0 makes it an upper bound;
+    the percentile is above the mean) and the memory / batch limits."""
+    slope = s["k1"] + s["m1"] / s["O"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b_tpot_mem = (s["xtpot"] - s["ne"] - s["fix"]) / (s["kvt"] + s["kap"] * s["cmp"] + slope)
+        b_tpot_cmp = (s["xtpot"] - s["fix"] - s["kap"] * s["ne"]) / (s["cmp"] + s["kap"] * s["kvt"] + slope)
+    return np.maximum(np.minimum(s["b_max"], np.minimum(b_tpot_mem, b_tpot_cmp)), B_MIN)
 
 
 def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[PerfWorkload],
              params: Optional[PerfParams] = None) -> Capacity:
     """Capacity of every candidate for every workload (pure, deterministic)."""
     params = params or default_params()
-    pp = _prepare(catalog, candidates, workloads, params)
-    C, W, shape, ca, s, reason = pp["C"], pp["W"], pp["shape"], pp["ca"], pp["s"], pp["reason"]
-    b_mem, b_cap, b_max, x_tpot, x_ttft, I = (pp[k] for k in ("b_mem", "b_cap", "b_max", "x_tpot", "x_ttft", "I"))
-    cc = pp["cc"]
+    g = _grid(catalog, candidates, workloads, params)
+    C, W, ca, wa, reason = g["C"], g["W"], g["ca"], g["wa"], g["reason"]
+    shape = (C, W)
+    # live pairs, those whose answers have one length (evaluated on one node) first
+    live = np.nonzero(reason == 0)[0]
+    one_w = (wa["n0"] == wa["n1"]) & (wa["n1"] == wa["n2"])
+    one = one_w[live % W]
+    live = np.concatenate([live[one], live[~one]])
+    n_one = int(one.sum())
+    N = live.size
+    B = np.zeros(N)
+    b_hi = np.zeros(N)
+    bound = np.zeros(N, dtype=np.int64)
+    rsn = np.zeros(N, dtype=np.int64)
+    f0 = np.zeros(N)
+    fh = np.zeros(N)
+    mh = np.zeros((4, N))
+    search = np.zeros(N, dtype=bool)
 
-    # Closed-form upper bound on B from TPOT (expert traffic >= 0 makes it an upper bound).
-    slope = s["k1"] + s["pco"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b_tpot_mem = (x_tpot - s["ne"] - s["fix"]) / (s["kvt"] + s["kap"] * s["cmp"] + slope)
-        b_tpot_cmp = (x_tpot - s["fix"] - s["kap"] * s["ne"]) / (s["cmp"] + s["kap"] * s["kvt"] + slope)
-    b_tpot = np.minimum(b_tpot_mem, b_tpot_cmp)
-    b_hi = np.minimum(b_max, b_tpot)
+    def block_arrays(idx, K):
+        sb = _pairs(g, live[idx])
+        sb["K"] = K
+        if K == 1:
+            sb["w0"] = sb["w0"] + sb["w1"] + sb["w2"]
+        return sb
 
-    # Feasibility at the lightest load.
-    tp_ok, tt_ok, _, _ = _feasible(np.full_like(I, B_MIN), s)
-    reason[(reason == 0) & ~tp_ok] = arch.R_TPOT_TOO_TIGHT
-    reason[(reason == 0) & ~tt_ok] = arch.R_TTFT_TOO_TIGHT
-    live = reason == 0
-    b_hi = np.where(live, np.maximum(b_hi, B_MIN), B_MIN)
+    def blocks():
+        # contiguous blocks that do not straddle the one-node / three-node boundary
+        for lo_, hi_, K in ((0, n_one, 1), (n_one, N, 3)):
+            for a in range(lo_, hi_, BLOCK):
+                yield slice(a, min(a + BLOCK, hi_)), K
 
-    B = b_hi.copy()
-    bound = np.zeros(C * W, dtype=np.int64)
-    idx = np.nonzero(live)[0]
-    if idx.size:
-        sub = _sub(s, idx)
-        tp_ok, tt_ok, _, comp = _feasible(b_hi[idx], sub)
-        good = tp_ok & tt_ok
-        # pairs where the closed-form point holds: memory/cap or dense TPOT binds
-        gi = idx[good]
-        at_max = b_hi[gi] >= b_max[gi] * (1 - 1e-12)
-        mem_bound = b_max[gi] < b_cap[gi]
-        bound[gi] = np.where(at_max, np.where(mem_bound, BOUND_MEMORY, BOUND_BATCH_CAP),
-                             np.where(comp[good], BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH))
-        # the rest: bisection on log B between B_MIN (feasible) and b_hi (infeasible)
-        bi = idx[~good]
-        if bi.size:
-            sb = _sub(s, bi)
-            lo = np.log(np.full(bi.size, B_MIN))
-            hi = np.log(b_hi[bi])
-            for _ in range(BISECT_STEPS):
-                mid = 0.5 * (lo + hi)
-                tp_ok, tt_ok, _, _ = _feasible(np.exp(mid), sb)
-                ok = tp_ok & tt_ok
-                lo = np.where(ok, mid, lo)
-                hi = np.where(ok, hi, mid)
-            B[bi] = np.exp(lo)
-            tp_ok, tt_ok, ttft_max, comp_h = _feasible(np.exp(hi), sb, with_max=True)
-            # TTFT binds when even the largest budget misses it; otherwise the TPOT target (directly
-            # or through the chunk budget it forces)
-            tpot_side = ~tp_ok | (ttft_max <= sb["xttft"])
-            bound[bi] = np.where(tpot_side, np.where(comp_h, BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH),
-                                 BOUND_TTFT)
+    # pass 1: feasibility at the closed-form bound; where it fails, at a probe e^-PROBE_LOG below it
+    # (most roots lie above: the search bracket is then narrow) and, where that fails too, at the
+    # lightest load (infeasible there: the target is too tight at any load)
+    lo_b = np.zeros(N)
+    near = np.zeros(N, dtype=bool)
+    for sl, K in blocks():
+        sb = block_arrays(np.arange(sl.start, sl.stop), K)
+        hi = _mean_tpot_bound(sb)
+        b_hi[sl] = hi
+        ph = _point(hi, sb)
+        f = _excess(ph, sb)
+        fh[sl] = f
+        for i, k in enumerate(_MISS):
+            mh[i, sl] = ph[k]
+        good = f <= 0.0
+        B[sl] = hi
+        # the closed-form point holds: memory / batch limit (or the mean TPOT) binds
+        at_max = hi >= sb["b_max"] * (1 - 1e-12)
+        bound[sl] = np.where(at_max, np.where(sb["b_max"] < sb["bcap"], BOUND_MEMORY, BOUND_BATCH_CAP),
+                             np.where(ph["comp"], BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH))
+        if good.all():
+            continue
+        probe = np.maximum(hi * math.exp(-PROBE_LOG), B_MIN)
+        pp = _point(probe, sb)
+        fp = _excess(pp, sb)
+        nr = ~good & (fp <= 0.0)
+        near[sl] = nr
+        lo_b[sl] = probe
+        f0[sl] = fp
+        far = ~good & ~nr
+        if far.any():
+            sf = _sub(sb, far)
+            p0 = _point(np.full(int(far.sum()), B_MIN), sf)
+            f = _excess(p0, sf)
+            bad = f > 0.0
+            r = np.zeros(int(far.sum()), dtype=np.int64)
+            r[bad] = np.where(p0["miss_tpot"][bad] > sf["tail"][bad], arch.R_TPOT_TOO_TIGHT, arch.R_TTFT_TOO_TIGHT)
+            rsn[sl][far] = r
+            # the probe is infeasible: it becomes the upper end of a wide bracket from B_MIN
+            idx_far = np.arange(sl.start, sl.stop)[far]
+            b_hi[idx_far] = probe[far]
+            fh[idx_far] = fp[far]
+            for i, k in enumerate(_MISS):
+                mh[i, idx_far] = pp[k][far]
+            lo_b[idx_far] = B_MIN
+            f0[idx_far] = f
+        search[sl] = ~good & (rsn[sl] == 0)
 
-    tpot, ttft, lam, busy, _ = _state(B, s)
-    ntp = cc("idle_w")
-    tdp = cc("tdp_w")
-    power = ntp + (tdp - ntp) * np.clip(busy, 0.0, 1.0)
-    dead = reason != 0
-    lam = np.where(dead, 0.0, lam)
-    nan = np.nan
-    out = dict(
-        max_rps=lam, ttft_ms=np.where(dead, nan, ttft * 1e3), tpot_ms=np.where(dead, nan, tpot * 1e3),
-        batch=np.where(dead, 0.0, B), power_w=np.where(dead, ntp, power))
+    # pass 2: search on log B in the bracket, grouped by bracket width and by the components that
+    # matter (a miss negligible at the upper end is negligible below it)
+    si = np.nonzero(search)[0]
+    if si.size:
+        key = (near[si].astype(np.int64) * 16 + (si >= n_one) * 8 + (mh[0, si] > NEGLIGIBLE) * 4
+               + (mh[1, si] > NEGLIGIBLE) * 2 + (mh[2, si] > NEGLIGIBLE))
+        order = np.argsort(key, kind="stable")
+        si, key = si[order], key[order]
+        starts = np.flatnonzero(np.diff(np.concatenate([[-1], key])))
+        ends = list(starts[1:]) + [si.size]
+        for st, en in zip(starts, ends):
+            kk = int(key[st])
+            for a in range(st, en, BLOCK):
+                idx = si[a:min(a + BLOCK, en)]
+                sb = block_arrays(idx, 3 if kk & 8 else 1)
+                sb.update(do_tpot=bool(kk & 4), do_ttft=bool(kk & 2), do_block=bool(kk & 1))
+                lo, _, (mt, mf, mb, comp) = _search(np.log(lo_b[idx]), np.log(b_hi[idx]), f0[idx], fh[idx],
+                                                    tuple(mh[:, idx]), sb,
+                                                    BISECT_NEAR if kk & 16 else BISECT_STEPS)
+                B[idx] = np.exp(lo)
+                bound[idx] = np.where((mb >= mt) & (mb >= mf),
+                                      np.where(sb["bmm"] <= sb["bcap"], BOUND_MEMORY, BOUND_BATCH_CAP),
+                                      np.where(mt >= mf, np.where(comp, BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH),
+                                               BOUND_TTFT))
+
+    # pass 3: what is reported at the operating point, written into the (C x W) outputs
+    max_rps = np.zeros(C * W)
+    ttft = np.full(C * W, np.nan)
+    tpot = np.full(C * W, np.nan)
+    batch = np.zeros(C * W)
+    power = np.empty(shape)
+    power[:] = ca["idle_w"][:, None]
+    power = power.reshape(-1)
+    bnd = np.zeros(C * W, dtype=np.int64)
+    reason[live] = rsn
+    for sl, K in blocks():
+        ok = rsn[sl] == 0
+        if not ok.any():
+            continue
+        idx = np.arange(sl.start, sl.stop)[ok]
+        sb = block_arrays(idx, K)
+        st = _reported(B[idx], sb)
+        pairs = live[idx]
+        max_rps[pairs] = st["lam"]
+        ttft[pairs] = st["ttft"] * 1e3
+        tpot[pairs] = st["tpot"] * 1e3
+        batch[pairs] = B[idx]
+        power[pairs] = sb["idle_w"] + (sb["tdp_w"] - sb["idle_w"]) * np.clip(st["busy"], 0.0, 1.0)
+        bnd[pairs] = bound[idx]
     kv_tok = np.where(ca["kv_full_tok_dev"] + ca["kv_sw_tok_dev"] > 0,
                       ca["kv_cap_bytes_dev"] / np.maximum(ca["kv_full_tok_dev"] + ca["kv_sw_tok_dev"], 1e-30), 0.0)
-    return Capacity(
-        **{k: v.reshape(shape) for k, v in out.items()},
-        idle_power_w=ca["idle_w"].copy(), reason=reason.reshape(shape), bound=np.where(dead, 0, bound).reshape(shape),
-        kv_capacity_tokens=np.floor(kv_tok), max_batch_memory=np.where(ca["reason"][:, None] == 0, np.floor(np.minimum(b_mem, b_cap).reshape(shape)), 0.0))
+    mbm = g["b_mem"].reshape(shape)                       # becomes max_batch_memory (in place)
+    np.minimum(mbm, ca["max_batch"][:, None], out=mbm)
+    np.floor(mbm, out=mbm)
+    mbm[ca["reason"] != 0, :] = 0.0
+    return Capacity(max_rps=max_rps.reshape(shape), ttft_ms=ttft.reshape(shape), tpot_ms=tpot.reshape(shape),
+                    batch=batch.reshape(shape), power_w=power.reshape(shape), idle_power_w=ca["idle_w"].copy(),
+                    reason=reason.reshape(shape), bound=bnd.reshape(shape), kv_capacity_tokens=np.floor(kv_tok),
+                    max_batch_memory=mbm)
 
 
 def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, batch: float,
@@ -556,15 +940,16 @@ def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, b
     pp = _prepare(catalog, [candidate], [workload], params)
     s = pp["s"]
     B = np.array([float(batch)])
-    tpot, ttft, lam, busy, comp, tpot_mean = _state_full(B, s)
-    t = pp["ca"]
-    power = t["idle_w"] + (t["tdp_w"] - t["idle_w"]) * np.clip(busy, 0, 1)
-    return {"reason": int(pp["reason"][0]), "max_rps": float(lam[0]), "ttft_ms": float(ttft[0] * 1e3),
-            "tpot_ms": float(tpot[0] * 1e3), "tpot_mean_ms": float(tpot_mean[0] * 1e3), "batch": float(batch), "power_w": float(power[0]),
-            "compute_bound": bool(comp[0]), "max_batch_memory": float(np.floor(pp["b_max"][0])),
-            "memory_limited": bool(pp["b_mem"][0] <= pp["b_cap"][0]),
-            "prefill_utilisation": float(lam[0] * s["pc"][0]),
-            "prefill_chunk_tokens": float(s["_budget"][0])}
+    st = _reported(B, s)
+    power = s["idle_w"] + (s["tdp_w"] - s["idle_w"]) * np.clip(st["busy"], 0, 1)
+    return {"reason": int(pp["reason"][0]), "max_rps": float(st["lam"][0]), "ttft_ms": float(st["ttft"][0] * 1e3),
+            "tpot_ms": float(st["tpot"][0] * 1e3), "tpot_mean_ms": float(st["tpot_mean"][0] * 1e3),
+            "batch": float(batch), "power_w": float(power[0]),
+            "compute_bound": bool(st["comp"][0]), "max_batch_memory": float(np.floor(s["b_max"][0])),
+            "memory_limited": bool(s["b_mem"][0] <= s["bcap"][0]),
+            "prefill_utilisation": float(st["rho"][0]),
+            "tpot_miss": float(st["miss_tpot"][0]), "ttft_miss": float(st["miss_ttft"][0]),
+            "prefill_chunk_tokens": float(pp["U"])}
 
 
 # --------------------------------------------------------------------------- engine spec (simulator)

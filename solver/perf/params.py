@@ -76,14 +76,14 @@ class GlobalParams(Strict):
                                "(sampling, logits, scheduler bookkeeping, per-request kernel work).")
     prefill_chunk_tokens: int = Field(
         8192, ge=1,
-        description="Most prompt tokens one engine iteration prefills (chunked prefill: TensorRT-LLM "
-                    "max_num_tokens default 8192; the simulator's default chunk).  Sets how much "
-                    "prefill work one decode step can carry, hence the TPOT percentile.")
+        description="Most prompt tokens one engine iteration prefills (chunked prefill: vLLM V1 "
+                    "max_num_batched_tokens and TensorRT-LLM max_num_tokens default 8192; the "
+                    "simulator's default chunk).  The serving model evaluates every pair at this "
+                    "budget (a plan carries none, and a replica serves several workloads).")
     prefill_chunk_min_tokens: int = Field(
         512, ge=1,
-        description="Smallest chunk budget an engine is tuned to: vLLM's first chunked-prefill default, "
-                    "512, chosen for the best ITL/TTFT balance on A100 (vllm-project/vllm PR #4580); "
-                    "Sarathi-Serve uses 512 for strict and 2048 for relaxed TPOT targets.")
+        description="Unused since issue 8 (kept so that existing calibration files load): the model "
+                    "no longer picks a per-workload budget between this and prefill_chunk_tokens.")
     moe_compute_efficiency: float = Field(
         1.0, gt=0, le=1, description="Multiplier on compute efficiency for MoE models (grouped expert "
                                      "GEMMs run at smaller per-expert batches than dense GEMMs).")
