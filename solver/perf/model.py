@@ -117,7 +117,7 @@ BISECT_NEAR = 3       # ... when the probe PROBE_LOG below the closed-form bound
 PROBE_LOG = 1.5       # first probe: e^-1.5 x the closed-form bound (most roots lie above it)
 FALSI_STEPS = 5       # Illinois steps: B within 3e-5 (p99; p99.9 4e-4, worst seen 0.6%, on the safe side)
 QUANTILE_STEPS = 14   # bisection steps for the reported TPOT percentile (mixture over answer lengths)
-BLOCK = 15000          # pairs per block in the search: arrays of 64 KB stay in cache and below malloc's mmap threshold
+BLOCK = 15000         # pairs per block: arrays of 120 KB stay in cache and below malloc's 128 KB mmap threshold
 NO_TARGET_S = 1e8     # a TTFT target this long (seconds) means "none" (offline, all requests queued)
 RHO_MAX = 0.98        # prefill share of time beyond which a target is not met (TPOT = 50 x the step)
 G_MAX = 0.95          # batch feedback gain cap (fluctuations amplified 20x)
@@ -778,6 +778,50 @@ def _search(lo, hi, f_lo, f_hi, m_hi, s, halvings):
 _MISS = ("miss_tpot", "miss_ttft", "miss_block", "comp")
 
 
+def _bracket_and_search(b_hi, f_hi, m_hi, s):
+    """Largest log B below ``b_hi`` (infeasible there) meeting the targets.  Returns log B, the
+    infeasibility reason (0, or TPOT / TTFT too tight at the lightest load) and the misses at the
+    upper end of the final bracket."""
+    hi = np.log(b_hi)
+    lo = np.maximum(hi - PROBE_LOG, math.log(B_MIN))
+    p = _point(np.exp(lo), s)
+    f_lo = _excess(p, s)
+    near = f_lo <= 0.0
+    reason = np.zeros(lo.size, dtype=np.int64)
+    m_hi = tuple(np.array(a, dtype=float) for a in m_hi)
+    f_hi = np.array(f_hi, dtype=float)
+    if near.all():
+        lo, hi, m_hi = _search(lo, hi, f_lo, f_hi, m_hi, s, BISECT_NEAR)
+        return lo, reason, m_hi
+    # the probe fails: it becomes the upper end of a wide bracket from the lightest load
+    far = ~near
+    sf = _sub(s, far)
+    p0 = _point(np.full(int(far.sum()), B_MIN), sf)
+    f0 = _excess(p0, sf)
+    bad = f0 > 0.0
+    rf = np.zeros(f0.size, dtype=np.int64)
+    rf[bad] = np.where(p0["miss_tpot"][bad] > sf["tail"][bad], arch.R_TPOT_TOO_TIGHT, arch.R_TTFT_TOO_TIGHT)
+    reason[far] = rf
+    out_lo = lo.copy()
+    out_m = [a.copy() for a in m_hi]
+    if near.any():
+        sn = _sub(s, near)
+        r = _search(lo[near], hi[near], f_lo[near], f_hi[near], tuple(a[near] for a in m_hi), sn, BISECT_NEAR)
+        out_lo[near] = r[0]
+        for dst, src in zip(out_m, r[2]):
+            dst[near] = src
+    ok_far = ~bad
+    if ok_far.any():
+        idx = np.flatnonzero(far)[ok_far]
+        sff = _sub(sf, ok_far)
+        r = _search(np.full(idx.size, math.log(B_MIN)), lo[idx], f0[ok_far], f_lo[idx],
+                    tuple(p[k][idx].astype(float) for k in _MISS), sff, BISECT_STEPS)
+        out_lo[idx] = r[0]
+        for dst, src in zip(out_m, r[2]):
+            dst[idx] = src
+    return out_lo, reason, tuple(out_m)
+
+
 def _mean_tpot_bound(s):
     """Closed-form upper bound on B from the mean TPOT (expert traffic >= 0 makes it an upper bound;
     the percentile is above the mean) and the memory / batch limits."""
@@ -802,14 +846,13 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
     live = np.concatenate([live[one], live[~one]])
     n_one = int(one.sum())
     N = live.size
-    B = np.zeros(N)
-    b_hi = np.zeros(N)
-    bound = np.zeros(N, dtype=np.int64)
-    rsn = np.zeros(N, dtype=np.int64)
-    f0 = np.zeros(N)
-    fh = np.zeros(N)
-    mh = np.zeros((4, N))
-    search = np.zeros(N, dtype=bool)
+    B = np.full(N, 0.0)
+    b_hi = np.full(N, 0.0)
+    bound = np.full(N, 0, dtype=np.int64)
+    rsn = np.full(N, 0, dtype=np.int64)
+    fh = np.full(N, 0.0)
+    mh = np.full((4, N), 0.0)
+    search = np.full(N, False)
 
     def block_arrays(idx, K):
         sb = _pairs(g, live[idx])
@@ -824,11 +867,7 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
             for a in range(lo_, hi_, BLOCK):
                 yield slice(a, min(a + BLOCK, hi_)), K
 
-    # pass 1: feasibility at the closed-form bound; where it fails, at a probe e^-PROBE_LOG below it
-    # (most roots lie above: the search bracket is then narrow) and, where that fails too, at the
-    # lightest load (infeasible there: the target is too tight at any load)
-    lo_b = np.zeros(N)
-    near = np.zeros(N, dtype=bool)
+    # pass 1: feasibility at the closed-form bound (memory / batch limit / mean TPOT)
     for sl, K in blocks():
         sb = block_arrays(np.arange(sl.start, sl.stop), K)
         hi = _mean_tpot_bound(sb)
@@ -838,45 +877,19 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
         fh[sl] = f
         for i, k in enumerate(_MISS):
             mh[i, sl] = ph[k]
-        good = f <= 0.0
         B[sl] = hi
-        # the closed-form point holds: memory / batch limit (or the mean TPOT) binds
+        search[sl] = f > 0.0
         at_max = hi >= sb["b_max"] * (1 - 1e-12)
         bound[sl] = np.where(at_max, np.where(sb["b_max"] < sb["bcap"], BOUND_MEMORY, BOUND_BATCH_CAP),
                              np.where(ph["comp"], BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH))
-        if good.all():
-            continue
-        probe = np.maximum(hi * math.exp(-PROBE_LOG), B_MIN)
-        pp = _point(probe, sb)
-        fp = _excess(pp, sb)
-        nr = ~good & (fp <= 0.0)
-        near[sl] = nr
-        lo_b[sl] = probe
-        f0[sl] = fp
-        far = ~good & ~nr
-        if far.any():
-            sf = _sub(sb, far)
-            p0 = _point(np.full(int(far.sum()), B_MIN), sf)
-            f = _excess(p0, sf)
-            bad = f > 0.0
-            r = np.zeros(int(far.sum()), dtype=np.int64)
-            r[bad] = np.where(p0["miss_tpot"][bad] > sf["tail"][bad], arch.R_TPOT_TOO_TIGHT, arch.R_TTFT_TOO_TIGHT)
-            rsn[sl][far] = r
-            # the probe is infeasible: it becomes the upper end of a wide bracket from B_MIN
-            idx_far = np.arange(sl.start, sl.stop)[far]
-            b_hi[idx_far] = probe[far]
-            fh[idx_far] = fp[far]
-            for i, k in enumerate(_MISS):
-                mh[i, idx_far] = pp[k][far]
-            lo_b[idx_far] = B_MIN
-            f0[idx_far] = f
-        search[sl] = ~good & (rsn[sl] == 0)
 
-    # pass 2: search on log B in the bracket, grouped by bracket width and by the components that
-    # matter (a miss negligible at the upper end is negligible below it)
+    # pass 2: the rest, grouped by the components that matter (a miss negligible at the bound is
+    # negligible below it): a probe e^-PROBE_LOG below the bound (most roots lie above it, and the
+    # bracket is then narrow); where the probe fails, the lightest load (failing there: the target is
+    # too tight at any load) and a wide bracket; then bisection and regula falsi
     si = np.nonzero(search)[0]
     if si.size:
-        key = (near[si].astype(np.int64) * 16 + (si >= n_one) * 8 + (mh[0, si] > NEGLIGIBLE) * 4
+        key = ((si >= n_one).astype(np.int64) * 8 + (mh[0, si] > NEGLIGIBLE) * 4
                + (mh[1, si] > NEGLIGIBLE) * 2 + (mh[2, si] > NEGLIGIBLE))
         order = np.argsort(key, kind="stable")
         si, key = si[order], key[order]
@@ -888,24 +901,24 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
                 idx = si[a:min(a + BLOCK, en)]
                 sb = block_arrays(idx, 3 if kk & 8 else 1)
                 sb.update(do_tpot=bool(kk & 4), do_ttft=bool(kk & 2), do_block=bool(kk & 1))
-                lo, _, (mt, mf, mb, comp) = _search(np.log(lo_b[idx]), np.log(b_hi[idx]), f0[idx], fh[idx],
-                                                    tuple(mh[:, idx]), sb,
-                                                    BISECT_NEAR if kk & 16 else BISECT_STEPS)
+                lo, bad, (mt, mf, mb, comp) = _bracket_and_search(b_hi[idx], fh[idx], tuple(mh[:, idx]), sb)
                 B[idx] = np.exp(lo)
+                rsn[idx] = bad
                 bound[idx] = np.where((mb >= mt) & (mb >= mf),
                                       np.where(sb["bmm"] <= sb["bcap"], BOUND_MEMORY, BOUND_BATCH_CAP),
                                       np.where(mt >= mf, np.where(comp, BOUND_TPOT_COMPUTE, BOUND_TPOT_BANDWIDTH),
                                                BOUND_TTFT))
 
     # pass 3: what is reported at the operating point, written into the (C x W) outputs
-    max_rps = np.zeros(C * W)
+    # (np.full, not np.zeros: calloc'd pages would fault one by one on the scattered writes below)
+    max_rps = np.full(C * W, 0.0)
     ttft = np.full(C * W, np.nan)
     tpot = np.full(C * W, np.nan)
-    batch = np.zeros(C * W)
+    batch = np.full(C * W, 0.0)
     power = np.empty(shape)
     power[:] = ca["idle_w"][:, None]
     power = power.reshape(-1)
-    bnd = np.zeros(C * W, dtype=np.int64)
+    bnd = np.full(C * W, 0, dtype=np.int64)
     reason[live] = rsn
     for sl, K in blocks():
         ok = rsn[sl] == 0
