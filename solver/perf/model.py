@@ -389,9 +389,9 @@ def _tail_sf(x, mu, var, k3):
     (three-parameter) lognormal with those moments, exact for a lognormal prompt and within a few
     per cent of compound Poisson sums (normal for zero skew)."""
     sd, y = _skew_shape(var, k3)
-    wy = (x - mu) * (y / sd)
-    sl2 = np.log1p(y * y)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        wy = (x - mu) * (y / sd)
+        sl2 = np.log1p(y * y)
         z = (np.log1p(np.maximum(wy, -1.0 + 1e-15)) + 0.5 * sl2) / np.sqrt(sl2)
     return normal_sf(z)
 
@@ -826,7 +826,7 @@ def _mean_tpot_bound(s):
     """Closed-form upper bound on B from the mean TPOT (expert traffic >= 0 makes it an upper bound;
     the percentile is above the mean) and the memory / batch limits."""
     slope = s["k1"] + s["m1"] / s["O"]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         b_tpot_mem = (s["xtpot"] - s["ne"] - s["fix"]) / (s["kvt"] + s["kap"] * s["cmp"] + slope)
         b_tpot_cmp = (s["xtpot"] - s["fix"] - s["kap"] * s["ne"]) / (s["cmp"] + s["kap"] * s["kvt"] + slope)
     return np.maximum(np.minimum(s["b_max"], np.minimum(b_tpot_mem, b_tpot_cmp)), B_MIN)
