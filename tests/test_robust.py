@@ -104,7 +104,7 @@ def test_stacking_equals_separate_scenario_solves():
     """Second method: fix the stochastic first stage, solve each scenario alone, weight by pi."""
     loaded = load_problem(ROOT / "problems" / "enterprise-multi-region.yaml")
     k = build_coefficients(loaded.problem, loaded.catalog)
-    sc = scenarios_from_multipliers(k, [0.7, 1.0, 1.5], [0.3, 0.4, 0.3])
+    sc = scenarios_from_multipliers(k, [0.8, 1.0, 1.2], [0.3, 0.4, 0.3])
     rep = robust_plan(sc, compare=True)
     by = {a.name: a for a in rep.approaches}
     st = by["stochastic"]
@@ -122,10 +122,15 @@ def test_stacking_equals_separate_scenario_solves():
         assert r.objective == pytest.approx(st.per_scenario_usd[s.name], rel=1e-6)
         total += s.probability * r.objective
     assert st.expected_usd == pytest.approx(total, rel=1e-9)
-    # the stochastic plan is at least as good as either single-demand plan (up to the gap)
+    # the stochastic plan is at least as good as either single-demand plan (up to the gap); the
+    # max plan's first stage always serves every scenario, the mean plan's may not (then it is
+    # reported infeasible: here the fleet bought for the mean cannot be topped up in the x1.2 case)
+    assert by["max"].status == "optimal"
     for name in ("mean", "max"):
-        assert st.expected_usd <= by[name].expected_usd * (1 + 1e-5)
-    assert rep.vss_usd >= -1e-5 * st.expected_usd
+        if by[name].status == "optimal":
+            assert st.expected_usd <= by[name].expected_usd * (1 + 1e-5)
+    if rep.vss_usd is not None:
+        assert rep.vss_usd >= -1e-5 * st.expected_usd
 
 
 def test_stack_shapes_and_links():
@@ -151,10 +156,12 @@ def test_drawn_multipliers_have_mean_one_and_the_cv():
 def test_robust_cli(tmp_path, capsys):
     out = tmp_path / "r.json"
     rc = main(["robust", str(ROOT / "problems" / "enterprise-multi-region.yaml"),
-               "--multipliers", "0.8,1.3", "--json", str(out)])
-    text = capsys.readouterr().out
+               "--multipliers", "0.8,1.2", "--json", str(out)])
+    cap = capsys.readouterr()
+    text = cap.out + cap.err
     assert rc == 0, text
-    assert "stochastic" in text and "mean" in text and "value of the stochastic solution" in text
+    assert "stochastic" in text and "mean" in text
+    assert "value of the stochastic solution" in text or "the fleet bought for the mean demand" in text
     doc = json.loads(out.read_text())
     assert [a["name"] for a in doc["approaches"]] == ["stochastic", "mean", "max"]
 
