@@ -32,6 +32,21 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "scale"))
 from generate import generate  # noqa: E402
 
 
+def _model(lp):
+    k = build_coefficients(lp.problem, lp.catalog)
+    return k, build_model(k)
+
+
+def _exact_and_reduced(m, exact_backend, exact_solver, gap):
+    """(exact optimum, highspy/reduced result), both at ``gap``; both must be optimal."""
+    exact = solve(m, exact_backend, exact_solver, time_limit_s=120, mip_gap=gap)
+    assert exact.status == "optimal"
+    r = solve(m, "highspy", "reduced", time_limit_s=120, mip_gap=gap)
+    assert r.status == "optimal", r.message
+    _bracket(m, exact, r)
+    return exact, r
+
+
 def _bracket(m, exact, r):
     tol = 1e-6 * abs(exact.objective) + 1e-6
     assert r.best_bound <= exact.objective + tol
@@ -42,28 +57,16 @@ def _bracket(m, exact, r):
 
 @pytest.mark.parametrize("path", SINGLE, ids=lambda p: p.stem)
 def test_reduced_matches_the_exact_optimum_on_the_examples(path):
-    lp = load_problem(path)
-    k = build_coefficients(lp.problem, lp.catalog)
-    m = build_model(k)
-    exact = solve(m, "pulp", "highs", time_limit_s=60, mip_gap=1e-7)
-    assert exact.status == "optimal"
-    r = solve(m, "highspy", "reduced", time_limit_s=60, mip_gap=1e-7)
-    assert r.status == "optimal", r.message
-    _bracket(m, exact, r)
+    _, m = _model(load_problem(path))
+    exact, r = _exact_and_reduced(m, "pulp", "highs", 1e-7)
     assert r.objective == pytest.approx(exact.objective, rel=1e-6)
 
 
 def test_reduced_on_a_generated_instance_fixes_candidates_and_keeps_the_optimum(tmp_path):
     f = tmp_path / "m.yaml"
     f.write_text(yaml.safe_dump(generate("M"), sort_keys=False))
-    lp = load_problem(f)
-    k = build_coefficients(lp.problem, lp.catalog)
-    m = build_model(k)
-    exact = solve(m, "highspy", "highs", time_limit_s=120, mip_gap=1e-6)
-    assert exact.status == "optimal"
-    r = solve(m, "highspy", "reduced", time_limit_s=120, mip_gap=1e-6)
-    assert r.status == "optimal", r.message
-    _bracket(m, exact, r)
+    k, m = _model(load_problem(f))
+    _, r = _exact_and_reduced(m, "highspy", "highs", 1e-6)
     assert r.gap <= 1e-6 + 1e-12
     # the fixing did remove candidates (the point of the method), reported in the message
     kept = int(r.message.split("kept ")[1].split(" of ")[0])

@@ -121,10 +121,15 @@ class _Csc:
     def slice(self, cols: np.ndarray):
         """(starts, row indices, values) of ``cols`` in column-major order."""
         lens = self.ptr[cols + 1] - self.ptr[cols]
-        starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int32)
-        idx = np.concatenate([np.arange(self.ptr[c], self.ptr[c + 1]) for c in cols]) if len(cols) else \
-            np.zeros(0, np.int64)
-        return starts, self.row[idx].astype(np.int32), self.val[idx], int(lens.sum())
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        # positions ptr[c] .. ptr[c+1]-1 of every column, in one vectorised expression
+        idx = np.arange(int(lens.sum())) - np.repeat(starts, lens) + np.repeat(self.ptr[cols], lens)
+        return starts.astype(np.int32), self.row[idx].astype(np.int32), self.val[idx], int(lens.sum())
+
+
+def at_pi(model: LinearModel, pi: np.ndarray, row_of_nnz: np.ndarray) -> np.ndarray:
+    """A^T pi for every column of ``model`` (``row_of_nnz``: row of each CSR nonzero)."""
+    return np.bincount(model.indices, weights=model.data * pi[row_of_nnz], minlength=model.n_vars)
 
 
 def _row_bounds(model: LinearModel, inf: float):
@@ -171,8 +176,7 @@ def lift_homogeneous_rows(model: LinearModel, pi: np.ndarray, rows: np.ndarray,
     pi = pi.copy()
     sel = np.isin(row_of_nnz, rows)
     i, j, a = row_of_nnz[sel], model.indices[sel], model.data[sel]
-    atpi = np.bincount(model.indices, weights=model.data * pi[row_of_nnz], minlength=model.n_vars)
-    rc = model.obj - atpi
+    rc = model.obj - at_pi(model, pi, row_of_nnz)
     base = rc[j] + a * pi[i]
     pos = a > 0
     # a column already below zero (at its upper bound) would lose more: it pins the row's dual
@@ -264,7 +268,6 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         return time_limit_s - (time.perf_counter() - t0)
 
     y, n, x = model.blocks["y"], model.blocks["n"], model.blocks["x"]
-    s_of_c = model.blocks.get("s_of_c")
     st.candidates = len(y)
     inf = highspy.kHighsInf
     csc = _Csc(model)
@@ -339,8 +342,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
             break
         sol = h.getSolution()
         pi = _clip_duals(model, np.asarray(sol.row_dual, float))
-        atpi = np.bincount(model.indices, weights=model.data * pi[csc.row_of_nnz], minlength=model.n_vars)
-        lb_now, rc = lagrangian_bound(model, pi, atpi, ub_fin)
+        lb_now, rc = lagrangian_bound(model, pi, at_pi(model, pi, csc.row_of_nnz), ub_fin)
         # a hair below, for floating-point error in the duals' products
         bound = max(bound, lb_now - 1e-9 * abs(lb_now))
         rcx = rc[x]
@@ -388,8 +390,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     fam = model.row_family
     for family in ("capacity.replica", "capacity.offer_units"):
         pi = lift_homogeneous_rows(model, pi, np.flatnonzero(fam == family), csc.row_of_nnz)
-    atpi = np.bincount(model.indices, weights=model.data * pi[csc.row_of_nnz], minlength=model.n_vars)
-    lifted, rc = lagrangian_bound(model, pi, atpi, ub_fin)
+    lifted, rc = lagrangian_bound(model, pi, at_pi(model, pi, csc.row_of_nnz), ub_fin)
     bound = lifted - 1e-9 * abs(lifted)         # the same dual as the reduced costs (~= the LP bound)
     rc_pos = np.maximum(rc, 0.0)
     rc_n = rc_pos[n]

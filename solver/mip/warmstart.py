@@ -18,7 +18,6 @@ is still passed on, as a hint that solvers may use or ignore.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +83,7 @@ def start_from_plan(k: Coefficients, model: LinearModel, plan: dict) -> WarmStar
     devices = np.zeros(k.n_o)
     np.add.at(devices, k.cand_offer(), k.cand_tp() * y)
     g = k.offer_array("devices_per_unit")
-    n = np.array([math.ceil(d / gi - 1e-9) for d, gi in zip(devices, g)], float)
+    n = np.ceil(devices / g - 1e-9)
     v[B["y"]] = y
     v[B["n"]] = n
     v[B["x"]] = x
