@@ -3,7 +3,9 @@
 A problem with ``objective.periods`` is planned over T periods (e.g. 8 quarters of
 3 months).  Within a period, demand follows a daily profile cut into slices
 (``workloads[].demand.profile``: fractions of the peak, one value per slice of equal
-length, e.g. 24 hourly values).  Slices whose fractions are equal for *every*
+length, e.g. 24 hourly values).  With ``periods.within_period: peak`` a period is
+instead one slice at each workload's daily peak, energy at the profile's mean
+load (the single-period model's treatment: no autoscaling within the day).  Slices whose fractions are equal for *every*
 workload are merged into one slice with the sum of their weights: the model is
 the same (capacity, routing and energy are per slice and the merged slices are
 identical), only smaller.  A flat 24-hour profile is one slice; a profile with 5
@@ -62,6 +64,9 @@ class PeriodSpec:
     move_usd_per_device: float = 0.0
     months: float = 3.0
     discount_rate: float = 0.0
+    #: (W,) mean/peak load charged for energy when a period is one peak-sized slice
+    #: (``within_period: peak``); None: each slice's actual load
+    energy_load_factor: Optional[np.ndarray] = None
 
     @property
     def n_slices(self) -> int:
@@ -194,7 +199,14 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
         p = wls[wid].demand.profile
         if p:
             prof[i] = np.asarray(p, float)
-    frac, weight, members = merge_slices(prof)
+    load_factor = None
+    if per.within_period == "peak":
+        # one slice at the profile's peak; energy at its mean load (as the single-period model)
+        top = prof.max(axis=1)
+        frac, weight, members = top[:, None], np.ones(1), [list(range(n_prof))]
+        load_factor = np.where(top > 0, prof.mean(axis=1) / np.where(top > 0, top, 1.0), 1.0)
+    else:
+        frac, weight, members = merge_slices(prof)
     grow = np.array([growth_factors(wls[wid], T) for wid in k.workloads]).reshape(len(k.workloads), T)
     peak = np.array([wls[wid].demand.requests_per_s for wid in k.workloads])
     demand = peak[:, None, None] * grow[:, :, None] * frac[:, None, :]
@@ -239,4 +251,5 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
                       retire_usd_per_device=per.retire_usd_per_device,
                       change_penalty_usd_per_device=per.change_penalty_usd_per_device,
                       months=per.months, discount_rate=per.discount_rate_per_period,
-                      moves=moves, move_usd_per_device=per.move_usd_per_device or 0.0)
+                      moves=moves, move_usd_per_device=per.move_usd_per_device or 0.0,
+                      energy_load_factor=load_factor)

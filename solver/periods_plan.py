@@ -49,6 +49,31 @@ def previous_decisions(plan: dict) -> dict:
     return out
 
 
+def period_coefficients(loaded, *, perf=None):
+    """Coefficients of a multi-period problem (owned devices and move targets as offers)."""
+    # offer dominance compares costs over one horizon; with elastic rentals per slice and
+    # commitments per period it no longer holds, so only candidate dominance is applied
+    padded, owned = with_move_targets(loaded.problem, loaded.catalog)
+    return owned_offers(prune_dominated(build_coefficients(padded, loaded.catalog, perf=perf, dominance=False)),
+                        owned)
+
+
+def solve_period_model(k, spec, model, v, *, backend: str, solver_name: Optional[str], time_limit_s: float,
+                       mip_gap: float, threads: Optional[int] = None, previous: Optional[dict] = None):
+    """Solve the built multi-period model: ``highspy``'s ``reduced`` solver decomposes it by period
+    where the relaxation applies (:mod:`solver.mip.decompose`); otherwise the whole MIP."""
+    if backend == "highspy" and solver_name in (None, "reduced"):
+        from solver.mip.decompose import not_decomposable, solve_decomposed
+        why = not_decomposable(k, spec, previous)
+        if why is None:
+            return solve_decomposed(k, spec, model, v, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                                    threads=threads)
+        res = solve(model, backend, solver_name, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+        res.message = f"whole model (no period decomposition: {why}); {res.message}"
+        return res
+    return solve(model, backend, solver_name, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+
+
 def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limit_s: float,
                   mip_gap: float, threads: Optional[int] = None, perf=None,
                   previous: Optional[dict] = None):
@@ -59,11 +84,7 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         raise InputError(InputIssue("re-optimisation needs a multi-period problem", file=loaded.file,
                                     path="objective.periods",
                                     hint="add objective.periods (e.g. count: 8, months: 3)"))
-    # offer dominance compares costs over one horizon; with elastic rentals per slice and
-    # commitments per period it no longer holds, so only candidate dominance is applied
-    padded, owned = with_move_targets(p, loaded.catalog)
-    k = owned_offers(prune_dominated(build_coefficients(padded, loaded.catalog, perf=perf, dominance=False)),
-                     owned)
+    k = period_coefficients(loaded, perf=perf)
     spec = build_period_spec(p, loaded.catalog, k, file=loaded.file)
     prev = previous_decisions(previous) if previous is not None else None
     if prev is not None:
@@ -81,8 +102,9 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         from solver.mip.status import SolveResult
         res = SolveResult(INFEASIBLE, backend, solver_name or "-", 0.0, message=msg)
     else:
-        res = solve(model, backend, solver_name, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                    threads=threads)
+        res = solve_period_model(k, spec, model, v, backend=backend, solver_name=solver_name,
+                                 time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
+                                 previous=prev)
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict in some period (power, availability, budget, "
                             "spot share, lead times or fixed period-0 decisions)")

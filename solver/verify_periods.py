@@ -70,6 +70,13 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                      else "reserved" if o.acquisition in RESERVED_TERM_HOURS else "purchase")
     weights = [s["weight"] for s in pp["slices"]]
     members = [s["profile_index"] for s in pp["slices"]]
+    # within_period "peak": one slice per period at each workload's daily peak, energy at its mean load
+    peak = per.within_period == "peak"
+    if peak and len(weights) != 1:
+        rep.add("slices", "plan", f"periods are sized for the daily peak (one slice), the plan has {len(weights)}")
+    load_share = {w.id: (sum(w.demand.profile) / len(w.demand.profile) / max(w.demand.profile)
+                         if peak and w.demand.profile and max(w.demand.profile) > 0 else 1.0)
+                  for w in problem.workloads}
     if abs(sum(weights) - 1.0) > 1e-6:
         rep.add("slices", "plan", f"slice weights sum to {sum(weights)}, not 1")
     total = 0.0
@@ -171,11 +178,11 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     spot[r["workload"]] += r["requests_per_s"]
                 if wl[r["workload"]].redundancy == "n+1" and r["requests_per_s"] > 1e-9:
                     n_plus[r["deployment"]] = True
-                watts[k.candidates[c].offer] += (r["requests_per_s"] / k.pair_cap_rps[p]
+                watts[k.candidates[c].offer] += (r["requests_per_s"] / k.pair_cap_rps[p] * load_share[r["workload"]]
                                                  * max(k.pair_power_w[p] - k.cand_idle_w[c], 0.0))
             for wid, w in wl.items():
                 prof = w.demand.profile
-                frac = prof[members[s][0]] if prof else 1.0
+                frac = (max(prof) if peak else prof[members[s][0]]) if prof else 1.0
                 need = _demand(w, t, frac)
                 rep.checks += 1
                 if abs(served[wid] - need) > REL_TOL * max(1.0, need):

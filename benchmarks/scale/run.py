@@ -21,10 +21,13 @@ the solver's proven relative gap |objective - bound| / |objective|.
 bound, reduced-cost fixing, HiGHS on the survivors; its gap is proven for the
 full model); ``highspy/highs`` passes the whole MIP to HiGHS as arrays.
 
-XL runs the L problem once per demand scenario (10 scenarios), each with
-budget / 10, and sums the per-scenario times; the reported gap is the worst
-scenario's and ``--json`` keeps every scenario's row.  This is "10 L-sized
-plans", not one model of L over 8 quarters and 10 scenarios (see RESULTS.md).
+Rungs with quarters (S-8Q, M-8Q, XL) use the multi-period model, as ``fleetopt
+solve`` does (``highspy/reduced`` decomposes it by period,
+:mod:`solver.mip.decompose`).  XL is the 8-quarter L plan under 10 demand
+scenarios, each solved as its own plan (a scenario sweep) with budget / 10;
+times are summed, the reported gap is the worst scenario's and ``--json``
+keeps every scenario's row.  ``--scenarios`` picks some of them (each then
+still gets budget / 10).
 """
 
 from __future__ import annotations
@@ -59,13 +62,27 @@ def run_one(problem_file: str, backend: str, budget_s: float, gap: float, scenar
     t0 = time.perf_counter()
     lp = load_problem(problem_file, scenario=scenario)
     t1 = time.perf_counter()
-    k = build_coefficients(lp.problem, lp.catalog)
-    t2 = time.perf_counter()
-    model = build_model(k)
-    t3 = time.perf_counter()
     be, name = backend.split("/")
-    left = max(1.0, budget_s - (t3 - t0))
-    res = solve(model, be, name, time_limit_s=left, mip_gap=gap, threads=threads)
+    if lp.problem.objective.periods is None:
+        k = build_coefficients(lp.problem, lp.catalog)
+        t2 = time.perf_counter()
+        model = build_model(k)
+        t3 = time.perf_counter()
+        left = max(1.0, budget_s - (t3 - t0))
+        res = solve(model, be, name, time_limit_s=left, mip_gap=gap, threads=threads)
+    else:       # the multi-period model, as `fleetopt solve` builds and solves it
+        from solver.mip.periods import build_period_model
+        from solver.periods import build_period_spec
+        from solver.periods_plan import period_coefficients, solve_period_model
+
+        k = period_coefficients(lp)
+        spec = build_period_spec(lp.problem, lp.catalog, k)
+        t2 = time.perf_counter()
+        model, v = build_period_model(k, spec)
+        t3 = time.perf_counter()
+        left = max(1.0, budget_s - (t3 - t0))
+        res = solve_period_model(k, spec, model, v, backend=be, solver_name=name, time_limit_s=left,
+                                 mip_gap=gap, threads=threads)
     t4 = time.perf_counter()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {"backend": backend, "scenario": scenario, "status": res.status,
@@ -74,7 +91,7 @@ def run_one(problem_file: str, backend: str, budget_s: float, gap: float, scenar
             "nnz": int(len(model.data)), "candidates": k.n_c, "pairs": k.n_p, "offers": k.n_o,
             "load_s": t1 - t0, "coef_s": t2 - t1, "model_s": t3 - t2, "solve_s": t4 - t3,
             "total_s": t4 - t0, "time_limit_s": left, "peak_rss_mb": rss_mb,
-            "message": res.message[:200]}
+            "message": res.message[:2000]}
 
 
 def _child(args) -> int:
@@ -129,6 +146,7 @@ def main(argv=None) -> int:
                     help="seconds per run (default: 60 for S/M/L, 600 for XL)")
     ap.add_argument("--gap", type=float, default=None, help="target gap (default 0.005, XL 0.01)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--scenarios", nargs="+", default=None, help="XL: only these scenarios (e.g. demand-4)")
     ap.add_argument("--markdown", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -152,8 +170,9 @@ def main(argv=None) -> int:
                 if not xl:
                     r = _spawn(f, be, budget, gap, threads=args.threads)
                 else:
-                    parts = [_spawn(f, be, budget / len(doc["scenarios"]), gap, s["name"], args.threads)
-                             for s in doc["scenarios"]]
+                    names = [s["name"] for s in doc["scenarios"]]
+                    parts = [_spawn(f, be, budget / len(names), gap, sc, args.threads)
+                             for sc in names if not args.scenarios or sc in args.scenarios]
                     r = dict(parts[0])
                     for key in ("load_s", "coef_s", "model_s", "solve_s", "total_s"):
                         r[key] = sum(p.get(key) or 0 for p in parts)

@@ -9,7 +9,10 @@ Solvers:
 * ``reduced`` (default): :mod:`solver.mip.reduced` - column generation for the
   LP bound, reduced-cost fixing, then HiGHS on what is left; exact (its gap is
   proven for the full model) and built for large instances.  Models without
-  the pair/candidate/offer maps (none today) fall back to ``highs``.
+  the pair/candidate/offer maps fall back to ``highs``.  Multi-period problems
+  that the period relaxation covers are decomposed by period instead
+  (:mod:`solver.mip.decompose`, called from :mod:`solver.periods_plan`); other
+  multi-period models go to ``highs`` whole.
 * ``highs``: the full MIP in one HiGHS call.
 
 Both accept a warm start (a full solution vector, e.g. from a previous plan).

@@ -101,10 +101,11 @@ class PeriodVars:
 
 
 def slice_coefficients(k: Coefficients, spec: PeriodSpec, t: int, s: int) -> Coefficients:
-    """``k`` with the demand of (t, s); N+1 only where the workload has demand; actual load."""
+    """``k`` with the demand of (t, s); N+1 only where the workload has demand; actual load
+    (the profile's mean/peak when periods are sized for the peak)."""
     d = spec.demand_rps[:, t, s]
-    return replace(k, demand_rps=d, n_plus_1=k.n_plus_1 & (d > 0),
-                   energy_load_factor=np.ones(k.n_w))
+    lf = spec.energy_load_factor if spec.energy_load_factor is not None else np.ones(k.n_w)
+    return replace(k, demand_rps=d, n_plus_1=k.n_plus_1 & (d > 0), energy_load_factor=lf)
 
 
 def _cols(n: int) -> np.ndarray:

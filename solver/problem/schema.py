@@ -218,6 +218,13 @@ class Periods(Strict):
     change_penalty_usd_per_device: float = Field(
         0.0, ge=0, description="Re-optimisation: cost per device of a buy/reserve/retire decision that "
                                "differs from the previous plan (keeps plans stable when savings are small).")
+    within_period: Literal["slices", "peak"] = Field(
+        "slices", description="How the daily profile enters each period. slices: every slice of the "
+                              "profile is served by its own rentals (autoscaling within the day; one copy "
+                              "of the serving model per period and distinct slice). peak: each period is "
+                              "sized for its daily peak, energy charged at the profile's mean load - the "
+                              "single-period model's treatment, one copy per period (smaller models; "
+                              "rentals cannot follow the day).")
 
 
 class Objective(Strict):

@@ -1,0 +1,357 @@
+r"""Large multi-period plans: a bound from one model per period, a plan from a restricted master.
+
+The multi-period MIP (:mod:`solver.mip.periods`) of a large instance (benchmark
+rung XL: 8 quarters of rung L, ~2 M variables) is beyond any solver handed the
+whole model.  Its periods are linked only by the hardware timeline (purchases
+accumulate after a lead time, reservations run a term); relax those links and
+it falls apart into one single-period model per period, each of the size the
+column-generation solve of :mod:`solver.mip.reduced` handles.
+
+Period relaxation P_t (applies when every period is one slice - ``within_period:
+peak`` or flat profiles - with no owned devices, moves or previous plan, and
+purchased hardware outlives the horizon):
+
+    P_t = the single-period model (:func:`solver.mip.formulation.build_model`) with
+          demand D[., t], horizon h (one period), every hardware cost paid per unit
+          *in service in t* (reserved units at their hourly rate, no term; purchased
+          units at amortisation + upkeep), purchases unavailable before their lead
+          time, all costs x disc_t, and the horizon-wide capex cap dropped.
+
+Any multi-period plan, restricted to period t, is feasible for P_t: the
+per-(period, slice) rows of the two models are the same functions of the same
+coefficients, the per-period budget row is the same accrual, and units in
+service are units in service.  Its cost splits into per-period shares that are
+at least P_t's objective: a reservation started in tau costs rate g h
+sum_{j<L} disc_{tau+j}, at least the disc_t rate g h of each period t it
+serves within the horizon; a purchase costs amortisation g h disc_t for each
+period in service (straight-line, life >= horizon), the rest is per period
+already.  Hence
+
+    OPT >= sum_t OPT(P_t) >= sum_t LB_t,
+
+with LB_t the proven bound of each P_t (:func:`solver.mip.reduced.solve_reduced`).
+
+Plan: the P_t plans stitched into a multi-period solution (purchased units
+n[o,t] = max_{tau <= t} of P_tau's, ordered ``lead`` periods earlier;
+reservations cover each period's need greedily, from the first uncovered
+period, for their whole term; rentals, replicas and routes as in P_t), then the
+multi-period MIP restricted to the candidates any P_t uses (their offers,
+every period), started from the best plan so far with the time left: it decides
+again what to buy when, reserve or rent.  Models small enough for HiGHS whole
+(``WHOLE_MODEL_MAX_VARS``) get the whole model instead, whose dual bound then
+raises the bound.  The reported gap (plan - bound) / plan is a proof for the
+full model.  What the relaxation gives away (buying for a later peak, a
+reservation's unused quarters) is part of that gap: where it is large, the
+status is ``time_limit`` although the periods finished early.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+
+from solver.coefficients import Coefficients
+from solver.mip.formulation import build_model
+from solver.mip.highspy_backend import run_mip
+from solver.mip.model import LinearModel
+from solver.mip.periods import PeriodVars, slice_coefficients
+from solver.mip.reduced import ReducedStats, _submodel, solve_reduced
+from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
+from solver.periods import PeriodSpec
+
+NAME, SOLVER = "highspy", "reduced"
+
+#: up to this many variables the last phase hands HiGHS the whole multi-period model (started from
+#: the best plan; its dual bound then counts); larger models get the restricted master only, as
+#: HiGHS overruns its time limit in presolve on models of rung L's size (benchmarks/scale/RESULTS.md)
+WHOLE_MODEL_MAX_VARS = 100_000
+
+
+def not_decomposable(k: Coefficients, spec: PeriodSpec, previous: Optional[dict] = None) -> Optional[str]:
+    """Why the period relaxation does not apply (module docstring), or None when it does."""
+    kind = spec.kind(k)
+    if spec.n_slices != 1:
+        return f"{spec.n_slices} slices per period (the relaxation needs one: within_period: peak)"
+    if previous is not None:
+        return "re-optimisation from a previous plan"
+    if np.any(kind == "existing") or spec.moves:
+        return "owned devices"
+    horizon_h = spec.n_periods * spec.period_hours
+    short = [k.offers[o].key for o in np.flatnonzero(kind == "purchase") if spec.life_hours[o] < horizon_h]
+    if short:
+        return f"purchases whose useful life ends within the horizon ({', '.join(short[:3])})"
+    return None
+
+
+def period_model(k: Coefficients, spec: PeriodSpec, t: int) -> LinearModel:
+    """P_t of the module docstring: a relaxation of period t's share of the multi-period MIP."""
+    kt = slice_coefficients(k, spec, t, 0)
+    kt = replace(kt, hours=spec.period_hours, max_capex_usd=None,
+                 offers=[replace(o, min_billed_hours=0.0) for o in kt.offers])
+    m = build_model(kt)
+    kind = spec.kind(k)
+    late = np.flatnonzero((kind == "purchase") & (spec.lead_periods > t))
+    m.ub[m.blocks["n"][late]] = 0.0
+    f = float(spec.discount[t])
+    m.obj = m.obj * f
+    m.obj_parts = {p: vec * f for p, vec in m.obj_parts.items()}
+    m.obj_const *= f
+    return m
+
+
+def stitch(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
+           period_models: list, period_values: list) -> np.ndarray:
+    """A full multi-period solution from one solution per period (module docstring)."""
+    T = spec.n_periods
+    kind = spec.kind(k)
+    full = np.zeros(model.n_vars)
+    need = np.zeros((T, k.n_o))
+    for t, (m, val) in enumerate(zip(period_models, period_values)):
+        y, n, x, s_of_c = (m.blocks[b] for b in ("y", "n", "x", "s_of_c"))
+        full[v.Y[t, 0]] = np.round(val[y])
+        full[v.X[t, 0]] = val[x]
+        both = (s_of_c >= 0) & (v.SP[t, 0] >= 0)
+        full[v.SP[t, 0][both]] = np.round(val[s_of_c[both]])
+        need[t] = np.round(val[n])
+        el = kind == "elastic"
+        full[v.NE[t, 0, el]] = need[t, el]
+    for o in np.flatnonzero(kind == "purchase"):
+        have = np.maximum.accumulate(need[:, o])
+        lead = int(spec.lead_periods[o])
+        full[v.NF[:, o]] = have
+        prev = 0.0
+        for t in range(T):
+            if have[t] > prev:
+                full[v.B[t - lead, o]] = have[t] - prev    # have[t] > 0 only from t = lead on
+            prev = have[t]
+    for o in np.flatnonzero(kind == "reserved"):
+        term = int(spec.term_periods[o])
+        active = np.zeros(T)
+        for t in range(T):
+            short = need[t, o] - active[t]
+            if short > 0:
+                full[v.Z[t, o]] = short
+                active[t:t + term] += short
+        full[v.NF[:, o]] = active
+    return full
+
+
+def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c: np.ndarray,
+                  time_limit_s: float, mip_gap: float, threads: Optional[int],
+                  backward: bool = False) -> Optional[list]:
+    """Per-period plans on the candidates ``used_c`` that never sell what was bought.
+
+    Forward (t = 0, 1, ...): P_t with purchased units at least those in service before and
+    reserved units at least those still under an earlier term.  Backward (t = T-1, T-2, ...):
+    P_t with purchased units at most those of period t + 1 (earlier periods use part of the
+    later fleet, rent the rest) - the better of the two when demand grows, as forward plans
+    buy the cheapest increment each period and pile up small servers.  Stitched
+    (:func:`stitch`) they give a plan without the duplicate purchases of independent
+    per-period plans that chose different hardware.  None if a period finds no plan.
+    """
+    from solver.mip.reduced import _columns_of
+
+    t0 = time.perf_counter()
+    T = spec.n_periods
+    kind = spec.kind(k)
+    pur = kind == "purchase"
+    res = kind == "reserved"
+    have = np.zeros(k.n_o)                 # forward: purchased so far; backward: the later fleet
+    active = np.zeros((T + int(spec.term_periods.max(initial=0)) + 1, k.n_o))
+    out: list = [None] * T
+    order = range(T - 1, -1, -1) if backward else range(T)
+    for i, t in enumerate(order):
+        m = period_models[t]
+        cols = _columns_of(m, used_c.copy(), m.blocks["pair_c"], m.blocks["cand_offer"])
+        sub = _submodel(m, cols)
+        pos = np.full(m.n_vars, -1, np.int64)
+        pos[cols] = np.arange(len(cols))
+        n_sub = pos[m.blocks["n"]]
+        if backward:
+            if i > 0:
+                cap = pur & (n_sub >= 0)
+                sub.ub[n_sub[cap]] = np.minimum(sub.ub[n_sub[cap]], have[cap])
+        else:
+            floor = np.where(pur, have, np.where(res, active[t], 0.0))
+            need = floor > 0
+            if np.any(need & (n_sub < 0)):
+                return None
+            sub.lb[n_sub[need]] = np.maximum(sub.lb[n_sub[need]], floor[need])
+        if np.any(sub.lb > sub.ub):
+            return None
+        left = time_limit_s - (time.perf_counter() - t0)
+        val, _, _ = run_mip(sub, max(left / (T - i), 0.5), mip_gap, threads)
+        if val is None:
+            return None
+        full = np.zeros(m.n_vars)
+        full[cols] = val
+        n_t = np.round(full[m.blocks["n"]])
+        if backward:
+            have = np.where(pur, n_t, 0.0)
+        else:
+            have = np.where(pur, np.maximum(have, n_t), have)
+            new = np.where(res, np.maximum(n_t - active[t], 0.0), 0.0)
+            for o in np.flatnonzero(new > 0):
+                active[t:t + int(spec.term_periods[o]), o] += new[o]
+        out[t] = full
+    return out
+
+
+def master_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
+                   used_c: np.ndarray) -> np.ndarray:
+    """Columns of the multi-period MIP that involve only the candidates ``used_c`` and their offers."""
+    keep_o = np.zeros(k.n_o, bool)
+    cand_offer = k.cand_offer()
+    keep_o[cand_offer[used_c]] = True
+    keep_c = used_c & keep_o[cand_offer]
+    cols = [v.Y[:, 0, keep_c].ravel(), v.X[:, 0, keep_c[k.pair_c]].ravel()]
+    sp = v.SP[:, 0, keep_c].ravel()
+    cols.append(sp[sp >= 0])
+    for M in (v.NF[:, keep_o], v.NE[:, 0, keep_o], v.B[:, keep_o], v.Z[:, keep_o]):
+        cols.append(M[M >= 0].ravel())
+    # any other column (e.g. deviation variables) stays
+    listed = np.zeros(model.n_vars, bool)
+    for M in (v.Y, v.X, v.SP, v.NF, v.NE, v.B, v.Z, v.R, v.MV):
+        listed[M[M >= 0]] = True
+    cols.append(np.flatnonzero(~listed))
+    return np.unique(np.concatenate(cols))
+
+
+@dataclass
+class DecompositionStats:
+    period_bounds: list = field(default_factory=list)
+    period_objectives: list = field(default_factory=list)
+    period_seconds: list = field(default_factory=list)
+    period_status: list = field(default_factory=list)
+    stitched: float = float("nan")
+    rolling: list = field(default_factory=list)     # backward, forward
+    rolling_seconds: float = 0.0
+    master_candidates: int = 0
+    master_vars: int = 0
+    master_status: str = ""
+    master_seconds: float = 0.0
+    notes: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        per = ", ".join(f"{lb:.6g}/{ob:.6g} {st} {s:.1f}s" for lb, ob, st, s in
+                        zip(self.period_bounds, self.period_objectives, self.period_status,
+                            self.period_seconds))
+        return (f"period relaxation (bound/plan per period: {per}); stitched plan {self.stitched:.6g}; "
+                f"rolling plans {', '.join(f'{x:.6g}' for x in self.rolling)} in {self.rolling_seconds:.1f}s; "
+                f"master on {self.master_candidates} candidates ({self.master_vars} variables) "
+                f"{self.master_status} in {self.master_seconds:.1f}s"
+                + ("; " + "; ".join(self.notes) if self.notes else ""))
+
+
+def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars, *,
+                     time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
+                     period_share: float = 0.7, whole_model_max_vars: int = WHOLE_MODEL_MAX_VARS,
+                     stats: Optional[DecompositionStats] = None) -> SolveResult:
+    """Per-period bounds and plans, stitched, improved by the restricted master (module docstring)."""
+    t0 = time.perf_counter()
+    st = stats if stats is not None else DecompositionStats()
+    T = spec.n_periods
+
+    def left() -> float:
+        return time_limit_s - (time.perf_counter() - t0)
+
+    models = [period_model(k, spec, t) for t in range(T)]
+    # the periods are independent: solve them side by side (HiGHS releases the GIL), one
+    # HiGHS thread each; a period starting gets its share of what is left of the period phase
+    # (time a quick period does not use goes to the later ones)
+    workers = max(1, min(T, threads or min(os.cpu_count() or 1, 2)))
+    phase_end = time.perf_counter() + left() * period_share
+    started = [0]
+    lock = threading.Lock()
+
+    def one(t: int):
+        with lock:
+            waiting = T - started[0]
+            started[0] += 1
+        t1 = time.perf_counter()
+        budget = max((phase_end - t1) * min(workers, waiting) / waiting, 1.0)
+        r = solve_reduced(models[t], time_limit_s=budget, mip_gap=mip_gap / 2, threads=1,
+                          stats=ReducedStats())
+        return r, time.perf_counter() - t1
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(one, range(T)))
+    values = []
+    bound = 0.0
+    for t, (r, secs) in enumerate(results):
+        st.period_seconds.append(secs)
+        st.period_status.append(r.status)
+        if r.status == INFEASIBLE:
+            return SolveResult(INFEASIBLE, NAME, SOLVER, time.perf_counter() - t0,
+                               message=f"period {t} cannot be served on its own: {r.message}")
+        if not r.has_plan or r.best_bound is None:
+            return SolveResult(ERROR, NAME, SOLVER, time.perf_counter() - t0,
+                               message=f"period {t}: no plan within its share of the time ({r.message})")
+        st.period_bounds.append(float(r.best_bound))
+        st.period_objectives.append(float(r.objective))
+        bound += float(r.best_bound)
+        values.append(r.values)
+    full = stitch(k, spec, model, v, models, values)
+    best, best_obj = None, np.inf
+    if not model.violations(full, tol=1e-6):
+        best, best_obj = full, model.objective_value(full)
+        st.stitched = best_obj
+    else:
+        st.notes.append("stitched plan breaks a multi-period constraint (e.g. a power cap with "
+                        "purchases kept for a later period)")
+    used = np.zeros(k.n_c, bool)
+    for m, val in zip(models, values):
+        used |= val[m.blocks["y"]] > 0.5
+    t1 = time.perf_counter()
+    for backward in (True, False):
+        rolled = rolling_plans(k, spec, models, used, max(left() * 0.15, 1.0), mip_gap / 2, threads,
+                               backward=backward)
+        if rolled is None:
+            st.notes.append(f"{'backward' if backward else 'forward'} rolling: some period found no plan")
+            continue
+        cand = stitch(k, spec, model, v, models, rolled)
+        obj = model.objective_value(cand)
+        st.rolling.append(obj)
+        if obj < best_obj and not model.violations(cand, tol=1e-6):
+            best, best_obj = cand, obj
+    st.rolling_seconds = time.perf_counter() - t1
+    # the master: the whole model when HiGHS can take it (its dual bound is then a bound of the
+    # full model too), else the model on the candidates some period plan uses (a heuristic)
+    whole = model.n_vars <= whole_model_max_vars
+    cols = np.arange(model.n_vars) if whole else master_columns(k, spec, model, v, used)
+    st.master_candidates = k.n_c if whole else int(used.sum())
+    st.master_vars = len(cols)
+    if left() > 1.0 and (best is None or (best_obj - bound) / max(abs(best_obj), 1e-9) > mip_gap):
+        sub = model if whole else _submodel(model, cols)
+        t1 = time.perf_counter()
+        v_sub, lb_sub, text = run_mip(sub, max(left(), 1.0), mip_gap, threads,
+                                      start=best[cols] if best is not None else None)
+        st.master_seconds = time.perf_counter() - t1
+        st.master_status = text + (" (whole model)" if whole else "")
+        if whole and np.isfinite(lb_sub):
+            bound = max(bound, float(lb_sub))
+        if v_sub is not None:
+            cand = np.zeros(model.n_vars)
+            cand[cols] = v_sub
+            cand[model.is_int] = np.round(cand[model.is_int])
+            obj = model.objective_value(cand)
+            if obj < best_obj and not model.violations(cand, tol=1e-6):
+                best, best_obj = cand, obj
+    else:
+        st.master_status = "not run"
+    secs = time.perf_counter() - t0
+    if best is None:
+        return SolveResult(ERROR, NAME, SOLVER, secs, best_bound=bound,
+                           message="no multi-period plan found from the per-period plans: " + st.summary())
+    if bound > best_obj * (1 + 1e-6) + 1e-6:     # cannot happen if the relaxation is valid
+        st.notes.append(f"bound {bound:.6g} above the plan: reported as the plan's cost")
+    bound = min(bound, best_obj)
+    gap = (best_obj - bound) / max(abs(best_obj), 1e-9)
+    return SolveResult(OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT, NAME, SOLVER, secs,
+                       values=best, objective=best_obj, best_bound=bound, message=st.summary())

@@ -1,0 +1,156 @@
+"""Periods sized for the daily peak, and the per-period decomposition of large multi-period plans.
+
+Reference values come from elsewhere: the single-period model (a one-period plan
+sized for the peak is the same problem), the whole multi-period MIP solved by
+HiGHS to a 1e-9 gap, and the plan verifier.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+from solver.coefficients import build_coefficients, prune_dominated
+from solver.mip.decompose import DecompositionStats, not_decomposable, period_model, solve_decomposed
+from solver.mip.periods import build_period_model
+from solver.mip.pipeline import solve_problem
+from solver.periods import build_period_spec, owned_offers, with_move_targets
+from solver.problem.load import load_problem_text
+from solver.verify import verify_plan
+
+BASE = {
+    "schema_version": 1, "name": "peak-periods",
+    "workloads": [
+        {"id": "chat", "demand": {"requests_per_s": 9, "profile": [0.3, 0.5, 1.0, 0.8],
+                                  "growth_rate_per_period": 0.3},
+         "input_tokens": {"mean": 1000}, "output_tokens": {"mean": 250},
+         "slo": {"ttft_ms": 1500, "tpot_ms": 60}, "models": ["llama-3.1-8b"], "quantizations": ["fp8", "bf16"]},
+        {"id": "summ", "demand": {"requests_per_s": 3, "profile": [1.0, 0.6, 0.2, 0.2],
+                                  "growth": [1.0, 1.0, 2.5, 3.0]},
+         "input_tokens": {"mean": 3000}, "output_tokens": {"mean": 300},
+         "slo": {"ttft_ms": 4000, "tpot_ms": 80}, "models": ["llama-3.1-70b"], "quantizations": ["fp8"]}],
+    "fleet": {"accelerators": ["h100-sxm", "a100-80gb", "l40s"], "regions": ["virginia"],
+              "acquisition": ["purchase", "on_demand", "reserved_1y", "spot"], "tensor_parallel": [1, 2, 4],
+              "max_spot_share": 0.4},
+    "objective": {"energy_on_rented": True,
+                  "periods": {"count": 4, "months": 3, "discount_rate_per_period": 0.02,
+                              "within_period": "peak"}},
+}
+
+
+def _load(doc):
+    return load_problem_text(yaml.safe_dump(doc))
+
+
+def _parts(loaded):
+    p = loaded.problem
+    padded, owned = with_move_targets(p, loaded.catalog)
+    k = owned_offers(prune_dominated(build_coefficients(padded, loaded.catalog, dominance=False)), owned)
+    spec = build_period_spec(p, loaded.catalog, k)
+    model, v = build_period_model(k, spec)
+    return k, spec, model, v
+
+
+def test_one_peak_period_is_the_single_period_model():
+    """Without lead times or terms that differ, a one-period plan sized for the peak is the
+    single-period problem: same optimum, same energy (charged at the profile's mean load)."""
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["acquisition"] = ["on_demand", "reserved_1y", "spot"]   # no purchase lead time
+    for w in doc["workloads"]:
+        w["demand"].pop("growth_rate_per_period", None)
+        w["demand"].pop("growth", None)
+    doc["objective"]["periods"] = {"count": 1, "months": 3, "within_period": "peak"}
+    single = copy.deepcopy(doc)
+    del single["objective"]["periods"]
+    single["objective"]["horizon_months"] = 3
+    a = solve_problem(_load(single), backend="pulp", solver="cbc", mip_gap=1e-9)
+    multi = _load(doc)
+    b = solve_problem(multi, backend="pulp", solver="cbc", mip_gap=1e-9)
+    assert a.plan.status == b.plan.status == "optimal"
+    assert b.plan.objective.total == pytest.approx(a.plan.objective.total, rel=1e-9)
+    assert b.plan.objective.breakdown["energy"] == pytest.approx(a.plan.objective.breakdown["energy"], rel=1e-9)
+    assert a.plan.objective.breakdown["energy"] > 0
+    assert verify_plan(multi.problem, multi.catalog, b.plan.to_dict()).ok
+    # autoscaling through the day (slices) can only be cheaper than sizing for the peak
+    doc["objective"]["periods"]["within_period"] = "slices"
+    c = solve_problem(_load(doc), backend="pulp", solver="cbc", mip_gap=1e-9)
+    assert c.plan.objective.total <= b.plan.objective.total * (1 + 1e-9)
+
+
+@pytest.fixture(scope="module")
+def whole():
+    loaded = _load(BASE)
+    s = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9)
+    assert s.plan.status == "optimal"
+    return loaded, s
+
+
+def _restriction(model, v, t, m, full):
+    """The whole model's solution read as a solution of the period model ``m`` (by variable name)."""
+    by_name = {name: full[j] for name, j in zip(model.var_names, range(model.n_vars))}
+    out = np.zeros(m.n_vars)
+    for j, name in enumerate(m.var_names):
+        out[j] = by_name.get(f"{name}@{t}", by_name.get(f"{name}@{t}.0", 0.0))
+    return out
+
+
+def test_every_plan_restricted_to_a_period_is_feasible_there_and_costs_at_least_as_much(whole):
+    """The relaxation argument of solver/mip/decompose.py on the optimal whole-model plan."""
+    loaded, s = whole
+    k, spec, model, v = _parts(loaded)
+    assert not_decomposable(k, spec) is None
+    full = s.result.values
+    assert model.objective_value(full) == pytest.approx(s.plan.objective.total, rel=1e-9)
+    shares = 0.0
+    for t in range(spec.n_periods):
+        m = period_model(k, spec, t)
+        r = _restriction(model, v, t, m, full)
+        assert m.violations(r, tol=1e-6) == [], t
+        shares += m.objective_value(r)
+    assert shares <= model.objective_value(full) * (1 + 1e-9)
+
+
+def test_decomposition_brackets_the_whole_model_optimum(whole):
+    loaded, s = whole
+    opt = s.plan.objective.total
+    d = solve_problem(loaded, backend="highspy", solver="reduced", mip_gap=1e-6, time_limit_s=60)
+    assert "period relaxation" in d.result.message
+    assert d.result.best_bound <= opt * (1 + 1e-9)
+    assert d.plan.objective.total >= opt * (1 - 1e-9)
+    # small enough for the whole-model phase: it closes the gap the relaxation leaves
+    assert "whole model" in d.result.message and d.plan.status == "optimal"
+    assert d.plan.objective.total == pytest.approx(opt, rel=1e-5)
+    assert d.result.gap == pytest.approx((d.plan.objective.total - d.result.best_bound) / d.plan.objective.total)
+    assert verify_plan(loaded.problem, loaded.catalog, d.plan.to_dict()).ok
+
+
+def test_stitched_and_rolling_plans_satisfy_every_row():
+    loaded = _load(BASE)
+    k, spec, model, v = _parts(loaded)
+    st = DecompositionStats()
+    # the pure decomposition (no whole-model phase): its bound is the sum of the period bounds
+    r = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, stats=st, whole_model_max_vars=0)
+    assert r.has_plan and model.violations(r.values, tol=1e-6) == []
+    assert np.isfinite(st.stitched) and len(st.rolling) == 2
+    assert r.objective <= min([st.stitched] + st.rolling) * (1 + 1e-12)
+    assert r.best_bound == pytest.approx(min(sum(st.period_bounds), r.objective), rel=1e-12)
+    assert st.master_candidates < k.n_c
+
+
+def test_what_the_relaxation_does_not_cover_goes_to_the_whole_model():
+    doc = copy.deepcopy(BASE)
+    doc["objective"]["periods"]["within_period"] = "slices"
+    loaded = _load(doc)
+    k, spec, model, v = _parts(loaded)
+    assert "slices" in not_decomposable(k, spec)
+    d = solve_problem(loaded, backend="highspy", solver="reduced", mip_gap=1e-6)
+    ref = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-6)
+    assert "period relaxation" not in d.result.message
+    assert d.plan.objective.total == pytest.approx(ref.plan.objective.total, rel=1e-5)
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["existing"] = [{"accelerator": "a100-80gb", "region": "virginia", "devices": 8, "age_years": 1}]
+    k, spec, *_ = _parts(_load(doc))
+    assert "owned" in not_decomposable(k, spec)
