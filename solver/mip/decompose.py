@@ -61,7 +61,7 @@ from solver.mip.formulation import build_model
 from solver.mip.highspy_backend import run_mip
 from solver.mip.model import LinearModel
 from solver.mip.periods import PeriodVars, slice_coefficients
-from solver.mip.reduced import ReducedStats, _submodel, solve_reduced
+from solver.mip.reduced import ReducedStats, candidate_columns, solve_reduced, submodel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
 from solver.periods import PeriodSpec
 
@@ -155,8 +155,6 @@ def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c
     (:func:`stitch`) they give a plan without the duplicate purchases of independent
     per-period plans that chose different hardware.  None if a period finds no plan.
     """
-    from solver.mip.reduced import _columns_of
-
     t0 = time.perf_counter()
     T = spec.n_periods
     kind = spec.kind(k)
@@ -168,8 +166,8 @@ def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c
     order = range(T - 1, -1, -1) if backward else range(T)
     for i, t in enumerate(order):
         m = period_models[t]
-        cols = _columns_of(m, used_c.copy(), m.blocks["pair_c"], m.blocks["cand_offer"])
-        sub = _submodel(m, cols)
+        cols = candidate_columns(m, used_c.copy(), m.blocks["pair_c"], m.blocks["cand_offer"])
+        sub = submodel(m, cols)
         pos = np.full(m.n_vars, -1, np.int64)
         pos[cols] = np.arange(len(cols))
         n_sub = pos[m.blocks["n"]]
@@ -251,7 +249,7 @@ class DecompositionStats:
 
 def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars, *,
                      time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
-                     period_share: float = 0.7, whole_model_max_vars: int = WHOLE_MODEL_MAX_VARS,
+                     period_share: float = 0.85, whole_model_max_vars: int = WHOLE_MODEL_MAX_VARS,
                      stats: Optional[DecompositionStats] = None) -> SolveResult:
     """Per-period bounds and plans, stitched, improved by the restricted master (module docstring)."""
     t0 = time.perf_counter()
@@ -328,7 +326,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     st.master_candidates = k.n_c if whole else int(used.sum())
     st.master_vars = len(cols)
     if left() > 1.0 and (best is None or (best_obj - bound) / max(abs(best_obj), 1e-9) > mip_gap):
-        sub = model if whole else _submodel(model, cols)
+        sub = model if whole else submodel(model, cols)
         t1 = time.perf_counter()
         v_sub, lb_sub, text = run_mip(sub, max(left(), 1.0), mip_gap, threads,
                                       start=best[cols] if best is not None else None)

@@ -6,6 +6,8 @@ holds a copy of the single-period serving model (demand, replica capacity, units
 mean quality, availability, power, spot share, redundancy, cover cuts: the same
 functions, same row families, row names suffixed ``@t.s``) for the demand
 D[w,t,s] of :mod:`solver.periods`; what links the copies is the hardware.
+(With ``within_period: peak`` each period is one slice at the daily peak; such
+models decompose by period for large instances: :mod:`solver.mip.decompose`.)
 
 Sets and parameters (beyond the single-period ones)
 ---------------------------------------------------

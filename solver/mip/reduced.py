@@ -46,8 +46,10 @@ model to a solver:
    and the reported gap is (plan - bound) / plan, a proof for the full model.
 
 When the incumbent is so far from the bound that fixing keeps most
-candidates (a very short time limit), step 6 runs instead on a bounded
-candidate set as a heuristic, and the bound reported is the LP's.
+candidates (a short time limit, or an LP bound far below the optimum), step 6
+first runs on a bounded candidate set as a heuristic; with time left, fixing
+runs again with the better incumbent and step 6 searches what survives,
+however large (its bound counts); otherwise the bound reported is the LP's.
 
 The status is ``optimal`` when that gap is within ``mip_gap``, ``time_limit``
 when a plan exists but the proof does not reach the gap, ``infeasible`` when
@@ -195,7 +197,7 @@ def _clip_duals(model: LinearModel, pi: np.ndarray) -> np.ndarray:
     return pi
 
 
-def _submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
+def submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
     """The model on the columns ``cols`` only (others fixed to zero and dropped)."""
     from dataclasses import replace
 
@@ -212,7 +214,7 @@ def _submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
                    obj_parts={k: v[cols] for k, v in model.obj_parts.items()}, blocks={})
 
 
-def _columns_of(model: LinearModel, keep_c: np.ndarray, pair_c: np.ndarray, cand_offer: np.ndarray,
+def candidate_columns(model: LinearModel, keep_c: np.ndarray, pair_c: np.ndarray, cand_offer: np.ndarray,
                 keep_o: Optional[np.ndarray] = None) -> np.ndarray:
     """Sorted columns of the candidates ``keep_c`` (replicas, spares, routing), their offers' units,
     and every column outside those blocks (e.g. an elastic model's slacks)."""
@@ -408,9 +410,9 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         useful_c |= warm[y] > 0.5
     elif start is not None:
         st.notes.append("warm start ignored: it breaks a constraint of this model")
-    gen = _columns_of(model, useful_c, pair_c, cand_offer)
+    gen = candidate_columns(model, useful_c, pair_c, cand_offer)
     t_inc = time.perf_counter()
-    sub = _submodel(model, gen)
+    sub = submodel(model, gen)
     v_sub, _, inc_status = run_mip(sub, max(left() * incumbent_share, 1.0), mip_gap, threads)
     st.incumbent_seconds = time.perf_counter() - t_inc
     best = None
@@ -446,55 +448,64 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         return SolveResult(OPTIMAL, NAME, SOLVER, time.perf_counter() - t0, values=best,
                            objective=ub0, best_bound=bound, message=st.summary())
 
-    # ---- reduced-cost fixing on the full model
-    thr = ub0 * (1.0 - mip_gap)
-    keep_o = bound + rc_n <= thr
-    keep_c = (bound + act_c <= thr) & keep_o[cand_offer]
-    # never drop what the incumbent uses
-    keep_c |= best[y] > 0.5
-    keep_o |= best[n] > 0.5
-    proof = True
-    if keep_c.sum() > max(max_kept_share * len(y), 3 * incumbent_candidates):
-        # the incumbent is too far from the bound for the fixing to bite (a short time limit):
-        # improve it on a larger candidate set instead; the proven bound is then the LP bound
-        proof = False
-        keep_c = np.zeros(len(y), bool)
-        keep_c[np.argsort(act_c, kind="stable")[:3 * incumbent_candidates]] = True
-        keep_c |= (best[y] > 0.5) | useful_c
-        keep_o = np.zeros(len(n), bool)
-        st.notes.append("fixing kept too much; the last MIP is a heuristic on "
-                        f"{int(keep_c.sum())} candidates, the bound is the LP's")
-    st.candidates_kept = int(keep_c.sum())
-    st.offers_kept = int(keep_o.sum())
-    cols = _columns_of(model, keep_c, pair_c, cand_offer, keep_o)
-    st.reduced_vars = len(cols)
-    red = _submodel(model, cols)
-    t_red = time.perf_counter()
-    remaining = left()
-    if remaining < 1.0:
-        st.notes.append("no time left for the reduced MIP")
-        return SolveResult(TIME_LIMIT, NAME, SOLVER, time.perf_counter() - t0, values=best,
-                           objective=ub0, best_bound=bound, message=st.summary())
-    v_red, lb_red, red_status = run_mip(red, remaining, mip_gap, threads, start=best[cols],
-                                        cutoff=thr if proof else None)
-    st.reduced_seconds = time.perf_counter() - t_red
-    st.reduced_status = red_status
+    # ---- reduced-cost fixing on the full model, then the MIP on the survivors.  When the
+    # incumbent is too far from the bound for the fixing to bite, a first pass improves it
+    # on a bounded candidate set (a heuristic); with time left, a second pass fixes again
+    # with the better incumbent and searches what survives, whatever its size (a proof)
     ub0_plan = ub0
-    red_obj = red.objective_value(v_red) if v_red is not None else np.inf
-    if red_status == "Infeasible" or (red_status == "Optimal" and red_obj >= thr):
-        lb_red = np.inf          # the search finished and found nothing cheaper than the cutoff
-    elif red_status == "Optimal":
-        lb_red = max(lb_red, red_obj * (1.0 - mip_gap)) if red_obj > 0 else lb_red
-    if v_red is not None:
-        cand_v = np.zeros(model.n_vars)
-        cand_v[cols] = v_red
-        cand_v[model.is_int] = np.round(cand_v[model.is_int])
-        obj = model.objective_value(cand_v)
-        if obj < ub0 and not model.violations(cand_v, tol=1e-6):
-            best, ub0_plan = cand_v, obj
-    # plans on the survivors: >= lb_red (and none below the cutoff thr if the search finished);
-    # plans using a fixed candidate: > thr.  Hence min(lb_red, thr), and never below the LP bound.
-    final_bound = max(bound, min(lb_red, thr)) if proof and not np.isnan(lb_red) else bound
+    final_bound = bound
+    for attempt in range(2):
+        thr = ub0_plan * (1.0 - mip_gap)
+        keep_o = bound + rc_n <= thr
+        keep_c = (bound + act_c <= thr) & keep_o[cand_offer]
+        # never drop what the incumbent uses
+        keep_c |= best[y] > 0.5
+        keep_o |= best[n] > 0.5
+        proof = True
+        if attempt == 0 and keep_c.sum() > max(max_kept_share * len(y), 3 * incumbent_candidates):
+            proof = False
+            keep_c = np.zeros(len(y), bool)
+            keep_c[np.argsort(act_c, kind="stable")[:3 * incumbent_candidates]] = True
+            keep_c |= (best[y] > 0.5) | useful_c
+            keep_o = np.zeros(len(n), bool)
+            st.notes.append("fixing kept too much; a heuristic MIP on "
+                            f"{int(keep_c.sum())} candidates first")
+        st.candidates_kept = int(keep_c.sum())
+        st.offers_kept = int(keep_o.sum())
+        cols = candidate_columns(model, keep_c, pair_c, cand_offer, keep_o)
+        st.reduced_vars = len(cols)
+        red = submodel(model, cols)
+        t_red = time.perf_counter()
+        remaining = left()
+        if remaining < 1.0:
+            st.notes.append("no time left for the reduced MIP")
+            break
+        v_red, lb_red, red_status = run_mip(red, remaining, mip_gap, threads, start=best[cols],
+                                            cutoff=thr if proof else None)
+        st.reduced_seconds += time.perf_counter() - t_red
+        st.reduced_status = red_status
+        red_obj = red.objective_value(v_red) if v_red is not None else np.inf
+        if v_red is not None:
+            cand_v = np.zeros(model.n_vars)
+            cand_v[cols] = v_red
+            cand_v[model.is_int] = np.round(cand_v[model.is_int])
+            obj = model.objective_value(cand_v)
+            if obj < ub0_plan and not model.violations(cand_v, tol=1e-6):
+                best, ub0_plan = cand_v, obj
+        if proof:
+            if red_status == "Infeasible" or (red_status == "Optimal" and red_obj >= thr):
+                lb_red = np.inf      # the search finished and found nothing cheaper than the cutoff
+            elif red_status == "Optimal":
+                lb_red = max(lb_red, red_obj * (1.0 - mip_gap)) if red_obj > 0 else lb_red
+            # plans on the survivors: >= lb_red (and none below the cutoff thr if the search
+            # finished); plans using a fixed candidate: > thr.  Hence min(lb_red, thr), and
+            # never below the LP bound.
+            if not np.isnan(lb_red):
+                final_bound = max(bound, min(lb_red, thr))
+            break
+        if left() < max(5.0, 0.1 * time_limit_s):
+            st.notes.append("no time for a proof pass: the bound is the LP's")
+            break
     gap = (ub0_plan - final_bound) / max(abs(ub0_plan), 1e-9)
     status = OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT
     return SolveResult(status, NAME, SOLVER, time.perf_counter() - t0, values=best,
