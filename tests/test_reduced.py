@@ -20,7 +20,7 @@ from solver.mip.backends import solve
 from solver.mip.formulation import build_model
 from solver.mip.model import ModelBuilder
 from solver.mip.pipeline import solve_problem
-from solver.mip.reduced import lagrangian_bound, lift_homogeneous_rows
+from solver.mip.reduced import lagrangian_bound, lift_homogeneous_rows, solve_reduced
 from solver.mip.warmstart import start_from_plan
 from solver.problem.load import load_problem, validate_document
 
@@ -66,11 +66,21 @@ def test_reduced_on_a_generated_instance_fixes_candidates_and_keeps_the_optimum(
     f = tmp_path / "m.yaml"
     f.write_text(yaml.safe_dump(generate("M"), sort_keys=False))
     k, m = _model(load_problem(f))
-    _, r = _exact_and_reduced(m, "highspy", "highs", 1e-6)
+    exact, r = _exact_and_reduced(m, "highspy", "highs", 1e-6)
     assert r.gap <= 1e-6 + 1e-12
     # the fixing did remove candidates (the point of the method), reported in the message
     kept = int(r.message.split("kept ")[1].split(" of ")[0])
     assert 0 < kept < k.n_c
+    # proving a given plan (the decomposition's second pass: no incumbent search): from a
+    # feasible but dearer plan it still reaches the optimum, with a valid bound
+    worse = r.values.copy()
+    worse[m.blocks["n"]] += 1          # one more unit of every offer
+    assert m.violations(worse, tol=1e-6) == []
+    p = solve_reduced(m, time_limit_s=120, mip_gap=1e-6, start=worse, prove_only=True)
+    assert p.status == "optimal", p.message
+    assert "incumbent from the warm start" in p.message
+    _bracket(m, exact, p)
+    assert p.objective == pytest.approx(exact.objective, rel=1e-5)
 
 
 def _tiny_lp():
