@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from solver.coefficients import build_coefficients, prune_dominated
-from solver.mip.decompose import DecompositionStats, not_decomposable, period_model, solve_decomposed
+from solver.mip.decompose import (DecompositionStats, not_decomposable, period_model, prove_periods,
+                                  solve_decomposed)
+from solver.mip.reduced import solve_reduced
 from solver.mip.periods import build_period_model
 from solver.mip.pipeline import solve_problem
 from solver.periods import build_period_spec, owned_offers, with_move_targets
@@ -138,6 +140,24 @@ def test_stitched_and_rolling_plans_satisfy_every_row():
     assert r.objective <= min([st.stitched] + st.rolling) * (1 + 1e-12)
     assert r.best_bound == pytest.approx(min(sum(st.period_bounds), r.objective), rel=1e-12)
     assert st.master_candidates < k.n_c
+
+
+def test_second_pass_raises_a_weak_period_bound_from_the_plan():
+    """The second pass (large models) starts from a period's plan and proves it: a bound
+    halved on purpose comes back to the period optimum, and the sum follows."""
+    loaded = _load(BASE)
+    k, spec, *_ = _parts(loaded)
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    results = [solve_reduced(m, time_limit_s=30, mip_gap=1e-7) for m in models]
+    st = DecompositionStats(period_bounds=[r.best_bound for r in results],
+                            period_objectives=[r.objective for r in results])
+    exact = st.period_bounds[2]
+    st.period_bounds[2] = exact / 2
+    total = prove_periods(models, [r.values for r in results], st, lambda: 30.0, 2, 1e-6,
+                          sum(st.period_bounds), reserve_s=0.0)
+    assert st.period_bounds[2] == pytest.approx(exact, rel=1e-6)
+    assert total == pytest.approx(sum(st.period_bounds), rel=1e-12)
+    assert "period 2 proved again" in "; ".join(st.notes)
 
 
 def test_what_the_relaxation_does_not_cover_goes_to_the_whole_model():

@@ -225,6 +225,8 @@ def master_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: Per
 
 @dataclass
 class DecompositionStats:
+    """What each phase found (reported in the result message and by the scale benchmark)."""
+
     period_bounds: list = field(default_factory=list)
     period_objectives: list = field(default_factory=list)
     period_seconds: list = field(default_factory=list)
@@ -249,7 +251,7 @@ class DecompositionStats:
                 + ("; " + "; ".join(self.notes) if self.notes else ""))
 
 
-def _prove_periods(models: list, values: list, st: "DecompositionStats", left, workers: int,
+def prove_periods(models: list, values: list, st: DecompositionStats, left, workers: int,
                    mip_gap: float, bound: float, reserve_s: float) -> float:
     """Second pass on the periods whose gap exceeds mip_gap / 2, worst (absolute gap) first:
     each starts from its plan and spends its time on the proof (``prove_only``).  Updates the
@@ -354,7 +356,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     if not whole:
         # the restricted master rarely beats the rolling plan at this size; the time goes to the
         # periods whose own proof is weakest (largest absolute gap), started from their plans
-        bound = _prove_periods(models, values, st, left, workers, mip_gap, bound, reserve_s=master_reserve_s)
+        bound = prove_periods(models, values, st, left, workers, mip_gap, bound, reserve_s=master_reserve_s)
     # the master: the whole model when HiGHS can take it (its dual bound is then a bound of the
     # full model too), else the model on the candidates some period plan uses (a heuristic)
     cols = np.arange(model.n_vars) if whole else master_columns(k, spec, model, v, used)

@@ -332,6 +332,9 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
 
     h.setOptionValue("time_limit", float(max(left(), 1.0)))
     bound = -np.inf
+    # L(0), the objective's minimum over the box alone (0 for non-negative costs): a floor for the
+    # reported bound when column generation stops early (far-off duals give L(pi) << 0)
+    floor0 = lagrangian_bound(model, np.zeros(model.n_rows), np.zeros(model.n_vars), ub_fin)[0]
     pi = None
     rc = None
     scale = max(abs(float(np.max(np.abs(model.obj)))), 1.0)
@@ -439,7 +442,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                                message=f"HiGHS {text}: " + st.summary())
         v_full[model.is_int] = np.round(v_full[model.is_int])
         obj = model.objective_value(v_full)
-        fb = max(bound, lb_full) if np.isfinite(lb_full) else bound
+        fb = max(bound, floor0, lb_full) if np.isfinite(lb_full) else max(bound, floor0)
         gap = (obj - fb) / max(abs(obj), 1e-9)
         return SolveResult(OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT, NAME, SOLVER,
                            time.perf_counter() - t0, values=v_full, objective=obj, best_bound=fb,
@@ -510,6 +513,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         if left() < max(5.0, 0.1 * time_limit_s):
             st.notes.append("no time for a proof pass: the bound is the LP's")
             break
+    final_bound = max(final_bound, floor0)
     gap = (ub0_plan - final_bound) / max(abs(ub0_plan), 1e-9)
     status = OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT
     return SolveResult(status, NAME, SOLVER, time.perf_counter() - t0, values=best,
