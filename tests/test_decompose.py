@@ -142,6 +142,21 @@ def test_stitched_and_rolling_plans_satisfy_every_row():
     assert st.master_candidates < k.n_c
 
 
+def test_a_cap_over_the_whole_horizon_is_kept_although_the_periods_drop_it():
+    """The capex cap links the periods, so the period models drop it (a relaxation); the plan
+    must still respect it: the cheaper per-period plans break it and are not taken."""
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["budget"] = {"max_capex_usd": 300000}
+    loaded = _load(doc)
+    ref = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9)
+    d = solve_problem(loaded, backend="highspy", solver="reduced", mip_gap=1e-9)
+    free = solve_problem(_load(BASE), backend="highspy", solver="highs", mip_gap=1e-9)
+    assert ref.plan.objective.total > free.plan.objective.total * 1.01     # the cap binds
+    assert "breaks a multi-period row" in d.result.message
+    assert d.plan.objective.total == pytest.approx(ref.plan.objective.total, rel=1e-6)
+    assert verify_plan(loaded.problem, loaded.catalog, d.plan.to_dict()).ok
+
+
 def test_second_pass_raises_a_weak_period_bound_from_the_plan():
     """The second pass (large models) starts from a period's plan and proves it: a bound
     halved on purpose comes back to the period optimum, and the sum follows."""

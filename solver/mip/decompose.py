@@ -349,7 +349,10 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         cand = stitch(k, spec, model, v, models, rolled)
         obj = model.objective_value(cand)
         st.rolling.append(obj)
-        if obj < best_obj and not model.violations(cand, tol=1e-6):
+        if model.violations(cand, tol=1e-6):
+            st.notes.append(f"{'backward' if backward else 'forward'} rolling plan breaks a "
+                            "multi-period row (e.g. the capex cap)")
+        elif obj < best_obj:
             best, best_obj = cand, obj
     st.rolling_seconds = time.perf_counter() - t1
     whole = model.n_vars <= whole_model_max_vars
