@@ -36,10 +36,10 @@ n[o,t] = max_{tau <= t} of P_tau's, ordered ``lead`` periods earlier;
 reservations cover each period's need greedily, from the first uncovered
 period, for their whole term; rentals, replicas and routes as in P_t), then the
 multi-period MIP restricted to the candidates any P_t uses (their offers,
-every period), started from the best plan so far with the time left: it decides
-again what to buy when, reserve or rent.  Models small enough for HiGHS whole
-(``WHOLE_MODEL_MAX_VARS``) get the whole model instead, whose dual bound then
-raises the bound.  Larger ones first spend time on a second pass over the
+every period), started from the best plan so far: it decides again what to buy
+when, reserve or rent.  Models small enough for HiGHS whole
+(``WHOLE_MODEL_MAX_VARS``) then get the whole model with the time left, whose
+dual bound raises the bound.  Larger ones first spend time on a second pass over the
 periods with the largest absolute gap (started from their plans, all of it on
 the proof), as the bound is what limits the gap there.  The reported gap (plan - bound) / plan is a proof for the
 full model.  What the relaxation gives away (buying for a later peak, a
@@ -360,19 +360,25 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         # the restricted master rarely beats the rolling plan at this size; the time goes to the
         # periods whose own proof is weakest (largest absolute gap), started from their plans
         bound = prove_periods(models, values, st, left, workers, mip_gap, bound, reserve_s=master_reserve_s)
-    # the master: the whole model when HiGHS can take it (its dual bound is then a bound of the
-    # full model too), else the model on the candidates some period plan uses (a heuristic)
-    cols = np.arange(model.n_vars) if whole else master_columns(k, spec, model, v, used)
-    st.master_candidates = k.n_c if whole else int(used.sum())
-    st.master_vars = len(cols)
-    if left() > 1.0 and (best is None or (best_obj - bound) / max(abs(best_obj), 1e-9) > mip_gap):
-        sub = model if whole else submodel(model, cols)
+    # the masters: first the model on the candidates some period plan uses (small: HiGHS improves
+    # the plan quickly), then, when HiGHS can take it, the whole model with the time left (its
+    # dual bound is then a bound of the full model too)
+    restricted = master_columns(k, spec, model, v, used)
+    st.master_candidates = int(used.sum())
+    st.master_vars = len(restricted)
+    phases = [(restricted, 0.5 if whole else 1.0)] + ([(np.arange(model.n_vars), 1.0)] if whole else [])
+    statuses = []
+    for cols, share in phases:
+        if left() <= 1.0 or (best is not None and (best_obj - bound) / max(abs(best_obj), 1e-9) <= mip_gap):
+            break
+        is_whole = len(cols) == model.n_vars
+        sub = model if is_whole else submodel(model, cols)
         t1 = time.perf_counter()
-        v_sub, lb_sub, text = run_mip(sub, max(left(), 1.0), mip_gap, threads,
+        v_sub, lb_sub, text = run_mip(sub, max(left() * share, 1.0), mip_gap, threads,
                                       start=best[cols] if best is not None else None)
-        st.master_seconds = time.perf_counter() - t1
-        st.master_status = text + (" (whole model)" if whole else "")
-        if whole and np.isfinite(lb_sub):
+        st.master_seconds += time.perf_counter() - t1
+        statuses.append(text + (" (whole model)" if is_whole else ""))
+        if is_whole and np.isfinite(lb_sub):
             bound = max(bound, float(lb_sub))
         if v_sub is not None:
             cand = np.zeros(model.n_vars)
@@ -381,8 +387,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
             obj = model.objective_value(cand)
             if obj < best_obj and not model.violations(cand, tol=1e-6):
                 best, best_obj = cand, obj
-    else:
-        st.master_status = "not run"
+    st.master_status = ", then ".join(statuses) or "not run"
     secs = time.perf_counter() - t0
     if best is None:
         return SolveResult(ERROR, NAME, SOLVER, secs, best_bound=bound,
