@@ -328,14 +328,20 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         st.period_objectives.append(float(r.objective))
         bound += float(r.best_bound)
         values.append(r.values)
-    full = stitch(k, spec, model, v, models, values)
     best, best_obj = None, np.inf
-    if not model.violations(full, tol=1e-6):
-        best, best_obj = full, model.objective_value(full)
-        st.stitched = best_obj
-    else:
-        st.notes.append("stitched plan breaks a multi-period constraint (e.g. a power cap with "
-                        "purchases kept for a later period)")
+
+    def consider(cand: np.ndarray, label: str) -> float:
+        """Keep ``cand`` if it satisfies every row of the full model and is the cheapest so far."""
+        nonlocal best, best_obj
+        obj = model.objective_value(cand)
+        if model.violations(cand, tol=1e-6):
+            st.notes.append(f"{label} breaks a multi-period row (e.g. a power cap with purchases "
+                            "kept for a later period, or the capex cap)")
+        elif obj < best_obj:
+            best, best_obj = cand, obj
+        return obj
+
+    st.stitched = consider(stitch(k, spec, model, v, models, values), "stitched plan")
     used = np.zeros(k.n_c, bool)
     for m, val in zip(models, values):
         used |= val[m.blocks["y"]] > 0.5
@@ -346,14 +352,8 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         if rolled is None:
             st.notes.append(f"{'backward' if backward else 'forward'} rolling: some period found no plan")
             continue
-        cand = stitch(k, spec, model, v, models, rolled)
-        obj = model.objective_value(cand)
-        st.rolling.append(obj)
-        if model.violations(cand, tol=1e-6):
-            st.notes.append(f"{'backward' if backward else 'forward'} rolling plan breaks a "
-                            "multi-period row (e.g. the capex cap)")
-        elif obj < best_obj:
-            best, best_obj = cand, obj
+        st.rolling.append(consider(stitch(k, spec, model, v, models, rolled),
+                                   f"{'backward' if backward else 'forward'} rolling plan"))
     st.rolling_seconds = time.perf_counter() - t1
     whole = model.n_vars <= whole_model_max_vars
     if not whole:
@@ -384,9 +384,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
             cand = np.zeros(model.n_vars)
             cand[cols] = v_sub
             cand[model.is_int] = np.round(cand[model.is_int])
-            obj = model.objective_value(cand)
-            if obj < best_obj and not model.violations(cand, tol=1e-6):
-                best, best_obj = cand, obj
+            consider(cand, "master plan")
     st.master_status = ", then ".join(statuses) or "not run"
     secs = time.perf_counter() - t0
     if best is None:
