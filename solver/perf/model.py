@@ -734,38 +734,36 @@ def _state(B, s):
     return st["tpot"], st["ttft"], st["lam"], st["busy"], st["comp"]
 
 
+def _narrow(mid, s, lo, hi, m_hi):
+    """Evaluate log B = ``mid`` and move the feasible end ``lo`` or the infeasible end ``hi`` (and
+    its misses ``m_hi``) there, in place; returns (excess, feasible mask, infeasible mask)."""
+    p = _point(np.exp(mid), s)
+    f = _excess(p, s)
+    ok = f <= 0.0
+    bad = ~ok
+    np.copyto(lo, mid, where=ok)
+    np.copyto(hi, mid, where=bad)
+    for a, k in zip(m_hi, _MISS):
+        np.copyto(a, p[k], where=bad)
+    return f, ok, bad
+
+
 def _search(lo, hi, f_lo, f_hi, m_hi, s, halvings):
     """Largest log B in [lo, hi] meeting the targets (lo feasible, hi not; ``f_*`` their
     :func:`_excess`, ``m_hi`` the miss probabilities (TPOT, TTFT, blocking) and compute flag at hi):
     ``halvings`` bisection steps to narrow the bracket, then Illinois regula falsi.  Returns lo, hi
     and the misses at hi (arrays are updated in place)."""
     for _ in range(halvings):
-        mid = 0.5 * (lo + hi)
-        p = _point(np.exp(mid), s)
-        f = _excess(p, s)
-        ok = f <= 0.0
-        bad = ~ok
-        np.copyto(lo, mid, where=ok)
-        np.copyto(hi, mid, where=bad)
+        f, ok, bad = _narrow(0.5 * (lo + hi), s, lo, hi, m_hi)
         np.copyto(f_lo, f, where=ok)
         np.copyto(f_hi, f, where=bad)
-        for a, k in zip(m_hi, _MISS):
-            np.copyto(a, p[k], where=bad)
     prev_bad = np.zeros(lo.shape, dtype=bool)             # which end the last step replaced
     prev_ok = np.zeros(lo.shape, dtype=bool)
     for _ in range(FALSI_STEPS):
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(f_hi > f_lo, f_hi / (f_hi - f_lo), 0.5)
         t = np.clip(t, 0.02, 0.98)
-        mid = hi - t * (hi - lo)
-        p = _point(np.exp(mid), s)
-        f = _excess(p, s)
-        ok = f <= 0.0
-        bad = ~ok
-        np.copyto(lo, mid, where=ok)
-        np.copyto(hi, mid, where=bad)
-        for a, k in zip(m_hi, _MISS):
-            np.copyto(a, p[k], where=bad)
+        f, ok, bad = _narrow(hi - t * (hi - lo), s, lo, hi, m_hi)
         # Illinois: the end kept twice in a row has its value halved
         f_lo *= np.where(bad & prev_bad, 0.5, 1.0)
         f_hi *= np.where(ok & prev_ok, 0.5, 1.0)
