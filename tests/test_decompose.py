@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from solver.coefficients import build_coefficients, prune_dominated
-from solver.mip.decompose import (DecompositionStats, not_decomposable, period_model, prove_periods,
+from solver.mip.decompose import (DecompositionStats, fitted, not_decomposable, period_model, prove_periods,
                                   solve_decomposed)
 from solver.mip.reduced import solve_reduced
 from solver.mip.periods import build_period_model
@@ -173,6 +173,23 @@ def test_second_pass_raises_a_weak_period_bound_from_the_plan():
     assert st.period_bounds[2] == pytest.approx(exact, rel=1e-6)
     assert total == pytest.approx(sum(st.period_bounds), rel=1e-12)
     assert "period 2 proved again" in "; ".join(st.notes)
+
+
+def test_a_period_plan_fitted_to_the_next_period_serves_its_demand():
+    """Seeds: period t's plan, routes scaled to t+1's demand and re-sized, is a plan of P_{t+1}
+    (its cost bracketed by P_{t+1}'s optimum); period 0 (no purchases yet) rejects a plan that buys."""
+    k, spec, *_ = _parts(_load(BASE))
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    plans = [solve_reduced(m, time_limit_s=30, mip_gap=1e-7) for m in models]
+    for t in range(1, spec.n_periods - 1):
+        f = fitted(models[t + 1], models[t], plans[t].values)
+        assert f is not None and models[t + 1].violations(f, tol=1e-6) == []
+        assert models[t + 1].objective_value(f) >= plans[t + 1].best_bound - 1e-6
+        routed = models[t + 1].activity(f)[models[t + 1].row_family == "demand.served"]
+        assert np.allclose(routed, spec.demand_rps[:, t + 1, 0][spec.demand_rps[:, t + 1, 0] > 0])
+    bought = plans[1].values[models[1].blocks["n"]][spec.kind(k) == "purchase"].sum()
+    assert bought > 0
+    assert fitted(models[0], models[1], plans[1].values) is None
 
 
 def test_what_the_relaxation_does_not_cover_goes_to_the_whole_model():

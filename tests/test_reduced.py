@@ -20,7 +20,9 @@ from solver.mip.backends import solve
 from solver.mip.formulation import build_model
 from solver.mip.model import ModelBuilder
 from solver.mip.pipeline import solve_problem
-from solver.mip.reduced import lagrangian_bound, lift_homogeneous_rows, solve_reduced
+from solver.mip.highspy_backend import highs_from_model, run_mip
+from solver.mip.reduced import (candidate_columns, lagrangian_bound, lift_homogeneous_rows, round_up,
+                                solve_reduced, submodel)
 from solver.mip.warmstart import start_from_plan
 from solver.problem.load import load_problem, validate_document
 
@@ -151,3 +153,74 @@ def test_warm_start_from_the_plan_itself_is_feasible_and_costs_the_plan(tmp_path
     assert ws2.feasible
     assert s2.model.objective_value(ws2.values) >= s2.plan.objective.total - 1e-6
     assert "warm start from" in s2.plan.solver.status_detail
+
+
+def _lp_optimum(m):
+    h = highs_from_model(m, relax=True, time_limit_s=60, mip_gap=1e-9, threads=1)
+    h.run()
+    return np.asarray(h.getSolution().col_value, float)
+
+
+@pytest.mark.parametrize("name", ["chat-assistant", "code-assistant-router", "batch-summarization"])
+def test_rounding_the_lp_up_gives_a_plan_between_the_optimum_and_its_rounding_allowance(name):
+    path = ROOT / "problems" / f"{name}.yaml"
+    k, m = _model(load_problem(path))
+    lp = _lp_optimum(m)
+    v = round_up(m, lp)
+    exact = solve(m, "pulp", "highs", time_limit_s=120, mip_gap=1e-9)
+    assert v is not None and m.violations(v, tol=1e-6) == []
+    assert m.objective_value(v) >= exact.objective - 1e-6 * abs(exact.objective)
+    # routing untouched; at most one replica more than the LP per candidate it uses (two with a
+    # rounded-up spare), and at most one unit more than the LP per offer
+    assert np.allclose(v[m.blocks["x"]], lp[m.blocks["x"]])
+    y, n = m.blocks["y"], m.blocks["n"]
+    assert np.all(v[y] <= np.ceil(lp[y] - 1e-9) + 1 + 1e-9)
+    # units: the fewest that hold the replicas, by hand
+    devices = np.zeros(k.n_o)
+    np.add.at(devices, k.cand_offer(), k.cand_tp() * v[y])
+    assert np.allclose(v[n], np.maximum(np.ceil(devices / k.offer_array("devices_per_unit") - 1e-9),
+                                        m.lb[n]))
+
+
+def test_a_plan_fitted_to_more_demand_serves_it_with_the_same_shares(tmp_path):
+    path = ROOT / "problems" / "chat-assistant.yaml"
+    k, m = _model(load_problem(path))
+    base = solve(m, "highspy", "highs", time_limit_s=60, mip_gap=1e-9)
+    raw = yaml.safe_load(path.read_text())
+    for w in raw["workloads"]:
+        w["demand"]["requests_per_s"] = float(w["demand"]["requests_per_s"]) * 1.3
+    k2, m2 = _model(validate_document(raw, None, path, base_dir=path.parent))
+    assert m2.n_vars == m.n_vars
+    v = round_up(m2, base.values, demand_fit=True)
+    assert v is not None and m2.violations(v, tol=1e-6) == []
+    x = m.blocks["x"]
+    assert np.allclose(v[x], base.values[x] * 1.3)
+    # replicas by hand: ceil(routed load / (u cap)) plus the spare where the plan had one
+    load = np.zeros(k2.n_c)
+    np.add.at(load, k2.pair_c, v[x] / (k2.max_utilization * k2.pair_cap_rps))
+    spare = np.zeros(k2.n_c)
+    has = m2.blocks["s_of_c"] >= 0
+    spare[has] = v[m2.blocks["s_of_c"][has]]
+    assert np.allclose(v[m2.blocks["y"]], np.ceil(load - 1e-9) + spare)
+    assert m2.objective_value(v) >= solve(m2, "highspy", "highs", time_limit_s=60,
+                                          mip_gap=1e-9).objective - 1e-6
+
+
+def test_a_submodel_drops_the_rows_it_empties_but_keeps_one_that_zero_breaks(tmp_path):
+    path = ROOT / "problems" / "code-assistant-router.yaml"
+    k, m = _model(load_problem(path))
+    exact = solve(m, "highspy", "highs", time_limit_s=60, mip_gap=1e-9)
+    used = exact.values[m.blocks["y"]] > 0.5
+    cols = candidate_columns(m, used, m.blocks["pair_c"], m.blocks["cand_offer"])
+    sub = submodel(m, cols)
+    assert sub.n_rows < m.n_rows and np.all(np.diff(sub.indptr) > 0)
+    # the optimum restricted to the candidates the optimum uses is the optimum
+    v, _, status = run_mip(sub, 60, 1e-9, 1)
+    assert status == "Optimal" and sub.objective_value(v) == pytest.approx(exact.objective, rel=1e-7)
+    # without any candidate of a workload its demand row is empty and broken: kept, infeasible
+    w0 = m.blocks["pair_w"] == 0
+    unused = np.ones(k.n_c, bool)
+    unused[m.blocks["pair_c"][w0]] = False
+    sub2 = submodel(m, candidate_columns(m, unused, m.blocks["pair_c"], m.blocks["cand_offer"]))
+    assert "demand.served" in set(sub2.row_family[np.diff(sub2.indptr) == 0])
+    assert run_mip(sub2, 60, 1e-9, 1)[2] == "Infeasible"

@@ -63,7 +63,7 @@ from solver.mip.formulation import build_model
 from solver.mip.highspy_backend import run_mip
 from solver.mip.model import LinearModel
 from solver.mip.periods import PeriodVars, slice_coefficients
-from solver.mip.reduced import ReducedStats, candidate_columns, solve_reduced, submodel
+from solver.mip.reduced import ReducedStats, candidate_columns, round_up, solve_reduced, submodel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
 from solver.periods import PeriodSpec
 
@@ -105,6 +105,14 @@ def period_model(k: Coefficients, spec: PeriodSpec, t: int) -> LinearModel:
     m.obj_parts = {p: vec * f for p, vec in m.obj_parts.items()}
     m.obj_const *= f
     return m
+
+
+def fitted(to: LinearModel, frm: LinearModel, values: np.ndarray) -> Optional[np.ndarray]:
+    """A plan of period model ``frm`` fitted to the demand of ``to`` (routes scaled, replicas and
+    units re-sized: :func:`solver.mip.reduced.round_up`), or None if it breaks a row of ``to``."""
+    if to.n_vars != frm.n_vars or any(len(to.blocks[b]) != len(frm.blocks[b]) for b in ("y", "n", "x")):
+        return None
+    return round_up(to, values, demand_fit=True)
 
 
 def stitch(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
@@ -298,17 +306,29 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     # (time a quick period does not use goes to the later ones)
     workers = max(1, min(T, threads or min(os.cpu_count() or 1, 2)))
     phase_end = time.perf_counter() + left() * period_share
+    # no period gets less than half of an even share: a period starved of time has no LP bound
+    floor_s = 0.5 * time_limit_s * period_share * workers / T
     started = [0]
     lock = threading.Lock()
+
+    done: dict = {}         # period -> plan, for the periods finished so far
 
     def one(t: int):
         with lock:
             waiting = T - started[0]
             started[0] += 1
+            finished = sorted(done, key=lambda u: (abs(u - t), u))
         t1 = time.perf_counter()
-        budget = max((phase_end - t1) * min(workers, waiting) / waiting, 1.0)
+        budget = max((phase_end - t1) * min(workers, waiting) / waiting, floor_s, 1.0)
+        # the plan of the nearest finished period, fitted to this one's demand, as a first
+        # incumbent: demand moves a few percent from one period to the next
+        seed = next((fit for fit in (fitted(models[t], models[u], done[u]) for u in finished[:3])
+                     if fit is not None), None)
         r = solve_reduced(models[t], time_limit_s=budget, mip_gap=mip_gap / 2, threads=1,
-                          stats=ReducedStats())
+                          start=seed, stats=ReducedStats())
+        if r.has_plan:
+            with lock:
+                done[t] = r.values
         return r, time.perf_counter() - t1
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

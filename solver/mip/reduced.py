@@ -207,10 +207,20 @@ def submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
     new_index[cols] = np.arange(len(cols))
     nz = keep[model.indices]
     rows = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))[nz]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=model.n_rows))])
+    count = np.bincount(rows, minlength=model.n_rows)
+    # rows left empty are dropped when zero satisfies them (HiGHS's presolve is slow on hundreds
+    # of thousands of them); one that zero breaks stays, to keep the submodel infeasible
+    zero_ok = np.where(model.sense == "<", model.rhs >= 0,
+                       np.where(model.sense == ">", model.rhs <= 0, model.rhs == 0))
+    kept = np.flatnonzero((count > 0) | ~zero_ok)
+    row_index = np.full(model.n_rows, -1, np.int64)
+    row_index[kept] = np.arange(len(kept))
+    indptr = np.concatenate([[0], np.cumsum(count[kept])])
     return replace(model, var_names=[model.var_names[j] for j in cols], lb=model.lb[cols],
                    ub=model.ub[cols], is_int=model.is_int[cols], indptr=indptr,
                    indices=new_index[model.indices[nz]], data=model.data[nz], obj=model.obj[cols],
+                   sense=model.sense[kept], rhs=model.rhs[kept],
+                   row_names=[model.row_names[i] for i in kept], row_family=model.row_family[kept],
                    obj_parts={k: v[cols] for k, v in model.obj_parts.items()}, blocks={})
 
 
@@ -241,6 +251,53 @@ def _feasible_start(model: LinearModel, start: Optional[np.ndarray]) -> Optional
     if start is None or len(start) != model.n_vars:
         return None
     v = np.clip(np.where(model.is_int, np.round(start), start), model.lb, model.ub)
+    return v if not model.violations(v, tol=1e-6) else None
+
+
+def _raise_to_rows(model: LinearModel, v: np.ndarray, family: str, cols: np.ndarray,
+                   row_of_nnz: np.ndarray) -> None:
+    """In place: each column of ``cols`` (integer) set to the least value that satisfies the one
+    ``<=`` row of ``family`` where it has a negative coefficient, the row's other columns as in ``v``."""
+    v[cols] = model.lb[cols]
+    rows = np.flatnonzero(model.row_family == family)
+    if len(rows) == 0 or len(cols) == 0:
+        return
+    in_rows = np.zeros(model.n_rows, bool)
+    in_rows[rows] = True
+    is_col = np.zeros(model.n_vars, bool)
+    is_col[cols] = True
+    nz = in_rows[row_of_nnz]
+    i, j, a = row_of_nnz[nz], model.indices[nz], model.data[nz]
+    mine = is_col[j] & (a < 0)
+    rest = np.bincount(i[~mine], weights=a[~mine] * v[j[~mine]], minlength=model.n_rows)
+    # a_mine * v_mine + rest <= rhs  <=>  v_mine >= (rest - rhs) / -a_mine
+    need = (rest[i[mine]] - model.rhs[i[mine]]) / -a[mine]
+    v[j[mine]] = np.maximum(np.ceil(need - 1e-9), v[j[mine]])
+
+
+def round_up(model: LinearModel, v: np.ndarray, demand_fit: bool = False) -> Optional[np.ndarray]:
+    """A plan of the fleet MIP ``model`` from the routing of ``v``, or None if it breaks a row.
+
+    ``v`` is an LP solution, or (``demand_fit``) a plan of the same model for other demand,
+    whose routes are then scaled to this model's demand, each workload's shares kept.  Spares
+    are rounded up, every candidate gets the fewest replicas its capacity row allows, every
+    offer the fewest units its replicas need.  From an LP optimum this costs at most a replica
+    per candidate and a unit per offer more; caps (power, devices, budget) may break, hence the
+    check.  The incumbent MIP gets it as a feasible start, which HiGHS may not find of its own
+    in a short time on a large model.
+    """
+    v = np.where(model.is_int, np.ceil(v - 1e-9), v)
+    v = np.clip(v, model.lb, model.ub)
+    row_of_nnz = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))
+    if demand_fit:
+        rows = np.flatnonzero(model.row_family == "demand.served")
+        nz = np.isin(row_of_nnz, rows)
+        i, j = row_of_nnz[nz], model.indices[nz]
+        routed = np.bincount(i, weights=model.data[nz] * v[j], minlength=model.n_rows)
+        ratio = np.where(routed > 0, model.rhs / np.where(routed > 0, routed, 1.0), 0.0)
+        v[j] = v[j] * ratio[i]
+    _raise_to_rows(model, v, "capacity.replica", model.blocks["y"], row_of_nnz)
+    _raise_to_rows(model, v, "capacity.offer_units", model.blocks["n"], row_of_nnz)
     return v if not model.violations(v, tol=1e-6) else None
 
 
@@ -330,6 +387,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     h.addCols(n_art, np.full(n_art, big), np.zeros(n_art), np.full(n_art, inf), n_art,
               np.arange(n_art, dtype=np.int32), demand_rows.astype(np.int32), np.ones(n_art))
 
+    added: list = []            # routing columns added after the artificials, in HiGHS order
     h.setOptionValue("time_limit", float(max(left(), 1.0)))
     bound = -np.inf
     # L(0), the objective's minimum over the box alone (0 for non-negative costs): a floor for the
@@ -364,7 +422,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                 continue
             st.lp_converged = True
             break
-        if left() < 0.3 * time_limit_s:
+        if left() < 0.15 * time_limit_s:
             st.notes.append("column generation stopped for time")
             break
         # the most negative few per workload
@@ -377,6 +435,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         new = x[pick]
         in_master[new] = True
         add_columns(new)        # HiGHS keeps its basis: the next run is a warm start
+        added.append(new)
     st.cg_seconds = time.perf_counter() - t0
     st.cg_columns = int(in_master[x].sum())
     st.lp_bound = bound
@@ -416,10 +475,20 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         st.notes.append("warm start ignored: it breaks a constraint of this model")
     gen = candidate_columns(model, useful_c, pair_c, cand_offer)
     t_inc = time.perf_counter()
-    v_sub, inc_status = None, "skipped: proving the warm start"
+    v_sub, inc_status, rounded = None, "skipped: proving the warm start", None
     if not (prove_only and warm is not None):
+        # the LP optimum rounded up: a feasible start for the restricted MIP (HiGHS may find
+        # none of its own in a short time), used unless the warm start is cheaper
+        lp_full = np.zeros(model.n_vars)
+        hcols = np.concatenate([master_cols] + added).astype(np.int64)
+        lp_full[hcols] = np.delete(sol_vals, np.arange(n_master, n_master + n_art))
+        rounded = round_up(model, lp_full) if not art_used > 1e-6 else None
+        if rounded is not None:
+            st.notes.append(f"LP rounded up: {model.objective_value(rounded):.6g}")
+        seed = min((c for c in (warm, rounded) if c is not None), key=model.objective_value, default=None)
         sub = submodel(model, gen)
-        v_sub, _, inc_status = run_mip(sub, max(left() * incumbent_share, 1.0), mip_gap, threads)
+        v_sub, _, inc_status = run_mip(sub, max(left() * incumbent_share, 1.0), mip_gap, threads,
+                                       start=seed[gen] if seed is not None else None)
     st.incumbent_seconds = time.perf_counter() - t_inc
     best = None
     if v_sub is not None:
@@ -428,6 +497,8 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         best[model.is_int] = np.round(best[model.is_int])
     else:
         st.notes.append(f"restricted MIP: {inc_status}")
+    if rounded is not None and (best is None or model.objective_value(rounded) < model.objective_value(best)):
+        best = rounded
     if warm is not None and (best is None or model.objective_value(warm) < model.objective_value(best)):
         best = warm
         st.notes.append("incumbent from the warm start")
