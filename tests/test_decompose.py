@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from solver.coefficients import build_coefficients, prune_dominated
-from solver.mip.decompose import (DecompositionStats, fitted, not_decomposable, period_model, prove_periods,
-                                  solve_decomposed)
+from solver.mip.decompose import (DecompositionStats, fitted, monotone_bounds, not_decomposable, period_model,
+                                  prove_periods, solve_decomposed)
 from solver.mip.reduced import solve_reduced
 from solver.mip.periods import build_period_model
 from solver.mip.pipeline import solve_problem
@@ -190,6 +190,23 @@ def test_a_period_plan_fitted_to_the_next_period_serves_its_demand():
     bought = plans[1].values[models[1].blocks["n"]][spec.kind(k) == "purchase"].sum()
     assert bought > 0
     assert fitted(models[0], models[1], plans[1].values) is None
+
+
+def test_a_period_bound_from_a_period_with_less_demand_is_valid():
+    """Demand grows every period here: a bound of period u, rediscounted, bounds any later
+    period with the same offers; period 0 (no purchases yet, dearer) must not lend its bound."""
+    k, spec, *_ = _parts(_load(BASE))
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    exact = [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).objective for m in models]
+    out = monotone_bounds(spec, models, exact)
+    assert all(o <= e * (1 + 1e-9) for o, e in zip(out, exact))
+    # a period whose own bound was lost gets one from the periods before it
+    lost = monotone_bounds(spec, models, exact[:3] + [0.0])
+    assert 0 < lost[3] <= exact[3]
+    assert lost[3] == pytest.approx(max(exact[u] * spec.discount[3] / spec.discount[u] for u in (1, 2)))
+    # period 0 rents only: its optimum rediscounted is above period 1's, so it must not be used
+    assert exact[0] * spec.discount[1] / spec.discount[0] > exact[1]
+    assert monotone_bounds(spec, models, [exact[0], 0.0, 0.0, 0.0])[1] == 0.0
 
 
 def test_what_the_relaxation_does_not_cover_goes_to_the_whole_model():

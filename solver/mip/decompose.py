@@ -107,6 +107,33 @@ def period_model(k: Coefficients, spec: PeriodSpec, t: int) -> LinearModel:
     return m
 
 
+def same_offers(spec: PeriodSpec, u: int, t: int) -> bool:
+    """Whether periods u and t have the same offers (purchases arrive after their lead time)."""
+    return bool(np.array_equal(spec.lead_periods > u, spec.lead_periods > t))
+
+
+def monotone_bounds(spec: PeriodSpec, models: list, bounds: list) -> list:
+    """Period bounds raised by monotonicity in demand.
+
+    Where period u has the same offers as t and no more demand of any workload, and every cost
+    coefficient is non-negative, OPT(P_t) / disc_t >= OPT(P_u) / disc_u: a plan of P_t with each
+    workload's routes scaled down to u's demand, and replicas and units cut to what that needs
+    (never more than before, so within P_u's bounds), is a plan of P_u that costs no more
+    undiscounted (the rows are the same functions of demand; caps only see fewer units).
+    Hence LB_t >= LB_u disc_t / disc_u.  This gives a bound to a period whose own solve ran
+    out of time before its LP converged (its bound is then L(0), often 0).
+    """
+    D = spec.demand_rps[:, :, 0]
+    out = list(bounds)
+    for t in range(len(models)):
+        if np.any(models[t].obj < 0) or models[t].obj_const < 0:
+            continue
+        for u in range(len(models)):
+            if u != t and same_offers(spec, u, t) and np.all(D[:, u] <= D[:, t]):
+                out[t] = max(out[t], bounds[u] * float(spec.discount[t] / spec.discount[u]))
+    return out
+
+
 def fitted(to: LinearModel, frm: LinearModel, values: np.ndarray) -> Optional[np.ndarray]:
     """A plan of period model ``frm`` fitted to the demand of ``to`` (routes scaled, replicas and
     units re-sized: :func:`solver.mip.reduced.round_up`), or None if it breaks a row of ``to``."""
@@ -317,7 +344,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         with lock:
             waiting = T - started[0]
             started[0] += 1
-            finished = sorted(done, key=lambda u: (abs(u - t), u))
+            finished = sorted((u for u in done if same_offers(spec, u, t)), key=lambda u: (abs(u - t), u))
         t1 = time.perf_counter()
         budget = max((phase_end - t1) * min(workers, waiting) / waiting, floor_s, 1.0)
         # the plan of the nearest finished period, fitted to this one's demand, as a first
@@ -346,8 +373,23 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
                                message=f"period {t}: no plan within its share of the time ({r.message})")
         st.period_bounds.append(float(r.best_bound))
         st.period_objectives.append(float(r.objective))
-        bound += float(r.best_bound)
         values.append(r.values)
+    # a period solved in a short time may have a dearer plan than another period's fitted to it
+    for t in range(T):
+        for u in range(T):
+            if u == t or not same_offers(spec, u, t):
+                continue
+            fit = fitted(models[t], models[u], values[u])
+            if fit is not None and models[t].objective_value(fit) < st.period_objectives[t] - 1e-9:
+                values[t] = fit
+                st.period_objectives[t] = models[t].objective_value(fit)
+                st.notes.append(f"period {t} plan from period {u}'s")
+    raised = monotone_bounds(spec, models, st.period_bounds)
+    for t in np.flatnonzero(np.array(raised) > np.array(st.period_bounds)):
+        st.notes.append(f"period {t} bound {st.period_bounds[t]:.6g} -> {raised[t]:.6g} from a period "
+                        "with less demand")
+    st.period_bounds = raised
+    bound = float(sum(raised))
     best, best_obj = None, np.inf
 
     def consider(cand: np.ndarray, label: str) -> float:

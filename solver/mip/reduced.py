@@ -287,15 +287,15 @@ def round_up(model: LinearModel, v: np.ndarray, demand_fit: bool = False) -> Opt
     in a short time on a large model.
     """
     v = np.where(model.is_int, np.ceil(v - 1e-9), v)
-    v = np.clip(v, model.lb, model.ub)
     row_of_nnz = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))
-    if demand_fit:
+    if demand_fit:      # (before clipping: routes above this model's demand would lose their share)
         rows = np.flatnonzero(model.row_family == "demand.served")
         nz = np.isin(row_of_nnz, rows)
         i, j = row_of_nnz[nz], model.indices[nz]
         routed = np.bincount(i, weights=model.data[nz] * v[j], minlength=model.n_rows)
         ratio = np.where(routed > 0, model.rhs / np.where(routed > 0, routed, 1.0), 0.0)
         v[j] = v[j] * ratio[i]
+    v = np.clip(v, model.lb, model.ub)
     _raise_to_rows(model, v, "capacity.replica", model.blocks["y"], row_of_nnz)
     _raise_to_rows(model, v, "capacity.offer_units", model.blocks["n"], row_of_nnz)
     return v if not model.violations(v, tol=1e-6) else None
