@@ -213,8 +213,6 @@ def submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
     zero_ok = np.where(model.sense == "<", model.rhs >= 0,
                        np.where(model.sense == ">", model.rhs <= 0, model.rhs == 0))
     kept = np.flatnonzero((count > 0) | ~zero_ok)
-    row_index = np.full(model.n_rows, -1, np.int64)
-    row_index[kept] = np.arange(len(kept))
     indptr = np.concatenate([[0], np.cumsum(count[kept])])
     return replace(model, var_names=[model.var_names[j] for j in cols], lb=model.lb[cols],
                    ub=model.ub[cols], is_int=model.is_int[cols], indptr=indptr,
@@ -279,13 +277,20 @@ def round_up(model: LinearModel, v: np.ndarray, demand_fit: bool = False) -> Opt
     """A plan of the fleet MIP ``model`` from the routing of ``v``, or None if it breaks a row.
 
     ``v`` is an LP solution, or (``demand_fit``) a plan of the same model for other demand,
-    whose routes are then scaled to this model's demand, each workload's shares kept.  Spares
-    are rounded up, every candidate gets the fewest replicas its capacity row allows, every
-    offer the fewest units its replicas need.  From an LP optimum this costs at most a replica
-    per candidate and a unit per offer more; caps (power, devices, budget) may break, hence the
-    check.  The incumbent MIP gets it as a feasible start, which HiGHS may not find of its own
-    in a short time on a large model.
+    whose routes are then scaled to this model's demand, each workload's shares kept
+    (:func:`resize`).  From an LP optimum this costs at most a replica per candidate and a unit
+    per offer more; caps (power, devices, budget) may break, hence the check.  The incumbent
+    MIP gets it as a feasible start, which HiGHS may not find of its own in a short time on a
+    large model.
     """
+    v = resize(model, v, demand_fit)
+    return v if not model.violations(v, tol=1e-6) else None
+
+
+def resize(model: LinearModel, v: np.ndarray, demand_fit: bool = False) -> np.ndarray:
+    """``v`` with spares rounded up, the fewest replicas every candidate's capacity row allows
+    and the fewest units every offer's replicas need (routes scaled to this model's demand first
+    with ``demand_fit``); caps are not checked."""
     v = np.where(model.is_int, np.ceil(v - 1e-9), v)
     row_of_nnz = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))
     if demand_fit:      # (before clipping: routes above this model's demand would lose their share)
@@ -298,7 +303,7 @@ def round_up(model: LinearModel, v: np.ndarray, demand_fit: bool = False) -> Opt
     v = np.clip(v, model.lb, model.ub)
     _raise_to_rows(model, v, "capacity.replica", model.blocks["y"], row_of_nnz)
     _raise_to_rows(model, v, "capacity.offer_units", model.blocks["n"], row_of_nnz)
-    return v if not model.violations(v, tol=1e-6) else None
+    return v
 
 
 def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: float = 5e-3,

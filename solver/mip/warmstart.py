@@ -24,6 +24,7 @@ import numpy as np
 
 from solver.coefficients import Coefficients
 from solver.mip.model import LinearModel
+from solver.mip.reduced import resize
 from solver.plan import deployment_id
 
 
@@ -68,26 +69,14 @@ def start_from_plan(k: Coefficients, model: LinearModel, plan: dict) -> WarmStar
         p = pair_of.get((w, c)) if c is not None and w is not None else None
         if p is not None:
             x[p] = max(float(r.get("requests_per_s") or 0.0), 0.0)
-    # scale each workload's routes to its demand in this problem
-    routed = np.zeros(k.n_w)
-    np.add.at(routed, k.pair_w, x)
-    scale = np.where(routed > 0, k.demand_rps / np.maximum(routed, 1e-12), 0.0)
-    x = x * scale[k.pair_w]
-    # replicas the load needs, plus the spare
-    load = np.zeros(k.n_c)
-    np.add.at(load, k.pair_c, x / (k.max_utilization * k.pair_cap_rps))
+    # a spare only where the candidate still serves; routes scaled to this problem's demand,
+    # replicas and units re-sized to them
     has_s = B["s_of_c"] >= 0
-    spare = np.where(has_s & (load > 0), spare, 0.0)
-    y = np.ceil(load - 1e-9) + spare
-    y = np.minimum(y, model.ub[B["y"]])
-    devices = np.zeros(k.n_o)
-    np.add.at(devices, k.cand_offer(), k.cand_tp() * y)
-    g = k.offer_array("devices_per_unit")
-    n = np.ceil(devices / g - 1e-9)
-    v[B["y"]] = y
-    v[B["n"]] = n
+    routed_c = np.zeros(k.n_c)
+    np.add.at(routed_c, k.pair_c, x)
+    spare = np.where(has_s & (routed_c > 0), spare, 0.0)
     v[B["x"]] = x
     v[B["s_of_c"][has_s]] = spare[has_s]
-    v = np.clip(v, model.lb, model.ub)
+    v = np.clip(resize(model, v, demand_fit=True), model.lb, model.ub)
     feasible = not model.violations(v, tol=1e-6)
     return WarmStart(v, matched, unmatched, feasible)
