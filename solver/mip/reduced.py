@@ -467,46 +467,49 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     act_c = rc_pos[y] + rc_n[cand_offer]
 
     # ---- incumbent: the MIP restricted to the candidates the LP optimum uses, each workload's
-    # cheapest ones, and the candidates cheapest to activate (smallest act_c), with all their
-    # routing columns, so that rounding has room
+    # two cheapest, and the ``incumbent_candidates`` cheapest to activate (smallest act_c), with
+    # all their routing columns, so that rounding has room; if HiGHS does not finish it in its
+    # share of the time, the same without the cheapest to activate (small: seconds), started
+    # from the best so far
     sol_y = sol_vals[:len(master_cols)][np.searchsorted(master_cols, y)]
     useful_c = sol_y > 1e-7
     useful_c[pair_c[order[rank < 2]]] = True
-    useful_c[np.argsort(act_c, kind="stable")[:incumbent_candidates]] = True
     warm = _feasible_start(model, start)
     if warm is not None:
         useful_c |= warm[y] > 0.5
     elif start is not None:
         st.notes.append("warm start ignored: it breaks a constraint of this model")
-    gen = candidate_columns(model, useful_c, pair_c, cand_offer)
+    small_c = useful_c.copy()
+    useful_c[np.argsort(act_c, kind="stable")[:incumbent_candidates]] = True
     t_inc = time.perf_counter()
-    v_sub, inc_status, rounded = None, "skipped: proving the warm start", None
+    best = warm
     if not (prove_only and warm is not None):
-        # the LP optimum rounded up: a feasible start for the restricted MIP (HiGHS may find
-        # none of its own in a short time), used unless the warm start is cheaper
+        # the LP optimum rounded up: a feasible start (HiGHS may find none of its own in a short
+        # time on a large model), used unless the warm start is cheaper
         lp_full = np.zeros(model.n_vars)
         hcols = np.concatenate([master_cols] + added).astype(np.int64)
         lp_full[hcols] = np.delete(sol_vals, np.arange(n_master, n_master + n_art))
         rounded = round_up(model, lp_full) if not art_used > 1e-6 else None
         if rounded is not None:
             st.notes.append(f"LP rounded up: {model.objective_value(rounded):.6g}")
-        seed = min((c for c in (warm, rounded) if c is not None), key=model.objective_value, default=None)
-        sub = submodel(model, gen)
-        v_sub, _, inc_status = run_mip(sub, max(left() * incumbent_share, 1.0), mip_gap, threads,
-                                       start=seed[gen] if seed is not None else None)
-    st.incumbent_seconds = time.perf_counter() - t_inc
-    best = None
-    if v_sub is not None:
-        best = np.zeros(model.n_vars)
-        best[gen] = v_sub
-        best[model.is_int] = np.round(best[model.is_int])
-    else:
-        st.notes.append(f"restricted MIP: {inc_status}")
-    if rounded is not None and (best is None or model.objective_value(rounded) < model.objective_value(best)):
-        best = rounded
-    if warm is not None and (best is None or model.objective_value(warm) < model.objective_value(best)):
-        best = warm
+        best = min((c for c in (warm, rounded) if c is not None), key=model.objective_value, default=None)
+        for cands in (useful_c, small_c):
+            gen = candidate_columns(model, cands, pair_c, cand_offer)
+            v_sub, _, inc_status = run_mip(submodel(model, gen), max(left() * incumbent_share, 1.0), mip_gap,
+                                           threads, start=best[gen] if best is not None else None)
+            if v_sub is None:
+                st.notes.append(f"restricted MIP: {inc_status}")
+                continue
+            cand = np.zeros(model.n_vars)
+            cand[gen] = v_sub
+            cand[model.is_int] = np.round(cand[model.is_int])
+            if best is None or model.objective_value(cand) < model.objective_value(best):
+                best = cand
+            if inc_status == "Optimal":
+                break       # the wide MIP finished: the small one cannot do better
+    if warm is not None and best is warm:
         st.notes.append("incumbent from the warm start")
+    st.incumbent_seconds = time.perf_counter() - t_inc
     if best is None:
         # no incumbent, so nothing can be fixed: the full MIP with the time left
         st.notes.append("no incumbent on the LP's candidates; full MIP")
