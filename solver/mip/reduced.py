@@ -506,7 +506,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
             if best is None or model.objective_value(cand) < model.objective_value(best):
                 best = cand
             if inc_status == "Optimal":
-                break       # the wide MIP finished: the small one cannot do better
+                break       # the wide MIP finished (its gap): the small one, a subset, cannot beat it
     if warm is not None and best is warm:
         st.notes.append("incumbent from the warm start")
     st.incumbent_seconds = time.perf_counter() - t_inc
