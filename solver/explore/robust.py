@@ -154,7 +154,7 @@ def stack(scenarios: Sequence[DemandScenario], fixed_first: Optional[dict] = Non
         ub.append(m.ub)
         is_int.append(m.is_int)
         obj.append(sc.probability * m.obj)
-        r = np.repeat(np.arange(m.n_rows), np.diff(m.indptr))
+        r = m.row_of_nnz()
         rows_r.append(r + r0)
         rows_c.append(m.indices + off)
         rows_v.append(m.data)

@@ -99,7 +99,7 @@ def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
     cols = np.arange(n0, n0 + m)
     coef = np.where(model.sense[rows] == "<", -1.0, 1.0)
     # COO of the old matrix plus the new terms, then back to CSR sorted by (row, col)
-    r_old = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))
+    r_old = model.row_of_nnz()
     r = np.concatenate([r_old, rows])
     c = np.concatenate([model.indices, cols[groups]])
     v = np.concatenate([model.data, coef])

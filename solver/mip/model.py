@@ -59,12 +59,15 @@ class LinearModel:
         a, b = self.indptr[i], self.indptr[i + 1]
         return self.indices[a:b], self.data[a:b]
 
+    def row_of_nnz(self) -> np.ndarray:
+        """The row of every nonzero, in CSR order (the COO row indices)."""
+        return np.repeat(np.arange(self.n_rows, dtype=np.int64), np.diff(self.indptr))
+
     def activity(self, v: np.ndarray) -> np.ndarray:
         """A @ v for every row (used to check a solution without a solver)."""
         prod = self.data * v[self.indices]
         out = np.zeros(self.n_rows)
-        rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
-        np.add.at(out, rows, prod)
+        np.add.at(out, self.row_of_nnz(), prod)
         return out
 
     def violations(self, v: np.ndarray, tol: float = 1e-6) -> list[str]:

@@ -112,7 +112,7 @@ class _Csc:
     """Column-wise copy of the model's matrix, for slicing columns into a master."""
 
     def __init__(self, model: LinearModel):
-        rows = np.repeat(np.arange(model.n_rows, dtype=np.int64), np.diff(model.indptr))
+        rows = model.row_of_nnz()
         order = np.argsort(model.indices, kind="stable")
         self.row = rows[order]
         self.val = np.asarray(model.data, float)[order]
@@ -206,7 +206,7 @@ def submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
     new_index = np.full(model.n_vars, -1, np.int64)
     new_index[cols] = np.arange(len(cols))
     nz = keep[model.indices]
-    rows = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))[nz]
+    rows = model.row_of_nnz()[nz]
     count = np.bincount(rows, minlength=model.n_rows)
     # rows left empty are dropped when zero satisfies them (HiGHS's presolve is slow on hundreds
     # of thousands of them); one that zero breaks stays, to keep the submodel infeasible
@@ -292,7 +292,7 @@ def resize(model: LinearModel, v: np.ndarray, demand_fit: bool = False) -> np.nd
     and the fewest units every offer's replicas need (routes scaled to this model's demand first
     with ``demand_fit``); caps are not checked."""
     v = np.where(model.is_int, np.ceil(v - 1e-9), v)
-    row_of_nnz = np.repeat(np.arange(model.n_rows), np.diff(model.indptr))
+    row_of_nnz = model.row_of_nnz()
     if demand_fit:      # (before clipping: routes above this model's demand would lose their share)
         rows = np.flatnonzero(model.row_family == "demand.served")
         nz = np.isin(row_of_nnz, rows)
