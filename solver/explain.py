@@ -77,6 +77,9 @@ class WorkloadDiagnosis:
     best_tpot: Optional[Deployment] = None
     nearest: Optional[Deployment] = None
     best_quality: Optional[Deployment] = None
+    #: mean-quality mode: the best deployment that can serve it, when even that one is below the
+    #: target (then no routing mix reaches the mean, whatever the fleet limits)
+    best_serving_quality: Optional[Deployment] = None
     relaxations: list = field(default_factory=list)   # sentences "set X to Y"
 
 
@@ -113,6 +116,12 @@ class Explanation:
         for d in self.workloads:
             if d.servable:
                 lines.append(f"  {d.workload}: {d.feasible} of {d.combinations} deployments can serve it")
+                if d.best_serving_quality is not None:
+                    b = d.best_serving_quality
+                    lines.append(f"    but none reaches its mean quality target {d.quality_target:g}: the best "
+                                 f"of them is {b.quality:.4g} ({b.name})")
+                    for r in d.relaxations:
+                        lines.append(f"    relax: {r}")
                 continue
             lines.append(f"  {d.workload}: NO deployment can serve it ({d.combinations} allowed by its filters)")
             for note in d.filters:
@@ -232,6 +241,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             d.filters.append(f"no allowed offer in its regions {sorted(regions)} (offers exist in: "
                              f"{', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition'})")
         best_q = None
+        best_serving = None     # (quality, key index) of the best deployment that can serve it
         miss = []     # (ratio, ttft, tpot, key index)
         for ci, (a, m, q, t) in enumerate(keys):
             if m not in w_models or q not in w_quants:
@@ -257,12 +267,22 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                         miss.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci))
                 continue
             d.feasible += 1
+            if best_serving is None or qv > best_serving[0]:
+                best_serving = (qv, ci)
         d.servable = (wi in served) if served is not None else d.feasible > 0
         if best_q is not None:
             a, m, q, t = keys[best_q[1]]
             d.best_quality = Deployment(a, t, q, m, quality=best_q[0])
         if not d.servable:
             _nearest(d, w, keys, miss, best_q)
+        elif (d.quality_target is not None and not per_request and best_serving is not None
+              and best_serving[0] < d.quality_target - 1e-9):
+            a, m, q, t = keys[best_serving[1]]
+            d.best_serving_quality = Deployment(a, t, q, m, quality=best_serving[0])
+            floor = math.floor(best_serving[0] * 100) / 100
+            d.relaxations.append(f"workloads.{w.id}: lower quality.min_score from {d.quality_target:g} to at "
+                                 f"most {floor:g}, or allow a stronger model or a higher-precision format "
+                                 "that meets its SLOs")
         out.append(d)
     return out
 
@@ -326,16 +346,21 @@ def _describe(s, k: Coefficients, problem) -> str:
         return (f"needs {_fmt(amt)} USD more capex: fleet.budget.max_capex_usd from {s.rhs:g} to "
                 f"{_fmt(s.rhs + amt)}")
     if s.family == "caps.spot_share":
-        d = float(k.demand_rps[k.workloads.index(lab)])
+        d = s.demand_rps or float(k.demand_rps[k.workloads.index(lab)])
         return (f"{lab} needs {_fmt(amt)} req/s more on spot: fleet.max_spot_share from "
                 f"{k.max_spot_share:g} to {_fmt(k.max_spot_share + amt / d)}")
     if s.family == "quality.mean":
         wi = k.workloads.index(lab)
-        pts = amt / float(k.demand_rps[wi])
+        pts = amt / (s.demand_rps or float(k.demand_rps[wi]))
         return (f"{lab}: lower quality.min_score by {_fmt(pts)} points (from {k.quality_min[wi]:g} to "
                 f"{k.quality_min[wi] - _round_up(pts):.6g})")
     if s.family == "demand.served":
         base = float(k.demand_rps[k.workloads.index(lab)]) if lab in k.workloads else s.rhs
+        if amt >= s.rhs * (1 - 1e-6):
+            # the whole demand: no plan serves any of it (a quality target or filter rules it out)
+            return (f"serve none of {lab} (all {s.rhs:.6g} req/s"
+                    + ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base) else " in its busiest period and slice")
+                    + "): under the other constraints no plan serves any of it")
         if abs(base - s.rhs) <= 1e-9 * max(1.0, base):
             return (f"serve {_fmt(amt)} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
                     f"{s.rhs - _round_up(amt):.6g})")

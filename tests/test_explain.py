@@ -143,7 +143,7 @@ def test_power_cap_everywhere(path, tmp_path):
     # serving less is offered as the alternative where it is one (owned hardware that must stay
     # in service draws power whatever the demand, so then it is not)
     demand = [f for f in ex.fleet if f.family == "demand.served"]
-    assert demand and (("req/s less of" in text) == demand[0].restores)
+    assert demand and (("req/s less of" in text or "serve none of" in text) == demand[0].restores)
     caps = _caps_from_text(text)
     assert caps and all(v > 0 for v in caps.values())
     # the proposed caps give a plan ...
@@ -193,6 +193,36 @@ def test_quality_lost_to_quantization_reaches_explain(tmp_path):
     hit = re.search(r"lower quality\.min_score from [0-9.]+ to at most ([0-9.]+)", out)
     assert hit and reached - 0.01 <= float(hit.group(1)) <= reached
 
+
+
+@pytest.mark.parametrize("stem", ["chat-assistant", "eight-quarter-growth"])
+def test_mean_quality_no_serving_deployment_reaches(stem, tmp_path):
+    """Mean-quality mode: the only allowed format pulls the model below the target.
+
+    The workload has deployments that meet its SLOs, so it is not 'unservable', but no routing
+    mix reaches the mean: explain says so per workload, the fleet relaxation lowers the target
+    by exactly target - reached (per unit of demand, also when quarters grow the demand), and
+    the demand alternative is 'serve none', never a negative rate.
+    """
+    d = _doc(next(p for p in PROBLEMS if p.stem == stem))
+    m = CAT.models["llama-3.1-70b"]
+    q = CAT.quantization["int4"]
+    size = m.total_params_b.value
+    band = next(b for b in q.retention if b.min_params_b <= size < b.max_params_b)
+    reached = m.quality.value * band.retention.value          # 86 x 0.994 = 85.484
+    target = round((reached + m.quality.value) / 2, 3)
+    w = d["workloads"][0]
+    w.update(models=["llama-3.1-70b"], quantizations=["int4"], quality={"min_score": target, "mode": "mean"})
+    code, out, err = _cli(["explain", str(_write(tmp_path, d))])
+    assert code == 3, err
+    assert f"none reaches its mean quality target {target:g}" in out
+    hit = re.search(r"lower quality\.min_score from [0-9.]+ to at most ([0-9.]+)", out)
+    assert hit and reached - 0.01 <= float(hit.group(1)) <= reached
+    hit = re.search(rf"{w['id']}: lower quality\.min_score by ([0-9.]+) points \(from [0-9.]+ to ([0-9.]+)\)", out)
+    assert hit, out
+    assert target - reached - 1e-9 <= float(hit.group(1)) <= (target - reached) * 1.01 + 1e-3
+    assert reached - 0.01 <= float(hit.group(2)) <= reached
+    assert f"serve none of {w['id']}" in out and " to -" not in out
 
 def test_solve_prints_the_explanation(tmp_path):
     d = _doc(next(p for p in PROBLEMS if p.stem == "chat-assistant"))

@@ -55,6 +55,15 @@ class Slack:
     amount: float
     rhs: float
     unit: str
+    #: the demand (req/s) of the row's workload in the row's period and slice, where the model has
+    #: that row: what per-demand families (mean quality, spot share) divide by
+    demand_rps: Optional[float] = None
+
+    @property
+    def size(self) -> float:
+        """What makes one row's slack larger than another's: per unit of demand where known."""
+        per_demand = self.family in ("quality.mean", "caps.spot_share") and self.demand_rps
+        return self.amount / self.demand_rps if per_demand else self.amount
 
 
 @dataclass
@@ -160,14 +169,19 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     if not res.has_plan:
         return out
     vals = res.values[cols]
+    demand_row = {model.row_names[i]: i for i in np.flatnonzero(fam.astype(str) == "demand.served")}
     best: dict[tuple, Slack] = {}
     for g, (key, val) in enumerate(zip(uniq, vals)):
         if val <= 1e-6 * max(1.0, size[g]):
             continue
         f, label = key[0], key[1]
+        # the demand row of the same workload, period and slice ('quality.mean[w]@3.0' -> 'demand.served[w]@3.0')
+        first_row = model.row_names[rows[groups == g][0]]
+        d_row = demand_row.get("demand.served" + first_row[len(f):])
+        d_rps = float(base.rhs[d_row]) if d_row is not None else None
         # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
-        sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0])
-        if (f, label) not in best or sl.amount > best[(f, label)].amount:
+        sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0], d_rps)
+        if (f, label) not in best or sl.size > best[(f, label)].size:
             best[(f, label)] = sl
     out.slacks.extend(best.values())
     out.slacks.sort(key=lambda s: (s.family, s.label))

@@ -76,8 +76,8 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
         if start_note:
             res.message = f"{res.message}; {start_note}" if res.message else start_note
         if res.status == INFEASIBLE:
-            res.message += ("; the constraints conflict (availability, power, budget, spot share "
-                            "or redundancy); try relaxing one at a time with --scenario")
+            res.message += ("; the constraints conflict (availability, power, budget, spot share, "
+                            "mean quality or redundancy); try relaxing one at a time with --scenario")
     plan = build_plan(problem, k, model, res, scenario=scenario, time_limit_s=time_limit_s,
                       mip_gap=mip_gap)
     return Solved(plan, k, model, res)
