@@ -172,7 +172,7 @@ def test_quality_above_every_allowed_model(path, tmp_path):
     for w in d["workloads"]:
         allowed = w.get("models") or list(CAT.models)
         best = max(CAT.models[m].quality.value for m in allowed)
-        assert f"quality target 99.5 is above the best allowed model" in err
+        assert "quality target 99.5 is above the best allowed model" in err
         assert f"{best}" in err and "lower min_score" in err
 
 

@@ -99,13 +99,19 @@ class ReducedStats:
     notes: list = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"column generation {self.cg_rounds} rounds, {self.cg_columns} routing columns, "
-                f"LP bound {self.lp_bound:.6g}{'' if self.lp_converged else ' (not converged)'} "
-                f"in {self.cg_seconds:.1f}s; incumbent {self.incumbent:.6g} in {self.incumbent_seconds:.1f}s; "
-                f"reduced-cost fixing kept {self.candidates_kept} of {self.candidates} candidates "
-                f"({self.offers_kept} offers, {self.reduced_vars} variables); reduced MIP "
-                f"{self.reduced_status} in {self.reduced_seconds:.1f}s"
-                + ("; " + "; ".join(self.notes) if self.notes else ""))
+        """The phases that ran, with their figures (a phase that did not run is left out)."""
+        parts = [f"column generation {self.cg_rounds} rounds, {self.cg_columns} routing columns"
+                 + (f", LP bound {self.lp_bound:.6g}{'' if self.lp_converged else ' (not converged)'}"
+                    if np.isfinite(self.lp_bound) and abs(self.lp_bound) < 1e15 else "")
+                 + f" in {self.cg_seconds:.1f}s"]
+        if np.isfinite(self.incumbent):
+            parts.append(f"incumbent {self.incumbent:.6g} in {self.incumbent_seconds:.1f}s")
+        if self.candidates_kept:
+            parts.append(f"reduced-cost fixing kept {self.candidates_kept} of {self.candidates} candidates "
+                         f"({self.offers_kept} offers, {self.reduced_vars} variables)")
+        if self.reduced_status:
+            parts.append(f"reduced MIP {self.reduced_status} in {self.reduced_seconds:.1f}s")
+        return "; ".join(parts + self.notes)
 
 
 class _Csc:
