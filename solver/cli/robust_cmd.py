@@ -126,6 +126,9 @@ def run(args) -> int:
     for a in rep.approaches:
         if a.message and a.status not in ("optimal",):
             print(f"note: {a.name}: {a.message}", file=sys.stderr)
+    if all(a.status == "infeasible" for a in rep.approaches):
+        print(f"no plan under any approach: `fleetopt explain {args.problem}` says why and what to relax",
+              file=sys.stderr)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(rep.to_dict(), indent=1, default=float) + "\n",
                           protect=(args.problem, *args.catalog))

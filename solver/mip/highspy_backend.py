@@ -118,7 +118,7 @@ def solve_highspy(model: LinearModel, solver: str, time_limit_s: float, mip_gap:
 
             return solve_reduced(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
                                  start=start)
-        note = "model has no pair maps; solved as one MIP. "
+        note = "(column generation needs the single-period fleet model; this model went to HiGHS whole) "
     else:
         note = ""
     values, bound, text = run_mip(model, time_limit_s, mip_gap, threads, start=start)
