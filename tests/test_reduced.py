@@ -224,3 +224,17 @@ def test_a_submodel_drops_the_rows_it_empties_but_keeps_one_that_zero_breaks(tmp
     sub2 = submodel(m, candidate_columns(m, unused, m.blocks["pair_c"], m.blocks["cand_offer"]))
     assert "demand.served" in set(sub2.row_family[np.diff(sub2.indptr) == 0])
     assert run_mip(sub2, 60, 1e-9, 1)[2] == "Infeasible"
+
+
+def test_an_infeasible_lp_is_reported_without_the_phases_that_did_not_run():
+    """Demand above every candidate's reach (a capped offer): infeasible, and the message names
+    the cause, not an 'incumbent nan' or an artificial-cost 'LP bound 1e+18'."""
+    lp = load_problem(SINGLE[0])
+    k, m = _model(lp)
+    n = m.blocks["n"]
+    m.ub[n] = 0.0                                   # no unit of any offer: nothing can serve
+    r = solve(m, "highspy", "reduced", time_limit_s=30, mip_gap=1e-4)
+    assert r.status == "infeasible"
+    assert "cannot be routed" in r.message
+    for junk in ("nan", "e+1", "reduced MIP  in", "kept 0 of"):
+        assert junk not in r.message, r.message

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from solver.cli import main
 from solver.coefficients import build_coefficients
@@ -198,3 +199,19 @@ def test_robust_rejects_multi_period(capsys):
     rc = main(["robust", str(ROOT / "problems" / "eight-quarter-growth.yaml"), "--multipliers", "1,2"])
     assert rc == 2
     assert "single-period" in capsys.readouterr().err
+
+
+def test_robust_with_no_plan_points_to_explain(tmp_path, capsys):
+    """A power cap of 0 kW on every region that buys: no approach has a plan; exit 3 and the
+    way to find out why."""
+    d = yaml.safe_load((ROOT / "problems" / "enterprise-multi-region.yaml").read_text())
+    d.pop("scenarios")
+    d["fleet"]["acquisition"] = ["purchase"]
+    d["fleet"]["existing"] = []
+    d["fleet"]["power_caps"] = [{"region": r, "max_kw": 0} for r in d["fleet"]["regions"]]
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(d))
+    rc = main(["robust", str(f), "--multipliers", "0.8,1.2"])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert f"fleetopt explain {f}" in err and "Traceback" not in err
