@@ -1,7 +1,7 @@
 """Run the scale ladder: per rung and backend, model size, build time, solve time, gap, peak memory.
 
     .venv/bin/python benchmarks/scale/run.py [--rungs S M L] [--backends pulp/cbc ortools/highs]
-        [--budget-s 60] [--gap 0.005] [--markdown FILE] [--json FILE]
+        [--budget-s 60] [--gap 0.005] [--seed 7] [--markdown FILE] [--json FILE]
 
 Every (rung, backend) runs in a fresh process so that peak RSS
 (``resource.getrusage``, ``ru_maxrss``) is that run's own.  Times are
@@ -147,6 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--gap", type=float, default=None, help="target gap (default 0.005, XL 0.01)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--scenarios", nargs="+", default=None, help="XL: only these scenarios (e.g. demand-4)")
+    ap.add_argument("--seed", type=int, default=7,
+                    help="instance seed (generate.py's; the figures in RESULTS.md use 7)")
     ap.add_argument("--markdown", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -160,7 +162,7 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for rung in args.rungs:
-            doc = generate(rung)
+            doc = generate(rung, seed=args.seed)
             f = Path(tmp) / f"scale-{rung}.yaml"
             f.write_text(yaml.safe_dump(doc, sort_keys=False))
             xl = rung == "XL"
