@@ -7,6 +7,8 @@ field path.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, Type
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -106,7 +108,44 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
                 hint = _BOUND_HINTS[typ][1].format(ctx.get(key))
             elif typ in ("float_parsing", "int_parsing", "float_type", "int_type"):
                 hint = "give a plain number; the unit is in the field name"
+        parts = _located_parts(msg) if typ == "value_error" else None
+        if parts:
+            # a cross-field check names each problem's own field ('workloads[1].demand.growth: ...'):
+            # one issue per problem, each at its own line
+            for sub, text in parts:
+                line = smap.line_of(full + sub) if smap else None
+                issues.append(InputIssue(message=text, file=file, line=line, path=format_path(full + sub)))
+            continue
         line = smap.line_of(full) if smap else None
         issues.append(InputIssue(message=msg, file=file, line=line,
                                  path=format_path(full), hint=hint))
     return issues
+
+
+_PATH_AT_START = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d*\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d*\])*)*): (.+)$",
+                            re.S)
+
+
+def _parse_path(text: str) -> tuple:
+    """'workloads[1].demand.growth' -> ('workloads', 1, 'demand', 'growth'); 'a[]' keeps 'a'."""
+    out: list = []
+    for name, index in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d*)\]", text):
+        if name:
+            out.append(name)
+        elif index:
+            out.append(int(index))
+    return tuple(out)
+
+
+def _located_parts(msg: str) -> list[tuple[tuple, str]] | None:
+    """Split a validator's '; '-joined message whose every part starts with a field path.
+
+    Returns [(path, text)], or None when the message is not of that form (then it stays one issue).
+    """
+    out = []
+    for part in msg.split("; "):
+        hit = _PATH_AT_START.match(part.strip())
+        if not hit:
+            return None
+        out.append((_parse_path(hit.group(1)), hit.group(2)))
+    return out

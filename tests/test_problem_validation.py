@@ -200,3 +200,19 @@ def test_load_problem_from_file(tmp_path):
     f.write_text(GOOD)
     lp = load_problem(f)
     assert lp.file == str(f) and lp.problem.name == "tiny"
+
+
+def test_cross_field_errors_each_at_their_own_line():
+    """The periods check finds two problems in one pass: each is its own issue at its own line."""
+    text = GOOD.replace("  - id: chat\n    demand: {requests_per_s: 10}\n",
+                        "  - id: chat\n    demand:\n      requests_per_s: 10\n"
+                        "      growth: [1, 2, 3]\n      start_period: 7\n")
+    text = text.replace("scenarios:", "objective:\n  periods: {count: 2}\nscenarios:")
+    assert "growth" in text and "periods" in text
+    issues = errors_of(text)
+    lines = text.splitlines()
+    got = {(i.path, i.line) for i in issues}
+    assert ("workloads[0].demand.growth", lines.index("      growth: [1, 2, 3]") + 1) in got
+    assert ("workloads[0].demand.start_period", lines.index("      start_period: 7") + 1) in got
+    assert len(issues) == 2
+    assert all(";" not in i.message for i in issues)

@@ -342,7 +342,7 @@ class Problem(Strict):
             lengths = {len(w.demand.profile) for w in self.workloads if w.demand.profile}
             if len(lengths) > 1:
                 bad.append(f"workloads[].demand.profile: profiles have different numbers of slices "
-                           f"({sorted(lengths)}); give every profile the same slices (e.g. 24 hourly values)")
+                           f"({sorted(lengths)}): give every profile the same slices (e.g. 24 hourly values)")
         if bad:
             raise ValueError("; ".join(bad))
         return self
