@@ -12,6 +12,10 @@ Two kinds of cause, diagnosed separately:
   targets: it minimises max(TTFT at lightest load / TTFT target, TPOT at
   lightest load / TPOT target).  Any target at or above the reported figure
   lets that deployment serve a trickle; a practical plan needs some headroom.
+  A workload whose quality target is a routed mean (``quality.mode: mean``) may
+  have deployments that meet its SLOs and still no plan: when even the best of
+  them is below the target, no mix reaches the mean; that is said per workload
+  too, with the target to lower it to.
 * **Fleet-wide** - every workload has candidates but power caps, availability,
   budgets, spot share or a routed-mean quality target conflict with the
   demand.  An elastic solve (:mod:`solver.mip.elastic`) per constraint family
