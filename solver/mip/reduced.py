@@ -60,6 +60,7 @@ pair -> candidate -> offer maps; nothing here knows the problem's meaning.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -326,30 +327,110 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     when it is feasible.  ``prove_only`` (with a feasible ``start``): no incumbent search, the
     time goes to the proof (fixing with the start as incumbent, the MIP on what survives).
     """
-    t0 = time.perf_counter()
-    st = stats if stats is not None else ReducedStats()
-    try:
-        import highspy
-    except ImportError:
+    run = _Run(model, stats if stats is not None else ReducedStats(), time.perf_counter(),
+               time_limit_s, mip_gap, threads)
+    st = run.st
+    if importlib.util.find_spec("highspy") is None:
         return SolveResult(ERROR, NAME, SOLVER, 0.0, message="highspy is not installed")
-    pair_w, pair_c = model.blocks["pair_w"], model.blocks["pair_c"]
-    cand_offer = model.blocks["cand_offer"]
+    st.candidates = len(run.y)
+    ub_fin = _implied_upper_bounds(model)
+    # L(0), the objective's minimum over the box alone (0 for non-negative costs): a floor for the
+    # reported bound when column generation stops early (far-off duals give L(pi) << 0)
+    floor0 = lagrangian_bound(model, np.zeros(model.n_rows), np.zeros(model.n_vars), ub_fin)[0]
+    # each workload's routing columns by cost per request (replica cost spread over the demand)
+    per_req = model.obj[run.x] + model.obj[run.y][run.pair_c] / np.maximum(model.ub[run.x], 1e-9)
+    chosen = np.zeros(len(run.x), bool)
+    chosen[_cheapest_per_workload(per_req, run.pair_w, init_per_workload)] = True
 
-    def left() -> float:
-        return time_limit_s - (time.perf_counter() - t0)
+    lp = _column_generation(run, ub_fin, chosen, per_req, add_per_workload)
+    if lp is None:
+        return run.result(ERROR, message="the LP relaxation could not be solved: " + st.summary())
+    if st.lp_converged and lp.unserved_rps > 1e-6:
+        return run.result(INFEASIBLE, message=f"LP relaxation infeasible: {lp.unserved_rps:.4g} req/s of "
+                                              f"demand cannot be routed at any price; " + st.summary())
 
-    y, n, x = model.blocks["y"], model.blocks["n"], model.blocks["x"]
-    st.candidates = len(y)
-    inf = highspy.kHighsInf
-    csc = _Csc(model)
-    x_ub = model.ub[x]
+    # ---- duals lifted so that reduced costs are as large as they can be (bound unchanged);
+    # act_c: a plan using candidate c costs at least bound + act_c
+    pi = lp.pi
+    for family in ("capacity.replica", "capacity.offer_units"):
+        pi = lift_homogeneous_rows(model, pi, np.flatnonzero(model.row_family == family), run.row_of_nnz)
+    lifted, rc = lagrangian_bound(model, pi, at_pi(model, pi, run.row_of_nnz), ub_fin)
+    bound = lifted - 1e-9 * abs(lifted)         # the same dual as the reduced costs (~= the LP bound)
+    rc_pos = np.maximum(rc, 0.0)
+    rc_n = rc_pos[run.n]
+    act_c = rc_pos[run.y] + rc_n[run.cand_offer]
 
-    # ---- implied finite upper bounds for the bound formula (units of rented offers are unbounded)
+    # ---- incumbent
+    useful_c = lp.values[run.y] > 1e-7
+    useful_c[run.pair_c[_cheapest_per_workload(per_req, run.pair_w, 2)]] = True
+    warm = _feasible_start(model, start)
+    if warm is not None:
+        useful_c |= warm[run.y] > 0.5
+    elif start is not None:
+        st.notes.append("warm start ignored: it breaks a constraint of this model")
+    small_c = useful_c.copy()
+    useful_c[np.argsort(act_c, kind="stable")[:incumbent_candidates]] = True
+    t_inc = time.perf_counter()
+    best = warm
+    if not (prove_only and warm is not None):
+        best = _incumbent(run, lp, warm, (useful_c, small_c), incumbent_share)
+    if warm is not None and best is warm:
+        st.notes.append("incumbent from the warm start")
+    st.incumbent_seconds = time.perf_counter() - t_inc
+    if best is None:
+        return _whole_mip(run, bound, floor0)
+    st.incumbent = model.objective_value(best)
+    if (st.incumbent - bound) / max(abs(st.incumbent), 1e-9) <= mip_gap:
+        st.candidates_kept = int(useful_c.sum())
+        return run.result(OPTIMAL, values=best, objective=st.incumbent, best_bound=bound,
+                          message=st.summary())
+
+    # ---- reduced-cost fixing on the full model, then the MIP on the survivors
+    heuristic_first = max(max_kept_share * len(run.y), 3 * incumbent_candidates)
+    if prove_only and warm is not None:
+        heuristic_first = np.inf
+    best, plan_obj, final_bound = _fix_and_search(run, best, bound, rc_n, act_c, useful_c,
+                                                  heuristic_first, 3 * incumbent_candidates)
+    final_bound = max(final_bound, floor0)
+    gap = (plan_obj - final_bound) / max(abs(plan_obj), 1e-9)
+    return run.result(OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT, values=best, objective=plan_obj,
+                      best_bound=final_bound, message=st.summary())
+
+
+class _Run:
+    """What every phase of one :func:`solve_reduced` needs: the model, its structure maps, the
+    clock and the statistics."""
+
+    def __init__(self, model: LinearModel, st: ReducedStats, t0: float, time_limit_s: float,
+                 mip_gap: float, threads: Optional[int]):
+        self.model, self.st, self.t0 = model, st, t0
+        self.time_limit_s, self.mip_gap, self.threads = time_limit_s, mip_gap, threads
+        self.pair_w, self.pair_c = model.blocks["pair_w"], model.blocks["pair_c"]
+        self.cand_offer = model.blocks["cand_offer"]
+        self.y, self.n, self.x = model.blocks["y"], model.blocks["n"], model.blocks["x"]
+        self.csc = _Csc(model)
+        self.row_of_nnz = self.csc.row_of_nnz
+
+    def left(self) -> float:
+        return self.time_limit_s - (time.perf_counter() - self.t0)
+
+    def result(self, status: str, **kw) -> SolveResult:
+        return SolveResult(status, NAME, SOLVER, time.perf_counter() - self.t0, **kw)
+
+    def as_plan(self, cols: np.ndarray, v_sub: np.ndarray) -> np.ndarray:
+        """A full-length solution from a submodel's values on ``cols`` (integers rounded)."""
+        v = np.zeros(self.model.n_vars)
+        v[cols] = v_sub
+        v[self.model.is_int] = np.round(v[self.model.is_int])
+        return v
+
+
+def _implied_upper_bounds(model: LinearModel) -> np.ndarray:
+    """Upper bounds with the infinite ones of units replaced by what the replicas can need
+    (from the offer-units rows t_c y_c - g_o n_o <= 0), the rest by 1e12: the bound formula
+    needs finite boxes (units of rented offers are unbounded)."""
     ub_fin = model.ub.copy()
-    # devices per replica and per unit from the offer-units rows: t_c y_c - g_o n_o <= 0
-    fam = model.row_family
-    units_rows = np.flatnonzero(fam == "capacity.offer_units")
-    for i in units_rows:
+    for i in np.flatnonzero(model.row_family == "capacity.offer_units"):
         cols, vals = model.row(i)
         gy = vals[vals > 0]
         gn = -vals[vals < 0]
@@ -357,29 +438,48 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
             need = float(np.sum(gy * model.ub[cols[vals > 0]]))
             j = cols[vals < 0][0]
             ub_fin[j] = min(ub_fin[j], np.ceil(need / gn[0] - 1e-9))
-    ub_fin = np.where(np.isfinite(ub_fin), ub_fin, 1e12)
+    return np.where(np.isfinite(ub_fin), ub_fin, 1e12)
 
-    # ---- initial master: all y, n, s; per workload its cheapest and highest-quality routing columns
-    per_req = model.obj[x] + model.obj[y][pair_c] / np.maximum(x_ub, 1e-9)
-    order = np.lexsort((per_req, pair_w))
-    ws = pair_w[order]
-    first = np.searchsorted(ws, ws, side="left")
-    rank = np.arange(len(order)) - first
-    chosen = np.zeros(len(x), bool)
-    chosen[order[rank < init_per_workload]] = True
-    # every column but the routing ones starts in the master (replicas, units, spares, and any
-    # column another module added, e.g. the slacks of an elastic model)
+
+def _cheapest_per_workload(key: np.ndarray, workload: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` smallest ``key`` of every workload, ordered by (workload, key)."""
+    order = np.lexsort((key, workload))
+    w = workload[order]
+    return order[(np.arange(len(order)) - np.searchsorted(w, w, side="left")) < k]
+
+
+@dataclass
+class _Lp:
+    """The column-generation master at its last solve."""
+
+    pi: np.ndarray              # duals, clipped to the signs the bound formula needs
+    values: np.ndarray          # full-length LP solution; routing columns never generated are 0
+    unserved_rps: float         # demand left on the artificial columns
+
+
+def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_req: np.ndarray,
+                       add_per_workload: int) -> Optional[_Lp]:
+    """Steps 1-2 of the module docstring: the LP relaxation by pricing routing columns.
+
+    The master starts with every column but the routing ones (replicas, units, spares, and any
+    column another module added, e.g. an elastic model's slacks), the routing columns
+    ``chosen`` and one artificial column per demand row.  Updates ``run.st`` (rounds, columns,
+    bound, convergence); None when the master LP could not be solved at all.
+    """
+    import highspy
+
+    model, st, x, pair_w = run.model, run.st, run.x, run.pair_w
+    inf = highspy.kHighsInf
     in_master = np.ones(model.n_vars, bool)
     in_master[x[~chosen]] = False
     master_cols = np.flatnonzero(in_master)
-
-    demand_rows = np.flatnonzero(fam == "demand.served")
+    demand_rows = np.flatnonzero(model.row_family == "demand.served")
     big = ARTIFICIAL_FACTOR * max(float(np.max(per_req)) if len(per_req) else 1.0, 1.0)
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    if threads:
-        h.setOptionValue("threads", int(threads))
+    if run.threads:
+        h.setOptionValue("threads", int(run.threads))
     lo, hi = _row_bounds(model, inf)
     lp = highspy.HighsLp()
     lp.num_row_ = model.n_rows
@@ -389,7 +489,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     h.passModel(lp)
 
     def add_columns(cols: np.ndarray) -> None:
-        starts, rows, vals, nnz = csc.slice(cols)
+        starts, rows, vals, nnz = run.csc.slice(cols)
         h.addCols(len(cols), model.obj[cols], model.lb[cols],
                   np.where(np.isfinite(model.ub[cols]), model.ub[cols], inf), nnz, starts, rows, vals)
 
@@ -397,18 +497,12 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     n_art = len(demand_rows)
     h.addCols(n_art, np.full(n_art, big), np.zeros(n_art), np.full(n_art, inf), n_art,
               np.arange(n_art, dtype=np.int32), demand_rows.astype(np.int32), np.ones(n_art))
-
     added: list = []            # routing columns added after the artificials, in HiGHS order
-    h.setOptionValue("time_limit", float(max(left(), 1.0)))
     bound = -np.inf
-    # L(0), the objective's minimum over the box alone (0 for non-negative costs): a floor for the
-    # reported bound when column generation stops early (far-off duals give L(pi) << 0)
-    floor0 = lagrangian_bound(model, np.zeros(model.n_rows), np.zeros(model.n_vars), ub_fin)[0]
     pi = None
-    rc = None
     scale = max(abs(float(np.max(np.abs(model.obj)))), 1.0)
     while True:
-        h.setOptionValue("time_limit", float(max(left(), 0.5)))
+        h.setOptionValue("time_limit", float(max(run.left(), 0.5)))
         h.run()
         status = h.modelStatusToString(h.getModelStatus())
         st.cg_rounds += 1
@@ -417,7 +511,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
             break
         sol = h.getSolution()
         pi = _clip_duals(model, np.asarray(sol.row_dual, float))
-        lb_now, rc = lagrangian_bound(model, pi, at_pi(model, pi, csc.row_of_nnz), ub_fin)
+        lb_now, rc = lagrangian_bound(model, pi, at_pi(model, pi, run.row_of_nnz), ub_fin)
         # a hair below, for floating-point error in the duals' products
         bound = max(bound, lb_now - 1e-9 * abs(lb_now))
         rcx = rc[x]
@@ -433,173 +527,136 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                 continue
             st.lp_converged = True
             break
-        if left() < 0.15 * time_limit_s:
+        if run.left() < 0.15 * run.time_limit_s:
             st.notes.append("column generation stopped for time")
             break
         # the most negative few per workload
         idx = np.flatnonzero(cand)
-        o = np.lexsort((rcx[idx], pair_w[idx]))
-        idx = idx[o]
-        wsel = pair_w[idx]
-        firsts = np.searchsorted(wsel, wsel, side="left")
-        pick = idx[(np.arange(len(idx)) - firsts) < add_per_workload]
+        pick = idx[_cheapest_per_workload(rcx[idx], pair_w[idx], add_per_workload)]
         new = x[pick]
         in_master[new] = True
         add_columns(new)        # HiGHS keeps its basis: the next run is a warm start
         added.append(new)
-    st.cg_seconds = time.perf_counter() - t0
+    st.cg_seconds = time.perf_counter() - run.t0
     st.cg_columns = int(in_master[x].sum())
     st.lp_bound = bound
     if pi is None:
-        return SolveResult(ERROR, NAME, SOLVER, time.perf_counter() - t0,
-                           message="the LP relaxation could not be solved: " + st.summary())
+        return None
     sol_vals = np.asarray(h.getSolution().col_value, float)
     n_master = len(master_cols)
-    art_used = float(np.sum(sol_vals[n_master:n_master + n_art]))
-    if st.lp_converged and art_used > 1e-6:
-        return SolveResult(INFEASIBLE, NAME, SOLVER, time.perf_counter() - t0,
-                           message=f"LP relaxation infeasible: {art_used:.4g} req/s of demand cannot be "
-                                   f"routed at any price; " + st.summary())
+    values = np.zeros(model.n_vars)
+    hcols = np.concatenate([master_cols] + added).astype(np.int64)
+    values[hcols] = np.delete(sol_vals, np.arange(n_master, n_master + n_art))
+    return _Lp(pi, values, float(np.sum(sol_vals[n_master:n_master + n_art])))
 
-    # ---- duals lifted so that reduced costs are as large as they can be (bound unchanged);
-    # act_c: a plan using candidate c costs at least bound + act_c
-    fam = model.row_family
-    for family in ("capacity.replica", "capacity.offer_units"):
-        pi = lift_homogeneous_rows(model, pi, np.flatnonzero(fam == family), csc.row_of_nnz)
-    lifted, rc = lagrangian_bound(model, pi, at_pi(model, pi, csc.row_of_nnz), ub_fin)
-    bound = lifted - 1e-9 * abs(lifted)         # the same dual as the reduced costs (~= the LP bound)
-    rc_pos = np.maximum(rc, 0.0)
-    rc_n = rc_pos[n]
-    act_c = rc_pos[y] + rc_n[cand_offer]
 
-    # ---- incumbent: the MIP restricted to the candidates the LP optimum uses, each workload's
-    # two cheapest, and the ``incumbent_candidates`` cheapest to activate (smallest act_c), with
-    # all their routing columns, so that rounding has room; if HiGHS does not finish it in its
-    # share of the time, the same without the cheapest to activate (small: seconds), started
-    # from the best so far
-    sol_y = sol_vals[:len(master_cols)][np.searchsorted(master_cols, y)]
-    useful_c = sol_y > 1e-7
-    useful_c[pair_c[order[rank < 2]]] = True
-    warm = _feasible_start(model, start)
-    if warm is not None:
-        useful_c |= warm[y] > 0.5
-    elif start is not None:
-        st.notes.append("warm start ignored: it breaks a constraint of this model")
-    small_c = useful_c.copy()
-    useful_c[np.argsort(act_c, kind="stable")[:incumbent_candidates]] = True
-    t_inc = time.perf_counter()
-    best = warm
-    if not (prove_only and warm is not None):
-        # the LP optimum rounded up: a feasible start (HiGHS may find none of its own in a short
-        # time on a large model), used unless the warm start is cheaper
-        lp_full = np.zeros(model.n_vars)
-        hcols = np.concatenate([master_cols] + added).astype(np.int64)
-        lp_full[hcols] = np.delete(sol_vals, np.arange(n_master, n_master + n_art))
-        rounded = round_up(model, lp_full) if not art_used > 1e-6 else None
-        if rounded is not None:
-            st.notes.append(f"LP rounded up: {model.objective_value(rounded):.6g}")
-        best = min((c for c in (warm, rounded) if c is not None), key=model.objective_value, default=None)
-        for cands in (useful_c, small_c):
-            gen = candidate_columns(model, cands, pair_c, cand_offer)
-            v_sub, _, inc_status = run_mip(submodel(model, gen), max(left() * incumbent_share, 1.0), mip_gap,
-                                           threads, start=best[gen] if best is not None else None)
-            if v_sub is None:
-                st.notes.append(f"restricted MIP: {inc_status}")
-                continue
-            cand = np.zeros(model.n_vars)
-            cand[gen] = v_sub
-            cand[model.is_int] = np.round(cand[model.is_int])
-            if best is None or model.objective_value(cand) < model.objective_value(best):
-                best = cand
-            if inc_status == "Optimal":
-                break       # the wide MIP finished (its gap): the small one, a subset, cannot beat it
-    if warm is not None and best is warm:
-        st.notes.append("incumbent from the warm start")
-    st.incumbent_seconds = time.perf_counter() - t_inc
-    if best is None:
-        # no incumbent, so nothing can be fixed: the full MIP with the time left
-        st.notes.append("no incumbent on the LP's candidates; full MIP")
-        v_full, lb_full, text = run_mip(model, max(left(), 1.0), mip_gap, threads)
-        st.reduced_status = text
-        if v_full is None:
-            status = INFEASIBLE if text == "Infeasible" else ERROR
-            return SolveResult(status, NAME, SOLVER, time.perf_counter() - t0, best_bound=bound,
-                               message=f"HiGHS {text}: " + st.summary())
-        v_full[model.is_int] = np.round(v_full[model.is_int])
-        obj = model.objective_value(v_full)
-        fb = max(bound, floor0, lb_full) if np.isfinite(lb_full) else max(bound, floor0)
-        gap = (obj - fb) / max(abs(obj), 1e-9)
-        return SolveResult(OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT, NAME, SOLVER,
-                           time.perf_counter() - t0, values=v_full, objective=obj, best_bound=fb,
-                           message=st.summary())
-    st.incumbent = model.objective_value(best)
-    ub0 = st.incumbent
-    if (ub0 - bound) / max(abs(ub0), 1e-9) <= mip_gap:
-        st.candidates_kept = int(useful_c.sum())
-        return SolveResult(OPTIMAL, NAME, SOLVER, time.perf_counter() - t0, values=best,
-                           objective=ub0, best_bound=bound, message=st.summary())
+def _incumbent(run: _Run, lp: _Lp, warm: Optional[np.ndarray], candidate_sets: tuple,
+               share: float) -> Optional[np.ndarray]:
+    """Step 4: the cheapest of the warm start, the LP rounded up, and the MIPs restricted to each
+    of ``candidate_sets`` in turn (with all their routing columns, so that rounding has room;
+    each gets ``share`` of the time left and starts from the best so far).  A set is tried only
+    when the one before did not finish: a finished wider MIP cannot be beaten by a subset."""
+    model, st = run.model, run.st
+    # the LP optimum rounded up: a feasible start (HiGHS may find none of its own in a short
+    # time on a large model), used unless the warm start is cheaper
+    rounded = round_up(model, lp.values) if not lp.unserved_rps > 1e-6 else None
+    if rounded is not None:
+        st.notes.append(f"LP rounded up: {model.objective_value(rounded):.6g}")
+    best = min((c for c in (warm, rounded) if c is not None), key=model.objective_value, default=None)
+    for cands in candidate_sets:
+        gen = candidate_columns(model, cands, run.pair_c, run.cand_offer)
+        v_sub, _, status = run_mip(submodel(model, gen), max(run.left() * share, 1.0), run.mip_gap,
+                                   run.threads, start=best[gen] if best is not None else None)
+        if v_sub is None:
+            st.notes.append(f"restricted MIP: {status}")
+            continue
+        cand = run.as_plan(gen, v_sub)
+        if best is None or model.objective_value(cand) < model.objective_value(best):
+            best = cand
+        if status == "Optimal":
+            break
+    return best
 
-    # ---- reduced-cost fixing on the full model, then the MIP on the survivors.  When the
-    # incumbent is too far from the bound for the fixing to bite, a first pass improves it
-    # on a bounded candidate set (a heuristic); with time left, a second pass fixes again
-    # with the better incumbent and searches what survives, whatever its size (a proof)
-    ub0_plan = ub0
+
+def _whole_mip(run: _Run, bound: float, floor0: float) -> SolveResult:
+    """No incumbent, so nothing can be fixed: the full MIP with the time left."""
+    model, st = run.model, run.st
+    st.notes.append("no incumbent on the LP's candidates; full MIP")
+    v_full, lb_full, text = run_mip(model, max(run.left(), 1.0), run.mip_gap, run.threads)
+    st.reduced_status = text
+    if v_full is None:
+        return run.result(INFEASIBLE if text == "Infeasible" else ERROR, best_bound=bound,
+                          message=f"HiGHS {text}: " + st.summary())
+    v_full[model.is_int] = np.round(v_full[model.is_int])
+    obj = model.objective_value(v_full)
+    fb = max(bound, floor0, lb_full) if np.isfinite(lb_full) else max(bound, floor0)
+    gap = (obj - fb) / max(abs(obj), 1e-9)
+    return run.result(OPTIMAL if gap <= run.mip_gap + 1e-12 else TIME_LIMIT, values=v_full, objective=obj,
+                      best_bound=fb, message=st.summary())
+
+
+def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray, act_c: np.ndarray,
+                    useful_c: np.ndarray, heuristic_first: float, heuristic_size: int
+                    ) -> tuple[np.ndarray, float, float]:
+    """Steps 5-6: reduced-cost fixing, then HiGHS on the survivors; (plan, its cost, bound).
+
+    When fixing keeps more than ``heuristic_first`` candidates (the incumbent too far from the
+    bound for fixing to bite), a first pass improves the incumbent on a bounded set (the
+    ``heuristic_size`` cheapest to activate, the incumbent's and the LP's: a heuristic); with
+    time left, a second pass fixes again with the better incumbent and searches what survives,
+    whatever its size, with the cutoff (a proof).
+    """
+    model, st, y, n = run.model, run.st, run.y, run.n
+    plan_obj = st.incumbent
     final_bound = bound
     for attempt in range(2):
-        thr = ub0_plan * (1.0 - mip_gap)
+        thr = plan_obj * (1.0 - run.mip_gap)
         keep_o = bound + rc_n <= thr
-        keep_c = (bound + act_c <= thr) & keep_o[cand_offer]
+        keep_c = (bound + act_c <= thr) & keep_o[run.cand_offer]
         # never drop what the incumbent uses
         keep_c |= best[y] > 0.5
         keep_o |= best[n] > 0.5
         proof = True
-        if (attempt == 0 and not (prove_only and warm is not None)
-                and keep_c.sum() > max(max_kept_share * len(y), 3 * incumbent_candidates)):
+        if attempt == 0 and keep_c.sum() > heuristic_first:
             proof = False
             keep_c = np.zeros(len(y), bool)
-            keep_c[np.argsort(act_c, kind="stable")[:3 * incumbent_candidates]] = True
+            keep_c[np.argsort(act_c, kind="stable")[:heuristic_size]] = True
             keep_c |= (best[y] > 0.5) | useful_c
             keep_o = np.zeros(len(n), bool)
             st.notes.append("fixing kept too much; a heuristic MIP on "
                             f"{int(keep_c.sum())} candidates first")
         st.candidates_kept = int(keep_c.sum())
         st.offers_kept = int(keep_o.sum())
-        cols = candidate_columns(model, keep_c, pair_c, cand_offer, keep_o)
+        cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
         st.reduced_vars = len(cols)
         red = submodel(model, cols)
         t_red = time.perf_counter()
-        remaining = left()
+        remaining = run.left()
         if remaining < 1.0:
             st.notes.append("no time left for the reduced MIP")
             break
-        v_red, lb_red, red_status = run_mip(red, remaining, mip_gap, threads, start=best[cols],
+        v_red, lb_red, red_status = run_mip(red, remaining, run.mip_gap, run.threads, start=best[cols],
                                             cutoff=thr if proof else None)
         st.reduced_seconds += time.perf_counter() - t_red
         st.reduced_status = red_status
         red_obj = red.objective_value(v_red) if v_red is not None else np.inf
         if v_red is not None:
-            cand_v = np.zeros(model.n_vars)
-            cand_v[cols] = v_red
-            cand_v[model.is_int] = np.round(cand_v[model.is_int])
+            cand_v = run.as_plan(cols, v_red)
             obj = model.objective_value(cand_v)
-            if obj < ub0_plan and not model.violations(cand_v, tol=1e-6):
-                best, ub0_plan = cand_v, obj
+            if obj < plan_obj and not model.violations(cand_v, tol=1e-6):
+                best, plan_obj = cand_v, obj
         if proof:
             if red_status == "Infeasible" or (red_status == "Optimal" and red_obj >= thr):
                 lb_red = np.inf      # the search finished and found nothing cheaper than the cutoff
             elif red_status == "Optimal":
-                lb_red = max(lb_red, red_obj * (1.0 - mip_gap)) if red_obj > 0 else lb_red
+                lb_red = max(lb_red, red_obj * (1.0 - run.mip_gap)) if red_obj > 0 else lb_red
             # plans on the survivors: >= lb_red (and none below the cutoff thr if the search
             # finished); plans using a fixed candidate: > thr.  Hence min(lb_red, thr), and
             # never below the LP bound.
             if not np.isnan(lb_red):
                 final_bound = max(bound, min(lb_red, thr))
             break
-        if left() < max(5.0, 0.1 * time_limit_s):
+        if run.left() < max(5.0, 0.1 * run.time_limit_s):
             st.notes.append("no time for a proof pass: the bound is the LP's")
             break
-    final_bound = max(final_bound, floor0)
-    gap = (ub0_plan - final_bound) / max(abs(ub0_plan), 1e-9)
-    status = OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT
-    return SolveResult(status, NAME, SOLVER, time.perf_counter() - t0, values=best,
-                       objective=ub0_plan, best_bound=final_bound, message=st.summary())
+    return best, plan_obj, final_bound
