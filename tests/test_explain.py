@@ -176,23 +176,26 @@ def test_quality_above_every_allowed_model(path, tmp_path):
         assert f"{best}" in err and "lower min_score" in err
 
 
+def _quality_lost_to_int4(stem: str, mode: str):
+    """(document, workload 0, reached, target): workload 0 of ``stem`` limited to llama-3.1-70b at
+    int4, its target halfway between the model's score and what int4 keeps of it (86 x 0.994 =
+    85.484, by the hand-written :func:`_quality`)."""
+    d = _doc(next(p for p in PROBLEMS if p.stem == stem))
+    reached = _quality("llama-3.1-70b", "int4")
+    target = round((reached + CAT.models["llama-3.1-70b"].quality.value) / 2, 3)
+    w = d["workloads"][0]
+    w.update(models=["llama-3.1-70b"], quantizations=["int4"], quality={"min_score": target, "mode": mode})
+    return d, w, reached, target
+
+
 def test_quality_lost_to_quantization_reaches_explain(tmp_path):
     """A target the model meets but not in the only allowed format passes loading; explain names it."""
-    d = _doc(next(p for p in PROBLEMS if p.stem == "chat-assistant"))
-    m = CAT.models["llama-3.1-70b"]
-    q = CAT.quantization["int4"]
-    size = m.total_params_b.value
-    band = next(b for b in q.retention if b.min_params_b <= size < b.max_params_b)
-    reached = m.quality.value * band.retention.value          # 86 x 0.994 = 85.484
-    target = round((reached + m.quality.value) / 2, 3)
-    w = d["workloads"][0]
-    w.update(models=["llama-3.1-70b"], quantizations=["int4"], quality={"min_score": target})
+    d, w, reached, target = _quality_lost_to_int4("chat-assistant", "per_request")
     code, out, err = _cli(["explain", str(_write(tmp_path, d))])
     assert code == 3, err
     assert "quality below the target" in out
     hit = re.search(r"lower quality\.min_score from [0-9.]+ to at most ([0-9.]+)", out)
     assert hit and reached - 0.01 <= float(hit.group(1)) <= reached
-
 
 
 @pytest.mark.parametrize("stem", ["chat-assistant", "eight-quarter-growth"])
@@ -204,15 +207,7 @@ def test_mean_quality_no_serving_deployment_reaches(stem, tmp_path):
     by exactly target - reached (per unit of demand, also when quarters grow the demand), and
     the demand alternative is 'serve none', never a negative rate.
     """
-    d = _doc(next(p for p in PROBLEMS if p.stem == stem))
-    m = CAT.models["llama-3.1-70b"]
-    q = CAT.quantization["int4"]
-    size = m.total_params_b.value
-    band = next(b for b in q.retention if b.min_params_b <= size < b.max_params_b)
-    reached = m.quality.value * band.retention.value          # 86 x 0.994 = 85.484
-    target = round((reached + m.quality.value) / 2, 3)
-    w = d["workloads"][0]
-    w.update(models=["llama-3.1-70b"], quantizations=["int4"], quality={"min_score": target, "mode": "mean"})
+    d, w, reached, target = _quality_lost_to_int4(stem, "mean")
     code, out, err = _cli(["explain", str(_write(tmp_path, d))])
     assert code == 3, err
     assert f"none reaches its mean quality target {target:g}" in out
