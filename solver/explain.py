@@ -40,6 +40,7 @@ from solver.coefficients import Coefficients, build_coefficients, build_offers, 
 from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, families_in, relax
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
+from solver.mip.status import OPTIMAL
 
 #: relaxations of these families are offered as alternatives, in this order
 FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex",
@@ -95,6 +96,9 @@ class FleetRelaxation:
     what: str
     restores: bool
     changes: list = field(default_factory=list)       # sentences with numbers
+    #: the solver proved the change the smallest (False: it stopped at its time limit with a
+    #: sufficient change that may not be the smallest)
+    proven_smallest: bool = True
 
 
 @dataclass
@@ -154,6 +158,9 @@ class Explanation:
                 if f.restores:
                     for c in f.changes:
                         lines.append(f"    - {c}")
+                    if not f.proven_smallest:
+                        lines.append("      (enough, but not proven the smallest: the solver stopped at its time "
+                                     "limit; a longer --time-limit or another --backend may find less)")
                 else:
                     lines.append(f"    - relaxing {f.what} alone does not help")
         if self.note:
@@ -386,7 +393,8 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
     for fam in [f for f in FLEET_FAMILIES if f in present] + ["demand.served"]:
         res: ElasticResult = relax(model, [fam], backend=backend, solver=solver,
                                    time_limit_s=time_limit_s, free_rows=free)
-        fr = FleetRelaxation(fam, RELAXABLE[fam][1], res.restores_feasibility)
+        fr = FleetRelaxation(fam, RELAXABLE[fam][1], res.restores_feasibility,
+                             proven_smallest=res.status == OPTIMAL)
         if res.restores_feasibility:
             if not res.slacks:       # feasible without relaxing: this family is not the cause
                 continue
