@@ -369,9 +369,10 @@ def _describe(s, k: Coefficients, problem) -> str:
         base = float(k.demand_rps[k.workloads.index(lab)]) if lab in k.workloads else s.rhs
         if amt >= s.rhs * (1 - 1e-6):
             # the whole demand: no plan serves any of it (a quality target or filter rules it out)
-            return (f"serve none of {lab} (all {s.rhs:.6g} req/s"
-                    + ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base) else " in its busiest period and slice")
-                    + "): under the other constraints no plan serves any of it")
+            where = ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base)
+                     else f" where it needs most (all {s.rhs:.6g} req/s in that period and slice)")
+            return (f"serve none of {lab}" + (where or f" (all {s.rhs:.6g} req/s)")
+                    + ": under the other constraints no plan serves any of it")
         if abs(base - s.rhs) <= 1e-9 * max(1.0, base):
             return (f"serve {_fmt(amt)} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
                     f"{s.rhs - _round_up(amt):.6g})")

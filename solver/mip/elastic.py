@@ -170,14 +170,15 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
         return out
     vals = res.values[cols]
     demand_row = {model.row_names[i]: i for i in np.flatnonzero(fam.astype(str) == "demand.served")}
+    first_row = np.empty(len(uniq), np.int64)
+    first_row[groups[::-1]] = rows[::-1]          # each group's first row
     best: dict[tuple, Slack] = {}
     for g, (key, val) in enumerate(zip(uniq, vals)):
         if val <= 1e-6 * max(1.0, size[g]):
             continue
         f, label = key[0], key[1]
         # the demand row of the same workload, period and slice ('quality.mean[w]@3.0' -> 'demand.served[w]@3.0')
-        first_row = model.row_names[rows[groups == g][0]]
-        d_row = demand_row.get("demand.served" + first_row[len(f):])
+        d_row = demand_row.get("demand.served" + model.row_names[first_row[g]][len(f):])
         d_rps = float(base.rhs[d_row]) if d_row is not None else None
         # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
         sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0], d_rps)
