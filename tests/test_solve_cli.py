@@ -65,9 +65,21 @@ def test_solve_writes_schema_valid_deterministic_outputs(problem, tmp_path, caps
     assert not list(Path.cwd().glob("*.mps")) and not list(Path.cwd().glob("*.sol"))
 
 
+@pytest.mark.parametrize("backend,solver", [("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip"),
+                                            ("highspy", "reduced"), ("highspy", "highs")])
+def test_every_backend_writes_a_plan_the_schema_accepts(problem, tmp_path, backend, solver):
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "p.json"
+    assert main(["solve", str(problem), "--backend", backend, "--solver", solver, "--json", str(out),
+                 "--quiet"]) == 0
+    plan = json.loads(out.read_text())
+    jsonschema.validate(plan, json.loads((Path(__file__).parents[1] / "solver/schemas/plan.schema.json").read_text()))
+    assert (plan["solver"]["backend"], plan["solver"]["name"]) == (backend, solver)
+
+
 def test_backends_agree_and_verify_accepts(problem, tmp_path, capsys):
     pj, oj = tmp_path / "pulp.json", tmp_path / "ortools.json"
-    assert main(["solve", str(problem), "--json", str(pj), "--quiet"]) == 0
+    assert main(["solve", str(problem), "--backend", "pulp", "--json", str(pj), "--quiet"]) == 0
     assert main(["solve", str(problem), "--backend", "ortools", "--json", str(oj), "--quiet"]) == 0
     a = json.loads(pj.read_text())["objective"]["total"]
     b = json.loads(oj.read_text())["objective"]["total"]
