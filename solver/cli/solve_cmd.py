@@ -18,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None,
-                   help="solver stack (default: the problem's solver.backend, else pulp)")
+                   help="solver stack (default: the problem's solver.backend, else highspy)")
     p.add_argument("--solver", default=None,
                    help="pulp: cbc|highs; ortools: scip|cbc|highs (default: first listed)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds")
