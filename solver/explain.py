@@ -290,13 +290,18 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
               and best_serving[0] < d.quality_target - 1e-9):
             a, m, q, t = keys[best_serving[1]]
             d.best_serving_quality = Deployment(a, t, q, m, quality=best_serving[0])
-            floor = math.floor(best_serving[0] * 100) / 100
-            d.relaxations.append(f"workloads.{w.id}: lower quality.min_score from {d.quality_target:g} to at "
-                                 f"most {floor:g}, or allow a stronger model or a higher-precision format "
-                                 "that meets its SLOs")
+            d.relaxations.append(_lower_quality(w.id, d.quality_target, best_serving[0])
+                                 + ", or allow a stronger model or a higher-precision format that meets its SLOs")
         out.append(d)
     return out
 
+
+
+def _lower_quality(workload: str, target: float, reached: float) -> str:
+    """'workloads.W: lower quality.min_score from T to at most F', F = ``reached`` rounded down to
+    hundredths (a target at or below what the best deployment reaches)."""
+    return (f"workloads.{workload}: lower quality.min_score from {target:g} to at most "
+            f"{math.floor(reached * 100) / 100:g}")
 
 def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
     """Fill the nearest misses and the relaxation sentences of an unservable workload."""
@@ -320,9 +325,8 @@ def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
             d.relaxations.append(f"workloads.{w.id}: raise " + " and ".join(parts)
                                  + f" (then {d.nearest.name} can serve it; leave headroom for load)")
     if d.quality_target is not None and best_q is not None and best_q[0] < d.quality_target - 1e-9:
-        floor = math.floor(best_q[0] * 100) / 100
-        d.relaxations.append(f"workloads.{w.id}: lower quality.min_score from {d.quality_target:g} to at most "
-                             f"{floor:g} ({d.best_quality.quantization} {d.best_quality.model} reaches "
+        d.relaxations.append(_lower_quality(w.id, d.quality_target, best_q[0])
+                             + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
                              f"{best_q[0]:.4g}), or allow a stronger model or a higher-precision format")
     if not miss and not d.relaxations:
         if d.combinations == 0:

@@ -14,7 +14,7 @@ from typing import Any, Type
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from solver.errors import InputIssue, did_you_mean
-from solver.yamlio import SourceMap, format_path
+from solver.yamlio import SourceMap, format_path, parse_path
 
 
 class Strict(BaseModel):
@@ -126,17 +126,6 @@ _PATH_AT_START = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d*\])*(?:\.[A-Za-z_]
                             re.S)
 
 
-def _parse_path(text: str) -> tuple:
-    """'workloads[1].demand.growth' -> ('workloads', 1, 'demand', 'growth'); 'a[]' keeps 'a'."""
-    out: list = []
-    for name, index in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d*)\]", text):
-        if name:
-            out.append(name)
-        elif index:
-            out.append(int(index))
-    return tuple(out)
-
-
 def _located_parts(msg: str) -> list[tuple[tuple, str]] | None:
     """Split a validator's '; '-joined message whose every part starts with a field path.
 
@@ -147,5 +136,5 @@ def _located_parts(msg: str) -> list[tuple[tuple, str]] | None:
         hit = _PATH_AT_START.match(part.strip())
         if not hit:
             return None
-        out.append((_parse_path(hit.group(1)), hit.group(2)))
+        out.append((parse_path(hit.group(1)), hit.group(2)))
     return out

@@ -9,6 +9,7 @@ Duplicate mapping keys, which PyYAML silently overwrites, are reported too.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,18 @@ def format_path(path: PathKey) -> str:
             out += ("." if out else "") + str(part)
     return out
 
+
+
+def parse_path(text: str) -> PathKey:
+    """The inverse of :func:`format_path`: 'workloads[1].demand' -> ('workloads', 1, 'demand');
+    an empty index ('workloads[].demand', "any entry") is left out."""
+    out: list = []
+    for name, index in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d*)\]", text):
+        if name:
+            out.append(name)
+        elif index:
+            out.append(int(index))
+    return tuple(out)
 
 def _walk(node: yaml.Node, path: PathKey, smap: SourceMap, issues: list[InputIssue]) -> None:
     smap.lines.setdefault(path, node.start_mark.line + 1)
