@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 # Documented exit codes (README "Exit codes").
 EXIT_OK = 0
@@ -111,12 +111,19 @@ def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     return [lower[h] for h in hits]
 
 
-def unknown_id_hint(word: str, choices: Iterable[str], what: str) -> str:
-    """A 'did you mean' hint ending with what to do."""
+#: the kinds `fleetopt catalog list KIND` lists (a hint may point there only for these)
+CATALOG_KINDS = ("accelerators", "models", "quantization", "regions")
+
+
+def unknown_id_hint(word: str, choices: Iterable[str], what: str, then: Optional[str] = None) -> str:
+    """A 'did you mean' hint ending with what to do: ``then``, by default the catalog listing
+    for a catalog kind (nothing for other ids, e.g. a problem's scenarios)."""
+    if then is None:
+        then = f"Run `fleetopt catalog list {what}` to see every id." if what in CATALOG_KINDS else ""
     choices = sorted(set(choices))
     close = did_you_mean(word, choices)
     if close:
-        return (f"did you mean {' or '.join(repr(c) for c in close)}? "
-                f"Run `fleetopt catalog list {what}` to see every id.")
-    shown = ", ".join(choices[:12]) + (" ..." if len(choices) > 12 else "")
-    return f"known {what}: {shown}. Run `fleetopt catalog list {what}` to see every id."
+        head = f"did you mean {' or '.join(repr(c) for c in close)}?"
+    else:
+        head = f"known {what}: {', '.join(choices[:12])}{' ...' if len(choices) > 12 else ''}."
+    return f"{head} {then}".rstrip()

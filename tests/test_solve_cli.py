@@ -141,3 +141,33 @@ def test_verify_rejects_malformed_plan_with_exit_2(problem, tmp_path, capsys):
     assert "malformed plan" in err and "Traceback" not in err
     pj.write_text("{not json")
     assert main(["verify", str(problem), str(pj)]) == 2
+
+
+def _commands_in(text: str) -> list[list[str]]:
+    """Every `fleetopt ...` command an error text tells the user to run, as argv."""
+    import re
+    return [m.split()[1:] for m in re.findall(r"`(fleetopt [^`]+)`", text)]
+
+
+def test_hints_name_only_commands_that_exist(problem, tmp_path, capsys):
+    """A fix that says "run `fleetopt ...`" must name a command line the CLI accepts (an unknown
+    scenario once pointed to `fleetopt catalog list scenarios`, which is no catalog kind)."""
+    from solver.cli import build_parser
+
+    bad_fleet = tmp_path / "bad.yaml"
+    bad_fleet.write_text(PROBLEM.replace("[h100-sxm, a100-80gb, l4]", "[h100, a100-80gb, l4]")
+                         .replace("regions: [virginia]", "regions: [virgina]"))
+    cases = [(["solve", str(problem), "--scenario", "impossible-latncy"], "did you mean 'impossible-latency'?"),
+             (["solve", str(problem), "--scenario", "nothing-like-it"], "known scenarios: impossible-latency, no-power"),
+             (["solve", str(bad_fleet)], "did you mean 'h100-sxm'"),
+             (["catalog", "show", "h100"], "did you mean"),
+             (["catalog", "list", "scenarios"], "unknown catalog kind")]
+    parser = build_parser()
+    for argv, expected in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert expected in err, err
+        for cmd in _commands_in(err):
+            if cmd[:2] == ["catalog", "list"] and len(cmd) > 2:
+                assert cmd[2] in ("accelerators", "models", "quantization", "regions"), err
+            assert parser.parse_args(cmd).func is not None, cmd

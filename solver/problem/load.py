@@ -104,7 +104,9 @@ def resolve_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMa
         raise InputError(InputIssue(
             message=f"no scenario named {scenario!r}", file=file, path="scenarios",
             line=smap.line_of(("scenarios",)) if smap else None,
-            hint=(unknown_id_hint(scenario, [n for n in names if n], "scenarios") if any(names) else
+            hint=(unknown_id_hint(scenario, [n for n in names if n], "scenarios",
+                                  then="Pass one of the file's scenario names to --scenario.")
+                  if any(names) else
                   "this file defines no scenarios; drop --scenario")))
     idx = names.index(scenario)
     sc = scenarios[idx]

@@ -164,8 +164,8 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
         ok = True
         if w not in workload_ids:
             col.add(f"unknown workload {w!r}", path=f"{where}.workload",
-                    hint=unknown_id_hint(str(w), workload_ids, "workloads").split(" Run ")[0]
-                    + " (was the plan solved for this problem file and scenario?)")
+                    hint=unknown_id_hint(str(w), workload_ids, "workloads",
+                                         then="(was the plan solved for this problem file and scenario?)"))
             ok = False
         if dep not in ids:
             col.add(f"unknown deployment {dep!r}", path=f"{where}.deployment",

@@ -194,8 +194,8 @@ def parse_trace(text: str, workload_ids: Sequence[str], file: str = "<trace>",
         if w not in index:
             ok = False
             bad(lineno, "workload", f"unknown workload {w!r}",
-                unknown_id_hint(w, workload_ids, "workloads").split(" Run ")[0]
-                + " (workload ids of the problem file)")
+                unknown_id_hint(w, workload_ids, "workloads",
+                                then="(the workload ids of the problem file)"))
         vals = []
         for col, raw in (("input_tokens", row[2]), ("output_tokens", row[3])):
             try:
