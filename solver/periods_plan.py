@@ -16,6 +16,8 @@ change penalty for every device they differ by, and the new plan's
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import replace
 from typing import Optional
 
@@ -24,11 +26,14 @@ import numpy as np
 import solver
 from solver.coefficients import build_coefficients, prune_dominated
 from solver.errors import InputError, InputIssue
-from solver.mip.backends import solve
+from solver.mip.backends import BACKENDS, solve
 from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, build_period_model
 from solver.mip.status import INFEASIBLE
 from solver.periods import build_period_spec, owned_offers, with_move_targets
 from solver.plan import Objective, Plan, SolverInfo, deployment_id
+from solver.progress import solved
+
+log = logging.getLogger(__name__)
 
 
 def previous_decisions(plan: dict) -> dict:
@@ -84,8 +89,11 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         raise InputError(InputIssue("re-optimisation needs a multi-period problem", file=loaded.file,
                                     path="objective.periods",
                                     hint="add objective.periods (e.g. count: 8, months: 3)"))
+    t0 = time.perf_counter()
     k = period_coefficients(loaded, perf=perf)
     spec = build_period_spec(p, loaded.catalog, k, file=loaded.file)
+    log.info("coefficients in %.1fs: periods %d, workloads %d, offers %d, candidates %d",
+             time.perf_counter() - t0, spec.n_periods, k.n_w, k.n_o, k.n_c)
     prev = previous_decisions(previous) if previous is not None else None
     if prev is not None:
         keys = {o.key for o in k.offers}
@@ -96,15 +104,21 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
                 f"the previous plan's period-0 decisions use offers this problem does not allow: "
                 f"{', '.join(missing)}", path="--existing",
                 hint="re-optimise with the same fleet filters as the previous plan"))
+    t0 = time.perf_counter()
     model, v = build_period_model(k, spec, prev)
+    log.info("multi-period model: %d variables (%d integer), %d rows in %.1fs", model.n_vars,
+             int(model.is_int.sum()), model.n_rows, time.perf_counter() - t0)
     msg = unservable_message(k)
     if msg is not None:
         from solver.mip.status import SolveResult
         res = SolveResult(INFEASIBLE, backend, solver_name or "-", 0.0, message=msg)
     else:
+        log.info("solving with %s/%s: time limit %gs, gap %g", backend, solver_name or BACKENDS[backend][0],
+                 time_limit_s, mip_gap)
         res = solve_period_model(k, spec, model, v, backend=backend, solver_name=solver_name,
                                  time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
                                  previous=prev)
+        log.info(solved(res))
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict in some period (power, availability, budget, "
                             "spot share, lead times or fixed period-0 decisions)")

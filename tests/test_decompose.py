@@ -8,6 +8,7 @@ HiGHS to a 1e-9 gap, and the plan verifier.
 from __future__ import annotations
 
 import copy
+import logging
 
 import numpy as np
 import pytest
@@ -129,12 +130,22 @@ def test_decomposition_brackets_the_whole_model_optimum(whole):
     assert verify_plan(loaded.problem, loaded.catalog, d.plan.to_dict()).ok
 
 
-def test_stitched_and_rolling_plans_satisfy_every_row():
+def test_stitched_and_rolling_plans_satisfy_every_row(caplog):
     loaded = _load(BASE)
     k, spec, model, v = _parts(loaded)
     st = DecompositionStats()
     # the pure decomposition (no whole-model phase): its bound is the sum of the period bounds
-    r = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, stats=st, whole_model_max_vars=0)
+    with caplog.at_level(logging.INFO, logger="solver"):
+        r = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, stats=st,
+                             whole_model_max_vars=0)
+    # progress lines (`solve -v`): one per period, and the figures the stats hold
+    lines = caplog.messages
+    T = spec.n_periods
+    for t in range(T):
+        assert sum(m.startswith(f"period {t} of {T}: ") for m in lines) == 1
+    assert f"periods done: bounds sum to {sum(st.period_bounds):,.0f}; stitched plan {st.stitched:,.0f}" in lines
+    assert any(m.startswith(f"backward rolling plan: {st.rolling[0]:,.0f} ") for m in lines)
+    assert not any(m.startswith("period 0: LP bound") for m in lines)   # a period's phases are DEBUG
     assert r.has_plan and model.violations(r.values, tol=1e-6) == []
     assert np.isfinite(st.stitched) and len(st.rolling) == 2
     assert r.objective <= min([st.stitched] + st.rolling) * (1 + 1e-12)

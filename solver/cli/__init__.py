@@ -39,8 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Parser(argparse.ArgumentParser):
-    pass
+def add_verbose(p: argparse.ArgumentParser) -> None:
+    """``-v`` / ``--verbose`` on a long-running sub-command: progress lines on stderr
+    (:mod:`solver.progress`); ``-vv`` adds each column-generation round."""
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="print each solver phase as it ends, with its figures, on stderr (-vv: more)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -52,8 +55,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    from solver.progress import shown
     try:
-        return int(args.func(args) or 0)
+        with shown(getattr(args, "verbose", 0)):
+            return int(args.func(args) or 0)
     except InputError as exc:
         print(exc.format(), file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from solver.cli import add_verbose
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 from solver.yamlio import atomic_write_text
@@ -24,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="seconds per elastic solve (default: the problem's, at most 60)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the explanation as JSON")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 

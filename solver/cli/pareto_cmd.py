@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from solver.cli import add_verbose
 from solver.errors import EXIT_OK, EXIT_VIOLATIONS
 from solver.mip.backends import BACKENDS
 
@@ -40,6 +41,7 @@ def register(sub) -> None:
                    help="plot (default: DIR/NAME.pareto-VERSUS.png)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     p.add_argument("--no-verify", action="store_true", help="skip checking each plan (faster)")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 

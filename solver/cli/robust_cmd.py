@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from solver.cli import add_verbose
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -54,6 +55,7 @@ def register(sub) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds per solve")
     p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap")
     p.add_argument("--json", default=None, metavar="FILE", help="write the comparison as JSON")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from solver.cli import add_verbose
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS
 from solver.mip.status import EXIT_CODE
@@ -40,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("--no-timing", action="store_true",
                    help="write 0 for the solve time, the one run-dependent field: two runs then "
                         "give byte-identical files")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from solver.cli import add_verbose
 from solver.errors import EXIT_OK, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -39,6 +40,7 @@ def register(sub) -> None:
     p.add_argument("--unused", type=int, default=2,
                    help="also find the entry discount of this many cheapest unused accelerators")
     p.add_argument("--json", default=None, metavar="FILE", help="write everything as JSON")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 

@@ -49,6 +49,7 @@ status is ``time_limit`` although the periods finished early.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -66,6 +67,9 @@ from solver.mip.periods import PeriodVars, slice_coefficients
 from solver.mip.reduced import ReducedStats, candidate_columns, round_up, solve_reduced, submodel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
 from solver.periods import PeriodSpec
+from solver.progress import money
+
+log = logging.getLogger(__name__)
 
 NAME, SOLVER = "highspy", "reduced"
 
@@ -300,7 +304,8 @@ def prove_periods(models: list, values: list, st: DecompositionStats, left, work
 
     def again(t: int):
         return solve_reduced(models[t], time_limit_s=budget, mip_gap=mip_gap / 2, threads=1,
-                             start=values[t], prove_only=True, stats=ReducedStats())
+                             start=values[t], prove_only=True,
+                             stats=ReducedStats(label=f"period {t} proof: "))
 
     with ThreadPoolExecutor(max_workers=len(todo)) as pool:
         results = list(pool.map(again, todo))
@@ -311,6 +316,7 @@ def prove_periods(models: list, values: list, st: DecompositionStats, left, work
         if r.has_plan and r.objective < st.period_objectives[t]:
             st.period_objectives[t] = float(r.objective)
         st.notes.append(f"period {t} proved again: {r.status}, bound {st.period_bounds[t]:.6g}")
+        log.info("period %d proved again: %s, bound %s", t, r.status, money(st.period_bounds[t]))
     return bound
 
 
@@ -352,10 +358,12 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         seed = next((fit for fit in (fitted(models[t], models[u], done[u]) for u in finished[:3])
                      if fit is not None), None)
         r = solve_reduced(models[t], time_limit_s=budget, mip_gap=mip_gap / 2, threads=1,
-                          start=seed, stats=ReducedStats())
+                          start=seed, stats=ReducedStats(label=f"period {t}: "))
         if r.has_plan:
             with lock:
                 done[t] = r.values
+        log.info("period %d of %d: %s, plan %s, bound %s in %.1fs (budget %.1fs)", t, T, r.status,
+                 money(r.objective), money(r.best_bound), time.perf_counter() - t1, budget)
         return r, time.perf_counter() - t1
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -404,6 +412,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         return obj
 
     st.stitched = consider(stitch(k, spec, model, v, models, values), "stitched plan")
+    log.info("periods done: bounds sum to %s; stitched plan %s", money(bound), money(st.stitched))
     used = np.zeros(k.n_c, bool)
     for m, val in zip(models, values):
         used |= val[m.blocks["y"]] > 0.5
@@ -416,6 +425,8 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
             continue
         st.rolling.append(consider(stitch(k, spec, model, v, models, rolled),
                                    f"{'backward' if backward else 'forward'} rolling plan"))
+        log.info("%s rolling plan: %s (best %s; bound %s)", "backward" if backward else "forward",
+                 money(st.rolling[-1]), money(best_obj), money(bound))
     st.rolling_seconds = time.perf_counter() - t1
     whole = model.n_vars <= whole_model_max_vars
     if not whole:
@@ -440,6 +451,8 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
                                       start=best[cols] if best is not None else None)
         st.master_seconds += time.perf_counter() - t1
         statuses.append(text + (" (whole model)" if is_whole else ""))
+        log.info("%s: %s, plan %s", "whole model" if is_whole else f"restricted master ({len(cols)} variables)",
+                 text, money(sub.objective_value(v_sub) if v_sub is not None else None))
         if is_whole and np.isfinite(lb_sub):
             bound = max(bound, float(lb_sub))
         if v_sub is not None:

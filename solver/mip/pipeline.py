@@ -6,15 +6,20 @@ call :func:`solve_problem` too, so the whole chain lives in one place.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
-from solver.mip.backends import solve
+from solver.mip.backends import BACKENDS, solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, SolveResult
 from solver.plan import Plan, build_plan
+from solver.progress import solved
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,7 +56,10 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
     ``warm_start``: an earlier plan's JSON dict, turned into a starting solution
     (:mod:`solver.mip.warmstart`).
     """
+    t0 = time.perf_counter()
     model = build_model(k)
+    log.info("model: %d variables (%d integer), %d rows, %d nonzeros in %.1fs", model.n_vars,
+             int(model.is_int.sum()), model.n_rows, len(model.data), time.perf_counter() - t0)
     msg = unservable_message(k)
     start, start_note = None, ""
     if warm_start is not None and msg is None:
@@ -61,6 +69,8 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
     if msg is not None:
         res = SolveResult(INFEASIBLE, backend, solver or "-", 0.0, message=msg)
     else:
+        log.info("solving with %s/%s: time limit %gs, gap %g%s", backend, solver or BACKENDS[backend][0],
+                 time_limit_s, mip_gap, ", from the warm start" if start is not None else "")
         res = solve(model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap,
                     threads=threads, start=start)
         tried = [f"{res.backend}:{res.solver} ({res.message})"]
@@ -68,6 +78,7 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
             if res.status != ERROR:
                 break
             be, _, name = fb.rpartition(":")
+            log.info("%s:%s failed (%s); trying %s", res.backend, res.solver, res.message, fb)
             res = solve(model, be or backend, name, time_limit_s=time_limit_s, mip_gap=mip_gap,
                         threads=threads, start=start)
             tried.append(f"{res.backend}:{res.solver} ({res.message})")
@@ -78,6 +89,7 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict (availability, power, budget, spot share, "
                             "mean quality or redundancy); try relaxing one at a time with --scenario")
+    log.info(solved(res))
     plan = build_plan(problem, k, model, res, scenario=scenario, time_limit_s=time_limit_s,
                       mip_gap=mip_gap)
     return Solved(plan, k, model, res)
@@ -102,7 +114,10 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
                              time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
                              mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
                              threads=threads or opts.threads, perf=perf, previous=previous)
+    t0 = time.perf_counter()
     k = build_coefficients(p, loaded.catalog, perf=perf)
+    log.info("coefficients in %.1fs: workloads %d, offers %d, candidates %d, workload-candidate pairs %d",
+             time.perf_counter() - t0, k.n_w, k.n_o, k.n_c, k.n_p)
     return solve_coefficients(p, k, backend=backend, solver=solver,
                               time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
                               mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,

@@ -61,6 +61,7 @@ pair -> candidate -> offer maps; nothing here knows the problem's meaning.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -70,6 +71,9 @@ import numpy as np
 from solver.mip.highspy_backend import run_mip
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
+from solver.progress import money
+
+log = logging.getLogger(__name__)
 
 NAME, SOLVER = "highspy", "reduced"
 
@@ -98,6 +102,8 @@ class ReducedStats:
     reduced_status: str = ""
 
     notes: list = field(default_factory=list)
+    #: prefix of this solve's progress lines (e.g. "period 3: " in a decomposition)
+    label: str = ""
 
     def summary(self) -> str:
         """The phases that ran, with their figures (a phase that did not run is left out)."""
@@ -343,6 +349,9 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     chosen[_cheapest_per_workload(per_req, run.pair_w, init_per_workload)] = True
 
     lp = _column_generation(run, ub_fin, chosen, per_req, add_per_workload)
+    run.say("LP bound %s%s after %d rounds of column generation (%d of %d routing columns) in %.1fs",
+            money(st.lp_bound), "" if st.lp_converged else " (not converged)", st.cg_rounds,
+            st.cg_columns, len(run.x), st.cg_seconds)
     if lp is None:
         return run.result(ERROR, message="the LP relaxation could not be solved: " + st.summary())
     if st.lp_converged and lp.unserved_rps > 1e-6:
@@ -380,6 +389,8 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     if best is None:
         return _whole_mip(run, bound, floor0)
     st.incumbent = model.objective_value(best)
+    run.say("incumbent %s, %.2f%% above the LP bound, in %.1fs", money(st.incumbent),
+            100.0 * (st.incumbent - bound) / max(abs(st.incumbent), 1e-9), st.incumbent_seconds)
     if (st.incumbent - bound) / max(abs(st.incumbent), 1e-9) <= mip_gap:
         st.candidates_kept = int(useful_c.sum())
         return run.result(OPTIMAL, values=best, objective=st.incumbent, best_bound=bound,
@@ -413,6 +424,13 @@ class _Run:
 
     def left(self) -> float:
         return self.time_limit_s - (time.perf_counter() - self.t0)
+
+    def say(self, fmt: str, *args, level: Optional[int] = None) -> None:
+        """A progress line (:mod:`solver.progress`), prefixed with the stats' label; INFO by default,
+        DEBUG for a labelled solve (one of many, e.g. a period: its caller reports its end)."""
+        if level is None:
+            level = logging.DEBUG if self.st.label else logging.INFO
+        log.log(level, "%s" + fmt, self.st.label, *args)
 
     def result(self, status: str, **kw) -> SolveResult:
         return SolveResult(status, NAME, SOLVER, time.perf_counter() - self.t0, **kw)
@@ -527,6 +545,9 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
                 continue
             st.lp_converged = True
             break
+        run.say("column generation round %d: LP %s, bound %s, %d routing columns with negative reduced cost", st.cg_rounds,
+                money(h.getInfo().objective_function_value), money(bound), int(cand.sum()),
+                level=logging.DEBUG)
         if run.left() < 0.15 * run.time_limit_s:
             st.notes.append("column generation stopped for time")
             break
@@ -629,6 +650,9 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
         st.offers_kept = int(keep_o.sum())
         cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
         st.reduced_vars = len(cols)
+        run.say("%s %d of %d candidates (%d offers, %d variables), %.1fs left",
+                "reduced-cost fixing keeps" if proof else "fixing keeps too many: a heuristic MIP first on",
+                st.candidates_kept, st.candidates, st.offers_kept, st.reduced_vars, run.left())
         red = submodel(model, cols)
         t_red = time.perf_counter()
         remaining = run.left()
@@ -640,6 +664,8 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
         st.reduced_seconds += time.perf_counter() - t_red
         st.reduced_status = red_status
         red_obj = red.objective_value(v_red) if v_red is not None else np.inf
+        run.say("reduced MIP: %s, plan %s, its bound %s", red_status,
+                money(red_obj if v_red is not None else None), money(lb_red))
         if v_red is not None:
             cand_v = run.as_plan(cols, v_red)
             obj = model.objective_value(cand_v)

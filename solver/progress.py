@@ -1,0 +1,69 @@
+"""Progress lines for long solves (``fleetopt solve --verbose``).
+
+A large solve runs for minutes in phases (coefficients, model, LP bound,
+incumbent, fixing, the MIP on what is left; per period for multi-period
+problems).  A batch job's log, or a user at a terminal, should see each phase
+end with its figures, not a silent minute.  Modules log through the standard
+:mod:`logging` tree under ``solver`` (``logging.getLogger(__name__)``), at INFO
+for phase ends and DEBUG for finer steps (each column-generation round); the
+library itself attaches no output (a ``NullHandler``), so nothing is printed
+unless a caller asks: the CLI with :func:`shown`, a notebook with
+``logging.basicConfig(level=logging.INFO)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from typing import Iterator, Optional, TextIO
+
+ROOT = "solver"
+logging.getLogger(ROOT).addHandler(logging.NullHandler())
+
+
+class _Elapsed(logging.Formatter):
+    """``[  12.3s] message``: seconds since the lines were switched on."""
+
+    def __init__(self, t0: float):
+        super().__init__()
+        self.t0 = t0
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"[{record.created - self.t0:7.1f}s] {record.getMessage()}"
+
+
+@contextlib.contextmanager
+def shown(verbosity: int, stream: Optional[TextIO] = None) -> Iterator[None]:
+    """Within the block, print progress lines to ``stream`` (stderr): INFO at ``verbosity`` 1,
+    also DEBUG at 2 or more; nothing at 0.  The handler is removed afterwards."""
+    if verbosity <= 0:
+        yield
+        return
+    logger = logging.getLogger(ROOT)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(_Elapsed(time.time()))
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
+    logger.propagate = False         # not twice where the caller has a root handler
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+
+
+def money(x: Optional[float]) -> str:
+    """A cost for a progress line: ``1,234,567`` (or ``-`` when there is none)."""
+    if x is None or x != x or abs(x) >= 1e15:
+        return "-"
+    return f"{x:,.0f}"
+
+
+def solved(res) -> str:
+    """The line that ends a solve: status, plan and bound costs, solver seconds."""
+    return (f"{res.status}: plan {money(res.objective)}, bound {money(res.best_bound)}, "
+            f"{res.seconds:.1f}s in the solver")
