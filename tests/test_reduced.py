@@ -21,8 +21,8 @@ from solver.mip.formulation import build_model
 from solver.mip.model import ModelBuilder
 from solver.mip.pipeline import solve_problem
 from solver.mip.highspy_backend import highs_from_model, run_mip
-from solver.mip.reduced import (candidate_columns, lagrangian_bound, lift_homogeneous_rows, round_up,
-                                solve_reduced, submodel)
+from solver.mip.reduced import (at_pi, candidate_columns, convexity_bound, demand_rows, lagrangian_bound,
+                                lift_homogeneous_rows, round_up, solve_reduced, submodel)
 from solver.mip.warmstart import start_from_plan
 from solver.problem.load import load_problem, validate_document
 
@@ -132,6 +132,78 @@ def test_lifting_keeps_the_bound_and_raises_the_replica_reduced_cost():
     assert up[1] == pytest.approx(0.0)
     assert rc1[1] == pytest.approx(0.0) and rc1[3] == pytest.approx(10.0)   # d gains 6 x 0.5
     assert L1 == pytest.approx(L0)
+
+
+def _tiny_with_demand_rows(extra_column_in_demand: bool = False):
+    """_tiny_lp with its demand row named as the fleet model names it (and a, b, c its routing
+    columns); optionally a slack column in the demand row, as an elastic model has."""
+    b = ModelBuilder()
+    v = b.add_vars("v", ["a", "b", "c", "d"], 0.0, [np.inf, np.inf, np.inf, 1.0], integer=False)
+    cols, vals = list(v[:3]), [1.0, 1.0, 1.0]
+    if extra_column_in_demand:
+        slack = b.add_vars("slack", ["slack"], 0.0, np.inf, integer=False)
+        cols, vals = cols + [slack[0]], vals + [1.0]
+    b.add_rows("demand.served", [0] * len(cols), cols, vals, "=", [10.0], ["w"])
+    b.add_rows("cap", [0, 0], [v[1], v[3]], [1.0, -6.0], "<", [0.0], ["c"])
+    b.add_objective("cost", v, [3.0, 2.0, 4.0, 5.0])
+    return b.build(), v[:3]
+
+
+def test_convexity_bound_keeps_the_demand_rows_valid_and_never_below_the_box_bound():
+    m, x = _tiny_with_demand_rows()
+    row_of_nnz = m.row_of_nnz()
+    dr = demand_rows(m, x, row_of_nnz)
+    assert dr is not None and list(dr.demand) == [10.0]
+    ub = np.array([10.0, 10.0, 10.0, 1.0])
+
+    def both(pi):
+        L, rc = lagrangian_bound(m, pi, at_pi(m, pi, row_of_nnz), ub)
+        return L, convexity_bound(m, pi, rc, ub, x, dr)
+
+    # by hand at pi = 0: the box bound is 0 (every cost >= 0); with the demand row kept the 10
+    # req/s go to the cheapest column, b at 2: 20 (the LP optimum is 29)
+    assert both(np.zeros(2)) == (pytest.approx(0.0), pytest.approx(20.0))
+    # at the optimal duals (3, -1) both are the LP optimum
+    assert both(np.array([3.0, -1.0]))[1] == pytest.approx(29.0)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        pi = np.array([rng.uniform(-10, 10), -rng.uniform(0, 10)])
+        L, Lc = both(pi)
+        assert L - 1e-9 <= Lc <= 29.0 + 1e-9
+    # a slack column in the demand row (elastic models) breaks the shape: no convexity bound
+    m2, x2 = _tiny_with_demand_rows(extra_column_in_demand=True)
+    assert demand_rows(m2, x2, m2.row_of_nnz()) is None
+
+
+def test_convexity_bound_is_below_the_optimum_of_a_fleet_model_for_perturbed_duals(tmp_path):
+    """On a generated S instance: duals of its LP relaxation, perturbed at random (signs kept
+    valid), give bounds that are never above the optimum an exact solve finds."""
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(generate("S", seed=13), sort_keys=False))
+    k, m = _model(load_problem(f))
+    exact = solve(m, "highspy", "highs", time_limit_s=120, mip_gap=1e-9)
+    assert exact.status == "optimal"
+    h = highs_from_model(m, relax=True, time_limit_s=60, mip_gap=0.0, threads=None)
+    h.run()
+    pi0 = np.asarray(h.getSolution().row_dual, float)
+    x = m.blocks["x"]
+    row_of_nnz = m.row_of_nnz()
+    dr = demand_rows(m, x, row_of_nnz)
+    assert dr is not None
+    ub = np.where(np.isfinite(m.ub), m.ub, 1e6)
+    rng = np.random.default_rng(2)
+    seen_better = 0
+    for scale in (0.0, 0.05, 0.3, 1.0):
+        for _ in range(10):
+            pi = pi0 * (1 + scale * rng.standard_normal(len(pi0)))
+            pi[m.sense == "<"] = np.minimum(pi[m.sense == "<"], 0.0)
+            pi[m.sense == ">"] = np.maximum(pi[m.sense == ">"], 0.0)
+            L, rc = lagrangian_bound(m, pi, at_pi(m, pi, row_of_nnz), ub)
+            Lc = convexity_bound(m, pi, rc, ub, x, dr)
+            assert Lc >= L - 1e-6 * abs(L) - 1e-6
+            assert Lc <= exact.objective * (1 + 1e-9) + 1e-6
+            seen_better += Lc > L + 1e-6 * abs(exact.objective)
+    assert seen_better > 0     # it does help away from the optimal duals
 
 
 def test_warm_start_from_the_plan_itself_is_feasible_and_costs_the_plan(tmp_path):

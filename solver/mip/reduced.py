@@ -20,7 +20,12 @@ model to a solver:
 
    for every v in the box, so L(pi) bounds the LP relaxation and therefore
    every plan (Lagrangian / Farley bound).  At convergence it equals the LP
-   optimum.
+   optimum.  Before convergence a routing column's box term (its most negative
+   reduced cost times the whole demand, for every column) makes L(pi) weak,
+   often below zero; keeping the demand rows in the relaxation instead
+   (:func:`convexity_bound`: each workload's demand routed once, at its
+   cheapest reduced cost) gives a bound never below L(pi), which is what a
+   column generation stopped for time reports.
 3. **Lifted duals.**  LP solvers return an arbitrary point of a degenerate
    dual face.  For the replica-capacity and offer-unit rows (right-hand side 0)
    the dual is raised toward 0 as far as every reduced cost in the row stays
@@ -171,6 +176,67 @@ def lagrangian_bound(model: LinearModel, pi: np.ndarray, atpi: np.ndarray,
     hi_term = np.where(np.isnan(hi_term), 0.0, hi_term)
     col_term = np.where(rc >= 0, lo_term, hi_term)
     return float(pi @ model.rhs + col_term.sum() + model.obj_const), rc
+
+
+@dataclass(frozen=True)
+class DemandRows:
+    """The demand rows ``sum_{p in w} x_p = D_w`` as convexity rows: each routing column x_p in
+    exactly one of them with coefficient 1, bounds 0 <= x_p and D_w <= ub_p (built by
+    :func:`demand_rows`, which returns None where a model breaks that shape)."""
+
+    rows: np.ndarray            # model row of each demand row
+    demand: np.ndarray          # its right-hand side D_w
+    row_of_x: np.ndarray        # position (in ``rows``) of each routing column's demand row
+
+
+def demand_rows(model: LinearModel, x: np.ndarray, row_of_nnz: np.ndarray) -> Optional[DemandRows]:
+    """The model's demand rows if they have the shape :class:`DemandRows` needs, else None
+    (e.g. an elastic model, whose slack columns also enter them)."""
+    rows = np.flatnonzero(model.row_family == "demand.served")
+    if len(rows) == 0 or np.any(model.sense[rows] != "="):
+        return None
+    pos = np.full(model.n_rows, -1, np.int64)
+    pos[rows] = np.arange(len(rows))
+    nz = pos[row_of_nnz] >= 0
+    cols, vals, where = model.indices[nz], model.data[nz], pos[row_of_nnz[nz]]
+    is_x = np.zeros(model.n_vars, bool)
+    is_x[x] = True
+    row_of_x = np.full(model.n_vars, -1, np.int64)
+    row_of_x[cols] = where
+    count = np.bincount(cols, minlength=model.n_vars)
+    D = model.rhs[rows]
+    if (not np.all(is_x[cols]) or not np.all(vals == 1.0) or np.any(count[x] != 1)
+            or np.any(model.lb[x] != 0.0) or np.any(model.ub[x] < D[row_of_x[x]] * (1 - 1e-12))
+            or np.any(D < 0)):
+        return None
+    return DemandRows(rows, D, row_of_x[x])
+
+
+def convexity_bound(model: LinearModel, pi: np.ndarray, rc: np.ndarray, ub: np.ndarray, x: np.ndarray,
+                    dr: DemandRows) -> float:
+    """A Lagrangian bound that keeps the demand rows out of the relaxation.
+
+    Dualising every row but the demand rows leaves, per workload, min sum_p rc'_p x_p over
+    {x >= 0, sum_p x_p = D_w}, i.e. D_w min_p rc'_p, where rc'_p = rc_p + pi_w is the reduced
+    cost without the demand row's dual; every other column is at the end of its box as in
+    :func:`lagrangian_bound`.  For the same pi this is never below L(pi) (the subproblem has
+    fewer solutions) and equals it when pi_w = min_p rc'_p (as at an LP optimum), so it only
+    helps where the duals are not yet optimal: a column generation stopped for time, whose
+    box bound L(pi) can be far below zero.  Reduced-cost fixing stays valid on it: replicas
+    and units enter no demand row, so their terms are the same box terms.
+    """
+    rcx = rc[x] + pi[dr.rows][dr.row_of_x]
+    best = np.full(len(dr.rows), np.inf)
+    np.minimum.at(best, dr.row_of_x, rcx)
+    best = np.where(np.isfinite(best), best, 0.0)    # a demand row with no column: D_w = 0 or infeasible
+    others = np.ones(model.n_vars, bool)
+    others[x] = False
+    with np.errstate(invalid="ignore"):
+        box = np.where(rc >= 0, rc * model.lb, rc * ub)
+    box = np.where(np.isnan(box), 0.0, box)
+    rest = np.ones(model.n_rows, bool)
+    rest[dr.rows] = False
+    return float(pi[rest] @ model.rhs[rest] + box[others].sum() + dr.demand @ best + model.obj_const)
 
 
 def lift_homogeneous_rows(model: LinearModel, pi: np.ndarray, rows: np.ndarray,
@@ -340,9 +406,10 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         return SolveResult(ERROR, NAME, SOLVER, 0.0, message="highspy is not installed")
     st.candidates = len(run.y)
     ub_fin = _implied_upper_bounds(model)
-    # L(0), the objective's minimum over the box alone (0 for non-negative costs): a floor for the
-    # reported bound when column generation stops early (far-off duals give L(pi) << 0)
-    floor0 = lagrangian_bound(model, np.zeros(model.n_rows), np.zeros(model.n_vars), ub_fin)[0]
+    # the bound at pi = 0: the objective's minimum over the box (with the demand rows kept: every
+    # workload routed at its cheapest per-request cost), a floor for the reported bound when
+    # column generation stops early
+    floor0 = run.bound(np.zeros(model.n_rows), ub_fin)[0]
     # each workload's routing columns by cost per request (replica cost spread over the demand)
     per_req = model.obj[run.x] + model.obj[run.y][run.pair_c] / np.maximum(model.ub[run.x], 1e-9)
     chosen = np.zeros(len(run.x), bool)
@@ -363,7 +430,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     pi = lp.pi
     for family in ("capacity.replica", "capacity.offer_units"):
         pi = lift_homogeneous_rows(model, pi, np.flatnonzero(model.row_family == family), run.row_of_nnz)
-    lifted, rc = lagrangian_bound(model, pi, at_pi(model, pi, run.row_of_nnz), ub_fin)
+    lifted, rc = run.bound(pi, ub_fin)
     bound = lifted - 1e-9 * abs(lifted)         # the same dual as the reduced costs (~= the LP bound)
     rc_pos = np.maximum(rc, 0.0)
     rc_n = rc_pos[run.n]
@@ -402,7 +469,9 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
         heuristic_first = np.inf
     best, plan_obj, final_bound = _fix_and_search(run, best, bound, rc_n, act_c, useful_c,
                                                   heuristic_first, 3 * incumbent_candidates)
-    final_bound = max(final_bound, floor0)
+    # the best bound column generation saw is valid too (the lifted duals may give less where
+    # it stopped before converging)
+    final_bound = max(final_bound, floor0, st.lp_bound if np.isfinite(st.lp_bound) else floor0)
     gap = (plan_obj - final_bound) / max(abs(plan_obj), 1e-9)
     return run.result(OPTIMAL if gap <= mip_gap + 1e-12 else TIME_LIMIT, values=best, objective=plan_obj,
                       best_bound=final_bound, message=st.summary())
@@ -421,6 +490,15 @@ class _Run:
         self.y, self.n, self.x = model.blocks["y"], model.blocks["n"], model.blocks["x"]
         self.csc = _Csc(model)
         self.row_of_nnz = self.csc.row_of_nnz
+        self.demand = demand_rows(model, self.x, self.row_of_nnz)
+
+    def bound(self, pi: np.ndarray, ub_fin: np.ndarray) -> tuple[float, np.ndarray]:
+        """(bound, reduced costs) for duals ``pi``: the larger of :func:`lagrangian_bound` and,
+        where the demand rows allow it, :func:`convexity_bound`."""
+        lb, rc = lagrangian_bound(self.model, pi, at_pi(self.model, pi, self.row_of_nnz), ub_fin)
+        if self.demand is not None:
+            lb = max(lb, convexity_bound(self.model, pi, rc, ub_fin, self.x, self.demand))
+        return lb, rc
 
     def left(self) -> float:
         return self.time_limit_s - (time.perf_counter() - self.t0)
@@ -529,7 +607,7 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
             break
         sol = h.getSolution()
         pi = _clip_duals(model, np.asarray(sol.row_dual, float))
-        lb_now, rc = lagrangian_bound(model, pi, at_pi(model, pi, run.row_of_nnz), ub_fin)
+        lb_now, rc = run.bound(pi, ub_fin)
         # a hair below, for floating-point error in the duals' products
         bound = max(bound, lb_now - 1e-9 * abs(lb_now))
         rcx = rc[x]
