@@ -310,3 +310,36 @@ def test_an_infeasible_lp_is_reported_without_the_phases_that_did_not_run():
     assert "cannot be routed" in r.message
     for junk in ("nan", "e+1", "reduced MIP  in", "kept 0 of"):
         assert junk not in r.message, r.message
+
+
+def test_column_generation_time_limit_allows_for_highs_cumulative_run_clock(monkeypatch):
+    """HiGHS (before 2.0) compares time_limit with its run clock summed over every run() of the
+    object, and highspy 1.12 cannot zero it; the column generation re-runs one object dozens of
+    times, so a limit of "seconds left" ends the LP early (XL periods stopped at half their
+    budget).  Here the clock is made to read 1000 s already spent: every limit handed to HiGHS
+    must still leave the solve its remaining time on top of that."""
+    import highspy
+
+    real = highspy.Highs
+    short = []
+
+    class OldClock(real):
+        """A Highs whose earlier runs (if any) took 1000 s in all."""
+        runs = 0
+
+        def getRunTime(self):
+            return super().getRunTime() + (1000.0 if self.runs else 0.0)
+
+        def run(self):
+            limit = self.getOptionValue("time_limit")
+            limit = limit[-1] if isinstance(limit, tuple) else limit     # (status, value) in some versions
+            if self.runs and limit < self.getRunTime() + 1.0:
+                short.append(limit)
+            self.runs += 1
+            return super().run()
+
+    monkeypatch.setattr(highspy, "Highs", OldClock)
+    _, m = _model(load_problem(ROOT / "problems" / "chat-assistant.yaml"))
+    r = solve_reduced(m, time_limit_s=60, mip_gap=1e-6)
+    assert r.status == "optimal"
+    assert "column generation" in r.message and short == []

@@ -598,7 +598,9 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
     pi = None
     scale = max(abs(float(np.max(np.abs(model.obj)))), 1.0)
     while True:
-        h.setOptionValue("time_limit", float(max(run.left(), 0.5)))
+        # HiGHS (before 2.0) checks time_limit against its run clock summed over every run()
+        # of this object, and highspy 1.12 cannot zero it: the limit is that sum plus what is left
+        h.setOptionValue("time_limit", float(h.getRunTime() + max(run.left(), 0.5)))
         h.run()
         status = h.modelStatusToString(h.getModelStatus())
         st.cg_rounds += 1
