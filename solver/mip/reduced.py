@@ -730,15 +730,16 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
         st.offers_kept = int(keep_o.sum())
         cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
         st.reduced_vars = len(cols)
-        run.say("%s %d of %d candidates (%d offers, %d variables), %.1fs left",
-                "reduced-cost fixing keeps" if proof else "fixing keeps too many: a heuristic MIP first on",
-                st.candidates_kept, st.candidates, st.offers_kept, st.reduced_vars, run.left())
-        red = submodel(model, cols)
-        t_red = time.perf_counter()
         remaining = run.left()
         if remaining < 1.0:
             st.notes.append("no time left for the reduced MIP")
+            run.say("no time left for the MIP on the %d candidates fixing keeps", st.candidates_kept)
             break
+        run.say("%s %d of %d candidates (%d offers, %d variables), %.1fs left",
+                "reduced-cost fixing keeps" if proof else "fixing keeps too many: a heuristic MIP first on",
+                st.candidates_kept, st.candidates, st.offers_kept, st.reduced_vars, remaining)
+        red = submodel(model, cols)
+        t_red = time.perf_counter()
         v_red, lb_red, red_status = run_mip(red, remaining, run.mip_gap, run.threads, start=best[cols],
                                             cutoff=thr if proof else None)
         st.reduced_seconds += time.perf_counter() - t_red
