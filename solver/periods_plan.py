@@ -31,7 +31,7 @@ from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, buil
 from solver.mip.status import INFEASIBLE
 from solver.periods import build_period_spec, owned_offers, with_move_targets
 from solver.plan import Objective, Plan, SolverInfo, deployment_id
-from solver.progress import solved
+from solver.progress import solved, starting
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,7 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         from solver.mip.status import SolveResult
         res = SolveResult(INFEASIBLE, backend, solver_name or "-", 0.0, message=msg)
     else:
-        log.info("solving with %s/%s: time limit %gs, gap %g", backend, solver_name or BACKENDS[backend][0],
-                 time_limit_s, mip_gap)
+        log.info(starting(backend, solver_name or BACKENDS[backend][0], time_limit_s, mip_gap))
         res = solve_period_model(k, spec, model, v, backend=backend, solver_name=solver_name,
                                  time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
                                  previous=prev)

@@ -63,6 +63,11 @@ def money(x: Optional[float]) -> str:
     return f"{x:,.0f}"
 
 
+def starting(backend: str, solver: str, time_limit_s: float, mip_gap: float, note: str = "") -> str:
+    """The line that starts a solve: which solver, under which limits."""
+    return f"solving with {backend}/{solver}: time limit {time_limit_s:g}s, gap {mip_gap:g}{note}"
+
+
 def solved(res) -> str:
     """The line that ends a solve: status, plan and bound costs, solver seconds."""
     return (f"{res.status}: plan {money(res.objective)}, bound {money(res.best_bound)}, "

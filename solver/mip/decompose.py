@@ -451,7 +451,8 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
                                       start=best[cols] if best is not None else None)
         st.master_seconds += time.perf_counter() - t1
         statuses.append(text + (" (whole model)" if is_whole else ""))
-        log.info("%s: %s, plan %s", "whole model" if is_whole else f"restricted master ({len(cols)} variables)",
+        log.info("%s: %s, plan %s",
+                 "whole model" if is_whole else f"restricted master ({len(cols)} variables)",
                  text, money(sub.objective_value(v_sub) if v_sub is not None else None))
         if is_whole and np.isfinite(lb_sub):
             bound = max(bound, float(lb_sub))

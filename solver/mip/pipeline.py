@@ -17,7 +17,7 @@ from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, SolveResult
 from solver.plan import Plan, build_plan
-from solver.progress import solved
+from solver.progress import solved, starting
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
     if msg is not None:
         res = SolveResult(INFEASIBLE, backend, solver or "-", 0.0, message=msg)
     else:
-        log.info("solving with %s/%s: time limit %gs, gap %g%s", backend, solver or BACKENDS[backend][0],
-                 time_limit_s, mip_gap, ", from the warm start" if start is not None else "")
+        log.info(starting(backend, solver or BACKENDS[backend][0], time_limit_s, mip_gap,
+                          ", from the warm start" if start is not None else ""))
         res = solve(model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap,
                     threads=threads, start=start)
         tried = [f"{res.backend}:{res.solver} ({res.message})"]

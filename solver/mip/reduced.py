@@ -625,8 +625,8 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
                 continue
             st.lp_converged = True
             break
-        run.say("column generation round %d: LP %s, bound %s, %d routing columns with negative reduced cost", st.cg_rounds,
-                money(h.getInfo().objective_function_value), money(bound), int(cand.sum()),
+        run.say("column generation round %d: LP %s, bound %s, %d routing columns with negative reduced cost",
+                st.cg_rounds, money(h.getInfo().objective_function_value), money(bound), int(cand.sum()),
                 level=logging.DEBUG)
         if run.left() < 0.15 * run.time_limit_s:
             st.notes.append("column generation stopped for time")
