@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from solver.cli import add_verbose
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS
+from solver.mip.stop import on_interrupt
 from solver.mip.status import EXIT_CODE
 from solver.yamlio import atomic_write_text
 
@@ -83,8 +85,11 @@ def run(args) -> int:
             raise InputError(InputIssue("--warm-start is for single-period problems", path="--warm-start",
                                         hint="re-optimise a multi-period plan with --existing PLAN.json"))
         warm = load_plan_json(args.warm_start)
-    solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
-                           mip_gap=args.gap, threads=args.threads, previous=previous, warm_start=warm)
+    # Ctrl-C stops a highspy search and keeps its best plan (solver.mip.stop); CBC and SCIP run
+    # as they always have
+    with on_interrupt() if backend == "highspy" else contextlib.nullcontext():
+        solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
+                               mip_gap=args.gap, threads=args.threads, previous=previous, warm_start=warm)
     plan = solved.plan
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text(), protect=protect)

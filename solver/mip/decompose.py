@@ -61,6 +61,7 @@ import numpy as np
 
 from solver.coefficients import Coefficients
 from solver.mip.formulation import build_model
+from solver.mip import stop
 from solver.mip.highspy_backend import run_mip
 from solver.mip.model import LinearModel
 from solver.mip.periods import PeriodVars, slice_coefficients
@@ -283,7 +284,8 @@ class DecompositionStats:
         per = ", ".join(f"{lb:.6g}/{ob:.6g} {st} {s:.1f}s" for lb, ob, st, s in
                         zip(self.period_bounds, self.period_objectives, self.period_status,
                             self.period_seconds))
-        return (f"period relaxation (bound/plan per period: {per}); stitched plan {self.stitched:.6g}; "
+        return ((stop.STOPPED_NOTE + "; " if stop.requested() else "")
+                + f"period relaxation (bound/plan per period: {per}); stitched plan {self.stitched:.6g}; "
                 f"rolling plans {', '.join(f'{x:.6g}' for x in self.rolling)} in {self.rolling_seconds:.1f}s; "
                 f"master on {self.master_candidates} candidates ({self.master_vars} variables) "
                 f"{self.master_status} in {self.master_seconds:.1f}s"
@@ -298,7 +300,7 @@ def prove_periods(models: list, values: list, st: DecompositionStats, left, work
     gaps = np.array(st.period_objectives) - np.array(st.period_bounds)
     todo = [int(t) for t in np.argsort(-gaps, kind="stable")
             if gaps[t] > mip_gap / 2 * st.period_objectives[t]][:workers]
-    if not todo or left() - reserve_s < 5.0:
+    if not todo or left() - reserve_s < 5.0 or stop.requested():
         return bound
     budget = left() - reserve_s
 
@@ -442,7 +444,8 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     phases = [(restricted, 0.5 if whole else 1.0)] + ([(np.arange(model.n_vars), 1.0)] if whole else [])
     statuses = []
     for cols, share in phases:
-        if left() <= 1.0 or (best is not None and (best_obj - bound) / max(abs(best_obj), 1e-9) <= mip_gap):
+        if left() <= 1.0 or stop.requested() or (
+                best is not None and (best_obj - bound) / max(abs(best_obj), 1e-9) <= mip_gap):
             break
         is_whole = len(cols) == model.n_vars
         sub = model if is_whole else submodel(model, cols)

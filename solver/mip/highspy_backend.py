@@ -25,10 +25,13 @@ from typing import Optional
 
 import numpy as np
 
+from solver.mip import stop
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, UNBOUNDED, SolveResult
 
 SOLVERS = ("reduced", "highs")
+#: HiGHS's model status text after a user interrupt
+INTERRUPTED = "Interrupted by user"
 
 
 def highs_from_model(model: LinearModel, *, relax: bool, time_limit_s: float, mip_gap: float,
@@ -71,10 +74,15 @@ def run_mip(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Op
     ``cutoff``: prune every node whose bound reaches it (HiGHS ``objective_bound``), i.e. search
     only for plans cheaper than ``cutoff``.  A finished search then proves that no such plan
     exists, so min(dual bound, cutoff) is a valid bound; "Infeasible" means none is cheaper.
+    After Ctrl-C (:mod:`solver.mip.stop`) the search stops at its next node and returns its
+    incumbent ("Interrupted by user"); once stopped, no new search starts.
     """
     import highspy
 
+    if stop.requested():
+        return None, float("nan"), INTERRUPTED
     h = highs_from_model(model, relax=False, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+    h.cbMipInterrupt.subscribe(stop.interrupt_callback)
     if cutoff is not None:
         h.setOptionValue("objective_bound", float(cutoff))
     if start is not None:
@@ -127,6 +135,8 @@ def solve_highspy(model: LinearModel, solver: str, time_limit_s: float, mip_gap:
     if obj is not None and np.isfinite(bound):
         gap = abs(obj - bound) / max(abs(obj), 1e-9)
     status = _normalise(text, values is not None, gap, mip_gap)
+    if text == INTERRUPTED:
+        note += stop.STOPPED_NOTE + "; " if values is not None else "stopped by the user before a plan was found; "
     return SolveResult(status, "highspy", solver, time.perf_counter() - t0, values=values,
                        best_bound=bound if np.isfinite(bound) and values is not None else None,
                        message=note + f"HiGHS {text}")

@@ -73,6 +73,7 @@ from typing import Optional
 
 import numpy as np
 
+from solver.mip import stop
 from solver.mip.highspy_backend import run_mip
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
@@ -511,6 +512,8 @@ class _Run:
         log.log(level, "%s" + fmt, self.st.label, *args)
 
     def result(self, status: str, **kw) -> SolveResult:
+        if stop.requested() and "message" in kw:
+            kw["message"] = stop.STOPPED_NOTE + "; " + kw["message"]
         return SolveResult(status, NAME, SOLVER, time.perf_counter() - self.t0, **kw)
 
     def as_plan(self, cols: np.ndarray, v_sub: np.ndarray) -> np.ndarray:
@@ -631,6 +634,8 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
         if run.left() < 0.15 * run.time_limit_s:
             st.notes.append("column generation stopped for time")
             break
+        if stop.requested():
+            break
         # the most negative few per workload
         idx = np.flatnonzero(cand)
         pick = idx[_cheapest_per_workload(rcx[idx], pair_w[idx], add_per_workload)]
@@ -731,6 +736,8 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
         cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
         st.reduced_vars = len(cols)
         remaining = run.left()
+        if stop.requested():
+            break
         if remaining < 1.0:
             st.notes.append("no time left for the reduced MIP")
             run.say("no time left for the MIP on the %d candidates fixing keeps", st.candidates_kept)
