@@ -88,7 +88,9 @@ def test_ctrl_c_during_solve_writes_the_best_plan(tmp_path, capsys):
     def press_ctrl_c():
         if searching.wait(120):
             time.sleep(0.3)
-            os.kill(os.getpid(), signal.SIGINT)
+            # only while the solve listens (a SIGINT after it would stop pytest itself)
+            if signal.getsignal(signal.SIGINT) is not before:
+                os.kill(os.getpid(), signal.SIGINT)
 
     logger = logging.getLogger("solver")
     watch, level = Watch(), logger.level
@@ -112,7 +114,9 @@ def test_ctrl_c_during_solve_writes_the_best_plan(tmp_path, capsys):
     plan = json.loads(out.read_text())
     assert plan["status"] == "time_limit"
     detail = plan["solver"]["status_detail"]
-    assert detail.startswith(stop.STOPPED_NOTE) and "reduced MIP Interrupted by user" in detail
+    assert detail.startswith(stop.STOPPED_NOTE)
+    # the search that was running when the signal came was cut short, not run to its end
+    assert "reduced MIP Interrupted by user" in detail or "reduced MIP" not in detail, detail
     lp = load_problem(f)
     assert verify_plan(lp.problem, lp.catalog, plan).ok
     assert plan["solver"]["best_bound"] <= plan["objective"]["total"]
