@@ -82,7 +82,8 @@ def run_mip(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Op
     if stop.requested():
         return None, float("nan"), INTERRUPTED
     h = highs_from_model(model, relax=False, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
-    h.cbMipInterrupt.subscribe(stop.interrupt_callback)
+    if stop.listening():
+        h.cbMipInterrupt.subscribe(stop.interrupt_callback)
     if cutoff is not None:
         h.setOptionValue("objective_bound", float(cutoff))
     if start is not None:
