@@ -12,9 +12,9 @@ incumbent and dual bound), and the phases of :mod:`solver.mip.reduced` and
 one.  Only while it listens (the CLI's ``solve``): a callback changes HiGHS's
 search trajectory on some instances (M-8Q at 60 s: 1.19% without, 1.61% with;
 L, M+ and M-8Q at seed 11 unchanged), so library calls, tests and benchmarks
-run without it.  A second Ctrl-C aborts at once (exit 130; outputs are written atomically, so
-none is left half-written).  Only
-the highspy backend listens; CBC and SCIP keep the default behaviour.
+run without it.  A second Ctrl-C aborts at once (exit 130; outputs are written
+atomically, so none is left half-written).  Only the highspy backend listens;
+CBC and SCIP keep the default behaviour.
 """
 
 from __future__ import annotations
