@@ -158,7 +158,7 @@ def test_convexity_bound_keeps_the_demand_rows_valid_and_never_below_the_box_bou
 
     def both(pi):
         L, rc = lagrangian_bound(m, pi, at_pi(m, pi, row_of_nnz), ub)
-        return L, convexity_bound(m, pi, rc, ub, x, dr)
+        return L, convexity_bound(L, pi, rc, ub, x, dr)
 
     # by hand at pi = 0: the box bound is 0 (every cost >= 0); with the demand row kept the 10
     # req/s go to the cheapest column, b at 2: 20 (the LP optimum is 29)
@@ -199,7 +199,7 @@ def test_convexity_bound_is_below_the_optimum_of_a_fleet_model_for_perturbed_dua
             pi[m.sense == "<"] = np.minimum(pi[m.sense == "<"], 0.0)
             pi[m.sense == ">"] = np.maximum(pi[m.sense == ">"], 0.0)
             L, rc = lagrangian_bound(m, pi, at_pi(m, pi, row_of_nnz), ub)
-            Lc = convexity_bound(m, pi, rc, ub, x, dr)
+            Lc = convexity_bound(L, pi, rc, ub, x, dr)
             assert Lc >= L - 1e-6 * abs(L) - 1e-6
             assert Lc <= exact.objective * (1 + 1e-9) + 1e-6
             seen_better += Lc > L + 1e-6 * abs(exact.objective)

@@ -213,7 +213,7 @@ def demand_rows(model: LinearModel, x: np.ndarray, row_of_nnz: np.ndarray) -> Op
     return DemandRows(rows, D, row_of_x[x])
 
 
-def convexity_bound(model: LinearModel, pi: np.ndarray, rc: np.ndarray, ub: np.ndarray, x: np.ndarray,
+def convexity_bound(box_bound: float, pi: np.ndarray, rc: np.ndarray, ub: np.ndarray, x: np.ndarray,
                     dr: DemandRows) -> float:
     """A Lagrangian bound that keeps the demand rows out of the relaxation.
 
@@ -225,19 +225,18 @@ def convexity_bound(model: LinearModel, pi: np.ndarray, rc: np.ndarray, ub: np.n
     helps where the duals are not yet optimal: a column generation stopped for time, whose
     box bound L(pi) can be far below zero.  Reduced-cost fixing stays valid on it: replicas
     and units enter no demand row, so their terms are the same box terms.
+
+    Computed from ``box_bound`` = L(pi) (:func:`lagrangian_bound`, same ``pi``, ``rc`` and
+    ``ub``): take out the routing columns' box terms (rc_p ub_p where rc_p < 0, as lb_p = 0)
+    and the demand rows' pi_w D_w, put in sum_w D_w min_p rc'_p.
     """
-    rcx = rc[x] + pi[dr.rows][dr.row_of_x]
+    rcx = rc[x]
+    rcx_own = rcx + pi[dr.rows][dr.row_of_x]
     best = np.full(len(dr.rows), np.inf)
-    np.minimum.at(best, dr.row_of_x, rcx)
+    np.minimum.at(best, dr.row_of_x, rcx_own)
     best = np.where(np.isfinite(best), best, 0.0)    # a demand row with no column: D_w = 0 or infeasible
-    others = np.ones(model.n_vars, bool)
-    others[x] = False
-    with np.errstate(invalid="ignore"):
-        box = np.where(rc >= 0, rc * model.lb, rc * ub)
-    box = np.where(np.isnan(box), 0.0, box)
-    rest = np.ones(model.n_rows, bool)
-    rest[dr.rows] = False
-    return float(pi[rest] @ model.rhs[rest] + box[others].sum() + dr.demand @ best + model.obj_const)
+    x_box = float(np.sum(np.where(rcx < 0, rcx * ub[x], 0.0)))
+    return float(box_bound - x_box - pi[dr.rows] @ dr.demand + dr.demand @ best)
 
 
 def lift_homogeneous_rows(model: LinearModel, pi: np.ndarray, rows: np.ndarray,
@@ -498,7 +497,7 @@ class _Run:
         where the demand rows allow it, :func:`convexity_bound`."""
         lb, rc = lagrangian_bound(self.model, pi, at_pi(self.model, pi, self.row_of_nnz), ub_fin)
         if self.demand is not None:
-            lb = max(lb, convexity_bound(self.model, pi, rc, ub_fin, self.x, self.demand))
+            lb = max(lb, convexity_bound(lb, pi, rc, ub_fin, self.x, self.demand))
         return lb, rc
 
     def left(self) -> float:
