@@ -21,7 +21,10 @@ Two kinds of cause, diagnosed separately:
   demand.  An elastic solve (:mod:`solver.mip.elastic`) per constraint family
   finds the smallest relaxation of that family alone ("needs 340 kW more in
   ireland"), and the demand family gives the alternative "serve N req/s less
-  of W".  Each alternative is a sufficient change on its own.
+  of W".  Each alternative is a sufficient change on its own.  An elastic solve
+  that stops without any relaxation (its time limit, or the explanation's
+  total time spent) leaves its family *undecided*, said as such: "does not
+  help" is only said when the solver proved it.
 
 Everything is recomputed from the problem with the same coefficient builder
 and performance model that ``solve`` uses, so the explanation describes the
@@ -31,6 +34,7 @@ model that was actually infeasible.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -40,7 +44,7 @@ from solver.coefficients import Coefficients, build_coefficients, build_offers, 
 from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, families_in, relax
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
-from solver.mip.status import OPTIMAL
+from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
 
 #: relaxations of these families are offered as alternatives, in this order
 FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex",
@@ -97,8 +101,13 @@ class FleetRelaxation:
     restores: bool
     changes: list = field(default_factory=list)       # sentences with numbers
     #: the solver proved the change the smallest (False: it stopped at its time limit with a
-    #: sufficient change that may not be the smallest)
+    #: sufficient change that may not be the smallest, or see ``why_not_smallest``)
     proven_smallest: bool = True
+    #: why a sufficient change is not proven the smallest, where not the time limit
+    why_not_smallest: str = ""
+    #: why the elastic solve gave no answer either way (no relaxation found and none ruled out:
+    #: its time limit, no time left, a solver failure); empty when it decided
+    undecided: str = ""
 
 
 @dataclass
@@ -159,8 +168,12 @@ class Explanation:
                     for c in f.changes:
                         lines.append(f"    - {c}")
                     if not f.proven_smallest:
-                        lines.append("      (enough, but not proven the smallest: the solver stopped at its time "
-                                     "limit; a longer --time-limit or another --backend may find less)")
+                        lines.append("      (enough, but not proven the smallest: " + (
+                            f.why_not_smallest or "the solver stopped at its time limit; a longer --time-limit "
+                                                  "or another --backend may find less") + ")")
+                elif f.undecided:
+                    lines.append(f"    - relaxing {f.what} alone: undecided ({f.undecided}); run `fleetopt "
+                                 "explain` with a longer --time-limit")
                 else:
                     lines.append(f"    - relaxing {f.what} alone does not help")
         if self.note:
@@ -387,19 +400,43 @@ def _describe(s, k: Coefficients, problem) -> str:
 
 
 def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str = "pulp",
-                  solver: Optional[str] = None, time_limit_s: float = 30.0) -> list[FleetRelaxation]:
-    """Elastic solves: each fleet family alone, then the demand as the alternative."""
+                  solver: Optional[str] = None, time_limit_s: float = 30.0,
+                  total_s: Optional[float] = None) -> list[FleetRelaxation]:
+    """Elastic solves: each fleet family alone, then the demand as the alternative.
+
+    Each solve gets ``time_limit_s``; ``total_s`` (if given) caps them all together, so a
+    caller with a deadline (``solve`` explaining its own infeasibility) is not kept waiting
+    one full limit per family: each family gets an equal share of what is left (what a quick
+    one leaves goes to the next), and one whose share is under a second is undecided.
+    """
+    t0 = time.perf_counter()
     # demand rows without any routing column belong to workloads nothing can serve (explained
     # per workload); they are dropped so that the fleet-level question can still be answered
     dem_rows = np.flatnonzero(model.row_family.astype(str) == "demand.served")
     free = [i for i in dem_rows if model.indptr[i + 1] == model.indptr[i]]
     present = families_in(model)
     out = []
-    for fam in [f for f in FLEET_FAMILIES if f in present] + ["demand.served"]:
+    families = [f for f in FLEET_FAMILIES if f in present] + ["demand.served"]
+    for i, fam in enumerate(families):
+        tl = time_limit_s
+        if total_s is not None:
+            tl = min(tl, (total_s - (time.perf_counter() - t0)) / (len(families) - i))
+            if tl < 1.0:
+                out.append(FleetRelaxation(fam, RELAXABLE[fam][1], False,
+                                           undecided=f"no time left of the {total_s:g} s for explaining"))
+                continue
         res: ElasticResult = relax(model, [fam], backend=backend, solver=solver,
-                                   time_limit_s=time_limit_s, free_rows=free)
+                                   time_limit_s=tl, free_rows=free)
+        # one budget figure for every period, relaxed per period: the largest period's slack is
+        # enough, the smallest such figure only when no other period needed any (elastic.PER_ROW)
+        shared = fam == "caps.budget" and any(s.rows > 1 for s in res.slacks)
         fr = FleetRelaxation(fam, RELAXABLE[fam][1], res.restores_feasibility,
-                             proven_smallest=res.status == OPTIMAL)
+                             proven_smallest=res.status == OPTIMAL and not shared)
+        if shared and res.status == OPTIMAL:
+            fr.why_not_smallest = ("several periods need more; the least total over the periods was "
+                                   "found, and this is the most any one period needs")
+        if res.status not in (OPTIMAL, TIME_LIMIT, INFEASIBLE, NO_ROWS):
+            fr.undecided = f"no relaxation found within {tl:.3g} s"
         if res.restores_feasibility:
             if not res.slacks:       # feasible without relaxing: this family is not the cause
                 continue
@@ -417,10 +454,14 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
 
 def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
             time_limit_s: Optional[float] = None, k: Optional[Coefficients] = None,
-            model: Optional[LinearModel] = None, status: Optional[str] = None, perf=None) -> Explanation:
-    """Explain ``loaded`` (a LoadedProblem).  ``status`` is the solve status when already known."""
+            model: Optional[LinearModel] = None, status: Optional[str] = None, perf=None,
+            total_s: Optional[float] = None) -> Explanation:
+    """Explain ``loaded`` (a LoadedProblem).  ``status`` is the solve status when already known.
+
+    ``time_limit_s`` is each solve's limit (default: the problem's, at most 60 s); ``total_s``
+    caps the elastic solves together (:func:`explain_fleet`).
+    """
     from solver.mip.backends import solve
-    from solver.mip.status import INFEASIBLE
 
     p = loaded.problem
     backend = backend or p.solver.backend
@@ -450,8 +491,12 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
                        "limit or try another backend")
         return ex
     ex.has_plan = False
-    ex.fleet = explain_fleet(p, k, model, backend=backend, solver=solver, time_limit_s=tl)
+    ex.fleet = explain_fleet(p, k, model, backend=backend, solver=solver, time_limit_s=tl, total_s=total_s)
     if all_served and not any(f.restores and f.family != "demand.served" for f in ex.fleet):
-        ex.note = ("no single fleet limit explains the conflict alone; relax several (see above) or "
-                   "reduce demand")
+        if any(f.undecided for f in ex.fleet):
+            ex.note = ("no fleet limit was shown to be enough alone, and some were not decided in the "
+                       "time given; run `fleetopt explain` with a longer --time-limit")
+        else:
+            ex.note = ("no single fleet limit explains the conflict alone; relax several (see above) or "
+                       "reduce demand")
     return ex

@@ -234,6 +234,22 @@ def test_solve_prints_the_explanation(tmp_path):
     assert "kW more in virginia" in err
 
 
+def test_solve_shares_one_more_time_limit_among_the_explanations_solves(monkeypatch, tmp_path):
+    """A batch job's `solve --time-limit T` on an infeasible problem: the explanation's elastic
+    solves get T between them (each at most 60 s), not T per constraint family."""
+    import solver.explain as E
+
+    d = _doc(next(p for p in PROBLEMS if p.stem == "chat-assistant"))
+    d["fleet"]["power_caps"] = [{"region": "virginia", "max_kw": 0}]
+    f = _write(tmp_path, d)
+    seen = []
+    original = E.explain
+    monkeypatch.setattr(E, "explain", lambda *a, **kw: seen.append(kw) or original(*a, **kw))
+    assert _cli(["solve", str(f), "--quiet", "--time-limit", "7"])[0] == 3
+    assert _cli(["solve", str(f), "--quiet", "--time-limit", "600"])[0] == 3
+    assert [(kw["time_limit_s"], kw["total_s"]) for kw in seen] == [(7, 7), (60, 600)]
+
+
 def test_a_relaxation_stopped_by_the_time_limit_says_it_may_not_be_the_smallest():
     from solver.explain import Explanation, FleetRelaxation
     ex = Explanation("p", None, False, fleet=[
@@ -243,6 +259,53 @@ def test_a_relaxation_stopped_by_the_time_limit_says_it_may_not_be_the_smallest(
     i = lines.index("    - needs 5 kW more in x")
     assert "not proven the smallest" in lines[i + 1]
     assert "not proven" not in "".join(lines[i + 2:])
+
+
+def test_a_multi_period_budget_is_one_figure_that_gives_a_plan(tmp_path):
+    """Each quarter has its own budget row, but the user has one figure to change: the
+    explanation names it once, and the figure it proposes gives a plan (solved again here)."""
+    d = _doc(next(p for p in PROBLEMS if p.stem == "eight-quarter-growth"))
+    d["fleet"]["budget"] = {"max_usd_per_month": 15000}
+    d["solver"].update(backend="highspy", time_limit_s=60, mip_gap=0.05)
+    ex = explain(load_problem(_write(tmp_path, d)))
+    budget = [f for f in ex.fleet if f.family == "caps.budget"]
+    assert len(budget) == 1 and budget[0].restores and len(budget[0].changes) == 1
+    text = ex.text()
+    found = re.findall(r"fleet\.budget\.max_usd_per_month from 15000 to ([0-9.e+]+)", text)
+    assert len(found) == 1, text
+    if not budget[0].proven_smallest:
+        assert "not proven the smallest" in text
+    d["fleet"]["budget"]["max_usd_per_month"] = float(found[0])
+    ok = solve_problem(load_problem(_write(tmp_path, d, "relaxed.yaml")))
+    assert ok.plan.status in ("optimal", "time_limit"), ok.plan.message
+
+
+def test_a_family_the_solver_did_not_decide_is_never_said_not_to_help(monkeypatch, tmp_path):
+    """An elastic solve that stops without any relaxation (status error) leaves its family
+    undecided; so does a total time already spent.  "Does not help" needs a proof."""
+    import solver.explain as E
+    from solver.mip.elastic import ElasticResult
+    from solver.mip.status import ERROR, INFEASIBLE
+
+    d = _doc(next(p for p in PROBLEMS if p.stem == "chat-assistant"))
+    d["fleet"]["power_caps"] = [{"region": "virginia", "max_kw": 0}]
+    lp = load_problem(_write(tmp_path, d))
+    k = E.build_coefficients(lp.problem, lp.catalog)
+    model = E.build_model(k)
+    outcome = {"caps.power": ERROR, "demand.served": INFEASIBLE}
+    monkeypatch.setattr(E, "relax", lambda m, fams, **kw: ElasticResult(tuple(fams), outcome[fams[0]]))
+    fleet = E.explain_fleet(lp.problem, k, model)
+    by = {f.family: f for f in fleet}
+    assert by["caps.power"].undecided and not by["caps.power"].restores
+    assert not by["demand.served"].undecided
+    text = E.Explanation("p", None, False, fleet=fleet).text()
+    assert "relaxing site power alone: undecided" in text and "site power alone does not help" not in text
+    assert "relaxing demand alone does not help" in text
+    # no time left: every family undecided, no solve started
+    monkeypatch.setattr(E, "relax", lambda *a, **kw: pytest.fail("no solve should start"))
+    spent = E.explain_fleet(lp.problem, k, model, total_s=0.5)
+    assert [f.family for f in spent] == ["caps.power", "demand.served"]
+    assert all("no time left" in f.undecided for f in spent)
 
 
 def test_explain_feasible_problem_exits_0(tmp_path):

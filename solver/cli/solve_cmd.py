@@ -118,6 +118,10 @@ def run(args) -> int:
         print(f"error: {plan.status}: {plan.message}", file=sys.stderr)
     if plan.status == "infeasible":  # the same text as `fleetopt explain`
         from solver.explain import explain
+        # the explanation's elastic solves share one more time limit between them (each at most
+        # 60 s), so a batch job's solve ends within about twice its limit however many caps it has
+        limit_s = args.time_limit if args.time_limit is not None else loaded.problem.solver.time_limit_s
         print(explain(loaded, backend=backend, solver=solver, k=solved.coefficients, model=solved.model,
-                      status=plan.status).text(), end="", file=sys.stderr)
+                      status=plan.status, time_limit_s=min(limit_s, 60.0), total_s=limit_s).text(),
+              end="", file=sys.stderr)
     return EXIT_CODE[plan.status]

@@ -354,8 +354,12 @@ def caps_budget(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVar
         cols = np.concatenate([c for c, _ in terms.values()])
         vals = np.concatenate([x for _, x in terms.values()]) / spec.months
         keep = vals != 0
+        start = b.n_rows
         b.add_rows("caps.budget", np.zeros(int(keep.sum())), cols[keep], vals[keep], "<",
-                   [k.max_usd_per_month], [f"usd_per_month@{t}"])
+                   [k.max_usd_per_month], ["usd_per_month"])
+        # 'caps.budget[usd_per_month]@t': copies of one limit, as the per-slice rows are named,
+        # so that an elastic solve relaxes the one budget figure the user can change
+        _rename_rows(b, start, f"@{t}")
 
 
 def caps_capex(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
