@@ -189,10 +189,7 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
         # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
         sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0], d_rps)
         old = best.get((f, label))
-        if old is None or sl.size > old.size:
-            best[(f, label)] = sl if old is None else replace(sl, rows=old.rows + 1)
-        else:
-            best[(f, label)] = replace(old, rows=old.rows + 1)
+        best[(f, label)] = sl if old is None else replace(max(old, sl, key=lambda x: x.size), rows=old.rows + 1)
     out.slacks.extend(best.values())
     out.slacks.sort(key=lambda s: (s.family, s.label))
     return out
