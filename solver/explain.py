@@ -33,6 +33,7 @@ model that was actually infeasible.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,8 @@ from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, families_in, r
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
+
+log = logging.getLogger(__name__)
 
 #: relaxations of these families are offered as alternatives, in this order
 FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex",
@@ -399,6 +402,17 @@ def _describe(s, k: Coefficients, problem) -> str:
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
 
 
+def _verdict(fr: FleetRelaxation, res: ElasticResult) -> str:
+    """One family's outcome in a few words, for the progress line."""
+    if fr.undecided:
+        return "undecided"
+    if not fr.restores:
+        return "does not help alone"
+    if not res.slacks:
+        return "not a cause"
+    return "a relaxation found" + ("" if fr.proven_smallest else " (not proven the smallest)")
+
+
 def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str = "pulp",
                   solver: Optional[str] = None, time_limit_s: float = 30.0,
                   total_s: Optional[float] = None) -> list[FleetRelaxation]:
@@ -425,6 +439,7 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
                 out.append(FleetRelaxation(fam, RELAXABLE[fam][1], False,
                                            undecided=f"no time left of the {total_s:g} s for explaining"))
                 continue
+        log.info("explaining: how far must %s give alone? (up to %.3gs)", RELAXABLE[fam][1], tl)
         res: ElasticResult = relax(model, [fam], backend=backend, solver=solver,
                                    time_limit_s=tl, free_rows=free)
         # one budget figure for every period, relaxed per period: the largest period's slack is
@@ -437,6 +452,7 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
                                    "found, and this is the most any one period needs")
         if res.status not in (OPTIMAL, TIME_LIMIT, INFEASIBLE, NO_ROWS):
             fr.undecided = f"no relaxation found within {tl:.3g} s"
+        log.info("explaining %s: %s", fr.what, _verdict(fr, res))
         if res.restores_feasibility:
             if not res.slacks:       # feasible without relaxing: this family is not the cause
                 continue

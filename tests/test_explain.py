@@ -280,7 +280,7 @@ def test_a_multi_period_budget_is_one_figure_that_gives_a_plan(tmp_path):
     assert ok.plan.status in ("optimal", "time_limit"), ok.plan.message
 
 
-def test_a_family_the_solver_did_not_decide_is_never_said_not_to_help(monkeypatch, tmp_path):
+def test_a_family_the_solver_did_not_decide_is_never_said_not_to_help(monkeypatch, tmp_path, caplog):
     """An elastic solve that stops without any relaxation (status error) leaves its family
     undecided; so does a total time already spent.  "Does not help" needs a proof."""
     import solver.explain as E
@@ -294,8 +294,12 @@ def test_a_family_the_solver_did_not_decide_is_never_said_not_to_help(monkeypatc
     model = E.build_model(k)
     outcome = {"caps.power": ERROR, "demand.served": INFEASIBLE}
     monkeypatch.setattr(E, "relax", lambda m, fams, **kw: ElasticResult(tuple(fams), outcome[fams[0]]))
-    fleet = E.explain_fleet(lp.problem, k, model)
+    with caplog.at_level("INFO", logger="solver"):
+        fleet = E.explain_fleet(lp.problem, k, model)
     by = {f.family: f for f in fleet}
+    # the progress lines (-v) say the same
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("explaining ")] == [
+        "explaining site power: undecided", "explaining demand: does not help alone"]
     assert by["caps.power"].undecided and not by["caps.power"].restores
     assert not by["demand.served"].undecided
     text = E.Explanation("p", None, False, fleet=fleet).text()
