@@ -30,7 +30,7 @@ from solver.mip.backends import BACKENDS, solve
 from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, build_period_model
 from solver.mip.status import INFEASIBLE
 from solver.periods import build_period_spec, owned_offers, with_move_targets
-from solver.plan import Objective, Plan, SolverInfo, deployment_id
+from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise
 from solver.progress import solved, starting
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                     solver=sinfo, versions=versions, message=res.message)
     x = res.values
     val = lambda col: float(x[col]) if col >= 0 else 0.0  # noqa: E731
+    vals = lambda cols: np.where(cols >= 0, x[np.maximum(cols, 0)], 0.0)  # noqa: E731
     kind = spec.kind(k)
     breakdown = {p: float(model.obj_parts[p] @ x) for p in PERIOD_COST_PARTS if p in model.obj_parts}
     total = float(sum(breakdown.values()))
@@ -211,8 +212,10 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                     deps.append({"id": deployment_id(k, c), "replicas": yv,
                                  "spare_replicas": int(round(val(v.SP[t, s, c])))})
             routes = []
+            x_ts = drop_route_noise(vals(v.X[t, s]), np.round(vals(v.Y[t, s]))[k.pair_c],
+                                    spec.demand_rps[:, t, s][k.pair_w])
             for p_ in range(k.n_p):
-                r = val(v.X[t, s, p_])
+                r = x_ts[p_]
                 if r > 1e-9:
                     routes.append({"workload": k.workloads[k.pair_w[p_]],
                                    "deployment": deployment_id(k, int(k.pair_c[p_])),

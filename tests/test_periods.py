@@ -143,6 +143,24 @@ def _plan(k, spec, previous=None):
     return json.loads(build_period_plan(problem, k, spec, m, v, r).to_json())
 
 
+def test_a_tolerance_route_to_a_deployment_without_replicas_is_left_out_of_the_plan():
+    """As in the single-period plan (tests/test_verify.py): ~1e-9 req/s the solver's tolerance
+    leaves on a candidate with no replica in that period and slice is not a route."""
+    from dataclasses import replace as dc_replace
+
+    k, spec = _instance(growth=(1.0, 2.0))
+    m, v, r = _solve(k, spec, solvers=[("pulp", "highs")])
+    vals = r.values.copy()
+    t, s_, p_ = next((t, s_, p_) for t in range(spec.n_periods) for s_ in range(spec.n_slices)
+                     for p_ in range(k.n_p) if round(vals[v.Y[t, s_, k.pair_c[p_]]]) == 0)
+    vals[v.X[t, s_, p_]] = 2.5e-9
+    problem = SimpleNamespace(name="hand", objective=SimpleNamespace(currency="USD"))
+    plan = json.loads(build_period_plan(problem, k, spec, m, v, dc_replace(r, values=vals)).to_json())
+    sl = plan["periods"]["timeline"][t]["slices"][s_]
+    held = {d["id"] for d in sl["deployments"]}
+    assert sl["routing"] and all(route["deployment"] in held for route in sl["routing"])
+
+
 def test_reoptimise_unchanged_inputs_changes_nothing():
     k, spec = _instance(growth=(1.0, 2.0, 2.0, 2.5), penalty=100.0)
     old = _plan(k, spec)

@@ -174,3 +174,31 @@ def test_infeasible_plan_is_reported_not_crashed(solved):
     p = dict(plan, status="infeasible", deployments=[], routing=[], procurement=[])
     ks, _ = kinds(lp, p)
     assert ks == {"status"}
+
+
+def test_solver_tolerance_routes_to_deployments_without_replicas_are_dropped():
+    """A solver meets x <= u cap y to its feasibility tolerance, so it can route ~1e-9 req/s
+    to a candidate with no replica; the plan leaves such noise out (verify rejects a route to
+    a deployment the plan does not hold), and keeps anything larger for verify to report."""
+    import numpy as np
+
+    from solver.mip.status import SolveResult
+    from solver.plan import build_plan, drop_route_noise
+
+    x = np.array([2e-9, 0.5, 3e-9, 0.2, 5e-5])
+    kept = drop_route_noise(x, np.array([0.0, 0.0, 1.0, 2.0, 0.0]), np.full(5, 10.0))
+    assert list(kept) == [0.0, 0.5, 3e-9, 0.2, 5e-5]   # the line: 1e-6 x max(1, 10 req/s)
+
+    lp = load_problem_text(PROBLEM, file="verify-fixture.yaml")
+    s = solve_problem(lp, backend="pulp")
+    k, m, v = s.coefficients, s.model, s.result.values.copy()
+    y = np.round(v[m.blocks["y"]])
+    idle = np.flatnonzero(y[k.pair_c] == 0)
+    assert len(idle)
+    v[m.blocks["x"][idle[0]]] = 2.5e-9
+    plan = build_plan(lp.problem, k, m, SolveResult(s.result.status, "pulp", "cbc", 0.0, values=v,
+                                                    objective=m.objective_value(v)))
+    d = json.loads(plan.to_json())
+    assert len(d["routing"]) == len(json.loads(s.plan.to_json())["routing"])
+    ks, rep = kinds(lp, d)
+    assert ks == set(), [x.format() for x in rep.violations]
