@@ -87,6 +87,15 @@ def test_negative_rate_and_zero_tokens():
     assert {"workloads[0].demand.requests_per_s", "workloads[0].output_tokens.mean"} <= paths
 
 
+def test_a_token_count_below_one_is_bad_input_not_a_crash():
+    # 1e-300 output tokens passed "> 0" and then divided by zero in the performance model
+    bad = GOOD.replace("mean: 200", "mean: 1e-300").replace("mean: 1000", "mean: 0.5")
+    issues = {i.path: i for i in errors_of(bad)}
+    assert {"workloads[0].output_tokens.mean", "workloads[0].input_tokens.mean"} <= set(issues)
+    assert "at least 1" in issues["workloads[0].output_tokens.mean"].hint
+    load_problem_text(GOOD.replace("mean: 200", "mean: 1"), file="p.yaml")   # one token is a request
+
+
 def test_negative_or_missing_custom_price():
     fleet = "fleet:\n  regions: [virginia]\n  accelerators: [h100-sxm, l4]\n"
     text = GOOD.replace(fleet, textwrap.dedent("""\

@@ -21,9 +21,11 @@ SCHEMA_VERSION = 1
 class TokenStats(Strict):
     """Distribution of a request's token count."""
 
-    mean: float = Field(gt=0, description="Mean tokens per request.")
-    p90: Optional[float] = Field(None, gt=0, description="90th percentile, tokens (used for memory sizing).")
-    max: Optional[float] = Field(None, gt=0, description="Largest request, tokens.")
+    # at least one token: a request of 1e-300 tokens is no request, and the performance model's
+    # moments of such lengths underflow to zero (found by tests/test_cli_fuzz.py)
+    mean: float = Field(ge=1, description="Mean tokens per request (at least 1).")
+    p90: Optional[float] = Field(None, ge=1, description="90th percentile, tokens (used for memory sizing).")
+    max: Optional[float] = Field(None, ge=1, description="Largest request, tokens.")
     distribution: Literal["fixed", "exponential", "lognormal"] = Field(
         "lognormal", description="Shape used by the simulator.")
     cv: float = Field(0.5, ge=0, description="Coefficient of variation (std/mean) for lognormal.")
