@@ -505,6 +505,22 @@ def test_overlay_bad_confidence(tmp_path):
     assert conf.file == ov and conf.line == 5 and conf.path.startswith("accelerators[0].idle_w.confidence")
 
 
+def test_overlay_figure_of_extreme_magnitude_is_bad_input(tmp_path):
+    # 1e-300 GB/s or a 1.8e308 W TDP passed "> 0" and overflowed the model's products (a
+    # systematic sweep of extreme values through `fleetopt solve` found them)
+    ov = write(tmp_path, "extreme.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: t4
+            mem_bw_gbps: {value: 1.0e-300, source: "some paper"}
+            tdp_w: {value: 1.7976931348623157e+308, source: "some paper"}
+            idle_w: {value: 0, source: "some paper"}
+        """)
+    issues = load_errors(ov)
+    paths = {i.path.rsplit(".", 1)[0] for i in issues if "outside what a catalog figure can be" in i.message}
+    assert paths == {"accelerators[0].mem_bw_gbps", "accelerators[0].tdp_w"}, [i.format() for i in issues]
+
+
 def test_overlay_unknown_source_key(tmp_path):
     ov = write(tmp_path, "src.yaml", """\
         schema_version: 1

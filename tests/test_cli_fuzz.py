@@ -22,6 +22,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -298,15 +299,21 @@ def test_baseline_problem_solves():
         assert math.isclose(sum(r["requests_per_s"] for r in d["routing"]), 5.0)
 
 
-NUMERIC_LEAVES = [p for p in _paths(PROBLEM) if p and isinstance(_get(PROBLEM, p), (int, float))
-                  and not isinstance(_get(PROBLEM, p), bool) and p[0] != "schema_version"]
+def _numeric_paths(doc) -> list:
+    return [p for p in _paths(doc) if p and isinstance(_get(doc, p), (int, float))
+            and not isinstance(_get(doc, p), bool)]
+
+
+NUMERIC_LEAVES = [p for p in _numeric_paths(PROBLEM) if p[0] != "schema_version"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_extreme_but_valid_numbers_reach_the_solver(tmp_path_factory, data):
-    """Positive numbers far from the usual range pass validation, so the solver and explain see them."""
+    """Positive numbers far from the usual range reach the solver and explain, or are bad input
+    where a field has a range (token counts 1 .. 1e8, demand up to 1e9 req/s, horizon up to 100
+    years, percentile below 100)."""
     d, out = _fresh(tmp_path_factory)
     doc = copy.deepcopy(PROBLEM)
     chosen = data.draw(st.lists(st.sampled_from(NUMERIC_LEAVES), min_size=1, max_size=3, unique=True),
@@ -321,3 +328,27 @@ def test_extreme_but_valid_numbers_reach_the_solver(tmp_path_factory, data):
     jo = out / "plan.json"
     cmd = data.draw(st.sampled_from(["solve", "explain"]), label="command")
     _check([cmd, str(prob), "--catalog", str(ov), "--time-limit", "5", "--json", str(jo)], [prob, ov], out, jo)
+
+
+EXTREMES = [1e-300, 5e-324, 1e300, 1.7976931348623157e308]
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")     # no overflow warning on stderr either
+@pytest.mark.parametrize("which", ["problem", "overlay"])
+def test_every_number_at_an_extreme_through_solve(tmp_path_factory, which):
+    """Not drawn at random: every numeric field of the problem and of the catalog overlay, one at
+    a time, at 1e-300, 5e-324, 1e300 and the largest float, through ``solve``.  Such sweeps found
+    token counts, percentiles, horizons and catalog figures that passed "> 0" and then crashed
+    the performance model or overflowed the model's coefficients."""
+    base = PROBLEM if which == "problem" else OVERLAY
+    for path in _numeric_paths(base):
+        for value in EXTREMES:
+            d, out = _fresh(tmp_path_factory)
+            doc = copy.deepcopy(base)
+            _get(doc, path[:-1])[path[-1]] = value
+            prob, ov = d / "p.yaml", d / "ov.yaml"
+            prob.write_text(_dump(doc if which == "problem" else PROBLEM), encoding="utf-8")
+            ov.write_text(_dump(doc if which == "overlay" else OVERLAY), encoding="utf-8")
+            jo = out / "plan.json"
+            _check(["solve", str(prob), "--catalog", str(ov), "--time-limit", "5", "--json", str(jo)],
+                   [prob, ov], out, jo)

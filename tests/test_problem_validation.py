@@ -96,6 +96,29 @@ def test_a_token_count_below_one_is_bad_input_not_a_crash():
     load_problem_text(GOOD.replace("mean: 200", "mean: 1"), file="p.yaml")   # one token is a request
 
 
+def test_extreme_numbers_the_model_cannot_carry_are_bad_input():
+    # each crashed `fleetopt solve` (overflow in the performance model, NormalDist of p = 0, inf
+    # coefficients) before the schema bounded it; found by a sweep of extreme values
+    bad = (GOOD.replace("mean: 200", "mean: 1.0e+300").replace("percentile: 99", "percentile: 5.0e-324")
+           + "objective: {horizon_months: 1.7976931348623157e+308}\n")
+    assert {"workloads[0].output_tokens.mean", "workloads[0].slo.percentile",
+            "objective.horizon_months"} <= {i.path for i in errors_of(bad)}
+
+
+def test_a_model_coefficient_that_overflows_is_bad_input_naming_the_rows():
+    import numpy as np
+
+    from solver.mip.model import ModelBuilder
+
+    b = ModelBuilder()
+    x = b.add_vars("x", ["x"], 0.0, 1.0, integer=False)
+    with pytest.raises(InputError) as info:
+        b.add_rows("caps.budget", [0], x, [np.inf], "<", [1.0], ["usd"])
+    assert "caps.budget overflows" in info.value.issues[0].message
+    with pytest.raises(InputError):
+        b.add_objective("energy", x, [np.nan])
+
+
 def test_negative_or_missing_custom_price():
     fleet = "fleet:\n  regions: [virginia]\n  accelerators: [h100-sxm, l4]\n"
     text = GOOD.replace(fleet, textwrap.dedent("""\

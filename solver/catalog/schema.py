@@ -46,6 +46,11 @@ class Source(Strict):
                           "'planning assumption', 'derived' ...")
 
 
+#: a catalog figure is 0 or within these magnitudes (the shipped catalogs span 0.018 .. 43,056):
+#: beyond them it is a typo or a unit slip, and it overflows the model's arithmetic
+FIGURE_MAGNITUDE = (1e-6, 1e9)
+
+
 class Figure(Strict):
     """A number with its provenance."""
 
@@ -53,6 +58,15 @@ class Figure(Strict):
     source: str = Field(min_length=1, description="Key of the file's `sources` table, or a URL/document.")
     confidence: Confidence = Field("high", description="'low' where the source is weak.")
     note: Optional[str] = Field(None, description="How it was derived, caveats.")
+
+    @field_validator("value")
+    @classmethod
+    def _magnitude(cls, v: float) -> float:
+        lo, hi = FIGURE_MAGNITUDE
+        if v != 0 and not lo <= abs(v) <= hi:
+            raise ValueError(f"{v:g} is outside what a catalog figure can be (0, or {lo:g} to {hi:g} in "
+                             "magnitude): check the number and its unit")
+        return v
 
 
 class NonNegFigure(Figure):

@@ -19,6 +19,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from solver.errors import InputError, InputIssue
+
 SENSES = ("<", ">", "=")
 
 
@@ -75,9 +77,11 @@ class LinearModel:
         act = self.activity(v)
         scale = np.maximum(1.0, np.abs(self.rhs))
         bad: list[str] = []
-        for i in np.flatnonzero(((self.sense == "<") & (act > self.rhs + tol * scale))
-                                | ((self.sense == ">") & (act < self.rhs - tol * scale))
-                                | ((self.sense == "=") & (np.abs(act - self.rhs) > tol * scale))):
+        with np.errstate(over="ignore"):       # a limit of 1e308 plus its tolerance is inf: no limit
+            broken = (((self.sense == "<") & (act > self.rhs + tol * scale))
+                      | ((self.sense == ">") & (act < self.rhs - tol * scale))
+                      | ((self.sense == "=") & (np.abs(act - self.rhs) > tol * scale)))
+        for i in np.flatnonzero(broken):
             bad.append(f"{self.row_names[i]}: {act[i]:.6g} {self.sense[i]} {self.rhs[i]:.6g}")
         for j in np.flatnonzero((v < self.lb - tol) | (v > self.ub + tol)):
             bad.append(f"bound {self.var_names[j]}={v[j]:.6g} outside [{self.lb[j]}, {self.ub[j]}]")
@@ -147,6 +151,16 @@ def _lp_name(raw: str, i: int) -> str:
     return (safe[:200] + f"_{i}") if len(safe) > 200 else safe
 
 
+def overflow_error(what: str) -> InputError:
+    """A coefficient of the model is inf or NaN: some input number is so extreme (a price,
+    power or bandwidth of 1e308 or 1e-300, a horizon of centuries) that products of it overflow.
+    The schemas bound the usual suspects; this names the rest as bad input, not a crash."""
+    return InputError(InputIssue(
+        f"the model's {what} overflows (a coefficient is inf or NaN)", path="(numbers)",
+        hint="an input number is far out of range (check prices, power, bandwidth, demand, "
+             "horizon and growth in the problem and catalog overlays for typos and unit slips)"))
+
+
 class ModelBuilder:
     """Collects variable blocks and constraint rows (COO), then freezes a :class:`LinearModel`."""
 
@@ -197,7 +211,7 @@ class ModelBuilder:
         if len(r) and (r.min() < 0 or r.max() >= m):
             raise ValueError(f"{family}: row index out of range")
         if not np.all(np.isfinite(v)) or not np.all(np.isfinite(rhs)):
-            raise ValueError(f"{family}: non-finite coefficient")
+            raise overflow_error(family)
         self._rows_r.append(r + self.n_rows)
         self._rows_c.append(c)
         self._rows_v.append(v)
@@ -214,6 +228,8 @@ class ModelBuilder:
 
     def add_objective(self, part: str, col, val) -> None:
         """Add cost terms to a named objective part (summed into the objective)."""
+        if not np.all(np.isfinite(np.asarray(val, float))):
+            raise overflow_error(f"objective part {part!r}")
         vec = self.obj_parts.setdefault(part, np.zeros(0))
         if len(vec) < self.n_vars:
             vec = np.concatenate([vec, np.zeros(self.n_vars - len(vec))])

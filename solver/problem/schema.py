@@ -18,14 +18,19 @@ from solver.validation import Strict
 SCHEMA_VERSION = 1
 
 
+#: tokens in one request, at most (the longest context windows are ~1e7 tokens)
+MAX_TOKENS = 1e8
+
+
 class TokenStats(Strict):
     """Distribution of a request's token count."""
 
-    # at least one token: a request of 1e-300 tokens is no request, and the performance model's
-    # moments of such lengths underflow to zero (found by tests/test_cli_fuzz.py)
-    mean: float = Field(ge=1, description="Mean tokens per request (at least 1).")
-    p90: Optional[float] = Field(None, ge=1, description="90th percentile, tokens (used for memory sizing).")
-    max: Optional[float] = Field(None, ge=1, description="Largest request, tokens.")
+    # at least one token, at most MAX_TOKENS: 1e-300 tokens is no request, 1e300 no context window,
+    # and the performance model's length moments underflow or overflow on them (found by fuzzing)
+    mean: float = Field(ge=1, le=MAX_TOKENS, description="Mean tokens per request (1 .. 1e8).")
+    p90: Optional[float] = Field(None, ge=1, le=MAX_TOKENS,
+                                 description="90th percentile, tokens (used for memory sizing).")
+    max: Optional[float] = Field(None, ge=1, le=MAX_TOKENS, description="Largest request, tokens.")
     distribution: Literal["fixed", "exponential", "lognormal"] = Field(
         "lognormal", description="Shape used by the simulator.")
     cv: float = Field(0.5, ge=0, description="Coefficient of variation (std/mean) for lognormal.")
@@ -49,7 +54,8 @@ class Slo(Strict):
     @field_validator("percentile")
     @classmethod
     def _pct(cls, v: float) -> float:
-        if not (0 < v < 100):
+        # as a fraction too: 5e-324 is above 0, but 5e-324 / 100 is 0
+        if not (0 < v < 100 and 0.0 < v / 100.0 < 1.0):
             raise ValueError(f"percentile must be strictly between 0 and 100 (got {v}); "
                              "use e.g. 99 for p99")
         return v
@@ -67,7 +73,8 @@ class QualityTarget(Strict):
 class Demand(Strict):
     """Requests per second a workload brings."""
 
-    requests_per_s: float = Field(gt=0, description="Peak arrival rate, requests per second.")
+    requests_per_s: float = Field(gt=0, le=1e9, description="Peak arrival rate, requests per second "
+                                                          "(at most 1e9: beyond, a unit slip).")
     profile: Optional[list[float]] = Field(
         None, description="Daily profile: fraction of the peak in each slice (e.g. 24 hourly values).")
 
@@ -230,8 +237,11 @@ class Periods(Strict):
 
 
 class Objective(Strict):
-    horizon_months: Optional[float] = Field(None, gt=0, description="Costs are summed over this horizon (default 12).")
-    horizon_hours: Optional[float] = Field(None, gt=0, description="Alternative to horizon_months (e.g. 1 for $/hour).")
+    horizon_months: Optional[float] = Field(None, gt=0, le=1200,
+                                            description="Costs are summed over this horizon (default 12; at most "
+                                                        "100 years).")
+    horizon_hours: Optional[float] = Field(None, gt=0, le=1200 * 730,
+                                           description="Alternative to horizon_months (e.g. 1 for $/hour).")
     include_energy: bool = Field(True, description="Count electricity of owned hardware.")
     energy_on_rented: bool = Field(False, description="Also charge energy for rented devices "
                                                       "(cloud prices already include it).")
