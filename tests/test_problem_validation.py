@@ -105,6 +105,19 @@ def test_extreme_numbers_the_model_cannot_carry_are_bad_input():
             "objective.horizon_months"} <= {i.path for i in errors_of(bad)}
 
 
+def test_extreme_multi_period_numbers_are_bad_input():
+    # found by the same sweep on eight-quarter-growth: a token cv of 1e300 overflowed the length
+    # moments, utilisation 5e-324 divided by zero, periods of 1e-300 months made lead times
+    # overflow an int, growth multipliers of 1.8e308 overflowed before they were rejected
+    text = (ROOT / "problems" / "eight-quarter-growth.yaml").read_text()
+    bad = (text.replace("cv: 0.8}", "cv: 1.0e+300}").replace("max_utilization: 0.8", "max_utilization: 5.0e-324")
+           .replace("months: 3\n", "months: 1.0e-300\n").replace("growth: [0, 0, 0, 0, 1, 2, 2.2, 2.4]",
+                                                                  "growth: [0, 0, 0, 0, 1, 2, 2.2, 1.0e+300]"))
+    paths = {i.path for i in errors_of(bad)}
+    assert {"workloads[0].input_tokens.cv", "fleet.max_utilization", "objective.periods.months",
+            "workloads[1].demand"} <= paths, paths
+
+
 def test_a_model_coefficient_that_overflows_is_bad_input_naming_the_rows():
     import numpy as np
 

@@ -20,6 +20,8 @@ SCHEMA_VERSION = 1
 
 #: tokens in one request, at most (the longest context windows are ~1e7 tokens)
 MAX_TOKENS = 1e8
+#: a demand multiplier of one period, at most (a million times the base rate)
+MAX_GROWTH = 1e6
 
 
 class TokenStats(Strict):
@@ -33,7 +35,8 @@ class TokenStats(Strict):
     max: Optional[float] = Field(None, ge=1, le=MAX_TOKENS, description="Largest request, tokens.")
     distribution: Literal["fixed", "exponential", "lognormal"] = Field(
         "lognormal", description="Shape used by the simulator.")
-    cv: float = Field(0.5, ge=0, description="Coefficient of variation (std/mean) for lognormal.")
+    cv: float = Field(0.5, ge=0, le=10, description="Coefficient of variation (std/mean) for lognormal "
+                                                  "(at most 10: the moments of wider ones overflow).")
 
     @model_validator(mode="after")
     def _order(self):
@@ -82,15 +85,16 @@ class Demand(Strict):
         None, description="Multi-period plans: demand multiplier per period (relative to requests_per_s); "
                           "one value per period of objective.periods.")
     growth_rate_per_period: Optional[float] = Field(
-        None, gt=-1, description="Multi-period plans: compound growth per period (0.25 = +25 % a period).")
+        None, gt=-1, le=10, description="Multi-period plans: compound growth per period (0.25 = +25 % a period; "
+                                        "at most 10, i.e. x11 a period).")
     start_period: int = Field(0, ge=0, description="Multi-period plans: first period with demand.")
 
     @model_validator(mode="after")
     def _one_growth(self):
         if self.growth is not None and self.growth_rate_per_period is not None:
             raise ValueError("give growth or growth_rate_per_period, not both")
-        if self.growth is not None and any(g < 0 for g in self.growth):
-            raise ValueError("growth multipliers must be >= 0")
+        if self.growth is not None and any(not 0 <= g <= MAX_GROWTH for g in self.growth):
+            raise ValueError(f"growth multipliers must be between 0 and {MAX_GROWTH:g}")
         return self
 
     @field_validator("profile")
@@ -181,7 +185,8 @@ class Fleet(Strict):
     providers: Optional[list[str]] = Field(None, description="Allowed cloud providers (default: all).")
     acquisition: list[Acquisition] = Field(default_factory=lambda: ["on_demand"])
     tensor_parallel: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
-    max_utilization: float = Field(0.85, gt=0, le=1, description="Planned load ceiling per replica.")
+    max_utilization: float = Field(0.85, ge=0.01, le=1, description="Planned load ceiling per replica "
+                                                                   "(0.01 .. 1).")
     max_spot_share: float = Field(0.5, ge=0, le=1, description="Largest share of a workload on spot.")
     availability: list[Availability] = Field(default_factory=list)
     power_caps: list[PowerCap] = Field(default_factory=list)
@@ -215,7 +220,8 @@ class Periods(Strict):
     """Plan over a horizon of periods (e.g. 8 quarters): purchases accumulate, demand grows."""
 
     count: int = Field(ge=1, le=40, description="Number of periods.")
-    months: float = Field(3.0, gt=0, description="Length of one period, months (3 = quarters).")
+    months: float = Field(3.0, ge=0.1, le=120, description="Length of one period, months (3 = quarters; "
+                                                          "0.1 .. 120).")
     discount_rate_per_period: float = Field(0.0, ge=0, lt=1, description="Costs of period t weigh (1+d)^-t.")
     resale_fraction: float = Field(
         0.0, ge=0, le=1, description="Resale value of a retired device as a fraction of its straight-line "
