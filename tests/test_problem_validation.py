@@ -118,6 +118,19 @@ def test_extreme_multi_period_numbers_are_bad_input():
             "workloads[1].demand"} <= paths, paths
 
 
+def test_prices_beyond_a_billion_usd_per_unit_are_bad_input():
+    # a carbon price of 1.8e308 USD/t passed ">= 0" and overflowed the energy coefficients
+    # (the sweep on enterprise-multi-region); budgets and caps may stay huge ("no limit")
+    fleet = "  accelerators: [h100-sxm, l4]\n"
+    assert fleet in GOOD
+    bad = GOOD.replace(fleet, fleet + "  budget: {max_usd_per_month: 1.0e+300}\n"
+                       "  offers:\n    - {accelerator: l4, region: virginia, acquisition: on_demand,"
+                       " usd_per_device_hour: 1.0e+300, devices_per_instance: 1, source: quote}\n")
+    bad += "objective: {carbon_usd_per_tonne: 1.7976931348623157e+308}\n"
+    paths = {i.path for i in errors_of(bad)}
+    assert paths == {"objective.carbon_usd_per_tonne", "fleet.offers[0].usd_per_device_hour"}, paths
+
+
 def test_a_model_coefficient_that_overflows_is_bad_input_naming_the_rows():
     import numpy as np
 

@@ -22,6 +22,9 @@ SCHEMA_VERSION = 1
 MAX_TOKENS = 1e8
 #: a demand multiplier of one period, at most (a million times the base rate)
 MAX_GROWTH = 1e6
+#: a price or cost per unit (device-hour, device, tonne), at most: beyond it is a typo or unit slip,
+#: and its products with hours and devices overflow (limits such as budgets may be larger)
+MAX_USD = 1e9
 
 
 class TokenStats(Strict):
@@ -173,7 +176,7 @@ class CustomOffer(Strict):
     accelerator: str
     region: str
     acquisition: Acquisition = "on_demand"
-    usd_per_device_hour: float = Field(gt=0)
+    usd_per_device_hour: float = Field(gt=0, le=MAX_USD)
     devices_per_instance: int = Field(1, ge=1)
     provider: str = "custom"
     source: str = "user"
@@ -226,12 +229,12 @@ class Periods(Strict):
     resale_fraction: float = Field(
         0.0, ge=0, le=1, description="Resale value of a retired device as a fraction of its straight-line "
                                      "book value (price x remaining life / useful life). User assumption.")
-    retire_usd_per_device: float = Field(0.0, ge=0, description="Cost to decommission one owned device.")
+    retire_usd_per_device: float = Field(0.0, ge=0, le=MAX_USD, description="Cost to decommission one owned device.")
     move_usd_per_device: Optional[float] = Field(
-        None, gt=0, description="Cost to move one owned device to another allowed region (shipping, "
+        None, gt=0, le=MAX_USD, description="Cost to move one owned device to another allowed region (shipping, "
                                 "re-racking); default: owned devices stay where they are.")
     change_penalty_usd_per_device: float = Field(
-        0.0, ge=0, description="Re-optimisation: cost per device of a buy/reserve/retire decision that "
+        0.0, ge=0, le=MAX_USD, description="Re-optimisation: cost per device of a buy/reserve/retire decision that "
                                "differs from the previous plan (keeps plans stable when savings are small).")
     within_period: Literal["slices", "peak"] = Field(
         "slices", description="How the daily profile enters each period. slices: every slice of the "
@@ -251,7 +254,7 @@ class Objective(Strict):
     include_energy: bool = Field(True, description="Count electricity of owned hardware.")
     energy_on_rented: bool = Field(False, description="Also charge energy for rented devices "
                                                       "(cloud prices already include it).")
-    carbon_usd_per_tonne: float = Field(0.0, ge=0, description="Carbon price on all energy, USD/tCO2e.")
+    carbon_usd_per_tonne: float = Field(0.0, ge=0, le=MAX_USD, description="Carbon price on all energy, USD/tCO2e.")
     currency: Literal["USD"] = "USD"
     periods: Optional[Periods] = Field(
         None, description="Plan over several periods (procurement timeline); default: one period.")
