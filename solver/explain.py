@@ -45,7 +45,7 @@ from solver.coefficients import Coefficients, build_coefficients, build_offers, 
 from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, families_in, relax
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
-from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
+from solver.mip.status import INFEASIBLE, OPTIMAL
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +450,7 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
         if shared and res.status == OPTIMAL:
             fr.why_not_smallest = ("several periods need more; the least total over the periods was "
                                    "found, and this is the most any one period needs")
-        if res.status not in (OPTIMAL, TIME_LIMIT, INFEASIBLE, NO_ROWS):
+        if not res.decided:
             fr.undecided = f"no relaxation found within {tl:.3g} s"
         log.info("explaining %s: %s", fr.what, _verdict(fr, res))
         if res.restores_feasibility:

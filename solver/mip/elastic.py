@@ -25,7 +25,7 @@ import numpy as np
 
 from solver.mip.backends import solve
 from solver.mip.model import LinearModel
-from solver.mip.status import OPTIMAL, TIME_LIMIT
+from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
 
 #: families that may be relaxed, with the unit of one unit of slack and a short name
 RELAXABLE: dict[str, tuple[str, str]] = {
@@ -84,6 +84,11 @@ class ElasticResult:
     @property
     def restores_feasibility(self) -> bool:
         return self.status in (OPTIMAL, TIME_LIMIT)
+
+    @property
+    def decided(self) -> bool:
+        """A relaxation found, none needed, or proven that none helps (not: stopped with nothing)."""
+        return self.restores_feasibility or self.status in (INFEASIBLE, NO_ROWS)
 
 
 def _label(row_name: str, family: str) -> str:
