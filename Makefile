@@ -26,8 +26,11 @@ test: install-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected: failing"; exit 1; fi; exit $$rc
 
+# The quick benchmarks: every example on every backend, then the scale ladder's small rungs
+# (L and XL take minutes each: benchmarks/scale/RESULTS.md has their commands).
 bench: install-dev
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_mip.py
+	$(BIN)/python benchmarks/scale/run.py --rungs S M S-8Q --backends highspy/reduced highspy/highs
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -43,7 +43,7 @@ hardware: emissions happen whoever pays the power bill.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -198,16 +198,29 @@ class Coefficients:
 
 # ----------------------------------------------------------------------------- helpers
 
-def quality_of(model: Model, quant: Quantization) -> float:
-    """Model quality x the quantization's retention for the model's size band."""
+def quality_of(model: Model, quant: Quantization, formats: Optional[Mapping[str, Quantization]] = None) -> float:
+    """Model quality in ``quant``: its score x the quantization's retention for its size band.
+
+    Retention is a fraction of the BF16 score.  A model's score was measured on the weights it
+    ships in (``native_formats``, looked up in ``formats``): one released only below BF16
+    (DeepSeek-V3 in FP8, gpt-oss in MXFP4) keeps its score in those formats and in wider ones,
+    and a narrower format keeps ``retention(quant) / retention(best native format)`` of it.
+    """
+    native = [formats[f] for f in model.native_formats if formats is not None and f in formats]
+    base = max((_retention(model, n) for n in native), default=1.0)
+    return model.quality.value * min(1.0, _retention(model, quant) / base)
+
+
+def _retention(model: Model, quant: Quantization) -> float:
+    """The quantization's retention for the model's size band."""
     size = model.total_params_b.value
     bands = quant.retention
     for band in bands:
         if band.min_params_b <= size < band.max_params_b:
-            return model.quality.value * band.retention.value
+            return band.retention.value
     # outside every band: use the nearest one (documented: retention varies slowly with size)
     nearest = min(bands, key=lambda b: min(abs(size - b.min_params_b), abs(size - b.max_params_b)))
-    return model.quality.value * nearest.retention.value
+    return nearest.retention.value
 
 
 def quant_runs_on(quant: Quantization, acc: Accelerator) -> bool:
@@ -426,7 +439,7 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
         max_rps = ttft = tpot = power = np.zeros((0, len(wls)))
         idle = np.zeros(0)
 
-    quality = {(m, q): quality_of(catalog.models[m], catalog.quantization[q])
+    quality = {(m, q): quality_of(catalog.models[m], catalog.quantization[q], catalog.quantization)
                for m in models_ok for q in quants_ok}
     reasons = ("no_capacity", "model_filter", "quantization_filter", "region_filter",
                "quality_per_request")

@@ -253,7 +253,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         ttft_lo, tpot_lo = lightest_load_latency_ms(catalog, pc, pw)
     else:
         reason = max_rps = ttft_lo = tpot_lo = np.zeros((0, len(wls)))
-    qual = {(m, q): quality_of(catalog.models[m], catalog.quantization[q]) for m in models for q in quants}
+    qual = {(m, q): quality_of(catalog.models[m], catalog.quantization[q], catalog.quantization) for m in models for q in quants}
     out = []
     for wi, w in enumerate(wls):
         d = WorkloadDiagnosis(w.id, servable=True, combinations=0, feasible=0,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from solver.coefficients import COST_PARTS
+from solver.mip.stop import STOPPED_NOTE
 from solver.yamlio import atomic_write_text
 
 PART_LABELS = {
@@ -25,7 +26,8 @@ PART_LABELS = {
 def _usd(x: Optional[float]) -> str:
     if x is None:
         return "-"
-    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
+    sign, x = ("-" if x < 0 else ""), abs(x)
+    return sign + (f"${x:,.0f}" if x >= 100 else f"${x:,.2f}")
 
 
 def _num(x: Optional[float], fmt: str = ".3g") -> str:
@@ -44,6 +46,13 @@ def _table(headers: Sequence[str], rows: list[Sequence[Any]], markdown: bool) ->
     return "\n".join("  " + ln for ln in lines)
 
 
+def _gap_text(gap) -> str:
+    """The proven relative gap as a percentage ('0.01%', '99.5%'), or 'n/a'."""
+    if gap is None:
+        return "n/a"
+    return f"{100 * gap:.3g}%"
+
+
 def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     obj = plan["objective"]
     sol = plan.get("solver") or {}
@@ -51,12 +60,13 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     months = obj["horizon_hours"] / 730.0
     gap = sol.get("gap")
     head = (f"status {plan['status']} ({sol.get('backend')}/{sol.get('name')}, "
-            f"{_num(sol.get('seconds'), '.2f')} s, gap {('%.2g' % gap) if gap is not None else 'n/a'}, "
+            f"{_num(sol.get('seconds'), '.2f')} s, gap {_gap_text(gap)}, "
             f"{sol.get('variables')} variables, {sol.get('constraints')} constraints)")
     if plan["status"] not in ("optimal", "time_limit"):
         return [("Result", head + "\n" + (plan.get("message") or ""))]
     if plan["status"] == "time_limit":
-        head += "\nstopped by the time limit: the plan is feasible but may not be optimal"
+        why = "by the user (Ctrl-C)" if STOPPED_NOTE in (sol.get("status_detail") or "") else "by the time limit"
+        head += f"\nstopped {why}: the plan is feasible but may not be optimal"
     cost_rows = [[PART_LABELS.get(p, p), _usd(obj["breakdown"].get(p, 0.0)),
                   _usd((obj["breakdown"].get(p, 0.0) or 0.0) / months)]
                  for p in COST_PARTS if obj["breakdown"].get(p)]
@@ -67,7 +77,8 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     secs.append((f"Cost over {obj['horizon_hours']:,.0f} h ({months:.3g} months, {obj['currency']})",
                  _table(["part", "horizon", "per month"], cost_rows, markdown)))
     secs.append(("Procurement", _table(
-        ["accelerator", "region", "acquisition", "provider", "instance", "units", "devices", "cost"],
+        ["accelerator", "region", "acquisition", "provider", "instance", "units", "devices",
+         "hardware cost (no energy)"],
         [[p["accelerator"], p["region"], "existing" if p["existing"] else p["acquisition"],
           p["provider"], p["instance"], p["units"], p["devices"], _usd(p["usd"])]
          for p in plan["procurement"]], markdown)))
@@ -199,7 +210,9 @@ def _csv(rows: list[dict], fields: Sequence[str]) -> str:
 
 
 def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> list[Path]:
-    """deployments.csv, routing.csv, procurement.csv, kpis.csv, costs.csv in ``directory``."""
+    """The plan's tables as CSV files in ``directory`` (single-period: deployments, routing,
+    procurement, kpis, costs; multi-period: costs and the period_* tables, change.csv when
+    re-optimised).  Tables of :data:`CSV_TABLES` this plan does not have are removed."""
     d = Path(directory)
     files = {
         "deployments.csv": (plan.get("deployments", []), ["id", "accelerator", "model", "quantization",
@@ -221,6 +234,9 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
     }
     pp = plan.get("periods")
     if pp:
+        # a multi-period plan has its tables per period; the single-period ones would be headers only
+        for name in ("deployments.csv", "routing.csv", "procurement.csv", "kpis.csv"):
+            files.pop(name)
         files["period_units.csv"] = (
             [{"period": r["period"], **{k: v for k, v in u.items() if k != "by_slice"},
               "by_slice": "/".join(map(str, u["by_slice"])) if "by_slice" in u else ""}
@@ -240,4 +256,15 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
     for name, (rows, fields) in files.items():
         atomic_write_text(d / name, _csv(rows, fields), protect=protect)
         written.append(d / name)
+    # tables an earlier plan wrote here that this one has not: left, they would mix two plans
+    protected = {Path(p).resolve() for p in protect}
+    for name in CSV_TABLES:
+        stale = d / name
+        if name not in files and stale.is_file() and stale.resolve() not in protected:
+            stale.unlink()
     return written
+
+
+#: every table ``write_csv_dir`` can write
+CSV_TABLES = ("deployments.csv", "routing.csv", "procurement.csv", "kpis.csv", "costs.csv", "period_units.csv",
+              "period_routing.csv", "period_costs.csv", "change.csv")

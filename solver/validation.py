@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 
+import typing
 from typing import Any, Type
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from solver.errors import InputIssue, did_you_mean
 from solver.yamlio import SourceMap, format_path, parse_path
@@ -23,11 +24,50 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
                               allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """Reject true/false where no boolean belongs: pydantic would read `tpot_ms: yes` as 1 ms."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or _admits_bool(field.annotation):
+            return value
+        if _holds_bool(value, deep=not _holds_model(field.annotation)):
+            raise ValueError("true/false is not a value of this field (YAML reads yes/no/on/off "
+                             "as booleans): give a number, or quote the text")
+        return value
+
+
+def _annotation_parts(ann: Any) -> list:
+    """``ann`` and every type nested in it (Optional, list, dict, Annotated, Literal)."""
+    out, stack = [], [ann]
+    while stack:
+        a = stack.pop()
+        out.append(a)
+        stack.extend(typing.get_args(a))
+    return out
+
+
+def _admits_bool(ann: Any) -> bool:
+    return any(a is bool or a is Any for a in _annotation_parts(ann))
+
+
+def _holds_model(ann: Any) -> bool:
+    return any(isinstance(a, type) and issubclass(a, BaseModel) for a in _annotation_parts(ann))
+
+
+def _holds_bool(value: Any, deep: bool) -> bool:
+    """Whether ``value`` is a boolean or (``deep``: containers of plain values) holds one."""
+    if isinstance(value, bool):
+        return True
+    if deep and isinstance(value, (list, tuple)):
+        return any(_holds_bool(v, True) for v in value)
+    if deep and isinstance(value, dict):
+        return any(_holds_bool(v, True) for v in value.values())
+    return False
+
 
 def _model_at(model: Type[BaseModel], loc: tuple) -> Type[BaseModel] | None:
     """Walk ``loc`` through nested model annotations to find the model that owns it."""
-    import typing
-
     current: Any = model
     for part in loc:
         if isinstance(part, int):
@@ -65,7 +105,30 @@ _FRIENDLY = {
     "missing": "required field is missing",
     "extra_forbidden": "unknown field",
     "finite_number": "must be a finite number (not NaN or infinity)",
+    "model_type": "must be a mapping of fields",
+    "model_attributes_type": "must be a mapping of fields",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
 }
+
+#: a validator's message may end with FIX + how to fix it; the part after it becomes the hint
+FIX = " | fix: "
+
+
+def _shape_hint(typ: str, model: Type[BaseModel], loc: tuple, given: Any) -> str | None:
+    """How to write a value of the right shape where a mapping or a list was expected."""
+    if typ == "list_type":
+        return f"write a list, e.g. [{given}]"
+    owner = _model_at(model, loc)
+    if owner is None:
+        return None
+    fields = list(owner.model_fields)
+    if "value" in fields and "source" in fields:  # a catalog figure
+        return f"write `{{value: {given}, source: \"where the figure comes from\"}}`"
+    required = [n for n, f in owner.model_fields.items() if f.is_required()]
+    return ("write it as a mapping of " + ", ".join(f"`{n}`" for n in (required or fields)[:6])
+            + (", ..." if len(required or fields) > 6 else "")
+            + (" (required)" if required else ""))
 
 
 def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMap | None,
@@ -83,6 +146,7 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
         msg = _FRIENDLY.get(typ, err.get("msg", "invalid value"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
+        msg, _, own_fix = msg.partition(FIX)
         hint = None
         if typ == "extra_forbidden" and loc:
             owner = _model_at(model, loc[:-1])
@@ -93,7 +157,7 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
                     hint = f"did you mean {' or '.join(repr(c) for c in close)}?"
                 else:
                     hint = "allowed fields here: " + ", ".join(names)
-                hint += " Remove or rename the key."
+                hint += " Remove or rename the key." if close else "; remove or rename the key"
         elif typ == "missing" and loc:
             hint = f"add `{loc[-1]}:` here"
         elif "input" in err and typ not in ("missing",):
@@ -108,6 +172,10 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
                 hint = _BOUND_HINTS[typ][1].format(ctx.get(key))
             elif typ in ("float_parsing", "int_parsing", "float_type", "int_type"):
                 hint = "give a plain number; the unit is in the field name"
+            elif typ in ("model_type", "model_attributes_type", "dict_type", "list_type"):
+                hint = _shape_hint(typ, model, loc, given)
+        if own_fix:
+            hint = own_fix
         parts = _located_parts(msg) if typ == "value_error" else None
         if parts:
             # a cross-field check names each problem's own field ('workloads[1].demand.growth: ...'):

@@ -168,7 +168,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
             rep.add("filter", where, f"quantization {d['quantization']} not allowed for the workload")
         if w.regions and d["region"] not in w.regions:
             rep.add("filter", where, f"region {d['region']} not in the workload's regions {w.regions}")
-        q = quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]])
+        q = quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]], catalog.quantization)
         qsum[wid] += rps * q
         if w.quality and w.quality.mode == "per_request" and q < w.quality.min_score - 1e-9 and rps > 0:
             rep.add("quality", where, f"quality {q:.4g} below the per-request target "

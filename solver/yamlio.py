@@ -66,11 +66,16 @@ def parse_path(text: str) -> PathKey:
             out.append(int(index))
     return tuple(out)
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _walk(node: yaml.Node, path: PathKey, smap: SourceMap, issues: list[InputIssue]) -> None:
     smap.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # `<<: *anchor`: keys written here override the merged ones, by the spec
             key = key_node.value
             line = key_node.start_mark.line + 1
             if key in seen:
@@ -89,42 +94,53 @@ def _walk(node: yaml.Node, path: PathKey, smap: SourceMap, issues: list[InputIss
 def load_yaml_text(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse YAML text; return (data, source map) or raise :class:`InputError`."""
     smap = SourceMap(file=file)
+    issues: list[InputIssue] = []
     try:
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 return None, smap
+            # lines and duplicate keys from the tree as written: constructing it flattens merge
+            # keys (`<<: *anchor`) into each mapping, which would read as duplicates
+            _walk(node, (), smap, issues)
             data = loader.construct_document(node)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = exc.problem or str(exc)
-        if exc.context:
-            what = f"{exc.context}, {what}"
-        raise InputError(InputIssue(
-            message=f"not valid YAML: {what}", file=file, line=line,
-            hint="check indentation, colons and quotes near this line")) from None
+        raise InputError(_syntax_issue(exc, file)) from None
     except yaml.YAMLError as exc:
         raise InputError(InputIssue(message=f"not valid YAML: {exc}", file=file,
                                     hint="check the file is YAML")) from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        # e.g. an out-of-range date or a pathological document
-        raise InputError(InputIssue(message=f"cannot read YAML: {exc}", file=file,
-                                    hint="check the values near the reported place")) from None
-    issues: list[InputIssue] = []
-    try:
-        _walk(node, (), smap, issues)
     except RecursionError:
         # an anchor that contains an alias of itself (``&a [*a]``) or absurd nesting
         raise InputError(InputIssue(message="recursive YAML alias or nesting too deep", file=file,
                                     hint="an anchor (&name) must not contain an alias (*name) "
                                          "of itself")) from None
+    except (ValueError, TypeError) as exc:
+        # e.g. an out-of-range date or a pathological document
+        raise InputError(InputIssue(message=f"cannot read YAML: {exc}", file=file,
+                                    hint="check the values near the reported place")) from None
     if issues:
         raise InputError(issues)
     return data, smap
+
+
+def _syntax_issue(exc: yaml.MarkedYAMLError, file: str) -> InputIssue:
+    """The parser's complaint at its line; where it names a second place (a flow mapping's start,
+    an anchor's first definition), that line too."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem, context, at = exc.problem or str(exc), exc.context, exc.context_mark
+    if context and "duplicate anchor" in context:
+        first = f" (first at line {at.line + 1})" if at is not None else ""
+        return InputIssue(message=f"not valid YAML: an anchor is defined twice{first}", file=file,
+                          line=line, hint="give each anchor (&name) its own name")
+    if context:
+        where = f" that starts at line {at.line + 1}" if at is not None and at.line + 1 != line else ""
+        problem = f"{problem} ({context}{where})"
+    return InputIssue(message=f"not valid YAML: {problem}", file=file, line=line,
+                      hint="check indentation, colons and quotes near this line")
 
 
 def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
@@ -161,9 +177,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple =
     """Write ``data`` to ``path`` atomically (temp file in the same folder + rename).
 
     A reader never sees a half-written file, and a crash leaves the old file
-    intact.  ``protect`` lists input files that must never be overwritten.
+    intact.  ``protect`` lists input files that must never be overwritten.  A symbolic
+    link is written through (its target gets the data; the link stays a link), and a
+    path that is not a regular file (``/dev/stdout``, a named pipe) is written directly:
+    renaming over it would replace the device or pipe with a file.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path))
     for p in protect:
         try:
             same = Path(p).resolve() == target.resolve()
@@ -174,8 +193,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple =
                 message="output would overwrite an input file", file=str(target),
                 hint="choose another output path"))
     if target.is_dir():
-        raise InputError(InputIssue(message="output path is a directory", file=str(target),
+        raise InputError(InputIssue(message="output path is a directory", file=str(path),
                                     hint="name a file inside it"))
+    if os.path.exists(path) and not os.path.isfile(path):
+        try:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise InputError(InputIssue(message=f"cannot write here: {exc.strerror}", file=str(path),
+                                        hint="check the path and permissions")) from None
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from solver.catalog import SHIPPED_LAYER, Catalog
+from solver.catalog import SHIPPED_LAYER, Catalog, default_catalog
 from solver.catalog.schema import KINDS
 from solver.cli import main
 from solver.cli.catalog_cmd import kv_bytes_per_token
@@ -617,3 +617,23 @@ def test_cli_bad_input_exit_2(capsys, argv, needle):
 def test_cli_catalog_without_subcommand(capsys):
     assert main(["catalog"]) == 2
     assert "list" in capsys.readouterr().err
+
+
+def test_quality_of_native_formats():
+    """A score measured on the weights a model ships in holds in that format (DeepSeek-V3: FP8,
+    gpt-oss: MXFP4); narrower formats lose retention relative to the native one; BF16 models as before."""
+    from solver.coefficients import quality_of
+    cat = default_catalog()
+    q = cat.quantization
+
+    def band(model, quant):  # retention of the model's size band, read off the catalog directly
+        size = cat.models[model].total_params_b.value
+        return next(b.retention.value for b in q[quant].retention if b.min_params_b <= size < b.max_params_b)
+
+    ds, oss, llama = cat.models["deepseek-v3"], cat.models["gpt-oss-120b"], cat.models["llama-3.1-8b"]
+    assert ds.native_formats == ["fp8"] and oss.native_formats == ["mxfp4"]
+    assert quality_of(ds, q["fp8"], q) == 88.5 == quality_of(ds, q["bf16"], q)
+    assert quality_of(ds, q["int8"], q) == pytest.approx(88.5 * band("deepseek-v3", "int8") / band("deepseek-v3", "fp8"))
+    assert quality_of(oss, q["mxfp4"], q) == 90.0
+    assert quality_of(llama, q["fp8"], q) == pytest.approx(73.0 * band("llama-3.1-8b", "fp8"))
+    assert band("llama-3.1-8b", "fp8") < 1 and band("deepseek-v3", "fp8") < 1

@@ -285,6 +285,49 @@ def test_outputs_never_overwrite_inputs(tmp_path):
     assert code == EXIT_BAD_INPUT
 
 
+def test_outputs_never_overwrite_each_other_or_a_plan_read(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    prob, ov = tmp_path / "p.yaml", tmp_path / "ov.yaml"
+    prob.write_text(_dump(PROBLEM))
+    ov.write_text(_dump(OVERLAY))
+    same = out / "same.out"
+    assert _check(["solve", str(prob), "--catalog", str(ov), "--json", str(same), "--markdown", str(same)],
+                  [prob, ov], out, None) == EXIT_BAD_INPUT
+    assert not same.exists()
+    plan = out / "plan.json"
+    assert _check(["solve", str(prob), "--catalog", str(ov), "--json", str(plan)], [prob, ov], out, plan) == EXIT_OK
+    assert _check(["solve", str(prob), "--catalog", str(ov), "--warm-start", str(plan), "--json", str(plan)],
+                  [prob, ov, plan], out, None) == EXIT_BAD_INPUT
+
+
+def test_outputs_write_through_links_and_into_pipes(tmp_path):
+    """A symbolic link keeps pointing at its target, which gets the plan; a pipe or a device is written
+    into, never replaced by a file (``--markdown /dev/stdout``)."""
+    import os
+    import threading
+    out = tmp_path / "out"
+    out.mkdir()
+    prob, ov = tmp_path / "p.yaml", tmp_path / "ov.yaml"
+    prob.write_text(_dump(PROBLEM))
+    ov.write_text(_dump(OVERLAY))
+    real, link = tmp_path / "real.json", out / "link.json"
+    real.write_text("old")
+    link.symlink_to(real)
+    assert _check(["solve", str(prob), "--catalog", str(ov), "--json", str(link)], [prob, ov], out, None) == EXIT_OK
+    assert link.is_symlink() and json.loads(real.read_text())["status"] == "optimal"
+    if not hasattr(os, "mkfifo"):
+        return
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()))
+    reader.start()
+    assert _check(["solve", str(prob), "--catalog", str(ov), "--markdown", str(pipe)], [prob, ov], out, None) == EXIT_OK
+    reader.join(30)
+    assert pipe.is_fifo() and b"## Deployments" in got[0]
+
+
 def test_baseline_problem_solves():
     """The fuzz base is a real, solvable problem (so mutations start from a meaningful input)."""
     import tempfile

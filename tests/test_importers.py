@@ -105,3 +105,21 @@ def test_melange_example_plan_is_optimal(tmp_path, capsys):
     for d in data["deployments"]:
         devices[d["accelerator"]] = devices.get(d["accelerator"], 0) + d["accelerators"]
     assert devices == {"a100-80gb": 1, "a10g": 1}
+
+
+def test_import_with_catalog_overlay_writes_it_into_the_problem(tmp_path, monkeypatch):
+    """A problem imported with --catalog names that overlay itself: it validates and solves alone."""
+    overlay = tmp_path / "mine" / "power.yaml"
+    overlay.parent.mkdir()
+    overlay.write_text("schema_version: 1\nregions:\n  - id: virginia\n"
+                       "    electricity_usd_per_kwh: {value: 0.5, source: my utility bill}\n")
+    out = tmp_path / "out" / "aibrix.yaml"
+    out.parent.mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "aibrix", str(AIBRIX), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s",
+                 "--catalog", "mine/power.yaml", "--output", str(out)]) == 0
+    doc = yaml.safe_load(out.read_text())
+    assert doc["catalog"] == ["../mine/power.yaml"]
+    monkeypatch.chdir(out.parent.parent.parent)  # anywhere else: the path is relative to the problem
+    loaded = load_problem(out)
+    assert loaded.catalog.regions["virginia"].electricity_usd_per_kwh.value == 0.5

@@ -70,6 +70,21 @@ def test_interpretation(cases, cat):
     assert by_row[98].kind == "ttft1" and by_row[98].measured == 7
 
 
+def test_static_rows_use_the_batch_they_state(cases, cat):
+    """Each static-batching row says its batch ("static batch 768"): the prediction uses it."""
+    from dataclasses import replace
+    cs, _ = cases
+    static = [c for c in cs if c.kind == "static"]
+    assert len(static) == 27 and all(c.batch and c.batch >= 1 for c in static)
+    # TensorRT-LLM 0.6.1 performance.md: Llama-2-7B FP8 on one H100, 128 in / 128 out, batch 768, 19,694 tok/s
+    row = next(c for c in static if c.hardware == "h100-sxm" and c.candidate.model == "llama-2-7b"
+               and c.workload.input_tokens == 128 and c.workload.output_tokens == 128 and c.measured == 19694)
+    assert row.batch == 768
+    stated, guessed = predict([row, replace(row, batch=None)], cat, default_params())
+    assert stated != guessed
+    assert abs(stated / row.measured - 1) < 0.15
+
+
 def test_split_is_every_third_per_group(cases):
     cs, _ = cases
     mask = split_mask(cs)

@@ -278,6 +278,9 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     p1, a = example_plan
     p2 = tmp_path / "p2.json"
     prob = str(ROOT / "problems/eight-quarter-growth.yaml")
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "deployments.csv").write_text("an earlier single-period plan's table\n")
+    (tmp_path / "csv" / "mine.csv").write_text("not fleetopt's\n")
     r = subprocess.run(exe + ["solve", prob, "--gap", "1e-8", "--existing", str(p1), "--json", str(p2),
                               "--csv", str(tmp_path / "csv")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -291,7 +294,10 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     assert ch["routing"] == []
     assert b["periods"]["timeline"] == a["periods"]["timeline"]
     assert ch["change_usd"] == pytest.approx(0.0, abs=1e-6 * a["objective"]["total"])
-    assert (tmp_path / "csv" / "period_units.csv").exists()
+    # the period tables only (no header-only single-period ones); the earlier plan's table is gone,
+    # the user's own file stays
+    assert sorted(f.name for f in (tmp_path / "csv").iterdir()) == [
+        "change.csv", "costs.csv", "mine.csv", "period_costs.csv", "period_routing.csv", "period_units.csv"]
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((ROOT / "solver/schemas/plan.schema.json").read_text())
     jsonschema.validate(a, schema)

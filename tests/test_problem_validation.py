@@ -274,3 +274,52 @@ def test_cross_field_errors_each_at_their_own_line():
     assert ("workloads[0].demand.start_period", lines.index("      start_period: 7") + 1) in got
     assert len(issues) == 2
     assert all(";" not in i.message for i in issues)
+
+
+def test_a_boolean_is_not_a_number():
+    """YAML reads `yes`/`on`/`true` as booleans; pydantic would take them as 1 (a 1 ms TPOT target)."""
+    issues = errors_of(GOOD.replace("tpot_ms: 50", "tpot_ms: yes").replace("fleet:\n", "fleet:\n  max_utilization: true\n"))
+    assert sorted(i.path for i in issues) == ["fleet.max_utilization", "workloads[0].slo.tpot_ms"]
+    assert all("true/false" in i.message for i in issues)
+    # where a boolean belongs it is still accepted
+    load_problem_text(GOOD.replace("  regions: [virginia]\n", "  regions: [virginia]\n  catalog_offers: true\n"))
+
+
+def test_yaml_merge_keys_override_without_a_duplicate_error():
+    text = GOOD.replace("input_tokens: {mean: 1000}", "input_tokens: &tok {mean: 1000, p90: 2000}").replace(
+        "output_tokens: {mean: 200}", "output_tokens:\n      <<: *tok\n      mean: 200")
+    w = load_problem_text(text).problem.workloads[0]
+    assert (w.output_tokens.mean, w.output_tokens.p90) == (200, 2000)
+    # a key written twice in the mapping itself is still a duplicate
+    issues = errors_of(text.replace("      mean: 200", "      mean: 200\n      mean: 300"))
+    assert "duplicate key 'mean' (first at line 9)" in issues[0].message and issues[0].line == 10
+
+
+def test_yaml_anchor_defined_twice_names_both_lines():
+    issues = errors_of(GOOD.replace("{mean: 1000}", "&a {mean: 1000}").replace("{mean: 200}", "&a {mean: 200}"))
+    assert "anchor is defined twice (first at line 6)" in issues[0].message and issues[0].line == 7
+
+
+def test_scenario_errors_at_the_override_line_and_all_reported():
+    text = GOOD.replace("      workloads.chat.slo.ttft_ms: 500",
+                        "      workloads.chta.slo.ttft_ms: 500\n"
+                        "      workloads.chat.demand.requests_per_s: ten\n"
+                        "      workloads.chat.slo.tpot: 25")
+    assert text != GOOD
+    issues = errors_of(text)
+    by_line = {i.line: i for i in issues}
+    assert sorted(by_line) == [17, 18, 19]
+    assert "did you mean 'chat'" in by_line[17].message
+    assert by_line[18].path == "workloads[0].demand.requests_per_s" and "scenario 'fast'" in by_line[18].message
+    assert by_line[19].path == "workloads[0].slo.tpot" and "tpot_ms" in by_line[19].hint
+
+
+def test_wrong_shapes_say_how_to_write_them():
+    issues = {i.path: i for i in errors_of(
+        GOOD.replace("demand: {requests_per_s: 10}", "demand: 10").replace("models: [llama-3.1-8b]",
+                                                                         "models: llama-3.1-8b")
+        .replace("id: chat", "id: Chat Bot"))}
+    assert "requests_per_s" in issues["workloads[0].demand"].hint
+    assert issues["workloads[0].models"].hint == "write a list, e.g. [llama-3.1-8b]"
+    assert "'chat-bot'" in issues["workloads[0].id"].hint
+    assert not any("PosFigure" in i.message or "Demand" in i.message for i in issues.values())

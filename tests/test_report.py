@@ -507,3 +507,20 @@ def test_report_renders_in_headless_chromium(real_plan, tmp_path):
     # the plots' blue (the CSS has no such colour) shows the PNGs were decoded and drawn
     blue = np.array(to_rgb(viz.PALETTE[0]))
     assert int((np.abs(img - blue).max(axis=-1) < 0.03).sum()) > 5000
+
+
+def test_result_line_says_who_stopped_the_search_and_the_gap_in_percent():
+    from solver.mip.stop import STOPPED_NOTE
+    from solver.report import console_text
+    plan = hand_plan()
+    plan["status"] = "time_limit"
+    plan["solver"] = {**plan["solver"], "gap": 0.995, "status_detail": "HiGHS: time limit"}
+    text = console_text(plan)
+    assert "gap 99.5%" in text and "stopped by the time limit" in text
+    plan["solver"]["status_detail"] = STOPPED_NOTE + "; HiGHS: interrupted"
+    assert "stopped by the user (Ctrl-C)" in console_text(plan)
+
+
+def test_negative_money_has_its_sign_before_the_currency():
+    from solver.report import _usd
+    assert (_usd(-39730.4), _usd(-5.5), _usd(1234.0)) == ("-$39,730", "-$5.50", "$1,234")

@@ -114,7 +114,7 @@ def test_quality_below_target_is_flagged(solved):
 
 def _retention(lp, model, quant):
     from solver.coefficients import quality_of
-    return quality_of(lp.catalog.models[model], lp.catalog.quantization[quant]) / lp.catalog.models[model].quality.value
+    return quality_of(lp.catalog.models[model], lp.catalog.quantization[quant], lp.catalog.quantization) / lp.catalog.models[model].quality.value
 
 
 def test_routed_mean_quality_is_checked(solved):

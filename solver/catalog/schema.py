@@ -16,7 +16,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from solver.validation import Strict
+from solver.validation import FIX, Strict
 
 SCHEMA_VERSION = 1
 
@@ -31,7 +31,10 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 def check_id(v: str) -> str:
     if not _ID.match(v):
-        raise ValueError(f"id {v!r} must be lowercase letters, digits, '.', '_' or '-'")
+        suggestion = re.sub(r"[^a-z0-9._-]+", "-", v.strip().lower()).strip("-._") if isinstance(v, str) else ""
+        raise ValueError(f"id {v!r} must be lowercase letters, digits, '.', '_' or '-'" + FIX
+                         + (f"rename it, e.g. {suggestion!r}" if suggestion else
+                            "use lowercase letters, digits, '.', '_' or '-'"))
     return v
 
 

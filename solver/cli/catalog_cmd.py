@@ -236,8 +236,13 @@ def run_show(args) -> int:
         return 0
     entry = cat.get(kind, args.id)
     single = kind[:-1] if kind.endswith("s") else kind
+    changed: dict[str, list[str]] = {}
+    for path, layer in sorted(cat.provenance.get((kind, args.id), {}).items(), key=lambda kv: str(kv[0])):
+        if path and path[0] != "id" and layer != doc["layer"] and str(path[0]) not in changed.setdefault(layer, []):
+            changed[layer].append(str(path[0]))
+    by = "".join(f"; {', '.join(fields)} from layer {layer}" for layer, fields in changed.items())
     lines = [f"{single} {args.id}: {getattr(entry, 'name', '')}  (catalog {cat.version}; "
-             f"entry from layer: {doc['layer']})", ""]
+             f"entry from layer: {doc['layer']}{by})", ""]
     plain = _plain_fields(entry)
     if plain:
         width = max(len(k) for k, _ in plain)

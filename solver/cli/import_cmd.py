@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,17 @@ def register(sub) -> None:
     a.set_defaults(func=run)
 
 
+def _with_catalog(problem: dict, overlays: list[str]) -> dict:
+    """``problem`` with ``catalog: overlays`` placed after its name (the order a reader expects)."""
+    out: dict = {}
+    for key, value in problem.items():
+        out[key] = value
+        if key == "name":
+            out["catalog"] = overlays
+    out.setdefault("catalog", overlays)
+    return out
+
+
 def run(args) -> int:
     from solver.catalog import Catalog
     from solver.importers import import_aibrix, import_melange
@@ -83,10 +95,14 @@ def run(args) -> int:
                             model=args.model, region=args.region, mapping=mapping,
                             ttft_ms=args.ttft_ms, tpot_ms=args.tpot_ms)
         question = "what is the cheapest GPU mix for these AIBrix profiles?"
+    if args.catalog:
+        # the problem names its overlays itself (paths relative to it), so it solves on its own
+        where = out.parent.resolve()
+        res.problem = _with_catalog(res.problem, [os.path.relpath(Path(c).resolve(), where) for c in args.catalog])
     text = res.to_yaml(question)
     # The generated file must itself validate before it is written.
     raw, smap = load_yaml_text(text, file=str(out))
-    validate_document(raw, smap, str(out), catalog_overlays=args.catalog, base_dir=out.parent)
+    validate_document(raw, smap, str(out), base_dir=out.parent)
     atomic_write_text(out, text, protect=inputs)
     print(f"wrote {out}: {len(res.problem['workloads'])} workload(s), "
           f"{len(res.problem['fleet']['offers'])} GPU type(s), "

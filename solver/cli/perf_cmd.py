@@ -287,8 +287,9 @@ def run_validate(args) -> int:
     n_static = int((~v.scored).sum())
     if n_static:
         e = err[~v.scored]
-        out.write(f"not scored: {n_static} static-batching rows (batch size not in the source; largest batch "
-                  f"assumed): median {float(np.median(e)):.1f}%, p90 {float(np.percentile(e, 90)):.1f}%\n")
+        out.write(f"not scored: {n_static} static-batching rows (TensorRT-LLM 0.5/0.6 static batching at each "
+                  f"row's stated batch; the model describes in-flight batching): median "
+                  f"{float(np.median(e)):.1f}%, p90 {float(np.percentile(e, 90)):.1f}%\n")
     if v.skipped:
         whys: dict[str, int] = {}
         for s in v.skipped:

@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None,
                    help="solver stack (default: the problem's solver.backend, else highspy)")
     p.add_argument("--solver", default=None,
-                   help="pulp: cbc|highs; ortools: scip|cbc|highs (default: first listed)")
+                   help="highspy: reduced|highs; pulp: cbc|highs; ortools: scip|cbc|highs "
+                        "(default: the problem's solver, else the first listed)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds")
     p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap, e.g. 1e-4")
     p.add_argument("--threads", type=int, default=None)
@@ -58,7 +59,23 @@ def _check_options(args, problem) -> tuple[str, str | None]:
         raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
     if args.gap is not None and not (0 <= args.gap < 1):
         raise InputError(InputIssue("--gap must be in [0, 1)", path="--gap", hint="e.g. 1e-4"))
+    _check_distinct_outputs(args)
     return backend, solver
+
+
+def _check_distinct_outputs(args) -> None:
+    """Two outputs on one path would silently leave only the last one written."""
+    seen: dict[str, str] = {}
+    for option in ("json", "markdown", "save_lp", "csv"):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        flag = "--" + option.replace("_", "-")
+        key = str(Path(value).resolve())
+        if key in seen:
+            raise InputError(InputIssue(f"the same path as {seen[key]} ({value!r})", path=flag,
+                                        hint="give each output its own file"))
+        seen[key] = flag
 
 
 def run(args) -> int:
@@ -73,7 +90,7 @@ def run(args) -> int:
     backend, solver = _check_options(args, loaded.problem)
     base = Path(args.problem).parent
     own = [Path(c) if Path(c).is_absolute() else base / c for c in loaded.problem.catalog]
-    protect = (args.problem, *args.catalog, *own)
+    protect = (args.problem, *args.catalog, *own, *(p for p in (args.existing, args.warm_start) if p))
     previous = None
     if args.existing:
         from solver.plan import load_plan_json
@@ -115,7 +132,8 @@ def run(args) -> int:
     else:
         print(console_text(d), end="")
     if plan.status not in ("optimal", "time_limit"):
-        print(f"error: {plan.status}: {plan.message}", file=sys.stderr)
+        print(f"error: {plan.message}" if plan.status == "error" else f"error: {plan.status}: {plan.message}",
+              file=sys.stderr)
     if plan.status == "infeasible":  # the same text as `fleetopt explain`
         from solver.explain import explain
         # the explanation's elastic solves share one more time limit between them (each at most

@@ -86,9 +86,10 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
                            message=f"{type(exc).__name__}: {exc}")
     res.seconds = time.perf_counter() - t0
     if res.status == ERROR and res.seconds >= 0.9 * time_limit_s:
+        tip = ("" if (backend, solver) == ("highspy", "reduced") else
+               ", or for a large model use --backend highspy (solver reduced)")
         res.message = (f"time limit ({time_limit_s:g} s) reached before any feasible plan was found "
-                       f"[{res.message}]; raise --time-limit or relax --gap, or for a large model use "
-                       "--backend highspy (solver reduced)")
+                       f"[{res.message}]; raise --time-limit{tip}")
     if res.values is not None:
         v = np.asarray(res.values, float)
         v = np.where(model.is_int, np.round(v), v)

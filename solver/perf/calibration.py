@@ -7,8 +7,9 @@ lines starting with ``#`` are comments).  Each usable row becomes a *case*:
 * ``offline``: max-load throughput without latency targets (TensorRT-LLM v1.0
   ``trtllm-bench`` rows, MLPerf Offline) -> ``max_rps x output tokens``;
 * ``server``: MLPerf Server, within p99 TTFT and TPOT limits from the row;
-* ``static``: TensorRT-LLM static batching (the table does not give the
-  batch: we take the largest one memory and the engine allow) ->
+* ``static``: TensorRT-LLM 0.5/0.6 static batching at the batch the row states
+  (``concurrency_or_batch``: "static batch 768"; where a row gives none, the
+  largest one memory and the engine allow) ->
   ``batch x O / (prefill(batch x I) + O x decode step)``;
 * ``ttft1``: batch-1 first-token latency -> one standalone prefill.
 
@@ -59,8 +60,9 @@ MLPERF_INPUT_TOKENS = 300.0
 #: Input-length coefficient of variation assumed for MLPerf's variable-length prompts.
 MLPERF_INPUT_CV = 0.5
 NO_SLO_MS = 1e12
-#: Kinds used for fitting and scoring.  Static-batching rows are reported but not scored: the
-#: source table does not give their batch size, so any prediction is a guess about the batch.
+#: Kinds used for fitting and scoring.  Static-batching rows are reported but neither fitted nor
+#: scored: they measure TensorRT-LLM 0.5/0.6's static batching (2023), an engine mode the model does
+#: not describe (it models in-flight batching, as every other row's engine runs).
 FITTED_KINDS = ("offline", "server", "ttft1")
 
 REQUIRED = ("source_id", "model", "precision", "hardware", "num_accelerators", "tensor_parallel",
@@ -104,6 +106,7 @@ class Case:
     workload: PerfWorkload
     measured: float          # per accelerator (throughput) or ms (latency)
     dup_key: tuple
+    batch: Optional[float] = None   # static: the batch size the row states ("static batch 768")
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,8 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
         elif "static" in scen:
             kind = "static"
             wl = PerfWorkload(f"r{n}", in_len, out_len, NO_SLO_MS, NO_SLO_MS)
+            stated = re.search(r"static batch\s+(\d+)", r.get("concurrency_or_batch") or "", re.I)
+            batch = float(stated.group(1)) if stated else None
         else:
             kind = "offline"
             wl = PerfWorkload(f"r{n}", in_len, out_len, NO_SLO_MS, NO_SLO_MS, input_cv=cv)
@@ -246,7 +251,8 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
         variant = re.sub(r"-99(\.9)?\b", "", scen)
         dup = (sid, r["source"], hw, r["model"], variant, r.get("system", ""), round(value, 3))
         cases.append(Case(row=n, source_id=sid, source=r["source"], hardware=acc, kind=kind, metric=metric,
-                          candidate=cand, workload=wl, measured=measured, dup_key=dup))
+                          candidate=cand, workload=wl, measured=measured, dup_key=dup,
+                          batch=batch if kind == "static" else None))
     # one case per identical result (MLPerf 99 / 99.9 variants report the same run)
     seen: set = set()
     unique = []
@@ -297,7 +303,8 @@ def predict(cases: Sequence[Case], catalog, params: PerfParams) -> np.ndarray:
         if c.kind == "ttft1":
             out[i] = float(spec.prefill_ms(I))
             continue
-        b = max(1.0, min(spec.max_batch, math.floor(spec.kv_capacity_tokens / (I + O))))
+        # the row's own batch; where it gives none, the largest that memory and the engine allow
+        b = c.batch or max(1.0, min(spec.max_batch, math.floor(spec.kv_capacity_tokens / (I + O))))
         t = spec.terms
         flops = b * (t.flops_tok * I + 0.5 * t.attn_full * I * I + 0.5 * t.attn_sw * I * min(I, t.window))
         a, m = flops / t.flops_per_s, t.ne_time_s + t.exp_time_s
@@ -628,7 +635,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None) -> tuple[PerfParams, lis
         "assumptions": (f"MLPerf mean input tokens {MLPERF_INPUT_TOKENS:g} (not in the file; low confidence); "
                         f"MLPerf input CV {MLPERF_INPUT_CV}; MLPerf TP: H100-80GB TP2, H200 TP1, MI300X TP1 "
                         "(data README), others smallest TP that fits"),
-        "scored_kinds": ", ".join(FITTED_KINDS) + " (static-batching rows: batch size not in the source)",
+        "scored_kinds": ", ".join(FITTED_KINDS) + " (static-batching rows of TensorRT-LLM 0.5/0.6 are reported, not scored)",
         "held_out_error": "; ".join(f"{s['metric']}: median {s['median_abs_err_pct']:.1f}% "
                                     f"p90 {s['p90_abs_err_pct']:.1f}% (n={s['n']})"
                                     for s in summ if s["part"] == "held-out"),
@@ -636,11 +643,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None) -> tuple[PerfParams, lis
     }
     text = ("# Fitted parameters of the performance model (solver/perf). Generated; do not edit by hand.\n"
             + yaml.safe_dump(params.to_yaml_dict(prov), sort_keys=False, width=100))
-    try:
-        atomic_write_text(out_path, text)
-    except Exception:  # noqa: BLE001 - fall back to a plain write
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_path).write_text(text)
+    atomic_write_text(out_path, text)
     return params, cases, pred, mask
 
 

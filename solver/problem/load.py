@@ -41,15 +41,17 @@ def _split_path(path: str) -> list[str]:
     return [p for p in str(path).split(".") if p != ""]
 
 
-def set_path(doc: dict, path: str, value: Any) -> None:
+def set_path(doc: dict, path: str, value: Any) -> tuple:
     """Set ``value`` at a dotted ``path``; list entries are addressed by ``id``/``name`` or index.
 
+    Returns the path it set as keys and list indexes (('workloads', 0, 'slo', 'ttft_ms')).
     Raises ``KeyError`` with a readable message when the path does not resolve.
     """
     parts = _split_path(path)
     if not parts:
         raise KeyError("empty path")
     node: Any = doc
+    where: list = []
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
@@ -71,14 +73,16 @@ def set_path(doc: dict, path: str, value: Any) -> None:
                     raise KeyError(f"no entry {part!r} under {'.'.join(parts[:i]) or 'top'}"
                                    + (f"; did you mean {close[0]!r}?" if close else
                                       f"; entries: {', '.join(ids)}"))
+            where.append(idx % len(node))
             if last:
                 node[idx] = value
-                return
+                return tuple(where)
             node = node[idx]
         elif isinstance(node, dict):
+            where.append(part)
             if last:
                 node[part] = value
-                return
+                return tuple(where)
             if part not in node or node[part] is None:
                 node[part] = {}
             node = node[part]
@@ -86,11 +90,39 @@ def set_path(doc: dict, path: str, value: Any) -> None:
             raise KeyError(f"{'.'.join(parts[:i])} is a value, not a section")
 
 
+class ScenarioSourceMap(SourceMap):
+    """Lines of a scenario-resolved document: a value a scenario set is at its override's line."""
+
+    def __init__(self, base: Optional[SourceMap], file: str, overrides: dict[tuple, int]):
+        super().__init__(file=file, lines=dict(base.lines) if base else {})
+        self.overrides = overrides
+
+    def line_of(self, path) -> Optional[int]:
+        path = tuple(path)
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.overrides:
+                return self.overrides[path[:n]]
+        return super().line_of(path)
+
+
 def resolve_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap] = None,
                      file: Optional[str] = None) -> dict:
     """Return a copy of ``raw`` with the named scenario's overrides applied."""
+    collector = IssueCollector(file=file)
+    out, _ = apply_scenario(raw, scenario, smap, file, collector)
+    collector.raise_if_any()
+    return out
+
+
+def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap], file: Optional[str],
+                   collector: IssueCollector) -> tuple[dict, Optional[SourceMap]]:
+    """``raw`` with the named scenario's overrides applied, and the lines of the result.
+
+    An override that does not resolve is added to ``collector`` and the others still apply, so
+    that the document's remaining errors are reported with it; an unknown scenario name raises.
+    """
     if scenario is None:
-        return copy.deepcopy(raw)
+        return copy.deepcopy(raw), smap
     scenarios = raw.get("scenarios") or []
     if not isinstance(scenarios, list):
         raise InputError(InputIssue(
@@ -111,28 +143,32 @@ def resolve_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMa
     idx = names.index(scenario)
     sc = scenarios[idx]
     out = copy.deepcopy(raw)
-    collector = IssueCollector(file=file)
+    overrides: dict[tuple, int] = {}
+
+    def line(path):
+        return smap.line_of(path) if smap else None
+
     sets = sc.get("set") or {}
     if not isinstance(sets, dict):
         collector.add("`set` must map dotted paths to values",
                       path=format_path(("scenarios", idx, "set")),
-                      line=smap.line_of(("scenarios", idx, "set")) if smap else None)
-    else:
-        for path, value in sets.items():
-            if str(path).split(".")[0] == "scenarios":
-                collector.add("a scenario cannot change `scenarios`",
-                              path=format_path(("scenarios", idx, "set", path)),
-                              line=smap.line_of(("scenarios", idx, "set", path)) if smap else None)
-                continue
-            try:
-                set_path(out, str(path), copy.deepcopy(value))
-            except KeyError as exc:
-                collector.add(f"override path {path!r} does not resolve: {exc.args[0]}",
-                              path=format_path(("scenarios", idx, "set", path)),
-                              line=smap.line_of(("scenarios", idx, "set", path)) if smap else None,
-                              hint="address list entries by id, e.g. workloads.chat.slo.ttft_ms")
-    collector.raise_if_any()
-    return out
+                      line=line(("scenarios", idx, "set")))
+        sets = {}
+    for path, value in sets.items():
+        here = ("scenarios", idx, "set", path)
+        if str(path).split(".")[0] == "scenarios":
+            collector.add("a scenario cannot change `scenarios`", path=format_path(here), line=line(here))
+            continue
+        try:
+            target = set_path(out, str(path), copy.deepcopy(value))
+        except KeyError as exc:
+            collector.add(f"override path {path!r} does not resolve: {exc.args[0]}",
+                          path=format_path(here), line=line(here),
+                          hint="address list entries by id, e.g. workloads.chat.slo.ttft_ms")
+            continue
+        if line(here) is not None:
+            overrides[target] = line(here)
+    return out, ScenarioSourceMap(smap, file or "", overrides)
 
 
 def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
@@ -231,14 +267,15 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
         raise InputError(InputIssue(
             message="a problem file must be a YAML mapping (schema_version, name, workloads, ...)",
             file=file, line=1, hint="see problems/*.yaml for examples"))
-    resolved = resolve_scenario(raw, scenario, smap, file)
     collector = IssueCollector(file=file)
+    base_smap = smap
+    resolved, smap = apply_scenario(raw, scenario, smap, file, collector)
     problem: Optional[Problem] = None
     try:
         problem = Problem.model_validate(resolved)
     except ValidationError as exc:
-        # Line numbers refer to the file; scenario overrides map to their own lines poorly,
-        # so name the scenario in the message when one is active.
+        # a value the scenario set is reported at the override's line (ScenarioSourceMap); the
+        # message names the scenario, since the base file's value there may be fine
         issues = pydantic_issues(exc, Problem, smap, file=file)
         if scenario:
             issues = [InputIssue(message=i.message + f" (with scenario {scenario!r})", file=i.file,
@@ -270,7 +307,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
         if check_scenarios and scenario is None:
             for s in problem.scenarios:
                 try:
-                    validate_document(raw, smap, file, catalog_overlays=catalog_overlays,
+                    validate_document(raw, base_smap, file, catalog_overlays=catalog_overlays,
                                       scenario=s.name, base_dir=base_dir, check_scenarios=False)
                 except InputError as exc:
                     collector.extend(i for i in exc.issues if i not in collector.issues)

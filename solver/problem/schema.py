@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from solver.catalog.schema import ACQUISITIONS, Acquisition, check_id
-from solver.validation import Strict
+from solver.validation import FIX, Strict
 
 SCHEMA_VERSION = 1
 
@@ -44,9 +44,12 @@ class TokenStats(Strict):
     @model_validator(mode="after")
     def _order(self):
         if self.p90 is not None and self.p90 < self.mean * 0.5:
-            raise ValueError(f"p90 ({self.p90}) is implausibly below the mean ({self.mean})")
+            raise ValueError(f"p90 ({self.p90}) is implausibly below the mean ({self.mean})" + FIX
+                             + "token counts are right-skewed: the p90 is normally above the mean; "
+                               "check whether the two values are swapped")
         if self.max is not None and self.max < self.mean:
-            raise ValueError(f"max ({self.max}) is below the mean ({self.mean})")
+            raise ValueError(f"max ({self.max}) is below the mean ({self.mean})" + FIX
+                             + "the max bounds every request: give a value of at least the mean")
         return self
 
 
