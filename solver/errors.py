@@ -70,6 +70,18 @@ class InputError(FleetoptError):
         return "\n".join(lines)
 
 
+class NoStartingPlan(InputError):
+    """A study that starts from the problem's own plan (a Pareto front) found none: the problem is
+    infeasible (exit 3) or its solve failed (exit 5), which is not bad input (exit 2)."""
+
+    def __init__(self, issue: InputIssue, infeasible: bool):
+        self.exit_code = EXIT_INFEASIBLE if infeasible else EXIT_SOLVER_ERROR
+        super().__init__(issue)
+
+    def format(self) -> str:
+        return "no plan to start from:\n" + "\n".join(issue.format() for issue in self.issues)
+
+
 class SolverUnavailableError(FleetoptError):
     """The requested solver is not installed or crashed."""
 

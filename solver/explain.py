@@ -42,7 +42,7 @@ from typing import Optional
 import numpy as np
 
 from solver.coefficients import Coefficients, build_coefficients, build_offers, quality_of, quant_runs_on
-from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, families_in, relax
+from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, Slack, families_in, relax
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL
@@ -263,7 +263,14 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         w_models = set(w.models or catalog.models)
         w_quants = set(w.quantizations or catalog.quantization)
         per_request = w.quality is not None and w.quality.mode == "per_request"
-        if regions is not None and not any(regions & rs for rs in host.values()):
+        if not offers:
+            d.relaxations.append(
+                f"the fleet has no offer at all: no {'/'.join(f.acquisition)} price for "
+                f"{', '.join(f.accelerators) if f.accelerators else 'any accelerator'} in "
+                f"{', '.join(f.regions) if f.regions else 'any region'}; widen fleet.accelerators, "
+                "fleet.regions or fleet.acquisition, or add a price under fleet.offers "
+                "(`fleetopt catalog show ACCELERATOR` lists where each is offered)")
+        elif regions is not None and not any(regions & rs for rs in host.values()):
             where = sorted({o.region for o in offers})
             d.filters.append(f"no allowed offer in its regions {sorted(regions)} (offers exist in: "
                              f"{', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition'})")
@@ -390,7 +397,7 @@ def _describe(s, k: Coefficients, problem) -> str:
         if amt >= s.rhs * (1 - 1e-6):
             # the whole demand: no plan serves any of it (a quality target or filter rules it out)
             where = ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base)
-                     else f" where it needs most (all {s.rhs:.6g} req/s in that period and slice)")
+                     else f" where it needs most (all {s.rhs:.6g} req/s {_when(s)})")
             return (f"serve none of {lab}" + (where or f" (all {s.rhs:.6g} req/s)")
                     + ": under the other constraints no plan serves any of it")
         if abs(base - s.rhs) <= 1e-9 * max(1.0, base):
@@ -398,8 +405,17 @@ def _describe(s, k: Coefficients, problem) -> str:
                     f"{s.rhs - _round_up(amt):.6g})")
         # multi-period: the row is one period/slice's demand (growth and profile applied)
         return (f"serve {_fmt(amt)} req/s less of {lab} where it needs most "
-                f"(from {s.rhs:.6g} to {s.rhs - _round_up(amt):.6g} req/s in that period and slice)")
+                f"(from {s.rhs:.6g} to {s.rhs - _round_up(amt):.6g} req/s {_when(s)})")
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
+
+
+def _when(s: Slack) -> str:
+    """Which period and daily slice a per-row slack is in (the plan's timeline numbers them alike)."""
+    if s.period_slice is None:
+        return "in that period and slice"
+    t, sl = s.period_slice
+    more = f"; {s.rows} periods/slices need less" if s.rows > 1 else ""
+    return f"in period {t}, slice {sl}{more}"
 
 
 def _verdict(fr: FleetRelaxation, res: ElasticResult) -> str:

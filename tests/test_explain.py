@@ -280,6 +280,29 @@ def test_a_multi_period_budget_is_one_figure_that_gives_a_plan(tmp_path):
     assert ok.plan.status in ("optimal", "time_limit"), ok.plan.message
 
 
+def test_demand_relaxation_is_not_blocked_by_cover_cuts(tmp_path):
+    """Buying only, with a lead time of a quarter: less demand gives a plan (chat from quarter 1 at
+    0.5 req/s does, checked by hand), so "relaxing demand alone does not help" would be false.  The
+    cover cuts, written for the full demand, must not stay in the elastic model.  The change is
+    located: period and slice."""
+    d = _doc(next(p for p in PROBLEMS if p.stem == "eight-quarter-growth"))
+    d["fleet"]["acquisition"] = ["purchase"]
+    ex = explain(load_problem(_write(tmp_path, d)))
+    demand = next(f for f in ex.fleet if f.family == "demand.served")
+    assert demand.restores and not demand.undecided
+    assert re.search(r"req/s in period \d+, slice \d+", ex.text()), ex.text()
+    assert "demand alone does not help" not in ex.text()
+
+
+def test_a_fleet_without_any_offer_is_named_as_the_cause(tmp_path):
+    """London has no catalog price for an H100 PCIe or an L4: the workload's filters are not the cause."""
+    d = _doc(next(p for p in PROBLEMS if p.stem == "chat-assistant"))
+    d["fleet"].update(regions=["london"], accelerators=["h100-pcie", "l4"])
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "the fleet has no offer at all" in text and "h100-pcie, l4 in london" in text
+    assert "filters leave no deployment" not in text
+
+
 def test_a_family_the_solver_did_not_decide_is_never_said_not_to_help(monkeypatch, tmp_path, caplog):
     """An elastic solve that stops without any relaxation (status error) leaves its family
     undecided; so does a total time already spent.  "Does not help" needs a proof."""

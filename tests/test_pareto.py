@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from solver.cli import main
 from solver.errors import InputError
@@ -178,8 +179,24 @@ def test_bad_inputs(chat):
     doc.pop("scenarios")
     doc["workloads"][0]["slo"]["ttft_ms"] = 0.5   # nothing can answer within half a millisecond
     bad = validate_document(doc, None, chat.file, check_scenarios=False)
-    with pytest.raises(InputError, match="as written has no plan"):
+    with pytest.raises(InputError, match="as written has no plan") as info:
         pareto_front(bad, "tpot", points=3)
+    assert info.value.exit_code == 3    # infeasible, not bad input
+
+
+def test_cli_infeasible_base_exits_3_and_carbon_front_is_single_period(tmp_path, capsys):
+    doc = yaml.safe_load(CHAT.read_text())
+    doc["workloads"][0]["slo"]["ttft_ms"] = 0.5
+    doc.pop("scenarios", None)
+    f = tmp_path / "chat-infeasible.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    assert main(["pareto", str(f), "--versus", "carbon", "--points", "2", "--out-dir", str(tmp_path)]) == 3
+    assert main(["pareto", str(f), "--versus", "tpot", "--points", "2", "--out-dir", str(tmp_path)]) == 3
+    assert "no plan to start from" in capsys.readouterr().err
+    eight = CHAT.parent / "eight-quarter-growth.yaml"
+    assert main(["pareto", str(eight), "--versus", "carbon", "--points", "2", "--out-dir", str(tmp_path)]) == 2
+    assert "single-period problems only" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.json"))
 
 
 # ---------------------------------------------------------------------- CLI

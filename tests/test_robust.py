@@ -167,7 +167,22 @@ def test_robust_cli(tmp_path, capsys):
     assert [a["name"] for a in doc["approaches"]] == ["stochastic", "mean", "max"]
 
 
+def test_the_mean_plan_may_rent_above_its_reservations(tmp_path, capsys):
+    """With reservations allowed, a plan's on-demand twin of a reserved offer is still the recourse
+    for demand above the shared first stage: the mean plan (4 A100 in Ireland, 2 H100 in Virginia,
+    checked by fixing them and solving x1.25) is feasible, so the stochastic plan costs no more."""
+    out = tmp_path / "r.json"
+    rc = main(["robust", str(ROOT / "problems" / "enterprise-multi-region.yaml"),
+               "--multipliers", "0.5,1.25", "--json", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    a = {x["name"]: x for x in json.loads(out.read_text())["approaches"]}
+    assert a["mean"]["status"] == "optimal" and a["stochastic"]["status"] == "optimal"
+    tol = 1e-4 * a["mean"]["expected_usd"]
+    assert a["stochastic"]["expected_usd"] <= min(a["mean"]["expected_usd"], a["max"]["expected_usd"]) + tol
+
+
 @pytest.mark.parametrize("argv,where", [
+    (["--demand-scenarios", "0"], "--demand-scenarios"),
     (["--multipliers", "a,b"], "--multipliers"),
     (["--multipliers", "1,-2"], "--multipliers"),
     (["--scenarios", "irland"], "did you mean ireland-power-cut"),

@@ -329,6 +329,20 @@ def test_cli_sweep_and_rerun(tmp_path, capsys):
         assert len(list(csv.DictReader(f))) == 4
 
 
+def test_cli_sweep_exit_code_flags_rows_that_are_not_answers(tmp_path, capsys):
+    """Every variant gets its row; an invalid one makes the exit code 2 for a batch job to see."""
+    out = tmp_path / "r.csv"
+    base = ["sweep", str(CHAT), "--out", str(out), "--no-cache", "--workers", "1", "--quiet"]
+    assert main(base + ["--set", f"{DEMAND}=abc,40"]) == 2
+    assert "1 row(s) invalid" in capsys.readouterr().err
+    with out.open() as f:
+        assert sorted(r["status"] for r in csv.DictReader(f)) == ["invalid", "optimal"]
+    # an infeasible variant is an answer ("no plan at 0.5 ms"), not a failure
+    assert main(base + ["--set", f"{TTFT}=0.5,1000"]) == 0
+    with out.open() as f:
+        assert sorted(r["status"] for r in csv.DictReader(f)) == ["infeasible", "optimal"]
+
+
 def test_cli_sweep_applies_the_named_scenario_first(tmp_path, capsys):
     from solver.mip.pipeline import solve_problem
     out = tmp_path / "r.csv"

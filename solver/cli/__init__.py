@@ -61,7 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return int(args.func(args) or 0)
     except InputError as exc:
         print(exc.format(), file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exc.exit_code
     except FleetoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

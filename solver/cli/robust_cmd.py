@@ -59,9 +59,18 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _two_stage_coefficients(loaded):
+    """Coefficients without offer dominance: an offer that a cheaper one of the same hardware beats
+    in a single plan (on-demand against a 1-year reservation) is still the recourse a scenario
+    above the shared first stage needs, since reservations and purchases are fixed across
+    scenarios and rentals are not.  Candidates are pruned within each offer only."""
+    from solver.coefficients import build_coefficients, prune_dominated
+
+    return prune_dominated(build_coefficients(loaded.problem, loaded.catalog, dominance=False))
+
+
 def build_scenarios(args, loaded):
     """DemandScenario list from the flags (see module docstring)."""
-    from solver.coefficients import build_coefficients
     from solver.explore.robust import (DemandScenario, draw_multipliers,
                                        scenarios_from_multipliers)
     from solver.problem.load import load_problem
@@ -92,13 +101,16 @@ def build_scenarios(args, loaded):
         if len(p) != len(out) or abs(sum(p) - 1.0) > 1e-9 or min(p) < 0:
             raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "
                                         "summing to 1", path="--probabilities"))
-        return [DemandScenario(n, pi, build_coefficients(lp.problem, lp.catalog))
-                for (n, lp), pi in zip(out, p)]
-    k = build_coefficients(loaded.problem, loaded.catalog)
+        return [DemandScenario(n, pi, _two_stage_coefficients(lp)) for (n, lp), pi in zip(out, p)]
+    k = _two_stage_coefficients(loaded)
     if args.multipliers is not None:
         mult = _floats(args.multipliers, "--multipliers")
     else:
-        mult = draw_multipliers(args.demand_scenarios or 5, args.demand_cv, args.seed).tolist()
+        n = 5 if args.demand_scenarios is None else args.demand_scenarios
+        if n < 1:
+            raise InputError(InputIssue(f"--demand-scenarios must be at least 1 (got {n})",
+                                        path="--demand-scenarios", hint="e.g. --demand-scenarios 5"))
+        mult = draw_multipliers(n, args.demand_cv, args.seed).tolist()
     return scenarios_from_multipliers(k, mult, probs)
 
 

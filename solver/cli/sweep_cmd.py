@@ -7,8 +7,12 @@ cached under ``--cache`` (default ``.fleetopt-cache/``) so a rerun only solves
 new scenarios.  Local worker processes by default; ``--ray`` (or RAY_ADDRESS
 set) runs one Ray task per scenario.
 
-Exit code 0 when every scenario got a row (whatever its status); input errors
-in the sweep itself (bad --set, unknown path) exit 2.
+Every scenario gets a row and the table is written whatever the rows say.  Exit
+code 0 when every row is an answer (optimal, time_limit or infeasible: "no plan"
+is a finding); 2 when a row's variant is not valid input (``invalid``: a value
+of --set the problem rejects) or the sweep itself is (bad --set, unknown path);
+5 when a solve failed (``error``) and 1 when one crashed, so that a batch job
+notices rows that need a look.  The worst one decides (1 before 5 before 2).
 """
 
 from __future__ import annotations
@@ -76,4 +80,19 @@ def run(args) -> int:
     print(res.summary_text(), end="")
     print(f"wrote {args.out} ({fmt}, {len(res.rows)} rows)"
           + (f"; cache {cache_dir}" if cache_dir else ""))
-    return 0
+    return exit_code(res.rows)
+
+
+def exit_code(rows) -> int:
+    """The module docstring's rule: answers exit 0, the worst failure decides otherwise."""
+    from solver.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_SOLVER_ERROR
+    from solver.explore.sweep import CRASHED, INVALID
+
+    statuses = {r["status"] for r in rows}
+    for status, code in ((CRASHED, EXIT_INTERNAL), ("error", EXIT_SOLVER_ERROR), ("unbounded", EXIT_SOLVER_ERROR),
+                         (INVALID, EXIT_BAD_INPUT)):
+        if status in statuses:
+            print(f"note: {sum(r['status'] == status for r in rows)} row(s) {status}: see their `error` "
+                  "column", file=sys.stderr)
+            return code
+    return EXIT_OK

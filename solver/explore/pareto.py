@@ -31,7 +31,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from solver.errors import InputError, InputIssue
+from solver.errors import InputError, InputIssue, NoStartingPlan
 from solver.explore.common import HAS_PLAN, SolveOptions, base_document, fleet_mix, validate_edited
 
 VERSUS = ("ttft", "tpot", "quality", "carbon")
@@ -323,9 +323,10 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
     if not feasible(0.0):
         r = memo[0.0]
         why = r.plan.get("message") if r is not None else "the problem is invalid"
-        raise InputError(InputIssue(f"the problem as written has no plan ({why}); a front starts "
-                                    "from a solvable problem", file=loaded.file,
-                                    hint="`fleetopt solve` it first"))
+        raise NoStartingPlan(InputIssue(f"the problem as written has no plan ({why}); a front starts "
+                                        "from a solvable problem", file=loaded.file,
+                                        hint="`fleetopt solve` it first, or `fleetopt explain` it"),
+                             infeasible=r is not None and r.plan.get("status") == "infeasible")
     t_max = _bisect(feasible)
     if versus in ("ttft", "tpot"):
         # geometric factors (1, r, r^2, ... f_min): latency costs bite near the edge, where
@@ -402,6 +403,11 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
     from solver.plan import build_plan
 
     p = loaded.problem
+    if p.objective.periods is not None:
+        raise InputError(InputIssue("--versus carbon handles single-period problems only", path="objective.periods",
+                                    file=loaded.file,
+                                    hint="use --versus ttft, tpot or quality, or `fleetopt sweep` over "
+                                         "objective.carbon_usd_per_tonne"))
     so = p.solver
     backend = options.backend or so.backend
     name = options.solver or (so.solver if backend == so.backend else None)
@@ -412,7 +418,8 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
     model = build_model(k)
     msg = unservable_message(k)
     if msg is not None:
-        raise InputError(InputIssue(f"the problem as written has no plan: {msg}", file=loaded.file))
+        raise NoStartingPlan(InputIssue(f"the problem as written has no plan: {msg}", file=loaded.file,
+                                        hint="`fleetopt explain` it"), infeasible=True)
     co2 = co2_vector(k, model)
     solves = 0
 
@@ -423,9 +430,10 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
 
     res_cost = run(model)
     if not res_cost.has_plan:
-        raise InputError(InputIssue(f"the problem as written has no plan ({res_cost.status}: "
-                                    f"{res_cost.message})", file=loaded.file,
-                                    hint="`fleetopt solve` it first"))
+        raise NoStartingPlan(InputIssue(f"the problem as written has no plan ({res_cost.status}: "
+                                        f"{res_cost.message})", file=loaded.file,
+                                        hint="`fleetopt solve` it first"),
+                             infeasible=res_cost.status == "infeasible")
     e_max = float(co2 @ res_cost.values)
     res_min = run(replace(model, obj=co2, obj_parts={"co2_kg": co2}, obj_const=0.0))
     if not res_min.has_plan:

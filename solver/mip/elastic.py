@@ -64,6 +64,8 @@ class Slack:
     demand_rps: Optional[float] = None
     #: rows of this label (periods, slices) that needed slack; the amount is the largest of them
     rows: int = 1
+    #: (period, slice) of the row with that amount, in a multi-period model; None otherwise
+    period_slice: Optional[tuple[int, int]] = None
 
     @property
     def size(self) -> float:
@@ -97,6 +99,15 @@ def _label(row_name: str, family: str) -> str:
     if inner.startswith("[") and "]" in inner:
         return inner[1:inner.rindex("]")]
     return inner
+
+
+def _period_slice(row_name: str) -> Optional[tuple[int, int]]:
+    """'demand.served[chat]@3.0' -> (3, 0): the suffix the multi-period model gives its rows."""
+    at = row_name.rfind("@")
+    if at < 0 or "]" in row_name[at:]:
+        return None
+    t, _, s = row_name[at + 1:].partition(".")
+    return (int(t), int(s)) if t.isdigit() and s.isdigit() else None
 
 
 def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
@@ -154,14 +165,18 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     """
     fam = model.row_family
     rows = np.flatnonzero(np.isin(fam.astype(str), list(families)))
-    base = model
+    rhs = model.rhs.copy()
+    # cover cuts (cuts.*: ">= so many replicas/units for the full demand") are valid for the model,
+    # not for its relaxation: with demand slack they would still ask for the full demand's fleet,
+    # and "relaxing demand does not help" would be a false proof.  0 <= sum of non-negatives holds.
+    cuts = np.flatnonzero(np.char.startswith(fam.astype(str), "cuts.") & (model.sense == ">"))
+    rhs[cuts] = 0.0
     if len(free_rows):
-        rhs = model.rhs.copy()
         free = np.asarray(free_rows, np.int64)
         # a free row has no columns (that is why it is freed); 0 = 0 holds
         rhs[free] = 0.0
-        base = replace(model, rhs=rhs)
         rows = np.setdiff1d(rows, free)
+    base = replace(model, rhs=rhs)
     if len(rows) == 0:
         return ElasticResult(tuple(families), NO_ROWS, message="no such rows in this model")
     # rows with the same family and label (copies per period/slice) share one slack - one change
@@ -192,7 +207,8 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
         d_row = demand_row.get("demand.served" + model.row_names[first_row[g]][len(f):])
         d_rps = float(base.rhs[d_row]) if d_row is not None else None
         # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
-        sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0], d_rps)
+        sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0], d_rps,
+                   period_slice=_period_slice(model.row_names[first_row[g]]))
         old = best.get((f, label))
         best[(f, label)] = sl if old is None else replace(max(old, sl, key=lambda x: x.size), rows=old.rows + 1)
     out.slacks.extend(best.values())
