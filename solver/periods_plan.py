@@ -3,8 +3,10 @@
 The ``periods`` section of a plan (JSON) holds, per period: demand per slice,
 the hardware timeline (servers bought, reservations started, owned devices
 retired, units in service or rented per slice), deployments and routing per
-slice, and the period's cost by part (undiscounted, as paid in that period:
-reserved and owned units at their hourly rate while in service).  The plan's
+slice, and the period's accrued cost by part (undiscounted: rentals, reserved
+units at their hourly rate and owned units at depreciation + upkeep while in
+service, energy; one-off decisions - retirements, moves - are not in it: each
+unit row carries what its decision costs, e.g. ``retire_usd``).  The plan's
 ``objective`` is the optimised total (discounted; reservations over their whole
 term; purchases depreciated while in service within the horizon).
 

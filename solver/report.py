@@ -146,8 +146,12 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
                   for s in range(len(pp["slices"]))]
         rows.append([r["period"], dem or "-", owned, res, "/".join(str(x) for x in rented), _usd(r["total_usd"])])
-    secs.append(("Per period (devices; cost as paid in the period, undiscounted)", _table(
-        ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "cost"], rows, markdown)))
+    secs.append(("Per period (devices; cost accrued in the period, undiscounted)", _table(
+        ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "accrued cost"], rows, markdown)
+        + "\n\naccrued: rentals, reserved units at their hourly rate and owned units at depreciation + upkeep "
+          "while in service, energy; one-off decisions (retirements, moves) are not in it: they are in the "
+          "objective above, as are reservations' whole terms and the discounting, so the periods do not add "
+          "up to the total"))
     rows = []
     for r in pp["timeline"]:
         for u in r["units"]:

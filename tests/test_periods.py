@@ -406,3 +406,30 @@ def test_load_rejects_growth_that_does_not_fit_the_horizon(tmp_path):
     with pytest.raises(InputError) as e:
         load_problem(f)
     assert "need objective.periods" in str(e.value)
+
+
+def test_example_note_figures(example_plan):
+    """problems/eight-quarter-growth.md quotes totals and the model size: they are what a solve gives."""
+    import re
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    note = (ROOT / "problems/eight-quarter-growth.md").read_text()
+    quoted = {m.group(1): float(m.group(2).replace(",", ""))
+              for m in re.finditer(r"^\| (base|no-power-cap|rent-only)[^|]*\| \$([\d,]+) \|", note, re.M)}
+    assert set(quoted) == {"base", "no-power-cap", "rent-only"}
+    plan = example_plan[1]
+    assert plan["objective"]["total"] == pytest.approx(quoted["base"], abs=0.5)
+    assert f"({plan['solver']['variables']:,} variables, {plan['solver']['constraints']:,} rows" in note
+    for scenario in ("no-power-cap", "rent-only"):
+        res = solve_problem(load_problem(ROOT / "problems/eight-quarter-growth.yaml", scenario=scenario), mip_gap=1e-8)
+        assert res.plan.objective.total == pytest.approx(quoted[scenario], abs=0.5), scenario
+
+
+def test_sweep_row_cost_columns_add_up_to_the_total(example_plan):
+    """A sweep row of a multi-period plan has the one-off parts too (the example retires 16 A100s)."""
+    from solver.explore.common import plan_summary
+    plan = example_plan[1]
+    row = plan_summary(plan)
+    parts = {k: v for k, v in row.items() if k.startswith("cost_")}
+    assert row["cost_retirement_usd"] < 0
+    assert sum(parts.values()) == pytest.approx(plan["objective"]["total"], rel=1e-9)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from solver.coefficients import COST_PARTS
+from solver.mip.periods import PERIOD_COST_PARTS
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -88,7 +88,7 @@ def plan_summary(plan: dict) -> dict:
         "total_usd": obj.get("total") if has else None,
         "usd_per_month": obj.get("usd_per_month") if has else None,
     }
-    for part in COST_PARTS:
+    for part in PERIOD_COST_PARTS:    # the single-period parts, then the multi-period one-offs
         row[f"cost_{part}_usd"] = br.get(part, 0.0) if has else None
     row["devices"] = tot.get("devices") if has else None
     row["replicas"] = tot.get("replicas") if has else None

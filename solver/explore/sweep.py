@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import yaml
 
-from solver.coefficients import COST_PARTS
+from solver.mip.periods import PERIOD_COST_PARTS
 from solver.errors import FleetoptError, InputError, InputIssue
 from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, overlay_digests, scenario_key,
                                   tool_version)
@@ -43,7 +43,7 @@ INVALID = "invalid"      # the edited problem is not valid input (message in `er
 CRASHED = "crashed"      # an unexpected exception (a bug): never cached
 #: fixed leading columns of the table (parameters go between `scenario` and `status`)
 SUMMARY_COLUMNS = (["status", "total_usd", "usd_per_month"]
-                   + [f"cost_{p}_usd" for p in COST_PARTS]
+                   + [f"cost_{p}_usd" for p in PERIOD_COST_PARTS]
                    + ["devices", "replicas", "co2_kg", "energy_kwh", "solve_s", "solver_s", "gap",
                       "error", "key"])
 
