@@ -37,16 +37,17 @@ class _Elapsed(logging.Formatter):
 @contextlib.contextmanager
 def shown(verbosity: int, stream: Optional[TextIO] = None) -> Iterator[None]:
     """Within the block, print progress lines to ``stream`` (stderr): INFO at ``verbosity`` 1,
-    also DEBUG at 2 or more; nothing at 0.  The handler is removed afterwards."""
-    if verbosity <= 0:
-        yield
-        return
+    also DEBUG at 2 or more; at 0 only warnings (``warning: ...``: something the user asked for
+    was not done, e.g. a warm start that matched nothing).  The handler is removed afterwards."""
     logger = logging.getLogger(ROOT)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(_Elapsed(time.time()))
+    if verbosity <= 0:
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    else:
+        handler.setFormatter(_Elapsed(time.time()))
     old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
+    logger.setLevel(logging.WARNING if verbosity <= 0 else logging.DEBUG if verbosity >= 2 else logging.INFO)
     logger.propagate = False         # not twice where the caller has a root handler
     try:
         yield

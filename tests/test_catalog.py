@@ -637,3 +637,21 @@ def test_quality_of_native_formats():
     assert quality_of(oss, q["mxfp4"], q) == 90.0
     assert quality_of(llama, q["fp8"], q) == pytest.approx(73.0 * band("llama-3.1-8b", "fp8"))
     assert band("llama-3.1-8b", "fp8") < 1 and band("deepseek-v3", "fp8") < 1
+
+
+def test_an_overlay_id_close_to_a_known_one_gets_did_you_mean(tmp_path):
+    """'virgina' is a new region needing every field, or a typo: the report says which is likelier."""
+    ov = tmp_path / "typo.yaml"
+    ov.write_text("schema_version: 1\nregions:\n  - id: virgina\n"
+                  "    electricity_usd_per_kwh: {value: 0.5, source: my bill}\n")
+    with pytest.raises(InputError) as info:
+        Catalog.load([ov])
+    hints = [i for i in info.value.issues if i.path == "regions[0].id"]
+    assert len(hints) == 1 and hints[0].line == 3 and "did you mean 'virginia'?" in hints[0].hint
+
+
+def test_solving_a_catalog_file_says_it_is_an_overlay(capsys):
+    from solver.cli import main
+    assert main(["solve", "catalogs/regions.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "this is a catalog overlay" in err and "--catalog" in err

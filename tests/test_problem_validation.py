@@ -192,7 +192,10 @@ def test_impossible_percentile():
     for p in ("100", "0", "150", "-5"):
         issues = errors_of(GOOD.replace("percentile: 99", f"percentile: {p}"))
         assert issues[0].path == "workloads[0].slo.percentile"
-        assert "between 0 and 100" in issues[0].message
+        assert "at least 1 and below 100" in issues[0].message
+    # a fraction is a percentile written the wrong way: p0.99 is nobody's SLO
+    issues = errors_of(GOOD.replace("percentile: 99", "percentile: 0.99"))
+    assert "in percent" in issues[0].message and issues[0].hint == "for p99 write 99"
 
 
 def test_empty_workload_list():

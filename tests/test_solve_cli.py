@@ -171,3 +171,16 @@ def test_hints_name_only_commands_that_exist(problem, tmp_path, capsys):
             if cmd[:2] == ["catalog", "list"] and len(cmd) > 2:
                 assert cmd[2] in ("accelerators", "models", "quantization", "regions"), err
             assert parser.parse_args(cmd).func is not None, cmd
+
+
+def test_a_warm_start_that_matches_nothing_is_a_warning(tmp_path, capsys):
+    """The start only speeds the search, but a plan of another problem starts nothing: say so."""
+    root = Path(__file__).resolve().parents[1] / "problems"
+    chat = tmp_path / "chat.json"
+    assert main(["solve", str(root / "chat-assistant.yaml"), "--json", str(chat), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["solve", str(root / "code-assistant-router.yaml"), "--warm-start", str(chat), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the warm-start plan has no deployment of this problem")
+    assert main(["solve", str(root / "chat-assistant.yaml"), "--warm-start", str(chat), "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err

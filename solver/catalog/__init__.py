@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from solver.catalog.schema import (KINDS, Accelerator, CatalogFile, Figure, Model, Quantization,
                                    Region, Source)
-from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
+from solver.errors import InputError, InputIssue, IssueCollector, did_you_mean, unknown_id_hint
 from solver.validation import pydantic_issues
 from solver.yamlio import SourceMap, format_path, load_yaml_file
 
@@ -137,6 +137,7 @@ class Catalog:
     def _build(cls, layers: list[_Layer]) -> "Catalog":
         collector = IssueCollector()
         merged: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
+        added: dict[tuple, tuple] = {}     # (kind, id) an overlay added -> (layer, index, ids known before)
         origin: dict[tuple[str, str], list[tuple[_Layer, int]]] = {}
         prov: dict[tuple[str, str], dict[tuple, str]] = {}
         sources: dict[str, Any] = {}
@@ -146,7 +147,6 @@ class Catalog:
             allowed = set(CatalogFile.model_fields)
             for key in data:
                 if key not in allowed:
-                    from solver.errors import did_you_mean
                     close = did_you_mean(str(key), allowed)
                     collector.add(f"unknown top-level key {key!r}", file=layer.file,
                                   line=layer.smap.line_of((key,)), path=str(key),
@@ -187,6 +187,9 @@ class Catalog:
                     if eid in merged[kind]:
                         merged[kind][eid] = _merge(merged[kind][eid], entry, layer.name, p, ())
                     else:
+                        if merged[kind]:
+                            # an overlay's new id: a typo of a known one would ask for every field
+                            added[key] = (layer, i, list(merged[kind]))
                         merged[kind][eid] = copy.deepcopy(entry)
                         p.clear()
                         p[()] = layer.name
@@ -208,6 +211,14 @@ class Catalog:
                         sub = ValidationError.from_exception_data(exc.title, [err])
                         collector.extend(pydantic_issues(sub, schema[kind], layer.smap,
                                                          prefix=(kind, idx), file=layer.file))
+                    close = did_you_mean(eid, added[(kind, eid)][2]) if (kind, eid) in added else []
+                    if close and any(e.get("type") == "missing" for e in exc.errors(include_url=False)):
+                        layer, idx, _ = added[(kind, eid)]
+                        collector.add(f"{eid!r} is no {kind} id of the catalog, so this entry adds a new one, "
+                                      "which needs every field", file=layer.file,
+                                      line=layer.smap.line_of((kind, idx, "id")), path=format_path((kind, idx, "id")),
+                                      hint=f"did you mean {close[0]!r}? An entry with a known id changes only the "
+                                           "fields it names")
         try:
             src_models = {k: Source.model_validate(v) for k, v in sources.items()}
         except ValidationError as exc:
@@ -292,7 +303,6 @@ class Catalog:
             if eid in self.entries(kind):
                 return kind, self.entries(kind)[eid]
         every = [i for k in KINDS for i in self.entries(k)]
-        from solver.errors import did_you_mean
         close = did_you_mean(eid, every)
         hint = (f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "") + \
             "Run `fleetopt catalog list` to see every id."

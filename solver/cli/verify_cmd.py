@@ -34,6 +34,9 @@ def run(args) -> int:
     r = rep.recomputed
     claimed = (plan.get("objective") or {}).get("total")
     print(f"verify {args.plan} against {args.problem}" + (f" [{scenario}]" if scenario else ""))
+    if plan.get("problem") not in (None, loaded.problem.name):
+        print(f"  note: the plan was made for problem {plan.get('problem')!r}, this file is "
+              f"{loaded.problem.name!r}")
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
               f"{'-' if claimed is None else format(claimed, ',.2f')}), energy {r['energy_kwh']:,.0f} kWh, "
@@ -41,7 +44,7 @@ def run(args) -> int:
     if rep.ok:
         print(f"  ok: {rep.checks} checks, no violation")
         return EXIT_OK
-    print(f"  {len(rep.violations)} violation(s) in {rep.checks} checks:")
+    print(f"  {len(rep.violations)} violation(s)" + (f" in {rep.checks} checks:" if rep.checks else ":"))
     for v in rep.violations:
         print("  - " + v.format())
     return EXIT_VIOLATIONS

@@ -65,6 +65,7 @@ def run(args) -> int:
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     if loaded.problem.objective.periods is not None:
         raise InputError(InputIssue("whatif handles single-period problems only", path="objective.periods",
+                                    file=loaded.file,
                                     hint="remove objective.periods (or use fleetopt pareto/sweep)"))
     s = solve_problem(loaded, backend=opts.backend, solver=opts.solver, time_limit_s=opts.time_limit_s,
                       mip_gap=opts.mip_gap)

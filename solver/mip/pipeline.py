@@ -66,6 +66,10 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
         from solver.mip.warmstart import start_from_plan
         ws = start_from_plan(k, model, warm_start)
         start, start_note = (ws.values if ws.matched_deployments else None), ws.summary()
+        if not ws.matched_deployments:
+            log.warning("the warm-start plan has no deployment of this problem (%d of its deployments "
+                        "are not among this problem's candidates): solving without a start",
+                        len(ws.unmatched))
     if msg is not None:
         res = SolveResult(INFEASIBLE, backend, solver or "-", 0.0, message=msg)
     else:

@@ -267,6 +267,12 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
         raise InputError(InputIssue(
             message="a problem file must be a YAML mapping (schema_version, name, workloads, ...)",
             file=file, line=1, hint="see problems/*.yaml for examples"))
+    overlay_keys = [key for key in ("accelerators", "models", "quantization", "regions", "sources") if key in raw]
+    if overlay_keys and "workloads" not in raw:
+        raise InputError(InputIssue(
+            message=f"this is a catalog overlay (it has `{overlay_keys[0]}`), not a problem", file=file, line=1,
+            hint="pass it to a problem with --catalog FILE, or list it under `catalog:` in the problem file; "
+                 "`fleetopt validate FILE` checks an overlay on its own"))
     collector = IssueCollector(file=file)
     base_smap = smap
     resolved, smap = apply_scenario(raw, scenario, smap, file, collector)

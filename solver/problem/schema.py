@@ -58,14 +58,17 @@ class Slo(Strict):
 
     ttft_ms: float = Field(gt=0, description="Time to first token target, milliseconds.")
     tpot_ms: float = Field(gt=0, description="Time per output token target, milliseconds.")
-    percentile: float = Field(99.0, description="Percentile at which both targets hold (0 < p < 100).")
+    percentile: float = Field(99.0, description="Percentile at which both targets hold, in percent "
+                                                "(1 <= p < 100; 99 for p99).")
 
     @field_validator("percentile")
     @classmethod
     def _pct(cls, v: float) -> float:
-        # as a fraction too: 5e-324 is above 0, but 5e-324 / 100 is 0
-        if not (0 < v < 100 and 0.0 < v / 100.0 < 1.0):
-            raise ValueError(f"percentile must be strictly between 0 and 100 (got {v}); "
+        if 0 < v < 1:
+            raise ValueError(f"percentile is in percent, and {v:g} reads as p{v:g}" + FIX
+                             + f"for p{100 * v:g} write {100 * v:g}")
+        if not 1 <= v < 100:
+            raise ValueError(f"percentile must be at least 1 and below 100 (got {v}); "
                              "use e.g. 99 for p99")
         return v
 
