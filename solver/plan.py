@@ -87,8 +87,8 @@ class Route:
     requests_per_s: float
     share: float
     capacity_rps: float       # per replica, within SLO
-    ttft_ms: float            # predicted at capacity
-    tpot_ms: float
+    ttft_ms: Optional[float]  # predicted at capacity; None where a measured capacity gave none
+    tpot_ms: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,14 @@ def _round_tree(x: Any) -> Any:
 def deployment_id(k: Coefficients, c: int) -> str:
     cand = k.candidates[c]
     return f"{cand.model}:{cand.quantization}:tp{cand.tensor_parallel}@{k.offers[cand.offer].key}"
+
+
+def _known(latency_ms: np.ndarray) -> Optional[float]:
+    """The largest latency (ms) of some routes; None when there are none or one is unknown (a
+    measured capacity that came without latencies): a worst case that leaves one out is none."""
+    if not len(latency_ms) or not np.all(np.isfinite(latency_ms)):
+        return None
+    return float(latency_ms.max())
 
 
 def drop_route_noise(x: np.ndarray, replicas: np.ndarray, demand_rps: np.ndarray) -> np.ndarray:
@@ -308,8 +316,8 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
         w_co2[wi] += frac * cand_co2[c]
         routing.append(Route(workload=k.workloads[wi], deployment=deployment_id(k, c),
                              requests_per_s=float(x[p]), share=float(x[p] / k.demand_rps[wi]),
-                             capacity_rps=float(k.pair_cap_rps[p]), ttft_ms=float(k.pair_ttft_ms[p]),
-                             tpot_ms=float(k.pair_tpot_ms[p])))
+                             capacity_rps=float(k.pair_cap_rps[p]), ttft_ms=_known(k.pair_ttft_ms[[p]]),
+                             tpot_ms=_known(k.pair_tpot_ms[[p]])))
     routing.sort(key=lambda r: (r.workload, r.deployment))
 
     kpis = []
@@ -323,9 +331,9 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
         kpis.append(WorkloadKpi(
             workload=wid, requests_per_s=float(k.demand_rps[wi]), usd=float(w_usd[wi]),
             usd_per_million_output_tokens=float(w_usd[wi] / tokens * 1e6) if tokens > 0 else None,
-            ttft_ms=float(np.max(k.pair_ttft_ms[sel])) if len(sel) else None,
+            ttft_ms=_known(k.pair_ttft_ms[sel]),
             ttft_target_ms=w.slo.ttft_ms,
-            tpot_ms=float(np.max(k.pair_tpot_ms[sel])) if len(sel) else None,
+            tpot_ms=_known(k.pair_tpot_ms[sel]),
             tpot_target_ms=w.slo.tpot_ms,
             quality=float(share @ qual[k.pair_c[sel]]) if len(sel) else None,
             quality_min_routed=float(np.min(qual[k.pair_c[sel]])) if len(sel) else None,

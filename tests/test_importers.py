@@ -105,6 +105,9 @@ def test_melange_example_plan_is_optimal(tmp_path, capsys):
     for d in data["deployments"]:
         devices[d["accelerator"]] = devices.get(d["accelerator"], 0) + d["accelerators"]
     assert devices == {"a100-80gb": 1, "a10g": 1}
+    # Mélange gives capacities, not latencies: the plan says they are unknown instead of inventing them
+    assert all(r["ttft_ms"] is None and r["tpot_ms"] is None for r in data["routing"])
+    assert all(k["ttft_ms"] is None for k in data["kpis"])
 
 
 def test_import_with_catalog_overlay_writes_it_into_the_problem(tmp_path, monkeypatch):

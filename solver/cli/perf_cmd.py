@@ -181,8 +181,12 @@ def _text(d: dict) -> str:
         tgt.append(f"TPOT <= {w['tpot_ms_target']:g} ms")
     lines.append(f"workload: {w['input_tokens']:g} input / {w['output_tokens']:g} output tokens; "
                  + ("targets " + ", ".join(tgt) if tgt else "no latency targets"))
-    lines.append(f"memory per device: {m['total']:.1f} GB = weights {m['weights']:.1f} GB + KV cache "
-                 f"{m['kv_cache']:.1f} GB + workspace reserve {m['workspace_reserve']:.1f} GB")
+    if m["weights"] + m["workspace_reserve"] > m["total"] + 1e-9:
+        lines.append(f"memory per device: {m['total']:.1f} GB, too little for the weights "
+                     f"{m['weights']:.1f} GB + workspace reserve {m['workspace_reserve']:.1f} GB")
+    else:
+        lines.append(f"memory per device: {m['total']:.1f} GB = weights {m['weights']:.1f} GB + KV cache "
+                     f"{m['kv_cache']:.1f} GB + workspace reserve {m['workspace_reserve']:.1f} GB")
     lines.append(f"KV cache: {d['kv_bytes_per_token_per_device']:,.0f} B/token/device "
                  f"({d['kv_bytes_per_token_replica']:,.0f} B/token at TP1); "
                  f"{d['kv_capacity_tokens']:,} tokens fit; largest batch memory allows: "
@@ -193,14 +197,18 @@ def _text(d: dict) -> str:
     if not d["feasible"]:
         lines.append(f"cannot serve: {d['reason']}")
         return "\n".join(lines)
+    if w["output_tokens"] > 1:
+        tpot = (f"TPOT p{w['percentile']:g} {d['tpot_ms']:.2f} ms"
+                + (f" (mean {d['tpot_mean_ms']:.2f} ms)" if d.get("tpot_mean_ms") is not None else ""))
+    else:
+        tpot = "no TPOT (one output token)"
     lines.append(f"operating point: batch {d['batch']:.1f}, {d['max_rps']:.3g} requests/s, "
                  f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
-                 f"{d['ttft_ms']:.1f} ms, TPOT p{w['percentile']:g} {d['tpot_ms']:.2f} ms"
-                 + (f" (mean {d['tpot_mean_ms']:.2f} ms)" if d.get("tpot_mean_ms") is not None else "")
-                 + f", power {d['power_w']:.0f} W")
+                 f"{d['ttft_ms']:.1f} ms, {tpot}, power {d['power_w']:.0f} W")
     if d.get("prefill_chunk_tokens") is not None:
-        lines.append(f"engine: prompt chunk budget {d['prefill_chunk_tokens']:,.0f} tokens per iteration "
-                     "(the smallest within 512-8192 that meets the TTFT target)")
+        why = ("the smallest within 512-8192 that meets the TTFT target" if w["ttft_ms_target"] is not None
+               else "no TTFT target: the largest, 8192, for throughput")
+        lines.append(f"engine: prompt chunk budget {d['prefill_chunk_tokens']:,.0f} tokens per iteration ({why})")
     lines.append(f"bound: {d['bound']}")
     return "\n".join(lines)
 

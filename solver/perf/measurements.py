@@ -212,10 +212,10 @@ def apply_measurements(capacity: Capacity, candidates: Sequence[PerfCandidate],
                     continue
                 arrays["reason"][i, j] = 0
                 arrays["bound"][i, j] = BOUND_MEASURED
-                if m.ttft_ms is not None:
-                    arrays["ttft_ms"][i, j] = m.ttft_ms
-                if m.tpot_ms is not None:
-                    arrays["tpot_ms"][i, j] = m.tpot_ms
+                # latencies the measurement does not give are unknown (NaN: null in a plan), not the
+                # analytic model's, which belong to another operating point
+                arrays["ttft_ms"][i, j] = np.nan if m.ttft_ms is None else m.ttft_ms
+                arrays["tpot_ms"][i, j] = np.nan if m.tpot_ms is None else m.tpot_ms
                 if m.power_w is not None:
                     arrays["power_w"][i, j] = m.power_w
                 tpot = arrays["tpot_ms"][i, j]
