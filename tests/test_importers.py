@@ -126,3 +126,14 @@ def test_import_with_catalog_overlay_writes_it_into_the_problem(tmp_path, monkey
     monkeypatch.chdir(out.parent.parent.parent)  # anywhere else: the path is relative to the problem
     loaded = load_problem(out)
     assert loaded.catalog.regions["virginia"].electricity_usd_per_kwh.value == 0.5
+
+
+def test_a_guessed_gpu_name_is_noted(tmp_path):
+    """'H100' has several catalog variants: the import says which one it read it as."""
+    cfg = json.loads(MELANGE.read_text())
+    cfg["gpu_info"] = {"H100": cfg["gpu_info"]["A100-80GB"], "A10G": cfg["gpu_info"]["A10G"]}
+    f = tmp_path / "m.json"
+    f.write_text(json.dumps(cfg))
+    res = import_melange(f, catalog=default_catalog())
+    guessed = [n for n in res.notes if n.startswith("GPU names read as")]
+    assert len(guessed) == 1 and "H100 -> h100-sxm" in guessed[0] and "A10G" not in guessed[0]

@@ -249,6 +249,28 @@ def test_cli_trace_generate_then_replay(tmp_path, capsys):
     assert f"{len(lines) - 1} requests" in capsys.readouterr().out
 
 
+def test_cli_trace_generate_of_one_period(tmp_path, capsys):
+    """eight-quarter-growth: chat 12 req/s x 1.2^t, summarize 4 req/s x (0,0,0,0,1,2,2.2,2.4) from
+    period 4.  Period 0 is chat alone at 12; the default, the busiest, is period 7 at
+    12 x 1.2^7 + 9.6 = 52.6 req/s."""
+    import csv
+    problem = str(REPO / "problems/eight-quarter-growth.yaml")
+
+    def rates(extra):
+        out = tmp_path / "t.csv"
+        assert main(["trace", "generate", problem, "-o", str(out), "--duration", "200", *extra]) == 0
+        with out.open() as f:
+            rows = list(csv.DictReader(f))
+        return {w: sum(r["workload"] == w for r in rows) / 200 for w in ("chat", "summarize")}
+
+    r0 = rates(["--period", "0"])
+    assert r0["summarize"] == 0 and r0["chat"] == pytest.approx(12, rel=0.1)
+    r7 = rates([])
+    assert "period 7, the busiest" in capsys.readouterr().out
+    assert r7["chat"] == pytest.approx(12 * 1.2 ** 7, rel=0.1) and r7["summarize"] == pytest.approx(9.6, rel=0.15)
+    assert main(["trace", "generate", problem, "-o", str(tmp_path / "x.csv"), "--period", "8"]) == 2
+
+
 def test_without_spares_moves_the_spare_replicas_traffic_to_the_others():
     # 30 req/s on 3 replicas, one of them the n+1 spare: 10 req/s each normally,
     # 15 req/s each on the 2 that remain when the spare is taken out.

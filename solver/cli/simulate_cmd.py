@@ -123,6 +123,9 @@ def register(sub) -> None:
     g.add_argument("--duration", type=_positive, default=600.0, metavar="S",
                    help="seconds of traffic (default 600)")
     g.add_argument("--seed", type=_seed, default=0, metavar="N")
+    g.add_argument("--period", type=int, default=None, metavar="N",
+                   help="multi-period problems: that period's peak rates, growth and start applied "
+                        "(default: the busiest period)")
     g.set_defaults(func=run_trace_generate)
     t.set_defaults(func=lambda args: (t.print_help(), 2)[1])
 
@@ -272,12 +275,35 @@ def _jsonable(x):
     return x
 
 
+def _period_rates(problem, period):
+    """Peak rate of each workload in ``period`` of a multi-period problem (None: single-period)."""
+    import numpy as np
+
+    from solver.periods import growth_factors
+
+    per = problem.objective.periods
+    if per is None:
+        if period is not None:
+            raise InputError(InputIssue("--period is for multi-period problems", path="--period",
+                                        hint="leave it out: this problem has no objective.periods"))
+        return None
+    grow = np.array([growth_factors(w, per.count) for w in problem.workloads])     # (W, T)
+    peak = np.array([w.demand.requests_per_s for w in problem.workloads])
+    if period is None:
+        period = int(np.argmax(peak @ grow))
+        print(f"multi-period problem: period {period}, the busiest (--period N for another)")
+    elif not 0 <= period < per.count:
+        raise InputError(InputIssue(f"--period {period} is outside 0..{per.count - 1}", path="--period"))
+    return {w.id: float(peak[i] * grow[i, period]) for i, w in enumerate(problem.workloads)}
+
+
 def run_trace_generate(args) -> int:
     from solver.problem.load import load_problem
     from solver.sim.traffic import generate_trace, write_trace
 
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
-    tr = generate_trace(lp.problem.workloads, args.duration, args.seed)
+    rates = _period_rates(lp.problem, args.period)
+    tr = generate_trace(lp.problem.workloads, args.duration, args.seed, rates_per_s=rates)
     try:
         write_trace(args.output, tr, protect=(args.problem,))
     except OSError as exc:

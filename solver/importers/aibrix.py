@@ -74,6 +74,11 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
     out_ticks, in_ticks = ticks
     n_out, n_in = len(out_ticks), len(in_ticks)
     notes = []
+    guessed = [f"{name} -> {acc}" for _, acc, _, _, name, _ in profiles
+               if name.strip().lower() not in mapping and name.strip().lower() != acc]
+    if guessed:
+        notes.append("GPU names read as catalog accelerators: " + ", ".join(guessed)
+                     + " (another variant: --map 'NAME=ID')")
     if distribution is None:
         distribution = [[1.0 / (n_out * n_in)] * n_in for _ in range(n_out)]
         notes.append("no distribution given: traffic spread uniformly over the profile's cells")

@@ -109,6 +109,11 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         ttft_ms=ttft_ms, tpot_ms=tpot_ms)
     notes = ["bucket token lengths are midpoints of "
              + ("the given edges" if input_edges or output_edges else "Mélange's README example bounds")]
+    guessed = [f"{name} -> {acc}" for name, (acc, *_rest) in sorted(profiles.items())
+               if name.strip().lower() not in mapping and name.strip().lower() != acc]
+    if guessed:
+        notes.append("GPU names read as catalog accelerators: " + ", ".join(guessed)
+                     + " (another variant: --map 'NAME=ID')")
     wids = {}
     for i in range(rows):
         for j in range(cols):

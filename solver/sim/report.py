@@ -282,33 +282,35 @@ def format_text(summary: dict, title: str = "") -> str:
                 for b in g["by_output_tokens"]))
     lines.append("")
     lines.append("Routes (workload on deployment)")
-    lines.append(f"  {'workload -> deployment':<44}{'req/s':>8}{'goodput':>9}{'attain':>8}"
+    rw = max([len(r["workload"] + " -> " + r["deployment"]) for r in summary["routes"]] + [43]) + 1
+    dw = max([len(d["deployment"]) for d in summary["deployments"]] + [35]) + 1
+    lines.append(f"  {'workload -> deployment':<{rw}}{'req/s':>8}{'goodput':>9}{'attain':>8}"
                  f"{'TTFT p50/p90/p99 ms':>22}{'TPOT p50/p90/p99 ms':>22}")
     for r in summary["routes"]:
         ttft = "/".join(_f(r[f"ttft_p{q:g}_ms"], 0) for q in PCTS)
         tpot = "/".join(_f(r[f"tpot_p{q:g}_ms"], 1) for q in PCTS)
         lines.append(
-            f"  {(r['workload'] + ' -> ' + r['deployment'])[:43]:<44}{r['requests_per_s']:>8.2f}"
+            f"  {r['workload'] + ' -> ' + r['deployment']:<{rw}}{r['requests_per_s']:>8.2f}"
             f"{r['goodput_rps']:>9.2f}{100 * r['attainment']:>7.2f}%{ttft:>22}{tpot:>22}")
     lines.append("")
     lines.append("Routes: simulated at the SLO percentile vs the MIP's assumption (perf model at capacity)")
-    lines.append(f"  {'workload -> deployment':<44}{'rps/rep':>8}{'load':>6}"
+    lines.append(f"  {'workload -> deployment':<{rw}}{'rps/rep':>8}{'load':>6}"
                  f"{'TTFT sim/pred ms':>18}{'TPOT sim/pred ms':>18}  flags")
     for r in summary["routes"]:
         p = r["slo_percentile"]
         pred = r.get("predicted") or {}
         load = r.get("planned_load_fraction")
         lines.append(
-            f"  {(r['workload'] + ' -> ' + r['deployment'])[:43]:<44}{r['planned_rps_per_replica']:>8.2f}"
+            f"  {r['workload'] + ' -> ' + r['deployment']:<{rw}}{r['planned_rps_per_replica']:>8.2f}"
             f"{_f(load, 2) if load is not None else '-':>6}"
             f"{_f(r[f'ttft_p{p:g}_ms'], 0) + '/' + _f(pred.get('ttft_ms'), 0):>18}"
             f"{_f(r[f'tpot_p{p:g}_ms'], 1) + '/' + _f(pred.get('tpot_ms'), 1):>18}  "
             + (",".join(r["flags"]) or "-"))
     lines.append("")
     lines.append("Deployments")
-    lines.append(f"  {'deployment':<36}{'replicas':>9}{'sim':>5}{'util':>7}{'batch':>8}{'max':>6}{'KV peak':>9}  status")
+    lines.append(f"  {'deployment':<{dw}}{'replicas':>9}{'sim':>5}{'util':>7}{'batch':>8}{'max':>6}{'KV peak':>9}  status")
     for d in summary["deployments"]:
-        lines.append(f"  {d['deployment'][:35]:<36}{d['replicas']:>9}{d['simulated_replicas']:>5}"
+        lines.append(f"  {d['deployment']:<{dw}}{d['replicas']:>9}{d['simulated_replicas']:>5}"
                      f"{100 * d['utilisation']:>6.1f}%{d['mean_batch']:>8.1f}{d['max_batch']:>6}"
                      f"{100 * d['peak_kv_fraction']:>8.1f}%  {d['status']}")
     if summary.get("unrouted_trace_requests"):
