@@ -29,7 +29,7 @@ import solver
 from solver.coefficients import build_coefficients, prune_dominated
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS, solve
-from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, build_period_model
+from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, build_period_model, power_terms_ts
 from solver.mip.status import INFEASIBLE
 from solver.periods import build_period_spec, owned_offers, with_move_targets
 from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise
@@ -244,12 +244,27 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                    for s in range(spec.n_slices)],
         "timeline": timeline, "change": None,
     }
+    energy_kwh, co2_kg = horizon_energy(k, spec, v, x)
     totals = {"periods": spec.n_periods, "capex_usd": capex_total,
-              "accrued_usd": float(sum(r["total_usd"] for r in timeline))}
+              "accrued_usd": float(sum(r["total_usd"] for r in timeline)),
+              "energy_kwh": energy_kwh, "co2_kg": co2_kg}
     return Plan(status=res.status, problem=problem.name, scenario=scenario,
                 objective=Objective(total, breakdown, problem.objective.currency, hours,
                                     total / (hours / 730.0)),
                 totals=totals, solver=sinfo, versions=versions, message="", periods=periods)
+
+
+def horizon_energy(k, spec, v, x: np.ndarray) -> tuple[float, float]:
+    """Facility kWh and kg CO2e over the horizon (every slice's IT power x PUE, whoever pays it)."""
+    pue, carbon = k.offer_array("pue"), k.offer_array("carbon_g_per_kwh")
+    kwh = co2 = 0.0
+    for t in range(spec.n_periods):
+        for s in range(spec.n_slices):
+            cols, watts, off = power_terms_ts(k, spec, v, t, s)
+            facility_kwh = watts * x[cols] * spec.period_hours * spec.slice_weight[s] * pue[off] / 1000.0
+            kwh += float(facility_kwh.sum())
+            co2 += float(facility_kwh @ carbon[off]) / 1000.0
+    return kwh, co2
 
 
 def plan_change(old: dict, new: dict) -> dict:

@@ -136,8 +136,11 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     wsl = ", ".join(f"{s['weight']:.3g}" for s in pp["slices"])
     rows = [[PART_LABELS.get(p, p), _usd(v)] for p, v in obj["breakdown"].items() if v]
     rows.append(["total (discounted, reservations over their term)", _usd(obj["total"])])
+    tot = plan.get("totals") or {}
+    energy = (f"\n\nenergy {tot['energy_kwh']:,.0f} kWh, CO2 {tot['co2_kg'] / 1000:,.3g} t over the horizon "
+              "(facility, every device in service or rented)" if "energy_kwh" in tot and "co2_kg" in tot else "")
     secs.append((f"Objective over {pp['count']} periods of {pp['months']:g} months "
-                 f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown)))
+                 f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown) + energy))
     rows = []
     for r in pp["timeline"]:
         dem = "; ".join(f"{w} {max(v):.3g}" for w, v in r["demand_rps"].items() if max(v) > 0)

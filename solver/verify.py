@@ -62,6 +62,18 @@ def _over(value: float, limit: float, tol: float = REL_TOL) -> bool:
     return value > limit + tol * max(1.0, abs(limit))
 
 
+def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co2_kg: float) -> None:
+    """The plan's reported energy and CO2 totals must match the recomputation (a report is only as
+    good as its numbers)."""
+    totals = plan.get("totals") or {}
+    for name, val in (("energy_kwh", energy_kwh), ("co2_kg", co2_kg)):
+        if name in totals:
+            rep.checks += 1
+            if abs(float(totals[name]) - val) > 1e-5 * max(1.0, abs(val)):
+                rep.add("kpi", f"totals.{name}", f"plan says {totals[name]:.10g}, recomputed {val:.10g}",
+                        float(totals[name]) - val)
+
+
 def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     """Every violation of ``plan`` (a plan JSON dict) against ``problem``."""
     if perf is None:
@@ -311,14 +323,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     if ct is None or abs(float(ct) - total) > 1e-5 * max(1.0, abs(total)):
         rep.add("cost", "objective.total", f"plan says {ct}, recomputed {total:.10g}",
                 None if ct is None else float(ct) - total)
-    # reported KPIs must match the recomputation too (a report is only as good as its numbers)
-    totals = plan.get("totals") or {}
-    for name, val in (("energy_kwh", energy_kwh), ("co2_kg", co2_kg)):
-        if name in totals:
-            rep.checks += 1
-            if abs(float(totals[name]) - val) > 1e-5 * max(1.0, abs(val)):
-                rep.add("kpi", f"totals.{name}", f"plan says {totals[name]:.10g}, recomputed {val:.10g}",
-                        float(totals[name]) - val)
+    check_reported_totals(rep, plan, energy_kwh, co2_kg)
     for did, d in deps.items():
         if "utilization" in d and int(d["replicas"]) > 0 and did in load:
             rep.checks += 1

@@ -21,7 +21,7 @@ from solver.coefficients import RESERVED_TERM_HOURS, build_coefficients
 from solver.periods import owned_offers, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
-from solver.verify import REL_TOL, VerifyReport, _over
+from solver.verify import REL_TOL, VerifyReport, _over, check_reported_totals
 
 
 def _demand(w, t: int, frac: float) -> float:
@@ -250,6 +250,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     rep.checks += 1
     if claimed is None or abs(total - claimed) > 1e-6 * max(1.0, abs(total)):
         rep.add("cost", "total", f"plan says {claimed}, recomputed {total:.2f}")
+    check_reported_totals(rep, plan, energy_kwh, co2_kg)
     rep.recomputed = {"total_usd": float(total), "energy_kwh": float(energy_kwh), "co2_kg": float(co2_kg),
                       "capex_usd": float(capex)}
     return rep

@@ -249,6 +249,11 @@ def test_verifier_flags_tampered_period_plan(example_plan):
     bad = copy.deepcopy(d)
     bad["periods"]["timeline"][5]["slices"][0]["routing"].pop()   # demand not met
     assert "demand" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
+    # the horizon's energy and CO2 are reported, and checked
+    assert d["totals"]["energy_kwh"] > 0 and d["totals"]["co2_kg"] > 0
+    bad = copy.deepcopy(d)
+    bad["totals"]["co2_kg"] *= 0.9
+    assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["totals.co2_kg"]
 
 
 def test_example_owned_base_rented_peak(example_plan):
