@@ -66,8 +66,31 @@ class InputError(FleetoptError):
     def format(self) -> str:
         n = len(self.issues)
         lines = [f"{n} input error{'s' if n != 1 else ''}:"]
-        lines += [issue.format() for issue in self.issues]
+        lines += _folded(self.issues)
         return "\n".join(lines)
+
+
+#: the same message and fix in more places than this is printed once, with the count and places
+FOLD_OVER = 3
+
+
+def _folded(issues: Sequence[InputIssue]) -> list[str]:
+    """Each issue's text, in order; one message repeated at many places (an unknown id in every
+    imported measurement) once, at its first place, with how many more and where."""
+    groups: dict[tuple, list[InputIssue]] = {}
+    for issue in issues:
+        groups.setdefault((issue.file, issue.message, issue.hint), []).append(issue)
+    out = []
+    for group in groups.values():
+        if len(group) <= FOLD_OVER:
+            out += [issue.format() for issue in group]
+            continue
+        first, rest = group[0], group[1:]
+        places = ", ".join(i.path or f"line {i.line}" for i in rest[:3]) + (", ..." if len(rest) > 3 else "")
+        text = first.format()
+        head, sep, fix = text.partition("\n")
+        out.append(f"{head} (and {len(rest)} more places: {places}){sep}{fix}")
+    return out
 
 
 class NoStartingPlan(InputError):

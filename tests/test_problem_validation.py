@@ -326,3 +326,17 @@ def test_wrong_shapes_say_how_to_write_them():
     assert issues["workloads[0].models"].hint == "write a list, e.g. [llama-3.1-8b]"
     assert "'chat-bot'" in issues["workloads[0].id"].hint
     assert not any("PosFigure" in i.message or "Demand" in i.message for i in issues.values())
+
+
+def test_one_message_at_many_places_is_printed_once():
+    from solver.errors import InputError, InputIssue
+    same = [InputIssue("unknown accelerator id 'a40'", file="a.yaml", line=10 + i,
+                       path=f"measurements[{i}].accelerator", hint="did you mean 'a10g'?") for i in range(40)]
+    text = InputError(same + [InputIssue("other", file="a.yaml", line=3)]).format()
+    assert text.splitlines() == [
+        "41 input errors:",
+        "a.yaml:10: measurements[0].accelerator: unknown accelerator id 'a40' (and 39 more places: "
+        "measurements[1].accelerator, measurements[2].accelerator, measurements[3].accelerator, ...)",
+        "    fix: did you mean 'a10g'?",
+        "a.yaml:3: other"]
+    assert len(InputError(same[:3]).format().splitlines()) == 1 + 3 * 2    # a few stay one by one
