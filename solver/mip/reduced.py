@@ -422,8 +422,10 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     if lp is None:
         return run.result(ERROR, message="the LP relaxation could not be solved: " + st.summary())
     if st.lp_converged and lp.unserved_rps > 1e-6:
-        return run.result(INFEASIBLE, message=f"LP relaxation infeasible: {lp.unserved_rps:.4g} req/s of "
-                                              f"demand cannot be routed at any price; " + st.summary())
+        return run.result(INFEASIBLE, message=f"LP relaxation infeasible: even with fractional units at "
+                                              f"least {lp.unserved_rps:.4g} req/s of demand cannot be served "
+                                              f"within the constraints (caps, budget, quality); "
+                                              + st.summary())
 
     # ---- duals lifted so that reduced costs are as large as they can be (bound unchanged);
     # act_c: a plan using candidate c costs at least bound + act_c
