@@ -23,6 +23,7 @@ arithmetic.  Each violation says what, where and by how much.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 from typing import Optional
 
 import numpy as np
@@ -74,6 +75,54 @@ def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co
                         float(totals[name]) - val)
 
 
+#: fields that count things (replicas, units, devices, decisions): whole numbers, never negative
+COUNT_FIELDS = frozenset({"replicas", "spare_replicas", "accelerators", "tensor_parallel", "units", "devices",
+                          "devices_per_unit", "in_service", "buy", "reserve", "retire", "owned", "by_slice"})
+
+
+def check_structure(rep: VerifyReport, plan: dict) -> None:
+    """What the plan's schema requires and the sums below rely on: every count a whole number >= 0
+    (a deployment of -2 replicas would cancel the devices of another), every request rate >= 0, and
+    each deployment, procurement line and unit row once (a second copy would not be counted)."""
+    def walk(node, where: str) -> None:
+        if isinstance(node, dict):
+            for key, val in node.items():
+                here = f"{where}.{key}" if where else key
+                values = val if isinstance(val, list) else [val]
+                if key in COUNT_FIELDS and not any(isinstance(x, (dict, list)) for x in values):
+                    for x in values:
+                        rep.checks += 1
+                        if isinstance(x, bool) or not isinstance(x, (int, float)) or x < 0 or x != int(x):
+                            rep.add("structure", here, f"{x!r} is not a count (a whole number >= 0)")
+                elif key == "requests_per_s" and isinstance(val, (int, float)) and val < -1e-9:
+                    rep.add("structure", here, f"negative request rate {val:g}")
+                else:
+                    walk(val, here)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}[{i}]")
+
+    def once(items, key, where: str) -> None:
+        seen: set = set()
+        for item in items or []:
+            k = key(item)
+            rep.checks += 1
+            if k in seen:
+                rep.add("structure", where, f"{k} appears twice")
+            seen.add(k)
+
+    walk(plan, "")
+    once(plan.get("deployments"), lambda d: d.get("id"), "deployments")
+    once(plan.get("procurement"), lambda p: (p.get("accelerator"), p.get("region"), p.get("existing"),
+                                             p.get("acquisition"), p.get("provider"), p.get("instance")),
+         "procurement")
+    for row in ((plan.get("periods") or {}).get("timeline") or []):
+        once(row.get("units"), lambda u: u.get("offer"), f"period {row.get('period')} units")
+        for sl in row.get("slices") or []:
+            once(sl.get("deployments"), lambda d: d.get("id"),
+                 f"period {row.get('period')} slice {sl.get('slice')} deployments")
+
+
 def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     """Every violation of ``plan`` (a plan JSON dict) against ``problem``."""
     if perf is None:
@@ -82,6 +131,9 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     if plan.get("status") not in ("optimal", "time_limit"):
         rep.add("status", "plan", f"plan status is {plan.get('status')!r}: it holds no fleet to check")
         return rep
+    check_structure(rep, plan)
+    if rep.violations:
+        return rep      # the checks below sum these counts: with one of them broken they would mislead
     if plan.get("periods") is not None or problem.objective.periods is not None:
         if plan.get("periods") is None:
             rep.add("periods", "plan", "the problem plans over periods but the plan has no `periods`")
@@ -347,6 +399,85 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
         rep.add("budget", "fleet.budget.max_capex_usd",
                 f"purchases of {capex:.8g} USD exceed {f.budget.max_capex_usd:g}",
                 capex - f.budget.max_capex_usd)
+    _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, units, used, it_w, load,
+                          load_w, cap if pcands else None, idle, capex)
     for d in deps.values():
         d.pop("_perf", None)
     return rep
+
+
+def _same(rep: VerifyReport, where: str, claimed, value: Optional[float], tol: float = 1e-5) -> None:
+    """A reported figure equals the recomputed one (None: unknown on both sides)."""
+    rep.checks += 1
+    if value is None or not math.isfinite(value):
+        if claimed is not None:
+            rep.add("kpi", where, f"plan says {claimed!r}, which is unknown")
+        return
+    if claimed is None or abs(float(claimed) - value) > tol * max(1.0, abs(value)):
+        rep.add("kpi", where, f"plan says {claimed!r}, recomputed {value:.10g}",
+                None if claimed is None else float(claimed) - value)
+
+
+def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, units, used, it_w, load,
+                          load_w, cap, idle, capex) -> None:
+    """The figures the report prints (per line, deployment, route and workload, and the totals),
+    recomputed from the plan's own counts: a report is only as good as its numbers."""
+    H = problem.objective.hours
+    per_unit = {key: sum(rate for part, rate in offers[key].usd_per_device_hour if part not in ("energy", "carbon"))
+                * offers[key].devices_per_unit * max(H, offers[key].min_billed_hours) for key in units}
+    for p in plan.get("procurement", []):
+        key = offer_key(p)
+        if key in offers:
+            _same(rep, f"procurement {key}.usd", p.get("usd"), per_unit[key] * int(p["units"]))
+            _same(rep, f"procurement {key}.capex_usd", p.get("capex_usd"),
+                  offers[key].capex_usd_per_device * int(p["devices"]))
+    totals = plan.get("totals") or {}
+    for name, value in (("devices", sum(int(p["devices"]) for p in plan.get("procurement", []))),
+                        ("replicas", sum(int(d["replicas"]) for d in deps.values())),
+                        ("capex_usd", capex), ("it_power_w", sum(it_w.values())),
+                        ("nameplate_kw_facility", sum(nu * offers[k].devices_per_unit * offers[k].tdp_w
+                                                      * offers[k].pue / 1000.0 for k, nu in units.items()))):
+        if name in totals:
+            _same(rep, f"totals.{name}", totals[name], float(value))
+    wids = [w.id for w in problem.workloads]
+    dep_usd: dict[str, float] = {}
+    for did, d in deps.items():
+        key = offer_key(d)
+        if d.get("_perf") is None or key not in offers:
+            continue
+        o, t, y = offers[key], int(d["tensor_parallel"]), int(d["replicas"])
+        share = t * y / used[key] if used.get(key) else 0.0
+        watts = (y * (idle[d["_perf"]] - t * o.idle_w) + load_w.get(did, 0.0)
+                 + share * units.get(key, 0) * o.devices_per_unit * o.idle_w)
+        kwh = watts * o.pue * H / 1000.0
+        energy_usd = kwh * (o.electricity_usd_per_kwh if o.energy_charged and problem.objective.include_energy
+                            else 0.0) + kwh * o.carbon_g_per_kwh / 1e6 * problem.objective.carbon_usd_per_tonne
+        dep_usd[did] = share * per_unit.get(key, 0.0) * units.get(key, 0) + energy_usd
+        q = quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]], catalog.quantization)
+        for name, value in (("quality", q), ("power_w", watts), ("energy_kwh", kwh),
+                            ("co2_kg", kwh * o.carbon_g_per_kwh / 1000.0), ("usd", dep_usd[did])):
+            if name in d:
+                _same(rep, f"{did}.{name}", d[name], value)
+    w_usd = {w: 0.0 for w in wids}
+    w_q = {w: 0.0 for w in wids}
+    for r in plan.get("routing", []):
+        d = deps.get(r["deployment"])
+        if r["workload"] not in w_usd or d is None or d.get("_perf") is None or cap is None:
+            continue
+        i, j = d["_perf"], wids.index(r["workload"])
+        c, rps = float(cap.max_rps[i, j]), float(r["requests_per_s"])
+        where = f"{r['workload']} -> {r['deployment']}"
+        _same(rep, f"{where}.capacity_rps", r.get("capacity_rps"), c)
+        _same(rep, f"{where}.ttft_ms", r.get("ttft_ms"), float(cap.ttft_ms[i, j]))
+        _same(rep, f"{where}.tpot_ms", r.get("tpot_ms"), float(cap.tpot_ms[i, j]))
+        if c > 0 and load.get(r["deployment"], 0.0) > 0:
+            w_usd[r["workload"]] += rps / c / load[r["deployment"]] * dep_usd.get(r["deployment"], 0.0)
+        w_q[r["workload"]] += rps * quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]],
+                                               catalog.quantization)
+    D = {w.id: w.demand.requests_per_s for w in problem.workloads}
+    for kpi in plan.get("kpis", []):
+        wid = kpi.get("workload")
+        if wid in w_usd:
+            _same(rep, f"kpis {wid}.usd", kpi.get("usd"), w_usd[wid])
+            if kpi.get("quality") is not None:
+                _same(rep, f"kpis {wid}.quality", kpi.get("quality"), w_q[wid] / D[wid])

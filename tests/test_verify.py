@@ -202,3 +202,35 @@ def test_solver_tolerance_routes_to_deployments_without_replicas_are_dropped():
     assert len(d["routing"]) == len(json.loads(s.plan.to_json())["routing"])
     ks, rep = kinds(lp, d)
     assert ks == set(), [x.format() for x in rep.violations]
+
+
+def test_negative_and_duplicated_counts_are_flagged(solved):
+    """Counts the sums rely on: -2 replicas would cancel another deployment's devices, a negative
+    spare would add capacity, a second copy of a deployment would not be counted (QA findings)."""
+    lp, plan = solved
+    d0 = plan["deployments"][0]
+    ghost = dict(d0, id="ghost", replicas=-d0["replicas"], spare_replicas=-d0["replicas"],
+                 accelerators=-d0["accelerators"], utilization=0)
+    for tamper in (lambda p: p["deployments"].append(dict(ghost)),
+                   lambda p: p["deployments"][0].update(spare_replicas=-1),
+                   lambda p: p["procurement"].append(dict(p["procurement"][0], units=-2, devices=-2)),
+                   lambda p: p["deployments"].append(dict(p["deployments"][0]))):
+        p = copy.deepcopy(plan)
+        tamper(p)
+        ks, rep = kinds(lp, p)
+        assert ks == {"structure"}, [v.format() for v in rep.violations]
+
+
+@pytest.mark.parametrize("where,field", [
+    ("procurement", "usd"), ("procurement", "capex_usd"), ("deployments", "usd"), ("deployments", "power_w"),
+    ("deployments", "quality"), ("routing", "capacity_rps"), ("routing", "ttft_ms"), ("kpis", "usd"),
+    ("totals", "devices"), ("totals", "it_power_w"), ("totals", "nameplate_kw_facility")])
+def test_every_reported_figure_is_recomputed(solved, where, field):
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    target = p[where] if where == "totals" else p[where][0]
+    value = target[field]
+    target[field] = value + 1 if isinstance(value, int) else (value or 0) * 1.1 + 1
+    ks, rep = kinds(lp, p)
+    assert ks == {"kpi"} and len(rep.violations) == 1 and rep.violations[0].where.endswith(field), \
+        [v.format() for v in rep.violations]
