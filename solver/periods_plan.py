@@ -307,7 +307,9 @@ def plan_change(old: dict, new: dict) -> dict:
         if abs(d) > 1e-6 * max(1.0, abs(a[t]["total_usd"])):
             cost.append({"period": t, "old_usd": a[t]["total_usd"], "new_usd": b[t]["total_usd"],
                          "change_usd": d})
-    old_total = old["objective"]["total"] or 0.0
+    # the old plan's own change penalty (it re-optimised an older one) is no cost of its fleet
+    old_pen = (old["objective"].get("breakdown") or {}).get("change_penalty", 0.0) or 0.0
+    old_total = (old["objective"]["total"] or 0.0) - old_pen
     new_total = new["objective"]["total"] or 0.0
     pen = (new["objective"].get("breakdown") or {}).get("change_penalty", 0.0)
     return {"decisions": decisions, "rentals": rentals, "routing": routes, "period_cost": cost,

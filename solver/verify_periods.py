@@ -57,7 +57,9 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     offers = {o.key: (i, o) for i, o in enumerate(k.offers)}
     cands = {deployment_id(k, c): c for c in range(k.n_c)}
     pair = {(k.workloads[k.pair_w[p]], int(k.pair_c[p])): p for p in range(k.n_p)}
-    disc = [(1.0 + per.discount_rate_per_period) ** -t for t in range(T + 40)]
+    # long enough for the longest reservation that starts in the last period (terms run past the horizon)
+    longest = max(1, math.ceil(max(RESERVED_TERM_HOURS.values()) / h - 1e-9))
+    disc = [(1.0 + per.discount_rate_per_period) ** -t for t in range(T + longest + 1)]
     e_per_wh = [0.0] * k.n_o
     c_per_wh = [0.0] * k.n_o
     for i, o in enumerate(k.offers):
@@ -82,6 +84,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     total = 0.0
     energy_kwh = co2_kg = 0.0
     capex = 0.0
+    accrued = 0.0
     history: dict[tuple, list] = {}
     moved: dict[str, int] = {}          # offer key -> devices moved in minus moved out, so far
     for t, row in enumerate(pp["timeline"]):
@@ -101,8 +104,11 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 rep.add("offer", f"period {t}", f"unknown offer {ur['offer']}")
                 continue
             units[ur["offer"]] = ur
-            for dec in ("buy", "reserve", "retire"):
+            for dec, right in (("buy", "purchase"), ("reserve", "reserved"), ("retire", "existing")):
                 history.setdefault((dec, ur["offer"]), [0] * T)[t] = ur.get(dec, 0)
+                if ur.get(dec) and kind[ur["offer"]] != right:
+                    rep.add("structure", f"{ur['offer']} period {t}", f"a {dec} decision on a "
+                            f"{kind[ur['offer']]} offer (only {right} offers have one)")
         acc_t = 0.0
         # ---- stock balance and fixed-unit costs
         for key, (i, o) in offers.items():
@@ -132,6 +138,13 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                         total += ur["buy"] * g * r * held
                     elif part != "purchase_amortisation":
                         total += n * g * r * h * disc[t]
+                # accrued: depreciation of each order while within its useful life, upkeep of all
+                r = rates.get("purchase_amortisation", 0.0)
+                buys = history.get(("buy", key), [0] * T)
+                acc_t += (n * g * (sum(rates.values()) - r) * h
+                          + sum(buys[tau] * g * r * min(h, max(0.0, life - (t - tau - lead) * h))
+                                for tau in range(t - lead + 1)))
+                continue
             elif kd == "reserved":
                 L = max(1, math.ceil(RESERVED_TERM_HOURS[o.acquisition] / h - 1e-9))
                 active = sum(history.get(("reserve", key), [0] * T)[tau] for tau in range(max(0, t - L + 1), t + 1))
@@ -184,6 +197,10 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 prof = w.demand.profile
                 frac = (max(prof) if peak else prof[members[s][0]]) if prof else 1.0
                 need = _demand(w, t, frac)
+                told = (row.get("demand_rps") or {}).get(wid)
+                if told is not None and s < len(told) and abs(told[s] - need) > REL_TOL * max(1.0, need):
+                    rep.add("kpi", f"{wid} period {t} slice {s}", f"plan says demand {told[s]:.6g} req/s, "
+                            f"the problem {need:.6g}")
                 rep.checks += 1
                 if abs(served[wid] - need) > REL_TOL * max(1.0, need):
                     rep.add("demand", f"{wid} period {t} slice {s}", f"routes {served[wid]:.6g} req/s of "
@@ -240,12 +257,35 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         if abs(acc_t - row["total_usd"]) > 1e-6 * max(1.0, abs(acc_t)):
             rep.add("cost", f"period {t}", f"plan says {row['total_usd']:.2f} USD, recomputed {acc_t:.2f}",
                     row["total_usd"] - acc_t)
+        parts_t = sum((row.get("cost_usd") or {}).values())
+        if abs(parts_t - row["total_usd"]) > 1e-6 * max(1.0, abs(acc_t)):
+            rep.add("cost", f"period {t}", f"its parts add up to {parts_t:.2f} USD, its total says "
+                    f"{row['total_usd']:.2f}")
+        accrued += acc_t
         if f.budget and f.budget.max_usd_per_month is not None and _over(acc_t / months, f.budget.max_usd_per_month):
             rep.add("budget", f"period {t}", f"{acc_t / months:.2f} USD/month > {f.budget.max_usd_per_month}")
     if f.budget and f.budget.max_capex_usd is not None and _over(capex, f.budget.max_capex_usd):
         rep.add("capex", "horizon", f"{capex:.2f} USD > {f.budget.max_capex_usd}")
-    pen = (plan["objective"].get("breakdown") or {}).get("change_penalty", 0.0)
-    total += pen   # the penalty is a modelling device (stability), not a cash cost; it is reported apart
+    totals = plan.get("totals") or {}
+    for name, value in (("capex_usd", capex), ("accrued_usd", accrued), ("periods", float(T))):
+        if name in totals:
+            rep.checks += 1
+            if abs(float(totals[name]) - value) > 1e-6 * max(1.0, abs(value)):
+                rep.add("kpi", f"totals.{name}", f"plan says {totals[name]}, recomputed {value:.10g}")
+    # the penalty is a modelling device (stability), not a cash cost; it is reported apart, and it
+    # follows from the plan's own change list: penalty per device changed in periods >= 1
+    pen = (plan["objective"].get("breakdown") or {}).get("change_penalty", 0.0) or 0.0
+    change = pp.get("change")
+    per_device = per.change_penalty_usd_per_device or 0.0
+    expected = 0.0
+    for d in (change or {}).get("decisions", []) if per_device > 0 else []:
+        size = 1 if d["decision"] == "move" else (offers[d["offer"]][1].devices_per_unit if d["offer"] in offers else 0)
+        expected += per_device * size * abs(d["new_units"] - d["old_units"]) * (d["period"] > 0)
+    rep.checks += 1
+    if abs(pen - expected) > 1e-6 * max(1.0, expected):
+        rep.add("cost", "objective.breakdown.change_penalty", f"plan says {pen:.2f}, its change list gives "
+                f"{expected:.2f}" + ("" if change else " (no previous plan)"), pen - expected)
+    total += pen
     claimed = plan["objective"].get("total")
     rep.checks += 1
     if claimed is None or abs(total - claimed) > 1e-6 * max(1.0, abs(total)):

@@ -249,6 +249,19 @@ def test_verifier_flags_tampered_period_plan(example_plan):
     bad = copy.deepcopy(d)
     bad["periods"]["timeline"][5]["slices"][0]["routing"].pop()   # demand not met
     assert "demand" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
+    # what the report prints per period and in total is checked too (QA: tampering passed)
+    for tamper, where in ((lambda p: p["totals"].update(capex_usd=p["totals"]["capex_usd"] + 1000), "totals.capex_usd"),
+                          (lambda p: p["totals"].update(accrued_usd=1.0), "totals.accrued_usd"),
+                          (lambda p: p["periods"]["timeline"][2]["demand_rps"]["chat"].__setitem__(0, 1.0),
+                           "chat period 2 slice 0"),
+                          (lambda p: p["periods"]["timeline"][1]["cost_usd"].update(hosting=1.0), "period 1")):
+        bad = copy.deepcopy(d)
+        tamper(bad)
+        assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == [where]
+    bad = copy.deepcopy(d)
+    u = next(u for u in bad["periods"]["timeline"][3]["units"] if u["kind"] == "purchase")
+    u["retire"] = 1                                      # a purchased server cannot be "retired"
+    assert "structure" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
     # the horizon's energy and CO2 are reported, and checked
     assert d["totals"]["energy_kwh"] > 0 and d["totals"]["co2_kg"] > 0
     bad = copy.deepcopy(d)
@@ -438,3 +451,147 @@ def test_sweep_row_cost_columns_add_up_to_the_total(example_plan):
     parts = {k: v for k, v in row.items() if k.startswith("cost_")}
     assert row["cost_retirement_usd"] < 0
     assert sum(parts.values()) == pytest.approx(plan["objective"]["total"], rel=1e-9)
+
+
+LIFE_OVERLAY = """schema_version: 1
+accelerators:
+- id: h100-sxm
+  offers:
+  - {provider: aws, instance: p5.48xlarge, region: virginia, devices_per_instance: 8,
+     on_demand_usd_per_device_hour: {value: 4.0, source: test}}
+  purchase: {usd_per_device: {value: 26280, source: test}, devices_per_server: 8,
+             useful_life_years: {value: 1, source: test}, maintenance_fraction_per_year: {value: 0.0, source: test},
+             hosting_usd_per_device_hour: {value: 0.2, source: test}, lead_time_quarters: 1}
+sources: {test: {title: test figures}}
+"""
+
+LIFE_PROBLEM = """schema_version: 1
+name: life
+catalog: [cat.yaml]
+workloads:
+  - id: chat
+    demand: {requests_per_s: 10, growth: [1, 1, 1, 1, 1, 2, 2, 2]}
+    input_tokens: {mean: 1000, p90: 1000, max: 1000, distribution: fixed}
+    output_tokens: {mean: 200, p90: 200, max: 200, distribution: fixed}
+    slo: {ttft_ms: 2000, tpot_ms: 50, percentile: 99}
+    models: [llama-3.1-70b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [h100-sxm]
+  regions: [virginia]
+  providers: [aws]
+  acquisition: [purchase, on_demand]
+  tensor_parallel: [8]
+  max_utilization: 1.0
+objective:
+  include_energy: false
+  periods: {count: 8, months: 3}
+"""
+
+
+def test_depreciation_stops_at_the_end_of_useful_life_in_period_costs_and_budgets(tmp_path):
+    """A server with a 1-year life bought in quarter 0 is written off by quarter 4 (QA finding: the
+    accrued costs and so the monthly budget kept charging it).  By hand, one replica (one 8-device
+    server, ~10.9 req/s) per 10 req/s: quarter 0 rents 8 x $4 x 2190 h = $70,080; a server costs
+    26,280 x 8 / 8760 h = $24/h depreciation + 8 x $0.2 hosting = $25.6/h: $56,064 a quarter; from
+    quarter 5 two servers, the first written off: (24 + 2 x 1.6) x 2190 = $59,568 ($19,856/month)."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY)
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM)
+    res = solve_problem(load_problem(tmp_path / "p.yaml"))
+    plan = json.loads(res.plan.to_json())
+    accrued = [round(r["total_usd"], 2) for r in plan["periods"]["timeline"]]
+    assert accrued == [70080.0] + [56064.0] * 4 + [59568.0] * 3
+    lp = load_problem(tmp_path / "p.yaml")
+    assert verify_plan(lp.problem, lp.catalog, plan).ok
+    # the same plan within 23,500 USD/month: feasible (it was reported to need 37,376)
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace("  max_utilization: 1.0",
+                                                          "  max_utilization: 1.0\n  budget: {max_usd_per_month: 23500}"))
+    assert solve_problem(load_problem(tmp_path / "p.yaml")).plan.objective.total == pytest.approx(473040.0)
+
+
+def test_verify_charges_a_reservation_longer_than_40_periods(tmp_path):
+    """3-year reservations in half-month periods run 72 periods: the verifier's discounting must
+    cover them (it stopped at 40 and recomputed $613,200).  16 devices x $2.5 x 26,280 h = $1,051,200."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace(
+        "on_demand_usd_per_device_hour: {value: 4.0, source: test}}",
+        "on_demand_usd_per_device_hour: {value: 4.0, source: test}, "
+        "reserved_3y_usd_per_device_hour: {value: 2.5, source: test}}"))
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [2, 2]")
+                                     .replace("[purchase, on_demand]", "[reserved_3y]")
+                                     .replace("count: 8, months: 3", "count: 2, months: 0.5"))
+    lp = load_problem(tmp_path / "p.yaml")
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    assert plan["objective"]["total"] == pytest.approx(1051200.0)
+    rep = verify_plan(lp.problem, lp.catalog, plan)
+    assert rep.ok and rep.recomputed["total_usd"] == pytest.approx(1051200.0)
+
+
+def test_reoptimising_keeps_a_period_0_retirement_that_no_longer_pays(tmp_path):
+    """16 of 24 owned H100s are sold in period 0 (resale 50 %).  With resale 0 retiring no longer pays,
+    so the model had no retirement variable and dropped the executed sale: the devices came back."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 3, source: test}"))
+    base = (LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 1, 1, 1]")
+            .replace("  max_utilization: 1.0",
+                     "  max_utilization: 1.0\n"
+                     "  existing: [{accelerator: h100-sxm, region: virginia, devices: 24, age_years: 1}]\n"
+                     "  power_caps: [{region: virginia, max_kw: 30, applies_to: [purchase]}]")
+            .replace("periods: {count: 8, months: 3}",
+                     "periods: {count: 4, months: 3, discount_rate_per_period: 0.03, resale_fraction: 0.5, "
+                     "retire_usd_per_device: 500}"))
+    (tmp_path / "p.yaml").write_text(base)
+    first = json.loads(solve_problem(load_problem(tmp_path / "p.yaml")).plan.to_json())
+
+    def retired(plan, t):
+        return sum(u.get("retire", 0) for u in plan["periods"]["timeline"][t]["units"] if u["kind"] == "existing")
+
+    assert retired(first, 0) == 16
+    (tmp_path / "p.yaml").write_text(base.replace("resale_fraction: 0.5", "resale_fraction: 0.0"))
+    again = json.loads(solve_problem(load_problem(tmp_path / "p.yaml"), previous=first).plan.to_json())
+    assert retired(again, 0) == 16
+    assert all(d["decision"] != "retire" or d["period"] > 0 for d in again["periods"]["change"]["decisions"])
+
+
+def test_the_change_report_does_not_count_the_old_plans_own_penalty(example_plan):
+    """Re-optimising a re-optimised plan with nothing changed: its cost did not change (the old plan's
+    total held a $16,000 change penalty that belongs to the step before)."""
+    from solver.periods_plan import plan_change
+    new = example_plan[1]
+    old = copy.deepcopy(new)
+    old["objective"]["total"] += 16000.0
+    old["objective"]["breakdown"]["change_penalty"] = 16000.0
+    assert plan_change(old, new)["change_usd"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_verify_recomputes_the_change_penalty_from_the_change_list(tmp_path):
+    """The second server is needed a quarter earlier: bought in quarter 3 instead of 4 (renting for the
+    quarter would cost $70,080), a change of one 8-device server in two periods at $100 per device =
+    $1,600.  A plan may not claim another figure."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY)
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM)
+    first = json.loads(solve_problem(load_problem(tmp_path / "p.yaml")).plan.to_json())
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 1, 1, 1, 2, 2, 2, 2]")
+                                     .replace("count: 8, months: 3", "count: 8, months: 3, change_penalty_usd_per_device: 100"))
+    lp = load_problem(tmp_path / "p.yaml")
+    again = json.loads(solve_problem(lp, previous=first).plan.to_json())
+    assert again["objective"]["breakdown"]["change_penalty"] == pytest.approx(1600.0)
+    assert verify_plan(lp.problem, lp.catalog, again).ok
+    bad = copy.deepcopy(again)
+    bad["objective"]["breakdown"]["change_penalty"] = -100000.0
+    bad["objective"]["total"] -= 101600.0
+    assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["objective.breakdown.change_penalty"]
+    bad = copy.deepcopy(first)            # no previous plan: no penalty
+    bad["objective"]["breakdown"]["change_penalty"] = 500.0
+    bad["objective"]["total"] += 500.0
+    lp0 = load_problem(tmp_path / "p.yaml")
+    assert "objective.breakdown.change_penalty" in [v.where for v in verify_plan(lp0.problem, lp0.catalog, bad).violations]

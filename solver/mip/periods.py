@@ -79,6 +79,7 @@ from typing import Optional
 import numpy as np
 
 from solver.coefficients import COST_PARTS, Coefficients
+from solver.errors import InputError, InputIssue
 from solver.mip import formulation as F
 from solver.mip.model import LinearModel, ModelBuilder
 from solver.periods import PeriodSpec
@@ -114,7 +115,8 @@ def _cols(n: int) -> np.ndarray:
     return np.full(n, -1, np.int64)
 
 
-def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec) -> PeriodVars:
+def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec,
+                         previous: Optional[dict] = None) -> PeriodVars:
     T, S, O, C, P = spec.n_periods, spec.n_slices, k.n_o, k.n_c, k.n_p
     kind = spec.kind(k)
     NF = np.full((T, O), -1, np.int64)
@@ -147,7 +149,10 @@ def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec) -> 
         Z[:, o] = b.add_vars(f"z[{o}]", [f"z[{o}]@{t}" for t in range(T)], 0.0, math.inf, integer=True)
     for o in np.flatnonzero(kind == "existing"):
         gain = _retire_coef(spec, o)
-        ts = [t for t in range(T) if gain[t] < -1e-9]
+        # where retiring pays; and wherever the previous plan retired (period 0's retirements have
+        # been carried out whatever they are worth now, later ones are priced as changes)
+        ts = [t for t in range(T) if gain[t] < -1e-9
+              or (previous or {}).get(("retire", k.offers[o].key, t), 0) > 0]
         if ts and owned[o] > 0:
             R[ts, o] = b.add_vars(f"r[{o}]", [f"r[{o}]@{t}" for t in ts], 0.0, owned[o], integer=True)
     MV = np.full((T, len(spec.moves)), -1, np.int64)
@@ -318,7 +323,8 @@ def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> d
 
     Reserved units and owned servers are charged for the period they are in service
     (their hourly rate incl. amortisation), not on the decision: this is the
-    per-period view used by budgets and reports.
+    per-period view used by budgets and reports.  A server's depreciation stops when
+    its useful life ends (as in the objective); its upkeep goes on while in service.
     """
     S, h, w = spec.n_slices, spec.period_hours, spec.slice_weight
     kind = spec.kind(k)
@@ -334,6 +340,12 @@ def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> d
         for part, rate in off.usd_per_device_hour:
             if kind[o] == "elastic":
                 add(part, v.NE[t, :, o], rate * g * h * w)
+            elif kind[o] == "purchase" and part == "purchase_amortisation":
+                # depreciated hours in t of each order placed in tau (in service from tau + lead)
+                lead, life = int(spec.lead_periods[o]), spec.life_hours[o]
+                taus = [tau for tau in range(t - lead + 1) if v.B[tau, o] >= 0]
+                add(part, v.B[taus, o], [rate * g * min(h, max(0.0, life - (t - tau - lead) * h))
+                                         for tau in taus])
             else:
                 add(part, [v.NF[t, o]], [rate * g * h])
     e_h = k.energy_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
@@ -417,7 +429,7 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dic
                        ) -> tuple[LinearModel, PeriodVars]:
     """The whole multi-period MIP (module docstring)."""
     b = ModelBuilder()
-    v = add_period_variables(b, k, spec)
+    v = add_period_variables(b, k, spec, previous)
     slice_rows(b, k, spec, v)
     stock_purchase(b, k, spec, v)
     stock_reserved(b, k, spec, v)
@@ -432,13 +444,22 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dic
         for i, (o1, o2) in enumerate(spec.moves):
             val = float(previous.get(("move", f"{k.offers[o1].key}->{k.offers[o2].key}", 0), 0.0))
             model.lb[v.MV[0, i]] = model.ub[v.MV[0, i]] = val
+        lost = []
         for dec, attr in DECISIONS:
             M = getattr(v, attr)
             for o, off in enumerate(k.offers):
                 col = M[0, o]
+                val = float(previous.get((dec, off.key, 0), 0.0))
                 if col >= 0:
-                    val = float(previous.get((dec, off.key, 0), 0.0))
                     model.lb[col] = model.ub[col] = val
+                elif val:
+                    lost.append(f"{dec} {val:g} x {off.key}")
+        if lost:
+            # executed decisions this model cannot express (a purchase whose lead time now ends past
+            # the horizon): dropping them silently would plan as if they had not happened
+            raise InputError(InputIssue(
+                f"the previous plan's period-0 decisions cannot be kept in this problem: {', '.join(lost)}",
+                path="--existing", hint="keep the previous plan's horizon and lead times when re-optimising"))
     model.blocks.update({"Y": v.Y, "X": v.X, "SP": v.SP, "NF": v.NF, "NE": v.NE, "B": v.B,
                          "Z": v.Z, "R": v.R, "MV": v.MV})
     return model, v
