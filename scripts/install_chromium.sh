@@ -7,6 +7,10 @@ set -eu
 if [ -x /usr/bin/chromium ]; then
     exit 0
 fi
+if [ "${FLEETOPT_NO_BROWSER:-}" = "1" ]; then
+    echo "install_chromium.sh: FLEETOPT_NO_BROWSER=1: not installing Chromium (the browser test is skipped)" >&2
+    exit 0
+fi
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "install_chromium.sh: no apt-get here; install Chromium so that /usr/bin/chromium exists," >&2
     echo "    or run the tests with FLEETOPT_NO_BROWSER=1 to skip the browser check" >&2

@@ -198,6 +198,14 @@ def _round_up(x: float, sig: int = 3) -> float:
     return math.ceil(x / 10 ** e - 1e-9) * 10 ** e
 
 
+def _round_down(x: float, sig: int = 3) -> float:
+    """Round down to ``sig`` significant digits (a reduced demand must not exceed what can be served)."""
+    if x <= 0 or not math.isfinite(x):
+        return x
+    e = math.floor(math.log10(x)) - sig + 1
+    return math.floor(x / 10 ** e + 1e-9) * 10 ** e
+
+
 def _fmt(x: float) -> str:
     return f"{_round_up(x):.6g}"
 
@@ -400,12 +408,14 @@ def _describe(s, k: Coefficients, problem) -> str:
                      else f" where it needs most (all {s.rhs:.6g} req/s {_when(s)})")
             return (f"serve none of {lab}" + (where or f" (all {s.rhs:.6g} req/s)")
                     + ": under the other constraints no plan serves any of it")
+        # the demand that can be served, rounded down; the reduction is what is left of the demand
+        target = _round_down(s.rhs - amt)
         if abs(base - s.rhs) <= 1e-9 * max(1.0, base):
-            return (f"serve {_fmt(amt)} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
-                    f"{s.rhs - _round_up(amt):.6g})")
+            return (f"serve {s.rhs - target:.6g} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
+                    f"{target:.6g})")
         # multi-period: the row is one period/slice's demand (growth and profile applied)
-        return (f"serve {_fmt(amt)} req/s less of {lab} where it needs most "
-                f"(from {s.rhs:.6g} to {s.rhs - _round_up(amt):.6g} req/s {_when(s)})")
+        return (f"serve {s.rhs - target:.6g} req/s less of {lab} where it needs most "
+                f"(from {s.rhs:.6g} to {target:.6g} req/s {_when(s)})")
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
 
 

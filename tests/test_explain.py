@@ -381,3 +381,16 @@ def test_unknown_id_in_explain_is_bad_input(tmp_path):
     assert code == 2 and "llama-3.1-70b" in err
     with pytest.raises(InputError):
         load_problem(_write(tmp_path, copy.deepcopy(d), "again.yaml"))
+
+
+def test_a_demand_reduction_keeps_what_can_be_served(tmp_path):
+    """4000 req/s on a $1,000/month budget: 1.32 req/s can be served (two L4s); rounding the
+    reduction up to 3 digits said "from 4000 to 0"."""
+    d = _doc(next(p for p in PROBLEMS if p.stem == "chat-assistant"))
+    d["workloads"][0]["demand"]["requests_per_s"] = 4000
+    d["fleet"]["budget"] = {"max_usd_per_month": 1000}
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    found = re.findall(r"demand\.requests_per_s from 4000 to ([0-9.]+)\)", text)
+    assert len(found) == 1 and float(found[0]) > 0, text
+    d["workloads"][0]["demand"]["requests_per_s"] = float(found[0])
+    assert solve_problem(load_problem(_write(tmp_path, d, "relaxed.yaml"))).plan.status == "optimal"
