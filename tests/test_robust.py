@@ -230,3 +230,10 @@ def test_robust_with_no_plan_points_to_explain(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 3
     assert f"fleetopt explain {f}" in err and "Traceback" not in err
+
+
+def test_robust_verbose_prints_each_solve(capsys):
+    rc = main(["robust", str(ROOT / "problems" / "chat-assistant.yaml"), "--multipliers", "0.8,1.2", "-v"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "2 scenarios stacked: solving with pulp/cbc" in err and "the mean demand alone: optimal" in err

@@ -397,7 +397,7 @@ def with_row(model, cols: np.ndarray, vals: np.ndarray, sense: str, rhs: float, 
 def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: bool,
                   t0: float) -> ParetoFront:
     from solver.coefficients import build_coefficients
-    from solver.mip.backends import solve
+    from solver.mip.backends import solve_logged
     from solver.mip.formulation import build_model
     from solver.mip.pipeline import unservable_message
     from solver.plan import build_plan
@@ -426,7 +426,8 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
     def run(m):
         nonlocal solves
         solves += 1
-        return solve(m, backend, name, time_limit_s=tl, mip_gap=gap, threads=threads)
+        return solve_logged(f"carbon front, solve {solves}", m, backend, name, time_limit_s=tl, mip_gap=gap,
+                            threads=threads)
 
     res_cost = run(model)
     if not res_cost.has_plan:

@@ -60,7 +60,7 @@ import numpy as np
 
 from solver.coefficients import Coefficients
 from solver.errors import InputError, InputIssue
-from solver.mip.backends import solve
+from solver.mip.backends import solve_logged
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
@@ -300,7 +300,8 @@ def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limi
     m = st.model
     N = st.first_cols
     if len(N) and not np.all(m.lb[N] == m.ub[N]):
-        return solve(m, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        return solve_logged(f"{len(st.scenarios)} scenarios stacked", m, backend, solver,
+                            time_limit_s=time_limit_s, mip_gap=mip_gap)
     values = np.zeros(m.n_vars)
     values[N] = m.lb[N]
     fixed = dict(zip(st.first_keys, m.lb[N].tolist()))
@@ -311,8 +312,8 @@ def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limi
             if is_first_stage(info):
                 j = sm.blocks["n"][o]
                 lb[j] = ub[j] = fixed[info.key]
-        r = solve(replace(sm, lb=lb, ub=ub), backend, solver, time_limit_s=time_limit_s,
-                  mip_gap=mip_gap)
+        r = solve_logged(f"scenario {sc.name}, first stage fixed", replace(sm, lb=lb, ub=ub), backend, solver,
+                         time_limit_s=time_limit_s, mip_gap=mip_gap)
         seconds += r.seconds
         statuses.append(r.status)
         msgs.append(f"{sc.name}: {r.message}")
@@ -346,7 +347,8 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
         for name, d in (("mean", probs @ demands), ("max", demands.max(axis=0))):
             single = DemandScenario(name, 1.0, replace(kept[0].k, demand_rps=d))
             one = stack([single])
-            r1 = solve(one.model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+            r1 = solve_logged(f"the {name} demand alone", one.model, backend, solver, time_limit_s=time_limit_s,
+                              mip_gap=mip_gap)
             if r1.status not in (OPTIMAL, TIME_LIMIT):
                 approaches.append(Approach(name, r1.status, message=f"planning for the {name} "
                                            f"demand: {r1.message}"))

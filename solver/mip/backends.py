@@ -32,6 +32,7 @@ directory that is removed afterwards, never to the working directory.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import re
@@ -44,6 +45,9 @@ import numpy as np
 
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, UNBOUNDED, SolveResult
+from solver.progress import solved, starting
+
+log = logging.getLogger(__name__)
 
 BACKENDS: dict[str, tuple[str, ...]] = {
     "pulp": ("cbc", "highs"),
@@ -102,6 +106,15 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
 
 
 # ---------------------------------------------------------------------------- pulp
+
+
+def solve_logged(label: str, model: LinearModel, backend: str, solver: Optional[str] = None, *,
+                 time_limit_s: float = 60.0, mip_gap: float = 1e-4, **kw) -> SolveResult:
+    """:func:`solve` with the progress lines a ``-v`` run prints: what ``label`` solves, then how it ended."""
+    log.info("%s: %s", label, starting(backend, solver or default_solver(backend), time_limit_s, mip_gap))
+    res = solve(model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap, **kw)
+    log.info("%s: %s", label, solved(res))
+    return res
 
 def _solve_highspy(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
                    threads: Optional[int], msg: bool, start: Optional[np.ndarray]) -> SolveResult:
