@@ -58,3 +58,13 @@ def test_calibrate_bad_input(tmp_path, capsys):
                  "--size", "0"]) == 2
     err = capsys.readouterr().err
     assert "--size" in err
+
+
+def test_calibrate_with_nothing_to_measure_writes_nothing(tmp_path, capsys):
+    """An H100's formats (bf16, fp16, fp8, int8) on the NumPy backend (fp32 only): bad input, no overlay
+    that only looks like a calibration (it was written, with exit 1 'internal error')."""
+    out = tmp_path / "x.yaml"
+    assert main(["calibrate", "--accelerator", "h100-sxm", "--backend", "numpy", "--size", "64",
+                 "--copy-mb", "1", "--out", str(out)]) == 2
+    assert "no number format of 'h100-sxm' could be measured" in capsys.readouterr().err
+    assert not out.exists()

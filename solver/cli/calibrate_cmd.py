@@ -60,6 +60,14 @@ def run(args) -> int:
     base = load_params(args.params) if args.params else default_params()
     m = measure(formats, backend=args.backend, device=args.device, n=args.size, copy_mb=args.copy_mb,
                 repeats=args.repeats)
+    if not m.gemm_tflops:
+        # nothing to calibrate the compute efficiency with: writing an overlay would only look like one
+        raise InputError(InputIssue(
+            message=f"no number format of {acc.id!r} could be measured on {m.device_name} ({m.backend}): "
+                    + "; ".join(f"{f}: {why}" for f, why in m.skipped.items()),
+            path="--accelerator",
+            hint="run it on the accelerator itself with PyTorch (--backend torch); the NumPy backend "
+                 "times fp32 only, so it needs an accelerator with an fp32 peak in the catalog"))
     params, prov = overlay_params(base, acc, m)
     text = ("# Calibration overlay written by `fleetopt calibrate`; use with --params.\n"
             + yaml.safe_dump(params.to_yaml_dict(prov), sort_keys=False, width=100))
@@ -82,7 +90,4 @@ def run(args) -> int:
         print(f"  copy  {m.copy_gbps:10.1f} GB/s = {result['bandwidth_fraction']:.3f} of "
               f"{acc.mem_bw_gbps.value:g} GB/s")
         print(f"wrote {args.out}")
-    if not m.gemm_tflops:
-        print("no format could be measured", flush=True)
-        return 1
     return 0
