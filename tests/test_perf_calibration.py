@@ -213,6 +213,12 @@ def test_cli_perf_with_measurement_table(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["measured"] and d["max_rps"] == 42 and d["tpot_ms"] == 31
     assert d["batch"] == pytest.approx(42 * 250 * 0.031)
+    assert d["ttft_ms"] is None and d["tpot_mean_ms"] is None     # not measured: unknown, valid JSON
+    f.write_text("accelerator,model,quantization,input_tokens,output_tokens,max_requests_per_s\n"
+                 "h100-sxm,llama-3.1-8b,fp8,500,250,42\n")
+    assert main(args[:-1] + ["--measurements", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out and "batch not measured" in out and "TTFT p99 not measured" in out
 
 
 # --------------------------------------------------------------------------- physical fit

@@ -17,12 +17,14 @@ def register(sub) -> None:
     p.add_argument("--accelerator", required=True, metavar="ID", help="catalog id of the local device")
     p.add_argument("--formats", default=None,
                    help="comma-separated formats (default: every format the catalog lists a peak for)")
-    p.add_argument("--size", type=int, default=4096, metavar="N", help="GEMM size n (n x n x n)")
-    p.add_argument("--copy-mb", type=float, default=1024.0, metavar="MB", help="bytes copied, MB")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--size", type=int, default=4096, metavar="N", help="GEMM size n, an n x n x n product (default 4096)")
+    p.add_argument("--copy-mb", type=float, default=1024.0, metavar="MB", help="memory copied per timing, MB (default 1024)")
+    p.add_argument("--repeats", type=int, default=5, metavar="N",
+                   help="timings per measurement; the best counts (default 5)")
     p.add_argument("--backend", choices=("auto", "torch", "numpy"), default="auto")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--out", default="calibration-local.yaml", metavar="FILE")
+    p.add_argument("--out", default="calibration-local.yaml", metavar="FILE",
+                   help="calibration file to write (default calibration-local.yaml)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
     p.add_argument("--params", metavar="FILE", help="base calibration file (default: shipped)")
     p.add_argument("--json", action="store_true")

@@ -34,8 +34,10 @@ def register(sub) -> None:
         q.add_argument("--map", action="append", default=[], metavar="NAME=ID",
                        help="map a GPU name of the file to a catalog accelerator id (repeatable)")
         q.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay")
-        q.add_argument("--ttft-ms", type=float, default=60000.0, help="SLO placeholder written to the problem")
-        q.add_argument("--tpot-ms", type=float, default=1000.0, help="SLO placeholder written to the problem")
+        q.add_argument("--ttft-ms", type=float, default=60000.0,
+                       help="TTFT target written to the problem, ms (default 60000: a placeholder, the profiles embody the SLO)")
+        q.add_argument("--tpot-ms", type=float, default=1000.0,
+                       help="TPOT target written to the problem, ms (default 1000: a placeholder, as --ttft-ms)")
         q.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     m = tools.add_parser("melange", help="a Mélange solver config (JSON)")

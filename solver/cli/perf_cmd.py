@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from typing import Optional
 
 import numpy as np
 
@@ -46,8 +47,9 @@ def register(sub) -> None:
     v.add_argument("file", metavar="FILE.csv")
     v.add_argument("--json", action="store_true", dest="vjson")
     v.add_argument("--summary-only", action="store_true", help="skip the per-row table")
-    v.add_argument("--catalog", action="append", default=[], metavar="FILE", dest="vcatalog")
-    v.add_argument("--params", metavar="FILE", dest="vparams")
+    v.add_argument("--catalog", action="append", default=[], metavar="FILE", dest="vcatalog",
+                   help="catalog overlay (repeatable)")
+    v.add_argument("--params", metavar="FILE", dest="vparams", help="calibration file (default: shipped)")
     v.set_defaults(func=run_validate)
     p.set_defaults(func=run)
 
@@ -197,14 +199,18 @@ def _text(d: dict) -> str:
     if not d["feasible"]:
         lines.append(f"cannot serve: {d['reason']}")
         return "\n".join(lines)
+    def ms(x, digits: int) -> str:
+        return "not measured" if x is None else f"{x:.{digits}f} ms"
+
     if w["output_tokens"] > 1:
-        tpot = (f"TPOT p{w['percentile']:g} {d['tpot_ms']:.2f} ms"
+        tpot = (f"TPOT p{w['percentile']:g} {ms(d['tpot_ms'], 2)}"
                 + (f" (mean {d['tpot_mean_ms']:.2f} ms)" if d.get("tpot_mean_ms") is not None else ""))
     else:
         tpot = "no TPOT (one output token)"
-    lines.append(f"operating point: batch {d['batch']:.1f}, {d['max_rps']:.3g} requests/s, "
+    batch = "not measured" if d["batch"] is None else f"{d['batch']:.1f}"
+    lines.append(f"operating point: batch {batch}, {d['max_rps']:.3g} requests/s, "
                  f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
-                 f"{d['ttft_ms']:.1f} ms, {tpot}, power {d['power_w']:.0f} W")
+                 f"{ms(d['ttft_ms'], 1)}, {tpot}, power {d['power_w']:.0f} W")
     if d.get("prefill_chunk_tokens") is not None:
         why = ("the smallest within 512-8192 that meets the TTFT target" if w["ttft_ms_target"] is not None
                else "no TTFT target: the largest, 8192, for throughput")
@@ -225,9 +231,15 @@ def _overlay_measurement(d, cat, params, cand, wl, path) -> None:
         d.update(feasible=False, reason=REASONS[r], measured=True)
     elif b == BOUND_MEASURED:
         rps = float(cap.max_rps[0, 0])
+
+        def known(x) -> Optional[float]:     # what the measurement does not give is unknown (null)
+            return float(x) if math.isfinite(x) else None
+
+        tpot = known(cap.tpot_ms[0, 0])
         d.update(feasible=True, reason=REASONS[0], measured=True, max_rps=rps,
-                 ttft_ms=float(cap.ttft_ms[0, 0]), tpot_ms=float(cap.tpot_ms[0, 0]),
-                 batch=float(cap.batch[0, 0]), power_w=float(cap.power_w[0, 0]),
+                 ttft_ms=known(cap.ttft_ms[0, 0]), tpot_ms=tpot, tpot_mean_ms=None,
+                 # the batch follows from a measured TPOT (Little's law); the analytic one is another point
+                 batch=known(cap.batch[0, 0]) if tpot is not None else None, power_w=float(cap.power_w[0, 0]),
                  output_tokens_per_s=rps * wl.output_tokens, bound=f"measured ({path})")
     else:
         d["measured"] = False

@@ -118,11 +118,11 @@ def register(sub) -> None:
     g = tsub.add_parser("generate", help="write a Poisson trace of a problem's workloads at peak rate")
     g.add_argument("problem", metavar="PROBLEM.yaml")
     g.add_argument("-o", "--output", required=True, metavar="CSV")
-    g.add_argument("--scenario", default=None)
-    g.add_argument("--catalog", action="append", default=[], metavar="FILE")
+    g.add_argument("--scenario", default=None, help="apply this named scenario of the problem file")
+    g.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
     g.add_argument("--duration", type=_positive, default=600.0, metavar="S",
                    help="seconds of traffic (default 600)")
-    g.add_argument("--seed", type=_seed, default=0, metavar="N")
+    g.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
     g.add_argument("--period", type=int, default=None, metavar="N",
                    help="multi-period problems: that period's peak rates, growth and start applied "
                         "(default: the busiest period)")

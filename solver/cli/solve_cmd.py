@@ -25,9 +25,12 @@ def register(sub) -> None:
     p.add_argument("--solver", default=None,
                    help="highspy: reduced|highs; pulp: cbc|highs; ortools: scip|cbc|highs "
                         "(default: the problem's solver, else the first listed)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds")
-    p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap, e.g. 1e-4")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="seconds (default: the problem's solver.time_limit_s)")
+    p.add_argument("--gap", type=float, default=None, metavar="G",
+                   help="relative MIP gap, e.g. 1e-4 (default: the problem's solver.mip_gap)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="solver threads (default: the problem's solver.threads, else the solver's own)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the plan as JSON")
     p.add_argument("--markdown", default=None, metavar="FILE", help="write the plan as Markdown")
     p.add_argument("--csv", default=None, metavar="DIR", help="write plan tables as CSV files")

@@ -317,8 +317,12 @@ class SweepResult:
 
     def summary_text(self) -> str:
         ok = [r["total_usd"] for r in self.rows if r.get("total_usd") is not None]
-        line = (f"{len(self.rows)} scenarios: {self.n_cached} cached, {self.n_solved} solved, "
-                f"{self.n_failed} without a plan, in {self.seconds:.1f} s ({self.executor})")
+        invalid = sum(r["status"] == INVALID for r in self.rows)
+        n = len(self.rows)
+        line = (f"{n} scenario{'s' if n != 1 else ''}: {self.n_cached} cached, {self.n_solved} solved, "
+                f"{self.n_failed - invalid} without a plan"
+                + (f", {invalid} not valid input" if invalid else "")
+                + f", in {self.seconds:.1f} s ({self.executor})")
         if ok:
             q = np.percentile(ok, [0, 50, 90, 100])
             line += (f"\ntotal cost over the horizon, USD: min {q[0]:,.0f}  median {q[1]:,.0f}  "
@@ -418,9 +422,11 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
         bar.close()
     assert all(r is not None for r in rows)
     n_failed = sum(1 for r in rows if r["status"] not in ("optimal", "time_limit"))
+    # what was solved now: neither read from the cache nor a variant that is not valid input
+    n_solved = sum(1 for key, idx in todo.items() for i in idx if rows[i]["status"] != INVALID)
     columns = table_columns(rows, [p.path for p in params])
     return SweepResult(rows=rows, columns=columns, n_cached=n_cached,
-                       n_solved=len(assignments) - n_cached, n_failed=n_failed,
+                       n_solved=n_solved, n_failed=n_failed,
                        seconds=time.perf_counter() - t0, executor=executor, plans=plans)
 
 

@@ -177,12 +177,19 @@ class ExistingDevices(Strict):
 
 
 class CustomOffer(Strict):
-    """A price the user negotiated or measured, for any accelerator and region."""
+    """A price the user negotiated or measured, for any accelerator and region.
+
+    One hourly price per device covers everything: with ``acquisition: purchase`` it is an
+    all-in hourly rate for owned hardware (a lease), so it carries no capex (``max_capex_usd``
+    does not count it), no lead time and no useful life; the catalog's ``purchase`` block of an
+    accelerator is the way to model a purchase with those.
+    """
 
     accelerator: str
     region: str
     acquisition: Acquisition = "on_demand"
-    usd_per_device_hour: float = Field(gt=0, le=MAX_USD)
+    usd_per_device_hour: float = Field(gt=0, le=MAX_USD, description="All-in price per device-hour, USD "
+                                       "(for purchase: an hourly rate, no capex or lead time).")
     devices_per_instance: int = Field(1, ge=1)
     provider: str = "custom"
     source: str = "user"
