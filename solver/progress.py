@@ -41,13 +41,20 @@ def shown(verbosity: int, stream: Optional[TextIO] = None) -> Iterator[None]:
     was not done, e.g. a warm start that matched nothing).  The handler is removed afterwards."""
     logger = logging.getLogger(ROOT)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    if verbosity <= 0:
-        handler.setFormatter(logging.Formatter("warning: %(message)s"))
-    else:
-        handler.setFormatter(_Elapsed(time.time()))
     old_level, old_propagate = logger.level, logger.propagate
+    if verbosity <= 0:
+        # only a handler for warnings: the logger's level and other handlers stay as the caller set them
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+        return
+    handler.setFormatter(_Elapsed(time.time()))
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if verbosity <= 0 else logging.DEBUG if verbosity >= 2 else logging.INFO)
+    logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
     logger.propagate = False         # not twice where the caller has a root handler
     try:
         yield
