@@ -22,8 +22,8 @@ arithmetic.  Each violation says what, where and by how much.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import math
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -441,6 +441,7 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
             _same(rep, f"totals.{name}", totals[name], float(value))
     wids = [w.id for w in problem.workloads]
     dep_usd: dict[str, float] = {}
+    dep_q: dict[str, float] = {}
     for did, d in deps.items():
         key = offer_key(d)
         if d.get("_perf") is None or key not in offers:
@@ -453,7 +454,8 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
         energy_usd = kwh * (o.electricity_usd_per_kwh if o.energy_charged and problem.objective.include_energy
                             else 0.0) + kwh * o.carbon_g_per_kwh / 1e6 * problem.objective.carbon_usd_per_tonne
         dep_usd[did] = share * per_unit.get(key, 0.0) * units.get(key, 0) + energy_usd
-        q = quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]], catalog.quantization)
+        q = dep_q[did] = quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]],
+                                    catalog.quantization)
         for name, value in (("quality", q), ("power_w", watts), ("energy_kwh", kwh),
                             ("co2_kg", kwh * o.carbon_g_per_kwh / 1000.0), ("usd", dep_usd[did])):
             if name in d:
@@ -472,8 +474,7 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
         _same(rep, f"{where}.tpot_ms", r.get("tpot_ms"), float(cap.tpot_ms[i, j]))
         if c > 0 and load.get(r["deployment"], 0.0) > 0:
             w_usd[r["workload"]] += rps / c / load[r["deployment"]] * dep_usd.get(r["deployment"], 0.0)
-        w_q[r["workload"]] += rps * quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]],
-                                               catalog.quantization)
+        w_q[r["workload"]] += rps * dep_q.get(r["deployment"], 0.0)
     D = {w.id: w.demand.requests_per_s for w in problem.workloads}
     for kpi in plan.get("kpis", []):
         wid = kpi.get("workload")
