@@ -190,20 +190,13 @@ def _ms(x: Optional[float]) -> str:
     return f"{x / 1000:.3g} s" if x >= 1000 else f"{x:.3g} ms"
 
 
-def _round_up(x: float, sig: int = 3) -> float:
-    """Round up to ``sig`` significant digits (a relaxation must not fall short)."""
+def _round_up(x: float, sig: int = 3, down: bool = False) -> float:
+    """Round up to ``sig`` significant digits (a relaxation must not fall short); ``down``: round
+    down instead (a reduced demand must not exceed what can be served)."""
     if x <= 0 or not math.isfinite(x):
         return x
     e = math.floor(math.log10(x)) - sig + 1
-    return math.ceil(x / 10 ** e - 1e-9) * 10 ** e
-
-
-def _round_down(x: float, sig: int = 3) -> float:
-    """Round down to ``sig`` significant digits (a reduced demand must not exceed what can be served)."""
-    if x <= 0 or not math.isfinite(x):
-        return x
-    e = math.floor(math.log10(x)) - sig + 1
-    return math.floor(x / 10 ** e + 1e-9) * 10 ** e
+    return (math.floor(x / 10 ** e + 1e-9) if down else math.ceil(x / 10 ** e - 1e-9)) * 10 ** e
 
 
 def _fmt(x: float) -> str:
@@ -261,7 +254,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         ttft_lo, tpot_lo = lightest_load_latency_ms(catalog, pc, pw)
     else:
         reason = max_rps = ttft_lo = tpot_lo = np.zeros((0, len(wls)))
-    qual = {(m, q): quality_of(catalog.models[m], catalog.quantization[q], catalog.quantization) for m in models for q in quants}
+    qual = {(m, q): quality_of(catalog.models[m], catalog.quantization[q], catalog.quantization)
+            for m in models for q in quants}
     out = []
     for wi, w in enumerate(wls):
         d = WorkloadDiagnosis(w.id, servable=True, combinations=0, feasible=0,
@@ -409,7 +403,7 @@ def _describe(s, k: Coefficients, problem) -> str:
             return (f"serve none of {lab}" + (where or f" (all {s.rhs:.6g} req/s)")
                     + ": under the other constraints no plan serves any of it")
         # the demand that can be served, rounded down; the reduction is what is left of the demand
-        target = _round_down(s.rhs - amt)
+        target = _round_up(s.rhs - amt, down=True)
         if abs(base - s.rhs) <= 1e-9 * max(1.0, base):
             return (f"serve {s.rhs - target:.6g} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
                     f"{target:.6g})")
