@@ -375,7 +375,9 @@ def load_plan_json(path) -> dict:
     from pathlib import Path
 
     from solver.errors import InputError, InputIssue
+    from solver.yamlio import note_input
     p = Path(path)
+    note_input(p)
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

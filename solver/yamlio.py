@@ -8,12 +8,13 @@ Duplicate mapping keys, which PyYAML silently overwrites, are reported too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Optional
 
 import yaml
 
@@ -152,6 +153,7 @@ def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
     if p.is_dir():
         raise InputError(InputIssue(message="is a directory, not a file", file=str(p),
                                     hint="name a .yaml file inside it"))
+    note_input(p)
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -173,6 +175,49 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, protect: tuple = ()
     atomic_write_bytes(path, text.encode("utf-8"), protect=protect)
 
 
+#: files read by the command that is running (None: not recording): outputs never go over them
+_INPUTS: Optional[set] = None
+
+
+@contextlib.contextmanager
+def guarding_inputs() -> Iterator[None]:
+    """Within the block, every file a reader notes (:func:`note_input`) is protected from every
+    :func:`atomic_write_bytes`: a command's outputs never overwrite what it read (its problem, the
+    catalog overlays the problem names, a plan, a trace, a calibration file)."""
+    global _INPUTS
+    before, _INPUTS = _INPUTS, set()
+    try:
+        yield
+    finally:
+        _INPUTS = before
+
+
+def note_input(path: str | os.PathLike) -> None:
+    """Record that the running command read ``path`` (see :func:`guarding_inputs`)."""
+    if _INPUTS is not None:
+        try:
+            _INPUTS.add(Path(path).resolve())
+        except OSError:
+            pass
+
+
+def check_output_path(path: str | os.PathLike, *, protect: tuple = ()) -> None:
+    """Refuse, before any work, an output path that :func:`atomic_write_bytes` would refuse
+    afterwards: an input of the command, or a directory."""
+    target = Path(os.path.realpath(path))
+    for p in (*protect, *(_INPUTS or ())):
+        try:
+            same = Path(p).resolve() == target
+        except OSError:
+            continue
+        if same:
+            raise InputError(InputIssue(message="output would overwrite an input file", file=str(path),
+                                        hint="choose another output path"))
+    if target.is_dir():
+        raise InputError(InputIssue(message="output path is a directory", file=str(path),
+                                    hint="name a file inside it"))
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple = ()) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder + rename).
 
@@ -183,18 +228,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple =
     renaming over it would replace the device or pipe with a file.
     """
     target = Path(os.path.realpath(path))
-    for p in protect:
-        try:
-            same = Path(p).resolve() == target.resolve()
-        except OSError:
-            continue
-        if same:
-            raise InputError(InputIssue(
-                message="output would overwrite an input file", file=str(target),
-                hint="choose another output path"))
-    if target.is_dir():
-        raise InputError(InputIssue(message="output path is a directory", file=str(path),
-                                    hint="name a file inside it"))
+    check_output_path(path, protect=protect)
     if os.path.exists(path) and not os.path.isfile(path):
         try:
             with open(path, "wb") as fh:

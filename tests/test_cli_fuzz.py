@@ -395,3 +395,29 @@ def test_every_number_at_an_extreme_through_solve(tmp_path_factory, which):
             jo = out / "plan.json"
             _check(["solve", str(prob), "--catalog", str(ov), "--time-limit", "5", "--json", str(jo)],
                    [prob, ov], out, jo)
+
+
+def test_no_command_writes_over_a_file_it_read(tmp_path):
+    """Every command's outputs are refused over any file it read: the catalog overlay a problem names
+    itself, an overlay given with --catalog, a plan, a trace (QA found whatif, trace, simulate,
+    robust, pareto and report writing over them)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    prob, ov = tmp_path / "p.yaml", tmp_path / "ov.yaml"
+    ov.write_text(_dump(OVERLAY))
+    prob.write_text(_dump({**PROBLEM, "catalog": ["ov.yaml"]}))
+    plan, trace = out / "plan.json", out / "trace.csv"
+    assert _check(["solve", str(prob), "--json", str(plan)], [prob, ov], out, plan) == EXIT_OK
+    assert _check(["trace", "generate", str(prob), "-o", str(trace), "--duration", "5"], [prob, ov], out, None) == EXIT_OK
+    for argv in (["whatif", str(prob), "--json", str(ov)],
+                 ["trace", "generate", str(prob), "-o", str(ov)],
+                 ["simulate", str(prob), str(plan), "--duration", "5", "--json", str(ov)],
+                 ["simulate", str(prob), str(plan), "--duration", "5", "--json", str(plan)],
+                 ["simulate", str(prob), str(plan), "--trace", str(trace), "--json", str(trace)],
+                 ["robust", str(prob), "--multipliers", "1,2", "--json", str(ov)],
+                 ["pareto", str(prob), "--versus", "ttft", "--points", "2", "--json", str(ov), "--no-plot"],
+                 ["pareto", str(prob), "--versus", "ttft", "--points", "2", "--json", str(out / "x"),
+                  "--png", str(out / "x")],
+                 ["simulate", str(prob), str(plan), "--plan-out", str(out / "y.json")]):
+        assert _check(argv, [prob, ov, plan, trace], out, None) == EXIT_BAD_INPUT, argv
+    assert not (out / "x").exists() and not (out / "y.json").exists()

@@ -318,3 +318,15 @@ def test_multi_period_plan_is_simulated_on_its_busiest_slice():
         select_period(doc, period=5)
     single = {"deployments": [{"id": "x"}], "routing": []}
     assert select_period(single) == (single, None)
+
+
+def test_a_period_without_a_workloads_demand_misses_no_slo_of_it(tmp_path, capsys):
+    """eight-quarter-growth's summarisation starts in period 4: simulating period 0 has nothing of it
+    to miss (it was counted as a miss and --check exited 6); the JSON says which period and slice."""
+    problem = str(REPO / "problems/eight-quarter-growth.yaml")
+    plan, out = tmp_path / "plan.json", tmp_path / "sim.json"
+    assert main(["solve", problem, "--json", str(plan), "--quiet"]) == 0
+    rc = main(["simulate", problem, str(plan), "--period", "0", "--duration", "20", "--check", "--json", str(out)])
+    d = json.loads(out.read_text())
+    assert (d["period"], d["unrouted_workloads"]) == (0, [])
+    assert rc == (0 if d["all_slos_met"] else 6) and set(d["workloads"]) == {"chat"}

@@ -27,7 +27,7 @@ from solver.catalog.schema import (KINDS, Accelerator, CatalogFile, Figure, Mode
                                    Region, Source)
 from solver.errors import InputError, InputIssue, IssueCollector, did_you_mean, unknown_id_hint
 from solver.validation import pydantic_issues
-from solver.yamlio import SourceMap, format_path, load_yaml_file
+from solver.yamlio import SourceMap, format_path, load_yaml_file, note_input
 
 SHIPPED_LAYER = "shipped"
 
@@ -117,6 +117,7 @@ class Catalog:
             key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
         except OSError:
             key = None
+        note_input(path)      # read, from the cache or not: no output of this command may replace it
         try:
             if key is not None and key in _PARSED:
                 data, smap = _PARSED[key]

@@ -39,6 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def distinct_outputs(args, flags: dict[str, str]) -> None:
+    """Refuse two output options naming one path: only the last one written would be left.
+    ``flags``: the args attribute of each output option -> its flag."""
+    from pathlib import Path
+
+    from solver.errors import InputError, InputIssue
+    seen: dict[str, str] = {}
+    for option, flag in flags.items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        key = str(Path(value).resolve())
+        if key in seen:
+            raise InputError(InputIssue(f"the same path as {seen[key]} ({value!r})", path=flag,
+                                        hint="give each output its own file"))
+        seen[key] = flag
+
+
 def add_verbose(p: argparse.ArgumentParser) -> None:
     """``-v`` / ``--verbose`` on a long-running sub-command: progress lines on stderr
     (:mod:`solver.progress`); ``-vv`` adds each column-generation round."""
@@ -56,8 +74,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     from solver.progress import shown
+    from solver.yamlio import guarding_inputs
     try:
-        with shown(getattr(args, "verbose", 0)):
+        # every file the command reads is safe from its outputs (yamlio.guarding_inputs)
+        with shown(getattr(args, "verbose", 0)), guarding_inputs():
             return int(args.func(args) or 0)
     except InputError as exc:
         print(exc.format(), file=sys.stderr)

@@ -48,11 +48,13 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
+    from solver.cli import distinct_outputs
     from solver.explore.common import SolveOptions
     from solver.explore.pareto import pareto_front
     from solver.problem.load import load_problem
     from solver.yamlio import atomic_write_text
 
+    distinct_outputs(args, {"json": "--json", "png": "--png"})
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads).check()
     front = pareto_front(loaded, args.versus, points=args.points, options=opts,

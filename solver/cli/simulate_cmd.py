@@ -137,6 +137,11 @@ def run_simulate(args) -> int:
     from solver.sim.report import format_text, predictions, summarize
     from solver.sim.traffic import read_trace
 
+    from solver.cli import distinct_outputs
+    distinct_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
+    if args.plan_out and not args.tighten:
+        raise InputError(InputIssue("--plan-out writes the plan --tighten ends with", path="--plan-out",
+                                    hint="add --tighten, or leave --plan-out out"))
     if args.tighten:
         return run_tighten(args)
     if args.plan is None:

@@ -6,12 +6,12 @@ import contextlib
 import sys
 from pathlib import Path
 
-from solver.cli import add_verbose
+from solver.cli import add_verbose, distinct_outputs
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS
 from solver.mip.stop import on_interrupt
 from solver.mip.status import EXIT_CODE
-from solver.yamlio import atomic_write_text
+from solver.yamlio import atomic_write_text, check_output_path
 
 
 def register(sub) -> None:
@@ -62,23 +62,8 @@ def _check_options(args, problem) -> tuple[str, str | None]:
         raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
     if args.gap is not None and not (0 <= args.gap < 1):
         raise InputError(InputIssue("--gap must be in [0, 1)", path="--gap", hint="e.g. 1e-4"))
-    _check_distinct_outputs(args)
+    distinct_outputs(args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp", "csv": "--csv"})
     return backend, solver
-
-
-def _check_distinct_outputs(args) -> None:
-    """Two outputs on one path would silently leave only the last one written."""
-    seen: dict[str, str] = {}
-    for option in ("json", "markdown", "save_lp", "csv"):
-        value = getattr(args, option, None)
-        if value is None:
-            continue
-        flag = "--" + option.replace("_", "-")
-        key = str(Path(value).resolve())
-        if key in seen:
-            raise InputError(InputIssue(f"the same path as {seen[key]} ({value!r})", path=flag,
-                                        hint="give each output its own file"))
-        seen[key] = flag
 
 
 def run(args) -> int:
@@ -105,6 +90,14 @@ def run(args) -> int:
             raise InputError(InputIssue("--warm-start is for single-period problems", path="--warm-start",
                                         hint="re-optimise a multi-period plan with --existing PLAN.json"))
         warm = load_plan_json(args.warm_start)
+    # outputs that would be refused are refused now, not after a solve of up to the time limit
+    for out in (args.json, args.markdown, args.save_lp):
+        if out:
+            check_output_path(out, protect=protect)
+    if args.csv:
+        from solver.report import CSV_TABLES
+        for name in CSV_TABLES:
+            check_output_path(Path(args.csv) / name, protect=protect)
     # Ctrl-C stops a highspy search and keeps its best plan (solver.mip.stop); CBC and SCIP run
     # as they always have
     with on_interrupt() if backend == "highspy" else contextlib.nullcontext():

@@ -14,6 +14,7 @@ import yaml
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
+from solver.yamlio import note_input
 
 #: Common GPU names in peer tools -> catalog ids.
 GPU_ALIASES = {
@@ -44,6 +45,7 @@ def read_json(path: str | Path) -> Any:
     p = Path(path)
     if not p.exists():
         raise InputError(InputIssue(message="file not found", file=str(p), hint="check the path"))
+    note_input(p)
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

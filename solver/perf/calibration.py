@@ -50,6 +50,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from solver.errors import InputError, InputIssue
+from solver.yamlio import note_input
 from solver.perf.model import PerfCandidate, PerfWorkload, engine_spec, evaluate
 from solver.perf.params import GroupParams, PerfParams, default_params
 
@@ -127,6 +128,7 @@ def read_rows(path: str | Path) -> list[dict]:
     if not p.exists():
         raise InputError(InputIssue(message="file not found", file=str(p),
                                     hint="give the path of a calibration CSV (e.g. tests/data/calibration.csv)"))
+    note_input(p)
     with p.open(newline="") as fh:
         lines = [ln for ln in fh if not ln.lstrip().startswith("#")]
     reader = csv.DictReader(lines)

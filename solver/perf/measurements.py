@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from solver.errors import InputError, InputIssue
+from solver.yamlio import note_input
 from solver.perf.arch import R_MEASURED_ZERO
 from solver.perf.model import BOUND_NONE, Capacity, PerfCandidate, PerfWorkload
 
@@ -86,6 +87,7 @@ def load_measurements_csv(path, catalog=None) -> list[TableMeasurement]:
     p = Path(path)
     if not p.exists():
         raise InputError(InputIssue(message="file not found", file=str(p), hint="give the path of a CSV table"))
+    note_input(p)
     raw = p.read_text().splitlines()
     numbered = [(i + 1, ln) for i, ln in enumerate(raw) if ln.strip() and not ln.lstrip().startswith("#")]
     if not numbered:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
+from solver.yamlio import note_input
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def read_plan(path: str | Path, workload_ids: Sequence[str], *, period: Optional
     if not p.exists():
         raise InputError(InputIssue("file not found", file=file,
                                     hint="write a plan with `fleetopt solve PROBLEM --json PLAN.json`"))
+    note_input(p)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -263,5 +265,8 @@ def select_period(data: Any, period: Optional[int] = None, slice_: Optional[int]
         tot = by_wl.get(r.get("workload")) or 0.0
         r.setdefault("share", (_num(r.get("requests_per_s")) or 0.0) / tot if tot > 0 else 0.0)
     flat = {k: v for k, v in data.items() if k not in ("deployments", "routing", "periods")}
-    flat.update(deployments=deployments, routing=routing)
+    row = timeline[t] if isinstance(timeline[t], dict) else {}
+    demand = {w: v[s] for w, v in (row.get("demand_rps") or {}).items() if isinstance(v, list) and s < len(v)}
+    # which period and slice, and its demand: a workload with none there has nothing to miss
+    flat.update(deployments=deployments, routing=routing, period=t, slice=s, demand_rps=demand)
     return flat, f"period {t}, slice {s} ({total:.4g} req/s routed)"

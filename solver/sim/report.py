@@ -217,7 +217,11 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
                      "kv_capacity_tokens": run.kv_capacity_tokens,
                      "peak_kv_fraction": run.peak_kv_fraction})
     n = sim.n_requests
+    # workloads with demand in what is simulated (a multi-period plan's period and slice may have none)
+    demand = plan.raw.get("demand_rps") or {}
+    expected = [w for w in sim.workload_ids if demand.get(w, 1.0) > 0]
     return {
+        "period": plan.raw.get("period"), "slice": plan.raw.get("slice"),
         "options": {"duration_s": sim.options.duration_s, "warmup_s": sim.options.warmup,
                     "seed": sim.options.seed, "max_replicas": sim.options.max_replicas,
                     "prefill_chunk_tokens": sim.options.prefill_chunk_tokens,
@@ -228,8 +232,8 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         "routes": routes,
         "deployments": deps,
         "unrouted_trace_requests": sim.unrouted,
-        "unrouted_workloads": [w for w in sim.workload_ids if w not in per_workload],
-        "all_slos_met": (bool(per_workload) and len(per_workload) == len(sim.workload_ids)
+        "unrouted_workloads": [w for w in expected if w not in per_workload],
+        "all_slos_met": (bool(per_workload) and all(w in per_workload for w in expected)
                          and all(v["meets_slo"] for v in per_workload.values())),
         "speed": {"simulated_requests": n, "wall_s": sim.wall_s,
                   "requests_per_s": n / sim.wall_s if sim.wall_s > 0 else math.nan},

@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from solver.errors import InputError, InputIssue, unknown_id_hint
-from solver.yamlio import atomic_write_text
+from solver.yamlio import atomic_write_text, note_input
 
 TRACE_COLUMNS = ("arrival_s", "workload", "input_tokens", "output_tokens")
 
@@ -134,6 +134,7 @@ def read_trace(path: str | Path, workload_ids: Sequence[str], max_issues: int = 
     if p.is_dir():
         raise InputError(InputIssue("is a directory, not a file", file=file,
                                     hint="name a .csv file"))
+    note_input(p)
     try:
         text = p.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
