@@ -16,6 +16,7 @@ import html
 from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
+from solver.report import number_text, usd_text
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -50,18 +51,20 @@ def esc(x: Any) -> str:
 
 # ------------------------------------------------------------------ formatting
 def fmt_money(x: Any, currency: str = "USD") -> str:
+    """As the text report prints money ('-$39,730'), other currencies after the figure."""
     v = num(x)
     if v is None:
         return MISSING if x is None else str(x)
-    body = f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
-    return f"${body}" if currency == "USD" else f"{body} {currency}"
+    text = usd_text(v)
+    return text if currency == "USD" else f"{text.replace('$', '')} {currency}"
 
 
 def fmt_num(x: Any, spec: str = ".4g") -> str:
+    """As the text report prints numbers (thousands separators from 1,000 on, never '4e+04')."""
     v = num(x)
     if v is None:
         return MISSING if x is None else str(x)
-    return format(v, spec)
+    return number_text(v, spec)
 
 
 def fmt_pct(x: Any, digits: int = 0) -> str:
@@ -117,7 +120,7 @@ def _summary(plan: dict, max_utilization: Optional[float]) -> str:
     for r in viz.statistics(plan, max_utilization):
         unit, value = r["unit"], r["value"]
         if unit == "fraction":
-            shown, unit = fmt_pct(value, 1), "%"
+            shown, unit = fmt_pct(value, 1), ""       # the value carries its % sign
         elif isinstance(value, float) and abs(value) >= 1000:
             shown = f"{value:,.0f}"
         elif isinstance(value, float):

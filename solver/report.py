@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -23,15 +24,21 @@ PART_LABELS = {
 }
 
 
-def _usd(x: Optional[float]) -> str:
+def usd_text(x: Optional[float]) -> str:
     if x is None:
         return "-"
     sign, x = ("-" if x < 0 else ""), abs(x)
     return sign + (f"${x:,.0f}" if x >= 100 else f"${x:,.2f}")
 
 
-def _num(x: Optional[float], fmt: str = ".3g") -> str:
-    return "-" if x is None else format(x, fmt)
+def number_text(x: Optional[float], fmt: str = ".3g") -> str:
+    """``x`` in ``fmt``; a significant-digits format switches to whole numbers with thousands
+    separators from 1,000 on (never '3.96e+04' in a report), and None is '-'."""
+    if x is None:
+        return "-"
+    if fmt.endswith("g") and math.isfinite(x) and abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return format(x, fmt)
 
 
 def _table(headers: Sequence[str], rows: list[Sequence[Any]], markdown: bool) -> str:
@@ -60,17 +67,17 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     months = obj["horizon_hours"] / 730.0
     gap = sol.get("gap")
     head = (f"status {plan['status']} ({sol.get('backend')}/{sol.get('name')}, "
-            f"{_num(sol.get('seconds'), '.2f')} s, gap {_gap_text(gap)}, "
+            f"{number_text(sol.get('seconds'), '.2f')} s, gap {_gap_text(gap)}, "
             f"{sol.get('variables')} variables, {sol.get('constraints')} constraints)")
     if plan["status"] not in ("optimal", "time_limit"):
         return [("Result", head + "\n" + (plan.get("message") or ""))]
     if plan["status"] == "time_limit":
         why = "by the user (Ctrl-C)" if STOPPED_NOTE in (sol.get("status_detail") or "") else "by the time limit"
         head += f"\nstopped {why}: the plan is feasible but may not be optimal"
-    cost_rows = [[PART_LABELS.get(p, p), _usd(obj["breakdown"].get(p, 0.0)),
-                  _usd((obj["breakdown"].get(p, 0.0) or 0.0) / months)]
+    cost_rows = [[PART_LABELS.get(p, p), usd_text(obj["breakdown"].get(p, 0.0)),
+                  usd_text((obj["breakdown"].get(p, 0.0) or 0.0) / months)]
                  for p in COST_PARTS if obj["breakdown"].get(p)]
-    cost_rows.append(["total", _usd(obj["total"]), _usd(obj["usd_per_month"])])
+    cost_rows.append(["total", usd_text(obj["total"]), usd_text(obj["usd_per_month"])])
     secs.append(("Result", head))
     if plan.get("periods"):
         return secs + _period_sections(plan, markdown)
@@ -80,7 +87,7 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         ["accelerator", "region", "acquisition", "provider", "instance", "units", "devices",
          "hardware cost (no energy)"],
         [[p["accelerator"], p["region"], "existing" if p["existing"] else p["acquisition"],
-          p["provider"], p["instance"], p["units"], p["devices"], _usd(p["usd"])]
+          p["provider"], p["instance"], p["units"], p["devices"], usd_text(p["usd"])]
          for p in plan["procurement"]], markdown)))
     secs.append(("Deployments", _table(
         ["model", "quant", "TP", "accelerator", "region", "acquisition", "instance", "replicas",
@@ -88,40 +95,40 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         [[d["model"], d["quantization"], d["tensor_parallel"], d["accelerator"], d["region"],
           "existing" if d["existing"] else d["acquisition"], d["instance"], d["replicas"],
           d["spare_replicas"],
-          d["accelerators"], _num(d["quality"], ".4g"), f"{d['utilization']:.0%}",
-          _num(d["power_w"] / 1000.0, ".3g"), _usd(d["usd"])] for d in plan["deployments"]],
+          d["accelerators"], number_text(d["quality"], ".4g"), f"{d['utilization']:.0%}",
+          number_text(d["power_w"] / 1000.0, ".3g"), usd_text(d["usd"])] for d in plan["deployments"]],
         markdown)))
     short = {d["id"]: f"{d['model']}/{d['quantization']}/tp{d['tensor_parallel']} on "
                       f"{d['accelerator']}@{d['region']} ({'existing' if d['existing'] else d['acquisition']}, "
                       f"{d['instance']})" for d in plan["deployments"]}
     secs.append(("Routing", _table(
         ["workload", "deployment", "req/s", "share", "cap/replica", "TTFT ms", "TPOT ms"],
-        [[r["workload"], short.get(r["deployment"], r["deployment"]), _num(r["requests_per_s"], ".4g"),
-          f"{r['share']:.0%}", _num(r["capacity_rps"], ".4g"), _num(r["ttft_ms"], ".4g"),
-          _num(r["tpot_ms"], ".4g")] for r in plan["routing"]], markdown)))
+        [[r["workload"], short.get(r["deployment"], r["deployment"]), number_text(r["requests_per_s"], ".4g"),
+          f"{r['share']:.0%}", number_text(r["capacity_rps"], ".4g"), number_text(r["ttft_ms"], ".4g"),
+          number_text(r["tpot_ms"], ".4g")] for r in plan["routing"]], markdown)))
     secs.append(("Workload KPIs", _table(
         ["workload", "req/s", "$/M output tok", "TTFT ms (target)", "TPOT ms (target)",
          "quality (target)", "energy kWh", "CO2 kg"],
-        [[k["workload"], _num(k["requests_per_s"], ".4g"),
-          _num(k["usd_per_million_output_tokens"], ".4g"),
-          f"{_num(k['ttft_ms'], '.4g')} ({k['ttft_target_ms']:g})",
-          f"{_num(k['tpot_ms'], '.4g')} ({k['tpot_target_ms']:g})",
-          f"{_num(k['quality'], '.4g')} ({_num(k['quality_target'], 'g')}"
+        [[k["workload"], number_text(k["requests_per_s"], ".4g"),
+          number_text(k["usd_per_million_output_tokens"], ".4g"),
+          f"{number_text(k['ttft_ms'], '.4g')} ({number_text(k['ttft_target_ms'], 'g')})",
+          f"{number_text(k['tpot_ms'], '.4g')} ({number_text(k['tpot_target_ms'], 'g')})",
+          f"{number_text(k['quality'], '.4g')} ({number_text(k['quality_target'], 'g')}"
           + (f", {k['quality_mode']})" if k["quality_mode"] else ")"),
-          _num(k["energy_kwh"], ",.0f"), _num(k["co2_kg"], ",.0f")] for k in plan["kpis"]], markdown)))
+          number_text(k["energy_kwh"], ",.0f"), number_text(k["co2_kg"], ",.0f")] for k in plan["kpis"]], markdown)))
     t = plan.get("totals", {})
     secs.append(("Totals", (
         f"{t.get('devices')} devices, {t.get('replicas')} replicas, IT power "
-        f"{_num((t.get('it_power_w') or 0) / 1000, '.3g')} kW (mean load), nameplate facility "
-        f"{_num(t.get('nameplate_kw_facility'), '.3g')} kW, energy {_num(t.get('energy_kwh'), ',.0f')} kWh, "
-        f"CO2 {_num((t.get('co2_kg') or 0) / 1000, '.3g')} t, capex {_usd(t.get('capex_usd'))}")))
+        f"{number_text((t.get('it_power_w') or 0) / 1000, '.3g')} kW (mean load), nameplate facility "
+        f"{number_text(t.get('nameplate_kw_facility'), '.3g')} kW, energy {number_text(t.get('energy_kwh'), ',.0f')} kWh, "
+        f"CO2 {number_text((t.get('co2_kg') or 0) / 1000, '.3g')} t, capex {usd_text(t.get('capex_usd'))}")))
     b = plan.get("baseline")
     if b:
-        rows = [[r["accelerator"], r["status"], _usd(r["total_usd"])] for r in b["per_accelerator"]]
+        rows = [[r["accelerator"], r["status"], usd_text(r["total_usd"])] for r in b["per_accelerator"]]
         text = _table(["accelerator only", "status", "cost"], rows, markdown)
         if b.get("best_total_usd") is not None:
-            text += (f"\n\nbest single type: {b['best_accelerator']} at {_usd(b['best_total_usd'])}; "
-                     f"heterogeneous plan saves {_num(b.get('saving_percent'), '.3g')}%")
+            text += (f"\n\nbest single type: {b['best_accelerator']} at {usd_text(b['best_total_usd'])}; "
+                     f"heterogeneous plan saves {number_text(b.get('saving_percent'), '.3g')}%")
         else:
             text += "\n\nno single accelerator type can serve the problem alone"
         secs.append(("Homogeneous baseline", text))
@@ -134,8 +141,8 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     obj = plan["objective"]
     secs = []
     wsl = ", ".join(f"{s['weight']:.3g}" for s in pp["slices"])
-    rows = [[PART_LABELS.get(p, p), _usd(v)] for p, v in obj["breakdown"].items() if v]
-    rows.append(["total (discounted, reservations over their term)", _usd(obj["total"])])
+    rows = [[PART_LABELS.get(p, p), usd_text(v)] for p, v in obj["breakdown"].items() if v]
+    rows.append(["total (discounted, reservations over their term)", usd_text(obj["total"])])
     tot = plan.get("totals") or {}
     energy = (f"\n\nenergy {tot['energy_kwh']:,.0f} kWh, CO2 {tot['co2_kg'] / 1000:,.3g} t over the horizon "
               "(facility, every device in service or rented)" if "energy_kwh" in tot and "co2_kg" in tot else "")
@@ -148,7 +155,7 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         res = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
         rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
                   for s in range(len(pp["slices"]))]
-        rows.append([r["period"], dem or "-", owned, res, "/".join(str(x) for x in rented), _usd(r["total_usd"])])
+        rows.append([r["period"], dem or "-", owned, res, "/".join(str(x) for x in rented), usd_text(r["total_usd"])])
     secs.append(("Per period (devices; cost accrued in the period, undiscounted)", _table(
         ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "accrued cost"], rows, markdown)
         + "\n\naccrued: rentals, reserved units at their hourly rate and owned units at depreciation + upkeep "
@@ -168,22 +175,22 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         for sl in r["slices"]:
             for d in sl["deployments"]:
                 rps = sum(x["requests_per_s"] for x in sl["routing"] if x["deployment"] == d["id"])
-                rows.append([r["period"], sl["slice"], d["id"], d["replicas"], d["spare_replicas"], _num(rps, ".4g")])
+                rows.append([r["period"], sl["slice"], d["id"], d["replicas"], d["spare_replicas"], number_text(rps, ".4g")])
     secs.append(("Deployments per period and slice", _table(
         ["period", "slice", "deployment", "replicas", "spare", "req/s"], rows, markdown)))
     ch = pp.get("change")
     if ch is not None:
-        text = (f"previous plan {_usd(ch['old_total_usd'])}, new plan {_usd(ch['new_total_usd'])} "
-                f"(change {_usd(ch['change_usd'])}, of which change penalty {_usd(ch['change_penalty_usd'])})")
+        text = (f"previous plan {usd_text(ch['old_total_usd'])}, new plan {usd_text(ch['new_total_usd'])} "
+                f"(change {usd_text(ch['change_usd'])}, of which change penalty {usd_text(ch['change_penalty_usd'])})")
         rows = [[d["period"], d["offer"], d["decision"], d["old_units"], d["new_units"],
-                 _usd(d.get("change_usd"))] for d in ch["decisions"]]
+                 usd_text(d.get("change_usd"))] for d in ch["decisions"]]
         rows += [[r["period"], r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
                   "/".join(map(str, r["new_by_slice"] or [])), "see period cost"] for r in ch["rentals"]]
         text += "\n\n" + (_table(["period", "offer", "change", "old", "new", "cost change"], rows, markdown) if rows
                            else "no buy, reserve, retire or rental decision changed")
         if ch["period_cost"]:
             text += "\n\n" + _table(["period", "old cost", "new cost", "change"],
-                                     [[c["period"], _usd(c["old_usd"]), _usd(c["new_usd"]), _usd(c["change_usd"])]
+                                     [[c["period"], usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
                                       for c in ch["period_cost"]], markdown)
         text += f"\n\n{len(ch['routing'])} route(s) changed"
         secs.append(("Change from the previous plan", text))

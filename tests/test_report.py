@@ -522,5 +522,14 @@ def test_result_line_says_who_stopped_the_search_and_the_gap_in_percent():
 
 
 def test_negative_money_has_its_sign_before_the_currency():
-    from solver.report import _usd
+    from solver.report import usd_text as _usd
     assert (_usd(-39730.4), _usd(-5.5), _usd(1234.0)) == ("-$39,730", "-$5.50", "$1,234")
+
+
+def test_big_numbers_read_as_numbers_not_exponents():
+    """40,000 req/s, 1,110 t of CO2: the report prints '39,640', never '3.964e+04' (QA finding)."""
+    from solver.html_report import fmt_money, fmt_num
+    from solver.report import number_text
+    assert (number_text(39640.2, ".4g"), number_text(1110.4), number_text(12.345, ".4g"), number_text(None)) == \
+        ("39,640", "1,110", "12.35", "-")
+    assert (fmt_num(40000.0, "g"), fmt_money(-39730.4)) == ("40,000", "-$39,730")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from solver.errors import InputError, InputIssue
+from solver.report import number_text
 
 
 def register(sub) -> None:
@@ -76,7 +77,7 @@ def run(args) -> int:
     print(f"report of {args.plan}: status {plan.get('status')}")
     for r in statistics(plan, ceiling):
         v = r["value"]
-        shown = f"{v:.1%}" if r["unit"] == "fraction" else (f"{v:,.6g}" if isinstance(v, float) else str(v))
+        shown = f"{v:.1%}" if r["unit"] == "fraction" else (number_text(v, ".6g") if isinstance(v, float) else str(v))
         unit = "" if r["unit"] == "fraction" else f" {r['unit']}"
         print(f"  {r['name']}: {shown}{unit}")
     for w in written:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from solver.errors import EXIT_OK, EXIT_VIOLATIONS, InputError, InputIssue
+from solver.report import number_text
 
 
 def register(sub) -> None:
@@ -40,7 +41,7 @@ def run(args) -> int:
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
               f"{'-' if claimed is None else format(claimed, ',.2f')}), energy {r['energy_kwh']:,.0f} kWh, "
-              f"CO2 {r['co2_kg'] / 1000:,.3g} t")
+              f"CO2 {number_text(r['co2_kg'] / 1000)} t")
     if rep.ok:
         print(f"  ok: {rep.checks} checks, no violation")
         return EXIT_OK

@@ -87,9 +87,10 @@ class ParetoFront:
                 "fleet", "verified"]
         rows = []
         for p in self.points:
-            rows.append([str(p.index), f"{p.x:.4g}", p.status,
+            rows.append([str(p.index), f"{p.x:,.0f}" if abs(p.x) >= 1000 else f"{p.x:.4g}", p.status,
                          _num(p.total_usd, "{:,.0f}"), _num(p.usd_per_month, "{:,.0f}"),
-                         _num(None if p.co2_kg is None else p.co2_kg / 1000.0, "{:.3f}"),
+                         _num(None if p.co2_kg is None else p.co2_kg / 1000.0,
+                              "{:,.0f}" if (p.co2_kg or 0) >= 1e6 else "{:.3f}"),
                          _num(p.devices, "{}"), p.mix,
                          "-" if p.verified is None else ("yes" if p.verified else
                                                          f"NO ({len(p.violations)})")])

@@ -240,8 +240,8 @@ class RobustReport:
 
     def table_text(self) -> str:
         per_month = 730.0 / self.hours
-        lines = [f"{'plan':<11} {'status':<10} {'first stage':>16} {'expected total':>16}  "
-                 f"first-stage devices  (USD per month)"]
+        lines = ["costs in USD per month",
+                 f"{'plan':<11} {'status':<10} {'first stage':>16} {'expected total':>16}  first-stage devices"]
         for a in self.approaches:
             f = "-" if a.first_stage_usd is None else f"{a.first_stage_usd * per_month:,.2f}"
             e = "-" if a.expected_usd is None else f"{a.expected_usd * per_month:,.2f}"
