@@ -184,3 +184,31 @@ def test_a_warm_start_that_matches_nothing_is_a_warning(tmp_path, capsys):
     assert err.startswith("warning: the warm-start plan has no deployment of this problem")
     assert main(["solve", str(root / "chat-assistant.yaml"), "--warm-start", str(chat), "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_quiet_stdout_hides_solver_prints_and_restores_stdout_after_overlapping_solves(capfd):
+    """HiGHS prints debug lines to the C-level stdout (they broke --quiet): solves silence it, also when
+    periods solve in threads at once; the real stdout comes back only after the last one."""
+    import os
+    import threading
+
+    from solver.mip.backends import quiet_stdout
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other_solve():
+        with quiet_stdout():
+            inside.set()
+            release.wait(10)
+            os.write(1, b"from the other thread\n")
+
+    t = threading.Thread(target=other_solve)
+    with quiet_stdout():
+        t.start()
+        inside.wait(10)
+        os.write(1, b"hidden\n")
+    os.write(1, b"still hidden: the other solve runs\n")
+    release.set()
+    t.join(10)
+    os.write(1, b"shown\n")
+    assert capfd.readouterr().out == "shown\n"

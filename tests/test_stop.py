@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from solver.cli import main
@@ -122,3 +123,19 @@ def test_ctrl_c_during_solve_writes_the_best_plan(tmp_path, capsys):
     assert plan["solver"]["best_bound"] <= plan["objective"]["total"]
     assert seconds < 60                  # well before the time limit the solve would run to
     assert not stop.requested()
+
+
+def test_highs_runs_off_the_main_thread_while_ctrl_c_is_listened_for():
+    """While on_interrupt listens, a HiGHS run goes to a worker thread so that the main thread can take
+    a second Ctrl-C at once (HiGHS's presolve runs seconds without a callback: the second press was
+    lost and the process ended with exit 5 instead of 130).  Results and errors come back as before."""
+    import threading as th
+
+    def where():
+        return th.current_thread() is th.main_thread()
+
+    assert stop.run_listening(where) is True          # not listening: in place
+    with stop.on_interrupt():
+        assert stop.run_listening(where) is False
+        with pytest.raises(ZeroDivisionError):
+            stop.run_listening(lambda: 1 / 0)

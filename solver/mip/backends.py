@@ -38,6 +38,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from typing import Callable, Optional
 
@@ -160,7 +161,7 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads)
         if not cmd.available():
             return SolveResult(ERROR, "pulp", solver, 0.0, message=f"pulp solver {solver} not available")
-        with _quiet_stdout(solver == "highs" and not msg):   # HiGHS 1.12 prints debug lines
+        with quiet_stdout(solver == "highs" and not msg):   # HiGHS 1.12 prints debug lines
             prob.solve(cmd)
         sol = prob.sol_status
         if solver == "cbc" and os.path.exists(log_path):
@@ -233,31 +234,46 @@ def _cbc_bound(log: str) -> Optional[float]:
 _ORTOOLS_IDS = {"scip": "SCIP", "cbc": "CBC", "highs": "HIGHS"}
 
 
+#: C-level stdout silenced by this many solves at once (decomposed periods solve in threads)
+_QUIET = {"depth": 0, "saved": -1, "devnull": -1}
+_QUIET_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
-def _quiet_stdout(active: bool):
-    """Silence C-level stdout (OR-Tools' HiGHS prints a banner even with output suppressed)."""
+def quiet_stdout(active: bool = True):
+    """Silence C-level stdout while a solver runs: HiGHS 1.12 prints debug lines ('HighsMipSolverData::
+    transformNewIntegerFeasibleSolution ...') and OR-Tools a banner even with output off, which would
+    corrupt `--quiet` output or a plan piped to stdout.  Reference-counted, so that solves running in
+    threads at once restore the real stdout only when the last one ends."""
     if not active:
         yield
         return
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
+            try:
+                sys.stdout.flush()
+                saved = os.dup(1)
+            except (OSError, ValueError):  # no real stdout (e.g. captured): nothing to silence
+                saved = -1
+            if saved >= 0:
+                _QUIET["saved"], _QUIET["devnull"] = saved, os.open(os.devnull, os.O_WRONLY)
+                os.dup2(_QUIET["devnull"], 1)
+        _QUIET["depth"] += 1
     try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):  # no real stdout (e.g. captured): nothing to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0 and _QUIET["saved"] >= 0:
+                os.dup2(_QUIET["saved"], 1)
+                os.close(_QUIET["saved"])
+                os.close(_QUIET["devnull"])
+                _QUIET["saved"] = _QUIET["devnull"] = -1
 
 
 def _solve_ortools(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
                    threads: Optional[int], msg: bool, start: Optional[np.ndarray] = None) -> SolveResult:
-    with _quiet_stdout(solver == "highs" and not msg):
+    with quiet_stdout(solver == "highs" and not msg):
         return _solve_ortools_inner(model, solver, time_limit_s, mip_gap, threads, msg, start)
 
 

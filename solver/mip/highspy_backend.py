@@ -91,7 +91,9 @@ def run_mip(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Op
         sol.col_value = [float(v) for v in start]
         sol.value_valid = True
         h.setSolution(sol)
-    h.run()
+    from solver.mip.backends import quiet_stdout
+    with quiet_stdout():
+        stop.run_listening(h.run)
     info = h.getInfo()
     status = h.modelStatusToString(h.getModelStatus())
     bound = float(info.mip_dual_bound)

@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Iterator, Optional, TextIO
+from typing import Callable, Iterator, Optional, TextIO
 
 STOP = threading.Event()
 _LISTENING = threading.Event()
@@ -52,11 +52,35 @@ def interrupt_callback(event) -> None:
         event.interrupt()
 
 
+def run_listening(fn: Callable[[], object]) -> object:
+    """``fn()`` (a HiGHS run) in a worker thread while :func:`on_interrupt` listens in the main
+    thread, which waits in short joins: Python runs signal handlers only in the main thread between
+    bytecodes, so with the main thread inside HiGHS's C++ (presolve, the root LP: no callback for
+    seconds) a Ctrl-C was noticed late and a second one never aborted.  Otherwise ``fn()`` here."""
+    if not _LISTENING.is_set() or threading.current_thread() is not threading.main_thread():
+        return fn()
+    out: dict = {}
+
+    def work() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=work, name="highs-run", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
 @contextlib.contextmanager
 def on_interrupt(stream: Optional[TextIO] = None) -> Iterator[None]:
     """Within the block the first SIGINT sets :data:`STOP` (and says so on ``stream``), the
     second ends the process (exit 130).  Outside the main thread it does nothing (Python
-    delivers signals to the main thread only)."""
+    delivers signals to the main thread only); HiGHS runs then go through :func:`run_listening`."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
