@@ -25,9 +25,12 @@ PART_LABELS = {
 
 
 def usd_text(x: Optional[float]) -> str:
+    """Money as people write it: '$57,641', '-$39,730', '$4.68', '$0' (cents below $100 only)."""
     if x is None:
         return "-"
     sign, x = ("-" if x < 0 else ""), abs(x)
+    if x == 0:
+        return "$0"
     return sign + (f"${x:,.0f}" if x >= 100 else f"${x:,.2f}")
 
 

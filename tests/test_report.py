@@ -523,7 +523,7 @@ def test_result_line_says_who_stopped_the_search_and_the_gap_in_percent():
 
 def test_negative_money_has_its_sign_before_the_currency():
     from solver.report import usd_text as _usd
-    assert (_usd(-39730.4), _usd(-5.5), _usd(1234.0)) == ("-$39,730", "-$5.50", "$1,234")
+    assert (_usd(-39730.4), _usd(-5.5), _usd(1234.0), _usd(0.0)) == ("-$39,730", "-$5.50", "$1,234", "$0")
 
 
 def test_big_numbers_read_as_numbers_not_exponents():
