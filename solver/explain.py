@@ -103,6 +103,10 @@ class FleetRelaxation:
     what: str
     restores: bool
     changes: list = field(default_factory=list)       # sentences with numbers
+    #: the changes as numbers, for programs: per relaxed row (or label) its family, label, the
+    #: solver's exact amount (the sentences round it to a sufficient figure) and unit, the row's
+    #: limit, and (multi-period) the period and slice it is in
+    amounts: list = field(default_factory=list)
     #: the solver proved the change the smallest (False: it stopped at its time limit with a
     #: sufficient change that may not be the smallest, or see ``why_not_smallest``)
     proven_smallest: bool = True
@@ -477,6 +481,9 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
             if not res.slacks:       # feasible without relaxing: this family is not the cause
                 continue
             texts = [_describe(s, k, problem) for s in res.slacks]
+            fr.amounts = [{"family": s.family, "label": s.label, "amount": s.amount, "unit": s.unit,
+                           "limit": s.rhs, "period": s.period_slice[0] if s.period_slice else None,
+                           "slice": s.period_slice[1] if s.period_slice else None} for s in res.slacks]
             if fam == "demand.served":
                 fr.changes.append("or serve less: " + "; ".join(texts))
             else:

@@ -292,6 +292,9 @@ def test_demand_relaxation_is_not_blocked_by_cover_cuts(tmp_path):
     assert demand.restores and not demand.undecided
     assert re.search(r"req/s in period \d+, slice \d+", ex.text()), ex.text()
     assert "demand alone does not help" not in ex.text()
+    # the same as numbers, for a batch job: what, where, how much
+    a = demand.amounts
+    assert a and all(x["unit"] == "req/s" and 0 < x["amount"] <= x["limit"] and x["period"] is not None for x in a)
 
 
 def test_a_fleet_without_any_offer_is_named_as_the_cause(tmp_path):
