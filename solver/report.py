@@ -39,9 +39,10 @@ def number_text(x: Optional[float], fmt: str = ".3g") -> str:
     separators from 1,000 on (never '3.96e+04' in a report), and None is '-'."""
     if x is None:
         return "-"
-    if fmt.endswith("g") and math.isfinite(x) and abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return format(x, fmt)
+    text = format(x, fmt)
+    if fmt.endswith("g") and math.isfinite(x) and (abs(x) >= 1000 or "e+" in text):
+        return f"{x:,.0f}"       # also 999.7 at 3 digits ('1e+03')
+    return text
 
 
 def _table(headers: Sequence[str], rows: list[Sequence[Any]], markdown: bool) -> str:

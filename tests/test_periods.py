@@ -595,3 +595,28 @@ def test_verify_recomputes_the_change_penalty_from_the_change_list(tmp_path):
     bad["objective"]["total"] += 500.0
     lp0 = load_problem(tmp_path / "p.yaml")
     assert "objective.breakdown.change_penalty" in [v.where for v in verify_plan(lp0.problem, lp0.catalog, bad).violations]
+
+
+def test_an_unavoidable_change_is_priced_as_the_change_list_says(tmp_path):
+    """The old plan buys a server in period 7; with a 3-quarter lead time (5 two-month periods, past the
+    10-period horizon from period 7) the re-optimised model cannot buy then: that change is certain, and the
+    solver now charges its penalty as the verifier does (two 8-device changes x $1,000 = $16,000;
+    the solver charged $8,000 and verify rejected its plan)."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    problem = (LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth_rate_per_period: 0.1")
+               .replace("periods: {count: 8, months: 3}",
+                        "periods: {count: 10, months: 2, discount_rate_per_period: 0.0, "
+                        "change_penalty_usd_per_device: 1000}"))
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 5, source: test}"))
+    (tmp_path / "p.yaml").write_text(problem)
+    first = json.loads(solve_problem(load_problem(tmp_path / "p.yaml")).plan.to_json())
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 5, source: test}")
+                                       .replace("lead_time_quarters: 1", "lead_time_quarters: 3"))
+    lp = load_problem(tmp_path / "p.yaml")
+    again = json.loads(solve_problem(lp, previous=first).plan.to_json())
+    changes = again["periods"]["change"]["decisions"]
+    expected = sum(8 * 1000 * abs(d["new_units"] - d["old_units"]) for d in changes if d["period"] > 0)
+    assert expected > 0 and again["objective"]["breakdown"]["change_penalty"] == pytest.approx(expected)
+    assert verify_plan(lp.problem, lp.catalog, again).ok

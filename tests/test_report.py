@@ -532,4 +532,5 @@ def test_big_numbers_read_as_numbers_not_exponents():
     from solver.report import number_text
     assert (number_text(39640.2, ".4g"), number_text(1110.4), number_text(12.345, ".4g"), number_text(None)) == \
         ("39,640", "1,110", "12.35", "-")
+    assert (number_text(999.7), number_text(-999.8)) == ("1,000", "-1,000")
     assert (fmt_num(40000.0, "g"), fmt_money(-39730.4)) == ("40,000", "-$39,730")

@@ -406,9 +406,15 @@ def change_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVar
             for t in range(spec.n_periods):
                 col = M[t, o]
                 old = float(previous.get((dec, off.key, t), 0.0))
-                if col < 0:
-                    continue
                 if t == 0 or pen <= 0:   # period 0 is fixed in build_period_model
+                    continue
+                if col < 0:
+                    if old:
+                        # the old decision cannot be kept here (a purchase whose lead time now ends
+                        # past the horizon): the change is certain, and priced like any other
+                        one = b.add_vars(f"d[{dec},{o},{t}]", [f"unavoidable[{dec},{o}]@{t}"], 1.0, 1.0,
+                                         integer=False)
+                        b.add_objective("change_penalty", one, [pen * off.devices_per_unit * abs(old)])
                     continue
                 dp, dm = b.add_vars(f"d[{dec},{o},{t}]", [f"dp[{dec},{o}]@{t}", f"dm[{dec},{o}]@{t}"],
                                     0.0, math.inf, integer=False)

@@ -605,7 +605,7 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
         # HiGHS (before 2.0) checks time_limit against its run clock summed over every run()
         # of this object, and highspy 1.12 cannot zero it: the limit is that sum plus what is left
         h.setOptionValue("time_limit", float(h.getRunTime() + max(run.left(), 0.5)))
-        h.run()
+        stop.run_listening(h.run)     # a second Ctrl-C aborts at once even during a long master LP
         status = h.modelStatusToString(h.getModelStatus())
         st.cg_rounds += 1
         if status != "Optimal":
