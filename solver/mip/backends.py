@@ -151,9 +151,12 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
     best_bound = None
     try:
         if solver == "cbc":
+            # CBC's integer preprocessing (CglPreProcess) cut off the optimum of a re-optimised
+            # eight-quarter plan and reported 778,705 "optimal" where 776,339 is feasible (HiGHS,
+            # SCIP and CBC without it agree): it is off; see tests/test_periods.py
             cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap,
                                     threads=threads, logPath=log_path, keepFiles=False,
-                                    warmStart=start is not None)
+                                    warmStart=start is not None, options=["preprocess off"])
             cmd.tmpDir = tmp
         else:
             if not pulp.HiGHS().available():
