@@ -536,9 +536,6 @@ def test_verify_charges_a_reservation_longer_than_40_periods(tmp_path):
 def test_reoptimising_keeps_a_period_0_retirement_that_no_longer_pays(tmp_path):
     """16 of 24 owned H100s are sold in period 0 (resale 50 %).  With resale 0 retiring no longer pays,
     so the model had no retirement variable and dropped the executed sale: the devices came back."""
-    from solver.mip.pipeline import solve_problem
-    from solver.problem.load import load_problem
-    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 3, source: test}"))
     base = (LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 1, 1, 1]")
             .replace("  max_utilization: 1.0",
                      "  max_utilization: 1.0\n"
@@ -547,15 +544,14 @@ def test_reoptimising_keeps_a_period_0_retirement_that_no_longer_pays(tmp_path):
             .replace("periods: {count: 8, months: 3}",
                      "periods: {count: 4, months: 3, discount_rate_per_period: 0.03, resale_fraction: 0.5, "
                      "retire_usd_per_device: 500}"))
-    (tmp_path / "p.yaml").write_text(base)
-    first = json.loads(solve_problem(load_problem(tmp_path / "p.yaml")).plan.to_json())
+    _, first, again = _solve_then_reoptimise(
+        tmp_path, LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 3, source: test}"), base,
+        new_problem=base.replace("resale_fraction: 0.5", "resale_fraction: 0.0"))
 
     def retired(plan, t):
         return sum(u.get("retire", 0) for u in plan["periods"]["timeline"][t]["units"] if u["kind"] == "existing")
 
     assert retired(first, 0) == 16
-    (tmp_path / "p.yaml").write_text(base.replace("resale_fraction: 0.5", "resale_fraction: 0.0"))
-    again = json.loads(solve_problem(load_problem(tmp_path / "p.yaml"), previous=first).plan.to_json())
     assert retired(again, 0) == 16
     assert all(d["decision"] != "retire" or d["period"] > 0 for d in again["periods"]["change"]["decisions"])
 
@@ -571,20 +567,30 @@ def test_the_change_report_does_not_count_the_old_plans_own_penalty(example_plan
     assert plan_change(old, new)["change_usd"] == pytest.approx(0.0, abs=1e-6)
 
 
+def _solve_then_reoptimise(tmp_path, overlay: str, problem: str, new_overlay=None, new_problem=None):
+    """Solve ``problem`` (with ``overlay`` as cat.yaml), change either, re-optimise from the first plan:
+    (loaded changed problem, first plan dict, re-optimised plan dict)."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    (tmp_path / "cat.yaml").write_text(overlay)
+    (tmp_path / "p.yaml").write_text(problem)
+    first = json.loads(solve_problem(load_problem(tmp_path / "p.yaml")).plan.to_json())
+    (tmp_path / "cat.yaml").write_text(new_overlay or overlay)
+    (tmp_path / "p.yaml").write_text(new_problem or problem)
+    lp = load_problem(tmp_path / "p.yaml")
+    return lp, first, json.loads(solve_problem(lp, previous=first).plan.to_json())
+
+
 def test_verify_recomputes_the_change_penalty_from_the_change_list(tmp_path):
     """The second server is needed a quarter earlier: bought in quarter 3 instead of 4 (renting for the
     quarter would cost $70,080), a change of one 8-device server in two periods at $100 per device =
     $1,600.  A plan may not claim another figure."""
-    from solver.mip.pipeline import solve_problem
     from solver.problem.load import load_problem
     from solver.verify import verify_plan
-    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY)
-    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM)
-    first = json.loads(solve_problem(load_problem(tmp_path / "p.yaml")).plan.to_json())
-    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 1, 1, 1, 2, 2, 2, 2]")
-                                     .replace("count: 8, months: 3", "count: 8, months: 3, change_penalty_usd_per_device: 100"))
-    lp = load_problem(tmp_path / "p.yaml")
-    again = json.loads(solve_problem(lp, previous=first).plan.to_json())
+    lp, first, again = _solve_then_reoptimise(
+        tmp_path, LIFE_OVERLAY, LIFE_PROBLEM,
+        new_problem=LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 1, 1, 1, 2, 2, 2, 2]")
+        .replace("count: 8, months: 3", "count: 8, months: 3, change_penalty_usd_per_device: 100"))
     assert again["objective"]["breakdown"]["change_penalty"] == pytest.approx(1600.0)
     assert verify_plan(lp.problem, lp.catalog, again).ok
     bad = copy.deepcopy(again)
@@ -603,20 +609,14 @@ def test_an_unavoidable_change_is_priced_as_the_change_list_says(tmp_path):
     10-period horizon from period 7) the re-optimised model cannot buy then: that change is certain, and the
     solver now charges its penalty as the verifier does (two 8-device changes x $1,000 = $16,000;
     the solver charged $8,000 and verify rejected its plan)."""
-    from solver.mip.pipeline import solve_problem
-    from solver.problem.load import load_problem
     from solver.verify import verify_plan
     problem = (LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth_rate_per_period: 0.1")
                .replace("periods: {count: 8, months: 3}",
                         "periods: {count: 10, months: 2, discount_rate_per_period: 0.0, "
                         "change_penalty_usd_per_device: 1000}"))
-    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 5, source: test}"))
-    (tmp_path / "p.yaml").write_text(problem)
-    first = json.loads(solve_problem(load_problem(tmp_path / "p.yaml")).plan.to_json())
-    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 5, source: test}")
-                                       .replace("lead_time_quarters: 1", "lead_time_quarters: 3"))
-    lp = load_problem(tmp_path / "p.yaml")
-    again = json.loads(solve_problem(lp, previous=first).plan.to_json())
+    overlay = LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 5, source: test}")
+    lp, _, again = _solve_then_reoptimise(tmp_path, overlay, problem,
+                                          new_overlay=overlay.replace("lead_time_quarters: 1", "lead_time_quarters: 3"))
     changes = again["periods"]["change"]["decisions"]
     expected = sum(8 * 1000 * abs(d["new_units"] - d["old_units"]) for d in changes if d["period"] > 0)
     assert expected > 0 and again["objective"]["breakdown"]["change_penalty"] == pytest.approx(expected)
