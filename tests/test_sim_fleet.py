@@ -330,3 +330,22 @@ def test_a_period_without_a_workloads_demand_misses_no_slo_of_it(tmp_path, capsy
     d = json.loads(out.read_text())
     assert (d["period"], d["unrouted_workloads"]) == (0, [])
     assert rc == (0 if d["all_slos_met"] else 6) and set(d["workloads"]) == {"chat"}
+
+
+def test_a_trace_that_does_not_start_at_zero_keeps_its_rates(tmp_path, capsys):
+    """Epoch timestamps (or a trace cut from a longer log): time counts from the first arrival; a
+    +3000 s offset made 40 req/s read as 3.7 req/s."""
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    plan, trace, shifted = tmp_path / "plan.json", tmp_path / "t.csv", tmp_path / "t3000.csv"
+    plan.write_text(json.dumps(CHAT_PLAN))
+    assert main(["trace", "generate", problem, "-o", str(trace), "--duration", "60"]) == 0
+    lines = trace.read_text().splitlines()
+    shifted.write_text("\n".join([lines[0]] + [f"{float(r.split(',')[0]) + 3000:.6f}," + r.split(",", 1)[1]
+                                                for r in lines[1:]]) + "\n")
+    rates = []
+    for t in (trace, shifted):
+        out = tmp_path / f"{t.stem}.json"
+        assert main(["simulate", problem, str(plan), "--trace", str(t), "--warmup", "0", "--json", str(out)]) == 0
+        rates.append(json.loads(out.read_text())["workloads"]["chat"]["requests_per_s"])
+    assert rates[1] == pytest.approx(rates[0], rel=0.02) and rates[0] == pytest.approx(40, rel=0.15)
+    assert "counted from its first arrival" in capsys.readouterr().out

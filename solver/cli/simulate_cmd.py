@@ -178,6 +178,9 @@ def run_simulate(args) -> int:
         raise InputError(InputIssue(f"--warmup {warm:g} s is not shorter than --duration {args.duration:g} s",
                                     hint="shorten the warm-up or lengthen the simulation"))
     trace = read_trace(args.trace, wl_ids) if args.trace else None
+    if trace is not None and len(trace) and trace.arrival_s.min() > 0:
+        print(f"trace {args.trace}: times counted from its first arrival (at {trace.arrival_s.min():,.6g} s)")
+        trace = trace.from_first_arrival()
     if trace is not None:
         horizon = float(trace.arrival_s.max())
         if warm is None:

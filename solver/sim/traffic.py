@@ -21,6 +21,8 @@ or not (they are sorted on reading).
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import io
 import math
@@ -82,6 +84,12 @@ class Trace:
 
     def __len__(self) -> int:
         return len(self.arrival_s)
+
+    def from_first_arrival(self) -> "Trace":
+        """The same requests with time counted from the first arrival: a trace of epoch timestamps
+        (or one cut from a longer log) would otherwise read as hours of silence before it."""
+        start = float(self.arrival_s.min()) if len(self) else 0.0
+        return dataclasses.replace(self, arrival_s=self.arrival_s - start) if start else self
 
     def sorted(self) -> "Trace":
         order = np.argsort(self.arrival_s, kind="stable")
