@@ -16,7 +16,7 @@ import html
 from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
-from solver.report import number_text, usd_text
+from solver.report import number_text, period_tables, usd_text
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -151,6 +151,8 @@ def _costs(plan: dict) -> str:
                  fmt_money(total / months, cur) if total is not None and months else MISSING,
                  "100.0%" if total else MISSING])
     head = f"Cost over {hours:,.0f} h ({months:.3g} months, {cur})" if hours else f"Cost ({cur})"
+    if as_dict(plan.get("periods")).get("timeline"):
+        head += ", discounted (reservations over their term)"
     return _section(head, table("costs", ["part", "horizon", "per month", "share"], rows,
                                 [False, True, True, True]))
 
@@ -249,6 +251,18 @@ def _baseline(plan: dict, cur: str) -> str:
         "baseline", ["accelerator only", "status", "cost"], rows, [False, False, True]), note)
 
 
+def _periods(plan: dict) -> str:
+    """A multi-period plan's timeline (its fleet is per period, not in the top-level tables)."""
+    if not as_dict(plan.get("periods")).get("timeline"):
+        return ""
+    out = []
+    for i, (title, headers, rows, note) in enumerate(period_tables(plan)):
+        numeric = [h in ("period", "slice", "owned in service", "reserved", "replicas", "spare", "req/s",
+                         "accrued cost", "buy", "reserve", "retire", "in service") for h in headers]
+        out.append(_section(title, table(f"periods-{i}", headers, rows, numeric), note))
+    return "\n".join(out)
+
+
 def _figures(pngs: dict[str, bytes]) -> str:
     if not pngs:
         return ""
@@ -295,7 +309,7 @@ def render_html(plan: dict, pngs: Optional[dict[str, bytes]] = None, *,
     has_plan = status in GOOD_STATUSES or bool(as_list(plan.get("deployments")))
     if has_plan:
         body += [_section("Summary", _summary(plan, max_utilization)), _costs(plan),
-                 _figures(pngs or {}), _procurement(plan, cur),
+                 _figures(pngs or {}), _periods(plan), _procurement(plan, cur),
                  _deployments(plan, cur, max_utilization), _routing(plan), _kpis(plan, cur),
                  _baseline(plan, cur)]
     else:

@@ -139,6 +139,44 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     return secs
 
 
+ACCRUED_NOTE = ("accrued: rentals, reserved units at their hourly rate and owned units at depreciation + upkeep "
+                "while in service, energy; one-off decisions (retirements, moves) are not in it: they are in the "
+                "objective, as are reservations' whole terms and the discounting, so the periods do not add "
+                "up to the total")
+
+
+def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """A multi-period plan's timeline as (title, headers, rows of text, note) tables: devices and
+    accrued cost per period, the hardware decisions, the deployments per period and slice (the
+    text, Markdown and HTML reports format the same rows)."""
+    pp = plan["periods"]
+    per_period, units, deps = [], [], []
+    for r in pp["timeline"]:
+        dem = "; ".join(f"{w} {number_text(max(v))}" for w, v in r["demand_rps"].items() if max(v) > 0)
+        owned = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] in ("purchase", "existing"))
+        res = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
+        rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
+                  for s in range(len(pp["slices"]))]
+        per_period.append([str(r["period"]), dem or "-", str(owned), str(res), "/".join(str(x) for x in rented),
+                           usd_text(r["total_usd"])])
+        for u in r["units"]:
+            units.append([str(r["period"]), u["offer"], u["kind"], str(u.get("buy", "")), str(u.get("reserve", "")),
+                          str(u.get("retire", "")), str(u.get("in_service", "")),
+                          "/".join(str(x) for x in u["by_slice"]) if "by_slice" in u else ""])
+        for sl in r["slices"]:
+            for d in sl["deployments"]:
+                rps = sum(x["requests_per_s"] for x in sl["routing"] if x["deployment"] == d["id"])
+                deps.append([str(r["period"]), str(sl["slice"]), d["id"], str(d["replicas"]), str(d["spare_replicas"]),
+                             number_text(rps, ".4g")])
+    return [("Per period (devices; cost accrued in the period, undiscounted)",
+             ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "accrued cost"],
+             per_period, ACCRUED_NOTE),
+            ("Hardware timeline (units)",
+             ["period", "offer", "kind", "buy", "reserve", "retire", "in service", "rented per slice"], units, ""),
+            ("Deployments per period and slice", ["period", "slice", "deployment", "replicas", "spare", "req/s"],
+             deps, "")]
+
+
 def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     """Multi-period plans: cost, hardware timeline, deployments per slice, re-optimisation changes."""
     pp = plan["periods"]
@@ -152,36 +190,8 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
               "(facility, every device in service or rented)" if "energy_kwh" in tot and "co2_kg" in tot else "")
     secs.append((f"Objective over {pp['count']} periods of {pp['months']:g} months "
                  f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown) + energy))
-    rows = []
-    for r in pp["timeline"]:
-        dem = "; ".join(f"{w} {max(v):.3g}" for w, v in r["demand_rps"].items() if max(v) > 0)
-        owned = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] in ("purchase", "existing"))
-        res = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
-        rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
-                  for s in range(len(pp["slices"]))]
-        rows.append([r["period"], dem or "-", owned, res, "/".join(str(x) for x in rented), usd_text(r["total_usd"])])
-    secs.append(("Per period (devices; cost accrued in the period, undiscounted)", _table(
-        ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "accrued cost"], rows, markdown)
-        + "\n\naccrued: rentals, reserved units at their hourly rate and owned units at depreciation + upkeep "
-          "while in service, energy; one-off decisions (retirements, moves) are not in it: they are in the "
-          "objective above, as are reservations' whole terms and the discounting, so the periods do not add "
-          "up to the total"))
-    rows = []
-    for r in pp["timeline"]:
-        for u in r["units"]:
-            rows.append([r["period"], u["offer"], u["kind"], u.get("buy", ""), u.get("reserve", ""),
-                         u.get("retire", ""), u.get("in_service", ""),
-                         "/".join(str(x) for x in u["by_slice"]) if "by_slice" in u else ""])
-    secs.append(("Hardware timeline (units)", _table(
-        ["period", "offer", "kind", "buy", "reserve", "retire", "in service", "rented per slice"], rows, markdown)))
-    rows = []
-    for r in pp["timeline"]:
-        for sl in r["slices"]:
-            for d in sl["deployments"]:
-                rps = sum(x["requests_per_s"] for x in sl["routing"] if x["deployment"] == d["id"])
-                rows.append([r["period"], sl["slice"], d["id"], d["replicas"], d["spare_replicas"], number_text(rps, ".4g")])
-    secs.append(("Deployments per period and slice", _table(
-        ["period", "slice", "deployment", "replicas", "spare", "req/s"], rows, markdown)))
+    for title, headers, rows, note in period_tables(plan):
+        secs.append((title, _table(headers, rows, markdown) + (f"\n\n{note}" if note else "")))
     ch = pp.get("change")
     if ch is not None:
         text = (f"previous plan {usd_text(ch['old_total_usd'])}, new plan {usd_text(ch['new_total_usd'])} "

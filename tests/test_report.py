@@ -534,3 +534,19 @@ def test_big_numbers_read_as_numbers_not_exponents():
         ("39,640", "1,110", "12.35", "-")
     assert (number_text(999.7), number_text(-999.8)) == ("1,000", "-1,000")
     assert (fmt_num(40000.0, "g"), fmt_money(-39730.4)) == ("40,000", "-$39,730")
+
+
+def test_the_html_of_a_multi_period_plan_shows_its_timeline():
+    """eight-quarter-growth's fleet lives in periods.timeline: the page shows it per period (it showed
+    the costs alone), and says the total is discounted."""
+    from solver.html_report import render_html
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    plan = solve_problem(load_problem(Path(__file__).resolve().parents[1] / "problems/eight-quarter-growth.yaml")).plan
+    from solver.report import usd_text
+    d = json.loads(plan.to_json())
+    page = _check_self_contained(render_html(d))
+    text = " | ".join(page.text)
+    assert "Per period (devices; cost accrued" in text and "Hardware timeline" in text and ", discounted" in text
+    for row in d["periods"]["timeline"]:
+        assert html_unescaped_count(page, usd_text(row["total_usd"])) >= 1
