@@ -294,7 +294,7 @@ def render_html(plan: dict, pngs: Optional[dict[str, bytes]] = None, *,
     solver_bits = [b for b in ("/".join(text(sol.get(k)) for k in ("backend", "name") if sol.get(k)),
                                f"{fmt_num(sol.get('seconds'), '.3g')} s" if num(sol.get("seconds"))
                                is not None else "",
-                               f"gap {fmt_num(sol.get('gap'), '.2g')}" if num(sol.get("gap"))
+                               f"gap {100 * num(sol.get('gap')):.3g}%" if num(sol.get("gap"))
                                is not None else "") if b]
     head = [f"<h1>{esc(title)}</h1>",
             f'<p>status <span id="status" class="status {"good" if status in GOOD_STATUSES else "bad"}">'

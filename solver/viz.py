@@ -23,6 +23,8 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from solver.report import number_text, usd_text
+
 #: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
 FIG_SIZE_IN = (9.6, 4.8)
 FIG_DPI = 100
@@ -183,10 +185,15 @@ def _colours(keys: Iterable[str]) -> dict[str, str]:
     return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys)))}
 
 
+def _number(x: float) -> str:
+    """As the tables print it: '30,000', '12.5'."""
+    return number_text(x)
+
+
 def _money(x: float, currency: str = "USD") -> str:
-    """1,234 USD as "$1,234" (other currencies as "1,234 EUR")."""
-    body = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
-    return f"${body}" if currency == "USD" else f"{body} {currency}"
+    """1,234 USD as "$1,234", -39,730 as "-$39,730" (other currencies as "1,234 EUR"): as the tables."""
+    text = usd_text(x)
+    return text if currency == "USD" else f"{text.replace('$', '')} {currency}"
 
 
 @_plain_text
@@ -334,7 +341,7 @@ def routing_figure(plan: dict) -> Optional[Figure]:
         ax.barh(ypos, wv, left=left, color=col[d], label=d, height=0.6)
         left = [a + b for a, b in zip(left, wv)]
     for y, tot in zip(ypos, left):
-        ax.annotate(f"{tot:.3g} req/s", (tot, y), va="center", xytext=(3, 0),
+        ax.annotate(f"{_number(tot)} req/s", (tot, y), va="center", xytext=(3, 0),
                     textcoords="offset points")
     ax.set_yticks(ypos, workloads)
     ax.set_xlabel("requests/s routed (planned peak)")

@@ -550,3 +550,9 @@ def test_the_html_of_a_multi_period_plan_shows_its_timeline():
     assert "Per period (devices; cost accrued" in text and "Hardware timeline" in text and ", discounted" in text
     for row in d["periods"]["timeline"]:
         assert html_unescaped_count(page, usd_text(row["total_usd"])) >= 1
+
+
+def test_plot_labels_read_as_the_tables():
+    """The cost plot's negative part and the routing plot's totals are written as the tables write them."""
+    from solver.viz import _money, _number
+    assert (_money(-39730.2), _number(30000.0), _number(12.5)) == ("-$39,730", "30,000", "12.5")
