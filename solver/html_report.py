@@ -16,7 +16,7 @@ import html
 from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
-from solver.report import number_text, period_tables, usd_text
+from solver.report import money_text, number_text, period_tables
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -55,8 +55,7 @@ def fmt_money(x: Any, currency: str = "USD") -> str:
     v = num(x)
     if v is None:
         return MISSING if x is None else str(x)
-    text = usd_text(v)
-    return text if currency == "USD" else f"{text.replace('$', '')} {currency}"
+    return money_text(v, currency)
 
 
 def fmt_num(x: Any, spec: str = ".4g") -> str:

@@ -34,6 +34,12 @@ def usd_text(x: Optional[float]) -> str:
     return sign + (f"${x:,.0f}" if x >= 100 else f"${x:,.2f}")
 
 
+def money_text(x: Optional[float], currency: str = "USD") -> str:
+    """:func:`usd_text` for USD; other currencies after the figure ('1,234 EUR')."""
+    text = usd_text(x)
+    return text if currency == "USD" or x is None else f"{text.replace('$', '')} {currency}"
+
+
 def number_text(x: Optional[float], fmt: str = ".3g") -> str:
     """``x`` in ``fmt``; a significant-digits format switches to whole numbers with thousands
     separators from 1,000 on (never '3.96e+04' in a report), and None is '-'."""

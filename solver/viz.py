@@ -23,7 +23,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from solver.report import number_text, usd_text
+from solver.report import money_text, number_text
 
 #: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
 FIG_SIZE_IN = (9.6, 4.8)
@@ -185,17 +185,6 @@ def _colours(keys: Iterable[str]) -> dict[str, str]:
     return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys)))}
 
 
-def _number(x: float) -> str:
-    """As the tables print it: '30,000', '12.5'."""
-    return number_text(x)
-
-
-def _money(x: float, currency: str = "USD") -> str:
-    """1,234 USD as "$1,234", -39,730 as "-$39,730" (other currencies as "1,234 EUR"): as the tables."""
-    text = usd_text(x)
-    return text if currency == "USD" else f"{text.replace('$', '')} {currency}"
-
-
 @_plain_text
 def cost_breakdown_figure(plan: dict) -> Optional[Figure]:
     """Horizontal bars: each non-zero cost part over the horizon, labelled with its value."""
@@ -215,12 +204,12 @@ def cost_breakdown_figure(plan: dict) -> Optional[Figure]:
     ypos = list(range(len(parts)))[::-1]  # first part on top
     bars = ax.barh(ypos, values, color=PALETTE[0])
     ax.set_yticks(ypos, labels)
-    ax.bar_label(bars, labels=[_money(v, cur) for v in values], padding=3)
+    ax.bar_label(bars, labels=[money_text(v, cur) for v in values], padding=3)
     ax.set_xlabel(f"cost over the horizon ({cur})")
     total = num(obj.get("total"))
     title = "Cost breakdown"
     if total is not None:
-        title += f": total {_money(total, cur)}"
+        title += f": total {money_text(total, cur)}"
     if hours:
         title += f" over {hours:,.0f} h"
     ax.set_title(title)
@@ -341,7 +330,7 @@ def routing_figure(plan: dict) -> Optional[Figure]:
         ax.barh(ypos, wv, left=left, color=col[d], label=d, height=0.6)
         left = [a + b for a, b in zip(left, wv)]
     for y, tot in zip(ypos, left):
-        ax.annotate(f"{_number(tot)} req/s", (tot, y), va="center", xytext=(3, 0),
+        ax.annotate(f"{number_text(tot)} req/s", (tot, y), va="center", xytext=(3, 0),
                     textcoords="offset points")
     ax.set_yticks(ypos, workloads)
     ax.set_xlabel("requests/s routed (planned peak)")

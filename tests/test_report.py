@@ -554,5 +554,6 @@ def test_the_html_of_a_multi_period_plan_shows_its_timeline():
 
 def test_plot_labels_read_as_the_tables():
     """The cost plot's negative part and the routing plot's totals are written as the tables write them."""
-    from solver.viz import _money, _number
-    assert (_money(-39730.2), _number(30000.0), _number(12.5)) == ("-$39,730", "30,000", "12.5")
+    from solver.report import money_text, number_text
+    assert (money_text(-39730.2), money_text(1234.0, "EUR"), number_text(30000.0), number_text(12.5)) == \
+        ("-$39,730", "1,234 EUR", "30,000", "12.5")
