@@ -30,8 +30,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from solver.explain import explain
     from solver.problem.load import load_problem
 
@@ -45,10 +43,7 @@ def run(args) -> int:
     ex = explain(loaded, backend=backend, solver=args.solver, time_limit_s=args.time_limit)
     print(ex.text(), end="")
     if args.json:
-        base = Path(args.problem).parent
-        own = [Path(c) if Path(c).is_absolute() else base / c for c in loaded.problem.catalog]
-        atomic_write_text(args.json, json.dumps(ex.to_dict(), indent=2) + "\n",
-                          protect=(args.problem, *args.catalog, *own))
+        atomic_write_text(args.json, json.dumps(ex.to_dict(), indent=2) + "\n")
     if ex.has_plan:
         return EXIT_OK
     if ex.has_plan is None or ex.note.startswith("the solver stopped"):

@@ -105,7 +105,7 @@ def run(args) -> int:
     # The generated file must itself validate before it is written.
     raw, smap = load_yaml_text(text, file=str(out))
     validate_document(raw, smap, str(out), base_dir=out.parent)
-    atomic_write_text(out, text, protect=inputs)
+    atomic_write_text(out, text)
     print(f"wrote {out}: {len(res.problem['workloads'])} workload(s), "
           f"{len(res.problem['fleet']['offers'])} GPU type(s), "
           f"{len(res.problem['measurements'])} measured capacities")

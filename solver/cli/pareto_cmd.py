@@ -61,14 +61,13 @@ def run(args) -> int:
                          overlays=args.catalog, verify=not args.no_verify)
     print(front.table_text(), end="")
     stem = f"{loaded.problem.name}.pareto-{args.versus}"
-    protect = (args.problem, *args.catalog)
     json_path = Path(args.json) if args.json else Path(args.out_dir) / f"{stem}.json"
-    atomic_write_text(json_path, json.dumps(front.to_dict(), indent=1) + "\n", protect=protect)
+    atomic_write_text(json_path, json.dumps(front.to_dict(), indent=1) + "\n")
     print(f"wrote {json_path}")
     if not args.no_plot:
         png_path = Path(args.png) if args.png else Path(args.out_dir) / f"{stem}.png"
         try:
-            front.write_png(png_path, protect=protect)
+            front.write_png(png_path)
             print(f"wrote {png_path}")
         except ImportError:
             print("note: matplotlib is not installed (pip install 'fleetopt[plot]'); no PNG written",

@@ -62,17 +62,16 @@ def run(args) -> int:
         raise InputError(InputIssue("`objective` must be an object", file=args.plan, path="objective",
                                     hint="pass an unmodified file written by `fleetopt solve --json`"))
     ceiling = _max_utilization(args, plan)
-    protect = (args.plan, *([args.problem] if args.problem else []), *args.catalog)
     page, pngs = build_report(plan, max_utilization=ceiling, source=Path(args.plan).name)
     written = []
     if args.png_dir:
         for name in FIGURES:
             if name in pngs:
                 target = Path(args.png_dir) / f"{name}.png"
-                atomic_write_bytes(target, pngs[name], protect=protect)
+                atomic_write_bytes(target, pngs[name])
                 written.append(str(target))
     if args.html:
-        atomic_write_text(args.html, page, protect=protect)
+        atomic_write_text(args.html, page)
         written.append(args.html)
     print(f"report of {args.plan}: status {plan.get('status')}")
     for r in statistics(plan, ceiling):

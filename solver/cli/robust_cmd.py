@@ -144,7 +144,6 @@ def run(args) -> int:
         print(f"no plan under any approach: `fleetopt explain {args.problem}` says why and what to relax",
               file=sys.stderr)
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps(rep.to_dict(), indent=1, default=float) + "\n",
-                          protect=(args.problem, *args.catalog))
+        atomic_write_text(Path(args.json), json.dumps(rep.to_dict(), indent=1, default=float) + "\n")
         print(f"wrote {args.json}")
     return EXIT_OK if rep.approaches[0].expected_usd is not None else EXIT_INFEASIBLE

@@ -204,8 +204,7 @@ def run_simulate(args) -> int:
         summary["trace"] = str(args.trace)
     print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"))
     if args.json_out:
-        _write(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n",
-               protect=(args.problem, args.plan))
+        _write(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n")
     if args.check and not summary["all_slos_met"]:
         return EXIT_VIOLATIONS
     return 0
@@ -247,13 +246,13 @@ def run_tighten(args) -> int:
         print()
         print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"))
     if res.plan_json is not None and args.plan_out:
-        _write(args.plan_out, res.plan_json, protect=(args.problem,))
+        _write(args.plan_out, res.plan_json)
         print(f"wrote the final plan to {args.plan_out} (its KPI targets are the tightened planning targets)")
     if args.json_out and res.verification is not None:
         out = dict(res.verification)
         out["tighten_rounds"] = [{"factors": r.factors, "status": r.status, "total_usd": r.total_usd,
                                   "attainment": r.attainment, "met": r.met} for r in res.rounds]
-        _write(args.json_out, json.dumps(_jsonable(out), indent=2) + "\n", protect=(args.problem,))
+        _write(args.json_out, json.dumps(_jsonable(out), indent=2) + "\n")
     ok = res.met and res.verification is not None and res.verification["all_slos_met"]
     if not ok:
         print("the SLOs were not all met in simulation within the rounds allowed"
@@ -261,12 +260,12 @@ def run_tighten(args) -> int:
     return EXIT_VIOLATIONS if (args.check and not ok) else 0
 
 
-def _write(path, text: str, protect=()) -> None:
+def _write(path, text: str) -> None:
     """Atomic write; an unwritable path is the user's to fix, not an internal error."""
     from solver.yamlio import atomic_write_text
 
     try:
-        atomic_write_text(path, text, protect=protect)
+        atomic_write_text(path, text)
     except OSError as exc:
         raise InputError(InputIssue(f"cannot write: {exc.strerror or exc}", file=str(path),
                                     hint="check the directory exists and is writable")) from None
@@ -313,7 +312,7 @@ def run_trace_generate(args) -> int:
     rates = _period_rates(lp.problem, args.period)
     tr = generate_trace(lp.problem.workloads, args.duration, args.seed, rates_per_s=rates)
     try:
-        write_trace(args.output, tr, protect=(args.problem,))
+        write_trace(args.output, tr)
     except OSError as exc:
         raise InputError(InputIssue(f"cannot write: {exc.strerror or exc}", file=args.output,
                                     hint="check the directory exists and is writable")) from None

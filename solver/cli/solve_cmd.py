@@ -78,9 +78,6 @@ def run(args) -> int:
 
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     backend, solver = _check_options(args, loaded.problem)
-    base = Path(args.problem).parent
-    own = [Path(c) if Path(c).is_absolute() else base / c for c in loaded.problem.catalog]
-    protect = (args.problem, *args.catalog, *own, *(p for p in (args.existing, args.warm_start) if p))
     previous = None
     if args.existing:
         from solver.plan import load_plan_json
@@ -92,14 +89,15 @@ def run(args) -> int:
             raise InputError(InputIssue("--warm-start is for single-period problems", path="--warm-start",
                                         hint="re-optimise a multi-period plan with --existing PLAN.json"))
         warm = load_plan_json(args.warm_start)
-    # outputs that would be refused are refused now, not after a solve of up to the time limit
+    # outputs over a file read so far (the problem, its overlays, the plans: main() guards every
+    # input) are refused now, not after a solve of up to the time limit
     for out in (args.json, args.markdown, args.save_lp):
         if out:
-            check_output_path(out, protect=protect)
+            check_output_path(out)
     if args.csv:
         from solver.report import CSV_TABLES
         for name in CSV_TABLES:
-            check_output_path(Path(args.csv) / name, protect=protect)
+            check_output_path(Path(args.csv) / name)
     # Ctrl-C stops a highspy search and keeps its best plan (solver.mip.stop); CBC and SCIP run
     # as they always have
     with on_interrupt() if backend == "highspy" else contextlib.nullcontext():
@@ -107,7 +105,7 @@ def run(args) -> int:
                                mip_gap=args.gap, threads=args.threads, previous=previous, warm_start=warm)
     plan = solved.plan
     if args.save_lp:
-        atomic_write_text(args.save_lp, solved.model.to_lp_text(), protect=protect)
+        atomic_write_text(args.save_lp, solved.model.to_lp_text())
     if args.baseline == "homogeneous" and plan.periods is not None:
         raise InputError(InputIssue("--baseline is for single-period problems", path="--baseline",
                                     hint="leave it out for a multi-period problem"))
@@ -122,11 +120,11 @@ def run(args) -> int:
                                                                  plan.solver.status_detail)))
     d = plan.to_dict()
     if args.json:
-        atomic_write_text(args.json, plan.to_json(), protect=protect)
+        atomic_write_text(args.json, plan.to_json())
     if args.markdown:
-        atomic_write_text(args.markdown, markdown_text(d), protect=protect)
+        atomic_write_text(args.markdown, markdown_text(d))
     if args.csv:
-        write_csv_dir(d, Path(args.csv), protect=protect)
+        write_csv_dir(d, Path(args.csv))
     if args.quiet:
         total = d["objective"]["total"]
         print(f"{plan.status}" + (f" {total:.2f} {d['objective']['currency']}" if total is not None else ""))

@@ -76,7 +76,7 @@ def run(args) -> int:
     res = run_sweep(loaded, params, samples=args.samples, seed=args.seed, options=opts,
                     overlays=args.catalog, workers=args.workers, cache_dir=cache_dir,
                     use_ray=use_ray, progress=(not args.quiet) and sys.stderr.isatty())
-    fmt = write_table(res, args.out, protect=(args.problem, *args.catalog))
+    fmt = write_table(res, args.out)
     print(res.summary_text(), end="")
     print(f"wrote {args.out} ({fmt}, {len(res.rows)} rows)"
           + (f"; cache {cache_dir}" if cache_dir else ""))

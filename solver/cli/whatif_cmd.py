@@ -107,7 +107,6 @@ def run(args) -> int:
         for t in ths:
             print(f"  {t.text}  [{t.solves} solves]")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps(sens.to_dict(), indent=1, default=float) + "\n",
-                          protect=(args.problem, *args.catalog))
+        atomic_write_text(Path(args.json), json.dumps(sens.to_dict(), indent=1, default=float) + "\n")
         print(f"wrote {args.json}")
     return EXIT_OK
