@@ -19,7 +19,13 @@ rate, or 1.
 Per-offer timing, from the catalog and the problem (see :mod:`solver.mip.periods`):
 * purchase lead time, periods: ceil(lead_time_quarters x 3 / months) (catalog
   ``purchase.lead_time_quarters``): a server ordered in period t serves from t + lead.
-* reservation term, periods: ceil(term hours / period hours) (1 year = 4 quarters).
+* reservation: a contract of ``term`` hours covers L = max(1, floor(term / h)) whole
+  periods of h hours (1 year = 4 quarters; units are fixed across a period, so a
+  contract that ends within a period cannot serve it).  It is paid by the hour for
+  its whole term, used or not: with 5-month periods a 1-year contract serves 2
+  periods and pays its last 2 months in the third.  A term shorter than a period is
+  renewed back to back until the period is covered: ceil(h / term) contracts, the
+  hours past the period paid in the next one (``reservation_pay_hours``).
 * useful life, hours (catalog ``purchase.useful_life_years``): depreciation stops
   after it.
 * resale value of an existing device retired at the start of period t:
@@ -53,7 +59,7 @@ class PeriodSpec:
     demand_rps: np.ndarray              # (W, T, S)
     discount: np.ndarray                # (T + extra,) (1 + d)^-t, long enough for reservation terms
     lead_periods: np.ndarray            # (O,) purchase lead time, periods (0 for other offers)
-    term_periods: np.ndarray            # (O,) reservation term, periods (0 for other offers)
+    term_periods: np.ndarray            # (O,) periods one reservation serves (0 for other offers)
     life_hours: np.ndarray              # (O,) useful life of purchased hardware (inf otherwise)
     capex_usd_per_device: np.ndarray    # (O,) purchase price (new purchases only)
     resale_usd_per_device: np.ndarray   # (O, T + 1) value of an existing device retired at t (t = T: end)
@@ -67,6 +73,16 @@ class PeriodSpec:
     #: (W,) mean/peak load charged for energy when a period is one peak-sized slice
     #: (``within_period: peak``); None: each slice's actual load
     energy_load_factor: Optional[np.ndarray] = None
+    #: (O, J) hours a reservation pays in the j-th period from its start (zeros for other offers);
+    #: None: a whole period for each period it serves
+    term_pay_hours: Optional[np.ndarray] = None
+
+    def pay_hours(self, o: int) -> np.ndarray:
+        """Hours reservation offer o pays in each period from its start (module docstring)."""
+        if self.term_pay_hours is None:
+            return np.full(int(self.term_periods[o]), self.period_hours)
+        row = self.term_pay_hours[o]
+        return row[:len(np.trim_zeros(row, "b"))]
 
     @property
     def n_slices(self) -> int:
@@ -186,6 +202,23 @@ def check_periods(problem, file: Optional[str] = None) -> None:
         raise InputError(issues)
 
 
+def reservation_schedule(term_h: float, period_h: float) -> tuple[int, list]:
+    """(periods one reservation serves, hours paid in each period from its start).
+
+    Whole periods only (module docstring): 12 months in 5-month periods serve 2
+    periods and pay 5, 5, 2 months; 12 months in 18-month periods take two contracts
+    back to back, paying 18 then 6 months.
+    """
+    serves = max(1, math.floor(term_h / period_h + 1e-9))
+    contracts = max(1, math.ceil(serves * period_h / term_h - 1e-9))
+    paid = contracts * term_h
+    hours, j = [], 0
+    while paid - j * period_h > 1e-6 * period_h:
+        hours.append(min(period_h, paid - j * period_h))
+        j += 1
+    return serves, hours
+
+
 def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = None) -> PeriodSpec:
     """Demand per (workload, period, slice) and per-offer timing for ``k``'s offers."""
     check_periods(problem, file)
@@ -214,6 +247,7 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
     O = k.n_o
     lead = np.zeros(O, np.int64)
     term = np.zeros(O, np.int64)
+    pay: dict = {}
     life = np.full(O, math.inf)
     capex = np.zeros(O)
     resale = np.zeros((O, T + 1))
@@ -224,7 +258,7 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
         acc = catalog.accelerators[o.accelerator]
         pur = acc.purchase
         if o.acquisition in RESERVED_TERM_HOURS and not o.existing:
-            term[oi] = max(1, math.ceil(RESERVED_TERM_HOURS[o.acquisition] / period_h - 1e-9))
+            term[oi], pay[oi] = reservation_schedule(RESERVED_TERM_HOURS[o.acquisition], period_h)
         elif o.acquisition == "purchase" and not o.existing:
             capex[oi] = o.capex_usd_per_device
             if pur is not None and o.instance == "server":
@@ -243,10 +277,15 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
         ex = [i for i, o in enumerate(k.offers) if o.existing]
         moves = [(i, j) for i in ex for j in ex if i != j and k.offers[i].accelerator == k.offers[j].accelerator
                  and (k.offers[i].max_units or 0) > 0]
-    longest = int(max([T] + [T + int(x) for x in term]))
+    width = max([len(x) for x in pay.values()] + [0])
+    pay_hours = np.zeros((O, width))
+    for oi, hours in pay.items():
+        pay_hours[oi, :len(hours)] = hours
+    longest = T + width
     disc = (1.0 + per.discount_rate_per_period) ** -np.arange(longest + 1, dtype=float)
     return PeriodSpec(n_periods=T, period_hours=period_h, slice_weight=weight, slice_members=members,
                       demand_rps=demand, discount=disc, lead_periods=lead, term_periods=term,
+                      term_pay_hours=pay_hours,
                       life_hours=life, capex_usd_per_device=capex, resale_usd_per_device=resale,
                       retire_usd_per_device=per.retire_usd_per_device,
                       change_penalty_usd_per_device=per.change_penalty_usd_per_device,

@@ -58,7 +58,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     cands = {deployment_id(k, c): c for c in range(k.n_c)}
     pair = {(k.workloads[k.pair_w[p]], int(k.pair_c[p])): p for p in range(k.n_p)}
     # long enough for the longest reservation that starts in the last period (terms run past the horizon)
-    longest = max(1, math.ceil(max(RESERVED_TERM_HOURS.values()) / h - 1e-9))
+    longest = max(2, math.ceil(max(RESERVED_TERM_HOURS.values()) / h - 1e-9))
     disc = [(1.0 + per.discount_rate_per_period) ** -t for t in range(T + longest + 1)]
     e_per_wh = [0.0] * k.n_o
     c_per_wh = [0.0] * k.n_o
@@ -146,16 +146,23 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                                 for tau in range(t - lead + 1)))
                 continue
             elif kd == "reserved":
-                L = max(1, math.ceil(RESERVED_TERM_HOURS[o.acquisition] / h - 1e-9))
-                active = sum(history.get(("reserve", key), [0] * T)[tau] for tau in range(max(0, t - L + 1), t + 1))
+                L, paid = _reservation_terms(RESERVED_TERM_HOURS[o.acquisition], h)
+                started = history.get(("reserve", key), [0] * T)
+                active = sum(started[tau] for tau in range(max(0, t - L + 1), t + 1))
                 if n != active:
                     rep.add("stock", f"{key} period {t}", f"{n} reserved units in service, {active} "
                             f"reservations active (term {L} periods)", abs(n - active))
                 for part, r in rates.items():
                     if part.startswith("rental_reserved"):
-                        total += ur.get("reserve", 0) * g * r * h * sum(disc[t:t + L])
+                        # paid by the hour from the start of period t, for the whole contract
+                        total += ur.get("reserve", 0) * g * r * sum(
+                            disc[t + j] * min(h, max(0.0, paid - j * h)) for j in range(math.ceil(paid / h)))
+                        acc_t += g * r * sum(started[tau] * min(h, max(0.0, paid - (t - tau) * h))
+                                             for tau in range(t + 1))
                     else:
                         total += n * g * r * h * disc[t]
+                        acc_t += n * g * r * h
+                continue
             else:
                 retired = sum(history.get(("retire", key), [0] * T)[:t + 1])
                 have = (o.max_units or 0) + moved.get(key, 0)
@@ -294,6 +301,13 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     rep.recomputed = {"total_usd": float(total), "energy_kwh": float(energy_kwh), "co2_kg": float(co2_kg),
                       "capex_usd": float(capex)}
     return rep
+
+
+def _reservation_terms(term_h: float, h: float) -> tuple[int, float]:
+    """(whole periods a contract of term_h hours serves, hours paid for them): a term shorter
+    than a period is renewed until the period is covered; units are fixed within a period."""
+    serves = max(1, int(term_h // h + 1e-9))
+    return serves, term_h * max(1, math.ceil(serves * h / term_h - 1e-9))
 
 
 def _resale(problem, catalog, o, t: int, per) -> float:

@@ -641,3 +641,34 @@ def test_cbc_finds_the_reoptimisation_optimum_that_its_preprocessing_cut_off(tmp
     again = solve_problem(lp, backend="pulp", solver="cbc", mip_gap=1e-6, previous=json.loads(first.to_json())).plan
     assert again.status == "optimal"
     assert again.objective.total <= fleet_cost * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("months, count, total, accrued", [
+    # 5-month periods: a 1-year contract serves periods 0-1 and pays its last 2 months in period 2,
+    # which on-demand serves (reserving again there would pay 7 months past the horizon): 8 devices
+    # x ($1.2 x 8,760 h + $1.69 x 3,650 h) = $133,444; it was charged as if it served 15 months ($105,120)
+    (5, 3, 8 * (1.2 * 8760 + 1.69 * 3650), [8 * 1.2 * 3650, 8 * 1.2 * 3650, 8 * (1.2 * 1460 + 1.69 * 3650)]),
+    # 18-month periods: a period needs two 1-year contracts back to back (24 months paid, the last 6
+    # in the next period): 8 x $1.2 x 17,520 = $168,192 a period against 8 x $1.69 x 13,140 = $177,654
+    # on demand; it was charged 18 months ($126,144)
+    (18, 2, 2 * 8 * 1.2 * 17520, [8 * 1.2 * 13140, 8 * 1.2 * (4380 + 13140)]),
+])
+def test_a_reservation_serves_whole_periods_and_pays_its_whole_term(tmp_path, months, count, total, accrued):
+    """QA finding: the term was rounded up to whole periods (ceil), so a contract covered and charged
+    hours it does not have.  One 8-device server (~10.9 req/s) serves the 10 req/s in every period."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace(
+        "on_demand_usd_per_device_hour: {value: 4.0, source: test}}",
+        "on_demand_usd_per_device_hour: {value: 1.69, source: test}, "
+        "reserved_1y_usd_per_device_hour: {value: 1.2, source: test}}"))
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace(", growth: [1, 1, 1, 1, 1, 2, 2, 2]", "")
+                                     .replace("[purchase, on_demand]", "[reserved_1y, on_demand]")
+                                     .replace("count: 8, months: 3", f"count: {count}, months: {months}"))
+    lp = load_problem(tmp_path / "p.yaml")
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    assert plan["objective"]["total"] == pytest.approx(total)
+    assert [r["total_usd"] for r in plan["periods"]["timeline"]] == pytest.approx(accrued)
+    rep = verify_plan(lp.problem, lp.catalog, plan)
+    assert rep.ok and rep.recomputed["total_usd"] == pytest.approx(total)

@@ -14,7 +14,8 @@ Sets and parameters (beyond the single-period ones)
 T periods of h = months x 730 hours; slices s with weight omega_s (share of a
 period's hours, sum 1); disc_t = (1 + d)^-t.  Offers split by kind:
 E elastic (on-demand, spot): units may differ per slice (autoscaling);
-R reserved (1y/3y): a commitment runs L_o = ceil(term / h) periods;
+R reserved (1y/3y): a commitment serves L_o = max(1, floor(term / h)) periods and pays
+  pay_o[j] hours in the j-th period from its start (:func:`solver.periods.reservation_schedule`);
 P purchase (new servers): lead time lead_o periods, useful life life_o hours;
 X existing (owned) devices: M_o owned at the start.
 
@@ -35,7 +36,7 @@ Constraints (family = function name with '.' for '_')
 -----------------------------------------------------
 * stock.purchase[o,t]:  n[o,t] - sum_{tau <= t - lead_o} b[o,tau] = 0
 * stock.reserved[o,t]:  n[o,t] - sum_{t-L_o < tau <= t} z[o,tau] = 0
-  (a reservation bought in t is paid through t+L_o-1, used or not, even past the horizon)
+  (a reservation bought in t is paid for its whole term, used or not, even past the horizon)
 * stock.existing[o,t]:  n[o,t] + sum_{tau <= t} (r[o,tau] + sum_o' mv[o,o',tau] - sum_o' mv[o',o,tau]) <= M_o
 * per (t,s), with n[o] read as n[o,t] (R, P, X) or n[o,t,s] (E) and D_w as D[w,t,s]:
   demand.served, capacity.replica, capacity.offer_units, quality.mean,
@@ -44,7 +45,7 @@ Constraints (family = function name with '.' for '_')
   hour), redundancy.spare, redundancy.spare_within_replicas, cuts.replicas,
   cuts.units (see :mod:`solver.mip.formulation`).
 * caps.budget[t]:  accrual cost of period t / months <= max_usd_per_month, where
-  accrual = rentals of t + reserved units active in t x rate x h + owned units
+  accrual = rentals of t + what reservations pay in t + owned units
   in t x (amortisation + maintenance + hosting) x h + energy and carbon of t.
 * caps.capex:  sum_{o in P, t} price_o g_o b[o,t] <= max_capex_usd.
 * change.buy / change.reserve / change.retire[o,t] / change.move[o->o',t]:
@@ -54,7 +55,7 @@ Constraints (family = function name with '.' for '_')
 Objective (USD, discounted)
 ---------------------------
 min  sum_{o in E,t,s} rate_o g_o h omega_s disc_t n[o,t,s]
-   + sum_{o in R,t}   rate_o g_o h (sum_{j<L_o} disc_{t+j}) z[o,t]
+   + sum_{o in R,t}   rate_o g_o (sum_j disc_{t+j} pay_o[j]) z[o,t]
    + sum_{o in P,t}   amort_o g_o (sum_{t'=t+lead_o}^{T-1} disc_t' min(h, max(0, life_o - (t'-t-lead_o) h))) b[o,t]
    + sum_{o in R u P u X,t} (other hourly parts: maintenance, hosting) g_o h disc_t n[o,t]
    + sum_{t,s} h omega_s disc_t (e_o + k_o) [IT power of slice (t,s) as in the single-period model,
@@ -279,8 +280,8 @@ def objective(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars)
             b.add_objective(part, cols, vals)
         for part in on_decision:
             if kind[o] == "reserved":
-                L = int(spec.term_periods[o])
-                vals = np.array([disc[t:t + L].sum() for t in range(T)]) * rates[part] * g * h
+                pay = spec.pay_hours(o)
+                vals = np.array([disc[t:t + len(pay)] @ pay for t in range(T)]) * rates[part] * g
                 b.add_objective(part, v.Z[:, o], vals)
             else:
                 ts = np.flatnonzero(v.B[:, o] >= 0)
@@ -321,9 +322,10 @@ def power_terms_ts(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int, s: 
 def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> dict:
     """Undiscounted cost of period t by part as {part: (cols, vals)}: what the period pays.
 
-    Reserved units and owned servers are charged for the period they are in service
-    (their hourly rate incl. amortisation), not on the decision: this is the
-    per-period view used by budgets and reports.  A server's depreciation stops when
+    Reservations are charged the hours they pay in t (a whole period while they serve,
+    the rest of a term that ends within a period in that period) and owned servers for
+    the period they are in service (their hourly rate incl. amortisation), not on the
+    decision: this is the per-period view used by budgets and reports.  A server's depreciation stops when
     its useful life ends (as in the objective); its upkeep goes on while in service.
     """
     S, h, w = spec.n_slices, spec.period_hours, spec.slice_weight
@@ -340,6 +342,11 @@ def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> d
         for part, rate in off.usd_per_device_hour:
             if kind[o] == "elastic":
                 add(part, v.NE[t, :, o], rate * g * h * w)
+            elif kind[o] == "reserved" and part.startswith("rental_reserved"):
+                # what the contracts started in t - j pay in t (the last may pay past what it serves)
+                pay = spec.pay_hours(o)
+                taus = [t - j for j in range(len(pay)) if t - j >= 0]
+                add(part, v.Z[taus, o], [rate * g * pay[t - tau] for tau in taus])
             elif kind[o] == "purchase" and part == "purchase_amortisation":
                 # depreciated hours in t of each order placed in tau (in service from tau + lead)
                 lead, life = int(spec.lead_periods[o]), spec.life_hours[o]

@@ -237,7 +237,11 @@ class Periods(Strict):
 
     count: int = Field(ge=1, le=40, description="Number of periods.")
     months: float = Field(3.0, ge=0.1, le=120, description="Length of one period, months (3 = quarters; "
-                                                          "0.1 .. 120).")
+                                                          "0.1 .. 120). Units are fixed within a period, so a "
+                                                          "reservation serves whole periods only and pays its "
+                                                          "whole term: 1 year in 5-month periods serves 2 and pays "
+                                                          "2 months in the third; in 18-month periods two 1-year "
+                                                          "contracts serve one.")
     discount_rate_per_period: float = Field(0.0, ge=0, lt=1, description="Costs of period t weigh (1+d)^-t.")
     resale_fraction: float = Field(
         0.0, ge=0, le=1, description="Resale value of a retired device as a fraction of its straight-line "
