@@ -85,7 +85,7 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
                   mip_gap: float, threads: Optional[int] = None, perf=None,
                   previous: Optional[dict] = None):
     """Build and solve the multi-period model; returns a pipeline ``Solved``."""
-    from solver.mip.pipeline import Solved, unservable_message
+    from solver.mip.pipeline import Solved, drop_idle, unservable_message
     p = loaded.problem
     if p.objective.periods is None:
         raise InputError(InputIssue("re-optimisation needs a multi-period problem", file=loaded.file,
@@ -123,6 +123,7 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict in some period (power, availability, budget, "
                             "spot share, lead times or fixed period-0 decisions)")
+    res = drop_idle(model, res)
     plan = build_period_plan(p, k, spec, model, v, res, scenario=loaded.scenario,
                              time_limit_s=time_limit_s, mip_gap=mip_gap)
     if previous is not None and plan.periods is not None:

@@ -320,3 +320,38 @@ def test_reservation_is_billed_for_its_whole_term():
     _solve_all(k(0.9, 8760.0), 0.9 * 26280)
     _solve_all(k(1.5, 8760.0), 3.0 * 8760)        # reserved 1.5 x 26,280 = 39,420 > 26,280
     _solve_all(k(1.5, 26280.0), 1.5 * 26280)       # over the full term it pays off
+
+
+def test_drop_idle_takes_a_replica_no_row_needs():
+    """An 8-device server at $8/h holds the one tp4 replica 10 req/s need (20 req/s each); a second
+    tp4 replica is free (its server is paid, no energy charged), so a solver may return it: solver
+    values with y = (1, 1) and all load on candidate 0 lose candidate 1's replica, cost unchanged."""
+    from solver.mip.pipeline import drop_idle
+    from solver.mip.status import SolveResult
+    k = coeffs([offer("x", g=8, usd_per_device_hour=1.0)], [(0, 4, 70.0), (0, 4, 70.0)],
+               [(0, 0, 20.0), (0, 1, 20.0)], [10.0])
+    m = build_model(k)
+    v = np.zeros(m.n_vars)
+    v[m.blocks["y"]] = [1, 1]
+    v[m.blocks["n"]] = [1]
+    v[m.blocks["x"]] = [10.0, 0.0]
+    assert m.violations(v) == []
+    t = drop_idle(m, SolveResult("optimal", "b", "s", 0.0, values=v, objective=8.0))
+    assert list(t.values[m.blocks["y"]]) == [1, 0] and list(t.values[m.blocks["n"]]) == [1]
+    assert t.objective == pytest.approx(8.0) and m.violations(t.values) == []
+
+
+def test_lowering_keeps_rows_that_need_the_replicas():
+    """``lowered`` takes nothing a row needs: a >= row (a cover cut) and an N+1 spare keep theirs.
+    Rows by hand: y0 + y1 >= 3 holds 2 + 1; x <= 2 y0 needs y0 >= 1.5; lowering y0 (first) may take
+    nothing (the cover row is tight), y1 likewise: the values stay (2, 1)."""
+    from solver.mip.model import ModelBuilder
+    b = ModelBuilder()
+    y = b.add_vars("y", ["y0", "y1"], 0.0, 10.0, integer=True)
+    x = b.add_vars("x", ["x"], 0.0, 10.0, integer=False)
+    b.add_rows("cover", np.zeros(2), y, [1.0, 1.0], ">", [3.0], ["c"])
+    b.add_rows("cap", np.zeros(2), [x[0], y[0]], [1.0, -2.0], "<", [0.0], ["k"])
+    m = b.build()
+    assert list(m.lowered(np.array([2.0, 1.0, 3.0]), y)) == [2.0, 1.0, 3.0]
+    # with the cover row loose (y1 = 4) y1 drops to 1 and y0 to 2 (x = 3 needs 1.5 -> 2)
+    assert list(m.lowered(np.array([5.0, 4.0, 3.0]), y)) == [2.0, 1.0, 3.0]

@@ -212,3 +212,47 @@ def test_quiet_stdout_hides_solver_prints_and_restores_stdout_after_overlapping_
     t.join(10)
     os.write(1, b"shown\n")
     assert capfd.readouterr().out == "shown\n"
+
+
+TWO_TENANTS = """schema_version: 1
+name: two-tenants
+workloads:
+  - id: chat
+    demand: {requests_per_s: 20}
+    input_tokens: {mean: 1200, p90: 3000, max: 8000}
+    output_tokens: {mean: 300, p90: 700, max: 2048}
+    slo: {ttft_ms: 1000, tpot_ms: 50, percentile: 99}
+    quality: {min_score: 72}
+    models: [llama-3.1-8b, qwen2.5-7b]
+  - id: complete
+    demand: {requests_per_s: 60}
+    input_tokens: {mean: 1500, p90: 3000, max: 4096}
+    output_tokens: {mean: 40, p90: 80, max: 128}
+    slo: {ttft_ms: 300, tpot_ms: 25, percentile: 99}
+    quality: {min_score: 60}
+    models: [llama-3.2-3b, llama-3.1-8b]
+fleet:
+  regions: [oregon]
+  accelerators: [h100-sxm, a100-80gb]
+  acquisition: [on_demand, reserved_1y]
+  tensor_parallel: [1]
+  max_utilization: 0.8
+objective:
+  horizon_months: 12
+"""
+
+
+@pytest.mark.parametrize("backend, name", [("highspy", "highs"), ("ortools", "scip"), ("pulp", "cbc"),
+                                           ("highspy", "reduced")])
+def test_no_plan_lists_a_deployment_without_load(backend, name):
+    """QA finding: one 8-GPU instance serves both tenants; replicas in it that carry nothing are free,
+    and HiGHS returned 2 + 1 of them (0 % utilisation): the workloads' costs summed to $210,941 of
+    $337,505 and differed by backend.  Every deployment now carries load and the costs add up.  The
+    optimum is one reserved p5.48xlarge in Oregon: 8 x $4.816 (6.88 x 0.7) x 8,760 h = $337,505.28."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem_text
+    plan = solve_problem(load_problem_text(TWO_TENANTS), backend=backend, solver=name).plan
+    assert plan.status == "optimal"
+    assert plan.objective.total == pytest.approx(8 * 6.88 * 0.7 * 8760, rel=1e-6)
+    assert all(d.utilization > 0 for d in plan.deployments)
+    assert sum(w.usd for w in plan.kpis) == pytest.approx(plan.objective.total, rel=1e-9)

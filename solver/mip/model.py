@@ -14,6 +14,7 @@ Constraint rows are stored in compressed sparse row form (``indptr``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
@@ -91,6 +92,44 @@ class LinearModel:
 
     def objective_value(self, v: np.ndarray) -> float:
         return float(self.obj @ v + self.obj_const)
+
+    def lowered(self, v: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``v`` with each integer column of ``cols`` (in order) lowered by as many whole units as
+        every row and bound still allows, the others held; only where that costs nothing more.
+
+        Why: a replica that no row needs and the objective does not price (its server is paid
+        anyway) is a free choice the solvers make differently: plans of the same optimum then
+        list idle deployments on one backend and not on another, and their cost is attributed
+        to no workload.  Lowering keeps every row within its limit, so the plan stays feasible
+        and its objective does not rise.
+        """
+        out = np.array(v, dtype=float)
+        act = self.activity(out)
+        rows_of = self.row_of_nnz()
+        order = np.argsort(self.indices, kind="stable")
+        starts = np.searchsorted(self.indices[order], np.arange(self.n_vars + 1))
+        for j in cols:
+            j = int(j)
+            have = round(out[j])
+            if not self.is_int[j] or have <= self.lb[j] or self.obj[j] < 0 or have < 0.5:
+                continue
+            nz = order[starts[j]:starts[j + 1]]
+            rows, a = rows_of[nz], self.data[nz]
+            room = float(have - max(self.lb[j], 0.0))
+            for i, aij in zip(rows, a):
+                sense = self.sense[i]
+                if sense == "=":
+                    room = 0.0
+                elif (sense == "<") == (aij < 0):    # lowering moves the row towards its limit
+                    slack = self.rhs[i] - act[i] if sense == "<" else act[i] - self.rhs[i]
+                    room = min(room, max(0.0, slack / abs(aij)))
+                if room < 1.0:
+                    break
+            step = math.floor(room + 1e-9)
+            if step >= 1:
+                out[j] = have - step
+                np.add.at(act, rows, -a * step)
+        return out
 
     # ------------------------------------------------------------------ debugging output
     def to_lp_text(self) -> str:

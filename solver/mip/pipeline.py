@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
+import numpy as np
+
 from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
 from solver.mip.backends import BACKENDS, solve
 from solver.mip.formulation import build_model
@@ -45,6 +47,22 @@ def unservable_message(k: Coefficients) -> Optional[str]:
             f"and filters ({len(k.offers)} offers considered; combinations dropped per workload - "
             f"{'; '.join(parts)}). Relax the SLO, quality target or filters, or allow more "
             "accelerators/regions; `fleetopt perf` shows why a deployment cannot serve.")
+
+
+#: blocks lowered after a solve, in this order (spares before the replicas they sit on, replicas
+#: before the units they fill): single-period and multi-period names
+IDLE_BLOCKS = ("s", "y", "n", "SP", "Y", "NE")
+
+
+def drop_idle(model: LinearModel, res: SolveResult) -> SolveResult:
+    """``res`` without replicas, spares and rented units that no row needs and nothing prices
+    (:meth:`LinearModel.lowered`): equal optima then give equal plans on every backend."""
+    if res.values is None:
+        return res
+    cols = [model.blocks[b].ravel() for b in IDLE_BLOCKS if b in model.blocks]
+    cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    values = model.lowered(res.values, cols[cols >= 0])
+    return replace(res, values=values, objective=model.objective_value(values))
 
 
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
@@ -94,6 +112,7 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
             res.message += ("; the constraints conflict (availability, power, budget, spot share, "
                             "mean quality or redundancy); try relaxing one at a time with --scenario")
     log.info(solved(res))
+    res = drop_idle(model, res)
     plan = build_plan(problem, k, model, res, scenario=scenario, time_limit_s=time_limit_s,
                       mip_gap=mip_gap)
     return Solved(plan, k, model, res)
