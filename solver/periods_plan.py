@@ -6,13 +6,16 @@ retired, units in service or rented per slice), deployments and routing per
 slice, and the period's accrued cost by part (undiscounted: rentals, reserved
 units at their hourly rate and owned units at depreciation + upkeep while in
 service, energy; one-off decisions - retirements, moves - are not in it: each
-unit row carries what its decision costs, e.g. ``retire_usd``).  The plan's
+unit row carries what its decision commits in the objective, e.g. ``retire_usd``; ``buy_usd``
+and ``reserve_usd`` include the upkeep and idle power of the periods the units serve).  The plan's
 ``objective`` is the optimised total (discounted; reservations over their whole
 term; purchases depreciated while in service within the horizon).
 
-Re-optimisation (``fleetopt solve --existing OLD.json``): period 0's buy, reserve
-and retire decisions are fixed to the old plan's, later decisions pay the
-change penalty for every device they differ by, and the new plan's
+Re-optimisation (``fleetopt solve --existing OLD.json [--executed-through K]``): the
+new problem keeps the old plan's period 0 (it may look further ahead: more
+periods); the buy, reserve, retire and move decisions of the executed periods
+(0, or 0..K) are fixed to the old plan's, later decisions pay the change penalty
+for every device they differ by within the old horizon, and the new plan's
 ``periods.change`` lists what changed with the cost of each.
 """
 
@@ -29,7 +32,8 @@ import solver
 from solver.coefficients import build_coefficients, prune_dominated
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS, solve
-from solver.mip.periods import DECISIONS, PERIOD_COST_PARTS, accrual_terms, build_period_model, power_terms_ts
+from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_terms, build_period_model,
+                                power_terms_ts)
 from solver.mip.status import INFEASIBLE
 from solver.periods import build_period_spec, owned_offers, with_move_targets
 from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise
@@ -38,8 +42,8 @@ from solver.progress import solved, starting
 log = logging.getLogger(__name__)
 
 
-def previous_decisions(plan: dict) -> dict:
-    """{(decision, offer key, t): units} of a multi-period plan JSON dict."""
+def previous_decisions(plan: dict, executed_through: int = 0) -> Previous:
+    """The decisions of a multi-period plan JSON dict, its periods 0..``executed_through`` executed."""
     per = plan.get("periods")
     if not isinstance(per, dict) or "timeline" not in per:
         raise InputError(InputIssue("the previous plan has no `periods` section", path="--existing",
@@ -53,7 +57,7 @@ def previous_decisions(plan: dict) -> dict:
                     out[(dec, u["offer"], t)] = float(u[dec])
         for mv in row.get("moves", []):
             out[("move", f"{mv['from']}->{mv['to']}", t)] = float(mv["devices"])
-    return out
+    return Previous(out, n_periods=len(per["timeline"]), executed=executed_through + 1)
 
 
 def period_coefficients(loaded, *, perf=None):
@@ -83,8 +87,12 @@ def solve_period_model(k, spec, model, v, *, backend: str, solver_name: Optional
 
 def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limit_s: float,
                   mip_gap: float, threads: Optional[int] = None, perf=None,
-                  previous: Optional[dict] = None):
-    """Build and solve the multi-period model; returns a pipeline ``Solved``."""
+                  previous: Optional[dict] = None, executed_through: int = 0):
+    """Build and solve the multi-period model; returns a pipeline ``Solved``.
+
+    ``previous``: an earlier plan's JSON dict of the same horizon (same period 0), whose periods
+    0..``executed_through`` have been carried out: their decisions are kept, later ones re-decided.
+    """
     from solver.mip.pipeline import Solved, drop_idle, unservable_message
     p = loaded.problem
     if p.objective.periods is None:
@@ -96,16 +104,23 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
     spec = build_period_spec(p, loaded.catalog, k, file=loaded.file)
     log.info("coefficients in %.1fs: periods %d, workloads %d, offers %d, candidates %d",
              time.perf_counter() - t0, spec.n_periods, k.n_w, k.n_o, k.n_c)
-    prev = previous_decisions(previous) if previous is not None else None
+    prev = previous_decisions(previous, executed_through) if previous is not None else None
     if prev is not None:
+        if prev.executed > min(prev.n_periods, spec.n_periods):
+            raise InputError(InputIssue(
+                f"--executed-through {executed_through}: the previous plan has {prev.n_periods} periods "
+                f"(0..{prev.n_periods - 1}) and this problem {spec.n_periods}", path="--executed-through",
+                hint="name a period both horizons hold; to plan further ahead, raise "
+                     "objective.periods.count and keep period 0 where the previous plan had it"))
         keys = {o.key for o in k.offers}
         keys |= {f"{k.offers[a].key}->{k.offers[b].key}" for a, b in spec.moves}
-        missing = sorted({key for (_, key, t) in prev if key not in keys and t == 0})
+        missing = sorted({key for (_, key, t) in prev.decisions if key not in keys and t < prev.executed})
         if missing:
             raise InputError(InputIssue(
-                f"the previous plan's period-0 decisions use offers this problem does not allow: "
+                f"the previous plan's executed decisions use offers this problem does not allow: "
                 f"{', '.join(missing)}", path="--existing",
-                hint="re-optimise with the same fleet filters as the previous plan"))
+                hint="re-optimise with the same fleet filters and owned devices as the previous plan "
+                     "(devices it sold stay in fleet.existing: the plan records their sale)"))
     t0 = time.perf_counter()
     model, v = build_period_model(k, spec, prev)
     log.info("multi-period model: %d variables (%d integer), %d rows in %.1fs", model.n_vars,
@@ -180,6 +195,17 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
     total = float(sum(breakdown.values()))
     timeline = []
     capex_total = 0.0
+    def _upkeep(dec: str, o: int, t: int) -> float:
+        """Per-unit costs in service (upkeep, idle power) of the periods a unit bought or reserved
+        in t serves within the horizon: part of what that decision commits."""
+        if dec == "buy":
+            served = range(t + int(spec.lead_periods[o]), spec.n_periods)
+        elif dec == "reserve":
+            served = range(t, min(t + int(spec.term_periods[o]), spec.n_periods))
+        else:
+            return 0.0
+        return float(sum(model.obj[v.NF[t2, o]] for t2 in served))
+
     for t in range(spec.n_periods):
         units = []
         for o, off in enumerate(k.offers):
@@ -197,8 +223,8 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                     n = int(round(val(col)))
                     if n:
                         row[dec] = n
-                        # what the decision costs in the objective (discounted; negative: a gain)
-                        row[f"{dec}_usd"] = float(model.obj[col] * n)
+                        # what the decision commits in the objective (discounted; negative: a gain)
+                        row[f"{dec}_usd"] = float(n * (model.obj[col] + _upkeep(dec, o, t)))
                 if not (row["in_service"] or any(d in row for d, _ in DECISIONS)):
                     continue
                 if kind[o] == "existing":

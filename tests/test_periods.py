@@ -672,3 +672,64 @@ def test_a_reservation_serves_whole_periods_and_pays_its_whole_term(tmp_path, mo
     assert [r["total_usd"] for r in plan["periods"]["timeline"]] == pytest.approx(accrued)
     rep = verify_plan(lp.problem, lp.catalog, plan)
     assert rep.ok and rep.recomputed["total_usd"] == pytest.approx(total)
+
+
+CHAIN_OVERLAY = LIFE_OVERLAY.replace("{value: 4.0, source: test}}", "{value: 1.71, source: test}}").replace(
+    "{value: 26280, source: test}", "{value: 43800, source: test}").replace(
+    "{value: 1, source: test}", "{value: 5, source: test}").replace(
+    "maintenance_fraction_per_year: {value: 0.0, source: test}", "maintenance_fraction_per_year: {value: 0.1, source: test}")
+CHAIN_PROBLEM = (LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 2, 3, 4, 5, 6]")
+                 .replace("count: 8, months: 3", "count: 6, months: 3, change_penalty_usd_per_device: 100"))
+
+
+def _buys(plan):
+    return [sum(u.get("buy", 0) for u in row["units"]) for row in plan["periods"]["timeline"]]
+
+
+def test_reoptimising_later_in_the_horizon_keeps_every_executed_period(tmp_path):
+    """QA finding: only period 0 was ever fixed, so re-optimising at the start of quarter 2 after a
+    lower forecast cancelled the server ordered in quarter 1.  A server (10.9 req/s) costs $1.70 per
+    device-hour owned ($1.00 depreciation + $0.50 maintenance + $0.20 hosting) against $1.71 rented,
+    so the plan for growth 1..6 buys [2, 1, 1, 1, 1, 0] (one quarter's lead time).  With demand back to
+    1x from quarter 2 and quarters 0-1 executed, the quarter-1 order stays; the later ones go, and
+    each dropped order's cost change is what it committed: 8 x $1.70 x 2,190 h for each quarter it
+    would have served (quarters 3-5: -$89,352, 4-5: -$59,568, 5: -$29,784)."""
+    from solver.cli import main
+    from solver.verify import verify_plan
+    from solver.problem.load import load_problem
+    (tmp_path / "cat.yaml").write_text(CHAIN_OVERLAY)
+    (tmp_path / "p.yaml").write_text(CHAIN_PROBLEM)
+    assert main(["solve", str(tmp_path / "p.yaml"), "--json", str(tmp_path / "q0.json"), "--quiet"]) == 0
+    assert _buys(json.loads((tmp_path / "q0.json").read_text())) == [2, 1, 1, 1, 1, 0]
+    (tmp_path / "p.yaml").write_text(CHAIN_PROBLEM.replace("[1, 2, 3, 4, 5, 6]", "[1, 2, 1, 1, 1, 1]"))
+    assert main(["solve", str(tmp_path / "p.yaml"), "--existing", str(tmp_path / "q0.json"),
+                 "--executed-through", "1", "--json", str(tmp_path / "q2.json"), "--quiet"]) == 0
+    plan = json.loads((tmp_path / "q2.json").read_text())
+    assert _buys(plan) == [2, 1, 0, 0, 0, 0]
+    decisions = plan["periods"]["change"]["decisions"]
+    assert [d["period"] for d in decisions] == [2, 3, 4]
+    assert [d["change_usd"] for d in decisions] == pytest.approx([-8 * 1.70 * 2190 * q for q in (3, 2, 1)])
+    assert plan["objective"]["breakdown"]["change_penalty"] == pytest.approx(3 * 8 * 100.0)
+    lp = load_problem(tmp_path / "p.yaml")
+    assert verify_plan(lp.problem, lp.catalog, plan).ok
+    # executed means kept: without --executed-through only quarter 0 is, and the order goes
+    assert main(["solve", str(tmp_path / "p.yaml"), "--existing", str(tmp_path / "q0.json"),
+                 "--json", str(tmp_path / "q0b.json"), "--quiet"]) == 0
+    assert _buys(json.loads((tmp_path / "q0b.json").read_text())) == [2, 0, 0, 0, 0, 0]
+    # a period the plans do not both hold is bad input
+    assert main(["solve", str(tmp_path / "p.yaml"), "--existing", str(tmp_path / "q0.json"),
+                 "--executed-through", "6", "--quiet"]) == 2
+
+
+def test_a_longer_horizon_charges_no_change_for_periods_the_previous_plan_did_not_cover(tmp_path):
+    """Looking two quarters further ahead (growth 1..8 over 8 quarters) from the 6-quarter plan: the two
+    servers for quarter 7 are bought in quarter 6, which the old plan did not have; that was charged
+    as a change from 'buy nothing' (16 devices x $100 = $1,600 > the $350.40 owning saves over
+    renting, 16 x $0.01 x 2,190 h), so the plan rented them.  Now no penalty applies there."""
+    lp, first, again = _solve_then_reoptimise(
+        tmp_path, CHAIN_OVERLAY, CHAIN_PROBLEM,
+        new_problem=CHAIN_PROBLEM.replace("[1, 2, 3, 4, 5, 6]", "[1, 2, 3, 4, 5, 6, 7, 8]")
+        .replace("count: 6", "count: 8"))
+    assert _buys(again) == [2, 1, 1, 1, 1, 0, 2, 0]
+    assert again["objective"]["breakdown"]["change_penalty"] == 0.0
+    assert again["periods"]["change"]["decisions"] == []

@@ -39,8 +39,12 @@ def register(sub) -> None:
     p.add_argument("--baseline", choices=["homogeneous"], default=None,
                    help="also solve with one accelerator type at a time and report the saving")
     p.add_argument("--existing", default=None, metavar="PLAN.json",
-                   help="re-optimise a multi-period problem from this earlier plan: its period-0 "
-                        "decisions are kept, the report lists what changed and what it costs")
+                   help="re-optimise a multi-period problem from this earlier plan of the same horizon "
+                        "(same period 0; raise objective.periods.count to look further ahead): its "
+                        "executed decisions are kept, the report lists what changed and what it costs")
+    p.add_argument("--executed-through", type=int, default=None, metavar="PERIOD",
+                   help="with --existing: the earlier plan's periods 0..PERIOD have been carried out and "
+                        "their buy/reserve/retire/move decisions are kept (default 0)")
     p.add_argument("--warm-start", default=None, metavar="PLAN.json",
                    help="start the solver from an earlier plan of a single-period problem (matched by "
                         "deployment id, routes scaled to the new demand); it only speeds the search")
@@ -79,6 +83,12 @@ def run(args) -> int:
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     backend, solver = _check_options(args, loaded.problem)
     previous = None
+    if args.executed_through is not None and not args.existing:
+        raise InputError(InputIssue("--executed-through needs --existing PLAN.json", path="--executed-through",
+                                    hint="name the earlier plan whose periods have been carried out"))
+    if args.executed_through is not None and args.executed_through < 0:
+        raise InputError(InputIssue(f"--executed-through must be a period >= 0, got {args.executed_through}",
+                                    path="--executed-through", hint="0 is the first period"))
     if args.existing:
         from solver.plan import load_plan_json
         previous = load_plan_json(args.existing)
@@ -102,7 +112,8 @@ def run(args) -> int:
     # as they always have
     with on_interrupt() if backend == "highspy" else contextlib.nullcontext():
         solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
-                               mip_gap=args.gap, threads=args.threads, previous=previous, warm_start=warm)
+                               mip_gap=args.gap, threads=args.threads, previous=previous,
+                               executed_through=args.executed_through or 0, warm_start=warm)
     plan = solved.plan
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text())

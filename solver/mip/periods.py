@@ -49,8 +49,9 @@ Constraints (family = function name with '.' for '_')
   in t x (amortisation + maintenance + hosting) x h + energy and carbon of t.
 * caps.capex:  sum_{o in P, t} price_o g_o b[o,t] <= max_capex_usd.
 * change.buy / change.reserve / change.retire[o,t] / change.move[o->o',t]:
-  v[o,t] - dp[o,t] + dm[o,t] = previous[o,t]  (re-optimisation); period 0's
-  decisions are fixed to the previous plan's (they have been executed).
+  v[o,t] - dp[o,t] + dm[o,t] = previous[o,t]  (re-optimisation, periods the previous plan
+  covers); the decisions of the executed periods (period 0, or 0..K with
+  ``--executed-through K``) are fixed to the previous plan's.
 
 Objective (USD, discounted)
 ---------------------------
@@ -117,7 +118,7 @@ def _cols(n: int) -> np.ndarray:
 
 
 def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec,
-                         previous: Optional[dict] = None) -> PeriodVars:
+                         previous: Optional["Previous"] = None) -> PeriodVars:
     T, S, O, C, P = spec.n_periods, spec.n_slices, k.n_o, k.n_c, k.n_p
     kind = spec.kind(k)
     NF = np.full((T, O), -1, np.int64)
@@ -150,7 +151,7 @@ def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec,
         Z[:, o] = b.add_vars(f"z[{o}]", [f"z[{o}]@{t}" for t in range(T)], 0.0, math.inf, integer=True)
     for o in np.flatnonzero(kind == "existing"):
         gain = _retire_coef(spec, o)
-        # where retiring pays; and wherever the previous plan retired (period 0's retirements have
+        # where retiring pays; and wherever the previous plan retired (executed retirements have
         # been carried out whatever they are worth now, later ones are priced as changes)
         ts = [t for t in range(T) if gain[t] < -1e-9
               or (previous or {}).get(("retire", k.offers[o].key, t), 0) > 0]
@@ -395,26 +396,42 @@ def caps_capex(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars
         b.add_rows("caps.capex", np.zeros(len(cols)), cols, vals, "<", [k.max_capex_usd], ["usd"])
 
 
+@dataclass(frozen=True)
+class Previous:
+    """What re-optimisation keeps from an earlier plan of the same horizon (same period 0).
+
+    ``decisions``: {(decision, offer key, t): units}; ``n_periods``: periods that plan covers (a
+    new problem may look further ahead: its later periods have no earlier decision to keep);
+    ``executed``: leading periods whose decisions have been carried out, fixed in the new model.
+    """
+
+    decisions: dict
+    n_periods: int
+    executed: int = 1
+
+    def get(self, key: tuple, default: float = 0.0) -> float:
+        return self.decisions.get(key, default)
+
+
 #: decision kinds that re-optimisation compares with the previous plan
 DECISIONS = (("buy", "B"), ("reserve", "Z"), ("retire", "R"))
 
 
 def change_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars,
-                previous: dict) -> None:
-    """Fix period 0 to ``previous`` and price deviations in later periods.
+                previous: Previous) -> None:
+    """Price deviations from ``previous`` in the periods after the executed ones (those are fixed
+    in :func:`build_period_model`) that the previous plan covers.
 
-    ``previous``: {(decision, offer key, t): units} from the previous plan.
     v[o,t] - dp + dm = previous[o,t] with penalty x devices on dp + dm (only if penalty > 0).
     """
     pen = spec.change_penalty_usd_per_device
+    later = range(previous.executed, min(spec.n_periods, previous.n_periods)) if pen > 0 else range(0)
     for dec, attr in DECISIONS:
         M = getattr(v, attr)
         for o, off in enumerate(k.offers):
-            for t in range(spec.n_periods):
+            for t in later:
                 col = M[t, o]
                 old = float(previous.get((dec, off.key, t), 0.0))
-                if t == 0 or pen <= 0:   # period 0 is fixed in build_period_model
-                    continue
                 if col < 0:
                     if old:
                         # the old decision cannot be kept here (a purchase whose lead time now ends
@@ -430,7 +447,7 @@ def change_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVar
                 b.add_objective("change_penalty", [dp, dm], [pen * off.devices_per_unit] * 2)
     for i, (o1, o2) in enumerate(spec.moves):
         key = f"{k.offers[o1].key}->{k.offers[o2].key}"
-        for t in range(1, spec.n_periods) if pen > 0 else ():
+        for t in later:
             dp, dm = b.add_vars(f"d[move,{i},{t}]", [f"dp[move,{i}]@{t}", f"dm[move,{i}]@{t}"], 0.0,
                                 math.inf, integer=False)
             b.add_rows("change.move", np.zeros(3), [v.MV[t, i], dp, dm], [1.0, -1.0, 1.0], "=",
@@ -438,7 +455,7 @@ def change_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVar
             b.add_objective("change_penalty", [dp, dm], [pen, pen])
 
 
-def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dict] = None
+def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[Previous] = None
                        ) -> tuple[LinearModel, PeriodVars]:
     """The whole multi-period MIP (module docstring)."""
     b = ModelBuilder()
@@ -454,24 +471,25 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[dic
     caps_capex(b, k, spec, v)
     model = b.build()
     if previous is not None:
-        for i, (o1, o2) in enumerate(spec.moves):
-            val = float(previous.get(("move", f"{k.offers[o1].key}->{k.offers[o2].key}", 0), 0.0))
-            model.lb[v.MV[0, i]] = model.ub[v.MV[0, i]] = val
         lost = []
-        for dec, attr in DECISIONS:
-            M = getattr(v, attr)
-            for o, off in enumerate(k.offers):
-                col = M[0, o]
-                val = float(previous.get((dec, off.key, 0), 0.0))
-                if col >= 0:
-                    model.lb[col] = model.ub[col] = val
-                elif val:
-                    lost.append(f"{dec} {val:g} x {off.key}")
+        for t in range(previous.executed):
+            for i, (o1, o2) in enumerate(spec.moves):
+                val = float(previous.get(("move", f"{k.offers[o1].key}->{k.offers[o2].key}", t), 0.0))
+                model.lb[v.MV[t, i]] = model.ub[v.MV[t, i]] = val
+            for dec, attr in DECISIONS:
+                M = getattr(v, attr)
+                for o, off in enumerate(k.offers):
+                    col = M[t, o]
+                    val = float(previous.get((dec, off.key, t), 0.0))
+                    if col >= 0:
+                        model.lb[col] = model.ub[col] = val
+                    elif val:
+                        lost.append(f"{dec} {val:g} x {off.key} in period {t}")
         if lost:
             # executed decisions this model cannot express (a purchase whose lead time now ends past
             # the horizon): dropping them silently would plan as if they had not happened
             raise InputError(InputIssue(
-                f"the previous plan's period-0 decisions cannot be kept in this problem: {', '.join(lost)}",
+                f"the previous plan's executed decisions cannot be kept in this problem: {', '.join(lost)}",
                 path="--existing", hint="keep the previous plan's horizon and lead times when re-optimising"))
     model.blocks.update({"Y": v.Y, "X": v.X, "SP": v.SP, "NF": v.NF, "NE": v.NE, "B": v.B,
                          "Z": v.Z, "R": v.R, "MV": v.MV})

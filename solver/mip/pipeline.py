@@ -121,11 +121,12 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
 def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
                   time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
                   threads: Optional[int] = None, perf=None, previous: Optional[dict] = None,
-                  warm_start: Optional[dict] = None) -> Solved:
+                  executed_through: int = 0, warm_start: Optional[dict] = None) -> Solved:
     """Solve a :class:`~solver.problem.load.LoadedProblem`; CLI flags override ``problem.solver``.
 
     Problems with ``objective.periods`` go to the multi-period model (:mod:`solver.periods_plan`);
-    ``previous`` (an old multi-period plan's JSON dict) re-optimises from it.
+    ``previous`` (an old multi-period plan's JSON dict, same period 0) re-optimises from it, its
+    periods 0..``executed_through`` carried out.
     """
     p = loaded.problem
     opts = p.solver
@@ -136,7 +137,8 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
         return solve_periods(loaded, backend=backend, solver_name=solver,
                              time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
                              mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
-                             threads=threads or opts.threads, perf=perf, previous=previous)
+                             threads=threads or opts.threads, perf=perf, previous=previous,
+                             executed_through=executed_through)
     t0 = time.perf_counter()
     k = build_coefficients(p, loaded.catalog, perf=perf)
     log.info("coefficients in %.1fs: workloads %d, offers %d, candidates %d, workload-candidate pairs %d",
