@@ -1022,7 +1022,8 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
         pairs = live[idx]
         max_rps[pairs] = st["lam"]
         ttft[pairs] = st["ttft"] * 1e3
-        tpot[pairs] = st["tpot"] * 1e3
+        # one-token answers have no TPOT (every node's weight is 0): NaN, as an unknown latency
+        tpot[pairs] = np.where(sb["w0"] + sb["w1"] + sb["w2"] > 0, st["tpot"] * 1e3, np.nan)
         batch[pairs] = B[idx]
         power[pairs] = sb["idle_w"] + (sb["tdp_w"] - sb["idle_w"]) * np.clip(st["busy"], 0.0, 1.0)
         bnd[pairs] = bound[idx]
@@ -1047,8 +1048,10 @@ def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, b
     B = np.array([float(batch)])
     st = _reported(B, s)
     power = s["idle_w"] + (s["tdp_w"] - s["idle_w"]) * np.clip(st["busy"], 0, 1)
+    has_tpot = float(s["w0"][0] + s["w1"][0] + s["w2"][0]) > 0      # one-token answers have none: NaN
     return {"reason": int(pp["reason"][0]), "max_rps": float(st["lam"][0]), "ttft_ms": float(st["ttft"][0] * 1e3),
-            "tpot_ms": float(st["tpot"][0] * 1e3), "tpot_mean_ms": float(st["tpot_mean"][0] * 1e3),
+            "tpot_ms": float(st["tpot"][0] * 1e3) if has_tpot else math.nan,
+            "tpot_mean_ms": float(st["tpot_mean"][0] * 1e3) if has_tpot else math.nan,
             "batch": float(batch), "power_w": float(power[0]),
             "compute_bound": bool(st["comp"][0]), "max_batch_memory": float(np.floor(s["b_max"][0])),
             "memory_limited": bool(s["b_mem"][0] <= s["bcap"][0]),
