@@ -31,3 +31,12 @@ def test_one_token_answers_have_null_tpot_in_perf_json(capsys):
         assert main(ARGS + extra + ["--json"]) == 0
         d = json.loads(capsys.readouterr().out)
         assert d["tpot_ms"] is None and d["tpot_mean_ms"] is None, d
+
+
+def test_perf_text_says_the_chunk_budget_is_the_engine_setting(capsys):
+    # README: the budget is fixed at prefill_chunk_tokens (8192); the text said it was "the smallest
+    # within 512-8192 that meets the TTFT target"
+    assert main(ARGS[:-1] + ["290", "--ttft-ms", "500", "--tpot-ms", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "prompt chunk budget 8,192 tokens per iteration" in out
+    assert "smallest within" not in out and "prefill_chunk_tokens" in out

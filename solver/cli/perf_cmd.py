@@ -217,9 +217,8 @@ def _text(d: dict) -> str:
                  f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
                  f"{ms(d['ttft_ms'], 1)}, {tpot}, power {d['power_w']:.0f} W")
     if d.get("prefill_chunk_tokens") is not None:
-        why = ("the smallest within 512-8192 that meets the TTFT target" if w["ttft_ms_target"] is not None
-               else "no TTFT target: the largest, 8192, for throughput")
-        lines.append(f"engine: prompt chunk budget {d['prefill_chunk_tokens']:,.0f} tokens per iteration ({why})")
+        lines.append(f"engine: prompt chunk budget {d['prefill_chunk_tokens']:,.0f} tokens per iteration "
+                     "(the engine's setting, prefill_chunk_tokens in the calibration file; not chosen per workload)")
     lines.append(f"bound: {d['bound']}")
     return "\n".join(lines)
 
