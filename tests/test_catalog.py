@@ -655,3 +655,46 @@ def test_solving_a_catalog_file_says_it_is_an_overlay(capsys):
     assert main(["solve", "catalogs/regions.yaml"]) == 2
     err = capsys.readouterr().err
     assert "this is a catalog overlay" in err and "--catalog" in err
+
+
+MOE_ENTRY = """\
+    schema_version: 1
+    sources:
+      t: {title: test}
+    models:
+      - id: bad-moe
+        name: Bad MoE
+        arch: moe
+        tier: medium
+        num_layers: 48
+        hidden_size: 4096
+        num_attention_heads: 32
+        num_kv_heads: 4
+        head_dim: 128
+        intermediate_size: 12288
+        vocab_size: 151936
+        max_context_tokens: 131072
+        moe: {num_experts: %d, experts_per_token: %d, expert_intermediate_size: %d, dense_layers: 1}
+        total_params_b: {value: 30.5, source: t}
+        active_params_b: {value: 3.3, source: t}
+        quality: {value: 70, source: t}
+        source: t
+"""
+
+
+def test_moe_routing_more_experts_than_exist_is_an_input_error(tmp_path):
+    # QA's moe-k-gt-e.yaml: 200 experts per token of 128; was accepted (routing probability capped at 1)
+    issues = load_errors(write(tmp_path, "moe.yaml", MOE_ENTRY % (128, 200, 384)))
+    assert any(i.path == "models[0].moe" and "experts_per_token (200) exceeds num_experts (128)" in i.message
+               and "num_experts_per_tok" in i.hint for i in issues), issues
+
+
+def test_moe_routed_experts_beyond_total_params_is_an_input_error(tmp_path):
+    # QA's entry: (48 - 1) layers x 128 experts x 3 x 4096 x 768 = 56.77 B routed parameters > 30.5 B
+    # total (was capped at 30.5 B silently); 384 gives 28.39 B and loads
+    assert 47 * 128 * 3 * 4096 * 768 / 1e9 == pytest.approx(56.77, abs=0.005)
+    assert 47 * 128 * 3 * 4096 * 384 / 1e9 == pytest.approx(28.39, abs=0.005)
+    issues = load_errors(write(tmp_path, "moe.yaml", MOE_ENTRY % (128, 8, 768)))
+    assert any(i.path == "models[0]" and "56.77 B parameters" in i.message and "total_params_b (30.5)" in i.message
+               and "expert_intermediate_size" in i.hint for i in issues), issues
+    Catalog.load([write(tmp_path, "ok.yaml", MOE_ENTRY % (128, 8, 384))])

@@ -176,6 +176,15 @@ class Moe(Strict):
     expert_intermediate_size: int = Field(ge=1)
     dense_layers: int = Field(0, ge=0, description="Leading layers with a dense FFN instead of experts.")
 
+    @model_validator(mode="after")
+    def _routing(self):
+        if self.experts_per_token > self.num_experts:
+            raise ValueError(f"experts_per_token ({self.experts_per_token}) exceeds num_experts "
+                             f"({self.num_experts}): a token cannot route to more experts than there are" + FIX
+                             + "give the routed experts per token (config.json num_experts_per_tok) and the routed "
+                             "experts per layer (num_local_experts / n_routed_experts)")
+        return self
+
 
 class Mla(Strict):
     """Multi-head latent attention (DeepSeek): KV cache holds a compressed latent."""
@@ -216,6 +225,20 @@ class Model(Strict):
     def _consistent(self):
         if self.arch == "moe" and self.moe is None:
             raise ValueError("arch is 'moe' but the `moe:` block is missing")
+        if self.moe is not None:
+            # routed-expert weights (gate, up, down per expert and MoE layer), as solver.perf.arch counts them;
+            # beyond total_params_b the performance model would have to cap them silently
+            m = self.moe
+            routed_b = ((self.num_layers - m.dense_layers) * m.num_experts * 3.0 * self.hidden_size
+                        * m.expert_intermediate_size / 1e9)
+            if routed_b > self.total_params_b.value * 1.0001:
+                raise ValueError(
+                    f"the routed experts hold {routed_b:.4g} B parameters ((num_layers {self.num_layers} - "
+                    f"dense_layers {m.dense_layers}) x num_experts {m.num_experts} x 3 x hidden_size "
+                    f"{self.hidden_size} x expert_intermediate_size {m.expert_intermediate_size}), more than "
+                    f"total_params_b ({self.total_params_b.value:g})" + FIX
+                    + "check moe.expert_intermediate_size (config.json moe_intermediate_size), moe.num_experts, "
+                    "moe.dense_layers and total_params_b against the model card")
         if self.active_params_b.value > self.total_params_b.value * 1.0001:
             raise ValueError("active_params_b exceeds total_params_b")
         if self.num_attention_heads % self.num_kv_heads:

@@ -91,6 +91,11 @@ def _need(args) -> None:
         raise InputError(issues)
 
 
+def _finite(x) -> Optional[float]:
+    """A latency, or None (JSON null) where there is none: one-token answers have no TPOT."""
+    return float(x) if math.isfinite(x) else None
+
+
 def describe(cat, params, cand, wl, batch=None) -> dict:
     """Everything `fleetopt perf` prints, as a dict."""
     from solver.perf import BOUNDS, REASONS, engine_spec, evaluate
@@ -143,8 +148,8 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
                 out["reason"] = (f"batch {batch:g} exceeds the largest batch memory allows "
                                  f"({op['max_batch_memory']:.0f})")
             regime = "compute" if op["compute_bound"] else "bandwidth"
-            out.update(batch=batch, max_rps=op["max_rps"], ttft_ms=op["ttft_ms"], tpot_ms=op["tpot_ms"],
-                       tpot_mean_ms=op["tpot_mean_ms"], prefill_chunk_tokens=op["prefill_chunk_tokens"],
+            out.update(batch=batch, max_rps=op["max_rps"], ttft_ms=op["ttft_ms"], tpot_ms=_finite(op["tpot_ms"]),
+                       tpot_mean_ms=_finite(op["tpot_mean_ms"]), prefill_chunk_tokens=op["prefill_chunk_tokens"],
                        power_w=op["power_w"], output_tokens_per_s=op["max_rps"] * wl.output_tokens,
                        bound=f"fixed batch; decode step {regime}-bound")
         return out
@@ -157,8 +162,8 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         op = operating_point(cat, cand, wl, float(cap.batch[0, 0]), params)
         regime = "compute" if op["compute_bound"] else "bandwidth"
         out.update(batch=float(cap.batch[0, 0]), max_rps=float(cap.max_rps[0, 0]),
-                   ttft_ms=float(cap.ttft_ms[0, 0]), tpot_ms=float(cap.tpot_ms[0, 0]),
-                   tpot_mean_ms=op["tpot_mean_ms"], prefill_chunk_tokens=op["prefill_chunk_tokens"],
+                   ttft_ms=float(cap.ttft_ms[0, 0]), tpot_ms=_finite(cap.tpot_ms[0, 0]),
+                   tpot_mean_ms=_finite(op["tpot_mean_ms"]), prefill_chunk_tokens=op["prefill_chunk_tokens"],
                    power_w=float(cap.power_w[0, 0]),
                    output_tokens_per_s=float(cap.max_rps[0, 0]) * wl.output_tokens,
                    bound=BOUNDS[int(cap.bound[0, 0])] + ("" if "TPOT" in BOUNDS[int(cap.bound[0, 0])]
@@ -212,9 +217,8 @@ def _text(d: dict) -> str:
                  f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
                  f"{ms(d['ttft_ms'], 1)}, {tpot}, power {d['power_w']:.0f} W")
     if d.get("prefill_chunk_tokens") is not None:
-        why = ("the smallest within 512-8192 that meets the TTFT target" if w["ttft_ms_target"] is not None
-               else "no TTFT target: the largest, 8192, for throughput")
-        lines.append(f"engine: prompt chunk budget {d['prefill_chunk_tokens']:,.0f} tokens per iteration ({why})")
+        lines.append(f"engine: prompt chunk budget {d['prefill_chunk_tokens']:,.0f} tokens per iteration "
+                     "(the engine's setting, prefill_chunk_tokens in the calibration file; not chosen per workload)")
     lines.append(f"bound: {d['bound']}")
     return "\n".join(lines)
 

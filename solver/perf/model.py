@@ -87,11 +87,15 @@ serves several workloads, so the model evaluates every pair at ``U``.
   E[s O] / E[O]``, ``kappa = E[s^2 O] E[O] / E[s O]^2``.  The engine's batch limit
   gets the same headroom.  Offline (no target) the engine keeps the batch full.
 
-TPOT, TTFT and lambda all grow with B, so the best operating point is the
-largest feasible B: closed form for the memory and mean-TPOT limits (upper
-bounds once the tails are added), then a search on log B (bisection to narrow
-the bracket, Illinois regula falsi on the log miss probability) over the
-remaining pairs, in blocks that stay in cache.
+TPOT, TTFT and lambda all grow with B for a dense model, so the best operating
+point is the largest feasible B: closed form for the memory and mean-TPOT limits
+(upper bounds once the tails are added), then a search on log B (bisection to
+narrow the bracket, Illinois regula falsi on the log miss probability) over the
+remaining pairs, in blocks that stay in cache.  MoE: the expert traffic is
+concave and bounded, so its slow fluctuations are taken at the shared batch's
+exact moments (:func:`_expert_slow`), largest at a small batch; the misses can
+then fall as B grows, and the search scans a grid down from the bound
+(:func:`_scan_down`) before narrowing.
 
 Power: each device draws ``idle + (TDP - idle) x u`` where ``u`` is the share
 of a step spent in bandwidth- or compute-saturated kernels (not in fixed
@@ -115,6 +119,7 @@ B_MIN = 1e-3          # smallest mean batch searched (very light load)
 BISECT_STEPS = 6      # bisection steps on log B before the regula falsi (root far below the bound)
 BISECT_NEAR = 3       # ... when the probe PROBE_LOG below the closed-form bound is feasible
 PROBE_LOG = 1.5       # first probe: e^-1.5 x the closed-form bound (most roots lie above it)
+SCAN_LOG = 0.5        # MoE: grid step on log B scanned down from the closed-form bound (misses not monotone)
 FALSI_STEPS = 5       # Illinois steps: B within 3e-5 (p99; p99.9 4e-4, worst seen 0.6%, on the safe side)
 QUANTILE_STEPS = 14   # bisection steps for the reported TPOT percentile (mixture over answer lengths)
 BLOCK = 15000         # pairs per block: arrays of 120 KB stay in cache and below malloc's 128 KB mmap threshold
@@ -379,7 +384,7 @@ def _skew_shape(var, k3):
     ``c - 1/c``, ``c = cbrt(h + sqrt(h^2 + 1))``, ``h`` = skewness / 2)."""
     var = np.maximum(var, 1e-300)
     sd = np.sqrt(var)
-    h = np.maximum(k3, 0.0) / (2.0 * sd * var)
+    h = np.abs(k3) / (2.0 * sd * var)
     c = np.cbrt(h + np.sqrt(h * h + 1.0))
     return sd, np.maximum(c - 1.0 / c, 1e-9)
 
@@ -387,20 +392,24 @@ def _skew_shape(var, k3):
 def _tail_sf(x, mu, var, k3):
     """P(X > x) for X with mean ``mu``, variance ``var`` and third cumulant ``k3``: the shifted
     (three-parameter) lognormal with those moments, exact for a lognormal prompt and within a few
-    per cent of compound Poisson sums (normal for zero skew)."""
+    per cent of compound Poisson sums (normal for zero skew).  A negative third cumulant (a bounded
+    slow part: the expert traffic cannot exceed reading every expert) takes the mirrored lognormal,
+    whose support ends at ``mu + sd / y``."""
     sd, y = _skew_shape(var, k3)
+    sg = np.where(k3 < 0.0, -1.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        wy = (x - mu) * (y / sd)
+        wy = sg * (x - mu) * (y / sd)
         sl2 = np.log1p(y * y)
         z = (np.log1p(np.maximum(wy, -1.0 + 1e-15)) + 0.5 * sl2) / np.sqrt(sl2)
-    return normal_sf(z)
+    return normal_sf(sg * z)
 
 
 def _tail_quantile(zq, mu, var, k3):
     """Quantile of the same shifted lognormal at the normal quantile ``zq``."""
     sd, y = _skew_shape(var, k3)
+    sg = np.where(k3 < 0.0, -1.0, 1.0)
     sl = np.sqrt(np.log1p(y * y))
-    return mu + sd * np.expm1(sl * zq - 0.5 * sl * sl) / y
+    return mu + sg * sd * np.expm1(sg * sl * zq - 0.5 * sl * sl) / y
 
 
 def _branch_r(r):
@@ -489,6 +498,42 @@ def branching_cumulants(n, r, lbar, l2, l3, d0, v0, k30):
     return _branch_node(_branch_r(r), n, lbar, l2, l3, d0, v0, k30)
 
 
+def _expert_slow(B, sB, dtd, omr, G, comp, s):
+    """Variance and third cumulant of a request's mean step over the batch it shares, for MoE.
+
+    The linear response ``d1 / sqrt(B)`` per request extrapolates the expert traffic
+    ``1 - (1 - p)^B``, steep at a small batch, without bound: at batch 1-4 of an 8-expert top-2
+    model it put p99 TPOT above the step that reads every expert, and made the misses fall as the
+    batch grew.  Here only the non-expert part of the step is linear; the expert part is taken at
+    the batch a request shares, itself plus ``N`` others, negative binomial with mean ``B`` and
+    variance ``B / (1 - G)`` (probability generating function ``(1 + beta (1 - z))^(-B / beta)``,
+    ``beta = G / (1 - G)``): ``E[q^(1+N)]`` in closed form gives its exact moments (``q = 1 - p``),
+    which are bounded by the unread traffic and negatively skewed (concave).  The cross term of
+    the two parts' third cumulants is left out (one of them is small wherever the other is not)."""
+    Bs = np.maximum(B, 1.0)
+    c = np.where(comp, s["kap"], 1.0) * s["ex"] / omr    # the expert bytes enter the memory side
+    l1p = s["l1p"]
+    d_ex = c * omr * (np.exp(Bs * l1p) - np.exp(np.maximum(B + sB, 1.0) * l1p))
+    d1 = np.maximum(dtd - d_ex, 0.0) / omr                # the non-expert part's response
+    beta = G / (1.0 - G)
+
+    def pgf(lz):                                          # E[z^N] at ln z = lz
+        x = -np.expm1(lz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(beta > 1e-9, np.log1p(beta * x) / np.maximum(beta, 1e-300), x)
+        return np.exp(-B * f)
+
+    q1, q2, q3 = np.exp(l1p), np.exp(2.0 * l1p), np.exp(3.0 * l1p)
+    e1, e2, e3 = q1 * pgf(l1p), q2 * pgf(2.0 * l1p), q3 * pgf(3.0 * l1p)   # E[Q^j], Q = q^(1+N)
+    var_q = np.maximum(e2 - e1 * e1, 0.0)
+    k3_q = e3 - 3.0 * e2 * e1 + 2.0 * e1 * e1 * e1
+    cov_nq = e1 * B * (q1 / (1.0 + beta * (1.0 - q1)) - 1.0)          # Cov(N, Q) <= 0
+    b = d1 / sB
+    var = b * b * B * (1.0 + beta) + c * c * var_q - 2.0 * b * c * cov_nq
+    k3 = d1 * d1 * d1 * (1.0 + G) / ((1.0 - G) ** 2 * sB) - c * c * c * k3_q
+    return var, k3
+
+
 def _point(B, s, want_state=False):
     """Everything at mean batch B: step, rate, prefill share, and the TPOT and TTFT miss probabilities
     at the targets (``want_state``: also the per-node TPOT moments and the TTFT cumulants)."""
@@ -535,14 +580,17 @@ def _point(B, s, want_state=False):
         # the in-flight count is negative binomial (a birth-death chain whose departures slow as
         # it grows): variance B / (1 - G), third cumulant B (1 + G) / (1 - G)^2; the step follows it
         # with slope d1 / sqrt(B)
+        var_batch = d1 * d1 * amp1
         k3_batch = d1 * d1 * d1 * (1.0 + G) * amp2 / sB
+        if s["moe"]:
+            var_batch, k3_batch = _expert_slow(B, sB, dtd, omr, G, comp, s)
         miss_tpot = 0.0
         for j in range(s.get("K", 3)):
             n = s[f"n{j}"]
             k1, k2, k3 = _branch_node(rf, n, lbar, l2, l3, d0, v0, k30)
             inv = 1.0 / n
             mu = k1 * inv
-            var = k2 * inv * inv * amp2 + d1 * d1 * amp1
+            var = k2 * inv * inv * amp2 + var_batch
             k3n = k3 * inv * inv * inv * amp2 * amp1 + k3_batch
             miss_tpot = miss_tpot + s[f"w{j}"] * _tail_sf(x_tpot, mu, var, k3n)
             if want_state:
@@ -820,6 +868,50 @@ def _bracket_and_search(b_hi, f_hi, m_hi, s):
     return out_lo, reason, tuple(out_m)
 
 
+def _scan_down(b_hi, f_hi, m_hi, s):
+    """MoE: the misses need not grow with the batch (the expert traffic ``1 - (1 - p)^B`` is steep
+    at a small batch, so its fluctuations are largest there), so a bracket from the lightest load
+    can close on a bump below a feasible range.  The grid ``b_hi e^(-SCAN_LOG k)`` is scanned down
+    to the first feasible point (the largest feasible one of the grid; an island narrower than a
+    grid step can be missed), then the bracket to the point above it is narrowed.  Same returns as
+    :func:`_bracket_and_search`."""
+    lo_min = math.log(B_MIN)
+    hi = np.log(b_hi)
+    n = hi.size
+    lo = np.full(n, lo_min)
+    f_lo = np.full(n, -1.0)
+    f_hi = np.array(f_hi, dtype=float)
+    m_hi = tuple(np.array(a, dtype=float) for a in m_hi)
+    found = np.zeros(n, dtype=bool)
+    pend = np.arange(n)
+    k = 1
+    while pend.size:
+        x = np.maximum(np.log(b_hi[pend]) - SCAN_LOG * k, lo_min)
+        sp = _sub(s, pend)
+        p = _point(np.exp(x), sp)
+        f = _excess(p, sp)
+        ok = f <= 0.0
+        i_ok, i_bad = pend[ok], pend[~ok]
+        lo[i_ok], f_lo[i_ok], found[i_ok] = x[ok], f[ok], True
+        hi[i_bad], f_hi[i_bad] = x[~ok], f[~ok]
+        for a, key in zip(m_hi, _MISS):
+            a[i_bad] = p[key][~ok]
+        pend = pend[~ok & (x > lo_min)]
+        k += 1
+    reason = np.zeros(n, dtype=np.int64)
+    none = ~found                                          # infeasible at the lightest load (hi = B_MIN)
+    reason[none] = np.where(m_hi[0][none] > s["tail"][none], arch.R_TPOT_TOO_TIGHT, arch.R_TTFT_TOO_TIGHT)
+    out_lo = lo.copy()
+    out_m = [a.copy() for a in m_hi]
+    if found.any():
+        r = _search(lo[found], hi[found], f_lo[found], f_hi[found], tuple(a[found] for a in m_hi),
+                    _sub(s, found), BISECT_NEAR)
+        out_lo[found] = r[0]
+        for dst, src in zip(out_m, r[2]):
+            dst[found] = src
+    return out_lo, reason, tuple(out_m)
+
+
 def _mean_tpot_bound(s):
     """Closed-form upper bound on B from the mean TPOT (expert traffic >= 0 makes it an upper bound;
     the percentile is above the mean) and the memory / batch limits."""
@@ -887,7 +979,8 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
     # too tight at any load) and a wide bracket; then bisection and regula falsi
     si = np.nonzero(search)[0]
     if si.size:
-        key = ((si >= n_one).astype(np.int64) * 8 + (mh[0, si] > NEGLIGIBLE) * 4
+        moe = ca["exp_time_s"][live[si] // W] > 0
+        key = (moe * 16 + (si >= n_one).astype(np.int64) * 8 + (mh[0, si] > NEGLIGIBLE) * 4
                + (mh[1, si] > NEGLIGIBLE) * 2 + (mh[2, si] > NEGLIGIBLE))
         order = np.argsort(key, kind="stable")
         si, key = si[order], key[order]
@@ -898,8 +991,9 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
             for a in range(st, en, BLOCK):
                 idx = si[a:min(a + BLOCK, en)]
                 sb = block_arrays(idx, 3 if kk & 8 else 1)
-                sb.update(do_tpot=bool(kk & 4), do_ttft=bool(kk & 2), do_block=bool(kk & 1))
-                lo, bad, (mt, mf, mb, comp) = _bracket_and_search(b_hi[idx], fh[idx], tuple(mh[:, idx]), sb)
+                sb.update(do_tpot=bool(kk & 20), do_ttft=bool(kk & 2), do_block=bool(kk & 1))
+                find = _scan_down if kk & 16 else _bracket_and_search
+                lo, bad, (mt, mf, mb, comp) = find(b_hi[idx], fh[idx], tuple(mh[:, idx]), sb)
                 B[idx] = np.exp(lo)
                 rsn[idx] = bad
                 bound[idx] = np.where((mb >= mt) & (mb >= mf),
@@ -928,7 +1022,8 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
         pairs = live[idx]
         max_rps[pairs] = st["lam"]
         ttft[pairs] = st["ttft"] * 1e3
-        tpot[pairs] = st["tpot"] * 1e3
+        # one-token answers have no TPOT (every node's weight is 0): NaN, as an unknown latency
+        tpot[pairs] = np.where(sb["w0"] + sb["w1"] + sb["w2"] > 0, st["tpot"] * 1e3, np.nan)
         batch[pairs] = B[idx]
         power[pairs] = sb["idle_w"] + (sb["tdp_w"] - sb["idle_w"]) * np.clip(st["busy"], 0.0, 1.0)
         bnd[pairs] = bound[idx]
@@ -953,8 +1048,10 @@ def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, b
     B = np.array([float(batch)])
     st = _reported(B, s)
     power = s["idle_w"] + (s["tdp_w"] - s["idle_w"]) * np.clip(st["busy"], 0, 1)
+    has_tpot = float(s["w0"][0] + s["w1"][0] + s["w2"][0]) > 0      # one-token answers have none: NaN
     return {"reason": int(pp["reason"][0]), "max_rps": float(st["lam"][0]), "ttft_ms": float(st["ttft"][0] * 1e3),
-            "tpot_ms": float(st["tpot"][0] * 1e3), "tpot_mean_ms": float(st["tpot_mean"][0] * 1e3),
+            "tpot_ms": float(st["tpot"][0] * 1e3) if has_tpot else math.nan,
+            "tpot_mean_ms": float(st["tpot_mean"][0] * 1e3) if has_tpot else math.nan,
             "batch": float(batch), "power_w": float(power[0]),
             "compute_bound": bool(st["comp"][0]), "max_batch_memory": float(np.floor(s["b_max"][0])),
             "memory_limited": bool(s["b_mem"][0] <= s["bcap"][0]),
