@@ -54,16 +54,10 @@ def register(sub) -> None:
 
 
 def _check_options(args, problem) -> tuple[str, str | None]:
+    from solver.mip.options import SolveOptions
     backend = args.backend or problem.solver.backend
     solver = args.solver or (problem.solver.solver if backend == problem.solver.backend else None)
-    if solver is not None and solver.lower() not in BACKENDS[backend]:
-        raise InputError(InputIssue(
-            f"backend {backend} has no solver {solver!r}", path="--solver",
-            hint=f"use one of {', '.join(BACKENDS[backend])}"))
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
-    if args.gap is not None and not (0 <= args.gap < 1):
-        raise InputError(InputIssue("--gap must be in [0, 1)", path="--gap", hint="e.g. 1e-4"))
+    SolveOptions(backend, solver, args.time_limit, args.gap, args.threads).check()
     distinct_outputs(args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp", "csv": "--csv"})
     return backend, solver
 

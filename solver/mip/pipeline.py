@@ -15,6 +15,7 @@ from solver.coefficients import Coefficients, build_coefficients, restrict_accel
 from solver.mip.backends import BACKENDS, solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
+from solver.mip.options import SolveOptions
 from solver.mip.status import ERROR, INFEASIBLE, SolveResult
 from solver.plan import Plan, build_plan
 from solver.progress import solved, starting
@@ -110,6 +111,7 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     """
     p = loaded.problem
     opts = p.solver
+    SolveOptions(backend, solver, time_limit_s, mip_gap, threads).check(default_backend=opts.backend)
     backend = backend or opts.backend
     solver = solver or (opts.solver if backend == opts.backend else None)
     if p.objective.periods is not None or previous is not None:
