@@ -506,7 +506,9 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     """
     from solver.mip.backends import solve
     from solver.mip.options import SolveOptions
+    from solver.problem.load import require_loaded
 
+    loaded = require_loaded(loaded, "explain")
     p = loaded.problem
     SolveOptions(backend, solver, time_limit_s).check(default_backend=p.solver.backend)
     backend = backend or p.solver.backend

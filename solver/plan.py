@@ -177,6 +177,19 @@ class Plan:
                    periods=d.get("periods"))
 
 
+def plan_dict(plan: Any, who: str = "this function") -> dict:
+    """``plan`` as its JSON dict: every reader (reports, plots, verify, warm starts) takes the Plan
+    that solve_problem returns as well as the dict that ``--json`` writes."""
+    if isinstance(getattr(plan, "plan", None), Plan):   # the Solved around it
+        plan = plan.plan
+    if isinstance(plan, Plan):
+        return plan.to_dict()
+    if isinstance(plan, dict):
+        return plan
+    raise TypeError(f"{who} needs a plan: a Plan (solve_problem(...).plan) or its JSON dict "
+                    f"(plan.to_dict(), or load_plan_json(PATH) for a saved one); got {type(plan).__name__}")
+
+
 def _round_tree(x: Any) -> Any:
     if isinstance(x, float):
         return rnd(x)

@@ -23,6 +23,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from solver.plan import plan_dict
 from solver.report import money_text, number_text
 
 #: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
@@ -112,6 +113,7 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
     * fleet $ per million output tokens = sum of workload USD / sum of workload
       output tokens, where a workload's tokens = its USD / its $ per M tokens x 1e6.
     """
+    plan = plan_dict(plan, "statistics")
     obj = as_dict(plan.get("objective"))
     deps = as_list(plan.get("deployments"))
     procs = as_list(plan.get("procurement"))
@@ -188,6 +190,7 @@ def _colours(keys: Iterable[str]) -> dict[str, str]:
 @_plain_text
 def cost_breakdown_figure(plan: dict) -> Optional[Figure]:
     """Horizontal bars: each non-zero cost part over the horizon, labelled with its value."""
+    plan = plan_dict(plan, "cost_breakdown_figure")
     obj = as_dict(plan.get("objective"))
     bd = as_dict(obj.get("breakdown"))
     order = list(PART_LABELS) + sorted(k for k in bd if k not in PART_LABELS)
@@ -239,6 +242,7 @@ def composition_rows(plan: dict) -> list[dict]:
 @_plain_text
 def fleet_composition_figure(plan: dict) -> Optional[Figure]:
     """Stacked bars: devices per accelerator@region, stacked by acquisition."""
+    plan = plan_dict(plan, "fleet_composition_figure")
     rows = composition_rows(plan)
     if not rows:
         return None
@@ -269,6 +273,7 @@ def fleet_composition_figure(plan: dict) -> Optional[Figure]:
 @_plain_text
 def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> Optional[Figure]:
     """Bars: planned peak utilisation per deployment (%), with the ceiling as a dashed line."""
+    plan = plan_dict(plan, "utilisation_figure")
     deps = as_list(plan.get("deployments"))
     labels = deployment_labels(plan)
     rows = []
@@ -305,6 +310,7 @@ def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> O
 @_plain_text
 def routing_figure(plan: dict) -> Optional[Figure]:
     """Stacked horizontal bars: requests/s of each workload, split by deployment."""
+    plan = plan_dict(plan, "routing_figure")
     routes = as_list(plan.get("routing"))
     labels = deployment_labels(plan)
     flows: dict[tuple[str, str], float] = {}
@@ -354,6 +360,7 @@ CAPTIONS = {
 
 def figures(plan: dict, max_utilization: Optional[float] = None) -> dict[str, Figure]:
     """Every figure the plan has data for, by name (in :data:`FIGURES` order)."""
+    plan = plan_dict(plan, "figures")
     made = {
         "cost_breakdown": cost_breakdown_figure(plan),
         "fleet_composition": fleet_composition_figure(plan),

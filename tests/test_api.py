@@ -65,3 +65,73 @@ def test_every_entry_point_refuses_with_the_same_check(chat):
         explain(chat, time_limit_s=0)
     with pytest.raises(InputError, match="unknown backend 'gurobi'"):
         explain(chat, backend="gurobi")
+
+
+# ------------------------------------------------------------ what the functions accept
+
+@pytest.fixture(scope="module")
+def solved(chat):
+    return solve_problem(chat)
+
+
+def test_entry_points_given_a_path_or_a_bare_problem_say_to_call_load_problem(chat):
+    path = str(PROBLEMS / "chat-assistant.yaml")
+    calls = {"solve_problem": lambda x: solve_problem(x), "explain": lambda x: explain(x),
+             "pareto_front": lambda x: pareto_front(x, "ttft", points=2),
+             "run_sweep": lambda x: run_sweep(x, [parse_set("workloads.chat.demand.requests_per_s=10")],
+                                              workers=1, cache_dir=None)}
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=rf"{name} needs a LoadedProblem, got str: call load_problem\("):
+            call(path)
+        with pytest.raises(TypeError, match=r"got Problem: pass what load_problem\(\) returned, not its "):
+            call(chat.problem)
+
+
+def test_every_plan_reader_takes_the_plan_solve_problem_returns(chat, solved, tmp_path):
+    """The Plan and its dict give the same output (the dict is what `fleetopt solve --json` writes)."""
+    from solver import viz
+    from solver.html_report import build_report
+    from solver.report import console_text, markdown_text, write_csv_dir
+    from solver.verify import verify_plan
+
+    plan, d = solved.plan, solved.plan.to_dict()
+    assert console_text(plan) == console_text(d)
+    assert markdown_text(plan) == markdown_text(d)
+    assert viz.statistics(plan) == viz.statistics(d)
+    assert viz.figure_pngs(plan) == viz.figure_pngs(d)
+    assert build_report(plan) == build_report(d)
+    assert console_text(solved) == console_text(d)          # the Solved around it too
+    for name, p in (("obj", plan), ("dict", d)):
+        write_csv_dir(p, tmp_path / name)
+    assert {f.name: f.read_text() for f in (tmp_path / "obj").iterdir()} == \
+           {f.name: f.read_text() for f in (tmp_path / "dict").iterdir()}
+    # verify_plan: a Plan, and the LoadedProblem in place of its Problem
+    ref = verify_plan(chat.problem, chat.catalog, d)
+    assert ref.ok and ref.checks > 0
+    for args in ((chat.problem, chat.catalog, plan), (chat, chat.catalog, d)):
+        rep = verify_plan(*args)
+        assert rep.ok and rep.checks == ref.checks
+    with pytest.raises(TypeError, match=r"verify_plan needs a plan: .*load_plan_json\(PATH\).*got str"):
+        verify_plan(chat.problem, chat.catalog, plan.to_json())
+
+
+def test_warm_start_and_previous_take_a_plan(chat, solved):
+    warm = solve_problem(chat, warm_start=solved.plan).plan
+    assert warm.objective.total == solved.plan.objective.total
+    # the earlier plan's one deployment is this problem's, so the start matches it (a Plan raised
+    # AttributeError before)
+    assert "warm start from 1 deployment(s) of the earlier plan" in warm.solver.status_detail
+    growth = load_problem(PROBLEMS / "eight-quarter-growth.yaml")
+    first = solve_problem(growth).plan
+    again = solve_problem(growth, previous=first).plan
+    # re-optimising from its own plan keeps every decision: nothing changes, nothing costs more
+    assert again.status == "optimal"
+    assert again.objective.total == pytest.approx(first.objective.total, rel=1e-6)
+
+
+def test_one_catalog_overlay_may_be_passed_as_a_path(tmp_path):
+    overlay = tmp_path / "negotiated.yaml"
+    overlay.write_text("schema_version: 1\naccelerators:\n  - id: h100-pcie\n    notes: negotiated\n")
+    for given in (str(overlay), overlay, [overlay]):
+        loaded = load_problem(PROBLEMS / "chat-assistant.yaml", catalog_overlays=given)
+        assert loaded.catalog.accelerators["h100-pcie"].notes == "negotiated"

@@ -33,6 +33,7 @@ import numpy as np
 
 from solver.errors import InputError, InputIssue, NoStartingPlan
 from solver.explore.common import HAS_PLAN, SolveOptions, base_document, fleet_mix, validate_edited
+from solver.problem.load import require_loaded
 
 VERSUS = ("ttft", "tpot", "quality", "carbon")
 #: bisection steps on the knob (precision 2**-12 of the range)
@@ -294,6 +295,7 @@ def check_monotone(points: Sequence[ParetoPoint]) -> list[str]:
 def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions = SolveOptions(),
                  overlays: Sequence[str] = (), verify: bool = True) -> ParetoFront:
     """The cost front of ``loaded`` against ``versus`` with ``points`` points, tightest last."""
+    loaded = require_loaded(loaded, "pareto_front")
     if versus not in VERSUS:
         raise InputError(InputIssue(f"unknown --versus {versus!r}", path="--versus",
                                     hint=f"use one of {', '.join(VERSUS)}"))

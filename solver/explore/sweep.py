@@ -36,6 +36,7 @@ from solver.errors import FleetoptError, InputError, InputIssue
 from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, overlay_digests, scenario_key,
                                   tool_version)
 from solver.explore.common import SolveOptions, base_document, one_line, plan_summary
+from solver.problem.load import require_loaded
 
 DISTRIBUTIONS = ("uniform", "normal", "lognormal")
 #: statuses of rows that did not come from a solve
@@ -347,6 +348,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
               use_ray: bool = False, progress: bool = False, keep_plans: bool = False,
               on_row: Optional[Callable[[dict], None]] = None) -> SweepResult:
     """Solve every scenario of ``params`` (cached ones are read back, not solved)."""
+    loaded = require_loaded(loaded, "run_sweep")
     t0 = time.perf_counter()
     options.check()
     if workers is not None and workers < 1:

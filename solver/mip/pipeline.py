@@ -17,7 +17,8 @@ from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.options import SolveOptions
 from solver.mip.status import ERROR, INFEASIBLE, SolveResult
-from solver.plan import Plan, build_plan
+from solver.plan import Plan, build_plan, plan_dict
+from solver.problem.load import require_loaded
 from solver.progress import solved, starting
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,13 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     Problems with ``objective.periods`` go to the multi-period model (:mod:`solver.periods_plan`);
     ``previous`` (an old multi-period plan's JSON dict) re-optimises from it.
     """
+    loaded = require_loaded(loaded, "solve_problem")
     p = loaded.problem
     opts = p.solver
+    if warm_start is not None:
+        warm_start = plan_dict(warm_start, "warm_start")
+    if previous is not None:
+        previous = plan_dict(previous, "previous")
     SolveOptions(backend, solver, time_limit_s, mip_gap, threads).check(default_backend=opts.backend)
     backend = backend or opts.backend
     solver = solver or (opts.solver if backend == opts.backend else None)
@@ -135,6 +141,7 @@ def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Option
                          solver: Optional[str] = None, time_limit_s: Optional[float] = None,
                          mip_gap: Optional[float] = None, perf=None) -> dict:
     """Solve once per accelerator type (fleet restricted to it); report the best and the saving."""
+    loaded = require_loaded(loaded, "homogeneous_baseline")
     p = loaded.problem
     accs = sorted(p.fleet.accelerators or loaded.catalog.accelerators)
     rows = []
