@@ -135,3 +135,15 @@ def test_one_catalog_overlay_may_be_passed_as_a_path(tmp_path):
     for given in (str(overlay), overlay, [overlay]):
         loaded = load_problem(PROBLEMS / "chat-assistant.yaml", catalog_overlays=given)
         assert loaded.catalog.accelerators["h100-pcie"].notes == "negotiated"
+
+
+def test_a_warm_start_for_a_multi_period_problem_is_refused_as_on_the_cli(solved, tmp_path):
+    """The multi-period model takes no start: solve_problem ignored it silently; the CLI refused it."""
+    from solver.cli import main
+
+    growth = PROBLEMS / "eight-quarter-growth.yaml"
+    with pytest.raises(InputError, match=r"warm_start \(--warm-start\) is for single-period problems"):
+        solve_problem(load_problem(growth), warm_start=solved.plan)
+    plan = tmp_path / "chat.json"
+    plan.write_text(solved.plan.to_json())
+    assert main(["solve", str(growth), "--warm-start", str(plan), "--quiet"]) == 2

@@ -79,10 +79,7 @@ def run(args) -> int:
     warm = None
     if args.warm_start:
         from solver.plan import load_plan_json
-        if loaded.problem.objective.periods is not None:
-            raise InputError(InputIssue("--warm-start is for single-period problems", path="--warm-start",
-                                        hint="re-optimise a multi-period plan with --existing PLAN.json"))
-        warm = load_plan_json(args.warm_start)
+        warm = load_plan_json(args.warm_start)   # solve_problem refuses it for a multi-period problem
     # outputs over a file read so far (the problem, its overlays, the plans: main() guards every
     # input) are refused now, not after a solve of up to the time limit
     for out in (args.json, args.markdown, args.save_lp):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
+from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS, solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
@@ -118,6 +119,12 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     if previous is not None:
         previous = plan_dict(previous, "previous")
     SolveOptions(backend, solver, time_limit_s, mip_gap, threads).check(default_backend=opts.backend)
+    if warm_start is not None and p.objective.periods is not None:
+        # the multi-period model takes no start: a silently ignored one would look like it helped
+        raise InputError(InputIssue("warm_start (--warm-start) is for single-period problems",
+                                    file=loaded.file, path="objective.periods",
+                                    hint="re-optimise a multi-period plan from it with previous= "
+                                         "(--existing PLAN.json)"))
     backend = backend or opts.backend
     solver = solver or (opts.solver if backend == opts.backend else None)
     if p.objective.periods is not None or previous is not None:
