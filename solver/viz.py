@@ -109,6 +109,9 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
     Only numbers the plan supports are listed.  Derived ones:
 
     * cost per month = total / (horizon hours / 730);
+    * a multi-period plan's total is the objective: discounted, reservations over their whole
+      term, retirements' resale credit included (the text report and the HTML say so too), not
+      the sum of the periods' accrued costs;
     * utilisation, replica-weighted mean = sum(replicas x utilisation) / sum(replicas);
     * fleet $ per million output tokens = sum of workload USD / sum of workload
       output tokens, where a workload's tokens = its USD / its $ per M tokens x 1e6.
@@ -129,10 +132,17 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
 
     total = num(obj.get("total"))
     hours = num(obj.get("horizon_hours"))
-    add("total cost", total, cur, "over the planning horizon")
+    if as_dict(plan.get("periods")).get("timeline"):
+        credit = (num(as_dict(obj.get("breakdown")).get("retirement")) or 0.0) < 0
+        add("total cost", total, cur, "discounted over the planning horizon, reservations over their term"
+            + ("; includes the resale credit of retired devices" if credit else ""))
+        per_month_note = "the discounted total, 730 h per month"
+    else:
+        add("total cost", total, cur, "over the planning horizon")
+        per_month_note = "730 h per month"
     add("horizon", hours, "h")
     if total is not None and hours:
-        add("cost per month", total / (hours / HOURS_PER_MONTH), f"{cur}/month", "730 h per month")
+        add("cost per month", total / (hours / HOURS_PER_MONTH), f"{cur}/month", per_month_note)
     devices = num(totals.get("devices"))
     if devices is None and procs:
         vals = [num(p.get("devices")) for p in procs]
