@@ -8,6 +8,7 @@ made (its function returns None) instead of crashing the report.
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas
 directly, never through ``pyplot``: no global state, no GUI, nothing shown.
+They show as a notebook cell's result all the same (:class:`PlotFigure`).
 PNG output is deterministic (fixed size and dpi, no software/time metadata),
 so the same plan gives byte-identical images.
 """
@@ -187,8 +188,21 @@ def _plain_text(build):
     return wrapped
 
 
+class PlotFigure(Figure):
+    """A Figure that shows itself as a Jupyter cell's result.
+
+    IPython shows a plain Figure only once pyplot's inline backend has registered a printer for
+    it (``%matplotlib inline``, or importing pyplot in the kernel); ours never touch pyplot, so a
+    fresh kernel printed ``<Figure size 960x480 with 1 Axes>``.  ``_repr_png_`` is what IPython
+    falls back to; where the inline printer is registered, it is used instead (shown once).
+    """
+
+    def _repr_png_(self) -> bytes:
+        return png_bytes(self)
+
+
 def _figure() -> Figure:
-    fig = Figure(figsize=FIG_SIZE_IN, dpi=FIG_DPI)
+    fig = PlotFigure(figsize=FIG_SIZE_IN, dpi=FIG_DPI)
     FigureCanvasAgg(fig)
     return fig
 

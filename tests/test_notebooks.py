@@ -7,7 +7,9 @@ another "python3" kernel is installed for the user.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import sys
 from pathlib import Path
 
@@ -93,3 +95,28 @@ def _check_model_tier(nb) -> None:
         want = quality_of(catalog.models[model], catalog.quantization[fmt], catalog.quantization)
         assert float(delivered) == pytest.approx(want, abs=0.05), (model, fmt)
     assert float(rows["llama-3.1-8b"][2]) < float(rows["llama-3.1-8b"][1])
+
+
+def test_a_viz_figure_shows_as_a_cell_result_in_a_fresh_kernel(kernel_path, monkeypatch):
+    """viz builds figures without pyplot, so no inline printer is registered for them: a fresh
+    kernel showed only '<Figure size 960x480 with 1 Axes>'.  With `%matplotlib inline` active the
+    figure still shows, once."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
+    monkeypatch.delenv("MPLBACKEND", raising=False)       # the kernel's own default, as for a user
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    plan = {"status": "optimal", "objective": {"total": 100.0, "currency": "USD", "horizon_hours": 730.0,
+                                               "breakdown": {"rental_on_demand": 100.0}}}
+    make = f"from solver import viz\nviz.figures({plan!r})['cost_breakdown']"
+    nb = new_notebook(cells=[new_code_cell(make), new_code_cell("%matplotlib inline\n" + make)])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name=KERNEL).execute()
+    pngs = []
+    for cell in nb.cells:
+        shown = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(shown) == 1, cell.outputs
+        pngs.append(base64.b64decode(shown[0]["data"]["image/png"]))
+        assert pngs[-1][:8] == b"\x89PNG\r\n\x1a\n"
+    # without the inline backend it is viz's own PNG (960 x 480 px, the IHDR width and height);
+    # the inline printer crops it to its bounding box
+    assert struct.unpack(">II", pngs[0][16:24]) == (960, 480)
