@@ -42,7 +42,7 @@ def previous_decisions(plan: dict) -> dict:
     """{(decision, offer key, t): units} of a multi-period plan JSON dict."""
     per = plan.get("periods")
     if not isinstance(per, dict) or "timeline" not in per:
-        raise InputError(InputIssue("the previous plan has no `periods` section", path="--existing",
+        raise InputError(InputIssue("the previous plan has no `periods` section", path="previous (--existing)",
                                     hint="pass a plan written by `fleetopt solve --json` for a "
                                          "multi-period problem"))
     out = {}
@@ -104,7 +104,7 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         if missing:
             raise InputError(InputIssue(
                 f"the previous plan's period-0 decisions use offers this problem does not allow: "
-                f"{', '.join(missing)}", path="--existing",
+                f"{', '.join(missing)}", path="previous (--existing)",
                 hint="re-optimise with the same fleet filters as the previous plan"))
     t0 = time.perf_counter()
     model, v = build_period_model(k, spec, prev)

@@ -147,3 +147,24 @@ def test_a_warm_start_for_a_multi_period_problem_is_refused_as_on_the_cli(solved
     plan = tmp_path / "chat.json"
     plan.write_text(solved.plan.to_json())
     assert main(["solve", str(growth), "--warm-start", str(plan), "--quiet"]) == 2
+
+
+# ------------------------------------------------------------ messages name both spellings
+
+def test_shared_messages_name_the_python_option_and_the_cli_flag(chat, solved, monkeypatch):
+    """The same functions serve the CLI and Python: a message naming '--workers' alone left a
+    notebook user looking for a flag they never passed."""
+    growth = load_problem(PROBLEMS / "eight-quarter-growth.yaml")
+    with pytest.raises(InputError, match=r"previous \(--existing\): the previous plan has no `periods`"):
+        solve_problem(growth, previous=solved.plan)       # a single-period plan
+    with pytest.raises(InputError, match=r"workers \(--workers\) must be >= 1, got 0"):
+        run_sweep(chat, [parse_set("workloads.chat.demand.requests_per_s=10")], workers=0, cache_dir=None)
+    # a solver stopped by its time limit with no plan: the advice names time_limit_s too
+    from solver.mip import backends
+    from solver.mip.status import ERROR, SolveResult
+    monkeypatch.setattr(backends, "_solve_pulp",
+                        lambda *a: SolveResult(ERROR, "pulp", "cbc", 0.0, message="pulp status Not Solved"))
+    plan = solve_problem(chat, backend="pulp", solver="cbc", time_limit_s=1e-9).plan
+    assert plan.status == "error"
+    assert "raise time_limit_s (--time-limit), or for a large model use backend='highspy', " \
+           "solver='reduced' (--backend highspy --solver reduced)" in plan.message
