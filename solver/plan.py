@@ -111,6 +111,13 @@ class WorkloadKpi:
 
 @dataclass(frozen=True)
 class Objective:
+    """What the plan costs, in ``currency`` over ``horizon_hours`` (None when there is no plan).
+
+    For a multi-period plan ``total`` is the optimised objective: discounted per period,
+    reservations over their whole term, retirements' resale credit included, so it is not the sum
+    of the periods' accrued costs (``periods.timeline[t].total_usd``).
+    """
+
     total: Optional[float]
     breakdown: dict
     currency: str

@@ -219,6 +219,9 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
 
 
 def console_text(plan: dict) -> str:
+    """The plan as the text ``fleetopt solve`` prints: status, costs, fleet, routing, KPIs.
+
+    ``plan``: a :class:`~solver.plan.Plan` or its JSON dict (a saved plan reads the same)."""
     plan = plan_dict(plan, "console_text")
     title = f"fleetopt plan: {plan['problem']}" + (f" [{plan['scenario']}]" if plan.get("scenario") else "")
     out = [title, "=" * len(title)]
@@ -228,6 +231,9 @@ def console_text(plan: dict) -> str:
 
 
 def markdown_text(plan: dict) -> str:
+    """The same report as :func:`console_text` as a Markdown document (``fleetopt solve --markdown``).
+
+    ``plan``: a :class:`~solver.plan.Plan` or its JSON dict."""
     plan = plan_dict(plan, "markdown_text")
     out = [f"# Fleet plan: {plan['problem']}" + (f" (scenario {plan['scenario']})" if plan.get("scenario") else "")]
     for name, body in _sections(plan, markdown=True):

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Solved:
+    """A solve's plan, with the coefficients, model and raw solver result it came from."""
+
     plan: Plan
     coefficients: Coefficients
     model: LinearModel
@@ -106,10 +108,21 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
                   time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
                   threads: Optional[int] = None, perf=None, previous: Optional[dict] = None,
                   warm_start: Optional[dict] = None) -> Solved:
-    """Solve a :class:`~solver.problem.load.LoadedProblem`; CLI flags override ``problem.solver``.
+    """Solve a :class:`~solver.problem.load.LoadedProblem` (what ``load_problem`` returns).
 
-    Problems with ``objective.periods`` go to the multi-period model (:mod:`solver.periods_plan`);
-    ``previous`` (an old multi-period plan's JSON dict) re-optimises from it.
+    Returns :class:`Solved`; ``.plan`` is the :class:`~solver.plan.Plan` (``.plan.to_dict()`` is
+    what ``fleetopt solve --json`` writes).  Check ``plan.status``: "optimal", "time_limit" (a
+    feasible plan, maybe not the cheapest; ``plan.solver.gap``); "infeasible" and "error" (no
+    solver, a crash, or no plan within the time limit) come back as the status with the reason in
+    ``plan.message``, not as exceptions.  Only bad input raises: :class:`~solver.errors.InputError`
+    (a path or a bare Problem in place of ``loaded``: TypeError).  Costs are in ``plan.objective.currency`` (USD) over
+    ``plan.objective.horizon_hours`` (``usd_per_month`` per 730 h); latencies in ms, power in W.
+
+    The keyword options override the problem's ``solver`` section, checked as the CLI flags are
+    (``mip_gap`` is a fraction: 0.05 for 5 %).  Problems with ``objective.periods`` go to the
+    multi-period model (:mod:`solver.periods_plan`), whose total is discounted; ``previous`` (an
+    earlier multi-period Plan or its dict) re-optimises from it.  ``warm_start`` (an earlier
+    single-period Plan or its dict; refused for a multi-period problem) only speeds the search.
     """
     loaded = require_loaded(loaded, "solve_problem")
     p = loaded.problem
