@@ -505,8 +505,12 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     caps the elastic solves together (:func:`explain_fleet`).
     """
     from solver.mip.backends import solve
+    from solver.mip.options import SolveOptions
+    from solver.problem.load import require_loaded
 
+    loaded = require_loaded(loaded, "explain")
     p = loaded.problem
+    SolveOptions(backend, solver, time_limit_s).check(default_backend=p.solver.backend)
     backend = backend or p.solver.backend
     solver = solver or (p.solver.solver if backend == p.solver.backend else None)
     tl = time_limit_s if time_limit_s is not None else min(p.solver.time_limit_s, 60.0)

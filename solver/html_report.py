@@ -16,6 +16,7 @@ import html
 from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
+from solver.plan import plan_dict
 from solver.report import money_text, number_text, period_tables
 from solver.viz import as_dict, as_list, num, text
 
@@ -282,7 +283,7 @@ def _figures(pngs: dict[str, bytes]) -> str:
 def render_html(plan: dict, pngs: Optional[dict[str, bytes]] = None, *,
                 max_utilization: Optional[float] = None, source: str = "") -> str:
     """The report page for ``plan`` with the given PNG figures (by :data:`viz.FIGURES` name)."""
-    plan = as_dict(plan)
+    plan = plan_dict(plan, "render_html")
     obj = as_dict(plan.get("objective"))
     cur = text(obj.get("currency"), "USD")
     sol = as_dict(plan.get("solver"))
@@ -330,5 +331,6 @@ def render_html(plan: dict, pngs: Optional[dict[str, bytes]] = None, *,
 def build_report(plan: dict, *, max_utilization: Optional[float] = None,
                  source: str = "") -> tuple[str, dict[str, bytes]]:
     """Render the figures and the page: (HTML text, PNG bytes by figure name)."""
-    pngs = viz.figure_pngs(as_dict(plan), max_utilization)
+    plan = plan_dict(plan, "build_report")
+    pngs = viz.figure_pngs(plan, max_utilization)
     return render_html(plan, pngs, max_utilization=max_utilization, source=source), pngs

@@ -46,7 +46,7 @@ def previous_decisions(plan: dict, executed_through: int = 0) -> Previous:
     """The decisions of a multi-period plan JSON dict, its periods 0..``executed_through`` executed."""
     per = plan.get("periods")
     if not isinstance(per, dict) or "timeline" not in per:
-        raise InputError(InputIssue("the previous plan has no `periods` section", path="--existing",
+        raise InputError(InputIssue("the previous plan has no `periods` section", path="previous (--existing)",
                                     hint="pass a plan written by `fleetopt solve --json` for a "
                                          "multi-period problem"))
     out = {}
@@ -118,7 +118,7 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         if missing:
             raise InputError(InputIssue(
                 f"the previous plan's executed decisions use offers this problem does not allow: "
-                f"{', '.join(missing)}", path="--existing",
+                f"{', '.join(missing)}", path="previous (--existing)",
                 hint="re-optimise with the same fleet filters and owned devices as the previous plan "
                      "(devices it sold stay in fleet.existing: the plan records their sale)"))
     t0 = time.perf_counter()

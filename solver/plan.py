@@ -111,6 +111,13 @@ class WorkloadKpi:
 
 @dataclass(frozen=True)
 class Objective:
+    """What the plan costs, in ``currency`` over ``horizon_hours`` (None when there is no plan).
+
+    For a multi-period plan ``total`` is the optimised objective: discounted per period,
+    reservations over their whole term, retirements' resale credit included, so it is not the sum
+    of the periods' accrued costs (``periods.timeline[t].total_usd``).
+    """
+
     total: Optional[float]
     breakdown: dict
     currency: str
@@ -175,6 +182,19 @@ class Plan:
                    versions=dict(d.get("versions", {})), message=d.get("message", ""),
                    baseline=d.get("baseline"), format=d.get("format", PLAN_FORMAT),
                    periods=d.get("periods"))
+
+
+def plan_dict(plan: Any, who: str = "this function") -> dict:
+    """``plan`` as its JSON dict: every reader (reports, plots, verify, warm starts) takes the Plan
+    that solve_problem returns as well as the dict that ``--json`` writes."""
+    if isinstance(getattr(plan, "plan", None), Plan):   # the Solved around it
+        plan = plan.plan
+    if isinstance(plan, Plan):
+        return plan.to_dict()
+    if isinstance(plan, dict):
+        return plan
+    raise TypeError(f"{who} needs a plan: a Plan (solve_problem(...).plan) or its JSON dict "
+                    f"(plan.to_dict(), or load_plan_json(PATH) for a saved one); got {type(plan).__name__}")
 
 
 def _round_tree(x: Any) -> Any:

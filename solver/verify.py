@@ -124,7 +124,11 @@ def check_structure(rep: VerifyReport, plan: dict) -> None:
 
 
 def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
-    """Every violation of ``plan`` (a plan JSON dict) against ``problem``."""
+    """Every violation of ``plan`` (a Plan or its JSON dict) against ``problem`` (a Problem, or
+    the LoadedProblem around it)."""
+    from solver.plan import plan_dict
+    problem = getattr(problem, "problem", problem)
+    plan = plan_dict(plan, "verify_plan")
     if perf is None:
         import solver.perf as perf  # noqa: PLW0621
     rep = VerifyReport()

@@ -8,6 +8,7 @@ made (its function returns None) instead of crashing the report.
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas
 directly, never through ``pyplot``: no global state, no GUI, nothing shown.
+They show as a notebook cell's result all the same (:class:`PlotFigure`).
 PNG output is deterministic (fixed size and dpi, no software/time metadata),
 so the same plan gives byte-identical images.
 """
@@ -23,6 +24,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from solver.plan import plan_dict
 from solver.report import money_text, number_text
 
 #: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
@@ -108,10 +110,14 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
     Only numbers the plan supports are listed.  Derived ones:
 
     * cost per month = total / (horizon hours / 730);
+    * a multi-period plan's total is the objective: discounted, reservations over their whole
+      term, retirements' resale credit included (the text report and the HTML say so too), not
+      the sum of the periods' accrued costs;
     * utilisation, replica-weighted mean = sum(replicas x utilisation) / sum(replicas);
     * fleet $ per million output tokens = sum of workload USD / sum of workload
       output tokens, where a workload's tokens = its USD / its $ per M tokens x 1e6.
     """
+    plan = plan_dict(plan, "statistics")
     obj = as_dict(plan.get("objective"))
     deps = as_list(plan.get("deployments"))
     procs = as_list(plan.get("procurement"))
@@ -127,10 +133,17 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
 
     total = num(obj.get("total"))
     hours = num(obj.get("horizon_hours"))
-    add("total cost", total, cur, "over the planning horizon")
+    if as_dict(plan.get("periods")).get("timeline"):
+        credit = (num(as_dict(obj.get("breakdown")).get("retirement")) or 0.0) < 0
+        add("total cost", total, cur, "discounted over the planning horizon, reservations over their term"
+            + ("; includes the resale credit of retired devices" if credit else ""))
+        per_month_note = "the discounted total, 730 h per month"
+    else:
+        add("total cost", total, cur, "over the planning horizon")
+        per_month_note = "730 h per month"
     add("horizon", hours, "h")
     if total is not None and hours:
-        add("cost per month", total / (hours / HOURS_PER_MONTH), f"{cur}/month", "730 h per month")
+        add("cost per month", total / (hours / HOURS_PER_MONTH), f"{cur}/month", per_month_note)
     devices = num(totals.get("devices"))
     if devices is None and procs:
         vals = [num(p.get("devices")) for p in procs]
@@ -175,8 +188,21 @@ def _plain_text(build):
     return wrapped
 
 
+class PlotFigure(Figure):
+    """A Figure that shows itself as a Jupyter cell's result.
+
+    IPython shows a plain Figure only once pyplot's inline backend has registered a printer for
+    it (``%matplotlib inline``, or importing pyplot in the kernel); ours never touch pyplot, so a
+    fresh kernel printed ``<Figure size 960x480 with 1 Axes>``.  ``_repr_png_`` is what IPython
+    falls back to; where the inline printer is registered, it is used instead (shown once).
+    """
+
+    def _repr_png_(self) -> bytes:
+        return png_bytes(self)
+
+
 def _figure() -> Figure:
-    fig = Figure(figsize=FIG_SIZE_IN, dpi=FIG_DPI)
+    fig = PlotFigure(figsize=FIG_SIZE_IN, dpi=FIG_DPI)
     FigureCanvasAgg(fig)
     return fig
 
@@ -188,6 +214,7 @@ def _colours(keys: Iterable[str]) -> dict[str, str]:
 @_plain_text
 def cost_breakdown_figure(plan: dict) -> Optional[Figure]:
     """Horizontal bars: each non-zero cost part over the horizon, labelled with its value."""
+    plan = plan_dict(plan, "cost_breakdown_figure")
     obj = as_dict(plan.get("objective"))
     bd = as_dict(obj.get("breakdown"))
     order = list(PART_LABELS) + sorted(k for k in bd if k not in PART_LABELS)
@@ -239,6 +266,7 @@ def composition_rows(plan: dict) -> list[dict]:
 @_plain_text
 def fleet_composition_figure(plan: dict) -> Optional[Figure]:
     """Stacked bars: devices per accelerator@region, stacked by acquisition."""
+    plan = plan_dict(plan, "fleet_composition_figure")
     rows = composition_rows(plan)
     if not rows:
         return None
@@ -269,6 +297,7 @@ def fleet_composition_figure(plan: dict) -> Optional[Figure]:
 @_plain_text
 def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> Optional[Figure]:
     """Bars: planned peak utilisation per deployment (%), with the ceiling as a dashed line."""
+    plan = plan_dict(plan, "utilisation_figure")
     deps = as_list(plan.get("deployments"))
     labels = deployment_labels(plan)
     rows = []
@@ -305,6 +334,7 @@ def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> O
 @_plain_text
 def routing_figure(plan: dict) -> Optional[Figure]:
     """Stacked horizontal bars: requests/s of each workload, split by deployment."""
+    plan = plan_dict(plan, "routing_figure")
     routes = as_list(plan.get("routing"))
     labels = deployment_labels(plan)
     flows: dict[tuple[str, str], float] = {}
@@ -354,6 +384,7 @@ CAPTIONS = {
 
 def figures(plan: dict, max_utilization: Optional[float] = None) -> dict[str, Figure]:
     """Every figure the plan has data for, by name (in :data:`FIGURES` order)."""
+    plan = plan_dict(plan, "figures")
     made = {
         "cost_breakdown": cost_breakdown_figure(plan),
         "fleet_composition": fleet_composition_figure(plan),

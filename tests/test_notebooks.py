@@ -7,7 +7,9 @@ another "python3" kernel is installed for the user.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import sys
 from pathlib import Path
 
@@ -71,3 +73,50 @@ def test_notebook_executes(name, kernel_path, monkeypatch, tmp_path):
     assert "optimal" in text
     # the repository is left as it was: notebooks write only under a temporary folder
     assert not (NB_DIR / ".fleetopt-cache").exists()
+    if name == "tradeoffs.ipynb":
+        _check_model_tier(nb)
+
+
+def _check_model_tier(nb) -> None:
+    """Each model-tier plan is plotted at the quality its formats deliver, not the catalog (BF16)
+    score: with no quality floor the solver serves Llama-3.1-8B in fp4 (68.5), which was plotted
+    at 73.  The expected score is the catalog's own arithmetic (score x retention), not the plan's."""
+    from solver.coefficients import quality_of
+    from solver.problem.load import load_problem
+
+    catalog = load_problem(ROOT / "problems" / "chat-assistant.yaml").catalog
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "workloads.chat.models=" in c.source)
+    lines = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream").splitlines()
+    assert lines[0].split()[:4] == ["model", "catalog", "delivered", "format"], lines[0]
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:]}
+    assert len(rows) == 5
+    for model, (_, catalog_q, delivered, fmt, *_rest) in rows.items():
+        assert float(catalog_q) == pytest.approx(catalog.models[model].quality.value, abs=0.05)
+        want = quality_of(catalog.models[model], catalog.quantization[fmt], catalog.quantization)
+        assert float(delivered) == pytest.approx(want, abs=0.05), (model, fmt)
+    assert float(rows["llama-3.1-8b"][2]) < float(rows["llama-3.1-8b"][1])
+
+
+def test_a_viz_figure_shows_as_a_cell_result_in_a_fresh_kernel(kernel_path, monkeypatch):
+    """viz builds figures without pyplot, so no inline printer is registered for them: a fresh
+    kernel showed only '<Figure size 960x480 with 1 Axes>'.  With `%matplotlib inline` active the
+    figure still shows, once."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
+    monkeypatch.delenv("MPLBACKEND", raising=False)       # the kernel's own default, as for a user
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    plan = {"status": "optimal", "objective": {"total": 100.0, "currency": "USD", "horizon_hours": 730.0,
+                                               "breakdown": {"rental_on_demand": 100.0}}}
+    make = f"from solver import viz\nviz.figures({plan!r})['cost_breakdown']"
+    nb = new_notebook(cells=[new_code_cell(make), new_code_cell("%matplotlib inline\n" + make)])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name=KERNEL).execute()
+    pngs = []
+    for cell in nb.cells:
+        shown = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(shown) == 1, cell.outputs
+        pngs.append(base64.b64decode(shown[0]["data"]["image/png"]))
+        assert pngs[-1][:8] == b"\x89PNG\r\n\x1a\n"
+    # without the inline backend it is viz's own PNG (960 x 480 px, the IHDR width and height);
+    # the inline printer crops it to its bounding box
+    assert struct.unpack(">II", pngs[0][16:24]) == (960, 480)

@@ -171,9 +171,11 @@ def test_with_row_adds_one_row_and_keeps_the_model():
 
 
 def test_bad_inputs(chat):
-    with pytest.raises(InputError, match="at least 2 points"):
+    with pytest.raises(InputError, match=r"points \(--points\): .* at least 2 points, got 1"):
         pareto_front(chat, "ttft", points=1)
-    with pytest.raises(InputError, match="unknown --versus"):
+    with pytest.raises(InputError, match=r"points \(--points\): .* at least 2 points, got '3'"):
+        pareto_front(chat, "ttft", points="3")          # a TypeError from a comparison before
+    with pytest.raises(InputError, match=r"versus \(--versus\): unknown 'latency'"):
         pareto_front(chat, "latency")
     doc = copy.deepcopy(chat.raw)
     doc.pop("scenarios")

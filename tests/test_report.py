@@ -548,6 +548,7 @@ def test_the_html_of_a_multi_period_plan_shows_its_timeline():
     page = _check_self_contained(render_html(d))
     text = " | ".join(page.text)
     assert "Per period (devices; cost accrued" in text and "Hardware timeline" in text and ", discounted" in text
+    assert "discounted over the planning horizon" in text      # the summary table's note, too
     for row in d["periods"]["timeline"]:
         assert html_unescaped_count(page, usd_text(row["total_usd"])) >= 1
 
@@ -557,3 +558,20 @@ def test_plot_labels_read_as_the_tables():
     from solver.report import money_text, number_text
     assert (money_text(-39730.2), money_text(1234.0, "EUR"), number_text(30000.0), number_text(12.5)) == \
         ("-$39,730", "1,234 EUR", "30,000", "12.5")
+
+
+def test_statistics_call_a_multi_period_total_discounted():
+    """A multi-period total is the objective (discounted, resale credit in it), not what the periods
+    accrue: the summary said 'total cost ... over the planning horizon' as for one period."""
+    plan = {"status": "optimal", "problem": "hand-periods", "periods": {"timeline": [{}, {}]},
+            "objective": {"total": 900.0, "currency": "USD", "horizon_hours": 1460.0,
+                          "breakdown": {"rental_on_demand": 1000.0, "retirement": -100.0}}}
+    rows = {r["name"]: r for r in viz.statistics(plan)}
+    assert rows["total cost"]["note"] == ("discounted over the planning horizon, reservations over their "
+                                          "term; includes the resale credit of retired devices")
+    assert rows["cost per month"]["value"] == pytest.approx(900.0 / 2)     # 1460 h = 2 x 730 h
+    assert rows["cost per month"]["note"] == "the discounted total, 730 h per month"
+    plan["objective"]["breakdown"]["retirement"] = 0.0     # nothing retired: no credit to mention
+    assert "resale" not in {r["name"]: r for r in viz.statistics(plan)}["total cost"]["note"]
+    one = hand_plan()                                       # one period: no discounting
+    assert {r["name"]: r for r in viz.statistics(one)}["total cost"]["note"] == "over the planning horizon"

@@ -111,6 +111,9 @@ def test_infeasible_exits_3_with_status_in_json(problem, tmp_path, capsys):
 def test_bad_options_and_overwriting_input_exit_2(problem, tmp_path, capsys):
     assert main(["solve", str(problem), "--solver", "gurobi"]) == 2
     assert "no solver" in capsys.readouterr().err
+    # it reached CBC, which failed with a garbled PulpSolverError (exit 5)
+    assert main(["solve", str(problem), "--threads", "-3"]) == 2
+    assert "threads (--threads) must be >= 1, got -3" in capsys.readouterr().err
     assert main(["solve", str(problem), "--json", str(problem)]) == 2
     assert "overwrite an input" in capsys.readouterr().err
     assert problem.read_text() == PROBLEM

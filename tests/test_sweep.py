@@ -97,8 +97,8 @@ def test_grid_times_samples():
 
 
 @pytest.mark.parametrize("params,samples,fragment", [
-    ([Param("r", dist="normal", args=(0.0, 1.0))], None, "need --samples"),
-    ([Param("g", values=(1,))], 5, "--samples is for random"),
+    ([Param("r", dist="normal", args=(0.0, 1.0))], None, "random values need samples (--samples N)"),
+    ([Param("g", values=(1,))], 5, "samples (--samples) is for random"),
     ([Param("g", values=(1,)), Param("g", values=(2,))], None, "more than once"),
 ])
 def test_expand_usage_errors(params, samples, fragment):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from solver.cli import add_verbose
-from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR, InputError, InputIssue
+from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR
 from solver.mip.backends import BACKENDS
 from solver.yamlio import atomic_write_text
 
@@ -33,13 +33,12 @@ def run(args) -> int:
     from solver.explain import explain
     from solver.problem.load import load_problem
 
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
+    from solver.mip.options import SolveOptions
+
+    SolveOptions(args.backend, time_limit_s=args.time_limit).check()
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     backend = args.backend or loaded.problem.solver.backend
-    if args.solver is not None and args.solver.lower() not in BACKENDS[backend]:
-        raise InputError(InputIssue(f"backend {backend} has no solver {args.solver!r}", path="--solver",
-                                    hint=f"use one of {', '.join(BACKENDS[backend])}"))
+    SolveOptions(backend, args.solver).check()
     ex = explain(loaded, backend=backend, solver=args.solver, time_limit_s=args.time_limit)
     print(ex.text(), end="")
     if args.json:

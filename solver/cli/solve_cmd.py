@@ -58,16 +58,10 @@ def register(sub) -> None:
 
 
 def _check_options(args, problem) -> tuple[str, str | None]:
+    from solver.mip.options import SolveOptions
     backend = args.backend or problem.solver.backend
     solver = args.solver or (problem.solver.solver if backend == problem.solver.backend else None)
-    if solver is not None and solver.lower() not in BACKENDS[backend]:
-        raise InputError(InputIssue(
-            f"backend {backend} has no solver {solver!r}", path="--solver",
-            hint=f"use one of {', '.join(BACKENDS[backend])}"))
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
-    if args.gap is not None and not (0 <= args.gap < 1):
-        raise InputError(InputIssue("--gap must be in [0, 1)", path="--gap", hint="e.g. 1e-4"))
+    SolveOptions(backend, solver, args.time_limit, args.gap, args.threads).check()
     distinct_outputs(args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp", "csv": "--csv"})
     return backend, solver
 
@@ -95,10 +89,7 @@ def run(args) -> int:
     warm = None
     if args.warm_start:
         from solver.plan import load_plan_json
-        if loaded.problem.objective.periods is not None:
-            raise InputError(InputIssue("--warm-start is for single-period problems", path="--warm-start",
-                                        hint="re-optimise a multi-period plan with --existing PLAN.json"))
-        warm = load_plan_json(args.warm_start)
+        warm = load_plan_json(args.warm_start)   # solve_problem refuses it for a multi-period problem
     # outputs over a file read so far (the problem, its overlays, the plans: main() guards every
     # input) are refused now, not after a solve of up to the time limit
     for out in (args.json, args.markdown, args.save_lp):

@@ -1,51 +1,18 @@
-"""Shared pieces of Pareto fronts and sweeps: solver options, re-validating an edited
+"""Shared pieces of Pareto fronts and sweeps: re-validating an edited
 problem document, and a flat summary of a plan (one table row)."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from solver.mip.periods import PERIOD_COST_PARTS
-from solver.errors import InputError, InputIssue
-from solver.mip.backends import BACKENDS
+from solver.errors import InputError
+from solver.mip.options import SolveOptions  # noqa: F401 - its home before solve_problem checked it
 
 #: plan statuses that carry a fleet
 HAS_PLAN = ("optimal", "time_limit")
-
-
-@dataclass(frozen=True)
-class SolveOptions:
-    """Solver flags that override the problem's own ``solver`` section (None: keep it)."""
-
-    backend: Optional[str] = None
-    solver: Optional[str] = None
-    time_limit_s: Optional[float] = None
-    mip_gap: Optional[float] = None
-    threads: Optional[int] = None
-
-    def kwargs(self) -> dict:
-        return asdict(self)
-
-    def check(self) -> "SolveOptions":
-        """Raise :class:`InputError` for flags the backends cannot honour."""
-        if self.backend is not None and self.backend not in BACKENDS:
-            raise InputError(InputIssue(f"unknown backend {self.backend!r}", path="--backend",
-                                        hint=f"use one of {', '.join(sorted(BACKENDS))}"))
-        if self.solver is not None and self.backend is not None \
-                and self.solver.lower() not in BACKENDS[self.backend]:
-            raise InputError(InputIssue(f"backend {self.backend} has no solver {self.solver!r}",
-                                        path="--solver",
-                                        hint=f"use one of {', '.join(BACKENDS[self.backend])}"))
-        if self.time_limit_s is not None and not self.time_limit_s > 0:
-            raise InputError(InputIssue("--time-limit must be > 0", path="--time-limit"))
-        if self.mip_gap is not None and not 0 <= self.mip_gap < 1:
-            raise InputError(InputIssue("--gap must be in [0, 1)", path="--gap", hint="e.g. 1e-6"))
-        if self.threads is not None and self.threads < 1:
-            raise InputError(InputIssue("--threads must be >= 1", path="--threads"))
-        return self
 
 
 def base_document(loaded) -> dict:

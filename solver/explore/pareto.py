@@ -33,6 +33,7 @@ import numpy as np
 
 from solver.errors import InputError, InputIssue, NoStartingPlan
 from solver.explore.common import HAS_PLAN, SolveOptions, base_document, fleet_mix, validate_edited
+from solver.problem.load import require_loaded
 
 VERSUS = ("ttft", "tpot", "quality", "carbon")
 #: bisection steps on the knob (precision 2**-12 of the range)
@@ -294,12 +295,13 @@ def check_monotone(points: Sequence[ParetoPoint]) -> list[str]:
 def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions = SolveOptions(),
                  overlays: Sequence[str] = (), verify: bool = True) -> ParetoFront:
     """The cost front of ``loaded`` against ``versus`` with ``points`` points, tightest last."""
+    loaded = require_loaded(loaded, "pareto_front")
     if versus not in VERSUS:
-        raise InputError(InputIssue(f"unknown --versus {versus!r}", path="--versus",
+        raise InputError(InputIssue(f"versus (--versus): unknown {versus!r}",
                                     hint=f"use one of {', '.join(VERSUS)}"))
-    if points < 2:
-        raise InputError(InputIssue("a front needs at least 2 points", path="--points",
-                                    hint="e.g. --points 8"))
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise InputError(InputIssue(f"points (--points): a front needs a whole number of at least 2 "
+                                    f"points, got {points!r}", hint="e.g. 8"))
     options.check()
     t0 = time.perf_counter()
     if versus == "carbon":

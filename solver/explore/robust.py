@@ -256,7 +256,8 @@ class RobustReport:
 def keep_percentile(scenarios: Sequence[DemandScenario], percentile: float) -> list[bool]:
     """Which scenarios are planned for: the ceil(p% x S) with the lowest total demand."""
     if not 0 < percentile <= 100:
-        raise InputError(InputIssue("--percentile must be in (0, 100]", path="--percentile", hint="e.g. 90"))
+        raise InputError(InputIssue(f"percentile (--percentile) must be in (0, 100], got {percentile!r}",
+                                    hint="e.g. 90"))
     n = len(scenarios)
     keep_n = max(1, math.ceil(percentile / 100.0 * n - 1e-9))
     order = sorted(range(n), key=lambda i: (scenarios[i].total_rps, i))
@@ -333,7 +334,7 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
     kept = [s for s, kk in zip(scenarios, keep) if kk]
     total_p = sum(s.probability for s in kept)
     if total_p <= 0:
-        raise InputError(InputIssue("the kept scenarios have probability 0", path="--percentile"))
+        raise InputError(InputIssue("the kept scenarios have probability 0", path="percentile (--percentile)"))
     kept = [replace(s, probability=s.probability / total_p) for s in kept]
     st = stack(kept)
     res = solve_stacked(st, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)

@@ -36,6 +36,7 @@ from solver.errors import FleetoptError, InputError, InputIssue
 from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, overlay_digests, scenario_key,
                                   tool_version)
 from solver.explore.common import SolveOptions, base_document, one_line, plan_summary
+from solver.problem.load import require_loaded
 
 DISTRIBUTIONS = ("uniform", "normal", "lognormal")
 #: statuses of rows that did not come from a solve
@@ -149,13 +150,13 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
         raise InputError(InputIssue(f"--set names {', '.join(dup)} more than once", path="--set",
                                     hint="give all values of a path in one --set, comma-separated"))
     if rand and not samples:
-        raise InputError(InputIssue("random --set values need --samples N", path="--samples",
-                                    hint="e.g. --samples 50 --seed 1"))
+        raise InputError(InputIssue("random values need samples (--samples N)",
+                                    hint="e.g. samples=50, seed=1 (--samples 50 --seed 1)"))
     if samples is not None and samples < 1:
-        raise InputError(InputIssue("--samples must be >= 1", path="--samples"))
+        raise InputError(InputIssue(f"samples (--samples) must be >= 1, got {samples!r}"))
     if samples and not rand:
-        raise InputError(InputIssue("--samples is for random --set values (uniform/normal/lognormal)",
-                                    path="--samples", hint="drop --samples for a grid"))
+        raise InputError(InputIssue("samples (--samples) is for random values (uniform/normal/lognormal)",
+                                    hint="leave samples out for a grid"))
     points = list(itertools.product(*[p.values for p in grid])) if grid else [()]
     reps = samples or 1
     n = len(points) * reps
@@ -347,10 +348,11 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
               use_ray: bool = False, progress: bool = False, keep_plans: bool = False,
               on_row: Optional[Callable[[dict], None]] = None) -> SweepResult:
     """Solve every scenario of ``params`` (cached ones are read back, not solved)."""
+    loaded = require_loaded(loaded, "run_sweep")
     t0 = time.perf_counter()
     options.check()
     if workers is not None and workers < 1:
-        raise InputError(InputIssue("--workers must be >= 1", path="--workers"))
+        raise InputError(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}"))
     workers = workers or default_workers()
     base = base_document(loaded)
     assignments = expand(params, samples=samples, seed=seed)

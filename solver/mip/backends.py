@@ -92,9 +92,10 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
     res.seconds = time.perf_counter() - t0
     if res.status == ERROR and res.seconds >= 0.9 * time_limit_s:
         tip = ("" if (backend, solver) == ("highspy", "reduced") else
-               ", or for a large model use --backend highspy (solver reduced)")
+               ", or for a large model use backend='highspy', solver='reduced' (--backend highspy "
+               "--solver reduced)")
         res.message = (f"time limit ({time_limit_s:g} s) reached before any feasible plan was found "
-                       f"[{res.message}]; raise --time-limit{tip}")
+                       f"[{res.message}]; raise time_limit_s (--time-limit){tip}")
     if res.values is not None:
         v = np.asarray(res.values, float)
         v = np.where(model.is_int, np.round(v), v)

@@ -14,11 +14,14 @@ from typing import Optional, Sequence
 import numpy as np
 
 from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
+from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS, solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
+from solver.mip.options import SolveOptions
 from solver.mip.status import ERROR, INFEASIBLE, SolveResult
-from solver.plan import Plan, build_plan
+from solver.plan import Plan, build_plan, plan_dict
+from solver.problem.load import require_loaded
 from solver.progress import solved, starting
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Solved:
+    """A solve's plan, with the coefficients, model and raw solver result it came from."""
+
     plan: Plan
     coefficients: Coefficients
     model: LinearModel
@@ -122,14 +127,37 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
                   time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
                   threads: Optional[int] = None, perf=None, previous: Optional[dict] = None,
                   executed_through: int = 0, warm_start: Optional[dict] = None) -> Solved:
-    """Solve a :class:`~solver.problem.load.LoadedProblem`; CLI flags override ``problem.solver``.
+    """Solve a :class:`~solver.problem.load.LoadedProblem` (what ``load_problem`` returns).
 
-    Problems with ``objective.periods`` go to the multi-period model (:mod:`solver.periods_plan`);
-    ``previous`` (an old multi-period plan's JSON dict, same period 0) re-optimises from it, its
-    periods 0..``executed_through`` carried out.
+    Returns :class:`Solved`; ``.plan`` is the :class:`~solver.plan.Plan` (``.plan.to_dict()`` is
+    what ``fleetopt solve --json`` writes).  Check ``plan.status``: "optimal", "time_limit" (a
+    feasible plan, maybe not the cheapest; ``plan.solver.gap``); "infeasible" and "error" (no
+    solver, a crash, or no plan within the time limit) come back as the status with the reason in
+    ``plan.message``, not as exceptions.  Only bad input raises: :class:`~solver.errors.InputError`
+    (a path or a bare Problem in place of ``loaded``: TypeError).  Costs are in ``plan.objective.currency`` (USD) over
+    ``plan.objective.horizon_hours`` (``usd_per_month`` per 730 h); latencies in ms, power in W.
+
+    The keyword options override the problem's ``solver`` section, checked as the CLI flags are
+    (``mip_gap`` is a fraction: 0.05 for 5 %).  Problems with ``objective.periods`` go to the
+    multi-period model (:mod:`solver.periods_plan`), whose total is discounted; ``previous`` (an
+    earlier multi-period Plan or its dict, same period 0) re-optimises from it, its periods
+    0..``executed_through`` carried out.  ``warm_start`` (an earlier
+    single-period Plan or its dict; refused for a multi-period problem) only speeds the search.
     """
+    loaded = require_loaded(loaded, "solve_problem")
     p = loaded.problem
     opts = p.solver
+    if warm_start is not None:
+        warm_start = plan_dict(warm_start, "warm_start")
+    if previous is not None:
+        previous = plan_dict(previous, "previous")
+    SolveOptions(backend, solver, time_limit_s, mip_gap, threads).check(default_backend=opts.backend)
+    if warm_start is not None and p.objective.periods is not None:
+        # the multi-period model takes no start: a silently ignored one would look like it helped
+        raise InputError(InputIssue("warm_start (--warm-start) is for single-period problems",
+                                    file=loaded.file, path="objective.periods",
+                                    hint="re-optimise a multi-period plan from it with previous= "
+                                         "(--existing PLAN.json)"))
     backend = backend or opts.backend
     solver = solver or (opts.solver if backend == opts.backend else None)
     if p.objective.periods is not None or previous is not None:
@@ -154,6 +182,7 @@ def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Option
                          solver: Optional[str] = None, time_limit_s: Optional[float] = None,
                          mip_gap: Optional[float] = None, perf=None) -> dict:
     """Solve once per accelerator type (fleet restricted to it); report the best and the saving."""
+    loaded = require_loaded(loaded, "homogeneous_baseline")
     p = loaded.problem
     accs = sorted(p.fleet.accelerators or loaded.catalog.accelerators)
     rows = []

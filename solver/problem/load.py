@@ -37,6 +37,20 @@ class LoadedProblem:
         return self.problem.name + (f" [{self.scenario}]" if self.scenario else "")
 
 
+def require_loaded(loaded: Any, who: str) -> "LoadedProblem":
+    """``loaded`` if it is a loaded problem; else a TypeError that says how to make one (a path or
+    a bare Problem used to fail deep inside with an AttributeError)."""
+    if hasattr(loaded, "problem") and hasattr(loaded, "catalog"):
+        return loaded
+    if isinstance(loaded, (str, os.PathLike)):
+        fix = f"call load_problem({str(loaded)!r}) (with scenario= or catalog_overlays= if needed) and pass that"
+    elif isinstance(loaded, Problem):
+        fix = "pass what load_problem() returned, not its .problem: the catalog comes with it"
+    else:
+        fix = "pass what load_problem(PATH) returned"
+    raise TypeError(f"{who} needs a LoadedProblem, got {type(loaded).__name__}: {fix}")
+
+
 def _split_path(path: str) -> list[str]:
     return [p for p in str(path).split(".") if p != ""]
 
@@ -263,6 +277,8 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
                       scenario: Optional[str] = None, base_dir: Optional[Path] = None,
                       check_scenarios: bool = True) -> LoadedProblem:
     """Validate a parsed problem document; raise :class:`InputError` with every issue."""
+    if isinstance(catalog_overlays, (str, os.PathLike)):   # one file, not its characters
+        catalog_overlays = [catalog_overlays]
     if not isinstance(raw, dict):
         raise InputError(InputIssue(
             message="a problem file must be a YAML mapping (schema_version, name, workloads, ...)",
@@ -324,8 +340,8 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
 
 
 def load_problem(path: str | os.PathLike, *, scenario: Optional[str] = None,
-                 catalog_overlays: Iterable[str | os.PathLike] = ()) -> LoadedProblem:
-    """Read, resolve and validate a problem file."""
+                 catalog_overlays: Iterable[str | os.PathLike] | str | os.PathLike = ()) -> LoadedProblem:
+    """Read, resolve and validate a problem file; ``catalog_overlays`` is one overlay file or a list."""
     raw, smap = load_yaml_file(path)
     return validate_document(raw, smap, str(path), catalog_overlays=catalog_overlays,
                              scenario=scenario)

@@ -1,0 +1,170 @@
+"""The Python API as a notebook calls it (load_problem, solve_problem, explain, the Pareto and sweep
+functions): the same refusals as the CLI flags, raised before any solve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from solver.errors import InputError
+from solver.explain import explain
+from solver.explore.common import SolveOptions
+from solver.explore.pareto import pareto_front
+from solver.explore.sweep import parse_set, run_sweep
+from solver.mip.pipeline import solve_problem
+from solver.problem.load import load_problem
+
+PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
+
+
+@pytest.fixture(scope="module")
+def chat():
+    return load_problem(PROBLEMS / "chat-assistant.yaml")
+
+
+# mip_gap=5 (meant as "5 %") came back "optimal" at 437,984 USD, 7.6x the optimum of 57,641;
+# the others failed deep inside (KeyError, ValueError in a log line) or came back as status "error"
+BAD_OPTIONS = [
+    (dict(mip_gap=5), "mip_gap (--gap) must be in [0, 1), got 5"),
+    (dict(mip_gap=-1), "mip_gap (--gap) must be in [0, 1), got -1"),
+    (dict(mip_gap="1e-4"), "mip_gap (--gap) must be a number, got str '1e-4'"),
+    (dict(time_limit_s=0), "time_limit_s (--time-limit) must be > 0 seconds, got 0"),
+    (dict(time_limit_s=-1), "time_limit_s (--time-limit) must be > 0 seconds, got -1"),
+    (dict(time_limit_s="10"), "time_limit_s (--time-limit) must be a number, got str '10'"),
+    (dict(threads=-3), "threads (--threads) must be >= 1, got -3"),
+    (dict(threads=2.5), "threads (--threads) must be an integer, got float 2.5"),
+    (dict(backend="gurobi"), "backend (--backend): unknown backend 'gurobi'"),
+    # the problem's backend is pulp: a solver of another backend is refused against it
+    (dict(solver="reduced"), "solver (--solver): backend pulp has no solver 'reduced'"),
+]
+
+
+@pytest.mark.parametrize("kw, message", BAD_OPTIONS, ids=[str(kw) for kw, _ in BAD_OPTIONS])
+def test_solve_problem_refuses_the_options_the_cli_refuses(chat, kw, message):
+    with pytest.raises(InputError) as exc:
+        solve_problem(chat, **kw)
+    assert message in str(exc.value)
+
+
+def test_an_unknown_backend_lists_the_backends_and_the_closest(chat):
+    with pytest.raises(InputError) as exc:
+        solve_problem(chat, backend="highs")
+    # 'highs' is a solver; the backend that offers it under that name is highspy
+    assert "fix: did you mean 'highspy'? use one of highspy, ortools, pulp" in str(exc.value)
+
+
+def test_every_entry_point_refuses_with_the_same_check(chat):
+    """Pareto fronts, sweeps and explain share solve_problem's check and its message."""
+    with pytest.raises(InputError, match=r"mip_gap \(--gap\) must be in \[0, 1\), got 5"):
+        pareto_front(chat, "ttft", points=2, options=SolveOptions(mip_gap=5))
+    with pytest.raises(InputError, match=r"mip_gap \(--gap\) must be in \[0, 1\), got 5"):
+        run_sweep(chat, [parse_set("workloads.chat.demand.requests_per_s=10")], workers=1,
+                  cache_dir=None, options=SolveOptions(mip_gap=5))
+    with pytest.raises(InputError, match=r"time_limit_s \(--time-limit\) must be > 0 seconds, got 0"):
+        explain(chat, time_limit_s=0)
+    with pytest.raises(InputError, match="unknown backend 'gurobi'"):
+        explain(chat, backend="gurobi")
+
+
+# ------------------------------------------------------------ what the functions accept
+
+@pytest.fixture(scope="module")
+def solved(chat):
+    return solve_problem(chat)
+
+
+def test_entry_points_given_a_path_or_a_bare_problem_say_to_call_load_problem(chat):
+    path = str(PROBLEMS / "chat-assistant.yaml")
+    calls = {"solve_problem": lambda x: solve_problem(x), "explain": lambda x: explain(x),
+             "pareto_front": lambda x: pareto_front(x, "ttft", points=2),
+             "run_sweep": lambda x: run_sweep(x, [parse_set("workloads.chat.demand.requests_per_s=10")],
+                                              workers=1, cache_dir=None)}
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=rf"{name} needs a LoadedProblem, got str: call load_problem\("):
+            call(path)
+        with pytest.raises(TypeError, match=r"got Problem: pass what load_problem\(\) returned, not its "):
+            call(chat.problem)
+
+
+def test_every_plan_reader_takes_the_plan_solve_problem_returns(chat, solved, tmp_path):
+    """The Plan and its dict give the same output (the dict is what `fleetopt solve --json` writes)."""
+    from solver import viz
+    from solver.html_report import build_report
+    from solver.report import console_text, markdown_text, write_csv_dir
+    from solver.verify import verify_plan
+
+    plan, d = solved.plan, solved.plan.to_dict()
+    assert console_text(plan) == console_text(d)
+    assert markdown_text(plan) == markdown_text(d)
+    assert viz.statistics(plan) == viz.statistics(d)
+    assert viz.figure_pngs(plan) == viz.figure_pngs(d)
+    assert build_report(plan) == build_report(d)
+    assert console_text(solved) == console_text(d)          # the Solved around it too
+    for name, p in (("obj", plan), ("dict", d)):
+        write_csv_dir(p, tmp_path / name)
+    assert {f.name: f.read_text() for f in (tmp_path / "obj").iterdir()} == \
+           {f.name: f.read_text() for f in (tmp_path / "dict").iterdir()}
+    # verify_plan: a Plan, and the LoadedProblem in place of its Problem
+    ref = verify_plan(chat.problem, chat.catalog, d)
+    assert ref.ok and ref.checks > 0
+    for args in ((chat.problem, chat.catalog, plan), (chat, chat.catalog, d)):
+        rep = verify_plan(*args)
+        assert rep.ok and rep.checks == ref.checks
+    with pytest.raises(TypeError, match=r"verify_plan needs a plan: .*load_plan_json\(PATH\).*got str"):
+        verify_plan(chat.problem, chat.catalog, plan.to_json())
+
+
+def test_warm_start_and_previous_take_a_plan(chat, solved):
+    warm = solve_problem(chat, warm_start=solved.plan).plan
+    assert warm.objective.total == solved.plan.objective.total
+    # the earlier plan's one deployment is this problem's, so the start matches it (a Plan raised
+    # AttributeError before)
+    assert "warm start from 1 deployment(s) of the earlier plan" in warm.solver.status_detail
+    growth = load_problem(PROBLEMS / "eight-quarter-growth.yaml")
+    first = solve_problem(growth).plan
+    again = solve_problem(growth, previous=first).plan
+    # re-optimising from its own plan keeps every decision: nothing changes, nothing costs more
+    assert again.status == "optimal"
+    assert again.objective.total == pytest.approx(first.objective.total, rel=1e-6)
+
+
+def test_one_catalog_overlay_may_be_passed_as_a_path(tmp_path):
+    overlay = tmp_path / "negotiated.yaml"
+    overlay.write_text("schema_version: 1\naccelerators:\n  - id: h100-pcie\n    notes: negotiated\n")
+    for given in (str(overlay), overlay, [overlay]):
+        loaded = load_problem(PROBLEMS / "chat-assistant.yaml", catalog_overlays=given)
+        assert loaded.catalog.accelerators["h100-pcie"].notes == "negotiated"
+
+
+def test_a_warm_start_for_a_multi_period_problem_is_refused_as_on_the_cli(solved, tmp_path):
+    """The multi-period model takes no start: solve_problem ignored it silently; the CLI refused it."""
+    from solver.cli import main
+
+    growth = PROBLEMS / "eight-quarter-growth.yaml"
+    with pytest.raises(InputError, match=r"warm_start \(--warm-start\) is for single-period problems"):
+        solve_problem(load_problem(growth), warm_start=solved.plan)
+    plan = tmp_path / "chat.json"
+    plan.write_text(solved.plan.to_json())
+    assert main(["solve", str(growth), "--warm-start", str(plan), "--quiet"]) == 2
+
+
+# ------------------------------------------------------------ messages name both spellings
+
+def test_shared_messages_name_the_python_option_and_the_cli_flag(chat, solved, monkeypatch):
+    """The same functions serve the CLI and Python: a message naming '--workers' alone left a
+    notebook user looking for a flag they never passed."""
+    growth = load_problem(PROBLEMS / "eight-quarter-growth.yaml")
+    with pytest.raises(InputError, match=r"previous \(--existing\): the previous plan has no `periods`"):
+        solve_problem(growth, previous=solved.plan)       # a single-period plan
+    with pytest.raises(InputError, match=r"workers \(--workers\) must be >= 1, got 0"):
+        run_sweep(chat, [parse_set("workloads.chat.demand.requests_per_s=10")], workers=0, cache_dir=None)
+    # a solver stopped by its time limit with no plan: the advice names time_limit_s too
+    from solver.mip import backends
+    from solver.mip.status import ERROR, SolveResult
+    monkeypatch.setattr(backends, "_solve_pulp",
+                        lambda *a: SolveResult(ERROR, "pulp", "cbc", 0.0, message="pulp status Not Solved"))
+    plan = solve_problem(chat, backend="pulp", solver="cbc", time_limit_s=1e-9).plan
+    assert plan.status == "error"
+    assert "raise time_limit_s (--time-limit), or for a large model use backend='highspy', " \
+           "solver='reduced' (--backend highspy --solver reduced)" in plan.message
