@@ -340,3 +340,23 @@ def test_one_message_at_many_places_is_printed_once():
         "    fix: did you mean 'a10g'?",
         "a.yaml:3: other"]
     assert len(InputError(same[:3]).format().splitlines()) == 1 + 3 * 2    # a few stay one by one
+
+
+def test_an_override_key_that_names_several_entries_is_refused_with_their_indexes():
+    """QA finding: owned A100s and L4s in one region; `fleet.existing.virginia.devices: 1` set the
+    first entry (the A100s) and left the L4s, silently.  It now names both and the index path."""
+    doc = {"fleet": {"existing": [{"accelerator": "a100-80gb", "region": "virginia", "devices": 8},
+                                  {"accelerator": "l4", "region": "virginia", "devices": 4}]}}
+    with pytest.raises(KeyError) as info:
+        set_path(doc, "fleet.existing.virginia.devices", 1)
+    msg = str(info.value)
+    assert "2 entries" in msg and "accelerator=a100-80gb" in msg and "accelerator=l4" in msg
+    assert "fleet.existing.0.devices" in msg
+    assert doc["fleet"]["existing"][0]["devices"] == 8          # nothing was set
+    assert set_path(doc, "fleet.existing.1.devices", 1) == ("fleet", "existing", 1, "devices")
+    assert doc["fleet"]["existing"][1]["devices"] == 1
+    # entries without an id, name or region: the message says how to address them
+    with pytest.raises(KeyError) as info:
+        set_path({"fleet": {"availability": [{"accelerator": "l4", "max_devices": 3}]}},
+                 "fleet.availability.virginia.max_devices", 0)
+    assert "None" not in str(info.value) and "fleet.availability.0" in str(info.value)

@@ -55,6 +55,11 @@ def _split_path(path: str) -> list[str]:
     return [p for p in str(path).split(".") if p != ""]
 
 
+def _entry_label(item: dict) -> str:
+    """A list entry in a few words: its scalar fields (``accelerator=a100-80gb region=virginia``)."""
+    return " ".join(f"{k}={v}" for k, v in item.items() if isinstance(v, (str, int, float)))[:80]
+
+
 def set_path(doc: dict, path: str, value: Any) -> tuple:
     """Set ``value`` at a dotted ``path``; list entries are addressed by ``id``/``name`` or index.
 
@@ -75,18 +80,26 @@ def set_path(doc: dict, path: str, value: Any) -> tuple:
                 if not -len(node) <= idx < len(node):
                     raise KeyError(f"index {idx} out of range at {'.'.join(parts[:i])}")
             else:
-                for j, item in enumerate(node):
-                    if isinstance(item, dict) and (item.get("id") == part or item.get("name") == part
-                                                   or item.get("region") == part):
-                        idx = j
-                        break
+                here = '.'.join(parts[:i]) or 'top'
+                hits = [j for j, item in enumerate(node)
+                        if isinstance(item, dict) and part in (item.get("id"), item.get("name"), item.get("region"))]
+                if len(hits) > 1:
+                    # several entries share a region (owned A100s and L4s in one site): setting the
+                    # first would change an entry the user may not have meant
+                    rest = '.'.join(parts[i + 1:])
+                    raise KeyError(f"{part!r} names {len(hits)} entries under {here} ("
+                                   + "; ".join(f"{j}: {_entry_label(node[j])}" for j in hits)
+                                   + f"); address one by its index, e.g. {here}.{hits[0]}"
+                                   + (f".{rest}" if rest else ""))
+                idx = hits[0] if hits else None
                 if idx is None:
                     ids = [str(it.get("id") or it.get("name") or it.get("region")) for it in node
-                           if isinstance(it, dict)]
+                           if isinstance(it, dict) and (it.get("id") or it.get("name") or it.get("region"))]
                     close = did_you_mean(part, ids)
-                    raise KeyError(f"no entry {part!r} under {'.'.join(parts[:i]) or 'top'}"
+                    raise KeyError(f"no entry {part!r} under {here}"
                                    + (f"; did you mean {close[0]!r}?" if close else
-                                      f"; entries: {', '.join(ids)}"))
+                                      f"; entries: {', '.join(ids) or 'none named'}")
+                                   + f" (entries can also be addressed by index: {here}.0 is the first)")
             where.append(idx % len(node))
             if last:
                 node[idx] = value
@@ -178,7 +191,7 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
         except KeyError as exc:
             collector.add(f"override path {path!r} does not resolve: {exc.args[0]}",
                           path=format_path(here), line=line(here),
-                          hint="address list entries by id, e.g. workloads.chat.slo.ttft_ms")
+                          hint="address list entries by id, name or region (workloads.chat.slo.ttft_ms) or by index (fleet.existing.0.devices)")
             continue
         if line(here) is not None:
             overrides[target] = line(here)

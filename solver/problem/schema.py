@@ -338,7 +338,8 @@ class Measurement(Strict):
 class Scenario(Strict):
     """A named variant: dotted-path overrides applied to the base problem.
 
-    Paths address list entries by id, e.g. ``workloads.chat.slo.ttft_ms: 500``.
+    Paths address list entries by id, name or region (``workloads.chat.slo.ttft_ms: 500``) or by
+    index (``fleet.existing.0.devices: 4``); a region that several entries share must be an index.
     """
 
     name: str
