@@ -167,22 +167,23 @@ class Explanation:
                              f"TPOT {_ms(d.nearest.tpot_ms)} at the lightest load)")
             for r in d.relaxations:
                 lines.append(f"    relax: {r}")
-        if self.fleet:
+        if any(f.restores or f.undecided for f in self.fleet):
             lines.append("  fleet constraints (each change alone is enough"
                          + (", once the workloads above are servable" if bad else "") + "):")
-            for f in self.fleet:
-                if f.restores:
-                    for c in f.changes:
-                        lines.append(f"    - {c}")
-                    if not f.proven_smallest:
-                        lines.append("      (enough, but not proven the smallest: " + (
-                            f.why_not_smallest or "the solver stopped at its time limit; a longer --time-limit "
-                                                  "or another --backend may find less") + ")")
-                elif f.undecided:
-                    lines.append(f"    - relaxing {f.what} alone: undecided ({f.undecided}); run `fleetopt "
-                                 "explain` with a longer --time-limit")
-                else:
-                    lines.append(f"    - relaxing {f.what} alone does not help")
+        for f in self.fleet:
+            if f.restores:
+                for c in f.changes:
+                    lines.append(f"    - {c}")
+                if not f.proven_smallest:
+                    lines.append("      (enough, but not proven the smallest: " + (
+                        f.why_not_smallest or "the solver stopped at its time limit; a longer --time-limit "
+                                              "or another --backend may find less") + ")")
+            elif f.undecided:
+                lines.append(f"    - relaxing {f.what} alone: undecided ({f.undecided}); run `fleetopt "
+                             "explain` with a longer --time-limit")
+        useless = [f.what for f in self.fleet if not f.restores and not f.undecided]
+        if useless:
+            lines.append(f"  relaxing {' or '.join(useless)} alone does not help")
         if self.note:
             lines.append(f"  {self.note}")
         return "\n".join(lines) + "\n"
@@ -408,7 +409,7 @@ def _describe(s, k: Coefficients, problem) -> str:
                     + ": under the other constraints no plan serves any of it")
         # the demand that can be served, rounded down; the reduction is what is left of the demand
         target = _round_up(s.rhs - amt, down=True)
-        if abs(base - s.rhs) <= 1e-9 * max(1.0, base):
+        if abs(base - s.rhs) <= 1e-9 * max(1.0, base) and s.period_slice is None:
             return (f"serve {s.rhs - target:.6g} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
                     f"{target:.6g})")
         # multi-period: the row is one period/slice's demand (growth and profile applied)
@@ -495,6 +496,38 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
     return out
 
 
+def explain_lead_time(loaded, k: Coefficients, fleet: list) -> Optional[str]:
+    """A multi-period cause no row's slack names: purchases arrive after their lead time, so the
+    periods before that have only owned devices and rentals.  When the demand relaxation cuts
+    demand in such a period, say so, and which rentals are missing there."""
+    from solver.periods import build_period_spec
+
+    p = loaded.problem
+    spec = build_period_spec(p, loaded.catalog, k, file=loaded.file)
+    kind = spec.kind(k)
+    buys = np.flatnonzero(kind == "purchase")
+    if not len(buys):
+        return None
+    first = int(spec.lead_periods[buys].min())
+    cut = sorted({a["period"] for f in fleet if f.family == "demand.served" and f.restores
+                  for a in f.amounts if a.get("period") is not None and a["period"] < first})
+    if not cut:
+        return None
+    rented = {(k.offers[o].accelerator, k.offers[o].region) for o in range(k.n_o)
+              if kind[o] in ("elastic", "reserved")}
+    owned = sorted({(k.offers[o].accelerator, k.offers[o].region) for o in range(k.n_o)
+                    if kind[o] == "existing" and (k.offers[o].max_units or 0) > 0})
+    have = [f"owned {a} in {r}" for a, r in owned] + [f"rented {a} in {r}" for a, r in sorted(rented)]
+    bought = sorted({(k.offers[o].accelerator, k.offers[o].region) for o in buys})
+    missing = [f"{a} in {r}" for a, r in bought if (a, r) not in rented]
+    when = ", ".join(str(t) for t in cut)
+    return (f"period{'s' if len(cut) > 1 else ''} {when}: no purchase has arrived yet (lead time "
+            f"{first} period{'s' if first > 1 else ''}), so only {' and '.join(have) or 'nothing'} can serve"
+            + (f"; no rental is offered for {', '.join(missing)}" if missing else "")
+            + ": add rental offers there (a --catalog overlay with on-demand or reserved prices), or start "
+              "the horizon when the first servers arrive")
+
+
 def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
             time_limit_s: Optional[float] = None, k: Optional[Coefficients] = None,
             model: Optional[LinearModel] = None, status: Optional[str] = None, perf=None,
@@ -516,11 +549,11 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     tl = time_limit_s if time_limit_s is not None else min(p.solver.time_limit_s, 60.0)
     if model is None and p.objective.periods is not None:
         # the multi-period model, built exactly as solve builds it
-        from solver.coefficients import prune_dominated
         from solver.mip.periods import build_period_model
         from solver.periods import build_period_spec
+        from solver.periods_plan import period_coefficients
 
-        k = prune_dominated(build_coefficients(p, loaded.catalog, perf=perf, dominance=False))
+        k = period_coefficients(loaded, perf=perf)
         model, _ = build_period_model(k, build_period_spec(p, loaded.catalog, k, file=loaded.file))
     if k is None:
         k = build_coefficients(p, loaded.catalog, perf=perf)
@@ -539,6 +572,7 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
         return ex
     ex.has_plan = False
     ex.fleet = explain_fleet(p, k, model, backend=backend, solver=solver, time_limit_s=tl, total_s=total_s)
+    lead = explain_lead_time(loaded, k, ex.fleet) if p.objective.periods is not None else None
     if all_served and not any(f.restores and f.family != "demand.served" for f in ex.fleet):
         if any(f.undecided for f in ex.fleet):
             ex.note = ("no fleet limit was shown to be enough alone, and some were not decided in the "
@@ -546,4 +580,6 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
         else:
             ex.note = ("no single fleet limit explains the conflict alone; relax several (see above) or "
                        "reduce demand")
+    if lead is not None:
+        ex.note = f"{lead}\n  {ex.note}" if ex.note else lead
     return ex
