@@ -237,8 +237,8 @@ should change, not as a schedule that minimises the two-year total.  For that
 schedule, the multi-period model plans every quarter at once
 (`objective.periods`: purchases with lead times, reservations over their term,
 owned devices, budgets per month; `problems/eight-quarter-growth.yaml`), and
-`fleetopt solve --existing PLAN.json` re-optimises it each quarter with period 0
-fixed."""),
+`fleetopt solve --existing PLAN.json --executed-through K` re-optimises it each quarter,
+keeping the decisions of the quarters already carried out (README: quarterly re-optimisation)."""),
         new_code_cell(SETUP + '''
 from solver.problem.load import load_problem
 from solver.explore.sweep import parse_set, run_sweep
