@@ -197,12 +197,20 @@ class PerfWorkload:
     @classmethod
     def from_workload(cls, w) -> "PerfWorkload":
         """From a :class:`solver.problem.schema.Workload`."""
-        it, ot = w.input_tokens, w.output_tokens
+        return cls.from_tokens(w.id, w.input_tokens, w.output_tokens, w.slo.ttft_ms, w.slo.tpot_ms,
+                               w.slo.percentile)
+
+    @classmethod
+    def from_tokens(cls, id: str, it, ot, ttft_ms: float, tpot_ms: float, percentile: float) -> "PerfWorkload":
+        """From input and output token statistics (``mean``, ``p90``, ``distribution``, ``cv``: a
+        problem's ``TokenStats`` or ``fleetopt perf``'s flags), one mapping for both so that the same
+        figures give the solver's capacity in `fleetopt perf`.  A fixed length has cv 0 and an
+        exponential one cv 1 whatever ``cv`` says."""
         cv = {"fixed": 0.0, "exponential": 1.0}.get(it.distribution, it.cv)
         ocv = {"fixed": 0.0, "exponential": 1.0}.get(ot.distribution, ot.cv)
-        return cls(id=w.id, input_tokens=it.mean, output_tokens=ot.mean,
-                   ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms, percentile=w.slo.percentile,
-                   input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv, output_cv=ocv,
+        return cls(id=id, input_tokens=it.mean, output_tokens=ot.mean, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
+                   percentile=percentile, input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv,
+                   output_cv=ocv,
                    output_dist=ot.distribution if ot.distribution in OUTPUT_DISTRIBUTIONS else "lognormal")
 
 
