@@ -71,3 +71,54 @@ def test_perf_refuses_a_cv_that_contradicts_the_distribution(capsys):
     assert main(base + ["--input-cv", "11", "--output-p90", "50"]) == 2
     err = capsys.readouterr().err
     assert "--input-cv must be between 0 and 10" in err and "--output-p90 50 is implausibly below" in err
+
+
+INFEASIBLE = """
+schema_version: 1
+name: unservable
+workloads:
+  - id: chat
+    demand: {requests_per_s: 5}
+    input_tokens: {mean: 1000, p90: 2500, max: 8000}
+    output_tokens: {mean: 250, p90: 600, max: 2048}
+    slo: {ttft_ms: 1000, tpot_ms: 60, percentile: 99}
+    models: [llama-3.1-8b, qwen2.5-7b]
+    quantizations: [fp8, bf16]
+fleet:
+  regions: [virginia]
+  accelerators: [a10g]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+objective: {horizon_months: 1}
+"""
+
+
+def test_infeasible_message_names_the_perf_command_that_reproduces_the_solvers_figure(capsys):
+    # QA: the message said "`fleetopt perf` shows why a deployment cannot serve", and perf with the
+    # workload's figures and its defaults printed 0.285 req/s (input cv 0, no answer spread)
+    import re
+    import shlex
+
+    from solver.explain import diagnose_workloads
+    from solver.mip.pipeline import solve_problem
+
+    loaded = load_problem_text(INFEASIBLE)
+    plan = solve_problem(loaded).plan
+    assert plan.status == "infeasible"
+    m = re.search(r"chat: `(fleetopt perf [^`]*)`", plan.message)
+    assert m, plan.message
+    argv = shlex.split(m.group(1))[1:]
+    assert main(argv + ["--json"]) == 3
+    d = json.loads(capsys.readouterr().out)
+    near = diagnose_workloads(loaded.problem, loaded.catalog)[0].nearest
+    assert d["candidate"] == {"accelerator": near.accelerator, "model": near.model,
+                              "quantization": near.quantization, "tensor_parallel": near.tensor_parallel}
+    assert "TTFT target is below the TTFT at the lightest load" in d["reason"]
+    assert d["lightest_load"]["ttft_ms"] == pytest.approx(near.ttft_ms, rel=1e-12)
+    assert d["lightest_load"]["tpot_ms"] == pytest.approx(near.tpot_ms, rel=1e-12)
+    # the binding prompt: lognormal cv 0.5 has sigma^2 = ln 1.25, so its p99 is
+    # 1000 exp(0.47238 x 2.32635 - 0.11157) = 2,684 tokens (hand calculation), above the 1,000 ms target
+    assert d["lightest_load"]["percentile_input_tokens"] == pytest.approx(2684, abs=1)
+    assert d["lightest_load"]["percentile_prefill_ms"] > 1000 > d["prefill_ms_batch1"]
+    assert main(argv) == 3
+    assert "a p99 prompt has 2,684 tokens" in capsys.readouterr().out

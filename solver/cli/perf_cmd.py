@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from statistics import NormalDist
 from types import SimpleNamespace
 from typing import Optional
 
@@ -153,7 +154,8 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     """Everything `fleetopt perf` prints, as a dict."""
     from solver.perf import BOUNDS, REASONS, engine_spec, evaluate
     from solver.perf.arch import kv_bytes_per_token, weight_bytes
-    from solver.perf.model import operating_point
+    from solver.perf.arch import R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
+    from solver.perf.model import lightest_load_ms, operating_point
 
     acc, model, q = cat.accelerator(cand.accelerator), cat.model(cand.model), cat.quant(cand.quantization)
     spec = engine_spec(cat, cand, params)
@@ -213,6 +215,15 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     out["feasible"] = r == 0
     out["reason"] = REASONS[r]
     out["max_batch_memory"] = float(cap.max_batch_memory[0, 0])
+    if r in (R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT):
+        ttft0, tpot0 = lightest_load_ms(cat, [cand], [wl], params)
+        out["lightest_load"] = {"ttft_ms": float(ttft0[0, 0]), "tpot_ms": _finite(tpot0[0, 0])}
+        if r == R_TTFT_TOO_TIGHT and wl.input_cv > 0:
+            # a spread of prompt lengths: the percentile prompt, not the mean one, sets the TTFT
+            sg = math.sqrt(math.log1p(wl.input_cv ** 2))
+            i_q = wl.input_tokens * math.exp(sg * NormalDist().inv_cdf(wl.percentile / 100) - 0.5 * sg * sg)
+            out["lightest_load"].update(percentile_input_tokens=i_q,
+                                        percentile_prefill_ms=float(spec.prefill_ms(i_q)))
     if r == 0:
         op = operating_point(cat, cand, wl, float(cap.batch[0, 0]), params)
         regime = "compute" if op["compute_bound"] else "bandwidth"
@@ -263,6 +274,16 @@ def _text(d: dict) -> str:
                      f"{d['decode_step_ms_batch1']:.2f} ms")
     if not d["feasible"]:
         lines.append(f"cannot serve: {d['reason']}")
+        lo = d.get("lightest_load")
+        if lo is not None:
+            tpot = "no TPOT (one output token)" if lo["tpot_ms"] is None else f"TPOT p{w['percentile']:g} {lo['tpot_ms']:.2f} ms"
+            lines.append(f"at the lightest load: TTFT p{w['percentile']:g} {lo['ttft_ms']:.1f} ms, {tpot} "
+                         f"(the targets must be at least these)")
+            if "percentile_input_tokens" in lo:
+                lines.append(f"the TTFT percentile is set by the longest prompts, not the mean one (batch-1 prefill "
+                             f"above): with input cv {w['input_cv']:g} a p{w['percentile']:g} prompt has "
+                             f"{lo['percentile_input_tokens']:,.0f} tokens, whose prefill alone takes "
+                             f"{lo['percentile_prefill_ms']:.1f} ms")
         return "\n".join(lines)
     def ms(x, digits: int) -> str:
         return "not measured" if x is None else f"{x:.{digits}f} ms"

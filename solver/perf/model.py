@@ -790,6 +790,15 @@ def _state(B, s):
     return st["tpot"], st["ttft"], st["lam"], st["busy"], st["comp"]
 
 
+def lightest_load_ms(catalog, candidates, workloads, params: Optional[PerfParams] = None):
+    """(TTFT, TPOT) at the percentile, ms, of every (candidate, workload) at the lightest load
+    (batch ``B_MIN``): what the model compares with the targets to call them too tight, so a target
+    at or above both lets the pair serve a trickle (memory permitting)."""
+    pp = _prepare(catalog, candidates, workloads, params or default_params())
+    tpot, ttft, _, _, _ = _state(np.full(pp["C"] * pp["W"], B_MIN), pp["s"])
+    return ttft.reshape(pp["shape"]) * 1e3, tpot.reshape(pp["shape"]) * 1e3
+
+
 def _narrow(mid, s, lo, hi, m_hi):
     """Evaluate log B = ``mid`` and move the feasible end ``lo`` or the infeasible end ``hi`` (and
     its misses ``m_hi``) there, in place; returns (excess, feasible mask, infeasible mask)."""
