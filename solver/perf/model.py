@@ -735,7 +735,8 @@ def _pairs(g, pairs):
     # Open arrivals (a TTFT target): the number of requests in the engine is Poisson(B) (M/G/inf),
     # so its q-quantile B + z sqrt(B) must fit in memory and in the batch limit, and so must the sum
     # of the requests' own reservations, B + z sqrt(kappa B) <= KV / kv(s_bar); else admissions stall
-    # and TTFT explodes.  Offline (no TTFT target) the engine keeps the batch full.
+    # and TTFT explodes.  Offline (no TTFT target) the engine keeps the batch full: as many whole
+    # reservations as fit (the largest batch memory allows, which --batch may not exceed either).
     zq = np.maximum(ww("z"), 0.0)
     x_tpot, x_ttft = ww("x_tpot"), ww("x_ttft")
     open_arr = x_ttft < NO_TARGET_S
@@ -747,7 +748,7 @@ def _pairs(g, pairs):
 
     b_max = np.where(open_arr, np.minimum(np.minimum(headroom(b_mem), headroom(b_mem_mean, ww("kmem"))),
                                           headroom(b_cap)),
-                     np.minimum(b_mem, b_cap))
+                     np.minimum(np.floor(b_mem), b_cap))
     k1 = cc("comm_per_token_s")
     attn_f, attn_s = cc("attn_full"), cc("attn_sw")
     # prefill work of a prompt of i tokens: P(i) = a i + b i^2 (sliding layers: linear beyond the window)
