@@ -293,7 +293,7 @@ def _text(d: dict) -> str:
                 + (f" (mean {d['tpot_mean_ms']:.2f} ms)" if d.get("tpot_mean_ms") is not None else ""))
     else:
         tpot = "no TPOT (one output token)"
-    batch = "not measured" if d["batch"] is None else f"{d['batch']:.1f}"
+    batch = "not measured" if d["batch"] is None else f"{d['batch']:.3g}"
     lines.append(f"operating point: batch {batch}, {d['max_rps']:.3g} requests/s, "
                  f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
                  f"{ms(d['ttft_ms'], 1)}, {tpot}, power {d['power_w']:.0f} W")

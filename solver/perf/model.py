@@ -98,8 +98,12 @@ then fall as B grows, and the search scans a grid down from the bound
 (:func:`_scan_down`) before narrowing.
 
 Power: each device draws ``idle + (TDP - idle) x u`` where ``u`` is the share
-of a step spent in bandwidth- or compute-saturated kernels (not in fixed
-overhead or all-reduce latency); a planning assumption, not a measurement.
+of time spent in bandwidth- or compute-saturated kernels (not in fixed
+overhead or all-reduce latency, nor idle between requests): prefill plus
+``min(B, 1)`` of the decode steps' saturated part, since below batch 1 the
+device steps for one sequence a fraction B of the time (so the energy per
+request stays that of one request's work as the load goes to zero); a
+planning assumption, not a measurement.
 """
 
 from __future__ import annotations
@@ -674,7 +678,9 @@ def _reported(B, s):
     p = _point(B, s, want_state=True)
     ttft = _tail_quantile(s["z"], *p["ttft"])
     tpot = _tpot_quantile(p, s)
-    busy = (p["core"] + B * s["m1"] / s["O"]) / p["lbar"]
+    # saturated share of time: prefill (rho) plus decode steps; below batch 1 the device runs steps
+    # for one sequence only a fraction B of the time and idles between requests
+    busy = (np.minimum(B, 1.0) * p["core"] + B * s["m1"] / s["O"]) / p["lbar"]
     return dict(tpot=tpot, ttft=ttft, lam=p["lam"], busy=busy, comp=p["comp"], tpot_mean=p["lbar"],
                 rho=p["rho"], miss_tpot=p["miss_tpot"], miss_ttft=p["miss_ttft"])
 
