@@ -200,7 +200,7 @@ def test_cli_perf_bad_input(capsys):
     assert "h100-sxm" in err                                # did-you-mean
     assert main(["perf", "--accelerator", "h100-sxm", "--tp", "3", "--input-tokens", "-1"]) == 2
     err = capsys.readouterr().err
-    assert "--model is required" in err and "--tp" in err and "--input-tokens must be a positive" in err
+    assert "--model is required" in err and "--tp" in err and "--input-tokens must be at least 1 token" in err
     assert "Traceback" not in err
 
 

@@ -112,3 +112,18 @@ objective: {horizon_months: 1}
     idle = float(k.cand_idle_w[0])
     assert (k.pair_power_w[0] - idle) / k.pair_cap_rps[0] == pytest.approx((d["power_w"] - idle) / d["max_rps"],
                                                                            rel=1e-9)
+
+
+def test_fewer_than_one_token_is_refused(capsys):
+    # QA: 0.5 / 0.5 tokens gave 32,500 req/s with "no TPOT" and "bound: SLO: TPOT"; a problem's
+    # TokenStats refuses a mean below 1 as well
+    from pydantic import ValidationError
+
+    from solver.problem.schema import TokenStats
+    assert main(H100[:-5] + ["--input-tokens", "0.5", "--output-tokens", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-tokens must be at least 1 token" in err and "--output-tokens must be at least 1 token" in err
+    assert main(H100[:-5] + ["--input-tokens", "1", "--output-tokens", "1"]) == 0     # one token: fine
+    capsys.readouterr()
+    with pytest.raises(ValidationError):
+        TokenStats(mean=0.5)

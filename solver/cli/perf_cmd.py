@@ -118,13 +118,15 @@ def _token_issues(args, side: str, issues: list) -> None:
     """The problem schema's bounds on a token count (TokenStats), for --{side}-tokens/-cv/-p90."""
     mean, cv, p90 = (getattr(args, f"{side}_{k}") for k in ("tokens", "cv", "p90"))
     dist = getattr(args, f"{side}_distribution")
-    if mean is not None and not (0 < mean <= MAX_TOKENS):
-        issues.append(InputIssue(message=f"--{side}-tokens must be a positive number (got {mean})",
-                                 path="perf", hint="give a value greater than 0"))
+    if mean is not None and not (1 <= mean <= MAX_TOKENS):
+        issues.append(InputIssue(message=f"--{side}-tokens must be at least 1 token and at most "
+                                         f"{MAX_TOKENS:.0e} (got {mean:g})", path="perf",
+                                 hint="a request has at least one token (a problem's token counts are "
+                                      "refused below 1 too); give the mean tokens per request"))
     if p90 is not None and not (1 <= p90 <= MAX_TOKENS):
         issues.append(InputIssue(message=f"--{side}-p90 must be at least 1 token and at most {MAX_TOKENS:.0e} "
                                          f"(got {p90:g})", path="perf", hint="give the 90th percentile length"))
-    elif p90 is not None and mean is not None and 0 < mean and p90 < 0.5 * mean:
+    elif p90 is not None and mean is not None and 1 <= mean and p90 < 0.5 * mean:
         issues.append(InputIssue(message=f"--{side}-p90 {p90:g} is implausibly below --{side}-tokens {mean:g}",
                                  path="perf", hint="token counts are right-skewed: the p90 is normally above "
                                                    "the mean; check whether the two values are swapped"))
