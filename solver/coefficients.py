@@ -139,6 +139,9 @@ class Coefficients:
     pruned: dict = field(default_factory=dict)
     #: workload id -> {reason: count} (for "why can nothing serve this workload")
     pruned_by_workload: dict = field(default_factory=dict)
+    #: workload id -> the `fleetopt perf` command with the model's figures for its nearest
+    #: deployment, for each workload nothing can serve (the infeasibility message prints them)
+    perf_commands: dict = field(default_factory=dict)
     catalog_version: str = ""
 
     # --------------------------------------------------------------- derived arrays
@@ -529,6 +532,9 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
         include_energy=problem.objective.include_energy,
         pruned=pruned, pruned_by_workload=by_wl, catalog_version=catalog.version,
     )
+    if len(set(pw)) < len(wls):       # some workload has no candidate: say how to see why
+        from solver.explain import nearest_perf_commands
+        k.perf_commands = nearest_perf_commands(problem, catalog, k, perf=perf)
     return prune_dominated(k) if dominance else k
 
 

@@ -93,6 +93,8 @@ class WorkloadDiagnosis:
     #: target (then no routing mix reaches the mean, whatever the fleet limits)
     best_serving_quality: Optional[Deployment] = None
     relaxations: list = field(default_factory=list)   # sentences "set X to Y"
+    #: the `fleetopt perf` command that prints the model's figures for the nearest miss
+    perf_command: str = ""
 
 
 @dataclass
@@ -165,6 +167,8 @@ class Explanation:
             if d.nearest is not None:
                 lines.append(f"    nearest miss: {d.nearest.name} (TTFT {_ms(d.nearest.ttft_ms)}, "
                              f"TPOT {_ms(d.nearest.tpot_ms)} at the lightest load)")
+            if d.perf_command:
+                lines.append(f"    its figures: {d.perf_command}")
             for r in d.relaxations:
                 lines.append(f"    relax: {r}")
         if any(f.restores or f.undecided for f in self.fleet):
@@ -208,6 +212,37 @@ def _fmt(x: float) -> str:
     return f"{_round_up(x):.6g}"
 
 
+def perf_command(w, dep: Deployment, catalog) -> str:
+    """The `fleetopt perf` command that prints the model's figures for ``dep`` serving workload ``w``
+    (a problem Workload): every token statistic, the SLOs and their percentile as flags, and the
+    catalog overlays, so that it reproduces what the solver saw rather than perf's defaults."""
+    def num(x: float) -> str:
+        return f"{x:.15g}"
+
+    parts = ["fleetopt perf", f"--accelerator {dep.accelerator}", f"--model {dep.model}",
+             f"--quantization {dep.quantization}", f"--tp {dep.tensor_parallel}"]
+    for side, t in (("input", w.input_tokens), ("output", w.output_tokens)):
+        parts.append(f"--{side}-tokens {num(t.mean)}")
+        if t.p90 is not None:
+            parts.append(f"--{side}-p90 {num(t.p90)}")
+        parts.append(f"--{side}-distribution {t.distribution}")
+        if t.distribution == "lognormal":
+            parts.append(f"--{side}-cv {num(t.cv)}")
+    parts += [f"--ttft-ms {num(w.slo.ttft_ms)}", f"--tpot-ms {num(w.slo.tpot_ms)}",
+              f"--percentile {num(w.slo.percentile)}"]
+    from solver.catalog import SHIPPED_LAYER
+    import shlex
+    parts += [f"--catalog {shlex.quote(layer)}" for layer in catalog.layers if layer != SHIPPED_LAYER]
+    return " ".join(parts)
+
+
+def nearest_perf_commands(problem, catalog, k: Optional[Coefficients] = None, perf=None) -> dict:
+    """Workload id -> :func:`perf_command` for its nearest miss, for each workload no deployment can
+    serve (those with a deployment that fits memory and quality: the others have no nearest)."""
+    return {d.workload: d.perf_command for d in diagnose_workloads(problem, catalog, k, perf=perf)
+            if not d.servable and d.perf_command}
+
+
 # ------------------------------------------------------------------------ per workload
 
 def lightest_load_latency_ms(catalog, candidates, workloads) -> tuple[np.ndarray, np.ndarray]:
@@ -217,12 +252,9 @@ def lightest_load_latency_ms(catalog, candidates, workloads) -> tuple[np.ndarray
     to decide "TTFT/TPOT unreachable", so a target at or above them makes
     the pair feasible (given memory fits).
     """
-    from solver.perf import default_params
-    from solver.perf.model import B_MIN, _prepare, _state  # the model's own feasibility test
+    from solver.perf.model import lightest_load_ms  # the model's own feasibility test
 
-    pp = _prepare(catalog, candidates, workloads, default_params())
-    tpot, ttft, _, _, _ = _state(np.full(pp["C"] * pp["W"], B_MIN), pp["s"])
-    return ttft.reshape(pp["shape"]) * 1e3, tpot.reshape(pp["shape"]) * 1e3
+    return lightest_load_ms(catalog, candidates, workloads)
 
 
 def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=None) -> list[WorkloadDiagnosis]:
@@ -316,6 +348,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             d.best_quality = Deployment(a, t, q, m, quality=best_q[0])
         if not d.servable:
             _nearest(d, w, keys, miss, best_q)
+            if d.nearest is not None:
+                d.perf_command = perf_command(w, d.nearest, catalog)
         elif (d.quality_target is not None and not per_request and best_serving is not None
               and best_serving[0] < d.quality_target - 1e-9):
             a, m, q, t = keys[best_serving[1]]

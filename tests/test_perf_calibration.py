@@ -173,7 +173,8 @@ def test_cli_perf_text_and_json(capsys):
     assert "operating point" in out and "bound:" in out and "KV cache" in out
     assert main(args + ["--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["feasible"] and d["tpot_ms"] <= 50 + 1e-6 and d["ttft_ms"] <= 1000
+    # lognormal answers by default: their TPOT percentile is a mixture's, found by bisection to ~1e-5
+    assert d["feasible"] and d["tpot_ms"] <= 50 * (1 + 1e-5) and d["ttft_ms"] <= 1000
     # KV bytes per token at FP8 KV: 2 x 32 x 8 x 128 x 1
     assert d["kv_bytes_per_token_per_device"] == 65536
     assert d["output_tokens_per_s"] == pytest.approx(d["max_rps"] * 250)
@@ -199,7 +200,7 @@ def test_cli_perf_bad_input(capsys):
     assert "h100-sxm" in err                                # did-you-mean
     assert main(["perf", "--accelerator", "h100-sxm", "--tp", "3", "--input-tokens", "-1"]) == 2
     err = capsys.readouterr().err
-    assert "--model is required" in err and "--tp" in err and "--input-tokens must be a positive" in err
+    assert "--model is required" in err and "--tp" in err and "--input-tokens must be at least 1 token" in err
     assert "Traceback" not in err
 
 

@@ -189,12 +189,13 @@ def test_bound_codes():
 
 
 def test_offline_memory_bound_throughput():
-    # Without targets the batch fills the KV cache: B = capacity / (I + O) tokens
+    # Without targets the batch fills the KV cache with whole reservations: B = floor(capacity / (I + O))
     cand = PerfCandidate("h100-sxm", "llama-3.1-70b", "bf16", 2)
     I, O = 1000, 1000
     cap = evaluate(CAT, [cand], [PerfWorkload("o", I, O, NO_SLO, NO_SLO)], P)
     kv_cap_bytes = 72e9 - 70.55e9
-    B = kv_cap_bytes / ((I + O) * 163840)                         # 4.4 sequences
+    B = math.floor(kv_cap_bytes / ((I + O) * 163840))             # 4.4 sequences' room: 4
+    assert B == 4
     assert cap.batch[0, 0] == pytest.approx(B, rel=1e-9)
     s = engine_spec(CAT, cand, P)
     t = s.terms
@@ -372,7 +373,7 @@ def test_mlperf_interactive_costs_about_half_of_offline():
     cap = evaluate(cat, [cand], wls, params)
     s = engine_spec(cat, cand, params)
     t = s.terms
-    b_mem = t.kv_cap_bytes_dev / (t.kv_full_tok_dev * (300 + 290 * 2))
+    b_mem = math.floor(t.kv_cap_bytes_dev / (t.kv_full_tok_dev * (300 + 290 * 2)))   # whole reservations
     assert cap.batch[0, 0] == pytest.approx(b_mem, rel=1e-9)
     want = ref_max_rps(s, wls[2], float(cap.batch[0, 2]) * 4)
     assert cap.max_rps[0, 2] == pytest.approx(want, rel=2e-3)

@@ -5,13 +5,24 @@ from __future__ import annotations
 import json
 import math
 import sys
+from statistics import NormalDist
+from types import SimpleNamespace
 from typing import Optional
 
 import numpy as np
 
 from solver.errors import EXIT_INFEASIBLE, InputError, InputIssue
+from solver.problem.schema import MAX_TOKENS, Slo, TokenStats
 
 GB = 1e9
+#: a problem's token counts default to these (TokenStats), so `fleetopt perf` does too: the same
+#: figures then give the capacity the solver uses
+TOKEN_DISTRIBUTION = TokenStats.model_fields["distribution"].default
+TOKEN_CV = TokenStats.model_fields["cv"].default
+MAX_CV = 10.0                                  # TokenStats.cv's bound (wider ones overflow the moments)
+DISTRIBUTIONS = ("lognormal", "exponential", "fixed")
+#: the cv each non-lognormal shape has (its cv flag may only repeat it)
+SHAPE_CV = {"fixed": 0.0, "exponential": 1.0}
 
 
 def register(sub) -> None:
@@ -21,6 +32,11 @@ def register(sub) -> None:
                     "request shape: at a fixed --batch, or the most requests/s within --ttft-ms/--tpot-ms "
                     "targets (neither: maximum throughput without targets).  "
                     "`fleetopt perf validate FILE.csv` compares the model with measurements.")
+    p.epilog = (f"Token counts default to what a problem's workload assumes when it says nothing: "
+                f"{TOKEN_DISTRIBUTION} with cv {TOKEN_CV:g} and no p90, "
+                f"percentile {Slo.model_fields['percentile'].default:g}; so the figures of a problem's "
+                "workload give the capacity `fleetopt solve` uses.  --input-distribution fixed (or "
+                "--input-cv 0) for prompts of one length.")
     p.add_argument("--accelerator", metavar="ID")
     p.add_argument("--model", metavar="ID")
     p.add_argument("--quantization", metavar="ID", default="bf16")
@@ -31,8 +47,16 @@ def register(sub) -> None:
     p.add_argument("--ttft-ms", type=float, metavar="X", help="TTFT target at --percentile")
     p.add_argument("--tpot-ms", type=float, metavar="Y", help="TPOT target")
     p.add_argument("--percentile", type=float, default=99.0, help="percentile of the targets (default 99)")
-    p.add_argument("--input-cv", type=float, default=0.0,
-                   help="coefficient of variation of input length (queueing; default 0 = fixed)")
+    for side, what in (("input", "prompt"), ("output", "answer")):
+        p.add_argument(f"--{side}-distribution", choices=DISTRIBUTIONS, default=TOKEN_DISTRIBUTION,
+                       help=f"shape of the {what} lengths, as {side}_tokens.distribution in a problem "
+                            f"(default {TOKEN_DISTRIBUTION}; fixed has cv 0, exponential cv 1)")
+        p.add_argument(f"--{side}-cv", type=float, metavar="CV",
+                       help=f"coefficient of variation of the {what} length, lognormal only "
+                            f"({side}_tokens.cv; default {TOKEN_CV:g})")
+        p.add_argument(f"--{side}-p90", type=float, metavar="N",
+                       help=f"90th percentile {what} length: each request reserves KV for the p90s "
+                            f"({side}_tokens.p90; default none)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
     p.add_argument("--params", metavar="FILE", help="calibration file (default: shipped)")
@@ -70,8 +94,9 @@ def _need(args) -> None:
             issues.append(InputIssue(message=f"--{opt.replace('_', '-')} is required", path="perf",
                                      hint="e.g. fleetopt perf --accelerator h100-sxm --model llama-3.1-8b "
                                           "--quantization fp8 --input-tokens 500 --output-tokens 250"))
-    checks = [("input_tokens", args.input_tokens, "> 0"), ("output_tokens", args.output_tokens, "> 0"),
-              ("batch", args.batch, "> 0"), ("ttft_ms", args.ttft_ms, "> 0"), ("tpot_ms", args.tpot_ms, "> 0")]
+    checks = [("batch", args.batch, "> 0"), ("ttft_ms", args.ttft_ms, "> 0"), ("tpot_ms", args.tpot_ms, "> 0")]
+    for side in ("input", "output"):
+        _token_issues(args, side, issues)
     for name, val, _ in checks:
         if val is not None and not (val > 0 and math.isfinite(val)):
             issues.append(InputIssue(message=f"--{name.replace('_', '-')} must be a positive number (got {val})",
@@ -85,10 +110,41 @@ def _need(args) -> None:
     if args.batch is not None and (args.ttft_ms is not None or args.tpot_ms is not None):
         issues.append(InputIssue(message="give --batch or --ttft-ms/--tpot-ms, not both", path="perf",
                                  hint="--batch fixes the operating point; targets let the model pick it"))
-    if args.input_cv < 0:
-        issues.append(InputIssue(message="--input-cv must be >= 0", path="perf"))
     if issues:
         raise InputError(issues)
+
+
+def _token_issues(args, side: str, issues: list) -> None:
+    """The problem schema's bounds on a token count (TokenStats), for --{side}-tokens/-cv/-p90."""
+    mean, cv, p90 = (getattr(args, f"{side}_{k}") for k in ("tokens", "cv", "p90"))
+    dist = getattr(args, f"{side}_distribution")
+    if mean is not None and not (1 <= mean <= MAX_TOKENS):
+        issues.append(InputIssue(message=f"--{side}-tokens must be at least 1 token and at most "
+                                         f"{MAX_TOKENS:.0e} (got {mean:g})", path="perf",
+                                 hint="a request has at least one token (a problem's token counts are "
+                                      "refused below 1 too); give the mean tokens per request"))
+    if p90 is not None and not (1 <= p90 <= MAX_TOKENS):
+        issues.append(InputIssue(message=f"--{side}-p90 must be at least 1 token and at most {MAX_TOKENS:.0e} "
+                                         f"(got {p90:g})", path="perf", hint="give the 90th percentile length"))
+    elif p90 is not None and mean is not None and 1 <= mean and p90 < 0.5 * mean:
+        issues.append(InputIssue(message=f"--{side}-p90 {p90:g} is implausibly below --{side}-tokens {mean:g}",
+                                 path="perf", hint="token counts are right-skewed: the p90 is normally above "
+                                                   "the mean; check whether the two values are swapped"))
+    if cv is not None and not (0 <= cv <= MAX_CV):
+        issues.append(InputIssue(message=f"--{side}-cv must be between 0 and {MAX_CV:g} (got {cv:g})",
+                                 path="perf", hint="e.g. 0.5 (the default); 0 for one length"))
+    elif cv is not None and dist in SHAPE_CV and cv != SHAPE_CV[dist]:
+        issues.append(InputIssue(message=f"--{side}-cv {cv:g} contradicts --{side}-distribution {dist} "
+                                         f"(whose cv is {SHAPE_CV[dist]:g})", path="perf",
+                                 hint=f"drop --{side}-cv, or use --{side}-distribution lognormal with it"))
+
+
+def _tokens(args, side: str) -> SimpleNamespace:
+    """--{side}-* as a problem's token statistics (what PerfWorkload.from_tokens reads)."""
+    cv = getattr(args, f"{side}_cv")
+    return SimpleNamespace(mean=getattr(args, f"{side}_tokens"), p90=getattr(args, f"{side}_p90"),
+                           distribution=getattr(args, f"{side}_distribution"),
+                           cv=TOKEN_CV if cv is None else cv)
 
 
 def _finite(x) -> Optional[float]:
@@ -100,7 +156,8 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     """Everything `fleetopt perf` prints, as a dict."""
     from solver.perf import BOUNDS, REASONS, engine_spec, evaluate
     from solver.perf.arch import kv_bytes_per_token, weight_bytes
-    from solver.perf.model import operating_point
+    from solver.perf.arch import R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
+    from solver.perf.model import lightest_load_ms, operating_point
 
     acc, model, q = cat.accelerator(cand.accelerator), cat.model(cand.model), cat.quant(cand.quantization)
     spec = engine_spec(cat, cand, params)
@@ -112,6 +169,8 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         "candidate": {"accelerator": cand.accelerator, "model": cand.model, "quantization": cand.quantization,
                       "tensor_parallel": cand.tensor_parallel},
         "workload": {"input_tokens": wl.input_tokens, "output_tokens": wl.output_tokens,
+                     "input_cv": wl.input_cv, "output_cv": wl.output_cv, "output_distribution": wl.output_dist,
+                     "input_tokens_p90": wl.input_tokens_p90, "output_tokens_p90": wl.output_tokens_p90,
                      "ttft_ms_target": None if wl.ttft_ms >= 1e11 else wl.ttft_ms,
                      "tpot_ms_target": None if wl.tpot_ms >= 1e11 else wl.tpot_ms,
                      "percentile": wl.percentile},
@@ -158,6 +217,15 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     out["feasible"] = r == 0
     out["reason"] = REASONS[r]
     out["max_batch_memory"] = float(cap.max_batch_memory[0, 0])
+    if r in (R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT):
+        ttft0, tpot0 = lightest_load_ms(cat, [cand], [wl], params)
+        out["lightest_load"] = {"ttft_ms": float(ttft0[0, 0]), "tpot_ms": _finite(tpot0[0, 0])}
+        if r == R_TTFT_TOO_TIGHT and wl.input_cv > 0:
+            # a spread of prompt lengths: the percentile prompt, not the mean one, sets the TTFT
+            sg = math.sqrt(math.log1p(wl.input_cv ** 2))
+            i_q = wl.input_tokens * math.exp(sg * NormalDist().inv_cdf(wl.percentile / 100) - 0.5 * sg * sg)
+            out["lightest_load"].update(percentile_input_tokens=i_q,
+                                        percentile_prefill_ms=float(spec.prefill_ms(i_q)))
     if r == 0:
         op = operating_point(cat, cand, wl, float(cap.batch[0, 0]), params)
         regime = "compute" if op["compute_bound"] else "bandwidth"
@@ -186,7 +254,12 @@ def _text(d: dict) -> str:
         tgt.append(f"TTFT p{w['percentile']:g} <= {w['ttft_ms_target']:g} ms")
     if w["tpot_ms_target"] is not None:
         tgt.append(f"TPOT <= {w['tpot_ms_target']:g} ms")
-    lines.append(f"workload: {w['input_tokens']:g} input / {w['output_tokens']:g} output tokens; "
+    def spread(cv, dist="lognormal", p90=None) -> str:
+        shape = "fixed" if cv == 0 else ("exponential" if dist == "exponential" else f"lognormal cv {cv:g}")
+        return shape + ("" if p90 is None else f", p90 {p90:g}")
+
+    lines.append(f"workload: {w['input_tokens']:g} input ({spread(w['input_cv'], p90=w['input_tokens_p90'])}) / "
+                 f"{w['output_tokens']:g} output tokens ({spread(w['output_cv'], w['output_distribution'], w['output_tokens_p90'])}); "
                  + ("targets " + ", ".join(tgt) if tgt else "no latency targets"))
     if m["weights"] + m["workspace_reserve"] > m["total"] + 1e-9:
         lines.append(f"memory per device: {m['total']:.1f} GB, too little for the weights "
@@ -203,6 +276,16 @@ def _text(d: dict) -> str:
                      f"{d['decode_step_ms_batch1']:.2f} ms")
     if not d["feasible"]:
         lines.append(f"cannot serve: {d['reason']}")
+        lo = d.get("lightest_load")
+        if lo is not None:
+            tpot = "no TPOT (one output token)" if lo["tpot_ms"] is None else f"TPOT p{w['percentile']:g} {lo['tpot_ms']:.2f} ms"
+            lines.append(f"at the lightest load: TTFT p{w['percentile']:g} {lo['ttft_ms']:.1f} ms, {tpot} "
+                         f"(the targets must be at least these)")
+            if "percentile_input_tokens" in lo:
+                lines.append(f"the TTFT percentile is set by the longest prompts, not the mean one (batch-1 prefill "
+                             f"above): with input cv {w['input_cv']:g} a p{w['percentile']:g} prompt has "
+                             f"{lo['percentile_input_tokens']:,.0f} tokens, whose prefill alone takes "
+                             f"{lo['percentile_prefill_ms']:.1f} ms")
         return "\n".join(lines)
     def ms(x, digits: int) -> str:
         return "not measured" if x is None else f"{x:.{digits}f} ms"
@@ -212,7 +295,7 @@ def _text(d: dict) -> str:
                 + (f" (mean {d['tpot_mean_ms']:.2f} ms)" if d.get("tpot_mean_ms") is not None else ""))
     else:
         tpot = "no TPOT (one output token)"
-    batch = "not measured" if d["batch"] is None else f"{d['batch']:.1f}"
+    batch = "not measured" if d["batch"] is None else f"{d['batch']:.3g}"
     lines.append(f"operating point: batch {batch}, {d['max_rps']:.3g} requests/s, "
                  f"{d['output_tokens_per_s']:,.0f} output tokens/s, TTFT p{w['percentile']:g} "
                  f"{ms(d['ttft_ms'], 1)}, {tpot}, power {d['power_w']:.0f} W")
@@ -261,8 +344,8 @@ def run(args) -> int:
                       ("quantization", args.quantization)):
         cat.get(kind, eid)
     big = 1e12
-    wl = PerfWorkload("cli", args.input_tokens, args.output_tokens, args.ttft_ms or big, args.tpot_ms or big,
-                      args.percentile, input_cv=args.input_cv)
+    wl = PerfWorkload.from_tokens("cli", _tokens(args, "input"), _tokens(args, "output"), args.ttft_ms or big,
+                                  args.tpot_ms or big, args.percentile)
     d = describe(cat, params, cand, wl, args.batch)
     if args.measurements:
         _overlay_measurement(d, cat, params, cand, wl, args.measurements)

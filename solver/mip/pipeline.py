@@ -48,10 +48,13 @@ def unservable_message(k: Coefficients) -> Optional[str]:
         counts = k.pruned_by_workload.get(w, {})
         why = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in counts.items() if n)
         parts.append(f"{w}: {why or 'no candidate at all'}")
+    cmds = [f"{w}: `{k.perf_commands[w]}`" for w in missing if w in k.perf_commands]
+    see = ("; the model's figures for each one's nearest deployment (the TTFT and TPOT it reaches at the "
+           "lightest load): " + "; ".join(cmds)) if cmds else "; `fleetopt perf` shows why a deployment cannot serve"
     return (f"no allowed deployment can serve workload(s) {', '.join(missing)} within their SLOs "
             f"and filters ({len(k.offers)} offers considered; combinations dropped per workload - "
             f"{'; '.join(parts)}). Relax the SLO, quality target or filters, or allow more "
-            "accelerators/regions; `fleetopt perf` shows why a deployment cannot serve.")
+            f"accelerators/regions{see}.")
 
 
 #: blocks lowered after a solve, in this order (spares before the replicas they sit on, replicas

@@ -56,7 +56,7 @@ REASONS: dict[int, str] = {
     R_CONTEXT_TOO_LONG: "input + output tokens exceed the model's context window",
     R_NO_KV_ROOM: "no room in memory for the KV cache of one request",
     R_TPOT_TOO_TIGHT: "TPOT target is below one decode step at batch 1",
-    R_TTFT_TOO_TIGHT: "TTFT target is below the prefill time at zero load",
+    R_TTFT_TOO_TIGHT: "TTFT target is below the TTFT at the lightest load (its percentile prompt's prefill)",
     R_TP_TOO_LARGE: "tensor parallel degree exceeds the devices of one node",
     R_MEASURED_ZERO: "measured: cannot serve",
     R_TP_HEADS: "tensor parallel degree does not divide the attention heads",

@@ -98,8 +98,12 @@ then fall as B grows, and the search scans a grid down from the bound
 (:func:`_scan_down`) before narrowing.
 
 Power: each device draws ``idle + (TDP - idle) x u`` where ``u`` is the share
-of a step spent in bandwidth- or compute-saturated kernels (not in fixed
-overhead or all-reduce latency); a planning assumption, not a measurement.
+of time spent in bandwidth- or compute-saturated kernels (not in fixed
+overhead or all-reduce latency, nor idle between requests): prefill plus
+``min(B, 1)`` of the decode steps' saturated part, since below batch 1 the
+device steps for one sequence a fraction B of the time (so the energy per
+request stays that of one request's work as the load goes to zero); a
+planning assumption, not a measurement.
 """
 
 from __future__ import annotations
@@ -197,12 +201,20 @@ class PerfWorkload:
     @classmethod
     def from_workload(cls, w) -> "PerfWorkload":
         """From a :class:`solver.problem.schema.Workload`."""
-        it, ot = w.input_tokens, w.output_tokens
+        return cls.from_tokens(w.id, w.input_tokens, w.output_tokens, w.slo.ttft_ms, w.slo.tpot_ms,
+                               w.slo.percentile)
+
+    @classmethod
+    def from_tokens(cls, id: str, it, ot, ttft_ms: float, tpot_ms: float, percentile: float) -> "PerfWorkload":
+        """From input and output token statistics (``mean``, ``p90``, ``distribution``, ``cv``: a
+        problem's ``TokenStats`` or ``fleetopt perf``'s flags), one mapping for both so that the same
+        figures give the solver's capacity in `fleetopt perf`.  A fixed length has cv 0 and an
+        exponential one cv 1 whatever ``cv`` says."""
         cv = {"fixed": 0.0, "exponential": 1.0}.get(it.distribution, it.cv)
         ocv = {"fixed": 0.0, "exponential": 1.0}.get(ot.distribution, ot.cv)
-        return cls(id=w.id, input_tokens=it.mean, output_tokens=ot.mean,
-                   ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms, percentile=w.slo.percentile,
-                   input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv, output_cv=ocv,
+        return cls(id=id, input_tokens=it.mean, output_tokens=ot.mean, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
+                   percentile=percentile, input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv,
+                   output_cv=ocv,
                    output_dist=ot.distribution if ot.distribution in OUTPUT_DISTRIBUTIONS else "lognormal")
 
 
@@ -666,7 +678,9 @@ def _reported(B, s):
     p = _point(B, s, want_state=True)
     ttft = _tail_quantile(s["z"], *p["ttft"])
     tpot = _tpot_quantile(p, s)
-    busy = (p["core"] + B * s["m1"] / s["O"]) / p["lbar"]
+    # saturated share of time: prefill (rho) plus decode steps; below batch 1 the device runs steps
+    # for one sequence only a fraction B of the time and idles between requests
+    busy = (np.minimum(B, 1.0) * p["core"] + B * s["m1"] / s["O"]) / p["lbar"]
     return dict(tpot=tpot, ttft=ttft, lam=p["lam"], busy=busy, comp=p["comp"], tpot_mean=p["lbar"],
                 rho=p["rho"], miss_tpot=p["miss_tpot"], miss_ttft=p["miss_ttft"])
 
@@ -727,7 +741,8 @@ def _pairs(g, pairs):
     # Open arrivals (a TTFT target): the number of requests in the engine is Poisson(B) (M/G/inf),
     # so its q-quantile B + z sqrt(B) must fit in memory and in the batch limit, and so must the sum
     # of the requests' own reservations, B + z sqrt(kappa B) <= KV / kv(s_bar); else admissions stall
-    # and TTFT explodes.  Offline (no TTFT target) the engine keeps the batch full.
+    # and TTFT explodes.  Offline (no TTFT target) the engine keeps the batch full: as many whole
+    # reservations as fit (the largest batch memory allows, which --batch may not exceed either).
     zq = np.maximum(ww("z"), 0.0)
     x_tpot, x_ttft = ww("x_tpot"), ww("x_ttft")
     open_arr = x_ttft < NO_TARGET_S
@@ -739,7 +754,7 @@ def _pairs(g, pairs):
 
     b_max = np.where(open_arr, np.minimum(np.minimum(headroom(b_mem), headroom(b_mem_mean, ww("kmem"))),
                                           headroom(b_cap)),
-                     np.minimum(b_mem, b_cap))
+                     np.minimum(np.floor(b_mem), b_cap))
     k1 = cc("comm_per_token_s")
     attn_f, attn_s = cc("attn_full"), cc("attn_sw")
     # prefill work of a prompt of i tokens: P(i) = a i + b i^2 (sliding layers: linear beyond the window)
@@ -780,6 +795,15 @@ def _state(B, s):
     mean batch B for every pair of ``s`` (``solver.explain`` reads the lightest-load latencies)."""
     st = _reported(np.asarray(B, dtype=float), s)
     return st["tpot"], st["ttft"], st["lam"], st["busy"], st["comp"]
+
+
+def lightest_load_ms(catalog, candidates, workloads, params: Optional[PerfParams] = None):
+    """(TTFT, TPOT) at the percentile, ms, of every (candidate, workload) at the lightest load
+    (batch ``B_MIN``): what the model compares with the targets to call them too tight, so a target
+    at or above both lets the pair serve a trickle (memory permitting)."""
+    pp = _prepare(catalog, candidates, workloads, params or default_params())
+    tpot, ttft, _, _, _ = _state(np.full(pp["C"] * pp["W"], B_MIN), pp["s"])
+    return ttft.reshape(pp["shape"]) * 1e3, tpot.reshape(pp["shape"]) * 1e3
 
 
 def _narrow(mid, s, lo, hi, m_hi):

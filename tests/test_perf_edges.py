@@ -1,0 +1,129 @@
+"""Edge cases of `fleetopt perf` found by QA: the no-target batch against the memory cap, power at a
+near-zero load, fractional token counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from solver.cli import main
+
+SMALL_CARD = """
+schema_version: 1
+sources:
+  qa: {title: "QA hypothetical"}
+accelerators:
+  - id: small-hbm
+    name: Small HBM card
+    vendor: qa
+    family: ampere
+    memory_gb: {value: 18.3, source: qa}
+    mem_bw_gbps: {value: 900, source: qa}
+    peak_tflops:
+      bf16: {value: 120, source: qa}
+    tdp_w: {value: 250, source: qa}
+    idle_w: {value: 30, source: qa}
+    interconnect: {kind: pcie, bandwidth_gbps: {value: 16, source: qa}}
+    devices_per_node: 8
+"""
+
+
+def test_no_target_batch_is_whole_reservations(tmp_path, capsys):
+    # 18.3 GB x 0.9 usable - 16.06 GB of BF16 weights (8.03 B params) leaves 0.41 GB of KV cache; at
+    # 2 x 32 layers x 8 KV heads x 128 x 2 B = 131,072 B/token that is 3,128 tokens, and a fixed
+    # 1000 + 300 token request reserves 1,300 of them: 2 requests fit (2.4 by division).  QA: the
+    # operating point was batch 2.4, and `--batch 2.4` was refused as above the memory limit.
+    f = tmp_path / "card.yaml"
+    f.write_text(SMALL_CARD)
+    base = ["perf", "--catalog", str(f), "--accelerator", "small-hbm", "--model", "llama-3.1-8b",
+            "--input-tokens", "1000", "--output-tokens", "300", "--input-distribution", "fixed",
+            "--output-distribution", "fixed", "--json"]
+    assert main(base) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["kv_capacity_tokens"] == 3128
+    assert d["max_batch_memory"] == 2 and d["batch"] == 2
+    assert main(base + ["--batch", str(d["batch"])]) == 0       # the printed point is one perf accepts
+    b = json.loads(capsys.readouterr().out)
+    assert b["feasible"] and b["max_rps"] == pytest.approx(d["max_rps"], rel=1e-12)
+
+
+H100 = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "fp8",
+        "--input-tokens", "1000", "--output-tokens", "300", "--json"]
+
+
+def _at(batch, capsys, argv=H100):
+    assert main(argv + ["--batch", str(batch)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_power_below_batch_one_falls_to_idle(capsys):
+    # Below batch 1 the device steps for one sequence a fraction B of the time and idles between
+    # requests.  With u1 = (core + m1/O) / TPOT1 the saturated share at batch 1 (core: a step's
+    # saturated part, m1: a prompt's prefill; TPOT: the mean TPOT, step + B m1/O), the share at B < 1 is
+    # B (core + m1/O) / TPOT_B = u1 B TPOT1 / TPOT_B, and the energy above idle per request,
+    # (TDP - idle) u_B / rate_B with rate_B = B / (O TPOT_B), is (TDP - idle) (O core + m1) whatever B.
+    # QA: batch 0.001 drew 419 W on an H100 (idle 105 W, TDP 700 W), as if steps ran all the time.
+    from solver.catalog import default_catalog
+    idle = default_catalog().accelerators["h100-sxm"].idle_w.value
+    one = _at(1, capsys)
+    for b in (0.001, 0.1, 0.5):
+        d = _at(b, capsys)
+        want = idle + (one["power_w"] - idle) * b * one["tpot_mean_ms"] / d["tpot_mean_ms"]
+        assert d["power_w"] == pytest.approx(want, rel=1e-9)
+    tiny, half = _at(0.001, capsys), _at(0.5, capsys)
+    assert tiny["power_w"] < idle + 1.0
+    per_req = [(d["power_w"] - idle) / d["max_rps"] for d in (tiny, half)]
+    assert per_req[0] == pytest.approx(per_req[1], rel=1e-9)
+
+
+def test_mip_energy_per_request_follows_below_batch_one(capsys):
+    # a TTFT target just above the lightest load's puts the capacity at batch ~0.27: the MIP's energy
+    # per request above idle, (pair power - idle) / capacity, is then the batch-independent figure above
+    from solver.coefficients import build_coefficients
+    from solver.problem.load import load_problem_text
+    text = """
+schema_version: 1
+name: light
+workloads:
+  - id: chat
+    demand: {requests_per_s: 1}
+    input_tokens: {mean: 1000, p90: 2500}
+    output_tokens: {mean: 250, p90: 600}
+    slo: {ttft_ms: 1100, tpot_ms: 60}
+    models: [qwen2.5-7b]
+    quantizations: [fp8]
+fleet:
+  regions: [virginia]
+  accelerators: [a10g]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+objective: {horizon_months: 1}
+"""
+    loaded = load_problem_text(text)
+    k = build_coefficients(loaded.problem, loaded.catalog)
+    argv = ["perf", "--accelerator", "a10g", "--model", "qwen2.5-7b", "--quantization", "fp8",
+            "--input-tokens", "1000", "--input-p90", "2500", "--output-tokens", "250", "--output-p90", "600",
+            "--ttft-ms", "1100", "--tpot-ms", "60", "--json"]
+    assert main(argv) == 0
+    cap = json.loads(capsys.readouterr().out)
+    assert cap["batch"] < 1
+    d = _at(0.5, capsys, argv[:-5] + ["--json"])
+    idle = float(k.cand_idle_w[0])
+    assert (k.pair_power_w[0] - idle) / k.pair_cap_rps[0] == pytest.approx((d["power_w"] - idle) / d["max_rps"],
+                                                                           rel=1e-9)
+
+
+def test_fewer_than_one_token_is_refused(capsys):
+    # QA: 0.5 / 0.5 tokens gave 32,500 req/s with "no TPOT" and "bound: SLO: TPOT"; a problem's
+    # TokenStats refuses a mean below 1 as well
+    from pydantic import ValidationError
+
+    from solver.problem.schema import TokenStats
+    assert main(H100[:-5] + ["--input-tokens", "0.5", "--output-tokens", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-tokens must be at least 1 token" in err and "--output-tokens must be at least 1 token" in err
+    assert main(H100[:-5] + ["--input-tokens", "1", "--output-tokens", "1"]) == 0     # one token: fine
+    capsys.readouterr()
+    with pytest.raises(ValidationError):
+        TokenStats(mean=0.5)
