@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -31,6 +31,7 @@ class LoadedProblem:
     file: str
     scenario: Optional[str]
     raw: dict  # the resolved (scenario-applied) document, for hashing and sweeps
+    smap: Optional[SourceMap] = field(default=None, compare=False, repr=False)  # lines of `raw`
 
     @property
     def name(self) -> str:
@@ -349,7 +350,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
     collector.raise_if_any()
     assert problem is not None and catalog is not None
     return LoadedProblem(problem=problem, catalog=catalog, file=file, scenario=scenario,
-                         raw=resolved)
+                         raw=resolved, smap=smap)
 
 
 def load_problem(path: str | os.PathLike, *, scenario: Optional[str] = None,
