@@ -218,8 +218,20 @@ class Fleet(Strict):
             raise ValueError("must list at least one degree")
         bad = [t for t in v if t < 1 or t & (t - 1)]
         if bad:
-            raise ValueError(f"tensor-parallel degrees must be powers of two (got {bad})")
+            near = sorted({n for t in bad for n in _powers_of_two_near(t)})
+            raise ValueError(f"tensor-parallel degrees must be powers of two (got {bad})" + FIX
+                             + f"use {' or '.join(str(n) for n in near)} instead (a degree splits the model's "
+                               "attention heads evenly across devices: 1, 2, 4 or 8)")
         return sorted(set(v))
+
+    @field_validator("max_utilization", "max_spot_share", mode="before")
+    @classmethod
+    def _fraction_not_percent(cls, v, info):
+        """80 is 80 % written as a percentage: say to write 0.8 (percentile does the reverse)."""
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 < v <= 100:
+            raise ValueError(f"{info.field_name} is a fraction, and {v:g} reads as {100 * v:g} %" + FIX
+                             + f"for {v:g} % write {v / 100:g}")
+        return v
 
     @field_validator("acquisition")
     @classmethod
@@ -227,6 +239,14 @@ class Fleet(Strict):
         if not v:
             raise ValueError("must list at least one acquisition mode")
         return list(dict.fromkeys(v))
+
+
+def _powers_of_two_near(t: int) -> list[int]:
+    """The powers of two either side of ``t`` (1 for t < 1)."""
+    if t < 1:
+        return [1]
+    lo = 1 << (int(t).bit_length() - 1)
+    return [lo, lo * 2]
 
 
 HOURS_PER_MONTH = 730.0  # 8760 h / 12
