@@ -226,7 +226,7 @@ def presolve_checks(loaded, smap=None) -> Findings:
         if m not in hosted_modes:
             issue("warning", ("fleet", "acquisition", j),
                   f"no allowed offer is {m} ({scope('acquisition')}): this mode adds nothing to the plan",
-                  f"widen fleet.accelerators or fleet.regions to ones with a {m} price "
+                  f"widen fleet.accelerators or fleet.regions to ones with a price for {m} "
                   "(`fleetopt catalog show ACCELERATOR` lists them), or drop it")
     def left_out(acc: Optional[str], reg: Optional[str], mode: Optional[str] = None) -> Optional[str]:
         if acc is not None and accs and acc not in accs:
