@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev bench clean
+.PHONY: run test install install-dev bench clean docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,10 @@ install-dev: $(BIN)/python
 
 run: install
 	$(BIN)/fleetopt solve problems/chat-assistant.yaml --json out/chat-assistant.plan.json --markdown out/chat-assistant.plan.md
+
+# docs/problem-reference.md is generated from the problem schema (a test fails when it is stale)
+docs: install
+	$(BIN)/python -m solver.problem.reference
 
 # pytest exits 5 when it collects no test: that must fail, never pass silently.
 test: install-dev

@@ -263,6 +263,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         import solver.perf as perf  # noqa: PLW0621
     from solver.perf.arch import R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
 
+    from solver.problem.checks import no_offer_text
+
     f = problem.fleet
     offers = build_offers(problem, catalog)
     wls = problem.workloads
@@ -304,9 +306,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         per_request = w.quality is not None and w.quality.mode == "per_request"
         if not offers:
             d.relaxations.append(
-                f"the fleet has no offer at all: no {'/'.join(f.acquisition)} price for "
-                f"{', '.join(f.accelerators) if f.accelerators else 'any accelerator'} in "
-                f"{', '.join(f.regions) if f.regions else 'any region'}; widen fleet.accelerators, "
+                f"the fleet has no offer at all: {no_offer_text(f)}; widen fleet.accelerators, "
                 "fleet.regions or fleet.acquisition, or add a price under fleet.offers "
                 "(`fleetopt catalog show ACCELERATOR` lists where each is offered)")
         elif regions is not None and not any(regions & rs for rs in host.values()):

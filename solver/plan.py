@@ -184,14 +184,32 @@ class Plan:
                    periods=d.get("periods"))
 
 
-def plan_dict(plan: Any, who: str = "this function") -> dict:
+#: a plan dict's top-level keys that the text reports (console, Markdown, CSV) read
+REPORT_KEYS = ("status", "problem", "objective", "procurement", "deployments", "routing", "kpis")
+
+
+def plan_dict(plan: Any, who: str = "this function", need: tuple = ()) -> dict:
     """``plan`` as its JSON dict: every reader (reports, plots, verify, warm starts) takes the Plan
-    that solve_problem returns as well as the dict that ``--json`` writes."""
+    that solve_problem returns as well as the dict that ``--json`` writes.
+
+    A dict that has none of a plan's keys (``{}``), or lacks one of ``need``, is refused with an
+    :class:`InputError` that says a plan dict is expected (readers that tolerate missing fields,
+    such as the HTML page, need nothing)."""
     if isinstance(getattr(plan, "plan", None), Plan):   # the Solved around it
         plan = plan.plan
     if isinstance(plan, Plan):
         return plan.to_dict()
     if isinstance(plan, dict):
+        missing = [k for k in need if k not in plan]
+        if not any(k in plan for k in REPORT_KEYS):
+            missing = [k for k in REPORT_KEYS[:4] if k not in plan]
+        if missing:
+            from solver.errors import InputError, InputIssue
+            raise InputError(InputIssue(
+                f"{who} needs a plan dict, and this dict has no {', '.join(repr(k) for k in missing)}"
+                + (" (it is empty)" if not plan else ""),
+                hint="pass solve_problem(...).plan, plan.to_dict(), or load_plan_json(PATH) for a plan "
+                     "`fleetopt solve --json` wrote"))
         return plan
     raise TypeError(f"{who} needs a plan: a Plan (solve_problem(...).plan) or its JSON dict "
                     f"(plan.to_dict(), or load_plan_json(PATH) for a saved one); got {type(plan).__name__}")

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 from solver.coefficients import COST_PARTS
 from solver.mip.stop import STOPPED_NOTE
-from solver.plan import plan_dict
+from solver.plan import REPORT_KEYS, plan_dict
 from solver.yamlio import atomic_write_text
 
 PART_LABELS = {
@@ -222,7 +222,7 @@ def console_text(plan: dict) -> str:
     """The plan as the text ``fleetopt solve`` prints: status, costs, fleet, routing, KPIs.
 
     ``plan``: a :class:`~solver.plan.Plan` or its JSON dict (a saved plan reads the same)."""
-    plan = plan_dict(plan, "console_text")
+    plan = plan_dict(plan, "console_text", need=REPORT_KEYS)
     title = f"fleetopt plan: {plan['problem']}" + (f" [{plan['scenario']}]" if plan.get("scenario") else "")
     out = [title, "=" * len(title)]
     for name, body in _sections(plan, markdown=False):
@@ -234,7 +234,7 @@ def markdown_text(plan: dict) -> str:
     """The same report as :func:`console_text` as a Markdown document (``fleetopt solve --markdown``).
 
     ``plan``: a :class:`~solver.plan.Plan` or its JSON dict."""
-    plan = plan_dict(plan, "markdown_text")
+    plan = plan_dict(plan, "markdown_text", need=REPORT_KEYS)
     out = [f"# Fleet plan: {plan['problem']}" + (f" (scenario {plan['scenario']})" if plan.get("scenario") else "")]
     for name, body in _sections(plan, markdown=True):
         out += ["", f"## {name}", "", body]
@@ -256,7 +256,7 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
     """The plan's tables as CSV files in ``directory`` (single-period: deployments, routing,
     procurement, kpis, costs; multi-period: costs and the period_* tables, change.csv when
     re-optimised).  Tables of :data:`CSV_TABLES` this plan does not have are removed."""
-    plan = plan_dict(plan, "write_csv_dir")
+    plan = plan_dict(plan, "write_csv_dir", need=("objective",))
     d = Path(directory)
     files = {
         "deployments.csv": (plan.get("deployments", []), ["id", "accelerator", "model", "quantization",

@@ -168,3 +168,42 @@ def test_shared_messages_name_the_python_option_and_the_cli_flag(chat, solved, m
     assert plan.status == "error"
     assert "raise time_limit_s (--time-limit), or for a large model use backend='highspy', " \
            "solver='reduced' (--backend highspy --solver reduced)" in plan.message
+
+
+def test_api_leftovers_take_a_plan_refuse_an_empty_dict_and_check_sweep_params_early(chat):
+    """QA: homogeneous_baseline(lp, plan) raised TypeError (it wanted the total); console_text({})
+    raised KeyError; parse_set took any path until run_sweep ran; run_sweep(lp, Param) raised
+    "'Param' object is not iterable" and run_sweep(lp, ['PATH=1']) "'str' has no attribute 'random'"."""
+    from solver.explore.sweep import Param
+    from solver.mip.pipeline import homogeneous_baseline
+    from solver.problem.load import load_problem_text
+    from solver.report import console_text
+
+    one = load_problem_text(
+        "schema_version: 1\nname: one\nworkloads:\n  - id: chat\n    demand: {requests_per_s: 2}\n"
+        "    input_tokens: {mean: 500}\n    output_tokens: {mean: 100}\n    slo: {ttft_ms: 2000, tpot_ms: 80}\n"
+        "    models: [llama-3.1-8b]\nfleet: {regions: [virginia], accelerators: [l4]}\n", file="one.yaml")
+    solved = solve_problem(one)
+    total = solved.plan.objective.total
+    by_total = homogeneous_baseline(one, total)
+    for plan in (solved, solved.plan, solved.plan.to_dict()):
+        assert homogeneous_baseline(one, plan) == by_total
+    assert by_total["saving_percent"] == pytest.approx(0.0, abs=1e-6)
+
+    with pytest.raises(InputError, match=r"console_text needs a plan dict, and this dict has no 'status'.*empty"):
+        console_text({})
+
+    with pytest.raises(InputError, match=r"(?s)workloads.chat.demand has no field 'requests_per_sec'.*"
+                                         r"did you mean 'requests_per_s'"):
+        parse_set("workloads.chat.demand.requests_per_sec=1,2")
+    assert parse_set("workloads.chatt.demand.requests_per_s=1,2")      # entries: only with the problem
+    with pytest.raises(InputError, match=r"(?s)'workloads.chatt.demand.requests_per_s' does not resolve.*did you mean 'chat'"):
+        parse_set("workloads.chatt.demand.requests_per_s=1,2", chat)
+
+    one_param = parse_set("workloads.chat.demand.requests_per_s=1")
+    rows = run_sweep(one, one_param, workers=1, cache_dir=None).rows
+    assert [r["status"] for r in rows] == ["optimal"]
+    assert isinstance(one_param, Param)
+    for text in ("workloads.chat.demand.requests_per_s=1", ["workloads.chat.demand.requests_per_s=1"]):
+        with pytest.raises(TypeError, match=r"run_sweep needs Param objects, got the text .*pass parse_set\("):
+            run_sweep(one, text, workers=1, cache_dir=None)

@@ -360,3 +360,25 @@ def test_an_override_key_that_names_several_entries_is_refused_with_their_indexe
         set_path({"fleet": {"availability": [{"accelerator": "l4", "max_devices": 3}]}},
                  "fleet.availability.virginia.max_devices", 0)
     assert "None" not in str(info.value) and "fleet.availability.0" in str(info.value)
+
+
+def test_messages_of_tensor_parallel_fraction_fields_and_cloud_region_names():
+    """QA findings: the powers-of-two error had no fix; max_utilization: 80 said only 'at most 1';
+    us-east-1 (AWS's name of virginia) got a list of every region id."""
+    issues = errors_of(GOOD.replace("accelerators: [h100-sxm, l4]",
+                                    "accelerators: [h100-sxm, l4]\n  tensor_parallel: [1, 3]\n"
+                                    "  max_utilization: 80\n  max_spot_share: 50")
+                       .replace("regions: [virginia]", "regions: [us-east-1, US-WEST-2]"))
+    by_path = {i.path: i for i in issues}
+    tp = by_path["fleet.tensor_parallel"]
+    assert tp.hint.startswith("use 2 or 4 instead")
+    mu = by_path["fleet.max_utilization"]
+    assert "is a fraction, and 80 reads as 8000 %" in mu.message and mu.hint == "for 80 % write 0.8"
+    assert by_path["fleet.max_spot_share"].hint == "for 50 % write 0.5"
+    r0, r1 = by_path["fleet.regions[0]"], by_path["fleet.regions[1]"]
+    assert r0.hint.startswith("did you mean 'virginia' (us-east-1 is its AWS and Lambda name)?")
+    assert r1.hint.startswith("did you mean 'oregon' (US-WEST-2 is its AWS name)?")
+    # a value within the bounds is still fine, and 1 < v is still refused above 100
+    assert load_problem_text(GOOD.replace("l4]", "l4]\n  max_utilization: 1"), file="p.yaml")
+    (big,) = [i for i in errors_of(GOOD.replace("l4]", "l4]\n  max_utilization: 150"))]
+    assert big.hint == "use a value of at most 1.0"

@@ -74,8 +74,13 @@ def run(args) -> int:
     from solver.problem.load import load_problem
     from solver.report import console_text, markdown_text, write_csv_dir
 
+    from solver.problem.checks import presolve_checks
+
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     backend, solver = _check_options(args, loaded.problem)
+    # the text `fleetopt validate` prints: a dead end (the solve then reports infeasible) or a
+    # setting that does nothing
+    print(presolve_checks(loaded).format(), end="", file=sys.stderr)
     previous = None
     if args.executed_through is not None and not args.existing:
         raise InputError(InputIssue("--executed-through needs --existing PLAN.json", path="--executed-through",

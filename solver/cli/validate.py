@@ -1,10 +1,15 @@
-"""``fleetopt validate FILE...``: check problem (or catalog) files without solving."""
+"""``fleetopt validate FILE...``: check problem (or catalog) files without solving.
+
+Exit 2 when a file has input errors; else exit 3 when a pre-solve check
+(:mod:`solver.problem.checks`) proves that no plan can exist; else 0, with its warnings (settings
+that do nothing) printed on stderr.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from solver.errors import EXIT_BAD_INPUT, InputError, InputIssue
+from solver.errors import EXIT_BAD_INPUT, EXIT_INFEASIBLE, InputError, InputIssue
 from solver.yamlio import load_yaml_file
 
 
@@ -17,9 +22,14 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def validate_file(path: str, catalog: list[str], scenario=None) -> str:
-    """Validate one file; return a one-line summary or raise InputError."""
+def validate_file(path: str, catalog: list[str], scenario=None, findings: list | None = None) -> str:
+    """Validate one file; return a one-line summary or raise InputError.
+
+    A problem file's pre-solve :class:`~solver.problem.checks.Findings` are appended to
+    ``findings`` when given.
+    """
     from solver.catalog import Catalog
+    from solver.problem.checks import presolve_checks
     from solver.problem.load import validate_document
 
     raw, smap = load_yaml_file(path)
@@ -30,18 +40,27 @@ def validate_file(path: str, catalog: list[str], scenario=None) -> str:
         return f"ok: {path} (catalog overlay; merged catalog has {n} entries)"
     lp = validate_document(raw, smap, path, catalog_overlays=catalog, scenario=scenario)
     p = lp.problem
+    found = presolve_checks(lp)
+    if findings is not None:
+        findings.append(found)
+    if found.errors:
+        return f"infeasible: {path}: {p.name!r}: {len(found.errors)} error(s) found before solving"
     return (f"ok: {path}: {p.name!r}, {len(p.workloads)} workload(s), "
-            f"{len(p.scenarios)} scenario(s)")
+            f"{len(p.scenarios)} scenario(s)"
+            + (f", {len(found.warnings)} warning(s)" if found.warnings else ""))
 
 
 def run(args) -> int:
     issues: list[InputIssue] = []
+    findings: list = []
     for f in args.files:
         try:
-            print(validate_file(f, args.catalog, args.scenario))
+            print(validate_file(f, args.catalog, args.scenario, findings))
         except InputError as exc:
             issues.extend(exc.issues)
+    for found in findings:
+        print(found.format(), end="", file=sys.stderr)
     if issues:
         print(InputError(issues).format(), file=sys.stderr)
         return EXIT_BAD_INPUT
-    return 0
+    return EXIT_INFEASIBLE if any(found.errors for found in findings) else 0

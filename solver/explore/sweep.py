@@ -97,8 +97,16 @@ def _split_top(text: str) -> list[str]:
     return out
 
 
-def parse_set(text: str) -> Param:
-    """Parse ``PATH=V1,V2`` or ``PATH=dist(a,b)``; values are YAML scalars or flow lists."""
+def parse_set(text: str, loaded=None) -> Param:
+    """Parse ``PATH=V1,V2`` or ``PATH=dist(a,b)``; values are YAML scalars or flow lists.
+
+    PATH must name a field of the problem schema (checked here, with a "did you mean"); with
+    ``loaded`` (what load_problem returned) its list entries must exist in that problem too, else
+    :func:`run_sweep` checks them.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_set needs the text of one --set, e.g. 'workloads.chat.slo.ttft_ms=500,1000'; "
+                        f"got {type(text).__name__}")
     def bad(msg, hint="e.g. --set workloads.chat.demand.requests_per_s=20,40,80 or "
                       "--set workloads.chat.demand.requests_per_s=lognormal(40,0.3)"):
         return InputError(InputIssue(f"--set {text!r}: {msg}", path="--set", hint=hint))
@@ -126,6 +134,7 @@ def parse_set(text: str) -> Param:
             raise bad("normal(mean,sd) needs sd >= 0")
         if m.group(1) == "lognormal" and not (a > 0 and b >= 0):
             raise bad("lognormal(median,sigma) needs median > 0 and sigma >= 0")
+        check_param_path(path, loaded)
         return Param(path, dist=m.group(1), args=args)
     if m:
         raise bad(f"unknown distribution {m.group(1)!r}", hint=f"use one of {', '.join(DISTRIBUTIONS)}")
@@ -137,6 +146,7 @@ def parse_set(text: str) -> Param:
             values.append(yaml.safe_load(tok))
         except yaml.YAMLError as exc:
             raise bad(f"value {tok!r} is not a YAML value ({exc.__class__.__name__})") from None
+    check_param_path(path, loaded, values[0])
     return Param(path, values=tuple(values))
 
 
@@ -217,6 +227,41 @@ def check_schema_path(path: str) -> None:
         if _is_list(ann) and inner:
             i += 1          # skip the entry id / index
         model = inner[0] if inner else None
+
+
+def check_param_path(path: str, loaded=None, value: Any = 1.0) -> None:
+    """:class:`InputError` when ``path`` names no schema field or (given ``loaded``) no entry of
+    that problem, naming the path with a "did you mean"."""
+    check_schema_path(path)
+    if loaded is None:
+        return
+    loaded = require_loaded(loaded, "parse_set")
+    try:
+        apply(base_document(loaded), {path: value})
+    except KeyError as exc:
+        raise InputError(InputIssue(f"--set path {path!r} does not resolve: {exc.args[0]}",
+                                    path="--set", file=loaded.file,
+                                    hint="dotted path into the problem, list entries by id, e.g. "
+                                         "workloads.chat.slo.ttft_ms")) from None
+
+
+def _params(params: Any) -> list[Param]:
+    """``params`` as a list of :class:`Param`: one Param is a list of one; text says to parse it."""
+    if isinstance(params, Param):
+        return [params]
+    if isinstance(params, str):
+        params = [params]
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"run_sweep needs a list of Param (from parse_set), got {type(params).__name__}") from None
+    for p in params:
+        if isinstance(p, str):
+            raise TypeError(f"run_sweep needs Param objects, got the text {p!r}: pass parse_set({p!r}) "
+                            "(the --set syntax PATH=V1,V2 or PATH=dist(a,b)), e.g. run_sweep(lp, [parse_set(...)])")
+        if not isinstance(p, Param):
+            raise TypeError(f"run_sweep needs Param objects (from parse_set), got {type(p).__name__}")
+    return params
 
 
 def apply(doc: dict, assignment: dict) -> dict:
@@ -349,6 +394,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
               on_row: Optional[Callable[[dict], None]] = None) -> SweepResult:
     """Solve every scenario of ``params`` (cached ones are read back, not solved)."""
     loaded = require_loaded(loaded, "run_sweep")
+    params = _params(params)
     t0 = time.perf_counter()
     options.check()
     if workers is not None and workers < 1:
@@ -358,14 +404,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     assignments = expand(params, samples=samples, seed=seed)
     # Every path must resolve on the base document (a typo is a usage error, not N error rows).
     for p in params:
-        check_schema_path(p.path)
-        try:
-            apply(base, {p.path: (p.values[0] if p.values else 1.0)})
-        except KeyError as exc:
-            raise InputError(InputIssue(f"--set path {p.path!r} does not resolve: {exc.args[0]}",
-                                        path="--set", file=loaded.file,
-                                        hint="dotted path into the problem, list entries by id, e.g. "
-                                             "workloads.chat.slo.ttft_ms")) from None
+        check_param_path(p.path, loaded, p.values[0] if p.values else 1.0)
     cat_version = loaded.catalog.version
     opt_key = {**options.kwargs(), "defaults": loaded.problem.solver.model_dump(mode="json")}
     cache = ResultCache(cache_dir) if cache_dir else None

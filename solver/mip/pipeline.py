@@ -184,8 +184,14 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
 def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Optional[str] = None,
                          solver: Optional[str] = None, time_limit_s: Optional[float] = None,
                          mip_gap: Optional[float] = None, perf=None) -> dict:
-    """Solve once per accelerator type (fleet restricted to it); report the best and the saving."""
+    """Solve once per accelerator type (fleet restricted to it); report the best and the saving.
+
+    ``best_total``: the heterogeneous plan's total, USD, to compute the saving against: a number,
+    or the plan itself (a Plan, the Solved around it, or its JSON dict); None: no saving.
+    """
     loaded = require_loaded(loaded, "homogeneous_baseline")
+    if best_total is not None and not (isinstance(best_total, (int, float)) and not isinstance(best_total, bool)):
+        best_total = plan_dict(best_total, "homogeneous_baseline")["objective"]["total"]
     p = loaded.problem
     accs = sorted(p.fleet.accelerators or loaded.catalog.accelerators)
     rows = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -31,6 +31,7 @@ class LoadedProblem:
     file: str
     scenario: Optional[str]
     raw: dict  # the resolved (scenario-applied) document, for hashing and sweeps
+    smap: Optional[SourceMap] = field(default=None, compare=False, repr=False)  # lines of `raw`
 
     @property
     def name(self) -> str:
@@ -198,6 +199,26 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
     return out, ScenarioSourceMap(smap, file or "", overrides)
 
 
+#: how providers write their own names in messages
+PROVIDER_NAMES = {"aws": "AWS", "gcp": "GCP", "azure": "Azure", "lambda": "Lambda", "runpod": "RunPod",
+                  "oci": "OCI", "coreweave": "CoreWeave"}
+
+
+def cloud_region_hint(value: str, cat: Catalog) -> Optional[str]:
+    """'did you mean 'virginia' (us-east-1 is its AWS name)?' when ``value`` is a cloud provider's
+    name of a catalog region (fleetopt regions are locations that several providers serve)."""
+    hits: dict[str, list[str]] = {}
+    for rid, region in cat.regions.items():
+        for provider, names in region.cloud_regions.items():
+            if any(str(n).lower() == value.lower() for n in names):
+                hits.setdefault(rid, []).append(PROVIDER_NAMES.get(provider, provider))
+    if not hits:
+        return None
+    said = " or ".join(f"{rid!r} ({value} is its {' and '.join(provs)} name)" for rid, provs in sorted(hits.items()))
+    return (f"did you mean {said}? Regions are fleetopt ids for locations; `fleetopt catalog list regions` "
+            "shows each with its cloud region names.")
+
+
 def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                collector: IssueCollector) -> None:
     """Every id the problem names must exist in the catalog (or in the problem).
@@ -216,8 +237,8 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
         if value not in table:
             noun = {"models": "model", "regions": "region", "accelerators": "accelerator",
                     "quantization": "quantization", "workloads": "workload"}[kind]
-            collector.add(f"unknown {noun} id {value!r}", path=format_path(path),
-                          line=line(path), hint=unknown_id_hint(value, table, kind))
+            hint = (cloud_region_hint(value, cat) if kind == "regions" else None) or unknown_id_hint(value, table, kind)
+            collector.add(f"unknown {noun} id {value!r}", path=format_path(path), line=line(path), hint=hint)
 
     def items(node):
         return list(enumerate(node)) if isinstance(node, list) else []
@@ -349,7 +370,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
     collector.raise_if_any()
     assert problem is not None and catalog is not None
     return LoadedProblem(problem=problem, catalog=catalog, file=file, scenario=scenario,
-                         raw=resolved)
+                         raw=resolved, smap=smap)
 
 
 def load_problem(path: str | os.PathLike, *, scenario: Optional[str] = None,

@@ -76,7 +76,8 @@ class Slo(Strict):
 class QualityTarget(Strict):
     """Minimum quality on the catalog's common scale (MMLU, 0-100)."""
 
-    min_score: float = Field(ge=0, le=100)
+    min_score: float = Field(ge=0, le=100, description="Lowest quality score allowed, on the catalog's "
+                                                        "common scale (MMLU, 0-100).")
     mode: Literal["per_request", "mean"] = Field(
         "per_request", description="'per_request': every model used meets it; "
                                    "'mean': the routed mix meets it on average (router).")
@@ -121,13 +122,15 @@ class Demand(Strict):
 
 
 class Workload(Strict):
-    id: str
-    description: Optional[str] = None
-    demand: Demand
-    input_tokens: TokenStats
-    output_tokens: TokenStats
-    slo: Slo
-    quality: Optional[QualityTarget] = None
+    """One stream of requests: its demand, request sizes, latency targets and what may serve it."""
+
+    id: str = Field(description="Unique id (scenarios and sweeps address the workload by it).")
+    description: Optional[str] = Field(None, description="Free text for the reader.")
+    demand: Demand = Field(description="Requests per second it brings.")
+    input_tokens: TokenStats = Field(description="Prompt length per request, tokens.")
+    output_tokens: TokenStats = Field(description="Generated length per request, tokens.")
+    slo: Slo = Field(description="Latency targets.")
+    quality: Optional[QualityTarget] = Field(None, description="Minimum model quality (default: any model).")
     models: Optional[list[str]] = Field(None, description="Allowed model ids (default: every model).")
     quantizations: Optional[list[str]] = Field(None, description="Allowed quantization ids.")
     regions: Optional[list[str]] = Field(None, description="Regions this workload must be served in.")
@@ -146,23 +149,26 @@ class Workload(Strict):
 class Availability(Strict):
     """At most this many devices of one accelerator in one region."""
 
-    accelerator: str
-    region: Optional[str] = Field(None, description="Default: every region.")
-    max_devices: int = Field(ge=0)
+    accelerator: str = Field(description="Accelerator id it limits.")
+    region: Optional[str] = Field(None, description="Region id it limits (default: all regions together).")
+    max_devices: int = Field(ge=0, description="Most devices the plan may obtain (rent or buy; owned devices "
+                                               "in fleet.existing are not counted).")
     acquisition: Optional[list[Acquisition]] = Field(None, description="Modes it limits (default: all).")
 
 
 class PowerCap(Strict):
     """Facility power limit of a region (IT power x PUE), kilowatts."""
 
-    region: str
-    max_kw: float = Field(ge=0)
+    region: str = Field(description="Region id it limits.")
+    max_kw: float = Field(ge=0, description="Facility power limit, kW (IT power x the region's PUE).")
     applies_to: list[Acquisition] = Field(
         default_factory=lambda: list(ACQUISITIONS),
         description="Acquisition modes whose hardware draws on this site's power.")
 
 
 class Budget(Strict):
+    """Spending limits (leave a limit out for none)."""
+
     max_usd_per_month: Optional[float] = Field(None, gt=0, description="All costs, averaged per month.")
     max_capex_usd: Optional[float] = Field(None, ge=0, description="Purchases over the horizon.")
 
@@ -170,10 +176,11 @@ class Budget(Strict):
 class ExistingDevices(Strict):
     """Hardware already owned: its cost is sunk, its upkeep and energy are not."""
 
-    accelerator: str
-    region: str
-    devices: int = Field(ge=1)
-    age_years: float = Field(0.0, ge=0)
+    accelerator: str = Field(description="Accelerator id of the owned devices.")
+    region: str = Field(description="Region id where they are installed.")
+    devices: int = Field(ge=1, description="Number of owned devices.")
+    age_years: float = Field(0.0, ge=0, description="Their age at the start, years (multi-period plans: "
+                                                    "their remaining book value for resale).")
 
 
 class CustomOffer(Strict):
@@ -185,29 +192,39 @@ class CustomOffer(Strict):
     accelerator is the way to model a purchase with those.
     """
 
-    accelerator: str
-    region: str
-    acquisition: Acquisition = "on_demand"
+    accelerator: str = Field(description="Accelerator id offered.")
+    region: str = Field(description="Region id where it is offered.")
+    acquisition: Acquisition = Field("on_demand", description="How the devices are obtained (its price is "
+                                                              "counted under this mode).")
     usd_per_device_hour: float = Field(gt=0, le=MAX_USD, description="All-in price per device-hour, USD "
                                        "(for purchase: an hourly rate, no capex or lead time).")
-    devices_per_instance: int = Field(1, ge=1)
-    provider: str = "custom"
-    source: str = "user"
+    devices_per_instance: int = Field(1, ge=1, description="Devices per rented unit (a replica never spans two).")
+    provider: str = Field("custom", description="Name shown in the plan (fleet.providers does not filter "
+                                                "custom offers).")
+    source: str = Field("user", description="Where the price comes from, shown in the plan.")
 
 
 class Fleet(Strict):
+    """What may be used to serve the workloads: hardware, places, ways to obtain it and its limits."""
+
     accelerators: Optional[list[str]] = Field(None, description="Allowed accelerator ids (default: all).")
     regions: Optional[list[str]] = Field(None, description="Allowed region ids (default: all).")
     providers: Optional[list[str]] = Field(None, description="Allowed cloud providers (default: all).")
-    acquisition: list[Acquisition] = Field(default_factory=lambda: ["on_demand"])
-    tensor_parallel: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
+    acquisition: list[Acquisition] = Field(default_factory=lambda: ["on_demand"],
+                                           description="Allowed ways to obtain devices: on_demand, spot, "
+                                                       "reserved_1y, reserved_3y (rent) or purchase (buy).")
+    tensor_parallel: list[int] = Field(default_factory=lambda: [1, 2, 4, 8],
+                                       description="Allowed tensor-parallel degrees (devices per replica; "
+                                                   "powers of two).")
     max_utilization: float = Field(0.85, ge=0.01, le=1, description="Planned load ceiling per replica "
                                                                    "(0.01 .. 1).")
     max_spot_share: float = Field(0.5, ge=0, le=1, description="Largest share of a workload on spot.")
-    availability: list[Availability] = Field(default_factory=list)
-    power_caps: list[PowerCap] = Field(default_factory=list)
-    budget: Optional[Budget] = None
-    existing: list[ExistingDevices] = Field(default_factory=list)
+    availability: list[Availability] = Field(default_factory=list, description="Limits on how many devices "
+                                             "of an accelerator can be had (scarce hardware).")
+    power_caps: list[PowerCap] = Field(default_factory=list, description="Facility power limits per region.")
+    budget: Optional[Budget] = Field(None, description="Spending limits (default: none).")
+    existing: list[ExistingDevices] = Field(default_factory=list, description="Hardware already owned "
+                                            "(its purchase is sunk; upkeep and energy are counted).")
     offers: list[CustomOffer] = Field(default_factory=list, description="Extra or negotiated prices.")
     catalog_offers: bool = Field(True, description="Use the catalog's cloud offers (false: only `offers`).")
 
@@ -218,8 +235,20 @@ class Fleet(Strict):
             raise ValueError("must list at least one degree")
         bad = [t for t in v if t < 1 or t & (t - 1)]
         if bad:
-            raise ValueError(f"tensor-parallel degrees must be powers of two (got {bad})")
+            near = sorted({n for t in bad for n in _powers_of_two_near(t)})
+            raise ValueError(f"tensor-parallel degrees must be powers of two (got {bad})" + FIX
+                             + f"use {' or '.join(str(n) for n in near)} instead (a degree splits the model's "
+                               "attention heads evenly across devices: 1, 2, 4 or 8)")
         return sorted(set(v))
+
+    @field_validator("max_utilization", "max_spot_share", mode="before")
+    @classmethod
+    def _fraction_not_percent(cls, v, info):
+        """80 is 80 % written as a percentage: say to write 0.8 (percentile does the reverse)."""
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 < v <= 100:
+            raise ValueError(f"{info.field_name} is a fraction, and {v:g} reads as {100 * v:g} %" + FIX
+                             + f"for {v:g} % write {v / 100:g}")
+        return v
 
     @field_validator("acquisition")
     @classmethod
@@ -227,6 +256,14 @@ class Fleet(Strict):
         if not v:
             raise ValueError("must list at least one acquisition mode")
         return list(dict.fromkeys(v))
+
+
+def _powers_of_two_near(t: int) -> list[int]:
+    """The powers of two either side of ``t`` (1 for t < 1)."""
+    if t < 1:
+        return [1]
+    lo = 1 << (int(t).bit_length() - 1)
+    return [lo, lo * 2]
 
 
 HOURS_PER_MONTH = 730.0  # 8760 h / 12
@@ -263,6 +300,8 @@ class Periods(Strict):
 
 
 class Objective(Strict):
+    """What the plan minimises: every cost over the horizon, in USD."""
+
     horizon_months: Optional[float] = Field(None, gt=0, le=1200,
                                             description="Costs are summed over this horizon (default 12; at most "
                                                         "100 years).")
@@ -272,7 +311,7 @@ class Objective(Strict):
     energy_on_rented: bool = Field(False, description="Also charge energy for rented devices "
                                                       "(cloud prices already include it).")
     carbon_usd_per_tonne: float = Field(0.0, ge=0, le=MAX_USD, description="Carbon price on all energy, USD/tCO2e.")
-    currency: Literal["USD"] = "USD"
+    currency: Literal["USD"] = Field("USD", description="Currency of every price (USD only).")
     periods: Optional[Periods] = Field(
         None, description="Plan over several periods (procurement timeline); default: one period.")
 
@@ -296,27 +335,32 @@ class Objective(Strict):
 
 
 class SolverOptions(Strict):
+    """How to solve (the CLI flags --backend, --solver, --time-limit, --gap, --threads override these)."""
+
     backend: Literal["pulp", "ortools", "highspy"] = Field(
         "highspy", description="Solver stack: highspy (default; its solver 'reduced' proves the same gap and "
                                "scales to hyperscale instances), pulp or ortools.")
     solver: Optional[str] = Field(None, description="pulp: cbc | highs; ortools: scip | cbc | highs; "
                                                     "highspy: reduced (large instances) | highs.")
     fallback: list[str] = Field(default_factory=list, description="Solvers to try if the first is missing or fails.")
-    time_limit_s: float = Field(60.0, gt=0)
-    mip_gap: float = Field(1e-4, ge=0, lt=1)
-    threads: Optional[int] = Field(None, ge=1)
+    time_limit_s: float = Field(60.0, gt=0, description="Wall-clock limit of a solve, seconds.")
+    mip_gap: float = Field(1e-4, ge=0, lt=1, description="Relative optimality gap at which the search stops "
+                                                         "(1e-4 = 0.01 %).")
+    threads: Optional[int] = Field(None, ge=1, description="Solver threads (default: the solver's own).")
 
 
 class Measurement(Strict):
     """A user's own capacity measurement; replaces the analytic figure where it applies."""
 
-    accelerator: str
-    model: str
-    quantization: str = "bf16"
-    tensor_parallel: int = Field(1, ge=1)
+    accelerator: str = Field(description="Accelerator id measured.")
+    model: str = Field(description="Model id measured.")
+    quantization: str = Field("bf16", description="Quantization id measured.")
+    tensor_parallel: int = Field(1, ge=1, description="Devices per replica in the measurement.")
     workload: Optional[str] = Field(None, description="Workload id it applies to (default: any with the same token lengths).")
-    input_tokens: Optional[float] = Field(None, gt=0)
-    output_tokens: Optional[float] = Field(None, gt=0)
+    input_tokens: Optional[float] = Field(None, gt=0, description="Mean prompt length measured, tokens "
+                                                                  "(without `workload`).")
+    output_tokens: Optional[float] = Field(None, gt=0, description="Mean generated length measured, tokens "
+                                                                   "(without `workload`).")
     max_requests_per_s: float = Field(ge=0, description="Highest rate one replica sustains within the SLO; 0 = cannot serve.")
     ttft_ms: Optional[float] = Field(None, gt=0, description="Measured TTFT at that rate.")
     tpot_ms: Optional[float] = Field(None, gt=0, description="Measured TPOT at that rate.")
@@ -326,7 +370,7 @@ class Measurement(Strict):
                                 "only to workloads whose TTFT target is at least this loose.")
     tpot_slo_ms: Optional[float] = Field(
         None, gt=0, description="TPOT target the rate was measured under (same rule as ttft_slo_ms).")
-    source: str = "user measurement"
+    source: str = Field("user measurement", description="Where the figure comes from, shown in the plan.")
 
     @model_validator(mode="after")
     def _applies(self):
@@ -342,24 +386,28 @@ class Scenario(Strict):
     index (``fleet.existing.0.devices: 4``); a region that several entries share must be an index.
     """
 
-    name: str
-    description: Optional[str] = None
-    set: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="Name passed to --scenario.")
+    description: Optional[str] = Field(None, description="Free text for the reader.")
+    set: dict[str, Any] = Field(default_factory=dict, description="Dotted path -> new value, e.g. "
+                                                                  "`workloads.chat.slo.ttft_ms: 500`.")
 
     _check_name = field_validator("name")(check_id)
 
 
 class Problem(Strict):
-    schema_version: Literal[1]
-    name: str
-    description: Optional[str] = None
+    """A problem file: what must be served, with what, at what cost."""
+
+    schema_version: Literal[1] = Field(description="Version of this schema (1).")
+    name: str = Field(description="Name shown in plans and reports.")
+    description: Optional[str] = Field(None, description="Free text for the reader.")
     catalog: list[str] = Field(default_factory=list, description="Catalog overlay files, relative to this file.")
-    workloads: list[Workload] = Field(min_length=1)
-    fleet: Fleet = Field(default_factory=Fleet)
-    objective: Objective = Field(default_factory=Objective)
-    solver: SolverOptions = Field(default_factory=SolverOptions)
-    measurements: list[Measurement] = Field(default_factory=list)
-    scenarios: list[Scenario] = Field(default_factory=list)
+    workloads: list[Workload] = Field(min_length=1, description="What must be served (at least one).")
+    fleet: Fleet = Field(default_factory=Fleet, description="What may serve it.")
+    objective: Objective = Field(default_factory=Objective, description="What counts as cost.")
+    solver: SolverOptions = Field(default_factory=SolverOptions, description="How to solve.")
+    measurements: list[Measurement] = Field(default_factory=list, description="Own capacity measurements; "
+                                            "they replace the performance model's figures where they apply.")
+    scenarios: list[Scenario] = Field(default_factory=list, description="Named what-ifs (--scenario NAME).")
 
     @model_validator(mode="after")
     def _periods_consistent(self):

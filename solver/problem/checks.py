@@ -1,0 +1,263 @@
+"""Pre-solve checks: dead ends and no-op settings a valid problem can still have.
+
+The schema and id checks (:mod:`solver.problem.load`) make sure every field is well formed; these
+look at what the fleet's filters leave of the catalog's offers, without the performance model, so
+they take milliseconds (``fleetopt validate`` stays fast).  Two kinds:
+
+* **errors**: no plan can exist (no allowed offer at all; none that can host an allowed
+  tensor-parallel degree; a workload whose regions have no allowed offer).  ``validate`` exits 3
+  (infeasible), ``solve`` prints the same text and goes on to report ``infeasible``.
+* **warnings**: a setting that does nothing (a region, accelerator, acquisition mode or provider
+  no allowed offer uses; owned devices, an offer or a cap that the fleet's filters leave out).
+  A plan can still exist; ``validate`` exits 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from solver.catalog.schema import ACQUISITIONS
+from solver.errors import InputIssue, did_you_mean
+
+#: the tail of every error and warning message: which kind it is and what that means
+ERROR_TAIL = " (error: no plan can exist)"
+WARNING_TAIL = " (warning: a plan can still exist)"
+
+
+@dataclass
+class Findings:
+    """What the pre-solve checks found: ``errors`` (no plan can exist) and ``warnings``."""
+
+    errors: list[InputIssue] = field(default_factory=list)
+    warnings: list[InputIssue] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors or self.warnings)
+
+    def format(self) -> str:
+        """The text ``validate`` and ``solve`` both print (empty when nothing was found)."""
+        out = []
+        for issues, what in ((self.errors, "error"), (self.warnings, "warning")):
+            if issues:
+                n = len(issues)
+                tail = ("no plan can exist" if what == "error" else "a plan can still exist")
+                out.append(f"{n} {what}{'s' if n != 1 else ''} found before solving ({tail}):")
+                out += [i.format() for i in issues]
+        return "\n".join(out) + ("\n" if out else "")
+
+
+def _names(values: Iterable[str]) -> str:
+    values = list(dict.fromkeys(values))
+    return ", ".join(values[:8]) + (f" and {len(values) - 8} more" if len(values) > 8 else "")
+
+
+def no_offer_text(fleet) -> str:
+    """'no on_demand price for l4, a10g in ohio': what a fleet without any offer lacks (also the
+    text of ``fleetopt explain``)."""
+    return (f"no {'/'.join(fleet.acquisition)} price for "
+            f"{_names(fleet.accelerators) if fleet.accelerators else 'any accelerator'} in "
+            f"{_names(fleet.regions) if fleet.regions else 'any region'}"
+            + (f" from {_names(fleet.providers)}" if fleet.providers else "")
+            + ("" if fleet.catalog_offers else " among fleet.offers (fleet.catalog_offers is false)"))
+
+
+def _hosts(o, catalog, tensor_parallel) -> bool:
+    """Whether offer ``o`` can host a replica of some allowed tensor-parallel degree (the rule of
+    :func:`solver.coefficients.build_candidates`: a replica never spans two units)."""
+    per_node = catalog.accelerators[o.accelerator].devices_per_node
+    return any(t <= per_node and ((o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0)
+               for t in tensor_parallel)
+
+
+def _offers(problem, catalog, **fleet):
+    """The offers ``build_offers`` gives with some fleet filters replaced (None: no filter)."""
+    from solver.coefficients import build_offers
+    if fleet:
+        problem = problem.model_copy(update={"fleet": problem.fleet.model_copy(update=fleet)})
+    return build_offers(problem, catalog)
+
+
+def _where_offered(offers, by: str, then: str) -> str:
+    """Where offers are, grouped by ``by`` ('accelerator' or 'region'): 'l4: on_demand/spot in
+    germany, virginia; purchase in any of 11 regions', ending with what to do (``then``)."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for o in offers:
+        other = o.region if by == "accelerator" else o.accelerator
+        seen = groups.setdefault(getattr(o, by), {}).setdefault(o.acquisition, [])
+        if other not in seen:
+            seen.append(other)
+    parts = []
+    for key, modes in list(groups.items())[:6]:
+        same: dict[tuple, list[str]] = {}   # modes offered in the same places, written once
+        for m in ACQUISITIONS:
+            if m in modes:
+                same.setdefault(tuple(sorted(modes[m])), []).append(m)
+        word = "in" if by == "accelerator" else "for"
+        parts.append(f"{key}: " + "; ".join(f"{'/'.join(ms)} {word} {_names(where)}" for where, ms in same.items()))
+    return " | ".join(parts) + (" | ..." if len(groups) > 6 else "") + (f"; {then}" if then else "")
+
+
+def presolve_checks(loaded, smap=None) -> Findings:
+    """Errors (no plan can exist) and warnings (settings that do nothing) of a loaded problem."""
+    from solver.coefficients import build_offers
+
+    p, cat = loaded.problem, loaded.catalog
+    smap = smap if smap is not None else getattr(loaded, "smap", None)
+    f = p.fleet
+    file = loaded.file
+    found = Findings()
+
+    def issue(kind: str, path: tuple, message: str, hint: Optional[str] = None) -> None:
+        text = message + (ERROR_TAIL if kind == "error" else WARNING_TAIL)
+        line = smap.line_of(path) if smap is not None else None
+        from solver.yamlio import format_path
+        (found.errors if kind == "error" else found.warnings).append(
+            InputIssue(message=text, file=file, line=line, path=format_path(path), hint=hint))
+
+    offers = build_offers(p, cat)
+    hosting = [o for o in offers if _hosts(o, cat, f.tensor_parallel)]
+    accs = list(f.accelerators) if f.accelerators else None
+    regs = list(f.regions) if f.regions else None
+    modes = list(f.acquisition)
+    provs = list(f.providers) if f.providers else None
+
+    def scope(*skip: str) -> str:
+        """The fleet's filters in words, those named in ``skip`` left out."""
+        words = []
+        if "acquisition" not in skip:
+            words.append("/".join(modes))
+        if "accelerators" not in skip:
+            words.append(f"for {_names(accs) if accs else 'any accelerator'}")
+        if "regions" not in skip:
+            words.append(f"in {_names(regs) if regs else 'any region'}")
+        if provs and "providers" not in skip:
+            words.append(f"from {_names(provs)}")
+        if not f.catalog_offers:
+            words.append("(fleet.catalog_offers is false: only fleet.offers)")
+        return " ".join(words)
+
+    # ---- a provider no catalog offer has (a typo): told even when it leaves no offer at all
+    if provs:
+        hosted_provs = {o.provider for o in hosting}
+        known = sorted({o.provider for a in cat.accelerators.values() for o in a.offers})
+        for j, pv in enumerate(provs):
+            if pv not in known:
+                close = did_you_mean(pv, known)
+                issue("warning", ("fleet", "providers", j), f"no catalog offer is from provider {pv!r}",
+                      (f"did you mean {' or '.join(repr(c) for c in close)}? " if close else
+                       f"known providers: {', '.join(known)}. ") + "Rename or drop it.")
+            elif hosting and pv not in hosted_provs:
+                issue("warning", ("fleet", "providers", j),
+                      f"no allowed offer is from provider {pv!r} ({scope('providers')}): it adds nothing to the plan",
+                      "widen fleet.accelerators, fleet.regions or fleet.acquisition, or drop it")
+
+    # ---- errors: no plan can exist
+    if not offers:
+        if regs:
+            # where the allowed accelerators are offered under the allowed modes, any region
+            elsewhere = _offers(p, cat, regions=None)
+            hint = (_where_offered(elsewhere, "accelerator",
+                                   "add one of those regions to fleet.regions, or widen fleet.accelerators / "
+                                   "fleet.acquisition, or add a price under fleet.offers")
+                    if elsewhere else None)
+        else:
+            hint = None
+        issue("error", ("fleet",), f"the fleet has no offer at all: {no_offer_text(f)}",
+              hint or "widen fleet.accelerators, fleet.regions, fleet.acquisition or fleet.providers, or add a "
+                      "price under fleet.offers (`fleetopt catalog show ACCELERATOR` lists where each is offered)")
+        return found
+    if not hosting:
+        sizes = sorted({o.max_units if o.existing else o.devices_per_unit for o in offers})
+        issue("error", ("fleet", "tensor_parallel"),
+              f"no allowed offer can host a tensor-parallel degree in {list(f.tensor_parallel)}: the allowed "
+              f"offers come in units of {_names(str(s) for s in sizes)} device(s), and a replica never spans "
+              "two units", f"add 1 (or a divisor of a unit's devices) to fleet.tensor_parallel")
+        return found
+    hosted_regions = {o.region for o in hosting}
+    for i, w in enumerate(p.workloads):
+        if w.regions and not set(w.regions) & hosted_regions:
+            why = [f"fleet.regions leaves out {r}" if regs and r not in regs else f"no allowed offer is in {r}"
+                   for r in w.regions]
+            issue("error", ("workloads", i, "regions"),
+                  f"workload {w.id!r} must be served in {_names(w.regions)}, and {'; '.join(why)}",
+                  f"allowed offers are in {_names(sorted(hosted_regions))}: add one of them to the workload's "
+                  "regions, or allow offers in its regions (fleet.regions, fleet.accelerators, fleet.acquisition)")
+
+    # ---- warnings: settings that do nothing
+    def too_small(some) -> str:
+        """'come in units of 1 device(s): ...' when ``some`` offers exist and none can host a degree."""
+        some = list(some)
+        if not some or any(_hosts(o, cat, f.tensor_parallel) for o in some):
+            return ""
+        sizes = sorted({o.max_units if o.existing else o.devices_per_unit for o in some})
+        return (f"come in units of {_names(str(n) for n in sizes)} device(s): none can host a tensor-parallel "
+                f"degree in {list(f.tensor_parallel)} (a replica never spans two units), so it adds nothing "
+                "to the plan")
+
+    tp_fix = "add 1 (or a divisor of a unit's devices) to fleet.tensor_parallel, or drop it"
+    for j, r in enumerate(regs or []):
+        if r in hosted_regions:
+            continue
+        there = _offers(p, cat, regions=[r], accelerators=None, providers=None, acquisition=list(ACQUISITIONS))
+        if too_small(o for o in offers if o.region == r):
+            issue("warning", ("fleet", "regions", j), f"the allowed offers in region {r!r} "
+                  + too_small(o for o in offers if o.region == r), tp_fix)
+            continue
+        hint = (_where_offered(there, "region", f"allow one of them, or drop {r} from fleet.regions")
+                if there else f"the catalog has no offer in {r}: add a price under fleet.offers, or drop it")
+        issue("warning", ("fleet", "regions", j),
+              f"no allowed offer is in region {r!r} ({scope('regions')}): it adds nothing to the plan", hint)
+    hosted_accs = {o.accelerator for o in hosting}
+    for j, a in enumerate(accs or []):
+        if a in hosted_accs:
+            continue
+        there = _offers(p, cat, accelerators=[a], regions=None, providers=None, acquisition=list(ACQUISITIONS))
+        if too_small(o for o in offers if o.accelerator == a):
+            issue("warning", ("fleet", "accelerators", j), f"the allowed offers of accelerator {a!r} "
+                  + too_small(o for o in offers if o.accelerator == a), tp_fix)
+            continue
+        hint = (_where_offered(there, "accelerator", "allow one of those regions or modes, or drop it")
+                if there else f"the catalog has no offer of {a}: add a price under fleet.offers, or drop it")
+        issue("warning", ("fleet", "accelerators", j),
+              f"no allowed offer of accelerator {a!r} ({scope('accelerators')}): it adds nothing to the plan", hint)
+    hosted_modes = {o.acquisition for o in hosting}
+    for j, m in enumerate(modes):
+        if m not in hosted_modes:
+            issue("warning", ("fleet", "acquisition", j),
+                  f"no allowed offer is {m} ({scope('acquisition')}): this mode adds nothing to the plan",
+                  f"widen fleet.accelerators or fleet.regions to ones with a price for {m} "
+                  "(`fleetopt catalog show ACCELERATOR` lists them), or drop it")
+    def left_out(acc: Optional[str], reg: Optional[str], mode: Optional[str] = None) -> Optional[str]:
+        if acc is not None and accs and acc not in accs:
+            return f"fleet.accelerators leaves out {acc}"
+        if reg is not None and regs and reg not in regs:
+            return f"fleet.regions leaves out {reg}"
+        if mode is not None and mode not in modes:
+            return f"fleet.acquisition leaves out {mode}"
+        return None
+
+    for j, e in enumerate(f.existing):
+        why = left_out(e.accelerator, e.region)
+        if why:
+            issue("warning", ("fleet", "existing", j),
+                  f"these {e.devices} owned {e.accelerator} in {e.region} are not used: {why}",
+                  "allow them in fleet.accelerators and fleet.regions, or remove the entry")
+    for j, o in enumerate(f.offers):
+        why = left_out(o.accelerator, o.region, o.acquisition)
+        if why:
+            issue("warning", ("fleet", "offers", j),
+                  f"this offer ({o.accelerator} in {o.region}, {o.acquisition}) is not used: {why}",
+                  "allow it in the fleet's filters, or remove the entry")
+    for j, a in enumerate(f.availability):
+        why = left_out(a.accelerator, a.region)
+        if why:
+            issue("warning", ("fleet", "availability", j),
+                  f"this limit ({a.accelerator}{' in ' + a.region if a.region else ''}) limits nothing: {why}",
+                  "remove the entry, or allow what it limits")
+    for j, c in enumerate(f.power_caps):
+        why = left_out(None, c.region)
+        if why:
+            issue("warning", ("fleet", "power_caps", j), f"this power cap of {c.region} limits nothing: {why}",
+                  "remove the entry, or allow the region")
+    return found

@@ -1,0 +1,96 @@
+"""Pre-solve checks (solver.problem.checks): a valid problem with a dead end only the solve used to
+find is an error (no plan can exist: `validate` exits 3), a setting that does nothing is a warning
+(`validate` exits 0); `solve` prints the same text."""
+
+from __future__ import annotations
+
+import textwrap
+
+from solver.cli import main
+from solver.problem.checks import presolve_checks
+from solver.problem.load import load_problem_text
+
+SMALL = textwrap.dedent("""\
+    schema_version: 1
+    name: small
+    workloads:
+      - id: support
+        demand: {requests_per_s: 6}
+        input_tokens: {mean: 800}
+        output_tokens: {mean: 200}
+        slo: {ttft_ms: 1500, tpot_ms: 60}
+        models: [llama-3.1-8b]
+    fleet:
+      regions: [ohio]
+      accelerators: [l4, a10g, l40s]
+      acquisition: [on_demand]
+      tensor_parallel: [1, 2]
+    """)
+
+NO_OFFER = ("the fleet has no offer at all: no on_demand price for l4, a10g, l40s in ohio "
+            "(error: no plan can exist)")
+
+
+def findings(text: str):
+    return presolve_checks(load_problem_text(text, file="p.yaml"))
+
+
+def test_no_offer_in_the_allowed_regions_is_an_error_validate_and_solve_both_print(tmp_path, capsys):
+    """QA: `validate` said ok; only `solve` found that no on_demand l4/a10g/l40s is sold in ohio."""
+    f = tmp_path / "p.yaml"
+    f.write_text(SMALL)
+    assert main(["validate", str(f)]) == 3
+    out, err = capsys.readouterr()
+    assert out.startswith("infeasible: ") and "ok:" not in out
+    assert f"p.yaml:10: fleet: {NO_OFFER}" in err
+    assert "l4: on_demand in " in err and "virginia" in err and "add one of those regions" in err
+    assert main(["solve", str(f), "--quiet"]) == 3
+    assert f"p.yaml:10: fleet: {NO_OFFER}" in capsys.readouterr().err
+
+
+def test_a_region_no_offer_serves_is_a_warning_and_validate_still_exits_0(tmp_path, capsys):
+    f = tmp_path / "p.yaml"
+    f.write_text(SMALL.replace("regions: [ohio]", "regions: [virginia, ohio]"))
+    assert main(["validate", str(f)]) == 0
+    out, err = capsys.readouterr()
+    assert "ok: " in out and "1 warning(s)" in out
+    assert ("p.yaml:11: fleet.regions[1]: no allowed offer is in region 'ohio' (on_demand for l4, a10g, l40s): "
+            "it adds nothing to the plan (warning: a plan can still exist)") in err
+    assert "fix: ohio: on_demand/spot/reserved_1y/reserved_3y for " in err
+
+
+def test_a_workload_whose_regions_have_no_offer_is_an_error():
+    found = findings(SMALL.replace("regions: [ohio]", "regions: [virginia]")
+                     .replace("models: [llama-3.1-8b]", "models: [llama-3.1-8b]\n    regions: [iowa]"))
+    (e,) = found.errors
+    assert e.path == "workloads[0].regions"
+    assert "must be served in iowa, and fleet.regions leaves out iowa (error: no plan can exist)" in e.message
+    assert "allowed offers are in virginia" in e.hint
+
+
+def test_tensor_parallel_degrees_no_unit_can_host():
+    found = findings(SMALL.replace("regions: [ohio]", "regions: [virginia]").replace("[1, 2]", "[16]"))
+    (e,) = found.errors
+    assert e.path == "fleet.tensor_parallel" and "none can host" not in e.message
+    assert "can host a tensor-parallel degree in [16]" in e.message
+    assert "add 1" in e.hint
+
+
+def test_filtered_out_entries_and_provider_typos_are_warnings():
+    text = SMALL.replace("regions: [ohio]", "regions: [virginia]") + (
+        "  providers: [aws, AWS]\n"
+        "  existing: [{accelerator: a100-80gb, region: virginia, devices: 4}]\n"
+        "  offers: [{accelerator: l4, region: iowa, usd_per_device_hour: 0.5}]\n"
+        "  power_caps: [{region: oregon, max_kw: 10}]\n")
+    found = findings(text)
+    assert not found.errors
+    by_path = {w.path: w for w in found.warnings}
+    assert set(by_path) == {"fleet.providers[1]", "fleet.existing[0]", "fleet.offers[0]", "fleet.power_caps[0]"}
+    assert by_path["fleet.providers[1]"].hint.startswith("did you mean 'aws'?")
+    assert "fleet.accelerators leaves out a100-80gb" in by_path["fleet.existing[0]"].message
+    assert "fleet.regions leaves out iowa" in by_path["fleet.offers[0]"].message
+    assert all(w.message.endswith("(warning: a plan can still exist)") for w in found.warnings)
+
+
+def test_a_clean_problem_has_no_findings():
+    assert not findings(SMALL.replace("regions: [ohio]", "regions: [virginia]"))
