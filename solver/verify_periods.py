@@ -306,7 +306,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
 def _reservation_terms(term_h: float, h: float) -> tuple[int, float]:
     """(whole periods a contract of term_h hours serves, hours paid for them): a term shorter
     than a period is renewed until the period is covered; units are fixed within a period."""
-    serves = max(1, int(term_h // h + 1e-9))
+    serves = max(1, math.floor(term_h / h + 1e-9))
     return serves, term_h * max(1, math.ceil(serves * h / term_h - 1e-9))
 
 

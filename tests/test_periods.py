@@ -733,3 +733,24 @@ def test_a_longer_horizon_charges_no_change_for_periods_the_previous_plan_did_no
     assert _buys(again) == [2, 1, 1, 1, 1, 0, 2, 0]
     assert again["objective"]["breakdown"]["change_penalty"] == 0.0
     assert again["periods"]["change"]["decisions"] == []
+
+
+def test_verify_counts_the_periods_a_reservation_serves_as_the_model_does(tmp_path):
+    """QA finding: 3 years in 1.44-month periods (1,051.2 h) is 25 periods, but the verifier's floor
+    division gave 26,280 // 1,051.2 = 24 (binary rounding) and flagged period 24 of a correct plan.
+    One 3-year reservation (26,280 h x 8 devices x $2.5 = $525,600) is what 25 periods at 10 req/s take,
+    against 26 x 1,051.2 h x 8 x $4 = $874,598 on demand; period 25 is rented: + 1,051.2 x 8 x $4."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace(
+        "on_demand_usd_per_device_hour: {value: 4.0, source: test}}",
+        "on_demand_usd_per_device_hour: {value: 4.0, source: test}, "
+        "reserved_3y_usd_per_device_hour: {value: 2.5, source: test}}"))
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace(", growth: [1, 1, 1, 1, 1, 2, 2, 2]", "")
+                                     .replace("[purchase, on_demand]", "[reserved_3y, on_demand]")
+                                     .replace("count: 8, months: 3", "count: 26, months: 1.44"))
+    lp = load_problem(tmp_path / "p.yaml")
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    assert plan["objective"]["total"] == pytest.approx(26280 * 8 * 2.5 + 1051.2 * 8 * 4.0)
+    assert verify_plan(lp.problem, lp.catalog, plan).ok
