@@ -754,3 +754,19 @@ def test_verify_counts_the_periods_a_reservation_serves_as_the_model_does(tmp_pa
     plan = json.loads(solve_problem(lp).plan.to_json())
     assert plan["objective"]["total"] == pytest.approx(26280 * 8 * 2.5 + 1051.2 * 8 * 4.0)
     assert verify_plan(lp.problem, lp.catalog, plan).ok
+
+
+@pytest.mark.parametrize("value, needs_previous", [(-1, False), (1.5, False), ("1", False), (True, False),
+                                                   (3, True), (0, True)])
+def test_executed_through_is_checked_in_python_as_on_the_command_line(tmp_path, value, needs_previous):
+    """QA review: solve_problem(executed_through=-1) silently cancelled the executed period-0 order, 1.5
+    and '1' raised a bare TypeError, and a value without the previous plan was ignored."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    (tmp_path / "cat.yaml").write_text(CHAIN_OVERLAY)
+    (tmp_path / "p.yaml").write_text(CHAIN_PROBLEM)
+    lp = load_problem(tmp_path / "p.yaml")
+    previous = None if needs_previous else json.loads(solve_problem(lp).plan.to_json())
+    with pytest.raises(InputError) as info:
+        solve_problem(lp, previous=previous, executed_through=value)
+    assert info.value.issues[0].path == "executed_through"

@@ -82,12 +82,6 @@ def run(args) -> int:
     # setting that does nothing
     print(presolve_checks(loaded).format(), end="", file=sys.stderr)
     previous = None
-    if args.executed_through is not None and not args.existing:
-        raise InputError(InputIssue("--executed-through needs --existing PLAN.json", path="--executed-through",
-                                    hint="name the earlier plan whose periods have been carried out"))
-    if args.executed_through is not None and args.executed_through < 0:
-        raise InputError(InputIssue(f"--executed-through must be a period >= 0, got {args.executed_through}",
-                                    path="--executed-through", hint="0 is the first period"))
     if args.existing:
         from solver.plan import load_plan_json
         previous = load_plan_json(args.existing)
@@ -109,7 +103,7 @@ def run(args) -> int:
     with on_interrupt() if backend == "highspy" else contextlib.nullcontext():
         solved = solve_problem(loaded, backend=backend, solver=solver, time_limit_s=args.time_limit,
                                mip_gap=args.gap, threads=args.threads, previous=previous,
-                               executed_through=args.executed_through or 0, warm_start=warm)
+                               executed_through=args.executed_through, warm_start=warm)
     plan = solved.plan
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text())

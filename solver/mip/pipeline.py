@@ -129,7 +129,7 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
 def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
                   time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
                   threads: Optional[int] = None, perf=None, previous: Optional[dict] = None,
-                  executed_through: int = 0, warm_start: Optional[dict] = None) -> Solved:
+                  executed_through: Optional[int] = None, warm_start: Optional[dict] = None) -> Solved:
     """Solve a :class:`~solver.problem.load.LoadedProblem` (what ``load_problem`` returns).
 
     Returns :class:`Solved`; ``.plan`` is the :class:`~solver.plan.Plan` (``.plan.to_dict()`` is
@@ -155,6 +155,17 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     if previous is not None:
         previous = plan_dict(previous, "previous")
     SolveOptions(backend, solver, time_limit_s, mip_gap, threads).check(default_backend=opts.backend)
+    if executed_through is not None and previous is None:
+        raise InputError(InputIssue("executed_through (--executed-through) needs the earlier plan",
+                                    path="executed_through",
+                                    hint="pass previous= (--existing PLAN.json), the plan whose periods "
+                                         "have been carried out"))
+    executed_through = 0 if executed_through is None else executed_through
+    if isinstance(executed_through, bool) or not isinstance(executed_through, (int, np.integer)) \
+            or executed_through < 0:
+        raise InputError(InputIssue(f"executed_through (--executed-through) must be a period >= 0, got "
+                                    f"{executed_through!r}", path="executed_through",
+                                    hint="0 is the first period: its decisions have been carried out"))
     if warm_start is not None and p.objective.periods is not None:
         # the multi-period model takes no start: a silently ignored one would look like it helped
         raise InputError(InputIssue("warm_start (--warm-start) is for single-period problems",
