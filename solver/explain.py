@@ -174,10 +174,13 @@ class Explanation:
         if any(f.restores or f.undecided for f in self.fleet):
             lines.append("  fleet constraints (each change alone is enough"
                          + (", once the workloads above are servable" if bad else "") + "):")
+        listed = 0
         for f in self.fleet:
             if f.restores:
                 for c in f.changes:
-                    lines.append(f"    - {c}")
+                    # "or serve less" reads as an alternative only after another change
+                    lines.append(f"    - {c[3:] if not listed and c.startswith('or ') else c}")
+                    listed += 1
                 if not f.proven_smallest:
                     lines.append("      (enough, but not proven the smallest: " + (
                         f.why_not_smallest or "the solver stopped at its time limit; a longer --time-limit "
@@ -437,7 +440,7 @@ def _describe(s, k: Coefficients, problem) -> str:
         base = float(k.demand_rps[k.workloads.index(lab)]) if lab in k.workloads else s.rhs
         if amt >= s.rhs * (1 - 1e-6):
             # the whole demand: no plan serves any of it (a quality target or filter rules it out)
-            where = ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base)
+            where = ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base) and s.period_slice is None
                      else f" where it needs most (all {s.rhs:.6g} req/s {_when(s)})")
             return (f"serve none of {lab}" + (where or f" (all {s.rhs:.6g} req/s)")
                     + ": under the other constraints no plan serves any of it")
@@ -556,7 +559,8 @@ def explain_lead_time(loaded, k: Coefficients, fleet: list) -> Optional[str]:
     missing = [f"{a} in {r}" for a, r in bought if (a, r) not in rented]
     when = ", ".join(str(t) for t in cut)
     return (f"period{'s' if len(cut) > 1 else ''} {when}: no purchase has arrived yet (lead time "
-            f"{first} period{'s' if first > 1 else ''}), so only {' and '.join(have) or 'nothing'} can serve"
+            f"{first} period{'s' if first > 1 else ''}), so "
+            + (f"only {' and '.join(have)} can serve" if have else "nothing can serve there")
             + (f"; no rental is offered for {', '.join(missing)}" if missing else "")
             + ": add rental offers there (a --catalog overlay with on-demand or reserved prices), or start "
               "the horizon when the first servers arrive")
@@ -607,7 +611,7 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     ex.has_plan = False
     ex.fleet = explain_fleet(p, k, model, backend=backend, solver=solver, time_limit_s=tl, total_s=total_s)
     lead = explain_lead_time(loaded, k, ex.fleet) if p.objective.periods is not None else None
-    if all_served and not any(f.restores and f.family != "demand.served" for f in ex.fleet):
+    if all_served and lead is None and not any(f.restores and f.family != "demand.served" for f in ex.fleet):
         if any(f.undecided for f in ex.fleet):
             ex.note = ("no fleet limit was shown to be enough alone, and some were not decided in the "
                        "time given; run `fleetopt explain` with a longer --time-limit")
@@ -615,5 +619,5 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
             ex.note = ("no single fleet limit explains the conflict alone; relax several (see above) or "
                        "reduce demand")
     if lead is not None:
-        ex.note = f"{lead}\n  {ex.note}" if ex.note else lead
+        ex.note = lead
     return ex

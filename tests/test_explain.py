@@ -440,3 +440,30 @@ def test_multi_period_explanation_names_the_period_before_purchases_arrive():
     # what does not help alone is not listed under 'each change alone is enough'
     enough = text.split("each change alone is enough")[1].split("relaxing")[0]
     assert "does not help" not in enough
+
+
+def test_a_period_with_nothing_to_serve_names_the_period_and_no_contradiction():
+    """QA review: purchase only, one quarter's lead time: quarter 0 has nothing at all.  The demand cut
+    named no period ('serve none of chat (all 5 req/s)'), the note said 'only nothing can serve' and
+    ended with 'no single fleet limit explains the conflict alone', which the note had just done."""
+    from solver.problem.load import load_problem_text
+    text = explain(load_problem_text(OHIO.split("workloads:")[0] + """workloads:
+  - id: chat
+    demand: {requests_per_s: 5}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 2000, tpot_ms: 80}
+    models: [llama-3.1-8b]
+fleet:
+  accelerators: [h100-sxm]
+  regions: [ohio]
+  acquisition: [purchase]
+  tensor_parallel: [1]
+objective:
+  include_energy: false
+  periods: {count: 3, months: 3}
+"""), time_limit_s=20).text()
+    assert "serve none of chat where it needs most (all 5 req/s in period 0" in text
+    assert "period 0: no purchase has arrived yet (lead time 1 period), so nothing can serve there" in text
+    assert "only nothing" not in text and "no single fleet limit" not in text
+    assert "- or " not in text
