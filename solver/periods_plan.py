@@ -341,4 +341,6 @@ def plan_change(old: dict, new: dict) -> dict:
     pen = (new["objective"].get("breakdown") or {}).get("change_penalty", 0.0)
     return {"decisions": decisions, "rentals": rentals, "routing": routes, "period_cost": cost,
             "old_total_usd": old_total, "new_total_usd": new_total,
-            "change_usd": new_total - old_total, "change_penalty_usd": pen}
+            "change_usd": new_total - old_total, "change_penalty_usd": pen,
+            # horizons of different length: the totals differ by the periods one plan has alone
+            "old_periods": len(a), "new_periods": len(b)}

@@ -203,6 +203,11 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     if ch is not None:
         text = (f"previous plan {usd_text(ch['old_total_usd'])}, new plan {usd_text(ch['new_total_usd'])} "
                 f"(change {usd_text(ch['change_usd'])}, of which change penalty {usd_text(ch['change_penalty_usd'])})")
+        n_old, n_new = ch.get("old_periods"), ch.get("new_periods")
+        if n_old is not None and n_old != n_new:
+            text += (f"; the new plan covers {n_new} periods and the previous {n_old}, so the totals also "
+                     f"differ by the periods {'added' if n_new > n_old else 'left out'} (compare the "
+                     f"period costs below, 0-{min(n_old, n_new) - 1})")
         rows = [[d["period"], d["offer"], d["decision"], d["old_units"], d["new_units"],
                  usd_text(d.get("change_usd"))] for d in ch["decisions"]]
         rows += [[r["period"], r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),

@@ -733,6 +733,10 @@ def test_a_longer_horizon_charges_no_change_for_periods_the_previous_plan_did_no
     assert _buys(again) == [2, 1, 1, 1, 1, 0, 2, 0]
     assert again["objective"]["breakdown"]["change_penalty"] == 0.0
     assert again["periods"]["change"]["decisions"] == []
+    # the totals cover 6 and 8 quarters: the report says so rather than call the difference a change
+    from solver.report import markdown_text
+    assert (again["periods"]["change"]["old_periods"], again["periods"]["change"]["new_periods"]) == (6, 8)
+    assert "the new plan covers 8 periods and the previous 6" in markdown_text(again)
 
 
 def test_verify_counts_the_periods_a_reservation_serves_as_the_model_does(tmp_path):
