@@ -94,3 +94,35 @@ def test_filtered_out_entries_and_provider_typos_are_warnings():
 
 def test_a_clean_problem_has_no_findings():
     assert not findings(SMALL.replace("regions: [ohio]", "regions: [virginia]"))
+
+
+def test_owned_devices_that_may_move_count_as_offers_where_they_may_go():
+    """QA review: 8 owned A100s in Virginia, a workload pinned to Texas, moves allowed at $500 a
+    device: solve moves one and finds a plan; the checks called it impossible (no offer in Texas)."""
+    text = textwrap.dedent("""\
+        schema_version: 1
+        name: move
+        workloads:
+          - id: chat
+            regions: [texas]
+            demand: {requests_per_s: 2}
+            input_tokens: {mean: 1000}
+            output_tokens: {mean: 200}
+            slo: {ttft_ms: 2000, tpot_ms: 80}
+            models: [llama-3.1-8b]
+        fleet:
+          accelerators: [a100-80gb]
+          regions: [virginia, texas]
+          providers: [aws]
+          acquisition: [on_demand]
+          tensor_parallel: [1]
+          existing:
+            - {accelerator: a100-80gb, region: virginia, devices: 8, age_years: 1}
+        objective:
+          include_energy: false
+          periods: {count: 2, months: 3, move_usd_per_device: 500}
+        """)
+    found = findings(text)
+    assert not found.errors and not any("texas" in w.message for w in found.warnings)
+    # without moves the same problem is the dead end the checks report
+    assert findings(text.replace(", move_usd_per_device: 500", "")).errors

@@ -115,7 +115,10 @@ def presolve_checks(loaded, smap=None) -> Findings:
         (found.errors if kind == "error" else found.warnings).append(
             InputIssue(message=text, file=file, line=line, path=format_path(path), hint=hint))
 
-    offers = build_offers(p, cat)
+    # owned devices that may move (objective.periods.move_usd_per_device) can serve in every allowed
+    # region: the solver sees them there as offers, so must these checks
+    from solver.periods import with_move_targets
+    offers = build_offers(with_move_targets(p, cat)[0], cat)
     hosting = [o for o in offers if _hosts(o, cat, f.tensor_parallel)]
     accs = list(f.accelerators) if f.accelerators else None
     regs = list(f.regions) if f.regions else None
