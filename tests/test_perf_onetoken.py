@@ -40,3 +40,16 @@ def test_perf_text_says_the_chunk_budget_is_the_engine_setting(capsys):
     out = capsys.readouterr().out
     assert "prompt chunk budget 8,192 tokens per iteration" in out
     assert "smallest within" not in out and "prefill_chunk_tokens" in out
+
+
+def test_a_tpot_target_does_not_limit_one_token_answers():
+    """QA review: with one output token there is no gap between tokens, yet the TPOT target set the
+    capacity (L4, 500-token prompts: 4.34 req/s at TPOT 50 ms, 0.028 at 1.5 ms; a TPOT Pareto front
+    bought 118 L4s).  Any TPOT target now gives what no TPOT target gives; two-token answers still
+    feel it (their one gap is a decode step)."""
+    cand = PerfCandidate("l4", "llama-3.1-8b", "fp8", 1)
+    wls = [PerfWorkload("one", 500, 1, 2000, t, output_dist="fixed") for t in (1.5, 50.0, 1e9)]
+    wls.append(PerfWorkload("two", 500, 2, 2000, 1.5, output_dist="fixed"))
+    cap = evaluate(CAT, [cand], wls).max_rps[0]
+    assert cap[0] == cap[1] == cap[2] > 0
+    assert cap[3] < cap[2] * 0.5

@@ -340,7 +340,9 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
         # without a p90, a request's KV reservation is held for a time proportional to its output
         # length, so the time-average reservation is the size-biased mean O (1 + cv^2)
         "Osz": col("output_tokens_p90", lambda w: w.output_tokens * (1.0 + w.output_cv ** 2)),
-        "x_ttft": col("ttft_ms") * 1e-3, "x_tpot": col("tpot_ms") * 1e-3,
+        # one-token answers have no TPOT (every node's weight is 0): a TPOT target binds nothing
+        "x_ttft": col("ttft_ms") * 1e-3,
+        "x_tpot": np.where([sum(n[1]) > 0 for n in nodes], col("tpot_ms") * 1e-3, NO_TARGET_S),
         "tail": 1.0 - col("percentile") / 100.0,
         "z": np.array([_ND.inv_cdf(w.percentile / 100.0) for w in workloads], dtype=float),
         "n0": np.array([n[0][0] for n in nodes]), "n1": np.array([n[0][1] for n in nodes]),
