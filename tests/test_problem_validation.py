@@ -382,3 +382,15 @@ def test_messages_of_tensor_parallel_fraction_fields_and_cloud_region_names():
     assert load_problem_text(GOOD.replace("l4]", "l4]\n  max_utilization: 1"), file="p.yaml")
     (big,) = [i for i in errors_of(GOOD.replace("l4]", "l4]\n  max_utilization: 150"))]
     assert big.hint == "use a value of at most 1.0"
+
+
+def test_a_cv_that_contradicts_the_token_distribution_is_refused_as_perf_refuses_it():
+    """QA review: `perf --output-distribution fixed --output-cv 0.5` exits 2, while a problem with
+    `{distribution: fixed, cv: 0.9}` solved with the cv silently ignored (fixed means cv 0)."""
+    bad = GOOD.replace("output_tokens: {mean: 200}", "output_tokens: {distribution: fixed, cv: 0.9, mean: 200}")
+    assert bad != GOOD
+    issues = errors_of(bad)
+    assert len(issues) == 1 and "cv 0.9 contradicts distribution fixed" in issues[0].message
+    load_problem_text(GOOD.replace("output_tokens: {mean: 200}", "output_tokens: {distribution: fixed, cv: 0, mean: 200}"))
+    assert "exponential (cv 1)" in errors_of(GOOD.replace("output_tokens: {mean: 200}",
+                                                          "output_tokens: {distribution: exponential, cv: 2, mean: 200}"))[0].message

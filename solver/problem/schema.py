@@ -37,12 +37,20 @@ class TokenStats(Strict):
                                  description="90th percentile, tokens (used for memory sizing).")
     max: Optional[float] = Field(None, ge=1, le=MAX_TOKENS, description="Largest request, tokens.")
     distribution: Literal["fixed", "exponential", "lognormal"] = Field(
-        "lognormal", description="Shape used by the simulator.")
+        "lognormal", description="Shape of the token counts, used by the performance model (length "
+                                 "moments, answer-length nodes of the TPOT tail) and the simulator: fixed "
+                                 "(every request has the mean: cv 0), exponential (cv 1) or lognormal (cv).")
     cv: float = Field(0.5, ge=0, le=10, description="Coefficient of variation (std/mean) for lognormal "
-                                                  "(at most 10: the moments of wider ones overflow).")
+                                                  "(at most 10: the moments of wider ones overflow); fixed "
+                                                  "and exponential imply 0 and 1.")
 
     @model_validator(mode="after")
     def _order(self):
+        implied = {"fixed": 0.0, "exponential": 1.0}.get(self.distribution)
+        if implied is not None and "cv" in self.model_fields_set and self.cv != implied:
+            # the shape fixes the spread: a cv given next to it would be ignored silently
+            raise ValueError(f"cv {self.cv:g} contradicts distribution {self.distribution} (cv {implied:g})"
+                             + FIX + f"drop cv, or write distribution: lognormal to use cv {self.cv:g}")
         if self.p90 is not None and self.p90 < self.mean * 0.5:
             raise ValueError(f"p90 ({self.p90}) is implausibly below the mean ({self.mean})" + FIX
                              + "token counts are right-skewed: the p90 is normally above the mean; "
