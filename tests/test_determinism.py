@@ -101,3 +101,8 @@ def test_backends_same_decisions_where_unique(path):
             for plan in (ref, d):
                 rep = verify_plan(lp.problem, lp.catalog, plan)
                 assert rep.ok, (key, [v.format() for v in rep.violations])
+        else:
+            # the same decisions: the same plan to the byte, routing and every figure included (QA: the
+            # backends' own tolerances and LP vertices moved a workload's chargeback by 25 %)
+            strip = lambda plan: {k: v for k, v in plan.items() if k != "solver"}  # noqa: E731
+            assert json.dumps(strip(d), sort_keys=True) == json.dumps(strip(ref), sort_keys=True), key

@@ -73,6 +73,45 @@ def drop_idle(model: LinearModel, res: SolveResult) -> SolveResult:
     return replace(res, values=values, objective=model.objective_value(values))
 
 
+#: models up to this many variables get their continuous values re-solved by one LP solver
+#: (:func:`settle_continuous`); the LP of rung L (~210k variables) takes ~1-2 s, XL's would not pay
+SETTLE_MAX_VARS = 300_000
+
+
+def settle_continuous(model: LinearModel, res: SolveResult, time_limit_s: float = 20.0) -> SolveResult:
+    """``res`` with its continuous values (routing, spares' loads) re-solved by HiGHS's LP with
+    every integer decision fixed at the solver's.
+
+    Why: each backend returns the continuous part of its plan at its own tolerances and from its
+    own vertex of a degenerate routing LP, so the same fleet came back with 0.900000008 against
+    a 0.9 cap on one backend and another workload's chargeback 25 % off on another (routes of
+    nearly equal cost).  One deterministic LP solver, given the same integers, gives the same
+    values; its optimum is no dearer than the plan it starts from.  Kept only when the LP
+    solves to optimality within its tolerance of that plan's cost.
+    """
+    if res.values is None or model.n_vars > SETTLE_MAX_VARS or not model.is_int.any():
+        return res
+    from solver.mip.backends import quiet_stdout
+    from solver.mip.highspy_backend import highs_from_model
+
+    ints = model.is_int
+    fixed_at = np.round(res.values[ints])
+    lb, ub = model.lb.copy(), model.ub.copy()
+    lb[ints] = ub[ints] = fixed_at
+    h = highs_from_model(replace(model, lb=lb, ub=ub), relax=True, time_limit_s=time_limit_s, mip_gap=0.0,
+                         threads=1)
+    with quiet_stdout():
+        h.run()
+    if h.modelStatusToString(h.getModelStatus()) != "Optimal":
+        return res
+    values = np.clip(np.asarray(h.getSolution().col_value, float), lb, ub)
+    values[ints] = fixed_at
+    before, after = model.objective_value(res.values), model.objective_value(values)
+    if after > before + 1e-7 * max(1.0, abs(before)) or model.violations(values):
+        return res
+    return replace(res, values=values, objective=after)
+
+
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
                        time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
                        scenario: Optional[str] = None, fallback: Sequence[str] = (),
@@ -120,7 +159,7 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
             res.message += ("; the constraints conflict (availability, power, budget, spot share, "
                             "mean quality or redundancy); try relaxing one at a time with --scenario")
     log.info(solved(res))
-    res = drop_idle(model, res)
+    res = drop_idle(model, settle_continuous(model, drop_idle(model, res)))
     plan = build_plan(problem, k, model, res, scenario=scenario, time_limit_s=time_limit_s,
                       mip_gap=mip_gap)
     return Solved(plan, k, model, res)
