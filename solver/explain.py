@@ -127,6 +127,11 @@ class Explanation:
     workloads: list = field(default_factory=list)
     fleet: list = field(default_factory=list)
     note: str = ""
+    #: False when the solver stopped before deciding whether a plan exists
+    decided: bool = True
+
+    #: servable workloads listed one by one up to this many (a summary line beyond: 100 at rung L)
+    LISTED = 5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,11 +141,20 @@ class Explanation:
         lines = []
         if self.has_plan:
             lines.append(f"{head}: a plan exists; nothing to explain.")
+        elif not self.decided:
+            lines.append(f"No plan was found for {head}, and none was ruled out:")
         else:
             lines.append(f"Why no plan exists for {head}:")
         bad = [d for d in self.workloads if not d.servable]
+        plain = [d for d in self.workloads if d.servable and d.best_serving_quality is None]
+        if len(plain) > self.LISTED:
+            d = plain[0]
+            lines.append(f"  {len(plain)} workloads have deployments that can serve them (e.g. {d.workload}: "
+                         f"{d.feasible} of {d.combinations})")
         for d in self.workloads:
             if d.servable:
+                if len(plain) > self.LISTED and d.best_serving_quality is None:
+                    continue
                 lines.append(f"  {d.workload}: {d.feasible} of {d.combinations} deployments can serve it")
                 if d.best_serving_quality is not None:
                     b = d.best_serving_quality
@@ -212,7 +226,19 @@ def _round_up(x: float, sig: int = 3, down: bool = False) -> float:
 
 
 def _fmt(x: float) -> str:
-    return f"{_round_up(x):.6g}"
+    return _plain(_round_up(x))
+
+
+def _plain(x: float) -> str:
+    """A number as a YAML value can take it: up to 6 significant digits, never '5.23e+07'."""
+    text = f"{x:.6g}"
+    return f"{x:.0f}" if "e+" in text else text
+
+
+def _raised(rhs: float, amt: float) -> tuple[str, str]:
+    """(the increase rounded up, the limit it gives): one sum, so the two figures agree."""
+    up = _round_up(amt)
+    return _plain(up), _plain(rhs + up)
 
 
 def perf_command(w, dep: Deployment, catalog) -> str:
@@ -413,8 +439,8 @@ def _describe(s, k: Coefficients, problem) -> str:
     amt = s.amount
     if s.family == "caps.power":
         region, _, j = lab.rpartition("#")
-        return (f"needs {_fmt(amt)} kW more in {region}: fleet.power_caps[{j}].max_kw from "
-                f"{s.rhs:g} to {_fmt(s.rhs + amt)}")
+        more, new = _raised(s.rhs, amt)
+        return f"needs {more} kW more in {region}: fleet.power_caps[{j}].max_kw from {_plain(s.rhs)} to {new}"
     if s.family == "caps.availability":
         acc_reg, _, j = lab.rpartition("#")
         acc, _, reg = acc_reg.partition("@")
@@ -422,11 +448,12 @@ def _describe(s, k: Coefficients, problem) -> str:
         return (f"needs {math.ceil(amt - 1e-6)} more {acc} devices in {where}: "
                 f"fleet.availability[{j}].max_devices from {s.rhs:g} to {s.rhs + math.ceil(amt - 1e-6):g}")
     if s.family == "caps.budget":
-        return (f"needs {_fmt(amt)} USD/month more budget: fleet.budget.max_usd_per_month from "
-                f"{s.rhs:g} to {_fmt(s.rhs + amt)}")
+        more, new = _raised(s.rhs, amt)
+        return (f"needs {more} USD/month more budget: fleet.budget.max_usd_per_month from "
+                f"{_plain(s.rhs)} to {new}")
     if s.family == "caps.capex":
-        return (f"needs {_fmt(amt)} USD more capex: fleet.budget.max_capex_usd from {s.rhs:g} to "
-                f"{_fmt(s.rhs + amt)}")
+        more, new = _raised(s.rhs, amt)
+        return f"needs {more} USD more capex: fleet.budget.max_capex_usd from {_plain(s.rhs)} to {new}"
     if s.family == "caps.spot_share":
         d = s.demand_rps or float(k.demand_rps[k.workloads.index(lab)])
         return (f"{lab} needs {_fmt(amt)} req/s more on spot: fleet.max_spot_share from "
@@ -443,7 +470,8 @@ def _describe(s, k: Coefficients, problem) -> str:
             where = ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base) and s.period_slice is None
                      else f" where it needs most (all {s.rhs:.6g} req/s {_when(s)})")
             return (f"serve none of {lab}" + (where or f" (all {s.rhs:.6g} req/s)")
-                    + ": under the other constraints no plan serves any of it")
+                    + ": remove it from the problem (a demand of 0 is not valid input; a trickle still "
+                      "needs whole replicas)")
         # the demand that can be served, rounded down; the reduction is what is left of the demand
         target = _round_up(s.rhs - amt, down=True)
         if abs(base - s.rhs) <= 1e-9 * max(1.0, base) and s.period_slice is None:
@@ -548,15 +576,21 @@ def explain_lead_time(loaded, k: Coefficients, fleet: list) -> Optional[str]:
     first = int(spec.lead_periods[buys].min())
     cut = sorted({a["period"] for f in fleet if f.family == "demand.served" and f.restores
                   for a in f.amounts if a.get("period") is not None and a["period"] < first})
-    if not cut:
-        return None
     rented = {(k.offers[o].accelerator, k.offers[o].region) for o in range(k.n_o)
               if kind[o] in ("elastic", "reserved")}
+    bought = sorted({(k.offers[o].accelerator, k.offers[o].region) for o in buys})
+    missing = [f"{a} in {r}" for a, r in bought if (a, r) not in rented]
+    # the lead time explains a cut only where what will be bought cannot be rented meanwhile (else
+    # the limit is elsewhere: a budget, a power cap, as the relaxations above say)
+    if not cut or not missing:
+        return None
     owned = sorted({(k.offers[o].accelerator, k.offers[o].region) for o in range(k.n_o)
                     if kind[o] == "existing" and (k.offers[o].max_units or 0) > 0})
     have = [f"owned {a} in {r}" for a, r in owned] + [f"rented {a} in {r}" for a, r in sorted(rented)]
-    bought = sorted({(k.offers[o].accelerator, k.offers[o].region) for o in buys})
-    missing = [f"{a} in {r}" for a, r in bought if (a, r) not in rented]
+    if len(have) > 4:
+        have = [f"{len(owned)} owned and {len(rented)} rented accelerator/region pairs"]
+    if len(missing) > 4:
+        missing = missing[:4] + [f"{len(missing) - 4} more"]
     when = ", ".join(str(t) for t in cut)
     return (f"period{'s' if len(cut) > 1 else ''} {when}: no purchase has arrived yet (lead time "
             f"{first} period{'s' if first > 1 else ''}), so "
@@ -605,6 +639,7 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     if all_served and status != INFEASIBLE:
         ex.has_plan = status in ("optimal", "time_limit")
         if not ex.has_plan:
+            ex.decided = False
             ex.note = (f"the solver stopped with status {status!r} before deciding; raise the time "
                        "limit or try another backend")
         return ex

@@ -467,3 +467,36 @@ objective:
     assert "period 0: no purchase has arrived yet (lead time 1 period), so nothing can serve there" in text
     assert "only nothing" not in text and "no single fleet limit" not in text
     assert "- or " not in text
+
+
+def test_budget_figures_agree_and_the_lead_time_is_not_blamed_where_rentals_exist():
+    """QA on generated instances: (1) 'needs 47900 USD/month more ... from 271241 to 320000' (the two
+    figures rounded apart; 271,241 + 47,900 = 319,141); (2) with rentals offered, a budget too small
+    everywhere was followed by 'period 0: no purchase has arrived yet ... add rental offers'."""
+    from solver.problem.load import load_problem_text
+    text = explain(load_problem_text(OHIO.replace("regions: [ohio]", "regions: [virginia]")
+                                     .replace("region: ohio", "region: virginia")
+                                     .replace("max_utilization: 0.8", "max_utilization: 0.8\n  budget: {max_usd_per_month: 1000}")),
+                   time_limit_s=20).text()
+    hit = re.search(r"needs ([0-9.]+) USD/month more budget: fleet\.budget\.max_usd_per_month from ([0-9.]+) "
+                    r"to ([0-9.]+)", text)
+    assert hit, text
+    more, old, new = map(float, hit.groups())
+    assert old == 1000 and new == pytest.approx(old + more)
+    # a demand cut in period 0 blames the lead time only where what is bought cannot be rented
+    from solver.explain import FleetRelaxation, explain_lead_time
+    from solver.periods_plan import period_coefficients
+    cut = [FleetRelaxation("demand.served", "demand", True, amounts=[{"period": 0}])]
+    for region, blamed in (("virginia", False), ("ohio", True)):
+        lp = load_problem_text(OHIO.replace("ohio", region))
+        assert (explain_lead_time(lp, period_coefficients(lp), cut) is not None) == blamed, region
+
+
+def test_many_servable_workloads_are_summed_up_in_one_line():
+    """QA: every servable workload had its own line before the cause (100 lines at rung L)."""
+    from solver.explain import Explanation, WorkloadDiagnosis
+    diag = [WorkloadDiagnosis(f"w{i}", True, 10, 4) for i in range(7)]
+    text = Explanation("p", None, False, workloads=diag).text()
+    assert "  7 workloads have deployments that can serve them (e.g. w0: 4 of 10)" in text
+    assert "w3:" not in text
+    assert "w1: 4 of 10" in Explanation("p", None, False, workloads=diag[:2]).text()
