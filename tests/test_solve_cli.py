@@ -259,3 +259,15 @@ def test_no_plan_lists_a_deployment_without_load(backend, name):
     assert plan.objective.total == pytest.approx(8 * 6.88 * 0.7 * 8760, rel=1e-6)
     assert all(d.utilization > 0 for d in plan.deployments)
     assert sum(w.usd for w in plan.kpis) == pytest.approx(plan.objective.total, rel=1e-9)
+
+
+def test_an_infeasible_solve_says_so_in_user_terms_and_keeps_the_solver_account_for_v(capsys):
+    """QA on generated instances: the first error line was the solver's account ('HiGHS Infeasible:
+    column generation 8 rounds, ... restricted MIP: Infeasible; ...'); the explanation that follows
+    says why in the user's terms, and -v (or the JSON's solver.status_detail) keeps the account."""
+    path = str(Path(__file__).resolve().parents[1] / "problems" / "rag-long-context.yaml")
+    assert main(["solve", path, "--scenario", "fp8-only"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: infeasible: no plan meets every constraint\nWhy no plan exists")
+    assert main(["solve", path, "--scenario", "fp8-only", "-v"]) == 3
+    assert "no allowed deployment can serve workload(s) rag-eu" in capsys.readouterr().err

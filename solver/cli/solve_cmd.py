@@ -131,7 +131,11 @@ def run(args) -> int:
         print(f"{plan.status}" + (f" {total:.2f} {d['objective']['currency']}" if total is not None else ""))
     else:
         print(console_text(d), end="")
-    if plan.status not in ("optimal", "time_limit"):
+    if plan.status == "infeasible" and not args.verbose:
+        # the explanation below says why in the user's terms; the solver's own account (phases,
+        # statuses) is in the JSON's solver.status_detail and printed with -v
+        print("error: infeasible: no plan meets every constraint", file=sys.stderr)
+    elif plan.status not in ("optimal", "time_limit"):
         print(f"error: {plan.message}" if plan.status == "error" else f"error: {plan.status}: {plan.message}",
               file=sys.stderr)
     if plan.status == "infeasible":  # the same text as `fleetopt explain`
