@@ -542,6 +542,12 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
                                    "found, and this is the most any one period needs")
         if not res.decided:
             fr.undecided = f"no relaxation found within {tl:.3g} s"
+        elif res.restores_feasibility and not fr.proven_smallest and res.at_least is not None and res.slacks:
+            # a time-limited elastic solve can stop at a change far above the need: say what is
+            # surely needed (the solver's bound), so the figure can be read for what it is
+            low = _round_up(res.at_least, down=True)
+            fr.why_not_smallest = (f"at least {_plain(low)} {RELAXABLE[fam][0]} is needed; the solver stopped "
+                                   "at its time limit before narrowing it")
         log.info("explaining %s: %s", fr.what, _verdict(fr, res))
         if res.restores_feasibility:
             if not res.slacks:       # feasible without relaxing: this family is not the cause

@@ -375,6 +375,10 @@ def test_relax_finds_the_smallest_slack(backend):
     assert {s.unit for s in power.slacks} == {"kW"}
     demand = relax(m, ["demand.served"], backend=backend)
     assert [(s.label, round(s.amount, 9)) for s in demand.slacks] == [("w", 2.0)]
+    # one slack: what is surely needed (proven optimal: the slack; stopped early: the solver's bound),
+    # so a change not proven the smallest can say it; two slacks share one bound, so none is given
+    assert power.at_least is None
+    assert demand.at_least == pytest.approx(2.0)
 
 
 def test_unknown_id_in_explain_is_bad_input(tmp_path):

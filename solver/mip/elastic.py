@@ -82,6 +82,9 @@ class ElasticResult:
     status: str                    # solve status of the phase-1 model
     slacks: list[Slack] = field(default_factory=list)
     message: str = ""
+    #: with one slack (one limit relaxed everywhere, weight 1): the solver's proven lower bound on
+    #: it, so a change not proven the smallest still says how much is surely needed
+    at_least: Optional[float] = None
 
     @property
     def restores_feasibility(self) -> bool:
@@ -192,6 +195,11 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     em, cols = add_slack(base, rows, w, groups)
     res = solve(em, backend, solver, time_limit_s=time_limit_s, mip_gap=1e-6)
     out = ElasticResult(tuple(families), res.status, message=res.message)
+    if len(uniq) == 1 and not relative:
+        # proven optimal: the slack itself; stopped early: the solver's bound, where it gives one
+        low = res.objective if res.status == OPTIMAL else res.best_bound
+        if low is not None and np.isfinite(low):
+            out.at_least = max(float(low), 0.0)
     if not res.has_plan:
         return out
     vals = res.values[cols]
