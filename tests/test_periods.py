@@ -513,21 +513,28 @@ def test_depreciation_stops_at_the_end_of_useful_life_in_period_costs_and_budget
     assert solve_problem(load_problem(tmp_path / "p.yaml")).plan.objective.total == pytest.approx(473040.0)
 
 
+def _solve_reserved(tmp_path, rate: str, growth: str, acquisition: str, periods: str, on_demand_usd=4.0):
+    """Solve LIFE_PROBLEM with a reservation price added to LIFE_OVERLAY's on-demand offer (``rate``:
+    e.g. 'reserved_3y_usd_per_device_hour: {value: 2.5, source: test}'), the workload's growth
+    (``growth``: '' for none), the acquisition modes and the periods: (loaded problem, plan dict)."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    old = "on_demand_usd_per_device_hour: {value: 4.0, source: test}}"
+    new = f"on_demand_usd_per_device_hour: {{value: {on_demand_usd}, source: test}}, {rate}}}"
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace(old, new))
+    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace(", growth: [1, 1, 1, 1, 1, 2, 2, 2]", growth)
+                                     .replace("[purchase, on_demand]", acquisition)
+                                     .replace("count: 8, months: 3", periods))
+    lp = load_problem(tmp_path / "p.yaml")
+    return lp, json.loads(solve_problem(lp).plan.to_json())
+
+
 def test_verify_charges_a_reservation_longer_than_40_periods(tmp_path):
     """3-year reservations in half-month periods run 72 periods: the verifier's discounting must
     cover them (it stopped at 40 and recomputed $613,200).  16 devices x $2.5 x 26,280 h = $1,051,200."""
-    from solver.mip.pipeline import solve_problem
-    from solver.problem.load import load_problem
     from solver.verify import verify_plan
-    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace(
-        "on_demand_usd_per_device_hour: {value: 4.0, source: test}}",
-        "on_demand_usd_per_device_hour: {value: 4.0, source: test}, "
-        "reserved_3y_usd_per_device_hour: {value: 2.5, source: test}}"))
-    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [2, 2]")
-                                     .replace("[purchase, on_demand]", "[reserved_3y]")
-                                     .replace("count: 8, months: 3", "count: 2, months: 0.5"))
-    lp = load_problem(tmp_path / "p.yaml")
-    plan = json.loads(solve_problem(lp).plan.to_json())
+    lp, plan = _solve_reserved(tmp_path, "reserved_3y_usd_per_device_hour: {value: 2.5, source: test}",
+                               ", growth: [2, 2]", "[reserved_3y]", "count: 2, months: 0.5")
     assert plan["objective"]["total"] == pytest.approx(1051200.0)
     rep = verify_plan(lp.problem, lp.catalog, plan)
     assert rep.ok and rep.recomputed["total_usd"] == pytest.approx(1051200.0)
@@ -656,18 +663,10 @@ def test_cbc_finds_the_reoptimisation_optimum_that_its_preprocessing_cut_off(tmp
 def test_a_reservation_serves_whole_periods_and_pays_its_whole_term(tmp_path, months, count, total, accrued):
     """QA finding: the term was rounded up to whole periods (ceil), so a contract covered and charged
     hours it does not have.  One 8-device server (~10.9 req/s) serves the 10 req/s in every period."""
-    from solver.mip.pipeline import solve_problem
-    from solver.problem.load import load_problem
     from solver.verify import verify_plan
-    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace(
-        "on_demand_usd_per_device_hour: {value: 4.0, source: test}}",
-        "on_demand_usd_per_device_hour: {value: 1.69, source: test}, "
-        "reserved_1y_usd_per_device_hour: {value: 1.2, source: test}}"))
-    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace(", growth: [1, 1, 1, 1, 1, 2, 2, 2]", "")
-                                     .replace("[purchase, on_demand]", "[reserved_1y, on_demand]")
-                                     .replace("count: 8, months: 3", f"count: {count}, months: {months}"))
-    lp = load_problem(tmp_path / "p.yaml")
-    plan = json.loads(solve_problem(lp).plan.to_json())
+    lp, plan = _solve_reserved(tmp_path, "reserved_1y_usd_per_device_hour: {value: 1.2, source: test}",
+                               "", "[reserved_1y, on_demand]", f"count: {count}, months: {months}",
+                               on_demand_usd=1.69)
     assert plan["objective"]["total"] == pytest.approx(total)
     assert [r["total_usd"] for r in plan["periods"]["timeline"]] == pytest.approx(accrued)
     rep = verify_plan(lp.problem, lp.catalog, plan)
@@ -744,18 +743,9 @@ def test_verify_counts_the_periods_a_reservation_serves_as_the_model_does(tmp_pa
     division gave 26,280 // 1,051.2 = 24 (binary rounding) and flagged period 24 of a correct plan.
     One 3-year reservation (26,280 h x 8 devices x $2.5 = $525,600) is what 25 periods at 10 req/s take,
     against 26 x 1,051.2 h x 8 x $4 = $874,598 on demand; period 25 is rented: + 1,051.2 x 8 x $4."""
-    from solver.mip.pipeline import solve_problem
-    from solver.problem.load import load_problem
     from solver.verify import verify_plan
-    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY.replace(
-        "on_demand_usd_per_device_hour: {value: 4.0, source: test}}",
-        "on_demand_usd_per_device_hour: {value: 4.0, source: test}, "
-        "reserved_3y_usd_per_device_hour: {value: 2.5, source: test}}"))
-    (tmp_path / "p.yaml").write_text(LIFE_PROBLEM.replace(", growth: [1, 1, 1, 1, 1, 2, 2, 2]", "")
-                                     .replace("[purchase, on_demand]", "[reserved_3y, on_demand]")
-                                     .replace("count: 8, months: 3", "count: 26, months: 1.44"))
-    lp = load_problem(tmp_path / "p.yaml")
-    plan = json.loads(solve_problem(lp).plan.to_json())
+    lp, plan = _solve_reserved(tmp_path, "reserved_3y_usd_per_device_hour: {value: 2.5, source: test}",
+                               "", "[reserved_3y, on_demand]", "count: 26, months: 1.44")
     assert plan["objective"]["total"] == pytest.approx(26280 * 8 * 2.5 + 1051.2 * 8 * 4.0)
     assert verify_plan(lp.problem, lp.catalog, plan).ok
 
