@@ -175,7 +175,7 @@ def presolve_checks(loaded, smap=None) -> Findings:
         issue("error", ("fleet", "tensor_parallel"),
               f"no allowed offer can host a tensor-parallel degree in {list(f.tensor_parallel)}: the allowed "
               f"offers come in units of {_names(str(s) for s in sizes)} device(s), and a replica never spans "
-              "two units", f"add 1 (or a divisor of a unit's devices) to fleet.tensor_parallel")
+              "two units", "add 1 (or a divisor of a unit's devices) to fleet.tensor_parallel")
         return found
     hosted_regions = {o.region for o in hosting}
     for i, w in enumerate(p.workloads):
@@ -199,31 +199,27 @@ def presolve_checks(loaded, smap=None) -> Findings:
                 "to the plan")
 
     tp_fix = "add 1 (or a divisor of a unit's devices) to fleet.tensor_parallel, or drop it"
-    for j, r in enumerate(regs or []):
-        if r in hosted_regions:
-            continue
-        there = _offers(p, cat, regions=[r], accelerators=None, providers=None, acquisition=list(ACQUISITIONS))
-        if too_small(o for o in offers if o.region == r):
-            issue("warning", ("fleet", "regions", j), f"the allowed offers in region {r!r} "
-                  + too_small(o for o in offers if o.region == r), tp_fix)
-            continue
-        hint = (_where_offered(there, "region", f"allow one of them, or drop {r} from fleet.regions")
-                if there else f"the catalog has no offer in {r}: add a price under fleet.offers, or drop it")
-        issue("warning", ("fleet", "regions", j),
-              f"no allowed offer is in region {r!r} ({scope('regions')}): it adds nothing to the plan", hint)
-    hosted_accs = {o.accelerator for o in hosting}
-    for j, a in enumerate(accs or []):
-        if a in hosted_accs:
-            continue
-        there = _offers(p, cat, accelerators=[a], regions=None, providers=None, acquisition=list(ACQUISITIONS))
-        if too_small(o for o in offers if o.accelerator == a):
-            issue("warning", ("fleet", "accelerators", j), f"the allowed offers of accelerator {a!r} "
-                  + too_small(o for o in offers if o.accelerator == a), tp_fix)
-            continue
-        hint = (_where_offered(there, "accelerator", "allow one of those regions or modes, or drop it")
-                if there else f"the catalog has no offer of {a}: add a price under fleet.offers, or drop it")
-        issue("warning", ("fleet", "accelerators", j),
-              f"no allowed offer of accelerator {a!r} ({scope('accelerators')}): it adds nothing to the plan", hint)
+
+    def unused(field: str, attr: str, what: str, elsewhere: str) -> None:
+        """Warn about each value of fleet.<field> (regions or accelerators) no hosting offer has."""
+        other = "accelerators" if field == "regions" else "regions"
+        hosted = {getattr(o, attr) for o in hosting}
+        for j, val in enumerate(getattr(f, field) or []):
+            if val in hosted:
+                continue
+            small = too_small(o for o in offers if getattr(o, attr) == val)
+            if small:
+                issue("warning", ("fleet", field, j), f"the allowed offers {what} {val!r} " + small, tp_fix)
+                continue
+            there = _offers(p, cat, **{field: [val], other: None}, providers=None, acquisition=list(ACQUISITIONS))
+            hint = (_where_offered(there, attr, elsewhere.format(val=val)) if there else
+                    f"the catalog has no offer {what.split()[0]} {val}: add a price under fleet.offers, or drop it")
+            issue("warning", ("fleet", field, j),
+                  f"no allowed offer {'is ' if field == 'regions' else ''}{what} {val!r} ({scope(field)}): it adds "
+                  "nothing to the plan", hint)
+
+    unused("regions", "region", "in region", "allow one of them, or drop {val} from fleet.regions")
+    unused("accelerators", "accelerator", "of accelerator", "allow one of those regions or modes, or drop it")
     hosted_modes = {o.acquisition for o in hosting}
     for j, m in enumerate(modes):
         if m not in hosted_modes:
