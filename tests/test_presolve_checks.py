@@ -126,3 +126,15 @@ def test_owned_devices_that_may_move_count_as_offers_where_they_may_go():
     assert not found.errors and not any("texas" in w.message for w in found.warnings)
     # without moves the same problem is the dead end the checks report
     assert findings(text.replace(", move_usd_per_device: 500", "")).errors
+
+
+def test_an_accelerator_no_allowed_offer_has_is_a_warning_with_where_it_is_offered():
+    """California rents H100s and A100s on demand, not L4s (the old code-assistant-router example)."""
+    found = findings(SMALL.replace("regions: [ohio]", "regions: [california]")
+                     .replace("accelerators: [l4, a10g, l40s]", "accelerators: [h100-sxm, l4]"))
+    (w,) = found.warnings
+    assert w.path == "fleet.accelerators[1]"
+    assert w.message == ("no allowed offer of accelerator 'l4' (on_demand in california): it adds nothing "
+                         "to the plan (warning: a plan can still exist)")
+    assert w.hint.startswith("l4: on_demand/spot/reserved_1y/reserved_3y in ")
+    assert w.hint.endswith("allow one of those regions or modes, or drop it")
