@@ -394,3 +394,15 @@ def test_a_cv_that_contradicts_the_token_distribution_is_refused_as_perf_refuses
     load_problem_text(GOOD.replace("output_tokens: {mean: 200}", "output_tokens: {distribution: fixed, cv: 0, mean: 200}"))
     assert "exponential (cv 1)" in errors_of(GOOD.replace("output_tokens: {mean: 200}",
                                                           "output_tokens: {distribution: exponential, cv: 2, mean: 200}"))[0].message
+
+
+def test_a_solver_name_the_backend_lacks_is_bad_input_at_load():
+    """QA (API): `solver: {backend: pulp, solver: cbx}` loaded fine and the solve ended in status
+    'error' (on the command line with a message about --solver, a flag never given)."""
+    bad = GOOD + "solver: {backend: pulp, solver: cbx, fallback: [ortools:scip, gurobi]}\n"
+    (issue,) = errors_of(bad)
+    assert issue.path == "solver"
+    assert "solver 'cbx' is not one of pulp's (cbc, highs)" in issue.message
+    assert "fallback 'gurobi' names no solver" in issue.message
+    assert issue.hint.startswith("did you mean 'cbc'?")
+    load_problem_text(GOOD + "solver: {backend: ortools, solver: SCIP, fallback: [highs, pulp:cbc]}\n")

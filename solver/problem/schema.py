@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from solver.catalog.schema import ACQUISITIONS, Acquisition, check_id
+from solver.errors import did_you_mean
 from solver.validation import FIX, Strict
 
 SCHEMA_VERSION = 1
@@ -355,6 +356,27 @@ class SolverOptions(Strict):
     mip_gap: float = Field(1e-4, ge=0, lt=1, description="Relative optimality gap at which the search stops "
                                                          "(1e-4 = 0.01 %).")
     threads: Optional[int] = Field(None, ge=1, description="Solver threads (default: the solver's own).")
+
+    @model_validator(mode="after")
+    def _known_solvers(self):
+        # checked here, at load, not when the solve starts: a typo must not become a solve that
+        # ends in status "error" (or, on the command line, a message about a flag never given)
+        from solver.mip.backends import BACKENDS
+        bad = []
+        if self.solver is not None and self.solver.lower() not in BACKENDS[self.backend]:
+            bad.append(f"solver {self.solver!r} is not one of {self.backend}'s ({', '.join(BACKENDS[self.backend])})")
+        for fb in self.fallback:
+            be, _, name = fb.rpartition(":")
+            be = be or self.backend
+            if be not in BACKENDS or name.lower() not in BACKENDS[be]:
+                bad.append(f"fallback {fb!r} names no solver (write BACKEND:SOLVER, e.g. ortools:scip, or a "
+                           f"solver of {self.backend})")
+        if bad:
+            names = [n for names in BACKENDS.values() for n in names]
+            close = did_you_mean((self.solver or "").lower(), names) if self.solver else []
+            raise ValueError("; ".join(bad) + FIX + (f"did you mean {close[0]!r}? " if close else "")
+                             + "; ".join(f"{b}: {', '.join(n)}" for b, n in BACKENDS.items()))
+        return self
 
 
 class Measurement(Strict):
