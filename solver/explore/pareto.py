@@ -403,7 +403,7 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
     from solver.mip.backends import solve_logged
     from solver.mip.formulation import build_model
     from solver.mip.pipeline import unservable_message
-    from solver.mip.pipeline import drop_idle
+    from solver.mip.pipeline import tidy
     from solver.plan import build_plan
 
     p = loaded.problem
@@ -460,7 +460,7 @@ def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: 
             res = run(m)
             if res.status != "infeasible":
                 break
-        plan = build_plan(p, k, m, drop_idle(m, res), scenario=loaded.scenario,
+        plan = build_plan(p, k, m, tidy(m, res), scenario=loaded.scenario,
                           time_limit_s=tl, mip_gap=gap).to_dict()
         viol = None
         if verify and plan.get("status") in HAS_PLAN:

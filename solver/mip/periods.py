@@ -490,7 +490,8 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[Pre
             # the horizon): dropping them silently would plan as if they had not happened
             raise InputError(InputIssue(
                 f"the previous plan's executed decisions cannot be kept in this problem: {', '.join(lost)}",
-                path="previous (--existing)", hint="keep the previous plan's horizon and lead times when re-optimising"))
+                path="previous (--existing)",
+                hint="keep the previous plan's horizon and lead times when re-optimising"))
     model.blocks.update({"Y": v.Y, "X": v.X, "SP": v.SP, "NF": v.NF, "NE": v.NE, "B": v.B,
                          "Z": v.Z, "R": v.R, "MV": v.MV})
     return model, v

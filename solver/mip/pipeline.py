@@ -112,6 +112,12 @@ def settle_continuous(model: LinearModel, res: SolveResult, time_limit_s: float 
     return replace(res, values=values, objective=after)
 
 
+def tidy(model: LinearModel, res: SolveResult) -> SolveResult:
+    """A solve's values as the plan is built from them: idle integers lowered, the continuous part
+    settled by one LP solver, and what that leaves idle lowered again."""
+    return drop_idle(model, settle_continuous(model, drop_idle(model, res)))
+
+
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
                        time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
                        scenario: Optional[str] = None, fallback: Sequence[str] = (),
@@ -159,7 +165,7 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
             res.message += ("; the constraints conflict (availability, power, budget, spot share, "
                             "mean quality or redundancy); try relaxing one at a time with --scenario")
     log.info(solved(res))
-    res = drop_idle(model, settle_continuous(model, drop_idle(model, res)))
+    res = tidy(model, res)
     plan = build_plan(problem, k, model, res, scenario=scenario, time_limit_s=time_limit_s,
                       mip_gap=mip_gap)
     return Solved(plan, k, model, res)
@@ -176,8 +182,9 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     feasible plan, maybe not the cheapest; ``plan.solver.gap``); "infeasible" and "error" (no
     solver, a crash, or no plan within the time limit) come back as the status with the reason in
     ``plan.message``, not as exceptions.  Only bad input raises: :class:`~solver.errors.InputError`
-    (a path or a bare Problem in place of ``loaded``: TypeError).  Costs are in ``plan.objective.currency`` (USD) over
-    ``plan.objective.horizon_hours`` (``usd_per_month`` per 730 h); latencies in ms, power in W.
+    (a path or a bare Problem in place of ``loaded``: TypeError).  Costs are in
+    ``plan.objective.currency`` (USD) over ``plan.objective.horizon_hours`` (``usd_per_month`` per
+    730 h); latencies in ms, power in W.
 
     The keyword options override the problem's ``solver`` section, checked as the CLI flags are
     (``mip_gap`` is a fraction: 0.05 for 5 %).  Problems with ``objective.periods`` go to the
