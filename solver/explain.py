@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import logging
 import math
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import numpy as np
 
+from solver.catalog import SHIPPED_LAYER
 from solver.coefficients import Coefficients, build_coefficients, build_offers, quality_of, quant_runs_on
 from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, Slack, families_in, relax
 from solver.mip.formulation import build_model
@@ -259,8 +261,6 @@ def perf_command(w, dep: Deployment, catalog) -> str:
             parts.append(f"--{side}-cv {num(t.cv)}")
     parts += [f"--ttft-ms {num(w.slo.ttft_ms)}", f"--tpot-ms {num(w.slo.tpot_ms)}",
               f"--percentile {num(w.slo.percentile)}"]
-    from solver.catalog import SHIPPED_LAYER
-    import shlex
     parts += [f"--catalog {shlex.quote(layer)}" for layer in catalog.layers if layer != SHIPPED_LAYER]
     return " ".join(parts)
 
