@@ -55,7 +55,7 @@ REASONS: dict[int, str] = {
     R_WEIGHTS_DONT_FIT: "weights do not fit in device memory (try more tensor parallelism or a smaller format)",
     R_CONTEXT_TOO_LONG: "input + output tokens exceed the model's context window",
     R_NO_KV_ROOM: "no room in memory for the KV cache of one request",
-    R_TPOT_TOO_TIGHT: "TPOT target is below one decode step at batch 1",
+    R_TPOT_TOO_TIGHT: "TPOT target is below the TPOT at the lightest load (its percentile answer's steps, prompts included)",
     R_TTFT_TOO_TIGHT: "TTFT target is below the TTFT at the lightest load (its percentile prompt's prefill)",
     R_TP_TOO_LARGE: "tensor parallel degree exceeds the devices of one node",
     R_MEASURED_ZERO: "measured: cannot serve",
