@@ -442,6 +442,18 @@ def test_example_note_figures(example_plan):
     for scenario in ("no-power-cap", "rent-only"):
         res = solve_problem(load_problem(ROOT / "problems/eight-quarter-growth.yaml", scenario=scenario), mip_gap=1e-8)
         assert res.plan.objective.total == pytest.approx(quoted[scenario], abs=0.5), scenario
+    # why the A100s are sold: the quoted perf command (chat's own token figures) cannot serve chat,
+    # with the prompt length and prefill time the note states (it once quoted 0.64 req/s from
+    # figures that were not chat's)
+    import contextlib
+    import io
+    from solver.cli import main
+    (cmd,) = re.findall(r"`(fleetopt perf [^`]+)`", note)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(cmd.split()[1:]) == 3
+    assert "4,010 tokens, whose prefill alone takes 1658" in out.getvalue()
+    assert "4,010 tokens" in note and "1,658 ms" in note
 
 
 def test_sweep_row_cost_columns_add_up_to_the_total(example_plan):
