@@ -137,3 +137,99 @@ def test_a_guessed_gpu_name_is_noted(tmp_path):
     res = import_melange(f, catalog=default_catalog())
     guessed = [n for n in res.notes if n.startswith("GPU names read as")]
     assert len(guessed) == 1 and "H100 -> h100-sxm" in guessed[0] and "A10G" not in guessed[0]
+
+
+def _import(argv, capsys):
+    """Exit code and stderr of ``fleetopt import ...``."""
+    code = main(["import", *argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err
+    return code, err
+
+
+def test_a_json_key_given_twice_is_bad_input(tmp_path, capsys):
+    """JSON keeps the last of two equal keys: a GPU listed twice would silently lose its first entry."""
+    f = tmp_path / "dup.json"
+    f.write_text('{"gpu_info": {"A10G": {"cost": 1.01, "tputs": [[2, 1], [5, 2]]},'
+                 ' "A100-80GB": {"cost": 3.67, "tputs": [[20, 20], [40, 20]]},'
+                 ' "A10G": {"cost": 0.5, "tputs": [[2, 1], [5, 2]]}},'
+                 ' "workload_distribution": [[0.2, 0.1], [0.5, 0.2]], "total_request_rate": 30}')
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and f"{f}: gpu_info.A10G: key given twice" in err and "fix:" in err
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_aibrix_profiles_for_different_slos_are_refused(tmp_path):
+    """Profiles made for different SLOs are not one fleet's: both files and both SLOs are named."""
+    base = json.loads(AIBRIX.read_text())
+    files = []
+    for gpu, ttft in (("a10g", 0.5), ("l40s", 5.0)):
+        f = tmp_path / f"{gpu}.json"
+        f.write_text(json.dumps({**base, "gpu": gpu, "slos": {"percentile": 99, "ttft": ttft, "tpot": 0.05}}))
+        files.append(f)
+    with pytest.raises(InputError) as info:
+        import_aibrix(files, catalog=default_catalog(), total_rate=10)
+    [issue] = info.value.issues
+    assert issue.file == str(files[1]) and issue.path == "slos" and str(files[0]) in issue.message
+    assert '"ttft": 5.0' in issue.message and '"ttft": 0.5' in issue.message and issue.hint
+
+
+def test_a_directory_as_input_is_bad_input(tmp_path, capsys):
+    out = str(tmp_path / "x.yaml")
+    code, err = _import(["aibrix", str(PEERS), "--rate", "10", "-o", out], capsys)
+    assert code == 2 and "is a directory" in err and f"{PEERS / '*.json'}" in err
+    code, err = _import(["melange", str(PEERS), "-o", out], capsys)
+    assert code == 2 and "is a directory" in err
+    code, err = _import(["aibrix", str(AIBRIX), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s",
+                         "--distribution", str(PEERS), "-o", out], capsys)
+    assert code == 2 and "is a directory" in err and "distribution JSON file" in err
+
+
+def test_traffic_no_gpu_type_can_serve_is_warned(tmp_path, capsys):
+    """A bucket every profile measures at 0 makes the plan infeasible: the import says so (and still succeeds)."""
+    cfg = json.loads(MELANGE.read_text())
+    for info in cfg["gpu_info"].values():
+        info["tputs"][0][0] = 0
+    f = tmp_path / "zero.json"
+    f.write_text(json.dumps(cfg))
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 0
+    [warning] = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert "bucket-in0-out0" in warning and "bucket-in0-out1" not in warning and "infeasible" in warning
+    assert import_melange(MELANGE, catalog=default_catalog()).warnings == []
+
+
+def test_map_to_an_unknown_id_names_the_id(tmp_path, capsys):
+    code, err = _import(["melange", str(MELANGE), "--map", "A10G=a10", "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and "'a10' is not a catalog accelerator" in err and "did you mean 'a10g'" in err
+    assert "Name one with --map" not in err
+
+
+def test_distribution_errors_name_its_file(tmp_path, capsys):
+    ragged = tmp_path / "dist.json"
+    ragged.write_text("[[0.5, 0.5], [0.0]]")
+    code, err = _import(["aibrix", str(AIBRIX), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s",
+                         "--distribution", str(ragged), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and err.splitlines()[1].startswith(f"{ragged}: distribution: ")
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--ttft-ms", "-5"], ["--ttft-ms: ", "(got -5)"]),
+    (["--input-edges", "1,25,100,250,500"], ["--input-edges: ", "5 edges", "need 3"]),  # extra edges
+    (["--output-edges", "0,1,2"], ["--output-edges: ", "midpoints 0.5, 1.5"]),  # a bucket under 1 token
+])
+def test_bad_flags_are_reported_against_the_flag(tmp_path, capsys, flags, says):
+    """Not against the output file, which is not written."""
+    out = str(tmp_path / "x.yaml")
+    code, err = _import(["melange", str(MELANGE), *flags, "-o", out], capsys)
+    assert code == 2 and all(s in err for s in says) and out not in err
+
+
+def test_a_tiny_rate_is_not_rounded_to_zero(tmp_path):
+    """Rounded to 0 the generated file refused it, as if the user had written 0."""
+    cfg = json.loads(MELANGE.read_text())
+    cfg["total_request_rate"] = 1e-12
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps(cfg))
+    rates = [w["demand"]["requests_per_s"] for w in import_melange(tiny, catalog=default_catalog()).problem["workloads"]]
+    assert sum(rates) == pytest.approx(1e-12) and min(rates) > 0

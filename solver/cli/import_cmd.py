@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -9,18 +10,28 @@ from pathlib import Path
 from solver.errors import InputError, InputIssue
 
 
-def _edges(text):
+def _edges(text, flag):
     if text is None:
         return None
     try:
         vals = [float(v) for v in text.split(",")]
     except ValueError:
-        raise InputError(InputIssue(message=f"bucket edges {text!r} must be comma-separated numbers",
-                                    hint="for example --input-edges 1,25,100,250")) from None
+        raise InputError(InputIssue(message=f"bucket edges {text!r} must be comma-separated numbers", path=flag,
+                                    hint=f"for example {flag} 1,25,100,250")) from None
     if any(b <= a for a, b in zip(vals, vals[1:])):
-        raise InputError(InputIssue(message=f"bucket edges {text!r} must increase",
-                                    hint="for example --input-edges 1,25,100,250"))
+        raise InputError(InputIssue(message=f"bucket edges {text!r} must increase", path=flag,
+                                    hint=f"for example {flag} 1,25,100,250"))
     return vals
+
+
+def _check_slo_flags(args) -> None:
+    """--ttft-ms and --tpot-ms are written into every workload: refuse them here, against the flag."""
+    issues = [InputIssue(message=f"{flag} must be a positive number of milliseconds (got {value:g})", path=flag,
+                         hint=f"for example {flag} {default:g}")
+              for flag, value, default in (("--ttft-ms", args.ttft_ms, 60000), ("--tpot-ms", args.tpot_ms, 1000))
+              if not (math.isfinite(value) and value > 0)]
+    if issues:
+        raise InputError(issues)
 
 
 def register(sub) -> None:
@@ -74,6 +85,7 @@ def run(args) -> int:
     from solver.problem.load import validate_document
     from solver.yamlio import atomic_write_text, load_yaml_text
 
+    _check_slo_flags(args)
     catalog = Catalog.load(args.catalog)
     mapping = parse_mapping(args.map)
     out = Path(args.output)
@@ -87,15 +99,16 @@ def run(args) -> int:
                                     hint="choose another path or pass --force to replace it"))
     if args.tool == "melange":
         res = import_melange(args.file, catalog=catalog, model=args.model, region=args.region,
-                             mapping=mapping, input_edges=_edges(args.input_edges),
-                             output_edges=_edges(args.output_edges), ttft_ms=args.ttft_ms,
+                             mapping=mapping, input_edges=_edges(args.input_edges, "--input-edges"),
+                             output_edges=_edges(args.output_edges, "--output-edges"), ttft_ms=args.ttft_ms,
                              tpot_ms=args.tpot_ms)
         question = f"what is the cheapest GPU mix for the Mélange config {Path(args.file).name}?"
     else:
-        dist = read_json(args.distribution) if args.distribution else None
+        dist = (read_json(args.distribution, dir_hint="name the distribution JSON file (a matrix of fractions)")
+                if args.distribution else None)
         res = import_aibrix(args.files, catalog=catalog, total_rate=args.rate, distribution=dist,
                             model=args.model, region=args.region, mapping=mapping,
-                            ttft_ms=args.ttft_ms, tpot_ms=args.tpot_ms)
+                            ttft_ms=args.ttft_ms, tpot_ms=args.tpot_ms, distribution_file=args.distribution)
         question = "what is the cheapest GPU mix for these AIBrix profiles?"
     if args.catalog:
         # the problem names its overlays itself (paths relative to it), so it solves on its own
@@ -111,4 +124,6 @@ def run(args) -> int:
           f"{len(res.problem['measurements'])} measured capacities")
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr)
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ over the cells, which the generated problem states in its description.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Optional, Sequence
@@ -20,12 +21,15 @@ from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
 from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_matrix, finish,
                                      map_gpu, problem_skeleton, read_json)
+from solver.problem.schema import MAX_TOKENS
 
 
 def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: float,
                   distribution: Optional[list[list[float]]] = None, model: str = "llama-2-7b",
                   region: str = "virginia", mapping: Optional[dict[str, str]] = None,
-                  ttft_ms: float = 60000.0, tpot_ms: float = 1000.0) -> ImportResult:
+                  ttft_ms: float = 60000.0, tpot_ms: float = 1000.0,
+                  distribution_file: Optional[str] = None) -> ImportResult:
+    """``distribution_file`` names where ``distribution`` was read (for its errors)."""
     if not paths:
         raise InputError(InputIssue(message="no AIBrix profile files given", hint="name one JSON file per GPU type"))
     if not (isinstance(total_rate, (int, float)) and math.isfinite(total_rate) and total_rate > 0):
@@ -36,10 +40,23 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
     col = IssueCollector()
     mapping = mapping or {}
     profiles = []
-    ticks = None
+    first: dict[str, tuple[str, object]] = {}  # key -> (file, value) of the first profile stating it
+
+    def differs(key: str, value: object, file: str, hint: str) -> bool:
+        """Whether ``value`` of ``key`` differs from the first profile's (an issue naming both files)."""
+        if key not in first:
+            first[key] = (file, value)
+            return False
+        file0, value0 = first[key]
+        if value == value0:
+            return False
+        col.add(f"{key} {json.dumps(value)} differ from {json.dumps(value0)} in {file0}", file=file, path=key,
+                hint=hint)
+        return True
+
     for path in paths:
         file = str(path)
-        data = read_json(path)
+        data = read_json(path, dir_hint=f"pass the profile JSON files inside it, e.g. {Path(path) / '*.json'}")
         if not isinstance(data, dict):
             col.add("an AIBrix profile is a JSON object", file=file)
             continue
@@ -50,17 +67,17 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
             continue
         idx = data["indexes"]
         if (not isinstance(idx, list) or len(idx) != 2 or not all(isinstance(a, list) and a for a in idx)
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for a in idx for v in a)):
-            col.add("indexes must be [output_token_ticks, input_token_ticks] of positive numbers",
-                    file=file, path="indexes")
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= MAX_TOKENS
+                           for a in idx for v in a)):
+            col.add("indexes must be [output_token_ticks, input_token_ticks] of token counts from 1 to "
+                    f"{MAX_TOKENS:,.0f}", file=file, path="indexes")
             continue
+        if differs("indexes", idx, file, "profiles of one fleet must share the same buckets"):
+            continue
+        if data.get("slos"):
+            differs("slos", data["slos"], file, "profiles of one fleet must be made for the same SLO: import "
+                                                "each SLO's profiles on their own, or re-profile for one SLO")
         out_ticks, in_ticks = [float(v) for v in idx[0]], [float(v) for v in idx[1]]
-        if ticks is None:
-            ticks = (out_ticks, in_ticks)
-        elif ticks != (out_ticks, in_ticks):
-            col.add("indexes differ from the first profile's", file=file, path="indexes",
-                    hint="profiles of one fleet must share the same buckets")
-            continue
         tputs = check_matrix(data["tputs"], len(out_ticks), len(in_ticks), "tputs", file, "tputs", col)
         cost = data["cost"]
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost <= 0:
@@ -71,7 +88,6 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
                     hint="map them to distinct ids with --map")
         profiles.append((file, acc, cost, tputs, str(data["gpu"]), data.get("slos")))
     col.raise_if_any()
-    out_ticks, in_ticks = ticks
     n_out, n_in = len(out_ticks), len(in_ticks)
     notes = []
     guessed = [f"{name} -> {acc}" for _, acc, _, _, name, _ in profiles
@@ -82,11 +98,12 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
     if distribution is None:
         distribution = [[1.0 / (n_out * n_in)] * n_in for _ in range(n_out)]
         notes.append("no distribution given: traffic spread uniformly over the profile's cells")
-    dist = check_matrix(distribution, n_out, n_in, "distribution", "<--distribution>", "distribution", col)
+    dist = check_matrix(distribution, n_out, n_in, "distribution", distribution_file, "distribution", col)
     col.raise_if_any()
     total = sum(map(sum, dist))
     if abs(total - 1) > 1e-6:
-        raise InputError(InputIssue(message=f"distribution sums to {total:.6g}, not 1",
+        raise InputError(InputIssue(message=f"distribution sums to {total:.6g}, not 1", file=distribution_file,
+                                    path="distribution",
                                     hint="rows are output lengths, columns input lengths; fractions add to 1"))
     slos = [p[5] for p in profiles if p[5]]
     doc = problem_skeleton(
@@ -109,4 +126,4 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         add_gpu_profile(doc, accelerator=acc, region=region, usd_per_hour=cost, provider="aibrix",
                         cost_source=f"AIBrix profile {name}: cost", cells=cells, tputs=tputs,
                         cell_source=f"AIBrix profile {name}: tputs[{{r}}][{{c}}] (row = output length)")
-    return ImportResult(problem=finish(doc), notes=notes)
+    return finish(doc, notes)

@@ -33,37 +33,75 @@ class ImportResult:
 
     problem: dict
     notes: list[str] = field(default_factory=list)
+    #: what will make the problem fail later (printed as ``warning:``), e.g. traffic no GPU type serves
+    warnings: list[str] = field(default_factory=list)
 
     def to_yaml(self, question: str) -> str:
         header = [f"# Question: {question}"]
+        header += [f"# warning: {w}" for w in self.warnings]
         header += [f"# note: {n}" for n in self.notes]
         body = yaml.safe_dump(self.problem, sort_keys=False, allow_unicode=True, width=100)
         return "\n".join(header) + "\n" + body
 
 
-def read_json(path: str | Path) -> Any:
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, repeated keys kept (see :func:`read_json`)."""
+
+
+def _objects(node: Any, path: str, repeated: list[str]) -> Any:
+    """``node`` with every :class:`_Pairs` made a dict; the path of each key seen twice goes to ``repeated``."""
+    if isinstance(node, _Pairs):
+        out: dict = {}
+        for key, value in node:
+            p = f"{path}.{key}" if path else key
+            if key in out:
+                repeated.append(p)
+            out[key] = _objects(value, p, repeated)
+        return out
+    if isinstance(node, list):
+        return [_objects(v, f"{path}[{i}]", repeated) for i, v in enumerate(node)]
+    return node
+
+
+def read_json(path: str | Path, *, dir_hint: str = "name a JSON file inside it") -> Any:
+    """The parsed JSON file; a key given twice in one object (JSON would keep the last) is bad input."""
     p = Path(path)
     if not p.exists():
         raise InputError(InputIssue(message="file not found", file=str(p), hint="check the path"))
+    if p.is_dir():
+        raise InputError(InputIssue(message="is a directory, not a file", file=str(p), hint=dir_hint))
     note_input(p)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        raw = json.loads(p.read_text(encoding="utf-8"), object_pairs_hook=_Pairs)
+        repeated: list[str] = []
+        data = _objects(raw, "", repeated)
+    except OSError as exc:
+        raise InputError(InputIssue(message=f"cannot read: {exc.strerror}", file=str(p),
+                                    hint="check permissions")) from None
     except UnicodeDecodeError:
         raise InputError(InputIssue(message="not UTF-8 text", file=str(p), hint="give a JSON file")) from None
     except json.JSONDecodeError as exc:
         raise InputError(InputIssue(message=f"not valid JSON: {exc.msg}", file=str(p), line=exc.lineno,
                                     hint="check brackets and commas near this line")) from None
+    except RecursionError:
+        raise InputError(InputIssue(message="JSON nested too deeply", file=str(p), hint="give a JSON file")) from None
+    if repeated:
+        raise InputError([InputIssue(message="key given twice in one object (JSON keeps only the last)",
+                                     file=str(p), path=k, hint="keep one entry per key: delete or rename the other")
+                          for k in repeated])
+    return data
 
 
 def parse_mapping(pairs: list[str]) -> dict[str, str]:
     """``["A40=l40s"]`` -> ``{"a40": "l40s"}`` (names are case-insensitive)."""
     out: dict[str, str] = {}
     for p in pairs or []:
-        if "=" not in p:
-            raise InputError(InputIssue(message=f"--map {p!r} must look like NAME=ID",
+        k, _, v = p.partition("=")
+        k, v = k.strip(), v.strip()
+        if not k or not v:
+            raise InputError(InputIssue(message=f"--map {p!r} must look like NAME=ID", path="--map",
                                         hint="for example --map A10G=a10g"))
-        k, v = p.split("=", 1)
-        out[k.strip().lower()] = v.strip()
+        out[k.lower()] = v
     return out
 
 
@@ -71,7 +109,16 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
             file: str, path: str) -> Optional[str]:
     """Catalog id for a peer tool's GPU name, or an issue with a hint."""
     key = name.strip().lower()
-    cand = mapping.get(key) or GPU_ALIASES.get(key) or (key if key in catalog.accelerators else None)
+    if key in mapping:
+        cand = mapping[key]
+        if cand not in catalog.accelerators:
+            # the flag is wrong, not the file: say so (the file's name is what the user mapped)
+            hint = unknown_id_hint(cand, catalog.accelerators, "accelerators")
+            collector.extend([InputIssue(message=f"--map {name}={cand}: {cand!r} is not a catalog accelerator",
+                                         path="--map", hint=f"{hint} (Or add it with --catalog FILE.)")])
+            return None
+        return cand
+    cand = GPU_ALIASES.get(key) or (key if key in catalog.accelerators else None)
     if cand is None:
         # try the last dash-separated word (AIBrix names look like 'simulator-llama2-7b-a40')
         tail = re.split(r"[-_ ]", key)[-1]
@@ -139,7 +186,7 @@ def add_bucket_workload(doc: dict, wid: str, rate: float, input_tokens: float, o
     ttft_ms, tpot_ms = doc["_slo"]
     doc["workloads"].append({
         "id": wid,
-        "demand": {"requests_per_s": round(rate, 12)},
+        "demand": {"requests_per_s": float(f"{rate:.12g}")},  # 12 digits: no float noise, no tiny rate made 0
         "input_tokens": {"mean": float(input_tokens), "distribution": "fixed", "cv": 0.0},
         "output_tokens": {"mean": float(output_tokens), "distribution": "fixed", "cv": 0.0},
         "slo": {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "percentile": 99},
@@ -166,9 +213,22 @@ def add_gpu_profile(doc: dict, *, accelerator: str, region: str, usd_per_hour: f
             "source": cell_source.format(r=r, c=c)})
 
 
-def finish(doc: dict) -> dict:
+def unservable_warning(doc: dict) -> Optional[str]:
+    """A warning naming the buckets with traffic that every GPU type measures at 0 req/s, if any."""
+    served = {m["workload"] for m in doc["measurements"] if m["max_requests_per_s"] > 0}
+    lost = [f"{w['id']} ({w['demand']['requests_per_s']:g} req/s)" for w in doc["workloads"] if w["id"] not in served]
+    if not lost:
+        return None
+    one = len(lost) == 1
+    return (f"no GPU type can serve bucket{'' if one else 's'} {', '.join(lost)}: every profile measures "
+            f"0 req/s there, so the plan will be infeasible unless a GPU type that can serve "
+            f"{'it' if one else 'them'} is added")
+
+
+def finish(doc: dict, notes: list[str]) -> ImportResult:
     doc.pop("_slo")
     doc.pop("_model")
     if not doc["fleet"]["availability"]:
         del doc["fleet"]["availability"]
-    return doc
+    warning = unservable_warning(doc)
+    return ImportResult(problem=doc, notes=notes, warnings=[warning] if warning else [])

@@ -25,17 +25,34 @@ from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
 from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_matrix, finish,
                                      map_gpu, problem_skeleton, read_json)
+from solver.problem.schema import MAX_TOKENS
 
 #: Bucket edges from Mélange's README example (tokens).
 README_EDGES = [1, 25, 100, 250]
 
 
-def _midpoints(edges: Sequence[float], n: int, what: str, file: str) -> list[float]:
-    if len(edges) < n + 1:
-        raise InputError(InputIssue(
-            message=f"{n} {what} buckets need {n + 1} bucket edges; only {len(edges)} known",
-            file=file, hint=f"give --{what}-edges with {n + 1} comma-separated token counts"))
-    return [(edges[i] + edges[i + 1]) / 2 for i in range(n)]
+def _midpoints(edges: Optional[Sequence[float]], n: int, what: str, file: str,
+               col: IssueCollector) -> list[float]:
+    """The midpoints of ``n`` buckets: of the ``n + 1`` edges given with --{what}-edges, else of the
+    README's edges; an issue (against the flag or the file) where they do not fit."""
+    flag = f"--{what}-edges"
+    fix = f"give {flag} with {n + 1} increasing comma-separated token counts"
+    if edges is None:
+        if len(README_EDGES) < n + 1:
+            col.add(f"{n} {what} buckets, more than the {len(README_EDGES) - 1} whose edges are known "
+                    f"(Mélange's README example)", file=file, hint=fix)
+            return []
+        edges = README_EDGES[:n + 1]
+    given = ",".join(f"{e:g}" for e in edges)
+    if len(edges) != n + 1:
+        col.extend([InputIssue(message=f"{flag} {given}: {len(edges)} edges, but the {n} {what} buckets of "
+                                       f"{Path(file).name} need {n + 1}", path=flag, hint=fix)])
+        return []
+    mids = [(edges[i] + edges[i + 1]) / 2 for i in range(n)]
+    if not all(1 <= m <= MAX_TOKENS for m in mids):
+        col.extend([InputIssue(message=f"{flag} {given}: bucket midpoints {', '.join(f'{m:g}' for m in mids)} "
+                                       f"tokens; each must be 1 to {MAX_TOKENS:,.0f}", path=flag, hint=fix)])
+    return mids
 
 
 def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-7b",
@@ -44,7 +61,7 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
                    output_edges: Optional[Sequence[float]] = None,
                    ttft_ms: float = 60000.0, tpot_ms: float = 1000.0) -> ImportResult:
     file = str(path)
-    data = read_json(path)
+    data = read_json(path, dir_hint="name the Mélange config (JSON) inside it")
     col = IssueCollector(file=file)
     if not isinstance(data, dict):
         raise InputError(InputIssue(message="a Mélange config is a JSON object", file=file,
@@ -93,10 +110,10 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
             col.add(f"two GPU types map to accelerator {acc!r}", path=p,
                     hint="map them to distinct ids with --map")
         profiles[name] = (acc, cost, tputs, max_count)
+    in_mid = _midpoints(input_edges, rows, "input", file, col)
+    out_mid = _midpoints(output_edges, cols, "output", file, col)
     col.raise_if_any()
 
-    in_mid = _midpoints(input_edges or README_EDGES, rows, "input", file)
-    out_mid = _midpoints(output_edges or README_EDGES, cols, "output", file)
     stem = Path(file).stem
     doc = problem_skeleton(
         name=f"melange-{stem}",
@@ -129,4 +146,4 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         if max_count is not None:
             doc["fleet"]["availability"].append({"accelerator": acc, "region": region,
                                                  "max_devices": int(max_count)})
-    return ImportResult(problem=finish(doc), notes=notes)
+    return finish(doc, notes)
