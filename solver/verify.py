@@ -259,7 +259,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     for wid in wids:
         rep.checks += 1
         D = wl[wid].demand.requests_per_s
-        if abs(served[wid] - D) > REL_TOL * max(1.0, D):
+        if abs(served[wid] - D) > REL_TOL * D:          # relative: a small demand unserved is unserved
             rep.add("demand", wid, f"routed {served[wid]:.6g} req/s of a demand of {D:.6g}",
                     D - served[wid])
         w = wl[wid]
@@ -280,7 +280,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
             rep.add("redundancy", did, f"serves N+1 workload(s) {', '.join(n1_users[did])} "
                     "without a spare replica")
         lim = u * (int(d["replicas"]) - spare)
-        if _over(load.get(did, 0.0), lim):
+        if _over(load.get(did, 0.0), lim) or (lim <= 0 and load.get(did, 0.0) > 0):
             rep.add("capacity", did, f"load {load.get(did, 0.0):.6g} replica-equivalents exceeds "
                     f"{u:g} x {int(d['replicas']) - spare} usable replicas", load.get(did, 0.0) - lim)
 

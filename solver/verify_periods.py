@@ -209,7 +209,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     rep.add("kpi", f"{wid} period {t} slice {s}", f"plan says demand {told[s]:.6g} req/s, "
                             f"the problem {need:.6g}")
                 rep.checks += 1
-                if abs(served[wid] - need) > REL_TOL * max(1.0, need):
+                if abs(served[wid] - need) > REL_TOL * max(need, 1e-6):     # relative, as in verify.py
                     rep.add("demand", f"{wid} period {t} slice {s}", f"routes {served[wid]:.6g} req/s of "
                             f"{need:.6g}", need - served[wid])
                 if f.max_spot_share < 1 and _over(spot[wid], f.max_spot_share * need):
@@ -222,7 +222,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     rep.add("deployment", f"period {t} slice {s}", f"unknown deployment {did}")
                     continue
                 rep.checks += 1
-                if _over(load[did], u * (d["replicas"] - d["spare_replicas"])):
+                lim = u * (d["replicas"] - d["spare_replicas"])
+                if _over(load[did], lim) or (lim <= 0 and load[did] > 0):
                     rep.add("capacity", f"{did} period {t} slice {s}", f"load {load[did]:.6g} replicas > "
                             f"{u} x {d['replicas'] - d['spare_replicas']} non-spare")
                 if n_plus.get(did) and d["spare_replicas"] < 1:

@@ -37,6 +37,9 @@ Constraints (family name in the model = function below with '.' for '_')
 -----------------------------------------------------------------------
 * demand.served[w]:          sum_{p: w(p)=w} x_p = D_w
 * capacity.replica[c]:       sum_{p: c(p)=c} x_p / cap_p <= u (y_c - s_c)
+* capacity.small_route[p]:   x_p / D_w(p) <= y_c(p) - s_c(p)   only where D_w(p) < SMALL_SHARE u cap_p
+  (a demand that needs under 1e-4 of a replica: its capacity row alone would allow y_c = 0 within
+  the solvers' feasibility tolerances, 1e-7 to 1e-6, and the plan would serve it with no replica)
 * capacity.offer_units[o]:   sum_{c: o(c)=o} t_c y_c <= g_o n_o
   (replica sizes are powers of two dividing g_o, so this total always packs into n_o units)
 * quality.mean[w]:           sum_p x_p (Q_c(p) - Qmin_w) >= 0      (mode "mean", the router)
@@ -122,6 +125,32 @@ def capacity_replica(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
     vals.append(np.full(len(has), u))
     b.add_rows("capacity.replica", np.concatenate(rows), np.concatenate(cols),
                np.concatenate(vals), "<", np.zeros(k.n_c), [str(c) for c in range(k.n_c)])
+
+
+#: a route whose whole demand is less than this share of a replica's usable capacity gets its own link row
+SMALL_SHARE = 1e-4
+
+
+def capacity_small_route(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
+    """x_p / D_w(p) - y_c(p) + s_c(p) <= 0  for pairs whose demand is under SMALL_SHARE of u cap_p.
+
+    Valid (x_p <= D_w), and scaled so that routing a demand with no replica breaks the row by 1, not
+    by D_w / cap_p (~1e-7 for 0.001 req/s on a replica of a few thousand req/s, which every solver
+    accepts as feasible)."""
+    d = k.demand_rps[k.pair_w] if k.n_p else np.zeros(0)
+    small = np.flatnonzero((d > 0) & (d < SMALL_SHARE * k.max_utilization * k.pair_cap_rps))
+    if len(small) == 0:
+        return
+    c = k.pair_c[small]
+    rows = [np.arange(len(small))] * 2
+    cols = [v.x[small], v.y[c]]
+    vals = [1.0 / d[small], np.full(len(small), -1.0)]
+    has = v.s_of_c[c] >= 0
+    rows.append(np.flatnonzero(has))
+    cols.append(v.s_of_c[c[has]])
+    vals.append(np.ones(int(has.sum())))
+    b.add_rows("capacity.small_route", np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), "<",
+               np.zeros(len(small)), [str(p) for p in small])
 
 
 def capacity_offer_units(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
@@ -320,6 +349,7 @@ def build_model(k: Coefficients, *, cuts: bool = False) -> LinearModel:
     v = add_variables(b, k)
     demand_served(b, k, v)
     capacity_replica(b, k, v)
+    capacity_small_route(b, k, v)
     capacity_offer_units(b, k, v)
     quality_mean(b, k, v)
     caps_availability(b, k, v)

@@ -210,6 +210,7 @@ def slice_rows(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars
             start = b.n_rows
             F.demand_served(b, kt, vt)
             F.capacity_replica(b, kt, vt)
+            F.capacity_small_route(b, kt, vt)
             F.capacity_offer_units(b, kt, vt)
             F.quality_mean(b, kt, vt)
             F.caps_availability(b, kt, vt)

@@ -23,6 +23,10 @@ SCHEMA_VERSION = 1
 MAX_TOKENS = 1e8
 #: a demand multiplier of one period, at most (a million times the base rate)
 MAX_GROWTH = 1e6
+#: smallest demand a workload may bring (req/s, 86 a day): a route of less than ~1e-6 of a replica's
+#: capacity is within the solvers' absolute feasibility tolerances (1e-7), so they 'serve' smaller
+#: demands with no replica at all; one replica serves 0.001 req/s anyway
+MIN_RPS = 1e-3
 #: a price or cost per unit (device-hour, device, tonne), at most: beyond it is a typo or unit slip,
 #: and its products with hours and devices overflow (limits such as budgets may be larger)
 MAX_USD = 1e9
@@ -95,8 +99,9 @@ class QualityTarget(Strict):
 class Demand(Strict):
     """Requests per second a workload brings."""
 
-    requests_per_s: float = Field(gt=0, le=1e9, description="Peak arrival rate, requests per second "
-                                                          "(at most 1e9: beyond, a unit slip).")
+    requests_per_s: float = Field(ge=MIN_RPS, le=1e9, description="Peak arrival rate, requests per second "
+                                  "(at least 0.001, 86 a day: below, solver tolerances cannot tell a served "
+                                  "request from an unserved one; at most 1e9: beyond, a unit slip).")
     profile: Optional[list[float]] = Field(
         None, description="Daily profile: fraction of the peak in each slice (e.g. 24 hourly values).")
 
@@ -114,6 +119,11 @@ class Demand(Strict):
             raise ValueError("give growth or growth_rate_per_period, not both")
         if self.growth is not None and any(not 0 <= g <= MAX_GROWTH for g in self.growth):
             raise ValueError(f"growth multipliers must be between 0 and {MAX_GROWTH:g}")
+        tiny = [t for t, g in enumerate(self.growth or []) if 0 < g * self.requests_per_s < MIN_RPS]
+        if tiny:
+            raise ValueError(f"growth gives period(s) {', '.join(map(str, tiny))} a demand below {MIN_RPS:g} "
+                             "req/s (the smallest a solver can tell from none): use 0 there (no demand) or a "
+                             "multiplier that gives at least that")
         return self
 
     @field_validator("profile")

@@ -1,0 +1,95 @@
+"""Small demands: solvers accept row violations of ~1e-7 as feasible, so a demand that needs a tiny
+share of a replica was 'served' with no replica at all (an empty plan labelled optimal, 4 backends).
+
+The instance: 0.001 req/s of 20-token prompts and 2-token answers, which a 1B model serves at a few
+thousand req/s per replica (the route needs ~1e-7 of one).  Whatever the backend, the plan must hold a
+replica, verify, and cost the same on every backend (a second solver as the independent check)."""
+
+from __future__ import annotations
+
+import pytest
+
+from solver.errors import InputError
+from solver.mip.pipeline import solve_problem
+from solver.plan import plan_dict
+from solver.problem.load import load_problem_text
+from solver.verify import verify_plan
+
+TEXT = """
+schema_version: 1
+name: tiny
+workloads:
+  - id: ping
+    demand: {requests_per_s: 0.001}
+    input_tokens: {mean: 20, distribution: fixed}
+    output_tokens: {mean: 2, distribution: fixed}
+    slo: {ttft_ms: 1000, tpot_ms: 50, percentile: 99}
+fleet:
+  regions: [virginia]
+  acquisition: [on_demand, reserved_1y]
+  max_utilization: 0.8
+objective: {horizon_months: 12}
+"""
+
+BACKENDS = [("highspy", "reduced"), ("highspy", "highs"), ("pulp", "cbc"), ("ortools", "scip")]
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_problem_text(TEXT)
+
+
+@pytest.fixture(scope="module")
+def plans(loaded):
+    return {b: plan_dict(solve_problem(loaded, backend=b[0], solver=b[1], time_limit_s=30).plan, "plan")
+            for b in BACKENDS}
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: "/".join(b))
+def test_a_small_demand_gets_a_replica(loaded, plans, backend):
+    plan = plans[backend]
+    assert plan["status"] == "optimal"
+    assert sum(d["replicas"] for d in plan["deployments"]) >= 1
+    assert sum(r["requests_per_s"] for r in plan["routing"]) == pytest.approx(0.001, rel=1e-6)
+    rep = verify_plan(loaded.problem, loaded.catalog, plan)
+    assert rep.ok, [v.message for v in rep.violations]
+
+
+def test_backends_agree_on_the_cost(plans):
+    totals = {b: p["objective"]["total"] for b, p in plans.items()}
+    assert max(totals.values()) == pytest.approx(min(totals.values()), rel=1e-6), totals
+    assert min(totals.values()) > 0
+
+
+def test_verify_flags_a_small_demand_left_unserved(loaded, plans):
+    plan = dict(plans[BACKENDS[0]])
+    plan["routing"] = []
+    rep = verify_plan(loaded.problem, loaded.catalog, plan)
+    assert any(v.kind == "demand" for v in rep.violations)
+
+
+def test_demand_below_the_floor_is_bad_input():
+    with pytest.raises(InputError) as e:
+        load_problem_text(TEXT.replace("requests_per_s: 0.001", "requests_per_s: 1.0e-6"))
+    assert "requests_per_s" in str(e.value) and "0.001" in str(e.value)
+
+
+def test_growth_that_makes_a_tiny_demand_is_bad_input():
+    text = TEXT.replace("demand: {requests_per_s: 0.001}", "demand: {requests_per_s: 1, growth: [1, 0.0001, 0]}")
+    text = text.replace("objective: {horizon_months: 12}", "objective: {horizon_months: 12, periods: {count: 3}}")
+    with pytest.raises(InputError) as e:
+        load_problem_text(text)
+    assert "period(s) 1 a demand below 0.001" in str(e.value)
+
+
+def test_verify_flags_routes_to_a_deployment_without_replicas(loaded, plans):
+    """A tiny load on zero replicas is still a load no replica carries (the relative tolerance of
+    the capacity check must not let it through)."""
+    import copy
+    plan = copy.deepcopy(plans[BACKENDS[0]])
+    for d in plan["deployments"]:
+        d["replicas"] = 0
+    for r in plan["routing"]:
+        r["requests_per_s"] *= 0.1          # a load of ~1e-7 replica: within an absolute tolerance
+    rep = verify_plan(loaded.problem, loaded.catalog, plan)
+    assert any(v.kind == "capacity" for v in rep.violations), [v.message for v in rep.violations]
