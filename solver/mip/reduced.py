@@ -42,7 +42,13 @@ model to a solver:
    ``UB (1 - mip_gap)`` (UB: the incumbent), no plan using c can improve the
    incumbent by more than the target gap, and c with all its routing columns
    is removed.  The same holds for whole offers (L + rc_n(o)).
-6. **The exact MIP on the survivors** (HiGHS, warm-started with the
+6. **A neighbourhood search on the survivors** (before the proof): the MIP with every unit and
+   replica held at the incumbent's values except those of one group of offers (the cheaper half by
+   unit price, the dearer half, each region), groups in turn, within ``LNS_SHARE`` of the time left.
+   The proof's cutoff is the incumbent's cost less the gap, so a cheaper incumbent prunes more: on
+   an L instance the proof took 48 s from a plan 0.5% above the optimum and 22 s from the optimum.
+   An improvement reruns the fixing with the cheaper incumbent.
+7. **The exact MIP on the survivors** (HiGHS, warm-started with the
    incumbent, cutoff ``UB_0 (1 - mip_gap)``: only cheaper plans are searched).
    Its dual bound LB_r covers the plans that use only surviving candidates; every other plan costs more than ``UB_0 (1 - mip_gap)``, so
 
@@ -68,7 +74,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -82,6 +88,11 @@ from solver.progress import money
 log = logging.getLogger(__name__)
 
 NAME, SOLVER = "highspy", "reduced"
+
+#: share of the time left that the neighbourhood search before the proof may take
+LNS_SHARE = 0.15
+#: the neighbourhood search runs only with at least this many seconds left
+LNS_MIN_S = 8.0
 
 #: starting cost of an artificial unit of unserved demand, as a multiple of the dearest
 #: per-request column; raised x1000 while artificials stay in the LP optimum, up to MAX_ARTIFICIAL_USD
@@ -278,8 +289,6 @@ def _clip_duals(model: LinearModel, pi: np.ndarray) -> np.ndarray:
 
 def submodel(model: LinearModel, cols: np.ndarray) -> LinearModel:
     """The model on the columns ``cols`` only (others fixed to zero and dropped)."""
-    from dataclasses import replace
-
     keep = np.zeros(model.n_vars, bool)
     keep[cols] = True
     new_index = np.full(model.n_vars, -1, np.int64)
@@ -702,6 +711,64 @@ def _whole_mip(run: _Run, bound: float, floor0: float) -> SolveResult:
                       best_bound=fb, message=st.summary())
 
 
+def _neighbourhood_search(run: _Run, cols: np.ndarray, keep_o: np.ndarray, best: np.ndarray,
+                          budget_s: float) -> Optional[np.ndarray]:
+    """Step 6: a plan cheaper than ``best`` on the columns ``cols``, or None.
+
+    Each step frees the units and replicas of one group of offers (the cheaper half of those kept
+    by unit price, the dearer half, then each ``offer_group`` - regions - in turn) and holds every
+    other at ``best``'s values; routing stays free.  Such a MIP is small once presolved (seconds at
+    L).  Groups are tried in turn until ``budget_s`` is spent or a whole pass finds nothing."""
+    model, st = run.model, run.st
+    t_end = time.perf_counter() + budget_s
+    red = submodel(model, cols)
+    offers = np.flatnonzero(keep_o)
+    order = offers[np.argsort(model.obj[run.n[offers]], kind="stable")]
+    groups = [order[:len(order) // 2], order[len(order) // 2:]]
+    grp = model.blocks.get("offer_group")
+    if grp is not None and len(np.unique(grp[offers])) > 1:
+        groups += [offers[grp[offers] == g] for g in np.unique(grp[offers])]
+    # each integer column of the submodel and its offer (units: the offer; replicas and spares: theirs)
+    in_red = np.zeros(model.n_vars, bool)
+    in_red[cols] = True
+    int_cols, int_offer = [], []
+    s_of_c = model.blocks.get("s_of_c")
+    for full, off in ((run.n, np.arange(len(run.n))), (run.y, run.cand_offer)):
+        sel = in_red[full]
+        int_cols.append(np.searchsorted(cols, full[sel]))
+        int_offer.append(off[sel])
+    if s_of_c is not None:
+        has = (s_of_c >= 0) & in_red[np.maximum(s_of_c, 0)]
+        int_cols.append(np.searchsorted(cols, s_of_c[has]))
+        int_offer.append(run.cand_offer[has])
+    int_cols, int_offer = np.concatenate(int_cols), np.concatenate(int_offer)
+    start = best[cols]
+    best_obj = model.objective_value(best)
+    found, idle = None, 0
+    while groups and idle < len(groups):
+        for g in list(groups):
+            left = t_end - time.perf_counter()
+            if left < 0.5 or stop.requested():
+                return found
+            free = np.isin(int_offer, g)
+            hold = int_cols[~free]
+            sub_lb, sub_ub = red.lb.copy(), red.ub.copy()
+            sub_lb[hold] = sub_ub[hold] = np.round(start[hold])
+            v_sub, _, _ = run_mip(replace(red, lb=sub_lb, ub=sub_ub), left, run.mip_gap / 10.0, run.threads,
+                                  start=start)
+            cand = run.as_plan(cols, v_sub) if v_sub is not None else None
+            if cand is not None and model.objective_value(cand) < best_obj * (1.0 - 1e-9) \
+                    and not model.violations(cand, tol=1e-6):
+                found, start, best_obj, idle = cand, cand[cols], model.objective_value(cand), 0
+                st.notes.append(f"neighbourhood search: {best_obj:.6g}")
+                run.say("neighbourhood search: plan %s", money(best_obj))
+            else:
+                idle += 1
+            if idle >= len(groups):
+                break
+    return found
+
+
 def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray, act_c: np.ndarray,
                     useful_c: np.ndarray, heuristic_first: float, heuristic_size: int
                     ) -> tuple[np.ndarray, float, float]:
@@ -716,13 +783,19 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
     model, st, y, n = run.model, run.st, run.y, run.n
     plan_obj = st.incumbent
     final_bound = bound
-    for attempt in range(2):
+
+    def survivors(best, plan_obj):
         thr = plan_obj * (1.0 - run.mip_gap)
         keep_o = bound + rc_n <= thr
         keep_c = (bound + act_c <= thr) & keep_o[run.cand_offer]
         # never drop what the incumbent uses
         keep_c |= best[y] > 0.5
         keep_o |= best[n] > 0.5
+        return thr, keep_c, keep_o
+
+    searched = False
+    for attempt in range(2):
+        thr, keep_c, keep_o = survivors(best, plan_obj)
         proof = True
         if attempt == 0 and keep_c.sum() > heuristic_first:
             proof = False
@@ -732,6 +805,13 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
             keep_o = np.zeros(len(n), bool)
             st.notes.append("fixing kept too much; a heuristic MIP on "
                             f"{int(keep_c.sum())} candidates first")
+        if proof and not searched and run.left() >= LNS_MIN_S and not stop.requested():
+            searched = True
+            cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
+            better = _neighbourhood_search(run, cols, keep_o, best, LNS_SHARE * run.left())
+            if better is not None:
+                best, plan_obj = better, model.objective_value(better)
+                thr, keep_c, keep_o = survivors(best, plan_obj)
         st.candidates_kept = int(keep_c.sum())
         st.offers_kept = int(keep_o.sum())
         cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
