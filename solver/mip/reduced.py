@@ -728,6 +728,7 @@ def _neighbourhood_search(run: _Run, cols: np.ndarray, keep_o: np.ndarray, best:
     grp = model.blocks.get("offer_group")
     if grp is not None and len(np.unique(grp[offers])) > 1:
         groups += [offers[grp[offers] == g] for g in np.unique(grp[offers])]
+    groups = [g for g in groups if len(g)]
     # each integer column of the submodel and its offer (units: the offer; replicas and spares: theirs)
     in_red = np.zeros(model.n_vars, bool)
     in_red[cols] = True
