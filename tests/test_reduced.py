@@ -343,3 +343,26 @@ def test_column_generation_time_limit_allows_for_highs_cumulative_run_clock(monk
     r = solve_reduced(m, time_limit_s=60, mip_gap=1e-6)
     assert r.status == "optimal"
     assert "column generation" in r.message and short == []
+
+
+def test_neighbourhood_search_improves_a_dear_plan_without_leaving_the_feasible_set(tmp_path):
+    """From a feasible plan with one unit too many of every offer, freeing one group of offers at a
+    time (cheaper half, dearer half, each region) finds a cheaper feasible plan, never below the
+    exact optimum (HiGHS on the whole model, the independent check)."""
+    import time
+    from solver.mip.reduced import ReducedStats, _Run, _neighbourhood_search
+    f = tmp_path / "m.yaml"
+    f.write_text(yaml.safe_dump(generate("M"), sort_keys=False))
+    _, m = _model(load_problem(f))
+    exact = solve(m, "highspy", "highs", time_limit_s=120, mip_gap=1e-6)
+    assert exact.status == "optimal"
+    worse = exact.values.copy()
+    worse[m.blocks["n"]] = np.round(worse[m.blocks["n"]]) + 1
+    assert m.violations(worse, tol=1e-6) == []
+    assert len(np.unique(m.blocks["offer_group"])) > 1           # M has two regions: region groups exist
+    run = _Run(m, ReducedStats(), time.perf_counter(), 60.0, 1e-4, None)
+    better = _neighbourhood_search(run, np.arange(m.n_vars), np.ones(len(m.blocks["n"]), bool), worse, 30.0)
+    assert better is not None
+    assert m.violations(better, tol=1e-6) == []
+    assert m.objective_value(better) < m.objective_value(worse) - 1.0
+    assert m.objective_value(better) >= exact.objective * (1 - 1e-6) - 1e-6

@@ -479,7 +479,8 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     if prove_only and warm is not None:
         heuristic_first = np.inf
     best, plan_obj, final_bound = _fix_and_search(run, best, bound, rc_n, act_c, useful_c,
-                                                  heuristic_first, 3 * incumbent_candidates)
+                                                  heuristic_first, 3 * incumbent_candidates,
+                                                  search=not (prove_only and warm is not None))
     # the best bound column generation saw is valid too (the lifted duals may give less where
     # it stopped before converging)
     final_bound = max(final_bound, floor0, st.lp_bound if np.isfinite(st.lp_bound) else floor0)
@@ -771,9 +772,10 @@ def _neighbourhood_search(run: _Run, cols: np.ndarray, keep_o: np.ndarray, best:
 
 
 def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray, act_c: np.ndarray,
-                    useful_c: np.ndarray, heuristic_first: float, heuristic_size: int
-                    ) -> tuple[np.ndarray, float, float]:
-    """Steps 5-6: reduced-cost fixing, then HiGHS on the survivors; (plan, its cost, bound).
+                    useful_c: np.ndarray, heuristic_first: float, heuristic_size: int,
+                    search: bool = True) -> tuple[np.ndarray, float, float]:
+    """Steps 5-7: reduced-cost fixing, the neighbourhood search (``search``: not when only proving
+    a given plan), then HiGHS on the survivors; (plan, its cost, bound).
 
     When fixing keeps more than ``heuristic_first`` candidates (the incumbent too far from the
     bound for fixing to bite), a first pass improves the incumbent on a bounded set (the
@@ -794,7 +796,7 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
         keep_o |= best[n] > 0.5
         return thr, keep_c, keep_o
 
-    searched = False
+    searched = not search
     for attempt in range(2):
         thr, keep_c, keep_o = survivors(best, plan_obj)
         proof = True
