@@ -12,7 +12,10 @@ catalog, the performance model and the plan's own numbers:
 * procured units cover the replicas; owned-device, availability, power
   (nameplate) and spot-share caps; budget and capex caps;
 * every cost line (rental, purchase amortisation, maintenance, hosting, energy,
-  carbon) and the total, recomputed here by plain loops.
+  carbon) and the total, recomputed here by plain loops;
+* every figure the reports print (per procurement line, deployment, route and
+  workload KPI, the totals, the horizon and the monthly cost), and the sections
+  and constants the plan schema requires.
 
 It shares with the optimiser only the offer list (prices after filters,
 :func:`solver.coefficients.build_offers`) and the performance model, which is
@@ -22,13 +25,17 @@ arithmetic.  Each violation says what, where and by how much.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from solver.coefficients import COST_PARTS, build_offers, quality_of, quant_runs_on
+from solver.problem.schema import HOURS_PER_MONTH
 
 REL_TOL = 1e-6
 
@@ -68,11 +75,40 @@ def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co
     good as its numbers)."""
     totals = plan.get("totals") or {}
     for name, val in (("energy_kwh", energy_kwh), ("co2_kg", co2_kg)):
-        if name in totals:
-            rep.checks += 1
-            if abs(float(totals[name]) - val) > 1e-5 * max(1.0, abs(val)):
-                rep.add("kpi", f"totals.{name}", f"plan says {totals[name]:.10g}, recomputed {val:.10g}",
-                        float(totals[name]) - val)
+        _same(rep, f"totals.{name}", totals.get(name), val)
+
+
+def check_objective_figures(rep: "VerifyReport", plan: dict, total: float, hours: float) -> None:
+    """The horizon the plan states is the problem's, and its monthly cost the recomputed total over
+    that horizon (730 h a month): the reports print both."""
+    obj = plan.get("objective") or {}
+    _same(rep, "objective.horizon_hours", obj.get("horizon_hours"), hours, kind="cost", source="the problem gives")
+    _same(rep, "objective.usd_per_month", obj.get("usd_per_month"), total * HOURS_PER_MONTH / hours, kind="cost")
+
+
+@functools.lru_cache(maxsize=None)
+def plan_schema() -> dict:
+    """The plan's JSON schema (``solver/schemas/plan.schema.json``)."""
+    return json.loads((Path(__file__).parent / "schemas" / "plan.schema.json").read_text(encoding="utf-8"))
+
+
+def check_schema(rep: "VerifyReport", schema: dict, node, where: str = "") -> None:
+    """Through the schema's properties and items: every ``required`` field present and every ``const``
+    met (the reports print these sections; ``format`` says how to read the rest)."""
+    if isinstance(node, list) and "items" in schema:
+        for i, item in enumerate(node):
+            check_schema(rep, schema["items"], item, f"{where}[{i}]")
+    elif isinstance(node, dict):
+        rep.checks += 1
+        for key in schema.get("required", ()):
+            if key not in node:
+                rep.add("structure", where or "plan", f"no `{key}`, which the plan schema requires")
+        for key, sub in schema.get("properties", {}).items():
+            here = f"{where}.{key}" if where else key
+            if key in node and "const" in sub and node[key] != sub["const"]:
+                rep.add("structure", here, f"{node[key]!r}, where the plan schema has {sub['const']!r}")
+            elif key in node:
+                check_schema(rep, sub, node[key], here)
 
 
 #: fields that count things (replicas, units, devices, decisions): whole numbers, never negative
@@ -111,8 +147,10 @@ def check_structure(rep: VerifyReport, plan: dict) -> None:
                 rep.add("structure", where, f"{k} appears twice")
             seen.add(k)
 
+    check_schema(rep, plan_schema(), plan)
     walk(plan, "")
     once(plan.get("deployments"), lambda d: d.get("id"), "deployments")
+    once(plan.get("kpis"), lambda k: k.get("workload"), "kpis")
     once(plan.get("procurement"), lambda p: (p.get("accelerator"), p.get("region"), p.get("existing"),
                                              p.get("acquisition"), p.get("provider"), p.get("instance")),
          "procurement")
@@ -248,9 +286,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
                     f"{wid} within its SLO ({reason})", rps)
             continue
         load[did] = load.get(did, 0.0) + rps / c
-        prof = w.demand.profile
-        lf = float(np.mean(prof) / np.max(prof)) if prof else 1.0
-        load_w[did] = load_w.get(did, 0.0) + lf * rps / c * max(power[i, j] - idle[i], 0.0)
+        load_w[did] = load_w.get(did, 0.0) + _load_factor(w) * rps / c * max(power[i, j] - idle[i], 0.0)
         if w.redundancy == "n+1" and rps > 0:
             n1_users.setdefault(did, []).append(wid)
         if offers[offer_key(d)].acquisition == "spot":
@@ -379,22 +415,17 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     if ct is None or abs(float(ct) - total) > 1e-5 * max(1.0, abs(total)):
         rep.add("cost", "objective.total", f"plan says {ct}, recomputed {total:.10g}",
                 None if ct is None else float(ct) - total)
+    check_objective_figures(rep, plan, total, H)
     check_reported_totals(rep, plan, energy_kwh, co2_kg)
     for did, d in deps.items():
-        if "utilization" in d and int(d["replicas"]) > 0 and did in load:
-            rep.checks += 1
-            util = load[did] / int(d["replicas"])
-            if abs(float(d["utilization"]) - util) > 1e-5 * max(1.0, util):
-                rep.add("kpi", f"{did}.utilization", f"plan says {d['utilization']:.6g}, "
-                        f"recomputed {util:.6g}", float(d["utilization"]) - util)
+        if int(d["replicas"]) > 0 and d.get("_perf") is not None:
+            _same(rep, f"{did}.utilization", d.get("utilization"), load.get(did, 0.0) / int(d["replicas"]))
     for r in plan.get("routing", []):
-        if r.get("workload") in wl and "share" in r:
-            D = wl[r["workload"]].demand.requests_per_s
-            if abs(float(r["share"]) - float(r["requests_per_s"]) / D) > 1e-6:
-                rep.add("kpi", f"{r['workload']} -> {r['deployment']}.share",
-                        f"share {r['share']} != {r['requests_per_s']} / {D}")
+        if r.get("workload") in wl:
+            _same(rep, f"{r['workload']} -> {r['deployment']}.share", r.get("share"),
+                  float(r["requests_per_s"]) / wl[r["workload"]].demand.requests_per_s, tol=1e-6)
     if f.budget and f.budget.max_usd_per_month is not None:
-        per_month = total * 730.0 / H
+        per_month = total * HOURS_PER_MONTH / H
         if _over(per_month, f.budget.max_usd_per_month):
             rep.add("budget", "fleet.budget.max_usd_per_month",
                     f"{per_month:.8g} USD/month exceeds {f.budget.max_usd_per_month:g}",
@@ -410,16 +441,33 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     return rep
 
 
-def _same(rep: VerifyReport, where: str, claimed, value: Optional[float], tol: float = 1e-5) -> None:
-    """A reported figure equals the recomputed one (None: unknown on both sides)."""
+def _same(rep: VerifyReport, where: str, claimed, value, tol: float = 1e-5, kind: str = "kpi",
+          source: str = "recomputed") -> None:
+    """A reported figure equals the recomputed one, or the problem's (``source``); None: unknown on
+    both sides; a text: the same text."""
     rep.checks += 1
+    if isinstance(value, str):
+        if claimed != value:
+            rep.add(kind, where, f"plan says {claimed!r}, the problem gives {value!r}")
+        return
     if value is None or not math.isfinite(value):
         if claimed is not None:
-            rep.add("kpi", where, f"plan says {claimed!r}, which is unknown")
+            rep.add(kind, where, f"plan says {claimed!r}, which is unknown")
         return
     if claimed is None or abs(float(claimed) - value) > tol * max(1.0, abs(value)):
-        rep.add("kpi", where, f"plan says {claimed!r}, recomputed {value:.10g}",
+        rep.add(kind, where, f"plan says {claimed!r}, {source} {value:.10g}",
                 None if claimed is None else float(claimed) - value)
+
+
+def _load_factor(w) -> float:
+    """Mean over peak of a workload's daily demand profile (1 when flat): energy is at mean load."""
+    prof = w.demand.profile
+    return float(np.mean(prof) / np.max(prof)) if prof else 1.0
+
+
+def _worst(latencies_ms: list) -> Optional[float]:
+    """The largest latency of a workload's routes; unknown when it has none or one is unknown."""
+    return max(latencies_ms) if latencies_ms and all(map(math.isfinite, latencies_ms)) else None
 
 
 def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, units, used, it_w, load,
@@ -441,11 +489,9 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
                         ("capex_usd", capex), ("it_power_w", sum(it_w.values())),
                         ("nameplate_kw_facility", sum(nu * offers[k].devices_per_unit * offers[k].tdp_w
                                                       * offers[k].pue / 1000.0 for k, nu in units.items()))):
-        if name in totals:
-            _same(rep, f"totals.{name}", totals[name], float(value))
+        _same(rep, f"totals.{name}", totals.get(name), float(value))
     wids = [w.id for w in problem.workloads]
-    dep_usd: dict[str, float] = {}
-    dep_q: dict[str, float] = {}
+    dep_fig: dict[str, dict] = {}       # each deployment's figures, as the report prints them
     for did, d in deps.items():
         key = offer_key(d)
         if d.get("_perf") is None or key not in offers:
@@ -457,18 +503,16 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
         kwh = watts * o.pue * H / 1000.0
         energy_usd = kwh * (o.electricity_usd_per_kwh if o.energy_charged and problem.objective.include_energy
                             else 0.0) + kwh * o.carbon_g_per_kwh / 1e6 * problem.objective.carbon_usd_per_tonne
-        dep_usd[did] = share * per_unit.get(key, 0.0) * units.get(key, 0) + energy_usd
-        q = dep_q[did] = quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]],
-                                    catalog.quantization)
-        for name, value in (("quality", q), ("power_w", watts), ("energy_kwh", kwh),
-                            ("co2_kg", kwh * o.carbon_g_per_kwh / 1000.0), ("usd", dep_usd[did])):
-            if name in d:
-                _same(rep, f"{did}.{name}", d[name], value)
-    w_usd = {w: 0.0 for w in wids}
-    w_q = {w: 0.0 for w in wids}
+        dep_fig[did] = {"quality": quality_of(catalog.models[d["model"]], catalog.quantization[d["quantization"]],
+                                              catalog.quantization),
+                        "power_w": watts, "energy_kwh": kwh, "co2_kg": kwh * o.carbon_g_per_kwh / 1000.0,
+                        "usd": share * per_unit.get(key, 0.0) * units.get(key, 0) + energy_usd}
+        for name, value in dep_fig[did].items():
+            _same(rep, f"{did}.{name}", d.get(name), value)
+    routed: dict[str, list] = {w: [] for w in wids}     # (req/s, capacity, TTFT, TPOT, deployment)
     for r in plan.get("routing", []):
         d = deps.get(r["deployment"])
-        if r["workload"] not in w_usd or d is None or d.get("_perf") is None or cap is None:
+        if r["workload"] not in routed or d is None or d.get("_perf") is None or cap is None:
             continue
         i, j = d["_perf"], wids.index(r["workload"])
         c, rps = float(cap.max_rps[i, j]), float(r["requests_per_s"])
@@ -476,13 +520,43 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
         _same(rep, f"{where}.capacity_rps", r.get("capacity_rps"), c)
         _same(rep, f"{where}.ttft_ms", r.get("ttft_ms"), float(cap.ttft_ms[i, j]))
         _same(rep, f"{where}.tpot_ms", r.get("tpot_ms"), float(cap.tpot_ms[i, j]))
-        if c > 0 and load.get(r["deployment"], 0.0) > 0:
-            w_usd[r["workload"]] += rps / c / load[r["deployment"]] * dep_usd.get(r["deployment"], 0.0)
-        w_q[r["workload"]] += rps * dep_q.get(r["deployment"], 0.0)
-    D = {w.id: w.demand.requests_per_s for w in problem.workloads}
-    for kpi in plan.get("kpis", []):
-        wid = kpi.get("workload")
-        if wid in w_usd:
-            _same(rep, f"kpis {wid}.usd", kpi.get("usd"), w_usd[wid])
-            if kpi.get("quality") is not None:
-                _same(rep, f"kpis {wid}.quality", kpi.get("quality"), w_q[wid] / D[wid])
+        if c > 0 and rps > 1e-9 and load.get(r["deployment"], 0.0) > 0:
+            routed[r["workload"]].append((rps, c, float(cap.ttft_ms[i, j]), float(cap.tpot_ms[i, j]),
+                                          r["deployment"]))
+    _check_workload_kpis(rep, problem, plan, routed, load, dep_fig)
+
+
+def _check_workload_kpis(rep, problem, plan, routed, load, dep_fig) -> None:
+    """Each workload's KPI row, from the routes that carry it: cost, energy and CO2 take each
+    deployment's share by the load the route puts on it; latencies are the worst route's, at the
+    SLO percentile (the performance model's figure at capacity); quality the routed mean and minimum."""
+    H = problem.objective.hours
+    kpis = {kpi.get("workload"): kpi for kpi in plan.get("kpis", [])}
+    for wid in kpis.keys() - routed.keys():
+        rep.add("kpi", f"kpis {wid}", "a workload the problem does not have")
+    for w in problem.workloads:
+        rep.checks += 1
+        if w.id not in kpis:
+            rep.add("kpi", f"kpis {w.id}", "no KPI row for this workload")
+            continue
+        routes = routed[w.id]
+        D = w.demand.requests_per_s
+
+        def attributed(name: str) -> float:
+            return sum(rps / c / load[did] * dep_fig[did][name] for rps, c, _, _, did in routes)
+
+        usd = attributed("usd")
+        tokens = D * _load_factor(w) * 3600.0 * H * w.output_tokens.mean
+        quality = [dep_fig[did]["quality"] for *_, did in routes]
+        figures = {
+            "requests_per_s": D, "usd": usd,
+            "usd_per_million_output_tokens": usd / tokens * 1e6 if tokens > 0 else None,
+            "ttft_ms": _worst([r[2] for r in routes]), "ttft_target_ms": w.slo.ttft_ms,
+            "tpot_ms": _worst([r[3] for r in routes]), "tpot_target_ms": w.slo.tpot_ms,
+            "quality": sum(r[0] * q for r, q in zip(routes, quality)) / D if routes else None,
+            "quality_min_routed": min(quality, default=None),
+            "quality_target": w.quality.min_score if w.quality else None,
+            "quality_mode": w.quality.mode if w.quality else None,
+            "energy_kwh": attributed("energy_kwh"), "co2_kg": attributed("co2_kg")}
+        for name, value in figures.items():
+            _same(rep, f"kpis {w.id}.{name}", kpis[w.id].get(name), value)

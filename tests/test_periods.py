@@ -270,6 +270,28 @@ def test_verifier_flags_tampered_period_plan(example_plan):
     assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["totals.co2_kg"]
 
 
+def test_verifier_checks_the_period_plans_horizon_figures(example_plan):
+    """The horizon the report prints (periods.months, period_hours, discount_rate_per_period, the
+    objective's horizon and cost per month) is the problem's, and a count that disagrees names the
+    fields it read (QA: these edits passed, and count: 3 said "plan has 8 periods, problem 8")."""
+    from solver.verify import verify_plan
+    lp = _example()
+    d = example_plan[1]
+    for field, where, kind in ((("periods", "months"), "periods.months", "periods"),
+                               (("periods", "period_hours"), "periods.period_hours", "periods"),
+                               (("periods", "discount_rate_per_period"), "periods.discount_rate_per_period", "periods"),
+                               (("objective", "horizon_hours"), "objective.horizon_hours", "cost"),
+                               (("objective", "usd_per_month"), "objective.usd_per_month", "cost")):
+        bad = copy.deepcopy(d)
+        bad[field[0]][field[1]] *= 1.5
+        assert [(v.kind, v.where) for v in verify_plan(lp.problem, lp.catalog, bad).violations] == [(kind, where)]
+    bad = copy.deepcopy(d)
+    bad["periods"]["count"] = 3
+    (v,) = verify_plan(lp.problem, lp.catalog, bad).violations
+    assert v.message == ("periods.count is 3 and periods.timeline has 8 periods; "
+                         "the problem's objective.periods.count is 8")
+
+
 def test_example_owned_base_rented_peak(example_plan):
     # The example's point: owned hardware (fixed across the day) carries the base, rentals follow
     # the daily profile: in every period after the first (purchases need a quarter's lead time)
@@ -615,6 +637,7 @@ def test_verify_recomputes_the_change_penalty_from_the_change_list(tmp_path):
     bad = copy.deepcopy(again)
     bad["objective"]["breakdown"]["change_penalty"] = -100000.0
     bad["objective"]["total"] -= 101600.0
+    bad["objective"]["usd_per_month"] = bad["objective"]["total"] * 730 / bad["objective"]["horizon_hours"]
     assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["objective.breakdown.change_penalty"]
     bad = copy.deepcopy(first)            # no previous plan: no penalty
     bad["objective"]["breakdown"]["change_penalty"] = 500.0

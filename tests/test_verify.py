@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
@@ -225,6 +224,9 @@ def test_negative_and_duplicated_counts_are_flagged(solved):
 @pytest.mark.parametrize("where,field", [
     ("procurement", "usd"), ("procurement", "capex_usd"), ("deployments", "usd"), ("deployments", "power_w"),
     ("deployments", "quality"), ("routing", "capacity_rps"), ("routing", "ttft_ms"), ("kpis", "usd"),
+    ("kpis", "requests_per_s"), ("kpis", "usd_per_million_output_tokens"), ("kpis", "ttft_ms"),
+    ("kpis", "ttft_target_ms"), ("kpis", "tpot_ms"), ("kpis", "tpot_target_ms"), ("kpis", "quality_min_routed"),
+    ("kpis", "quality_target"), ("kpis", "energy_kwh"), ("kpis", "co2_kg"),
     ("totals", "devices"), ("totals", "it_power_w"), ("totals", "nameplate_kw_facility")])
 def test_every_reported_figure_is_recomputed(solved, where, field):
     lp, plan = solved
@@ -235,3 +237,45 @@ def test_every_reported_figure_is_recomputed(solved, where, field):
     ks, rep = kinds(lp, p)
     assert ks == {"kpi"} and len(rep.violations) == 1 and rep.violations[0].where.endswith(field), \
         [v.format() for v in rep.violations]
+
+
+def test_workload_kpis_are_the_routes_worst_latency_and_mix(solved):
+    """mean-q is split over three deployments: its KPI latencies are the worst route's (the performance
+    model's figures at the SLO percentile), its quality the routed mean and minimum; a KPI row that
+    reports the best route, or drops what it cannot show, is flagged (QA: any kpi figure passed)."""
+    lp, plan = solved
+    routes = [r for r in plan["routing"] if r["workload"] == "mean-q"]
+    assert len({r["ttft_ms"] for r in routes}) > 1 and len({r["tpot_ms"] for r in routes}) > 1
+    for field, value in (("ttft_ms", min(r["ttft_ms"] for r in routes)),
+                         ("tpot_ms", min(r["tpot_ms"] for r in routes)),
+                         ("quality_min_routed", max(d["quality"] for d in plan["deployments"])),
+                         ("quality", None), ("quality_mode", "per_request")):
+        p = copy.deepcopy(plan)
+        kpi = next(k for k in p["kpis"] if k["workload"] == "mean-q")
+        kpi[field] = value
+        ks, rep = kinds(lp, p)
+        assert [(v.kind, v.where) for v in rep.violations] == [("kpi", f"kpis mean-q.{field}")], \
+            [v.format() for v in rep.violations]
+
+
+@pytest.mark.parametrize("tamper,expect", [
+    (lambda p: p["objective"].update(usd_per_month=1), [("cost", "objective.usd_per_month")]),
+    (lambda p: p["objective"].update(horizon_hours=1), [("cost", "objective.horizon_hours")]),
+    (lambda p: p["objective"].update(currency="EUR"), [("structure", "objective.currency")]),
+    (lambda p: p.pop("kpis"), [("structure", "plan")]),
+    (lambda p: p.update(format=99), [("structure", "format")]),
+    (lambda p: p["kpis"].pop(), [("kpi", "kpis mean-q")]),
+    (lambda p: p["kpis"].append(dict(p["kpis"][0])), [("structure", "kpis")]),
+    (lambda p: p["kpis"].append(dict(p["kpis"][0], workload="ghost")), [("kpi", "kpis ghost")]),
+    (lambda p: p["totals"].pop("devices"), [("kpi", "totals.devices")])],
+    ids=["usd_per_month", "horizon_hours", "currency", "no-kpis", "format", "kpi-row-missing", "kpi-row-twice",
+         "kpi-row-unknown", "total-missing"])
+def test_objective_figures_and_schema_sections_are_checked(solved, tamper, expect):
+    """What the reports print from the objective (cost per month, horizon) is recomputed from the
+    problem; the sections, constants and KPI rows the plan schema requires are there (QA findings:
+    each of these passed with "ok")."""
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    tamper(p)
+    _, rep = kinds(lp, p)
+    assert [(v.kind, v.where) for v in rep.violations] == expect, [v.format() for v in rep.violations]
