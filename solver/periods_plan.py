@@ -22,6 +22,7 @@ for every device they differ by within the old horizon, and the new plan's
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import replace
 from typing import Optional
@@ -36,28 +37,81 @@ from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_
                                 power_terms_ts)
 from solver.mip.status import INFEASIBLE
 from solver.periods import build_period_spec, owned_offers, with_move_targets
-from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise
+from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise, plan_source
+from solver.problem.schema import HOURS_PER_MONTH
 from solver.progress import solved, starting
 
 log = logging.getLogger(__name__)
 
 
 def previous_decisions(plan: dict, executed_through: int = 0) -> Previous:
-    """The decisions of a multi-period plan JSON dict, its periods 0..``executed_through`` executed."""
-    per = plan.get("periods")
-    if not isinstance(per, dict) or "timeline" not in per:
-        raise InputError(InputIssue("the previous plan has no `periods` section", path="previous (--existing)",
-                                    hint="pass a plan written by `fleetopt solve --json` for a "
-                                         "multi-period problem"))
+    """The decisions of a multi-period plan JSON dict (checked: :func:`solver.plan.check_earlier_plan`),
+    its periods 0..``executed_through`` executed."""
+    timeline = plan["periods"]["timeline"]
     out = {}
-    for t, row in enumerate(per["timeline"]):
+    for t, row in enumerate(timeline):
         for u in row["units"]:
             for dec, _ in DECISIONS:
                 if u.get(dec):
                     out[(dec, u["offer"], t)] = float(u[dec])
         for mv in row.get("moves", []):
             out[("move", f"{mv['from']}->{mv['to']}", t)] = float(mv["devices"])
-    return Previous(out, n_periods=len(per["timeline"]), executed=executed_through + 1)
+    return Previous(out, n_periods=len(timeline), executed=executed_through + 1,
+                    source=plan_source(plan, "previous"))
+
+
+def check_previous_periods(previous: dict, loaded) -> None:
+    """Refuse an earlier plan made with periods of another length or another discount rate than this
+    problem's: its decisions would be kept as if made for these periods; warn when it was made for a
+    problem of another name."""
+    per = loaded.problem.objective.periods
+    pp = previous["periods"]
+    file = plan_source(previous, "previous")
+    if previous.get("problem") not in (None, loaded.problem.name):
+        log.warning("%s: the plan was made for problem %r, this one is %r: its executed decisions are kept "
+                    "as if made for this one", file, previous.get("problem"), loaded.problem.name)
+    hours = per.months * HOURS_PER_MONTH
+    issues = []
+    if not (math.isclose(pp["months"], per.months, rel_tol=1e-6)
+            and math.isclose(pp["period_hours"], hours, rel_tol=1e-6)):
+        issues.append(InputIssue(f"the plan's periods are {pp['months']:g} month(s) ({pp['period_hours']:g} h) long, "
+                                 f"this problem's {per.months:g} month(s) ({hours:g} h; objective.periods.months)",
+                                 file=file, path="periods.months"))
+    rate = pp.get("discount_rate_per_period")
+    if rate is not None and not math.isclose(rate, per.discount_rate_per_period, rel_tol=1e-6, abs_tol=1e-12):
+        issues.append(InputIssue(f"the plan discounts {rate:g} per period, this problem "
+                                 f"{per.discount_rate_per_period:g} (objective.periods.discount_rate_per_period)",
+                                 file=file, path="periods.discount_rate_per_period"))
+    if issues:
+        made = f"months: {pp['months']:g}" + (f", discount_rate_per_period: {rate:g}" if rate is not None else "")
+        raise InputError([replace(i, hint=f"re-optimise with the objective.periods the plan was made with ({made}), "
+                                          "or solve afresh without --existing") for i in issues])
+
+
+def check_executed_fits_fleet(prev: Previous, k, spec, file: Optional[str]) -> None:
+    """Refuse executed retirements and moves of more owned devices than ``fleet.existing`` lists (the
+    model would only find them infeasible, blaming power, spot share or demand)."""
+    key = [o.key for o in k.offers]
+    gone: dict[int, float] = {}      # owned offer -> devices retired or moved out, less moved in, so far
+    issues = {}
+    for t in range(prev.executed):
+        for o, off in enumerate(k.offers):
+            if off.existing:
+                gone[o] = gone.get(o, 0.0) + prev.get(("retire", off.key, t))
+        for a, b in spec.moves:
+            n = prev.get(("move", f"{key[a]}->{key[b]}", t))
+            gone[a], gone[b] = gone.get(a, 0.0) + n, gone.get(b, 0.0) - n
+        for o, n in gone.items():
+            owned = k.offers[o].max_units or 0
+            if n > owned + 1e-9 and o not in issues:
+                issues[o] = InputIssue(
+                    f"the previous plan ({prev.source}) retires or moves away {n:g} devices of {key[o]} by "
+                    f"period {t}, and this problem owns {owned} there", file=file, path="fleet.existing",
+                    hint="list under fleet.existing every device the previous plan started from (devices it "
+                         "retired or moved stay listed: the plan records what happened to them), or re-optimise "
+                         "the plan made for this fleet")
+    if issues:
+        raise InputError(list(issues.values()))
 
 
 def period_coefficients(loaded, *, perf=None):
@@ -99,6 +153,8 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         raise InputError(InputIssue("re-optimisation needs a multi-period problem", file=loaded.file,
                                     path="objective.periods",
                                     hint="add objective.periods (e.g. count: 8, months: 3)"))
+    if previous is not None:
+        check_previous_periods(previous, loaded)
     t0 = time.perf_counter()
     k = period_coefficients(loaded, perf=perf)
     spec = build_period_spec(p, loaded.catalog, k, file=loaded.file)
@@ -118,9 +174,10 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         if missing:
             raise InputError(InputIssue(
                 f"the previous plan's executed decisions use offers this problem does not allow: "
-                f"{', '.join(missing)}", path="previous (--existing)",
+                f"{', '.join(missing)}", file=prev.source, path="periods.timeline",
                 hint="re-optimise with the same fleet filters and owned devices as the previous plan "
                      "(devices it sold stay in fleet.existing: the plan records their sale)"))
+        check_executed_fits_fleet(prev, k, spec, loaded.file)
     t0 = time.perf_counter()
     model, v = build_period_model(k, spec, prev)
     log.info("multi-period model: %d variables (%d integer), %d rows in %.1fs", model.n_vars,

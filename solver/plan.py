@@ -22,6 +22,7 @@ import numpy as np
 
 import solver
 from solver.coefficients import COST_PARTS, Coefficients
+from solver.errors import InputError, InputIssue
 from solver.mip.formulation import power_terms_w
 from solver.mip.model import LinearModel
 from solver.mip.status import SolveResult
@@ -204,7 +205,6 @@ def plan_dict(plan: Any, who: str = "this function", need: tuple = ()) -> dict:
         if not any(k in plan for k in REPORT_KEYS):
             missing = [k for k in REPORT_KEYS[:4] if k not in plan]
         if missing:
-            from solver.errors import InputError, InputIssue
             raise InputError(InputIssue(
                 f"{who} needs a plan dict, and this dict has no {', '.join(repr(k) for k in missing)}"
                 + (" (it is empty)" if not plan else ""),
@@ -213,6 +213,113 @@ def plan_dict(plan: Any, who: str = "this function", need: tuple = ()) -> dict:
         return plan
     raise TypeError(f"{who} needs a plan: a Plan (solve_problem(...).plan) or its JSON dict "
                     f"(plan.to_dict(), or load_plan_json(PATH) for a saved one); got {type(plan).__name__}")
+
+
+class PlanJson(dict):
+    """A plan dict that :func:`load_plan_json` read: ``file`` names the file in errors about it."""
+
+    def __init__(self, d: dict, file: str):
+        super().__init__(d)
+        self.file = file
+
+
+#: the earlier plans a solve reads, as messages name them: the CLI flag, then the Python keyword
+PLAN_ARGUMENTS = {"previous": "--existing PLAN.json (previous= in Python)",
+                  "warm_start": "--warm-start PLAN.json (warm_start= in Python)"}
+
+
+def plan_source(plan: dict, role: str) -> str:
+    """The file an earlier plan was read from, else the argument (:data:`PLAN_ARGUMENTS`) that passed it."""
+    return getattr(plan, "file", None) or PLAN_ARGUMENTS[role]
+
+
+_DEPLOYMENTS = [{"id": str}]
+_ROUTES = [{"workload": str, "deployment": str, "requests_per_s": float}]
+#: what the readers of an earlier plan take from it: str a string, float a number, (float, None) a
+#: number or null, {...} an object with these keys ("?": may be left out), [x] a list of x.  Counts
+#: (buy, devices, replicas, ...) are checked as the verifier does (:func:`solver.verify.check_structure`,
+#: which reads the items of ``procurement`` and ``deployments`` as objects).
+READ_FIELDS = {
+    "warm_start": {"procurement?": [{}], "deployments": _DEPLOYMENTS, "routing": _ROUTES},
+    "previous": {"procurement?": [{}], "deployments?": [{}],
+                 "objective": {"total": (float, None), "breakdown?": {"change_penalty?": float}},
+                 "periods": {"months": float, "period_hours": float, "discount_rate_per_period?": float,
+                             "timeline": [{"units": [{"offer": str}],
+                                           "moves?": [{"from": str, "to": str, "devices": float, "usd": float}],
+                                           "slices": [{"deployments": _DEPLOYMENTS, "routing": _ROUTES}],
+                                           "total_usd": float}]}},
+}
+
+
+def field_issues(node: Any, spec: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, what is wrong) for every field of ``node`` that does not have the shape of ``spec``
+    (:data:`READ_FIELDS`)."""
+    if isinstance(spec, dict):
+        if not isinstance(node, dict):
+            return [(path, f"{_shown(node)} is not an object")]
+        out = []
+        for key, sub in spec.items():
+            name = key.rstrip("?")
+            here = f"{path}.{name}" if path else name
+            if name in node:
+                out += field_issues(node[name], sub, here)
+            elif not key.endswith("?"):
+                out.append((here, "missing"))
+        return out
+    if isinstance(spec, list):
+        if not isinstance(node, list):
+            return [(path, f"{_shown(node)} is not a list")]
+        return [issue for i, item in enumerate(node) for issue in field_issues(item, spec[0], f"{path}[{i}]")]
+    if spec is str:
+        return [] if isinstance(node, str) else [(path, f"{_shown(node)} is not a string")]
+    if node is None and isinstance(spec, tuple) and None in spec:
+        return []
+    number = not isinstance(node, bool) and (isinstance(node, int) or isinstance(node, float) and math.isfinite(node))
+    return [] if number else [(path, f"{_shown(node)} is not a number")]
+
+
+def _shown(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_earlier_plan(plan: dict, role: str) -> None:
+    """Refuse, before the solve, an earlier plan that ``role`` ("previous": re-optimisation,
+    "warm_start") cannot use: another plan format, a plan of the other kind (single- or
+    multi-period), a field its reader takes missing or malformed; each named by its path."""
+    file = plan_source(plan, role)
+    fix = "pass the plan as `fleetopt solve --json` wrote it (schema: solver/schemas/plan.schema.json)"
+    fmt = plan.get("format", PLAN_FORMAT)
+    if fmt != PLAN_FORMAT:
+        raise InputError(InputIssue(f"plan format {fmt!r}: this fleetopt ({solver.__version__}) reads format "
+                                    f"{PLAN_FORMAT}", file=file, path="format",
+                                    hint="solve the problem again with this version for a plan it reads"))
+    periods = plan.get("periods")
+    if role == "warm_start" and periods is not None:
+        count = periods.get("count") if isinstance(periods, dict) else None
+        raise InputError(InputIssue(
+            f"a multi-period plan{f' ({count} periods)' if count else ''}: --warm-start (warm_start= in Python) "
+            "takes a single-period plan", file=file, path="periods",
+            hint=f"re-optimise a multi-period problem from it with {PLAN_ARGUMENTS['previous']}"))
+    if role == "previous":
+        if plan.get("status") not in ("optimal", "time_limit"):
+            raise InputError(InputIssue(
+                f"the plan has status {plan.get('status')!r}: it holds no decisions to keep", file=file,
+                path="status", hint="re-optimise from the last plan that was solved (status optimal or time_limit)"))
+        if periods is None:
+            raise InputError(InputIssue(
+                "a single-period plan (no `periods` section): --existing (previous= in Python) takes a "
+                "multi-period plan", file=file, path="periods",
+                hint="pass a plan `fleetopt solve --json` wrote for a multi-period problem; a single-period "
+                     f"solve starts from this one with {PLAN_ARGUMENTS['warm_start']}"))
+    issues = [InputIssue(what, file=file, path=path, hint=fix) for path, what in field_issues(plan, READ_FIELDS[role])]
+    if not issues:
+        from solver.verify import VerifyReport, check_structure
+        rep = VerifyReport()
+        check_structure(rep, plan)
+        issues = [InputIssue(v.message, file=file, path=v.where, hint=fix) for v in rep.violations]
+    if issues:
+        raise InputError(issues)
 
 
 def _round_tree(x: Any) -> Any:
@@ -408,22 +515,25 @@ class _VarsView:
         self.s_of_c = blocks["s_of_c"]
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number (a plan holds null for a figure it does not know)")
+
+
 def load_plan_json(path) -> dict:
     """Read a plan JSON file; InputError on unreadable or malformed files."""
     from pathlib import Path
 
-    from solver.errors import InputError, InputIssue
     from solver.yamlio import note_input
     p = Path(path)
     note_input(p)
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
+        d = json.loads(p.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         raise InputError(InputIssue("file not found", file=str(p), hint="check the path")) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(InputIssue(f"not a readable plan JSON: {exc}", file=str(p),
                                     hint="pass a file written by `fleetopt solve --json`")) from None
     if not isinstance(d, dict) or "status" not in d or "deployments" not in d:
         raise InputError(InputIssue("not a fleetopt plan (no `status` / `deployments`)", file=str(p),
                                     hint="pass a file written by `fleetopt solve --json`"))
-    return d
+    return PlanJson(d, str(p))

@@ -142,8 +142,10 @@ def test_a_warm_start_for_a_multi_period_problem_is_refused_as_on_the_cli(solved
     from solver.cli import main
 
     growth = PROBLEMS / "eight-quarter-growth.yaml"
-    with pytest.raises(InputError, match=r"warm_start \(--warm-start\) is for single-period problems"):
+    with pytest.raises(InputError, match=r"--warm-start \(warm_start= in Python\) is for single-period") as info:
         solve_problem(load_problem(growth), warm_start=solved.plan)
+    # the CLI shows this text too: the flag first, the Python keyword second
+    assert info.value.issues[0].hint.endswith("with --existing PLAN.json (previous= in Python)")
     plan = tmp_path / "chat.json"
     plan.write_text(solved.plan.to_json())
     assert main(["solve", str(growth), "--warm-start", str(plan), "--quiet"]) == 2
@@ -155,7 +157,8 @@ def test_shared_messages_name_the_python_option_and_the_cli_flag(chat, solved, m
     """The same functions serve the CLI and Python: a message naming '--workers' alone left a
     notebook user looking for a flag they never passed."""
     growth = load_problem(PROBLEMS / "eight-quarter-growth.yaml")
-    with pytest.raises(InputError, match=r"previous \(--existing\): the previous plan has no `periods`"):
+    with pytest.raises(InputError, match=r"--existing PLAN.json \(previous= in Python\): periods: a single-period "
+                                         r"plan \(no `periods` section\): --existing \(previous= in Python\) takes"):
         solve_problem(growth, previous=solved.plan)       # a single-period plan
     with pytest.raises(InputError, match=r"workers \(--workers\) must be >= 1, got 0"):
         run_sweep(chat, [parse_set("workloads.chat.demand.requests_per_s=10")], workers=0, cache_dir=None)

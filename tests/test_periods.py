@@ -574,20 +574,24 @@ def test_verify_charges_a_reservation_longer_than_40_periods(tmp_path):
     assert rep.ok and rep.recomputed["total_usd"] == pytest.approx(1051200.0)
 
 
+#: 24 owned H100s, 16 of them sold in period 0 (resale 50 %)
+SALE_PROBLEM = (LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 1, 1, 1]")
+                .replace("  max_utilization: 1.0",
+                         "  max_utilization: 1.0\n"
+                         "  existing: [{accelerator: h100-sxm, region: virginia, devices: 24, age_years: 1}]\n"
+                         "  power_caps: [{region: virginia, max_kw: 30, applies_to: [purchase]}]")
+                .replace("periods: {count: 8, months: 3}",
+                         "periods: {count: 4, months: 3, discount_rate_per_period: 0.03, resale_fraction: 0.5, "
+                         "retire_usd_per_device: 500}"))
+SALE_OVERLAY = LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 3, source: test}")
+
+
 def test_reoptimising_keeps_a_period_0_retirement_that_no_longer_pays(tmp_path):
     """16 of 24 owned H100s are sold in period 0 (resale 50 %).  With resale 0 retiring no longer pays,
     so the model had no retirement variable and dropped the executed sale: the devices came back."""
-    base = (LIFE_PROBLEM.replace("growth: [1, 1, 1, 1, 1, 2, 2, 2]", "growth: [1, 1, 1, 1]")
-            .replace("  max_utilization: 1.0",
-                     "  max_utilization: 1.0\n"
-                     "  existing: [{accelerator: h100-sxm, region: virginia, devices: 24, age_years: 1}]\n"
-                     "  power_caps: [{region: virginia, max_kw: 30, applies_to: [purchase]}]")
-            .replace("periods: {count: 8, months: 3}",
-                     "periods: {count: 4, months: 3, discount_rate_per_period: 0.03, resale_fraction: 0.5, "
-                     "retire_usd_per_device: 500}"))
     _, first, again = _solve_then_reoptimise(
-        tmp_path, LIFE_OVERLAY.replace("{value: 1, source: test}", "{value: 3, source: test}"), base,
-        new_problem=base.replace("resale_fraction: 0.5", "resale_fraction: 0.0"))
+        tmp_path, SALE_OVERLAY, SALE_PROBLEM,
+        new_problem=SALE_PROBLEM.replace("resale_fraction: 0.5", "resale_fraction: 0.0"))
 
     def retired(plan, t):
         return sum(u.get("retire", 0) for u in plan["periods"]["timeline"][t]["units"] if u["kind"] == "existing")
@@ -799,3 +803,122 @@ def test_executed_through_is_checked_in_python_as_on_the_command_line(tmp_path, 
     with pytest.raises(InputError) as info:
         solve_problem(lp, previous=previous, executed_through=value)
     assert info.value.issues[0].path == "executed_through"
+
+
+# ---------------------------------------------------------------- earlier plans checked before the solve
+@pytest.fixture(scope="module")
+def chain_q0(tmp_path_factory):
+    """CHAIN_PROBLEM and its plan (q0.json) in one folder."""
+    from solver.cli import main
+    d = tmp_path_factory.mktemp("chain")
+    (d / "cat.yaml").write_text(CHAIN_OVERLAY)
+    (d / "p.yaml").write_text(CHAIN_PROBLEM)
+    assert main(["solve", str(d / "p.yaml"), "--json", str(d / "q0.json"), "--quiet"]) == 0
+    return d
+
+
+def _reoptimise(d: Path, capsys, problem: str = CHAIN_PROBLEM, edit=None, *flags: str) -> tuple[int, str]:
+    """Re-optimise ``problem`` (written next to q0.json) from q0.json changed by ``edit``: (exit code, stderr)."""
+    from solver.cli import main
+    plan = json.loads((d / "q0.json").read_text())
+    if edit is not None:
+        edit(plan)
+    (d / "old.json").write_text(json.dumps(plan))
+    (d / "new.yaml").write_text(problem)
+    capsys.readouterr()
+    code = main(["solve", str(d / "new.yaml"), "--existing", str(d / "old.json"), "--quiet", *flags])
+    return code, capsys.readouterr().err
+
+
+def _first_buy(plan: dict) -> dict:
+    return next(u for u in plan["periods"]["timeline"][0]["units"] if u.get("buy"))
+
+
+@pytest.mark.parametrize("periods, shown", [
+    ("months: 1", "periods.months: the plan's periods are 3 month(s) (2190 h) long, this problem's 1 month(s) (730 h"),
+    ("months: 3, discount_rate_per_period: 0.05",
+     "periods.discount_rate_per_period: the plan discounts 0 per period, this problem 0.05"),
+])
+def test_a_plan_of_other_periods_is_refused(chain_q0, capsys, periods, shown):
+    """QA finding: a quarterly plan re-optimised on a monthly problem was taken as is (exit 0): its
+    periods 0..1 were kept as months and the report compared 3-month with 1-month costs."""
+    problem = CHAIN_PROBLEM.replace("months: 3", periods)
+    code, err = _reoptimise(chain_q0, capsys, problem, None, "--executed-through", "1")
+    assert code == 2, err
+    assert f"{chain_q0 / 'old.json'}: {shown}" in err, err
+
+
+def test_a_plan_of_another_format_is_refused_and_of_another_problem_warned(chain_q0, capsys):
+    code, err = _reoptimise(chain_q0, capsys, CHAIN_PROBLEM, lambda p: p.update(format=2))
+    assert code == 2 and "old.json: format: plan format 2: this fleetopt" in err, err
+    code, err = _reoptimise(chain_q0, capsys, CHAIN_PROBLEM, lambda p: p.update(problem="other"))
+    assert code == 0 and err.startswith("warning: ") and "made for problem 'other', this one is 'life'" in err, err
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("one", r"periods\.timeline\[0\]\.units\[\d+\]\.buy: 'one' is not a count"),
+    (-3, r"periods\.timeline\[0\]\.units\[\d+\]\.buy: -3 is not a count"),
+    (1.5, r"periods\.timeline\[0\]\.units\[\d+\]\.buy: 1\.5 is not a count"),
+    ("DELETE", r"periods\.timeline\[0\]\.units\[\d+\]\.offer: missing"),
+    (float("nan"), r"not a readable plan JSON: NaN is not a number"),
+])
+def test_malformed_executed_decisions_are_bad_input_named_by_path(chain_q0, capsys, value, shown):
+    """QA finding: buy 'one', NaN and a unit without its offer crashed (ValueError, KeyError: exit 1), -3
+    was 'infeasible' (exit 3) blaming power, spot or demand, 1.5 a solver error (exit 5) on pulp."""
+    import re
+
+    def edit(plan):
+        unit = _first_buy(plan)
+        if value == "DELETE":
+            del unit["offer"]
+        else:
+            unit["buy"] = value
+    code, err = _reoptimise(chain_q0, capsys, CHAIN_PROBLEM, edit)
+    assert code == 2, err
+    assert re.search(re.escape(f"{chain_q0 / 'old.json'}: ") + shown, err), err
+
+
+def test_malformed_earlier_plans_are_refused_in_python_with_the_argument_named(chain_q0):
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    plan = json.loads((chain_q0 / "q0.json").read_text())
+    del plan["periods"]["timeline"][1]["slices"][0]["deployments"][0]["id"]
+    with pytest.raises(InputError) as info:
+        solve_problem(load_problem(chain_q0 / "p.yaml"), previous=plan)
+    issue = info.value.issues[0]
+    assert (issue.file, issue.path) == ("--existing PLAN.json (previous= in Python)",
+                                        "periods.timeline[1].slices[0].deployments[0].id")
+
+
+def test_plans_of_the_other_kind_are_refused_for_warm_start_and_existing(chain_q0, capsys):
+    """QA finding: --warm-start with a multi-period plan warned that it had 'no deployment of this
+    problem'; say what it is and which flag takes it."""
+    from solver.cli import main
+    chat = ROOT / "problems/chat-assistant.yaml"
+    assert main(["solve", str(chat), "--warm-start", str(chain_q0 / "q0.json"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert ("q0.json: periods: a multi-period plan (6 periods): --warm-start (warm_start= in Python) takes a "
+            "single-period plan") in err and "--existing PLAN.json (previous= in Python)" in err, err
+    assert main(["solve", str(chat), "--json", str(chain_q0 / "chat.json"), "--quiet"]) == 0
+    assert main(["solve", str(chain_q0 / "p.yaml"), "--existing", str(chain_q0 / "chat.json"), "--quiet"]) == 2
+    assert "chat.json: periods: a single-period plan" in capsys.readouterr().err
+    plan = json.loads((chain_q0 / "chat.json").read_text())
+    plan["routing"][0]["requests_per_s"] = "forty"          # a ValueError (exit 1) before
+    (chain_q0 / "forty.json").write_text(json.dumps(plan))
+    assert main(["solve", str(chat), "--warm-start", str(chain_q0 / "forty.json"), "--quiet"]) == 2
+    assert "forty.json: routing[0].requests_per_s: 'forty' is not a number" in capsys.readouterr().err
+
+
+def test_executed_sales_beyond_the_owned_devices_are_refused(tmp_path, capsys):
+    """QA finding: a plan that sold 16 devices re-optimised on a problem that owns 8 was 'infeasible',
+    blaming power, spot share or demand."""
+    from solver.cli import main
+    (tmp_path / "cat.yaml").write_text(SALE_OVERLAY)
+    (tmp_path / "p.yaml").write_text(SALE_PROBLEM)
+    assert main(["solve", str(tmp_path / "p.yaml"), "--json", str(tmp_path / "q0.json"), "--quiet"]) == 0
+    (tmp_path / "p.yaml").write_text(SALE_PROBLEM.replace("devices: 24", "devices: 8"))
+    capsys.readouterr()
+    assert main(["solve", str(tmp_path / "p.yaml"), "--existing", str(tmp_path / "q0.json"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert (f"p.yaml: fleet.existing: the previous plan ({tmp_path / 'q0.json'}) retires or moves away 16 "
+            "devices of h100-sxm@virginia/existing/owned:existing by period 0, and this problem owns 8") in err, err

@@ -409,6 +409,8 @@ class Previous:
     decisions: dict
     n_periods: int
     executed: int = 1
+    #: the plan's file (or the argument that passed it), for errors
+    source: Optional[str] = None
 
     def get(self, key: tuple, default: float = 0.0) -> float:
         return self.decisions.get(key, default)
@@ -491,7 +493,7 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[Pre
             # the horizon): dropping them silently would plan as if they had not happened
             raise InputError(InputIssue(
                 f"the previous plan's executed decisions cannot be kept in this problem: {', '.join(lost)}",
-                path="previous (--existing)",
+                file=previous.source, path="periods.timeline",
                 hint="keep the previous plan's horizon and lead times when re-optimising"))
     model.blocks.update({"Y": v.Y, "X": v.X, "SP": v.SP, "NF": v.NF, "NE": v.NE, "B": v.B,
                          "Z": v.Z, "R": v.R, "MV": v.MV})

@@ -20,7 +20,7 @@ from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.options import SolveOptions
 from solver.mip.status import ERROR, INFEASIBLE, SolveResult
-from solver.plan import Plan, build_plan, plan_dict
+from solver.plan import PLAN_ARGUMENTS, Plan, build_plan, check_earlier_plan, plan_dict
 from solver.problem.load import require_loaded
 from solver.progress import solved, starting
 
@@ -202,22 +202,24 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
         previous = plan_dict(previous, "previous")
     SolveOptions(backend, solver, time_limit_s, mip_gap, threads).check(default_backend=opts.backend)
     if executed_through is not None and previous is None:
-        raise InputError(InputIssue("executed_through (--executed-through) needs the earlier plan",
+        raise InputError(InputIssue("--executed-through (executed_through= in Python) needs the earlier plan",
                                     path="executed_through",
-                                    hint="pass previous= (--existing PLAN.json), the plan whose periods "
+                                    hint=f"pass {PLAN_ARGUMENTS['previous']}, the plan whose periods "
                                          "have been carried out"))
     executed_through = 0 if executed_through is None else executed_through
     if isinstance(executed_through, bool) or not isinstance(executed_through, (int, np.integer)) \
             or executed_through < 0:
-        raise InputError(InputIssue(f"executed_through (--executed-through) must be a period >= 0, got "
-                                    f"{executed_through!r}", path="executed_through",
+        raise InputError(InputIssue(f"--executed-through (executed_through= in Python) must be a period >= 0, "
+                                    f"got {executed_through!r}", path="executed_through",
                                     hint="0 is the first period: its decisions have been carried out"))
     if warm_start is not None and p.objective.periods is not None:
         # the multi-period model takes no start: a silently ignored one would look like it helped
-        raise InputError(InputIssue("warm_start (--warm-start) is for single-period problems",
+        raise InputError(InputIssue("--warm-start (warm_start= in Python) is for single-period problems",
                                     file=loaded.file, path="objective.periods",
-                                    hint="re-optimise a multi-period plan from it with previous= "
-                                         "(--existing PLAN.json)"))
+                                    hint=f"re-optimise a multi-period plan from it with {PLAN_ARGUMENTS['previous']}"))
+    for plan, role in ((warm_start, "warm_start"), (previous, "previous")):
+        if plan is not None:
+            check_earlier_plan(plan, role)
     backend = backend or opts.backend
     solver = solver or (opts.solver if backend == opts.backend else None)
     if p.objective.periods is not None or previous is not None:
