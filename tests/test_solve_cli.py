@@ -133,15 +133,17 @@ def test_homogeneous_baseline_is_never_cheaper(problem, tmp_path):
     assert b["saving_percent"] == pytest.approx(expect, abs=1e-6)
 
 
-def test_verify_rejects_malformed_plan_with_exit_2(problem, tmp_path, capsys):
+def test_verify_names_a_missing_field_and_rejects_a_file_that_is_not_json(problem, tmp_path, capsys):
+    """A plan missing a field its schema requires is a plan that fails verification (exit 6, the
+    field named); a file that is not JSON at all is bad input (exit 2)."""
     pj = tmp_path / "p.json"
     assert main(["solve", str(problem), "--json", str(pj), "--quiet"]) == 0
     d = json.loads(pj.read_text())
     del d["deployments"][0]["replicas"]
     pj.write_text(json.dumps(d))
-    assert main(["verify", str(problem), str(pj)]) == 2
-    err = capsys.readouterr().err
-    assert "malformed plan" in err and "Traceback" not in err
+    assert main(["verify", str(problem), str(pj)]) == 6
+    out, err = capsys.readouterr()
+    assert "deployments[0]: no `replicas`" in out and "Traceback" not in out + err
     pj.write_text("{not json")
     assert main(["verify", str(problem), str(pj)]) == 2
 
