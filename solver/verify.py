@@ -128,10 +128,11 @@ def check_structure(rep: VerifyReport, plan: dict) -> None:
                 if key in COUNT_FIELDS and not any(isinstance(x, (dict, list)) for x in values):
                     for x in values:
                         rep.checks += 1
-                        if isinstance(x, bool) or not isinstance(x, (int, float)) or x < 0 or x != int(x):
+                        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) \
+                                or x < 0 or x != int(x):
                             rep.add("structure", here, f"{x!r} is not a count (a whole number >= 0)")
-                elif key == "requests_per_s" and isinstance(val, (int, float)) and val < -1e-9:
-                    rep.add("structure", here, f"negative request rate {val:g}")
+                elif key == "requests_per_s" and isinstance(val, (int, float)) and not val >= -1e-9:
+                    rep.add("structure", here, f"request rate {val:g} is not a rate >= 0")
                 else:
                     walk(val, here)
         elif isinstance(node, list):

@@ -93,3 +93,13 @@ def test_verify_flags_routes_to_a_deployment_without_replicas(loaded, plans):
         r["requests_per_s"] *= 0.1          # a load of ~1e-7 replica: within an absolute tolerance
     rep = verify_plan(loaded.problem, loaded.catalog, plan)
     assert any(v.kind == "capacity" for v in rep.violations), [v.message for v in rep.violations]
+
+
+def test_verify_reports_a_nan_count_in_a_plan_dict(loaded, plans):
+    """Plans passed as Python dicts skip the JSON reader's NaN refusal: a NaN count is a structure
+    violation, not a crash (int(nan) raised ValueError)."""
+    import copy
+    plan = copy.deepcopy(plans[BACKENDS[0]])
+    plan["deployments"][0]["replicas"] = float("nan")
+    rep = verify_plan(loaded.problem, loaded.catalog, plan)
+    assert any(v.kind == "structure" and "replicas" in v.where for v in rep.violations)
