@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,9 +202,46 @@ def note_input(path: str | os.PathLike) -> None:
             pass
 
 
+def standard_stream(path: str | os.PathLike) -> Optional[int]:
+    """1 when an output path names standard output: ``-``, or the file standard output already is
+    (``/dev/stdout``, ``/dev/fd/1``, through which a shell's ``>> log`` would be replaced by a
+    rename); 2 when it names standard error's; else None (also for /dev/null, which both may be)."""
+    if str(path) == "-":
+        return 1
+    try:
+        st = os.stat(path)
+        if os.path.samestat(st, os.stat(os.devnull)):
+            return None
+    except OSError:
+        return None
+    for fd in (1, 2):
+        try:
+            if os.path.samestat(st, os.fstat(fd)):
+                return fd
+        except OSError:
+            continue
+    return None
+
+
+def folder_problem(folder: str | os.PathLike) -> Optional[str]:
+    """Why files cannot be created in ``folder`` (or in the folders to be made on the way to it);
+    None when they can."""
+    existing = Path(os.path.realpath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
+    return None
+
+
 def check_output_path(path: str | os.PathLike, *, protect: tuple = ()) -> None:
-    """Refuse, before any work, an output path that :func:`atomic_write_bytes` would refuse
-    afterwards: an input of the command, or a directory."""
+    """Refuse, before any work, an output path that :func:`atomic_write_bytes` would refuse or fail
+    on afterwards: an input of the command, a directory (or a name ending in '/'), a place that
+    cannot be written.  Standard output or error (:func:`standard_stream`) is always accepted."""
+    if standard_stream(path):
+        return
     target = Path(os.path.realpath(path))
     for p in (*protect, *(_INPUTS or ())):
         try:
@@ -216,6 +254,17 @@ def check_output_path(path: str | os.PathLike, *, protect: tuple = ()) -> None:
     if target.is_dir():
         raise InputError(InputIssue(message="output path is a directory", file=str(path),
                                     hint="name a file inside it"))
+    if str(path).endswith(("/", os.sep)):
+        raise InputError(InputIssue(message="output path ends with '/', so it names a folder, not a file",
+                                    file=str(path), hint="name a file inside the folder, e.g. "
+                                                         f"{str(path).rstrip('/' + os.sep)}/FILE"))
+    if os.path.exists(path) and not os.path.isfile(path):   # a pipe or a device: written into
+        problem = None if os.access(path, os.W_OK) else "no permission to write it"
+    else:
+        problem = folder_problem(target.parent)
+    if problem:
+        raise InputError(InputIssue(message=f"cannot write here: {problem}", file=str(path),
+                                    hint="check the path and permissions, or choose another output path"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple = ()) -> None:
@@ -225,10 +274,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple =
     intact.  ``protect`` lists input files that must never be overwritten.  A symbolic
     link is written through (its target gets the data; the link stays a link), and a
     path that is not a regular file (``/dev/stdout``, a named pipe) is written directly:
-    renaming over it would replace the device or pipe with a file.
+    renaming over it would replace the device or pipe with a file.  Standard output or error
+    (:func:`standard_stream`: ``-``, ``/dev/stdout``) is written in place, through ``sys.stdout``
+    or ``sys.stderr``.
     """
     target = Path(os.path.realpath(path))
     check_output_path(path, protect=protect)
+    fd = standard_stream(path)
+    if fd:
+        stream = sys.stdout if fd == 1 else sys.stderr
+        stream.flush()
+        stream.buffer.write(data)
+        stream.buffer.flush()
+        return
     if os.path.exists(path) and not os.path.isfile(path):
         try:
             with open(path, "wb") as fh:

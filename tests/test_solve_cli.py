@@ -273,3 +273,80 @@ def test_an_infeasible_solve_says_so_in_user_terms_and_keeps_the_solver_account_
     assert err.startswith("error: infeasible: no plan meets every constraint\nWhy no plan exists")
     assert main(["solve", path, "--scenario", "fp8-only", "-v"]) == 3
     assert "no allowed deployment can serve workload(s) rag-eu" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shipped,flags,fragment", [
+    (None, ["--json", "{tmp}/afile/p.json"], "afile is a file, not a folder"),
+    (None, ["--markdown", "{tmp}/afile/p.md"], "afile is a file, not a folder"),
+    (None, ["--save-lp", "{tmp}/afile/m.lp"], "afile is a file, not a folder"),
+    (None, ["--csv", "{tmp}/afile"], "afile is a file, not a folder"),
+    (None, ["--json", "{tmp}/newdir/"], "names a folder, not a file"),
+    (None, ["--scenario", "impossible-latency", "--scenario", "no-power"], "--scenario: given more than once"),
+    ("eight-quarter-growth.yaml", ["--baseline", "homogeneous"], "--baseline is for single-period problems"),
+])
+def test_outputs_and_flags_are_refused_before_the_solve(problem, tmp_path, capsys, monkeypatch, shipped, flags,
+                                                        fragment):
+    """QA: an output that cannot be written (or --baseline on a multi-period problem) was found after
+    the solve, whose result was then lost behind exit 2; a repeated --scenario silently kept the last."""
+    import solver.mip.pipeline
+
+    def no_solve(*a, **k):
+        raise AssertionError("solved before checking the outputs")
+    monkeypatch.setattr(solver.mip.pipeline, "solve_problem", no_solve)
+    (tmp_path / "afile").write_text("kept")
+    path = Path(__file__).resolve().parents[1] / "problems" / shipped if shipped else problem
+    assert main(["solve", str(path), *[f.format(tmp=tmp_path) for f in flags]]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err and "internal error" not in err
+    assert (tmp_path / "afile").read_text() == "kept" and not (tmp_path / "newdir").exists()
+
+
+def test_json_dash_is_the_plan_on_stdout_and_the_console_text_on_stderr(problem, tmp_path, capsys, monkeypatch):
+    """QA: `--json -` wrote a file named '-' and the status line followed the JSON on stdout."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["solve", str(problem), "--json", "-", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["status"] == "optimal"
+    assert err.startswith("optimal ") and not (tmp_path / "-").exists()
+
+
+def test_json_to_dev_stdout_appends_to_the_log_stdout_goes_to(problem, tmp_path):
+    """QA: `--json /dev/stdout >> pipeline.log` replaced the log (/dev/stdout resolves to it, and the
+    plan was renamed over it): it is written in place, after what the log held."""
+    import subprocess
+    import sys
+    log = tmp_path / "pipeline.log"
+    log.write_text("earlier lines\n")
+    with log.open("ab") as fh:
+        run = subprocess.run([sys.executable, "-m", "solver", "solve", str(problem), "--json", "/dev/stdout",
+                              "--quiet"], stdout=fh, stderr=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    head, _, plan = log.read_text().partition("\n")
+    assert head == "earlier lines" and json.loads(plan)["status"] == "optimal"
+    assert run.stderr.startswith("optimal ")
+
+
+class _ReaderGone:
+    """A stdout whose reader went away (`fleetopt ... | head -1`)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_leaves_keeps_the_exit_code(problem, tmp_path, capsys, monkeypatch):
+    """QA: a broken pipe made main() return 0: `solve inf.yaml | head -1` gave 0 instead of 3, and
+    `verify c.yaml tampered.json | head -1` 6 or 0 at random."""
+    import sys
+    pj = tmp_path / "p.json"
+    assert main(["solve", str(problem), "--json", str(pj), "--quiet"]) == 0
+    d = json.loads(pj.read_text())
+    d["routing"][0]["requests_per_s"] += 5
+    pj.write_text(json.dumps(d))
+    monkeypatch.setattr(sys, "stdout", _ReaderGone())
+    assert main(["solve", str(problem), "--scenario", "impossible-latency"]) == 3
+    assert main(["verify", str(problem), str(pj)]) == 6
+    assert "Traceback" not in capsys.readouterr().err

@@ -392,3 +392,123 @@ def test_ray_missing_is_a_clear_error(chat, monkeypatch):
     with pytest.raises(FleetoptError) as ei:
         run_sweep(chat, [parse_set(f"{DEMAND}=15")], cache_dir=None, use_ray=True)
     assert "pip install 'fleetopt[ray]'" in str(ei.value)
+
+
+# ---------------------------------------------------------------------- QA: the environment
+def test_table_columns_are_fixed_first_and_accelerators_last_sorted():
+    """QA: `devices_<accelerator>` columns sat in the middle, so the columns after them moved between
+    runs that used other accelerators."""
+    from solver.explore.sweep import SUMMARY_COLUMNS, table_columns
+    cols = table_columns([{"devices_l4": 1}, {"devices_b200": 2, "devices_h100-sxm": 1}], [DEMAND])
+    assert cols == ["scenario", DEMAND, *SUMMARY_COLUMNS, "devices_b200", "devices_h100-sxm", "devices_l4"]
+
+
+def test_a_cache_that_cannot_be_written_is_refused_or_left_out(tmp_path, capsys, monkeypatch):
+    """QA: an unwritable cache raised PermissionError after the first solve (exit 1, every row lost).
+    --cache DIR is checked before solving (exit 2); the default one, where it cannot be written, and
+    a cache write that fails later are warnings: the sweep goes on without it."""
+    (tmp_path / "afile").write_text("")
+    base = ["sweep", str(CHAT), "--set", f"{DEMAND}=20,40", "--workers", "1", "--quiet"]
+    assert main(base + ["--out", str(tmp_path / "a.csv"), "--cache", str(tmp_path / "afile" / "c")]) == 2
+    assert "cannot write the result cache" in capsys.readouterr().err and not (tmp_path / "a.csv").exists()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".fleetopt-cache").write_text("")       # the default cache folder's place is taken
+    assert main(base + ["--out", "b.csv"]) == 0
+    assert "warning: cannot write the result cache" in capsys.readouterr().err
+
+    def refused(self, key, record):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(ResultCache, "put", refused)
+    assert main(base + ["--out", "c.csv", "--cache", "c"]) == 0
+    assert "going on without it" in capsys.readouterr().err
+    with open("c.csv") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["optimal", "optimal"]
+
+
+def test_a_results_file_another_sweep_wrote_meanwhile_is_not_overwritten(tmp_path, capsys, monkeypatch):
+    """QA: two sweeps into one results file overwrote each other silently."""
+    import os
+    out = tmp_path / "r.csv"
+    real = sweep_mod.run_sweep
+
+    def with_another_sweep(*a, **k):
+        res = real(*a, **k)
+        out.write_text("the other sweep's table\n")
+        return res
+    monkeypatch.setattr(sweep_mod, "run_sweep", with_another_sweep)
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=40", "--no-cache", "--out", str(out), "--quiet"]) == 2
+    assert "changed while this sweep ran" in capsys.readouterr().err
+    assert out.read_text() == "the other sweep's table\n"
+    with open(tmp_path / f"r.{os.getpid()}.csv") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["optimal"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork and /proc")
+def test_sigterm_stops_the_workers(tmp_path):
+    """QA: SIGTERM to a sweep's parent left its workers orphaned, hung forever holding the caller's
+    pipes (`fleetopt sweep ... --workers 2 & kill -TERM $!`): they are stopped, exit 143."""
+    import os
+    import signal
+    import subprocess
+    import time
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from solver.explore import sweep\n"
+        "def slow(task):\n"
+        "    open(os.path.join(sys.argv[1], f'{os.getpid()}.pid'), 'w').close()\n"
+        "    time.sleep(120)\n"
+        "sweep.run_scenario = slow\n"
+        "from solver.cli import main\n"
+        "sys.exit(main(sys.argv[2:]))\n")
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "sweep", str(CHAT), "--set",
+                             f"{DEMAND}=20,40,60", "--workers", "2", "--no-cache", "--out",
+                             str(tmp_path / "r.csv"), "--quiet"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    workers: list = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [int(p.stem) for p in tmp_path.glob("*.pid")]
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)      # the workers held its pipes: this waited forever
+        assert proc.returncode == 143
+        time.sleep(0.5)
+        for pid in workers:
+            stat = Path(f"/proc/{pid}/stat")
+            assert not stat.exists() or stat.read_text().split()[2] == "Z", pid
+    finally:
+        proc.kill()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        proc.communicate()
+
+
+def test_ray_that_cannot_start_is_an_environment_error(tmp_path, capsys, monkeypatch):
+    """QA: RAY_ADDRESS set with Ray not importable exited 1, and with Ray but not ray[client] gave
+    "internal error: ValueError": both are exit 2, with what to install."""
+    import builtins
+    import types
+    args = ["sweep", str(CHAT), "--set", f"{DEMAND}=20,40", "--no-cache", "--out", str(tmp_path / "r.csv")]
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    fake = types.SimpleNamespace(is_initialized=lambda: False)
+
+    def no_client(**kw):
+        raise ValueError("Ray Client requires pip package `ray[client]`")
+    fake.init = no_client
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Ray did not start at ray://head:10001: Ray Client requires pip package `ray[client]`" in err
+    assert "internal error" not in err
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (
+        (_ for _ in ()).throw(ImportError(name)) if name == "ray" else real(name, *a, **k)))
+    assert main(args) == 2
+    assert "pip install 'fleetopt[ray]'" in capsys.readouterr().err

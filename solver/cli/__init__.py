@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -45,16 +46,68 @@ def distinct_outputs(args, flags: dict[str, str]) -> None:
     from pathlib import Path
 
     from solver.errors import InputError, InputIssue
+    from solver.yamlio import standard_stream
     seen: dict[str, str] = {}
     for option, flag in flags.items():
         value = getattr(args, option, None)
         if value is None:
             continue
-        key = str(Path(value).resolve())
+        fd = standard_stream(value)
+        key = f"<fd {fd}>" if fd else str(Path(value).resolve())
         if key in seen:
             raise InputError(InputIssue(f"the same path as {seen[key]} ({value!r})", path=flag,
                                         hint="give each output its own file"))
         seen[key] = flag
+
+
+class Once(argparse.Action):
+    """An option that may be given once (``--scenario``): argparse would silently keep the last."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, f"given more than once ({getattr(namespace, self.dest)!r}, "
+                                               f"then {values!r}): give it once")
+        setattr(namespace, self.dest, values)
+
+
+class _ReaderMayLeave:
+    """``sys.stdout`` and ``sys.stderr`` while a command runs.  When the reader of a pipe goes away
+    (``fleetopt verify ... | head -1``), the rest of the output is dropped instead of a
+    BrokenPipeError ending the command: it finishes, and its exit code still says how it went."""
+
+    def __init__(self, stream):
+        self._stream, self._gone = stream, False
+
+    def write(self, data):
+        if not self._gone:
+            try:
+                return self._stream.write(data)
+            except BrokenPipeError:
+                self._leave()
+        return len(data)
+
+    def flush(self):
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._leave()
+
+    @property
+    def buffer(self):
+        return _ReaderMayLeave(self._stream.buffer)
+
+    def _leave(self):
+        self._gone = True
+        try:  # what is still buffered, and C-level writes, go nowhere: no error at exit either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def add_verbose(p: argparse.ArgumentParser) -> None:
@@ -75,6 +128,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_BAD_INPUT
     from solver.progress import shown
     from solver.yamlio import guarding_inputs
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ReaderMayLeave(stdout), _ReaderMayLeave(stderr)
     try:
         # every file the command reads is safe from its outputs (yamlio.guarding_inputs)
         with shown(getattr(args, "verbose", 0)), guarding_inputs():
@@ -88,8 +143,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback
         if getattr(args, "debug", False):
             raise
@@ -97,3 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               "    this is a bug in fleetopt; rerun with --debug for the traceback and report it",
               file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = stdout, stderr

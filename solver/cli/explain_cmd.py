@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from solver.cli import add_verbose
+from solver.cli import Once, add_verbose
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR
 from solver.mip.backends import BACKENDS
 from solver.yamlio import atomic_write_text
@@ -17,7 +17,8 @@ from solver.yamlio import atomic_write_text
 def register(sub) -> None:
     p = sub.add_parser("explain", help="explain why a problem has no plan and what to relax")
     p.add_argument("problem", metavar="PROBLEM.yaml")
-    p.add_argument("--scenario", default=None, help="apply this named scenario of the problem file")
+    p.add_argument("--scenario", action=Once, default=None,
+                   help="apply this named scenario of the problem file")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from solver.cli import add_verbose
+from solver.cli import Once, add_verbose
 from solver.errors import EXIT_OK, EXIT_VIOLATIONS
 from solver.mip.backends import BACKENDS
 
@@ -25,7 +25,8 @@ def register(sub) -> None:
                    help="ttft/tpot: scale every workload's target down; quality: raise min_score; "
                         "carbon: cap total CO2")
     p.add_argument("--points", type=int, default=8, metavar="N", help="points on the front (default 8)")
-    p.add_argument("--scenario", default=None, help="apply this named scenario first")
+    p.add_argument("--scenario", action=Once, default=None,
+                   help="apply this named scenario first")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None)

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 
+from solver.cli import Once
 from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
 
 
@@ -69,7 +70,7 @@ def register(sub) -> None:
     p.add_argument("problem", metavar="PROBLEM.yaml")
     p.add_argument("plan", metavar="PLAN.json", nargs="?", default=None,
                    help="written by `fleetopt solve --json` (not needed with --tighten)")
-    p.add_argument("--scenario", default=None,
+    p.add_argument("--scenario", action=Once, default=None,
                    help="problem scenario (default: the scenario the plan was solved for)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
@@ -118,7 +119,8 @@ def register(sub) -> None:
     g = tsub.add_parser("generate", help="write a Poisson trace of a problem's workloads at peak rate")
     g.add_argument("problem", metavar="PROBLEM.yaml")
     g.add_argument("-o", "--output", required=True, metavar="CSV")
-    g.add_argument("--scenario", default=None, help="apply this named scenario of the problem file")
+    g.add_argument("--scenario", action=Once, default=None,
+                   help="apply this named scenario of the problem file")
     g.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
     g.add_argument("--duration", type=_positive, default=600.0, metavar="S",
                    help="seconds of traffic (default 600)")

@@ -7,18 +7,19 @@ import re
 import sys
 from pathlib import Path
 
-from solver.cli import add_verbose, distinct_outputs
+from solver.cli import Once, add_verbose, distinct_outputs
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS
 from solver.mip.stop import on_interrupt
 from solver.mip.status import EXIT_CODE
-from solver.yamlio import atomic_write_text, check_output_path
+from solver.yamlio import atomic_write_text, check_output_path, standard_stream
 
 
 def register(sub) -> None:
     p = sub.add_parser("solve", help="find the cheapest fleet that meets every SLO and constraint")
     p.add_argument("problem", metavar="PROBLEM.yaml")
-    p.add_argument("--scenario", default=None, help="apply this named scenario of the problem file")
+    p.add_argument("--scenario", action=Once, default=None,
+                   help="apply this named scenario of the problem file")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None,
@@ -32,7 +33,8 @@ def register(sub) -> None:
                    help="relative MIP gap, e.g. 1e-4 (default: the problem's solver.mip_gap)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="solver threads (default: the problem's solver.threads, else the solver's own)")
-    p.add_argument("--json", default=None, metavar="FILE", help="write the plan as JSON")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write the plan as JSON ('-': on stdout, the console text then on stderr)")
     p.add_argument("--markdown", default=None, metavar="FILE", help="write the plan as Markdown")
     p.add_argument("--csv", default=None, metavar="DIR", help="write plan tables as CSV files")
     p.add_argument("--save-lp", default=None, metavar="FILE", help="write the model (CPLEX LP format)")
@@ -62,6 +64,9 @@ def _check_options(args, problem) -> tuple[str, str | None]:
     backend = args.backend or problem.solver.backend
     solver = args.solver or (problem.solver.solver if backend == problem.solver.backend else None)
     SolveOptions(backend, solver, args.time_limit, args.gap, args.threads).check()
+    if args.baseline and (problem.objective.periods is not None or args.existing):
+        raise InputError(InputIssue("--baseline is for single-period problems", path="--baseline",
+                                    hint="leave it out for a multi-period problem"))
     distinct_outputs(args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp", "csv": "--csv"})
     return backend, solver
 
@@ -107,9 +112,6 @@ def run(args) -> int:
     plan = solved.plan
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text())
-    if args.baseline == "homogeneous" and plan.periods is not None:
-        raise InputError(InputIssue("--baseline is for single-period problems", path="--baseline",
-                                    hint="leave it out for a multi-period problem"))
     if args.baseline == "homogeneous" and plan.status in ("optimal", "time_limit"):
         base = homogeneous_baseline(loaded, plan.objective.total, backend=backend, solver=solver,
                                     time_limit_s=args.time_limit, mip_gap=args.gap)
@@ -126,11 +128,15 @@ def run(args) -> int:
         atomic_write_text(args.markdown, markdown_text(d))
     if args.csv:
         write_csv_dir(d, Path(args.csv))
+    # an output on stdout (`--json -`) is all stdout holds: the console text goes to stderr
+    console = sys.stderr if any(out and standard_stream(out) == 1
+                                for out in (args.json, args.markdown, args.save_lp)) else sys.stdout
     if args.quiet:
         total = d["objective"]["total"]
-        print(f"{plan.status}" + (f" {total:.2f} {d['objective']['currency']}" if total is not None else ""))
+        print(f"{plan.status}" + (f" {total:.2f} {d['objective']['currency']}" if total is not None else ""),
+              file=console)
     else:
-        print(console_text(d), end="")
+        print(console_text(d), end="", file=console)
     if plan.status == "infeasible" and not args.verbose:
         # the explanation below says why in the user's terms; the solver's own account (phases,
         # statuses) is in the JSON's solver.status_detail and printed with -v

@@ -3,9 +3,10 @@
 Grid: ``--set PATH=V1,V2`` (several --set: cartesian product).  Random:
 ``--set PATH=uniform(a,b)|normal(mean,sd)|lognormal(median,sigma) --samples N
 --seed S``.  Failures are rows (status + error), never a crash.  Results are
-cached under ``--cache`` (default ``.fleetopt-cache/``) so a rerun only solves
-new scenarios.  Local worker processes by default; ``--ray`` (or RAY_ADDRESS
-set) runs one Ray task per scenario.
+cached under ``--cache`` (default ``.fleetopt-cache/``, left out with a warning
+where it cannot be written) so a rerun only solves new scenarios.  Local worker
+processes by default (SIGTERM stops them too, exit 143); ``--ray`` (or
+RAY_ADDRESS set) runs one Ray task per scenario.
 
 Every scenario gets a row and the table is written whatever the rows say.  Exit
 code 0 when every row is an answer (optimal, time_limit or infeasible: "no plan"
@@ -13,13 +14,17 @@ is a finding); 2 when a row's variant is not valid input (``invalid``: a value
 of --set the problem rejects) or the sweep itself is (bad --set, unknown path);
 5 when a solve failed (``error``) and 1 when one crashed, so that a batch job
 notices rows that need a look.  The worst one decides (1 before 5 before 2).
+A results file that changed while the sweep ran (another sweep writing it) is
+not overwritten: the table goes beside it (``NAME.PID.csv``), with exit 2.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
+from solver.cli import Once
 from solver.mip.backends import BACKENDS
 
 
@@ -34,7 +39,8 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="random draws (per grid point) for distribution values")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--scenario", default=None, help="apply this named scenario of the file first")
+    p.add_argument("--scenario", action=Once, default=None,
+                   help="apply this named scenario of the file first")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
     p.add_argument("--out", default="sweep-results.csv", metavar="FILE",
@@ -57,11 +63,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from solver.errors import InputError, InputIssue
-    from solver.explore.cache import DEFAULT_CACHE_DIR
+    from solver.errors import EXIT_BAD_INPUT, InputError, InputIssue
+    from solver.explore.cache import DEFAULT_CACHE_DIR, check_cache_dir
     from solver.explore.common import SolveOptions
     from solver.explore.sweep import check_output, parse_set, run_sweep, write_table
     from solver.problem.load import load_problem
+    from solver.yamlio import check_output_path
 
     if not args.sets:
         raise InputError(InputIssue("nothing to sweep: give at least one --set PATH=VALUES",
@@ -70,17 +77,42 @@ def run(args) -> int:
     params = [parse_set(s) for s in args.sets]
     check_output(args.out)
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    check_output_path(args.out)
+    before = file_stamp(args.out)
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads)
     use_ray = (args.ray or bool(os.environ.get("RAY_ADDRESS"))) and not args.no_ray
     cache_dir = None if args.no_cache else (args.cache or DEFAULT_CACHE_DIR)
+    if cache_dir and not args.cache:
+        try:
+            check_cache_dir(cache_dir)
+        except InputError as exc:
+            print(f"warning: {exc.issues[0].message}; going on without it (--cache DIR keeps one elsewhere)",
+                  file=sys.stderr)
+            cache_dir = None
     res = run_sweep(loaded, params, samples=args.samples, seed=args.seed, options=opts,
                     overlays=args.catalog, workers=args.workers, cache_dir=cache_dir,
                     use_ray=use_ray, progress=(not args.quiet) and sys.stderr.isatty())
-    fmt = write_table(res, args.out)
+    out = args.out
+    moved = file_stamp(out) != before
+    if moved:
+        out = str(Path(out).with_name(f"{Path(out).stem}.{os.getpid()}{Path(out).suffix}"))
+        print(f"error: {args.out} changed while this sweep ran (another sweep writing it?): not "
+              f"overwritten; this sweep's table is {out}", file=sys.stderr)
+    fmt = write_table(res, out)
     print(res.summary_text(), end="")
-    print(f"wrote {args.out} ({fmt}, {len(res.rows)} rows)"
+    print(f"wrote {out} ({fmt}, {len(res.rows)} rows)"
           + (f"; cache {cache_dir}" if cache_dir else ""))
-    return exit_code(res.rows)
+    code = exit_code(res.rows)
+    return (code or EXIT_BAD_INPUT) if moved else code
+
+
+def file_stamp(path) -> tuple | None:
+    """What changes when a file is written (atomically or in place); None while there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def exit_code(rows) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from solver.cli import Once
 from solver.errors import EXIT_BAD_INPUT, EXIT_INFEASIBLE, InputError, InputIssue
 from solver.yamlio import load_yaml_file
 
@@ -18,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
-    p.add_argument("--scenario", default=None, help="validate with this scenario applied")
+    p.add_argument("--scenario", action=Once, default=None,
+                   help="validate with this scenario applied")
     p.set_defaults(func=run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from solver.cli import Once
 from solver.errors import EXIT_OK, EXIT_VIOLATIONS, InputError, InputIssue
 from solver.report import number_text
 
@@ -10,7 +11,7 @@ def register(sub) -> None:
     p = sub.add_parser("verify", help="recompute a plan's cost and constraints; list violations")
     p.add_argument("problem", metavar="PROBLEM.yaml")
     p.add_argument("plan", metavar="PLAN.json")
-    p.add_argument("--scenario", default=None,
+    p.add_argument("--scenario", action=Once, default=None,
                    help="scenario to apply (default: the one recorded in the plan)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from solver.cli import add_verbose
+from solver.cli import Once, add_verbose
 from solver.errors import EXIT_OK, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -22,7 +22,8 @@ def register(sub) -> None:
     p = sub.add_parser("whatif", help="binding constraints, marginal values (duals, integer decisions "
                                       "fixed) and the price at which the plan changes accelerator")
     p.add_argument("problem", metavar="PROBLEM.yaml")
-    p.add_argument("--scenario", default=None, help="apply this named scenario first")
+    p.add_argument("--scenario", action=Once, default=None,
+                   help="apply this named scenario first")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None)

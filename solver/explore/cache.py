@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import solver
-from solver.yamlio import atomic_write_text
+from solver.errors import InputError, InputIssue
+from solver.yamlio import atomic_write_text, folder_problem
 
 #: bump when the record layout changes
 CACHE_FORMAT = 1
@@ -89,6 +90,15 @@ def scenario_key(doc: dict, *, catalog_version: str, overlays: dict, options: di
     payload = {"format": CACHE_FORMAT, "problem": doc, "catalog": catalog_version,
                "overlays": overlays, "fleetopt": tool_version(), "options": options}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def check_cache_dir(directory: str | os.PathLike) -> None:
+    """:class:`InputError` when the cache cannot be written, before the first solve, not after."""
+    problem = folder_problem(directory)
+    if problem:
+        raise InputError(InputIssue(f"cannot write the result cache: {problem}", file=str(directory),
+                                    path="--cache", hint="name a folder you can write (--cache DIR), "
+                                                         "or --no-cache"))
 
 
 class ResultCache:

@@ -17,13 +17,16 @@ so a rerun only solves what is new.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import itertools
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -32,9 +35,9 @@ import numpy as np
 import yaml
 
 from solver.mip.periods import PERIOD_COST_PARTS
-from solver.errors import FleetoptError, InputError, InputIssue
-from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, overlay_digests, scenario_key,
-                                  tool_version)
+from solver.errors import EXIT_BAD_INPUT, FleetoptError, InputError, InputIssue
+from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, check_cache_dir, overlay_digests,
+                                  scenario_key, tool_version)
 from solver.explore.common import SolveOptions, base_document, one_line, plan_summary
 from solver.problem.load import require_loaded
 
@@ -42,7 +45,7 @@ DISTRIBUTIONS = ("uniform", "normal", "lognormal")
 #: statuses of rows that did not come from a solve
 INVALID = "invalid"      # the edited problem is not valid input (message in `error`)
 CRASHED = "crashed"      # an unexpected exception (a bug): never cached
-#: fixed leading columns of the table (parameters go between `scenario` and `status`)
+#: fixed columns of the table: `scenario`, the parameters, these, then `devices_<accelerator>` sorted
 SUMMARY_COLUMNS = (["status", "total_usd", "usd_per_month"]
                    + [f"cost_{p}_usd" for p in PERIOD_COST_PARTS]
                    + ["devices", "replicas", "co2_kg", "energy_kwh", "solve_s", "solver_s", "gap",
@@ -407,6 +410,8 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
         check_param_path(p.path, loaded, p.values[0] if p.values else 1.0)
     cat_version = loaded.catalog.version
     opt_key = {**options.kwargs(), "defaults": loaded.problem.solver.model_dump(mode="json")}
+    if cache_dir:
+        check_cache_dir(cache_dir)
     cache = ResultCache(cache_dir) if cache_dir else None
     rows: list[Optional[dict]] = [None] * len(assignments)
     plans: dict[int, Any] = {}
@@ -440,9 +445,15 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
               "options": options.kwargs()} for key in todo]
 
     def done(task: dict, rec: dict) -> None:
+        nonlocal cache
         key = task["key"]
         if cache is not None and rec["cacheable"]:
-            cache.put(key, {"row": rec["row"], "plan": rec["plan"], "fleetopt": tool_version()})
+            try:
+                cache.put(key, {"row": rec["row"], "plan": rec["plan"], "fleetopt": tool_version()})
+            except (OSError, InputError) as exc:   # the rows matter more than the cache
+                print(f"warning: cannot write the result cache {cache.dir} ({one_line(exc)}); "
+                      "going on without it", file=sys.stderr)
+                cache = None
         for i in todo[key]:
             finish(i, key, rec, False)
 
@@ -480,12 +491,45 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
         futs = {pool.submit(run_scenario, t): t for t in tasks}
-        for f in as_completed(futs):
-            try:
-                rec = f.result()
-            except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
-                rec = _crashed(exc)
-            done(futs[f], rec)
+        try:
+            with _sigterm_exits():
+                for f in as_completed(futs):
+                    try:
+                        rec = f.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
+                        rec = _crashed(exc)
+                    done(futs[f], rec)
+        except BaseException:
+            # SIGTERM, Ctrl-C or a failing `done`: the workers would go on (or wait forever) as
+            # orphans holding the caller's pipes
+            for proc in list((pool._processes or {}).values()):
+                proc.kill()
+            raise
+
+
+@contextlib.contextmanager
+def _sigterm_exits():
+    """Within the block SIGTERM raises SystemExit(143) in the main thread, so that clean-up runs
+    (see :func:`_run_pool`), where it would end the process at once; only where SIGTERM has its
+    default action."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class RayUnavailable(FleetoptError):
+    """Ray cannot run the sweep here (not installed, no client, no cluster): an environment to fix."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def _crashed(exc: BaseException) -> dict:
@@ -506,15 +550,19 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
     try:
         import ray
     except ImportError:
-        raise FleetoptError("--ray needs Ray, which is not installed: pip install 'fleetopt[ray]' "
-                            "(or run without --ray and unset RAY_ADDRESS)") from None
+        raise RayUnavailable("--ray needs Ray, which is not installed: pip install 'fleetopt[ray]' "
+                             "(or run without --ray and unset RAY_ADDRESS)") from None
     started = False
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS") or None
         kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         if address is None:
             kw["num_cpus"] = workers
-        ray.init(address=address, **kw)
+        try:
+            ray.init(address=address, **kw)
+        except Exception as exc:  # noqa: BLE001 - Ray's own words say what is missing
+            raise RayUnavailable(f"Ray did not start{f' at {address}' if address else ''}: {exc} "
+                                 "(or run without --ray and unset RAY_ADDRESS)") from None
         started = True
     try:
         remote = ray.remote(num_cpus=1)(run_scenario)
@@ -536,8 +584,7 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
 # ---------------------------------------------------------------------- the table
 def table_columns(rows: Sequence[dict], param_paths: Sequence[str]) -> list[str]:
     devs = sorted({k for r in rows for k in r if k.startswith("devices_")})
-    return ["scenario", *param_paths, *SUMMARY_COLUMNS[:SUMMARY_COLUMNS.index("co2_kg")], *devs,
-            *SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("co2_kg"):]]
+    return ["scenario", *param_paths, *SUMMARY_COLUMNS, *devs]
 
 
 def _cell(v: Any) -> Any:
