@@ -103,3 +103,21 @@ def test_verify_reports_a_nan_count_in_a_plan_dict(loaded, plans):
     plan["deployments"][0]["replicas"] = float("nan")
     rep = verify_plan(loaded.problem, loaded.catalog, plan)
     assert any(v.kind == "structure" and "replicas" in v.where for v in rep.violations)
+
+
+def test_whatif_prices_a_small_demand_at_a_replica_share_not_a_whole_replica(loaded):
+    """With counts continuous ('mix'), one more req/s costs the replica's monthly cost over what one
+    replica serves (u x its capacity, from the performance model), not a whole replica per 0.001
+    req/s (the guard row x / D <= y, which only means something for whole replicas)."""
+    from solver.explore.sensitivity import marginal_values
+    s = solve_problem(loaded, backend="highspy", solver="reduced")
+    k, m, v = s.coefficients, s.model, s.result.values
+    assert (m.row_family == "capacity.small_route").any()          # the guard is in the model
+    sens = marginal_values(k, m, v)
+    dem = next(x for x in sens.marginals if x.family == "demand.served")
+    plan = plan_dict(s.plan, "plan")
+    (d,) = [d for d in plan["deployments"] if d["replicas"] > 0]
+    (route,) = plan["routing"]
+    usd_month = plan["objective"]["usd_per_month"]
+    expected = usd_month / (loaded.problem.fleet.max_utilization * route["capacity_rps"])
+    assert dem.usd_per_month_per_unit_mix == pytest.approx(expected, rel=1e-3)

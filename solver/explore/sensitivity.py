@@ -17,6 +17,9 @@ duals.  Two ways of holding the integer decisions fixed are reported:
   duals say what one more kW / device / USD is worth if the plan could grow or
   shrink the things it already uses by fractions.  Its optimum can be a little
   below the MIP's (no rounding), and the duals are rates, valid for small steps.
+  The ``capacity.small_route`` rows (x_p / D_w <= y_c for demands under 1e-4 of a replica, a guard
+  against solver tolerances that only means something for whole replicas) are left out: with
+  counts continuous they would price a demand's req/s at a whole replica per D_w.
 
 Both are marginal values with the integer structure held fixed; a large step
 can change the structure (see the price thresholds and ``fleetopt pareto``).
@@ -139,6 +142,11 @@ def fixed_model(model: LinearModel, values: np.ndarray, mode: str = "fleet") -> 
         unused = ints[v == 0]
         ub[unused] = 0.0
         lb[ints] = 0.0
+        guard = model.row_family == "capacity.small_route"
+        if guard.any():
+            rhs = model.rhs.copy()
+            rhs[guard] = np.inf          # a '<' row with no upper limit: inactive
+            return replace(model, lb=lb, ub=ub, rhs=rhs, is_int=np.zeros(model.n_vars, bool))
     return replace(model, lb=lb, ub=ub, is_int=np.zeros(model.n_vars, bool))
 
 
