@@ -225,11 +225,23 @@ def test_bad_flags_are_reported_against_the_flag(tmp_path, capsys, flags, says):
     assert code == 2 and all(s in err for s in says) and out not in err
 
 
-def test_a_tiny_rate_is_not_rounded_to_zero(tmp_path):
-    """Rounded to 0 the generated file refused it, as if the user had written 0."""
+def test_a_small_rate_is_kept_and_one_below_the_floor_names_the_total_to_raise(tmp_path):
+    """Small bucket rates keep their digits (rounded to 12 decimals 1e-12 became 0, as if the user had
+    written 0), and the generated file validates; buckets below the demand floor (1e-05 req/s) are
+    refused at import with the total rate that would lift them, not later against the unwritten file."""
+    from solver.problem.load import validate_document
     cfg = json.loads(MELANGE.read_text())
+    cfg["total_request_rate"] = 0.004                         # buckets of 0.0008-0.0012 req/s
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(cfg))
+    doc = import_melange(small, catalog=default_catalog()).problem
+    rates = [w["demand"]["requests_per_s"] for w in doc["workloads"]]
+    assert sum(rates) == pytest.approx(0.004) and min(rates) > 0
+    validate_document(doc, None, "small.yaml")
     cfg["total_request_rate"] = 1e-12
-    tiny = tmp_path / "tiny.json"
-    tiny.write_text(json.dumps(cfg))
-    rates = [w["demand"]["requests_per_s"] for w in import_melange(tiny, catalog=default_catalog()).problem["workloads"]]
-    assert sum(rates) == pytest.approx(1e-12) and min(rates) > 0
+    small.write_text(json.dumps(cfg))
+    with pytest.raises(InputError) as e:
+        import_melange(small, catalog=default_catalog())
+    shares = [float(x) for row in json.loads(MELANGE.read_text())["workload_distribution"] for x in row if x]
+    need = 1e-12 * 1e-5 / (1e-12 * min(shares) / sum(shares))
+    assert "total_request_rate" in str(e.value) and f"{need:.3g}" in str(e.value)

@@ -69,17 +69,28 @@ def test_verify_flags_a_small_demand_left_unserved(loaded, plans):
 
 
 def test_demand_below_the_floor_is_bad_input():
+    """1e-6 req/s: HiGHS drops the demand row within its tolerance (an empty plan, 'optimal')."""
     with pytest.raises(InputError) as e:
         load_problem_text(TEXT.replace("requests_per_s: 0.001", "requests_per_s: 1.0e-6"))
-    assert "requests_per_s" in str(e.value) and "0.001" in str(e.value)
+    assert "requests_per_s" in str(e.value) and "1e-05" in str(e.value)
 
 
-def test_growth_that_makes_a_tiny_demand_is_bad_input():
-    text = TEXT.replace("demand: {requests_per_s: 0.001}", "demand: {requests_per_s: 1, growth: [1, 0.0001, 0]}")
-    text = text.replace("objective: {horizon_months: 12}", "objective: {horizon_months: 12, periods: {count: 3}}")
+@pytest.mark.parametrize("growth", ["growth: [1, 0.000001, 0]", "growth_rate_per_period: -0.999"])
+def test_a_period_with_a_tiny_demand_is_bad_input_however_growth_is_given(growth):
+    text = TEXT.replace("demand: {requests_per_s: 0.001}", "demand: {requests_per_s: 1, " + growth + "}")
+    text = text.replace("objective: {horizon_months: 12}", "objective: {periods: {count: 3, months: 4}}")
     with pytest.raises(InputError) as e:
         load_problem_text(text)
-    assert "period(s) 1 a demand below 0.001" in str(e.value)
+    assert "get a demand below 1e-05 req/s" in str(e.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: "/".join(b))
+def test_the_smallest_demand_allowed_is_served(backend):
+    """1e-05 req/s (the floor) on the same high-capacity replica: every backend holds a replica."""
+    loaded = load_problem_text(TEXT.replace("requests_per_s: 0.001", "requests_per_s: 1.0e-5"))
+    plan = plan_dict(solve_problem(loaded, backend=backend[0], solver=backend[1], time_limit_s=30).plan, "plan")
+    assert sum(d["replicas"] for d in plan["deployments"]) >= 1
+    assert verify_plan(loaded.problem, loaded.catalog, plan).ok
 
 
 def test_verify_flags_routes_to_a_deployment_without_replicas(loaded, plans):

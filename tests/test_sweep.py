@@ -168,7 +168,7 @@ def test_sweep_50_scenarios_error_row_and_cached_rerun(chat, tmp_path, monkeypat
     for t in ttfts:
         bad = rows[(-5, t)]
         assert bad["status"] == "invalid" and bad["total_usd"] is None
-        assert "requests_per_s" in bad["error"] and "at least 0.001" in bad["error"]
+        assert "requests_per_s" in bad["error"] and "at least 1e-05" in bad["error"]
     valid = [r for r in res.rows if r[DEMAND] > 0]
     assert {r["status"] for r in valid} <= {"optimal", "infeasible"}
     ok = [r for r in valid if r["status"] == "optimal"]

@@ -14,6 +14,7 @@ import yaml
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
+from solver.problem.schema import MIN_RPS
 from solver.yamlio import note_input
 
 #: Common GPU names in peer tools -> catalog ids.
@@ -228,6 +229,17 @@ def unservable_warning(doc: dict) -> Optional[str]:
 def finish(doc: dict, notes: list[str]) -> ImportResult:
     doc.pop("_slo")
     doc.pop("_model")
+    rates = {w["id"]: w["demand"]["requests_per_s"] for w in doc["workloads"]}
+    tiny = sorted(w for w, r in rates.items() if 0 < r < MIN_RPS)
+    if tiny:
+        total = sum(rates.values())
+        need = total * MIN_RPS / min(rates[w] for w in tiny)
+        raise InputError(InputIssue(
+            f"{len(tiny)} traffic bucket(s) get less than {MIN_RPS:g} req/s, the smallest demand a plan can "
+            f"serve ({', '.join(tiny[:3])}{' ...' if len(tiny) > 3 else ''}: {rates[tiny[0]]:.3g} req/s of a "
+            f"total {total:.3g})", path="total request rate",
+            hint=f"raise the total rate (Melange total_request_rate, AIBrix --rate) to at least {need:.3g} "
+                 "req/s, or leave those buckets out of the distribution"))
     if not doc["fleet"]["availability"]:
         del doc["fleet"]["availability"]
     warning = unservable_warning(doc)

@@ -23,10 +23,11 @@ SCHEMA_VERSION = 1
 MAX_TOKENS = 1e8
 #: a demand multiplier of one period, at most (a million times the base rate)
 MAX_GROWTH = 1e6
-#: smallest demand a workload may bring (req/s, 86 a day): a route of less than ~1e-6 of a replica's
-#: capacity is within the solvers' absolute feasibility tolerances (1e-7), so they 'serve' smaller
-#: demands with no replica at all; one replica serves 0.001 req/s anyway
-MIN_RPS = 1e-3
+#: smallest demand a workload may bring, in any period (req/s; about one request a day): HiGHS drops
+#: a demand row of 1e-6 within its feasibility tolerance (a plan serving nothing, 'optimal'); from
+#: 1e-5 up every backend serves it (routes needing a tiny share of a replica are guarded by the
+#: capacity.small_route rows of solver/mip/formulation.py)
+MIN_RPS = 1e-5
 #: a price or cost per unit (device-hour, device, tonne), at most: beyond it is a typo or unit slip,
 #: and its products with hours and devices overflow (limits such as budgets may be larger)
 MAX_USD = 1e9
@@ -100,8 +101,8 @@ class Demand(Strict):
     """Requests per second a workload brings."""
 
     requests_per_s: float = Field(ge=MIN_RPS, le=1e9, description="Peak arrival rate, requests per second "
-                                  "(at least 0.001, 86 a day: below, solver tolerances cannot tell a served "
-                                  "request from an unserved one; at most 1e9: beyond, a unit slip).")
+                                  "(at least 1e-05, about one a day: below, solver tolerances cannot tell a "
+                                  "served request from an unserved one; at most 1e9: beyond, a unit slip).")
     profile: Optional[list[float]] = Field(
         None, description="Daily profile: fraction of the peak in each slice (e.g. 24 hourly values).")
 
@@ -119,11 +120,6 @@ class Demand(Strict):
             raise ValueError("give growth or growth_rate_per_period, not both")
         if self.growth is not None and any(not 0 <= g <= MAX_GROWTH for g in self.growth):
             raise ValueError(f"growth multipliers must be between 0 and {MAX_GROWTH:g}")
-        tiny = [t for t, g in enumerate(self.growth or []) if 0 < g * self.requests_per_s < MIN_RPS]
-        if tiny:
-            raise ValueError(f"growth gives period(s) {', '.join(map(str, tiny))} a demand below {MIN_RPS:g} "
-                             "req/s (the smallest a solver can tell from none): use 0 there (no demand) or a "
-                             "multiplier that gives at least that")
         return self
 
     @field_validator("profile")
@@ -467,6 +463,16 @@ class Problem(Strict):
                            f"(give exactly {per.count})")
             if d.start_period >= per.count:
                 bad.append(f"{where}.start_period: {d.start_period} is not within the {per.count} periods")
+            elif d.growth is None or len(d.growth) == per.count:
+                rps = [d.requests_per_s * (d.growth[t] if d.growth is not None else
+                                           (1.0 + (d.growth_rate_per_period or 0.0)) ** (t - d.start_period))
+                       for t in range(d.start_period, per.count)]
+                tiny = [t + d.start_period for t, r in enumerate(rps) if 0 < r < MIN_RPS]
+                if tiny:
+                    bad.append(f"{where}: period(s) {', '.join(map(str, tiny))} get a demand below {MIN_RPS:g} "
+                               f"req/s, the smallest a solver can tell from none (period {tiny[0]}: "
+                               f"{rps[tiny[0] - d.start_period]:.3g}); give them no demand (a growth multiplier "
+                               "of 0) or at least that much")
         if per is not None:
             lengths = {len(w.demand.profile) for w in self.workloads if w.demand.profile}
             if len(lengths) > 1:
