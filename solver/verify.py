@@ -75,15 +75,15 @@ def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co
     good as its numbers)."""
     totals = plan.get("totals") or {}
     for name, val in (("energy_kwh", energy_kwh), ("co2_kg", co2_kg)):
-        _same(rep, f"totals.{name}", totals.get(name), val)
+        _reported(rep, f"totals.{name}", totals, name, val)
 
 
 def check_objective_figures(rep: "VerifyReport", plan: dict, total: float, hours: float) -> None:
     """The horizon the plan states is the problem's, and its monthly cost the recomputed total over
     that horizon (730 h a month): the reports print both."""
     obj = plan.get("objective") or {}
-    _same(rep, "objective.horizon_hours", obj.get("horizon_hours"), hours, kind="cost", source="the problem gives")
-    _same(rep, "objective.usd_per_month", obj.get("usd_per_month"), total * HOURS_PER_MONTH / hours, kind="cost")
+    _reported(rep, "objective.horizon_hours", obj, "horizon_hours", hours, kind="cost", source="the problem gives")
+    _reported(rep, "objective.usd_per_month", obj, "usd_per_month", total * HOURS_PER_MONTH / hours, kind="cost")
 
 
 @functools.lru_cache(maxsize=None)
@@ -420,10 +420,10 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     check_reported_totals(rep, plan, energy_kwh, co2_kg)
     for did, d in deps.items():
         if int(d["replicas"]) > 0 and d.get("_perf") is not None:
-            _same(rep, f"{did}.utilization", d.get("utilization"), load.get(did, 0.0) / int(d["replicas"]))
+            _reported(rep, f"{did}.utilization", d, "utilization", load.get(did, 0.0) / int(d["replicas"]))
     for r in plan.get("routing", []):
         if r.get("workload") in wl:
-            _same(rep, f"{r['workload']} -> {r['deployment']}.share", r.get("share"),
+            _reported(rep, f"{r['workload']} -> {r['deployment']}.share", r, "share",
                   float(r["requests_per_s"]) / wl[r["workload"]].demand.requests_per_s, tol=1e-6)
     if f.budget and f.budget.max_usd_per_month is not None:
         per_month = total * HOURS_PER_MONTH / H
@@ -460,6 +460,13 @@ def _same(rep: VerifyReport, where: str, claimed, value, tol: float = 1e-5, kind
                 None if claimed is None else float(claimed) - value)
 
 
+def _reported(rep: VerifyReport, where: str, container: dict, key: str, value, **kw) -> None:
+    """:func:`_same` for ``container[key]`` when the plan reports it; a figure it leaves out (plans of
+    an earlier version lack some) is not checked: the schema check says which ones must be there."""
+    if key in container:
+        _same(rep, where, container[key], value, **kw)
+
+
 def _load_factor(w) -> float:
     """Mean over peak of a workload's daily demand profile (1 when flat): energy is at mean load."""
     prof = w.demand.profile
@@ -481,8 +488,8 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
     for p in plan.get("procurement", []):
         key = offer_key(p)
         if key in offers:
-            _same(rep, f"procurement {key}.usd", p.get("usd"), per_unit[key] * int(p["units"]))
-            _same(rep, f"procurement {key}.capex_usd", p.get("capex_usd"),
+            _reported(rep, f"procurement {key}.usd", p, "usd", per_unit[key] * int(p["units"]))
+            _reported(rep, f"procurement {key}.capex_usd", p, "capex_usd",
                   offers[key].capex_usd_per_device * int(p["devices"]))
     totals = plan.get("totals") or {}
     for name, value in (("devices", sum(int(p["devices"]) for p in plan.get("procurement", []))),
@@ -490,7 +497,7 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
                         ("capex_usd", capex), ("it_power_w", sum(it_w.values())),
                         ("nameplate_kw_facility", sum(nu * offers[k].devices_per_unit * offers[k].tdp_w
                                                       * offers[k].pue / 1000.0 for k, nu in units.items()))):
-        _same(rep, f"totals.{name}", totals.get(name), float(value))
+        _reported(rep, f"totals.{name}", totals, name, float(value))
     wids = [w.id for w in problem.workloads]
     dep_fig: dict[str, dict] = {}       # each deployment's figures, as the report prints them
     for did, d in deps.items():
@@ -509,7 +516,7 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
                         "power_w": watts, "energy_kwh": kwh, "co2_kg": kwh * o.carbon_g_per_kwh / 1000.0,
                         "usd": share * per_unit.get(key, 0.0) * units.get(key, 0) + energy_usd}
         for name, value in dep_fig[did].items():
-            _same(rep, f"{did}.{name}", d.get(name), value)
+            _reported(rep, f"{did}.{name}", d, name, value)
     routed: dict[str, list] = {w: [] for w in wids}     # (req/s, capacity, TTFT, TPOT, deployment)
     for r in plan.get("routing", []):
         d = deps.get(r["deployment"])
@@ -518,9 +525,9 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
         i, j = d["_perf"], wids.index(r["workload"])
         c, rps = float(cap.max_rps[i, j]), float(r["requests_per_s"])
         where = f"{r['workload']} -> {r['deployment']}"
-        _same(rep, f"{where}.capacity_rps", r.get("capacity_rps"), c)
-        _same(rep, f"{where}.ttft_ms", r.get("ttft_ms"), float(cap.ttft_ms[i, j]))
-        _same(rep, f"{where}.tpot_ms", r.get("tpot_ms"), float(cap.tpot_ms[i, j]))
+        _reported(rep, f"{where}.capacity_rps", r, "capacity_rps", c)
+        _reported(rep, f"{where}.ttft_ms", r, "ttft_ms", float(cap.ttft_ms[i, j]))
+        _reported(rep, f"{where}.tpot_ms", r, "tpot_ms", float(cap.tpot_ms[i, j]))
         if c > 0 and rps > 1e-9 and load.get(r["deployment"], 0.0) > 0:
             routed[r["workload"]].append((rps, c, float(cap.ttft_ms[i, j]), float(cap.tpot_ms[i, j]),
                                           r["deployment"]))
@@ -560,4 +567,4 @@ def _check_workload_kpis(rep, problem, plan, routed, load, dep_fig) -> None:
             "quality_mode": w.quality.mode if w.quality else None,
             "energy_kwh": attributed("energy_kwh"), "co2_kg": attributed("co2_kg")}
         for name, value in figures.items():
-            _same(rep, f"kpis {w.id}.{name}", kpis[w.id].get(name), value)
+            _reported(rep, f"kpis {w.id}.{name}", kpis[w.id], name, value)

@@ -21,7 +21,7 @@ from solver.coefficients import RESERVED_TERM_HOURS, build_coefficients
 from solver.periods import owned_offers, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
-from solver.verify import REL_TOL, VerifyReport, _over, _same, check_objective_figures, check_reported_totals
+from solver.verify import REL_TOL, VerifyReport, _over, _reported, check_objective_figures, check_reported_totals
 
 
 def _demand(w, t: int, frac: float) -> float:
@@ -52,7 +52,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         return rep
     for name, value in (("months", months), ("period_hours", h),
                         ("discount_rate_per_period", per.discount_rate_per_period)):
-        _same(rep, f"periods.{name}", pp.get(name), value, kind="periods", source="the problem gives")
+        _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
     padded, owned = with_move_targets(problem, catalog)   # placeholder offers for moved devices
     k = owned_offers(build_coefficients(padded, catalog, perf=perf, dominance=False), owned)
     f = problem.fleet
@@ -280,7 +280,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         rep.add("capex", "horizon", f"{capex:.2f} USD > {f.budget.max_capex_usd}")
     totals = plan.get("totals") or {}
     for name, value in (("capex_usd", capex), ("accrued_usd", accrued), ("periods", float(T))):
-        _same(rep, f"totals.{name}", totals.get(name), value, tol=1e-6)
+        _reported(rep, f"totals.{name}", totals, name, value, tol=1e-6)
     # the penalty is a modelling device (stability), not a cash cost; it is reported apart, and it
     # follows from the plan's own change list: penalty per device changed in periods >= 1
     pen = (plan["objective"].get("breakdown") or {}).get("change_penalty", 0.0) or 0.0
