@@ -351,10 +351,10 @@ def drop_route_noise(x: np.ndarray, replicas: np.ndarray, demand_rps: np.ndarray
     A MIP solver satisfies ``x_p <= u cap_p y_c`` to its feasibility tolerance, so a plan
     can route ~1e-9 req/s to a deployment without replicas, which no reader of the plan
     could make sense of (and ``verify`` rightly rejects).  Only amounts within the
-    verifier's tolerance (1e-6 of the demand) are dropped: anything larger stays, for
-    ``verify`` to report.
+    verifier's tolerance (1e-6 of the demand, relative as there) are dropped: anything
+    larger stays, for ``verify`` to report.
     """
-    noise = (replicas < 0.5) & (x <= 1e-6 * np.maximum(1.0, demand_rps))
+    noise = (replicas < 0.5) & (x <= 1e-6 * demand_rps)
     return np.where(noise, 0.0, x)
 
 

@@ -213,7 +213,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     rep.add("kpi", f"{wid} period {t} slice {s}", f"plan says demand {told[s]:.6g} req/s, "
                             f"the problem {need:.6g}")
                 rep.checks += 1
-                if abs(served[wid] - need) > REL_TOL * max(need, 1e-6):     # relative, as in verify.py
+                if abs(served[wid] - need) > REL_TOL * max(need, 1e-6):     # relative (a period may have none)
                     rep.add("demand", f"{wid} period {t} slice {s}", f"routes {served[wid]:.6g} req/s of "
                             f"{need:.6g}", need - served[wid])
                 if f.max_spot_share < 1 and _over(spot[wid], f.max_spot_share * need):

@@ -185,9 +185,10 @@ def test_solver_tolerance_routes_to_deployments_without_replicas_are_dropped():
     from solver.mip.status import SolveResult
     from solver.plan import build_plan, drop_route_noise
 
-    x = np.array([2e-9, 0.5, 3e-9, 0.2, 5e-5])
-    kept = drop_route_noise(x, np.array([0.0, 0.0, 1.0, 2.0, 0.0]), np.full(5, 10.0))
-    assert list(kept) == [0.0, 0.5, 3e-9, 0.2, 5e-5]   # the line: 1e-6 x max(1, 10 req/s)
+    x = np.array([2e-9, 0.5, 3e-9, 0.2, 5e-5, 2e-9])
+    kept = drop_route_noise(x, np.array([0.0, 0.0, 1.0, 2.0, 0.0, 0.0]), np.array([10.0] * 5 + [0.001]))
+    # the line: 1e-6 of the demand, relative as in verify (2e-9 of a 0.001 req/s demand is 2e-6 of it)
+    assert list(kept) == [0.0, 0.5, 3e-9, 0.2, 5e-5, 2e-9]
 
     lp = load_problem_text(PROBLEM, file="verify-fixture.yaml")
     s = solve_problem(lp, backend="pulp")
