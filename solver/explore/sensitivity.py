@@ -129,7 +129,7 @@ def fixed_model(model: LinearModel, values: np.ndarray, mode: str = "fleet") -> 
     """A copy of ``model`` with the integer decisions held fixed (see module docstring)."""
     if mode not in FIX_MODES:
         raise ValueError(f"fix mode {mode!r}; use one of {FIX_MODES}")
-    lb, ub = model.lb.copy(), model.ub.copy()
+    lb, ub, rhs = model.lb.copy(), model.ub.copy(), model.rhs
     ints = np.flatnonzero(model.is_int)
     v = np.round(values[ints])
     if mode == "fleet":
@@ -142,12 +142,9 @@ def fixed_model(model: LinearModel, values: np.ndarray, mode: str = "fleet") -> 
         unused = ints[v == 0]
         ub[unused] = 0.0
         lb[ints] = 0.0
-        guard = model.row_family == "capacity.small_route"
-        if guard.any():
-            rhs = model.rhs.copy()
-            rhs[guard] = np.inf          # a '<' row with no upper limit: inactive
-            return replace(model, lb=lb, ub=ub, rhs=rhs, is_int=np.zeros(model.n_vars, bool))
-    return replace(model, lb=lb, ub=ub, is_int=np.zeros(model.n_vars, bool))
+        # the small-route guard rows: '<' rows with no upper limit, inactive
+        rhs = np.where(model.row_family == "capacity.small_route", np.inf, model.rhs)
+    return replace(model, lb=lb, ub=ub, rhs=rhs, is_int=np.zeros(model.n_vars, bool))
 
 
 @dataclass
