@@ -301,6 +301,55 @@ def test_outputs_and_flags_are_refused_before_the_solve(problem, tmp_path, capsy
     assert (tmp_path / "afile").read_text() == "kept" and not (tmp_path / "newdir").exists()
 
 
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory) -> tuple[Path, Path]:
+    """The fixture problem and its plan, for the commands that read a plan."""
+    d = tmp_path_factory.mktemp("solved")
+    (d / "fixture.yaml").write_text(PROBLEM)
+    assert main(["solve", str(d / "fixture.yaml"), "--json", str(d / "plan.json"), "--quiet"]) == 0
+    return d / "fixture.yaml", d / "plan.json"
+
+
+MELANGE = Path(__file__).resolve().parent / "data" / "peers" / "melange_example.json"
+
+
+@pytest.mark.parametrize("argv,work", [
+    (["explain", "{p}", "--json", "{bad}/x.json"], "solver.explain:explain"),
+    (["whatif", "{p}", "--json", "{bad}/x.json"], "solver.mip.pipeline:solve_problem"),
+    (["pareto", "{p}", "--versus", "ttft", "--points", "6", "--json", "{bad}/x.json"],
+     "solver.explore.pareto:pareto_front"),
+    (["pareto", "{p}", "--versus", "ttft", "--png", "{bad}/x.png"], "solver.explore.pareto:pareto_front"),
+    (["pareto", "{p}", "--versus", "ttft", "--out-dir", "{bad}"], "solver.explore.pareto:pareto_front"),
+    (["robust", "{p}", "--multipliers", "1,1.5", "--json", "{bad}/x.json"], "solver.explore.robust:robust_plan"),
+    (["simulate", "{p}", "{plan}", "--json", "{bad}/x.json"], "solver.sim.fleet:simulate_plan"),
+    (["simulate", "{p}", "--tighten", "--plan-out", "{bad}/x.json"], "solver.sim.tighten:tighten_until_met"),
+    (["report", "{plan}", "--html", "{bad}/x.html"], "solver.html_report:build_report"),
+    (["report", "{plan}", "--png-dir", "{bad}"], "solver.html_report:build_report"),
+    (["trace", "generate", "{p}", "-o", "{bad}/t.csv"], "solver.sim.traffic:generate_trace"),
+    (["import", "melange", str(MELANGE), "--output", "{bad}/p.yaml"], "solver.importers:import_melange"),
+    (["calibrate", "--accelerator", "h100-sxm", "--out", "{bad}/c.yaml"], "solver.perf.microbench:measure"),
+    (["sweep", "{p}", "--set", "workloads.chat.demand.requests_per_s=6,12", "--out", "{bad}/s.csv"],
+     "solver.explore.sweep:run_sweep"),
+])
+def test_every_command_refuses_its_outputs_before_the_work(solved, tmp_path, capsys, monkeypatch, argv, work):
+    """QA: `fleetopt pareto P.yaml --versus ttft --points 6 --json ro/x.json` (and explain, whatif,
+    robust, simulate, report, trace generate, import) found an output it could not write only after
+    its minutes of work, then exited 2 with the result lost.  Every command checks them first."""
+    import importlib
+
+    def no_work(*a, **k):
+        raise AssertionError(f"{work} ran before the outputs were checked")
+    module, name = work.split(":")
+    monkeypatch.setattr(importlib.import_module(module), name, no_work)
+    (tmp_path / "afile").write_text("kept")
+    problem, plan = solved
+    args = [a.format(p=problem, plan=plan, bad=tmp_path / "afile") for a in argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "afile is a file, not a folder" in err and "Traceback" not in err and "internal error" not in err
+    assert (tmp_path / "afile").read_text() == "kept"
+
+
 def test_json_dash_is_the_plan_on_stdout_and_the_console_text_on_stderr(problem, tmp_path, capsys, monkeypatch):
     """QA: `--json -` wrote a file named '-' and the status line followed the JSON on stdout."""
     monkeypatch.chdir(tmp_path)

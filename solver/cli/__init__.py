@@ -60,6 +60,26 @@ def distinct_outputs(args, flags: dict[str, str]) -> None:
         seen[key] = flag
 
 
+def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None) -> None:
+    """Refuse, before any work, every output the command could not or must not write: two options
+    naming one path (:func:`distinct_outputs`) and each path :func:`solver.yamlio.check_output_path`
+    refuses (a file the command read, a folder, a place that cannot be written).  ``flags`` as for
+    :func:`distinct_outputs`; ``folders``: the args attribute of each option that names a folder ->
+    the file names written in it.  Call it once the inputs are read (they are then protected) and
+    before the solve, simulation or measurement, so that a long run never ends in exit 2."""
+    from pathlib import Path
+
+    from solver.yamlio import check_output_path
+    distinct_outputs(args, flags)
+    for option in flags:
+        value = getattr(args, option, None)
+        if not value:
+            continue
+        for path in ([Path(value) / name for name in folders[option]] if option in (folders or {})
+                     else [value]):
+            check_output_path(path)
+
+
 class Once(argparse.Action):
     """An option that may be given once (``--scenario``): argparse would silently keep the last."""
 

@@ -35,9 +35,10 @@ def run(args) -> int:
     import yaml
 
     from solver.catalog import Catalog, default_catalog
+    from solver.cli import check_outputs
     from solver.perf.microbench import measure, overlay_params, torch_available
     from solver.perf.params import default_params, load_params
-    from solver.yamlio import atomic_write_text, check_output_path
+    from solver.yamlio import atomic_write_text
 
     issues = []
     if args.size < 1:
@@ -60,7 +61,7 @@ def run(args) -> int:
             message=f"accelerator {acc.id!r} has no catalog peak for {', '.join(missing)}",
             hint="formats with a peak: " + ", ".join(acc.peak_tflops)))
     base = load_params(args.params) if args.params else default_params()
-    check_output_path(args.out)       # before minutes of measuring, not after
+    check_outputs(args, {"out": "--out"})       # before minutes of measuring, not after
     m = measure(formats, backend=args.backend, device=args.device, n=args.size, copy_mb=args.copy_mb,
                 repeats=args.repeats)
     if not m.gemm_tflops:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from solver.cli import Once, add_verbose
+from solver.cli import Once, add_verbose, check_outputs
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR
 from solver.mip.backends import BACKENDS
 from solver.yamlio import atomic_write_text
@@ -40,6 +40,7 @@ def run(args) -> int:
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     backend = args.backend or loaded.problem.solver.backend
     SolveOptions(backend, args.solver).check()
+    check_outputs(args, {"json": "--json"})
     ex = explain(loaded, backend=backend, solver=args.solver, time_limit_s=args.time_limit)
     print(ex.text(), end="")
     if args.json:

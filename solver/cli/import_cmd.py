@@ -80,6 +80,7 @@ def _with_catalog(problem: dict, overlays: list[str]) -> dict:
 
 def run(args) -> int:
     from solver.catalog import Catalog
+    from solver.cli import check_outputs
     from solver.importers import import_aibrix, import_melange
     from solver.importers.common import parse_mapping, read_json
     from solver.problem.load import validate_document
@@ -97,6 +98,7 @@ def run(args) -> int:
     if out.exists() and not args.force:
         raise InputError(InputIssue(message="output file exists", file=str(out),
                                     hint="choose another path or pass --force to replace it"))
+    check_outputs(args, {"output": "--output"})
     if args.tool == "melange":
         res = import_melange(args.file, catalog=catalog, model=args.model, region=args.region,
                              mapping=mapping, input_edges=_edges(args.input_edges, "--input-edges"),

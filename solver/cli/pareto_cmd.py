@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from solver.cli import Once, add_verbose
 from solver.errors import EXIT_OK, EXIT_VIOLATIONS
@@ -49,24 +50,24 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
-    from solver.cli import distinct_outputs
+    from solver.cli import check_outputs
     from solver.explore.common import SolveOptions
     from solver.explore.pareto import pareto_front
     from solver.problem.load import load_problem
     from solver.yamlio import atomic_write_text
 
-    distinct_outputs(args, {"json": "--json", "png": "--png"})
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads).check()
+    stem = f"{loaded.problem.name}.pareto-{args.versus}"
+    json_path = Path(args.json) if args.json else Path(args.out_dir) / f"{stem}.json"
+    png_path = None if args.no_plot else Path(args.png) if args.png else Path(args.out_dir) / f"{stem}.png"
+    check_outputs(SimpleNamespace(json=json_path, png=png_path), {"json": "--json", "png": "--png"})
     front = pareto_front(loaded, args.versus, points=args.points, options=opts,
                          overlays=args.catalog, verify=not args.no_verify)
     print(front.table_text(), end="")
-    stem = f"{loaded.problem.name}.pareto-{args.versus}"
-    json_path = Path(args.json) if args.json else Path(args.out_dir) / f"{stem}.json"
     atomic_write_text(json_path, json.dumps(front.to_dict(), indent=1) + "\n")
     print(f"wrote {json_path}")
-    if not args.no_plot:
-        png_path = Path(args.png) if args.png else Path(args.out_dir) / f"{stem}.png"
+    if png_path is not None:
         try:
             front.write_png(png_path)
             print(f"wrote {png_path}")

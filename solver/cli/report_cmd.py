@@ -45,6 +45,7 @@ def _max_utilization(args, plan: dict) -> float | None:
 
 
 def run(args) -> int:
+    from solver.cli import check_outputs
     from solver.html_report import build_report
     from solver.plan import load_plan_json
     from solver.viz import FIGURES, statistics
@@ -62,6 +63,7 @@ def run(args) -> int:
         raise InputError(InputIssue("`objective` must be an object", file=args.plan, path="objective",
                                     hint="pass an unmodified file written by `fleetopt solve --json`"))
     ceiling = _max_utilization(args, plan)
+    check_outputs(args, {"html": "--html", "png_dir": "--png-dir"}, folders={"png_dir": FIGURES})
     page, pngs = build_report(plan, max_utilization=ceiling, source=Path(args.plan).name)
     written = []
     if args.png_dir:

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from solver.cli import add_verbose
+from solver.cli import add_verbose, check_outputs
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -125,6 +125,7 @@ def run(args) -> int:
     if loaded.problem.objective.periods is not None:
         raise InputError(InputIssue("robust handles single-period problems only", path="objective.periods",
                                     hint="remove objective.periods"))
+    check_outputs(args, {"json": "--json"})
     scen = build_scenarios(args, loaded)
     so = loaded.problem.solver
     backend = opts.backend or so.backend

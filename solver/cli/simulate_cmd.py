@@ -14,7 +14,7 @@ import argparse
 import json
 import math
 
-from solver.cli import Once
+from solver.cli import Once, check_outputs
 from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
 
 
@@ -191,6 +191,7 @@ def run_simulate(args) -> int:
             raise InputError(InputIssue(f"the trace spans {horizon:g} s, not more than the "
                                         f"{warm:g} s warm-up", file=args.trace,
                                         hint="pass a smaller --warmup (e.g. 0)"))
+    check_outputs(args, {"json_out": "--json"})
     chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
         None if args.prefill_chunk == "whole" else args.prefill_chunk)
     opts = SimOptions(duration_s=args.duration if trace is None else float(trace.arrival_s.max()),
@@ -229,6 +230,7 @@ def run_tighten(args) -> int:
         raise InputError(InputIssue(f"--warmup {args.warmup:g} s is not shorter than --duration "
                                     f"{args.duration:g} s", hint="shorten the warm-up"))
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    check_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
     chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
         None if args.prefill_chunk == "whole" else args.prefill_chunk)
     opts = SimOptions(duration_s=args.duration, warmup_s=args.warmup, seed=args.seed,
@@ -312,6 +314,7 @@ def run_trace_generate(args) -> int:
 
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     rates = _period_rates(lp.problem, args.period)
+    check_outputs(args, {"output": "--output"})
     tr = generate_trace(lp.problem.workloads, args.duration, args.seed, rates_per_s=rates)
     try:
         write_trace(args.output, tr)

@@ -7,12 +7,12 @@ import re
 import sys
 from pathlib import Path
 
-from solver.cli import Once, add_verbose, distinct_outputs
+from solver.cli import Once, add_verbose, check_outputs
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS
 from solver.mip.stop import on_interrupt
 from solver.mip.status import EXIT_CODE
-from solver.yamlio import atomic_write_text, check_output_path, standard_stream
+from solver.yamlio import atomic_write_text, standard_stream
 
 
 def register(sub) -> None:
@@ -67,7 +67,6 @@ def _check_options(args, problem) -> tuple[str, str | None]:
     if args.baseline and (problem.objective.periods is not None or args.existing):
         raise InputError(InputIssue("--baseline is for single-period problems", path="--baseline",
                                     hint="leave it out for a multi-period problem"))
-    distinct_outputs(args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp", "csv": "--csv"})
     return backend, solver
 
 
@@ -96,13 +95,9 @@ def run(args) -> int:
         warm = load_plan_json(args.warm_start)   # solve_problem refuses it for a multi-period problem
     # outputs over a file read so far (the problem, its overlays, the plans: main() guards every
     # input) are refused now, not after a solve of up to the time limit
-    for out in (args.json, args.markdown, args.save_lp):
-        if out:
-            check_output_path(out)
-    if args.csv:
-        from solver.report import CSV_TABLES
-        for name in CSV_TABLES:
-            check_output_path(Path(args.csv) / name)
+    from solver.report import CSV_TABLES
+    check_outputs(args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp", "csv": "--csv"},
+                  folders={"csv": CSV_TABLES})
     # Ctrl-C stops a highspy search and keeps its best plan (solver.mip.stop); CBC and SCIP run
     # as they always have
     with on_interrupt() if backend == "highspy" else contextlib.nullcontext():

@@ -67,8 +67,8 @@ def run(args) -> int:
     from solver.explore.cache import DEFAULT_CACHE_DIR, check_cache_dir
     from solver.explore.common import SolveOptions
     from solver.explore.sweep import check_output, parse_set, run_sweep, write_table
+    from solver.cli import check_outputs
     from solver.problem.load import load_problem
-    from solver.yamlio import check_output_path
 
     if not args.sets:
         raise InputError(InputIssue("nothing to sweep: give at least one --set PATH=VALUES",
@@ -77,7 +77,7 @@ def run(args) -> int:
     params = [parse_set(s) for s in args.sets]
     check_output(args.out)
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
-    check_output_path(args.out)
+    check_outputs(args, {"out": "--out"})
     before = file_stamp(args.out)
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads)
     use_ray = (args.ray or bool(os.environ.get("RAY_ADDRESS"))) and not args.no_ray

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from solver.cli import Once, add_verbose
+from solver.cli import Once, add_verbose, check_outputs
 from solver.errors import EXIT_OK, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -68,6 +68,7 @@ def run(args) -> int:
         raise InputError(InputIssue("whatif handles single-period problems only", path="objective.periods",
                                     file=loaded.file,
                                     hint="remove objective.periods (or use fleetopt pareto/sweep)"))
+    check_outputs(args, {"json": "--json"})
     s = solve_problem(loaded, backend=opts.backend, solver=opts.solver, time_limit_s=opts.time_limit_s,
                       mip_gap=opts.mip_gap)
     res = s.result
