@@ -7,6 +7,8 @@ replica, verify, and cost the same on every backend (a second solver as the inde
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from solver.errors import InputError
@@ -96,7 +98,6 @@ def test_the_smallest_demand_allowed_is_served(backend):
 def test_verify_flags_routes_to_a_deployment_without_replicas(loaded, plans):
     """A tiny load on zero replicas is still a load no replica carries (the relative tolerance of
     the capacity check must not let it through)."""
-    import copy
     plan = copy.deepcopy(plans[BACKENDS[0]])
     for d in plan["deployments"]:
         d["replicas"] = 0
@@ -109,7 +110,6 @@ def test_verify_flags_routes_to_a_deployment_without_replicas(loaded, plans):
 def test_verify_reports_a_nan_count_in_a_plan_dict(loaded, plans):
     """Plans passed as Python dicts skip the JSON reader's NaN refusal: a NaN count is a structure
     violation, not a crash (int(nan) raised ValueError)."""
-    import copy
     plan = copy.deepcopy(plans[BACKENDS[0]])
     plan["deployments"][0]["replicas"] = float("nan")
     rep = verify_plan(loaded.problem, loaded.catalog, plan)
