@@ -72,6 +72,10 @@ class OfferInfo:
     devices_per_unit: int
     existing: bool = False
     max_units: Optional[int] = None          # existing hardware: devices owned
+    #: existing hardware: the devices' age at the start (years; their resale value in multi-period
+    #: plans) and the age group in the key where an accelerator's owned devices differ in age
+    age_years: float = 0.0
+    age_group: Optional[str] = None
     #: USD per device-hour by cost part (keys from COST_PARTS, energy excluded)
     usd_per_device_hour: tuple = ()          # tuple of (part, value)
     capex_usd_per_device: float = 0.0        # counts against max_capex_usd
@@ -310,17 +314,45 @@ def build_offers(problem: Problem, catalog: Catalog) -> list[OfferInfo]:
                                      capex_usd_per_device=capex, source=acc.purchase.usd_per_device.source,
                                      energy_charged=True, **dev_fields(acc), **region_fields(rid)))
     # Owned hardware: always available (it is already there), within the accelerator/region filters.
-    owned: dict[tuple, int] = {}
-    for e in f.existing:
-        if e.accelerator in acc_ok and e.region in reg_ok:
-            owned[(e.accelerator, e.region)] = owned.get((e.accelerator, e.region), 0) + e.devices
-    for (aid, rid), n in sorted(owned.items()):
+    groups = existing_groups(problem)
+    for aid, rid, group in sorted(groups, key=lambda g: (g[0], g[1], g[2] or "")):
+        n, age = groups[(aid, rid, group)]
+        if aid not in acc_ok or rid not in reg_ok:
+            continue
         acc = catalog.accelerators[aid]
         parts, _ = _purchase_parts(acc, existing=True)
-        out.append(OfferInfo(aid, rid, "purchase", "owned", "existing", 1, existing=True,
-                             max_units=n, usd_per_device_hour=parts, energy_charged=True,
+        out.append(OfferInfo(aid, rid, "purchase", "owned", "existing" if group is None else f"existing-{group}y",
+                             1, existing=True, max_units=n, age_years=age, age_group=group,
+                             usd_per_device_hour=parts, energy_charged=True,
                              source="fleet.existing", **dev_fields(acc), **region_fields(rid)))
     return out
+
+
+def age_group(age_years: float) -> str:
+    """The age as it appears in an owned offer's key (6 significant digits)."""
+    return f"{age_years:.6g}"
+
+
+def existing_groups(problem: Problem) -> dict[tuple, tuple[int, float]]:
+    """Owned devices by (accelerator, region, age group): (devices, device-weighted age in years).
+
+    A multi-period plan prices retiring a device at its own age (resale value, clipped at zero
+    once its useful life is over), so where one accelerator's owned devices differ in age, each
+    age is its own group, and offer: pooled at their mean age, a worthless device would be sold
+    at the pool's price.  Otherwise (one age, or a single-period problem, where age has no
+    price) one group per (accelerator, region), age group None.
+    """
+    by_acc: dict[str, set] = {}
+    for e in problem.fleet.existing:
+        by_acc.setdefault(e.accelerator, set()).add(age_group(e.age_years))
+    split = problem.objective.periods is not None
+    groups: dict[tuple, list] = {}
+    for e in problem.fleet.existing:
+        g = age_group(e.age_years) if split and len(by_acc[e.accelerator]) > 1 else None
+        acc = groups.setdefault((e.accelerator, e.region, g), [0, 0.0])
+        acc[0] += e.devices
+        acc[1] += e.devices * e.age_years
+    return {key: (n, (a / n if n else 0.0)) for key, (n, a) in groups.items()}
 
 
 def prune_dominated_offers(offers: list[OfferInfo], problem: Problem) -> tuple[list[OfferInfo], int]:

@@ -30,7 +30,8 @@ Per-offer timing, from the catalog and the problem (see :mod:`solver.mip.periods
   after it.
 * resale value of an existing device retired at the start of period t:
   resale_fraction x price x max(0, 1 - (age + t x months / 12) / life), at the
-  device-weighted mean age of that accelerator in that region.
+  devices' own age (owned devices of one accelerator that differ in age are one
+  offer per age: :func:`solver.coefficients.existing_groups`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Optional
 
 import numpy as np
 
-from solver.coefficients import HOURS_PER_YEAR, RESERVED_TERM_HOURS, Coefficients
+from solver.coefficients import HOURS_PER_YEAR, RESERVED_TERM_HOURS, Coefficients, existing_groups
 from solver.errors import InputError, InputIssue
 from solver.problem.schema import HOURS_PER_MONTH
 
@@ -106,33 +107,35 @@ class PeriodSpec:
 def with_move_targets(problem, catalog):
     """Problem whose owned accelerators also appear (as 1 placeholder device) in every other allowed
     region they can be installed in, when moves are allowed; and the real owned count per
-    (accelerator, region).  :func:`owned_offers` then sets the placeholders' count to 0.
+    (accelerator, region, age group) (:func:`solver.coefficients.existing_groups`).
+    :func:`owned_offers` then sets the placeholders' count to 0.
 
     Moved devices need an offer (and candidates, from the performance model) at their
-    destination; placeholders give them one without changing what is owned.
+    destination; placeholders give them one without changing what is owned.  A moved device keeps
+    its age, so each age group gets its own placeholders.
     """
     per = problem.objective.periods
-    owned: dict[tuple, int] = {}
-    for e in problem.fleet.existing:
-        owned[(e.accelerator, e.region)] = owned.get((e.accelerator, e.region), 0) + e.devices
+    groups = existing_groups(problem)
+    owned = {key: n for key, (n, _) in groups.items()}
     if per is None or per.move_usd_per_device is None or not owned:
         return problem, owned
     from solver.problem.schema import ExistingDevices
     regions = problem.fleet.regions or sorted(catalog.regions)
+    ages = {(a, g): age for (a, _, g), (_, age) in groups.items()}
     extra = []
-    for a in sorted({a for a, _ in owned}):
+    for (a, g), age in sorted(ages.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         pur = catalog.accelerators[a].purchase
         allowed = (pur.regions if pur is not None and pur.regions else regions)
         for r in regions:
-            if r in allowed and (a, r) not in owned:
-                extra.append(ExistingDevices(accelerator=a, region=r, devices=1))
+            if r in allowed and (a, r, g) not in owned:
+                extra.append(ExistingDevices(accelerator=a, region=r, devices=1, age_years=age))
     fleet = problem.fleet.model_copy(update={"existing": list(problem.fleet.existing) + extra})
     return problem.model_copy(update={"fleet": fleet}), owned
 
 
 def owned_offers(k: Coefficients, owned: dict) -> Coefficients:
     """``k`` with every existing offer's unit count set to the real owned count (0 for placeholders)."""
-    offers = [replace(o, max_units=owned.get((o.accelerator, o.region), 0)) if o.existing else o
+    offers = [replace(o, max_units=owned.get((o.accelerator, o.region, o.age_group), 0)) if o.existing else o
               for o in k.offers]
     return replace(k, offers=offers)
 
@@ -251,9 +254,6 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
     life = np.full(O, math.inf)
     capex = np.zeros(O)
     resale = np.zeros((O, T + 1))
-    ages: dict[tuple, list] = {}
-    for e in problem.fleet.existing:
-        ages.setdefault((e.accelerator, e.region), []).append((e.devices, e.age_years))
     for oi, o in enumerate(k.offers):
         acc = catalog.accelerators[o.accelerator]
         pur = acc.purchase
@@ -265,18 +265,16 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
                 lead[oi] = math.ceil(pur.lead_time_quarters * 3.0 / per.months - 1e-9)
                 life[oi] = pur.useful_life_years.value * HOURS_PER_YEAR
         elif o.existing and pur is not None:
-            lst = ages.get((o.accelerator, o.region), [])
-            n = sum(d for d, _ in lst)
-            age = sum(d * a for d, a in lst) / n if n else 0.0
             life_y = pur.useful_life_years.value
             for t in range(T + 1):
-                left = max(0.0, 1.0 - (age + t * per.months / 12.0) / life_y)
+                left = max(0.0, 1.0 - (o.age_years + t * per.months / 12.0) / life_y)
                 resale[oi, t] = per.resale_fraction * pur.usd_per_device.value * left
     moves = []
     if per.move_usd_per_device is not None:
         ex = [i for i, o in enumerate(k.offers) if o.existing]
+        # a device moves to another region and keeps its age (so its age group)
         moves = [(i, j) for i in ex for j in ex if i != j and k.offers[i].accelerator == k.offers[j].accelerator
-                 and (k.offers[i].max_units or 0) > 0]
+                 and k.offers[i].age_group == k.offers[j].age_group and (k.offers[i].max_units or 0) > 0]
     width = max([len(x) for x in pay.values()] + [0])
     pay_hours = np.zeros((O, width))
     for oi, hours in pay.items():

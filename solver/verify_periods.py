@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from solver.coefficients import RESERVED_TERM_HOURS, build_coefficients
+from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients
 from solver.periods import owned_offers, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
@@ -96,7 +96,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             a, b = offers.get(mv["from"]), offers.get(mv["to"])
             rep.checks += 1
             if (a is None or b is None or per.move_usd_per_device is None or not a[1].existing
-                    or not b[1].existing or a[1].accelerator != b[1].accelerator):
+                    or not b[1].existing or a[1].accelerator != b[1].accelerator
+                    or a[1].age_group != b[1].age_group):
                 rep.add("move", f"period {t}", f"{mv['from']} -> {mv['to']} is not an allowed move")
                 continue
             moved[mv["from"]] = moved.get(mv["from"], 0) - mv["devices"]
@@ -314,12 +315,16 @@ def _reservation_terms(term_h: float, h: float) -> tuple[int, float]:
 
 
 def _resale(problem, catalog, o, t: int, per) -> float:
+    """Resale value of one device of owned offer ``o`` retired at the start of period ``t``: the mean
+    over the ``fleet.existing`` entries it stands for of each entry's own clipped value."""
     acc = catalog.accelerators[o.accelerator].purchase
     if acc is None:
         return 0.0
     lst = [(e.devices, e.age_years) for e in problem.fleet.existing
-           if e.accelerator == o.accelerator and e.region == o.region]
-    n = sum(d for d, _ in lst)
-    age = sum(d * a for d, a in lst) / n if n else 0.0
-    left = max(0.0, 1.0 - (age + t * per.months / 12.0) / acc.useful_life_years.value)
-    return per.resale_fraction * acc.usd_per_device.value * left
+           if e.accelerator == o.accelerator and e.region == o.region
+           and (o.age_group is None or age_group(e.age_years) == o.age_group)]
+    if not lst:          # a move target: the devices moved there, of the offer's age
+        lst = [(1, o.age_years)]
+    life = acc.useful_life_years.value
+    value = sum(d * max(0.0, 1.0 - (a + t * per.months / 12.0) / life) for d, a in lst) / sum(d for d, _ in lst)
+    return per.resale_fraction * acc.usd_per_device.value * value

@@ -922,3 +922,65 @@ def test_executed_sales_beyond_the_owned_devices_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert (f"p.yaml: fleet.existing: the previous plan ({tmp_path / 'q0.json'}) retires or moves away 16 "
             "devices of h100-sxm@virginia/existing/owned:existing by period 0, and this problem owns 8") in err, err
+
+
+AGES_PROBLEM = """schema_version: 1
+name: owned-devices-of-two-ages
+workloads:
+  - id: chat
+    regions: [virginia]
+    demand: {requests_per_s: 1}
+    input_tokens: {mean: 500}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 2000, tpot_ms: 100}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4, a100-80gb]
+  regions: [virginia, nordics]
+  providers: [aws]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  existing:
+EXISTING
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat, max_requests_per_s: 1.0}
+  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat, max_requests_per_s: 0.01}
+objective:
+  include_energy: false
+  periods: {count: 2, months: 3, resale_fraction: 0.5, retire_usd_per_device: RETIRE MOVES}
+"""
+
+
+@pytest.mark.parametrize("existing, retire, moves, retired, total", [
+    # QA finding: one new A100 and one 8 years old (past its 5-year life) were pooled at their mean
+    # age (4 years: $1,250 now, $625 at the end), so both were sold at +$325 each ($2,875).  By hand,
+    # per device (A100 $12,500, resale half the book value, 6 months): the new one sells for $6,250
+    # against $5,625 kept to the end, less the $300 fee: +$325; the old one is worth nothing, so
+    # selling it only costs the fee.  Rent one L4 for both quarters, $0.8048 x 4,380 h = $3,525.02.
+    ("    - {accelerator: a100-80gb, region: virginia, devices: 1, age_years: 0}\n"
+     "    - {accelerator: a100-80gb, region: virginia, devices: 1, age_years: 8}", 300, "", 1, 3525.02 - 325),
+    # With moves: 4 devices of 4.9 years in Virginia (sell $125 now, $0 at the end: +$75 each after the
+    # $50 fee) and 1 new one in Nordics (+$575).  Pooled by region, a device moved to Nordics was sold
+    # at the new one's price there (-$1,062 at a $1 move); a moved device keeps its age.
+    ("    - {accelerator: a100-80gb, region: virginia, devices: 4, age_years: 4.9}\n"
+     "    - {accelerator: a100-80gb, region: nordics, devices: 1, age_years: 0}", 50,
+     ", move_usd_per_device: 1", 5, 3525.02 - 4 * 75 - 575),
+])
+def test_owned_devices_are_sold_at_their_own_age(tmp_path, existing, retire, moves, retired, total):
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    f = tmp_path / "ages.yaml"
+    f.write_text(AGES_PROBLEM.replace("EXISTING", existing).replace("RETIRE", str(retire)).replace(" MOVES", moves))
+    lp = load_problem(f)
+    for backend, solver in (("highspy", "reduced"), ("pulp", "cbc")):
+        d = json.loads(solve_problem(lp, backend=backend, solver=solver).plan.to_json())
+        assert d["status"] == "optimal"
+        assert d["objective"]["total"] == pytest.approx(total, abs=0.01), backend
+        tl = d["periods"]["timeline"]
+        assert sum(u.get("retire", 0) for row in tl for u in row["units"]) == retired
+        assert not any(row["moves"] for row in tl)
+        rep = verify_plan(lp.problem, lp.catalog, d)
+        assert rep.ok, [v.format() for v in rep.violations]

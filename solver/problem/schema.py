@@ -195,7 +195,9 @@ class ExistingDevices(Strict):
     region: str = Field(description="Region id where they are installed.")
     devices: int = Field(ge=1, description="Number of owned devices.")
     age_years: float = Field(0.0, ge=0, description="Their age at the start, years (multi-period plans: "
-                                                    "their remaining book value for resale).")
+                                                    "their remaining book value for resale, each entry at its "
+                                                    "own age; an accelerator owned at several ages is one "
+                                                    "offer per age, `existing-<age>y` in the plan).")
 
 
 class CustomOffer(Strict):
