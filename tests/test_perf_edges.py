@@ -127,3 +127,28 @@ def test_fewer_than_one_token_is_refused(capsys):
     capsys.readouterr()
     with pytest.raises(ValidationError):
         TokenStats(mean=0.5)
+
+
+@pytest.mark.parametrize("inp, out, cv, feasible", [
+    # Llama-2-70B has a 4,096-token window.  A lognormal of cv 0.5 has sigma^2 = ln 1.25 = 0.22314;
+    # its 99th percentile is mean x exp(0.47238 x 2.32635 - 0.11157) = 2.6841 x mean, so input and
+    # output together fit at the p99 while (mean input + mean output) x 2.6841 <= 4,096, i.e. <= 1,526.
+    # QA: 3,000 + 500 (p99 request 8,052 + 1,342 tokens: 27% of prompts alone overflow) was served.
+    (3000, 500, "0.5", False),
+    (1250, 300, "0.5", False),     # 1,550 x 2.6841 = 4,160
+    (1200, 300, "0.5", True),      # 1,500 x 2.6841 = 4,026
+    (3500, 500, "0", True),        # fixed lengths: 4,000 tokens, every request fits
+    (3700, 500, "0", False),
+])
+def test_requests_at_the_slo_percentile_must_fit_the_context_window(capsys, inp, out, cv, feasible):
+    rc = main(["perf", "--accelerator", "h100-sxm", "--model", "llama-2-70b", "--quantization", "fp8",
+               "--tp", "2", "--input-tokens", str(inp), "--output-tokens", str(out), "--input-cv", cv,
+               "--output-cv", cv, "--json"])
+    d = json.loads(capsys.readouterr().out)
+    ctx = d["context"]
+    assert ctx["window_tokens"] == 4096
+    assert ctx["percentile_input_tokens"] == pytest.approx(inp * (2.6841 if cv == "0.5" else 1.0), rel=1e-4)
+    assert d["feasible"] is feasible, d["reason"]
+    assert (rc == 0) is feasible
+    if not feasible:
+        assert "context window" in d["reason"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from statistics import NormalDist
 from types import SimpleNamespace
 from typing import Optional
 
@@ -157,11 +156,12 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     from solver.perf import BOUNDS, REASONS, engine_spec, evaluate
     from solver.perf.arch import kv_bytes_per_token, weight_bytes
     from solver.perf.arch import R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
-    from solver.perf.model import lightest_load_ms, operating_point
+    from solver.perf.model import length_quantile, lightest_load_ms, operating_point
 
     acc, model, q = cat.accelerator(cand.accelerator), cat.model(cand.model), cat.quant(cand.quantization)
     spec = engine_spec(cat, cand, params)
     t = spec.terms
+    q_pct = wl.percentile / 100.0
     usable = acc.memory_gb.value * params.global_.mem_usable_fraction
     kvf, kvs = kv_bytes_per_token(model, q, cand.tensor_parallel)
     grp = params.group(acc.family, t.peak_format or "*")
@@ -195,6 +195,11 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         "prefill_ms_batch1": float(spec.prefill_ms(wl.input_tokens)) if spec.fits else None,
         "decode_step_ms_batch1": float(spec.decode_step_ms(1, wl.input_tokens + wl.output_tokens / 2))
         if spec.fits else None,
+        # the request at the SLO percentile, which must fit the context window
+        "context": {"window_tokens": model.max_context_tokens,
+                    "percentile_input_tokens": length_quantile(wl.input_tokens, wl.input_cv, "lognormal", q_pct),
+                    "percentile_output_tokens": length_quantile(wl.output_tokens, wl.output_cv, wl.output_dist,
+                                                                q_pct)},
     }
     if batch is not None:
         op = operating_point(cat, cand, wl, batch, params)
@@ -222,8 +227,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         out["lightest_load"] = {"ttft_ms": float(ttft0[0, 0]), "tpot_ms": _finite(tpot0[0, 0])}
         if r == R_TTFT_TOO_TIGHT and wl.input_cv > 0:
             # a spread of prompt lengths: the percentile prompt, not the mean one, sets the TTFT
-            sg = math.sqrt(math.log1p(wl.input_cv ** 2))
-            i_q = wl.input_tokens * math.exp(sg * NormalDist().inv_cdf(wl.percentile / 100) - 0.5 * sg * sg)
+            i_q = out["context"]["percentile_input_tokens"]
             out["lightest_load"].update(percentile_input_tokens=i_q,
                                         percentile_prefill_ms=float(spec.prefill_ms(i_q)))
     if r == 0:
@@ -276,6 +280,11 @@ def _text(d: dict) -> str:
                      f"{d['decode_step_ms_batch1']:.2f} ms")
     if not d["feasible"]:
         lines.append(f"cannot serve: {d['reason']}")
+        ctx = d["context"]
+        if ctx["percentile_input_tokens"] + ctx["percentile_output_tokens"] > ctx["window_tokens"]:
+            lines.append(f"  the p{w['percentile']:g} request: {ctx['percentile_input_tokens']:,.0f} input + "
+                         f"{ctx['percentile_output_tokens']:,.0f} output tokens; context window "
+                         f"{ctx['window_tokens']:,} tokens (a longer request cannot run at all)")
         lo = d.get("lightest_load")
         if lo is not None:
             tpot = "no TPOT (one output token)" if lo["tpot_ms"] is None else f"TPOT p{w['percentile']:g} {lo['tpot_ms']:.2f} ms"

@@ -53,7 +53,7 @@ REASONS: dict[int, str] = {
     R_QUANT_UNSUPPORTED: "quantization not supported on this accelerator family",
     R_NO_COMPUTE_PATH: "no compute path for the quantization's number format on this accelerator",
     R_WEIGHTS_DONT_FIT: "weights do not fit in device memory (try more tensor parallelism or a smaller format)",
-    R_CONTEXT_TOO_LONG: "input + output tokens exceed the model's context window",
+    R_CONTEXT_TOO_LONG: "input + output tokens at the SLO percentile exceed the model's context window",
     R_NO_KV_ROOM: "no room in memory for the KV cache of one request",
     R_TPOT_TOO_TIGHT: "TPOT target is below the TPOT at the lightest load (its percentile answer's steps, prompts included)",
     R_TTFT_TOO_TIGHT: "TTFT target is below the TTFT at the lightest load (its percentile prompt's prefill)",

@@ -311,6 +311,15 @@ def length_moments(mean: float, cv: float, dist: str = "lognormal") -> tuple[flo
     return mean, mean * mean * g, mean ** 3 * g ** 3
 
 
+def length_quantile(mean: float, cv: float, dist: str, q: float) -> float:
+    """The ``q``-quantile of a length distribution: lognormal of that mean and cv (cv 0: fixed),
+    or exponential."""
+    if dist == "exponential":
+        return -mean * math.log1p(-q)
+    s2 = math.log1p(cv * cv)
+    return mean * math.exp(math.sqrt(s2) * _ND.inv_cdf(q) - s2 / 2.0)
+
+
 def _workload_arrays(workloads: Sequence[PerfWorkload]):
     def col(f, default=None):
         out = []
@@ -336,6 +345,11 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
         kmem.append(es2o * o1 / (eso * eso))
     return {
         "I": I, "O": O, "icv2": icv2, "ocv2": ocv2,
+        # the longest request the SLO percentile covers (input and output each at that quantile): it
+        # must fit the context window, as a longer one cannot run at all
+        "ctx_q": np.array([length_quantile(w.input_tokens, w.input_cv, "lognormal", w.percentile / 100.0)
+                           + length_quantile(w.output_tokens, w.output_cv, w.output_dist, w.percentile / 100.0)
+                           for w in workloads]),
         "Isz": col("input_tokens_p90", lambda w: w.input_tokens),
         # without a p90, a request's KV reservation is held for a time proportional to its output
         # length, so the time-average reservation is the size-biased mean O (1 + cv^2)
@@ -711,7 +725,8 @@ def _grid(catalog, candidates, workloads, params):
     b_mem[np.isnan(b_mem)] = np.inf
     reason = np.empty((C, W), dtype=np.int64)
     reason[:] = ca["reason"][:, None]
-    reason[(reason == 0) & (ctx_sz[None, :] > ca["max_context"][:, None])] = arch.R_CONTEXT_TOO_LONG
+    too_long = np.maximum(ctx_sz, wa["ctx_q"])[None, :] > ca["max_context"][:, None]
+    reason[(reason == 0) & too_long] = arch.R_CONTEXT_TOO_LONG
     reason[(reason == 0) & (b_mem < 1.0)] = arch.R_NO_KV_ROOM
     return dict(C=C, W=W, ca=ca, wa=wa, reason=reason.reshape(-1), b_mem=b_mem.reshape(-1),
                 U=float(params.global_.prefill_chunk_tokens))
