@@ -152,3 +152,14 @@ def test_requests_at_the_slo_percentile_must_fit_the_context_window(capsys, inp,
     assert (rc == 0) is feasible
     if not feasible:
         assert "context window" in d["reason"]
+
+
+def test_a_replica_that_cannot_run_shows_no_kv_cache(capsys):
+    # QA: FP4 on an L4 (no FP4 path) printed "KV cache 17.1 GB", then "0 tokens fit"
+    args = ["perf", "--accelerator", "l4", "--model", "llama-3.1-8b", "--quantization", "fp4", "--tp", "1",
+            "--input-tokens", "600", "--output-tokens", "150"]
+    assert main(args + ["--json"]) != 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["kv_capacity_tokens"] == 0 and d["memory_per_device_gb"]["kv_cache"] == 0.0
+    main(args)
+    assert "no KV cache (the replica cannot run here)" in capsys.readouterr().out

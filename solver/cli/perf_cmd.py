@@ -185,7 +185,9 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         "memory_per_device_gb": {
             "total": acc.memory_gb.value,
             "weights": weight_bytes(model, q) / cand.tensor_parallel / GB,
-            "kv_cache": max(usable - weight_bytes(model, q) / cand.tensor_parallel / GB, 0.0),
+            # none where the replica cannot run at all (QA: an unsupported format showed 17 GB of KV
+            # cache, then "0 tokens fit")
+            "kv_cache": max(usable - weight_bytes(model, q) / cand.tensor_parallel / GB, 0.0) if spec.fits else 0.0,
             "workspace_reserve": acc.memory_gb.value - usable,
         },
         "kv_bytes_per_token_per_device": kvf + kvs,
@@ -268,6 +270,9 @@ def _text(d: dict) -> str:
     if m["weights"] + m["workspace_reserve"] > m["total"] + 1e-9:
         lines.append(f"memory per device: {m['total']:.1f} GB, too little for the weights "
                      f"{m['weights']:.1f} GB + workspace reserve {m['workspace_reserve']:.1f} GB")
+    elif not d["fits"]:
+        lines.append(f"memory per device: {m['total']:.1f} GB: weights {m['weights']:.1f} GB + workspace reserve "
+                     f"{m['workspace_reserve']:.1f} GB; no KV cache (the replica cannot run here)")
     else:
         lines.append(f"memory per device: {m['total']:.1f} GB = weights {m['weights']:.1f} GB + KV cache "
                      f"{m['kv_cache']:.1f} GB + workspace reserve {m['workspace_reserve']:.1f} GB")
