@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
 from solver.plan import plan_dict
-from solver.report import money_text, number_text, period_tables
+from solver.report import money_text, number_text, period_tables, serving_utilization
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -177,8 +177,8 @@ def _deployments(plan: dict, cur: str, max_utilization: Optional[float]) -> str:
         return ""
     rows = []
     for d in deps:
-        u = num(d.get("utilization"))
-        ucell: Cell = fmt_pct(d.get("utilization"))
+        u = serving_utilization(d)
+        ucell: Cell = fmt_pct(u)
         if u is not None and max_utilization is not None:
             ucell = (ucell, "miss" if viz.over_ceiling(u, max_utilization) else "ok")
         pw = num(d.get("power_w"))
@@ -189,7 +189,7 @@ def _deployments(plan: dict, cur: str, max_utilization: Optional[float]) -> str:
                      fmt_num(d.get("accelerators"), "g"), fmt_num(d.get("quality")), ucell,
                      fmt_num(pw / 1000.0, ".3g") if pw is not None else MISSING,
                      fmt_num(d.get("energy_kwh"), ",.0f"), fmt_money(d.get("usd"), cur)])
-    note = "utilisation: planned peak load per replica"
+    note = "utilisation: planned peak load per serving replica (spares excluded)"
     if max_utilization is not None:
         note += f", ceiling {max_utilization:.0%} (fleet.max_utilization)"
     return _section("Deployments", table(

@@ -64,6 +64,16 @@ def _table(headers: Sequence[str], rows: list[Sequence[Any]], markdown: bool) ->
     return "\n".join("  " + ln for ln in lines)
 
 
+def serving_utilization(d: dict) -> Optional[float]:
+    """A deployment's peak load per serving replica (spares excluded), the figure that
+    ``fleet.max_utilization`` bounds; the plan's ``utilization`` divides by every replica (QA: an N+1
+    pair at 55.7% on its serving replica showed 28%).  None where a figure is missing."""
+    u, n, spare = d.get("utilization"), d.get("replicas"), d.get("spare_replicas") or 0
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (u, n, spare)):
+        return None
+    return u * n / (n - spare) if n > spare else u
+
+
 def _gap_text(gap) -> str:
     """The proven relative gap as a percentage ('0.01%', '99.5%'), or 'n/a'."""
     if gap is None:
@@ -102,11 +112,11 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
          for p in plan["procurement"]], markdown)))
     secs.append(("Deployments", _table(
         ["model", "quant", "TP", "accelerator", "region", "acquisition", "instance", "replicas",
-         "spare", "devices", "quality", "util", "power kW", "cost"],
+         "spare", "devices", "quality", "util (serving)", "power kW", "cost"],
         [[d["model"], d["quantization"], d["tensor_parallel"], d["accelerator"], d["region"],
           "existing" if d["existing"] else d["acquisition"], d["instance"], d["replicas"],
           d["spare_replicas"],
-          d["accelerators"], number_text(d["quality"], ".4g"), f"{d['utilization']:.0%}",
+          d["accelerators"], number_text(d["quality"], ".4g"), number_text(serving_utilization(d), ".0%"),
           number_text(d["power_w"] / 1000.0, ".3g"), usd_text(d["usd"])] for d in plan["deployments"]],
         markdown)))
     short = {d["id"]: f"{d['model']}/{d['quantization']}/tp{d['tensor_parallel']} on "

@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from solver.plan import plan_dict
-from solver.report import money_text, number_text
+from solver.report import money_text, number_text, serving_utilization
 
 #: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
 FIG_SIZE_IN = (9.6, 4.8)
@@ -302,7 +302,7 @@ def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> O
     labels = deployment_labels(plan)
     rows = []
     for d in deps:
-        u = num(d.get("utilization"))
+        u = serving_utilization(d)
         if u is None:
             continue
         lab = labels.get(text(d.get("id"), ""), deployment_label(d))
@@ -325,7 +325,7 @@ def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> O
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small",
                   frameon=False)
     ax.set_xlim(0, max([110.0] + [u * 1.1 for _, u, _ in rows]))
-    ax.set_xlabel("planned peak utilisation per replica (%)")
+    ax.set_xlabel("planned peak utilisation per serving replica (%)")
     ax.set_title("Utilisation per deployment (label: utilisation x replicas)")
     fig.tight_layout()
     return fig

@@ -575,3 +575,19 @@ def test_statistics_call_a_multi_period_total_discounted():
     assert "resale" not in {r["name"]: r for r in viz.statistics(plan)}["total cost"]["note"]
     one = hand_plan()                                       # one period: no discounting
     assert {r["name"]: r for r in viz.statistics(one)}["total cost"]["note"] == "over the planning horizon"
+
+
+def test_utilisation_counts_serving_replicas_only():
+    """QA: an N+1 deployment (4 replicas, 1 spare) whose serving replicas run at 75% showed 56% (load
+    over every replica), below a 0.8 ceiling it is close to.  The plan's own figure stays load /
+    replicas; reports and the figure show load / (replicas - spares), the share max_utilization bounds."""
+    plan = hand_plan()
+    plan["deployments"][1].update(replicas=4, spare_replicas=1, utilization=0.56)   # 2.24 replicas of load
+    from solver.report import console_text, serving_utilization
+    assert serving_utilization(plan["deployments"][1]) == pytest.approx(0.56 * 4 / 3)
+    row = next(ln for ln in console_text(plan).splitlines() if "ireland" in ln and "m2" in ln)
+    assert " 75% " in row and " 56% " not in row
+    ax = viz.utilisation_figure(plan, max_utilization=0.7).axes[0]
+    assert sorted(round(b.get_width(), 6) for b in _bars(ax)) == pytest.approx([74.666667, 80.0])
+    html, _ = build_report(plan, max_utilization=0.7)
+    assert "75%" in html and "56%" not in html
