@@ -163,7 +163,9 @@ def _procurement(plan: dict, cur: str) -> str:
         return ""
     rows = [[text(p.get("accelerator")), text(p.get("region")), viz.acquisition_label(p),
              text(p.get("provider"), MISSING), text(p.get("instance"), MISSING),
-             fmt_num(p.get("units"), "g"), fmt_num(p.get("devices"), "g"),
+             fmt_num(p.get("units"), "g"),
+             fmt_num(p.get("devices"), "g") + (f" of {fmt_num(p.get('owned_devices'), 'g')} owned"
+                                              if p.get("owned_devices") is not None else ""),
              fmt_money(p.get("usd"), cur), fmt_money(p.get("capex_usd"), cur)] for p in procs]
     return _section("Procurement", table(
         "procurement", ["accelerator", "region", "acquisition", "provider", "instance", "units",

@@ -56,6 +56,8 @@ class Procurement:
     devices: int
     usd: float                # cost of these units over the horizon, energy excluded
     capex_usd: float
+    #: owned hardware: the devices owned at this offer (those not in service are switched off)
+    owned_devices: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -444,7 +446,8 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
             accelerator=o.accelerator, region=o.region, acquisition=o.acquisition,
             provider=o.provider, instance=o.instance, existing=o.existing, units=units,
             devices_per_unit=o.devices_per_unit, devices=units * o.devices_per_unit,
-            usd=float(offer_usd[o_i]), capex_usd=float(capex[o_i] * units * o.devices_per_unit)))
+            usd=float(offer_usd[o_i]), capex_usd=float(capex[o_i] * units * o.devices_per_unit),
+            owned_devices=o.max_units if o.existing else None))
     procurement.sort(key=lambda p: (p.accelerator, p.region, p.acquisition, p.provider, p.instance,
                                     p.existing))
 
@@ -495,6 +498,9 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
         "co2_kg": float(sum(d.co2_kg for d in deployments)
                         + float((w_units * co2_kg_per_w * (used_dev == 0)).sum())),
         "capex_usd": float(sum(p.capex_usd for p in procurement)),
+        # owned devices the plan leaves switched off (QA: an idle one was mentioned nowhere)
+        "idle_owned_devices": int(sum((o.max_units or 0) - round(n[i]) * o.devices_per_unit
+                                      for i, o in enumerate(k.offers) if o.existing)),
         "nameplate_kw_facility": float(np.sum(n * g * k.offer_array("tdp_w")
                                               * k.offer_array("pue")) / 1000.0),
     }

@@ -108,7 +108,9 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         ["accelerator", "region", "acquisition", "provider", "instance", "units", "devices",
          "hardware cost (no energy)"],
         [[p["accelerator"], p["region"], "existing" if p["existing"] else p["acquisition"],
-          p["provider"], p["instance"], p["units"], p["devices"], usd_text(p["usd"])]
+          p["provider"], p["instance"], p["units"],
+          p["devices"] if p.get("owned_devices") is None else f"{p['devices']} of {p['owned_devices']} owned",
+          usd_text(p["usd"])]
          for p in plan["procurement"]], markdown)))
     secs.append(("Deployments", _table(
         ["model", "quant", "TP", "accelerator", "region", "acquisition", "instance", "replicas",
@@ -142,7 +144,9 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         f"{t.get('devices')} devices, {t.get('replicas')} replicas, IT power "
         f"{number_text((t.get('it_power_w') or 0) / 1000, '.3g')} kW (mean load), nameplate facility "
         f"{number_text(t.get('nameplate_kw_facility'), '.3g')} kW, energy {number_text(t.get('energy_kwh'), ',.0f')} kWh, "
-        f"CO2 {number_text((t.get('co2_kg') or 0) / 1000, '.3g')} t, capex {usd_text(t.get('capex_usd'))}")))
+        f"CO2 {number_text((t.get('co2_kg') or 0) / 1000, '.3g')} t, capex {usd_text(t.get('capex_usd'))}"
+        + (f"; {t['idle_owned_devices']} owned device(s) idle (switched off: no upkeep, no energy)"
+           if t.get("idle_owned_devices") else ""))))
     b = plan.get("baseline")
     if b:
         rows = [[r["accelerator"], r["status"], usd_text(r["total_usd"])] for r in b["per_accelerator"]]

@@ -491,12 +491,16 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
             _reported(rep, f"procurement {key}.usd", p, "usd", per_unit[key] * int(p["units"]))
             _reported(rep, f"procurement {key}.capex_usd", p, "capex_usd",
                   offers[key].capex_usd_per_device * int(p["devices"]))
+            _reported(rep, f"procurement {key}.owned_devices", p, "owned_devices",
+                      float(offers[key].max_units or 0) if offers[key].existing else None)
     totals = plan.get("totals") or {}
     for name, value in (("devices", sum(int(p["devices"]) for p in plan.get("procurement", []))),
                         ("replicas", sum(int(d["replicas"]) for d in deps.values())),
                         ("capex_usd", capex), ("it_power_w", sum(it_w.values())),
                         ("nameplate_kw_facility", sum(nu * offers[k].devices_per_unit * offers[k].tdp_w
-                                                      * offers[k].pue / 1000.0 for k, nu in units.items()))):
+                                                      * offers[k].pue / 1000.0 for k, nu in units.items())),
+                        ("idle_owned_devices", sum((o.max_units or 0) - units.get(k, 0)
+                                                   for k, o in offers.items() if o.existing))):
         _reported(rep, f"totals.{name}", totals, name, float(value))
     wids = [w.id for w in problem.workloads]
     dep_fig: dict[str, dict] = {}       # each deployment's figures, as the report prints them

@@ -282,3 +282,24 @@ def test_objective_figures_and_schema_sections_are_checked(solved, tamper, expec
     tamper(p)
     _, rep = kinds(lp, p)
     assert [(v.kind, v.where) for v in rep.violations] == expect, [v.format() for v in rep.violations]
+
+
+def test_owned_devices_left_idle_are_reported_and_checked():
+    """QA: 1 of 8 owned A100s went unused and the plan mentioned it nowhere (its upkeep is rightly not
+    counted: switched off).  Here 64 owned L4s serve 20 req/s of a small model: some stay idle; the plan
+    gives each owned line's owned count and the idle total, and verify recomputes both."""
+    text = PROBLEM.replace("  acquisition: [on_demand]\n",
+                           "  acquisition: [on_demand]\n  existing: [{accelerator: l4, region: virginia, devices: 64}]\n")
+    lp = load_problem_text(text, file="idle.yaml")
+    plan = json.loads(solve_problem(lp, backend="pulp").plan.to_json())
+    row = next(p for p in plan["procurement"] if p["existing"])
+    assert row["owned_devices"] == 64 and 0 < row["devices"] < 64
+    assert plan["totals"]["idle_owned_devices"] == 64 - row["devices"]
+    assert all(p["owned_devices"] is None for p in plan["procurement"] if not p["existing"])
+    assert kinds(lp, plan)[0] == set()
+    for tamper in (lambda p: p["totals"].update(idle_owned_devices=0),
+                   lambda p: next(r for r in p["procurement"] if r["existing"]).update(owned_devices=8)):
+        bad = copy.deepcopy(plan)
+        tamper(bad)
+        ks, rep = kinds(lp, bad)
+        assert ks == {"kpi"}, [v.format() for v in rep.violations]

@@ -189,7 +189,8 @@ class Budget(Strict):
 
 
 class ExistingDevices(Strict):
-    """Hardware already owned: its cost is sunk, its upkeep and energy are not."""
+    """Hardware already owned: its cost is sunk, its upkeep and energy are not (devices a plan leaves
+    idle are switched off: no upkeep, no energy; plans list them)."""
 
     accelerator: str = Field(description="Accelerator id of the owned devices.")
     region: str = Field(description="Region id where they are installed.")
@@ -241,7 +242,7 @@ class Fleet(Strict):
     power_caps: list[PowerCap] = Field(default_factory=list, description="Facility power limits per region.")
     budget: Optional[Budget] = Field(None, description="Spending limits (default: none).")
     existing: list[ExistingDevices] = Field(default_factory=list, description="Hardware already owned "
-                                            "(its purchase is sunk; upkeep and energy are counted).")
+                                            "(its purchase is sunk; upkeep and energy are counted for the devices in service).")
     offers: list[CustomOffer] = Field(default_factory=list, description="Extra or negotiated prices.")
     catalog_offers: bool = Field(True, description="Use the catalog's cloud offers (false: only `offers`).")
 
