@@ -140,6 +140,14 @@ def owned_offers(k: Coefficients, owned: dict) -> Coefficients:
     return replace(k, offers=offers)
 
 
+def stated_caps(fleet) -> dict:
+    """The capex and power caps a multi-period plan states beside its per-period capex and kW (the
+    reports print the figures against them; the verifier checks them against the problem)."""
+    return {"max_capex_usd": fleet.budget.max_capex_usd if fleet.budget else None,
+            "power_caps": [{"region": pc.region, "max_kw": pc.max_kw, "applies_to": list(pc.applies_to)}
+                           for pc in fleet.power_caps]}
+
+
 def merge_slices(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
     """(W, N) fractions -> (W, S) distinct columns, (S,) weights (share of N), members of each."""
     n = profiles.shape[1]

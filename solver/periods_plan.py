@@ -7,7 +7,10 @@ slice, and the period's accrued cost by part (undiscounted: rentals, reserved
 units at their hourly rate and owned units at depreciation + upkeep while in
 service, energy; one-off decisions - retirements, moves - are not in it: each
 unit row carries what its decision commits in the objective, e.g. ``retire_usd``; ``buy_usd``
-and ``reserve_usd`` include the upkeep and idle power of the periods the units serve).  The plan's
+and ``reserve_usd`` include the upkeep and idle power of the periods the units serve), the capex of
+the servers ordered in the period (``capex_usd``, catalog price: what ``fleet.budget.max_capex_usd``
+caps) and the nameplate facility kW per ``fleet.power_caps`` cap and slice (``nameplate_kw``), with
+the caps themselves (``max_capex_usd``, ``power_caps``) beside the timeline.  The plan's
 ``objective`` is the optimised total (discounted; reservations over their whole
 term; purchases depreciated while in service within the horizon).
 
@@ -36,7 +39,7 @@ from solver.mip.backends import BACKENDS, solve
 from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_terms, build_period_model,
                                 power_terms_ts)
 from solver.mip.status import INFEASIBLE
-from solver.periods import build_period_spec, owned_offers, with_move_targets
+from solver.periods import build_period_spec, owned_offers, stated_caps, with_move_targets
 from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise, plan_source
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.progress import solved, starting
@@ -251,7 +254,8 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
     breakdown = {p: float(model.obj_parts[p] @ x) for p in PERIOD_COST_PARTS if p in model.obj_parts}
     total = float(sum(breakdown.values()))
     timeline = []
-    capex_total = 0.0
+    kw_per_unit = k.offer_array("pue") * k.offer_array("devices_per_unit") * k.offer_array("tdp_w") / 1000.0
+
     def _upkeep(dec: str, o: int, t: int) -> float:
         """Per-unit costs in service (upkeep, idle power) of the periods a unit bought or reserved
         in t serves within the horizon: part of what that decision commits."""
@@ -265,6 +269,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
 
     for t in range(spec.n_periods):
         units = []
+        capex = 0.0
         for o, off in enumerate(k.offers):
             row = {"offer": off.key, "accelerator": off.accelerator, "region": off.region,
                    "acquisition": off.acquisition, "kind": str(kind[o]),
@@ -287,7 +292,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                 if kind[o] == "existing":
                     row["owned"] = int(off.max_units or 0) - sum(
                         int(round(val(v.R[tau, o]))) for tau in range(t + 1))
-                capex_total += row.get("buy", 0) * off.devices_per_unit * spec.capex_usd_per_device[o]
+                capex += row.get("buy", 0) * off.devices_per_unit * spec.capex_usd_per_device[o]
             units.append(row)
         slices = []
         for s in range(spec.n_slices):
@@ -311,6 +316,9 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
         moves = [{"from": k.offers[o1].key, "to": k.offers[o2].key, "devices": int(round(val(v.MV[t, i]))),
                   "usd": float(round(val(v.MV[t, i])) * spec.move_usd_per_device)}
                  for i, (o1, o2) in enumerate(spec.moves) if round(val(v.MV[t, i]))]
+        # nameplate facility kW per power cap and slice: the fixed units in every slice, rentals per slice
+        n_ts = [np.round(vals(v.n_view(t, s))) for s in range(spec.n_slices)]
+        kw = [[float(kw_per_unit[idx] @ n[idx]) for n in n_ts] for _, idx, _ in k.power_caps]
         terms = accrual_terms(k, spec, v, t)
         cost = {p: float(np.sum(vals * x[cols])) for p, (cols, vals) in terms.items()}
         cost = {p: c for p, c in cost.items() if c}
@@ -318,7 +326,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
             "period": t,
             "demand_rps": {w: [float(d) for d in spec.demand_rps[i, t]] for i, w in enumerate(k.workloads)},
             "units": units, "moves": moves, "slices": slices, "cost_usd": cost,
-            "total_usd": float(sum(cost.values())),
+            "total_usd": float(sum(cost.values())), "capex_usd": float(capex), "nameplate_kw": kw,
         })
     periods = {
         "count": spec.n_periods, "months": spec.months, "period_hours": spec.period_hours,
@@ -326,10 +334,10 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
         "slices": [{"slice": s, "weight": float(spec.slice_weight[s]),
                     "profile_index": [int(i) for i in spec.slice_members[s]]}
                    for s in range(spec.n_slices)],
-        "timeline": timeline, "change": None,
+        **stated_caps(problem.fleet), "timeline": timeline, "change": None,
     }
     energy_kwh, co2_kg = horizon_energy(k, spec, v, x)
-    totals = {"periods": spec.n_periods, "capex_usd": capex_total,
+    totals = {"periods": spec.n_periods, "capex_usd": float(sum(r["capex_usd"] for r in timeline)),
               "accrued_usd": float(sum(r["total_usd"] for r in timeline)),
               "energy_kwh": energy_kwh, "co2_kg": co2_kg}
     return Plan(status=res.status, problem=problem.name, scenario=scenario,

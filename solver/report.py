@@ -166,12 +166,22 @@ ACCRUED_NOTE = ("accrued: rentals, reserved units at their hourly rate and owned
                 "up to the total")
 
 
+def capex_cap_text(pp: dict) -> str:
+    """Whether the plan's capex is capped, and at what ('' for plans that do not say)."""
+    if "max_capex_usd" not in pp:
+        return ""
+    cap = pp["max_capex_usd"]
+    return ("no capex cap" if cap is None else f"capex cap {usd_text(cap)}") + " (fleet.budget.max_capex_usd)"
+
+
 def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
-    """A multi-period plan's timeline as (title, headers, rows of text, note) tables: devices and
-    accrued cost per period, the hardware decisions, the deployments per period and slice (the
-    text, Markdown and HTML reports format the same rows)."""
+    """A multi-period plan's timeline as (title, headers, rows of text, note) tables: devices,
+    accrued cost and capex per period, the hardware decisions and moves, the nameplate power against
+    each power cap, the deployments per period and slice (the text, Markdown and HTML reports format
+    the same rows)."""
     pp = plan["periods"]
-    per_period, units, deps = [], [], []
+    caps = pp.get("power_caps") or []
+    per_period, units, power, deps = [], [], [], []
     for r in pp["timeline"]:
         dem = "; ".join(f"{w} {number_text(max(v))}" for w, v in r["demand_rps"].items() if max(v) > 0)
         owned = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] in ("purchase", "existing"))
@@ -179,23 +189,38 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
         rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
                   for s in range(len(pp["slices"]))]
         per_period.append([str(r["period"]), dem or "-", str(owned), str(res), "/".join(str(x) for x in rented),
-                           usd_text(r["total_usd"])])
+                           usd_text(r["total_usd"]), usd_text(r.get("capex_usd"))])
         for u in r["units"]:
             units.append([str(r["period"]), u["offer"], u["kind"], str(u.get("buy", "")), str(u.get("reserve", "")),
-                          str(u.get("retire", "")), str(u.get("in_service", "")),
+                          str(u.get("retire", "")), "", str(u.get("in_service", "")),
                           "/".join(str(x) for x in u["by_slice"]) if "by_slice" in u else ""])
+        units += [[str(r["period"]), f"{m['from']} -> {m['to']}", "move", "", "", "", str(m["devices"]), "", ""]
+                  for m in r.get("moves", [])]
+        for cap, kw in zip(caps, r.get("nameplate_kw", [])):
+            power.append([str(r["period"]), f"{cap['region']} ({', '.join(cap['applies_to'])})",
+                          "/".join(number_text(x) for x in kw), number_text(cap["max_kw"], "g"),
+                          f"{max(kw) / cap['max_kw']:.0%}" if kw and cap["max_kw"] > 0 else "-"])
         for sl in r["slices"]:
             for d in sl["deployments"]:
                 rps = sum(x["requests_per_s"] for x in sl["routing"] if x["deployment"] == d["id"])
                 deps.append([str(r["period"]), str(sl["slice"]), d["id"], str(d["replicas"]), str(d["spare_replicas"]),
                              number_text(rps, ".4g")])
-    return [("Per period (devices; cost accrued in the period, undiscounted)",
-             ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "accrued cost"],
-             per_period, ACCRUED_NOTE),
-            ("Hardware timeline (units)",
-             ["period", "offer", "kind", "buy", "reserve", "retire", "in service", "rented per slice"], units, ""),
-            ("Deployments per period and slice", ["period", "slice", "deployment", "replicas", "spare", "req/s"],
-             deps, "")]
+    cap = capex_cap_text(pp)
+    capex = f". capex: the servers ordered in the period, at catalog price (paid when ordered); {cap}" if cap else ""
+    tables = [("Per period (devices; cost accrued in the period, undiscounted)",
+               ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "accrued cost", "capex"],
+               per_period, ACCRUED_NOTE + capex),
+              ("Hardware timeline (units; moved: owned devices)",
+               ["period", "offer", "kind", "buy", "reserve", "retire", "moved", "in service", "rented per slice"],
+               units, "")]
+    if power:
+        tables.append(("Nameplate facility power against fleet.power_caps (kW)",
+                       ["period", "cap (region, applies to)", "kW per slice", "max kW", "peak share"], power,
+                       "kW: units x devices per unit x TDP x PUE / 1000 over the cap's region's units whose "
+                       "acquisition it applies to, those in service in every slice, rentals per slice; peak "
+                       "share: the largest slice's kW over the cap"))
+    return tables + [("Deployments per period and slice", ["period", "slice", "deployment", "replicas", "spare",
+                                                           "req/s"], deps, "")]
 
 
 def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
@@ -207,10 +232,14 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     rows = [[PART_LABELS.get(p, p), usd_text(v)] for p, v in obj["breakdown"].items() if v]
     rows.append(["total (discounted, reservations over their term)", usd_text(obj["total"])])
     tot = plan.get("totals") or {}
-    energy = (f"\n\nenergy {tot['energy_kwh']:,.0f} kWh, CO2 {tot['co2_kg'] / 1000:,.3g} t over the horizon "
-              "(facility, every device in service or rented)" if "energy_kwh" in tot and "co2_kg" in tot else "")
+    lines = [f"energy {tot['energy_kwh']:,.0f} kWh, CO2 {tot['co2_kg'] / 1000:,.3g} t over the horizon "
+             "(facility, every device in service or rented)"] if "energy_kwh" in tot and "co2_kg" in tot else []
+    if "capex_usd" in tot:
+        lines.append("; ".join(x for x in (f"capex {usd_text(tot['capex_usd'])} over the horizon (servers ordered, "
+                                           "at catalog price)", capex_cap_text(pp)) if x))
     secs.append((f"Objective over {pp['count']} periods of {pp['months']:g} months "
-                 f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown) + energy))
+                 f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown)
+                 + "".join(f"\n\n{x}" for x in lines)))
     for title, headers, rows, note in period_tables(plan):
         secs.append((title, _table(headers, rows, markdown) + (f"\n\n{note}" if note else "")))
     ch = pp.get("change")

@@ -445,9 +445,9 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
 def _same(rep: VerifyReport, where: str, claimed, value, tol: float = 1e-5, kind: str = "kpi",
           source: str = "recomputed") -> None:
     """A reported figure equals the recomputed one, or the problem's (``source``); None: unknown on
-    both sides; a text: the same text."""
+    both sides; a text or a list: the same one."""
     rep.checks += 1
-    if isinstance(value, str):
+    if isinstance(value, (str, list)):
         if claimed != value:
             rep.add(kind, where, f"plan says {claimed!r}, the problem gives {value!r}")
         return

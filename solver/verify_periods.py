@@ -4,10 +4,11 @@ For every period and slice: demand met from the problem's own numbers (peak x
 growth x profile), routes allowed and within SLO (a pair the performance model
 gives a positive capacity), replica load within ``max_utilization`` of the
 non-spare replicas, N+1 spares, units cover replicas, spot share, power caps
-(nameplate).  For every period: stock balance of purchases (lead time),
-reservations (term) and owned devices (retirements), budget.  Over the
-horizon: capex, and the cost recomputed by plain loops, per period (accrual)
-and in total (the discounted objective), against the plan's figures.
+(nameplate, against the plan's ``nameplate_kw``).  For every period: stock balance of
+purchases (lead time), reservations (term) and owned devices (retirements), budget, capex (against
+the plan's ``capex_usd``).  Over the horizon: capex, and the cost recomputed by plain loops, per
+period (accrual) and in total (the discounted objective), against the plan's figures; the caps the
+plan states, against the problem's.
 
 It shares with the optimiser the coefficient arrays (offers, candidate capacity
 and power from the performance model), not the model or its solution.
@@ -18,10 +19,11 @@ from __future__ import annotations
 import math
 
 from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients
-from solver.periods import owned_offers, with_move_targets
+from solver.periods import owned_offers, stated_caps, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
-from solver.verify import REL_TOL, VerifyReport, _over, _reported, check_objective_figures, check_reported_totals
+from solver.verify import (REL_TOL, VerifyReport, _over, _reported, _same, check_objective_figures,
+                           check_reported_totals)
 
 
 def _demand(w, t: int, frac: float) -> float:
@@ -53,9 +55,11 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     for name, value in (("months", months), ("period_hours", h),
                         ("discount_rate_per_period", per.discount_rate_per_period)):
         _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
+    f = problem.fleet
+    for name, value in stated_caps(f).items():
+        _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
     padded, owned = with_move_targets(problem, catalog)   # placeholder offers for moved devices
     k = owned_offers(build_coefficients(padded, catalog, perf=perf, dominance=False), owned)
-    f = problem.fleet
     u = f.max_utilization
     wl = {w.id: w for w in problem.workloads}
     offers = {o.key: (i, o) for i, o in enumerate(k.offers)}
@@ -114,7 +118,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if ur.get(dec) and kind[ur["offer"]] != right:
                     rep.add("structure", f"{ur['offer']} period {t}", f"a {dec} decision on a "
                             f"{kind[ur['offer']]} offer (only {right} offers have one)")
-        acc_t = 0.0
+        acc_t = capex_t = 0.0
         # ---- stock balance and fixed-unit costs
         for key, (i, o) in offers.items():
             ur = units.get(key, {})
@@ -134,7 +138,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                             f"period {t - lead} (lead time {lead})", abs(n - arrived))
                 if ur.get("buy") and t + lead > T - 1:
                     rep.add("stock", f"{key} period {t}", "ordered too late to serve within the horizon")
-                capex += ur.get("buy", 0) * g * o.capex_usd_per_device
+                capex_t += ur.get("buy", 0) * g * o.capex_usd_per_device
                 life = acc.useful_life_years.value * 8760.0 if (acc and o.instance == "server") else math.inf
                 for part, r in rates.items():
                     if part == "purchase_amortisation" and ur.get("buy"):
@@ -259,6 +263,10 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if _over(kw.get(j, 0.0), pc.max_kw):
                     rep.add("power", f"{pc.region} period {t} slice {s}", f"nameplate {kw[j]:.6g} kW > "
                             f"{pc.max_kw} kW", kw[j] - pc.max_kw)
+                if "nameplate_kw" in row:       # plans of an earlier version lack it
+                    told = row["nameplate_kw"]
+                    _same(rep, f"periods.timeline[{t}].nameplate_kw[{j}][{s}]",
+                          told[j][s] if j < len(told) and s < len(told[j]) else None, kw.get(j, 0.0), kind="power")
             for i, o in enumerate(k.offers):
                 wh = watts[i] * h * ws
                 cost = wh * (e_per_wh[i] + c_per_wh[i])
@@ -275,6 +283,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             rep.add("cost", f"period {t}", f"its parts add up to {parts_t:.2f} USD, its total says "
                     f"{row['total_usd']:.2f}")
         accrued += acc_t
+        capex += capex_t
+        _reported(rep, f"periods.timeline[{t}].capex_usd", row, "capex_usd", capex_t, tol=1e-6, kind="capex")
         if f.budget and f.budget.max_usd_per_month is not None and _over(acc_t / months, f.budget.max_usd_per_month):
             rep.add("budget", f"period {t}", f"{acc_t / months:.2f} USD/month > {f.budget.max_usd_per_month}")
     if f.budget and f.budget.max_capex_usd is not None and _over(capex, f.budget.max_capex_usd):

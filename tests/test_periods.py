@@ -138,10 +138,13 @@ def test_existing_devices_retire_when_resale_beats_use():
     assert r.values[v.R[0, 0]] == 2 and r.values[v.NF[:, 0]].tolist() == [1, 1]
 
 
+HAND_PROBLEM = SimpleNamespace(name="hand", objective=SimpleNamespace(currency="USD"),
+                               fleet=SimpleNamespace(budget=None, power_caps=[]))
+
+
 def _plan(k, spec, previous=None):
     m, v, r = _solve(k, spec, previous, solvers=[("pulp", "highs")])
-    problem = SimpleNamespace(name="hand", objective=SimpleNamespace(currency="USD"))
-    return json.loads(build_period_plan(problem, k, spec, m, v, r).to_json())
+    return json.loads(build_period_plan(HAND_PROBLEM, k, spec, m, v, r).to_json())
 
 
 def test_a_tolerance_route_to_a_deployment_without_replicas_is_left_out_of_the_plan():
@@ -155,8 +158,7 @@ def test_a_tolerance_route_to_a_deployment_without_replicas_is_left_out_of_the_p
     t, s_, p_ = next((t, s_, p_) for t in range(spec.n_periods) for s_ in range(spec.n_slices)
                      for p_ in range(k.n_p) if round(vals[v.Y[t, s_, k.pair_c[p_]]]) == 0)
     vals[v.X[t, s_, p_]] = 2.5e-9
-    problem = SimpleNamespace(name="hand", objective=SimpleNamespace(currency="USD"))
-    plan = json.loads(build_period_plan(problem, k, spec, m, v, dc_replace(r, values=vals)).to_json())
+    plan = json.loads(build_period_plan(HAND_PROBLEM, k, spec, m, v, dc_replace(r, values=vals)).to_json())
     sl = plan["periods"]["timeline"][t]["slices"][s_]
     held = {d["id"] for d in sl["deployments"]}
     assert sl["routing"] and all(route["deployment"] in held for route in sl["routing"])
@@ -411,6 +413,98 @@ def test_moves_through_the_pipeline_and_verifier(tmp_path):
     row = next(r for r in bad["periods"]["timeline"] if r["moves"])
     row["moves"][0]["devices"] -= 1                     # fewer devices arrive than serve
     assert "stock" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
+
+
+CAPS_PROBLEM = """schema_version: 1
+name: move-capex-power
+workloads:
+  - id: chat
+    regions: [virginia]
+    demand: {requests_per_s: 4, growth: [1, 5]}
+    input_tokens: {mean: 500}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 2000, tpot_ms: 80}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [h100-sxm]
+  regions: [virginia, germany]
+  providers: [aws]
+  acquisition: [purchase, on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  existing:
+    - {accelerator: h100-sxm, region: germany, devices: 4, age_years: 1}
+  power_caps:
+    - {region: virginia, max_kw: 20, applies_to: [purchase]}
+  budget: {max_capex_usd: 220000}
+measurements:
+  - {accelerator: h100-sxm, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat, max_requests_per_s: 1.0}
+objective:
+  include_energy: false
+  periods: {count: 2, months: 3, move_usd_per_device: 500}
+"""
+
+
+def test_the_reports_show_moves_capex_and_power_per_period(tmp_path):
+    """QA: a multi-period plan's moves, capex and power were in the JSON only, or nowhere.  By hand
+    (`fleetopt catalog show h100-sxm`, `... virginia`): an H100 costs $27,500 (8 per server, ordered a
+    quarter ahead, 5-year life, maintenance 10 %/year, hosting $0.1765/device-h), rents at $6.88/device-h
+    (p5), draws 700 W at a PUE of 1.56 in Virginia; one serves 1 req/s (measurement).  Period 0 needs 4
+    devices in Virginia: moving the 4 German ones costs $500 + (0.3139 + 0.1765) x 2,190 h = $1,574 each,
+    renting $15,067: all four move.  Period 1 needs 20: a server ordered in period 0 costs $1,375
+    depreciation + $1,074 upkeep per device there, renting $15,067, so two would be bought, but the capex
+    cap of $220,000 buys one (8 x $27,500): capex $220,000 in period 0, $0 in period 1; 8 devices rented.
+    The 20 kW cap counts owned and bought devices in Virginia (applies_to: purchase), not rentals:
+    4 x 0.7 kW x 1.56 = 4.368 kW in period 0, (4 + 8) x 0.7 x 1.56 = 13.104 kW in period 1."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.report import console_text, markdown_text
+    from solver.verify import verify_plan
+    f = tmp_path / "caps.yaml"
+    f.write_text(CAPS_PROBLEM)
+    lp = load_problem(f)
+    for backend, solver in (("highspy", "reduced"), ("pulp", "cbc")):
+        d = json.loads(solve_problem(lp, backend=backend, solver=solver).plan.to_json())
+        assert d["status"] == "optimal", backend
+        pp, tl = d["periods"], d["periods"]["timeline"]
+        assert [r["capex_usd"] for r in tl] == [220000.0, 0.0] and d["totals"]["capex_usd"] == 220000.0
+        assert [r["nameplate_kw"] for r in tl] == [[[pytest.approx(4.368)]], [[pytest.approx(13.104)]]]
+        assert (pp["max_capex_usd"], pp["power_caps"]) == (220000.0, [{"region": "virginia", "max_kw": 20.0,
+                                                                         "applies_to": ["purchase"]}])
+        assert [[(m["from"], m["to"], m["devices"]) for m in r["moves"]] for r in tl] == [
+            [("h100-sxm@germany/existing/owned:existing", "h100-sxm@virginia/existing/owned:existing", 4)], []]
+        rep = verify_plan(lp.problem, lp.catalog, d)
+        assert rep.ok, [v.format() for v in rep.violations]
+    md = markdown_text(d)
+    assert ("| 0 | h100-sxm@germany/existing/owned:existing -> h100-sxm@virginia/existing/owned:existing "
+            "| move |  |  |  | 4 |  |  |") in md
+    assert "\n| 0 | chat 4 | 4 | 0 | 0 | $" in md and "| $220,000 |\n| 1 | chat 20 | 12 | 0 | 8 | $" in md
+    assert ("capex $220,000 over the horizon (servers ordered, at catalog price); capex cap $220,000 "
+            "(fleet.budget.max_capex_usd)") in md
+    assert "| 0 | virginia (purchase) | 4.37 | 20 | 22% |\n| 1 | virginia (purchase) | 13.1 | 20 | 66% |" in md
+    assert "Nameplate facility power against fleet.power_caps (kW)" in console_text(d)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(d, json.loads((ROOT / "solver/schemas/plan.schema.json").read_text()))
+    # the verifier recomputes each new figure, and the caps the plan states are the problem's
+    for tamper, where in ((lambda p: p["periods"]["timeline"][0].update(capex_usd=200000.0),
+                           "periods.timeline[0].capex_usd"),
+                          (lambda p: p["periods"]["timeline"][1]["nameplate_kw"][0].__setitem__(0, 9.0),
+                           "periods.timeline[1].nameplate_kw[0][0]"),
+                          (lambda p: p["periods"].update(max_capex_usd=None), "periods.max_capex_usd"),
+                          (lambda p: p["periods"]["power_caps"][0].update(max_kw=30.0), "periods.power_caps")):
+        bad = copy.deepcopy(d)
+        tamper(bad)
+        assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == [where]
+    # a plan of an earlier version, without these figures, still verifies and reads
+    old = copy.deepcopy(d)
+    for key in ("max_capex_usd", "power_caps"):
+        del old["periods"][key]
+    for r in old["periods"]["timeline"]:
+        del r["capex_usd"], r["nameplate_kw"]
+    assert verify_plan(lp.problem, lp.catalog, old).ok
+    md = markdown_text(old)
+    assert "| $220,000 |" not in md and "capex $220,000 over the horizon" in md and "Nameplate" not in md
 
 
 PERIOD_PROBLEMS = [p for p in sorted((ROOT / "problems").glob("*.yaml"))
