@@ -431,3 +431,18 @@ def test_problem_measurement_with_slo_applies_only_to_looser_workloads():
     cap = evaluate(CAT, cand, wls, P)
     out = apply_measurements(cap, cand, wls, [m])
     assert out.max_rps[0, 0] == 20 and out.max_rps[0, 1] == cap.max_rps[0, 1]
+
+
+def test_mla_decode_attention_runs_over_the_latent():
+    """QA: DeepSeek-V3's decode attention was counted as 4 x heads x head_dim per context token and
+    layer (768 x 128 heads); with the up-projections absorbed (as MLA kernels decode) each head's
+    query meets the 512 + 64 latent and RoPE key and returns the 512 latent: 2 x 128 x (2 x 512 + 64)
+    = 278,528 per layer, x 61 layers = 16,990,208 (3.56e13 FLOP at batch 64 x 32k context, 2.8x)."""
+    from solver.catalog import default_catalog
+    cat = default_catalog()
+    ds = engine_spec(cat, PerfCandidate("h200-sxm", "deepseek-v3", "fp8", 8)).terms
+    assert ds.attn_decode_full == 2 * 128 * (2 * 512 + 64) * 61 == 16_990_208
+    assert ds.attn_full == 4 * 128 * 192 * 61                       # prefill: the up-projected heads
+    assert ds.attn_decode_full * 64 * 32768 == pytest.approx(3.563e13, rel=1e-3)
+    llama = engine_spec(cat, PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1)).terms
+    assert llama.attn_decode_full == llama.attn_full == 4 * 32 * 128 * 32

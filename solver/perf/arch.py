@@ -132,6 +132,7 @@ class CandidateTerms:
     kv_cap_bytes_dev: float        # KV bytes that fit beside the weights, per device
     flops_tok: float               # 2 x active params (per token, whole replica)
     attn_full: float               # attention FLOP per (token x context token), full layers
+    attn_decode_full: float        # the same in decode (differs for MLA: attention over the latent)
     attn_sw: float                 # same for sliding layers
     flops_per_s: float             # replica: TP x peak x efficiency
     bytes_per_s: float             # device: bandwidth x efficiency
@@ -184,8 +185,14 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
     kvf, kvs = kv_bytes_per_token(model, q, tp)
     sw_frac = model.sliding_window_layer_fraction if model.sliding_window else 0.0
     d_attn = model.num_attention_heads * model.head_dim
-    # decode: QK^T and AV, 2 FLOP per MAC, per context token: 4 x d_attn per layer
+    # QK^T and AV, 2 FLOP per MAC, per context token: 4 x d_attn per layer
     attn = 4.0 * d_attn * model.num_layers
+    # MLA decodes with the up-projections absorbed (DeepSeek-V2/V3, FlashMLA): each head's query meets
+    # the cached latent + RoPE key (kv_lora_rank + rope_head_dim) and its output is the latent
+    # (kv_lora_rank): 2 heads (2 kv_lora_rank + rope_head_dim) per layer, 2.8x the MHA count for
+    # DeepSeek-V3 (QA); prefill runs the up-projected heads, as counted above
+    attn_dec = (2.0 * model.num_attention_heads * (2 * model.mla.kv_lora_rank + model.mla.rope_head_dim)
+                * model.num_layers if model.mla is not None else attn)
     if tp > 1:
         lat = (acc.interconnect.latency_us.value if acc.interconnect.latency_us
                else gp.allreduce_latency_us) * 1e-6
@@ -202,7 +209,7 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
         window=float(model.sliding_window) if model.sliding_window else math.inf,
         kv_cap_bytes_dev=max(kv_cap, 0.0),
         flops_tok=2.0 * model.active_params_b.value * GB,
-        attn_full=attn * (1 - sw_frac), attn_sw=attn * sw_frac,
+        attn_full=attn * (1 - sw_frac), attn_sw=attn * sw_frac, attn_decode_full=attn_dec * (1 - sw_frac),
         flops_per_s=flops_s, bytes_per_s=bw, overhead_s=g.step_overhead_ms * 1e-3,
         overhead_per_seq_s=gp.step_overhead_per_seq_us * 1e-6, unoverlapped=gp.unoverlapped_fraction,
         comm_fixed_s=comm_fixed, comm_per_token_s=comm_tok,

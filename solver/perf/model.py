@@ -243,7 +243,8 @@ class Capacity:
 # --------------------------------------------------------------------------- candidate terms
 
 _TERM_FIELDS = ("ne_time_s", "exp_time_s", "log1m_p", "kv_full_tok_dev", "kv_sw_tok_dev", "window",
-                "kv_cap_bytes_dev", "flops_tok", "attn_full", "attn_sw", "flops_per_s", "bytes_per_s",
+                "kv_cap_bytes_dev", "flops_tok", "attn_full", "attn_decode_full", "attn_sw", "flops_per_s",
+                "bytes_per_s",
                 "overhead_s", "overhead_per_seq_s", "unoverlapped", "comm_fixed_s", "comm_per_token_s", "max_context", "max_batch",
                 "idle_w", "tdp_w", "weight_bytes_dev")
 
@@ -785,7 +786,7 @@ def _pairs(g, pairs):
     return {
         "ne": cc("ne_time_s"), "ex": cc("exp_time_s"), "l1p": cc("log1m_p"),
         "kvt": _kv_seq(kvf, kvs, win, ctx_avg) / bw,
-        "cmp": (cc("flops_tok") + attn_f * ctx_avg + attn_s * np.minimum(ctx_avg, win)) / F,
+        "cmp": (cc("flops_tok") + cc("attn_decode_full") * ctx_avg + attn_s * np.minimum(ctx_avg, win)) / F,
         "fix": cc("overhead_s") + cc("comm_fixed_s"), "k1": k1 + cc("overhead_per_seq_s"),
         "m1": m1, "m2": m1 * m1 * g2 * unit, "m3": m1 * m1 * m1 * g2 * g2 * g2 * unit * unit,
         "varP": m1 * m1 * (g2 - 1.0), "k3P": m1 * m1 * m1 * (g2 * g2 * g2 - 3.0 * g2 + 2.0),
@@ -1137,7 +1138,7 @@ class EngineSpec:
         per_seq = k / b
         kv_bytes = b * (t.kv_full_tok_dev * per_seq + t.kv_sw_tok_dev * np.minimum(per_seq, t.window))
         mem = t.ne_time_s + t.exp_time_s * -np.expm1(b * t.log1m_p) + kv_bytes / t.bytes_per_s
-        flops = b * t.flops_tok + t.attn_full * k + t.attn_sw * b * np.minimum(per_seq, t.window)
+        flops = b * t.flops_tok + t.attn_decode_full * k + t.attn_sw * b * np.minimum(per_seq, t.window)
         s = (_blend(mem, flops / t.flops_per_s, t.unoverlapped) + t.overhead_s + t.comm_fixed_s
              + (t.comm_per_token_s + t.overhead_per_seq_s) * b)
         return s * 1e3
