@@ -260,6 +260,8 @@ def perf_command(w, dep: Deployment, catalog) -> str:
         parts.append(f"--{side}-tokens {num(t.mean)}")
         if t.p90 is not None:
             parts.append(f"--{side}-p90 {num(t.p90)}")
+        if t.max is not None:
+            parts.append(f"--{side}-max {num(t.max)}")
         parts.append(f"--{side}-distribution {t.distribution}")
         if t.distribution == "lognormal":
             parts.append(f"--{side}-cv {num(t.cv)}")
@@ -294,7 +296,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
     """Classify every deployment each workload's filters allow; nearest misses of the unservable."""
     if perf is None:
         import solver.perf as perf  # noqa: PLW0621
-    from solver.perf.arch import R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
+    from solver.perf.arch import R_CONTEXT_TOO_LONG, R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT, REASONS
 
     from solver.problem.checks import no_offer_text
 
@@ -380,6 +382,10 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             a, m, q, t = keys[best_q[1]]
             d.best_quality = Deployment(a, t, q, m, quality=best_q[0])
         if not d.servable:
+            if REASONS[R_CONTEXT_TOO_LONG] in d.reasons:
+                d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
+                                                     max(catalog.models[m].max_context_tokens for m in w_models
+                                                         if m in catalog.models)))
             _nearest(d, w, keys, miss, best_q)
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
@@ -394,6 +400,16 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         out.append(d)
     return out
 
+
+
+def _context_advice(w, n: int, perf, longest_window: int) -> str:
+    """What to change when the request at the SLO percentile is longer than the models' windows (more
+    devices or smaller formats cannot help there)."""
+    i_q, o_q = perf.PerfWorkload.from_workload(w).percentile_request()
+    return (f"workloads.{w.id}: its p{w.slo.percentile:g} request ({i_q:,.0f} input + {o_q:,.0f} output tokens) "
+            f"is longer than the context window of {n} allowed deployment(s) (the longest window of its "
+            f"models: {longest_window:,} tokens); allow a model with a longer window, state the longest "
+            f"request (input_tokens.max, output_tokens.max) or shorter ones, or lower slo.percentile")
 
 
 #: latency targets, as multiples of the smallest that any deployment meets, at which the nearest
@@ -450,8 +466,11 @@ def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
         if tp > w.slo.tpot_ms:
             parts.append(f"slo.tpot_ms from {w.slo.tpot_ms:g} to at least {_fmt(tp)}")
         if parts:
+            # at exactly these figures a replica serves nothing (review: "then it can serve it" read as
+            # a plan, while 0 req/s at both): they are where serving starts
             d.relaxations.append(f"workloads.{w.id}: raise " + " and ".join(parts)
-                                 + f" (then {d.nearest.name} can serve it; leave headroom for load)")
+                                 + f" ({d.nearest.name}'s latencies at the lightest load: above them it "
+                                   "starts to serve; leave headroom for load)")
     if d.quality_target is not None and best_q is not None and best_q[0] < d.quality_target - 1e-9:
         d.relaxations.append(_lower_quality(w.id, d.quality_target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "

@@ -113,7 +113,8 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
     * a multi-period plan's total is the objective: discounted, reservations over their whole
       term, retirements' resale credit included (the text report and the HTML say so too), not
       the sum of the periods' accrued costs;
-    * utilisation, replica-weighted mean = sum(replicas x utilisation) / sum(replicas);
+    * utilisation per serving replica (spares excluded: the share ``fleet.max_utilization`` bounds),
+      mean weighted by serving replicas;
     * fleet $ per million output tokens = sum of workload USD / sum of workload
       output tokens, where a workload's tokens = its USD / its $ per M tokens x 1e6.
     """
@@ -151,15 +152,18 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
     add("devices", devices, "devices", "procured or existing")
     reps = [(num(d.get("replicas")), num(d.get("utilization"))) for d in deps]
     n_rep = [r for r, _ in reps if r is not None]
+    # per serving replica (spares excluded), the share max_utilization bounds
+    serving = [(r - (num(d.get("spare_replicas")) or 0.0), serving_utilization(d)) for d, (r, _) in zip(deps, reps)
+               if r is not None]
     add("deployments", len(deps) if deps else None, "deployments")
     add("replicas", sum(n_rep) if n_rep else None, "replicas")
     demand = [num(k.get("requests_per_s")) for k in kpis]
     if kpis and None not in demand:
         add("demand", sum(demand), "requests/s", f"{len(kpis)} workloads")
-    both = [(r, u) for r, u in reps if r is not None and u is not None]
+    both = [(r, u) for r, u in serving if r > 0 and u is not None]
     if both and sum(r for r, _ in both) > 0:
         add("utilisation, mean", sum(r * u for r, u in both) / sum(r for r, _ in both), "fraction",
-            "replica-weighted, at planned peak load")
+            "serving-replica-weighted (spares excluded), at planned peak load")
         add("utilisation, max", max(u for _, u in both), "fraction",
             "" if max_utilization is None else f"ceiling {max_utilization:g}")
     usd_tok = [(num(k.get("usd")), num(k.get("usd_per_million_output_tokens"))) for k in kpis]
@@ -306,27 +310,28 @@ def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> O
         if u is None:
             continue
         lab = labels.get(text(d.get("id"), ""), deployment_label(d))
-        rows.append((lab, u * 100.0, num(d.get("replicas"))))
+        n, spare = num(d.get("replicas")), num(d.get("spare_replicas")) or 0.0
+        rows.append((lab, u * 100.0, None if n is None else n - spare, spare))
     if not rows:
         return None
     ceiling = num(max_utilization)
     fig = _figure()
     ax = fig.add_subplot()
     ypos = list(range(len(rows)))[::-1]
-    over = [ceiling is not None and over_ceiling(u / 100.0, ceiling) for _, u, _ in rows]
-    bars = ax.barh(ypos, [u for _, u, _ in rows],
+    over = [ceiling is not None and over_ceiling(u / 100.0, ceiling) for _, u, _, _ in rows]
+    bars = ax.barh(ypos, [u for _, u, _, _ in rows],
                    color=[PALETTE[5] if o else PALETTE[2] for o in over])
     ax.bar_label(bars, labels=[f"{u:.0f}%" + (f" x{r:g}" if r is not None else "")
-                               for _, u, r in rows], padding=3)
-    ax.set_yticks(ypos, [lab for lab, _, _ in rows], fontsize="small")
+                               + (f" +{sp:g} spare" if sp else "") for _, u, r, sp in rows], padding=3)
+    ax.set_yticks(ypos, [lab for lab, _, _, _ in rows], fontsize="small")
     if ceiling is not None:
         ax.axvline(ceiling * 100.0, color="black", linestyle="--", linewidth=1,
                    label=f"ceiling {ceiling * 100:.0f}% (fleet.max_utilization)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small",
                   frameon=False)
-    ax.set_xlim(0, max([110.0] + [u * 1.1 for _, u, _ in rows]))
+    ax.set_xlim(0, max([110.0] + [u * 1.1 for _, u, _, _ in rows]))
     ax.set_xlabel("planned peak utilisation per serving replica (%)")
-    ax.set_title("Utilisation per deployment (label: utilisation x replicas)")
+    ax.set_title("Utilisation per deployment (label: utilisation x serving replicas)")
     fig.tight_layout()
     return fig
 

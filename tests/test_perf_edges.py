@@ -4,6 +4,7 @@ near-zero load, fractional token counts."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -163,3 +164,24 @@ def test_a_replica_that_cannot_run_shows_no_kv_cache(capsys):
     assert d["kv_capacity_tokens"] == 0 and d["memory_per_device_gb"]["kv_cache"] == 0.0
     main(args)
     assert "no KV cache (the replica cannot run here)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, p99_input, feasible", [
+    # a max bounds the request (review: mean 2,000 / max 3,500 input and 200 / max 500 output fit 4,096
+    # tokens, yet the lognormal p99, 5,368 + 537, was refused)
+    (["--input-tokens", "2000", "--input-max", "3500", "--output-tokens", "200", "--output-max", "500"],
+     3500, True),
+    # exponential prompts: p99 = 2,000 ln 100 = 9,210 (not the lognormal of cv 1: 9,810)
+    (["--input-tokens", "2000", "--input-distribution", "exponential", "--output-tokens", "200"],
+     2000 * math.log(100), False),
+    # a p90 fits the lognormal: sigma = z90 - sqrt(z90^2 - 2 ln(2,000 / 1,000)) = 1.28155 - 0.50605 = 0.77550,
+    # p99 = 1,000 exp(0.77550 x 2.32635 - 0.30070) = 4,497 tokens: over 4,096 (cv 0.5 alone: 2,684, fits)
+    (["--input-tokens", "1000", "--input-p90", "2000", "--output-tokens", "200"], 4497, False),
+    (["--input-tokens", "1000", "--output-tokens", "200"], 2684, True),
+])
+def test_the_percentile_request_uses_the_max_the_p90_and_the_shape(capsys, flags, p99_input, feasible):
+    rc = main(["perf", "--accelerator", "h100-sxm", "--model", "llama-2-70b", "--quantization", "fp8",
+               "--tp", "2", *flags, "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert d["context"]["percentile_input_tokens"] == pytest.approx(p99_input, rel=2e-4)
+    assert d["feasible"] is feasible and (rc == 0) is feasible, d["reason"]

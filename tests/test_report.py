@@ -591,3 +591,8 @@ def test_utilisation_counts_serving_replicas_only():
     assert sorted(round(b.get_width(), 6) for b in _bars(ax)) == pytest.approx([74.666667, 80.0])
     html, _ = build_report(plan, max_utilization=0.7)
     assert "75%" in html and "56%" not in html
+    # statistics: per serving replica too (review: the summary still said 0.5 x 2 + 0.56 x 4 over 6)
+    s = _stats(plan, 0.7)
+    assert s["utilisation, max"]["value"] == pytest.approx(0.8)
+    assert s["utilisation, mean"]["value"] == pytest.approx((2 * 0.8 + 0.56 * 4) / (2 + 3))
+    assert any(t.get_text() == "75% x3 +1 spare" for t in ax.texts)

@@ -56,6 +56,9 @@ def register(sub) -> None:
         p.add_argument(f"--{side}-p90", type=float, metavar="N",
                        help=f"90th percentile {what} length: each request reserves KV for the p90s "
                             f"({side}_tokens.p90; default none)")
+        p.add_argument(f"--{side}-max", type=float, metavar="N",
+                       help=f"longest {what}: the request at the SLO percentile, which must fit the "
+                            f"context window, is at most this long ({side}_tokens.max; default none)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
     p.add_argument("--params", metavar="FILE", help="calibration file (default: shipped)")
@@ -122,6 +125,11 @@ def _token_issues(args, side: str, issues: list) -> None:
                                          f"{MAX_TOKENS:.0e} (got {mean:g})", path="perf",
                                  hint="a request has at least one token (a problem's token counts are "
                                       "refused below 1 too); give the mean tokens per request"))
+    most = getattr(args, f"{side}_max")
+    if most is not None and not (1 <= most <= MAX_TOKENS and (mean is None or most >= mean)):
+        issues.append(InputIssue(message=f"--{side}-max must be at least --{side}-tokens and at most "
+                                         f"{MAX_TOKENS:.0e} (got {most:g})", path="perf",
+                                 hint="give the longest length a request can have"))
     if p90 is not None and not (1 <= p90 <= MAX_TOKENS):
         issues.append(InputIssue(message=f"--{side}-p90 must be at least 1 token and at most {MAX_TOKENS:.0e} "
                                          f"(got {p90:g})", path="perf", hint="give the 90th percentile length"))
@@ -142,7 +150,7 @@ def _tokens(args, side: str) -> SimpleNamespace:
     """--{side}-* as a problem's token statistics (what PerfWorkload.from_tokens reads)."""
     cv = getattr(args, f"{side}_cv")
     return SimpleNamespace(mean=getattr(args, f"{side}_tokens"), p90=getattr(args, f"{side}_p90"),
-                           distribution=getattr(args, f"{side}_distribution"),
+                           max=getattr(args, f"{side}_max"), distribution=getattr(args, f"{side}_distribution"),
                            cv=TOKEN_CV if cv is None else cv)
 
 
@@ -161,7 +169,6 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     acc, model, q = cat.accelerator(cand.accelerator), cat.model(cand.model), cat.quant(cand.quantization)
     spec = engine_spec(cat, cand, params)
     t = spec.terms
-    q_pct = wl.percentile / 100.0
     usable = acc.memory_gb.value * params.global_.mem_usable_fraction
     kvf, kvs = kv_bytes_per_token(model, q, cand.tensor_parallel)
     grp = params.group(acc.family, t.peak_format or "*")
@@ -171,6 +178,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         "workload": {"input_tokens": wl.input_tokens, "output_tokens": wl.output_tokens,
                      "input_cv": wl.input_cv, "output_cv": wl.output_cv, "output_distribution": wl.output_dist,
                      "input_tokens_p90": wl.input_tokens_p90, "output_tokens_p90": wl.output_tokens_p90,
+                     "input_tokens_max": wl.input_tokens_max, "output_tokens_max": wl.output_tokens_max,
                      "ttft_ms_target": None if wl.ttft_ms >= 1e11 else wl.ttft_ms,
                      "tpot_ms_target": None if wl.tpot_ms >= 1e11 else wl.tpot_ms,
                      "percentile": wl.percentile},
@@ -198,10 +206,8 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         "decode_step_ms_batch1": float(spec.decode_step_ms(1, wl.input_tokens + wl.output_tokens / 2))
         if spec.fits else None,
         # the request at the SLO percentile, which must fit the context window
-        "context": {"window_tokens": model.max_context_tokens,
-                    "percentile_input_tokens": length_quantile(wl.input_tokens, wl.input_cv, "lognormal", q_pct),
-                    "percentile_output_tokens": length_quantile(wl.output_tokens, wl.output_cv, wl.output_dist,
-                                                                q_pct)},
+        "context": dict(zip(("window_tokens", "percentile_input_tokens", "percentile_output_tokens"),
+                            (model.max_context_tokens, *wl.percentile_request()))),
     }
     if batch is not None:
         op = operating_point(cat, cand, wl, batch, params)
@@ -229,7 +235,8 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         out["lightest_load"] = {"ttft_ms": float(ttft0[0, 0]), "tpot_ms": _finite(tpot0[0, 0])}
         if r == R_TTFT_TOO_TIGHT and wl.input_cv > 0:
             # a spread of prompt lengths: the percentile prompt, not the mean one, sets the TTFT
-            i_q = out["context"]["percentile_input_tokens"]
+            # the prompt the TTFT tail sees: lognormal of the mean and cv, as the model's moments are
+            i_q = length_quantile(wl.input_tokens, wl.input_cv, "lognormal", wl.percentile / 100.0)
             out["lightest_load"].update(percentile_input_tokens=i_q,
                                         percentile_prefill_ms=float(spec.prefill_ms(i_q)))
     if r == 0:

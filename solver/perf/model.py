@@ -178,6 +178,9 @@ class PerfWorkload:
     input_cv: float = 0.0      # coefficient of variation of input length (prefill service variability)
     output_cv: float = 0.0     # coefficient of variation of output length (short answers set the TPOT tail)
     output_dist: str = "lognormal"   # shape of the answer lengths: lognormal, exponential (cv 1) or fixed
+    input_dist: str = "lognormal"    # shape of the prompt lengths (the context-window check's quantile)
+    input_tokens_max: Optional[float] = None    # the longest prompt / answer the workload has
+    output_tokens_max: Optional[float] = None
 
     def __post_init__(self):
         for name in ("input_tokens", "output_tokens", "ttft_ms", "tpot_ms"):
@@ -194,9 +197,10 @@ class PerfWorkload:
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ValueError(f"PerfWorkload {self.id!r}: {name} must be >= 0 (got {v!r})")
-        if self.output_dist not in OUTPUT_DISTRIBUTIONS:
-            raise ValueError(f"PerfWorkload {self.id!r}: output_dist must be one of {OUTPUT_DISTRIBUTIONS} "
-                             f"(got {self.output_dist!r})")
+        for name in ("output_dist", "input_dist"):
+            if getattr(self, name) not in OUTPUT_DISTRIBUTIONS:
+                raise ValueError(f"PerfWorkload {self.id!r}: {name} must be one of {OUTPUT_DISTRIBUTIONS} "
+                                 f"(got {getattr(self, name)!r})")
 
     @classmethod
     def from_workload(cls, w) -> "PerfWorkload":
@@ -215,7 +219,19 @@ class PerfWorkload:
         return cls(id=id, input_tokens=it.mean, output_tokens=ot.mean, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
                    percentile=percentile, input_tokens_p90=it.p90, output_tokens_p90=ot.p90, input_cv=cv,
                    output_cv=ocv,
-                   output_dist=ot.distribution if ot.distribution in OUTPUT_DISTRIBUTIONS else "lognormal")
+                   output_dist=ot.distribution if ot.distribution in OUTPUT_DISTRIBUTIONS else "lognormal",
+                   input_dist=it.distribution if it.distribution in OUTPUT_DISTRIBUTIONS else "lognormal",
+                   input_tokens_max=getattr(it, "max", None), output_tokens_max=getattr(ot, "max", None))
+
+    def percentile_request(self) -> tuple[float, float]:
+        """(input, output) tokens of the longest request the SLO percentile covers: each length at
+        that quantile of its distribution (lognormal fitted to the mean and the p90 where a p90 is
+        given), at most its max.  It must fit the model's context window."""
+        q = self.percentile / 100.0
+        return (length_quantile(self.input_tokens, self.input_cv, self.input_dist, q,
+                                self.input_tokens_p90, self.input_tokens_max),
+                length_quantile(self.output_tokens, self.output_cv, self.output_dist, q,
+                                self.output_tokens_p90, self.output_tokens_max))
 
 
 @dataclass(frozen=True)
@@ -312,13 +328,28 @@ def length_moments(mean: float, cv: float, dist: str = "lognormal") -> tuple[flo
     return mean, mean * mean * g, mean ** 3 * g ** 3
 
 
-def length_quantile(mean: float, cv: float, dist: str, q: float) -> float:
-    """The ``q``-quantile of a length distribution: lognormal of that mean and cv (cv 0: fixed),
-    or exponential."""
-    if dist == "exponential":
-        return -mean * math.log1p(-q)
-    s2 = math.log1p(cv * cv)
-    return mean * math.exp(math.sqrt(s2) * _ND.inv_cdf(q) - s2 / 2.0)
+#: z of the 90th percentile
+_Z90 = _ND.inv_cdf(0.9)
+
+
+def length_quantile(mean: float, cv: float, dist: str, q: float, p90: Optional[float] = None,
+                    most: Optional[float] = None) -> float:
+    """The ``q``-quantile of a length distribution, at most ``most``: fixed (the mean), exponential,
+    or lognormal of that mean and cv - or, given a p90 at or above the mean, of that mean and p90
+    (sigma from p90 = mean exp(z90 sigma - sigma^2 / 2), the smaller root; a p90 beyond the largest
+    ratio a lognormal allows, exp(z90^2 / 2) = 2.27, takes sigma = z90)."""
+    if dist == "fixed":
+        x = mean
+    elif dist == "exponential":
+        x = -mean * math.log1p(-q)
+    else:
+        if p90 is not None and p90 >= mean:
+            disc = _Z90 * _Z90 - 2.0 * math.log(p90 / mean)
+            sigma = _Z90 - math.sqrt(max(disc, 0.0))
+        else:
+            sigma = math.sqrt(math.log1p(cv * cv))
+        x = mean * math.exp(sigma * _ND.inv_cdf(q) - sigma * sigma / 2.0)
+    return min(x, most) if most is not None else x
 
 
 def _workload_arrays(workloads: Sequence[PerfWorkload]):
@@ -348,9 +379,7 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
         "I": I, "O": O, "icv2": icv2, "ocv2": ocv2,
         # the longest request the SLO percentile covers (input and output each at that quantile): it
         # must fit the context window, as a longer one cannot run at all
-        "ctx_q": np.array([length_quantile(w.input_tokens, w.input_cv, "lognormal", w.percentile / 100.0)
-                           + length_quantile(w.output_tokens, w.output_cv, w.output_dist, w.percentile / 100.0)
-                           for w in workloads]),
+        "ctx_q": np.array([sum(w.percentile_request()) for w in workloads]),
         "Isz": col("input_tokens_p90", lambda w: w.input_tokens),
         # without a p90, a request's KV reservation is held for a time proportional to its output
         # length, so the time-average reservation is the size-biased mean O (1 + cv^2)
@@ -726,8 +755,7 @@ def _grid(catalog, candidates, workloads, params):
     b_mem[np.isnan(b_mem)] = np.inf
     reason = np.empty((C, W), dtype=np.int64)
     reason[:] = ca["reason"][:, None]
-    too_long = np.maximum(ctx_sz, wa["ctx_q"])[None, :] > ca["max_context"][:, None]
-    reason[(reason == 0) & too_long] = arch.R_CONTEXT_TOO_LONG
+    reason[(reason == 0) & (wa["ctx_q"][None, :] > ca["max_context"][:, None])] = arch.R_CONTEXT_TOO_LONG
     reason[(reason == 0) & (b_mem < 1.0)] = arch.R_NO_KV_ROOM
     return dict(C=C, W=W, ca=ca, wa=wa, reason=reason.reshape(-1), b_mem=b_mem.reshape(-1),
                 U=float(params.global_.prefill_chunk_tokens))
