@@ -115,7 +115,7 @@ def test_stacking_equals_separate_scenario_solves():
         m = build_model(s.k)
         lb, ub = m.lb.copy(), m.ub.copy()
         for o, info in enumerate(s.k.offers):
-            if info.existing or info.acquisition in ("purchase", "reserved_1y", "reserved_3y"):
+            if not info.existing and info.acquisition in ("purchase", "reserved_1y", "reserved_3y"):
                 j = m.blocks["n"][o]
                 lb[j] = ub[j] = st.first_stage_units.get(info.key, 0.0)
         r = solve(replace(m, lb=lb, ub=ub), mip_gap=1e-9)
@@ -237,3 +237,57 @@ def test_robust_verbose_prints_each_solve(capsys):
     assert rc == 0
     err = capsys.readouterr().err
     assert "2 scenarios stacked: solving with pulp/cbc" in err and "the mean demand alone: optimal" in err
+
+
+OWNED_ONLY = """schema_version: 1
+name: owned-l4s
+workloads:
+  - id: w
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  catalog_offers: false
+  offers:
+    - {accelerator: l4, region: virginia, acquisition: on_demand, usd_per_device_hour: 1.0}
+  existing:
+    - {accelerator: l4, region: virginia, devices: 10}
+objective:
+  horizon_months: 12
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, workload: w, max_requests_per_s: 1.0, power_w: 72}
+"""
+
+
+def test_owned_devices_are_run_per_scenario_and_names_stay_apart(tmp_path):
+    """QA: owned devices (sunk) were a first-stage decision held in every scenario, so robust charged
+    the upkeep of devices a single solve switches off (17% over at hosting $0.5/h).  With nothing to
+    buy or reserve, the stochastic plan is each scenario solved alone (second method: solve_problem
+    with the demand scaled).  And multipliers 1.0004 and 1.0049 were both named 'x1', merging costs."""
+    from solver.mip.pipeline import solve_problem
+    (tmp_path / "host.yaml").write_text("schema_version: 1\naccelerators:\n  - id: l4\n    purchase:\n"
+                                        "      hosting_usd_per_device_hour: {value: 0.5, source: \"test overlay\"}\n")
+    f = tmp_path / "p.yaml"
+    f.write_text(OWNED_ONLY)
+    lp = load_problem(f, catalog_overlays=[str(tmp_path / "host.yaml")])
+    mult = [0.2, 0.4, 2.4, 1.0004, 1.0049]
+    sc = scenarios_from_multipliers(build_coefficients(lp.problem, lp.catalog), mult)
+    assert [s.name for s in sc] == ["x0.2", "x0.4", "x2.4", "x1", "x1.005"]     # 4 digits tell them apart
+    st = {a.name: a for a in robust_plan(sc, compare=False).approaches}["stochastic"]
+    assert st.first_stage_units == {}
+    for s, m in zip(sc, mult):
+        d = yaml.safe_load(OWNED_ONLY)
+        d["workloads"][0]["demand"]["requests_per_s"] = 10 * m
+        g = tmp_path / f"{s.name}.yaml"
+        g.write_text(yaml.safe_dump(d))
+        alone = solve_problem(load_problem(g, catalog_overlays=[str(tmp_path / "host.yaml")])).plan
+        assert st.per_scenario_usd[s.name] == pytest.approx(alone.objective.total, rel=1e-6), s.name
+    assert st.expected_usd == pytest.approx(sum(st.per_scenario_usd.values()) / len(mult), rel=1e-9)

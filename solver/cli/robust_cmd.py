@@ -1,8 +1,8 @@
 """``fleetopt robust PROBLEM.yaml``: one owned fleet for several demand scenarios.
 
-Two-stage stochastic program (see :mod:`solver.explore.robust`): purchased,
-reserved and owned units are chosen once, on-demand/spot units, replicas and
-routing per scenario; compared with planning for the mean and for the max
+Two-stage stochastic program (see :mod:`solver.explore.robust`): purchased
+and reserved units are chosen once; on-demand/spot units, the owned devices in
+service, replicas and routing per scenario; compared with planning for the mean and for the max
 demand.  Scenarios come from the problem's named ``scenarios``
 (``--scenarios all`` or a comma list, optionally ``--include-base``), from
 ``--multipliers`` on the base demand, or are drawn (``--demand-scenarios N
@@ -134,8 +134,10 @@ def run(args) -> int:
                       time_limit_s=opts.time_limit_s or so.time_limit_s,
                       mip_gap=opts.mip_gap if opts.mip_gap is not None else so.mip_gap)
     for s in rep.scenarios:
-        print(f"scenario {s['name']}: p={s['probability']:.3g}, {s['total_rps']:,.4g} req/s"
-              + ("" if s["kept"] else "  (above the percentile: not planned for)"))
+        given = (f" (given {s['probability']:.3g})"
+                 if s["kept"] and abs(s["planned_probability"] - s["probability"]) > 1e-12 else "")
+        print(f"scenario {s['name']}: p={s['planned_probability' if s['kept'] else 'probability']:.3g}{given}, "
+              f"{s['total_rps']:,.4g} req/s" + ("" if s["kept"] else "  (above the percentile: not planned for)"))
     print(rep.note)
     print(rep.table_text(), end="")
     for a in rep.approaches:

@@ -8,12 +8,13 @@ demand times a multiplier).  For each, :func:`solver.mip.formulation.build_model
 builds the usual single-scenario model M_s; the stochastic program stacks them:
 
 * first stage (here-and-now, shared): N_f in Z+ for every *first-stage* offer
-  f (purchase, reserved 1y/3y, already-owned hardware), matched across
-  scenarios by the offer's key;
+  f (purchase, reserved 1y/3y), matched across scenarios by the offer's key;
 * second stage (per scenario): everything else of M_s - on-demand and spot
-  units, replicas, spares, routing;
+  units, the already-owned devices each scenario runs (at most those owned; idle
+  ones are switched off, as in a single solve: QA, holding them in every scenario
+  overstated one problem's cost by 17%), replicas, spares, routing;
 * linking rows ``robust.first_stage[key@s]``: n_f^s - N_f = 0 - every scenario
-  has exactly the owned/reserved fleet (it is paid for, draws idle power and
+  has exactly the bought/reserved fleet (it is paid for, draws idle power and
   counts against power caps whether used or not);
 * objective: sum_s pi_s obj_s(v_s).  Because n_f^s = N_f in every scenario and
   sum pi_s = 1, the first-stage cost is counted exactly once, and the rest is
@@ -83,7 +84,23 @@ class DemandScenario:
 
 
 def is_first_stage(o) -> bool:
-    return o.existing or o.acquisition in FIRST_STAGE_ACQUISITIONS
+    """Bought or reserved hardware (owned devices are per scenario: their cost is sunk)."""
+    return not o.existing and o.acquisition in FIRST_STAGE_ACQUISITIONS
+
+
+def multiplier_names(m: Sequence[float]) -> list[str]:
+    """'x1.2' per multiplier, with as many digits as it takes to tell them apart (QA: 1.0004 and 1.0049
+    were both 'x1', and their costs were merged); equal multipliers get '#2', '#3'..."""
+    for digits in range(3, 13):
+        names = [f"x{mi:.{digits}g}" for mi in m]
+        if len(set(names)) == len(names):
+            return names
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
 
 
 def draw_multipliers(n: int, cv: float, seed: int) -> np.ndarray:
@@ -108,8 +125,8 @@ def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
     if len(p) != len(m) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
         raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "
                                     "summing to 1", path="--probabilities"))
-    return [DemandScenario(f"x{mi:.3g}", float(pi), replace(k, demand_rps=k.demand_rps * mi))
-            for mi, pi in zip(m, p)]
+    return [DemandScenario(name, float(pi), replace(k, demand_rps=k.demand_rps * mi))
+            for name, mi, pi in zip(multiplier_names(m), m, p)]
 
 
 @dataclass
@@ -125,7 +142,7 @@ class Stacked:
 def first_stage_keys(scenarios: Sequence[DemandScenario]) -> list[str]:
     keys = [sorted(o.key for o in s.k.offers if is_first_stage(o)) for s in scenarios]
     if any(kk != keys[0] for kk in keys[1:]):
-        raise InputError(InputIssue("the scenarios offer different owned/reserved hardware; a shared "
+        raise InputError(InputIssue("the scenarios offer different purchased/reserved hardware; a shared "
                                     "first stage needs the same first-stage offers in every scenario",
                                     path="scenarios",
                                     hint="make the scenarios differ in demand (workloads.*.peak_rps) only"))
@@ -232,8 +249,8 @@ class RobustReport:
     hours: float
     approaches: list[Approach]
     vss_usd: Optional[float]         # mean - stochastic expected cost
-    note: str = ("first stage: purchased, reserved and owned units (shared by every scenario); "
-                 "second stage: on-demand/spot units, replicas and routing per scenario")
+    note: str = ("first stage: purchased and reserved units (shared by every scenario); second stage: "
+                 "on-demand/spot units, the owned devices in service, replicas and routing per scenario")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -368,6 +385,9 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
     by = {a.name: a for a in approaches}
     if "mean" in by and by["mean"].expected_usd is not None and by["stochastic"].expected_usd is not None:
         vss = by["mean"].expected_usd - by["stochastic"].expected_usd
-    info = [{"name": s.name, "probability": s.probability, "total_rps": s.total_rps, "kept": kk}
-            for s, kk in zip(scenarios, keep)]
+    # the probability a kept scenario is planned with (renormalised over the kept ones; QA: printed
+    # as given), next to the one given
+    planned = {s.name: s.probability for s in kept}
+    info = [{"name": s.name, "probability": s.probability, "planned_probability": planned.get(s.name, 0.0),
+             "total_rps": s.total_rps, "kept": kk} for s, kk in zip(scenarios, keep)]
     return RobustReport(info, percentile, kept[0].k.hours, approaches, vss)
