@@ -223,3 +223,55 @@ def test_png_is_deterministic(ttft_front, tmp_path):
 def test_cli_bad_points_exit_2(capsys):
     assert main(["pareto", str(CHAT), "--versus", "ttft", "--points", "1"]) == 2
     assert "at least 2 points" in capsys.readouterr().err
+
+
+def test_the_quality_front_starts_from_the_problem_as_written(tmp_path):
+    """QA: point 0 gave the workload without a quality target the lowest set target (70), forcing it
+    onto the 8B model: $10 where the problem as written costs $8 (w1: 5 req/s on 8B at 1 req/s per
+    $1/h L4 = $5; w2: 5 req/s on 3B at 2 req/s = 3 L4s = $3)."""
+    from solver.mip.pipeline import solve_problem
+    f = tmp_path / "q.yaml"
+    f.write_text(QUALITY_MIX)
+    lp = load_problem(f)
+    assert solve_problem(lp).plan.objective.total == pytest.approx(8.0)
+    front = pareto_front(lp, "quality", points=3)
+    assert front.points[0].total_usd == pytest.approx(8.0)
+    assert front.points[0].targets["w2"] is None
+    assert all(p.total_usd == pytest.approx(10.0) for p in front.points[1:])   # w2 on 8B too: 5 + 5
+
+
+QUALITY_MIX = """schema_version: 1
+name: q
+workloads:
+  - id: w1
+    demand: {requests_per_s: 5}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    quality: {min_score: 70}
+    models: [llama-3.2-3b, llama-3.1-8b]
+    quantizations: [bf16]
+  - id: w2
+    demand: {requests_per_s: 5}
+    input_tokens: {mean: 500}
+    output_tokens: {mean: 100}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    models: [llama-3.2-3b, llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  catalog_offers: false
+  offers:
+    - {accelerator: l4, region: virginia, usd_per_device_hour: 1.0}
+objective:
+  horizon_hours: 1
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, workload: w1, max_requests_per_s: 1.0}
+  - {accelerator: l4, model: llama-3.1-8b, workload: w2, max_requests_per_s: 1.0}
+  - {accelerator: l4, model: llama-3.2-3b, workload: w1, max_requests_per_s: 2.0}
+  - {accelerator: l4, model: llama-3.2-3b, workload: w2, max_requests_per_s: 2.0}
+"""

@@ -446,3 +446,21 @@ def test_mla_decode_attention_runs_over_the_latent():
     assert ds.attn_decode_full * 64 * 32768 == pytest.approx(3.563e13, rel=1e-3)
     llama = engine_spec(cat, PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1)).terms
     assert llama.attn_decode_full == llama.attn_full == 4 * 32 * 128 * 32
+
+
+def test_workload_measurements_honour_their_targets_and_unservable_pairs_draw_nameplate_power():
+    """QA: a workload's measurement taken under a 1,000 ms TTFT held its rate at a 1 ms target on a
+    Pareto front; and a measured rate on a pair the model cannot serve (the model's power there is
+    the idle draw) put 5 busy A10Gs at 45 W each."""
+    cand = [PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1)]
+    easy, hard = [PerfWorkload("w", 500, 250, 1000, 50)], [PerfWorkload("w", 500, 250, 1, 50)]   # 1 ms: unservable
+    cap_easy, cap_hard = evaluate(CAT, cand, easy, P), evaluate(CAT, cand, hard, P)
+    assert cap_hard.max_rps[0, 0] == 0 and cap_hard.power_w[0, 0] == cap_hard.idle_power_w[0]
+    m = Measurement(accelerator="h100-sxm", model="llama-3.1-8b", quantization="fp8", workload="w",
+                    max_requests_per_s=20, ttft_slo_ms=1000)
+    out = apply_measurements(cap_easy, cand, easy, [m])
+    assert out.max_rps[0, 0] == 20 and out.power_w[0, 0] == cap_easy.power_w[0, 0]   # servable: the model's
+    assert apply_measurements(cap_hard, cand, hard, [m]).max_rps[0, 0] == 0          # 1 ms < 1,000 ms: not used
+    loose = apply_measurements(cap_hard, cand, hard, [m.model_copy(update={"ttft_slo_ms": None})])
+    assert loose.max_rps[0, 0] == 20
+    assert loose.power_w[0, 0] == cap_hard.peak_power_w[0] == 700.0                 # H100 SXM TDP x TP 1

@@ -34,6 +34,7 @@ import numpy as np
 from solver.errors import InputError, InputIssue, NoStartingPlan
 from solver.explore.common import HAS_PLAN, SolveOptions, base_document, fleet_mix, validate_edited
 from solver.problem.load import require_loaded
+from solver.report import number_text
 
 VERSUS = ("ttft", "tpot", "quality", "carbon")
 #: bisection steps on the knob (precision 2**-12 of the range)
@@ -89,9 +90,10 @@ class ParetoFront:
         rows = []
         for p in self.points:
             rows.append([str(p.index), f"{p.x:,.0f}" if abs(p.x) >= 1000 else f"{p.x:.4g}", p.status,
-                         _num(p.total_usd, "{:,.0f}"), _num(p.usd_per_month, "{:,.0f}"),
-                         _num(None if p.co2_kg is None else p.co2_kg / 1000.0,
-                              "{:,.0f}" if (p.co2_kg or 0) >= 1e6 else "{:.3f}"),
+                         # significant digits, not whole dollars / 3 decimals (QA: totals of 7.5 and
+                         # 8.5 both read 8, and every CO2 figure 0.001 t)
+                         number_text(p.total_usd, ".4g"), number_text(p.usd_per_month, ".4g"),
+                         number_text(None if p.co2_kg is None else p.co2_kg / 1000.0, ".3g"),
                          _num(p.devices, "{}"), p.mix,
                          "-" if p.verified is None else ("yes" if p.verified else
                                                          f"NO ({len(p.violations)})")])
@@ -192,11 +194,13 @@ class _Knob:
             L = self.level(t)
             for w in doc["workloads"]:
                 q = w.get("quality")
-                if q is None:
+                if t == 0:      # the problem as written: a workload without a target keeps none (QA)
+                    pass
+                elif q is None:
                     w["quality"] = {"min_score": L}
                 else:
                     q["min_score"] = max(float(q["min_score"]), L)
-                targets[w["id"]] = w["quality"]["min_score"]
+                targets[w["id"]] = (w.get("quality") or {}).get("min_score")
             x = L
         return doc, targets, x
 
@@ -352,6 +356,11 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
     if versus in ("ttft", "tpot"):
         note = (f"tightest feasible: x{knob.factor(t_max):.4f} of the problem's {versus.upper()} "
                 f"targets (bisection, {BISECT_STEPS} steps)")
+        fixed = sorted({m.workload for m in loaded.problem.measurements
+                        if m.workload is not None and getattr(m, f"{versus}_slo_ms") is None})
+        if fixed:   # QA: such a rate held at a 1 ms TTFT, every point "verified"
+            note += (f"; measured rates of {', '.join(fixed)} hold whatever the {versus.upper()} target "
+                     f"(no {versus}_slo_ms): the front does not tighten them")
     else:
         note = f"tightest feasible quality level: {knob.level(t_max):.4g}"
     return ParetoFront(problem=loaded.problem.name, file=loaded.file, versus=versus,

@@ -40,6 +40,7 @@ from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, check_cache_di
                                   scenario_key, tool_version)
 from solver.explore.common import SolveOptions, base_document, one_line, plan_summary
 from solver.problem.load import require_loaded
+from solver.report import number_text
 
 DISTRIBUTIONS = ("uniform", "normal", "lognormal")
 #: statuses of rows that did not come from a solve
@@ -374,8 +375,8 @@ class SweepResult:
                 + f", in {self.seconds:.1f} s ({self.executor})")
         if ok:
             q = np.percentile(ok, [0, 50, 90, 100])
-            line += (f"\ntotal cost over the horizon, USD: min {q[0]:,.0f}  median {q[1]:,.0f}  "
-                     f"p90 {q[2]:,.0f}  max {q[3]:,.0f}")
+            line += ("\ntotal cost over the horizon, USD: " + "  ".join(
+                f"{name} {number_text(v, '.4g')}" for name, v in zip(("min", "median", "p90", "max"), q)))
         statuses: dict[str, int] = {}
         for r in self.rows:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1

@@ -9,10 +9,11 @@ token-length match; among equals the later measurement wins.  ``max_requests_per
 replaces ``max_rps``; TTFT, TPOT and power replace the model's figures when
 given.  A measured 0 means "cannot serve" (reason ``R_MEASURED_ZERO``).
 
-A measurement taken under latency targets (``ttft_slo_ms`` / ``tpot_slo_ms``,
-from a measurement table) applies by token lengths only to workloads whose
-targets are at least as loose: a rate sustained under tighter targets is safe
-to use for looser ones, never the other way round.
+A measurement taken under latency targets (``ttft_slo_ms`` / ``tpot_slo_ms``)
+applies, by workload id or by token lengths, only to workloads whose targets
+are at least as loose: a rate sustained under tighter targets is safe to use
+for looser ones, never the other way round.  Without power, a pair the model
+cannot serve draws the replica's nameplate power (the model's figure is idle).
 
 ``load_measurements_csv`` reads such a table (one measurement per row; max
 requests/s or max output tokens/s) and reports bad rows with file and line.
@@ -195,9 +196,11 @@ def apply_measurements(capacity: Capacity, candidates: Sequence[PerfCandidate],
             else:
                 if not (_close(m.input_tokens, w.input_tokens) and _close(m.output_tokens, w.output_tokens)):
                     continue
-                if not _slo_compatible(m, w):
-                    continue
                 p = 1
+            if not _slo_compatible(m, w):
+                # a rate measured under a looser target says nothing of a tighter one (QA: a workload's
+                # measurement kept its rate at a 1 ms TTFT on a Pareto front)
+                continue
             for i in rows:
                 if p < prio[i, j]:
                     continue
@@ -212,6 +215,7 @@ def apply_measurements(capacity: Capacity, candidates: Sequence[PerfCandidate],
                     arrays["batch"][i, j] = 0.0
                     arrays["power_w"][i, j] = capacity.idle_power_w[i]
                     continue
+                servable = arrays["reason"][i, j] == 0     # by the analytic model, before this row
                 arrays["reason"][i, j] = 0
                 arrays["bound"][i, j] = BOUND_MEASURED
                 # latencies the measurement does not give are unknown (NaN: null in a plan), not the
@@ -220,6 +224,11 @@ def apply_measurements(capacity: Capacity, candidates: Sequence[PerfCandidate],
                 arrays["tpot_ms"][i, j] = np.nan if m.tpot_ms is None else m.tpot_ms
                 if m.power_w is not None:
                     arrays["power_w"][i, j] = m.power_w
+                elif not servable and capacity.peak_power_w is not None:
+                    # the model's figure there is idle power (it cannot serve the pair): a replica
+                    # running at its measured maximum draws about its nameplate (QA: energy and CO2
+                    # of measured-only pairs were the idle draw)
+                    arrays["power_w"][i, j] = capacity.peak_power_w[i]
                 tpot = arrays["tpot_ms"][i, j]
                 if np.isfinite(tpot) and tpot > 0:
                     # Little's law: requests in decode = rate x output tokens x TPOT

@@ -248,6 +248,7 @@ class Capacity:
     bound: np.ndarray
     kv_capacity_tokens: np.ndarray = field(default=None)   # (n_candidates,)
     max_batch_memory: np.ndarray = field(default=None)     # largest batch memory allows
+    peak_power_w: np.ndarray = field(default=None)         # (n_candidates,) busy all the time: TDP
 
     def reason_text(self, i: int, j: int) -> str:
         return REASONS[int(self.reason[i, j])]
@@ -1106,7 +1107,7 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
     return Capacity(max_rps=max_rps.reshape(shape), ttft_ms=ttft.reshape(shape), tpot_ms=tpot.reshape(shape),
                     batch=batch.reshape(shape), power_w=power.reshape(shape), idle_power_w=ca["idle_w"].copy(),
                     reason=reason.reshape(shape), bound=bnd.reshape(shape), kv_capacity_tokens=np.floor(kv_tok),
-                    max_batch_memory=mbm)
+                    max_batch_memory=mbm, peak_power_w=ca["tdp_w"].copy())
 
 
 def operating_point(catalog, candidate: PerfCandidate, workload: PerfWorkload, batch: float,

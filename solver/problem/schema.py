@@ -403,10 +403,13 @@ class Measurement(Strict):
     max_requests_per_s: float = Field(ge=0, description="Highest rate one replica sustains within the SLO; 0 = cannot serve.")
     ttft_ms: Optional[float] = Field(None, gt=0, description="Measured TTFT at that rate.")
     tpot_ms: Optional[float] = Field(None, gt=0, description="Measured TPOT at that rate.")
-    power_w: Optional[float] = Field(None, gt=0, description="Measured power per replica at that rate.")
+    power_w: Optional[float] = Field(None, gt=0, description="Measured power per replica at that rate "
+                                     "(default: the performance model's at its operating point; where the "
+                                     "model cannot serve the pair, the replica's nameplate power).")
     ttft_slo_ms: Optional[float] = Field(
-        None, gt=0, description="TTFT target the rate was measured under; then it applies by token lengths "
-                                "only to workloads whose TTFT target is at least this loose.")
+        None, gt=0, description="TTFT target the rate was measured under; then it applies only to "
+                                "workloads whose TTFT target is at least this loose (without it, whatever "
+                                "their target).")
     tpot_slo_ms: Optional[float] = Field(
         None, gt=0, description="TPOT target the rate was measured under (same rule as ttft_slo_ms).")
     source: str = Field("user measurement", description="Where the figure comes from, shown in the plan.")
