@@ -315,7 +315,7 @@ def build_offers(problem: Problem, catalog: Catalog) -> list[OfferInfo]:
                                      energy_charged=True, **dev_fields(acc), **region_fields(rid)))
     # Owned hardware: always available (it is already there), within the accelerator/region filters.
     groups = existing_groups(problem)
-    for aid, rid, group in sorted(groups, key=lambda g: (g[0], g[1], g[2] or "")):
+    for aid, rid, group in sorted(groups, key=lambda g: (g[0], g[1], -1.0 if g[2] is None else float(g[2]))):
         n, age = groups[(aid, rid, group)]
         if aid not in acc_ok or rid not in reg_ok:
             continue
@@ -329,8 +329,9 @@ def build_offers(problem: Problem, catalog: Catalog) -> list[OfferInfo]:
 
 
 def age_group(age_years: float) -> str:
-    """The age as it appears in an owned offer's key (6 significant digits)."""
-    return f"{age_years:.6g}"
+    """The age as it appears in an owned offer's key: a plain decimal to 1e-6 years ('4.5', '10', '0';
+    never an exponent), so ages within 1e-6 years may share a group."""
+    return f"{age_years:.6f}".rstrip("0").rstrip(".")
 
 
 def existing_groups(problem: Problem) -> dict[tuple, tuple[int, float]]:

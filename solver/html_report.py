@@ -259,9 +259,9 @@ def _periods(plan: dict) -> str:
         return ""
     out = []
     for i, (title, headers, rows, note) in enumerate(period_tables(plan)):
-        numeric = [h in ("period", "slice", "owned in service", "reserved", "replicas", "spare", "req/s",
-                         "accrued cost", "capex", "buy", "reserve", "retire", "moved", "in service", "max kW",
-                         "peak share") for h in headers]
+        numeric = [h in ("period", "slice", "owned in service", "owned idle", "owned", "reserved", "replicas",
+                         "spare", "req/s", "accrued cost", "capex", "buy", "reserve", "retire", "moved", "in service",
+                         "max kW", "peak share") for h in headers]
         out.append(_section(title, table(f"periods-{i}", headers, rows, numeric), note))
     return "\n".join(out)
 

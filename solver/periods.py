@@ -140,6 +140,25 @@ def owned_offers(k: Coefficients, owned: dict) -> Coefficients:
     return replace(k, offers=offers)
 
 
+def pooled_owned_keys(plan: dict, offer_keys: list) -> dict[str, list]:
+    """The owned offers of a multi-period plan that pool devices of different ages under one key
+    (``<accelerator>@<region>/existing/owned:existing``: plans made before such devices were one offer
+    per age), each with this problem's offers of its accelerator and region, one per age."""
+    tl = plan["periods"]["timeline"]
+    used = {u["offer"] for r in tl for u in r["units"]} | {m[e] for r in tl for m in r.get("moves", [])
+                                                           for e in ("from", "to")}
+    new = {key: [o for o in offer_keys if o.startswith(f"{key}-")] for key in sorted(used)
+           if key.endswith("/owned:existing")}
+    return {key: ages for key, ages in new.items() if ages}
+
+
+def pooled_owned_text(pooled: dict) -> str:
+    """What :func:`pooled_owned_keys` found, in words."""
+    return ("the plan holds owned devices of different ages under one offer, which this fleetopt plans as one "
+            "offer per age (the plan was made by an earlier version): "
+            + "; ".join(f"{key} is now {', '.join(ages)}" for key, ages in pooled.items()))
+
+
 def stated_caps(fleet) -> dict:
     """The capex and power caps a multi-period plan states beside its per-period capex and kW (the
     reports print the figures against them; the verifier checks them against the problem)."""

@@ -2,7 +2,8 @@
 
 The ``periods`` section of a plan (JSON) holds, per period: demand per slice,
 the hardware timeline (servers bought, reservations started, owned devices
-retired, units in service or rented per slice), deployments and routing per
+retired, units in service or rented per slice, devices owned per owned offer and
+those left idle), deployments and routing per
 slice, and the period's accrued cost by part (undiscounted: rentals, reserved
 units at their hourly rate and owned units at depreciation + upkeep while in
 service, energy; one-off decisions - retirements, moves - are not in it: each
@@ -39,7 +40,8 @@ from solver.mip.backends import BACKENDS, solve
 from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_terms, build_period_model,
                                 power_terms_ts)
 from solver.mip.status import INFEASIBLE
-from solver.periods import build_period_spec, owned_offers, stated_caps, with_move_targets
+from solver.periods import (build_period_spec, owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps,
+                            with_move_targets)
 from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise, plan_source
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.progress import solved, starting
@@ -171,8 +173,21 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
                 f"(0..{prev.n_periods - 1}) and this problem {spec.n_periods}", path="--executed-through",
                 hint="name a period both horizons hold; to plan further ahead, raise "
                      "objective.periods.count and keep period 0 where the previous plan had it"))
+        pooled = pooled_owned_keys(previous, [o.key for o in k.offers])
+        if pooled:
+            raise InputError(InputIssue(
+                f"{pooled_owned_text(pooled)}: its decisions on them cannot be kept", file=prev.source,
+                path="periods.timeline",
+                hint="solve again without --existing (fleet.existing listing the devices owned now), or give "
+                     "each decision, move and device in service of the pooled offer in the plan the offer of "
+                     "the devices' age"))
         keys = {o.key for o in k.offers}
         keys |= {f"{k.offers[a].key}->{k.offers[b].key}" for a, b in spec.moves}
+        gone = sorted((t, dec, key) for (dec, key, t) in prev.decisions if key not in keys and t >= prev.executed)
+        if gone:
+            log.warning("%s: the previous plan's decisions on offers this problem does not have are dropped (not "
+                        "kept, no change penalty): %s", prev.source,
+                        ", ".join(f"period {t} {dec} {prev.get((dec, key, t)):g} on {key}" for t, dec, key in gone))
         missing = sorted({key for (_, key, t) in prev.decisions if key not in keys and t < prev.executed})
         if missing:
             raise InputError(InputIssue(
@@ -267,9 +282,15 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
             return 0.0
         return float(sum(model.obj[v.NF[t2, o]] for t2 in served))
 
+    owned = np.array([float(off.max_units or 0) for off in k.offers])   # owned devices per offer, so far
     for t in range(spec.n_periods):
         units = []
         capex = 0.0
+        idle = 0.0
+        moved = [int(round(val(v.MV[t, i]))) for i in range(len(spec.moves))]
+        for (o1, o2), n in zip(spec.moves, moved):
+            owned[o1] -= n
+            owned[o2] += n
         for o, off in enumerate(k.offers):
             row = {"offer": off.key, "accelerator": off.accelerator, "region": off.region,
                    "acquisition": off.acquisition, "kind": str(kind[o]),
@@ -287,11 +308,12 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                         row[dec] = n
                         # what the decision commits in the objective (discounted; negative: a gain)
                         row[f"{dec}_usd"] = float(n * (model.obj[col] + _upkeep(dec, o, t)))
-                if not (row["in_service"] or any(d in row for d, _ in DECISIONS)):
+                if kind[o] == "existing":     # owned less retired, plus moved in less moved out, so far
+                    owned[o] -= row.get("retire", 0)
+                    row["owned"] = int(owned[o])
+                    idle += owned[o] - row["in_service"] * off.devices_per_unit
+                if not (row["in_service"] or row.get("owned") or any(d in row for d, _ in DECISIONS)):
                     continue
-                if kind[o] == "existing":
-                    row["owned"] = int(off.max_units or 0) - sum(
-                        int(round(val(v.R[tau, o]))) for tau in range(t + 1))
                 capex += row.get("buy", 0) * off.devices_per_unit * spec.capex_usd_per_device[o]
             units.append(row)
         slices = []
@@ -313,9 +335,8 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                                    "requests_per_s": r})
             slices.append({"slice": s, "deployments": sorted(deps, key=lambda d: d["id"]),
                            "routing": sorted(routes, key=lambda r: (r["workload"], r["deployment"]))})
-        moves = [{"from": k.offers[o1].key, "to": k.offers[o2].key, "devices": int(round(val(v.MV[t, i]))),
-                  "usd": float(round(val(v.MV[t, i])) * spec.move_usd_per_device)}
-                 for i, (o1, o2) in enumerate(spec.moves) if round(val(v.MV[t, i]))]
+        moves = [{"from": k.offers[o1].key, "to": k.offers[o2].key, "devices": n,
+                  "usd": float(n * spec.move_usd_per_device)} for (o1, o2), n in zip(spec.moves, moved) if n]
         # nameplate facility kW per power cap and slice: the fixed units in every slice, rentals per slice
         n_ts = [np.round(vals(v.n_view(t, s))) for s in range(spec.n_slices)]
         kw = [[float(kw_per_unit[idx] @ n[idx]) for n in n_ts] for _, idx, _ in k.power_caps]
@@ -327,6 +348,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
             "demand_rps": {w: [float(d) for d in spec.demand_rps[i, t]] for i, w in enumerate(k.workloads)},
             "units": units, "moves": moves, "slices": slices, "cost_usd": cost,
             "total_usd": float(sum(cost.values())), "capex_usd": float(capex), "nameplate_kw": kw,
+            "idle_owned_devices": int(idle),
         })
     periods = {
         "count": spec.n_periods, "months": spec.months, "period_hours": spec.period_hours,
@@ -339,7 +361,8 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
     energy_kwh, co2_kg = horizon_energy(k, spec, v, x)
     totals = {"periods": spec.n_periods, "capex_usd": float(sum(r["capex_usd"] for r in timeline)),
               "accrued_usd": float(sum(r["total_usd"] for r in timeline)),
-              "energy_kwh": energy_kwh, "co2_kg": co2_kg}
+              "energy_kwh": energy_kwh, "co2_kg": co2_kg,
+              "idle_owned_device_periods": sum(r["idle_owned_devices"] for r in timeline)}
     return Plan(status=res.status, problem=problem.name, scenario=scenario,
                 objective=Objective(total, breakdown, problem.objective.currency, hours,
                                     total / (hours / 730.0)),

@@ -166,6 +166,10 @@ ACCRUED_NOTE = ("accrued: rentals, reserved units at their hourly rate and owned
                 "up to the total")
 
 
+IDLE_NOTE = (". owned idle: owned devices (after retirements and moves) not in service, switched off: no upkeep, "
+             "no energy")
+
+
 def capex_cap_text(pp: dict) -> str:
     """Whether the plan's capex is capped, and at what ('' for plans that do not say)."""
     if "max_capex_usd" not in pp:
@@ -188,13 +192,13 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
         res = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
         rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
                   for s in range(len(pp["slices"]))]
-        per_period.append([str(r["period"]), dem or "-", str(owned), str(res), "/".join(str(x) for x in rented),
-                           usd_text(r["total_usd"]), usd_text(r.get("capex_usd"))])
+        per_period.append([str(r["period"]), dem or "-", str(owned), str(r.get("idle_owned_devices", "-")), str(res),
+                           "/".join(str(x) for x in rented), usd_text(r["total_usd"]), usd_text(r.get("capex_usd"))])
         for u in r["units"]:
             units.append([str(r["period"]), u["offer"], u["kind"], str(u.get("buy", "")), str(u.get("reserve", "")),
-                          str(u.get("retire", "")), "", str(u.get("in_service", "")),
+                          str(u.get("retire", "")), "", str(u.get("in_service", "")), str(u.get("owned", "")),
                           "/".join(str(x) for x in u["by_slice"]) if "by_slice" in u else ""])
-        units += [[str(r["period"]), f"{m['from']} -> {m['to']}", "move", "", "", "", str(m["devices"]), "", ""]
+        units += [[str(r["period"]), f"{m['from']} -> {m['to']}", "move", "", "", "", str(m["devices"]), "", "", ""]
                   for m in r.get("moves", [])]
         for cap, kw in zip(caps, r.get("nameplate_kw", [])):
             power.append([str(r["period"]), f"{cap['region']} ({', '.join(cap['applies_to'])})",
@@ -208,11 +212,12 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
     cap = capex_cap_text(pp)
     capex = f". capex: the servers ordered in the period, at catalog price (paid when ordered); {cap}" if cap else ""
     tables = [("Per period (devices; cost accrued in the period, undiscounted)",
-               ["period", "peak req/s", "owned in service", "reserved", "rented per slice", "accrued cost", "capex"],
-               per_period, ACCRUED_NOTE + capex),
-              ("Hardware timeline (units; moved: owned devices)",
-               ["period", "offer", "kind", "buy", "reserve", "retire", "moved", "in service", "rented per slice"],
-               units, "")]
+               ["period", "peak req/s", "owned in service", "owned idle", "reserved", "rented per slice",
+                "accrued cost", "capex"],
+               per_period, ACCRUED_NOTE + capex + IDLE_NOTE),
+              ("Hardware timeline (units; moved, owned: owned devices)",
+               ["period", "offer", "kind", "buy", "reserve", "retire", "moved", "in service", "owned",
+                "rented per slice"], units, "")]
     if power:
         tables.append(("Nameplate facility power against fleet.power_caps (kW)",
                        ["period", "cap (region, applies to)", "kW per slice", "max kW", "peak share"], power,
@@ -234,9 +239,11 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     tot = plan.get("totals") or {}
     lines = [f"energy {tot['energy_kwh']:,.0f} kWh, CO2 {tot['co2_kg'] / 1000:,.3g} t over the horizon "
              "(facility, every device in service or rented)"] if "energy_kwh" in tot and "co2_kg" in tot else []
-    if "capex_usd" in tot:
-        lines.append("; ".join(x for x in (f"capex {usd_text(tot['capex_usd'])} over the horizon (servers ordered, "
-                                           "at catalog price)", capex_cap_text(pp)) if x))
+    if "capex_usd" in tot:       # its cap: in the note under the per-period table (the HTML page has that one)
+        lines.append(f"capex {usd_text(tot['capex_usd'])} over the horizon (servers ordered, at catalog price)")
+    if tot.get("idle_owned_device_periods"):
+        lines.append(f"owned devices idle: {tot['idle_owned_device_periods']:g} device-periods (switched off: no "
+                     "upkeep, no energy)")
     secs.append((f"Objective over {pp['count']} periods of {pp['months']:g} months "
                  f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown)
                  + "".join(f"\n\n{x}" for x in lines)))

@@ -113,7 +113,8 @@ def check_schema(rep: "VerifyReport", schema: dict, node, where: str = "") -> No
 
 #: fields that count things (replicas, units, devices, decisions): whole numbers, never negative
 COUNT_FIELDS = frozenset({"replicas", "spare_replicas", "accelerators", "tensor_parallel", "units", "devices",
-                          "devices_per_unit", "in_service", "buy", "reserve", "retire", "owned", "by_slice"})
+                          "devices_per_unit", "in_service", "buy", "reserve", "retire", "owned", "by_slice",
+                          "idle_owned_devices"})
 
 
 def check_structure(rep: VerifyReport, plan: dict) -> None:

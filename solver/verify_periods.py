@@ -5,10 +5,12 @@ growth x profile), routes allowed and within SLO (a pair the performance model
 gives a positive capacity), replica load within ``max_utilization`` of the
 non-spare replicas, N+1 spares, units cover replicas, spot share, power caps
 (nameplate, against the plan's ``nameplate_kw``).  For every period: stock balance of
-purchases (lead time), reservations (term) and owned devices (retirements), budget, capex (against
-the plan's ``capex_usd``).  Over the horizon: capex, and the cost recomputed by plain loops, per
-period (accrual) and in total (the discounted objective), against the plan's figures; the caps the
-plan states, against the problem's.
+purchases (lead time), reservations (term) and owned devices (retirements, moves; against the plan's
+``owned`` and ``idle_owned_devices``), budget, capex (against the plan's ``capex_usd``).  Over the
+horizon: capex, and the cost recomputed by plain loops, per period (accrual) and in total (the
+discounted objective), against the plan's figures; the caps the plan states, against the problem's.
+A plan that pools owned devices of different ages under one offer (an earlier version's) gets one
+violation that says so.
 
 It shares with the optimiser the coefficient arrays (offers, candidate capacity
 and power from the performance model), not the model or its solution.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import math
 
 from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients
-from solver.periods import owned_offers, stated_caps, with_move_targets
+from solver.periods import owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.verify import (REL_TOL, VerifyReport, _over, _reported, _same, check_objective_figures,
@@ -60,6 +62,11 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
     padded, owned = with_move_targets(problem, catalog)   # placeholder offers for moved devices
     k = owned_offers(build_coefficients(padded, catalog, perf=perf, dominance=False), owned)
+    pooled = pooled_owned_keys(plan, [o.key for o in k.offers])
+    if pooled:          # each of the checks below would fail on it: say why, once
+        rep.add("offer", "periods.timeline", f"{pooled_owned_text(pooled)}; solve the problem again for a plan "
+                "this version verifies")
+        return rep
     u = f.max_utilization
     wl = {w.id: w for w in problem.workloads}
     offers = {o.key: (i, o) for i, o in enumerate(k.offers)}
@@ -93,6 +100,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     energy_kwh = co2_kg = 0.0
     capex = 0.0
     accrued = 0.0
+    idle_periods = 0.0      # owned devices not in service, summed over the periods
     history: dict[tuple, list] = {}
     moved: dict[str, int] = {}          # offer key -> devices moved in minus moved out, so far
     for t, row in enumerate(pp["timeline"]):
@@ -118,7 +126,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if ur.get(dec) and kind[ur["offer"]] != right:
                     rep.add("structure", f"{ur['offer']} period {t}", f"a {dec} decision on a "
                             f"{kind[ur['offer']]} offer (only {right} offers have one)")
-        acc_t = capex_t = 0.0
+        acc_t = capex_t = idle_t = 0.0
         # ---- stock balance and fixed-unit costs
         for key, (i, o) in offers.items():
             ur = units.get(key, {})
@@ -178,6 +186,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if _over(n + retired, have):
                     rep.add("stock", f"{key} period {t}", f"{n} in service + {retired} retired exceed the "
                             f"{have} owned here (incl. moves)", n + retired - have)
+                _reported(rep, f"periods.timeline[{t}] {key}.owned", ur, "owned", have - retired, kind="stock")
+                idle_t += have - retired - n * g
                 total += n * g * sum(rates.values()) * h * disc[t]
                 if ur.get("retire"):
                     val = _resale(problem, catalog, o, t, per), _resale(problem, catalog, o, T, per)
@@ -285,12 +295,15 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         accrued += acc_t
         capex += capex_t
         _reported(rep, f"periods.timeline[{t}].capex_usd", row, "capex_usd", capex_t, tol=1e-6, kind="capex")
+        _reported(rep, f"periods.timeline[{t}].idle_owned_devices", row, "idle_owned_devices", idle_t, kind="stock")
+        idle_periods += idle_t
         if f.budget and f.budget.max_usd_per_month is not None and _over(acc_t / months, f.budget.max_usd_per_month):
             rep.add("budget", f"period {t}", f"{acc_t / months:.2f} USD/month > {f.budget.max_usd_per_month}")
     if f.budget and f.budget.max_capex_usd is not None and _over(capex, f.budget.max_capex_usd):
         rep.add("capex", "horizon", f"{capex:.2f} USD > {f.budget.max_capex_usd}")
     totals = plan.get("totals") or {}
-    for name, value in (("capex_usd", capex), ("accrued_usd", accrued), ("periods", float(T))):
+    for name, value in (("capex_usd", capex), ("accrued_usd", accrued), ("periods", float(T)),
+                        ("idle_owned_device_periods", idle_periods)):
         _reported(rep, f"totals.{name}", totals, name, value, tol=1e-6)
     # the penalty is a modelling device (stability), not a cash cost; it is reported apart, and it
     # follows from the plan's own change list: penalty per device changed in periods >= 1
