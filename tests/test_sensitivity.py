@@ -232,3 +232,99 @@ def test_budget_equal_to_the_cost_is_worth_nothing():
     assert b.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
     assert b.usd_per_month_per_unit_mix == pytest.approx(0.0, abs=1e-9)
     assert [s.family for s in discrete_steps(k, m, res.values)] == ["caps.power"]
+
+
+# ------------------------------------------------------------------------ QA F1: no plan, failed re-solves
+
+def test_threshold_where_a_higher_price_breaks_the_budget():
+    """QA F1 (wi3): the price rise breaks a monthly budget before any switch.
+
+    _threshold_fleet with a budget of $4.2/h: with a's price x m the plans cost 2 a = 4m,
+    1 a + 3 b = 2m + 3, 6 b = 6.  4m <= 4.2 up to m = 1.05; 2m + 3 <= 4.2 needs m <= 0.6 and
+    6 > 4.2, so from x1.05 on no plan fits: infeasible above x1.05, not 'still used at x16'.
+    b (unused) is unaffected: a lower price cannot break the budget; it enters below x2/3.
+    """
+    k = replace(_threshold_fleet(), max_usd_per_month=4.2 * HOURS_PER_MONTH)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(4.0 * H)
+    th = {t.accelerator: t for t in price_thresholds(k, m, res.values, steps=8)}
+    width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
+    a, b = th["a"], th["b"]
+    assert a.outcome == "infeasible" and a.solves == 9
+    assert a.multiplier_lo <= 1.05 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width
+    assert "no plan fits" in a.text and "x1.05" in a.text and "still used" not in a.text
+    assert b.outcome == "switch" and b.multiplier_lo <= 2 / 3 <= b.multiplier_hi
+
+
+def test_a_failed_bisection_step_is_not_a_bracket(monkeypatch):
+    """A re-solve that fails at a mid-point ends the bisection as 'failed': the bracket it had then
+    (x1 .. x4 for a: the third solve is the second mid-point, x16 -> x4 -> x2) is not a threshold found."""
+    import solver.explore.sensitivity as S
+    from solver.mip.status import ERROR, SolveResult
+    k = _threshold_fleet()
+    m = build_model(k)
+    res = solve(m)
+    calls = []
+
+    def flaky(model, *a, **kw):
+        calls.append(1)
+        return (SolveResult(ERROR, "pulp", "cbc", 0.0, message="crashed") if len(calls) == 3
+                else solve(model, *a, **kw))
+    monkeypatch.setattr(S, "solve", flaky)
+    (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
+    assert a.outcome == "failed" and a.solves == 3
+    assert (a.multiplier_lo, a.multiplier_hi) == pytest.approx((1.0, 4.0))
+    assert "failed (error)" in a.text and "stops using" not in a.text
+
+
+WI3 = """\
+schema_version: 1
+name: wi3
+workloads:
+  - id: w
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4, a10g]
+  regions: [virginia]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  catalog_offers: false
+  budget: {max_usd_per_month: 6300}
+  availability:
+    - {accelerator: a10g, max_devices: 3}
+  offers:
+    - {accelerator: l4, region: virginia, usd_per_device_hour: 1.0}
+    - {accelerator: a10g, region: virginia, usd_per_device_hour: 1.5}
+objective:
+  horizon_hours: 1
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, workload: w, max_requests_per_s: 1.0, power_w: 100}
+  - {accelerator: a10g, model: llama-3.1-8b, workload: w, max_requests_per_s: 2.0, power_w: 400}
+"""
+
+
+def test_whatif_cli_price_rise_breaks_the_budget(tmp_path, capsys):
+    """QA F1, wi3.yaml: 3 a10g (the availability) + 4 l4 = $8.50/h = $6,205/month under a $6,300
+    budget, $95/month = $0.130137/h to spare.  Other plans: 2 a10g + 6 l4 = $9/h, 10 l4 = $10/h.
+    a10g at x m: 4.5m + 4 <= 8.630137 up to m = 1.02892 (2 a10g + 6 l4 needs m <= 0.5845);
+    l4 at x m: 4.5 + 4m <= 8.630137 up to m = 1.03253 (3 + 6m: m <= 0.938; 10m: 0.863).
+    `fleetopt solve` with a10g at $1.55 (x1.033) is infeasible (QA)."""
+    f = tmp_path / "wi3.yaml"
+    f.write_text(WI3)
+    out = tmp_path / "w.json"
+    assert main(["whatif", str(f), "--no-steps", "--unused", "0", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "still used at x16" not in printed
+    th = {t["accelerator"]: t for t in json.loads(out.read_text())["thresholds"]}
+    for acc, m_star in (("a10g", (1.5 + 0.130137 / 3) / 1.5), ("l4", 1 + 0.130137 / 4)):
+        t = th[acc]
+        assert t["outcome"] == "infeasible", t
+        assert t["multiplier_lo"] <= m_star <= t["multiplier_hi"], t
+        assert "fleet.budget.max_usd_per_month" in t["text"]

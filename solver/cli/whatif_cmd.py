@@ -3,7 +3,8 @@
 Solves the problem, then (see :mod:`solver.explore.sensitivity`) prints every
 binding limit with its marginal value in USD per month (duals of the LP with
 the integer decisions held fixed, two ways), and for each accelerator in the
-plan (and the cheapest unused ones) the price at which the plan would switch.
+plan (and the cheapest unused ones) the price at which the plan would switch or
+no plan fits the budget.
 Exit code 0, or the solve's own code when no plan was found.
 """
 

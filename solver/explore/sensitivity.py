@@ -41,8 +41,10 @@ Price thresholds
 For each accelerator the plan uses, the hourly price of every offer of that
 accelerator (rental, amortisation, maintenance, hosting; energy and carbon
 stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log m
-finds the multiplier at which the plan stops using it.  For the few cheapest
-unused accelerators, m < 1 finds the discount at which one enters.  The
+finds the multiplier at which the plan stops using it, or at which no plan fits
+the monthly budget any more (the only limit a price enters).  For the few cheapest
+unused accelerators, m < 1 finds the discount at which one enters.  A re-solve
+that fails ends the bisection, reported as such.  The
 accelerator's cost in the optimal plan is non-increasing in m (exchange
 argument: with optima s1, s2 at m1 < m2, (m2 - m1)(C(s2) - C(s1)) <= 0), so the
 bisection is sound up to the MIP gap; each bracket is reported with its width.
@@ -59,7 +61,7 @@ import numpy as np
 from solver.coefficients import COST_PARTS, Coefficients
 from solver.mip.backends import solve
 from solver.mip.model import LinearModel
-from solver.mip.status import OPTIMAL, TIME_LIMIT
+from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
 
 HOURS_PER_MONTH = 730.0
 #: LP solvers that return duals, by name (only HiGHS so far: both backends bundle it)
@@ -374,15 +376,21 @@ def devices_by_accelerator(k: Coefficients, model: LinearModel, values: np.ndarr
     return out
 
 
+#: what a price bisection found: the plan switches (stops or starts using the accelerator), no plan
+#: fits the budget from some multiplier on, no change within the range, or a re-solve failed
+OUTCOMES = ("switch", "infeasible", "none_in_range", "failed")
+
+
 @dataclass
 class Threshold:
     accelerator: str
     used: bool
-    multiplier_lo: Optional[float]   # bracket on the multiplier where the plan switches
+    multiplier_lo: Optional[float]   # bracket on the multiplier where the outcome starts
     multiplier_hi: Optional[float]
     usd_per_device_hour: dict        # offer key -> hardware price at the bracket midpoint
     solves: int
     text: str
+    outcome: str = "switch"          # one of OUTCOMES
 
 
 def _hw_price(o) -> float:
@@ -425,43 +433,55 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
                         time_limit_s, mip_gap, ref=None) -> Threshold:
     solves = 0
 
-    def uses(m: float) -> Optional[bool]:
+    def state(m: float) -> str:
+        """'used', 'unused', or the status of a re-solve without a plan."""
         nonlocal solves
         solves += 1
         res = solve(scale_accelerator_price(k, model, a, m), backend, solver,
                     time_limit_s=time_limit_s, mip_gap=mip_gap)
-        if res.status not in (OPTIMAL, TIME_LIMIT):
-            return None
-        return devices_by_accelerator(k, model, res.values).get(a, 0.0) > 0
+        if not res.has_plan:
+            return res.status
+        return "used" if devices_by_accelerator(k, model, res.values).get(a, 0.0) > 0 else "unused"
 
+    # a higher price can break the budget (infeasible: a result); a lower one cannot
+    known = ("used", "unused", INFEASIBLE) if is_used else ("used", "unused")
     offers = [o for o in k.offers if o.accelerator == a]
+    best = ref if ref is not None else min(offers, key=_hw_price)
     lo, hi = (1.0, max_factor) if is_used else (1.0 / max_factor, 1.0)
-    edge = uses(hi if is_used else lo)
-    if edge is None or edge == is_used:   # still used at x16 (or not even at 1/16): no switch in range
-        what = "still used" if is_used else "still unused"
+    far = state(hi if is_used else lo)
+    where = f"{'x' if is_used else '/'}{max_factor:g} its price"
+    if far == ("used" if is_used else "unused"):
         return Threshold(a, is_used, None, None, {}, solves,
-                         f"{a}: {what} at {('x' if is_used else '/')}{max_factor:g} its price; "
-                         "no switch within the range searched")
-    # invariant: used at lo, not used at hi (for both directions)
+                         f"{a}: still {'used' if is_used else 'unused'} at {where}; no switch within the "
+                         "range searched", "none_in_range")
+    if far not in known:
+        return Threshold(a, is_used, None, None, {}, solves,
+                         f"{a}: the re-solve at {where} failed ({far}); no threshold found", "failed")
+    at_hi = far if is_used else "unused"
+    # invariant: used at lo; at hi unused, or (a price rise) no plan within the budget
     for _ in range(steps):
         mid = math.sqrt(lo * hi)
-        u = uses(mid)
-        if u is None:
-            break
-        if u:
+        u = state(mid)
+        if u not in known:
+            return Threshold(a, is_used, lo, hi, {}, solves,
+                             f"{a}: the re-solve at x{mid:.3g} its price failed ({u}); the bisection "
+                             f"stopped with the change somewhere between x{lo:.3g} and x{hi:.3g}", "failed")
+        if u == "used":
             lo = mid
         else:
-            hi = mid
+            hi, at_hi = mid, u
     mid = math.sqrt(lo * hi)
     prices = {o.key: round(_hw_price(o) * mid, 6) for o in offers}
-    best = ref if ref is not None else min(offers, key=_hw_price)
     rel = (hi / lo - 1.0) / 2.0
-    if is_used:
-        text = (f"{a}: the plan stops using it above x{mid:.3g} its price "
-                f"(~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
-                f"${_hw_price(best):.4g}; +-{rel:.1%})")
+    at = (f"x{mid:.3g} its price (~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
+          f"${_hw_price(best):.4g}; +-{rel:.1%})")
+    if at_hi == INFEASIBLE:
+        budget = ("the problem's limits" if k.max_usd_per_month is None
+                  else f"fleet.budget.max_usd_per_month (${k.max_usd_per_month:,.2f})")
+        text = f"{a}: no plan fits {budget} above {at}; up to there the plan keeps using it"
+    elif is_used:
+        text = f"{a}: the plan stops using it above {at}"
     else:
-        text = (f"{a}: enters the plan below x{mid:.3g} its price "
-                f"(~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
-                f"${_hw_price(best):.4g}; +-{rel:.1%})")
-    return Threshold(a, is_used, lo, hi, prices, solves, text)
+        text = f"{a}: enters the plan below {at}"
+    return Threshold(a, is_used, lo, hi, prices, solves, text,
+                     "infeasible" if at_hi == INFEASIBLE else "switch")
