@@ -28,6 +28,14 @@ rhs), checked against finite differences in the tests; it is turned into USD
 per month (x 730 / H) and into the user's terms per family
 (:data:`WORDING`).
 
+Demand is the exception: more of D_w also moves the spot-share limit S D_w,
+the route bounds x_p <= D_w and the guard and spare rows, which the dual of the
+demand row alone holds fixed (so it can price a deployment that may not take
+more, or a spot share above S).  Its value is therefore the one-sided difference
+of the same fixed LP rebuilt with D_w times 1 -/+ :data:`DEMAND_STEP`
+(:func:`demand_slopes`); the two sides differ at a kink, and the "up" LP is
+infeasible when the fleet (or the mix) cannot serve more.
+
 Whole steps
 -----------
 Power, availability and capex rows count units only; at the margin they are
@@ -60,6 +68,7 @@ import numpy as np
 
 from solver.coefficients import COST_PARTS, Coefficients
 from solver.mip.backends import solve
+from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
 
@@ -67,6 +76,8 @@ HOURS_PER_MONTH = 730.0
 #: LP solvers that return duals, by name (only HiGHS so far: both backends bundle it)
 LP_SOLVERS = ("highs",)
 FIX_MODES = ("fleet", "mix")
+#: relative change of a workload's demand in the re-solves that price it (see module docstring)
+DEMAND_STEP = 1e-4
 #: families reported, with (unit of one rhs unit, how to word a relaxation)
 WORDING = {
     "caps.power": "kW",
@@ -157,9 +168,11 @@ class Marginal:
     label: str
     rhs: float
     unit: str
-    usd_per_month_per_unit: float          # d (USD/month) / d rhs, mode "fleet"
+    usd_per_month_per_unit: Optional[float]       # d (USD/month) / d rhs, mode "fleet" (demand: going up)
     usd_per_month_per_unit_mix: Optional[float]   # same, mode "mix"
     text: str
+    #: demand rows: {mode: [going down, going up]} per req/s from re-solves, None where infeasible
+    usd_per_month_per_unit_sides: Optional[dict] = None
 
 
 def _label(name: str, family: str) -> str:
@@ -207,9 +220,6 @@ def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple
         return per_unit, "USD", f"each $1 more capex budget saves {_usd(-per_unit)} per month"
     w = k.workloads.index(label) if label in k.workloads else None
     d = float(k.demand_rps[w]) if w is not None else float("nan")
-    if family == "demand.served":
-        verb = "costs" if per_unit >= 0 else "saves"
-        return per_unit, "req/s", f"each extra req/s of {label} {verb} {_usd(per_unit)} per month at the margin"
     if family == "quality.mean":
         # raising the target by delta shifts every coefficient by -delta: rhs + delta * D_w
         per_point = per_unit * d
@@ -220,6 +230,46 @@ def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple
         return per_pp, "percentage point", (f"1 percentage point more spot share for {label} saves "
                                             f"{_usd(-per_pp)} per month")
     return per_unit, "", f"{family}[{label}]: {per_unit:.4g} USD/month per unit"
+
+
+def demand_slopes(k: Coefficients, values: np.ndarray, w: int, base: dict,
+                  lp_solver: str = "highs") -> dict:
+    """{mode: [going down, going up]}: one-sided d (USD over the horizon) / d (req/s) of D_w.
+
+    ``base``: {mode: the fixed LP's objective}.  The model is rebuilt with D_w times
+    1 -/+ DEMAND_STEP, so every coefficient that follows the demand moves with it, and fixed
+    the same way; None where that LP is infeasible (or D_w would go below 0).
+    """
+    h = DEMAND_STEP * (k.demand_rps[w] or 1.0)
+    out = {mode: [None, None] for mode in base}
+    for side, step in enumerate((-h, h)):
+        d = k.demand_rps.copy()
+        d[w] += step
+        if d[w] < 0:
+            continue
+        moved = build_model(replace(k, demand_rps=d))
+        for mode, obj in base.items():
+            lp = solve_lp_duals(fixed_model(moved, values, mode), lp_solver)
+            if lp.objective is not None and obj is not None:
+                out[mode][side] = (lp.objective - obj) / step + 0.0
+    return out
+
+
+def demand_text(label: str, sides: dict) -> str:
+    """The sentence for a demand row from :func:`demand_slopes` in USD/month per req/s."""
+    def slope(down, up):
+        text = (f"each extra req/s of {label} {'costs' if up >= 0 else 'saves'} {_usd(up)} per month "
+                "at the margin")
+        if down is not None and not math.isclose(down, up, rel_tol=1e-4, abs_tol=0.01):
+            text += f", one req/s less {'saves' if down >= 0 else 'costs'} {_usd(down)} (a kink)"
+        return text
+    (f_down, f_up), (m_down, m_up) = sides["fleet"], sides["mix"]
+    if f_up is not None and (abs(f_up) > 1e-9 or m_up is None):
+        return slope(f_down, f_up)
+    head = f"this fleet cannot serve more of {label}; " if f_up is None else ""
+    if m_up is None:
+        return head + "nor could it by scaling what it already uses (another limit binds)"
+    return head + slope(m_down, m_up) + " (if the plan could scale what it already uses)"
 
 
 @dataclass
@@ -253,6 +303,14 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
     for i in sorted(rows):
         f = str(fam[i])
         label = _label(model.row_names[i], f)
+        if f == "demand.served":
+            sides = demand_slopes(k, values, k.workloads.index(label),
+                                  {"fleet": fleet.objective, "mix": mix.objective}, lp_solver)
+            sides = {mode: [None if v is None else float(v * per_month) for v in vs]
+                     for mode, vs in sides.items()}
+            out.marginals.append(Marginal(f, label, float(model.rhs[i]), "req/s", sides["fleet"][1],
+                                          sides["mix"][1], demand_text(label, sides), sides))
+            continue
         d_fleet = float(fleet.row_duals[i]) * per_month if fleet.row_duals is not None else float("nan")
         d_mix = float(mix.row_duals[i]) * per_month if mix.row_duals is not None else None
         d_fleet += 0.0              # no "-0" in reports
