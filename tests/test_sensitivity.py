@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from solver.cli import main
-from solver.explore.sensitivity import (HOURS_PER_MONTH, discrete_steps, fixed_model,
+from solver.explore.sensitivity import (DEMAND_STEP, HOURS_PER_MONTH, discrete_steps, fixed_model,
                                         marginal_values, price_thresholds, solve_lp_duals)
 from solver.mip import build_model, solve
 from solver.mip.pipeline import solve_problem
@@ -130,14 +130,23 @@ def test_duals_match_finite_differences(name, mode):
             assert y <= right + tol, (fm.row_names[i], left, y, right)
         checked += 1
     assert checked >= 2
-    # the reported numbers are these duals per month
+    # demand is priced by re-solves that move every demand-dependent limit with it (QA F4): going
+    # up they only loosen (S D_w, x_p <= D_w, x_p <= D_w s_c, x_p / D_w <= y_c), going down they
+    # only tighten, so each side is at most the quotient of the demand row's rhs alone
     per_month = HOURS_PER_MONTH / s.coefficients.hours
     sens = marginal_values(s.coefficients, s.model, s.result.values)
-    for mg in sens.marginals:
-        if mg.family == "demand.served":
-            i = fm.row_names.index(f"demand.served[{mg.label}]")
-            got = mg.usd_per_month_per_unit if mode == "fleet" else mg.usd_per_month_per_unit_mix
-            assert got == pytest.approx(lp.row_duals[i] * per_month, rel=1e-6, abs=1e-6)
+    demands = [mg for mg in sens.marginals if mg.family == "demand.served"]
+    assert len(demands) == len(s.coefficients.workloads)
+    for mg in demands:
+        i = fm.row_names.index(f"demand.served[{mg.label}]")
+        left, right = _quotients(fm, i, DEMAND_STEP * fm.rhs[i])
+        down, up = mg.usd_per_month_per_unit_sides[mode]
+        got = mg.usd_per_month_per_unit if mode == "fleet" else mg.usd_per_month_per_unit_mix
+        assert got == up
+        tol = 1e-5 * max(1.0, abs(left * per_month))
+        assert down <= left * per_month + tol, (mg.label, down, left * per_month)
+        if right is not None:
+            assert up is not None and up <= right * per_month + tol, (mg.label, up, right * per_month)
 
 
 def _threshold_fleet():
@@ -232,3 +241,198 @@ def test_budget_equal_to_the_cost_is_worth_nothing():
     assert b.usd_per_month_per_unit == pytest.approx(0.0, abs=1e-9)
     assert b.usd_per_month_per_unit_mix == pytest.approx(0.0, abs=1e-9)
     assert [s.family for s in discrete_steps(k, m, res.values)] == ["caps.power"]
+
+
+# ------------------------------------------------------------------------ QA F1: no plan, failed re-solves
+
+def test_threshold_where_a_higher_price_breaks_the_budget():
+    """QA F1 (wi3): the price rise breaks a monthly budget before any switch.
+
+    _threshold_fleet with a budget of $4.2/h: with a's price x m the plans cost 2 a = 4m,
+    1 a + 3 b = 2m + 3, 6 b = 6.  4m <= 4.2 up to m = 1.05; 2m + 3 <= 4.2 needs m <= 0.6 and
+    6 > 4.2, so from x1.05 on no plan fits: infeasible above x1.05, not 'still used at x16'.
+    b (unused) is unaffected: a lower price cannot break the budget; it enters below x2/3.
+    """
+    k = replace(_threshold_fleet(), max_usd_per_month=4.2 * HOURS_PER_MONTH)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(4.0 * H)
+    th = {t.accelerator: t for t in price_thresholds(k, m, res.values, steps=8)}
+    width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
+    a, b = th["a"], th["b"]
+    assert a.outcome == "infeasible" and a.solves == 9
+    assert a.multiplier_lo <= 1.05 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width
+    assert "no plan fits" in a.text and "x1.05" in a.text and "still used" not in a.text
+    assert b.outcome == "switch" and b.multiplier_lo <= 2 / 3 <= b.multiplier_hi
+
+
+def test_a_failed_bisection_step_is_not_a_bracket(monkeypatch):
+    """A re-solve that fails at a mid-point ends the bisection as 'failed': the bracket it had then
+    (x1 .. x4 for a: the third solve is the second mid-point, x16 -> x4 -> x2) is not a threshold found."""
+    import solver.explore.sensitivity as S
+    from solver.mip.status import ERROR, SolveResult
+    k = _threshold_fleet()
+    m = build_model(k)
+    res = solve(m)
+    calls = []
+
+    def flaky(model, *a, **kw):
+        calls.append(1)
+        return (SolveResult(ERROR, "pulp", "cbc", 0.0, message="crashed") if len(calls) == 3
+                else solve(model, *a, **kw))
+    monkeypatch.setattr(S, "solve", flaky)
+    (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
+    assert a.outcome == "failed" and a.solves == 3
+    assert (a.multiplier_lo, a.multiplier_hi) == pytest.approx((1.0, 4.0))
+    assert "failed (error)" in a.text and "stops using" not in a.text
+
+
+WI3 = """\
+schema_version: 1
+name: wi3
+workloads:
+  - id: w
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4, a10g]
+  regions: [virginia]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  catalog_offers: false
+  budget: {max_usd_per_month: 6300}
+  availability:
+    - {accelerator: a10g, max_devices: 3}
+  offers:
+    - {accelerator: l4, region: virginia, usd_per_device_hour: 1.0}
+    - {accelerator: a10g, region: virginia, usd_per_device_hour: 1.5}
+objective:
+  horizon_hours: 1
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, workload: w, max_requests_per_s: 1.0, power_w: 100}
+  - {accelerator: a10g, model: llama-3.1-8b, workload: w, max_requests_per_s: 2.0, power_w: 400}
+"""
+
+
+def test_whatif_cli_price_rise_breaks_the_budget(tmp_path, capsys):
+    """QA F1, wi3.yaml: 3 a10g (the availability) + 4 l4 = $8.50/h = $6,205/month under a $6,300
+    budget, $95/month = $0.130137/h to spare.  Other plans: 2 a10g + 6 l4 = $9/h, 10 l4 = $10/h.
+    a10g at x m: 4.5m + 4 <= 8.630137 up to m = 1.02892 (2 a10g + 6 l4 needs m <= 0.5845);
+    l4 at x m: 4.5 + 4m <= 8.630137 up to m = 1.03253 (3 + 6m: m <= 0.938; 10m: 0.863).
+    `fleetopt solve` with a10g at $1.55 (x1.033) is infeasible (QA)."""
+    f = tmp_path / "wi3.yaml"
+    f.write_text(WI3)
+    out = tmp_path / "w.json"
+    assert main(["whatif", str(f), "--no-steps", "--unused", "0", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "still used at x16" not in printed
+    th = {t["accelerator"]: t for t in json.loads(out.read_text())["thresholds"]}
+    for acc, m_star in (("a10g", (1.5 + 0.130137 / 3) / 1.5), ("l4", 1 + 0.130137 / 4)):
+        t = th[acc]
+        assert t["outcome"] == "infeasible", t
+        assert t["multiplier_lo"] <= m_star <= t["multiplier_hi"], t
+        assert "fleet.budget.max_usd_per_month" in t["text"]
+
+
+# ----------------------------------------------------------------------------- QA F4: the value of demand
+
+def _demand(s, label="w0"):
+    (d,) = [g for g in s.marginals if g.family == "demand.served" and g.label == label]
+    return d
+
+
+def test_demand_value_moves_the_spot_share_limit_with_the_demand():
+    """QA F4a (wi5): on-demand $1/h, spot $0.5/h, 1 req/s per device, 10 req/s, at most 50% spot.
+
+    Plan 5 + 5 = $7.5/h.  Half of each extra req/s may go to spot: 0.5 x (1 + 0.5) = $0.75/h =
+    $547.50/month on both sides (the demand row's dual, $730, holds the 0.5 x 10 spot limit fixed).
+    Full re-solves agree: 12 req/s -> 6 + 6 = $9/h, 14 -> $10.5/h: $0.75/h per req/s.
+    The fleet (10 devices, 10 req/s) cannot serve more as it is.
+    The spot-share value is unchanged: 1 pp = 0.1 req/s moved to spot saves 0.1 x 0.5 x 730 = $36.50.
+    """
+    k = coeffs([offer("l4", usd_per_device_hour=1.0), offer("l4", mode="spot", usd_per_device_hour=0.5)],
+               [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 1.0), (0, 1, 1.0)], [10.0], hours=H, spot_share=0.5)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(7.5 * H)
+    for demand, usd_h in ((12.0, 9.0), (14.0, 10.5)):
+        more = replace(k, demand_rps=np.array([demand]))
+        assert solve(build_model(more)).objective == pytest.approx(usd_h * H)
+    s = marginal_values(k, m, res.values)
+    d = _demand(s)
+    assert d.usd_per_month_per_unit_mix == pytest.approx(547.5, rel=1e-6)
+    assert d.usd_per_month_per_unit_sides["mix"] == _approx([547.5, 547.5])
+    assert d.usd_per_month_per_unit is None
+    assert d.usd_per_month_per_unit_sides["fleet"] == _approx([0.0, None])
+    assert "cannot serve more of w0" in d.text and "$547.50" in d.text and "kink" not in d.text
+    (sp,) = [g for g in s.marginals if g.family == "caps.spot_share"]
+    assert sp.usd_per_month_per_unit_mix == pytest.approx(-36.5, rel=1e-6)
+
+
+def _bounded_route_fleet(demand, a10g_max=None, other_rps=0.0):
+    """l4: $1/h, 1 req/s; a10g: $1.5/h, 2 req/s; energy 100 W per req/s on both at $0.1/kWh
+    (= $0.01/h per req/s); ``a10g_max``: an availability limit on a10g devices; ``other_rps``:
+    a second workload only l4 serves."""
+    e = dict(energy_charged=True, elec=0.1, idle_w=0.0)
+    kw = {} if a10g_max is None else {"availability": [("a10g@any#0", np.array([1]), a10g_max)]}
+    return coeffs([offer("l4", usd_per_device_hour=1.0, **e), offer("a10g", usd_per_device_hour=1.5, **e)],
+                  [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 1.0, 100.0), (0, 1, 2.0, 200.0), (1, 0, 1.0, 100.0)],
+                  [demand, other_rps], hours=H, **kw)
+
+
+@pytest.mark.parametrize("demand,a10g_max,other_rps,usd_h,fleet,mix", [
+    # QA F4b/c (p1_d9, wi6): 9 req/s -> 4 a10g + 1 l4 ($7 + 9 x $0.01 energy), exactly full.  With
+    # counts continuous all 9 req/s go to a10g (x_a10g = D, its bound): each req/s more is a10g's
+    # $0.75 + $0.01 = $0.76/h = $554.80/month both ways (the row dual alone, $737.30, prices l4).
+    # Full re-solves: 11 req/s -> 5 a10g + 1 l4, 13 -> 6 a10g + 1 l4: $1.5/h per 2 req/s + energy.
+    # The fleet fixed runs at full capacity: it cannot serve more (not 'costs $7.30').
+    (9.0, None, 0.0, 7.09, [7.3, None], [554.8, 554.8]),
+    # 8.5 req/s on the same 4 a10g + 1 l4: 0.5 req/s spare, so with the fleet fixed a req/s more or
+    # less is energy only: $0.01/h = $7.30/month.
+    (8.5, None, 0.0, 7.085, [7.3, 7.3], [554.8, 554.8]),
+    # at most 4 a10g, 8 req/s, and 1 req/s of a second workload on 1 l4: $6 + $1 + 9 x $0.01, full.
+    # Counts continuous: a req/s less saves a10g's $0.76/h ($554.80), a req/s more needs l4:
+    # $1.01/h ($737.30): a kink.  Full re-solve: 9 + 1 req/s -> 4 a10g + 2 l4 = $8.10/h, $1.01 more.
+    (8.0, 4, 1.0, 7.09, [7.3, None], [554.8, 737.3]),
+    # the same without the second workload: 4 a10g only; l4 is not in the plan, so even with counts
+    # continuous nothing can take a req/s more (a10g is at its availability; the full re-solve adds
+    # an l4: 4 a10g + 1 l4 = $7.09/h).
+    (8.0, 4, 0.0, 6.08, [7.3, None], [554.8, None]),
+])
+def test_demand_value_moves_the_route_bounds_with_the_demand(demand, a10g_max, other_rps, usd_h, fleet, mix):
+    k = _bounded_route_fleet(demand, a10g_max, other_rps)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(usd_h * H)
+    if a10g_max:
+        more = _bounded_route_fleet(demand + 1, a10g_max, other_rps)
+        assert solve(build_model(more)).objective == pytest.approx((usd_h + 1.01) * H)
+    else:
+        for extra in (2.0, 4.0):
+            more = _bounded_route_fleet(demand + extra)
+            assert solve(build_model(more)).objective == pytest.approx((usd_h + 0.76 * extra) * H)
+    d = _demand(marginal_values(k, m, res.values))
+    assert [d.usd_per_month_per_unit, d.usd_per_month_per_unit_mix] == _approx([fleet[1], mix[1]])
+    sides = d.usd_per_month_per_unit_sides
+    assert sides["fleet"] == _approx(fleet) and sides["mix"] == _approx(mix)
+    if fleet[1] is not None:
+        assert d.text == "each extra req/s of w0 costs $7.30 per month at the margin"
+    elif mix[1] is None:
+        assert d.text == ("this fleet cannot serve more of w0; nor could it by scaling what it already "
+                          "uses (another limit binds)")
+    else:
+        assert d.text.startswith(f"this fleet cannot serve more of w0; each extra req/s of w0 costs "
+                                 f"${mix[1]:,.2f} per month at the margin")
+        assert ("a kink" in d.text) == (mix[0] != mix[1])
+        if mix[0] != mix[1]:
+            assert f"one req/s less saves ${mix[0]:,.2f} (a kink)" in d.text
+
+
+def _approx(values):
+    """pytest.approx for a list that may hold None (an infeasible side)."""
+    return [v if v is None else pytest.approx(v, rel=1e-6) for v in values]

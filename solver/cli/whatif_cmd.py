@@ -2,8 +2,9 @@
 
 Solves the problem, then (see :mod:`solver.explore.sensitivity`) prints every
 binding limit with its marginal value in USD per month (duals of the LP with
-the integer decisions held fixed, two ways), and for each accelerator in the
-plan (and the cheapest unused ones) the price at which the plan would switch.
+the integer decisions held fixed, two ways; demand by re-solving that LP with it
+moved both ways), and for each accelerator in the plan (and the cheapest unused
+ones) the price at which the plan would switch or no plan fits the budget.
 Exit code 0, or the solve's own code when no plan was found.
 """
 
@@ -85,9 +86,9 @@ def run(args) -> int:
     if not sens.marginals:
         print("  no reported limit binds (demand, power, availability, budget, capex, quality, spot)")
     for m in sens.marginals:
-        mix = "-" if m.usd_per_month_per_unit_mix is None else f"{m.usd_per_month_per_unit_mix:,.4g}"
-        print(f"  {m.family}[{m.label}]  per {m.unit}: fleet fixed {m.usd_per_month_per_unit:,.4g}, "
-              f"mix fixed {mix} USD/month")
+        fleet, mix = ("-" if v is None else f"{v:,.4g}"
+                      for v in (m.usd_per_month_per_unit, m.usd_per_month_per_unit_mix))
+        print(f"  {m.family}[{m.label}]  per {m.unit}: fleet fixed {fleet}, mix fixed {mix} USD/month")
         print(f"      {m.text}")
     tl = opts.time_limit_s or loaded.problem.solver.time_limit_s
     gap = opts.mip_gap if opts.mip_gap is not None else 1e-6

@@ -28,6 +28,14 @@ rhs), checked against finite differences in the tests; it is turned into USD
 per month (x 730 / H) and into the user's terms per family
 (:data:`WORDING`).
 
+Demand is the exception: more of D_w also moves the spot-share limit S D_w,
+the route bounds x_p <= D_w and the guard and spare rows, which the dual of the
+demand row alone holds fixed (so it can price a deployment that may not take
+more, or a spot share above S).  Its value is therefore the one-sided difference
+of the same fixed LP rebuilt with D_w times 1 -/+ :data:`DEMAND_STEP`
+(:func:`demand_slopes`); the two sides differ at a kink, and the "up" LP is
+infeasible when the fleet (or the mix) cannot serve more.
+
 Whole steps
 -----------
 Power, availability and capex rows count units only; at the margin they are
@@ -41,8 +49,10 @@ Price thresholds
 For each accelerator the plan uses, the hourly price of every offer of that
 accelerator (rental, amortisation, maintenance, hosting; energy and carbon
 stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log m
-finds the multiplier at which the plan stops using it.  For the few cheapest
-unused accelerators, m < 1 finds the discount at which one enters.  The
+finds the multiplier at which the plan stops using it, or at which no plan fits
+the monthly budget any more (the only limit a price enters).  For the few cheapest
+unused accelerators, m < 1 finds the discount at which one enters.  A re-solve
+that fails ends the bisection, reported as such.  The
 accelerator's cost in the optimal plan is non-increasing in m (exchange
 argument: with optima s1, s2 at m1 < m2, (m2 - m1)(C(s2) - C(s1)) <= 0), so the
 bisection is sound up to the MIP gap; each bracket is reported with its width.
@@ -58,13 +68,16 @@ import numpy as np
 
 from solver.coefficients import COST_PARTS, Coefficients
 from solver.mip.backends import solve
+from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
-from solver.mip.status import OPTIMAL, TIME_LIMIT
+from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
 
 HOURS_PER_MONTH = 730.0
 #: LP solvers that return duals, by name (only HiGHS so far: both backends bundle it)
 LP_SOLVERS = ("highs",)
 FIX_MODES = ("fleet", "mix")
+#: relative change of a workload's demand in the re-solves that price it (see module docstring)
+DEMAND_STEP = 1e-4
 #: families reported, with (unit of one rhs unit, how to word a relaxation)
 WORDING = {
     "caps.power": "kW",
@@ -155,9 +168,11 @@ class Marginal:
     label: str
     rhs: float
     unit: str
-    usd_per_month_per_unit: float          # d (USD/month) / d rhs, mode "fleet"
+    usd_per_month_per_unit: Optional[float]       # d (USD/month) / d rhs, mode "fleet" (demand: going up)
     usd_per_month_per_unit_mix: Optional[float]   # same, mode "mix"
     text: str
+    #: demand rows: {mode: [going down, going up]} per req/s from re-solves, None where infeasible
+    usd_per_month_per_unit_sides: Optional[dict] = None
 
 
 def _label(name: str, family: str) -> str:
@@ -205,9 +220,6 @@ def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple
         return per_unit, "USD", f"each $1 more capex budget saves {_usd(-per_unit)} per month"
     w = k.workloads.index(label) if label in k.workloads else None
     d = float(k.demand_rps[w]) if w is not None else float("nan")
-    if family == "demand.served":
-        verb = "costs" if per_unit >= 0 else "saves"
-        return per_unit, "req/s", f"each extra req/s of {label} {verb} {_usd(per_unit)} per month at the margin"
     if family == "quality.mean":
         # raising the target by delta shifts every coefficient by -delta: rhs + delta * D_w
         per_point = per_unit * d
@@ -218,6 +230,46 @@ def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple
         return per_pp, "percentage point", (f"1 percentage point more spot share for {label} saves "
                                             f"{_usd(-per_pp)} per month")
     return per_unit, "", f"{family}[{label}]: {per_unit:.4g} USD/month per unit"
+
+
+def demand_slopes(k: Coefficients, values: np.ndarray, w: int, base: dict,
+                  lp_solver: str = "highs") -> dict:
+    """{mode: [going down, going up]}: one-sided d (USD over the horizon) / d (req/s) of D_w.
+
+    ``base``: {mode: the fixed LP's objective}.  The model is rebuilt with D_w times
+    1 -/+ DEMAND_STEP, so every coefficient that follows the demand moves with it, and fixed
+    the same way; None where that LP is infeasible (or D_w would go below 0).
+    """
+    h = DEMAND_STEP * (k.demand_rps[w] or 1.0)
+    out = {mode: [None, None] for mode in base}
+    for side, step in enumerate((-h, h)):
+        d = k.demand_rps.copy()
+        d[w] += step
+        if d[w] < 0:
+            continue
+        moved = build_model(replace(k, demand_rps=d))
+        for mode, obj in base.items():
+            lp = solve_lp_duals(fixed_model(moved, values, mode), lp_solver)
+            if lp.objective is not None and obj is not None:
+                out[mode][side] = (lp.objective - obj) / step + 0.0
+    return out
+
+
+def demand_text(label: str, sides: dict) -> str:
+    """The sentence for a demand row from :func:`demand_slopes` in USD/month per req/s."""
+    def slope(down, up):
+        text = (f"each extra req/s of {label} {'costs' if up >= 0 else 'saves'} {_usd(up)} per month "
+                "at the margin")
+        if down is not None and not math.isclose(down, up, rel_tol=1e-4, abs_tol=0.01):
+            text += f", one req/s less {'saves' if down >= 0 else 'costs'} {_usd(down)} (a kink)"
+        return text
+    (f_down, f_up), (m_down, m_up) = sides["fleet"], sides["mix"]
+    if f_up is not None and (abs(f_up) > 1e-9 or m_up is None):
+        return slope(f_down, f_up)
+    head = f"this fleet cannot serve more of {label}; " if f_up is None else ""
+    if m_up is None:
+        return head + "nor could it by scaling what it already uses (another limit binds)"
+    return head + slope(m_down, m_up) + " (if the plan could scale what it already uses)"
 
 
 @dataclass
@@ -251,6 +303,14 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
     for i in sorted(rows):
         f = str(fam[i])
         label = _label(model.row_names[i], f)
+        if f == "demand.served":
+            sides = demand_slopes(k, values, k.workloads.index(label),
+                                  {"fleet": fleet.objective, "mix": mix.objective}, lp_solver)
+            sides = {mode: [None if v is None else float(v * per_month) for v in vs]
+                     for mode, vs in sides.items()}
+            out.marginals.append(Marginal(f, label, float(model.rhs[i]), "req/s", sides["fleet"][1],
+                                          sides["mix"][1], demand_text(label, sides), sides))
+            continue
         d_fleet = float(fleet.row_duals[i]) * per_month if fleet.row_duals is not None else float("nan")
         d_mix = float(mix.row_duals[i]) * per_month if mix.row_duals is not None else None
         d_fleet += 0.0              # no "-0" in reports
@@ -374,15 +434,21 @@ def devices_by_accelerator(k: Coefficients, model: LinearModel, values: np.ndarr
     return out
 
 
+#: what a price bisection found: the plan switches (stops or starts using the accelerator), no plan
+#: fits the budget from some multiplier on, no change within the range, or a re-solve failed
+OUTCOMES = ("switch", "infeasible", "none_in_range", "failed")
+
+
 @dataclass
 class Threshold:
     accelerator: str
     used: bool
-    multiplier_lo: Optional[float]   # bracket on the multiplier where the plan switches
+    multiplier_lo: Optional[float]   # bracket on the multiplier where the outcome starts
     multiplier_hi: Optional[float]
     usd_per_device_hour: dict        # offer key -> hardware price at the bracket midpoint
     solves: int
     text: str
+    outcome: str = "switch"          # one of OUTCOMES
 
 
 def _hw_price(o) -> float:
@@ -425,43 +491,55 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
                         time_limit_s, mip_gap, ref=None) -> Threshold:
     solves = 0
 
-    def uses(m: float) -> Optional[bool]:
+    def state(m: float) -> str:
+        """'used', 'unused', or the status of a re-solve without a plan."""
         nonlocal solves
         solves += 1
         res = solve(scale_accelerator_price(k, model, a, m), backend, solver,
                     time_limit_s=time_limit_s, mip_gap=mip_gap)
-        if res.status not in (OPTIMAL, TIME_LIMIT):
-            return None
-        return devices_by_accelerator(k, model, res.values).get(a, 0.0) > 0
+        if not res.has_plan:
+            return res.status
+        return "used" if devices_by_accelerator(k, model, res.values).get(a, 0.0) > 0 else "unused"
 
+    # a higher price can break the budget (infeasible: a result); a lower one cannot
+    known = ("used", "unused", INFEASIBLE) if is_used else ("used", "unused")
     offers = [o for o in k.offers if o.accelerator == a]
+    best = ref if ref is not None else min(offers, key=_hw_price)
     lo, hi = (1.0, max_factor) if is_used else (1.0 / max_factor, 1.0)
-    edge = uses(hi if is_used else lo)
-    if edge is None or edge == is_used:   # still used at x16 (or not even at 1/16): no switch in range
-        what = "still used" if is_used else "still unused"
+    far = state(hi if is_used else lo)
+    where = f"{'x' if is_used else '/'}{max_factor:g} its price"
+    if far == ("used" if is_used else "unused"):
         return Threshold(a, is_used, None, None, {}, solves,
-                         f"{a}: {what} at {('x' if is_used else '/')}{max_factor:g} its price; "
-                         "no switch within the range searched")
-    # invariant: used at lo, not used at hi (for both directions)
+                         f"{a}: still {'used' if is_used else 'unused'} at {where}; no switch within the "
+                         "range searched", "none_in_range")
+    if far not in known:
+        return Threshold(a, is_used, None, None, {}, solves,
+                         f"{a}: the re-solve at {where} failed ({far}); no threshold found", "failed")
+    at_hi = far if is_used else "unused"
+    # invariant: used at lo; at hi unused, or (a price rise) no plan within the budget
     for _ in range(steps):
         mid = math.sqrt(lo * hi)
-        u = uses(mid)
-        if u is None:
-            break
-        if u:
+        u = state(mid)
+        if u not in known:
+            return Threshold(a, is_used, lo, hi, {}, solves,
+                             f"{a}: the re-solve at x{mid:.3g} its price failed ({u}); the bisection "
+                             f"stopped with the change somewhere between x{lo:.3g} and x{hi:.3g}", "failed")
+        if u == "used":
             lo = mid
         else:
-            hi = mid
+            hi, at_hi = mid, u
     mid = math.sqrt(lo * hi)
     prices = {o.key: round(_hw_price(o) * mid, 6) for o in offers}
-    best = ref if ref is not None else min(offers, key=_hw_price)
     rel = (hi / lo - 1.0) / 2.0
-    if is_used:
-        text = (f"{a}: the plan stops using it above x{mid:.3g} its price "
-                f"(~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
-                f"${_hw_price(best):.4g}; +-{rel:.1%})")
+    at = (f"x{mid:.3g} its price (~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
+          f"${_hw_price(best):.4g}; +-{rel:.1%})")
+    if at_hi == INFEASIBLE:
+        budget = ("the problem's limits" if k.max_usd_per_month is None
+                  else f"fleet.budget.max_usd_per_month (${k.max_usd_per_month:,.2f})")
+        text = f"{a}: no plan fits {budget} above {at}; up to there the plan keeps using it"
+    elif is_used:
+        text = f"{a}: the plan stops using it above {at}"
     else:
-        text = (f"{a}: enters the plan below x{mid:.3g} its price "
-                f"(~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
-                f"${_hw_price(best):.4g}; +-{rel:.1%})")
-    return Threshold(a, is_used, lo, hi, prices, solves, text)
+        text = f"{a}: enters the plan below {at}"
+    return Threshold(a, is_used, lo, hi, prices, solves, text,
+                     "infeasible" if at_hi == INFEASIBLE else "switch")
