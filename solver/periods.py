@@ -105,7 +105,7 @@ class PeriodSpec:
 
 
 def with_move_targets(problem, catalog):
-    """Problem whose owned accelerators also appear (as 1 placeholder device) in every other allowed
+    """Problem whose owned accelerators also appear (as placeholder devices) in every other allowed
     region they can be installed in, when moves are allowed; and the real owned count per
     (accelerator, region, age group) (:func:`solver.coefficients.existing_groups`).
     :func:`owned_offers` then sets the placeholders' count to 0.
@@ -122,13 +122,19 @@ def with_move_targets(problem, catalog):
     from solver.problem.schema import ExistingDevices
     regions = problem.fleet.regions or sorted(catalog.regions)
     ages = {(a, g): age for (a, _, g), (_, age) in groups.items()}
+    # a placeholder as large as everything of its group that could move there, so that candidates of
+    # every tensor-parallel degree those devices can form exist at the destination (review: 1 device
+    # allowed TP 1 only, so a 70B model rented in Virginia beside 12 idle owned A100s in Germany)
+    movable: dict[tuple, int] = {}
+    for (a, _, g), n in owned.items():
+        movable[(a, g)] = movable.get((a, g), 0) + n
     extra = []
     for (a, g), age in sorted(ages.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         pur = catalog.accelerators[a].purchase
         allowed = (pur.regions if pur is not None and pur.regions else regions)
         for r in regions:
             if r in allowed and (a, r, g) not in owned:
-                extra.append(ExistingDevices(accelerator=a, region=r, devices=1, age_years=age))
+                extra.append(ExistingDevices(accelerator=a, region=r, devices=movable[(a, g)], age_years=age))
     fleet = problem.fleet.model_copy(update={"existing": list(problem.fleet.existing) + extra})
     return problem.model_copy(update={"fleet": fleet}), owned
 

@@ -1227,3 +1227,35 @@ def test_owned_offers_of_several_ages_are_keyed_by_plain_decimals_in_numeric_ord
         f"    - {{accelerator: a100-80gb, region: nordics, devices: 1, age_years: {age}}}" for age in (10, 2, 1e-7)))
     assert [o.key for o in build_offers(lp.problem, lp.catalog) if o.existing] == [
         f"a100-80gb@nordics/existing/owned:existing-{age}y" for age in ("0", "2", "10")]
+
+
+def test_owned_devices_moved_to_a_region_can_form_tensor_parallel_replicas(tmp_path):
+    """Review: a move destination was a 1-device placeholder, so only TP 1 existed there and a 70B
+    model (TP 2/4) rented A100s in Virginia beside 12 idle owned ones in Germany ($180,328).  The plan
+    must cost what the same fleet already in Virginia costs (second solve) plus $500 per device moved."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    from solver.verify import verify_plan
+    doc = {"schema_version": 1, "name": "move-tp",
+           "workloads": [{"id": "chat", "demand": {"requests_per_s": 1, "growth": [1, 3, 3]},
+                          "input_tokens": {"mean": 500}, "output_tokens": {"mean": 200},
+                          "slo": {"ttft_ms": 2000, "tpot_ms": 80}, "models": ["llama-3.1-70b"],
+                          "quantizations": ["bf16"], "regions": ["virginia"]}],
+           "fleet": {"accelerators": ["a100-80gb"], "regions": ["virginia", "germany"], "providers": ["aws"],
+                     "acquisition": ["on_demand"], "tensor_parallel": [2, 4],
+                     "existing": [{"accelerator": "a100-80gb", "region": "germany", "devices": 12, "age_years": 1}]},
+           "objective": {"periods": {"count": 3, "months": 3, "move_usd_per_device": 500, "resale_fraction": 0.0}}}
+    f = tmp_path / "move.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    lp = load_problem(f)
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    moved = sum(mv["devices"] for row in plan["periods"]["timeline"] for mv in row["moves"])
+    assert moved > 0 and all(u["kind"] != "elastic" for row in plan["periods"]["timeline"] for u in row["units"])
+    assert verify_plan(lp.problem, lp.catalog, plan).ok
+    doc["fleet"]["existing"][0]["region"] = "virginia"
+    g = tmp_path / "there.yaml"
+    g.write_text(yaml.safe_dump(doc))
+    there = json.loads(solve_problem(load_problem(g)).plan.to_json())
+    peak = max(u.get("in_service", 0) for row in there["periods"]["timeline"] for u in row["units"])
+    assert moved == peak            # exactly the devices the peak needs move
+    assert plan["objective"]["total"] == pytest.approx(there["objective"]["total"] + 500 * moved, rel=1e-9)

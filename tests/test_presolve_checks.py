@@ -138,3 +138,19 @@ def test_an_accelerator_no_allowed_offer_has_is_a_warning_with_where_it_is_offer
                          "to the plan (warning: a plan can still exist)")
     assert w.hint.startswith("l4: on_demand/spot/reserved_1y/reserved_3y in ")
     assert w.hint.endswith("allow one of those regions or modes, or drop it")
+
+
+def test_a_workload_measurement_taken_under_looser_targets_is_named():
+    """Review: with the workload's TTFT target at 990 ms, a rate measured under 1,000 ms was silently
+    set aside and the (more optimistic) model used: the plan got cheaper, $5,103 -> $4,803 a month."""
+    text = SMALL.replace("regions: [ohio]", "regions: [virginia]") + (
+        "measurements:\n"
+        "  - {accelerator: l4, model: llama-3.1-8b, workload: support, max_requests_per_s: 1,\n"
+        "     ttft_slo_ms: 2000, tpot_slo_ms: 60}\n"
+        "  - {accelerator: a10g, model: llama-3.1-8b, workload: support, max_requests_per_s: 1,\n"
+        "     ttft_slo_ms: 1500}\n")
+    found = findings(text)
+    assert not found.errors and [w.path for w in found.warnings] == ["measurements[0]"]
+    w = found.warnings[0]
+    assert "not used for support" in w.message and "ttft target 1500 ms < 2000 ms" in w.message
+    assert "performance model's figure is used" in w.message

@@ -91,8 +91,8 @@ def build_scenarios(args, loaded):
                                             hint=f"did you mean {' or '.join(close)}?" if close else
                                             f"the problem defines: {', '.join(known) or 'none'}"))
         out = []
-        if args.include_base:
-            out.append(("base", loaded))
+        if args.include_base:   # named apart from a scenario called "base" (review: their costs merged)
+            out.append(("base" if "base" not in known else "(problem as written)", loaded))
         out += [(n, load_problem(args.problem, scenario=n, catalog_overlays=args.catalog)) for n in names]
         if not out:
             raise InputError(InputIssue("no scenarios to plan for", path="--scenarios",

@@ -350,6 +350,8 @@ def length_quantile(mean: float, cv: float, dist: str, q: float, p90: Optional[f
         else:
             sigma = math.sqrt(math.log1p(cv * cv))
         x = mean * math.exp(sigma * _ND.inv_cdf(q) - sigma * sigma / 2.0)
+    if p90 is not None and q >= 0.9:
+        x = max(x, p90)     # never below a stated p90 (review: a p90 of 11x the mean gave a p99 below it)
     return min(x, most) if most is not None else x
 
 

@@ -259,4 +259,15 @@ def presolve_checks(loaded, smap=None) -> Findings:
         if why:
             issue("warning", ("fleet", "power_caps", j), f"this power cap of {c.region} limits nothing: {why}",
                   "remove the entry, or allow the region")
+    slos = {w.id: w.slo for w in p.workloads}
+    for j, m in enumerate(p.measurements):
+        slo = slos.get(m.workload)
+        tighter = [f"{name} target {getattr(slo, name + '_ms'):g} ms < {val:g} ms measured under"
+                   for name, val in (("ttft", m.ttft_slo_ms), ("tpot", m.tpot_slo_ms))
+                   if slo is not None and val is not None and getattr(slo, name + "_ms") < val * (1 - 1e-9)]
+        if tighter:     # review: the rate then silently gave way to the (often more optimistic) model
+            issue("warning", ("measurements", j),
+                  f"this measurement of {m.accelerator}/{m.model} is not used for {m.workload}: its "
+                  f"{', '.join(tighter)}; the performance model's figure is used instead",
+                  "measure under the workload's targets, or loosen its targets to the measured ones")
     return found
