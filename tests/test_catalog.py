@@ -698,3 +698,27 @@ def test_moe_routed_experts_beyond_total_params_is_an_input_error(tmp_path):
     assert any(i.path == "models[0]" and "56.77 B parameters" in i.message and "total_params_b (30.5)" in i.message
                and "expert_intermediate_size" in i.hint for i in issues), issues
     Catalog.load([write(tmp_path, "ok.yaml", MOE_ENTRY % (128, 8, 384))])
+
+
+def test_an_overlays_errors_name_the_overlay_not_the_shipped_files(tmp_path):
+    """QA: an overlay holding two kinds had its quantization error blamed on catalogs/quantization.yaml,
+    and a field missing in an offer list it replaces on catalogs/accelerators.yaml."""
+    ov = write(tmp_path, "two.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: l4
+            offers:
+              - provider: colo
+                instance: rack-a
+                region: texas
+                on_demand_usd_per_device_hour: {value: 0.41, source: "contract 2026-11"}
+        regions:
+          - id: virginia
+            pue: 0.9
+        """)
+    with pytest.raises(InputError) as e:
+        Catalog.load([ov])
+    where = {(i.file, i.line, i.path) for i in e.value.issues}
+    assert (str(ov), 5, "accelerators[0].offers[0].devices_per_instance") in where, where   # the offer's line
+    assert (str(ov), 11, "regions[0].pue") in where, where
+    assert all(i.file == str(ov) for i in e.value.issues)

@@ -188,7 +188,7 @@ class Catalog:
                     if eid in merged[kind]:
                         merged[kind][eid] = _merge(merged[kind][eid], entry, layer.name, p, ())
                     else:
-                        if merged[kind]:
+                        if merged[kind] and layer.name != SHIPPED_LAYER:
                             # an overlay's new id: a typo of a known one would ask for every field
                             added[key] = (layer, i, list(merged[kind]))
                         merged[kind][eid] = copy.deepcopy(entry)
@@ -208,7 +208,7 @@ class Catalog:
                 except ValidationError as exc:
                     for err in exc.errors(include_url=False):
                         loc = tuple(err.get("loc", ()))
-                        layer, idx = cls._origin_for(origin[(kind, eid)], loc)
+                        layer, idx = cls._origin_for(origin[(kind, eid)], kind, loc, prov.get((kind, eid), {}))
                         sub = ValidationError.from_exception_data(exc.title, [err])
                         collector.extend(pydantic_issues(sub, schema[kind], layer.smap,
                                                          prefix=(kind, idx), file=layer.file))
@@ -238,11 +238,17 @@ class Catalog:
         return cat
 
     @staticmethod
-    def _origin_for(origins: list, loc: tuple) -> tuple:
-        """The layer (and entry index) that supplied the value at ``loc`` (last wins)."""
+    def _origin_for(origins: list, kind: str, loc: tuple, prov: dict) -> tuple:
+        """The layer (and entry index) that supplied the value at ``loc``: the layer that set its longest
+        prefix (a list an overlay replaced is the overlay's, also where a field is missing in it), else
+        the last layer that has the path.  QA: an overlay's errors were blamed on the shipped files."""
+        for n in range(len(loc), 0, -1):
+            name = prov.get(loc[:n])
+            if name is not None:
+                hit = [(layer, idx) for layer, idx in origins if layer.name == name]
+                if hit:
+                    return hit[-1]
         for layer, idx in reversed(origins):
-            kind = next(k for k in KINDS if isinstance(layer.data.get(k), list)
-                        and idx < len(layer.data[k]))
             node: Any = layer.data[kind][idx]
             ok = True
             for part in loc:
@@ -260,7 +266,8 @@ class Catalog:
     def _check_references(self, collector: IssueCollector, origin: dict) -> None:
         """Cross-entry checks: offers name known regions, sources exist."""
         def where(kind, eid, path):
-            layer, idx = self._origin_for(origin[(kind, eid)], path)
+            layer, idx = self._origin_for(origin[(kind, eid)], kind, tuple(path),
+                                          self.provenance.get((kind, eid), {}))
             full = (kind, idx) + tuple(path)
             return dict(file=layer.file, line=layer.smap.line_of(full), path=format_path(full))
 
