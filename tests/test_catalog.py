@@ -722,3 +722,32 @@ def test_an_overlays_errors_name_the_overlay_not_the_shipped_files(tmp_path):
     assert (str(ov), 5, "accelerators[0].offers[0].devices_per_instance") in where, where   # the offer's line
     assert (str(ov), 11, "regions[0].pue") in where, where
     assert all(i.file == str(ov) for i in e.value.issues)
+
+
+def test_validate_checks_a_catalog_overlay_on_top_of_the_ones_it_builds_on(tmp_path, capsys):
+    """QA: `validate --catalog quebec.yaml offer.yaml` loaded offer.yaml alone ('unknown region quebec')."""
+    region = write(tmp_path, "quebec.yaml", """\
+        schema_version: 1
+        regions:
+          - id: quebec
+            name: Quebec
+            country: CA
+            electricity_usd_per_kwh: {value: 0.0394, source: "Hydro-Quebec rate M 2026"}
+            pue: {value: 1.2, source: "operator figure"}
+            carbon_g_per_kwh: {value: 1.7, source: "Hydro-Quebec 2024 report"}
+        """)
+    offer = write(tmp_path, "offer.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: l4
+            offers:
+              - provider: colo
+                instance: rack-a
+                region: quebec
+                devices_per_instance: 4
+                on_demand_usd_per_device_hour: {value: 0.41, source: "contract 2026-11"}
+        """)
+    assert main(["validate", str(offer)]) == 2
+    assert "quebec" in capsys.readouterr().err
+    assert main(["validate", "--catalog", str(region), str(offer)]) == 0
+    assert capsys.readouterr().out.startswith(f"ok: {offer}")

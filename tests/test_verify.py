@@ -303,3 +303,23 @@ def test_owned_devices_left_idle_are_reported_and_checked():
         tamper(bad)
         ks, rep = kinds(lp, bad)
         assert ks == {"kpi"}, [v.format() for v in rep.violations]
+
+
+def test_verify_says_when_the_plan_was_made_with_another_catalog(tmp_path, capsys):
+    """QA: a plan solved with a price overlay showed 7 violations when verified without it, and nothing
+    said that the catalogs differ."""
+    from solver.cli import main
+    (tmp_path / "p.yaml").write_text(PROBLEM)
+    (tmp_path / "ov.yaml").write_text(
+        "schema_version: 1\ncatalog_version: negotiated\naccelerators:\n  - id: l4\n    offers:\n"
+        "      - {provider: aws, instance: g6.xlarge, region: virginia, devices_per_instance: 1,\n"
+        "         on_demand_usd_per_device_hour: {value: 0.30, source: 'contract 2026'}}\n")
+    plan = tmp_path / "plan.json"
+    assert main(["solve", str(tmp_path / "p.yaml"), "--catalog", str(tmp_path / "ov.yaml"), "--json", str(plan),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "p.yaml"), str(plan), "--catalog", str(tmp_path / "ov.yaml")]) == 0
+    assert "note: the plan was made with catalog" not in capsys.readouterr().out
+    main(["verify", str(tmp_path / "p.yaml"), str(plan)])
+    out = capsys.readouterr().out
+    assert "note: the plan was made with catalog" in out and "negotiated" in out and "--catalog FILE" in out

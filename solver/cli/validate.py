@@ -37,7 +37,7 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
     raw, smap = load_yaml_file(path)
     if isinstance(raw, dict) and "workloads" not in raw and any(
             k in raw for k in ("accelerators", "models", "quantization", "regions")):
-        cat = Catalog.load([path])
+        cat = Catalog.load(list(catalog) + [path])      # on top of the --catalog overlays it builds on
         n = sum(len(cat.entries(k)) for k in ("accelerators", "models", "quantization", "regions"))
         return f"ok: {path} (catalog overlay; merged catalog has {n} entries)"
     lp = validate_document(raw, smap, path, catalog_overlays=catalog, scenario=scenario)

@@ -39,6 +39,12 @@ def run(args) -> int:
     if plan.get("problem") not in (None, loaded.problem.name):
         print(f"  note: the plan was made for problem {plan.get('problem')!r}, this file is "
               f"{loaded.problem.name!r}")
+    made_with = (plan.get("versions") or {}).get("catalog")
+    if made_with and made_with != loaded.catalog.version:
+        # QA: a plan solved with an overlay showed 7-17 violations without it, and nothing said why
+        print(f"  note: the plan was made with catalog {made_with}, this check uses {loaded.catalog.version}: "
+              "figures that differ show as violations; pass the overlays the plan was solved with "
+              "(--catalog FILE, or `catalog:` in the problem)")
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
               f"{'-' if claimed is None else format(claimed, ',.2f')}), energy {r['energy_kwh']:,.0f} kWh, "
