@@ -48,6 +48,7 @@ from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, Slack, familie
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL
+from solver.perf.arch import R_QUANT_UNSUPPORTED, REASONS
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
     """Classify every deployment each workload's filters allow; nearest misses of the unservable."""
     if perf is None:
         import solver.perf as perf  # noqa: PLW0621
-    from solver.perf.arch import R_CONTEXT_TOO_LONG, R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT, REASONS
+    from solver.perf.arch import R_CONTEXT_TOO_LONG, R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
 
     from solver.problem.checks import no_offer_text
 
@@ -479,6 +480,11 @@ def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
         if d.combinations == 0:
             d.relaxations.append(f"workloads.{w.id}: its models/quantizations/regions filters leave no "
                                  "deployment; widen them or the fleet's accelerators/regions/acquisition")
+        elif set(d.reasons) == {REASONS[R_QUANT_UNSUPPORTED]}:
+            # QA: an accelerator family no scheme lists was told to fix its memory
+            d.relaxations.append(f"workloads.{w.id}: no allowed quantization runs on the allowed accelerators' "
+                                 "families; allow another quantization, or list the family under a scheme's "
+                                 "supported_families with a catalog overlay (`fleetopt catalog show SCHEME`)")
         else:
             d.relaxations.append(f"workloads.{w.id}: no allowed deployment fits the model and one request "
                                  "in memory; allow larger tensor parallelism, bigger accelerators, "

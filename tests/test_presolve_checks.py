@@ -154,3 +154,26 @@ def test_a_workload_measurement_taken_under_looser_targets_is_named():
     w = found.warnings[0]
     assert "not used for support" in w.message and "ttft target 1500 ms < 2000 ms" in w.message
     assert "performance model's figure is used" in w.message
+
+
+def test_an_accelerator_family_no_scheme_runs_on_is_named(tmp_path):
+    """QA: an overlay's accelerator with `family: Hopper` (a typo) made every candidate infeasible:
+    validate said ok and explain advised more memory."""
+    from solver.explain import explain
+    from solver.problem.load import load_problem
+    ov = tmp_path / "ov.yaml"
+    ov.write_text(textwrap.dedent("""\
+        schema_version: 1
+        accelerators:
+          - id: l4
+            family: Hopper
+        """))
+    f = tmp_path / "p.yaml"
+    f.write_text(SMALL.replace("regions: [ohio]", "regions: [virginia]").replace("[l4, a10g, l40s]", "[l4]"))
+    lp = load_problem(f, catalog_overlays=[str(ov)])
+    found = presolve_checks(lp)
+    w = [x for x in found.warnings if "runs no quantization" in x.message]
+    assert len(w) == 1 and "l4 (family 'Hopper')" in w[0].message and "did you mean family 'hopper'" in w[0].hint
+    text = explain(lp).text()
+    assert "no allowed quantization runs on the allowed accelerators' families" in text
+    assert "bigger accelerators" not in text

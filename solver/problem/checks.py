@@ -259,6 +259,15 @@ def presolve_checks(loaded, smap=None) -> Findings:
         if why:
             issue("warning", ("fleet", "power_caps", j), f"this power cap of {c.region} limits nothing: {why}",
                   "remove the entry, or allow the region")
+    families = {fam for q in cat.quantization.values() for fam in q.supported_families}
+    for aid in sorted({o.accelerator for o in offers}):
+        fam = cat.accelerators[aid].family
+        if fam not in families:     # QA: a family typed 'Hopper' made every candidate infeasible, silently
+            close = did_you_mean(fam, sorted(families))
+            issue("warning", ("fleet", "accelerators"),
+                  f"{aid} (family {fam!r}) runs no quantization: no scheme lists {fam!r} in supported_families",
+                  (f"did you mean family {close[0]!r}? " if close else "") + "fix the accelerator's family, or "
+                  "add the family to a scheme's supported_families with a catalog overlay")
     slos = {w.id: w.slo for w in p.workloads}
     for j, m in enumerate(p.measurements):
         slo = slos.get(m.workload)
