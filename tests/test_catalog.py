@@ -751,3 +751,34 @@ def test_validate_checks_a_catalog_overlay_on_top_of_the_ones_it_builds_on(tmp_p
     assert "quebec" in capsys.readouterr().err
     assert main(["validate", "--catalog", str(region), str(offer)]) == 0
     assert capsys.readouterr().out.startswith(f"ok: {offer}")
+
+
+def test_figures_in_the_wrong_unit_are_refused_all_at_once(tmp_path):
+    """QA: memory in MiB, bandwidth in TB/s, TDP in kW, TFLOPS in GFLOPS, electricity per MWh, a quality
+    of 730 and a retention of -0.97 were accepted: a 406 GB model ran on one '49,152 GB' card at 0.2 W."""
+    ov = write(tmp_path, "units.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: l4
+            memory_gb: {value: 24576, source: "spec sheet"}
+            mem_bw_gbps: {value: 0.3, source: "spec sheet"}
+            tdp_w: {value: 0.072, source: "spec sheet"}
+            idle_w: {value: 0.01, source: "spec sheet"}
+        models:
+          - id: llama-3.1-8b
+            quality: {value: 730, source: "model card"}
+        quantization:
+          - id: int4
+            retention:
+              - {min_params_b: 200, max_params_b: 100, retention: {value: 0.97, source: "paper"}}
+        regions:
+          - id: virginia
+            electricity_usd_per_kwh: {value: 89.2, source: "EIA"}
+        """)
+    with pytest.raises(InputError) as e:
+        Catalog.load([ov])
+    text = "\\n".join(i.message for i in e.value.issues)
+    for needle in ("memory_gb 24576", "mem_bw_gbps 0.3", "tdp_w 0.072", "quality 730",
+                   "min_params_b (200) is above max_params_b (100)", "electricity_usd_per_kwh 89.2"):
+        assert needle in text, needle
+    assert all(i.file == str(ov) for i in e.value.issues)

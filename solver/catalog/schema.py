@@ -54,6 +54,16 @@ class Source(Strict):
 FIGURE_MAGNITUDE = (1e-6, 1e9)
 
 
+def plausible(*checks: tuple) -> None:
+    """Refuse figures outside what any device or region has, all at once (QA: memory in MiB, bandwidth
+    in TB/s, TDP in kW and electricity per MWh were accepted and gave absurd plans).  Each check is
+    (name, value, lo, hi, the likely unit slip)."""
+    bad = [f"{name} {value:g} is outside {lo:g} to {hi:g}, what any real figure is: {slip}"
+           for name, value, lo, hi, slip in checks if not lo <= value <= hi]
+    if bad:
+        raise ValueError("; ".join(bad) + FIX + "give each figure in the unit its field name states")
+
+
 class Figure(Strict):
     """A number with its provenance."""
 
@@ -164,6 +174,11 @@ class Accelerator(Strict):
     def _idle_below_tdp(self):
         if self.idle_w.value > self.tdp_w.value:
             raise ValueError(f"idle_w ({self.idle_w.value}) exceeds tdp_w ({self.tdp_w.value})")
+        plausible(("memory_gb", self.memory_gb.value, 1, 10_000, "GB of 10^9 bytes (a MiB figure is ~1,000x)"),
+                  ("mem_bw_gbps", self.mem_bw_gbps.value, 10, 200_000, "GB/s (a TB/s figure is 1,000x too small)"),
+                  ("tdp_w", self.tdp_w.value, 5, 50_000, "watts per device (a kW figure is 1,000x too small)"),
+                  *((f"peak_tflops.{fmt}", fig.value, 0.1, 100_000, "dense TFLOPS (a GFLOPS figure is 1,000x)")
+                    for fmt, fig in self.peak_tflops.items()))
         return self
 
 
@@ -223,6 +238,7 @@ class Model(Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
+        plausible(("quality", self.quality.value, 0, 100, "a score on the 0-100 scale (MMLU %), as quality.min_score"))
         if self.arch == "moe" and self.moe is None:
             raise ValueError("arch is 'moe' but the `moe:` block is missing")
         if self.moe is not None:
@@ -254,6 +270,14 @@ class Retention(Strict):
     min_params_b: float = Field(0, ge=0)
     max_params_b: float = Field(1e6, gt=0)
     retention: Figure
+
+    @model_validator(mode="after")
+    def _band(self):
+        if self.min_params_b > self.max_params_b:
+            raise ValueError(f"min_params_b ({self.min_params_b:g}) is above max_params_b ({self.max_params_b:g})"
+                             + FIX + "swap the two bounds")
+        plausible(("retention", self.retention.value, 0.01, 1.5, "a fraction of the BF16 score (0.97 = 97%)"))
+        return self
 
 
 class Quantization(Strict):
@@ -292,8 +316,15 @@ class Region(Strict):
     @classmethod
     def _pue(cls, v: Figure) -> Figure:
         if v.value < 1.0:
-            raise ValueError(f"PUE must be >= 1.0 (got {v.value})")
+            raise ValueError(f"PUE must be >= 1.0 (got {v.value})" + FIX + "1.0 is a facility with no overhead")
         return v
+
+    @model_validator(mode="after")
+    def _plausible(self):
+        plausible(("electricity_usd_per_kwh", self.electricity_usd_per_kwh.value, 0, 5,
+                   "USD per kWh (a per-MWh price is 1,000x too large)"),
+                  ("carbon_g_per_kwh", self.carbon_g_per_kwh.value, 0, 2_000, "grams of CO2 per kWh"))
+        return self
 
 
 # --------------------------------------------------------------------------- files
