@@ -58,6 +58,9 @@ class Procurement:
     capex_usd: float
     #: owned hardware: the devices owned at this offer (those not in service are switched off)
     owned_devices: Optional[int] = None
+    #: where the price comes from: a catalog source key (`fleetopt catalog show ID`) or the text of a
+    #: problem's own offer (QA: a negotiated price's source reached no plan)
+    source: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -447,7 +450,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
             provider=o.provider, instance=o.instance, existing=o.existing, units=units,
             devices_per_unit=o.devices_per_unit, devices=units * o.devices_per_unit,
             usd=float(offer_usd[o_i]), capex_usd=float(capex[o_i] * units * o.devices_per_unit),
-            owned_devices=o.max_units if o.existing else None))
+            owned_devices=o.max_units if o.existing else None, source=o.source or None))
     procurement.sort(key=lambda p: (p.accelerator, p.region, p.acquisition, p.provider, p.instance,
                                     p.existing))
 

@@ -494,6 +494,8 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
                   offers[key].capex_usd_per_device * int(p["devices"]))
             _reported(rep, f"procurement {key}.owned_devices", p, "owned_devices",
                       float(offers[key].max_units or 0) if offers[key].existing else None)
+            if p.get("source") is not None:
+                _reported(rep, f"procurement {key}.source", p, "source", offers[key].source)
     totals = plan.get("totals") or {}
     for name, value in (("devices", sum(int(p["devices"]) for p in plan.get("procurement", []))),
                         ("replicas", sum(int(d["replicas"]) for d in deps.values())),

@@ -323,3 +323,17 @@ def test_verify_says_when_the_plan_was_made_with_another_catalog(tmp_path, capsy
     main(["verify", str(tmp_path / "p.yaml"), str(plan)])
     out = capsys.readouterr().out
     assert "note: the plan was made with catalog" in out and "negotiated" in out and "--catalog FILE" in out
+
+
+def test_a_problems_own_price_carries_its_source_into_the_plan():
+    """QA: the reference says a custom offer's source is shown in the plan; it was dropped."""
+    text = PROBLEM.replace("  acquisition: [on_demand]\n", "  acquisition: [on_demand]\n  catalog_offers: false\n"
+                           "  offers: [{accelerator: h100-sxm, region: virginia, usd_per_device_hour: 2.1,\n"
+                           "            source: 'ACME MSA 2026 schedule B'}]\n")
+    lp = load_problem_text(text, file="src.yaml")
+    plan = json.loads(solve_problem(lp, backend="pulp").plan.to_json())
+    assert [p["source"] for p in plan["procurement"]] == ["ACME MSA 2026 schedule B"]
+    assert kinds(lp, plan)[0] == set()
+    bad = copy.deepcopy(plan)
+    bad["procurement"][0]["source"] = "list price"
+    assert kinds(lp, bad)[0] == {"kpi"}
