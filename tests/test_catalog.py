@@ -782,3 +782,20 @@ def test_figures_in_the_wrong_unit_are_refused_all_at_once(tmp_path):
                    "min_params_b (200) is above max_params_b (100)", "electricity_usd_per_kwh 89.2"):
         assert needle in text, needle
     assert all(i.file == str(ov) for i in e.value.issues)
+
+
+def test_a_source_key_another_catalog_file_defines_differently_is_refused(tmp_path):
+    """QA: a later overlay's `sources:` entry re-titled every citation of that key in earlier files
+    (the shipped H100 figures then cited 'my own notes')."""
+    ov = write(tmp_path, "src.yaml", """\
+        schema_version: 1
+        sources:
+          nvidia-h100: {title: my own notes}
+        accelerators:
+          - id: l4
+            tdp_w: {value: 72, source: nvidia-h100}
+        """)
+    with pytest.raises(InputError) as e:
+        Catalog.load([ov])
+    (issue,) = e.value.issues
+    assert issue.file == str(ov) and issue.path == "sources.nvidia-h100" and "already defined by" in issue.message

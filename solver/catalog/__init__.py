@@ -142,6 +142,7 @@ class Catalog:
         origin: dict[tuple[str, str], list[tuple[_Layer, int]]] = {}
         prov: dict[tuple[str, str], dict[tuple, str]] = {}
         sources: dict[str, Any] = {}
+        source_file: dict[str, str] = {}    # source key -> the file that defined it first
         versions: list[str] = []
         for layer in layers:
             data = layer.data
@@ -161,7 +162,17 @@ class Catalog:
                 versions.append(str(data["catalog_version"]))
             srcs = data.get("sources") or {}
             if isinstance(srcs, dict):
-                sources.update(srcs)
+                for key, val in srcs.items():
+                    if key in sources and sources[key] != val and layer.name != SHIPPED_LAYER:
+                        # QA: a later overlay's `price` re-titled an earlier file's citations (and the
+                        # shipped ones), silently
+                        collector.add(f"source key {key!r} is already defined by {source_file[key]} with "
+                                      "another entry", file=layer.file, line=layer.smap.line_of(("sources", key)),
+                                      path=f"sources.{key}", hint="give this source another key (keys are shared "
+                                      "by every catalog file), or cite the existing one")
+                        continue
+                    sources[key] = val
+                    source_file.setdefault(key, layer.file)
             for kind in KINDS:
                 entries = data.get(kind) or []
                 if not isinstance(entries, list):
