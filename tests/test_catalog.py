@@ -799,3 +799,24 @@ def test_a_source_key_another_catalog_file_defines_differently_is_refused(tmp_pa
         Catalog.load([ov])
     (issue,) = e.value.issues
     assert issue.file == str(ov) and issue.path == "sources.nvidia-h100" and "already defined by" in issue.message
+
+
+def test_validate_notes_the_lists_an_overlay_replaces_whole(tmp_path, capsys):
+    """QA: one offer replaced the twelve shipped ones of an accelerator with no word (documented, but a
+    user patching one price loses the rest)."""
+    ov = write(tmp_path, "one.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: l4
+            offers:
+              - provider: colo
+                instance: rack-a
+                region: texas
+                devices_per_instance: 4
+                on_demand_usd_per_device_hour: {value: 0.41, source: "contract 2026-11"}
+        """)
+    shipped = len(default_catalog().accelerators["l4"].offers)
+    assert shipped > 1
+    assert main(["validate", str(ov)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: accelerators.l4.offers: these 1 replace the {shipped} of the catalog below" in out

@@ -39,7 +39,8 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
             k in raw for k in ("accelerators", "models", "quantization", "regions")):
         cat = Catalog.load(list(catalog) + [path])      # on top of the --catalog overlays it builds on
         n = sum(len(cat.entries(k)) for k in ("accelerators", "models", "quantization", "regions"))
-        return f"ok: {path} (catalog overlay; merged catalog has {n} entries)"
+        return f"ok: {path} (catalog overlay; merged catalog has {n} entries)" + "".join(
+            f"\n  note: {text}" for text in replaced_lists(raw, Catalog.load(list(catalog))))
     lp = validate_document(raw, smap, path, catalog_overlays=catalog, scenario=scenario)
     p = lp.problem
     found = presolve_checks(lp)
@@ -50,6 +51,24 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
     return (f"ok: {path}: {p.name!r}, {len(p.workloads)} workload(s), "
             f"{len(p.scenarios)} scenario(s)"
             + (f", {len(found.warnings)} warning(s)" if found.warnings else ""))
+
+
+def replaced_lists(raw: dict, base) -> list[str]:
+    """The lists an overlay replaces whole in entries the catalog below it has (QA: one offer silently
+    dropped the twelve shipped ones), one sentence each."""
+    out = []
+    for kind in ("accelerators", "models", "quantization", "regions"):
+        for entry in raw.get(kind) or []:
+            if not isinstance(entry, dict) or entry.get("id") not in base.entries(kind):
+                continue
+            old = base.entries(kind)[entry["id"]]
+            for key, val in entry.items():
+                before = getattr(old, key, None)
+                if isinstance(val, list) and isinstance(before, list) and len(before) > len(val):
+                    out.append(f"{kind}.{entry['id']}.{key}: these {len(val)} replace the {len(before)} of the "
+                               "catalog below (lists are replaced whole; repeat the items to keep, as "
+                               "`fleetopt catalog show ID` lists them)")
+    return out
 
 
 def run(args) -> int:
