@@ -294,6 +294,12 @@ class Catalog:
                         collector.add(f"unknown region {r!r}",
                                       hint=unknown_id_hint(r, self.regions, "regions"),
                                       **where("accelerators", aid, ("purchase", "regions", j)))
+        for mid, model in self.models.items():
+            for j, q in enumerate(model.native_formats):
+                if q not in self.quantization:      # QA: 'fp-8' was dropped silently (scored as a BF16 release)
+                    collector.add(f"unknown quantization {q!r} in native_formats",
+                                  hint=unknown_id_hint(q, self.quantization, "quantization"),
+                                  **where("models", mid, ("native_formats", j)))
         for kind in KINDS:
             for eid, entry in self.entries(kind).items():
                 for path, fig in _figures(entry):

@@ -241,6 +241,9 @@ class Model(Strict):
         plausible(("quality", self.quality.value, 0, 100, "a score on the 0-100 scale (MMLU %), as quality.min_score"))
         if self.arch == "moe" and self.moe is None:
             raise ValueError("arch is 'moe' but the `moe:` block is missing")
+        if self.arch == "dense" and self.moe is not None:     # QA: the model ran as MoE, listed as dense
+            raise ValueError("arch is 'dense' but a `moe:` block is given" + FIX
+                             + "write arch: moe, or drop the moe block")
         if self.moe is not None:
             # routed-expert weights (gate, up, down per expert and MoE layer), as solver.perf.arch counts them;
             # beyond total_params_b the performance model would have to cap them silently
@@ -256,9 +259,12 @@ class Model(Strict):
                     + "check moe.expert_intermediate_size (config.json moe_intermediate_size), moe.num_experts, "
                     "moe.dense_layers and total_params_b against the model card")
         if self.active_params_b.value > self.total_params_b.value * 1.0001:
-            raise ValueError("active_params_b exceeds total_params_b")
+            raise ValueError(f"active_params_b ({self.active_params_b.value:g}) exceeds total_params_b "
+                             f"({self.total_params_b.value:g})" + FIX + "active parameters are a part of the total")
         if self.num_attention_heads % self.num_kv_heads:
-            raise ValueError("num_attention_heads must be a multiple of num_kv_heads")
+            raise ValueError(f"num_attention_heads ({self.num_attention_heads}) must be a multiple of num_kv_heads "
+                             f"({self.num_kv_heads})" + FIX + "num_kv_heads is config.json's num_key_value_heads "
+                             "(grouped-query attention: it divides num_attention_heads)")
         return self
 
 
