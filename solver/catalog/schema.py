@@ -174,10 +174,11 @@ class Accelerator(Strict):
     def _idle_below_tdp(self):
         if self.idle_w.value > self.tdp_w.value:
             raise ValueError(f"idle_w ({self.idle_w.value}) exceeds tdp_w ({self.tdp_w.value})")
-        plausible(("memory_gb", self.memory_gb.value, 1, 10_000, "GB of 10^9 bytes (a MiB figure is ~1,000x)"),
-                  ("mem_bw_gbps", self.mem_bw_gbps.value, 10, 200_000, "GB/s (a TB/s figure is 1,000x too small)"),
-                  ("tdp_w", self.tdp_w.value, 5, 50_000, "watts per device (a kW figure is 1,000x too small)"),
-                  *((f"peak_tflops.{fmt}", fig.value, 0.1, 100_000, "dense TFLOPS (a GFLOPS figure is 1,000x)")
+        # wide enough for edge parts and wafer-scale engines (Cerebras WSE-3: 21 PB/s on chip, 125 PFLOPS)
+        plausible(("memory_gb", self.memory_gb.value, 0.1, 10_000, "GB of 10^9 bytes (a MiB figure is ~1,000x)"),
+                  ("mem_bw_gbps", self.mem_bw_gbps.value, 1, 1e8, "GB/s (a TB/s figure is 1,000x too small)"),
+                  ("tdp_w", self.tdp_w.value, 1, 100_000, "watts per device (a kW figure is 1,000x too small)"),
+                  *((f"peak_tflops.{fmt}", fig.value, 0.01, 1e6, "dense TFLOPS (a GFLOPS figure is 1,000x)")
                     for fmt, fig in self.peak_tflops.items()))
         return self
 
