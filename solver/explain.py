@@ -48,7 +48,8 @@ from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, Slack, familie
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL
-from solver.perf.arch import R_QUANT_UNSUPPORTED, REASONS
+from solver.perf.arch import (R_NO_KV_ROOM, R_QUANT_UNSUPPORTED, R_TP_HEADS, R_TP_TOO_LARGE, R_WEIGHTS_DONT_FIT,
+                              REASONS)
 
 log = logging.getLogger(__name__)
 
@@ -413,6 +414,10 @@ def _context_advice(w, n: int, perf, longest_window: int) -> str:
             f"request (input_tokens.max, output_tokens.max) or shorter ones, or lower slo.percentile")
 
 
+#: candidate failures that more devices per replica, bigger accelerators or smaller formats can fix
+MEMORY_REASONS = (R_WEIGHTS_DONT_FIT, R_NO_KV_ROOM, R_TP_TOO_LARGE, R_TP_HEADS)
+
+
 #: latency targets, as multiples of the smallest that any deployment meets, at which the nearest
 #: miss's capacity is shown: at the threshold itself a replica serves almost nothing
 LADDER = (1.0, 1.25, 1.5, 2.0)
@@ -480,15 +485,20 @@ def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
         if d.combinations == 0:
             d.relaxations.append(f"workloads.{w.id}: its models/quantizations/regions filters leave no "
                                  "deployment; widen them or the fleet's accelerators/regions/acquisition")
-        elif set(d.reasons) == {REASONS[R_QUANT_UNSUPPORTED]}:
-            # QA: an accelerator family no scheme lists was told to fix its memory
-            d.relaxations.append(f"workloads.{w.id}: no allowed quantization runs on the allowed accelerators' "
-                                 "families; allow another quantization, or list the family under a scheme's "
-                                 "supported_families with a catalog overlay (`fleetopt catalog show SCHEME`)")
         else:
-            d.relaxations.append(f"workloads.{w.id}: no allowed deployment fits the model and one request "
-                                 "in memory; allow larger tensor parallelism, bigger accelerators, "
-                                 "smaller formats or shorter requests")
+            if REASONS[R_QUANT_UNSUPPORTED] in d.reasons:
+                # QA: an accelerator family no scheme lists was told to fix its memory
+                d.relaxations.append(f"workloads.{w.id}: {d.reasons[REASONS[R_QUANT_UNSUPPORTED]]} deployment(s) "
+                                     "pair a quantization with an accelerator family it does not run on; allow "
+                                     "another quantization, or list the family under the scheme's "
+                                     "supported_families with a catalog overlay (`fleetopt catalog show SCHEME`)")
+            if any(REASONS[r] in d.reasons for r in MEMORY_REASONS):
+                d.relaxations.append(f"workloads.{w.id}: no allowed deployment fits the model and one request "
+                                     "in memory; allow larger tensor parallelism, bigger accelerators, "
+                                     "smaller formats or shorter requests")
+            if not d.relaxations:
+                d.relaxations.append(f"workloads.{w.id}: no allowed deployment can serve it: "
+                                     + "; ".join(f"{n} {why}" for why, n in sorted(d.reasons.items())))
 
 
 # ------------------------------------------------------------------------ fleet level

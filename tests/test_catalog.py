@@ -850,3 +850,23 @@ def test_model_entries_say_what_is_inconsistent_and_how_to_fix_it(tmp_path):
         """)
     text = errors(only)
     assert "models[0].native_formats[0]: unknown quantization 'fp-8'" in text and "did you mean 'fp8'" in text
+
+
+def test_unit_slips_on_large_devices_are_caught_by_ratios(tmp_path):
+    """Review: wide per-figure bounds let an H100's bandwidth in TB/s (3.35), its BF16 peak in GFLOPS
+    (989,000) and a B200's TDP in kW (1.0) through; FLOP per byte (H100 FP8: 1,979e3 / 3.35 = 590,746)
+    and TFLOPS per W (B200 FP4: 9,000 / 1.0) are far outside what devices have (6-1,300; <= ~10)."""
+    ov = write(tmp_path, "slips.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: h100-sxm
+            mem_bw_gbps: {value: 3.35, source: "spec sheet"}
+          - id: b200
+            tdp_w: {value: 1.0, source: "spec sheet"}
+            idle_w: {value: 0.15, source: "spec sheet"}
+        """)
+    with pytest.raises(InputError) as e:
+        Catalog.load([ov])
+    text = "\n".join(i.message for i in e.value.issues)
+    assert "FLOP per byte) 590746" in text and "TFLOPS per W) 9000 " in text, text
+    assert default_catalog().accelerators["b200"].tdp_w.value == 1000      # the shipped entries pass

@@ -579,3 +579,17 @@ def test_the_nearest_miss_shows_its_capacity_as_the_target_rises(tmp_path):
     # the first target is the smallest one met, rounded up as the relax sentence prints it
     assert diag.nearest.tpot_ms <= pairs[0][1] <= 1.01 * diag.nearest.tpot_ms and pairs[0][0] < 0.05 * pairs[-1][0]
     assert [t for _, t in pairs] == sorted(t for _, t in pairs)
+
+
+def test_a_family_no_scheme_runs_on_is_named_beside_quality_misses(tmp_path):
+    """Review: the family advice appeared only when it was the sole reason; with candidates also below
+    the quality target (chat-assistant) the memory advice came back."""
+    ov = tmp_path / "ov.yaml"
+    ov.write_text("schema_version: 1\naccelerators:\n  - id: h100-pcie\n    family: Hopper\n")
+    d = _doc(next(p for p in PROBLEMS if p.stem == "chat-assistant"))
+    d["fleet"]["accelerators"] = ["h100-pcie"]
+    lp = load_problem(_write(tmp_path, d), catalog_overlays=[str(ov)])
+    text = explain(lp).text()
+    assert "quantization not supported" in text and "quality below the target" in text, text
+    assert "pair a quantization with an accelerator family it does not run on" in text
+    assert "bigger accelerators" not in text

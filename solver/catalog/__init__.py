@@ -167,7 +167,8 @@ class Catalog:
                         # QA: a later overlay's `price` re-titled an earlier file's citations (and the
                         # shipped ones), silently
                         collector.add(f"source key {key!r} is already defined by {source_file[key]} with "
-                                      "another entry", file=layer.file, line=layer.smap.line_of(("sources", key)),
+                                      f"another entry ({sources[key]!r} there, {val!r} here)",
+                                      file=layer.file, line=layer.smap.line_of(("sources", key)),
                                       path=f"sources.{key}", hint="give this source another key (keys are shared "
                                       "by every catalog file), or cite the existing one")
                         continue

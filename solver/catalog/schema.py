@@ -172,14 +172,23 @@ class Accelerator(Strict):
 
     @model_validator(mode="after")
     def _idle_below_tdp(self):
-        if self.idle_w.value > self.tdp_w.value:
-            raise ValueError(f"idle_w ({self.idle_w.value}) exceeds tdp_w ({self.tdp_w.value})")
-        # wide enough for edge parts and wafer-scale engines (Cerebras WSE-3: 21 PB/s on chip, 125 PFLOPS)
+        # each figure alone: wide enough for edge parts and wafer-scale engines (Cerebras WSE-3: 21 PB/s on
+        # chip, 125 PFLOPS); then ratios, which a unit slip moves 1,000x whatever the device's size
+        # (review: an H100's bandwidth in TB/s or BF16 in GFLOPS, a B200's TDP in kW passed the first)
+        top = max((fig.value for fig in self.peak_tflops.values()), default=None)
         plausible(("memory_gb", self.memory_gb.value, 0.1, 10_000, "GB of 10^9 bytes (a MiB figure is ~1,000x)"),
                   ("mem_bw_gbps", self.mem_bw_gbps.value, 1, 1e8, "GB/s (a TB/s figure is 1,000x too small)"),
                   ("tdp_w", self.tdp_w.value, 1, 100_000, "watts per device (a kW figure is 1,000x too small)"),
                   *((f"peak_tflops.{fmt}", fig.value, 0.01, 1e6, "dense TFLOPS (a GFLOPS figure is 1,000x)")
-                    for fmt, fig in self.peak_tflops.items()))
+                    for fmt, fig in self.peak_tflops.items()),
+                  *(() if top is None else (
+                      ("largest peak_tflops per mem_bw_gbps (FLOP per byte)", top * 1e3 / self.mem_bw_gbps.value,
+                       0.5, 10_000, "real devices do 6 (wafer-scale) to 1,300 (B200 FP4) FLOP per byte of "
+                       "memory bandwidth; check mem_bw_gbps (GB/s) and the peaks (TFLOPS)"),
+                      ("largest peak_tflops per tdp_w (TFLOPS per W)", top / self.tdp_w.value, 0, 50,
+                       "devices reach up to ~10; check tdp_w (watts) and the peaks (TFLOPS)"))))
+        if self.idle_w.value > self.tdp_w.value:
+            raise ValueError(f"idle_w ({self.idle_w.value}) exceeds tdp_w ({self.tdp_w.value})")
         return self
 
 

@@ -36,7 +36,7 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
 
     raw, smap = load_yaml_file(path)
     if isinstance(raw, dict) and "workloads" not in raw and any(
-            k in raw for k in ("accelerators", "models", "quantization", "regions")):
+            k in raw for k in ("accelerators", "models", "quantization", "regions", "sources")):
         cat = Catalog.load(list(catalog) + [path])      # on top of the --catalog overlays it builds on
         n = sum(len(cat.entries(k)) for k in ("accelerators", "models", "quantization", "regions"))
         return f"ok: {path} (catalog overlay; merged catalog has {n} entries)" + "".join(
