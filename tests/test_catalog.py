@@ -351,8 +351,8 @@ def test_overlay_changes_one_price(tmp_path, cat):
     assert merged.version != cat.version  # content hash changes with the content
 
 
-def test_overlay_replaces_offer_list(tmp_path):
-    ov = write(tmp_path, "offers.yaml", """\
+#: an overlay that gives l4 one offer (the list replaces the shipped ones whole)
+ONE_L4_OFFER = """\
         schema_version: 1
         accelerators:
           - id: l4
@@ -362,7 +362,11 @@ def test_overlay_replaces_offer_list(tmp_path):
                 region: texas
                 devices_per_instance: 4
                 on_demand_usd_per_device_hour: {value: 0.41, source: "contract 2026-11"}
-        """)
+        """
+
+
+def test_overlay_replaces_offer_list(tmp_path):
+    ov = write(tmp_path, "offers.yaml", ONE_L4_OFFER)
     merged = Catalog.load([ov])
     offers = merged.accelerators["l4"].offers
     assert len(offers) == 1 and offers[0].on_demand_usd_per_device_hour.value == 0.41
@@ -804,17 +808,7 @@ def test_a_source_key_another_catalog_file_defines_differently_is_refused(tmp_pa
 def test_validate_notes_the_lists_an_overlay_replaces_whole(tmp_path, capsys):
     """QA: one offer replaced the twelve shipped ones of an accelerator with no word (documented, but a
     user patching one price loses the rest)."""
-    ov = write(tmp_path, "one.yaml", """\
-        schema_version: 1
-        accelerators:
-          - id: l4
-            offers:
-              - provider: colo
-                instance: rack-a
-                region: texas
-                devices_per_instance: 4
-                on_demand_usd_per_device_hour: {value: 0.41, source: "contract 2026-11"}
-        """)
+    ov = write(tmp_path, "one.yaml", ONE_L4_OFFER)
     shipped = len(default_catalog().accelerators["l4"].offers)
     assert shipped > 1
     assert main(["validate", str(ov)]) == 0
