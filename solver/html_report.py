@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
 from solver.plan import plan_dict
-from solver.report import money_text, number_text, period_tables, serving_utilization
+from solver.report import money_text, number_text, owned_text, period_tables, serving_utilization
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -164,8 +164,7 @@ def _procurement(plan: dict, cur: str) -> str:
     rows = [[text(p.get("accelerator")), text(p.get("region")), viz.acquisition_label(p),
              text(p.get("provider"), MISSING), text(p.get("instance"), MISSING),
              fmt_num(p.get("units"), "g"),
-             fmt_num(p.get("devices"), "g") + (f" of {fmt_num(p.get('owned_devices'), 'g')} owned"
-                                              if p.get("owned_devices") is not None else ""),
+             fmt_num(p.get("devices"), "g") + owned_text(p),
              fmt_money(p.get("usd"), cur), fmt_money(p.get("capex_usd"), cur)] for p in procs]
     return _section("Procurement", table(
         "procurement", ["accelerator", "region", "acquisition", "provider", "instance", "units",

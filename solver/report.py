@@ -74,6 +74,12 @@ def serving_utilization(d: dict) -> Optional[float]:
     return u * n / (n - spare) if n > spare else u
 
 
+def owned_text(p: dict) -> str:
+    """' of N owned' for a procurement line of owned devices (the plan gives how many are owned), else ''."""
+    n = p.get("owned_devices")
+    return "" if n is None else f" of {number_text(n, 'g') if isinstance(n, (int, float)) else n} owned"
+
+
 def _gap_text(gap) -> str:
     """The proven relative gap as a percentage ('0.01%', '99.5%'), or 'n/a'."""
     if gap is None:
@@ -109,7 +115,7 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
          "hardware cost (no energy)"],
         [[p["accelerator"], p["region"], "existing" if p["existing"] else p["acquisition"],
           p["provider"], p["instance"], p["units"],
-          p["devices"] if p.get("owned_devices") is None else f"{p['devices']} of {p['owned_devices']} owned",
+          f"{p['devices']}{owned_text(p)}",
           usd_text(p["usd"])]
          for p in plan["procurement"]], markdown)))
     secs.append(("Deployments", _table(
