@@ -267,7 +267,7 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
     for i, wid in enumerate(k.workloads):
         p = wls[wid].demand.profile
         if p:
-            prof[i] = np.asarray(p, float)
+            prof[i] = np.asarray(p, float) / max(p)   # fractions of the peak (requests_per_s), top 1
     load_factor = None
     if per.within_period == "peak":
         # one slice at the profile's peak; energy at its mean load (as the single-period model)

@@ -221,7 +221,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                                                  * max(k.pair_power_w[p] - k.cand_idle_w[c], 0.0))
             for wid, w in wl.items():
                 prof = w.demand.profile
-                frac = (max(prof) if peak else prof[members[s][0]]) if prof else 1.0
+                frac = (1.0 if peak else prof[members[s][0]] / max(prof)) if prof else 1.0    # of the peak
                 need = _demand(w, t, frac)
                 told = (row.get("demand_rps") or {}).get(wid)
                 if told is not None and s < len(told) and abs(told[s] - need) > REL_TOL * max(1.0, need):

@@ -87,6 +87,17 @@ def test_negative_rate_and_zero_tokens():
     assert {"workloads[0].demand.requests_per_s", "workloads[0].output_tokens.mean"} <= paths
 
 
+def test_a_profile_that_never_reaches_the_peak_is_bad_input():
+    # [0.5, 0.8] under 10 req/s: the single-period model sized for 10 req/s and charged energy at
+    # 0.65 / 0.8 of it, the multi-period one sized for 8 req/s (QA: 17 replicas against 14)
+    bad = GOOD.replace("requests_per_s: 10}", "requests_per_s: 10, profile: [0.5, 0.8]}")
+    (issue,) = errors_of(bad)
+    assert issue.path == "workloads[0].demand.profile"
+    assert "largest value is 0.8" in issue.message and "divide every value by 0.8" in issue.message
+    load_problem_text(GOOD.replace("requests_per_s: 10}", "requests_per_s: 10, profile: [0.5, 0.9995]}"),
+                      file="p.yaml")      # hand-rounded values within 1e-3 of 1 are a peak
+
+
 def test_a_token_count_below_one_is_bad_input_not_a_crash():
     # 1e-300 output tokens passed "> 0" and then divided by zero in the performance model
     bad = GOOD.replace("mean: 200", "mean: 1e-300").replace("mean: 1000", "mean: 0.5")

@@ -28,6 +28,9 @@ MAX_GROWTH = 1e6
 #: 1e-5 up every backend serves it (routes needing a tiny share of a replica are guarded by the
 #: capacity.small_route rows of solver/mip/formulation.py)
 MIN_RPS = 1e-5
+#: a daily profile's largest value may fall this far short of 1 (hand-rounded values such as 0.999);
+#: the models read every profile relative to its own largest value, so all of them agree on the peak
+PROFILE_PEAK_TOL = 1e-3
 #: a price or cost per unit (device-hour, device, tonne), at most: beyond it is a typo or unit slip,
 #: and its products with hours and devices overflow (limits such as budgets may be larger)
 MAX_USD = 1e9
@@ -104,7 +107,8 @@ class Demand(Strict):
                                   "(at least 1e-05, about one a day: below, solver tolerances cannot tell a "
                                   "served request from an unserved one; at most 1e9: beyond, a unit slip).")
     profile: Optional[list[float]] = Field(
-        None, description="Daily profile: fraction of the peak in each slice (e.g. 24 hourly values).")
+        None, description="Daily profile: fraction of the peak (requests_per_s) in each slice, e.g. 24 hourly "
+                    "values; the busiest slice is 1.")
 
     growth: Optional[list[float]] = Field(
         None, description="Multi-period plans: demand multiplier per period (relative to requests_per_s); "
@@ -133,6 +137,14 @@ class Demand(Strict):
             raise ValueError("profile values are fractions of the peak, each between 0 and 1")
         if max(v) <= 0:
             raise ValueError("profile must have at least one positive slice")
+        top = max(v)
+        if top < 1 - PROFILE_PEAK_TOL:
+            # requests_per_s is the peak, so the busiest slice is 1; a lower maximum says two
+            # different peaks (the single-period and the multi-period models would each read one)
+            raise ValueError(
+                f"the profile's largest value is {top:g}, but its values are fractions of the peak "
+                f"(requests_per_s), so the busiest slice is 1: divide every value by {top:g}, or set "
+                f"requests_per_s to the busiest slice's rate and scale the profile so its largest value is 1")
         return v
 
 
