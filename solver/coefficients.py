@@ -29,7 +29,7 @@ Costs per device-hour, by part
 rental: the offer price, billed over the horizon; a reservation (1 or 3
 years) is billed over its whole term when the horizon is shorter, because the
 commitment cannot be cancelled (a 12-month plan that reserves for 3 years pays
-3 years).  purchase: price / (useful life x 8760 h)
+3 years); budgets and per-month figures count what the horizon's months pay.  purchase: price / (useful life x 8760 h)
 ("purchase_amortisation") + price x maintenance fraction / 8760 h
 ("maintenance") + colocation ("hosting").  Existing (owned) devices: capital
 cost is sunk, so only maintenance and hosting, and only for devices the plan
@@ -184,6 +184,21 @@ class Coefficients:
     def billed_hours(self) -> np.ndarray:
         """Hours each offer's hardware price is paid for: the horizon, or a longer commitment."""
         return np.maximum(self.hours, self.offer_array("min_billed_hours"))
+
+    def after_horizon_usd_per_unit(self) -> dict:
+        """{part: USD per unit of each offer} a commitment pays after the horizon (a 3-year
+        reservation in a 12-month plan: 24 months): in the total, not in the months the horizon pays
+        (budgets, per-month figures).  Parts with nothing after the horizon are left out."""
+        g = self.offer_array("devices_per_unit")
+        after_h = self.billed_hours() - self.hours
+        out = {}
+        for part in COST_PARTS:
+            if part in ("energy", "carbon"):
+                continue
+            vec = self.offer_part_rate(part) * g * after_h
+            if np.any(vec):
+                out[part] = vec
+        return out
 
     def energy_usd_per_w(self) -> np.ndarray:
         """USD over the horizon per watt of IT power drawn, per offer (0 where not charged)."""

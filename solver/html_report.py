@@ -17,7 +17,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
 from solver.plan import plan_dict
-from solver.report import money_text, number_text, owned_text, period_tables, serving_utilization
+from solver.report import (after_horizon_note, money_text, number_text, owned_text, period_tables,
+                           serving_utilization)
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -139,22 +140,25 @@ def _costs(plan: dict) -> str:
     months = hours / viz.HOURS_PER_MONTH if hours else None
     total = num(obj.get("total"))
     order = list(viz.PART_LABELS) + sorted(k for k in bd if k not in viz.PART_LABELS)
+    after = {p: num(v) or 0.0 for p, v in as_dict(obj.get("after_horizon_usd")).items()}
     rows = []
     for p in order:
         if p not in bd or num(bd.get(p)) == 0:
             continue
         v = num(bd.get(p))
         rows.append([viz.PART_LABELS.get(p, p), fmt_money(bd.get(p), cur),
-                     fmt_money(v / months, cur) if v is not None and months else MISSING,
+                     fmt_money((v - after.get(p, 0.0)) / months, cur) if v is not None and months else MISSING,
                      fmt_pct(v / total, 1) if v is not None and total else MISSING])
+    per_month = num(obj.get("usd_per_month"))
     rows.append([("total", "total"), fmt_money(obj.get("total"), cur),
-                 fmt_money(total / months, cur) if total is not None and months else MISSING,
+                 fmt_money(per_month, cur) if per_month is not None else MISSING,
                  "100.0%" if total else MISSING])
     head = f"Cost over {hours:,.0f} h ({months:.3g} months, {cur})" if hours else f"Cost ({cur})"
     if as_dict(plan.get("periods")).get("timeline"):
         head += ", discounted (reservations over their term)"
+    note = after_horizon_note(after, months) if after and months else ""
     return _section(head, table("costs", ["part", "horizon", "per month", "share"], rows,
-                                [False, True, True, True]))
+                                [False, True, True, True]), note)
 
 
 def _procurement(plan: dict, cur: str) -> str:

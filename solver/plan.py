@@ -128,7 +128,12 @@ class Objective:
     breakdown: dict
     currency: str
     horizon_hours: float
+    #: what a month of the horizon pays: the total less ``after_horizon_usd``, per 730 h (the figure
+    #: ``fleet.budget.max_usd_per_month`` bounds)
     usd_per_month: Optional[float]
+    #: {cost part: USD} of the total that commitments pay after the horizon (a 3-year reservation in
+    #: a 12-month plan: its last 24 months); single-period plans only, absent when nothing is
+    after_horizon_usd: Optional[dict] = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ class Plan:
         d = asdict(self)
         if d.get("periods") is None:
             d.pop("periods", None)
+        if d["objective"].get("after_horizon_usd") is None:
+            d["objective"].pop("after_horizon_usd", None)
         return _round_tree(d)
 
     def to_json(self) -> str:
@@ -391,6 +398,8 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
                  for p in COST_PARTS}
     total = float(sum(breakdown.values()))
     months = k.hours / 730.0
+    after = {p: float(vec @ n) for p, vec in k.after_horizon_usd_per_unit().items()}
+    after = {p: usd for p, usd in after.items() if usd > 0} or None
 
     # IT power (W) per term, then per offer / candidate / pair
     cols, watts, offer_of = power_terms_w(k, _VarsView(B))
@@ -509,7 +518,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
     }
     return Plan(status=res.status, problem=problem.name, scenario=scenario,
                 objective=Objective(total, breakdown, problem.objective.currency, k.hours,
-                                    total / months),
+                                    (total - sum((after or {}).values())) / months, after),
                 procurement=tuple(procurement), deployments=tuple(deployments),
                 routing=tuple(routing), kpis=tuple(kpis), totals=totals, solver=sinfo,
                 versions=versions, message=message)

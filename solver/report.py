@@ -87,6 +87,15 @@ def _gap_text(gap) -> str:
     return f"{100 * gap:.3g}%"
 
 
+def after_horizon_note(after: dict, months: float) -> str:
+    """Why the horizon column is more than the months times the monthly column: reservations whose
+    term outlasts the horizon are paid for whole (the commitment cannot be cancelled)."""
+    parts = ", ".join(f"{usd_text(usd)} of {PART_LABELS.get(p, p)}" for p, usd in after.items())
+    return (f"The horizon column includes {parts} that reservations pay after the {months:.3g} months "
+            f"(a reservation is paid for its whole term); 'per month' is what each month of the horizon "
+            f"pays, the figure fleet.budget.max_usd_per_month bounds.")
+
+
 def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     obj = plan["objective"]
     sol = plan.get("solver") or {}
@@ -101,15 +110,17 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     if plan["status"] == "time_limit":
         why = "by the user (Ctrl-C)" if STOPPED_NOTE in (sol.get("status_detail") or "") else "by the time limit"
         head += f"\nstopped {why}: the plan is feasible but may not be optimal"
+    after = obj.get("after_horizon_usd") or {}
     cost_rows = [[PART_LABELS.get(p, p), usd_text(obj["breakdown"].get(p, 0.0)),
-                  usd_text((obj["breakdown"].get(p, 0.0) or 0.0) / months)]
+                  usd_text(((obj["breakdown"].get(p, 0.0) or 0.0) - after.get(p, 0.0)) / months)]
                  for p in COST_PARTS if obj["breakdown"].get(p)]
     cost_rows.append(["total", usd_text(obj["total"]), usd_text(obj["usd_per_month"])])
     secs.append(("Result", head))
     if plan.get("periods"):
         return secs + _period_sections(plan, markdown)
     secs.append((f"Cost over {obj['horizon_hours']:,.0f} h ({months:.3g} months, {obj['currency']})",
-                 _table(["part", "horizon", "per month"], cost_rows, markdown)))
+                 _table(["part", "horizon", "per month"], cost_rows, markdown)
+                 + (f"\n{after_horizon_note(after, months)}" if after else "")))
     secs.append(("Procurement", _table(
         ["accelerator", "region", "acquisition", "provider", "instance", "units", "devices",
          "hardware cost (no energy)"],

@@ -78,11 +78,20 @@ def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co
         _reported(rep, f"totals.{name}", totals, name, val)
 
 
-def check_objective_figures(rep: "VerifyReport", plan: dict, total: float, hours: float) -> None:
-    """The horizon the plan states is the problem's, and its monthly cost the recomputed total over
-    that horizon (730 h a month): the reports print both."""
+def check_objective_figures(rep: "VerifyReport", plan: dict, total: float, hours: float,
+                            after: Optional[dict] = None) -> None:
+    """The horizon the plan states is the problem's, and its monthly cost what a month of it pays (the
+    recomputed total less ``after``, what commitments pay after the horizon, per 730 h): the reports
+    print both.  A plan that states no ``after_horizon_usd`` (written before it existed, or a
+    multi-period plan: ``after`` None) averages the whole total."""
     obj = plan.get("objective") or {}
     _reported(rep, "objective.horizon_hours", obj, "horizon_hours", hours, kind="cost", source="the problem gives")
+    if after is not None and "after_horizon_usd" in obj:
+        told = obj["after_horizon_usd"] or {}
+        for part in sorted(set(told) | set(after)):
+            _reported(rep, f"objective.after_horizon_usd.{part}", {part: told.get(part, 0.0)}, part,
+                      after.get(part, 0.0), kind="cost")
+        total -= sum(after.values())
     _reported(rep, "objective.usd_per_month", obj, "usd_per_month", total * HOURS_PER_MONTH / hours, kind="cost")
 
 
@@ -375,6 +384,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
 
     # ------------------------------------------------------------ costs, recomputed
     parts = {p: 0.0 for p in COST_PARTS}
+    after: dict[str, float] = {}     # of parts: what commitments pay after the horizon
     capex = 0.0
     it_w: dict[str, float] = {}
     for key, nu in units.items():
@@ -383,6 +393,8 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
         billed = max(H, o.min_billed_hours)      # a reservation is paid for its whole term
         for part, rate in o.usd_per_device_hour:
             parts[part] += rate * dev * billed
+            if billed > H and rate * dev > 0:
+                after[part] = after.get(part, 0.0) + rate * dev * (billed - H)
         capex += o.capex_usd_per_device * dev
         it_w[key] = it_w.get(key, 0.0) + dev * o.idle_w
     for did, d in deps.items():
@@ -417,7 +429,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     if ct is None or abs(float(ct) - total) > 1e-5 * max(1.0, abs(total)):
         rep.add("cost", "objective.total", f"plan says {ct}, recomputed {total:.10g}",
                 None if ct is None else float(ct) - total)
-    check_objective_figures(rep, plan, total, H)
+    check_objective_figures(rep, plan, total, H, after)
     check_reported_totals(rep, plan, energy_kwh, co2_kg)
     for did, d in deps.items():
         if int(d["replicas"]) > 0 and d.get("_perf") is not None:
@@ -427,7 +439,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
             _reported(rep, f"{r['workload']} -> {r['deployment']}.share", r, "share",
                   float(r["requests_per_s"]) / wl[r["workload"]].demand.requests_per_s, tol=1e-6)
     if f.budget and f.budget.max_usd_per_month is not None:
-        per_month = total * HOURS_PER_MONTH / H
+        per_month = (total - sum(after.values())) * HOURS_PER_MONTH / H     # what a month of the horizon pays
         if _over(per_month, f.budget.max_usd_per_month):
             rep.add("budget", "fleet.budget.max_usd_per_month",
                     f"{per_month:.8g} USD/month exceeds {f.budget.max_usd_per_month:g}",

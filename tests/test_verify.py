@@ -337,3 +337,58 @@ def test_a_problems_own_price_carries_its_source_into_the_plan():
     bad = copy.deepcopy(plan)
     bad["procurement"][0]["source"] = "list price"
     assert kinds(lp, bad)[0] == {"kpi"}
+
+
+RESERVED = """
+schema_version: 1
+name: reserved-past-the-horizon
+workloads:
+  - id: chat
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    models: [llama-3.1-8b]
+    quantizations: [fp8]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  tensor_parallel: [1]
+  acquisition: [reserved_3y]
+objective: {horizon_months: 12}
+"""
+
+
+def test_a_monthly_budget_counts_what_the_horizons_months_pay():
+    """A 12-month plan on 3-year reservations pays the whole term (the total), but each of its months
+    pays the reserved rate: QA, a 6,000 USD/month budget refused 17 L4s whose bill is 4,994 a month
+    (the total of 179,776 averaged over 12 months, 14,981, was compared).  The plan states what the
+    term costs after the horizon; verify recomputes it, and the per-month figure, from the counts."""
+    from solver.mip.status import INFEASIBLE
+    lp = load_problem_text(RESERVED, file="r.yaml")
+    (offer,) = [o for o in lp.catalog.accelerators["l4"].offers
+                if o.region == "virginia" and o.reserved_3y_usd_per_device_hour is not None][:1]
+    rate = offer.reserved_3y_usd_per_device_hour.value
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    (line,) = plan["procurement"]
+    devices = line["devices"]
+    assert devices == 17                   # ceil(10 / (0.85 x 0.70590 req/s per L4)), fleetopt perf
+    obj = plan["objective"]
+    assert obj["total"] == pytest.approx(devices * rate * 3 * 8760, rel=1e-9)
+    assert obj["usd_per_month"] == pytest.approx(devices * rate * 730, rel=1e-9)
+    assert obj["after_horizon_usd"] == {"rental_reserved_3y": pytest.approx(devices * rate * 2 * 8760, rel=1e-9)}
+    assert kinds(lp, plan)[0] == set()
+    monthly = devices * rate * 730
+    for limit, feasible in ((monthly * 1.001, True), (monthly * 0.999, False)):
+        text = RESERVED.replace("  acquisition: [reserved_3y]",
+                                f"  acquisition: [reserved_3y]\n  budget: {{max_usd_per_month: {limit}}}")
+        got = solve_problem(load_problem_text(text, file="r.yaml")).plan
+        assert (got.status == INFEASIBLE) != feasible, (limit, got.status)
+    for tamper, where in ((lambda p: p["objective"]["after_horizon_usd"].update(rental_reserved_3y=1.0),
+                           "objective.after_horizon_usd.rental_reserved_3y"),
+                          (lambda p: p["objective"].update(usd_per_month=obj["total"] / 12),
+                           "objective.usd_per_month")):
+        p = copy.deepcopy(plan)
+        tamper(p)
+        ks, rep = kinds(lp, p)
+        assert [v.where for v in rep.violations] == [where], [v.format() for v in rep.violations]

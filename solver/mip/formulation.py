@@ -48,7 +48,7 @@ Constraints (family name in the model = function below with '.' for '_')
 * caps.power[k]:             sum_{o in k} PUE_r(o) g_o n_o tdp_a(o) / 1000 <= max_kw_k
   nameplate (TDP) of every procured device, the figure a facility provisions for;
   planned load would under-provision bursts.
-* caps.budget:               total cost / (H / 730) <= max_usd_per_month
+* caps.budget:               (total cost - commitments after the horizon) / (H / 730) <= max_usd_per_month
 * caps.capex:                sum_{o purchase} price_a(o) g_o n_o <= max_capex_usd
 * caps.spot_share[w]:        sum_{p: w, k(o(c(p)))=spot} x_p <= S D_w
 * redundancy.spare[p]:       x_p <= D_w(p) s_c(p)  for N+1 workloads
@@ -317,12 +317,16 @@ def objective(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
 
 
 def caps_budget(b: ModelBuilder, k: Coefficients, v: Vars) -> None:
-    """total cost x 730 / H <= max_usd_per_month (call after :func:`objective`)."""
+    """(total cost - commitments after the horizon) x 730 / H <= max_usd_per_month
+    (call after :func:`objective`): what each month of the horizon pays; a 3-year reservation in a
+    12-month plan counts its monthly rate, as the multi-period budget rows count it."""
     if k.max_usd_per_month is None:
         return
     total = np.zeros(b.n_vars)
     for vec in b.obj_parts.values():
         total[:len(vec)] += vec
+    for vec in k.after_horizon_usd_per_unit().values():
+        total[v.n] -= vec
     cols = np.flatnonzero(total)
     b.add_rows("caps.budget", np.zeros(len(cols)), cols, total[cols] * 730.0 / k.hours, "<",
                [k.max_usd_per_month], ["usd_per_month"])

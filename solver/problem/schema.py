@@ -196,7 +196,11 @@ class PowerCap(Strict):
 class Budget(Strict):
     """Spending limits (leave a limit out for none)."""
 
-    max_usd_per_month: Optional[float] = Field(None, gt=0, description="All costs, averaged per month.")
+    max_usd_per_month: Optional[float] = Field(
+        None, gt=0, description="What a month of the horizon pays: all costs over the horizon per 730 h, "
+                                "a reservation at its monthly rate (the part of a longer term paid after the "
+                                "horizon is in the total, not in this figure); multi-period plans: each "
+                                "period's accrued cost per month.")
     max_capex_usd: Optional[float] = Field(None, ge=0, description="Purchases over the horizon.")
 
 
