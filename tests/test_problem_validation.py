@@ -417,3 +417,11 @@ def test_a_solver_name_the_backend_lacks_is_bad_input_at_load():
     assert "fallback 'gurobi' names no solver" in issue.message
     assert issue.hint.startswith("did you mean 'cbc'?")
     load_problem_text(GOOD + "solver: {backend: ortools, solver: SCIP, fallback: [highs, pulp:cbc]}\n")
+
+
+def test_a_measurement_for_a_workload_takes_no_token_lengths():
+    # QA: the lengths were accepted and did nothing (the figure applied to the workload whatever them)
+    bad = GOOD + ("measurements:\n  - {accelerator: l4, model: llama-3.1-8b, workload: chat, "
+                  "input_tokens: 100, max_requests_per_s: 1}\n")
+    (issue,) = errors_of(bad)
+    assert issue.path == "measurements[0]" and "not both" in issue.message

@@ -187,7 +187,9 @@ class PowerCap(Strict):
     """Facility power limit of a region (IT power x PUE), kilowatts."""
 
     region: str = Field(description="Region id it limits.")
-    max_kw: float = Field(ge=0, description="Facility power limit, kW (IT power x the region's PUE).")
+    max_kw: float = Field(ge=0, description="Facility power limit, kW: the nameplate (TDP) power of every device "
+                                               "procured in the region x its PUE (what a facility provisions for; "
+                                               "the reports' IT power at mean load is lower).")
     applies_to: list[Acquisition] = Field(
         default_factory=lambda: list(ACQUISITIONS),
         description="Acquisition modes whose hardware draws on this site's power.")
@@ -316,7 +318,10 @@ class Periods(Strict):
     discount_rate_per_period: float = Field(0.0, ge=0, lt=1, description="Costs of period t weigh (1+d)^-t.")
     resale_fraction: float = Field(
         0.0, ge=0, le=1, description="Resale value of a retired device as a fraction of its straight-line "
-                                     "book value (price x remaining life / useful life). User assumption.")
+                                     "book value (price x remaining life / useful life). User assumption.  "
+                                     "The plan's 'retirement' cost part is the retirement cost less the resale "
+                                     "now plus the resale value the device would still have at the horizon's "
+                                     "end (which a kept device is not credited): what retiring changes.")
     retire_usd_per_device: float = Field(0.0, ge=0, le=MAX_USD, description="Cost to decommission one owned device.")
     move_usd_per_device: Optional[float] = Field(
         None, gt=0, le=MAX_USD, description="Cost to move one owned device to another allowed region (shipping, "
@@ -434,6 +439,11 @@ class Measurement(Strict):
     def _applies(self):
         if self.workload is None and (self.input_tokens is None or self.output_tokens is None):
             raise ValueError("give `workload`, or both `input_tokens` and `output_tokens`")
+        if self.workload is not None and (self.input_tokens is not None or self.output_tokens is not None):
+            # with a workload the figure applies to it whatever its lengths: the tokens would do nothing
+            raise ValueError("give `workload` or `input_tokens`/`output_tokens`, not both: a measurement "
+                             "for a workload applies to it whatever its token lengths; drop the token "
+                             "lengths, or drop `workload` to apply it to every workload of those lengths")
         return self
 
 
