@@ -172,6 +172,10 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
                 hint = _BOUND_HINTS[typ][1].format(ctx.get(key))
             elif typ in ("float_parsing", "int_parsing", "float_type", "int_type"):
                 hint = "give a plain number; the unit is in the field name"
+            elif typ in ("bool_parsing", "bool_type"):
+                hint = "write true or false"
+            elif typ in ("string_type",):
+                hint = "write a text value (quote it if YAML reads it as a number or a date)"
             elif typ in ("model_type", "model_attributes_type", "dict_type", "list_type"):
                 hint = _shape_hint(typ, model, loc, given)
         if own_fix:

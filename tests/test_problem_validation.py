@@ -295,8 +295,10 @@ def test_a_boolean_is_not_a_number():
     issues = errors_of(GOOD.replace("tpot_ms: 50", "tpot_ms: yes").replace("fleet:\n", "fleet:\n  max_utilization: true\n"))
     assert sorted(i.path for i in issues) == ["fleet.max_utilization", "workloads[0].slo.tpot_ms"]
     assert all("true/false" in i.message for i in issues)
-    # where a boolean belongs it is still accepted
+    # where a boolean belongs it is still accepted, and anything else there says what to write
     load_problem_text(GOOD.replace("  regions: [virginia]\n", "  regions: [virginia]\n  catalog_offers: true\n"))
+    (issue,) = errors_of(GOOD.replace("  regions: [virginia]\n", "  regions: [virginia]\n  catalog_offers: maybe\n"))
+    assert issue.path == "fleet.catalog_offers" and issue.hint == "write true or false"
 
 
 def test_yaml_merge_keys_override_without_a_duplicate_error():
