@@ -187,7 +187,7 @@ def test_max_rps_matches_reference(acc, mdl, q, tp, wl):
     assert got == pytest.approx(want, rel=2e-3)
     assert got <= want * (1 + 1e-6)                    # the search keeps the feasible side
     # the reported percentiles are within the targets at that rate
-    assert cap.tpot_ms[0, 0] <= wl.tpot_ms * (1 + 1e-6) and cap.ttft_ms[0, 0] <= wl.ttft_ms * (1 + 1e-6)
+    assert cap.tpot_ms[0, 0] <= wl.tpot_ms and cap.ttft_ms[0, 0] <= wl.ttft_ms
 
 
 def test_operating_point_matches_reference():
@@ -353,3 +353,20 @@ def test_model_is_not_optimistic_at_its_max_rate(acc, mdl, q, tp, inp, out, ttft
     assert att >= 0.99 - 0.003
     _, att_over = simulate(1.3 * lam)
     assert att_over < 0.99
+
+
+@pytest.mark.parametrize("name", ["batch-summarization", "enterprise-multi-region", "chat-assistant"])
+def test_every_pair_reports_latencies_within_its_targets(name):
+    """A pair the solver may use meets its targets, so the latencies its plan reports do too (QA: a
+    plan's KPI said TPOT 200.0014 ms against a 200 ms target, 50.0002 against 50: the quantile's
+    bisection midpoint, which a script comparing the two read as a missed SLO)."""
+    from pathlib import Path
+    from solver.coefficients import build_coefficients
+    from solver.problem.load import load_problem
+    lp = load_problem(Path(__file__).resolve().parents[1] / "problems" / f"{name}.yaml")
+    k = build_coefficients(lp.problem, lp.catalog)
+    slo = {w.id: w.slo for w in lp.problem.workloads}
+    targets = np.array([[slo[k.workloads[w]].tpot_ms, slo[k.workloads[w]].ttft_ms] for w in k.pair_w])
+    tpot, ttft = k.pair_tpot_ms, k.pair_ttft_ms
+    assert len(tpot) > 0
+    assert np.all(np.isnan(tpot) | (tpot <= targets[:, 0])) and np.all(ttft <= targets[:, 1])
