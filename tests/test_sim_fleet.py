@@ -14,7 +14,7 @@ from solver.errors import InputError
 from solver.sim.engine import ConstantEngine, StepTable
 from solver.sim.fleet import SimOptions, simulate_plan
 from solver.sim.planfile import parse_plan
-from solver.sim.report import group_metrics, summarize, weighted_percentile
+from solver.sim.report import format_text, group_metrics, summarize, weighted_percentile
 from solver.sim.traffic import generate_trace, parse_trace, trace_to_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,6 +165,33 @@ def test_workload_without_routed_traffic_counts_as_missed():
     s = summarize(sim, wls, plan)
     assert s["workloads"]["a"]["meets_slo"]
     assert s["unrouted_workloads"] == ["b"] and not s["all_slos_met"]
+
+
+def test_routed_workload_without_requests_in_the_run_is_not_measured_not_missed():
+    """QA: a trace without b's rows, or a Poisson run that draws none of b, called the routed b
+    'served no traffic' and an SLO miss (--check exit 6)."""
+    wls = [workload("a", 5.0), workload("b", 5.0)]
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 5.0), ("b", "d", 5.0)]), ["a", "b"])
+    eng = {"d": ConstantEngine(prefill_base_ms=1)}
+    # a trace of a only: one request a second for 100 s
+    trace = parse_trace("arrival_s,workload,input_tokens,output_tokens\n"
+                        + "".join(f"{t},a,100,1\n" for t in range(101)), ["a", "b"])
+    sim = simulate_plan(wls, plan, eng, SimOptions(warmup_s=0, seed=0), trace=trace)
+    s = summarize(sim, wls, plan)
+    assert s["workloads"]["a"]["simulated_requests"] == 101 and "b" not in s["workloads"]
+    assert s["unrouted_workloads"] == [] and s["unmeasured_workloads"] == ["b"] and s["all_slos_met"]
+    assert "no requests in this run (not measured): b" in format_text(s)
+    assert "SLO MISSED" not in format_text(s)
+    # Poisson: b at 1e-9 req/s draws nothing in 100 s; b's only request in the warm-up neither
+    wls[1] = workload("b", 1e-9)
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 5.0), ("b", "d", 1e-9)]), ["a", "b"])
+    s = summarize(simulate_plan(wls, plan, eng, SimOptions(duration_s=100, seed=0)), wls, plan)
+    assert (s["unrouted_workloads"], s["unmeasured_workloads"], s["all_slos_met"]) == ([], ["b"], True)
+    trace = parse_trace("arrival_s,workload,input_tokens,output_tokens\n0,b,100,1\n"
+                        + "".join(f"{t},a,100,1\n" for t in range(101)), ["a", "b"])
+    s = summarize(simulate_plan(wls, plan, eng, SimOptions(warmup_s=10, seed=0), trace=trace), wls, plan)
+    assert (s["unmeasured_workloads"], s["all_slos_met"]) == (["b"], True)
+    assert s["workloads"]["a"]["simulated_requests"] == 91   # arrivals 10..100 s
 
 
 def test_step_table_tracks_the_perf_model_engine():

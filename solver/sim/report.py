@@ -166,7 +166,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
     per_workload = {}
     for k, wid in enumerate(sim.workload_ids):
         mask = sim.workload == k
-        if not mask.any():
+        if not (mask & sim.measured).any():   # nothing measured: no attainment to judge
             continue
         per_workload[wid] = group_metrics(sim, mask, wl[wid].slo)
     routes = []
@@ -176,7 +176,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         di = next(i for i, d in enumerate(plan.deployments) if d.id == r.deployment)
         k = sim.workload_ids.index(r.workload)
         mask = (sim.workload == k) & (sim.dep_index == di)
-        if not mask.any():
+        if not (mask & sim.measured).any():
             continue
         slo = wl[r.workload].slo
         g = group_metrics(sim, mask, slo)
@@ -217,9 +217,13 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
                      "kv_capacity_tokens": run.kv_capacity_tokens,
                      "peak_kv_fraction": run.peak_kv_fraction})
     n = sim.n_requests
-    # workloads with demand in what is simulated (a multi-period plan's period and slice may have none)
+    # workloads with demand in what is simulated (a multi-period plan's period and slice may have none);
+    # unrouted is the plan's word, not the run's: a routed workload may draw no request in a short run
+    # or have no rows in a trace, which leaves its SLO unmeasured, not missed
     demand = plan.raw.get("demand_rps") or {}
     expected = [w for w in sim.workload_ids if demand.get(w, 1.0) > 0]
+    routed = {r.workload for r in plan.routing if r.requests_per_s > 0}
+    unrouted = [w for w in expected if w not in routed]
     return {
         "period": plan.raw.get("period"), "slice": plan.raw.get("slice"),
         "options": {"duration_s": sim.options.duration_s, "warmup_s": sim.options.warmup,
@@ -232,9 +236,9 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         "routes": routes,
         "deployments": deps,
         "unrouted_trace_requests": sim.unrouted,
-        "unrouted_workloads": [w for w in expected if w not in per_workload],
-        "all_slos_met": (bool(per_workload) and all(w in per_workload for w in expected)
-                         and all(v["meets_slo"] for v in per_workload.values())),
+        "unrouted_workloads": unrouted,
+        "unmeasured_workloads": [w for w in sim.workload_ids if w in routed and w not in per_workload],
+        "all_slos_met": not unrouted and all(v["meets_slo"] for v in per_workload.values()),
         "speed": {"simulated_requests": n, "wall_s": sim.wall_s,
                   "requests_per_s": n / sim.wall_s if sim.wall_s > 0 else math.nan},
     }
@@ -325,8 +329,15 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append("")
         lines.append("workloads the plan serves no traffic of (counted as missed): "
                      + ", ".join(summary["unrouted_workloads"]))
+    unmeasured = summary.get("unmeasured_workloads") or []
+    if unmeasured:
+        lines.append("")
+        lines.append("no requests in this run (not measured): " + ", ".join(unmeasured)
+                     + " (none in the trace, or none drawn at its rate in this --duration)")
     lines.append("")
-    lines.append("all SLOs met in simulation" if summary["all_slos_met"]
+    lines.append(("no SLO measured: no requests in this run" if not summary["workloads"]
+                  else "all SLOs met in simulation" + (" (of the workloads measured)" if unmeasured else ""))
+                 if summary["all_slos_met"]
                  else "SLO MISSED in simulation for: "
                  + ", ".join([k for k, v in summary["workloads"].items() if not v["meets_slo"]]
                              + list(summary.get("unrouted_workloads") or [])))
