@@ -243,6 +243,36 @@ def test_cli_simulate_writes_report_and_json(tmp_path, capsys):
     assert a == b
 
 
+def test_plan_checked_against_the_problem_name_demand_and_duplicate_routes(tmp_path, capsys):
+    """QA: a plan routing 10 of chat's 40 req/s, or 40 of the double-demand scenario's 80, passed
+    --check; a plan of another problem raised no warning; a duplicated route doubled its traffic."""
+    problem = str(REPO / "problems/chat-assistant.yaml")   # chat: 40 req/s; double-demand: 80
+    plan, out = tmp_path / "plan.json", tmp_path / "sim.json"
+    half = dict(CHAT_PLAN, problem="chat-assistant",
+                routing=[dict(CHAT_PLAN["routing"][0], requests_per_s=10.0)])
+    plan.write_text(json.dumps(half))
+    assert main(["simulate", problem, str(plan), "--duration", "10", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["demand_mismatch"] == [{"workload": "chat", "routed_rps": 10.0, "demand_rps": 40.0}]
+    assert "chat 10 req/s routed of 40" in capsys.readouterr().out
+    rc = main(["simulate", problem, str(plan), "--duration", "10", "--check", "--json", str(out)])
+    assert json.loads(out.read_text())["all_slos_met"] and rc == 6   # met, but for a quarter of the demand
+    plan.write_text(json.dumps(dict(CHAT_PLAN, problem="other-problem")))
+    main(["simulate", problem, str(plan), "--duration", "10", "--scenario", "double-demand",
+          "--json", str(out)])
+    assert json.loads(out.read_text())["demand_mismatch"] == [
+        {"workload": "chat", "routed_rps": 40.0, "demand_rps": 80.0}]
+    text = capsys.readouterr().out
+    assert "plan was made for problem 'other-problem', simulating it for 'chat-assistant'" in text
+    assert "solved for no scenario, simulating with 'double-demand'" in text
+    main(["simulate", problem, str(plan), "--duration", "10", "--json", str(out)])
+    assert json.loads(out.read_text())["demand_mismatch"] == []
+    dup = dict(CHAT_PLAN, routing=CHAT_PLAN["routing"] * 2)
+    plan.write_text(json.dumps(dup))
+    assert main(["simulate", problem, str(plan), "--duration", "10"]) == 2
+    assert "routing[0] and routing[1] both route 'chat' to deployment 'd1'" in capsys.readouterr().err
+
+
 def test_cli_bad_inputs_exit_2_without_traceback(tmp_path, capsys):
     problem = str(REPO / "problems/chat-assistant.yaml")
     bad = tmp_path / "bad.json"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
 from solver.cli import Once, check_outputs
 from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
@@ -111,7 +112,8 @@ def register(sub) -> None:
     p.add_argument("--plan-out", default=None, metavar="FILE",
                    help="with --tighten: write the final plan JSON here")
     p.add_argument("--check", action="store_true",
-                   help=f"exit with code {EXIT_VIOLATIONS} when a workload misses its SLO")
+                   help=f"exit with code {EXIT_VIOLATIONS} when a workload misses its SLO, or when the "
+                        "plan routes other req/s than the problem's demand")
     p.set_defaults(func=run_simulate)
 
     t = sub.add_parser("trace", help="synthetic request traces (the format `simulate --trace` replays)")
@@ -135,7 +137,7 @@ def register(sub) -> None:
 def run_simulate(args) -> int:
     from solver.problem.load import load_problem
     from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions, build_engines, simulate_plan
-    from solver.sim.planfile import read_plan
+    from solver.sim.planfile import demand_mismatches, read_plan
     from solver.sim.report import format_text, predictions, summarize
     from solver.sim.traffic import read_trace
 
@@ -166,8 +168,12 @@ def run_simulate(args) -> int:
     if plan.period_label:
         print(f"multi-period plan: simulating {plan.period_label}")
     if plan.scenario != lp.scenario and args.scenario is not None:
-        print(f"warning: the plan was solved for scenario {plan.scenario!r}, "
-              f"simulating with {lp.scenario!r}")
+        print(f"warning: the plan was solved for " + (f"scenario {plan.scenario!r}" if plan.scenario
+                                                      else "no scenario") + f", simulating with {lp.scenario!r}")
+    made_for = plan.raw.get("problem")
+    if isinstance(made_for, str) and made_for != lp.problem.name:
+        print(f"warning: the plan was made for problem {made_for!r}, simulating it for {lp.problem.name!r}")
+    mismatch = demand_mismatches(plan, _demand_simulated(lp, plan))
     unknown = [d for d in plan.deployments if d.accelerator not in lp.catalog.accelerators
                or d.model not in lp.catalog.models or d.quantization not in lp.catalog.quantization]
     if unknown:
@@ -203,14 +209,27 @@ def run_simulate(args) -> int:
     summary = summarize(sim, workloads, plan, predictions(lp.catalog, plan, workloads))
     summary["problem"] = lp.name
     summary["plan"] = str(args.plan)
+    summary["demand_mismatch"] = mismatch
     if trace is not None:
         summary["trace"] = str(args.trace)
     print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"))
     if args.json_out:
         _write(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n")
-    if args.check and not summary["all_slos_met"]:
+    if args.check and mismatch:
+        print("--check: the plan routes other req/s than the demand (see the warning above)", file=sys.stderr)
+    if args.check and (not summary["all_slos_met"] or mismatch):
         return EXIT_VIOLATIONS
     return 0
+
+
+def _demand_simulated(lp, plan) -> dict[str, float]:
+    """Req/s per workload the plan should route: a multi-period plan's own demand of the period and
+    slice simulated (none stated: nothing to compare), else the problem's (scenario's) peak demand."""
+    if plan.period_label:
+        return dict(plan.raw.get("demand_rps") or {})
+    if lp.problem.objective.periods is not None:   # a single-period plan of a multi-period problem
+        return {}
+    return {w.id: float(w.demand.requests_per_s) for w in lp.problem.workloads}
 
 
 def run_tighten(args) -> int:

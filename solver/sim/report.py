@@ -329,6 +329,12 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append("")
         lines.append("workloads the plan serves no traffic of (counted as missed): "
                      + ", ".join(summary["unrouted_workloads"]))
+    if summary.get("demand_mismatch"):
+        lines.append("")
+        lines.append("warning: the plan routes other req/s than the demand (the simulation shows the "
+                     "plan's traffic, not the demand): " + ", ".join(
+                         f"{m['workload']} {m['routed_rps']:.4g} req/s routed of {m['demand_rps']:.4g}"
+                         for m in summary["demand_mismatch"]))
     unmeasured = summary.get("unmeasured_workloads") or []
     if unmeasured:
         lines.append("")
