@@ -194,6 +194,36 @@ def test_routed_workload_without_requests_in_the_run_is_not_measured_not_missed(
     assert s["workloads"]["a"]["simulated_requests"] == 91   # arrivals 10..100 s
 
 
+def test_out_of_range_trace_and_durations_are_bad_input_not_a_hang_or_memory_error(tmp_path, capsys):
+    """QA: 2^62 + 2^62 tokens wrapped in int64 and the replica looped for ever; 1e30 tokens was an
+    OverflowError; --duration 1e9 a MemoryError of 149 GiB; a trace spanning 1e12 s asked for one
+    window bin per 60 s (124 GiB)."""
+    head = "arrival_s,workload,input_tokens,output_tokens\n"
+    with pytest.raises(InputError) as ei:
+        parse_trace(head + "0,a,4611686018427387904,4611686018427387904\n1,a,1e30,5\n2,a,100000000,1\n",
+                    ["a"])
+    assert [(i.line, i.path) for i in ei.value.issues] == [(2, "input_tokens"), (2, "output_tokens"),
+                                                          (3, "input_tokens")]
+    assert "more than 100,000,000" in ei.value.issues[0].message
+    assert parse_trace(head + "0,a,100000000,100000000\n", ["a"]).input_tokens[0] == 10 ** 8
+    # 3 requests: two in the first 60-s window, one 1e12 s later: 2 windows, in well under a second
+    wls = [workload("a", 1.0)]
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 1.0)]), ["a"])
+    tr = parse_trace(head + "0,a,100,1\n10,a,100,1\n1e12,a,100,1\n", ["a"])
+    sim = simulate_plan(wls, plan, {"d": ConstantEngine(prefill_base_ms=1)}, SimOptions(warmup_s=0), trace=tr)
+    g = summarize(sim, wls, plan)["workloads"]["a"]
+    assert (g["simulated_requests"], g["window_s"], g["windows"]) == (3, 60.0, 2)
+    # 40 req/s x 1e9 s = 4e10 requests > 1e7: refused before drawing, with the longest duration
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(CHAT_PLAN))
+    assert main(["simulate", problem, str(plan_file), "--duration", "1e9"]) == 2
+    err = capsys.readouterr().err
+    assert "4e+10 requests to draw (40 req/s for 1e+09 s)" in err and "at most 2.5e+05 s" in err
+    assert main(["trace", "generate", problem, "-o", str(tmp_path / "t.csv"), "--duration", "1e9"]) == 2
+    assert "shorten --duration" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+
+
 def test_step_table_tracks_the_perf_model_engine():
     from solver.catalog import default_catalog
     from solver.perf import PerfCandidate, engine_spec

@@ -32,7 +32,7 @@ import numpy as np
 from solver.sim.core import simulate_replica
 from solver.sim.engine import EngineLike, StepTable, prefill_marginal_ms, prefill_shape
 from solver.sim.planfile import SimDeployment, SimPlan
-from solver.sim.traffic import Trace, poisson_arrivals, sample_tokens
+from solver.sim.traffic import Trace, check_request_count, poisson_arrivals, sample_tokens
 
 
 #: Prompt tokens per iteration: vLLM V1's default token budget for an OpenAI server on
@@ -150,6 +150,11 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
 
     if options.kv_reserve not in ("actual", "max"):
         raise ValueError("kv_reserve must be 'actual' or 'max'")
+    if trace is None:   # a trace bounds its own size; Poisson requests are drawn per simulated replica
+        deps = {d.id: d for d in plan.deployments}
+        per_s = sum(r.requests_per_s * simulated_replicas(deps[r.deployment], options)
+                    / max(serving_replicas(deps[r.deployment], options), 1) for r in plan.routing)
+        check_request_count(per_s, horizon, hint=", or lower --max-replicas")
     max_out = np.array([int(w.output_tokens.max) if getattr(w.output_tokens, "max", None) else 0
                         for w in workloads], dtype=np.int64)
     cols: dict[str, list] = {k: [] for k in ("dep", "wl", "arr", "ttft", "tpot", "out", "inp", "w")}
@@ -157,7 +162,7 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
     for di, dep in enumerate(plan.deployments):
         routes = [r for r in plan.routing if r.deployment == dep.id and r.requests_per_s > 0]
         n_rep = serving_replicas(dep, options)
-        n_sim = min(n_rep, max(1, options.max_replicas))
+        n_sim = simulated_replicas(dep, options)
         run = DeploymentRun(deployment=dep, simulated_replicas=n_sim,
                             weight=n_rep / n_sim if n_sim else 0.0, status="ok")
         runs.append(run)
@@ -241,6 +246,11 @@ def serving_replicas(dep: SimDeployment, options: SimOptions) -> int:
     if options.without_spares and dep.spare_replicas:
         return max(dep.replicas - dep.spare_replicas, 1 if dep.replicas else 0)
     return dep.replicas
+
+
+def simulated_replicas(dep: SimDeployment, options: SimOptions) -> int:
+    """Replicas of ``dep`` simulated: its serving ones, at most ``max_replicas``."""
+    return min(serving_replicas(dep, options), max(1, options.max_replicas))
 
 
 def _assign_trace(trace: Trace, plan: SimPlan, wl_ids: list[str], options: SimOptions):
