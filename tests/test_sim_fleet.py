@@ -151,6 +151,12 @@ def test_plan_errors_are_collected_with_paths():
     assert paths == ["deployments[0].tensor_parallel", "deployments[1].accelerator",
                      "deployments[1].replicas", "routing[0].workload", "routing[0].deployment",
                      "routing[0].requests_per_s"]
+    # a route to a refused deployment: only the deployment's error, not also "unknown deployment"
+    doc["routing"] = [{"workload": "chat", "deployment": "e", "requests_per_s": 1.0}]
+    with pytest.raises(InputError) as ei:
+        parse_plan(doc, ["chat"], file="p.json")
+    assert [i.path for i in ei.value.issues] == ["deployments[0].tensor_parallel",
+                                                 "deployments[1].accelerator", "deployments[1].replicas"]
     with pytest.raises(InputError, match="deployments"):
         parse_plan({"status": "infeasible"}, ["chat"])
     with pytest.raises(InputError, match="no deployments .status: infeasible"):
@@ -303,6 +309,32 @@ def test_plan_checked_against_the_problem_name_demand_and_duplicate_routes(tmp_p
     assert "routing[0] and routing[1] both route 'chat' to deployment 'd1'" in capsys.readouterr().err
 
 
+def test_cli_messages_say_where_the_input_came_from(tmp_path, capsys, monkeypatch):
+    """QA: a scenario read from the plan was blamed on --scenario; a trace at one instant with no
+    warm-up was told to pass --warmup 0; the internal-error hint put --debug after the command."""
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(dict(CHAT_PLAN, scenario="gone")))
+    assert main(["simulate", problem, str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert f"no scenario named 'gone', the scenario the plan file {plan} was solved for (no --scenario given)" in err
+    assert "double-demand, tight-latency" in err and '"scenario": null' in err
+    plan.write_text(json.dumps(CHAT_PLAN))
+    one = tmp_path / "one.csv"
+    one.write_text("arrival_s,workload,input_tokens,output_tokens\n5,chat,100,10\n5,chat,100,10\n")
+    assert main(["simulate", problem, str(plan), "--trace", str(one), "--warmup", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "2 request(s) all arrive at one time" in err and "--warmup" not in err
+    assert main(["simulate", problem, str(plan), "--duration", "10", "--warmup", "20"]) == 2
+    assert capsys.readouterr().err.splitlines()[1].startswith("--warmup 20 s")   # no "<input>:" file
+
+    def crash(args):
+        raise RuntimeError("boom")
+    monkeypatch.setattr("solver.cli.simulate_cmd.run_simulate", crash)
+    assert main(["simulate", problem, str(plan)]) == 1
+    assert "rerun as `fleetopt --debug simulate ...`" in capsys.readouterr().err
+
+
 def test_cli_bad_inputs_exit_2_without_traceback(tmp_path, capsys):
     problem = str(REPO / "problems/chat-assistant.yaml")
     bad = tmp_path / "bad.json"
@@ -403,6 +435,8 @@ def test_multi_period_plan_is_simulated_on_its_busiest_slice():
     assert parse_plan(flat0, ["chat"]).routing[0].requests_per_s == 3.0 and "period 0, slice 0" in label0
     with pytest.raises(InputError):
         select_period(doc, period=5)
+    with pytest.raises(InputError, match="no slice 5 in the plan"):   # not "period None / slice 5"
+        select_period(doc, slice_=5)
     single = {"deployments": [{"id": "x"}], "routing": []}
     assert select_period(single) == (single, None)
 

@@ -166,9 +166,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback
         if getattr(args, "debug", False):
             raise
+        # --debug is the main parser's: it goes before the command name
         print(f"internal error: {type(exc).__name__}: {exc}\n"
-              "    this is a bug in fleetopt; rerun with --debug for the traceback and report it",
-              file=sys.stderr)
+              f"    this is a bug in fleetopt; rerun as `fleetopt --debug {args.command} ...` for the "
+              "traceback and report it", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
         sys.stdout.flush()

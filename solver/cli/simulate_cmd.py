@@ -11,6 +11,7 @@ problem's workloads at their peak rates: the format to replay your own logs in.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -161,14 +162,19 @@ def run_simulate(args) -> int:
             scenario = scen if isinstance(scen, str) else None
         except (ValueError, OSError, AttributeError):
             scenario = None
-    lp = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
+    try:
+        lp = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
+    except InputError as exc:
+        if args.scenario is not None or scenario is None:
+            raise
+        raise InputError([_from_plan(i, args.plan, scenario) for i in exc.issues]) from None
     workloads = list(lp.problem.workloads)
     wl_ids = [w.id for w in workloads]
     plan = read_plan(args.plan, wl_ids, period=args.period, slice_=args.slice_)
     if plan.period_label:
         print(f"multi-period plan: simulating {plan.period_label}")
     if plan.scenario != lp.scenario and args.scenario is not None:
-        print(f"warning: the plan was solved for " + (f"scenario {plan.scenario!r}" if plan.scenario
+        print("warning: the plan was solved for " + (f"scenario {plan.scenario!r}" if plan.scenario
                                                       else "no scenario") + f", simulating with {lp.scenario!r}")
     made_for = plan.raw.get("problem")
     if isinstance(made_for, str) and made_for != lp.problem.name:
@@ -193,6 +199,10 @@ def run_simulate(args) -> int:
         horizon = float(trace.arrival_s.max())
         if warm is None:
             warm = min(60.0, 0.1 * horizon)
+        if horizon == 0:
+            raise InputError(InputIssue(f"the trace's {len(trace)} request(s) all arrive at one time: "
+                                        "there is no time span to measure rates over", file=args.trace,
+                                        hint="replay a trace whose arrivals are spread over time"))
         if warm >= horizon:
             raise InputError(InputIssue(f"the trace spans {horizon:g} s, not more than the "
                                         f"{warm:g} s warm-up", file=args.trace,
@@ -220,6 +230,18 @@ def run_simulate(args) -> int:
     if args.check and (not summary["all_slos_met"] or mismatch):
         return EXIT_VIOLATIONS
     return 0
+
+
+def _from_plan(issue: InputIssue, plan_file: str, scenario: str) -> InputIssue:
+    """An error about the scenario the plan names: the user passed no --scenario, so say that the
+    name came from the plan file and how to simulate under another."""
+    if issue.path != "scenarios":
+        return issue
+    names = issue.hint if issue.hint and "drop --scenario" not in issue.hint else "this file has no scenarios."
+    return dataclasses.replace(
+        issue, message=f"{issue.message}, the scenario the plan file {plan_file} was solved for "
+                       "(no --scenario given)",
+        hint=f"{names} Or set \"scenario\": null in the plan file to simulate the problem as written.")
 
 
 def _demand_simulated(lp, plan) -> dict[str, float]:

@@ -177,6 +177,8 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
                                       replicas=reps, region=d.get("region"),
                                       acquisition=d.get("acquisition"), spare_replicas=spare))
     ids = [d.id for d in deps]
+    # ids of the deployments refused above too: their routes need no "unknown deployment" besides
+    named = {d.get("id") for d in deps_raw if isinstance(d, dict) and isinstance(d.get("id"), str)}
     if len(set(ids)) != len(ids):
         col.add("deployment ids are not unique", path="deployments",
                 hint="each deployment needs its own id")
@@ -195,8 +197,9 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
                                          then="(was the plan solved for this problem file and scenario?)"))
             ok = False
         if dep not in ids:
-            col.add(f"unknown deployment {dep!r}", path=f"{where}.deployment",
-                    hint="routing must name a deployment id of this plan")
+            if dep not in named:
+                col.add(f"unknown deployment {dep!r}", path=f"{where}.deployment",
+                        hint="routing must name a deployment id of this plan")
             ok = False
         if rate is None or rate < 0:
             col.add(f"requests_per_s must be a number >= 0 (got {r.get('requests_per_s')!r})",
@@ -273,8 +276,10 @@ def select_period(data: Any, period: Optional[int] = None, slice_: Optional[int]
         picked = [c for c in choices if (period is None or c[0] == period)
                   and (slice_ is None or c[1] == slice_)]
         if not picked:
+            asked = " / ".join(f"{what} {n}" for what, n in (("period", period), ("slice", slice_))
+                               if n is not None)
             raise InputError(InputIssue(
-                f"no period {period} / slice {slice_} in the plan", file=file, path="periods.timeline",
+                f"no {asked} in the plan", file=file, path="periods.timeline",
                 hint=f"periods 0..{max(c[0] for c in choices)}, slices 0..{max(c[1] for c in choices)}"))
         choices = picked
     t, s, total, sl = max(choices, key=lambda c: (c[2], -c[0], -c[1]))
