@@ -335,6 +335,21 @@ def test_cli_messages_say_where_the_input_came_from(tmp_path, capsys, monkeypatc
     assert "rerun as `fleetopt --debug simulate ...`" in capsys.readouterr().err
 
 
+def test_json_dash_is_the_results_alone_on_stdout(tmp_path, capsys, monkeypatch):
+    """QA: `simulate --json -` wrote the JSON after the text report, so `| jq` failed; as with
+    `solve --json -`, the console text goes to stderr (and `trace generate -o -` likewise)."""
+    monkeypatch.chdir(tmp_path)
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    (tmp_path / "plan.json").write_text(json.dumps(dict(CHAT_PLAN, problem="other")))
+    assert main(["simulate", problem, "plan.json", "--duration", "10", "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["workloads"]["chat"]["simulated_requests"] > 0 and not (tmp_path / "-").exists()
+    assert "warning: the plan was made for problem 'other'" in err and "Workloads (all deployments)" in err
+    assert main(["trace", "generate", problem, "-o", "-", "--duration", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("arrival_s,workload,") and err.startswith("wrote ")
+
+
 def test_cli_bad_inputs_exit_2_without_traceback(tmp_path, capsys):
     problem = str(REPO / "problems/chat-assistant.yaml")
     bad = tmp_path / "bad.json"

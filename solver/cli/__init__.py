@@ -80,6 +80,13 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
             check_output_path(path)
 
 
+def console_stream(*outputs):
+    """Where a command's console text goes: stderr when one of its ``outputs`` is standard output
+    (``--json -``), so that stdout holds that output alone (``| jq``); else stdout."""
+    from solver.yamlio import standard_stream
+    return sys.stderr if any(out and standard_stream(out) == 1 for out in outputs) else sys.stdout
+
+
 class Once(argparse.Action):
     """An option that may be given once (``--scenario``): argparse would silently keep the last."""
 

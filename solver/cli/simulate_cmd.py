@@ -16,7 +16,7 @@ import json
 import math
 import sys
 
-from solver.cli import Once, check_outputs
+from solver.cli import Once, check_outputs, console_stream
 from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
 
 
@@ -98,7 +98,8 @@ def register(sub) -> None:
                    help="replay this trace (arrival_s,workload,input_tokens,output_tokens) "
                         "instead of Poisson traffic")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE",
-                   help="also write the full results as JSON")
+                   help="also write the full results as JSON ('-': on stdout, the console text "
+                        "then on stderr)")
     p.add_argument("--period", type=int, default=None, metavar="N",
                    help="multi-period plans: simulate this period (default: the busiest period/slice)")
     p.add_argument("--slice", dest="slice_", type=int, default=None, metavar="S",
@@ -121,7 +122,8 @@ def register(sub) -> None:
     tsub = t.add_subparsers(dest="trace_command", metavar="ACTION")
     g = tsub.add_parser("generate", help="write a Poisson trace of a problem's workloads at peak rate")
     g.add_argument("problem", metavar="PROBLEM.yaml")
-    g.add_argument("-o", "--output", required=True, metavar="CSV")
+    g.add_argument("-o", "--output", required=True, metavar="CSV",
+                   help="the trace file ('-': on stdout, the console text then on stderr)")
     g.add_argument("--scenario", action=Once, default=None,
                    help="apply this named scenario of the problem file")
     g.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
@@ -149,6 +151,7 @@ def run_simulate(args) -> int:
                                     hint="add --tighten, or leave --plan-out out"))
     if args.tighten:
         return run_tighten(args)
+    console = console_stream(args.json_out)   # `--json -`: the JSON alone on stdout
     if args.plan is None:
         raise InputError(InputIssue("no plan given", hint="usage: fleetopt simulate PROBLEM.yaml PLAN.json "
                                     "(or --tighten to solve and simulate in a loop)"))
@@ -172,13 +175,14 @@ def run_simulate(args) -> int:
     wl_ids = [w.id for w in workloads]
     plan = read_plan(args.plan, wl_ids, period=args.period, slice_=args.slice_)
     if plan.period_label:
-        print(f"multi-period plan: simulating {plan.period_label}")
+        print(f"multi-period plan: simulating {plan.period_label}", file=console)
     if plan.scenario != lp.scenario and args.scenario is not None:
-        print("warning: the plan was solved for " + (f"scenario {plan.scenario!r}" if plan.scenario
-                                                      else "no scenario") + f", simulating with {lp.scenario!r}")
+        solved_for = f"scenario {plan.scenario!r}" if plan.scenario else "no scenario"
+        print(f"warning: the plan was solved for {solved_for}, simulating with {lp.scenario!r}", file=console)
     made_for = plan.raw.get("problem")
     if isinstance(made_for, str) and made_for != lp.problem.name:
-        print(f"warning: the plan was made for problem {made_for!r}, simulating it for {lp.problem.name!r}")
+        print(f"warning: the plan was made for problem {made_for!r}, simulating it for {lp.problem.name!r}",
+              file=console)
     mismatch = demand_mismatches(plan, _demand_simulated(lp, plan))
     unknown = [d for d in plan.deployments if d.accelerator not in lp.catalog.accelerators
                or d.model not in lp.catalog.models or d.quantization not in lp.catalog.quantization]
@@ -193,7 +197,8 @@ def run_simulate(args) -> int:
                                     hint="shorten the warm-up or lengthen the simulation"))
     trace = read_trace(args.trace, wl_ids) if args.trace else None
     if trace is not None and len(trace) and trace.arrival_s.min() > 0:
-        print(f"trace {args.trace}: times counted from its first arrival (at {trace.arrival_s.min():,.6g} s)")
+        print(f"trace {args.trace}: times counted from its first arrival (at {trace.arrival_s.min():,.6g} s)",
+              file=console)
         trace = trace.from_first_arrival()
     if trace is not None:
         horizon = float(trace.arrival_s.max())
@@ -222,11 +227,12 @@ def run_simulate(args) -> int:
     summary["demand_mismatch"] = mismatch
     if trace is not None:
         summary["trace"] = str(args.trace)
-    print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"))
+    print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"), file=console)
     if args.json_out:
         _write(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n")
     if args.check and mismatch:
-        print("--check: the plan routes other req/s than the demand (see the warning above)", file=sys.stderr)
+        print("--check: the plan routes other req/s than the demand (see the warning above)",
+              file=sys.stderr)
     if args.check and (not summary["all_slos_met"] or mismatch):
         return EXIT_VIOLATIONS
     return 0
@@ -237,7 +243,8 @@ def _from_plan(issue: InputIssue, plan_file: str, scenario: str) -> InputIssue:
     name came from the plan file and how to simulate under another."""
     if issue.path != "scenarios":
         return issue
-    names = issue.hint if issue.hint and "drop --scenario" not in issue.hint else "this file has no scenarios."
+    names = (issue.hint if issue.hint and "drop --scenario" not in issue.hint
+             else "this file has no scenarios.")
     return dataclasses.replace(
         issue, message=f"{issue.message}, the scenario the plan file {plan_file} was solved for "
                        "(no --scenario given)",
@@ -272,6 +279,7 @@ def run_tighten(args) -> int:
                                     f"{args.duration:g} s", hint="shorten the warm-up"))
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     check_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
+    console = console_stream(args.json_out, args.plan_out)
     chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
         None if args.prefill_chunk == "whole" else args.prefill_chunk)
     opts = SimOptions(duration_s=args.duration, warmup_s=args.warmup, seed=args.seed,
@@ -283,16 +291,18 @@ def run_tighten(args) -> int:
         att = ", ".join(f"{w} {100 * a:.2f}%" for w, a in r.attainment.items())
         cost = f"${r.total_usd:,.0f}" if r.total_usd is not None else "-"
         print(f"round: planning targets {f}: {r.status}, {cost}; attainment {att}"
-              + (" -> all met" if r.met else ""), flush=True)
+              + (" -> all met" if r.met else ""), file=console, flush=True)
 
     res = tighten_until_met(lp, opts, step=args.step, max_rounds=args.max_rounds,
                             catalog_overlays=args.catalog, log=log)
     if res.verification is not None:
-        print()
-        print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"))
+        print(file=console)
+        print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"),
+              file=console)
     if res.plan_json is not None and args.plan_out:
         _write(args.plan_out, res.plan_json)
-        print(f"wrote the final plan to {args.plan_out} (its KPI targets are the tightened planning targets)")
+        print(f"wrote the final plan to {args.plan_out} (its KPI targets are the tightened planning targets)",
+              file=console)
     if args.json_out and res.verification is not None:
         out = dict(res.verification)
         out["tighten_rounds"] = [{"factors": r.factors, "status": r.status, "total_usd": r.total_usd,
@@ -301,7 +311,7 @@ def run_tighten(args) -> int:
     ok = res.met and res.verification is not None and res.verification["all_slos_met"]
     if not ok:
         print("the SLOs were not all met in simulation within the rounds allowed"
-              + ("" if res.met else f" ({len(res.rounds)} rounds)"))
+              + ("" if res.met else f" ({len(res.rounds)} rounds)"), file=console)
     return EXIT_VIOLATIONS if (args.check and not ok) else 0
 
 
@@ -327,7 +337,7 @@ def _jsonable(x):
     return x
 
 
-def _period_rates(problem, period):
+def _period_rates(problem, period, console):
     """Peak rate of each workload in ``period`` of a multi-period problem (None: single-period)."""
     import numpy as np
 
@@ -343,7 +353,7 @@ def _period_rates(problem, period):
     peak = np.array([w.demand.requests_per_s for w in problem.workloads])
     if period is None:
         period = int(np.argmax(peak @ grow))
-        print(f"multi-period problem: period {period}, the busiest (--period N for another)")
+        print(f"multi-period problem: period {period}, the busiest (--period N for another)", file=console)
     elif not 0 <= period < per.count:
         raise InputError(InputIssue(f"--period {period} is outside 0..{per.count - 1}", path="--period"))
     return {w.id: float(peak[i] * grow[i, period]) for i, w in enumerate(problem.workloads)}
@@ -354,7 +364,8 @@ def run_trace_generate(args) -> int:
     from solver.sim.traffic import generate_trace, write_trace
 
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
-    rates = _period_rates(lp.problem, args.period)
+    console = console_stream(args.output)
+    rates = _period_rates(lp.problem, args.period, console)
     check_outputs(args, {"output": "--output"})
     tr = generate_trace(lp.problem.workloads, args.duration, args.seed, rates_per_s=rates)
     try:
@@ -363,5 +374,5 @@ def run_trace_generate(args) -> int:
         raise InputError(InputIssue(f"cannot write: {exc.strerror or exc}", file=args.output,
                                     hint="check the directory exists and is writable")) from None
     print(f"wrote {len(tr)} requests over {args.duration:g} s ({len(tr) / args.duration:.2f} req/s) "
-          f"to {args.output}")
+          f"to {args.output}", file=console)
     return 0

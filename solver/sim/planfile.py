@@ -213,7 +213,7 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
                                    capacity_rps=_first_num(r, "capacity_rps")))
     first: dict[tuple, int] = {}
     for i, r in enumerate(routes_raw):
-        if isinstance(r, dict) and isinstance(r.get("workload"), str) and isinstance(r.get("deployment"), str):
+        if isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("workload", "deployment")):
             key = (r["workload"], r["deployment"])
             if key in first:   # its traffic would be simulated twice
                 col.add(f"routing[{first[key]}] and routing[{i}] both route {key[0]!r} to deployment "

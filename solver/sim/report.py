@@ -343,7 +343,8 @@ def format_text(summary: dict, title: str = "") -> str:
                      + " (none in the trace, or none drawn at its rate in this --duration)")
     lines.append("")
     lines.append(("no SLO measured: no requests in this run" if not summary["workloads"]
-                  else "all SLOs met in simulation" + (" (of the workloads measured)" if unmeasured else ""))
+                  else "all SLOs met in simulation"
+                  + (" (of the workloads measured)" if unmeasured else ""))
                  if summary["all_slos_met"]
                  else "SLO MISSED in simulation for: "
                  + ", ".join([k for k, v in summary["workloads"].items() if not v["meets_slo"]]
