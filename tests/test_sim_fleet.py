@@ -230,6 +230,24 @@ def test_out_of_range_trace_and_durations_are_bad_input_not_a_hang_or_memory_err
     assert "shorten --duration" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
 
 
+def test_trace_replay_on_fewer_simulated_replicas_says_how_many_requests_it_left_out():
+    """QA: replaying a trace with --max-replicas 1 on 2 replicas simulated 1239 of 2402 requests
+    without a word; the report now says so."""
+    wls = [workload("a", 10.0)]
+    plan = parse_plan(plan_doc([("d", 4)], [("a", "d", 10.0)]), ["a"])
+    tr = parse_trace("arrival_s,workload,input_tokens,output_tokens\n"
+                     + "".join(f"{t / 10},a,100,1\n" for t in range(1000)), ["a"])
+    eng = {"d": ConstantEngine(prefill_base_ms=1)}
+    sim = simulate_plan(wls, plan, eng, SimOptions(warmup_s=0, max_replicas=1), trace=tr)
+    s = summarize(sim, wls, plan)
+    left = s["trace_requests_not_simulated"]
+    assert sim.n_requests + left == 1000 and 150 < sim.n_requests < 350   # ~1/4 of them on replica 0
+    assert f"note: {sim.n_requests} of the trace's 1000 requests simulated" in format_text(s)
+    assert f"the {left} requests routed to its other replicas are left out" in format_text(s)
+    s = summarize(simulate_plan(wls, plan, eng, SimOptions(warmup_s=0, max_replicas=4), trace=tr), wls, plan)
+    assert s["trace_requests_not_simulated"] == 0 and "note:" not in format_text(s)
+
+
 def test_step_table_tracks_the_perf_model_engine():
     from solver.catalog import default_catalog
     from solver.perf import PerfCandidate, engine_spec

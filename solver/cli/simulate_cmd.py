@@ -84,7 +84,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--max-replicas", type=_count, default=16, metavar="N",
                    help="replicas simulated per deployment; the rest are statistically "
-                        "identical (default 16)")
+                        "identical (default 16); with --trace, the trace requests sent to the "
+                        "others are left out")
     p.add_argument("--prefill-chunk", type=_chunk, default=None, metavar="TOKENS",
                    help="prompt tokens prefilled per iteration (chunked prefill; default "
                         "8192), or 'whole' to prefill each prompt in one iteration")

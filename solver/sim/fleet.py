@@ -104,6 +104,7 @@ class FleetSimulation:
     wall_s: float
     options: SimOptions
     unrouted: dict[str, int] = field(default_factory=dict)  # trace requests of unrouted workloads
+    trace_not_simulated: int = 0  # trace requests sent to replicas beyond max_replicas (left out)
 
     @property
     def n_requests(self) -> int:
@@ -159,6 +160,7 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
                         for w in workloads], dtype=np.int64)
     cols: dict[str, list] = {k: [] for k in ("dep", "wl", "arr", "ttft", "tpot", "out", "inp", "w")}
     runs: list[DeploymentRun] = []
+    not_simulated = 0
     for di, dep in enumerate(plan.deployments):
         routes = [r for r in plan.routing if r.deployment == dep.id and r.requests_per_s > 0]
         n_rep = serving_replicas(dep, options)
@@ -166,6 +168,8 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
         run = DeploymentRun(deployment=dep, simulated_replicas=n_sim,
                             weight=n_rep / n_sim if n_sim else 0.0, status="ok")
         runs.append(run)
+        if trace is not None:   # the trace's requests on the replicas not simulated are left out
+            not_simulated += int(np.count_nonzero((assign_dep == di) & (assign_rep >= n_sim)))
         if n_sim == 0 or (not routes and trace is None):
             run.status = "idle (no traffic routed)" if n_sim else "no replicas"
             continue
@@ -238,7 +242,8 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
         workload=cat("wl", np.int64), arrival_s=arr, ttft_s=cat("ttft"), tpot_s=cat("tpot"),
         output_tokens=cat("out", np.int64), input_tokens=cat("inp", np.int64), weight=cat("w"),
         measured=(arr >= warm) & (arr < horizon if trace is None else arr <= horizon),
-        window_s=window, wall_s=time.perf_counter() - t_wall, options=options, unrouted=unrouted)
+        window_s=window, wall_s=time.perf_counter() - t_wall, options=options, unrouted=unrouted,
+        trace_not_simulated=not_simulated)
 
 
 def serving_replicas(dep: SimDeployment, options: SimOptions) -> int:

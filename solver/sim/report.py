@@ -237,6 +237,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         "routes": routes,
         "deployments": deps,
         "unrouted_trace_requests": sim.unrouted,
+        "trace_requests_not_simulated": sim.trace_not_simulated,
         "unrouted_workloads": unrouted,
         "unmeasured_workloads": [w for w in sim.workload_ids if w in routed and w not in per_workload],
         "all_slos_met": not unrouted and all(v["meets_slo"] for v in per_workload.values()),
@@ -326,6 +327,15 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append("")
         lines.append("trace requests of workloads the plan does not route (dropped): "
                      + ", ".join(f"{k}: {v}" for k, v in summary["unrouted_trace_requests"].items()))
+    if summary.get("trace_requests_not_simulated"):
+        left = summary["trace_requests_not_simulated"]
+        n = summary["speed"]["simulated_requests"]
+        total = n + left + sum((summary.get("unrouted_trace_requests") or {}).values())
+        lines.append("")
+        lines.append(f"note: {n} of the trace's {total} requests simulated: --max-replicas "
+                     f"{o['max_replicas']} simulates that many replicas of a deployment, and the {left} "
+                     "requests routed to its other replicas are left out (each simulated request "
+                     "stands for replicas / simulated ones: rates rescaled)")
     if summary.get("unrouted_workloads"):
         lines.append("")
         lines.append("workloads the plan serves no traffic of (counted as missed): "
