@@ -40,10 +40,11 @@ class InputIssue:
     hint: str | None = None
 
     def format(self) -> str:
-        where = self.file or "<input>"
+        # no file and no line: a command-line option or the like, which "<input>:" would show as a file
+        where = self.file or ("<input>" if self.line is not None else "")
         if self.line is not None:
             where += f":{self.line}"
-        head = f"{where}: "
+        head = f"{where}: " if where else ""
         if self.path:
             head += f"{self.path}: "
         text = head + self.message

@@ -14,7 +14,7 @@ from solver.errors import InputError
 from solver.sim.engine import ConstantEngine, StepTable
 from solver.sim.fleet import SimOptions, simulate_plan
 from solver.sim.planfile import parse_plan
-from solver.sim.report import group_metrics, summarize, weighted_percentile
+from solver.sim.report import format_text, group_metrics, summarize, weighted_percentile
 from solver.sim.traffic import generate_trace, parse_trace, trace_to_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,6 +151,12 @@ def test_plan_errors_are_collected_with_paths():
     assert paths == ["deployments[0].tensor_parallel", "deployments[1].accelerator",
                      "deployments[1].replicas", "routing[0].workload", "routing[0].deployment",
                      "routing[0].requests_per_s"]
+    # a route to a refused deployment: only the deployment's error, not also "unknown deployment"
+    doc["routing"] = [{"workload": "chat", "deployment": "e", "requests_per_s": 1.0}]
+    with pytest.raises(InputError) as ei:
+        parse_plan(doc, ["chat"], file="p.json")
+    assert [i.path for i in ei.value.issues] == ["deployments[0].tensor_parallel",
+                                                 "deployments[1].accelerator", "deployments[1].replicas"]
     with pytest.raises(InputError, match="deployments"):
         parse_plan({"status": "infeasible"}, ["chat"])
     with pytest.raises(InputError, match="no deployments .status: infeasible"):
@@ -165,6 +171,81 @@ def test_workload_without_routed_traffic_counts_as_missed():
     s = summarize(sim, wls, plan)
     assert s["workloads"]["a"]["meets_slo"]
     assert s["unrouted_workloads"] == ["b"] and not s["all_slos_met"]
+
+
+def test_routed_workload_without_requests_in_the_run_is_not_measured_not_missed():
+    """QA: a trace without b's rows, or a Poisson run that draws none of b, called the routed b
+    'served no traffic' and an SLO miss (--check exit 6)."""
+    wls = [workload("a", 5.0), workload("b", 5.0)]
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 5.0), ("b", "d", 5.0)]), ["a", "b"])
+    eng = {"d": ConstantEngine(prefill_base_ms=1)}
+    # a trace of a only: one request a second for 100 s
+    trace = parse_trace("arrival_s,workload,input_tokens,output_tokens\n"
+                        + "".join(f"{t},a,100,1\n" for t in range(101)), ["a", "b"])
+    sim = simulate_plan(wls, plan, eng, SimOptions(warmup_s=0, seed=0), trace=trace)
+    s = summarize(sim, wls, plan)
+    assert s["workloads"]["a"]["simulated_requests"] == 101 and "b" not in s["workloads"]
+    assert s["unrouted_workloads"] == [] and s["unmeasured_workloads"] == ["b"] and s["all_slos_met"]
+    assert "no requests in this run (not measured): b" in format_text(s)
+    assert "SLO MISSED" not in format_text(s)
+    # Poisson: b at 1e-9 req/s draws nothing in 100 s; b's only request in the warm-up neither
+    wls[1] = workload("b", 1e-9)
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 5.0), ("b", "d", 1e-9)]), ["a", "b"])
+    s = summarize(simulate_plan(wls, plan, eng, SimOptions(duration_s=100, seed=0)), wls, plan)
+    assert (s["unrouted_workloads"], s["unmeasured_workloads"], s["all_slos_met"]) == ([], ["b"], True)
+    trace = parse_trace("arrival_s,workload,input_tokens,output_tokens\n0,b,100,1\n"
+                        + "".join(f"{t},a,100,1\n" for t in range(101)), ["a", "b"])
+    s = summarize(simulate_plan(wls, plan, eng, SimOptions(warmup_s=10, seed=0), trace=trace), wls, plan)
+    assert (s["unmeasured_workloads"], s["all_slos_met"]) == (["b"], True)
+    assert s["workloads"]["a"]["simulated_requests"] == 91   # arrivals 10..100 s
+
+
+def test_out_of_range_trace_and_durations_are_bad_input_not_a_hang_or_memory_error(tmp_path, capsys):
+    """QA: 2^62 + 2^62 tokens wrapped in int64 and the replica looped for ever; 1e30 tokens was an
+    OverflowError; --duration 1e9 a MemoryError of 149 GiB; a trace spanning 1e12 s asked for one
+    window bin per 60 s (124 GiB)."""
+    head = "arrival_s,workload,input_tokens,output_tokens\n"
+    with pytest.raises(InputError) as ei:
+        parse_trace(head + "0,a,4611686018427387904,4611686018427387904\n1,a,1e30,5\n2,a,100000000,1\n",
+                    ["a"])
+    assert [(i.line, i.path) for i in ei.value.issues] == [(2, "input_tokens"), (2, "output_tokens"),
+                                                          (3, "input_tokens")]
+    assert "more than 100,000,000" in ei.value.issues[0].message
+    assert parse_trace(head + "0,a,100000000,100000000\n", ["a"]).input_tokens[0] == 10 ** 8
+    # 3 requests: two in the first 60-s window, one 1e12 s later: 2 windows, in well under a second
+    wls = [workload("a", 1.0)]
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 1.0)]), ["a"])
+    tr = parse_trace(head + "0,a,100,1\n10,a,100,1\n1e12,a,100,1\n", ["a"])
+    sim = simulate_plan(wls, plan, {"d": ConstantEngine(prefill_base_ms=1)}, SimOptions(warmup_s=0), trace=tr)
+    g = summarize(sim, wls, plan)["workloads"]["a"]
+    assert (g["simulated_requests"], g["window_s"], g["windows"]) == (3, 60.0, 2)
+    # 40 req/s x 1e9 s = 4e10 requests > 1e7: refused before drawing, with the longest duration
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(CHAT_PLAN))
+    assert main(["simulate", problem, str(plan_file), "--duration", "1e9"]) == 2
+    err = capsys.readouterr().err
+    assert "4e+10 requests to draw (40 req/s for 1e+09 s)" in err and "at most 2.5e+05 s" in err
+    assert main(["trace", "generate", problem, "-o", str(tmp_path / "t.csv"), "--duration", "1e9"]) == 2
+    assert "shorten --duration" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+
+
+def test_trace_replay_on_fewer_simulated_replicas_says_how_many_requests_it_left_out():
+    """QA: replaying a trace with --max-replicas 1 on 2 replicas simulated 1239 of 2402 requests
+    without a word; the report now says so."""
+    wls = [workload("a", 10.0)]
+    plan = parse_plan(plan_doc([("d", 4)], [("a", "d", 10.0)]), ["a"])
+    tr = parse_trace("arrival_s,workload,input_tokens,output_tokens\n"
+                     + "".join(f"{t / 10},a,100,1\n" for t in range(1000)), ["a"])
+    eng = {"d": ConstantEngine(prefill_base_ms=1)}
+    sim = simulate_plan(wls, plan, eng, SimOptions(warmup_s=0, max_replicas=1), trace=tr)
+    s = summarize(sim, wls, plan)
+    left = s["trace_requests_not_simulated"]
+    assert sim.n_requests + left == 1000 and 150 < sim.n_requests < 350   # ~1/4 of them on replica 0
+    assert f"note: {sim.n_requests} of the trace's 1000 requests simulated" in format_text(s)
+    assert f"the {left} requests routed to its other replicas are left out" in format_text(s)
+    s = summarize(simulate_plan(wls, plan, eng, SimOptions(warmup_s=0, max_replicas=4), trace=tr), wls, plan)
+    assert s["trace_requests_not_simulated"] == 0 and "note:" not in format_text(s)
 
 
 def test_step_table_tracks_the_perf_model_engine():
@@ -214,6 +295,77 @@ def test_cli_simulate_writes_report_and_json(tmp_path, capsys):
     a, b = json.loads(out.read_text()), json.loads(out2.read_text())
     a.pop("speed"), b.pop("speed")
     assert a == b
+
+
+def test_plan_checked_against_the_problem_name_demand_and_duplicate_routes(tmp_path, capsys):
+    """QA: a plan routing 10 of chat's 40 req/s, or 40 of the double-demand scenario's 80, passed
+    --check; a plan of another problem raised no warning; a duplicated route doubled its traffic."""
+    problem = str(REPO / "problems/chat-assistant.yaml")   # chat: 40 req/s; double-demand: 80
+    plan, out = tmp_path / "plan.json", tmp_path / "sim.json"
+    half = dict(CHAT_PLAN, problem="chat-assistant",
+                routing=[dict(CHAT_PLAN["routing"][0], requests_per_s=10.0)])
+    plan.write_text(json.dumps(half))
+    assert main(["simulate", problem, str(plan), "--duration", "10", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["demand_mismatch"] == [{"workload": "chat", "routed_rps": 10.0, "demand_rps": 40.0}]
+    assert "chat 10 req/s routed of 40" in capsys.readouterr().out
+    rc = main(["simulate", problem, str(plan), "--duration", "10", "--check", "--json", str(out)])
+    assert json.loads(out.read_text())["all_slos_met"] and rc == 6   # met, but for a quarter of the demand
+    plan.write_text(json.dumps(dict(CHAT_PLAN, problem="other-problem")))
+    main(["simulate", problem, str(plan), "--duration", "10", "--scenario", "double-demand",
+          "--json", str(out)])
+    assert json.loads(out.read_text())["demand_mismatch"] == [
+        {"workload": "chat", "routed_rps": 40.0, "demand_rps": 80.0}]
+    text = capsys.readouterr().out
+    assert "plan was made for problem 'other-problem', simulating it for 'chat-assistant'" in text
+    assert "solved for no scenario, simulating with 'double-demand'" in text
+    main(["simulate", problem, str(plan), "--duration", "10", "--json", str(out)])
+    assert json.loads(out.read_text())["demand_mismatch"] == []
+    dup = dict(CHAT_PLAN, routing=CHAT_PLAN["routing"] * 2)
+    plan.write_text(json.dumps(dup))
+    assert main(["simulate", problem, str(plan), "--duration", "10"]) == 2
+    assert "routing[0] and routing[1] both route 'chat' to deployment 'd1'" in capsys.readouterr().err
+
+
+def test_cli_messages_say_where_the_input_came_from(tmp_path, capsys, monkeypatch):
+    """QA: a scenario read from the plan was blamed on --scenario; a trace at one instant with no
+    warm-up was told to pass --warmup 0; the internal-error hint put --debug after the command."""
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(dict(CHAT_PLAN, scenario="gone")))
+    assert main(["simulate", problem, str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert f"no scenario named 'gone', the scenario the plan file {plan} was solved for (no --scenario given)" in err
+    assert "double-demand, tight-latency" in err and '"scenario": null' in err
+    plan.write_text(json.dumps(CHAT_PLAN))
+    one = tmp_path / "one.csv"
+    one.write_text("arrival_s,workload,input_tokens,output_tokens\n5,chat,100,10\n5,chat,100,10\n")
+    assert main(["simulate", problem, str(plan), "--trace", str(one), "--warmup", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "2 request(s) all arrive at one time" in err and "--warmup" not in err
+    assert main(["simulate", problem, str(plan), "--duration", "10", "--warmup", "20"]) == 2
+    assert capsys.readouterr().err.splitlines()[1].startswith("--warmup 20 s")   # no "<input>:" file
+
+    def crash(args):
+        raise RuntimeError("boom")
+    monkeypatch.setattr("solver.cli.simulate_cmd.run_simulate", crash)
+    assert main(["simulate", problem, str(plan)]) == 1
+    assert "rerun as `fleetopt --debug simulate ...`" in capsys.readouterr().err
+
+
+def test_json_dash_is_the_results_alone_on_stdout(tmp_path, capsys, monkeypatch):
+    """QA: `simulate --json -` wrote the JSON after the text report, so `| jq` failed; as with
+    `solve --json -`, the console text goes to stderr (and `trace generate -o -` likewise)."""
+    monkeypatch.chdir(tmp_path)
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    (tmp_path / "plan.json").write_text(json.dumps(dict(CHAT_PLAN, problem="other")))
+    assert main(["simulate", problem, "plan.json", "--duration", "10", "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["workloads"]["chat"]["simulated_requests"] > 0 and not (tmp_path / "-").exists()
+    assert "warning: the plan was made for problem 'other'" in err and "Workloads (all deployments)" in err
+    assert main(["trace", "generate", problem, "-o", "-", "--duration", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("arrival_s,workload,") and err.startswith("wrote ")
 
 
 def test_cli_bad_inputs_exit_2_without_traceback(tmp_path, capsys):
@@ -316,6 +468,8 @@ def test_multi_period_plan_is_simulated_on_its_busiest_slice():
     assert parse_plan(flat0, ["chat"]).routing[0].requests_per_s == 3.0 and "period 0, slice 0" in label0
     with pytest.raises(InputError):
         select_period(doc, period=5)
+    with pytest.raises(InputError, match="no slice 5 in the plan"):   # not "period None / slice 5"
+        select_period(doc, slice_=5)
     single = {"deployments": [{"id": "x"}], "routing": []}
     assert select_period(single) == (single, None)
 

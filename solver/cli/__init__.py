@@ -80,6 +80,13 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
             check_output_path(path)
 
 
+def console_stream(*outputs):
+    """Where a command's console text goes: stderr when one of its ``outputs`` is standard output
+    (``--json -``), so that stdout holds that output alone (``| jq``); else stdout."""
+    from solver.yamlio import standard_stream
+    return sys.stderr if any(out and standard_stream(out) == 1 for out in outputs) else sys.stdout
+
+
 class Once(argparse.Action):
     """An option that may be given once (``--scenario``): argparse would silently keep the last."""
 
@@ -166,9 +173,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback
         if getattr(args, "debug", False):
             raise
+        # --debug is the main parser's: it goes before the command name
         print(f"internal error: {type(exc).__name__}: {exc}\n"
-              "    this is a bug in fleetopt; rerun with --debug for the traceback and report it",
-              file=sys.stderr)
+              f"    this is a bug in fleetopt; rerun as `fleetopt --debug {args.command} ...` for the "
+              "traceback and report it", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
         sys.stdout.flush()

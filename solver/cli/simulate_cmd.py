@@ -11,10 +11,12 @@ problem's workloads at their peak rates: the format to replay your own logs in.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import sys
 
-from solver.cli import Once, check_outputs
+from solver.cli import Once, check_outputs, console_stream
 from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
 
 
@@ -82,7 +84,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("--max-replicas", type=_count, default=16, metavar="N",
                    help="replicas simulated per deployment; the rest are statistically "
-                        "identical (default 16)")
+                        "identical (default 16); with --trace, the trace requests sent to the "
+                        "others are left out")
     p.add_argument("--prefill-chunk", type=_chunk, default=None, metavar="TOKENS",
                    help="prompt tokens prefilled per iteration (chunked prefill; default "
                         "8192), or 'whole' to prefill each prompt in one iteration")
@@ -96,7 +99,8 @@ def register(sub) -> None:
                    help="replay this trace (arrival_s,workload,input_tokens,output_tokens) "
                         "instead of Poisson traffic")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE",
-                   help="also write the full results as JSON")
+                   help="also write the full results as JSON ('-': on stdout, the console text "
+                        "then on stderr)")
     p.add_argument("--period", type=int, default=None, metavar="N",
                    help="multi-period plans: simulate this period (default: the busiest period/slice)")
     p.add_argument("--slice", dest="slice_", type=int, default=None, metavar="S",
@@ -111,14 +115,16 @@ def register(sub) -> None:
     p.add_argument("--plan-out", default=None, metavar="FILE",
                    help="with --tighten: write the final plan JSON here")
     p.add_argument("--check", action="store_true",
-                   help=f"exit with code {EXIT_VIOLATIONS} when a workload misses its SLO")
+                   help=f"exit with code {EXIT_VIOLATIONS} when a workload misses its SLO, or when the "
+                        "plan routes other req/s than the problem's demand")
     p.set_defaults(func=run_simulate)
 
     t = sub.add_parser("trace", help="synthetic request traces (the format `simulate --trace` replays)")
     tsub = t.add_subparsers(dest="trace_command", metavar="ACTION")
     g = tsub.add_parser("generate", help="write a Poisson trace of a problem's workloads at peak rate")
     g.add_argument("problem", metavar="PROBLEM.yaml")
-    g.add_argument("-o", "--output", required=True, metavar="CSV")
+    g.add_argument("-o", "--output", required=True, metavar="CSV",
+                   help="the trace file ('-': on stdout, the console text then on stderr)")
     g.add_argument("--scenario", action=Once, default=None,
                    help="apply this named scenario of the problem file")
     g.add_argument("--catalog", action="append", default=[], metavar="FILE", help="catalog overlay (repeatable)")
@@ -135,7 +141,7 @@ def register(sub) -> None:
 def run_simulate(args) -> int:
     from solver.problem.load import load_problem
     from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions, build_engines, simulate_plan
-    from solver.sim.planfile import read_plan
+    from solver.sim.planfile import demand_mismatches, read_plan
     from solver.sim.report import format_text, predictions, summarize
     from solver.sim.traffic import read_trace
 
@@ -146,6 +152,7 @@ def run_simulate(args) -> int:
                                     hint="add --tighten, or leave --plan-out out"))
     if args.tighten:
         return run_tighten(args)
+    console = console_stream(args.json_out)   # `--json -`: the JSON alone on stdout
     if args.plan is None:
         raise InputError(InputIssue("no plan given", hint="usage: fleetopt simulate PROBLEM.yaml PLAN.json "
                                     "(or --tighten to solve and simulate in a loop)"))
@@ -159,15 +166,25 @@ def run_simulate(args) -> int:
             scenario = scen if isinstance(scen, str) else None
         except (ValueError, OSError, AttributeError):
             scenario = None
-    lp = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
+    try:
+        lp = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
+    except InputError as exc:
+        if args.scenario is not None or scenario is None:
+            raise
+        raise InputError([_from_plan(i, args.plan, scenario) for i in exc.issues]) from None
     workloads = list(lp.problem.workloads)
     wl_ids = [w.id for w in workloads]
     plan = read_plan(args.plan, wl_ids, period=args.period, slice_=args.slice_)
     if plan.period_label:
-        print(f"multi-period plan: simulating {plan.period_label}")
+        print(f"multi-period plan: simulating {plan.period_label}", file=console)
     if plan.scenario != lp.scenario and args.scenario is not None:
-        print(f"warning: the plan was solved for scenario {plan.scenario!r}, "
-              f"simulating with {lp.scenario!r}")
+        solved_for = f"scenario {plan.scenario!r}" if plan.scenario else "no scenario"
+        print(f"warning: the plan was solved for {solved_for}, simulating with {lp.scenario!r}", file=console)
+    made_for = plan.raw.get("problem")
+    if isinstance(made_for, str) and made_for != lp.problem.name:
+        print(f"warning: the plan was made for problem {made_for!r}, simulating it for {lp.problem.name!r}",
+              file=console)
+    mismatch = demand_mismatches(plan, _demand_simulated(lp, plan))
     unknown = [d for d in plan.deployments if d.accelerator not in lp.catalog.accelerators
                or d.model not in lp.catalog.models or d.quantization not in lp.catalog.quantization]
     if unknown:
@@ -181,12 +198,17 @@ def run_simulate(args) -> int:
                                     hint="shorten the warm-up or lengthen the simulation"))
     trace = read_trace(args.trace, wl_ids) if args.trace else None
     if trace is not None and len(trace) and trace.arrival_s.min() > 0:
-        print(f"trace {args.trace}: times counted from its first arrival (at {trace.arrival_s.min():,.6g} s)")
+        print(f"trace {args.trace}: times counted from its first arrival (at {trace.arrival_s.min():,.6g} s)",
+              file=console)
         trace = trace.from_first_arrival()
     if trace is not None:
         horizon = float(trace.arrival_s.max())
         if warm is None:
             warm = min(60.0, 0.1 * horizon)
+        if horizon == 0:
+            raise InputError(InputIssue(f"the trace's {len(trace)} request(s) all arrive at one time: "
+                                        "there is no time span to measure rates over", file=args.trace,
+                                        hint="replay a trace whose arrivals are spread over time"))
         if warm >= horizon:
             raise InputError(InputIssue(f"the trace spans {horizon:g} s, not more than the "
                                         f"{warm:g} s warm-up", file=args.trace,
@@ -203,14 +225,41 @@ def run_simulate(args) -> int:
     summary = summarize(sim, workloads, plan, predictions(lp.catalog, plan, workloads))
     summary["problem"] = lp.name
     summary["plan"] = str(args.plan)
+    summary["demand_mismatch"] = mismatch
     if trace is not None:
         summary["trace"] = str(args.trace)
-    print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"))
+    print(format_text(summary, title=f"simulation of {args.plan} for {lp.name}"), file=console)
     if args.json_out:
         _write(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n")
-    if args.check and not summary["all_slos_met"]:
+    if args.check and mismatch:
+        print("--check: the plan routes other req/s than the demand (see the warning above)",
+              file=sys.stderr)
+    if args.check and (not summary["all_slos_met"] or mismatch):
         return EXIT_VIOLATIONS
     return 0
+
+
+def _from_plan(issue: InputIssue, plan_file: str, scenario: str) -> InputIssue:
+    """An error about the scenario the plan names: the user passed no --scenario, so say that the
+    name came from the plan file and how to simulate under another."""
+    if issue.path != "scenarios":
+        return issue
+    names = (issue.hint if issue.hint and "drop --scenario" not in issue.hint
+             else "this file has no scenarios.")
+    return dataclasses.replace(
+        issue, message=f"{issue.message}, the scenario the plan file {plan_file} was solved for "
+                       "(no --scenario given)",
+        hint=f"{names} Or set \"scenario\": null in the plan file to simulate the problem as written.")
+
+
+def _demand_simulated(lp, plan) -> dict[str, float]:
+    """Req/s per workload the plan should route: a multi-period plan's own demand of the period and
+    slice simulated (none stated: nothing to compare), else the problem's (scenario's) peak demand."""
+    if plan.period_label:
+        return dict(plan.raw.get("demand_rps") or {})
+    if lp.problem.objective.periods is not None:   # a single-period plan of a multi-period problem
+        return {}
+    return {w.id: float(w.demand.requests_per_s) for w in lp.problem.workloads}
 
 
 def run_tighten(args) -> int:
@@ -231,6 +280,7 @@ def run_tighten(args) -> int:
                                     f"{args.duration:g} s", hint="shorten the warm-up"))
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     check_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
+    console = console_stream(args.json_out, args.plan_out)
     chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
         None if args.prefill_chunk == "whole" else args.prefill_chunk)
     opts = SimOptions(duration_s=args.duration, warmup_s=args.warmup, seed=args.seed,
@@ -242,16 +292,18 @@ def run_tighten(args) -> int:
         att = ", ".join(f"{w} {100 * a:.2f}%" for w, a in r.attainment.items())
         cost = f"${r.total_usd:,.0f}" if r.total_usd is not None else "-"
         print(f"round: planning targets {f}: {r.status}, {cost}; attainment {att}"
-              + (" -> all met" if r.met else ""), flush=True)
+              + (" -> all met" if r.met else ""), file=console, flush=True)
 
     res = tighten_until_met(lp, opts, step=args.step, max_rounds=args.max_rounds,
                             catalog_overlays=args.catalog, log=log)
     if res.verification is not None:
-        print()
-        print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"))
+        print(file=console)
+        print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"),
+              file=console)
     if res.plan_json is not None and args.plan_out:
         _write(args.plan_out, res.plan_json)
-        print(f"wrote the final plan to {args.plan_out} (its KPI targets are the tightened planning targets)")
+        print(f"wrote the final plan to {args.plan_out} (its KPI targets are the tightened planning targets)",
+              file=console)
     if args.json_out and res.verification is not None:
         out = dict(res.verification)
         out["tighten_rounds"] = [{"factors": r.factors, "status": r.status, "total_usd": r.total_usd,
@@ -260,7 +312,7 @@ def run_tighten(args) -> int:
     ok = res.met and res.verification is not None and res.verification["all_slos_met"]
     if not ok:
         print("the SLOs were not all met in simulation within the rounds allowed"
-              + ("" if res.met else f" ({len(res.rounds)} rounds)"))
+              + ("" if res.met else f" ({len(res.rounds)} rounds)"), file=console)
     return EXIT_VIOLATIONS if (args.check and not ok) else 0
 
 
@@ -286,7 +338,7 @@ def _jsonable(x):
     return x
 
 
-def _period_rates(problem, period):
+def _period_rates(problem, period, console):
     """Peak rate of each workload in ``period`` of a multi-period problem (None: single-period)."""
     import numpy as np
 
@@ -302,7 +354,7 @@ def _period_rates(problem, period):
     peak = np.array([w.demand.requests_per_s for w in problem.workloads])
     if period is None:
         period = int(np.argmax(peak @ grow))
-        print(f"multi-period problem: period {period}, the busiest (--period N for another)")
+        print(f"multi-period problem: period {period}, the busiest (--period N for another)", file=console)
     elif not 0 <= period < per.count:
         raise InputError(InputIssue(f"--period {period} is outside 0..{per.count - 1}", path="--period"))
     return {w.id: float(peak[i] * grow[i, period]) for i, w in enumerate(problem.workloads)}
@@ -313,7 +365,8 @@ def run_trace_generate(args) -> int:
     from solver.sim.traffic import generate_trace, write_trace
 
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
-    rates = _period_rates(lp.problem, args.period)
+    console = console_stream(args.output)
+    rates = _period_rates(lp.problem, args.period, console)
     check_outputs(args, {"output": "--output"})
     tr = generate_trace(lp.problem.workloads, args.duration, args.seed, rates_per_s=rates)
     try:
@@ -322,5 +375,5 @@ def run_trace_generate(args) -> int:
         raise InputError(InputIssue(f"cannot write: {exc.strerror or exc}", file=args.output,
                                     hint="check the directory exists and is writable")) from None
     print(f"wrote {len(tr)} requests over {args.duration:g} s ({len(tr) / args.duration:.2f} req/s) "
-          f"to {args.output}")
+          f"to {args.output}", file=console)
     return 0

@@ -7,12 +7,12 @@ import re
 import sys
 from pathlib import Path
 
-from solver.cli import Once, add_verbose, check_outputs
+from solver.cli import Once, add_verbose, check_outputs, console_stream
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS
 from solver.mip.stop import on_interrupt
 from solver.mip.status import EXIT_CODE
-from solver.yamlio import atomic_write_text, standard_stream
+from solver.yamlio import atomic_write_text
 
 
 def register(sub) -> None:
@@ -124,8 +124,7 @@ def run(args) -> int:
     if args.csv:
         write_csv_dir(d, Path(args.csv))
     # an output on stdout (`--json -`) is all stdout holds: the console text goes to stderr
-    console = sys.stderr if any(out and standard_stream(out) == 1
-                                for out in (args.json, args.markdown, args.save_lp)) else sys.stdout
+    console = console_stream(args.json, args.markdown, args.save_lp)
     if args.quiet:
         total = d["objective"]["total"]
         print(f"{plan.status}" + (f" {total:.2f} {d['objective']['currency']}" if total is not None else ""),

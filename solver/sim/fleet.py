@@ -32,7 +32,7 @@ import numpy as np
 from solver.sim.core import simulate_replica
 from solver.sim.engine import EngineLike, StepTable, prefill_marginal_ms, prefill_shape
 from solver.sim.planfile import SimDeployment, SimPlan
-from solver.sim.traffic import Trace, poisson_arrivals, sample_tokens
+from solver.sim.traffic import Trace, check_request_count, poisson_arrivals, sample_tokens
 
 
 #: Prompt tokens per iteration: vLLM V1's default token budget for an OpenAI server on
@@ -104,6 +104,7 @@ class FleetSimulation:
     wall_s: float
     options: SimOptions
     unrouted: dict[str, int] = field(default_factory=dict)  # trace requests of unrouted workloads
+    trace_not_simulated: int = 0  # trace requests sent to replicas beyond max_replicas (left out)
 
     @property
     def n_requests(self) -> int:
@@ -150,17 +151,25 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
 
     if options.kv_reserve not in ("actual", "max"):
         raise ValueError("kv_reserve must be 'actual' or 'max'")
+    if trace is None:   # a trace bounds its own size; Poisson requests are drawn per simulated replica
+        deps = {d.id: d for d in plan.deployments}
+        per_s = sum(r.requests_per_s * simulated_replicas(deps[r.deployment], options)
+                    / max(serving_replicas(deps[r.deployment], options), 1) for r in plan.routing)
+        check_request_count(per_s, horizon, hint=", or lower --max-replicas")
     max_out = np.array([int(w.output_tokens.max) if getattr(w.output_tokens, "max", None) else 0
                         for w in workloads], dtype=np.int64)
     cols: dict[str, list] = {k: [] for k in ("dep", "wl", "arr", "ttft", "tpot", "out", "inp", "w")}
     runs: list[DeploymentRun] = []
+    not_simulated = 0
     for di, dep in enumerate(plan.deployments):
         routes = [r for r in plan.routing if r.deployment == dep.id and r.requests_per_s > 0]
         n_rep = serving_replicas(dep, options)
-        n_sim = min(n_rep, max(1, options.max_replicas))
+        n_sim = simulated_replicas(dep, options)
         run = DeploymentRun(deployment=dep, simulated_replicas=n_sim,
                             weight=n_rep / n_sim if n_sim else 0.0, status="ok")
         runs.append(run)
+        if trace is not None:   # the trace's requests on the replicas not simulated are left out
+            not_simulated += int(np.count_nonzero((assign_dep == di) & (assign_rep >= n_sim)))
         if n_sim == 0 or (not routes and trace is None):
             run.status = "idle (no traffic routed)" if n_sim else "no replicas"
             continue
@@ -233,7 +242,8 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
         workload=cat("wl", np.int64), arrival_s=arr, ttft_s=cat("ttft"), tpot_s=cat("tpot"),
         output_tokens=cat("out", np.int64), input_tokens=cat("inp", np.int64), weight=cat("w"),
         measured=(arr >= warm) & (arr < horizon if trace is None else arr <= horizon),
-        window_s=window, wall_s=time.perf_counter() - t_wall, options=options, unrouted=unrouted)
+        window_s=window, wall_s=time.perf_counter() - t_wall, options=options, unrouted=unrouted,
+        trace_not_simulated=not_simulated)
 
 
 def serving_replicas(dep: SimDeployment, options: SimOptions) -> int:
@@ -241,6 +251,11 @@ def serving_replicas(dep: SimDeployment, options: SimOptions) -> int:
     if options.without_spares and dep.spare_replicas:
         return max(dep.replicas - dep.spare_replicas, 1 if dep.replicas else 0)
     return dep.replicas
+
+
+def simulated_replicas(dep: SimDeployment, options: SimOptions) -> int:
+    """Replicas of ``dep`` simulated: its serving ones, at most ``max_replicas``."""
+    return min(serving_replicas(dep, options), max(1, options.max_replicas))
 
 
 def _assign_trace(trace: Trace, plan: SimPlan, wl_ids: list[str], options: SimOptions):

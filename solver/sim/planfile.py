@@ -55,6 +55,31 @@ class SimPlan:
     def deployment(self, dep_id: str) -> SimDeployment:
         return next(d for d in self.deployments if d.id == dep_id)
 
+    def routed_rps(self) -> dict[str, float]:
+        """Requests/s the plan routes per workload (over all its deployments)."""
+        out: dict[str, float] = {}
+        for r in self.routing:
+            out[r.workload] = out.get(r.workload, 0.0) + r.requests_per_s
+        return out
+
+
+#: relative difference of routed and demanded req/s above which a plan does not carry the demand
+#: (the MIP's routes sum to the demand within its tolerances, ~1e-9 relative)
+DEMAND_REL_TOL = 1e-3
+
+
+def demand_mismatches(plan: SimPlan, demand_rps: dict[str, float]) -> list[dict]:
+    """Workloads whose routed req/s differ from ``demand_rps`` by more than :data:`DEMAND_REL_TOL`:
+    the simulation shows the plan's traffic, so a plan carrying part of the demand (or another
+    problem's, or scenario's) would otherwise pass."""
+    routed = plan.routed_rps()
+    out = []
+    for w, want in demand_rps.items():
+        got = routed.get(w, 0.0)
+        if abs(got - want) > DEMAND_REL_TOL * max(abs(want), 1e-9):
+            out.append({"workload": w, "routed_rps": got, "demand_rps": want})
+    return out
+
 
 def _num(v: Any) -> Optional[float]:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -152,6 +177,8 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
                                       replicas=reps, region=d.get("region"),
                                       acquisition=d.get("acquisition"), spare_replicas=spare))
     ids = [d.id for d in deps]
+    # ids of the deployments refused above too: their routes need no "unknown deployment" besides
+    named = {d.get("id") for d in deps_raw if isinstance(d, dict) and isinstance(d.get("id"), str)}
     if len(set(ids)) != len(ids):
         col.add("deployment ids are not unique", path="deployments",
                 hint="each deployment needs its own id")
@@ -170,8 +197,9 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
                                          then="(was the plan solved for this problem file and scenario?)"))
             ok = False
         if dep not in ids:
-            col.add(f"unknown deployment {dep!r}", path=f"{where}.deployment",
-                    hint="routing must name a deployment id of this plan")
+            if dep not in named:
+                col.add(f"unknown deployment {dep!r}", path=f"{where}.deployment",
+                        hint="routing must name a deployment id of this plan")
             ok = False
         if rate is None or rate < 0:
             col.add(f"requests_per_s must be a number >= 0 (got {r.get('requests_per_s')!r})",
@@ -183,6 +211,15 @@ def parse_plan(data: Any, workload_ids: Sequence[str], file: str = "<plan>") -> 
                                    predicted_ttft_ms=_first_num(pred, "ttft_ms", "predicted_ttft_ms"),
                                    predicted_tpot_ms=_first_num(pred, "tpot_ms", "predicted_tpot_ms"),
                                    capacity_rps=_first_num(r, "capacity_rps")))
+    first: dict[tuple, int] = {}
+    for i, r in enumerate(routes_raw):
+        if isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("workload", "deployment")):
+            key = (r["workload"], r["deployment"])
+            if key in first:   # its traffic would be simulated twice
+                col.add(f"routing[{first[key]}] and routing[{i}] both route {key[0]!r} to deployment "
+                        f"{key[1]!r}", path=f"routing[{i}]",
+                        hint="give each (workload, deployment) one row, its requests_per_s the sum")
+            first.setdefault(key, i)
     for r in routes:
         if r.requests_per_s > 0 and next(d for d in deps if d.id == r.deployment).replicas == 0:
             col.add(f"deployment {r.deployment!r} has 0 replicas but receives "
@@ -239,8 +276,10 @@ def select_period(data: Any, period: Optional[int] = None, slice_: Optional[int]
         picked = [c for c in choices if (period is None or c[0] == period)
                   and (slice_ is None or c[1] == slice_)]
         if not picked:
+            asked = " / ".join(f"{what} {n}" for what, n in (("period", period), ("slice", slice_))
+                               if n is not None)
             raise InputError(InputIssue(
-                f"no period {period} / slice {slice_} in the plan", file=file, path="periods.timeline",
+                f"no {asked} in the plan", file=file, path="periods.timeline",
                 hint=f"periods 0..{max(c[0] for c in choices)}, slices 0..{max(c[1] for c in choices)}"))
         choices = picked
     t, s, total, sl = max(choices, key=lambda c: (c[2], -c[0], -c[1]))

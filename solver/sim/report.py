@@ -94,7 +94,8 @@ def _windows(arr, met, w, percentile, window_s) -> dict:
     if not len(arr):
         return {"window_s": None, "windows": 0, "windows_slo_met": None}
     width = min(WINDOW_S, window_s / 10.0)
-    k = np.floor((arr - arr.min()) / width).astype(np.int64)
+    # numbered by occupied window: a bin per window would be 1e10 bins for a trace spanning 1e12 s
+    k = np.unique(np.floor((arr - arr.min()) / width), return_inverse=True)[1].ravel()
     tot = np.bincount(k, weights=w)
     good = np.bincount(k, weights=np.where(met, w, 0.0), minlength=len(tot))
     has = tot > 0
@@ -166,7 +167,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
     per_workload = {}
     for k, wid in enumerate(sim.workload_ids):
         mask = sim.workload == k
-        if not mask.any():
+        if not (mask & sim.measured).any():   # nothing measured: no attainment to judge
             continue
         per_workload[wid] = group_metrics(sim, mask, wl[wid].slo)
     routes = []
@@ -176,7 +177,7 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         di = next(i for i, d in enumerate(plan.deployments) if d.id == r.deployment)
         k = sim.workload_ids.index(r.workload)
         mask = (sim.workload == k) & (sim.dep_index == di)
-        if not mask.any():
+        if not (mask & sim.measured).any():
             continue
         slo = wl[r.workload].slo
         g = group_metrics(sim, mask, slo)
@@ -217,9 +218,13 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
                      "kv_capacity_tokens": run.kv_capacity_tokens,
                      "peak_kv_fraction": run.peak_kv_fraction})
     n = sim.n_requests
-    # workloads with demand in what is simulated (a multi-period plan's period and slice may have none)
+    # workloads with demand in what is simulated (a multi-period plan's period and slice may have none);
+    # unrouted is the plan's word, not the run's: a routed workload may draw no request in a short run
+    # or have no rows in a trace, which leaves its SLO unmeasured, not missed
     demand = plan.raw.get("demand_rps") or {}
     expected = [w for w in sim.workload_ids if demand.get(w, 1.0) > 0]
+    routed = {r.workload for r in plan.routing if r.requests_per_s > 0}
+    unrouted = [w for w in expected if w not in routed]
     return {
         "period": plan.raw.get("period"), "slice": plan.raw.get("slice"),
         "options": {"duration_s": sim.options.duration_s, "warmup_s": sim.options.warmup,
@@ -232,9 +237,10 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         "routes": routes,
         "deployments": deps,
         "unrouted_trace_requests": sim.unrouted,
-        "unrouted_workloads": [w for w in expected if w not in per_workload],
-        "all_slos_met": (bool(per_workload) and all(w in per_workload for w in expected)
-                         and all(v["meets_slo"] for v in per_workload.values())),
+        "trace_requests_not_simulated": sim.trace_not_simulated,
+        "unrouted_workloads": unrouted,
+        "unmeasured_workloads": [w for w in sim.workload_ids if w in routed and w not in per_workload],
+        "all_slos_met": not unrouted and all(v["meets_slo"] for v in per_workload.values()),
         "speed": {"simulated_requests": n, "wall_s": sim.wall_s,
                   "requests_per_s": n / sim.wall_s if sim.wall_s > 0 else math.nan},
     }
@@ -321,12 +327,35 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append("")
         lines.append("trace requests of workloads the plan does not route (dropped): "
                      + ", ".join(f"{k}: {v}" for k, v in summary["unrouted_trace_requests"].items()))
+    if summary.get("trace_requests_not_simulated"):
+        left = summary["trace_requests_not_simulated"]
+        n = summary["speed"]["simulated_requests"]
+        total = n + left + sum((summary.get("unrouted_trace_requests") or {}).values())
+        lines.append("")
+        lines.append(f"note: {n} of the trace's {total} requests simulated: --max-replicas "
+                     f"{o['max_replicas']} simulates that many replicas of a deployment, and the {left} "
+                     "requests routed to its other replicas are left out (each simulated request "
+                     "stands for replicas / simulated ones: rates rescaled)")
     if summary.get("unrouted_workloads"):
         lines.append("")
         lines.append("workloads the plan serves no traffic of (counted as missed): "
                      + ", ".join(summary["unrouted_workloads"]))
+    if summary.get("demand_mismatch"):
+        lines.append("")
+        lines.append("warning: the plan routes other req/s than the demand (the simulation shows the "
+                     "plan's traffic, not the demand): " + ", ".join(
+                         f"{m['workload']} {m['routed_rps']:.4g} req/s routed of {m['demand_rps']:.4g}"
+                         for m in summary["demand_mismatch"]))
+    unmeasured = summary.get("unmeasured_workloads") or []
+    if unmeasured:
+        lines.append("")
+        lines.append("no requests in this run (not measured): " + ", ".join(unmeasured)
+                     + " (none in the trace, or none drawn at its rate in this --duration)")
     lines.append("")
-    lines.append("all SLOs met in simulation" if summary["all_slos_met"]
+    lines.append(("no SLO measured: no requests in this run" if not summary["workloads"]
+                  else "all SLOs met in simulation"
+                  + (" (of the workloads measured)" if unmeasured else ""))
+                 if summary["all_slos_met"]
                  else "SLO MISSED in simulation for: "
                  + ", ".join([k for k, v in summary["workloads"].items() if not v["meets_slo"]]
                              + list(summary.get("unrouted_workloads") or [])))

@@ -33,9 +33,24 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from solver.errors import InputError, InputIssue, unknown_id_hint
+from solver.problem.schema import MAX_TOKENS
 from solver.yamlio import atomic_write_text, note_input
 
 TRACE_COLUMNS = ("arrival_s", "workload", "input_tokens", "output_tokens")
+
+#: most requests one run may draw: ~100 bytes and a few microseconds each, i.e. about a GB and a
+#: minute; beyond, a slip in --duration or in a rate ends in a MemoryError or a run of hours
+MAX_REQUESTS = 1e7
+
+
+def check_request_count(rate_per_s: float, duration_s: float, hint: str = "") -> None:
+    """Refuse, before drawing any, a run expected to hold more than :data:`MAX_REQUESTS` requests."""
+    if rate_per_s * duration_s > MAX_REQUESTS:
+        raise InputError(InputIssue(
+            f"{rate_per_s * duration_s:.3g} requests to draw ({rate_per_s:.4g} req/s for {duration_s:g} s), "
+            f"more than the {MAX_REQUESTS:,.0f} one run may hold", path="--duration",
+            hint=f"shorten --duration (at most {MAX_REQUESTS / rate_per_s:.3g} s at {rate_per_s:.4g} req/s)"
+                 + hint))
 
 
 def sample_tokens(stats, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -102,9 +117,10 @@ def generate_trace(workloads: Sequence, duration_s: float, seed: int,
     """Poisson arrivals of every workload (at its peak rate unless ``rates_per_s`` says)."""
     rng = np.random.default_rng(seed)
     ids = [w.id for w in workloads]
+    rates = [(rates_per_s or {}).get(w.id, w.demand.requests_per_s) for w in workloads]
+    check_request_count(sum(rates), duration_s)
     parts = []
-    for k, w in enumerate(workloads):
-        rate = (rates_per_s or {}).get(w.id, w.demand.requests_per_s)
+    for k, (w, rate) in enumerate(zip(workloads, rates)):
         t = poisson_arrivals(rate, duration_s, rng)
         parts.append((t, np.full(len(t), k, dtype=np.int64),
                       sample_tokens(w.input_tokens, len(t), rng),
@@ -211,6 +227,11 @@ def parse_trace(text: str, workload_ids: Sequence[str], file: str = "<trace>",
                 v = float(raw)
                 if not v.is_integer() or v < (0 if col == "input_tokens" else 1):
                     raise ValueError
+                if v > MAX_TOKENS:   # no request is that long; int64 sums of such counts wrap
+                    ok = False
+                    bad(lineno, col, f"{raw.strip()} tokens is more than {MAX_TOKENS:,.0f}",
+                        "a request's token count is at most 1e8 (the problem schema's bound)")
+                    continue
                 vals.append(int(v))
             except ValueError:
                 ok = False
