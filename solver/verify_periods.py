@@ -2,8 +2,10 @@
 
 For every period and slice: demand met from the problem's own numbers (peak x
 growth x profile), routes allowed and within SLO (a pair the performance model
-gives a positive capacity), replica load within ``max_utilization`` of the
-non-spare replicas, N+1 spares, units cover replicas, spot share, power caps
+gives a positive capacity), quality targets (per request: every route; ``mean``: the
+routed mix), replica load within ``max_utilization`` of the
+non-spare replicas, N+1 spares, units cover replicas, spot share, availability caps
+(devices procured, owned ones excluded), power caps
 (nameplate, against the plan's ``nameplate_kw``).  For every period: stock balance of
 purchases (lead time), reservations (term) and owned devices (retirements, moves; against the plan's
 ``owned`` and ``idle_owned_devices``), budget, capex (against the plan's ``capex_usd``), and what the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients
+from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients, quality_of
 from solver.periods import owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
@@ -204,9 +206,20 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             served = {w: 0.0 for w in wl}
             load = {d: 0.0 for d in dep}
             spot = {w: 0.0 for w in wl}
+            qsum = {w: 0.0 for w in wl}         # req/s x quality, and the req/s it covers
+            qrps = {w: 0.0 for w in wl}
             n_plus = {}
             watts = [0.0] * k.n_o
             for r in sl["routing"]:
+                w, q = wl.get(r["workload"]), _quality(catalog, r["deployment"])
+                if w is not None and w.quality and q is not None and r["requests_per_s"] > 1e-9:
+                    qsum[w.id] += r["requests_per_s"] * q
+                    qrps[w.id] += r["requests_per_s"]
+                    if w.quality.mode == "per_request" and q < w.quality.min_score - 1e-9:
+                        rep.add("quality", f"{w.id} -> {r['deployment']} period {t} slice {s}",
+                                f"quality {q:.4g} below the per-request target {w.quality.min_score}",
+                                w.quality.min_score - q)
+                        continue
                 c = cands.get(r["deployment"])
                 p = pair.get((r["workload"], c)) if c is not None else None
                 rep.checks += 1
@@ -238,6 +251,12 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if f.max_spot_share < 1 and _over(spot[wid], f.max_spot_share * need):
                     rep.add("spot_share", f"{wid} period {t} slice {s}", f"{spot[wid]:.6g} req/s on spot, "
                             f"cap {f.max_spot_share:.0%} of {need:.6g}")
+                if w.quality and w.quality.mode == "mean" and qrps[wid] > 0:     # as the model's quality.mean
+                    rep.checks += 1
+                    mean = qsum[wid] / qrps[wid]
+                    if mean < w.quality.min_score - 1e-6:
+                        rep.add("quality", f"{wid} period {t} slice {s}", f"routed mean quality {mean:.6g} "
+                                f"below the target {w.quality.min_score}", w.quality.min_score - mean)
             used = {}
             for did, d in dep.items():
                 c = cands.get(did)
@@ -256,6 +275,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 used[o.key] = used.get(o.key, 0) + cand.tensor_parallel * d["replicas"]
                 watts[cand.offer] += d["replicas"] * (k.cand_idle_w[c] - cand.tensor_parallel * o.idle_w)
             kw = {}
+            avail = [0.0] * len(f.availability)     # devices procured under each cap (owned ones excluded)
             for key, (i, o) in offers.items():
                 ur = units.get(key, {})
                 n = (ur.get("by_slice") or [0] * len(weights))[s] if kind[key] == "elastic" else ur.get("in_service", 0)
@@ -272,6 +292,16 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 for j, pc in enumerate(f.power_caps):
                     if pc.region == o.region and o.acquisition in pc.applies_to:
                         kw[j] = kw.get(j, 0.0) + n * g * o.tdp_w * o.pue / 1000.0
+                for j, av in enumerate(f.availability):
+                    if (o.accelerator == av.accelerator and not o.existing and av.region in (None, o.region)
+                            and (not av.acquisition or o.acquisition in av.acquisition)):
+                        avail[j] += n * g
+            for j, av in enumerate(f.availability):
+                rep.checks += 1
+                if _over(avail[j], av.max_devices):
+                    rep.add("availability", f"fleet.availability[{j}] {av.accelerator}@{av.region or 'any'} "
+                            f"period {t} slice {s}", f"{avail[j]:g} devices procured, at most {av.max_devices}",
+                            avail[j] - av.max_devices)
             for j, pc in enumerate(f.power_caps):
                 rep.checks += 1
                 if _over(kw.get(j, 0.0), pc.max_kw):
@@ -354,6 +384,15 @@ def _check_parts(rep: VerifyReport, where: str, told: dict, parts: dict) -> None
         if cost_differs(c, v):
             rep.add("cost", f"{where}.{part}", f"plan says {c if c is None else f'{c:.10g}'}, "
                     f"recomputed {v:.10g}", None if c is None else c - v)
+
+
+def _quality(catalog, did: str):
+    """Quality of a deployment id's model in its quantization (``model:quantization:tpN@offer``, as
+    :func:`solver.plan.deployment_id` writes it), from the catalog; None when it names neither."""
+    parts = did.partition("@")[0].split(":")
+    if len(parts) != 3 or parts[0] not in catalog.models or parts[1] not in catalog.quantization:
+        return None
+    return quality_of(catalog.models[parts[0]], catalog.quantization[parts[1]], catalog.quantization)
 
 
 def _reservation_terms(term_h: float, h: float) -> tuple[int, float]:

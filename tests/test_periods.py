@@ -1400,3 +1400,66 @@ def test_every_part_of_the_example_plan_is_checked(example_plan):
         assert got[0] == where, (where, got)      # a period's parts then no longer add up to its total
         assert got[1:] in ([], [where.rsplit(".cost_usd", 1)[0]]), (where, got)
 
+
+def test_verify_checks_availability_caps_per_period_and_slice(life_plan):
+    """QA: fleet.availability was not checked on multi-period plans.  The plan rents one 8-device server
+    in quarter 0, holds one bought server in quarters 1-4 and two in 5-7: a cap of 8 H100s is exceeded
+    by 8 in quarters 5-7; a cap of 0 on-demand H100s only in quarter 0."""
+    from solver.verify import verify_plan
+    lp, plan, d = life_plan
+    cap8 = _life_variant(d, "cap8", LIFE_PROBLEM.replace(
+        "  max_utilization: 1.0", "  max_utilization: 1.0\n  availability: [{accelerator: h100-sxm, max_devices: 8}]"))
+    rep = verify_plan(cap8.problem, cap8.catalog, plan)
+    assert [(v.kind, v.where, v.amount) for v in rep.violations] == [
+        ("availability", f"fleet.availability[0] h100-sxm@any period {t} slice 0", 8.0) for t in (5, 6, 7)]
+    od0 = _life_variant(d, "od0", LIFE_PROBLEM.replace(
+        "  max_utilization: 1.0", "  max_utilization: 1.0\n  availability: [{accelerator: h100-sxm, region: virginia, "
+        "max_devices: 0, acquisition: [on_demand]}]"))
+    rep = verify_plan(od0.problem, od0.catalog, plan)
+    assert [(v.kind, v.where, v.amount) for v in rep.violations] == [
+        ("availability", "fleet.availability[0] h100-sxm@virginia period 0 slice 0", 8.0)]
+
+
+def test_availability_caps_leave_owned_devices_out(tmp_path):
+    """As the model (caps.availability): owned devices do not count.  8 owned H100s serve the first
+    10 req/s throughout; the 8 devices more that quarters 5-7 need are all a cap of 0 sees."""
+    from solver.mip.pipeline import solve_problem
+    from solver.verify import verify_plan
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY)
+    owned = LIFE_PROBLEM.replace("  max_utilization: 1.0", "  max_utilization: 1.0\n  existing: [{accelerator: "
+                                 "h100-sxm, region: virginia, devices: 8, age_years: 1}]")
+    lp = _life_variant(tmp_path, "own", owned)
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    for row in plan["periods"]["timeline"]:
+        (own,) = [u for u in row["units"] if u["kind"] == "existing"]
+        assert own["in_service"] == 8
+        assert sum(u.get("in_service", 0) + sum(u.get("by_slice", [0])) for u in row["units"]
+                   if u["kind"] != "existing") * 8 == (8 if row["period"] >= 5 else 0)
+    capped = _life_variant(tmp_path, "cap0", owned.replace(
+        "  max_utilization: 1.0", "  max_utilization: 1.0\n  availability: [{accelerator: h100-sxm, max_devices: 0}]"))
+    rep = verify_plan(capped.problem, capped.catalog, plan)
+    assert [(v.where, v.amount) for v in rep.violations] == [
+        (f"fleet.availability[0] h100-sxm@any period {t} slice 0", 8.0) for t in (5, 6, 7)]
+
+
+def test_verify_checks_quality_targets_in_every_period_and_slice(life_plan):
+    """QA: a routed-mean quality target was not checked on multi-period plans.  The plan serves all
+    traffic with llama-3.1-70b in BF16: quality 86.0 (catalogs/models.yaml, BF16 retention 1.0), so
+    a mean target of 86.5 is missed by 0.5 in each of the 8 quarters, 86.0 is met; a per-request
+    target of 86.5 is missed on each route (a quality violation, not an unexplained route).  (The
+    problem allows llama-3.1-405b too: a target above every allowed model is refused on load.)"""
+    from solver.verify import verify_plan
+    lp, plan, d = life_plan
+    for score, mode, expect in ((86.5, "mean", [("quality", f"chat period {t} slice 0", 0.5) for t in range(8)]),
+                                (86.0, "mean", []),
+                                (86.5, "per_request", [
+                                    ("quality", f"chat -> {r['slices'][0]['routing'][0]['deployment']} period {t} slice 0",
+                                     0.5) for t, r in enumerate(plan["periods"]["timeline"])])):
+        q = _life_variant(d, f"q{mode}{score}", LIFE_PROBLEM.replace("models: [llama-3.1-70b]", (
+            "models: [llama-3.1-70b, llama-3.1-405b]\n"
+            f"    quality: {{min_score: {score}, mode: {mode}}}")))
+        vs = verify_plan(q.problem, q.catalog, plan).violations
+        if mode == "per_request":       # the routes left out, demand is unmet too
+            vs = [v for v in vs if v.kind == "quality"]
+        assert [(v.kind, v.where, pytest.approx(v.amount)) for v in vs] == expect, (score, mode)
+
