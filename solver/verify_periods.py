@@ -11,7 +11,8 @@ purchases (lead time), reservations (term) and owned devices (retirements, moves
 ``owned`` and ``idle_owned_devices``), budget, capex (against the plan's ``capex_usd``), and what the
 period pays, part by part (``cost_usd``) and in total.  Over the
 horizon: capex, and the objective recomputed by plain loops, part by part (``objective.breakdown``,
-discounted) and in total, against the plan's figures; the caps the plan states, against the problem's.
+discounted) and in total, against the plan's figures; the caps the plan states, against the problem's;
+the single-period sections (procurement, deployments, routing, KPIs), which a multi-period plan leaves empty.
 A plan that pools owned devices of different ages under one offer (an earlier version's) gets one
 violation that says so.
 
@@ -60,6 +61,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     for name, value in (("months", months), ("period_hours", h),
                         ("discount_rate_per_period", per.discount_rate_per_period)):
         _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
+    check_period_sections(rep, plan)
     f = problem.fleet
     for name, value in stated_caps(f).items():
         _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
@@ -369,6 +371,33 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     rep.recomputed = {"total_usd": float(total), "breakdown": {**obj, "change_penalty": pen},
                       "energy_kwh": float(energy_kwh), "co2_kg": float(co2_kg), "capex_usd": float(capex)}
     return rep
+
+
+#: the totals a multi-period plan states (:func:`solver.periods_plan.build_period_plan`; plans of earlier
+#: versions state fewer), each recomputed below
+PERIOD_TOTALS = frozenset({"periods", "capex_usd", "accrued_usd", "energy_kwh", "co2_kg", "idle_owned_device_periods"})
+
+
+def check_period_sections(rep: VerifyReport, plan: dict) -> None:
+    """A multi-period plan states its fleet, routes and costs per period: the single-period sections
+    (``procurement``, ``deployments``, ``routing``, ``kpis``; the schema requires them) stay empty, its
+    totals are the horizon's and its objective has no after-horizon split (reservations are in the
+    total over their whole term).  Anything else there would be read by other tools, and checked by none."""
+    for name in ("procurement", "deployments", "routing", "kpis"):
+        rep.checks += 1
+        if plan.get(name):
+            n = len(plan[name]) if isinstance(plan[name], list) else 1
+            rep.add("structure", name, f"{n} {'entry' if n == 1 else 'entries'} in a multi-period plan, which "
+                    "states its fleet per period (periods.timeline) and leaves this section empty")
+    extra = sorted(set(plan.get("totals") or {}) - PERIOD_TOTALS)
+    rep.checks += 1
+    if extra:
+        rep.add("structure", "totals", f"{', '.join(extra)}: not a total of a multi-period plan "
+                f"(those are {', '.join(sorted(PERIOD_TOTALS))})")
+    rep.checks += 1
+    if "after_horizon_usd" in (plan.get("objective") or {}):
+        rep.add("structure", "objective.after_horizon_usd", "a multi-period plan has none (its total "
+                "charges each reservation's whole term)")
 
 
 def _add(parts: dict, part: str, usd: float) -> None:

@@ -1463,3 +1463,23 @@ def test_verify_checks_quality_targets_in_every_period_and_slice(life_plan):
             vs = [v for v in vs if v.kind == "quality"]
         assert [(v.kind, v.where, pytest.approx(v.amount)) for v in vs] == expect, (score, mode)
 
+
+def test_a_multi_period_plan_keeps_its_single_period_sections_empty(example_plan):
+    """QA: a procurement line added to a multi-period plan passed (nothing checks the top-level
+    sections there, and other readers may print them)."""
+    lp = _example()
+    d = example_plan[1]
+    assert (d["procurement"], d["deployments"], d["routing"], d["kpis"]) == ([], [], [], [])
+    line = {"accelerator": "h100-sxm", "region": "virginia", "acquisition": "purchase", "provider": "owned",
+            "instance": "server", "existing": False, "units": 99, "devices_per_unit": 8, "devices": 792,
+            "usd": 1.0, "capex_usd": 0.0, "owned_devices": None, "source": "x"}
+    for tamper, where in ((lambda p: p["procurement"].append(line), "procurement"),
+                          (lambda p: p["routing"].append({"workload": "chat", "deployment": "x", "requests_per_s": 1.0,
+                                                          "share": 1.0, "capacity_rps": 1.0, "ttft_ms": 1.0,
+                                                          "tpot_ms": 1.0}), "routing"),
+                          (lambda p: p["totals"].update(devices=8.0), "totals"),
+                          (lambda p: p["objective"].update(after_horizon_usd={"hosting": 1.0}),
+                           "objective.after_horizon_usd")):
+        bad = copy.deepcopy(d)
+        tamper(bad)
+        assert _wheres(lp, bad) == [where]
