@@ -38,6 +38,13 @@ from solver.coefficients import COST_PARTS, build_offers, quality_of, quant_runs
 from solver.problem.schema import HOURS_PER_MONTH
 
 REL_TOL = 1e-6
+#: Money: the plan's JSON rounds every figure to 9 significant digits (:data:`solver.plan.SIG_DIGITS`: at
+#: most 5e-9 of it) and the recomputation follows the plan's counts exactly, so a cost that differs by more
+#: than 1e-7 of itself or a cent, whichever is larger, is misstated (1e-5 let +7 USD pass on 747k USD).
+COST_REL_TOL = 1e-7
+COST_ABS_TOL_USD = 0.01
+#: Any other figure the plan reports (kWh, kg, ms, shares, ...): relative to max(1, |value|).
+FIGURE_TOL = 1e-7
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,11 @@ class VerifyReport:
 
 def _over(value: float, limit: float, tol: float = REL_TOL) -> bool:
     return value > limit + tol * max(1.0, abs(limit))
+
+
+def cost_differs(claimed, value: float) -> bool:
+    """A cost the plan states (None: missing) is not the recomputed ``value`` (:data:`COST_REL_TOL`)."""
+    return claimed is None or abs(float(claimed) - value) > max(COST_REL_TOL * abs(value), COST_ABS_TOL_USD)
 
 
 def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co2_kg: float) -> None:
@@ -422,11 +434,11 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     for part in COST_PARTS:
         rep.checks += 1
         c = float(claimed.get(part, 0.0) or 0.0)
-        if abs(c - parts[part]) > 1e-5 * max(1.0, abs(parts[part])):
+        if cost_differs(c, parts[part]):
             rep.add("cost", f"objective.breakdown.{part}",
                     f"plan says {c:.10g}, recomputed {parts[part]:.10g}", c - parts[part])
     ct = obj.get("total")
-    if ct is None or abs(float(ct) - total) > 1e-5 * max(1.0, abs(total)):
+    if cost_differs(ct, total):
         rep.add("cost", "objective.total", f"plan says {ct}, recomputed {total:.10g}",
                 None if ct is None else float(ct) - total)
     check_objective_figures(rep, plan, total, H, after)
@@ -437,7 +449,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     for r in plan.get("routing", []):
         if r.get("workload") in wl:
             _reported(rep, f"{r['workload']} -> {r['deployment']}.share", r, "share",
-                  float(r["requests_per_s"]) / wl[r["workload"]].demand.requests_per_s, tol=1e-6)
+                  float(r["requests_per_s"]) / wl[r["workload"]].demand.requests_per_s)
     if f.budget and f.budget.max_usd_per_month is not None:
         per_month = (total - sum(after.values())) * HOURS_PER_MONTH / H     # what a month of the horizon pays
         if _over(per_month, f.budget.max_usd_per_month):
@@ -455,7 +467,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     return rep
 
 
-def _same(rep: VerifyReport, where: str, claimed, value, tol: float = 1e-5, kind: str = "kpi",
+def _same(rep: VerifyReport, where: str, claimed, value, tol: float = FIGURE_TOL, kind: str = "kpi",
           source: str = "recomputed") -> None:
     """A reported figure equals the recomputed one, or the problem's (``source``); None: unknown on
     both sides; a text or a list: the same one."""

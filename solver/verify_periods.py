@@ -2,13 +2,17 @@
 
 For every period and slice: demand met from the problem's own numbers (peak x
 growth x profile), routes allowed and within SLO (a pair the performance model
-gives a positive capacity), replica load within ``max_utilization`` of the
-non-spare replicas, N+1 spares, units cover replicas, spot share, power caps
+gives a positive capacity), quality targets (per request: every route; ``mean``: the
+routed mix), replica load within ``max_utilization`` of the
+non-spare replicas, N+1 spares, units cover replicas, spot share, availability caps
+(devices procured, owned ones excluded), power caps
 (nameplate, against the plan's ``nameplate_kw``).  For every period: stock balance of
 purchases (lead time), reservations (term) and owned devices (retirements, moves; against the plan's
-``owned`` and ``idle_owned_devices``), budget, capex (against the plan's ``capex_usd``).  Over the
-horizon: capex, and the cost recomputed by plain loops, per period (accrual) and in total (the
-discounted objective), against the plan's figures; the caps the plan states, against the problem's.
+``owned`` and ``idle_owned_devices``), budget, capex (against the plan's ``capex_usd``), and what the
+period pays, part by part (``cost_usd``) and in total.  Over the
+horizon: capex, and the objective recomputed by plain loops, part by part (``objective.breakdown``,
+discounted) and in total, against the plan's figures; the caps the plan states, against the problem's;
+the single-period sections (procurement, deployments, routing, KPIs), which a multi-period plan leaves empty.
 A plan that pools owned devices of different ages under one offer (an earlier version's) gets one
 violation that says so.
 
@@ -20,12 +24,12 @@ from __future__ import annotations
 
 import math
 
-from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients
+from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients, quality_of
 from solver.periods import owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps, with_move_targets
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.verify import (REL_TOL, VerifyReport, _over, _reported, _same, check_objective_figures,
-                           check_reported_totals)
+                           check_reported_totals, cost_differs)
 
 
 def _demand(w, t: int, frac: float) -> float:
@@ -57,6 +61,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     for name, value in (("months", months), ("period_hours", h),
                         ("discount_rate_per_period", per.discount_rate_per_period)):
         _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
+    check_period_sections(rep, plan)
     f = problem.fleet
     for name, value in stated_caps(f).items():
         _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
@@ -96,7 +101,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                   for w in problem.workloads}
     if abs(sum(weights) - 1.0) > 1e-6:
         rep.add("slices", "plan", f"slice weights sum to {sum(weights)}, not 1")
-    total = 0.0
+    obj: dict[str, float] = {}      # the objective by part (discounted), recomputed
     energy_kwh = co2_kg = 0.0
     capex = 0.0
     accrued = 0.0
@@ -114,7 +119,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 continue
             moved[mv["from"]] = moved.get(mv["from"], 0) - mv["devices"]
             moved[mv["to"]] = moved.get(mv["to"], 0) + mv["devices"]
-            total += mv["devices"] * per.move_usd_per_device * disc[t]
+            _add(obj, "moves", mv["devices"] * per.move_usd_per_device * disc[t])
         units = {}
         for ur in row["units"]:
             if ur["offer"] not in offers:
@@ -126,7 +131,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if ur.get(dec) and kind[ur["offer"]] != right:
                     rep.add("structure", f"{ur['offer']} period {t}", f"a {dec} decision on a "
                             f"{kind[ur['offer']]} offer (only {right} offers have one)")
-        acc_t = capex_t = idle_t = 0.0
+        pay_t: dict[str, float] = {}    # what period t pays, by part (undiscounted)
+        capex_t = idle_t = 0.0
         # ---- stock balance and fixed-unit costs
         for key, (i, o) in offers.items():
             ur = units.get(key, {})
@@ -148,19 +154,19 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     rep.add("stock", f"{key} period {t}", "ordered too late to serve within the horizon")
                 capex_t += ur.get("buy", 0) * g * o.capex_usd_per_device
                 life = acc.useful_life_years.value * 8760.0 if (acc and o.instance == "server") else math.inf
+                buys = history.get(("buy", key), [0] * T)
                 for part, r in rates.items():
-                    if part == "purchase_amortisation" and ur.get("buy"):
+                    if part == "purchase_amortisation":
+                        # the objective: each order depreciated over the periods of its useful life
+                        # within the horizon; the period: what the orders in service depreciate in t
                         held = sum(disc[t2] * min(h, max(0.0, life - (t2 - t - lead) * h))
                                    for t2 in range(t + lead, T))
-                        total += ur["buy"] * g * r * held
-                    elif part != "purchase_amortisation":
-                        total += n * g * r * h * disc[t]
-                # accrued: depreciation of each order while within its useful life, upkeep of all
-                r = rates.get("purchase_amortisation", 0.0)
-                buys = history.get(("buy", key), [0] * T)
-                acc_t += (n * g * (sum(rates.values()) - r) * h
-                          + sum(buys[tau] * g * r * min(h, max(0.0, life - (t - tau - lead) * h))
-                                for tau in range(t - lead + 1)))
+                        _add(obj, part, ur.get("buy", 0) * g * r * held)
+                        _add(pay_t, part, sum(buys[tau] * g * r * min(h, max(0.0, life - (t - tau - lead) * h))
+                                            for tau in range(t - lead + 1)))
+                    else:       # upkeep of the units in service
+                        _add(obj, part, n * g * r * h * disc[t])
+                        _add(pay_t, part, n * g * r * h)
                 continue
             elif kd == "reserved":
                 L, paid = _reservation_terms(RESERVED_TERM_HOURS[o.acquisition], h)
@@ -172,13 +178,13 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 for part, r in rates.items():
                     if part.startswith("rental_reserved"):
                         # paid by the hour from the start of period t, for the whole contract
-                        total += ur.get("reserve", 0) * g * r * sum(
-                            disc[t + j] * min(h, max(0.0, paid - j * h)) for j in range(math.ceil(paid / h)))
-                        acc_t += g * r * sum(started[tau] * min(h, max(0.0, paid - (t - tau) * h))
-                                             for tau in range(t + 1))
+                        _add(obj, part, ur.get("reserve", 0) * g * r * sum(
+                            disc[t + j] * min(h, max(0.0, paid - j * h)) for j in range(math.ceil(paid / h))))
+                        _add(pay_t, part, g * r * sum(started[tau] * min(h, max(0.0, paid - (t - tau) * h))
+                                                    for tau in range(t + 1)))
                     else:
-                        total += n * g * r * h * disc[t]
-                        acc_t += n * g * r * h
+                        _add(obj, part, n * g * r * h * disc[t])
+                        _add(pay_t, part, n * g * r * h)
                 continue
             else:
                 retired = sum(history.get(("retire", key), [0] * T)[:t + 1])
@@ -188,11 +194,13 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                             f"{have} owned here (incl. moves)", n + retired - have)
                 _reported(rep, f"periods.timeline[{t}] {key}.owned", ur, "owned", have - retired, kind="stock")
                 idle_t += have - retired - n * g
-                total += n * g * sum(rates.values()) * h * disc[t]
+                for part, r in rates.items():
+                    _add(obj, part, n * g * r * h * disc[t])
+                    _add(pay_t, part, n * g * r * h)
                 if ur.get("retire"):
                     val = _resale(problem, catalog, o, t, per), _resale(problem, catalog, o, T, per)
-                    total += ur["retire"] * (disc[t] * (per.retire_usd_per_device - val[0]) + disc[T] * val[1])
-            acc_t += n * g * sum(rates.values()) * h
+                    _add(obj, "retirement", ur["retire"] * (disc[t] * (per.retire_usd_per_device - val[0])
+                                                            + disc[T] * val[1]))
         # ---- per slice
         for s, sl in enumerate(row["slices"]):
             ws = weights[s]
@@ -200,9 +208,20 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             served = {w: 0.0 for w in wl}
             load = {d: 0.0 for d in dep}
             spot = {w: 0.0 for w in wl}
+            qsum = {w: 0.0 for w in wl}         # req/s x quality, and the req/s it covers
+            qrps = {w: 0.0 for w in wl}
             n_plus = {}
             watts = [0.0] * k.n_o
             for r in sl["routing"]:
+                w, q = wl.get(r["workload"]), _quality(catalog, r["deployment"])
+                if w is not None and w.quality and q is not None and r["requests_per_s"] > 1e-9:
+                    qsum[w.id] += r["requests_per_s"] * q
+                    qrps[w.id] += r["requests_per_s"]
+                    if w.quality.mode == "per_request" and q < w.quality.min_score - 1e-9:
+                        rep.add("quality", f"{w.id} -> {r['deployment']} period {t} slice {s}",
+                                f"quality {q:.4g} below the per-request target {w.quality.min_score}",
+                                w.quality.min_score - q)
+                        continue
                 c = cands.get(r["deployment"])
                 p = pair.get((r["workload"], c)) if c is not None else None
                 rep.checks += 1
@@ -234,6 +253,12 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if f.max_spot_share < 1 and _over(spot[wid], f.max_spot_share * need):
                     rep.add("spot_share", f"{wid} period {t} slice {s}", f"{spot[wid]:.6g} req/s on spot, "
                             f"cap {f.max_spot_share:.0%} of {need:.6g}")
+                if w.quality and w.quality.mode == "mean" and qrps[wid] > 0:     # as the model's quality.mean
+                    rep.checks += 1
+                    mean = qsum[wid] / qrps[wid]
+                    if mean < w.quality.min_score - 1e-6:
+                        rep.add("quality", f"{wid} period {t} slice {s}", f"routed mean quality {mean:.6g} "
+                                f"below the target {w.quality.min_score}", w.quality.min_score - mean)
             used = {}
             for did, d in dep.items():
                 c = cands.get(did)
@@ -252,6 +277,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 used[o.key] = used.get(o.key, 0) + cand.tensor_parallel * d["replicas"]
                 watts[cand.offer] += d["replicas"] * (k.cand_idle_w[c] - cand.tensor_parallel * o.idle_w)
             kw = {}
+            avail = [0.0] * len(f.availability)     # devices procured under each cap (owned ones excluded)
             for key, (i, o) in offers.items():
                 ur = units.get(key, {})
                 n = (ur.get("by_slice") or [0] * len(weights))[s] if kind[key] == "elastic" else ur.get("in_service", 0)
@@ -262,12 +288,22 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                             f"{g * n} procured")
                 watts[i] += n * g * o.idle_w
                 if kind[key] == "elastic":
-                    cost = n * g * o.hourly_usd_per_device * h * ws
-                    total += cost * disc[t]
-                    acc_t += cost
+                    for part, r in o.usd_per_device_hour:
+                        _add(obj, part, n * g * r * h * ws * disc[t])
+                        _add(pay_t, part, n * g * r * h * ws)
                 for j, pc in enumerate(f.power_caps):
                     if pc.region == o.region and o.acquisition in pc.applies_to:
                         kw[j] = kw.get(j, 0.0) + n * g * o.tdp_w * o.pue / 1000.0
+                for j, av in enumerate(f.availability):
+                    if (o.accelerator == av.accelerator and not o.existing and av.region in (None, o.region)
+                            and (not av.acquisition or o.acquisition in av.acquisition)):
+                        avail[j] += n * g
+            for j, av in enumerate(f.availability):
+                rep.checks += 1
+                if _over(avail[j], av.max_devices):
+                    rep.add("availability", f"fleet.availability[{j}] {av.accelerator}@{av.region or 'any'} "
+                            f"period {t} slice {s}", f"{avail[j]:g} devices procured, at most {av.max_devices}",
+                            avail[j] - av.max_devices)
             for j, pc in enumerate(f.power_caps):
                 rep.checks += 1
                 if _over(kw.get(j, 0.0), pc.max_kw):
@@ -279,22 +315,25 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                           told[j][s] if j < len(told) and s < len(told[j]) else None, kw.get(j, 0.0), kind="power")
             for i, o in enumerate(k.offers):
                 wh = watts[i] * h * ws
-                cost = wh * (e_per_wh[i] + c_per_wh[i])
-                total += cost * disc[t]
-                acc_t += cost
+                for part, rate in (("energy", e_per_wh[i]), ("carbon", c_per_wh[i])):
+                    _add(obj, part, wh * rate * disc[t])
+                    _add(pay_t, part, wh * rate)
                 energy_kwh += wh * o.pue / 1000.0
                 co2_kg += wh * o.pue / 1000.0 * o.carbon_g_per_kwh / 1000.0
+        # what the period pays: each part the plan states (the reports print them), its sum and its total
+        acc_t = sum(pay_t.values())
+        _check_parts(rep, f"periods.timeline[{t}].cost_usd", row.get("cost_usd") or {}, pay_t)
         rep.checks += 1
-        if abs(acc_t - row["total_usd"]) > 1e-6 * max(1.0, abs(acc_t)):
-            rep.add("cost", f"period {t}", f"plan says {row['total_usd']:.2f} USD, recomputed {acc_t:.2f}",
-                    row["total_usd"] - acc_t)
+        if cost_differs(row.get("total_usd"), acc_t):
+            rep.add("cost", f"periods.timeline[{t}].total_usd", f"plan says {row.get('total_usd')} USD, "
+                    f"recomputed {acc_t:.2f}", None if row.get("total_usd") is None else row["total_usd"] - acc_t)
         parts_t = sum((row.get("cost_usd") or {}).values())
-        if abs(parts_t - row["total_usd"]) > 1e-6 * max(1.0, abs(acc_t)):
-            rep.add("cost", f"period {t}", f"its parts add up to {parts_t:.2f} USD, its total says "
-                    f"{row['total_usd']:.2f}")
+        if cost_differs(row.get("total_usd"), parts_t):
+            rep.add("cost", f"periods.timeline[{t}]", f"its parts add up to {parts_t:.2f} USD, its total says "
+                    f"{row.get('total_usd')}")
         accrued += acc_t
         capex += capex_t
-        _reported(rep, f"periods.timeline[{t}].capex_usd", row, "capex_usd", capex_t, tol=1e-6, kind="capex")
+        _reported(rep, f"periods.timeline[{t}].capex_usd", row, "capex_usd", capex_t, kind="capex")
         _reported(rep, f"periods.timeline[{t}].idle_owned_devices", row, "idle_owned_devices", idle_t, kind="stock")
         idle_periods += idle_t
         if f.budget and f.budget.max_usd_per_month is not None and _over(acc_t / months, f.budget.max_usd_per_month):
@@ -304,7 +343,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     totals = plan.get("totals") or {}
     for name, value in (("capex_usd", capex), ("accrued_usd", accrued), ("periods", float(T)),
                         ("idle_owned_device_periods", idle_periods)):
-        _reported(rep, f"totals.{name}", totals, name, value, tol=1e-6)
+        _reported(rep, f"totals.{name}", totals, name, value)
     # the penalty is a modelling device (stability), not a cash cost; it is reported apart, and it
     # follows from the plan's own change list: penalty per device changed in periods >= 1
     pen = (plan["objective"].get("breakdown") or {}).get("change_penalty", 0.0) or 0.0
@@ -315,19 +354,74 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         size = 1 if d["decision"] == "move" else (offers[d["offer"]][1].devices_per_unit if d["offer"] in offers else 0)
         expected += per_device * size * abs(d["new_units"] - d["old_units"]) * (d["period"] > 0)
     rep.checks += 1
-    if abs(pen - expected) > 1e-6 * max(1.0, expected):
+    if cost_differs(pen, expected):
         rep.add("cost", "objective.breakdown.change_penalty", f"plan says {pen:.2f}, its change list gives "
                 f"{expected:.2f}" + ("" if change else " (no previous plan)"), pen - expected)
-    total += pen
+    # the objective by part, as the model sums it (discounted), and its total
+    told = {p: v for p, v in (plan["objective"].get("breakdown") or {}).items() if p != "change_penalty"}
+    _check_parts(rep, "objective.breakdown", told, obj)
+    total = sum(obj.values()) + pen
     claimed = plan["objective"].get("total")
     rep.checks += 1
-    if claimed is None or abs(total - claimed) > 1e-6 * max(1.0, abs(total)):
-        rep.add("cost", "total", f"plan says {claimed}, recomputed {total:.2f}")
+    if cost_differs(claimed, total):
+        rep.add("cost", "objective.total", f"plan says {claimed}, recomputed {total:.2f}",
+                None if claimed is None else claimed - total)
     check_objective_figures(rep, plan, total, T * h)
     check_reported_totals(rep, plan, energy_kwh, co2_kg)
-    rep.recomputed = {"total_usd": float(total), "energy_kwh": float(energy_kwh), "co2_kg": float(co2_kg),
-                      "capex_usd": float(capex)}
+    rep.recomputed = {"total_usd": float(total), "breakdown": {**obj, "change_penalty": pen},
+                      "energy_kwh": float(energy_kwh), "co2_kg": float(co2_kg), "capex_usd": float(capex)}
     return rep
+
+
+#: the totals a multi-period plan states (:func:`solver.periods_plan.build_period_plan`; plans of earlier
+#: versions state fewer), each recomputed below
+PERIOD_TOTALS = frozenset({"periods", "capex_usd", "accrued_usd", "energy_kwh", "co2_kg", "idle_owned_device_periods"})
+
+
+def check_period_sections(rep: VerifyReport, plan: dict) -> None:
+    """A multi-period plan states its fleet, routes and costs per period: the single-period sections
+    (``procurement``, ``deployments``, ``routing``, ``kpis``; the schema requires them) stay empty, its
+    totals are the horizon's and its objective has no after-horizon split (reservations are in the
+    total over their whole term).  Anything else there would be read by other tools, and checked by none."""
+    for name in ("procurement", "deployments", "routing", "kpis"):
+        rep.checks += 1
+        if plan.get(name):
+            n = len(plan[name]) if isinstance(plan[name], list) else 1
+            rep.add("structure", name, f"{n} {'entry' if n == 1 else 'entries'} in a multi-period plan, which "
+                    "states its fleet per period (periods.timeline) and leaves this section empty")
+    extra = sorted(set(plan.get("totals") or {}) - PERIOD_TOTALS)
+    rep.checks += 1
+    if extra:
+        rep.add("structure", "totals", f"{', '.join(extra)}: not a total of a multi-period plan "
+                f"(those are {', '.join(sorted(PERIOD_TOTALS))})")
+    rep.checks += 1
+    if "after_horizon_usd" in (plan.get("objective") or {}):
+        rep.add("structure", "objective.after_horizon_usd", "a multi-period plan has none (its total "
+                "charges each reservation's whole term)")
+
+
+def _add(parts: dict, part: str, usd: float) -> None:
+    parts[part] = parts.get(part, 0.0) + usd
+
+
+def _check_parts(rep: VerifyReport, where: str, told: dict, parts: dict) -> None:
+    """Each cost part the plan states against the recomputed one (a part it leaves out is 0: the plan
+    drops a period's parts that are 0; one it states that nothing here costs must be 0)."""
+    for part in sorted(set(told) | set(parts)):
+        rep.checks += 1
+        c, v = told.get(part, 0.0), parts.get(part, 0.0)
+        if cost_differs(c, v):
+            rep.add("cost", f"{where}.{part}", f"plan says {c if c is None else f'{c:.10g}'}, "
+                    f"recomputed {v:.10g}", None if c is None else c - v)
+
+
+def _quality(catalog, did: str):
+    """Quality of a deployment id's model in its quantization (``model:quantization:tpN@offer``, as
+    :func:`solver.plan.deployment_id` writes it), from the catalog; None when it names neither."""
+    parts = did.partition("@")[0].split(":")
+    if len(parts) != 3 or parts[0] not in catalog.models or parts[1] not in catalog.quantization:
+        return None
+    return quality_of(catalog.models[parts[0]], catalog.quantization[parts[1]], catalog.quantization)
 
 
 def _reservation_terms(term_h: float, h: float) -> tuple[int, float]:

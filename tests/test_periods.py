@@ -257,10 +257,13 @@ def test_verifier_flags_tampered_period_plan(example_plan):
                           (lambda p: p["totals"].update(accrued_usd=1.0), "totals.accrued_usd"),
                           (lambda p: p["periods"]["timeline"][2]["demand_rps"]["chat"].__setitem__(0, 1.0),
                            "chat period 2 slice 0"),
-                          (lambda p: p["periods"]["timeline"][1]["cost_usd"].update(hosting=1.0), "period 1")):
+                          # the part is recomputed, and the parts no longer add up to the period's total
+                          (lambda p: p["periods"]["timeline"][1]["cost_usd"].update(hosting=1.0),
+                           ["periods.timeline[1].cost_usd.hosting", "periods.timeline[1]"])):
         bad = copy.deepcopy(d)
         tamper(bad)
-        assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == [where]
+        assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == (
+            where if isinstance(where, list) else [where])
     bad = copy.deepcopy(d)
     u = next(u for u in bad["periods"]["timeline"][3]["units"] if u["kind"] == "purchase")
     u["retire"] = 1                                      # a purchased server cannot be "retired"
@@ -1305,3 +1308,178 @@ def test_one_peak_period_is_the_single_period_model(tmp_path):
     assert period["demand_rps"] == {"chat": [pytest.approx(10.2035)]}
     assert period["slices"][0]["deployments"][0]["replicas"] == 18
     assert periods["objective"]["total"] == pytest.approx(single["objective"]["total"], rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def life_plan(tmp_path_factory):
+    """LIFE_PROBLEM solved: (loaded problem, plan dict, folder with its catalog overlay)."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    d = tmp_path_factory.mktemp("life")
+    (d / "cat.yaml").write_text(LIFE_OVERLAY)
+    (d / "p.yaml").write_text(LIFE_PROBLEM)
+    lp = load_problem(d / "p.yaml")
+    return lp, json.loads(solve_problem(lp).plan.to_json()), d
+
+
+def _life_variant(d: Path, name: str, text: str):
+    from solver.problem.load import load_problem
+    (d / f"{name}.yaml").write_text(text)
+    return load_problem(d / f"{name}.yaml")
+
+
+def _wheres(lp, plan) -> list:
+    from solver.verify import verify_plan
+    return [v.where for v in verify_plan(lp.problem, lp.catalog, plan).violations]
+
+
+def test_verify_recomputes_every_cost_part_of_every_period_and_of_the_objective(life_plan):
+    """QA: only the totals of a multi-period plan were recomputed, so its parts could be swapped or
+    zeroed.  By hand (test_depreciation_stops_...): quarter 0 rents 8 x $4 x 2190 h = $70,080; a
+    server depreciates 26,280 x 8 / 8760 = $24/h ($52,560 a quarter, 4 quarters of its 1-year life) and
+    is hosted at 8 x $0.2/h ($3,504 a quarter); servers bought in quarters 0 and 4 serve 1-4 and 5-7.
+    Undiscounted: amortisation 7 x 52,560 = $367,920, hosting (4 + 2 x 3) x 3,504 = $35,040."""
+    from solver.verify import verify_plan
+    lp, plan, _ = life_plan
+    assert [u.get("buy", 0) for r in plan["periods"]["timeline"] for u in r["units"] if u["kind"] == "purchase"] \
+        == [1, 0, 0, 0, 1, 0, 0, 0]
+    rep = verify_plan(lp.problem, lp.catalog, plan)
+    assert rep.ok, [v.format() for v in rep.violations]
+    parts = {p: v for p, v in rep.recomputed["breakdown"].items() if v}
+    assert parts == pytest.approx({"rental_on_demand": 70080.0, "purchase_amortisation": 367920.0, "hosting": 35040.0})
+    hand = [{"rental_on_demand": 70080.0}] + [{"purchase_amortisation": 52560.0, "hosting": 3504.0}] * 4 \
+        + [{"purchase_amortisation": 52560.0, "hosting": 7008.0}] * 3
+    assert [pytest.approx(r["cost_usd"]) for r in plan["periods"]["timeline"]] == hand
+    T = lambda p: p["periods"]["timeline"]  # noqa: E731
+    for tamper, where in (
+            # a period's parts swapped (its total unchanged): each part is flagged
+            (lambda p: T(p)[3]["cost_usd"].update(purchase_amortisation=53060.0, hosting=3004.0),
+             ["periods.timeline[3].cost_usd.hosting", "periods.timeline[3].cost_usd.purchase_amortisation"]),
+            # a part of a cent more than it costs
+            (lambda p: T(p)[6]["cost_usd"].update(hosting=7008.02),
+             ["periods.timeline[6].cost_usd.hosting", "periods.timeline[6]"]),
+            # a part the period does not pay, its total raised to match
+            (lambda p: (T(p)[0]["cost_usd"].update(maintenance=10.0), T(p)[0].update(total_usd=70090.0)),
+             ["periods.timeline[0].cost_usd.maintenance", "periods.timeline[0].total_usd"]),
+            # the objective's parts swapped, zeroed or misstated by 1 USD (the total unchanged)
+            (lambda p: p["objective"]["breakdown"].update(rental_on_demand=69080.0, hosting=36040.0),
+             ["objective.breakdown.hosting", "objective.breakdown.rental_on_demand"]),
+            (lambda p: p["objective"]["breakdown"].update(rental_on_demand=0.0),
+             ["objective.breakdown.rental_on_demand"]),
+            (lambda p: p["objective"]["breakdown"].update(purchase_amortisation=367921.0),
+             ["objective.breakdown.purchase_amortisation"]),
+            (lambda p: p["objective"]["breakdown"].update(energy=1.0), ["objective.breakdown.energy"])):
+        bad = copy.deepcopy(plan)
+        tamper(bad)
+        assert _wheres(lp, bad) == where
+    # what the plan's 9 significant digits leave is not a misstatement
+    ok = copy.deepcopy(plan)
+    ok["objective"]["breakdown"]["purchase_amortisation"] += 0.004
+    T(ok)[5]["cost_usd"]["hosting"] += 0.004
+    assert _wheres(lp, ok) == []
+
+
+def test_every_part_of_the_example_plan_is_checked(example_plan):
+    """Each cost part of each period and of the objective, +1 USD alone, is flagged where it is (the
+    eight-quarter plan has on-demand, spot, purchases, upkeep, energy and retirements)."""
+    lp = _example()
+    d = example_plan[1]
+    places = [(("objective", "breakdown", p), f"objective.breakdown.{p}")
+              for p in d["objective"]["breakdown"] if p != "change_penalty"]
+    for t, row in enumerate(d["periods"]["timeline"]):
+        places += [(("periods", "timeline", t, "cost_usd", p), f"periods.timeline[{t}].cost_usd.{p}")
+                   for p in row["cost_usd"]]
+    assert {"retirement", "energy", "rental_spot", "purchase_amortisation"} <= set(d["objective"]["breakdown"])
+    for path, where in places:
+        bad = copy.deepcopy(d)
+        node = bad
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] += 1.0
+        got = _wheres(lp, bad)
+        assert got[0] == where, (where, got)      # a period's parts then no longer add up to its total
+        assert got[1:] in ([], [where.rsplit(".cost_usd", 1)[0]]), (where, got)
+
+
+def test_verify_checks_availability_caps_per_period_and_slice(life_plan):
+    """QA: fleet.availability was not checked on multi-period plans.  The plan rents one 8-device server
+    in quarter 0, holds one bought server in quarters 1-4 and two in 5-7: a cap of 8 H100s is exceeded
+    by 8 in quarters 5-7; a cap of 0 on-demand H100s only in quarter 0."""
+    from solver.verify import verify_plan
+    lp, plan, d = life_plan
+    cap8 = _life_variant(d, "cap8", LIFE_PROBLEM.replace(
+        "  max_utilization: 1.0", "  max_utilization: 1.0\n  availability: [{accelerator: h100-sxm, max_devices: 8}]"))
+    rep = verify_plan(cap8.problem, cap8.catalog, plan)
+    assert [(v.kind, v.where, v.amount) for v in rep.violations] == [
+        ("availability", f"fleet.availability[0] h100-sxm@any period {t} slice 0", 8.0) for t in (5, 6, 7)]
+    od0 = _life_variant(d, "od0", LIFE_PROBLEM.replace(
+        "  max_utilization: 1.0", "  max_utilization: 1.0\n  availability: [{accelerator: h100-sxm, region: virginia, "
+        "max_devices: 0, acquisition: [on_demand]}]"))
+    rep = verify_plan(od0.problem, od0.catalog, plan)
+    assert [(v.kind, v.where, v.amount) for v in rep.violations] == [
+        ("availability", "fleet.availability[0] h100-sxm@virginia period 0 slice 0", 8.0)]
+
+
+def test_availability_caps_leave_owned_devices_out(tmp_path):
+    """As the model (caps.availability): owned devices do not count.  8 owned H100s serve the first
+    10 req/s throughout; the 8 devices more that quarters 5-7 need are all a cap of 0 sees."""
+    from solver.mip.pipeline import solve_problem
+    from solver.verify import verify_plan
+    (tmp_path / "cat.yaml").write_text(LIFE_OVERLAY)
+    owned = LIFE_PROBLEM.replace("  max_utilization: 1.0", "  max_utilization: 1.0\n  existing: [{accelerator: "
+                                 "h100-sxm, region: virginia, devices: 8, age_years: 1}]")
+    lp = _life_variant(tmp_path, "own", owned)
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    for row in plan["periods"]["timeline"]:
+        (own,) = [u for u in row["units"] if u["kind"] == "existing"]
+        assert own["in_service"] == 8
+        assert sum(u.get("in_service", 0) + sum(u.get("by_slice", [0])) for u in row["units"]
+                   if u["kind"] != "existing") * 8 == (8 if row["period"] >= 5 else 0)
+    capped = _life_variant(tmp_path, "cap0", owned.replace(
+        "  max_utilization: 1.0", "  max_utilization: 1.0\n  availability: [{accelerator: h100-sxm, max_devices: 0}]"))
+    rep = verify_plan(capped.problem, capped.catalog, plan)
+    assert [(v.where, v.amount) for v in rep.violations] == [
+        (f"fleet.availability[0] h100-sxm@any period {t} slice 0", 8.0) for t in (5, 6, 7)]
+
+
+def test_verify_checks_quality_targets_in_every_period_and_slice(life_plan):
+    """QA: a routed-mean quality target was not checked on multi-period plans.  The plan serves all
+    traffic with llama-3.1-70b in BF16: quality 86.0 (catalogs/models.yaml, BF16 retention 1.0), so
+    a mean target of 86.5 is missed by 0.5 in each of the 8 quarters, 86.0 is met; a per-request
+    target of 86.5 is missed on each route (a quality violation, not an unexplained route).  (The
+    problem allows llama-3.1-405b too: a target above every allowed model is refused on load.)"""
+    from solver.verify import verify_plan
+    lp, plan, d = life_plan
+    for score, mode, expect in ((86.5, "mean", [("quality", f"chat period {t} slice 0", 0.5) for t in range(8)]),
+                                (86.0, "mean", []),
+                                (86.5, "per_request", [
+                                    ("quality", f"chat -> {r['slices'][0]['routing'][0]['deployment']} period {t} slice 0",
+                                     0.5) for t, r in enumerate(plan["periods"]["timeline"])])):
+        q = _life_variant(d, f"q{mode}{score}", LIFE_PROBLEM.replace("models: [llama-3.1-70b]", (
+            "models: [llama-3.1-70b, llama-3.1-405b]\n"
+            f"    quality: {{min_score: {score}, mode: {mode}}}")))
+        vs = verify_plan(q.problem, q.catalog, plan).violations
+        if mode == "per_request":       # the routes left out, demand is unmet too
+            vs = [v for v in vs if v.kind == "quality"]
+        assert [(v.kind, v.where, pytest.approx(v.amount)) for v in vs] == expect, (score, mode)
+
+
+def test_a_multi_period_plan_keeps_its_single_period_sections_empty(example_plan):
+    """QA: a procurement line added to a multi-period plan passed (nothing checks the top-level
+    sections there, and other readers may print them)."""
+    lp = _example()
+    d = example_plan[1]
+    assert (d["procurement"], d["deployments"], d["routing"], d["kpis"]) == ([], [], [], [])
+    line = {"accelerator": "h100-sxm", "region": "virginia", "acquisition": "purchase", "provider": "owned",
+            "instance": "server", "existing": False, "units": 99, "devices_per_unit": 8, "devices": 792,
+            "usd": 1.0, "capex_usd": 0.0, "owned_devices": None, "source": "x"}
+    for tamper, where in ((lambda p: p["procurement"].append(line), "procurement"),
+                          (lambda p: p["routing"].append({"workload": "chat", "deployment": "x", "requests_per_s": 1.0,
+                                                          "share": 1.0, "capacity_rps": 1.0, "ttft_ms": 1.0,
+                                                          "tpot_ms": 1.0}), "routing"),
+                          (lambda p: p["totals"].update(devices=8.0), "totals"),
+                          (lambda p: p["objective"].update(after_horizon_usd={"hosting": 1.0}),
+                           "objective.after_horizon_usd")):
+        bad = copy.deepcopy(d)
+        tamper(bad)
+        assert _wheres(lp, bad) == [where]

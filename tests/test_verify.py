@@ -392,3 +392,70 @@ def test_a_monthly_budget_counts_what_the_horizons_months_pay():
         tamper(p)
         ks, rep = kinds(lp, p)
         assert [v.where for v in rep.violations] == [where], [v.format() for v in rep.violations]
+
+
+#: one H100 server rented for 36 months; the figures of a test catalog (tests/test_periods.py LIFE_OVERLAY)
+BIG_OVERLAY = """schema_version: 1
+accelerators:
+- id: h100-sxm
+  offers:
+  - {provider: aws, instance: p5.48xlarge, region: virginia, devices_per_instance: 8,
+     on_demand_usd_per_device_hour: {value: 4.0, source: test}}
+sources: {test: {title: test figures}}
+"""
+BIG = """schema_version: 1
+name: big
+catalog: [cat.yaml]
+workloads:
+  - id: chat
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 1000, p90: 1000, max: 1000, distribution: fixed}
+    output_tokens: {mean: 200, p90: 200, max: 200, distribution: fixed}
+    slo: {ttft_ms: 2000, tpot_ms: 50, percentile: 99}
+    models: [llama-3.1-70b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [h100-sxm]
+  regions: [virginia]
+  providers: [aws]
+  acquisition: [on_demand]
+  tensor_parallel: [8]
+  max_utilization: 1.0
+objective: {include_energy: false, horizon_months: 36}
+"""
+
+
+def test_a_cost_misstated_by_a_dollar_is_flagged_on_a_large_plan(tmp_path):
+    """QA: costs were compared within 1e-5 of themselves, so +1 USD on a 747k USD plan passed, even
+    stated consistently in every figure.  The JSON keeps 9 significant digits: the tolerance is now
+    1e-7 or a cent.  By hand: one 8-device server (~10.9 req/s, tests/test_periods.py) serves the
+    10 req/s, 8 x $4 x 36 x 730 h = $840,960 (1e-5 of it: $8.41)."""
+    from solver.problem.load import load_problem
+    (tmp_path / "cat.yaml").write_text(BIG_OVERLAY)
+    (tmp_path / "big.yaml").write_text(BIG)
+    lp = load_problem(tmp_path / "big.yaml")
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    assert plan["objective"]["total"] == pytest.approx(840960.0)
+    assert kinds(lp, plan)[0] == set()
+    key = "h100-sxm@virginia/on_demand/aws:p5.48xlarge"
+    (dep,) = plan["deployments"]
+
+    def everything(p, usd):        # a consistent misstatement: every figure that carries the cost
+        p["objective"]["total"] += usd
+        p["objective"]["breakdown"]["rental_on_demand"] += usd
+        p["objective"]["usd_per_month"] += usd * 730 / 26280
+        for sec in ("procurement", "deployments", "kpis"):
+            p[sec][0]["usd"] += usd
+
+    for tamper, where in (
+            (lambda p: p["objective"].update(total=840961.0), ["objective.total"]),
+            (lambda p: p["objective"].update(total=840960.1), ["objective.total"]),     # over 1e-7: $0.084
+            (lambda p: everything(p, 1.0),
+             ["objective.breakdown.rental_on_demand", "objective.total", "objective.usd_per_month",
+              f"procurement {key}.usd", f"{dep['id']}.usd", "kpis chat.usd"]),
+            # what rounding to 9 significant digits leaves (at most $0.0005 here) passes
+            (lambda p: everything(p, 0.004), [])):
+        p = copy.deepcopy(plan)
+        tamper(p)
+        ks, rep = kinds(lp, p)
+        assert [v.where for v in rep.violations] == where, [v.format() for v in rep.violations]
