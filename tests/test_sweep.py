@@ -129,6 +129,56 @@ def test_cache_key_depends_on_what_decides_the_result():
     assert "nan" in canonical_json({"x": float("nan")})
 
 
+@pytest.fixture
+def other_calibration(tmp_path, monkeypatch):
+    """$FLEETOPT_CALIBRATION_DIR naming a copy of the shipped calibration with max_batch 8."""
+    from solver.perf.params import reset_default_params
+    text = (ROOT / "catalogs" / "calibration" / "perf_params.yaml").read_text()
+    assert "max_batch: 2048" in text
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "perf_params.yaml").write_text(text.replace("max_batch: 2048", "max_batch: 8"))
+
+    def use():
+        monkeypatch.setenv("FLEETOPT_CALIBRATION_DIR", str(calib))
+        reset_default_params()
+    yield use
+    monkeypatch.delenv("FLEETOPT_CALIBRATION_DIR", raising=False)
+    reset_default_params()
+
+
+def test_cache_key_depends_on_calibration_content_and_solver_versions(other_calibration, tmp_path,
+                                                                      monkeypatch):
+    """QA: a refit or $FLEETOPT_CALIBRATION_DIR changed results 9x while the cache served the old
+    rows; a solver library upgrade did not change the key either."""
+    from solver.explore import cache as cache_mod
+    from solver.perf.params import reset_default_params
+    key = lambda: scenario_key({"a": 1}, catalog_version="v1", overlays={}, options={})  # noqa: E731
+    k0 = key()
+    other_calibration()
+    k1 = key()
+    assert k1 != k0
+    # the content decides, not the path: the same bytes elsewhere give the shipped key
+    same = tmp_path / "same"
+    same.mkdir()
+    (same / "perf_params.yaml").write_bytes(
+        (ROOT / "catalogs" / "calibration" / "perf_params.yaml").read_bytes())
+    monkeypatch.setenv("FLEETOPT_CALIBRATION_DIR", str(same))
+    reset_default_params()
+    assert key() == k0
+    monkeypatch.setattr(cache_mod, "solver_versions", lambda: {"highspy": "0.0.1"})
+    assert key() != k0
+
+
+def test_sweep_solves_again_under_another_calibration(chat, other_calibration, tmp_path):
+    p = [parse_set(f"{DEMAND}=20")]
+    first = run_sweep(chat, p, cache_dir=str(tmp_path / "c"), workers=1)
+    other_calibration()
+    second = run_sweep(chat, p, cache_dir=str(tmp_path / "c"), workers=1)
+    assert second.n_cached == 0 and second.n_solved == 1
+    assert second.rows[0]["total_usd"] > 2 * first.rows[0]["total_usd"]
+
+
 def test_corrupt_cache_record_is_a_miss(tmp_path):
     c = ResultCache(tmp_path)
     key = "ab" + "0" * 62
