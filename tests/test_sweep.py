@@ -99,7 +99,8 @@ def test_grid_times_samples():
 @pytest.mark.parametrize("params,samples,fragment", [
     ([Param("r", dist="normal", args=(0.0, 1.0))], None, "random values need samples (--samples N)"),
     ([Param("g", values=(1,))], 5, "samples (--samples) is for random"),
-    ([Param("g", values=(1,)), Param("g", values=(2,))], None, "more than once"),
+    ([Param("g", values=(1,)), Param("g", values=(2,))], None, "--set g and --set g name the same field"),
+    ([Param("g", values=({"x": 1},)), Param("g.x", values=(2,))], None, "--set g and --set g.x name"),
 ])
 def test_expand_usage_errors(params, samples, fragment):
     with pytest.raises(InputError) as ei:
@@ -111,6 +112,56 @@ def test_unknown_path_fails_before_solving(chat, tmp_path):
     with pytest.raises(InputError) as ei:
         run_sweep(chat, [parse_set("workloads.chatt.slo.ttft_ms=1")], cache_dir=None, workers=1)
     assert "did you mean 'chat'" in ei.value.format()
+
+
+ENT = ROOT / "problems" / "enterprise-multi-region.yaml"
+
+
+@pytest.mark.parametrize("problem,sets", [
+    (CHAT, [f"{DEMAND}=20", "workloads.0.demand.requests_per_s=80"]),           # by id and by index
+    (CHAT, ["workloads.chat.demand={requests_per_s: 80}", f"{DEMAND}=20"]),      # a section and its field
+    (CHAT, ["workloads=[{id: other}]", f"{DEMAND}=20"]),                         # a list and its entry
+    (ENT, ["fleet.existing=[],[{accelerator: h100-sxm, region: virginia, devices: 4}]",
+           "fleet.existing.0.devices=2"]),
+    (ENT, ["fleet.power_caps=[]", "fleet.power_caps.ireland.max_kw=5"]),
+])
+def test_overlapping_sets_are_refused_naming_both(problem, sets, capsys):
+    """QA: the first two were accepted and the row showed values the solve did not use (the last
+    flag won); the others crashed with a KeyError (exit 1)."""
+    loaded = load_problem(problem)
+    for order in (sets, sets[::-1]):
+        with pytest.raises(InputError) as ei:
+            run_sweep(loaded, [parse_set(s) for s in order], cache_dir=None, workers=1)
+        text = ei.value.format()
+        a, b = (s.partition("=")[0] for s in order)
+        assert f"--set {a} and --set {b} name the same field" in text
+    assert main(["sweep", str(problem), *[f"--set={s}" for s in sets], "--no-cache", "--quiet",
+                 "--out", str(ROOT / "never-written.csv")]) == 2
+    assert "name the same field" in capsys.readouterr().err
+    assert not (ROOT / "never-written.csv").exists()
+
+
+def test_paths_resolve_on_the_problem_so_the_flag_order_does_not_matter(chat):
+    """Renaming an entry by index and setting a field by its old id: both name entry 0 (this used to
+    fail with a KeyError, or not, depending on the order of the flags)."""
+    sets = ["workloads.0.id=renamed", f"{TTFT}=700"]
+    rows = [run_sweep(chat, [parse_set(s) for s in order], cache_dir=None, workers=1).rows[0]
+            for order in (sets, sets[::-1])]
+    assert rows[0]["key"] == rows[1]["key"]
+
+
+def test_scenario_overrides_that_overlap_are_refused():
+    from solver.problem.load import load_problem_text
+    text = CHAT.read_text() + """
+  - name: clash
+    set:
+      workloads.chat.slo.ttft_ms: 500
+      workloads.0.slo.ttft_ms: 900
+"""
+    with pytest.raises(InputError) as ei:
+        load_problem_text(text, file=str(CHAT), scenario="clash")
+    assert ("overrides 'workloads.chat.slo.ttft_ms' and 'workloads.0.slo.ttft_ms' set the same field"
+            in ei.value.format())
 
 
 # ---------------------------------------------------------------------- cache key

@@ -159,10 +159,7 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
     grid = [p for p in params if not p.random]
     rand = [p for p in params if p.random]
     paths = [p.path for p in params]
-    if len(set(paths)) != len(paths):
-        dup = sorted({p for p in paths if paths.count(p) > 1})
-        raise InputError(InputIssue(f"--set names {', '.join(dup)} more than once", path="--set",
-                                    hint="give all values of a path in one --set, comma-separated"))
+    check_no_overlap(params)
     if rand and not samples:
         raise InputError(InputIssue("random values need samples (--samples N)",
                                     hint="e.g. samples=50, seed=1 (--samples 50 --seed 1)"))
@@ -184,6 +181,25 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
             a.update({p.path: draws[p.path][row] for p in rand})
             out.append({p: a[p] for p in paths})
     return out
+
+
+def check_no_overlap(params: Sequence[Param], targets: Optional[Sequence[tuple]] = None) -> None:
+    """:class:`InputError` naming both flags when two ``--set`` address the same field, or a section
+    and a field inside it: the result would depend on the order of the flags.
+
+    ``targets``: the paths :func:`check_param_path` resolved on the problem (an entry by id and by
+    index are one field); else the paths as written.
+    """
+    from solver.problem.load import overlapping_targets
+    if targets is None:
+        targets = [tuple(p.path.split(".")) for p in params]
+    pairs = overlapping_targets(zip([p.path for p in params], targets))
+    if pairs:
+        raise InputError([InputIssue(f"--set {a} and --set {b} name the same field (or one inside the "
+                                     "other): the result would depend on their order", path="--set",
+                                     hint="give all values of a field in one --set, comma-separated; "
+                                          "set a section or the fields inside it, not both")
+                          for a, b in pairs])
 
 
 def _models_in(annotation) -> list:
@@ -233,15 +249,17 @@ def check_schema_path(path: str) -> None:
         model = inner[0] if inner else None
 
 
-def check_param_path(path: str, loaded=None, value: Any = 1.0) -> None:
+def check_param_path(path: str, loaded=None, value: Any = 1.0) -> Optional[tuple]:
     """:class:`InputError` when ``path`` names no schema field or (given ``loaded``) no entry of
-    that problem, naming the path with a "did you mean"."""
+    that problem, naming the path with a "did you mean"; else (given ``loaded``) the path resolved
+    to keys and list indexes."""
+    from solver.problem.load import set_path
     check_schema_path(path)
     if loaded is None:
-        return
+        return None
     loaded = require_loaded(loaded, "parse_set")
     try:
-        apply(base_document(loaded), {path: value})
+        return set_path(base_document(loaded), path, value)
     except KeyError as exc:
         raise InputError(InputIssue(f"--set path {path!r} does not resolve: {exc.args[0]}",
                                     path="--set", file=loaded.file,
@@ -405,10 +423,13 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
         raise InputError(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}"))
     workers = workers or default_workers()
     base = base_document(loaded)
+    # Every path must resolve on the base document (a typo is a usage error, not N error rows),
+    # and no two may overlap there.  Scenarios are set by the resolved paths (entries by index),
+    # so that setting one entry's id cannot change what another path names.
+    targets = [check_param_path(p.path, loaded, p.values[0] if p.values else 1.0) for p in params]
+    check_no_overlap(params, targets)
+    where = {p.path: ".".join(map(str, t)) for p, t in zip(params, targets)}
     assignments = expand(params, samples=samples, seed=seed)
-    # Every path must resolve on the base document (a typo is a usage error, not N error rows).
-    for p in params:
-        check_param_path(p.path, loaded, p.values[0] if p.values else 1.0)
     cat_version = loaded.catalog.version
     opt_key = {**options.kwargs(), "defaults": loaded.problem.solver.model_dump(mode="json")}
     if cache_dir:
@@ -432,7 +453,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
             on_row(row)
 
     for i, a in enumerate(assignments):
-        doc = apply(base, a)
+        doc = apply(base, {where[p]: v for p, v in a.items()})
         key = scenario_key(doc, catalog_version=cat_version,
                            overlays=overlay_digests(doc, loaded.file, overlays), options=opt_key)
         rec = cache.get(key) if cache else None
