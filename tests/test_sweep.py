@@ -100,12 +100,28 @@ def test_grid_times_samples():
     ([Param("r", dist="normal", args=(0.0, 1.0))], None, "random values need samples (--samples N)"),
     ([Param("g", values=(1,))], 5, "samples (--samples) is for random"),
     ([Param("g", values=(1,)), Param("g", values=(2,))], None, "--set g and --set g name the same field"),
+    ([Param("r", dist="normal", args=(0.0, 1.0))], 0, "samples (--samples) must be at least 1, got 0"),
     ([Param("g", values=({"x": 1},)), Param("g.x", values=(2,))], None, "--set g and --set g.x name"),
 ])
 def test_expand_usage_errors(params, samples, fragment):
     with pytest.raises(InputError) as ei:
         expand(params, samples=samples)
     assert fragment in ei.value.format()
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", True, None])
+def test_bad_seed_is_bad_input(seed):
+    """QA: --seed -1 exited 1 with numpy's "expected non-negative integer"."""
+    with pytest.raises(InputError) as ei:
+        expand([Param("r", dist="normal", args=(0.0, 1.0))], samples=2, seed=seed)
+    assert "seed (--seed) must be an integer >= 0" in ei.value.format()
+
+
+def test_bad_seed_on_the_command_line_exits_2(capsys, tmp_path):
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=uniform(10,50)", "--samples", "2",
+                 "--seed", "-1", "--no-cache", "--quiet", "--out", str(tmp_path / "b.csv")]) == 2
+    assert "--seed) must be an integer >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists()
 
 
 def test_unknown_path_fails_before_solving(chat, tmp_path):

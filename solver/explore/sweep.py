@@ -22,6 +22,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import numbers
 import os
 import re
 import signal
@@ -160,11 +161,16 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
     rand = [p for p in params if p.random]
     paths = [p.path for p in params]
     check_no_overlap(params)
+    # numpy's own words ("expected non-negative integer") came out as an internal error (exit 1)
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise InputError(InputIssue(f"seed (--seed) must be an integer >= 0, got {seed!r}",
+                                    hint="e.g. --seed 1 (the same seed gives the same draws)"))
+    if samples is not None and samples < 1:
+        raise InputError(InputIssue(f"samples (--samples) must be at least 1, got {samples!r}",
+                                    hint="e.g. --samples 50"))
     if rand and not samples:
         raise InputError(InputIssue("random values need samples (--samples N)",
                                     hint="e.g. samples=50, seed=1 (--samples 50 --seed 1)"))
-    if samples is not None and samples < 1:
-        raise InputError(InputIssue(f"samples (--samples) must be >= 1, got {samples!r}"))
     if samples and not rand:
         raise InputError(InputIssue("samples (--samples) is for random values (uniform/normal/lognormal)",
                                     hint="leave samples out for a grid"))
