@@ -124,6 +124,20 @@ def test_bad_seed_on_the_command_line_exits_2(capsys, tmp_path):
     assert not (tmp_path / "b.csv").exists()
 
 
+def test_too_many_scenarios_are_refused_before_expanding():
+    """QA: 10^6 scenarios ran for minutes and gigabytes before the first solve, without a word."""
+    grid = [Param(f"p{i}", values=tuple(range(100))) for i in range(3)]
+    with pytest.raises(InputError) as ei:
+        expand(grid)
+    assert "the sweep has 1,000,000 scenarios (100 x 100 x 100), more than the limit of 100,000" \
+        in ei.value.format()
+    # counted, not drawn: 10^12 samples would need 8 TB of draws
+    with pytest.raises(InputError) as ei:
+        expand([Param("r", dist="normal", args=(0.0, 1.0))], samples=10 ** 12)
+    assert "1,000,000,000,000 scenarios (1000000000000 samples)" in ei.value.format()
+    assert len(expand(grid[:2] + [Param("q", values=(1, 2))])) == 20_000
+
+
 def test_unknown_path_fails_before_solving(chat, tmp_path):
     with pytest.raises(InputError) as ei:
         run_sweep(chat, [parse_set("workloads.chatt.slo.ttft_ms=1")], cache_dir=None, workers=1)

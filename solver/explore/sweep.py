@@ -44,6 +44,9 @@ from solver.problem.load import require_loaded
 from solver.report import number_text
 
 DISTRIBUTIONS = ("uniform", "normal", "lognormal")
+#: most scenarios one sweep runs: a sweep holds every row (and every document it has to solve)
+#: in memory, so 10^6 scenarios took minutes and gigabytes before the first solve
+MAX_SCENARIOS = 100_000
 #: statuses of rows that did not come from a solve
 INVALID = "invalid"      # the edited problem is not valid input (message in `error`)
 CRASHED = "crashed"      # an unexpected exception (a bug): never cached
@@ -174,9 +177,16 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
     if samples and not rand:
         raise InputError(InputIssue("samples (--samples) is for random values (uniform/normal/lognormal)",
                                     hint="leave samples out for a grid"))
-    points = list(itertools.product(*[p.values for p in grid])) if grid else [()]
     reps = samples or 1
-    n = len(points) * reps
+    n = math.prod(len(p.values) for p in grid) * reps
+    if n > MAX_SCENARIOS:
+        sizes = [str(len(p.values)) for p in grid] + ([f"{reps} samples"] if rand else [])
+        raise InputError(InputIssue(
+            f"the sweep has {n:,} scenarios ({' x '.join(sizes)}), more than the limit of "
+            f"{MAX_SCENARIOS:,}", path="--set",
+            hint="fewer values per --set (or fewer --samples), or split it into several sweeps, "
+                 "e.g. one per value of a --set"))
+    points = list(itertools.product(*[p.values for p in grid])) if grid else [()]
     rng = np.random.default_rng(seed)
     draws = {p.path: p.draw(rng, n) for p in rand}
     out = []
