@@ -138,6 +138,20 @@ def test_too_many_scenarios_are_refused_before_expanding():
     assert len(expand(grid[:2] + [Param("q", values=(1, 2))])) == 20_000
 
 
+def test_solver_of_another_backend_is_refused_up_front(chat, tmp_path, capsys):
+    """QA: --solver scip on a pulp problem solved nothing and wrote (and cached) an `invalid` row
+    per scenario; `solve` refuses it before solving."""
+    assert chat.problem.solver.backend == "pulp"
+    with pytest.raises(InputError) as ei:
+        run_sweep(chat, [parse_set(f"{DEMAND}=20")], options=SolveOptions(solver="scip"),
+                  cache_dir=None, workers=1)
+    assert "solver (--solver): backend pulp has no solver 'scip'" in ei.value.format()
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--solver", "scip", "--no-cache",
+                 "--quiet", "--out", str(tmp_path / "s.csv")]) == 2
+    assert "backend pulp has no solver 'scip'" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_unknown_path_fails_before_solving(chat, tmp_path):
     with pytest.raises(InputError) as ei:
         run_sweep(chat, [parse_set("workloads.chatt.slo.ttft_ms=1")], cache_dir=None, workers=1)

@@ -434,7 +434,10 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     loaded = require_loaded(loaded, "run_sweep")
     params = _params(params)
     t0 = time.perf_counter()
-    options.check()
+    # a --solver of another backend than the problem's is refused up front, as `solve` does,
+    # not N `invalid` rows; unless a --set changes the solver section (then each row says)
+    sets_solver = any(p.path.split(".")[0] == "solver" for p in params)
+    options.check(default_backend=None if sets_solver else loaded.problem.solver.backend)
     if workers is not None and workers < 1:
         raise InputError(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}"))
     workers = workers or default_workers()
