@@ -657,3 +657,19 @@ def test_ray_that_cannot_start_is_an_environment_error(tmp_path, capsys, monkeyp
         (_ for _ in ()).throw(ImportError(name)) if name == "ray" else real(name, *a, **k)))
     assert main(args) == 2
     assert "pip install 'fleetopt[ray]'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not ray_available(), reason="ray not installed")
+def test_unreachable_ray_address_is_exit_2_not_a_hang(tmp_path, capsys, monkeypatch):
+    """QA: RAY_ADDRESS=127.0.0.1:1 retried for > 400 s; a RAY_ADDRESS left in the environment
+    turns Ray on without --ray, which is documented, and now said on stderr."""
+    import time
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    t0 = time.monotonic()
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--no-cache", "--quiet",
+                 "--out", str(tmp_path / "r.csv")]) == 2
+    assert time.monotonic() - t0 < 60
+    err = capsys.readouterr().err
+    assert "note: running on Ray because RAY_ADDRESS is set (127.0.0.1:1); --no-ray" in err
+    assert "Ray did not start at 127.0.0.1:1: cannot connect within 10 s" in err
+    assert not (tmp_path / "r.csv").exists()

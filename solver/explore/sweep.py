@@ -583,6 +583,28 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
+#: seconds to wait for a Ray cluster's address to accept a connection
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """:class:`RayUnavailable` when a cluster address (``HOST:PORT``) does not accept a connection.
+
+    ``ray.init`` retries an unreachable address for ever (a batch sweep hung for > 400 s);
+    ``auto`` and ``ray://`` (Ray Client, which has its own time-out) are left to Ray.
+    """
+    import socket
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayUnavailable(f"Ray did not start at {address}: cannot connect within {timeout:g} s "
+                             f"({exc}); is the cluster up? (or run without --ray and unset RAY_ADDRESS, "
+                             "or --no-ray)") from None
+
+
 def _run_ray(tasks: list, workers: int, done: Callable) -> None:
     """One Ray task per scenario; a local Ray instance unless RAY_ADDRESS names a cluster.
 
@@ -599,6 +621,8 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
         kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         if address is None:
             kw["num_cpus"] = workers
+        else:
+            check_ray_address(address)
         try:
             ray.init(address=address, **kw)
         except Exception as exc:  # noqa: BLE001 - Ray's own words say what is missing
