@@ -673,3 +673,38 @@ def test_unreachable_ray_address_is_exit_2_not_a_hang(tmp_path, capsys, monkeypa
     assert "note: running on Ray because RAY_ADDRESS is set (127.0.0.1:1); --no-ray" in err
     assert "Ray did not start at 127.0.0.1:1: cannot connect within 10 s" in err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_sigterm_during_a_ray_sweep_exits_143_and_stops_ray(chat, monkeypatch):
+    """QA: with --ray, SIGTERM gave exit 134 (Ray's handlers: a stack dump and abort) where the
+    README says 143.  A stand-in for Ray that installs its own SIGTERM handler in init, as Ray does,
+    and receives SIGTERM while the sweep waits."""
+    import os
+    import signal
+    import time
+    import types
+    calls = []
+
+    def init(**kw):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))    # what ray.init does
+        calls.append("init")
+
+    def wait(pending, num_returns=1):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+        return [], pending
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=init, wait=wait,
+                                 shutdown=lambda: calls.append("shutdown"),
+                                 remote=lambda **kw: lambda f: types.SimpleNamespace(remote=lambda t: object()))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    try:
+        with pytest.raises(SystemExit) as ei:
+            run_sweep(chat, [parse_set(f"{DEMAND}=20")], cache_dir=None, use_ray=True)
+    finally:
+        handler = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert ei.value.code == 143
+    assert calls == ["init", "shutdown"]
+    assert handler is signal.SIG_DFL          # the caller's handling is back

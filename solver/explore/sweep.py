@@ -616,6 +616,8 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
         raise RayUnavailable("--ray needs Ray, which is not installed: pip install 'fleetopt[ray]' "
                              "(or run without --ray and unset RAY_ADDRESS)") from None
     started = False
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main else None
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS") or None
         kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -629,21 +631,29 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
             raise RayUnavailable(f"Ray did not start{f' at {address}' if address else ''}: {exc} "
                                  "(or run without --ray and unset RAY_ADDRESS)") from None
         started = True
+        # ray.init replaced the caller's SIGTERM handling (its Python handler exits 15, and its
+        # core worker's C++ handler aborts with a stack dump: exit 134); put it back, so that
+        # SIGTERM exits 143 as with processes, after the `finally` stopped the local instance
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
     try:
         remote = ray.remote(num_cpus=1)(run_scenario)
         refs = {remote.remote(t): t for t in tasks}
         pending = list(refs)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for r in ready:
-                try:
-                    rec = ray.get(r)
-                except Exception as exc:  # noqa: BLE001 - a task or its worker failed
-                    rec = _crashed(exc)
-                done(refs[r], rec)
+        with _sigterm_exits():
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for r in ready:
+                    try:
+                        rec = ray.get(r)
+                    except Exception as exc:  # noqa: BLE001 - a task or its worker failed
+                        rec = _crashed(exc)
+                    done(refs[r], rec)
     finally:
         if started:
             ray.shutdown()
+            if before is not None:
+                signal.signal(signal.SIGTERM, before)
 
 
 # ---------------------------------------------------------------------- the table
