@@ -708,3 +708,48 @@ def test_sigterm_during_a_ray_sweep_exits_143_and_stops_ray(chat, monkeypatch):
     assert ei.value.code == 143
     assert calls == ["init", "shutdown"]
     assert handler is signal.SIG_DFL          # the caller's handling is back
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """QA: after SIGKILL of the sweep, its pool workers stayed blocked on the task pipe for ever."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    def ppid_state(pid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None, "gone"
+        fields = stat.rpartition(")")[2].split()
+        return int(fields[1]), fields[0]
+
+    script = tmp_path / "kill_me.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from solver.explore import sweep\n"
+        "def slow(task):\n"
+        "    time.sleep(600)\n"
+        "sweep.run_scenario = slow\n"
+        "print(os.getpid(), flush=True)\n"
+        "sweep._run_pool([{'key': 1}, {'key': 2}], 2, lambda t, r: None)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    parent = int(proc.stdout.readline())
+    deadline = time.monotonic() + 30
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = [int(d) for d in os.listdir("/proc") if d.isdigit() and ppid_state(d)[0] == parent]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(ppid_state(w)[1] not in ("gone", "Z") for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if ppid_state(w)[1] not in ("gone", "Z")]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive

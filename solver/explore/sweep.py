@@ -530,7 +530,8 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
     # `if __name__ == "__main__"` guard; elsewhere spawn (which does need the guard).
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         futs = {pool.submit(run_scenario, t): t for t in tasks}
         try:
             with _sigterm_exits():
@@ -546,6 +547,23 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
             for proc in list((pool._processes or {}).values()):
                 proc.kill()
             raise
+
+
+#: seconds between a pool worker's checks that the sweep's process is still there
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: end the worker once the sweep's process is gone.
+
+    Killed with SIGKILL (``timeout -s KILL``, the OOM killer), the parent runs no clean-up, and
+    its workers would wait on the task pipe for ever, re-parented to init.
+    """
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+    threading.Thread(target=watch, name="fleetopt-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
