@@ -753,3 +753,17 @@ def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
     for w in alive:
         os.kill(w, signal.SIGKILL)
     assert not alive
+
+
+def test_summary_does_not_name_a_cache_the_sweep_dropped(tmp_path, capsys, monkeypatch):
+    """QA: a cache that could not be written mid-run was dropped with a warning, and the last line
+    still said "; cache DIR"."""
+    def full(self, key, record):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ResultCache, "put", full)
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--cache", str(tmp_path / "c"),
+                 "--workers", "1", "--quiet", "--out", str(tmp_path / "s.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "cannot write the result cache" in err and "going on without it" in err
+    last = out.splitlines()[-1]
+    assert last.startswith(f"wrote {tmp_path / 's.csv'} (csv,") and "cache" not in last

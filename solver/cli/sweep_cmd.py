@@ -103,8 +103,8 @@ def run(args) -> int:
               f"overwritten; this sweep's table is {out}", file=sys.stderr)
     fmt = write_table(res, out)
     print(res.summary_text(), end="")
-    print(f"wrote {out} ({fmt}, {len(res.rows)} rows)"
-          + (f"; cache {cache_dir}" if cache_dir else ""))
+    print(f"wrote {out} ({fmt}, {len(res.rows)} rows)"      # not a cache the sweep dropped
+          + (f"; cache {res.cache}" if res.cache else ""))
     code = exit_code(res.rows)
     return (code or EXIT_BAD_INPUT) if moved else code
 

@@ -398,6 +398,7 @@ class SweepResult:
     seconds: float
     executor: str
     plans: dict = field(default_factory=dict, repr=False)   # scenario index -> plan dict
+    cache: Optional[str] = None     # the cache folder, None when none was used or it was dropped
 
     def summary_text(self) -> str:
         ok = [r["total_usd"] for r in self.rows if r.get("total_usd") is not None]
@@ -520,7 +521,8 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     columns = table_columns(rows, [p.path for p in params])
     return SweepResult(rows=rows, columns=columns, n_cached=n_cached,
                        n_solved=n_solved, n_failed=n_failed,
-                       seconds=time.perf_counter() - t0, executor=executor, plans=plans)
+                       seconds=time.perf_counter() - t0, executor=executor, plans=plans,
+                       cache=str(cache.dir) if cache is not None else None)
 
 
 def _run_pool(tasks: list, workers: int, done: Callable) -> None:
