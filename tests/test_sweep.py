@@ -99,7 +99,9 @@ def test_grid_times_samples():
 @pytest.mark.parametrize("params,samples,fragment", [
     ([Param("r", dist="normal", args=(0.0, 1.0))], None, "random values need samples (--samples N)"),
     ([Param("g", values=(1,))], 5, "samples (--samples) is for random"),
-    ([Param("g", values=(1,)), Param("g", values=(2,))], None, "more than once"),
+    ([Param("g", values=(1,)), Param("g", values=(2,))], None, "--set g and --set g name the same field"),
+    ([Param("r", dist="normal", args=(0.0, 1.0))], 0, "samples (--samples) must be at least 1, got 0"),
+    ([Param("g", values=({"x": 1},)), Param("g.x", values=(2,))], None, "--set g and --set g.x name"),
 ])
 def test_expand_usage_errors(params, samples, fragment):
     with pytest.raises(InputError) as ei:
@@ -107,10 +109,103 @@ def test_expand_usage_errors(params, samples, fragment):
     assert fragment in ei.value.format()
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", True, None])
+def test_bad_seed_is_bad_input(seed):
+    """QA: --seed -1 exited 1 with numpy's "expected non-negative integer"."""
+    with pytest.raises(InputError) as ei:
+        expand([Param("r", dist="normal", args=(0.0, 1.0))], samples=2, seed=seed)
+    assert "seed (--seed) must be an integer >= 0" in ei.value.format()
+
+
+def test_bad_seed_on_the_command_line_exits_2(capsys, tmp_path):
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=uniform(10,50)", "--samples", "2",
+                 "--seed", "-1", "--no-cache", "--quiet", "--out", str(tmp_path / "b.csv")]) == 2
+    assert "--seed) must be an integer >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_too_many_scenarios_are_refused_before_expanding():
+    """QA: 10^6 scenarios ran for minutes and gigabytes before the first solve, without a word."""
+    grid = [Param(f"p{i}", values=tuple(range(100))) for i in range(3)]
+    with pytest.raises(InputError) as ei:
+        expand(grid)
+    assert "the sweep has 1,000,000 scenarios (100 x 100 x 100), more than the limit of 100,000" \
+        in ei.value.format()
+    # counted, not drawn: 10^12 samples would need 8 TB of draws
+    with pytest.raises(InputError) as ei:
+        expand([Param("r", dist="normal", args=(0.0, 1.0))], samples=10 ** 12)
+    assert "1,000,000,000,000 scenarios (1000000000000 samples)" in ei.value.format()
+    assert len(expand(grid[:2] + [Param("q", values=(1, 2))])) == 20_000
+
+
+def test_solver_of_another_backend_is_refused_up_front(chat, tmp_path, capsys):
+    """QA: --solver scip on a pulp problem solved nothing and wrote (and cached) an `invalid` row
+    per scenario; `solve` refuses it before solving."""
+    assert chat.problem.solver.backend == "pulp"
+    with pytest.raises(InputError) as ei:
+        run_sweep(chat, [parse_set(f"{DEMAND}=20")], options=SolveOptions(solver="scip"),
+                  cache_dir=None, workers=1)
+    assert "solver (--solver): backend pulp has no solver 'scip'" in ei.value.format()
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--solver", "scip", "--no-cache",
+                 "--quiet", "--out", str(tmp_path / "s.csv")]) == 2
+    assert "backend pulp has no solver 'scip'" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_unknown_path_fails_before_solving(chat, tmp_path):
     with pytest.raises(InputError) as ei:
         run_sweep(chat, [parse_set("workloads.chatt.slo.ttft_ms=1")], cache_dir=None, workers=1)
     assert "did you mean 'chat'" in ei.value.format()
+
+
+ENT = ROOT / "problems" / "enterprise-multi-region.yaml"
+
+
+@pytest.mark.parametrize("problem,sets", [
+    (CHAT, [f"{DEMAND}=20", "workloads.0.demand.requests_per_s=80"]),           # by id and by index
+    (CHAT, ["workloads.chat.demand={requests_per_s: 80}", f"{DEMAND}=20"]),      # a section and its field
+    (CHAT, ["workloads=[{id: other}]", f"{DEMAND}=20"]),                         # a list and its entry
+    (ENT, ["fleet.existing=[],[{accelerator: h100-sxm, region: virginia, devices: 4}]",
+           "fleet.existing.0.devices=2"]),
+    (ENT, ["fleet.power_caps=[]", "fleet.power_caps.ireland.max_kw=5"]),
+])
+def test_overlapping_sets_are_refused_naming_both(problem, sets, capsys):
+    """QA: the first two were accepted and the row showed values the solve did not use (the last
+    flag won); the others crashed with a KeyError (exit 1)."""
+    loaded = load_problem(problem)
+    for order in (sets, sets[::-1]):
+        with pytest.raises(InputError) as ei:
+            run_sweep(loaded, [parse_set(s) for s in order], cache_dir=None, workers=1)
+        text = ei.value.format()
+        a, b = (s.partition("=")[0] for s in order)
+        assert f"--set {a} and --set {b} name the same field" in text
+    assert main(["sweep", str(problem), *[f"--set={s}" for s in sets], "--no-cache", "--quiet",
+                 "--out", str(ROOT / "never-written.csv")]) == 2
+    assert "name the same field" in capsys.readouterr().err
+    assert not (ROOT / "never-written.csv").exists()
+
+
+def test_paths_resolve_on_the_problem_so_the_flag_order_does_not_matter(chat):
+    """Renaming an entry by index and setting a field by its old id: both name entry 0 (this used to
+    fail with a KeyError, or not, depending on the order of the flags)."""
+    sets = ["workloads.0.id=renamed", f"{TTFT}=700"]
+    rows = [run_sweep(chat, [parse_set(s) for s in order], cache_dir=None, workers=1).rows[0]
+            for order in (sets, sets[::-1])]
+    assert rows[0]["key"] == rows[1]["key"]
+
+
+def test_scenario_overrides_that_overlap_are_refused():
+    from solver.problem.load import load_problem_text
+    text = CHAT.read_text() + """
+  - name: clash
+    set:
+      workloads.chat.slo.ttft_ms: 500
+      workloads.0.slo.ttft_ms: 900
+"""
+    with pytest.raises(InputError) as ei:
+        load_problem_text(text, file=str(CHAT), scenario="clash")
+    assert ("overrides 'workloads.chat.slo.ttft_ms' and 'workloads.0.slo.ttft_ms' set the same field"
+            in ei.value.format())
 
 
 # ---------------------------------------------------------------------- cache key
@@ -127,6 +222,56 @@ def test_cache_key_depends_on_what_decides_the_result():
     # key order does not matter; NaN is spelled out instead of breaking JSON
     assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1})
     assert "nan" in canonical_json({"x": float("nan")})
+
+
+@pytest.fixture
+def other_calibration(tmp_path, monkeypatch):
+    """$FLEETOPT_CALIBRATION_DIR naming a copy of the shipped calibration with max_batch 8."""
+    from solver.perf.params import reset_default_params
+    text = (ROOT / "catalogs" / "calibration" / "perf_params.yaml").read_text()
+    assert "max_batch: 2048" in text
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "perf_params.yaml").write_text(text.replace("max_batch: 2048", "max_batch: 8"))
+
+    def use():
+        monkeypatch.setenv("FLEETOPT_CALIBRATION_DIR", str(calib))
+        reset_default_params()
+    yield use
+    monkeypatch.delenv("FLEETOPT_CALIBRATION_DIR", raising=False)
+    reset_default_params()
+
+
+def test_cache_key_depends_on_calibration_content_and_solver_versions(other_calibration, tmp_path,
+                                                                      monkeypatch):
+    """QA: a refit or $FLEETOPT_CALIBRATION_DIR changed results 9x while the cache served the old
+    rows; a solver library upgrade did not change the key either."""
+    from solver.explore import cache as cache_mod
+    from solver.perf.params import reset_default_params
+    key = lambda: scenario_key({"a": 1}, catalog_version="v1", overlays={}, options={})  # noqa: E731
+    k0 = key()
+    other_calibration()
+    k1 = key()
+    assert k1 != k0
+    # the content decides, not the path: the same bytes elsewhere give the shipped key
+    same = tmp_path / "same"
+    same.mkdir()
+    (same / "perf_params.yaml").write_bytes(
+        (ROOT / "catalogs" / "calibration" / "perf_params.yaml").read_bytes())
+    monkeypatch.setenv("FLEETOPT_CALIBRATION_DIR", str(same))
+    reset_default_params()
+    assert key() == k0
+    monkeypatch.setattr(cache_mod, "solver_versions", lambda: {"highspy": "0.0.1"})
+    assert key() != k0
+
+
+def test_sweep_solves_again_under_another_calibration(chat, other_calibration, tmp_path):
+    p = [parse_set(f"{DEMAND}=20")]
+    first = run_sweep(chat, p, cache_dir=str(tmp_path / "c"), workers=1)
+    other_calibration()
+    second = run_sweep(chat, p, cache_dir=str(tmp_path / "c"), workers=1)
+    assert second.n_cached == 0 and second.n_solved == 1
+    assert second.rows[0]["total_usd"] > 2 * first.rows[0]["total_usd"]
 
 
 def test_corrupt_cache_record_is_a_miss(tmp_path):
@@ -512,3 +657,113 @@ def test_ray_that_cannot_start_is_an_environment_error(tmp_path, capsys, monkeyp
         (_ for _ in ()).throw(ImportError(name)) if name == "ray" else real(name, *a, **k)))
     assert main(args) == 2
     assert "pip install 'fleetopt[ray]'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not ray_available(), reason="ray not installed")
+def test_unreachable_ray_address_is_exit_2_not_a_hang(tmp_path, capsys, monkeypatch):
+    """QA: RAY_ADDRESS=127.0.0.1:1 retried for > 400 s; a RAY_ADDRESS left in the environment
+    turns Ray on without --ray, which is documented, and now said on stderr."""
+    import time
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    t0 = time.monotonic()
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--no-cache", "--quiet",
+                 "--out", str(tmp_path / "r.csv")]) == 2
+    assert time.monotonic() - t0 < 60
+    err = capsys.readouterr().err
+    assert "note: running on Ray because RAY_ADDRESS is set (127.0.0.1:1); --no-ray" in err
+    assert "Ray did not start at 127.0.0.1:1: cannot connect within 10 s" in err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_sigterm_during_a_ray_sweep_exits_143_and_stops_ray(chat, monkeypatch):
+    """QA: with --ray, SIGTERM gave exit 134 (Ray's handlers: a stack dump and abort) where the
+    README says 143.  A stand-in for Ray that installs its own SIGTERM handler in init, as Ray does,
+    and receives SIGTERM while the sweep waits."""
+    import os
+    import signal
+    import time
+    import types
+    calls = []
+
+    def init(**kw):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))    # what ray.init does
+        calls.append("init")
+
+    def wait(pending, num_returns=1):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+        return [], pending
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=init, wait=wait,
+                                 shutdown=lambda: calls.append("shutdown"),
+                                 remote=lambda **kw: lambda f: types.SimpleNamespace(remote=lambda t: object()))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    try:
+        with pytest.raises(SystemExit) as ei:
+            run_sweep(chat, [parse_set(f"{DEMAND}=20")], cache_dir=None, use_ray=True)
+    finally:
+        handler = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert ei.value.code == 143
+    assert calls == ["init", "shutdown"]
+    assert handler is signal.SIG_DFL          # the caller's handling is back
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """QA: after SIGKILL of the sweep, its pool workers stayed blocked on the task pipe for ever."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    def ppid_state(pid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None, "gone"
+        fields = stat.rpartition(")")[2].split()
+        return int(fields[1]), fields[0]
+
+    script = tmp_path / "kill_me.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from solver.explore import sweep\n"
+        "def slow(task):\n"
+        "    time.sleep(600)\n"
+        "sweep.run_scenario = slow\n"
+        "print(os.getpid(), flush=True)\n"
+        "sweep._run_pool([{'key': 1}, {'key': 2}], 2, lambda t, r: None)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    parent = int(proc.stdout.readline())
+    deadline = time.monotonic() + 30
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = [int(d) for d in os.listdir("/proc") if d.isdigit() and ppid_state(d)[0] == parent]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(ppid_state(w)[1] not in ("gone", "Z") for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if ppid_state(w)[1] not in ("gone", "Z")]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive
+
+
+def test_summary_does_not_name_a_cache_the_sweep_dropped(tmp_path, capsys, monkeypatch):
+    """QA: a cache that could not be written mid-run was dropped with a warning, and the last line
+    still said "; cache DIR"."""
+    def full(self, key, record):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ResultCache, "put", full)
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--cache", str(tmp_path / "c"),
+                 "--workers", "1", "--quiet", "--out", str(tmp_path / "s.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "cannot write the result cache" in err and "going on without it" in err
+    last = out.splitlines()[-1]
+    assert last.startswith(f"wrote {tmp_path / 's.csv'} (csv,") and "cache" not in last

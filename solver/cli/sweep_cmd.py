@@ -6,7 +6,7 @@ Grid: ``--set PATH=V1,V2`` (several --set: cartesian product).  Random:
 cached under ``--cache`` (default ``.fleetopt-cache/``, left out with a warning
 where it cannot be written) so a rerun only solves new scenarios.  Local worker
 processes by default (SIGTERM stops them too, exit 143); ``--ray`` (or
-RAY_ADDRESS set) runs one Ray task per scenario.
+RAY_ADDRESS set, which a note on stderr says) runs one Ray task per scenario.
 
 Every scenario gets a row and the table is written whatever the rows say.  Exit
 code 0 when every row is an answer (optimal, time_limit or infeasible: "no plan"
@@ -81,6 +81,9 @@ def run(args) -> int:
     before = file_stamp(args.out)
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads)
     use_ray = (args.ray or bool(os.environ.get("RAY_ADDRESS"))) and not args.no_ray
+    if use_ray and not args.ray:      # documented, but easy to inherit from a shell or a cron job
+        print(f"note: running on Ray because RAY_ADDRESS is set ({os.environ['RAY_ADDRESS']}); "
+              "--no-ray runs local processes", file=sys.stderr)
     cache_dir = None if args.no_cache else (args.cache or DEFAULT_CACHE_DIR)
     if cache_dir and not args.cache:
         try:
@@ -100,8 +103,8 @@ def run(args) -> int:
               f"overwritten; this sweep's table is {out}", file=sys.stderr)
     fmt = write_table(res, out)
     print(res.summary_text(), end="")
-    print(f"wrote {out} ({fmt}, {len(res.rows)} rows)"
-          + (f"; cache {cache_dir}" if cache_dir else ""))
+    print(f"wrote {out} ({fmt}, {len(res.rows)} rows)"      # not a cache the sweep dropped
+          + (f"; cache {res.cache}" if res.cache else ""))
     code = exit_code(res.rows)
     return (code or EXIT_BAD_INPUT) if moved else code
 

@@ -7,6 +7,10 @@ The key is the SHA-256 of the canonical JSON of
   of every overlay file the document names,
 * the fleetopt version *and* a digest of its own source files (so a code
   change during development never serves a stale result),
+* the content of the performance-model calibration in effect (the shipped
+  ``catalogs/calibration/perf_params.yaml`` or ``$FLEETOPT_CALIBRATION_DIR``'s:
+  outside ``solver/``, so the source digest does not cover it) and the
+  versions of the solver libraries (an upgrade can change a row),
 * the solver options (backend, solver, time limit, gap, threads).
 
 Records are written atomically by the parent process only, so concurrent
@@ -66,6 +70,41 @@ def tool_version() -> str:
     return f"{solver.__version__}+src.{source_digest()[:16]}"
 
 
+#: the solver libraries whose versions are part of the key (absent ones count as None)
+SOLVER_LIBRARIES = ("highspy", "pulp", "ortools")
+
+
+@lru_cache(maxsize=1)
+def solver_versions() -> dict:
+    """Installed versions of the solver libraries: a ``pip install -U`` can change a result, or
+    turn a cached ``time_limit`` row into an optimal one."""
+    from importlib import metadata
+    out = {}
+    for name in SOLVER_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+_CALIBRATION: tuple = (None, "")     # (the PerfParams object, its digest)
+
+
+def calibration_digest() -> str:
+    """SHA-256 of the content of the performance-model calibration in effect.
+
+    Its content (:meth:`PerfParams.key`), not its path: a refit rewrites the shipped file in
+    place, and ``$FLEETOPT_CALIBRATION_DIR`` may name another.  Computed once per loaded object.
+    """
+    global _CALIBRATION
+    from solver.perf.params import default_params
+    params = default_params()
+    if _CALIBRATION[0] is not params:
+        _CALIBRATION = (params, hashlib.sha256(canonical_json(params.key()).encode()).hexdigest())
+    return _CALIBRATION[1]
+
+
 def file_digest(path: str | os.PathLike) -> Optional[str]:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -88,7 +127,8 @@ def overlay_digests(doc: dict, problem_file: str, extra: Iterable[str] = ()) -> 
 
 def scenario_key(doc: dict, *, catalog_version: str, overlays: dict, options: dict) -> str:
     payload = {"format": CACHE_FORMAT, "problem": doc, "catalog": catalog_version,
-               "overlays": overlays, "fleetopt": tool_version(), "options": options}
+               "overlays": overlays, "fleetopt": tool_version(), "options": options,
+               "calibration": calibration_digest(), "solvers": solver_versions()}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 

@@ -22,6 +22,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import numbers
 import os
 import re
 import signal
@@ -43,6 +44,9 @@ from solver.problem.load import require_loaded
 from solver.report import number_text
 
 DISTRIBUTIONS = ("uniform", "normal", "lognormal")
+#: most scenarios one sweep runs: a sweep holds every row (and every document it has to solve)
+#: in memory, so 10^6 scenarios took minutes and gigabytes before the first solve
+MAX_SCENARIOS = 100_000
 #: statuses of rows that did not come from a solve
 INVALID = "invalid"      # the edited problem is not valid input (message in `error`)
 CRASHED = "crashed"      # an unexpected exception (a bug): never cached
@@ -159,21 +163,30 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
     grid = [p for p in params if not p.random]
     rand = [p for p in params if p.random]
     paths = [p.path for p in params]
-    if len(set(paths)) != len(paths):
-        dup = sorted({p for p in paths if paths.count(p) > 1})
-        raise InputError(InputIssue(f"--set names {', '.join(dup)} more than once", path="--set",
-                                    hint="give all values of a path in one --set, comma-separated"))
+    check_no_overlap(params)
+    # numpy's own words ("expected non-negative integer") came out as an internal error (exit 1)
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise InputError(InputIssue(f"seed (--seed) must be an integer >= 0, got {seed!r}",
+                                    hint="e.g. --seed 1 (the same seed gives the same draws)"))
+    if samples is not None and samples < 1:
+        raise InputError(InputIssue(f"samples (--samples) must be at least 1, got {samples!r}",
+                                    hint="e.g. --samples 50"))
     if rand and not samples:
         raise InputError(InputIssue("random values need samples (--samples N)",
                                     hint="e.g. samples=50, seed=1 (--samples 50 --seed 1)"))
-    if samples is not None and samples < 1:
-        raise InputError(InputIssue(f"samples (--samples) must be >= 1, got {samples!r}"))
     if samples and not rand:
         raise InputError(InputIssue("samples (--samples) is for random values (uniform/normal/lognormal)",
                                     hint="leave samples out for a grid"))
-    points = list(itertools.product(*[p.values for p in grid])) if grid else [()]
     reps = samples or 1
-    n = len(points) * reps
+    n = math.prod(len(p.values) for p in grid) * reps
+    if n > MAX_SCENARIOS:
+        sizes = [str(len(p.values)) for p in grid] + ([f"{reps} samples"] if rand else [])
+        raise InputError(InputIssue(
+            f"the sweep has {n:,} scenarios ({' x '.join(sizes)}), more than the limit of "
+            f"{MAX_SCENARIOS:,}", path="--set",
+            hint="fewer values per --set (or fewer --samples), or split it into several sweeps, "
+                 "e.g. one per value of a --set"))
+    points = list(itertools.product(*[p.values for p in grid])) if grid else [()]
     rng = np.random.default_rng(seed)
     draws = {p.path: p.draw(rng, n) for p in rand}
     out = []
@@ -184,6 +197,25 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
             a.update({p.path: draws[p.path][row] for p in rand})
             out.append({p: a[p] for p in paths})
     return out
+
+
+def check_no_overlap(params: Sequence[Param], targets: Optional[Sequence[tuple]] = None) -> None:
+    """:class:`InputError` naming both flags when two ``--set`` address the same field, or a section
+    and a field inside it: the result would depend on the order of the flags.
+
+    ``targets``: the paths :func:`check_param_path` resolved on the problem (an entry by id and by
+    index are one field); else the paths as written.
+    """
+    from solver.problem.load import overlapping_targets
+    if targets is None:
+        targets = [tuple(p.path.split(".")) for p in params]
+    pairs = overlapping_targets(zip([p.path for p in params], targets))
+    if pairs:
+        raise InputError([InputIssue(f"--set {a} and --set {b} name the same field (or one inside the "
+                                     "other): the result would depend on their order", path="--set",
+                                     hint="give all values of a field in one --set, comma-separated; "
+                                          "set a section or the fields inside it, not both")
+                          for a, b in pairs])
 
 
 def _models_in(annotation) -> list:
@@ -233,15 +265,17 @@ def check_schema_path(path: str) -> None:
         model = inner[0] if inner else None
 
 
-def check_param_path(path: str, loaded=None, value: Any = 1.0) -> None:
+def check_param_path(path: str, loaded=None, value: Any = 1.0) -> Optional[tuple]:
     """:class:`InputError` when ``path`` names no schema field or (given ``loaded``) no entry of
-    that problem, naming the path with a "did you mean"."""
+    that problem, naming the path with a "did you mean"; else (given ``loaded``) the path resolved
+    to keys and list indexes."""
+    from solver.problem.load import set_path
     check_schema_path(path)
     if loaded is None:
-        return
+        return None
     loaded = require_loaded(loaded, "parse_set")
     try:
-        apply(base_document(loaded), {path: value})
+        return set_path(base_document(loaded), path, value)
     except KeyError as exc:
         raise InputError(InputIssue(f"--set path {path!r} does not resolve: {exc.args[0]}",
                                     path="--set", file=loaded.file,
@@ -364,6 +398,7 @@ class SweepResult:
     seconds: float
     executor: str
     plans: dict = field(default_factory=dict, repr=False)   # scenario index -> plan dict
+    cache: Optional[str] = None     # the cache folder, None when none was used or it was dropped
 
     def summary_text(self) -> str:
         ok = [r["total_usd"] for r in self.rows if r.get("total_usd") is not None]
@@ -400,15 +435,21 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     loaded = require_loaded(loaded, "run_sweep")
     params = _params(params)
     t0 = time.perf_counter()
-    options.check()
+    # a --solver of another backend than the problem's is refused up front, as `solve` does,
+    # not N `invalid` rows; unless a --set changes the solver section (then each row says)
+    sets_solver = any(p.path.split(".")[0] == "solver" for p in params)
+    options.check(default_backend=None if sets_solver else loaded.problem.solver.backend)
     if workers is not None and workers < 1:
         raise InputError(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}"))
     workers = workers or default_workers()
     base = base_document(loaded)
+    # Every path must resolve on the base document (a typo is a usage error, not N error rows),
+    # and no two may overlap there.  Scenarios are set by the resolved paths (entries by index),
+    # so that setting one entry's id cannot change what another path names.
+    targets = [check_param_path(p.path, loaded, p.values[0] if p.values else 1.0) for p in params]
+    check_no_overlap(params, targets)
+    where = {p.path: ".".join(map(str, t)) for p, t in zip(params, targets)}
     assignments = expand(params, samples=samples, seed=seed)
-    # Every path must resolve on the base document (a typo is a usage error, not N error rows).
-    for p in params:
-        check_param_path(p.path, loaded, p.values[0] if p.values else 1.0)
     cat_version = loaded.catalog.version
     opt_key = {**options.kwargs(), "defaults": loaded.problem.solver.model_dump(mode="json")}
     if cache_dir:
@@ -432,7 +473,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
             on_row(row)
 
     for i, a in enumerate(assignments):
-        doc = apply(base, a)
+        doc = apply(base, {where[p]: v for p, v in a.items()})
         key = scenario_key(doc, catalog_version=cat_version,
                            overlays=overlay_digests(doc, loaded.file, overlays), options=opt_key)
         rec = cache.get(key) if cache else None
@@ -480,7 +521,8 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     columns = table_columns(rows, [p.path for p in params])
     return SweepResult(rows=rows, columns=columns, n_cached=n_cached,
                        n_solved=n_solved, n_failed=n_failed,
-                       seconds=time.perf_counter() - t0, executor=executor, plans=plans)
+                       seconds=time.perf_counter() - t0, executor=executor, plans=plans,
+                       cache=str(cache.dir) if cache is not None else None)
 
 
 def _run_pool(tasks: list, workers: int, done: Callable) -> None:
@@ -490,7 +532,8 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
     # `if __name__ == "__main__"` guard; elsewhere spawn (which does need the guard).
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         futs = {pool.submit(run_scenario, t): t for t in tasks}
         try:
             with _sigterm_exits():
@@ -506,6 +549,23 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
             for proc in list((pool._processes or {}).values()):
                 proc.kill()
             raise
+
+
+#: seconds between a pool worker's checks that the sweep's process is still there
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: end the worker once the sweep's process is gone.
+
+    Killed with SIGKILL (``timeout -s KILL``, the OOM killer), the parent runs no clean-up, and
+    its workers would wait on the task pipe for ever, re-parented to init.
+    """
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+    threading.Thread(target=watch, name="fleetopt-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -543,6 +603,28 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
+#: seconds to wait for a Ray cluster's address to accept a connection
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """:class:`RayUnavailable` when a cluster address (``HOST:PORT``) does not accept a connection.
+
+    ``ray.init`` retries an unreachable address for ever (a batch sweep hung for > 400 s);
+    ``auto`` and ``ray://`` (Ray Client, which has its own time-out) are left to Ray.
+    """
+    import socket
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayUnavailable(f"Ray did not start at {address}: cannot connect within {timeout:g} s "
+                             f"({exc}); is the cluster up? (or run without --ray and unset RAY_ADDRESS, "
+                             "or --no-ray)") from None
+
+
 def _run_ray(tasks: list, workers: int, done: Callable) -> None:
     """One Ray task per scenario; a local Ray instance unless RAY_ADDRESS names a cluster.
 
@@ -554,32 +636,44 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
         raise RayUnavailable("--ray needs Ray, which is not installed: pip install 'fleetopt[ray]' "
                              "(or run without --ray and unset RAY_ADDRESS)") from None
     started = False
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main else None
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS") or None
         kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         if address is None:
             kw["num_cpus"] = workers
+        else:
+            check_ray_address(address)
         try:
             ray.init(address=address, **kw)
         except Exception as exc:  # noqa: BLE001 - Ray's own words say what is missing
             raise RayUnavailable(f"Ray did not start{f' at {address}' if address else ''}: {exc} "
                                  "(or run without --ray and unset RAY_ADDRESS)") from None
         started = True
+        # ray.init replaced the caller's SIGTERM handling (its Python handler exits 15, and its
+        # core worker's C++ handler aborts with a stack dump: exit 134); put it back, so that
+        # SIGTERM exits 143 as with processes, after the `finally` stopped the local instance
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
     try:
         remote = ray.remote(num_cpus=1)(run_scenario)
         refs = {remote.remote(t): t for t in tasks}
         pending = list(refs)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for r in ready:
-                try:
-                    rec = ray.get(r)
-                except Exception as exc:  # noqa: BLE001 - a task or its worker failed
-                    rec = _crashed(exc)
-                done(refs[r], rec)
+        with _sigterm_exits():
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for r in ready:
+                    try:
+                        rec = ray.get(r)
+                    except Exception as exc:  # noqa: BLE001 - a task or its worker failed
+                        rec = _crashed(exc)
+                    done(refs[r], rec)
     finally:
         if started:
             ray.shutdown()
+            if before is not None:
+                signal.signal(signal.SIGTERM, before)
 
 
 # ---------------------------------------------------------------------- the table

@@ -118,6 +118,15 @@ def set_path(doc: dict, path: str, value: Any) -> tuple:
             raise KeyError(f"{'.'.join(parts[:i])} is a value, not a section")
 
 
+def overlapping_targets(targets: Iterable[tuple[str, tuple]]) -> list[tuple[str, str]]:
+    """Pairs of ``(name, resolved path)`` (what :func:`set_path` returned) that set the same field,
+    or a section and a field inside it: the result would depend on the order they are applied in
+    (an entry by id and by index, a list replaced and one of its entries set)."""
+    targets = list(targets)
+    return [(a, b) for i, (a, ta) in enumerate(targets) for b, tb in targets[i + 1:]
+            if ta[:len(tb)] == tb[:len(ta)]]
+
+
 class ScenarioSourceMap(SourceMap):
     """Lines of a scenario-resolved document: a value a scenario set is at its override's line."""
 
@@ -177,6 +186,7 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
         return smap.line_of(path) if smap else None
 
     sets = sc.get("set") or {}
+    targets: list[tuple[str, tuple]] = []
     if not isinstance(sets, dict):
         collector.add("`set` must map dotted paths to values",
                       path=format_path(("scenarios", idx, "set")),
@@ -194,8 +204,14 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
                           path=format_path(here), line=line(here),
                           hint="address list entries by id, name or region (workloads.chat.slo.ttft_ms) or by index (fleet.existing.0.devices)")
             continue
+        targets.append((str(path), target))
         if line(here) is not None:
             overrides[target] = line(here)
+    for a, b in overlapping_targets(targets):
+        here = ("scenarios", idx, "set", b)
+        collector.add(f"overrides {a!r} and {b!r} set the same field (or one inside the other): the "
+                      "result would depend on their order", path=format_path(here), line=line(here),
+                      hint="keep one of them, or set the fields inside a section instead of both")
     return out, ScenarioSourceMap(smap, file or "", overrides)
 
 
