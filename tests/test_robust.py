@@ -189,6 +189,8 @@ def test_the_mean_plan_may_rent_above_its_reservations(tmp_path, capsys):
     (["--scenarios", "all"], "first-stage offers"),
     (["--percentile", "0"], "--percentile"),
     (["--multipliers", "1,2", "--probabilities", "0.3,0.3"], "--probabilities"),
+    # a solver of another backend than the problem's (QA: each plan failed, after the draws)
+    (["--solver", "scip"], "has no solver 'scip'"),
 ])
 def test_robust_cli_bad_input(argv, where, capsys):
     rc = main(["robust", str(ROOT / "problems" / "enterprise-multi-region.yaml"), *argv])

@@ -126,8 +126,9 @@ def run(args) -> int:
         raise InputError(InputIssue("robust handles single-period problems only", path="objective.periods",
                                     hint="remove objective.periods"))
     check_outputs(args, {"json": "--json"})
-    scen = build_scenarios(args, loaded)
     so = loaded.problem.solver
+    opts.check(default_backend=so.backend)        # a --solver of another backend than the problem's
+    scen = build_scenarios(args, loaded)
     backend = opts.backend or so.backend
     solver = opts.solver or (so.solver if backend == so.backend else None)
     rep = robust_plan(scen, percentile=args.percentile, backend=backend, solver=solver,
