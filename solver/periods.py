@@ -305,9 +305,13 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
     moves = []
     if per.move_usd_per_device is not None:
         ex = [i for i, o in enumerate(k.offers) if o.existing]
-        # a device moves to another region and keeps its age (so its age group)
+        owned_groups = {(k.offers[i].accelerator, k.offers[i].age_group) for i in ex
+                        if (k.offers[i].max_units or 0) > 0}
+        # a device moves to another region and keeps its age (so its age group); from a region where
+        # its group owned none too (moved there earlier: the stock rows keep the count)
         moves = [(i, j) for i in ex for j in ex if i != j and k.offers[i].accelerator == k.offers[j].accelerator
-                 and k.offers[i].age_group == k.offers[j].age_group and (k.offers[i].max_units or 0) > 0]
+                 and k.offers[i].age_group == k.offers[j].age_group
+                 and (k.offers[i].accelerator, k.offers[i].age_group) in owned_groups]
     width = max([len(x) for x in pay.values()] + [0])
     pay_hours = np.zeros((O, width))
     for oi, hours in pay.items():

@@ -127,12 +127,18 @@ def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec,
     owned = np.array([o.max_units or 0 for o in k.offers], float)
     if spec.moves:   # devices moved in may serve anywhere their accelerator is owned
         by_acc: dict = {}
+        by_group: dict = {}
         for o, off in enumerate(k.offers):
             if off.existing:
                 by_acc[off.accelerator] = by_acc.get(off.accelerator, 0) + owned[o]
+                by_group[off.accelerator, off.age_group] = by_group.get((off.accelerator, off.age_group), 0) + owned[o]
         cap_units = np.array([by_acc[off.accelerator] if off.existing else 0 for off in k.offers], float)
+        # devices moved in can be retired or moved on there too (QA: a device moved to a region where
+        # its age group owned none stayed idle to the horizon, its resale lost, in an 'optimal' plan)
+        group = np.array([by_group[off.accelerator, off.age_group] if off.existing else 0 for off in k.offers],
+                         float)
     else:
-        cap_units = owned
+        cap_units = group = owned
     fixed = np.flatnonzero(kind != "elastic")
     el = np.flatnonzero(kind == "elastic")
     for t in range(T):
@@ -155,11 +161,11 @@ def add_period_variables(b: ModelBuilder, k: Coefficients, spec: PeriodSpec,
         # been carried out whatever they are worth now, later ones are priced as changes)
         ts = [t for t in range(T) if gain[t] < -1e-9
               or (previous or {}).get(("retire", k.offers[o].key, t), 0) > 0]
-        if ts and owned[o] > 0:
-            R[ts, o] = b.add_vars(f"r[{o}]", [f"r[{o}]@{t}" for t in ts], 0.0, owned[o], integer=True)
+        if ts and group[o] > 0:
+            R[ts, o] = b.add_vars(f"r[{o}]", [f"r[{o}]@{t}" for t in ts], 0.0, group[o], integer=True)
     MV = np.full((T, len(spec.moves)), -1, np.int64)
     for i, (o1, o2) in enumerate(spec.moves):
-        MV[:, i] = b.add_vars(f"mv[{o1},{o2}]", [f"mv[{o1}->{o2}]@{t}" for t in range(T)], 0.0, owned[o1],
+        MV[:, i] = b.add_vars(f"mv[{o1},{o2}]", [f"mv[{o1}->{o2}]@{t}" for t in range(T)], 0.0, group[o1],
                               integer=True)
     Y = np.zeros((T, S, C), np.int64)
     X = np.zeros((T, S, P), np.int64)
