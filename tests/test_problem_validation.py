@@ -245,6 +245,15 @@ def test_all_errors_reported_at_once(tmp_path, capsys):
         assert needle in err
 
 
+def test_an_overlay_given_twice_reports_its_errors_once(tmp_path, capsys):
+    # QA: `validate problem.yaml overlay.yaml`, the problem naming the overlay: each error twice
+    (tmp_path / "ov.yaml").write_text("schema_version: 1\naccelerators:\n- id: l4\n  memory_gb: 24\n")
+    (tmp_path / "p.yaml").write_text(GOOD.replace("name: tiny\n", "name: tiny\ncatalog: [ov.yaml]\n"))
+    assert main(["validate", str(tmp_path / "p.yaml"), str(tmp_path / "ov.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "1 input error:" in err and err.count("memory_gb") == 1
+
+
 def test_missing_file_and_not_yaml(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
     (tmp_path / "bin.yaml").write_bytes(b"\x00\x01\x02")

@@ -78,7 +78,9 @@ def run(args) -> int:
         try:
             print(validate_file(f, args.catalog, args.scenario, findings))
         except InputError as exc:
-            issues.extend(exc.issues)
+            # an overlay named on the command line and by a problem given beside it is read twice:
+            # its errors are reported once
+            issues.extend(i for i in exc.issues if i not in issues)
     for found in findings:
         print(found.format(), end="", file=sys.stderr)
     if issues:
