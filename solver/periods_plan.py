@@ -383,8 +383,10 @@ def horizon_energy(k, spec, v, x: np.ndarray) -> tuple[float, float]:
 
 
 def plan_change(old: dict, new: dict) -> dict:
-    """What re-optimisation changed: decisions (buy / reserve / retire), rentals, routing, cost."""
+    """What re-optimisation changed: decisions (buy / reserve / retire / move, each with the change
+    in what it commits in the objective, discounted to period 0), rentals, routing, cost."""
     a, b = old["periods"]["timeline"], new["periods"]["timeline"]
+    disc_a, disc_b = (1.0 / (1.0 + (p["periods"].get("discount_rate_per_period") or 0.0)) for p in (old, new))
     decisions = []
     rentals = []
     routes = []
@@ -406,8 +408,10 @@ def plan_change(old: dict, new: dict) -> dict:
         mb = {(m["from"], m["to"]): m["devices"] for m in b[t].get("moves", [])}
         for key in sorted(set(ma) | set(mb)):
             if ma.get(key, 0) != mb.get(key, 0):
-                ua_ = {(m["from"], m["to"]): m["usd"] for m in a[t].get("moves", [])}
-                ub_ = {(m["from"], m["to"]): m["usd"] for m in b[t].get("moves", [])}
+                # a move's usd is its fee; the objective counts it discounted, as the other decisions'
+                # {dec}_usd are (QA: dropped moves showed -$500 beside discounted retirements)
+                ua_ = {(m["from"], m["to"]): m["usd"] * disc_a ** t for m in a[t].get("moves", [])}
+                ub_ = {(m["from"], m["to"]): m["usd"] * disc_b ** t for m in b[t].get("moves", [])}
                 decisions.append({"period": t, "offer": f"{key[0]}->{key[1]}", "decision": "move",
                                   "old_units": ma.get(key, 0), "new_units": mb.get(key, 0),
                                   "change_usd": ub_.get(key, 0.0) - ua_.get(key, 0.0)})

@@ -246,6 +246,11 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
 
 
 CHANGE_TITLE = "Change from the previous plan"
+DECISION_CHANGE_NOTE = ("objective change: what the decision commits in the objective, discounted to period 0 "
+                        "(buy, reserve: the units' cost over the periods they serve, upkeep and idle power "
+                        "included; retire: the fee less the resale, and the value at the horizon it gives up; move: the "
+                        "fee), new plan less previous; the change penalty is on top; rentals: see the accrued "
+                        "cost per period")
 
 
 def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], list[list[str]], str]]]]:
@@ -266,8 +271,8 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
              usd_text(d.get("change_usd"))] for d in ch["decisions"]]
     rows += [[str(r["period"]), r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
               "/".join(map(str, r["new_by_slice"] or [])), "see period cost"] for r in ch["rentals"]]
-    tables = [("Decisions changed", ["period", "offer", "change", "old", "new", "cost change"], rows,
-               "" if rows else "no buy, reserve, retire or rental decision changed")]
+    tables = [("Decisions changed", ["period", "offer", "change", "old", "new", "objective change"], rows,
+               DECISION_CHANGE_NOTE if rows else "no buy, reserve, retire, move or rental decision changed")]
     if ch["period_cost"]:
         tables.append(("Accrued cost per period", ["period", "old cost", "new cost", "change"],
                        [[str(c["period"]), usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
@@ -300,7 +305,7 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     change = change_tables(plan)
     if change is not None:
         head, tables = change
-        text = head + "".join(f"\n\n{_table(h, rows, markdown)}" if rows else f"\n\n{note}"
+        text = head + "".join((f"\n\n{_table(h, rows, markdown)}" if rows else "") + (f"\n\n{note}" if note else "")
                               for _, h, rows, note in tables)
         secs.append((CHANGE_TITLE, text))
     return secs

@@ -716,3 +716,17 @@ def test_the_html_of_a_reoptimised_plan_shows_the_change_from_the_previous_plan(
     broken = copy.deepcopy(reoptimised["flat"])
     del broken["periods"]["change"]["decisions"]
     assert "Change from the previous plan" not in render_html(broken)
+
+
+def test_a_changed_move_counts_as_the_objective_counts_it(reoptimised):
+    """QA (procurement 5): dropped moves showed their fee, -$500, beside discounted retirements and buys.
+    The objective counts a move in period t at 500 / 1.02^t (2 % a period), so the two moves the flat
+    forecast drops (periods 1 and 2) change it by -$490.20 and -$480.58, as the reports say."""
+    from solver.report import console_text
+    plan = reoptimised["flat"]
+    moves = [d for d in plan["periods"]["change"]["decisions"] if d["decision"] == "move"]
+    assert [(d["period"], d["old_units"], d["new_units"]) for d in moves] == [(1, 1, 0), (2, 1, 0)]
+    assert [d["change_usd"] for d in moves] == pytest.approx([-500 / 1.02, -500 / 1.02 ** 2])
+    text = console_text(plan)
+    assert "move    1    0    -$490\n" in text and "move    1    0    -$481\n" in text
+    assert "objective change: what the decision commits in the objective, discounted to period 0" in text
