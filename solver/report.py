@@ -277,7 +277,11 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
         tables.append(("Accrued cost per period", ["period", "old cost", "new cost", "change"],
                        [[str(c["period"]), usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
                         for c in ch["period_cost"]], ""))
-    tables.append(("Routing", [], [], f"{len(ch['routing'])} route(s) changed"))
+    swaps = ch.get("routing_swaps_not_listed") or 0
+    tables.append(("Routing", [], [], f"{len(ch['routing'])} route(s) changed" + (
+        f"; not counted: {swaps} that only moved traffic between deployments differing in the instance alone "
+        "(the same model on the same accelerator, region, acquisition and provider, e.g. owned devices of "
+        "different ages)" if swaps else "")))
     return head, tables
 
 

@@ -730,3 +730,38 @@ def test_a_changed_move_counts_as_the_objective_counts_it(reoptimised):
     text = console_text(plan)
     assert "move    1    0    -$490\n" in text and "move    1    0    -$481\n" in text
     assert "objective change: what the decision commits in the objective, discounted to period 0" in text
+
+
+def _with_routing(plan: dict, period: int, routes: dict) -> dict:
+    """``plan`` with slice 0 of ``period`` routed as {deployment: req/s} (workload chat)."""
+    out = copy.deepcopy(plan)
+    out["periods"]["timeline"][period]["slices"][0]["routing"] = [
+        {"workload": "chat", "deployment": d, "requests_per_s": r} for d, r in routes.items()]
+    return out
+
+
+def test_an_unchanged_reoptimisation_reports_no_route_change(reoptimised):
+    """QA (procurement 6): re-optimising q1 after quarter 2 with nothing changed kept every decision and
+    cost, and still reported '2 route(s) changed': a replica and its traffic swapped between the 2- and
+    4-year-old owned A100s in Virginia (an equal-cost optimum).  Swaps between deployments that differ
+    in the instance alone are not route changes; the report says how many it left out."""
+    from solver.periods_plan import plan_change, route_class
+    from solver.report import console_text
+    ch = reoptimised["q2"]["periods"]["change"]
+    assert ch["decisions"] == [] and ch["rentals"] == [] and ch["period_cost"] == [] and ch["change_usd"] == 0.0
+    assert ch["routing"] == []
+    dep = "llama-3.1-8b:bf16:tp1@a100-80gb@virginia/"
+    two, four, reserved = (dep + x for x in ("existing/owned:existing-2y", "existing/owned:existing-4y",
+                                             "reserved_1y/custom:custom-2"))
+    assert route_class(two) == route_class(four) != route_class(dep + "purchase/owned:server")
+    # by hand: 5 req/s from the 2-year-old devices to the 4-year-old ones is no route change; to the
+    # reserved ones it is (two routes)
+    q1 = reoptimised["q1"]
+    old = _with_routing(q1, 1, {two: 5.0, reserved: 20.0})
+    same = plan_change(old, _with_routing(q1, 1, {four: 5.0, reserved: 20.0}))
+    moved = plan_change(old, _with_routing(q1, 1, {reserved: 25.0}))
+    assert (len(same["routing"]), same["routing_swaps_not_listed"]) == (0, 2)
+    assert (len(moved["routing"]), moved["routing_swaps_not_listed"]) == (2, 0)
+    assert "2 route(s) changed\n" in console_text({**q1, "periods": {**q1["periods"], "change": moved}})
+    assert ("0 route(s) changed; not counted: 2 that only moved traffic between deployments differing in the "
+            "instance alone") in console_text({**q1, "periods": {**q1["periods"], "change": same}})
