@@ -83,6 +83,22 @@ def test_whole_step_of_a_power_cap(backend, solver):
         assert st.saving_usd_per_month == pytest.approx(saving, abs=1e-6)
 
 
+def test_whole_step_of_a_capex_cap_names_the_field_and_writes_money():
+    """QA (explain 8): '+2.2e+05 USD of caps.capex'.  a: bought, $220,000 a device ($1/h amortised),
+    2 req/s; b: rented at $4/h, 1 req/s; 4 req/s under a $220,000 capex cap: 1 a + 2 b = $9/h.  One
+    more device's capex (+$220,000) buys a second a: 2 a = $2/h, saving $7/h = $5,110/month."""
+    k = coeffs([offer("a", mode="purchase", capex=220000.0), offer("b", usd_per_device_hour=4.0)],
+               [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 2.0), (0, 1, 1.0)], [4.0], hours=H, max_capex_usd=220000.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(9.0 * H)
+    (st,) = discrete_steps(k, m, res.values)
+    assert (st.family, st.step, st.unit) == ("caps.capex", 220000.0, "USD")
+    assert st.saving_usd_per_month == pytest.approx(7.0 * HOURS_PER_MONTH)
+    assert st.text.startswith("+$220,000 of fleet.budget.max_capex_usd (one more unit's worth) saves "
+                              "$5,110.00 per month"), st.text
+
+
 def test_fixed_model_modes():
     k = _power_fleet()
     m = build_model(k)

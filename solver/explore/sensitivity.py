@@ -75,6 +75,7 @@ from solver.mip.backends import solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
+from solver.report import usd_text
 
 HOURS_PER_MONTH = 730.0
 #: LP solvers that return duals, by name (only HiGHS so far: both backends bundle it)
@@ -379,20 +380,20 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
         step = float(np.max(np.abs(vals)))
         if slack >= step - 1e-9:
             continue
+        if f == "caps.availability":
+            what = f"{step:+.4g} x {_where(f, label)}"
+        elif f == "caps.power":
+            what = f"{step:+.4g} kW {_where(f, label)}"
+        else:       # the user's field and money as the reports write it (QA: '+2.2e+05 USD of caps.capex')
+            what = f"+{usd_text(step)} of fleet.budget.max_capex_usd"
         rhs = model.rhs.copy()
         rhs[i] += step
         res = solve(replace(model, rhs=rhs), backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
         if res.status not in (OPTIMAL, TIME_LIMIT):
             out.append(Step(f, label, float(model.rhs[i]), step, units[f], None, res.status,
-                            f"{f}[{label}] +{step:.4g} {units[f]}: re-solve {res.status}"))
+                            f"{what}: re-solve {res.status}"))
             continue
         saving = (base - res.objective) * per_month
-        if f == "caps.availability":
-            what = f"{step:+.4g} x {_where(f, label)}"
-        elif f == "caps.power":
-            what = f"{step:+.4g} kW {_where(f, label)}"
-        else:
-            what = f"{step:+.4g} {units[f]} of {f}"
         tail = (" (integer effects: a smaller step may save nothing)" if saving > 1e-6
                 else " (the plan does not change)")
         out.append(Step(f, label, float(model.rhs[i]), step, units[f], saving, res.status,
