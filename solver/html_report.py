@@ -17,8 +17,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
 from solver.plan import plan_dict
-from solver.report import (after_horizon_note, money_text, number_text, owned_text, period_tables,
-                           serving_utilization)
+from solver.report import (CHANGE_TITLE, after_horizon_note, change_tables, money_text, number_text, owned_text,
+                           period_tables, serving_utilization)
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -266,7 +266,28 @@ def _periods(plan: dict) -> str:
                          "spare", "req/s", "accrued cost", "capex", "buy", "reserve", "retire", "moved", "in service",
                          "max kW", "peak share") for h in headers]
         out.append(_section(title, table(f"periods-{i}", headers, rows, numeric), note))
-    return "\n".join(out)
+    return "\n".join(out + [_change(plan)])
+
+
+def _change(plan: dict) -> str:
+    """A re-optimised plan's change from the previous one: the text report's figures
+    (:func:`solver.report.change_tables`), one section with a table per part; left out when the
+    plan's ``periods.change`` is incomplete (never a crash)."""
+    try:
+        change = change_tables(plan)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return ""
+    if change is None:
+        return ""
+    head, tables = change
+    body = [f"<p>{esc(head)}</p>"]
+    for i, (title, headers, rows, note) in enumerate(tables):
+        if rows:
+            # all figures but the decision table's offer and kind of change
+            numeric = [h not in ("offer", "change") or "offer" not in headers for h in headers]
+            body.append(f"<h3>{esc(title)}</h3>" + table(f"change-{i}", headers, rows, numeric))
+        body.append(f'<p class="note">{esc(note)}</p>' if note else "")
+    return f'<section id="change"><h2>{esc(CHANGE_TITLE)}</h2>{"".join(body)}</section>'
 
 
 def _figures(pngs: dict[str, bytes]) -> str:

@@ -382,12 +382,40 @@ def horizon_energy(k, spec, v, x: np.ndarray) -> tuple[float, float]:
     return kwh, co2
 
 
+def route_class(deployment: str) -> str:
+    """A deployment id without its instance: model, quantization, TP, accelerator, region, acquisition
+    and provider.  Deployments of one class (owned devices of different ages, above all) serve alike,
+    and once their units are in service a replica costs the same on either, so equal-cost optima put
+    it on either: a re-solve with the same decisions can swap traffic between them, which changes
+    nothing.  (Not made deterministic instead: the replicas are MIP integers, and the re-solve's
+    model differs from the first one's by the change-penalty rows.)"""
+    return deployment.rpartition(":")[0] or deployment
+
+
+def _by_route_class(routes: dict) -> dict:
+    out: dict = {}
+    for (w, dep), rps in routes.items():
+        out[(w, route_class(dep))] = out.get((w, route_class(dep)), 0.0) + rps
+    return out
+
+
+def _differ(a: dict, b: dict, key) -> bool:
+    return abs(a.get(key, 0.0) - b.get(key, 0.0)) > 1e-6 * max(1.0, abs(a.get(key, 0.0)))
+
+
 def plan_change(old: dict, new: dict) -> dict:
-    """What re-optimisation changed: decisions (buy / reserve / retire), rentals, routing, cost."""
+    """What re-optimisation changed: decisions (buy / reserve / retire / move, each with the change
+    in what it commits in the objective, discounted to period 0), rentals, routing, cost.
+
+    A route change is listed only where the traffic of its :func:`route_class` changed too:
+    traffic moved between equivalent deployments is counted in ``routing_swaps_not_listed`` (QA: a
+    re-solve with nothing changed reported routes swapped between two owned A100 age groups)."""
     a, b = old["periods"]["timeline"], new["periods"]["timeline"]
+    disc_a, disc_b = (1.0 / (1.0 + (p["periods"].get("discount_rate_per_period") or 0.0)) for p in (old, new))
     decisions = []
     rentals = []
     routes = []
+    swaps = 0       # route changes between equivalent deployments, not listed
     cost = []
     for t in range(min(len(a), len(b))):
         ua = {u["offer"]: u for u in a[t]["units"]}
@@ -406,16 +434,22 @@ def plan_change(old: dict, new: dict) -> dict:
         mb = {(m["from"], m["to"]): m["devices"] for m in b[t].get("moves", [])}
         for key in sorted(set(ma) | set(mb)):
             if ma.get(key, 0) != mb.get(key, 0):
-                ua_ = {(m["from"], m["to"]): m["usd"] for m in a[t].get("moves", [])}
-                ub_ = {(m["from"], m["to"]): m["usd"] for m in b[t].get("moves", [])}
+                # a move's usd is its fee; the objective counts it discounted, as the other decisions'
+                # {dec}_usd are (QA: dropped moves showed -$500 beside discounted retirements)
+                ua_ = {(m["from"], m["to"]): m["usd"] * disc_a ** t for m in a[t].get("moves", [])}
+                ub_ = {(m["from"], m["to"]): m["usd"] * disc_b ** t for m in b[t].get("moves", [])}
                 decisions.append({"period": t, "offer": f"{key[0]}->{key[1]}", "decision": "move",
                                   "old_units": ma.get(key, 0), "new_units": mb.get(key, 0),
                                   "change_usd": ub_.get(key, 0.0) - ua_.get(key, 0.0)})
         for s in range(min(len(a[t]["slices"]), len(b[t]["slices"]))):
             ra = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in a[t]["slices"][s]["routing"]}
             rb = {(r["workload"], r["deployment"]): r["requests_per_s"] for r in b[t]["slices"][s]["routing"]}
+            ca, cb = _by_route_class(ra), _by_route_class(rb)
             for key in sorted(set(ra) | set(rb)):
-                if abs(ra.get(key, 0.0) - rb.get(key, 0.0)) > 1e-6 * max(1.0, abs(ra.get(key, 0.0))):
+                if _differ(ra, rb, key):
+                    if not _differ(ca, cb, (key[0], route_class(key[1]))):
+                        swaps += 1
+                        continue
                     routes.append({"period": t, "slice": s, "workload": key[0], "deployment": key[1],
                                    "old_rps": ra.get(key, 0.0), "new_rps": rb.get(key, 0.0)})
         d = b[t]["total_usd"] - a[t]["total_usd"]
@@ -427,7 +461,8 @@ def plan_change(old: dict, new: dict) -> dict:
     old_total = (old["objective"]["total"] or 0.0) - old_pen
     new_total = new["objective"]["total"] or 0.0
     pen = (new["objective"].get("breakdown") or {}).get("change_penalty", 0.0)
-    return {"decisions": decisions, "rentals": rentals, "routing": routes, "period_cost": cost,
+    return {"decisions": decisions, "rentals": rentals, "routing": routes, "routing_swaps_not_listed": swaps,
+            "period_cost": cost,
             "old_total_usd": old_total, "new_total_usd": new_total,
             "change_usd": new_total - old_total, "change_penalty_usd": pen,
             # horizons of different length: the totals differ by the periods one plan has alone

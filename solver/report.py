@@ -245,6 +245,46 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
                                                            "req/s"], deps, "")]
 
 
+CHANGE_TITLE = "Change from the previous plan"
+DECISION_CHANGE_NOTE = ("objective change: what the decision commits in the objective, discounted to period 0 "
+                        "(buy, reserve: the units' cost over the periods they serve, upkeep and idle power "
+                        "included; retire: the fee less the resale, and the value at the horizon it gives up; move: the "
+                        "fee), new plan less previous; the change penalty is on top; rentals: see the accrued "
+                        "cost per period")
+
+
+def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], list[list[str]], str]]]]:
+    """A re-optimised plan's ``periods.change`` as (summary line, tables as :func:`period_tables`
+    gives them), or None: the text, Markdown and HTML reports format the same figures.  A table
+    without rows comes with its note only (e.g. 'no ... decision changed')."""
+    ch = (plan.get("periods") or {}).get("change")
+    if ch is None:
+        return None
+    head = (f"previous plan {usd_text(ch['old_total_usd'])}, new plan {usd_text(ch['new_total_usd'])} "
+            f"(change {usd_text(ch['change_usd'])}, of which change penalty {usd_text(ch['change_penalty_usd'])})")
+    n_old, n_new = ch.get("old_periods"), ch.get("new_periods")
+    if n_old is not None and n_old != n_new:
+        head += (f"; the new plan covers {n_new} periods and the previous {n_old}, so the totals also "
+                 f"differ by the periods {'added' if n_new > n_old else 'left out'} (compare the "
+                 f"period costs below, 0-{min(n_old, n_new) - 1})")
+    rows = [[str(d["period"]), d["offer"], d["decision"], str(d["old_units"]), str(d["new_units"]),
+             usd_text(d.get("change_usd"))] for d in ch["decisions"]]
+    rows += [[str(r["period"]), r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
+              "/".join(map(str, r["new_by_slice"] or [])), "see period cost"] for r in ch["rentals"]]
+    tables = [("Decisions changed", ["period", "offer", "change", "old", "new", "objective change"], rows,
+               DECISION_CHANGE_NOTE if rows else "no buy, reserve, retire, move or rental decision changed")]
+    if ch["period_cost"]:
+        tables.append(("Accrued cost per period", ["period", "old cost", "new cost", "change"],
+                       [[str(c["period"]), usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
+                        for c in ch["period_cost"]], ""))
+    swaps = ch.get("routing_swaps_not_listed") or 0
+    tables.append(("Routing", [], [], f"{len(ch['routing'])} route(s) changed" + (
+        f"; not counted: {swaps} that only moved traffic between deployments differing in the instance alone "
+        "(the same model on the same accelerator, region, acquisition and provider, e.g. owned devices of "
+        "different ages)" if swaps else "")))
+    return head, tables
+
+
 def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     """Multi-period plans: cost, hardware timeline, deployments per slice, re-optimisation changes."""
     pp = plan["periods"]
@@ -266,27 +306,12 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
                  + "".join(f"\n\n{x}" for x in lines)))
     for title, headers, rows, note in period_tables(plan):
         secs.append((title, _table(headers, rows, markdown) + (f"\n\n{note}" if note else "")))
-    ch = pp.get("change")
-    if ch is not None:
-        text = (f"previous plan {usd_text(ch['old_total_usd'])}, new plan {usd_text(ch['new_total_usd'])} "
-                f"(change {usd_text(ch['change_usd'])}, of which change penalty {usd_text(ch['change_penalty_usd'])})")
-        n_old, n_new = ch.get("old_periods"), ch.get("new_periods")
-        if n_old is not None and n_old != n_new:
-            text += (f"; the new plan covers {n_new} periods and the previous {n_old}, so the totals also "
-                     f"differ by the periods {'added' if n_new > n_old else 'left out'} (compare the "
-                     f"period costs below, 0-{min(n_old, n_new) - 1})")
-        rows = [[d["period"], d["offer"], d["decision"], d["old_units"], d["new_units"],
-                 usd_text(d.get("change_usd"))] for d in ch["decisions"]]
-        rows += [[r["period"], r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
-                  "/".join(map(str, r["new_by_slice"] or [])), "see period cost"] for r in ch["rentals"]]
-        text += "\n\n" + (_table(["period", "offer", "change", "old", "new", "cost change"], rows, markdown) if rows
-                           else "no buy, reserve, retire or rental decision changed")
-        if ch["period_cost"]:
-            text += "\n\n" + _table(["period", "old cost", "new cost", "change"],
-                                     [[c["period"], usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
-                                      for c in ch["period_cost"]], markdown)
-        text += f"\n\n{len(ch['routing'])} route(s) changed"
-        secs.append(("Change from the previous plan", text))
+    change = change_tables(plan)
+    if change is not None:
+        head, tables = change
+        text = head + "".join((f"\n\n{_table(h, rows, markdown)}" if rows else "") + (f"\n\n{note}" if note else "")
+                              for _, h, rows, note in tables)
+        secs.append((CHANGE_TITLE, text))
     return secs
 
 

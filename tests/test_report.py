@@ -596,3 +596,172 @@ def test_utilisation_counts_serving_replicas_only():
     assert s["utilisation, max"]["value"] == pytest.approx(0.8)
     assert s["utilisation, mean"]["value"] == pytest.approx((2 * 0.8 + 0.56 * 4) / (2 + 3))
     assert any(t.get_text() == "75% x3 +1 spare" for t in ax.texts)
+
+
+# ---------------------------------------------------------------- re-optimised multi-period plans
+#: QA's procurement problem (/tmp/qa_proc/p4.yaml, cat.yaml): round figures, 2 owned A100s in Virginia
+#: (2 years old) and 2 in Texas (4 years old), demand in Virginia; the plan moves the Texas ones there
+REOPT_CATALOG = """schema_version: 1
+accelerators:
+- id: a100-80gb
+  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 2,
+             useful_life_years: {value: 5, source: test}, maintenance_fraction_per_year: {value: 0.1, source: test},
+             hosting_usd_per_device_hour: {value: 0.1, source: test}, lead_time_quarters: 1}
+regions:
+- id: virginia
+  electricity_usd_per_kwh: {value: 0.1, source: test}
+  pue: {value: 1.5, source: test}
+- id: texas
+  electricity_usd_per_kwh: {value: 0.08, source: test}
+  pue: {value: 1.25, source: test}
+sources: {test: {title: test figures}}
+"""
+REOPT_PROBLEM = """schema_version: 1
+name: qa-p4
+catalog: [cat.yaml]
+workloads:
+  - id: chat
+    demand:
+      requests_per_s: 40
+      growth: [1, 1.25, 1.5, 2]
+      profile: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]
+    input_tokens: {mean: 500, p90: 500, max: 500, distribution: fixed}
+    output_tokens: {mean: 100, p90: 100, max: 100, distribution: fixed}
+    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
+    models: [llama-3.1-8b]
+    regions: [virginia]
+    quantizations: [bf16]
+measurements:
+  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
+     max_requests_per_s: 10, power_w: 300}
+fleet:
+  accelerators: [a100-80gb]
+  regions: [virginia, texas]
+  providers: [custom]     # the offers below only (a warning: no catalog offer is from 'custom')
+  acquisition: [purchase, on_demand, reserved_1y]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  offers:
+    - {accelerator: a100-80gb, region: virginia, acquisition: on_demand, usd_per_device_hour: 6.0}
+    - {accelerator: a100-80gb, region: texas, acquisition: on_demand, usd_per_device_hour: 6.0}
+    - {accelerator: a100-80gb, region: virginia, acquisition: reserved_1y, usd_per_device_hour: 0.8}
+  existing:
+    - {accelerator: a100-80gb, region: virginia, devices: 2, age_years: 2}
+    - {accelerator: a100-80gb, region: texas, devices: 2, age_years: 4}
+  power_caps:
+    - {region: virginia, max_kw: 6.0}
+    - {region: texas, max_kw: 2.6, applies_to: [purchase]}
+  budget:
+    max_usd_per_month: 9000
+    max_capex_usd: 17520
+objective:
+  include_energy: true
+  periods:
+    count: 4
+    months: 3
+    discount_rate_per_period: 0.02
+    resale_fraction: 0.5
+    retire_usd_per_device: 100
+    move_usd_per_device: 500
+    change_penalty_usd_per_device: 300
+"""
+
+
+@pytest.fixture(scope="module")
+def reoptimised(tmp_path_factory) -> dict:
+    """Plans of QA's procurement problem: q0 (solved afresh), flat (re-optimised after quarter 0 with
+    the demand flattened: a buy, two retirements and two moves change), q1 (re-optimised after quarter 1
+    at the original forecast), q2 (q1 re-optimised after quarter 2, nothing changed).  About 2 s."""
+    d = tmp_path_factory.mktemp("reopt")
+    (d / "cat.yaml").write_text(REOPT_CATALOG)
+    (d / "p.yaml").write_text(REOPT_PROBLEM)
+    (d / "flat.yaml").write_text(REOPT_PROBLEM.replace("[1, 1.25, 1.5, 2]", "[1, 1, 1, 1]"))
+    (d / "up.yaml").write_text(REOPT_PROBLEM.replace("[1, 1.25, 1.5, 2]", "[1, 1.25, 2, 2.5]")
+                               .replace("usd_per_device_hour: 6.0", "usd_per_device_hour: 4.0"))
+    runs = {"q0": ["p.yaml"], "flat": ["flat.yaml", "--existing", "q0.json", "--executed-through", "0"],
+            "q1": ["up.yaml", "--existing", "q0.json", "--executed-through", "1"],
+            "q2": ["up.yaml", "--existing", "q1.json", "--executed-through", "2"]}
+    for name, args in runs.items():
+        args = [str(d / a) if a.endswith((".yaml", ".json")) else a for a in args]
+        assert main(["solve", *args, "--json", str(d / f"{name}.json"), "--quiet"]) == 0, name
+    return {name: json.loads((d / f"{name}.json").read_text()) for name in runs}
+
+
+def test_the_html_of_a_reoptimised_plan_shows_the_change_from_the_previous_plan(reoptimised):
+    """QA (procurement 4): the text and Markdown reports of a re-optimised plan had 'Change from the
+    previous plan', the HTML page had none of it.  It has the same figures now, as the plan JSON gives them."""
+    from solver.report import markdown_text, usd_text
+    for name in ("flat", "q1"):
+        plan = reoptimised[name]
+        ch = plan["periods"]["change"]
+        assert ch["decisions"] and ch["period_cost"], name
+        assert name != "flat" or [d["decision"] for d in ch["decisions"]] == ["retire", "move", "buy", "move"]
+        page = _check_self_contained(render_html(plan))
+        text = " | ".join(page.text)
+        assert "Change from the previous plan" in text and "Change from the previous plan" in markdown_text(plan)
+        assert (f"previous plan {usd_text(ch['old_total_usd'])}, new plan {usd_text(ch['new_total_usd'])} "
+                f"(change {usd_text(ch['change_usd'])}, of which change penalty "
+                f"{usd_text(ch['change_penalty_usd'])})") in text
+        cells = [a.get("id") for a in page.of("table")]
+        assert "change-0" in cells and "change-1" in cells
+        for dec in ch["decisions"]:
+            assert f"{dec['offer']} | {dec['decision']} | {dec['old_units']} | {dec['new_units']} | " \
+                   f"{usd_text(dec['change_usd'])}" in text, dec
+        for c in ch["period_cost"]:
+            assert (f"{c['period']} | {usd_text(c['old_usd'])} | {usd_text(c['new_usd'])} | "
+                    f"{usd_text(c['change_usd'])}") in text, c
+        assert f"{len(ch['routing'])} route(s) changed" in text
+    # a plan solved afresh has no such section; a broken one leaves it out
+    assert "Change from the previous plan" not in render_html(reoptimised["q0"])
+    broken = copy.deepcopy(reoptimised["flat"])
+    del broken["periods"]["change"]["decisions"]
+    assert "Change from the previous plan" not in render_html(broken)
+
+
+def test_a_changed_move_counts_as_the_objective_counts_it(reoptimised):
+    """QA (procurement 5): dropped moves showed their fee, -$500, beside discounted retirements and buys.
+    The objective counts a move in period t at 500 / 1.02^t (2 % a period), so the two moves the flat
+    forecast drops (periods 1 and 2) change it by -$490.20 and -$480.58, as the reports say."""
+    from solver.report import console_text
+    plan = reoptimised["flat"]
+    moves = [d for d in plan["periods"]["change"]["decisions"] if d["decision"] == "move"]
+    assert [(d["period"], d["old_units"], d["new_units"]) for d in moves] == [(1, 1, 0), (2, 1, 0)]
+    assert [d["change_usd"] for d in moves] == pytest.approx([-500 / 1.02, -500 / 1.02 ** 2])
+    text = console_text(plan)
+    assert "move    1    0    -$490\n" in text and "move    1    0    -$481\n" in text
+    assert "objective change: what the decision commits in the objective, discounted to period 0" in text
+
+
+def _with_routing(plan: dict, period: int, routes: dict) -> dict:
+    """``plan`` with slice 0 of ``period`` routed as {deployment: req/s} (workload chat)."""
+    out = copy.deepcopy(plan)
+    out["periods"]["timeline"][period]["slices"][0]["routing"] = [
+        {"workload": "chat", "deployment": d, "requests_per_s": r} for d, r in routes.items()]
+    return out
+
+
+def test_an_unchanged_reoptimisation_reports_no_route_change(reoptimised):
+    """QA (procurement 6): re-optimising q1 after quarter 2 with nothing changed kept every decision and
+    cost, and still reported '2 route(s) changed': a replica and its traffic swapped between the 2- and
+    4-year-old owned A100s in Virginia (an equal-cost optimum).  Swaps between deployments that differ
+    in the instance alone are not route changes; the report says how many it left out."""
+    from solver.periods_plan import plan_change, route_class
+    from solver.report import console_text
+    ch = reoptimised["q2"]["periods"]["change"]
+    assert ch["decisions"] == [] and ch["rentals"] == [] and ch["period_cost"] == [] and ch["change_usd"] == 0.0
+    assert ch["routing"] == []
+    dep = "llama-3.1-8b:bf16:tp1@a100-80gb@virginia/"
+    two, four, reserved = (dep + x for x in ("existing/owned:existing-2y", "existing/owned:existing-4y",
+                                             "reserved_1y/custom:custom-2"))
+    assert route_class(two) == route_class(four) != route_class(dep + "purchase/owned:server")
+    # by hand: 5 req/s from the 2-year-old devices to the 4-year-old ones is no route change; to the
+    # reserved ones it is (two routes)
+    q1 = reoptimised["q1"]
+    old = _with_routing(q1, 1, {two: 5.0, reserved: 20.0})
+    same = plan_change(old, _with_routing(q1, 1, {four: 5.0, reserved: 20.0}))
+    moved = plan_change(old, _with_routing(q1, 1, {reserved: 25.0}))
+    assert (len(same["routing"]), same["routing_swaps_not_listed"]) == (0, 2)
+    assert (len(moved["routing"]), moved["routing_swaps_not_listed"]) == (2, 0)
+    assert "2 route(s) changed\n" in console_text({**q1, "periods": {**q1["periods"], "change": moved}})
+    assert ("0 route(s) changed; not counted: 2 that only moved traffic between deployments differing in the "
+            "instance alone") in console_text({**q1, "periods": {**q1["periods"], "change": same}})

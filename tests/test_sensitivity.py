@@ -83,6 +83,22 @@ def test_whole_step_of_a_power_cap(backend, solver):
         assert st.saving_usd_per_month == pytest.approx(saving, abs=1e-6)
 
 
+def test_whole_step_of_a_capex_cap_names_the_field_and_writes_money():
+    """QA (explain 8): '+2.2e+05 USD of caps.capex'.  a: bought, $220,000 a device ($1/h amortised),
+    2 req/s; b: rented at $4/h, 1 req/s; 4 req/s under a $220,000 capex cap: 1 a + 2 b = $9/h.  One
+    more device's capex (+$220,000) buys a second a: 2 a = $2/h, saving $7/h = $5,110/month."""
+    k = coeffs([offer("a", mode="purchase", capex=220000.0), offer("b", usd_per_device_hour=4.0)],
+               [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 2.0), (0, 1, 1.0)], [4.0], hours=H, max_capex_usd=220000.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(9.0 * H)
+    (st,) = discrete_steps(k, m, res.values)
+    assert (st.family, st.step, st.unit) == ("caps.capex", 220000.0, "USD")
+    assert st.saving_usd_per_month == pytest.approx(7.0 * HOURS_PER_MONTH)
+    assert st.text.startswith("+$220,000 of fleet.budget.max_capex_usd (one more unit's worth) saves "
+                              "$5,110.00 per month"), st.text
+
+
 def test_fixed_model_modes():
     k = _power_fleet()
     m = build_model(k)
@@ -174,7 +190,32 @@ def test_price_thresholds_by_hand(backend, solver):
     assert a.multiplier_lo <= 1.5 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width
     assert b.multiplier_lo <= 2 / 3 <= b.multiplier_hi and b.multiplier_hi / b.multiplier_lo <= width
     assert a.solves == 9 and b.solves == 9
-    assert "stops using it above x1.5" in a.text and "~$3.0" in a.text
+    assert "stops buying or renting it above x1.5" in a.text and "~$3.0" in a.text
+
+
+def test_owned_devices_are_not_what_a_price_threshold_is_about():
+    """QA (explain 6, p6w): 'a100-80gb: still used at x16' although at x2 the plan stopped buying A100s
+    and kept only the owned ones.  _threshold_fleet plus one owned a (free, 3 req/s) and one owned c
+    (free, 1 req/s), 7 req/s: owned a + owned c + 3 req/s more, from 1 new a (2m) or 3 b (3).  The plan
+    stops buying a above x1.5 and keeps using the owned a at any price; that is the threshold.  c is
+    owned only: nothing to buy, no threshold, and it is not searched as an unused accelerator."""
+    base = _threshold_fleet()
+    k = coeffs(base.offers + [offer("a", mode="purchase", existing=True, max_units=1, parts=()),
+                              offer("c", mode="purchase", existing=True, max_units=1, parts=())],
+               [(0, 1, 1.0), (1, 1, 1.0), (2, 1, 1.0), (3, 1, 1.0)],
+               [(0, 0, 3.0), (0, 1, 1.0), (0, 2, 3.0), (0, 3, 1.0)], [7.0], hours=H)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(2.0 * H)
+    th = {t.accelerator: t for t in price_thresholds(k, m, res.values, steps=8, unused=3)}
+    assert set(th) == {"a", "b"}
+    a = th["a"]
+    width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
+    assert a.used and a.outcome == "switch", a.text
+    assert a.multiplier_lo <= 1.5 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width
+    assert "stops buying or renting it above x1.5" in a.text and "(~$3.0" in a.text     # the new a's price
+    (c,) = price_thresholds(k, m, res.values, accelerators=["c"], steps=8)
+    assert c.solves == 0 and not c.used and "only owned devices" in c.text
 
 
 def test_threshold_outside_range_is_reported():
@@ -183,7 +224,7 @@ def test_threshold_outside_range_is_reported():
     m = build_model(k)
     res = solve(m)
     (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
-    assert a.multiplier_lo is None and a.solves == 1 and "still used at x16" in a.text
+    assert a.multiplier_lo is None and a.solves == 1 and "still bought or rented at x16" in a.text
 
 
 def test_whatif_cli(tmp_path, capsys):
@@ -284,7 +325,7 @@ def test_a_failed_bisection_step_is_not_a_bracket(monkeypatch):
     (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
     assert a.outcome == "failed" and a.solves == 3
     assert (a.multiplier_lo, a.multiplier_hi) == pytest.approx((1.0, 4.0))
-    assert "failed (error)" in a.text and "stops using" not in a.text
+    assert "failed (error)" in a.text and "stops buying" not in a.text
 
 
 WI3 = """\
@@ -330,7 +371,7 @@ def test_whatif_cli_price_rise_breaks_the_budget(tmp_path, capsys):
     out = tmp_path / "w.json"
     assert main(["whatif", str(f), "--no-steps", "--unused", "0", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "still used at x16" not in printed
+    assert "still bought or rented at x16" not in printed
     th = {t["accelerator"]: t for t in json.loads(out.read_text())["thresholds"]}
     for acc, m_star in (("a10g", (1.5 + 0.130137 / 3) / 1.5), ("l4", 1 + 0.130137 / 4)):
         t = th[acc]

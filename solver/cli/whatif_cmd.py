@@ -3,8 +3,9 @@
 Solves the problem, then (see :mod:`solver.explore.sensitivity`) prints every
 binding limit with its marginal value in USD per month (duals of the LP with
 the integer decisions held fixed, two ways; demand by re-solving that LP with it
-moved both ways), and for each accelerator in the plan (and the cheapest unused
-ones) the price at which the plan would switch or no plan fits the budget.
+moved both ways), and for each accelerator the plan buys or rents (and the cheapest
+ones it does not) the price at which it would stop (start) buying or renting it, owned
+devices aside, or no plan fits the budget.
 Exit code 0, or the solve's own code when no plan was found.
 """
 
@@ -40,7 +41,7 @@ def register(sub) -> None:
     p.add_argument("--max-factor", type=float, default=16.0,
                    help="search prices from 1/F to F times the current one (default 16)")
     p.add_argument("--unused", type=int, default=2,
-                   help="also find the entry discount of this many cheapest unused accelerators")
+                   help="also find the entry discount of this many cheapest accelerators the plan neither buys nor rents")
     p.add_argument("--json", default=None, metavar="FILE", help="write everything as JSON")
     add_verbose(p)
     p.set_defaults(func=run)

@@ -46,12 +46,16 @@ coefficient in the row) and reports the saving.
 
 Price thresholds
 ----------------
-For each accelerator the plan uses, the hourly price of every offer of that
-accelerator (rental, amortisation, maintenance, hosting; energy and carbon
-stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log m
-finds the multiplier at which the plan stops using it, or at which no plan fits
+For each accelerator the plan buys or rents, the hourly price of every offer of that
+accelerator it could buy or rent (rental, amortisation, maintenance, hosting; energy and
+carbon stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log m
+finds the multiplier at which the plan stops buying or renting it, or at which no plan fits
 the monthly budget any more (the only limit a price enters).  For the few cheapest
-unused accelerators, m < 1 finds the discount at which one enters.  A re-solve
+accelerators it neither buys nor rents, m < 1 finds the discount at which one enters.
+Owned devices (``fleet.existing``) are left out on both sides: their purchase is sunk, so
+the price does not enter their cost (their upkeep stays as it is), and a plan that keeps
+using them after it stopped buying more has switched (QA: "still used at x16" while the plan
+stopped buying A100s below x2 and kept only owned ones).  A re-solve
 that fails ends the bisection, reported as such.  The
 accelerator's cost in the optimal plan is non-increasing in m (exchange
 argument: with optima s1, s2 at m1 < m2, (m2 - m1)(C(s2) - C(s1)) <= 0), so the
@@ -71,6 +75,7 @@ from solver.mip.backends import solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
+from solver.report import usd_text
 
 HOURS_PER_MONTH = 730.0
 #: LP solvers that return duals, by name (only HiGHS so far: both backends bundle it)
@@ -375,20 +380,20 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
         step = float(np.max(np.abs(vals)))
         if slack >= step - 1e-9:
             continue
+        if f == "caps.availability":
+            what = f"{step:+.4g} x {_where(f, label)}"
+        elif f == "caps.power":
+            what = f"{step:+.4g} kW {_where(f, label)}"
+        else:       # the user's field and money as the reports write it (QA: '+2.2e+05 USD of caps.capex')
+            what = f"+{usd_text(step)} of fleet.budget.max_capex_usd"
         rhs = model.rhs.copy()
         rhs[i] += step
         res = solve(replace(model, rhs=rhs), backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
         if res.status not in (OPTIMAL, TIME_LIMIT):
             out.append(Step(f, label, float(model.rhs[i]), step, units[f], None, res.status,
-                            f"{f}[{label}] +{step:.4g} {units[f]}: re-solve {res.status}"))
+                            f"{what}: re-solve {res.status}"))
             continue
         saving = (base - res.objective) * per_month
-        if f == "caps.availability":
-            what = f"{step:+.4g} x {_where(f, label)}"
-        elif f == "caps.power":
-            what = f"{step:+.4g} kW {_where(f, label)}"
-        else:
-            what = f"{step:+.4g} {units[f]} of {f}"
         tail = (" (integer effects: a smaller step may save nothing)" if saving > 1e-6
                 else " (the plan does not change)")
         out.append(Step(f, label, float(model.rhs[i]), step, units[f], saving, res.status,
@@ -401,13 +406,14 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
 
 def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: str,
                             multiplier: float) -> LinearModel:
-    """``model`` with the hardware price of every offer of ``accelerator`` times ``multiplier``.
+    """``model`` with the hardware price of every offer of ``accelerator`` the plan could buy or
+    rent times ``multiplier`` (owned devices keep their costs).
 
     Scales the hardware cost parts of those offers' unit columns in the objective
     and in the budget row (which restates the objective per month).
     """
     n = model.blocks["n"]
-    offers = np.array([o.accelerator == accelerator for o in k.offers], bool)
+    offers = np.array([o.accelerator == accelerator and not o.existing for o in k.offers], bool)
     cols = n[offers]
     extra = np.zeros(model.n_vars)
     parts = {}
@@ -426,10 +432,12 @@ def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: st
 
 
 def devices_by_accelerator(k: Coefficients, model: LinearModel, values: np.ndarray) -> dict:
+    """Devices the plan buys or rents per accelerator; owned ones (``fleet.existing``) are not
+    counted: what a price threshold is about is new procurement."""
     n = values[model.blocks["n"]]
     out: dict[str, float] = {}
     for o, units in zip(k.offers, n):
-        if units > 0.5:
+        if units > 0.5 and not o.existing:
             out[o.accelerator] = out.get(o.accelerator, 0.0) + units * o.devices_per_unit
     return out
 
@@ -442,7 +450,7 @@ OUTCOMES = ("switch", "infeasible", "none_in_range", "failed")
 @dataclass
 class Threshold:
     accelerator: str
-    used: bool
+    used: bool                       # bought or rented by the plan (owned devices do not count)
     multiplier_lo: Optional[float]   # bracket on the multiplier where the outcome starts
     multiplier_hi: Optional[float]
     usd_per_device_hour: dict        # offer key -> hardware price at the bracket midpoint
@@ -467,7 +475,7 @@ def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
     used = devices_by_accelerator(k, model, values)
     if accelerators is None:
         idle = {}
-        served = {k.candidates[c].offer for c in k.pair_c}
+        served = {k.candidates[c].offer for c in k.pair_c if not k.offers[k.candidates[c].offer].existing}
         for o in served:
             a = k.offers[o].accelerator
             if a not in used:
@@ -477,6 +485,8 @@ def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
     n = values[model.blocks["n"]]
     devs = {}
     for o, (info, units) in enumerate(zip(k.offers, n)):
+        if info.existing:
+            continue
         devs.setdefault(info.accelerator, []).append((-units * info.devices_per_unit, _hw_price(info), o))
     out = []
     for a in accelerators:
@@ -503,15 +513,18 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
 
     # a higher price can break the budget (infeasible: a result); a lower one cannot
     known = ("used", "unused", INFEASIBLE) if is_used else ("used", "unused")
-    offers = [o for o in k.offers if o.accelerator == a]
+    offers = [o for o in k.offers if o.accelerator == a and not o.existing]
+    if not offers:
+        return Threshold(a, is_used, None, None, {}, solves,
+                         f"{a}: only owned devices, no offer to buy or rent: no price threshold", "none_in_range")
     best = ref if ref is not None else min(offers, key=_hw_price)
     lo, hi = (1.0, max_factor) if is_used else (1.0 / max_factor, 1.0)
     far = state(hi if is_used else lo)
     where = f"{'x' if is_used else '/'}{max_factor:g} its price"
     if far == ("used" if is_used else "unused"):
         return Threshold(a, is_used, None, None, {}, solves,
-                         f"{a}: still {'used' if is_used else 'unused'} at {where}; no switch within the "
-                         "range searched", "none_in_range")
+                         f"{a}: still {'bought or rented' if is_used else 'neither bought nor rented'} at "
+                         f"{where}; no switch within the range searched", "none_in_range")
     if far not in known:
         return Threshold(a, is_used, None, None, {}, solves,
                          f"{a}: the re-solve at {where} failed ({far}); no threshold found", "failed")
@@ -536,10 +549,10 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
     if at_hi == INFEASIBLE:
         budget = ("the problem's limits" if k.max_usd_per_month is None
                   else f"fleet.budget.max_usd_per_month (${k.max_usd_per_month:,.2f})")
-        text = f"{a}: no plan fits {budget} above {at}; up to there the plan keeps using it"
+        text = f"{a}: no plan fits {budget} above {at}; up to there the plan keeps buying or renting it"
     elif is_used:
-        text = f"{a}: the plan stops using it above {at}"
+        text = f"{a}: the plan stops buying or renting it above {at}"
     else:
-        text = f"{a}: enters the plan below {at}"
+        text = f"{a}: the plan starts buying or renting it below {at}"
     return Threshold(a, is_used, lo, hi, prices, solves, text,
                      "infeasible" if at_hi == INFEASIBLE else "switch")
