@@ -87,7 +87,8 @@ def run(args) -> int:
     if not sens.marginals:
         print("  no reported limit binds (demand, power, availability, budget, capex, quality, spot)")
     for m in sens.marginals:
-        fleet, mix = ("-" if v is None else f"{v:,.4g}"
+        # whole dollars from 1,000 up (',.4g' wrote 12,570 as 1.257e+04), 4 digits below
+        fleet, mix = ("-" if v is None else f"{v:,.0f}" if abs(v) >= 1e3 else f"{v:,.4g}"
                       for v in (m.usd_per_month_per_unit, m.usd_per_month_per_unit_mix))
         print(f"  {m.family}[{m.label}]  per {m.unit}: fleet fixed {fleet}, mix fixed {mix} USD/month")
         print(f"      {m.text}")
