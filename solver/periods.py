@@ -295,7 +295,7 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
         elif o.acquisition == "purchase" and not o.existing:
             capex[oi] = o.capex_usd_per_device
             if pur is not None and o.instance == "server":
-                lead[oi] = math.ceil(pur.lead_time_quarters * 3.0 / per.months - 1e-9)
+                lead[oi] = math.ceil(pur.lead_time_quarters.value * 3.0 / per.months - 1e-9)
                 life[oi] = pur.useful_life_years.value * HOURS_PER_YEAR
         elif o.existing and pur is not None:
             life_y = pur.useful_life_years.value

@@ -145,7 +145,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             rep.checks += 1
             if kd == "purchase":
                 acc = catalog.accelerators[o.accelerator].purchase
-                lead = math.ceil(acc.lead_time_quarters * 3.0 / months - 1e-9) if (acc and o.instance == "server") else 0
+                lead = math.ceil(acc.lead_time_quarters.value * 3.0 / months - 1e-9) if (acc and o.instance == "server") else 0
                 arrived = sum(history.get(("buy", key), [0] * T)[tau] for tau in range(0, t - lead + 1))
                 if n != arrived:
                     rep.add("stock", f"{key} period {t}", f"{n} units in service, {arrived} ordered by "

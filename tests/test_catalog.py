@@ -327,6 +327,24 @@ def test_regions(cat):
 
 # --------------------------------------------------------------------------- overlays
 
+def test_a_purchase_lead_time_carries_its_provenance(tmp_path, cat):
+    """QA: the lead time multi-period plans use was a bare number with no source.  The shipped one is
+    a low-confidence planning assumption with its source; a plain number in an overlay still loads,
+    as a figure of low confidence that says it has no source."""
+    for aid, a in cat.accelerators.items():
+        if a.purchase:
+            lt = a.purchase.lead_time_quarters
+            assert (lt.value, lt.source, lt.confidence) == (1, "lead-time-assumption", "low"), aid
+    ov = write(tmp_path, "lead.yaml", """\
+        schema_version: 1
+        accelerators:
+          - id: h100-sxm
+            purchase: {lead_time_quarters: 2}
+        """)
+    lt = Catalog.load([ov]).accelerators["h100-sxm"].purchase.lead_time_quarters
+    assert lt.value == 2 and lt.confidence == "low" and lt.source.startswith("no source given")
+
+
 def test_overlay_changes_one_price(tmp_path, cat):
     ov = write(tmp_path, "quote.yaml", """\
         schema_version: 1

@@ -133,6 +133,11 @@ class Offer(Strict):
         }.get(acquisition)
 
 
+#: where the lead time of a purchase that states none comes from
+LEAD_TIME_DEFAULT_SOURCE = ("planning assumption: one quarter from order to service (fleetopt's default; "
+                            "no published lead time in the reference data)")
+
+
 class Purchase(Strict):
     """Buying the hardware: capital cost, life, upkeep."""
 
@@ -143,8 +148,20 @@ class Purchase(Strict):
         description="Yearly support/maintenance as a fraction of the purchase price.")
     hosting_usd_per_device_hour: Optional[NonNegFigure] = Field(
         None, description="Colocation space/network per device-hour, excluding energy.")
-    lead_time_quarters: int = Field(1, ge=0, description="Quarters from order to service.")
+    lead_time_quarters: NonNegFigure = Field(
+        default_factory=lambda: NonNegFigure(value=1, source=LEAD_TIME_DEFAULT_SOURCE, confidence="low"),
+        description="Quarters from order to service (multi-period plans).  A plain number is read as a "
+                    "figure of low confidence with no source.")
     regions: Optional[list[str]] = Field(None, description="Regions where it can be installed (default: all).")
+
+    @field_validator("lead_time_quarters", mode="before")
+    @classmethod
+    def _plain_lead_time(cls, v):
+        # overlays written before it was a figure give a plain number: keep it, and say it is unsourced
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return {"value": v, "source": "no source given (a plain number in the catalog file)",
+                    "confidence": "low"}
+        return v
 
 
 class Accelerator(Strict):
