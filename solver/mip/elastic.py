@@ -46,6 +46,13 @@ RELAXABLE: dict[str, tuple[str, str]] = {
 #: most 66 k; the largest per-period slack is then a sufficient change (not proven the smallest)
 PER_ROW = frozenset({"demand.served", "quality.mean", "caps.spot_share", "caps.budget"})
 
+#: families whose right-hand side is a fleet-wide factor times the row's demand (S x D_w): a demand
+#: slack (demand left unserved) lowers these rows' rhs with it (QA: a cut to 1.11 req/s kept the
+#: spot allowance of 0.3 x 3 req/s and was infeasible).  The other rows that name D_w need no such
+#: link: quality.mean has no D_w, and redundancy.spare (x <= D s) and capacity.small_route
+#: (x / D <= y - s) only say "x > 0 needs s = 1 / a replica", the same for any demand >= x.
+DEMAND_SCALED = {"caps.spot_share": "max_spot_share"}
+
 #: status of an elastic "solve" that had nothing to relax
 NO_ROWS = "no_rows"
 
@@ -114,7 +121,8 @@ def _period_slice(row_name: str) -> Optional[tuple[int, int]]:
 
 
 def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
-              groups: Optional[np.ndarray] = None) -> tuple[LinearModel, np.ndarray]:
+              groups: Optional[np.ndarray] = None,
+              coefs: Optional[np.ndarray] = None) -> tuple[LinearModel, np.ndarray]:
     """A copy of ``model`` with slack columns on ``rows`` and objective = weighted slack.
 
     One slack per row, or one per group when ``groups`` (group index of each
@@ -123,15 +131,17 @@ def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
     change of the cap relaxes together.  ``weights`` has one entry per slack.
     Sign of the slack coefficient: ``<`` rows get -1 (the limit grows), ``>``
     and ``=`` rows get +1 (the requirement shrinks: for ``demand.served`` the
-    slack is demand left unserved).  Returns the new model and the column
-    index of each slack.
+    slack is demand left unserved).  ``coefs`` overrides them entry by entry;
+    a row may then appear more than once, in different groups (a demand
+    slack that also lowers a spot-share row).  Returns the new model and the
+    column index of each slack.
     """
     rows = np.asarray(rows, np.int64)
     groups = np.arange(len(rows)) if groups is None else np.asarray(groups, np.int64)
     m = int(groups.max()) + 1 if len(groups) else 0
     n0 = model.n_vars
     cols = np.arange(n0, n0 + m)
-    coef = np.where(model.sense[rows] == "<", -1.0, 1.0)
+    coef = np.where(model.sense[rows] == "<", -1.0, 1.0) if coefs is None else np.asarray(coefs, float)
     # COO of the old matrix plus the new terms, then back to CSR sorted by (row, col)
     r_old = model.row_of_nnz()
     r = np.concatenate([r_old, rows])
@@ -192,7 +202,23 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     size = np.zeros(len(uniq))
     np.maximum.at(size, groups, np.abs(base.rhs[rows]))
     w = 1.0 / np.maximum(size, 1.0) if relative else np.ones(len(uniq))
-    em, cols = add_slack(base, rows, w, groups)
+    # demand left unserved lowers the rows that scale with that demand: S (D - slack)
+    names, fam_s = model.row_names, fam.astype(str)
+    link_r, link_g, link_c = [], [], []
+    if "demand.served" in families:
+        scaled = {names[j]: j for j in np.flatnonzero(np.isin(fam_s, list(DEMAND_SCALED)))}
+        for n, i in enumerate(rows):
+            if fam_s[i] != "demand.served" or model.rhs[i] <= 0:
+                continue
+            for f in DEMAND_SCALED:
+                j = scaled.get(f + names[i][len("demand.served"):])
+                if j is not None:
+                    link_r.append(j)
+                    link_g.append(groups[n])
+                    link_c.append(float(model.rhs[j]) / float(model.rhs[i]))
+    em, cols = add_slack(base, np.concatenate([rows, np.asarray(link_r, np.int64)]), w,
+                         np.concatenate([groups, np.asarray(link_g, np.int64)]),
+                         np.concatenate([np.where(model.sense[rows] == "<", -1.0, 1.0), link_c]))
     res = solve(em, backend, solver, time_limit_s=time_limit_s, mip_gap=1e-6)
     out = ElasticResult(tuple(families), res.status, message=res.message)
     if len(uniq) == 1 and not relative:
