@@ -525,9 +525,10 @@ def _describe(s, k: Coefficients, problem) -> str:
         more, new = _raised(s.rhs, amt)
         return f"needs {more} USD more capex: fleet.budget.max_capex_usd from {_plain(s.rhs)} to {new}"
     if s.family == "caps.spot_share":
-        d = s.demand_rps or float(k.demand_rps[k.workloads.index(lab)])
-        return (f"{lab} needs {_fmt(amt)} req/s more on spot: fleet.max_spot_share from "
-                f"{k.max_spot_share:g} to {_fmt(k.max_spot_share + amt / d)}")
+        # one fleet-wide share, relaxed as one figure (elastic.DEMAND_SCALED); at most 1
+        new = min(1.0, k.max_spot_share + _round_up(amt))
+        return (f"needs a larger spot share: fleet.max_spot_share from {k.max_spot_share:g} "
+                f"to {_plain(new)}")
     if s.family == "quality.mean":
         wi = k.workloads.index(lab)
         pts = amt / (s.demand_rps or float(k.demand_rps[wi]))
