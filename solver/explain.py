@@ -510,7 +510,8 @@ def _describe(s, k: Coefficients, problem) -> str:
     if s.family == "caps.power":
         region, _, j = lab.rpartition("#")
         more, new = _raised(s.rhs, amt)
-        return f"needs {more} kW more in {region}: fleet.power_caps[{j}].max_kw from {_plain(s.rhs)} to {new}"
+        return (f"needs {more} kW more in {region}{_binds(s)}: fleet.power_caps[{j}].max_kw from "
+                f"{_plain(s.rhs)} to {new}")
     if s.family == "caps.availability":
         acc_reg, _, j = lab.rpartition("#")
         acc, _, reg = acc_reg.partition("@")
@@ -527,7 +528,7 @@ def _describe(s, k: Coefficients, problem) -> str:
     if s.family == "caps.spot_share":
         # one fleet-wide share, relaxed as one figure (elastic.DEMAND_SCALED); at most 1
         new = min(1.0, k.max_spot_share + _round_up(amt))
-        return (f"needs a larger spot share: fleet.max_spot_share from {k.max_spot_share:g} "
+        return (f"needs a larger spot share{_binds(s)}: fleet.max_spot_share from {k.max_spot_share:g} "
                 f"to {_plain(new)}")
     if s.family == "quality.mean":
         wi = k.workloads.index(lab)
@@ -552,6 +553,16 @@ def _describe(s, k: Coefficients, problem) -> str:
         return (f"serve {s.rhs - target:.6g} req/s less of {lab} where it needs most "
                 f"(from {s.rhs:.6g} to {target:.6g} req/s {_when(s)})")
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
+
+
+def _binds(s: Slack) -> str:
+    """' in period 3, slice 1': the copy of a limit shared by every period/slice that needs the
+    change (QA: a cap too small for period 3's peak named no period)."""
+    if s.period_slice is None:
+        return ""
+    t, sl = s.period_slice
+    return f" in period {t}, slice {sl}" + (f" (the most of the {s.rows} periods/slices over it)"
+                                             if s.rows > 1 else "")
 
 
 def _when(s: Slack) -> str:

@@ -656,3 +656,74 @@ def test_the_spot_share_is_relaxed_as_one_fleet_wide_figure(tmp_path):
     assert _status(tmp_path, d, "less.yaml") == "infeasible", text
     spot = next(f for f in ex.fleet if f.family == "caps.spot_share")
     assert spot.proven_smallest and [a["unit"] for a in spot.amounts] == ["share"]
+
+
+LEAD_CAT = """schema_version: 1
+accelerators:
+- id: a100-80gb
+  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 2,
+             useful_life_years: {value: 5, source: test}, maintenance_fraction_per_year: {value: 0.1, source: test},
+             hosting_usd_per_device_hour: {value: 0.1, source: test}, lead_time_quarters: LEAD}
+regions:
+- id: virginia
+  electricity_usd_per_kwh: {value: 0.1, source: test}
+  pue: {value: 1.5, source: test}
+- id: texas
+  electricity_usd_per_kwh: {value: 0.08, source: test}
+  pue: {value: 1.25, source: test}
+sources: {test: {title: test figures}}
+"""
+
+
+A100_QUARTERS = """schema_version: 1
+name: qa-proc
+catalog: [cat.yaml]
+workloads:
+  - id: chat
+    demand:
+      requests_per_s: 40
+      growth: [1, 1.25, 1.5, 2]
+      profile: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]
+    input_tokens: {mean: 500, p90: 500, max: 500, distribution: fixed}
+    output_tokens: {mean: 100, p90: 100, max: 100, distribution: fixed}
+    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
+    models: [llama-3.1-8b]
+    regions: [virginia]
+    quantizations: [bf16]
+measurements:
+  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
+     max_requests_per_s: 10, power_w: 300}
+fleet:
+  accelerators: [a100-80gb]
+  regions: [virginia, texas]
+  providers: [custom]
+  acquisition: [purchase, on_demand, reserved_1y]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  offers:
+    - {accelerator: a100-80gb, region: virginia, acquisition: on_demand, usd_per_device_hour: 6.0}
+    - {accelerator: a100-80gb, region: virginia, acquisition: reserved_1y, usd_per_device_hour: 0.8}
+  existing:
+    - {accelerator: a100-80gb, region: virginia, devices: 2, age_years: 2}
+  power_caps:
+    - {region: virginia, max_kw: 1.0}
+objective:
+  include_energy: true
+  periods: {count: 4, months: 3}
+"""
+
+
+def test_a_power_cap_relaxation_names_the_period_that_needs_it(tmp_path):
+    """QA procurement #2: every period/slice copy of a cap shares one slack, and the JSON named the
+    first copy (period 0, slice 0).  By hand: 10 req/s per A100 at 0.4 kW x PUE 1.5 = 0.6 kW; period
+    3's day peak is 40 x 2 = 80 req/s, 8 devices, 4.8 kW (3.8 over the 1 kW cap); period 0's is 4
+    devices, 2.4 kW."""
+    (tmp_path / "cat.yaml").write_text(LEAD_CAT.replace("LEAD", "1"))
+    d = yaml.safe_load(A100_QUARTERS)
+    ex = explain(load_problem(_write(tmp_path, d)))
+    power = next(f for f in ex.fleet if f.family == "caps.power")
+    (a,) = power.amounts
+    assert a["amount"] == pytest.approx(3.8) and (a["period"], a["slice"]) == (3, 1), power.amounts
+    assert "needs 3.8 kW more in virginia in period 3, slice 1" in ex.text()
+    d["fleet"]["power_caps"][0]["max_kw"] = 4.8
+    assert _status(tmp_path, d, "cap.yaml") == "optimal"

@@ -247,29 +247,62 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     if not res.has_plan:
         return out
     vals = res.values[cols]
-    first_row = np.empty(len(uniq), np.int64)
-    first_row[groups[::-1]] = rows[::-1]          # each group's first row
+    shared = [g for g in range(len(uniq)) if uniq[g][0] not in PER_ROW and vals[g] > 1e-6 * max(1.0, size[g])]
+    # (at most as long as phase 1 took: it only names the copy, the figure is phase 1's)
+    v = _least_over(em, rows, groups, coefs, cols, vals, shared, backend, solver,
+                    min(time_limit_s, max(1.0, res.seconds)), res) \
+        if any(len({_period_slice(names[i]) for i in rows[groups == g]}) > 1 for g in shared) else None
+    # what each row needs in its slack's unit, in the plan found: the copy of a shared limit that
+    # needs the most is the one that binds (QA: period 0 was named, period 3 needed the 3.8 kW)
+    act = base.activity((res.values if v is None else v)[:base.n_vars])
+    over = np.where(base.sense[rows] == "<", act[rows] - base.rhs[rows], base.rhs[rows] - act[rows])
+    need = np.where(coefs != 0, over / np.where(coefs != 0, np.abs(coefs), 1.0), -np.inf)
     best: dict[tuple, Slack] = {}
     for g, (key, val) in enumerate(zip(uniq, vals)):
         if val <= 1e-6 * max(1.0, size[g]):
             continue
         f, label = key[0], key[1]
-        i = int(first_row[g])
+        mine = np.flatnonzero(groups == g)
+        top = mine[int(np.argmax(need[mine]))]
+        i = int(rows[top])
         d_row = demand_of(i)
         d_rps = float(base.rhs[d_row]) if d_row is not None and f not in DEMAND_SCALED else None
         limit = float(size[g])
         if f in DEMAND_SCALED:
             # the factor itself (S = rhs / D_w), from a row with demand
-            limit = next((float(base.rhs[rows[n]]) / -coefs[n] for n in np.flatnonzero(groups == g)
-                          if coefs[n] < 0), 0.0)
+            limit = next((float(base.rhs[rows[n]]) / -coefs[n] for n in [top, *mine] if coefs[n] < 0), 0.0)
         # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
         sl = Slack(f, label, float(val), limit, RELAXABLE.get(f, ("", f))[0], d_rps,
+                   rows=1 if f in PER_ROW else max(1, int(np.sum(need[mine] > 1e-6 * max(1.0, size[g])))),
                    period_slice=_period_slice(names[i]))
         old = best.get((f, label))
         best[(f, label)] = sl if old is None else replace(max(old, sl, key=lambda x: x.size), rows=old.rows + 1)
     out.slacks.extend(best.values())
     out.slacks.sort(key=lambda s: (s.family, s.label))
     return out
+
+
+def _least_over(em: LinearModel, rows, groups, coefs, cols, vals, shared, backend, solver,
+                time_limit_s, start) -> Optional[np.ndarray]:
+    """A plan within the slacks found that asks the least of the shared limits' copies.
+
+    Phase 1 minimises only the slack, so copies of a limit that do not bind may be filled up to it
+    (a fleet bought in period 0 for period 3's peak); minimising the copies' total use with the
+    slacks fixed leaves the one that needs the slack at the top.  None when that solve finds nothing.
+    ``start``: the phase-1 result, a plan within those slacks.
+    """
+    obj = np.zeros(em.n_vars)
+    for n, i in enumerate(rows):
+        if groups[n] in shared and coefs[n] != 0:
+            a, b = em.indptr[i], em.indptr[i + 1]
+            keep = em.indices[a:b] < cols[0]            # the plan's columns, not the slacks
+            sign = 1.0 if em.sense[i] == "<" else -1.0
+            np.add.at(obj, em.indices[a:b][keep], sign * em.data[a:b][keep] / abs(coefs[n]))
+    ub = em.ub.copy()
+    ub[cols] = vals * (1 + 1e-9) + 1e-9
+    res = solve(replace(em, obj=obj, obj_parts={"use": obj}, ub=ub), backend, solver,
+                time_limit_s=time_limit_s, mip_gap=1e-4, start=start.values)
+    return res.values if res.has_plan else None
 
 
 def families_in(model: LinearModel) -> list[str]:
