@@ -12,6 +12,8 @@ Two kinds of cause, diagnosed separately:
   targets: it minimises max(TTFT at lightest load / TTFT target, TPOT at
   lightest load / TPOT target).  Any target at or above the reported figure
   lets that deployment serve a trickle; a practical plan needs some headroom.
+  It is taken among the deployments that reach the quality target (a routed
+  mean too: a mix reaches it only with one of them).
   A workload whose quality target is a routed mean (``quality.mode: mean``) may
   have deployments that meet its SLOs and still no plan: when even the best of
   them is below the target, no mix reaches the mean; that is said per workload
@@ -352,7 +354,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                              f"{', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition'})")
         best_q = None
         best_serving = None     # (quality, key index) of the best deployment that can serve it
-        miss = []     # (ratio, ttft, tpot, key index)
+        fit = []      # (ratio, ttft, tpot, key index, quality, serves): all that fit memory and format
         for ci, (a, m, q, t) in enumerate(keys):
             if m not in w_models or q not in w_quants:
                 continue
@@ -365,16 +367,18 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                                                                                      catalog.accelerators[a])
             if fits and (best_q is None or (qv, ) > (best_q[0], )):
                 best_q = (qv, ci)
+            serves = r == R_OK and max_rps[ci, wi] > 0
+            if fits:
+                tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
+                if math.isfinite(tt) and math.isfinite(tp):
+                    fit.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci, qv, serves))
+            text = None if serves else (perf.REASONS.get(r, "cannot serve") if r != R_OK
+                                        else "no capacity within the SLO")
             if per_request and qv < w.quality.min_score - 1e-9:
                 d.reasons[QUALITY_BELOW] = d.reasons.get(QUALITY_BELOW, 0) + 1
                 continue
-            if r != R_OK or not max_rps[ci, wi] > 0:
-                text = perf.REASONS.get(r, "cannot serve") if r != R_OK else "no capacity within the SLO"
+            if text is not None:
                 d.reasons[text] = d.reasons.get(text, 0) + 1
-                if fits:
-                    tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
-                    if math.isfinite(tt) and math.isfinite(tp):
-                        miss.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci))
                 continue
             d.feasible += 1
             if best_serving is None or qv > best_serving[0]:
@@ -388,7 +392,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                 d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
                                                      max(catalog.models[m].max_context_tokens for m in w_models
                                                          if m in catalog.models)))
-            _nearest(d, w, keys, miss, best_q)
+            _nearest(d, w, keys, fit, best_q)
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
                 if not problem.measurements:
@@ -453,18 +457,28 @@ def _lower_quality(workload: str, target: float, reached: float) -> str:
     return (f"workloads.{workload}: lower quality.min_score from {target:g} to at most "
             f"{math.floor(reached * 100) / 100:g}")
 
-def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
-    """Fill the nearest misses and the relaxation sentences of an unservable workload."""
+def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q) -> None:
+    """Fill the nearest misses and the relaxation sentences of an unservable workload.
+
+    ``fit``: (ratio, TTFT, TPOT, key index, quality, serves) of every deployment that fits memory
+    and format.  The nearest miss is taken among those that reach the quality target, per request
+    or as a routed mean alike (a mix reaches a mean only with one at or above it; QA: an 8B model
+    at 70.8 was named for a mean target of 80).  Where none reaches a mean target, among all."""
+    target = d.quality_target
+    pool = [c for c in fit if target is None or c[4] >= target - 1e-9]
+    if not pool and w.quality is not None and w.quality.mode == "mean":
+        pool = fit
+    miss = [c for c in pool if not c[5]]
     if miss:
         def dep(ci, tt, tp):
             a, m, q, t = keys[ci]
             return Deployment(a, t, q, m, ttft_ms=tt, tpot_ms=tp)
         # ties broken by the deployment's name so that the text is deterministic
-        r, tt, tp, ci = min(miss, key=lambda x: (x[0], keys[x[3]]))
+        r, tt, tp, ci = min(miss, key=lambda x: (x[0], keys[x[3]]))[:4]
         d.nearest = dep(ci, tt, tp)
-        _, tt1, tp1, c1 = min(miss, key=lambda x: (x[1], keys[x[3]]))
+        _, tt1, tp1, c1 = min(miss, key=lambda x: (x[1], keys[x[3]]))[:4]
         d.best_ttft = dep(c1, tt1, tp1)
-        _, tt2, tp2, c2 = min(miss, key=lambda x: (x[2], keys[x[3]]))
+        _, tt2, tp2, c2 = min(miss, key=lambda x: (x[2], keys[x[3]]))[:4]
         d.best_tpot = dep(c2, tt2, tp2)
         parts = []
         if tt > w.slo.ttft_ms:
@@ -474,11 +488,16 @@ def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
         if parts:
             # at exactly these figures a replica serves nothing (review: "then it can serve it" read as
             # a plan, while 0 req/s at both): they are where serving starts
-            d.relaxations.append(f"workloads.{w.id}: raise " + " and ".join(parts)
-                                 + f" ({d.nearest.name}'s latencies at the lightest load: above them it "
-                                   "starts to serve; leave headroom for load)")
-    if d.quality_target is not None and best_q is not None and best_q[0] < d.quality_target - 1e-9:
-        d.relaxations.append(_lower_quality(w.id, d.quality_target, best_q[0])
+            slo = ("raise " + " and ".join(parts) + f" ({d.nearest.name}'s latencies at the lightest load: "
+                   "above them it starts to serve; leave headroom for load)")
+            nearer = [c for c in fit if not c[5] and c[0] < r - 1e-12 and c not in pool]
+            mean = w.quality is not None and w.quality.mode == "mean"
+            d.relaxations.append(f"workloads.{w.id}: {slo}" + (
+                f"; deployments below its quality target {target:g} need less, but do not reach it"
+                + (" (a routed mix reaches a mean target only with one that does)" if mean else "")
+                if nearer else ""))
+    if target is not None and best_q is not None and best_q[0] < target - 1e-9:
+        d.relaxations.append(_lower_quality(w.id, target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
                              f"{best_q[0]:.4g}), or allow a stronger model or a higher-precision format")
     if not miss and not d.relaxations:
