@@ -13,7 +13,10 @@ Two kinds of cause, diagnosed separately:
   lightest load / TPOT target).  Any target at or above the reported figure
   lets that deployment serve a trickle; a practical plan needs some headroom.
   It is taken among the deployments that reach the quality target (a routed
-  mean too: a mix reaches it only with one of them).
+  mean too: a mix reaches it only with one of them); where none does, the
+  quality change and the latency change that its best deployment needs are
+  proposed together, and what else rules out the deployments below a
+  per-request target is counted beside them.
   A workload whose quality target is a routed mean (``quality.mode: mean``) may
   have deployments that meet its SLOs and still no plan: when even the best of
   them is below the target, no mix reaches the mean; that is said per workload
@@ -86,7 +89,9 @@ class WorkloadDiagnosis:
     servable: bool
     combinations: int                     # deployments the workload's filters allow
     feasible: int                         # of which can serve it
-    reasons: dict = field(default_factory=dict)    # reason text -> count
+    reasons: dict = field(default_factory=dict)    # reason text -> count (the first that rules each out)
+    #: of the deployments below a per-request quality target, what else rules them out -> count
+    besides_quality: dict = field(default_factory=dict)
     filters: list = field(default_factory=list)    # notes on pins that exclude everything
     ttft_target_ms: float = 0.0
     tpot_target_ms: float = 0.0
@@ -177,6 +182,9 @@ class Explanation:
             if d.reasons:
                 why = "; ".join(f"{n} {r}" for r, n in sorted(d.reasons.items(), key=lambda t: (-t[1], t[0])))
                 lines.append(f"    why: {why}")
+            if d.besides_quality:
+                why = "; ".join(f"{n} {r}" for r, n in sorted(d.besides_quality.items(), key=lambda t: (-t[1], t[0])))
+                lines.append(f"    besides quality: {why}")
             if QUALITY_BELOW in d.reasons and d.best_quality is not None:
                 lines.append(f"    best quality: {d.best_quality.quality:.4g} ({d.best_quality.quantization} "
                              f"{d.best_quality.model}); target {d.quality_target:g}")
@@ -376,6 +384,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                                         else "no capacity within the SLO")
             if per_request and qv < w.quality.min_score - 1e-9:
                 d.reasons[QUALITY_BELOW] = d.reasons.get(QUALITY_BELOW, 0) + 1
+                if text is not None:     # what else rules it out (QA: the TPOT it also misses went unsaid)
+                    d.besides_quality[text] = d.besides_quality.get(text, 0) + 1
                 continue
             if text is not None:
                 d.reasons[text] = d.reasons.get(text, 0) + 1
@@ -463,11 +473,18 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q) -> None:
     ``fit``: (ratio, TTFT, TPOT, key index, quality, serves) of every deployment that fits memory
     and format.  The nearest miss is taken among those that reach the quality target, per request
     or as a routed mean alike (a mix reaches a mean only with one at or above it; QA: an 8B model
-    at 70.8 was named for a mean target of 80).  Where none reaches a mean target, among all."""
+    at 70.8 was named for a mean target of 80).  Where none reaches it, the quality target must
+    come down to the best one's, and if that one also misses the SLOs both changes are said
+    together (QA: 'lower min_score' alone left TPOT 7 ms that no such deployment meets)."""
     target = d.quality_target
     pool = [c for c in fit if target is None or c[4] >= target - 1e-9]
-    if not pool and w.quality is not None and w.quality.mode == "mean":
-        pool = fit
+    together = False
+    if not pool and fit:
+        top = max(c[4] for c in fit)
+        pool = [c for c in fit if c[4] >= top - 1e-9]
+        together = not any(c[5] for c in pool)
+        if not together:
+            pool = []             # the quality change alone is enough: one of them meets the SLOs
     miss = [c for c in pool if not c[5]]
     if miss:
         def dep(ci, tt, tp):
@@ -491,15 +508,29 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q) -> None:
             slo = ("raise " + " and ".join(parts) + f" ({d.nearest.name}'s latencies at the lightest load: "
                    "above them it starts to serve; leave headroom for load)")
             nearer = [c for c in fit if not c[5] and c[0] < r - 1e-12 and c not in pool]
-            mean = w.quality is not None and w.quality.mode == "mean"
-            d.relaxations.append(f"workloads.{w.id}: {slo}" + (
-                f"; deployments below its quality target {target:g} need less, but do not reach it"
-                + (" (a routed mix reaches a mean target only with one that does)" if mean else "")
-                if nearer else ""))
-    if target is not None and best_q is not None and best_q[0] < target - 1e-9:
+            if together:
+                d.relaxations.append(_lower_quality(w.id, target, miss[0][4]).replace(": lower", ": all of these "
+                                     "together: lower", 1) + f" (what {d.nearest.quantization} {d.nearest.model} "
+                                     f"reaches) and {slo}")
+            else:
+                mean = w.quality is not None and w.quality.mode == "mean"
+                d.relaxations.append(f"workloads.{w.id}: {slo}" + (
+                    f"; deployments below its quality target {target:g} need less, but do not reach it"
+                    + (" (a routed mix reaches a mean target only with one that does)" if mean else "")
+                    if nearer else ""))
+    if target is not None and best_q is not None and best_q[0] < target - 1e-9 and not together:
         d.relaxations.append(_lower_quality(w.id, target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
                              f"{best_q[0]:.4g}), or allow a stronger model or a higher-precision format")
+    if together:
+        # the other way out: the best quality that the SLOs as they are allow
+        ok = [c for c in fit if c[5]]
+        if ok:
+            c = max(ok, key=lambda x: (x[4], keys[x[3]]))
+            a, m, q, t = keys[c[3]]
+            d.relaxations.append(_lower_quality(w.id, target, c[4]).replace(": lower", ": or, keeping the SLOs "
+                                                                              "as they are, lower", 1)
+                                 + f" ({Deployment(a, t, q, m).name} meets them)")
     if not miss and not d.relaxations:
         if d.combinations == 0:
             d.relaxations.append(f"workloads.{w.id}: its models/quantizations/regions filters leave no "
