@@ -427,11 +427,35 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
 def _context_advice(w, n: int, perf, longest_window: int) -> str:
     """What to change when the request at the SLO percentile is longer than the models' windows (more
     devices or smaller formats cannot help there)."""
-    i_q, o_q = perf.PerfWorkload.from_workload(w).percentile_request()
-    return (f"workloads.{w.id}: its p{w.slo.percentile:g} request ({i_q:,.0f} input + {o_q:,.0f} output tokens) "
+    pw = perf.PerfWorkload.from_workload(w)
+    i_q, o_q = pw.percentile_request()
+    stated = w.input_tokens.max is not None and w.output_tokens.max is not None
+    text = (f"workloads.{w.id}: its p{w.slo.percentile:g} request ({i_q:,.0f} input + {o_q:,.0f} output tokens) "
             f"is longer than the context window of {n} allowed deployment(s) (the longest window of its "
-            f"models: {longest_window:,} tokens); allow a model with a longer window, state the longest "
-            f"request (input_tokens.max, output_tokens.max) or shorter ones, or lower slo.percentile")
+            f"models: {longest_window:,} tokens); allow a model with a longer window, "
+            + ("shorten the longest requests (input_tokens.max, output_tokens.max)" if stated else
+               "state the longest request (input_tokens.max, output_tokens.max) or shorter ones"))
+    pct = _fitting_percentile(pw, longest_window)
+    if pct is None:
+        return text + f", or lower slo.percentile (even its p1 request is longer than {longest_window:,} tokens)"
+    return text + f", or lower slo.percentile from {w.slo.percentile:g} to at most {pct:g} (its request there fits)"
+
+
+def _fitting_percentile(pw, window: int) -> Optional[float]:
+    """The highest percentile (1 <= p, rounded down to 0.1) whose request fits ``window`` tokens, as the
+    performance model tests it (QA: 'lower slo.percentile' gave no figure), or None if not even p1."""
+    from dataclasses import replace
+
+    def fits(p: float) -> bool:
+        return sum(replace(pw, percentile=p).percentile_request()) <= window
+
+    if not fits(1.0):
+        return None
+    lo, hi = 1.0, pw.percentile          # fits(lo), not fits(hi)
+    while hi - lo > 1e-3:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return max(1.0, math.floor(lo * 10 + 1e-9) / 10)
 
 
 #: candidate failures that more devices per replica, bigger accelerators or smaller formats can fix

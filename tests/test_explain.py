@@ -857,3 +857,22 @@ def test_fleet_figures_say_they_leave_out_the_unservable_workloads(tmp_path):
     assert _status(tmp_path, d, "with.yaml") == "infeasible"         # the figure left chat out
     d["workloads"] = d["workloads"][1:]
     assert _status(tmp_path, d, "without.yaml") == "optimal"         # and is enough for the others
+
+
+def test_a_context_window_miss_gives_the_percentile_that_fits(tmp_path):
+    """QA p5: 'lower slo.percentile' with no figure (re-solves: p45 fails, p42 works).  The percentile
+    proposed gives a plan and 0.1 above it does not; 'state the longest request' is not said when the
+    maxima are stated."""
+    d = yaml.safe_load(QUALITY_AND_TPOT)
+    d["workloads"] = [{"id": "longdoc", "demand": {"requests_per_s": 4},
+                       "input_tokens": {"mean": 6000, "p90": 12000, "max": 60000, "cv": 1.2},
+                       "output_tokens": {"mean": 400, "p90": 800, "max": 2000, "cv": 0.6},
+                       "slo": {"ttft_ms": 5000, "tpot_ms": 80, "percentile": 99},
+                       "models": ["llama-2-70b", "llama-2-7b"]}]
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    pct = float(re.search(r"lower slo\.percentile from 99 to at most ([0-9.]+)", text).group(1))
+    assert "state the longest request" not in text and "input_tokens.max" in text
+    d["workloads"][0]["slo"]["percentile"] = pct
+    assert _status(tmp_path, d, "fits.yaml") == "optimal", text
+    d["workloads"][0]["slo"]["percentile"] = round(pct + 0.1, 1)
+    assert _status(tmp_path, d, "longer.yaml") == "infeasible"
