@@ -762,12 +762,44 @@ def explain_lead_time(loaded, k: Coefficients, fleet: list) -> Optional[str]:
     if len(missing) > 4:
         missing = missing[:4] + [f"{len(missing) - 4} more"]
     when = ", ".join(str(t) for t in cut)
+    allow = _filtered_rentals(p, loaded.catalog, [(a, r) for a, r in bought if (a, r) not in rented])
     return (f"period{'s' if len(cut) > 1 else ''} {when}: no purchase has arrived yet (lead time "
             f"{first} period{'s' if first > 1 else ''}), so "
             + (f"only {' and '.join(have)} can serve" if have else "nothing can serve there")
             + (f"; no rental is offered for {', '.join(missing)}" if missing else "")
-            + ": add rental offers there (a --catalog overlay with on-demand or reserved prices), or start "
-              "the horizon when the first servers arrive")
+            + (f": the catalog rents them there, but the problem's filters leave them out: {allow}" if allow else
+               ": add rental offers there (a --catalog overlay with on-demand or reserved prices)")
+            + ", or start the horizon when the first servers arrive")
+
+
+RENTALS = ("on_demand", "reserved_1y", "reserved_3y", "spot")
+
+
+def _filtered_rentals(problem, catalog, pairs) -> str:
+    """The filter changes that let the catalog's own rentals of ``pairs`` (accelerator, region) in
+    (QA: 'add rental offers' was said where fleet.acquisition and fleet.providers left them out);
+    empty when the catalog rents none of them.  Per pair, the offer needing the fewest changes."""
+    f = problem.fleet
+    offers = {(a, r): [(off.provider, m) for off in (catalog.accelerators[a].offers if a in catalog.accelerators
+                                                     else ()) for m in RENTALS
+                       if off.region == r and off.price(m) is not None] for a, r in pairs}
+    # a provider that rents several of the pairs is named before one that rents only one
+    cover = {pv: sum(any(q == pv for q, _ in o) for o in offers.values()) for o in offers.values() for pv, _ in o}
+    modes, provs = set(), set()
+    for options in offers.values():
+        needs = [(({("acquisition", m)} if m not in f.acquisition else set())
+                  | ({("providers", pv)} if f.providers and pv not in f.providers else set()), pv, m)
+                 for pv, m in options]
+        if needs:
+            need = min(needs, key=lambda n: (len(n[0]), -cover[n[1]], RENTALS.index(n[2]), n[1]))[0]
+            modes |= {v for k, v in need if k == "acquisition"}
+            provs |= {v for k, v in need if k == "providers"}
+    todo = [f"add {', '.join(m for m in RENTALS if m in modes)} to fleet.acquisition"] if modes else []
+    if provs:
+        todo.append(f"add {', '.join(sorted(provs))} to fleet.providers (or remove that filter)")
+    if any(offers.values()) and not f.catalog_offers:
+        todo.append("set fleet.catalog_offers: true")
+    return " and ".join(todo)
 
 
 def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,

@@ -876,3 +876,23 @@ def test_a_context_window_miss_gives_the_percentile_that_fits(tmp_path):
     assert _status(tmp_path, d, "fits.yaml") == "optimal", text
     d["workloads"][0]["slo"]["percentile"] = round(pct + 0.1, 1)
     assert _status(tmp_path, d, "longer.yaml") == "infeasible"
+
+
+def test_the_lead_time_note_names_the_filters_that_leave_catalog_rentals_out(tmp_path):
+    """QA procurement #3: purchases arrive after 2 quarters, demand doubles in quarter 1, and the note
+    said to add rental offers with a catalog overlay, while the shipped catalog rents A100s in both
+    regions and fleet.acquisition / fleet.providers left them out.  The filters named fix it."""
+    (tmp_path / "cat.yaml").write_text(LEAD_CAT.replace("LEAD", "2"))
+    d = yaml.safe_load(A100_QUARTERS)
+    d["workloads"][0]["demand"] = {"requests_per_s": 30, "growth": [1, 2, 2, 3]}
+    d["workloads"][0]["regions"] = ["virginia", "texas"]
+    d["fleet"].update(acquisition=["purchase"], offers=[], power_caps=[],
+                      existing=[{"accelerator": "a100-80gb", "region": r, "devices": 2, "age_years": 2}
+                                for r in ("virginia", "texas")])
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "no purchase has arrived yet" in text and "a --catalog overlay" not in text, text
+    m = re.search(r"add ([a-z_, 0-9]+) to fleet\.acquisition and add ([a-z, ]+) to fleet\.providers", text)
+    assert m, text
+    d["fleet"]["acquisition"] += m.group(1).split(", ")
+    d["fleet"]["providers"] += m.group(2).split(", ")
+    assert _status(tmp_path, d, "allowed.yaml") == "optimal", text
