@@ -12,6 +12,11 @@ Two kinds of cause, diagnosed separately:
   targets: it minimises max(TTFT at lightest load / TTFT target, TPOT at
   lightest load / TPOT target).  Any target at or above the reported figure
   lets that deployment serve a trickle; a practical plan needs some headroom.
+  It is taken among the deployments that reach the quality target (a routed
+  mean too: a mix reaches it only with one of them); where none does, the
+  quality change and the latency change that its best deployment needs are
+  proposed together, and what else rules out the deployments below a
+  per-request target is counted beside them.
   A workload whose quality target is a routed mean (``quality.mode: mean``) may
   have deployments that meet its SLOs and still no plan: when even the best of
   them is below the target, no mix reaches the mean; that is said per workload
@@ -84,7 +89,9 @@ class WorkloadDiagnosis:
     servable: bool
     combinations: int                     # deployments the workload's filters allow
     feasible: int                         # of which can serve it
-    reasons: dict = field(default_factory=dict)    # reason text -> count
+    reasons: dict = field(default_factory=dict)    # reason text -> count (the first that rules each out)
+    #: of the deployments below a per-request quality target, what else rules them out -> count
+    besides_quality: dict = field(default_factory=dict)
     filters: list = field(default_factory=list)    # notes on pins that exclude everything
     ttft_target_ms: float = 0.0
     tpot_target_ms: float = 0.0
@@ -175,6 +182,9 @@ class Explanation:
             if d.reasons:
                 why = "; ".join(f"{n} {r}" for r, n in sorted(d.reasons.items(), key=lambda t: (-t[1], t[0])))
                 lines.append(f"    why: {why}")
+            if d.besides_quality:
+                why = "; ".join(f"{n} {r}" for r, n in sorted(d.besides_quality.items(), key=lambda t: (-t[1], t[0])))
+                lines.append(f"    besides quality: {why}")
             if QUALITY_BELOW in d.reasons and d.best_quality is not None:
                 lines.append(f"    best quality: {d.best_quality.quality:.4g} ({d.best_quality.quantization} "
                              f"{d.best_quality.model}); target {d.quality_target:g}")
@@ -194,8 +204,14 @@ class Explanation:
             if d.capacity_as_targets_rise:
                 lines.append(f"    capacity: {d.capacity_as_targets_rise}")
         if any(f.restores or f.undecided for f in self.fleet):
-            lines.append("  fleet constraints (each change alone is enough"
-                         + (", once the workloads above are servable" if bad else "") + "):")
+            # the elastic solves leave out the workloads nothing serves (their demand rows are freed):
+            # the figures are not enough once those are served too (QA: 8.74 kW asked, 9.75 needed)
+            left = ", ".join(d.workload for d in bad)
+            it, be = ("it", "is") if len(bad) == 1 else ("them", "are")
+            lines.append("  fleet constraints" + (
+                f", for the workloads that can be served now (each change alone is enough for them; {left} "
+                f"{be} left out: serving {it} too may need more, depending on the targets chosen for {it}; "
+                f"explain again once {it} {be} servable):" if bad else " (each change alone is enough):"))
         listed = 0
         for f in self.fleet:
             if f.restores:
@@ -352,7 +368,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                              f"{', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition'})")
         best_q = None
         best_serving = None     # (quality, key index) of the best deployment that can serve it
-        miss = []     # (ratio, ttft, tpot, key index)
+        fit = []      # (ratio, ttft, tpot, key index, quality, serves): all that fit memory and format
         for ci, (a, m, q, t) in enumerate(keys):
             if m not in w_models or q not in w_quants:
                 continue
@@ -365,16 +381,20 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                                                                                      catalog.accelerators[a])
             if fits and (best_q is None or (qv, ) > (best_q[0], )):
                 best_q = (qv, ci)
+            serves = r == R_OK and max_rps[ci, wi] > 0
+            if fits:
+                tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
+                if math.isfinite(tt) and math.isfinite(tp):
+                    fit.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci, qv, serves))
+            text = None if serves else (perf.REASONS.get(r, "cannot serve") if r != R_OK
+                                        else "no capacity within the SLO")
             if per_request and qv < w.quality.min_score - 1e-9:
                 d.reasons[QUALITY_BELOW] = d.reasons.get(QUALITY_BELOW, 0) + 1
+                if text is not None:     # what else rules it out (QA: the TPOT it also misses went unsaid)
+                    d.besides_quality[text] = d.besides_quality.get(text, 0) + 1
                 continue
-            if r != R_OK or not max_rps[ci, wi] > 0:
-                text = perf.REASONS.get(r, "cannot serve") if r != R_OK else "no capacity within the SLO"
+            if text is not None:
                 d.reasons[text] = d.reasons.get(text, 0) + 1
-                if fits:
-                    tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
-                    if math.isfinite(tt) and math.isfinite(tp):
-                        miss.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci))
                 continue
             d.feasible += 1
             if best_serving is None or qv > best_serving[0]:
@@ -388,7 +408,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                 d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
                                                      max(catalog.models[m].max_context_tokens for m in w_models
                                                          if m in catalog.models)))
-            _nearest(d, w, keys, miss, best_q)
+            _nearest(d, w, keys, fit, best_q)
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
                 if not problem.measurements:
@@ -407,11 +427,35 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
 def _context_advice(w, n: int, perf, longest_window: int) -> str:
     """What to change when the request at the SLO percentile is longer than the models' windows (more
     devices or smaller formats cannot help there)."""
-    i_q, o_q = perf.PerfWorkload.from_workload(w).percentile_request()
-    return (f"workloads.{w.id}: its p{w.slo.percentile:g} request ({i_q:,.0f} input + {o_q:,.0f} output tokens) "
+    pw = perf.PerfWorkload.from_workload(w)
+    i_q, o_q = pw.percentile_request()
+    stated = w.input_tokens.max is not None and w.output_tokens.max is not None
+    text = (f"workloads.{w.id}: its p{w.slo.percentile:g} request ({i_q:,.0f} input + {o_q:,.0f} output tokens) "
             f"is longer than the context window of {n} allowed deployment(s) (the longest window of its "
-            f"models: {longest_window:,} tokens); allow a model with a longer window, state the longest "
-            f"request (input_tokens.max, output_tokens.max) or shorter ones, or lower slo.percentile")
+            f"models: {longest_window:,} tokens); allow a model with a longer window, "
+            + ("shorten the longest requests (input_tokens.max, output_tokens.max)" if stated else
+               "state the longest request (input_tokens.max, output_tokens.max) or shorter ones"))
+    pct = _fitting_percentile(pw, longest_window)
+    if pct is None:
+        return text + f", or lower slo.percentile (even its p1 request is longer than {longest_window:,} tokens)"
+    return text + f", or lower slo.percentile from {w.slo.percentile:g} to at most {pct:g} (its request there fits)"
+
+
+def _fitting_percentile(pw, window: int) -> Optional[float]:
+    """The highest percentile (1 <= p, rounded down to 0.1) whose request fits ``window`` tokens, as the
+    performance model tests it (QA: 'lower slo.percentile' gave no figure), or None if not even p1."""
+    from dataclasses import replace
+
+    def fits(p: float) -> bool:
+        return sum(replace(pw, percentile=p).percentile_request()) <= window
+
+    if not fits(1.0):
+        return None
+    lo, hi = 1.0, pw.percentile          # fits(lo), not fits(hi)
+    while hi - lo > 1e-3:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return max(1.0, math.floor(lo * 10 + 1e-9) / 10)
 
 
 #: candidate failures that more devices per replica, bigger accelerators or smaller formats can fix
@@ -453,18 +497,35 @@ def _lower_quality(workload: str, target: float, reached: float) -> str:
     return (f"workloads.{workload}: lower quality.min_score from {target:g} to at most "
             f"{math.floor(reached * 100) / 100:g}")
 
-def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
-    """Fill the nearest misses and the relaxation sentences of an unservable workload."""
+def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q) -> None:
+    """Fill the nearest misses and the relaxation sentences of an unservable workload.
+
+    ``fit``: (ratio, TTFT, TPOT, key index, quality, serves) of every deployment that fits memory
+    and format.  The nearest miss is taken among those that reach the quality target, per request
+    or as a routed mean alike (a mix reaches a mean only with one at or above it; QA: an 8B model
+    at 70.8 was named for a mean target of 80).  Where none reaches it, the quality target must
+    come down to the best one's, and if that one also misses the SLOs both changes are said
+    together (QA: 'lower min_score' alone left TPOT 7 ms that no such deployment meets)."""
+    target = d.quality_target
+    pool = [c for c in fit if target is None or c[4] >= target - 1e-9]
+    together = False
+    if not pool and fit:
+        top = max(c[4] for c in fit)
+        pool = [c for c in fit if c[4] >= top - 1e-9]
+        together = not any(c[5] for c in pool)
+        if not together:
+            pool = []             # the quality change alone is enough: one of them meets the SLOs
+    miss = [c for c in pool if not c[5]]
     if miss:
         def dep(ci, tt, tp):
             a, m, q, t = keys[ci]
             return Deployment(a, t, q, m, ttft_ms=tt, tpot_ms=tp)
         # ties broken by the deployment's name so that the text is deterministic
-        r, tt, tp, ci = min(miss, key=lambda x: (x[0], keys[x[3]]))
+        r, tt, tp, ci = min(miss, key=lambda x: (x[0], keys[x[3]]))[:4]
         d.nearest = dep(ci, tt, tp)
-        _, tt1, tp1, c1 = min(miss, key=lambda x: (x[1], keys[x[3]]))
+        _, tt1, tp1, c1 = min(miss, key=lambda x: (x[1], keys[x[3]]))[:4]
         d.best_ttft = dep(c1, tt1, tp1)
-        _, tt2, tp2, c2 = min(miss, key=lambda x: (x[2], keys[x[3]]))
+        _, tt2, tp2, c2 = min(miss, key=lambda x: (x[2], keys[x[3]]))[:4]
         d.best_tpot = dep(c2, tt2, tp2)
         parts = []
         if tt > w.slo.ttft_ms:
@@ -474,13 +535,32 @@ def _nearest(d: WorkloadDiagnosis, w, keys, miss, best_q) -> None:
         if parts:
             # at exactly these figures a replica serves nothing (review: "then it can serve it" read as
             # a plan, while 0 req/s at both): they are where serving starts
-            d.relaxations.append(f"workloads.{w.id}: raise " + " and ".join(parts)
-                                 + f" ({d.nearest.name}'s latencies at the lightest load: above them it "
-                                   "starts to serve; leave headroom for load)")
-    if d.quality_target is not None and best_q is not None and best_q[0] < d.quality_target - 1e-9:
-        d.relaxations.append(_lower_quality(w.id, d.quality_target, best_q[0])
+            slo = ("raise " + " and ".join(parts) + f" ({d.nearest.name}'s latencies at the lightest load: "
+                   "above them it starts to serve; leave headroom for load)")
+            nearer = [c for c in fit if not c[5] and c[0] < r - 1e-12 and c not in pool]
+            if together:
+                d.relaxations.append(_lower_quality(w.id, target, miss[0][4]).replace(": lower", ": all of these "
+                                     "together: lower", 1) + f" (what {d.nearest.quantization} {d.nearest.model} "
+                                     f"reaches) and {slo}")
+            else:
+                mean = w.quality is not None and w.quality.mode == "mean"
+                d.relaxations.append(f"workloads.{w.id}: {slo}" + (
+                    f"; deployments below its quality target {target:g} need less, but do not reach it"
+                    + (" (a routed mix reaches a mean target only with one that does)" if mean else "")
+                    if nearer else ""))
+    if target is not None and best_q is not None and best_q[0] < target - 1e-9 and not together:
+        d.relaxations.append(_lower_quality(w.id, target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
                              f"{best_q[0]:.4g}), or allow a stronger model or a higher-precision format")
+    if together:
+        # the other way out: the best quality that the SLOs as they are allow
+        ok = [c for c in fit if c[5]]
+        if ok:
+            c = max(ok, key=lambda x: (x[4], keys[x[3]]))
+            a, m, q, t = keys[c[3]]
+            d.relaxations.append(_lower_quality(w.id, target, c[4]).replace(": lower", ": or, keeping the SLOs "
+                                                                              "as they are, lower", 1)
+                                 + f" ({Deployment(a, t, q, m).name} meets them)")
     if not miss and not d.relaxations:
         if d.combinations == 0:
             d.relaxations.append(f"workloads.{w.id}: its models/quantizations/regions filters leave no "
@@ -510,7 +590,8 @@ def _describe(s, k: Coefficients, problem) -> str:
     if s.family == "caps.power":
         region, _, j = lab.rpartition("#")
         more, new = _raised(s.rhs, amt)
-        return f"needs {more} kW more in {region}: fleet.power_caps[{j}].max_kw from {_plain(s.rhs)} to {new}"
+        return (f"needs {more} kW more in {region}{_binds(s)}: fleet.power_caps[{j}].max_kw from "
+                f"{_plain(s.rhs)} to {new}")
     if s.family == "caps.availability":
         acc_reg, _, j = lab.rpartition("#")
         acc, _, reg = acc_reg.partition("@")
@@ -525,9 +606,10 @@ def _describe(s, k: Coefficients, problem) -> str:
         more, new = _raised(s.rhs, amt)
         return f"needs {more} USD more capex: fleet.budget.max_capex_usd from {_plain(s.rhs)} to {new}"
     if s.family == "caps.spot_share":
-        d = s.demand_rps or float(k.demand_rps[k.workloads.index(lab)])
-        return (f"{lab} needs {_fmt(amt)} req/s more on spot: fleet.max_spot_share from "
-                f"{k.max_spot_share:g} to {_fmt(k.max_spot_share + amt / d)}")
+        # one fleet-wide share, relaxed as one figure (elastic.DEMAND_SCALED); at most 1
+        new = min(1.0, k.max_spot_share + _round_up(amt))
+        return (f"needs a larger spot share{_binds(s)}: fleet.max_spot_share from {k.max_spot_share:g} "
+                f"to {_plain(new)}")
     if s.family == "quality.mean":
         wi = k.workloads.index(lab)
         pts = amt / (s.demand_rps or float(k.demand_rps[wi]))
@@ -551,6 +633,16 @@ def _describe(s, k: Coefficients, problem) -> str:
         return (f"serve {s.rhs - target:.6g} req/s less of {lab} where it needs most "
                 f"(from {s.rhs:.6g} to {target:.6g} req/s {_when(s)})")
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
+
+
+def _binds(s: Slack) -> str:
+    """' in period 3, slice 1': the copy of a limit shared by every period/slice that needs the
+    change (QA: a cap too small for period 3's peak named no period)."""
+    if s.period_slice is None:
+        return ""
+    t, sl = s.period_slice
+    return f" in period {t}, slice {sl}" + (f" (the most of the {s.rows} periods/slices over it)"
+                                             if s.rows > 1 else "")
 
 
 def _when(s: Slack) -> str:
@@ -670,12 +762,44 @@ def explain_lead_time(loaded, k: Coefficients, fleet: list) -> Optional[str]:
     if len(missing) > 4:
         missing = missing[:4] + [f"{len(missing) - 4} more"]
     when = ", ".join(str(t) for t in cut)
+    allow = _filtered_rentals(p, loaded.catalog, [(a, r) for a, r in bought if (a, r) not in rented])
     return (f"period{'s' if len(cut) > 1 else ''} {when}: no purchase has arrived yet (lead time "
             f"{first} period{'s' if first > 1 else ''}), so "
             + (f"only {' and '.join(have)} can serve" if have else "nothing can serve there")
             + (f"; no rental is offered for {', '.join(missing)}" if missing else "")
-            + ": add rental offers there (a --catalog overlay with on-demand or reserved prices), or start "
-              "the horizon when the first servers arrive")
+            + (f": the catalog rents them there, but the problem's filters leave them out: {allow}" if allow else
+               ": add rental offers there (a --catalog overlay with on-demand or reserved prices)")
+            + ", or start the horizon when the first servers arrive")
+
+
+RENTALS = ("on_demand", "reserved_1y", "reserved_3y", "spot")
+
+
+def _filtered_rentals(problem, catalog, pairs) -> str:
+    """The filter changes that let the catalog's own rentals of ``pairs`` (accelerator, region) in
+    (QA: 'add rental offers' was said where fleet.acquisition and fleet.providers left them out);
+    empty when the catalog rents none of them.  Per pair, the offer needing the fewest changes."""
+    f = problem.fleet
+    offers = {(a, r): [(off.provider, m) for off in (catalog.accelerators[a].offers if a in catalog.accelerators
+                                                     else ()) for m in RENTALS
+                       if off.region == r and off.price(m) is not None] for a, r in pairs}
+    # a provider that rents several of the pairs is named before one that rents only one
+    cover = {pv: sum(any(q == pv for q, _ in o) for o in offers.values()) for o in offers.values() for pv, _ in o}
+    modes, provs = set(), set()
+    for options in offers.values():
+        needs = [(({("acquisition", m)} if m not in f.acquisition else set())
+                  | ({("providers", pv)} if f.providers and pv not in f.providers else set()), pv, m)
+                 for pv, m in options]
+        if needs:
+            need = min(needs, key=lambda n: (len(n[0]), -cover[n[1]], RENTALS.index(n[2]), n[1]))[0]
+            modes |= {v for k, v in need if k == "acquisition"}
+            provs |= {v for k, v in need if k == "providers"}
+    todo = [f"add {', '.join(m for m in RENTALS if m in modes)} to fleet.acquisition"] if modes else []
+    if provs:
+        todo.append(f"add {', '.join(sorted(provs))} to fleet.providers (or remove that filter)")
+    if any(offers.values()) and not f.catalog_offers:
+        todo.append("set fleet.catalog_offers: true")
+    return " and ".join(todo)
 
 
 def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,

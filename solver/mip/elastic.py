@@ -33,7 +33,7 @@ RELAXABLE: dict[str, tuple[str, str]] = {
     "caps.availability": ("devices", "hardware availability"),
     "caps.budget": ("USD/month", "monthly budget"),
     "caps.capex": ("USD", "capex budget"),
-    "caps.spot_share": ("req/s", "spot share"),
+    "caps.spot_share": ("share", "spot share"),
     "quality.mean": ("req/s x points", "mean quality target"),
     "demand.served": ("req/s", "demand"),
 }
@@ -44,7 +44,16 @@ RELAXABLE: dict[str, tuple[str, str]] = {
 #: shared by every period leaves HiGHS a degenerate "minimise one variable" search that on an
 #: infeasible 4-quarter instance found 2.8 M USD/month in 60 s where per-period slacks found at
 #: most 66 k; the largest per-period slack is then a sufficient change (not proven the smallest)
-PER_ROW = frozenset({"demand.served", "quality.mean", "caps.spot_share", "caps.budget"})
+PER_ROW = frozenset({"demand.served", "quality.mean", "caps.budget"})
+
+#: families whose right-hand side is a fleet-wide factor times the row's demand (S x D_w): one
+#: change of the factor moves every row, so the family is relaxed as that one factor (a slack with
+#: coefficient -D_w in each row, QA: per-workload req/s slacks proposed 0.928 where 0.52 works), and
+#: a demand slack (demand left unserved) lowers these rows' rhs with it (QA: a cut to 1.11 req/s
+#: kept the spot allowance of 3 req/s and was infeasible).  The other rows that name D_w need no
+#: such link: quality.mean has no D_w, and redundancy.spare (x <= D s) and capacity.small_route
+#: (x / D <= y - s) only say "x > 0 needs s = 1 / a replica", the same for any demand >= x.
+DEMAND_SCALED = {"caps.spot_share": "max_spot_share"}
 
 #: status of an elastic "solve" that had nothing to relax
 NO_ROWS = "no_rows"
@@ -114,7 +123,8 @@ def _period_slice(row_name: str) -> Optional[tuple[int, int]]:
 
 
 def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
-              groups: Optional[np.ndarray] = None) -> tuple[LinearModel, np.ndarray]:
+              groups: Optional[np.ndarray] = None,
+              coefs: Optional[np.ndarray] = None) -> tuple[LinearModel, np.ndarray]:
     """A copy of ``model`` with slack columns on ``rows`` and objective = weighted slack.
 
     One slack per row, or one per group when ``groups`` (group index of each
@@ -123,15 +133,17 @@ def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
     change of the cap relaxes together.  ``weights`` has one entry per slack.
     Sign of the slack coefficient: ``<`` rows get -1 (the limit grows), ``>``
     and ``=`` rows get +1 (the requirement shrinks: for ``demand.served`` the
-    slack is demand left unserved).  Returns the new model and the column
-    index of each slack.
+    slack is demand left unserved).  ``coefs`` overrides them entry by entry;
+    a row may then appear more than once, in different groups (a demand
+    slack that also lowers a spot-share row).  Returns the new model and the
+    column index of each slack.
     """
     rows = np.asarray(rows, np.int64)
     groups = np.arange(len(rows)) if groups is None else np.asarray(groups, np.int64)
     m = int(groups.max()) + 1 if len(groups) else 0
     n0 = model.n_vars
     cols = np.arange(n0, n0 + m)
-    coef = np.where(model.sense[rows] == "<", -1.0, 1.0)
+    coef = np.where(model.sense[rows] == "<", -1.0, 1.0) if coefs is None else np.asarray(coefs, float)
     # COO of the old matrix plus the new terms, then back to CSR sorted by (row, col)
     r_old = model.row_of_nnz()
     r = np.concatenate([r_old, rows])
@@ -166,13 +178,14 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     serve, which are explained separately.  ``relative`` weights slacks by the
     size of their row, so families in different units can be relaxed together.
     """
-    fam = model.row_family
-    rows = np.flatnonzero(np.isin(fam.astype(str), list(families)))
+    fam = model.row_family.astype(str)
+    names = model.row_names
+    rows = np.flatnonzero(np.isin(fam, list(families)))
     rhs = model.rhs.copy()
     # cover cuts (cuts.*: ">= so many replicas/units for the full demand") are valid for the model,
     # not for its relaxation: with demand slack they would still ask for the full demand's fleet,
     # and "relaxing demand does not help" would be a false proof.  0 <= sum of non-negatives holds.
-    cuts = np.flatnonzero(np.char.startswith(fam.astype(str), "cuts.") & (model.sense == ">"))
+    cuts = np.flatnonzero(np.char.startswith(fam, "cuts.") & (model.sense == ">"))
     rhs[cuts] = 0.0
     if len(free_rows):
         free = np.asarray(free_rows, np.int64)
@@ -182,17 +195,48 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     base = replace(model, rhs=rhs)
     if len(rows) == 0:
         return ElasticResult(tuple(families), NO_ROWS, message="no such rows in this model")
+    demand_row = {names[i]: i for i in np.flatnonzero(fam == "demand.served")}
+
+    def demand_of(i: int) -> Optional[int]:
+        """The demand row of row i's workload, period and slice ('caps.spot_share[w]@3.0' -> 'demand.served[w]@3.0')."""
+        return demand_row.get("demand.served" + names[i][len(fam[i]):])
+
     # rows with the same family and label (copies per period/slice) share one slack - one change
-    # of a limit relaxes every copy; demand-like rows differ per period, so each keeps its own
-    keys = [(str(fam[i]), _label(model.row_names[i], str(fam[i])))
-            + ((int(i),) if str(fam[i]) in PER_ROW else ()) for i in rows]
+    # of a limit relaxes every copy; demand-like rows differ per period, so each keeps its own;
+    # demand-scaled rows share the one factor, whose slack counts D_w in each row
+    coefs = np.where(model.sense[rows] == "<", -1.0, 1.0)
+    keys = []
+    for n, i in enumerate(rows):
+        f = fam[i]
+        if f in DEMAND_SCALED:
+            keys.append((f, DEMAND_SCALED[f]))
+            d = demand_of(i)
+            coefs[n] = -float(model.rhs[d]) if d is not None else 0.0
+        else:
+            keys.append((f, _label(names[i], f)) + ((int(i),) if f in PER_ROW else ()))
     uniq = sorted(set(keys))
     index = {kk: g for g, kk in enumerate(uniq)}
     groups = np.array([index[kk] for kk in keys], np.int64)
     size = np.zeros(len(uniq))
     np.maximum.at(size, groups, np.abs(base.rhs[rows]))
+    size[[g for g, kk in enumerate(uniq) if kk[0] in DEMAND_SCALED]] = 1.0     # a share, not req/s
     w = 1.0 / np.maximum(size, 1.0) if relative else np.ones(len(uniq))
-    em, cols = add_slack(base, rows, w, groups)
+    # demand left unserved lowers the rows that scale with that demand: S (D - slack)
+    link_r, link_g, link_c = [], [], []
+    if "demand.served" in families:
+        scaled = {names[j]: j for j in np.flatnonzero(np.isin(fam, list(DEMAND_SCALED)))}
+        for n, i in enumerate(rows):
+            if fam[i] != "demand.served" or model.rhs[i] <= 0:
+                continue
+            for f in DEMAND_SCALED:
+                j = scaled.get(f + names[i][len("demand.served"):])
+                if j is not None:
+                    link_r.append(j)
+                    link_g.append(groups[n])
+                    link_c.append(float(model.rhs[j]) / float(model.rhs[i]))
+    em, cols = add_slack(base, np.concatenate([rows, np.asarray(link_r, np.int64)]), w,
+                         np.concatenate([groups, np.asarray(link_g, np.int64)]),
+                         np.concatenate([coefs, link_c]))
     res = solve(em, backend, solver, time_limit_s=time_limit_s, mip_gap=1e-6)
     out = ElasticResult(tuple(families), res.status, message=res.message)
     if len(uniq) == 1 and not relative:
@@ -203,25 +247,62 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
     if not res.has_plan:
         return out
     vals = res.values[cols]
-    demand_row = {model.row_names[i]: i for i in np.flatnonzero(fam.astype(str) == "demand.served")}
-    first_row = np.empty(len(uniq), np.int64)
-    first_row[groups[::-1]] = rows[::-1]          # each group's first row
+    shared = [g for g in range(len(uniq)) if uniq[g][0] not in PER_ROW and vals[g] > 1e-6 * max(1.0, size[g])]
+    # (at most as long as phase 1 took: it only names the copy, the figure is phase 1's)
+    v = _least_over(em, rows, groups, coefs, cols, vals, shared, backend, solver,
+                    min(time_limit_s, max(1.0, res.seconds)), res) \
+        if any(len({_period_slice(names[i]) for i in rows[groups == g]}) > 1 for g in shared) else None
+    # what each row needs in its slack's unit, in the plan found: the copy of a shared limit that
+    # needs the most is the one that binds (QA: period 0 was named, period 3 needed the 3.8 kW)
+    act = base.activity((res.values if v is None else v)[:base.n_vars])
+    over = np.where(base.sense[rows] == "<", act[rows] - base.rhs[rows], base.rhs[rows] - act[rows])
+    need = np.where(coefs != 0, over / np.where(coefs != 0, np.abs(coefs), 1.0), -np.inf)
     best: dict[tuple, Slack] = {}
     for g, (key, val) in enumerate(zip(uniq, vals)):
         if val <= 1e-6 * max(1.0, size[g]):
             continue
         f, label = key[0], key[1]
-        # the demand row of the same workload, period and slice ('quality.mean[w]@3.0' -> 'demand.served[w]@3.0')
-        d_row = demand_row.get("demand.served" + model.row_names[first_row[g]][len(f):])
-        d_rps = float(base.rhs[d_row]) if d_row is not None else None
+        mine = np.flatnonzero(groups == g)
+        top = mine[int(np.argmax(need[mine]))]
+        i = int(rows[top])
+        d_row = demand_of(i)
+        d_rps = float(base.rhs[d_row]) if d_row is not None and f not in DEMAND_SCALED else None
+        limit = float(size[g])
+        if f in DEMAND_SCALED:
+            # the factor itself (S = rhs / D_w), from a row with demand
+            limit = next((float(base.rhs[rows[n]]) / -coefs[n] for n in [top, *mine] if coefs[n] < 0), 0.0)
         # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
-        sl = Slack(f, label, float(val), float(size[g]), RELAXABLE.get(f, ("", f))[0], d_rps,
-                   period_slice=_period_slice(model.row_names[first_row[g]]))
+        sl = Slack(f, label, float(val), limit, RELAXABLE.get(f, ("", f))[0], d_rps,
+                   rows=1 if f in PER_ROW else max(1, int(np.sum(need[mine] > 1e-6 * max(1.0, size[g])))),
+                   period_slice=_period_slice(names[i]))
         old = best.get((f, label))
         best[(f, label)] = sl if old is None else replace(max(old, sl, key=lambda x: x.size), rows=old.rows + 1)
     out.slacks.extend(best.values())
     out.slacks.sort(key=lambda s: (s.family, s.label))
     return out
+
+
+def _least_over(em: LinearModel, rows, groups, coefs, cols, vals, shared, backend, solver,
+                time_limit_s, start) -> Optional[np.ndarray]:
+    """A plan within the slacks found that asks the least of the shared limits' copies.
+
+    Phase 1 minimises only the slack, so copies of a limit that do not bind may be filled up to it
+    (a fleet bought in period 0 for period 3's peak); minimising the copies' total use with the
+    slacks fixed leaves the one that needs the slack at the top.  None when that solve finds nothing.
+    ``start``: the phase-1 result, a plan within those slacks.
+    """
+    obj = np.zeros(em.n_vars)
+    for n, i in enumerate(rows):
+        if groups[n] in shared and coefs[n] != 0:
+            a, b = em.indptr[i], em.indptr[i + 1]
+            keep = em.indices[a:b] < cols[0]            # the plan's columns, not the slacks
+            sign = 1.0 if em.sense[i] == "<" else -1.0
+            np.add.at(obj, em.indices[a:b][keep], sign * em.data[a:b][keep] / abs(coefs[n]))
+    ub = em.ub.copy()
+    ub[cols] = vals * (1 + 1e-9) + 1e-9
+    res = solve(replace(em, obj=obj, obj_parts={"use": obj}, ub=ub), backend, solver,
+                time_limit_s=time_limit_s, mip_gap=1e-4, start=start.values)
+    return res.values if res.has_plan else None
 
 
 def families_in(model: LinearModel) -> list[str]:
