@@ -156,6 +156,19 @@ def test_a_workload_measurement_taken_under_looser_targets_is_named():
     assert "performance model's figure is used" in w.message
 
 
+def test_a_measurement_whose_weights_do_not_fit_its_devices_is_named():
+    """QA: `import melange --model llama-2-70b` measured a 70B model on one 24 GB A10G; the plan showed
+    that deployment with no word.  By hand: 70.55e9 parameters x 2 bytes (bf16) on 1 device = 141 GB > the
+    A10G's 24 GB; the second row, 8 L4s, holds 17.6 GB a device <= 24 GB and fits."""
+    text = SMALL.replace("regions: [ohio]", "regions: [virginia]") + (
+        "measurements:\n"
+        "  - {accelerator: a10g, model: llama-3.1-70b, workload: support, max_requests_per_s: 1}\n"
+        "  - {accelerator: l4, model: llama-3.1-70b, tensor_parallel: 8, workload: support, max_requests_per_s: 1}\n")
+    found = findings(text)
+    assert [w.path for w in found.warnings] == ["measurements[0]"]
+    assert "weights alone take" in found.warnings[0].message and "24 GB" in found.warnings[0].message
+
+
 def test_an_accelerator_family_no_scheme_runs_on_is_named(tmp_path):
     """QA: an overlay's accelerator with `family: Hopper` (a typo) made every candidate infeasible:
     validate said ok and explain advised more memory."""

@@ -279,4 +279,16 @@ def presolve_checks(loaded, smap=None) -> Findings:
                   f"this measurement of {m.accelerator}/{m.model} is not used for {m.workload}: its "
                   f"{', '.join(tighter)}; the performance model's figure is used instead",
                   "measure under the workload's targets, or loosen its targets to the measured ones")
+        acc, mdl, q = (cat.accelerators.get(m.accelerator), cat.models.get(m.model),
+                       cat.quantization.get(m.quantization))
+        if m.max_requests_per_s > 0 and acc and mdl and q:
+            from solver.perf.arch import weight_bytes
+            per_dev_gb = weight_bytes(mdl, q) / m.tensor_parallel / 1e9
+            if per_dev_gb > acc.memory_gb.value:     # QA: an import put a 70B model on one 24 GB A10G
+                issue("warning", ("measurements", j),
+                      f"this measurement runs {m.model} in {m.quantization} on {m.tensor_parallel} "
+                      f"{m.accelerator}: its weights alone take {per_dev_gb:,.1f} GB a device, more than "
+                      f"the {acc.memory_gb.value:g} GB it has; the plan will show it as measured",
+                      "set tensor_parallel to the devices the measured replica used, or check the model "
+                      "and quantization ids (an import's --model)")
     return found
