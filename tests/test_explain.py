@@ -33,6 +33,7 @@ from solver.mip.elastic import add_slack, relax
 from solver.mip.model import ModelBuilder
 from solver.mip.pipeline import solve_problem
 from solver.problem.load import load_problem
+from period_fixtures import a100_overlay
 
 PROBLEMS = sorted((Path(__file__).parents[1] / "problems").glob("*.yaml"))
 CAT = default_catalog()
@@ -659,21 +660,6 @@ def test_the_spot_share_is_relaxed_as_one_fleet_wide_figure(tmp_path):
     assert spot.proven_smallest and [a["unit"] for a in spot.amounts] == ["share"]
 
 
-LEAD_CAT = """schema_version: 1
-accelerators:
-- id: a100-80gb
-  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 2,
-             useful_life_years: {value: 5, source: test}, maintenance_fraction_per_year: {value: 0.1, source: test},
-             hosting_usd_per_device_hour: {value: 0.1, source: test}, lead_time_quarters: LEAD}
-regions:
-- id: virginia
-  electricity_usd_per_kwh: {value: 0.1, source: test}
-  pue: {value: 1.5, source: test}
-- id: texas
-  electricity_usd_per_kwh: {value: 0.08, source: test}
-  pue: {value: 1.25, source: test}
-sources: {test: {title: test figures}}
-"""
 
 
 A100_QUARTERS = """schema_version: 1
@@ -719,7 +705,7 @@ def test_a_power_cap_relaxation_names_the_period_that_needs_it(tmp_path):
     first copy (period 0, slice 0).  By hand: 10 req/s per A100 at 0.4 kW x PUE 1.5 = 0.6 kW; period
     3's day peak is 40 x 2 = 80 req/s, 8 devices, 4.8 kW (3.8 over the 1 kW cap); period 0's is 4
     devices, 2.4 kW."""
-    (tmp_path / "cat.yaml").write_text(LEAD_CAT.replace("LEAD", "1"))
+    (tmp_path / "cat.yaml").write_text(a100_overlay(1))
     d = yaml.safe_load(A100_QUARTERS)
     ex = explain(load_problem(_write(tmp_path, d)))
     power = next(f for f in ex.fleet if f.family == "caps.power")
@@ -882,7 +868,7 @@ def test_the_lead_time_note_names_the_filters_that_leave_catalog_rentals_out(tmp
     """QA procurement #3: purchases arrive after 2 quarters, demand doubles in quarter 1, and the note
     said to add rental offers with a catalog overlay, while the shipped catalog rents A100s in both
     regions and fleet.acquisition / fleet.providers left them out.  The filters named fix it."""
-    (tmp_path / "cat.yaml").write_text(LEAD_CAT.replace("LEAD", "2"))
+    (tmp_path / "cat.yaml").write_text(a100_overlay(2))
     d = yaml.safe_load(A100_QUARTERS)
     d["workloads"][0]["demand"] = {"requests_per_s": 30, "growth": [1, 2, 2, 3]}
     d["workloads"][0]["regions"] = ["virginia", "texas"]

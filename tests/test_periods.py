@@ -25,6 +25,7 @@ from solver.mip.periods import build_period_model
 from solver.periods import PeriodSpec, check_periods, merge_slices
 from solver.periods_plan import build_period_plan, plan_change, previous_decisions
 from test_mip_support import coeffs, offer
+from period_fixtures import a100_overlay
 
 SOLVERS = [("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip"), ("ortools", "highs")]
 ROOT = Path(__file__).parents[1]
@@ -1485,22 +1486,6 @@ def test_a_multi_period_plan_keeps_its_single_period_sections_empty(example_plan
         assert _wheres(lp, bad) == [where]
 
 
-MOVED_RETIRE_OVERLAY = """\
-schema_version: 1
-accelerators:
-- id: a100-80gb
-  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 2,
-             useful_life_years: {value: 5, source: test}, maintenance_fraction_per_year: {value: 0.1, source: test},
-             hosting_usd_per_device_hour: {value: 0.1, source: test}, lead_time_quarters: 1}
-regions:
-- id: virginia
-  electricity_usd_per_kwh: {value: 0.1, source: test}
-  pue: {value: 1.5, source: test}
-- id: texas
-  electricity_usd_per_kwh: {value: 0.08, source: test}
-  pue: {value: 1.25, source: test}
-sources: {test: {title: test figures}}
-"""
 
 MOVED_RETIRE_PROBLEM = """\
 schema_version: 1
@@ -1555,7 +1540,7 @@ def test_devices_moved_in_can_be_retired_there():
     from solver.verify import verify_plan
     totals = {}
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "cat.yaml").write_text(MOVED_RETIRE_OVERLAY)
+        (Path(tmp) / "cat.yaml").write_text(a100_overlay())
         for name, region in (("moved", "texas"), ("in-place", "virginia")):
             (Path(tmp) / f"{name}.yaml").write_text(MOVED_RETIRE_PROBLEM.replace("region: OLD", f"region: {region}"))
             lp = load_problem(Path(tmp) / f"{name}.yaml")

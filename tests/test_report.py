@@ -27,6 +27,7 @@ from matplotlib.colors import to_rgb
 from solver import viz
 from solver.cli import main
 from solver.html_report import build_report, render_html
+from period_fixtures import a100_overlay
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -601,21 +602,6 @@ def test_utilisation_counts_serving_replicas_only():
 # ---------------------------------------------------------------- re-optimised multi-period plans
 #: QA's procurement problem (/tmp/qa_proc/p4.yaml, cat.yaml): round figures, 2 owned A100s in Virginia
 #: (2 years old) and 2 in Texas (4 years old), demand in Virginia; the plan moves the Texas ones there
-REOPT_CATALOG = """schema_version: 1
-accelerators:
-- id: a100-80gb
-  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 2,
-             useful_life_years: {value: 5, source: test}, maintenance_fraction_per_year: {value: 0.1, source: test},
-             hosting_usd_per_device_hour: {value: 0.1, source: test}, lead_time_quarters: 1}
-regions:
-- id: virginia
-  electricity_usd_per_kwh: {value: 0.1, source: test}
-  pue: {value: 1.5, source: test}
-- id: texas
-  electricity_usd_per_kwh: {value: 0.08, source: test}
-  pue: {value: 1.25, source: test}
-sources: {test: {title: test figures}}
-"""
 REOPT_PROBLEM = """schema_version: 1
 name: qa-p4
 catalog: [cat.yaml]
@@ -673,7 +659,7 @@ def reoptimised(tmp_path_factory) -> dict:
     the demand flattened: a buy, two retirements and two moves change), q1 (re-optimised after quarter 1
     at the original forecast), q2 (q1 re-optimised after quarter 2, nothing changed).  About 2 s."""
     d = tmp_path_factory.mktemp("reopt")
-    (d / "cat.yaml").write_text(REOPT_CATALOG)
+    (d / "cat.yaml").write_text(a100_overlay())
     (d / "p.yaml").write_text(REOPT_PROBLEM)
     (d / "flat.yaml").write_text(REOPT_PROBLEM.replace("[1, 1.25, 1.5, 2]", "[1, 1, 1, 1]"))
     (d / "up.yaml").write_text(REOPT_PROBLEM.replace("[1, 1.25, 1.5, 2]", "[1, 1.25, 2, 2.5]")
