@@ -245,3 +245,24 @@ def test_a_small_rate_is_kept_and_one_below_the_floor_names_the_total_to_raise(t
     shares = [float(x) for row in json.loads(MELANGE.read_text())["workload_distribution"] for x in row if x]
     need = 1e-12 * 1e-5 / (1e-12 * min(shares) / sum(shares))
     assert "total_request_rate" in str(e.value) and f"{need:.3g}" in str(e.value)
+
+
+def test_an_invalid_generated_problem_is_not_reported_against_the_unwritten_output(tmp_path, capsys, monkeypatch):
+    """Whatever the generated problem's validation finds is said of the import, never as
+    'OUT.yaml:103: ...' of a file that does not exist."""
+    import solver.importers.melange as melange
+    real = melange.add_bucket_workload
+    monkeypatch.setattr(melange, "add_bucket_workload", lambda doc, wid, *a: real(doc, "same-id", *a))
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(MELANGE), "-o", str(out)], capsys)
+    assert code == 2 and "duplicate workload id 'same-id'" in err and "nothing was written" in err
+    assert not any(line.startswith(str(out)) for line in err.splitlines()) and not out.exists()
+
+
+def test_output_naming_a_folder_says_to_name_a_file(tmp_path, capsys):
+    """--force would not help (it then fails on the folder): say what does."""
+    folder = tmp_path / "dd"
+    folder.mkdir()
+    for force in ([], ["--force"]):
+        code, err = _import(["melange", str(MELANGE), "-o", str(folder), *force], capsys)
+        assert code == 2 and "is a directory" in err and "name a file" in err and "--force" not in err
