@@ -245,3 +245,202 @@ def test_a_small_rate_is_kept_and_one_below_the_floor_names_the_total_to_raise(t
     shares = [float(x) for row in json.loads(MELANGE.read_text())["workload_distribution"] for x in row if x]
     need = 1e-12 * 1e-5 / (1e-12 * min(shares) / sum(shares))
     assert "total_request_rate" in str(e.value) and f"{need:.3g}" in str(e.value)
+
+
+# --- QA import review, findings 2-7 -------------------------------------------------------------
+
+def _melange_variant(tmp_path, name="m.json", **changes):
+    """Mélange's example with top-level keys changed (None: dropped); the file's path."""
+    cfg = json.loads(MELANGE.read_text())
+    for key, value in changes.items():
+        if value is None:
+            cfg.pop(key)
+        else:
+            cfg[key] = value
+    f = tmp_path / name
+    f.write_text(json.dumps(cfg))
+    return f
+
+
+def _comparable(doc):
+    """What an import means: rates per bucket, prices, capacities (not where they came from)."""
+    return ({w["id"]: w["demand"]["requests_per_s"] for w in doc["workloads"]},
+            {o["accelerator"]: o["usd_per_device_hour"] for o in doc["fleet"]["offers"]},
+            {(m["accelerator"], m["workload"]): m["max_requests_per_s"] for m in doc["measurements"]},
+            doc["fleet"].get("availability"))
+
+
+def test_melange_readme_forms_are_read(tmp_path):
+    """Mélange's README names the total rate `overall_rate` and describes gpu_info as a list of
+    {name, cost, tputs}: both read as the example's own form, and the list form keeps max_count."""
+    cat = default_catalog()
+    want = _comparable(import_melange(MELANGE, catalog=cat).problem)
+    rate = json.loads(MELANGE.read_text())["total_request_rate"]
+    overall = _melange_variant(tmp_path, "overall.json", total_request_rate=None, overall_rate=rate)
+    assert _comparable(import_melange(overall, catalog=cat).problem) == want
+    gpus = json.loads(MELANGE.read_text())["gpu_info"]
+    listed = _melange_variant(tmp_path, "list.json", gpu_info=[{"name": n, **v} for n, v in gpus.items()])
+    res = import_melange(listed, catalog=cat)
+    assert _comparable(res.problem) == want
+    assert any(o["source"].endswith("gpu_info[0].cost") for o in res.problem["fleet"]["offers"])
+    capped = _melange_variant(tmp_path, "cap.json", gpu_info=[{"name": "A10G", **gpus["A10G"], "max_count": 3},
+                                                              {"name": "A100-80GB", **gpus["A100-80GB"]}])
+    assert import_melange(capped, catalog=cat).problem["fleet"]["availability"] == [
+        {"accelerator": "a10g", "region": "virginia", "max_devices": 3}]
+    # the same total under both names is one figure; two different ones are refused
+    both = _melange_variant(tmp_path, "both.json", overall_rate=rate)
+    assert _comparable(import_melange(both, catalog=cat).problem) == want
+    clash = _melange_variant(tmp_path, "clash.json", overall_rate=rate + 1)
+    with pytest.raises(InputError) as info:
+        import_melange(clash, catalog=cat)
+    [issue] = info.value.issues
+    assert issue.path == "overall_rate" and "differ" in issue.message and issue.hint
+
+
+def test_melange_list_form_refuses_a_nameless_or_repeated_gpu(tmp_path):
+    gpus = json.loads(MELANGE.read_text())["gpu_info"]
+    f = _melange_variant(tmp_path, gpu_info=[{"name": "A10G", **gpus["A10G"]}, {"cost": 1.0, "tputs": [[1, 1]]},
+                                             {"name": "A10G", **gpus["A10G"]}])
+    with pytest.raises(InputError) as info:
+        import_melange(f, catalog=default_catalog())
+    got = {i.path: i for i in info.value.issues}
+    assert set(got) == {"gpu_info[1].name", "gpu_info[2].name"}
+    assert "gpu_info[0]" in got["gpu_info[2].name"].message and all(i.hint for i in got.values())
+
+
+def test_melange_readme_distribution_summing_to_125_is_refused_with_the_rescaled_rate(tmp_path):
+    """The README's main.py example: fractions summing to 1.25, which Mélange uses as given (16 req/s x
+    1.25 = 20 req/s).  Still refused (fractions are documented to sum to 1); the fix keeps its rates."""
+    f = _melange_variant(tmp_path, workload_distribution=[[0.25, 0.5], [0.25, 0.25]], total_request_rate=16)
+    with pytest.raises(InputError) as info:
+        import_melange(f, catalog=default_catalog())
+    [issue] = info.value.issues
+    assert "sums to 1.25, not 1" in issue.message
+    assert "divide each by 1.25" in issue.hint and "total_request_rate to 20" in issue.hint
+
+
+@pytest.mark.parametrize("ticks, where, says", [
+    ([4, 4.5, 16, 32, 64, 128, 256, 512], "indexes[0][1]", "whole token count"),
+    ([4, 4, 16, 32, 64, 128, 256, 512], "indexes[0][1]", "not above the tick before it"),
+    ([4, 8, 16, 32, 64, 128, 512, 256], "indexes[0][7]", "not above the tick before it"),
+    ([4, 8, 16, 32, 64, 128, 256, 0], "indexes[0][7]", "from 1 to"),
+])
+def test_aibrix_ticks_are_distinct_increasing_whole_counts(tmp_path, capsys, ticks, where, says):
+    """Workload ids are made of the ticks ('cell-out4-in128'): 4 and 4.5 (or 4 twice) gave one id twice,
+    reported against the output file that was never written."""
+    data = json.loads(AIBRIX.read_text())
+    data["indexes"][0] = ticks
+    f = tmp_path / "profile.json"
+    f.write_text(json.dumps(data))
+    out = tmp_path / "x.yaml"
+    code, err = _import(["aibrix", str(f), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s",
+                         "-o", str(out)], capsys)
+    assert code == 2 and f"{f}: {where}: " in err and says in err and "fix: ticks are distinct" in err
+    assert str(out) not in err and not out.exists()
+
+
+def test_an_invalid_generated_problem_is_not_reported_against_the_unwritten_output(tmp_path, capsys, monkeypatch):
+    """Whatever the generated problem's validation finds is said of the import, never as
+    'OUT.yaml:103: ...' of a file that does not exist."""
+    import solver.importers.melange as melange
+    real = melange.add_bucket_workload
+    monkeypatch.setattr(melange, "add_bucket_workload", lambda doc, wid, *a: real(doc, "same-id", *a))
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(MELANGE), "-o", str(out)], capsys)
+    assert code == 2 and "duplicate workload id 'same-id'" in err and "nothing was written" in err
+    assert not any(line.startswith(str(out)) for line in err.splitlines()) and not out.exists()
+
+
+def _aibrix_variant(tmp_path, **changes):
+    data = json.loads(AIBRIX.read_text())
+    data.update(changes)
+    f = tmp_path / "profile.json"
+    f.write_text(json.dumps(data))
+    return f
+
+
+def _nan_tputs():
+    m = json.loads(MELANGE.read_text())["gpu_info"]
+    return {**m, "A10G": {**m["A10G"], "tputs": [[float("nan"), 1], [5, 2]]}}
+
+
+def _gpu(**a10g):
+    m = json.loads(MELANGE.read_text())["gpu_info"]
+    return {**m, "A10G": {k: v for k, v in {**m["A10G"], **a10g}.items() if v is not None}}
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda t: _melange_variant(t, gpu_info=_gpu(cost="1.01")), "write it as a number without quotes: 1.01"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(cost="$3.67")), "write it as a number without quotes or $: 3.67"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(cost=None)), "gpu_info.A10G.cost: missing cost"),
+    (lambda t: _melange_variant(t, total_request_rate="30"), "write it as a number without quotes: 30"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[])), "one per input-length bucket"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=None)), "gpu_info.A10G.tputs: missing tputs"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[[2, 1], [5]])), "gpu_info.A10G.tputs[1]: tputs row 1"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[[2, -1], [5, 2]])), "the requests/s one unit sustains"),
+    (lambda t: _melange_variant(t, gpu_info=_nan_tputs()), "the requests/s one unit sustains"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[[2, 1], [5, 2], [1, 1]])), "(the shape of workload_dist"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(max_count=1.5)), "or leave max_count out for no cap"),
+    (lambda t: _melange_variant(t, gpu_info=_gpu(max_count=2.0)), "write it as 2"),
+    (lambda t: _melange_variant(t, gpu_info={}), "or as a list [{\"name\""),
+    (lambda t: _melange_variant(t, gpu_info={"A10G": 1.01}), "for example {\"cost\""),
+    (lambda t: _melange_variant(t, total_request_rate=None), "calls it overall_rate"),
+    (lambda t: _melange_variant(t, workload_distribution={"d": [[0.5, 0.5]]}), "the value of its 'd' key"),
+    (lambda t: _aibrix_variant(t, cost="0.3"), "write it as a number without quotes: 0.3"),
+    (lambda t: _aibrix_variant(t, tputs=[]), "one per output length, each a list of numbers, one per input"),
+    (lambda t: _aibrix_variant(t, indexes=[[4, 8]]), "the ticks of tputs' rows (output lengths)"),
+])
+def test_every_importer_error_has_a_fix(tmp_path, capsys, make, says):
+    f = make(tmp_path)
+    argv = (["melange", str(f)] if "gpu_info" in f.read_text()
+            else ["aibrix", str(f), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s"])
+    code, err = _import([*argv, "-o", str(tmp_path / "x.yaml")], capsys)
+    n = int(err.split(" input error")[0].split()[-1])
+    assert code == 2 and says in err and err.count("\n    fix: ") == n, err
+
+
+def test_an_aibrix_profile_wrapped_in_a_list_says_to_unwrap_it(tmp_path, capsys):
+    data = json.loads(AIBRIX.read_text())
+    for profiles, says in (([data], "remove the [ ] around it"), ([data, data], "in a file of its own")):
+        f = tmp_path / "list.json"
+        f.write_text(json.dumps(profiles))
+        code, err = _import(["aibrix", str(f), "--rate", "10", "-o", str(tmp_path / "x.yaml")], capsys)
+        assert code == 2 and "is a JSON object, not a list" in err and says in err
+
+
+def test_a_distribution_object_or_transposed_says_how_to_fix_it(tmp_path, capsys):
+    """An AIBrix distribution's rows are output lengths (the profile's 8 output ticks x 5 input ticks):
+    a 5x8 one is most likely in Mélange's orientation."""
+    argv = ["aibrix", str(AIBRIX), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s",
+            "-o", str(tmp_path / "x.yaml"), "--distribution"]
+    dist = tmp_path / "dist.json"
+    dist.write_text(json.dumps([[0.025] * 8 for _ in range(5)]))
+    code, err = _import([*argv, str(dist)], capsys)
+    assert code == 2 and "distribution is 5x8, expected 8x5" in err
+    assert "rows are output lengths and columns input lengths" in err and "transposed" in err
+    dist.write_text(json.dumps({"distribution": [[0.025] * 5 for _ in range(8)]}))
+    code, err = _import([*argv, str(dist)], capsys)
+    assert code == 2 and "the value of its 'distribution' key" in err
+
+
+def test_output_naming_a_folder_says_to_name_a_file(tmp_path, capsys):
+    """--force would not help (it then fails on the folder): say what does."""
+    folder = tmp_path / "dd"
+    folder.mkdir()
+    for force in ([], ["--force"]):
+        code, err = _import(["melange", str(MELANGE), "-o", str(folder), *force], capsys)
+        assert code == 2 and "is a directory" in err and "name a file" in err and "--force" not in err
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--region", "us-east-1"], ["--region: unknown region id 'us-east-1'", "did you mean 'virginia'",
+                                 "us-east-1 is its AWS"]),
+    (["--region", "mars"], ["--region: unknown region id 'mars'", "catalog list regions"]),
+    (["--model", "llama2-7b"], ["--model: unknown model id", "did you mean 'llama-2-7b'"]),
+])
+def test_unknown_catalog_ids_are_reported_against_the_flag(tmp_path, capsys, flags, says):
+    for tool in (["melange", str(MELANGE)],
+                 ["aibrix", str(AIBRIX), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s"]):
+        code, err = _import([*tool, *flags, "-o", str(tmp_path / "x.yaml")], capsys)
+        assert code == 2 and all(s in err for s in says)
+        assert not err.splitlines()[1].startswith(("regions:", "models:"))

@@ -78,6 +78,16 @@ def _with_catalog(problem: dict, overlays: list[str]) -> dict:
     return out
 
 
+def _unwritten(issue: InputIssue, out: str) -> InputIssue:
+    """An issue found in the generated problem, which is not written: said of the import, not of
+    the output file (a user cannot open it, nor edit what the importer made)."""
+    if issue.file != out:
+        return issue      # e.g. a --catalog overlay: that file exists
+    return InputIssue(message=f"the imported problem would be invalid (nothing was written to {out}): "
+                              f"{issue.path + ': ' if issue.path else ''}{issue.message}",
+                      hint=issue.hint)
+
+
 def run(args) -> int:
     from solver.catalog import Catalog
     from solver.cli import check_outputs
@@ -95,7 +105,7 @@ def run(args) -> int:
         if Path(f).exists() and out.exists() and out.resolve() == Path(f).resolve():
             raise InputError(InputIssue(message="--output would overwrite the input file", file=str(out),
                                         hint="choose another output path"))
-    if out.exists() and not args.force:
+    if out.exists() and not out.is_dir() and not args.force:  # a folder: check_outputs says to name a file
         raise InputError(InputIssue(message="output file exists", file=str(out),
                                     hint="choose another path or pass --force to replace it"))
     check_outputs(args, {"output": "--output"})
@@ -119,7 +129,10 @@ def run(args) -> int:
     text = res.to_yaml(question)
     # The generated file must itself validate before it is written.
     raw, smap = load_yaml_text(text, file=str(out))
-    validate_document(raw, smap, str(out), base_dir=out.parent)
+    try:
+        validate_document(raw, smap, str(out), base_dir=out.parent)
+    except InputError as exc:
+        raise InputError([_unwritten(issue, str(out)) for issue in exc.issues]) from None
     atomic_write_text(out, text)
     print(f"wrote {out}: {len(res.problem['workloads'])} workload(s), "
           f"{len(res.problem['fleet']['offers'])} GPU type(s), "

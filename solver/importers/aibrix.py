@@ -19,9 +19,43 @@ from typing import Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_matrix, finish,
-                                     map_gpu, problem_skeleton, read_json)
+from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_flag_ids,
+                                     check_matrix, check_positive, finish, map_gpu, problem_skeleton, read_json)
 from solver.problem.schema import MAX_TOKENS
+
+#: what a row and a column of an AIBrix matrix stand for (the transpose of Mélange's)
+ROWS_ARE, COLS_ARE = "output length", "input length"
+
+
+def _json_kind(data: object) -> str:
+    return {list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(type(data), "a number")
+
+
+def _ticks_ok(idx: object, file: str, col: IssueCollector) -> bool:
+    """Whether ``indexes`` is [output ticks, input ticks], each distinct whole token counts from 1 to
+    MAX_TOKENS in increasing order (workload ids are made of them, so they must not collide)."""
+    if not (isinstance(idx, list) and len(idx) == 2 and all(isinstance(a, list) and a for a in idx)):
+        col.add("indexes must be [output_token_ticks, input_token_ticks]", file=file, path="indexes",
+                hint="two non-empty lists of token counts: the ticks of tputs' rows (output lengths), then of "
+                     "its columns (input lengths)")
+        return False
+    fix = "ticks are distinct whole token counts in increasing order, e.g. [4, 8, 16, 32]"
+    ok = True
+    for a, ticks in enumerate(idx):
+        for k, v in enumerate(ticks):
+            where = f"indexes[{a}][{k}]"
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= MAX_TOKENS:
+                col.add(f"tick {v!r} is not a token count from 1 to {MAX_TOKENS:,.0f}", file=file, path=where,
+                        hint=fix)
+            elif v != int(v):
+                col.add(f"tick {v!r} is not a whole token count", file=file, path=where, hint=fix)
+            elif k and isinstance(ticks[k - 1], (int, float)) and v <= ticks[k - 1]:
+                col.add(f"tick {v!r} is not above the tick before it ({ticks[k - 1]!r} at indexes[{a}][{k - 1}])",
+                        file=file, path=where, hint=fix)
+            else:
+                continue
+            ok = False
+    return ok
 
 
 def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: float,
@@ -35,8 +69,7 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
     if not (isinstance(total_rate, (int, float)) and math.isfinite(total_rate) and total_rate > 0):
         raise InputError(InputIssue(message=f"--rate must be a positive number of requests/s (got {total_rate!r})",
                                     hint="for example --rate 30"))
-    catalog.get("models", model)
-    catalog.get("regions", region)
+    check_flag_ids(catalog, model, region)
     col = IssueCollector()
     mapping = mapping or {}
     profiles = []
@@ -58,7 +91,12 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         file = str(path)
         data = read_json(path, dir_hint=f"pass the profile JSON files inside it, e.g. {Path(path) / '*.json'}")
         if not isinstance(data, dict):
-            col.add("an AIBrix profile is a JSON object", file=file)
+            hint = 'an object with "gpu", "cost", "tputs" and "indexes" (AIBrix writes one per GPU type)'
+            if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
+                hint = ("give the profile object itself: remove the [ ] around it" if len(data) == 1 else
+                        f"give each profile in a file of its own (this list holds {len(data)}), and name "
+                        "every file")
+            col.add(f"an AIBrix profile is a JSON object, not {_json_kind(data)}", file=file, hint=hint)
             continue
         for key in ("gpu", "cost", "tputs", "indexes"):
             if key not in data:
@@ -66,11 +104,7 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         if any(k not in data for k in ("gpu", "cost", "tputs", "indexes")):
             continue
         idx = data["indexes"]
-        if (not isinstance(idx, list) or len(idx) != 2 or not all(isinstance(a, list) and a for a in idx)
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= MAX_TOKENS
-                           for a in idx for v in a)):
-            col.add("indexes must be [output_token_ticks, input_token_ticks] of token counts from 1 to "
-                    f"{MAX_TOKENS:,.0f}", file=file, path="indexes")
+        if not _ticks_ok(idx, file, col):
             continue
         if differs("indexes", idx, file, "profiles of one fleet must share the same buckets"):
             continue
@@ -78,10 +112,12 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
             differs("slos", data["slos"], file, "profiles of one fleet must be made for the same SLO: import "
                                                 "each SLO's profiles on their own, or re-profile for one SLO")
         out_ticks, in_ticks = [float(v) for v in idx[0]], [float(v) for v in idx[1]]
-        tputs = check_matrix(data["tputs"], len(out_ticks), len(in_ticks), "tputs", file, "tputs", col)
+        tputs = check_matrix(data["tputs"], len(out_ticks), len(in_ticks), "tputs", file, "tputs", col,
+                             rows_are=ROWS_ARE, cols_are=COLS_ARE, shape_of="(the ticks of indexes)",
+                             values="the requests/s one unit sustains in that cell within the SLO "
+                                    "(0: it cannot serve it)")
         cost = data["cost"]
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost <= 0:
-            col.add(f"cost must be a positive $/hour (got {cost!r})", file=file, path="cost")
+        check_positive(cost, "a positive $/hour", "0.3", col, file, "cost")
         acc = map_gpu(str(data["gpu"]), catalog, mapping, col, file, "gpu")
         if acc is not None and any(p[1] == acc for p in profiles):
             col.add(f"two profiles map to accelerator {acc!r}", file=file, path="gpu",
@@ -98,7 +134,9 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
     if distribution is None:
         distribution = [[1.0 / (n_out * n_in)] * n_in for _ in range(n_out)]
         notes.append("no distribution given: traffic spread uniformly over the profile's cells")
-    dist = check_matrix(distribution, n_out, n_in, "distribution", distribution_file, "distribution", col)
+    dist = check_matrix(distribution, n_out, n_in, "distribution", distribution_file, "distribution", col,
+                        rows_are=ROWS_ARE, cols_are=COLS_ARE, shape_of="(as the profiles' tputs)",
+                        values="the fraction of the requests in that cell (0 for none)")
     col.raise_if_any()
     total = sum(map(sum, dist))
     if abs(total - 1) > 1e-6:

@@ -132,27 +132,113 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
     return cand
 
 
+def spelled_number(v: Any) -> Optional[str]:
+    """The number a string spells once quotes and a '$' are dropped ('$3.67' -> '3.67'), else None."""
+    if not isinstance(v, str):
+        return None
+    text = v.strip().lstrip("$").strip()
+    try:
+        x = float(text)
+    except ValueError:
+        return None
+    return text if math.isfinite(x) else None
+
+
+def positive_number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+
+def check_positive(v: Any, what: str, example: str, collector: IssueCollector, file: str, path: str) -> None:
+    """An issue unless ``v`` is a finite number above 0; ``what`` says what it is ('a positive $/hour')."""
+    if positive_number(v):
+        return
+    text, key = spelled_number(v), path.rsplit(".", 1)[-1]
+    if v is None:
+        collector.add(f"missing {key}: {what}", file=file, path=path, hint=f"add it as a number, e.g. {example}")
+    elif text is not None and float(text) > 0:
+        collector.add(f"{key} must be {what} (got the string {v!r})", file=file, path=path,
+                      hint=f"write it as a number without quotes{' or $' if '$' in v else ''}: {text}")
+    else:
+        collector.add(f"{key} must be {what} (got {v!r})", file=file, path=path,
+                      hint=f"give a number above 0, e.g. {example}")
+
+
+def check_flag_ids(catalog: Catalog, model: str, region: str) -> None:
+    """--model and --region name catalog ids: refuse them against the flag (a cloud region name
+    such as 'us-east-1' gets the catalog region it belongs to)."""
+    from solver.problem.load import cloud_region_hint
+    issues = []
+    if model not in catalog.models:
+        issues.append(InputIssue(message=f"unknown model id {model!r}", path="--model",
+                                 hint=unknown_id_hint(model, catalog.models, "models")))
+    if region not in catalog.regions:
+        issues.append(InputIssue(message=f"unknown region id {region!r}", path="--region",
+                                 hint=(cloud_region_hint(region, catalog)
+                                       or unknown_id_hint(region, catalog.regions, "regions"))))
+    if issues:
+        raise InputError(issues)
+
+
+def _shape_hint(what: str, rows: int | None, cols: int | None, rows_are: str, cols_are: str) -> str:
+    size = f" ({rows}x{cols})" if rows is not None and cols is not None else ""
+    return f"give {what} as a list of rows, one per {rows_are}, each a list of numbers, one per {cols_are}{size}"
+
+
 def check_matrix(m: Any, rows: int | None, cols: int | None, what: str, file: str, path: str,
-                 collector: IssueCollector, *, nonneg: bool = True) -> Optional[list[list[float]]]:
-    """A rectangular matrix of finite numbers (>= 0), or an issue."""
+                 collector: IssueCollector, *, rows_are: str = "row bucket", cols_are: str = "column bucket",
+                 values: str = "a number >= 0", shape_of: str = "") -> Optional[list[list[float]]]:
+    """A rectangular matrix of finite numbers >= 0, or an issue with a fix.  ``rows_are`` and
+    ``cols_are`` name what a row and a column stand for (in the hints); ``values`` what each entry is;
+    ``shape_of`` where the expected shape comes from ('as workload_distribution')."""
+    if m is None:
+        collector.add(f"missing {what}", file=file, path=path,
+                      hint=_shape_hint(what, rows, cols, rows_are, cols_are))
+        return None
+    if isinstance(m, dict):
+        lists = [k for k, v in m.items() if isinstance(v, list)]
+        inner = f": the value of its {lists[0]!r} key" if len(lists) == 1 else " (a list of rows)"
+        collector.add(f"{what} is a JSON object, not a matrix", file=file, path=path,
+                      hint=f"give the matrix itself, not an object around it{inner}")
+        return None
     if not isinstance(m, list) or not m or not all(isinstance(r, list) and r for r in m):
-        collector.add(f"{what} must be a non-empty matrix (list of lists)", file=file, path=path)
+        bad = [i for i, r in enumerate(m) if not (isinstance(r, list) and r)] if isinstance(m, list) else []
+        where = f" (row {bad[0]} is {json.dumps(m[bad[0]])[:40]})" if bad else ""
+        collector.add(f"{what} must be a non-empty matrix (list of lists){where}", file=file,
+                      path=f"{path}[{bad[0]}]" if bad else path, hint=_shape_hint(what, rows, cols, rows_are, cols_are))
+        return None
+    if cols is not None:
+        width = cols
+    else:  # the most common row length (the first row's on a tie)
+        lengths = [len(r) for r in m]
+        width = max(lengths, key=lambda n: (lengths.count(n), -lengths.index(n)))
+    ragged = [i for i, r in enumerate(m) if len(r) != width]
+    if ragged and len(ragged) < len(m):
+        for i in ragged:
+            collector.add(f"{what} row {i} has {len(m[i])} value(s), the other rows {width}", file=file,
+                          path=f"{path}[{i}]", hint=f"give every row {width} values, one per {cols_are}")
         return None
     width = len(m[0])
-    if any(len(r) != width for r in m):
-        collector.add(f"{what} rows have different lengths", file=file, path=path)
+    if any(len(r) != width for r in m):  # every row differs from the expected width
+        collector.add(f"{what} rows have different lengths ({', '.join(str(len(r)) for r in m)})", file=file,
+                      path=path, hint=_shape_hint(what, rows, cols, rows_are, cols_are))
         return None
     if (rows is not None and len(m) != rows) or (cols is not None and width != cols):
-        collector.add(f"{what} is {len(m)}x{width}, expected {rows}x{cols}", file=file, path=path,
-                      hint="every matrix must have the same bucket shape")
+        hint = (f"rows are {rows_are}s and columns {cols_are}s: {what} must be {rows}x{cols}"
+                f"{' ' + shape_of if shape_of else ''}")
+        if len(m) == cols and width == rows:
+            hint += f"; this one is transposed (rows = {cols_are}s): swap its rows and columns"
+        collector.add(f"{what} is {len(m)}x{width}, expected {rows}x{cols}", file=file, path=path, hint=hint)
         return None
     out = []
     for i, r in enumerate(m):
         row = []
         for j, v in enumerate(r):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (nonneg and v < 0):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                text = spelled_number(v)
+                hint = (f"write it as a number without quotes: {text}" if text is not None and float(text) >= 0
+                        else f"each entry is {values}")
                 collector.add(f"{what}[{i}][{j}] must be a finite number >= 0 (got {v!r})",
-                              file=file, path=f"{path}[{i}][{j}]")
+                              file=file, path=f"{path}[{i}][{j}]", hint=hint)
                 return None
             row.append(float(v))
         out.append(row)

@@ -3,8 +3,10 @@
 Format (data only, see its README): ``gpu_info`` maps a GPU type to ``cost``
 ($/h per unit) and ``tputs`` (R x C: highest requests/s one unit sustains on
 input bucket i x output bucket j within the SLO; 0 = cannot meet the SLO),
-optionally ``max_count``; ``workload_distribution`` (R x C fractions summing to
-1); ``total_request_rate`` (req/s); ``slice_factor`` (Mélange's own
+optionally ``max_count`` (the README's other form, a list of ``{name, cost,
+tputs}`` objects, is read too); ``workload_distribution`` (R x C fractions
+summing to 1); ``total_request_rate`` (req/s; ``overall_rate``, the README's
+name, is read as the same key); ``slice_factor`` (Mélange's own
 discretisation: a solver setting, ignored here because fleetopt lets a bucket's
 traffic split continuously across GPU types, which is never worse).
 
@@ -17,18 +19,64 @@ only matter for reports, since the capacities are the measured ones.
 
 from __future__ import annotations
 
-import math
+import json
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_matrix, finish,
-                                     map_gpu, problem_skeleton, read_json)
+from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_flag_ids,
+                                     check_matrix, check_positive, finish, map_gpu, problem_skeleton, read_json)
 from solver.problem.schema import MAX_TOKENS
 
 #: Bucket edges from Mélange's README example (tokens).
 README_EDGES = [1, 25, 100, 250]
+#: what a row and a column of Mélange's matrices stand for
+ROWS_ARE, COLS_ARE = "input-length bucket", "output-length bucket"
+#: the total rate's key: example.json's name, then the one Mélange's README uses
+RATE_KEYS = ("total_request_rate", "overall_rate")
+
+
+def _rate_key(data: dict, col: IssueCollector) -> str:
+    """The key that holds the total rate (``overall_rate`` is an alias), or an issue."""
+    given = [k for k in RATE_KEYS if k in data]
+    if not given:
+        col.add("missing key 'total_request_rate'", path="total_request_rate",
+                hint="add total_request_rate (Mélange's README calls it overall_rate): the requests/s "
+                     "across all buckets")
+        return RATE_KEYS[0]
+    if len(given) == 2 and data[given[0]] != data[given[1]]:
+        col.add(f"total_request_rate {data[given[0]]!r} and overall_rate {data[given[1]]!r} differ "
+                "(two names of the total rate)", path="overall_rate", hint="keep one of them")
+    return given[0]
+
+
+def _gpu_entries(gpus: Any, col: IssueCollector) -> list[tuple[str, Any, str]]:
+    """(name, entry, field path) per GPU type of ``gpu_info``: an object mapping names to
+    {cost, tputs}, or (the form Mélange's README also describes) a list of {name, cost, tputs}."""
+    form = ('write gpu_info as {"A10G": {"cost": 1.01, "tputs": [[...]]}, ...} or as a list '
+            '[{"name": "A10G", "cost": 1.01, "tputs": [[...]]}, ...]')
+    if isinstance(gpus, dict) and gpus:
+        return [(name, info, f"gpu_info.{name}") for name, info in gpus.items()]
+    if not isinstance(gpus, list) or not gpus:
+        col.add(f"gpu_info must name at least one GPU type (got {json.dumps(gpus)})", path="gpu_info", hint=form)
+        return []
+    out, seen = [], {}
+    for k, item in enumerate(gpus):
+        p = f"gpu_info[{k}]"
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            col.add(f"a GPU type in the list form is an object with name, cost and tputs (got {json.dumps(item)})",
+                    path=p + ".name" if isinstance(item, dict) else p,
+                    hint='for example {"name": "A10G", "cost": 1.01, "tputs": [[2, 1], [5, 2]]}')
+            continue
+        if name in seen:
+            col.add(f"GPU type {name!r} listed twice (also {seen[name]})", path=p + ".name",
+                    hint="keep one entry per GPU type: delete or rename the other")
+            continue
+        seen[name] = p
+        out.append((name, item, p))
+    return out
 
 
 def _midpoints(edges: Optional[Sequence[float]], n: int, what: str, file: str,
@@ -66,50 +114,54 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
     if not isinstance(data, dict):
         raise InputError(InputIssue(message="a Mélange config is a JSON object", file=file,
                                     hint="expected keys gpu_info, workload_distribution, total_request_rate"))
-    for key in ("gpu_info", "workload_distribution", "total_request_rate"):
+    rate_key = _rate_key(data, col)
+    for key, hint in (("gpu_info", "add gpu_info: GPU name -> {cost, tputs} (is this a Mélange solver config?)"),
+                      ("workload_distribution", "add workload_distribution: the fraction of the requests per "
+                                                "bucket, rows = input lengths, columns = output lengths")):
         if key not in data:
-            col.add(f"missing key {key!r}", path=key, hint="is this a Mélange solver config?")
+            col.add(f"missing key {key!r}", path=key, hint=hint)
     col.raise_if_any()
-    model_ok = model in catalog.models
-    if not model_ok:
-        catalog.get("models", model)  # raises with did-you-mean
-    if region not in catalog.regions:
-        catalog.get("regions", region)
-    rate = data["total_request_rate"]
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
-        col.add(f"total_request_rate must be a positive number (got {rate!r})", path="total_request_rate")
+    check_flag_ids(catalog, model, region)
+    rate = data[rate_key]
+    check_positive(rate, "a positive number of requests/s", "30", col, file, rate_key)
     dist = check_matrix(data["workload_distribution"], None, None, "workload_distribution", file,
-                        "workload_distribution", col)
-    gpus = data["gpu_info"]
-    if not isinstance(gpus, dict) or not gpus:
-        col.add("gpu_info must map GPU names to {cost, tputs}", path="gpu_info")
-        gpus = {}
+                        "workload_distribution", col, rows_are=ROWS_ARE, cols_are=COLS_ARE,
+                        values="the fraction of the requests in that bucket (0 for none)")
+    gpus = _gpu_entries(data["gpu_info"], col)
     col.raise_if_any()
     assert dist is not None
     total = sum(map(sum, dist))
     if abs(total - 1.0) > 1e-6:
+        keep = (f": to keep its per-bucket rates (Mélange uses the fractions as given), divide each by "
+                f"{total:.6g} and set {rate_key} to {rate * total:.6g}") if total > 0 else ""
         col.add(f"workload_distribution sums to {total:.6g}, not 1", path="workload_distribution",
-                hint="fractions of the requests per bucket must add up to 1")
+                hint=f"fractions of the requests per bucket must add up to 1{keep}")
     rows, cols = len(dist), len(dist[0])
     mapping = mapping or {}
     profiles = {}
-    for name, info in gpus.items():
-        p = f"gpu_info.{name}"
+    for name, info, p in gpus:
         acc = map_gpu(name, catalog, mapping, col, file, p)
         if not isinstance(info, dict):
-            col.add("must be an object with cost and tputs", path=p)
+            col.add(f"must be an object with cost and tputs (got {json.dumps(info)})", path=p,
+                    hint='for example {"cost": 1.01, "tputs": [[2, 1], [5, 2]]}')
             continue
         cost = info.get("cost")
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost <= 0:
-            col.add(f"cost must be a positive $/hour (got {cost!r})", path=p + ".cost")
-        tputs = check_matrix(info.get("tputs"), rows, cols, "tputs", file, p + ".tputs", col)
+        check_positive(cost, "a positive $/hour", "1.01", col, file, p + ".cost")
+        tputs = check_matrix(info.get("tputs"), rows, cols, "tputs", file, p + ".tputs", col,
+                             rows_are=ROWS_ARE, cols_are=COLS_ARE, shape_of="(the shape of workload_distribution)",
+                             values="the requests/s one unit sustains in that bucket within the SLO "
+                                    "(0: it cannot serve it)")
         max_count = info.get("max_count")
         if max_count is not None and (isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 0):
-            col.add(f"max_count must be a whole number >= 0 (got {max_count!r})", path=p + ".max_count")
+            whole = isinstance(max_count, float) and max_count.is_integer() and max_count >= 0
+            col.add(f"max_count must be a whole number >= 0 (got {max_count!r})", path=p + ".max_count",
+                    hint=(f"write it as {int(max_count)}" if whole else
+                          "give the most units of this GPU type that can be had, a whole number such as 1 "
+                          "or 2, or leave max_count out for no cap"))
         if acc is not None and acc in [v[0] for v in profiles.values()]:
             col.add(f"two GPU types map to accelerator {acc!r}", path=p,
                     hint="map them to distinct ids with --map")
-        profiles[name] = (acc, cost, tputs, max_count)
+        profiles[name] = (acc, cost, tputs, max_count, p)
     in_mid = _midpoints(input_edges, rows, "input", file, col)
     out_mid = _midpoints(output_edges, cols, "output", file, col)
     col.raise_if_any()
@@ -139,10 +191,10 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
                 wids[(i, j)] = wid
                 add_bucket_workload(doc, wid, rate * dist[i][j], in_mid[i], out_mid[j])
     base = Path(file).name
-    for name, (acc, cost, tputs, max_count) in sorted(profiles.items(), key=lambda kv: kv[1][0]):
+    for name, (acc, cost, tputs, max_count, p) in sorted(profiles.items(), key=lambda kv: kv[1][0]):
         add_gpu_profile(doc, accelerator=acc, region=region, usd_per_hour=cost, provider="melange",
-                        cost_source=f"Mélange config {base}: gpu_info.{name}.cost", cells=wids,
-                        tputs=tputs, cell_source=f"Mélange config {base}: gpu_info.{name}.tputs[{{r}}][{{c}}]")
+                        cost_source=f"Mélange config {base}: {p}.cost", cells=wids,
+                        tputs=tputs, cell_source=f"Mélange config {base}: {p}.tputs[{{r}}][{{c}}]")
         if max_count is not None:
             doc["fleet"]["availability"].append({"accelerator": acc, "region": region,
                                                  "max_devices": int(max_count)})
