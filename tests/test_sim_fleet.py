@@ -198,6 +198,12 @@ def test_routed_workload_without_requests_in_the_run_is_not_measured_not_missed(
     s = summarize(simulate_plan(wls, plan, eng, SimOptions(warmup_s=10, seed=0), trace=trace), wls, plan)
     assert (s["unmeasured_workloads"], s["all_slos_met"]) == (["b"], True)
     assert s["workloads"]["a"]["simulated_requests"] == 91   # arrivals 10..100 s
+    # a run that measures nothing at all is no evidence that the SLOs are met (review: --check passed it)
+    wls[0] = workload("a", 1e-9)
+    plan = parse_plan(plan_doc([("d", 1)], [("a", "d", 1e-9), ("b", "d", 1e-9)]), ["a", "b"])
+    s = summarize(simulate_plan(wls, plan, eng, SimOptions(duration_s=100, seed=0)), wls, plan)
+    assert (s["workloads"], s["unmeasured_workloads"], s["all_slos_met"]) == ({}, ["a", "b"], False)
+    assert "no SLO measured" in format_text(s) and "SLO MISSED" not in format_text(s)
 
 
 def test_out_of_range_trace_and_durations_are_bad_input_not_a_hang_or_memory_error(tmp_path, capsys):

@@ -240,7 +240,8 @@ def summarize(sim: FleetSimulation, workloads: Sequence, plan: SimPlan,
         "trace_requests_not_simulated": sim.trace_not_simulated,
         "unrouted_workloads": unrouted,
         "unmeasured_workloads": [w for w in sim.workload_ids if w in routed and w not in per_workload],
-        "all_slos_met": not unrouted and all(v["meets_slo"] for v in per_workload.values()),
+        # nothing measured is no evidence: not 'met' (review: --check passed a run of no requests)
+        "all_slos_met": not unrouted and bool(per_workload) and all(v["meets_slo"] for v in per_workload.values()),
         "speed": {"simulated_requests": n, "wall_s": sim.wall_s,
                   "requests_per_s": n / sim.wall_s if sim.wall_s > 0 else math.nan},
     }
@@ -352,9 +353,9 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append("no requests in this run (not measured): " + ", ".join(unmeasured)
                      + " (none in the trace, or none drawn at its rate in this --duration)")
     lines.append("")
-    lines.append(("no SLO measured: no requests in this run" if not summary["workloads"]
-                  else "all SLOs met in simulation"
-                  + (" (of the workloads measured)" if unmeasured else ""))
+    lines.append("no SLO measured: no requests in this run (simulate longer: --duration, or a trace "
+                 "with requests after the warm-up)" if not summary["workloads"] and not summary.get("unrouted_workloads")
+                 else ("all SLOs met in simulation" + (" (of the workloads measured)" if unmeasured else ""))
                  if summary["all_slos_met"]
                  else "SLO MISSED in simulation for: "
                  + ", ".join([k for k, v in summary["workloads"].items() if not v["meets_slo"]]
