@@ -378,7 +378,9 @@ def prune_dominated_offers(offers: list[OfferInfo], problem: Problem) -> tuple[l
     units of the same size, neither is owned hardware, both or neither are spot
     (the spot-share cap), every availability and power cap that counts o1 also
     counts o2, and o1 costs no more per device over the horizon (hardware over
-    the billed hours, and whether energy is charged) nor in capital.  Moving
+    the billed hours, and whether energy is charged) nor in capital, nor - under a
+    monthly budget - per month of the horizon (a 3-year reservation in a 12-month
+    plan costs more over its term than on-demand but less a month).  Moving
     units from o2 to o1 then keeps every constraint and costs no more, so the
     optimum is unchanged.  Exact ties keep the earlier offer.  Typical effect:
     of on-demand, 1-year and 3-year reservations of one instance type, only the
@@ -401,6 +403,8 @@ def prune_dominated_offers(offers: list[OfferInfo], problem: Problem) -> tuple[l
     def cost(o: OfferInfo) -> float:
         return o.hourly_usd_per_device * max(H, o.min_billed_hours)
 
+    budgeted = f.budget is not None and f.budget.max_usd_per_month is not None
+
     keep: list[OfferInfo] = []
     dropped = 0
     for i, o2 in enumerate(offers):
@@ -418,8 +422,12 @@ def prune_dominated_offers(offers: list[OfferInfo], problem: Problem) -> tuple[l
                 e1, e2 = int(o1.energy_charged), int(o2.energy_charged)
                 if c1 > c2 or e1 > e2 or o1.capex_usd_per_device > o2.capex_usd_per_device:
                     continue
+                # the budget row counts the horizon's months only (caps_budget): per hour, the rate
+                m1, m2 = (o1.hourly_usd_per_device, o2.hourly_usd_per_device) if budgeted else (0.0, 0.0)
+                if m1 > m2:
+                    continue
                 strict = (c1 < c2 or e1 < e2 or o1.capex_usd_per_device < o2.capex_usd_per_device
-                          or caps(o1) < caps(o2))
+                          or m1 < m2 or caps(o1) < caps(o2))
                 if strict or j < i:
                     dominated = True
                     break

@@ -129,6 +129,12 @@ def test_offer_dominance_by_hand():
     lp = _problem("  availability: [{accelerator: l4, max_devices: 1, acquisition: [reserved_1y, reserved_3y]}]")
     kept, _ = prune_dominated_offers(build_offers(lp.problem, lp.catalog), lp.problem)
     assert sorted(o.acquisition for o in kept) == ["on_demand", "reserved_1y", "spot"]
+    # a monthly budget counts a reservation at its rate (0.5 and 0.7 of on-demand a month): the 3-year
+    # reservation, dearer over its term, is cheaper a month than the 1-year one, so it is kept too
+    # (review: pruning it made a problem 'infeasible' that a 3-year plan within budget serves)
+    lp = _problem("  budget: {max_usd_per_month: 1e6}")
+    kept, _ = prune_dominated_offers(build_offers(lp.problem, lp.catalog), lp.problem)
+    assert sorted(o.acquisition for o in kept) == ["reserved_1y", "reserved_3y", "spot"]
 
 
 @pytest.mark.parametrize("name", ["chat-assistant", "rag-long-context"])
