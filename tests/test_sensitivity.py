@@ -307,6 +307,22 @@ def test_threshold_where_a_higher_price_breaks_the_budget():
     assert b.outcome == "switch" and b.multiplier_lo <= 2 / 3 <= b.multiplier_hi
 
 
+def test_a_reservation_longer_than_the_horizon_raises_the_budget_by_its_monthly_rate():
+    """Review: the budget row counts the horizon's months of a reservation (caps_budget), but a price
+    rise was added there at its whole-term amount.  One month, 2 req/s on a 3-year reservation of a
+    (1 req/s a device, $1/h): 2 devices; the budget of $3/h a month (2 x $1 x m <= 3) breaks above
+    x1.5.  Charging the rise over the whole 36-month term put it at x1 + 0.5/36 = x1.014."""
+    a = replace(offer("a", mode="reserved_3y", usd_per_device_hour=1.0), min_billed_hours=36 * H)
+    k = coeffs([a], [(0, 1, 1.0)], [(0, 0, 1.0)], [2.0], hours=H, max_usd_per_month=3.0 * HOURS_PER_MONTH)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(2.0 * 36 * H)           # the whole term is in the total
+    (th,) = price_thresholds(k, m, res.values, steps=8)
+    width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
+    assert th.outcome == "infeasible" and th.multiplier_lo <= 1.5 <= th.multiplier_hi, th.text
+    assert th.multiplier_hi / th.multiplier_lo <= width
+
+
 def test_a_failed_bisection_step_is_not_a_bracket(monkeypatch):
     """A re-solve that fails at a mid-point ends the bisection as 'failed': the bracket it had then
     (x1 .. x4 for a: the third solve is the second mid-point, x16 -> x4 -> x2) is not a threshold found."""

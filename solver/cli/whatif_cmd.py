@@ -81,8 +81,13 @@ def run(args) -> int:
     k, model = s.coefficients, s.model
     sens = marginal_values(k, model, res.values, lp_solver=args.lp_solver)
     per_month = 730.0 / k.hours
-    print(f"plan: {res.status}, ${sens.objective_usd * per_month:,.2f} per month "
-          f"(${sens.objective_usd:,.2f} over {k.hours:g} h)")
+    # per month: what a month of the horizon pays, as the plan and the budget count it (a reservation
+    # longer than the horizon at its rate; review: the whole term averaged read as over the budget)
+    n = res.values[model.blocks["n"]]
+    after = sum(float(vec @ n) for vec in k.after_horizon_usd_per_unit().values())
+    print(f"plan: {res.status}, ${(sens.objective_usd - after) * per_month:,.2f} per month "
+          f"(${sens.objective_usd:,.2f} over {k.hours:g} h"
+          + (f", of which ${after:,.2f} reservations pay after it" if after > 0 else "") + ")")
     print("Marginal values (" + sens.note + "):")
     if not sens.marginals:
         print("  no reported limit binds (demand, power, availability, budget, capex, quality, spot)")

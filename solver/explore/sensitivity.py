@@ -410,7 +410,8 @@ def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: st
     rent times ``multiplier`` (owned devices keep their costs).
 
     Scales the hardware cost parts of those offers' unit columns in the objective
-    and in the budget row (which restates the objective per month).
+    and in the budget row (which restates the objective per month of the horizon: a reservation
+    longer than the horizon adds only the horizon's share there).
     """
     n = model.blocks["n"]
     offers = np.array([o.accelerator == accelerator and not o.existing for o in k.offers], bool)
@@ -425,9 +426,11 @@ def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: st
         parts[part] = vec
     data = model.data.copy()
     rows = np.flatnonzero(model.row_family.astype(str) == "caps.budget")
+    monthly = extra.copy()      # the budget counts the horizon's hours of a longer commitment
+    monthly[n] *= k.hours / k.billed_hours()
     for r in rows:
         a, b = model.indptr[r], model.indptr[r + 1]
-        data[a:b] += extra[model.indices[a:b]] * HOURS_PER_MONTH / k.hours
+        data[a:b] += monthly[model.indices[a:b]] * HOURS_PER_MONTH / k.hours
     return replace(model, obj=model.obj + extra, obj_parts=parts, data=data)
 
 
