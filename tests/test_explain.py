@@ -882,3 +882,50 @@ def test_the_lead_time_note_names_the_filters_that_leave_catalog_rentals_out(tmp
     d["fleet"]["acquisition"] += m.group(1).split(", ")
     d["fleet"]["providers"] += m.group(2).split(", ")
     assert _status(tmp_path, d, "allowed.yaml") == "optimal", text
+
+
+SPOT_TWO_PERIODS = """schema_version: 1
+name: spot-relax
+workloads:
+  - id: chat
+    demand: {requests_per_s: 20, growth: [1, 1.5]}
+    input_tokens: {mean: 500, p90: 500, max: 500, distribution: fixed}
+    output_tokens: {mean: 100, p90: 100, max: 100, distribution: fixed}
+    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+  - id: batch
+    demand: {requests_per_s: 7, growth: [1, 1]}
+    input_tokens: {mean: 500, p90: 500, max: 500, distribution: fixed}
+    output_tokens: {mean: 100, p90: 100, max: 100, distribution: fixed}
+    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+measurements:
+  - {accelerator: a10g, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat, max_requests_per_s: 1, power_w: 200}
+  - {accelerator: a10g, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: batch, max_requests_per_s: 1, power_w: 200}
+fleet:
+  accelerators: [a10g]
+  regions: [virginia]
+  acquisition: [on_demand, spot]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  max_spot_share: 0.3
+  availability:
+    - {accelerator: a10g, region: virginia, acquisition: [on_demand], max_devices: 12}
+objective:
+  periods: {count: 2, months: 6}
+"""
+
+
+def test_a_fleet_wide_share_counts_periods_not_rows():
+    """Review: the spot share has a row per workload in each period, and explain said 'the most of the
+    3 periods/slices over it' in a 2-period plan.  By hand: period 1 needs 30 + 7 = 37 req/s (1 req/s an
+    A10G) with at most 12 on-demand, so 25 on spot: a share of 25 / 37 = 0.676; period 0 needs 27, 15 on
+    spot: 0.556, also over 0.3 - two periods over it."""
+    from solver.problem.load import load_problem_text
+    ex = explain(load_problem_text(SPOT_TWO_PERIODS, file="spot.yaml"))
+    spot = next(f for f in ex.fleet if f.family == "caps.spot_share")
+    (a,) = spot.amounts
+    assert (a["period"], a["slice"]) == (1, 0) and a["limit"] + a["amount"] == pytest.approx(25 / 37, abs=2e-3)
+    assert "in period 1, slice 0 (the most of the 2 periods/slices over it)" in ex.text()

@@ -248,9 +248,10 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
         return out
     vals = res.values[cols]
     shared = [g for g in range(len(uniq)) if uniq[g][0] not in PER_ROW and vals[g] > 1e-6 * max(1.0, size[g])]
-    # (at most as long as phase 1 took: it only names the copy, the figure is phase 1's)
+    # (at most as long as phase 1 took, within what is left of the limit, 1 s at least: it only names
+    # the copy, the figure is phase 1's; review: a phase 1 that used the limit got it again)
     v = _least_over(em, rows, groups, coefs, cols, vals, shared, backend, solver,
-                    min(time_limit_s, max(1.0, res.seconds)), res) \
+                    max(1.0, min(time_limit_s - res.seconds, res.seconds)), res) \
         if any(len({_period_slice(names[i]) for i in rows[groups == g]}) > 1 for g in shared) else None
     # what each row needs in its slack's unit, in the plan found: the copy of a shared limit that
     # needs the most is the one that binds (QA: period 0 was named, period 3 needed the 3.8 kW)
@@ -272,8 +273,11 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
             # the factor itself (S = rhs / D_w), from a row with demand
             limit = next((float(base.rhs[rows[n]]) / -coefs[n] for n in [top, *mine] if coefs[n] < 0), 0.0)
         # per-row slacks of one label (periods/slices): report the largest, with its row's rhs
+        # how many periods/slices are over it (the spot share has a row per workload in each: review,
+        # '3 periods/slices' in a 2-period plan)
+        over_ps = {_period_slice(names[rows[n]]) for n in mine if need[n] > 1e-6 * max(1.0, size[g])}
         sl = Slack(f, label, float(val), limit, RELAXABLE.get(f, ("", f))[0], d_rps,
-                   rows=1 if f in PER_ROW else max(1, int(np.sum(need[mine] > 1e-6 * max(1.0, size[g])))),
+                   rows=1 if f in PER_ROW else max(1, len(over_ps)),
                    period_slice=_period_slice(names[i]))
         old = best.get((f, label))
         best[(f, label)] = sl if old is None else replace(max(old, sl, key=lambda x: x.size), rows=old.rows + 1)
