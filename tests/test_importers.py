@@ -377,6 +377,9 @@ def _gpu(**a10g):
     (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[])), "one per input-length bucket"),
     (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=None)), "gpu_info.A10G.tputs: missing tputs"),
     (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[[2, 1], [5]])), "gpu_info.A10G.tputs[1]: tputs row 1"),
+    # two of three rows too long for the distribution's 2 columns: 'expected 2', not 'the other rows 2'
+    (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[[2, 1, 3], [5, 2, 4], [1, 1]])),
+     "tputs row 1 has 3 value(s), expected 2"),
     (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[[2, -1], [5, 2]])), "the requests/s one unit sustains"),
     (lambda t: _melange_variant(t, gpu_info=_nan_tputs()), "the requests/s one unit sustains"),
     (lambda t: _melange_variant(t, gpu_info=_gpu(tputs=[[2, 1], [5, 2], [1, 1]])), "(the shape of workload_dist"),

@@ -214,7 +214,10 @@ def check_matrix(m: Any, rows: int | None, cols: int | None, what: str, file: st
     ragged = [i for i, r in enumerate(m) if len(r) != width]
     if ragged and len(ragged) < len(m):
         for i in ragged:
-            collector.add(f"{what} row {i} has {len(m[i])} value(s), the other rows {width}", file=file,
+            # the width the other input fixes, else the most common one (review: 'the other rows 2'
+            # when two of three rows had 3 and the distribution 2 columns)
+            than = f"expected {width}" if cols is not None else f"the other rows {width}"
+            collector.add(f"{what} row {i} has {len(m[i])} value(s), {than}", file=file,
                           path=f"{path}[{i}]", hint=f"give every row {width} values, one per {cols_are}")
         return None
     width = len(m[0])
