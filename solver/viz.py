@@ -140,11 +140,16 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
             + ("; includes the resale credit of retired devices" if credit else ""))
         per_month_note = "the discounted total, 730 h per month"
     else:
-        add("total cost", total, cur, "over the planning horizon")
-        per_month_note = "730 h per month"
+        after = sum((num(v) or 0.0) for v in as_dict(obj.get("after_horizon_usd")).values())
+        add("total cost", total, cur, "over the planning horizon"
+            + (f", of which {after:,.0f} reservations pay after it" if after > 0 else ""))
+        per_month_note = "what a month of the horizon pays, 730 h per month"
     add("horizon", hours, "h")
-    if total is not None and hours:
-        add("cost per month", total / (hours / HOURS_PER_MONTH), f"{cur}/month", per_month_note)
+    per_month = num(obj.get("usd_per_month"))
+    if per_month is None and total is not None and hours:
+        per_month = total / (hours / HOURS_PER_MONTH)      # plans written before usd_per_month existed
+    if per_month is not None:
+        add("cost per month", per_month, f"{cur}/month", per_month_note)
     devices = num(totals.get("devices"))
     if devices is None and procs:
         vals = [num(p.get("devices")) for p in procs]

@@ -123,6 +123,13 @@ def test_statistics_by_hand():
     assert s["total cost"]["value"] == 10000.0 and s["total cost"]["unit"] == "USD"
     # 1460 h = 2 months of 730 h -> 10000 / 2
     assert s["cost per month"]["value"] == pytest.approx(5000.0)
+    # QA: with reservations paid after the horizon, the per-month figure is the plan's monthly bill
+    # (6,000 of the 10,000 after it: 4,000 over 2 months), not the total averaged (5,000)
+    p = hand_plan()
+    p["objective"] = dict(p["objective"], usd_per_month=2000.0, after_horizon_usd={"rental_reserved_3y": 6000.0})
+    s2 = _stats(p, 0.85)
+    assert s2["cost per month"]["value"] == pytest.approx(2000.0)
+    assert "6,000 reservations pay after it" in s2["total cost"]["note"]
     assert s["devices"]["value"] == 20
     assert s["replicas"]["value"] == 6 and s["deployments"]["value"] == 2
     assert s["demand"]["value"] == pytest.approx(35.0)  # 20 + 15 requests/s

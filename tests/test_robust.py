@@ -311,3 +311,46 @@ def test_the_base_case_is_named_apart_from_a_scenario_called_base(tmp_path, caps
     st = next(a for a in d["approaches"] if a["name"] == "stochastic")
     assert set(st["per_scenario_usd"]) == set(names)
     assert st["expected_usd"] == pytest.approx(sum(st["per_scenario_usd"].values()) / 3, rel=1e-9)
+
+
+RESERVED_BUDGET = """schema_version: 1
+name: reserved-budget
+workloads:
+  - id: chat
+    demand: {requests_per_s: 40}
+    input_tokens: {mean: 500, max: 1000}
+    output_tokens: {mean: 200, max: 500}
+    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 50}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+measurements:
+  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
+     max_requests_per_s: 10}
+fleet:
+  accelerators: [a100-80gb]
+  regions: [virginia]
+  acquisition: [on_demand, reserved_1y, reserved_3y]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  catalog_offers: false
+  offers:
+    - {accelerator: a100-80gb, region: virginia, acquisition: on_demand, usd_per_device_hour: 4}
+    - {accelerator: a100-80gb, region: virginia, acquisition: reserved_1y, usd_per_device_hour: 3}
+    - {accelerator: a100-80gb, region: virginia, acquisition: reserved_3y, usd_per_device_hour: 2}
+  budget: {max_usd_per_month: 9000}
+objective: {horizon_months: 12, include_energy: false}
+"""
+
+
+def test_robust_per_month_is_what_a_month_of_the_horizon_pays(tmp_path, capsys):
+    """QA: 'first stage 17,520 USD per month' for a plan within a 9,000 USD/month budget (the total,
+    with 3-year reservations' whole terms, averaged over 12 months).  By hand (and the QA's brute force):
+    x1.2 needs 48 req/s, 5 devices at 10 req/s; over 12 months a 1-year one costs 3 x 8,760 = 26,280, a
+    3-year one 2 x 26,280 = 52,560, but a month 2,190 and 1,460: at most 2 one-year ones fit 9,000
+    (730 a <= 1,700), so 2 x 1-year + 3 x 3-year: 4,380 + 4,380 = 8,760 a month."""
+    (tmp_path / "p.yaml").write_text(RESERVED_BUDGET)
+    rc = main(["robust", str(tmp_path / "p.yaml"), "--multipliers", "0.5,1,1.2", "--time-limit", "20"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    (row,) = [ln for ln in out.splitlines() if ln.startswith("stochastic")]
+    assert "8,760.00" in row and "17,520" not in row, row

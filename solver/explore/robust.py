@@ -240,6 +240,9 @@ class Approach:
     expected_usd: Optional[float] = None                        # first stage + E[second stage]
     per_scenario_usd: dict = field(default_factory=dict)        # scenario -> total cost
     message: str = ""
+    #: of the first stage's cost, what reservations longer than the horizon pay after it (in the
+    #: totals; not in the per-month figures, which are what a month of the horizon pays)
+    after_horizon_usd: float = 0.0
 
 
 @dataclass
@@ -257,11 +260,12 @@ class RobustReport:
 
     def table_text(self) -> str:
         per_month = 730.0 / self.hours
-        lines = ["costs in USD per month",
+        # what a month of the horizon pays: a reservation longer than the horizon at its monthly rate
+        lines = ["costs in USD per month (what a month of the horizon pays)",
                  f"{'plan':<11} {'status':<10} {'first stage':>16} {'expected total':>16}  first-stage devices"]
         for a in self.approaches:
-            f = "-" if a.first_stage_usd is None else f"{a.first_stage_usd * per_month:,.2f}"
-            e = "-" if a.expected_usd is None else f"{a.expected_usd * per_month:,.2f}"
+            f = "-" if a.first_stage_usd is None else f"{(a.first_stage_usd - a.after_horizon_usd) * per_month:,.2f}"
+            e = "-" if a.expected_usd is None else f"{(a.expected_usd - a.after_horizon_usd) * per_month:,.2f}"
             dev = ", ".join(f"{n:g} {acc}" for acc, n in sorted(a.first_stage_devices.items())) or "none"
             lines.append(f"{a.name:<11} {a.status:<10} {f:>16} {e:>16}  {dev}")
         if self.vss_usd is not None:
@@ -290,6 +294,8 @@ def _summarise(name: str, st: Stacked, res) -> Approach:
     k0, m0 = st.scenarios[0].k, st.models[0]
     devices: dict[str, float] = {}
     first_usd = 0.0
+    after = k0.after_horizon_usd_per_unit()
+    after_usd = 0.0
     for o, info in enumerate(k0.offers):
         if not is_first_stage(info):
             continue
@@ -298,12 +304,13 @@ def _summarise(name: str, st: Stacked, res) -> Approach:
         if u > 0:
             devices[info.accelerator] = devices.get(info.accelerator, 0.0) + u * info.devices_per_unit
         first_usd += u * sum(float(m0.obj_parts[p][col]) for p in HW_PARTS if p in m0.obj_parts)
+        after_usd += u * sum(float(vec[o]) for vec in after.values())
     per = {}
     for sc, m, off in zip(st.scenarios, st.models, st.offsets):
         per[sc.name] = float(m.obj @ v[off:off + m.n_vars] + m.obj_const)
     expected = float(sum(sc.probability * per[sc.name] for sc in st.scenarios))
     return Approach(name, res.status, {k: u for k, u in units.items() if u > 0}, devices,
-                    first_usd, expected, per, res.message)
+                    first_usd, expected, per, res.message, after_usd)
 
 
 def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limit_s: float,
