@@ -284,6 +284,28 @@ def test_budget_equal_to_the_cost_is_worth_nothing():
     assert [s.family for s in discrete_steps(k, m, res.values)] == ["caps.power"]
 
 
+def test_a_budget_that_counts_reservations_by_the_month_trades_off_against_the_total():
+    """QA: with reservations longer than the horizon the budget (their monthly rate) and the total
+    (their whole term) differ, so a binding budget has a price: whatif said 'it only decides
+    feasibility' and never re-solved it.  One month (H = 730 h), 5 req/s at 1 a device; a 1-year
+    reservation at $3/h (26,280 over its term, 2,190 a month), a 3-year one at $2/h (52,560, 1,460).
+    A budget of 5 x 1,460 + 2 x 730 = 8,760 a month allows two swaps from 3-year to 1-year: each
+    saves 26,280 for 730 more a month, i.e. 36 USD per $1 of budget; one step of the largest monthly
+    coefficient (2,190) allows 3 more swaps: 78,840 saved."""
+    y1 = replace(offer("a", mode="reserved_1y", usd_per_device_hour=3.0), min_billed_hours=12 * H)
+    y3 = replace(offer("a", mode="reserved_3y", usd_per_device_hour=2.0, instance="j"), min_billed_hours=36 * H)
+    k = coeffs([y1, y3], [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 1.0), (0, 1, 1.0)], [5.0], hours=H,
+               max_usd_per_month=8760.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(2 * 26280 + 3 * 52560)
+    (b,) = [g for g in marginal_values(k, m, res.values).marginals if g.family == "caps.budget"]
+    assert b.usd_per_month_per_unit_mix == pytest.approx(-36.0) and "dearer month" in b.text
+    (st,) = discrete_steps(k, m, res.values)
+    assert st.family == "caps.budget" and st.step == pytest.approx(2190.0)
+    assert st.saving_usd_per_month == pytest.approx(3 * 26280.0)
+
+
 # ------------------------------------------------------------------------ QA F1: no plan, failed re-solves
 
 def test_threshold_where_a_higher_price_breaks_the_budget():
