@@ -442,6 +442,18 @@ def test_report_cli_on_a_solved_plan(real_plan, tmp_path, capsys):
     assert "wrote" in out and "total cost" in out
 
 
+def test_report_without_matplotlib_is_a_clear_error(real_plan, tmp_path, capsys, monkeypatch):
+    """QA: an install without matplotlib (then an optional extra) made every `fleetopt report` an
+    internal error; it is a dependency now, and an install that lacks it gets exit 2 and the fix."""
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for mod in ("solver.viz", "solver.html_report"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+    assert main(["report", str(real_plan), "--html", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "needs matplotlib" in err and "pip install" in err and not (tmp_path / "r.html").exists()
+
+
 def test_report_cli_refuses_bad_input(real_plan, tmp_path, capsys):
     before = real_plan.read_bytes()
     # overwriting the input plan

@@ -72,7 +72,7 @@ def run(args) -> int:
             front.write_png(png_path)
             print(f"wrote {png_path}")
         except ImportError:
-            print("note: matplotlib is not installed (pip install 'fleetopt[plot]'); no PNG written",
+            print("note: matplotlib is not installed (pip install matplotlib, a fleetopt dependency); no PNG written",
                   file=sys.stderr)
     bad = [p for p in front.points if p.verified is False]
     for p in bad:

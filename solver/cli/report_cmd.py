@@ -46,9 +46,14 @@ def _max_utilization(args, plan: dict) -> float | None:
 
 def run(args) -> int:
     from solver.cli import check_outputs
-    from solver.html_report import build_report
+    try:
+        from solver.html_report import build_report
+        from solver.viz import FIGURES, statistics
+    except ImportError as exc:      # an install without its dependencies: say what is missing
+        raise InputError(InputIssue(f"`report` needs {exc.name or 'matplotlib'}, which is not installed",
+                                    path="report", hint="pip install matplotlib (a fleetopt dependency: "
+                                    "reinstall with `pip install -e .`)")) from None
     from solver.plan import load_plan_json
-    from solver.viz import FIGURES, statistics
     from solver.yamlio import atomic_write_bytes, atomic_write_text
 
     if not args.html and not args.png_dir:
