@@ -25,3 +25,29 @@ sources: {{test: {{title: test figures}}}}
 def a100_overlay(lead_quarters: int = 1) -> str:
     """The overlay text with the purchase lead time given."""
     return A100_OVERLAY.format(lead=lead_quarters)
+
+
+#: one chat workload in Virginia served by 8B on A100s measured at 10 req/s and 300 W a replica
+#: (``demand``: its YAML flow mapping), as the QA's procurement problems have it
+A100_CHAT = """workloads:
+  - id: chat
+    demand: {demand}
+    input_tokens: {{mean: 500, p90: 500, max: 500, distribution: fixed}}
+    output_tokens: {{mean: 100, p90: 100, max: 100, distribution: fixed}}
+    slo: {{ttft_ms: 5000, tpot_ms: 200, percentile: 99}}
+    models: [llama-3.1-8b]
+    regions: [virginia]
+    quantizations: [bf16]
+measurements:
+  - {{accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
+     max_requests_per_s: 10, power_w: 300}}
+"""
+
+#: the growing, daily-profiled demand of those problems' four quarters
+QUARTERS_DEMAND = ("{requests_per_s: 40, growth: [1, 1.25, 1.5, 2], profile: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, "
+                   "0.5, 0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]}")
+
+
+def a100_chat(demand: str = QUARTERS_DEMAND) -> str:
+    """The workloads and measurements sections with ``demand``."""
+    return A100_CHAT.format(demand=demand)

@@ -33,7 +33,7 @@ from solver.mip.elastic import add_slack, relax
 from solver.mip.model import ModelBuilder
 from solver.mip.pipeline import solve_problem
 from solver.problem.load import load_problem
-from period_fixtures import a100_overlay
+from period_fixtures import a100_chat, a100_overlay
 
 PROBLEMS = sorted((Path(__file__).parents[1] / "problems").glob("*.yaml"))
 CAT = default_catalog()
@@ -665,22 +665,7 @@ def test_the_spot_share_is_relaxed_as_one_fleet_wide_figure(tmp_path):
 A100_QUARTERS = """schema_version: 1
 name: qa-proc
 catalog: [cat.yaml]
-workloads:
-  - id: chat
-    demand:
-      requests_per_s: 40
-      growth: [1, 1.25, 1.5, 2]
-      profile: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]
-    input_tokens: {mean: 500, p90: 500, max: 500, distribution: fixed}
-    output_tokens: {mean: 100, p90: 100, max: 100, distribution: fixed}
-    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
-    models: [llama-3.1-8b]
-    regions: [virginia]
-    quantizations: [bf16]
-measurements:
-  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
-     max_requests_per_s: 10, power_w: 300}
-fleet:
+""" + a100_chat() + """fleet:
   accelerators: [a100-80gb]
   regions: [virginia, texas]
   providers: [custom]

@@ -25,7 +25,7 @@ from solver.mip.periods import build_period_model
 from solver.periods import PeriodSpec, check_periods, merge_slices
 from solver.periods_plan import build_period_plan, plan_change, previous_decisions
 from test_mip_support import coeffs, offer
-from period_fixtures import a100_overlay
+from period_fixtures import a100_chat, a100_overlay
 
 SOLVERS = [("pulp", "cbc"), ("pulp", "highs"), ("ortools", "scip"), ("ortools", "highs")]
 ROOT = Path(__file__).parents[1]
@@ -1491,19 +1491,7 @@ MOVED_RETIRE_PROBLEM = """\
 schema_version: 1
 name: moved-then-retired
 catalog: [cat.yaml]
-workloads:
-  - id: chat
-    demand: {requests_per_s: 40, growth: [1, 1, 0.1, 0.1]}
-    input_tokens: {mean: 500, p90: 500, max: 500, distribution: fixed}
-    output_tokens: {mean: 100, p90: 100, max: 100, distribution: fixed}
-    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
-    models: [llama-3.1-8b]
-    quantizations: [bf16]
-    regions: [virginia]
-measurements:
-  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
-     max_requests_per_s: 10, power_w: 300}
-fleet:
+""" + a100_chat("{requests_per_s: 40, growth: [1, 1, 0.1, 0.1]}") + """fleet:
   accelerators: [a100-80gb]
   regions: [virginia, texas]
   acquisition: [on_demand]

@@ -27,7 +27,7 @@ from matplotlib.colors import to_rgb
 from solver import viz
 from solver.cli import main
 from solver.html_report import build_report, render_html
-from period_fixtures import a100_overlay
+from period_fixtures import a100_chat, a100_overlay
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -624,22 +624,7 @@ def test_utilisation_counts_serving_replicas_only():
 REOPT_PROBLEM = """schema_version: 1
 name: qa-p4
 catalog: [cat.yaml]
-workloads:
-  - id: chat
-    demand:
-      requests_per_s: 40
-      growth: [1, 1.25, 1.5, 2]
-      profile: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]
-    input_tokens: {mean: 500, p90: 500, max: 500, distribution: fixed}
-    output_tokens: {mean: 100, p90: 100, max: 100, distribution: fixed}
-    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
-    models: [llama-3.1-8b]
-    regions: [virginia]
-    quantizations: [bf16]
-measurements:
-  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
-     max_requests_per_s: 10, power_w: 300}
-fleet:
+""" + a100_chat() + """fleet:
   accelerators: [a100-80gb]
   regions: [virginia, texas]
   providers: [custom]     # the offers below only (a warning: no catalog offer is from 'custom')
