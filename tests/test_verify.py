@@ -325,6 +325,34 @@ def test_verify_says_when_the_plan_was_made_with_another_catalog(tmp_path, capsy
     assert "note: the plan was made with catalog" in out and "negotiated" in out and "--catalog FILE" in out
 
 
+def test_verify_says_when_the_plan_was_made_from_other_problem_content(solved, tmp_path, capsys):
+    """QA (known limit until now): a plan checked against an edited problem, or another scenario's plan,
+    gave violations (or none) with nothing saying that plan and problem do not belong together.  Plans
+    carry a fingerprint of the content they were solved for; free text does not count."""
+    from solver.cli import main
+    lp, plan = solved
+    assert plan["versions"]["problem"] == lp.problem.fingerprint()
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    note = "note: the plan was made from other problem content"
+    variants = {
+        "same": (PROBLEM, False),
+        "described": (PROBLEM.replace("name: verify-fixture\n", "name: verify-fixture\ndescription: hi\n")
+                      .replace("  - id: mean-q\n", "  - id: mean-q\n    description: x\n"), False),
+        "solver options": (PROBLEM + "solver: {time_limit_s: 5}\n", False),
+        "tighter": (PROBLEM.replace("tpot_ms: 40", "tpot_ms: 39"), True),
+        "demand": (PROBLEM.replace("requests_per_s: 20", "requests_per_s: 21"), True),
+    }
+    for name, (text, differs) in variants.items():
+        (tmp_path / "p.yaml").write_text(text)
+        main(["verify", str(tmp_path / "p.yaml"), str(tmp_path / "plan.json")])
+        out = capsys.readouterr().out
+        assert (note in out) == differs, (name, out)
+    legacy = {**plan, "versions": {k: v for k, v in plan["versions"].items() if k != "problem"}}
+    (tmp_path / "plan.json").write_text(json.dumps(legacy))      # plans written before the fingerprint
+    main(["verify", str(tmp_path / "p.yaml"), str(tmp_path / "plan.json")])
+    assert note not in capsys.readouterr().out
+
+
 def test_a_problems_own_price_carries_its_source_into_the_plan():
     """QA: the reference says a custom offer's source is shown in the plan; it was dropped."""
     text = PROBLEM.replace("  acquisition: [on_demand]\n", "  acquisition: [on_demand]\n  catalog_offers: false\n"

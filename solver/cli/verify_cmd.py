@@ -39,6 +39,14 @@ def run(args) -> int:
     if plan.get("problem") not in (None, loaded.problem.name):
         print(f"  note: the plan was made for problem {plan.get('problem')!r}, this file is "
               f"{loaded.problem.name!r}")
+    made_for = (plan.get("versions") or {}).get("problem")
+    if made_for and made_for != loaded.problem.fingerprint():
+        # QA: a plan checked against an edited problem (or another scenario) passed or failed with nothing
+        # saying that the two do not belong together
+        print(f"  note: the plan was made from other problem content ({made_for}; this file"
+              + (f" with scenario {scenario!r}" if scenario else "")
+              + f" gives {loaded.problem.fingerprint()}): the file was edited since, or the plan comes from "
+              "another scenario or file; figures that differ show as violations")
     made_with = (plan.get("versions") or {}).get("catalog")
     if made_with and made_with != loaded.catalog.version:
         # QA: a plan solved with an overlay showed 7-17 violations without it, and nothing said why

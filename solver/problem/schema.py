@@ -8,6 +8,8 @@ errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -476,6 +478,17 @@ class Problem(Strict):
     measurements: list[Measurement] = Field(default_factory=list, description="Own capacity measurements; "
                                             "they replace the performance model's figures where they apply.")
     scenarios: list[Scenario] = Field(default_factory=list, description="Named what-ifs (--scenario NAME).")
+
+    def fingerprint(self) -> str:
+        """A short hash of what the plan depends on: the (scenario-resolved) workloads, fleet,
+        objective and measurements, not the free text, the solver options, the overlay paths (the
+        catalog has its own version) nor the unused scenarios.  Plans record it so that ``verify``
+        can say when a plan is checked against another problem or an edited file."""
+        doc = self.model_dump(mode="json", exclude={"description": True, "catalog": True, "solver": True,
+                                                     "scenarios": True,
+                                                     "workloads": {"__all__": {"description"}}})
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @model_validator(mode="after")
     def _periods_consistent(self):
