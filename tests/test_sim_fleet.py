@@ -509,3 +509,36 @@ def test_a_trace_that_does_not_start_at_zero_keeps_its_rates(tmp_path, capsys):
         rates.append(json.loads(out.read_text())["workloads"]["chat"]["requests_per_s"])
     assert rates[1] == pytest.approx(rates[0], rel=0.02) and rates[0] == pytest.approx(40, rel=0.15)
     assert "counted from its first arrival" in capsys.readouterr().out
+
+
+def test_a_trace_request_longer_than_the_models_context_is_refused_and_the_trace_is_checked(tmp_path, capsys):
+    """QA (known limit until now): trace token counts were not checked against the problem, and a
+    300k-token prompt on a model of 131,072 tokens' context was queued and served (blocking the
+    requests behind it) where a server refuses it.  Now it is never served, counted apart, and the
+    CLI warns where the trace leaves the problem's token statistics."""
+    problem = str(REPO / "problems/chat-assistant.yaml")     # input max 8,000; gpt-oss-20b: 131,072
+    plan, trace, edited = tmp_path / "plan.json", tmp_path / "t.csv", tmp_path / "long.csv"
+    plan.write_text(json.dumps(CHAT_PLAN))
+    assert main(["trace", "generate", problem, "-o", str(trace), "--duration", "60"]) == 0
+    lines = trace.read_text().splitlines()
+    rows = [r.split(",") for r in lines[1:]]
+    for i, r in enumerate(rows):
+        if i % 20 == 0:
+            r[2] = "200000"                 # 200,000 + answer > 131,072: refused
+        elif i % 20 == 1:
+            r[2] = "130000"                 # within the window unless its answer pushes it over
+    long = sum(1 for r in rows if int(r[2]) + int(r[3]) > 131072)
+    assert long >= len(rows) // 20
+    edited.write_text("\n".join([lines[0]] + [",".join(r) for r in rows]) + "\n")
+    capsys.readouterr()
+    out = tmp_path / "s.json"
+    assert main(["simulate", problem, str(plan), "--trace", str(edited), "--warmup", "0", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    w = json.loads(out.read_text())["workloads"]["chat"]
+    assert w["over_context"] == long and w["unserved"] >= long
+    assert f"({long} longer than the model's context window)" in text
+    assert "more input_tokens than the problem's input_tokens.max (8,000; up to 200,000)" in text
+    # the generated trace itself is within the problem's figures: no warning
+    main(["simulate", problem, str(plan), "--trace", str(trace), "--warmup", "0"])
+    plain = capsys.readouterr().out
+    assert "warning: trace" not in plain and "context window" not in plain

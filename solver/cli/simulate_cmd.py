@@ -213,6 +213,9 @@ def run_simulate(args) -> int:
             raise InputError(InputIssue(f"the trace spans {horizon:g} s, not more than the "
                                         f"{warm:g} s warm-up", file=args.trace,
                                         hint="pass a smaller --warmup (e.g. 0)"))
+    if trace is not None:
+        for line in _trace_beyond_problem(trace, workloads):
+            print(f"warning: trace {args.trace}: {line}", file=console)
     check_outputs(args, {"json_out": "--json"})
     chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
         None if args.prefill_chunk == "whole" else args.prefill_chunk)
@@ -237,6 +240,33 @@ def run_simulate(args) -> int:
     if args.check and (not summary["all_slos_met"] or mismatch):
         return EXIT_VIOLATIONS
     return 0
+
+
+def _trace_beyond_problem(trace, workloads) -> list[str]:
+    """Where a trace's token counts leave what the problem told the solver (QA: a trace of 0-token
+    prompts and 300k-token prompts replayed against a plan sized for 600 tokens said nothing): the
+    plan was not sized for those requests, so a miss there is the problem's, not the plan's."""
+    lines = []
+    for i, w in enumerate(workloads):
+        sel = trace.workload == i
+        if not sel.any():
+            continue
+        for name, stats, got in (("input_tokens", w.input_tokens, trace.input_tokens[sel]),
+                                 ("output_tokens", w.output_tokens, trace.output_tokens[sel])):
+            cap = getattr(stats, "max", None)
+            if cap is not None and (got > cap).any():
+                lines.append(f"{int((got > cap).sum()):,} of {w.id}'s {int(sel.sum()):,} requests have more "
+                             f"{name} than the problem's {name}.max ({cap:,.0f}; up to {int(got.max()):,}): "
+                             "the plan was not sized for them")
+            mean = float(got.mean())
+            if sel.sum() >= 30 and not 0.5 * stats.mean <= mean <= 2.0 * stats.mean:
+                lines.append(f"{w.id}'s mean {name} in the trace is {mean:,.1f}, the problem's "
+                             f"{stats.mean:,.6g}: the plan was sized for the problem's; update the workload "
+                             "to the trace's figures and solve again to size for them")
+        if (trace.input_tokens[sel] == 0).any():
+            lines.append(f"{int((trace.input_tokens[sel] == 0).sum()):,} of {w.id}'s requests have no prompt "
+                         "tokens (a server needs at least one)")
+    return lines
 
 
 def _from_plan(issue: InputIssue, plan_file: str, scenario: str) -> InputIssue:

@@ -75,6 +75,7 @@ class DeploymentRun:
     batch_seconds: float = 0.0
     peak_kv_fraction: float = 0.0
     decode_steps: int = 0
+    max_context_tokens: Optional[float] = None   # the model's context window (None: not known)
 
     @property
     def utilisation(self) -> float:
@@ -105,6 +106,8 @@ class FleetSimulation:
     options: SimOptions
     unrouted: dict[str, int] = field(default_factory=dict)  # trace requests of unrouted workloads
     trace_not_simulated: int = 0  # trace requests sent to replicas beyond max_replicas (left out)
+    #: bool per request: refused, longer than its deployment's model context window (input + output)
+    over_context: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def n_requests(self) -> int:
@@ -158,7 +161,7 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
         check_request_count(per_s, horizon, hint=", or lower --max-replicas")
     max_out = np.array([int(w.output_tokens.max) if getattr(w.output_tokens, "max", None) else 0
                         for w in workloads], dtype=np.int64)
-    cols: dict[str, list] = {k: [] for k in ("dep", "wl", "arr", "ttft", "tpot", "out", "inp", "w")}
+    cols: dict[str, list] = {k: [] for k in ("dep", "wl", "arr", "ttft", "tpot", "out", "inp", "w", "long")}
     runs: list[DeploymentRun] = []
     not_simulated = 0
     for di, dep in enumerate(plan.deployments):
@@ -181,6 +184,8 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
             run.max_batch = int(engine.max_batch)
             table = StepTable(engine, run.max_batch, run.kv_capacity_tokens)
             shape = prefill_shape(engine)
+            ctx = getattr(getattr(engine, "terms", None), "max_context", None)
+            run.max_context_tokens = float(ctx) if ctx else None
         else:
             run.status = problem
         for r in range(n_sim):
@@ -201,12 +206,20 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
                 arr, wl = trace.arrival_s[sel], trace.workload[sel]
                 inp, out = trace.input_tokens[sel], trace.output_tokens[sel]
             n = len(arr)
+            # a server refuses a request longer than its model's context window (vLLM: max_model_len);
+            # it is never served, as one too long for the KV cache (QA: a trace's 300k-token prompts
+            # on a 32k model were queued and served, blocking everything behind them)
+            long = ((inp + out > run.max_context_tokens) if run.max_context_tokens is not None
+                    else np.zeros(n, bool))
             if table is not None and n:
                 pre_s = np.asarray(engine.prefill_ms(inp), float) / 1000.0
                 marg_s = prefill_marginal_ms(engine, inp) / 1000.0
                 reserve = None
                 if options.kv_reserve == "max":
                     reserve = inp + np.maximum(out, max_out[wl])
+                if long.any():
+                    base = inp + out if reserve is None else reserve
+                    reserve = np.where(long, np.int64(run.kv_capacity_tokens) + 1, base)
                 res = simulate_replica(arr, inp, out, pre_s, table, run.kv_capacity_tokens,
                                        run.max_batch, prefill_marginal_s=marg_s,
                                        prefill_chunk_tokens=options.prefill_chunk_tokens,
@@ -232,6 +245,7 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
             cols["out"].append(out)
             cols["inp"].append(inp)
             cols["w"].append(np.full(n, run.weight))
+            cols["long"].append(long)
 
     def cat(k, dtype=float):
         return np.concatenate(cols[k]).astype(dtype) if cols[k] else np.empty(0, dtype)
@@ -241,7 +255,7 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
         workload_ids=wl_ids, deployments=runs, dep_index=cat("dep", np.int64),
         workload=cat("wl", np.int64), arrival_s=arr, ttft_s=cat("ttft"), tpot_s=cat("tpot"),
         output_tokens=cat("out", np.int64), input_tokens=cat("inp", np.int64), weight=cat("w"),
-        measured=(arr >= warm) & (arr < horizon if trace is None else arr <= horizon),
+        over_context=cat("long", bool), measured=(arr >= warm) & (arr < horizon if trace is None else arr <= horizon),
         window_s=window, wall_s=time.perf_counter() - t_wall, options=options, unrouted=unrouted,
         trace_not_simulated=not_simulated)
 

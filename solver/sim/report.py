@@ -13,8 +13,8 @@ as a mean).  A route is flagged ``optimistic`` when the simulated value at the
 SLO percentile exceeds that prediction by more than 10 %, and ``slo_miss``
 when attainment is below the SLO percentile.
 
-Requests that were never served (too long for the KV cache, or on a deployment
-that cannot run) count as missing both targets and as infinite latency in the
+Requests that were never served (too long for the KV cache or for the model's
+context window, or on a deployment that cannot run) count as missing both targets and as infinite latency in the
 percentiles.
 """
 
@@ -70,6 +70,7 @@ def group_metrics(sim: FleetSimulation, mask: np.ndarray, slo) -> dict:
         "ttft_attainment": float(w[ok_ttft].sum()) / total if total > 0 else math.nan,
         "tpot_attainment": float(w[ok_tpot & served].sum()) / total if total > 0 else math.nan,
         "unserved": int((~served).sum()),
+        "over_context": int(sim.over_context[m].sum()) if len(sim.over_context) == len(mask) else 0,
         "slo_percentile": slo.percentile,
         "target_ttft_ms": slo.ttft_ms,
         "target_tpot_ms": slo.tpot_ms,
@@ -285,6 +286,8 @@ def format_text(summary: dict, title: str = "") -> str:
         lines.append(f"  {'':<18}targets: TTFT {g['target_ttft_ms']:g} ms, TPOT {g['target_tpot_ms']:g} ms; "
                      f"met TTFT {100 * g['ttft_attainment']:.2f}%, TPOT {100 * g['tpot_attainment']:.2f}%"
                      + (f"; {g['unserved']} never served" if g["unserved"] else "")
+                     + (f" ({g['over_context']} longer than the model's context window)"
+                        if g.get("over_context") else "")
                      + (f"; SLO held in {100 * g['windows_slo_met']:.0f}% of {g['windows']} "
                         f"{g['window_s']:g}-s windows" if g.get("windows") else ""))
         if not g["meets_slo"] and g.get("by_output_tokens"):
