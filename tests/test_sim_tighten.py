@@ -63,3 +63,35 @@ def test_plan_cost_reads_either_key():
     assert plan_cost({"objective": {"total": 5.0}}) == 5.0
     assert plan_cost({"objective": {"total_usd": 7}}) == 7.0
     assert plan_cost({}) is None
+
+
+def test_tighten_refuses_a_plan_and_follows_period_and_slice(tmp_path, capsys):
+    """QA (known limit until now): with --tighten, a PLAN.json argument and --period/--slice were
+    ignored without a word: the loop judged a multi-period plan on its busiest slice whatever was asked."""
+    plan = tmp_path / "p.json"
+    plan.write_text("{}")
+    assert main(["simulate", str(CHAT), str(plan), "--tighten"]) == 2
+    assert "does not take a plan" in capsys.readouterr().err
+    assert main(["simulate", str(CHAT), "--tighten", "--period", "1"]) == 2
+    assert "has one period" in capsys.readouterr().err
+    growth = REPO / "problems" / "eight-quarter-growth.yaml"
+    assert main(["simulate", str(growth), "--tighten", "--period", "8"]) == 2
+    assert "periods 0..7" in capsys.readouterr().err
+    from solver.sim.planfile import select_period
+
+    lp = load_problem(growth)
+    opts = SimOptions(duration_s=30, seed=0)
+    for period in (None, 2):
+        res = tighten_until_met(lp, opts, max_rounds=1, period=period)
+        doc = json.loads(res.plan_json)
+        want = select_period(doc, period)[0]     # the slice asked for (None: the busiest)
+        rates = {}
+        for r in want["routing"]:
+            rates[r["workload"]] = rates.get(r["workload"], 0.0) + r["requests_per_s"]
+        got = {w: g["requests_per_s"] for w, g in res.verification["workloads"].items()}
+        assert got.keys() == rates.keys()
+        for w in rates:
+            assert got[w] == pytest.approx(rates[w], rel=0.15), (period, w)
+        if period == 2:
+            busiest = select_period(doc)[0]
+            assert sum(r["requests_per_s"] for r in busiest["routing"]) > 1.3 * sum(rates.values())

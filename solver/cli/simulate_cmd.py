@@ -302,6 +302,9 @@ def run_tighten(args) -> int:
     if args.trace:
         raise InputError(InputIssue("--tighten simulates Poisson traffic; it cannot replay --trace",
                                     hint="drop --trace, or simulate a plan with --trace"))
+    if args.plan is not None:   # QA: it was ignored without a word
+        raise InputError(InputIssue(f"--tighten solves the problem itself; it does not take a plan ({args.plan})",
+                                    hint="drop the plan argument, or simulate that plan without --tighten"))
     if not 0 < args.step < 1:
         raise InputError(InputIssue(f"--step must be between 0 and 1 (got {args.step:g})",
                                     hint="e.g. --step 0.85"))
@@ -309,6 +312,13 @@ def run_tighten(args) -> int:
         raise InputError(InputIssue(f"--warmup {args.warmup:g} s is not shorter than --duration "
                                     f"{args.duration:g} s", hint="shorten the warm-up"))
     lp = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    per = lp.problem.objective.periods
+    if (args.period is not None or args.slice_ is not None) and per is None:
+        raise InputError(InputIssue("--period/--slice pick a period of a multi-period plan, and this problem "
+                                    "has one period (no objective.periods)", hint="drop --period and --slice"))
+    if args.period is not None and not 0 <= args.period < per.count:
+        raise InputError(InputIssue(f"no period {args.period}: the problem has periods 0..{per.count - 1}",
+                                    path="--period", hint=f"pass a period from 0 to {per.count - 1}"))
     check_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
     console = console_stream(args.json_out, args.plan_out)
     chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
@@ -325,7 +335,7 @@ def run_tighten(args) -> int:
               + (" -> all met" if r.met else ""), file=console, flush=True)
 
     res = tighten_until_met(lp, opts, step=args.step, max_rounds=args.max_rounds,
-                            catalog_overlays=args.catalog, log=log)
+                            catalog_overlays=args.catalog, log=log, period=args.period, slice_=args.slice_)
     if res.verification is not None:
         print(file=console)
         print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"),

@@ -68,8 +68,12 @@ def _planning_problem(loaded, factors: dict, catalog_overlays=()):
 
 
 def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float = 0.85,
-                      max_rounds: int = 6, catalog_overlays=(), log=None) -> TightenResult:
-    """Solve, simulate, tighten the missed targets by ``step``, repeat (see module docstring)."""
+                      max_rounds: int = 6, catalog_overlays=(), log=None, period: Optional[int] = None,
+                      slice_: Optional[int] = None) -> TightenResult:
+    """Solve, simulate, tighten the missed targets by ``step``, repeat (see module docstring).
+
+    A multi-period plan is judged on one (period, slice): ``period`` / ``slice_`` where given, else
+    its busiest slice (:func:`solver.sim.planfile.select_period`)."""
     from solver.mip.pipeline import solve_problem
 
     if not 0 < step < 1:
@@ -81,7 +85,7 @@ def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float
     for _ in range(max_rounds):
         lp = _planning_problem(loaded, factors, catalog_overlays)
         solved = solve_problem(lp)
-        doc = select_period(json.loads(solved.plan.to_json()))[0]
+        doc = select_period(json.loads(solved.plan.to_json()), period, slice_)[0]
         if not doc.get("deployments"):
             res.rounds.append(TightenRound(copy.deepcopy(factors), solved.plan.status, None, {}, False))
             break
@@ -111,7 +115,7 @@ def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float
                 factors[wid]["tpot"] *= step
     if res.plan_json is not None:
         doc = json.loads(res.plan_json)
-        plan = parse_plan(select_period(doc)[0], ids)  # busiest slice of a multi-period plan
+        plan = parse_plan(select_period(doc, period, slice_)[0], ids)  # the same slice as the rounds
         check = SimOptions(duration_s=options.duration_s, warmup_s=options.warmup_s,
                            seed=options.seed + 1, max_replicas=options.max_replicas,
                            prefill_chunk_tokens=options.prefill_chunk_tokens,
