@@ -421,6 +421,8 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
         if p in ("energy", "carbon"):
             continue
         offer_usd += k.offer_part_rate(p) * g * n * k.billed_hours()
+    # the same within the horizon (a reservation's term after it left out): the cost per token's
+    offer_usd_h = offer_usd - sum(k.after_horizon_usd_per_unit().values(), np.zeros(nO)) * n
     used_dev = np.zeros(nO)
     np.add.at(used_dev, off, tp * y)
     # Offer-level idle of slack devices goes with the replicas too (by devices)
@@ -433,6 +435,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
     np.add.at(cand_w, k.pair_c[:nP], w_load)
     cand_energy_usd = cand_w * (e_usd[off] + c_usd[off])
     cand_usd = dev_share * offer_usd[off] + cand_energy_usd
+    cand_usd_h = dev_share * offer_usd_h[off] + cand_energy_usd
     cand_kwh = cand_w * kwh_per_w[off]
     cand_co2 = cand_w * co2_kg_per_w[off]
 
@@ -467,12 +470,14 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
     routing = []
     wl_by_id = {w.id: w for w in problem.workloads}
     w_usd = np.zeros(k.n_w)
+    w_usd_h = np.zeros(k.n_w)
     w_kwh = np.zeros(k.n_w)
     w_co2 = np.zeros(k.n_w)
     for p in np.flatnonzero(x > 1e-9):
         wi, c = int(k.pair_w[p]), int(k.pair_c[p])
         frac = load_frac[p] / cand_load[c] if cand_load[c] > 0 else 0.0
         w_usd[wi] += frac * cand_usd[c]
+        w_usd_h[wi] += frac * cand_usd_h[c]
         w_kwh[wi] += frac * cand_kwh[c]
         w_co2[wi] += frac * cand_co2[c]
         routing.append(Route(workload=k.workloads[wi], deployment=deployment_id(k, c),
@@ -491,7 +496,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
         share = x[sel] / k.demand_rps[wi]
         kpis.append(WorkloadKpi(
             workload=wid, requests_per_s=float(k.demand_rps[wi]), usd=float(w_usd[wi]),
-            usd_per_million_output_tokens=float(w_usd[wi] / tokens * 1e6) if tokens > 0 else None,
+            usd_per_million_output_tokens=float(w_usd_h[wi] / tokens * 1e6) if tokens > 0 else None,
             ttft_ms=_known(k.pair_ttft_ms[sel]),
             ttft_target_ms=w.slo.ttft_ms,
             tpot_ms=_known(k.pair_tpot_ms[sel]),

@@ -510,6 +510,8 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
     H = problem.objective.hours
     per_unit = {key: sum(rate for part, rate in offers[key].usd_per_device_hour if part not in ("energy", "carbon"))
                 * offers[key].devices_per_unit * max(H, offers[key].min_billed_hours) for key in units}
+    # what a unit costs within the horizon (a reservation's later term left out): the cost per token
+    per_unit_h = {key: per_unit[key] * H / max(H, offers[key].min_billed_hours) for key in units}
     for p in plan.get("procurement", []):
         key = offer_key(p)
         if key in offers:
@@ -548,6 +550,7 @@ def _check_report_figures(rep, problem, catalog, plan, deps, offers, offer_key, 
                         "usd": share * per_unit.get(key, 0.0) * units.get(key, 0) + energy_usd}
         for name, value in dep_fig[did].items():
             _reported(rep, f"{did}.{name}", d, name, value)
+        dep_fig[did]["usd_within_horizon"] = share * per_unit_h.get(key, 0.0) * units.get(key, 0) + energy_usd
     routed: dict[str, list] = {w: [] for w in wids}     # (req/s, capacity, TTFT, TPOT, deployment)
     for r in plan.get("routing", []):
         d = deps.get(r["deployment"])
@@ -586,10 +589,11 @@ def _check_workload_kpis(rep, problem, plan, routed, load, dep_fig) -> None:
 
         usd = attributed("usd")
         tokens = D * _load_factor(w) * 3600.0 * H * w.output_tokens.mean
+        usd_h = attributed("usd_within_horizon")     # tokens are the horizon's: so is the cost per token
         quality = [dep_fig[did]["quality"] for *_, did in routes]
         figures = {
             "requests_per_s": D, "usd": usd,
-            "usd_per_million_output_tokens": usd / tokens * 1e6 if tokens > 0 else None,
+            "usd_per_million_output_tokens": usd_h / tokens * 1e6 if tokens > 0 else None,
             "ttft_ms": _worst([r[2] for r in routes]), "ttft_target_ms": w.slo.ttft_ms,
             "tpot_ms": _worst([r[3] for r in routes]), "tpot_target_ms": w.slo.tpot_ms,
             "quality": sum(r[0] * q for r, q in zip(routes, quality)) / D if routes else None,

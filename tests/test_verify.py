@@ -422,6 +422,28 @@ def test_a_monthly_budget_counts_what_the_horizons_months_pay():
         assert [v.where for v in rep.violations] == [where], [v.format() for v in rep.violations]
 
 
+def test_the_cost_per_token_is_the_horizons_cost_over_the_horizons_tokens():
+    """Known limit until now: a 12-month plan on 3-year reservations divided the whole 36-month term
+    by 12 months of tokens (3x the cost per token, where energy is small).  By hand: 17 L4s x the
+    reserved rate x 8,760 h + the plan's energy and carbon, over 10 req/s x 3,600 x 8,760 h x 200."""
+    lp = load_problem_text(RESERVED, file="r.yaml")
+    (offer,) = [o for o in lp.catalog.accelerators["l4"].offers
+                if o.region == "virginia" and o.reserved_3y_usd_per_device_hour is not None][:1]
+    rate = offer.reserved_3y_usd_per_device_hour.value
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    devices = plan["procurement"][0]["devices"]
+    parts = plan["objective"]["breakdown"]
+    tokens = 10 * 3600.0 * 8760 * 200
+    want = (devices * rate * 8760 + parts["energy"] + parts["carbon"]) / tokens * 1e6
+    (kpi,) = plan["kpis"]
+    assert kpi["usd_per_million_output_tokens"] == pytest.approx(want, rel=1e-7)
+    assert kpi["usd"] == pytest.approx(plan["objective"]["total"], rel=1e-7)     # the KPI's usd: all of it
+    assert kinds(lp, plan)[0] == set()
+    bad = copy.deepcopy(plan)
+    bad["kpis"][0]["usd_per_million_output_tokens"] = kpi["usd"] / tokens * 1e6     # the old figure
+    assert kinds(lp, bad)[0] == {"kpi"}
+
+
 #: one H100 server rented for 36 months; the figures of a test catalog (tests/test_periods.py LIFE_OVERLAY)
 BIG_OVERLAY = """schema_version: 1
 accelerators:
