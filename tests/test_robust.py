@@ -354,3 +354,47 @@ def test_robust_per_month_is_what_a_month_of_the_horizon_pays(tmp_path, capsys):
     assert rc == 0, out
     (row,) = [ln for ln in out.splitlines() if ln.startswith("stochastic")]
     assert "8,760.00" in row and "17,520" not in row, row
+
+
+ROB_BUDGET = """schema_version: 1
+name: rob
+workloads:
+  - id: chat
+    demand: {requests_per_s: 20}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+    models: [llama-3.1-8b]
+    quantizations: [fp8]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  tensor_parallel: [1]
+  acquisition: [reserved_1y, on_demand]
+objective: {horizon_months: 12}
+scenarios:
+  - name: low
+    set: {workloads.chat.demand.requests_per_s: 10BUDGET}
+  - name: high
+    set: {workloads.chat.demand.requests_per_s: 30}
+"""
+
+
+def test_a_mean_plan_under_the_first_scenarios_own_budget_says_whose_budget(tmp_path, capsys):
+    """Known limit until now: a budget only scenario 'low' sets (9,000 USD/month, what its 10 req/s
+    need: 17 L4s at ~6,992 a month) applied to the mean (20 req/s) and max plans too, which then had no
+    plan, and nothing said that the budget was the first scenario's.  Without the budget the mean and max
+    plans exist and the note does not appear."""
+    budget = tmp_path / "b.yaml"
+    budget.write_text(ROB_BUDGET.replace("BUDGET", ", fleet.budget: {max_usd_per_month: 9000}"))
+    assert main(["robust", str(budget), "--scenarios", "all", "--time-limit", "20"]) == 0
+    cap = capsys.readouterr()
+    out = cap.out + cap.err
+    assert "stochastic  optimal" in out and "mean        infeasible" in out
+    assert "under the caps, budget and offers of scenario 'low'" in out
+    plain = tmp_path / "p.yaml"
+    plain.write_text(ROB_BUDGET.replace("BUDGET", ""))
+    assert main(["robust", str(plain), "--scenarios", "all", "--time-limit", "20"]) == 0
+    cap = capsys.readouterr()
+    out = cap.out + cap.err
+    assert "mean        optimal" in out and "the scenarios differ in more than demand" not in out

@@ -350,6 +350,24 @@ def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limi
                        objective=m.objective_value(values), message="; ".join(msgs))
 
 
+def _differ_beyond_demand(kept: Sequence[DemandScenario]) -> bool:
+    """Whether the planned scenarios' models differ in anything but the demand (their own caps,
+    budget or offers), i.e. whether the mean/max models' choice of the first one's matters."""
+    from dataclasses import fields
+
+    def same(a, b) -> bool:
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return a == b
+
+    skip = {"demand_rps", "n_plus_1", "pruned", "pruned_by_workload", "perf_commands"}
+    first = kept[0].k
+    return any(not same(getattr(s.k, f.name), getattr(first, f.name))
+               for s in kept[1:] for f in fields(first) if f.name not in skip)
+
+
 def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.0,
                 backend: str = "pulp", solver: Optional[str] = None, time_limit_s: float = 60.0,
                 mip_gap: float = 1e-6, compare: bool = True) -> RobustReport:
@@ -375,8 +393,12 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
             r1 = solve_logged(f"the {name} demand alone", one.model, backend, solver, time_limit_s=time_limit_s,
                               mip_gap=mip_gap)
             if r1.status not in (OPTIMAL, TIME_LIMIT):
+                # QA: a budget that only the first scenario sets made the mean plan 'infeasible' with
+                # nothing saying whose budget it was
+                whose = (f" under the caps, budget and offers of scenario {kept[0].name!r} (the first planned; "
+                         "the scenarios differ in more than demand)" if _differ_beyond_demand(kept) else "")
                 approaches.append(Approach(name, r1.status, message=f"planning for the {name} "
-                                           f"demand: {r1.message}"))
+                                           f"demand{whose}: {r1.message}"))
                 continue
             first = {kk: float(r1.values[c]) for kk, c in zip(one.first_keys, one.first_cols)}
             ev = stack(kept, fixed_first=first)
