@@ -100,12 +100,14 @@ def test_datasheet_spot_checks(cat):
     assert a["h100-sxm"].peak_tflops["bf16"].value == 989
     assert a["h100-sxm"].peak_tflops["fp8"].value == 1979
     assert a["h100-sxm"].tdp_w.value == 700
-    assert a["h100-sxm"].memory_gb.value == 80
+    gib = 2**30 / 1e9                        # HBM capacities are binary (source hbm-binary)
+    assert a["h100-sxm"].memory_gb.value == pytest.approx(80 * gib, abs=0.01)
     # H200: 141 GB at 4.8 TB/s, same compute as H100 SXM
-    assert (a["h200-sxm"].memory_gb.value, a["h200-sxm"].mem_bw_gbps.value) == (141, 4800)
+    assert a["h200-sxm"].memory_gb.value == pytest.approx(141 * gib, abs=0.01)
+    assert a["h200-sxm"].mem_bw_gbps.value == 4800
     assert a["h200-sxm"].peak_tflops["bf16"].value == a["h100-sxm"].peak_tflops["bf16"].value
     # DGX B200: 1440 GB / 8 GPUs = 180 GB; 18 PF FP4 sparse -> 9000 dense
-    assert a["b200"].memory_gb.value == 1440 / 8
+    assert a["b200"].memory_gb.value == pytest.approx(183359 * 2**20 / 1e9, abs=0.01)   # skypilot MiB
     assert a["b200"].peak_tflops["fp4"].value == 18000 / 2
     # A100 datasheet: 312 TFLOPS BF16 dense, 2039 GB/s (80GB SXM), 1555 GB/s (40GB)
     assert a["a100-80gb"].peak_tflops["bf16"].value == 312
@@ -115,7 +117,8 @@ def test_datasheet_spot_checks(cat):
     assert (a["l4"].memory_gb.value, a["l4"].mem_bw_gbps.value, a["l4"].tdp_w.value) == (24, 300, 72)
     assert (a["t4"].mem_bw_gbps.value, a["t4"].peak_tflops["fp16"].value, a["t4"].tdp_w.value) == (320, 65, 70)
     # MI300X: 192 GB HBM3, 5.3 TB/s, 1307.4 TFLOPS BF16 dense
-    assert (a["mi300x"].memory_gb.value, a["mi300x"].mem_bw_gbps.value) == (192, 5300)
+    assert a["mi300x"].memory_gb.value == pytest.approx(192 * gib, abs=0.01)
+    assert a["mi300x"].mem_bw_gbps.value == 5300
     assert a["mi300x"].peak_tflops["bf16"].value == 1307.4
     # Inferentia2: 32 GiB = 32 * 2**30 bytes = 34.36 GB
     assert a["inferentia2"].memory_gb.value == pytest.approx(32 * 2**30 / 1e9, abs=0.01)

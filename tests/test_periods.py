@@ -573,8 +573,8 @@ def test_example_note_figures(example_plan):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(cmd.split()[1:]) == 3
-    assert "4,010 tokens, whose prefill alone takes 1658" in out.getvalue()
-    assert "4,010 tokens" in note and "1,658 ms" in note
+    assert "4,010 tokens, whose prefill alone takes 1649" in out.getvalue()
+    assert "4,010 tokens" in note and "1,649 ms" in note
 
 
 def test_sweep_row_cost_columns_add_up_to_the_total(example_plan):
@@ -1262,7 +1262,7 @@ def test_owned_devices_moved_to_a_region_can_form_tensor_parallel_replicas(tmp_p
     there = json.loads(solve_problem(load_problem(g)).plan.to_json())
     peak = max(u.get("in_service", 0) for row in there["periods"]["timeline"] for u in row["units"])
     assert moved == peak            # exactly the devices the peak needs move
-    assert plan["objective"]["total"] == pytest.approx(there["objective"]["total"] + 500 * moved, rel=1e-9)
+    assert plan["objective"]["total"] == pytest.approx(there["objective"]["total"] + 500 * moved, rel=1e-8)   # the JSON keeps 9 significant digits
 
 
 PEAK_PROBLEM = """\

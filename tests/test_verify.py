@@ -390,7 +390,8 @@ objective: {horizon_months: 12}
 def test_a_monthly_budget_counts_what_the_horizons_months_pay():
     """A 12-month plan on 3-year reservations pays the whole term (the total), but each of its months
     pays the reserved rate: QA, a 6,000 USD/month budget refused 17 L4s whose bill is 4,994 a month
-    (the total of 179,776 averaged over 12 months, 14,981, was compared).  The plan states what the
+    (the total of 179,776 averaged over 12 months, 14,981, was compared; 18 L4s since the 2026-12-06
+    refit).  The plan states what the
     term costs after the horizon; verify recomputes it, and the per-month figure, from the counts."""
     from solver.mip.status import INFEASIBLE
     lp = load_problem_text(RESERVED, file="r.yaml")
@@ -400,7 +401,7 @@ def test_a_monthly_budget_counts_what_the_horizons_months_pay():
     plan = json.loads(solve_problem(lp).plan.to_json())
     (line,) = plan["procurement"]
     devices = line["devices"]
-    assert devices == 17                   # ceil(10 / (0.85 x 0.70590 req/s per L4)), fleetopt perf
+    assert devices == 18                   # ceil(10 / (0.85 x 0.676 req/s per L4)), fleetopt perf
     obj = plan["objective"]
     assert obj["total"] == pytest.approx(devices * rate * 3 * 8760, rel=1e-9)
     assert obj["usd_per_month"] == pytest.approx(devices * rate * 730, rel=1e-9)
