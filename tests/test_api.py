@@ -210,3 +210,111 @@ def test_api_leftovers_take_a_plan_refuse_an_empty_dict_and_check_sweep_params_e
     for text in ("workloads.chat.demand.requests_per_s=1", ["workloads.chat.demand.requests_per_s=1"]):
         with pytest.raises(TypeError, match=r"run_sweep needs Param objects, got the text .*pass parse_set\("):
             run_sweep(one, text, workers=1, cache_dir=None)
+
+
+# ------------------------------------------------------------ fronts and sweeps of the loaded problem
+
+#: 10 req/s, one L4 serves 1 req/s (measured), one hour, on-demand only
+ONE_L4 = """schema_version: 1
+name: one-l4
+workloads:
+  - id: w
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 500, distribution: fixed}
+    output_tokens: {mean: 100, distribution: fixed}
+    slo: {ttft_ms: 5000, tpot_ms: 200}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+objective:
+  horizon_hours: 1
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, workload: w, max_requests_per_s: 1.0}
+"""
+
+#: the L4's only offer becomes one at $0.10 per device-hour (an overlay replaces a list whole)
+CHEAP_L4 = """schema_version: 1
+accelerators:
+  - id: l4
+    offers:
+      - provider: aws
+        instance: g6.xlarge
+        region: virginia
+        devices_per_instance: 1
+        on_demand_usd_per_device_hour: {value: 0.10, source: "test: a negotiated price", confidence: high}
+"""
+
+
+@pytest.fixture()
+def one_l4(tmp_path):
+    problem, overlay = tmp_path / "one-l4.yaml", tmp_path / "cheap-l4.yaml"
+    problem.write_text(ONE_L4)
+    overlay.write_text(CHEAP_L4)
+    return problem, overlay
+
+
+def test_fronts_and_sweeps_use_the_overlays_the_problem_was_loaded_with(one_l4):
+    """QA: pareto_front (ttft, quality) and run_sweep re-validated each variant without the overlays
+    given to load_problem, so point 0 and the sweep row priced the shipped catalog.
+
+    By hand: 10 req/s at 1 req/s per L4 = 10 L4s x $0.10/h x 1 h = $1.00; twice the demand $2.00.
+    """
+    problem, overlay = one_l4
+    loaded = load_problem(problem, catalog_overlays=[overlay])
+    assert solve_problem(loaded).plan.objective.total == pytest.approx(1.0)
+    for versus in ("ttft", "quality", "carbon"):
+        assert pareto_front(loaded, versus, points=2).points[0].total_usd == pytest.approx(1.0), versus
+    rows = run_sweep(loaded, [parse_set("workloads.w.demand.requests_per_s=10,20")], workers=1,
+                     cache_dir=None).rows
+    assert [r["total_usd"] for r in rows] == pytest.approx([1.0, 2.0])
+    # overlays given to the carbon front are used too (it ignored them): the same $1.00
+    plain = load_problem(problem)
+    assert pareto_front(plain, "carbon", points=2, overlays=[overlay]).points[0].total_usd == pytest.approx(1.0)
+    assert loaded.overlays == (str(overlay),) and plain.overlays == ()
+
+
+def test_fronts_and_sweeps_solve_a_problem_edited_in_memory(one_l4):
+    """QA: a problem edited with model_copy + dataclasses.replace (as homogeneous_baseline does) was
+    solved by solve_problem and the carbon front, while the ttft front and sweeps solved the file.
+
+    By hand: 30 req/s at 1 req/s per L4 = 30 L4s x $0.10/h x 1 h = $3.00 (the file's 10 req/s: $1.00).
+    """
+    import dataclasses
+
+    problem, overlay = one_l4
+    loaded = load_problem(problem, catalog_overlays=[overlay])
+    w = loaded.problem.workloads[0]
+    edited = dataclasses.replace(loaded, problem=loaded.problem.model_copy(update={"workloads": [
+        w.model_copy(update={"demand": w.demand.model_copy(update={"requests_per_s": 30.0})})]}))
+    assert solve_problem(edited).plan.objective.total == pytest.approx(3.0)
+    for versus in ("ttft", "carbon"):
+        p0 = pareto_front(edited, versus, points=2).points[0]
+        assert p0.total_usd == pytest.approx(3.0), versus
+        assert p0.plan["kpis"][0]["requests_per_s"] == pytest.approx(30.0)
+    rows = run_sweep(edited, [parse_set("fleet.max_utilization=1.0")], workers=1, cache_dir=None).rows
+    assert rows[0]["total_usd"] == pytest.approx(3.0)
+    # the problem decides, not `raw`: an edit of raw alone changes neither solve_problem nor a sweep
+    loaded.raw["workloads"][0]["demand"]["requests_per_s"] = 50
+    assert solve_problem(loaded).plan.objective.total == pytest.approx(1.0)
+    rows = run_sweep(loaded, [parse_set("fleet.max_utilization=1.0")], workers=1, cache_dir=None).rows
+    assert rows[0]["total_usd"] == pytest.approx(1.0)
+
+
+def test_the_base_document_of_every_shipped_problem_round_trips():
+    """A problem edited in memory is swept from ``problem.model_dump(exclude_unset=True)``: that
+    document must validate back to the same problem, for every shipped problem and scenario."""
+    from solver.explore.common import base_document, validate_edited
+
+    for path in sorted(PROBLEMS.glob("*.yaml")):
+        for scenario in [None, *(s.name for s in load_problem(path).problem.scenarios)]:
+            loaded = load_problem(path, scenario=scenario)
+            assert base_document(loaded) == {k: v for k, v in loaded.raw.items() if k != "scenarios"}
+            doc = loaded.problem.model_dump(mode="json", exclude_unset=True)
+            doc.pop("scenarios", None)
+            again = validate_edited(doc, loaded.file).problem
+            assert again == loaded.problem.model_copy(update={"scenarios": []}), (path.name, scenario)

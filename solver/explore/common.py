@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from solver.mip.periods import PERIOD_COST_PARTS
 from solver.errors import InputError
@@ -16,10 +16,41 @@ HAS_PLAN = ("optimal", "time_limit")
 
 
 def base_document(loaded) -> dict:
-    """The loaded problem's resolved document without ``scenarios`` (they do not change a solve)."""
-    doc = copy.deepcopy(loaded.raw)
+    """The document a front's or sweep's variants of ``loaded`` are built from, without
+    ``scenarios`` (they do not change a solve).
+
+    ``loaded.raw`` while it validates to ``loaded.problem`` (the file's own spelling: sweep cache
+    keys stay as they were); else ``loaded.problem`` itself.  A problem edited in memory
+    (``dataclasses.replace(loaded, problem=...)``, as homogeneous_baseline does) is what
+    solve_problem solves, so fronts and sweeps must start from it too (QA: they solved the file).
+    """
+    if _validates_to(getattr(loaded, "raw", None), loaded.problem):
+        doc = copy.deepcopy(loaded.raw)
+    else:
+        # exclude_unset: the fields the problem sets, not every default (some exclude others)
+        doc = loaded.problem.model_dump(mode="json", exclude_unset=True)
     doc.pop("scenarios", None)
     return doc
+
+
+def _validates_to(raw, problem) -> bool:
+    """Whether ``raw`` is still the document ``problem`` was validated from (a fraction of a ms)."""
+    from solver.problem.schema import Problem
+    if not isinstance(raw, dict):
+        return False
+    try:
+        return Problem.model_validate(raw) == problem
+    except ValueError:        # pydantic's ValidationError: raw was edited into something invalid
+        return False
+
+
+def caller_overlays(loaded, overlays: Optional[Sequence[str]]) -> tuple[str, ...]:
+    """The catalog overlays a front's or sweep's variants are validated with: ``overlays`` when
+    given, else those ``loaded`` was loaded with (QA: a problem loaded with an overlay got fronts
+    and sweeps priced on the shipped catalog)."""
+    if overlays is None:
+        return tuple(getattr(loaded, "overlays", ()))
+    return tuple(str(o) for o in overlays)
 
 
 def validate_edited(doc: dict, file: str, *, overlays: Sequence[str] = ()):

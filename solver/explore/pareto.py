@@ -32,7 +32,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from solver.errors import InputError, InputIssue, NoStartingPlan
-from solver.explore.common import HAS_PLAN, SolveOptions, base_document, fleet_mix, validate_edited
+from solver.explore.common import (HAS_PLAN, SolveOptions, base_document, caller_overlays, fleet_mix,
+                                   validate_edited)
 from solver.problem.load import require_loaded
 from solver.report import number_text
 
@@ -297,8 +298,12 @@ def check_monotone(points: Sequence[ParetoPoint]) -> list[str]:
 
 
 def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions = SolveOptions(),
-                 overlays: Sequence[str] = (), verify: bool = True) -> ParetoFront:
-    """The cost front of ``loaded`` against ``versus`` with ``points`` points, tightest last."""
+                 overlays: Optional[Sequence[str]] = None, verify: bool = True) -> ParetoFront:
+    """The cost front of ``loaded`` against ``versus`` with ``points`` points, tightest last.
+
+    ``overlays``: catalog overlay files to solve every point with; by default the ones ``loaded``
+    was loaded with, so that point 0 is ``solve_problem(loaded)``.
+    """
     loaded = require_loaded(loaded, "pareto_front")
     if versus not in VERSUS:
         raise InputError(InputIssue(f"versus (--versus): unknown {versus!r}",
@@ -308,8 +313,13 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
                                     f"points, got {points!r}", hint="e.g. 8"))
     options.check()
     t0 = time.perf_counter()
+    overlays = caller_overlays(loaded, overlays)
     if versus == "carbon":
-        return _carbon_front(loaded, points, options, overlays, verify, t0)
+        if overlays != tuple(getattr(loaded, "overlays", ())):
+            # other overlays than loaded's: its catalog is not the one asked for (QA: ignored)
+            loaded = replace(validate_edited(base_document(loaded), loaded.file, overlays=overlays),
+                             scenario=loaded.scenario)
+        return _carbon_front(loaded, points, options, verify, t0)
     doc = base_document(loaded)
     knob = _Knob(versus, doc, loaded.catalog)
     memo: dict[float, Optional[_Result]] = {}
@@ -406,8 +416,7 @@ def with_row(model, cols: np.ndarray, vals: np.ndarray, sense: str, rhs: float, 
         row_family=np.concatenate([model.row_family, np.array([name.split("[")[0]], dtype=object)]))
 
 
-def _carbon_front(loaded, points: int, options: SolveOptions, overlays, verify: bool,
-                  t0: float) -> ParetoFront:
+def _carbon_front(loaded, points: int, options: SolveOptions, verify: bool, t0: float) -> ParetoFront:
     from solver.coefficients import build_coefficients
     from solver.mip.backends import solve_logged
     from solver.mip.formulation import build_model

@@ -39,7 +39,7 @@ from solver.mip.periods import PERIOD_COST_PARTS
 from solver.errors import EXIT_BAD_INPUT, FleetoptError, InputError, InputIssue
 from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, check_cache_dir, overlay_digests,
                                   scenario_key, tool_version)
-from solver.explore.common import SolveOptions, base_document, one_line, plan_summary
+from solver.explore.common import SolveOptions, base_document, caller_overlays, one_line, plan_summary
 from solver.problem.load import require_loaded
 from solver.report import number_text
 
@@ -427,12 +427,17 @@ def default_workers() -> int:
 
 
 def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None, seed: int = 0,
-              options: SolveOptions = SolveOptions(), overlays: Sequence[str] = (),
+              options: SolveOptions = SolveOptions(), overlays: Optional[Sequence[str]] = None,
               workers: Optional[int] = None, cache_dir: Optional[str] = DEFAULT_CACHE_DIR,
               use_ray: bool = False, progress: bool = False, keep_plans: bool = False,
               on_row: Optional[Callable[[dict], None]] = None) -> SweepResult:
-    """Solve every scenario of ``params`` (cached ones are read back, not solved)."""
+    """Solve every scenario of ``params`` (cached ones are read back, not solved).
+
+    ``overlays``: catalog overlay files to solve every scenario with; by default the ones
+    ``loaded`` was loaded with.
+    """
     loaded = require_loaded(loaded, "run_sweep")
+    overlays = caller_overlays(loaded, overlays)
     params = _params(params)
     t0 = time.perf_counter()
     # a --solver of another backend than the problem's is refused up front, as `solve` does,

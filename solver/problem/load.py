@@ -32,6 +32,9 @@ class LoadedProblem:
     scenario: Optional[str]
     raw: dict  # the resolved (scenario-applied) document, for hashing and sweeps
     smap: Optional[SourceMap] = field(default=None, compare=False, repr=False)  # lines of `raw`
+    #: the caller's catalog overlay files (not the problem's own `catalog:` list), as given: a front
+    #: or sweep re-validates its variants with them (QA: they priced the shipped catalog instead)
+    overlays: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def name(self) -> str:
@@ -329,6 +332,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
     """Validate a parsed problem document; raise :class:`InputError` with every issue."""
     if isinstance(catalog_overlays, (str, os.PathLike)):   # one file, not its characters
         catalog_overlays = [catalog_overlays]
+    catalog_overlays = tuple(str(o) for o in catalog_overlays)   # read twice (scenarios), recorded
     if not isinstance(raw, dict):
         raise InputError(InputIssue(
             message="a problem file must be a YAML mapping (schema_version, name, workloads, ...)",
@@ -386,7 +390,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
     collector.raise_if_any()
     assert problem is not None and catalog is not None
     return LoadedProblem(problem=problem, catalog=catalog, file=file, scenario=scenario,
-                         raw=resolved, smap=smap)
+                         raw=resolved, smap=smap, overlays=catalog_overlays)
 
 
 def load_problem(path: str | os.PathLike, *, scenario: Optional[str] = None,
