@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 from solver.cli import main
-from solver.coefficients import build_coefficients
 from solver.errors import InputError
 from solver.explore.robust import (draw_multipliers, keep_percentile, robust_plan,
-                                   scenarios_from_multipliers, solve_stacked, stack)
+                                   scenarios_from_multipliers, solve_stacked, stack,
+                                   two_stage_coefficients)
 from solver.mip import build_model, solve
 from solver.problem.load import load_problem
 from test_mip_support import coeffs, offer
@@ -102,14 +102,18 @@ def test_percentile_drops_the_largest_scenarios():
 
 
 def test_stacking_equals_separate_scenario_solves():
-    """Second method: fix the stochastic first stage, solve each scenario alone, weight by pi."""
-    loaded = load_problem(ROOT / "problems" / "enterprise-multi-region.yaml")
-    k = build_coefficients(loaded.problem, loaded.catalog)
+    """Second method: fix the stochastic first stage, solve each scenario alone, weight by pi.
+
+    rag-long-context: with on-demand kept as the recourse (two-stage coefficients) it still reserves
+    hardware for every scenario (enterprise-multi-region did so only while dominance had dropped its
+    on-demand offers; with them it reserves nothing, and the check would be vacuous)."""
+    loaded = load_problem(ROOT / "problems" / "rag-long-context.yaml")
+    k = two_stage_coefficients(loaded)
     sc = scenarios_from_multipliers(k, [0.8, 1.0, 1.2], [0.3, 0.4, 0.3])
     rep = robust_plan(sc, compare=True)
     by = {a.name: a for a in rep.approaches}
     st = by["stochastic"]
-    assert st.status == "optimal"
+    assert st.status == "optimal" and st.first_stage_units
     total = 0.0
     for s in sc:
         m = build_model(s.k)
@@ -125,7 +129,7 @@ def test_stacking_equals_separate_scenario_solves():
     assert st.expected_usd == pytest.approx(total, rel=1e-9)
     # the stochastic plan is at least as good as either single-demand plan (up to the gap); the
     # max plan's first stage always serves every scenario, the mean plan's may not (then it is
-    # reported infeasible: here the fleet bought for the mean cannot be topped up in the x1.2 case)
+    # reported infeasible: a cap or availability that on-demand cannot top up)
     assert by["max"].status == "optimal"
     for name in ("mean", "max"):
         if by[name].status == "optimal":
@@ -281,7 +285,7 @@ def test_owned_devices_are_run_per_scenario_and_names_stay_apart(tmp_path):
     f.write_text(OWNED_ONLY)
     lp = load_problem(f, catalog_overlays=[str(tmp_path / "host.yaml")])
     mult = [0.2, 0.4, 2.4, 1.0004, 1.0049]
-    sc = scenarios_from_multipliers(build_coefficients(lp.problem, lp.catalog), mult)
+    sc = scenarios_from_multipliers(two_stage_coefficients(lp), mult)
     assert [s.name for s in sc] == ["x0.2", "x0.4", "x2.4", "x1", "x1.005"]     # 4 digits tell them apart
     st = {a.name: a for a in robust_plan(sc, compare=False).approaches}["stochastic"]
     assert st.first_stage_units == {}
@@ -398,3 +402,79 @@ def test_a_mean_plan_under_the_first_scenarios_own_budget_says_whose_budget(tmp_
     cap = capsys.readouterr()
     out = cap.out + cap.err
     assert "mean        optimal" in out and "the scenarios differ in more than demand" not in out
+
+
+#: one workload, 1 req/s per L4 (measured), 10 req/s; L4 on demand at $1.00/h or reserved for a
+#: year at $0.60/h; 12 months
+RESERVED_OR_RENTED = """schema_version: 1
+name: reserved-or-rented
+workloads:
+  - id: w
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 500, distribution: fixed}
+    output_tokens: {mean: 100, distribution: fixed}
+    slo: {ttft_ms: 5000, tpot_ms: 200, percentile: 99}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  acquisition: [on_demand, reserved_1y]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+  catalog_offers: false
+  offers:
+    - {accelerator: l4, region: virginia, acquisition: on_demand, usd_per_device_hour: 1.0}
+    - {accelerator: l4, region: virginia, acquisition: reserved_1y, usd_per_device_hour: 0.6}
+objective:
+  horizon_months: 12
+solver:
+  backend: highspy
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: w, max_requests_per_s: 1.0, power_w: 300}
+"""
+
+
+def test_on_demand_stays_the_recourse_of_a_reservation_in_python(tmp_path):
+    """QA: robust_plan on build_coefficients' default (offer dominance) lost the on-demand offer, which
+    a $0.60 reservation beats in one plan but which serves the scenarios above the reservations:
+    it reserved 15 ($6,570/month) and called the mean plan infeasible.
+
+    By hand, per hour with N reserved: cost(N) = 0.6 N + sum_s p_s x $1.00 x max(0, d_s - N), with
+    d = 5, 10, 15 req/s and p = 0.2, 0.3, 0.5.  The N-th reservation pays iff P(d >= N) > 0.6:
+    P(d >= 10) = 0.8, P(d >= 11) = 0.5, so N = 10: 6 + 0.5 x 5 = $8.50/h = $6,205/month (730 h).
+    Mean plan: 11.5 req/s, all reserved (0.6 < 1): N = 12, 7.2 + 0.5 x 3 = $8.70/h = $6,351/month.
+    Max plan: N = 15, $9.00/h.  VSS = $0.20/h = $146/month.  The horizon is 12 x 730 = 8,760 h.
+    """
+    from solver.coefficients import build_coefficients
+
+    f = tmp_path / "p3.yaml"
+    f.write_text(RESERVED_OR_RENTED)
+    lp = load_problem(f)
+    with pytest.raises(InputError, match=r"built with offer dominance.*\n.*fix: build them with "
+                                         r"solver\.explore\.robust\.two_stage_coefficients\(loaded\)"):
+        scenarios_from_multipliers(build_coefficients(lp.problem, lp.catalog), [0.5, 1.0, 1.5])
+    pruned = scenarios_from_multipliers(two_stage_coefficients(lp), [1.0])
+    pruned = [replace(pruned[0], k=build_coefficients(lp.problem, lp.catalog))]
+    with pytest.raises(InputError, match=r"robust_plan: scenario 'x1': .* offer dominance"):
+        robust_plan(pruned)
+
+    sc = scenarios_from_multipliers(two_stage_coefficients(lp), [0.5, 1.0, 1.5], [0.2, 0.3, 0.5])
+    rep = robust_plan(sc, backend="highspy")
+    by = {a.name: a for a in rep.approaches}
+    hours = 8760.0
+    assert rep.hours == pytest.approx(hours)
+    for name, reserved, usd_per_hour in (("stochastic", 10, 8.5), ("mean", 12, 8.7), ("max", 15, 9.0)):
+        a = by[name]
+        assert a.status == "optimal", (name, a.message)
+        assert list(a.first_stage_units.values()) == [pytest.approx(reserved)], name
+        assert a.expected_usd == pytest.approx(usd_per_hour * hours, rel=1e-6), name
+    assert by["stochastic"].per_scenario_usd == pytest.approx(
+        {"x0.5": 6.0 * hours, "x1": 6.0 * hours, "x1.5": (6.0 + 5.0) * hours}, rel=1e-6)
+    assert rep.vss_usd == pytest.approx(0.2 * hours, rel=1e-6)
+    assert "$146.00 per month" in rep.table_text()
+
+
+def test_no_scenarios_says_so():
+    with pytest.raises(InputError, match="no scenarios to plan for"):
+        robust_plan([])

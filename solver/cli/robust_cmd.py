@@ -59,20 +59,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _two_stage_coefficients(loaded):
-    """Coefficients without offer dominance: an offer that a cheaper one of the same hardware beats
-    in a single plan (on-demand against a 1-year reservation) is still the recourse a scenario
-    above the shared first stage needs, since reservations and purchases are fixed across
-    scenarios and rentals are not.  Candidates are pruned within each offer only."""
-    from solver.coefficients import build_coefficients, prune_dominated
-
-    return prune_dominated(build_coefficients(loaded.problem, loaded.catalog, dominance=False))
-
-
 def build_scenarios(args, loaded):
     """DemandScenario list from the flags (see module docstring)."""
     from solver.explore.robust import (DemandScenario, draw_multipliers,
-                                       scenarios_from_multipliers)
+                                       scenarios_from_multipliers, two_stage_coefficients)
     from solver.problem.load import load_problem
 
     chosen = [x is not None for x in (args.scenarios, args.multipliers, args.demand_scenarios)]
@@ -101,8 +91,8 @@ def build_scenarios(args, loaded):
         if len(p) != len(out) or abs(sum(p) - 1.0) > 1e-9 or min(p) < 0:
             raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "
                                         "summing to 1", path="--probabilities"))
-        return [DemandScenario(n, pi, _two_stage_coefficients(lp)) for (n, lp), pi in zip(out, p)]
-    k = _two_stage_coefficients(loaded)
+        return [DemandScenario(n, pi, two_stage_coefficients(lp)) for (n, lp), pi in zip(out, p)]
+    k = two_stage_coefficients(loaded)
     if args.multipliers is not None:
         mult = _floats(args.multipliers, "--multipliers")
     else:

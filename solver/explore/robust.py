@@ -114,9 +114,38 @@ def draw_multipliers(n: int, cv: float, seed: int) -> np.ndarray:
     return np.exp(rng.normal(-sigma2 / 2.0, math.sqrt(sigma2), n))
 
 
+def two_stage_coefficients(loaded) -> Coefficients:
+    """Coefficients of ``loaded`` for a two-stage plan: without offer dominance.
+
+    An offer that a cheaper one of the same hardware beats in a single plan (on-demand against a
+    1-year reservation) is still the recourse a scenario above the shared first stage needs, since
+    reservations and purchases are fixed across scenarios and rentals are not.  Candidates are
+    pruned within each offer only.
+    """
+    from solver.coefficients import build_coefficients, prune_dominated
+    from solver.problem.load import require_loaded
+
+    loaded = require_loaded(loaded, "two_stage_coefficients")
+    return prune_dominated(build_coefficients(loaded.problem, loaded.catalog, dominance=False))
+
+
+def check_two_stage(k: Coefficients, who: str) -> None:
+    """:class:`InputError` for coefficients built with offer dominance: the offers it dropped may be
+    the recourse of a two-stage plan (QA: on-demand beaten by a reservation was gone, so the plan
+    reserved for the peak and the mean plan came out infeasible)."""
+    dropped = int((getattr(k, "pruned", None) or {}).get("offers_dominated", 0))
+    if dropped > 0:
+        raise InputError(InputIssue(
+            f"{who}: these coefficients were built with offer dominance, which dropped {dropped} "
+            "offer(s) that a scenario above the shared reservations may need (on-demand/spot rentals)",
+            hint="build them with solver.explore.robust.two_stage_coefficients(loaded)"))
+
+
 def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
                                probabilities: Optional[Sequence[float]] = None) -> list[DemandScenario]:
-    """The base coefficients with every workload's demand times each multiplier."""
+    """The base coefficients (from :func:`two_stage_coefficients`) with every workload's demand
+    times each multiplier."""
+    check_two_stage(k, "scenarios_from_multipliers")
     m = np.asarray(list(multipliers), float)
     if len(m) == 0 or not np.all(np.isfinite(m)) or np.any(m <= 0):
         raise InputError(InputIssue("demand multipliers must be positive numbers", path="--multipliers",
@@ -371,7 +400,17 @@ def _differ_beyond_demand(kept: Sequence[DemandScenario]) -> bool:
 def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.0,
                 backend: str = "pulp", solver: Optional[str] = None, time_limit_s: float = 60.0,
                 mip_gap: float = 1e-6, compare: bool = True) -> RobustReport:
-    """Solve the two-stage program and (``compare``) evaluate the mean and max plans on it."""
+    """Solve the two-stage program and (``compare``) evaluate the mean and max plans on it.
+
+    Each scenario's coefficients come from :func:`two_stage_coefficients` (others are refused).
+    """
+    scenarios = list(scenarios)
+    if not scenarios:
+        raise InputError(InputIssue("no scenarios to plan for", path="scenarios",
+                                    hint="pass at least one DemandScenario, e.g. from "
+                                         "scenarios_from_multipliers(two_stage_coefficients(loaded), [0.7, 1, 1.4])"))
+    for s in scenarios:
+        check_two_stage(s.k, f"robust_plan: scenario {s.name!r}")
     keep = keep_percentile(scenarios, percentile)
     kept = [s for s, kk in zip(scenarios, keep) if kk]
     total_p = sum(s.probability for s in kept)
