@@ -14,7 +14,7 @@ import yaml
 from solver.cli import main
 from solver.errors import InputError
 from solver.explore.common import SolveOptions
-from solver.explore.pareto import (BISECT_STEPS, ParetoPoint, _bisect, check_monotone,
+from solver.explore.pareto import (BISECT_STEPS, ParetoFront, ParetoPoint, _bisect, check_monotone,
                                    pareto_front, with_row)
 from solver.mip.model import ModelBuilder
 from solver.problem.load import load_problem, validate_document
@@ -275,3 +275,31 @@ measurements:
   - {accelerator: l4, model: llama-3.2-3b, workload: w1, max_requests_per_s: 2.0}
   - {accelerator: l4, model: llama-3.2-3b, workload: w2, max_requests_per_s: 2.0}
 """
+
+
+# ---------------------------------------------------------------------- plots
+def _front(versus: str, xs, costs, co2_kg=None) -> ParetoFront:
+    """A front built by hand (no solve): x, cost per month and CO2 per point."""
+    co2_kg = co2_kg or [None] * len(xs)
+    pts = [ParetoPoint(i, x, i / max(len(xs) - 1, 1), {}, "optimal", c, c, e, 1, "1x l4", True)
+           for i, (x, c, e) in enumerate(zip(xs, costs, co2_kg))]
+    return ParetoFront(problem="p", file="p.yaml", versus=versus, x_label="x", tighter="lower",
+                       points=pts, monotone=True, monotone_issues=[], seconds=0.0, solves=len(pts))
+
+
+def test_write_png_leaves_the_notebooks_matplotlib_backend_alone(tmp_path):
+    """QA: write_png called matplotlib.use("Agg") and plotted through pyplot, so a notebook's inline
+    backend became Agg and every later plt.show() showed nothing.  Run where the backend is another
+    one (svg, as a notebook's is inline), it must stay that, with pyplot never imported."""
+    import subprocess
+    import sys
+    code = ("import sys, matplotlib; from test_pareto import _front; "
+            "_front('ttft', [100.0, 50.0], [1.0, 2.0]).write_png(sys.argv[1]); "
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    env = {**__import__("os").environ, "MPLBACKEND": "svg",
+           "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.png")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["svg", "False"]
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

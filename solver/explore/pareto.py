@@ -109,17 +109,17 @@ class ParetoFront:
         return head + "\n".join(lines) + "\n" + tail + note + "\n"
 
     # ------------------------------------------------------------------ plot
-    def write_png(self, path, *, protect: tuple = ()) -> None:
-        """Cost against the knob, one marker per point (matplotlib Agg, no timestamp)."""
-        import io
+    def figure(self):
+        """Cost against the knob, one marker per point: a Figure of its own (no pyplot, so a
+        notebook's backend is left alone; QA: pyplot + matplotlib.use("Agg") switched it, and every
+        later plt.show() showed nothing).  Shows itself as a Jupyter cell's result."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from solver.yamlio import atomic_write_bytes
+        from solver.viz import PlotFigure
+        fig = PlotFigure(figsize=(6.4, 4.0), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
         pts = [p for p in self.points if p.total_usd is not None]
-        fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
         xs = [p.x for p in pts]
         ys = [p.usd_per_month for p in pts]
         ax.plot(xs, ys, marker="o", drawstyle="default", color="#1f5fa8")
@@ -135,9 +135,15 @@ class ParetoFront:
         ax.set_title(f"{self.problem}: cost vs {self.versus} (labels: devices)", fontsize=10)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
+        return fig
+
+    def write_png(self, path, *, protect: tuple = ()) -> None:
+        """:meth:`figure` as a PNG (Agg, no timestamp: byte-identical across runs)."""
+        import io
+
+        from solver.yamlio import atomic_write_bytes
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        plt.close(fig)
+        self.figure().savefig(buf, format="png", metadata={"Software": None})
         atomic_write_bytes(path, buf.getvalue(), protect=protect)
 
 
