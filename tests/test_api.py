@@ -318,3 +318,26 @@ def test_the_base_document_of_every_shipped_problem_round_trips():
             doc.pop("scenarios", None)
             again = validate_edited(doc, loaded.file).problem
             assert again == loaded.problem.model_copy(update={"scenarios": []}), (path.name, scenario)
+
+
+def test_one_overlay_path_is_one_file_and_a_bad_one_says_why(one_l4, tmp_path):
+    """QA: pareto_front/run_sweep iterated overlays='one.yaml' by characters (every row 'invalid',
+    the front "the problem as written has no plan (the problem is invalid)"), and a missing overlay
+    in a list read the same.  By hand: 10 L4s x $0.10/h x 1 h = $1.00 with the overlay."""
+    from solver.errors import NoStartingPlan
+
+    problem, overlay = one_l4
+    plain = load_problem(problem)
+    for given in (str(overlay), overlay):
+        assert pareto_front(plain, "ttft", points=2, overlays=given).points[0].total_usd == pytest.approx(1.0)
+        rows = run_sweep(plain, [parse_set("workloads.w.demand.requests_per_s=10")], overlays=given,
+                         workers=1, cache_dir=None).rows
+        assert rows[0]["total_usd"] == pytest.approx(1.0), rows[0]["error"]
+    missing = tmp_path / "nope.yaml"
+    for versus in ("ttft", "carbon"):
+        with pytest.raises(InputError) as info:
+            pareto_front(plain, versus, points=2, overlays=[missing])
+        assert not isinstance(info.value, NoStartingPlan) and "(the problem is invalid)" not in str(info.value)
+        assert str(missing) in str(info.value), versus
+    with pytest.raises(TypeError, match=r"overlays must be a catalog overlay path or a list of them, got int"):
+        pareto_front(plain, "ttft", points=2, overlays=3)

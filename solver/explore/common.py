@@ -4,6 +4,7 @@ problem document, and a flat summary of a plan (one table row)."""
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -45,12 +46,18 @@ def _validates_to(raw, problem) -> bool:
 
 
 def caller_overlays(loaded, overlays: Optional[Sequence[str]]) -> tuple[str, ...]:
-    """The catalog overlays a front's or sweep's variants are validated with: ``overlays`` when
-    given, else those ``loaded`` was loaded with (QA: a problem loaded with an overlay got fronts
+    """The catalog overlays a front's or sweep's variants are validated with: ``overlays`` (one
+    path or a list) when given, else those ``loaded`` was loaded with (QA: a problem loaded with an overlay got fronts
     and sweeps priced on the shipped catalog)."""
     if overlays is None:
         return tuple(getattr(loaded, "overlays", ()))
-    return tuple(str(o) for o in overlays)
+    if isinstance(overlays, (str, os.PathLike)):     # one file, as load_problem takes it (QA: its characters)
+        return (str(overlays),)
+    try:
+        return tuple(str(o) for o in overlays)
+    except TypeError:
+        raise TypeError(f"overlays must be a catalog overlay path or a list of them, got "
+                        f"{type(overlays).__name__}: e.g. overlays=['negotiated.yaml']") from None
 
 
 def validate_edited(doc: dict, file: str, *, overlays: Sequence[str] = ()):

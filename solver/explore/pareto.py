@@ -235,13 +235,18 @@ class _Result:
         return self.plan.get("status") in HAS_PLAN
 
 
-def _solve_doc(doc: dict, file: str, overlays, opts: SolveOptions) -> Optional[_Result]:
-    """Solve an edited document; None when the edit makes the problem invalid
-    (e.g. a quality target above every allowed model)."""
+def _solve_doc(doc: dict, file: str, overlays, opts: SolveOptions, *,
+               base: bool = False) -> Optional[_Result]:
+    """Solve an edited document; None when the edit makes the problem invalid (e.g. a quality
+    target above every allowed model).  The ``base`` point (the problem as written) raises the
+    InputError instead: its issues say what is wrong (QA: a missing overlay read "the problem is
+    invalid")."""
     from solver.mip.pipeline import solve_problem
     try:
         loaded = validate_edited(doc, file, overlays=overlays)
     except InputError:
+        if base:
+            raise
         return None
     solved = solve_problem(loaded, **opts.kwargs())
     if solved.plan.status == "error":
@@ -335,7 +340,7 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
         nonlocal solves
         if t not in memo:
             d, _, _ = knob.apply(t)
-            memo[t] = _solve_doc(d, loaded.file, overlays, options)
+            memo[t] = _solve_doc(d, loaded.file, overlays, options, base=t == 0.0)
             solves += 1
         return memo[t]
 
@@ -345,11 +350,11 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
 
     if not feasible(0.0):
         r = memo[0.0]
-        why = r.plan.get("message") if r is not None else "the problem is invalid"
+        why = r.plan.get("message")
         raise NoStartingPlan(InputIssue(f"the problem as written has no plan ({why}); a front starts "
                                         "from a solvable problem", file=loaded.file,
                                         hint="`fleetopt solve` it first, or `fleetopt explain` it"),
-                             infeasible=r is not None and r.plan.get("status") == "infeasible")
+                             infeasible=r.plan.get("status") == "infeasible")
     t_max = _bisect(feasible)
     if versus in ("ttft", "tpot"):
         # geometric factors (1, r, r^2, ... f_min): latency costs bite near the edge, where
