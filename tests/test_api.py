@@ -341,3 +341,16 @@ def test_one_overlay_path_is_one_file_and_a_bad_one_says_why(one_l4, tmp_path):
         assert str(missing) in str(info.value), versus
     with pytest.raises(TypeError, match=r"overlays must be a catalog overlay path or a list of them, got int"):
         pareto_front(plain, "ttft", points=2, overlays=3)
+
+
+def test_options_that_are_not_solve_options_say_what_to_pass(chat):
+    """QA: pareto_front(L, "ttft", options={"time_limit_s": 5}) raised AttributeError "'dict' object
+    has no attribute 'check'"; run_sweep the same."""
+    fix = r"needs options= as a SolveOptions .*got dict: pass options=SolveOptions\(\*\*\{'time_limit_s': 5\}\)"
+    with pytest.raises(TypeError, match=r"^pareto_front " + fix):
+        pareto_front(chat, "ttft", points=2, options={"time_limit_s": 5})
+    with pytest.raises(TypeError, match=r"^run_sweep " + fix):
+        run_sweep(chat, [parse_set("workloads.chat.demand.requests_per_s=10")], options={"time_limit_s": 5},
+                  workers=1, cache_dir=None)
+    with pytest.raises(TypeError, match=r"got int: pass e.g. options=SolveOptions\(time_limit_s=60\)"):
+        pareto_front(chat, "carbon", points=2, options=5)

@@ -515,3 +515,30 @@ def test_demand_value_moves_the_route_bounds_with_the_demand(demand, a10g_max, o
 def _approx(values):
     """pytest.approx for a list that may hold None (an infeasible side)."""
     return [v if v is None else pytest.approx(v, rel=1e-6) for v in values]
+
+
+def test_a_solve_without_a_plan_is_refused_with_words():
+    """QA: marginal_values (and price_thresholds, discrete_steps) after a solve with no plan raised
+    "TypeError: 'NoneType' object is not subscriptable".  The fleet of _power_fleet with at most
+    one unit of each offer serves 2 + 1 = 3 req/s of the 4.5 asked: infeasible, no values."""
+    from solver.mip.status import SolveResult
+    k = _power_fleet()
+    m = build_model(k)
+    ub = m.ub.copy()
+    ub[m.blocks["n"]] = 1.0
+    m = replace(m, ub=ub)
+    res = solve(m)
+    assert res.status == "infeasible" and res.values is None
+    for f in (marginal_values, price_thresholds, discrete_steps):
+        with pytest.raises(ValueError, match=rf"^{f.__name__}: there is no plan to analyse \(values is None: "
+                                             r"the solve found none; solved.plan.status says why\)"):
+            f(k, m, res.values)
+        with pytest.raises(ValueError, match=rf"^{f.__name__}: there is no plan to analyse "
+                                             r"\(the solve's status is 'infeasible'\)"):
+            f(k, m, res)
+    # a result with a plan may be given whole too: the same as its values
+    k0 = _power_fleet()
+    m0 = build_model(k0)
+    ok = solve(m0)
+    assert isinstance(ok, SolveResult)
+    assert marginal_values(k0, m0, ok).to_dict() == marginal_values(k0, m0, ok.values).to_dict()

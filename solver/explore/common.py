@@ -60,6 +60,17 @@ def caller_overlays(loaded, overlays: Optional[Sequence[str]]) -> tuple[str, ...
                         f"{type(overlays).__name__}: e.g. overlays=['negotiated.yaml']") from None
 
 
+def require_options(options, who: str) -> SolveOptions:
+    """``options`` if it is a SolveOptions; else a TypeError that says how to make one (QA: a dict
+    failed with "'dict' object has no attribute 'check'")."""
+    if isinstance(options, SolveOptions):
+        return options
+    fix = (f"options=SolveOptions(**{options!r})" if isinstance(options, dict) else
+           "e.g. options=SolveOptions(time_limit_s=60)")
+    raise TypeError(f"{who} needs options= as a SolveOptions (from solver.explore.common import "
+                    f"SolveOptions), got {type(options).__name__}: pass {fix}")
+
+
 def validate_edited(doc: dict, file: str, *, overlays: Sequence[str] = ()):
     """Validate an edited problem document (no line numbers: it no longer matches the file).
 

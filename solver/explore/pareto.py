@@ -33,7 +33,7 @@ import numpy as np
 
 from solver.errors import InputError, InputIssue, NoStartingPlan
 from solver.explore.common import (HAS_PLAN, SolveOptions, base_document, caller_overlays, fleet_mix,
-                                   validate_edited)
+                                   require_options, validate_edited)
 from solver.problem.load import require_loaded
 from solver.report import number_text
 
@@ -322,7 +322,7 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise InputError(InputIssue(f"points (--points): a front needs a whole number of at least 2 "
                                     f"points, got {points!r}", hint="e.g. 8"))
-    options.check()
+    require_options(options, "pareto_front").check()
     t0 = time.perf_counter()
     overlays = caller_overlays(loaded, overlays)
     if versus == "carbon":

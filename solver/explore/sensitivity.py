@@ -299,9 +299,25 @@ class Sensitivity:
         return asdict(self)
 
 
+def plan_values(values, who: str) -> np.ndarray:
+    """``values`` of a solve that has a plan (a SolveResult given whole is read too); else a
+    ValueError that says there is none (QA: "'NoneType' object is not subscriptable", deep inside)."""
+    status = None
+    if hasattr(values, "status") and hasattr(values, "values"):     # solved.result itself
+        status = values.status
+        values = values.values if values.has_plan else None
+    if values is None:
+        said = (f"the solve's status is {status!r}" if status else
+                "values is None: the solve found none; solved.plan.status says why")
+        raise ValueError(f"{who}: there is no plan to analyse ({said}); analyse a solve whose "
+                         "plan.status is 'optimal' or 'time_limit' (solved.result.has_plan)")
+    return values
+
+
 def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
                     lp_solver: str = "highs") -> Sensitivity:
     """Binding rows of the solved MIP and their duals in both fix modes, in user terms."""
+    values = plan_values(values, "marginal_values")
     per_month = HOURS_PER_MONTH / k.hours
     fleet = solve_lp_duals(fixed_model(model, values, "fleet"), lp_solver)
     mix = solve_lp_duals(fixed_model(model, values, "mix"), lp_solver)
@@ -376,6 +392,7 @@ def discrete_steps(k: Coefficients, model: LinearModel, values: np.ndarray, *, b
     biggest unit it counts, so at least one more of any unit fits).  One MIP solve per
     tight row.
     """
+    values = plan_values(values, "discrete_steps")
     per_month = HOURS_PER_MONTH / k.hours
     base = model.objective_value(values)
     fam = model.row_family.astype(str)
@@ -491,6 +508,7 @@ def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
     At most ``steps + 1`` MIP solves per accelerator: used ones and the ``unused``
     unused accelerators with the lowest hardware price per device-hour.
     """
+    values = plan_values(values, "price_thresholds")
     used = devices_by_accelerator(k, model, values)
     if accelerators is None:
         idle = {}

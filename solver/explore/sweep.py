@@ -39,7 +39,8 @@ from solver.mip.periods import PERIOD_COST_PARTS
 from solver.errors import EXIT_BAD_INPUT, FleetoptError, InputError, InputIssue
 from solver.explore.cache import (DEFAULT_CACHE_DIR, ResultCache, check_cache_dir, overlay_digests,
                                   scenario_key, tool_version)
-from solver.explore.common import SolveOptions, base_document, caller_overlays, one_line, plan_summary
+from solver.explore.common import (SolveOptions, base_document, caller_overlays, one_line, plan_summary,
+                                   require_options)
 from solver.problem.load import require_loaded
 from solver.report import number_text
 
@@ -443,7 +444,8 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     # a --solver of another backend than the problem's is refused up front, as `solve` does,
     # not N `invalid` rows; unless a --set changes the solver section (then each row says)
     sets_solver = any(p.path.split(".")[0] == "solver" for p in params)
-    options.check(default_backend=None if sets_solver else loaded.problem.solver.backend)
+    require_options(options, "run_sweep").check(
+        default_backend=None if sets_solver else loaded.problem.solver.backend)
     if workers is not None and workers < 1:
         raise InputError(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}"))
     workers = workers or default_workers()
