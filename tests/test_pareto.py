@@ -303,3 +303,39 @@ def test_write_png_leaves_the_notebooks_matplotlib_backend_alone(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["svg", "False"]
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _drawn_at(fig, x: float) -> float:
+    """The cost the front's line shows at ``x`` (linear along the drawn path, steps included)."""
+    v = fig.axes[0].lines[0].get_path().vertices
+    for (x0, y0), (x1, y1) in zip(v, v[1:]):
+        if x0 != x1 and min(x0, x1) < x < max(x0, x1):
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    raise AssertionError(f"nothing drawn at {x}")
+
+
+def test_the_png_draws_steps_each_target_costing_what_the_tighter_point_does():
+    """QA: straight lines between points suggested that a target between two points costs in between.
+    A target between two points is met by the tighter point's plan (it meets every looser target)
+    and not by the looser one's (in general), so the front reads the tighter point's cost there.
+
+    TTFT (tighter: lower): points 100 ms $1, 50 ms $2, 10 ms $5: 75 ms reads $2, 30 ms $5
+    (straight lines: $1.50 and $3.50).  Quality (tighter: higher): 70 $1, 80 $3, 90 $4: 75 reads
+    $3, 85 reads $4."""
+    ttft = _front("ttft", [100.0, 50.0, 10.0], [1.0, 2.0, 5.0]).figure()
+    assert [_drawn_at(ttft, 75.0), _drawn_at(ttft, 30.0)] == [2.0, 5.0]
+    quality = _front("quality", [70.0, 80.0, 90.0], [1.0, 3.0, 4.0]).figure()
+    assert [_drawn_at(quality, 75.0), _drawn_at(quality, 85.0)] == [3.0, 4.0]
+
+
+def test_the_carbon_png_puts_each_plan_at_its_own_co2():
+    """QA's front: caps 2.0, 1.9, 1.8, 1.5 t; the plans emit 1.944, 1.844, 1.44, 1.44 t at $4,803,
+    $5,103, $5,500, $5,500.  Drawn at the plans' CO2: a 1.9 t cap reads $5,103 (the 1.844 t plan
+    meets it, the 1.944 t one does not; straight lines between the caps read $4,953), and 1.6 t
+    reads $5,500."""
+    f = _front("carbon", [2.0, 1.9, 1.8, 1.5], [4803.0, 5103.0, 5500.0, 5500.0],
+               co2_kg=[1944.0, 1844.0, 1440.0, 1440.0])
+    fig = f.figure()
+    assert list(fig.axes[0].lines[0].get_xdata()) == pytest.approx([1.944, 1.844, 1.44, 1.44])
+    assert fig.axes[0].get_xlabel().startswith("CO2 of the plan, tonnes")
+    assert [_drawn_at(fig, 1.9), _drawn_at(fig, 1.6)] == pytest.approx([5103.0, 5500.0])

@@ -110,9 +110,11 @@ class ParetoFront:
 
     # ------------------------------------------------------------------ plot
     def figure(self):
-        """Cost against the knob, one marker per point: a Figure of its own (no pyplot, so a
-        notebook's backend is left alone; QA: pyplot + matplotlib.use("Agg") switched it, and every
-        later plt.show() showed nothing).  Shows itself as a Jupyter cell's result."""
+        """Cost against the target (carbon: the plan's CO2) as steps, one marker per point.
+
+        A Figure of its own (no pyplot, so a notebook's backend is left alone; QA: pyplot +
+        matplotlib.use("Agg") switched it, and every later plt.show() showed nothing).  Shows
+        itself as a Jupyter cell's result."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         from solver.viz import PlotFigure
@@ -120,17 +122,25 @@ class ParetoFront:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         pts = [p for p in self.points if p.total_usd is not None]
-        xs = [p.x for p in pts]
+        carbon = self.versus == "carbon" and all(p.co2_kg is not None for p in pts)
+        # carbon: the plan's own CO2, not its cap (QA: four plans at 1.44 t were drawn at caps of
+        # 1.84-1.54 t, as if each 0.1 t cut cost money); the table has both
+        xs = [p.co2_kg / 1000.0 if carbon else p.x for p in pts]
         ys = [p.usd_per_month for p in pts]
-        ax.plot(xs, ys, marker="o", drawstyle="default", color="#1f5fa8")
-        for p in pts:
-            ax.annotate(str(p.devices), (p.x, p.usd_per_month), textcoords="offset points",
-                        xytext=(0, 6), ha="center", fontsize=7, color="#555555")
+        # A step function, not straight lines (QA: a line suggested a cap between two points costs
+        # in between): a target between two points costs what the tighter one does, whose plan
+        # meets it.  The points run from loose to tight, so each segment takes the value of the
+        # point after it: steps-pre, whichever way along x the target tightens.
+        ax.plot(xs, ys, marker="o", drawstyle="steps-pre", color="#1f5fa8")
+        for x, p in zip(xs, pts):   # up and to the right: the step rises straight up from the point
+            ax.annotate(str(p.devices), (x, p.usd_per_month), textcoords="offset points",
+                        xytext=(3, 3), ha="left", va="bottom", fontsize=7, color="#555555")
         if self.versus in ("ttft", "tpot") and xs and min(xs) > 0:
             ax.set_xscale("log")   # the points are geometric in the target
         if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
             ax.set_yscale("log")   # the tightest points can cost orders of magnitude more
-        ax.set_xlabel(self.x_label + f"  (tighter: {self.tighter})")
+        ax.set_xlabel(("CO2 of the plan, tonnes over the horizon" if carbon else self.x_label)
+                      + f"  (tighter: {self.tighter})")
         ax.set_ylabel("cost, USD per month")
         ax.set_title(f"{self.problem}: cost vs {self.versus} (labels: devices)", fontsize=10)
         ax.grid(True, alpha=0.3)
