@@ -255,7 +255,7 @@ class Model(Strict):
     sliding_window_layer_fraction: float = Field(0.0, ge=0, le=1)
     total_params_b: PosFigure
     active_params_b: PosFigure
-    quality: Figure = Field(description="Quality score on the common scale (MMLU, 0-100).")
+    quality: Figure = Field(description="Quality score, MMLU 0-100 (the protocol per model is in its note).")
     quality_benchmark: str = "MMLU"
     native_formats: list[str] = Field(default_factory=list, description="Quantization ids the model ships in (weights).")
     source: str = Field(description="Source of the architecture integers.")

@@ -93,10 +93,14 @@ class Slo(Strict):
 
 
 class QualityTarget(Strict):
-    """Minimum quality on the catalog's common scale (MMLU, 0-100)."""
+    """Minimum quality on the catalog's scale (MMLU, 0-100).  The shipped scores are the best published
+    MMLU figure per model and mix protocols (0-shot CoT for Llama 3.1, 5-shot elsewhere, base-model
+    scores for Mixtral and Qwen2.5-7B): a few points separate protocols, so compare close scores with
+    care (each model's note says which it is: `fleetopt catalog show MODEL`)."""
 
     min_score: float = Field(ge=0, le=100, description="Lowest quality score allowed, on the catalog's "
-                                                        "common scale (MMLU, 0-100).")
+                                                        "MMLU scale (0-100; the protocol differs per model: "
+                                                        "`fleetopt catalog show MODEL`).")
     mode: Literal["per_request", "mean"] = Field(
         "per_request", description="'per_request': every model used meets it; "
                                    "'mean': the routed mix meets it on average (router).")
