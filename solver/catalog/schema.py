@@ -233,6 +233,9 @@ class Mla(Strict):
 
     kv_lora_rank: int = Field(ge=1)
     rope_head_dim: int = Field(ge=1)
+    v_head_dim: Optional[int] = Field(None, ge=1, description="Value head dimension where it differs from "
+                                      "head_dim, the query/key one (DeepSeek-V3: 128 against 192); default "
+                                      "head_dim.")
 
 
 class Model(Strict):

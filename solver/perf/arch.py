@@ -184,9 +184,11 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
         log1m_p = 0.0
     kvf, kvs = kv_bytes_per_token(model, q, tp)
     sw_frac = model.sliding_window_layer_fraction if model.sliding_window else 0.0
-    d_attn = model.num_attention_heads * model.head_dim
-    # QK^T and AV, 2 FLOP per MAC, per context token: 4 x d_attn per layer
-    attn = 4.0 * d_attn * model.num_layers
+    # QK^T over the query/key head dim and AV over the value head dim, 2 FLOP per MAC, per context
+    # token and layer: 4 x heads x head_dim where the two agree; MLA prefill (up-projected heads) takes
+    # the value head dim apart (DeepSeek-V3: 192 and 128, 1.2x less than 4 x 192; QA)
+    v_dim = model.mla.v_head_dim if model.mla is not None and model.mla.v_head_dim else model.head_dim
+    attn = 2.0 * model.num_attention_heads * (model.head_dim + v_dim) * model.num_layers
     # MLA decodes with the up-projections absorbed (DeepSeek-V2/V3, FlashMLA): each head's query meets
     # the cached latent + RoPE key (kv_lora_rank + rope_head_dim) and its output is the latent
     # (kv_lora_rank): 2 heads (2 kv_lora_rank + rope_head_dim) per layer, 2.8x the MHA count for
