@@ -478,3 +478,93 @@ def test_on_demand_stays_the_recourse_of_a_reservation_in_python(tmp_path):
 def test_no_scenarios_says_so():
     with pytest.raises(InputError, match="no scenarios to plan for"):
         robust_plan([])
+
+
+def _stopping(monkeypatch, label: str, first_stage, bound_of):
+    """robust's solves, except the one called ``label``: it 'stops at its time limit' with the
+    incumbent that ``first_stage`` fixes (a junk first stage, N per key; None: the real optimum)
+    and the lower bound ``bound_of(objective)``, the way HiGHS leaves a large model."""
+    from solver.explore import robust as rb
+    from solver.mip.status import SolveResult
+    real = rb.solve_logged
+
+    def fake(lab, model, *a, **kw):
+        if lab != label:
+            return real(lab, model, *a, **kw)
+        if first_stage is not None:
+            N = model.blocks["N"]
+            lb, ub = model.lb.copy(), model.ub.copy()
+            lb[N] = ub[N] = first_stage
+            model = replace(model, lb=lb, ub=ub)
+        r = real(lab, model, *a, **kw)
+        assert r.status == "optimal"
+        return SolveResult("time_limit", r.backend, r.solver, r.seconds, values=r.values,
+                           objective=r.objective, best_bound=bound_of(r.objective),
+                           message="Time limit reached")
+    monkeypatch.setattr(rb, "solve_logged", fake)
+
+
+def test_a_mean_plan_whose_first_stage_stopped_at_its_limit_is_not_optimal(monkeypatch):
+    """QA: the mean demand's solve stopped at its time limit (gap 99.96%, 4,000+ reserved devices);
+    that first stage was fixed and the second stage's 'optimal' reported as the mean plan's, with a
+    VSS of -26 M/month.  Newsvendor D in {2, 6}, c = 1, p = 1.5 (see the first test): the mean (D = 4)
+    solve stops with 6 owned (cost 6) over a bound of 4, the optimum: gap (6 - 4) / 6 = 1/3.  Fixed,
+    6 owned serve both scenarios: expected 6.  The mean plan is time_limit at a 1/3 gap, and there is
+    no VSS (6 - 5 = 1 would compare an unproven plan)."""
+    _stopping(monkeypatch, "the mean demand alone", 6.0, lambda obj: 4.0)
+    sc = scenarios_from_multipliers(_newsvendor(1.0, 1.5), [2.0, 6.0])
+    rep = robust_plan(sc, backend="highspy")
+    by = {a.name: a for a in rep.approaches}
+    assert by["stochastic"].status == "optimal" and by["stochastic"].expected_usd == pytest.approx(5.0)
+    mean = by["mean"]
+    assert mean.status == "time_limit"
+    assert mean.gap == pytest.approx(1 / 3)
+    assert mean.first_stage_units == {KEY: 6.0} and mean.expected_usd == pytest.approx(6.0)
+    assert "first stage (planning for the mean demand alone) stopped at the time limit, gap 33.33%" in mean.message
+    assert by["max"].status == "optimal"                 # its own solve was not stopped
+    assert rep.vss_usd is None
+    assert "the mean plan is not proven optimal (time limit, gap 33.33%)" in rep.vss_note
+    text = rep.table_text()
+    assert "value of the stochastic solution: not given" in text and "(mean plan - stochastic)" not in text
+    (row,) = [ln for ln in text.splitlines() if ln.startswith("mean")]
+    assert row.split()[1:3] == ["time_limit", "33.33%"]
+
+
+def test_a_stochastic_plan_at_its_limit_gives_no_vss(monkeypatch):
+    """The stacked solve stops with 6 owned (expected 6; bound 5, the optimum by hand): the old code
+    printed a VSS of 5.5 - 6 = -0.5, impossible for a proven plan."""
+    _stopping(monkeypatch, "2 scenarios stacked", 6.0, lambda obj: 5.0)
+    rep = robust_plan(scenarios_from_multipliers(_newsvendor(1.0, 1.5), [2.0, 6.0]), backend="highspy")
+    st = rep.approaches[0]
+    assert st.status == "time_limit" and st.expected_usd == pytest.approx(6.0)
+    assert st.gap == pytest.approx(1 / 6)
+    assert rep.vss_usd is None and "the stochastic plan is not proven optimal" in rep.vss_note
+    assert "value of the stochastic solution (mean" not in rep.table_text()
+
+
+def test_the_decoupled_solve_carries_the_bound():
+    """With the first stage fixed, the stacked bound is sum_s pi_s bound_s: proven, it is the cost."""
+    sc = scenarios_from_multipliers(_newsvendor(1.0, 1.5), [2.0, 5.0, 6.0], [0.5, 0.3, 0.2])
+    r = solve_stacked(stack(sc, fixed_first={KEY: 3.0}), "highspy", None, time_limit_s=30, mip_gap=1e-9)
+    hand = 3.0 + 1.5 * (0.3 * 2 + 0.2 * 3)
+    assert r.objective == pytest.approx(hand) and r.best_bound == pytest.approx(hand)
+
+
+def test_robust_cli_exits_4_when_a_first_stage_stopped_at_its_limit(monkeypatch, tmp_path, capsys):
+    """One scenario: every plan is the plain solve's.  The mean demand's solve is made to stop at its
+    limit with the optimum as incumbent and half of it as bound (gap 50%): the mean plan is
+    time_limit, the command exits 4 (README: time limit reached, best plan found, with its gap), and no
+    VSS is printed.  The old code printed 'optimal' and exited 0."""
+    _stopping(monkeypatch, "the mean demand alone", None, lambda obj: obj / 2)
+    out = tmp_path / "r.json"
+    rc = main(["robust", str(ROOT / "problems" / "chat-assistant.yaml"), "--multipliers", "1",
+               "--json", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 4, cap.out + cap.err
+    d = json.loads(out.read_text())
+    a = {x["name"]: x for x in d["approaches"]}
+    assert a["stochastic"]["status"] == "optimal" and a["max"]["status"] == "optimal"
+    assert a["mean"]["status"] == "time_limit" and a["mean"]["gap"] == pytest.approx(0.5)
+    assert d["vss_usd"] is None and "mean plan is not proven optimal" in d["vss_note"]
+    assert a["mean"]["expected_usd"] == pytest.approx(a["stochastic"]["expected_usd"], rel=1e-6)
+    assert "note: mean: not proven optimal" in cap.err and "raise --time-limit" in cap.err

@@ -7,7 +7,12 @@ demand.  Scenarios come from the problem's named ``scenarios``
 (``--scenarios all`` or a comma list, optionally ``--include-base``), from
 ``--multipliers`` on the base demand, or are drawn (``--demand-scenarios N
 --demand-cv CV --seed S``, lognormal multipliers with mean 1; the default is 5
-draws with CV 0.3, seed 0).  Exit 0 when the stochastic plan exists, else 3.
+draws with CV 0.3, seed 0).
+
+Exit codes (README "Exit codes"): 0 when every plan is proven optimal (a mean or max plan that
+cannot serve every scenario is a finding, not a failure); 4 when the stochastic plan exists but
+it, or the mean or max plan, stopped at its time limit (a mean/max plan is only as proven as its
+first stage); 3 when the stochastic plan is infeasible.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import sys
 from pathlib import Path
 
 from solver.cli import add_verbose, check_outputs
-from solver.errors import EXIT_INFEASIBLE, EXIT_OK, InputError, InputIssue
+from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_TIME_LIMIT, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
 
@@ -140,4 +145,15 @@ def run(args) -> int:
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(rep.to_dict(), indent=1, default=float) + "\n")
         print(f"wrote {args.json}")
-    return EXIT_OK if rep.approaches[0].expected_usd is not None else EXIT_INFEASIBLE
+    return exit_code(rep)
+
+
+def exit_code(rep) -> int:
+    """The command's exit code for a :class:`~solver.explore.robust.RobustReport` (module docstring)."""
+    from solver.mip.status import OPTIMAL, TIME_LIMIT
+    stochastic, comparisons = rep.approaches[0], rep.approaches[1:]
+    if stochastic.expected_usd is None:
+        return EXIT_INFEASIBLE
+    if stochastic.status != OPTIMAL or any(a.status == TIME_LIMIT for a in comparisons):
+        return EXIT_TIME_LIMIT
+    return EXIT_OK

@@ -49,6 +49,18 @@ that differ in caps, that is the first one listed.
 The difference mean - stochastic is the value of the stochastic solution
 (VSS), which is >= 0 up to the MIP gap (the mean plan's first stage is one
 feasible first stage of the stochastic program).
+
+Status
+------
+A plan's status is the worst of the solves that made it: the mean and max
+plans are ``time_limit`` when either their single-demand solve (the first
+stage) or a scenario's solve with that first stage fixed stopped at its time
+limit, even when the later solve is optimal (QA: a first stage left at a 99.96%
+gap, 4,000+ reserved devices, was fixed and its second stage reported as
+"optimal", 296x the optimum).  ``gap`` is the largest proven gap of those
+solves, ``None`` where no solver gave a bound.  The VSS is only given when the
+stochastic and the mean plans are both proven optimal; else ``vss_note`` says
+why not.
 """
 
 from __future__ import annotations
@@ -64,7 +76,7 @@ from solver.errors import InputError, InputIssue
 from solver.mip.backends import solve_logged
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
-from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
+from solver.mip.status import INFEASIBLE, OPTIMAL, STATUSES, TIME_LIMIT, SolveResult
 
 FIRST_STAGE_ACQUISITIONS = ("purchase", "reserved_1y", "reserved_3y")
 #: hardware cost parts (what a first-stage unit costs whether used or not)
@@ -272,6 +284,12 @@ class Approach:
     #: of the first stage's cost, what reservations longer than the horizon pay after it (in the
     #: totals; not in the per-month figures, which are what a month of the horizon pays)
     after_horizon_usd: float = 0.0
+    #: the largest proven relative gap of the solves that made this plan (None: no bound given)
+    gap: Optional[float] = None
+
+    @property
+    def proven(self) -> bool:
+        return self.status == OPTIMAL
 
 
 @dataclass
@@ -280,7 +298,9 @@ class RobustReport:
     percentile: float
     hours: float
     approaches: list[Approach]
-    vss_usd: Optional[float]         # mean - stochastic expected cost
+    vss_usd: Optional[float]         # mean - stochastic expected cost (both plans proven optimal)
+    #: why there is no VSS (a plan not proven optimal, or without a plan); "" when it is given
+    vss_note: str = ""
     note: str = ("first stage: purchased and reserved units (shared by every scenario); second stage: "
                  "on-demand/spot units, the owned devices in service, replicas and routing per scenario")
 
@@ -291,15 +311,20 @@ class RobustReport:
         per_month = 730.0 / self.hours
         # what a month of the horizon pays: a reservation longer than the horizon at its monthly rate
         lines = ["costs in USD per month (what a month of the horizon pays)",
-                 f"{'plan':<11} {'status':<10} {'first stage':>16} {'expected total':>16}  first-stage devices"]
+                 f"{'plan':<11} {'status':<10} {'gap':>8} {'first stage':>16} {'expected total':>16}  "
+                 "first-stage devices"]
         for a in self.approaches:
             f = "-" if a.first_stage_usd is None else f"{(a.first_stage_usd - a.after_horizon_usd) * per_month:,.2f}"
             e = "-" if a.expected_usd is None else f"{(a.expected_usd - a.after_horizon_usd) * per_month:,.2f}"
+            # the gap of a plan that stopped at its time limit ('?': no solver gave a bound)
+            g = ("-" if a.status != TIME_LIMIT else "?" if a.gap is None else f"{a.gap:.2%}")
             dev = ", ".join(f"{n:g} {acc}" for acc, n in sorted(a.first_stage_devices.items())) or "none"
-            lines.append(f"{a.name:<11} {a.status:<10} {f:>16} {e:>16}  {dev}")
+            lines.append(f"{a.name:<11} {a.status:<10} {g:>8} {f:>16} {e:>16}  {dev}")
         if self.vss_usd is not None:
             lines.append(f"value of the stochastic solution (mean plan - stochastic): "
                          f"${self.vss_usd * per_month:,.2f} per month")
+        elif self.vss_note:
+            lines.append(f"value of the stochastic solution: not given: {self.vss_note}")
         return "\n".join(lines) + "\n"
 
 
@@ -313,6 +338,16 @@ def keep_percentile(scenarios: Sequence[DemandScenario], percentile: float) -> l
     order = sorted(range(n), key=lambda i: (scenarios[i].total_rps, i))
     kept = set(order[:keep_n])
     return [i in kept for i in range(n)]
+
+
+def worst_status(*statuses: str) -> str:
+    """The worst of the statuses of the solves that made one plan (optimal < time_limit <
+    infeasible < unbounded < error)."""
+    return max(statuses, key=STATUSES.index)
+
+
+def _gap_text(gap: Optional[float]) -> str:
+    return "gap unknown (no bound given)" if gap is None else f"gap {gap:.2%}"
 
 
 def _summarise(name: str, st: Stacked, res) -> Approach:
@@ -339,7 +374,7 @@ def _summarise(name: str, st: Stacked, res) -> Approach:
         per[sc.name] = float(m.obj @ v[off:off + m.n_vars] + m.obj_const)
     expected = float(sum(sc.probability * per[sc.name] for sc in st.scenarios))
     return Approach(name, res.status, {k: u for k, u in units.items() if u > 0}, devices,
-                    first_usd, expected, per, res.message, after_usd)
+                    first_usd, expected, per, res.message, after_usd, gap=res.gap)
 
 
 def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limit_s: float,
@@ -360,6 +395,7 @@ def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limi
     values[N] = m.lb[N]
     fixed = dict(zip(st.first_keys, m.lb[N].tolist()))
     statuses, msgs, seconds = [], [], 0.0
+    bound: Optional[float] = 0.0        # sum_s pi_s bound_s: a bound of the stacked objective
     for sc, sm, off in zip(st.scenarios, st.models, st.offsets):
         lb, ub = sm.lb.copy(), sm.ub.copy()
         for o, info in enumerate(sc.k.offers):
@@ -374,9 +410,10 @@ def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limi
         if r.status not in (OPTIMAL, TIME_LIMIT):
             return SolveResult(r.status, r.backend, r.solver, seconds, message="; ".join(msgs))
         values[off:off + sm.n_vars] = r.values
+        bound = None if bound is None or r.best_bound is None else bound + sc.probability * r.best_bound
     status = TIME_LIMIT if TIME_LIMIT in statuses else OPTIMAL
     return SolveResult(status, backend, solver or "-", seconds, values=values,
-                       objective=m.objective_value(values), message="; ".join(msgs))
+                       objective=m.objective_value(values), best_bound=bound, message="; ".join(msgs))
 
 
 def _differ_beyond_demand(kept: Sequence[DemandScenario]) -> bool:
@@ -420,6 +457,9 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
     st = stack(kept)
     res = solve_stacked(st, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
     approaches = [_summarise("stochastic", st, res)]
+    if res.status == TIME_LIMIT:
+        approaches[0].message = (f"stopped at the time limit, {_gap_text(res.gap)}: not proven optimal; "
+                                 f"raise --time-limit ({res.message})")
     if compare:
         workloads = kept[0].k.workloads
         if any(s.k.workloads != workloads for s in kept):
@@ -448,14 +488,40 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
                              "with on-demand/spot on top (a cap, availability, or no on-demand/spot "
                              "offer that can serve the rest)")
                 a.first_stage_units = {kk: u for kk, u in first.items() if u > 0}
+            # the plan is only as proven as its first stage (QA: a first stage at a 99.96% gap was
+            # fixed, and the second stage's 'optimal' reported as the plan's)
+            a.status = worst_status(r1.status, a.status)
+            stages = [r1] + ([r2] if r2.has_plan else [])
+            known = [r.gap for r in stages if r.gap is not None]
+            # a stage stopped at its limit without a bound leaves the plan's gap unknown
+            a.gap = (None if any(r.status == TIME_LIMIT and r.gap is None for r in stages)
+                     else max(known) if known else None)
+            stopped = []
+            if r1.status == TIME_LIMIT:
+                stopped.append(f"its first stage (planning for the {name} demand alone) stopped at the "
+                               f"time limit, {_gap_text(r1.gap)}: the costs are those of that unproven "
+                               "first stage")
+            if r2.status == TIME_LIMIT:
+                stopped.append(f"the scenarios' solves with its first stage fixed stopped at the time "
+                               f"limit, {_gap_text(r2.gap)}")
+            if stopped:
+                a.message = ("not proven optimal: " + "; ".join(stopped) + "; raise --time-limit"
+                             + (f". {a.message}" if r2.status not in (OPTIMAL, TIME_LIMIT) else ""))
             approaches.append(a)
-    vss = None
+    vss, vss_note = None, ""
     by = {a.name: a for a in approaches}
-    if "mean" in by and by["mean"].expected_usd is not None and by["stochastic"].expected_usd is not None:
-        vss = by["mean"].expected_usd - by["stochastic"].expected_usd
+    if "mean" in by:
+        unproven = [a for a in (by["stochastic"], by["mean"]) if not a.proven]
+        if not unproven:
+            vss = by["mean"].expected_usd - by["stochastic"].expected_usd
+        else:
+            vss_note = "; ".join(
+                f"the {a.name} plan " + (f"is not proven optimal (time limit, {_gap_text(a.gap)})"
+                                          if a.status == TIME_LIMIT else f"has no cost (status {a.status})")
+                for a in unproven)
     # the probability a kept scenario is planned with (renormalised over the kept ones; QA: printed
     # as given), next to the one given
     planned = {s.name: s.probability for s in kept}
     info = [{"name": s.name, "probability": s.probability, "planned_probability": planned.get(s.name, 0.0),
              "total_rps": s.total_rps, "kept": kk} for s, kk in zip(scenarios, keep)]
-    return RobustReport(info, percentile, kept[0].k.hours, approaches, vss)
+    return RobustReport(info, percentile, kept[0].k.hours, approaches, vss, vss_note)
