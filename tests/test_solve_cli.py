@@ -399,3 +399,23 @@ def test_a_reader_that_leaves_keeps_the_exit_code(problem, tmp_path, capsys, mon
     assert main(["solve", str(problem), "--scenario", "impossible-latency"]) == 3
     assert main(["verify", str(problem), str(pj)]) == 6
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,code,report", [
+    (["explain", "{p}", "--scenario", "no-power"], 3, "Why no plan exists for cli-fixture"),
+    (["whatif", "{p}", "--no-thresholds", "--no-steps"], 0, "Marginal values"),
+    (["robust", "{p}", "--multipliers", "0.8,1.2"], 0, "value of the stochastic solution"),
+    (["pareto", "{p}", "--versus", "ttft", "--points", "2", "--no-plot", "--no-verify"], 0,
+     "Pareto front of cost vs ttft"),
+])
+def test_json_dash_of_every_command_is_one_json_document_on_stdout(argv, code, report, problem, tmp_path,
+                                                                    capsys, monkeypatch):
+    """QA ops #2: explain, whatif, robust and pareto took `--json -` but printed their report (and
+    'wrote -') on stdout around the JSON, so `| jq` failed.  Like solve: stdout holds the JSON alone,
+    the report goes to stderr, no file named '-' is written."""
+    monkeypatch.chdir(tmp_path)
+    rc = main([a.format(p=problem) for a in argv] + ["--json", "-"])
+    out, err = capsys.readouterr()
+    assert rc == code, err
+    assert isinstance(json.loads(out), dict)          # one JSON document, nothing around it
+    assert report in err and not (tmp_path / "-").exists()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from solver.cli import Once, add_verbose, check_outputs
+from solver.cli import Once, add_verbose, check_outputs, console_stream
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR
 from solver.mip.backends import BACKENDS
 from solver.yamlio import atomic_write_text
@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--solver", default=None)
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="seconds per elastic solve (default: the problem's, at most 60)")
-    p.add_argument("--json", default=None, metavar="FILE", help="write the explanation as JSON")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write the explanation as JSON ('-': on stdout, the console text then on stderr)")
     add_verbose(p)
     p.set_defaults(func=run)
 
@@ -42,7 +43,8 @@ def run(args) -> int:
     SolveOptions(backend, args.solver).check()
     check_outputs(args, {"json": "--json"})
     ex = explain(loaded, backend=backend, solver=args.solver, time_limit_s=args.time_limit)
-    print(ex.text(), end="")
+    # `--json -`: the JSON alone on stdout (`| jq`), the explanation on stderr, as `solve` does
+    print(ex.text(), end="", file=console_stream(args.json))
     if args.json:
         atomic_write_text(args.json, json.dumps(ex.to_dict(), indent=2) + "\n")
     if ex.has_plan:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from solver.cli import Once, add_verbose
+from solver.cli import Once, add_verbose, console_stream
 from solver.errors import EXIT_OK, EXIT_VIOLATIONS
 from solver.mip.backends import BACKENDS
 
@@ -38,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("--out-dir", default="out", metavar="DIR",
                    help="where the JSON and PNG go (default: out/)")
     p.add_argument("--json", default=None, metavar="FILE",
-                   help="front with every plan (default: DIR/NAME.pareto-VERSUS.json)")
+                   help="front with every plan (default: DIR/NAME.pareto-VERSUS.json; '-': on stdout, "
+                        "the console text then on stderr)")
     p.add_argument("--png", default=None, metavar="FILE",
                    help="plot (default: DIR/NAME.pareto-VERSUS.png)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
@@ -64,13 +65,15 @@ def run(args) -> int:
     check_outputs(SimpleNamespace(json=json_path, png=png_path), {"json": "--json", "png": "--png"})
     front = pareto_front(loaded, args.versus, points=args.points, options=opts,
                          overlays=args.catalog, verify=not args.no_verify)
-    print(front.table_text(), end="")
+    # `--json -`: the JSON alone on stdout (`| jq`), the table on stderr, as `solve` does
+    console = console_stream(json_path, png_path)
+    print(front.table_text(), end="", file=console)
     atomic_write_text(json_path, json.dumps(front.to_dict(), indent=1) + "\n")
-    print(f"wrote {json_path}")
+    print(f"wrote {json_path}", file=console)
     if png_path is not None:
         try:
             front.write_png(png_path)
-            print(f"wrote {png_path}")
+            print(f"wrote {png_path}", file=console)
         except ImportError:
             print("note: matplotlib is not installed (pip install matplotlib, a fleetopt dependency); no PNG written",
                   file=sys.stderr)

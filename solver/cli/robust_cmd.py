@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from solver.cli import add_verbose, check_outputs
+from solver.cli import add_verbose, check_outputs, console_stream
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_TIME_LIMIT, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -59,7 +59,8 @@ def register(sub) -> None:
     p.add_argument("--solver", default=None)
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds per solve")
     p.add_argument("--gap", type=float, default=None, metavar="G", help="relative MIP gap")
-    p.add_argument("--json", default=None, metavar="FILE", help="write the comparison as JSON")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write the comparison as JSON ('-': on stdout, the console text then on stderr)")
     add_verbose(p)
     p.set_defaults(func=run)
 
@@ -129,13 +130,16 @@ def run(args) -> int:
     rep = robust_plan(scen, percentile=args.percentile, backend=backend, solver=solver,
                       time_limit_s=opts.time_limit_s or so.time_limit_s,
                       mip_gap=opts.mip_gap if opts.mip_gap is not None else so.mip_gap)
+    # `--json -`: the JSON alone on stdout (`| jq`), the report on stderr, as `solve` does
+    console = console_stream(args.json)
     for s in rep.scenarios:
         given = (f" (given {s['probability']:.3g})"
                  if s["kept"] and abs(s["planned_probability"] - s["probability"]) > 1e-12 else "")
         print(f"scenario {s['name']}: p={s['planned_probability' if s['kept'] else 'probability']:.3g}{given}, "
-              f"{s['total_rps']:,.4g} req/s" + ("" if s["kept"] else "  (above the percentile: not planned for)"))
-    print(rep.note)
-    print(rep.table_text(), end="")
+              f"{s['total_rps']:,.4g} req/s" + ("" if s["kept"] else "  (above the percentile: not planned for)"),
+              file=console)
+    print(rep.note, file=console)
+    print(rep.table_text(), end="", file=console)
     for a in rep.approaches:
         if a.message and a.status not in ("optimal",):
             print(f"note: {a.name}: {a.message}", file=sys.stderr)
@@ -144,7 +148,7 @@ def run(args) -> int:
               file=sys.stderr)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(rep.to_dict(), indent=1, default=float) + "\n")
-        print(f"wrote {args.json}")
+        print(f"wrote {args.json}", file=console)
     return exit_code(rep)
 
 

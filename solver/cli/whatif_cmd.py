@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from solver.cli import Once, add_verbose, check_outputs
+from solver.cli import Once, add_verbose, check_outputs, console_stream
 from solver.errors import EXIT_OK, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -42,7 +42,8 @@ def register(sub) -> None:
                    help="search prices from 1/F to F times the current one (default 16)")
     p.add_argument("--unused", type=int, default=2,
                    help="also find the entry discount of this many cheapest accelerators the plan neither buys nor rents")
-    p.add_argument("--json", default=None, metavar="FILE", help="write everything as JSON")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write everything as JSON ('-': on stdout, the console text then on stderr)")
     add_verbose(p)
     p.set_defaults(func=run)
 
@@ -78,6 +79,8 @@ def run(args) -> int:
         print(f"status: {res.status} ({res.message}); nothing to analyse", file=sys.stderr)
         from solver.errors import EXIT_INFEASIBLE
         return EXIT_INFEASIBLE
+    # `--json -`: the JSON alone on stdout (`| jq`), the report on stderr, as `solve` does
+    console = console_stream(args.json)
     k, model = s.coefficients, s.model
     sens = marginal_values(k, model, res.values, lp_solver=args.lp_solver)
     per_month = 730.0 / k.hours
@@ -87,16 +90,19 @@ def run(args) -> int:
     after = sum(float(vec @ n) for vec in k.after_horizon_usd_per_unit().values())
     print(f"plan: {res.status}, ${(sens.objective_usd - after) * per_month:,.2f} per month "
           f"(${sens.objective_usd:,.2f} over {k.hours:g} h"
-          + (f", of which ${after:,.2f} reservations pay after it" if after > 0 else "") + ")")
-    print("Marginal values (" + sens.note + "):")
+          + (f", of which ${after:,.2f} reservations pay after it" if after > 0 else "") + ")",
+          file=console)
+    print("Marginal values (" + sens.note + "):", file=console)
     if not sens.marginals:
-        print("  no reported limit binds (demand, power, availability, budget, capex, quality, spot)")
+        print("  no reported limit binds (demand, power, availability, budget, capex, quality, spot)",
+              file=console)
     for m in sens.marginals:
         # whole dollars from 1,000 up (',.4g' wrote 12,570 as 1.257e+04), 4 digits below
         fleet, mix = ("-" if v is None else f"{v:,.0f}" if abs(v) >= 1e3 else f"{v:,.4g}"
                       for v in (m.usd_per_month_per_unit, m.usd_per_month_per_unit_mix))
-        print(f"  {m.family}[{m.label}]  per {m.unit}: fleet fixed {fleet}, mix fixed {mix} USD/month")
-        print(f"      {m.text}")
+        print(f"  {m.family}[{m.label}]  per {m.unit}: fleet fixed {fleet}, mix fixed {mix} USD/month",
+              file=console)
+        print(f"      {m.text}", file=console)
     tl = opts.time_limit_s or loaded.problem.solver.time_limit_s
     gap = opts.mip_gap if opts.mip_gap is not None else 1e-6
     if not args.no_steps:
@@ -104,19 +110,20 @@ def run(args) -> int:
                                time_limit_s=tl, mip_gap=gap)
         sens.steps = [st.__dict__ for st in steps]
         if steps:
-            print("Tight limits relaxed by one whole unit (full MIP re-solve each):")
+            print("Tight limits relaxed by one whole unit (full MIP re-solve each):", file=console)
         for st in steps:
-            print(f"  {st.text}")
+            print(f"  {st.text}", file=console)
     if not args.no_thresholds:
         be = res.backend
         ths = price_thresholds(k, model, res.values, backend=be, solver=res.solver, steps=args.steps,
                                max_factor=args.max_factor, unused=args.unused,
                                time_limit_s=tl, mip_gap=gap)
         sens.thresholds = [t.__dict__ for t in ths]
-        print(f"Price thresholds (full re-solves, {args.steps} bisection steps on the price multiplier):")
+        print(f"Price thresholds (full re-solves, {args.steps} bisection steps on the price multiplier):",
+              file=console)
         for t in ths:
-            print(f"  {t.text}  [{t.solves} solves]")
+            print(f"  {t.text}  [{t.solves} solves]", file=console)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(sens.to_dict(), indent=1, default=float) + "\n")
-        print(f"wrote {args.json}")
+        print(f"wrote {args.json}", file=console)
     return EXIT_OK
