@@ -112,6 +112,17 @@ class SolverUnavailableError(FleetoptError):
     exit_code = EXIT_SOLVER_ERROR
 
 
+class SolveFailed(FleetoptError):
+    """A solve that a study needs (a point of a Pareto front) ended without a plan: the solver
+    failed, or its time limit came before any plan (status ``error``, exit 5; not bad input)."""
+
+    exit_code = EXIT_SOLVER_ERROR
+
+
+#: what to do about a solve that ended in status ``error`` (its message may already say it)
+RAISE_TIME_LIMIT = "if the solver stopped at its time limit, raise --time-limit; else try another --backend/--solver"
+
+
 @dataclass
 class IssueCollector:
     """Accumulates issues so that a loader can report all of them at once."""

@@ -419,3 +419,46 @@ def test_json_dash_of_every_command_is_one_json_document_on_stdout(argv, code, r
     assert rc == code, err
     assert isinstance(json.loads(out), dict)          # one JSON document, nothing around it
     assert report in err and not (tmp_path / "-").exists()
+
+
+def _no_plan_in_time(monkeypatch, after: int = 0):
+    """Every highspy solve after the first ``after`` runs to its time limit and ends without a plan,
+    the way HiGHS leaves a large model given 0.01 s (QA ops #3: scale-M+ at --time-limit 0.01)."""
+    import time
+
+    from solver.mip import backends
+    from solver.mip.status import SolveResult
+    real, calls = backends._solve_highspy, []
+
+    def fake(model, solver, time_limit_s, *a, **kw):
+        calls.append(solver)
+        if len(calls) <= after:
+            return real(model, solver, time_limit_s, *a, **kw)
+        time.sleep(time_limit_s)
+        return SolveResult("error", "highspy", solver, 0.0, message="HiGHS Time limit reached")
+    monkeypatch.setattr(backends, "_solve_highspy", fake)
+    return calls
+
+
+@pytest.mark.parametrize("argv,after", [
+    (["solve", "{p}", "--quiet"], 0),                     # the documented behaviour, for reference
+    (["whatif", "{p}", "--no-thresholds", "--no-steps"], 0),
+    (["robust", "{p}", "--multipliers", "0.8,1.2"], 0),
+    # the stochastic plan is found (its two scenarios), the mean demand's solve is stopped
+    (["robust", "{p}", "--multipliers", "0.8,1.2"], 2),
+    (["pareto", "{p}", "--versus", "ttft", "--points", "2", "--no-plot"], 0),
+    # the problem as written is solved, a tighter point of the bisection is stopped
+    (["pareto", "{p}", "--versus", "ttft", "--points", "2", "--no-plot"], 1),
+])
+def test_the_time_limit_before_any_plan_is_exit_5_for_every_command(argv, after, problem, tmp_path, capsys,
+                                                                      monkeypatch):
+    """QA ops #3: README exit 5 is 'solver missing or failed, or the time limit came before any plan
+    was found'; whatif and robust exited 3 (infeasible), pareto 2 (bad input).  Each says to raise
+    --time-limit."""
+    monkeypatch.chdir(tmp_path)
+    calls = _no_plan_in_time(monkeypatch, after)
+    rc = main([a.format(p=problem) for a in argv] + ["--time-limit", "0.05"])
+    err = capsys.readouterr().err
+    assert len(calls) > after
+    assert rc == 5, err
+    assert "raise time_limit_s (--time-limit)" in err and "Traceback" not in err

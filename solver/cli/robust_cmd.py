@@ -12,7 +12,9 @@ draws with CV 0.3, seed 0).
 Exit codes (README "Exit codes"): 0 when every plan is proven optimal (a mean or max plan that
 cannot serve every scenario is a finding, not a failure); 4 when the stochastic plan exists but
 it, or the mean or max plan, stopped at its time limit (a mean/max plan is only as proven as its
-first stage); 3 when the stochastic plan is infeasible.
+first stage); 3 when the stochastic plan is infeasible; 5 when a plan's solve failed or its time
+limit came before any plan (status ``error``: the stochastic plan, or the mean or max plan beside
+a stochastic one).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import sys
 from pathlib import Path
 
 from solver.cli import add_verbose, check_outputs, console_stream
-from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_TIME_LIMIT, InputError, InputIssue
+from solver.errors import (EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR, EXIT_TIME_LIMIT, InputError,
+                           InputIssue)
 from solver.mip.backends import BACKENDS
 
 
@@ -146,6 +149,10 @@ def run(args) -> int:
     if all(a.status == "infeasible" for a in rep.approaches):
         print(f"no plan under any approach: `fleetopt explain {args.problem}` says why and what to relax",
               file=sys.stderr)
+    failed = [a.name for a in rep.approaches if a.status not in ("optimal", "time_limit", "infeasible")]
+    if failed and not all("--time-limit" in a.message for a in rep.approaches if a.name in failed):
+        from solver.errors import RAISE_TIME_LIMIT
+        print(f"error: no {' / '.join(failed)} plan: {RAISE_TIME_LIMIT}", file=sys.stderr)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(rep.to_dict(), indent=1, default=float) + "\n")
         print(f"wrote {args.json}", file=console)
@@ -154,10 +161,13 @@ def run(args) -> int:
 
 def exit_code(rep) -> int:
     """The command's exit code for a :class:`~solver.explore.robust.RobustReport` (module docstring)."""
-    from solver.mip.status import OPTIMAL, TIME_LIMIT
+    from solver.mip.status import INFEASIBLE, OPTIMAL, TIME_LIMIT
     stochastic, comparisons = rep.approaches[0], rep.approaches[1:]
     if stochastic.expected_usd is None:
-        return EXIT_INFEASIBLE
+        return EXIT_INFEASIBLE if stochastic.status == INFEASIBLE else EXIT_SOLVER_ERROR
+    # a mean/max plan that cannot serve every scenario is a result; one without a plan is not
+    if any(a.status not in (OPTIMAL, TIME_LIMIT, INFEASIBLE) for a in comparisons):
+        return EXIT_SOLVER_ERROR
     if stochastic.status != OPTIMAL or any(a.status == TIME_LIMIT for a in comparisons):
         return EXIT_TIME_LIMIT
     return EXIT_OK

@@ -6,7 +6,8 @@ the integer decisions held fixed, two ways; demand by re-solving that LP with it
 moved both ways), and for each accelerator the plan buys or rents (and the cheapest
 ones it does not) the price at which it would stop (start) buying or renting it, owned
 devices aside, or no plan fits the budget.
-Exit code 0, or the solve's own code when no plan was found.
+Exit code 0, or the solve's own code when no plan was found: 3 infeasible, 5 a solver error or
+the time limit before any plan.
 """
 
 from __future__ import annotations
@@ -76,9 +77,12 @@ def run(args) -> int:
                       mip_gap=opts.mip_gap)
     res = s.result
     if not res.has_plan:
-        print(f"status: {res.status} ({res.message}); nothing to analyse", file=sys.stderr)
-        from solver.errors import EXIT_INFEASIBLE
-        return EXIT_INFEASIBLE
+        # README "Exit codes": 3 infeasible; 5 a solver error, or the time limit before any plan
+        from solver.errors import EXIT_INFEASIBLE, EXIT_SOLVER_ERROR, RAISE_TIME_LIMIT
+        infeasible = res.status == "infeasible"
+        hint = "" if infeasible or "--time-limit" in res.message else f"; {RAISE_TIME_LIMIT}"
+        print(f"status: {res.status} ({res.message}){hint}; nothing to analyse", file=sys.stderr)
+        return EXIT_INFEASIBLE if infeasible else EXIT_SOLVER_ERROR
     # `--json -`: the JSON alone on stdout (`| jq`), the report on stderr, as `solve` does
     console = console_stream(args.json)
     k, model = s.coefficients, s.model

@@ -31,7 +31,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from solver.errors import InputError, InputIssue, NoStartingPlan
+from solver.errors import RAISE_TIME_LIMIT, InputError, InputIssue, NoStartingPlan, SolveFailed
 from solver.explore.common import (HAS_PLAN, SolveOptions, base_document, caller_overlays, fleet_mix,
                                    require_options, validate_edited)
 from solver.problem.load import require_loaded
@@ -259,9 +259,11 @@ def _solve_doc(doc: dict, file: str, overlays, opts: SolveOptions, *,
             raise
         return None
     solved = solve_problem(loaded, **opts.kwargs())
-    if solved.plan.status == "error":
-        raise InputError(InputIssue(f"the solver failed: {solved.plan.message}", file=file,
-                                    hint="try another --backend/--solver"))
+    if solved.plan.status == "error" and not base:
+        # a solver failure, or the time limit before any plan: exit 5 (was bad input, exit 2); the
+        # base point's is raised by pareto_front as NoStartingPlan, also exit 5
+        raise SolveFailed(f"{file}: a point of the front has no plan: the solver failed: {solved.plan.message}"
+                          + ("" if "--time-limit" in solved.plan.message else f"; {RAISE_TIME_LIMIT}"))
     return _Result(loaded, solved, solved.plan.to_dict())
 
 
@@ -361,10 +363,12 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
     if not feasible(0.0):
         r = memo[0.0]
         why = r.plan.get("message")
+        infeasible = r.plan.get("status") == "infeasible"
         raise NoStartingPlan(InputIssue(f"the problem as written has no plan ({why}); a front starts "
                                         "from a solvable problem", file=loaded.file,
-                                        hint="`fleetopt solve` it first, or `fleetopt explain` it"),
-                             infeasible=r.plan.get("status") == "infeasible")
+                                        hint="`fleetopt solve` it first, or `fleetopt explain` it" if infeasible
+                                        else RAISE_TIME_LIMIT),
+                             infeasible=infeasible)
     t_max = _bisect(feasible)
     if versus in ("ttft", "tpot"):
         # geometric factors (1, r, r^2, ... f_min): latency costs bite near the edge, where
@@ -474,15 +478,16 @@ def _carbon_front(loaded, points: int, options: SolveOptions, verify: bool, t0: 
 
     res_cost = run(model)
     if not res_cost.has_plan:
+        infeasible = res_cost.status == "infeasible"
         raise NoStartingPlan(InputIssue(f"the problem as written has no plan ({res_cost.status}: "
                                         f"{res_cost.message})", file=loaded.file,
-                                        hint="`fleetopt solve` it first"),
-                             infeasible=res_cost.status == "infeasible")
+                                        hint="`fleetopt solve` it first" if infeasible else RAISE_TIME_LIMIT),
+                             infeasible=infeasible)
     e_max = float(co2 @ res_cost.values)
     res_min = run(replace(model, obj=co2, obj_parts={"co2_kg": co2}, obj_const=0.0))
-    if not res_min.has_plan:
-        raise InputError(InputIssue(f"the lowest-CO2 solve failed ({res_min.status}: "
-                                    f"{res_min.message})", file=loaded.file))
+    if not res_min.has_plan:   # the cost solve's plan is one: a solver failure or the time limit (exit 5)
+        raise SolveFailed(f"{loaded.file}: the lowest-CO2 solve failed ({res_min.status}: {res_min.message})"
+                          + ("" if "--time-limit" in res_min.message else f"; {RAISE_TIME_LIMIT}"))
     e_min = min(float(co2 @ res_min.values), e_max)
     pts = []
     flat = math.isclose(e_max, e_min, rel_tol=1e-9, abs_tol=1e-6)
