@@ -542,3 +542,28 @@ def test_a_solve_without_a_plan_is_refused_with_words():
     ok = solve(m0)
     assert isinstance(ok, SolveResult)
     assert marginal_values(k0, m0, ok).to_dict() == marginal_values(k0, m0, ok.values).to_dict()
+
+
+def test_whatif_on_a_plan_stopped_at_its_time_limit_says_so_and_exits_4(monkeypatch, tmp_path, capsys):
+    """QA ops #4: whatif on a base plan that stopped at its time limit (11x the optimum) printed
+    'plan: time_limit, ...' and marginal values as if they were the optimum's, with no gap, exit 0.
+    The base solve is made to stop with the optimum as incumbent and a quarter of it as bound:
+    gap 1 - 1/4 = 75%.  Like solve: exit 4, the gap printed and in the JSON, the figures said to be
+    those of an unproven plan."""
+    from solver.mip import pipeline
+    real = pipeline.solve
+
+    def stopped(model, *a, **kw):
+        r = real(model, *a, **kw)
+        return replace(r, status="time_limit", best_bound=r.objective / 4)
+    monkeypatch.setattr(pipeline, "solve", stopped)
+    out = tmp_path / "w.json"
+    rc = main(["whatif", str(ROOT / "problems" / "chat-assistant.yaml"), "--no-steps", "--no-thresholds",
+               "--json", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 4, cap.err
+    assert "plan: time_limit (not proven optimal: gap 75%)" in cap.out
+    assert "it is not proven optimal" in cap.err and "raise --time-limit" in cap.err
+    d = json.loads(out.read_text())
+    assert d["status"] == "time_limit" and d["gap"] == pytest.approx(0.75)
+    assert d["note"].startswith("of a plan not proven optimal (time limit, gap 75%)")

@@ -6,8 +6,9 @@ the integer decisions held fixed, two ways; demand by re-solving that LP with it
 moved both ways), and for each accelerator the plan buys or rents (and the cheapest
 ones it does not) the price at which it would stop (start) buying or renting it, owned
 devices aside, or no plan fits the budget.
-Exit code 0, or the solve's own code when no plan was found: 3 infeasible, 5 a solver error or
-the time limit before any plan.
+Exit code 0; 4 when the plan analysed stopped at its time limit (not proven optimal: its gap is
+printed and in the JSON, and every figure is that plan's); or the solve's own code when no plan
+was found: 3 infeasible, 5 a solver error or the time limit before any plan.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 from solver.cli import Once, add_verbose, check_outputs, console_stream
-from solver.errors import EXIT_OK, InputError, InputIssue
+from solver.errors import EXIT_OK, EXIT_TIME_LIMIT, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
 
@@ -92,10 +93,23 @@ def run(args) -> int:
     # longer than the horizon at its rate; review: the whole term averaged read as over the budget)
     n = res.values[model.blocks["n"]]
     after = sum(float(vec @ n) for vec in k.after_horizon_usd_per_unit().values())
-    print(f"plan: {res.status}, ${(sens.objective_usd - after) * per_month:,.2f} per month "
+    # a plan stopped at its time limit is not proven optimal (QA ops #4: exit 0, no gap, its marginal
+    # values read as the optimum's): say so, with its gap, and exit 4 as solve does
+    sens.status, sens.gap = res.status, s.plan.solver.gap
+    proven = res.status == "optimal"
+    gap_text = "unknown (no bound given)" if sens.gap is None else f"{100 * sens.gap:.3g}%"
+    if not proven:
+        sens.note = (f"of a plan not proven optimal (time limit, gap {gap_text}), not of the optimum; "
+                     + sens.note)
+    print(f"plan: {res.status}" + ("" if proven else f" (not proven optimal: gap {gap_text})")
+          + f", ${(sens.objective_usd - after) * per_month:,.2f} per month "
           f"(${sens.objective_usd:,.2f} over {k.hours:g} h"
           + (f", of which ${after:,.2f} reservations pay after it" if after > 0 else "") + ")",
           file=console)
+    if not proven:
+        print(f"warning: the base plan stopped at the time limit with a gap of {gap_text}: it is not proven "
+              "optimal, and the marginal values, steps and price thresholds below are those of this plan, "
+              "not of the optimum; raise --time-limit (exit 4, as for `fleetopt solve`)", file=sys.stderr)
     print("Marginal values (" + sens.note + "):", file=console)
     if not sens.marginals:
         print("  no reported limit binds (demand, power, availability, budget, capex, quality, spot)",
@@ -130,4 +144,4 @@ def run(args) -> int:
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(sens.to_dict(), indent=1, default=float) + "\n")
         print(f"wrote {args.json}", file=console)
-    return EXIT_OK
+    return EXIT_OK if proven else EXIT_TIME_LIMIT

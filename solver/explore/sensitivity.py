@@ -294,6 +294,10 @@ class Sensitivity:
     note: str = ("marginal values with the integer decisions held fixed: 'fleet' = every unit and "
                  "replica count fixed (only routing moves); 'mix' = the choice of offers and "
                  "deployments fixed, their counts continuous; valid for small changes")
+    #: the analysed plan's solve status and proven gap, where the caller knows them (``fleetopt whatif``
+    #: sets both): the figures are those of that plan, which is not the optimum unless "optimal"
+    status: Optional[str] = None
+    gap: Optional[float] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
