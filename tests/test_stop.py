@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -139,3 +140,135 @@ def test_highs_runs_off_the_main_thread_while_ctrl_c_is_listened_for():
         assert stop.run_listening(where) is False
         with pytest.raises(ZeroDivisionError):
             stop.run_listening(lambda: 1 / 0)
+
+
+# ------------------------------------------------- a killed CBC solve: no solver, no folder left
+
+def _cbc_available() -> bool:
+    try:
+        import pulp
+        return bool(pulp.PULP_CBC_CMD(msg=False).available())
+    except Exception:  # noqa: BLE001 - no pulp, or no CBC binary
+        return False
+
+
+needs_cbc = pytest.mark.skipif(sys.platform != "linux" or not _cbc_available(),
+                               reason="CBC (pulp's bundled binary) and /proc needed")
+
+#: a market-split instance (Cornuejols-Dawande, 5 rows x 40 binaries): CBC takes minutes on it
+#: (15 s without proving anything here), so it is still searching when the signal comes
+HARD_MODEL = '''
+import numpy as np
+from solver.mip.model import ModelBuilder
+
+def hard_model():
+    m, n = 5, 40
+    a = np.random.default_rng(3).integers(0, 100, size=(m, n))
+    b = ModelBuilder()
+    x = b.add_vars("x", [f"x{j}" for j in range(n)], 0, 1, True)
+    sp = b.add_vars("sp", [f"sp{i}" for i in range(m)], 0, np.inf, False)
+    sm = b.add_vars("sm", [f"sm{i}" for i in range(m)], 0, np.inf, False)
+    r = np.concatenate([np.repeat(np.arange(m), n), np.arange(m), np.arange(m)])
+    c = np.concatenate([np.tile(x, m), sp, sm])
+    v = np.concatenate([a.ravel(), np.ones(m), -np.ones(m)])
+    b.add_rows("split", r, c, v, "=", a.sum(axis=1) // 2, [str(i) for i in range(m)])
+    b.add_objective("slack", np.concatenate([sp, sm]), np.ones(2 * m))
+    return b.build()
+'''
+
+
+def _descendants(pid: int) -> dict:
+    """{pid: command line} of every process below ``pid``."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        for child, par in parent.items():
+            if par == p and child not in out:
+                try:
+                    out[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    out[child] = ""
+                todo.append(child)
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kill_and_check(tmp_path, argv, sig, n_cbc):
+    """Start ``argv`` with its temporary folders in tmp_path/tmp, wait for ``n_cbc`` CBC processes
+    below it, send ``sig`` to it alone (not its process group), and check that it ends with the
+    signal's status, that no CBC is left running and that no fleetopt-pulp-* folder is left."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cbcs: list = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(cbcs) < n_cbc and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            cbcs = [p for p, cmd in _descendants(proc.pid).items() if "cbc" in cmd and ".mps" in cmd]
+        assert len(cbcs) == n_cbc, proc.communicate(timeout=5) if proc.poll() is not None else cbcs
+        assert list(scratch.glob("fleetopt-pulp-*"))
+        time.sleep(0.3)                        # CBC searching
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode in (-sig, 128 + sig), (proc.returncode, err[-2000:])
+        time.sleep(0.3)
+        assert [p for p in cbcs if _running(p)] == []      # ran on, orphaned, to its time limit
+        assert list(scratch.glob("fleetopt-pulp-*")) == []  # the MPS file's folder was left
+    finally:
+        proc.kill()
+        for p in cbcs:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        proc.communicate()
+
+
+@needs_cbc
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_a_cbc_solve_ends_cbc_and_removes_its_folder(tmp_path, sig):
+    """QA ops #5: SIGTERM to fleetopt during a pulp/CBC solve (or SIGINT to it alone) left CBC
+    running with parent 1 until its own time limit, and SIGTERM left its /tmp/fleetopt-pulp-*
+    folder: CBC is killed, the folder removed, and the process still ends by the signal."""
+    script = tmp_path / "solve.py"
+    script.write_text(HARD_MODEL + "from solver.mip.backends import solve\n"
+                      "solve(hard_model(), 'pulp', 'cbc', time_limit_s=60)\n")
+    _kill_and_check(tmp_path, [sys.executable, str(script)], sig, 1)
+
+
+@needs_cbc
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_during_a_cbc_sweep_ends_cbc_and_removes_its_folders(tmp_path, workers):
+    """QA ops #5: `fleetopt sweep --backend pulp --solver cbc` killed with SIGTERM left its CBC
+    running and its folder, in process (--workers 1) and in its pool workers, which were
+    SIGKILLed (nothing could clean up): exit 143, no CBC, no folder."""
+    script = tmp_path / "sweep.py"
+    script.write_text(
+        HARD_MODEL +
+        "import sys\n"
+        "from solver.explore import sweep\n"
+        "from solver.mip.backends import solve\n"
+        "def hard(task):\n"
+        "    solve(hard_model(), 'pulp', 'cbc', time_limit_s=60)\n"
+        "sweep.run_scenario = hard\n"
+        "from solver.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    argv = [sys.executable, str(script), "sweep", str(CHAT), "--set",
+            "workloads.chat.demand.requests_per_s=20,40,60", "--workers", str(workers),
+            "--no-cache", "--out", str(tmp_path / "r.csv"), "--quiet"]
+    _kill_and_check(tmp_path, argv, signal.SIGTERM, workers)

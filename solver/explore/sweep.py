@@ -552,10 +552,22 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
                     done(futs[f], rec)
         except BaseException:
             # SIGTERM, Ctrl-C or a failing `done`: the workers would go on (or wait forever) as
-            # orphans holding the caller's pipes
-            for proc in list((pool._processes or {}).values()):
-                proc.kill()
+            # orphans holding the caller's pipes.  SIGTERM first, so that a worker running CBC
+            # kills it and removes its temporary folder (solver.mip.stop.solver_scratch; SIGKILL
+            # left both behind), then SIGKILL for any still there
+            procs = list((pool._processes or {}).values())
+            for proc in procs:
+                proc.terminate()
+            deadline = time.monotonic() + WORKER_STOP_S
+            for proc in procs:
+                proc.join(max(0.0, deadline - time.monotonic()))
+                if proc.exitcode is None:
+                    proc.kill()
             raise
+
+
+#: seconds a pool worker gets to end its solver and remove its temporary folder after SIGTERM
+WORKER_STOP_S = 3.0
 
 
 #: seconds between a pool worker's checks that the sweep's process is still there
@@ -571,6 +583,8 @@ def _exit_with_parent(parent: int) -> None:
     def watch():
         while os.getppid() == parent:
             time.sleep(PARENT_CHECK_S)
+        from solver.mip.stop import end_children
+        end_children()         # a CBC it runs, and its folder, would outlive it
         os._exit(1)
     threading.Thread(target=watch, name="fleetopt-parent-watch", daemon=True).start()
 

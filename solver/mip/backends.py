@@ -26,7 +26,9 @@ enterprise-multi-region).  A faithful CP-SAT backend needs an explicit
 integer scaling with an error bound; until then a request for it is an error.
 
 CBC run by pulp writes temporary files; they go to a private temporary
-directory that is removed afterwards, never to the working directory.
+directory that is removed afterwards, never to the working directory.  When
+SIGTERM or Ctrl-C ends fleetopt meanwhile, CBC is killed and the directory
+removed too (:func:`solver.mip.stop.solver_scratch`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from typing import Callable, Optional
@@ -147,10 +148,14 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
         for xv, val in zip(xs, start):
             xv.setInitialValue(float(val))
 
-    tmp = tempfile.mkdtemp(prefix="fleetopt-pulp-")
-    log_path = os.path.join(tmp, "solver.log")
+    from solver.mip import stop
+
+    stop.track_pulp_processes()
     best_bound = None
-    try:
+    # CBC, a process of its own, is killed and the folder removed also when SIGTERM or Ctrl-C
+    # ends this one (they were left behind: CBC running to its time limit)
+    with stop.solver_scratch("fleetopt-pulp-") as tmp:
+        log_path = os.path.join(tmp, "solver.log")
         if solver == "cbc":
             # CBC's integer preprocessing (CglPreProcess) cut off the optimum of a re-optimised
             # eight-quarter plan and reported 778,705 "optimal" where 776,339 is feasible (HiGHS,
@@ -177,16 +182,6 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
                 best_bound = bb if math.isfinite(bb) else None
             except Exception:  # noqa: BLE001 - bound is informative only
                 best_bound = None
-    finally:
-        for f in os.listdir(tmp):
-            try:
-                os.unlink(os.path.join(tmp, f))
-            except OSError:
-                pass
-        try:
-            os.rmdir(tmp)
-        except OSError:
-            pass
 
     raw = f"pulp status {pulp.LpStatus.get(prob.status, prob.status)}, solution {sol}"
     status = pulp_status(prob.status, sol)

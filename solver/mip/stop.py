@@ -17,15 +17,27 @@ unchanged), though later runs of the same code without it also gave 1.61%
 machine's speed).  A second Ctrl-C aborts at once (exit 130; outputs are written
 atomically, so none is left half-written).  Only the highspy backend listens;
 CBC and SCIP keep the default behaviour.
+
+CBC (the pulp backend) is another process, working in a temporary folder: see
+:func:`solver_scratch`.  SIGTERM to fleetopt, or SIGINT to fleetopt alone (``kill PID``,
+systemd's ``KillMode=process``), left it running, orphaned, until its own time limit, and SIGTERM
+left its folder (the model's MPS file, megabytes) in /tmp.  Now a solver process started within
+:func:`solver_scratch` is killed when the wait for it is interrupted (Ctrl-C, a SIGTERM handler's
+exception) or when SIGTERM ends fleetopt (:func:`end_children`), and the folder is removed; the
+exit status stays that of SIGTERM (143) or Ctrl-C (130).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from typing import Callable, Iterator, Optional, TextIO
 
 STOP = threading.Event()
@@ -104,3 +116,132 @@ def on_interrupt(stream: Optional[TextIO] = None) -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
         _LISTENING.clear()
         STOP.clear()
+
+
+# ------------------------------------------------------------------ solver processes and folders
+
+#: solver processes running now (:class:`TrackedPopen`) and the temporary folders of running
+#: solves (:func:`solver_scratch`); no lock: :func:`end_children` reads them in a signal handler
+_CHILDREN: set = set()
+_SCRATCH: set = set()
+
+
+class TrackedPopen(subprocess.Popen):
+    """A ``Popen`` known to :func:`end_children` until it has ended; killed (and reaped) when the
+    wait for it is interrupted by an exception (KeyboardInterrupt, a SIGTERM handler's SystemExit),
+    which left CBC running, orphaned, until its own time limit."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _CHILDREN.add(self)
+
+    def wait(self, timeout=None):
+        try:
+            return super().wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise
+        except BaseException:
+            self._end()
+            raise
+        finally:
+            if self.returncode is not None:
+                _CHILDREN.discard(self)
+
+    def _end(self) -> None:
+        try:
+            self.kill()
+            super().wait(5)
+        except Exception:  # noqa: BLE001 - gone already, or not reaped: init will
+            pass
+        _CHILDREN.discard(self)
+
+
+def _snapshot(items: set) -> tuple:
+    while True:            # another thread may add or discard meanwhile
+        try:
+            return tuple(items)
+        except RuntimeError:
+            continue
+
+
+def end_children() -> None:
+    """Kill every solver process still running (:class:`TrackedPopen`) and remove the temporary
+    folders of the solves under way (:func:`solver_scratch`): what ends fleetopt on SIGTERM, and a
+    sweep's pool worker whose sweep is gone.  Safe in a signal handler (no locks; the processes
+    are reaped with ``os.waitpid``, not ``Popen.wait``, whose lock the interrupted code may hold)."""
+    procs = _snapshot(_CHILDREN)
+    for p in procs:
+        if p.returncode is None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+    deadline = time.monotonic() + 2.0
+    for p in procs:        # gone before its folder goes, so that it writes nothing more there
+        while p.returncode is None and time.monotonic() < deadline:
+            try:
+                if os.waitpid(p.pid, os.WNOHANG)[0]:
+                    break
+            except OSError:    # reaped already
+                break
+            time.sleep(0.01)
+        _CHILDREN.discard(p)
+    for d in _snapshot(_SCRATCH):
+        shutil.rmtree(d, ignore_errors=True)
+        _SCRATCH.discard(d)
+
+
+def _sigterm_ends_children(signum, frame) -> None:
+    end_children()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)      # the exit status SIGTERM gave before (143 in a shell)
+
+
+@contextlib.contextmanager
+def solver_scratch(prefix: str) -> Iterator[str]:
+    """A temporary folder for one solve, removed afterwards, and SIGTERM handled meanwhile.
+
+    Where SIGTERM has its default action (it would end the process at once, no ``finally`` run)
+    and this is the main thread, SIGTERM runs :func:`end_children` and then ends the process as
+    before.  Where a Python handler is installed (a sweep's, which raises SystemExit), it stays,
+    and its exception, through :meth:`TrackedPopen.wait` and the ``finally`` here, cleans up.
+    """
+    install = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+    if install:
+        signal.signal(signal.SIGTERM, _sigterm_ends_children)
+    try:
+        tmp = tempfile.mkdtemp(prefix=prefix)
+        _SCRATCH.add(tmp)
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            _SCRATCH.discard(tmp)
+    finally:
+        if install:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def track_pulp_processes() -> None:
+    """Make pulp start its command-line solvers (CBC) as :class:`TrackedPopen` (once; idempotent).
+
+    pulp calls ``subprocess.Popen`` through the ``subprocess`` name of ``pulp.apis.coin_api``;
+    that name is replaced by a stand-in module whose ``Popen`` is :class:`TrackedPopen`, every
+    other name read from :mod:`subprocess`.
+    """
+    try:
+        from pulp.apis import coin_api
+    except ImportError:
+        return
+    current = getattr(coin_api, "subprocess", None)
+    if current is None or isinstance(current, _PulpSubprocess):
+        return
+    coin_api.subprocess = _PulpSubprocess("subprocess")
+
+
+class _PulpSubprocess(type(subprocess)):
+    Popen = TrackedPopen
+
+    def __getattr__(self, name):
+        return getattr(subprocess, name)
