@@ -147,6 +147,9 @@ class Coefficients:
     #: deployment, for each workload nothing can serve (the infeasibility message prints them)
     perf_commands: dict = field(default_factory=dict)
     catalog_version: str = ""
+    #: short digest of the performance calibration the capacities were computed with
+    #: (:func:`solver.explore.cache.calibration_version`); "" with a stand-in ``perf``
+    calibration: str = ""
 
     # --------------------------------------------------------------- derived arrays
     @property
@@ -455,6 +458,10 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
     """
     if perf is None:
         import solver.perf as perf  # noqa: PLW0621 - deferred: heavy, and optional in unit tests
+    calibration = ""
+    if getattr(perf, "__name__", "") == "solver.perf":     # the real model reads the calibration
+        from solver.explore.cache import calibration_version
+        calibration = calibration_version()
     f = problem.fleet
     wls = problem.workloads
     offers = build_offers(problem, catalog)
@@ -587,6 +594,7 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
         carbon_usd_per_tonne=problem.objective.carbon_usd_per_tonne,
         include_energy=problem.objective.include_energy,
         pruned=pruned, pruned_by_workload=by_wl, catalog_version=catalog.version,
+        calibration=calibration,
     )
     if len(set(pw)) < len(wls):       # some workload has no candidate: say how to see why
         from solver.explain import nearest_perf_commands

@@ -379,6 +379,8 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
                        time_limit_s=time_limit_s, mip_gap=mip_gap, variables=model.n_vars,
                        constraints=model.n_rows)
     versions = {"fleetopt": solver.__version__, "catalog": k.catalog_version}
+    if getattr(k, "calibration", ""):
+        versions["calibration"] = k.calibration
     if hasattr(problem, "fingerprint"):      # a Problem (tests pass light stand-ins)
         versions["problem"] = problem.fingerprint()
     if not res.has_plan:

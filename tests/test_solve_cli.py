@@ -462,3 +462,34 @@ def test_the_time_limit_before_any_plan_is_exit_5_for_every_command(argv, after,
     assert len(calls) > after
     assert rc == 5, err
     assert "raise time_limit_s (--time-limit)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["missing", "empty folder", "a file"])
+def test_a_calibration_dir_without_perf_params_is_an_input_error(problem, tmp_path, capsys, monkeypatch,
+                                                                  where):
+    """QA ops #6: FLEETOPT_CALIBRATION_DIR naming a path that does not exist, a folder without
+    perf_params.yaml or a file planned silently with the uncalibrated defaults (a 35% cheaper plan,
+    exit 0); FLEETOPT_CATALOG_DIR already fails.  Exit 2 naming the variable, the path and the fix,
+    nothing written; a sweep stops before its first row."""
+    from solver.perf.params import reset_default_params
+    target = {"missing": tmp_path / "no-such-dir", "empty folder": tmp_path / "empty",
+              "a file": problem}[where]
+    if where == "empty folder":
+        target.mkdir()
+    monkeypatch.setenv("FLEETOPT_CALIBRATION_DIR", str(target))
+    reset_default_params()
+    try:
+        out = tmp_path / "p.json"
+        assert main(["solve", str(problem), "--json", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"FLEETOPT_CALIBRATION_DIR={target} " in err
+        assert "perf_params.yaml" in err and "unset it to use the shipped calibration" in err
+        assert not out.exists()
+        table = tmp_path / "r.csv"
+        assert main(["sweep", str(problem), "--set", "workloads.chat.demand.requests_per_s=10,12",
+                     "--no-cache", "--out", str(table), "--quiet"]) == 2
+        assert "FLEETOPT_CALIBRATION_DIR" in capsys.readouterr().err
+        assert not table.exists()
+    finally:
+        monkeypatch.delenv("FLEETOPT_CALIBRATION_DIR")
+        reset_default_params()

@@ -510,3 +510,56 @@ def test_a_cost_misstated_by_a_dollar_is_flagged_on_a_large_plan(tmp_path):
         tamper(p)
         ks, rep = kinds(lp, p)
         assert [v.where for v in rep.violations] == where, [v.format() for v in rep.violations]
+
+
+def test_plans_record_their_calibration_and_verify_notes_another(tmp_path, capsys, monkeypatch):
+    """QA ops #6: a plan made with FLEETOPT_CALIBRATION_DIR had the same `versions` as one made
+    without it, and `verify` without the variable listed 15 violations with nothing saying why.
+    Plans record a digest of the calibration's content (`versions.calibration`: the same bytes in
+    another folder give the same digest, other content another); verify notes a difference."""
+    import re
+    from pathlib import Path
+
+    from solver.cli import main
+    from solver.perf.params import reset_default_params
+    shipped = (Path(__file__).resolve().parents[1] / "catalogs" / "calibration" / "perf_params.yaml").read_text()
+    assert "max_batch: 2048" in shipped
+    for name, text in (("copy", shipped), ("other", shipped.replace("max_batch: 2048", "max_batch: 8"))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "perf_params.yaml").write_text(text)
+    (tmp_path / "p.yaml").write_text(PROBLEM)
+    note = "note: the plan was made with performance calibration"
+
+    def solve(calib, out):
+        if calib:
+            monkeypatch.setenv("FLEETOPT_CALIBRATION_DIR", str(tmp_path / calib))
+        else:
+            monkeypatch.delenv("FLEETOPT_CALIBRATION_DIR", raising=False)
+        reset_default_params()
+        if out:
+            assert main(["solve", str(tmp_path / "p.yaml"), "--backend", "highspy", "--json",
+                         str(tmp_path / out), "--quiet"]) == 0
+            return json.loads((tmp_path / out).read_text())["versions"].get("calibration")
+
+    def verify(calib, plan):
+        solve(calib, None)
+        main(["verify", str(tmp_path / "p.yaml"), str(tmp_path / plan)])
+        return capsys.readouterr().out
+
+    try:
+        a, b, c = solve(None, "a.json"), solve("copy", "b.json"), solve("other", "c.json")
+        assert re.fullmatch(r"sha256:[0-9a-f]{16}", a)
+        assert b == a and c != a
+        out = verify(None, "c.json")
+        assert f"{note} {c}, this check uses {a}" in out and "FLEETOPT_CALIBRATION_DIR" in out
+        assert note not in verify("other", "c.json")
+        assert note not in verify(None, "a.json")
+        assert note not in verify("copy", "a.json")
+        assert f"{note} {a}, this check uses {c}" in verify("other", "a.json")
+        plan = json.loads((tmp_path / "c.json").read_text())
+        del plan["versions"]["calibration"]                # plans written before the record
+        (tmp_path / "legacy.json").write_text(json.dumps(plan))
+        assert note not in verify(None, "legacy.json")
+    finally:
+        monkeypatch.delenv("FLEETOPT_CALIBRATION_DIR", raising=False)
+        reset_default_params()

@@ -53,6 +53,18 @@ def run(args) -> int:
         print(f"  note: the plan was made with catalog {made_with}, this check uses {loaded.catalog.version}: "
               "figures that differ show as violations; pass the overlays the plan was solved with "
               "(--catalog FILE, or `catalog:` in the problem)")
+    calibrated = (plan.get("versions") or {}).get("calibration")
+    if calibrated:
+        from solver.explore.cache import calibration_version
+        from solver.perf.params import calibration_dir
+        in_use = calibration_version()
+        if calibrated != in_use:
+            # QA: a plan made with FLEETOPT_CALIBRATION_DIR showed 15 violations without it, and
+            # nothing said why
+            print(f"  note: the plan was made with performance calibration {calibrated}, this check "
+                  f"uses {in_use} ({calibration_dir()}): capacities and latencies that differ show as "
+                  "violations; set FLEETOPT_CALIBRATION_DIR to the folder of the calibration the plan "
+                  "was made with (or unset it for the shipped one)")
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
               f"{'-' if claimed is None else format(claimed, ',.2f')}), energy {r['energy_kwh']:,.0f} kWh, "

@@ -105,6 +105,12 @@ def calibration_digest() -> str:
     return _CALIBRATION[1]
 
 
+def calibration_version() -> str:
+    """The calibration in effect, as plans record it (``versions.calibration``): a short form of
+    :func:`calibration_digest`, like the problem's fingerprint."""
+    return "sha256:" + calibration_digest()[:16]
+
+
 def file_digest(path: str | os.PathLike) -> Optional[str]:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -164,17 +164,37 @@ def load_params(path: str | os.PathLike) -> PerfParams:
 
 
 _DEFAULT: Optional[PerfParams] = None
+_DEFAULT_DIR: Optional[Path] = None
 
 
 def default_params() -> PerfParams:
-    """The shipped calibration, or the priors if it is missing (loaded once)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        p = calibration_dir() / PARAMS_FILE_NAME
+    """The calibration in effect: ``$FLEETOPT_CALIBRATION_DIR``'s, else the shipped one, or the
+    priors if the shipped file is missing (loaded once per folder).
+
+    A ``FLEETOPT_CALIBRATION_DIR`` without a ``perf_params.yaml`` (a typo, a fit written under
+    another name) is an :class:`InputError`: it silently planned with the priors (QA: a 35%
+    cheaper plan, exit 0, nothing said), where ``FLEETOPT_CATALOG_DIR`` already fails.
+    """
+    global _DEFAULT, _DEFAULT_DIR
+    d = calibration_dir()
+    if _DEFAULT is None or _DEFAULT_DIR != d:
+        p = d / PARAMS_FILE_NAME
+        env = os.environ.get("FLEETOPT_CALIBRATION_DIR")
+        if env and not p.is_file():
+            where = env if d.is_absolute() else f"{env} ({d.absolute()})"
+            what = ("does not exist" if not d.exists() else
+                    "is a file, not a folder" if not d.is_dir() else f"is a folder without {PARAMS_FILE_NAME}")
+            raise InputError(InputIssue(
+                message=f"FLEETOPT_CALIBRATION_DIR={where} {what}: no calibration to plan with "
+                        "(the uncalibrated defaults would give other capacities and costs)",
+                hint=f"point FLEETOPT_CALIBRATION_DIR at the folder that holds {PARAMS_FILE_NAME} "
+                     f"(a fit written with `--out FOLDER/{PARAMS_FILE_NAME}`; a file of another name "
+                     "is not read), or unset it to use the shipped calibration"))
         _DEFAULT = load_params(p) if p.exists() else PerfParams()
+        _DEFAULT_DIR = d
     return _DEFAULT
 
 
 def reset_default_params() -> None:
-    global _DEFAULT
-    _DEFAULT = None
+    global _DEFAULT, _DEFAULT_DIR
+    _DEFAULT = _DEFAULT_DIR = None
