@@ -1538,3 +1538,76 @@ def test_devices_moved_in_can_be_retired_there():
             retired = {u["offer"]: u.get("retire") for u in plan["periods"]["timeline"][2]["units"]}
             assert retired["a100-80gb@virginia/existing/owned:existing-4y"] == 1, retired
     assert totals["moved"] == pytest.approx(totals["in-place"] + 2 * 500, abs=0.01)
+
+
+def test_the_plan_schema_describes_the_multi_period_sections(tmp_path, example_plan):
+    """QA ops #7: the schema's timeline entries listed only capex_usd, idle_owned_devices and
+    nameplate_kw, and no object of the `periods` section was closed; the fields `solve --existing`
+    reads (units, buy, moves, slices, total_usd, ...) were undescribed.  The example's plan, and a
+    re-optimisation of it whose `change` lists decisions, rentals, routes and period costs, validate
+    against a schema whose every `periods` object is closed (additionalProperties false, as the
+    rest of the schema), so every field they carry is described; a field it does not describe, or
+    one of another type, fails."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "solver/schemas/plan.schema.json").read_text())
+    p1, a = example_plan
+    faster = tmp_path / "faster.yaml"
+    text = (ROOT / "problems/eight-quarter-growth.yaml").read_text()
+    assert text.count("growth_rate_per_period: 0.2") == 1
+    faster.write_text(text.replace("growth_rate_per_period: 0.2", "growth_rate_per_period: 0.3"))
+    p2 = tmp_path / "p2.json"
+    r = subprocess.run([sys.executable, "-m", "solver", "solve", str(faster), "--existing", str(p1),
+                        "--json", str(p2), "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    b = json.loads(p2.read_text())
+    ch = b["periods"]["change"]
+    assert ch["decisions"] and ch["rentals"] and ch["routing"] and ch["period_cost"]
+    # what the plans carry: every kind of unit row, decisions with what they commit
+    units = [u for row in a["periods"]["timeline"] for u in row["units"]]
+    assert {u["kind"] for u in units} >= {"elastic", "purchase", "existing"}
+    assert any("buy" in u and "buy_usd" in u for u in units) and any("retire" in u for u in units)
+    for plan in (a, b):
+        jsonschema.validate(plan, schema)
+
+    def closed(node, where):
+        """Every object schema under `periods` with properties is closed."""
+        if isinstance(node, dict):
+            if "properties" in node:
+                assert node.get("additionalProperties") is False, where
+            for key, sub in node.items():
+                closed(sub, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, sub in enumerate(node):
+                closed(sub, f"{where}[{i}]")
+    closed(schema["properties"]["periods"], "periods")
+
+    def first(plan, pred):
+        return next(u for row in plan["periods"]["timeline"] for u in row["units"] if pred(u))
+    tampers = {
+        "an undescribed period field": lambda p: p["periods"]["timeline"][0].update(note="x"),
+        "an undescribed periods field": lambda p: p["periods"].update(note="x"),
+        "an undescribed unit field": lambda p: p["periods"]["timeline"][0]["units"][0].update(note="x"),
+        "buy as text": lambda p: first(p, lambda u: "buy" in u).update(buy="3"),
+        "an unknown kind": lambda p: p["periods"]["timeline"][0]["units"][0].update(kind="leased"),
+        "by_slice of text": lambda p: first(p, lambda u: "by_slice" in u).update(by_slice=["1"]),
+        "an undescribed slice deployment field": lambda p: p["periods"]["timeline"][0]["slices"][0]
+        ["deployments"][0].update(note="x"),
+        "replicas as text": lambda p: p["periods"]["timeline"][0]["slices"][0]["deployments"][0]
+        .update(replicas="2"),
+        "a route without its rate": lambda p: p["periods"]["timeline"][0]["slices"][0]["routing"][0]
+        .pop("requests_per_s"),
+        "an unknown cost part": lambda p: p["periods"]["timeline"][0]["cost_usd"].update(tips=1.0),
+        "total_usd as text": lambda p: p["periods"]["timeline"][0].update(total_usd="1"),
+        "a period without units": lambda p: p["periods"]["timeline"][0].pop("units"),
+        "demand of text": lambda p: p["periods"]["timeline"][0]["demand_rps"].update(chat=["1"]),
+        "an undescribed slice field": lambda p: p["periods"]["slices"][0].update(note="x"),
+        "an undescribed change field": lambda p: p["periods"]["change"].update(note="x"),
+        "an unknown decision": lambda p: p["periods"]["change"]["decisions"][0].update(decision="lease"),
+        "an undescribed rental change field": lambda p: p["periods"]["change"]["rentals"][0].update(note="x"),
+    }
+    for name, tamper in tampers.items():
+        bad = copy.deepcopy(b)
+        tamper(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+            pytest.fail(name)
