@@ -95,3 +95,73 @@ def test_tighten_refuses_a_plan_and_follows_period_and_slice(tmp_path, capsys):
         if period == 2:
             busiest = select_period(doc)[0]
             assert sum(r["requests_per_s"] for r in busiest["routing"]) > 1.3 * sum(rates.values())
+
+
+#: 10 req/s, one L4 serves 1 req/s (measured), one hour, on-demand only (as in test_api)
+ONE_L4 = """schema_version: 1
+name: one-l4
+workloads:
+  - id: w
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 500, distribution: fixed}
+    output_tokens: {mean: 100, distribution: fixed}
+    slo: {ttft_ms: 5000, tpot_ms: 200}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+objective:
+  horizon_hours: 1
+measurements:
+  - {accelerator: l4, model: llama-3.1-8b, workload: w, max_requests_per_s: 1.0}
+"""
+
+#: the L4's only offer becomes one at $0.10 per device-hour (an overlay replaces a list whole)
+CHEAP_L4 = """schema_version: 1
+accelerators:
+  - id: l4
+    offers:
+      - provider: aws
+        instance: g6.xlarge
+        region: virginia
+        devices_per_instance: 1
+        on_demand_usd_per_device_hour: {value: 0.10, source: "test: a negotiated price", confidence: high}
+"""
+
+
+def test_the_loop_plans_with_the_overlays_and_the_problem_it_is_given(tmp_path):
+    """QA ops #8: _planning_problem rebuilt the problem from loaded.raw with catalog_overlays=(), so
+    a problem loaded with a price overlay was planned on the shipped catalog (and simulated on the
+    overlay's), and a problem edited in memory was not the one planned; now the overlays loaded
+    with (or given) and solver.explore.common.base_document, as pareto_front and run_sweep.
+
+    By hand: 10 req/s at 1 req/s per L4 = 10 L4s x $0.10/h x 1 h = $1.00 (at the shipped L4 price,
+    $0.8048/h, it was $8.05); 30 req/s in memory: 30 L4s, $3.00."""
+    import dataclasses
+    problem, overlay = tmp_path / "one-l4.yaml", tmp_path / "cheap-l4.yaml"
+    problem.write_text(ONE_L4)
+    overlay.write_text(CHEAP_L4)
+    loaded = load_problem(problem, catalog_overlays=overlay)
+    assert loaded.overlays == (str(overlay),)
+    ones = {"w": {"ttft": 1.0, "tpot": 1.0}}
+    assert _planning_problem(loaded, ones).overlays == (str(overlay),)
+    opts = SimOptions(duration_s=20, seed=0)
+    res = tighten_until_met(loaded, opts, max_rounds=1)
+    assert res.rounds[0].total_usd == pytest.approx(1.0)
+    assert json.loads(res.plan_json)["procurement"][0]["units"] == 10
+    # overlays given to the loop are used for a problem loaded without them
+    plain = load_problem(problem)
+    assert tighten_until_met(plain, opts, max_rounds=1, catalog_overlays=[overlay]).rounds[0].total_usd \
+        == pytest.approx(1.0)
+    # a problem edited in memory (dataclasses.replace, as homogeneous_baseline does) is the one planned
+    w = loaded.problem.workloads[0]
+    edited = dataclasses.replace(loaded, problem=loaded.problem.model_copy(update={"workloads": [
+        w.model_copy(update={"demand": w.demand.model_copy(update={"requests_per_s": 30.0})})]}))
+    assert _planning_problem(edited, ones).problem.workloads[0].demand.requests_per_s == 30.0
+    res = tighten_until_met(edited, opts, max_rounds=1)
+    assert res.rounds[0].total_usd == pytest.approx(3.0)
+    assert json.loads(res.plan_json)["procurement"][0]["units"] == 30

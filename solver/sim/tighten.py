@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Optional
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence
 
 from solver.sim.fleet import SimOptions, build_engines, simulate_plan
 from solver.sim.planfile import parse_plan, select_period
@@ -53,37 +52,50 @@ def plan_cost(doc: dict) -> Optional[float]:
     return None
 
 
-def _planning_problem(loaded, factors: dict, catalog_overlays=()):
-    from solver.problem.load import validate_document
+def _planning_problem(loaded, factors: dict, catalog_overlays: Optional[Sequence[str]] = None):
+    """``loaded`` with its workloads' planning targets scaled by ``factors``, validated with
+    ``catalog_overlays`` (default: the overlays ``loaded`` was loaded with).
 
-    raw = copy.deepcopy(loaded.raw)
-    for w in raw.get("workloads", []):
+    From :func:`solver.explore.common.base_document`, as fronts and sweeps are: ``loaded.raw``
+    while it is the problem, else the problem itself (one edited in memory).  It was rebuilt from
+    ``loaded.raw`` without the caller's overlays (QA: a problem loaded with a price overlay was
+    planned on the shipped catalog and simulated on the overlay's)."""
+    from solver.explore.common import base_document, caller_overlays, validate_edited
+
+    doc = base_document(loaded)          # scenarios already applied, and left out
+    for w in doc.get("workloads", []):
         f = factors.get(w.get("id"))
         if f:
             w["slo"]["ttft_ms"] = float(w["slo"]["ttft_ms"]) * f["ttft"]
             w["slo"]["tpot_ms"] = float(w["slo"]["tpot_ms"]) * f["tpot"]
-    raw.pop("scenarios", None)   # already applied in loaded.raw
-    return validate_document(raw, None, loaded.file, catalog_overlays=catalog_overlays,
-                             base_dir=Path(loaded.file).parent, check_scenarios=False)
+    return validate_edited(doc, loaded.file, overlays=caller_overlays(loaded, catalog_overlays))
 
 
 def tighten_until_met(loaded, options: SimOptions = SimOptions(), *, step: float = 0.85,
-                      max_rounds: int = 6, catalog_overlays=(), log=None, period: Optional[int] = None,
-                      slice_: Optional[int] = None) -> TightenResult:
+                      max_rounds: int = 6, catalog_overlays: Optional[Sequence[str]] = None, log=None,
+                      period: Optional[int] = None, slice_: Optional[int] = None) -> TightenResult:
     """Solve, simulate, tighten the missed targets by ``step``, repeat (see module docstring).
 
+    ``catalog_overlays``: the catalog overlay files to plan and simulate with; by default those
+    ``loaded`` was loaded with (``load_problem(..., catalog_overlays=...)``).
     A multi-period plan is judged on one (period, slice): ``period`` / ``slice_`` where given, else
     its busiest slice (:func:`solver.sim.planfile.select_period`)."""
+    from solver.explore.common import base_document, caller_overlays, validate_edited
     from solver.mip.pipeline import solve_problem
 
     if not 0 < step < 1:
         raise ValueError("step must be between 0 and 1")
+    overlays = caller_overlays(loaded, catalog_overlays)
+    if overlays != tuple(getattr(loaded, "overlays", ())):
+        # other overlays than loaded's: simulate on the catalog the plans are made with
+        loaded = replace(validate_edited(base_document(loaded), loaded.file, overlays=overlays),
+                         scenario=loaded.scenario)
     wls = list(loaded.problem.workloads)
     ids = [w.id for w in wls]
     factors = {w: {"ttft": 1.0, "tpot": 1.0} for w in ids}
     res = TightenResult()
     for _ in range(max_rounds):
-        lp = _planning_problem(loaded, factors, catalog_overlays)
+        lp = _planning_problem(loaded, factors, overlays)
         solved = solve_problem(lp)
         doc = select_period(json.loads(solved.plan.to_json()), period, slice_)[0]
         if not doc.get("deployments"):
