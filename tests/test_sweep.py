@@ -404,6 +404,28 @@ def test_dead_worker_gives_crashed_rows(chat, tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.json"))
 
 
+def test_a_pool_that_breaks_before_every_task_is_sent_gives_crashed_rows(chat, tmp_path, monkeypatch):
+    """The race behind a flaky run of the test above: both workers died before the second submit,
+    which raised BrokenProcessPool outside the handling (an internal error instead of rows).  Forced
+    here: the second submit raises as a broken pool's does."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    monkeypatch.setattr(sweep_mod, "run_scenario", _worker_dies)
+    real = ProcessPoolExecutor.submit
+    calls = []
+
+    def submit(self, fn, *args, **kwargs):
+        calls.append(fn)
+        if len(calls) > 1:
+            raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+        return real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
+    res = run_sweep(chat, [parse_set(f"{DEMAND}=11,12,13")], cache_dir=str(tmp_path), workers=2)
+    assert [r["status"] for r in res.rows] == ["crashed"] * 3
+    assert all("BrokenProcessPool" in r["error"] for r in res.rows)
+
+
 def test_solver_options_are_part_of_the_key(chat, tmp_path):
     p = [parse_set(f"{DEMAND}=25")]
     a = run_sweep(chat, p, cache_dir=str(tmp_path), workers=1)

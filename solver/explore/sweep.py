@@ -535,13 +535,24 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
 def _run_pool(tasks: list, workers: int, done: Callable) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
     # fork (Linux): workers start at once with fleetopt imported, and scripts need no
     # `if __name__ == "__main__"` guard; elsewhere spawn (which does need the guard).
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
                              initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
-        futs = {pool.submit(run_scenario, t): t for t in tasks}
+        futs: dict = {}
+        unsent: list = []
+        broken: Optional[BaseException] = None
+        for t in tasks:
+            if broken is None:
+                try:
+                    futs[pool.submit(run_scenario, t)] = t
+                    continue
+                except BrokenProcessPool as exc:   # a worker died before every task was sent
+                    broken = exc
+            unsent.append(t)
         try:
             with _sigterm_exits():
                 for f in as_completed(futs):
@@ -550,6 +561,8 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
                     except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
                         rec = _crashed(exc)
                     done(futs[f], rec)
+                for t in unsent:    # never ran: the pool broke first (a race the suite hit once in ~5 runs)
+                    done(t, _crashed(broken))
         except BaseException:
             # SIGTERM, Ctrl-C or a failing `done`: the workers would go on (or wait forever) as
             # orphans holding the caller's pipes.  SIGTERM first, so that a worker running CBC
