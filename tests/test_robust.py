@@ -19,7 +19,7 @@ import yaml
 
 from solver.cli import main
 from solver.errors import InputError
-from solver.explore.robust import (draw_multipliers, keep_percentile, robust_plan,
+from solver.explore.robust import (DemandScenario, draw_multipliers, keep_percentile, robust_plan,
                                    scenarios_from_multipliers, solve_stacked, stack,
                                    two_stage_coefficients)
 from solver.mip import build_model, solve
@@ -568,3 +568,73 @@ def test_robust_cli_exits_4_when_a_first_stage_stopped_at_its_limit(monkeypatch,
     assert d["vss_usd"] is None and "mean plan is not proven optimal" in d["vss_note"]
     assert a["mean"]["expected_usd"] == pytest.approx(a["stochastic"]["expected_usd"], rel=1e-6)
     assert "note: mean: not proven optimal" in cap.err and "raise --time-limit" in cap.err
+
+
+ROB_MAX = """schema_version: 1
+name: rbmax
+workloads:
+  - id: a
+    demand: {requests_per_s: 6}
+    input_tokens: {mean: 1000, p90: 2500, max: 8000, distribution: lognormal, cv: 0.8}
+    output_tokens: {mean: 300, p90: 700, max: 2048, distribution: lognormal, cv: 0.7}
+    slo: {ttft_ms: 1000, tpot_ms: 50, percentile: 99}
+    models: [llama-3.1-8b]
+  - id: b
+    demand: {requests_per_s: 6}
+    input_tokens: {mean: 1000, p90: 2500, max: 8000, distribution: lognormal, cv: 0.8}
+    output_tokens: {mean: 300, p90: 700, max: 2048, distribution: lognormal, cv: 0.7}
+    slo: {ttft_ms: 1000, tpot_ms: 50, percentile: 99}
+    models: [llama-3.1-8b]
+fleet:
+  regions: [virginia]
+  accelerators: [l4]
+  acquisition: [on_demand, reserved_1y]
+  tensor_parallel: [1]
+  max_utilization: 0.8
+  budget: {max_usd_per_month: 16000}
+objective:
+  horizon_months: 12
+scenarios:
+  - name: a-heavy
+    set: {workloads.a.demand.requests_per_s: 10, workloads.b.demand.requests_per_s: 2}
+  - name: b-heavy
+    set: {workloads.a.demand.requests_per_s: 2, workloads.b.demand.requests_per_s: 10}
+"""
+
+
+def test_demand_only_scenarios_are_not_said_to_differ_in_more(tmp_path, capsys):
+    """Review: workloads without a quality target have NaN quality_min, NaN != NaN, so two scenarios
+    that differ only in demand were said to 'differ in more than demand' when the max plan (10 + 10
+    req/s, over the shared 16,000 USD/month budget) has no plan."""
+    from solver.explore.robust import _differ_beyond_demand
+    p = tmp_path / "m.yaml"
+    p.write_text(ROB_MAX)
+    scen = [DemandScenario(n, 0.5, two_stage_coefficients(load_problem(p, scenario=n)))
+            for n in ("a-heavy", "b-heavy")]
+    assert not _differ_beyond_demand(scen)
+    assert main(["robust", str(p), "--scenarios", "all", "--time-limit", "20"]) == 0
+    cap = capsys.readouterr()
+    assert "max         infeasible" in cap.out
+    assert "differ in more than demand" not in cap.out + cap.err
+
+
+def test_the_value_of_the_stochastic_solution_is_on_the_optimised_totals(tmp_path, capsys):
+    """Review: with 3-year reservations in a 24-month plan the VSS line said 'per month' beside a
+    monthly table without the terms after the horizon: +587.50 a month where the table showed the
+    mean plan 587.50 a month cheaper.  The VSS is the all-in difference (what the plans minimise);
+    the line says so and, where the monthly bill points the other way, why."""
+    p = tmp_path / "r.yaml"
+    p.write_text(ROB_MAX.split("scenarios:")[0].replace("reserved_1y", "reserved_3y")
+                 .replace("  budget: {max_usd_per_month: 16000}\n", "").replace("horizon_months: 12", "horizon_months: 24"))
+    out = tmp_path / "r.json"
+    assert main(["robust", str(p), "--multipliers", "0.7,1,1.4", "--time-limit", "20", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads(out.read_text())
+    by = {a["name"]: a for a in rep["approaches"]}
+    st, mean = by["stochastic"], by["mean"]
+    vss = mean["expected_usd"] - st["expected_usd"]
+    assert rep["vss_usd"] == pytest.approx(vss) and vss >= -1e-6
+    assert f"all-in: reservations' whole terms): ${vss:,.2f}, ${vss * 730 / (24 * 730):,.2f} per month" in text
+    bill = ((mean["expected_usd"] - mean["after_horizon_usd"]) - (st["expected_usd"] - st["after_horizon_usd"])) / 24
+    if bill < 0 < vss:
+        assert f"the mean plan pays ${-bill:,.2f} a month less" in text
