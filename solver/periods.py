@@ -255,6 +255,24 @@ def reservation_schedule(term_h: float, period_h: float) -> tuple[int, list]:
     return serves, hours
 
 
+def profile_fractions(workloads) -> np.ndarray:
+    """(W, N) daily profiles as fractions of each workload's peak (flat: 1)."""
+    n_prof = max([len(w.demand.profile) for w in workloads if w.demand.profile] or [1])
+    prof = np.ones((len(workloads), n_prof))
+    for i, w in enumerate(workloads):
+        p = w.demand.profile
+        if p:
+            prof[i] = np.asarray(p, float) / max(p)   # fractions of the peak (requests_per_s), top 1
+    return prof
+
+
+def slice_count(problem) -> int:
+    """Demand slices per period of a multi-period problem (what build_period_spec will make)."""
+    if problem.objective.periods.within_period == "peak":
+        return 1
+    return len(merge_slices(profile_fractions(list(problem.workloads)))[1])
+
+
 def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = None) -> PeriodSpec:
     """Demand per (workload, period, slice) and per-offer timing for ``k``'s offers."""
     check_periods(problem, file)
@@ -262,12 +280,8 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
     T = per.count
     period_h = per.months * HOURS_PER_MONTH
     wls = {w.id: w for w in problem.workloads}
-    n_prof = max([len(w.demand.profile) for w in problem.workloads if w.demand.profile] or [1])
-    prof = np.ones((len(k.workloads), n_prof))
-    for i, wid in enumerate(k.workloads):
-        p = wls[wid].demand.profile
-        if p:
-            prof[i] = np.asarray(p, float) / max(p)   # fractions of the peak (requests_per_s), top 1
+    prof = profile_fractions([wls[wid] for wid in k.workloads])
+    n_prof = prof.shape[1]
     load_factor = None
     if per.within_period == "peak":
         # one slice at the profile's peak; energy at its mean load (as the single-period model)

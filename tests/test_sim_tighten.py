@@ -65,7 +65,7 @@ def test_plan_cost_reads_either_key():
     assert plan_cost({}) is None
 
 
-def test_tighten_refuses_a_plan_and_follows_period_and_slice(tmp_path, capsys):
+def test_tighten_refuses_a_plan_and_follows_period_and_slice(tmp_path, capsys, monkeypatch):
     """QA (known limit until now): with --tighten, a PLAN.json argument and --period/--slice were
     ignored without a word: the loop judged a multi-period plan on its busiest slice whatever was asked."""
     plan = tmp_path / "p.json"
@@ -77,6 +77,14 @@ def test_tighten_refuses_a_plan_and_follows_period_and_slice(tmp_path, capsys):
     growth = REPO / "problems" / "eight-quarter-growth.yaml"
     assert main(["simulate", str(growth), "--tighten", "--period", "8"]) == 2
     assert "periods 0..7" in capsys.readouterr().err
+    # the example's 24 hourly values merge into 3 slices (night, shoulder, peak: problems/eight-quarter-
+    # growth.md); a slice beyond them is refused before any solve (review: after the first one)
+    import solver.mip.pipeline as pipeline
+    solves = []
+    real = pipeline.solve_problem
+    monkeypatch.setattr(pipeline, "solve_problem", lambda *a, **kw: solves.append(1) or real(*a, **kw))
+    assert main(["simulate", str(growth), "--tighten", "--slice", "3"]) == 2
+    assert "slices 0..2" in capsys.readouterr().err and not solves
     from solver.sim.planfile import select_period
 
     lp = load_problem(growth)

@@ -319,6 +319,12 @@ def run_tighten(args) -> int:
     if args.period is not None and not 0 <= args.period < per.count:
         raise InputError(InputIssue(f"no period {args.period}: the problem has periods 0..{per.count - 1}",
                                     path="--period", hint=f"pass a period from 0 to {per.count - 1}"))
+    if args.slice_ is not None:     # before any solve (review: refused after the first one, as a plan's)
+        from solver.periods import slice_count
+        n = slice_count(lp.problem)
+        if not 0 <= args.slice_ < n:
+            raise InputError(InputIssue(f"no slice {args.slice_}: the problem's periods have slices 0..{n - 1}",
+                                        path="--slice", hint=f"pass a slice from 0 to {n - 1}"))
     check_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
     console = console_stream(args.json_out, args.plan_out)
     chunk = DEFAULT_PREFILL_CHUNK if args.prefill_chunk is None else (
