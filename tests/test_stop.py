@@ -212,8 +212,11 @@ def _kill_and_check(tmp_path, argv, sig, n_cbc):
     signal's status, that no CBC is left running and that no fleetopt-pulp-* folder is left."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    # SIGINT at its default in the child: a pytest started in the background (`pytest &`) ignores it,
+    # and the child would inherit that (review: the SIGINT case then timed out)
     proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     cbcs: list = []
     try:
         deadline = time.monotonic() + 30
@@ -272,3 +275,31 @@ def test_sigterm_during_a_cbc_sweep_ends_cbc_and_removes_its_folders(tmp_path, w
             "workloads.chat.demand.requests_per_s=20,40,60", "--workers", str(workers),
             "--no-cache", "--out", str(tmp_path / "r.csv"), "--quiet"]
     _kill_and_check(tmp_path, argv, signal.SIGTERM, workers)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals to a child process")
+def test_sigterm_ends_a_pulp_highs_solve_at_once(tmp_path):
+    """Review: the CBC clean-up installed a Python SIGTERM handler for pulp's HiGHS too, which runs in
+    this process: Python runs a handler only after HiGHS returns, so SIGTERM waited for the whole
+    solve (13.8 s for a 4 s timeout).  HiGHS gets no handler: SIGTERM ends the process at once."""
+    pytest.importorskip("highspy")
+    script = tmp_path / "solve.py"
+    script.write_text(HARD_MODEL + "import sys\nfrom solver.mip.backends import solve\n"
+                      "print('solving', flush=True)\n"
+                      "solve(hard_model(), 'pulp', 'highs', time_limit_s=60)\nprint('done', flush=True)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "solving"
+        time.sleep(1.5)
+        if proc.poll() is not None:
+            pytest.skip("HiGHS proved the model before the signal")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert time.monotonic() - t0 < 3.0
+        assert proc.returncode == -signal.SIGTERM
+        assert "done" not in proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.communicate()

@@ -28,7 +28,8 @@ integer scaling with an error bound; until then a request for it is an error.
 CBC run by pulp writes temporary files; they go to a private temporary
 directory that is removed afterwards, never to the working directory.  When
 SIGTERM or Ctrl-C ends fleetopt meanwhile, CBC is killed and the directory
-removed too (:func:`solver.mip.stop.solver_scratch`).
+removed too (:func:`solver.mip.stop.solver_scratch`) where the solve runs in
+the main thread; a pulp/CBC solve in another thread can leave both behind.
 """
 
 from __future__ import annotations
@@ -153,9 +154,13 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
     stop.track_pulp_processes()
     best_bound = None
     # CBC, a process of its own, is killed and the folder removed also when SIGTERM or Ctrl-C
-    # ends this one (they were left behind: CBC running to its time limit)
-    with stop.solver_scratch("fleetopt-pulp-") as tmp:
-        log_path = os.path.join(tmp, "solver.log")
+    # ends this one in the main thread (they were left behind: CBC running to its time limit).
+    # HiGHS runs in this process: no folder, and no SIGTERM handler, which Python could only run
+    # after HiGHS returns (review: SIGTERM then waited for the whole solve)
+    scratch = (stop.solver_scratch("fleetopt-pulp-") if solver == "cbc"
+               else contextlib.nullcontext(None))
+    with scratch as tmp:
+        log_path = os.path.join(tmp, "solver.log") if tmp else ""
         if solver == "cbc":
             # CBC's integer preprocessing (CglPreProcess) cut off the optimum of a re-optimised
             # eight-quarter plan and reported 778,705 "optimal" where 776,339 is feasible (HiGHS,
