@@ -129,16 +129,30 @@ def period_coefficients(loaded, *, perf=None):
 
 
 def solve_period_model(k, spec, model, v, *, backend: str, solver_name: Optional[str], time_limit_s: float,
-                       mip_gap: float, threads: Optional[int] = None, previous: Optional[dict] = None):
+                       mip_gap: float, threads: Optional[int] = None, previous: Optional[dict] = None,
+                       whole_model_max_vars: Optional[int] = None):
     """Solve the built multi-period model: ``highspy``'s ``reduced`` solver decomposes it by period
-    where the relaxation applies (:mod:`solver.mip.decompose`); otherwise the whole MIP."""
+    where the relaxation applies (:mod:`solver.mip.decompose`); where it does not and the model is
+    larger than HiGHS takes whole (``whole_model_max_vars``), a plan without a bound from the
+    restricted heuristic (:func:`solver.mip.decompose.solve_restricted`); otherwise the whole MIP."""
+    from solver.mip.decompose import WHOLE_MODEL_MAX_VARS
+    if whole_model_max_vars is None:
+        whole_model_max_vars = WHOLE_MODEL_MAX_VARS
     if backend == "highspy" and solver_name in (None, "reduced"):
         from solver.mip.decompose import not_decomposable, solve_decomposed
         why = not_decomposable(k, spec, previous)
         if why is None:
             return solve_decomposed(k, spec, model, v, time_limit_s=time_limit_s, mip_gap=mip_gap,
                                     threads=threads)
-        res = solve(model, backend, solver_name, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+        t0 = time.perf_counter()
+        if model.n_vars > whole_model_max_vars:
+            from solver.mip.decompose import solve_restricted
+            res = solve_restricted(k, spec, model, v, why, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                                   threads=threads)
+            if res is not None:
+                return res
+        left = max(time_limit_s - (time.perf_counter() - t0), 1.0)
+        res = solve(model, backend, solver_name, time_limit_s=left, mip_gap=mip_gap, threads=threads)
         res.message = f"whole model (no period decomposition: {why}); {res.message}"
         return res
     return solve(model, backend, solver_name, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)

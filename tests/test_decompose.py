@@ -234,3 +234,53 @@ def test_what_the_relaxation_does_not_cover_goes_to_the_whole_model():
     doc["fleet"]["existing"] = [{"accelerator": "a100-80gb", "region": "virginia", "devices": 8, "age_years": 1}]
     k, spec, *_ = _parts(_load(doc))
     assert "owned" in not_decomposable(k, spec)
+
+
+def test_a_large_model_the_relaxation_does_not_cover_gets_a_verified_plan_without_a_bound(tmp_path):
+    """QA (large problems): a 48-workload eight-quarter plan with owned hardware, and every `--existing`
+    re-optimisation at that size, went to HiGHS whole and had no plan after 147 s of a 60 s limit
+    (exit 5).  Above the size HiGHS takes whole, the restricted heuristic plans on the deployments
+    of single-period plans at the peak demand (before and after purchases arrive), every offer of
+    them, the owned devices and the decisions a previous plan fixed: a plan that verifies, status
+    time_limit, no bound.  Forced here on the shipped example (owned A100s, three slices a period):
+    it finds the whole model's optimum (HiGHS on the whole model, independently)."""
+    import json
+    from pathlib import Path
+    from solver.periods_plan import period_coefficients, solve_period_model
+    from solver.problem.load import load_problem
+    from solver.verify_periods import verify_period_plan
+    root = Path(__file__).resolve().parents[1]
+    lp = load_problem(root / "problems/eight-quarter-growth.yaml")
+    k = period_coefficients(lp)
+    spec = build_period_spec(lp.problem, lp.catalog, k)
+    model, v = build_period_model(k, spec, None)
+    assert "slices" in not_decomposable(k, spec) and model.n_vars < 100_000
+    whole = solve_period_model(k, spec, model, v, backend="highspy", solver_name="reduced", time_limit_s=60,
+                               mip_gap=1e-8)
+    assert whole.status == "optimal" and "whole model" in whole.message
+    heur = solve_period_model(k, spec, model, v, backend="highspy", solver_name="reduced", time_limit_s=60,
+                              mip_gap=1e-8, whole_model_max_vars=0)
+    assert heur.status == "time_limit" and heur.best_bound is None and "restricted heuristic" in heur.message
+    assert model.violations(heur.values, tol=1e-6) == []
+    assert heur.objective == pytest.approx(whole.objective, rel=1e-6)
+    # and through the pipeline: the plan verifies
+    from solver.mip import decompose
+    import solver.periods_plan as pp
+    real = pp.solve_period_model
+    plan = json.loads(solve_problem(lp, backend="highspy", solver="reduced").plan.to_json())
+    assert plan["status"] == "optimal"
+    pp_calls = []
+
+    def forced(*a, **kw):
+        pp_calls.append(1)
+        return real(*a, **{**kw, "whole_model_max_vars": 0})
+
+    try:
+        pp.solve_period_model = forced
+        forced_plan = json.loads(solve_problem(lp, backend="highspy", solver="reduced").plan.to_json())
+    finally:
+        pp.solve_period_model = real
+    assert pp_calls and forced_plan["status"] == "time_limit" and forced_plan["solver"]["gap"] is None
+    assert forced_plan["objective"]["total"] == pytest.approx(plan["objective"]["total"], rel=1e-6)
+    assert verify_period_plan(lp.problem, lp.catalog, forced_plan).ok
+    assert decompose.WHOLE_MODEL_MAX_VARS == 100_000

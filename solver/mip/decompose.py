@@ -42,7 +42,13 @@ when, reserve or rent.  Models small enough for HiGHS whole
 dual bound raises the bound.  Larger ones first spend time on a second pass over the
 periods with the largest absolute gap (started from their plans, all of it on
 the proof), as the bound is what limits the gap there.  The reported gap (plan - bound) / plan is a proof for the
-full model.  What the relaxation gives away (buying for a later peak, a
+full model.
+
+Where the relaxation does not apply (owned devices, a previous plan, several slices per period)
+and the model is larger than HiGHS takes whole, :func:`solve_restricted` gives a plan without a
+bound: the multi-period MIP on the deployments of single-period plans at each workload's peak
+demand (one per set of periods with the same offers), on every offer of them, the owned devices
+and the decisions a previous plan fixed.  What the relaxation gives away (buying for a later peak, a
 reservation's unused quarters) is part of that gap: where it is large, the
 status is ``time_limit`` although the periods finished early.
 """
@@ -261,6 +267,109 @@ def master_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: Per
         listed[M[M >= 0]] = True
     cols.append(np.flatnonzero(~listed))
     return np.unique(np.concatenate(cols))
+
+
+def restricted_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
+                       used_c: np.ndarray) -> np.ndarray:
+    """Columns of the multi-period MIP over the candidates ``used_c``, every slice, plus what a plan
+    must be able to touch whatever it serves with: the owned devices' offers and their candidates
+    (kept, moved or retired), the offers of decisions fixed by a previous plan, and every column
+    outside the known blocks (deviation variables)."""
+    kind = spec.kind(k)
+    cand_offer = k.cand_offer()
+    keep_o = np.zeros(k.n_o, bool)
+    keep_o[cand_offer[used_c]] = True
+    keep_o |= kind == "existing"
+    for M in (v.B, v.Z, v.R, v.NF):          # decisions a previous plan fixed (lower bounds > 0)
+        fixed = (M >= 0) & (model.lb[np.maximum(M, 0)] > 0)
+        keep_o |= fixed.any(axis=0)
+    keep_c = used_c | (kind[cand_offer] == "existing")
+    keep_c &= keep_o[cand_offer]
+    cols = [v.Y[:, :, keep_c].ravel(), v.X[:, :, keep_c[k.pair_c]].ravel()]
+    sp = v.SP[:, :, keep_c].ravel()
+    cols.append(sp[sp >= 0])
+    for M in (v.NF[:, keep_o], v.NE[:, :, keep_o], v.B[:, keep_o], v.Z[:, keep_o], v.R[:, keep_o]):
+        cols.append(M[M >= 0].ravel())
+    if len(spec.moves):
+        ok = np.array([keep_o[a] and keep_o[b] for a, b in spec.moves], bool)
+        mv = v.MV[:, ok]
+        cols.append(mv[mv >= 0].ravel())
+    listed = np.zeros(model.n_vars, bool)
+    for M in (v.Y, v.X, v.SP, v.NF, v.NE, v.B, v.Z, v.R, v.MV):
+        listed[M[M >= 0]] = True
+    cols.append(np.flatnonzero(~listed))
+    return np.unique(np.concatenate(cols).astype(np.int64))
+
+
+def solve_restricted(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars, why: str, *,
+                     time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
+                     select_share: float = 0.3) -> Optional[SolveResult]:
+    """A plan, without a bound, for a multi-period model too large for HiGHS whole where the period
+    relaxation does not apply (owned devices, a previous plan, several slices per period).
+
+    The candidates come from one single-period solve at every workload's peak demand over the
+    horizon (:func:`solver.mip.reduced.solve_reduced`, a share of the time); the multi-period MIP
+    restricted to them, to the owned devices and to the offers a previous plan fixed, goes to HiGHS
+    with the rest.  Its plan satisfies every row of the whole model (checked); its cost has no
+    proven bound, so the status is ``time_limit`` with no gap.  None where no plan came out (the
+    caller then tries the whole model).  QA: a 48-workload eight-quarter plan with owned hardware,
+    and every ``--existing`` re-optimisation at that size, went to HiGHS whole and had no plan
+    after 147 s of a 60 s limit.
+    """
+    t0 = time.perf_counter()
+
+    def left() -> float:
+        return time_limit_s - (time.perf_counter() - t0)
+
+    # one single-period plan per set of periods with the same offers (before and after purchases
+    # arrive), at each workload's peak demand over those periods
+    kind = spec.kind(k)
+    groups: dict = {}
+    for t in range(spec.n_periods):
+        groups.setdefault(tuple(spec.lead_periods > t), []).append(t)
+    key = [(c.model, c.quantization, c.tensor_parallel, k.offers[c.offer].accelerator,
+            k.offers[c.offer].region) for c in k.candidates]
+    wanted: set = set()
+    select_end = time.perf_counter() + left() * select_share
+    for i, periods in enumerate(groups.values()):
+        peak = spec.demand_rps[:, periods, :].max(axis=(1, 2))
+        kp = replace(k, demand_rps=peak, n_plus_1=k.n_plus_1 & (peak > 0), hours=spec.period_hours,
+                     max_capex_usd=None, offers=[replace(o, min_billed_hours=0.0) for o in k.offers])
+        mp = build_model(kp)
+        late = np.flatnonzero((kind == "purchase") & (spec.lead_periods > periods[0]))
+        mp.ub[mp.blocks["n"][late]] = 0.0
+        budget = max((select_end - time.perf_counter()) / (len(groups) - i), 1.0)
+        r = solve_reduced(mp, time_limit_s=budget, mip_gap=max(mip_gap, 0.01), threads=threads,
+                          stats=ReducedStats(label=f"peak demand of periods {periods[0]}-{periods[-1]}: "))
+        if not r.has_plan:
+            log.info("restricted heuristic: no single-period plan at the peak demand of periods %d-%d (%s)",
+                     periods[0], periods[-1], r.message)
+            return None
+        # the same deployment (model, format, TP, accelerator, region) on every offer: the timeline
+        # chooses how to obtain it period by period (rent before a purchase arrives, buy later)
+        wanted |= {key[c] for c in np.flatnonzero(r.values[mp.blocks["y"]] > 0.5)}
+    used = np.array([kk in wanted for kk in key], bool)
+    cols = restricted_columns(k, spec, model, v, used)
+    sub = submodel(model, cols)
+    log.info("restricted heuristic: %d candidates from %d peak-demand plan(s); multi-period MIP on "
+             "%d of %d variables", int(used.sum()), len(groups), len(cols), model.n_vars)
+    v_sub, _, text = run_mip(sub, max(left(), 1.0), mip_gap, threads)
+    if v_sub is None:
+        log.info("restricted heuristic: %s, no plan", text)
+        return None
+    plan = np.zeros(model.n_vars)
+    plan[cols] = v_sub
+    plan[model.is_int] = np.round(plan[model.is_int])
+    if model.violations(plan, tol=1e-6):
+        log.info("restricted heuristic: its plan breaks a row of the whole model")
+        return None
+    obj = model.objective_value(plan)
+    return SolveResult(TIME_LIMIT, NAME, SOLVER, time.perf_counter() - t0, values=plan, objective=obj,
+                       best_bound=None,
+                       message=(f"restricted heuristic (no period decomposition: {why}; the whole model, "
+                                f"{model.n_vars:,} variables, is beyond HiGHS in the time): "
+                                f"{int(used.sum())} candidates from plans at every workload's peak demand, "
+                                f"multi-period MIP on {len(cols):,} variables: {text}; no proven bound"))
 
 
 @dataclass
