@@ -755,3 +755,19 @@ def test_an_unchanged_reoptimisation_reports_no_route_change(reoptimised):
     assert "2 route(s) changed\n" in console_text({**q1, "periods": {**q1["periods"], "change": moved}})
     assert ("0 route(s) changed; not counted: 2 that only moved traffic between deployments differing in the "
             "instance alone") in console_text({**q1, "periods": {**q1["periods"], "change": same}})
+
+
+def test_report_prints_a_small_gap_with_its_digits(tmp_path, capsys):
+    """QA (large problems): a proven gap of 0.0083% was printed 'MIP gap: 0.0%'."""
+    import json as _json
+    from solver.cli import main
+    from solver.cli.report_cmd import _percent
+    assert (_percent(0.000083), _percent(0.768), _percent(0.0)) == ("0.0083%", "76.8%", "0.0%")
+    plan = tmp_path / "p.json"
+    assert main(["solve", str(ROOT / "problems/chat-assistant.yaml"), "--json", str(plan), "--quiet"]) == 0
+    d = _json.loads(plan.read_text())
+    d["solver"]["gap"] = 0.000083
+    plan.write_text(_json.dumps(d))
+    capsys.readouterr()
+    assert main(["report", str(plan)]) == 0
+    assert "0.0083%" in capsys.readouterr().out
