@@ -769,5 +769,5 @@ def test_report_prints_a_small_gap_with_its_digits(tmp_path, capsys):
     d["solver"]["gap"] = 0.000083
     plan.write_text(_json.dumps(d))
     capsys.readouterr()
-    assert main(["report", str(plan)]) == 0
+    assert main(["report", str(plan), "--html", str(tmp_path / "r.html")]) == 0
     assert "0.0083%" in capsys.readouterr().out
