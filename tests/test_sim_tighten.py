@@ -105,40 +105,7 @@ def test_tighten_refuses_a_plan_and_follows_period_and_slice(tmp_path, capsys, m
             assert sum(r["requests_per_s"] for r in busiest["routing"]) > 1.3 * sum(rates.values())
 
 
-#: 10 req/s, one L4 serves 1 req/s (measured), one hour, on-demand only (as in test_api)
-ONE_L4 = """schema_version: 1
-name: one-l4
-workloads:
-  - id: w
-    demand: {requests_per_s: 10}
-    input_tokens: {mean: 500, distribution: fixed}
-    output_tokens: {mean: 100, distribution: fixed}
-    slo: {ttft_ms: 5000, tpot_ms: 200}
-    models: [llama-3.1-8b]
-    quantizations: [bf16]
-fleet:
-  accelerators: [l4]
-  regions: [virginia]
-  acquisition: [on_demand]
-  tensor_parallel: [1]
-  max_utilization: 1.0
-objective:
-  horizon_hours: 1
-measurements:
-  - {accelerator: l4, model: llama-3.1-8b, workload: w, max_requests_per_s: 1.0}
-"""
-
-#: the L4's only offer becomes one at $0.10 per device-hour (an overlay replaces a list whole)
-CHEAP_L4 = """schema_version: 1
-accelerators:
-  - id: l4
-    offers:
-      - provider: aws
-        instance: g6.xlarge
-        region: virginia
-        devices_per_instance: 1
-        on_demand_usd_per_device_hour: {value: 0.10, source: "test: a negotiated price", confidence: high}
-"""
+from test_api import CHEAP_L4, ONE_L4  # noqa: E402 - the same one-L4 problem and cheap-L4 overlay
 
 
 def test_the_loop_plans_with_the_overlays_and_the_problem_it_is_given(tmp_path):
