@@ -249,30 +249,11 @@ def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c
     return out
 
 
-def master_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
-                   used_c: np.ndarray) -> np.ndarray:
-    """Columns of the multi-period MIP that involve only the candidates ``used_c`` and their offers."""
-    keep_o = np.zeros(k.n_o, bool)
-    cand_offer = k.cand_offer()
-    keep_o[cand_offer[used_c]] = True
-    keep_c = used_c & keep_o[cand_offer]
-    cols = [v.Y[:, 0, keep_c].ravel(), v.X[:, 0, keep_c[k.pair_c]].ravel()]
-    sp = v.SP[:, 0, keep_c].ravel()
-    cols.append(sp[sp >= 0])
-    for M in (v.NF[:, keep_o], v.NE[:, 0, keep_o], v.B[:, keep_o], v.Z[:, keep_o]):
-        cols.append(M[M >= 0].ravel())
-    # any other column (e.g. deviation variables) stays
-    listed = np.zeros(model.n_vars, bool)
-    for M in (v.Y, v.X, v.SP, v.NF, v.NE, v.B, v.Z, v.R, v.MV):
-        listed[M[M >= 0]] = True
-    cols.append(np.flatnonzero(~listed))
-    return np.unique(np.concatenate(cols))
-
-
 def restricted_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
                        used_c: np.ndarray) -> np.ndarray:
-    """Columns of the multi-period MIP over the candidates ``used_c``, every slice, plus what a plan
-    must be able to touch whatever it serves with: the owned devices' offers and their candidates
+    """Columns of the multi-period MIP over the candidates ``used_c`` (and their offers), every slice,
+    plus what a plan must be able to touch whatever it serves with (none of it in a decomposable model,
+    whose restricted master this also is): the owned devices' offers and their candidates
     (kept, moved or retired), the offers of decisions fixed by a previous plan, and every column
     outside the known blocks (deviation variables)."""
     kind = spec.kind(k)
@@ -547,7 +528,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     # the masters: first the model on the candidates some period plan uses (small: HiGHS improves
     # the plan quickly), then, when HiGHS can take it, the whole model with the time left (its
     # dual bound is then a bound of the full model too)
-    restricted = master_columns(k, spec, model, v, used)
+    restricted = restricted_columns(k, spec, model, v, used)   # one slice, nothing owned here
     st.master_candidates = int(used.sum())
     st.master_vars = len(restricted)
     phases = [(restricted, 0.5 if whole else 1.0)] + ([(np.arange(model.n_vars), 1.0)] if whole else [])
