@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from solver.coefficients import build_coefficients, prune_dominated
+from solver.mip import decompose
 from solver.mip.decompose import (DecompositionStats, fitted, monotone_bounds, not_decomposable, period_model,
-                                  prove_periods, solve_decomposed)
+                                  prove_periods, reservation_share, same_deployments, solve_decomposed)
 from solver.mip.reduced import solve_reduced
 from solver.mip.periods import build_period_model
 from solver.mip.pipeline import solve_problem
@@ -114,6 +115,94 @@ def test_every_plan_restricted_to_a_period_is_feasible_there_and_costs_at_least_
         assert m.violations(r, tol=1e-6) == [], t
         shares += m.objective_value(r)
     assert shares <= model.objective_value(full) * (1 + 1e-9)
+
+
+def _shares(k, spec, model, v, full):
+    total = 0.0
+    for t in range(spec.n_periods):
+        m = period_model(k, spec, t)
+        r = _restriction(model, v, t, m, full)
+        assert m.violations(r, tol=1e-6) == [], t
+        total += m.objective_value(r)
+    return total
+
+
+def _reservations(count: int, growth: list, acquisition: list, accelerators=("a100-80gb", "l40s")) -> dict:
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["acquisition"] = acquisition
+    doc["fleet"]["accelerators"] = list(accelerators)
+    doc["objective"]["periods"]["count"] = count
+    doc["workloads"][1]["demand"]["growth"] = growth
+    return doc
+
+
+def test_a_reserved_unit_is_charged_its_terms_share_in_each_period(monkeypatch):
+    """A term longer than what the horizon lets it serve costs more than its hourly rate per period
+    served: alpha = cost of the term / rate over the periods it can serve (module docstring)."""
+    # 10 quarters at 2% a quarter: a 3-year term (12 quarters) started in quarter 0 pays
+    # sum_{j<12} 1.02^-j and serves 10 quarters, sum_{j<10} 1.02^-j (a later start serves fewer)
+    doc = _reservations(10, [1.0, 1.0, 2.5, 3.0, 3.0, 3.2, 3.4, 3.6, 3.8, 4.0],
+                        ["on_demand", "reserved_1y", "reserved_3y"])
+    loaded = _load(doc)
+    k, spec, model, v = _parts(loaded)
+    kind = spec.kind(k)
+    geo = lambda n: (1 - 1.02 ** -n) / (1 - 1 / 1.02)        # noqa: E731 (sum_{j<n} 1.02^-j)
+    for o in np.flatnonzero(kind == "reserved"):
+        want = geo(12) / geo(10) if k.offers[o].acquisition == "reserved_3y" else 1.0
+        assert reservation_share(spec, o) == pytest.approx(want, rel=1e-12)
+    assert geo(12) / geo(10) == pytest.approx(1.1773, abs=1e-4)
+    # the optimum (HiGHS, whole model) reserves 3-year terms in quarter 0: the period shares still
+    # add up to at most its cost (the relaxation is valid), and more than at the hourly rate
+    s = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9)
+    full = s.result.values
+    res3 = [o for o in np.flatnonzero(kind == "reserved") if k.offers[o].acquisition == "reserved_3y"]
+    assert full[v.Z[0, res3]].sum() > 0
+    tight = _shares(k, spec, model, v, full)
+    assert tight <= model.objective_value(full) * (1 + 1e-9)
+    monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
+    assert tight > _shares(k, spec, model, v, full) * 1.01
+    # a 1-year term in a 2-quarter horizon serves 2 quarters and pays 4: alpha = geo(4) / geo(2)
+    doc2 = _reservations(2, [1.0, 1.5], ["on_demand", "reserved_1y"])
+    k2, spec2, *_ = _parts(_load(doc2))
+    o = int(np.flatnonzero(spec2.kind(k2) == "reserved")[0])
+    monkeypatch.undo()
+    assert reservation_share(spec2, o) == pytest.approx(geo(4) / geo(2), rel=1e-12)
+
+
+def test_a_timeline_may_rent_what_a_period_plan_reserved(monkeypatch):
+    """Quarter 0 (purchases not yet arrived) must rent; its period plan, pricing a 3-year term at
+    its hourly rate, reserves, and the stitched plan pays 12 quarters for one (QA: a 48-workload plan
+    at 64.5%).  The restricted master gets the same deployments on every offer, so it can rent them
+    instead: with the relaxation's old pricing (alpha = 1) it still finds the whole model's optimum."""
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["acquisition"] = ["purchase", "on_demand", "reserved_3y"]
+    loaded = _load(doc)
+    opt = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9).plan.objective.total
+    k, spec, model, v = _parts(loaded)
+    monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
+    st = DecompositionStats()
+    r = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, stats=st, whole_model_max_vars=0)
+    assert st.stitched > 3 * opt                         # the 3-year term for quarter 0
+    assert r.objective == pytest.approx(opt, rel=1e-6)   # the master rents instead
+    assert r.best_bound <= opt * (1 + 1e-9)
+    # the widening keeps the deployment (model, format, TP, accelerator, region), changes the offer
+    cand_offer = k.cand_offer()
+    first = np.zeros(k.n_c, bool)
+    first[0] = True
+    wide = same_deployments(k, first)
+    c0 = k.candidates[0]
+    offers = {k.offers[cand_offer[c]].acquisition for c in np.flatnonzero(wide)}
+    assert len(offers) > 1 and wide[0]
+    for c in np.flatnonzero(wide):
+        cc, oc, o0 = k.candidates[c], k.offers[cand_offer[c]], k.offers[c0.offer]
+        assert (cc.model, cc.quantization, cc.tensor_parallel, oc.accelerator, oc.region) == \
+            (c0.model, c0.quantization, c0.tensor_parallel, o0.accelerator, o0.region)
+    # without the old pricing the period plans rent quarter 0 themselves, and the bound is higher
+    monkeypatch.undo()
+    st2 = DecompositionStats()
+    r2 = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, stats=st2, whole_model_max_vars=0)
+    assert r2.objective == pytest.approx(opt, rel=1e-6) and st2.stitched < 1.1 * opt
+    assert r.best_bound * 1.03 < r2.best_bound <= opt * (1 + 1e-9)
 
 
 def test_decomposition_brackets_the_whole_model_optimum(whole):

@@ -13,19 +13,23 @@ purchased hardware outlives the horizon):
 
     P_t = the single-period model (:func:`solver.mip.formulation.build_model`) with
           demand D[., t], horizon h (one period), every hardware cost paid per unit
-          *in service in t* (reserved units at their hourly rate, no term; purchased
-          units at amortisation + upkeep), purchases unavailable before their lead
-          time, all costs x disc_t, and the horizon-wide capex cap dropped.
+          *in service in t* (reserved units at alpha_o times their hourly rate;
+          purchased units at amortisation + upkeep), purchases unavailable before
+          their lead time, all costs x disc_t, and the horizon-wide capex cap dropped.
+
+    alpha_o = min over starts tau < T of  cost of one reservation started in tau
+              / (rate g h sum of disc_t over the periods t it serves within the horizon)
 
 Any multi-period plan, restricted to period t, is feasible for P_t: the
 per-(period, slice) rows of the two models are the same functions of the same
-coefficients, the per-period budget row is the same accrual, and units in
-service are units in service.  Its cost splits into per-period shares that are
-at least P_t's objective: a reservation started in tau costs rate g h
-sum_{j<L} disc_{tau+j}, at least the disc_t rate g h of each period t it
-serves within the horizon; a purchase costs amortisation g h disc_t for each
-period in service (straight-line, life >= horizon), the rest is per period
-already.  Hence
+coefficients, the per-period budget row is the same accrual (at the hourly
+rate), and units in service are units in service.  Its cost splits into
+per-period shares that are at least P_t's objective: a reservation started in
+tau costs its whole term, at least alpha_o disc_t rate g h for each period t it
+serves within the horizon (a 3-year term in an 8-quarter horizon: alpha 1.5, as
+it serves 8 quarters at most and pays 12); a purchase costs amortisation g h
+disc_t for each period in service (straight-line, life >= horizon), the rest is
+per period already.  Hence
 
     OPT >= sum_t OPT(P_t) >= sum_t LB_t,
 
@@ -115,7 +119,27 @@ def period_model(k: Coefficients, spec: PeriodSpec, t: int) -> LinearModel:
     m.obj = m.obj * f
     m.obj_parts = {p: vec * f for p, vec in m.obj_parts.items()}
     m.obj_const *= f
+    # a reserved unit in service costs at least its term's share (after the budget row was built
+    # from the hourly rate: the budget accrues that rate in the multi-period model too)
+    n_col = m.blocks["n"]
+    for o in np.flatnonzero(kind == "reserved"):
+        extra = reservation_share(spec, o) - 1.0
+        for part, vec in m.obj_parts.items():
+            if part.startswith("rental_reserved") and vec[n_col[o]]:
+                m.obj[n_col[o]] += extra * vec[n_col[o]]
+                vec[n_col[o]] *= 1.0 + extra
     return m
+
+
+def reservation_share(spec: PeriodSpec, o: int) -> float:
+    """alpha_o of the module docstring: the least ratio, over every start tau in the horizon, of
+    what a reservation of offer o costs (its whole term) to its hourly rate over the periods it
+    serves within the horizon (>= 1: a term pays at least the periods it serves)."""
+    T, h, disc = spec.n_periods, spec.period_hours, spec.discount
+    pay = spec.pay_hours(o)
+    L = int(spec.term_periods[o])
+    ratios = [(disc[tau:tau + len(pay)] @ pay) / (h * disc[tau:min(tau + L, T)].sum()) for tau in range(T)]
+    return max(1.0, float(min(ratios)))
 
 
 def same_offers(spec: PeriodSpec, u: int, t: int) -> bool:
@@ -249,6 +273,19 @@ def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c
     return out
 
 
+def same_deployments(k: Coefficients, used_c: np.ndarray) -> np.ndarray:
+    """``used_c`` widened to the same deployments (model, format, TP, accelerator, region) on every
+    offer: a timeline decides how to obtain what a period plan uses (rent it
+    before a purchase arrives, reserve it for a shorter term, buy it later).  QA: a 48-workload
+    eight-quarter plan reserved 3-year terms for one quarter's need (its period plan's cheapest
+    hourly rate), and the restricted master, given only that offer, could not rent it instead."""
+    off = k.offers
+    key = [(c.model, c.quantization, c.tensor_parallel, off[c.offer].accelerator, off[c.offer].region)
+           for c in k.candidates]
+    wanted = {key[c] for c in np.flatnonzero(used_c)}
+    return np.array([kk in wanted for kk in key], bool)
+
+
 def restricted_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
                        used_c: np.ndarray) -> np.ndarray:
     """Columns of the multi-period MIP over the candidates ``used_c`` (and their offers), every slice,
@@ -308,9 +345,7 @@ def solve_restricted(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     groups: dict = {}
     for t in range(spec.n_periods):
         groups.setdefault(tuple(spec.lead_periods > t), []).append(t)
-    key = [(c.model, c.quantization, c.tensor_parallel, k.offers[c.offer].accelerator,
-            k.offers[c.offer].region) for c in k.candidates]
-    wanted: set = set()
+    used = np.zeros(k.n_c, bool)
     select_end = time.perf_counter() + left() * select_share
     for i, periods in enumerate(groups.values()):
         peak = spec.demand_rps[:, periods, :].max(axis=(1, 2))
@@ -326,10 +361,8 @@ def solve_restricted(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
             log.info("restricted heuristic: no single-period plan at the peak demand of periods %d-%d (%s)",
                      periods[0], periods[-1], r.message)
             return None
-        # the same deployment (model, format, TP, accelerator, region) on every offer: the timeline
-        # chooses how to obtain it period by period (rent before a purchase arrives, buy later)
-        wanted |= {key[c] for c in np.flatnonzero(r.values[mp.blocks["y"]] > 0.5)}
-    used = np.array([kk in wanted for kk in key], bool)
+        used |= r.values[mp.blocks["y"]] > 0.5
+    used = same_deployments(k, used)
     cols = restricted_columns(k, spec, model, v, used)
     sub = submodel(model, cols)
     log.info("restricted heuristic: %d candidates from %d peak-demand plan(s); multi-period MIP on "
@@ -528,8 +561,9 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     # the masters: first the model on the candidates some period plan uses (small: HiGHS improves
     # the plan quickly), then, when HiGHS can take it, the whole model with the time left (its
     # dual bound is then a bound of the full model too)
-    restricted = restricted_columns(k, spec, model, v, used)   # one slice, nothing owned here
-    st.master_candidates = int(used.sum())
+    twins = same_deployments(k, used)
+    restricted = restricted_columns(k, spec, model, v, twins)   # one slice, nothing owned here
+    st.master_candidates = int(twins.sum())
     st.master_vars = len(restricted)
     phases = [(restricted, 0.5 if whole else 1.0)] + ([(np.arange(model.n_vars), 1.0)] if whole else [])
     statuses = []
