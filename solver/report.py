@@ -203,8 +203,14 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
     pp = plan["periods"]
     caps = pp.get("power_caps") or []
     per_period, units, power, deps = [], [], [], []
+    # demand: one row per workload, one column per period (a column of "w 12.3; ..." text grew to
+    # ~700 characters at 48 workloads, QA), the per-period table shows the sum of the peaks
+    workloads = list(dict.fromkeys(w for r in pp["timeline"] for w in r["demand_rps"]))
+    demand = [[w] + [number_text(max(r["demand_rps"][w])) if w in r["demand_rps"] else "-"
+                     for r in pp["timeline"]] for w in workloads]
     for r in pp["timeline"]:
-        dem = "; ".join(f"{w} {number_text(max(v))}" for w, v in r["demand_rps"].items() if max(v) > 0)
+        peaks = [max(v) for v in r["demand_rps"].values() if max(v) > 0]
+        dem = number_text(sum(peaks)) if peaks else "-"
         owned = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] in ("purchase", "existing"))
         res = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
         rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
@@ -229,9 +235,12 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
     cap = capex_cap_text(pp)
     capex = f". capex: the servers ordered in the period, at catalog price (paid when ordered); {cap}" if cap else ""
     tables = [("Per period (devices; cost accrued in the period, undiscounted)",
-               ["period", "peak req/s", "owned in service", "owned idle", "reserved", "rented per slice",
+               ["period", "peak req/s (sum)", "owned in service", "owned idle", "reserved", "rented per slice",
                 "accrued cost", "capex"],
                per_period, ACCRUED_NOTE + capex + IDLE_NOTE),
+              ("Peak demand per workload and period (req/s)",
+               ["workload"] + [str(r["period"]) for r in pp["timeline"]], demand,
+               "peak req/s (sum): the sum of these peaks (each workload at its own busiest slice)"),
               ("Hardware timeline (units; moved, owned: owned devices)",
                ["period", "offer", "kind", "buy", "reserve", "retire", "moved", "in service", "owned",
                 "rented per slice"], units, "")]

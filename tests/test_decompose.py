@@ -373,3 +373,18 @@ def test_a_large_model_the_relaxation_does_not_cover_gets_a_verified_plan_withou
     assert forced_plan["objective"]["total"] == pytest.approx(plan["objective"]["total"], rel=1e-6)
     assert verify_period_plan(lp.problem, lp.catalog, forced_plan).ok
     assert decompose.WHOLE_MODEL_MAX_VARS == 100_000
+
+
+def test_the_report_lists_each_workloads_peak_per_period_and_their_sum(whole):
+    """QA: the per-period table held every workload's peak in one text cell (~700 characters at
+    48 workloads); now a table of workloads x periods, the per-period table their sum."""
+    from solver.report import period_tables
+    _, s = whole
+    tables = {title: (headers, rows) for title, headers, rows, _ in period_tables(s.plan.to_dict())}
+    headers, rows = tables["Peak demand per workload and period (req/s)"]
+    assert headers == ["workload", "0", "1", "2", "3"]
+    chat = [9 * 1.3 ** t for t in range(4)]          # 9 req/s at the profile's peak, +30% a period
+    summ = [3 * g for g in (1.0, 1.0, 2.5, 3.0)]
+    assert rows == [["chat"] + [f"{x:.3g}" for x in chat], ["summ"] + [f"{x:.3g}" for x in summ]]
+    _, per_period = tables["Per period (devices; cost accrued in the period, undiscounted)"]
+    assert [r[1] for r in per_period] == [f"{a + b:.3g}" for a, b in zip(chat, summ)]

@@ -483,7 +483,8 @@ def test_the_reports_show_moves_capex_and_power_per_period(tmp_path):
     md = markdown_text(d)
     assert ("| 0 | h100-sxm@germany/existing/owned:existing -> h100-sxm@virginia/existing/owned:existing "
             "| move |  |  |  | 4 |  |  |  |\n") in md
-    assert "\n| 0 | chat 4 | 4 | 0 | 0 | 0 | $" in md and "| $220,000 |\n| 1 | chat 20 | 12 | 0 | 0 | 8 | $" in md
+    assert "\n| 0 | 4 | 4 | 0 | 0 | 0 | $" in md and "| $220,000 |\n| 1 | 20 | 12 | 0 | 0 | 8 | $" in md
+    assert "\n| workload | 0 | 1 |\n|---|---|---|\n| chat | 4 | 20 |\n" in md     # demand per workload
     # the cap once (QA: in the objective block and again under the per-period table)
     assert "capex $220,000 over the horizon (servers ordered, at catalog price)\n" in md
     assert md.count("capex cap $220,000 (fleet.budget.max_capex_usd)") == 1
