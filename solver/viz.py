@@ -23,6 +23,7 @@ from typing import Any, Iterable, Optional
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import offset_copy
 
 from solver.plan import plan_dict
 from solver.report import money_text, number_text, serving_utilization
@@ -210,10 +211,28 @@ class PlotFigure(Figure):
         return png_bytes(self)
 
 
-def _figure() -> Figure:
-    fig = PlotFigure(figsize=FIG_SIZE_IN, dpi=FIG_DPI)
+#: Inches per bar row (horizontal bars) or column (vertical bars), per legend line, and the
+#: largest figure side: a figure grows with its bars so that labels never overlap (QA: 48 workloads'
+#: names and "N req/s" labels overlapped in the fixed 4.8-inch routing figure)
+ROW_IN, COLUMN_IN, LEGEND_LINE_IN, MAX_SIDE_IN = 0.3, 0.9, 0.2, 60.0
+
+
+def _figure(rows: int = 0, columns: int = 0, legend_lines: int = 0) -> Figure:
+    """A figure of :data:`FIG_SIZE_IN`, taller for many bar rows (and legend lines below the axes),
+    wider for many bar columns."""
+    w, h = FIG_SIZE_IN
+    w = min(max(w, 1.0 + COLUMN_IN * columns), MAX_SIDE_IN)
+    h = min(max(h, 1.4 + ROW_IN * rows + LEGEND_LINE_IN * legend_lines), MAX_SIDE_IN)
+    fig = PlotFigure(figsize=(w, h), dpi=FIG_DPI)
     FigureCanvasAgg(fig)
     return fig
+
+
+def _legend_below(ax, **kw) -> None:
+    """The legend under the x axis label, a fixed distance below the axes (a fraction of the axes'
+    height would leave a gap that grows with the figure)."""
+    below = offset_copy(ax.transAxes, fig=ax.figure, y=-0.55, units="inches")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, frameon=False, **kw)
 
 
 def _colours(keys: Iterable[str]) -> dict[str, str]:
@@ -282,7 +301,7 @@ def fleet_composition_figure(plan: dict) -> Optional[Figure]:
     groups = sorted({(r["accelerator"], r["region"]) for r in rows})
     acqs = sorted({r["acquisition"] for r in rows})
     col = _colours(acqs)
-    fig = _figure()
+    fig = _figure(columns=len(groups))
     ax = fig.add_subplot()
     x = list(range(len(groups)))
     bottom = [0.0] * len(groups)
@@ -320,7 +339,7 @@ def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> O
     if not rows:
         return None
     ceiling = num(max_utilization)
-    fig = _figure()
+    fig = _figure(rows=len(rows), legend_lines=2 if ceiling is not None else 0)
     ax = fig.add_subplot()
     ypos = list(range(len(rows)))[::-1]
     over = [ceiling is not None and over_ceiling(u / 100.0, ceiling) for _, u, _, _ in rows]
@@ -332,8 +351,7 @@ def utilisation_figure(plan: dict, max_utilization: Optional[float] = None) -> O
     if ceiling is not None:
         ax.axvline(ceiling * 100.0, color="black", linestyle="--", linewidth=1,
                    label=f"ceiling {ceiling * 100:.0f}% (fleet.max_utilization)")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small",
-                  frameon=False)
+        _legend_below(ax, fontsize="small")
     ax.set_xlim(0, max([110.0] + [u * 1.1 for _, u, _, _ in rows]))
     ax.set_xlabel("planned peak utilisation per serving replica (%)")
     ax.set_title("Utilisation per deployment (label: utilisation x serving replicas)")
@@ -361,7 +379,8 @@ def routing_figure(plan: dict) -> Optional[Figure]:
     workloads = sorted({w for w, _ in flows})
     deps = sorted({d for _, d in flows})
     col = _colours(deps)
-    fig = _figure()
+    ncol = 2 if len(deps) > 3 else 1
+    fig = _figure(rows=len(workloads), legend_lines=2 + -(-len(deps) // ncol))
     ax = fig.add_subplot()
     ypos = list(range(len(workloads)))[::-1]
     left = [0.0] * len(workloads)
@@ -376,8 +395,7 @@ def routing_figure(plan: dict) -> Optional[Figure]:
     ax.set_xlabel("requests/s routed (planned peak)")
     ax.set_title("Routing: requests/s per workload, by deployment")
     ax.margins(x=0.15)
-    ax.legend(title="deployment", fontsize="x-small", loc="upper center",
-              bbox_to_anchor=(0.5, -0.18), ncol=2 if len(deps) > 3 else 1, frameon=False)
+    _legend_below(ax, title="deployment", fontsize="x-small", ncol=ncol)
     fig.tight_layout()
     return fig
 

@@ -224,6 +224,40 @@ def test_routing_figure_stacks_requests_per_workload():
     assert len(ax.get_legend().get_texts()) == 2  # two deployments
 
 
+def _overlaps(boxes) -> list:
+    boxes = sorted(boxes, key=lambda b: b.y0)
+    return [(a, b) for a, b in zip(boxes, boxes[1:]) if b.y0 < a.y1 - 0.5]
+
+
+def test_many_bars_get_a_taller_figure_whose_labels_do_not_overlap():
+    """QA: 48 workloads in the fixed 4.8-inch routing figure: names and 'N req/s' labels overlapped.
+    The figure grows with its rows; no two workload names (nor two totals) share a pixel row, and
+    the legend stays below the axes and the x label.  Utilisation bars grow the same way."""
+    plan = hand_plan()
+    deps = [_dep(i, "h100-sxm", "virginia", "on_demand", replicas=1, util=0.7) for i in range(12)]
+    plan["deployments"] = deps
+    plan["routing"] = [{"workload": f"workload-{w:02d}", "deployment": deps[w % 12]["id"], "requests_per_s": 1.0 + w}
+                       for w in range(48)]
+    fig = viz.routing_figure(plan)
+    assert fig.get_size_inches()[1] >= 48 * viz.ROW_IN
+    r = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    names = [t.get_window_extent(r) for t in ax.get_yticklabels()]
+    totals = [t.get_window_extent(r) for t in ax.texts]
+    assert len(names) == len(totals) == 48
+    assert _overlaps(names) == [] and _overlaps(totals) == []
+    legend = ax.get_legend().get_window_extent(r)
+    assert legend.y1 <= ax.xaxis.label.get_window_extent(r).y0 + 0.5
+    assert legend.y0 >= 0                                   # inside the figure
+    ufig = viz.utilisation_figure(plan, max_utilization=0.8)
+    ufig.canvas.draw()
+    ur = ufig.canvas.get_renderer()
+    assert _overlaps([t.get_window_extent(ur) for t in ufig.axes[0].get_yticklabels()]) == []
+    # a small plan keeps the standard size
+    assert tuple(viz.routing_figure(hand_plan()).get_size_inches()) == viz.FIG_SIZE_IN
+
+
 def test_dollar_signs_in_names_stay_literal():
     plan = hand_plan()
     plan["routing"][0]["workload"] = "a$b$c"
