@@ -312,6 +312,45 @@ def test_an_infeasible_lp_is_reported_without_the_phases_that_did_not_run():
         assert junk not in r.message, r.message
 
 
+def _budget_model(share: float):
+    """chat-assistant with a monthly budget of ``share`` x its optimum's monthly cost."""
+    from dataclasses import replace
+    k, m = _model(load_problem(ROOT / "problems" / "chat-assistant.yaml"))
+    opt = solve(m, "highspy", "highs", time_limit_s=60, mip_gap=1e-9)
+    assert opt.status == "optimal"
+    return build_model(replace(k, max_usd_per_month=share * opt.objective * 730.0 / k.hours))
+
+
+def test_a_budget_below_the_lp_optimum_is_proven_infeasible_in_the_feasibility_phase():
+    """QA: artificials priced x1000 again and again against a budget no plan meets (up to 1e15,
+    each master LP slower: a 48-workload explanation ran out of its 60 s before deciding).  Now the
+    first convergence with demand unserved starts the feasibility phase, which proves it at once,
+    and no bound priced with artificial costs is reported."""
+    m = _budget_model(0.2)
+    assert solve(m, "highspy", "highs", time_limit_s=60, mip_gap=1e-9).status == "infeasible"
+    r = solve(m, "highspy", "reduced", time_limit_s=30, mip_gap=1e-4)
+    assert r.status == "infeasible" and "LP relaxation infeasible" in r.message, r.message
+    assert "LP bound" not in r.message
+    rounds = int(r.message.split("column generation ")[1].split(" rounds")[0])
+    assert rounds <= 3          # converge, feasibility phase, converge (the x1000 steps took 7)
+
+
+@pytest.mark.parametrize("share", [0.2, 0.5])
+def test_an_elastic_budget_relaxation_agrees_with_a_second_solver(share):
+    """An elastic model prices only its slacks (nothing that serves demand costs): column
+    generation starts in the feasibility phase, then minimises the slack with the artificials
+    closed; the least budget increase must be CBC's and HiGHS's (whole model)."""
+    from solver.mip.elastic import relax
+    m = _budget_model(share)
+    got = {}
+    for backend, solver in (("highspy", "reduced"), ("pulp", "cbc"), ("highspy", "highs")):
+        e = relax(m, ["caps.budget"], backend=backend, solver=solver, time_limit_s=60)
+        assert e.status == "optimal" and len(e.slacks) == 1, (backend, solver, e.message)
+        got[solver] = e.slacks[0].amount
+    assert got["reduced"] > 0
+    assert got["reduced"] == pytest.approx(got["cbc"], rel=1e-6) == pytest.approx(got["highs"], rel=1e-6)
+
+
 def test_column_generation_time_limit_allows_for_highs_cumulative_run_clock(monkeypatch):
     """HiGHS (before 2.0) compares time_limit with its run clock summed over every run() of the
     object, and highspy 1.12 cannot zero it; the column generation re-runs one object dozens of

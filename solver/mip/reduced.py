@@ -9,7 +9,9 @@ model to a solver:
 1. **Column generation for the LP relaxation.**  The master LP holds every
    row, every replica / unit / spare column, and per workload only a few
    routing columns x_p (its cheapest pairs by cost per request).  Demand rows get artificial columns at a high cost so
-   the master is always feasible.  After each master solve the reduced cost
+   the master is always feasible; artificials left at convergence (or no cost on what serves demand, as in an
+   elastic model) start a feasibility phase (minimise the unserved demand alone: still some at convergence
+   proves the LP infeasible), then the real costs with the artificials closed.  After each master solve the reduced cost
    rc = c - A^T pi of **every** column of the full model is one sparse product
    (numpy, no solver); the most negative routing columns per workload enter,
    warm-started in HiGHS, until none is negative.
@@ -94,10 +96,9 @@ LNS_SHARE = 0.15
 #: the neighbourhood search runs only with at least this many seconds left
 LNS_MIN_S = 8.0
 
-#: starting cost of an artificial unit of unserved demand, as a multiple of the dearest
-#: per-request column; raised x1000 while artificials stay in the LP optimum, up to MAX_ARTIFICIAL_USD
+#: cost of an artificial unit of unserved demand, as a multiple of the dearest per-request column
+#: (artificials left in the LP optimum send column generation to its feasibility phase)
 ARTIFICIAL_FACTOR = 100.0
-MAX_ARTIFICIAL_USD = 1e15
 
 
 @dataclass
@@ -607,10 +608,29 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
     n_art = len(demand_rows)
     h.addCols(n_art, np.full(n_art, big), np.zeros(n_art), np.full(n_art, inf), n_art,
               np.arange(n_art, dtype=np.int32), demand_rows.astype(np.int32), np.ones(n_art))
+    art_pos = np.arange(len(master_cols), len(master_cols) + n_art, dtype=np.int32)
     added: list = []            # routing columns added after the artificials, in HiGHS order
     bound = -np.inf
     pi = None
     scale = max(abs(float(np.max(np.abs(model.obj)))), 1.0)
+
+    def costs(real: bool) -> None:
+        """Every master column at its cost (real) or at zero (feasibility phase: the artificials
+        alone cost, 1 each)."""
+        pos = np.concatenate([np.arange(len(master_cols)), len(master_cols) + n_art +
+                              np.arange(sum(len(a) for a in added))]).astype(np.int32)
+        cols = np.concatenate([master_cols] + added).astype(np.int64)
+        h.changeColsCost(len(pos), pos, model.obj[cols] if real else np.zeros(len(pos)))
+        h.changeColsCost(n_art, art_pos, np.full(n_art, big if real else 1.0))
+
+    # feasibility phase: minimise the unserved demand alone, then the real costs with the
+    # artificials closed.  Used where no artificial price is known to be decisive: nothing that
+    # serves demand costs anything (an elastic model, whose slacks alone cost), or artificials
+    # left at convergence (QA: raised x1000 up to 1e14 against a budget no plan meets, each LP
+    # slower, the 60 s limit ran out before infeasibility was proven: 'explain' took 6 minutes)
+    feasibility = not (len(per_req) and float(np.max(per_req)) > 0.0)
+    if feasibility:
+        costs(real=False)
     while True:
         # HiGHS (before 2.0) checks time_limit against its run clock summed over every run()
         # of this object, and highspy 1.12 cannot zero it: the limit is that sum plus what is left
@@ -624,19 +644,26 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
         sol = h.getSolution()
         pi = _clip_duals(model, np.asarray(sol.row_dual, float))
         lb_now, rc = run.bound(pi, ub_fin)
-        # a hair below, for floating-point error in the duals' products
-        bound = max(bound, lb_now - 1e-9 * abs(lb_now))
-        rcx = rc[x]
-        cand = (rcx < -1e-9 * scale) & ~in_master[x]
+        if not feasibility:     # (valid in that phase too, but a figure of no use: left out)
+            # a hair below, for floating-point error in the duals' products
+            bound = max(bound, lb_now - 1e-9 * abs(lb_now))
+        rcx = rc[x] - model.obj[x] if feasibility else rc[x]
+        cand = (rcx < -1e-9 * (1.0 if feasibility else scale)) & ~in_master[x]
         if not cand.any():
-            art = np.asarray(sol.col_value, float)[len(master_cols):len(master_cols) + n_art]
-            if art.sum() > 1e-7 and big < MAX_ARTIFICIAL_USD:
-                # unserved demand at convergence: either infeasible, or the artificial price is
-                # below what serving really costs; raise it and go on until it is decisive
-                big *= 1000.0
-                h.changeColsCost(n_art, np.arange(len(master_cols), len(master_cols) + n_art, dtype=np.int32),
-                                 np.full(n_art, big))
+            art = np.asarray(sol.col_value, float)[art_pos]
+            if art.sum() > 1e-7 and not feasibility:
+                # unserved demand at convergence: infeasible, or the artificial price is below
+                # what serving really costs; the feasibility phase tells which
+                feasibility = True
+                costs(real=False)
                 continue
+            if feasibility and art.sum() <= 1e-7:
+                # the master serves every demand: back to the real costs, artificials closed
+                feasibility = False
+                costs(real=True)
+                h.changeColsBounds(n_art, art_pos, np.zeros(n_art), np.zeros(n_art))
+                continue
+            # converged; in the feasibility phase with demand unserved: the LP is infeasible
             st.lp_converged = True
             break
         run.say("column generation round %d: LP %s, bound %s, %d routing columns with negative reduced cost",
