@@ -39,9 +39,9 @@ Plan: the P_t plans stitched into a multi-period solution (purchased units
 n[o,t] = max_{tau <= t} of P_tau's, ordered ``lead`` periods earlier;
 reservations cover each period's need greedily, from the first uncovered
 period, for their whole term; rentals, replicas and routes as in P_t), then the
-multi-period MIP restricted to the candidates any P_t uses (their offers,
-every period), started from the best plan so far: it decides again what to buy
-when, reserve or rent.  Models small enough for HiGHS whole
+multi-period MIP restricted to the deployments any P_t uses (model, format, TP,
+accelerator, region) on every offer, every period, started from the best plan so
+far: it decides again what to buy when, reserve or rent.  Models small enough for HiGHS whole
 (``WHOLE_MODEL_MAX_VARS``) then get the whole model with the time left, whose
 dual bound raises the bound.  Larger ones first spend time on a second pass over the
 periods with the largest absolute gap (started from their plans, all of it on
