@@ -64,6 +64,19 @@ def test_kv_bytes_sliding_window_layers_apart():
     assert (full, sw) == (12 * 2048, 12 * 2048)
 
 
+def test_sliding_window_prefill_counts_each_querys_window():
+    """Query i of a causal prompt sees min(i, window) keys in a sliding layer: sum_i min(i, W) by
+    brute force is n m - m^2 / 2 + m / 2 (m = min(n, W)); the model's continuous count leaves out
+    the diagonal's half, m / 2, as full attention's 0.5 n^2 leaves out n / 2.  (It counted
+    0.5 n min(n, W): beyond the window half the pairs, 33% low for a 4,096-token window at 8k.)"""
+    from solver.perf.arch import sliding_prefill_pairs
+    for n, w in [(1, 128), (100, 128), (128, 128), (129, 128), (8192, 128), (8192, 4096), (5, 1), (3, 7)]:
+        brute = sum(min(i, w) for i in range(1, n + 1))
+        assert sliding_prefill_pairs(n, w) + min(n, w) / 2 == brute, (n, w)
+    assert sliding_prefill_pairs(8192, math.inf) == 8192 ** 2 / 2
+    assert sliding_prefill_pairs(8192, 4096) / (0.5 * 8192 * 4096) == pytest.approx(1.5)
+
+
 def test_llama_70b_bf16_fits_two_h100_not_one():
     # 70.55e9 params x 2 bytes = 141.1 GB; usable per H100 = 0.9 x 80 GB = 72 GB
     assert weight_bytes(LLAMA_70B, BF16) == pytest.approx(141.1e9)

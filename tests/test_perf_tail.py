@@ -83,7 +83,8 @@ def ref_miss(spec, w: PerfWorkload, B: float, U: float = 8192.0) -> dict:
     I, O, cvi2 = w.input_tokens, w.output_tokens, w.input_cv ** 2
     cvo2 = 1.0 if w.output_dist == "exponential" else w.output_cv ** 2
     F = t.flops_per_s
-    a = (t.flops_tok + 0.5 * t.attn_sw * min(I, t.window)) / F + t.comm_per_token_s
+    m = min(I, t.window)        # sliding layers: each query sees min(i, window) keys, I m - m^2 / 2 pairs
+    a = (t.flops_tok + t.attn_sw * (m - 0.5 * m * m / I)) / F + t.comm_per_token_s
     b = 0.5 * t.attn_full / F
     m1 = a * I + b * I * I * (1 + cvi2)
     g2 = 1 + cvi2 * ((a * I + 2 * b * I * I) / (a * I + b * I * I)) ** 2

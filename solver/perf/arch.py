@@ -11,7 +11,8 @@ serving model needs, in SI units (bytes, FLOP, seconds):
   x kv bytes`` (GQA-aware; KV heads are replicated when TP exceeds them); MLA
   caches ``layers x (kv_lora_rank + rope_head_dim)`` per token, replicated on
   every TP rank; sliding-window layers are counted separately because they hold
-  at most ``window`` tokens per sequence;
+  at most ``window`` tokens per sequence (and a prompt of n tokens has n m - m^2 / 2
+  query-key pairs in them, m = min(n, window): :func:`sliding_prefill_pairs`);
 * MoE: non-expert and routed-expert weight bytes apart, and the probability
   ``p = experts_per_token / num_experts`` that one token routes to a given
   expert: a decode step over B tokens touches ``1 - (1 - p)^B`` of the experts
@@ -81,6 +82,15 @@ def _peak_format(acc: Accelerator, q: Quantization) -> Optional[str]:
     if q.weight_only or q.weight_format in acc.weight_only_formats:
         return sixteen
     return None
+
+
+def sliding_prefill_pairs(n, window):
+    """Causal query-key pairs of a prompt of ``n`` tokens in a sliding-window layer: each query sees
+    the last min(i, window) tokens, n m - m^2 / 2 with m = min(n, window) (n^2 / 2 within the window,
+    as full attention's 0.5 n^2).  Works on numbers and numpy arrays (window may be inf)."""
+    import numpy as np
+    m = np.minimum(n, window)
+    return m * n - 0.5 * m * m
 
 
 def weight_bytes(model: Model, q: Quantization) -> float:

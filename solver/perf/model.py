@@ -806,8 +806,9 @@ def _pairs(g, pairs):
                      np.minimum(np.floor(b_mem), b_cap))
     k1 = cc("comm_per_token_s")
     attn_f, attn_s = cc("attn_full"), cc("attn_sw")
-    # prefill work of a prompt of i tokens: P(i) = a i + b i^2 (sliding layers: linear beyond the window)
-    a_lin = (cc("flops_tok") + 0.5 * attn_s * np.minimum(I, win)) / F + k1
+    # prefill work of a prompt of i tokens: P(i) = a i + b i^2 (sliding layers: their pairs at the
+    # mean prompt, per token: linear beyond the window)
+    a_lin = (cc("flops_tok") + attn_s * arch.sliding_prefill_pairs(I, win) / np.maximum(I, 1e-9)) / F + k1
     b_q = 0.5 * attn_f / F
     p_mean = a_lin * I + b_q * I * I                       # P at the mean prompt
     m1 = p_mean + b_q * I * I * icv2                       # E[P] (quadratic term: E[I^2] = I^2 (1 + cv^2))
@@ -1158,7 +1159,7 @@ class EngineSpec:
         """One standalone prefill of ``tokens`` input tokens (the slower of compute and weight reads)."""
         t = self.terms
         n = np.asarray(tokens, dtype=float)
-        flops = t.flops_tok * n + 0.5 * t.attn_full * n * n + 0.5 * t.attn_sw * n * np.minimum(n, t.window)
+        flops = t.flops_tok * n + 0.5 * t.attn_full * n * n + t.attn_sw * arch.sliding_prefill_pairs(n, t.window)
         mem = t.ne_time_s + t.exp_time_s * -np.expm1(np.maximum(n, 1.0) * t.log1m_p)
         s = (_blend(flops / t.flops_per_s, mem, t.unoverlapped) + t.overhead_s + t.comm_fixed_s
              + t.comm_per_token_s * n)
