@@ -188,3 +188,27 @@ def test_the_percentile_request_uses_the_max_the_p90_and_the_shape(capsys, flags
     d = json.loads(capsys.readouterr().out)
     assert d["context"]["percentile_input_tokens"] == pytest.approx(p99_input, rel=2e-4)
     assert d["feasible"] is feasible and (rc == 0) is feasible, d["reason"]
+
+
+def test_sliding_window_layers_let_more_tokens_fit_and_batch_1_decodes_at_the_models_context(capsys):
+    """QA: for gpt-oss (half its layers keep a 128-token window) `perf` printed the tokens that fit
+    if every layer kept every token, and the batch-1 decode step at I + O/2 where the model decodes
+    at I + O (1 + cv^2) / 2 (lognormal answers, cv 0.5: 2000 + 500 x 1.25 / 2 = 2312.5)."""
+    assert main(["perf", "--accelerator", "h100-sxm", "--model", "gpt-oss-120b", "--quantization", "mxfp4",
+                 "--input-tokens", "2000", "--output-tokens", "500", "--output-cv", "0.5", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    sw = d["sliding_window"]
+    # 36 layers, half of them sliding: 18 x K and V x 8 KV heads x 64 dims x 2 bytes (16-bit KV) each
+    assert sw["window_tokens"] == 128 and sw["mean_context_tokens"] == 2312.5
+    assert sw["kv_bytes_per_token_full_layers"] == sw["kv_bytes_per_token_sliding_layers"] == 18 * 2 * 8 * 64 * 2
+    full_only = d["kv_capacity_tokens"]            # capacity / (full + sliding bytes)
+    per_tok = 2 * sw["kv_bytes_per_token_full_layers"]
+    cap_bytes_low, cap_bytes_high = full_only * per_tok, (full_only + 1) * per_tok
+    # a sequence of 2312.5 tokens keeps all of them in full layers and 128 in sliding ones
+    per_seq_tok = sw["kv_bytes_per_token_full_layers"] * (1 + 128 / 2312.5)
+    assert cap_bytes_low / per_seq_tok - 1 <= sw["kv_capacity_tokens_at_mean_context"] <= cap_bytes_high / per_seq_tok
+    assert sw["kv_capacity_tokens_at_mean_context"] > 1.8 * full_only
+    from solver.perf import PerfCandidate, engine_spec
+    from solver.catalog import default_catalog
+    eng = engine_spec(default_catalog(), PerfCandidate("h100-sxm", "gpt-oss-120b", "mxfp4", 1))
+    assert d["decode_step_ms_batch1"] == pytest.approx(float(eng.decode_step_ms(1, 2312.5)), rel=1e-12)

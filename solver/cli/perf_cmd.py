@@ -172,6 +172,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     usable = acc.memory_gb.value * params.global_.mem_usable_fraction
     kvf, kvs = kv_bytes_per_token(model, q, cand.tensor_parallel)
     grp = params.group(acc.family, t.peak_format or "*")
+    ctx = wl.mean_decode_context_tokens()
     out = {
         "candidate": {"accelerator": cand.accelerator, "model": cand.model, "quantization": cand.quantization,
                       "tensor_parallel": cand.tensor_parallel},
@@ -202,9 +203,16 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
         "kv_bytes_per_token_replica": sum(kv_bytes_per_token(model, q, 1)),
         "kv_capacity_tokens": spec.kv_capacity_tokens,
         "fits": spec.fits,
+        # sliding-window layers keep at most a window a sequence: more tokens fit than capacity / all
+        # layers' bytes (QA: gpt-oss showed the all-layers figure alone)
+        "sliding_window": None if not model.sliding_window else {
+            "window_tokens": model.sliding_window, "kv_bytes_per_token_full_layers": kvf,
+            "kv_bytes_per_token_sliding_layers": kvs, "mean_context_tokens": ctx,
+            "kv_capacity_tokens_at_mean_context": math.floor(
+                t.kv_cap_bytes_dev / (kvf + kvs * min(ctx, model.sliding_window) / ctx)) if spec.fits else 0},
         "prefill_ms_batch1": float(spec.prefill_ms(wl.input_tokens)) if spec.fits else None,
-        "decode_step_ms_batch1": float(spec.decode_step_ms(1, wl.input_tokens + wl.output_tokens / 2))
-        if spec.fits else None,
+        # at the context the model decodes at (the answer length-biased), not I + O / 2 (QA)
+        "decode_step_ms_batch1": float(spec.decode_step_ms(1, ctx)) if spec.fits else None,
         # the request at the SLO percentile, which must fit the context window
         "context": dict(zip(("window_tokens", "percentile_input_tokens", "percentile_output_tokens"),
                             (model.max_context_tokens, *wl.percentile_request()))),
@@ -283,10 +291,19 @@ def _text(d: dict) -> str:
     else:
         lines.append(f"memory per device: {m['total']:.1f} GB = weights {m['weights']:.1f} GB + KV cache "
                      f"{m['kv_cache']:.1f} GB + workspace reserve {m['workspace_reserve']:.1f} GB")
-    lines.append(f"KV cache: {d['kv_bytes_per_token_per_device']:,.0f} B/token/device "
-                 f"({d['kv_bytes_per_token_replica']:,.0f} B/token at TP1); "
-                 f"{d['kv_capacity_tokens']:,} tokens fit; largest batch memory allows: "
-                 f"{d.get('max_batch_memory', 0):,.0f}")
+    sw = d.get("sliding_window")
+    if sw:
+        lines.append(f"KV cache: {sw['kv_bytes_per_token_full_layers']:,.0f} B/token/device in full-attention "
+                     f"layers + {sw['kv_bytes_per_token_sliding_layers']:,.0f} in sliding-window layers (at most "
+                     f"{sw['window_tokens']:,} tokens a sequence; {d['kv_bytes_per_token_replica']:,.0f} B/token at "
+                     f"TP1 in all); {sw['kv_capacity_tokens_at_mean_context']:,} tokens fit at the mean context of "
+                     f"{sw['mean_context_tokens']:,.0f} tokens a sequence ({d['kv_capacity_tokens']:,} if every "
+                     f"layer kept every token); largest batch memory allows: {d.get('max_batch_memory', 0):,.0f}")
+    else:
+        lines.append(f"KV cache: {d['kv_bytes_per_token_per_device']:,.0f} B/token/device "
+                     f"({d['kv_bytes_per_token_replica']:,.0f} B/token at TP1); "
+                     f"{d['kv_capacity_tokens']:,} tokens fit; largest batch memory allows: "
+                     f"{d.get('max_batch_memory', 0):,.0f}")
     if d.get("prefill_ms_batch1") is not None:
         lines.append(f"batch-1: prefill {d['prefill_ms_batch1']:.1f} ms, decode step "
                      f"{d['decode_step_ms_batch1']:.2f} ms")

@@ -223,6 +223,16 @@ class PerfWorkload:
                    input_dist=it.distribution if it.distribution in OUTPUT_DISTRIBUTIONS else "lognormal",
                    input_tokens_max=getattr(it, "max", None), output_tokens_max=getattr(ot, "max", None))
 
+    @property
+    def output_cv2(self) -> float:
+        """Squared cv of the answer length (1 for exponential answers)."""
+        return 1.0 if self.output_dist == "exponential" else self.output_cv ** 2
+
+    def mean_decode_context_tokens(self) -> float:
+        """Tokens a sequence holds at the mean decode step: the prompt and half the answer, the answer
+        length-biased (a long answer is decoded for more steps): I + O (1 + cv_O^2) / 2."""
+        return self.input_tokens + 0.5 * self.output_tokens * (1.0 + self.output_cv2)
+
     def percentile_request(self) -> tuple[float, float]:
         """(input, output) tokens of the longest request the SLO percentile covers: each length at
         that quantile of its distribution (lognormal fitted to the mean and the p90 where a p90 is
@@ -366,7 +376,7 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
     O = col("output_tokens")
     nodes = [output_nodes(w.output_tokens, w.output_cv, w.output_dist) for w in workloads]
     icv2 = col("input_cv") ** 2
-    ocv2 = np.array([1.0 if w.output_dist == "exponential" else w.output_cv ** 2 for w in workloads])
+    ocv2 = np.array([w.output_cv2 for w in workloads])
     # reservation s = input + output, held for a time proportional to the output: size-biased mean
     # s_bar = E[s O] / E[O] and the variance factor kappa of the sum over the in-flight requests
     kmem, sbar = [], []
