@@ -262,9 +262,11 @@ def _periods(plan: dict) -> str:
         return ""
     out = []
     for i, (title, headers, rows, note) in enumerate(period_tables(plan)):
-        numeric = [h in ("period", "slice", "owned in service", "owned idle", "owned", "reserved", "replicas",
-                         "spare", "req/s", "accrued cost", "capex", "buy", "reserve", "retire", "moved", "in service",
-                         "max kW", "peak share") for h in headers]
+        # (the demand table's columns are the periods: "0", "1", ...)
+        numeric = [h.isdigit() or h in ("period", "slice", "owned in service", "owned idle", "owned", "reserved",
+                                        "replicas", "spare", "req/s", "peak req/s (sum)", "accrued cost", "capex",
+                                        "buy", "reserve", "retire", "moved", "in service", "max kW", "peak share")
+                   for h in headers]
         out.append(_section(title, table(f"periods-{i}", headers, rows, numeric), note))
     return "\n".join(out + [_change(plan)])
 

@@ -388,3 +388,8 @@ def test_the_report_lists_each_workloads_peak_per_period_and_their_sum(whole):
     assert rows == [["chat"] + [f"{x:.3g}" for x in chat], ["summ"] + [f"{x:.3g}" for x in summ]]
     _, per_period = tables["Per period (devices; cost accrued in the period, undiscounted)"]
     assert [r[1] for r in per_period] == [f"{a + b:.3g}" for a, b in zip(chat, summ)]
+    # the HTML page right-aligns them as numbers (review: the new columns were left-aligned)
+    from solver.html_report import _periods
+    html = _periods(s.plan.to_dict())
+    assert "<tr><td>chat</td>" + "".join(f'<td class="n">{x:.3g}</td>' for x in chat) + "</tr>" in html
+    assert f'<tr><td class="n">0</td><td class="n">{chat[0] + summ[0]:.3g}</td>' in html

@@ -335,6 +335,35 @@ def test_a_budget_below_the_lp_optimum_is_proven_infeasible_in_the_feasibility_p
     assert rounds <= 3          # converge, feasibility phase, converge (the x1000 steps took 7)
 
 
+def test_artificials_priced_too_low_go_through_the_feasibility_phase_to_the_optimum(monkeypatch):
+    """Review: the path from the costed phase into the feasibility phase (artificials cheaper than
+    serving).  Columns priced in during that phase must enter at zero cost: at their real cost the LP
+    kept the demand on the artificials and called a feasible model infeasible.  With the artificial
+    price cut to 1e-3 x the dearest column every model goes that way; the optimum must be HiGHS's."""
+    from solver.mip import reduced
+    from solver.problem.load import load_problem_text
+    doc = yaml.safe_load((ROOT / "problems" / "chat-assistant.yaml").read_text())
+    doc.pop("scenarios", None)
+    # the review's case: two model sizes and a mean quality target between them (the 8B alone misses
+    # it), so the feasibility phase must price in 70B columns the costed phase had not added
+    doc["workloads"][0]["models"] = ["llama-3.1-8b", "llama-3.1-70b"]
+    doc["workloads"][0]["quality"] = {"min_score": 80, "mode": "mean"}
+    doc["objective"]["energy_on_rented"] = True      # routing columns then have a cost (energy)
+    for lp in (load_problem_text(yaml.safe_dump(doc)), load_problem(ROOT / "problems" / "batch-summarization.yaml")):
+        k, m = _model(lp)
+        exact = solve(m, "highspy", "highs", time_limit_s=120, mip_gap=1e-6)
+        monkeypatch.setattr(reduced, "ARTIFICIAL_FACTOR", 1e-3)
+        r = solve(m, "highspy", "reduced", time_limit_s=120, mip_gap=1e-6)
+        monkeypatch.undo()
+        assert r.status == "optimal", (lp.problem.name, r.message)
+        _bracket(m, exact, r)
+    # an infeasible result names no LP bound (one priced with artificials is of no use there)
+    m = _budget_model(0.2)
+    monkeypatch.setattr(reduced, "ARTIFICIAL_FACTOR", 1e-3)
+    r = solve(m, "highspy", "reduced", time_limit_s=30, mip_gap=1e-4)
+    assert r.status == "infeasible" and "LP bound" not in r.message, r.message
+
+
 @pytest.mark.parametrize("share", [0.2, 0.5])
 def test_an_elastic_budget_relaxation_agrees_with_a_second_solver(share):
     """An elastic model prices only its slacks (nothing that serves demand costs): column

@@ -432,6 +432,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     if lp is None:
         return run.result(ERROR, message="the LP relaxation could not be solved: " + st.summary())
     if st.lp_converged and lp.unserved_rps > 1e-6:
+        st.lp_bound = float("nan")      # of no use for an infeasible LP (and priced with artificials)
         return run.result(INFEASIBLE, message=f"LP relaxation infeasible: even with fractional units at "
                                               f"least {lp.unserved_rps:.4g} req/s of demand cannot be served "
                                               f"within the constraints (caps, budget, quality); "
@@ -599,9 +600,11 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
     lp.num_col_ = 0
     h.passModel(lp)
 
+    feasibility = False         # the feasibility phase (below): every column at zero cost
+
     def add_columns(cols: np.ndarray) -> None:
         starts, rows, vals, nnz = run.csc.slice(cols)
-        h.addCols(len(cols), model.obj[cols], model.lb[cols],
+        h.addCols(len(cols), np.zeros(len(cols)) if feasibility else model.obj[cols], model.lb[cols],
                   np.where(np.isfinite(model.ub[cols]), model.ub[cols], inf), nnz, starts, rows, vals)
 
     add_columns(master_cols)
