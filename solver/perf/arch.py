@@ -93,6 +93,13 @@ def sliding_prefill_pairs(n, window):
     return m * n - 0.5 * m * m
 
 
+def prefill_flops(t: "CandidateTerms", n):
+    """FLOPs of one prefill of ``n`` prompt tokens on one device: the weights' 2 x active params per
+    token, full-attention pairs n^2 / 2 and the sliding layers' pairs (:func:`sliding_prefill_pairs`).
+    Numbers or numpy arrays.  (One definition for the perf model, its calibration and the simulator.)"""
+    return t.flops_tok * n + 0.5 * t.attn_full * n * n + t.attn_sw * sliding_prefill_pairs(n, t.window)
+
+
 def weight_bytes(model: Model, q: Quantization) -> float:
     """All weights of the model in this format, bytes (scales included via bytes_per_weight)."""
     return model.total_params_b.value * GB * q.bytes_per_weight.value

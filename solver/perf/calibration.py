@@ -52,7 +52,7 @@ import numpy as np
 
 from solver.errors import InputError, InputIssue
 from solver.yamlio import note_input
-from solver.perf.arch import sliding_prefill_pairs
+from solver.perf.arch import prefill_flops
 from solver.perf.model import PerfCandidate, PerfWorkload, engine_spec, evaluate
 from solver.perf.params import GroupParams, PerfParams, default_params
 
@@ -310,7 +310,7 @@ def predict(cases: Sequence[Case], catalog, params: PerfParams) -> np.ndarray:
         # the row's own batch; where it gives none, the largest that memory and the engine allow
         b = c.batch or max(1.0, min(spec.max_batch, math.floor(spec.kv_capacity_tokens / (I + O))))
         t = spec.terms
-        flops = b * (t.flops_tok * I + 0.5 * t.attn_full * I * I + t.attn_sw * sliding_prefill_pairs(I, t.window))
+        flops = b * prefill_flops(t, I)
         a, m = flops / t.flops_per_s, t.ne_time_s + t.exp_time_s
         pre_s = (max(a, m) + t.unoverlapped * min(a, m) + t.overhead_s + t.comm_fixed_s
                  + t.comm_per_token_s * b * I)

@@ -1169,7 +1169,7 @@ class EngineSpec:
         """One standalone prefill of ``tokens`` input tokens (the slower of compute and weight reads)."""
         t = self.terms
         n = np.asarray(tokens, dtype=float)
-        flops = t.flops_tok * n + 0.5 * t.attn_full * n * n + t.attn_sw * arch.sliding_prefill_pairs(n, t.window)
+        flops = arch.prefill_flops(t, n)
         mem = t.ne_time_s + t.exp_time_s * -np.expm1(np.maximum(n, 1.0) * t.log1m_p)
         s = (_blend(flops / t.flops_per_s, mem, t.unoverlapped) + t.overhead_s + t.comm_fixed_s
              + t.comm_per_token_s * n)

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from solver.perf.arch import sliding_prefill_pairs
+from solver.perf.arch import prefill_flops
 
 
 @runtime_checkable
@@ -59,7 +59,7 @@ def prefill_marginal_ms(engine, tokens) -> np.ndarray:
     t = getattr(engine, "terms", None)
     if t is not None and all(hasattr(t, k) for k in ("flops_tok", "attn_full", "attn_sw", "window",
                                                      "flops_per_s", "comm_per_token_s")):
-        flops = t.flops_tok * n + 0.5 * t.attn_full * n * n + t.attn_sw * sliding_prefill_pairs(n, t.window)
+        flops = prefill_flops(t, n)
         return (flops / t.flops_per_s + t.comm_per_token_s * n) * 1e3
     return np.asarray(engine.prefill_ms(n), dtype=float)
 
