@@ -1181,7 +1181,7 @@ def test_owned_devices_left_idle_are_counted_per_period(tmp_path):
         (3, 3), (3, 1), (3, 1)]
     assert verify_plan(lp.problem, lp.catalog, d).ok
     md = markdown_text(d)
-    assert "| owned in service | owned idle |" in md and "\n| 1 | chat 0.9 | 1 | 2 | 0 | 0 | $" in md, md
+    assert "| owned in service | owned idle |" in md and "\n| 1 | 0.9 | 1 | 2 | 0 | 0 | $" in md, md
     assert "owned devices idle: 4 device-periods" in md
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(d, json.loads((ROOT / "solver/schemas/plan.schema.json").read_text()))
@@ -1197,7 +1197,7 @@ def test_owned_devices_left_idle_are_counted_per_period(tmp_path):
     for r in old["periods"]["timeline"]:
         del r["idle_owned_devices"]
     assert verify_plan(lp.problem, lp.catalog, old).ok
-    assert "\n| 1 | chat 0.9 | 1 | - | 0 | 0 | $" in markdown_text(old)
+    assert "\n| 1 | 0.9 | 1 | - | 0 | 0 | $" in markdown_text(old)
 
 
 def test_a_unit_rows_owned_count_includes_the_devices_moved_in_and_out(tmp_path):
