@@ -17,7 +17,8 @@ import yaml
 from solver.coefficients import build_coefficients, prune_dominated
 from solver.mip import decompose
 from solver.mip.decompose import (DecompositionStats, fitted, monotone_bounds, not_decomposable, period_model,
-                                  prove_periods, reservation_share, same_deployments, solve_decomposed)
+                                  prove_periods, redecide_pairs, reservation_share, reserved_before_purchases,
+                                  same_deployments, solve_decomposed, stitch)
 from solver.mip.reduced import solve_reduced
 from solver.mip.periods import build_period_model
 from solver.mip.pipeline import solve_problem
@@ -203,6 +204,69 @@ def test_a_timeline_may_rent_what_a_period_plan_reserved(monkeypatch):
     r2 = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, stats=st2, whole_model_max_vars=0)
     assert r2.objective == pytest.approx(opt, rel=1e-6) and st2.stitched < 1.1 * opt
     assert r.best_bound * 1.03 < r2.best_bound <= opt * (1 + 1e-9)
+
+
+def test_reservations_before_purchases_arrive_are_decided_again_with_the_rest_fixed(monkeypatch):
+    """QA (40 workloads, 12 quarters): quarter 0 (no purchase yet) reserved 3-year terms, which a
+    12-quarter horizon lets serve every quarter (alpha 1), and later quarters kept them instead of
+    buying cheaper servers: 79% of the plan.  The pairs (accelerator, region) of such terms are
+    decided again, every offer and period, the rest of the plan fixed.  Here the stitched plan of
+    period plans priced at the hourly rate reserves H100s in Virginia for 12 quarters of which
+    the horizon has 4."""
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["acquisition"] = ["purchase", "on_demand", "reserved_3y"]
+    loaded = _load(doc)
+    opt = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9).plan.objective.total
+    k, spec, model, v = _parts(loaded)
+    monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    plan = stitch(k, spec, model, v, models, [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models])
+    assert model.violations(plan, tol=1e-6) == [] and model.objective_value(plan) > 4 * opt
+    pairs = reserved_before_purchases(k, spec, v, plan)
+    assert pairs == [("h100-sxm", "virginia")]
+    again = redecide_pairs(k, spec, model, v, plan, pairs, np.ones(k.n_c, bool), 30, 1e-9, None)
+    assert model.violations(again, tol=1e-6) == []
+    assert opt * (1 - 1e-9) <= model.objective_value(again) < 1.05 * opt
+    assert reserved_before_purchases(k, spec, v, again) == []
+    # what lies outside the pairs is unchanged
+    kind_key = [(o.accelerator, o.region) for o in k.offers]
+    other = [o for o in range(k.n_o) if kind_key[o] not in pairs]
+    nf = v.NF[:, other]
+    assert np.array_equal(again[nf[nf >= 0]], plan[nf[nf >= 0]])
+
+
+def test_a_period_that_cannot_be_served_stops_the_others_and_a_contradicted_bound_claims_no_gap(monkeypatch):
+    """QA: a period infeasible on its own was found in 0.1 s and reported after every other period
+    (38 s): the periods not yet started are skipped.  And a bound above a plan that satisfies every
+    row (a solver's error: HiGHS 1.12's presolve once called a model 'Optimal' 70x above a point
+    that satisfies it) was reported as the plan's cost, i.e. a proven optimum: now no gap."""
+    from dataclasses import replace as _replace
+    from solver.mip.status import INFEASIBLE, SolveResult
+    loaded = _load(BASE)
+    k, spec, model, v = _parts(loaded)
+    real = decompose.solve_reduced
+    started = []
+
+    def period_1_infeasible(m, **kw):
+        label = kw["stats"].label
+        started.append(label)
+        if label == "period 1: ":
+            return SolveResult(INFEASIBLE, "highspy", "reduced", 0.0, message="no fleet serves it")
+        return real(m, **kw)
+
+    monkeypatch.setattr(decompose, "solve_reduced", period_1_infeasible)
+    r = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, whole_model_max_vars=0, threads=2)
+    assert r.status == "infeasible" and r.message.startswith("period 1 cannot be served on its own")
+    assert sorted(started) == ["period 0: ", "period 1: "]       # periods 2 and 3 never started
+
+    def bound_too_high(m, **kw):
+        res = real(m, **kw)
+        return _replace(res, best_bound=res.best_bound * 10) if kw["stats"].label == "period 2: " else res
+
+    monkeypatch.setattr(decompose, "solve_reduced", bound_too_high)
+    r = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, whole_model_max_vars=0, threads=2)
+    assert r.status == "time_limit" and r.best_bound is None and r.has_plan
+    assert "no gap is claimed" in r.message and model.violations(r.values, tol=1e-6) == []
 
 
 def test_decomposition_brackets_the_whole_model_optimum(whole):
