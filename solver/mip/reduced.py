@@ -631,7 +631,9 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
     # serves demand costs anything (an elastic model, whose slacks alone cost), or artificials
     # left at convergence (QA: raised x1000 up to 1e14 against a budget no plan meets, each LP
     # slower, the 60 s limit ran out before infeasibility was proven: 'explain' took 6 minutes)
-    feasibility = not (len(per_req) and float(np.max(per_req)) > 0.0)
+    # (per_req cannot tell: a routing column without an upper bound has a per-request cost of 0)
+    serving = np.concatenate([x, run.y, model.blocks["n"]]).astype(np.int64)
+    feasibility = not np.any(model.obj[serving] != 0.0)
     if feasibility:
         costs(real=False)
     while True:
