@@ -601,6 +601,7 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
     h.passModel(lp)
 
     feasibility = False         # the feasibility phase (below): every column at zero cost
+    raises = 0                  # times the artificial price was raised x1000
 
     def add_columns(cols: np.ndarray) -> None:
         starts, rows, vals, nnz = run.csc.slice(cols)
@@ -658,7 +659,14 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
             art = np.asarray(sol.col_value, float)[art_pos]
             if art.sum() > 1e-7 and not feasibility:
                 # unserved demand at convergence: infeasible, or the artificial price is below
-                # what serving really costs; the feasibility phase tells which
+                # what serving really costs.  A higher price usually settles it (and keeps the LP
+                # solution the incumbent search starts from as it was); after two raises the
+                # feasibility phase tells which (each raise makes the master LP slower)
+                if raises < 2:
+                    raises += 1
+                    big *= 1000.0
+                    h.changeColsCost(n_art, art_pos, np.full(n_art, big))
+                    continue
                 feasibility = True
                 costs(real=False)
                 continue
