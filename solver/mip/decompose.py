@@ -294,6 +294,23 @@ def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c
     return out
 
 
+def in_blocks(model: LinearModel, v: PeriodVars) -> np.ndarray:
+    """Per column of the multi-period model: whether it is one of the plan's blocks (replicas, routes,
+    spares, units, purchases, reservations, retirements, moves); the others are auxiliary (deviations)."""
+    listed = np.zeros(model.n_vars, bool)
+    for M in (v.Y, v.X, v.SP, v.NF, v.NE, v.B, v.Z, v.R, v.MV):
+        listed[M[M >= 0]] = True
+    return listed
+
+
+def lifted(model: LinearModel, cols: np.ndarray, v_sub: np.ndarray) -> np.ndarray:
+    """A submodel's solution on ``cols`` as a full-length one (integers rounded)."""
+    out = np.zeros(model.n_vars)
+    out[cols] = v_sub
+    out[model.is_int] = np.round(out[model.is_int])
+    return out
+
+
 def reserved_before_purchases(k: Coefficients, spec: PeriodSpec, v: PeriodVars, values: np.ndarray) -> list:
     """The (accelerator, region) pairs where the plan starts a reservation in a period before any
     purchase arrives (while some purchase arrives later in the horizon)."""
@@ -326,9 +343,7 @@ def redecide_pairs(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: Per
         free.append(M.ravel())
     free = np.concatenate(free).astype(np.int64)
     free = free[free >= 0]
-    listed = np.zeros(model.n_vars, bool)
-    for M in (v.Y, v.X, v.SP, v.NF, v.NE, v.B, v.Z, v.R, v.MV):
-        listed[M[M >= 0]] = True
+    listed = in_blocks(model, v)
     fixed = np.flatnonzero(listed & (np.abs(values) > 1e-9))
     cols = np.unique(np.concatenate([free, fixed, np.flatnonzero(~listed)]))
     sub = submodel(model, cols)
@@ -338,12 +353,7 @@ def redecide_pairs(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: Per
     pin = ~is_free[cols]
     sub.lb[pin] = sub.ub[pin] = values[cols][pin]
     v_sub, _, _ = run_mip(sub, time_limit_s, mip_gap, threads, start=values[cols])
-    if v_sub is None:
-        return None
-    out = np.zeros(model.n_vars)
-    out[cols] = v_sub
-    out[model.is_int] = np.round(out[model.is_int])
-    return out
+    return None if v_sub is None else lifted(model, cols, v_sub)
 
 
 def same_deployments(k: Coefficients, used_c: np.ndarray) -> np.ndarray:
@@ -385,10 +395,7 @@ def restricted_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v:
         ok = np.array([keep_o[a] and keep_o[b] for a, b in spec.moves], bool)
         mv = v.MV[:, ok]
         cols.append(mv[mv >= 0].ravel())
-    listed = np.zeros(model.n_vars, bool)
-    for M in (v.Y, v.X, v.SP, v.NF, v.NE, v.B, v.Z, v.R, v.MV):
-        listed[M[M >= 0]] = True
-    cols.append(np.flatnonzero(~listed))
+    cols.append(np.flatnonzero(~in_blocks(model, v)))
     return np.unique(np.concatenate(cols).astype(np.int64))
 
 
@@ -444,9 +451,7 @@ def solve_restricted(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     if v_sub is None:
         log.info("restricted heuristic: %s, no plan", text)
         return None
-    plan = np.zeros(model.n_vars)
-    plan[cols] = v_sub
-    plan[model.is_int] = np.round(plan[model.is_int])
+    plan = lifted(model, cols, v_sub)
     if model.violations(plan, tol=1e-6):
         log.info("restricted heuristic: its plan breaks a row of the whole model")
         return None
@@ -676,10 +681,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         if is_whole and np.isfinite(lb_sub):
             bound = max(bound, float(lb_sub))
         if v_sub is not None:
-            cand = np.zeros(model.n_vars)
-            cand[cols] = v_sub
-            cand[model.is_int] = np.round(cand[model.is_int])
-            consider(cand, "master plan")
+            consider(lifted(model, cols, v_sub), "master plan")
     st.master_status = ", then ".join(statuses) or "not run"
     secs = time.perf_counter() - t0
     if best is None:
