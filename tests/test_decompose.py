@@ -165,16 +165,23 @@ def test_a_reserved_unit_is_charged_its_terms_share_in_each_period(monkeypatch):
     assert reservation_share(spec2, o) == pytest.approx(geo(4) / geo(2), rel=1e-12)
 
 
-def test_a_timeline_may_rent_what_a_period_plan_reserved(monkeypatch):
-    """Quarter 0 (purchases not yet arrived) must rent; its period plan, pricing a 3-year term at
-    its hourly rate, reserves, and the stitched plan pays 12 quarters for one (QA: a 48-workload plan
-    at 64.5%).  The restricted master gets the same deployments on every offer, so it can rent them
-    instead: with the relaxation's old pricing (alpha = 1) it still finds the whole model's optimum."""
+@pytest.fixture(scope="module")
+def rent_or_reserve():
+    """BASE with purchases (one-quarter lead), on-demand and 3-year reservations: (the whole
+    model's optimum by HiGHS, the model's parts)."""
     doc = copy.deepcopy(BASE)
     doc["fleet"]["acquisition"] = ["purchase", "on_demand", "reserved_3y"]
     loaded = _load(doc)
     opt = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9).plan.objective.total
-    k, spec, model, v = _parts(loaded)
+    return opt, _parts(loaded)
+
+
+def test_a_timeline_may_rent_what_a_period_plan_reserved(monkeypatch, rent_or_reserve):
+    """Quarter 0 (purchases not yet arrived) must rent; its period plan, pricing a 3-year term at
+    its hourly rate, reserves, and the stitched plan pays 12 quarters for one (QA: a 48-workload plan
+    at 64.5%).  The restricted master gets the same deployments on every offer, so it can rent them
+    instead: with the relaxation's old pricing (alpha = 1) it still finds the whole model's optimum."""
+    opt, (k, spec, model, v) = rent_or_reserve
     monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
     st = DecompositionStats()
     r = solve_decomposed(k, spec, model, v, time_limit_s=60, mip_gap=1e-6, stats=st, whole_model_max_vars=0)
@@ -201,18 +208,14 @@ def test_a_timeline_may_rent_what_a_period_plan_reserved(monkeypatch):
     assert r.best_bound * 1.03 < r2.best_bound <= opt * (1 + 1e-9)
 
 
-def test_reservations_before_purchases_arrive_are_decided_again_with_the_rest_fixed(monkeypatch):
+def test_reservations_before_purchases_arrive_are_decided_again_with_the_rest_fixed(monkeypatch, rent_or_reserve):
     """QA (40 workloads, 12 quarters): quarter 0 (no purchase yet) reserved 3-year terms, which a
     12-quarter horizon lets serve every quarter (alpha 1), and later quarters kept them instead of
     buying cheaper servers: 79% of the plan.  The pairs (accelerator, region) of such terms are
     decided again, every offer and period, the rest of the plan fixed.  Here the stitched plan of
     period plans priced at the hourly rate reserves H100s in Virginia for 12 quarters of which
     the horizon has 4."""
-    doc = copy.deepcopy(BASE)
-    doc["fleet"]["acquisition"] = ["purchase", "on_demand", "reserved_3y"]
-    loaded = _load(doc)
-    opt = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9).plan.objective.total
-    k, spec, model, v = _parts(loaded)
+    opt, (k, spec, model, v) = rent_or_reserve
     monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
     models = [period_model(k, spec, t) for t in range(spec.n_periods)]
     plan = stitch(k, spec, model, v, models, [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models])
