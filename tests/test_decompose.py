@@ -17,8 +17,9 @@ import yaml
 from solver.coefficients import build_coefficients, prune_dominated
 from solver.mip import decompose
 from solver.mip.decompose import (DecompositionStats, fitted, monotone_bounds, not_decomposable, period_model,
-                                  prove_periods, redecide_pairs, reservation_share, reserved_before_purchases,
-                                  same_deployments, solve_decomposed, stitch)
+                                  neighbourhoods, prove_periods, redecide_pairs, reservation_share,
+                                  reserved_before_purchases, restricted_columns, same_deployments,
+                                  solve_decomposed, stitch, timeline_search)
 from solver.mip.reduced import solve_reduced
 from solver.mip.periods import build_period_model
 from solver.mip.pipeline import solve_problem
@@ -231,6 +232,96 @@ def test_reservations_before_purchases_arrive_are_decided_again_with_the_rest_fi
     other = [o for o in range(k.n_o) if kind_key[o] not in pairs]
     nf = v.NF[:, other]
     assert np.array_equal(again[nf[nf >= 0]], plan[nf[nf >= 0]])
+
+
+def _search(k, spec, model, v, plan, wanted, seconds=30.0):
+    """timeline_search from ``plan`` on the candidates ``wanted``: (best plan, the plans offered)."""
+    seen = []
+    best = [plan]
+
+    def accept(cand):
+        assert model.violations(cand, tol=1e-6) == []
+        seen.append(cand)
+        if model.objective_value(cand) < model.objective_value(best[0]):
+            best[0] = cand
+        return best[0]
+
+    cols = restricted_columns(k, spec, model, v, wanted)
+    timeline_search(k, model, v, plan, cols, wanted, seconds, 1e-9, None, accept)
+    return best[0], seen
+
+
+def test_the_timeline_search_with_one_neighbourhood_for_everything_finds_the_optimum(monkeypatch, rent_or_reserve):
+    """One region: its neighbourhood frees every offer, so the first small MIP is the whole model
+    (every candidate wanted) and must reach the optimum HiGHS finds for it (the fixture), from a
+    stitched plan more than four times dearer."""
+    opt, (k, spec, model, v) = rent_or_reserve
+    monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    plan = stitch(k, spec, model, v, models, [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models])
+    assert model.objective_value(plan) > 4 * opt
+    wanted = np.ones(k.n_c, bool)
+    masks = neighbourhoods(k, model, v, plan, wanted)
+    on = np.zeros(k.n_o, bool)
+    on[k.cand_offer()] = True
+    assert {o.region for o in k.offers} == {"virginia"} and np.array_equal(masks[0], on)
+    best, _ = _search(k, spec, model, v, plan, wanted)
+    assert model.objective_value(best) == pytest.approx(opt, rel=1e-6)
+
+
+def test_the_timeline_search_changes_one_neighbourhood_at_a_time(monkeypatch):
+    """Two regions, three accelerators: each small MIP leaves free only the integer columns (units,
+    purchases, reservations, replicas) of one region's or one accelerator's offers; every plan the
+    search offers differs from the plan it started that step from only there, and no plan it keeps
+    costs more than the one before."""
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["regions"] = ["virginia", "oregon"]
+    doc["fleet"]["acquisition"] = ["purchase", "on_demand", "reserved_1y"]
+    loaded = _load(doc)
+    k, spec, model, v = _parts(loaded)
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    plan = stitch(k, spec, model, v, models, [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models])
+    wanted = np.ones(k.n_c, bool)
+    masks = neighbourhoods(k, model, v, plan, wanted)
+    regions = {o.region for o in k.offers}
+    accelerators = {o.accelerator for o in k.offers}
+    assert len(masks) <= len(regions) + len(accelerators)
+    # which offer each integer column belongs to
+    offer_of = {}
+    cand_offer = k.cand_offer()
+    for M in (v.NF, v.NE, v.B, v.Z, v.R):
+        for idx in np.ndindex(M.shape):
+            if M[idx] >= 0:
+                offer_of[model.var_names[M[idx]]] = idx[-1]
+    for M in (v.Y, v.SP):
+        for idx in np.ndindex(M.shape):
+            if M[idx] >= 0:
+                offer_of[model.var_names[M[idx]]] = cand_offer[idx[-1]]
+    free_sets = []
+    real_run_mip = decompose.run_mip
+
+    def spy(sub, *a, **kw):
+        free = sub.is_int & (sub.lb < sub.ub)
+        free_sets.append({offer_of[sub.var_names[j]] for j in np.flatnonzero(free)})
+        return real_run_mip(sub, *a, **kw)
+
+    monkeypatch.setattr(decompose, "run_mip", spy)
+    best, seen = _search(k, spec, model, v, plan, wanted)
+    assert seen and model.objective_value(best) <= model.objective_value(plan)
+    assert free_sets and all(fs for fs in free_sets)
+    groups = [{o for o in range(k.n_o) if k.offers[o].region == r} for r in regions]
+    groups += [{o for o in range(k.n_o) if k.offers[o].accelerator == a} for a in accelerators]
+    for fs in free_sets:
+        assert any(fs <= g for g in groups), fs
+    # the unit, purchase and reservation columns of each offer, every period
+    per_offer = [np.concatenate([M[..., o].ravel() for M in (v.NF, v.NE, v.B, v.Z, v.R)]) for o in range(k.n_o)]
+    per_offer = [c[c >= 0] for c in per_offer]
+    start = plan
+    for cand in seen:
+        changed = {o for o in range(k.n_o) if not np.allclose(cand[per_offer[o]], start[per_offer[o]])}
+        assert any(changed <= {o for o in range(k.n_o) if m[o]} for m in masks + [np.zeros(k.n_o, bool)]), changed
+        if model.objective_value(cand) < model.objective_value(start):
+            start = cand
 
 
 def test_a_period_that_cannot_be_served_stops_the_others_and_a_contradicted_bound_claims_no_gap(monkeypatch):
