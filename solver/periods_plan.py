@@ -166,7 +166,7 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
     ``previous``: an earlier plan's JSON dict of the same horizon (same period 0), whose periods
     0..``executed_through`` have been carried out: their decisions are kept, later ones re-decided.
     """
-    from solver.mip.pipeline import Solved, tidy, unservable_message
+    from solver.mip.pipeline import Solved, checked, unservable_message
     p = loaded.problem
     if p.objective.periods is None:
         raise InputError(InputIssue("re-optimisation needs a multi-period problem", file=loaded.file,
@@ -227,7 +227,8 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict in some period (power, availability, budget, "
                             "spot share, lead times or fixed period-0 decisions)")
-    res = tidy(model, res)
+    res = checked(model, res, time_left_s=time_limit_s - (time.perf_counter() - t0), threads=threads,
+                  mip_gap=mip_gap)
     plan = build_period_plan(p, k, spec, model, v, res, scenario=loaded.scenario,
                              time_limit_s=time_limit_s, mip_gap=mip_gap)
     if previous is not None and plan.periods is not None:

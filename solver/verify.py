@@ -184,6 +184,26 @@ def check_structure(rep: VerifyReport, plan: dict) -> None:
                  f"period {row.get('period')} slice {sl.get('slice')} deployments")
 
 
+def check_solver_claims(rep: "VerifyReport", plan: dict) -> None:
+    """What the plan says of its own proof: a lower bound above its cost is no bound, and a plan
+    called optimal must be within the gap it was asked for (QA: HiGHS 1.12's presolve returned a
+    plan as optimal whose recorded bound, 317,436, was above its cost, 248,970; 53,540.64 is the
+    optimum).  The recorded figures have 9 significant digits: compared at that precision."""
+    sol = plan.get("solver") or {}
+    total = (plan.get("objective") or {}).get("total")
+    bound, gap, asked = sol.get("best_bound"), sol.get("gap"), sol.get("mip_gap")
+    if isinstance(bound, (int, float)) and isinstance(total, (int, float)):
+        rep.checks += 1
+        if bound > total + REL_TOL * max(1.0, abs(total)):
+            rep.add("solver", "solver.best_bound", f"the plan's lower bound {bound:,.2f} is above its own cost "
+                    f"{total:,.2f}: the solver's proof is wrong and the plan may be far from optimal", bound - total)
+    if plan.get("status") == "optimal" and isinstance(gap, (int, float)) and isinstance(asked, (int, float)):
+        rep.checks += 1
+        if gap > asked + 1e-6:
+            rep.add("solver", "status", f"the plan is called optimal with a gap of {gap:.4%}, above the "
+                    f"{asked:.4%} it was solved to", gap - asked)
+
+
 def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     """Every violation of ``plan`` (a Plan or its JSON dict) against ``problem`` (a Problem, or
     the LoadedProblem around it)."""
@@ -199,6 +219,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     check_structure(rep, plan)
     if rep.violations:
         return rep      # the checks below sum these counts: with one of them broken they would mislead
+    check_solver_claims(rep, plan)
     if plan.get("periods") is not None or problem.objective.periods is not None:
         if plan.get("periods") is None:
             rep.add("periods", "plan", "the problem plans over periods but the plan has no `periods`")

@@ -563,3 +563,22 @@ def test_plans_record_their_calibration_and_verify_notes_another(tmp_path, capsy
     finally:
         monkeypatch.delenv("FLEETOPT_CALIBRATION_DIR", raising=False)
         reset_default_params()
+
+
+def test_a_bound_above_the_plans_cost_and_an_optimal_plan_outside_its_gap_are_flagged(solved):
+    """QA (randomised campaign): highspy/highs wrote a plan of 248,970.21 USD as optimal with a best
+    bound of 317,436.40 and a gap of 27.5% against a mip_gap of 1e-6; verify said ok."""
+    lp, plan = solved
+    total = plan["objective"]["total"]
+    assert plan["solver"]["mip_gap"] is not None
+    p = copy.deepcopy(plan)
+    p["solver"].update(best_bound=total * 1.275, gap=0.275)
+    _, rep = kinds(lp, p)
+    assert {(v.kind, v.where) for v in rep.violations} == {("solver", "solver.best_bound"), ("solver", "status")}
+    # a time-limited plan may have any gap; a bound at the cost (to the plan's 9 digits) is fine
+    p = copy.deepcopy(plan)
+    p["status"] = "time_limit"
+    p["solver"].update(best_bound=total * 0.9, gap=0.1)
+    assert kinds(lp, p)[0] == set()
+    p["solver"].update(best_bound=total * (1 + 5e-7))
+    assert kinds(lp, p)[0] == set()

@@ -504,7 +504,7 @@ def _carbon_front(loaded, points: int, options: SolveOptions, verify: bool, t0: 
             res = run(m)
             if res.status != "infeasible":
                 break
-        plan = build_plan(p, k, m, tidy(m, res), scenario=loaded.scenario,
+        plan = build_plan(p, k, m, checked(m, res, time_left_s=0.0), scenario=loaded.scenario,
                           time_limit_s=tl, mip_gap=gap).to_dict()
         viol = None
         if verify and plan.get("status") in HAS_PLAN:

@@ -157,6 +157,7 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
     # ends this one in the main thread (they were left behind: CBC running to its time limit).
     # HiGHS runs in this process: no folder, and no SIGTERM handler, which Python could only run
     # after HiGHS returns (review: SIGTERM then waited for the whole solve)
+    crashed = ""
     scratch = (stop.solver_scratch("fleetopt-pulp-") if solver == "cbc"
                else contextlib.nullcontext(None))
     with scratch as tmp:
@@ -175,8 +176,23 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads)
         if not cmd.available():
             return SolveResult(ERROR, "pulp", solver, 0.0, message=f"pulp solver {solver} not available")
+        t_start = time.perf_counter()
         with quiet_stdout(solver == "highs" and not msg):   # HiGHS 1.12 prints debug lines
-            prob.solve(cmd)
+            try:
+                prob.solve(cmd)
+            except pulp.PulpSolverError:
+                if solver != "cbc":
+                    raise
+                # CBC 2.10.3 (PuLP's) can die of a segmentation fault, writing no solution file, with
+                # preprocessing off when it finds the model infeasible early (QA: an infeasible budget
+                # came out as 'error', exit 5, without its explanation); once more with it on, in
+                # the time left
+                left = max(time_limit_s - (time.perf_counter() - t_start), 1.0)
+                cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=left, gapRel=mip_gap, threads=threads,
+                                        logPath=log_path, keepFiles=False, warmStart=start is not None)
+                cmd.tmpDir = tmp
+                prob.solve(cmd)
+                crashed = "CBC crashed with preprocessing off; solved again with it on: "
         sol = prob.sol_status
         if solver == "cbc" and os.path.exists(log_path):
             best_bound = _cbc_bound(open(log_path, encoding="utf-8", errors="replace").read())
@@ -188,7 +204,7 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             except Exception:  # noqa: BLE001 - bound is informative only
                 best_bound = None
 
-    raw = f"pulp status {pulp.LpStatus.get(prob.status, prob.status)}, solution {sol}"
+    raw = crashed + f"pulp status {pulp.LpStatus.get(prob.status, prob.status)}, solution {sol}"
     status = pulp_status(prob.status, sol)
     values = None
     if status in (OPTIMAL, TIME_LIMIT):

@@ -67,8 +67,8 @@ def highs_from_model(model: LinearModel, *, relax: bool, time_limit_s: float, mi
 
 
 def run_mip(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Optional[int],
-            start: Optional[np.ndarray] = None,
-            cutoff: Optional[float] = None) -> tuple[Optional[np.ndarray], float, str]:
+            start: Optional[np.ndarray] = None, cutoff: Optional[float] = None,
+            presolve: bool = True) -> tuple[Optional[np.ndarray], float, str]:
     """(values or None, dual bound, HiGHS model status text) of the MIP ``model``.
 
     ``cutoff``: prune every node whose bound reaches it (HiGHS ``objective_bound``), i.e. search
@@ -86,6 +86,8 @@ def run_mip(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Op
         h.cbMipInterrupt.subscribe(stop.interrupt_callback)
     if cutoff is not None:
         h.setOptionValue("objective_bound", float(cutoff))
+    if not presolve:
+        h.setOptionValue("presolve", "off")
     if start is not None:
         sol = highspy.HighsSolution()
         sol.col_value = [float(v) for v in start]
@@ -116,8 +118,9 @@ def _normalise(status_text: str, has_plan: bool, gap: Optional[float], mip_gap: 
 
 def solve_highspy(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
                   threads: Optional[int], msg: bool = False,
-                  start: Optional[np.ndarray] = None) -> SolveResult:
-    """Solve with HiGHS directly; ``solver`` is one of :data:`SOLVERS`."""
+                  start: Optional[np.ndarray] = None, presolve: bool = True) -> SolveResult:
+    """Solve with HiGHS directly; ``solver`` is one of :data:`SOLVERS` (``presolve``: whole-model
+    solves only, see :func:`solver.mip.pipeline.checked`)."""
     try:
         import highspy  # noqa: F401
     except ImportError:
@@ -132,7 +135,9 @@ def solve_highspy(model: LinearModel, solver: str, time_limit_s: float, mip_gap:
         note = "(column generation needs the single-period fleet model; this model went to HiGHS whole) "
     else:
         note = ""
-    values, bound, text = run_mip(model, time_limit_s, mip_gap, threads, start=start)
+    values, bound, text = run_mip(model, time_limit_s, mip_gap, threads, start=start, presolve=presolve)
+    if not presolve:
+        note += "presolve off; "
     obj = model.objective_value(values) if values is not None else None
     gap = None
     if obj is not None and np.isfinite(bound):

@@ -19,7 +19,7 @@ from solver.mip.backends import BACKENDS, solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.options import SolveOptions
-from solver.mip.status import ERROR, INFEASIBLE, SolveResult
+from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
 from solver.plan import PLAN_ARGUMENTS, Plan, build_plan, check_earlier_plan, plan_dict
 from solver.problem.load import require_loaded
 from solver.progress import solved, starting
@@ -118,6 +118,48 @@ def tidy(model: LinearModel, res: SolveResult) -> SolveResult:
     return drop_idle(model, settle_continuous(model, drop_idle(model, res)))
 
 
+def contradicted(res: SolveResult) -> bool:
+    """Whether ``res`` holds a plan cheaper than its own proven bound (beyond rounding): the bound,
+    and any optimality claimed with it, is then wrong."""
+    return (res.has_plan and res.best_bound is not None and res.objective is not None
+            and res.objective < res.best_bound - 1e-6 * max(1.0, abs(res.best_bound)))
+
+
+def checked(model: LinearModel, res: SolveResult, *, time_left_s: float, threads: Optional[int] = None,
+            mip_gap: float = 1e-4) -> SolveResult:
+    """:func:`tidy`, then a plan cheaper than the solver's own bound caught.
+
+    Why: HiGHS 1.12's MIP presolve sometimes returns a point as "Optimal" that is not (QA: a
+    three-period problem, 317,436 USD "optimal" with bound 317,436, where 53,540.64 is feasible and
+    every other solver's optimum; HiGHS alone on the MPS file agrees with presolve on, not off).  Idle
+    replicas dropped took the plan to 248,970, below the bound: the proof is false.  A HiGHS whole-model
+    solve is then run again without presolve, from the tidied plan, in the time left; whatever the
+    outcome, a bound a plan contradicts is dropped and no optimality is claimed on it.
+    """
+    t = tidy(model, res)
+    if not contradicted(t):
+        return t
+    note = (f"the solver's bound {t.best_bound:,.2f} is above a plan it returned ({t.objective:,.2f} once idle "
+            "replicas were dropped): its proof is wrong (a solver fault)")
+    log.warning("%s", note)
+    if t.backend == "highspy" and "HiGHS" in t.message and time_left_s >= 1.0:
+        from solver.mip.highspy_backend import solve_highspy
+        again = solve_highspy(model, "highs", time_left_s, mip_gap, threads, start=t.values, presolve=False)
+        if again.values is not None:
+            again.values = np.clip(np.where(model.is_int, np.round(again.values), again.values), model.lb, model.ub)
+            again.objective = model.objective_value(again.values)
+        again = tidy(model, again)
+        log.info("solved again without presolve: %s", solved(again))
+        if again.has_plan and not contradicted(again) and again.objective <= t.objective + 1e-9:
+            again.message = f"{note}; solved again with HiGHS's presolve off: {again.message}"
+            again.seconds += t.seconds
+            return again
+    status = TIME_LIMIT if t.status == OPTIMAL else t.status
+    return replace(t, status=status, best_bound=None,
+                   message=f"{t.message}; {note}: no gap is claimed; try another solver (e.g. --backend pulp "
+                           "--solver cbc)")
+
+
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
                        time_limit_s: float, mip_gap: float, threads: Optional[int] = None,
                        scenario: Optional[str] = None, fallback: Sequence[str] = (),
@@ -165,7 +207,8 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
             res.message += ("; the constraints conflict (availability, power, budget, spot share, "
                             "mean quality or redundancy); try relaxing one at a time with --scenario")
     log.info(solved(res))
-    res = tidy(model, res)
+    res = checked(model, res, time_left_s=time_limit_s - (time.perf_counter() - t0), threads=threads,
+                  mip_gap=mip_gap)
     plan = build_plan(problem, k, model, res, scenario=scenario, time_limit_s=time_limit_s,
                       mip_gap=mip_gap)
     return Solved(plan, k, model, res)

@@ -1,0 +1,112 @@
+"""Solver faults caught: a proof a plan contradicts, and a solver process that crashes.
+
+Reference values come from other solvers (pulp/cbc and HiGHS without presolve agree on the
+optimum of the presolve case; HiGHS and OR-Tools' CBC on the infeasibility of the crash case) and
+from the QA's hand calculation (tests/data/*.yaml headers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from solver.mip.pipeline import checked, contradicted, solve_problem, tidy
+from solver.mip.status import OPTIMAL, TIME_LIMIT, SolveResult
+from solver.problem.load import load_problem
+from solver.verify import verify_plan
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def presolve_case():
+    loaded = load_problem(DATA / "presolve_fault.yaml")
+    ref = solve_problem(loaded, backend="pulp", solver="cbc", time_limit_s=60, mip_gap=1e-9)
+    assert ref.plan.status == "optimal"
+    return loaded, ref.plan.objective.total
+
+
+def test_a_highs_plan_cheaper_than_its_own_bound_is_solved_again_without_presolve(presolve_case):
+    """QA: highspy/highs called a plan of 248,970 USD (317,436 before idle replicas were dropped)
+    optimal with a bound of 317,436; the optimum is 53,540.64.  The plan now has the optimum (or,
+    should a later HiGHS not fail here, at least no false proof)."""
+    loaded, opt = presolve_case
+    assert opt == pytest.approx(53540.64, abs=0.01)
+    s = solve_problem(loaded, backend="highspy", solver="highs", time_limit_s=60, mip_gap=1e-6)
+    assert s.plan.objective.total == pytest.approx(opt, rel=1e-6)
+    assert s.plan.status == "optimal" and not contradicted(s.result)
+    assert verify_plan(loaded.problem, loaded.catalog, s.plan.to_dict()).ok
+
+
+def _bad_proof(model, values, bound):
+    return SolveResult(OPTIMAL, "highspy", "highs", 0.1, values=values, objective=model.objective_value(values),
+                       best_bound=bound, message="HiGHS Optimal")
+
+
+def test_a_contradicted_proof_is_dropped_and_highs_runs_again(monkeypatch, presolve_case):
+    """The path itself, forced: a feasible plan at twice the optimum handed over as 'optimal' with a
+    bound above its cost.  HiGHS with presolve off, from that plan, finds the optimum; where no
+    time is left, or the solver is not HiGHS, the plan is kept without a gap and not called optimal."""
+    loaded, opt = presolve_case
+    s = solve_problem(loaded, backend="pulp", solver="cbc", time_limit_s=60, mip_gap=1e-9)
+    model, good = s.model, s.result.values
+    # a dearer feasible plan: one more unit of the first rented offer in service everywhere
+    worse = good.copy()
+    ne = model.blocks["NE"] if "NE" in model.blocks else model.blocks["n"]
+    cols = np.asarray(ne).ravel()
+    cols = cols[cols >= 0]
+    j = cols[np.argmax(model.obj[cols])]
+    worse[j] += 1
+    assert model.violations(worse, tol=1e-6) == []
+    cost = model.objective_value(worse)
+    assert cost > opt * (1 + 1e-6)
+    bad = _bad_proof(model, worse, cost * 1.01)
+    assert contradicted(tidy(model, bad))
+    again = checked(model, bad, time_left_s=30, mip_gap=1e-9)
+    assert again.status == OPTIMAL and again.objective == pytest.approx(opt, rel=1e-6)
+    assert "presolve off" in again.message and not contradicted(again)
+    no_time = checked(model, bad, time_left_s=0.0)
+    assert no_time.status == TIME_LIMIT and no_time.best_bound is None and "proof is wrong" in no_time.message
+    other = checked(model, replace(bad, backend="pulp", solver="cbc", message="pulp status Optimal"),
+                    time_left_s=30)
+    assert other.status == TIME_LIMIT and other.best_bound is None
+    # a bound at the plan's own cost is no contradiction
+    fine = checked(model, _bad_proof(model, good, model.objective_value(good)), time_left_s=30)
+    assert fine.status == OPTIMAL and fine.best_bound == pytest.approx(opt, rel=1e-9)
+
+
+def test_cbc_crashing_on_an_infeasible_model_is_solved_again_and_called_infeasible():
+    """QA: PuLP's CBC with preprocessing off died (segfault) on this infeasible budget: 'error',
+    exit 5, no explanation.  By hand the cheapest fleet costs 500.5 USD/month against 300; HiGHS
+    agrees it is infeasible."""
+    loaded = load_problem(DATA / "cbc_crash_infeasible.yaml")
+    h = solve_problem(loaded, backend="highspy", solver="highs", time_limit_s=30)
+    assert h.plan.status == "infeasible"
+    c = solve_problem(loaded, backend="pulp", solver="cbc", time_limit_s=30)
+    assert c.plan.status == "infeasible"
+
+
+def test_cbc_is_run_again_with_preprocessing_when_its_process_fails(monkeypatch, presolve_case):
+    """The retry, forced: a CBC run with preprocessing off raises PuLP's error (as a crashed CBC
+    leaves no solution file); the second run, with preprocessing, gives the optimum."""
+    import pulp
+
+    loaded, opt = presolve_case
+    real = pulp.PULP_CBC_CMD
+    calls = []
+
+    class Flaky(real):
+        def actualSolve(self, lp, **kw):
+            calls.append(list(self.options))
+            if "preprocess off" in self.options:
+                raise pulp.PulpSolverError("Pulp: Error while executing (test)")
+            return super().actualSolve(lp, **kw)
+
+    monkeypatch.setattr(pulp, "PULP_CBC_CMD", Flaky)
+    s = solve_problem(loaded, backend="pulp", solver="cbc", time_limit_s=60, mip_gap=1e-9)
+    assert calls and calls[0] == ["preprocess off"] and len(calls) == 2
+    assert s.plan.status == "optimal" and s.plan.objective.total == pytest.approx(opt, rel=1e-6)
+    assert "CBC crashed" in s.result.message
