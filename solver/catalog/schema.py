@@ -24,6 +24,7 @@ SCHEMA_VERSION = 1
 NumberFormat = Literal["fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4"]
 Confidence = Literal["high", "medium", "low"]
 Acquisition = Literal["on_demand", "spot", "reserved_1y", "reserved_3y", "purchase"]
+InterconnectKind = Literal["nvlink", "infinity-fabric", "pcie", "ici", "neuronlink", "roce"]
 ACQUISITIONS: tuple[str, ...] = ("on_demand", "spot", "reserved_1y", "reserved_3y", "purchase")
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -105,7 +106,7 @@ class PosFigure(Figure):
 class Interconnect(Strict):
     """Scale-up link between devices of one node (used for tensor parallelism)."""
 
-    kind: Literal["nvlink", "infinity-fabric", "pcie", "ici", "neuronlink", "roce"]
+    kind: InterconnectKind
     bandwidth_gbps: PosFigure = Field(description="Per device, one direction, GB/s.")
     latency_us: Optional[PosFigure] = Field(None, description="Per collective hop, microseconds.")
 

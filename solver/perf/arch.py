@@ -215,7 +215,8 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
     if tp > 1:
         lat = (acc.interconnect.latency_us.value if acc.interconnect.latency_us
                else gp.allreduce_latency_us) * 1e-6
-        link = acc.interconnect.bandwidth_gbps.value * GB * gp.link_efficiency
+        link = (acc.interconnect.bandwidth_gbps.value * GB
+                * gp.link_efficiency_by_interconnect.get(acc.interconnect.kind, gp.link_efficiency))
         comm_fixed = 2 * model.num_layers * lat
         comm_tok = 2 * model.num_layers * 2 * (tp - 1) / tp * model.hidden_size * gp.activation_bytes / link
     else:

@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 from pydantic import Field, ValidationError
 
 from solver.errors import InputError, InputIssue
 from solver.validation import Strict, pydantic_issues
+from solver.catalog.schema import InterconnectKind
 from solver.yamlio import load_yaml_file
 
 PARAMS_FILE_NAME = "perf_params.yaml"
@@ -64,6 +65,11 @@ class GlobalParams(Strict):
     allreduce_latency_us: float = Field(
         8.0, ge=0, description="Latency of one all-reduce when the interconnect entry gives none.")
     link_efficiency: float = Field(0.7, gt=0, le=1, description="Achieved / nominal scale-up link bandwidth.")
+    link_efficiency_by_interconnect: dict[InterconnectKind, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=dict,
+        description="link_efficiency for one interconnect kind, where tensor-parallel measurements on it were "
+                    "fitted (``calibration fit --interconnect-data``); it stands for every loss of a TP group "
+                    "on that hardware and software, not only the link's.  Kinds not listed use link_efficiency.")
     max_batch: int = Field(2048, ge=1, description="Largest decode batch an engine schedules.")
     activation_bytes: float = Field(2.0, gt=0, description="Bytes per activation element in all-reduces.")
     unoverlapped_fraction: float = Field(
