@@ -142,7 +142,8 @@ def checked(model: LinearModel, res: SolveResult, *, time_left_s: float, threads
     note = (f"the solver's bound {t.best_bound:,.2f} is above a plan it returned ({t.objective:,.2f} once idle "
             "replicas were dropped): its proof is wrong (a solver fault)")
     log.warning("%s", note)
-    if t.backend == "highspy" and "HiGHS" in t.message and time_left_s >= 1.0:
+    whole_highs = t.backend == "highspy" and (t.solver == "highs" or "went to HiGHS whole" in t.message)
+    if whole_highs and time_left_s >= 1.0:
         from solver.mip.highspy_backend import solve_highspy
         again = solve_highspy(model, "highs", time_left_s, mip_gap, threads, start=t.values, presolve=False)
         if again.values is not None:
