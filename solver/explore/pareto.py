@@ -446,7 +446,7 @@ def _carbon_front(loaded, points: int, options: SolveOptions, verify: bool, t0: 
     from solver.mip.backends import solve_logged
     from solver.mip.formulation import build_model
     from solver.mip.pipeline import unservable_message
-    from solver.mip.pipeline import tidy
+    from solver.mip.pipeline import checked
     from solver.plan import build_plan
 
     p = loaded.problem
