@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -558,8 +559,11 @@ def test_periods_no_neighbour_can_seed_get_twice_the_share(monkeypatch, rent_or_
     budgets = {}
     real = decompose.solve_reduced
 
+    starts = {}
+
     def spy(m, *, time_limit_s, **kw):
         budgets[kw["stats"].label] = time_limit_s
+        starts[kw["stats"].label] = time.perf_counter()
         return real(m, time_limit_s=time_limit_s, **kw)
 
     monkeypatch.setattr(decompose, "solve_reduced", spy)
@@ -568,5 +572,30 @@ def test_periods_no_neighbour_can_seed_get_twice_the_share(monkeypatch, rent_or_
     import inspect
     phase = 60 * inspect.signature(solve_decomposed).parameters["period_share"].default
     assert budgets["period 0: "] == pytest.approx(phase * 2 / 6, rel=0.02)
-    # later periods share what is left: period 1 (weight 2) twice period 2's share at its start
-    assert budgets["period 1: "] == pytest.approx(budgets["period 0: "] * 1.5, rel=0.05)
+    # later periods share what is left of the phase: period 1 (weight 2) gets 2 / (2 + 1 + 1) of it
+    phase_end = starts["period 0: "] + budgets["period 0: "] * 6 / 2
+    assert budgets["period 1: "] == pytest.approx((phase_end - starts["period 1: "]) * 2 / 4, rel=0.01)
+
+
+def test_no_period_is_given_more_than_the_whole_phase(monkeypatch):
+    """Review: two workers and weights 2 vs 1 gave period 0 of a two-period rental plan 2 x 2 / 3 of
+    the phase (9.33 s of a 7 s phase at a 10 s limit), leaving the timeline search and the master
+    nothing when it used it.  Capped at the phase."""
+    doc = copy.deepcopy(BASE)
+    doc["fleet"]["acquisition"] = ["on_demand", "spot"]
+    doc["objective"]["periods"]["count"] = 2
+    doc["workloads"][1]["demand"]["growth"] = [1.0, 1.5]
+    k, spec, model, v = _parts(_load(doc))
+    budgets = []
+    real = decompose.solve_reduced
+
+    def spy(m, *, time_limit_s, **kw):
+        budgets.append(time_limit_s)
+        return real(m, time_limit_s=time_limit_s, **kw)
+
+    monkeypatch.setattr(decompose, "solve_reduced", spy)
+    import inspect
+    share = inspect.signature(solve_decomposed).parameters["period_share"].default
+    r = solve_decomposed(k, spec, model, v, time_limit_s=10, mip_gap=1e-6, threads=2, whole_model_max_vars=0)
+    assert r.has_plan and len(budgets) == 2
+    assert max(budgets) <= 10 * share + 1e-6

@@ -358,3 +358,38 @@ def test_tp8_on_infinity_fabric_is_fitted_and_holds_on_rows_it_never_saw(cat):
         assert a == pytest.approx(b, rel=1e-12)
     mi = PerfCandidate("mi300x", "llama-3.1-70b", "fp8", 8)
     assert evaluate(cat, [mi], wl, shipped).max_rps[0, 0] < 0.8 * evaluate(cat, [mi], wl, before).max_rps[0, 0]
+
+
+def test_a_bad_interconnect_file_is_an_input_error_at_once(tmp_path, capsys):
+    """Review: a folder, a number column holding text, UTF-16 text or an empty output length gave a
+    traceback (exit 1), and the file was only opened after the ~30 s main fit.  Now exit 2 with the
+    file and line, before any fitting (the main fit is not reached: the clock shows it)."""
+    import time
+    from solver.perf.calibration import main as cal_main
+
+    text = open(TP_CSV, encoding="utf-8").read()
+    bad_value = tmp_path / "bad_value.csv"
+    bad_value.write_text(text.replace(",13212.5,", ",n/a,"), encoding="utf-8")
+    no_out = tmp_path / "no_out.csv"
+    no_out.write_text(text.replace(",128,2048,", ",128,,", 1), encoding="utf-8")
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text(text, encoding="utf-16")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for path, says in ((folder, "not a file"), (utf16, "not UTF-8"), (bad_value, "data row 1"),
+                       (no_out, "data row 1")):
+        t0 = time.perf_counter()
+        with pytest.raises(InputError) as err:
+            interpret(read_rows(path), default_catalog(), default_params())
+        assert says in err.value.format() and str(path) in err.value.format()
+        rc = cal_main(["fit", CSV, "--out", str(tmp_path / "o" / "perf_params.yaml"), "--interconnect-data", str(path)]) \
+            if path in (folder, utf16) else None
+        if rc is not None:
+            assert rc == 2 and time.perf_counter() - t0 < 10
+            assert says in capsys.readouterr().err
+    # the line of a bad row is the file's own (comments counted)
+    with pytest.raises(InputError) as err:
+        interpret(read_rows(bad_value), default_catalog(), default_params())
+    first_data = next(i for i, ln in enumerate(text.splitlines(), start=1)
+                      if ln and not ln.startswith("#") and not ln.startswith("source_id"))
+    assert err.value.issues[0].line == first_data

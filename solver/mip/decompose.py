@@ -379,6 +379,8 @@ def neighbourhoods(k: Coefficients, model: LinearModel, v: PeriodVars, values: n
     masks = [on & (region == r) for r in sorted(set(region[on]))]
     masks += [on & (acc == a) for a in sorted(set(acc[on]))]
     masks = [m for m in masks if spend[m].sum() > 0]
+    # a region with one accelerator (or an accelerator in one region) is the same neighbourhood twice
+    masks = [m for i, m in enumerate(masks) if not any(np.array_equal(m, e) for e in masks[:i])]
     order = sorted(range(len(masks)), key=lambda i: (-spend[masks[i]].sum(), i))
     return [masks[i] for i in order]
 
@@ -566,6 +568,7 @@ class DecompositionStats:
     master_seconds: float = 0.0
     search_improved: int = 0        # neighbourhoods of the timeline search that improved the plan
     search_seconds: float = 0.0
+    search_ran: bool = False
     notes: list = field(default_factory=list)
 
     def summary(self) -> str:
@@ -575,8 +578,9 @@ class DecompositionStats:
         return ((stop.STOPPED_NOTE + "; " if stop.requested() else "")
                 + f"period relaxation (bound/plan per period: {per}); stitched plan {self.stitched:.6g}; "
                 f"rolling plans {', '.join(f'{x:.6g}' for x in self.rolling)} in {self.rolling_seconds:.1f}s; "
-                f"timeline search improved {self.search_improved} neighbourhoods in {self.search_seconds:.1f}s; "
-                f"master on {self.master_candidates} candidates ({self.master_vars} variables) "
+                + (f"timeline search improved {self.search_improved} neighbourhoods in {self.search_seconds:.1f}s; "
+                   if self.search_ran else "")
+                + f"master on {self.master_candidates} candidates ({self.master_vars} variables) "
                 f"{self.master_status} in {self.master_seconds:.1f}s"
                 + ("; " + "; ".join(self.notes) if self.notes else ""))
 
@@ -652,7 +656,9 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
             started[0] += 1
             finished = sorted((u for u in done if same_offers(spec, u, t)), key=lambda u: (abs(u - t), u))
         t1 = time.perf_counter()
-        budget = max((phase_end - t1) * min(workers, waiting) * weight[t] / weight[T - waiting:].sum(), floor_s, 1.0)
+        # (capped at the whole phase: two workers and weights 2 vs 1 could ask for 1.33 of it; review)
+        share = min(1.0, min(workers, waiting) * weight[t] / weight[T - waiting:].sum())
+        budget = max((phase_end - t1) * share, floor_s, 1.0)
         # the plan of the nearest finished period, fitted to this one's demand, as a first
         # incumbent: demand moves a few percent from one period to the next
         seed = next((fit for fit in (fitted(models[t], models[u], done[u]) for u in finished[:3])
@@ -763,6 +769,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         st.search_improved = timeline_search(k, model, v, best, restricted, twins, left() * search_share,
                                              mip_gap / 2, threads, accept)
         st.search_seconds = time.perf_counter() - t1
+        st.search_ran = True
         log.info("timeline search: %d neighbourhoods improved the plan, %s -> %s in %.1fs (bound %s)",
                  st.search_improved, money(before), money(best_obj), st.search_seconds, money(bound))
     if not whole:

@@ -127,21 +127,31 @@ def _num(text: str) -> Optional[float]:
     return float(m.group(0)) if m else None
 
 
-def read_rows(path: str | Path) -> list[dict]:
-    """CSV rows as dicts (comment lines skipped); missing columns raise InputError."""
+def read_rows(path: str | Path, example: str = "tests/data/calibration.csv") -> list[dict]:
+    """CSV rows as dicts (comment lines skipped; each row's file line under ``_line``); a file that
+    is missing, not a file, not UTF-8 text or without the required columns raises InputError."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(InputIssue(message="file not found", file=str(p),
-                                    hint="give the path of a calibration CSV (e.g. tests/data/calibration.csv)"))
+    hint = f"give the path of a CSV in the calibration format (e.g. {example})"
+    if not p.is_file():
+        raise InputError(InputIssue(message="file not found" if not p.exists() else "not a file (a folder?)",
+                                    file=str(p), hint=hint))
     note_input(p)
-    with p.open(newline="") as fh:
-        lines = [ln for ln in fh if not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            numbered = [(n, ln) for n, ln in enumerate(fh, start=1) if not ln.lstrip().startswith("#")]
+    except UnicodeDecodeError as exc:
+        raise InputError(InputIssue(message=f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(p),
+                                    hint=hint + ", saved as UTF-8")) from None
+    reader = csv.DictReader([ln for _, ln in numbered])
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(InputIssue(message=f"missing column(s): {', '.join(missing)}", file=str(p), line=1,
                                     hint="the header must have: " + ", ".join(REQUIRED)))
-    return list(reader)
+    rows = list(reader)
+    for i, row in enumerate(rows):
+        row["_line"] = numbered[min(i + 1, len(numbered) - 1)][0]     # one line per row
+        row["_file"] = str(p)
+    return rows
 
 
 #: Rows left out of fitting and scoring, with the reason (documented in the README).
@@ -186,7 +196,7 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
     params = params or default_params()
     cases: list[Case] = []
     skipped: list[Skipped] = []
-    for n, r in enumerate(rows, start=1):
+    def one(n: int, r: dict) -> None:
         hw = r["hardware"]
         acc = None
         for pat, aid in HARDWARE_PATTERNS:
@@ -195,19 +205,19 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
                 break
         if acc in (None, "-"):
             skipped.append(Skipped(n, hw, "no catalog accelerator for this hardware"))
-            continue
+            return
         why = _excluded(r)
         if why:
             skipped.append(Skipped(n, hw, why))
-            continue
+            return
         model = MODEL_MAP.get(r["model"].strip().lower())
         if model is None or acc not in catalog.accelerators or model not in catalog.models:
             skipped.append(Skipped(n, hw, f"model {r['model']!r} or accelerator {acc!r} not in catalog"))
-            continue
+            return
         quant = _quant_id(r["precision"])
         if quant not in catalog.quantization:
             skipped.append(Skipped(n, hw, f"precision {r['precision']!r} has no quantization entry"))
-            continue
+            return
         scen = r["scenario"].lower()
         sid = r["source_id"]
         n_acc = int(float(r["num_accelerators"] or 1))
@@ -260,6 +270,18 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
         cases.append(Case(row=n, source_id=sid, source=r["source"], hardware=acc, kind=kind, metric=metric,
                           candidate=cand, workload=wl, measured=measured, dup_key=dup,
                           batch=batch if kind == "static" else None))
+
+    issues = []
+    for n, r in enumerate(rows, start=1):
+        try:
+            one(n, r)
+        except (ValueError, TypeError) as exc:
+            # a value that is not a number, a length that is missing: the row, not a traceback
+            issues.append(InputIssue(message=f"data row {n}: {exc}", file=r.get("_file"), line=r.get("_line"),
+                                     hint="every number column must hold a number (input_len may be text "
+                                          "only for MLPerf rows: 'variable', read as 300 tokens)"))
+    if issues:
+        raise InputError(issues)
     # one case per identical result (MLPerf 99 / 99.9 variants report the same run)
     seen: set = set()
     unique = []
@@ -659,6 +681,8 @@ def run_fit(csv_path: str, out_path: str, catalog=None,
 
     catalog = catalog or default_catalog()
     rows = read_rows(csv_path)
+    # read before the main fit (~30 s): a mistyped path is reported at once
+    tp_rows = read_rows(interconnect_csv, "tests/data/interconnect_tp.csv") if interconnect_csv else None
     base = PerfParams()
     cases, skipped = interpret(rows, catalog, base)
     mask = split_mask(cases)
@@ -667,7 +691,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None,
     params = params.with_groups(list(params.groups) + family_groups(params), default=fitted_default(params))
     link_note = None
     if interconnect_csv is not None:
-        tp_cases, _ = interpret(read_rows(interconnect_csv), catalog, params)
+        tp_cases, _ = interpret(tp_rows, catalog, params)
         before = predict([c for c in tp_cases if c.kind in FITTED_KINDS], catalog, params)
         links = fit_link_efficiency(tp_cases, catalog, params)
         if not links:
