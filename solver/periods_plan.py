@@ -268,7 +268,7 @@ def keep_incumbent_on_ties(loaded, previous: dict, plan: Plan, *, perf=None) -> 
 def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_limit_s=0.0,
                       mip_gap=0.0) -> Plan:
     sinfo = SolverInfo(backend=res.backend, name=res.solver, status_detail=res.message,
-                       gap=res.gap, best_bound=res.best_bound, seconds=res.seconds,
+                       gap=res.gap, best_bound=res.best_bound if res.has_plan else None, seconds=res.seconds,
                        time_limit_s=time_limit_s, mip_gap=mip_gap, variables=model.n_vars,
                        constraints=model.n_rows)
     versions = {"fleetopt": solver.__version__, "catalog": k.catalog_version}

@@ -375,7 +375,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
                message: str = "") -> Plan:
     """Turn solver values into a :class:`Plan` (an empty plan when there is none)."""
     sinfo = SolverInfo(backend=res.backend, name=res.solver, status_detail=res.message,
-                       gap=res.gap, best_bound=res.best_bound, seconds=res.seconds,
+                       gap=res.gap, best_bound=res.best_bound if res.has_plan else None, seconds=res.seconds,
                        time_limit_s=time_limit_s, mip_gap=mip_gap, variables=model.n_vars,
                        constraints=model.n_rows)
     versions = {"fleetopt": solver.__version__, "catalog": k.catalog_version}

@@ -87,6 +87,10 @@ def test_cbc_crashing_on_an_infeasible_model_is_solved_again_and_called_infeasib
     assert h.plan.status == "infeasible"
     c = solve_problem(loaded, backend="pulp", solver="cbc", time_limit_s=30)
     assert c.plan.status == "infeasible"
+    # (QA, same instance: highspy/reduced's infeasible plan carried the LP's bound, 9,686.42: a plan
+    # without a fleet has no bound to report)
+    r = solve_problem(loaded, backend="highspy", solver="reduced", time_limit_s=30)
+    assert r.plan.status == "infeasible" and r.plan.solver.best_bound is None
 
 
 def test_cbc_is_run_again_with_preprocessing_when_its_process_fails(monkeypatch, presolve_case):
