@@ -8,7 +8,6 @@ on tests/data/calibration.csv (a copy of the project's reference file).
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
