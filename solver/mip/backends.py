@@ -98,6 +98,12 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
                "--solver reduced)")
         res.message = (f"time limit ({time_limit_s:g} s) reached before any feasible plan was found "
                        f"[{res.message}]; raise time_limit_s (--time-limit){tip}")
+    return cleaned(model, res)
+
+
+def cleaned(model: LinearModel, res: SolveResult) -> SolveResult:
+    """``res`` with integers rounded, every value within its bounds and solver noise below 1e-9
+    zeroed, its objective recomputed from those values (every backend's result goes through it)."""
     if res.values is not None:
         v = np.asarray(res.values, float)
         v = np.where(model.is_int, np.round(v), v)

@@ -313,6 +313,20 @@ def lifted(model: LinearModel, cols: np.ndarray, v_sub: np.ndarray) -> np.ndarra
     return out
 
 
+def offer_columns(k: Coefficients, v: PeriodVars, offers: np.ndarray, cands: np.ndarray,
+                  routes: bool = True) -> np.ndarray:
+    """Columns of the multi-period model, every period and slice, of the offers ``offers`` (units,
+    purchases, reservations, retirements) and the candidates ``cands`` (replicas, spares and, with
+    ``routes``, their routes): what restricting a model to, or freeing, some hardware touches."""
+    cols = [v.Y[:, :, cands].ravel(), v.SP[:, :, cands].ravel()]
+    if routes:
+        cols.append(v.X[:, :, cands[k.pair_c]].ravel())
+    for M in (v.NF[:, offers], v.NE[:, :, offers], v.B[:, offers], v.Z[:, offers], v.R[:, offers]):
+        cols.append(M.ravel())
+    cols = np.concatenate(cols).astype(np.int64)
+    return cols[cols >= 0]
+
+
 def reserved_before_purchases(k: Coefficients, spec: PeriodSpec, v: PeriodVars, values: np.ndarray) -> list:
     """The (accelerator, region) pairs where the plan starts a reservation in a period before any
     purchase arrives (while some purchase arrives later in the horizon)."""
@@ -340,11 +354,7 @@ def redecide_pairs(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: Per
     cand_offer = k.cand_offer()
     free_o = np.array([(o.accelerator, o.region) in set(pairs) for o in k.offers], bool)
     free_c = wanted_c & free_o[cand_offer]
-    free = [v.Y[:, :, free_c].ravel(), v.X[:, :, free_c[k.pair_c]].ravel(), v.SP[:, :, free_c].ravel()]
-    for M in (v.NF[:, free_o], v.NE[:, :, free_o], v.B[:, free_o], v.Z[:, free_o], v.R[:, free_o]):
-        free.append(M.ravel())
-    free = np.concatenate(free).astype(np.int64)
-    free = free[free >= 0]
+    free = offer_columns(k, v, free_o, free_c)
     listed = in_blocks(model, v)
     fixed = np.flatnonzero(listed & (np.abs(values) > 1e-9))
     cols = np.unique(np.concatenate([free, fixed, np.flatnonzero(~listed)]))
@@ -414,12 +424,8 @@ def timeline_search(k: Coefficients, model: LinearModel, v: PeriodVars, values: 
             if left <= 0.5 or stop.requested():
                 return improved
             free_c = wanted_c & free_o[cand_offer]
-            free = [v.Y[:, :, free_c].ravel(), v.SP[:, :, free_c].ravel()]
-            for M in (v.NF[:, free_o], v.NE[:, :, free_o], v.B[:, free_o], v.Z[:, free_o], v.R[:, free_o]):
-                free.append(M.ravel())
-            free = np.concatenate(free).astype(np.int64)
             is_free = np.zeros(model.n_vars, bool)
-            is_free[free[free >= 0]] = True
+            is_free[offer_columns(k, v, free_o, free_c, routes=False)] = True
             is_free |= x_cols | ~listed
             sub_cols = np.unique(np.concatenate([cols, np.flatnonzero(listed & (np.abs(best) > 1e-9))]))
             sub = submodel(model, sub_cols)
@@ -473,11 +479,7 @@ def restricted_columns(k: Coefficients, spec: PeriodSpec, model: LinearModel, v:
         keep_o |= fixed.any(axis=0)
     keep_c = used_c | (kind[cand_offer] == "existing")
     keep_c &= keep_o[cand_offer]
-    cols = [v.Y[:, :, keep_c].ravel(), v.X[:, :, keep_c[k.pair_c]].ravel()]
-    sp = v.SP[:, :, keep_c].ravel()
-    cols.append(sp[sp >= 0])
-    for M in (v.NF[:, keep_o], v.NE[:, :, keep_o], v.B[:, keep_o], v.Z[:, keep_o], v.R[:, keep_o]):
-        cols.append(M[M >= 0].ravel())
+    cols = [offer_columns(k, v, keep_o, keep_c)]
     if len(spec.moves):
         ok = np.array([keep_o[a] and keep_o[b] for a, b in spec.moves], bool)
         mv = v.MV[:, ok]

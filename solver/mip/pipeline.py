@@ -15,7 +15,7 @@ import numpy as np
 
 from solver.coefficients import Coefficients, build_coefficients, restrict_accelerators
 from solver.errors import InputError, InputIssue
-from solver.mip.backends import BACKENDS, solve
+from solver.mip.backends import BACKENDS, cleaned, solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.options import SolveOptions
@@ -145,11 +145,8 @@ def checked(model: LinearModel, res: SolveResult, *, time_left_s: float, threads
     whole_highs = t.backend == "highspy" and (t.solver == "highs" or "went to HiGHS whole" in t.message)
     if whole_highs and time_left_s >= 1.0:
         from solver.mip.highspy_backend import solve_highspy
-        again = solve_highspy(model, "highs", time_left_s, mip_gap, threads, start=t.values, presolve=False)
-        if again.values is not None:
-            again.values = np.clip(np.where(model.is_int, np.round(again.values), again.values), model.lb, model.ub)
-            again.objective = model.objective_value(again.values)
-        again = tidy(model, again)
+        again = tidy(model, cleaned(model, solve_highspy(model, "highs", time_left_s, mip_gap, threads,
+                                                         start=t.values, presolve=False)))
         log.info("solved again without presolve: %s", solved(again))
         if again.has_plan and not contradicted(again) and again.objective <= t.objective + 1e-9:
             again.message = f"{note}; solved again with HiGHS's presolve off: {again.message}"
