@@ -46,11 +46,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--load", type=float, default=1.0, help="fraction of the model's max rate simulated")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default=None, help="only the cases whose name contains this text (e.g. gpt-oss)")
     args = ap.parse_args()
     cat, params = default_catalog(), default_params()
     print(f"{'case':62s} {'req/s':>7s} {'TTFT q':>8s} {'target':>7s} {'TPOT q':>8s} {'mean':>6s} "
           f"{'model':>6s} {'target':>7s} {'attain':>7s} {'pct':>4s}")
     for acc, mdl, q, tp, I, O, ttft, tpot, icv, ocv, pct in CASES:
+        name = f"{acc} {mdl} {q} TP{tp} {I}/{O} (cv {icv}/{ocv})"
+        if args.only and args.only not in name:
+            continue
         cand = PerfCandidate(acc, mdl, q, tp)
         wl = PerfWorkload("w", I, O, ttft, tpot, pct, input_cv=icv, output_cv=ocv)
         cap = evaluate(cat, [cand], [wl], params)
@@ -69,14 +73,14 @@ def main() -> None:
         res = simulate_replica(arr, inp, out, np.asarray(eng.prefill_ms(inp)) / 1e3,
                                StepTable(eng, eng.max_batch, eng.kv_capacity_tokens), eng.kv_capacity_tokens,
                                eng.max_batch, prefill_marginal_s=prefill_marginal_ms(eng, inp) / 1e3,
-                               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK, prefill_shape=prefill_shape(eng))
+                               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK, prefill_shape=prefill_shape(eng),
+                               kv_reserve_tokens=eng.kv_cache_tokens(inp + out))
         keep = arr > 0.1 * horizon
         t_first = (res.first_token_s - arr)[keep]
         o = out[keep]
         per_req = ((res.finish_s - res.first_token_s) / np.maximum(out - 1, 1))[keep]
         multi = o > 1
         met = (t_first <= ttft / 1e3) & (~multi | (per_req <= tpot / 1e3))
-        name = f"{acc} {mdl} {q} TP{tp} {I}/{O} (cv {icv}/{ocv})"
         print(f"{name:62s} {lam:7.2f} {np.nanpercentile(t_first, pct) * 1e3:7.0f}ms {ttft:6g}ms "
               f"{np.nanpercentile(per_req[multi], pct) * 1e3:7.1f}ms {np.nanmean(per_req[multi]) * 1e3:6.1f} "
               f"{op['tpot_mean_ms']:6.1f} {tpot:6g}ms {100 * met.mean():6.2f}% p{pct}")

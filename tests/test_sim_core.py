@@ -198,7 +198,8 @@ def test_reserving_the_longest_answer_admits_fewer_requests():
                          kv_reserve_tokens=np.array([140, 140]))
     assert r.first_token_s == pytest.approx([0.010, 0.215], abs=1e-12)
     assert r.peak_kv_tokens == 140
-    # a reservation below the final context is raised to it
+    # the reservation is what the cache holds (below the final context where sliding-window layers
+    # hold only a window): two 1-token reservations both fit
     r2 = simulate_replica(np.array([0.0, 0.001]), inp, out, pre, table, 200, 8,
                           kv_reserve_tokens=np.array([1, 1]))
     assert r2.first_token_s == pytest.approx([0.010, 0.025], abs=1e-12)

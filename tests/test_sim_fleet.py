@@ -542,3 +542,24 @@ def test_a_trace_request_longer_than_the_models_context_is_refused_and_the_trace
     main(["simulate", problem, str(plan), "--trace", str(trace), "--warmup", "0"])
     plain = capsys.readouterr().out
     assert "warning: trace" not in plain and "context window" not in plain
+
+
+def test_sliding_window_layers_hold_only_their_window_in_the_cache():
+    """gpt-oss-20b alternates full-attention and 128-token sliding-window layers (config.json:
+    24 layers, half of them sliding, the same KV heads in both): a sequence of c tokens holds c
+    tokens in the full layers and min(c, 128) in the sliding ones, so it takes (c + 128) / 2 of the
+    cache's every-layer tokens, the perf model's memory rule.  The simulator reserved c (QA: gpt-oss
+    batches filled the cache about twice as early as the model plans for)."""
+    from solver.catalog import default_catalog
+    from solver.perf import PerfCandidate, engine_spec
+
+    spec = engine_spec(default_catalog(), PerfCandidate("h100-sxm", "gpt-oss-20b", "fp8", 1))
+    assert spec.terms.kv_full_tok_dev == pytest.approx(spec.terms.kv_sw_tok_dev) and spec.terms.window == 128
+    # one 20,000-token prompt with a 100-token answer at a time (0.02 req/s, each served in ~1 s)
+    wl = workload("rag", 0.02, inp=20_000, out=100, ttft_ms=10_000.0, tpot_ms=1000.0)
+    plan = parse_plan(plan_doc([("d", 1)], [("rag", "d", 0.02)]), ["rag"])
+    sim = simulate_plan([wl], plan, {"d": spec}, SimOptions(duration_s=2000, warmup_s=0, seed=2))
+    run = sim.deployments[0]
+    held = (20_100 + 128) / 2                      # 10,114 cache tokens, not 20,100
+    assert run.peak_kv_fraction == pytest.approx(held / spec.kv_capacity_tokens, rel=1e-9)
+    assert spec.kv_cache_tokens(100) == 100       # within the window: one cache token per token

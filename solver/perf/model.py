@@ -1165,6 +1165,18 @@ class EngineSpec:
     kv_capacity_tokens: int
     max_batch: int
 
+    def kv_cache_tokens(self, context_tokens) -> np.ndarray:
+        """Cache tokens (``kv_capacity_tokens``' unit: bytes of one token in every layer) a sequence
+        holding ``context_tokens`` takes: sliding-window layers hold at most the window, so a long
+        context takes less than one cache token per token of context (gpt-oss: about half)."""
+        t = self.terms
+        c = np.asarray(context_tokens, dtype=float)
+        per_tok = t.kv_full_tok_dev + t.kv_sw_tok_dev
+        if per_tok <= 0 or t.kv_sw_tok_dev <= 0:
+            return np.ceil(c).astype(np.int64)
+        return np.ceil((t.kv_full_tok_dev * c + t.kv_sw_tok_dev * np.minimum(c, t.window)) / per_tok
+                       - 1e-9).astype(np.int64)
+
     def prefill_ms(self, tokens) -> np.ndarray:
         """One standalone prefill of ``tokens`` input tokens (the slower of compute and weight reads)."""
         t = self.terms

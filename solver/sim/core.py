@@ -80,8 +80,9 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     per iteration (None: whole prompts).  ``prefill_shape`` = (alpha, beta):
     a prompt's cost grows as ``alpha n + beta n^2`` (attention), which splits
     its marginal time between its chunks (the chunks always sum to it).
-    ``kv_reserve_tokens``: KV tokens reserved per request at admission
-    (default and minimum: its final context, input + output).
+    ``kv_reserve_tokens``: cache tokens (``kv_capacity_tokens``' unit) reserved per request at
+    admission (default: its final context, input + output; less where sliding-window layers hold
+    only a window of it, more to reserve for the longest answer).
     """
     arrival_s = np.asarray(arrival_s, dtype=float)
     inp = np.asarray(input_tokens, dtype=np.int64)
@@ -105,7 +106,7 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     if kv_reserve_tokens is None:
         need_all = final_all
     else:
-        need_all = np.maximum(np.asarray(kv_reserve_tokens, dtype=np.int64), final_all)
+        need_all = np.asarray(kv_reserve_tokens, dtype=np.int64)
         if len(need_all) != n_all:
             raise ValueError("kv_reserve_tokens must have one entry per request")
     rejected = need_all > cap

@@ -214,12 +214,14 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
             if table is not None and n:
                 pre_s = np.asarray(engine.prefill_ms(inp), float) / 1000.0
                 marg_s = prefill_marginal_ms(engine, inp) / 1000.0
-                reserve = None
-                if options.kv_reserve == "max":
-                    reserve = inp + np.maximum(out, max_out[wl])
+                held = inp + (np.maximum(out, max_out[wl]) if options.kv_reserve == "max" else out)
+                # in cache tokens: a sliding-window layer holds at most its window (the perf model's
+                # memory rule; before, every layer held the whole context and gpt-oss batches filled
+                # the cache about twice as early)
+                cache = getattr(engine, "kv_cache_tokens", None)
+                reserve = np.asarray(cache(held), np.int64) if callable(cache) else held
                 if long.any():
-                    base = inp + out if reserve is None else reserve
-                    reserve = np.where(long, np.int64(run.kv_capacity_tokens) + 1, base)
+                    reserve = np.where(long, np.int64(run.kv_capacity_tokens) + 1, reserve)
                 res = simulate_replica(arr, inp, out, pre_s, table, run.kv_capacity_tokens,
                                        run.max_batch, prefill_marginal_s=marg_s,
                                        prefill_chunk_tokens=options.prefill_chunk_tokens,
