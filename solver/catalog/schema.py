@@ -171,6 +171,10 @@ class Accelerator(Strict):
     vendor: str
     family: str = Field(description="Architecture family used for calibration (hopper, ampere, ada, blackwell, cdna3, gaudi, tpu, neuron, turing).")
     form_factor: Optional[str] = None
+    calibration_group: Optional[str] = Field(
+        None, description="Calibration group when it is not the family: parts of one family whose sustained "
+                          "efficiency differs (PCIe cards held to 350-400 W, where the SXM part draws 700 W). "
+                          "Parameters fall back to the family's where the group has none.")
     memory_gb: PosFigure
     mem_bw_gbps: PosFigure
     peak_tflops: dict[NumberFormat, PosFigure] = Field(description="Dense peak per number format (TOPS for integers).")

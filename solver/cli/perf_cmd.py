@@ -171,7 +171,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     t = spec.terms
     usable = acc.memory_gb.value * params.global_.mem_usable_fraction
     kvf, kvs = kv_bytes_per_token(model, q, cand.tensor_parallel)
-    grp = params.group(acc.family, t.peak_format or "*")
+    grp = params.group_of(acc, t.peak_format or "*")
     ctx = wl.mean_decode_context_tokens()
     out = {
         "candidate": {"accelerator": cand.accelerator, "model": cand.model, "quantization": cand.quantization,
@@ -440,6 +440,9 @@ def run_validate(args) -> int:
         for s in v.skipped:
             whys[s.why] = whys.get(s.why, 0) + 1
         out.write("skipped rows: " + "; ".join(f"{n} x {w}" for w, n in whys.items()) + "\n")
-    if v.fit_mask is None:
+    if v.fitted_as:
+        out.write(f"note: {v.fitted_as} was fitted on every row of this file: its errors are in-sample, not a "
+                  "test (held-out rows of TP groups off NVLink: tests/data/heldout_mi300x_tp8.csv)\n")
+    elif v.fit_mask is None:
         out.write("note: this file is not the one the parameters were fitted on: every row counts as a test row\n")
     return 0

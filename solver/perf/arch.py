@@ -179,7 +179,7 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
         reason = R_TP_TOO_LARGE
     if model.num_attention_heads % tp and reason == R_OK:
         reason = R_TP_HEADS
-    g = params.group(acc.family, fmt or "*")
+    g = params.group_of(acc, fmt or "*")
     gp = params.global_
     w_all = weight_bytes(model, q)
     w_dev = w_all / tp

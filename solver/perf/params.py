@@ -113,6 +113,13 @@ PRIOR = GroupParams(family="*", format="*", compute_efficiency=0.5, bandwidth_ef
                     note="prior (planning assumption): no calibration data for this group")
 
 
+def calibration_families(acc) -> tuple[str, ...]:
+    """The groups an accelerator's efficiencies come from, most specific first: its ``calibration_group``
+    (if any), then its family."""
+    group = getattr(acc, "calibration_group", None)
+    return (group, acc.family) if group and group != acc.family else (acc.family,)
+
+
 @dataclass(frozen=True)
 class PerfParams:
     """Everything the model needs besides the catalog."""
@@ -123,15 +130,22 @@ class PerfParams:
     provenance: tuple = ()
     file: Optional[str] = None
 
-    def group(self, family: str, fmt: str) -> GroupParams:
-        """Parameters of ``(family, fmt)`` with the documented fallback chain."""
-        for g in self.groups:
-            if g.family == family and g.format == fmt:
-                return g
-        for g in self.groups:
-            if g.family == family and g.format == "*":
-                return g
+    def group(self, family: str, fmt: str, *fallbacks: str) -> GroupParams:
+        """Parameters of ``(family, fmt)`` with the documented fallback chain; ``fallbacks`` are further
+        families tried in order before the default (an accelerator's calibration group, then its family)."""
+        for fam in (family, *fallbacks):
+            for g in self.groups:
+                if g.family == fam and g.format == fmt:
+                    return g
+            for g in self.groups:
+                if g.family == fam and g.format == "*":
+                    return g
         return self.default
+
+    def group_of(self, acc, fmt: str) -> GroupParams:
+        """Parameters of accelerator ``acc`` computing in ``fmt``: its calibration group, else its family."""
+        first, *rest = calibration_families(acc)
+        return self.group(first, fmt, *rest)
 
     def with_groups(self, groups, default: Optional[GroupParams] = None, **global_changes) -> "PerfParams":
         """A copy with other group parameters (used by the fitter)."""
