@@ -447,3 +447,62 @@ def test_unknown_catalog_ids_are_reported_against_the_flag(tmp_path, capsys, fla
         code, err = _import([*tool, *flags, "-o", str(tmp_path / "x.yaml")], capsys)
         assert code == 2 and all(s in err for s in says)
         assert not err.splitlines()[1].startswith(("regions:", "models:"))
+
+
+@pytest.mark.parametrize("name, acc", [
+    ("NVIDIA-A100-SXM4-80GB", "a100-80gb"), ("NVIDIA-A100-SXM4-40GB", "a100-40gb"),
+    ("H100-80GB-HBM3", "h100-sxm"), ("llama2-7b-NVIDIA-H100-80GB-HBM3", "h100-sxm"),
+    ("NVIDIA-H100-PCIe", "h100-pcie"), ("NVIDIA-H200-NVL", "h200-nvl"), ("Tesla-T4", "t4"),
+    ("simulator-llama2-7b-l4", "l4"),
+    ("A10", None), ("NVIDIA-A10", None), ("NVIDIA-A100-PCIe-40GB", None), ("simulator-llama2-7b-a40", None)])
+def test_gpu_product_labels_are_read_word_by_word(tmp_path, name, acc):
+    """QA (data audit): GPU names as Kubernetes and NVML write them ('NVIDIA-A100-SXM4-80GB', AIBrix
+    deployment names ending in '-NVIDIA-H100-80GB-HBM3') needed --map; an 'A10' was read as the A10G, a
+    different card (150 W against the A10G's figures) without a word.  Now product labels map to the
+    variant they name, and a card the catalog does not hold (A10, A100 PCIe, A40) asks for --map."""
+    cfg = json.loads(MELANGE.read_text())
+    cfg["gpu_info"] = {name: cfg["gpu_info"]["A10G"]}
+    f = tmp_path / "m.json"
+    f.write_text(json.dumps(cfg))
+    if acc is None:
+        with pytest.raises(InputError) as info:
+            import_melange(f, catalog=default_catalog())
+        assert f"GPU {name!r} has no catalog accelerator" in str(info.value)
+        assert "--map" in info.value.issues[0].hint
+    else:
+        res = import_melange(f, catalog=default_catalog())
+        assert [o["accelerator"] for o in res.problem["fleet"]["offers"]] == [acc]
+        assert any(f"{name} -> {acc}" in n for n in res.notes)
+
+
+def test_keys_in_other_letter_case_are_named(tmp_path, capsys):
+    """QA: 'Cost' and 'Tputs' gave "missing cost" without naming the key that was there."""
+    cfg = json.loads(MELANGE.read_text())
+    a10g = cfg["gpu_info"]["A10G"]
+    cfg["gpu_info"]["A10G"] = {"Cost": a10g["cost"], "Tputs": a10g["tputs"]}
+    f = tmp_path / "m.json"
+    f.write_text(json.dumps(cfg))
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "p.yaml")], capsys)
+    assert code == 2
+    for key in ("'Cost'", "'Tputs'"):
+        assert f"key {key} is not read: keys are lower case" in err
+    assert "rename 'Cost' to 'cost'" in err
+    cfg = json.loads(MELANGE.read_text())
+    cfg["Workload_Distribution"] = cfg.pop("workload_distribution")
+    f.write_text(json.dumps(cfg))
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "p.yaml")], capsys)
+    assert code == 2 and "key 'Workload_Distribution' is not read" in err
+    prof = json.loads(AIBRIX.read_text())
+    prof["GPU"] = prof.pop("gpu")
+    g = tmp_path / "a.json"
+    g.write_text(json.dumps(prof))
+    code, err = _import(["aibrix", str(g), "--rate", "10", "-o", str(tmp_path / "q.yaml")], capsys)
+    assert code == 2 and "key 'GPU' is not read: keys are lower case ('gpu')" in err
+
+
+def test_a_melange_unit_is_one_device_and_the_import_says_so():
+    """QA: the importer reads a Mélange unit as one device (documented in the problem's description
+    only); a multi-GPU unit would get one GPU's power and hosting.  The import now notes it."""
+    res = import_melange(MELANGE, catalog=default_catalog())
+    assert all(o["devices_per_instance"] == 1 for o in res.problem["fleet"]["offers"])
+    assert any("each Mélange unit is read as one device" in n for n in res.notes)

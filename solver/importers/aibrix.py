@@ -20,7 +20,8 @@ from typing import Optional, Sequence
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
 from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_flag_ids,
-                                     check_matrix, check_positive, finish, map_gpu, problem_skeleton, read_json)
+                                     check_matrix, check_positive, finish, map_gpu, miscased_keys, problem_skeleton,
+                                     read_json)
 from solver.problem.schema import MAX_TOKENS
 
 #: what a row and a column of an AIBrix matrix stand for (the transpose of Mélange's)
@@ -98,6 +99,7 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
                         "every file")
             col.add(f"an AIBrix profile is a JSON object, not {_json_kind(data)}", file=file, hint=hint)
             continue
+        miscased_keys(data, ("gpu", "cost", "tputs", "indexes", "slos"), col, file)
         for key in ("gpu", "cost", "tputs", "indexes"):
             if key not in data:
                 col.add(f"missing key {key!r}", file=file, path=key, hint="is this an AIBrix GPU profile?")

@@ -17,9 +17,10 @@ from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hin
 from solver.problem.schema import MIN_RPS
 from solver.yamlio import note_input
 
-#: Common GPU names in peer tools -> catalog ids.
+#: Common GPU names in peer tools -> catalog ids.  (Not "a10": the A10 is another card than AWS's
+#: A10G, with other power and peak figures; QA: it was read as the A10G without a word.)
 GPU_ALIASES = {
-    "a10g": "a10g", "a10": "a10g",
+    "a10g": "a10g",
     "a100": "a100-80gb", "a100-80gb": "a100-80gb", "a100-80g": "a100-80gb", "a100_80gb": "a100-80gb",
     "a100-40gb": "a100-40gb", "a100-40g": "a100-40gb",
     "h100": "h100-sxm", "h100-80gb": "h100-sxm", "h100-sxm": "h100-sxm", "h100-pcie": "h100-pcie",
@@ -121,15 +122,46 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
         return cand
     cand = GPU_ALIASES.get(key) or (key if key in catalog.accelerators else None)
     if cand is None:
-        # try the last dash-separated word (AIBrix names look like 'simulator-llama2-7b-a40')
-        tail = re.split(r"[-_ ]", key)[-1]
-        cand = GPU_ALIASES.get(tail) or (tail if tail in catalog.accelerators else None)
+        cand = gpu_in_name(key, catalog)
     if cand is None or cand not in catalog.accelerators:
         hint = unknown_id_hint(cand or key, catalog.accelerators, "accelerators")
         collector.add(f"GPU {name!r} has no catalog accelerator", file=file, path=path,
                       hint=f"{hint} Name one with --map '{name}=ID' (or add it with --catalog FILE).")
         return None
     return cand
+
+
+def miscased_keys(obj: dict, keys, col: IssueCollector, file: str, path: str = "") -> None:
+    """An issue for each key of ``obj`` that is one of ``keys`` in other letter case ('Cost' for
+    'cost'): the peer tools read their keys in lower case, so the value would be missed (QA: 'Cost'
+    gave only "missing cost", without naming the key that was there)."""
+    for k in obj:
+        if isinstance(k, str) and k not in keys and k.lower() in keys and k.lower() not in obj:
+            col.add(f"key {k!r} is not read: keys are lower case ({k.lower()!r})",
+                    file=file, path=f"{path}.{k}" if path else k, hint=f"rename {k!r} to {k.lower()!r}")
+
+
+def gpu_in_name(key: str, catalog: Catalog) -> Optional[str]:
+    """The catalog accelerator a longer GPU name spells, word by word: AIBrix deployment names
+    ('simulator-llama2-7b-a40'), Kubernetes / NVML product labels ('NVIDIA-A100-SXM4-80GB',
+    'llama2-7b-NVIDIA-H100-80GB-HBM3'), 'Tesla-T4'.  A GPU word followed by 'nvl' or 'pcie' names that
+    variant ('H100-PCIe'); an A100 is the 40 GB part only where '40gb' follows.  None where no word is a
+    known GPU, or where the variant named is not in the catalog (an 'A100-PCIe': no such entry)."""
+    words = [w for w in re.split(r"[-_ ]+", key) if w]
+    for i, w in enumerate(words):
+        rest = words[i + 1:]
+        if w in ("h100", "h200") and rest and rest[0] in ("nvl", "pcie"):
+            cand = f"{w}-{rest[0]}"
+            return cand if cand in catalog.accelerators else None
+        if w == "a100":
+            if "pcie" in rest:
+                return None
+            cand = "a100-40gb" if any(r in ("40gb", "40g") for r in rest) else "a100-80gb"
+            return cand if cand in catalog.accelerators else None
+        cand = GPU_ALIASES.get(w) or (w if w in catalog.accelerators else None)
+        if cand is not None:
+            return cand
+    return None
 
 
 def spelled_number(v: Any) -> Optional[str]:

@@ -26,7 +26,8 @@ from typing import Any, Optional, Sequence
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
 from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_flag_ids,
-                                     check_matrix, check_positive, finish, map_gpu, problem_skeleton, read_json)
+                                     check_matrix, check_positive, finish, map_gpu, miscased_keys, problem_skeleton,
+                                     read_json)
 from solver.problem.schema import MAX_TOKENS
 
 #: Bucket edges from Mélange's README example (tokens).
@@ -114,6 +115,7 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
     if not isinstance(data, dict):
         raise InputError(InputIssue(message="a Mélange config is a JSON object", file=file,
                                     hint="expected keys gpu_info, workload_distribution, total_request_rate"))
+    miscased_keys(data, ("gpu_info", "workload_distribution", "total_request_rate", "overall_rate"), col, file)
     rate_key = _rate_key(data, col)
     for key, hint in (("gpu_info", "add gpu_info: GPU name -> {cost, tputs} (is this a Mélange solver config?)"),
                       ("workload_distribution", "add workload_distribution: the fraction of the requests per "
@@ -145,6 +147,7 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
             col.add(f"must be an object with cost and tputs (got {json.dumps(info)})", path=p,
                     hint='for example {"cost": 1.01, "tputs": [[2, 1], [5, 2]]}')
             continue
+        miscased_keys(info, ("cost", "tputs", "max_count"), col, file, p)
         cost = info.get("cost")
         check_positive(cost, "a positive $/hour", "1.01", col, file, p + ".cost")
         tputs = check_matrix(info.get("tputs"), rows, cols, "tputs", file, p + ".tputs", col,
@@ -177,7 +180,10 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         model=model, region=region, accelerators=sorted(v[0] for v in profiles.values()),
         ttft_ms=ttft_ms, tpot_ms=tpot_ms)
     notes = ["bucket token lengths are midpoints of "
-             + ("the given edges" if input_edges or output_edges else "Mélange's README example bounds")]
+             + ("the given edges" if input_edges or output_edges else "Mélange's README example bounds"),
+             "each Mélange unit is read as one device of its catalog accelerator (its power, hosting and "
+             "device counts are one GPU's): a unit that is a multi-GPU instance is not modelled as such "
+             "(profile one GPU per unit)"]
     guessed = [f"{name} -> {acc}" for name, (acc, *_rest) in sorted(profiles.items())
                if name.strip().lower() not in mapping and name.strip().lower() != acc]
     if guessed:
