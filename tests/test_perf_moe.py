@@ -50,5 +50,7 @@ def test_capacity_is_the_largest_feasible_batch():
         p = _point(grid, {k: (np.repeat(v, grid.size) if isinstance(v, np.ndarray) else v) for k, v in s.items()})
         ok = _ok(p, {"tail": np.repeat(s["tail"], grid.size)})
         best = float(p["lam"][ok].max())
-        assert best > 3.0                                   # batch ~24 and beyond meet 29 ms (QA: 3.06 req/s)
+        # batch ~24 and beyond meet 29 ms (QA: 3.06 req/s; 2.78 since the PCIe refit's MoE efficiency),
+        # far above the 0.45 req/s at batch 1.3 the QA's search settled at
+        assert best > 2.0
         assert cap.max_rps[0, 0] >= best * 0.99, (tpot, cap.max_rps[0, 0], best)
