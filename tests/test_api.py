@@ -3,6 +3,8 @@ functions): the same refusals as the CLI flags, raised before any solve."""
 
 from __future__ import annotations
 
+import logging
+
 from pathlib import Path
 
 import pytest
@@ -115,12 +117,18 @@ def test_every_plan_reader_takes_the_plan_solve_problem_returns(chat, solved, tm
         verify_plan(chat.problem, chat.catalog, plan.to_json())
 
 
-def test_warm_start_and_previous_take_a_plan(chat, solved):
+def test_warm_start_and_previous_take_a_plan(chat, solved, caplog):
     warm = solve_problem(chat, warm_start=solved.plan).plan
     assert warm.objective.total == solved.plan.objective.total
     # the earlier plan's one deployment is this problem's, so the start matches it (a Plan raised
     # AttributeError before)
     assert "warm start from 1 deployment(s) of the earlier plan" in warm.solver.status_detail
+    # a plan of another problem's name is warned about, as --existing's is (QA: not a word)
+    other = dict(solved.plan.to_dict(), problem="some-other-problem")
+    with caplog.at_level(logging.WARNING, logger="solver"):
+        solve_problem(chat, warm_start=other)
+    assert "the warm-start plan was made for problem 'some-other-problem', this one is 'chat-assistant'" \
+        in caplog.text
     growth = load_problem(PROBLEMS / "eight-quarter-growth.yaml")
     first = solve_problem(growth).plan
     again = solve_problem(growth, previous=first).plan

@@ -436,3 +436,14 @@ def test_a_measurement_for_a_workload_takes_no_token_lengths():
                   "input_tokens: 100, max_requests_per_s: 1}\n")
     (issue,) = errors_of(bad)
     assert issue.path == "measurements[0]" and "not both" in issue.message
+
+
+def test_a_quality_target_written_as_a_fraction_is_refused():
+    """QA: 'min_score: 0.68' (68 meant) passed validation, and the solve returned a llama-3.2-1b fleet
+    at quality 49 (every catalog score is above 1, so the target bound nothing)."""
+    (issue,) = errors_of(GOOD.replace("min_score: 60", "min_score: 0.68"))
+    assert issue.path.endswith("quality.min_score")
+    assert "reads as 0.68 of 100" in issue.message and issue.hint == "for 68 % write 68"
+    assert errors_of(GOOD.replace("min_score: 60", "min_score: 1"))
+    for fine in ("min_score: 0", "min_score: 1.5", "min_score: 60"):
+        assert load_problem_text(GOOD.replace("min_score: 60", fine), file="p.yaml")

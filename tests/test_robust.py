@@ -219,7 +219,8 @@ def test_decoupled_solve_equals_the_stacked_mip(first):
 def test_robust_rejects_multi_period(capsys):
     rc = main(["robust", str(ROOT / "problems" / "eight-quarter-growth.yaml"), "--multipliers", "1,2"])
     assert rc == 2
-    assert "single-period" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "single-period" in err and "eight-quarter-growth.yaml" in err     # the file named (QA)
 
 
 def test_robust_with_no_plan_points_to_explain(tmp_path, capsys):
@@ -236,6 +237,22 @@ def test_robust_with_no_plan_points_to_explain(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 3
     assert f"fleetopt explain {f}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("backend", ["highspy", "pulp"])
+def test_a_workload_without_any_deployment_is_infeasible_on_every_backend(tmp_path, capsys, backend):
+    """QA: no offer of the allowed accelerators in the only region: pulp and ortools said infeasible
+    (exit 3), highspy 'error' (exit 5) with 'HiGHS Empty' and a numpy broadcasting error."""
+    d = yaml.safe_load((ROOT / "problems" / "chat-assistant.yaml").read_text())
+    d.pop("scenarios", None)
+    d["fleet"]["accelerators"], d["fleet"]["regions"] = ["a100-80gb", "l40s"], ["ohio"]
+    d["fleet"]["acquisition"] = ["on_demand"]
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(d))
+    rc = main(["robust", str(f), "--multipliers", "0.8,1.2", "--backend", backend])
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "no allowed deployment can serve workload(s) chat" in err and "Error" not in err
 
 
 def test_robust_verbose_prints_each_solve(capsys):

@@ -208,6 +208,34 @@ def test_scenario_overrides_that_overlap_are_refused():
             in ei.value.format())
 
 
+def test_scenario_overrides_resolve_on_the_file_as_written_in_any_order():
+    """QA: {workloads.chat.id: chat2, workloads.chat.slo.ttft_ms: 700} was refused ('no entry chat'), the
+    same two in the other order accepted; {fleet.power_caps: [], fleet.power_caps.virginia.max_kw: 5}
+    was refused as 'no entry virginia', reversed as a clash.  Paths now resolve on the document as
+    written (as a sweep's --set paths do), so order changes nothing."""
+    from solver.problem.load import load_problem_text
+    for first, second in ((("workloads.chat.id", "chat2"), ("workloads.chat.slo.ttft_ms", 700)),
+                          (("workloads.chat.slo.ttft_ms", 700), ("workloads.chat.id", "chat2"))):
+        text = CHAT.read_text() + f"""
+  - name: rename
+    set:
+      {first[0]}: {first[1]}
+      {second[0]}: {second[1]}
+"""
+        w = load_problem_text(text, file=str(CHAT), scenario="rename").problem.workloads[0]
+        assert (w.id, w.slo.ttft_ms) == ("chat2", 700)
+    # a list emptied, then an entry of it set: the clash is named (an index error before the check)
+    text = CHAT.read_text() + """
+  - name: clash
+    set:
+      fleet.regions: []
+      fleet.regions.0: texas
+"""
+    with pytest.raises(InputError) as ei:
+        load_problem_text(text, file=str(CHAT), scenario="clash")
+    assert "overrides 'fleet.regions' and 'fleet.regions.0' set the same field" in ei.value.format()
+
+
 # ---------------------------------------------------------------------- cache key
 def test_cache_key_depends_on_what_decides_the_result():
     doc = {"a": 1.0, "b": [1, 2]}

@@ -123,7 +123,9 @@ def run(args) -> int:
     loaded = load_problem(args.problem, catalog_overlays=args.catalog)
     if loaded.problem.objective.periods is not None:
         raise InputError(InputIssue("robust handles single-period problems only", path="objective.periods",
-                                    hint="remove objective.periods"))
+                                    file=loaded.file,
+                                    hint="remove objective.periods (a multi-period plan's scenarios: "
+                                         "fleetopt sweep over named scenarios)"))
     check_outputs(args, {"json": "--json"})
     so = loaded.problem.solver
     opts.check(default_backend=so.backend)        # a --solver of another backend than the problem's

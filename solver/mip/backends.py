@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -189,6 +190,8 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             except pulp.PulpSolverError:
                 if solver != "cbc":
                     raise
+                if stop.last_exit_code() == -signal.SIGINT:
+                    raise KeyboardInterrupt from None    # Ctrl-C before CBC set its own handler
                 # CBC 2.10.3 (PuLP's) can die of a segmentation fault, writing no solution file, with
                 # preprocessing off when it finds the model infeasible early (QA: an infeasible budget
                 # came out as 'error', exit 5, without its explanation); once more with it on, in
@@ -200,8 +203,14 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
                 prob.solve(cmd)
                 crashed = "CBC crashed with preprocessing off; solved again with it on: "
         sol = prob.sol_status
+        user_stop = False
         if solver == "cbc" and os.path.exists(log_path):
-            best_bound = _cbc_bound(open(log_path, encoding="utf-8", errors="replace").read())
+            log_text = open(log_path, encoding="utf-8", errors="replace").read()
+            best_bound = _cbc_bound(log_text)
+            # CBC stops its search on SIGINT itself ('Result - User ctrl-c'), also where fleetopt
+            # ignores SIGINT (a job started with '&' from a script) and so never sees it (QA: that
+            # came out as 'error: pulp status Not Solved', exit 5, or as stopped by the time limit)
+            user_stop = "User ctrl-c" in log_text
         elif solver == "highs":
             try:
                 info = prob.solverModel.getInfo()
@@ -212,6 +221,10 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
 
     raw = crashed + f"pulp status {pulp.LpStatus.get(prob.status, prob.status)}, solution {sol}"
     status = pulp_status(prob.status, sol)
+    if user_stop:
+        if status not in (OPTIMAL, TIME_LIMIT):
+            raise KeyboardInterrupt        # no plan: as a Ctrl-C fleetopt saw (exit 130, nothing written)
+        status, raw = TIME_LIMIT, stop.STOPPED_NOTE + "; " + raw
     values = None
     if status in (OPTIMAL, TIME_LIMIT):
         values = np.array([x.varValue if x.varValue is not None else 0.0 for x in xs], float)

@@ -20,7 +20,7 @@ from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.options import SolveOptions
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
-from solver.plan import PLAN_ARGUMENTS, Plan, build_plan, check_earlier_plan, plan_dict
+from solver.plan import PLAN_ARGUMENTS, Plan, build_plan, check_earlier_plan, plan_dict, plan_source
 from solver.problem.load import require_loaded
 from solver.progress import solved, starting
 
@@ -261,6 +261,12 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     for plan, role in ((warm_start, "warm_start"), (previous, "previous")):
         if plan is not None:
             check_earlier_plan(plan, role)
+    if warm_start is not None and warm_start.get("problem") not in (None, p.name):
+        # (README: "a plan made for a problem of another name is only warned about"; QA: the warm
+        # start said nothing, where --existing warns)
+        log.warning("%s: the warm-start plan was made for problem %r, this one is %r: its deployments that "
+                    "this problem also has are the start", plan_source(warm_start, "warm_start"),
+                    warm_start.get("problem"), p.name)
     backend = backend or opts.backend
     solver = solver or (opts.solver if backend == opts.backend else None)
     if p.objective.periods is not None or previous is not None:

@@ -146,6 +146,7 @@ class TrackedPopen(subprocess.Popen):
         finally:
             if self.returncode is not None:
                 _CHILDREN.discard(self)
+                _LAST.returncode = self.returncode
 
     def _end(self) -> None:
         try:
@@ -154,6 +155,15 @@ class TrackedPopen(subprocess.Popen):
         except Exception:  # noqa: BLE001 - gone already, or not reaped: init will
             pass
         _CHILDREN.discard(self)
+
+
+_LAST = threading.local()
+
+
+def last_exit_code() -> Optional[int]:
+    """Exit status of the last solver process this thread waited for (negative: the signal that
+    ended it), or None."""
+    return getattr(_LAST, "returncode", None)
 
 
 def _snapshot(items: set) -> tuple:

@@ -121,6 +121,17 @@ def set_path(doc: dict, path: str, value: Any) -> tuple:
             raise KeyError(f"{'.'.join(parts[:i])} is a value, not a section")
 
 
+def set_at(doc: dict, where: tuple, value: Any) -> None:
+    """Set ``value`` at a path :func:`set_path` resolved (keys and list indexes), creating missing
+    sections as it does."""
+    node: Any = doc
+    for key in where[:-1]:
+        if isinstance(node, dict) and (key not in node or node[key] is None):
+            node[key] = {}
+        node = node[key]
+    node[where[-1]] = value
+
+
 def overlapping_targets(targets: Iterable[tuple[str, tuple]]) -> list[tuple[str, str]]:
     """Pairs of ``(name, resolved path)`` (what :func:`set_path` returned) that set the same field,
     or a section and a field inside it: the result would depend on the order they are applied in
@@ -190,6 +201,7 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
 
     sets = sc.get("set") or {}
     targets: list[tuple[str, tuple]] = []
+    values: list = []
     if not isinstance(sets, dict):
         collector.add("`set` must map dotted paths to values",
                       path=format_path(("scenarios", idx, "set")),
@@ -201,16 +213,24 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
             collector.add("a scenario cannot change `scenarios`", path=format_path(here), line=line(here))
             continue
         try:
-            target = set_path(out, str(path), copy.deepcopy(value))
+            # every path is resolved on the document as written, as a sweep's --set paths are, and
+            # then set: the overrides' order does not matter (QA: renaming workload chat before
+            # setting workloads.chat.slo.ttft_ms failed, the other order passed)
+            target = set_path(copy.deepcopy(raw), str(path), None)
         except KeyError as exc:
             collector.add(f"override path {path!r} does not resolve: {exc.args[0]}",
                           path=format_path(here), line=line(here),
                           hint="address list entries by id, name or region (workloads.chat.slo.ttft_ms) or by index (fleet.existing.0.devices)")
             continue
         targets.append((str(path), target))
+        values.append(value)
         if line(here) is not None:
             overrides[target] = line(here)
-    for a, b in overlapping_targets(targets):
+    clashes = overlapping_targets(targets)
+    if not clashes:         # (with a clash, an earlier override may have replaced a later one's list)
+        for (_, target), value in zip(targets, values):
+            set_at(out, target, copy.deepcopy(value))
+    for a, b in clashes:
         here = ("scenarios", idx, "set", b)
         collector.add(f"overrides {a!r} and {b!r} set the same field (or one inside the other): the "
                       "result would depend on their order", path=format_path(here), line=line(here),

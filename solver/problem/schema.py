@@ -106,6 +106,16 @@ class QualityTarget(Strict):
         "per_request", description="'per_request': every model used meets it; "
                                    "'mean': the routed mix meets it on average (router).")
 
+    @field_validator("min_score")
+    @classmethod
+    def _points_not_fraction(cls, v: float) -> float:
+        """0.68 meant as 68 points: every catalog score is above 1, so the target would bind nothing
+        (QA: a llama-3.2-1b fleet at quality 49 came back for 'min_score: 0.68', without a word)."""
+        if 0 < v <= 1:
+            raise ValueError(f"min_score is in points of the 0-100 scale, and {v:g} reads as {v:g} of 100"
+                             + FIX + f"for {100 * v:g} % write {100 * v:g}")
+        return v
+
 
 class Demand(Strict):
     """Requests per second a workload brings."""
