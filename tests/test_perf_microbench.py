@@ -96,3 +96,20 @@ def test_shipped_hopper_efficiencies_within_measured_h100_ceilings():
     overlay = load_params(GPU_RUN / "calibrate-h100-sxm.yaml")
     assert overlay.group("hopper", "bf16").compute_efficiency == pytest.approx(cal["peak_fraction"]["bf16"])
     assert overlay.group("hopper", "fp8").bandwidth_efficiency == pytest.approx(cal["bandwidth_fraction"])
+
+
+def test_a_measurement_goes_to_the_group_the_accelerator_reads():
+    """Review: the overlay replaced the family's groups, so an H100 PCIe's measurement went into
+    ``hopper`` (which the SXM parts read) and not into ``hopper-pcie`` (which the PCIe card reads)."""
+    from solver.catalog import default_catalog
+    from solver.perf.microbench import Measured, overlay_params
+
+    cat, base = default_catalog(), default_params()
+    pcie, sxm = cat.accelerator("h100-pcie"), cat.accelerator("h100-sxm")
+    m = Measured(backend="torch", device_name="fake", gemm_tflops={"fp8": 0.9 * pcie.peak_tflops["fp8"].value},
+                 copy_gbps=0.95 * pcie.mem_bw_gbps.value)
+    p, _ = overlay_params(base, pcie, m)
+    got = p.group_of(pcie, "fp8")
+    assert got.family == "hopper-pcie" and got.compute_efficiency == pytest.approx(0.9)
+    assert got.bandwidth_efficiency == pytest.approx(0.95)
+    assert p.group_of(sxm, "fp8") == base.group_of(sxm, "fp8")          # the SXM part untouched

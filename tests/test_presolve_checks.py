@@ -190,3 +190,18 @@ def test_an_accelerator_family_no_scheme_runs_on_is_named(tmp_path):
     text = explain(lp).text()
     assert "pair a quantization with an accelerator family it does not run on" in text
     assert "bigger accelerators" not in text
+
+
+def test_a_calibration_group_without_parameters_is_named(tmp_path):
+    """Review: an overlay's `calibration_group: hoper-pcie` (a typo) fell back to the family's
+    efficiencies (49% more compute than the PCIe cards' group) without a word."""
+    from solver.problem.load import load_problem
+    f = tmp_path / "p.yaml"
+    f.write_text(SMALL.replace("regions: [ohio]", "regions: [virginia]").replace("[l4, a10g, l40s]", "[h100-pcie]"))
+    assert not [x for x in presolve_checks(load_problem(f)).warnings if "calibration_group" in x.message]
+    ov = tmp_path / "ov.yaml"
+    ov.write_text("schema_version: 1\naccelerators:\n  - id: h100-pcie\n    calibration_group: hoper-pcie\n")
+    w = [x for x in presolve_checks(load_problem(f, catalog_overlays=[str(ov)])).warnings
+         if "calibration_group" in x.message]
+    assert len(w) == 1 and "'hoper-pcie' has no parameters in the calibration in effect" in w[0].message
+    assert "did you mean 'hopper-pcie'?" in w[0].hint

@@ -242,7 +242,8 @@ def test_robust_with_no_plan_points_to_explain(tmp_path, capsys):
 @pytest.mark.parametrize("backend", ["highspy", "pulp"])
 def test_a_workload_without_any_deployment_is_infeasible_on_every_backend(tmp_path, capsys, backend):
     """QA: no offer of the allowed accelerators in the only region: pulp and ortools said infeasible
-    (exit 3), highspy 'error' (exit 5) with 'HiGHS Empty' and a numpy broadcasting error."""
+    (exit 3), highspy 'error' (exit 5) with 'HiGHS Empty' and a numpy broadcasting error.  A model
+    without variables is now decided before any solver sees it (solver.mip.backends.solve)."""
     d = yaml.safe_load((ROOT / "problems" / "chat-assistant.yaml").read_text())
     d.pop("scenarios", None)
     d["fleet"]["accelerators"], d["fleet"]["regions"] = ["a100-80gb", "l40s"], ["ohio"]
@@ -252,7 +253,8 @@ def test_a_workload_without_any_deployment_is_infeasible_on_every_backend(tmp_pa
     rc = main(["robust", str(f), "--multipliers", "0.8,1.2", "--backend", backend])
     err = capsys.readouterr().err
     assert rc == 3, err
-    assert "no allowed deployment can serve workload(s) chat" in err and "Error" not in err
+    assert "the model has no variables (no candidate deployment)" in err and "Error" not in err
+    assert f"fleetopt explain {f}" in err
 
 
 def test_robust_verbose_prints_each_solve(capsys):

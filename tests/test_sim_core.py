@@ -203,6 +203,7 @@ def test_reserving_the_longest_answer_admits_fewer_requests():
     r2 = simulate_replica(np.array([0.0, 0.001]), inp, out, pre, table, 200, 8,
                           kv_reserve_tokens=np.array([1, 1]))
     assert r2.first_token_s == pytest.approx([0.010, 0.025], abs=1e-12)
+    assert r2.peak_kv_tokens == 2          # what was reserved, not the final contexts (200)
 
 
 def test_request_larger_than_the_cache_is_rejected_not_hung():

@@ -234,6 +234,26 @@ def test_scenario_overrides_resolve_on_the_file_as_written_in_any_order():
     with pytest.raises(InputError) as ei:
         load_problem_text(text, file=str(CHAT), scenario="clash")
     assert "overrides 'fleet.regions' and 'fleet.regions.0' set the same field" in ei.value.format()
+    # ... also where the list grows (the index is not in the file's list: review)
+    text = CHAT.read_text() + """
+  - name: clash
+    set:
+      fleet.regions: [virginia, texas]
+      fleet.regions.1: ohio
+"""
+    with pytest.raises(InputError) as ei:
+        load_problem_text(text, file=str(CHAT), scenario="clash")
+    assert "overrides 'fleet.regions' and 'fleet.regions.1' set the same field" in ei.value.format()
+    # a renamed entry keeps its old id in the other paths, and the message says so
+    text = CHAT.read_text() + """
+  - name: renamed
+    set:
+      workloads.chat.id: chat2
+      workloads.chat2.slo.ttft_ms: 700
+"""
+    with pytest.raises(InputError) as ei:
+        load_problem_text(text, file=str(CHAT), scenario="renamed")
+    assert "an entry another override renames keeps its old id here" in ei.value.format()
 
 
 # ---------------------------------------------------------------------- cache key
@@ -554,6 +574,7 @@ def test_cli_sweep_applies_the_named_scenario_first(tmp_path, capsys):
     ([], "nothing to sweep"),
     (["--set", "workloads.nope.slo.ttft_ms=1"], "does not resolve"),
     (["--set", f"{DEMAND}=1", "--out", "x.txt"], "unknown results format"),
+    (["--set", f"{DEMAND}=1", "--out", "-"], "is not a file name ending .csv or .parquet"),   # QA: '(none)'
     (["--set", "workloads.chat.slo.ttft=1"], "did you mean 'ttft_ms'"),   # would add a key
     (["--set", "fleet.acelerators=[l4]"], "did you mean 'accelerators'"),
 ])

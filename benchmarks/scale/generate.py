@@ -49,6 +49,7 @@ RUNGS = {
     # the multi-period model at small sizes (tests, and the decomposition against whole-model solvers)
     "S-8Q": (4, 2, 3, 2, 1, 5, 24, 8, 1),
     "M-8Q": (10, 3, 6, 3, 2, 20, 24, 8, 1),
+    "M+-8Q": (12, 4, 8, 3, 3, 40, 24, 8, 1),  # mid-size multi-period: where 60 s leaves a gap
 }
 
 #: accelerators in order of preference (those with catalog offers first, so small rungs are real)

@@ -21,7 +21,7 @@ the solver's proven relative gap |objective - bound| / |objective|.
 bound, reduced-cost fixing, HiGHS on the survivors; its gap is proven for the
 full model); ``highspy/highs`` passes the whole MIP to HiGHS as arrays.
 
-Rungs with quarters (S-8Q, M-8Q, XL) use the multi-period model, as ``fleetopt
+Rungs with quarters (S-8Q, M-8Q, M+-8Q, XL) use the multi-period model, as ``fleetopt
 solve`` does (``highspy/reduced`` decomposes it by period,
 :mod:`solver.mip.decompose`).  XL is the 8-quarter L plan under 10 demand
 scenarios, each solved as its own plan (a scenario sweep) with budget / 10;

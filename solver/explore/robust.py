@@ -467,19 +467,6 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
     if total_p <= 0:
         raise InputError(InputIssue("the kept scenarios have probability 0", path="percentile (--percentile)"))
     kept = [replace(s, probability=s.probability / total_p) for s in kept]
-    from solver.mip.pipeline import unservable_message
-    unservable = next((m for m in (unservable_message(s.k) for s in kept) if m), None)
-    if unservable is not None:
-        # as `solve` says it (QA: highspy's solvers were handed a model without candidates: 'error',
-        # exit 5, "HiGHS Empty" and a numpy broadcasting error, where pulp and ortools said infeasible)
-        names = ("stochastic", "mean", "max") if compare else ("stochastic",)
-        approaches = [Approach(n, INFEASIBLE, message=unservable if n == "stochastic" else
-                               "the same workload(s) have no deployment")
-                      for n in names]
-        info = [{"name": s.name, "probability": s.probability, "planned_probability": 0.0,
-                 "total_rps": s.total_rps, "kept": kk} for s, kk in zip(scenarios, keep)]
-        return RobustReport(info, percentile, kept[0].k.hours, approaches, None,
-                            "no plan: " + unservable.split(" (")[0])
     st = stack(kept)
     res = solve_stacked(st, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
     approaches = [_summarise("stochastic", st, res)]

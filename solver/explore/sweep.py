@@ -728,8 +728,11 @@ def check_output(path) -> None:
     from pathlib import Path
     suffix = Path(path).suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise InputError(InputIssue(f"unknown results format {suffix or '(none)'!r}", path="--out",
-                                    hint="name the file .csv or .parquet"))
+        # (QA: '--out -' and '--out out/' said "unknown results format '(none)'")
+        what = (f"unknown results format {suffix!r}" if suffix else
+                f"--out {str(path)!r} is not a file name ending .csv or .parquet (the table is written to a "
+                "file, not to stdout or a folder)")
+        raise InputError(InputIssue(what, path="--out", hint="name the file .csv or .parquet, e.g. --out results.csv"))
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401

@@ -85,6 +85,18 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
                                    f"use one of {', '.join(BACKENDS[backend])}")
     if start is not None and len(start) != model.n_vars:
         start = None
+    if model.n_vars == 0:
+        # nothing to decide (no candidate deployment): the empty plan satisfies every row or none
+        # does; solvers disagree on such a model (QA: HiGHS 'Empty' and a numpy broadcasting error
+        # in the reduced solver, where CBC and SCIP said infeasible)
+        empty = np.zeros(0)
+        broken = model.violations(empty)
+        if broken:
+            return SolveResult(INFEASIBLE, backend, solver, 0.0,
+                               message=f"the model has no variables (no candidate deployment) and {len(broken)} "
+                                       f"row(s) need one: {broken[0]}")
+        return SolveResult(OPTIMAL, backend, solver, 0.0, values=empty, objective=model.objective_value(empty),
+                           best_bound=model.objective_value(empty), message="the model has no variables")
     fn: Callable = {"pulp": _solve_pulp, "ortools": _solve_ortools, "highspy": _solve_highspy}[backend]
     t0 = time.perf_counter()
     try:
@@ -184,6 +196,7 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
         if not cmd.available():
             return SolveResult(ERROR, "pulp", solver, 0.0, message=f"pulp solver {solver} not available")
         t_start = time.perf_counter()
+        stop.forget_exit_code()
         with quiet_stdout(solver == "highs" and not msg):   # HiGHS 1.12 prints debug lines
             try:
                 prob.solve(cmd)

@@ -161,9 +161,14 @@ _LAST = threading.local()
 
 
 def last_exit_code() -> Optional[int]:
-    """Exit status of the last solver process this thread waited for (negative: the signal that
-    ended it), or None."""
+    """Exit status of the last solver process this thread waited for since :func:`forget_exit_code`
+    (negative: the signal that ended it), or None."""
     return getattr(_LAST, "returncode", None)
+
+
+def forget_exit_code() -> None:
+    """Before a solve: an earlier process's status must not be read as this one's."""
+    _LAST.returncode = None
 
 
 def _snapshot(items: set) -> tuple:

@@ -84,16 +84,27 @@ MODEL_MAP = {
     "mixtral-8x7b": "mixtral-8x7b",
 }
 
-HARDWARE_PATTERNS = [  # (regex on the lower-cased hardware name, accelerator id)
+HARDWARE_PATTERNS = [  # (regex on the lower-cased hardware name, accelerator id), first match wins
     (r"gh200", None),                    # no catalog entry: left out
     (r"gb200", "gb200"),
     (r"b200", "b200"),
+    # (QA: every H200 was read as the SXM part and every A100 as the 80 GB SXM one; L4, A10G and the
+    # newer Instinct parts were skipped although the catalog has them)
+    (r"h200.*nvl", "h200-nvl"),
     (r"h200", "h200-sxm"),
     (r"h100.*nvl", "h100-nvl"),
     (r"h100.*pcie", "h100-pcie"),
     (r"h100", "h100-sxm"),
+    (r"a100.*pcie", None),               # no catalog entry (300 W, not the SXM part): left out
+    (r"a100.*\b40\s*gb", "a100-40gb"),
     (r"a100", "a100-80gb"),
     (r"l40s", "l40s"),
+    (r"\bl40\b", None),                   # the L40 is not the L40S
+    (r"\bl4\b", "l4"),
+    (r"a10g", "a10g"),
+    (r"\bt4\b", "t4"),
+    (r"mi355x", "mi355x"),
+    (r"mi325x", "mi325x"),
     (r"mi300x", "mi300x"),
 ]
 
@@ -191,6 +202,14 @@ def _smallest_tp(catalog, acc, model, quant, params) -> int:
     return 8
 
 
+def accelerator_of(hardware: str) -> Optional[str]:
+    """Catalog accelerator of a measurement row's hardware name (:data:`HARDWARE_PATTERNS`), or None."""
+    for pat, aid in HARDWARE_PATTERNS:
+        if re.search(pat, hardware.lower()):
+            return aid
+    return None
+
+
 def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None):
     """Turn CSV rows into :class:`Case` objects (and :class:`Skipped` with reasons)."""
     params = params or default_params()
@@ -198,12 +217,8 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
     skipped: list[Skipped] = []
     def one(n: int, r: dict) -> None:
         hw = r["hardware"]
-        acc = None
-        for pat, aid in HARDWARE_PATTERNS:
-            if re.search(pat, hw.lower()):
-                acc = aid if aid else "-"
-                break
-        if acc in (None, "-"):
+        acc = accelerator_of(hw)
+        if acc is None:
             skipped.append(Skipped(n, hw, "no catalog accelerator for this hardware"))
             return
         why = _excluded(r)

@@ -5,7 +5,8 @@ each number format the accelerator's catalog entry has a peak for and the
 backend can run, and a device-memory copy (read + write: ``2 x bytes``), then
 divides by the catalog's dense peak and bandwidth.  The result is written as a
 calibration file (the format of ``catalogs/calibration/perf_params.yaml``):
-the shipped parameters with this family's groups replaced by the measured
+the shipped parameters with this accelerator's calibration group (its family, or its
+``calibration_group``: ``hopper-pcie`` for an H100 PCIe) replaced by the measured
 fractions, with the date, device name and sizes as provenance.  Use it with
 ``--params FILE`` (``fleetopt perf``) or ``FLEETOPT_CALIBRATION_DIR``.
 
@@ -28,7 +29,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from solver.perf.params import GroupParams, PerfParams
+from solver.perf.params import GroupParams, PerfParams, calibration_families
 
 
 @dataclass
@@ -137,14 +138,18 @@ def measure(formats: Sequence[str], *, backend: str = "auto", device: Optional[s
 
 
 def overlay_params(base: PerfParams, acc, measured: Measured) -> tuple[PerfParams, dict]:
-    """Base parameters with ``acc.family``'s groups set to the measured peak fractions."""
+    """Base parameters with the groups of ``acc``'s calibration group (what its predictions read:
+    :func:`solver.perf.params.calibration_families`) set to the measured peak fractions.  (Review: it
+    wrote an H100 PCIe's measurement into ``hopper``, which the SXM parts read and the PCIe card does
+    not.)"""
     bw_frac = measured.copy_gbps / acc.mem_bw_gbps.value if measured.copy_gbps else None
     fracs = {f: t / acc.peak_tflops[f].value for f, t in measured.gemm_tflops.items() if f in acc.peak_tflops}
-    groups = [g for g in base.groups if not (g.family == acc.family and g.format in fracs)]
+    group = calibration_families(acc)[0]
+    groups = [g for g in base.groups if not (g.family == group and g.format in fracs)]
     for fmt, fr in sorted(fracs.items()):
-        old = base.group(acc.family, fmt)
+        old = base.group_of(acc, fmt)
         groups.append(GroupParams(
-            family=acc.family, format=fmt, compute_efficiency=float(min(fr, 1.0)),
+            family=group, format=fmt, compute_efficiency=float(min(fr, 1.0)),
             bandwidth_efficiency=float(min(bw_frac, 1.0)) if bw_frac else old.bandwidth_efficiency,
             step_overhead_ms=old.step_overhead_ms, fit_rows=0,
             note=(f"measured on {measured.device_name} ({measured.backend}): GEMM {fmt} "

@@ -268,6 +268,18 @@ def presolve_checks(loaded, smap=None) -> Findings:
                   f"{aid} (family {fam!r}) runs no quantization: no scheme lists {fam!r} in supported_families",
                   (f"did you mean family {close[0]!r}? " if close else "") + "fix the accelerator's family, or "
                   "add the family to a scheme's supported_families with a catalog overlay")
+    from solver.perf.params import default_params
+    fitted = sorted({g.family for g in default_params().groups})
+    for aid in sorted({o.accelerator for o in offers}):
+        group = cat.accelerators[aid].calibration_group
+        if group and group != cat.accelerators[aid].family and group not in fitted:
+            # (review: 'hoper-pcie' fell back to the SXM parts' efficiencies, 49% more compute, silently)
+            close = did_you_mean(group, fitted)
+            issue("warning", ("fleet", "accelerators"),
+                  f"{aid}'s calibration_group {group!r} has no parameters in the calibration in effect: "
+                  f"its family's ({cat.accelerators[aid].family}) are used",
+                  (f"did you mean {close[0]!r}? " if close else "") + "fix the catalog entry's calibration_group, "
+                  "or fit the group (solver/perf/README.md)")
     slos = {w.id: w.slo for w in p.workloads}
     for j, m in enumerate(p.measurements):
         slo = slos.get(m.workload)

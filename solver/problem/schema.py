@@ -101,7 +101,8 @@ class QualityTarget(Strict):
 
     min_score: float = Field(ge=0, le=100, description="Lowest quality score allowed, on the catalog's "
                                                         "MMLU scale (0-100; the protocol differs per model: "
-                                                        "`fleetopt catalog show MODEL`).")
+                                                        "`fleetopt catalog show MODEL`).  A value in (0, 1] "
+                                                        "is refused as a fraction (0.68 for 68).")
     mode: Literal["per_request", "mean"] = Field(
         "per_request", description="'per_request': every model used meets it; "
                                    "'mean': the routed mix meets it on average (router).")
@@ -474,7 +475,13 @@ class Scenario(Strict):
     name: str = Field(description="Name passed to --scenario.")
     description: Optional[str] = Field(None, description="Free text for the reader.")
     set: dict[str, Any] = Field(default_factory=dict, description="Dotted path -> new value, e.g. "
-                                                                  "`workloads.chat.slo.ttft_ms: 500`.")
+                                                                  "`workloads.chat.slo.ttft_ms: 500`.  Paths "
+                                                                  "address the file as written, whatever the "
+                                                                  "other overrides set (an entry renamed by one "
+                                                                  "keeps its old id in the others), so their "
+                                                                  "order does not matter; two that set the same "
+                                                                  "field, or a section and a field in it, are "
+                                                                  "refused.")
 
     _check_name = field_validator("name")(check_id)
 
