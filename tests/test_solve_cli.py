@@ -186,7 +186,10 @@ def test_a_warm_start_that_matches_nothing_is_a_warning(tmp_path, capsys):
     capsys.readouterr()
     assert main(["solve", str(root / "code-assistant-router.yaml"), "--warm-start", str(chat), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert err.startswith("warning: the warm-start plan has no deployment of this problem")
+    # first that the plan is another problem's (its name), then that it starts nothing
+    assert err.startswith(f"warning: {chat}: the warm-start plan was made for problem 'chat-assistant', "
+                          "this one is 'code-assistant-router'")
+    assert "\nwarning: the warm-start plan has no deployment of this problem" in err
     assert main(["solve", str(root / "chat-assistant.yaml"), "--warm-start", str(chat), "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
 
