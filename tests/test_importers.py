@@ -453,7 +453,7 @@ def test_unknown_catalog_ids_are_reported_against_the_flag(tmp_path, capsys, fla
     ("NVIDIA-A100-SXM4-80GB", "a100-80gb"), ("NVIDIA-A100-SXM4-40GB", "a100-40gb"),
     ("H100-80GB-HBM3", "h100-sxm"), ("llama2-7b-NVIDIA-H100-80GB-HBM3", "h100-sxm"),
     ("NVIDIA-H100-PCIe", "h100-pcie"), ("NVIDIA-H200-NVL", "h200-nvl"), ("Tesla-T4", "t4"),
-    ("simulator-llama2-7b-l4", "l4"),
+    ("simulator-llama2-7b-l4", "l4"), ("H100-94GB-NVL", "h100-nvl"),
     ("A10", None), ("NVIDIA-A10", None), ("NVIDIA-A100-PCIe-40GB", None), ("simulator-llama2-7b-a40", None)])
 def test_gpu_product_labels_are_read_word_by_word(tmp_path, name, acc):
     """QA (data audit): GPU names as Kubernetes and NVML write them ('NVIDIA-A100-SXM4-80GB', AIBrix

@@ -224,36 +224,18 @@ def test_scenario_overrides_resolve_on_the_file_as_written_in_any_order():
 """
         w = load_problem_text(text, file=str(CHAT), scenario="rename").problem.workloads[0]
         assert (w.id, w.slo.ttft_ms) == ("chat2", 700)
-    # a list emptied, then an entry of it set: the clash is named (an index error before the check)
-    text = CHAT.read_text() + """
-  - name: clash
-    set:
-      fleet.regions: []
-      fleet.regions.0: texas
-"""
-    with pytest.raises(InputError) as ei:
-        load_problem_text(text, file=str(CHAT), scenario="clash")
-    assert "overrides 'fleet.regions' and 'fleet.regions.0' set the same field" in ei.value.format()
-    # ... also where the list grows (the index is not in the file's list: review)
-    text = CHAT.read_text() + """
-  - name: clash
-    set:
-      fleet.regions: [virginia, texas]
-      fleet.regions.1: ohio
-"""
-    with pytest.raises(InputError) as ei:
-        load_problem_text(text, file=str(CHAT), scenario="clash")
-    assert "overrides 'fleet.regions' and 'fleet.regions.1' set the same field" in ei.value.format()
-    # a renamed entry keeps its old id in the other paths, and the message says so
-    text = CHAT.read_text() + """
-  - name: renamed
-    set:
-      workloads.chat.id: chat2
-      workloads.chat2.slo.ttft_ms: 700
-"""
-    with pytest.raises(InputError) as ei:
-        load_problem_text(text, file=str(CHAT), scenario="renamed")
-    assert "an entry another override renames keeps its old id here" in ei.value.format()
+    # a list emptied, or grown, then an entry of it set: the clash is named (before: an index error,
+    # then 'out of range'); a renamed entry keeps its old id in the other paths, and the message says so
+    for sets, says in (({"fleet.regions": "[]", "fleet.regions.0": "texas"},
+                        "overrides 'fleet.regions' and 'fleet.regions.0' set the same field"),
+                       ({"fleet.regions": "[virginia, texas]", "fleet.regions.1": "ohio"},
+                        "overrides 'fleet.regions' and 'fleet.regions.1' set the same field"),
+                       ({"workloads.chat.id": "chat2", "workloads.chat2.slo.ttft_ms": "700"},
+                        "an entry another override renames keeps its old id here")):
+        text = CHAT.read_text() + "\n  - name: bad\n    set:\n" + "".join(f"      {k}: {v}\n" for k, v in sets.items())
+        with pytest.raises(InputError) as ei:
+            load_problem_text(text, file=str(CHAT), scenario="bad")
+        assert says in ei.value.format()
 
 
 # ---------------------------------------------------------------------- cache key

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -13,20 +12,11 @@ from typing import Any, Optional
 import yaml
 
 from solver.catalog import Catalog
+from solver.catalog.gpu_names import accelerator_for_name
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
 from solver.problem.schema import MIN_RPS
 from solver.yamlio import note_input
 
-#: Common GPU names in peer tools -> catalog ids.  (Not "a10": the A10 is another card than AWS's
-#: A10G, with other power and peak figures; QA: it was read as the A10G without a word.)
-GPU_ALIASES = {
-    "a10g": "a10g",
-    "a100": "a100-80gb", "a100-80gb": "a100-80gb", "a100-80g": "a100-80gb", "a100_80gb": "a100-80gb",
-    "a100-40gb": "a100-40gb", "a100-40g": "a100-40gb",
-    "h100": "h100-sxm", "h100-80gb": "h100-sxm", "h100-sxm": "h100-sxm", "h100-pcie": "h100-pcie",
-    "h200": "h200-sxm", "l4": "l4", "l40s": "l40s", "t4": "t4", "b200": "b200",
-    "mi300x": "mi300x", "mi325x": "mi325x",
-}
 
 
 @dataclass
@@ -120,9 +110,7 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
                                          path="--map", hint=f"{hint} (Or add it with --catalog FILE.)")])
             return None
         return cand
-    cand = GPU_ALIASES.get(key) or (key if key in catalog.accelerators else None)
-    if cand is None:
-        cand = gpu_in_name(key, catalog)
+    cand = accelerator_for_name(key, catalog.accelerators)
     if cand is None or cand not in catalog.accelerators:
         hint = unknown_id_hint(cand or key, catalog.accelerators, "accelerators")
         collector.add(f"GPU {name!r} has no catalog accelerator", file=file, path=path,
@@ -139,29 +127,6 @@ def miscased_keys(obj: dict, keys, col: IssueCollector, file: str, path: str = "
         if isinstance(k, str) and k not in keys and k.lower() in keys and k.lower() not in obj:
             col.add(f"key {k!r} is not read: keys are lower case ({k.lower()!r})",
                     file=file, path=f"{path}.{k}" if path else k, hint=f"rename {k!r} to {k.lower()!r}")
-
-
-def gpu_in_name(key: str, catalog: Catalog) -> Optional[str]:
-    """The catalog accelerator a longer GPU name spells, word by word: AIBrix deployment names
-    ('simulator-llama2-7b-a40'), Kubernetes / NVML product labels ('NVIDIA-A100-SXM4-80GB',
-    'llama2-7b-NVIDIA-H100-80GB-HBM3'), 'Tesla-T4'.  A GPU word followed by 'nvl' or 'pcie' names that
-    variant ('H100-PCIe'); an A100 is the 40 GB part only where '40gb' follows.  None where no word is a
-    known GPU, or where the variant named is not in the catalog (an 'A100-PCIe': no such entry)."""
-    words = [w for w in re.split(r"[-_ ]+", key) if w]
-    for i, w in enumerate(words):
-        rest = words[i + 1:]
-        if w in ("h100", "h200") and rest and rest[0] in ("nvl", "pcie"):
-            cand = f"{w}-{rest[0]}"
-            return cand if cand in catalog.accelerators else None
-        if w == "a100":
-            if "pcie" in rest:
-                return None
-            cand = "a100-40gb" if any(r in ("40gb", "40g") for r in rest) else "a100-80gb"
-            return cand if cand in catalog.accelerators else None
-        cand = GPU_ALIASES.get(w) or (w if w in catalog.accelerators else None)
-        if cand is not None:
-            return cand
-    return None
 
 
 def spelled_number(v: Any) -> Optional[str]:

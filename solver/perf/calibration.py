@@ -84,29 +84,6 @@ MODEL_MAP = {
     "mixtral-8x7b": "mixtral-8x7b",
 }
 
-HARDWARE_PATTERNS = [  # (regex on the lower-cased hardware name, accelerator id), first match wins
-    (r"gh200", None),                    # no catalog entry: left out
-    (r"gb200", "gb200"),
-    (r"b200", "b200"),
-    # (QA: every H200 was read as the SXM part and every A100 as the 80 GB SXM one; L4, A10G and the
-    # newer Instinct parts were skipped although the catalog has them)
-    (r"h200.*nvl", "h200-nvl"),
-    (r"h200", "h200-sxm"),
-    (r"h100.*nvl", "h100-nvl"),
-    (r"h100.*pcie", "h100-pcie"),
-    (r"h100", "h100-sxm"),
-    (r"a100.*pcie", None),               # no catalog entry (300 W, not the SXM part): left out
-    (r"a100.*\b40\s*gb", "a100-40gb"),
-    (r"a100", "a100-80gb"),
-    (r"l40s", "l40s"),
-    (r"\bl40\b", None),                   # the L40 is not the L40S
-    (r"\bl4\b", "l4"),
-    (r"a10g", "a10g"),
-    (r"\bt4\b", "t4"),
-    (r"mi355x", "mi355x"),
-    (r"mi325x", "mi325x"),
-    (r"mi300x", "mi300x"),
-]
 
 
 @dataclass(frozen=True)
@@ -202,12 +179,14 @@ def _smallest_tp(catalog, acc, model, quant, params) -> int:
     return 8
 
 
-def accelerator_of(hardware: str) -> Optional[str]:
-    """Catalog accelerator of a measurement row's hardware name (:data:`HARDWARE_PATTERNS`), or None."""
-    for pat, aid in HARDWARE_PATTERNS:
-        if re.search(pat, hardware.lower()):
-            return aid
-    return None
+def accelerator_of(hardware: str, catalog_ids=None) -> Optional[str]:
+    """Catalog accelerator of a measurement row's hardware name, or None: the importers' reading
+    (:func:`solver.catalog.gpu_names.accelerator_for_name`).  (QA: this file's own patterns read
+    every H200 as the SXM part and every A100 as the 80 GB SXM one, and skipped L4, A10G and MI325X.)"""
+    from solver.catalog import default_catalog
+    from solver.catalog.gpu_names import accelerator_for_name
+    ids = catalog_ids if catalog_ids is not None else default_catalog().accelerators
+    return accelerator_for_name(hardware, ids)
 
 
 def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None):
@@ -217,7 +196,7 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
     skipped: list[Skipped] = []
     def one(n: int, r: dict) -> None:
         hw = r["hardware"]
-        acc = accelerator_of(hw)
+        acc = accelerator_of(hw, catalog.accelerators)
         if acc is None:
             skipped.append(Skipped(n, hw, "no catalog accelerator for this hardware"))
             return
