@@ -199,6 +199,12 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
     def line(path):
         return smap.line_of(path) if smap else None
 
+    def clash(a: str, b: str) -> None:
+        here = ("scenarios", idx, "set", b)
+        collector.add(f"overrides {a!r} and {b!r} set the same field (or one inside the other): the "
+                      "result would depend on their order", path=format_path(here), line=line(here),
+                      hint="keep one of them, or set the fields inside a section instead of both")
+
     sets = sc.get("set") or {}
     targets: list[tuple[str, tuple]] = []
     values: list = []
@@ -220,10 +226,7 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
         except KeyError as exc:
             inside = [q for q in sets if q != path and str(path).startswith(f"{q}.")]
             if inside:      # a section another override replaces (review: reported as 'out of range')
-                collector.add(f"overrides {inside[0]!r} and {path!r} set the same field (or one inside the "
-                              "other): the result would depend on their order", path=format_path(here),
-                              line=line(here), hint="keep one of them, or set the fields inside a section "
-                                                    "instead of both")
+                clash(inside[0], str(path))
                 continue
             collector.add(f"override path {path!r} does not resolve: {exc.args[0]}",
                           path=format_path(here), line=line(here),
@@ -240,10 +243,7 @@ def apply_scenario(raw: dict, scenario: Optional[str], smap: Optional[SourceMap]
         for (_, target), value in zip(targets, values):
             set_at(out, target, copy.deepcopy(value))
     for a, b in clashes:
-        here = ("scenarios", idx, "set", b)
-        collector.add(f"overrides {a!r} and {b!r} set the same field (or one inside the other): the "
-                      "result would depend on their order", path=format_path(here), line=line(here),
-                      hint="keep one of them, or set the fields inside a section instead of both")
+        clash(a, b)
     return out, ScenarioSourceMap(smap, file or "", overrides)
 
 
