@@ -92,7 +92,7 @@ NAME, SOLVER = "highspy", "reduced"
 WHOLE_MODEL_MAX_VARS = 100_000
 
 #: share of a period's time its first-plan search gets when no finished neighbour seeds it (the
-#: reduced solver's default, 0.25, elsewhere)
+#: reduced solver's default elsewhere)
 UNSEEDED_INCUMBENT_SHARE = 0.5
 
 
@@ -672,9 +672,9 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         # a period no finished neighbour seeds searches for its first plan from scratch: half its time
         # goes to that search (XL on a slower VM: quarter 0's plan was the LP rounded up, twice its
         # optimum, in 5 of 10 scenarios with a quarter of 13.5 s; with half, 294,213 against 585,124)
+        unseeded = {"incumbent_share": UNSEEDED_INCUMBENT_SHARE} if seed is None else {}
         r = solve_reduced(models[t], time_limit_s=budget, mip_gap=mip_gap / 2, threads=1,
-                          start=seed, stats=ReducedStats(label=f"period {t}: "),
-                          incumbent_share=UNSEEDED_INCUMBENT_SHARE if seed is None else 0.25)
+                          start=seed, stats=ReducedStats(label=f"period {t}: "), **unseeded)
         if r.status == INFEASIBLE:
             hopeless.set()
         if r.has_plan:

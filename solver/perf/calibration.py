@@ -44,6 +44,7 @@ import csv
 import datetime as _dt
 import hashlib
 import math
+from collections import Counter
 import re
 import sys
 from dataclasses import dataclass
@@ -83,7 +84,6 @@ MODEL_MAP = {
     "llama-2-70b-chat": "llama-2-70b",
     "mixtral-8x7b": "mixtral-8x7b",
 }
-
 
 
 @dataclass(frozen=True)
@@ -340,13 +340,10 @@ def predict(cases: Sequence[Case], catalog, params: PerfParams) -> np.ndarray:
 
 # --------------------------------------------------------------------------- fitting
 
-def _groups_in(cases, catalog, params) -> list[tuple[str, str]]:
-    keys = []
-    for c in cases:
-        spec = engine_spec(catalog, c.candidate, params)
-        keys.append((calibration_families(catalog.accelerator(c.candidate.accelerator))[0],
-                     spec.terms.peak_format or "*"))
-    return list(dict.fromkeys(keys))
+def _group_keys(cases, catalog, params) -> list[tuple[str, str]]:
+    """Each case's (calibration group, compute format): the group its parameters are fitted in."""
+    return [(calibration_families(catalog.accelerator(c.candidate.accelerator))[0],
+             engine_spec(catalog, c.candidate, params).terms.peak_format or "*") for c in cases]
 
 
 def nelder_mead(f, x0: np.ndarray, step: float = 0.3, iters: int = 3000, tol: float = 1e-7) -> np.ndarray:
@@ -477,12 +474,9 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
     shrink = SHRINK if ridge is None else ridge
     pw = PRIOR_WEIGHT if prior_weight is None else prior_weight
     cases = [c for c in cases if c.kind in FITTED_KINDS]
-    groups = _groups_in(cases, catalog, base)
-    counts = {g: 0 for g in groups}
-    for c in cases:
-        spec = engine_spec(catalog, c.candidate, base)
-        counts[(calibration_families(catalog.accelerator(c.candidate.accelerator))[0],
-                spec.terms.peak_format or "*")] += 1
+    keys = _group_keys(cases, catalog, base)
+    groups = list(dict.fromkeys(keys))
+    counts = Counter(keys)
     meas = np.array([c.measured for c in cases])
     G = len(groups)
     # x = [global (3), deviations (3 per group), all-reduce latency, MoE efficiency, per-sequence overhead,
