@@ -25,9 +25,12 @@ docs: install
 	$(BIN)/python -m solver.problem.reference
 
 # pytest exits 5 when it collects no test: that must fail, never pass silently.
+# The suite runs on every core (pytest-xdist, at most 4 workers: each solves, and a solve's time
+# limits assume a core of its own); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: install-dev
 	sh scripts/install_chromium.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxprocesses 4 tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected: failing"; exit 1; fi; exit $$rc
 
 # The quick benchmarks: every example on every backend, then the scale ladder's small rungs
