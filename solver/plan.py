@@ -113,6 +113,8 @@ class WorkloadKpi:
     quality_mode: Optional[str]
     energy_kwh: float
     co2_kg: float
+    #: output tokens served over the horizon, millions (plans written before it: None)
+    output_tokens_millions: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -508,7 +510,8 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
             quality_min_routed=float(np.min(qual[k.pair_c[sel]])) if len(sel) else None,
             quality_target=w.quality.min_score if w.quality else None,
             quality_mode=w.quality.mode if w.quality else None,
-            energy_kwh=float(w_kwh[wi]), co2_kg=float(w_co2[wi])))
+            energy_kwh=float(w_kwh[wi]), co2_kg=float(w_co2[wi]),
+            output_tokens_millions=float(tokens / 1e6)))
 
     totals = {
         "devices": int(sum(p.devices for p in procurement)),

@@ -377,7 +377,7 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
         "kpis.csv": (plan.get("kpis", []), ["workload", "requests_per_s", "usd",
                      "usd_per_million_output_tokens", "ttft_ms", "ttft_target_ms", "tpot_ms",
                      "tpot_target_ms", "quality", "quality_min_routed", "quality_target", "quality_mode",
-                     "energy_kwh", "co2_kg"]),
+                     "energy_kwh", "co2_kg", "output_tokens_millions"]),
         "costs.csv": ([{"part": p, "usd": (plan["objective"].get("breakdown") or {}).get(p, 0.0)}
                        for p in COST_PARTS] + [{"part": "total", "usd": plan["objective"].get("total")}],
                       ["part", "usd"]),

@@ -621,6 +621,7 @@ def _check_workload_kpis(rep, problem, plan, routed, load, dep_fig) -> None:
             "quality_min_routed": min(quality, default=None),
             "quality_target": w.quality.min_score if w.quality else None,
             "quality_mode": w.quality.mode if w.quality else None,
-            "energy_kwh": attributed("energy_kwh"), "co2_kg": attributed("co2_kg")}
+            "energy_kwh": attributed("energy_kwh"), "co2_kg": attributed("co2_kg"),
+            "output_tokens_millions": tokens / 1e6}
         for name, value in figures.items():
             _reported(rep, f"kpis {w.id}.{name}", kpis[w.id], name, value)

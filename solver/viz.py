@@ -105,6 +105,27 @@ def deployment_labels(plan: dict) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- statistics
+def fleet_usd_per_million_tokens(kpis: list, after_horizon: bool = False) -> Optional[float]:
+    """The fleet's cost within the horizon per million output tokens: the workloads' figures weighted
+    by their tokens (sum of usd_per_M x tokens_M / sum of tokens_M), each counted as its own is.
+
+    A plan written before ``output_tokens_millions`` existed: a workload's tokens are its ``usd`` /
+    its cost per token, which holds unless a reservation runs past the horizon (``after_horizon``:
+    then ``usd`` holds the whole term, the cost per token only the horizon's part, and the figure
+    cannot be rebuilt: None)."""
+    pairs = [(num(k.get("usd_per_million_output_tokens")), num(k.get("output_tokens_millions"))) for k in kpis]
+    if not pairs or any(p is None for p, _ in pairs):
+        return None
+    if all(t is not None for _, t in pairs):
+        tokens = sum(t for _, t in pairs)
+        return sum(p * t for p, t in pairs) / tokens if tokens > 0 else None
+    usd = [num(k.get("usd")) for k in kpis]
+    if after_horizon or any(t is not None for _, t in pairs) or None in usd or not all(p for p, _ in pairs):
+        return None
+    tokens = sum(u / p * 1e6 for u, (p, _) in zip(usd, pairs))
+    return sum(usd) / tokens * 1e6 if tokens > 0 else None
+
+
 def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict]:
     """Headline numbers of a plan as rows {"name", "value", "unit", "note"}.
 
@@ -116,8 +137,8 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
       the sum of the periods' accrued costs;
     * utilisation per serving replica (spares excluded: the share ``fleet.max_utilization`` bounds),
       mean weighted by serving replicas;
-    * fleet $ per million output tokens = sum of workload USD / sum of workload
-      output tokens, where a workload's tokens = its USD / its $ per M tokens x 1e6.
+    * fleet $ per million output tokens: :func:`fleet_usd_per_million_tokens` (cost within the
+      horizon, as each workload's figure).
     """
     plan = plan_dict(plan, "statistics")
     obj = as_dict(plan.get("objective"))
@@ -135,13 +156,13 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
 
     total = num(obj.get("total"))
     hours = num(obj.get("horizon_hours"))
+    after = sum((num(v) or 0.0) for v in as_dict(obj.get("after_horizon_usd")).values())
     if as_dict(plan.get("periods")).get("timeline"):
         credit = (num(as_dict(obj.get("breakdown")).get("retirement")) or 0.0) < 0
         add("total cost", total, cur, "discounted over the planning horizon, reservations over their term"
             + ("; includes the resale credit of retired devices" if credit else ""))
         per_month_note = "the discounted total, 730 h per month"
     else:
-        after = sum((num(v) or 0.0) for v in as_dict(obj.get("after_horizon_usd")).values())
         add("total cost", total, cur, "over the planning horizon"
             + (f", of which {after:,.0f} reservations pay after it" if after > 0 else ""))
         per_month_note = "what a month of the horizon pays, 730 h per month"
@@ -172,12 +193,10 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
             "serving-replica-weighted (spares excluded), at planned peak load")
         add("utilisation, max", max(u for _, u in both), "fraction",
             "" if max_utilization is None else f"ceiling {max_utilization:g}")
-    usd_tok = [(num(k.get("usd")), num(k.get("usd_per_million_output_tokens"))) for k in kpis]
-    if usd_tok and all(u is not None and p for u, p in usd_tok):
-        tokens = sum(u / p * 1e6 for u, p in usd_tok)
-        if tokens > 0:
-            add("cost per million output tokens", sum(u for u, _ in usd_tok) / tokens * 1e6,
-                f"{cur}/M tokens", "all workloads")
+    per_tok = fleet_usd_per_million_tokens(kpis, after_horizon=after > 0)
+    if per_tok is not None:
+        add("cost per million output tokens", per_tok, f"{cur}/M tokens",
+            "all workloads, cost within the horizon")
     add("energy", num(totals.get("energy_kwh")), "kWh", "facility, over the horizon")
     co2 = num(totals.get("co2_kg"))
     add("CO2", co2, "kg")

@@ -143,6 +143,61 @@ def test_statistics_by_hand():
     assert "MIP gap" not in s  # gap is None in the plan: not listed
 
 
+RESERVED_PAST_HORIZON = """\
+schema_version: 1
+name: reserved-past-horizon
+workloads:
+  - {id: a, demand: {requests_per_s: 40}, input_tokens: {mean: 1000}, output_tokens: {mean: 300},
+     slo: {ttft_ms: 1000, tpot_ms: 50}, models: [llama-3.1-8b], regions: [virginia]}
+  - {id: b, demand: {requests_per_s: 10}, input_tokens: {mean: 2000}, output_tokens: {mean: 100},
+     slo: {ttft_ms: 1000, tpot_ms: 50}, models: [llama-3.1-8b], regions: [texas]}
+fleet:
+  regions: [virginia, texas]
+  acquisition: [on_demand, reserved_1y]
+  accelerators: [h100-sxm]
+  catalog_offers: false
+  offers:
+    - {accelerator: h100-sxm, region: virginia, acquisition: on_demand, usd_per_device_hour: 4.0}
+    - {accelerator: h100-sxm, region: texas, acquisition: reserved_1y, usd_per_device_hour: 1.0}
+objective: {horizon_months: 6}
+solver: {backend: highspy, time_limit_s: 20}
+"""
+
+
+def test_fleet_cost_per_token_counts_a_reservation_past_the_horizon_as_each_workload_does(tmp_path):
+    """QA s17: the fleet's cost per million output tokens rebuilt each workload's tokens as its usd
+    (a 1-year reservation's whole term) / its cost per token (the 6-month horizon's part), so the
+    reserved workload's tokens counted twice: 0.198413 instead of 0.192308.
+
+    By hand (H = 6 x 730 = 4,380 h, no energy price): a, 40 req/s x 300 tokens on the plan's
+    on-demand H100s in Virginia at $4/h; b, 10 req/s x 100 tokens on one reserved H100 in Texas at
+    $1/h, $4,380 of its $8,760 term within the horizon.  Tokens: a 40 x 3600 x 4380 x 300 = 189,216 M,
+    b 15,768 M.  Fleet: (devices_a x 4 x 4380 + 4,380) / 204,984 M."""
+    problem, out = tmp_path / "p.yaml", tmp_path / "p.json"
+    problem.write_text(RESERVED_PAST_HORIZON)
+    assert main(["solve", str(problem), "--json", str(out), "--quiet"]) == 0
+    plan = json.loads(out.read_text())
+    kpi = {k["workload"]: k for k in plan["kpis"]}
+    assert kpi["a"]["output_tokens_millions"] == pytest.approx(189_216.0)
+    assert kpi["b"]["output_tokens_millions"] == pytest.approx(15_768.0)
+    devices = {(p["region"], p["acquisition"]): p["devices"] for p in plan["procurement"]}
+    assert devices[("texas", "reserved_1y")] == 1
+    usd_h = devices[("virginia", "on_demand")] * 4.0 * 4380 + 1.0 * 4380
+    fleet = _stats(plan)["cost per million output tokens"]
+    assert fleet["value"] == pytest.approx(usd_h / 204_984.0, rel=1e-9)
+    assert main(["verify", str(problem), str(out)]) == 0
+    # a plan of an earlier version (no tokens in its KPIs) with a reservation past the horizon: the
+    # figure cannot be rebuilt, so it is left out rather than wrong
+    for k in plan["kpis"]:
+        del k["output_tokens_millions"]
+    assert "cost per million output tokens" not in _stats(plan)
+    # a tampered token count is caught by the verifier
+    plan = json.loads(out.read_text())
+    plan["kpis"][0]["output_tokens_millions"] *= 2
+    out.write_text(json.dumps(plan))
+    assert main(["verify", str(problem), str(out)]) != 0
+
+
 def test_statistics_devices_from_procurement_when_totals_missing():
     plan = hand_plan()
     del plan["totals"]
