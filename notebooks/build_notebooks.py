@@ -123,10 +123,15 @@ loaded = load_problem(ROOT / "problems" / "chat-assistant.yaml")'''),
 A tighter TTFT target can only shrink the set of feasible fleets, so cost never
 falls as the target tightens; each point is a full plan, checked by the
 verifier.  The carbon front caps total CO2 (epsilon-constraint) between the
-cheapest plan's CO2 and the lowest-CO2 plan's."""),
+cheapest plan's CO2 and the lowest-CO2 plan's.  For the chat assistant those are
+one plan (its cheapest fleet already emits the least: the cell checks it), so
+the carbon front is drawn for `problems/batch-summarization.yaml`, where cutting
+CO2 costs money."""),
         new_code_cell('''\
 ttft = pareto_front(loaded, "ttft", points=6)
-carbon = pareto_front(loaded, "carbon", points=5)
+chat_carbon = pareto_front(loaded, "carbon", points=3)
+assert len({pt.total_usd for pt in chat_carbon.points}) == 1    # one plan: no trade-off to draw
+carbon = pareto_front(load_problem(ROOT / "problems" / "batch-summarization.yaml"), "carbon", points=5)
 print(ttft.table_text())
 print(carbon.table_text())
 assert ttft.monotone and carbon.monotone
@@ -142,7 +147,7 @@ for ax, f in zip(axes, (ttft, carbon)):
 axes[0].set_xscale("log")   # TTFT targets are spaced geometrically
 axes[0].set_yscale("log")   # and the tightest ones cost orders of magnitude more
 axes[0].set_title("cost vs TTFT target")
-axes[1].set_title("cost vs CO2 cap")
+axes[1].set_title("batch summarization: cost vs CO2 cap")
 plt.tight_layout()
 plt.show()'''),
         new_markdown_cell("""\
@@ -151,17 +156,23 @@ The same problem with the workload limited to one weight format at a time (a
 sweep over `workloads.chat.quantizations`).  Lower precision shrinks weights
 and KV traffic but costs quality (the catalog's retention factors: Llama-3.1-8B
 keeps 68.5-73 of its 73 points, so here every format still meets the target of
-68; a stricter target would rule the narrow formats out)."""),
+68; a stricter target would rule the narrow formats out).  Narrower is not
+always cheaper: int4 is a weight-only format (weights dequantised, arithmetic
+at 16 bits), so a replica serves fewer requests per second than at fp8, where
+the arithmetic itself is 8-bit: about half the requests per second on a B200
+(`fleetopt perf --accelerator b200 --model qwen2.5-7b --quantization int4`
+against `fp8`), so 40 req/s need a second device."""),
         new_code_cell('''\
 quants = ["bf16", "fp8", "int8", "int4"]
 res = run_sweep(loaded, [parse_set("workloads.chat.quantizations=" + ",".join(f"[{q}]" for q in quants))],
                 cache_dir=str(WORK / "cache"), workers=1, keep_plans=True)
-print(f"{'quantization':<14} {'status':<11} {'USD/month':>10}  fleet")
+print(f"{'quantization':<14} {'status':<11} {'USD/month':>10} {'quality':>8}  fleet")
 for r in res.rows:
     pl = res.plans.get(r["scenario"])
     mix = {d["model"] + " " + d["accelerator"]: d["replicas"] for d in pl["deployments"]} if pl else r["error"]
     usd = f"{r['usd_per_month']:,.0f}" if r["usd_per_month"] else "-"
-    print(f"{r['workloads.chat.quantizations'][0]:<14} {r['status']:<11} {usd:>10}  {mix}")'''),
+    quality = f"{pl['kpis'][0]['quality']:.1f}" if pl else "-"
+    print(f"{r['workloads.chat.quantizations'][0]:<14} {r['status']:<11} {usd:>10} {quality:>8}  {mix}")'''),
         new_markdown_cell("""\
 ## Model tier
 One model at a time (`workloads.chat.models`), with the quality target relaxed
@@ -190,8 +201,9 @@ for r in res.rows:
     xs.append(q); ys.append(r["usd_per_month"]); labels.append(f"{m} {fmt}")
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.scatter(xs, ys)
-for x, y, l in zip(xs, ys, labels):
-    ax.annotate(l, (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+for i, (x, y, l) in enumerate(sorted(zip(xs, ys, labels))):
+    # neighbours at one cost (two fp4 models at one price) get their labels above and below
+    ax.annotate(l, (x, y), fontsize=8, xytext=(3, 4 if i % 2 else -10), textcoords="offset points")
 ax.set_xlabel("quality the plan delivers (routed mean score)")
 ax.set_ylabel("USD per month")
 ax.set_yscale("log")
@@ -202,7 +214,10 @@ plt.show()'''),
 The optimiser may mix accelerator types; the baseline solves once per type
 with the fleet restricted to it (`fleetopt solve --baseline homogeneous`).
 The chat assistant alone is best served by one type, so this section uses
-`problems/enterprise-multi-region.yaml` (several workloads and regions)."""),
+`problems/enterprise-multi-region.yaml` (several workloads and regions).  Its
+fleet is devices the company already owns (`fleet.existing`: the plan pays
+their upkeep, not their price), in two regions: much of the saving is using
+the owned devices where they stand, which a one-type fleet cannot."""),
         new_code_cell('''\
 from solver.mip.pipeline import homogeneous_baseline, solve_problem
 
@@ -211,7 +226,8 @@ best = solve_problem(enterprise).plan
 base = homogeneous_baseline(enterprise, best.objective.total)
 rows = sorted((r for r in base["per_accelerator"] if r["total_usd"] is not None), key=lambda r: r["total_usd"])
 print(f"mixed fleet: {best.objective.total:,.0f} USD over the horizon, "
-      + ", ".join(f"{pr.devices}x {pr.accelerator}" for pr in best.procurement))
+      + ", ".join(f"{pr.devices}x {pr.accelerator} in {pr.region}" + (" (owned)" if pr.existing else "")
+                  for pr in best.procurement))
 for r in rows[:6]:
     print(f"  only {r['accelerator']:<12} {r['total_usd']:>12,.0f} USD")
 print(f"best single type: {base['best_accelerator']}, the mixed fleet saves {base['saving_percent']:.1f}%")
@@ -255,8 +271,11 @@ print(res.summary_text())
 assert all(r["status"] == "optimal" for r in res.rows)
 plans = [res.plans[i] for i in range(len(quarters))]'''),
         new_markdown_cell("## Procurement timeline\nDevices held per quarter, and the change from the "
-                          "quarter before (+ buy or rent more, - release)."),
+                          "quarter before (+ more devices, - fewer: the chat assistant rents, on demand "
+                          "or reserved)."),
         new_code_cell('''\
+from matplotlib.ticker import MaxNLocator
+
 accs = sorted({pr["accelerator"] for pl in plans for pr in pl["procurement"]})
 held = [{a: sum(pr["devices"] for pr in pl["procurement"] if pr["accelerator"] == a) for a in accs}
         for pl in plans]
@@ -277,11 +296,13 @@ for a in accs:
     ax1.bar(quarters, vals, bottom=bottom, label=a)
     bottom = [b + v for b, v in zip(bottom, vals)]
 ax1.set_ylabel("devices held"); ax1.set_title("fleet by quarter"); ax1.legend(fontsize=8)
+ax1.yaxis.set_major_locator(MaxNLocator(integer=True))     # whole devices
 ax1.tick_params(axis="x", rotation=45)
 ax2.plot(quarters, [pl["objective"]["usd_per_month"] for pl in plans], marker="o", label="cost")
 ax2b = ax2.twinx()
 ax2b.plot(quarters, demand, color="grey", linestyle="--", label="demand")
 ax2.set_ylabel("USD per month"); ax2b.set_ylabel("peak req/s"); ax2.set_title("cost and demand")
+ax2.legend(ax2.get_lines() + ax2b.get_lines(), ["cost", "demand"], fontsize=8, loc="upper left")
 ax2.tick_params(axis="x", rotation=45)
 plt.tight_layout(); plt.show()'''),
         new_markdown_cell("""\
