@@ -151,7 +151,8 @@ class Purchase(Strict):
         None, description="Colocation space/network per device-hour, excluding energy.")
     lead_time_quarters: NonNegFigure = Field(
         default_factory=lambda: NonNegFigure(value=1, source=LEAD_TIME_DEFAULT_SOURCE, confidence="low"),
-        description="Quarters from order to service (multi-period plans).  A plain number is read as a "
+        description="Quarters from order to service (multi-period plans; rounded up to whole periods: "
+                    "ceil(quarters x 3 / objective.periods.months)).  A plain number is read as a "
                     "figure of low confidence with no source.")
     regions: Optional[list[str]] = Field(None, description="Regions where it can be installed (default: all).")
 

@@ -332,7 +332,12 @@ class Periods(Strict):
                                                           "reservation serves whole periods only and pays its "
                                                           "whole term: 1 year in 5-month periods serves 2 and pays "
                                                           "2 months in the third; in 18-month periods two 1-year "
-                                                          "contracts serve one.")
+                                                          "contracts serve one. A purchase's lead time is "
+                                                          "rounded up to whole periods (ceil(lead_time_quarters x "
+                                                          "3 / months): one quarter in 6-month periods is one "
+                                                          "period, in 24-month periods too); a purchased device "
+                                                          "serves on after its useful life (depreciation stops, "
+                                                          "maintenance and hosting go on).")
     discount_rate_per_period: float = Field(0.0, ge=0, lt=1, description="Costs of period t weigh (1+d)^-t.")
     resale_fraction: float = Field(
         0.0, ge=0, le=1, description="Resale value of a retired device as a fraction of its straight-line "
