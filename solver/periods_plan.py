@@ -233,7 +233,8 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
                              time_limit_s=time_limit_s, mip_gap=mip_gap)
     if previous is not None and plan.periods is not None:
         plan = keep_incumbent_on_ties(loaded, previous, plan, perf=perf)
-        plan = replace(plan, periods={**plan.periods, "change": plan_change(previous, plan.to_dict())})
+        plan = replace(plan, periods={**plan.periods, "change": plan_change(previous, plan.to_dict(),
+                                                                             executed=prev.executed)})
     return Solved(plan, k, model, res)
 
 
@@ -422,9 +423,13 @@ def _differ(a: dict, b: dict, key) -> bool:
     return abs(a.get(key, 0.0) - b.get(key, 0.0)) > 1e-6 * max(1.0, abs(a.get(key, 0.0)))
 
 
-def plan_change(old: dict, new: dict) -> dict:
+def plan_change(old: dict, new: dict, executed: int = 1) -> dict:
     """What re-optimisation changed: decisions (buy / reserve / retire / move, each with the change
     in what it commits in the objective, discounted to period 0), rentals, routing, cost.
+
+    ``executed``: the leading periods carried out (their decisions kept); a cost change there is
+    their rentals re-priced at the new problem's demand, which the reports say (QA: a re-solve at a
+    lower demand reported a period-0 "saving" on rentals already paid).
 
     A route change is listed only where the traffic of its :func:`route_class` changed too:
     traffic moved between equivalent deployments is counted in ``routing_swaps_not_listed`` (QA: a
@@ -485,4 +490,4 @@ def plan_change(old: dict, new: dict) -> dict:
             "old_total_usd": old_total, "new_total_usd": new_total,
             "change_usd": new_total - old_total, "change_penalty_usd": pen,
             # horizons of different length: the totals differ by the periods one plan has alone
-            "old_periods": len(a), "new_periods": len(b)}
+            "old_periods": len(a), "new_periods": len(b), "executed_periods": executed}

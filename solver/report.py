@@ -276,6 +276,13 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
         head += (f"; the new plan covers {n_new} periods and the previous {n_old}, so the totals also "
                  f"differ by the periods {'added' if n_new > n_old else 'left out'} (compare the "
                  f"period costs below, 0-{min(n_old, n_new) - 1})")
+    executed = ch.get("executed_periods")
+    if executed and any(c["period"] < executed for c in ch["period_cost"]):
+        head += (f"; period{'s 0-' + str(executed - 1) if executed > 1 else ' 0'} "
+                 f"{'were' if executed > 1 else 'was'} carried out: the new plan keeps "
+                 f"{'their' if executed > 1 else 'its'} buy, reserve, retire and move decisions and re-plans "
+                 f"{'their' if executed > 1 else 'its'} rentals at this problem's demand, so a cost change "
+                 "there (period costs below) is a re-pricing, not money saved or spent")
     rows = [[str(d["period"]), d["offer"], d["decision"], str(d["old_units"]), str(d["new_units"]),
              usd_text(d.get("change_usd"))] for d in ch["decisions"]]
     rows += [[str(r["period"]), r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
@@ -284,7 +291,8 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
                DECISION_CHANGE_NOTE if rows else "no buy, reserve, retire, move or rental decision changed")]
     if ch["period_cost"]:
         tables.append(("Accrued cost per period", ["period", "old cost", "new cost", "change"],
-                       [[str(c["period"]), usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
+                       [[str(c["period"]) + (" (carried out)" if executed and c["period"] < executed else ""),
+                         usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
                         for c in ch["period_cost"]], ""))
     swaps = ch.get("routing_swaps_not_listed") or 0
     tables.append(("Routing", [], [], f"{len(ch['routing'])} route(s) changed" + (

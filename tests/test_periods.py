@@ -861,6 +861,34 @@ def test_reoptimising_later_in_the_horizon_keeps_every_executed_period(tmp_path)
                  "--executed-through", "6", "--quiet"]) == 2
 
 
+def test_a_cost_change_in_a_carried_out_period_is_called_a_re_pricing(tmp_path):
+    """QA s17: with period 0 carried out and its demand changed in the new problem, the re-solve
+    re-plans period 0's rentals and the report showed the difference as a plain period-0 cost change
+    (QA's case: a "saving" on rentals already paid).  Now the change states the executed periods and
+    the reports say that a cost change there is a re-pricing.  Quarter 0 rents its one server (10 of
+    its 10.9 req/s; bought ones arrive a quarter later); at twice the demand it rents two:
+    8 x $1.71 x 2,190 h = $29,959.20 more."""
+    from solver.cli import main
+    (tmp_path / "cat.yaml").write_text(CHAIN_OVERLAY)
+    (tmp_path / "p.yaml").write_text(CHAIN_PROBLEM)
+    assert main(["solve", str(tmp_path / "p.yaml"), "--json", str(tmp_path / "q0.json"), "--quiet"]) == 0
+    (tmp_path / "p.yaml").write_text(CHAIN_PROBLEM.replace("[1, 2, 3, 4, 5, 6]", "[2, 2, 3, 4, 5, 6]"))
+    md = tmp_path / "q1.md"
+    assert main(["solve", str(tmp_path / "p.yaml"), "--existing", str(tmp_path / "q0.json"),
+                 "--json", str(tmp_path / "q1.json"), "--markdown", str(md), "--quiet"]) == 0
+    change = json.loads((tmp_path / "q1.json").read_text())["periods"]["change"]
+    assert change["executed_periods"] == 1
+    assert change["period_cost"][0]["period"] == 0
+    assert change["period_cost"][0]["change_usd"] == pytest.approx(8 * 1.71 * 2190)
+    text = md.read_text()
+    assert "period 0 was carried out" in text and "a re-pricing, not money saved or spent" in text
+    assert "| 0 (carried out) |" in text
+    # with quarters 0-1 carried out, the change says so
+    assert main(["solve", str(tmp_path / "p.yaml"), "--existing", str(tmp_path / "q0.json"),
+                 "--executed-through", "1", "--json", str(tmp_path / "q2.json"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "q2.json").read_text())["periods"]["change"]["executed_periods"] == 2
+
+
 def test_a_longer_horizon_charges_no_change_for_periods_the_previous_plan_did_not_cover(tmp_path):
     """Looking two quarters further ahead (growth 1..8 over 8 quarters) from the 6-quarter plan: the two
     servers for quarter 7 are bought in quarter 6, which the old plan did not have; that was charged
