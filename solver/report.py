@@ -211,9 +211,13 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
     for r in pp["timeline"]:
         peaks = [max(v) for v in r["demand_rps"].values() if max(v) > 0]
         dem = number_text(sum(peaks)) if peaks else "-"
-        owned = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] in ("purchase", "existing"))
-        res = sum(u["in_service"] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
-        rented = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in r["units"] if u["kind"] == "elastic")
+        # a row's counts read with defaults: a hand-edited plan whose kind and counts disagree (QA: kind
+        # 'elastic' on a purchase row, without by_slice) is verify's to flag, not a crash here
+        owned = sum(u.get("in_service", 0) * u["devices_per_unit"] for u in r["units"]
+                    if u["kind"] in ("purchase", "existing"))
+        res = sum(u.get("in_service", 0) * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
+        rented = [sum((u.get("by_slice") or [0] * len(pp["slices"]))[s] * u["devices_per_unit"]
+                      for u in r["units"] if u["kind"] == "elastic")
                   for s in range(len(pp["slices"]))]
         per_period.append([str(r["period"]), dem or "-", str(owned), str(r.get("idle_owned_devices", "-")), str(res),
                            "/".join(str(x) for x in rented), usd_text(r["total_usd"]), usd_text(r.get("capex_usd"))])

@@ -244,6 +244,12 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
         deps[did] = d
         ok = True
         ok_key = offer_key(d)
+        # the id names what the fields say (tools that read ids alone, as the multi-period plans do,
+        # would be misled by one naming another deployment; QA)
+        want_id = f"{d['model']}:{d['quantization']}:tp{d['tensor_parallel']}@{ok_key}"
+        rep.checks += 1
+        if did != want_id:
+            rep.add("structure", did, f"the id does not name the deployment its fields describe ({want_id})")
         if ok_key not in offers:
             rep.add("offer", did, "no such offer under the problem's fleet filters "
                     "(accelerator, region, provider, acquisition) or prices")

@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 
 from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients, quality_of
-from solver.periods import owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps, with_move_targets
+from solver.periods import (merge_slices, owned_offers, pooled_owned_keys, pooled_owned_text, profile_fractions,
+                            stated_caps, with_move_targets)
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.verify import (REL_TOL, VerifyReport, _over, _reported, _same, check_objective_figures,
@@ -101,6 +102,24 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                   for w in problem.workloads}
     if abs(sum(weights) - 1.0) > 1e-6:
         rep.add("slices", "plan", f"slice weights sum to {sum(weights)}, not 1")
+    # the slices are the problem's (its workloads' daily profiles, merged where every workload has one
+    # level): a plan's own weights or hours would let it price and size its fleet on another day (QA:
+    # weights 0.6/0.3/0.1 for 0.5/0.33/0.17, or the peak hours relabelled, passed with laundered costs)
+    n_hours = profile_fractions(list(problem.workloads)).shape[1]
+    want = ([list(range(n_hours))] if peak
+            else [list(m) for m in merge_slices(profile_fractions(list(problem.workloads)))[2]])
+    rep.checks += 1
+    if [sorted(m) for m in members] != want:
+        rep.add("slices", "periods.slices", f"the plan's slices hold the hours {members}, the problem's daily "
+                f"profiles make {want}")
+    if len(want) == len(weights):
+        for s_, m in enumerate(want):
+            rep.checks += 1
+            if abs(weights[s_] - len(m) / n_hours) > 1e-9:
+                rep.add("slices", f"periods.slices[{s_}].weight", f"plan says {weights[s_]:.9g}, the slice "
+                        f"holds {len(m)} of {n_hours} hours: {len(m) / n_hours:.9g}")
+        # the rest of the check sizes and prices the problem's day, slice by slice
+        weights, members = [len(m) / n_hours for m in want], want
     obj: dict[str, float] = {}      # the objective by part (discounted), recomputed
     energy_kwh = co2_kg = 0.0
     capex = 0.0
@@ -126,6 +145,15 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 rep.add("offer", f"period {t}", f"unknown offer {ur['offer']}")
                 continue
             units[ur["offer"]] = ur
+            o_ = offers[ur["offer"]][1]
+            # the row's descriptive fields are the offer's (reports print them, and read its counts by kind)
+            for field_, want_ in (("accelerator", o_.accelerator), ("region", o_.region),
+                                  ("acquisition", o_.acquisition), ("kind", kind[ur["offer"]]),
+                                  ("devices_per_unit", o_.devices_per_unit)):
+                rep.checks += 1
+                if field_ in ur and ur[field_] != want_:
+                    rep.add("structure", f"periods.timeline[{t}].units {ur['offer']}.{field_}",
+                            f"plan says {ur[field_]!r}, the offer is {want_!r}")
             for dec, right in (("buy", "purchase"), ("reserve", "reserved"), ("retire", "existing")):
                 history.setdefault((dec, ur["offer"]), [0] * T)[t] = ur.get(dec, 0)
                 if ur.get(dec) and kind[ur["offer"]] != right:

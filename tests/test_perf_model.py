@@ -235,6 +235,11 @@ def test_power_between_idle_and_tdp():
     cap = evaluate(CAT, [cand], [PerfWorkload("w", 500, 250, 2000, 50)], P)
     assert cap.idle_power_w[0] == 2 * 100
     assert 2 * 100 < cap.power_w[0, 0] <= 2 * 700
+    # a replica's nameplate is its devices' TDP (2 x 700 W), and two saturated devices draw more than
+    # one device's TDP (QA s17 mutation: a replica's TDP counted once passed the test above)
+    assert cap.peak_power_w[0] == 2 * 700
+    sat = evaluate(CAT, [cand], [PerfWorkload("saturated", 1000, 200, NO_SLO, NO_SLO)], P)
+    assert 700 < sat.power_w[0, 0] <= 2 * 700
 
 
 def test_operating_point_fixed_batch_matches_formulas():

@@ -277,6 +277,60 @@ def test_verifier_flags_tampered_period_plan(example_plan):
     assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["totals.co2_kg"]
 
 
+def test_verifier_flags_a_late_order_and_retired_devices_still_in_service(example_plan):
+    """QA s17 (mutation testing): with either check disabled every test still passed.  A server
+    ordered in the last quarter (lead time one quarter) serves nothing within the horizon; owned
+    devices retired and in service in one quarter exceed what is owned."""
+    from solver.verify import verify_plan
+    lp = _example()
+    d = example_plan[1]
+
+    def found(plan):
+        return [(v.kind, v.message) for v in verify_plan(lp.problem, lp.catalog, plan).violations]
+
+    bad = copy.deepcopy(d)
+    u = next(u for u in bad["periods"]["timeline"][-1]["units"] if u["kind"] == "purchase")
+    u["buy"] = u.get("buy", 0) + 1
+    assert any(k == "stock" and "ordered too late to serve within the horizon" in m for k, m in found(bad))
+    bad = copy.deepcopy(d)
+    # the example retires its 16 owned A100s in quarter 0 (resale beats keeping them); one kept in
+    # service as well makes 17 of 16
+    u = next(u for u in bad["periods"]["timeline"][0]["units"] if u["kind"] == "existing")
+    assert (u["retire"], u["in_service"]) == (16, 0)
+    u["in_service"] = 1
+    assert any(k == "stock" and "1 in service + 16 retired exceed the 16 owned" in m for k, m in found(bad))
+
+
+def test_verifier_takes_the_slices_and_unit_rows_from_the_problem_and_catalog(example_plan):
+    """QA s17: the verifier read each slice's hours and weight from the plan, so a plan that moved the
+    peak hours into a shoulder slice (serving 75% of the peak) or weighted its cheap hours more
+    (11.5% below its true cost), its figures rewritten to match, passed; a unit row's kind and
+    accelerator were not checked either (kind 'elastic' on a purchase row then crashed the report).
+    The example's day: 12 hours at 0.35 of the peak, 8 at 0.75, 4 at the peak (weights 1/2, 1/3, 1/6)."""
+    from solver.verify import verify_plan
+    lp = _example()
+    d = example_plan[1]
+
+    def found(plan):
+        return [(v.kind, v.where, v.message) for v in verify_plan(lp.problem, lp.catalog, plan).violations]
+
+    assert [s_["weight"] for s_ in d["periods"]["slices"]] == pytest.approx([1 / 2, 1 / 3, 1 / 6])
+    bad = copy.deepcopy(d)
+    for s_, w in zip(bad["periods"]["slices"], (0.6, 0.3, 0.1)):
+        s_["weight"] = w
+    assert {(k, w) for k, w, _ in found(bad) if k == "slices"} == {
+        ("slices", f"periods.slices[{i}].weight") for i in range(3)}
+    bad = copy.deepcopy(d)
+    bad["periods"]["slices"][2]["profile_index"] = [7, 8, 9, 14]
+    assert any(k == "slices" and "[10, 11, 12, 13]" in m for k, _, m in found(bad))
+    for field, value in (("kind", "elastic"), ("accelerator", "a100-80gb")):
+        bad = copy.deepcopy(d)
+        u = next(u for u in bad["periods"]["timeline"][3]["units"] if u["kind"] == "purchase")
+        u[field] = value
+        assert [(k, m) for k, w, m in found(bad)] == [
+            ("structure", f"plan says {value!r}, the offer is {'purchase' if field == 'kind' else 'h100-sxm'!r}")]
+
+
 def test_verifier_checks_the_period_plans_horizon_figures(example_plan):
     """The horizon the report prints (periods.months, period_hours, discount_rate_per_period, the
     objective's horizon and cost per month) is the problem's, and a count that disagrees names the

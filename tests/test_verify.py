@@ -162,6 +162,21 @@ def test_unmet_demand_units_and_cost_tampering_are_flagged(solved):
     assert rep.violations[0].amount == pytest.approx(100.0, rel=1e-6)
 
 
+def test_a_deployment_id_naming_another_deployment_is_flagged(solved):
+    """QA s17: the id was not checked against the fields (tools that read ids alone were misled)."""
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    d = p["deployments"][0]
+    old = d["id"]
+    new = old.replace(f":tp{d['tensor_parallel']}@", f":tp{d['tensor_parallel'] * 2}@")
+    d["id"] = new
+    for r in p["routing"]:
+        if r["deployment"] == old:
+            r["deployment"] = new
+    ks, rep = kinds(lp, p)
+    assert ks == {"structure"} and old in rep.violations[0].message, [v.format() for v in rep.violations]
+
+
 def test_plan_for_other_fleet_filters_is_flagged(solved):
     lp, plan = solved
     no_h100 = load_problem_text(PROBLEM.replace("[h100-sxm, a100-80gb, l4]", "[l4]"), file="l4.yaml")
