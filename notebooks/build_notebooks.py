@@ -160,8 +160,9 @@ keeps 68.5-73 of its 73 points, so here every format still meets the target of
 always cheaper: int4 is a weight-only format (weights dequantised, arithmetic
 at 16 bits), so a replica serves fewer requests per second than at fp8, where
 the arithmetic itself is 8-bit: about half the requests per second on a B200
-(`fleetopt perf --accelerator b200 --model qwen2.5-7b --quantization int4`
-against `fp8`), so 40 req/s need a second device."""),
+(`fleetopt perf --accelerator b200 --model qwen2.5-7b --quantization int4
+--input-tokens 1000 --output-tokens 300 --ttft-ms 1000 --tpot-ms 50`, against
+`--quantization fp8`), so 40 req/s need a second device."""),
         new_code_cell('''\
 quants = ["bf16", "fp8", "int8", "int4"]
 res = run_sweep(loaded, [parse_set("workloads.chat.quantizations=" + ",".join(f"[{q}]" for q in quants))],

@@ -178,6 +178,9 @@ class Plan:
             d.pop("periods", None)
         if d["objective"].get("after_horizon_usd") is None:
             d["objective"].pop("after_horizon_usd", None)
+        for kpi in d["kpis"]:       # a plan of an earlier version read back: written as it was, without it
+            if kpi.get("output_tokens_millions") is None:
+                kpi.pop("output_tokens_millions", None)
         return _round_tree(d)
 
     def to_json(self) -> str:

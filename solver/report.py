@@ -195,6 +195,14 @@ def capex_cap_text(pp: dict) -> str:
     return ("no capex cap" if cap is None else f"capex cap {usd_text(cap)}") + " (fleet.budget.max_capex_usd)"
 
 
+def _unit_count(u: dict, field: str, s: Optional[int] = None) -> float:
+    """A unit row's count (``by_slice`` at slice ``s``), 0 where the row lacks it or it is no number."""
+    x = u.get(field)
+    if s is not None:
+        x = x[s] if isinstance(x, list) and s < len(x) else None
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else 0
+
+
 def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
     """A multi-period plan's timeline as (title, headers, rows of text, note) tables: devices,
     accrued cost and capex per period, the hardware decisions and moves, the nameplate power against
@@ -211,20 +219,24 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
     for r in pp["timeline"]:
         peaks = [max(v) for v in r["demand_rps"].values() if max(v) > 0]
         dem = number_text(sum(peaks)) if peaks else "-"
-        # a row's counts read with defaults: a hand-edited plan whose kind and counts disagree (QA: kind
-        # 'elastic' on a purchase row, without by_slice) is verify's to flag, not a crash here
-        owned = sum(u.get("in_service", 0) * u["devices_per_unit"] for u in r["units"]
-                    if u["kind"] in ("purchase", "existing"))
-        res = sum(u.get("in_service", 0) * u["devices_per_unit"] for u in r["units"] if u["kind"] == "reserved")
-        rented = [sum((u.get("by_slice") or [0] * len(pp["slices"]))[s] * u["devices_per_unit"]
-                      for u in r["units"] if u["kind"] == "elastic")
-                  for s in range(len(pp["slices"]))]
+        # a row's fields read with defaults: a hand-edited plan whose kind and counts disagree or are
+        # missing (QA: kind 'elastic' on a purchase row without by_slice; no kind; a short by_slice) is
+        # verify's to flag, not a crash here
+        n_sl = len(pp["slices"])
+        owned = sum(_unit_count(u, "in_service") * _unit_count(u, "devices_per_unit") for u in r["units"]
+                    if u.get("kind") in ("purchase", "existing"))
+        res = sum(_unit_count(u, "in_service") * _unit_count(u, "devices_per_unit") for u in r["units"]
+                  if u.get("kind") == "reserved")
+        rented = [sum(_unit_count(u, "by_slice", s) * _unit_count(u, "devices_per_unit") for u in r["units"]
+                      if u.get("kind") == "elastic")
+                  for s in range(n_sl)]
         per_period.append([str(r["period"]), dem or "-", str(owned), str(r.get("idle_owned_devices", "-")), str(res),
                            "/".join(str(x) for x in rented), usd_text(r["total_usd"]), usd_text(r.get("capex_usd"))])
         for u in r["units"]:
-            units.append([str(r["period"]), u["offer"], u["kind"], str(u.get("buy", "")), str(u.get("reserve", "")),
-                          str(u.get("retire", "")), "", str(u.get("in_service", "")), str(u.get("owned", "")),
-                          "/".join(str(x) for x in u["by_slice"]) if "by_slice" in u else ""])
+            units.append([str(r["period"]), str(u.get("offer", "-")), str(u.get("kind", "-")), str(u.get("buy", "")),
+                          str(u.get("reserve", "")), str(u.get("retire", "")), "", str(u.get("in_service", "")),
+                          str(u.get("owned", "")),
+                          "/".join(str(x) for x in u["by_slice"]) if isinstance(u.get("by_slice"), list) else ""])
         units += [[str(r["period"]), f"{m['from']} -> {m['to']}", "move", "", "", "", str(m["devices"]), "", "", ""]
                   for m in r.get("moves", [])]
         for cap, kw in zip(caps, r.get("nameplate_kw", [])):
@@ -285,8 +297,8 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
         head += (f"; period{'s 0-' + str(executed - 1) if executed > 1 else ' 0'} "
                  f"{'were' if executed > 1 else 'was'} carried out: the new plan keeps "
                  f"{'their' if executed > 1 else 'its'} buy, reserve, retire and move decisions and re-plans "
-                 f"{'their' if executed > 1 else 'its'} rentals at this problem's demand, so a cost change "
-                 "there (period costs below) is a re-pricing, not money saved or spent")
+                 f"{'their' if executed > 1 else 'its'} rentals, routing and energy at this problem's demand, so "
+                 "a cost change there (period costs below) is a re-pricing, not money saved or spent")
     rows = [[str(d["period"]), d["offer"], d["decision"], str(d["old_units"]), str(d["new_units"]),
              usd_text(d.get("change_usd"))] for d in ch["decisions"]]
     rows += [[str(r["period"]), r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),

@@ -144,6 +144,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             if ur["offer"] not in offers:
                 rep.add("offer", f"period {t}", f"unknown offer {ur['offer']}")
                 continue
+            ur = dict(ur)               # a copy: the plan given is never changed
             units[ur["offer"]] = ur
             o_ = offers[ur["offer"]][1]
             # the row's descriptive fields are the offer's (reports print them, and read its counts by kind)
@@ -151,9 +152,15 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                                   ("acquisition", o_.acquisition), ("kind", kind[ur["offer"]]),
                                   ("devices_per_unit", o_.devices_per_unit)):
                 rep.checks += 1
-                if field_ in ur and ur[field_] != want_:
+                if ur.get(field_) != want_:
                     rep.add("structure", f"periods.timeline[{t}].units {ur['offer']}.{field_}",
-                            f"plan says {ur[field_]!r}, the offer is {want_!r}")
+                            (f"plan says {ur[field_]!r}" if field_ in ur else "missing") + f", the offer is {want_!r}")
+            by = ur.get("by_slice")
+            if kind[ur["offer"]] == "elastic" and by is not None and (
+                    not isinstance(by, list) or len(by) != len(weights)):
+                rep.add("structure", f"periods.timeline[{t}].units {ur['offer']}.by_slice",
+                        f"{by!r}: one count per slice ({len(weights)}) expected")
+                ur["by_slice"] = None       # read as no rentals below, flagged here
             for dec, right in (("buy", "purchase"), ("reserve", "reserved"), ("retire", "existing")):
                 history.setdefault((dec, ur["offer"]), [0] * T)[t] = ur.get(dec, 0)
                 if ur.get(dec) and kind[ur["offer"]] != right:
@@ -230,7 +237,11 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     _add(obj, "retirement", ur["retire"] * (disc[t] * (per.retire_usd_per_device - val[0])
                                                             + disc[T] * val[1]))
         # ---- per slice
-        for s, sl in enumerate(row["slices"]):
+        rep.checks += 1
+        if len(row["slices"]) != len(weights):
+            rep.add("structure", f"periods.timeline[{t}].slices", f"{len(row['slices'])} slices, the plan's "
+                    f"periods.slices (and its day) {len(weights)}")
+        for s, sl in enumerate(row["slices"][:len(weights)]):
             ws = weights[s]
             dep = {d["id"]: d for d in sl["deployments"]}
             served = {w: 0.0 for w in wl}
@@ -309,6 +320,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             for key, (i, o) in offers.items():
                 ur = units.get(key, {})
                 n = (ur.get("by_slice") or [0] * len(weights))[s] if kind[key] == "elastic" else ur.get("in_service", 0)
+                # (a by_slice of another length was flagged with the unit rows and read as none)
                 g = o.devices_per_unit
                 rep.checks += 1
                 if _over(used.get(key, 0), g * n):

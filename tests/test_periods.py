@@ -320,15 +320,38 @@ def test_verifier_takes_the_slices_and_unit_rows_from_the_problem_and_catalog(ex
         s_["weight"] = w
     assert {(k, w) for k, w, _ in found(bad) if k == "slices"} == {
         ("slices", f"periods.slices[{i}].weight") for i in range(3)}
+    # and the cost is recomputed on the problem's day: the fleet's true cost, not the plan's weighting
+    rep = verify_plan(lp.problem, lp.catalog, bad)
+    assert rep.recomputed["total_usd"] == pytest.approx(d["objective"]["total"], rel=1e-9)
     bad = copy.deepcopy(d)
     bad["periods"]["slices"][2]["profile_index"] = [7, 8, 9, 14]
     assert any(k == "slices" and "[10, 11, 12, 13]" in m for k, _, m in found(bad))
-    for field, value in (("kind", "elastic"), ("accelerator", "a100-80gb")):
+    # the purchase row of quarter 3: h100-sxm@virginia/purchase/owned:server, 8 devices a server
+    for field, value, right in (("kind", "elastic", "purchase"), ("accelerator", "a100-80gb", "h100-sxm"),
+                                ("region", "texas", "virginia"), ("acquisition", "on_demand", "purchase"),
+                                ("devices_per_unit", 4, 8)):
         bad = copy.deepcopy(d)
         u = next(u for u in bad["periods"]["timeline"][3]["units"] if u["kind"] == "purchase")
         u[field] = value
-        assert [(k, m) for k, w, m in found(bad)] == [
-            ("structure", f"plan says {value!r}, the offer is {'purchase' if field == 'kind' else 'h100-sxm'!r}")]
+        assert [(k, m) for k, w, m in found(bad)] == [("structure", f"plan says {value!r}, the offer is {right!r}")]
+    # (review) a row without its kind, a rental row whose counts miss a slice, a period with more
+    # slices than the plan's day: each named, and the report renders what is there without a crash
+    from solver.report import period_tables
+    bad = copy.deepcopy(d)
+    del next(u for u in bad["periods"]["timeline"][3]["units"] if u["kind"] == "purchase")["kind"]
+    assert [(k, m) for k, w, m in found(bad)] == [("structure", "missing, the offer is 'purchase'")]
+    period_tables(bad)
+    bad = copy.deepcopy(d)
+    u = next(u for u in bad["periods"]["timeline"][0]["units"] if u["kind"] == "elastic")
+    u["by_slice"] = u["by_slice"][:1]
+    before = copy.deepcopy(bad)
+    assert ("structure", "one count per slice (3) expected") in {(k, m.split(": ", 1)[-1]) for k, w, m in found(bad)}
+    assert bad == before                    # verifying a plan does not change it
+    period_tables(bad)
+    bad = copy.deepcopy(d)
+    bad["periods"]["timeline"][2]["slices"].append(copy.deepcopy(bad["periods"]["timeline"][2]["slices"][0]))
+    assert any(w == "periods.timeline[2].slices" and "4 slices" in m for k, w, m in found(bad))
+    period_tables(bad)
 
 
 def test_verifier_checks_the_period_plans_horizon_figures(example_plan):
@@ -941,6 +964,11 @@ def test_a_cost_change_in_a_carried_out_period_is_called_a_re_pricing(tmp_path):
     assert main(["solve", str(tmp_path / "p.yaml"), "--existing", str(tmp_path / "q0.json"),
                  "--executed-through", "1", "--json", str(tmp_path / "q2.json"), "--quiet"]) == 0
     assert json.loads((tmp_path / "q2.json").read_text())["periods"]["change"]["executed_periods"] == 2
+    from solver.report import change_tables
+    head, tables = change_tables(json.loads((tmp_path / "q2.json").read_text()))
+    assert "periods 0-1 were carried out: the new plan keeps their buy" in head
+    costs = next(rows for title, _, rows, _ in tables if title == "Accrued cost per period")
+    assert costs[0][0] == "0 (carried out)"
 
 
 def test_a_longer_horizon_charges_no_change_for_periods_the_previous_plan_did_not_cover(tmp_path):

@@ -198,6 +198,37 @@ def test_fleet_cost_per_token_counts_a_reservation_past_the_horizon_as_each_work
     assert main(["verify", str(problem), str(out)]) != 0
 
 
+def test_output_tokens_count_a_daily_profile_at_its_mean(tmp_path):
+    """The tokens of a workload with a daily profile are served at the profile's mean, as its energy
+    is (review: a mutant that left the load factor out of both the plan and the verifier passed).
+    By hand: 20 req/s peak, profile [1, 0.5] (mean 0.75 of the peak), 300 output tokens, one month
+    (730 h): 20 x 0.75 x 3600 x 730 x 300 = 11,826 M tokens (the flat workload b: 10 x 3600 x 730 x 100)."""
+    text = RESERVED_PAST_HORIZON.replace("{requests_per_s: 40}", "{requests_per_s: 20, profile: [1, 0.5]}")
+    text = text.replace("horizon_months: 6", "horizon_months: 1")
+    problem, out = tmp_path / "p.yaml", tmp_path / "p.json"
+    problem.write_text(text)
+    assert main(["solve", str(problem), "--json", str(out), "--quiet"]) == 0
+    kpi = {k["workload"]: k for k in json.loads(out.read_text())["kpis"]}
+    assert kpi["a"]["output_tokens_millions"] == pytest.approx(20 * 0.75 * 3600 * 730 * 300 / 1e6)
+    assert kpi["b"]["output_tokens_millions"] == pytest.approx(10 * 3600 * 730 * 100 / 1e6)
+
+
+def test_a_plan_of_an_earlier_version_read_and_written_again_keeps_its_verdict(tmp_path):
+    """A plan without output_tokens_millions (an earlier version) passes verify; read with
+    Plan.from_dict and written again it must not gain `null` figures verify then flags (review)."""
+    from solver.plan import Plan
+    problem, out = tmp_path / "p.yaml", tmp_path / "p.json"
+    problem.write_text(RESERVED_PAST_HORIZON)
+    assert main(["solve", str(problem), "--json", str(out), "--quiet"]) == 0
+    plan = json.loads(out.read_text())
+    for k in plan["kpis"]:
+        del k["output_tokens_millions"]
+    again = json.loads(Plan.from_dict(plan).to_json())
+    assert all("output_tokens_millions" not in k for k in again["kpis"])
+    out.write_text(json.dumps(again))
+    assert main(["verify", str(problem), str(out)]) == 0
+
+
 def test_statistics_devices_from_procurement_when_totals_missing():
     plan = hand_plan()
     del plan["totals"]

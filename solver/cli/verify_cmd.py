@@ -28,7 +28,7 @@ def run(args) -> int:
     loaded = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)
     try:
         rep = verify_plan(loaded.problem, loaded.catalog, plan)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise InputError(InputIssue(
             f"malformed plan: {type(exc).__name__}: {exc}", file=args.plan,
             hint="pass an unmodified file written by `fleetopt solve --json` "
