@@ -164,3 +164,38 @@ def test_cbc_stopped_by_sigint_says_the_user_stopped_it():
     assert sent, "CBC finished within a second: the test did not interrupt it"
     assert r.status == TIME_LIMIT and r.values is not None
     assert r.message.startswith(stop.STOPPED_NOTE)
+
+
+@pytest.mark.parametrize("text,gap,want", [
+    ("Optimal", None, OPTIMAL),
+    ("Time limit reached", None, TIME_LIMIT),        # a plan with no bound proves nothing
+    ("Time limit reached", 0.004, OPTIMAL),          # within the 0.5% asked for: proven
+    ("Time limit reached", 0.006, TIME_LIMIT),
+    ("Infeasible", None, "infeasible"),
+])
+def test_highspy_status_is_normalised_from_the_text_and_the_proven_gap(text, gap, want):
+    """QA s17 (mutation testing): reading an unknown gap as 'within the gap' turned a time-limited plan
+    without a bound into 'optimal', and no test noticed."""
+    from solver.mip.highspy_backend import _normalise
+    assert _normalise(text, True, gap, 0.005) == want
+
+
+def test_a_plan_whose_bound_is_missing_or_above_it_is_not_proven(monkeypatch):
+    """HiGHS stopped with a plan and a dual bound of -inf (none found) or one above the plan (no
+    proof: a bound above a feasible plan's cost is numerical noise): no bound, no gap, 'time_limit'
+    (QA s17 mutants: an infinite bound passed through, a signed gap read a bound above the plan as a
+    negative gap and the plan as optimal)."""
+    import solver.mip.highspy_backend as hb
+    from solver.coefficients import build_coefficients
+    from solver.mip.formulation import build_model
+    lp = load_problem(Path(__file__).parents[1] / "problems" / "chat-assistant.yaml")
+    m = build_model(build_coefficients(lp.problem, lp.catalog))
+    values, bound, text = hb.run_mip(m, 30, 1e-6, None)
+    assert text == "Optimal" and values is not None
+    obj = m.objective_value(values)
+    for fake_bound in (-np.inf, 1.5 * obj):
+        monkeypatch.setattr(hb, "run_mip", lambda *a, fb=fake_bound, **kw: (values, fb, "Time limit reached"))
+        r = hb.solve_highspy(m, "highs", 10, 0.005, None)
+        assert r.status == TIME_LIMIT, fake_bound
+        if not np.isfinite(fake_bound):
+            assert r.best_bound is None and r.gap is None
