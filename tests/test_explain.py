@@ -12,6 +12,8 @@ relaxation with a number, and each number is checked independently:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import contextlib
 import copy
 import io
@@ -275,8 +277,9 @@ def test_a_multi_period_budget_is_one_figure_that_gives_a_plan(tmp_path):
     text = ex.text()
     found = re.findall(r"fleet\.budget\.max_usd_per_month from 15000 to ([0-9.e+]+)", text)
     assert len(found) == 1, text
-    if not budget[0].proven_smallest:
-        assert "not proven the smallest" in text
+    # one figure for eight per-quarter rows: what the largest quarter needs, never proven the least
+    # figure (QA s17 mutation: calling it proven whenever the elastic solve was optimal passed)
+    assert not budget[0].proven_smallest and "not proven the smallest" in text
     d["fleet"]["budget"]["max_usd_per_month"] = float(found[0])
     ok = solve_problem(load_problem(_write(tmp_path, d, "relaxed.yaml")))
     assert ok.plan.status in ("optimal", "time_limit"), ok.plan.message
@@ -381,6 +384,24 @@ def test_relax_finds_the_smallest_slack(backend):
     # so a change not proven the smallest can say it; two slacks share one bound, so none is given
     assert power.at_least is None
     assert demand.at_least == pytest.approx(2.0)
+
+
+def test_a_slack_stopped_early_is_at_least_the_solvers_bound_not_its_plan(monkeypatch):
+    """An elastic solve stopped by the time limit has a plan (slack 2.0 on the toy) and a bound below
+    it: what is surely needed is the bound, not the plan's slack (QA s17 mutation: 'at least' the
+    plan's slack passed every test).  The solve is replaced by one that stops at bound 1.25."""
+    import solver.mip.elastic as elastic
+    real = elastic.solve
+
+    def stopped(*args, **kwargs):
+        r = real(*args, **kwargs)
+        assert r.status == "optimal" and r.objective == pytest.approx(2.0)
+        return replace(r, status="time_limit", best_bound=1.25)
+
+    monkeypatch.setattr(elastic, "solve", stopped)
+    demand = relax(_toy(), ["demand.served"], backend="highspy")
+    assert demand.at_least == pytest.approx(1.25)
+    assert [(s.label, round(s.amount, 9)) for s in demand.slacks] == [("w", 2.0)]
 
 
 def test_unknown_id_in_explain_is_bad_input(tmp_path):
