@@ -83,6 +83,43 @@ def test_reduced_on_a_generated_instance_fixes_candidates_and_keeps_the_optimum(
     assert "incumbent from the warm start" in p.message
     _bracket(m, exact, p)
     assert p.objective == pytest.approx(exact.objective, rel=1e-5)
+    # at a loose gap (1%) the bound must stay below the optimum too: HiGHS stops within the gap of
+    # its cutoff, so neither the cutoff nor the survivors' plan bounds the optimum by itself (QA s17
+    # mutants: fixing at the incumbent's cost, the survivors' plan as their bound; both reported
+    # bound = plan, 0.03-0.27% above this optimum, and passed)
+    for start, prove in ((None, False), (worse, True)):
+        q = solve_reduced(m, time_limit_s=120, mip_gap=0.01, start=start, prove_only=prove)
+        _bracket(m, exact, q)
+        assert q.status != "optimal" or q.gap <= 0.01 + 1e-12
+
+
+def test_proving_a_nearly_optimal_plan_keeps_every_candidate_a_cheaper_plan_needs(tmp_path):
+    """Reduced-cost fixing from a start just above the optimum (the optimum with one of its offers
+    banned: a second-best plan) removes the most; it must keep what the optimum uses (QA s17 mutant:
+    an offer's reduced cost counted twice returned the start, 0.03% above the optimum, as optimal at
+    a gap of 1e-6 with a bound above the optimum, and passed)."""
+    from dataclasses import replace
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(generate("S", seed=1), sort_keys=False))
+    k, m = _model(load_problem(f))
+    exact = solve(m, "highspy", "highs", time_limit_s=120, mip_gap=1e-9)
+    assert exact.status == "optimal"
+    n = m.blocks["n"]
+    tried = 0
+    for o in np.flatnonzero(np.round(exact.values[n]) > 0)[:4]:
+        ub = m.ub.copy()
+        ub[n[o]] = 0
+        alt = solve(replace(m, ub=ub), "highspy", "highs", time_limit_s=60, mip_gap=1e-9)
+        if alt.status != "optimal":
+            continue
+        start = alt.values.copy()
+        start[m.is_int] = np.round(start[m.is_int])
+        assert alt.objective > exact.objective * (1 + 1e-6)      # dearer than the optimum, if only a little
+        p = solve_reduced(m, time_limit_s=60, mip_gap=1e-6, start=start, prove_only=True)
+        _bracket(m, exact, p)
+        assert p.objective <= exact.objective * (1 + 2e-6)
+        tried += 1
+    assert tried >= 2
 
 
 def _tiny_lp():
