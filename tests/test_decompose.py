@@ -134,6 +134,29 @@ def _reservations(count: int, growth: list, acquisition: list, accelerators=("a1
     return doc
 
 
+def test_stitching_period_plans_keeps_each_reservation_for_its_whole_term():
+    """1-year terms (4 quarters) over 10 quarters of growing demand: the plan stitched from the
+    period plans starts a reservation only where those still running fall short, keeps each for its
+    term, and satisfies every row of the whole model (QA s17 mutation: a term one quarter short broke
+    the stock.reserved rows, and every test had terms longer than the horizon)."""
+    doc = _reservations(10, [1.0, 1.0, 2.5, 3.0, 3.0, 3.2, 3.4, 3.6, 3.8, 4.0], ["on_demand", "reserved_1y"])
+    k, spec, model, v = _parts(_load(doc))
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    vals = [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models]
+    plan = stitch(k, spec, model, v, models, vals)
+    assert model.violations(plan, tol=1e-6) == []
+    res = np.flatnonzero(spec.kind(k) == "reserved")
+    assert (spec.term_periods[res] == 4).all()
+    for o in res:
+        need = [np.round(val[m.blocks["n"]][o]) for m, val in zip(models, vals)]
+        starts = plan[v.Z[:, o]]
+        active = [sum(starts[max(0, t - 3):t + 1]) for t in range(10)]
+        assert all(a >= n_ for a, n_ in zip(active, need))          # every period's need is covered
+        # a reservation starts only where those running fall short
+        assert all(starts[t] == max(0.0, need[t] - sum(starts[max(0, t - 3):t])) for t in range(10))
+    assert sum(plan[v.Z[:, res]].ravel()) > 0
+
+
 def test_a_reserved_unit_is_charged_its_terms_share_in_each_period(monkeypatch):
     """A term longer than what the horizon lets it serve costs more than its hourly rate per period
     served: alpha = cost of the term / rate over the periods it can serve (module docstring)."""
