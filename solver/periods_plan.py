@@ -428,8 +428,8 @@ def plan_change(old: dict, new: dict, executed: int = 1) -> dict:
     in what it commits in the objective, discounted to period 0), rentals, routing, cost.
 
     ``executed``: the leading periods carried out (their decisions kept); a cost change there is
-    their rentals, routing and energy re-planned at the new problem's demand, which the reports say (QA: a re-solve at a
-    lower demand reported a period-0 "saving" on rentals already paid).
+    their rentals, routing and energy re-planned at the new problem's demand, which the reports say
+    (QA: a re-solve at a lower demand reported a period-0 "saving" on rentals already paid).
 
     A route change is listed only where the traffic of its :func:`route_class` changed too:
     traffic moved between equivalent deployments is counted in ``routing_swaps_not_listed`` (QA: a

@@ -235,7 +235,8 @@ def test_convexity_bound_is_below_the_optimum_of_a_fleet_model_for_perturbed_dua
             # perturbed past zero too (a dual of the wrong sign, as an LP solver's tolerance leaves
             # them): the solver's own clipping must make it valid (QA s17: a mutant clipping '<='
             # rows to >= 0 passed when the test clipped the duals itself)
-            pi = _clip_duals(m, pi0 * (1 + scale * rng.standard_normal(len(pi0))) + scale * rng.standard_normal(len(pi0)))
+            noise = rng.standard_normal((2, len(pi0)))
+            pi = _clip_duals(m, pi0 * (1 + scale * noise[0]) + scale * noise[1])
             assert (pi[m.sense == "<"] <= 0).all() and (pi[m.sense == ">"] >= 0).all()   # the signs L needs
             L, rc = lagrangian_bound(m, pi, at_pi(m, pi, row_of_nnz), ub)
             Lc = convexity_bound(L, pi, rc, ub, x, dr)
