@@ -317,6 +317,8 @@ def test_plan_checked_against_the_problem_name_demand_and_duplicate_routes(tmp_p
     assert "chat 10 req/s routed of 40" in capsys.readouterr().out
     rc = main(["simulate", problem, str(plan), "--duration", "10", "--check", "--json", str(out)])
     assert json.loads(out.read_text())["all_slos_met"] and rc == 6   # met, but for a quarter of the demand
+    assert "--check: the plan routes other req/s than the demand: chat 10 req/s routed of 40" in \
+        capsys.readouterr().err
     plan.write_text(json.dumps(dict(CHAT_PLAN, problem="other-problem")))
     main(["simulate", problem, str(plan), "--duration", "10", "--scenario", "double-demand",
           "--json", str(out)])

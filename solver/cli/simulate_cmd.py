@@ -235,8 +235,10 @@ def run_simulate(args) -> int:
     if args.json_out:
         _write(args.json_out, json.dumps(_jsonable(summary), indent=2) + "\n")
     if args.check and mismatch:
-        print("--check: the plan routes other req/s than the demand (see the warning above)",
-              file=sys.stderr)
+        # named here: the report's warning went to stdout, which a batch job may not show (QA)
+        print("--check: the plan routes other req/s than the demand: " + ", ".join(
+            f"{m['workload']} {m['routed_rps']:.4g} req/s routed of {m['demand_rps']:.4g}" for m in mismatch),
+            file=sys.stderr)
     if args.check and (not summary["all_slos_met"] or mismatch):
         return EXIT_VIOLATIONS
     return 0
