@@ -294,11 +294,10 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
                  f"period costs below, 0-{min(n_old, n_new) - 1})")
     executed = ch.get("executed_periods")
     if executed and any(c["period"] < executed for c in ch["period_cost"]):
-        head += (f"; period{'s 0-' + str(executed - 1) if executed > 1 else ' 0'} "
-                 f"{'were' if executed > 1 else 'was'} carried out: the new plan keeps "
-                 f"{'their' if executed > 1 else 'its'} buy, reserve, retire and move decisions and re-plans "
-                 f"{'their' if executed > 1 else 'its'} rentals, routing and energy at this problem's demand, so "
-                 "a cost change there (period costs below) is a re-pricing, not money saved or spent")
+        which, its = (f"periods 0-{executed - 1} were", "their") if executed > 1 else ("period 0 was", "its")
+        head += (f"; {which} carried out: the new plan keeps {its} buy, reserve, retire and move decisions and "
+                 f"re-plans {its} rentals, routing and energy at this problem's demand, so a cost change there "
+                 "(period costs below) is a re-pricing, not money saved or spent")
     rows = [[str(d["period"]), d["offer"], d["decision"], str(d["old_units"]), str(d["new_units"]),
              usd_text(d.get("change_usd"))] for d in ch["decisions"]]
     rows += [[str(r["period"]), r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),

@@ -105,9 +105,9 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     # the slices are the problem's (its workloads' daily profiles, merged where every workload has one
     # level): a plan's own weights or hours would let it price and size its fleet on another day (QA:
     # weights 0.6/0.3/0.1 for 0.5/0.33/0.17, or the peak hours relabelled, passed with laundered costs)
-    n_hours = profile_fractions(list(problem.workloads)).shape[1]
-    want = ([list(range(n_hours))] if peak
-            else [list(m) for m in merge_slices(profile_fractions(list(problem.workloads)))[2]])
+    day = profile_fractions(list(problem.workloads))
+    n_hours = day.shape[1]
+    want = [list(range(n_hours))] if peak else [list(m) for m in merge_slices(day)[2]]
     rep.checks += 1
     if [sorted(m) for m in members] != want:
         rep.add("slices", "periods.slices", f"the plan's slices hold the hours {members}, the problem's daily "
@@ -144,7 +144,6 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             if ur["offer"] not in offers:
                 rep.add("offer", f"period {t}", f"unknown offer {ur['offer']}")
                 continue
-            ur = dict(ur)               # a copy: the plan given is never changed
             units[ur["offer"]] = ur
             o_ = offers[ur["offer"]][1]
             # the row's descriptive fields are the offer's (reports print them, and read its counts by kind)
@@ -160,7 +159,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     not isinstance(by, list) or len(by) != len(weights)):
                 rep.add("structure", f"periods.timeline[{t}].units {ur['offer']}.by_slice",
                         f"{by!r}: one count per slice ({len(weights)}) expected")
-                ur["by_slice"] = None       # read as no rentals below, flagged here
+                # read as no rentals below (flagged here); a copy: the plan given is never changed
+                units[ur["offer"]] = {**ur, "by_slice": None}
             for dec, right in (("buy", "purchase"), ("reserve", "reserved"), ("retire", "existing")):
                 history.setdefault((dec, ur["offer"]), [0] * T)[t] = ur.get(dec, 0)
                 if ur.get(dec) and kind[ur["offer"]] != right:

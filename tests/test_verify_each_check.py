@@ -86,10 +86,6 @@ def periods():
     return plan
 
 
-def _kinds(found) -> set:
-    return {k for k, _ in found}
-
-
 def test_a_region_the_workload_is_not_pinned_to_is_flagged(single):
     found = violations(problem(SINGLE, extra="    regions: [virginia]\n"), single)
     assert any(k == "filter" and "region texas not in the workload's regions" in m for k, m in found), found
