@@ -449,6 +449,51 @@ def _tp_fits(t: int, offer: OfferInfo, acc: Accelerator) -> bool:
     return offer.devices_per_unit % t == 0
 
 
+def _pair_filters(wls, offers, cand_raw, perf_index, quality, max_rps, pruned, by_wl) -> np.ndarray:
+    """(raw candidates x workloads) mask of the pairs that survive every filter.
+
+    A pair is dropped by the first filter it fails, in this order: the workload's models, its
+    quantizations, its regions, its per-request quality target, then no capacity within its SLOs;
+    each drop is counted once, under that reason, in ``pruned`` and ``by_wl`` (updated in place).
+    """
+    n_w = len(wls)
+    if not cand_raw or n_w == 0:
+        return np.zeros((len(cand_raw), n_w), bool)
+    raw_m = [key[1] for key, _ in cand_raw]
+    raw_q = [key[2] for key, _ in cand_raw]
+    raw_r = [offers[oi].region for _, oi in cand_raw]
+
+    def allowed(raw_values, allow_of) -> np.ndarray:
+        """(raw x workloads): the workload's list allows the candidate's value (no list: all)."""
+        values = sorted(set(raw_values))
+        pos = {v: i for i, v in enumerate(values)}
+        table = np.ones((len(values), n_w), bool)
+        for wi, w in enumerate(wls):
+            allow = allow_of(w)
+            if allow:
+                table[:, wi] = [v in allow for v in values]
+        return table[np.array([pos[v] for v in raw_values], np.int64)]
+
+    raw_qual = np.array([quality[(m, q)] for m, q in zip(raw_m, raw_q)], float)
+    per_request_min = np.array([w.quality.min_score if (w.quality is not None and w.quality.mode == "per_request")
+                                else -np.inf for w in wls], float)
+    raw_pi = np.array([perf_index[key] for key, _ in cand_raw], np.int64)
+    left = np.ones((len(cand_raw), n_w), bool)
+    for reason, passes in (
+            ("model_filter", allowed(raw_m, lambda w: w.models)),
+            ("quantization_filter", allowed(raw_q, lambda w: w.quantizations)),
+            ("region_filter", allowed(raw_r, lambda w: w.regions)),
+            ("quality_per_request", ~(raw_qual[:, None] < per_request_min[None, :] - 1e-9)),
+            ("no_capacity", max_rps[raw_pi] > 0)):
+        dropped = left & ~passes
+        per_w = dropped.sum(axis=0)
+        pruned[reason] += int(per_w.sum())
+        for wi, w in enumerate(wls):
+            by_wl[w.id][reason] += int(per_w[wi])
+        left &= passes
+    return left
+
+
 def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
                        dominance: bool = True) -> Coefficients:
     """Build the MIP's coefficient arrays from a validated problem.
@@ -512,49 +557,18 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
     pruned = {r: 0 for r in reasons}
     by_wl = {w.id: {r: 0 for r in reasons} for w in wls}
     pruned["offers_dominated"] = n_offers_dominated
-    candidates: list[CandidateInfo] = []
-    pw, pc, pcap, ppow, pttft, ptpot = [], [], [], [], [], []
-    cidle: list[float] = []
-    for k, oi in cand_raw:
-        a, m, q, t = k
-        pi = perf_index[k]
-        qual = quality[(m, q)]
-        ci = len(candidates)
-        pairs_here = []
-        for wi, w in enumerate(wls):
-            if w.models and m not in w.models:
-                pruned["model_filter"] += 1
-                by_wl[w.id]["model_filter"] += 1
-                continue
-            if w.quantizations and q not in w.quantizations:
-                pruned["quantization_filter"] += 1
-                by_wl[w.id]["quantization_filter"] += 1
-                continue
-            if w.regions and offers[oi].region not in w.regions:
-                pruned["region_filter"] += 1
-                by_wl[w.id]["region_filter"] += 1
-                continue
-            if (w.quality is not None and w.quality.mode == "per_request"
-                    and qual < w.quality.min_score - 1e-9):
-                pruned["quality_per_request"] += 1
-                by_wl[w.id]["quality_per_request"] += 1
-                continue
-            if not (max_rps[pi, wi] > 0):
-                pruned["no_capacity"] += 1
-                by_wl[w.id]["no_capacity"] += 1
-                continue
-            pairs_here.append(wi)
-        if not pairs_here:
-            continue
-        candidates.append(CandidateInfo(m, q, t, oi, pi, qual))
-        cidle.append(float(idle[pi]))
-        for wi in pairs_here:
-            pw.append(wi)
-            pc.append(ci)
-            pcap.append(max_rps[pi, wi])
-            ppow.append(power[pi, wi])
-            pttft.append(ttft[pi, wi])
-            ptpot.append(tpot[pi, wi])
+    ok = _pair_filters(wls, offers, cand_raw, perf_index, quality, max_rps, pruned, by_wl)
+    raw_pi = np.array([perf_index[key] for key, _ in cand_raw], np.int64)
+    used = np.flatnonzero(ok.any(axis=1))
+    candidates = [CandidateInfo(cand_raw[r][0][1], cand_raw[r][0][2], cand_raw[r][0][3], cand_raw[r][1],
+                                int(raw_pi[r]), quality[(cand_raw[r][0][1], cand_raw[r][0][2])])
+                  for r in used]
+    # pairs in candidate order, workloads in problem order within a candidate
+    pc, pw = np.nonzero(ok[used])
+    ppi = raw_pi[used][pc]
+    pcap, ppow = max_rps[ppi, pw], power[ppi, pw]
+    pttft, ptpot = ttft[ppi, pw], tpot[ppi, pw]
+    cidle = idle[raw_pi[used]]
 
     # Availability caps: devices of one accelerator (in a region, for some modes) procured.
     avail = []
