@@ -91,7 +91,9 @@ TPOT, TTFT and lambda all grow with B for a dense model, so the best operating
 point is the largest feasible B: closed form for the memory and mean-TPOT limits
 (upper bounds once the tails are added), then a search on log B (bisection to
 narrow the bracket, Illinois regula falsi on the log miss probability) over the
-remaining pairs, in blocks that stay in cache.  MoE: the expert traffic is
+remaining pairs, in blocks that stay in cache, down to a mean batch of ``B_MIN``;
+a pair that misses there is searched on down to ``B_LIGHTEST`` (1e-6: for a long
+prompt with a short answer, 1e-3 is not a light load).  MoE: the expert traffic is
 concave and bounded, so its slow fluctuations are taken at the shared batch's
 exact moments (:func:`_expert_slow`), largest at a small batch; the misses can
 then fall as B grows, and the search scans a grid down from the bound
@@ -119,7 +121,11 @@ from solver.perf import arch
 from solver.perf.arch import REASONS, CandidateTerms, candidate_terms
 from solver.perf.params import PerfParams, default_params
 
-B_MIN = 1e-3          # smallest mean batch searched (very light load)
+B_MIN = 1e-3          # lower end of the main search's bracket on the mean batch (light load)
+#: the lightest load: a pair that misses its targets at B_MIN is searched down to this batch.  At a
+#: long prompt with a short answer B_MIN is not light (8 tokens of 10 ms: 0.012 req/s, whose 30k-token
+#: prefills take 1.5% of the time and land in a p99 TPOT); at B_LIGHTEST they take 1.5e-5 of it
+B_LIGHTEST = 1e-6
 BISECT_STEPS = 6      # bisection steps on log B before the regula falsi (root far below the bound)
 BISECT_NEAR = 3       # ... when the probe PROBE_LOG below the closed-form bound is feasible
 PROBE_LOG = 1.5       # first probe: e^-1.5 x the closed-form bound (most roots lie above it)
@@ -859,10 +865,10 @@ def _state(B, s):
 
 def lightest_load_ms(catalog, candidates, workloads, params: Optional[PerfParams] = None):
     """(TTFT, TPOT) at the percentile, ms, of every (candidate, workload) at the lightest load
-    (batch ``B_MIN``): what the model compares with the targets to call them too tight, so a target
-    at or above both lets the pair serve a trickle (memory permitting)."""
+    (batch ``B_LIGHTEST``): what the model compares with the targets to call them too tight, so a
+    target at or above both lets the pair serve a trickle (memory permitting)."""
     pp = _prepare(catalog, candidates, workloads, params or default_params())
-    tpot, ttft, _, _, _ = _state(np.full(pp["C"] * pp["W"], B_MIN), pp["s"])
+    tpot, ttft, _, _, _ = _state(np.full(pp["C"] * pp["W"], B_LIGHTEST), pp["s"])
     return ttft.reshape(pp["shape"]) * 1e3, tpot.reshape(pp["shape"]) * 1e3
 
 
@@ -996,6 +1002,38 @@ def _scan_down(b_hi, f_hi, m_hi, s):
     return out_lo, reason, tuple(out_m)
 
 
+def _below_main_bracket(lo, reason, m_hi, s):
+    """Pairs that miss their targets at ``B_MIN`` (``reason`` > 0): searched again between
+    ``B_LIGHTEST`` and ``B_MIN`` (below batch 1 the step is that of one sequence, so the misses
+    fall with the load: a bisection bracket).  Those that meet the targets at ``B_LIGHTEST`` get
+    their largest feasible batch and reason 0; the others keep a reason, judged at ``B_LIGHTEST``.
+    Returns (lo, reason, misses at the bracket's upper end), updated copies."""
+    idx = np.flatnonzero(reason > 0)
+    if idx.size == 0:
+        return lo, reason, m_hi
+    lo, reason = lo.copy(), reason.copy()
+    m_hi = [np.array(a, dtype=float) for a in m_hi]
+    si = _sub(s, idx)
+    p_lo = _point(np.full(idx.size, B_LIGHTEST), si)
+    f_lo = _excess(p_lo, si)
+    ok = f_lo <= 0.0
+    bad = idx[~ok]
+    reason[bad] = np.where(p_lo["miss_tpot"][~ok] > si["tail"][~ok], arch.R_TPOT_TOO_TIGHT,
+                           arch.R_TTFT_TOO_TIGHT)
+    if ok.any():
+        sub = idx[ok]
+        so = _sub(si, ok)
+        p_hi = _point(np.full(sub.size, B_MIN), so)
+        r = _search(np.full(sub.size, math.log(B_LIGHTEST)), np.full(sub.size, math.log(B_MIN)),
+                    f_lo[ok], _excess(p_hi, so), tuple(p_hi[k].astype(float) for k in _MISS), so,
+                    BISECT_STEPS)
+        lo[sub] = r[0]
+        reason[sub] = 0
+        for dst, src in zip(m_hi, r[2]):
+            dst[sub] = src
+    return lo, reason, tuple(m_hi)
+
+
 def _mean_tpot_bound(s):
     """Closed-form upper bound on B from the mean TPOT (expert traffic >= 0 makes it an upper bound;
     the percentile is above the mean) and the memory / batch limits."""
@@ -1077,7 +1115,8 @@ def evaluate(catalog, candidates: Sequence[PerfCandidate], workloads: Sequence[P
                 sb = block_arrays(idx, 3 if kk & 8 else 1)
                 sb.update(do_tpot=bool(kk & 20), do_ttft=bool(kk & 2), do_block=bool(kk & 1))
                 find = _scan_down if kk & 16 else _bracket_and_search
-                lo, bad, (mt, mf, mb, comp) = find(b_hi[idx], fh[idx], tuple(mh[:, idx]), sb)
+                lo, bad, miss = find(b_hi[idx], fh[idx], tuple(mh[:, idx]), sb)
+                lo, bad, (mt, mf, mb, comp) = _below_main_bracket(lo, bad, miss, sb)
                 B[idx] = np.exp(lo)
                 rsn[idx] = bad
                 bound[idx] = np.where((mb >= mt) & (mb >= mf),
