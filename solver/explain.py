@@ -334,6 +334,13 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             if (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0:
                 host.setdefault((o.accelerator, t), set()).add(o.region)
     accs_tp = sorted(host)
+    # (whether some offer could host a degree above the largest allowed one it hosts, the most
+    # devices any allowed offer lets a replica span): explain suggests more TP only where it helps
+    from solver.problem.checks import max_replica_devices
+    spans = [(max_replica_devices(o, catalog), max((t for (a, t), rs in host.items()
+                                                if a == o.accelerator and o.region in rs), default=0))
+             for o in offers]
+    more_tp = (any(cap > used for cap, used in spans), max((cap for cap, _ in spans), default=0))
     models = sorted({m for w in wls for m in (w.models or catalog.models)})
     quants = sorted({q for w in wls for q in (w.quantizations or catalog.quantization)})
     keys = [(a, m, q, t) for (a, t) in accs_tp for m in models for q in quants]
@@ -410,7 +417,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                 d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
                                                      max(catalog.models[m].max_context_tokens for m in w_models
                                                          if m in catalog.models)))
-            _nearest(d, w, keys, fit, best_q)
+            _nearest(d, w, keys, fit, best_q, more_tp)
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
                 if not problem.measurements:
@@ -499,7 +506,7 @@ def _lower_quality(workload: str, target: float, reached: float) -> str:
     return (f"workloads.{workload}: lower quality.min_score from {target:g} to at most "
             f"{math.floor(reached * 100) / 100:g}")
 
-def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q) -> None:
+def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True, 0)) -> None:
     """Fill the nearest misses and the relaxation sentences of an unservable workload.
 
     ``fit``: (ratio, TTFT, TPOT, key index, quality, serves) of every deployment that fits memory
@@ -576,8 +583,10 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q) -> None:
                                      "supported_families with a catalog overlay (`fleetopt catalog show SCHEME`)")
             if any(REASONS[r] in d.reasons for r in MEMORY_REASONS):
                 d.relaxations.append(f"workloads.{w.id}: no allowed deployment fits the model and one request "
-                                     "in memory; allow larger tensor parallelism, bigger accelerators, "
-                                     "smaller formats or shorter requests")
+                                     "in memory; allow " + ("larger tensor parallelism, " if more_tp[0] else "")
+                                     + "bigger accelerators, smaller formats or shorter requests"
+                                     + ("" if more_tp[0] else f" (a replica spans at most {more_tp[1]} device(s) "
+                                        "of the allowed offers: their nodes and units are no larger)"))
             if not d.relaxations:
                 d.relaxations.append(f"workloads.{w.id}: no allowed deployment can serve it: "
                                      + "; ".join(f"{n} {why}" for why, n in sorted(d.reasons.items())))

@@ -945,3 +945,43 @@ def test_a_raised_limit_is_rounded_up_to_four_digits():
     assert _raised(1.0, 3.8) == ("3.8", "4.8")
     up, limit = _raised(100.0, 0.123456)
     assert float(up) >= 0.123456 and float(limit) >= 100.123456
+
+
+# ------------------------------------------------------------------ weights that fit nowhere
+
+LLAMA_405B_ON_H100 = """
+schema_version: 1
+name: big-model
+workloads:
+  - id: big
+    demand: {{requests_per_s: 1}}
+    input_tokens: {{mean: 1000}}
+    output_tokens: {{mean: 200}}
+    slo: {{ttft_ms: 5000, tpot_ms: 200}}
+    models: [llama-3.1-405b]
+    quantizations: [bf16]
+fleet:
+  regions: [virginia]
+  accelerators: [h100-sxm]
+  acquisition: [on_demand]
+  tensor_parallel: {tp}
+objective: {{horizon_months: 1}}
+"""
+
+
+def test_more_tensor_parallelism_is_advised_only_where_an_offer_can_host_it(tmp_path):
+    """405B in BF16 is 810 GB of weights, more than an 8 x 80 GB H100 node: at TP 1-2 explain may
+    advise more tensor parallelism; at TP 8 (H100 nodes hold 8) it must not (QA s18: it did, with
+    TP 16 and 32 allowed, which no offer hosts)."""
+    def memory_advice(tp: str) -> str:
+        f = tmp_path / "p.yaml"
+        f.write_text(LLAMA_405B_ON_H100.format(tp=tp))
+        code, out, err = _cli(["explain", str(f)])
+        assert code == 3, out + err
+        (line,) = [ln for ln in out.splitlines() if "fits the model and one request in memory" in ln]
+        return line
+    assert "allow larger tensor parallelism" in memory_advice("[1, 2]")
+    for tp in ("[1, 2, 4, 8]", "[1, 2, 4, 8, 16, 32]"):
+        advice = memory_advice(tp)
+        assert "larger tensor parallelism" not in advice
+        assert "a replica spans at most 8 device(s) of the allowed offers" in advice

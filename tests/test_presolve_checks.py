@@ -205,3 +205,19 @@ def test_a_calibration_group_without_parameters_is_named(tmp_path):
          if "calibration_group" in x.message]
     assert len(w) == 1 and "'hoper-pcie' has no parameters in the calibration in effect" in w[0].message
     assert "did you mean 'hopper-pcie'?" in w[0].hint
+
+
+def test_a_tensor_parallel_degree_no_allowed_offer_hosts_is_a_warning(tmp_path, capsys):
+    """QA s18: TP 16 and 32 on accelerators whose nodes hold 8 were dropped in silence (validate said
+    ok with no warning) while explain advised "allow larger tensor parallelism"."""
+    text = (SMALL.replace("regions: [ohio]", "regions: [virginia]")
+            .replace("accelerators: [l4, a10g, l40s]", "accelerators: [h100-sxm]")
+            .replace("tensor_parallel: [1, 2]", "tensor_parallel: [1, 2, 16]"))
+    found = findings(text)
+    (w,) = found.warnings
+    assert w.path == "fleet.tensor_parallel[2]"
+    assert w.message.startswith("tensor-parallel degree 16 fits no allowed offer")
+    assert "the largest the allowed offers hold is 8 device(s)" in w.message
+    assert w.hint == "drop 16, or allow accelerators with larger nodes (fleet.accelerators)"
+    # degrees some offer hosts draw no warning
+    assert not findings(text.replace("[1, 2, 16]", "[1, 2, 8]")).warnings

@@ -70,6 +70,13 @@ def _hosts(o, catalog, tensor_parallel) -> bool:
                for t in tensor_parallel)
 
 
+def max_replica_devices(o, catalog) -> int:
+    """The most devices one replica can span on offer ``o``: its node, and its unit (or the devices
+    owned)."""
+    per_node = catalog.accelerators[o.accelerator].devices_per_node
+    return min(per_node, (o.max_units or 0) if o.existing else o.devices_per_unit)
+
+
 def _offers(problem, catalog, **fleet):
     """The offers ``build_offers`` gives with some fleet filters replaced (None: no filter)."""
     from solver.coefficients import build_offers
@@ -227,6 +234,18 @@ def presolve_checks(loaded, smap=None) -> Findings:
                   f"no allowed offer is {m} ({scope('acquisition')}): this mode adds nothing to the plan",
                   f"widen fleet.accelerators or fleet.regions to ones with a price for {m} "
                   "(`fleetopt catalog show ACCELERATOR` lists them), or drop it")
+    if hosting:
+        # QA s18: TP 16 and 32 on 8-device nodes were dropped in silence, and explain went on advising
+        # "larger tensor parallelism"
+        largest = max(max_replica_devices(o, cat) for o in hosting)
+        for j, t in enumerate(f.tensor_parallel):
+            if not any(_hosts(o, cat, [t]) for o in hosting):
+                issue("warning", ("fleet", "tensor_parallel", j),
+                      f"tensor-parallel degree {t} fits no allowed offer: a replica spans at most one node "
+                      f"and one unit, and the largest the allowed offers hold is {largest} device(s); "
+                      "it adds nothing to the plan",
+                      f"drop {t}, or allow accelerators with larger nodes (fleet.accelerators)")
+
     def left_out(acc: Optional[str], reg: Optional[str], mode: Optional[str] = None) -> Optional[str]:
         if acc is not None and accs and acc not in accs:
             return f"fleet.accelerators leaves out {acc}"
