@@ -29,7 +29,12 @@ Two kinds of cause, diagnosed separately:
   of W".  Each alternative is a sufficient change on its own.  An elastic solve
   that stops without any relaxation (its time limit, or the explanation's
   total time spent) leaves its family *undecided*, said as such: "does not
-  help" is only said when the solver proved it.
+  help" is only said when the solver proved it.  When no family is enough
+  alone, every family is relaxed together (slacks weighted by their rows'
+  size): either those joint changes, or the proof that the fleet's limits are
+  not the cause (the workloads' filters and the offers are).  Workloads with
+  N+1 redundancy: a solve without their spares says whether dropping it is a
+  way out.
 
 Everything is recomputed from the problem with the same coefficient builder
 and performance model that ``solve`` uses, so the explanation describes the
@@ -42,7 +47,7 @@ import logging
 import math
 import shlex
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -140,6 +145,8 @@ class Explanation:
     workloads: list = field(default_factory=list)
     fleet: list = field(default_factory=list)
     note: str = ""
+    #: other ways out the elastic solves do not cover (N+1 redundancy dropped)
+    other: list = field(default_factory=list)
     #: False when the solver stopped before deciding whether a plan exists
     decided: bool = True
 
@@ -229,6 +236,8 @@ class Explanation:
         useless = [f.what for f in self.fleet if not f.restores and not f.undecided]
         if useless:
             lines.append(f"  relaxing {' or '.join(useless)} alone does not help")
+        for o in self.other:
+            lines.append(f"  {o}")
         if self.note:
             lines.append(f"  {self.note}")
         return "\n".join(lines) + "\n"
@@ -413,10 +422,14 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             a, m, q, t = keys[best_q[1]]
             d.best_quality = Deployment(a, t, q, m, quality=best_q[0])
         if not d.servable:
-            if REASONS[R_CONTEXT_TOO_LONG] in d.reasons:
+            longest_window = max((catalog.models[m].max_context_tokens for m in w_models if m in catalog.models),
+                                 default=0)
+            # QA s18: advised whenever some model's window was short (llama-2's 4,096 tokens), with a
+            # 'lower slo.percentile to 98.9' that changed nothing: only when no allowed window fits
+            if (REASONS[R_CONTEXT_TOO_LONG] in d.reasons
+                    and sum(perf.PerfWorkload.from_workload(w).percentile_request()) > longest_window):
                 d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
-                                                     max(catalog.models[m].max_context_tokens for m in w_models
-                                                         if m in catalog.models)))
+                                                     longest_window))
             _nearest(d, w, keys, fit, best_q, more_tp)
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
@@ -689,8 +702,7 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
     t0 = time.perf_counter()
     # demand rows without any routing column belong to workloads nothing can serve (explained
     # per workload); they are dropped so that the fleet-level question can still be answered
-    dem_rows = np.flatnonzero(model.row_family.astype(str) == "demand.served")
-    free = [i for i in dem_rows if model.indptr[i + 1] == model.indptr[i]]
+    free = _free_demand_rows(model)
     present = families_in(model)
     out = []
     families = [f for f in FLEET_FAMILIES if f in present] + ["demand.served"]
@@ -827,6 +839,7 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     from solver.problem.load import require_loaded
 
     loaded = require_loaded(loaded, "explain")
+    t0 = time.perf_counter()
     p = loaded.problem
     SolveOptions(backend, solver, time_limit_s).check(default_backend=p.solver.backend)
     backend = backend or p.solver.backend
@@ -857,6 +870,10 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
                        "limit or try another backend")
         return ex
     ex.has_plan = False
+
+    def tl_left() -> float:
+        """One more solve's limit, within ``total_s`` (at least a second)."""
+        return tl if total_s is None else max(1.0, min(tl, total_s - (time.perf_counter() - t0)))
     ex.fleet = explain_fleet(p, k, model, backend=backend, solver=solver, time_limit_s=tl, total_s=total_s)
     lead = explain_lead_time(loaded, k, ex.fleet) if p.objective.periods is not None else None
     if all_served and lead is None and not any(f.restores and f.family != "demand.served" for f in ex.fleet):
@@ -864,8 +881,69 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
             ex.note = ("no fleet limit was shown to be enough alone, and some were not decided in the "
                        "time given; run `fleetopt explain` with a longer --time-limit")
         else:
-            ex.note = ("no single fleet limit explains the conflict alone; relax several (see above) or "
-                       "reduce demand")
+            ex.note = explain_joint(p, k, model, backend=backend, solver=solver, time_limit_s=tl_left())
     if lead is not None:
         ex.note = lead
+    if k.n_plus_1.any():
+        ex.other.append(explain_redundancy(loaded, k, backend=backend, solver=solver, time_limit_s=tl_left()))
     return ex
+
+
+def _free_demand_rows(model: LinearModel) -> list:
+    """Demand rows without any routing column: workloads nothing can serve (explained per workload),
+    dropped so that the fleet-level question can still be answered."""
+    dem_rows = np.flatnonzero(model.row_family.astype(str) == "demand.served")
+    return [i for i in dem_rows if model.indptr[i + 1] == model.indptr[i]]
+
+
+def explain_joint(problem, k: Coefficients, model: LinearModel, *, backend: str, solver: Optional[str],
+                  time_limit_s: float) -> str:
+    """No fleet limit is enough alone: relax them all together (each slack weighted by its row's size,
+    so kW, USD and devices compare).  Either the changes that together are enough, or - when even
+    that does not help - the fleet's limits are not the cause: what the workloads' own filters allow
+    is (QA s18: 'relax several' was said where relaxing every limit together left no plan, and two
+    limits at once got no figure)."""
+    present = families_in(model)
+    fams = [f for f in FLEET_FAMILIES if f in present]
+    filters = ("the offers and deployments the problem allows (the workloads' regions, models, "
+               "quantizations and SLOs; fleet.accelerators, fleet.regions, fleet.acquisition) cannot serve the "
+               "demand; widen those, or reduce demand")
+    if not fams:
+        return "no fleet limit (power, availability, budget, capex, spot share) is in play: " + filters
+    what = " and ".join(RELAXABLE[f][1] for f in fams)
+    log.info("explaining: how far must %s give together? (up to %.3gs)", what, time_limit_s)
+    res = relax(model, fams, backend=backend, solver=solver, time_limit_s=time_limit_s,
+                free_rows=_free_demand_rows(model), relative=True)
+    if res.restores_feasibility and res.slacks:
+        return ("no single fleet limit is enough alone; together these are enough (the least change "
+                "relative to each limit, not the smallest of each): "
+                + "; ".join(_describe(s, k, problem) for s in res.slacks))
+    if res.decided and not res.restores_feasibility:
+        return f"relaxing {what} all together does not help either: " + filters
+    return ("no single fleet limit is enough alone, and relaxing them together was not decided in the time "
+            "given; run `fleetopt explain` with a longer --time-limit, or reduce demand")
+
+
+def explain_redundancy(loaded, k: Coefficients, *, backend: str, solver: Optional[str],
+                       time_limit_s: float) -> str:
+    """Whether the plan exists once the N+1 workloads keep no spare replica (QA s18: N+1 was never
+    named, though dropping it was the way out)."""
+    from solver.mip.backends import solve
+
+    p = loaded.problem
+    names = [w for w, n1 in zip(k.workloads, k.n_plus_1) if n1]
+    k1 = replace(k, n_plus_1=np.zeros_like(k.n_plus_1))
+    if p.objective.periods is not None:
+        from solver.mip.periods import build_period_model
+        from solver.periods import build_period_spec
+        m1, _ = build_period_model(k1, build_period_spec(p, loaded.catalog, k1, file=loaded.file))
+    else:
+        m1 = build_model(k1)
+    status = solve(m1, backend, solver, time_limit_s=time_limit_s, mip_gap=p.solver.mip_gap).status
+    which = ", ".join(names)
+    if status in ("optimal", "time_limit"):
+        return (f"or drop N+1 redundancy (redundancy: none) on {which}: without their spare replicas a plan "
+                "exists")
+    if status == INFEASIBLE:
+        return f"dropping N+1 redundancy on {which} alone does not help"
+    return f"dropping N+1 redundancy on {which}: undecided ({status}); run with a longer --time-limit"

@@ -870,6 +870,17 @@ def test_a_context_window_miss_gives_the_percentile_that_fits(tmp_path):
     assert _status(tmp_path, d, "longer.yaml") == "infeasible"
 
 
+def test_no_context_advice_where_the_longest_window_fits_the_request(tmp_path):
+    """QA s18: chat-assistant at TPOT 2 ms was told its p99 request (10,048 tokens) 'is longer than the
+    context window' of the llama-2 deployments (4,096), with 'lower slo.percentile to 98.9', which
+    changes nothing (its other models' windows are 131,072 tokens; the TPOT is the cause)."""
+    d = _doc(Path(__file__).parents[1] / "problems" / "chat-assistant.yaml")
+    d["workloads"][0]["slo"]["tpot_ms"] = 2
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "raise slo.tpot_ms" in text
+    assert "slo.percentile" not in text and "is longer than the context window" not in text
+
+
 def test_the_lead_time_note_names_the_filters_that_leave_catalog_rentals_out(tmp_path):
     """QA procurement #3: purchases arrive after 2 quarters, demand doubles in quarter 1, and the note
     said to add rental offers with a catalog overlay, while the shipped catalog rents A100s in both
@@ -985,3 +996,60 @@ def test_more_tensor_parallelism_is_advised_only_where_an_offer_can_host_it(tmp_
         advice = memory_advice(tp)
         assert "larger tensor parallelism" not in advice
         assert "a replica spans at most 8 device(s) of the allowed offers" in advice
+
+
+# ------------------------------------------------------------------ causes no single limit names (QA s18)
+
+def _problem(name: str) -> dict:
+    return _doc(Path(__file__).parents[1] / "problems" / f"{name}.yaml")
+
+
+def test_n_plus_1_redundancy_is_named_when_dropping_it_lets_a_plan_exist(tmp_path):
+    """Both router workloads N+1 with 24 H100s and no A100s: the spares are what does not fit (the
+    plan without them uses the 24).  Explain offered more H100s, less quality or less demand, never
+    redundancy."""
+    d = _problem("code-assistant-router")
+    for w in d["workloads"]:
+        w["redundancy"] = "n+1"
+    d["fleet"]["availability"] = [{"accelerator": "h100-sxm", "max_devices": 24},
+                                  {"accelerator": "a100-80gb", "max_devices": 0}]
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "or drop N+1 redundancy (redundancy: none) on code-chat, completion" in text, text
+    for w in d["workloads"]:
+        w["redundancy"] = "none"
+    assert _status(tmp_path, d, "none.yaml") == "optimal"
+
+
+def test_two_limits_binding_together_get_a_joint_figure_that_is_enough(tmp_path):
+    """A $3,000 monthly budget and a 1 kW cap in Virginia on the chat assistant: neither alone is
+    the cause; 'relax several (see above)' pointed at nothing.  The joint figures are enough, and
+    3% less power with them is not."""
+    d = _problem("chat-assistant")
+    d["fleet"]["budget"] = {"max_usd_per_month": 3000}
+    d["fleet"]["power_caps"] = [{"region": "virginia", "max_kw": 1}]
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "relaxing site power or monthly budget alone does not help" in text
+    budget = float(re.search(r"fleet\.budget\.max_usd_per_month from 3000 to ([0-9.]+)", text).group(1))
+    power = float(re.search(r"fleet\.power_caps\[0\]\.max_kw from 1 to ([0-9.]+)", text).group(1))
+    assert "together these are enough" in text
+    d["fleet"]["budget"]["max_usd_per_month"] = budget
+    d["fleet"]["power_caps"][0]["max_kw"] = power
+    assert _status(tmp_path, d, "both.yaml") == "optimal"
+    d["fleet"]["power_caps"][0]["max_kw"] = power * 0.97
+    assert _status(tmp_path, d, "less.yaml") == "infeasible"
+
+
+def test_when_no_fleet_limit_is_the_cause_explain_says_so(tmp_path):
+    """60 req/s pinned to Ireland on demand only (no rental there for the allowed accelerators, 8
+    owned A100s): 'relax several' was said, yet relaxing every limit together leaves no plan."""
+    d = _problem("enterprise-multi-region")
+    d["fleet"]["acquisition"] = ["on_demand"]
+    eu = next(w for w in d["workloads"] if w["id"] == "assistant-eu")
+    eu["demand"]["requests_per_s"] = 60
+    eu["regions"] = ["ireland"]
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "all together does not help either" in text and "relax several" not in text
+    d["fleet"].pop("power_caps", None)
+    d["fleet"].pop("budget", None)
+    d["fleet"].pop("availability", None)
+    assert _status(tmp_path, d, "unlimited.yaml") == "infeasible"
