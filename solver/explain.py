@@ -740,7 +740,8 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
             texts = [_describe(s, k, problem) for s in res.slacks]
             fr.amounts = [{"family": s.family, "label": s.label, "amount": s.amount, "unit": s.unit,
                            "limit": s.rhs, "period": s.period_slice[0] if s.period_slice else None,
-                           "slice": s.period_slice[1] if s.period_slice else None} for s in res.slacks]
+                           "slice": s.period_slice[1] if s.period_slice else None,
+                           "periods": list(s.periods)} for s in res.slacks]
             if fam == "demand.served":
                 # several cuts are one change: each alone is not enough (QA: read as alternatives)
                 fr.changes.append("or serve less: " + (texts[0] if len(texts) < 2 else
@@ -767,8 +768,11 @@ def explain_lead_time(loaded, k: Coefficients, fleet: list) -> Optional[str]:
     if not len(buys):
         return None
     first = int(spec.lead_periods[buys].min())
-    cut = sorted({a["period"] for f in fleet if f.family == "demand.served" and f.restores
-                  for a in f.amounts if a.get("period") is not None and a["period"] < first})
+    # every period a demand cut reaches, not only its largest (QA s18: the cut of period 7 hid that
+    # period 0, before any purchase arrives, could not be served at all)
+    cut = sorted({t for f in fleet if f.family == "demand.served" and f.restores for a in f.amounts
+                  for t in (a.get("periods") or ([a["period"]] if a.get("period") is not None else []))
+                  if t < first})
     rented = {(k.offers[o].accelerator, k.offers[o].region) for o in range(k.n_o)
               if kind[o] in ("elastic", "reserved")}
     bought = sorted({(k.offers[o].accelerator, k.offers[o].region) for o in buys})

@@ -1053,3 +1053,17 @@ def test_when_no_fleet_limit_is_the_cause_explain_says_so(tmp_path):
     d["fleet"].pop("budget", None)
     d["fleet"].pop("availability", None)
     assert _status(tmp_path, d, "unlimited.yaml") == "infeasible"
+
+
+def test_the_lead_time_note_where_the_largest_demand_cut_is_in_a_later_period(tmp_path):
+    """QA s18: the eight quarters bought only (purchases arrive after one quarter), chat at 30 req/s:
+    quarter 0 has only the owned A100s, yet the note was missing - each workload's demand cut was
+    kept at its largest row (quarter 7), which hid the cut in quarter 0.  Renting is the way out."""
+    d = _problem("eight-quarter-growth")
+    d["fleet"]["acquisition"] = ["purchase"]
+    next(w for w in d["workloads"] if w["id"] == "chat")["demand"]["requests_per_s"] = 30
+    text = explain(load_problem(_write(tmp_path, d)), time_limit_s=20).text()
+    assert "period 0: no purchase has arrived yet (lead time 1 period)" in text, text
+    assert "add on_demand to fleet.acquisition" in text
+    d["fleet"]["acquisition"] = ["purchase", "on_demand"]
+    assert _status(tmp_path, d, "rent.yaml") in ("optimal", "time_limit")

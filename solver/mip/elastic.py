@@ -75,6 +75,8 @@ class Slack:
     rows: int = 1
     #: (period, slice) of the row with that amount, in a multi-period model; None otherwise
     period_slice: Optional[tuple[int, int]] = None
+    #: every period with a row of this label that needed slack (multi-period models), ascending
+    periods: tuple = ()
 
     @property
     def size(self) -> float:
@@ -278,9 +280,11 @@ def relax(model: LinearModel, families: Sequence[str], *, backend: str = "pulp",
         over_ps = {_period_slice(names[rows[n]]) for n in mine if need[n] > 1e-6 * max(1.0, size[g])}
         sl = Slack(f, label, float(val), limit, RELAXABLE.get(f, ("", f))[0], d_rps,
                    rows=1 if f in PER_ROW else max(1, len(over_ps)),
-                   period_slice=_period_slice(names[i]))
+                   period_slice=_period_slice(names[i]),
+                   periods=tuple(sorted({ps[0] for ps in over_ps if ps is not None})))
         old = best.get((f, label))
-        best[(f, label)] = sl if old is None else replace(max(old, sl, key=lambda x: x.size), rows=old.rows + 1)
+        best[(f, label)] = sl if old is None else replace(max(old, sl, key=lambda x: x.size), rows=old.rows + 1,
+                                                          periods=tuple(sorted(set(old.periods) | set(sl.periods))))
     out.slacks.extend(best.values())
     out.slacks.sort(key=lambda s: (s.family, s.label))
     return out
