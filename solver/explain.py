@@ -620,7 +620,8 @@ def _describe(s, k: Coefficients, problem) -> str:
         acc_reg, _, j = lab.rpartition("#")
         acc, _, reg = acc_reg.partition("@")
         where = "any region" if reg == "any" else reg
-        return (f"needs {math.ceil(amt - 1e-6)} more {acc} devices in {where}: "
+        n_more = math.ceil(amt - 1e-6)
+        return (f"needs {n_more} more {acc} device{'' if n_more == 1 else 's'} in {where}: "
                 f"fleet.availability[{j}].max_devices from {s.rhs:g} to {s.rhs + math.ceil(amt - 1e-6):g}")
     if s.family == "caps.budget":
         more, new = _raised(s.rhs, amt)

@@ -1067,3 +1067,14 @@ def test_the_lead_time_note_where_the_largest_demand_cut_is_in_a_later_period(tm
     assert "add on_demand to fleet.acquisition" in text
     d["fleet"]["acquisition"] = ["purchase", "on_demand"]
     assert _status(tmp_path, d, "rent.yaml") in ("optimal", "time_limit")
+
+
+def test_one_more_device_is_singular_and_enough(tmp_path):
+    """QA s18 (M3): 'needs 1 more h100-sxm devices'.  The chat assistant on H100s capped at 1 needs 2."""
+    d = _problem("chat-assistant")
+    d["fleet"]["accelerators"] = ["h100-sxm"]
+    d["fleet"]["availability"] = [{"accelerator": "h100-sxm", "max_devices": 1}]
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "needs 1 more h100-sxm device in any region: fleet.availability[0].max_devices from 1 to 2" in text
+    d["fleet"]["availability"][0]["max_devices"] = 2
+    assert _status(tmp_path, d, "two.yaml") == "optimal"
