@@ -506,3 +506,5 @@ def test_a_melange_unit_is_one_device_and_the_import_says_so():
     res = import_melange(MELANGE, catalog=default_catalog())
     assert all(o["devices_per_instance"] == 1 for o in res.problem["fleet"]["offers"])
     assert any("each Mélange unit is read as one device" in n for n in res.notes)
+    # QA s18: a user checking the README's $6.70/h against this tool's $4.68/h was not told why
+    assert any("a bucket's traffic may split across GPU types here" in n for n in res.notes)
