@@ -91,9 +91,11 @@ NAME, SOLVER = "highspy", "reduced"
 #: HiGHS overruns its time limit in presolve on models of rung L's size (benchmarks/scale/RESULTS.md)
 WHOLE_MODEL_MAX_VARS = 100_000
 
-#: share of a period's time its first-plan search gets when no finished neighbour seeds it (the
-#: reduced solver's default elsewhere)
+#: share of a period's time its first-plan search gets when no finished neighbour seeds it
 UNSEEDED_INCUMBENT_SHARE = 0.5
+#: ... and when a neighbour's plan seeds it (and for the peak-demand heuristic): the share the XL and
+#: M-8Q figures were measured with (the single-period default is reduced.INCUMBENT_SHARE)
+SEEDED_INCUMBENT_SHARE = 0.25
 
 
 def not_decomposable(k: Coefficients, spec: PeriodSpec, previous: Optional[dict] = None) -> Optional[str]:
@@ -529,7 +531,7 @@ def solve_restricted(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         mp.ub[mp.blocks["n"][late]] = 0.0
         budget = max((select_end - time.perf_counter()) / (len(groups) - i), 1.0)
         r = solve_reduced(mp, time_limit_s=budget, mip_gap=max(mip_gap, 0.01), threads=threads,
-                          stats=ReducedStats(label=f"peak demand of periods {periods[0]}-{periods[-1]}: "))
+                          incumbent_share=SEEDED_INCUMBENT_SHARE, stats=ReducedStats(label=f"peak demand of periods {periods[0]}-{periods[-1]}: "))
         if not r.has_plan:
             log.info("restricted heuristic: no single-period plan at the peak demand of periods %d-%d (%s)",
                      periods[0], periods[-1], r.message)
@@ -672,9 +674,9 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         # a period no finished neighbour seeds searches for its first plan from scratch: half its time
         # goes to that search (XL on a slower VM: quarter 0's plan was the LP rounded up, twice its
         # optimum, in 5 of 10 scenarios with a quarter of 13.5 s; with half, 294,213 against 585,124)
-        unseeded = {"incumbent_share": UNSEEDED_INCUMBENT_SHARE} if seed is None else {}
+        share = UNSEEDED_INCUMBENT_SHARE if seed is None else SEEDED_INCUMBENT_SHARE
         r = solve_reduced(models[t], time_limit_s=budget, mip_gap=mip_gap / 2, threads=1,
-                          start=seed, stats=ReducedStats(label=f"period {t}: "), **unseeded)
+                          start=seed, stats=ReducedStats(label=f"period {t}: "), incumbent_share=share)
         if r.status == INFEASIBLE:
             hopeless.set()
         if r.has_plan:

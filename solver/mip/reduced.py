@@ -92,6 +92,12 @@ log = logging.getLogger(__name__)
 NAME, SOLVER = "highspy", "reduced"
 
 #: share of the time left that the neighbourhood search before the proof may take
+#: share of the time left (after the LP) the first-plan search may take; it ends sooner when its
+#: restricted MIP finishes.  Rung L (2-core VM, 60 s, 5 seeds x 0.25 / 0.5 interleaved, 2026-12-07):
+#: at 0.25 the restricted MIP (~23-27 s there) was cut at ~13 s with a plan 1-4% above the optimum
+#: and the proof never closed (3.67-3.87% on seed 7); at 0.5: 0.50% in 58 s / 2.08% / 2.75% on
+#: seed 7, seed 14 5.41 -> 2.10%, seeds 11 and 12 unchanged, seed 15 3.50 -> 3.71%
+INCUMBENT_SHARE = 0.5
 LNS_SHARE = 0.15
 #: the neighbourhood search runs only with at least this many seconds left
 LNS_MIN_S = 8.0
@@ -398,7 +404,7 @@ def resize(model: LinearModel, v: np.ndarray, demand_fit: bool = False) -> np.nd
 def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: float = 5e-3,
                   threads: Optional[int] = None, start: Optional[np.ndarray] = None,
                   init_per_workload: int = 4, add_per_workload: int = 30,
-                  incumbent_share: float = 0.25, incumbent_candidates: int = 150,
+                  incumbent_share: float = INCUMBENT_SHARE, incumbent_candidates: int = 150,
                   max_kept_share: float = 0.6, prove_only: bool = False,
                   stats: Optional[ReducedStats] = None) -> SolveResult:
     """Column generation + reduced-cost fixing + exact MIP on the survivors (module docstring).
