@@ -657,3 +657,12 @@ def test_the_value_of_the_stochastic_solution_is_on_the_optimised_totals(tmp_pat
     bill = ((mean["expected_usd"] - mean["after_horizon_usd"]) - (st["expected_usd"] - st["after_horizon_usd"])) / 24
     if bill < 0 < vss:
         assert f"the mean plan pays ${-bill:,.2f} a month less" in text
+
+
+def test_scenarios_with_different_first_stage_offers_name_a_real_field(capsys):
+    """QA s18: the refusal's fix named workloads.*.peak_rps, a field that does not exist."""
+    root = Path(__file__).parents[1]
+    code = main(["robust", str(root / "problems" / "enterprise-multi-region.yaml"), "--scenarios", "all",
+                 "--include-base", "--time-limit", "10"])
+    err = capsys.readouterr().err
+    assert code == 2 and "workloads.*.demand.requests_per_s" in err and "peak_rps" not in err

@@ -451,6 +451,8 @@ def test_demand_value_moves_the_spot_share_limit_with_the_demand():
     assert "cannot serve more of w0" in d.text and "$547.50" in d.text and "kink" not in d.text
     (sp,) = [g for g in s.marginals if g.family == "caps.spot_share"]
     assert sp.usd_per_month_per_unit_mix == pytest.approx(-36.5, rel=1e-6)
+    # its limit in its unit: 50 percentage points (QA s18: the row's 5 req/s, labelled a percentage)
+    assert sp.unit == "percentage point" and sp.rhs == pytest.approx(50.0)
 
 
 def _bounded_route_fleet(demand, a10g_max=None, other_rps=0.0):
@@ -567,3 +569,21 @@ def test_whatif_on_a_plan_stopped_at_its_time_limit_says_so_and_exits_4(monkeypa
     d = json.loads(out.read_text())
     assert d["status"] == "time_limit" and d["gap"] == pytest.approx(0.75)
     assert d["note"].startswith("of a plan not proven optimal (time limit, gap 75%)")
+
+
+def test_a_capex_cap_moves_the_price_threshold():
+    """QA s18: the price search scaled the objective and the monthly budget, not the capex cap, so
+    the H100 server was said to stay until x3.13 its price where the cap stops it at x1.136.
+    _threshold_fleet with a bought ($2/h, $100 of capex a device) and a capex cap of $120: 2 a
+    (capex 200) do not fit, so the plan is 1 a + 3 b (2m + 3).  a leaves where 100m > 120 (x1.2),
+    before the cost crossover 2m + 3 > 6 (x1.5) that an unscaled cap would report."""
+    base = _threshold_fleet()
+    k = replace(base, offers=[offer("a", mode="purchase", usd_per_device_hour=2.0, capex=100.0),
+                              base.offers[1]], max_capex_usd=120.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(5.0 * H)
+    (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
+    width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
+    assert a.used and a.outcome == "switch", a.text
+    assert a.multiplier_lo <= 1.2 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width

@@ -187,7 +187,7 @@ def first_stage_keys(scenarios: Sequence[DemandScenario]) -> list[str]:
         raise InputError(InputIssue("the scenarios offer different purchased/reserved hardware; a shared "
                                     "first stage needs the same first-stage offers in every scenario",
                                     path="scenarios",
-                                    hint="make the scenarios differ in demand (workloads.*.peak_rps) only"))
+                                    hint="make the scenarios differ in demand (workloads.*.demand.requests_per_s) only"))
     return keys[0]
 
 

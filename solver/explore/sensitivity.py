@@ -50,7 +50,7 @@ For each accelerator the plan buys or rents, the hourly price of every offer of 
 accelerator it could buy or rent (rental, amortisation, maintenance, hosting; energy and
 carbon stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log m
 finds the multiplier at which the plan stops buying or renting it, or at which no plan fits
-the monthly budget any more (the only limit a price enters).  For the few cheapest
+the monthly budget or the capex cap any more (the limits a price enters).  For the few cheapest
 accelerators it neither buys nor rents, m < 1 finds the discount at which one enters.
 Owned devices (``fleet.existing``) are left out on both sides: their purchase is sunk, so
 the price does not enter their cost (their upkeep stays as it is), and a plan that keeps
@@ -242,6 +242,20 @@ def describe(family: str, label: str, per_unit: float, k: Coefficients) -> tuple
     return per_unit, "", f"{family}[{label}]: {per_unit:.4g} USD/month per unit"
 
 
+def _user_rhs(family: str, label: str, rhs: float, k: Coefficients) -> float:
+    """A row's limit in the unit its marginal is given in (QA s18: the spot share's was its row's
+    req/s, 17.5 for 70% of 25 req/s, labelled 'percentage point'): the share in percent, the mean
+    quality target in points; other rows are already in theirs."""
+    w = k.workloads.index(label) if label in k.workloads else None
+    if w is None:
+        return rhs
+    if family == "caps.spot_share" and k.demand_rps[w] > 0:
+        return 100.0 * rhs / float(k.demand_rps[w])
+    if family == "quality.mean":
+        return float(k.quality_min[w])
+    return rhs
+
+
 def demand_slopes(k: Coefficients, values: np.ndarray, w: int, base: dict,
                   lp_solver: str = "highs") -> dict:
     """{mode: [going down, going up]}: one-sided d (USD over the horizon) / d (req/s) of D_w.
@@ -351,7 +365,8 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
             user_mix, _, text_mix = describe(f, label, d_mix, k)
             if abs(d_fleet) < 1e-9 and abs(d_mix) > 1e-9:
                 text = text_mix + " (if the plan could scale what it already uses)"
-        out.marginals.append(Marginal(f, label, float(model.rhs[i]), unit, user_fleet, user_mix, text))
+        out.marginals.append(Marginal(f, label, _user_rhs(f, label, float(model.rhs[i]), k), unit, user_fleet,
+                                      user_mix, text))
     return out
 
 
@@ -446,9 +461,9 @@ def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: st
     """``model`` with the hardware price of every offer of ``accelerator`` the plan could buy or
     rent times ``multiplier`` (owned devices keep their costs).
 
-    Scales the hardware cost parts of those offers' unit columns in the objective
-    and in the budget row (which restates the objective per month of the horizon: a reservation
-    longer than the horizon adds only the horizon's share there).
+    Scales the hardware cost parts of those offers' unit columns in the objective,
+    in the budget row (which restates the objective per month of the horizon: a reservation
+    longer than the horizon adds only the horizon's share there) and in the capex cap.
     """
     n = model.blocks["n"]
     offers = np.array([o.accelerator == accelerator and not o.existing for o in k.offers], bool)
@@ -468,6 +483,13 @@ def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: st
     for r in rows:
         a, b = model.indptr[r], model.indptr[r + 1]
         data[a:b] += monthly[model.indices[a:b]] * HOURS_PER_MONTH / k.hours
+    # the capex cap counts the purchase price too (QA s18: a binding $250k cap left out, the H100
+    # server was said to stay until x3.13 its price, where it stops at 250,000 / 220,000 = x1.136)
+    scaled = np.zeros(model.n_vars, bool)
+    scaled[cols] = True
+    for r in np.flatnonzero(model.row_family.astype(str) == "caps.capex"):
+        a, b = model.indptr[r], model.indptr[r + 1]
+        data[a:b] *= np.where(scaled[model.indices[a:b]], multiplier, 1.0)
     return replace(model, obj=model.obj + extra, obj_parts=parts, data=data)
 
 
