@@ -289,9 +289,14 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
             f"(change {usd_text(ch['change_usd'])}, of which change penalty {usd_text(ch['change_penalty_usd'])})")
     n_old, n_new = ch.get("old_periods"), ch.get("new_periods")
     if n_old is not None and n_old != n_new:
+        common = min(n_old, n_new)
+        # the table lists only periods whose cost changed (QA s18: 'compare the period costs below'
+        # with no table under it, every common period costing the same)
+        changed = any(c["period"] < common for c in ch["period_cost"])
         head += (f"; the new plan covers {n_new} periods and the previous {n_old}, so the totals also "
-                 f"differ by the periods {'added' if n_new > n_old else 'left out'} (compare the "
-                 f"period costs below, 0-{min(n_old, n_new) - 1})")
+                 f"differ by the periods {'added' if n_new > n_old else 'left out'} ("
+                 + (f"compare the period costs below, 0-{common - 1})" if changed else
+                    f"periods 0-{common - 1} cost the same in both)"))
     executed = ch.get("executed_periods")
     if executed and any(c["period"] < executed for c in ch["period_cost"]):
         which, its = (f"periods 0-{executed - 1} were", "their") if executed > 1 else ("period 0 was", "its")

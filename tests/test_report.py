@@ -891,3 +891,23 @@ def test_report_prints_a_small_gap_with_its_digits(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(plan), "--html", str(tmp_path / "r.html")]) == 0
     assert "0.0083%" in capsys.readouterr().out
+
+
+def _change_plan(period_cost):
+    return {"periods": {"change": {"old_total_usd": 100.0, "new_total_usd": 130.0, "change_usd": 30.0,
+                                   "change_penalty_usd": 0.0, "old_periods": 8, "new_periods": 10,
+                                   "decisions": [], "rentals": [], "routing": [],
+                                   "period_cost": period_cost}}}
+
+
+def test_a_longer_horizon_points_at_period_costs_only_where_some_changed():
+    """QA s18: 'compare the period costs below, 0-7' with no table below (every common period cost
+    the same, and the table lists changed periods only)."""
+    from solver.report import change_tables
+    head, tables = change_tables(_change_plan([]))
+    assert "(periods 0-7 cost the same in both)" in head and "compare" not in head
+    assert not any(t[0] == "Accrued cost per period" for t in tables)
+    head, tables = change_tables(_change_plan([{"period": 3, "old_usd": 10.0, "new_usd": 12.0,
+                                                "change_usd": 2.0}]))
+    assert "(compare the period costs below, 0-7)" in head
+    assert any(t[0] == "Accrued cost per period" for t in tables)
