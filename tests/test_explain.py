@@ -1078,3 +1078,28 @@ def test_one_more_device_is_singular_and_enough(tmp_path):
     assert "needs 1 more h100-sxm device in any region: fleet.availability[0].max_devices from 1 to 2" in text
     d["fleet"]["availability"][0]["max_devices"] = 2
     assert _status(tmp_path, d, "two.yaml") == "optimal"
+
+
+def test_a_budget_figure_the_elastic_solve_overshoots_falls_to_what_the_cheapest_plan_needs(tmp_path):
+    """QA s18: eight quarters under a $30,000 monthly budget, explain at 20 s proposed 69,610 where
+    59,600 is enough (the cheapest plan's dearest quarter: 178,773 USD = 59,591 a month; 55,000 has
+    no plan).  An elastic figure above what the cheapest plan without a budget needs is replaced."""
+    from solver.explain import FleetRelaxation, _budget_from_cheapest_plan
+    from solver.mip.elastic import ElasticResult, Slack
+    from solver.mip.periods import build_period_model
+    from solver.periods import build_period_spec
+    from solver.periods_plan import period_coefficients
+
+    d = _problem("eight-quarter-growth")
+    d["fleet"]["budget"] = {"max_usd_per_month": 30000}
+    loaded = load_problem(_write(tmp_path, d))
+    k = period_coefficients(loaded)
+    model, _ = build_period_model(k, build_period_spec(loaded.problem, loaded.catalog, k, file=loaded.file))
+    res = ElasticResult(("caps.budget",), "time_limit",
+                        slacks=[Slack("caps.budget", "usd", 50000.0, 30000.0, "USD/month")])
+    fr = FleetRelaxation("caps.budget", "monthly budget", True)
+    _budget_from_cheapest_plan(model, res, fr, backend="highspy", solver=None, time_limit_s=30)
+    (s,) = res.slacks
+    assert 25000 < s.amount < 50000 and "without a budget needs this much" in fr.why_not_smallest
+    d["fleet"]["budget"]["max_usd_per_month"] = 30000 + s.amount + 1
+    assert _status(tmp_path, d, "enough.yaml") == "optimal"
