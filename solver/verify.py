@@ -79,7 +79,9 @@ def _over(value: float, limit: float, tol: float = REL_TOL) -> bool:
 
 def cost_differs(claimed, value: float) -> bool:
     """A cost the plan states (None: missing) is not the recomputed ``value`` (:data:`COST_REL_TOL`)."""
-    return claimed is None or abs(float(claimed) - value) > max(COST_REL_TOL * abs(value), COST_ABS_TOL_USD)
+    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)):
+        return True         # missing, or not a number (QA s18: "61232" as a string crashed verify)
+    return abs(float(claimed) - value) > max(COST_REL_TOL * abs(value), COST_ABS_TOL_USD)
 
 
 def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co2_kg: float) -> None:
@@ -466,8 +468,9 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
                     f"plan says {c:.10g}, recomputed {parts[part]:.10g}", c - parts[part])
     ct = obj.get("total")
     if cost_differs(ct, total):
-        rep.add("cost", "objective.total", f"plan says {ct}, recomputed {total:.10g}",
-                None if ct is None else float(ct) - total)
+        number = isinstance(ct, (int, float)) and not isinstance(ct, bool)
+        rep.add("cost", "objective.total", f"plan says {ct!r}" + ("" if number or ct is None else " (not a number)")
+                + f", recomputed {total:.10g}", float(ct) - total if number else None)
     check_objective_figures(rep, plan, total, H, after)
     check_reported_totals(rep, plan, energy_kwh, co2_kg)
     for did, d in deps.items():

@@ -145,15 +145,21 @@ def _syntax_issue(exc: yaml.MarkedYAMLError, file: str) -> InputIssue:
                       hint="check indentation, colons and quotes near this line")
 
 
-def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
-    """Read and parse a YAML file, with clear errors for missing or binary files."""
+def read_text_file(path: str | os.PathLike, kind: str = "YAML", suffix: str = ".yaml") -> str:
+    """The UTF-8 text of an input file, with clear errors for a missing file, a directory, an
+    unreadable or over-long name, and binary content (``kind``/``suffix``: what the hints ask for)."""
     p = Path(path)
-    if not p.exists():
+    try:
+        exists, is_dir = p.exists(), p.is_dir()
+    except OSError as exc:          # e.g. a name over 255 bytes (QA s18: 'internal error')
+        raise InputError(InputIssue(message=f"cannot read: {exc.strerror}", file=str(p)[:200],
+                                    hint="check the path")) from None
+    if not exists:
         raise InputError(InputIssue(message="file not found", file=str(p),
                                     hint="check the path; it is relative to the current directory"))
-    if p.is_dir():
+    if is_dir:
         raise InputError(InputIssue(message="is a directory, not a file", file=str(p),
-                                    hint="name a .yaml file inside it"))
+                                    hint=f"name a {suffix} file inside it"))
     note_input(p)
     try:
         raw = p.read_bytes()
@@ -164,11 +170,16 @@ def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(InputIssue(message=f"not UTF-8 text (byte {exc.start})", file=str(p),
-                                    hint="save the file as UTF-8 YAML")) from None
+                                    hint=f"save the file as UTF-8 {kind}")) from None
     if "\x00" in text:
-        raise InputError(InputIssue(message="binary file, not YAML", file=str(p),
-                                    hint="name a YAML text file"))
-    return load_yaml_text(text, file=str(p))
+        raise InputError(InputIssue(message=f"binary file, not {kind}", file=str(p),
+                                    hint=f"name a {kind} text file"))
+    return text
+
+
+def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
+    """Read and parse a YAML file, with clear errors for missing or binary files."""
+    return load_yaml_text(read_text_file(path), file=str(Path(path)))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, protect: tuple = ()) -> None:
@@ -223,6 +234,25 @@ def standard_stream(path: str | os.PathLike) -> Optional[int]:
     return None
 
 
+def _refuse_stream_onto_input(path, fd: int, protect: tuple) -> None:
+    """InputError when standard output or error (``fd``), which ``path`` names, is a file the
+    command reads."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return
+    for p in (*protect, *(_INPUTS or ())):
+        try:
+            same = os.path.samestat(st, os.stat(p))
+        except OSError:
+            continue
+        if same:
+            raise InputError(InputIssue(message=f"output {'-' if str(path) == '-' else path} is standard "
+                                                f"{'output' if fd == 1 else 'error'}, which is redirected to "
+                                                f"an input file ({p})",
+                                        file=str(p), hint="redirect to another file"))
+
+
 def folder_problem(folder: str | os.PathLike) -> Optional[str]:
     """Why files cannot be created in ``folder`` (or in the folders to be made on the way to it);
     None when they can."""
@@ -240,8 +270,17 @@ def check_output_path(path: str | os.PathLike, *, protect: tuple = ()) -> None:
     """Refuse, before any work, an output path that :func:`atomic_write_bytes` would refuse or fail
     on afterwards: an input of the command, a directory (or a name ending in '/'), a place that
     cannot be written.  Standard output or error (:func:`standard_stream`) is always accepted."""
-    if standard_stream(path):
+    stream = standard_stream(path)
+    if stream:
+        # the stream itself must not be an input (QA s18: `solve pb.yaml --json pb.yaml >> pb.yaml`
+        # appended the plan to the problem file)
+        _refuse_stream_onto_input(path, stream, protect)
         return
+    long = [part for part in Path(path).parts if len(os.fsencode(part)) > 255]
+    if long:        # (QA s18: 'internal error: File name too long' on every command)
+        raise InputError(InputIssue(message=f"file name too long ({len(os.fsencode(long[0]))} bytes; a name "
+                                            "may have at most 255)", file=str(path)[:120] + "...",
+                                    hint="choose a shorter output name"))
     target = Path(os.path.realpath(path))
     for p in (*protect, *(_INPUTS or ())):
         try:

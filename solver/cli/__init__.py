@@ -145,11 +145,15 @@ def add_verbose(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
     try:
+        # (QA s18: Ctrl-C while the command modules load, the first ~0.9 s, printed a traceback)
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: bad usage -> 2, --help -> 0
         return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -48,6 +48,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def file_stem(name: str) -> str:
+    """A problem's name as a file name inside --out-dir (QA s18: 'name: ../../escaped' wrote above
+    it, an absolute name anywhere, a null byte or 300 characters crashed): letters, digits, '.', '_'
+    and '-' kept, every other run of characters one '_', no leading dot, at most 100 characters."""
+    import re
+
+    stem = re.sub(r"[^\w.-]+", "_", name).lstrip(".")[:100]
+    return stem or "problem"
+
+
 def run(args) -> int:
     import json
 
@@ -59,7 +69,7 @@ def run(args) -> int:
 
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads).check()
-    stem = f"{loaded.problem.name}.pareto-{args.versus}"
+    stem = f"{file_stem(loaded.problem.name)}.pareto-{args.versus}"
     json_path = Path(args.json) if args.json else Path(args.out_dir) / f"{stem}.json"
     png_path = None if args.no_plot else Path(args.png) if args.png else Path(args.out_dir) / f"{stem}.png"
     check_outputs(SimpleNamespace(json=json_path, png=png_path), {"json": "--json", "png": "--png"})

@@ -19,6 +19,8 @@ a stochastic one).
 
 from __future__ import annotations
 
+import math
+
 import json
 import sys
 from pathlib import Path
@@ -31,10 +33,13 @@ from solver.mip.backends import BACKENDS
 
 def _floats(text: str, flag: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(InputIssue(f"{flag} takes comma-separated numbers, got {text!r}", path=flag,
                                     hint="e.g. 0.7,1,1.4")) from None
+    if not all(math.isfinite(v) for v in values):     # (QA s18: a NaN probability was a 'coefficient overflow')
+        raise InputError(InputIssue(f"{flag} takes finite numbers, got {text!r}", path=flag, hint="e.g. 0.7,1,1.4"))
+    return values
 
 
 def register(sub) -> None:
@@ -95,7 +100,8 @@ def build_scenarios(args, loaded):
         out += [(n, load_problem(args.problem, scenario=n, catalog_overlays=args.catalog)) for n in names]
         if not out:
             raise InputError(InputIssue("no scenarios to plan for", path="--scenarios",
-                                        hint="the problem defines none; use --multipliers"))
+                                        hint=(f"name some of the problem's ({', '.join(known)}) or 'all'" if known
+                                              else "the problem defines none; use --multipliers")))
         p = probs or [1.0 / len(out)] * len(out)
         if len(p) != len(out) or abs(sum(p) - 1.0) > 1e-9 or min(p) < 0:
             raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "

@@ -67,7 +67,8 @@ def run(args) -> int:
                   "was made with (or unset it for the shipped one)")
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
-              f"{'-' if claimed is None else format(claimed, ',.2f')}), energy {r['energy_kwh']:,.0f} kWh, "
+              f"{'-' if claimed is None else format(claimed, ',.2f') if _is_number(claimed) else repr(claimed)}), "
+              f"energy {r['energy_kwh']:,.0f} kWh, "
               f"CO2 {number_text(r['co2_kg'] / 1000)} t")
     if rep.ok:
         print(f"  ok: {rep.checks} checks, no violation")
@@ -76,3 +77,7 @@ def run(args) -> int:
     for v in rep.violations:
         print("  - " + v.format())
     return EXIT_VIOLATIONS
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)

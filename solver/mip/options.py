@@ -8,6 +8,7 @@ Messages name both spellings, ``mip_gap (--gap)``: the same check serves both ca
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import asdict, dataclass
 from typing import Optional
@@ -69,8 +70,10 @@ class SolveOptions:
                                             hint=_one_of(self.solver, BACKENDS[backend])))
         if self.time_limit_s is not None:
             _number(self.time_limit_s, "time_limit_s")
-            if not self.time_limit_s > 0:
-                raise InputError(InputIssue(f"{NAMES['time_limit_s']} must be > 0 seconds, "
+            # (QA s18: inf passed here and crashed OR-Tools, which takes whole milliseconds; the
+            # problem file's own limit must be finite too)
+            if not 0 < self.time_limit_s < math.inf:
+                raise InputError(InputIssue(f"{NAMES['time_limit_s']} must be a finite number of seconds > 0, "
                                             f"got {self.time_limit_s!r}", hint="e.g. 60"))
         if self.mip_gap is not None:
             _number(self.mip_gap, "mip_gap")

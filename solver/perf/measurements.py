@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from solver.errors import InputError, InputIssue
-from solver.yamlio import note_input
+from solver.yamlio import read_text_file
 from solver.perf.arch import R_MEASURED_ZERO
 from solver.perf.model import BOUND_NONE, Capacity, PerfCandidate, PerfWorkload
 
@@ -86,10 +86,8 @@ def load_measurements_csv(path, catalog=None) -> list[TableMeasurement]:
     max_output_tokens_per_s (converted with output_tokens), optional ttft_ms, tpot_ms, power_w, source.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputError(InputIssue(message="file not found", file=str(p), hint="give the path of a CSV table"))
-    note_input(p)
-    raw = p.read_text().splitlines()
+    # (QA s18: a directory or a binary file here was an 'internal error')
+    raw = read_text_file(p, kind="CSV", suffix=".csv").splitlines()
     numbered = [(i + 1, ln) for i, ln in enumerate(raw) if ln.strip() and not ln.lstrip().startswith("#")]
     if not numbered:
         raise InputError(InputIssue(message="empty measurement table", file=str(p), line=1,

@@ -282,6 +282,14 @@ class Fleet(Strict):
     offers: list[CustomOffer] = Field(default_factory=list, description="Extra or negotiated prices.")
     catalog_offers: bool = Field(True, description="Use the catalog's cloud offers (false: only `offers`).")
 
+    @field_validator("accelerators", "regions", "providers")
+    @classmethod
+    def _nonempty_filter(cls, v):
+        # (QA s18: an empty list was read as no filter, i.e. everything allowed)
+        if v is not None and len(v) == 0:
+            raise ValueError("must not be empty (leave the key out to allow all)")
+        return v
+
     @field_validator("tensor_parallel")
     @classmethod
     def _tp(cls, v):

@@ -1,0 +1,119 @@
+"""Command-line edges an adversarial review found (QA s18): each was a traceback, an "internal
+error" (exit 1), a file written where it must not be, or a wrong message; each is now bad input
+(exit 2) with the file or flag named, or handled."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import solver.cli as cli
+from solver.cli import main
+from solver.cli.pareto_cmd import file_stem
+
+ROOT = Path(__file__).parents[1]
+CHAT = ROOT / "problems" / "chat-assistant.yaml"
+
+
+def _run(argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_an_infinite_time_limit_is_bad_input_like_in_the_file(tmp_path):
+    """--time-limit inf reached OR-Tools, which takes whole milliseconds: OverflowError, exit 5."""
+    for value in ("inf", "1e400"):
+        code, _, err = _run(["solve", str(CHAT), "--time-limit", value, "--backend", "ortools",
+                             "--json", str(tmp_path / "p.json")])
+        assert code == 2 and "must be a finite number of seconds > 0" in err
+        assert not (tmp_path / "p.json").exists()
+
+
+def test_ctrl_c_while_the_commands_load_is_a_clean_interrupt(monkeypatch):
+    """Ctrl-C in the first ~0.9 s (the command modules loading) printed a traceback."""
+    def interrupted():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    code, out, err = _run(["solve", str(CHAT)])
+    assert code == 130 and err == "interrupted\n" and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("name,stem", [("../../escaped", "_.._escaped"), ("/tmp/x/abs", "_tmp_x_abs"),
+                                       ("a\0b", "a_b"), ("x" * 300, "x" * 100), ("..", "problem"),
+                                       ("chat-assistant", "chat-assistant"), ("flotte ünïcode", "flotte_ünïcode")])
+def test_pareto_names_its_default_files_inside_the_out_dir(name, stem):
+    """The default names took the problem's name verbatim: '../../escaped' wrote two folders up, an
+    absolute name anywhere, a null byte or 300 characters crashed (exit 1)."""
+    assert file_stem(name) == stem
+    assert "/" not in file_stem(name) and "\0" not in file_stem(name)
+
+
+def test_perf_measurements_that_are_a_folder_or_binary_are_bad_input(tmp_path):
+    perf = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "bf16",
+            "--input-tokens", "100", "--output-tokens", "100", "--measurements"]
+    (tmp_path / "dir.csv").mkdir()
+    code, _, err = _run(perf + [str(tmp_path / "dir.csv")])
+    assert code == 2 and "is a directory, not a file" in err and "name a .csv file" in err
+    (tmp_path / "bin.csv").write_bytes(bytes(range(200, 256)))
+    code, _, err = _run(perf + [str(tmp_path / "bin.csv")])
+    assert code == 2 and "not UTF-8 text" in err
+
+
+def test_a_file_name_over_255_bytes_is_bad_input_as_input_and_as_output(tmp_path):
+    long = "y" * 300
+    code, _, err = _run(["solve", str(CHAT), "--json", str(tmp_path / f"{long}.json")])
+    assert code == 2 and "file name too long (305 bytes" in err
+    code, _, err = _run(["validate", str(tmp_path / f"{long}.yaml")])
+    assert code == 2 and "cannot read" in err
+
+
+def test_standard_output_redirected_to_the_input_is_refused(tmp_path):
+    """`solve pb.yaml --json - >> pb.yaml` appended the plan to the problem file."""
+    pb = tmp_path / "pb.yaml"
+    shutil.copy(CHAT, pb)
+    before = pb.read_bytes()
+    for flag in ("-", str(pb)):
+        with open(pb, "ab") as out:
+            r = subprocess.run([sys.executable, "-m", "solver", "solve", str(pb), "--json", flag, "--quiet"],
+                               stdout=out, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        assert r.returncode == 2 and "redirected to an input file" in r.stderr
+        assert pb.read_bytes() == before
+
+
+@pytest.mark.parametrize("key", ["accelerators", "regions", "providers"])
+def test_an_empty_fleet_filter_is_refused_not_read_as_everything(tmp_path, key):
+    d = yaml.safe_load(CHAT.read_text())
+    d["fleet"][key] = []
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(d, sort_keys=False))
+    code, _, err = _run(["validate", str(f)])
+    assert code == 2 and f"fleet.{key}: must not be empty (leave the key out to allow all)" in err
+
+
+def test_verify_names_a_total_given_as_a_string(tmp_path):
+    plan = tmp_path / "plan.json"
+    assert _run(["solve", str(CHAT), "--json", str(plan), "--quiet"])[0] == 0
+    d = json.loads(plan.read_text())
+    d["objective"]["total"] = str(round(d["objective"]["total"]))
+    plan.write_text(json.dumps(d))
+    code, out, err = _run(["verify", str(CHAT), str(plan)])
+    assert code == 6, out + err
+    assert "objective.total: plan says '61232' (not a number)" in out
+
+
+def test_robust_refuses_a_nan_probability_and_names_the_scenarios_to_pick(tmp_path):
+    code, _, err = _run(["robust", str(CHAT), "--multipliers", "1,2", "--probabilities", "0.5,nan",
+                         "--json", str(tmp_path / "r.json")])
+    assert code == 2 and "--probabilities takes finite numbers, got '0.5,nan'" in err
+    code, _, err = _run(["robust", str(CHAT), "--scenarios", "", "--json", str(tmp_path / "r.json")])
+    assert code == 2 and "name some of the problem's (tight-latency, double-demand) or 'all'" in err
