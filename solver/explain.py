@@ -382,8 +382,13 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                 "(`fleetopt catalog show ACCELERATOR` lists where each is offered)")
         elif regions is not None and not any(regions & rs for rs in host.values()):
             where = sorted({o.region for o in offers})
-            d.filters.append(f"no allowed offer in its regions {sorted(regions)} (offers exist in: "
-                             f"{', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition'})")
+            # (QA s18: a Python list, and not the plain cause when fleet.regions leaves them out)
+            left_out = sorted(r for r in regions if f.regions and r not in f.regions)
+            d.filters.append(f"no allowed offer in its regions ({', '.join(sorted(regions))})"
+                             + (f": fleet.regions leaves out {', '.join(left_out)}" if left_out else "")
+                             + " (offers exist in: "
+                             + (', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition')
+                             + ")")
         best_q = None
         best_serving = None     # (quality, key index) of the best deployment that can serve it
         fit = []      # (ratio, ttft, tpot, key index, quality, serves): all that fit memory and format

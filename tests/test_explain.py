@@ -1103,3 +1103,15 @@ def test_a_budget_figure_the_elastic_solve_overshoots_falls_to_what_the_cheapest
     assert 25000 < s.amount < 50000 and "without a budget needs this much" in fr.why_not_smallest
     d["fleet"]["budget"]["max_usd_per_month"] = 30000 + s.amount + 1
     assert _status(tmp_path, d, "enough.yaml") == "optimal"
+
+
+def test_a_region_pin_the_fleet_leaves_out_is_named_in_plain_words(tmp_path):
+    """QA s18 (M5): "no allowed offer in its regions ['germany']" - a Python list, and not the
+    plain cause: fleet.regions leaves germany out."""
+    d = _problem("batch-summarization")
+    w = d["workloads"][0]
+    w["regions"] = ["germany"]
+    d["fleet"]["regions"] = [r for r in d["fleet"].get("regions", ["virginia", "texas"]) if r != "germany"]
+    text = explain(load_problem(_write(tmp_path, d))).text()
+    assert "no allowed offer in its regions (germany): fleet.regions leaves out germany" in text, text
+    assert "['" not in text
