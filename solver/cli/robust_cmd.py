@@ -19,9 +19,8 @@ a stochastic one).
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 import sys
 from pathlib import Path
 
