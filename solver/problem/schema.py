@@ -38,6 +38,13 @@ PROFILE_PEAK_TOL = 1e-3
 MAX_USD = 1e9
 
 
+
+def nonempty_filter(v):
+    """An allow-list given must allow something: an empty one is refused, not read as 'all'."""
+    if v is not None and len(v) == 0:
+        raise ValueError("must not be empty (leave the key out to allow all)")
+    return v
+
 class TokenStats(Strict):
     """Distribution of a request's token count."""
 
@@ -183,12 +190,7 @@ class Workload(Strict):
 
     _check_id = field_validator("id")(check_id)
 
-    @field_validator("models", "quantizations", "regions")
-    @classmethod
-    def _nonempty(cls, v):
-        if v is not None and len(v) == 0:
-            raise ValueError("must not be empty (leave the key out to allow all)")
-        return v
+    _nonempty = field_validator("models", "quantizations", "regions")(nonempty_filter)
 
 
 class Availability(Strict):
@@ -282,13 +284,8 @@ class Fleet(Strict):
     offers: list[CustomOffer] = Field(default_factory=list, description="Extra or negotiated prices.")
     catalog_offers: bool = Field(True, description="Use the catalog's cloud offers (false: only `offers`).")
 
-    @field_validator("accelerators", "regions", "providers")
-    @classmethod
-    def _nonempty_filter(cls, v):
-        # (QA s18: an empty list was read as no filter, i.e. everything allowed)
-        if v is not None and len(v) == 0:
-            raise ValueError("must not be empty (leave the key out to allow all)")
-        return v
+    # (QA s18: an empty list was read as no filter, i.e. everything allowed)
+    _nonempty = field_validator("accelerators", "regions", "providers")(nonempty_filter)
 
     @field_validator("tensor_parallel")
     @classmethod
