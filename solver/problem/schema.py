@@ -38,12 +38,12 @@ PROFILE_PEAK_TOL = 1e-3
 MAX_USD = 1e9
 
 
-
 def nonempty_filter(v):
     """An allow-list given must allow something: an empty one is refused, not read as 'all'."""
     if v is not None and len(v) == 0:
         raise ValueError("must not be empty (leave the key out to allow all)")
     return v
+
 
 class TokenStats(Strict):
     """Distribution of a request's token count."""
