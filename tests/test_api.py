@@ -31,8 +31,9 @@ BAD_OPTIONS = [
     (dict(mip_gap=5), "mip_gap (--gap) must be in [0, 1), got 5"),
     (dict(mip_gap=-1), "mip_gap (--gap) must be in [0, 1), got -1"),
     (dict(mip_gap="1e-4"), "mip_gap (--gap) must be a number, got str '1e-4'"),
-    (dict(time_limit_s=0), "time_limit_s (--time-limit) must be > 0 seconds, got 0"),
-    (dict(time_limit_s=-1), "time_limit_s (--time-limit) must be > 0 seconds, got -1"),
+    (dict(time_limit_s=0), "time_limit_s (--time-limit) must be a finite number of seconds > 0, got 0"),
+    (dict(time_limit_s=-1), "time_limit_s (--time-limit) must be a finite number of seconds > 0, got -1"),
+    (dict(time_limit_s=float("inf")), "time_limit_s (--time-limit) must be a finite number of seconds > 0, got inf"),
     (dict(time_limit_s="10"), "time_limit_s (--time-limit) must be a number, got str '10'"),
     (dict(threads=-3), "threads (--threads) must be >= 1, got -3"),
     (dict(threads=2.5), "threads (--threads) must be an integer, got float 2.5"),
@@ -63,7 +64,7 @@ def test_every_entry_point_refuses_with_the_same_check(chat):
     with pytest.raises(InputError, match=r"mip_gap \(--gap\) must be in \[0, 1\), got 5"):
         run_sweep(chat, [parse_set("workloads.chat.demand.requests_per_s=10")], workers=1,
                   cache_dir=None, options=SolveOptions(mip_gap=5))
-    with pytest.raises(InputError, match=r"time_limit_s \(--time-limit\) must be > 0 seconds, got 0"):
+    with pytest.raises(InputError, match=r"time_limit_s \(--time-limit\) must be a finite number of seconds > 0, got 0"):
         explain(chat, time_limit_s=0)
     with pytest.raises(InputError, match="unknown backend 'gurobi'"):
         explain(chat, backend="gurobi")
