@@ -192,7 +192,8 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
         else:
             if not pulp.HiGHS().available():
                 return SolveResult(ERROR, "pulp", solver, 0.0, message="highspy is not installed")
-            cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads)
+            from solver.mip.highspy_backend import highs_threads
+            cmd = pulp.HiGHS(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap, threads=highs_threads(threads))
         if not cmd.available():
             return SolveResult(ERROR, "pulp", solver, 0.0, message=f"pulp solver {solver} not available")
         t_start = time.perf_counter()

@@ -20,6 +20,8 @@ Both accept a warm start (a full solution vector, e.g. from a previous plan).
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import Optional
 
@@ -32,6 +34,27 @@ from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, UNBOUNDED,
 SOLVERS = ("reduced", "highs")
 #: HiGHS's model status text after a user interrupt
 INTERRUPTED = "Interrupted by user"
+
+
+#: the thread count of HiGHS's task scheduler in this process (None: no HiGHS run yet)
+_SCHEDULER_THREADS: Optional[int] = None
+_SCHEDULER_LOCK = threading.Lock()
+
+
+def highs_threads(requested: Optional[int]) -> int:
+    """The thread count every HiGHS run in this process must ask for.
+
+    HiGHS sizes one task scheduler per process at its first run, and a later run that asks for
+    another count fails at once (model status 'Not Set', highspy 1.12): the suite's order put a
+    ``threads=2`` decomposition before the ``threads=1`` routing LP and period solves, and the plans
+    lost their canonical routing; ``fleetopt solve --threads 2`` on a multi-period problem did the
+    same.  The first request (or HiGHS's own default, half the cores rounded up) fixes the count;
+    later requests get it."""
+    global _SCHEDULER_THREADS
+    with _SCHEDULER_LOCK:
+        if _SCHEDULER_THREADS is None:
+            _SCHEDULER_THREADS = int(requested) if requested else max(1, ((os.cpu_count() or 1) + 1) // 2)
+        return _SCHEDULER_THREADS
 
 
 def highs_from_model(model: LinearModel, *, relax: bool, time_limit_s: float, mip_gap: float,
@@ -61,8 +84,7 @@ def highs_from_model(model: LinearModel, *, relax: bool, time_limit_s: float, mi
     h.passModel(lp)
     h.setOptionValue("time_limit", float(max(time_limit_s, 0.5)))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
-    if threads:
-        h.setOptionValue("threads", int(threads))
+    h.setOptionValue("threads", highs_threads(threads))
     return h
 
 

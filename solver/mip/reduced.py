@@ -82,7 +82,7 @@ from typing import Optional
 import numpy as np
 
 from solver.mip import stop
-from solver.mip.highspy_backend import run_mip
+from solver.mip.highspy_backend import highs_threads, run_mip
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
 from solver.progress import money
@@ -596,8 +596,7 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    if run.threads:
-        h.setOptionValue("threads", int(run.threads))
+    h.setOptionValue("threads", highs_threads(run.threads))
     lo, hi = _row_bounds(model, inf)
     lp = highspy.HighsLp()
     lp.num_row_ = model.n_rows
