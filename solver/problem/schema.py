@@ -413,7 +413,9 @@ class SolverOptions(Strict):
     time_limit_s: float = Field(60.0, gt=0, description="Wall-clock limit of a solve, seconds.")
     mip_gap: float = Field(1e-4, ge=0, lt=1, description="Relative optimality gap at which the search stops "
                                                          "(1e-4 = 0.01 %).")
-    threads: Optional[int] = Field(None, ge=1, description="Solver threads (default: the solver's own).")
+    threads: Optional[int] = Field(None, ge=1, description=(
+        "Solver threads (default: the solver's own). HiGHS keeps the count of its first run in a "
+        "process (a notebook, a sweep worker): later runs there get that count."))
 
     @model_validator(mode="after")
     def _known_solvers(self):
