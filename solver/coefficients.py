@@ -449,7 +449,7 @@ def _tp_fits(t: int, offer: OfferInfo, acc: Accelerator) -> bool:
     return offer.devices_per_unit % t == 0
 
 
-def _pair_filters(wls, offers, cand_raw, perf_index, quality, max_rps, pruned, by_wl) -> np.ndarray:
+def _pair_filters(wls, offers, cand_raw, raw_pi, quality, max_rps, pruned, by_wl) -> np.ndarray:
     """(raw candidates x workloads) mask of the pairs that survive every filter.
 
     A pair is dropped by the first filter it fails, in this order: the workload's models, its
@@ -477,7 +477,6 @@ def _pair_filters(wls, offers, cand_raw, perf_index, quality, max_rps, pruned, b
     raw_qual = np.array([quality[(m, q)] for m, q in zip(raw_m, raw_q)], float)
     per_request_min = np.array([w.quality.min_score if (w.quality is not None and w.quality.mode == "per_request")
                                 else -np.inf for w in wls], float)
-    raw_pi = np.array([perf_index[key] for key, _ in cand_raw], np.int64)
     left = np.ones((len(cand_raw), n_w), bool)
     for reason, passes in (
             ("model_filter", allowed(raw_m, lambda w: w.models)),
@@ -557,8 +556,8 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
     pruned = {r: 0 for r in reasons}
     by_wl = {w.id: {r: 0 for r in reasons} for w in wls}
     pruned["offers_dominated"] = n_offers_dominated
-    ok = _pair_filters(wls, offers, cand_raw, perf_index, quality, max_rps, pruned, by_wl)
-    raw_pi = np.array([perf_index[key] for key, _ in cand_raw], np.int64)
+    raw_pi = np.array([perf_index[key] for key, _ in cand_raw], np.int64)    # perf row of each raw candidate
+    ok = _pair_filters(wls, offers, cand_raw, raw_pi, quality, max_rps, pruned, by_wl)
     used = np.flatnonzero(ok.any(axis=1))
     candidates = [CandidateInfo(cand_raw[r][0][1], cand_raw[r][0][2], cand_raw[r][0][3], cand_raw[r][1],
                                 int(raw_pi[r]), quality[(cand_raw[r][0][1], cand_raw[r][0][2])])

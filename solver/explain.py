@@ -887,17 +887,13 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     solver = solver or (p.solver.solver if backend == p.solver.backend else None)
     tl = time_limit_s if time_limit_s is not None else min(p.solver.time_limit_s, 60.0)
     if model is None and p.objective.periods is not None:
-        # the multi-period model, built exactly as solve builds it
-        from solver.mip.periods import build_period_model
-        from solver.periods import build_period_spec
         from solver.periods_plan import period_coefficients
 
         k = period_coefficients(loaded, perf=perf)
-        model, _ = build_period_model(k, build_period_spec(p, loaded.catalog, k, file=loaded.file))
     if k is None:
         k = build_coefficients(p, loaded.catalog, perf=perf)
     if model is None:
-        model = build_model(k)
+        model = _model_of(loaded, k)
     diag = diagnose_workloads(p, loaded.catalog, k, perf=perf)
     ex = Explanation(p.name, loaded.scenario, None, workloads=diag)
     all_served = all(d.servable for d in diag)
@@ -928,6 +924,15 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     if k.n_plus_1.any():
         ex.other.append(explain_redundancy(loaded, k, backend=backend, solver=solver, time_limit_s=tl_left()))
     return ex
+
+
+def _model_of(loaded, k: Coefficients) -> LinearModel:
+    """The MIP of ``k`` as solve builds it: the multi-period model where the problem has periods."""
+    if loaded.problem.objective.periods is None:
+        return build_model(k)
+    from solver.mip.periods import build_period_model
+    from solver.periods import build_period_spec
+    return build_period_model(k, build_period_spec(loaded.problem, loaded.catalog, k, file=loaded.file))[0]
 
 
 def _free_demand_rows(model: LinearModel) -> list:
@@ -973,13 +978,7 @@ def explain_redundancy(loaded, k: Coefficients, *, backend: str, solver: Optiona
 
     p = loaded.problem
     names = [w for w, n1 in zip(k.workloads, k.n_plus_1) if n1]
-    k1 = replace(k, n_plus_1=np.zeros_like(k.n_plus_1))
-    if p.objective.periods is not None:
-        from solver.mip.periods import build_period_model
-        from solver.periods import build_period_spec
-        m1, _ = build_period_model(k1, build_period_spec(p, loaded.catalog, k1, file=loaded.file))
-    else:
-        m1 = build_model(k1)
+    m1 = _model_of(loaded, replace(k, n_plus_1=np.zeros_like(k.n_plus_1)))
     status = solve(m1, backend, solver, time_limit_s=time_limit_s, mip_gap=p.solver.mip_gap).status
     which = ", ".join(names)
     if status in ("optimal", "time_limit"):

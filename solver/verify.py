@@ -77,9 +77,14 @@ def _over(value: float, limit: float, tol: float = REL_TOL) -> bool:
     return value > limit + tol * max(1.0, abs(limit))
 
 
+def is_number(x) -> bool:
+    """An int or float as JSON gives them (a bool is not a figure)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def cost_differs(claimed, value: float) -> bool:
     """A cost the plan states (None: missing) is not the recomputed ``value`` (:data:`COST_REL_TOL`)."""
-    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)):
+    if not is_number(claimed):
         return True         # missing, or not a number (QA s18: "61232" as a string crashed verify)
     return abs(float(claimed) - value) > max(COST_REL_TOL * abs(value), COST_ABS_TOL_USD)
 
@@ -468,7 +473,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
                     f"plan says {c:.10g}, recomputed {parts[part]:.10g}", c - parts[part])
     ct = obj.get("total")
     if cost_differs(ct, total):
-        number = isinstance(ct, (int, float)) and not isinstance(ct, bool)
+        number = is_number(ct)
         rep.add("cost", "objective.total", f"plan says {ct!r}" + ("" if number or ct is None else " (not a number)")
                 + f", recomputed {total:.10g}", float(ct) - total if number else None)
     check_objective_figures(rep, plan, total, H, after)

@@ -21,7 +21,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from solver.plan import load_plan_json
     from solver.problem.load import load_problem
-    from solver.verify import verify_plan
+    from solver.verify import is_number, verify_plan
 
     plan = load_plan_json(args.plan)
     scenario = args.scenario if args.scenario is not None else plan.get("scenario")
@@ -67,7 +67,7 @@ def run(args) -> int:
                   "was made with (or unset it for the shipped one)")
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
-              f"{'-' if claimed is None else format(claimed, ',.2f') if _is_number(claimed) else repr(claimed)}), "
+              f"{'-' if claimed is None else format(claimed, ',.2f') if is_number(claimed) else repr(claimed)}), "
               f"energy {r['energy_kwh']:,.0f} kWh, "
               f"CO2 {number_text(r['co2_kg'] / 1000)} t")
     if rep.ok:
@@ -77,7 +77,3 @@ def run(args) -> int:
     for v in rep.violations:
         print("  - " + v.format())
     return EXIT_VIOLATIONS
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
