@@ -497,3 +497,34 @@ def test_neighbourhood_search_improves_a_dear_plan_without_leaving_the_feasible_
     assert m.violations(better, tol=1e-6) == []
     assert m.objective_value(better) < m.objective_value(worse) - 1.0
     assert m.objective_value(better) >= exact.objective * (1 - 1e-6) - 1e-6
+
+
+def test_first_plan_search_solves_the_lp_support_first_and_starts_the_wide_search_from_it(tmp_path, monkeypatch):
+    """The first-plan search: the MIP on the LP's candidates (a second or two) before the wide one
+    (~20 s at rung L), which starts from its plan.  In the other order a wide search cut short (a
+    period of the XL decomposition, a loaded core) kept the LP rounded up, twice the optimum.  The
+    LP's candidates are also kept for the restricted heuristic (``ReducedStats.lp_candidates``)."""
+    import solver.mip.reduced as reduced
+    from solver.mip.reduced import ReducedStats
+    f = tmp_path / "m.yaml"
+    f.write_text(yaml.safe_dump(generate("M"), sort_keys=False))
+    k, m = _model(load_problem(f))
+    calls = []
+    real = reduced.run_mip
+
+    def spy(sub, time_limit_s, mip_gap, threads, start=None, **kw):
+        out = real(sub, time_limit_s, mip_gap, threads, start=start, **kw)
+        calls.append((int(sub.is_int.sum()), None if start is None else sub.objective_value(start),
+                      None if out[0] is None else sub.objective_value(out[0])))
+        return out
+
+    monkeypatch.setattr(reduced, "run_mip", spy)
+    st = ReducedStats()
+    r = solve_reduced(m, time_limit_s=120, mip_gap=1e-6, stats=st)
+    assert r.status == "optimal"
+    (small_ints, _, small_obj), (wide_ints, wide_start, wide_obj) = calls[:2]
+    assert small_ints < wide_ints
+    assert wide_start == pytest.approx(small_obj, rel=1e-9)       # started from the small MIP's plan
+    assert wide_obj <= small_obj + 1e-6
+    # the LP's candidates: those of the small MIP, a strict subset of all
+    assert st.lp_candidates is not None and 0 < st.lp_candidates.sum() < k.n_c
