@@ -70,14 +70,24 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
     from pathlib import Path
 
     from solver.yamlio import check_output_path
-    distinct_outputs(args, flags)
+    issues = []         # every refused output in one report (QA s18: one per run)
+
+    def collect(check, *a) -> None:
+        try:
+            check(*a)
+        except InputError as exc:
+            issues.extend(exc.issues)
+
+    collect(distinct_outputs, args, flags)
     for option in flags:
         value = getattr(args, option, None)
         if not value:
             continue
         for path in ([Path(value) / name for name in folders[option]] if option in (folders or {})
                      else [value]):
-            check_output_path(path)
+            collect(check_output_path, path)
+    if issues:
+        raise InputError(issues)
 
 
 def console_stream(*outputs):
@@ -137,6 +147,42 @@ class _ReaderMayLeave:
         return getattr(self._stream, name)
 
 
+def option_rules(p: argparse.ArgumentParser, *, excludes: Sequence[tuple] = (),
+                 needs: Sequence[tuple] = ()) -> None:
+    """Declare which options of sub-command ``p`` contradict each other (``excludes``: pairs of
+    flags) and which only modify another (``needs``: (flag, the flag it modifies)).  :func:`main`
+    refuses a command line that breaks any of them, every broken rule in one report, before the
+    command runs: argparse alone would take ``--ray --no-ray`` or ``--step`` without ``--tighten``
+    and silently ignore one of them (QA s18).  An option counts as given when its value differs
+    from its default."""
+    def dest(flag: str) -> tuple:
+        action = p._option_string_actions[flag]      # (KeyError: a rule naming a flag p lacks is a bug)
+        return flag, action.dest, action.default
+    rules = [("excludes", dest(a), dest(b)) for a, b in excludes]
+    rules += [("needs", dest(a), dest(b)) for a, b in needs]
+    p.set_defaults(_option_rules=rules)
+
+
+def broken_option_rules(args) -> list:
+    """The issues of the rules :func:`option_rules` declared for the command ``args`` came from."""
+    from solver.errors import InputIssue
+
+    def given(d) -> bool:
+        _, name, default = d
+        value = getattr(args, name, default)
+        return not (value is None or value is False or value == [] or value == default)
+
+    issues = []
+    for kind, a, b in getattr(args, "_option_rules", []):
+        if kind == "excludes" and given(a) and given(b):
+            issues.append(InputIssue(f"{a[0]} and {b[0]} contradict each other", path=a[0],
+                                     hint=f"give {a[0]} or {b[0]}, not both"))
+        elif kind == "needs" and given(a) and not given(b):
+            issues.append(InputIssue(f"{a[0]} has no effect without {b[0]}", path=a[0],
+                                     hint=f"add {b[0]}, or leave {a[0]} out"))
+    return issues
+
+
 def add_verbose(p: argparse.ArgumentParser) -> None:
     """``-v`` / ``--verbose`` on a long-running sub-command: progress lines on stderr
     (:mod:`solver.progress`); ``-vv`` adds each column-generation round."""
@@ -163,6 +209,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sys.stdout, sys.stderr = _ReaderMayLeave(stdout), _ReaderMayLeave(stderr)
     try:
         # every file the command reads is safe from its outputs (yamlio.guarding_inputs)
+        broken = broken_option_rules(args)
+        if broken:
+            raise InputError(broken)
         with shown(getattr(args, "verbose", 0)), guarding_inputs():
             return int(args.func(args) or 0)
     except InputError as exc:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from solver.cli import Once, add_verbose, console_stream
+from solver.cli import Once, add_verbose, console_stream, option_rules
 from solver.errors import EXIT_OK, EXIT_VIOLATIONS
 from solver.mip.backends import BACKENDS
 
@@ -43,6 +43,7 @@ def register(sub) -> None:
     p.add_argument("--png", default=None, metavar="FILE",
                    help="plot (default: DIR/NAME.pareto-VERSUS.png)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    option_rules(p, excludes=[("--png", "--no-plot")])
     p.add_argument("--no-verify", action="store_true", help="skip checking each plan (faster)")
     add_verbose(p)
     p.set_defaults(func=run)

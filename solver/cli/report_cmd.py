@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from solver.cli import option_rules
 from solver.errors import InputError, InputIssue
 from solver.report import number_text
 
@@ -24,6 +25,7 @@ def register(sub) -> None:
                    help="the problem the plan was solved from (for the utilisation ceiling)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file used with --problem (repeatable)")
+    option_rules(p, needs=[("--catalog", "--problem")])
     p.set_defaults(func=run)
 
 

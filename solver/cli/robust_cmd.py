@@ -24,7 +24,7 @@ import math
 import sys
 from pathlib import Path
 
-from solver.cli import add_verbose, check_outputs, console_stream
+from solver.cli import add_verbose, check_outputs, console_stream, option_rules
 from solver.errors import (EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR, EXIT_TIME_LIMIT, InputError,
                            InputIssue)
 from solver.mip.backends import BACKENDS
@@ -57,7 +57,7 @@ def register(sub) -> None:
                    help="draw N lognormal demand multipliers (default 5)")
     p.add_argument("--demand-cv", type=float, default=0.3, metavar="CV",
                    help="coefficient of variation of the drawn multipliers (default 0.3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the drawn multipliers (default 0)")
     p.add_argument("--percentile", type=float, default=100.0, metavar="P",
                    help="plan for the P%% of scenarios with the lowest total demand (default 100: all)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
@@ -69,12 +69,15 @@ def register(sub) -> None:
     p.add_argument("--json", default=None, metavar="FILE",
                    help="write the comparison as JSON ('-': on stdout, the console text then on stderr)")
     add_verbose(p)
+    # (the drawn multipliers' options mean nothing with scenarios given another way)
+    option_rules(p, needs=[("--include-base", "--scenarios")],
+                 excludes=[(a, b) for a in ("--demand-cv", "--seed") for b in ("--scenarios", "--multipliers")])
     p.set_defaults(func=run)
 
 
 def build_scenarios(args, loaded):
     """DemandScenario list from the flags (see module docstring)."""
-    from solver.explore.robust import (DemandScenario, draw_multipliers,
+    from solver.explore.robust import (DemandScenario, check_scenario_count, draw_multipliers,
                                        scenarios_from_multipliers, two_stage_coefficients)
     from solver.problem.load import load_problem
 
@@ -96,6 +99,7 @@ def build_scenarios(args, loaded):
         out = []
         if args.include_base:   # named apart from a scenario called "base" (review: their costs merged)
             out.append(("base" if "base" not in known else "(problem as written)", loaded))
+        check_scenario_count(len(names) + bool(args.include_base), "--scenarios")
         out += [(n, load_problem(args.problem, scenario=n, catalog_overlays=args.catalog)) for n in names]
         if not out:
             raise InputError(InputIssue("no scenarios to plan for", path="--scenarios",
@@ -114,6 +118,7 @@ def build_scenarios(args, loaded):
         if n < 1:
             raise InputError(InputIssue(f"--demand-scenarios must be at least 1 (got {n})",
                                         path="--demand-scenarios", hint="e.g. --demand-scenarios 5"))
+        check_scenario_count(n, "--demand-scenarios")
         mult = draw_multipliers(n, args.demand_cv, args.seed).tolist()
     return scenarios_from_multipliers(k, mult, probs)
 

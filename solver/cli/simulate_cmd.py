@@ -16,7 +16,7 @@ import json
 import math
 import sys
 
-from solver.cli import Once, check_outputs, console_stream
+from solver.cli import Once, check_outputs, console_stream, option_rules
 from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
 
 
@@ -114,6 +114,7 @@ def register(sub) -> None:
                    help="with --tighten: most solve/simulate rounds (default 6)")
     p.add_argument("--plan-out", default=None, metavar="FILE",
                    help="with --tighten: write the final plan JSON here")
+    option_rules(p, needs=[("--step", "--tighten"), ("--max-rounds", "--tighten"), ("--plan-out", "--tighten")])
     p.add_argument("--check", action="store_true",
                    help=f"exit with code {EXIT_VIOLATIONS} when a workload misses its SLO, or when the "
                         "plan routes other req/s than the problem's demand")
@@ -147,9 +148,6 @@ def run_simulate(args) -> int:
 
     from solver.cli import distinct_outputs
     distinct_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
-    if args.plan_out and not args.tighten:
-        raise InputError(InputIssue("--plan-out writes the plan --tighten ends with", path="--plan-out",
-                                    hint="add --tighten, or leave --plan-out out"))
     if args.tighten:
         return run_tighten(args)
     console = console_stream(args.json_out)   # `--json -`: the JSON alone on stdout

@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from solver.cli import Once
+from solver.cli import Once, option_rules
 from solver.mip.backends import BACKENDS
 
 
@@ -53,6 +53,7 @@ def register(sub) -> None:
     p.add_argument("--ray", action="store_true",
                    help="run on Ray (RAY_ADDRESS, else a local instance); needs fleetopt[ray]")
     p.add_argument("--no-ray", action="store_true", help="local processes even if RAY_ADDRESS is set")
+    option_rules(p, excludes=[("--ray", "--no-ray"), ("--cache", "--no-cache")])
     p.add_argument("--backend", choices=sorted(BACKENDS), default=None)
     p.add_argument("--solver", default=None)
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds per solve")

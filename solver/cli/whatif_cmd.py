@@ -14,10 +14,11 @@ was found: 3 infeasible, 5 a solver error or the time limit before any plan.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
-from solver.cli import Once, add_verbose, check_outputs, console_stream
+from solver.cli import Once, add_verbose, check_outputs, console_stream, option_rules
 from solver.errors import EXIT_OK, EXIT_TIME_LIMIT, InputError, InputIssue
 from solver.mip.backends import BACKENDS
 
@@ -44,6 +45,7 @@ def register(sub) -> None:
                    help="search prices from 1/F to F times the current one (default 16)")
     p.add_argument("--unused", type=int, default=2,
                    help="also find the entry discount of this many cheapest accelerators the plan neither buys nor rents")
+    option_rules(p, excludes=[(a, "--no-thresholds") for a in ("--steps", "--max-factor", "--unused")])
     p.add_argument("--json", default=None, metavar="FILE",
                    help="write everything as JSON ('-': on stdout, the console text then on stderr)")
     add_verbose(p)
@@ -58,15 +60,21 @@ def run(args) -> int:
     from solver.problem.load import load_problem
     from solver.yamlio import atomic_write_text
 
+    bad = []        # every bad option in one report
     if args.lp_solver not in LP_SOLVERS:
-        raise InputError(InputIssue(f"LP solver {args.lp_solver!r} does not return duals here",
-                                    path="--lp-solver", hint=f"use one of {', '.join(LP_SOLVERS)}"))
+        bad.append(InputIssue(f"LP solver {args.lp_solver!r} does not return duals here",
+                              path="--lp-solver", hint=f"use one of {', '.join(LP_SOLVERS)}"))
     if args.steps < 1 or args.steps > 30:
-        raise InputError(InputIssue("--steps must be in 1..30", path="--steps"))
-    if not args.max_factor > 1:
-        raise InputError(InputIssue("--max-factor must be > 1", path="--max-factor", hint="e.g. 16"))
+        bad.append(InputIssue(f"--steps must be in 1..30, got {args.steps}", path="--steps",
+                              hint="e.g. --steps 8 (each step is one re-solve per accelerator)"))
+    if not args.max_factor > 1 or not math.isfinite(args.max_factor):
+        bad.append(InputIssue(f"--max-factor must be a finite number > 1, got {args.max_factor:g}",
+                              path="--max-factor", hint="e.g. --max-factor 16"))
     if args.unused < 0:
-        raise InputError(InputIssue("--unused must be >= 0", path="--unused"))
+        bad.append(InputIssue(f"--unused must be >= 0, got {args.unused}", path="--unused",
+                              hint="e.g. --unused 2, or 0 for none"))
+    if bad:
+        raise InputError(bad)
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap).check()
     loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
     if loaded.problem.objective.periods is not None:

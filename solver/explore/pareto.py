@@ -42,6 +42,8 @@ VERSUS = ("ttft", "tpot", "quality", "carbon")
 BISECT_STEPS = 12
 #: the tightest latency factor tried (1/1000 of each target)
 MIN_FACTOR = 1e-3
+#: most points one front takes (each point is at least one solve; QA s18: no limit)
+MAX_POINTS = 100
 #: relative slack of a CO2 cap (0.1 g per tonne): keeps the end points solvable numerically
 CAP_SLACK = 1e-7
 
@@ -334,6 +336,9 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise InputError(InputIssue(f"points (--points): a front needs a whole number of at least 2 "
                                     f"points, got {points!r}", hint="e.g. 8"))
+    if points > MAX_POINTS:
+        raise InputError(InputIssue(f"points (--points): {points:,} points, at most {MAX_POINTS} (each is "
+                                    "one or more solves)", hint="e.g. 8; 20-30 draw a smooth front"))
     require_options(options, "pareto_front").check()
     t0 = time.perf_counter()
     overlays = caller_overlays(loaded, overlays)

@@ -154,12 +154,27 @@ def check_two_stage(k: Coefficients, who: str) -> None:
             hint="build them with solver.explore.robust.two_stage_coefficients(loaded)"))
 
 
+#: most scenarios one robust plan takes: the stochastic program holds a copy of the second stage per
+#: scenario, and the mean and max plans re-solve each (QA s18: --demand-scenarios had no limit); for
+#: more, a sweep (`fleetopt sweep`) solves them one at a time
+MAX_SCENARIOS = 100
+
+
+def check_scenario_count(n: int, path: str = "scenarios") -> None:
+    """Refuse more than :data:`MAX_SCENARIOS` scenarios (before any is drawn or built)."""
+    if n > MAX_SCENARIOS:
+        raise InputError(InputIssue(f"{n:,} scenarios; a robust plan takes at most {MAX_SCENARIOS}", path=path,
+                                    hint=f"plan for at most {MAX_SCENARIOS} (a few dozen describe a demand "
+                                         "distribution well), or solve each with `fleetopt sweep`"))
+
+
 def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
                                probabilities: Optional[Sequence[float]] = None) -> list[DemandScenario]:
     """The base coefficients (from :func:`two_stage_coefficients`) with every workload's demand
     times each multiplier."""
     check_two_stage(k, "scenarios_from_multipliers")
     m = np.asarray(list(multipliers), float)
+    check_scenario_count(len(m), "--multipliers")
     if len(m) == 0 or not np.all(np.isfinite(m)) or np.any(m <= 0):
         raise InputError(InputIssue("demand multipliers must be positive numbers", path="--multipliers",
                                     hint="e.g. --multipliers 0.7,1,1.4"))
@@ -302,6 +317,8 @@ class RobustReport:
     vss_usd: Optional[float]         # mean - stochastic expected cost (both plans proven optimal)
     #: why there is no VSS (a plan not proven optimal, or without a plan); "" when it is given
     vss_note: str = ""
+    #: how far below 0 the VSS may be from the solves' relative gap alone (mip_gap x both totals)
+    vss_tolerance_usd: float = 0.0
     note: str = ("first stage: purchased and reserved units (shared by every scenario); second stage: "
                  "on-demand/spot units, the owned devices in service, replicas and routing per scenario")
 
@@ -321,12 +338,23 @@ class RobustReport:
             g = ("-" if a.status != TIME_LIMIT else "?" if a.gap is None else f"{a.gap:.2%}")
             dev = ", ".join(f"{n:g} {acc}" for acc, n in sorted(a.first_stage_devices.items())) or "none"
             lines.append(f"{a.name:<11} {a.status:<10} {g:>8} {f:>16} {e:>16}  {dev}")
-        if self.vss_usd is not None:
+        if self.vss_usd is not None and -self.vss_tolerance_usd <= self.vss_usd < 0:
+            # (QA s18: --multipliers 1,1e9 printed a VSS of -447,558.91 USD on totals of 1.3e13: the
+            # solves' gap, not a better mean plan)
+            lines.append(f"value of the stochastic solution: none found (mean plan - stochastic: "
+                         f"${self.vss_usd:,.2f}, within what the solves' relative gap allows, "
+                         f"${self.vss_tolerance_usd:,.2f}): planning for the mean is as good, as far as "
+                         "the solves prove")
+        elif self.vss_usd is not None:
             # on the totals the plans were optimised for: reservations' whole terms (QA: printed 'per
             # month' beside a table without the terms after the horizon, where the sign could differ)
             lines.append(f"value of the stochastic solution (mean plan - stochastic, all-in: reservations' "
                          f"whole terms): ${self.vss_usd:,.2f}, ${self.vss_usd * per_month:,.2f} per month "
                          "of the horizon")
+            if self.vss_usd < -self.vss_tolerance_usd:
+                lines.append(f"  below 0 by more than the solves' gap allows (${self.vss_tolerance_usd:,.2f}): the "
+                             "mean plan's first stage is one of the stochastic program's, so this is a solver "
+                             "error; rerun with another --backend and report it")
             by = {a.name: a for a in self.approaches}
             m, st = by.get("mean"), by.get("stochastic")
             if m is not None and st is not None and m.expected_usd is not None and st.expected_usd is not None:
@@ -459,6 +487,7 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
         raise InputError(InputIssue("no scenarios to plan for", path="scenarios",
                                     hint="pass at least one DemandScenario, e.g. from "
                                          "scenarios_from_multipliers(two_stage_coefficients(loaded), [0.7, 1, 1.4])"))
+    check_scenario_count(len(scenarios))
     for s in scenarios:
         check_two_stage(s.k, f"robust_plan: scenario {s.name!r}")
     keep = keep_percentile(scenarios, percentile)
@@ -521,12 +550,15 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
                 a.message = ("not proven optimal: " + "; ".join(stopped) + "; raise --time-limit"
                              + (f". {a.message}" if r2.status not in (OPTIMAL, TIME_LIMIT) else ""))
             approaches.append(a)
-    vss, vss_note = None, ""
+    vss, vss_note, vss_tol = None, "", 0.0
     by = {a.name: a for a in approaches}
     if "mean" in by:
         unproven = [a for a in (by["stochastic"], by["mean"]) if not a.proven]
         if not unproven:
             vss = by["mean"].expected_usd - by["stochastic"].expected_usd
+            # each is proven within mip_gap of its own optimum (the mean plan's first stage is one
+            # first stage of the stochastic program, so its optimum is at least the stochastic one)
+            vss_tol = mip_gap * (abs(by["mean"].expected_usd) + abs(by["stochastic"].expected_usd))
         else:
             vss_note = "; ".join(
                 f"the {a.name} plan " + (f"is not proven optimal (time limit, {_gap_text(a.gap)})"
@@ -537,4 +569,4 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
     planned = {s.name: s.probability for s in kept}
     info = [{"name": s.name, "probability": s.probability, "planned_probability": planned.get(s.name, 0.0),
              "total_rps": s.total_rps, "kept": kk} for s, kk in zip(scenarios, keep)]
-    return RobustReport(info, percentile, kept[0].k.hours, approaches, vss, vss_note)
+    return RobustReport(info, percentile, kept[0].k.hours, approaches, vss, vss_note, vss_tolerance_usd=vss_tol)
