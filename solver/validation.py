@@ -170,6 +170,8 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
             elif typ in _BOUND_HINTS:
                 key = _BOUND_HINTS[typ][0]
                 hint = _BOUND_HINTS[typ][1].format(ctx.get(key))
+            elif typ == "finite_number":        # (QA s18: no fix line)
+                hint = "give a plain finite number (YAML reads .nan, .inf and 1e400 as not finite)"
             elif typ in ("float_parsing", "int_parsing", "float_type", "int_type"):
                 hint = "give a plain number; the unit is in the field name"
             elif typ in ("bool_parsing", "bool_type"):

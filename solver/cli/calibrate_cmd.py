@@ -43,10 +43,11 @@ def run(args) -> int:
     issues = []
     if args.size < 1:
         issues.append(InputIssue(message=f"--size must be >= 1 (got {args.size})", hint="e.g. --size 4096"))
-    if not args.copy_mb > 0:
-        issues.append(InputIssue(message=f"--copy-mb must be > 0 (got {args.copy_mb})"))
+    if not 0 < args.copy_mb < 1e9:      # (QA: inf was an internal error)
+        issues.append(InputIssue(message=f"--copy-mb must be a finite number > 0 (got {args.copy_mb})",
+                                 hint="e.g. --copy-mb 1024"))
     if args.repeats < 1:
-        issues.append(InputIssue(message=f"--repeats must be >= 1 (got {args.repeats})"))
+        issues.append(InputIssue(message=f"--repeats must be >= 1 (got {args.repeats})", hint="e.g. --repeats 5"))
     if args.backend == "torch" and not torch_available():
         issues.append(InputIssue(message="PyTorch is not installed", hint="pip install torch, or --backend numpy"))
     if issues:

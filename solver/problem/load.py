@@ -73,6 +73,11 @@ def set_path(doc: dict, path: str, value: Any) -> tuple:
     parts = _split_path(path)
     if not parts:
         raise KeyError("empty path")
+    bracketed = [p for p in parts if "[" in p or "]" in p]
+    if bracketed:       # (QA s18: 'workloads[chat].x' made a new top-level field, reported at line 1)
+        dotted = ".".join(p.replace("[", ".").replace("]", "").strip(".") for p in parts)
+        raise KeyError(f"{bracketed[0]!r} is not a field: paths are dotted, list entries addressed by "
+                       f"id or index after a dot (did you mean {dotted!r}?)")
     node: Any = doc
     where: list = []
     for i, part in enumerate(parts):
@@ -153,6 +158,10 @@ class ScenarioSourceMap(SourceMap):
         for n in range(len(path), 0, -1):
             if path[:n] in self.overrides:
                 return self.overrides[path[:n]]
+        # a section an override created (a field the file does not have): the override's line
+        for target, line in self.overrides.items():
+            if path and target[:len(path)] == path and path not in self.lines:
+                return line
         return super().line_of(path)
 
 
