@@ -26,7 +26,9 @@ Two kinds of cause, diagnosed separately:
   demand.  An elastic solve (:mod:`solver.mip.elastic`) per constraint family
   finds the smallest relaxation of that family alone ("needs 340 kW more in
   ireland"), and the demand family gives the alternative "serve N req/s less
-  of W".  Each alternative is a sufficient change on its own.  An elastic solve
+  of W" (multi-period: each period's peak, and the growth list that gives it);
+  a cut of every workload's whole demand is said to be no way out, naming the
+  limit that is.  Each alternative is a sufficient change on its own.  An elastic solve
   that stops without any relaxation (its time limit, or the explanation's
   total time spent) leaves its family *undecided*, said as such: "does not
   help" is only said when the solver proved it.  When no family is enough
@@ -60,6 +62,7 @@ from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL
 from solver.perf.arch import (R_NO_KV_ROOM, R_QUANT_UNSUPPORTED, R_TP_HEADS, R_TP_TOO_LARGE, R_WEIGHTS_DONT_FIT,
                               REASONS)
+from solver.report import number_text
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,9 @@ class FleetRelaxation:
     #: why the elastic solve gave no answer either way (no relaxation found and none ruled out:
     #: its time limit, no time left, a solver failure); empty when it decided
     undecided: str = ""
+    #: why a family that gives a plan only by giving up everything is no way out (demand: not one
+    #: request can be served within the limits), and what is; ``restores`` is then False
+    no_way_out: str = ""
 
 
 @dataclass
@@ -179,7 +185,7 @@ class Explanation:
                 if d.best_serving_quality is not None:
                     b = d.best_serving_quality
                     lines.append(f"    but none reaches its mean quality target {d.quality_target:g}: the best "
-                                 f"of them is {b.quality:.4g} ({b.name})")
+                                 f"of them is {_score(b.quality)} ({b.name})")
                     for r in d.relaxations:
                         lines.append(f"    relax: {r}")
                 continue
@@ -193,7 +199,7 @@ class Explanation:
                 why = "; ".join(f"{n} {r}" for r, n in sorted(d.besides_quality.items(), key=lambda t: (-t[1], t[0])))
                 lines.append(f"    besides quality: {why}")
             if QUALITY_BELOW in d.reasons and d.best_quality is not None:
-                lines.append(f"    best quality: {d.best_quality.quality:.4g} ({d.best_quality.quantization} "
+                lines.append(f"    best quality: {_score(d.best_quality.quality)} ({d.best_quality.quantization} "
                              f"{d.best_quality.model}); target {d.quality_target:g}")
             if d.best_ttft is not None:
                 lines.append(f"    best TTFT: {_ms(d.best_ttft.ttft_ms)} on {d.best_ttft.name}; "
@@ -233,9 +239,12 @@ class Explanation:
             elif f.undecided:
                 lines.append(f"    - relaxing {f.what} alone: undecided ({f.undecided}); run `fleetopt "
                              "explain` with a longer --time-limit")
-        useless = [f.what for f in self.fleet if not f.restores and not f.undecided]
+        useless = [f.what for f in self.fleet if not f.restores and not f.undecided and not f.no_way_out]
         if useless:
             lines.append(f"  relaxing {' or '.join(useless)} alone does not help")
+        for f in self.fleet:
+            if f.no_way_out:
+                lines.append(f"  {f.no_way_out}")
         for o in self.other:
             lines.append(f"  {o}")
         if self.note:
@@ -518,11 +527,22 @@ def _round_target(x: float) -> float:
     return float(_fmt(x))
 
 
+def _score_down(x: float) -> float:
+    """A quality score rounded down to hundredths: the one figure explain prints for a score a
+    deployment reaches or a target may be lowered to (QA: 85.82 in one line and 85.828 in another
+    for the same change).  Down: a target pasted from it is never above what is reached."""
+    return math.floor(x * 100 + 1e-9) / 100
+
+
+def _score(x: float) -> str:
+    """:func:`_score_down` as text ('85.48', '86')."""
+    return f"{round(_score_down(x), 2):g}"
+
+
 def _lower_quality(workload: str, target: float, reached: float) -> str:
     """'workloads.W: lower quality.min_score from T to at most F', F = ``reached`` rounded down to
     hundredths (a target at or below what the best deployment reaches)."""
-    return (f"workloads.{workload}: lower quality.min_score from {target:g} to at most "
-            f"{math.floor(reached * 100) / 100:g}")
+    return f"workloads.{workload}: lower quality.min_score from {target:g} to at most {_score(reached)}"
 
 def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True, 0)) -> None:
     """Fill the nearest misses and the relaxation sentences of an unservable workload.
@@ -578,7 +598,7 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
     if target is not None and best_q is not None and best_q[0] < target - 1e-9 and not together:
         d.relaxations.append(_lower_quality(w.id, target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
-                             f"{best_q[0]:.4g}), or allow a stronger model or a higher-precision format")
+                             f"{_score(best_q[0])}), or allow a stronger model or a higher-precision format")
     if together:
         # the other way out: the best quality that the SLOs as they are allow
         ok = [c for c in fit if c[5]]
@@ -643,26 +663,112 @@ def _describe(s, k: Coefficients, problem) -> str:
     if s.family == "quality.mean":
         wi = k.workloads.index(lab)
         pts = amt / (s.demand_rps or float(k.demand_rps[wi]))
-        return (f"{lab}: lower quality.min_score by {_fmt(pts)} points (from {k.quality_min[wi]:g} to "
-                f"{k.quality_min[wi] - _round_up(pts):.6g})")
+        # one figure: the new target rounded down to hundredths as everywhere else, the points the
+        # difference to it (QA: 'by 0.266 points (to 85.484)' beside 'to at most 85.48')
+        new = _score_down(k.quality_min[wi] - pts)
+        return (f"{lab}: lower quality.min_score by {round(k.quality_min[wi] - new, 9):g} points (from "
+                f"{k.quality_min[wi]:g} to {_score(new)})")
     if s.family == "demand.served":
-        base = float(k.demand_rps[k.workloads.index(lab)]) if lab in k.workloads else s.rhs
+        # single-period: the row is the workload's demand (multi-period cuts: _period_cuts)
         if amt >= s.rhs * (1 - 1e-6):
-            # the whole demand: no plan serves any of it (a quality target or filter rules it out)
-            where = ("" if abs(base - s.rhs) <= 1e-9 * max(1.0, base) and s.period_slice is None
-                     else f" where it needs most (all {s.rhs:.6g} req/s {_when(s)})")
-            return (f"serve none of {lab}" + (where or f" (all {s.rhs:.6g} req/s)")
-                    + ": remove it from the problem (a demand of 0 is not valid input; a trickle still "
-                      "needs whole replicas)")
+            # the whole demand: no plan serves any of it (the other workloads' can be)
+            return (f"serve none of {lab} (all {number_text(s.rhs)} req/s): remove it from the problem (a demand "
+                    "of 0 is not valid input; a trickle still needs whole replicas)")
         # the demand that can be served, rounded down; the reduction is what is left of the demand
         target = _round_up(s.rhs - amt, down=True)
-        if abs(base - s.rhs) <= 1e-9 * max(1.0, base) and s.period_slice is None:
-            return (f"serve {s.rhs - target:.6g} req/s less of {lab} (demand.requests_per_s from {s.rhs:g} to "
-                    f"{target:.6g})")
-        # multi-period: the row is one period/slice's demand (growth and profile applied)
-        return (f"serve {s.rhs - target:.6g} req/s less of {lab} where it needs most "
-                f"(from {s.rhs:.6g} to {target:.6g} req/s {_when(s)})")
+        return (f"serve {number_text(_round_up(s.rhs - target))} req/s less of {lab} (demand.requests_per_s "
+                f"from {s.rhs:g} to {_plain(target)})")
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
+
+
+def _period_cuts(w, cuts: list, n_periods: int) -> tuple[str, bool]:
+    """A multi-period demand cut of workload ``w`` (a problem Workload) in the user's terms, per
+    period: each period's peak (requests_per_s x its growth multiplier) lowered so that every slice
+    of it is at most what the elastic solve served there, and the growth list that says so, to
+    paste (QA: one '26.8982 req/s less where it needs most; 13 periods/slices need less' could not
+    be acted on).  ``cuts``: its per-row slacks (one per period and slice).  Returns the text and
+    whether the workload is cut in every period it has demand in."""
+    from solver.periods import growth_factors
+    from solver.problem.schema import MIN_RPS
+
+    rps = w.demand.requests_per_s
+    grow = growth_factors(w, n_periods)
+    keep: dict[int, float] = {}       # period -> the fraction of its demand every slice keeps
+    for c in cuts:
+        if c.period_slice is None:
+            continue
+        t = c.period_slice[0]
+        keep[t] = min(keep.get(t, 1.0), max(0.0, (c.rhs - c.amount) / c.rhs) if c.rhs > 0 else 1.0)
+    new = [_round_up(g, 6, down=True) for g in grow]
+    parts = []
+    for t in sorted(keep):
+        peak = rps * grow[t]
+        # rounded down: a period's new peak must not exceed what was served (its growth too)
+        to = _round_up(peak * keep[t], down=True)
+        g = _round_up(to / rps, 6, down=True) if to >= MIN_RPS else 0.0
+        new[t] = g if rps * g >= MIN_RPS else 0.0
+        parts.append(f"period {t} " + (f"at most {number_text(to)}" if new[t] else "none")
+                     + f" (from {number_text(peak, '.4g')})")
+    every = all(new[t] == 0 for t in range(n_periods) if grow[t] > 0)
+    if every:
+        return (f"serve none of {w.id} in any period: remove it from the problem (a trickle still needs "
+                "whole replicas)"), True
+    compound = w.demand.growth is None
+    return (f"{w.id} at its peak, in req/s: {', '.join(parts)}: workloads.{w.id}.demand.growth: "
+            f"[{', '.join(_plain(g) for g in new)}]"
+            + (" (in place of " + ("growth_rate_per_period" if w.demand.growth_rate_per_period is not None
+                                   else "the flat demand") + ")" if compound else "")), False
+
+
+def _per_row_labels(model: LinearModel) -> LinearModel:
+    """``model`` with each per-period row's period and slice in its label ('demand.served[chat]@3.0' ->
+    'demand.served[chat@3.0]@3.0', and its spot-share rows alike), so that an elastic solve reports
+    every row's slack, not each label's largest: a demand cut is said per period."""
+    import re
+
+    return replace(model, row_names=[re.sub(r"\[(.*)\]@(\d+\.\d+)$", r"[\1@\2]@\2", n)
+                                     for n in model.row_names])
+
+
+def _demand_change(res: ElasticResult, model: LinearModel, free: list, k: Coefficients, problem,
+                   causes: list) -> tuple[str, bool]:
+    """The demand relaxation as one change (several cuts are made together), and whether it is one.
+    Where it is the whole demand of every workload it is no way out: the sentence says so and names
+    what is (QA: 'serve none of' each workload, 'remove it from the problem', read as removing every
+    workload)."""
+    fam = model.row_family.astype(str)
+    rows = [i for i in np.flatnonzero(fam == "demand.served") if i not in set(free) and model.rhs[i] > 1e-9]
+    got = {(s.label, s.period_slice): s.amount for s in res.slacks}
+    key = [(_unlabel(model.row_names[i]), _row_period_slice(model.row_names[i])) for i in rows]
+    if rows and all(got.get(kk, 0.0) >= model.rhs[i] * (1 - 1e-6) for kk, i in zip(key, rows)):
+        cause = (f"the cause is the {' or the '.join(causes)}: relax it as above" if causes else
+                 "the fleet's limits together or the offers the problem allows are the cause (below)")
+        return ("serving less is no way out: within the limits as they are, no plan serves any of the demand "
+                f"at all (even a trickle needs whole replicas); {cause}"), False
+    texts = []
+    if problem.objective.periods is None:
+        texts = [_describe(s, k, problem) for s in res.slacks]
+    else:
+        wls = {w.id: w for w in problem.workloads}
+        for lab in sorted({s.label for s in res.slacks}):
+            texts.append(_period_cuts(wls[lab], [s for s in res.slacks if s.label == lab],
+                                      problem.objective.periods.count)[0])
+    # several cuts are one change: each alone is not enough (QA: read as alternatives)
+    return "or serve less: " + (texts[0] if len(texts) < 2 else "all of these together: " + "; ".join(texts)), True
+
+
+def _unlabel(row_name: str) -> str:
+    """'demand.served[chat]@3.0' (or '...[chat@3.0]@3.0') -> 'chat'."""
+    inner = row_name[row_name.index("[") + 1:row_name.rindex("]")]
+    at = inner.rfind("@")
+    return inner[:at] if at >= 0 and _row_period_slice(inner) is not None else inner
+
+
+def _row_period_slice(name: str) -> Optional[tuple[int, int]]:
+    """'...@3.0' -> (3, 0); None without that suffix."""
+    at = name.rfind("@")
+    t, _, sl = name[at + 1:].partition(".") if at >= 0 else ("", "", "")
+    return (int(t), int(sl)) if t.isdigit() and sl.isdigit() else None
 
 
 def _binds(s: Slack) -> str:
@@ -673,15 +779,6 @@ def _binds(s: Slack) -> str:
     t, sl = s.period_slice
     return f" in period {t}, slice {sl}" + (f" (the most of the {s.rows} periods/slices over it)"
                                              if s.rows > 1 else "")
-
-
-def _when(s: Slack) -> str:
-    """Which period and daily slice a per-row slack is in (the plan's timeline numbers them alike)."""
-    if s.period_slice is None:
-        return "in that period and slice"
-    t, sl = s.period_slice
-    more = f"; {s.rows} periods/slices need less" if s.rows > 1 else ""
-    return f"in period {t}, slice {sl}{more}"
 
 
 def _verdict(fr: FleetRelaxation, res: ElasticResult) -> str:
@@ -721,8 +818,14 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
                                            undecided=f"no time left of the {total_s:g} s for explaining"))
                 continue
         log.info("explaining: how far must %s give alone? (up to %.3gs)", RELAXABLE[fam][1], tl)
-        res: ElasticResult = relax(model, [fam], backend=backend, solver=solver,
-                                   time_limit_s=tl, free_rows=free)
+        # a multi-period demand cut per row (period, slice), to be said per period
+        per_row = fam == "demand.served" and problem.objective.periods is not None
+        res: ElasticResult = relax(_per_row_labels(model) if per_row else model, [fam], backend=backend,
+                                   solver=solver, time_limit_s=tl, free_rows=free)
+        if per_row:
+            # (a cut is at most the row's demand: the solver's tolerance may leave it a hair above)
+            res.slacks = [replace(s, label=_unlabel(f"{s.family}[{s.label}]"), amount=min(s.amount, s.rhs))
+                          for s in res.slacks]
         # one budget figure for every period, relaxed per period: the largest period's slack is
         # enough, the smallest such figure only when no other period needed any (elastic.PER_ROW)
         shared = fam == "caps.budget" and any(s.rows > 1 for s in res.slacks)
@@ -745,15 +848,18 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
         if res.restores_feasibility:
             if not res.slacks:       # feasible without relaxing: this family is not the cause
                 continue
-            texts = [_describe(s, k, problem) for s in res.slacks]
+            texts = [] if fam == "demand.served" else [_describe(s, k, problem) for s in res.slacks]
             fr.amounts = [{"family": s.family, "label": s.label, "amount": s.amount, "unit": s.unit,
                            "limit": s.rhs, "period": s.period_slice[0] if s.period_slice else None,
                            "slice": s.period_slice[1] if s.period_slice else None,
                            "periods": list(s.periods)} for s in res.slacks]
             if fam == "demand.served":
-                # several cuts are one change: each alone is not enough (QA: read as alternatives)
-                fr.changes.append("or serve less: " + (texts[0] if len(texts) < 2 else
-                                                       "all of these together: " + "; ".join(texts)))
+                text, way_out = _demand_change(res, model, free, k, problem,
+                                               [f.what for f in out if f.restores and f.changes])
+                if not way_out:
+                    fr.restores, fr.amounts, fr.no_way_out = False, [], text
+                else:
+                    fr.changes.append(text)
             else:
                 fr.changes.append(" and ".join(texts) if len(texts) < 2 else
                                   "all of: " + "; ".join(texts))

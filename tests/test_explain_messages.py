@@ -1,0 +1,170 @@
+"""`fleetopt explain`'s figures as a user reads and pastes them (review s19):
+
+* one quality change is one figure, rounded down to hundredths wherever it is printed, and that
+  figure pasted as the target gives a plan while a hundredth more does not (re-solved here);
+* a demand cut that is the whole demand of every workload is said to be no way out, with the
+  limit that is the cause, never 'serve none of' each workload; the claim is checked by solving
+  with a trickle of demand;
+* a multi-period demand cut is said per period, with a growth list to paste, and numbers like the
+  rest of the tool's (thousands separators, three significant digits); the list pasted gives a
+  plan, and 1 % more in a period it cuts does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from solver.catalog import default_catalog
+from solver.cli import main
+from solver.mip.pipeline import solve_problem
+from solver.problem.load import load_problem
+
+PROBLEMS = Path(__file__).parents[1] / "problems"
+CAT = default_catalog()
+
+
+def _doc(stem: str) -> dict:
+    d = yaml.safe_load((PROBLEMS / f"{stem}.yaml").read_text())
+    d.pop("scenarios", None)
+    return d
+
+
+def _write(tmp_path: Path, d: dict, name: str = "p.yaml") -> Path:
+    f = tmp_path / name
+    f.write_text(yaml.safe_dump(d, sort_keys=False))
+    return f
+
+
+def _explain(path: Path, *extra) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["explain", str(path), "--time-limit", "20", *extra])
+    assert code == 3, err.getvalue()
+    return out.getvalue()
+
+
+def _status(tmp_path: Path, d: dict, name: str) -> str:
+    return solve_problem(load_problem(_write(tmp_path, d, name))).plan.status
+
+
+def _int8_70b() -> float:
+    """What llama-3.1-70b keeps at int8, from the catalog by hand: its score x int8's retention for
+    its size band (86 x 0.998 = 85.828)."""
+    m, q = CAT.models["llama-3.1-70b"], CAT.quantization["int8"]
+    band = next(b for b in q.retention if b.min_params_b <= m.total_params_b.value < b.max_params_b)
+    return m.quality.value * band.retention.value
+
+
+# ------------------------------------------------------------------ M1: one quality figure
+
+@pytest.mark.parametrize("mode", ["per_request", "mean"])
+def test_one_quality_change_is_one_figure_that_gives_a_plan(mode, tmp_path):
+    reached = _int8_70b()
+    assert round(reached, 2) > reached           # rounded to nearest, it would read above what is reached
+    d = _doc("chat-assistant")
+    d["solver"].update(time_limit_s=30)
+    w = d["workloads"][0]
+    w.update(models=["llama-3.1-70b"], quantizations=["int8"], quality={"min_score": 85.9, "mode": mode})
+    text = _explain(_write(tmp_path, d))
+    # every figure the explanation gives for the quality reached or the target to lower to
+    figures = set(re.findall(r"(?:best quality: |the best of them is |reaches |to at most |"
+                             r"from 85\.9 to )([0-9]+(?:\.[0-9]+)?)", text))
+    assert len(figures) == 1, text
+    new = float(figures.pop())
+    assert reached - 0.01 < new <= reached          # rounded down to hundredths, the safe way
+    if mode == "mean":
+        hit = re.search(r"chat: lower quality\.min_score by ([0-9.]+) points \(from 85\.9 to ([0-9.]+)\)", text)
+        assert hit and float(hit.group(1)) == pytest.approx(85.9 - float(hit.group(2))), text
+    # pasted, it gives a plan; a hundredth more does not
+    w["quality"]["min_score"] = new
+    assert _status(tmp_path, d, "ok.yaml") in ("optimal", "time_limit")
+    w["quality"]["min_score"] = round(new + 0.01, 2)
+    assert _status(tmp_path, d, "short.yaml") == "infeasible"
+
+
+# ------------------------------------------------------------------ M2: no demand at all
+
+@pytest.mark.parametrize("stem", ["chat-assistant", "code-assistant-router"])
+def test_cutting_every_workloads_whole_demand_is_no_way_out(stem, tmp_path):
+    d = _doc(stem)
+    regions = d["fleet"].get("regions") or sorted(CAT.regions)
+    d["fleet"]["power_caps"] = [{"region": r, "max_kw": 0} for r in regions]
+    d["solver"].update(time_limit_s=20)
+    text = _explain(_write(tmp_path, d))
+    assert "serve none of" not in text and "remove it from the problem" not in text, text
+    assert ("serving less is no way out: within the limits as they are, no plan serves any of the demand at "
+            "all (even a trickle needs whole replicas); the cause is the site power: relax it as above") in text
+    assert "kW more in" in text
+    # independently: a trickle of every workload's demand still has no plan
+    for w in d["workloads"]:
+        w["demand"]["requests_per_s"] = 0.001
+    assert _status(tmp_path, d, "trickle.yaml") == "infeasible"
+
+
+# ------------------------------------------------------------------ M4: per period, pasteable
+
+def _per_period(text: str, wid: str) -> tuple[list, list]:
+    """(the per-period (period, 'at most' figure or None, 'from' figure) of ``wid``'s cut, its growth list)."""
+    hit = re.search(rf"{wid} at its peak, in req/s: (.*?): workloads\.{wid}\.demand\.growth: \[([^\]]*)\]", text)
+    assert hit, text
+    cuts = [(int(t), float(most.replace(",", "")) if most else None, float(frm.replace(",", "")))
+            for t, most, frm in re.findall(r"period (\d+) (?:at most ([0-9.,]+)|none) \(from ([0-9.,]+)\)",
+                                           hit.group(1))]
+    return cuts, [float(g) for g in hit.group(2).split(", ")]
+
+
+@pytest.mark.parametrize("scale", [1, 1000])
+def test_a_multi_period_demand_cut_is_said_per_period_and_pasted_gives_a_plan(scale, tmp_path):
+    """Buying only (a quarter's lead time) within a 16 kW cage: chat is cut in most quarters and
+    summarize in every one.  At 1,000 times the demand the figures carry thousands separators."""
+    d = _doc("eight-quarter-growth")
+    d["fleet"]["acquisition"] = ["purchase"]
+    d["fleet"]["power_caps"][0]["max_kw"] = 16 * scale
+    d["solver"].update(backend="highspy", time_limit_s=30, mip_gap=1e-4)
+    for w in d["workloads"]:
+        w["demand"]["requests_per_s"] *= scale
+    text = _explain(_write(tmp_path, d))
+    line = next(x for x in text.splitlines() if "at its peak" in x)
+    # the tool's numbers: no six-digit figures, separators from 1,000 on
+    assert not re.search(r"\d{4}", re.sub(r"\[[^\]]*\]", "", line)), line
+    growths = {}
+    for w in d["workloads"]:
+        if f"serve none of {w['id']} in any period" in line:
+            continue
+        cuts, growth = _per_period(text, w["id"])
+        growths[w["id"]] = growth
+        dem = w["demand"]
+        # the demand as the problem states it, per period: requests_per_s x growth
+        stated = [dem["growth"][t] if "growth" in dem else
+                  (1 + dem["growth_rate_per_period"]) ** (t - dem.get("start_period", 0)) for t in range(8)]
+        assert len(growth) == 8 and cuts
+        for t, most, frm in cuts:
+            peak = dem["requests_per_s"] * stated[t]
+            assert frm == pytest.approx(peak, rel=1e-3)
+            # the growth pasted gives the period's figure (three significant digits, never above it)
+            assert dem["requests_per_s"] * growth[t] <= (most or 0.0) + 1e-9
+            assert dem["requests_per_s"] * growth[t] == pytest.approx(most or 0.0, rel=1e-5)
+            assert (most or 0.0) < peak
+        for t in set(range(8)) - {t for t, _, _ in cuts}:
+            assert growth[t] == pytest.approx(stated[t], rel=1e-5)
+    assert "chat" in growths
+    cuts, _ = _per_period(text, "chat")
+    # pasted (a workload cut in every period removed, the others' growth lists in place), a plan exists
+    d["workloads"] = [w for w in d["workloads"] if w["id"] in growths]
+    for w in d["workloads"]:
+        w["demand"].pop("growth_rate_per_period", None)
+        w["demand"].pop("start_period", None)
+        w["demand"]["growth"] = growths[w["id"]]
+    assert _status(tmp_path, d, "ok.yaml") in ("optimal", "time_limit")
+    dem = d["workloads"][0]["demand"]
+    growth = growths["chat"]
+    # and 1 % more in the last quarter's cut, or in the first one served, is too much
+    for t in (cuts[-1][0], next(t for t, most, _ in cuts if most)):
+        dem["growth"] = [g * 1.01 if i == t else g for i, g in enumerate(growth)]
+        assert _status(tmp_path, d, f"short{t}.yaml") == "infeasible", t
