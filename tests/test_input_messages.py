@@ -60,3 +60,31 @@ def test_calibrate_refuses_an_infinite_copy_and_no_repeats_at_once_with_fixes(tm
     assert code == 2 and "2 input errors" in err and err.count("fix: ") == 2
     assert "--copy-mb must be a finite number > 0" in err and "--repeats must be >= 1" in err
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_a_quality_target_above_every_allowed_model_names_the_models_that_reach_it(tmp_path):
+    """QA s18: the fix read "lower min_score or allow a stronger model" and named none.  The catalog's
+    scores (independently: every catalog model at or above the target on the same benchmark)."""
+    import yaml
+
+    from solver.catalog import default_catalog
+    cat = default_catalog()
+    doc = yaml.safe_load(CHAT.read_text())
+    doc["workloads"][0]["models"] = ["llama-3.1-8b"]
+    doc["workloads"][0]["quality"] = {"min_score": 80}
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, err = _run(["solve", f])
+    assert code == 2
+    own = cat.models["llama-3.1-8b"].quality.value
+    assert f"lower min_score to at most {own:g}" in err
+    reach = [m for m, mm in cat.models.items() if mm.quality.value >= 80 and mm.quality_benchmark == "MMLU"]
+    assert reach and any(f"{m} (" in err for m in reach) and "to workloads[0].models" in err
+    named = err.split("or add ")[1]
+    assert all(m in reach for m in cat.models if f"{m} (" in named)
+    doc["workloads"][0].pop("models")
+    top = max(mm.quality.value for mm in cat.models.values())
+    doc["workloads"][0]["quality"] = {"min_score": top + 1}
+    f.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, err = _run(["solve", f])
+    assert code == 2 and f"no catalog model scores {top + 1:g}" in err

@@ -325,12 +325,20 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                 best_id = max(allowed, key=lambda m: cat.models[m].quality.value)
                 best = cat.models[best_id].quality
                 if best.value < q:
+                    # what would meet it (QA s18: "allow a stronger model" named none)
+                    bench = cat.models[best_id].quality_benchmark
+                    stronger = sorted((m for m, mm in cat.models.items()
+                                       if mm.quality_benchmark == bench and mm.quality.value >= q),
+                                      key=lambda m: (cat.models[m].quality.value, m))[:3]
+                    allow = (f", or add {' or '.join(f'{m} ({cat.models[m].quality.value:g})' for m in stronger)} "
+                             f"to workloads[{i}].models" if stronger and isinstance(w.get("models"), list) else
+                             "" if stronger else f"; no catalog model scores {q} on {bench}")
                     collector.add(
                         f"quality target {q} is above the best allowed model "
-                        f"({best_id}: {best.value} {cat.models[best_id].quality_benchmark})",
+                        f"({best_id}: {best.value} {bench})",
                         path=format_path(("workloads", i, "quality", "min_score")),
                         line=line(("workloads", i, "quality", "min_score")),
-                        hint="lower min_score or allow a stronger model")
+                        hint=f"lower min_score to at most {best.value:g}{allow}")
     f = mapping(raw.get("fleet"))
     for j, a in items(f.get("accelerators")):
         check(a, "accelerators", ("fleet", "accelerators", j))
