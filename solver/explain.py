@@ -444,7 +444,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                     and sum(perf.PerfWorkload.from_workload(w).percentile_request()) > longest_window):
                 d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
                                                      longest_window))
-            _nearest(d, w, keys, fit, best_q, more_tp)
+            _nearest(d, w, keys, fit, best_q, more_tp, _stronger(w, catalog, d.quality_target))
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
                 if not problem.measurements:
@@ -454,7 +454,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             a, m, q, t = keys[best_serving[1]]
             d.best_serving_quality = Deployment(a, t, q, m, quality=best_serving[0])
             d.relaxations.append(_lower_quality(w.id, d.quality_target, best_serving[0])
-                                 + ", or allow a stronger model or a higher-precision format that meets its SLOs")
+                                 + f", or allow {_stronger(w, catalog, d.quality_target)} or a higher-precision "
+                                   "format that meets its SLOs")
         out.append(d)
     return out
 
@@ -544,7 +545,25 @@ def _lower_quality(workload: str, target: float, reached: float) -> str:
     hundredths (a target at or below what the best deployment reaches)."""
     return f"workloads.{workload}: lower quality.min_score from {target:g} to at most {_score(reached)}"
 
-def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True, 0)) -> None:
+def _stronger(w, catalog, target: Optional[float]) -> str:
+    """"a stronger model", naming up to three catalog models the workload does not allow whose score
+    reaches ``target`` (at their best format), for the quality relaxations."""
+    allowed = set(w.models or ())
+    if target is None:
+        return "a stronger model"
+    reach = sorted((m for m, mm in catalog.models.items() if m not in allowed and mm.quality.value >= target - 1e-9),
+                   key=lambda m: (catalog.models[m].quality.value, m))[:3]
+    if not reach:
+        return (f"a stronger model (no catalog model{' outside its list' if allowed else ''} scores {target:g}: "
+                "a catalog overlay can add one)")
+    if not allowed:         # every catalog model is allowed already (review: nothing to add)
+        return "a stronger model"
+    return ("a stronger model (" + ", ".join(f"{m} scores {catalog.models[m].quality.value:g}" for m in reach)
+            + f" at its best format: add it to workloads.{w.id}.models)")
+
+
+def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True, 0),
+             stronger: str = "a stronger model") -> None:
     """Fill the nearest misses and the relaxation sentences of an unservable workload.
 
     ``fit``: (ratio, TTFT, TPOT, key index, quality, serves) of every deployment that fits memory
@@ -598,7 +617,7 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
     if target is not None and best_q is not None and best_q[0] < target - 1e-9 and not together:
         d.relaxations.append(_lower_quality(w.id, target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
-                             f"{_score(best_q[0])}), or allow a stronger model or a higher-precision format")
+                             f"{_score(best_q[0])}), or allow {stronger} or a higher-precision format")
     if together:
         # the other way out: the best quality that the SLOs as they are allow
         ok = [c for c in fit if c[5]]

@@ -174,14 +174,25 @@ def test_quality_above_every_allowed_model(path, tmp_path):
     for w in d["workloads"]:
         w["quality"] = {"min_score": 99.5}
     f = _write(tmp_path, d)
-    code, _, err = _cli(["explain", str(f)])
+    # solve: bad input (exit 2), the loader's message with the fix
+    code, _, err = _cli(["solve", str(f)])
     assert code == 2, err
     assert "Traceback" not in err
     for w in d["workloads"]:
         allowed = w.get("models") or list(CAT.models)
         best = max(CAT.models[m].quality.value for m in allowed)
         assert "quality target 99.5 is above the best allowed model" in err
-        assert f"{best}" in err and "lower min_score" in err
+        assert f"to at most {best:g}" in err
+    # explain: the infeasibility it is (exit 3; QA s18 D1: it stopped at the loader with exit 2),
+    # every workload diagnosed, the target to lower to at most its allowed models' best score
+    code, out, err = _cli(["explain", str(f)])
+    assert code == 3, err
+    for w in d["workloads"]:
+        allowed = w.get("models") or list(CAT.models)
+        best = max(CAT.models[m].quality.value for m in allowed)
+        line = next(x for x in out.splitlines() if f"workloads.{w['id']}: " in x and "lower quality.min_score" in x)
+        assert "from 99.5 to at most " in line
+        assert float(line.split("to at most ")[1].split()[0]) <= best + 1e-9
 
 
 def _quality_lost_to_int4(stem: str, mode: str):

@@ -168,3 +168,27 @@ def test_a_multi_period_demand_cut_is_said_per_period_and_pasted_gives_a_plan(sc
     for t in (cuts[-1][0], next(t for t, most, _ in cuts if most)):
         dem["growth"] = [g * 1.01 if i == t else g for i, g in enumerate(growth)]
         assert _status(tmp_path, d, f"short{t}.yaml") == "infeasible", t
+
+
+def test_a_target_above_the_allowed_models_names_the_catalog_models_that_reach_it(tmp_path):
+    """QA s18 D1: a target above every allowed model stopped at the loader, so explain never explained
+    it; its relaxation said "allow a stronger model" and named none.  Now explain diagnoses it (exit 3)
+    and names catalog models outside the list that score the target; re-solved, the lowered target
+    gives a plan, and so does the list with a named model added."""
+    d = _doc("chat-assistant")
+    w = d["workloads"][0]
+    w["models"] = ["llama-3.1-8b"]
+    w["quality"] = {"min_score": 80, "mode": "per_request"}
+    out = _explain(_write(tmp_path, d))
+    line = next(x for x in out.splitlines() if "lower quality.min_score from 80 to at most" in x)
+    named = re.findall(r"([a-z0-9.\-]+) scores ([0-9.]+)", line)
+    assert named and "add it to workloads.chat.models" in line
+    for m, score in named:          # independently: the catalog's score, outside the list, >= target
+        assert m not in w["models"] and float(score) == CAT.models[m].quality.value >= 80
+    lowered = float(line.split("to at most ")[1].split()[0])
+    assert lowered <= CAT.models["llama-3.1-8b"].quality.value
+    w["quality"]["min_score"] = lowered
+    assert _status(tmp_path, d, "lowered.yaml") == "optimal"
+    w["quality"]["min_score"] = 80
+    w["models"] = ["llama-3.1-8b", named[-1][0]]
+    assert _status(tmp_path, d, "stronger.yaml") == "optimal"

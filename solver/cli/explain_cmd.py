@@ -38,7 +38,10 @@ def run(args) -> int:
     from solver.mip.options import SolveOptions
 
     SolveOptions(args.backend, time_limit_s=args.time_limit).check()
-    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    # a quality target above every allowed model is bad input to `solve` (exit 2, with the fix);
+    # explain takes it as the infeasibility it is and diagnoses it with the rest (QA s18, D1)
+    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog,
+                          unreachable_quality=False)
     backend = args.backend or loaded.problem.solver.backend
     SolveOptions(backend, args.solver).check()
     check_outputs(args, {"json": "--json"})

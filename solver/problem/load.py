@@ -277,8 +277,9 @@ def cloud_region_hint(value: str, cat: Catalog) -> Optional[str]:
 
 
 def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
-               collector: IssueCollector) -> None:
-    """Every id the problem names must exist in the catalog (or in the problem).
+               collector: IssueCollector, unreachable_quality: bool = True) -> None:
+    """Every id the problem names must exist in the catalog (or in the problem); with
+    ``unreachable_quality``, a quality target above every allowed model is an issue too.
 
     Works on the raw document, defensively, so that these checks run (and are
     reported together with schema errors) even when other fields are invalid.
@@ -318,7 +319,7 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
             for j, v in items(w.get(field)):
                 check(v, kind, ("workloads", i, field, j))
         q = mapping(w.get("quality")).get("min_score")
-        if isinstance(q, (int, float)) and not isinstance(q, bool):
+        if unreachable_quality and isinstance(q, (int, float)) and not isinstance(q, bool):
             allowed = [m for m in (w.get("models") if isinstance(w.get("models"), list) else cat.models)
                        if isinstance(m, str) and m in cat.models]
             if allowed:
@@ -374,8 +375,11 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
 def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
                       catalog_overlays: Iterable[str | os.PathLike] = (),
                       scenario: Optional[str] = None, base_dir: Optional[Path] = None,
-                      check_scenarios: bool = True) -> LoadedProblem:
-    """Validate a parsed problem document; raise :class:`InputError` with every issue."""
+                      check_scenarios: bool = True, unreachable_quality: bool = True) -> LoadedProblem:
+    """Validate a parsed problem document; raise :class:`InputError` with every issue.
+
+    ``unreachable_quality=False`` lets a quality target above every allowed model through: the
+    problem is then infeasible, not malformed, and ``fleetopt explain`` diagnoses it with the rest."""
     if isinstance(catalog_overlays, (str, os.PathLike)):   # one file, not its characters
         catalog_overlays = [catalog_overlays]
     catalog_overlays = tuple(str(o) for o in catalog_overlays)   # read twice (scenarios), recorded
@@ -424,13 +428,14 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
     except InputError as exc:
         collector.extend(exc.issues)
     if catalog is not None:
-        _check_ids(resolved, catalog, smap, file, collector)
+        _check_ids(resolved, catalog, smap, file, collector, unreachable_quality)
     if problem is not None and catalog is not None:
         if check_scenarios and scenario is None:
             for s in problem.scenarios:
                 try:
                     validate_document(raw, base_smap, file, catalog_overlays=catalog_overlays,
-                                      scenario=s.name, base_dir=base_dir, check_scenarios=False)
+                                      scenario=s.name, base_dir=base_dir, check_scenarios=False,
+                                      unreachable_quality=unreachable_quality)
                 except InputError as exc:
                     collector.extend(i for i in exc.issues if i not in collector.issues)
     collector.raise_if_any()
@@ -440,11 +445,13 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
 
 
 def load_problem(path: str | os.PathLike, *, scenario: Optional[str] = None,
-                 catalog_overlays: Iterable[str | os.PathLike] | str | os.PathLike = ()) -> LoadedProblem:
-    """Read, resolve and validate a problem file; ``catalog_overlays`` is one overlay file or a list."""
+                 catalog_overlays: Iterable[str | os.PathLike] | str | os.PathLike = (),
+                 unreachable_quality: bool = True) -> LoadedProblem:
+    """Read, resolve and validate a problem file; ``catalog_overlays`` is one overlay file or a list
+    (``unreachable_quality``: :func:`validate_document`)."""
     raw, smap = load_yaml_file(path)
     return validate_document(raw, smap, str(path), catalog_overlays=catalog_overlays,
-                             scenario=scenario)
+                             scenario=scenario, unreachable_quality=unreachable_quality)
 
 
 def load_problem_text(text: str, *, file: str = "<string>", scenario: Optional[str] = None,
