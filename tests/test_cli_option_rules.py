@@ -140,3 +140,40 @@ def test_the_vss_tolerance_is_the_gap_times_both_totals(tmp_path):
     by = {a["name"]: a for a in d["approaches"]}
     assert d["vss_tolerance_usd"] == pytest.approx(
         0.01 * (abs(by["mean"]["expected_usd"]) + abs(by["stochastic"]["expected_usd"])), rel=1e-12)
+
+
+def _nan_problem(tmp_path) -> Path:
+    f = tmp_path / "p.yaml"
+    f.write_text(Path(CHAT).read_text().replace("requests_per_s: 40", "requests_per_s: .nan", 1))
+    return f
+
+
+def test_solve_reports_the_problem_the_flags_the_plans_and_the_outputs_at_once(tmp_path):
+    """QA s18: a problem error hid the flags' and outputs' errors, one per run."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, out, err = _run(["solve", str(_nan_problem(tmp_path)), "--time-limit", "-5", "--gap", "2",
+                           "--existing", str(tmp_path / "missing.json"), "--json", str(blocker / "p.json")])
+    assert code == 2 and "5 input errors" in err, err
+    for text in ("must be a finite number", "--time-limit", "--gap", "missing.json", "is a file, not a folder"):
+        assert text in err
+    assert out == "" and not (blocker.parent / "p.json").exists()
+
+
+def test_explain_reports_the_problem_the_flags_and_the_output_at_once(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, out, err = _run(["explain", str(_nan_problem(tmp_path)), "--time-limit", "-5",
+                           "--json", str(blocker / "e.json")])
+    assert code == 2 and "3 input errors" in err, err
+    assert "must be a finite number" in err and "--time-limit" in err and "is a file, not a folder" in err
+
+
+def test_solve_options_list_every_refused_option():
+    from solver.errors import InputError
+    from solver.mip.options import SolveOptions
+    with pytest.raises(InputError) as exc:
+        SolveOptions("pulp", "cbcx", "60", float("nan"), 0).check()
+    paths = [i.message.split(" ")[0] for i in exc.value.issues]
+    assert paths == ["solver", "time_limit_s", "mip_gap", "threads"]
+    assert SolveOptions("pulp", "cbc", 60, 0.01, 2).issues() == []

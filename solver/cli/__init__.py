@@ -183,6 +183,29 @@ def broken_option_rules(args) -> list:
     return issues
 
 
+class InputIssues:
+    """The input errors of several independent checks of one command, reported together: each
+    :meth:`check` runs a step that may raise :class:`InputError` and keeps its issues (returning
+    None), :meth:`raise_if_any` raises them as one error at the end."""
+
+    def __init__(self):
+        self.issues: list = []
+
+    def extend(self, issues) -> None:
+        self.issues.extend(i for i in issues if i not in self.issues)
+
+    def check(self, step, *args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except InputError as exc:
+            self.extend(exc.issues)
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.issues:
+            raise InputError(self.issues)
+
+
 def add_verbose(p: argparse.ArgumentParser) -> None:
     """``-v`` / ``--verbose`` on a long-running sub-command: progress lines on stderr
     (:mod:`solver.progress`); ``-vv`` adds each column-generation round."""

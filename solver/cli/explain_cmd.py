@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from solver.cli import Once, add_verbose, check_outputs, console_stream
+from solver.cli import InputIssues, Once, add_verbose, check_outputs, console_stream
 from solver.errors import EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR
 from solver.mip.backends import BACKENDS
 from solver.yamlio import atomic_write_text
@@ -37,14 +37,18 @@ def run(args) -> int:
 
     from solver.mip.options import SolveOptions
 
-    SolveOptions(args.backend, time_limit_s=args.time_limit).check()
+    # every input error in one report: the problem's, the flags' and the output's (QA s18)
+    issues = InputIssues()
+    issues.extend(SolveOptions(args.backend, time_limit_s=args.time_limit).issues())
     # a quality target above every allowed model is bad input to `solve` (exit 2, with the fix);
     # explain takes it as the infeasibility it is and diagnoses it with the rest (QA s18, D1)
-    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog,
+    loaded = issues.check(load_problem, args.problem, scenario=args.scenario, catalog_overlays=args.catalog,
                           unreachable_quality=False)
-    backend = args.backend or loaded.problem.solver.backend
-    SolveOptions(backend, args.solver).check()
-    check_outputs(args, {"json": "--json"})
+    backend = args.backend or (loaded.problem.solver.backend if loaded is not None else None)
+    if backend in BACKENDS:
+        issues.extend(SolveOptions(backend, args.solver).issues())
+    issues.check(check_outputs, args, {"json": "--json"})
+    issues.raise_if_any()
     ex = explain(loaded, backend=backend, solver=args.solver, time_limit_s=args.time_limit)
     # `--json -`: the JSON alone on stdout (`| jq`), the explanation on stderr, as `solve` does
     print(ex.text(), end="", file=console_stream(args.json))

@@ -70,34 +70,49 @@ def _check_options(args, problem) -> tuple[str, str | None]:
     return backend, solver
 
 
+def _load_checked(args):
+    """(problem, backend, solver, previous plan, warm start): every input read, the options checked
+    against the problem and every output path checked, in one report of every input error - the
+    problem file's, the flags', the plans' and the outputs' (QA s18: a problem error hid bad flags
+    and outputs until it was fixed, one per run)."""
+    from solver.cli import InputIssues
+    from solver.mip.options import SolveOptions
+    from solver.plan import load_plan_json
+    from solver.problem.load import load_problem
+    from solver.report import CSV_TABLES
+
+    issues = InputIssues()
+    loaded = issues.check(load_problem, args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    picked = None
+    if loaded is not None:
+        picked = issues.check(_check_options, args, loaded.problem)
+    else:       # the flags on their own (their backend and solver are checked with the problem's)
+        issues.extend(SolveOptions(args.backend, args.solver if args.backend else None, args.time_limit,
+                                   args.gap, args.threads).issues())
+    previous = issues.check(load_plan_json, args.existing) if args.existing else None
+    # (solve_problem refuses a warm start for a multi-period problem)
+    warm = issues.check(load_plan_json, args.warm_start) if args.warm_start else None
+    # outputs over a file read so far (the problem, its overlays, the plans: main() guards every
+    # input) are refused now, not after a solve of up to the time limit
+    issues.check(check_outputs, args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp",
+                                       "csv": "--csv"}, folders={"csv": CSV_TABLES})
+    issues.raise_if_any()
+    return (loaded, *picked, previous, warm)
+
+
 def run(args) -> int:
     from dataclasses import replace
 
     from solver.mip.formulation import build_model  # noqa: F401 - import errors surface early
     from solver.mip.pipeline import homogeneous_baseline, solve_problem
-    from solver.problem.load import load_problem
     from solver.report import console_text, markdown_text, write_csv_dir
 
     from solver.problem.checks import presolve_checks
 
-    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
-    backend, solver = _check_options(args, loaded.problem)
+    loaded, backend, solver, previous, warm = _load_checked(args)
     # the text `fleetopt validate` prints: a dead end (the solve then reports infeasible) or a
     # setting that does nothing
     print(presolve_checks(loaded).format(), end="", file=sys.stderr)
-    previous = None
-    if args.existing:
-        from solver.plan import load_plan_json
-        previous = load_plan_json(args.existing)
-    warm = None
-    if args.warm_start:
-        from solver.plan import load_plan_json
-        warm = load_plan_json(args.warm_start)   # solve_problem refuses it for a multi-period problem
-    # outputs over a file read so far (the problem, its overlays, the plans: main() guards every
-    # input) are refused now, not after a solve of up to the time limit
-    from solver.report import CSV_TABLES
-    check_outputs(args, {"json": "--json", "markdown": "--markdown", "save_lp": "--save-lp", "csv": "--csv"},
-                  folders={"csv": CSV_TABLES})
     # Ctrl-C stops a highspy search and keeps its best plan (solver.mip.stop); CBC and SCIP run
     # as they always have
     with on_interrupt() if backend == "highspy" else contextlib.nullcontext():

@@ -51,38 +51,50 @@ class SolveOptions:
         return asdict(self)
 
     def check(self, default_backend: Optional[str] = None) -> "SolveOptions":
-        """Raise :class:`InputError` for options the backends cannot honour.
+        """Raise :class:`InputError` for options the backends cannot honour, every one at once.
 
         ``default_backend``: the problem's backend, which a ``solver`` must belong to when no
         ``backend`` is given (the problem's own solver name is checked by its schema).
         """
-        if self.backend is not None and self.backend not in BACKENDS:
-            raise InputError(InputIssue(f"{NAMES['backend']}: unknown backend {self.backend!r}",
-                                        hint=_one_of(str(self.backend), sorted(BACKENDS))))
+        issues = self.issues(default_backend)
+        if issues:
+            raise InputError(issues)
+        return self
+
+    def issues(self, default_backend: Optional[str] = None) -> list:
+        """What :meth:`check` refuses, as a list (QA s18: one option error per run)."""
+        out: list = []
+
+        def number(value, name: str, integer: bool = False) -> bool:
+            try:
+                _number(value, name, integer=integer)
+                return True
+            except InputError as exc:
+                out.extend(exc.issues)
+                return False
+
+        known = self.backend is None or self.backend in BACKENDS
+        if not known:
+            out.append(InputIssue(f"{NAMES['backend']}: unknown backend {self.backend!r}",
+                                  hint=_one_of(str(self.backend), sorted(BACKENDS))))
         backend = self.backend or default_backend
         if self.solver is not None:
             if not isinstance(self.solver, str):
-                raise InputError(InputIssue(f"{NAMES['solver']} must be a solver name, got {self.solver!r}",
-                                            hint="e.g. 'highs'"))
-            if backend is not None and self.solver.lower() not in BACKENDS[backend]:
-                raise InputError(InputIssue(f"{NAMES['solver']}: backend {backend} has no solver "
-                                            f"{self.solver!r}",
-                                            hint=_one_of(self.solver, BACKENDS[backend])))
-        if self.time_limit_s is not None:
-            _number(self.time_limit_s, "time_limit_s")
-            # (QA s18: inf passed here and crashed OR-Tools, which takes whole milliseconds; the
-            # problem file's own limit must be finite too)
-            if not 0 < self.time_limit_s < math.inf:
-                raise InputError(InputIssue(f"{NAMES['time_limit_s']} must be a finite number of seconds > 0, "
-                                            f"got {self.time_limit_s!r}", hint="e.g. 60"))
-        if self.mip_gap is not None:
-            _number(self.mip_gap, "mip_gap")
-            if not 0 <= self.mip_gap < 1:
-                raise InputError(InputIssue(f"{NAMES['mip_gap']} must be in [0, 1), got {self.mip_gap!r}",
-                                            hint="it is a fraction of the cost: 0.05 for 5 %, e.g. 1e-4"))
-        if self.threads is not None:
-            _number(self.threads, "threads", integer=True)
-            if self.threads < 1:
-                raise InputError(InputIssue(f"{NAMES['threads']} must be >= 1, got {self.threads!r}",
-                                            hint="leave it out for the solver's own default"))
-        return self
+                out.append(InputIssue(f"{NAMES['solver']} must be a solver name, got {self.solver!r}",
+                                      hint="e.g. 'highs'"))
+            elif known and backend is not None and self.solver.lower() not in BACKENDS[backend]:
+                out.append(InputIssue(f"{NAMES['solver']}: backend {backend} has no solver {self.solver!r}",
+                                      hint=_one_of(self.solver, BACKENDS[backend])))
+        # (QA s18: an infinite limit passed here and crashed OR-Tools, which takes whole milliseconds;
+        # the problem file's own limit must be finite too)
+        if (self.time_limit_s is not None and number(self.time_limit_s, "time_limit_s")
+                and not 0 < self.time_limit_s < math.inf):
+            out.append(InputIssue(f"{NAMES['time_limit_s']} must be a finite number of seconds > 0, "
+                                  f"got {self.time_limit_s!r}", hint="e.g. 60"))
+        if self.mip_gap is not None and number(self.mip_gap, "mip_gap") and not 0 <= self.mip_gap < 1:
+            out.append(InputIssue(f"{NAMES['mip_gap']} must be in [0, 1), got {self.mip_gap!r}",
+                                  hint="it is a fraction of the cost: 0.05 for 5 %, e.g. 1e-4"))
+        if self.threads is not None and number(self.threads, "threads", integer=True) and self.threads < 1:
+            out.append(InputIssue(f"{NAMES['threads']} must be >= 1, got {self.threads!r}",
+                                  hint="leave it out for the solver's own default"))
+        return out
