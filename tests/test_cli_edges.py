@@ -104,11 +104,12 @@ def test_verify_names_a_total_given_as_a_string(tmp_path):
     plan = tmp_path / "plan.json"
     assert _run(["solve", str(CHAT), "--json", str(plan), "--quiet"])[0] == 0
     d = json.loads(plan.read_text())
-    d["objective"]["total"] = str(round(d["objective"]["total"]))
+    given = str(round(d["objective"]["total"]))
+    d["objective"]["total"] = given
     plan.write_text(json.dumps(d))
     code, out, err = _run(["verify", str(CHAT), str(plan)])
     assert code == 6, out + err
-    assert "objective.total: plan says '61232' (not a number)" in out
+    assert f"objective.total: plan says '{given}' (not a number)" in out
 
 
 def test_robust_refuses_a_nan_probability_and_names_the_scenarios_to_pick(tmp_path):

@@ -131,8 +131,11 @@ def test_a_multi_period_demand_cut_is_said_per_period_and_pasted_gives_a_plan(sc
         w["demand"]["requests_per_s"] *= scale
     text = _explain(_write(tmp_path, d))
     line = next(x for x in text.splitlines() if "at its peak" in x)
-    # the tool's numbers: no six-digit figures, separators from 1,000 on
-    assert not re.search(r"\d{4}", re.sub(r"\[[^\]]*\]", "", line)), line
+    # the tool's numbers: no integer part of four digits or more without separators, no decimals beyond three significant
+    # digits (0.0124 is three: its leading zeros do not count)
+    shown = re.sub(r"\[[^\]]*\]", "", line)
+    assert not re.search(r"(?<![\d.,])\d{4,}", shown), line
+    assert not re.search(r"\.0*[1-9]\d{3,}", shown), line
     growths = {}
     for w in d["workloads"]:
         if f"serve none of {w['id']} in any period" in line:

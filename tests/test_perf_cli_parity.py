@@ -81,7 +81,7 @@ workloads:
     demand: {requests_per_s: 5}
     input_tokens: {mean: 1000, p90: 2500, max: 8000}
     output_tokens: {mean: 250, p90: 600, max: 2048}
-    slo: {ttft_ms: 1000, tpot_ms: 60, percentile: 99}
+    slo: {ttft_ms: 800, tpot_ms: 60, percentile: 99}
     models: [llama-3.1-8b, qwen2.5-7b]
     quantizations: [fp8, bf16]
 fleet:
@@ -117,8 +117,9 @@ def test_infeasible_message_names_the_perf_command_that_reproduces_the_solvers_f
     assert d["lightest_load"]["ttft_ms"] == pytest.approx(near.ttft_ms, rel=1e-12)
     assert d["lightest_load"]["tpot_ms"] == pytest.approx(near.tpot_ms, rel=1e-12)
     # the binding prompt: lognormal cv 0.5 has sigma^2 = ln 1.25, so its p99 is
-    # 1000 exp(0.47238 x 2.32635 - 0.11157) = 2,684 tokens (hand calculation), above the 1,000 ms target
+    # 1000 exp(0.47238 x 2.32635 - 0.11157) = 2,684 tokens (hand calculation), above the 800 ms target
+    # (1,000 ms until the input embedding's FLOPs left the prefill, 2026-12-07: a 7% shorter prefill)
     assert d["lightest_load"]["percentile_input_tokens"] == pytest.approx(2684, abs=1)
-    assert d["lightest_load"]["percentile_prefill_ms"] > 1000 > d["prefill_ms_batch1"]
+    assert d["lightest_load"]["percentile_prefill_ms"] > 800 > d["prefill_ms_batch1"]
     assert main(argv) == 3
     assert "a p99 prompt has 2,684 tokens" in capsys.readouterr().out

@@ -231,7 +231,8 @@ def test_a_trickle_of_long_prompts_with_short_answers_is_served(capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["feasible"]
     b_min_rate = 1e-3 / (8 * d["decode_step_ms_batch1"] / 1e3 + 1e-3 * d["prefill_ms_batch1"] / 1e3)
-    assert b_min_rate == pytest.approx(0.0124, abs=1e-4)
+    # (0.0124 req/s until the input embedding's FLOPs left the prefill, 2026-12-07)
+    assert b_min_rate == pytest.approx(0.0129, abs=1e-4)
     assert 0.002 <= d["max_rps"] < b_min_rate
     assert d["tpot_ms"] <= 40.0 and d["ttft_ms"] <= 20000.0
 

@@ -88,9 +88,25 @@ def test_llama_70b_bf16_fits_two_h100_not_one():
     assert s2.kv_capacity_tokens == math.floor((72e9 - 70.55e9) / 163840) == 8850
 
 
-def test_fp8_70b_fits_one_h100():
-    # 70.55 GB of FP8 weights < 72 GB usable
-    assert spec("h100-sxm", "llama-3.1-70b", "fp8", 1).fits
+#: one vocab x hidden matrix of the fixtures' Llama models (input embedding; the output layer another)
+E_8B = 128256 * 4096            # 0.525e9 parameters
+E_70B = 128256 * 8192           # 1.051e9
+
+
+def test_fp8_70b_weights_keep_16_bit_embeddings_and_fit_an_80_gib_h100():
+    """FP8 quantizes the linear layers; the input embedding and the output layer stay 16-bit (the
+    RedHatAI W8A8 70B checkpoint: 72.7 GB).  (70.55e9 - 2 E) x 1 + 2 E x 2 = 72.65e9 bytes: more
+    than the fixture H100's 0.9 x 80 GB = 72 GB usable, within the shipped H100's 80 GiB (85.9 GB,
+    77.3 GB usable)."""
+    want = (70.55e9 - 2 * E_70B) * 1 + 2 * E_70B * 2
+    assert want == pytest.approx(72.651e9, rel=1e-4)
+    assert weight_bytes(LLAMA_70B, FP8) == pytest.approx(want, rel=1e-12)
+    s = spec("h100-sxm", "llama-3.1-70b", "fp8", 1)
+    assert not s.fits and s.reason == REASONS[R_WEIGHTS_DONT_FIT]
+    from solver.catalog import default_catalog
+    shipped = default_catalog()
+    assert shipped.accelerators["h100-sxm"].memory_gb.value * 0.9 > want / 1e9
+    assert engine_spec(shipped, PerfCandidate("h100-sxm", "llama-3.1-70b", "fp8", 1), P).fits
 
 
 # --------------------------------------------------------------------------- formats
@@ -137,10 +153,11 @@ def test_tp_limits():
 def test_decode_step_batch1_is_weight_read_plus_overhead():
     s = spec("h100-sxm", "llama-3.1-8b", "bf16")
     ctx = 1000
-    # bytes: 8.03e9 x 2 weights + 1000 x 131072 KV; bandwidth 3350e9 x 0.8; + 1 ms overhead
-    mem_ms = (8.03e9 * 2 + ctx * 131072) / (3350e9 * 0.8) * 1e3
-    # compute (2 x 8.03e9 + 4 x 4096 x 32 x 1000) / (989e12 x 0.5) is far smaller
-    cmp_ms = (2 * 8.03e9 + 4 * 4096 * 32 * ctx) / (989e12 * 0.5) * 1e3
+    # bytes: the weights but the input embedding (a row lookup), (8.03e9 - E) x 2, + 1000 x 131072 KV;
+    # bandwidth 3350e9 x 0.8; + 1 ms overhead
+    mem_ms = ((8.03e9 - E_8B) * 2 + ctx * 131072) / (3350e9 * 0.8) * 1e3
+    # compute (2 x (8.03e9 - E) + 4 x 4096 x 32 x 1000) / (989e12 x 0.5) is far smaller
+    cmp_ms = (2 * (8.03e9 - E_8B) + 4 * 4096 * 32 * ctx) / (989e12 * 0.5) * 1e3
     assert cmp_ms < mem_ms
     assert float(s.decode_step_ms(1, ctx)) == pytest.approx(mem_ms + 1.0, rel=1e-9)
 
@@ -148,8 +165,10 @@ def test_decode_step_batch1_is_weight_read_plus_overhead():
 def test_decode_step_compute_bound_at_large_batch():
     s = spec("h100-sxm", "llama-3.1-8b", "fp8")
     b, ctx = 2048, 200
-    mem_ms = (8.03e9 * 1 + b * ctx * 65536) / (3350e9 * 0.8) * 1e3
-    cmp_ms = (b * 2 * 8.03e9 + 4 * 4096 * 32 * b * ctx) / (1979e12 * 0.5) * 1e3
+    # FP8 linear layers, 16-bit embedding and output layer, the input embedding not read:
+    # (8.03e9 - 2 E) x 1 + E x 2 = 8.03e9 bytes; no FLOPs in the embedding lookup
+    mem_ms = ((8.03e9 - 2 * E_8B) * 1 + E_8B * 2 + b * ctx * 65536) / (3350e9 * 0.8) * 1e3
+    cmp_ms = (b * 2 * (8.03e9 - E_8B) + 4 * 4096 * 32 * b * ctx) / (1979e12 * 0.5) * 1e3
     assert cmp_ms > mem_ms
     assert float(s.decode_step_ms(b, b * ctx)) == pytest.approx(cmp_ms + 1.0, rel=1e-9)
 
@@ -157,7 +176,7 @@ def test_decode_step_compute_bound_at_large_batch():
 def test_tp2_decode_adds_allreduce():
     s = spec("h100-sxm", "llama-3.1-70b", "bf16", 2)
     ctx = 500
-    mem_ms = (70.55e9 * 2 / 2 + ctx * 163840) / (3350e9 * 0.8) * 1e3
+    mem_ms = ((70.55e9 - E_70B) * 2 / 2 + ctx * 163840) / (3350e9 * 0.8) * 1e3
     # 2 all-reduces x 80 layers x (10 us + 2 x (1/2) x 8192 x 2 bytes / (450e9 x 0.7))
     comm_ms = 2 * 80 * (10e-6 + 2 * 0.5 * 8192 * 2 / (450e9 * 0.7)) * 1e3
     assert float(s.decode_step_ms(1, ctx)) == pytest.approx(mem_ms + 1.0 + comm_ms, rel=1e-9)
@@ -166,7 +185,7 @@ def test_tp2_decode_adds_allreduce():
 def test_prefill_compute_bound_long_input():
     s = spec("h100-sxm", "llama-3.1-8b", "bf16")
     n = 2048
-    flops = 2 * 8.03e9 * n + 2 * 32 * (32 * 128) * n * n     # linear layers + causal attention
+    flops = 2 * (8.03e9 - E_8B) * n + 2 * 32 * (32 * 128) * n * n     # linear layers + causal attention
     cmp_ms = flops / (989e12 * 0.5) * 1e3
     assert cmp_ms > 8.03e9 * 2 / (3350e9 * 0.8) * 1e3
     assert float(s.prefill_ms(n)) == pytest.approx(cmp_ms + 1.0, rel=1e-9)
@@ -484,3 +503,24 @@ def test_workload_measurements_honour_their_targets_and_unservable_pairs_draw_na
     loose = apply_measurements(cap_hard, cand, hard, [m.model_copy(update={"ttft_slo_ms": None})])
     assert loose.max_rps[0, 0] == 20
     assert loose.power_w[0, 0] == cap_hard.peak_power_w[0] == 700.0                 # H100 SXM TDP x TP 1
+
+
+def test_weights_a_format_leaves_16_bit_by_hand():
+    """Only what a format quantizes takes its bytes per weight (QA s19, against the published
+    checkpoints): gpt-oss's MXFP4 holds the routed experts alone (attention, router, embeddings BF16:
+    gpt-oss-20b 13.75 GB, not 11.1), a tied model keeps its one embedding matrix 16-bit, BF16 is
+    every parameter at 2 bytes.  Figures from the shipped catalog's architecture integers."""
+    from solver.catalog import default_catalog
+    c = default_catalog()
+    oss, mx = c.models["gpt-oss-20b"], c.quantization["mxfp4"]
+    experts = 24 * 32 * 3 * 2880 * 2880                     # layers x experts x (gate, up, down) x hidden x inter
+    assert expert_params(oss) == experts
+    total = 20.91e9
+    want = experts * mx.bytes_per_weight.value + (total - experts) * 2
+    assert weight_bytes(oss, mx) == pytest.approx(want, rel=1e-12)
+    assert 13.7e9 < want < 13.8e9
+    small, int4 = c.models["llama-3.2-1b"], c.quantization["int4"]
+    assert small.tie_word_embeddings
+    e = 128256 * 2048
+    assert weight_bytes(small, int4) == pytest.approx((1.24e9 - e) * 0.5156 + e * 2, rel=1e-12)
+    assert weight_bytes(c.models["llama-3.1-8b"], c.quantization["bf16"]) == pytest.approx(8.03e9 * 2, rel=1e-12)

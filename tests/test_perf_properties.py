@@ -35,9 +35,10 @@ def cat_with_bw(bw):
 # QA (2x bandwidth: 254.15 vs 256.77 req/s, -1.02 %).  Not the expert traffic (saturated at batch ~60)
 # nor the search (a brute-force scan agrees): at 2x bandwidth the step turns compute-bound and the
 # blend max + k min gives it a steeper per-sequence slope (compute in full, memory at k), so the slow
-# batch fluctuations widen the TPOT tail more than the shorter step gains.  Known, not fixed.
-@example(m="mixtral-8x7b", q="int4", tp=4, I=16.0, O=50.0, ttft=50.0, tpot=5.0, bw=7441.0, factor=2.0).xfail(
-    reason="compute-bound blend slope widens the TPOT tail at 2x bandwidth (-1.02 %); see comment")
+# batch fluctuations widen the TPOT tail more than the shorter step gains.  Known, not fixed; since the
+# 16-bit embeddings and output layer (2026-12-07: INT4 Mixtral 2.3% heavier, the input embedding not read
+# per step) this example holds (the effect may remain at other shapes)
+@example(m="mixtral-8x7b", q="int4", tp=4, I=16.0, O=50.0, ttft=50.0, tpot=5.0, bw=7441.0, factor=2.0)
 def test_more_bandwidth_never_slows(m, q, tp, I, O, ttft, tpot, bw, factor):
     cand = PerfCandidate("h100-sxm", m, q, tp)
     wl = PerfWorkload("w", I, O, ttft, tpot)

@@ -106,12 +106,19 @@ def test_proving_a_nearly_optimal_plan_keeps_every_candidate_a_cheaper_plan_need
     assert exact.status == "optimal"
     n = m.blocks["n"]
     tried = 0
-    for o in np.flatnonzero(np.round(exact.values[n]) > 0)[:4]:
+    # the optimum with one of its offers banned, then also one of that plan's (the optimum may use a
+    # single offer: since 2026-12-07's 16-bit embeddings it does here)
+    bans = [[o] for o in np.flatnonzero(np.round(exact.values[n]) > 0)[:4]]
+    for ban in bans:
+        if tried >= 4:
+            break
         ub = m.ub.copy()
-        ub[n[o]] = 0
+        ub[n[ban]] = 0
         alt = solve(replace(m, ub=ub), "highspy", "highs", time_limit_s=60, mip_gap=1e-9)
         if alt.status != "optimal":
             continue
+        if len(ban) == 1:
+            bans += [ban + [o2] for o2 in np.flatnonzero(np.round(alt.values[n]) > 0)[:2]]
         start = alt.values.copy()
         start[m.is_int] = np.round(start[m.is_int])
         assert alt.objective > exact.objective * (1 + 1e-6)      # dearer than the optimum, if only a little
@@ -395,7 +402,10 @@ def test_a_budget_below_the_lp_optimum_is_proven_infeasible_in_the_feasibility_p
     assert r.status == "infeasible" and "LP relaxation infeasible" in r.message, r.message
     assert "LP bound" not in r.message
     rounds = int(r.message.split("column generation ")[1].split(" rounds")[0])
-    assert rounds <= 5          # converge, two raises, feasibility phase, converge (raising to 1e15 took 7)
+    # converge, two raises, feasibility phase, converge: 5 rounds on the chat-assistant of before
+    # 2026-12-07, 6 since its optimum has two deployments (a pricing round more); raising to 1e15 took 7
+    # raises alone
+    assert rounds <= 6
 
 
 def test_artificials_priced_too_low_go_through_the_feasibility_phase_to_the_optimum(monkeypatch):

@@ -257,6 +257,9 @@ class Model(Strict):
     head_dim: int = Field(ge=1)
     intermediate_size: int = Field(ge=1)
     vocab_size: int = Field(ge=1)
+    tie_word_embeddings: bool = Field(False, description=(
+        "Whether the output layer shares the input embedding matrix (config.json tie_word_embeddings): "
+        "the embeddings then hold vocab_size x hidden_size parameters once, else twice."))
     max_context_tokens: int = Field(ge=1)
     moe: Optional[Moe] = None
     mla: Optional[Mla] = None
@@ -331,6 +334,11 @@ class Quantization(Strict):
     bytes_per_weight: PosFigure = Field(description="Including scale overhead.")
     kv_bytes_per_element: PosFigure
     weight_only: bool
+    quantized_weights: Literal["linear", "experts"] = Field("linear", description=(
+        "Which weights the format stores at bytes_per_weight; the others stay 16-bit. 'linear': every linear "
+        "layer of the transformer blocks (the input embedding and the output layer stay 16-bit, as in the "
+        "published INT8/FP8/INT4 checkpoints); 'experts': only an MoE model's routed experts (gpt-oss ships "
+        "MXFP4 experts with 16-bit attention and embeddings; a dense model's linear layers then)."))
     supported_families: list[str] = Field(description="Accelerator families that run it (natively or weight-only).")
     retention: list[Retention] = Field(min_length=1)
     source: Optional[str] = None

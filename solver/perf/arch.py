@@ -100,9 +100,42 @@ def prefill_flops(t: "CandidateTerms", n):
     return t.flops_tok * n + 0.5 * t.attn_full * n * n + t.attn_sw * sliding_prefill_pairs(n, t.window)
 
 
+#: bytes of a weight the format leaves unquantized (BF16/FP16)
+UNQUANTIZED_BYTES = 2.0
+
+
+def embedding_params(model: Model) -> float:
+    """Parameters of one vocab_size x hidden_size matrix: the input embedding (and the output layer,
+    which holds another unless tied)."""
+    return float(model.vocab_size) * model.hidden_size
+
+
 def weight_bytes(model: Model, q: Quantization) -> float:
-    """All weights of the model in this format, bytes (scales included via bytes_per_weight)."""
-    return model.total_params_b.value * GB * q.bytes_per_weight.value
+    """All weights of the model in this format, bytes (scales included via bytes_per_weight).
+
+    Only the weights the format quantizes (``q.quantized_weights``) take ``bytes_per_weight``; the
+    rest stays 16-bit: the input embedding and the output layer (QA s19: RedHatAI's Llama-3.1-70B
+    W8A8 checkpoint is 72.7 GB, 68.45 B linear weights x 1 byte + 2.10 B embedding and output weights
+    x 2 bytes; all 70.55 B at one byte gave 70.55 GB, and INT4 8B models 27% light), and for a format
+    that quantizes only routed experts (gpt-oss's MXFP4) attention, router and embeddings as well."""
+    total = model.total_params_b.value * GB
+    bpw = q.bytes_per_weight.value
+    if bpw >= UNQUANTIZED_BYTES:
+        return total * bpw
+    if q.quantized_weights == "experts" and model.moe is not None:
+        quantized = expert_params(model)
+    else:
+        kept = embedding_params(model) * (1 if model.tie_word_embeddings else 2)
+        quantized = max(total - kept, 0.0)
+    return quantized * bpw + (total - quantized) * UNQUANTIZED_BYTES
+
+
+def unread_embedding_bytes(model: Model, q: Quantization) -> float:
+    """Bytes of weights a decode step does not read: the input embedding is a row lookup (a few
+    rows per step), unless the output layer shares it (then the whole matrix is read for the logits)."""
+    if model.tie_word_embeddings:
+        return 0.0
+    return embedding_params(model) * max(q.bytes_per_weight.value, UNQUANTIZED_BYTES)
 
 
 def kv_bytes_per_token(model: Model, q: Quantization, tp: int = 1) -> tuple[float, float]:
@@ -193,7 +226,8 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
     e_params = expert_params(model)
     bpw = q.bytes_per_weight.value
     exp_bytes_dev = e_params * bpw / tp
-    ne_bytes_dev = w_dev - exp_bytes_dev
+    # what a decode step reads besides the experts: every other weight but the input embedding's rows
+    ne_bytes_dev = w_dev - exp_bytes_dev - unread_embedding_bytes(model, q) / tp
     if model.moe is not None:
         p = min(model.moe.experts_per_token / model.moe.num_experts, 1.0)
         log1m_p = math.log1p(-p) if p < 1 else -1e9
@@ -228,7 +262,9 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
         log1m_p=log1m_p, kv_full_tok_dev=kvf, kv_sw_tok_dev=kvs,
         window=float(model.sliding_window) if model.sliding_window else math.inf,
         kv_cap_bytes_dev=max(kv_cap, 0.0),
-        flops_tok=2.0 * model.active_params_b.value * GB,
+        # (the input embedding is a lookup, no FLOPs; tied, the same matrix makes the logits)
+        flops_tok=2.0 * (model.active_params_b.value * GB
+                         - (0.0 if model.tie_word_embeddings else embedding_params(model))),
         attn_full=attn * (1 - sw_frac), attn_sw=attn * sw_frac, attn_decode_full=attn_dec * (1 - sw_frac),
         flops_per_s=flops_s, bytes_per_s=bw, overhead_s=g.step_overhead_ms * 1e-3,
         overhead_per_seq_s=gp.step_overhead_per_seq_us * 1e-6, unoverlapped=gp.unoverlapped_fraction,
