@@ -25,7 +25,7 @@ from solver.mip.reduced import solve_reduced
 from solver.mip.periods import build_period_model
 from solver.mip.pipeline import solve_problem
 from solver.periods import build_period_spec, owned_offers, with_move_targets
-from solver.problem.load import load_problem_text
+from solver.problem.load import load_problem, load_problem_text
 from solver.verify import verify_plan
 
 BASE = {
@@ -631,3 +631,49 @@ def test_no_period_is_given_more_than_the_whole_phase(monkeypatch):
     r = solve_decomposed(k, spec, model, v, time_limit_s=10, mip_gap=1e-6, threads=2, whole_model_max_vars=0)
     assert r.has_plan and len(budgets) == 2
     assert max(budgets) <= 10 * share + 1e-6
+
+
+COUPLED_INFEASIBLE = """
+schema_version: 1
+name: coupled
+workloads:
+  - id: chat
+    demand: {requests_per_s: 6, growth: [1, 3]}
+    input_tokens: {mean: 1000, p90: 2500, max: 8000, distribution: lognormal, cv: 0.8}
+    output_tokens: {mean: 300, p90: 700, max: 2048, distribution: lognormal, cv: 0.7}
+    slo: {ttft_ms: 2000, tpot_ms: 80, percentile: 99}
+    models: [llama-3.1-8b]
+    quantizations: [fp8]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  providers: [aws]
+  acquisition: [purchase, on_demand, reserved_3y]
+  tensor_parallel: [1]
+  max_utilization: 0.8
+  budget: {max_usd_per_month: 1800}
+objective:
+  periods: {count: 2, months: 3, within_period: peak}
+"""
+
+
+def test_a_plan_only_the_coupling_makes_infeasible_is_infeasible_not_a_solver_error(tmp_path):
+    """QA s19: each quarter fits the budget on its own (quarter 0 on 3-year reservations, the only
+    rentals cheap enough; quarter 1 adds purchases), together they do not (the reservations keep
+    paying in quarter 1).  The decomposition's whole-model master proved it infeasible and the solve
+    still said "error" (exit 5) without the explanation; CBC on the whole model says infeasible."""
+    from solver.cli import main
+    f = tmp_path / "coupled.yaml"
+    f.write_text(COUPLED_INFEASIBLE)
+    loaded = load_problem(f)
+    cbc = solve_problem(loaded, backend="pulp", solver="cbc", time_limit_s=60)
+    assert cbc.plan.status == "infeasible"
+    d = solve_problem(loaded, backend="highspy", solver="reduced", time_limit_s=60)
+    assert d.plan.status == "infeasible", d.result.message
+    assert "period relaxation" in d.result.message and "whole multi-period model infeasible" in d.result.message
+    code = main(["solve", str(f), "--json", str(tmp_path / "p.json"), "--quiet"])
+    assert code == 3
+    # the budget explain names is enough (re-solved)
+    raised = COUPLED_INFEASIBLE.replace("max_usd_per_month: 1800", "max_usd_per_month: 2300")
+    f.write_text(raised)
+    assert solve_problem(load_problem(f), backend="highspy", solver="reduced", time_limit_s=60).plan.status == "optimal"

@@ -800,6 +800,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     # dual bound is then a bound of the full model too)
     phases = [(restricted, 0.5 if whole else 1.0)] + ([(np.arange(model.n_vars), 1.0)] if whole else [])
     statuses = []
+    proven_infeasible = False
     for cols, share in phases:
         if left() <= 1.0 or stop.requested() or (
                 best is not None and (best_obj - bound) / max(abs(best_obj), 1e-9) <= mip_gap):
@@ -818,8 +819,19 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
             bound = max(bound, float(lb_sub))
         if v_sub is not None:
             consider(lifted(model, cols, v_sub), "master plan")
+        if is_whole and v_sub is None and text == "Infeasible" and best is None:
+            proven_infeasible = True        # (no cutoff here: no plan at all)
+            break
     st.master_status = ", then ".join(statuses) or "not run"
     secs = time.perf_counter() - t0
+    if proven_infeasible:
+        # every period can be served on its own, not all together: what one buys or reserves carries
+        # over (QA s19: reported as a solver error, exit 5, without the explanation; CBC and HiGHS on
+        # the whole model said infeasible)
+        return SolveResult(INFEASIBLE, NAME, SOLVER, secs,
+                           message="no plan: each period can be served on its own, but HiGHS proves the whole "
+                                   "multi-period model infeasible (what is bought or reserved in one period "
+                                   "carries over into the next, e.g. under a budget): " + st.summary())
     if best is None:
         return SolveResult(ERROR, NAME, SOLVER, secs, best_bound=bound,
                            message="no multi-period plan found from the per-period plans: " + st.summary())
