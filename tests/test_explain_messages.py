@@ -18,27 +18,19 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from solver.catalog import default_catalog
 from solver.cli import main
 from solver.mip.pipeline import solve_problem
 from solver.problem.load import load_problem
+from test_explain import _doc as _doc_of, _write
 
 PROBLEMS = Path(__file__).parents[1] / "problems"
 CAT = default_catalog()
 
 
 def _doc(stem: str) -> dict:
-    d = yaml.safe_load((PROBLEMS / f"{stem}.yaml").read_text())
-    d.pop("scenarios", None)
-    return d
-
-
-def _write(tmp_path: Path, d: dict, name: str = "p.yaml") -> Path:
-    f = tmp_path / name
-    f.write_text(yaml.safe_dump(d, sort_keys=False))
-    return f
+    return _doc_of(PROBLEMS / f"{stem}.yaml")
 
 
 def _explain(path: Path, *extra) -> str:
