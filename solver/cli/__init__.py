@@ -70,24 +70,16 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
     from pathlib import Path
 
     from solver.yamlio import check_output_path
-    issues = []         # every refused output in one report (QA s18: one per run)
-
-    def collect(check, *a) -> None:
-        try:
-            check(*a)
-        except InputError as exc:
-            issues.extend(exc.issues)
-
-    collect(distinct_outputs, args, flags)
+    issues = InputIssues()          # every refused output in one report (QA s18: one per run)
+    issues.check(distinct_outputs, args, flags)
     for option in flags:
         value = getattr(args, option, None)
         if not value:
             continue
         for path in ([Path(value) / name for name in folders[option]] if option in (folders or {})
                      else [value]):
-            collect(check_output_path, path)
-    if issues:
-        raise InputError(issues)
+            issues.check(check_output_path, path)
+    issues.raise_if_any()
 
 
 def console_stream(*outputs):
