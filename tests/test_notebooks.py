@@ -92,8 +92,11 @@ def _check_model_tier(nb) -> None:
     assert len(rows) == 5
     for model, (_, catalog_q, delivered, fmt, *_rest) in rows.items():
         assert float(catalog_q) == pytest.approx(catalog.models[model].quality.value, abs=0.05)
-        want = quality_of(catalog.models[model], catalog.quantization[fmt], catalog.quantization)
-        assert float(delivered) == pytest.approx(want, abs=0.05), (model, fmt)
+        # one format: its score; several ('fp8+int8': a plan on two kinds of hardware) a routed mean
+        # between theirs
+        want = [quality_of(catalog.models[model], catalog.quantization[f], catalog.quantization)
+                for f in fmt.split("+")]
+        assert min(want) - 0.05 <= float(delivered) <= max(want) + 0.05, (model, fmt)
     assert float(rows["llama-3.1-8b"][2]) < float(rows["llama-3.1-8b"][1])
 
 
