@@ -339,7 +339,8 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                         f"({best_id}: {best.value} {bench})",
                         path=format_path(("workloads", i, "quality", "min_score")),
                         line=line(("workloads", i, "quality", "min_score")),
-                        hint=f"lower min_score to at most {best.value:g}{allow}")
+                        hint=f"lower min_score to at most {best.value:g} (its catalog score; `fleetopt explain` "
+                             f"says what the allowed formats reach){allow}")
     f = mapping(raw.get("fleet"))
     for j, a in items(f.get("accelerators")):
         check(a, "accelerators", ("fleet", "accelerators", j))
