@@ -551,8 +551,8 @@ def _stronger(w, catalog, target: Optional[float]) -> str:
     allowed = set(w.models or ())
     if target is None:
         return "a stronger model"
-    reach = sorted((m for m, mm in catalog.models.items() if m not in allowed and mm.quality.value >= target - 1e-9),
-                   key=lambda m: (catalog.models[m].quality.value, m))[:3]
+    bench = catalog.models[next(iter(allowed))].quality_benchmark if allowed else "MMLU"
+    reach = catalog.models_reaching(target, benchmark=bench, exclude=allowed)
     if not reach:
         return (f"a stronger model (no catalog model{' outside its list' if allowed else ''} scores {target:g}: "
                 "a catalog overlay can add one)")
@@ -756,7 +756,8 @@ def _demand_change(res: ElasticResult, model: LinearModel, free: list, k: Coeffi
     what is (QA: 'serve none of' each workload, 'remove it from the problem', read as removing every
     workload)."""
     fam = model.row_family.astype(str)
-    rows = [i for i in np.flatnonzero(fam == "demand.served") if i not in set(free) and model.rhs[i] > 1e-9]
+    freed = set(free)
+    rows = [i for i in np.flatnonzero(fam == "demand.served") if i not in freed and model.rhs[i] > 1e-9]
     got = {(s.label, s.period_slice): s.amount for s in res.slacks}
     key = [(_unlabel(model.row_names[i]), _row_period_slice(model.row_names[i])) for i in rows]
     if rows and all(got.get(kk, 0.0) >= model.rhs[i] * (1 - 1e-6) for kk, i in zip(key, rows)):
@@ -898,9 +899,9 @@ def _budget_from_cheapest_plan(model: LinearModel, res: ElasticResult, fr: Fleet
 
     rows = np.flatnonzero(model.row_family.astype(str) == "caps.budget")
     # the budget rows without their coefficients (0 <= rhs holds): no backend takes an infinite rhs
-    keep = np.ones(len(model.data), bool)
-    keep[np.isin(model.row_of_nnz(), rows)] = False
-    count = np.bincount(model.row_of_nnz()[keep], minlength=model.n_rows)
+    row_of_nnz = model.row_of_nnz()
+    keep = ~np.isin(row_of_nnz, rows)
+    count = np.bincount(row_of_nnz[keep], minlength=model.n_rows)
     rhs = model.rhs.copy()
     rhs[rows] = np.maximum(rhs[rows], 0.0)
     free = replace(model, indptr=np.concatenate([[0], np.cumsum(count)]), indices=model.indices[keep],

@@ -346,6 +346,15 @@ class Catalog:
     def region(self, eid: str) -> Region:
         return self.get("regions", eid)
 
+    def models_reaching(self, score: float, *, benchmark: str = "MMLU", exclude: Iterable[str] = (),
+                        limit: int = 3) -> list[str]:
+        """Up to ``limit`` model ids, lowest score first, whose catalog score on ``benchmark`` is at least
+        ``score`` (their best format), leaving out ``exclude``: what a quality target could be met with."""
+        left_out = set(exclude)
+        reach = [m for m, mm in self.models.items() if m not in left_out and mm.quality_benchmark == benchmark
+                 and mm.quality.value >= score - 1e-9]
+        return sorted(reach, key=lambda m: (self.models[m].quality.value, m))[:limit]
+
     def layer_of(self, kind: str, eid: str, path: tuple = ()) -> str:
         """Which layer supplied the value at ``path`` of entry ``eid``."""
         prov = self.provenance.get((kind, eid), {})

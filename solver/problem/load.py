@@ -328,9 +328,7 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                 if best.value < q:
                     # what would meet it (QA s18: "allow a stronger model" named none)
                     bench = cat.models[best_id].quality_benchmark
-                    stronger = sorted((m for m, mm in cat.models.items()
-                                       if mm.quality_benchmark == bench and mm.quality.value >= q),
-                                      key=lambda m: (cat.models[m].quality.value, m))[:3]
+                    stronger = cat.models_reaching(q, benchmark=bench)
                     allow = (f", or add {' or '.join(f'{m} ({cat.models[m].quality.value:g})' for m in stronger)} "
                              f"to workloads[{i}].models" if stronger and isinstance(w.get("models"), list) else
                              "" if stronger else f"; no catalog model scores {q} on {bench}")
