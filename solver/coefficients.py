@@ -449,12 +449,40 @@ def _tp_fits(t: int, offer: OfferInfo, acc: Accelerator) -> bool:
     return offer.devices_per_unit % t == 0
 
 
-def _pair_filters(wls, offers, cand_raw, raw_pi, quality, max_rps, pruned, by_wl) -> np.ndarray:
+#: The least capacity a replica may have to count as serving a workload, req/s (one request every
+#: 11.6 days); below it the capacity rows' coefficients (1 / capacity) reach 1e6 and beyond.
+MIN_CAPACITY_RPS = 1e-6
+#: The most replicas of one deployment that serving a workload's largest demand may take; a
+#: deployment that would need more is treated as having no capacity for it.  QA (s20): a measured
+#: capacity of 1e-9 req/s for a 6 req/s workload (6e9 replicas) made HiGHS and SCIP return plans
+#: 57% too dear or infeasible as "optimal" (6e8 was still solved right by every backend).
+MAX_REPLICAS_TO_SERVE = 1e7
+
+
+def least_capacity_rps(wls, n_periods: int = 0) -> np.ndarray:
+    """(W,) the capacity below which a replica counts as unable to serve each workload: the larger of
+    :data:`MIN_CAPACITY_RPS` and its largest demand over the periods / :data:`MAX_REPLICAS_TO_SERVE`."""
+    def most_growth(d) -> float:
+        if not n_periods:
+            return 1.0
+        if d.growth:
+            return max(1.0, max(d.growth))
+        if d.growth_rate_per_period:
+            return max(1.0, (1.0 + d.growth_rate_per_period) ** max(0, n_periods - 1 - d.start_period))
+        return 1.0
+
+    peak = np.array([w.demand.requests_per_s * most_growth(w.demand) for w in wls], float)
+    return np.maximum(MIN_CAPACITY_RPS, peak / MAX_REPLICAS_TO_SERVE)
+
+
+def _pair_filters(wls, offers, cand_raw, raw_pi, quality, max_rps, pruned, by_wl,
+                  least_rps=None) -> np.ndarray:
     """(raw candidates x workloads) mask of the pairs that survive every filter.
 
     A pair is dropped by the first filter it fails, in this order: the workload's models, its
-    quantizations, its regions, its per-request quality target, then no capacity within its SLOs;
-    each drop is counted once, under that reason, in ``pruned`` and ``by_wl`` (updated in place).
+    quantizations, its regions, its per-request quality target, then no capacity within its SLOs
+    (a capacity below ``least_rps``, :func:`least_capacity_rps`, counts as none); each drop is counted
+    once, under that reason, in ``pruned`` and ``by_wl`` (updated in place).
     """
     n_w = len(wls)
     if not cand_raw or n_w == 0:
@@ -483,7 +511,8 @@ def _pair_filters(wls, offers, cand_raw, raw_pi, quality, max_rps, pruned, by_wl
             ("quantization_filter", allowed(raw_q, lambda w: w.quantizations)),
             ("region_filter", allowed(raw_r, lambda w: w.regions)),
             ("quality_per_request", ~(raw_qual[:, None] < per_request_min[None, :] - 1e-9)),
-            ("no_capacity", max_rps[raw_pi] > 0)):
+            ("no_capacity", max_rps[raw_pi] >= (least_rps[None, :] if least_rps is not None
+                                                 else MIN_CAPACITY_RPS))):
         dropped = left & ~passes
         per_w = dropped.sum(axis=0)
         pruned[reason] += int(per_w.sum())
@@ -557,7 +586,9 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
     by_wl = {w.id: {r: 0 for r in reasons} for w in wls}
     pruned["offers_dominated"] = n_offers_dominated
     raw_pi = np.array([perf_index[key] for key, _ in cand_raw], np.int64)    # perf row of each raw candidate
-    ok = _pair_filters(wls, offers, cand_raw, raw_pi, quality, max_rps, pruned, by_wl)
+    periods = problem.objective.periods
+    ok = _pair_filters(wls, offers, cand_raw, raw_pi, quality, max_rps, pruned, by_wl,
+                       least_capacity_rps(wls, periods.count if periods is not None else 0))
     used = np.flatnonzero(ok.any(axis=1))
     candidates = [CandidateInfo(cand_raw[r][0][1], cand_raw[r][0][2], cand_raw[r][0][3], cand_raw[r][1],
                                 int(raw_pi[r]), quality[(cand_raw[r][0][1], cand_raw[r][0][2])])

@@ -55,7 +55,8 @@ from typing import Optional
 import numpy as np
 
 from solver.catalog import SHIPPED_LAYER
-from solver.coefficients import Coefficients, build_coefficients, build_offers, quality_of, quant_runs_on
+from solver.coefficients import (MAX_REPLICAS_TO_SERVE, MIN_CAPACITY_RPS, Coefficients, build_coefficients,
+                                 build_offers, least_capacity_rps, quality_of, quant_runs_on)
 from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, Slack, families_in, relax
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
@@ -72,6 +73,8 @@ FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex"
 
 QUALITY_BELOW = "quality below the target"
 FILTERED_TP = "tensor parallel degree does not fit any allowed offer"
+TOO_LITTLE_CAPACITY = (f"capacity per replica below {MIN_CAPACITY_RPS:g} req/s or below its largest demand / "
+                       f"{MAX_REPLICAS_TO_SERVE:,.0f} (counted as none)")
 
 
 @dataclass
@@ -375,6 +378,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         reason = max_rps = ttft_lo = tpot_lo = np.zeros((0, len(wls)))
     qual = {(m, q): quality_of(catalog.models[m], catalog.quantization[q], catalog.quantization)
             for m in models for q in quants}
+    per = problem.objective.periods
+    least_rps = least_capacity_rps(wls, per.count if per is not None else 0)
     out = []
     for wi, w in enumerate(wls):
         d = WorkloadDiagnosis(w.id, servable=True, combinations=0, feasible=0,
@@ -413,13 +418,14 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                                                                                      catalog.accelerators[a])
             if fits and (best_q is None or (qv, ) > (best_q[0], )):
                 best_q = (qv, ci)
-            serves = r == R_OK and max_rps[ci, wi] > 0
+            serves = r == R_OK and max_rps[ci, wi] >= least_rps[wi]
             if fits:
                 tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
                 if math.isfinite(tt) and math.isfinite(tp):
                     fit.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci, qv, serves))
             text = None if serves else (perf.REASONS.get(r, "cannot serve") if r != R_OK
-                                        else "no capacity within the SLO")
+                                        else "no capacity within the SLO" if max_rps[ci, wi] <= 0
+                                        else TOO_LITTLE_CAPACITY)
             if per_request and qv < w.quality.min_score - 1e-9:
                 d.reasons[QUALITY_BELOW] = d.reasons.get(QUALITY_BELOW, 0) + 1
                 if text is not None:     # what else rules it out (QA: the TPOT it also misses went unsaid)

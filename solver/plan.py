@@ -501,7 +501,6 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
         sel = np.flatnonzero((k.pair_w == wi) & (x > 1e-9))
         tokens = (k.demand_rps[wi] * k.energy_load_factor[wi] * 3600.0 * k.hours
                   * w.output_tokens.mean)
-        share = x[sel] / k.demand_rps[wi]
         kpis.append(WorkloadKpi(
             workload=wid, requests_per_s=float(k.demand_rps[wi]), usd=float(w_usd[wi]),
             usd_per_million_output_tokens=float(w_usd_h[wi] / tokens * 1e6) if tokens > 0 else None,
@@ -509,7 +508,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
             ttft_target_ms=w.slo.ttft_ms,
             tpot_ms=_known(k.pair_tpot_ms[sel]),
             tpot_target_ms=w.slo.tpot_ms,
-            quality=float(share @ qual[k.pair_c[sel]]) if len(sel) else None,
+            quality=float(x[sel] @ qual[k.pair_c[sel]] / x[sel].sum()) if len(sel) else None,
             quality_min_routed=float(np.min(qual[k.pair_c[sel]])) if len(sel) else None,
             quality_target=w.quality.min_score if w.quality else None,
             quality_mode=w.quality.mode if w.quality else None,

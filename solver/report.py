@@ -102,9 +102,13 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     secs: list[tuple[str, str]] = []
     months = obj["horizon_hours"] / 730.0
     gap = sol.get("gap")
-    head = (f"status {plan['status']} ({sol.get('backend')}/{sol.get('name')}, "
-            f"{number_text(sol.get('seconds'), '.2f')} s, gap {_gap_text(gap)}, "
-            f"{sol.get('variables')} variables, {sol.get('constraints')} constraints)")
+    if sol.get("name") == "-":         # found infeasible before any solver ran (QA: read "pulp/-")
+        head = (f"status {plan['status']} (found before the solve: no {sol.get('backend')} solver ran; "
+                f"{sol.get('variables')} variables, {sol.get('constraints')} constraints)")
+    else:
+        head = (f"status {plan['status']} ({sol.get('backend')}/{sol.get('name')}, "
+                f"{number_text(sol.get('seconds'), '.2f')} s, gap {_gap_text(gap)}, "
+                f"{sol.get('variables')} variables, {sol.get('constraints')} constraints)")
     if plan["status"] not in ("optimal", "time_limit"):
         return [("Result", head + "\n" + (plan.get("message") or ""))]
     if plan["status"] == "time_limit":

@@ -245,3 +245,25 @@ def test_the_lightest_load_tpot_is_about_one_decode_step(capsys):
     assert not d["feasible"] and d["reason"].startswith("TPOT target is below")
     assert d["decode_step_ms_batch1"] <= d["lightest_load"]["tpot_ms"] <= 1.15 * d["decode_step_ms_batch1"]
     assert d["lightest_load"]["ttft_ms"] >= d["prefill_ms_batch1"]
+
+
+def test_fp16_and_bf16_share_a_calibration_group_on_the_same_silicon(capsys):
+    """QA (s20): MI300X lists the same 1307 TFLOPS for fp16 and bf16, but fp16 fell back to the
+    family's ``cdna3/*`` group (compute 0.469 against cdna3/bf16's 0.557) and served 12% less."""
+    from solver.catalog import default_catalog
+    from solver.perf.params import default_params
+
+    acc = default_catalog().accelerators["mi300x"]
+    assert acc.peak_tflops["fp16"].value == acc.peak_tflops["bf16"].value
+    params = default_params()
+    assert params.group_of(acc, "fp16") is params.group_of(acc, "bf16")
+    rates = {}
+    for q in ("bf16", "fp16"):
+        main(["perf", "--accelerator", "mi300x", "--model", "llama-3.1-8b", "--quantization", q,
+              "--input-tokens", "1000", "--output-tokens", "300", "--input-distribution", "fixed",
+              "--output-distribution", "fixed", "--ttft-ms", "1000", "--tpot-ms", "50", "--json"])
+        rates[q] = json.loads(capsys.readouterr().out)
+    keys = [k for k, v in rates["bf16"].items() if isinstance(v, (int, float)) and "rps" in k]
+    assert keys
+    for k in keys:
+        assert rates["fp16"][k] == pytest.approx(rates["bf16"][k], rel=1e-12), k

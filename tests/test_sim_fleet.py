@@ -565,3 +565,20 @@ def test_sliding_window_layers_hold_only_their_window_in_the_cache():
     held = (20_100 + 128) / 2                      # 10,114 cache tokens, not 20,100
     assert run.peak_kv_fraction == pytest.approx(held / spec.kv_capacity_tokens, rel=1e-9)
     assert spec.kv_cache_tokens(100) == 100       # within the window: one cache token per token
+
+
+def test_a_problem_with_measured_capacities_says_the_simulator_does_not_use_them(tmp_path, capsys):
+    """QA (s20): an imported Mélange plan, sized on profiled capacities, simulated as 'all SLOs met'
+    on the performance model's figures without a word that the measurements play no part."""
+    import yaml
+    doc = yaml.safe_load((REPO / "problems/chat-assistant.yaml").read_text())
+    doc["measurements"] = [{"accelerator": "h100-sxm", "model": "gpt-oss-20b", "quantization": "fp8",
+                            "workload": "chat", "max_requests_per_s": 50.0}]
+    problem, plan = tmp_path / "p.yaml", tmp_path / "plan.json"
+    problem.write_text(yaml.safe_dump(doc))
+    plan.write_text(json.dumps(CHAT_PLAN))
+    assert main(["simulate", str(problem), str(plan), "--duration", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "1 measured capacities" in out and "not the measurements" in out
+    assert main(["simulate", str(REPO / "problems/chat-assistant.yaml"), str(plan), "--duration", "5"]) == 0
+    assert "measured capacities" not in capsys.readouterr().out

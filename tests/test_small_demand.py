@@ -132,3 +132,62 @@ def test_whatif_prices_a_small_demand_at_a_replica_share_not_a_whole_replica(loa
     usd_month = plan["objective"]["usd_per_month"]
     expected = usd_month / (loaded.problem.fleet.max_utilization * route["capacity_rps"])
     assert dem.usd_per_month_per_unit_mix == pytest.approx(expected, rel=1e-3)
+
+
+# ------------------------------------------------------- capacities too small for the solvers
+
+TINY_CAPACITY = """
+schema_version: 1
+name: tiny-capacity
+workloads:
+  - id: chat
+    demand: {requests_per_s: 60000}
+    input_tokens: {mean: 200, distribution: fixed}
+    output_tokens: {mean: 100, distribution: fixed}
+    slo: {ttft_ms: 60000, tpot_ms: 1000, percentile: 99}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [a10g, a100-80gb]
+  regions: [virginia]
+  acquisition: [on_demand]
+measurements:
+  - {accelerator: a100-80gb, model: llama-3.1-8b, quantization: bf16, workload: chat,
+     max_requests_per_s: 40.0}
+  - {accelerator: a10g, model: llama-3.1-8b, quantization: bf16, workload: chat,
+     max_requests_per_s: CAP}
+objective: {horizon_months: 1}
+"""
+
+
+def test_a_capacity_needing_more_than_ten_million_replicas_counts_as_none():
+    """QA (s20, an imported Mélange profile): one deployment whose replica serves 1e-9 of the
+    demand's rate made HiGHS return a plan 57% too dear as optimal and SCIP one routing to
+    replicas it never deployed.  Such a deployment now has no capacity for the workload: every
+    backend gives the plan of the problem where it cannot serve at all (a measured 0), which is the
+    optimum of both (serving by 3e10 A10G replicas is never cheaper), and the count says why."""
+    from solver.coefficients import MAX_REPLICAS_TO_SERVE, build_coefficients
+    loaded = load_problem_text(TINY_CAPACITY.replace("CAP", "2.0e-6"))     # 3e10 replicas
+    k = build_coefficients(loaded.problem, loaded.catalog)
+    assert {k.offers[k.candidates[i].offer].accelerator for i in k.pair_c} == {"a100-80gb"}
+    assert k.pruned_by_workload["chat"]["no_capacity"] >= 1
+    none = load_problem_text(TINY_CAPACITY.replace("CAP", "0"))
+    want = plan_dict(solve_problem(none, backend="highspy", solver="highs", time_limit_s=30).plan, "plan")
+    for backend, solver in BACKENDS:
+        plan = plan_dict(solve_problem(loaded, backend=backend, solver=solver, time_limit_s=30).plan, "plan")
+        assert plan["status"] == "optimal", (backend, solver)
+        assert {d["accelerator"] for d in plan["deployments"]} == {"a100-80gb"}
+        assert verify_plan(loaded.problem, loaded.catalog, plan).ok
+        assert plan["objective"]["total"] == pytest.approx(want["objective"]["total"], rel=1e-6), (backend, solver)
+    # within the limit, the deployment stays a candidate
+    ok = load_problem_text(TINY_CAPACITY.replace("CAP", f"{2 * 60000 / MAX_REPLICAS_TO_SERVE:g}"))
+    k = build_coefficients(ok.problem, ok.catalog)
+    assert {k.offers[k.candidates[i].offer].accelerator for i in k.pair_c} == {"a100-80gb", "a10g"}
+
+
+def test_a_measured_capacity_below_the_floor_is_refused():
+    with pytest.raises(InputError) as e:
+        load_problem_text(TINY_CAPACITY.replace("CAP", "1e-9"))
+    text = str(e.value)
+    assert "measurements[1].max_requests_per_s" in text and "write 0" in text
+    load_problem_text(TINY_CAPACITY.replace("CAP", "0"))            # 0: cannot serve, as before

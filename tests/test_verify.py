@@ -604,3 +604,35 @@ def test_a_bound_above_the_plans_cost_and_an_optimal_plan_outside_its_gap_are_fl
     assert kinds(lp, p)[0] == set()
     p["solver"].update(best_bound=total * (1 + 5e-7))
     assert kinds(lp, p)[0] == set()
+
+
+def test_an_optimal_plan_whose_own_bound_is_outside_its_gap_is_flagged(solved):
+    """QA (s20): a plan called optimal whose best bound was edited to 13.7% below its cost, its 'gap'
+    field left alone, verified ok: the gap the cost and the bound imply is checked too."""
+    lp, plan = solved
+    total, asked = plan["objective"]["total"], plan["solver"]["mip_gap"]
+    p = copy.deepcopy(plan)
+    p["status"] = "optimal"
+    p["solver"].update(best_bound=total * (1 - 0.137), gap=asked)
+    _, rep = kinds(lp, p)
+    assert [(v.kind, v.where) for v in rep.violations] == [("solver", "solver.best_bound")]
+    assert "13.7000% apart" in rep.violations[0].message
+    # within the gap asked for (and a bound equal to the cost) is fine
+    p["solver"].update(best_bound=total * (1 - asked / 2))
+    assert kinds(lp, p)[0] == set()
+    p["solver"].update(best_bound=total)
+    assert kinds(lp, p)[0] == set()
+
+
+def test_the_routed_mean_quality_is_over_the_traffic_routed(solved):
+    """QA (s20): a plan routing 20 of a workload's 40 req/s was recomputed a mean quality below every
+    model it routes (the sum over routes divided by the demand); the mean is over the routed traffic."""
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    routes = [r for r in p["routing"] if r["workload"] == p["routing"][0]["workload"]]
+    for r in routes:
+        r["requests_per_s"] /= 2
+    _, rep = kinds(lp, p)
+    quality = [v for v in rep.violations if v.where.endswith(".quality") and v.kind == "kpi"]
+    assert quality == [], [v.message for v in quality]
+    assert any(v.kind == "demand" for v in rep.violations)

@@ -16,7 +16,7 @@ import sys
 from typing import Optional, Sequence
 
 import solver
-from solver.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, FleetoptError, InputError
+from solver.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, FleetoptError, InputError, InputIssue
 
 #: Sub-command modules, in the order ``fleetopt --help`` lists them.
 COMMAND_MODULES = ("validate", "catalog_cmd", "perf_cmd", "solve_cmd", "verify_cmd",
@@ -76,8 +76,15 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
         value = getattr(args, option, None)
         if not value:
             continue
-        for path in ([Path(value) / name for name in folders[option]] if option in (folders or {})
-                     else [value]):
+        folder = option in (folders or {})
+        if folder and Path(value).exists() and not Path(value).is_dir():
+            # once, not once per table the folder would hold (QA s20: nine errors, four of them
+            # about tables a single-period plan never writes)
+            issues.extend([InputIssue(message=f"{flags[option]} names the folder to write tables in, and "
+                                              f"{Path(value).name} is a file, not a folder", file=str(value),
+                                      hint="name a folder (it is created if missing)")])
+            continue
+        for path in ([Path(value) / name for name in folders[option]] if folder else [value]):
             issues.check(check_output_path, path)
     issues.raise_if_any()
 

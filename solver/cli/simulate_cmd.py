@@ -68,7 +68,7 @@ def _chunk(v: str):
 
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a plan under realistic traffic; measure SLO attainment",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.replace("``", "`"), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("problem", metavar="PROBLEM.yaml")
     p.add_argument("plan", metavar="PLAN.json", nargs="?", default=None,
                    help="written by `fleetopt solve --json` (not needed with --tighten)")
@@ -181,6 +181,11 @@ def run_simulate(args) -> int:
     made_for = plan.raw.get("problem")
     if isinstance(made_for, str) and made_for != lp.problem.name:
         print(f"warning: the plan was made for problem {made_for!r}, simulating it for {lp.problem.name!r}",
+              file=console)
+    if lp.problem.measurements:     # (QA s20: an imported Mélange plan read "all SLOs met" on the model's figures)
+        print(f"note: the problem gives {len(lp.problem.measurements)} measured capacities (measurements:); "
+              "the plan was sized on them, but the simulator steps every replica with the performance "
+              "model's times, not the measurements: the result checks the model's view of the plan",
               file=console)
     mismatch = demand_mismatches(plan, _demand_simulated(lp, plan))
     unknown = [d for d in plan.deployments if d.accelerator not in lp.catalog.accelerators

@@ -37,6 +37,16 @@ class Solved:
     result: SolveResult
 
 
+#: the order in which the coefficient builder drops a (deployment, workload) pair, and how the
+#: count of each is worded (QA: "14 quality per request" beside explain's "35 quality below the
+#: target" read as a contradiction; explain counts every reason among the pairs the filters allow)
+FILTER_ORDER = ("model_filter", "quantization_filter", "region_filter", "quality_per_request", "no_capacity")
+FILTER_WORDS = {"model_filter": "by its model list", "quantization_filter": "by its quantization list",
+                "region_filter": "by its region list",
+                "quality_per_request": "below its per-request quality target",
+                "no_capacity": "no capacity within its SLOs (weights, context or latency)"}
+
+
 def unservable_message(k: Coefficients) -> Optional[str]:
     """Why some workload has no candidate at all (so the MIP is infeasible), or None."""
     served = set(k.pair_w.tolist())
@@ -46,14 +56,16 @@ def unservable_message(k: Coefficients) -> Optional[str]:
     parts = []
     for w in missing:
         counts = k.pruned_by_workload.get(w, {})
-        why = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in counts.items() if n)
+        order = sorted(counts, key=lambda r: FILTER_ORDER.index(r) if r in FILTER_ORDER else len(FILTER_ORDER))
+        why = ", ".join(f"{counts[r]} {FILTER_WORDS.get(r, r.replace('_', ' '))}" for r in order if counts[r])
         parts.append(f"{w}: {why or 'no candidate at all'}")
     cmds = [f"{w}: `{k.perf_commands[w]}`" for w in missing if w in k.perf_commands]
     see = ("; the model's figures for each one's nearest deployment (the TTFT and TPOT it reaches at the "
            "lightest load): " + "; ".join(cmds)) if cmds else "; `fleetopt perf` shows why a deployment cannot serve"
     return (f"no allowed deployment can serve workload(s) {', '.join(missing)} within their SLOs "
-            f"and filters ({len(k.offers)} offers considered; combinations dropped per workload - "
-            f"{'; '.join(parts)}). Relax the SLO, quality target or filters, or allow more "
+            f"and filters ({len(k.offers)} offers considered; combinations dropped per workload, each "
+            f"counted once, at the first test it fails, in this order - {'; '.join(parts)}; `fleetopt "
+            f"explain` breaks down why the ones its filters allow cannot serve it). Relax the SLO, quality target or filters, or allow more "
             f"accelerators/regions{see}.")
 
 

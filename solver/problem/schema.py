@@ -451,7 +451,8 @@ class Measurement(Strict):
                                                                   "(without `workload`).")
     output_tokens: Optional[float] = Field(None, gt=0, description="Mean generated length measured, tokens "
                                                                    "(without `workload`).")
-    max_requests_per_s: float = Field(ge=0, description="Highest rate one replica sustains within the SLO; 0 = cannot serve.")
+    max_requests_per_s: float = Field(ge=0, description="Highest rate one replica sustains within the SLO; 0 = cannot serve; "
+                                            "otherwise at least 1e-06 (one request per 11.6 days).")
     ttft_ms: Optional[float] = Field(None, gt=0, description="Measured TTFT at that rate.")
     tpot_ms: Optional[float] = Field(None, gt=0, description="Measured TPOT at that rate.")
     power_w: Optional[float] = Field(None, gt=0, description="Measured power per replica at that rate "
@@ -464,6 +465,18 @@ class Measurement(Strict):
     tpot_slo_ms: Optional[float] = Field(
         None, gt=0, description="TPOT target the rate was measured under (same rule as ttft_slo_ms).")
     source: str = Field("user measurement", description="Where the figure comes from, shown in the plan.")
+
+    @field_validator("max_requests_per_s")
+    @classmethod
+    def _capacity_floor(cls, v: float) -> float:
+        from solver.coefficients import MIN_CAPACITY_RPS
+        if 0 < v < MIN_CAPACITY_RPS:
+            raise ValueError(f"{v:g} req/s per replica is below {MIN_CAPACITY_RPS:g} (one request every "
+                             f"{1 / MIN_CAPACITY_RPS / 86400:.1f} days): such a rate makes the MIP's "
+                             "coefficients unreliable (QA: 1e-9 gave wrong plans called optimal)" + FIX
+                             + "write 0 if the deployment cannot serve this workload, or check the unit "
+                             "(requests per second per replica)")
+        return v
 
     @model_validator(mode="after")
     def _applies(self):

@@ -289,7 +289,7 @@ def format_text(summary: dict, title: str = "") -> str:
                      + (f" ({g['over_context']} longer than the model's context window)"
                         if g.get("over_context") else "")
                      + (f"; SLO held in {100 * g['windows_slo_met']:.0f}% of {g['windows']} "
-                        f"{g['window_s']:g}-s windows" if g.get("windows") else ""))
+                        f"windows of {g['window_s']:.3g} s" if g.get("windows") else ""))
         if not g["meets_slo"] and g.get("by_output_tokens"):
             lines.append(f"  {'':<18}attainment by output length: " + ", ".join(
                 f"<={b['output_tokens_max']} tok {100 * b['attainment']:.1f}%"
