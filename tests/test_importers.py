@@ -271,8 +271,8 @@ def _comparable(doc):
 
 
 def test_melange_readme_forms_are_read(tmp_path):
-    """Mélange's README names the total rate `overall_rate` and describes gpu_info as a list of
-    {name, cost, tputs}: both read as the example's own form, and the list form keeps max_count."""
+    """Mélange's Python API names the total rate `overall_rate` and its README describes gpu_info as a
+    list of {name, cost, tputs}: both read as the example's own form, and the list form keeps max_count."""
     cat = default_catalog()
     want = _comparable(import_melange(MELANGE, catalog=cat).problem)
     rate = json.loads(MELANGE.read_text())["total_request_rate"]
@@ -387,7 +387,7 @@ def _gpu(**a10g):
     (lambda t: _melange_variant(t, gpu_info=_gpu(max_count=2.0)), "write it as 2"),
     (lambda t: _melange_variant(t, gpu_info={}), "or as a list [{\"name\""),
     (lambda t: _melange_variant(t, gpu_info={"A10G": 1.01}), "for example {\"cost\""),
-    (lambda t: _melange_variant(t, total_request_rate=None), "calls it overall_rate"),
+    (lambda t: _melange_variant(t, total_request_rate=None), "the name Mélange's Python API uses"),
     (lambda t: _melange_variant(t, workload_distribution={"d": [[0.5, 0.5]]}), "the value of its 'd' key"),
     (lambda t: _aibrix_variant(t, cost="0.3"), "write it as a number without quotes: 0.3"),
     (lambda t: _aibrix_variant(t, tputs=[]), "one per output length, each a list of numbers, one per input"),
@@ -508,3 +508,232 @@ def test_a_melange_unit_is_one_device_and_the_import_says_so():
     assert any("each Mélange unit is read as one device" in n for n in res.notes)
     # QA s18: a user checking the README's $6.70/h against this tool's $4.68/h was not told why
     assert any("a bucket's traffic may split across GPU types here" in n for n in res.notes)
+
+
+# --- QA import review s20 --------------------------------------------------------------------
+
+BIG = "1" + "0" * 400   # a JSON whole number no float holds (1e400 reads as inf, this as an int)
+
+
+def _raw_variant(tmp_path, source, old, new, name="big.json"):
+    """``source``'s text with ``old`` replaced once by ``new`` (JSON that json.dumps cannot write)."""
+    text = source.read_text()
+    assert text.count(old) >= 1
+    f = tmp_path / name
+    f.write_text(text.replace(old, new, 1))
+    return f
+
+
+@pytest.mark.parametrize("source, old, path", [
+    (MELANGE, "30.0", "total_request_rate"),
+    (MELANGE, "[[2, 1]", "gpu_info.A10G.tputs[0][0]"),
+    (MELANGE, "[[0.2, 0.1]", "workload_distribution[0][0]"),
+    (MELANGE, '"cost": 1.01', "gpu_info.A10G.cost"),
+    (MELANGE, '"cost": 1.01', "gpu_info.A10G.max_count"),
+    (AIBRIX, '"cost": 0.3', "cost"),
+    (AIBRIX, "[[53.46768813782049", "tputs[0][0]"),
+])
+def test_a_whole_number_too_big_for_a_float_names_file_and_field(tmp_path, capsys, source, old, path):
+    """QA s20: a 401-digit whole number gave 'internal error: OverflowError' (exit 1); a max_count
+    of 10^400 imported and broke the solve.  Now exit 2, against the peer file's field."""
+    new = {"total_request_rate": BIG, "gpu_info.A10G.tputs[0][0]": f"[[{BIG}, 1]",
+           "workload_distribution[0][0]": f"[[{BIG}, 0.1]", "gpu_info.A10G.cost": f'"cost": {BIG}',
+           "gpu_info.A10G.max_count": f'"cost": 1.01, "max_count": {BIG}', "cost": f'"cost": {BIG}',
+           "tputs[0][0]": f"[[{BIG}"}[path]
+    f = _raw_variant(tmp_path, source, old, new)
+    argv = (["melange", str(f)] if source == MELANGE
+            else ["aibrix", str(f), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s"])
+    out = tmp_path / "x.yaml"
+    code, err = _import([*argv, "-o", str(out)], capsys)
+    assert code == 2 and f"{f}: {path}: " in err and "a whole number of 401 digits" in err, err
+    assert err.startswith("1 input error") and not out.exists()
+
+
+def test_a_number_of_more_than_4300_digits_is_bad_input(tmp_path, capsys):
+    """Python refuses to read such a whole number at all (a ValueError that is no JSONDecodeError)."""
+    f = _raw_variant(tmp_path, MELANGE, "30.0", "1" + "0" * 5000)
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and f"{f}: holds a whole number of more than 4300 digits" in err
+
+
+@pytest.mark.parametrize("where, key, meant", [
+    ("gpu", "max_cnt", "max_count"), ("gpu", "count", "max_count"),
+    ("top", "total_requests_rate", "total_request_rate"),
+    ("aibrix", "slo", "slos"), ("aibrix", "tput", "tputs")])
+def test_a_near_miss_of_a_read_key_is_an_error(tmp_path, capsys, where, key, meant):
+    """QA s20: 'max_cnt': 0 on a GPU was dropped without a word (the plan had no cap)."""
+    if where == "aibrix":
+        data = json.loads(AIBRIX.read_text())
+        data[key] = 1 if key == "slo" else data.pop("tputs")
+        f = tmp_path / "a.json"
+        f.write_text(json.dumps(data))
+        argv, path = ["aibrix", str(f), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s"], key
+    else:
+        cfg = json.loads(MELANGE.read_text())
+        (cfg["gpu_info"]["A100-80GB"] if where == "gpu" else cfg)[key] = 0
+        f = tmp_path / "m.json"
+        f.write_text(json.dumps(cfg))
+        argv, path = ["melange", str(f)], ("gpu_info.A100-80GB." if where == "gpu" else "") + key
+    code, err = _import([*argv, "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and f"{f}: {path}: key '{key}' is not read: did you mean '{meant}'?" in err, err
+    assert f"fix: rename '{key}' to '{meant}'" in err
+
+
+def test_other_unread_keys_are_one_warning_in_the_output_and_the_problem(tmp_path, capsys):
+    """QA s20: a top-level "slo_ms": 200 and an AIBrix "model" key were dropped silently.  Keys the peer
+    format has but fleetopt does not use: AIBrix's per-cell latencies get a note, 'created' nothing."""
+    cfg = json.loads(MELANGE.read_text())
+    cfg["slo_ms"] = 200
+    cfg["gpu_info"]["A10G"]["note"] = "spot"
+    f = tmp_path / "m.json"
+    f.write_text(json.dumps(cfg))
+    out = tmp_path / "m.yaml"
+    code, err = _import(["melange", str(f), "-o", str(out)], capsys)
+    said = "keys not read, so the plan does not use them: m.json: slo_ms, gpu_info.A10G.note."
+    assert code == 0 and f"warning: {said}" in err and err.count("keys not read") == 1
+    assert f"# warning: {said}" in out.read_text()
+    assert "slice_factor" not in err.split("warning:")[1]   # the format's own key: not listed
+    data = json.loads(AIBRIX.read_text())
+    assert "created" in data
+    data.update(model="llama-3-70b", e2e=[[1.0] * 5] * 8, ttft=[[0.1] * 5] * 8)
+    g = tmp_path / "a.json"
+    g.write_text(json.dumps(data))
+    code, err = _import(["aibrix", str(g), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s",
+                         "-o", str(tmp_path / "a.yaml")], capsys)
+    assert code == 0 and "keys not read, so the plan does not use them: a.json: model." in err
+    assert "note: the profiles' per-cell latencies (e2e, ttft) are not used" in err and "created" not in err
+
+
+def test_a_slice_factor_melange_would_refuse_is_warned_of(tmp_path, capsys):
+    f = _melange_variant(tmp_path, slice_factor="x")
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 0 and "warning: m.json: slice_factor 'x' is not a whole number >= 1" in err
+    code, err = _import(["melange", str(MELANGE), "-o", str(tmp_path / "y.yaml")], capsys)
+    assert code == 0 and "slice_factor" not in err.replace("slices of slice_factor", "")
+
+
+def _profile(tmp_path, name, gpu, **changes):
+    data = json.loads(AIBRIX.read_text())
+    data.update(gpu=gpu, **changes)
+    f = tmp_path / name
+    f.write_text(json.dumps(data))
+    return f
+
+
+def test_aibrix_profiles_with_and_without_slos_are_warned_of(tmp_path, capsys):
+    """QA s20: one profile with slos and one without were merged silently and the description said
+    the SLO held for both (and printed it as a Python dict)."""
+    with_slo = _profile(tmp_path, "a.json", "a10g", slos={"percentile": 99, "e2e": 5.0})
+    without = _profile(tmp_path, "b.json", "l40s")
+    out = tmp_path / "x.yaml"
+    code, err = _import(["aibrix", str(with_slo), str(without), "--rate", "10", "-o", str(out)], capsys)
+    assert code == 0
+    assert ("warning: the SLO p99 e2e <= 5 s is stated in a.json, none in b.json: the plan mixes them as one "
+            "fleet. If b.json was profiled for that SLO too, add the same slos to it") in err
+    desc = yaml.safe_load(out.read_text())["description"]
+    assert "(a.json made for p99 e2e <= 5 s; b.json states no SLO)" in desc and "{" not in desc
+    # both with the same SLO: said once, no warning
+    both = _profile(tmp_path, "c.json", "l40s", slos={"percentile": 99, "e2e": 5.0})
+    code, err = _import(["aibrix", str(with_slo), str(both), "--rate", "10", "-o", str(tmp_path / "y.yaml")], capsys)
+    assert code == 0 and "warning" not in err
+    assert "(profiles were made for p99 e2e <= 5 s)" in yaml.safe_load((tmp_path / "y.yaml").read_text())["description"]
+
+
+def test_aibrix_slos_that_is_not_an_object_is_an_error(tmp_path, capsys):
+    f = _profile(tmp_path, "a.json", "l40s", slos="p99")
+    code, err = _import(["aibrix", str(f), "--rate", "10", "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and f'{f}: slos: slos must be an object of the SLO the profile was made for (got "p99")' in err
+
+
+@pytest.mark.parametrize("tool, change, path, says", [
+    ("melange", {"total_request_rate": 1e12}, "total_request_rate", "total_request_rate is above 1e9"),
+    ("melange", {"gpu_info": "cost"}, "gpu_info.A10G.cost", "cost is above 1e9"),
+    ("aibrix", {"cost": 1e308}, "cost", "cost is above 1e9"),
+])
+def test_the_problems_limits_are_checked_in_the_peer_files_terms(tmp_path, capsys, tool, change, path, says):
+    """QA s20: a rate of 1e12 gave 'workloads[0].demand.requests_per_s: Input should be <= 1e9' and three
+    more such lines of the generated problem; now one issue against the peer file's field."""
+    if tool == "melange":
+        f = (_melange_variant(tmp_path, gpu_info=_gpu(cost=1e308)) if "gpu_info" in change
+             else _melange_variant(tmp_path, **change))
+        argv = ["melange", str(f)]
+    else:
+        f = _aibrix_variant(tmp_path, **change)
+        argv = ["aibrix", str(f), "--rate", "10", "--map", "simulator-llama2-7b-a40=l40s"]
+    code, err = _import([*argv, "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and err.startswith("1 input error") and f"{f}: {path}: {says}" in err, err
+    assert "would be invalid" not in err and "fix: give a positive" in err
+
+
+def test_the_largest_rate_a_problem_takes_imports(tmp_path, capsys):
+    """1e9 req/s is the schema's own bound: at it the import goes through (30 -> 1e9 in the example)."""
+    f = _melange_variant(tmp_path, total_request_rate=1e9)
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 0, err
+
+
+def test_an_aibrix_rate_above_the_limit_is_one_error_against_the_flag(tmp_path, capsys):
+    code, err = _import(["aibrix", str(AIBRIX), "--rate", "1e300", "--map", "simulator-llama2-7b-a40=l40s",
+                         "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and err.startswith("1 input error") and "--rate: --rate is above 1e9 req/s" in err
+
+
+def test_a_tiny_bucket_is_named_and_dropping_it_is_the_first_fix(tmp_path, capsys):
+    """QA s20 (mtiny.json): a share of 1e-7 at 30 req/s is 3e-6 req/s, below the 1e-5 a plan can serve.
+    The message named no file or field and first said to raise the traffic; now dropping that bucket
+    comes first, then the rate that would lift it to 1e-5: 1e-5 / 1e-7 = 100 req/s."""
+    gpus = {n: {**g, "tputs": [*g["tputs"], [1, 1]]} for n, g in json.loads(MELANGE.read_text())["gpu_info"].items()}
+    f = _melange_variant(tmp_path, gpu_info=gpus, workload_distribution=[[0.2, 0.0999999], [0.5, 0.2], [1e-07, 0]])
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and err.startswith("1 input error")
+    assert f"{f}: workload_distribution[2][0]: bucket workload_distribution[2][0] gets 1e-07 of " in err
+    fix = err.split("fix: ")[1]
+    assert fix.index("set its share to 0") < fix.index("raise total_request_rate to at least 100 req/s"), fix
+
+
+def test_a_rate_too_small_for_every_bucket_is_said_of_the_rate(tmp_path, capsys):
+    """1e-9 req/s over the example's shares (smallest 0.1): raise it to 1e-5 / 0.1 = 1e-4 req/s."""
+    f = _melange_variant(tmp_path, total_request_rate=1e-9)
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and err.startswith("1 input error")
+    assert f"{f}: total_request_rate: total_request_rate 1e-09 req/s gives every bucket less than" in err
+    assert "fix: raise total_request_rate to at least 0.0001 req/s" in err
+
+
+@pytest.mark.parametrize("gpu, shown_as", [(None, "null"), (40, "40")])
+def test_an_aibrix_gpu_that_is_not_a_string_says_so(tmp_path, capsys, gpu, shown_as):
+    """QA s20: "gpu": null gave "GPU 'None' has no catalog accelerator ... --map 'None=ID'"."""
+    f = _aibrix_variant(tmp_path, gpu=gpu)
+    code, err = _import(["aibrix", str(f), "--rate", "10", "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and f"{f}: gpu: gpu must be the GPU type's name, a string (got {shown_as})" in err
+    assert "None=ID" not in err and "did you mean" not in err
+
+
+def test_a_map_for_a_name_no_file_has_is_warned_of(tmp_path, capsys):
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(MELANGE), "--map", "A10=a10g", "-o", str(out)], capsys)
+    said = "--map a10=a10g: not used, no GPU in the input files has that name"
+    assert code == 0 and f"warning: {said}" in err and "the files' GPU names: A100-80GB, A10G)" in err
+    assert f"# warning: {said}" in out.read_text()
+
+
+def test_import_notes_say_no_internal_reference_and_state_units_and_bf16(tmp_path, capsys):
+    """QA s20: a note cited 'QA'; AIBrix imports had no note that a unit is one device; neither said
+    that bf16 is assumed."""
+    mel = import_melange(MELANGE, catalog=default_catalog())
+    aib = import_aibrix([AIBRIX], catalog=default_catalog(), total_rate=10,
+                        mapping={"simulator-llama2-7b-a40": "l40s"})
+    assert not any("QA" in n for n in mel.notes + aib.notes)
+    assert any("$6.70/h in its README, $4.68/h here" in n for n in mel.notes)
+    assert any("each AIBrix unit is read as one device" in n for n in aib.notes)
+    for res in (mel, aib):
+        assert any("quantization bf16" in n and "change quantizations:" in n for n in res.notes)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path, capsys):
+    """QA s20: a BOM gave 'Unexpected UTF-8 BOM ... fix: check brackets and commas'."""
+    f = tmp_path / "bom.json"
+    f.write_text(MELANGE.read_text(), encoding="utf-8-sig")
+    assert f.read_bytes()[:3] == b"\xef\xbb\xbf"
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 0, err

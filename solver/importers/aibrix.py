@@ -8,6 +8,14 @@ the ROWS are OUTPUT lengths and the COLUMNS INPUT lengths (``indexes`` is
 Profiles carry no traffic mix, so the caller gives the total rate and either a
 distribution matrix (same orientation as the profiles) or accepts a uniform mix
 over the cells, which the generated problem states in its description.
+
+Keys: ``gpu``, ``cost``, ``tputs``, ``indexes`` are read, and ``slos`` (the
+profiles of one fleet must share it; it is quoted in the description).  AIBrix
+also writes ``created`` (a timestamp: skipped without a word), and per-cell
+latencies such as ``e2e`` and ``ttft``: not used, because ``tputs`` already
+holds the highest rate within the SLO, which the import notes.  Any other key
+is not read: a near-miss of a read key ('tput', 'slo') is an error, the rest are
+listed in one warning, also written into the generated problem's header.
 """
 
 from __future__ import annotations
@@ -19,13 +27,39 @@ from typing import Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_flag_ids,
-                                     check_matrix, check_positive, finish, map_gpu, miscased_keys, problem_skeleton,
-                                     read_json)
-from solver.problem.schema import MAX_TOKENS
+from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Traffic, add_bucket_workload,
+                                     add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
+                                     finish, map_gpu, problem_skeleton, read_json, short, shown, unmatched_map_warning,
+                                     unread_warning)
+from solver.problem.schema import MAX_TOKENS, MAX_USD
 
 #: what a row and a column of an AIBrix matrix stand for (the transpose of Mélange's)
 ROWS_ARE, COLS_ARE = "output length", "input length"
+#: the keys read, and those AIBrix writes that are not (per-cell latencies; the creation time)
+READ_KEYS = ("gpu", "cost", "tputs", "indexes", "slos")
+LATENCY_KEYS = ("e2e", "ttft")
+KNOWN_KEYS = ("created", *LATENCY_KEYS)
+#: units of the targets in ``slos`` (AIBrix's gen_profile flags: latencies in seconds)
+SLO_UNITS = {"e2e": ("<=", "s"), "ttft": ("<=", "s"), "tpot": ("<=", "s"), "tpat": ("<=", "s"),
+             "tput": (">=", "req/s"), "tt": (">=", "tokens/s")}
+
+
+def _plain_number(v: object) -> bool:
+    """Whether ``v`` prints as a number ('5', '0.5'; not true, not 400 digits)."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and abs(v) < 1e20
+
+
+def slo_text(slos: dict) -> str:
+    """``{"percentile": 99, "e2e": 5.0}`` -> 'p99 e2e <= 5 s' (percentile 0 or none: the mean)."""
+    pct = slos.get("percentile")
+    head = "mean" if pct in (None, 0) else f"p{pct:g}" if _plain_number(pct) else f"percentile {json.dumps(pct)}"
+    parts = []
+    for k, v in slos.items():
+        if k == "percentile":
+            continue
+        op, unit = SLO_UNITS.get(k, ("", ""))
+        parts.append(f"{k} {op} {v:g} {unit}" if unit and _plain_number(v) else f"{k} {json.dumps(v)}")
+    return " ".join([head, ", ".join(parts)]).strip()
 
 
 def _json_kind(data: object) -> str:
@@ -46,13 +80,13 @@ def _ticks_ok(idx: object, file: str, col: IssueCollector) -> bool:
         for k, v in enumerate(ticks):
             where = f"indexes[{a}][{k}]"
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= MAX_TOKENS:
-                col.add(f"tick {v!r} is not a token count from 1 to {MAX_TOKENS:,.0f}", file=file, path=where,
-                        hint=fix)
+                col.add(f"tick is not a token count from 1 to {MAX_TOKENS:,.0f} (got {shown(v)})", file=file,
+                        path=where, hint=fix)
             elif v != int(v):
                 col.add(f"tick {v!r} is not a whole token count", file=file, path=where, hint=fix)
             elif k and isinstance(ticks[k - 1], (int, float)) and v <= ticks[k - 1]:
-                col.add(f"tick {v!r} is not above the tick before it ({ticks[k - 1]!r} at indexes[{a}][{k - 1}])",
-                        file=file, path=where, hint=fix)
+                col.add(f"tick {v!r} is not above the tick before it ({shown(ticks[k - 1])} at "
+                        f"indexes[{a}][{k - 1}])", file=file, path=where, hint=fix)
             else:
                 continue
             ok = False
@@ -70,10 +104,16 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
     if not (isinstance(total_rate, (int, float)) and math.isfinite(total_rate) and total_rate > 0):
         raise InputError(InputIssue(message=f"--rate must be a positive number of requests/s (got {total_rate!r})",
                                     hint="for example --rate 30"))
+    if total_rate > MAX_RPS:
+        raise InputError(InputIssue(message=f"--rate is above {short(MAX_RPS)} req/s, the most a problem takes "
+                                            f"(got {total_rate:g}: a unit slip?)", path="--rate",
+                                    hint="give the total requests/s across all cells, e.g. --rate 30"))
     check_flag_ids(catalog, model, region)
     col = IssueCollector()
     mapping = mapping or {}
     profiles = []
+    unread: dict[str, list[str]] = {}
+    latencies: set[str] = set()
     first: dict[str, tuple[str, object]] = {}  # key -> (file, value) of the first profile stating it
 
     def differs(key: str, value: object, file: str, hint: str) -> bool:
@@ -99,7 +139,8 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
                         "every file")
             col.add(f"an AIBrix profile is a JSON object, not {_json_kind(data)}", file=file, hint=hint)
             continue
-        miscased_keys(data, ("gpu", "cost", "tputs", "indexes", "slos"), col, file)
+        unread[file] = check_keys(data, READ_KEYS, col, file, known=KNOWN_KEYS)
+        latencies.update(k for k in LATENCY_KEYS if k in data)
         for key in ("gpu", "cost", "tputs", "indexes"):
             if key not in data:
                 col.add(f"missing key {key!r}", file=file, path=key, hint="is this an AIBrix GPU profile?")
@@ -110,29 +151,45 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
             continue
         if differs("indexes", idx, file, "profiles of one fleet must share the same buckets"):
             continue
-        if data.get("slos"):
-            differs("slos", data["slos"], file, "profiles of one fleet must be made for the same SLO: import "
-                                                "each SLO's profiles on their own, or re-profile for one SLO")
+        slos = data.get("slos")
+        if slos is not None and not isinstance(slos, dict):
+            col.add(f"slos must be an object of the SLO the profile was made for (got {json.dumps(slos)})",
+                    file=file, path="slos", hint='for example "slos": {"percentile": 99, "e2e": 5.0} (e2e in '
+                                                 'seconds), or delete slos')
+            slos = None
+        elif slos:
+            differs("slos", slos, file, "profiles of one fleet must be made for the same SLO: import "
+                                        "each SLO's profiles on their own, or re-profile for one SLO")
         out_ticks, in_ticks = [float(v) for v in idx[0]], [float(v) for v in idx[1]]
         tputs = check_matrix(data["tputs"], len(out_ticks), len(in_ticks), "tputs", file, "tputs", col,
                              rows_are=ROWS_ARE, cols_are=COLS_ARE, shape_of="(the ticks of indexes)",
                              values="the requests/s one unit sustains in that cell within the SLO "
                                     "(0: it cannot serve it)")
         cost = data["cost"]
-        check_positive(cost, "a positive $/hour", "0.3", col, file, "cost")
-        acc = map_gpu(str(data["gpu"]), catalog, mapping, col, file, "gpu")
+        check_positive(cost, "a positive $/hour", "0.3", col, file, "cost", most=MAX_USD)
+        gpu = data["gpu"]
+        if not isinstance(gpu, str) or not gpu.strip():
+            col.add(f"gpu must be the GPU type's name, a string (got {'null' if gpu is None else shown(gpu)})",
+                    file=file, path="gpu",
+                    hint='for example "gpu": "A10G" (--map NAME=ID names its catalog accelerator if need be)')
+            continue
+        acc = map_gpu(gpu, catalog, mapping, col, file, "gpu")
         if acc is not None and any(p[1] == acc for p in profiles):
             col.add(f"two profiles map to accelerator {acc!r}", file=file, path="gpu",
                     hint="map them to distinct ids with --map")
-        profiles.append((file, acc, cost, tputs, str(data["gpu"]), data.get("slos")))
+        profiles.append((file, acc, cost, tputs, gpu, slos or None))
     col.raise_if_any()
     n_out, n_in = len(out_ticks), len(in_ticks)
-    notes = []
+    notes = [ONE_DEVICE_NOTE.format(tool="AIBrix")]
+    if latencies:
+        notes.append(f"the profiles' per-cell latencies ({', '.join(sorted(latencies))}) are not used: tputs "
+                     "already holds each cell's highest rate within the profiles' SLO")
     guessed = [f"{name} -> {acc}" for _, acc, _, _, name, _ in profiles
                if name.strip().lower() not in mapping and name.strip().lower() != acc]
     if guessed:
         notes.append("GPU names read as catalog accelerators: " + ", ".join(guessed)
                      + " (another variant: --map 'NAME=ID')")
+    stated = distribution is not None
     if distribution is None:
         distribution = [[1.0 / (n_out * n_in)] * n_in for _ in range(n_out)]
         notes.append("no distribution given: traffic spread uniformly over the profile's cells")
@@ -145,13 +202,26 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         raise InputError(InputIssue(message=f"distribution sums to {total:.6g}, not 1", file=distribution_file,
                                     path="distribution",
                                     hint="rows are output lengths, columns input lengths; fractions add to 1"))
-    slos = [p[5] for p in profiles if p[5]]
+    with_slo = [Path(p[0]).name for p in profiles if p[5]]
+    without = [Path(p[0]).name for p in profiles if not p[5]]
+    warnings = []
+    made_for = ""
+    if with_slo:
+        slo = slo_text(next(p[5] for p in profiles if p[5]))
+        made_for = f" (profiles were made for {slo})"
+        if without:
+            made_for = (f" ({', '.join(with_slo)} made for {slo}; {', '.join(without)} "
+                        f"state{'s' if len(without) == 1 else ''} no SLO)")
+            one = len(without) == 1
+            warnings.append(f"the SLO {slo} is stated in {', '.join(with_slo)}, none in {', '.join(without)}: the "
+                            f"plan mixes them as one fleet. If {' and '.join(without)} {'was' if one else 'were'} "
+                            f"profiled for that SLO too, add the same slos to {'it' if one else 'them'}; "
+                            "else import each SLO's profiles on their own")
     doc = problem_skeleton(
         name="aibrix-import",
         description=(f"Imported from {len(profiles)} AIBrix profile(s) ({', '.join(p[4] for p in profiles)}); "
                      f"{n_out} output x {n_in} input length cells, {total_rate} req/s. Capacities are the "
-                     f"profiled rates (measurements); SLO values are placeholders"
-                     + (f" (profiles were made for {slos[0]})" if slos else "") + "."),
+                     f"profiled rates (measurements); SLO values are placeholders{made_for}."),
         model=model, region=region, accelerators=sorted(p[1] for p in profiles),
         ttft_ms=ttft_ms, tpot_ms=tpot_ms)
     cells = {}
@@ -166,4 +236,9 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         add_gpu_profile(doc, accelerator=acc, region=region, usd_per_hour=cost, provider="aibrix",
                         cost_source=f"AIBrix profile {name}: cost", cells=cells, tputs=tputs,
                         cell_source=f"AIBrix profile {name}: tputs[{{r}}][{{c}}] (row = output length)")
-    return finish(doc, notes)
+    traffic = Traffic(rate=total_rate, rate_file=None, rate_field="--rate",
+                      dist_file=distribution_file if stated else None, dist_field="distribution", shares=dist,
+                      cells={wid: oi for oi, wid in cells.items()})
+    warnings += [unread_warning(unread, "gpu, cost, tputs, indexes and slos"),
+                 unmatched_map_warning(mapping, [p[4] for p in profiles])]
+    return finish(doc, notes, traffic, warnings)

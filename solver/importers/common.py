@@ -3,20 +3,28 @@ and writing the generated problem."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import yaml
 
 from solver.catalog import Catalog
 from solver.catalog.gpu_names import accelerator_for_name
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
-from solver.problem.schema import MIN_RPS
+from solver.problem.schema import MIN_RPS, Demand
 from solver.yamlio import note_input
 
+#: a workload's demand, at most (req/s): read from the problem schema, so that the importers refuse
+#: in the peer file's terms exactly what the generated problem's validation would refuse
+MAX_RPS = next(m.le for m in Demand.model_fields["requests_per_s"].metadata if hasattr(m, "le"))
+#: a key of a peer file this close to a key the importer reads (difflib ratio, lower case) is taken
+#: for a misspelling of it ('max_cnt', 'count' for 'max_count'): 0.7 keeps 'tpot' (0.67 to 'tputs')
+#: a key of its own
+NEAR_MISS = 0.7
 
 
 @dataclass
@@ -64,7 +72,8 @@ def read_json(path: str | Path, *, dir_hint: str = "name a JSON file inside it")
         raise InputError(InputIssue(message="is a directory, not a file", file=str(p), hint=dir_hint))
     note_input(p)
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"), object_pairs_hook=_Pairs)
+        # utf-8-sig: a byte-order mark (some Windows editors write one) is not part of the JSON
+        raw = json.loads(p.read_text(encoding="utf-8-sig"), object_pairs_hook=_Pairs)
         repeated: list[str] = []
         data = _objects(raw, "", repeated)
     except OSError as exc:
@@ -77,6 +86,9 @@ def read_json(path: str | Path, *, dir_hint: str = "name a JSON file inside it")
                                     hint="check brackets and commas near this line")) from None
     except RecursionError:
         raise InputError(InputIssue(message="JSON nested too deeply", file=str(p), hint="give a JSON file")) from None
+    except ValueError:  # Python refuses to read a whole number of more than 4300 digits
+        raise InputError(InputIssue(message="holds a whole number of more than 4300 digits", file=str(p),
+                                    hint="write numbers of a usable size (a rate, a price, a count)")) from None
     if repeated:
         raise InputError([InputIssue(message="key given twice in one object (JSON keeps only the last)",
                                      file=str(p), path=k, hint="keep one entry per key: delete or rename the other")
@@ -119,14 +131,58 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
     return cand
 
 
-def miscased_keys(obj: dict, keys, col: IssueCollector, file: str, path: str = "") -> None:
-    """An issue for each key of ``obj`` that is one of ``keys`` in other letter case ('Cost' for
-    'cost'): the peer tools read their keys in lower case, so the value would be missed (QA: 'Cost'
-    gave only "missing cost", without naming the key that was there)."""
+def check_keys(obj: dict, read, col: IssueCollector, file: str, path: str = "", known=()) -> list[str]:
+    """The keys of ``obj`` the importer neither reads (``read``) nor knows as the peer format's own
+    (``known``: read by the peer tool, not by fleetopt), as field paths, for one warning.  A key that
+    is a read key in other letter case ('Cost': the peer tools read lower case) or a near-miss of one
+    ('max_cnt') is an issue instead: its value would be dropped and the plan would ignore what the
+    user meant."""
+    unread = []
     for k in obj:
-        if isinstance(k, str) and k not in keys and k.lower() in keys and k.lower() not in obj:
-            col.add(f"key {k!r} is not read: keys are lower case ({k.lower()!r})",
-                    file=file, path=f"{path}.{k}" if path else k, hint=f"rename {k!r} to {k.lower()!r}")
+        if k in read or k in known:
+            continue
+        where = f"{path}.{k}" if path else k
+        if k.lower() in read and k.lower() not in obj:
+            col.add(f"key {k!r} is not read: keys are lower case ({k.lower()!r})", file=file, path=where,
+                    hint=f"rename {k!r} to {k.lower()!r}")
+            continue
+        near = difflib.get_close_matches(k.lower(), list(read), n=1, cutoff=NEAR_MISS)
+        if near:
+            col.add(f"key {k!r} is not read: did you mean {near[0]!r}?", file=file, path=where,
+                    hint=f"rename {k!r} to {near[0]!r} (or delete it if it is not meant as {near[0]})")
+            continue
+        unread.append(where)
+    return unread
+
+
+def unread_warning(unread: dict[str, list[str]], read: str) -> Optional[str]:
+    """One warning naming, per file, the keys no part of the import read; ``read`` says what is."""
+    listed = "; ".join(f"{Path(f).name}: {', '.join(keys)}" for f, keys in unread.items() if keys)
+    if not listed:
+        return None
+    return (f"keys not read, so the plan does not use them: {listed}. The plan is built from {read}, plus "
+            f"the flags (--model, --region, --ttft-ms, --tpot-ms): delete these keys, or if they matter, "
+            f"write what they mean into the generated problem")
+
+
+def unmatched_map_warning(mapping: dict[str, str], names: list[str]) -> Optional[str]:
+    """A warning for each --map NAME=ID whose NAME no input GPU has (it would change nothing)."""
+    have = {n.strip().lower() for n in names}
+    missed = [k for k in mapping if k not in have]
+    if not missed:
+        return None
+    return (f"--map {', '.join(f'{k}={mapping[k]}' for k in missed)}: not used, no GPU in the input files has "
+            f"{'that name' if len(missed) == 1 else 'those names'} (names match in any letter case; the files' "
+            f"GPU names: {', '.join(sorted(set(names)))})")
+
+
+#: notes that hold for every import
+ONE_DEVICE_NOTE = ("each {tool} unit is read as one device of its catalog accelerator (its power, hosting and "
+                   "device counts are one GPU's): a unit that is a multi-GPU instance is not modelled as such "
+                   "(profile one GPU per unit)")
+BF16_NOTE = ("every workload and measurement is written for quantization bf16 (the peer files do not say "
+             "which format was profiled): if the profiles ran another one, change quantizations: in the "
+             "workloads and quantization: in the measurements to its id (`fleetopt catalog list quantization`)")
 
 
 def spelled_number(v: Any) -> Optional[str]:
@@ -141,22 +197,53 @@ def spelled_number(v: Any) -> Optional[str]:
     return text if math.isfinite(x) else None
 
 
-def positive_number(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+def as_number(v: Any) -> Optional[float]:
+    """``v`` as a finite float, else None: not a number (true/false is not one), NaN, infinite, or a
+    whole number too large for a float (JSON allows 400 digits; converting them raises)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        x = float(v)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
 
 
-def check_positive(v: Any, what: str, example: str, collector: IssueCollector, file: str, path: str) -> None:
-    """An issue unless ``v`` is a finite number above 0; ``what`` says what it is ('a positive $/hour')."""
-    if positive_number(v):
+def shown(v: Any) -> str:
+    """``repr(v)``, but a whole number of more than 20 digits by its length (a message stays readable)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 20:
+        return f"a whole number of {len(str(abs(v)))} digits"
+    return repr(v)
+
+
+def short(x: float) -> str:
+    """1e9 as '1e9' (not '1e+09')."""
+    return f"{x:g}".replace("e+0", "e").replace("e+", "e")
+
+
+def check_positive(v: Any, what: str, example: str, collector: IssueCollector, file: str, path: str,
+                   most: Optional[float] = None) -> None:
+    """An issue unless ``v`` is a finite number above 0 and at most ``most``; ``what`` says what it is
+    ('a positive $/hour').  ``most`` is the generated problem's own limit, checked here so that it is
+    reported once, in the peer file's terms."""
+    x = as_number(v)
+    if x is not None and x > 0 and (most is None or x <= most):
         return
     text, key = spelled_number(v), path.rsplit(".", 1)[-1]
+    too_big = (x is not None and x > 0) or (x is None and isinstance(v, int) and not isinstance(v, bool) and v > 0)
     if v is None:
         collector.add(f"missing {key}: {what}", file=file, path=path, hint=f"add it as a number, e.g. {example}")
+    elif too_big and most is not None:
+        collector.add(f"{key} is above {short(most)}, the most a problem takes (got {shown(v)}: a unit slip?)",
+                      file=file, path=path, hint=f"give {what} of at most {short(most)}, e.g. {example}")
+    elif too_big:
+        collector.add(f"{key} is too large for a number (got {shown(v)})", file=file, path=path,
+                      hint=f"give {what}, e.g. {example}")
     elif text is not None and float(text) > 0:
         collector.add(f"{key} must be {what} (got the string {v!r})", file=file, path=path,
                       hint=f"write it as a number without quotes{' or $' if '$' in v else ''}: {text}")
     else:
-        collector.add(f"{key} must be {what} (got {v!r})", file=file, path=path,
+        collector.add(f"{key} must be {what} (got {shown(v)})", file=file, path=path,
                       hint=f"give a number above 0, e.g. {example}")
 
 
@@ -233,14 +320,15 @@ def check_matrix(m: Any, rows: int | None, cols: int | None, what: str, file: st
     for i, r in enumerate(m):
         row = []
         for j, v in enumerate(r):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            x = as_number(v)
+            if x is None or x < 0:
                 text = spelled_number(v)
                 hint = (f"write it as a number without quotes: {text}" if text is not None and float(text) >= 0
                         else f"each entry is {values}")
-                collector.add(f"{what}[{i}][{j}] must be a finite number >= 0 (got {v!r})",
+                collector.add(f"{what}[{i}][{j}] must be a finite number >= 0 (got {shown(v)})",
                               file=file, path=f"{path}[{i}][{j}]", hint=hint)
                 return None
-            row.append(float(v))
+            row.append(x)
         out.append(row)
     return out
 
@@ -312,21 +400,53 @@ def unservable_warning(doc: dict) -> Optional[str]:
             f"{'it' if one else 'them'} is added")
 
 
-def finish(doc: dict, notes: list[str]) -> ImportResult:
+@dataclass
+class Traffic:
+    """Where the generated demand comes from, so that a bucket too small to plan for is named by
+    the peer file's field ('workload_distribution[2][0]' of m.json), not by a workload id."""
+
+    rate: float
+    rate_file: Optional[str]   # None: the rate is a flag
+    rate_field: str            # 'total_request_rate', '--rate'
+    dist_file: Optional[str]   # None: no file (AIBrix' default uniform mix)
+    dist_field: str            # 'workload_distribution', 'distribution'
+    shares: list[list[float]]
+    cells: dict                # workload id -> (row, column) of shares
+
+
+def _tiny_buckets(doc: dict, traffic: Traffic) -> list[InputIssue]:
+    """An issue per bucket whose demand is below MIN_RPS (one for the rate if every bucket is)."""
+    rates = {w["id"]: w["demand"]["requests_per_s"] for w in doc["workloads"]}
+    tiny = [w for w, r in rates.items() if r < MIN_RPS]
+    if not tiny:
+        return []
+    t = traffic
+    need = MIN_RPS / min(t.shares[r][c] for r, c in (t.cells[w] for w in tiny))
+    raise_rate = f"raise {t.rate_field} to at least {need:.3g} req/s"
+    if len(tiny) == len(rates):
+        return [InputIssue(message=f"{t.rate_field} {t.rate:g} req/s gives every bucket less than {MIN_RPS:g} "
+                                   f"req/s, the smallest demand a plan can serve (largest: {max(rates.values()):.3g}"
+                                   " req/s)", file=t.rate_file, path=t.rate_field, hint=raise_rate)]
+    issues = []
+    for wid in tiny:
+        r, c = t.cells[wid]
+        issues.append(InputIssue(
+            message=f"bucket {t.dist_field}[{r}][{c}] gets {t.shares[r][c]:.3g} of {t.rate_field} {t.rate:g} req/s = "
+                    f"{rates[wid]:.3g} req/s, less than {MIN_RPS:g} req/s, the smallest demand a plan can serve",
+            file=t.dist_file, path=f"{t.dist_field}[{r}][{c}]",
+            hint=f"drop or merge that bucket: set its share to 0, adding it to a neighbouring bucket's share so that "
+                 f"the shares still sum to 1; or, if the traffic really is larger, {raise_rate}"))
+    return issues
+
+
+def finish(doc: dict, notes: list[str], traffic: Traffic, warnings: Sequence[Optional[str]] = ()) -> ImportResult:
+    """The import's result; ``warnings`` (None: nothing to say) precede what the problem itself warns of."""
     doc.pop("_slo")
     doc.pop("_model")
-    rates = {w["id"]: w["demand"]["requests_per_s"] for w in doc["workloads"]}
-    tiny = sorted(w for w, r in rates.items() if 0 < r < MIN_RPS)
+    tiny = _tiny_buckets(doc, traffic)
     if tiny:
-        total = sum(rates.values())
-        need = total * MIN_RPS / min(rates[w] for w in tiny)
-        raise InputError(InputIssue(
-            f"{len(tiny)} traffic bucket(s) get less than {MIN_RPS:g} req/s, the smallest demand a plan can "
-            f"serve ({', '.join(tiny[:3])}{' ...' if len(tiny) > 3 else ''}: {rates[tiny[0]]:.3g} req/s of a "
-            f"total {total:.3g})", path="total request rate",
-            hint=f"raise the total rate (Melange total_request_rate, AIBrix --rate) to at least {need:.3g} "
-                 "req/s, or leave those buckets out of the distribution"))
+        raise InputError(tiny)
     if not doc["fleet"]["availability"]:
         del doc["fleet"]["availability"]
-    warning = unservable_warning(doc)
-    return ImportResult(problem=doc, notes=notes, warnings=[warning] if warning else [])
+    said = [w for w in (*warnings, unservable_warning(doc)) if w]
+    return ImportResult(problem=doc, notes=[*notes, BF16_NOTE], warnings=said)

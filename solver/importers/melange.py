@@ -5,10 +5,16 @@ Format (data only, see its README): ``gpu_info`` maps a GPU type to ``cost``
 input bucket i x output bucket j within the SLO; 0 = cannot meet the SLO),
 optionally ``max_count`` (the README's other form, a list of ``{name, cost,
 tputs}`` objects, is read too); ``workload_distribution`` (R x C fractions
-summing to 1); ``total_request_rate`` (req/s; ``overall_rate``, the README's
-name, is read as the same key); ``slice_factor`` (Mélange's own
-discretisation: a solver setting, ignored here because fleetopt lets a bucket's
-traffic split continuously across GPU types, which is never worse).
+summing to 1); ``total_request_rate`` (req/s; ``overall_rate``, the name of
+MelangeSolver's Python argument, is read as the same key); ``slice_factor``
+(Mélange's own discretisation: a solver setting, not read here because fleetopt
+lets a bucket's traffic split continuously across GPU types, which is never
+worse; a value Mélange would refuse is warned of).
+
+Keys: those above are the format's.  Any other key is not read: one that is a
+near-miss of a read key ('max_cnt', 'count' for ``max_count``) is an error (its
+value would be dropped), the rest are listed in one warning, also written into
+the generated problem's header.
 
 Each bucket with traffic becomes a workload; each (GPU, bucket) profile becomes
 a measurement; each GPU type an hourly offer.  Bucket token bounds are not in
@@ -25,17 +31,24 @@ from typing import Any, Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (ImportResult, add_bucket_workload, add_gpu_profile, check_flag_ids,
-                                     check_matrix, check_positive, finish, map_gpu, miscased_keys, problem_skeleton,
-                                     read_json)
-from solver.problem.schema import MAX_TOKENS
+from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Traffic, add_bucket_workload,
+                                     add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
+                                     finish, map_gpu, problem_skeleton, read_json, shown, unmatched_map_warning,
+                                     unread_warning)
+from solver.problem.schema import MAX_TOKENS, MAX_USD
 
 #: Bucket edges from Mélange's README example (tokens).
 README_EDGES = [1, 25, 100, 250]
 #: what a row and a column of Mélange's matrices stand for
 ROWS_ARE, COLS_ARE = "input-length bucket", "output-length bucket"
-#: the total rate's key: example.json's name, then the one Mélange's README uses
+#: the total rate's key: the name of example.json and Mélange's README, then of its Python API
 RATE_KEYS = ("total_request_rate", "overall_rate")
+#: the keys read: at the top, and of one GPU type (the list form adds "name")
+TOP_KEYS = ("gpu_info", "workload_distribution", *RATE_KEYS)
+GPU_KEYS = ("cost", "tputs", "max_count")
+#: max_count, at most: the problem schema sets no bound, but a cap of more devices than any fleet
+#: has is no cap, and one beyond a float (10^400) broke the solve
+MAX_COUNT = 10 ** 9
 
 
 def _rate_key(data: dict, col: IssueCollector) -> str:
@@ -43,8 +56,8 @@ def _rate_key(data: dict, col: IssueCollector) -> str:
     given = [k for k in RATE_KEYS if k in data]
     if not given:
         col.add("missing key 'total_request_rate'", path="total_request_rate",
-                hint="add total_request_rate (Mélange's README calls it overall_rate): the requests/s "
-                     "across all buckets")
+                hint="add total_request_rate: the requests/s across all buckets (overall_rate, the name "
+                     "Mélange's Python API uses, is read too)")
         return RATE_KEYS[0]
     if len(given) == 2 and data[given[0]] != data[given[1]]:
         col.add(f"total_request_rate {data[given[0]]!r} and overall_rate {data[given[1]]!r} differ "
@@ -115,7 +128,12 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
     if not isinstance(data, dict):
         raise InputError(InputIssue(message="a Mélange config is a JSON object", file=file,
                                     hint="expected keys gpu_info, workload_distribution, total_request_rate"))
-    miscased_keys(data, ("gpu_info", "workload_distribution", "total_request_rate", "overall_rate"), col, file)
+    unread = check_keys(data, TOP_KEYS, col, file, known=("slice_factor",))
+    warnings = []
+    sf = data.get("slice_factor", 1)
+    if isinstance(sf, bool) or not isinstance(sf, int) or sf < 1:
+        warnings.append(f"{Path(file).name}: slice_factor {shown(sf)} is not a whole number >= 1, which Mélange "
+                        "would refuse; fleetopt does not use slice_factor, so the plan is unaffected")
     rate_key = _rate_key(data, col)
     for key, hint in (("gpu_info", "add gpu_info: GPU name -> {cost, tputs} (is this a Mélange solver config?)"),
                       ("workload_distribution", "add workload_distribution: the fraction of the requests per "
@@ -125,7 +143,7 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
     col.raise_if_any()
     check_flag_ids(catalog, model, region)
     rate = data[rate_key]
-    check_positive(rate, "a positive number of requests/s", "30", col, file, rate_key)
+    check_positive(rate, "a positive number of requests/s", "30", col, file, rate_key, most=MAX_RPS)
     dist = check_matrix(data["workload_distribution"], None, None, "workload_distribution", file,
                         "workload_distribution", col, rows_are=ROWS_ARE, cols_are=COLS_ARE,
                         values="the fraction of the requests in that bucket (0 for none)")
@@ -147,20 +165,23 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
             col.add(f"must be an object with cost and tputs (got {json.dumps(info)})", path=p,
                     hint='for example {"cost": 1.01, "tputs": [[2, 1], [5, 2]]}')
             continue
-        miscased_keys(info, ("cost", "tputs", "max_count"), col, file, p)
+        unread += check_keys(info, GPU_KEYS + (("name",) if p.startswith("gpu_info[") else ()), col, file, p)
         cost = info.get("cost")
-        check_positive(cost, "a positive $/hour", "1.01", col, file, p + ".cost")
+        check_positive(cost, "a positive $/hour", "1.01", col, file, p + ".cost", most=MAX_USD)
         tputs = check_matrix(info.get("tputs"), rows, cols, "tputs", file, p + ".tputs", col,
                              rows_are=ROWS_ARE, cols_are=COLS_ARE, shape_of="(the shape of workload_distribution)",
                              values="the requests/s one unit sustains in that bucket within the SLO "
                                     "(0: it cannot serve it)")
         max_count = info.get("max_count")
+        fix_count = ("give the most units of this GPU type that can be had, a whole number such as 1 or 2, or "
+                     "leave max_count out for no cap")
         if max_count is not None and (isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 0):
-            whole = isinstance(max_count, float) and max_count.is_integer() and max_count >= 0
-            col.add(f"max_count must be a whole number >= 0 (got {max_count!r})", path=p + ".max_count",
-                    hint=(f"write it as {int(max_count)}" if whole else
-                          "give the most units of this GPU type that can be had, a whole number such as 1 "
-                          "or 2, or leave max_count out for no cap"))
+            whole = isinstance(max_count, float) and max_count.is_integer() and 0 <= max_count <= MAX_COUNT
+            col.add(f"max_count must be a whole number >= 0 (got {shown(max_count)})", path=p + ".max_count",
+                    hint=f"write it as {int(max_count)}" if whole else fix_count)
+        elif max_count is not None and max_count > MAX_COUNT:
+            col.add(f"max_count is above {MAX_COUNT:,}, more units than any fleet has (got {shown(max_count)})",
+                    path=p + ".max_count", hint=fix_count)
         if acc is not None and acc in [v[0] for v in profiles.values()]:
             col.add(f"two GPU types map to accelerator {acc!r}", path=p,
                     hint="map them to distinct ids with --map")
@@ -181,12 +202,10 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         ttft_ms=ttft_ms, tpot_ms=tpot_ms)
     notes = ["bucket token lengths are midpoints of "
              + ("the given edges" if input_edges or output_edges else "Mélange's README example bounds"),
-             "each Mélange unit is read as one device of its catalog accelerator (its power, hosting and "
-             "device counts are one GPU's): a unit that is a multi-GPU instance is not modelled as such "
-             "(profile one GPU per unit)",
+             ONE_DEVICE_NOTE.format(tool="Mélange"),
              "a bucket's traffic may split across GPU types here (Mélange assigns it in slices of "
              "slice_factor), so the plan can cost less than Mélange's answer for the same file "
-             "(QA: its README example, $6.70/h there, is $4.68/h here)"]
+             "(Mélange's example config: $6.70/h in its README, $4.68/h here)"]
     guessed = [f"{name} -> {acc}" for name, (acc, *_rest) in sorted(profiles.items())
                if name.strip().lower() not in mapping and name.strip().lower() != acc]
     if guessed:
@@ -207,4 +226,8 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         if max_count is not None:
             doc["fleet"]["availability"].append({"accelerator": acc, "region": region,
                                                  "max_devices": int(max_count)})
-    return finish(doc, notes)
+    traffic = Traffic(rate=rate, rate_file=file, rate_field=rate_key, dist_file=file,
+                      dist_field="workload_distribution", shares=dist, cells={wid: ij for ij, wid in wids.items()})
+    warnings += [unread_warning({file: unread}, "gpu_info, workload_distribution and " + rate_key),
+                 unmatched_map_warning(mapping, list(profiles))]
+    return finish(doc, notes, traffic, warnings)
