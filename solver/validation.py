@@ -115,6 +115,14 @@ _FRIENDLY = {
 FIX = " | fix: "
 
 
+def shown(v) -> str:
+    """``repr(v)``, but a whole number of more than 20 digits by its length (a message stays readable:
+    YAML and JSON read a 400-digit number as a Python int)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 20:
+        return f"a whole number of {len(str(abs(v)))} digits"
+    return repr(v)
+
+
 def _shape_hint(typ: str, model: Type[BaseModel], loc: tuple, given: Any) -> str | None:
     """How to write a value of the right shape where a mapping or a list was expected."""
     if typ == "list_type":
@@ -163,7 +171,7 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
         elif "input" in err and typ not in ("missing",):
             given = err["input"]
             if not isinstance(given, (dict, list)) and "(got " not in msg:
-                msg = f"{msg} (got {given!r})"
+                msg = f"{msg} (got {shown(given)})"
             ctx = err.get("ctx") or {}
             if "expected" in ctx:
                 hint = f"use one of {ctx['expected']}"

@@ -447,3 +447,35 @@ def test_a_quality_target_written_as_a_fraction_is_refused():
     assert errors_of(GOOD.replace("min_score: 60", "min_score: 1"))
     for fine in ("min_score: 0", "min_score: 1.5", "min_score: 60"):
         assert load_problem_text(GOOD.replace("min_score: 60", fine), file="p.yaml")
+
+
+def test_a_whole_number_of_hundreds_of_digits_is_an_input_error_shown_by_its_length():
+    """QA (s20): YAML reads a 401-digit number as a Python int; as an availability cap it passed the
+    schema and the solve died of OverflowError (exit 1); as a rate the error printed all 401 digits."""
+    from solver.errors import InputError
+    from solver.problem.load import load_problem_text
+    big = 10 ** 400
+    text = PROBLEM_WITH_AVAILABILITY.replace("MAXDEV", str(big))
+    with pytest.raises(InputError) as e:
+        load_problem_text(text)
+    msg = str(e.value)
+    assert "fleet.availability[0].max_devices" in msg and "a whole number of 401 digits" in msg
+    assert str(big) not in msg
+    load_problem_text(PROBLEM_WITH_AVAILABILITY.replace("MAXDEV", "1000000000"))    # the largest cap
+
+
+PROBLEM_WITH_AVAILABILITY = """
+schema_version: 1
+name: big-cap
+workloads:
+  - id: chat
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 500, distribution: fixed}
+    output_tokens: {mean: 200, distribution: fixed}
+    slo: {ttft_ms: 1000, tpot_ms: 50}
+fleet:
+  regions: [virginia]
+  availability:
+    - {accelerator: h100-sxm, max_devices: MAXDEV}
+objective: {horizon_months: 12}
+"""

@@ -17,6 +17,7 @@ from solver.catalog.gpu_names import accelerator_for_name
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
 from solver.problem.schema import MIN_RPS, Demand
 from solver.yamlio import note_input
+from solver.validation import shown  # noqa: F401 - the importers show numbers as the problem loader does
 
 #: a workload's demand, at most (req/s): read from the problem schema, so that the importers refuse
 #: in the peer file's terms exactly what the generated problem's validation would refuse
@@ -207,13 +208,6 @@ def as_number(v: Any) -> Optional[float]:
     except OverflowError:
         return None
     return x if math.isfinite(x) else None
-
-
-def shown(v: Any) -> str:
-    """``repr(v)``, but a whole number of more than 20 digits by its length (a message stays readable)."""
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 20:
-        return f"a whole number of {len(str(abs(v)))} digits"
-    return repr(v)
 
 
 def short(x: float) -> str:

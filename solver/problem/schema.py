@@ -36,6 +36,9 @@ PROFILE_PEAK_TOL = 1e-3
 #: a price or cost per unit (device-hour, device, tonne), at most: beyond it is a typo or unit slip,
 #: and its products with hours and devices overflow (limits such as budgets may be larger)
 MAX_USD = 1e9
+#: a count of devices (a cap, an owned fleet, a rented unit), at most: more than any fleet holds, and
+#: a whole number of hundreds of digits (YAML reads one) would overflow the float arrays
+MAX_DEVICES = 10 ** 9
 
 
 def nonempty_filter(v):
@@ -141,7 +144,7 @@ class Demand(Strict):
     growth_rate_per_period: Optional[float] = Field(
         None, gt=-1, le=10, description="Multi-period plans: compound growth per period (0.25 = +25 % a period; "
                                         "at most 10, i.e. x11 a period).")
-    start_period: int = Field(0, ge=0, description="Multi-period plans: first period with demand.")
+    start_period: int = Field(0, ge=0, le=1000, description="Multi-period plans: first period with demand.")
 
     @model_validator(mode="after")
     def _one_growth(self):
@@ -198,7 +201,7 @@ class Availability(Strict):
 
     accelerator: str = Field(description="Accelerator id it limits.")
     region: Optional[str] = Field(None, description="Region id it limits (default: all regions together).")
-    max_devices: int = Field(ge=0, description="Most devices the plan may obtain (rent or buy; owned devices "
+    max_devices: int = Field(ge=0, le=MAX_DEVICES, description="Most devices the plan may obtain (rent or buy; owned devices "
                                                "in fleet.existing are not counted).")
     acquisition: Optional[list[Acquisition]] = Field(None, description="Modes it limits (default: all).")
 
@@ -232,7 +235,7 @@ class ExistingDevices(Strict):
 
     accelerator: str = Field(description="Accelerator id of the owned devices.")
     region: str = Field(description="Region id where they are installed.")
-    devices: int = Field(ge=1, description="Number of owned devices.")
+    devices: int = Field(ge=1, le=MAX_DEVICES, description="Number of owned devices.")
     age_years: float = Field(0.0, ge=0, description="Their age at the start, years (multi-period plans: "
                                                     "their remaining book value for resale, each entry at its "
                                                     "own age; an accelerator owned at several ages is one "
@@ -254,7 +257,7 @@ class CustomOffer(Strict):
                                                               "counted under this mode).")
     usd_per_device_hour: float = Field(gt=0, le=MAX_USD, description="All-in price per device-hour, USD "
                                        "(for purchase: an hourly rate, no capex or lead time).")
-    devices_per_instance: int = Field(1, ge=1, description="Devices per rented unit (a replica never spans two).")
+    devices_per_instance: int = Field(1, ge=1, le=1024, description="Devices per rented unit (a replica never spans two).")
     provider: str = Field("custom", description="Name shown in the plan (fleet.providers does not filter "
                                                 "custom offers).")
     source: str = Field("user", description="Where the price comes from, shown in the plan.")
@@ -413,7 +416,7 @@ class SolverOptions(Strict):
     time_limit_s: float = Field(60.0, gt=0, description="Wall-clock limit of a solve, seconds.")
     mip_gap: float = Field(1e-4, ge=0, lt=1, description="Relative optimality gap at which the search stops "
                                                          "(1e-4 = 0.01 %).")
-    threads: Optional[int] = Field(None, ge=1, description=(
+    threads: Optional[int] = Field(None, ge=1, le=4096, description=(
         "Solver threads (default: the solver's own). HiGHS keeps the count of its first run in a "
         "process (a notebook, a sweep worker): later runs there get that count."))
 
@@ -445,7 +448,7 @@ class Measurement(Strict):
     accelerator: str = Field(description="Accelerator id measured.")
     model: str = Field(description="Model id measured.")
     quantization: str = Field("bf16", description="Quantization id measured.")
-    tensor_parallel: int = Field(1, ge=1, description="Devices per replica in the measurement.")
+    tensor_parallel: int = Field(1, ge=1, le=1024, description="Devices per replica in the measurement.")
     workload: Optional[str] = Field(None, description="Workload id it applies to (default: any with the same token lengths).")
     input_tokens: Optional[float] = Field(None, gt=0, description="Mean prompt length measured, tokens "
                                                                   "(without `workload`).")
