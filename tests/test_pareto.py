@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -339,3 +340,42 @@ def test_the_carbon_png_puts_each_plan_at_its_own_co2():
     assert list(fig.axes[0].lines[0].get_xdata()) == pytest.approx([1.944, 1.844, 1.44, 1.44])
     assert fig.axes[0].get_xlabel().startswith("CO2 of the plan, tonnes")
     assert [_drawn_at(fig, 1.9), _drawn_at(fig, 1.6)] == pytest.approx([5103.0, 5500.0])
+
+
+# ---------------------------------------------------------------------- weakly dominated points
+def test_weakly_dominated_points_are_flagged_kept_in_the_json_and_left_off_the_table_and_plot():
+    """QA: `pareto t2.yaml --versus ttft` gave x1, x0.5038 and x0.2538 all at $113,015 with the same
+    fleet: the two looser ones cost no less than x0.2538 and are looser, so they are weakly
+    dominated by it.  Points (factor, $/month): 1 $100, 0.5 $100, 0.25 $100, 0.125 $150, 0.0625
+    $400: on the front 0.25, 0.125, 0.0625; 1 and 0.5 dominated by #2 (the 0.25 point)."""
+    f = _front("ttft", [1.0, 0.5, 0.25, 0.125, 0.0625], [100.0, 100.0, 100.0, 150.0, 400.0])
+    assert [p.on_front for p in f.points] == [False, False, True, True, True]
+    assert [p.dominated_by for p in f.points] == [2, 2, None, None, None]
+    d = json.loads(json.dumps(f.to_dict()))
+    assert len(d["points"]) == 5                           # nothing computed is lost
+    assert [p["dominated_by"] for p in d["points"]] == [2, 2, None, None, None]
+    text = f.table_text()
+    assert "(3 of 5 points," in text
+    rows = [ln.split()[0] for ln in text.splitlines()[3:6]]
+    assert rows == ["2", "3", "4"]
+    assert ("2 points left out as weakly dominated (another point has a tighter or equal target at no more "
+            "cost, within the MIP gap): #0 (x1, 100 USD/month) by #2 (x0.25, 100 USD/month), #1 (x0.5, 100 "
+            "USD/month) by #2 (x0.25, 100 USD/month)") in text
+    assert list(f.figure().axes[0].lines[0].get_xdata()) == [0.25, 0.125, 0.0625]
+
+
+def test_dominance_follows_the_direction_of_the_target_and_the_gap():
+    """Quality tightens upwards (QA t3: 70 and 73.2 both at $75,355, so 70 is dominated).  Costs
+    within the MIP gap count as equal: with gaps of 1e-3, $100.05 at 80 is within $0.10 of $100, so
+    80 dominates 73.2 and 70 too, and is the tightest point that does.  90 at $300 is on the front,
+    and a point without a plan is on none."""
+    f = _front("quality", [70.0, 73.2, 80.0, 90.0], [100.0, 100.0, 100.05, 300.0])
+    for p in f.points:
+        p.plan = {"solver": {"mip_gap": 1e-3}}
+    f.points.append(ParetoPoint(4, 95.0, 1.0, {}, "infeasible", None, None, None, None, "-", None))
+    f = replace(f)                           # marked again on construction
+    assert [p.on_front for p in f.points] == [False, False, True, True, None]
+    assert [p.dominated_by for p in f.points] == [2, 2, None, None, None]
+    # an exact tie on both axes dominates neither way (the carbon front's identical plans)
+    g = _front("carbon", [2.0, 1.5], [5.0, 5.0], co2_kg=[1440.0, 1440.0])
+    assert [p.on_front for p in g.points] == [True, True]

@@ -911,3 +911,52 @@ def test_a_longer_horizon_points_at_period_costs_only_where_some_changed():
                                                 "change_usd": 2.0}]))
     assert "(compare the period costs below, 0-7)" in head
     assert any(t[0] == "Accrued cost per period" for t in tables)
+
+
+def _kpi_table(text: str) -> tuple[list, list, str]:
+    """(headers, rows of cell texts, the section's note) of the page's KPI table."""
+    import html
+    import re
+    sec = text[text.index("<h2>Workload KPIs"):]
+    sec = sec[:sec.index("</section>")]
+    headers = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", sec)]
+    rows = [[html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", sec.split("<tbody>")[1])]
+    return headers, rows, html.unescape(re.search(r'<p class="note">(.*?)</p>', sec).group(1))
+
+
+def test_kpi_costs_say_their_basis_when_reservations_outlast_the_horizon():
+    """QA (t12: 9-month horizon, 1-year reservations): the KPI cost (whole commitment, 109,712) sat
+    beside a cost per M output tokens that counts the horizon only (0.2899 per M of 283,824 M tokens,
+    where 109,712 / 283,824 = 0.387), with no note.  Hand plan: 2 months, $6,000 of reservations paid
+    after the horizon; batch $6,000 whole, $1.00/M x 2,000 M tokens = $2,000 within the horizon; chat
+    $4,000 whole, $2.00/M x 1,000 M = $2,000 within.  ($6,000 + $4,000 - $6,000 = $4,000 = the two
+    within-horizon costs.)  Without anything after the horizon the table is as before."""
+    plan = hand_plan()
+    headers, rows, note = _kpi_table(render_html(plan, {}))
+    assert headers[2:4] == ["cost", "USD per M output tokens"]
+    assert "within the horizon" not in note
+    plan["objective"]["after_horizon_usd"] = {"rental_reserved_1y": 6000.0}
+    plan["kpis"][0]["output_tokens_millions"] = 2000.0
+    plan["kpis"][1]["output_tokens_millions"] = 1000.0
+    headers, rows, note = _kpi_table(render_html(plan, {}))
+    assert headers[2:5] == ["cost (whole commitment)", "cost within the horizon",
+                            "USD per M output tokens (within the horizon)"]
+    assert [r[:5] for r in rows] == [["batch", "20", "$6,000", "$2,000", "1"],
+                                     ["chat", "15", "$4,000", "$2,000", "2"]]
+    assert "$6,000 of which (over all workloads) is paid after the 2-month horizon" in note
+    # a plan of an earlier version without token counts: the within-horizon cost is unknown
+    del plan["kpis"][0]["output_tokens_millions"]
+    assert _kpi_table(render_html(plan, {}))[1][0][3] == "\u2013"
+
+
+def test_html_gap_reads_as_the_console_writes_it():
+    """QA: the HTML summary printed 'MIP gap 0.0%' where the console printed '0.0001%' (a gap of
+    1e-6 is 0.0001%)."""
+    from solver.report import console_text
+    plan = hand_plan()
+    plan["solver"]["gap"] = 1e-6
+    text = render_html(plan, {})
+    assert 'MIP gap</td><td class="n">0.0001%</td>' in text
+    assert "gap 0.0001%" in text and "gap 0.0001%" in console_text(plan)
+    assert "0.0%" not in text.split("MIP gap")[1][:40]

@@ -587,3 +587,53 @@ def test_a_capex_cap_moves_the_price_threshold():
     width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
     assert a.used and a.outcome == "switch", a.text
     assert a.multiplier_lo <= 1.2 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width
+
+
+# ------------------------------------------------------------------------ whole steps: which size
+
+def _sized_fleet(one_usd, cap_devices, demand):
+    """h sold as 1-device units (``one_usd`` a device-hour) and as 4-device units ($1 a device-hour,
+    $4 a unit), both under one availability limit on h devices; c: $3/h a device, unlimited.
+    Every device serves 1 req/s."""
+    offers = [offer("h", usd_per_device_hour=one_usd, instance="one"),
+              offer("h", g=4, usd_per_device_hour=1.0, instance="four"),
+              offer("c", usd_per_device_hour=3.0)]
+    return coeffs(offers, [(0, 1, 1.0), (1, 1, 1.0), (2, 1, 1.0)], [(0, 0, 1.0), (0, 1, 1.0), (0, 2, 1.0)],
+                  [demand], hours=H, availability=[("h@any#0", np.array([0, 1]), cap_devices)])
+
+
+def test_whole_step_is_the_smallest_unit_that_saves_as_much():
+    """QA: '+8 x h100-sxm device anywhere ... saves $509.11 (integer effects: a smaller step may save
+    nothing)' where +1 device saved the same (a 1-device offer existed).  h at $1 a device either
+    way, at most 2 devices, 3 req/s: 2 one-device h + 1 c = $5/h (a 4-device unit does not fit).
+    +1 device (cap 3): 3 one-device h = $3/h, saving $2/h = $1,460/month; +4 (room for a 4-device
+    unit) saves the same, no more: the step reported is +1."""
+    k = _sized_fleet(1.0, 2, 3.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(5.0 * H)
+    (st,) = discrete_steps(k, m, res.values)
+    assert (st.family, st.step, st.unit) == ("caps.availability", 1.0, "devices")
+    assert st.saving_usd_per_month == pytest.approx(2.0 * HOURS_PER_MONTH)
+    assert [s for s, _ in st.tried] == [1.0, 4.0]
+    assert [v for _, v in st.tried] == pytest.approx([1460.0, 1460.0])
+    assert st.text == ("+1 x h device anywhere (fleet.availability[0]) (room for one more of the smallest "
+                       "unit it counts) saves $1,460.00 per month after a full re-solve; +4 devices (room "
+                       "for its largest unit) saves no more")
+    assert "smaller step may save nothing" not in st.text
+
+
+def test_whole_step_larger_than_the_smallest_unit_says_what_the_smaller_saves():
+    """The 1-device h at $4 a device (dearer than c's $3), at most 4 devices, 6 req/s: one 4-device
+    unit ($4) + 2 c ($6) = $10/h.  +1 device buys nothing cheaper (a 1-device h at $4 replaces a c
+    at $3): saves $0; +4 devices: two 4-device units serve 8 req/s for $8/h, saving $2/h =
+    $1,460/month.  The step is +4, and the text says +1 saves $0."""
+    k = _sized_fleet(4.0, 4, 6.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(10.0 * H)
+    (st,) = discrete_steps(k, m, res.values)
+    assert st.step == 4.0 and st.saving_usd_per_month == pytest.approx(1460.0)
+    assert [v for _, v in st.tried] == pytest.approx([0.0, 1460.0], abs=1e-6)
+    assert st.text.endswith("(room for one more of the largest unit it counts) saves $1,460.00 per month "
+                            "after a full re-solve; +1 device saves $0.00"), st.text

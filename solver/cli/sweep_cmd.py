@@ -16,6 +16,10 @@ of --set the problem rejects) or the sweep itself is (bad --set, unknown path);
 notices rows that need a look.  The worst one decides (1 before 5 before 2).
 A results file that changed while the sweep ran (another sweep writing it) is
 not overwritten: the table goes beside it (``NAME.PID.csv``), with exit 2.
+
+Stopped by Ctrl-C (exit 130) or SIGTERM (exit 143) before every scenario has its row,
+the sweep writes no table and says on stderr how many rows were done, how many are
+cached, and that running the command again resumes from the cache.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ def run(args) -> int:
     from solver.errors import EXIT_BAD_INPUT, InputError, InputIssue
     from solver.explore.cache import DEFAULT_CACHE_DIR, check_cache_dir
     from solver.explore.common import SolveOptions
-    from solver.explore.sweep import check_output, parse_set, run_sweep, write_table
+    from solver.explore.sweep import (SweepCounts, check_output, parse_set, run_sweep, sigterm_exits,
+                                      solve_abandoned, write_table)
     from solver.cli import check_outputs
     from solver.problem.load import load_problem
 
@@ -93,9 +98,21 @@ def run(args) -> int:
             print(f"warning: {exc.issues[0].message}; going on without it (--cache DIR keeps one elsewhere)",
                   file=sys.stderr)
             cache_dir = None
-    res = run_sweep(loaded, params, samples=args.samples, seed=args.seed, options=opts,
-                    overlays=args.catalog, workers=args.workers, cache_dir=cache_dir,
-                    use_ray=use_ray, progress=(not args.quiet) and sys.stderr.isatty())
+    counts = SweepCounts()
+    try:
+        # SIGTERM as SystemExit(143) for the whole run (not only while a pool or Ray waits), so
+        # that it is reported as Ctrl-C is (QA: exit 143 and not a word)
+        with sigterm_exits():
+            res = run_sweep(loaded, params, samples=args.samples, seed=args.seed, options=opts,
+                            overlays=args.catalog, workers=args.workers, cache_dir=cache_dir,
+                            use_ray=use_ray, progress=(not args.quiet) and sys.stderr.isatty(),
+                            counts=counts)
+    except KeyboardInterrupt:
+        return interrupted(counts.interrupted_text(args.out, "Ctrl-C"), 130, solve_abandoned())
+    except SystemExit as exc:
+        if exc.code != 143:
+            raise
+        return interrupted(counts.interrupted_text(args.out, "SIGTERM"), 143, solve_abandoned())
     out = args.out
     moved = file_stamp(out) != before
     if moved:
@@ -108,6 +125,18 @@ def run(args) -> int:
           + (f"; cache {res.cache}" if res.cache else ""))
     code = exit_code(res.rows)
     return (code or EXIT_BAD_INPUT) if moved else code
+
+
+def interrupted(text: str, code: int, solve_running: bool) -> int:
+    """Say what an interrupted sweep leaves behind and return its exit code; with an in-process
+    solve still running, end the process here (``os._exit``: an interpreter exit would abort inside
+    HiGHS, see :func:`solver.explore.sweep.solve_abandoned`)."""
+    print(text, file=sys.stderr)
+    if solve_running:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def file_stamp(path) -> tuple | None:

@@ -136,7 +136,8 @@ def run(args) -> int:
                                time_limit_s=tl, mip_gap=gap)
         sens.steps = [st.__dict__ for st in steps]
         if steps:
-            print("Tight limits relaxed by one whole unit (full MIP re-solve each):", file=console)
+            print("Tight limits relaxed by whole units (full MIP re-solves; the smallest of the limit's unit "
+                  "sizes that saves as much as room for its largest):", file=console)
         for st in steps:
             print(f"  {st.text}", file=console)
     if not args.no_thresholds:

@@ -19,6 +19,11 @@ the same reason), then ``points`` knob values run from the problem as written
 to that tightest value: latency factors geometrically (1, r, r^2, ..., f_min,
 so the steep end near the feasibility edge gets points), quality levels and
 CO2 caps evenly.
+
+Each point is the least cost at its own target, but two targets can give the same plan (a
+looser TTFT target met by the same fleet as a tighter one): the looser point is then weakly
+dominated (no cheaper, and looser).  :func:`mark_dominated` flags such points (``on_front``,
+``dominated_by``); the table and the plot show the front, the JSON every point computed.
 """
 
 from __future__ import annotations
@@ -63,6 +68,10 @@ class ParetoPoint:
     verified: Optional[bool]
     violations: list = field(default_factory=list)
     plan: dict = field(default_factory=dict, repr=False)
+    #: not weakly dominated by another point of the front (None: the point has no plan)
+    on_front: Optional[bool] = None
+    #: the index of the point that dominates it (the tightest such, then the cheapest), if any
+    dominated_by: Optional[int] = None
 
 
 @dataclass
@@ -80,18 +89,31 @@ class ParetoFront:
     note: str = ""
     scenario: Optional[str] = None   # the problem file's scenario applied before the front
 
+    def __post_init__(self) -> None:
+        mark_dominated(self.points, self.versus)
+
+    @property
+    def front_points(self) -> list:
+        """The points on the front (with a plan, not weakly dominated), in order."""
+        return [p for p in self.points if p.on_front]
+
     def to_dict(self) -> dict:
         return {"format": 1, "kind": "pareto", "objective": "cost", **asdict(self)}
 
     # ------------------------------------------------------------------ text
     def table_text(self) -> str:
         name = self.problem + (f" [{self.scenario}]" if self.scenario else "")
+        dropped = [p for p in self.points if p.on_front is False]
+        counts = (f"{len(self.points) - len(dropped)} of {len(self.points)} points" if dropped
+                  else f"{len(self.points)} points")
         head = (f"Pareto front of cost vs {self.versus} for {name} "
-                f"({len(self.points)} points, {self.solves} solves, {self.seconds:.1f} s)\n")
+                f"({counts}, {self.solves} solves, {self.seconds:.1f} s)\n")
         cols = ["#", self.x_label, "status", "total USD", "USD/month", "CO2 t", "devices",
                 "fleet", "verified"]
         rows = []
         for p in self.points:
+            if p.on_front is False:
+                continue
             rows.append([str(p.index), f"{p.x:,.0f}" if abs(p.x) >= 1000 else f"{p.x:.4g}", p.status,
                          # significant digits, not whole dollars / 3 decimals (QA: totals of 7.5 and
                          # 8.5 both read 8, and every CO2 figure 0.001 t)
@@ -108,7 +130,31 @@ class ParetoFront:
         tail = ("monotone: yes (a tighter target never costs less)" if self.monotone else
                 "monotone: NO - " + "; ".join(self.monotone_issues))
         note = f"\n{self.note}" if self.note else ""
+        if dropped:
+            by = {p.index: p for p in self.points}
+            what = "a plan with lower or equal CO2" if self._co2_axis() else "a tighter or equal target"
+            note += (f"\n{len(dropped)} point{'s' if len(dropped) != 1 else ''} left out as weakly dominated "
+                     f"(another point has {what} at no more cost, within the MIP gap): "
+                     + ", ".join(f"#{p.index} ({self._axis_text(p)}) by #{p.dominated_by} "
+                                 f"({self._axis_text(by[p.dominated_by])})" for p in dropped)
+                     + "; the JSON keeps every point (on_front, dominated_by)")
         return head + "\n".join(lines) + "\n" + tail + note + "\n"
+
+    def _co2_axis(self) -> bool:
+        """Whether the front is drawn (and dominance judged) at each plan's own CO2."""
+        return _co2_axis(self.points, self.versus)
+
+    def _axis_text(self, p) -> str:
+        """A point's place on the axis and its cost, for the sentence on dominated points."""
+        if self._co2_axis():
+            at = f"{number_text(p.co2_kg / 1000.0, '.4g')} t CO2"
+        elif self.versus == "quality":
+            at = f"min_score {number_text(p.x, '.4g')}"
+        elif self.versus == "carbon":
+            at = f"cap {number_text(p.x, '.4g')} t CO2"
+        else:       # a latency: the factor on every target, or one workload's target in ms
+            at = f"{number_text(p.x, '.4g')} ms" if "ms" in self.x_label else f"x{number_text(p.x, '.4g')}"
+        return f"{at}, {number_text(p.usd_per_month, '.4g')} USD/month"
 
     # ------------------------------------------------------------------ plot
     def figure(self):
@@ -123,8 +169,9 @@ class ParetoFront:
         fig = PlotFigure(figsize=(6.4, 4.0), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        pts = [p for p in self.points if p.total_usd is not None]
-        carbon = self.versus == "carbon" and all(p.co2_kg is not None for p in pts)
+        # the front only (QA: three points of one fleet at one cost were drawn as a flat run)
+        pts = self.front_points
+        carbon = self._co2_axis()
         # carbon: the plan's own CO2, not its cap (QA: four plans at 1.44 t were drawn at caps of
         # 1.84-1.54 t, as if each 0.1 t cut cost money); the table has both
         xs = [p.co2_kg / 1000.0 if carbon else p.x for p in pts]
@@ -144,7 +191,10 @@ class ParetoFront:
         ax.set_xlabel(("CO2 of the plan, tonnes over the horizon" if carbon else self.x_label)
                       + f"  (tighter: {self.tighter})")
         ax.set_ylabel("cost, USD per month")
-        ax.set_title(f"{self.problem}: cost vs {self.versus} (labels: devices)", fontsize=10)
+        dropped = sum(p.on_front is False for p in self.points)
+        ax.set_title(f"{self.problem}: cost vs {self.versus} (labels: devices)"
+                     + (f"\n{dropped} weakly dominated point{'s' if dropped != 1 else ''} not drawn"
+                        if dropped else ""), fontsize=10)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
         return fig
@@ -304,6 +354,49 @@ def _point(i: int, x: float, knob: float, targets: dict, plan: dict,
         violations=list(violations or []), plan=plan)
 
 
+def _cost_tol(a: ParetoPoint, b: ParetoPoint) -> float:
+    """Costs of two points closer than this are equal: both solves are optimal within their gaps."""
+    gap = max(float((a.plan.get("solver") or {}).get("mip_gap") or 0.0),
+              float((b.plan.get("solver") or {}).get("mip_gap") or 0.0))
+    return (gap + 1e-9) * max(abs(a.total_usd), abs(b.total_usd), 1.0)
+
+
+def _co2_axis(points: Sequence[ParetoPoint], versus: str) -> bool:
+    return versus == "carbon" and all(p.co2_kg is not None for p in points if p.total_usd is not None)
+
+
+def mark_dominated(points: Sequence[ParetoPoint], versus: str) -> None:
+    """Set each point's ``on_front`` and ``dominated_by``.
+
+    Point q weakly dominates p when q is at least as tight on the axis drawn (the target; carbon:
+    the plan's own CO2) and costs no more, within the MIP gap, and is better on one of the two.
+    ``dominated_by`` names the tightest dominating point (the cheapest among equals).  Points
+    without a plan are on no front (None).
+    """
+    co2 = _co2_axis(points, versus)
+    sign = -1.0 if versus == "quality" else 1.0     # as "lower is tighter"
+
+    def axis(p):
+        return sign * (p.co2_kg if co2 else p.x)
+
+    for p in points:
+        p.on_front, p.dominated_by = None, None
+    priced = [p for p in points if p.total_usd is not None]
+    for p in priced:
+        best = None
+        for q in priced:
+            if q is p:
+                continue
+            eps = 1e-9 * max(abs(axis(p)), abs(axis(q)))
+            tol = _cost_tol(p, q)
+            as_tight, tighter = axis(q) <= axis(p) + eps, axis(q) < axis(p) - eps
+            if as_tight and q.total_usd <= p.total_usd + tol and (tighter or q.total_usd < p.total_usd - tol):
+                if best is None or (axis(q), q.total_usd) < (axis(best), best.total_usd):
+                    best = q
+        p.on_front = best is None
+        p.dominated_by = None if best is None else best.index
+
+
 def check_monotone(points: Sequence[ParetoPoint]) -> list[str]:
     """Pairs where a tighter point costs less than a looser one beyond the MIP gap."""
     issues = []
@@ -312,10 +405,7 @@ def check_monotone(points: Sequence[ParetoPoint]) -> list[str]:
         if p.total_usd is None:
             continue
         if last is not None:
-            gap = max(float((last.plan.get("solver") or {}).get("mip_gap") or 0.0),
-                      float((p.plan.get("solver") or {}).get("mip_gap") or 0.0))
-            tol = (gap + 1e-9) * max(abs(last.total_usd), abs(p.total_usd), 1.0)
-            if p.total_usd < last.total_usd - tol:
+            if p.total_usd < last.total_usd - _cost_tol(last, p):
                 issues.append(f"point {p.index} costs {p.total_usd:.6g} < point {last.index} "
                               f"{last.total_usd:.6g}")
         last = p

@@ -390,6 +390,35 @@ class Progress:
 
 # ---------------------------------------------------------------------- the sweep
 @dataclass
+class SweepCounts:
+    """How far a sweep got, kept up to date while it runs (``run_sweep(counts=...)``), so that a
+    sweep stopped by a signal can say what it leaves behind (QA: SIGTERM exited 143 with no word)."""
+
+    total: int = 0          # scenarios
+    done: int = 0           # with a row
+    from_cache: int = 0     # read back from the cache
+    stored: int = 0         # solved now and written to the cache
+    cache: Optional[str] = None
+
+    def interrupted_text(self, out: str, how: str) -> str:
+        """The line for the user: rows done, what is cached, that ``out`` was not written, how to
+        resume."""
+        solved = self.done - self.from_cache
+        parts = [f"{self.from_cache} read from the cache"] if self.from_cache else []
+        if solved:
+            parts.append(f"{solved} solved" + ("" if self.cache is None else " and cached" if self.stored == solved
+                                               else f", {self.stored} of them cached"))
+        text = (f"interrupted ({how}): {self.done} of {self.total} scenarios done"
+                + (f" ({', '.join(parts)})" if parts else "")
+                + f"; {out} was not written (the table is written once every scenario has its row)")
+        cached = self.from_cache + self.stored
+        if self.cache is None:
+            return text + "; no cache was used, so running the command again solves every scenario"
+        return (text + f"; run the same command again to resume: the {cached} scenario"
+                f"{'s' if cached != 1 else ''} cached in {self.cache} are read back, not solved again")
+
+
+@dataclass
 class SweepResult:
     rows: list
     columns: list
@@ -431,11 +460,13 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
               options: SolveOptions = SolveOptions(), overlays: Optional[Sequence[str]] = None,
               workers: Optional[int] = None, cache_dir: Optional[str] = DEFAULT_CACHE_DIR,
               use_ray: bool = False, progress: bool = False, keep_plans: bool = False,
-              on_row: Optional[Callable[[dict], None]] = None) -> SweepResult:
+              on_row: Optional[Callable[[dict], None]] = None,
+              counts: Optional[SweepCounts] = None) -> SweepResult:
     """Solve every scenario of ``params`` (cached ones are read back, not solved).
 
     ``overlays``: catalog overlay files to solve every scenario with; by default the ones
-    ``loaded`` was loaded with.
+    ``loaded`` was loaded with.  ``counts``: kept up to date as rows come in (what an
+    interrupted sweep reports).
     """
     loaded = require_loaded(loaded, "run_sweep")
     overlays = caller_overlays(loaded, overlays)
@@ -462,6 +493,8 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     if cache_dir:
         check_cache_dir(cache_dir)
     cache = ResultCache(cache_dir) if cache_dir else None
+    counts = counts if counts is not None else SweepCounts()
+    counts.total, counts.cache = len(assignments), str(cache.dir) if cache is not None else None
     rows: list[Optional[dict]] = [None] * len(assignments)
     plans: dict[int, Any] = {}
     todo: dict[str, list[int]] = {}       # key -> scenario indices (duplicates solve once)
@@ -473,6 +506,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
         row = {"scenario": i, **assignments[i], **dict.fromkeys(SUMMARY_COLUMNS), **rec["row"],
                "key": key}
         rows[i] = row
+        counts.done += 1
         if keep_plans and rec.get("plan") is not None:
             plans[i] = rec["plan"]
         bar.update(cached=cached)
@@ -486,6 +520,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
         rec = cache.get(key) if cache else None
         if rec is not None:
             n_cached += 1
+            counts.from_cache += 1
             finish(i, key, rec, True)
         else:
             todo.setdefault(key, []).append(i)
@@ -499,6 +534,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
         if cache is not None and rec["cacheable"]:
             try:
                 cache.put(key, {"row": rec["row"], "plan": rec["plan"], "fleetopt": tool_version()})
+                counts.stored += len(todo[key])
             except (OSError, InputError) as exc:   # the rows matter more than the cache
                 print(f"warning: cannot write the result cache {cache.dir} ({one_line(exc)}); "
                       "going on without it", file=sys.stderr)
@@ -515,7 +551,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
             elif workers == 1 or len(tasks) == 1:
                 executor = "in-process"
                 for t in tasks:
-                    done(t, run_scenario(t))
+                    done(t, _interruptible(run_scenario, t))
             else:
                 executor = f"{min(workers, len(tasks))} processes"
                 _run_pool(tasks, workers, done)
@@ -554,7 +590,7 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
                     broken = exc
             unsent.append(t)
         try:
-            with _sigterm_exits():
+            with sigterm_exits():
                 for f in as_completed(futs):
                     try:
                         rec = f.result()
@@ -579,6 +615,54 @@ def _run_pool(tasks: list, workers: int, done: Callable) -> None:
             raise
 
 
+#: set while :func:`sigterm_exits` has its handler installed
+_SIGTERM_RAISES = threading.Event()
+#: set when :func:`_interruptible` left a scenario's thread behind (cleared by :func:`sigterm_exits`)
+_ABANDONED = threading.Event()
+
+
+def _interruptible(fn: Callable, arg: Any) -> Any:
+    """``fn(arg)``; while :func:`sigterm_exits` is in force, in a worker thread while the main
+    thread waits in short joins, so that a signal handler's exception (SIGTERM's SystemExit,
+    Ctrl-C) ends the wait at once: Python runs handlers in the main thread between bytecodes, never
+    while it is inside HiGHS, which would have held a SIGTERM for the rest of the solve.  On such an
+    exception the solver processes and folders of the solve are ended
+    (:func:`solver.mip.stop.end_children`) and the thread is left behind: the caller that
+    installed the handler ends the process with ``os._exit`` (:func:`solve_abandoned`), as an
+    interpreter exit with that thread in HiGHS, or still unwinding out of it, aborts ("terminate
+    called without an active exception", exit 134, in about 2 of 5 tries).  Otherwise (a library
+    call) ``fn(arg)`` here, as before."""
+    if threading.current_thread() is not threading.main_thread() or not _SIGTERM_RAISES.is_set():
+        return fn(arg)
+    out: dict = {}
+
+    def work() -> None:
+        try:
+            out["value"] = fn(arg)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=work, name="fleetopt-sweep-scenario", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except BaseException:
+        _ABANDONED.set()
+        from solver.mip.stop import end_children
+        end_children()
+        raise
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def solve_abandoned() -> bool:
+    """Whether an interrupted sweep left the thread of an in-process scenario behind (see
+    :func:`_interruptible`): then only ``os._exit`` ends the process cleanly."""
+    return _ABANDONED.is_set()
+
+
 #: seconds a pool worker gets to end its solver and remove its temporary folder after SIGTERM
 WORKER_STOP_S = 3.0
 
@@ -592,7 +676,12 @@ def _exit_with_parent(parent: int) -> None:
 
     Killed with SIGKILL (``timeout -s KILL``, the OOM killer), the parent runs no clean-up, and
     its workers would wait on the task pipe for ever, re-parented to init.
+
+    SIGTERM gets its default action back: a worker forked while ``fleetopt sweep``'s
+    :func:`sigterm_exits` is in force inherits its handler, which Python runs only once HiGHS
+    returns, so the parent's ``terminate()`` waited :data:`WORKER_STOP_S` and then killed it.
     """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     def watch():
         while os.getppid() == parent:
             time.sleep(PARENT_CHECK_S)
@@ -603,10 +692,11 @@ def _exit_with_parent(parent: int) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_exits():
+def sigterm_exits():
     """Within the block SIGTERM raises SystemExit(143) in the main thread, so that clean-up runs
-    (see :func:`_run_pool`), where it would end the process at once; only where SIGTERM has its
-    default action."""
+    (see :func:`_run_pool`) and ``fleetopt sweep`` can say what it leaves behind, where it would end
+    the process at once; only where SIGTERM has its default action (a block inside another leaves
+    the outer one's handler in place)."""
     if threading.current_thread() is not threading.main_thread() \
             or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
@@ -615,10 +705,13 @@ def _sigterm_exits():
     def handler(signum, frame):
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, handler)
+    _ABANDONED.clear()
+    _SIGTERM_RAISES.set()
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _SIGTERM_RAISES.clear()
 
 
 class RayUnavailable(FleetoptError):
@@ -694,7 +787,7 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
         remote = ray.remote(num_cpus=1)(run_scenario)
         refs = {remote.remote(t): t for t in tasks}
         pending = list(refs)
-        with _sigterm_exits():
+        with sigterm_exits():
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 for r in ready:
