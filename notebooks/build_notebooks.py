@@ -140,7 +140,7 @@ assert all(pt.verified for pt in ttft.points + carbon.points)
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
 for ax, f in zip(axes, (ttft, carbon)):
-    pts = [pt for pt in f.points if pt.total_usd is not None]
+    pts = f.front_points    # the plans no other point beats (a looser target at the same cost is left out)
     ax.plot([pt.x for pt in pts], [pt.usd_per_month for pt in pts], marker="o")
     ax.set_xlabel(f.x_label + f" (tighter: {f.tighter})")
     ax.set_ylabel("USD per month")

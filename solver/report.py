@@ -150,8 +150,11 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         [[r["workload"], short.get(r["deployment"], r["deployment"]), number_text(r["requests_per_s"], ".4g"),
           f"{r['share']:.0%}", number_text(r["capacity_rps"], ".4g"), number_text(r["ttft_ms"], ".4g"),
           number_text(r["tpot_ms"], ".4g")] for r in plan["routing"]], markdown)))
+    # with reservations paid past the horizon, the cost per token counts the horizon's cost only
+    # (the HTML report's KPI table says the same; QA s20)
+    per_token = "$/M output tok (within horizon)" if obj.get("after_horizon_usd") else "$/M output tok"
     secs.append(("Workload KPIs", _table(
-        ["workload", "req/s", "$/M output tok", "TTFT ms (target)", "TPOT ms (target)",
+        ["workload", "req/s", per_token, "TTFT ms (target)", "TPOT ms (target)",
          "quality (target)", "energy kWh", "CO2 kg"],
         [[k["workload"], number_text(k["requests_per_s"], ".4g"),
           number_text(k["usd_per_million_output_tokens"], ".4g"),

@@ -960,3 +960,15 @@ def test_html_gap_reads_as_the_console_writes_it():
     assert 'MIP gap</td><td class="n">0.0001%</td>' in text
     assert "gap 0.0001%" in text and "gap 0.0001%" in console_text(plan)
     assert "0.0%" not in text.split("MIP gap")[1][:40]
+
+
+def test_console_kpi_table_says_its_cost_per_token_is_within_the_horizon_when_reservations_outlast_it():
+    """QA (s20): the HTML KPI table put the whole commitment beside a cost per token of the horizon
+    alone; the console and markdown tables (cost per token only) say which basis they use."""
+    from solver.report import console_text, markdown_text
+    plan = hand_plan()
+    for text in (console_text(plan), markdown_text(plan)):
+        assert "$/M output tok" in text and "(within horizon)" not in text
+    plan["objective"] = dict(plan["objective"], after_horizon_usd={"rental_reserved_1y": 6000.0})
+    for text in (console_text(plan), markdown_text(plan)):
+        assert "$/M output tok (within horizon)" in text
