@@ -488,6 +488,6 @@ def plan_change(old: dict, new: dict, executed: int = 1) -> dict:
     return {"decisions": decisions, "rentals": rentals, "routing": routes, "routing_swaps_not_listed": swaps,
             "period_cost": cost,
             "old_total_usd": old_total, "new_total_usd": new_total,
-            "change_usd": new_total - old_total, "change_penalty_usd": pen,
+            "change_usd": new_total - old_total, "change_penalty_usd": pen, "old_change_penalty_usd": old_pen,
             # horizons of different length: the totals differ by the periods one plan has alone
             "old_periods": len(a), "new_periods": len(b), "executed_periods": executed}

@@ -22,6 +22,8 @@ PART_LABELS = {
     "rental_reserved_1y": "rental, reserved 1y", "rental_reserved_3y": "rental, reserved 3y",
     "purchase_amortisation": "purchase (amortised)", "maintenance": "maintenance",
     "hosting": "hosting", "energy": "energy", "carbon": "carbon price",
+    # multi-period plans (QA s20: 'change_penalty' printed as is)
+    "retirement": "retirement (resale - decommissioning)", "moves": "moves", "change_penalty": "change penalty",
 }
 
 
@@ -132,7 +134,11 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
           p["provider"], p["instance"], p["units"],
           f"{p['devices']}{owned_text(p)}",
           usd_text(p["usd"])]
-         for p in plan["procurement"]], markdown)))
+         for p in plan["procurement"]], markdown)
+        # (QA s20: a one-period plan bought L4 servers with a quarter's lead time, serving all year)
+        + ("\npurchases serve from the start of the horizon: a single-period plan does not model delivery "
+           "lead times (objective.periods does, with each offer's lead_time_quarters)"
+           if any(p["acquisition"] == "purchase" and not p["existing"] for p in plan["procurement"]) else "")))
     secs.append(("Deployments", _table(
         ["model", "quant", "TP", "accelerator", "region", "acquisition", "instance", "replicas",
          "spare", "devices", "quality", "util (serving)", "power kW", "cost"],
@@ -292,7 +298,12 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
     ch = (plan.get("periods") or {}).get("change")
     if ch is None:
         return None
-    head = (f"previous plan {usd_text(ch['old_total_usd'])}, new plan {usd_text(ch['new_total_usd'])} "
+    # the previous plan's own change penalty (it re-optimised an older one) is left out of its figure
+    # (QA s20: 'previous plan $736,290' beside its report's $742,790, unexplained)
+    old_pen = ch.get("old_change_penalty_usd") or 0.0
+    head = (f"previous plan {usd_text(ch['old_total_usd'])}"
+            + (f" (its total less the {usd_text(old_pen)} change penalty it paid)" if old_pen else "")
+            + f", new plan {usd_text(ch['new_total_usd'])} "
             f"(change {usd_text(ch['change_usd'])}, of which change penalty {usd_text(ch['change_penalty_usd'])})")
     n_old, n_new = ch.get("old_periods"), ch.get("new_periods")
     if n_old is not None and n_old != n_new:
@@ -312,8 +323,11 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
                  "(period costs below) is a re-pricing, not money saved or spent")
     rows = [[str(d["period"]), d["offer"], d["decision"], str(d["old_units"]), str(d["new_units"]),
              usd_text(d.get("change_usd"))] for d in ch["decisions"]]
+    costed = {c["period"] for c in ch["period_cost"]}     # periods whose accrued cost changed
     rows += [[str(r["period"]), r["offer"], "rent", "/".join(map(str, r["old_by_slice"] or [])),
-              "/".join(map(str, r["new_by_slice"] or [])), "see period cost"] for r in ch["rentals"]]
+              "/".join(map(str, r["new_by_slice"] or [])),
+              # (QA s20: 'see period cost' for a period the cost table leaves out, its cost unchanged)
+              "see period cost" if r["period"] in costed else "period cost unchanged"] for r in ch["rentals"]]
     tables = [("Decisions changed", ["period", "offer", "change", "old", "new", "objective change"], rows,
                DECISION_CHANGE_NOTE if rows else "no buy, reserve, retire, move or rental decision changed")]
     if ch["period_cost"]:
@@ -345,7 +359,7 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     if tot.get("idle_owned_device_periods"):
         lines.append(f"owned devices idle: {tot['idle_owned_device_periods']:g} device-periods (switched off: no "
                      "upkeep, no energy)")
-    secs.append((f"Objective over {pp['count']} periods of {pp['months']:g} months "
+    secs.append((f"Objective over {pp['count']} period{'s' if pp['count'] != 1 else ''} of {pp['months']:g} months "
                  f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown)
                  + "".join(f"\n\n{x}" for x in lines)))
     for title, headers, rows, note in period_tables(plan):
@@ -393,6 +407,15 @@ def _csv(rows: list[dict], fields: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def _breakdown_rows(obj: dict) -> list[tuple[str, float]]:
+    """(part, USD) of the objective's breakdown: the single-period parts always (0 when absent), then
+    any other part it has (retirement, moves, change penalty), in the labels' order."""
+    bd = obj.get("breakdown") or {}
+    parts = list(COST_PARTS) + [p for p in PART_LABELS if p not in COST_PARTS and p in bd] \
+        + sorted(p for p in bd if p not in PART_LABELS and p not in COST_PARTS)
+    return [(p, bd.get(p, 0.0)) for p in parts]
+
+
 def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> list[Path]:
     """The plan's tables as CSV files in ``directory`` (single-period: deployments, routing,
     procurement, kpis, costs; multi-period: costs and the period_* tables, change.csv when
@@ -413,9 +436,10 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
                      "usd_per_million_output_tokens", "ttft_ms", "ttft_target_ms", "tpot_ms",
                      "tpot_target_ms", "quality", "quality_min_routed", "quality_target", "quality_mode",
                      "energy_kwh", "co2_kg", "output_tokens_millions"]),
-        "costs.csv": ([{"part": p, "usd": (plan["objective"].get("breakdown") or {}).get(p, 0.0)}
-                       for p in COST_PARTS] + [{"part": "total", "usd": plan["objective"].get("total")}],
-                      ["part", "usd"]),
+        # every part of the objective, the multi-period ones too (QA s20: retirement, moves and the
+        # change penalty were left out and the rows did not add up to the total)
+        "costs.csv": ([{"part": p, "usd": v} for p, v in _breakdown_rows(plan["objective"])]
+                      + [{"part": "total", "usd": plan["objective"].get("total")}], ["part", "usd"]),
     }
     pp = plan.get("periods")
     if pp:
@@ -427,7 +451,12 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
               "by_slice": "/".join(map(str, u["by_slice"])) if "by_slice" in u else ""}
              for r in pp["timeline"] for u in r["units"]],
             ["period", "offer", "accelerator", "region", "acquisition", "kind", "devices_per_unit", "buy",
-             "reserve", "retire", "in_service", "owned", "by_slice"])
+             "reserve", "retire", "in_service", "owned", "by_slice", "buy_usd", "reserve_usd", "retire_usd"])
+        # owned devices moved between regions (QA s20: in no table; the source region's rows then
+        # lacked them and the target's had owned devices from nowhere)
+        files["period_moves.csv"] = (
+            [{"period": r["period"], **mv} for r in pp["timeline"] for mv in r.get("moves") or []],
+            ["period", "from", "to", "devices", "usd"])
         files["period_routing.csv"] = (
             [{"period": r["period"], "slice": sl["slice"], **x} for r in pp["timeline"] for sl in r["slices"]
              for x in sl["routing"]], ["period", "slice", "workload", "deployment", "requests_per_s"])
@@ -452,4 +481,4 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
 
 #: every table ``write_csv_dir`` can write
 CSV_TABLES = ("deployments.csv", "routing.csv", "procurement.csv", "kpis.csv", "costs.csv", "period_units.csv",
-              "period_routing.csv", "period_costs.csv", "change.csv")
+              "period_moves.csv", "period_routing.csv", "period_costs.csv", "change.csv")

@@ -26,19 +26,13 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import offset_copy
 
 from solver.plan import plan_dict
-from solver.report import money_text, number_text, serving_utilization
+from solver.report import PART_LABELS, money_text, number_text, serving_utilization
 
 #: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
 FIG_SIZE_IN = (9.6, 4.8)
 FIG_DPI = 100
 
 #: Cost parts in the order the optimiser reports them, with readable labels.
-PART_LABELS = {
-    "rental_on_demand": "rental, on-demand", "rental_spot": "rental, spot",
-    "rental_reserved_1y": "rental, reserved 1y", "rental_reserved_3y": "rental, reserved 3y",
-    "purchase_amortisation": "purchase (amortised)", "maintenance": "maintenance",
-    "hosting": "hosting", "energy": "energy", "carbon": "carbon price",
-}
 
 #: Colour-blind-safe palette (Okabe-Ito), assigned in sorted order for stable colours.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",

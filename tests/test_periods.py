@@ -422,7 +422,8 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     # the period tables only (no header-only single-period ones); the earlier plan's table is gone,
     # the user's own file stays
     assert sorted(f.name for f in (tmp_path / "csv").iterdir()) == [
-        "change.csv", "costs.csv", "mine.csv", "period_costs.csv", "period_routing.csv", "period_units.csv"]
+        "change.csv", "costs.csv", "mine.csv", "period_costs.csv", "period_moves.csv", "period_routing.csv",
+        "period_units.csv"]
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((ROOT / "solver/schemas/plan.schema.json").read_text())
     jsonschema.validate(a, schema)
@@ -495,6 +496,19 @@ def test_moves_through_the_pipeline_and_verifier(tmp_path):
     row = next(r for r in bad["periods"]["timeline"] if r["moves"])
     row["moves"][0]["devices"] -= 1                     # fewer devices arrive than serve
     assert "stock" in {v.kind for v in verify_plan(lp.problem, lp.catalog, bad).violations}
+    # the CSV tables (QA s20): costs.csv has every part of the breakdown and adds up to the total;
+    # the moves have a table of their own
+    import csv
+    from solver.report import write_csv_dir
+    write_csv_dir(d, tmp_path / "csv")
+    costs = {r["part"]: float(r["usd"]) for r in csv.DictReader(open(tmp_path / "csv" / "costs.csv"))}
+    assert costs["moves"] == pytest.approx(500.0 * moved)
+    assert sum(v for p, v in costs.items() if p != "total") == pytest.approx(costs["total"], rel=1e-9)
+    assert costs["total"] == pytest.approx(d["objective"]["total"], rel=1e-9)
+    moves = list(csv.DictReader(open(tmp_path / "csv" / "period_moves.csv")))
+    assert sum(int(r["devices"]) for r in moves) == moved
+    assert {(r["from"].split("@")[1], r["to"].split("@")[1]) for r in moves} == {("germany/existing/owned:existing",
+                                                                                  "virginia/existing/owned:existing")}
 
 
 CAPS_PROBLEM = """schema_version: 1

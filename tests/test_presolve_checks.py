@@ -221,3 +221,22 @@ def test_a_tensor_parallel_degree_no_allowed_offer_hosts_is_a_warning(tmp_path, 
     assert w.hint == "drop 16, or allow accelerators with larger nodes (fleet.accelerators)"
     # degrees some offer hosts draw no warning
     assert not findings(text.replace("[1, 2, 16]", "[1, 2, 8]")).warnings
+
+
+def test_a_daily_profile_with_rentals_in_a_single_period_plan_is_a_warning_with_the_slices_fix():
+    """QA (s20): an architect gave a profile (lowest hour 17% of the peak) and expected on-demand
+    rentals to follow the day; the one-period plan rents the peak fleet all year (the slices form of
+    the same problem cost 44% less) and said nothing."""
+    prof = "[0.2, 0.5, 1.0, 0.6]"
+    text = SMALL.replace("demand: {requests_per_s: 6}", f"demand: {{requests_per_s: 6, profile: {prof}}}") \
+        .replace("regions: [ohio]", "regions: [virginia]")
+    w = [x for x in findings(text).warnings if "profile" in x.path]
+    assert len(w) == 1 and "holds support's peak fleet all day" in w[0].message and "20% of the peak" in w[0].message
+    assert "within_period: slices" in w[0].hint and "months: 12" in w[0].hint
+    # purchases only, a flat-ish profile, or a multi-period plan: no warning
+    assert not [x for x in findings(text.replace("acquisition: [on_demand]", "acquisition: [purchase]")).warnings
+                if "profile" in x.path]
+    flat = text.replace(prof, "[0.95, 1.0]")
+    assert not [x for x in findings(flat).warnings if "profile" in x.path]
+    periods = text + "objective: {periods: {count: 1, months: 12, within_period: slices}}\n"
+    assert not [x for x in findings(periods).warnings if "profile" in x.path]

@@ -479,3 +479,16 @@ fleet:
     - {accelerator: h100-sxm, max_devices: MAXDEV}
 objective: {horizon_months: 12}
 """
+
+
+def test_a_p90_above_the_max_is_refused():
+    """QA (s20): {mean: 1000, p90: 5000, max: 2000} validated ok; the p90 sizes the KV memory of the
+    SLO percentile's request, the max bounds it: one contradicts the other."""
+    from solver.errors import InputError
+    from solver.problem.load import load_problem_text
+    text = PROBLEM_WITH_AVAILABILITY.replace("MAXDEV", "10").replace(
+        "input_tokens: {mean: 500, distribution: fixed}", "input_tokens: {mean: 1000, p90: P90, max: 2000}")
+    with pytest.raises(InputError) as e:
+        load_problem_text(text.replace("P90", "5000"))
+    assert "workloads[0].input_tokens" in str(e.value) and "p90 (5000.0) is above max (2000.0)" in str(e.value)
+    load_problem_text(text.replace("P90", "1800"))

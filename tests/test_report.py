@@ -972,3 +972,34 @@ def test_console_kpi_table_says_its_cost_per_token_is_within_the_horizon_when_re
     plan["objective"] = dict(plan["objective"], after_horizon_usd={"rental_reserved_1y": 6000.0})
     for text in (console_text(plan), markdown_text(plan)):
         assert "$/M output tok (within horizon)" in text
+
+
+def test_change_summary_says_the_previous_plans_own_penalty_is_left_out_and_rentals_point_right():
+    """QA (s20): 'previous plan $736,290' where that plan's own report said $742,790 (its $6,500
+    change penalty left out, unsaid); a rental row said 'see period cost' for a period the cost
+    table leaves out because its cost did not change."""
+    from solver.report import change_tables
+    ch = {"decisions": [], "routing": [], "routing_swaps_not_listed": 0,
+          "rentals": [{"period": 1, "offer": "o", "old_by_slice": [1], "new_by_slice": [2]},
+                      {"period": 2, "offer": "o", "old_by_slice": [1], "new_by_slice": [3]}],
+          "period_cost": [{"period": 2, "old_usd": 10.0, "new_usd": 12.0, "change_usd": 2.0}],
+          "old_total_usd": 736290.0, "new_total_usd": 916912.0, "change_usd": 180622.0,
+          "change_penalty_usd": 6000.0, "old_change_penalty_usd": 6500.0,
+          "old_periods": 6, "new_periods": 6, "executed_periods": 2}
+    head, tables = change_tables({"periods": {"change": ch}})
+    assert head.startswith("previous plan $736,290 (its total less the $6,500 change penalty it paid), "
+                           "new plan $916,912")
+    rows = tables[0][2]
+    assert [r[-1] for r in rows] == ["period cost unchanged", "see period cost"]
+    del ch["old_change_penalty_usd"]                  # plans written before the field: as before
+    assert change_tables({"periods": {"change": ch}})[0].startswith("previous plan $736,290, new plan")
+
+
+def test_a_single_period_plan_that_buys_says_lead_times_are_not_modelled():
+    """QA (s20): a one-period plan bought servers whose catalog lead time is a quarter, serving
+    from the first hour, and said nothing; owned devices are no purchase."""
+    from solver.report import console_text
+    plan = hand_plan()                       # its purchase row is owned devices (existing)
+    assert "lead times" not in console_text(plan)
+    plan["procurement"] = [dict(plan["procurement"][-1], existing=False)] + plan["procurement"]
+    assert "purchases serve from the start of the horizon" in console_text(plan)

@@ -887,3 +887,22 @@ def test_sigterm_says_what_the_sweep_leaves_and_a_rerun_resumes(tmp_path, worker
     assert capsys.readouterr().out.startswith("4 scenarios: 2 cached, 2 solved")
     with open(tmp_path / "r.csv") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["optimal"] * 4
+
+
+def test_a_multi_period_plans_row_has_its_capex_and_devices_bought():
+    """QA (s20): a sweep over growth rates gave multi-period rows with no capex or device columns
+    (they came from the procurement table, which such plans do not have)."""
+    from solver.explore.common import plan_summary
+    plan = {"status": "optimal", "objective": {"total": 1.0, "breakdown": {}},
+            "periods": {"timeline": [
+                {"capex_usd": 660000.0, "units": [
+                    {"offer": "h100-sxm@virginia/purchase/x", "accelerator": "h100-sxm", "devices_per_unit": 8,
+                     "buy": 3},
+                    {"offer": "a100-80gb@virginia/on_demand/y", "accelerator": "a100-80gb", "devices_per_unit": 1}]},
+                {"capex_usd": 220000.0, "units": [
+                    {"offer": "h100-sxm@virginia/purchase/x", "accelerator": "h100-sxm", "devices_per_unit": 8,
+                     "buy": 1}]}]}}
+    row = plan_summary(plan)
+    assert row["capex_usd"] == 880000.0
+    assert row["devices_bought_h100-sxm"] == 32 and "devices_bought_a100-80gb" not in row
+    assert "capex_usd" not in plan_summary({"status": "optimal", "objective": {"total": 1.0}})

@@ -269,6 +269,9 @@ class Model(Strict):
     active_params_b: PosFigure
     quality: Figure = Field(description="Quality score, MMLU 0-100 (the protocol per model is in its note).")
     quality_benchmark: str = "MMLU"
+    quality_reasoning_effort: Optional[Literal["low", "medium", "high"]] = Field(None, description=(
+        "Reasoning effort the quality score was measured at (reasoning models): the answers then carry "
+        "chain-of-thought tokens, which a workload's output_tokens must count for the plan to hold."))
     native_formats: list[str] = Field(default_factory=list, description="Quantization ids the model ships in (weights).")
     source: str = Field(description="Source of the architecture integers.")
     notes: Optional[str] = None

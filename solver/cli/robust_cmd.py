@@ -134,8 +134,11 @@ def run(args) -> int:
     if loaded.problem.objective.periods is not None:
         raise InputError(InputIssue("robust handles single-period problems only", path="objective.periods",
                                     file=loaded.file,
-                                    hint="remove objective.periods (a multi-period plan's scenarios: "
-                                         "fleetopt sweep over named scenarios)"))
+                                    hint="remove objective.periods; for a multi-period plan, one plan per "
+                                         "demand outlook: `fleetopt sweep PROBLEM --set "
+                                         "workloads.ID.demand.growth_rate_per_period=0.05,0.15,0.25` (its rows "
+                                         "compare capex and devices bought), or `fleetopt solve --scenario NAME` "
+                                         "per named scenario"))
     check_outputs(args, {"json": "--json"})
     so = loaded.problem.solver
     opts.check(default_backend=so.backend)        # a --solver of another backend than the problem's

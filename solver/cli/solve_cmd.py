@@ -120,6 +120,9 @@ def run(args) -> int:
                                mip_gap=args.gap, threads=args.threads, previous=previous,
                                executed_through=args.executed_through, warm_start=warm)
     plan = solved.plan
+    from solver.mip.pipeline import reasoning_score_warnings
+    for line in reasoning_score_warnings(loaded, plan):
+        print(f"warning: {line}", file=sys.stderr)
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text())
     if args.baseline == "homogeneous" and plan.status in ("optimal", "time_limit"):

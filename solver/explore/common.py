@@ -117,6 +117,19 @@ def plan_summary(plan: dict) -> dict:
         per_acc[p["accelerator"]] = per_acc.get(p["accelerator"], 0) + int(p["devices"])
     for acc in sorted(per_acc):
         row[f"devices_{acc}"] = per_acc[acc]
+    timeline = (plan.get("periods") or {}).get("timeline") if has else None
+    if timeline:
+        # a multi-period plan has no procurement table: its capex and the devices it buys, by
+        # accelerator, over the horizon (QA s20: a sweep's rows could not compare the purchases)
+        row["capex_usd"] = sum(r.get("capex_usd") or 0.0 for r in timeline)
+        bought: dict[str, int] = {}
+        for r in timeline:
+            for u in r.get("units") or []:
+                if u.get("buy"):
+                    acc = u.get("accelerator") or str(u["offer"]).split("@")[0]
+                    bought[acc] = bought.get(acc, 0) + int(u["buy"]) * int(u.get("devices_per_unit") or 1)
+        for acc in sorted(bought):
+            row[f"devices_bought_{acc}"] = bought[acc]
     return row
 
 

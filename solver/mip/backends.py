@@ -234,6 +234,11 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
                 best_bound = None
 
     raw = crashed + f"pulp status {pulp.LpStatus.get(prob.status, prob.status)}, solution {sol}"
+    if sol == pulp.LpSolutionIntegerFeasible:
+        # pulp reports 'Optimal' for any run that wrote a solution (QA s20: beside status time_limit)
+        raw = crashed + ("stopped before proving optimality, with a plan (pulp: status "
+                         f"{pulp.LpStatus.get(prob.status, prob.status)}, solution "
+                         f"'{pulp.LpSolution.get(sol, sol)}')")
     status = pulp_status(prob.status, sol)
     if user_stop:
         if status not in (OPTIMAL, TIME_LIMIT):

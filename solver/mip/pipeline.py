@@ -299,6 +299,42 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
                               fallback=opts.fallback, warm_start=warm_start)
 
 
+def reasoning_score_warnings(loaded, plan) -> list[str]:
+    """One line per model of the plan whose quality score was measured at a reasoning effort
+    (catalog ``quality_reasoning_effort``): its answers then carry chain-of-thought tokens, and the
+    plan is sized for the workload's output_tokens as given (QA s20: gpt-oss won on its high-effort
+    MMLU with the answer lengths of a chat model).  ``fleetopt solve`` prints them."""
+    plan = plan_dict(plan, "plan")
+    out = []
+    routed: dict[str, set] = {}
+    deployments = list(plan.get("deployments") or [])
+    for row in (plan.get("periods") or {}).get("timeline") or []:
+        for sl in row.get("slices") or []:
+            deployments += sl.get("deployments") or []
+    # a period slice's deployments carry only their id, which begins with the model id (plan.deployment_id)
+    model_of = {d["id"]: d.get("model") or str(d["id"]).split(":")[0] for d in deployments}
+    routes = list(plan.get("routing") or [])
+    for row in (plan.get("periods") or {}).get("timeline") or []:
+        for sl in row.get("slices") or []:
+            routes += sl.get("routing") or []
+    for r in routes:
+        m = model_of.get(r.get("deployment"))
+        if m is not None and r.get("requests_per_s", 0) > 0:
+            routed.setdefault(m, set()).add(r["workload"])
+    wl = {w.id: w for w in loaded.problem.workloads}
+    for m in sorted(routed):
+        model = loaded.catalog.models.get(m)
+        effort = getattr(model, "quality_reasoning_effort", None)
+        if not effort:
+            continue
+        lengths = ", ".join(f"{w} {wl[w].output_tokens.mean:g}" for w in sorted(routed[m]) if w in wl)
+        out.append(f"{m}'s quality score ({model.quality.value:g}) was measured at {effort} reasoning effort: "
+                   "its answers then carry chain-of-thought tokens, and the plan is sized for the output "
+                   f"lengths given (mean output tokens: {lengths}); if they do not count that reasoning, "
+                   f"raise output_tokens or keep the workload off {m} (workloads.*.models)")
+    return out
+
+
 def homogeneous_baseline(loaded, best_total: Optional[float], *, backend: Optional[str] = None,
                          solver: Optional[str] = None, time_limit_s: Optional[float] = None,
                          mip_gap: Optional[float] = None, perf=None) -> dict:

@@ -76,6 +76,11 @@ class TokenStats(Strict):
             raise ValueError(f"p90 ({self.p90}) is implausibly below the mean ({self.mean})" + FIX
                              + "token counts are right-skewed: the p90 is normally above the mean; "
                                "check whether the two values are swapped")
+        if self.p90 is not None and self.max is not None and self.p90 > self.max:
+            # (QA s20: accepted; the p90 sizes the KV memory of the SLO percentile's request)
+            raise ValueError(f"p90 ({self.p90}) is above max ({self.max})" + FIX
+                             + "the 90th percentile cannot exceed the largest request: check whether the "
+                               "two values are swapped")
         if self.max is not None and self.max < self.mean:
             raise ValueError(f"max ({self.max}) is below the mean ({self.mean})" + FIX
                              + "the max bounds every request: give a value of at least the mean")
@@ -136,7 +141,9 @@ class Demand(Strict):
                                   "served request from an unserved one; at most 1e9: beyond, a unit slip).")
     profile: Optional[list[float]] = Field(
         None, description="Daily profile: fraction of the peak (requests_per_s) in each slice, e.g. 24 hourly "
-                    "values; the busiest slice is 1.")
+                    "values; the busiest slice is 1.  A single-period plan holds its peak fleet all day "
+                    "(energy follows the profile); with objective.periods and within_period: slices, "
+                    "rentals follow it too.")
 
     growth: Optional[list[float]] = Field(
         None, description="Multi-period plans: demand multiplier per period (relative to requests_per_s); "
@@ -188,7 +195,9 @@ class Workload(Strict):
     quality: Optional[QualityTarget] = Field(None, description="Minimum model quality (default: any model).")
     models: Optional[list[str]] = Field(None, description="Allowed model ids (default: every model).")
     quantizations: Optional[list[str]] = Field(None, description="Allowed quantization ids.")
-    regions: Optional[list[str]] = Field(None, description="Regions this workload must be served in.")
+    regions: Optional[list[str]] = Field(None, description="Regions this workload may be served in (an "
+                                         "allow-list: the plan may use any of them, not each; pin one "
+                                         "workload per region for a presence in every one).")
     redundancy: Literal["none", "n+1"] = Field("none", description="'n+1': one spare replica per deployment used.")
 
     _check_id = field_validator("id")(check_id)
@@ -215,7 +224,8 @@ class PowerCap(Strict):
                                                "the reports' IT power at mean load is lower).")
     applies_to: list[Acquisition] = Field(
         default_factory=lambda: list(ACQUISITIONS),
-        description="Acquisition modes whose hardware draws on this site's power.")
+        description="Acquisition modes whose hardware draws on this site's power; owned devices (fleet.existing) "
+                    "count as purchase, and owned devices left idle draw none.")
 
 
 class Budget(Strict):
@@ -356,7 +366,8 @@ class Periods(Strict):
     retire_usd_per_device: float = Field(0.0, ge=0, le=MAX_USD, description="Cost to decommission one owned device.")
     move_usd_per_device: Optional[float] = Field(
         None, gt=0, le=MAX_USD, description="Cost to move one owned device to another allowed region (shipping, "
-                                "re-racking); default: owned devices stay where they are.")
+                                "re-racking), paid in the period it is made; a moved device serves that whole period in its new "
+                                "region (no transit time); default: owned devices stay where they are.")
     change_penalty_usd_per_device: float = Field(
         0.0, ge=0, le=MAX_USD, description="Re-optimisation: cost per device of a buy/reserve/retire decision that "
                                "differs from the previous plan (keeps plans stable when savings are small).")
