@@ -120,9 +120,6 @@ def run(args) -> int:
                                mip_gap=args.gap, threads=args.threads, previous=previous,
                                executed_through=args.executed_through, warm_start=warm)
     plan = solved.plan
-    from solver.mip.pipeline import reasoning_score_warnings
-    for line in reasoning_score_warnings(loaded, plan):
-        print(f"warning: {line}", file=sys.stderr)
     if args.save_lp:
         atomic_write_text(args.save_lp, solved.model.to_lp_text())
     if args.baseline == "homogeneous" and plan.status in ("optimal", "time_limit"):
@@ -149,6 +146,10 @@ def run(args) -> int:
               file=console)
     else:
         print(console_text(d), end="", file=console)
+        # a caveat of the plan itself, with the report (stderr stays silent unless something is wrong)
+        from solver.mip.pipeline import reasoning_score_warnings
+        for line in reasoning_score_warnings(loaded, plan):
+            print(f"\nnote: {line}", file=console)
     if plan.status == "infeasible" and not args.verbose:
         # the explanation below says why in the user's terms; the solver's own account (phases,
         # statuses) is in the JSON's solver.status_detail and printed with -v
