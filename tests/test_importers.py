@@ -737,3 +737,25 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path, capsys):
     assert f.read_bytes()[:3] == b"\xef\xbb\xbf"
     code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
     assert code == 0, err
+
+
+def test_a_profiled_rate_above_0_but_below_the_capacity_floor_is_refused_at_its_cell(tmp_path, capsys):
+    """QA (s20): a Mélange cell of 1e-10 req/s imported and gave HiGHS and SCIP wrong plans called
+    optimal; the problem schema now refuses a measured rate in (0, 1e-6), so the import says which
+    cell, in the file's terms, and writes nothing; 0 (cannot serve) and 1e-6 import."""
+    from solver.cli import main
+    cfg = json.loads(MELANGE.read_text())
+    gpu = next(iter(cfg["gpu_info"]))
+    for cell, ok in ((1e-10, False), (0, True), (1e-6, True)):
+        tputs = json.loads(json.dumps(cfg["gpu_info"][gpu]["tputs"]))
+        tputs[0][0] = cell
+        f = _melange_variant(tmp_path, gpu_info={**cfg["gpu_info"], gpu: {**cfg["gpu_info"][gpu], "tputs": tputs}})
+        out = tmp_path / f"p{cell}.yaml"
+        rc = main(["import", "melange", str(f), "-o", str(out)])
+        err = capsys.readouterr().err
+        if ok:
+            assert rc == 0 and out.exists(), err
+        else:
+            assert rc == 2 and not out.exists()
+            assert f"gpu_info.{gpu}.tputs[0][0]" in err and "write 0 if the GPU cannot serve" in err
+            assert "imported problem would be invalid" not in err

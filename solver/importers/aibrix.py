@@ -31,6 +31,7 @@ from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Tra
                                      add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
                                      finish, map_gpu, problem_skeleton, read_json, short, shown, unmatched_map_warning,
                                      unread_warning)
+from solver.coefficients import MIN_CAPACITY_RPS
 from solver.problem.schema import MAX_TOKENS, MAX_USD
 
 #: what a row and a column of an AIBrix matrix stand for (the transpose of Mélange's)
@@ -164,7 +165,8 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         tputs = check_matrix(data["tputs"], len(out_ticks), len(in_ticks), "tputs", file, "tputs", col,
                              rows_are=ROWS_ARE, cols_are=COLS_ARE, shape_of="(the ticks of indexes)",
                              values="the requests/s one unit sustains in that cell within the SLO "
-                                    "(0: it cannot serve it)")
+                                    "(0: it cannot serve it)",
+                             least_positive=MIN_CAPACITY_RPS)
         cost = data["cost"]
         check_positive(cost, "a positive $/hour", "0.3", col, file, "cost", most=MAX_USD)
         gpu = data["gpu"]

@@ -264,10 +264,13 @@ def _shape_hint(what: str, rows: int | None, cols: int | None, rows_are: str, co
 
 def check_matrix(m: Any, rows: int | None, cols: int | None, what: str, file: str, path: str,
                  collector: IssueCollector, *, rows_are: str = "row bucket", cols_are: str = "column bucket",
-                 values: str = "a number >= 0", shape_of: str = "") -> Optional[list[list[float]]]:
+                 values: str = "a number >= 0", shape_of: str = "",
+                 least_positive: float = 0.0) -> Optional[list[list[float]]]:
     """A rectangular matrix of finite numbers >= 0, or an issue with a fix.  ``rows_are`` and
     ``cols_are`` name what a row and a column stand for (in the hints); ``values`` what each entry is;
-    ``shape_of`` where the expected shape comes from ('as workload_distribution')."""
+    ``shape_of`` where the expected shape comes from ('as workload_distribution'); an entry above 0
+    must be at least ``least_positive`` (capacities: the problem schema's floor, said in the peer
+    file's terms)."""
     if m is None:
         collector.add(f"missing {what}", file=file, path=path,
                       hint=_shape_hint(what, rows, cols, rows_are, cols_are))
@@ -321,6 +324,13 @@ def check_matrix(m: Any, rows: int | None, cols: int | None, what: str, file: st
                         else f"each entry is {values}")
                 collector.add(f"{what}[{i}][{j}] must be a finite number >= 0 (got {shown(v)})",
                               file=file, path=f"{path}[{i}][{j}]", hint=hint)
+                return None
+            if 0 < x < least_positive:
+                collector.add(f"{what}[{i}][{j}] is {x:g}, above 0 but below {least_positive:g}, the least a "
+                              "capacity may be (one request every "
+                              f"{1 / least_positive / 86400:.1f} days; the solvers cannot be trusted below)",
+                              file=file, path=f"{path}[{i}][{j}]",
+                              hint="write 0 if the GPU cannot serve that cell, or check the unit (requests/s)")
                 return None
             row.append(x)
         out.append(row)

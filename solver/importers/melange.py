@@ -35,6 +35,7 @@ from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Tra
                                      add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
                                      finish, map_gpu, problem_skeleton, read_json, shown, unmatched_map_warning,
                                      unread_warning)
+from solver.coefficients import MIN_CAPACITY_RPS
 from solver.problem.schema import MAX_TOKENS, MAX_USD
 
 #: Bucket edges from Mélange's README example (tokens).
@@ -171,7 +172,8 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         tputs = check_matrix(info.get("tputs"), rows, cols, "tputs", file, p + ".tputs", col,
                              rows_are=ROWS_ARE, cols_are=COLS_ARE, shape_of="(the shape of workload_distribution)",
                              values="the requests/s one unit sustains in that bucket within the SLO "
-                                    "(0: it cannot serve it)")
+                                    "(0: it cannot serve it)",
+                             least_positive=MIN_CAPACITY_RPS)
         max_count = info.get("max_count")
         fix_count = ("give the most units of this GPU type that can be had, a whole number such as 1 or 2, or "
                      "leave max_count out for no cap")

@@ -486,8 +486,8 @@ class Measurement(Strict):
         from solver.coefficients import MIN_CAPACITY_RPS
         if 0 < v < MIN_CAPACITY_RPS:
             raise ValueError(f"{v:g} req/s per replica is below {MIN_CAPACITY_RPS:g} (one request every "
-                             f"{1 / MIN_CAPACITY_RPS / 86400:.1f} days): such a rate makes the MIP's "
-                             "coefficients unreliable (QA: 1e-9 gave wrong plans called optimal)" + FIX
+                             f"{1 / MIN_CAPACITY_RPS / 86400:.1f} days): at such a rate the MIP's "
+                             "coefficients lie too far apart for a solver to be trusted" + FIX
                              + "write 0 if the deployment cannot serve this workload, or check the unit "
                              "(requests per second per replica)")
         return v
