@@ -419,7 +419,9 @@ def _breakdown_rows(obj: dict) -> list[tuple[str, float]]:
 def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> list[Path]:
     """The plan's tables as CSV files in ``directory`` (single-period: deployments, routing,
     procurement, kpis, costs; multi-period: costs and the period_* tables, change.csv when
-    re-optimised).  Tables of :data:`CSV_TABLES` this plan does not have are removed."""
+    re-optimised).  Tables of :data:`CSV_TABLES` this plan does not have are removed.  Money in
+    costs.csv and the units' buy/reserve/retire_usd is as the objective counts it (discounted to
+    period 0); period_costs.csv and period_moves.csv's fee_usd are what the period pays, undiscounted."""
     plan = plan_dict(plan, "write_csv_dir", need=("objective",))
     d = Path(directory)
     files = {
@@ -454,9 +456,12 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
              "reserve", "retire", "in_service", "owned", "by_slice", "buy_usd", "reserve_usd", "retire_usd"])
         # owned devices moved between regions (QA s20: in no table; the source region's rows then
         # lacked them and the target's had owned devices from nowhere)
+        # fee_usd: the fee paid in that period, undiscounted, where costs.csv and the units' *_usd
+        # (what each decision commits in the objective) are discounted to period 0
         files["period_moves.csv"] = (
-            [{"period": r["period"], **mv} for r in pp["timeline"] for mv in r.get("moves") or []],
-            ["period", "from", "to", "devices", "usd"])
+            [{"period": r["period"], "from": mv["from"], "to": mv["to"], "devices": mv["devices"],
+              "fee_usd": mv["usd"]} for r in pp["timeline"] for mv in r.get("moves") or []],
+            ["period", "from", "to", "devices", "fee_usd"])
         files["period_routing.csv"] = (
             [{"period": r["period"], "slice": sl["slice"], **x} for r in pp["timeline"] for sl in r["slices"]
              for x in sl["routing"]], ["period", "slice", "workload", "deployment", "requests_per_s"])

@@ -379,3 +379,25 @@ def test_dominance_follows_the_direction_of_the_target_and_the_gap():
     # an exact tie on both axes dominates neither way (the carbon front's identical plans)
     g = _front("carbon", [2.0, 1.5], [5.0, 5.0], co2_kg=[1440.0, 1440.0])
     assert [p.on_front for p in g.points] == [True, True]
+
+
+def test_dominance_within_the_gap_does_not_chain_beyond_it():
+    """QA (s20): TTFT points at 1000/800/600/400 ms, each 0.6% dearer than the looser one, gap 1%:
+    every point fell to the tightest, which costs 1.8% more than the loosest (beyond the gap), and
+    the note named dominating points that were not shown.  A point is dominated only by a point on
+    the front within the gap of itself."""
+    from solver.explore.pareto import ParetoFront, ParetoPoint
+
+    def pt(i, x, cost):
+        return ParetoPoint(index=i, x=x, knob=0.0, targets={}, status="optimal", total_usd=cost,
+                           usd_per_month=cost / 12, co2_kg=1.0, devices=1, mix="m", verified=True,
+                           plan={"solver": {"mip_gap": 0.01}})
+    pts = [pt(i, x, 100000 * 1.006 ** i) for i, x in enumerate([1000, 800, 600, 400])]
+    f = ParetoFront(problem="p", file="p.yaml", versus="ttft", x_label="TTFT target, ms", tighter="lower",
+                    points=pts, monotone=True, monotone_issues=[], seconds=0, solves=4)
+    assert [(p.on_front, p.dominated_by) for p in f.points] == [(False, 1), (True, None), (False, 3), (True, None)]
+    shown = {p.index for p in f.front_points}
+    for p in f.points:
+        if p.dominated_by is not None:
+            q = f.points[p.dominated_by]
+            assert q.index in shown and q.total_usd <= p.total_usd * 1.01

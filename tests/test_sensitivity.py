@@ -637,3 +637,39 @@ def test_whole_step_larger_than_the_smallest_unit_says_what_the_smaller_saves():
     assert [v for _, v in st.tried] == pytest.approx([0.0, 1460.0], abs=1e-6)
     assert st.text.endswith("(room for one more of the largest unit it counts) saves $1,460.00 per month "
                             "after a full re-solve; +1 device saves $0.00"), st.text
+
+
+def test_a_saving_within_the_base_plans_gap_is_no_saving():
+    """QA (s20): a base plan proven only within 20% was 2.4% above the optimum, and whatif said the
+    smallest step 'saves $709.78' - the base plan's own gap.  Given the base's gap, a saving below it
+    and the re-solves' gaps is no saving.  Here: the same sized fleet as above, the base plan the
+    optimum ($5/h); told its gap is 0.5, the $1,460/month (40%) saving is within it."""
+    k = _sized_fleet(1.0, 2, 3.0)
+    m = build_model(k)
+    res = solve(m)
+    (st,) = discrete_steps(k, m, res.values, base_gap=0.5)
+    assert st.step == 4.0 and st.saving_usd_per_month == pytest.approx(1460.0)
+    assert "saves nothing beyond the plans' gaps ($1,460.00 per month after a full re-solve)" in st.text
+    (st,) = discrete_steps(k, m, res.values, base_gap=0.1)
+    assert st.step == 1.0 and "saves $1,460.00 per month" in st.text
+
+
+def test_a_step_resting_on_a_time_limited_re_solve_says_it_is_not_proven(monkeypatch):
+    """QA (s20): a re-solve stopped at its time limit was compared as if optimal: 'the plan does not
+    change (nor does any smaller step)' with a dearer plan shown as a saving (abs), no smaller step
+    tried.  The largest step's re-solve is made to stop at its limit with a plan $0.1/h dearer."""
+    import solver.explore.sensitivity as sens
+    from solver.mip.status import TIME_LIMIT
+    k = _sized_fleet(1.0, 2, 3.0)
+    m = build_model(k)
+    res = solve(m)
+    real = sens.solve
+
+    def stopped(model, *a, **kw):
+        r = real(model, *a, **kw)
+        return replace(r, status=TIME_LIMIT, objective=res.objective + 0.1 * H)
+    monkeypatch.setattr(sens, "solve", stopped)
+    (st,) = discrete_steps(k, m, res.values)
+    assert st.status == "time_limit" and [s for s, _ in st.tried] == [4.0]
+    assert "-$" in st.text and "stopped at its time limit: not proven" in st.text
+    assert "nor would a smaller step" not in st.text

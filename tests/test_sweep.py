@@ -906,3 +906,14 @@ def test_a_multi_period_plans_row_has_its_capex_and_devices_bought():
     assert row["capex_usd"] == 880000.0
     assert row["devices_bought_h100-sxm"] == 32 and "devices_bought_a100-80gb" not in row
     assert "capex_usd" not in plan_summary({"status": "optimal", "objective": {"total": 1.0}})
+
+
+def test_a_multi_period_sweep_table_has_the_capex_and_devices_bought_columns(tmp_path):
+    """QA (s20): plan_summary gave capex_usd, but the table kept only devices_* beyond its leading
+    columns, so the CSV had no capex (the robust hint and README promise it)."""
+    from solver.explore.sweep import table_columns
+    rows = [{"scenario": 0, "capex_usd": 880000.0, "devices_bought_h100-sxm": 32},
+            {"scenario": 1, "capex_usd": 660000.0, "devices_bought_h100-sxm": 24, "devices_bought_l4": 2}]
+    cols = table_columns(rows, ["workloads.chat.demand.growth_rate_per_period"])
+    assert cols[-3:] == ["capex_usd", "devices_bought_h100-sxm", "devices_bought_l4"]
+    assert "capex_usd" not in table_columns([{"scenario": 0, "devices_h100-sxm": 8}], [])

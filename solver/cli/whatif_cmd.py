@@ -132,8 +132,11 @@ def run(args) -> int:
     tl = opts.time_limit_s or loaded.problem.solver.time_limit_s
     gap = opts.mip_gap if opts.mip_gap is not None else 1e-6
     if not args.no_steps:
+        # the base plan's own gap: its proven one, else the gap it was solved to (CBC gives no bound)
+        base_gap = s.plan.solver.gap if s.plan.solver.gap is not None else (
+            opts.mip_gap if opts.mip_gap is not None else loaded.problem.solver.mip_gap)
         steps = discrete_steps(k, model, res.values, backend=res.backend, solver=res.solver,
-                               time_limit_s=tl, mip_gap=gap)
+                               time_limit_s=tl, mip_gap=gap, base_gap=base_gap)
         sens.steps = [st.__dict__ for st in steps]
         if steps:
             print("Tight limits relaxed by whole units (full MIP re-solves; the smallest of the limit's unit "

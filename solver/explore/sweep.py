@@ -805,8 +805,12 @@ def _run_ray(tasks: list, workers: int, done: Callable) -> None:
 
 # ---------------------------------------------------------------------- the table
 def table_columns(rows: Sequence[dict], param_paths: Sequence[str]) -> list[str]:
-    devs = sorted({k for r in rows for k in r if k.startswith("devices_")})
-    return ["scenario", *param_paths, *SUMMARY_COLUMNS, *devs]
+    """The leading columns, then (when some row has them) a multi-period plan's capex, then the
+    devices per accelerator (``devices_<acc>``: procured; ``devices_bought_<acc>``: bought over a
+    multi-period plan's horizon), sorted (QA s20: the capex plan_summary gave was dropped here)."""
+    keys = {k for r in rows for k in r}
+    devs = sorted(k for k in keys if k.startswith("devices_"))
+    return ["scenario", *param_paths, *SUMMARY_COLUMNS, *(["capex_usd"] if "capex_usd" in keys else []), *devs]
 
 
 def _cell(v: Any) -> Any:
