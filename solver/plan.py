@@ -354,6 +354,11 @@ def deployment_id(k: Coefficients, c: int) -> str:
     return f"{cand.model}:{cand.quantization}:tp{cand.tensor_parallel}@{k.offers[cand.offer].key}"
 
 
+def deployment_model(deployment: str) -> str:
+    """The model id a :func:`deployment_id` begins with (model ids hold no ':')."""
+    return deployment.partition(":")[0]
+
+
 def _known(latency_ms: np.ndarray) -> Optional[float]:
     """The largest latency (ms) of some routes; None when there are none or one is unknown (a
     measured capacity that came without latencies): a worst case that leaves one out is none."""

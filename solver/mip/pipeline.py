@@ -20,7 +20,8 @@ from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.options import SolveOptions
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
-from solver.plan import PLAN_ARGUMENTS, Plan, build_plan, check_earlier_plan, plan_dict, plan_source
+from solver.plan import (PLAN_ARGUMENTS, Plan, build_plan, check_earlier_plan, deployment_model, plan_dict,
+                         plan_source)
 from solver.problem.load import require_loaded
 from solver.progress import solved, starting
 
@@ -305,22 +306,15 @@ def reasoning_score_warnings(loaded, plan) -> list[str]:
     plan is sized for the workload's output_tokens as given (QA s20: gpt-oss won on its high-effort
     MMLU with the answer lengths of a chat model).  ``fleetopt solve`` prints them."""
     plan = plan_dict(plan, "plan")
-    out = []
-    routed: dict[str, set] = {}
-    deployments = list(plan.get("deployments") or [])
-    for row in (plan.get("periods") or {}).get("timeline") or []:
-        for sl in row.get("slices") or []:
-            deployments += sl.get("deployments") or []
-    # a period slice's deployments carry only their id, which begins with the model id (plan.deployment_id)
-    model_of = {d["id"]: d.get("model") or str(d["id"]).split(":")[0] for d in deployments}
     routes = list(plan.get("routing") or [])
     for row in (plan.get("periods") or {}).get("timeline") or []:
         for sl in row.get("slices") or []:
             routes += sl.get("routing") or []
+    routed: dict[str, set] = {}         # model -> workloads it serves
     for r in routes:
-        m = model_of.get(r.get("deployment"))
-        if m is not None and r.get("requests_per_s", 0) > 0:
-            routed.setdefault(m, set()).add(r["workload"])
+        if r.get("requests_per_s", 0) > 0:
+            routed.setdefault(deployment_model(str(r["deployment"])), set()).add(r["workload"])
+    out = []
     wl = {w.id: w for w in loaded.problem.workloads}
     for m in sorted(routed):
         model = loaded.catalog.models.get(m)
