@@ -98,13 +98,16 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
         return SolveResult(OPTIMAL, backend, solver, 0.0, values=empty, objective=model.objective_value(empty),
                            best_bound=model.objective_value(empty), message="the model has no variables")
     fn: Callable = {"pulp": _solve_pulp, "ortools": _solve_ortools, "highspy": _solve_highspy}[backend]
+    scale = model.objective_scale()
     t0 = time.perf_counter()
     try:
-        res = fn(model, solver, time_limit_s, mip_gap, threads, msg, start)
+        res = fn(model.scaled(scale), solver, time_limit_s, mip_gap, threads, msg, start)
     except Exception as exc:  # noqa: BLE001 - a crashing solver is a status, not a traceback
         return SolveResult(ERROR, backend, solver, time.perf_counter() - t0,
                            message=f"{type(exc).__name__}: {exc}")
     res.seconds = time.perf_counter() - t0
+    if scale != 1.0:
+        unscale(res, scale)
     if res.status == ERROR and res.seconds >= 0.9 * time_limit_s:
         tip = ("" if (backend, solver) == ("highspy", "reduced") else
                ", or for a large model use backend='highspy', solver='reduced' (--backend highspy "
@@ -112,6 +115,15 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
         res.message = (f"time limit ({time_limit_s:g} s) reached before any feasible plan was found "
                        f"[{res.message}]; raise time_limit_s (--time-limit){tip}")
     return cleaned(model, res)
+
+
+def unscale(res: SolveResult, scale: float) -> None:
+    """Bring ``res``'s bound back to the model's units after a solve of ``model.scaled(scale)``
+    (its objective comes back in :func:`cleaned`), and say so in its message."""
+    if res.best_bound is not None:
+        res.best_bound /= scale
+    note = f"objective multiplied by {scale:g} for the solver, whose tolerances are absolute"
+    res.message = f"{res.message}; {note}" if res.message else note
 
 
 def cleaned(model: LinearModel, res: SolveResult) -> SolveResult:

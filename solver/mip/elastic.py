@@ -166,7 +166,7 @@ def add_slack(model: LinearModel, rows: np.ndarray, weights: np.ndarray,
                   ub=np.concatenate([model.ub, np.full(m, np.inf)]),
                   is_int=np.concatenate([model.is_int, np.zeros(m, bool)]),
                   indptr=indptr, indices=c, data=v, obj=obj, obj_const=0.0,
-                  obj_parts={"slack": obj}, blocks=blocks, obj_scale=1.0)
+                  obj_parts={"slack": obj}, blocks=blocks)
     return new, cols
 
 

@@ -103,6 +103,10 @@ def run_mip(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Op
 
     if stop.requested():
         return None, float("nan"), INTERRUPTED
+    scale = model.objective_scale()       # tiny costs: the tolerances are absolute (LinearModel)
+    model = model.scaled(scale)
+    if cutoff is not None:
+        cutoff = cutoff * scale
     h = highs_from_model(model, relax=False, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
     if stop.listening():
         h.cbMipInterrupt.subscribe(stop.interrupt_callback)
@@ -120,7 +124,7 @@ def run_mip(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Op
         stop.run_listening(h.run)
     info = h.getInfo()
     status = h.modelStatusToString(h.getModelStatus())
-    bound = float(info.mip_dual_bound)
+    bound = float(info.mip_dual_bound) / scale
     if info.primal_solution_status != 2:          # kSolutionStatusFeasible
         return None, bound, status
     return np.asarray(h.getSolution().col_value, float), bound, status

@@ -421,6 +421,29 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     when it is feasible.  ``prove_only`` (with a feasible ``start``): no incumbent search, the
     time goes to the proof (fixing with the start as incumbent, the MIP on what survives).
     """
+    scale = model.objective_scale()       # tiny costs: the tolerances are absolute (LinearModel)
+    if scale == 1.0:
+        return _solve_reduced(model, time_limit_s, mip_gap, threads, start, init_per_workload,
+                              add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
+                              prove_only, stats)
+    st = stats if stats is not None else ReducedStats()
+    res = _solve_reduced(model.scaled(scale), time_limit_s, mip_gap, threads, start, init_per_workload,
+                         add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
+                         prove_only, st)
+    st.lp_bound /= scale
+    st.incumbent /= scale
+    if res.best_bound is not None:
+        res.best_bound /= scale
+    if res.values is not None:
+        res.objective = model.objective_value(res.values)
+    res.message += f"; objective multiplied by {scale:g} for HiGHS, whose tolerances are absolute"
+    return res
+
+
+def _solve_reduced(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Optional[int],
+                   start: Optional[np.ndarray], init_per_workload: int, add_per_workload: int,
+                   incumbent_share: float, incumbent_candidates: int, max_kept_share: float,
+                   prove_only: bool, stats: Optional[ReducedStats]) -> SolveResult:
     run = _Run(model, stats if stats is not None else ReducedStats(), time.perf_counter(),
                time_limit_s, mip_gap, threads)
     st = run.st
