@@ -291,6 +291,27 @@ DECISION_CHANGE_NOTE = ("objective change: what the decision commits in the obje
                         "cost per period")
 
 
+def added_periods_text(plan: dict, first: int) -> str:
+    """What the periods a re-optimised plan adds (from ``first`` on) decide: they are in no change
+    list, which compares the periods both plans have (QA s21: a 12-period re-plan of an 8-period
+    plan reserved 24 H100s in period 8 under 'no decision changed')."""
+    counts: dict = {}
+    rent_periods = 0
+    for row in plan["periods"]["timeline"][first:]:
+        for u in row["units"]:
+            for dec in ("buy", "reserve", "retire"):
+                if u.get(dec):
+                    counts[dec] = counts.get(dec, 0) + u[dec]
+        rent_periods += any(any(u.get("by_slice") or []) for u in row["units"])
+    last = len(plan["periods"]["timeline"]) - 1
+    which = f"period {first}" if first == last else f"periods {first}-{last}"
+    made = [f"{dec} {n} unit(s)" for dec, n in counts.items()]
+    if rent_periods:
+        made.append(f"rentals in {rent_periods} period(s)")
+    return (f"; {which}, new in this plan, are not in the change list below"
+            + (f" (they {', '.join(made)}: see the period tables)" if made else " (no decision there)"))
+
+
 def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], list[list[str]], str]]]]:
     """A re-optimised plan's ``periods.change`` as (summary line, tables as :func:`period_tables`
     gives them), or None: the text, Markdown and HTML reports format the same figures.  A table
@@ -315,6 +336,8 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
                  f"differ by the periods {'added' if n_new > n_old else 'left out'} ("
                  + (f"compare the period costs below, 0-{common - 1})" if changed else
                     f"periods 0-{common - 1} cost the same in both)"))
+        if n_new > n_old and len(plan["periods"].get("timeline") or []) > common:
+            head += added_periods_text(plan, common)
     executed = ch.get("executed_periods")
     if executed and any(c["period"] < executed for c in ch["period_cost"]):
         which, its = (f"periods 0-{executed - 1} were", "their") if executed > 1 else ("period 0 was", "its")

@@ -337,7 +337,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, protect: tuple =
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(InputIssue(message=f"cannot create the output folder: {exc.strerror}",
+        raise InputError(InputIssue(message=f"cannot create the output folder {target.parent}: {exc.strerror}",
                                     file=str(target), hint="check the path and permissions")) from None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -913,6 +913,23 @@ def test_a_longer_horizon_points_at_period_costs_only_where_some_changed():
     assert any(t[0] == "Accrued cost per period" for t in tables)
 
 
+def test_periods_a_longer_horizon_adds_say_what_they_decide():
+    """QA s21: a 12-period re-plan of an 8-period plan reserved 3 units in period 8 and rented in
+    periods 8-11 under 'no ... decision changed': the change list compares common periods only."""
+    from solver.report import change_tables
+    plan = _change_plan([])
+    unit = {"offer": "o", "buy": 0, "reserve": 0, "retire": 0, "by_slice": [0]}
+    plan["periods"]["timeline"] = ([{"units": [dict(unit)]} for _ in range(8)]
+                                   + [{"units": [dict(unit, reserve=3)]}, {"units": [dict(unit, by_slice=[2])]}])
+    head, _ = change_tables(plan)
+    assert "periods 8-9, new in this plan, are not in the change list below (they reserve 3 unit(s), " \
+           "rentals in 1 period(s): see the period tables)" in head
+    plan["periods"]["timeline"][9]["units"][0]["by_slice"] = [0]
+    plan["periods"]["timeline"][8]["units"][0]["reserve"] = 0
+    assert "periods 8-9, new in this plan, are not in the change list below (no decision there)" \
+        in change_tables(plan)[0]
+
+
 def _kpi_table(text: str) -> tuple[list, list, str]:
     """(headers, rows of cell texts, the section's note) of the page's KPI table."""
     import html

@@ -286,6 +286,11 @@ def test_an_infeasible_solve_says_so_in_user_terms_and_keeps_the_solver_account_
     (None, ["--json", "{tmp}/newdir/"], "names a folder, not a file"),
     (None, ["--scenario", "impossible-latency", "--scenario", "no-power"], "--scenario: given more than once"),
     ("eight-quarter-growth.yaml", ["--baseline", "homogeneous"], "--baseline is for single-period problems"),
+    # QA s21: the plan was replaced by costs.csv, or written and then removed as a stale change.csv
+    (None, ["--json", "{tmp}/t/costs.csv", "--csv", "{tmp}/t"], "--json: the same path as --csv's costs.csv"),
+    (None, ["--json", "{tmp}/t/change.csv", "--csv", "{tmp}/t"], "--json: the same path as --csv's change.csv"),
+    ("eight-quarter-growth.yaml", ["--markdown", "{tmp}/t/period_units.csv", "--csv", "{tmp}/t"],
+     "--markdown: the same path as --csv's period_units.csv"),
 ])
 def test_outputs_and_flags_are_refused_before_the_solve(problem, tmp_path, capsys, monkeypatch, shipped, flags,
                                                         fragment):

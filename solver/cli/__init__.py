@@ -72,6 +72,21 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
     from solver.yamlio import check_output_path
     issues = InputIssues()          # every refused output in one report (QA s18: one per run)
     issues.check(distinct_outputs, args, flags)
+    # a file option naming a table a folder option writes (or removes as stale): the plan was
+    # replaced by costs.csv, or written and then deleted as an old change.csv (QA s21)
+    tables: dict = {}
+    for option, names in (folders or {}).items():
+        value = getattr(args, option, None)
+        if value:
+            for name in names:
+                tables[str((Path(value) / name).resolve())] = f"{flags[option]}'s {name}"
+    for option, flag in flags.items():
+        value = getattr(args, option, None)
+        if value and option not in (folders or {}) and str(Path(value).resolve()) in tables:
+            issues.extend([InputIssue(f"the same path as {tables[str(Path(value).resolve())]} ({value!r}): "
+                                      f"that table would replace it, or remove it as a stale table",
+                                      path=flag, hint="give each output its own file, outside that folder "
+                                                      "or under another name")])
     for option in flags:
         value = getattr(args, option, None)
         if not value:

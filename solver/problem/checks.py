@@ -274,7 +274,8 @@ def presolve_checks(loaded, smap=None) -> Findings:
         if why:
             issue("warning", ("fleet", "existing", j),
                   f"these {e.devices} owned {e.accelerator} in {e.region} are not used: {why}",
-                  "allow them in fleet.accelerators and fleet.regions, or remove the entry")
+                  "allow them in fleet.accelerators and fleet.regions, or remove the entry (when "
+                  "re-optimising with --existing from a plan that sold or used them, keep it and allow them)")
     for j, o in enumerate(f.offers):
         why = left_out(o.accelerator, o.region, o.acquisition)
         if why:
