@@ -593,8 +593,8 @@ def test_cli_list_json_counts(cat, capsys):
     assert fields["mem_bw_gbps"]["source"] == "nvidia-h100"
     assert "nvidia.com" in fields["mem_bw_gbps"]["source_text"]
     assert fields["idle_w"]["confidence"] == "low"
-    assert set(fields["mem_bw_gbps"]) == {"field", "value", "source", "source_text", "confidence", "note",
-                                          "layer"}
+    assert set(fields["mem_bw_gbps"]) == {"field", "value", "source", "source_text", "confidence",
+                                          "confidence_from", "note", "layer"}
 
 
 def test_cli_list_one_kind_table(capsys):

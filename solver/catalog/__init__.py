@@ -14,6 +14,7 @@ whole); an entry with a new id is added.  ``sources`` tables merge by key.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ from typing import Any, Iterable, Optional
 from pydantic import BaseModel, ValidationError
 
 from solver.catalog.schema import (KINDS, Accelerator, CatalogFile, Figure, Model, Quantization,
-                                   Region, Source)
+                                   Region, Source, confidence_of_verification, parameter_checks)
 from solver.errors import InputError, InputIssue, IssueCollector, did_you_mean, unknown_id_hint
 from solver.validation import pydantic_issues
 from solver.yamlio import SourceMap, format_path, load_yaml_file, note_input
@@ -72,6 +73,72 @@ def _merge(base: dict, over: dict, layer: str, prov: dict, path: tuple) -> dict:
     return out
 
 
+#: fields that say which thing an entry is: an overlay changing one under a known id describes another
+#: thing, which merging into the known entry mixes with that entry's other figures (QA s21)
+IDENTITY = {"accelerators": ("family", "vendor", "name"), "models": ("name", "hf_repo", "arch"),
+            "quantization": ("name", "weight_format", "compute_format"), "regions": ("name", "country")}
+
+
+def _kept_paths(base: dict, over: dict, path: tuple = ()) -> list[tuple]:
+    """Paths of ``base`` that merging ``over`` into it leaves as they were."""
+    out: list[tuple] = []
+    for k, v in base.items():
+        if k == "id":
+            continue
+        if k not in over:
+            out.append(path + (k,))
+        elif isinstance(v, dict) and isinstance(over[k], dict) and not _is_figure(over[k]):
+            out += _kept_paths(v, over[k], path + (k,))
+    return out
+
+
+def _derive_confidence(node: Any, sources: dict, path: tuple, derived: dict, overclaimed: list) -> None:
+    """Give each figure that states no confidence the one its source's `verification` allows
+    (:func:`~solver.catalog.schema.confidence_of_verification`), recording ``derived[path] =
+    verification``; list in ``overclaimed`` the paths that state 'high' where it allows only 'low'.
+    QA s21: figures citing a 'planning assumption' defaulted to high confidence."""
+    if _is_figure(node):
+        src = sources.get(node["source"]) if isinstance(node["source"], str) else None
+        ver = src.get("verification") if isinstance(src, dict) else None
+        level = confidence_of_verification(ver) if isinstance(ver, str) else None
+        if level and "confidence" not in node:
+            node["confidence"] = level
+            derived[path] = ver
+        elif level == "low" and node.get("confidence") == "high":
+            overclaimed.append((path, ver))
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            _derive_confidence(v, sources, path + (k,), derived, overclaimed)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _derive_confidence(v, sources, path + (i,), derived, overclaimed)
+
+
+def _close(word: str, choices: Iterable[str]) -> list[str]:
+    """Near spellings of ``word`` only (a family, source key or file name is short: did_you_mean's looser
+    match offered 'ampere' for a new family 'acme')."""
+    return difflib.get_close_matches(word, sorted(set(choices)), n=2, cutoff=0.8)
+
+
+def _hint(close: list[str], rest: str) -> str:
+    """'did you mean X? Rest' or 'rest'."""
+    if not close:
+        return rest
+    return f"did you mean {' or '.join(repr(c) for c in close)}? " + rest[0].upper() + rest[1:]
+
+
+def missing_file_hint(path: Path, relative_to: str = "the current directory") -> str:
+    """What to do about a file that is not there: the files beside it with a close name first
+    (QA s21: `quant-overlay.yml` where `quant-overlay.yaml` exists)."""
+    try:
+        near = [f.name for f in (path.parent if str(path.parent) else Path(".")).iterdir()
+                if f.is_file() and f.suffix in (".yaml", ".yml", ".json")]
+    except OSError:
+        near = []
+    return _hint([str(path.parent / c) for c in _close(path.name, near)],
+                 f"check the path; it is relative to {relative_to}")
+
+
 @dataclass
 class Catalog:
     """Validated catalog, merged from one or more layers."""
@@ -85,6 +152,10 @@ class Catalog:
     version: str
     #: (kind, id) -> {field path tuple: layer name}
     provenance: dict[tuple[str, str], dict[tuple, str]] = field(default_factory=dict)
+    #: what loads but is likely wrong (an overlay's id collision, a family no scheme runs ...)
+    warnings: list[InputIssue] = field(default_factory=list)
+    #: (kind, id) -> {figure path: the source verification its confidence was derived from}
+    derived_confidence: dict[tuple[str, str], dict[tuple, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -118,6 +189,9 @@ class Catalog:
         except OSError:
             key = None
         note_input(path)      # read, from the cache or not: no output of this command may replace it
+        if key is None and not path.exists():
+            collector.add("catalog overlay file not found", file=str(path), hint=missing_file_hint(path))
+            return
         try:
             if key is not None and key in _PARSED:
                 data, smap = _PARSED[key]
@@ -144,6 +218,7 @@ class Catalog:
         sources: dict[str, Any] = {}
         source_file: dict[str, str] = {}    # source key -> the file that defined it first
         versions: list[str] = []
+        warnings: list[InputIssue] = []
         for layer in layers:
             data = layer.data
             allowed = set(CatalogFile.model_fields)
@@ -198,6 +273,9 @@ class Catalog:
                     key = (kind, eid)
                     p = prov.setdefault(key, {})
                     if eid in merged[kind]:
+                        if layer.name != SHIPPED_LAYER:
+                            warnings += cls._identity_change(kind, merged[kind][eid], entry, layer, i,
+                                                             origin[key][0][0])
                         merged[kind][eid] = _merge(merged[kind][eid], entry, layer.name, p, ())
                     else:
                         if merged[kind] and layer.name != SHIPPED_LAYER:
@@ -208,6 +286,13 @@ class Catalog:
                         p[()] = layer.name
                     origin.setdefault(key, []).append((layer, i))
         collector.raise_if_any()
+        derived: dict[tuple[str, str], dict[tuple, str]] = {}
+        overclaimed: list[tuple] = []
+        for kind in KINDS:
+            for eid, raw in merged[kind].items():
+                found: list = []
+                _derive_confidence(raw, sources, (), derived.setdefault((kind, eid), {}), found)
+                overclaimed += [(kind, eid, path, ver) for path, ver in found]
 
         # Validate the merged entries one by one, mapping errors back to the right file and line.
         valid: dict[str, dict[str, Any]] = {k: {} for k in KINDS}
@@ -217,6 +302,11 @@ class Catalog:
             for eid, raw in merged[kind].items():
                 try:
                     valid[kind][eid] = schema[kind].model_validate(raw)
+                    if kind == "models":
+                        for fld, severity, msg, fix in parameter_checks(valid[kind][eid]):
+                            issue = InputIssue(message=msg, hint=fix, **cls._place(
+                                origin[(kind, eid)], prov.get((kind, eid), {}), kind, (fld,)))
+                            (collector.issues if severity == "error" else warnings).append(issue)
                 except ValidationError as exc:
                     for err in exc.errors(include_url=False):
                         loc = tuple(err.get("loc", ()))
@@ -242,9 +332,16 @@ class Catalog:
         cat = cls(accelerators=valid["accelerators"], models=valid["models"],
                   quantization=valid["quantization"], regions=valid["regions"],
                   sources=src_models, layers=[l.name for l in layers],
-                  version="+".join(dict.fromkeys(versions)) or "unversioned", provenance=prov)
+                  version="+".join(dict.fromkeys(versions)) or "unversioned", provenance=prov,
+                  derived_confidence={k: v for k, v in derived.items() if v})
         cat._check_references(collector, origin)
         collector.raise_if_any()
+        for kind, eid, path, ver in overclaimed:
+            warnings.append(InputIssue(
+                message=f"confidence is 'high', but its source says {ver!r}",
+                hint="write confidence: low (or medium), or cite a source that was retrieved",
+                **cls._place(origin[(kind, eid)], prov.get((kind, eid), {}), kind, path + ("confidence",))))
+        cat.warnings = warnings + cat._support_warnings(origin)
         digest = hashlib.sha256(json.dumps(cat.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
         cat.version = f"{cat.version}#{digest}"
         return cat
@@ -275,13 +372,87 @@ class Catalog:
                 return layer, idx
         return origins[-1]
 
+    @classmethod
+    def _place(cls, origins: list, prov: dict, kind: str, path: tuple) -> dict:
+        """file, line and path of the value at ``path`` of an entry, in the layer that supplied it."""
+        layer, idx = cls._origin_for(origins, kind, tuple(path), prov)
+        full = (kind, idx) + tuple(path)
+        return dict(file=layer.file, line=layer.smap.line_of(full), path=format_path(full))
+
+    @staticmethod
+    def _identity_change(kind: str, base: dict, entry: dict, layer: _Layer, idx: int,
+                         first: _Layer) -> list[InputIssue]:
+        """A warning where an overlay entry with a known id gives it another family, vendor, name ...:
+        it then describes another thing, yet merges field by field into the known one (QA s21: an `l4`
+        of family neuron kept the L4's FP8 peak, price, weight-only formats and purchase terms)."""
+        changed = [(f, entry[f], base[f]) for f in IDENTITY[kind] if f in entry and f in base and entry[f] != base[f]]
+        if not changed:
+            return []
+        eid, single = entry["id"], kind[:-1] if kind.endswith("s") else kind
+        below = "the shipped catalog" if first.name == SHIPPED_LAYER else first.file
+        kept = [format_path(p) for p in _kept_paths(base, entry)]
+        return [InputIssue(
+            message=(f"{eid!r} is the id of {below}'s {single} {base.get('name', eid)!r}, but this entry gives "
+                     "another " + " and ".join(f"{f} ({new!r} for {old!r})" for f, new, old in changed)
+                     + ": it is merged into that entry field by field"
+                     + (f", and keeps from it {', '.join(kept)}" if kept else "")),
+            hint=(f"to add another {single}, give it an id of its own (not in `fleetopt catalog list {kind}`) "
+                  f"and every field; to change {below}'s {eid!r}, keep its "
+                  + " and ".join(f for f, _, _ in changed)),
+            file=layer.file, line=layer.smap.line_of((kind, idx, "id")), path=format_path((kind, idx, "id")))]
+
+    def _support_warnings(self, origin: dict) -> list[InputIssue]:
+        """Accelerator families and peaks no quantization scheme runs, and scheme families no accelerator
+        has (QA s21: the family typo 'nueron' and a new family validated without a word, and no plan could
+        use either device)."""
+        out: list[InputIssue] = []
+
+        def place(kind, eid, path):
+            return self._place(origin[(kind, eid)], self.provenance.get((kind, eid), {}), kind, path)
+
+        families = {a.family for a in self.accelerators.values()}
+        supported = {f for q in self.quantization.values() for f in q.supported_families}
+        for aid, acc in self.accelerators.items():
+            if acc.family not in supported:
+                close = _close(acc.family, supported)
+                out.append(InputIssue(
+                    message=f"family {acc.family!r} is in no quantization scheme's supported_families, so no "
+                            f"model can run on {aid!r}",
+                    hint=_hint(close, f"for a new family, add {acc.family!r} to the supported_families of the "
+                               f"schemes it runs, in an overlay entry such as `- {{id: bf16, supported_families: "
+                               f"[..., {acc.family}]}}` under `quantization:` (the list replaces the shipped one: "
+                               "repeat the families `fleetopt catalog show bf16` lists)"),
+                    **place("accelerators", aid, ("family",))))
+                continue
+            for fmt in acc.peak_tflops:
+                if self.layer_of("accelerators", aid, ("peak_tflops", fmt)) == SHIPPED_LAYER:
+                    continue        # the shipped unused peaks are datasheet figures (see docs/catalog.md)
+                schemes = [qid for qid, q in self.quantization.items() if q.compute_format == fmt]
+                if not any(acc.family in self.quantization[q].supported_families for q in schemes):
+                    out.append(InputIssue(
+                        message=(f"no quantization scheme computing in {fmt} lists family {acc.family!r}"
+                                 + (f" (the {fmt} schemes: {', '.join(schemes)})" if schemes else
+                                    f" (no scheme computes in {fmt})")
+                                 + ", so no plan uses this peak"),
+                        hint=(f"if the serving software runs {fmt} on {acc.family} devices, add {acc.family!r} to "
+                              f"the supported_families of {' or '.join(schemes)} in an overlay; else leave the peak out"
+                              if schemes else f"leave the peak out, or add a quantization scheme computing in {fmt}"),
+                        **place("accelerators", aid, ("peak_tflops", fmt))))
+        for qid, q in self.quantization.items():
+            for j, fam in enumerate(q.supported_families):
+                if fam not in families:
+                    close = _close(fam, families)
+                    out.append(InputIssue(
+                        message=f"no accelerator of the catalog has family {fam!r}",
+                        hint=_hint(close, "if an overlay adds accelerators of that family, load it before "
+                                   "this one (`--catalog THAT.yaml` first)"),
+                        **place("quantization", qid, ("supported_families", j))))
+        return out
+
     def _check_references(self, collector: IssueCollector, origin: dict) -> None:
         """Cross-entry checks: offers name known regions, sources exist."""
         def where(kind, eid, path):
-            layer, idx = self._origin_for(origin[(kind, eid)], kind, tuple(path),
-                                          self.provenance.get((kind, eid), {}))
-            full = (kind, idx) + tuple(path)
-            return dict(file=layer.file, line=layer.smap.line_of(full), path=format_path(full))
+            return self._place(origin[(kind, eid)], self.provenance.get((kind, eid), {}), kind, path)
 
         for aid, acc in self.accelerators.items():
             for j, off in enumerate(acc.offers):
@@ -305,8 +476,10 @@ class Catalog:
             for eid, entry in self.entries(kind).items():
                 for path, fig in _figures(entry):
                     if fig.source not in self.sources and not _looks_like_reference(fig.source):
+                        close = _close(fig.source, self.sources)
                         collector.add(f"source {fig.source!r} is not in any `sources:` table",
-                                      hint="add it to `sources:` or give a URL / document title",
+                                      hint=_hint(close, ("else " if close else "")
+                                                 + "add it to `sources:` or give a URL / document title"),
                                       **where(kind, eid, path + ("source",)))
 
     # ------------------------------------------------------------------ look-ups
@@ -378,10 +551,12 @@ class Catalog:
         """Every sourced figure of an entry, with its source and layer (tidy rows)."""
         entry = self.get(kind, eid)
         rows = []
+        derived = self.derived_confidence.get((kind, eid), {})
         for path, fig in _figures(entry):
             rows.append({"field": format_path(path), "value": fig.value, "source": fig.source,
                          "source_text": self.source_text(fig.source), "confidence": fig.confidence,
-                         "note": fig.note, "layer": self.layer_of(kind, eid, path)})
+                         "confidence_from": derived.get(path), "note": fig.note,
+                         "layer": self.layer_of(kind, eid, path)})
         return rows
 
     def to_dict(self) -> dict:
@@ -410,6 +585,16 @@ def _figures(obj: Any, path: tuple = ()) -> list[tuple[tuple, Figure]]:
     return out
 
 
+def warnings_text(issues: Iterable[InputIssue]) -> str:
+    """The catalog's warnings as the commands print them (empty when none)."""
+    issues = list(issues)
+    if not issues:
+        return ""
+    n = len(issues)
+    return (f"{n} catalog warning{'s' if n != 1 else ''} (the catalog loads, but check these):\n"
+            + "\n".join(i.format() for i in issues) + "\n")
+
+
 _DEFAULT: Optional[Catalog] = None
 
 
@@ -421,4 +606,5 @@ def default_catalog() -> Catalog:
     return _DEFAULT
 
 
-__all__ = ["Catalog", "default_catalog", "shipped_catalog_dir", "SHIPPED_LAYER"]
+__all__ = ["Catalog", "default_catalog", "missing_file_hint", "shipped_catalog_dir", "warnings_text",
+           "SHIPPED_LAYER"]

@@ -11,7 +11,9 @@ Units are in field names: ``memory_gb`` (10^9 bytes), ``mem_bw_gbps`` (GB/s),
 
 from __future__ import annotations
 
+import math
 import re
+from types import SimpleNamespace
 from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -48,6 +50,22 @@ class Source(Strict):
     verification: Optional[str] = Field(
         None, description="'retrieved', 'retrieved (secondary)', 'recalled-verify', "
                           "'planning assumption', 'derived' ...")
+
+
+#: words of a source's `verification` -> the confidence its figures get where they state none (the
+#: shipped catalog's practice: assumptions and recalled figures are low, secondary quotes medium)
+WEAK_VERIFICATION = (("low", ("assumption", "unverified", "recalled", "approx")),
+                     ("medium", ("secondary", "verify")))
+
+
+def confidence_of_verification(verification: Optional[str]) -> Optional[str]:
+    """The confidence a figure citing a source of this verification can claim at most (None: high).
+    QA s21: a figure citing a 'planning assumption' defaulted to high confidence."""
+    text = (verification or "").lower()
+    for level, words in WEAK_VERIFICATION:
+        if any(w in text for w in words):
+            return level
+    return None
 
 
 #: a catalog figure is 0 or within these magnitudes (the shipped catalogs span 0.018 .. 43,056):
@@ -244,6 +262,105 @@ class Mla(Strict):
                                       "head_dim.")
 
 
+#: stated parameter counts against the architecture's (:func:`architecture_params_b`): beyond this factor
+#: the count or a field is wrong (a slipped digit is 10x, a count in millions 1,000x); what the fields do
+#: not describe adds far less (biases and norms < 1%, DeepSeek's low-rank queries ~1%, an MTP head 2%, a
+#: vision encoder ~30%)
+PARAMS_ERROR_FACTOR = 2.0
+#: ... and beyond this fraction, a warning: the shipped counts are within 1.5% of the architecture's
+PARAMS_WARN_FRACTION = 0.10
+
+
+def architecture_params_b(m) -> SimpleNamespace:
+    """Parameters (billions) the architecture fields of ``m`` imply, summed as the shipped counts
+    (source ``params-computed``) were: embeddings (input and output unless tied) + per layer attention
+    (query, key, value, output; MLA: full-rank query, latent down- and up-projections) + FFN (dense
+    layers) or router, routed and shared experts (MoE layers) + two norms per layer and a final one.
+    Returns the total and the routed experts' share (what a token reads in part, as perf.arch splits
+    the weights)."""
+    h, layers = m.hidden_size, m.num_layers
+    if m.mla is not None:
+        v_dim = m.mla.v_head_dim or m.head_dim
+        attn = (h * m.num_attention_heads * m.head_dim + h * (m.mla.kv_lora_rank + m.mla.rope_head_dim)
+                + m.mla.kv_lora_rank * m.num_attention_heads * (m.head_dim - m.mla.rope_head_dim + v_dim)
+                + m.num_attention_heads * v_dim * h)
+    else:
+        q_dim, kv_dim = m.num_attention_heads * m.head_dim, m.num_kv_heads * m.head_dim
+        attn = 2 * h * q_dim + 2 * h * kv_dim
+    dense_ffn = 3 * h * m.intermediate_size
+    routed = shared = 0.0
+    dense_layers = layers
+    if m.moe is not None:
+        e = m.moe
+        dense_layers = min(e.dense_layers, layers)
+        moe_layers = layers - dense_layers
+        expert = 3 * h * e.expert_intermediate_size
+        routed = moe_layers * e.num_experts * expert
+        shared = moe_layers * (e.shared_experts * expert + h * e.num_experts)     # and the router
+    emb = m.vocab_size * h * (1 if m.tie_word_embeddings else 2)
+    total = layers * attn + dense_layers * dense_ffn + routed + shared + emb + (2 * layers + 1) * h
+    return SimpleNamespace(total=total / 1e9, routed=routed / 1e9)
+
+
+def count_check(name: str, stated: float, implied: float, what: str) -> Optional[tuple[str, str, str]]:
+    """('error' or 'warning', what is wrong, how to fix) where ``stated`` is beyond PARAMS_ERROR_FACTOR
+    or PARAMS_WARN_FRACTION of ``implied``; None where it agrees."""
+    if implied <= 0:
+        return None
+    ratio = stated / implied
+    if abs(ratio - 1) <= PARAMS_WARN_FRACTION:
+        return None
+    severity = "warning" if 1 / PARAMS_ERROR_FACTOR <= ratio <= PARAMS_ERROR_FACTOR else "error"
+    msg = f"{name} {stated:g} is {ratio:.3g}x the {implied:.4g} B parameters {what}"
+    power = round(math.log10(ratio))
+    if power and abs(ratio / 10 ** power - 1) < PARAMS_WARN_FRACTION:
+        fix = (f"{name} looks {10 ** abs(power):g}x too {'large' if power > 0 else 'small'} (a slipped digit, "
+               f"or a count not in billions): write {stated / 10 ** power:.4g}")
+    else:
+        fix = (f"check {name} (billions) against the model card and the architecture fields against "
+               "config.json, and fix the one that is wrong"
+               + ("" if severity == "error" else "; a count that includes parts these fields do not describe "
+                  "(a vision encoder, a multi-token-prediction head) differs by design"))
+    return severity, msg, fix
+
+
+def parameter_checks(m) -> list[tuple[str, str, str, str]]:
+    """(field, severity, what is wrong, how to fix) of ``m``'s stated parameter counts against its
+    architecture: the total against :func:`architecture_params_b`'s, the active count against what the
+    stated total implies (the total less the routed experts a token skips: the split perf.arch uses)."""
+    arch = architecture_params_b(m)
+    total, active = m.total_params_b.value, m.active_params_b.value
+    out = []
+    bad = count_check("total_params_b", total, arch.total,
+                      "the architecture fields give (embeddings, attention, FFN or experts, norms)")
+    if bad:
+        out.append(("total_params_b", *bad))
+    if bad and bad[0] == "error":
+        return out
+    base = total - arch.routed          # what every token reads: all but the routed experts
+    k = m.moe
+    if active < base * 0.99:
+        out.append(("active_params_b", "error",
+                    f"active_params_b {active:g} is below the {base:.4g} B parameters every token passes through "
+                    + (f"(total_params_b {total:g} - routed experts {arch.routed:.4g} B: attention, embeddings, "
+                       "router, dense layers and shared experts)" if k else
+                       f"(a dense model's total_params_b, {total:g})"),
+                    (f"active = that + experts_per_token / num_experts x routed experts = {base:.4g} + "
+                     f"{k.experts_per_token}/{k.num_experts} x {arch.routed:.4g} = "
+                     f"{base + arch.routed * k.experts_per_token / k.num_experts:.4g} B, embeddings included: "
+                     "write that (or fix total_params_b)" if k else
+                     f"a dense model uses every weight for every token: write active_params_b: {total:g}")))
+        return out
+    if k is not None:
+        implied = base + arch.routed * k.experts_per_token / k.num_experts
+        bad = count_check("active_params_b", active, implied,
+                          f"total_params_b {total:g} implies per token (all but the routed experts a token skips, "
+                          "embeddings included)")
+        if bad:
+            out.append(("active_params_b", *bad))
+    return out
+
+
 class Model(Strict):
     id: str
     name: str
@@ -277,6 +394,16 @@ class Model(Strict):
     notes: Optional[str] = None
 
     _check_id = field_validator("id")(check_id)
+
+    @field_validator("quality")
+    @classmethod
+    def _points_not_fraction(cls, v: Figure) -> Figure:
+        """0.814 meant as 81.4 points: a problem's min_score is in points and refuses a fraction, so the
+        model could be asked for nothing but 'at most 0.814' (QA s21)."""
+        if 0 < v.value <= 1:
+            raise ValueError(f"quality is in points of the 0-100 scale (MMLU %), and {v.value:g} reads as "
+                             f"{v.value:g} of 100" + FIX + f"for {100 * v.value:g} % write {100 * v.value:g}")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -22,6 +22,8 @@ _KIND_ALIASES.update({"accelerator": "accelerators", "model": "models", "region"
                       "quant": "quantization", "quantizations": "quantization"})
 
 LOW_MARK = "~"
+#: after a confidence the file did not state, taken from the source's verification
+DERIVED_MARK = "*"
 
 
 def register(sub) -> None:
@@ -71,8 +73,11 @@ def resolve_kind(kind: str) -> str:
 
 
 def _load(overlays: Iterable[str]):
-    from solver.catalog import Catalog
-    return Catalog.load(list(overlays))
+    """The merged catalog; its warnings (an overlay's likely mistakes) go to stderr."""
+    from solver.catalog import Catalog, warnings_text
+    cat = Catalog.load(list(overlays))
+    print(warnings_text(cat.warnings), end="", file=sys.stderr)
+    return cat
 
 
 def kv_bytes_per_token(model, bytes_per_element: float = 2.0) -> float:
@@ -188,7 +193,7 @@ def entry_json(cat, kind: str, eid: str) -> dict[str, Any]:
     out.update(entry.model_dump(mode="json", exclude_none=True))
     out["layer"] = cat.layer_of(kind, eid)
     out["figures"] = [{k: row[k] for k in ("field", "value", "source", "source_text", "confidence",
-                                            "note", "layer")}
+                                            "confidence_from", "note", "layer")}
                       for row in cat.figures(kind, eid)]
     return out
 
@@ -253,8 +258,9 @@ def run_show(args) -> int:
                      "(derived from the architecture)")
         lines.append("")
     headers = ["field", "value", "conf", "layer", "source", "note"]
-    rows = [[r["field"], _fmt(r["value"], r["confidence"], digits=8), r["confidence"], r["layer"],
-             r["source"], r["note"] or ""] for r in doc["figures"]]
+    rows = [[r["field"], _fmt(r["value"], r["confidence"], digits=8),
+             r["confidence"] + (DERIVED_MARK if r["confidence_from"] else ""), r["layer"], r["source"],
+             r["note"] or ""] for r in doc["figures"]]
     lines.append(_table(headers, rows))
     lines.append("")
     lines.append("sources:")
@@ -263,6 +269,10 @@ def run_show(args) -> int:
         lines.append(f"  {key}: {cat.source_text(key)}")
     lines.append("")
     lines.append(f"{LOW_MARK} = low confidence")
+    if any(r["confidence_from"] for r in doc["figures"]):
+        lines.append(f"{DERIVED_MARK} = the file states no confidence: it is the one the source's verification "
+                     "allows ('assumption', 'unverified', 'recalled', 'approx': low; 'secondary', 'verify': medium); "
+                     "write `confidence:` in the figure to state it")
     print("\n".join(lines))
     return 0
 

@@ -24,11 +24,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def validate_file(path: str, catalog: list[str], scenario=None, findings: list | None = None) -> str:
+def validate_file(path: str, catalog: list[str], scenario=None, findings: list | None = None,
+                  catalog_warnings: list | None = None) -> str:
     """Validate one file; return a one-line summary or raise InputError.
 
     A problem file's pre-solve :class:`~solver.problem.checks.Findings` are appended to
-    ``findings`` when given.
+    ``findings`` when given, and the warnings of the catalog it was checked against (an overlay's
+    likely mistakes: an id collision, a family no scheme runs ...) to ``catalog_warnings``.
     """
     from solver.catalog import Catalog
     from solver.problem.checks import presolve_checks
@@ -38,11 +40,16 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
     if isinstance(raw, dict) and "workloads" not in raw and any(
             k in raw for k in ("accelerators", "models", "quantization", "regions", "sources")):
         cat = Catalog.load(list(catalog) + [path])      # on top of the --catalog overlays it builds on
+        if catalog_warnings is not None:
+            catalog_warnings.extend(cat.warnings)
         n = sum(len(cat.entries(k)) for k in ("accelerators", "models", "quantization", "regions"))
-        return f"ok: {path} (catalog overlay; merged catalog has {n} entries)" + "".join(
+        return (f"ok: {path} (catalog overlay; merged catalog has {n} entries"
+                + (f", {len(cat.warnings)} warning(s)" if cat.warnings else "") + ")") + "".join(
             f"\n  note: {text}" for text in replaced_lists(raw, Catalog.load(list(catalog))))
     lp = validate_document(raw, smap, path, catalog_overlays=catalog, scenario=scenario)
     p = lp.problem
+    if catalog_warnings is not None:
+        catalog_warnings.extend(lp.catalog.warnings)
     found = presolve_checks(lp)
     if findings is not None:
         findings.append(found)
@@ -72,15 +79,20 @@ def replaced_lists(raw: dict, base) -> list[str]:
 
 
 def run(args) -> int:
+    from solver.catalog import warnings_text
+
     issues: list[InputIssue] = []
     findings: list = []
+    cat_warnings: list[InputIssue] = []
     for f in args.files:
         try:
-            print(validate_file(f, args.catalog, args.scenario, findings))
+            print(validate_file(f, args.catalog, args.scenario, findings, cat_warnings))
         except InputError as exc:
             # an overlay named on the command line and by a problem given beside it is read twice:
             # its errors are reported once
             issues.extend(i for i in exc.issues if i not in issues)
+    # an overlay validated beside a problem that lists it warns once
+    print(warnings_text(dict.fromkeys(cat_warnings)), end="", file=sys.stderr)
     for found in findings:
         print(found.format(), end="", file=sys.stderr)
     if issues:
