@@ -100,7 +100,7 @@ def test_hold_out_error_within_acceptance(cat):
     err = v.err_pct
     meas = np.array([c.measured for c in v.cases])
     # recompute the summary independently of summary_rows
-    for metric, limit in (("throughput", 15.0), ("latency", 20.0)):
+    for metric, limit in (("throughput", 15.0), ("ttft", 20.0)):
         sel = np.array([(not m) and s and c.metric == metric for c, m, s in zip(v.cases, v.fit_mask, v.scored)])
         assert sel.sum() >= 2
         assert np.median(np.abs(v.pred[sel] - meas[sel]) / meas[sel] * 100) <= limit
@@ -148,7 +148,7 @@ def test_read_rows_errors(tmp_path):
 def test_cli_validate(capsys):
     assert main(["perf", "validate", CSV]) == 0
     out = capsys.readouterr().out
-    assert "held-out  throughput all" in out and "held-out  latency    all" in out
+    assert "held-out  throughput all" in out and "held-out  ttft       all" in out
     assert "hardware h100-sxm" in out and "source   MLPerf-Inference-v4.1" in out
     assert "not scored: 27 static-batching rows" in out
 

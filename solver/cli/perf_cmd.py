@@ -69,7 +69,14 @@ def register(sub) -> None:
                         description="Predict each row of FILE.csv (columns of tests/data/calibration.csv) "
                                     "and print the error, then median and p90 absolute error by source, "
                                     "hardware, kind and metric (held-out vs fitted rows when FILE is the "
-                                    "file the parameters were fitted on).")
+                                    "file the parameters were fitted on).  Each row is compared by its metric "
+                                    "(output-token throughput; first-token latency at batch 1; inter-token "
+                                    "latency / TPOT; latencies in the row's unit, ms or s) at the load its "
+                                    "concurrency_or_batch states ('concurrency N' or 'batch N': that decode "
+                                    "batch, as fleetopt perf --batch N; 'static batch N'; 'max load'; an "
+                                    "MLPerf Server rate with its latency limits).  Model and hardware may be "
+                                    "catalog ids or common spellings.  Rows the model cannot reproduce are "
+                                    "skipped, each with its reason.")
     v.add_argument("file", metavar="FILE.csv")
     v.add_argument("--json", action="store_true", dest="vjson")
     v.add_argument("--summary-only", action="store_true", help="skip the per-row table")
@@ -165,6 +172,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     from solver.perf.arch import kv_bytes_per_token, weight_bytes
     from solver.perf.arch import R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
     from solver.perf.model import length_quantile, lightest_load_ms, operating_point
+    from solver.perf.params import calibration_families
 
     acc, model, q = cat.accelerator(cand.accelerator), cat.model(cand.model), cat.quant(cand.quantization)
     spec = engine_spec(cat, cand, params)
@@ -172,6 +180,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     usable = acc.memory_gb.value * params.global_.mem_usable_fraction
     kvf, kvs = kv_bytes_per_token(model, q, cand.tensor_parallel)
     grp = params.group_of(acc, t.peak_format or "*")
+    wanted = f"{calibration_families(acc)[0]}/{t.peak_format or '*'}"
     ctx = wl.mean_decode_context_tokens()
     out = {
         "candidate": {"accelerator": cand.accelerator, "model": cand.model, "quantization": cand.quantization,
@@ -187,6 +196,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
                      "peak_tflops_per_device": t.peak_tflops if t.peak_format else None,
                      "mem_bw_gbps": acc.mem_bw_gbps.value,
                      "calibration": {"group": f"{grp.family}/{grp.format}", "fit_rows": grp.fit_rows,
+                                     "for": wanted, "fallback": _fallback(params, wanted, grp),
                                      "compute_efficiency": grp.compute_efficiency,
                                      "bandwidth_efficiency": grp.bandwidth_efficiency,
                                      "step_overhead_ms": grp.step_overhead_ms,
@@ -260,6 +270,25 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     return out
 
 
+def _fallback(params, wanted: str, grp) -> Optional[str]:
+    """Where the calibration group used is not the (family, compute format) asked for: which group had no
+    fitted rows and what stands in for it, in words (QA: "hopper/*: ..., 0 fitted rows" read as if Hopper
+    had no data, where Hopper FP8 has 74 rows and hopper/* is their median)."""
+    used = f"{grp.family}/{grp.format}"
+    if used == wanted:
+        return None
+    if grp.family == "*":
+        what = ("the global fit over all families" if grp.fit_rows == 0 and params.groups
+                else "the uncalibrated prior (no calibration groups)")
+    elif grp.format == "*":
+        fitted = [f"{g.format}: {g.fit_rows} rows" for g in params.groups
+                  if g.family == grp.family and g.format != "*" and g.fit_rows > 0]
+        what = f"the median of {grp.family}'s fitted formats" + (f" ({'; '.join(fitted)})" if fitted else "")
+    else:
+        what = f"{grp.fit_rows} fitted rows"
+    return f"no fitted rows for {wanted}; uses {used}, {what}"
+
+
 def _text(d: dict) -> str:
     c, w, m = d["candidate"], d["workload"], d["memory_per_device_gb"]
     h = d["hardware"]
@@ -267,9 +296,10 @@ def _text(d: dict) -> str:
     lines = [f"{c['accelerator']} x {c['model']} {c['quantization']} TP{c['tensor_parallel']}  "
              f"({h['family']}, {h['compute_format'] or 'no compute path'} peak "
              f"{h['peak_tflops_per_device'] or 0:.0f} TFLOPS/device, {h['mem_bw_gbps']:.0f} GB/s; "
-             f"calibration {cal['group']}: compute eff {cal['compute_efficiency']:.2f}, "
-             f"bandwidth eff {cal['bandwidth_efficiency']:.2f}, overhead {cal['step_overhead_ms']:.2f} ms/step, "
-             f"{cal['fit_rows']} fitted rows)"]
+             + (f"calibration {cal['group']}: " if cal["fallback"] is None else f"calibration: {cal['fallback']}: ")
+             + f"compute eff {cal['compute_efficiency']:.2f}, bandwidth eff {cal['bandwidth_efficiency']:.2f}, "
+             f"overhead {cal['step_overhead_ms']:.2f} ms/step"
+             + (f", {cal['fit_rows']} fitted rows)" if cal["fallback"] is None else ")")]
     tgt = []
     if w["ttft_ms_target"] is not None:
         tgt.append(f"TTFT p{w['percentile']:g} <= {w['ttft_ms_target']:g} ms")
@@ -392,7 +422,7 @@ def run(args) -> int:
 
 
 def run_validate(args) -> int:
-    from solver.perf.calibration import validate_file
+    from solver.perf.calibration import KIND_TEXT, validate_file
 
     cat, params = _load(args.vcatalog or args.catalog, args.vparams or args.params)
     v = validate_file(args.file, cat, params)
@@ -400,13 +430,14 @@ def run_validate(args) -> int:
     split = (["fit" if m else "held-out" for m in v.fit_mask] if v.fit_mask is not None
              else ["-"] * len(v.cases))
     rows = []
-    for c, p, e, s, sc in zip(v.cases, v.pred, err, split, v.scored):
+    for c, p, e, s, sc, how in zip(v.cases, v.pred, err, split, v.scored, v.how):
         rows.append({"row": c.row, "source": c.source_id, "hardware": c.hardware,
                      "model": c.candidate.model, "quantization": c.candidate.quantization,
                      "tp": c.candidate.tensor_parallel, "kind": c.kind, "metric": c.metric,
+                     "unit": "output tokens/s per accelerator" if c.metric == "throughput" else "ms",
                      "input_tokens": c.workload.input_tokens, "output_tokens": c.workload.output_tokens,
-                     "measured": c.measured, "predicted": float(p), "abs_err_pct": float(e),
-                     "split": s, "scored": bool(sc)})
+                     "measured": c.measured, "predicted": _finite(p), "abs_err_pct": _finite(e),
+                     "split": s, "scored": bool(sc), "modelled_as": how})
     summary = v.summary()
     if args.vjson or args.json:
         print(json.dumps({"params": params.file, "rows": rows, "summary": summary,
@@ -416,33 +447,52 @@ def run_validate(args) -> int:
     out = sys.stdout
     if not args.summary_only:
         out.write(f"{'row':>4} {'source':22} {'hardware':10} {'model':15} {'q':5} {'tp':>2} {'kind':7} "
-                  f"{'in':>6} {'out':>6} {'measured':>10} {'predicted':>10} {'err%':>6} split\n")
+                  f"{'in':>6} {'out':>6} {'measured':>10} {'predicted':>10} {'err%':>6} split  modelled as\n")
         for r in rows:
-            unit = "ms" if r["metric"] == "latency" else ""
+            unit = "" if r["metric"] == "throughput" else f"{r['metric'].upper()} ms"
+            pred = "-" if r["predicted"] is None else f"{r['predicted']:.1f}"
+            e = "-" if r["abs_err_pct"] is None else f"{r['abs_err_pct']:.1f}"
             out.write(f"{r['row']:4d} {r['source'][:22]:22} {r['hardware']:10} {r['model'][:15]:15} "
                       f"{r['quantization']:5} {r['tp']:2d} {r['kind']:7} {r['input_tokens']:6.0f} "
-                      f"{r['output_tokens']:6.0f} {r['measured']:10.1f} {r['predicted']:10.1f} "
-                      f"{r['abs_err_pct']:6.1f} {r['split']}{'' if r['scored'] else ' (not scored)'}{unit and ' ' + unit}\n")
+                      f"{r['output_tokens']:6.0f} {r['measured']:10.1f} {pred:>10} {e:>6} "
+                      f"{r['split']}{'' if r['scored'] else ' (not scored)'}{unit and ' ' + unit}  "
+                      f"{r['modelled_as']}\n")
         out.write("\n")
-    out.write("Summary: absolute error of the prediction, % (throughput per accelerator; latency in ms)\n")
+    kinds: dict[str, int] = {}
+    for c in v.cases:
+        kinds[c.kind] = kinds.get(c.kind, 0) + 1
+    out.write("rows by kind: " + "; ".join(f"{n} {k} = {KIND_TEXT[k]}" for k, n in kinds.items()) + "\n")
+    out.write("Summary: absolute error of the prediction, % (throughput in output tokens/s per accelerator; "
+              "ttft and itl in ms)\n")
     out.write(f"{'part':9} {'metric':10} {'by':8} {'key':24} {'n':>4} {'median':>7} {'p90':>7}\n")
     for s in summary:
         out.write(f"{s['part']:9} {s['metric']:10} {s['by']:8} {s['key'][:24]:24} {s['n']:4d} "
                   f"{s['median_abs_err_pct']:7.1f} {s['p90_abs_err_pct']:7.1f}\n")
-    n_static = int((~v.scored).sum())
-    if n_static:
-        e = err[~v.scored]
-        out.write(f"not scored: {n_static} static-batching rows (TensorRT-LLM 0.5/0.6 static batching at each "
-                  f"row's stated batch; the model describes in-flight batching): median "
+    static = np.array([c.kind == "static" for c in v.cases], dtype=bool)
+    if static.any():
+        e = err[static]
+        out.write(f"not scored: {int(static.sum())} static-batching rows (TensorRT-LLM 0.5/0.6 static batching at "
+                  f"each row's stated batch; the model describes in-flight batching): median "
                   f"{float(np.median(e)):.1f}%, p90 {float(np.percentile(e, 90)):.1f}%\n")
+    none = [r["row"] for r in rows if r["predicted"] is None]
+    if none:
+        out.write(f"not scored: {len(none)} rows without a prediction (rows {_row_list(none)}; the reason is "
+                  "in the last column)\n")
     if v.skipped:
-        whys: dict[str, int] = {}
+        by_why: dict[str, list] = {}
         for s in v.skipped:
-            whys[s.why] = whys.get(s.why, 0) + 1
-        out.write("skipped rows: " + "; ".join(f"{n} x {w}" for w, n in whys.items()) + "\n")
+            by_why.setdefault(s.why, []).append(s.row)
+        out.write(f"skipped rows ({len(v.skipped)}):\n")
+        for why, ns in by_why.items():
+            out.write(f"  {len(ns)} x {why} (row{'s' if len(ns) > 1 else ''} {_row_list(ns)})\n")
     if v.fitted_as:
         out.write(f"note: {v.fitted_as} was fitted on every row of this file: its errors are in-sample, not a "
                   "test (held-out rows of TP groups off NVLink: tests/data/heldout_mi300x_tp8.csv)\n")
     elif v.fit_mask is None:
         out.write("note: this file is not the one the parameters were fitted on: every row counts as a test row\n")
     return 0
+
+
+def _row_list(rows: list, most: int = 12) -> str:
+    """Data row numbers, the first ``most`` of them."""
+    return ", ".join(map(str, rows[:most])) + (f" and {len(rows) - most} more" if len(rows) > most else "")

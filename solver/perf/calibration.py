@@ -11,7 +11,17 @@ lines starting with ``#`` are comments).  Each usable row becomes a *case*:
   (``concurrency_or_batch``: "static batch 768"; where a row gives none, the
   largest one memory and the engine allow) ->
   ``batch x O / (prefill(batch x I) + O x decode step)``;
-* ``ttft1``: batch-1 first-token latency -> one standalone prefill.
+* ``ttft1``: batch-1 first-token latency -> one standalone prefill;
+* ``batch``: throughput at a stated batch or concurrency ("concurrency 1", "batch 16") -> the
+  operating point at that mean decode batch (``fleetopt perf --batch N``); at or above the batch the
+  replica reaches at max load, the max-load figure;
+* ``itl``: inter-token latency / TPOT (mean, or the percentile the metric names) at a stated batch
+  or concurrency, or at max load.
+
+Latencies are read in the row's unit (ms, s, us).  A row whose metric, unit or load the model cannot
+reproduce (end-to-end latency, requests/s, TTFT under load, a throughput at a set request rate outside
+an MLPerf Server row) is skipped with the reason; so is a model or hardware name that is no catalog
+entry (ids and common spellings are read: :func:`model_of`, :func:`accelerator_of`).
 
 Throughputs are compared per accelerator (``value_per_accelerator``; a replica
 of TP devices is divided by TP).  Interpretation choices, each documented in the
@@ -42,6 +52,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import difflib
 import hashlib
 import math
 from collections import Counter
@@ -56,7 +67,7 @@ import numpy as np
 from solver.errors import InputError, InputIssue
 from solver.yamlio import note_input
 from solver.perf.arch import prefill_flops
-from solver.perf.model import PerfCandidate, PerfWorkload, engine_spec, evaluate
+from solver.perf.model import PerfCandidate, PerfWorkload, engine_spec, evaluate, operating_point
 from solver.perf.params import GroupParams, PerfParams, calibration_families, default_params
 
 #: Mean input tokens of MLPerf's Llama-2-70B (OpenOrca) and Mixtral (OpenOrca+GSM8K+MBXP) sets.
@@ -74,17 +85,12 @@ FITTED_KINDS = ("offline", "server", "ttft1")
 REQUIRED = ("source_id", "model", "precision", "hardware", "num_accelerators", "tensor_parallel",
             "input_len", "output_len", "scenario", "metric", "value", "unit", "value_per_accelerator")
 
-MODEL_MAP = {
-    "llama-3.1-8b-instruct": "llama-3.1-8b",
-    "llama-3.1-70b-instruct": "llama-3.1-70b",
-    "llama-3.3-70b-instruct": "llama-3.1-70b",   # same architecture as 3.1-70B (config.json)
-    "llama-3.1-405b-instruct": "llama-3.1-405b",
-    "llama-2-7b": "llama-2-7b",
-    "llama-2-70b": "llama-2-70b",
-    "llama-2-70b-chat": "llama-2-70b",
-    "mixtral-8x7b": "mixtral-8x7b",
-}
-
+#: Names of models the catalog lacks whose architecture is a catalog model's (config.json identical).
+MODEL_TWINS = {"llama-3.3-70b": "llama-3.1-70b"}
+#: Words of a model name that say nothing about its architecture: tuning, packaging, checkpoint format
+#: (the precision column says the format).
+_MODEL_NOISE = {"instruct", "chat", "hf", "it", "fp8", "fp4", "nvfp4", "mxfp4", "int8", "int4", "awq", "gptq",
+                "w8a8", "w4a16", "w4a8", "fp16", "bf16", "dynamic", "quantized"}
 
 @dataclass(frozen=True)
 class Case:
@@ -94,13 +100,26 @@ class Case:
     source_id: str
     source: str
     hardware: str
-    kind: str                # offline | server | static | ttft1
-    metric: str              # throughput | latency
+    kind: str                # offline | server | static | ttft1 | batch | itl (KIND_TEXT)
+    metric: str              # throughput | ttft | itl
     candidate: PerfCandidate
     workload: PerfWorkload
-    measured: float          # per accelerator (throughput) or ms (latency)
+    measured: float          # per accelerator (throughput) or ms (ttft, itl)
     dup_key: tuple
-    batch: Optional[float] = None   # static: the batch size the row states ("static batch 768")
+    batch: Optional[float] = None   # static, batch, itl: the batch or concurrency the row states
+    how: str = ""                   # how the row is modelled, in words (the validate table's last column)
+    percentile: Optional[float] = None   # itl: the percentile the metric names (None: the mean)
+
+
+#: What each kind of case is compared with.
+KIND_TEXT = {
+    "offline": "throughput at max load, no latency limits",
+    "server": "the largest rate within the row's TTFT/TPOT limits",
+    "static": "static batching at the row's batch (not scored)",
+    "ttft1": "first-token latency vs a batch-1 prefill",
+    "batch": "throughput at the row's batch or concurrency, as fleetopt perf --batch N",
+    "itl": "inter-token latency vs the TPOT at the row's batch or concurrency, or at max load",
+}
 
 
 @dataclass(frozen=True)
@@ -179,40 +198,240 @@ def _smallest_tp(catalog, acc, model, quant, params) -> int:
     return 8
 
 
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[-_ ()/,]+", text.strip().lower()) if w]
+
+
 def accelerator_of(hardware: str, catalog_ids=None) -> Optional[str]:
     """Catalog accelerator of a measurement row's hardware name, or None: the importers' reading
     (:func:`solver.catalog.gpu_names.accelerator_for_name`).  (QA: this file's own patterns read
-    every H200 as the SXM part and every A100 as the 80 GB SXM one, and skipped L4, A10G and MI325X.)"""
+    every H200 as the SXM part and every A100 as the 80 GB SXM one, and skipped L4, A10G and MI325X.)
+    Where no word of the name is a GPU that reading knows (it refuses some variants on purpose: an A100
+    PCIe is none of the catalog's parts), one to three adjacent words that spell a catalog id without its
+    hyphens: 'Intel Gaudi 3' is gaudi3, 'Google TPU v6e' tpu-v6e."""
     from solver.catalog import default_catalog
-    from solver.catalog.gpu_names import accelerator_for_name
+    from solver.catalog.gpu_names import GPU_ALIASES, accelerator_for_name
     ids = catalog_ids if catalog_ids is not None else default_catalog().accelerators
-    return accelerator_for_name(hardware, ids)
+    found = accelerator_for_name(hardware, ids)
+    words = _words(hardware)
+    if found is not None or any(w in GPU_ALIASES for w in words):
+        return found
+    compact = {re.sub(r"[^a-z0-9]", "", i): i for i in ids}
+    for n in (1, 2, 3):
+        for k in range(len(words) - n + 1):
+            hit = compact.get("".join(words[k:k + n]))
+            if hit:
+                return hit
+    return None
+
+
+def _model_key(name: str) -> str:
+    """A model name without organisation, tuning and checkpoint words, split where letters meet digits,
+    so that spellings of one model compare equal: 'meta-llama/Llama-3.3-70B-Instruct' -> 'llama-3.3-70b',
+    'Llama2-70b-chat-hf' -> 'llama-2-70b', 'Mixtral 8x7B v0.1' -> 'mixtral-8x7b'."""
+    words = [w for w in re.split(r"[\s_()\-]+", name.strip().lower().split("/")[-1])
+             if w and w not in _MODEL_NOISE]
+    if len(words) > 1 and words[0] == "meta":                          # Meta-Llama-3.1-8B
+        words = words[1:]
+    if len(words) > 1 and re.fullmatch(r"v\d+\.\d+", words[-1]):       # a release: Mixtral-8x7B-v0.1
+        words = words[:-1]
+    out: list[str] = []
+    for w in words:
+        m = re.fullmatch(r"([a-z]+)(\d.*)", w)
+        out.extend(m.groups() if m else (w,))
+    return "-".join(out)
+
+
+def _model_spellings(catalog) -> dict[str, set]:
+    """{spelling key: catalog ids}: each model's id, display name and Hugging Face repository."""
+    out: dict[str, set] = {}
+    for mid, m in catalog.models.items():
+        for text in (mid, m.name, getattr(m, "hf_repo", None)):
+            if text:
+                out.setdefault(_model_key(text), set()).add(mid)
+    return out
+
+
+def model_of(name: str, catalog) -> Optional[str]:
+    """Catalog model a measurement row's model name spells, or None: a catalog id, another spelling of a
+    model's id, name or repository (:func:`_model_key`; one model only), or a ``MODEL_TWINS`` name."""
+    key = name.strip().lower()
+    if key in catalog.models:
+        return key
+    k = _model_key(name)
+    hits = _model_spellings(catalog).get(k, set())
+    if len(hits) == 1:
+        return next(iter(hits))
+    twin = MODEL_TWINS.get(k)
+    return twin if twin in catalog.models else None
+
+
+def _close(grams: Sequence[str], spellings: dict[str, set], n: int = 3) -> list[str]:
+    """Up to ``n`` catalog ids whose spellings are closest to any of ``grams`` (ratio >= 0.6)."""
+    best: dict[str, float] = {}
+    for g in grams:
+        for sp, ids in spellings.items():
+            r = difflib.SequenceMatcher(None, g, sp).ratio()
+            for i in ids:
+                if r >= 0.6 and r > best.get(i, 0.0):
+                    best[i] = r
+    return sorted(best, key=lambda i: (-best[i], i))[:n]
+
+
+def _unknown_model(name: str, catalog) -> str:
+    close = _close([_model_key(name)], _model_spellings(catalog))
+    return (f"model {name!r} is not a catalog model" + (f" (did you mean {', '.join(close)}?)" if close else "")
+            + "; write a catalog model id (fleetopt catalog list models) or add the model with --catalog")
+
+
+def _unknown_hardware(hardware: str, catalog) -> str:
+    words = _words(hardware)
+    grams = words + ["".join(words[k:k + 2]) for k in range(len(words) - 1)]
+    close = _close(grams, {re.sub(r"[^a-z0-9]", "", i): {i} for i in catalog.accelerators})
+    return (f"hardware {hardware!r} is not a catalog accelerator"
+            + (f" (did you mean {', '.join(close)}?)" if close else "")
+            + "; write a catalog accelerator id (fleetopt catalog list accelerators) or add it with --catalog")
+
+
+_METRICS = "output-token throughput, first-token latency (TTFT), inter-token latency (ITL / TPOT)"
+
+
+def _ms_per_unit(text: str) -> Optional[float]:
+    """Milliseconds in one unit of a latency ('ms', 's', 'us', ...), or None when it is not a time unit."""
+    t = text.strip().lower()
+    if re.match(r"(ms|msec|millisec)", t):
+        return 1.0
+    if re.match(r"(us|µs|μs|usec|microsec)", t):
+        return 1e-3
+    if re.match(r"(s|sec|secs|second|seconds)\b", t):
+        return 1000.0
+    return None
+
+
+def _metric_of(metric: str, unit: str):
+    """How a row's metric is compared: ``(metric, ms per unit, percentile)`` with metric throughput, ttft
+    or itl (ms per unit None for throughput; percentile None for a mean), or the reason it cannot be (str)."""
+    m = re.sub(r"[\s\-/]+", "_", metric.strip().lower())
+    u = unit.strip().lower()
+    if re.search(r"first_?token|ttft|time_to_first", m):
+        which = "ttft"
+    elif re.search(r"inter_?token|(^|_)itl(_|$)|tpot|time_per_output_token", m):
+        which = "itl"
+    elif re.search(r"throughput|tokens?_per_s|tok_s|(^|_)tps(_|$)", m):
+        which = "throughput"
+    else:
+        return f"metric {metric!r} is not one the model predicts ({_METRICS})"
+    if which == "throughput":
+        if (re.search(r"request|(^|_)req(_|$)|input|prompt|prefill|total_token", m)
+                or re.search(r"\breq(uests?)?\s*/\s*s|requests? per s|input", u)):
+            return (f"metric {metric!r} (unit {unit!r}) counts requests or input tokens: the model predicts "
+                    "output tokens per second")
+        per_s = re.search(r"/\s*s\b|/\s*sec|per\s+s(ec(ond)?)?\b|\btps\b", u)
+        if u and not (re.search(r"tok", u) and per_s):
+            return f"unit {unit!r} of metric {metric!r}: a throughput is compared in output tokens per second"
+        if not u and not re.search(r"output|token|tok", m):
+            return f"metric {metric!r} has no unit: write 'output tokens/s' (or the unit it has) in the unit column"
+        return ("throughput", None, None)
+    scale = _ms_per_unit(u) if u else None
+    if not u:
+        suffix = re.search(r"_(ms|s|us)$", m)
+        scale = _ms_per_unit(suffix.group(1)) if suffix else None
+    if scale is None:
+        return f"unit {unit!r} of the latency metric {metric!r}: write ms or s in the unit column"
+    pct = re.search(r"(?:^|[^a-z0-9])p(\d{1,2}(?:\.\d+)?)(?![\d.])", f"{m} {u}")
+    return (which, scale, float(pct.group(1)) if pct else (50.0 if "median" in m else None))
+
+
+_STATIC_RE = re.compile(r"static\s+batch(?:[\s_-]*size)?\s*[:=]?\s*(\d+)")
+_CONCURRENCY_RE = re.compile(r"concurren(?:cy|t[\s_-]*requests)\s*[:=]?\s*(\d+)"
+                             r"|(\d+)\s*(?:concurrent|parallel|simultaneous)"
+                             r"|(\d+)\s*(?:users|clients)\b|\b(?:users|clients)\s*[:=]?\s*(\d+)")
+_BATCH_RE = re.compile(r"(?<![\w-])(?<!max )(?<!max_)batch(?:[\s_-]*size)?\s*[:=]?\s*(\d+)|\bbs\s*[:=]?\s*(\d+)")
+_SINGLE_RE = re.compile(r"single[\s_-]*(?:request|stream|user|query)|one request at a time")
+_RATE_RE = re.compile(r"poisson|qps|request[\s_-]*rate|\breq(?:uests?)?\s*/\s*s|arrival")
+_MAX_RE = re.compile(r"\bmax(?:imum)?\b|offline|all (?:samples|requests|prompts)|saturat|throughput|rate\s*[:=]?\s*inf")
+
+
+def _load_of(text: str) -> tuple[Optional[str], Optional[float]]:
+    """The load a ``concurrency_or_batch`` (or scenario) text states: ('static', N or None), ('batch', N)
+    for a batch or a closed-loop concurrency, ('rate', None), ('max', None), ('unknown', None), or
+    (None, None) for an empty text.  A maximum ('max batch 256', 'max num seqs') is an engine limit, not
+    the load: such a text is max load."""
+    t = (text or "").strip().lower()
+    if not t:
+        return None, None
+    for form, rx in (("static", _STATIC_RE), ("batch", _CONCURRENCY_RE), ("batch", _BATCH_RE)):
+        m = rx.search(t)
+        if m:
+            return form, float(next(g for g in m.groups() if g))
+    if _SINGLE_RE.search(t):
+        return "batch", 1.0
+    if "static" in t:
+        return "static", None
+    if re.search(r"rate\s*[:=]?\s*inf", t) or not _RATE_RE.search(t):
+        if _MAX_RE.search(t):
+            return "max", None
+        if re.fullmatch(r"\d+", t):
+            return "batch", float(t)
+        return "unknown", None
+    return "rate", None
 
 
 def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None):
-    """Turn CSV rows into :class:`Case` objects (and :class:`Skipped` with reasons)."""
+    """Turn CSV rows into :class:`Case` objects (and :class:`Skipped` with reasons).
+
+    A row is compared only where its metric is one the model predicts (throughput in output tokens per
+    second, TTFT, ITL / TPOT; latencies in the row's unit) at the load it states
+    (``concurrency_or_batch``, else its scenario); any other row is skipped with the reason."""
     params = params or default_params()
     cases: list[Case] = []
     skipped: list[Skipped] = []
+
     def one(n: int, r: dict) -> None:
         hw = r["hardware"]
         acc = accelerator_of(hw, catalog.accelerators)
-        if acc is None:
-            skipped.append(Skipped(n, hw, "no catalog accelerator for this hardware"))
+        model = model_of(r["model"], catalog)
+        if acc is None or model is None:
+            whys = ([] if model else [_unknown_model(r["model"], catalog)]) + \
+                   ([] if acc else [_unknown_hardware(hw, catalog)])
+            skipped.append(Skipped(n, hw, "; ".join(whys)))
             return
         why = _excluded(r)
         if why:
             skipped.append(Skipped(n, hw, why))
             return
-        model = MODEL_MAP.get(r["model"].strip().lower())
-        if model is None or acc not in catalog.accelerators or model not in catalog.models:
-            skipped.append(Skipped(n, hw, f"model {r['model']!r} or accelerator {acc!r} not in catalog"))
-            return
         quant = _quant_id(r["precision"])
         if quant not in catalog.quantization:
-            skipped.append(Skipped(n, hw, f"precision {r['precision']!r} has no quantization entry"))
+            skipped.append(Skipped(n, hw, f"precision {r['precision']!r} has no quantization entry "
+                                          f"(catalog: {', '.join(catalog.quantization)})"))
             return
+        got = _metric_of(r["metric"], r["unit"])
+        if isinstance(got, str):
+            skipped.append(Skipped(n, hw, got))
+            return
+        metric, ms_per_unit, pct = got
         scen = r["scenario"].lower()
+        load_txt = (r.get("concurrency_or_batch") or "").strip()
+        form, batch = _load_of(load_txt)
+        said = f"concurrency_or_batch {load_txt!r}"
+        if form is None:
+            form, batch = _load_of(scen)
+            said = f"scenario {r['scenario']!r} (no concurrency_or_batch)"
+        if "static" in scen and form != "static":
+            form, batch = "static", batch if form == "batch" else None
+        if metric == "ttft" and not (form in ("batch", "static") and batch == 1):
+            skipped.append(Skipped(n, hw, f"first-token latency at {said}: the model's TTFT (a batch-1 prefill) "
+                                          "is compared only with rows at batch 1 / concurrency 1"))
+            return
+        if metric == "throughput":
+            kind = {"static": "static", "batch": "batch", "max": "offline"}.get(form)
+            if "server" in scen and form != "batch":
+                kind = "server"
+        else:
+            kind = "ttft1" if metric == "ttft" else ("itl" if form in ("batch", "max") else None)
+        if kind is None:
+            skipped.append(Skipped(n, hw, _load_why(metric, form, said)))
+            return
         sid = r["source_id"]
         n_acc = int(float(r["num_accelerators"] or 1))
         tp_txt = (r["tensor_parallel"] or "").strip()
@@ -220,7 +439,6 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
         vpa = _num(r["value_per_accelerator"])
         out_len = _num(r["output_len"])
         in_len = _num(r["input_len"]) if re.match(r"^\s*\d", r["input_len"] or "") else None
-        metric = "latency" if r["metric"] == "first_token_latency" else "throughput"
         if tp_txt:
             tp = int(float(tp_txt))
         elif sid.startswith("MLPerf") and model == "llama-2-70b" and acc in ("h100-sxm", "h100-pcie"):
@@ -236,23 +454,28 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
             in_len, cv = MLPERF_INPUT_TOKENS, MLPERF_INPUT_CV
         else:
             cv = 0.0
-        if "server" in scen:
-            kind = "server"
+        if kind == "server":
             wl = PerfWorkload(f"r{n}", in_len, out_len, float(r["ttft_constraint_ms"] or NO_SLO_MS),
                               float(r["tpot_constraint_ms"] or NO_SLO_MS), 99.0, input_cv=cv)
-        elif metric == "latency":
-            kind = "ttft1"
+            limits = [f"{k} {float(r[c]):g} ms" for k, c in (("TTFT p99", "ttft_constraint_ms"),
+                                                            ("TPOT p99", "tpot_constraint_ms")) if r[c]]
+            how = "largest rate within " + (", ".join(limits) if limits else "no latency limits")
+        elif kind == "ttft1":
             wl = PerfWorkload(f"r{n}", in_len, 1.0, NO_SLO_MS, NO_SLO_MS)
-        elif "static" in scen:
-            kind = "static"
+            how = "batch-1 prefill"
+        elif kind == "static":
             wl = PerfWorkload(f"r{n}", in_len, out_len, NO_SLO_MS, NO_SLO_MS)
-            stated = re.search(r"static batch\s+(\d+)", r.get("concurrency_or_batch") or "", re.I)
-            batch = float(stated.group(1)) if stated else None
-        else:
-            kind = "offline"
+            how = f"static batch {batch:g}" if batch else "static batch (the largest that fits)"
+        elif kind == "offline":
             wl = PerfWorkload(f"r{n}", in_len, out_len, NO_SLO_MS, NO_SLO_MS, input_cv=cv)
-        if metric == "latency":
-            measured = value
+            how = "max load"
+        else:
+            wl = PerfWorkload(f"r{n}", in_len, out_len, NO_SLO_MS, NO_SLO_MS, pct or 99.0, input_cv=cv)
+            stat = "mean TPOT" if pct is None else f"p{pct:g} TPOT"
+            at = f"decode batch {batch:g} from {load_txt or r['scenario']!r}" if batch else "max load"
+            how = at if kind == "batch" else f"{stat} at {at}"
+        if metric != "throughput":
+            measured = value * ms_per_unit
         elif vpa is not None:
             measured = vpa
         else:
@@ -260,10 +483,13 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
             per_gpu = "/gpu" in unit or "per-gpu" in unit or "see note" in unit
             measured = value if per_gpu else value / n_acc
         variant = re.sub(r"-99(\.9)?\b", "", scen)
-        dup = (sid, r["source"], hw, r["model"], variant, r.get("system", ""), round(value, 3))
+        # (the lengths and the load too: rows of one table with equal figures are not one result)
+        dup = (sid, r["source"], hw, r["model"], variant, r.get("system", ""), round(value, 3), metric,
+               r["input_len"], r["output_len"], load_txt)
         cases.append(Case(row=n, source_id=sid, source=r["source"], hardware=acc, kind=kind, metric=metric,
                           candidate=cand, workload=wl, measured=measured, dup_key=dup,
-                          batch=batch if kind == "static" else None))
+                          batch=batch if kind in ("static", "batch", "itl") else None, how=how,
+                          percentile=pct if kind == "itl" else None))
 
     issues = []
     for n, r in enumerate(rows, start=1):
@@ -288,6 +514,23 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
     return unique, skipped
 
 
+def _load_why(metric: str, form: Optional[str], said: str) -> str:
+    """Why a row's load cannot be modelled for its metric."""
+    fix = "write 'concurrency N', 'batch N' or 'max load' in concurrency_or_batch"
+    if form == "rate" and metric == "throughput":
+        return (f"{said}: a set request rate; the model predicts the largest rate within the row's latency "
+                "limits (MLPerf Server rows: scenario 'Server' with ttft_constraint_ms / tpot_constraint_ms), "
+                "not the throughput at a given rate")
+    if form == "rate":
+        return (f"inter-token latency at {said}, a set request rate: the model gives the TPOT at a stated "
+                f"batch or at max load; {fix}")
+    if form == "static":
+        return f"inter-token latency under static batching ({said}): the model describes in-flight batching"
+    if form == "unknown":
+        return f"{said} is not a load the model can reproduce: {fix}"
+    return f"neither concurrency_or_batch nor the scenario says the load: {fix}"
+
+
 def split_mask(cases: Sequence[Case]) -> np.ndarray:
     """True = fitted, False = held out: every third case of each (source_id, hardware) group."""
     counters: dict[tuple, int] = {}
@@ -302,18 +545,42 @@ def split_mask(cases: Sequence[Case]) -> np.ndarray:
 
 # --------------------------------------------------------------------------- prediction
 
-def predict(cases: Sequence[Case], catalog, params: PerfParams) -> np.ndarray:
-    """Model prediction for each case, in the unit of ``Case.measured``."""
+def predict(cases: Sequence[Case], catalog, params: PerfParams, notes: Optional[list] = None) -> np.ndarray:
+    """Model prediction for each case, in the unit of ``Case.measured``; NaN where the model has none
+    (an ITL row of a replica that cannot run).  ``notes`` (a list) receives, per case, how the load was
+    changed or why there is no prediction, else None.
+
+    A stated batch or concurrency at or above the batch the replica reaches at max load (memory or the
+    engine's limit) is that max load: more requests than the replica can batch only queue."""
     out = np.full(len(cases), np.nan)
+    said: list = [None] * len(cases)
     cands = list(dict.fromkeys(c.candidate for c in cases))
     ci = {c: i for i, c in enumerate(cands)}
-    serve = [i for i, c in enumerate(cases) if c.kind in ("offline", "server")]
+    serve = [i for i, c in enumerate(cases) if c.kind in ("offline", "server", "batch", "itl")]
     if serve:
         wls = [cases[i].workload for i in serve]
         cap = evaluate(catalog, cands, wls, params)
         for j, i in enumerate(serve):
             c = cases[i]
-            out[i] = cap.max_rps[ci[c.candidate], j] * c.workload.output_tokens / c.candidate.tensor_parallel
+            k = ci[c.candidate]
+            out[i] = cap.max_rps[k, j] * c.workload.output_tokens / c.candidate.tensor_parallel
+            if c.kind not in ("batch", "itl"):
+                continue
+            if cap.reason[k, j] != 0:
+                if c.kind == "itl":
+                    out[i] = np.nan
+                said[i] = f"no operating point: {cap.reason_text(k, j)}"
+                continue
+            b_max = float(cap.batch[k, j])
+            if c.batch is not None and c.batch >= b_max:
+                said[i] = f"at max load: batch {c.batch:g} >= {b_max:g}, the most the replica batches"
+            if c.kind == "batch" and said[i]:
+                continue
+            op = operating_point(catalog, c.candidate, c.workload, min(c.batch or b_max, b_max), params)
+            if c.kind == "batch":
+                out[i] = op["max_rps"] * c.workload.output_tokens / c.candidate.tensor_parallel
+            else:
+                out[i] = op["tpot_mean_ms"] if c.percentile is None else op["tpot_ms"]
     specs = {}
     for i, c in enumerate(cases):
         if c.kind not in ("static", "ttft1"):
@@ -335,6 +602,8 @@ def predict(cases: Sequence[Case], catalog, params: PerfParams) -> np.ndarray:
                  + t.comm_per_token_s * b * I)
         dec_s = O * float(spec.decode_step_ms(b, b * (I + O / 2))) * 1e-3
         out[i] = b * O / (pre_s + dec_s) / c.candidate.tensor_parallel
+    if notes is not None:
+        notes[:] = said
     return out
 
 
@@ -599,7 +868,7 @@ def summary_rows(cases, pred, mask) -> list[dict]:
     rows = []
     part_names = (("held-out", ~mask), ("fit", mask), ("all", np.ones_like(mask)))
     for part, m in part_names:
-        for metric in ("throughput", "latency"):
+        for metric in ("throughput", "ttft", "itl"):
             for by in ("all", "source", "hardware", "kind"):
                 keyf = {"all": lambda c: "all", "source": lambda c: c.source_id,
                         "hardware": lambda c: c.hardware, "kind": lambda c: c.kind}[by]
@@ -623,8 +892,9 @@ class Validation:
     skipped: list
     pred: np.ndarray
     fit_mask: Optional[np.ndarray]     # None: the file is not the one the parameters were fitted on
-    scored: np.ndarray                 # kinds used for scoring (static-batching rows are not)
+    scored: np.ndarray                 # scored cases: SCORED_KINDS with a prediction
     fitted_as: Optional[str] = None    # what was fitted on every row of this file (the interconnect data)
+    how: Optional[list] = None         # per case: how it was modelled, in words
 
     @property
     def err_pct(self) -> np.ndarray:
@@ -641,11 +911,17 @@ class Validation:
         return rows
 
 
+#: Kinds scored by ``perf validate``: the fitted ones and the fixed-batch / inter-token-latency rows
+#: (not fitted: the reference file has none).  Static-batching rows are reported, not scored.
+SCORED_KINDS = FITTED_KINDS + ("batch", "itl")
+
+
 def validate_file(csv_path, catalog, params: PerfParams) -> Validation:
     """Predict every row of a calibration-format CSV with ``params``."""
     rows = read_rows(csv_path)
     cases, skipped = interpret(rows, catalog, params)
-    pred = predict(cases, catalog, params)
+    notes: list = []
+    pred = predict(cases, catalog, params, notes)
     prov = dict(params.provenance)
     digest = file_sha256(csv_path)
     fitted_here = prov.get("data_sha256") == digest
@@ -656,8 +932,10 @@ def validate_file(csv_path, catalog, params: PerfParams) -> Validation:
         # (QA: this file's errors were reported as test rows, where they are the link fit's own rows)
         mask = np.ones(len(cases), dtype=bool)
         fitted_as = "the link efficiency per interconnect kind"
-    scored = np.array([c.kind in FITTED_KINDS for c in cases], dtype=bool)
-    return Validation(cases=cases, skipped=skipped, pred=pred, fit_mask=mask, scored=scored, fitted_as=fitted_as)
+    scored = np.array([c.kind in SCORED_KINDS and bool(np.isfinite(p)) for c, p in zip(cases, pred)], dtype=bool)
+    how = [f"{c.how}; {note}" if note else c.how for c, note in zip(cases, notes)]
+    return Validation(cases=cases, skipped=skipped, pred=pred, fit_mask=mask, scored=scored, fitted_as=fitted_as,
+                      how=how)
 
 
 def file_sha256(path) -> str:
