@@ -351,3 +351,16 @@ def test_a_high_confidence_on_a_planning_assumption_warns(tmp_path):
     assert (w.path, w.message) == ("accelerators[0].tdp_w.confidence",
                                    "confidence is 'high', but its source says 'planning assumption'")
     assert w.hint.startswith("write confidence: low")
+
+
+def test_a_problem_naming_a_missing_overlay_gets_the_one_beside_it(tmp_path, capsys):
+    write(tmp_path, "quant-overlay.yaml", "schema_version: 1\n")
+    problem = tmp_path / "p.yaml"
+    problem.write_text("schema_version: 1\nname: x\ncatalog: [quant-overlay.yml]\nworkloads:\n  - id: a\n"
+                       "    demand: {requests_per_s: 1}\n    input_tokens: {mean: 100}\n"
+                       "    output_tokens: {mean: 100}\n    slo: {ttft_ms: 1000, tpot_ms: 100}\n")
+    assert main(["validate", str(problem)]) == 2
+    err = capsys.readouterr().err
+    assert "catalog[0]: catalog overlay file not found" in err
+    assert f"did you mean {str(tmp_path / 'quant-overlay.yaml')!r}? Check the path; it is relative to the " \
+           "problem file" in err

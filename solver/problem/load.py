@@ -15,7 +15,7 @@ from typing import Any, Iterable, Optional
 
 from pydantic import ValidationError
 
-from solver.catalog import Catalog
+from solver.catalog import Catalog, missing_file_hint
 from solver.errors import InputError, InputIssue, IssueCollector, did_you_mean, unknown_id_hint
 from solver.problem.schema import Problem
 from solver.validation import pydantic_issues
@@ -417,7 +417,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
             if not p.exists():
                 collector.add("catalog overlay file not found", path=format_path(("catalog", j)),
                               line=smap.line_of(("catalog", j)) if smap else None,
-                              hint=f"looked for {p}; paths are relative to the problem file")
+                              hint=f"looked for {p}; " + missing_file_hint(p, "the problem file"))
             else:
                 overlays.append(p)
     overlays += [Path(o) for o in catalog_overlays]
