@@ -19,6 +19,7 @@ from solver.perf import (BOUNDS, REASONS, PerfCandidate, PerfParams, PerfWorkloa
                          engine_spec, evaluate)
 from solver.perf.arch import (R_NO_COMPUTE_PATH, R_QUANT_UNSUPPORTED, R_TP_HEADS, R_TP_TOO_LARGE,
                               R_WEIGHTS_DONT_FIT, expert_params, kv_bytes_per_token, weight_bytes)
+from solver.catalog import default_catalog
 from solver.perf.model import operating_point
 from solver.perf.params import GlobalParams, GroupParams
 from solver.problem.schema import Measurement
@@ -475,7 +476,6 @@ def test_mla_decode_attention_runs_over_the_latent():
     layer (768 x 128 heads); with the up-projections absorbed (as MLA kernels decode) each head's
     query meets the 512 + 64 latent and RoPE key and returns the 512 latent: 2 x 128 x (2 x 512 + 64)
     = 278,528 per layer, x 61 layers = 16,990,208 (3.56e13 FLOP at batch 64 x 32k context, 2.8x)."""
-    from solver.catalog import default_catalog
     cat = default_catalog()
     ds = engine_spec(cat, PerfCandidate("h200-sxm", "deepseek-v3", "fp8", 8)).terms
     assert ds.attn_decode_full == 2 * 128 * (2 * 512 + 64) * 61 == 16_990_208
@@ -524,3 +524,41 @@ def test_weights_a_format_leaves_16_bit_by_hand():
     e = 128256 * 2048
     assert weight_bytes(small, int4) == pytest.approx((1.24e9 - e) * 0.5156 + e * 2, rel=1e-12)
     assert weight_bytes(c.models["llama-3.1-8b"], c.quantization["bf16"]) == pytest.approx(8.03e9 * 2, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- attention's format (QA s21)
+
+def test_attention_runs_at_the_kv_format_not_fp4():
+    # NVFP4 on B200 keeps an FP8 KV cache: QK^T and PV run at the FP8 peak (4500), half the FP4
+    # peak (9000) the GEMMs use, so in FP4-peak FLOPs attention counts twice: Llama-3.1-70B
+    # 4 x 64 heads x 128 x 80 layers = 2,621,440 per token pair, x 9000 / 4500
+    cat = default_catalog()
+    t = engine_spec(cat, PerfCandidate("b200", "llama-3.1-70b", "fp4", 1), P).terms
+    assert t.peak_format == "fp4"
+    assert t.attn_full == pytest.approx(4 * 64 * 128 * 80 * 9000 / 4500, rel=1e-12)
+    # FP8 with an FP8 KV cache: the same format, unscaled
+    t8 = engine_spec(cat, PerfCandidate("h100-sxm", "llama-3.1-70b", "fp8", 2), P).terms
+    assert t8.attn_full == pytest.approx(4 * 64 * 128 * 80, rel=1e-12)
+    # INT8 W8A8 keeps a BF16 KV cache: attention at the BF16 peak (A100: 312 vs 624 INT8)
+    ti = engine_spec(cat, PerfCandidate("a100-80gb", "llama-3.1-8b", "int8", 1), P).terms
+    assert ti.peak_format == "int8"
+    assert ti.attn_full == pytest.approx(4 * 32 * 128 * 32 * 624 / 312, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- gpt-oss on Blackwell (QA s21)
+
+def test_mxfp4_native_on_blackwell_and_weight_only_on_hopper():
+    # TensorRT-LLM runs gpt-oss's MXFP4 experts with MXFP8 activations on Blackwell (the FP8 MMA rate)
+    # and an FP8 KV cache; Hopper with BF16 activations.  gpt-oss-20b: 24 layers x 8 KV heads x 64 x
+    # 2 (K, V) = 24,576 KV elements per token, 1 byte each natively, 2 bytes weight-only
+    cat = default_catalog()
+    t = engine_spec(cat, PerfCandidate("b200", "gpt-oss-20b", "mxfp4-w4a8", 1), P).terms
+    assert t.peak_format == "fp8" and t.peak_tflops == 4500
+    assert t.kv_full_tok_dev + t.kv_sw_tok_dev == 24 * 8 * 64 * 2 * 1
+    wo = engine_spec(cat, PerfCandidate("b200", "gpt-oss-20b", "mxfp4", 1), P).terms
+    assert wo.peak_format == "bf16" and wo.kv_full_tok_dev + wo.kv_sw_tok_dev == 24 * 8 * 64 * 2 * 2
+    # same checkpoint: the same weight bytes
+    assert t.weight_bytes_dev == wo.weight_bytes_dev
+    h = engine_spec(cat, PerfCandidate("h200-sxm", "gpt-oss-20b", "mxfp4-w4a8", 1), P)
+    assert not h.fits and h.reason == REASONS[R_QUANT_UNSUPPORTED]
+    assert engine_spec(cat, PerfCandidate("h200-sxm", "gpt-oss-20b", "mxfp4", 1), P).terms.peak_format == "bf16"

@@ -10,7 +10,7 @@ import numpy as np
 
 from solver.catalog import default_catalog
 from solver.perf import PerfCandidate, PerfWorkload, engine_spec, evaluate
-from solver.perf.model import _ok, _point, _prepare, operating_point
+from solver.perf.model import _ok, _point, _prefill_moments, _prepare, operating_point
 from solver.perf.params import default_params
 
 CAT = default_catalog()
@@ -54,3 +54,48 @@ def test_capacity_is_the_largest_feasible_batch():
         # far above the 0.45 req/s at batch 1.3 the QA's search settled at
         assert best > 2.0
         assert cap.max_rps[0, 0] >= best * 0.99, (tpot, cap.max_rps[0, 0], best)
+
+
+# --------------------------------------------------------------------------- a prompt's own experts (QA s21)
+
+DSV3 = PerfCandidate("h200-sxm", "deepseek-v3", "fp8", 8)
+
+
+def short_prompt():
+    return PerfWorkload("w", 50, 300, 1e11, 1e6, 99, input_dist="fixed", output_dist="fixed")
+
+
+def test_ttft_at_batch_1_pays_the_experts_the_prompt_reads():
+    # 50 prompt tokens of 256 experts top-8 route to 1 - (248/256)^50 = 80% of the routed experts;
+    # joining a batch-1 step (which reads 1 - 248/256 = 3% of them) the iteration reads at least
+    # every non-expert weight and 1 - (248/256)^51 of the experts: its memory floor.  QA: TTFT p99
+    # 19.0 ms under the 24.9 ms standalone prefill.
+    spec = engine_spec(CAT, DSV3, P)
+    t = spec.terms
+    op = operating_point(CAT, DSV3, short_prompt(), 1.0, P)
+    floor_ms = (t.ne_time_s + t.exp_time_s * (1.0 - (248 / 256) ** 51) + t.overhead_s) * 1e3
+    assert op["ttft_ms"] >= floor_ms
+    assert op["ttft_ms"] >= float(spec.prefill_ms(50))
+
+
+def test_prompt_experts_beyond_the_decode_batch_only():
+    # the prompt's expert term is ex (1-p)^B (1 - (1-p)^I): at batch B the mean prompt cost m1
+    # exceeds the compute-only one by exactly that (fixed 50-token prompts, one chunk)
+    pp = _prepare(CAT, [DSV3], [short_prompt()], P)
+    s = pp["s"]
+    ex = engine_spec(CAT, DSV3, P).terms.exp_time_s
+    for b in (1.0, 16.0, 200.0):
+        extra = _prefill_moments(b, s)[0] - s["m1"]
+        want = ex * (248 / 256) ** b * (1.0 - (248 / 256) ** 50)
+        assert np.allclose(extra, want, rtol=1e-12, atol=0.0), (b, extra, want)
+
+
+def test_mixtral_prompt_experts_vanish_at_a_large_batch():
+    # 8 experts top-2: a batch of 32 reads 1 - 0.75^32 = 99.99% of them, so a prompt adds < 1e-4 of
+    # the expert read time: the capacity at a large batch is what it was
+    cand = PerfCandidate("h100-sxm", "mixtral-8x7b", "fp8", 1)
+    w = PerfWorkload("w", 300, 290, 1e11, 1e6, 99, input_cv=0.5)
+    ex = engine_spec(CAT, cand, P).terms.exp_time_s
+    s = _prepare(CAT, [cand], [w], P)["s"]
+    extra = _prefill_moments(32.0, s)[0] - s["m1"]
+    assert 0.0 < extra[0] <= ex * 0.75 ** 32

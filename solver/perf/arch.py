@@ -20,6 +20,9 @@ serving model needs, in SI units (bytes, FLOP, seconds):
 * the tensor-core peak that applies (the quantization's compute format; a
   weight-only format computes at 16-bit; no path -> infeasible) times the
   calibrated compute efficiency, the memory bandwidth times its efficiency;
+  attention FLOPs run at the KV cache format's peak (:func:`_attention_format`)
+  and are stored scaled by ``peak / attention peak``, so that every consumer
+  divides all FLOPs by the one ``flops_per_s``;
 * all-reduce cost: two per layer per step, ring algorithm:
   ``latency + 2 (TP-1)/TP x bytes / (link bandwidth x efficiency)``.
 """
@@ -82,6 +85,22 @@ def _peak_format(acc: Accelerator, q: Quantization) -> Optional[str]:
     if q.weight_only or q.weight_format in acc.weight_only_formats:
         return sixteen
     return None
+
+
+def _attention_format(acc: Accelerator, q: Quantization, fmt: Optional[str]) -> Optional[str]:
+    """Number format attention (QK^T, PV) runs in: the KV cache's, not the weights'.
+
+    Attention multiplies activations by cached keys and values, so no 4-bit weight format applies
+    to it: an FP8 KV cache (1 byte) runs FP8 attention kernels (TensorRT-LLM's FP8 context FMHA
+    with an FP8 KV cache) where the device has an FP8 peak, anything else runs at 16 bits.  NVFP4
+    on Blackwell thus costs attention at FP8, half the FP4 peak (QA s21: Llama-3.3-70B FP4 at
+    32k-token prompts was 22% faster than TensorRT-LLM's published figure)."""
+    if fmt is None:
+        return None
+    peaks = acc.peak_tflops
+    if q.kv_bytes_per_element.value <= 1.0 and "fp8" in peaks:
+        return "fp8"
+    return next((f for f in ("bf16", "fp16") if f in peaks), fmt)
 
 
 def sliding_prefill_pairs(n, window):
@@ -181,7 +200,8 @@ class CandidateTerms:
     window: float                  # sliding window tokens (inf if none)
     kv_cap_bytes_dev: float        # KV bytes that fit beside the weights, per device
     flops_tok: float               # 2 x active params (per token, whole replica)
-    attn_full: float               # attention FLOP per (token x context token), full layers
+    attn_full: float               # attention FLOP per (token x context token), full layers, in
+    #                                compute-format FLOPs (x peak / attention format's peak)
     attn_decode_full: float        # the same in decode (differs for MLA: attention over the latent)
     attn_sw: float                 # same for sliding layers
     flops_per_s: float             # replica: TP x peak x efficiency
@@ -222,6 +242,9 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
         reason = R_WEIGHTS_DONT_FIT
     bw = acc.mem_bw_gbps.value * GB * g.bandwidth_efficiency
     peak = acc.peak_tflops[fmt].value * TFLOPS if fmt else 1.0
+    attn_fmt = _attention_format(acc, q, fmt)
+    # attention FLOPs in compute-format FLOPs: they run at the attention format's peak
+    attn_slow = peak / (acc.peak_tflops[attn_fmt].value * TFLOPS) if fmt else 1.0
     flops_s = tp * peak * g.compute_efficiency * (gp.moe_compute_efficiency if model.moe else 1.0)
     e_params = expert_params(model)
     bpw = q.bytes_per_weight.value
@@ -239,13 +262,13 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
     # token and layer: 4 x heads x head_dim where the two agree; MLA prefill (up-projected heads) takes
     # the value head dim apart (DeepSeek-V3: 192 and 128, 1.2x less than 4 x 192; QA)
     v_dim = model.mla.v_head_dim if model.mla is not None and model.mla.v_head_dim else model.head_dim
-    attn = 2.0 * model.num_attention_heads * (model.head_dim + v_dim) * model.num_layers
+    attn = 2.0 * model.num_attention_heads * (model.head_dim + v_dim) * model.num_layers * attn_slow
     # MLA decodes with the up-projections absorbed (DeepSeek-V2/V3, FlashMLA): each head's query meets
     # the cached latent + RoPE key (kv_lora_rank + rope_head_dim) and its output is the latent
     # (kv_lora_rank): 2 heads (2 kv_lora_rank + rope_head_dim) per layer, 2.8x the MHA count for
     # DeepSeek-V3 (QA); prefill runs the up-projected heads, as counted above
     attn_dec = (2.0 * model.num_attention_heads * (2 * model.mla.kv_lora_rank + model.mla.rope_head_dim)
-                * model.num_layers if model.mla is not None else attn)
+                * model.num_layers * attn_slow if model.mla is not None else attn)
     if tp > 1:
         lat = (acc.interconnect.latency_us.value if acc.interconnect.latency_us
                else gp.allreduce_latency_us) * 1e-6
