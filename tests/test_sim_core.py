@@ -368,3 +368,24 @@ def test_invariants_and_reference(c):
     keep = served
     np.testing.assert_allclose(r.first_token_s[keep], f_ref[keep], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(r.finish_s[keep], d_ref[keep], rtol=1e-9, atol=1e-9)
+
+
+def test_a_moe_prompt_joining_a_decode_step_reads_the_experts_the_step_leaves():
+    """QA s21: a prompt joining a running step paid its compute only, as if every weight were read
+    anyway; a MoE step reads only its batch's experts.  R1 (prefill 10 ms alone) decodes at 5 ms a
+    step; R2's 50-token prompt (no compute cost here) joins the first step: + all-expert read 20 ms
+    x (1 - 8/256)^1 (the step's one sequence leaves those unread) x (1 - (1 - 8/256)^50)."""
+    from solver.sim.engine import expert_reads
+    eng = ConstantEngine(prefill_base_ms=10, decode_base_ms=5, marginal_prefill_base=False)
+    inp, out = np.array([60, 50]), np.array([40, 40])
+    table = StepTable(eng, 8, 1e6)
+    pre = eng.prefill_ms(inp) / 1000.0
+    marg = eng.prefill_marginal_ms(inp) / 1000.0
+    q = 1 - 8 / 256
+    kw = expert_reads(NS(terms=NS(exp_time_s=0.020, log1m_p=math.log(q))))
+    assert kw == {"expert_read_s": 0.020, "log1m_expert_share": pytest.approx(math.log(q))}
+    r = simulate_replica(np.array([0.0, 0.001]), inp, out, pre, table, 1e6, 8, prefill_marginal_s=marg, **kw)
+    assert r.first_token_s == pytest.approx([0.010, 0.015 + 0.020 * q * (1 - q ** 50)], abs=1e-12)
+    dense = simulate_replica(np.array([0.0, 0.001]), inp, out, pre, table, 1e6, 8, prefill_marginal_s=marg,
+                             **expert_reads(NS(terms=NS(exp_time_s=0.0, log1m_p=0.0))))
+    assert dense.first_token_s == pytest.approx([0.010, 0.015], abs=1e-12)

@@ -71,7 +71,8 @@ class ReplicaResult:
 def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: StepTable,
                      kv_capacity_tokens: float, max_batch: int,
                      prefill_marginal_s=None, prefill_chunk_tokens=None,
-                     prefill_shape: tuple = (1.0, 0.0), kv_reserve_tokens=None) -> ReplicaResult:
+                     prefill_shape: tuple = (1.0, 0.0), kv_reserve_tokens=None,
+                     expert_read_s: float = 0.0, log1m_expert_share: float = 0.0) -> ReplicaResult:
     """Simulate one replica serving the given requests (arrival times sorted ascending).
 
     ``prefill_s``: standalone prefill time of each request's prompt (seconds);
@@ -83,6 +84,11 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     ``kv_reserve_tokens``: cache tokens (``kv_capacity_tokens``' unit) reserved per request at
     admission (default: its final context, input + output; less where sliding-window layers hold
     only a window of it, more to reserve for the longest answer).
+    ``expert_read_s``, ``log1m_expert_share``: a MoE model's time to read all its routed experts and
+    log(1 - experts per token / experts).  The prompt tokens of a mixed iteration read the experts
+    they route to that its decode batch of b leaves unread: ``expert_read_s (1 - p)^b (1 - (1 - p)^n)``
+    for n prompt tokens (uniform routing, as the perf model's ``_prefill_moments``; QA s21: a
+    50-token DeepSeek-V3 prompt beside one decoding sequence reads 80% of the experts).
     """
     arrival_s = np.asarray(arrival_s, dtype=float)
     inp = np.asarray(input_tokens, dtype=np.int64)
@@ -182,12 +188,14 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
                 kv_peak = kv
             budget = chunk
             completed = []
+            n_prompt = 0             # prompt tokens this iteration runs
             while pf and budget > 0:
                 j = pf[0]
                 s0 = done[j]
                 size = inpl[j]
                 rem = size - s0
                 if rem <= budget:
+                    n_prompt += rem
                     if s0 == 0:
                         dt += margl[j]
                     else:       # the rest of a chunked prompt: its share of the prompt's cost
@@ -198,10 +206,14 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
                     completed.append(j)
                 else:
                     s1 = s0 + budget
+                    n_prompt += budget
                     dt += margl[j] * ((alpha * (s1 - s0) + beta * (s1 * s1 - s0 * s0))
                                       / (alpha * size + beta * size * size))
                     done[j] = int(s1)
                     budget = 0
+            if b and expert_read_s > 0.0:
+                # (b == 0: the pass reads what its first prompt needs, in that prompt's standalone time)
+                dt += expert_read_s * math.exp(b * log1m_expert_share) * -math.expm1(n_prompt * log1m_expert_share)
             if b:
                 steps += 1
                 ctx += b

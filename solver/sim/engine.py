@@ -64,6 +64,16 @@ def prefill_marginal_ms(engine, tokens) -> np.ndarray:
     return np.asarray(engine.prefill_ms(n), dtype=float)
 
 
+def expert_reads(engine) -> dict:
+    """A MoE engine's routed-expert read time and log(1 - p) (p: experts per token / experts), as
+    :func:`solver.sim.core.simulate_replica` takes them; nothing for a dense or synthetic engine."""
+    t = getattr(engine, "terms", None)
+    ex, l1p = getattr(t, "exp_time_s", 0.0), getattr(t, "log1m_p", 0.0)
+    if not ex or ex <= 0.0 or not l1p:
+        return {}
+    return {"expert_read_s": float(ex), "log1m_expert_share": float(l1p)}
+
+
 @dataclass(frozen=True)
 class ConstantEngine:
     """Synthetic engine with affine times (tests, what-ifs).

@@ -30,7 +30,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from solver.sim.core import simulate_replica
-from solver.sim.engine import EngineLike, StepTable, prefill_marginal_ms, prefill_shape
+from solver.sim.engine import EngineLike, StepTable, expert_reads, prefill_marginal_ms, prefill_shape
 from solver.sim.planfile import SimDeployment, SimPlan
 from solver.sim.traffic import Trace, check_request_count, poisson_arrivals, sample_tokens
 
@@ -225,7 +225,8 @@ def simulate_plan(workloads: Sequence, plan: SimPlan, engines: Mapping[str, Engi
                 res = simulate_replica(arr, inp, out, pre_s, table, run.kv_capacity_tokens,
                                        run.max_batch, prefill_marginal_s=marg_s,
                                        prefill_chunk_tokens=options.prefill_chunk_tokens,
-                                       prefill_shape=shape, kv_reserve_tokens=reserve)
+                                       prefill_shape=shape, kv_reserve_tokens=reserve,
+                                       **expert_reads(engine))
                 first, fin = res.first_token_s, res.finish_s
                 run.busy_s += res.busy_s
                 run.end_s += max(res.end_s, horizon)
