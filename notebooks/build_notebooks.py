@@ -21,8 +21,14 @@ import tempfile
 
 import matplotlib.pyplot as plt
 
-# the repository root: the folder above this notebook that holds problems/
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "problems").is_dir())
+# the repository root: the folder at or above this notebook that holds the example problems
+ROOT = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "problems" / "chat-assistant.yaml").is_file()),
+            None)
+if ROOT is None:
+    raise FileNotFoundError(
+        f"no problems/chat-assistant.yaml in {Path.cwd()} or a folder above it: these notebooks read the "
+        "fleetopt repository's example problems. Open the notebook from the repository's notebooks/ folder, "
+        "or set ROOT = Path('/path/to/fleetopt') in this cell in place of the search.")
 WORK = Path(tempfile.mkdtemp(prefix="fleetopt-nb-"))   # outputs and caches go here, not into the repo
 '''
 
@@ -96,7 +102,8 @@ for part, label in PART_LABELS.items():
         bottom = [b + v for b, v in zip(bottom, vals)]
 ax.set_ylabel("USD per month")
 ax.set_title("chat-assistant: cost by part, per scenario")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))   # beside the bars, not over them
+plt.tight_layout()
 plt.show()
 for name, pl in plans.items():
     mix = {pr["accelerator"]: pr["devices"] for pr in pl["procurement"]}
@@ -126,7 +133,10 @@ verifier.  The carbon front caps total CO2 (epsilon-constraint) between the
 cheapest plan's CO2 and the lowest-CO2 plan's.  For the chat assistant that is a
 single step (its cheapest fleet, an H100 and an A100, against one B200 that costs
 a little more and emits about half the CO2: the cell prints it), so the carbon
-front drawn is `problems/batch-summarization.yaml`'s, with more points."""),
+front drawn is `problems/batch-summarization.yaml`'s, with more points.
+`ParetoFront.figure()` draws a front as `fleetopt pareto` does: steps, each plan
+at the value it achieves (carbon: its own CO2, not the cap it was solved under),
+and each plan once."""),
         new_code_cell('''\
 ttft = pareto_front(loaded, "ttft", points=6)
 chat_carbon = pareto_front(loaded, "carbon", points=3)
@@ -138,19 +148,9 @@ print(carbon.table_text())
 assert ttft.monotone and carbon.monotone
 assert all(pt.verified for pt in ttft.points + carbon.points)
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-for ax, f in zip(axes, (ttft, carbon)):
-    pts = f.front_points    # the plans no other point beats (a looser target at the same cost is left out)
-    ax.plot([pt.x for pt in pts], [pt.usd_per_month for pt in pts], marker="o")
-    ax.set_xlabel(f.x_label + f" (tighter: {f.tighter})")
-    ax.set_ylabel("USD per month")
-    ax.grid(alpha=0.3)
-axes[0].set_xscale("log")   # TTFT targets are spaced geometrically
-axes[0].set_yscale("log")   # and the tightest ones cost orders of magnitude more
-axes[0].set_title("cost vs TTFT target")
-axes[1].set_title("batch summarization: cost vs CO2 cap")
-plt.tight_layout()
-plt.show()'''),
+# the same figures as `fleetopt pareto ... --png`: the front points only (f.front_points)
+display(ttft.figure())
+display(carbon.figure())'''),
         new_markdown_cell("""\
 ## Quantization
 The same problem with the workload limited to one weight format at a time (a
@@ -206,6 +206,9 @@ ax.scatter(xs, ys)
 for i, (x, y, l) in enumerate(sorted(zip(xs, ys, labels))):
     # neighbours at one cost (two fp4 models at one price) get their labels above and below
     ax.annotate(l, (x, y), fontsize=8, xytext=(3, 4 if i % 2 else -10), textcoords="offset points")
+span = max(xs) - min(xs)
+ax.set_xlim(min(xs) - 0.05 * span, max(xs) + 0.4 * span)   # room for the last label, right of its point
+ax.margins(y=0.15)
 ax.set_xlabel("quality the plan delivers (routed mean score)")
 ax.set_ylabel("USD per month")
 ax.set_yscale("log")
@@ -215,14 +218,23 @@ plt.show()'''),
 ## Heterogeneous vs homogeneous
 The optimiser may mix accelerator types; the baseline solves once per type
 with the fleet restricted to it (`fleetopt solve --baseline homogeneous`).
-The chat assistant alone is best served by one type, so this section uses
-`problems/enterprise-multi-region.yaml` (several workloads and regions).  Its
-fleet is devices the company already owns (`fleet.existing`: the plan pays
-their upkeep, not their price), in two regions: much of the saving is using
-the owned devices where they stand, which a one-type fleet cannot."""),
+The first cell compares the two for the chat assistant (one workload, one
+region); the second for `problems/enterprise-multi-region.yaml` (several
+workloads and regions), whose fleet is devices the company already owns
+(`fleet.existing`: the plan pays their upkeep, not their price), in two regions:
+much of its saving is using the owned devices where they stand, which a
+one-type fleet cannot."""),
         new_code_cell('''\
 from solver.mip.pipeline import homogeneous_baseline, solve_problem
 
+chat_best = solve_problem(loaded).plan
+chat_base = homogeneous_baseline(loaded, chat_best.objective.total)
+saving = chat_base["saving_percent"]     # of the best single type's cost
+print(f"chat assistant: mixed fleet {chat_best.objective.total:,.0f} USD ("
+      + " + ".join(f"{pr.devices}x {pr.accelerator}" for pr in chat_best.procurement)
+      + f"); best single type {chat_base['best_accelerator']} {chat_base['best_total_usd']:,.0f} USD: "
+      + (f"the mixed fleet saves {saving:.1f}%" if saving > 0 else "one type is as cheap"))'''),
+        new_code_cell('''\
 enterprise = load_problem(ROOT / "problems" / "enterprise-multi-region.yaml")
 best = solve_problem(enterprise).plan
 base = homogeneous_baseline(enterprise, best.objective.total)
@@ -256,7 +268,8 @@ schedule, the multi-period model plans every quarter at once
 (`objective.periods`: purchases with lead times, reservations over their term,
 owned devices, budgets per month; `problems/eight-quarter-growth.yaml`), and
 `fleetopt solve --existing PLAN.json --executed-through K` re-optimises it each quarter,
-keeping the decisions of the quarters already carried out (README: quarterly re-optimisation)."""),
+keeping the decisions of the quarters already carried out (README: quarterly re-optimisation).
+The last section does both from Python."""),
         new_code_cell(SETUP + '''
 from solver.problem.load import load_problem
 from solver.explore.sweep import parse_set, run_sweep
@@ -329,6 +342,54 @@ ax.axvline(demand[-1], color="grey", linestyle="--", label="forecast")
 ax.set_xlabel("peak req/s drawn"); ax.set_ylabel("USD per month"); ax.legend()
 ax.set_title("cost of the needed fleet under a demand surprise")
 plt.show()'''),
+        new_markdown_cell("""\
+## Re-optimising a multi-period plan
+The same problem as one multi-period plan: 8 quarters of 3 months
+(`objective.periods`), demand growing 20% a quarter, and servers may be bought
+as well as rented (`purchase`, in service after the catalog's lead time), so
+that the plan makes decisions a later re-optimisation must live with."""),
+        new_code_cell('''\
+import copy
+
+from solver.mip.pipeline import solve_problem
+from solver.problem.load import validate_document
+
+doc = copy.deepcopy(loaded.raw)          # the problem file as a dict, edited in memory
+doc.pop("scenarios")
+doc["objective"].pop("horizon_months")   # the periods make the horizon
+doc["objective"]["periods"] = {"count": 8, "months": 3}
+doc["fleet"]["acquisition"] = ["on_demand", "reserved_1y", "purchase"]
+doc["workloads"][0]["demand"]["growth_rate_per_period"] = 0.2
+first = solve_problem(validate_document(doc, None, "chat-assistant-8q.yaml")).plan
+print(first.status, f"{first.objective.total:,.0f} USD, the objective over 8 quarters")'''),
+        new_markdown_cell("""\
+Two quarters later (periods 0 and 1 carried out) demand has grown faster than
+forecast: 35% a quarter from the third quarter on.  `previous=` (the first plan)
+with `executed_through=1` keeps what was decided in periods 0 and 1 (purchases,
+reservations) and re-plans the rest; from the shell, `fleetopt solve NEW.yaml
+--existing FIRST.json --executed-through 1`.  The change report is the one
+that command prints."""),
+        new_code_cell('''\
+from solver.report import CHANGE_TITLE, console_text
+
+doc2 = copy.deepcopy(doc)
+chat_demand = doc2["workloads"][0]["demand"]
+del chat_demand["growth_rate_per_period"]
+# multipliers of the first quarter's peak: as forecast for periods 0-1 (1, 1.2), then +35% a quarter
+chat_demand["growth"] = [round(1.2 ** min(q, 1) * 1.35 ** max(q - 1, 0), 4) for q in range(8)]
+second = solve_problem(validate_document(doc2, None, "chat-assistant-8q-faster.yaml"),
+                       previous=first, executed_through=1).plan.to_dict()
+
+
+def bought(plan, through):
+    """(period, offer, units) bought up to period ``through``."""
+    return [(t["period"], u["offer"], u["buy"]) for t in plan["periods"]["timeline"][:through + 1]
+            for u in t["units"] if u.get("buy")]
+
+
+assert bought(second, 1) == bought(first.to_dict(), 1)   # what was carried out stays
+print("bought in periods 0-1 (kept):", bought(second, 1))
+print(CHANGE_TITLE + console_text(second).split(CHANGE_TITLE, 1)[1])'''),
     ]
 
 

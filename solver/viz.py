@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import numbers
 from typing import Any, Iterable, Optional
 
 import matplotlib
@@ -25,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import offset_copy
 
-from solver.plan import plan_dict
+from solver.plan import plan_dict, rnd
 from solver.report import PART_LABELS, money_text, number_text, serving_utilization
 
 #: Size and resolution of every figure (inches, dots per inch): 960 x 480 px.
@@ -120,6 +121,10 @@ def fleet_usd_per_million_tokens(kpis: list, after_horizon: bool = False) -> Opt
     return sum(usd) / tokens * 1e6 if tokens > 0 else None
 
 
+#: significant digits of the values :func:`statistics` returns
+STAT_DIGITS = 12
+
+
 def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict]:
     """Headline numbers of a plan as rows {"name", "value", "unit", "note"}.
 
@@ -133,8 +138,21 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
       mean weighted by serving replicas;
     * fleet $ per million output tokens: :func:`fleet_usd_per_million_tokens` (cost within the
       horizon, as each workload's figure).
+
+    ``max_utilization`` (the problem's ``fleet.max_utilization``, or None) only labels the
+    maximum's row.  Values are rounded to :data:`STAT_DIGITS` significant digits: float noise
+    goes (QA s21: 0.8000000000000002 for a plan's 0.8), nothing the plan's 9 digits carry does.
     """
     plan = plan_dict(plan, "statistics")
+    if max_utilization is not None:
+        # checked here, not deep in a format string (QA s21: "0.8" raised "Unknown format code 'g'")
+        if isinstance(max_utilization, bool) or not isinstance(max_utilization, numbers.Real):
+            raise TypeError(f"statistics: max_utilization must be a number, the problem's "
+                            f"fleet.max_utilization (e.g. 0.85), or None; got {max_utilization!r} "
+                            f"({type(max_utilization).__name__})")
+        if not 0 < max_utilization <= 1:
+            raise ValueError(f"statistics: max_utilization is a fraction in (0, 1] (0.85 for 85 %), "
+                             f"got {max_utilization!r}")
     obj = as_dict(plan.get("objective"))
     deps = as_list(plan.get("deployments"))
     procs = as_list(plan.get("procurement"))
@@ -145,6 +163,8 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
     rows: list[dict] = []
 
     def add(name: str, value: Any, unit: str, note: str = "") -> None:
+        if isinstance(value, float):
+            value = rnd(value, STAT_DIGITS)
         if value is not None:
             rows.append({"name": name, "value": value, "unit": unit, "note": note})
 

@@ -75,6 +75,54 @@ def test_notebook_executes(name, kernel_path, monkeypatch, tmp_path):
     assert not (NB_DIR / ".fleetopt-cache").exists()
     if name == "tradeoffs.ipynb":
         _check_model_tier(nb)
+        _check_fronts_and_chat_baseline(nb, text)
+    if name == "quarterly-reoptimisation.ipynb":
+        _check_reoptimisation(nb)
+
+
+def _cell(nb, needle: str):
+    return next(c for c in nb.cells if c.cell_type == "code" and needle in c.source)
+
+
+def _check_fronts_and_chat_baseline(nb, text: str) -> None:
+    """QA s21: the Pareto cell drew the fronts itself, at each point's cap with straight lines (a
+    flat run of duplicate plans, diagonals between caps): it shows the library's figures, one per
+    front.  And the text said the chat assistant "is best served by one type", while its optimum
+    mixes an A100 and an H100 and `fleetopt solve --baseline homogeneous` reads "best single type:
+    b200 at $61,232; heterogeneous plan saves 5.4%": the cell prints the CLI's numbers."""
+    cell = _cell(nb, 'pareto_front(loaded, "ttft"')
+    assert ".figure()" in cell.source and "ax.plot" not in cell.source
+    assert sum("image/png" in o.get("data", {}) for o in cell.outputs) == 2
+    assert "best served by one type" not in "".join(c.source for c in nb.cells)
+    line = next(ln for ln in text.splitlines() if ln.startswith("chat assistant: mixed fleet"))
+    assert line.endswith("best single type b200 61,232 USD: the mixed fleet saves 5.4%"), line
+    assert "57,925 USD (1x a100-80gb + 1x h100-sxm)" in line
+
+
+def _check_reoptimisation(nb) -> None:
+    """QA s21: the notebook solved 8 independent quarters and only named --existing.  Its last
+    section re-optimises a multi-period plan from Python (previous=, executed_through=) and prints
+    the change report `fleetopt solve --existing` prints."""
+    cell = _cell(nb, "executed_through=1")
+    assert "previous=first" in cell.source
+    out = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    assert "bought in periods 0-1 (kept): [(0, " in out
+    assert "Change from the previous plan\nprevious plan $" in out
+    assert "route(s) changed" in out
+
+
+def test_the_setup_cell_outside_the_repository_says_what_to_do(tmp_path):
+    """QA s21: a notebook copied out of the repository failed in its first cell with a bare
+    StopIteration (no problems/ folder above it)."""
+    import os
+    import subprocess
+    setup = _build_module().SETUP
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    out = subprocess.run([sys.executable, "-c", setup], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode != 0 and "StopIteration" not in out.stderr
+    assert f"FileNotFoundError: no problems/chat-assistant.yaml in {tmp_path} or a folder above it" in out.stderr
+    assert "Open the notebook from the repository's notebooks/ folder" in out.stderr
 
 
 def _check_model_tier(nb) -> None:

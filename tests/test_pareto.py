@@ -337,7 +337,8 @@ def test_the_carbon_png_puts_each_plan_at_its_own_co2():
     f = _front("carbon", [2.0, 1.9, 1.8, 1.5], [4803.0, 5103.0, 5500.0, 5500.0],
                co2_kg=[1944.0, 1844.0, 1440.0, 1440.0])
     fig = f.figure()
-    assert list(fig.axes[0].lines[0].get_xdata()) == pytest.approx([1.944, 1.844, 1.44, 1.44])
+    # the two 1.44 t plans at one cost are one plan: drawn once (QA s21)
+    assert list(fig.axes[0].lines[0].get_xdata()) == pytest.approx([1.944, 1.844, 1.44])
     assert fig.axes[0].get_xlabel().startswith("CO2 of the plan, tonnes")
     assert [_drawn_at(fig, 1.9), _drawn_at(fig, 1.6)] == pytest.approx([5103.0, 5500.0])
 
@@ -376,9 +377,10 @@ def test_dominance_follows_the_direction_of_the_target_and_the_gap():
     f = replace(f)                           # marked again on construction
     assert [p.on_front for p in f.points] == [False, False, True, True, None]
     assert [p.dominated_by for p in f.points] == [2, 2, None, None, None]
-    # an exact tie on both axes dominates neither way (the carbon front's identical plans)
+    # an exact tie on both axes (the carbon front's one plan under two caps) is one point of the
+    # front: the first kept, the other naming it (QA s21: five front points for two plans)
     g = _front("carbon", [2.0, 1.5], [5.0, 5.0], co2_kg=[1440.0, 1440.0])
-    assert [p.on_front for p in g.points] == [True, True]
+    assert [(p.on_front, p.dominated_by) for p in g.points] == [(True, None), (False, 0)]
 
 
 def test_dominance_within_the_gap_does_not_chain_beyond_it():
@@ -401,3 +403,46 @@ def test_dominance_within_the_gap_does_not_chain_beyond_it():
         if p.dominated_by is not None:
             q = f.points[p.dominated_by]
             assert q.index in shown and q.total_usd <= p.total_usd * 1.01
+
+
+# ---------------------------------------------------------------------- QA s21
+def test_the_carbon_range_starts_at_the_cheapest_plans_own_co2_and_one_plan_is_one_point(chat):
+    """QA s21: the note read "CO2 range: 3.072 t (cheapest plan)" (the solver's raw values, before
+    the plan was tidied) while that plan, point 0, emits 2.98 t; and the lowest-CO2 plan, found at
+    two caps, was two points of the front.  The cheapest plan's CO2 is the verifier's arithmetic;
+    the range and point 0's cap start there.  Points: 0 the cheapest plan, 1 and 2 one plan (1x
+    b200 at both caps): the front is points 0 and 1, point 2 names point 1."""
+    from solver.verify import verify_plan
+    f = pareto_front(chat, "carbon", points=3)
+    co2_t = verify_plan(chat.problem, chat.catalog, f.points[0].plan).recomputed["co2_kg"] / 1000.0
+    assert f.points[0].x == pytest.approx(co2_t, rel=1e-6)
+    assert f.note.startswith(f"CO2 range: {co2_t:.4g} t (cheapest plan)")
+    assert [(p.on_front, p.dominated_by) for p in f.points] == [(True, None), (True, None), (False, 1)]
+    assert f.points[1].mix == f.points[2].mix
+    text = f.table_text()
+    assert "(2 of 3 points," in text and f"#2 (cap {f.points[2].x:.4g} t CO2) gave the plan of #1 again" in text
+
+
+def test_versus_is_read_in_any_case_and_a_typo_gets_a_suggestion(chat):
+    """QA s21: "TTFT" was refused, and "ttfft" got no "did you mean" (a backend typo gets one)."""
+    assert pareto_front(chat, "CARBON", points=2, verify=False).versus == "carbon"
+    with pytest.raises(InputError, match=r"unknown 'ttfft'[\s\S]*did you mean 'ttft'\? use one of ttft, tpot"):
+        pareto_front(chat, "ttfft")
+    with pytest.raises(InputError, match=r"unknown 3[\s\S]*use one of ttft, tpot, quality, carbon"):
+        pareto_front(chat, 3)
+
+
+def test_a_log_latency_axis_has_plain_labels_that_do_not_overlap():
+    """QA s21: TTFT targets from 13.7 to 424 ms were labelled 2x10^1, 3x10^1, 4x10^1, ... on the
+    minor ticks, overlapping.  Labels at 1, 2 and 5 per decade: 20, 50, 100, 200 within the data,
+    and 10 or 500 where the axis' margins reach them."""
+    fig = _front("ttft", [423.9, 76.16, 32.28, 13.68], [4827.0, 5103.0, 10205.0, 1797202.0]).figure()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    x0, x1 = ax.get_xlim()
+    shown = [t for t in ax.xaxis.get_majorticklabels() + ax.xaxis.get_minorticklabels()
+             if t.get_text() and x0 <= t.get_position()[0] <= x1]
+    labels = {float(t.get_text()) for t in shown}
+    assert {20.0, 50.0, 100.0, 200.0} <= labels <= {10.0, 20.0, 50.0, 100.0, 200.0, 500.0}
+    boxes = sorted((t.get_window_extent() for t in shown), key=lambda b: b.x0)
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))

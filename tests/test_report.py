@@ -118,6 +118,24 @@ def _stats(plan, ceiling=None):
 
 
 # ---------------------------------------------------------------- statistics
+def test_statistics_rounds_derived_values_and_checks_max_utilization():
+    """QA s21: a plan's 0.8 read 0.8000000000000002 (0.8 x 3 replicas / 3 serving), and
+    max_utilization="0.8" raised "Unknown format code 'g'" from a format string.  By hand: 3
+    replicas at 0.8 and 4 at 0.5: max 0.8, mean (2.4 + 2.0) / 7 = 0.628571428571 (12 digits)."""
+    p = hand_plan()
+    p["deployments"][0].update(replicas=3, accelerators=24)
+    s = _stats(p, 0.8)
+    assert s["utilisation, max"]["value"] == 0.8
+    assert s["utilisation, mean"]["value"] == 0.628571428571
+    assert s["total cost"]["value"] == 10000.0
+    with pytest.raises(TypeError, match=r"max_utilization must be a number.*got '0\.8' \(str\)"):
+        viz.statistics(p, "0.8")
+    with pytest.raises(TypeError, match="max_utilization"):
+        viz.statistics(p, True)
+    with pytest.raises(ValueError, match=r"max_utilization is a fraction in \(0, 1\].*got 80"):
+        viz.statistics(p, 80)
+
+
 def test_statistics_by_hand():
     s = _stats(hand_plan(), 0.85)
     assert s["total cost"]["value"] == 10000.0 and s["total cost"]["unit"] == "USD"

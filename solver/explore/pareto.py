@@ -9,7 +9,7 @@ that :func:`solver.verify.verify_plan` checks against the problem it solved.
   so the feasible set shrinks and the optimal cost cannot fall as f falls.
 * ``quality``: every workload's ``min_score`` is raised to at least a level L
   (workloads without a target get a per-request one).  Same argument.
-* ``carbon``: solve for the lowest cost (CO2 = E_max), then for the lowest CO2
+* ``carbon``: solve for the lowest cost (E_max: that plan's CO2), then for the lowest CO2
   (E_min); then minimise cost subject to ``CO2 <= eps`` for eps from E_max down
   to E_min.  CO2 is the plan's own linear expression (IT power x PUE x grid
   intensity x hours), added as one extra row of the same model.
@@ -36,7 +36,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from solver.errors import RAISE_TIME_LIMIT, InputError, InputIssue, NoStartingPlan, SolveFailed
+from solver.errors import RAISE_TIME_LIMIT, InputError, InputIssue, NoStartingPlan, SolveFailed, did_you_mean
 from solver.explore.common import (HAS_PLAN, SolveOptions, base_document, caller_overlays, fleet_mix,
                                    require_options, validate_edited)
 from solver.problem.load import require_loaded
@@ -135,14 +135,20 @@ class ParetoFront:
             what = "a plan with lower or equal CO2" if self._co2_axis() else "a tighter or equal target"
             note += (f"\n{len(dropped)} point{'s' if len(dropped) != 1 else ''} left out as weakly dominated "
                      f"(another point has {what} at no more cost, within the MIP gap): "
-                     + ", ".join(f"#{p.index} ({self._axis_text(p)}) by #{p.dominated_by} "
-                                 f"({self._axis_text(by[p.dominated_by])})" for p in dropped)
+                     + ", ".join(self._dropped_text(p, by[p.dominated_by]) for p in dropped)
                      + "; the JSON keeps every point (on_front, dominated_by)")
         return head + "\n".join(lines) + "\n" + tail + note + "\n"
 
     def _co2_axis(self) -> bool:
         """Whether the front is drawn (and dominance judged) at each plan's own CO2."""
         return _co2_axis(self.points, self.versus)
+
+    def _dropped_text(self, p, q) -> str:
+        """Why point p is not on the front: q dominates it, or (carbon) q's plan came back at p's cap."""
+        if (self._co2_axis() and math.isclose(p.co2_kg, q.co2_kg, rel_tol=1e-9, abs_tol=1e-9)
+                and abs(p.total_usd - q.total_usd) <= _cost_tol(p, q)):
+            return f"#{p.index} (cap {number_text(p.x, '.4g')} t CO2) gave the plan of #{q.index} again"
+        return f"#{p.index} ({self._axis_text(p)}) by #{q.index} ({self._axis_text(q)})"
 
     def _axis_text(self, p) -> str:
         """A point's place on the axis and its cost, for the sentence on dominated points."""
@@ -186,6 +192,7 @@ class ParetoFront:
                         xytext=(3, 3), ha="left", va="bottom", fontsize=7, color="#555555")
         if self.versus in ("ttft", "tpot") and xs and min(xs) > 0:
             ax.set_xscale("log")   # the points are geometric in the target
+            _plain_log_labels(ax.xaxis, max(xs) / min(xs))
         if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
             ax.set_yscale("log")   # the tightest points can cost orders of magnitude more
         ax.set_xlabel(("CO2 of the plan, tonnes over the horizon" if carbon else self.x_label)
@@ -207,6 +214,25 @@ class ParetoFront:
         buf = io.BytesIO()
         self.figure().savefig(buf, format="png", metadata={"Software": None})
         atomic_write_bytes(path, buf.getvalue(), protect=protect)
+
+
+def _plain_log_labels(axis, span: float) -> None:
+    """Plain numbers on a log axis, at 1, 2 and 5 per decade (every tick within one decade).
+
+    Matplotlib's own labels a short log range's minor ticks as 2x10^1, 3x10^1, ..., which overlap
+    (QA s21)."""
+    from matplotlib.ticker import FuncFormatter
+
+    keep = range(1, 10) if span <= 10 else (1, 2, 5)
+
+    def label(v: float, _pos) -> str:
+        if v <= 0:
+            return ""
+        mantissa = v / 10 ** math.floor(math.log10(v) + 1e-9)
+        return f"{v:g}" if abs(mantissa - round(mantissa)) < 1e-6 and round(mantissa) in keep else ""
+
+    axis.set_major_formatter(FuncFormatter(label))
+    axis.set_minor_formatter(FuncFormatter(label))
 
 
 def _num(v, fmt: str) -> str:
@@ -369,7 +395,9 @@ def mark_dominated(points: Sequence[ParetoPoint], versus: str) -> None:
     """Set each point's ``on_front`` and ``dominated_by``.
 
     Point q weakly dominates p when q is at least as tight on the axis drawn (the target; carbon:
-    the plan's own CO2) and costs no more, within the MIP gap, and is better on one of the two.
+    the plan's own CO2) and costs no more, within the MIP gap.  Equal on both counts is a duplicate
+    (carbon: one plan found under several caps), reported once: the first in the order below keeps
+    its place, the others name it (QA s21: five front points for two plans).
     "Within the gap" is not transitive (QA: four points each 0.6% dearer than the next, gap 1%,
     all fell to the tightest, 1.8% dearer than the loosest): points are taken from the tightest
     to the loosest and p is compared with the points already on the front only, so the point
@@ -391,8 +419,7 @@ def mark_dominated(points: Sequence[ParetoPoint], versus: str) -> None:
         for q in front:
             eps = 1e-9 * max(abs(axis(p)), abs(axis(q)))
             tol = _cost_tol(p, q)
-            as_tight, tighter = axis(q) <= axis(p) + eps, axis(q) < axis(p) - eps
-            if as_tight and q.total_usd <= p.total_usd + tol and (tighter or q.total_usd < p.total_usd - tol):
+            if axis(q) <= axis(p) + eps and q.total_usd <= p.total_usd + tol:
                 if best is None or (axis(q), q.total_usd) < (axis(best), best.total_usd):
                     best = q
         p.on_front = best is None
@@ -424,9 +451,13 @@ def pareto_front(loaded, versus: str, *, points: int = 8, options: SolveOptions 
     was loaded with, so that point 0 is ``solve_problem(loaded)``.
     """
     loaded = require_loaded(loaded, "pareto_front")
-    if versus not in VERSUS:
+    # any case, as solver names (QA s21: "TTFT" refused, "ttfft" without a suggestion)
+    if not isinstance(versus, str) or versus.lower() not in VERSUS:
+        close = did_you_mean(str(versus), VERSUS) if isinstance(versus, str) else []
         raise InputError(InputIssue(f"versus (--versus): unknown {versus!r}",
-                                    hint=f"use one of {', '.join(VERSUS)}"))
+                                    hint=(f"did you mean {' or '.join(repr(c) for c in close)}? " if close else "")
+                                    + f"use one of {', '.join(VERSUS)}"))
+    versus = versus.lower()
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise InputError(InputIssue(f"points (--points): a front needs a whole number of at least 2 "
                                     f"points, got {points!r}", hint="e.g. 8"))
@@ -582,29 +613,39 @@ def _carbon_front(loaded, points: int, options: SolveOptions, verify: bool, t0: 
                                         f"{res_cost.message})", file=loaded.file,
                                         hint="`fleetopt solve` it first" if infeasible else RAISE_TIME_LIMIT),
                              infeasible=infeasible)
-    e_max = float(co2 @ res_cost.values)
+    def plan_of(m, res) -> dict:
+        return build_plan(p, k, m, checked(m, res, time_left_s=0.0), scenario=loaded.scenario,
+                          time_limit_s=tl, mip_gap=gap).to_dict()
+
+    cheapest = plan_of(model, res_cost)
+    # E_max is the CO2 of the plan reported as point 0, not of the solver's raw values: tidying them
+    # into a plan (idle replicas dropped, routing re-solved) can lower it (QA s21: "3.072 t (cheapest
+    # plan)" beside that plan's own 2.98 t)
+    plan_co2 = (cheapest.get("totals") or {}).get("co2_kg") if cheapest.get("status") in HAS_PLAN else None
+    e_max = float(co2 @ res_cost.values if plan_co2 is None else plan_co2)
     res_min = run(replace(model, obj=co2, obj_parts={"co2_kg": co2}, obj_const=0.0))
     if not res_min.has_plan:   # the cost solve's plan is one: a solver failure or the time limit (exit 5)
         raise SolveFailed(f"{loaded.file}: the lowest-CO2 solve failed ({res_min.status}: {res_min.message})"
                           + ("" if "--time-limit" in res_min.message else f"; {RAISE_TIME_LIMIT}"))
     e_min = min(float(co2 @ res_min.values), e_max)
     pts = []
-    flat = math.isclose(e_max, e_min, rel_tol=1e-9, abs_tol=1e-6)
+    # within a part per million: the plan's CO2 is a sum of figures rounded to 9 digits, E_min the
+    # solver's raw value
+    flat = math.isclose(e_max, e_min, rel_tol=1e-6, abs_tol=1e-3)
     for i, eps in enumerate([e_max] if flat else np.linspace(e_max, e_min, points)):
         eps = float(eps)
         # Every cap is >= E_min, so a plan exists.  CBC's tolerances can still call a cap that
         # sits right at a solution infeasible: loosen it by a few parts per million, recorded.
-        m, res = model, res_cost
-        for rel in (CAP_SLACK, 1e-6, 1e-5):
-            cap = eps * (1.0 + rel)
-            if i == 0:
-                break
-            m = with_row(model, np.arange(model.n_vars), co2, "<", cap, "pareto.co2_cap[kg]")
-            res = run(m)
-            if res.status != "infeasible":
-                break
-        plan = build_plan(p, k, m, checked(m, res, time_left_s=0.0), scenario=loaded.scenario,
-                          time_limit_s=tl, mip_gap=gap).to_dict()
+        if i == 0:
+            plan, cap = cheapest, eps * (1.0 + CAP_SLACK)
+        else:
+            for rel in (CAP_SLACK, 1e-6, 1e-5):
+                cap = eps * (1.0 + rel)
+                m = with_row(model, np.arange(model.n_vars), co2, "<", cap, "pareto.co2_cap[kg]")
+                res = run(m)
+                if res.status != "infeasible":
+                    break
+            plan = plan_of(m, res)
         viol = None
         if verify and plan.get("status") in HAS_PLAN:
             from solver.verify import verify_plan
