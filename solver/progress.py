@@ -65,10 +65,13 @@ def shown(verbosity: int, stream: Optional[TextIO] = None) -> Iterator[None]:
 
 
 def money(x: Optional[float]) -> str:
-    """A cost for a progress line: ``1,234,567`` (or ``-`` when there is none)."""
+    """A cost for a progress line: ``1,234,567``, ``4.68``, ``1.4746e-08`` below a cent (or ``-``
+    when there is none)."""
     if x is None or x != x or abs(x) >= 1e15:
         return "-"
-    return f"{x:,.0f}"
+    if abs(x) >= 100 or x == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.2f}" if abs(x) >= 0.01 else f"{x:.5g}"
 
 
 def starting(backend: str, solver: str, time_limit_s: float, mip_gap: float, note: str = "") -> str:

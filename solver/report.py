@@ -28,12 +28,15 @@ PART_LABELS = {
 
 
 def usd_text(x: Optional[float]) -> str:
-    """Money as people write it: '$57,641', '-$39,730', '$4.68', '$0' (cents below $100 only)."""
+    """Money as people write it: '$57,641', '-$39,730', '$4.68', '$0' (cents below $100 only;
+    below half a cent, significant digits: '$1.4746e-08', never a '$0.00' that is not zero)."""
     if x is None:
         return "-"
     sign, x = ("-" if x < 0 else ""), abs(x)
     if x == 0:
         return "$0"
+    if x < 0.005:
+        return f"{sign}${x:.5g}"
     return sign + (f"${x:,.0f}" if x >= 100 else f"${x:,.2f}")
 
 

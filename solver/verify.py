@@ -73,8 +73,13 @@ class VerifyReport:
         self.violations.append(Violation(kind, where, message, amount))
 
 
+#: the smallest magnitude relative tolerances apply to: a limit or cost below it is compared at
+#: ``REL_TOL x ABS_FLOOR`` (QA s21: with a floor of 1, a budget of 7e-9 USD a month overrun twice over passed)
+ABS_FLOOR = 1e-3
+
+
 def _over(value: float, limit: float, tol: float = REL_TOL) -> bool:
-    return value > limit + tol * max(1.0, abs(limit))
+    return value > limit + tol * max(ABS_FLOOR, abs(limit))
 
 
 def is_number(x) -> bool:
@@ -201,7 +206,7 @@ def check_solver_claims(rep: "VerifyReport", plan: dict) -> None:
     bound, gap, asked = sol.get("best_bound"), sol.get("gap"), sol.get("mip_gap")
     if isinstance(bound, (int, float)) and isinstance(total, (int, float)):
         rep.checks += 1
-        if bound > total + REL_TOL * max(1.0, abs(total)):
+        if bound > total + REL_TOL * max(ABS_FLOOR, abs(total)):
             rep.add("solver", "solver.best_bound", f"the plan's lower bound {bound:,.2f} is above its own cost "
                     f"{total:,.2f}: the solver's proof is wrong and the plan may be far from optimal", bound - total)
     if plan.get("status") == "optimal" and isinstance(gap, (int, float)) and isinstance(asked, (int, float)):

@@ -118,3 +118,48 @@ def test_only_small_objectives_are_scaled():
     assert s == pytest.approx(1e8) and m.obj[0] == pytest.approx(5.0)  # largest in [1, 10)
     assert scale([1e-7])[0] == pytest.approx(1e7)
     assert scale([1e-30])[0] == pytest.approx(1e12)    # capped
+
+
+@pytest.mark.parametrize("backend", [("highspy", "reduced"), ("highspy", "highs"), ("pulp", "highs"),
+                                     ("ortools", "scip")], ids=lambda b: "/".join(b))
+def test_a_tiny_budget_is_kept(backend):
+    """QA s21: a budget in the same tiny units as the costs sat below the solvers' absolute row
+    tolerance (1e-7): four backends returned 'optimal' plans at twice a budget no plan can meet.
+    At 1e-12 USD a device-hour the optimum is 30.6e-12 x 730 USD a month; half of it is the budget."""
+    doc = text(1e-12, periods=False).replace("objective: {horizon_hours: 1}",
+                                             "objective: {horizon_hours: 1}\n")
+    budget = cheapest_units(103) * 1e-12 * 730 / 2
+    doc = doc.replace("  catalog_offers: false\n", f"  catalog_offers: false\n  budget: {{max_usd_per_month: {budget!r}}}\n")
+    loaded = load_problem_text(doc)
+    plan = solve_problem(loaded, backend=backend[0], solver=backend[1], time_limit_s=30, mip_gap=1e-6).plan
+    assert plan.status == "infeasible"
+
+
+def test_verify_compares_a_tiny_budget_relatively():
+    from solver.verify import _over
+    assert _over(1.5e-8, 7.4e-9)                # twice the budget (passed with a floor of 1e-6 USD)
+    assert not _over(7.4e-9 * (1 + 1e-7), 7.4e-9)
+    assert _over(1.0001, 1.0) and not _over(1.0000001, 1.0)
+
+
+def test_an_optimal_claim_outside_the_gap_is_not_passed_on():
+    """SCIP and HiGHS also stop on an absolute gap: a plan of 1.6e-8 USD came back 'optimal' with a
+    bound of 0 (QA s21); the pipeline keeps the plan and calls it time_limit."""
+    import numpy as np
+
+    from solver.mip.pipeline import outside_gap
+    from solver.mip.status import SolveResult
+    res = SolveResult("optimal", "ortools", "scip", 0.1, values=np.zeros(1), objective=1.6133e-8, best_bound=0.0)
+    assert outside_gap(res, 1e-6) == pytest.approx(1.0)
+    assert outside_gap(SolveResult("optimal", "x", "y", 0.1, values=np.zeros(1), objective=57924.62,
+                                   best_bound=57924.62 * (1 - 1e-4)), 1e-4) is None
+    assert outside_gap(SolveResult("optimal", "x", "y", 0.1, values=np.zeros(1), objective=0.0,
+                                   best_bound=-1e-13), 1e-6) is None      # a zero-cost plan
+
+
+def test_tiny_money_is_shown_with_its_digits():
+    from solver.progress import money
+    from solver.report import usd_text
+    assert usd_text(1.4746e-08) == "$1.4746e-08" and usd_text(-2e-9) == "-$2e-09"
+    assert usd_text(4.68) == "$4.68" and usd_text(57924.62) == "$57,925" and usd_text(0.0) == "$0"
+    assert money(1.4746e-08) == "1.4746e-08" and money(14.746) == "14.75" and money(1234567.8) == "1,234,568"

@@ -614,7 +614,7 @@ def _carbon_front(loaded, points: int, options: SolveOptions, verify: bool, t0: 
                                         hint="`fleetopt solve` it first" if infeasible else RAISE_TIME_LIMIT),
                              infeasible=infeasible)
     def plan_of(m, res) -> dict:
-        return build_plan(p, k, m, checked(m, res, time_left_s=0.0), scenario=loaded.scenario,
+        return build_plan(p, k, m, checked(m, res, time_left_s=0.0, mip_gap=gap), scenario=loaded.scenario,
                           time_limit_s=tl, mip_gap=gap).to_dict()
 
     cheapest = plan_of(model, res_cost)

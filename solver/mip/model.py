@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -29,6 +29,10 @@ SENSES = ("<", ">", "=")
 SMALL_OBJECTIVE = 1.0
 #: ... by at most this factor
 MAX_OBJECTIVE_SCALE = 1e12
+#: rows whose coefficients and right-hand side are all below this go to the solvers scaled up
+#: (:meth:`LinearModel.small_row_scales`); the fleet model's own rows are larger (a replica's row
+#: holds its utilisation cap, 0.85), and stay as they are
+SMALL_ROW = 1e-3
 
 
 @dataclass
@@ -112,13 +116,38 @@ class LinearModel:
             return 1.0
         return float(min(10.0 ** math.ceil(-math.log10(big)), MAX_OBJECTIVE_SCALE))
 
+    def small_row_scales(self) -> Optional[np.ndarray]:
+        """Per row, the power of ten that brings a row whose coefficients and right-hand side are all
+        below ``SMALL_ROW`` to [1, 10) (1 for the others), or None when no row is that small.
+
+        Why: solvers accept a row violated by up to an *absolute* tolerance (HiGHS: 1e-7).  A budget of
+        7e-9 USD a month, priced in the same tiny units as the costs, was overrun twice over by plans
+        four solvers called optimal (QA s21).  Scaling a row by a positive factor keeps its solutions."""
+        if not self.n_rows:
+            return None
+        mag = np.abs(self.rhs).astype(float)
+        if len(self.data):
+            np.maximum.at(mag, self.row_of_nnz(), np.abs(self.data))
+        small = (mag > 0.0) & (mag < SMALL_ROW)
+        if not small.any():
+            return None
+        out = np.ones(self.n_rows)
+        out[small] = np.minimum(10.0 ** np.ceil(-np.log10(mag[small])), MAX_OBJECTIVE_SCALE)
+        return out
+
     def scaled(self, scale: float) -> "LinearModel":
-        """This model with its objective multiplied by ``scale`` (itself when 1): same plans, same
-        optimum, every objective figure (value, bound, cutoff) times ``scale``."""
-        if scale == 1.0:
+        """The model the solvers get: the objective multiplied by ``scale`` (every objective figure -
+        value, bound, cutoff - times ``scale``) and the rows of :meth:`small_row_scales` scaled up;
+        the same plans and the same optimum.  Itself when nothing changes."""
+        rows = self.small_row_scales()
+        if scale == 1.0 and rows is None:
             return self
-        return replace(self, obj=self.obj * scale, obj_const=self.obj_const * scale,
-                       obj_parts={k: v * scale for k, v in self.obj_parts.items()})
+        out = self if scale == 1.0 else replace(
+            self, obj=self.obj * scale, obj_const=self.obj_const * scale,
+            obj_parts={k: v * scale for k, v in self.obj_parts.items()})
+        if rows is not None:
+            out = replace(out, data=self.data * rows[self.row_of_nnz()], rhs=self.rhs * rows)
+        return out
 
     def lowered(self, v: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``v`` with each integer column of ``cols`` (in order) lowered by as many whole units as

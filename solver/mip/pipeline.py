@@ -135,7 +135,19 @@ def contradicted(res: SolveResult) -> bool:
     """Whether ``res`` holds a plan cheaper than its own proven bound (beyond rounding): the bound,
     and any optimality claimed with it, is then wrong."""
     return (res.has_plan and res.best_bound is not None and res.objective is not None
-            and res.objective < res.best_bound - 1e-6 * max(1.0, abs(res.best_bound)))
+            and res.objective < res.best_bound - 1e-6 * max(1e-3, abs(res.best_bound)))
+
+
+def outside_gap(res: SolveResult, mip_gap: float) -> Optional[float]:
+    """The gap ``res``'s own plan and bound prove when the solver calls it optimal although that gap
+    exceeds ``mip_gap`` (a solver also stops on an *absolute* gap, 1e-6 for HiGHS: QA s21, plans of
+    1.5e-8 USD 'optimal' with bounds 0 or 9% below), else None."""
+    if res.status != OPTIMAL or not res.has_plan or res.best_bound is None or res.objective is None:
+        return None
+    slack = res.objective - res.best_bound
+    if slack <= (mip_gap * 1.01 + 1e-9) * abs(res.objective) + 1e-12:
+        return None
+    return slack / max(abs(res.objective), 1e-12)
 
 
 def checked(model: LinearModel, res: SolveResult, *, time_left_s: float, threads: Optional[int] = None,
@@ -151,6 +163,12 @@ def checked(model: LinearModel, res: SolveResult, *, time_left_s: float, threads
     """
     t = tidy(model, res)
     if not contradicted(t):
+        wide = outside_gap(t, mip_gap)
+        if wide is not None:
+            note = (f"the solver called the plan optimal, but its bound is {wide:.4%} below it, above the "
+                    f"gap of {mip_gap:g} asked for (its tolerances are absolute)")
+            log.warning("%s", note)
+            return replace(t, status=TIME_LIMIT, message=f"{t.message}; {note}")
         return t
     note = (f"the solver's bound {t.best_bound:,.2f} is above a plan it returned ({t.objective:,.2f} once idle "
             "replicas were dropped): its proof is wrong (a solver fault)")

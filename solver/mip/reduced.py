@@ -423,7 +423,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     """
     scale = model.objective_scale()       # tiny costs: the tolerances are absolute (LinearModel)
     if scale == 1.0:
-        return _solve_reduced(model, time_limit_s, mip_gap, threads, start, init_per_workload,
+        return _solve_reduced(model.scaled(1.0), time_limit_s, mip_gap, threads, start, init_per_workload,
                               add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
                               prove_only, stats)
     st = stats if stats is not None else ReducedStats()
