@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import shlex
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -72,6 +73,10 @@ FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex"
                   "caps.spot_share", "quality.mean")
 
 QUALITY_BELOW = "quality below the target"
+#: deployments pairing schemes with a family none of them lists, one reason per family naming the schemes
+#: (QA s21: "quantization not supported on this accelerator family" left the user to find which)
+QUANT_UNSUPPORTED = "quantization not supported on accelerator family {family} ({quants})"
+_QUANT_UNSUPPORTED_RE = re.compile(r"quantization not supported on accelerator family (\S+) \((.+)\)$")
 FILTERED_TP = "tensor parallel degree does not fit any allowed offer"
 TOO_LITTLE_CAPACITY = (f"capacity per replica below {MIN_CAPACITY_RPS:g} req/s or below its largest demand / "
                        f"{MAX_REPLICAS_TO_SERVE:,.0f} (counted as none)")
@@ -423,9 +428,12 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                 tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
                 if math.isfinite(tt) and math.isfinite(tp):
                     fit.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci, qv, serves))
-            text = None if serves else (perf.REASONS.get(r, "cannot serve") if r != R_OK
-                                        else "no capacity within the SLO" if max_rps[ci, wi] <= 0
-                                        else TOO_LITTLE_CAPACITY)
+            # (family, scheme): merged into one reason per family after the loop (_merge_unsupported)
+            text = None if serves else (
+                (catalog.accelerators[a].family, q) if r == R_QUANT_UNSUPPORTED
+                else perf.REASONS.get(r, "cannot serve") if r != R_OK
+                else "no capacity within the SLO" if max_rps[ci, wi] <= 0
+                else TOO_LITTLE_CAPACITY)
             if per_request and qv < w.quality.min_score - 1e-9:
                 d.reasons[QUALITY_BELOW] = d.reasons.get(QUALITY_BELOW, 0) + 1
                 if text is not None:     # what else rules it out (QA: the TPOT it also misses went unsaid)
@@ -437,6 +445,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             d.feasible += 1
             if best_serving is None or qv > best_serving[0]:
                 best_serving = (qv, ci)
+        d.reasons, d.besides_quality = _merge_unsupported(d.reasons), _merge_unsupported(d.besides_quality)
         d.servable = (wi in served) if served is not None else d.feasible > 0
         if best_q is not None:
             a, m, q, t = keys[best_q[1]]
@@ -465,6 +474,20 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         out.append(d)
     return out
 
+
+
+def _merge_unsupported(counts: dict) -> dict:
+    """``counts`` with its (family, scheme) keys (deployments a scheme's supported_families leaves out)
+    merged into one :data:`QUANT_UNSUPPORTED` reason per family, naming its schemes."""
+    out, by_family = {}, {}
+    for key, n in counts.items():
+        if isinstance(key, tuple):
+            by_family.setdefault(key[0], {})[key[1]] = n
+        else:
+            out[key] = n
+    for family, schemes in by_family.items():
+        out[QUANT_UNSUPPORTED.format(family=family, quants=", ".join(sorted(schemes)))] = sum(schemes.values())
+    return out
 
 
 def _context_advice(w, n: int, perf, longest_window: int) -> str:
@@ -638,12 +661,16 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
             d.relaxations.append(f"workloads.{w.id}: its models/quantizations/regions filters leave no "
                                  "deployment; widen them or the fleet's accelerators/regions/acquisition")
         else:
-            if REASONS[R_QUANT_UNSUPPORTED] in d.reasons:
+            unsupported = {m.groups(): n for m, n in ((_QUANT_UNSUPPORTED_RE.match(r), n) for r, n in d.reasons.items())
+                           if m}
+            if unsupported:
                 # QA: an accelerator family no scheme lists was told to fix its memory
-                d.relaxations.append(f"workloads.{w.id}: {d.reasons[REASONS[R_QUANT_UNSUPPORTED]]} deployment(s) "
-                                     "pair a quantization with an accelerator family it does not run on; allow "
-                                     "another quantization, or list the family under the scheme's "
-                                     "supported_families with a catalog overlay (`fleetopt catalog show SCHEME`)")
+                pairs = sorted(unsupported)
+                d.relaxations.append(
+                    f"workloads.{w.id}: {sum(unsupported.values())} deployment(s) pair a quantization with an "
+                    f"accelerator family it does not run on ({'; '.join(f'{qs} on {fam}' for fam, qs in pairs)}); "
+                    "allow another quantization, or list the family under the scheme's supported_families with a "
+                    f"catalog overlay (`fleetopt catalog show {pairs[0][1].split(', ')[0]}`)")
             if any(REASONS[r] in d.reasons for r in MEMORY_REASONS):
                 d.relaxations.append(f"workloads.{w.id}: no allowed deployment fits the model and one request "
                                      "in memory; allow " + ("larger tensor parallelism, " if more_tp[0] else "")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 from solver import viz
 from solver.plan import plan_dict
 from solver.report import (CHANGE_TITLE, _gap_text, after_horizon_note, change_tables, money_text, number_text,
-                           owned_text, period_tables, serving_utilization)
+                           owned_text, period_tables, plan_notes, serving_utilization)
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -277,6 +277,12 @@ def _baseline(plan: dict, cur: str) -> str:
         "baseline", ["accelerator only", "status", "cost"], rows, [False, False, True]), note)
 
 
+def _notes(plan: dict) -> str:
+    """The caveats the text reports end with (:func:`solver.report.plan_notes`), '' without any."""
+    notes = plan_notes(plan)
+    return _section("Notes", "".join(f"<p>{esc(n)}</p>" for n in notes)) if notes else ""
+
+
 def _periods(plan: dict) -> str:
     """A multi-period plan's timeline (its fleet is per period, not in the top-level tables)."""
     if not as_dict(plan.get("periods")).get("timeline"):
@@ -361,7 +367,7 @@ def render_html(plan: dict, pngs: Optional[dict[str, bytes]] = None, *,
         body += [_section("Summary", _summary(plan, max_utilization)), _costs(plan),
                  _figures(pngs or {}), _periods(plan), _procurement(plan, cur),
                  _deployments(plan, cur, max_utilization), _routing(plan), _kpis(plan, cur),
-                 _baseline(plan, cur)]
+                 _baseline(plan, cur), _notes(plan)]
     else:
         body.append(_section("No plan", "<p>The solver returned no fleet; see the message above.</p>"))
     v = as_dict(plan.get("versions"))

@@ -61,6 +61,9 @@ class Procurement:
     #: where the price comes from: a catalog source key (`fleetopt catalog show ID`) or the text of a
     #: problem's own offer (QA: a negotiated price's source reached no plan)
     source: Optional[str] = None
+    #: the catalog price's confidence (high, medium, low); None for a problem's own offer and owned
+    #: devices, and in plans written before it
+    price_confidence: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,34 @@ class Deployment:
     energy_kwh: float         # facility energy over the horizon
     co2_kg: float
     usd: float                # attributed cost over the horizon (see module docstring)
+
+
+@dataclass(frozen=True)
+class PerformanceSource:
+    """Where the capacities of one (accelerator, model, quantization, TP) the plan deploys come from.
+
+    Why: an accelerator of a family without calibration data is sized with the performance model's
+    default efficiencies, and a plan built on it said so nowhere (QA s21: a whole plan on a user's
+    own accelerator).  ``source``: "fitted" (the calibration group fitted to this family and
+    format), "fallback" (another group stands in: ``calibration_group`` says which), "default" (no
+    group: the global default efficiencies) or "measured" (every workload routed to it has a
+    capacity from the problem's ``measurements``; ``measured_workloads`` lists those that do).
+    """
+
+    accelerator: str
+    family: str
+    model: str
+    quantization: str
+    tensor_parallel: int
+    source: str
+    calibration_group: str           # "family/format" as `fleetopt perf` prints it; "*/*": the default
+    fit_rows: int
+    compute_efficiency: float
+    bandwidth_efficiency: float
+    measured_workloads: tuple = ()
+    #: the accelerator's figures the model reads that the catalog marks low confidence
+    low_confidence: tuple = ()
+    deployments: tuple = ()          # the plan's deployment ids it covers
 
 
 @dataclass(frozen=True)
@@ -170,12 +201,20 @@ class Plan:
     format: int = PLAN_FORMAT
     #: multi-period plans only (see :mod:`solver.periods_plan`); absent from single-period JSON
     periods: Optional[dict] = None
+    #: :class:`PerformanceSource` of what the plan deploys, sorted; absent from JSON when empty (no
+    #: plan, a stand-in performance model, plans written before it)
+    performance: tuple = ()
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
         d = asdict(self)
         if d.get("periods") is None:
             d.pop("periods", None)
+        if not d.get("performance"):
+            d.pop("performance", None)
+        for p in d["procurement"]:
+            if p.get("price_confidence") is None:
+                p.pop("price_confidence", None)
         if d["objective"].get("after_horizon_usd") is None:
             d["objective"].pop("after_horizon_usd", None)
         for kpi in d["kpis"]:       # a plan of an earlier version read back: written as it was, without it
@@ -199,7 +238,10 @@ class Plan:
                    totals=dict(d.get("totals", {})), solver=sol,
                    versions=dict(d.get("versions", {})), message=d.get("message", ""),
                    baseline=d.get("baseline"), format=d.get("format", PLAN_FORMAT),
-                   periods=d.get("periods"))
+                   periods=d.get("periods"),
+                   performance=tuple(PerformanceSource(**{k: tuple(v) if isinstance(v, list) else v
+                                                          for k, v in r.items()})
+                                     for r in d.get("performance", [])))
 
 
 #: a plan dict's top-level keys that the text reports (console, Markdown, CSV) read
@@ -357,6 +399,32 @@ def deployment_id(k: Coefficients, c: int) -> str:
 def deployment_model(deployment: str) -> str:
     """The model id a :func:`deployment_id` begins with (model ids hold no ':')."""
     return deployment.partition(":")[0]
+
+
+def deployment_candidate(deployment: str) -> tuple[str, str, str, int]:
+    """(accelerator, model, quantization, tensor parallel) of a :func:`deployment_id`
+    ('model:quant:tpN@accelerator@region/...'; ids hold no ':' or '@')."""
+    head, _, offer = deployment.partition("@")
+    model, quant, tp = head.split(":")
+    return offer.partition("@")[0], model, quant, int(tp.removeprefix("tp"))
+
+
+def plan_routes(plan: dict) -> list[dict]:
+    """Every route of a plan dict, a multi-period plan's in every period and slice."""
+    routes = list(plan.get("routing") or [])
+    for row in (plan.get("periods") or {}).get("timeline") or []:
+        for sl in row.get("slices") or []:
+            routes += sl.get("routing") or []
+    return routes
+
+
+def plan_deployment_ids(plan: dict) -> list[str]:
+    """The ids of every deployment of a plan dict (a multi-period plan's in any slice), sorted."""
+    ids = {d["id"] for d in plan.get("deployments") or []}
+    for row in (plan.get("periods") or {}).get("timeline") or []:
+        for sl in row.get("slices") or []:
+            ids.update(d["id"] for d in sl.get("deployments") or [])
+    return sorted(ids)
 
 
 def _known(latency_ms: np.ndarray) -> Optional[float]:

@@ -101,6 +101,58 @@ def after_horizon_note(after: dict, months: float) -> str:
             f"pays, the figure fleet.budget.max_usd_per_month bounds.")
 
 
+def _listed(x: Any) -> list:
+    return x if isinstance(x, list) else []
+
+
+def _fixed2(x: Any) -> str:
+    return number_text(x, ".2f") if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+
+
+def _cand_text(r: dict) -> str:
+    return f"{r.get('model')} {r.get('quantization')} TP{r.get('tensor_parallel')}"
+
+
+def plan_notes(plan: dict) -> list[str]:
+    """Caveats of a plan's figures, one paragraph each: deployments sized with the performance model's
+    uncalibrated default efficiencies (QA s21: a plan built wholly on a user's accelerator of a family
+    without calibration said so nowhere), and catalog prices marked low confidence that it pays.
+    Reads the plan dict defensively (the HTML page takes hand-edited plans)."""
+    def items(key: str) -> list[dict]:
+        rows = plan.get(key)
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+    records = items("performance")
+    by_acc: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("source") == "default":
+            by_acc.setdefault(str(r.get("accelerator")), []).append(r)
+    notes = []
+    for acc, rs in by_acc.items():
+        r0 = rs[0]
+        low = sorted({str(f) for r in rs for f in _listed(r.get("low_confidence"))})
+        measured = sorted({str(w) for r in rs for w in _listed(r.get("measured_workloads"))})
+        notes.append(
+            f"{acc} (family {r0.get('family')}) has no calibration fitted to its family: "
+            f"{', '.join(_cand_text(r) for r in rs)} on it {'is' if len(rs) == 1 else 'are'} sized with the "
+            f"performance model's default efficiencies (compute {_fixed2(r0.get('compute_efficiency'))}, "
+            f"bandwidth {_fixed2(r0.get('bandwidth_efficiency'))}, {r0.get('fit_rows')} fitted rows), "
+            "not figures measured on this hardware"
+            + (f" (the problem's measurements give its capacity for {', '.join(measured)} only)" if measured else "")
+            + (f"; the catalog marks its {', '.join(low)} low confidence" if low else "")
+            + f". Its capacities, and so the choice of {acc}, may be off: measure them and give them under "
+              "`measurements` in the problem (or fit its family: solver/perf/README.md); `fleetopt perf` "
+              "shows the model's figures.")
+    low_prices = [p for p in items("procurement") if p.get("price_confidence") == "low"]
+    if low_prices:
+        notes.append("The catalog marks these prices the plan pays low confidence: "
+                     + "; ".join(f"{p.get('accelerator')} {p.get('acquisition')} in {p.get('region')} "
+                                 f"({p.get('provider')} {p.get('instance')}, source {p.get('source')})"
+                                 for p in low_prices)
+                     + ". Confirm them (a quote under fleet.offers) before committing to the plan.")
+    return notes
+
+
 def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     obj = plan["objective"]
     sol = plan.get("solver") or {}
@@ -125,18 +177,20 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
                  for p in COST_PARTS if obj["breakdown"].get(p)]
     cost_rows.append(["total", usd_text(obj["total"]), usd_text(obj["usd_per_month"])])
     secs.append(("Result", head))
+    notes = plan_notes(plan)
     if plan.get("periods"):
-        return secs + _period_sections(plan, markdown)
+        return secs + _period_sections(plan, markdown) + ([("Notes", "\n\n".join(notes))] if notes else [])
     secs.append((f"Cost over {obj['horizon_hours']:,.0f} h ({months:.3g} months, {obj['currency']})",
                  _table(["part", "horizon", "per month"], cost_rows, markdown)
                  + (f"\n{after_horizon_note(after, months)}" if after else "")))
+    # the price's source in Markdown only (the console table is wide enough already)
     secs.append(("Procurement", _table(
         ["accelerator", "region", "acquisition", "provider", "instance", "units", "devices",
-         "hardware cost (no energy)"],
+         "hardware cost (no energy)"] + (["price source"] if markdown else []),
         [[p["accelerator"], p["region"], "existing" if p["existing"] else p["acquisition"],
           p["provider"], p["instance"], p["units"],
           f"{p['devices']}{owned_text(p)}",
-          usd_text(p["usd"])]
+          usd_text(p["usd"])] + ([price_source_text(p)] if markdown else [])
          for p in plan["procurement"]], markdown)
         # (QA s20: a one-period plan bought L4 servers with a quarter's lead time, serving all year)
         + ("\npurchases serve from the start of the horizon: a single-period plan does not model delivery "
@@ -190,7 +244,18 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         else:
             text += "\n\nno single accelerator type can serve the problem alone"
         secs.append(("Homogeneous baseline", text))
+    if notes:
+        secs.append(("Notes", "\n\n".join(notes)))
     return secs
+
+
+def price_source_text(p: dict) -> str:
+    """A procurement line's price source for a table cell: 'my-quote (low confidence)', '-' without one;
+    '|' escaped (a problem's own offer gives free text)."""
+    src = p.get("source")
+    if not src:
+        return "-"
+    return str(src).replace("|", "\\|") + (" (low confidence)" if p.get("price_confidence") == "low" else "")
 
 
 ACCRUED_NOTE = ("accrued: rentals, reserved units at their hourly rate and owned units at depreciation + upkeep "

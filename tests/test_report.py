@@ -1038,3 +1038,48 @@ def test_a_single_period_plan_that_buys_says_lead_times_are_not_modelled():
     assert "lead times" not in console_text(plan)
     plan["procurement"] = [dict(plan["procurement"][-1], existing=False)] + plan["procurement"]
     assert "purchases serve from the start of the horizon" in console_text(plan)
+
+
+def noted_plan() -> dict:
+    """The hand plan with m1 on a family without calibration and one low-confidence price (QA s21, F4)."""
+    plan = hand_plan()
+    plan["performance"] = [
+        {"accelerator": "h100-sxm", "family": "acme", "model": "m1", "quantization": "fp8", "tensor_parallel": 8,
+         "source": "default", "calibration_group": "*/*", "fit_rows": 0, "compute_efficiency": 0.475,
+         "bandwidth_efficiency": 0.805, "measured_workloads": [], "low_confidence": ["mem_bw_gbps"],
+         "deployments": [plan["deployments"][0]["id"]]},
+        {"accelerator": "a10g", "family": "ampere", "model": "m2", "quantization": "fp8", "tensor_parallel": 1,
+         "source": "fitted", "calibration_group": "ampere/fp8", "fit_rows": 3, "compute_efficiency": 0.5,
+         "bandwidth_efficiency": 0.8, "measured_workloads": [], "low_confidence": [],
+         "deployments": [plan["deployments"][1]["id"]]}]
+    plan["procurement"][1].update(source="quote|2025", price_confidence="low")
+    return plan
+
+
+def test_notes_name_the_uncalibrated_deployment_and_the_low_confidence_price():
+    from solver.report import console_text, markdown_text
+    plan = noted_plan()
+    text = console_text(plan)
+    # 0.475 -> 0.47 (round half to even of the binary 0.47499...), 0.805 -> 0.81 (0.80500...01); only m1 is noted
+    assert ("h100-sxm (family acme) has no calibration fitted to its family: m1 fp8 TP8 on it is sized with the "
+            "performance model's default efficiencies (compute 0.47, bandwidth 0.81, 0 fitted rows)") in text
+    assert "m2" not in text.split("\nNotes\n")[1]
+    assert "the catalog marks its mem_bw_gbps low confidence" in text
+    assert "h100-sxm on_demand in virginia (gcp a3, source quote|2025)" in text
+    md = markdown_text(plan)
+    # the price source column: '-' where the plan gives none, the '|' of a free-text source escaped
+    assert "| $3,000 | - |" in md and "| $3,000 | quote\\|2025 (low confidence) |" in md
+    html = render_html(plan, {})
+    assert "<h2>Notes</h2>" in html and "m1 fp8 TP8 on it" in html
+
+
+def test_notes_of_a_hand_edited_plan_never_crash_the_reports():
+    from solver.report import console_text, markdown_text
+    base = noted_plan()
+    for bad in (5, "x", [5], [{"source": "default", "low_confidence": 3, "measured_workloads": "w"}], [{}],
+                [{"source": "default", "compute_efficiency": "x", "bandwidth_efficiency": True}]):
+        plan = copy.deepcopy(base)
+        plan["performance"] = bad
+        Page(render_html(plan, {}))
+        console_text(plan)
+        markdown_text(plan)

@@ -107,12 +107,12 @@ def run(args) -> int:
     from solver.mip.pipeline import homogeneous_baseline, solve_problem
     from solver.report import console_text, markdown_text, write_csv_dir
 
-    from solver.problem.checks import presolve_checks
+    from solver.cli.validate import presolve_findings
 
     loaded, backend, solver, previous, warm = _load_checked(args)
     # the text `fleetopt validate` prints: a dead end (the solve then reports infeasible) or a
     # setting that does nothing
-    print(presolve_checks(loaded).format(), end="", file=sys.stderr)
+    print(presolve_findings(loaded).format(), end="", file=sys.stderr)
     # Ctrl-C stops a highspy search and keeps its best plan (solver.mip.stop); CBC and SCIP run
     # as they always have
     with on_interrupt() if backend == "highspy" else contextlib.nullcontext():

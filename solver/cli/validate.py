@@ -1,8 +1,8 @@
 """``fleetopt validate FILE...``: check problem (or catalog) files without solving.
 
 Exit 2 when a file has input errors; else exit 3 when a pre-solve check
-(:mod:`solver.problem.checks`) proves that no plan can exist; else 0, with its warnings (settings
-that do nothing) printed on stderr.
+(:mod:`solver.problem.checks`, and :func:`quantization_dead_ends` here) proves that no plan can
+exist; else 0, with its warnings (settings that do nothing) printed on stderr.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
     likely mistakes: an id collision, a family no scheme runs ...) to ``catalog_warnings``.
     """
     from solver.catalog import Catalog
-    from solver.problem.checks import presolve_checks
     from solver.problem.load import validate_document
 
     raw, smap = load_yaml_file(path)
@@ -50,7 +49,7 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
     p = lp.problem
     if catalog_warnings is not None:
         catalog_warnings.extend(lp.catalog.warnings)
-    found = presolve_checks(lp)
+    found = presolve_findings(lp)
     if findings is not None:
         findings.append(found)
     if found.errors:
@@ -58,6 +57,60 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
     return (f"ok: {path}: {p.name!r}, {len(p.workloads)} workload(s), "
             f"{len(p.scenarios)} scenario(s)"
             + (f", {len(found.warnings)} warning(s)" if found.warnings else ""))
+
+
+def presolve_findings(loaded):
+    """What ``validate`` and ``solve`` print before solving: :func:`~solver.problem.checks.presolve_checks`'
+    findings, with :func:`quantization_dead_ends` among the errors."""
+    from solver.problem.checks import presolve_checks
+    found = presolve_checks(loaded)
+    found.errors += quantization_dead_ends(loaded)
+    return found
+
+
+def quantization_dead_ends(loaded) -> list[InputIssue]:
+    """An error per workload none of whose allowed quantizations runs on the family of any allowed
+    accelerator that can host a replica in its regions (QA s21: fp8 only, on trainium2 of a family no
+    fp8 scheme lists: validate exited 0, the solve then found no plan).  Like the other pre-solve
+    checks it reads the catalog and the fleet's offers only (no performance model)."""
+    from solver.coefficients import build_offers, quant_runs_on
+    from solver.periods import with_move_targets
+    from solver.problem.checks import ERROR_TAIL, _hosts
+    from solver.yamlio import format_path
+
+    p, cat = loaded.problem, loaded.catalog
+    smap = getattr(loaded, "smap", None)
+    hosting = [o for o in build_offers(with_move_targets(p, cat)[0], cat) if _hosts(o, cat, p.fleet.tensor_parallel)]
+    out = []
+    for i, w in enumerate(p.workloads):
+        accs = sorted({o.accelerator for o in hosting if not w.regions or o.region in w.regions})
+        quants = list(w.quantizations or cat.quantization)
+        if not accs or any(quant_runs_on(cat.quantization[q], cat.accelerators[a]) for q in quants for a in accs):
+            continue        # no offer at all is another check's error
+        families = sorted({cat.accelerators[a].family for a in accs})
+        fams = " and ".join(families)
+        where = f"the allowed accelerators ({', '.join(f'{a} (family {cat.accelerators[a].family})' for a in accs)})"
+        if w.quantizations:
+            names = " or ".join(quants)
+            runs = "; ".join(f"{q} runs on {', '.join(cat.quantization[q].supported_families) or 'no family'}"
+                             for q in quants)
+            others = sorted(q for q in cat.quantization if q not in quants
+                            and any(quant_runs_on(cat.quantization[q], cat.accelerators[a]) for a in accs))
+            message = f"workload {w.id!r} allows only {names}, and it runs on none of {where}: {runs}"
+            hint = ((f"allow {' or '.join(others)} in workloads[{i}].quantizations (they run on {fams}), " if others
+                     else "") + f"allow an accelerator of a family {names} runs on in fleet.accelerators, or, if "
+                    f"{fams} does run {names}, add it to the scheme's supported_families with a catalog overlay "
+                    f"(`fleetopt catalog show {quants[0]}`)")
+        else:
+            message = (f"workload {w.id!r}: no quantization scheme of the catalog runs on {where}: none lists "
+                       f"{fams} in its supported_families")
+            hint = (f"allow accelerators of another family in fleet.accelerators, or fix the accelerator's family, "
+                    f"or add {fams} to a scheme's supported_families with a catalog overlay "
+                    "(`fleetopt catalog show SCHEME`)")
+        path = ("workloads", i, "quantizations") if w.quantizations else ("fleet", "accelerators")
+        out.append(InputIssue(message=message + ERROR_TAIL, file=loaded.file, path=format_path(path),
+                              line=smap.line_of(path) if smap is not None else None, hint=hint))
+    return out
 
 
 def replaced_lists(raw: dict, base) -> list[str]:

@@ -20,7 +20,8 @@ from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.options import SolveOptions
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, SolveResult
-from solver.plan import (PLAN_ARGUMENTS, Plan, build_plan, check_earlier_plan, deployment_model, plan_dict,
+from solver.plan import (PLAN_ARGUMENTS, PerformanceSource, Plan, build_plan, check_earlier_plan,
+                         deployment_candidate, deployment_model, plan_deployment_ids, plan_dict, plan_routes,
                          plan_source)
 from solver.problem.load import require_loaded
 from solver.progress import solved, starting
@@ -243,6 +244,126 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
     return Solved(plan, k, model, res)
 
 
+def revalidated(loaded):
+    """``loaded``, its problem validated again as :func:`~solver.problem.load.validate_document`
+    validates a document (schema, then the catalog ids), with the issues it would raise.
+
+    Why: pydantic's ``model_copy(update=...)`` skips validation, so a problem edited in memory
+    reached the solver unchecked (QA s21: a demand of -10 gave an LP error, "fifty" a TypeError, an
+    unknown accelerator a bare KeyError).  The problem's dump is validated against the catalog
+    already loaded (not read again): 0.3-0.7 ms on problems/*.yaml, where the whole
+    validate_document takes 22-30 ms.  A quality target above every allowed model is left to the
+    solve (infeasible), as ``fleetopt explain`` loads it.
+    """
+    from pydantic import ValidationError
+
+    from solver.errors import IssueCollector
+    from solver.problem.load import _check_ids
+    from solver.problem.schema import Problem
+    from solver.validation import pydantic_issues
+
+    p = loaded.problem
+    if not isinstance(p, Problem):       # tests' light stand-ins
+        return loaded
+    doc = p.model_dump(by_alias=True, exclude_unset=True, warnings=False)
+    collector = IssueCollector(file=loaded.file)
+    q = None
+    try:
+        q = Problem.model_validate(doc)
+    except ValidationError as exc:
+        collector.extend(pydantic_issues(exc, Problem, None, file=loaded.file))
+    _check_ids(doc, loaded.catalog, None, loaded.file, collector, unreachable_quality=False)
+    collector.raise_if_any()
+    return loaded if q == p else replace(loaded, problem=q)
+
+
+def performance_sources(loaded, plan: Plan, perf=None) -> tuple[PerformanceSource, ...]:
+    """Where the capacities of each (accelerator, model, quantization, TP) that ``plan`` deploys
+    come from: the calibration group the performance model reads for it (the one `fleetopt perf`
+    prints: :meth:`~solver.perf.params.PerfParams.group_of` at the candidate's compute format), and
+    the workloads whose capacity on it the problem's measurements give (their own matching rule,
+    :func:`~solver.perf.apply_measurements`).  Empty with a stand-in ``perf`` (tests)."""
+    if perf is not None and getattr(perf, "__name__", "") != "solver.perf":
+        return ()
+    import solver.perf as perf_model
+    from solver.perf.measurements import BOUND_MEASURED
+    from solver.perf.params import calibration_families
+
+    d = plan.to_dict()
+    by_cand: dict[tuple, list[str]] = {}
+    for dep in plan_deployment_ids(d):
+        by_cand.setdefault(deployment_candidate(dep), []).append(dep)
+    if not by_cand:
+        return ()
+    cat, p = loaded.catalog, loaded.problem
+    keys = sorted(by_cand)
+    cands = [perf_model.PerfCandidate(*k) for k in keys]
+    wls = [perf_model.PerfWorkload.from_workload(w) for w in p.workloads]
+    zeros = np.zeros((len(cands), len(wls)))
+    stub = perf_model.Capacity(max_rps=zeros, ttft_ms=zeros, tpot_ms=zeros, batch=zeros, power_w=zeros,
+                          idle_power_w=np.zeros(len(cands)), reason=zeros.astype(np.int64),
+                          bound=zeros.astype(np.int64))
+    measured = perf_model.apply_measurements(stub, cands, wls, p.measurements).bound == BOUND_MEASURED
+    routed: dict[str, set] = {}          # deployment id -> workloads it serves
+    for r in plan_routes(d):
+        if r.get("requests_per_s", 0) > 0:
+            routed.setdefault(r["deployment"], set()).add(r["workload"])
+    params = perf_model.default_params()
+    out = []
+    for i, (a, m, q, t) in enumerate(keys):
+        acc = cat.accelerators[a]
+        fmt = perf_model.engine_spec(cat, cands[i], params).terms.peak_format
+        grp = params.group_of(acc, fmt or "*")
+        served = sorted(set().union(*(routed.get(dep, set()) for dep in by_cand[keys[i]])))
+        meas = tuple(w.id for j, w in enumerate(p.workloads) if measured[i, j] and w.id in served)
+        if served and len(meas) == len(served):
+            source = "measured"
+        elif grp is params.default or grp.family == "*":
+            source = "default"
+        elif grp.fit_rows > 0 and grp.format == fmt and grp.family == calibration_families(acc)[0]:
+            source = "fitted"
+        else:
+            source = "fallback"
+        figures = [("memory_gb", acc.memory_gb), ("mem_bw_gbps", acc.mem_bw_gbps)]
+        if fmt:
+            figures.append((f"peak_tflops.{fmt}", acc.peak_tflops[fmt]))
+        if t > 1:
+            figures.append(("interconnect.bandwidth_gbps", acc.interconnect.bandwidth_gbps))
+        out.append(PerformanceSource(
+            accelerator=a, family=acc.family, model=m, quantization=q, tensor_parallel=t, source=source,
+            calibration_group=f"{grp.family}/{grp.format}", fit_rows=grp.fit_rows,
+            compute_efficiency=grp.compute_efficiency, bandwidth_efficiency=grp.bandwidth_efficiency,
+            measured_workloads=meas, low_confidence=tuple(n for n, f in figures if f.confidence == "low"),
+            deployments=tuple(by_cand[keys[i]])))
+    return tuple(out)
+
+
+def price_confidence(catalog, proc) -> Optional[str]:
+    """The confidence of the catalog price a procurement line pays (None: a problem's own offer,
+    owned devices)."""
+    acc = catalog.accelerators.get(proc.accelerator)
+    if acc is None or proc.existing:
+        return None
+    if proc.acquisition == "purchase":
+        return acc.purchase.usd_per_device.confidence if acc.purchase is not None and proc.provider == "owned" \
+            else None
+    for off in acc.offers:
+        if (off.region, off.provider, off.instance, off.devices_per_instance) == (
+                proc.region, proc.provider, proc.instance, proc.devices_per_unit):
+            price = off.price(proc.acquisition)
+            return price.confidence if price is not None else None
+    return None
+
+
+def with_provenance(loaded, solved: Solved, perf=None) -> Solved:
+    """``solved`` with its plan's :class:`PerformanceSource` records and its procurement's price
+    confidence (what the reports' notes read)."""
+    plan = solved.plan
+    proc = tuple(replace(x, price_confidence=price_confidence(loaded.catalog, x)) for x in plan.procurement)
+    return replace(solved, plan=replace(plan, procurement=proc,
+                                        performance=performance_sources(loaded, plan, perf)))
+
+
 def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str] = None,
                   time_limit_s: Optional[float] = None, mip_gap: Optional[float] = None,
                   threads: Optional[int] = None, perf=None, previous: Optional[dict] = None,
@@ -253,8 +374,11 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     what ``fleetopt solve --json`` writes).  Check ``plan.status``: "optimal", "time_limit" (a
     feasible plan, maybe not the cheapest; ``plan.solver.gap``); "infeasible" and "error" (no
     solver, a crash, or no plan within the time limit) come back as the status with the reason in
-    ``plan.message``, not as exceptions.  Only bad input raises: :class:`~solver.errors.InputError`
-    (a path or a bare Problem in place of ``loaded``: TypeError).  Costs are in
+    ``plan.message``, not as exceptions.  Only bad input raises: :class:`~solver.errors.InputError`,
+    also for a problem edited in memory (``model_copy(update=...)`` skips validation: it is validated
+    again, :func:`revalidated`); a path or a bare Problem in place of ``loaded``: TypeError.
+    ``plan.performance`` says where the capacities of what it deploys come from
+    (:func:`performance_sources`).  Costs are in
     ``plan.objective.currency`` (USD) over ``plan.objective.horizon_hours`` (``usd_per_month`` per
     730 h); latencies in ms, power in W.
 
@@ -265,7 +389,7 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     0..``executed_through`` carried out.  ``warm_start`` (an earlier
     single-period Plan or its dict; refused for a multi-period problem) only speeds the search.
     """
-    loaded = require_loaded(loaded, "solve_problem")
+    loaded = revalidated(require_loaded(loaded, "solve_problem"))
     p = loaded.problem
     opts = p.solver
     if warm_start is not None:
@@ -302,20 +426,22 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     solver = solver or (opts.solver if backend == opts.backend else None)
     if p.objective.periods is not None or previous is not None:
         from solver.periods_plan import solve_periods
-        return solve_periods(loaded, backend=backend, solver_name=solver,
-                             time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
-                             mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
-                             threads=threads or opts.threads, perf=perf, previous=previous,
-                             executed_through=executed_through)
+        return with_provenance(loaded, solve_periods(
+            loaded, backend=backend, solver_name=solver,
+            time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
+            mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
+            threads=threads or opts.threads, perf=perf, previous=previous,
+            executed_through=executed_through), perf)
     t0 = time.perf_counter()
     k = build_coefficients(p, loaded.catalog, perf=perf)
     log.info("coefficients in %.1fs: workloads %d, offers %d, candidates %d, workload-candidate pairs %d",
              time.perf_counter() - t0, k.n_w, k.n_o, k.n_c, k.n_p)
-    return solve_coefficients(p, k, backend=backend, solver=solver,
-                              time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
-                              mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
-                              threads=threads or opts.threads, scenario=loaded.scenario,
-                              fallback=opts.fallback, warm_start=warm_start)
+    return with_provenance(loaded, solve_coefficients(
+        p, k, backend=backend, solver=solver,
+        time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
+        mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
+        threads=threads or opts.threads, scenario=loaded.scenario,
+        fallback=opts.fallback, warm_start=warm_start), perf)
 
 
 def reasoning_score_warnings(loaded, plan) -> list[str]:
@@ -324,12 +450,8 @@ def reasoning_score_warnings(loaded, plan) -> list[str]:
     plan is sized for the workload's output_tokens as given (QA s20: gpt-oss won on its high-effort
     MMLU with the answer lengths of a chat model).  ``fleetopt solve`` prints them."""
     plan = plan_dict(plan, "plan")
-    routes = list(plan.get("routing") or [])
-    for row in (plan.get("periods") or {}).get("timeline") or []:
-        for sl in row.get("slices") or []:
-            routes += sl.get("routing") or []
     routed: dict[str, set] = {}         # model -> workloads it serves
-    for r in routes:
+    for r in plan_routes(plan):
         if r.get("requests_per_s", 0) > 0:
             routed.setdefault(deployment_model(str(r["deployment"])), set()).add(r["workload"])
     out = []
