@@ -308,7 +308,7 @@ def test_a_peak_no_scheme_of_its_format_runs_on_the_family_warns(tmp_path):
     ov = trn(tmp_path, extra_peak="fp8: {value: 1299, source: quote}")
     (w,) = Catalog.load([ov]).warnings
     assert (w.file, w.path) == (ov, "accelerators[0].peak_tflops.fp8")
-    assert "no quantization scheme computing in fp8 lists family 'neuron' (the fp8 schemes: fp8)" in w.message
+    assert "no quantization scheme computing in fp8 lists family 'neuron' (the fp8 schemes: fp8, mxfp4-w4a8)" in w.message
     assert "add 'neuron' to the supported_families of fp8" in w.hint and "else leave the peak out" in w.hint
     # the shipped inferentia2 lists FP8 (cFP8) and INT8 peaks that no scheme runs on neuron: datasheet
     # figures, not an overlay's, so no warning (the shipped catalog has none: first test)
