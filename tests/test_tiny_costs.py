@@ -118,6 +118,7 @@ def test_only_small_objectives_are_scaled():
     assert s == pytest.approx(1e8) and m.obj[0] == pytest.approx(5.0)  # largest in [1, 10)
     assert scale([1e-7])[0] == pytest.approx(1e7)
     assert scale([1e-30])[0] == pytest.approx(1e12)    # capped
+    assert scale([1e-320])[0] == pytest.approx(1e12)   # a denormal (10 ** 320 overflowed: fuzz)
 
 
 @pytest.mark.parametrize("backend", [("highspy", "reduced"), ("highspy", "highs"), ("pulp", "highs"),

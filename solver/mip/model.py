@@ -114,7 +114,8 @@ class LinearModel:
         big = float(c.max()) if len(c) else 0.0
         if big <= 0.0 or big >= SMALL_OBJECTIVE:
             return 1.0
-        return float(min(10.0 ** math.ceil(-math.log10(big)), MAX_OBJECTIVE_SCALE))
+        # (the exponent capped first: a coefficient of 1e-320 overflowed 10 ** 320, QA fuzz)
+        return float(10.0 ** min(math.ceil(-math.log10(big)), round(math.log10(MAX_OBJECTIVE_SCALE))))
 
     def small_row_scales(self) -> Optional[np.ndarray]:
         """Per row, the power of ten that brings a row whose coefficients and right-hand side are all
@@ -132,7 +133,7 @@ class LinearModel:
         if not small.any():
             return None
         out = np.ones(self.n_rows)
-        out[small] = np.minimum(10.0 ** np.ceil(-np.log10(mag[small])), MAX_OBJECTIVE_SCALE)
+        out[small] = 10.0 ** np.minimum(np.ceil(-np.log10(mag[small])), round(math.log10(MAX_OBJECTIVE_SCALE)))
         return out
 
     def scaled(self, scale: float) -> "LinearModel":
