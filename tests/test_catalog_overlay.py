@@ -364,3 +364,34 @@ def test_a_problem_naming_a_missing_overlay_gets_the_one_beside_it(tmp_path, cap
     assert "catalog[0]: catalog overlay file not found" in err
     assert f"did you mean {str(tmp_path / 'quant-overlay.yaml')!r}? Check the path; it is relative to the " \
            "problem file" in err
+
+
+def test_solve_prints_the_overlays_warnings_and_validate_a_family_warning_once(tmp_path, capsys):
+    """QA s21: `solve` printed none of the catalog's warnings (only validate and catalog did), and
+    `validate` printed a family no scheme runs twice (the catalog's warning and the pre-solve check's)."""
+    collide = trn(tmp_path, name="collide.yaml", id="l4", dev_name="T")
+    acme = trn(tmp_path, name="acme.yaml", id="acme-x1", dev_name="ACME X1", vendor="acme", family="acme")
+    problem = write(tmp_path, "p.yaml", f"""\
+        schema_version: 1
+        name: own
+        catalog: [{collide}, {acme}]
+        workloads:
+          - id: chat
+            demand: {{requests_per_s: 1}}
+            input_tokens: {{mean: 500}}
+            output_tokens: {{mean: 100}}
+            slo: {{ttft_ms: 2000, tpot_ms: 100}}
+        fleet:
+          regions: [virginia]
+          accelerators: [h100-sxm, acme-x1]
+        """)
+    main(["validate", problem])
+    err = capsys.readouterr().err
+    assert err.count("acme") and err.count("runs no quantization") == 1
+    assert "is in no quantization scheme's supported_families" not in err
+    assert "did you mean family" not in err            # 'acme' is no misspelt 'ampere'
+    assert "'l4' is the id of the shipped catalog's accelerator" in err
+    main(["solve", problem, "--time-limit", "20", "--json", str(tmp_path / "plan.json")])
+    err = capsys.readouterr().err
+    assert "1 catalog warning" in err and "'l4' is the id of the shipped catalog's accelerator" in err
+    assert err.count("runs no quantization") == 1

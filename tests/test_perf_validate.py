@@ -204,9 +204,15 @@ def test_skip_names_the_unrecognised_name_with_close_matches(tmp_path, cat):
     why = {s.row: s.why for s in skipped}
     assert why[2].startswith("model 'Llama-3-70B' is not a catalog model (did you mean llama-3.1-70b")
     assert "hardware" not in why[2]
-    assert why[3].startswith("hardware 'GH200 144GB' is not a catalog accelerator (did you mean gb200")
+    # GH200 is not a GB200, B200 or H200 NVL: no 'did you mean' of another part (it offered gb200)
+    assert why[3].startswith("hardware 'GH200 144GB' is not a catalog accelerator; write a catalog")
     assert "model" not in why[3].split(";")[0]
     assert "model 'Mistral-7B' is not a catalog model" in why[4] and "hardware 'RTX 4090'" in why[4]
+
+
+def test_a_near_spelling_of_hardware_is_suggested(cat):
+    from solver.perf.calibration import _unknown_hardware
+    assert "(did you mean h100-sxm?)" in _unknown_hardware("H100-SXMM", cat)
 
 
 def test_an_itl_row_without_an_operating_point_is_not_scored(tmp_path, cat, shipped):

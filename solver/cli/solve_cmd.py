@@ -107,11 +107,13 @@ def run(args) -> int:
     from solver.mip.pipeline import homogeneous_baseline, solve_problem
     from solver.report import console_text, markdown_text, write_csv_dir
 
-    from solver.cli.validate import presolve_findings
+    from solver.catalog import warnings_text
+    from solver.cli.validate import presolve_findings, problem_catalog_warnings
 
     loaded, backend, solver, previous, warm = _load_checked(args)
-    # the text `fleetopt validate` prints: a dead end (the solve then reports infeasible) or a
-    # setting that does nothing
+    # the text `fleetopt validate` prints: the overlays' likely mistakes (an id collision ...), a dead
+    # end (the solve then reports infeasible) or a setting that does nothing
+    print(warnings_text(problem_catalog_warnings(loaded)), end="", file=sys.stderr)
     print(presolve_findings(loaded).format(), end="", file=sys.stderr)
     # Ctrl-C stops a highspy search and keeps its best plan (solver.mip.stop); CBC and SCIP run
     # as they always have

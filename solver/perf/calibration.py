@@ -266,14 +266,14 @@ def model_of(name: str, catalog) -> Optional[str]:
     return twin if twin in catalog.models else None
 
 
-def _close(grams: Sequence[str], spellings: dict[str, set], n: int = 3) -> list[str]:
-    """Up to ``n`` catalog ids whose spellings are closest to any of ``grams`` (ratio >= 0.6)."""
+def _close(grams: Sequence[str], spellings: dict[str, set], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Up to ``n`` catalog ids whose spellings are closest to any of ``grams`` (ratio >= ``cutoff``)."""
     best: dict[str, float] = {}
     for g in grams:
         for sp, ids in spellings.items():
             r = difflib.SequenceMatcher(None, g, sp).ratio()
             for i in ids:
-                if r >= 0.6 and r > best.get(i, 0.0):
+                if r >= cutoff and r > best.get(i, 0.0):
                     best[i] = r
     return sorted(best, key=lambda i: (-best[i], i))[:n]
 
@@ -287,7 +287,8 @@ def _unknown_model(name: str, catalog) -> str:
 def _unknown_hardware(hardware: str, catalog) -> str:
     words = _words(hardware)
     grams = words + ["".join(words[k:k + 2]) for k in range(len(words) - 1)]
-    close = _close(grams, {re.sub(r"[^a-z0-9]", "", i): {i} for i in catalog.accelerators})
+    # a near spelling only: part numbers one letter apart are other parts (GH200 is no GB200)
+    close = _close(grams, {re.sub(r"[^a-z0-9]", "", i): {i} for i in catalog.accelerators}, cutoff=0.85)
     return (f"hardware {hardware!r} is not a catalog accelerator"
             + (f" (did you mean {', '.join(close)}?)" if close else "")
             + "; write a catalog accelerator id (fleetopt catalog list accelerators) or add it with --catalog")
