@@ -76,9 +76,31 @@ def test_quantizations_no_allowed_family_runs_are_a_dead_end_validate_proves(tmp
     assert ("p.yaml:11: workloads[0].quantizations: workload 'chat' allows only fp8, and it runs on none of the "
             "allowed accelerators (trainium2 (family neuron)): fp8 runs on hopper, ada, blackwell, cdna3, cdna4, "
             "gaudi, ampere, turing (error: no plan can exist)") in err
-    assert ("fix: allow bf16 or fp16 in workloads[0].quantizations (they run on neuron), allow an accelerator of a "
-            "family fp8 runs on in fleet.accelerators, or, if neuron does run fp8, add it to the scheme's "
-            "supported_families with a catalog overlay (`fleetopt catalog show fp8`)") in err
+    assert ("fix: allow one of bf16 (neuron), fp16 (neuron) in workloads[0].quantizations, allow an accelerator of "
+            "a family fp8 runs on in fleet.accelerators, or, if the serving software runs fp8 on neuron, add the "
+            "family to the scheme's supported_families with a catalog overlay (`fleetopt catalog show fp8`)") in err
+
+
+def test_the_dead_end_fix_says_where_each_scheme_runs(tmp_path, capsys):
+    """QA s21: 'allow bf16 or ... mxfp4 (they run on ada and ampere and hopper)': mxfp4 does not run on ada."""
+    f = tmp_path / "p.yaml"
+    f.write_text("""schema_version: 1
+name: dead
+workloads:
+  - id: chat
+    demand: {requests_per_s: 1}
+    input_tokens: {mean: 500}
+    output_tokens: {mean: 100}
+    slo: {ttft_ms: 2000, tpot_ms: 100}
+    models: [gpt-oss-20b]
+    quantizations: [mxfp4-w4a8]
+fleet:
+  regions: [virginia]
+  accelerators: [l40s, h100-sxm]
+""")
+    assert main(["validate", str(f)]) == 3
+    err = capsys.readouterr().err
+    assert "mxfp4 (hopper)" in err and "fp8 (ada, hopper)" in err and "they run on" not in err
 
 
 def test_solve_prints_the_same_error_before_reporting_infeasible(tmp_path, capsys):

@@ -105,10 +105,14 @@ def quantization_dead_ends(loaded) -> list[InputIssue]:
             others = sorted(q for q in cat.quantization if q not in quants
                             and any(quant_runs_on(cat.quantization[q], cat.accelerators[a]) for a in accs))
             message = f"workload {w.id!r} allows only {names}, and it runs on none of {where}: {runs}"
-            hint = ((f"allow {' or '.join(others)} in workloads[{i}].quantizations (they run on {fams}), " if others
-                     else "") + f"allow an accelerator of a family {names} runs on in fleet.accelerators, or, if "
-                    f"{fams} does run {names}, add it to the scheme's supported_families with a catalog overlay "
-                    f"(`fleetopt catalog show {quants[0]}`)")
+            # each scheme with the allowed families it runs on (QA s21: 'they run on ada and ampere and
+            # hopper' was said of schemes that run on some of them only)
+            runs_here = [f"{q} ({', '.join(sorted(set(cat.quantization[q].supported_families) & set(families)))})"
+                         for q in others]
+            hint = ((f"allow one of {', '.join(runs_here)} in workloads[{i}].quantizations, " if others else "")
+                    + f"allow an accelerator of a family {names} runs on in fleet.accelerators, or, if the serving "
+                    f"software runs {names} on {fams}, add the family to the scheme's supported_families with a "
+                    f"catalog overlay (`fleetopt catalog show {quants[0]}`)")
         else:
             message = (f"workload {w.id!r}: no quantization scheme of the catalog runs on {where}: none lists "
                        f"{fams} in its supported_families")

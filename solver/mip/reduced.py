@@ -427,6 +427,8 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                               add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
                               prove_only, stats)
     st = stats if stats is not None else ReducedStats()
+    from solver.mip.backends import SCALED_NOTE
+    log.info("%s" + SCALED_NOTE, st.label, scale)
     res = _solve_reduced(model.scaled(scale), time_limit_s, mip_gap, threads, start, init_per_workload,
                          add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
                          prove_only, st)

@@ -418,6 +418,11 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
         if form is None:
             form, batch = _load_of(scen)
             said = f"scenario {r['scenario']!r} (no concurrency_or_batch)"
+        if batch is not None and batch <= 0:
+            # (QA s21: 'batch 0' read as no batch, i.e. max load, and scored at 78%)
+            skipped.append(Skipped(n, hw, f"{said}: a load of {batch:g} requests is no load the model can "
+                                          "reproduce; write 'concurrency N' or 'batch N' with N >= 1, or 'max load'"))
+            return
         if "static" in scen and form != "static":
             form, batch = "static", batch if form == "batch" else None
         if metric == "ttft" and not (form in ("batch", "static") and batch == 1):
@@ -484,9 +489,10 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
             per_gpu = "/gpu" in unit or "per-gpu" in unit or "see note" in unit
             measured = value if per_gpu else value / n_acc
         variant = re.sub(r"-99(\.9)?\b", "", scen)
-        # (the lengths and the load too: rows of one table with equal figures are not one result)
-        dup = (sid, r["source"], hw, r["model"], variant, r.get("system", ""), round(value, 3), metric,
-               r["input_len"], r["output_len"], load_txt)
+        # (the lengths, the load, the precision, TP and the statistic too: rows of one table with equal
+        # figures are not one result; QA s21: a p50 and a p99 ITL of 6 ms, an FP8 and a BF16 row, were one)
+        dup = (sid, r["source"], hw, r["model"], variant, r.get("system", ""), round(value, 3), metric, pct,
+               r["input_len"], r["output_len"], load_txt, quant, tp_txt)
         cases.append(Case(row=n, source_id=sid, source=r["source"], hardware=acc, kind=kind, metric=metric,
                           candidate=cand, workload=wl, measured=measured, dup_key=dup,
                           batch=batch if kind in ("static", "batch", "itl") else None, how=how,
@@ -508,7 +514,9 @@ def interpret(rows: Sequence[dict], catalog, params: Optional[PerfParams] = None
     unique = []
     for c in cases:
         if c.dup_key in seen:
-            skipped.append(Skipped(c.row, c.hardware, "duplicate of an identical result (99 vs 99.9 variant)"))
+            skipped.append(Skipped(c.row, c.hardware, "duplicate of an identical result (same source, system, "
+                                                      "hardware, model, precision, TP, shape, load and figure: "
+                                                      "MLPerf's 99 and 99.9 variants report one run)"))
             continue
         seen.add(c.dup_key)
         unique.append(c)
