@@ -252,6 +252,11 @@ def quant_runs_on(quant: Quantization, acc: Accelerator) -> bool:
     return acc.family in quant.supported_families
 
 
+def quant_for_model(quant: Quantization, model_id: str) -> bool:
+    """Whether the scheme is offered for the model (a scheme whose sources cover some models lists them)."""
+    return quant.models is None or model_id in quant.models
+
+
 def _purchase_parts(acc: Accelerator, existing: bool) -> tuple[tuple, float]:
     p = acc.purchase
     if p is None:
@@ -556,7 +561,8 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
                 continue
             for m in models_ok:
                 for q in quants_ok:
-                    if not quant_runs_on(catalog.quantization[q], acc):
+                    if not quant_runs_on(catalog.quantization[q], acc) or \
+                            not quant_for_model(catalog.quantization[q], m):
                         continue
                     k = (o.accelerator, m, q, t)
                     if k not in perf_index:

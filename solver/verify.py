@@ -34,7 +34,7 @@ from typing import Optional
 
 import numpy as np
 
-from solver.coefficients import COST_PARTS, build_offers, quality_of, quant_runs_on
+from solver.coefficients import COST_PARTS, build_offers, quality_of, quant_for_model, quant_runs_on
 from solver.problem.schema import HOURS_PER_MONTH
 
 REL_TOL = 1e-6
@@ -294,6 +294,8 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
                     f"{acc.devices_per_node} / a unit of {o.devices_per_unit} devices")
         if not quant_runs_on(catalog.quantization[d["quantization"]], acc):
             rep.add("filter", did, f"{d['quantization']} does not run on {acc.family} hardware")
+        elif not quant_for_model(catalog.quantization[d["quantization"]], d["model"]):
+            rep.add("filter", did, f"{d['quantization']} is offered for {', '.join(catalog.quantization[d['quantization']].models)} only")
         if int(d["accelerators"]) != int(d["replicas"]) * t:
             rep.add("units", did, f"accelerators {d['accelerators']} != replicas x TP "
                     f"({d['replicas']} x {t})")

@@ -123,3 +123,43 @@ def test_explain_names_the_scheme_and_the_family(tmp_path):
     assert ("2 deployment(s) pair a quantization with an accelerator family it does not run on (fp8 on neuron); "
             "allow another quantization, or list the family under the scheme's supported_families with a "
             "catalog overlay (`fleetopt catalog show fp8`)") in text
+
+
+def test_a_scheme_offered_for_other_models_only_is_a_dead_end_and_never_planned(tmp_path, capsys):
+    """QA s21: mxfp4-w4a8 (sources: TensorRT-LLM's gpt-oss recipe) was offered for every model on
+    Blackwell; a plan ran Llama-3.1-70B in it.  It now lists its models."""
+    from solver.catalog import default_catalog
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    assert default_catalog().quantization["mxfp4-w4a8"].models == ["gpt-oss-20b", "gpt-oss-120b"]
+    text = """schema_version: 1
+name: w4a8
+workloads:
+  - id: chat
+    demand: {requests_per_s: 5}
+    input_tokens: {mean: 1000}
+    output_tokens: {mean: 300}
+    slo: {ttft_ms: 2000, tpot_ms: 80}
+    models: [MODELS]
+    quantizations: [QUANTS]
+fleet:
+  regions: [virginia]
+  accelerators: [b200]
+  acquisition: [on_demand]
+"""
+    f = tmp_path / "p.yaml"
+    f.write_text(text.replace("MODELS", "llama-3.1-70b").replace("QUANTS", "mxfp4-w4a8"))
+    assert main(["validate", str(f)]) == 3
+    err = capsys.readouterr().err
+    assert ("workload 'chat': mxfp4-w4a8 runs on the allowed accelerators but is offered for other models only "
+            "(mxfp4-w4a8: gpt-oss-20b, gpt-oss-120b), not for llama-3.1-70b") in err
+    f.write_text(text.replace("MODELS", "llama-3.1-70b, gpt-oss-120b").replace("QUANTS", "mxfp4-w4a8, fp4"))
+    plan = solve_problem(load_problem(f), time_limit_s=30).plan
+    assert plan.status == "optimal"
+    assert all(d.quantization != "mxfp4-w4a8" or d.model.startswith("gpt-oss") for d in plan.deployments)
+    from solver.perf import PerfCandidate, PerfWorkload, evaluate
+    from solver.perf.arch import R_QUANT_NOT_FOR_MODEL, REASONS
+    cap = evaluate(default_catalog(), [PerfCandidate("b200", "llama-3.1-70b", "mxfp4-w4a8", 1)],
+                   [PerfWorkload("w", 1000, 300, 2000, 80)])
+    assert int(cap.reason[0, 0]) == R_QUANT_NOT_FOR_MODEL and cap.max_rps[0, 0] == 0
+    assert "offered for other models only" in REASONS[R_QUANT_NOT_FOR_MODEL]

@@ -439,6 +439,13 @@ class Catalog:
                               if schemes else f"leave the peak out, or add a quantization scheme computing in {fmt}"),
                         **place("accelerators", aid, ("peak_tflops", fmt))))
         for qid, q in self.quantization.items():
+            for j, mid in enumerate(q.models or []):
+                if mid not in self.models:
+                    close = _close(mid, self.models)
+                    out.append(InputIssue(
+                        message=f"no model of the catalog has id {mid!r}, so the scheme is offered for no such model",
+                        hint=_hint(close, "list catalog model ids (fleetopt catalog list models)"),
+                        **place("quantization", qid, ("models", j))))
             for j, fam in enumerate(q.supported_families):
                 if fam not in families:
                     close = _close(fam, families)

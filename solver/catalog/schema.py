@@ -470,6 +470,9 @@ class Quantization(Strict):
         "published INT8/FP8/INT4 checkpoints); 'experts': only an MoE model's routed experts (gpt-oss ships "
         "MXFP4 experts with 16-bit attention and embeddings; a dense model's linear layers then)."))
     supported_families: list[str] = Field(description="Accelerator families that run it (natively or weight-only).")
+    models: Optional[list[str]] = Field(None, description=(
+        "Model ids the scheme is offered for, where its sources cover only those (a serving recipe of one "
+        "model family); none: every model."))
     retention: list[Retention] = Field(min_length=1)
     source: Optional[str] = None
     notes: Optional[str] = None

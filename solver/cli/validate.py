@@ -81,7 +81,7 @@ def quantization_dead_ends(loaded) -> list[InputIssue]:
     accelerator that can host a replica in its regions (QA s21: fp8 only, on trainium2 of a family no
     fp8 scheme lists: validate exited 0, the solve then found no plan).  Like the other pre-solve
     checks it reads the catalog and the fleet's offers only (no performance model)."""
-    from solver.coefficients import build_offers, quant_runs_on
+    from solver.coefficients import build_offers, quant_for_model, quant_runs_on
     from solver.periods import with_move_targets
     from solver.problem.checks import ERROR_TAIL, _hosts
     from solver.yamlio import format_path
@@ -93,7 +93,23 @@ def quantization_dead_ends(loaded) -> list[InputIssue]:
     for i, w in enumerate(p.workloads):
         accs = sorted({o.accelerator for o in hosting if not w.regions or o.region in w.regions})
         quants = list(w.quantizations or cat.quantization)
-        if not accs or any(quant_runs_on(cat.quantization[q], cat.accelerators[a]) for q in quants for a in accs):
+        models = list(w.models or cat.models)
+        running = [q for q in quants if any(quant_runs_on(cat.quantization[q], cat.accelerators[a]) for a in accs)]
+        if running and not any(quant_for_model(cat.quantization[q], m) for q in running for m in models):
+            # (QA s21: a scheme whose sources cover gpt-oss only, allowed for a Llama workload)
+            out.append(InputIssue(
+                message=(f"workload {w.id!r}: {' and '.join(running)} "
+                         + ("runs on the allowed accelerators but is" if len(running) == 1 else
+                            "run on the allowed accelerators but are")
+                         + " offered for other models only ("
+                         + "; ".join(f"{q}: {', '.join(cat.quantization[q].models)}" for q in running)
+                         + f"), not for {', '.join(models)}" + ERROR_TAIL),
+                hint=f"allow another quantization in workloads[{i}].quantizations, or one of those models in "
+                     f"workloads[{i}].models",
+                file=loaded.file, path=format_path(("workloads", i, "quantizations")),
+                line=smap.line_of(("workloads", i, "quantizations")) if smap else None))
+            continue
+        if not accs or running:
             continue        # no offer at all is another check's error
         families = sorted({cat.accelerators[a].family for a in accs})
         fams = " and ".join(families)

@@ -51,6 +51,7 @@ R_TTFT_TOO_TIGHT = 7
 R_TP_TOO_LARGE = 8
 R_MEASURED_ZERO = 9
 R_TP_HEADS = 10
+R_QUANT_NOT_FOR_MODEL = 11
 
 REASONS: dict[int, str] = {
     R_OK: "ok",
@@ -64,6 +65,7 @@ REASONS: dict[int, str] = {
     R_TP_TOO_LARGE: "tensor parallel degree exceeds the devices of one node",
     R_MEASURED_ZERO: "measured: cannot serve",
     R_TP_HEADS: "tensor parallel degree does not divide the attention heads",
+    R_QUANT_NOT_FOR_MODEL: "the quantization scheme is offered for other models only (its `models` list)",
 }
 
 
@@ -225,6 +227,8 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
     reason = R_OK
     if acc.family not in q.supported_families:
         reason = R_QUANT_UNSUPPORTED
+    elif q.models is not None and model.id not in q.models:
+        reason = R_QUANT_NOT_FOR_MODEL
     fmt = _peak_format(acc, q)
     if fmt is None and reason == R_OK:
         reason = R_NO_COMPUTE_PATH
