@@ -33,7 +33,7 @@ from solver.catalog import default_catalog  # noqa: E402
 from solver.perf import PerfCandidate, engine_spec  # noqa: E402
 from solver.problem.load import load_problem  # noqa: E402
 from solver.sim.core import simulate_replica  # noqa: E402
-from solver.sim.engine import StepTable, prefill_marginal_ms, prefill_shape  # noqa: E402
+from solver.sim.engine import StepTable, expert_reads, prefill_marginal_ms, prefill_shape  # noqa: E402
 from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions, simulate_plan  # noqa: E402
 from solver.sim.planfile import parse_plan, select_period  # noqa: E402
 from solver.sim.traffic import poisson_arrivals, sample_tokens  # noqa: E402
@@ -63,7 +63,7 @@ def bench_replica(duration_s: float) -> list[tuple[str, int, float]]:
         marg = prefill_marginal_ms(spec, inp) / 1000.0
         res = simulate_replica(arr, inp, out, pre, table, spec.kv_capacity_tokens, spec.max_batch,
                                prefill_marginal_s=marg, prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK,
-                               prefill_shape=prefill_shape(spec))
+                               prefill_shape=prefill_shape(spec), **expert_reads(spec))
         dt = time.perf_counter() - t0
         util = res.busy_s / res.end_s
         rows.append((f"replica h100/gpt-oss-20b {rate:g} req/s (mean batch "

@@ -24,7 +24,7 @@ from solver.catalog import default_catalog  # noqa: E402
 from solver.perf import PerfCandidate, PerfWorkload, default_params, engine_spec, evaluate  # noqa: E402
 from solver.perf.model import operating_point  # noqa: E402
 from solver.sim.core import simulate_replica  # noqa: E402
-from solver.sim.engine import StepTable, prefill_marginal_ms, prefill_shape  # noqa: E402
+from solver.sim.engine import StepTable, expert_reads, prefill_marginal_ms, prefill_shape  # noqa: E402
 from solver.sim.fleet import DEFAULT_PREFILL_CHUNK  # noqa: E402
 from solver.sim.traffic import sample_tokens  # noqa: E402
 
@@ -74,7 +74,7 @@ def main() -> None:
                                StepTable(eng, eng.max_batch, eng.kv_capacity_tokens), eng.kv_capacity_tokens,
                                eng.max_batch, prefill_marginal_s=prefill_marginal_ms(eng, inp) / 1e3,
                                prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK, prefill_shape=prefill_shape(eng),
-                               kv_reserve_tokens=eng.kv_cache_tokens(inp + out))
+                               kv_reserve_tokens=eng.kv_cache_tokens(inp + out), **expert_reads(eng))
         keep = arr > 0.1 * horizon
         t_first = (res.first_token_s - arr)[keep]
         o = out[keep]

@@ -1256,7 +1256,8 @@ class EngineSpec:
                        - 1e-9).astype(np.int64)
 
     def prefill_ms(self, tokens) -> np.ndarray:
-        """One standalone prefill of ``tokens`` input tokens (the slower of compute and weight reads)."""
+        """One standalone prefill of ``tokens`` input tokens (compute and weight reads blended as
+        ``max + k min``, k the unoverlapped fraction, as the decode step)."""
         t = self.terms
         n = np.asarray(tokens, dtype=float)
         flops = arch.prefill_flops(t, n)
