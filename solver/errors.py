@@ -146,13 +146,16 @@ class IssueCollector:
         return bool(self.issues)
 
 
-def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """Close matches of ``word`` among ``choices`` (case-insensitive)."""
+def did_you_mean(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.5,
+                 substrings: bool = True) -> list[str]:
+    """Close matches of ``word`` among ``choices`` (case-insensitive).  ``cutoff`` 0.8 without
+    ``substrings``: near spellings only, for short names where a looser match misleads (a new family
+    'acme' was offered 'ampere')."""
     choices = [str(c) for c in choices if c is not None]
     lower = {c.lower(): c for c in choices}
-    hits = difflib.get_close_matches(str(word).lower(), list(lower), n=n, cutoff=0.5)
+    hits = difflib.get_close_matches(str(word).lower(), list(lower), n=n, cutoff=cutoff)
     # Substring matches help with ids such as "h100" -> "h100-sxm".
-    for c in choices:
+    for c in choices if substrings else ():
         if str(word).lower() in c.lower() and c.lower() not in hits and len(hits) < n:
             hits.append(c.lower())
     return [lower[h] for h in hits]

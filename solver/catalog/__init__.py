@@ -14,7 +14,6 @@ whole); an entry with a new id is added.  ``sources`` tables merge by key.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import os
@@ -115,9 +114,8 @@ def _derive_confidence(node: Any, sources: dict, path: tuple, derived: dict, ove
 
 
 def _close(word: str, choices: Iterable[str]) -> list[str]:
-    """Near spellings of ``word`` only (a family, source key or file name is short: did_you_mean's looser
-    match offered 'ampere' for a new family 'acme')."""
-    return difflib.get_close_matches(word, sorted(set(choices)), n=2, cutoff=0.8)
+    """Near spellings of ``word`` only (a family, source key or file name is short)."""
+    return did_you_mean(word, sorted(set(choices)), n=2, cutoff=0.8, substrings=False)
 
 
 def _hint(close: list[str], rest: str) -> str:

@@ -427,18 +427,16 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                               add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
                               prove_only, stats)
     st = stats if stats is not None else ReducedStats()
-    from solver.mip.backends import SCALED_NOTE
+    from solver.mip.backends import SCALED_NOTE, unscale
     log.info("%s" + SCALED_NOTE, st.label, scale)
     res = _solve_reduced(model.scaled(scale), time_limit_s, mip_gap, threads, start, init_per_workload,
                          add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
                          prove_only, st)
     st.lp_bound /= scale
     st.incumbent /= scale
-    if res.best_bound is not None:
-        res.best_bound /= scale
+    unscale(res, scale)
     if res.values is not None:
         res.objective = model.objective_value(res.values)
-    res.message += f"; objective multiplied by {scale:g} for HiGHS, whose tolerances are absolute"
     return res
 
 

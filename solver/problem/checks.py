@@ -14,7 +14,6 @@ they take milliseconds (``fleetopt validate`` stays fast).  Two kinds:
 
 from __future__ import annotations
 
-import difflib
 
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -299,9 +298,8 @@ def presolve_checks(loaded, smap=None) -> Findings:
     for aid in sorted({o.accelerator for o in offers}):
         fam = cat.accelerators[aid].family
         if fam not in families:     # QA: a family typed 'Hopper' made every candidate infeasible, silently
-            # a near spelling only (did_you_mean's looser match offered 'ampere' for a new family 'acme')
-            lower = {f.lower(): f for f in families}
-            close = [lower[c] for c in difflib.get_close_matches(fam.lower(), sorted(lower), n=1, cutoff=0.8)]
+            # a near spelling only (the looser default offered 'ampere' for a new family 'acme')
+            close = did_you_mean(fam, sorted(families), n=1, cutoff=0.8, substrings=False)
             issue("warning", ("fleet", "accelerators"),
                   f"{aid} (family {fam!r}) runs no quantization: no scheme lists {fam!r} in supported_families",
                   (f"did you mean family {close[0]!r}? " if close else "") + "fix the accelerator's family, or "
