@@ -57,13 +57,13 @@ import numpy as np
 
 from solver.catalog import SHIPPED_LAYER
 from solver.coefficients import (MAX_REPLICAS_TO_SERVE, MIN_CAPACITY_RPS, Coefficients, build_coefficients,
-                                 build_offers, least_capacity_rps, quality_of, quant_runs_on)
+                                 build_offers, least_capacity_rps, quality_of, quant_for_model, quant_runs_on)
 from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, Slack, families_in, relax
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL
-from solver.perf.arch import (R_NO_KV_ROOM, R_QUANT_UNSUPPORTED, R_TP_HEADS, R_TP_TOO_LARGE, R_WEIGHTS_DONT_FIT,
-                              REASONS)
+from solver.perf.arch import (R_NO_KV_ROOM, R_QUANT_NOT_FOR_MODEL, R_QUANT_UNSUPPORTED, R_TP_HEADS, R_TP_TOO_LARGE,
+                              R_WEIGHTS_DONT_FIT, REASONS)
 from solver.report import number_text
 
 log = logging.getLogger(__name__)
@@ -419,8 +419,14 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             d.combinations += 1
             qv = qual[(m, q)]
             r = int(reason[ci, wi])
-            fits = r in (R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT) and quant_runs_on(catalog.quantization[q],
-                                                                                     catalog.accelerators[a])
+            # a measurement of a pair the catalog's scheme does not run (or is not offered for) does not
+            # make it a candidate: the solve drops it as this says (QA s22: an import's bf16 rows on a T4
+            # left 'cannot serve it: ' with no reason)
+            if not quant_runs_on(catalog.quantization[q], catalog.accelerators[a]):
+                r = R_QUANT_UNSUPPORTED
+            elif not quant_for_model(catalog.quantization[q], m):
+                r = R_QUANT_NOT_FOR_MODEL
+            fits = r in (R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT)
             if fits and (best_q is None or (qv, ) > (best_q[0], )):
                 best_q = (qv, ci)
             serves = r == R_OK and max_rps[ci, wi] >= least_rps[wi]

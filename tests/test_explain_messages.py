@@ -196,3 +196,23 @@ def test_a_target_above_the_allowed_models_names_the_catalog_models_that_reach_i
     w["quality"]["min_score"] = 80
     w["models"] = ["llama-3.1-8b", named[-1][0]]
     assert _status(tmp_path, d, "stronger.yaml") == "optimal"
+
+
+def test_a_measured_pair_whose_scheme_does_not_run_there_says_why(tmp_path):
+    """QA s22: an AIBrix import for a T4 measured in bf16 left 'no allowed deployment can serve it: '
+    with nothing after the colon (the measurement overrode the model's reason; the solve drops the
+    pair because the catalog's bf16 does not run on Turing).  The reason is said, as without it."""
+    p = tmp_path / "t4.yaml"
+    p.write_text(
+        "schema_version: 1\nname: t4\n"
+        "workloads:\n"
+        "  - id: chat\n    demand: {requests_per_s: 2}\n    input_tokens: {mean: 500}\n"
+        "    output_tokens: {mean: 100}\n    slo: {ttft_ms: 2000, tpot_ms: 100}\n"
+        "    models: [llama-3.1-8b]\n    quantizations: [bf16]\n"
+        "fleet: {accelerators: [t4], regions: [virginia]}\n"
+        "measurements:\n"
+        "  - {accelerator: t4, model: llama-3.1-8b, quantization: bf16, workload: chat, max_requests_per_s: 1}\n")
+    text = _explain(p)
+    assert "no allowed deployment can serve it: \n" not in text + "\n"
+    assert "quantization not supported on accelerator family turing (bf16)" in text
+    assert "(bf16 on turing)" in text

@@ -240,3 +240,24 @@ def test_a_daily_profile_with_rentals_in_a_single_period_plan_is_a_warning_with_
     assert not [x for x in findings(flat).warnings if "profile" in x.path]
     periods = text + "objective: {periods: {count: 1, months: 12, within_period: slices}}\n"
     assert not [x for x in findings(periods).warnings if "profile" in x.path]
+
+
+def test_a_measurement_of_a_scheme_its_accelerator_does_not_run_is_named():
+    """QA s22: a Melange import wrote its T4 rates as bf16; the catalog's bf16 does not run on Turing
+    (no BF16 tensor cores, t4's catalog note), so the T4 was dropped with its measurements and the plan
+    cost 57% more, validate saying ok.  The catalog's fp16 runs there at the same 2 bytes a weight: the
+    fix names it.  A scheme offered for gpt-oss only (mxfp4-w4a8's models list) is named likewise."""
+    text = SMALL.replace("regions: [ohio]", "regions: [virginia]") + (
+        "measurements:\n"
+        "  - {accelerator: t4, model: llama-3.1-8b, quantization: bf16, workload: support, max_requests_per_s: 1}\n"
+        "  - {accelerator: b200, model: llama-3.1-8b, quantization: mxfp4-w4a8, workload: support,\n"
+        "     max_requests_per_s: 1}\n"
+        "  - {accelerator: t4, model: llama-3.2-3b, quantization: fp16, max_requests_per_s: 1,\n"
+        "     input_tokens: 800, output_tokens: 200}\n")
+    found = findings(text)
+    # (the 8B's 16.1 GB of weights would not fit the T4's 16 GB either: moot, the pair is no candidate)
+    assert [w.path for w in found.warnings] == ["measurements[0]", "measurements[1]"]
+    t4, b200 = found.warnings
+    assert "bf16 does not run on the turing family" in t4.message and "not used" in t4.message
+    assert t4.hint.startswith("if the replica ran fp16, set quantization to it")
+    assert "gpt-oss-120b" in b200.message and "not used" in b200.message

@@ -329,7 +329,27 @@ def presolve_checks(loaded, smap=None) -> Findings:
                   "measure under the workload's targets, or loosen its targets to the measured ones")
         acc, mdl, q = (cat.accelerators.get(m.accelerator), cat.models.get(m.model),
                        cat.quantization.get(m.quantization))
-        if m.max_requests_per_s > 0 and acc and mdl and q:
+        candidate = True        # whether the pair can be a candidate at all (else the next check is moot)
+        if acc and q and m.max_requests_per_s > 0:
+            from solver.coefficients import quant_for_model, quant_runs_on
+            candidate = quant_runs_on(q, acc) and quant_for_model(q, m.model)
+            # QA s22: an import's bf16 rows for a T4 were dropped with the T4, silently (plan 57% dearer)
+            if not quant_runs_on(q, acc):
+                runs = sorted(qid for qid, qq in cat.quantization.items()
+                              if quant_runs_on(qq, acc) and quant_for_model(qq, m.model)
+                              and qq.bytes_per_weight.value == q.bytes_per_weight.value)
+                issue("warning", ("measurements", j),
+                      f"this measurement runs {m.model} in {m.quantization} on {m.accelerator}, but the catalog's "
+                      f"{m.quantization} does not run on the {acc.family} family: the pair is no candidate and "
+                      "the measurement is not used",
+                      (f"if the replica ran {' or '.join(runs)}, set quantization to it; otherwise " if runs else "")
+                      + f"add {acc.family!r} to {m.quantization}'s supported_families with a catalog overlay")
+            elif not quant_for_model(q, m.model):
+                issue("warning", ("measurements", j),
+                      f"this measurement runs {m.model} in {m.quantization}, a scheme the catalog offers for "
+                      f"{', '.join(q.models)} only: the pair is no candidate and the measurement is not used",
+                      "set quantization to the scheme the replica ran (`fleetopt catalog list quantization`)")
+        if m.max_requests_per_s > 0 and acc and mdl and q and candidate:
             from solver.perf.arch import weight_bytes
             per_dev_gb = weight_bytes(mdl, q) / m.tensor_parallel / 1e9
             if per_dev_gb > acc.memory_gb.value:     # QA: an import put a 70B model on one 24 GB A10G
