@@ -759,3 +759,160 @@ def test_a_profiled_rate_above_0_but_below_the_capacity_floor_is_refused_at_its_
             assert rc == 2 and not out.exists()
             assert f"gpu_info.{gpu}.tputs[0][0]" in err and "write 0 if the GPU cannot serve" in err
             assert "imported problem would be invalid" not in err
+
+
+# --- QA import review s22 --------------------------------------------------------------------
+
+def _renamed(tmp_path, name="m.json", **gpus):
+    """Mélange's example with its GPU types as ``gpus`` (new name -> profile of an example GPU, or a dict)."""
+    cfg = json.loads(MELANGE.read_text())
+    cfg["gpu_info"] = {new: cfg["gpu_info"][old] if isinstance(old, str) else old for new, old in gpus.items()}
+    f = tmp_path / name
+    f.write_text(json.dumps(cfg))
+    return f
+
+
+def _solve(problem, tmp_path, capsys):
+    plan = tmp_path / "plan.json"
+    assert main(["solve", str(problem), "--json", str(plan)]) == 0, capsys.readouterr().err
+    data = json.loads(plan.read_text())
+    devices = {}
+    for d in data["deployments"]:
+        key = (d["accelerator"], d["quantization"])
+        devices[key] = devices.get(key, 0) + d["accelerators"]
+    return data, devices
+
+
+def test_a_t4_profile_is_written_in_fp16_which_its_family_runs(tmp_path, capsys):
+    """QA s22 (mv/name_T4.json): the example with 'A10G' renamed 'T4' was written as bf16, which the catalog's
+    bf16 does not list for family turing, so the T4 was pruned and the plan was 2 x A100 ($7.34/h).  Written in
+    fp16 (run by both families), the T4 has the A10G's figures and the plan is the example's by hand (see
+    test_melange_example_plan_is_optimal): 1 A100 + 1 T4 = 3.67 + 1.01 = $4.68/h."""
+    f = _renamed(tmp_path, **{"A100-80GB": "A100-80GB", "T4": "A10G"})
+    res = import_melange(f, catalog=default_catalog())
+    assert {m["quantization"] for m in res.problem["measurements"]} == {"fp16"}
+    assert all(w["quantizations"] == ["fp16"] for w in res.problem["workloads"])
+    assert any("quantization fp16" in n and "does not list family turing" in n for n in res.notes)
+    out = tmp_path / "t4.yaml"
+    assert main(["import", "melange", str(f), "-o", str(out)]) == 0
+    data, devices = _solve(out, tmp_path, capsys)
+    assert data["objective"]["total"] == pytest.approx(4.68, abs=1e-6)
+    assert devices == {("a100-80gb", "fp16"): 1, ("t4", "fp16"): 1}
+
+
+def test_gpu_types_with_no_common_16_bit_format_keep_to_their_profiles(tmp_path, capsys):
+    """A T4 (fp16 only), a Gaudi 2 (bf16 only) and an A100 (both): the workloads allow both formats, so the
+    A100 is measured in each (the same profile), else its unmeasured format would be planned with the
+    performance model's figures.  Gaudi 2 at $2/h with rates [[10, 10], [20, 10]].  By hand the optimum
+    stays 1 A100 + 1 T4 = $4.68/h: one A100 alone needs 1.125 loads, and an A100 with anything but one T4
+    costs more (with a Gaudi 2: $5.67); without an A100, the traffic is 6/10 + 3/10 + 15/20 + 6/10 = 2.25
+    Gaudi-loads, a T4 relieves at most 5/20 = 0.25 of one (bucket in1-out0), so 2 Gaudi 2 + 1 T4 ($5.01) is
+    the least of those; 12 T4 cost $12.12."""
+    f = _renamed(tmp_path, **{"A100-80GB": "A100-80GB", "T4": "A10G",
+                              "gaudi2": {"cost": 2.0, "tputs": [[10, 10], [20, 10]]}})
+    res = import_melange(f, catalog=default_catalog())
+    formats = {}
+    for m in res.problem["measurements"]:
+        formats.setdefault(m["accelerator"], set()).add(m["quantization"])
+    assert formats == {"a100-80gb": {"bf16", "fp16"}, "gaudi2": {"bf16"}, "t4": {"fp16"}}
+    assert len(res.problem["measurements"]) == 4 * 4
+    assert all(w["quantizations"] == ["bf16", "fp16"] for w in res.problem["workloads"])
+    out = tmp_path / "mix.yaml"
+    assert main(["import", "melange", str(f), "-o", str(out)]) == 0
+    data, devices = _solve(out, tmp_path, capsys)
+    assert data["objective"]["total"] == pytest.approx(4.68, abs=1e-6)
+    assert sum(n for (acc, _), n in devices.items() if acc == "a100-80gb") == 1 and devices[("t4", "fp16")] == 1
+    assert all(r["ttft_ms"] is None for r in data["routing"])    # measured figures only, no model's latency
+
+
+def test_a_gpu_no_16_bit_scheme_runs_is_warned_of(tmp_path, capsys):
+    """QA s22: a measurement in a format its accelerator cannot run was imported without a word (exit 0) and
+    pruned at solve time.  An overlay taking turing out of fp16 leaves a T4 no 16-bit format: warned of."""
+    overlay = tmp_path / "no-turing.yaml"
+    overlay.write_text("schema_version: 1\nquantization:\n  - id: fp16\n"
+                       "    supported_families: [hopper, blackwell, ampere, ada, cdna3, cdna4, neuron]\n")
+    f = _renamed(tmp_path, **{"A100-80GB": "A100-80GB", "T4": "A10G"})
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(f), "--catalog", str(overlay), "-o", str(out)], capsys)
+    assert code == 0
+    [warning] = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert "t4 (family turing): no 16-bit quantization scheme of the catalog (bf16, fp16) runs it" in warning
+    assert "add it to the supported_families" in warning and "a100" not in warning
+    assert "# warning: t4 (family turing)" in out.read_text()
+
+
+def test_the_same_aibrix_gpu_twice_says_to_keep_one(tmp_path, capsys):
+    """QA s22: two profiles of one GPU name (or one file given twice) were told to 'map them to distinct ids
+    with --map', which keys on that shared name."""
+    a = _profile(tmp_path, "a.json", "simulator-llama2-7b-a100")
+    b = _profile(tmp_path, "b.json", "simulator-llama2-7b-a100")
+    out = str(tmp_path / "x.yaml")
+    code, err = _import(["aibrix", str(a), str(b), "--rate", "10", "-o", out], capsys)
+    assert code == 2 and f"{b}: gpu: profiles the same GPU 'simulator-llama2-7b-a100' as {a}" in err
+    assert "fix: keep one of the two" in err and "distinct ids" not in err
+    code, err = _import(["aibrix", str(a), str(a), "--rate", "10", "-o", out], capsys)
+    assert code == 2 and f"{a}: gpu: the same file is given twice" in err and "name each profile file once" in err
+    c = _profile(tmp_path, "c.json", "a100-80gb")    # another name for the same accelerator: --map can tell them
+    code, err = _import(["aibrix", str(a), str(c), "--rate", "10", "-o", out], capsys)
+    assert code == 2 and "--map 'a100-80gb=ID'" in err
+
+
+def test_a_distribution_in_percent_says_to_keep_the_rate_first(tmp_path, capsys):
+    """QA s22 (mv/dist_percent.json): [[20, 10], [50, 20]] sums to 100; the only fix offered was a total of
+    30 x 100 = 3000 req/s.  Percentages are the likely reading: divide by 100, keep 30 req/s."""
+    f = _melange_variant(tmp_path, workload_distribution=[[20, 10], [50, 20]])
+    code, err = _import(["melange", str(f), "-o", str(tmp_path / "x.yaml")], capsys)
+    assert code == 2 and "workload_distribution sums to 100, not 1" in err
+    fix = err.split("fix: ")[1]
+    assert fix.index("divide each by 100 and keep total_request_rate 30;") < fix.index(
+        "set total_request_rate to 3000")
+
+
+def test_an_aibrix_profile_without_a_latency_target_says_so(tmp_path, capsys):
+    """QA s22: slos {"percentile": 0} (AIBrix's gen_profile.py without an SLO flag) was described as 'made
+    for mean'; it holds no target, so the problem's SLO is only the --ttft-ms / --tpot-ms placeholders."""
+    f = _profile(tmp_path, "a.json", "l40s", slos={"percentile": 0})
+    out = tmp_path / "x.yaml"
+    code, err = _import(["aibrix", str(f), "--rate", "10", "-o", str(out)], capsys)
+    assert code == 0
+    desc = yaml.safe_load(out.read_text())["description"]
+    assert "(profiles were made with no latency target: throughput unconstrained)" in desc and "mean" not in desc
+    assert "note: the profiles hold no latency target" in err and "(60000 ms TTFT, 1000 ms TPOT" in err
+    g = _profile(tmp_path, "b.json", "a10g", slos={"percentile": 0, "e2e": 5.0})   # a target: the mean
+    code, err = _import(["aibrix", str(g), "--rate", "10", "-o", str(tmp_path / "y.yaml")], capsys)
+    assert code == 0 and "no latency target" not in err
+    assert "(profiles were made for mean e2e <= 5 s)" in yaml.safe_load((tmp_path / "y.yaml").read_text())[
+        "description"]
+
+
+@pytest.mark.parametrize("name, count, acc", [
+    ("A10G-4x", "4x", "a10g"), ("a10g_x4", "x4", "a10g"), ("2x-A100", "2x", "a100-80gb"),
+    ("H100-SXM-8", "8", "h100-sxm"), ("MI300X-8", "8", "mi300x"), ("A100x2", "x2", "a100-80gb"),
+    ("8xA100", "8x", "a100-80gb"), ("4xA10G", "4x", "a10g")])
+def test_a_gpu_name_with_a_device_count_is_refused_alike(tmp_path, capsys, name, count, acc):
+    """QA s22: 'A10G-4x', 'H100-SXM-8' ... were read as one device, 'A100x2', '8xA100' refused as unknown.
+    A unit is one device here: every such name is refused with one fix, and --map reads it as one device."""
+    f = _renamed(tmp_path, **{name: "A10G"})
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(f), "-o", str(out)], capsys)
+    assert code == 2 and f"GPU {name!r} may name a unit of several devices ({count!r})" in err
+    assert f"--map '{name}={acc}'" in err and not out.exists()
+    code, err = _import(["melange", str(f), "--map", f"{name}={acc}", "-o", str(out)], capsys)
+    assert code == 0 and yaml.safe_load(out.read_text())["fleet"]["offers"][0]["devices_per_instance"] == 1
+
+
+def test_a_number_before_the_gpu_word_is_part_of_the_name(tmp_path):
+    f = _renamed(tmp_path, **{"deepseek-r1-0528-h100": "A10G"})
+    res = import_melange(f, catalog=default_catalog())
+    assert [o["accelerator"] for o in res.problem["fleet"]["offers"]] == ["h100-sxm"]
+
+
+def test_the_readme_comparison_is_noted_for_melanges_example_only(tmp_path):
+    """QA s22: '$6.70/h in its README, $4.68/h here' was said of every Mélange file."""
+    said = "$6.70/h in its README, $4.68/h here"
+    assert any(said in n for n in import_melange(MELANGE, catalog=default_catalog()).notes)
+    for change in ({"total_request_rate": 31}, {"workload_distribution": [[0.1, 0.2], [0.5, 0.2]]},
+                   {"gpu_info": _gpu(cost=1.0)}):
+        notes = import_melange(_melange_variant(tmp_path, **change), catalog=default_catalog()).notes
+        assert not any(said in n for n in notes)
+        assert any("the plan can cost less than Mélange's answer" in n for n in notes)

@@ -29,8 +29,8 @@ from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
 from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Traffic, add_bucket_workload,
                                      add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
-                                     finish, map_gpu, problem_skeleton, read_json, short, shown, unmatched_map_warning,
-                                     unread_warning)
+                                     finish, map_gpu, problem_skeleton, read_json, same_gpu_issue, short, shown,
+                                     unmatched_map_warning, unread_warning)
 from solver.coefficients import MIN_CAPACITY_RPS
 from solver.problem.schema import MAX_TOKENS, MAX_USD
 
@@ -50,8 +50,18 @@ def _plain_number(v: object) -> bool:
     return not isinstance(v, bool) and isinstance(v, (int, float)) and abs(v) < 1e20
 
 
+def unconstrained(slos: dict) -> bool:
+    """Whether ``slos`` holds no latency target: ``{"percentile": 0}`` is what AIBrix's gen_profile.py
+    writes without an SLO flag, its tputs then the highest throughput whatever the latency (QA s22:
+    it was described as 'made for mean')."""
+    return slos.get("percentile") in (None, 0) and set(slos) <= {"percentile"}
+
+
 def slo_text(slos: dict) -> str:
-    """``{"percentile": 99, "e2e": 5.0}`` -> 'p99 e2e <= 5 s' (percentile 0 or none: the mean)."""
+    """``{"percentile": 99, "e2e": 5.0}`` -> 'p99 e2e <= 5 s' (percentile 0 or none: the mean);
+    no target -> 'no latency target: throughput unconstrained'."""
+    if unconstrained(slos):
+        return "no latency target: throughput unconstrained"
     pct = slos.get("percentile")
     head = "mean" if pct in (None, 0) else f"p{pct:g}" if _plain_number(pct) else f"percentile {json.dumps(pct)}"
     parts = []
@@ -176,9 +186,10 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
                     hint='for example "gpu": "A10G" (--map NAME=ID names its catalog accelerator if need be)')
             continue
         acc = map_gpu(gpu, catalog, mapping, col, file, "gpu")
-        if acc is not None and any(p[1] == acc for p in profiles):
-            col.add(f"two profiles map to accelerator {acc!r}", file=file, path="gpu",
-                    hint="map them to distinct ids with --map")
+        earlier = next((p for p in profiles if acc is not None and p[1] == acc), None)
+        if earlier:
+            same_gpu_issue(gpu, file, (earlier[4], earlier[0]), acc, col, "gpu",
+                           same_file=Path(earlier[0]).resolve() == Path(file).resolve())
         profiles.append((file, acc, cost, tputs, gpu, slos or None))
     col.raise_if_any()
     n_out, n_in = len(out_ticks), len(in_ticks)
@@ -209,23 +220,33 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
     warnings = []
     made_for = ""
     if with_slo:
-        slo = slo_text(next(p[5] for p in profiles if p[5]))
-        made_for = f" (profiles were made for {slo})"
+        stated = next(p[5] for p in profiles if p[5])
+        slo, free = slo_text(stated), unconstrained(stated)
+        made = f"made with {slo}" if free else f"made for {slo}"
+        made_for = f" (profiles were {made})"
+        if free:
+            notes.append(f"the profiles hold no latency target (slos {json.dumps(stated)}, what AIBrix writes "
+                         "without an SLO flag): their tputs are the highest throughputs whatever the latency, and "
+                         f"the workloads' SLO ({ttft_ms:g} ms TTFT, {tpot_ms:g} ms TPOT: --ttft-ms, --tpot-ms) is "
+                         "a placeholder those rates were not held to, so the plan bounds no latency")
         if without:
-            made_for = (f" ({', '.join(with_slo)} made for {slo}; {', '.join(without)} "
+            made_for = (f" ({', '.join(with_slo)} {made}; {', '.join(without)} "
                         f"state{'s' if len(without) == 1 else ''} no SLO)")
             one = len(without) == 1
-            warnings.append(f"the SLO {slo} is stated in {', '.join(with_slo)}, none in {', '.join(without)}: the "
-                            f"plan mixes them as one fleet. If {' and '.join(without)} {'was' if one else 'were'} "
-                            f"profiled for that SLO too, add the same slos to {'it' if one else 'them'}; "
-                            "else import each SLO's profiles on their own")
+            that = "without a latency target" if free else "for that SLO"
+            said = (f"{', '.join(with_slo)} state{'s' if len(with_slo) == 1 else ''} no latency target (slos "
+                    f"{json.dumps(stated)}), {', '.join(without)} no slos at all" if free else
+                    f"the SLO {slo} is stated in {', '.join(with_slo)}, none in {', '.join(without)}")
+            warnings.append(f"{said}: the plan mixes them as one fleet. If "
+                            f"{' and '.join(without)} {'was' if one else 'were'} profiled {that} too, add the same "
+                            f"slos to {'it' if one else 'them'}; else import each SLO's profiles on their own")
     doc = problem_skeleton(
         name="aibrix-import",
         description=(f"Imported from {len(profiles)} AIBrix profile(s) ({', '.join(p[4] for p in profiles)}); "
                      f"{n_out} output x {n_in} input length cells, {total_rate} req/s. Capacities are the "
                      f"profiled rates (measurements); SLO values are placeholders{made_for}."),
         model=model, region=region, accelerators=sorted(p[1] for p in profiles),
-        ttft_ms=ttft_ms, tpot_ms=tpot_ms)
+        ttft_ms=ttft_ms, tpot_ms=tpot_ms, catalog=catalog)
     cells = {}
     for o in range(n_out):
         for i in range(n_in):

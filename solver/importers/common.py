@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -14,6 +15,7 @@ import yaml
 
 from solver.catalog import Catalog
 from solver.catalog.gpu_names import accelerator_for_name
+from solver.coefficients import quant_for_model, quant_runs_on
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
 from solver.problem.schema import MIN_RPS, Demand
 from solver.yamlio import note_input
@@ -123,6 +125,15 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
                                          path="--map", hint=f"{hint} (Or add it with --catalog FILE.)")])
             return None
         return cand
+    count = device_count(key, catalog)
+    if count is not None:
+        word, acc = count
+        collector.add(f"GPU {name!r} may name a unit of several devices ({word!r}), but a unit is read as one "
+                      "device here", file=file, path=path,
+                      hint=f"profile one GPU per unit; or, to read this unit as one {acc} (the unit's cost and "
+                           f"rates, so the plan's cost holds; device count, power and memory are one GPU's), "
+                           f"name it with --map '{name}={acc}'")
+        return None
     cand = accelerator_for_name(key, catalog.accelerators)
     if cand is None or cand not in catalog.accelerators:
         hint = unknown_id_hint(cand or key, catalog.accelerators, "accelerators")
@@ -130,6 +141,56 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
                       hint=f"{hint} Name one with --map '{name}=ID' (or add it with --catalog FILE).")
         return None
     return cand
+
+
+#: a word of a GPU name that counts devices: '4x', 'x4' (the word of its own)
+_COUNT_WORD = re.compile(r"^(\d+x|x\d+)$")
+#: a count glued to the GPU word: '8xa100', 'a100x2' (groups: count and GPU word, or GPU word and count)
+_GLUED_COUNT = re.compile(r"^(\d+x)([a-z].*)$|^(.*\d)(x\d+)$")
+
+
+def device_count(key: str, catalog: Catalog) -> Optional[tuple[str, str]]:
+    """(the count, the accelerator the rest names) where a GPU name states a device count, else None.
+
+    The rule (QA s22: 'A10G-4x' and 'H100-SXM-8' were read as one device while 'A100x2' was refused):
+    a number with an x, as a word or glued to the GPU word ('4x', 'x4', '8xA100', 'A100x2'), or a
+    number alone as the name's last word ('H100-SXM-8', 'MI300X-8'), where the rest of the name names a
+    catalog accelerator.  fleetopt reads a unit as one device, so such a name is refused with --map as
+    the way to read it so; a number before the GPU word ('deepseek-r1-0528-h100') is part of a name."""
+    words = [w for w in re.split(r"[-_ ()]+", key) if w]
+    for i, w in enumerate(words):
+        glued = _GLUED_COUNT.match(w)
+        count = w
+        if _COUNT_WORD.match(w):
+            rest = words[:i] + words[i + 1:]
+        elif glued:
+            count = glued.group(1) or glued.group(4)
+            rest = words[:i] + [glued.group(2) or glued.group(3)] + words[i + 1:]
+        elif w.isdigit() and i == len(words) - 1 and i > 0:
+            rest = words[:i]
+        else:
+            continue
+        acc = accelerator_for_name("-".join(rest), catalog.accelerators) if rest else None
+        if acc is not None and acc in catalog.accelerators:
+            return count, acc
+    return None
+
+
+def same_gpu_issue(name: str, file: str, earlier: tuple[str, str], acc: str, collector: IssueCollector,
+                   path: str, same_file: bool = False) -> None:
+    """An issue for a GPU type whose accelerator an earlier one (its ``(name, where)``) has: --map tells
+    two names apart, not one name given twice (QA s22: it was the fix for the same file given twice)."""
+    name0, where0 = earlier
+    if same_file:
+        collector.add(f"the same file is given twice (also as {where0})", file=file, path=path,
+                      hint="name each profile file once")
+    elif name.strip().lower() == name0.strip().lower():
+        collector.add(f"profiles the same GPU {name!r} as {where0}", file=file, path=path,
+                      hint="keep one of the two (--map cannot tell them apart: it goes by the GPU name)")
+    else:
+        collector.add(f"GPU {name!r} maps to accelerator {acc!r}, as {name0!r} ({where0}) does", file=file,
+                      path=path, hint=f"if they are different GPUs, name this one's accelerator with --map "
+                                      f"'{name}=ID'; if they are the same, keep one of the two")
 
 
 def check_keys(obj: dict, read, col: IssueCollector, file: str, path: str = "", known=()) -> list[str]:
@@ -181,9 +242,67 @@ def unmatched_map_warning(mapping: dict[str, str], names: list[str]) -> Optional
 ONE_DEVICE_NOTE = ("each {tool} unit is read as one device of its catalog accelerator (its power, hosting and "
                    "device counts are one GPU's): a unit that is a multi-GPU instance is not modelled as such "
                    "(profile one GPU per unit)")
-BF16_NOTE = ("every workload and measurement is written for quantization bf16 (the peer files do not say "
-             "which format was profiled): if the profiles ran another one, change quantizations: in the "
-             "workloads and quantization: in the measurements to its id (`fleetopt catalog list quantization`)")
+#: how the 16-bit format note ends: the files do not say which format was profiled
+UNSAID_FORMAT = ("the peer files do not say which format was profiled: if the profiles ran another one, change "
+                 "quantizations: in the workloads and quantization: in the measurements to its id "
+                 "(`fleetopt catalog list quantization`)")
+
+
+@dataclass
+class Precision:
+    """The 16-bit formats the measurements are written for: ``schemes`` (the workloads allow them),
+    ``of`` per accelerator (every one of ``schemes`` its family runs), and what to say about them."""
+
+    schemes: list[str]
+    of: dict[str, list[str]]
+    note: str
+    warning: Optional[str] = None
+
+
+def sixteen_bit(catalog: Catalog, model: str, accelerators: Sequence[str]) -> Precision:
+    """The 16-bit formats (``weight_format`` bf16 or fp16) to write the profiles in, looked up in the
+    catalog with the solver's own rule (family and model), bf16 first.
+
+    QA s22: a T4 profile written as bf16, which the catalog's bf16 does not list for family turing, was
+    pruned before its measured rates were looked at.  One format for every GPU type where one runs on all
+    (a T4 with an A100: fp16); else each GPU type gets each chosen format its family runs, measured with
+    the same figures, since a format the workloads allow but no measurement names would be planned
+    with the performance model's figures instead of the profile's."""
+    cands = sorted((q.id for q in catalog.quantization.values()
+                    if q.weight_format in ("bf16", "fp16") and q.weight_format == q.compute_format),
+                   key=lambda q: (q != "bf16", q))
+    runs = {a: [q for q in cands if quant_runs_on(catalog.quantization[q], catalog.accelerators[a])
+                and quant_for_model(catalog.quantization[q], model)] for a in accelerators}
+    common = next((q for q in cands if all(q in runs[a] for a in accelerators)), None)
+    schemes = [common] if common else []
+    for a in accelerators:
+        if runs[a] and not set(runs[a]) & set(schemes):
+            schemes.append(runs[a][0])
+    schemes = schemes or cands[:1] or ["bf16"]
+    of = {a: [q for q in schemes if q in runs[a]] or schemes[:1] for a in accelerators}
+    lost = [a for a in accelerators if not runs[a]]
+    warning = None
+    if lost:
+        fams = ", ".join(f"{a} (family {catalog.accelerators[a].family})" for a in lost)
+        warning = (f"{fams}: no 16-bit quantization scheme of the catalog ({', '.join(cands) or 'none'}) runs "
+                   f"{'it' if len(lost) == 1 else 'them'} for {model}, so the plan cannot use "
+                   f"{'its' if len(lost) == 1 else 'their'} measured rates (written for {schemes[0]}, which the "
+                   f"solver leaves out there): if the serving software runs 16-bit weights on that family, add "
+                   f"it to the supported_families of {' or '.join(cands) or 'a 16-bit scheme'} in a catalog "
+                   f"overlay (--catalog FILE); else drop the GPU type")
+    if len(schemes) == 1:
+        why = ""
+        if schemes[0] != "bf16" and "bf16" in cands:
+            shut = sorted({catalog.accelerators[a].family for a in accelerators if "bf16" not in runs[a]})
+            why = (f", a 16-bit format every GPU type here runs (the catalog's bf16 does not list family "
+                   f"{', '.join(shut)})")
+        note = f"every workload and measurement is written for quantization {schemes[0]}{why}; {UNSAID_FORMAT}"
+    else:
+        each = "; ".join(f"{a}: {' and '.join(of[a])}" for a in accelerators)
+        note = (f"measurements are written in the 16-bit formats each GPU type's family runs ({each}; one "
+                f"profile, the same figures in each) and the workloads allow {', '.join(schemes)}: no one "
+                f"16-bit format of the catalog runs on every GPU type here; {UNSAID_FORMAT}")
+    return Precision(schemes=schemes, of=of, note=note, warning=warning)
 
 
 def spelled_number(v: Any) -> Optional[str]:
@@ -338,7 +457,7 @@ def check_matrix(m: Any, rows: int | None, cols: int | None, what: str, file: st
 
 
 def problem_skeleton(name: str, description: str, model: str, region: str, accelerators: list[str],
-                     ttft_ms: float, tpot_ms: float) -> dict:
+                     ttft_ms: float, tpot_ms: float, catalog: Catalog) -> dict:
     return {
         "schema_version": 1,
         "name": name,
@@ -357,7 +476,7 @@ def problem_skeleton(name: str, description: str, model: str, region: str, accel
         "objective": {"horizon_hours": 1, "include_energy": False, "carbon_usd_per_tonne": 0},
         "solver": {"backend": "pulp", "mip_gap": 0.0, "time_limit_s": 60},
         "measurements": [],
-        "_model": model, "_slo": (ttft_ms, tpot_ms),
+        "_model": model, "_slo": (ttft_ms, tpot_ms), "_precision": sixteen_bit(catalog, model, accelerators),
     }
 
 
@@ -370,7 +489,7 @@ def add_bucket_workload(doc: dict, wid: str, rate: float, input_tokens: float, o
         "output_tokens": {"mean": float(output_tokens), "distribution": "fixed", "cv": 0.0},
         "slo": {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "percentile": 99},
         "models": [doc["_model"]],
-        "quantizations": ["bf16"],
+        "quantizations": list(doc["_precision"].schemes),
     })
 
 
@@ -385,11 +504,12 @@ def add_gpu_profile(doc: dict, *, accelerator: str, region: str, usd_per_hour: f
         "accelerator": accelerator, "region": region, "acquisition": "on_demand",
         "usd_per_device_hour": float(usd_per_hour), "devices_per_instance": 1, "provider": provider,
         "source": cost_source})
-    for (r, c), wid in sorted(cells.items()):
-        doc["measurements"].append({
-            "accelerator": accelerator, "model": doc["_model"], "quantization": "bf16",
-            "tensor_parallel": 1, "workload": wid, "max_requests_per_s": float(tputs[r][c]),
-            "source": cell_source.format(r=r, c=c)})
+    for quant in doc["_precision"].of[accelerator]:
+        for (r, c), wid in sorted(cells.items()):
+            doc["measurements"].append({
+                "accelerator": accelerator, "model": doc["_model"], "quantization": quant,
+                "tensor_parallel": 1, "workload": wid, "max_requests_per_s": float(tputs[r][c]),
+                "source": cell_source.format(r=r, c=c)})
 
 
 def unservable_warning(doc: dict) -> Optional[str]:
@@ -447,10 +567,11 @@ def finish(doc: dict, notes: list[str], traffic: Traffic, warnings: Sequence[Opt
     """The import's result; ``warnings`` (None: nothing to say) precede what the problem itself warns of."""
     doc.pop("_slo")
     doc.pop("_model")
+    precision = doc.pop("_precision")
     tiny = _tiny_buckets(doc, traffic)
     if tiny:
         raise InputError(tiny)
     if not doc["fleet"]["availability"]:
         del doc["fleet"]["availability"]
-    said = [w for w in (*warnings, unservable_warning(doc)) if w]
-    return ImportResult(problem=doc, notes=[*notes, BF16_NOTE], warnings=said)
+    said = [w for w in (*warnings, precision.warning, unservable_warning(doc)) if w]
+    return ImportResult(problem=doc, notes=[*notes, precision.note], warnings=said)

@@ -33,13 +33,18 @@ from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
 from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Traffic, add_bucket_workload,
                                      add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
-                                     finish, map_gpu, problem_skeleton, read_json, shown, unmatched_map_warning,
-                                     unread_warning)
+                                     finish, map_gpu, problem_skeleton, read_json, same_gpu_issue, shown,
+                                     unmatched_map_warning, unread_warning)
 from solver.coefficients import MIN_CAPACITY_RPS
 from solver.problem.schema import MAX_TOKENS, MAX_USD
 
 #: Bucket edges from Mélange's README example (tokens).
 README_EDGES = [1, 25, 100, 250]
+#: Mélange's example config (its README's answer: $6.70/h), as name -> (cost, tputs), distribution, rate:
+#: the note comparing with that answer is for this file only (QA s22: it was printed for every file)
+README_GPUS = {"A10G": (1.01, [[2, 1], [5, 2]]), "A100-80GB": (3.67, [[20, 20], [40, 20]])}
+README_DIST = [[0.2, 0.1], [0.5, 0.2]]
+README_RATE = 30
 #: what a row and a column of Mélange's matrices stand for
 ROWS_ARE, COLS_ARE = "input-length bucket", "output-length bucket"
 #: the total rate's key: the name of example.json and Mélange's README, then of its Python API
@@ -152,9 +157,15 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
     col.raise_if_any()
     assert dist is not None
     total = sum(map(sum, dist))
-    if abs(total - 1.0) > 1e-6:
+    if abs(total - 100) <= 1e-6 * 100:
+        # QA s22: percentages; the per-bucket-rate reading (30 -> 3000 req/s) came first
+        keep = (f": these look like percentages, so divide each by 100 and keep {rate_key} {rate:g}; or, "
+                f"to keep the per-bucket rates Mélange computes from them ({rate_key} x entry), divide each by "
+                f"100 and set {rate_key} to {rate * total:.6g}")
+    elif abs(total - 1.0) > 1e-6:
         keep = (f": to keep its per-bucket rates (Mélange uses the fractions as given), divide each by "
                 f"{total:.6g} and set {rate_key} to {rate * total:.6g}") if total > 0 else ""
+    if abs(total - 1.0) > 1e-6:
         col.add(f"workload_distribution sums to {total:.6g}, not 1", path="workload_distribution",
                 hint=f"fractions of the requests per bucket must add up to 1{keep}")
     rows, cols = len(dist), len(dist[0])
@@ -184,9 +195,9 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         elif max_count is not None and max_count > MAX_COUNT:
             col.add(f"max_count is above {MAX_COUNT:,}, more units than any fleet has (got {shown(max_count)})",
                     path=p + ".max_count", hint=fix_count)
-        if acc is not None and acc in [v[0] for v in profiles.values()]:
-            col.add(f"two GPU types map to accelerator {acc!r}", path=p,
-                    hint="map them to distinct ids with --map")
+        earlier = next(((n, v[4]) for n, v in profiles.items() if acc is not None and v[0] == acc), None)
+        if earlier:
+            same_gpu_issue(name, file, earlier, acc, col, p)
         profiles[name] = (acc, cost, tputs, max_count, p)
     in_mid = _midpoints(input_edges, rows, "input", file, col)
     out_mid = _midpoints(output_edges, cols, "output", file, col)
@@ -201,13 +212,15 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
                      f"device here. The SLO values below are placeholders: the profiles already "
                      f"embody Mélange's SLO."),
         model=model, region=region, accelerators=sorted(v[0] for v in profiles.values()),
-        ttft_ms=ttft_ms, tpot_ms=tpot_ms)
+        ttft_ms=ttft_ms, tpot_ms=tpot_ms, catalog=catalog)
     notes = ["bucket token lengths are midpoints of "
              + ("the given edges" if input_edges or output_edges else "Mélange's README example bounds"),
              ONE_DEVICE_NOTE.format(tool="Mélange"),
              "a bucket's traffic may split across GPU types here (Mélange assigns it in slices of "
-             "slice_factor), so the plan can cost less than Mélange's answer for the same file "
-             "(Mélange's example config: $6.70/h in its README, $4.68/h here)"]
+             "slice_factor), so the plan can cost less than Mélange's answer for the same file"]
+    if ({name: (v[1], v[2]) for name, v in profiles.items()} == README_GPUS and dist == README_DIST
+            and rate == README_RATE):
+        notes[-1] += " (this is Mélange's example config: $6.70/h in its README, $4.68/h here)"
     guessed = [f"{name} -> {acc}" for name, (acc, *_rest) in sorted(profiles.items())
                if name.strip().lower() not in mapping and name.strip().lower() != acc]
     if guessed:
