@@ -835,7 +835,9 @@ def test_a_gpu_no_16_bit_scheme_runs_is_warned_of(tmp_path, capsys):
     out = tmp_path / "x.yaml"
     code, err = _import(["melange", str(f), "--catalog", str(overlay), "-o", str(out)], capsys)
     assert code == 0
-    [warning] = [line for line in err.splitlines() if line.startswith("warning:")]
+    # the importer's own warning, then validate's (one line for the T4's measurements)
+    warning, measured = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert "does not run on the turing family" in measured and "measurements[" in measured
     assert "t4 (family turing): no 16-bit quantization scheme of the catalog (bf16, fp16) runs it" in warning
     assert "add it to the supported_families" in warning and "a100" not in warning
     assert "# warning: t4 (family turing)" in out.read_text()
@@ -916,3 +918,21 @@ def test_the_readme_comparison_is_noted_for_melanges_example_only(tmp_path):
         notes = import_melange(_melange_variant(tmp_path, **change), catalog=default_catalog()).notes
         assert not any(said in n for n in notes)
         assert any("the plan can cost less than Mélange's answer" in n for n in notes)
+
+
+def test_import_prints_what_validate_would_warn_of(tmp_path, capsys):
+    """QA s22: `import melange --model llama-2-70b` measured a 70B model on one 24 GB A10G and exited 0
+    with no word; `validate` warned of it.  The import now prints validate's findings: by hand, 68.98e9
+    parameters x 2 bytes (bf16) = 138 GB on one device, above the A10G's 24 GB."""
+    out = tmp_path / "x70.yaml"
+    assert main(["import", "melange", str(MELANGE), "--model", "llama-2-70b", "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "weights alone take 138.0 GB a device, more than the 24 GB" in err
+    # one line per GPU type (its four buckets' measurements together): 138 GB is above the A100-80GB's
+    # 85.9 GB (80 GiB) too
+    assert f"warning: {out}: measurements[4], measurements[5], measurements[6], measurements[7]: " in err
+    assert err.count("weights alone take") == 2
+    # a clean import prints none of them
+    out2 = tmp_path / "ok.yaml"
+    assert main(["import", "melange", str(MELANGE), "--output", str(out2)]) == 0
+    assert "weights alone take" not in capsys.readouterr().err

@@ -93,6 +93,7 @@ def run(args) -> int:
     from solver.cli import check_outputs
     from solver.importers import import_aibrix, import_melange
     from solver.importers.common import parse_mapping, read_json
+    from solver.cli.validate import presolve_findings
     from solver.problem.load import validate_document
     from solver.yamlio import atomic_write_text, load_yaml_text
 
@@ -130,9 +131,12 @@ def run(args) -> int:
     # The generated file must itself validate before it is written.
     raw, smap = load_yaml_text(text, file=str(out))
     try:
-        validate_document(raw, smap, str(out), base_dir=out.parent)
+        loaded = validate_document(raw, smap, str(out), base_dir=out.parent)
     except InputError as exc:
         raise InputError([_unwritten(issue, str(out)) for issue in exc.issues]) from None
+    # what `validate` would say of it (QA s22: a 70B model measured on one 24 GB GPU, or a T4-only
+    # problem no plan can serve, imported with exit 0 and no word)
+    found = presolve_findings(loaded)
     atomic_write_text(out, text)
     print(f"wrote {out}: {len(res.problem['workloads'])} workload(s), "
           f"{len(res.problem['fleet']['offers'])} GPU type(s), "
@@ -141,4 +145,15 @@ def run(args) -> int:
         print(f"note: {n}", file=sys.stderr)
     for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    # one line per finding, its places together (the same message for each bucket's measurement)
+    grouped: dict = {}
+    for i in found.errors + found.warnings:
+        grouped.setdefault((i.message, i.hint), []).append(i.path)
+    for (message, hint), paths in grouped.items():
+        where = ", ".join(p for p in paths if p)
+        print(f"warning: {out}: {where + ': ' if where else ''}{message}" + (f"\n    fix: {hint}" if hint else ""),
+              file=sys.stderr)
+    if found.errors:
+        print(f"warning: `fleetopt validate {out}` will refuse it as written ({len(found.errors)} error(s) above)",
+              file=sys.stderr)
     return 0
