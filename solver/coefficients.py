@@ -613,13 +613,16 @@ def build_coefficients(problem: Problem, catalog: Catalog, *, perf=None,
         idx = [i for i, o in enumerate(offers) if o.accelerator == av.accelerator and not o.existing
                and (av.region is None or o.region == av.region)
                and (modes is None or o.acquisition in modes)]
+        # a limit given per period: its largest figure here (what holds in every period); the
+        # multi-period model reads each period's own (solver.periods.PeriodSpec)
         avail.append((f"{av.accelerator}@{av.region or 'any'}#{j}", np.array(idx, np.int64),
-                      float(av.max_devices)))
+                      float(max(av.max_devices_by_period or [av.max_devices or 0]))))
     caps = []
     for j, pcap_ in enumerate(f.power_caps):
         idx = [i for i, o in enumerate(offers) if o.region == pcap_.region
                and o.acquisition in set(pcap_.applies_to)]
-        caps.append((f"{pcap_.region}#{j}", np.array(idx, np.int64), float(pcap_.max_kw)))
+        caps.append((f"{pcap_.region}#{j}", np.array(idx, np.int64),
+                     float(max(pcap_.max_kw_by_period or [pcap_.max_kw or 0.0]))))
 
     def load_factor(w) -> float:
         prof = w.demand.profile

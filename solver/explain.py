@@ -25,7 +25,9 @@ Two kinds of cause, diagnosed separately:
   budgets, spot share or a routed-mean quality target conflict with the
   demand.  An elastic solve (:mod:`solver.mip.elastic`) per constraint family
   finds the smallest relaxation of that family alone ("needs 340 kW more in
-  ireland"), and the demand family gives the alternative "serve N req/s less
+  ireland"; a limit given per period is relaxed period by period, each change naming
+  its period and the list entry to edit, e.g. ``fleet.power_caps[0].max_kw_by_period[5]``),
+  and the demand family gives the alternative "serve N req/s less
   of W" (multi-period: each period's peak, and the growth list that gives it);
   a cut of every workload's whole demand is said to be no way out, naming the
   limit that is.  Each alternative is a sufficient change on its own.  An elastic solve
@@ -69,7 +71,7 @@ from solver.report import number_text
 log = logging.getLogger(__name__)
 
 #: relaxations of these families are offered as alternatives, in this order
-FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex",
+FLEET_FAMILIES = ("caps.power", "caps.availability", "caps.budget", "caps.capex", "caps.capex_period",
                   "caps.spot_share", "quality.mean")
 
 QUALITY_BELOW = "quality below the target"
@@ -696,14 +698,24 @@ def _describe(s, k: Coefficients, problem) -> str:
     amt = s.amount
     if s.family == "caps.power":
         region, _, j = lab.rpartition("#")
+        # 'virginia#0@5': the cap given per period, its figure of period 5 (solver.mip.periods)
+        j, _, t = j.partition("@")
         more, new = _raised(s.rhs, amt)
+        if t:
+            return (f"fleet.power_caps[{j}].max_kw_by_period[{t}]: needs {more} kW more in {region} in period {t}"
+                    f" (from {_plain(s.rhs)} to {new})")
         return (f"needs {more} kW more in {region}{_binds(s)}: fleet.power_caps[{j}].max_kw from "
                 f"{_plain(s.rhs)} to {new}")
     if s.family == "caps.availability":
         acc_reg, _, j = lab.rpartition("#")
+        j, _, t = j.partition("@")
         acc, _, reg = acc_reg.partition("@")
         where = "any region" if reg == "any" else reg
         n_more = math.ceil(amt - 1e-6)
+        if t:
+            return (f"fleet.availability[{j}].max_devices_by_period[{t}]: needs {n_more} more {acc} "
+                    f"device{'' if n_more == 1 else 's'} in {where} in period {t} (from {s.rhs:g} to "
+                    f"{s.rhs + n_more:g})")
         return (f"needs {n_more} more {acc} device{'' if n_more == 1 else 's'} in {where}: "
                 f"fleet.availability[{j}].max_devices from {s.rhs:g} to {s.rhs + math.ceil(amt - 1e-6):g}")
     if s.family == "caps.budget":
@@ -713,6 +725,11 @@ def _describe(s, k: Coefficients, problem) -> str:
     if s.family == "caps.capex":
         more, new = _raised(s.rhs, amt)
         return f"needs {more} USD more capex: fleet.budget.max_capex_usd from {_plain(s.rhs)} to {new}"
+    if s.family == "caps.capex_period":
+        # label: the period (caps.capex_period[5])
+        more, new = _raised(s.rhs, amt)
+        return (f"fleet.budget.max_capex_usd_by_period[{lab}]: needs {more} USD more capex in period {lab} "
+                f"(from {_plain(s.rhs)} to {new})")
     if s.family == "caps.spot_share":
         # one fleet-wide share, relaxed as one figure (elastic.DEMAND_SCALED); at most 1
         new = min(1.0, k.max_spot_share + _round_up(amt))
@@ -909,7 +926,8 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
                 continue
             texts = [] if fam == "demand.served" else [_describe(s, k, problem) for s in res.slacks]
             fr.amounts = [{"family": s.family, "label": s.label, "amount": s.amount, "unit": s.unit,
-                           "limit": s.rhs, "period": s.period_slice[0] if s.period_slice else None,
+                           "limit": s.rhs, "period": s.period_slice[0] if s.period_slice else
+                           int(s.label) if s.family == "caps.capex_period" else None,
                            "slice": s.period_slice[1] if s.period_slice else None,
                            "periods": list(s.periods)} for s in res.slacks]
             if fam == "demand.served":

@@ -77,6 +77,13 @@ class PeriodSpec:
     #: (O, J) hours a reservation pays in the j-th period from its start (zeros for other offers);
     #: None: a whole period for each period it serves
     term_pay_hours: Optional[np.ndarray] = None
+    #: fleet.power_caps index -> (T,) kW limit of each period, for the caps given per period
+    #: (``max_kw_by_period``); the others hold their single figure (``Coefficients.power_caps``)
+    power_kw_by_period: dict = field(default_factory=dict)
+    #: fleet.availability index -> (T,) device limit of each period (``max_devices_by_period``)
+    availability_by_period: dict = field(default_factory=dict)
+    #: (T,) most USD of purchases ordered in each period (``fleet.budget.max_capex_usd_by_period``); None: no such cap
+    capex_usd_by_period: Optional[np.ndarray] = None
 
     def pay_hours(self, o: int) -> np.ndarray:
         """Hours reservation offer o pays in each period from its start (module docstring)."""
@@ -166,11 +173,22 @@ def pooled_owned_text(pooled: dict) -> str:
 
 
 def stated_caps(fleet) -> dict:
-    """The capex and power caps a multi-period plan states beside its per-period capex and kW (the
-    reports print the figures against them; the verifier checks them against the problem)."""
-    return {"max_capex_usd": fleet.budget.max_capex_usd if fleet.budget else None,
-            "power_caps": [{"region": pc.region, "max_kw": pc.max_kw, "applies_to": list(pc.applies_to)}
-                           for pc in fleet.power_caps]}
+    """The capex, power and availability caps a multi-period plan states beside its per-period capex
+    and kW (the reports print the figures against them; the verifier checks them against the problem).
+    A limit given per period is stated as its list (``..._by_period``), only where the problem gives one:
+    plans of problems without such limits stay as they were."""
+    out: dict = {"max_capex_usd": fleet.budget.max_capex_usd if fleet.budget else None}
+    if fleet.budget is not None and fleet.budget.max_capex_usd_by_period is not None:
+        out["max_capex_usd_by_period"] = list(fleet.budget.max_capex_usd_by_period)
+    out["power_caps"] = [{"region": pc.region, "max_kw": pc.max_kw, "applies_to": list(pc.applies_to)}
+                         | ({"max_kw_by_period": list(pc.max_kw_by_period)} if pc.max_kw_by_period is not None
+                            else {}) for pc in fleet.power_caps]
+    if any(av.max_devices_by_period is not None for av in fleet.availability):
+        out["availability"] = [{"accelerator": av.accelerator, "region": av.region,
+                                "acquisition": list(av.acquisition) if av.acquisition else None,
+                                "max_devices": av.max_devices, "max_devices_by_period": av.max_devices_by_period}
+                               for av in fleet.availability]
+    return out
 
 
 def merge_slices(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
@@ -229,6 +247,15 @@ def check_periods(problem, file: Optional[str] = None) -> None:
             issues.append(InputIssue(
                 f"start_period {d.start_period} is not within the {T} periods", file=file,
                 path=f"workloads[{i}].demand.start_period", hint=f"use 0..{T - 1}"))
+    f = problem.fleet
+    listed = [(f"fleet.power_caps[{j}].max_kw_by_period", c.max_kw_by_period) for j, c in enumerate(f.power_caps)]
+    listed += [(f"fleet.availability[{j}].max_devices_by_period", a.max_devices_by_period)
+               for j, a in enumerate(f.availability)]
+    listed.append(("fleet.budget.max_capex_usd_by_period", f.budget.max_capex_usd_by_period if f.budget else None))
+    for path, values in listed:
+        if values is not None and len(values) != T:
+            issues.append(InputIssue(f"{len(values)} values for {T} periods", file=file, path=path,
+                                     hint=f"give exactly {T} values (one per period)"))
     if len(lengths) > 1:
         issues.append(InputIssue(
             f"daily profiles have different numbers of slices ({sorted(lengths)})", file=file,
@@ -332,6 +359,9 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
         pay_hours[oi, :len(hours)] = hours
     longest = T + width
     disc = (1.0 + per.discount_rate_per_period) ** -np.arange(longest + 1, dtype=float)
+    f = problem.fleet
+    capex_by_period = (np.array(f.budget.max_capex_usd_by_period, float)
+                       if f.budget is not None and f.budget.max_capex_usd_by_period is not None else None)
     return PeriodSpec(n_periods=T, period_hours=period_h, slice_weight=weight, slice_members=members,
                       demand_rps=demand, discount=disc, lead_periods=lead, term_periods=term,
                       term_pay_hours=pay_hours,
@@ -340,4 +370,10 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
                       change_penalty_usd_per_device=per.change_penalty_usd_per_device,
                       months=per.months, discount_rate=per.discount_rate_per_period,
                       moves=moves, move_usd_per_device=per.move_usd_per_device or 0.0,
-                      energy_load_factor=load_factor)
+                      energy_load_factor=load_factor,
+                      power_kw_by_period={j: np.array(pc.max_kw_by_period, float) for j, pc in enumerate(f.power_caps)
+                                          if pc.max_kw_by_period is not None},
+                      availability_by_period={j: np.array(av.max_devices_by_period, float)
+                                              for j, av in enumerate(f.availability)
+                                              if av.max_devices_by_period is not None},
+                      capex_usd_by_period=capex_by_period)

@@ -11,7 +11,8 @@ unit row carries what its decision commits in the objective, e.g. ``retire_usd``
 and ``reserve_usd`` include the upkeep and idle power of the periods the units serve), the capex of
 the servers ordered in the period (``capex_usd``, catalog price: what ``fleet.budget.max_capex_usd``
 caps) and the nameplate facility kW per ``fleet.power_caps`` cap and slice (``nameplate_kw``), with
-the caps themselves (``max_capex_usd``, ``power_caps``) beside the timeline.  The plan's
+the caps themselves (``max_capex_usd``, ``power_caps``; limits given per period as their lists:
+``max_capex_usd_by_period``, ``power_caps[].max_kw_by_period``, ``availability``) beside the timeline.  The plan's
 ``objective`` is the optimised total (discounted; reservations over their whole
 term; purchases depreciated while in service within the horizon).
 

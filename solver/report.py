@@ -273,7 +273,40 @@ def capex_cap_text(pp: dict) -> str:
     if "max_capex_usd" not in pp:
         return ""
     cap = pp["max_capex_usd"]
-    return ("no capex cap" if cap is None else f"capex cap {usd_text(cap)}") + " (fleet.budget.max_capex_usd)"
+    by = pp.get("max_capex_usd_by_period")
+    per = (f"; per period {' / '.join(usd_text(x) for x in by)} (fleet.budget.max_capex_usd_by_period)"
+           if isinstance(by, list) else "")
+    if cap is None and per:
+        return per[2:]
+    return ("no capex cap" if cap is None else f"capex cap {usd_text(cap)}") + " (fleet.budget.max_capex_usd)" + per
+
+
+def _period_figure(cap: dict, key: str, period) -> Optional[float]:
+    """A cap's limit in ``period``: its ``<key>_by_period`` entry where the plan states one, else its
+    single figure (None where neither is a number)."""
+    by = cap.get(f"{key}_by_period")
+    x = by[period] if isinstance(by, list) and isinstance(period, int) and 0 <= period < len(by) else cap.get(key)
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _availability_rows(caps: list, r: dict, n_sl: int) -> list[list[str]]:
+    """Devices procured per availability cap and slice in timeline row ``r`` (owned devices left out,
+    as the limit leaves them out), against the period's limit."""
+    rows = []
+    for cap in caps:
+        dev = []
+        for s in range(n_sl):
+            dev.append(sum((_unit_count(u, "by_slice", s) if u.get("kind") == "elastic"
+                            else _unit_count(u, "in_service")) * _unit_count(u, "devices_per_unit") for u in r["units"]
+                           if u.get("kind") != "existing" and u.get("accelerator") == cap.get("accelerator")
+                           and cap.get("region") in (None, u.get("region"))
+                           and (not cap.get("acquisition") or u.get("acquisition") in cap["acquisition"])))
+        lim = _period_figure(cap, "max_devices", r.get("period"))
+        rows.append([str(r["period"]), f"{cap.get('accelerator')} in {cap.get('region') or 'any region'}"
+                     + (f" ({', '.join(cap['acquisition'])})" if cap.get("acquisition") else ""),
+                     "/".join(number_text(x) for x in dev), number_text(lim, "g"),
+                     f"{max(dev) / lim:.0%}" if dev and lim else "-"])
+    return rows
 
 
 def _unit_count(u: dict, field: str, s: Optional[int] = None) -> float:
@@ -291,7 +324,7 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
     the same rows)."""
     pp = plan["periods"]
     caps = pp.get("power_caps") or []
-    per_period, units, power, deps = [], [], [], []
+    per_period, units, power, avail, deps = [], [], [], [], []
     # demand: one row per workload, one column per period (a column of "w 12.3; ..." text grew to
     # ~700 characters at 48 workloads, QA), the per-period table shows the sum of the peaks
     workloads = list(dict.fromkeys(w for r in pp["timeline"] for w in r["demand_rps"]))
@@ -321,9 +354,11 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
         units += [[str(r["period"]), f"{m['from']} -> {m['to']}", "move", "", "", "", str(m["devices"]), "", "", ""]
                   for m in r.get("moves", [])]
         for cap, kw in zip(caps, r.get("nameplate_kw", [])):
+            lim = _period_figure(cap, "max_kw", r.get("period"))
             power.append([str(r["period"]), f"{cap['region']} ({', '.join(cap['applies_to'])})",
-                          "/".join(number_text(x) for x in kw), number_text(cap["max_kw"], "g"),
-                          f"{max(kw) / cap['max_kw']:.0%}" if kw and cap["max_kw"] > 0 else "-"])
+                          "/".join(number_text(x) for x in kw), number_text(lim, "g"),
+                          f"{max(kw) / lim:.0%}" if kw and lim else "-"])
+        avail += _availability_rows(pp.get("availability") or [], r, n_sl)
         for sl in r["slices"]:
             for d in sl["deployments"]:
                 rps = sum(x["requests_per_s"] for x in sl["routing"] if x["deployment"] == d["id"])
@@ -346,7 +381,15 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
                        ["period", "cap (region, applies to)", "kW per slice", "max kW", "peak share"], power,
                        "kW: units x devices per unit x TDP x PUE / 1000 over the cap's region's units whose "
                        "acquisition it applies to, those in service in every slice, rentals per slice; peak "
-                       "share: the largest slice's kW over the cap"))
+                       "share: the largest slice's kW over the cap; max kW: the period's own figure where the "
+                       "cap is given per period (max_kw_by_period)"))
+    if avail:
+        tables.append(("Devices procured against fleet.availability (limits per period)",
+                       ["period", "limit (accelerator, region, modes)", "devices per slice", "max devices",
+                        "peak share"], avail,
+                       "devices: units x devices per unit of the accelerator obtained (rented, reserved or bought; "
+                       "owned devices are not counted), in service in every slice, rentals per slice; max devices: "
+                       "the period's own figure where the limit is given per period (max_devices_by_period)"))
     return tables + [("Deployments per period and slice", ["period", "slice", "deployment", "replicas", "spare",
                                                            "req/s"], deps, "")]
 

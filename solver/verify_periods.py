@@ -6,9 +6,11 @@ gives a positive capacity), quality targets (per request: every route; ``mean``:
 routed mix), replica load within ``max_utilization`` of the
 non-spare replicas, N+1 spares, units cover replicas, spot share, availability caps
 (devices procured, owned ones excluded), power caps
-(nameplate, against the plan's ``nameplate_kw``).  For every period: stock balance of
+(nameplate, against the plan's ``nameplate_kw``), each at the period's own figure where the
+problem gives one per period.  For every period: stock balance of
 purchases (lead time), reservations (term) and owned devices (retirements, moves; against the plan's
-``owned`` and ``idle_owned_devices``), budget, capex (against the plan's ``capex_usd``), and what the
+``owned`` and ``idle_owned_devices``), budget, capex (against the plan's ``capex_usd``; and
+``fleet.budget.max_capex_usd_by_period``), and what the
 period pays, part by part (``cost_usd``) and in total.  Over the
 horizon: capex, and the objective recomputed by plain loops, part by part (``objective.breakdown``,
 discounted) and in total, against the plan's figures; the caps the plan states, against the problem's;
@@ -340,15 +342,20 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                         avail[j] += n * g
             for j, av in enumerate(f.availability):
                 rep.checks += 1
-                if _over(avail[j], av.max_devices):
-                    rep.add("availability", f"fleet.availability[{j}] {av.accelerator}@{av.region or 'any'} "
-                            f"period {t} slice {s}", f"{avail[j]:g} devices procured, at most {av.max_devices}",
-                            avail[j] - av.max_devices)
+                lim = av.devices_in(t)
+                if _over(avail[j], lim):
+                    field_ = "" if av.max_devices_by_period is None else f".max_devices_by_period[{t}]"
+                    rep.add("availability", f"fleet.availability[{j}]{field_} {av.accelerator}@{av.region or 'any'} "
+                            f"period {t} slice {s}", f"{avail[j]:g} devices procured, at most {lim}"
+                            + (f" in period {t}" if field_ else ""), avail[j] - lim)
             for j, pc in enumerate(f.power_caps):
                 rep.checks += 1
-                if _over(kw.get(j, 0.0), pc.max_kw):
-                    rep.add("power", f"{pc.region} period {t} slice {s}", f"nameplate {kw[j]:.6g} kW > "
-                            f"{pc.max_kw} kW", kw[j] - pc.max_kw)
+                lim = pc.kw_in(t)
+                if _over(kw.get(j, 0.0), lim):
+                    where = (f"{pc.region} period {t} slice {s}" if pc.max_kw_by_period is None else
+                             f"fleet.power_caps[{j}].max_kw_by_period[{t}] {pc.region} period {t} slice {s}")
+                    rep.add("power", where, f"nameplate {kw[j]:.6g} kW > {lim} kW"
+                            + ("" if pc.max_kw_by_period is None else f" in period {t}"), kw[j] - lim)
                 if "nameplate_kw" in row:       # plans of an earlier version lack it
                     told = row["nameplate_kw"]
                     _same(rep, f"periods.timeline[{t}].nameplate_kw[{j}][{s}]",
@@ -378,6 +385,12 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         idle_periods += idle_t
         if f.budget and f.budget.max_usd_per_month is not None and _over(acc_t / months, f.budget.max_usd_per_month):
             rep.add("budget", f"period {t}", f"{acc_t / months:.2f} USD/month > {f.budget.max_usd_per_month}")
+        if f.budget and f.budget.max_capex_usd_by_period is not None:
+            rep.checks += 1
+            lim = f.budget.max_capex_usd_by_period[t]
+            if _over(capex_t, lim):
+                rep.add("capex", f"fleet.budget.max_capex_usd_by_period[{t}] period {t}", f"servers ordered in "
+                        f"period {t} cost {capex_t:.2f} USD at catalog price > {lim:g}", capex_t - lim)
     if f.budget and f.budget.max_capex_usd is not None and _over(capex, f.budget.max_capex_usd):
         rep.add("capex", "horizon", f"{capex:.2f} USD > {f.budget.max_capex_usd}")
     totals = plan.get("totals") or {}

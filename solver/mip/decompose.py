@@ -15,15 +15,17 @@ purchased hardware outlives the horizon):
           demand D[., t], horizon h (one period), every hardware cost paid per unit
           *in service in t* (reserved units at alpha_o times their hourly rate;
           purchased units at amortisation + upkeep), purchases unavailable before
-          their lead time, all costs x disc_t, and the horizon-wide capex cap dropped.
+          their lead time, all costs x disc_t, the power and availability limits at
+          period t's figure where they are given per period, and the capex caps (the
+          horizon's, and the per-period ones) dropped.
 
     alpha_o = min over starts tau < T of  cost of one reservation started in tau
               / (rate g h sum of disc_t over the periods t it serves within the horizon)
 
 Any multi-period plan, restricted to period t, is feasible for P_t: the
 per-(period, slice) rows of the two models are the same functions of the same
-coefficients, the per-period budget row is the same accrual (at the hourly
-rate), and units in service are units in service.  Its cost splits into
+coefficients (period t's limits included), the per-period budget row is the same
+accrual (at the hourly rate), and units in service are units in service.  Its cost splits into
 per-period shares that are at least P_t's objective: a reservation started in
 tau costs its whole term, at least alpha_o disc_t rate g h for each period t it
 serves within the horizon (a 3-year term in an 8-quarter horizon: alpha 1.5, as
@@ -177,8 +179,9 @@ def same_offers(spec: PeriodSpec, u: int, t: int) -> bool:
 def monotone_bounds(spec: PeriodSpec, models: list, bounds: list) -> list:
     """Period bounds raised by monotonicity in demand.
 
-    Where period u has the same offers as t and no more demand of any workload, and every cost
-    coefficient is non-negative, OPT(P_t) / disc_t >= OPT(P_u) / disc_u: a plan of P_t with each
+    Where period u has the same offers as t, no more demand of any workload and no tighter power or
+    availability limit (limits given per period), and every cost coefficient is non-negative,
+    OPT(P_t) / disc_t >= OPT(P_u) / disc_u: a plan of P_t with each
     workload's routes scaled down to u's demand, and replicas and units cut to what that needs
     (never more than before, so within P_u's bounds), is a plan of P_u that costs no more
     undiscounted (the rows are the same functions of demand; caps only see fewer units).
@@ -191,9 +194,16 @@ def monotone_bounds(spec: PeriodSpec, models: list, bounds: list) -> list:
         if np.any(models[t].obj < 0) or models[t].obj_const < 0:
             continue
         for u in range(len(models)):
-            if u != t and same_offers(spec, u, t) and np.all(D[:, u] <= D[:, t]):
+            if u != t and same_offers(spec, u, t) and np.all(D[:, u] <= D[:, t]) and looser_limits(spec, u, t):
                 out[t] = max(out[t], bounds[u] * float(spec.discount[t] / spec.discount[u]))
     return out
+
+
+def looser_limits(spec: PeriodSpec, u: int, t: int) -> bool:
+    """Whether every power and availability limit given per period is at least as large in u as in t
+    (a plan of t cut down to u's demand then keeps u's limits)."""
+    return all(lim[u] >= lim[t] for lim in (*spec.power_kw_by_period.values(),
+                                             *spec.availability_by_period.values()))
 
 
 def fitted(to: LinearModel, frm: LinearModel, values: np.ndarray) -> Optional[np.ndarray]:
@@ -735,7 +745,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
         obj = model.objective_value(cand)
         if model.violations(cand, tol=1e-6):
             note = (f"{label} breaks a multi-period row (e.g. a power cap with purchases kept for a later "
-                    "period, or the capex cap)")
+                    "period, or a capex cap: the horizon's or a period's)")
             if note not in st.notes:
                 st.notes.append(note)
         elif obj < best_obj:

@@ -33,6 +33,7 @@ RELAXABLE: dict[str, tuple[str, str]] = {
     "caps.availability": ("devices", "hardware availability"),
     "caps.budget": ("USD/month", "monthly budget"),
     "caps.capex": ("USD", "capex budget"),
+    "caps.capex_period": ("USD", "capex budget of a period"),
     "caps.spot_share": ("share", "spot share"),
     "quality.mean": ("req/s x points", "mean quality target"),
     "demand.served": ("req/s", "demand"),

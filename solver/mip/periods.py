@@ -44,10 +44,16 @@ Constraints (family = function name with '.' for '_')
   that slice's rentals), caps.spot_share (a cap per slice: spot may vanish at any
   hour), redundancy.spare, redundancy.spare_within_replicas, cuts.replicas,
   cuts.units (see :mod:`solver.mip.formulation`).
+  A limit given per period has period t's figure in the rows of t:
+  caps.availability[k@t]:  sum_{o in k} g_o n[o,t(,s)] <= max_devices_by_period_k[t]
+  caps.power[k@t]:         sum_{o in k} PUE g_o tdp n[o,t(,s)] / 1000 <= max_kw_by_period_k[t]
+  (a label of its own per period: each period's figure is a field of its own to relax).
 * caps.budget[t]:  accrual cost of period t / months <= max_usd_per_month, where
   accrual = rentals of t + what reservations pay in t + owned units
   in t x (amortisation + maintenance + hosting) x h + energy and carbon of t.
 * caps.capex:  sum_{o in P, t} price_o g_o b[o,t] <= max_capex_usd.
+* caps.capex_period[t]:  sum_{o in P} price_o g_o b[o,t] <= max_capex_usd_by_period[t]
+  (what is ordered in t, at its price, whenever it arrives).
 * change.buy / change.reserve / change.retire[o,t] / change.move[o->o',t]:
   v[o,t] - dp[o,t] + dm[o,t] = previous[o,t]  (re-optimisation, periods the previous plan
   covers); the decisions of the executed periods (period 0, or 0..K with
@@ -107,10 +113,16 @@ class PeriodVars:
 
 def slice_coefficients(k: Coefficients, spec: PeriodSpec, t: int, s: int) -> Coefficients:
     """``k`` with the demand of (t, s); N+1 only where the workload has demand; actual load
-    (the profile's mean/peak when periods are sized for the peak)."""
+    (the profile's mean/peak when periods are sized for the peak); the power and availability
+    limits given per period at period t's figure, labelled ``...@t`` (one limit per period)."""
     d = spec.demand_rps[:, t, s]
     lf = spec.energy_load_factor if spec.energy_load_factor is not None else np.ones(k.n_w)
-    return replace(k, demand_rps=d, n_plus_1=k.n_plus_1 & (d > 0), energy_load_factor=lf)
+    power = [(f"{lab}@{t}", idx, float(spec.power_kw_by_period[j][t])) if j in spec.power_kw_by_period
+             else (lab, idx, kw) for j, (lab, idx, kw) in enumerate(k.power_caps)]
+    avail = [(f"{lab}@{t}", idx, float(spec.availability_by_period[j][t])) if j in spec.availability_by_period
+             else (lab, idx, n) for j, (lab, idx, n) in enumerate(k.availability)]
+    return replace(k, demand_rps=d, n_plus_1=k.n_plus_1 & (d > 0), energy_load_factor=lf,
+                   power_caps=power, availability=avail)
 
 
 def _cols(n: int) -> np.ndarray:
@@ -403,6 +415,18 @@ def caps_capex(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars
         b.add_rows("caps.capex", np.zeros(len(cols)), cols, vals, "<", [k.max_capex_usd], ["usd"])
 
 
+def caps_capex_period(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
+    """sum_o price g b[o,t] <= max_capex_usd_by_period[t], one row per period (label: the period)."""
+    if spec.capex_usd_by_period is None:
+        return
+    for t in range(spec.n_periods):
+        buy = [o for o in range(k.n_o) if v.B[t, o] >= 0 and spec.capex_usd_per_device[o] > 0]
+        if buy:
+            b.add_rows("caps.capex_period", np.zeros(len(buy)), v.B[t, buy],
+                       [spec.capex_usd_per_device[o] * k.offers[o].devices_per_unit for o in buy], "<",
+                       [float(spec.capex_usd_by_period[t])], [str(t)])
+
+
 @dataclass(frozen=True)
 class Previous:
     """What re-optimisation keeps from an earlier plan of the same horizon (same period 0).
@@ -478,6 +502,7 @@ def build_period_model(k: Coefficients, spec: PeriodSpec, previous: Optional[Pre
     objective(b, k, spec, v)
     caps_budget(b, k, spec, v)
     caps_capex(b, k, spec, v)
+    caps_capex_period(b, k, spec, v)
     model = b.build()
     if previous is not None:
         lost = []

@@ -32,7 +32,8 @@ UNITS = {
     "mip_gap": "fraction", "min_score": "score (0-100)", "cv": "ratio", "mean": "tokens", "p90": "tokens",
     "max": "tokens", "devices": "devices", "max_devices": "devices", "devices_per_instance": "devices",
     "tensor_parallel": "devices", "count": "periods", "months": "months", "start_period": "period index",
-    "threads": "threads",
+    "threads": "threads", "max_kw_by_period": "kW per period", "max_devices_by_period": "devices per period",
+    "max_capex_usd_by_period": "USD per period",
 }
 #: unit suffixes of field names, longest first
 SUFFIXES = (("_usd_per_device_hour", "USD per device-hour"), ("_usd_per_device", "USD per device"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -205,27 +206,65 @@ class Workload(Strict):
     _nonempty = field_validator("models", "quantizations", "regions")(nonempty_filter)
 
 
+def _each_within(values: Optional[list], top: float = math.inf) -> Optional[list]:
+    """A limit per period: every figure from 0 to ``top`` (a list, unlike a single figure, has no
+    bounds of its own in the schema's field types)."""
+    bad = [f"{x:g} for period {t}" for t, x in enumerate(values or []) if not 0 <= x <= top]
+    if bad:
+        raise ValueError(f"every period's limit must be at least 0{'' if top == math.inf else f' and at most {top:g}'} "
+                         f"(got {', '.join(bad)})" + FIX + "give one figure per period, 0 for none")
+    return values
+
+
 class Availability(Strict):
-    """At most this many devices of one accelerator in one region."""
+    """At most this many devices of one accelerator in one region (one figure, or one per period)."""
 
     accelerator: str = Field(description="Accelerator id it limits.")
     region: Optional[str] = Field(None, description="Region id it limits (default: all regions together).")
-    max_devices: int = Field(ge=0, le=MAX_DEVICES, description="Most devices the plan may obtain (rent or buy; owned devices "
-                                               "in fleet.existing are not counted).")
+    max_devices: Optional[int] = Field(None, ge=0, le=MAX_DEVICES, description="Most devices the plan may obtain "
+                                       "(rent or buy; owned devices in fleet.existing are not counted), in every "
+                                       "period.  Give this or max_devices_by_period, not both.")
+    max_devices_by_period: Optional[list[int]] = Field(
+        None, description="Multi-period plans: most devices the plan may obtain in each period, one whole number "
+                          "(0 .. 1e9) per period of objective.periods (supply that ramps up: [0, 0, 8, 16, ...]); "
+                          "in place of max_devices.")
     acquisition: Optional[list[Acquisition]] = Field(None, description="Modes it limits (default: all).")
+
+    @field_validator("max_devices_by_period")
+    @classmethod
+    def _devices_each(cls, v):
+        return _each_within(v, MAX_DEVICES)
+
+    def devices_in(self, t: int) -> int:
+        """The limit in period ``t`` (the single figure, or the period's)."""
+        return self.max_devices if self.max_devices_by_period is None else self.max_devices_by_period[t]
 
 
 class PowerCap(Strict):
     """Facility power limit of a region (IT power x PUE), kilowatts."""
 
     region: str = Field(description="Region id it limits.")
-    max_kw: float = Field(ge=0, description="Facility power limit, kW: the nameplate (TDP) power of every device "
-                                               "procured in the region x its PUE (what a facility provisions for; "
-                                               "the reports' IT power at mean load is lower).")
+    max_kw: Optional[float] = Field(None, ge=0, description="Facility power limit, kW: the nameplate (TDP) power of "
+                                    "every device procured in the region x its PUE (what a facility provisions "
+                                    "for; the reports' IT power at mean load is lower), in every period.  Give "
+                                    "this or max_kw_by_period, not both.")
+    max_kw_by_period: Optional[list[float]] = Field(
+        None, description="Multi-period plans: the facility power limit in each period, kW (>= 0), one figure per "
+                          "period of objective.periods (a hall that comes online later: [200, 200, 800, ...]); in "
+                          "place of max_kw.")
     applies_to: list[Acquisition] = Field(
         default_factory=lambda: list(ACQUISITIONS),
         description="Acquisition modes whose hardware draws on this site's power; owned devices (fleet.existing) "
                     "count as purchase, and owned devices left idle draw none.")
+
+    @field_validator("max_kw_by_period")
+    @classmethod
+    def _kw_each(cls, v):
+        return _each_within(v)
+
+    def kw_in(self, t: int) -> float:
+        """The limit in period ``t`` (the single figure, or the period's)."""
+        return self.max_kw if self.max_kw_by_period is None else self.max_kw_by_period[t]
 
 
 class Budget(Strict):
@@ -237,6 +276,15 @@ class Budget(Strict):
                                 "horizon is in the total, not in this figure); multi-period plans: each "
                                 "period's accrued cost per month.")
     max_capex_usd: Optional[float] = Field(None, ge=0, description="Purchases over the horizon.")
+    max_capex_usd_by_period: Optional[list[float]] = Field(
+        None, description="Multi-period plans: purchases ordered in each period, at their catalog price, at most "
+                          "this much (>= 0); one figure per period of objective.periods (a capex budget per quarter "
+                          "or year).  max_capex_usd, if also given, still caps the horizon's total.")
+
+    @field_validator("max_capex_usd_by_period")
+    @classmethod
+    def _capex_each(cls, v):
+        return _each_within(v)
 
 
 class ExistingDevices(Strict):
@@ -584,6 +632,41 @@ class Problem(Strict):
             if len(lengths) > 1:
                 bad.append(f"workloads[].demand.profile: profiles have different numbers of slices "
                            f"({sorted(lengths)}): give every profile the same slices (e.g. 24 hourly values)")
+        bad += self._limits_by_period()
         if bad:
             raise ValueError("; ".join(bad))
         return self
+
+    def _limits_by_period(self) -> list[str]:
+        """The per-period limits (power caps, availability, capex) against objective.periods: one
+        figure or one list per limit, and a list only with one value per period (the issues are
+        reported with the other cross-field ones, all at once)."""
+        per = self.objective.periods
+        f = self.fleet
+        limits = [(f"fleet.power_caps[{j}]", "max_kw", c.max_kw, c.max_kw_by_period, True)
+                  for j, c in enumerate(f.power_caps)]
+        limits += [(f"fleet.availability[{j}]", "max_devices", a.max_devices, a.max_devices_by_period, True)
+                   for j, a in enumerate(f.availability)]
+        if f.budget is not None:
+            limits.append(("fleet.budget", "max_capex_usd", f.budget.max_capex_usd,
+                           f.budget.max_capex_usd_by_period, False))
+        bad = []
+        for where, name, one, listed, exactly_one in limits:
+            field = f"{where}.{name}_by_period"
+            if exactly_one and one is None and listed is None:
+                bad.append(f"{where}: no limit given: give {name} (one figure for the horizon)"
+                           + (f" or {name}_by_period (one per period)" if per is not None else ""))
+            elif exactly_one and one is not None and listed is not None:
+                bad.append(f"{where}: both {name} and {name}_by_period are given: keep one ({name} for one "
+                           f"figure in every period, {name}_by_period for one per period; a scenario that "
+                           f"switches to the list sets {where.replace('[', '.').replace(']', '')}.{name}: null)")
+            if listed is None:
+                continue
+            if per is None:
+                bad.append(f"{field}: a figure per period needs a multi-period plan (objective.periods, e.g. "
+                           f"periods: {{count: {max(len(listed), 1)}, months: 3}}); for a single period give "
+                           f"{name} instead")
+            elif len(listed) != per.count:
+                bad.append(f"{field}: {len(listed)} value{'' if len(listed) == 1 else 's'} for {per.count} periods "
+                           f"(objective.periods.count): give exactly {per.count}, one per period")
+        return bad

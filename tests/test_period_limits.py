@@ -1,0 +1,332 @@
+"""Limits that change over a multi-period plan: power caps, availability and capex per period.
+
+One workload (chat, 20 req/s flat, no profile) on A100s that serve 10 req/s a replica (a
+measurement; max_utilization 1, so 2 devices every period), three periods of one month (730 h),
+energy not charged.  Offers: on-demand A100s in Virginia at $1/device-h (730 USD a device a period)
+and in Texas at $1.5/device-h (1,095); a purchased A100 (catalog overlay below: 8,760 USD, 5-year
+life, no upkeep, $0.3/h hosting, no lead time) costs 8,760 / 43,800 h = $0.2/h depreciation + $0.3/h
+hosting = $0.5/h in service: 365 USD a period.  A100 nameplate 400 W x Virginia's PUE 1.5 = 0.6 kW a
+device.  Every expected optimum below is derived by hand in its test from these figures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from solver.errors import InputError
+from solver.mip.decompose import DecompositionStats, not_decomposable, solve_decomposed
+from solver.mip.periods import build_period_model
+from solver.mip.pipeline import solve_problem
+from solver.periods import build_period_spec
+from solver.periods_plan import period_coefficients
+from solver.problem.load import load_problem
+from solver.verify import verify_plan
+
+OVERLAY = """schema_version: 1
+accelerators:
+- id: a100-80gb
+  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 1,
+             useful_life_years: {value: 5, source: test}, maintenance_fraction_per_year: {value: 0.0, source: test},
+             hosting_usd_per_device_hour: {value: 0.3, source: test}, lead_time_quarters: 0}
+regions:
+- id: virginia
+  electricity_usd_per_kwh: {value: 0.1, source: test}
+  pue: {value: 1.5, source: test}
+- id: texas
+  electricity_usd_per_kwh: {value: 0.08, source: test}
+  pue: {value: 1.25, source: test}
+sources: {test: {title: test figures}}
+"""
+
+BASE = {
+    "schema_version": 1, "name": "limits", "catalog": ["cat.yaml"],
+    "workloads": [{
+        "id": "chat", "demand": {"requests_per_s": 20},
+        "input_tokens": {"mean": 500, "p90": 500, "max": 500, "distribution": "fixed"},
+        "output_tokens": {"mean": 100, "p90": 100, "max": 100, "distribution": "fixed"},
+        "slo": {"ttft_ms": 5000, "tpot_ms": 200, "percentile": 99},
+        "models": ["llama-3.1-8b"], "quantizations": ["bf16"]}],
+    "measurements": [{"accelerator": "a100-80gb", "model": "llama-3.1-8b", "quantization": "bf16",
+                      "tensor_parallel": 1, "workload": "chat", "max_requests_per_s": 10, "power_w": 300}],
+    "fleet": {"accelerators": ["a100-80gb"], "regions": ["virginia", "texas"], "acquisition": ["on_demand"],
+              "tensor_parallel": [1], "max_utilization": 1.0, "catalog_offers": False,
+              "offers": [{"accelerator": "a100-80gb", "region": "virginia", "usd_per_device_hour": 1.0},
+                         {"accelerator": "a100-80gb", "region": "texas", "usd_per_device_hour": 1.5}]},
+    "objective": {"include_energy": False, "periods": {"count": 3, "months": 1}},
+}
+
+#: (backend, solver, within_period): the whole MIP on two stacks, and the decomposition by period
+STACKS = [("pulp", "cbc", "slices"), ("highspy", "highs", "slices"), ("highspy", "reduced", "peak")]
+
+
+def _doc(**fleet) -> dict:
+    doc = copy.deepcopy(BASE)
+    doc["fleet"].update(fleet)
+    return doc
+
+
+def _load(tmp_path, doc: dict, name: str = "p"):
+    (tmp_path / "cat.yaml").write_text(OVERLAY)
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_problem(tmp_path / f"{name}.yaml")
+
+
+def _solve_everywhere(tmp_path, doc: dict, expect: float) -> dict:
+    """Solve ``doc`` on every stack of STACKS: each the optimum ``expect``, each plan verified.
+    Returns the pulp/cbc plan (a dict, as `solve --json` writes it)."""
+    plans = {}
+    for backend, name, within in STACKS:
+        d = copy.deepcopy(doc)
+        d["objective"]["periods"]["within_period"] = within
+        lp = _load(tmp_path, d, f"{backend}-{name}")
+        res = solve_problem(lp, backend=backend, solver=name, mip_gap=1e-9, time_limit_s=60)
+        plan = json.loads(res.plan.to_json())
+        assert plan["status"] == "optimal", (backend, name, plan.get("message"))
+        assert plan["objective"]["total"] == pytest.approx(expect, rel=1e-9), (backend, name)
+        rep = verify_plan(lp.problem, lp.catalog, plan)
+        assert rep.ok, (backend, name, [(v.kind, v.where, v.message) for v in rep.violations])
+        plans[name] = plan
+    return plans["cbc"]
+
+
+def _decomposed(tmp_path, doc: dict) -> DecompositionStats:
+    """The decomposition by period (within_period: peak) run on ``doc``, for its per-period figures."""
+    d = copy.deepcopy(doc)
+    d["objective"]["periods"]["within_period"] = "peak"
+    lp = _load(tmp_path, d, "decomposed")
+    k = period_coefficients(lp)
+    spec = build_period_spec(lp.problem, lp.catalog, k)
+    assert not_decomposable(k, spec) is None
+    model, v = build_period_model(k, spec)
+    st = DecompositionStats()
+    res = solve_decomposed(k, spec, model, v, time_limit_s=30, mip_gap=1e-9, threads=1, stats=st)
+    assert res.status == "optimal", res.message
+    return st
+
+
+def _units(plan: dict, t: int) -> dict:
+    """Period t's rented devices per region (the rows of the offers rented in its one slice)."""
+    return {u["region"]: u["by_slice"][0] for u in plan["periods"]["timeline"][t]["units"] if u["kind"] == "elastic"}
+
+
+# ---------------------------------------------------------------------------- power caps by period
+
+def test_a_power_cap_per_period_binds_in_its_own_period(tmp_path):
+    # Virginia's cap per period: 1.3, 0.7, 1.3 kW -> at most 2, 1, 2 devices (0.6 kW each).
+    # Periods 0 and 2: both devices in Virginia, 2 x 730 = 1,460; period 1: one in Virginia and one in
+    # Texas, 730 + 1,095 = 1,825.  Total 1,460 + 1,825 + 1,460 = 4,745 (one figure of 1.3 for the whole
+    # horizon: 3 x 1,460 = 4,380; of 0.7: 3 x 1,825 = 5,475).
+    doc = _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [1.3, 0.7, 1.3]}])
+    plan = _solve_everywhere(tmp_path, doc, 4745.0)
+    assert [_units(plan, t) for t in range(3)] == [{"virginia": 2}, {"virginia": 1, "texas": 1}, {"virginia": 2}]
+    assert [r["total_usd"] for r in plan["periods"]["timeline"]] == pytest.approx([1460.0, 1825.0, 1460.0])
+    # the plan states the cap as the problem gives it, and the report prints each period's figure
+    assert plan["periods"]["power_caps"] == [{"region": "virginia", "max_kw": None, "max_kw_by_period": [1.3, 0.7, 1.3],
+                                             "applies_to": ["on_demand", "spot", "reserved_1y", "reserved_3y",
+                                                            "purchase"]}]
+    from solver.report import period_tables
+    (power,) = [rows for title, _, rows, _ in period_tables(plan) if title.startswith("Nameplate")]
+    assert [(r[0], r[2], r[3]) for r in power] == [("0", "1.2", "1.3"), ("1", "0.6", "0.7"), ("2", "1.2", "1.3")]
+    for one, total in ((1.3, 4380.0), (0.7, 5475.0)):
+        lp = _load(tmp_path, _doc(power_caps=[{"region": "virginia", "max_kw": one}]), "one")
+        assert solve_problem(lp, backend="pulp", solver="cbc").plan.objective.total == pytest.approx(total)
+
+
+def test_the_decomposition_sizes_each_period_with_its_own_power_cap(tmp_path):
+    # Each period's relaxation is its own optimum when it sees its own cap: 1,460, 1,825, 1,460; the
+    # stitched plan (period plans put together) is then feasible and optimal, 4,745.  With the largest
+    # figure in every period the middle period's relaxation would be 1,460 and its plan break the cap.
+    st = _decomposed(tmp_path, _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [1.3, 0.7, 1.3]}]))
+    assert st.period_objectives == pytest.approx([1460.0, 1825.0, 1460.0])
+    assert st.period_bounds == pytest.approx([1460.0, 1825.0, 1460.0])
+    assert st.stitched == pytest.approx(4745.0)
+
+
+def test_a_period_under_a_tighter_cap_does_not_lend_its_bound_to_another(tmp_path):
+    # Two periods of the same demand, Virginia's cap 0 kW then 1.3 kW: period 0 rents both devices
+    # in Texas, 2 x 1,095 = 2,190; period 1 both in Virginia, 1,460.  Total 3,650.  A period with no
+    # more demand is not dearer only under limits at least as loose (decompose.monotone_bounds):
+    # period 1's bound stays 1,460, not period 0's 2,190 (which would put the bound above the plan).
+    doc = _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [0.0, 1.3]}])
+    doc["objective"]["periods"]["count"] = 2
+    st = _decomposed(tmp_path, doc)
+    assert st.period_bounds == pytest.approx([2190.0, 1460.0])
+    _solve_everywhere(tmp_path, doc, 3650.0)
+
+
+# ------------------------------------------------------------------------ availability by period
+
+def test_availability_per_period_binds_in_its_own_period(tmp_path):
+    # At most 1, 2, 0 Virginia A100s in periods 0, 1, 2: period 0 one in Virginia and one in Texas,
+    # 730 + 1,095 = 1,825; period 1 both in Virginia, 1,460; period 2 both in Texas, 2,190.  Total 5,475.
+    doc = _doc(availability=[{"accelerator": "a100-80gb", "region": "virginia", "max_devices_by_period": [1, 2, 0]}])
+    plan = _solve_everywhere(tmp_path, doc, 5475.0)
+    assert [_units(plan, t) for t in range(3)] == [{"virginia": 1, "texas": 1}, {"virginia": 2}, {"texas": 2}]
+    assert plan["periods"]["availability"] == [{"accelerator": "a100-80gb", "region": "virginia", "acquisition": None,
+                                                "max_devices": None, "max_devices_by_period": [1, 2, 0]}]
+    from solver.report import period_tables
+    (rows,) = [rows for title, _, rows, _ in period_tables(plan) if "availability" in title]
+    assert [(r[0], r[2], r[3]) for r in rows] == [("0", "1", "1"), ("1", "2", "2"), ("2", "0", "0")]
+    st = _decomposed(tmp_path, doc)
+    assert st.period_bounds == pytest.approx([1825.0, 1460.0, 2190.0])
+
+
+# ------------------------------------------------------------------------------ capex by period
+
+def _capex_doc(**budget) -> dict:
+    """Virginia only: buy A100s (365 USD a period in service, 8,760 USD each) or rent them (730; the
+    catalog's offers, which bring the purchase, rent A100s there at $2.79/device-h or more)."""
+    doc = _doc(regions=["virginia"], acquisition=["purchase", "on_demand"], budget=budget, catalog_offers=True)
+    doc["fleet"]["offers"] = doc["fleet"]["offers"][:1]
+    return doc
+
+
+def test_capex_per_period_caps_what_is_ordered_in_each_period(tmp_path):
+    # Buying beats renting (365 < 730 a period).  At most 8,760 USD ordered a period = one device a
+    # period: period 0 buys 1 and rents 1, 365 + 730 = 1,095; period 1 buys the second, 2 x 365 = 730;
+    # period 2, 730.  Total 2,555 (no cap: both bought at once, 3 x 730 = 2,190).
+    doc = _capex_doc(max_capex_usd_by_period=[8760, 8760, 8760])
+    plan = _solve_everywhere(tmp_path, doc, 2555.0)
+    assert [u.get("buy", 0) for r in plan["periods"]["timeline"] for u in r["units"] if u["kind"] == "purchase"] \
+        == [1, 1, 0]
+    assert [r["capex_usd"] for r in plan["periods"]["timeline"]] == pytest.approx([8760.0, 8760.0, 0.0])
+    assert plan["periods"]["max_capex_usd_by_period"] == [8760, 8760, 8760]
+    from solver.report import capex_cap_text
+    assert capex_cap_text(plan["periods"]) == ("per period $8,760 / $8,760 / $8,760 "
+                                               "(fleet.budget.max_capex_usd_by_period)")
+    # the horizon's cap still applies beside it: 8,760 in all buys one device, rented beside it
+    # every period: 3 x (365 + 730) = 3,285
+    _solve_everywhere(tmp_path, _capex_doc(max_capex_usd=8760, max_capex_usd_by_period=[8760, 8760, 8760]),
+                      3285.0)
+
+
+def test_the_decomposition_drops_capex_per_period_from_its_bound_and_keeps_it_in_its_plan(tmp_path):
+    # Each period's relaxation buys both devices (2 x 365 = 730 a period, capex dropped: a valid
+    # bound), so the stitched plan (2 bought in period 0) breaks period 0's 8,760 and is refused;
+    # the plan that comes out keeps it: 2,555 as above.
+    st = _decomposed(tmp_path, _capex_doc(max_capex_usd_by_period=[8760, 8760, 8760]))
+    assert st.period_bounds == pytest.approx([730.0, 730.0, 730.0])
+    assert st.stitched == pytest.approx(2190.0)
+    assert any("stitched plan breaks a multi-period row" in n for n in st.notes)
+
+
+# ----------------------------------------------------------------------------------- verify
+
+def _violations(tmp_path, doc: dict, plan: dict) -> list:
+    lp = _load(tmp_path, doc, "verify")
+    return [(v.kind, v.where, v.message, v.amount) for v in verify_plan(lp.problem, lp.catalog, plan).violations]
+
+
+def test_verify_flags_a_plan_over_a_power_cap_of_its_period(tmp_path):
+    doc = _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [1.3, 0.7, 1.3]}])
+    plan = json.loads(solve_problem(_load(tmp_path, doc), backend="pulp", solver="cbc").plan.to_json())
+    bad = copy.deepcopy(plan)
+    (va,) = [u for u in bad["periods"]["timeline"][1]["units"] if u["region"] == "virginia"]
+    va["by_slice"] = [2]          # a second Virginia device in period 1: 2 x 0.6 = 1.2 kW > 0.7
+    bad["periods"]["timeline"][1]["nameplate_kw"] = [[1.2]]       # (as the plan would state it)
+    power = [v for v in _violations(tmp_path, doc, bad) if v[0] == "power"]
+    assert power == [("power", "fleet.power_caps[0].max_kw_by_period[1] virginia period 1 slice 0",
+                      "nameplate 1.2 kW > 0.7 kW in period 1", pytest.approx(0.5))]
+    # the caps the plan states are the problem's
+    bad = copy.deepcopy(plan)
+    bad["periods"]["power_caps"][0]["max_kw_by_period"][1] = 1.3
+    assert [v[1] for v in _violations(tmp_path, doc, bad)] == ["periods.power_caps"]
+
+
+def test_verify_flags_a_plan_over_the_availability_of_its_period(tmp_path):
+    doc = _doc(availability=[{"accelerator": "a100-80gb", "region": "virginia", "max_devices_by_period": [1, 2, 0]}])
+    plan = json.loads(solve_problem(_load(tmp_path, doc), backend="pulp", solver="cbc").plan.to_json())
+    (va,) = [u for u in plan["periods"]["timeline"][0]["units"] if u["region"] == "virginia"]
+    va["by_slice"] = [2]          # 2 Virginia devices in period 0, where 1 may be had
+    avail = [v for v in _violations(tmp_path, doc, plan) if v[0] == "availability"]
+    assert avail == [("availability", "fleet.availability[0].max_devices_by_period[0] a100-80gb@virginia period 0 "
+                      "slice 0", "2 devices procured, at most 1 in period 0", 1.0)]
+
+
+def test_verify_flags_a_plan_over_the_capex_of_its_period(tmp_path):
+    doc = _capex_doc(max_capex_usd_by_period=[8760, 8760, 8760])
+    plan = json.loads(solve_problem(_load(tmp_path, doc), backend="pulp", solver="cbc").plan.to_json())
+    (row,) = [u for u in plan["periods"]["timeline"][1]["units"] if u["kind"] == "purchase"]
+    row["buy"] = 2                # two servers ordered in period 1: 17,520 USD > 8,760
+    capex = [v for v in _violations(tmp_path, doc, plan) if v[1].startswith("fleet.budget")]
+    assert capex == [("capex", "fleet.budget.max_capex_usd_by_period[1] period 1",
+                      "servers ordered in period 1 cost 17520.00 USD at catalog price > 8760", pytest.approx(8760.0))]
+
+
+# ------------------------------------------------------------------------------ input errors
+
+def test_every_per_period_limit_error_comes_in_one_report(tmp_path):
+    doc = _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [1, 2]},          # 2 values, 3 periods
+                           {"region": "texas"}],                                        # no figure at all
+               availability=[{"accelerator": "a100-80gb", "max_devices": 2, "max_devices_by_period": [1, 2, 3]}],
+               budget={"max_capex_usd_by_period": [1, 2, 3, 4]})
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, doc)
+    text = str(e.value)
+    assert "1 input error" in text
+    for part in ("fleet.power_caps[0].max_kw_by_period: 2 values for 3 periods (objective.periods.count): give "
+                 "exactly 3, one per period",
+                 "fleet.power_caps[1]: no limit given: give max_kw (one figure for the horizon) or max_kw_by_period "
+                 "(one per period)",
+                 "fleet.availability[0]: both max_devices and max_devices_by_period are given: keep one",
+                 "fleet.budget.max_capex_usd_by_period: 4 values for 3 periods"):
+        assert part in text, part
+    # a single-period problem: every list is refused, with the figure to give instead
+    single = _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [1.3]}],
+                  availability=[{"accelerator": "a100-80gb", "max_devices_by_period": [1, 2]}])
+    del single["objective"]["periods"]
+    single["objective"]["horizon_months"] = 1
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, single, "single")
+    text = str(e.value)
+    assert "1 input error" in text
+    assert ("fleet.power_caps[0].max_kw_by_period: a figure per period needs a multi-period plan (objective.periods"
+            in text and "for a single period give max_kw instead" in text)
+    assert "fleet.availability[0].max_devices_by_period: a figure per period needs a multi-period plan" in text
+
+
+def test_a_scenario_sets_a_limit_per_period(tmp_path):
+    # the scenario swaps the single figure for a list (the single one set to null): 4,745 as in the
+    # first test; one with a list of the wrong length is an error that names the scenario
+    doc = _doc(power_caps=[{"region": "virginia", "max_kw": 1.3}])
+    doc["scenarios"] = [{"name": "ramp", "set": {"fleet.power_caps.0.max_kw": None,
+                                                 "fleet.power_caps.0.max_kw_by_period": [1.3, 0.7, 1.3]}}]
+    (tmp_path / "cat.yaml").write_text(OVERLAY)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    lp = load_problem(tmp_path / "s.yaml", scenario="ramp")
+    assert solve_problem(lp, backend="pulp", solver="cbc").plan.objective.total == pytest.approx(4745.0)
+    doc["scenarios"][0]["set"]["fleet.power_caps.0.max_kw_by_period"] = [1.3, 0.7]
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(InputError, match=r"max_kw_by_period: 2 values for 3 periods.*\(with scenario 'ramp'\)"):
+        load_problem(tmp_path / "s.yaml")
+
+
+# ----------------------------------------------------------------------------------- explain
+
+@pytest.mark.parametrize("fleet, period, change", [
+    # Virginia only, 2 devices every period: period 1's 0.7 kW holds one (needs 1.2: 0.5 more)
+    ({"power_caps": [{"region": "virginia", "max_kw_by_period": [1.3, 0.7, 1.3]}]}, 1,
+     "fleet.power_caps[0].max_kw_by_period[1]: needs 0.5 kW more in virginia in period 1 (from 0.7 to 1.2)"),
+    # ... period 1 may have 1 of the 2 devices
+    ({"availability": [{"accelerator": "a100-80gb", "region": "virginia", "max_devices_by_period": [2, 1, 2]}]}, 1,
+     "fleet.availability[0].max_devices_by_period[1]: needs 1 more a100-80gb device in virginia in period 1 "
+     "(from 1 to 2)"),
+    # purchases only: period 0 must order both devices (2 x 8,760), its cap is 8,760
+    ({"acquisition": ["purchase"], "catalog_offers": True, "budget": {"max_capex_usd_by_period": [8760, 0, 0]}}, 0,
+     "fleet.budget.max_capex_usd_by_period[0]: needs 8760 USD more capex in period 0 (from 8760 to 17520)"),
+])
+def test_explain_names_the_period_and_the_field_of_a_limit_given_per_period(tmp_path, fleet, period, change):
+    from solver.explain import explain
+    doc = _doc(regions=["virginia"], **fleet)
+    doc["fleet"]["offers"] = doc["fleet"]["offers"][:1]
+    lp = _load(tmp_path, doc)
+    ex = explain(lp, backend="pulp", solver="cbc", time_limit_s=30)
+    assert ex.has_plan is False
+    (fr,) = [f for f in ex.fleet if f.restores and f.family.startswith("caps.")]
+    assert fr.changes == [change]
+    # the amounts for programs carry the period too (the capex row's label is its period)
+    assert [a["period"] for a in fr.amounts] == [period]
