@@ -17,8 +17,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
 from solver.plan import plan_dict
-from solver.report import (CHANGE_TITLE, _gap_text, after_horizon_note, change_tables, money_text, number_text,
-                           owned_text, period_tables, plan_notes, serving_utilization)
+from solver.report import (CHANGE_TITLE, LATENCY_NOTE, _gap_text, after_horizon_note, change_tables, money_text,
+                           number_text, owned_text, period_tables, plan_notes, retirement_note, serving_utilization)
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -158,7 +158,8 @@ def _costs(plan: dict) -> str:
     head = f"Cost over {hours:,.0f} h ({months:.3g} months, {cur})" if hours else f"Cost ({cur})"
     if as_dict(plan.get("periods")).get("timeline"):
         head += ", discounted (reservations over their term)"
-    note = after_horizon_note(after, months) if after and months else ""
+    note = " ".join(n for n in (after_horizon_note(after, months) if after and months else "",
+                                retirement_note(plan)) if n)
     return _section(head, table("costs", ["part", "horizon", "per month", "share"], rows,
                                 [False, True, True, True]), note)
 
@@ -201,7 +202,7 @@ def _deployments(plan: dict, cur: str, max_utilization: Optional[float]) -> str:
         note += f", ceiling {max_utilization:.0%} (fleet.max_utilization)"
     return _section("Deployments", table(
         "deployments", ["model", "quant", "TP", "accelerator", "region", "acquisition", "replicas",
-                        "spare", "devices", "quality", "utilisation", "IT power kW", "energy kWh",
+                        "spare", "devices", "quality", "utilisation", "IT power kW", "facility energy kWh",
                         "cost"], rows, [False] * 6 + [True] * 8), note)
 
 
@@ -216,8 +217,8 @@ def _routing(plan: dict) -> str:
             for r in routes]
     return _section("Routing", table(
         "routing", ["workload", "deployment", "requests/s", "share", "capacity/replica req/s",
-                    "TTFT ms", "TPOT ms"], rows, [False, False] + [True] * 5),
-        "TTFT and TPOT predicted at the replica's planned capacity")
+                    "TTFT ms at capacity", "TPOT ms at capacity"], rows, [False, False] + [True] * 5),
+        LATENCY_NOTE)
 
 
 def _kpis(plan: dict, cur: str) -> str:
@@ -256,8 +257,8 @@ def _kpis(plan: dict, cur: str) -> str:
                  f"all workloads) is paid after the{months} horizon; the cost within the horizon and the cost "
                  "per million output tokens leave that out: the tokens are those served within the horizon")
     return _section("Workload KPIs", table(
-        "kpis", ["workload", "requests/s", *costs, "TTFT ms (target)",
-                 "TPOT ms (target)", "quality (target)", "energy kWh", "CO2 kg"], rows,
+        "kpis", ["workload", "requests/s", *costs, "TTFT ms at capacity (target)",
+                 "TPOT ms at capacity (target)", "quality (target)", "facility energy kWh", "CO2 kg"], rows,
         [False] + [True] * (6 + len(costs))), note)
 
 

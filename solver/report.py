@@ -12,8 +12,9 @@ import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from solver.coefficients import COST_PARTS
+from solver.coefficients import COST_PARTS, RESERVED_TERM_HOURS
 from solver.mip.stop import STOPPED_NOTE
+from solver.periods import reservation_schedule
 from solver.plan import REPORT_KEYS, plan_dict
 from solver.yamlio import atomic_write_text
 
@@ -22,9 +23,16 @@ PART_LABELS = {
     "rental_reserved_1y": "rental, reserved 1y", "rental_reserved_3y": "rental, reserved 3y",
     "purchase_amortisation": "purchase (amortised)", "maintenance": "maintenance",
     "hosting": "hosting", "energy": "energy", "carbon": "carbon price",
-    # multi-period plans (QA s20: 'change_penalty' printed as is)
-    "retirement": "retirement (resale - decommissioning)", "moves": "moves", "change_penalty": "change penalty",
+    # multi-period plans (QA s20: 'change_penalty' printed as is; QA s22: 'resale - decommissioning' was
+    # neither the figure nor its sign)
+    "retirement": "retirement (fees - resale now + horizon-end value given up)", "moves": "moves",
+    "change_penalty": "change penalty",
 }
+
+#: what the latency columns are (QA s22: 'TPOT ms 60' beside a replica at 78% of its capacity)
+LATENCY_NOTE = ("TTFT and TPOT at capacity: predicted (or measured) at each workload's slo.percentile (99 unless "
+                "the problem sets it), with the replica serving its capacity (the req/s per replica column), the "
+                "most load the plan may put on it; at a lighter load they are the same or lower")
 
 
 def usd_text(x: Optional[float]) -> str:
@@ -209,16 +217,18 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
                       f"{d['accelerator']}@{d['region']} ({'existing' if d['existing'] else d['acquisition']}, "
                       f"{d['instance']})" for d in plan["deployments"]}
     secs.append(("Routing", _table(
-        ["workload", "deployment", "req/s", "share", "cap/replica", "TTFT ms", "TPOT ms"],
+        ["workload", "deployment", "req/s", "share", "cap/replica req/s", "TTFT ms at capacity",
+         "TPOT ms at capacity"],
         [[r["workload"], short.get(r["deployment"], r["deployment"]), number_text(r["requests_per_s"], ".4g"),
           f"{r['share']:.0%}", number_text(r["capacity_rps"], ".4g"), number_text(r["ttft_ms"], ".4g"),
-          number_text(r["tpot_ms"], ".4g")] for r in plan["routing"]], markdown)))
+          number_text(r["tpot_ms"], ".4g")] for r in plan["routing"]], markdown)
+        + f"\n\n{LATENCY_NOTE}"))
     # with reservations paid past the horizon, the cost per token counts the horizon's cost only
     # (the HTML report's KPI table says the same; QA s20)
     per_token = "$/M output tok (within horizon)" if obj.get("after_horizon_usd") else "$/M output tok"
     secs.append(("Workload KPIs", _table(
-        ["workload", "req/s", per_token, "TTFT ms (target)", "TPOT ms (target)",
-         "quality (target)", "energy kWh", "CO2 kg"],
+        ["workload", "req/s", per_token, "TTFT ms at capacity (target)", "TPOT ms at capacity (target)",
+         "quality (target)", "facility energy kWh", "CO2 kg"],
         [[k["workload"], number_text(k["requests_per_s"], ".4g"),
           number_text(k["usd_per_million_output_tokens"], ".4g"),
           f"{number_text(k['ttft_ms'], '.4g')} ({number_text(k['ttft_target_ms'], 'g')})",
@@ -230,7 +240,8 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     secs.append(("Totals", (
         f"{t.get('devices')} devices, {t.get('replicas')} replicas, IT power "
         f"{number_text((t.get('it_power_w') or 0) / 1000, '.3g')} kW (mean load), nameplate facility "
-        f"{number_text(t.get('nameplate_kw_facility'), '.3g')} kW, energy {number_text(t.get('energy_kwh'), ',.0f')} kWh, "
+        f"{number_text(t.get('nameplate_kw_facility'), '.3g')} kW, "
+        f"facility energy {number_text(t.get('energy_kwh'), ',.0f')} kWh, "
         f"CO2 {number_text((t.get('co2_kg') or 0) / 1000, '.3g')} t, capex {usd_text(t.get('capex_usd'))}"
         + (f"; {t['idle_owned_devices']} owned device(s) idle (switched off: no upkeep, no energy)"
            if t.get("idle_owned_devices") else ""))))
@@ -258,10 +269,13 @@ def price_source_text(p: dict) -> str:
     return str(src).replace("|", "\\|") + (" (low confidence)" if p.get("price_confidence") == "low" else "")
 
 
-ACCRUED_NOTE = ("accrued: rentals, reserved units at their hourly rate and owned units at depreciation + upkeep "
-                "while in service, energy; one-off decisions (retirements, moves) are not in it: they are in the "
-                "objective, as are reservations' whole terms and the discounting, so the periods do not add "
-                "up to the total")
+# (QA s22: it said 'reserved units at their hourly rate', and a period with no reserved unit accrued the
+# last months of a 1-year term)
+ACCRUED_NOTE = ("accrued: rentals, reservations for the hours they pay in the period (a term that ends within a "
+                "period pays its last hours there, the units no longer serving), owned units at depreciation + "
+                "upkeep while in service, energy; one-off decisions (retirements, moves) are not in it: they are "
+                "in the objective, as are reservations' whole terms and the discounting, so the periods do not "
+                "add up to the total")
 
 
 IDLE_NOTE = (". owned idle: owned devices (after retirements and moves) not in service, switched off: no upkeep, "
@@ -317,6 +331,62 @@ def _unit_count(u: dict, field: str, s: Optional[int] = None) -> float:
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else 0
 
 
+def _rows(x: Any) -> list[dict]:
+    return [r for r in x if isinstance(r, dict)] if isinstance(x, list) else []
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def reservation_tails(pp: dict) -> dict[int, list[str]]:
+    """Per period, the reservations it pays for without their serving: a term that ends within a period
+    is paid for whole, its last hours there (1 year in 5-month periods serves 2 and pays 1,460 h in the
+    third; QA s22: such a period showed 0 reserved and $823 of reservations in its accrued cost)."""
+    timeline = _rows(pp.get("timeline"))
+    period_h = pp.get("period_hours")
+    out: dict[int, list[str]] = {}
+    if not _is_number(period_h) or period_h <= 0:
+        return out
+    for t, row in enumerate(timeline):
+        for u in _rows(row.get("units")):
+            term_h, n = RESERVED_TERM_HOURS.get(str(u.get("acquisition"))), _unit_count(u, "reserve")
+            if term_h is None or not n > 0 or u.get("kind") != "reserved":
+                continue
+            serves, paid_h = reservation_schedule(term_h, period_h)
+            for j in range(serves, min(len(paid_h), len(timeline) - t)):
+                part = f"rental_{u['acquisition']}"
+                cost = timeline[t + j].get("cost_usd")
+                usd = cost.get(part) if isinstance(cost, dict) else None
+                out.setdefault(t + j, []).append(
+                    f"period {t + j} pays {number_text(paid_h[j], ',.0f')} h of {n:g} {u['acquisition']} unit(s) "
+                    f"({u.get('offer')}) reserved in period {t}, whose term ends within the period: they no longer "
+                    "serve" + (f" (the period's {PART_LABELS[part]}: {usd_text(usd)})" if _is_number(usd) else ""))
+    return out
+
+
+def retirement_note(plan: dict) -> str:
+    """What the objective's retirement part is and the retirements that add up to it, '' without one
+    (QA s22: labelled 'resale - decommissioning', its -$10,055 was neither)."""
+    obj = plan.get("objective") if isinstance(plan.get("objective"), dict) else {}
+    total = (obj.get("breakdown") if isinstance(obj.get("breakdown"), dict) else {}).get("retirement")
+    if not _is_number(total) or total == 0:
+        return ""
+    pp = plan.get("periods") if isinstance(plan.get("periods"), dict) else {}
+    parts = []
+    for t, row in enumerate(_rows(pp.get("timeline"))):
+        for u in _rows(row.get("units")):
+            n = _unit_count(u, "retire") * (_unit_count(u, "devices_per_unit") or 1)
+            if n > 0 and _is_number(u.get("retire_usd")):
+                parts.append(f"period {t}, {n:g} device(s) of {u.get('offer')}: {usd_text(u['retire_usd'])}")
+    return ("retirement: what retiring owned devices changes, discounted to period 0: the decommissioning fees "
+            "(objective.periods.retire_usd_per_device) less the resale value now, plus the resale value at the "
+            "horizon's end that a kept device still has and a retired one gives up (objective.periods."
+            "resale_fraction); negative: a gain"
+            + (f". It is the sum of the retirements' figures (the plan's retire_usd): {'; '.join(parts)}"
+               if parts else ""))
+
+
 def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
     """A multi-period plan's timeline as (title, headers, rows of text, note) tables: devices,
     accrued cost and capex per period, the hardware decisions and moves, the nameplate power against
@@ -366,10 +436,11 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
                              number_text(rps, ".4g")])
     cap = capex_cap_text(pp)
     capex = f". capex: the servers ordered in the period, at catalog price (paid when ordered); {cap}" if cap else ""
+    tails = [x for _, xs in sorted(reservation_tails(pp).items()) for x in xs]
     tables = [("Per period (devices; cost accrued in the period, undiscounted)",
                ["period", "peak req/s (sum)", "owned in service", "owned idle", "reserved", "rented per slice",
                 "accrued cost", "capex"],
-               per_period, ACCRUED_NOTE + capex + IDLE_NOTE),
+               per_period, ACCRUED_NOTE + "".join(f". {x}" for x in tails) + capex + IDLE_NOTE),
               ("Peak demand per workload and period (req/s)",
                ["workload"] + [str(r["period"]) for r in pp["timeline"]], demand,
                "peak req/s (sum): the sum of these peaks (each workload at its own busiest slice)"),
@@ -493,9 +564,10 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     if tot.get("idle_owned_device_periods"):
         lines.append(f"owned devices idle: {tot['idle_owned_device_periods']:g} device-periods (switched off: no "
                      "upkeep, no energy)")
+    retired = retirement_note(plan)
     secs.append((f"Objective over {pp['count']} period{'s' if pp['count'] != 1 else ''} of {pp['months']:g} months "
                  f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown)
-                 + "".join(f"\n\n{x}" for x in lines)))
+                 + "".join(f"\n\n{x}" for x in ([retired] if retired else []) + lines)))
     for title, headers, rows, note in period_tables(plan):
         secs.append((title, _table(headers, rows, markdown) + (f"\n\n{note}" if note else "")))
     change = change_tables(plan)

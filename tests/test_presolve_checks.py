@@ -223,6 +223,58 @@ def test_a_tensor_parallel_degree_no_allowed_offer_hosts_is_a_warning(tmp_path, 
     assert not findings(text.replace("[1, 2, 16]", "[1, 2, 8]")).warnings
 
 
+def test_the_default_tensor_parallel_list_draws_no_warning_a_written_one_does():
+    """QA s22: a problem without fleet.tensor_parallel (default [1, 2, 4, 8]) on L4 and L40S, whose
+    on-demand units in virginia hold 4 devices at most, was warned 'degree 8 fits no allowed offer ...
+    fix: drop 8' at the line of `fleet:`, for a list the user never wrote.  Written, the same list warns."""
+    base = (SMALL.replace("regions: [ohio]", "regions: [virginia]")
+            .replace("accelerators: [l4, a10g, l40s]", "accelerators: [l4, l40s]"))
+    default = base.replace("  tensor_parallel: [1, 2]\n", "")
+    assert "tensor_parallel" not in default
+    assert not [w for w in findings(default).warnings if w.path.startswith("fleet.tensor_parallel")]
+    written = [w for w in findings(base.replace("[1, 2]", "[1, 2, 4, 8]")).warnings
+               if w.path.startswith("fleet.tensor_parallel")]
+    assert [w.path for w in written] == ["fleet.tensor_parallel[3]"]
+    assert written[0].message.startswith("tensor-parallel degree 8 fits no allowed offer")
+
+
+def test_requests_longer_than_every_allowed_context_window_are_a_warning():
+    """QA s22: input_tokens.max 200,000 beside llama-3.1-8b's 131,072-token window was accepted in
+    silence.  The p95 request the plan sizes instead, by hand (lognormal, cv 0.5: sigma^2 = ln 1.25 =
+    0.22314, sigma = 0.47238; z95 = 1.64485): 400 x exp(0.47238 x 1.64485 - 0.11157) = 400 x 1.94532 =
+    778 input tokens, 150 x 1.94532 = 292 output tokens."""
+    text = (SMALL.replace("regions: [ohio]", "regions: [virginia]")
+            .replace("input_tokens: {mean: 800}", "input_tokens: {mean: 400, max: 200000}")
+            .replace("output_tokens: {mean: 200}", "output_tokens: {mean: 150}")
+            .replace("tpot_ms: 60}", "tpot_ms: 60, percentile: 95}"))
+    (w,) = [x for x in findings(text).warnings if x.path.startswith("workloads")]
+    assert w.path == "workloads[0].input_tokens.max" and w.line == 6
+    assert ("support's requests reach 200,000 tokens (input_tokens.max), more than the context window of every "
+            "allowed model (llama-3.1-8b 131,072 tokens)") in w.message
+    assert "cannot run" in w.message and "sized for the p95 request (778 input + 292 output tokens)" in w.message
+    assert w.hint.startswith("lower input_tokens.max to the longest request")
+    # both maxima count (100,000 + 40,000 = 140,000 > 131,072); a window that holds them: no warning
+    both = text.replace("max: 200000", "max: 100000").replace("{mean: 150}", "{mean: 150, max: 40000}")
+    (w,) = [x for x in findings(both).warnings if x.path.startswith("workloads")]
+    assert "reach 100,000 + 40,000 tokens (input_tokens.max + output_tokens.max)" in w.message
+    assert not [x for x in findings(text.replace("max: 200000", "max: 131000")).warnings
+                if x.path.startswith("workloads")]
+
+
+def test_a_quality_target_above_every_allowed_model_is_told_what_the_allowed_formats_reach(tmp_path, capsys):
+    """QA s22: min_score 87 with llama-3.1-70b (catalog 86) in fp8 or int4 was told 'lower min_score to
+    at most 86'; at 86 there is still no plan: fp8 keeps 0.995 of a 70B model's score (int4 0.994), so
+    the best reached is 86 x 0.995 = 85.57 (explain's figure, rounded down to hundredths)."""
+    f = tmp_path / "p.yaml"
+    f.write_text(SMALL.replace("regions: [ohio]", "regions: [virginia]")
+                 .replace("models: [llama-3.1-8b]", "models: [llama-3.1-8b, llama-3.1-70b]\n"
+                          "    quantizations: [fp8, int4]\n    quality: {min_score: 87, mode: mean}"))
+    assert main(["validate", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "quality target 87 is above the best allowed model (llama-3.1-70b: 86.0 MMLU)" in err
+    assert "fix: lower min_score to at most 85.57 (what llama-3.1-70b reaches in fp8" in err
+
+
 def test_a_daily_profile_with_rentals_in_a_single_period_plan_is_a_warning_with_the_slices_fix():
     """QA (s20): an architect gave a profile (lowest hour 17% of the peak) and expected on-demand
     rentals to follow the day; the one-period plan rents the peak fleet all year (the slices form of

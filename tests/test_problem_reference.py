@@ -53,3 +53,16 @@ def test_a_stale_page_is_reported(tmp_path):
     stale.write_text("old\n")
     assert main(["--check", "--out", str(stale)]) == 1
     assert main(["--out", str(stale)]) == 0 and stale.read_text() == generate()
+
+
+def test_ids_say_the_characters_they_may_hold():
+    """QA s22: Workload.id was documented as 'text' while 'FAQ Bot' is refused (lowercase letters,
+    digits, '.', '_' or '-', from the first character a letter or digit); Scenario.name has the rule too."""
+    from solver.problem.schema import Scenario, Workload
+    rule = "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+    for model, name in ((Workload, "id"), (Scenario, "name")):
+        assert rule in model.model_fields[name].description
+    text = generate()
+    for section, name in (("Workload", "id"), ("Scenario", "name")):
+        part = text.split(f"## {section}\n")[1].split("\n## ")[0]
+        assert rule in next(line for line in part.splitlines() if line.startswith(f"| `{name}` |"))

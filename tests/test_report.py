@@ -1083,3 +1083,139 @@ def test_notes_of_a_hand_edited_plan_never_crash_the_reports():
         Page(render_html(plan, {}))
         console_text(plan)
         markdown_text(plan)
+
+
+# ---------------------------------------------------------------- QA s22: labels a reader can reconcile
+def _period_row(t: int, units: list, cost: dict) -> dict:
+    return {"period": t, "demand_rps": {"faq": [3.0]}, "units": units, "moves": [],
+            "slices": [{"slice": 0, "deployments": [], "routing": []}], "cost_usd": cost,
+            "total_usd": sum(cost.values()), "capex_usd": 0.0, "nameplate_kw": [], "idle_owned_devices": 0}
+
+
+def hand_periods_plan(period_h: float, timeline: list, breakdown: dict) -> dict:
+    """A multi-period plan of ``timeline`` rows (:func:`_period_row`), periods of ``period_h`` hours."""
+    plan = hand_plan()
+    plan.update(procurement=[], deployments=[], routing=[], kpis=[],
+                totals={"energy_kwh": 0.0, "co2_kg": 0.0, "capex_usd": 0.0})
+    total = sum(breakdown.values())
+    hours = period_h * len(timeline)
+    plan["objective"] = {"total": total, "currency": "USD", "horizon_hours": hours,
+                         "usd_per_month": total / (hours / 730.0), "breakdown": breakdown}
+    plan["periods"] = {"count": len(timeline), "months": period_h / 730.0, "period_hours": period_h,
+                       "discount_rate_per_period": 0.02, "slices": [{"slice": 0, "weight": 1.0, "profile_index": [0]}],
+                       "max_capex_usd": None, "power_caps": [], "timeline": timeline, "change": None}
+    return plan
+
+
+def test_the_retirement_part_says_what_it_is_and_the_retirements_add_up_to_it():
+    """QA s22 (p7: 4 quarters, 2% a quarter, resale_fraction 0.5, $200 a device to retire): the part
+    read 'retirement (resale - decommissioning)' at -$10,055, which is fees - resale now + the value at
+    the horizon's end given up, discounted.  By hand, d_t = 1.02^-t: 8 A100s retired in period 0 at a
+    resale of $3,750 now and $2,500 at the end: 1,600 - 30,000 + 20,000 d_4 = -28,400 + 18,476.9 =
+    -$9,923; 2 L40S in period 3 at $2,843.75 now, $2,625 at the end: (400 - 5,687.5) d_3 + 5,250 d_4 =
+    -4,982.5 + 4,850.2 = -$132; together -$10,055."""
+    from solver.report import markdown_text
+    d = [1.02 ** -t for t in range(5)]
+    r0 = 8 * (200 - 3750) * d[0] + 8 * 2500 * d[4]
+    r3 = 2 * (200 - 2843.75) * d[3] + 2 * 2625 * d[4]
+    unit = {"accelerator": "a100-80gb", "region": "germany", "acquisition": "purchase", "kind": "existing",
+            "devices_per_unit": 1, "in_service": 0, "owned": 0}
+    timeline = [_period_row(0, [dict(unit, offer="a100@germany/existing", retire=8, retire_usd=r0)], {}),
+                _period_row(1, [], {}), _period_row(2, [], {}),
+                _period_row(3, [dict(unit, offer="l40s@virginia/existing", accelerator="l40s", region="virginia",
+                                     retire=2, retire_usd=r3)], {})]
+    plan = hand_periods_plan(2190.0, timeline, {"hosting": 1864.0, "retirement": r0 + r3})
+    md = markdown_text(plan)
+    assert "| retirement (fees - resale now + horizon-end value given up) | -$10,055 |" in md
+    note = ("the decommissioning fees (objective.periods.retire_usd_per_device) less the resale value now, plus "
+            "the resale value at the horizon's end that a kept device still has and a retired one gives up")
+    parts = ("period 0, 8 device(s) of a100@germany/existing: -$9,923; "
+             "period 3, 2 device(s) of l40s@virginia/existing: -$132")
+    assert note in md and parts in md
+    page = render_html(plan, {})
+    assert "retirement (fees - resale now + horizon-end value given up)" in page and parts in page
+    # nothing retired: no note
+    plan["objective"]["breakdown"]["retirement"] = 0.0
+    assert "decommissioning fees" not in markdown_text(plan)
+
+
+def _reserved_plan(period_h: float, n_periods: int, rate_usd_h: float, cost: list) -> dict:
+    """One reserved_1y unit reserved in period 0 and in service in the periods ``in_service`` lists."""
+    offer = {"offer": "l4@virginia/reserved_1y", "accelerator": "l4", "region": "virginia",
+             "acquisition": "reserved_1y", "kind": "reserved", "devices_per_unit": 1}
+    timeline = []
+    for t in range(n_periods):
+        units = [dict(offer, in_service=1, **({"reserve": 1} if t == 0 else {}))] if cost[t][1] else []
+        timeline.append(_period_row(t, units, {"rental_reserved_1y": cost[t][0] * rate_usd_h}))
+    return hand_periods_plan(period_h, timeline, {"rental_reserved_1y": 8760.0 * rate_usd_h})
+
+
+def test_a_reservation_paid_after_it_stops_serving_is_named_in_the_period_table():
+    """QA s22 (p8: 3 periods of 5 months = 3,650 h, one L4 reserved for 1 year = 8,760 h): a 1-year term
+    serves floor(8,760 / 3,650) = 2 periods and pays its last 8,760 - 7,300 = 1,460 h in period 2, where
+    the table showed 0 reserved and $3,760 accrued ($2,938 on-demand + 1,460 h x $0.5634 = $822.56,
+    unexplained), under a note saying reserved units accrue at their hourly rate."""
+    from solver.report import markdown_text
+    plan = _reserved_plan(3650.0, 3, 0.5634, [(3650, True), (3650, True), (1460, False)])
+    plan["periods"]["timeline"][2]["cost_usd"]["rental_on_demand"] = 2937.52
+    md = markdown_text(plan)
+    assert ("period 2 pays 1,460 h of 1 reserved_1y unit(s) (l4@virginia/reserved_1y) reserved in period 0, "
+            "whose term ends within the period: they no longer serve (the period's rental, reserved 1y: $823)") in md
+    assert "period 0 pays" not in md and "period 1 pays" not in md
+    assert "reserved units at their hourly rate" not in md
+    assert "reservations for the hours they pay in the period" in md
+    assert "period 2 pays 1,460 h" in render_html(plan, {})
+    # 18-month periods (13,140 h): two 1-year contracts back to back cover period 0 and pay
+    # 2 x 8,760 - 13,140 = 4,380 h in period 1
+    md = markdown_text(_reserved_plan(13140.0, 2, 0.5634, [(13140, True), (4380, False)]))
+    assert "period 1 pays 4,380 h of 1 reserved_1y unit(s)" in md
+    # 3-month periods (2,190 h): a year is 4 whole periods, nothing paid after it serves
+    import re
+    assert not re.search(r"period \d+ pays",
+                         markdown_text(_reserved_plan(2190.0, 5, 0.5634, [(2190, True)] * 4 + [(0, False)])))
+
+
+def test_hand_edited_reservations_and_retirements_never_crash_the_period_notes():
+    """The notes read the timeline's unit rows as the period tables do: bad values are left out."""
+    from solver.report import markdown_text
+    base = _reserved_plan(3650.0, 3, 0.5634, [(3650, True), (3650, True), (1460, False)])
+    base["periods"]["timeline"][1]["units"].append(
+        {"offer": "o", "kind": "existing", "devices_per_unit": 1, "retire": 2, "retire_usd": -100.0})
+    base["objective"]["breakdown"]["retirement"] = -100.0
+    for where, field in ((0, "reserve"), (0, "acquisition"), (0, "kind"), (1, "retire"), (1, "retire_usd"),
+                         (1, "devices_per_unit")):
+        for bad in BAD_VALUES:
+            plan = copy.deepcopy(base)
+            row = plan["periods"]["timeline"][where]["units"][-1]
+            if bad == "DELETE":
+                row.pop(field, None)
+            else:
+                row[field] = bad
+            markdown_text(plan)
+            Page(render_html(plan, {}))
+    for bad in BAD_VALUES[1:]:
+        plan = copy.deepcopy(base)
+        plan["periods"]["period_hours"] = bad
+        markdown_text(plan)
+        Page(render_html(plan, {}))
+
+
+def test_latency_columns_say_they_are_at_capacity_and_the_percentile_and_energy_is_facility():
+    """QA s22 (p1: percentile 95, one L4 at 78% of its capacity): 'TPOT ms 60' and the KPI '60 (60)'
+    did not say they are the model's figures at the replica's capacity and the SLO percentile; the
+    single-period energy (x PUE) did not say 'facility' as the multi-period report does."""
+    from solver.report import console_text
+    text = console_text(hand_plan())
+    routing = text.split("\nRouting\n")[1].split("\nWorkload KPIs\n")[0]
+    assert "TTFT ms at capacity" in routing.splitlines()[0] and "TPOT ms at capacity" in routing.splitlines()[0]
+    assert "at each workload's slo.percentile (99 unless the problem sets it)" in routing
+    assert "with the replica serving its capacity" in routing
+    kpis = text.split("\nWorkload KPIs\n")[1].splitlines()[0]
+    assert "TTFT ms at capacity (target)" in kpis and "facility energy kWh" in kpis
+    assert "facility energy 4,000 kWh" in text.split("\nTotals\n")[1]
+    page = render_html(hand_plan(), {})
+    headers, _, _ = _kpi_table(page)
+    assert headers[4:6] == ["TTFT ms at capacity (target)", "TPOT ms at capacity (target)"]
+    assert "facility energy kWh" in headers
+    routing_html = page[page.index("<h2>Routing"):]
+    assert "<th>TTFT ms at capacity</th>" in routing_html and "slo.percentile" in routing_html

@@ -8,6 +8,7 @@ mean", impossible combinations) and raised together as one
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,6 +277,23 @@ def cloud_region_hint(value: str, cat: Catalog) -> Optional[str]:
             "shows each with its cloud region names.")
 
 
+def _best_reached(cat: Catalog, models: list[str], quantizations: Any) -> str:
+    """'85.57 (what llama-3.1-70b reaches in fp8, ...)': the best score an allowed model reaches in an
+    allowed format, rounded down to hundredths as `fleetopt explain` writes it, so that a target
+    lowered to it has a plan (QA s22: 'at most 86', its catalog score, where fp8 reaches 85.57)."""
+    from solver.coefficients import quality_of, quant_for_model
+    quants = [qid for qid in (quantizations if isinstance(quantizations, list) else cat.quantization)
+              if isinstance(qid, str) and qid in cat.quantization]
+    pairs = [(quality_of(cat.models[m], cat.quantization[qid], cat.quantization), m, qid)
+             for m in models for qid in quants if quant_for_model(cat.quantization[qid], m)]
+    if not pairs:
+        best = max(models, key=lambda m: cat.models[m].quality.value)
+        return f"{cat.models[best].quality.value:g} (its catalog score)"
+    score, m, qid = max(pairs)
+    return (f"{math.floor(score * 100 + 1e-9) / 100:g} (what {m} reaches in {qid}, the best allowed model and "
+            "format; `fleetopt explain` says what each format reaches)")
+
+
 def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                collector: IssueCollector, unreachable_quality: bool = True) -> None:
     """Every id the problem names must exist in the catalog (or in the problem); with
@@ -337,8 +355,8 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                         f"({best_id}: {best.value} {bench})",
                         path=format_path(("workloads", i, "quality", "min_score")),
                         line=line(("workloads", i, "quality", "min_score")),
-                        hint=f"lower min_score to at most {best.value:g} (its catalog score; `fleetopt explain` "
-                             f"says what the allowed formats reach){allow}")
+                        hint=f"lower min_score to at most {_best_reached(cat, allowed, w.get('quantizations'))}"
+                             f"{allow}")
     f = mapping(raw.get("fleet"))
     for j, a in items(f.get("accelerators")):
         check(a, "accelerators", ("fleet", "accelerators", j))

@@ -187,7 +187,8 @@ class Demand(Strict):
 class Workload(Strict):
     """One stream of requests: its demand, request sizes, latency targets and what may serve it."""
 
-    id: str = Field(description="Unique id (scenarios and sweeps address the workload by it).")
+    id: str = Field(description="Unique id (scenarios and sweeps address the workload by it): lowercase letters, "
+                                "digits, '.', '_' or '-', starting with a letter or digit, e.g. faq-bot.")
     description: Optional[str] = Field(None, description="Free text for the reader.")
     demand: Demand = Field(description="Requests per second it brings.")
     input_tokens: TokenStats = Field(description="Prompt length per request, tokens.")
@@ -559,7 +560,8 @@ class Scenario(Strict):
     index (``fleet.existing.0.devices: 4``); a region that several entries share must be an index.
     """
 
-    name: str = Field(description="Name passed to --scenario.")
+    name: str = Field(description="Name passed to --scenario: lowercase letters, digits, '.', '_' or '-', "
+                                  "starting with a letter or digit, e.g. peak-2027.")
     description: Optional[str] = Field(None, description="Free text for the reader.")
     set: dict[str, Any] = Field(default_factory=dict, description="Dotted path -> new value, e.g. "
                                                                   "`workloads.chat.slo.ttft_ms: 500`.  Paths "
