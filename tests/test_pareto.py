@@ -16,7 +16,7 @@ from solver.cli import main
 from solver.errors import InputError
 from solver.explore.common import SolveOptions
 from solver.explore.pareto import (BISECT_STEPS, ParetoFront, ParetoPoint, _bisect, check_monotone,
-                                   pareto_front, with_row)
+                                   pareto_front, target_text, with_row)
 from solver.mip.model import ModelBuilder
 from solver.problem.load import load_problem, validate_document
 
@@ -420,7 +420,7 @@ def test_the_carbon_range_starts_at_the_cheapest_plans_own_co2_and_one_plan_is_o
     assert [(p.on_front, p.dominated_by) for p in f.points] == [(True, None), (True, None), (False, 1)]
     assert f.points[1].mix == f.points[2].mix
     text = f.table_text()
-    assert "(2 of 3 points," in text and f"#2 (cap {f.points[2].x:.4g} t CO2) gave the plan of #1 again" in text
+    assert "(2 of 3 points," in text and f"#2 (cap {target_text(f.points[2].x, 'lower')} t CO2) gave the plan of #1 again" in text
 
 
 def test_versus_is_read_in_any_case_and_a_typo_gets_a_suggestion(chat):
@@ -446,3 +446,30 @@ def test_a_log_latency_axis_has_plain_labels_that_do_not_overlap():
     assert {20.0, 50.0, 100.0, 200.0} <= labels <= {10.0, 20.0, 50.0, 100.0, 200.0, 500.0}
     boxes = sorted((t.get_window_extent() for t in shown), key=lambda b: b.x0)
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))
+
+
+# ---------------------------------------------------------------------- QA s22
+def test_printed_targets_reproduce_their_points(chat, ttft_front):
+    """QA s22: the table printed the TTFT front's edge point 13.6826 ms as 13.68, and a re-solve at
+    13.68 cost 3.4% more than the point.  Targets are printed at 6 significant digits rounded towards
+    the looser side: a re-solve at the printed value admits the point's plan, so it costs no more."""
+    from solver.mip.pipeline import solve_problem
+    text = ttft_front.table_text()
+    rows = {int(ln.split()[0]): ln.split()[1] for ln in text.splitlines()[3:] if ln.split() and ln.split()[0].isdigit()}
+    last = ttft_front.points[-1]
+    printed = float(rows[last.index].replace(",", ""))
+    assert last.x <= printed <= last.x * (1 + 1e-5)
+    plan = solve_problem(_problem_with(chat, {"chat": printed}, "ttft_ms")).plan
+    assert plan.objective.total <= last.total_usd * (1 + plan.solver.mip_gap)      # chat-assistant: 1e-6
+    assert "TTFT target, ms: 6 significant digits, rounded up (looser)" in text
+
+
+def test_targets_are_rounded_towards_the_looser_side_by_hand():
+    """The QA's TTFT targets (lower is tighter) at 6 significant digits, rounded up: 13.682617187... ->
+    13.6827 (not 13.6826 or 13.68), 57.206597... -> 57.2066, 239.179007... -> 239.18, 1000 -> 1,000;
+    min_score (higher is tighter) 73.2416 7 -> 73.2416 (down)."""
+    f = _front("ttft", [1000.0, 239.17900717497466, 57.20659747320656, 13.682617187499968], [1.0, 2.0, 3.0, 4.0])
+    xs = [ln.split()[1] for ln in f.table_text().splitlines()[3:7]]
+    assert xs == ["1,000", "239.18", "57.2066", "13.6827"]
+    q = replace(_front("quality", [70.0, 73.24167], [1.0, 2.0]), tighter="higher")
+    assert [ln.split()[1] for ln in q.table_text().splitlines()[3:5]] == ["70", "73.2416"]

@@ -403,24 +403,91 @@ scenarios:
 """
 
 
-def test_a_mean_plan_under_the_first_scenarios_own_budget_says_whose_budget(tmp_path, capsys):
-    """Known limit until now: a budget only scenario 'low' sets (9,000 USD/month, what its 10 req/s
-    need: 17 L4s at ~6,992 a month) applied to the mean (20 req/s) and max plans too, which then had no
-    plan, and nothing said that the budget was the first scenario's.  Without the budget the mean and max
-    plans exist and the note does not appear."""
+def test_a_budget_one_scenario_sets_is_not_the_mean_plans(tmp_path, capsys):
+    """Before QA s22 a budget only scenario 'low' sets (9,000 USD/month, what its 10 req/s need: 17 L4s at
+    ~6,992 a month) applied to the mean (20 req/s) and max plans too when 'low' was listed first, and
+    they had no plan.  The scenarios differ in more than demand, so the mean and max plans are planned
+    under the problem as written (no budget), and the report says so; the fleet they reserve then costs
+    more than 'low' allows.  Without the budget the scenarios differ in demand only: no such note."""
     budget = tmp_path / "b.yaml"
     budget.write_text(ROB_BUDGET.replace("BUDGET", ", fleet.budget: {max_usd_per_month: 9000}"))
-    assert main(["robust", str(budget), "--scenarios", "all", "--time-limit", "20"]) == 0
+    out_json = tmp_path / "r.json"
+    assert main(["robust", str(budget), "--scenarios", "all", "--solver", "highs", "--time-limit", "20",
+                 "--json", str(out_json)]) == 0
     cap = capsys.readouterr()
     out = cap.out + cap.err
     assert "stochastic  optimal" in out and "mean        infeasible" in out
-    assert "under the caps, budget and offers of scenario 'low'" in out
+    assert "the fleet bought for the mean demand cannot serve every scenario" in cap.err
+    assert "planned under the problem as written, without any scenario" in cap.out
+    assert "problem as written" in json.loads(out_json.read_text())["comparison_settings"]
     plain = tmp_path / "p.yaml"
     plain.write_text(ROB_BUDGET.replace("BUDGET", ""))
-    assert main(["robust", str(plain), "--scenarios", "all", "--time-limit", "20"]) == 0
+    assert main(["robust", str(plain), "--scenarios", "all", "--time-limit", "20", "--json", str(out_json)]) == 0
     cap = capsys.readouterr()
     out = cap.out + cap.err
-    assert "mean        optimal" in out and "the scenarios differ in more than demand" not in out
+    assert "mean        optimal" in out and "problem as written" not in out
+    assert json.loads(out_json.read_text())["comparison_settings"] == ""
+
+
+def _priced(name: str, demand: float, p: float) -> DemandScenario:
+    """A newsvendor scenario (purchase at 1 USD/h) with its own on-demand price ``p``."""
+    return DemandScenario(name, 0.5, replace(_newsvendor(1.0, p), demand_rps=np.array([demand])))
+
+
+@pytest.mark.parametrize("order", [("s1", "s2"), ("s2", "s1")])
+def test_mean_and_max_plans_do_not_depend_on_the_scenarios_order(order):
+    """QA s22: the mean/max plans took everything but demand from the first scenario listed (chat-sc:
+    VSS 8,518.22 in one order, 0.00 in the other).  By hand: s1 D = 2, on-demand 1.5; s2 D = 6,
+    on-demand 0.9; purchase 1; p = 1/2 each; the problem as written (base) prices on-demand at 1.5.
+    Stochastic: the 1st and 2nd device save 0.75 + 0.45 = 1.2 > 1, the 3rd-6th 0.45 < 1: N = 2,
+    2 + 0.45 x 4 = 3.8.  Mean plan under base (D = 4, 1.5 > 1): N = 4; s1 4, s2 4 + 0.9 x 2 = 5.8,
+    expected 4.9 (under s2's prices it would buy none: 0.75 x 2 + 0.45 x 6 = 4.2).  Max (D = 6): N = 6,
+    6 in both.  VSS 4.9 - 3.8 = 1.1."""
+    sc = {"s1": _priced("s1", 2.0, 1.5), "s2": _priced("s2", 6.0, 0.9)}
+    rep = robust_plan([sc[n] for n in order], backend="highspy", base=_newsvendor(1.0, 1.5))
+    by = {a.name: a for a in rep.approaches}
+    assert by["stochastic"].first_stage_units == {KEY: 2.0}
+    assert by["stochastic"].expected_usd == pytest.approx(3.8)
+    assert by["mean"].first_stage_units == {KEY: 4.0}
+    assert by["mean"].per_scenario_usd == pytest.approx({"s1": 4.0, "s2": 5.8})
+    assert by["mean"].expected_usd == pytest.approx(4.9)
+    assert by["max"].first_stage_units == {KEY: 6.0} and by["max"].expected_usd == pytest.approx(6.0)
+    assert rep.vss_usd == pytest.approx(1.1)
+    assert "problem as written" in rep.comparison_settings
+
+
+def test_scenarios_that_differ_beyond_demand_need_the_problem_as_written():
+    """Without ``base`` there are no settings to plan the mean demand under (no first-scenario pick);
+    a base that offers other purchased hardware than the scenarios gives a plan they cannot use."""
+    sc = [_priced("s1", 2.0, 1.5), _priced("s2", 6.0, 0.9)]
+    with pytest.raises(InputError, match="base=two_stage_coefficients"):
+        robust_plan(sc, backend="highspy")
+    other = coeffs([offer("b", mode="purchase", usd_per_device_hour=1.0), offer("a", usd_per_device_hour=1.5)],
+                   [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 1.0), (0, 1, 1.0)], [1.0], hours=1.0)
+    with pytest.raises(InputError, match="other purchased/reserved hardware"):
+        robust_plan(sc, backend="highspy", base=other)
+    # demand-only scenarios need no base
+    assert robust_plan(scenarios_from_multipliers(_newsvendor(1.0, 1.5), [2.0, 6.0]),
+                       backend="highspy").comparison_settings == ""
+
+
+def test_robust_cli_named_scenarios_in_either_order(tmp_path, capsys):
+    """QA s22 repro, shrunk: 'low' (10 req/s) and 'high' (30 req/s, TPOT 45 ms): the same mean and max
+    plans, and VSS, whichever is listed first (before: 32 L4s and a VSS of 22,565.76 with 'low' first,
+    52 L4s and 50,772.96 with 'high' first, whose TPOT the mean plan then had)."""
+    p = tmp_path / "t.yaml"
+    p.write_text(ROB_BUDGET.replace("BUDGET", "").replace("requests_per_s: 30}", "requests_per_s: 30, "
+                                                          "workloads.chat.slo.tpot_ms: 45}"))
+    docs = []
+    for order in ("low,high", "high,low"):
+        out = tmp_path / f"{order}.json"
+        assert main(["robust", str(p), "--scenarios", order, "--time-limit", "20", "--json", str(out)]) == 0
+        docs.append(json.loads(out.read_text()))
+    capsys.readouterr()
+    for a, b in zip(docs[0]["approaches"], docs[1]["approaches"]):
+        assert a["first_stage_units"] == b["first_stage_units"], a["name"]
+        assert a["expected_usd"] == pytest.approx(b["expected_usd"], rel=1e-9), a["name"]
+    assert docs[0]["vss_usd"] == pytest.approx(docs[1]["vss_usd"], rel=1e-9, abs=1e-6)
 
 
 #: one workload, 1 req/s per L4 (measured), 10 req/s; L4 on demand at $1.00/h or reserved for a
@@ -491,7 +558,35 @@ def test_on_demand_stays_the_recourse_of_a_reservation_in_python(tmp_path):
     assert by["stochastic"].per_scenario_usd == pytest.approx(
         {"x0.5": 6.0 * hours, "x1": 6.0 * hours, "x1.5": (6.0 + 5.0) * hours}, rel=1e-6)
     assert rep.vss_usd == pytest.approx(0.2 * hours, rel=1e-6)
-    assert "$146.00 per month" in rep.table_text()
+    assert "$1,752.00 all-in" in rep.table_text() and "$146.00 a month (as in the table above)" in rep.table_text()
+
+
+def test_the_vss_a_month_is_on_the_tables_basis(tmp_path):
+    """QA s22: a 24-month plan with 3-year reservations printed the VSS 'per month of the horizon' as the
+    all-in total / 24, beside a table whose plans differed by another amount a month.  By hand, the
+    problem above with the reservation for 3 years at $0.60/h over 24 months (17,520 h; a term bills
+    26,280 h: 15,768 a unit, 5,256 of it after the horizon, 438 a month): all-in a reservation costs
+    0.90/h of the horizon, so the N-th pays iff P(d >= N) > 0.9: stochastic N = 5, 78,840 + 6.5 x 17,520
+    = 192,720; mean plan (11.5 req/s, 0.9 < 1) N = 12, 189,216 + 1.5 x 17,520 = 215,496.  VSS 22,776 =
+    -584 a month (table: 5,256 + 1,095 = 6,351 against 2,190 + 4,745 = 6,935) x 24 + 7 x 5,256 = 36,792
+    after the horizon."""
+    f = tmp_path / "r3.yaml"
+    f.write_text(RESERVED_OR_RENTED.replace("reserved_1y", "reserved_3y").replace("horizon_months: 12",
+                                                                                  "horizon_months: 24"))
+    sc = scenarios_from_multipliers(two_stage_coefficients(load_problem(f)), [0.5, 1.0, 1.5], [0.2, 0.3, 0.5])
+    rep = robust_plan(sc, backend="highspy")
+    by = {a.name: a for a in rep.approaches}
+    assert by["stochastic"].expected_usd == pytest.approx(192_720, rel=1e-6)
+    assert by["mean"].expected_usd == pytest.approx(215_496, rel=1e-6)
+    assert rep.vss_usd == pytest.approx(22_776, rel=1e-6)
+    assert rep.vss_usd_per_month == pytest.approx(-584, rel=1e-6)
+    assert rep.vss_after_horizon_usd == pytest.approx(36_792, rel=1e-6)
+    text = rep.table_text()
+    assert "6,935.00" in text and "6,351.00" in text
+    assert ("$22,776.00 all-in (reservations' whole terms, what the plans minimise) = -$584.00 a month over "
+            "the 24-month horizon (as in the table above) + $36,792.00 of reservations paid after it") in text
+    assert "the mean plan pays $584.00 a month less, and commits $36,792.00 more after the horizon" in text
+    assert "949" not in text        # 22,776 / 24, the old 'per month of the horizon'
 
 
 def test_no_scenarios_says_so():
@@ -653,8 +748,9 @@ def test_the_value_of_the_stochastic_solution_is_on_the_optimised_totals(tmp_pat
     st, mean = by["stochastic"], by["mean"]
     vss = mean["expected_usd"] - st["expected_usd"]
     assert rep["vss_usd"] == pytest.approx(vss) and vss >= -1e-6
-    assert f"all-in: reservations' whole terms): ${vss:,.2f}, ${vss * 730 / (24 * 730):,.2f} per month" in text
     bill = ((mean["expected_usd"] - mean["after_horizon_usd"]) - (st["expected_usd"] - st["after_horizon_usd"])) / 24
+    assert rep["vss_usd_per_month"] == pytest.approx(bill)
+    assert f"${vss:,.2f} all-in (reservations' whole terms, what the plans minimise) = " in text
     if bill < 0 < vss:
         assert f"the mean plan pays ${-bill:,.2f} a month less" in text
 

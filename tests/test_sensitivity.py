@@ -9,6 +9,7 @@ fleets whose switch price is computable by hand.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -587,6 +588,50 @@ def test_a_capex_cap_moves_the_price_threshold():
     width = 16.0 ** (1 / 2 ** 8) * (1 + 1e-9)
     assert a.used and a.outcome == "switch", a.text
     assert a.multiplier_lo <= 1.2 <= a.multiplier_hi and a.multiplier_hi / a.multiplier_lo <= width
+
+
+def _bought_fleet(demand: float, **kw):
+    """a bought: $8,760 a device over 5 years with 10% a year maintenance ($0.20 + $0.10 an hour) and
+    $0.10/h hosting, all-in $0.40/h; b on demand at $0.60/h; 1 req/s each."""
+    parts = (("purchase_amortisation", 0.2), ("maintenance", 0.1), ("hosting", 0.1))
+    return coeffs([offer("a", mode="purchase", parts=parts, capex=8760.0), offer("b", usd_per_device_hour=0.6)],
+                  [(0, 1, 1.0), (1, 1, 1.0)], [(0, 0, 1.0), (0, 1, 1.0)], [demand], hours=H, **kw)
+
+
+def test_a_purchase_threshold_says_what_it_scales_and_gives_the_purchase_price():
+    """QA s22: 'l40s ... above x1.44 its price' was the all-in hourly rate (amortisation + maintenance +
+    hosting); a user raising purchase.usd_per_device found the break-even at x1.56.  By hand: a leaves
+    where 0.4 m > 0.6, x1.5; the purchase price P with that rate: P x 0.3 / 8,760 + 0.1 = 0.6, P = 14,600
+    (x1.667, not x1.5)."""
+    k = _bought_fleet(6.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(6 * 0.4 * H)
+    (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
+    assert a.multiplier_lo <= 1.5 <= a.multiplier_hi
+    assert "stops buying or renting it above x1.5 its all-in hourly rate (amortisation + maintenance + hosting: " \
+           "~$0.6" in a.text
+    (key,) = a.purchase_usd_per_device
+    assert a.purchase_usd_per_device[key] == pytest.approx(14_600, rel=0.01)
+    lo, hi = (float(x.replace(",", "")) for x in
+              re.search(r"now \$8,760 \(between \$([\d,]+) and \$([\d,]+)\)", a.text).groups())
+    assert lo <= 14_600 <= hi and hi / lo < 1.02
+    assert "as a purchase price (purchase.usd_per_device; maintenance a fraction of it, hosting held)" in a.text
+
+
+def test_a_capex_cap_counts_the_purchase_price_of_the_all_in_rate():
+    """The capex cap at multiplier m counts the purchase price with that all-in rate (hosting held), so
+    the threshold and its purchase price agree.  One req/s, cap $12,000: a leaves where its price P(m) =
+    8,760 (0.4 m - 0.1) / 0.3 > 12,000, m > (12,000 x 0.3 / 8,760 + 0.1) / 0.4 = 1.2774 (P = $12,000),
+    before the cost crossover x1.5; a cap scaled by m alone would say 12,000 / 8,760 = x1.370."""
+    k = _bought_fleet(1.0, max_capex_usd=12_000.0)
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(0.4 * H)
+    (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
+    assert a.outcome == "switch", a.text
+    assert a.multiplier_lo <= (12_000 * 0.3 / 8_760 + 0.1) / 0.4 <= a.multiplier_hi
+    assert a.purchase_usd_per_device["a@r/purchase/p:i"] == pytest.approx(12_000, rel=0.01)
 
 
 # ------------------------------------------------------------------------ whole steps: which size

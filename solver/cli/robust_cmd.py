@@ -3,7 +3,8 @@
 Two-stage stochastic program (see :mod:`solver.explore.robust`): purchased
 and reserved units are chosen once; on-demand/spot units, the owned devices in
 service, replicas and routing per scenario; compared with planning for the mean and for the max
-demand.  Scenarios come from the problem's named ``scenarios``
+demand (under the problem as written where named scenarios differ in more than demand, so that the
+order they are listed in does not matter).  Scenarios come from the problem's named ``scenarios``
 (``--scenarios all`` or a comma list, optionally ``--include-base``), from
 ``--multipliers`` on the base demand, or are drawn (``--demand-scenarios N
 --demand-cv CV --seed S``, lognormal multipliers with mean 1; the default is 5
@@ -125,7 +126,7 @@ def build_scenarios(args, loaded):
 
 def run(args) -> int:
     from solver.explore.common import SolveOptions
-    from solver.explore.robust import robust_plan
+    from solver.explore.robust import robust_plan, two_stage_coefficients
     from solver.problem.load import load_problem
     from solver.yamlio import atomic_write_text
 
@@ -143,11 +144,13 @@ def run(args) -> int:
     so = loaded.problem.solver
     opts.check(default_backend=so.backend)        # a --solver of another backend than the problem's
     scen = build_scenarios(args, loaded)
+    # named scenarios that differ in more than demand: the mean/max plans use the problem as written
+    base = None if args.scenarios is None else two_stage_coefficients(loaded)
     backend = opts.backend or so.backend
     solver = opts.solver or (so.solver if backend == so.backend else None)
     rep = robust_plan(scen, percentile=args.percentile, backend=backend, solver=solver,
                       time_limit_s=opts.time_limit_s or so.time_limit_s,
-                      mip_gap=opts.mip_gap if opts.mip_gap is not None else so.mip_gap)
+                      mip_gap=opts.mip_gap if opts.mip_gap is not None else so.mip_gap, base=base)
     # `--json -`: the JSON alone on stdout (`| jq`), the report on stderr, as `solve` does
     console = console_stream(args.json)
     for s in rep.scenarios:

@@ -53,6 +53,26 @@ MAX_POINTS = 100
 CAP_SLACK = 1e-7
 
 
+#: significant digits of a target printed in the table (QA s22: at 4, a TTFT point's 13.6826 ms read
+#: 13.68, and a re-solve at 13.68 cost 3.4% more)
+TARGET_DIGITS = 6
+
+
+def target_text(x: float, tighter: str) -> str:
+    """A target at :data:`TARGET_DIGITS` significant digits, rounded towards the looser side (up where
+    ``tighter`` is "lower"), so that a re-solve at the printed value admits the point's plan and costs
+    no more than it."""
+    if not math.isfinite(x) or x == 0:
+        return f"{x:g}"
+    exp = math.floor(math.log10(abs(x)))
+    quantum = 10.0 ** (exp - TARGET_DIGITS + 1)
+    steps = x / quantum
+    if not math.isclose(steps, round(steps), rel_tol=1e-12, abs_tol=1e-9):
+        steps = math.ceil(steps) if tighter == "lower" else math.floor(steps)
+    text = f"{round(steps) * quantum:,.{max(0, TARGET_DIGITS - 1 - exp)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 @dataclass
 class ParetoPoint:
     index: int
@@ -114,7 +134,7 @@ class ParetoFront:
         for p in self.points:
             if p.on_front is False:
                 continue
-            rows.append([str(p.index), f"{p.x:,.0f}" if abs(p.x) >= 1000 else f"{p.x:.4g}", p.status,
+            rows.append([str(p.index), target_text(p.x, self.tighter), p.status,
                          # significant digits, not whole dollars / 3 decimals (QA: totals of 7.5 and
                          # 8.5 both read 8, and every CO2 figure 0.001 t)
                          number_text(p.total_usd, ".4g"), number_text(p.usd_per_month, ".4g"),
@@ -129,6 +149,9 @@ class ParetoFront:
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
         tail = ("monotone: yes (a tighter target never costs less)" if self.monotone else
                 "monotone: NO - " + "; ".join(self.monotone_issues))
+        tail += (f"\n{self.x_label}: {TARGET_DIGITS} significant digits, rounded "
+                 f"{'up' if self.tighter == 'lower' else 'down'} (looser), so a re-solve at one costs no "
+                 "more than its point; the JSON has them exactly")
         note = f"\n{self.note}" if self.note else ""
         if dropped:
             by = {p.index: p for p in self.points}
@@ -147,7 +170,7 @@ class ParetoFront:
         """Why point p is not on the front: q dominates it, or (carbon) q's plan came back at p's cap."""
         if (self._co2_axis() and math.isclose(p.co2_kg, q.co2_kg, rel_tol=1e-9, abs_tol=1e-9)
                 and abs(p.total_usd - q.total_usd) <= _cost_tol(p, q)):
-            return f"#{p.index} (cap {number_text(p.x, '.4g')} t CO2) gave the plan of #{q.index} again"
+            return f"#{p.index} (cap {target_text(p.x, self.tighter)} t CO2) gave the plan of #{q.index} again"
         return f"#{p.index} ({self._axis_text(p)}) by #{q.index} ({self._axis_text(q)})"
 
     def _axis_text(self, p) -> str:
@@ -155,11 +178,12 @@ class ParetoFront:
         if self._co2_axis():
             at = f"{number_text(p.co2_kg / 1000.0, '.4g')} t CO2"
         elif self.versus == "quality":
-            at = f"min_score {number_text(p.x, '.4g')}"
+            at = f"min_score {target_text(p.x, self.tighter)}"
         elif self.versus == "carbon":
-            at = f"cap {number_text(p.x, '.4g')} t CO2"
+            at = f"cap {target_text(p.x, self.tighter)} t CO2"
         else:       # a latency: the factor on every target, or one workload's target in ms
-            at = f"{number_text(p.x, '.4g')} ms" if "ms" in self.x_label else f"x{number_text(p.x, '.4g')}"
+            x = target_text(p.x, self.tighter)
+            at = f"{x} ms" if "ms" in self.x_label else f"x{x}"
         return f"{at}, {number_text(p.usd_per_month, '.4g')} USD/month"
 
     # ------------------------------------------------------------------ plot

@@ -43,13 +43,24 @@ Comparisons
 * ``max``: the same with the element-wise largest demand.
 
 The single-demand models of ``mean`` and ``max`` take everything but the demand
-(caps, offers, budget) from the first planned scenario; with named scenarios
-that differ in caps, that is the first one listed.
+(SLOs, caps, offers, budget, prices) from the planned scenarios when these agree
+on all of it (demand-multiplier scenarios always do).  Named scenarios that
+differ in more than demand have no "mean" latency target or budget, so the
+mean and max plans are then planned on ``base``, the problem as written
+(without any scenario; the CLI passes it): what planning for the mean or the
+peak of the problem as written commits to, re-costed in every scenario.  Either
+way the plans do not depend on the order the scenarios are listed in (QA s22:
+they took the first one listed, and swapping two scenarios moved the VSS from
+$8,518.22 to $0.00); ``RobustReport.comparison_settings`` says which it was.
 
 The difference mean - stochastic is the value of the stochastic solution
 (VSS), on the totals both plans minimise (reservations' whole terms, also after
 the horizon), which is >= 0 up to the MIP gap (the mean plan's first stage is one
-feasible first stage of the stochastic program).
+feasible first stage of the stochastic program).  It splits into what a month of the horizon
+pays (``vss_usd_per_month``, the basis of the monthly table) x months plus what reservations
+longer than the horizon pay after it (``vss_after_horizon_usd``); the console gives both (QA s22:
+the all-in total / months was printed as "per month of the horizon" beside a table whose plans
+differed by another amount a month).
 
 Status
 ------
@@ -293,7 +304,7 @@ class Approach:
     status: str
     first_stage_units: dict = field(default_factory=dict)       # offer key -> units
     first_stage_devices: dict = field(default_factory=dict)     # accelerator -> devices
-    first_stage_usd: Optional[float] = None                     # hardware cost of the first stage
+    first_stage_usd: Optional[float] = None                     # hardware cost of the first stage (E over scenarios)
     expected_usd: Optional[float] = None                        # first stage + E[second stage]
     per_scenario_usd: dict = field(default_factory=dict)        # scenario -> total cost
     message: str = ""
@@ -319,6 +330,13 @@ class RobustReport:
     vss_note: str = ""
     #: how far below 0 the VSS may be from the solves' relative gap alone (mip_gap x both totals)
     vss_tolerance_usd: float = 0.0
+    #: the VSS's part a month of the horizon pays (the table's basis, in USD per month) and the part
+    #: reservations longer than the horizon pay after it (USD): vss_usd = that x months + this
+    vss_usd_per_month: Optional[float] = None
+    vss_after_horizon_usd: float = 0.0
+    #: whose settings (all but demand) the mean and max plans are planned under: "" when the planned
+    #: scenarios share them, else :data:`AS_WRITTEN`
+    comparison_settings: str = ""
     note: str = ("first stage: purchased and reserved units (shared by every scenario); second stage: "
                  "on-demand/spot units, the owned devices in service, replicas and routing per scenario")
 
@@ -328,9 +346,10 @@ class RobustReport:
     def table_text(self) -> str:
         per_month = 730.0 / self.hours
         # what a month of the horizon pays: a reservation longer than the horizon at its monthly rate
-        lines = ["costs in USD per month (what a month of the horizon pays)",
-                 f"{'plan':<11} {'status':<10} {'gap':>8} {'first stage':>16} {'expected total':>16}  "
-                 "first-stage devices"]
+        lines = [self.comparison_settings] if self.comparison_settings else []
+        lines += ["costs in USD per month (what a month of the horizon pays)",
+                  f"{'plan':<11} {'status':<10} {'gap':>8} {'first stage':>16} {'expected total':>16}  "
+                  "first-stage devices"]
         for a in self.approaches:
             f = "-" if a.first_stage_usd is None else f"{(a.first_stage_usd - a.after_horizon_usd) * per_month:,.2f}"
             e = "-" if a.expected_usd is None else f"{(a.expected_usd - a.after_horizon_usd) * per_month:,.2f}"
@@ -347,23 +366,26 @@ class RobustReport:
                          "the solves prove")
         elif self.vss_usd is not None:
             # on the totals the plans were optimised for: reservations' whole terms (QA: printed 'per
-            # month' beside a table without the terms after the horizon, where the sign could differ)
-            lines.append(f"value of the stochastic solution (mean plan - stochastic, all-in: reservations' "
-                         f"whole terms): ${self.vss_usd:,.2f}, ${self.vss_usd * per_month:,.2f} per month "
-                         "of the horizon")
+            # month' beside a table without the terms after the horizon, where the sign could differ);
+            # its monthly part on the table's basis (QA s22: 916.05 'per month' was the all-in total / 24
+            # beside a table whose plans differed by 310.59 a month)
+            text = (f"value of the stochastic solution (mean plan - stochastic): {_usd(self.vss_usd)} all-in "
+                    "(reservations' whole terms, what the plans minimise)")
+            if self.vss_usd_per_month is not None and abs(self.vss_after_horizon_usd) > 0.005:
+                text += (f" = {_usd(self.vss_usd_per_month)} a month over the {self.hours / 730.0:g}-month horizon "
+                         f"(as in the table above) + {_usd(self.vss_after_horizon_usd)} of reservations paid after it")
+            elif self.vss_usd_per_month is not None:
+                text += f", {_usd(self.vss_usd_per_month)} a month (as in the table above)"
+            lines.append(text)
             if self.vss_usd < -self.vss_tolerance_usd:
                 lines.append(f"  below 0 by more than the solves' gap allows (${self.vss_tolerance_usd:,.2f}): the "
                              "mean plan's first stage is one of the stochastic program's, so this is a solver "
                              "error; rerun with another --backend and report it")
-            by = {a.name: a for a in self.approaches}
-            m, st = by.get("mean"), by.get("stochastic")
-            if m is not None and st is not None and m.expected_usd is not None and st.expected_usd is not None:
-                bill = ((m.expected_usd - m.after_horizon_usd) - (st.expected_usd - st.after_horizon_usd)) * per_month
-                later = m.after_horizon_usd - st.after_horizon_usd
-                if abs(later) > 0.005 and (bill < 0) != (self.vss_usd < 0):
-                    lines.append(f"  in the monthly bill above the mean plan pays ${-bill:,.2f} a month "
-                                 f"{'less' if bill < 0 else 'more'}, and commits ${abs(later):,.2f} "
-                                 f"{'more' if later > 0 else 'less'} after the horizon")
+            bill, later = self.vss_usd_per_month, self.vss_after_horizon_usd
+            if bill is not None and abs(later) > 0.005 and (bill < 0) != (self.vss_usd < 0):
+                lines.append(f"  in the monthly bill above the mean plan pays ${abs(bill):,.2f} a month "
+                             f"{'less' if bill < 0 else 'more'}, and commits ${abs(later):,.2f} "
+                             f"{'more' if later > 0 else 'less'} after the horizon")
         elif self.vss_note:
             lines.append(f"value of the stochastic solution: not given: {self.vss_note}")
         return "\n".join(lines) + "\n"
@@ -387,6 +409,10 @@ def worst_status(*statuses: str) -> str:
     return max(statuses, key=STATUSES.index)
 
 
+def _usd(x: float) -> str:
+    return f"{'-' if x < 0 else ''}${abs(x):,.2f}"
+
+
 def _gap_text(gap: Optional[float]) -> str:
     return "gap unknown (no bound given)" if gap is None else f"gap {gap:.2%}"
 
@@ -396,20 +422,22 @@ def _summarise(name: str, st: Stacked, res) -> Approach:
         return Approach(name, res.status, message=res.message)
     v = res.values
     units = {kk: float(v[c]) for kk, c in zip(st.first_keys, st.first_cols)}
-    k0, m0 = st.scenarios[0].k, st.models[0]
     devices: dict[str, float] = {}
-    first_usd = 0.0
-    after = k0.after_horizon_usd_per_unit()
-    after_usd = 0.0
-    for o, info in enumerate(k0.offers):
-        if not is_first_stage(info):
-            continue
-        col = int(m0.blocks["n"][o])
-        u = units[info.key]
-        if u > 0:
-            devices[info.accelerator] = devices.get(info.accelerator, 0.0) + u * info.devices_per_unit
-        first_usd += u * sum(float(m0.obj_parts[p][col]) for p in HW_PARTS if p in m0.obj_parts)
-        after_usd += u * sum(float(vec[o]) for vec in after.values())
+    for info in st.scenarios[0].k.offers:
+        if is_first_stage(info) and units[info.key] > 0:
+            devices[info.accelerator] = devices.get(info.accelerator, 0.0) + units[info.key] * info.devices_per_unit
+    # probability-weighted, as the objective counts it: scenarios may price the same offer differently,
+    # and the first one listed is no better than another
+    first_usd = after_usd = 0.0
+    for sc, m in zip(st.scenarios, st.models):
+        after = sc.k.after_horizon_usd_per_unit()
+        for o, info in enumerate(sc.k.offers):
+            if not is_first_stage(info):
+                continue
+            col = int(m.blocks["n"][o])
+            u = units[info.key]
+            first_usd += sc.probability * u * sum(float(m.obj_parts[p][col]) for p in HW_PARTS if p in m.obj_parts)
+            after_usd += sc.probability * u * sum(float(vec[o]) for vec in after.values())
     per = {}
     for sc, m, off in zip(st.scenarios, st.models, st.offsets):
         per[sc.name] = float(m.obj @ v[off:off + m.n_vars] + m.obj_const)
@@ -457,9 +485,15 @@ def solve_stacked(st: Stacked, backend: str, solver: Optional[str], *, time_limi
                        objective=m.objective_value(values), best_bound=bound, message="; ".join(msgs))
 
 
+#: the settings the mean and max plans use when the planned scenarios differ in more than demand
+AS_WRITTEN = ("the mean and max plans are planned under the problem as written, without any scenario, "
+              "for everything but the demand (latency targets, caps, budget, offers, prices): the "
+              "scenarios differ in more than demand")
+
+
 def _differ_beyond_demand(kept: Sequence[DemandScenario]) -> bool:
-    """Whether the planned scenarios' models differ in anything but the demand (their own caps,
-    budget or offers), i.e. whether the mean/max models' choice of the first one's matters."""
+    """Whether the planned scenarios' models differ in anything but the demand (their own SLOs, caps,
+    budget or offers), i.e. whether they have no common settings to plan the mean/max demand under."""
     from dataclasses import fields
 
     def same(a, b) -> bool:
@@ -475,12 +509,44 @@ def _differ_beyond_demand(kept: Sequence[DemandScenario]) -> bool:
                for s in kept[1:] for f in fields(first) if f.name not in skip)
 
 
+def _comparison_settings(kept: Sequence[DemandScenario], base: Optional[Coefficients]) -> tuple[str, Coefficients]:
+    """(note, coefficients) whose settings the mean and max plans use: the planned scenarios' when
+    they agree on all but demand (note ""), else the problem as written (``base``), so that the
+    plans do not depend on the scenarios' order (QA s22: they used the first one listed)."""
+    workloads = kept[0].k.workloads
+    if any(s.k.workloads != workloads for s in kept):
+        raise InputError(InputIssue("scenarios have different workloads", path="scenarios"))
+    if not _differ_beyond_demand(kept):
+        return "", kept[0].k
+    if base is None:
+        raise InputError(InputIssue(
+            "robust_plan: the scenarios differ in more than demand, so the mean and max plans need the "
+            "settings to plan the mean/max demand under", path="base",
+            hint="pass base=two_stage_coefficients(loaded) (the problem as written), or compare=False"))
+    check_two_stage(base, "robust_plan: base")
+    if base.workloads != workloads:
+        raise InputError(InputIssue("the problem as written has other workloads than the scenarios",
+                                    path="scenarios"))
+    if first_stage_keys([DemandScenario("base", 1.0, base)]) != first_stage_keys(kept):
+        raise InputError(InputIssue(
+            "the scenarios differ in more than demand, so the mean and max plans are planned on the "
+            "problem as written, but it offers other purchased/reserved hardware than the scenarios "
+            "(which the plans could then not use)", path="scenarios",
+            hint="offer the same accelerators, regions and fleet.acquisition in the problem as in its "
+                 "scenarios, or make the scenarios differ in workloads.*.demand.requests_per_s only"))
+    return AS_WRITTEN, base
+
+
 def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.0,
                 backend: str = "pulp", solver: Optional[str] = None, time_limit_s: float = 60.0,
-                mip_gap: float = 1e-6, compare: bool = True) -> RobustReport:
+                mip_gap: float = 1e-6, compare: bool = True,
+                base: Optional[Coefficients] = None) -> RobustReport:
     """Solve the two-stage program and (``compare``) evaluate the mean and max plans on it.
 
     Each scenario's coefficients come from :func:`two_stage_coefficients` (others are refused).
+    ``base``: the problem as written (its :func:`two_stage_coefficients`), whose settings the mean
+    and max plans use when the planned scenarios differ in more than demand (module docstring);
+    needed only then.
     """
     scenarios = list(scenarios)
     if not scenarios:
@@ -496,6 +562,8 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
     if total_p <= 0:
         raise InputError(InputIssue("the kept scenarios have probability 0", path="percentile (--percentile)"))
     kept = [replace(s, probability=s.probability / total_p) for s in kept]
+    # before any solve: a base that cannot serve is refused at once
+    settings, common = _comparison_settings(kept, base) if compare else ("", kept[0].k)
     st = stack(kept)
     res = solve_stacked(st, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
     approaches = [_summarise("stochastic", st, res)]
@@ -503,21 +571,18 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
         approaches[0].message = (f"stopped at the time limit, {_gap_text(res.gap)}: not proven optimal; "
                                  f"raise --time-limit ({res.message})")
     if compare:
-        workloads = kept[0].k.workloads
-        if any(s.k.workloads != workloads for s in kept):
-            raise InputError(InputIssue("scenarios have different workloads", path="scenarios"))
         demands = np.array([s.k.demand_rps for s in kept])
         probs = np.array([s.probability for s in kept])
         for name, d in (("mean", probs @ demands), ("max", demands.max(axis=0))):
-            single = DemandScenario(name, 1.0, replace(kept[0].k, demand_rps=d))
+            single = DemandScenario(name, 1.0, replace(common, demand_rps=d))
             one = stack([single])
             r1 = solve_logged(f"the {name} demand alone", one.model, backend, solver, time_limit_s=time_limit_s,
                               mip_gap=mip_gap)
             if r1.status not in (OPTIMAL, TIME_LIMIT):
-                # QA: a budget that only the first scenario sets made the mean plan 'infeasible' with
+                # QA: a budget that only one scenario sets made the mean plan 'infeasible' with
                 # nothing saying whose budget it was
-                whose = (f" under the caps, budget and offers of scenario {kept[0].name!r} (the first planned; "
-                         "the scenarios differ in more than demand)" if _differ_beyond_demand(kept) else "")
+                whose = (" under the latency targets, caps, budget and offers of the problem as written "
+                         "(the scenarios differ in more than demand)" if settings else "")
                 approaches.append(Approach(name, r1.status, message=f"planning for the {name} "
                                            f"demand{whose}: {r1.message}"))
                 continue
@@ -527,7 +592,7 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
             a = _summarise(name, ev, r2)
             if r2.status == INFEASIBLE:
                 a.message = (f"the fleet bought for the {name} demand cannot serve every scenario "
-                             "with on-demand/spot on top (a cap, availability, or no on-demand/spot "
+                             "with on-demand/spot on top (a budget, a cap, availability, or no on-demand/spot "
                              "offer that can serve the rest)")
                 a.first_stage_units = {kk: u for kk, u in first.items() if u > 0}
             # the plan is only as proven as its first stage (QA: a first stage at a 99.96% gap was
@@ -550,7 +615,7 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
                 a.message = ("not proven optimal: " + "; ".join(stopped) + "; raise --time-limit"
                              + (f". {a.message}" if r2.status not in (OPTIMAL, TIME_LIMIT) else ""))
             approaches.append(a)
-    vss, vss_note, vss_tol = None, "", 0.0
+    vss, vss_note, vss_tol, vss_month, vss_later = None, "", 0.0, None, 0.0
     by = {a.name: a for a in approaches}
     if "mean" in by:
         unproven = [a for a in (by["stochastic"], by["mean"]) if not a.proven]
@@ -559,6 +624,8 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
             # each is proven within mip_gap of its own optimum (the mean plan's first stage is one
             # first stage of the stochastic program, so its optimum is at least the stochastic one)
             vss_tol = mip_gap * (abs(by["mean"].expected_usd) + abs(by["stochastic"].expected_usd))
+            vss_later = by["mean"].after_horizon_usd - by["stochastic"].after_horizon_usd
+            vss_month = (vss - vss_later) * 730.0 / kept[0].k.hours
         else:
             vss_note = "; ".join(
                 f"the {a.name} plan " + (f"is not proven optimal (time limit, {_gap_text(a.gap)})"
@@ -569,4 +636,5 @@ def robust_plan(scenarios: Sequence[DemandScenario], *, percentile: float = 100.
     planned = {s.name: s.probability for s in kept}
     info = [{"name": s.name, "probability": s.probability, "planned_probability": planned.get(s.name, 0.0),
              "total_rps": s.total_rps, "kept": kk} for s, kk in zip(scenarios, keep)]
-    return RobustReport(info, percentile, kept[0].k.hours, approaches, vss, vss_note, vss_tolerance_usd=vss_tol)
+    return RobustReport(info, percentile, kept[0].k.hours, approaches, vss, vss_note, vss_tolerance_usd=vss_tol,
+                        vss_usd_per_month=vss_month, vss_after_horizon_usd=vss_later, comparison_settings=settings)

@@ -51,7 +51,12 @@ For each accelerator the plan buys or rents, the hourly price of every offer of 
 accelerator it could buy or rent (rental, amortisation, maintenance, hosting; energy and
 carbon stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log m
 finds the multiplier at which the plan stops buying or renting it, or at which no plan fits
-the monthly budget or the capex cap any more (the limits a price enters).  For the few cheapest
+the monthly budget or the capex cap any more (the limits a price enters).  For a purchase m
+scales the all-in hourly rate (amortisation + maintenance + hosting together), and the
+sentence says so and gives the purchase price per device with that all-in rate, maintenance
+being a fraction of the price and hosting held (:func:`purchase_price_factor`; QA s22 read
+"x1.44 its price" as the purchase price, which breaks even at x1.56); that price is what the
+capex cap counts at m.  For the few cheapest
 accelerators it neither buys nor rents, m < 1 finds the discount at which one enters.
 Owned devices (``fleet.existing``) are left out on both sides: their purchase is sunk, so
 the price does not enter their cost (their upkeep stays as it is), and a plan that keeps
@@ -582,12 +587,15 @@ def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: st
         a, b = model.indptr[r], model.indptr[r + 1]
         data[a:b] += monthly[model.indices[a:b]] * HOURS_PER_MONTH / k.hours
     # the capex cap counts the purchase price too (QA s18: a binding $250k cap left out, the H100
-    # server was said to stay until x3.13 its price, where it stops at 250,000 / 220,000 = x1.136)
-    scaled = np.zeros(model.n_vars, bool)
-    scaled[cols] = True
+    # server was said to stay until x3.13 its price, where it stops at 250,000 / 220,000 = x1.136):
+    # the price that gives the scaled all-in rate, hosting held
+    capex_factor = np.ones(model.n_vars)
+    for o in np.flatnonzero(offers):
+        f = purchase_price_factor(k.offers[o], multiplier)
+        capex_factor[n[o]] = multiplier if f is None else max(0.0, f)
     for r in np.flatnonzero(model.row_family.astype(str) == "caps.capex"):
         a, b = model.indptr[r], model.indptr[r + 1]
-        data[a:b] *= np.where(scaled[model.indices[a:b]], multiplier, 1.0)
+        data[a:b] *= capex_factor[model.indices[a:b]]
     return replace(model, obj=model.obj + extra, obj_parts=parts, data=data)
 
 
@@ -617,10 +625,33 @@ class Threshold:
     solves: int
     text: str
     outcome: str = "switch"          # one of OUTCOMES
+    #: purchased offers: key -> the purchase price per device with that all-in rate at the bracket
+    #: midpoint (:func:`purchase_price_factor`; None where no price gets there)
+    purchase_usd_per_device: dict = field(default_factory=dict)
 
 
 def _hw_price(o) -> float:
     return float(sum(v for p, v in o.usd_per_device_hour if p in PRICE_PARTS))
+
+
+#: the hourly cost parts proportional to a purchased device's price
+PURCHASE_PRICE_PARTS = ("purchase_amortisation", "maintenance")
+#: how a price sentence names each part the multiplier scales
+PART_WORDS = {"purchase_amortisation": "amortisation", "maintenance": "maintenance", "hosting": "hosting"}
+
+
+def purchase_price_factor(o, multiplier: float) -> Optional[float]:
+    """The factor on a purchased device's price (purchase.usd_per_device) that makes its all-in hourly
+    rate ``multiplier`` times what it is, maintenance a fraction of the price and hosting held; None
+    for an offer without a purchase price (rentals, owned devices, offers priced by the hour).
+
+    QA s22: the threshold was read as a factor on the purchase price, which breaks even further out
+    (x1.56 where the all-in rate's was x1.44) because hosting does not grow with it.
+    """
+    a = sum(v for p, v in o.usd_per_device_hour if p in PURCHASE_PRICE_PARTS)
+    if o.capex_usd_per_device <= 0 or a <= 0:
+        return None
+    return (multiplier * _hw_price(o) - (_hw_price(o) - a)) / a
 
 
 def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
@@ -704,9 +735,28 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
             hi, at_hi = mid, u
     mid = math.sqrt(lo * hi)
     prices = {o.key: round(_hw_price(o) * mid, 6) for o in offers}
+    purchase = {}
+    for o in offers:
+        f = purchase_price_factor(o, mid)
+        if f is not None:
+            purchase[o.key] = round(f * o.capex_usd_per_device, 2) if f > 0 else None
     rel = (hi / lo - 1.0) / 2.0
-    at = (f"x{mid:.3g} its price (~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
+    # what the multiplier scales (QA s22: 'x1.44 its price' of a purchase was read as the purchase price)
+    parts = [PART_WORDS.get(p, "rent") for p, v in best.usd_per_device_hour if p in PRICE_PARTS and v]
+    what = (f"all-in hourly rate ({' + '.join(parts)}: " if len(parts) > 1
+            else f"hourly {parts[0] if parts else 'price'} (")
+    at = (f"x{mid:.3g} its {what}~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
           f"${_hw_price(best):.4g}; +-{rel:.1%})")
+    fmid = purchase_price_factor(best, mid)
+    if fmid is not None and fmid <= 0:
+        at += (f"; no purchase price gets there (hosting alone costs "
+               f"${_hw_price(best) - sum(v for p, v in best.usd_per_device_hour if p in PURCHASE_PRICE_PARTS):.4g}"
+               "/device-hour)")
+    elif fmid is not None:
+        p0 = best.capex_usd_per_device
+        bracket = sorted(max(0.0, purchase_price_factor(best, m)) * p0 for m in (lo, hi))
+        at += (f"; as a purchase price (purchase.usd_per_device; maintenance a fraction of it, hosting held): "
+               f"~${fmid * p0:,.0f} a device, now ${p0:,.0f} (between ${bracket[0]:,.0f} and ${bracket[1]:,.0f})")
     if at_hi == INFEASIBLE:
         budget = ("the problem's limits" if k.max_usd_per_month is None
                   else f"fleet.budget.max_usd_per_month (${k.max_usd_per_month:,.2f})")
@@ -716,4 +766,4 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
     else:
         text = f"{a}: the plan starts buying or renting it below {at}"
     return Threshold(a, is_used, lo, hi, prices, solves, text,
-                     "infeasible" if at_hi == INFEASIBLE else "switch")
+                     "infeasible" if at_hi == INFEASIBLE else "switch", purchase)
