@@ -118,6 +118,8 @@ class ReducedStats:
     cg_seconds: float = 0.0
     lp_bound: float = float("nan")
     lp_converged: bool = False
+    #: HiGHS proved the master LP (artificial columns on every demand row) infeasible
+    master_infeasible: bool = False
     incumbent: float = float("nan")
     incumbent_seconds: float = 0.0
     candidates: int = 0
@@ -464,6 +466,15 @@ def _solve_reduced(model: LinearModel, time_limit_s: float, mip_gap: float, thre
     run.say("LP bound %s%s after %d rounds of column generation (%d of %d routing columns) in %.1fs",
             money(st.lp_bound), "" if st.lp_converged else " (not converged)", st.cg_rounds,
             st.cg_columns, len(run.x), st.cg_seconds)
+    if lp is None and st.master_infeasible:
+        # The master has an artificial column on every demand row, and every other row holds with
+        # no routing (x = 0 meets capacity, quality-mean, spot-share and cost rows; x never relieves
+        # them): columns left out of the master cannot help, so the whole LP is infeasible - a
+        # limit no fleet meets whatever it serves (e.g. units fixed by bounds dearer than a budget;
+        # QA s22: robust's fixed first stage was reported 'error', exit 5)
+        st.lp_bound = float("nan")
+        return run.result(INFEASIBLE, message="LP relaxation infeasible: the constraints cannot all hold even "
+                                              "with no demand served (caps, budget, fixed units); " + st.summary())
     if lp is None:
         return run.result(ERROR, message="the LP relaxation could not be solved: " + st.summary())
     if st.lp_converged and lp.unserved_rps > 1e-6:
@@ -681,6 +692,7 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
         st.cg_rounds += 1
         if status != "Optimal":
             st.notes.append(f"master LP: {status}")
+            st.master_infeasible = status == "Infeasible"
             break
         sol = h.getSolution()
         pi = _clip_duals(model, np.asarray(sol.row_dual, float))
