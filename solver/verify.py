@@ -125,9 +125,24 @@ def plan_schema() -> dict:
     return json.loads((Path(__file__).parent / "schemas" / "plan.schema.json").read_text(encoding="utf-8"))
 
 
+#: JSON schema types as Python sees a parsed plan (an integer may be written 3.0; a bool is no number)
+_JSON_TYPES = {"object": lambda x: isinstance(x, dict), "array": lambda x: isinstance(x, list),
+               "string": lambda x: isinstance(x, str), "boolean": lambda x: isinstance(x, bool),
+               "null": lambda x: x is None, "number": is_number,
+               "integer": lambda x: is_number(x) and float(x).is_integer()}
+
+
 def check_schema(rep: "VerifyReport", schema: dict, node, where: str = "") -> None:
-    """Through the schema's properties and items: every ``required`` field present and every ``const``
-    met (the reports print these sections; ``format`` says how to read the rest)."""
+    """Through the schema's properties and items: every ``required`` field present, every ``type`` and
+    ``const`` met (the reports print these sections; ``format`` says how to read the rest; QA s22: a
+    hand-edited ``periods.timeline`` that was an object crashed ``report`` as a bug)."""
+    types = schema.get("type")
+    if types is not None:
+        allowed = [types] if isinstance(types, str) else list(types)
+        if not any(_JSON_TYPES[t](node) for t in allowed if t in _JSON_TYPES):
+            rep.add("structure", where or "plan", f"{_json_type(node)} {_short(node)}, where the plan schema "
+                    f"has {' or '.join(allowed)}")
+            return
     if isinstance(node, list) and "items" in schema:
         for i, item in enumerate(node):
             check_schema(rep, schema["items"], item, f"{where}[{i}]")
@@ -142,6 +157,30 @@ def check_schema(rep: "VerifyReport", schema: dict, node, where: str = "") -> No
                 rep.add("structure", here, f"{node[key]!r}, where the plan schema has {sub['const']!r}")
             elif key in node:
                 check_schema(rep, sub, node[key], here)
+
+
+def _json_type(x) -> str:
+    """A parsed JSON value's type as the schema names it."""
+    return next(t for t in ("null", "boolean", "integer", "number", "string", "array", "object")
+                if _JSON_TYPES[t](x))
+
+
+def _short(x) -> str:
+    """A value as a message shows it: at most 40 characters."""
+    text = json.dumps(x, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def structure_issues(plan) -> list:
+    """The plan's departures from its schema (fields missing, of the wrong type, a ``const`` not met)
+    and counts that are not whole numbers: what a reader of the plan (``report``) refuses before
+    reading it, all at once.  Each a :class:`Violation`."""
+    rep = VerifyReport()
+    if isinstance(plan, dict):
+        check_structure(rep, plan)
+    else:
+        check_schema(rep, plan_schema(), plan)
+    return rep.violations
 
 
 #: fields that count things (replicas, units, devices, decisions): whole numbers, never negative
@@ -182,7 +221,10 @@ def check_structure(rep: VerifyReport, plan: dict) -> None:
                 rep.add("structure", where, f"{k} appears twice")
             seen.add(k)
 
+    before = len(rep.violations)
     check_schema(rep, plan_schema(), plan)
+    if len(rep.violations) > before:
+        return          # the checks below read the sections as the schema types them
     walk(plan, "")
     once(plan.get("deployments"), lambda d: d.get("id"), "deployments")
     once(plan.get("kpis"), lambda k: k.get("workload"), "kpis")

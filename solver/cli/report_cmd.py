@@ -69,6 +69,12 @@ def run(args) -> int:
     if "objective" in plan and not isinstance(plan["objective"], (dict, type(None))):
         raise InputError(InputIssue("`objective` must be an object", file=args.plan, path="objective",
                                     hint="pass an unmodified file written by `fleetopt solve --json`"))
+    from solver.verify import structure_issues
+    bad = structure_issues(plan)
+    if bad:     # QA s22: a hand-edited periods.timeline (an object) crashed the page as a bug
+        raise InputError([InputIssue(f"{v.message}", file=args.plan, path=v.where,
+                                     hint="pass the plan as `fleetopt solve --json` wrote it "
+                                          "(schema: solver/schemas/plan.schema.json)") for v in bad])
     ceiling = _max_utilization(args, plan)
     check_outputs(args, {"html": "--html", "png_dir": "--png-dir"}, folders={"png_dir": FIGURES})
     page, pngs = build_report(plan, max_utilization=ceiling, source=Path(args.plan).name)
