@@ -58,6 +58,7 @@ from typing import Optional
 import numpy as np
 
 from solver.catalog import SHIPPED_LAYER
+from solver.catalog.schema import ACQUISITIONS
 from solver.coefficients import (MAX_REPLICAS_TO_SERVE, MIN_CAPACITY_RPS, Coefficients, build_coefficients,
                                  build_offers, least_capacity_rps, quality_of, quant_for_model, quant_runs_on)
 from solver.mip.elastic import NO_ROWS, RELAXABLE, ElasticResult, Slack, families_in, relax
@@ -117,6 +118,9 @@ class WorkloadDiagnosis:
     best_ttft: Optional[Deployment] = None
     best_tpot: Optional[Deployment] = None
     nearest: Optional[Deployment] = None
+    #: the quality the best TTFT/TPOT and the nearest miss reach: they are taken among the deployments
+    #: at or above it (the target, or the best any reaches); None without a quality target
+    latency_among_quality: Optional[float] = None
     best_quality: Optional[Deployment] = None
     #: mean-quality mode: the best deployment that can serve it, when even that one is below the
     #: target (then no routing mix reaches the mean, whatever the fleet limits)
@@ -211,11 +215,16 @@ class Explanation:
             if QUALITY_BELOW in d.reasons and d.best_quality is not None:
                 lines.append(f"    best quality: {_score(d.best_quality.quality)} ({d.best_quality.quantization} "
                              f"{d.best_quality.model}); target {d.quality_target:g}")
+            # (QA s22: 'best TPOT 5.46 ms' read as the best of all, while one below the quality target met 5 ms)
+            among = ("" if d.latency_among_quality is None else
+                     f" among deployments reaching quality {_score(d.latency_among_quality)}"
+                     + ("" if d.quality_target is None or d.latency_among_quality >= d.quality_target - 1e-9
+                        else " (the best any allowed one reaches)"))
             if d.best_ttft is not None:
-                lines.append(f"    best TTFT: {_ms(d.best_ttft.ttft_ms)} on {d.best_ttft.name}; "
+                lines.append(f"    best TTFT{among}: {_ms(d.best_ttft.ttft_ms)} on {d.best_ttft.name}; "
                              f"target {_ms(d.ttft_target_ms)}")
             if d.best_tpot is not None:
-                lines.append(f"    best TPOT: {_ms(d.best_tpot.tpot_ms)} on {d.best_tpot.name}; "
+                lines.append(f"    best TPOT{among}: {_ms(d.best_tpot.tpot_ms)} on {d.best_tpot.name}; "
                              f"target {_ms(d.tpot_target_ms)}")
             if d.nearest is not None:
                 lines.append(f"    nearest miss: {d.nearest.name} (TTFT {_ms(d.nearest.ttft_ms)}, "
@@ -344,9 +353,9 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
     """Classify every deployment each workload's filters allow; nearest misses of the unservable."""
     if perf is None:
         import solver.perf as perf  # noqa: PLW0621
-    from solver.perf.arch import R_CONTEXT_TOO_LONG, R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
+    from solver.perf.arch import R_CONTEXT_TOO_LONG, R_MEASURED_ZERO, R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT
 
-    from solver.problem.checks import no_offer_text
+    from solver.problem.checks import _offers, _where_offered, no_offer_text
 
     f = problem.fleet
     offers = build_offers(problem, catalog)
@@ -387,6 +396,41 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             for m in models for q in quants}
     per = problem.objective.periods
     least_rps = least_capacity_rps(wls, per.count if per is not None else 0)
+
+    def serving_models(wi: int, w, w_models, w_quants, target: float) -> set:
+        """The models of ``w_models`` that some allowed offer serves ``w`` with in a format of
+        ``w_quants`` reaching ``target``, within its SLOs (QA s22: qwen2.5-72b, which meets no SLO
+        there, was proposed as the stronger model)."""
+        regions = set(w.regions) if w.regions else None
+        ks = [(a, m, q, t) for (a, t) in accs_tp for m in sorted(w_models) for q in sorted(w_quants)
+              if (regions is None or host[(a, t)] & regions)
+              and quant_runs_on(catalog.quantization[q], catalog.accelerators[a])
+              and quant_for_model(catalog.quantization[q], m)
+              and quality_of(catalog.models[m], catalog.quantization[q], catalog.quantization) >= target - 1e-9]
+        if not ks:
+            return set()
+        cands = [perf.PerfCandidate(a, m, q, t) for (a, m, q, t) in ks]
+        got = perf.evaluate(catalog, cands, [pw[wi]])
+        if problem.measurements:
+            got = perf.apply_measurements(got, cands, [pw[wi]], problem.measurements)
+        ok = (np.asarray(got.reason)[:, 0] == R_OK) & (np.asarray(got.max_rps)[:, 0] >= least_rps[wi])
+        return {ks[i][1] for i in np.flatnonzero(ok)}
+
+    def stronger(wi: int, w, target: Optional[float]) -> str:
+        """'a stronger model (...)' naming models that serve ``w`` within its SLOs at ``target``, and
+        'or a higher-precision format' where a format its quantizations filter leaves out does."""
+        allowed = set(w.models or catalog.models)
+        if target is None:
+            return "a stronger model"
+        reach = catalog.models_reaching(target, benchmark=catalog.models[min(allowed)].quality_benchmark
+                                        if w.models else "MMLU", exclude=w.models or (), limit=len(catalog.models))
+        serve = serving_models(wi, w, set(reach), set(w.quantizations or catalog.quantization), target)
+        text = _stronger(w, catalog, target, [m for m in reach if m in serve][:3])
+        other = set(catalog.quantization) - set(w.quantizations or catalog.quantization)
+        if other and serving_models(wi, w, allowed, other, target):
+            text += f" or a higher-precision format (workloads.{w.id}.quantizations)"
+        return text
+
     out = []
     for wi, w in enumerate(wls):
         d = WorkloadDiagnosis(w.id, servable=True, combinations=0, feasible=0,
@@ -410,9 +454,22 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                              + " (offers exist in: "
                              + (', '.join(where) if where else 'none - check fleet.accelerators/regions/acquisition')
                              + ")")
+            # which filter, and what the catalog offers there, in validate's words (QA s22: 'its
+            # models/quantizations/regions filters' for a workload with a regions filter only)
+            there = [r for r in sorted(regions) if r not in left_out]
+            offered = _offers(problem, catalog, regions=there, accelerators=None, providers=None,
+                              acquisition=list(ACQUISITIONS)) if there else []
+            d.relaxations.append(
+                f"workloads.{w.id}: its regions filter ({', '.join(sorted(regions))}) leaves no deployment"
+                + (f"; add {', '.join(left_out)} to fleet.regions" if left_out else "")
+                + (f"; the catalog offers there ({_where_offered(offered, 'region', '')}): allow one of them "
+                   "(fleet.accelerators, fleet.acquisition, fleet.providers)" if offered else "")
+                + (f", or add a region with an allowed offer ({', '.join(where)}) to workloads.{w.id}.regions"
+                   if where else ""))
         best_q = None
         best_serving = None     # (quality, key index) of the best deployment that can serve it
         fit = []      # (ratio, ttft, tpot, key index, quality, serves): all that fit memory and format
+        measured_zero = set()       # deployments a measurement of 0 req/s rules out
         for ci, (a, m, q, t) in enumerate(keys):
             if m not in w_models or q not in w_quants:
                 continue
@@ -429,6 +486,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             elif not quant_for_model(catalog.quantization[q], m):
                 r = R_QUANT_NOT_FOR_MODEL
             fits = r in (R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT)
+            if r == R_MEASURED_ZERO:
+                measured_zero.add((a, t, q, m))
             if fits and (best_q is None or (qv, ) > (best_q[0], )):
                 best_q = (qv, ci)
             serves = r == R_OK and max_rps[ci, wi] >= least_rps[wi]
@@ -467,7 +526,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                     and sum(perf.PerfWorkload.from_workload(w).percentile_request()) > longest_window):
                 d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
                                                      longest_window))
-            _nearest(d, w, keys, fit, best_q, more_tp, _stronger(w, catalog, d.quality_target))
+            _nearest(d, w, keys, fit, best_q, more_tp, stronger(wi, w, d.quality_target),
+                     _measured_zero(problem.measurements, w, measured_zero, d.combinations))
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
                 if not problem.measurements:
@@ -477,11 +537,28 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             a, m, q, t = keys[best_serving[1]]
             d.best_serving_quality = Deployment(a, t, q, m, quality=best_serving[0])
             d.relaxations.append(_lower_quality(w.id, d.quality_target, best_serving[0])
-                                 + f", or allow {_stronger(w, catalog, d.quality_target)} or a higher-precision "
-                                   "format that meets its SLOs")
+                                 + f", or allow {stronger(wi, w, d.quality_target)}")
         out.append(d)
     return out
 
+
+
+def _measured_zero(measurements, w, deployments: set, allowed: int) -> str:
+    """What to change where measurements of 0 req/s rule out ``deployments`` ((accelerator, TP,
+    quantization, model)) of ``w``: each measurement named (QA s22: 'no allowed deployment can serve
+    it: 1 measured: cannot serve' restated the cause); empty when none does."""
+    named = [f"measurements[{j}] ({m.accelerator} x{m.tensor_parallel} {m.quantization} {m.model})"
+             for j, m in enumerate(measurements) if m.max_requests_per_s <= 0 and m.workload in (None, w.id)
+             and (m.accelerator, m.tensor_parallel, m.quantization, m.model) in deployments]
+    if not named:
+        return ""
+    n = len(deployments)
+    which = (("its only allowed deployment is" if n == 1 else f"its {n} allowed deployments are all") if n == allowed
+             else f"{n} of its {allowed} allowed deployments are")
+    return (f"workloads.{w.id}: {which}"
+            + f" measured at 0 req/s: {'; '.join(named)}; if the replica can serve it, remove the measurement or "
+            f"correct its max_requests_per_s; otherwise allow other deployments (workloads.{w.id}.models or "
+            ".quantizations, fleet.accelerators, fleet.tensor_parallel)")
 
 
 def _merge_unsupported(counts: dict) -> dict:
@@ -582,17 +659,15 @@ def _lower_quality(workload: str, target: float, reached: float) -> str:
     hundredths (a target at or below what the best deployment reaches)."""
     return f"workloads.{workload}: lower quality.min_score from {target:g} to at most {_score(reached)}"
 
-def _stronger(w, catalog, target: Optional[float]) -> str:
-    """"a stronger model", naming up to three catalog models the workload does not allow whose score
-    reaches ``target`` (at their best format), for the quality relaxations."""
+def _stronger(w, catalog, target: Optional[float], reach: list) -> str:
+    """"a stronger model", naming ``reach``: up to three catalog models the workload does not allow
+    that reach ``target`` and serve it within its SLOs, for the quality relaxations."""
     allowed = set(w.models or ())
     if target is None:
         return "a stronger model"
-    bench = catalog.models[next(iter(allowed))].quality_benchmark if allowed else "MMLU"
-    reach = catalog.models_reaching(target, benchmark=bench, exclude=allowed)
     if not reach:
-        return (f"a stronger model (no catalog model{' outside its list' if allowed else ''} scores {target:g}: "
-                "a catalog overlay can add one)")
+        return (f"a stronger model (no catalog model{' outside its list' if allowed else ''} scores {target:g} "
+                "and serves it within its SLOs on the allowed offers: a catalog overlay can add one)")
     if not allowed:         # every catalog model is allowed already (review: nothing to add)
         return "a stronger model"
     return ("a stronger model (" + ", ".join(f"{m} scores {catalog.models[m].quality.value:g}" for m in reach)
@@ -600,7 +675,7 @@ def _stronger(w, catalog, target: Optional[float]) -> str:
 
 
 def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True, 0),
-             stronger: str = "a stronger model") -> None:
+             stronger: str = "a stronger model", measured_zero: str = "") -> None:
     """Fill the nearest misses and the relaxation sentences of an unservable workload.
 
     ``fit``: (ratio, TTFT, TPOT, key index, quality, serves) of every deployment that fits memory
@@ -626,6 +701,8 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
         # ties broken by the deployment's name so that the text is deterministic
         r, tt, tp, ci = min(miss, key=lambda x: (x[0], keys[x[3]]))[:4]
         d.nearest = dep(ci, tt, tp)
+        if target is not None:
+            d.latency_among_quality = max(c[4] for c in pool) if together else target
         _, tt1, tp1, c1 = min(miss, key=lambda x: (x[1], keys[x[3]]))[:4]
         d.best_ttft = dep(c1, tt1, tp1)
         _, tt2, tp2, c2 = min(miss, key=lambda x: (x[2], keys[x[3]]))[:4]
@@ -654,7 +731,7 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
     if target is not None and best_q is not None and best_q[0] < target - 1e-9 and not together:
         d.relaxations.append(_lower_quality(w.id, target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
-                             f"{_score(best_q[0])}), or allow {stronger} or a higher-precision format")
+                             f"{_score(best_q[0])}), or allow {stronger}")
     if together:
         # the other way out: the best quality that the SLOs as they are allow
         ok = [c for c in fit if c[5]]
@@ -685,6 +762,8 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
                                      + "bigger accelerators, smaller formats or shorter requests"
                                      + ("" if more_tp[0] else f" (a replica spans at most {more_tp[1]} device(s) "
                                         "of the allowed offers: their nodes and units are no larger)"))
+            if measured_zero:
+                d.relaxations.append(measured_zero)
             if not d.relaxations:
                 d.relaxations.append(f"workloads.{w.id}: no allowed deployment can serve it: "
                                      + "; ".join(f"{n} {why}" for why, n in sorted(d.reasons.items())))
@@ -704,7 +783,7 @@ def _describe(s, k: Coefficients, problem) -> str:
         if t:
             return (f"fleet.power_caps[{j}].max_kw_by_period[{t}]: needs {more} kW more in {region} in period {t}"
                     f" (from {_plain(s.rhs)} to {new})")
-        return (f"needs {more} kW more in {region}{_binds(s)}: fleet.power_caps[{j}].max_kw from "
+        return (f"needs {more} kW more in {region}{_binds(s, problem)}: fleet.power_caps[{j}].max_kw from "
                 f"{_plain(s.rhs)} to {new}")
     if s.family == "caps.availability":
         acc_reg, _, j = lab.rpartition("#")
@@ -733,7 +812,7 @@ def _describe(s, k: Coefficients, problem) -> str:
     if s.family == "caps.spot_share":
         # one fleet-wide share, relaxed as one figure (elastic.DEMAND_SCALED); at most 1
         new = min(1.0, k.max_spot_share + _round_up(amt))
-        return (f"needs a larger spot share{_binds(s)}: fleet.max_spot_share from {k.max_spot_share:g} "
+        return (f"needs a larger spot share{_binds(s, problem)}: fleet.max_spot_share from {k.max_spot_share:g} "
                 f"to {_plain(new)}")
     if s.family == "quality.mean":
         wi = k.workloads.index(lab)
@@ -795,16 +874,6 @@ def _period_cuts(w, cuts: list, n_periods: int) -> tuple[str, bool]:
                                    else "the flat demand") + ")" if compound else "")), False
 
 
-def _per_row_labels(model: LinearModel) -> LinearModel:
-    """``model`` with each per-period row's period and slice in its label ('demand.served[chat]@3.0' ->
-    'demand.served[chat@3.0]@3.0', and its spot-share rows alike), so that an elastic solve reports
-    every row's slack, not each label's largest: a demand cut is said per period."""
-    import re
-
-    return replace(model, row_names=[re.sub(r"\[(.*)\]@(\d+\.\d+)$", r"[\1@\2]@\2", n)
-                                     for n in model.row_names])
-
-
 def _demand_change(res: ElasticResult, model: LinearModel, free: list, k: Coefficients, problem,
                    causes: list) -> tuple[str, bool]:
     """The demand relaxation as one change (several cuts are made together), and whether it is one.
@@ -814,13 +883,21 @@ def _demand_change(res: ElasticResult, model: LinearModel, free: list, k: Coeffi
     fam = model.row_family.astype(str)
     freed = set(free)
     rows = [i for i in np.flatnonzero(fam == "demand.served") if i not in freed and model.rhs[i] > 1e-9]
-    got = {(s.label, s.period_slice): s.amount for s in res.slacks}
-    key = [(_unlabel(model.row_names[i]), _row_period_slice(model.row_names[i])) for i in rows]
-    if rows and all(got.get(kk, 0.0) >= model.rhs[i] * (1 - 1e-6) for kk, i in zip(key, rows)):
+    # the share of each (workload, period)'s demand cut (a period's slices are cut together)
+    cut = {(s.label, s.period_slice and s.period_slice[0]): s.amount / s.rhs if s.rhs > 0 else 1.0
+           for s in res.slacks}
+    key = [(_unlabel(model.row_names[i]), (_row_period_slice(model.row_names[i]) or (None,))[0]) for i in rows]
+    if rows and all(cut.get(kk, 0.0) >= 1 - 1e-6 for kk in key):
         cause = (f"the cause is the {' or the '.join(causes)}: relax it as above" if causes else
                  "the fleet's limits together or the offers the problem allows are the cause (below)")
+        # a spot-only fleet: the spot share is of the demand, so it shrinks with it (QA s22: 'a trickle
+        # needs whole replicas' was said for it)
+        spot_only = k.n_o > 0 and all(o.acquisition == "spot" and not o.existing for o in k.offers)
+        why = (f"only spot offers are allowed, and spot may serve at most fleet.max_spot_share "
+               f"({k.max_spot_share:g}) of the demand, however little is served" if spot_only and k.max_spot_share < 1
+               else "even a trickle needs whole replicas")
         return ("serving less is no way out: within the limits as they are, no plan serves any of the demand "
-                f"at all (even a trickle needs whole replicas); {cause}"), False
+                f"at all ({why}); {cause}"), False
     texts = []
     if problem.objective.periods is None:
         texts = [_describe(s, k, problem) for s in res.slacks]
@@ -847,14 +924,40 @@ def _row_period_slice(name: str) -> Optional[tuple[int, int]]:
     return (int(t), int(sl)) if t.isdigit() and sl.isdigit() else None
 
 
-def _binds(s: Slack) -> str:
-    """' in period 3, slice 1': the copy of a limit shared by every period/slice that needs the
-    change (QA: a cap too small for period 3's peak named no period)."""
+def _binds(s: Slack, problem=None) -> str:
+    """' in period 3, hours 10:00-14:00': the copy of a limit shared by every period/slice that needs
+    the change (QA: a cap too small for period 3's peak named no period), its slice said as the hours
+    of the daily profile it stands for (``problem``; QA s22: 'slice 2' meant nothing to the user)."""
     if s.period_slice is None:
         return ""
     t, sl = s.period_slice
-    return f" in period {t}, slice {sl}" + (f" (the most of the {s.rows} periods/slices over it)"
-                                             if s.rows > 1 else "")
+    return (f" in period {t}{_slice_hours(problem, sl) if problem is not None else f', slice {sl}'}"
+            + (f" (the most of the {s.rows} periods/slices over it)" if s.rows > 1 else ""))
+
+
+def _slice_hours(problem, sl: int) -> str:
+    """', hours 10:00-14:00 (17% of the day)': slice ``sl`` as the points of the daily profile it
+    merges (periods.merge_slices), as the plan's ``profile_index``; '' where a period is one slice."""
+    from solver.periods import merge_slices, profile_fractions
+
+    if problem.objective.periods.within_period == "peak":
+        return " (at the daily peak)"
+    _, weight, members = merge_slices(profile_fractions(list(problem.workloads)))
+    if len(members) < 2:
+        return ""
+    n = round(len(members[sl]) / weight[sl])
+    runs = []             # consecutive profile points as [first, last]
+    for i in members[sl]:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    if n == 24:
+        where = "hours " + ", ".join(f"{a:02d}:00-{b + 1:02d}:00" for a, b in runs)
+    else:
+        where = (f"profile point{'s' if len(members[sl]) > 1 else ''} "
+                 + ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs) + f" of {n}")
+    return f", {where} ({weight[sl]:.0%} of the day)"
 
 
 def _verdict(fr: FleetRelaxation, res: ElasticResult) -> str:
@@ -894,10 +997,9 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
                                            undecided=f"no time left of the {total_s:g} s for explaining"))
                 continue
         log.info("explaining: how far must %s give alone? (up to %.3gs)", RELAXABLE[fam][1], tl)
-        # a multi-period demand cut per row (period, slice), to be said per period
+        # a multi-period demand cut: one per period (elastic.PERIOD_SCALED), said per period
         per_row = fam == "demand.served" and problem.objective.periods is not None
-        res: ElasticResult = relax(_per_row_labels(model) if per_row else model, [fam], backend=backend,
-                                   solver=solver, time_limit_s=tl, free_rows=free)
+        res: ElasticResult = relax(model, [fam], backend=backend, solver=solver, time_limit_s=tl, free_rows=free)
         if per_row:
             # (a cut is at most the row's demand: the solver's tolerance may leave it a hair above)
             res.slacks = [replace(s, label=_unlabel(f"{s.family}[{s.label}]"), amount=min(s.amount, s.rhs))
@@ -1106,7 +1208,57 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
         ex.note = lead
     if k.n_plus_1.any():
         ex.other.append(explain_redundancy(loaded, k, backend=backend, solver=solver, time_limit_s=tl_left()))
+    if loaded.scenario is not None:
+        for fr in ex.fleet:
+            fr.changes = [_scenario_sets(loaded, c) for c in fr.changes]
+        ex.note = _scenario_sets(loaded, ex.note)
     return ex
+
+
+#: a fleet field a change names, 'fleet.power_caps[1].max_kw from 1 to 2.496', or a workload's demand
+_FIELD_CHANGE = re.compile(r"(?P<field>fleet(?:\.\w+|\[\d+\])+) from [^\s;,()]+ to (?P<new>[^\s;,()]+)"
+                           r"|of (?P<wl>\S+) \(demand\.requests_per_s from [^\s;,()]+ to (?P<new2>[^\s;,()]+)\)")
+
+
+def _scenario_sets(loaded, text: str) -> str:
+    """``text`` with each field it changes that the scenario in effect sets named as the scenario's own
+    override, with the value it sets there: the file's field holds another value (QA s22: 'fleet.power_caps[1]
+    .max_kw from 1' where the file says 25 and scenario ireland-tiny sets 1)."""
+    import copy
+
+    from solver.problem.load import set_path
+
+    scenarios = loaded.raw.get("scenarios") or []
+    idx = next((i for i, sc in enumerate(scenarios) if isinstance(sc, dict) and sc.get("name") == loaded.scenario),
+               None)
+    if idx is None:
+        return text
+    targets = []            # (resolved path, the override's path, its value)
+    for path, value in (scenarios[idx].get("set") or {}).items():
+        try:
+            targets.append((set_path(copy.deepcopy(loaded.raw), str(path), None), str(path), value))
+        except KeyError:
+            continue
+    ids = [w.id for w in loaded.problem.workloads]
+
+    def named(m: re.Match) -> str:
+        if m["field"] is not None:
+            field = tuple(int(x) if x.isdigit() else x for x in re.findall(r"\w+", m["field"]))
+            new = m["new"]
+        else:
+            if m["wl"] not in ids:
+                return m[0]
+            field, new = ("workloads", ids.index(m["wl"]), "demand", "requests_per_s"), m["new2"]
+        hit = next((t for t in targets if field[:len(t[0])] == t[0]), None)
+        if hit is None:
+            return m[0]
+        target, path, value = hit
+        where = f'scenarios[{idx}].set."{path}"'
+        # the field itself, or a section holding it (a whole list of caps)
+        exact = target == field and isinstance(value, (int, float)) and not isinstance(value, bool)
+        return m[0] + (f" (set by scenario {loaded.scenario}: change {where} from {_plain(value)} to {new})" if exact
+                       else f" (set by scenario {loaded.scenario} in {where}: change it there)")
+    return _FIELD_CHANGE.sub(named, text)
 
 
 def _model_of(loaded, k: Coefficients) -> LinearModel:

@@ -738,7 +738,8 @@ def test_a_power_cap_relaxation_names_the_period_that_needs_it(tmp_path):
     power = next(f for f in ex.fleet if f.family == "caps.power")
     (a,) = power.amounts
     assert a["amount"] == pytest.approx(3.8) and (a["period"], a["slice"]) == (3, 1), power.amounts
-    assert "needs 3.8 kW more in virginia in period 3, slice 1" in ex.text()
+    # slice 1: the profile's peak hours, 8 to 20 (QA s22: the slice said as its hours)
+    assert "needs 3.8 kW more in virginia in period 3, hours 08:00-20:00 (50% of the day)" in ex.text()
     d["fleet"]["power_caps"][0]["max_kw"] = 4.8
     assert _status(tmp_path, d, "cap.yaml") == "optimal"
 
@@ -966,7 +967,8 @@ def test_a_fleet_wide_share_counts_periods_not_rows():
     spot = next(f for f in ex.fleet if f.family == "caps.spot_share")
     (a,) = spot.amounts
     assert (a["period"], a["slice"]) == (1, 0) and a["limit"] + a["amount"] == pytest.approx(25 / 37, abs=2e-3)
-    assert "in period 1, slice 0 (the most of the 2 periods/slices over it)" in ex.text()
+    # a flat profile: one slice, the whole day (QA s22: no 'slice 0')
+    assert "in period 1 (the most of the 2 periods/slices over it)" in ex.text()
 
 
 def test_a_raised_limit_is_rounded_up_to_four_digits():

@@ -216,3 +216,169 @@ def test_a_measured_pair_whose_scheme_does_not_run_there_says_why(tmp_path):
     assert "no allowed deployment can serve it: \n" not in text + "\n"
     assert "quantization not supported on accelerator family turing (bf16)" in text
     assert "(bf16 on turing)" in text
+
+
+# ------------------------------------------------------------------ QA s22 explain round
+
+@pytest.fixture(scope="module")
+def quarters_on_a_budget(tmp_path_factory):
+    """eight-quarter-growth on 50,000 USD/month (QA s22 m_budget.yaml), its explanation as text."""
+    d = _doc("eight-quarter-growth")
+    d["fleet"]["budget"] = {"max_usd_per_month": 50000}
+    d["solver"].update(backend="highspy", time_limit_s=30, mip_gap=1e-4)
+    tmp = tmp_path_factory.mktemp("budget")
+    return d, tmp, _explain(_write(tmp, d))
+
+
+def test_a_period_is_cut_as_its_growth_multiplier_scales_every_slice(quarters_on_a_budget):
+    """QA s22: the slices were cut separately and the growth took the worst slice's fraction: 2.05 for
+    quarter 7, where re-solves found 2.1 feasible and 2.13 not.  The growth pasted gives a plan and
+    1 % more in that quarter does not."""
+    d, tmp, text = quarters_on_a_budget
+    cuts, growth = _per_period(text, "summarize")
+    assert [t for t, _, _ in cuts] == [7], text
+    assert 2.1 <= growth[7] < 2.13, text       # the QA's re-solves bracket the smallest cut
+    d["workloads"][1]["demand"]["growth"] = growth
+    assert _status(tmp, d, "pasted.yaml") == "optimal"
+    d["workloads"][1]["demand"]["growth"] = [g * 1.01 if t == 7 else g for t, g in enumerate(growth)]
+    assert _status(tmp, d, "more.yaml") == "infeasible"
+
+
+def test_a_slice_is_named_by_the_hours_of_the_daily_profile(quarters_on_a_budget):
+    """QA s22: 'in period 5, slice 0' meant nothing to the user; the hours named are exactly the hours
+    of the profile at one level (the slice: hours of equal demand)."""
+    d, _, text = quarters_on_a_budget
+    line = next(x for x in text.splitlines() if "kW more in virginia" in x)
+    assert not re.search(r"slice \d", line), line
+    hit = re.search(r"in period \d+, hours ((?:\d\d:00-\d\d:00(?:, )?)+) \((\d+)% of the day\)", line)
+    assert hit, line
+    hours = [h for a, b in re.findall(r"(\d\d):00-(\d\d):00", hit.group(1)) for h in range(int(a), int(b))]
+    profile = d["workloads"][0]["demand"]["profile"]
+    level = {profile[h] for h in hours}
+    assert len(level) == 1 and sorted(hours) == [h for h in range(24) if profile[h] in level], line
+    assert int(hit.group(2)) == round(100 * len(hours) / 24)
+
+
+def test_the_best_latencies_say_which_quality_they_are_taken_among(tmp_path):
+    """QA s22 (c3a): 'best TPOT: 5.46 ms' read as the best of all, while an h200 fp8 deployment below
+    the quality target meets 5 ms.  qwen2.5-7b in bf16 is the best any allowed one reaches (74.2)."""
+    d = _doc("chat-assistant")
+    w = d["workloads"][0]
+    w["slo"]["tpot_ms"] = 5
+    w["quality"] = {"min_score": 75}
+    w["models"] = ["llama-3.1-8b", "qwen2.5-7b"]
+    text = _explain(_write(tmp_path, d))
+    best = CAT.models["qwen2.5-7b"].quality.value       # bf16 keeps all of it (hand check: 74.2)
+    assert f"best TPOT among deployments reaching quality {best:g} (the best any allowed one reaches): " in text
+    assert f"best TTFT among deployments reaching quality {best:g}" in text
+
+
+def test_a_stronger_model_is_named_only_where_it_meets_the_slos(tmp_path):
+    """QA s22 (c6): qwen2.5-72b was named for a mean target of 80 at TPOT 8 ms, and adding it left no
+    plan; 'a higher-precision format' was offered where llama-3.1-8b is at bf16 already.  Each model
+    named now gives a plan once added; qwen2.5-72b does not and is not named."""
+    d = _doc("chat-assistant")
+    w = d["workloads"][0]
+    w["slo"]["tpot_ms"] = 8
+    w["quality"] = {"min_score": 80, "mode": "mean"}
+    w["models"] = ["llama-3.1-8b", "llama-3.1-70b"]
+    text = _explain(_write(tmp_path, d))
+    line = next(x for x in text.splitlines() if "allow a stronger model" in x)
+    named = re.findall(r"([a-z0-9.\-]+) scores [0-9.]+", line)
+    assert named and "qwen2.5-72b" not in named, line
+    assert "higher-precision format" not in line, line
+    for m in named:
+        w["models"] = ["llama-3.1-8b", "llama-3.1-70b", m]
+        assert _status(tmp_path, d, f"{m}.yaml") == "optimal", m
+    w["models"] = ["llama-3.1-8b", "llama-3.1-70b", "qwen2.5-72b"]
+    assert _status(tmp_path, d, "qwen.yaml") == "infeasible"
+
+
+def test_a_limit_a_scenario_sets_is_named_as_the_scenarios_override(tmp_path):
+    """QA s22 (c8): under --scenario ireland-tiny 'fleet.power_caps[1].max_kw from 1 to 2.496' named
+    the file's field, which says 25; the 1 is the scenario's.  The override named, set to the figure,
+    gives a plan, and 1 % less does not."""
+    d = _doc("enterprise-multi-region")
+    d["workloads"][1]["regions"] = ["ireland"]
+    d["solver"].update(backend="highspy", time_limit_s=30)
+    d["scenarios"] = [{"name": "ireland-tiny", "set": {"fleet.power_caps.ireland.max_kw": 1.0,
+                                                        "fleet.acquisition": ["purchase"]}}]
+    f = _write(tmp_path, d)
+    text = _explain(f, "--scenario", "ireland-tiny")
+    hit = re.search(r'fleet\.power_caps\[1\]\.max_kw from 1 to ([0-9.]+) \(set by scenario ireland-tiny: change '
+                    r'scenarios\[0\]\.set\."fleet\.power_caps\.ireland\.max_kw" from 1 to ([0-9.]+)\)', text)
+    assert hit and hit.group(1) == hit.group(2), text
+    for kw, status in ((float(hit.group(1)), "optimal"), (float(hit.group(1)) * 0.99, "infeasible")):
+        d["scenarios"][0]["set"]["fleet.power_caps.ireland.max_kw"] = kw
+        g = _write(tmp_path, d, f"{kw}.yaml")
+        assert solve_problem(load_problem(g, scenario="ireland-tiny")).plan.status == status, kw
+
+
+def test_a_measurement_of_zero_that_rules_out_every_deployment_is_named(tmp_path):
+    """QA s22 (c9): 'no allowed deployment can serve it: 1 measured: cannot serve' restated the cause.
+    The measurement is named with the fix; without it a plan exists."""
+    d = _doc("chat-assistant")
+    w = d["workloads"][0]
+    w.update(models=["gpt-oss-20b"], quantizations=["fp8"])
+    w["quality"] = {"min_score": 68, "mode": "per_request"}
+    d["fleet"].update(accelerators=["h100-sxm"], tensor_parallel=[1])
+    d["measurements"] = [{"accelerator": "h100-sxm", "model": "gpt-oss-20b", "quantization": "fp8",
+                          "tensor_parallel": 1, "workload": "chat", "max_requests_per_s": 0}]
+    text = _explain(_write(tmp_path, d))
+    assert ("workloads.chat: its only allowed deployment is measured at 0 req/s: measurements[0] (h100-sxm x1 "
+            "fp8 gpt-oss-20b); if the replica can serve it, remove the measurement") in text, text
+    del d["measurements"]
+    assert _status(tmp_path, d, "unmeasured.yaml") == "optimal"
+
+
+def test_a_regions_filter_that_leaves_nothing_is_named_with_the_offers_there(tmp_path):
+    """QA s22 (c7): 'its models/quantizations/regions filters' for a workload with a regions filter
+    only; validate named the fix: ireland offers a100-80gb by purchase only (the catalog, by hand)."""
+    d = _doc("chat-assistant")
+    d["workloads"][0]["regions"] = ["ireland"]
+    d["fleet"].update(regions=["virginia", "ireland"], accelerators=["a100-80gb"],
+                      acquisition=["on_demand", "reserved_1y"])
+    text = _explain(_write(tmp_path, d))
+    modes = {m for o in CAT.accelerators["a100-80gb"].offers if o.region == "ireland"
+             for m in ("on_demand", "reserved_1y", "reserved_3y", "spot") if o.price(m) is not None}
+    assert not modes and CAT.accelerators["a100-80gb"].purchase is not None
+    assert "models/quantizations/regions filters" not in text
+    line = next(x for x in text.splitlines() if "its regions filter (ireland) leaves no deployment" in x)
+    assert re.search(r"purchase for [^;|]*a100-80gb", line) and "add a region with an allowed offer (virginia)" in line
+
+
+def test_solve_says_no_single_limit_is_enough_where_the_explanation_does(tmp_path):
+    """QA s22 (c1): the JSON message ended 'try relaxing one at a time' where no single limit is
+    enough: re-solved, neither a huge budget nor a huge power cap alone gives a plan."""
+    d = _doc("chat-assistant")
+    d["fleet"]["power_caps"] = [{"region": "virginia", "max_kw": 1.0}]
+    d["fleet"]["budget"] = {"max_usd_per_month": 3000}
+    out = tmp_path / "plan.json"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["solve", str(_write(tmp_path, d)), "--json", str(out)]) == 3
+    import json
+    plan = json.loads(out.read_text())
+    for text in (plan["message"], plan["solver"]["status_detail"]):
+        assert "one at a time" not in text and "no single limit is enough alone" in text, text
+    assert _status(tmp_path, {**d, "fleet": {**d["fleet"], "budget": {"max_usd_per_month": 1e9}}},
+                   "budget.yaml") == "infeasible"
+    assert _status(tmp_path, {**d, "fleet": {**d["fleet"], "power_caps": [{"region": "virginia", "max_kw": 1e6}]}},
+                   "power.yaml") == "infeasible"
+
+
+def test_a_spot_only_fleet_says_why_serving_less_does_not_help(tmp_path):
+    """QA s22 (newuser p17): a [spot] fleet under the default max_spot_share 0.5 was told 'even a
+    trickle needs whole replicas'; the share is of the demand.  With a share of 1 a plan exists."""
+    d = {"schema_version": 1, "name": "tiny-faq-bot",
+         "workloads": [{"id": "faq", "demand": {"requests_per_s": 3}, "input_tokens": {"mean": 400},
+                        "output_tokens": {"mean": 150}, "slo": {"ttft_ms": 1000, "tpot_ms": 60, "percentile": 95},
+                        "models": ["llama-3.1-8b"]}],
+         "fleet": {"accelerators": ["l4", "l40s"], "regions": ["virginia"], "acquisition": ["spot"]},
+         "objective": {"horizon_months": 12}}
+    text = _explain(_write(tmp_path, d))
+    assert "trickle" not in text
+    assert ("serving less is no way out: within the limits as they are, no plan serves any of the demand at all "
+            "(only spot offers are allowed, and spot may serve at most fleet.max_spot_share (0.5) of the "
+            "demand") in text
+    d["fleet"]["max_spot_share"] = 1
+    assert _status(tmp_path, d, "all-spot.yaml") == "optimal"

@@ -313,3 +313,20 @@ def test_a_measurement_of_a_scheme_its_accelerator_does_not_run_is_named():
     assert "bf16 does not run on the turing family" in t4.message and "not used" in t4.message
     assert t4.hint.startswith("if the replica ran fp16, set quantization to it")
     assert "gpt-oss-120b" in b200.message and "not used" in b200.message
+
+
+def test_a_spot_only_fleet_under_a_spot_share_below_1_is_an_error(tmp_path, capsys):
+    """QA s22 (newuser p17): acquisition [spot] with the default max_spot_share 0.5 can serve at most
+    half of any demand: no plan can exist.  Owned devices, or a share of 1, leave a way."""
+    spot = SMALL.replace("regions: [ohio]", "regions: [virginia]").replace("acquisition: [on_demand]",
+                                                                          "acquisition: [spot]")
+    f = tmp_path / "p.yaml"
+    f.write_text(spot)
+    assert main(["validate", str(f)]) == 3
+    err = capsys.readouterr().err
+    assert ("fleet.acquisition: every allowed offer is spot (fleet.acquisition: spot), and spot may serve at most "
+            "fleet.max_spot_share (0.5) of each workload's demand") in err
+    assert "set fleet.max_spot_share: 1" in err
+    assert not findings(spot + "  max_spot_share: 1\n").errors
+    owned = spot + "  existing:\n    - {accelerator: l4, region: virginia, devices: 2}\n"
+    assert not findings(owned).errors

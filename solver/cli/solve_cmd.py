@@ -133,6 +133,18 @@ def run(args) -> int:
         plan = replace(plan, solver=replace(plan.solver, seconds=0.0,
                                             status_detail=re.sub(r"\b\d+(?:\.\d+)?s\b", "-s",
                                                                  plan.solver.status_detail)))
+    ex = None
+    if plan.status == "infeasible":  # the same text as `fleetopt explain`, printed below
+        from solver.explain import explain
+        # the explanation's elastic solves share one more time limit between them (each at most
+        # 60 s), so a batch job's solve ends within about twice its limit however many caps it has
+        limit_s = args.time_limit if args.time_limit is not None else loaded.problem.solver.time_limit_s
+        ex = explain(loaded, backend=backend, solver=solver, k=solved.coefficients, model=solved.model,
+                     status=plan.status, time_limit_s=min(limit_s, 60.0), total_s=limit_s)
+        hint = _relax_hint(ex)
+        plan = replace(plan, message=plan.message.replace(RELAX_ONE_AT_A_TIME, hint),
+                       solver=plan.solver and replace(
+                           plan.solver, status_detail=plan.solver.status_detail.replace(RELAX_ONE_AT_A_TIME, hint)))
     d = plan.to_dict()
     if args.json:
         atomic_write_text(args.json, plan.to_json())
@@ -159,12 +171,21 @@ def run(args) -> int:
     elif plan.status not in ("optimal", "time_limit"):
         print(f"error: {plan.message}" if plan.status == "error" else f"error: {plan.status}: {plan.message}",
               file=sys.stderr)
-    if plan.status == "infeasible":  # the same text as `fleetopt explain`
-        from solver.explain import explain
-        # the explanation's elastic solves share one more time limit between them (each at most
-        # 60 s), so a batch job's solve ends within about twice its limit however many caps it has
-        limit_s = args.time_limit if args.time_limit is not None else loaded.problem.solver.time_limit_s
-        print(explain(loaded, backend=backend, solver=solver, k=solved.coefficients, model=solved.model,
-                      status=plan.status, time_limit_s=min(limit_s, 60.0), total_s=limit_s).text(),
-              end="", file=sys.stderr)
+    if ex is not None:
+        print(ex.text(), end="", file=sys.stderr)
     return EXIT_CODE[plan.status]
+
+
+#: the solver's closing advice on an infeasible model (solver.mip.pipeline), replaced by what the
+#: explanation found (QA s22: it said 'one at a time' where no single limit was enough)
+RELAX_ONE_AT_A_TIME = "try relaxing one at a time with --scenario"
+
+
+def _relax_hint(ex) -> str:
+    """The advice that agrees with the explanation ``ex``: which limit alone is enough, or that none is."""
+    alone = [f.what for f in ex.fleet if f.restores and f.changes and f.family != "demand.served"]
+    if alone:
+        return f"relaxing {' or '.join(alone)} alone is enough (`fleetopt explain` says how much)"
+    if ex.note.startswith("no single fleet limit is enough alone"):
+        return "no single limit is enough alone: relax several together (`fleetopt explain` says which and how much)"
+    return "`fleetopt explain` says what to change"

@@ -196,6 +196,17 @@ def presolve_checks(loaded, smap=None) -> Findings:
                   f"allowed offers are in {_names(sorted(hosted_regions))}: add one of them to the workload's "
                   "regions, or allow offers in its regions (fleet.regions, fleet.accelerators, fleet.acquisition)")
 
+    # ---- a spot-only fleet under a spot share below 1: the share is of each workload's demand, so
+    # the rest has nothing to run on, however little is served (QA s22: a new user's [spot] fleet)
+    if all(o.acquisition == "spot" and not o.existing for o in hosting) and f.max_spot_share < 1:
+        issue("error", ("fleet", "acquisition"),
+              f"every allowed offer is spot (fleet.acquisition: {', '.join(modes)}), and spot may serve at most "
+              f"fleet.max_spot_share ({f.max_spot_share:g}) of each workload's demand: the rest has nothing to "
+              "run on, however little the demand",
+              "add on_demand, reserved_1y or purchase to fleet.acquisition (or owned devices under "
+              "fleet.existing), or set fleet.max_spot_share: 1 to allow an all-spot fleet (spot capacity can "
+              "be reclaimed at any time)")
+
     # ---- warnings: a daily profile a single-period plan sizes for its peak all day (QA s20: an
     # architect expected on-demand rentals to follow the day; the slices form cost 44% less)
     if p.objective.periods is None and {"on_demand", "spot"} & set(modes):
