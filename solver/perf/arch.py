@@ -16,7 +16,10 @@ serving model needs, in SI units (bytes, FLOP, seconds):
 * MoE: non-expert and routed-expert weight bytes apart, and the probability
   ``p = experts_per_token / num_experts`` that one token routes to a given
   expert: a decode step over B tokens touches ``1 - (1 - p)^B`` of the experts
-  (uniform routing);
+  (uniform routing); each expert it runs also computes ``moe_tile_padding_tokens``
+  rows of padding (grouped GEMMs run whole row tiles), at most as many rows as
+  the step routes (a tile is under twice an expert's tokens):
+  :func:`expert_padding_s`;
 * the tensor-core peak that applies (the quantization's compute format; a
   weight-only format computes at 16-bit; no path -> infeasible) times the
   calibrated compute efficiency, the memory bandwidth times its efficiency;
@@ -103,6 +106,16 @@ def _attention_format(acc: Accelerator, q: Quantization, fmt: Optional[str]) -> 
     if q.kv_bytes_per_element.value <= 1.0 and "fp8" in peaks:
         return "fp8"
     return next((f for f in ("bf16", "fp16") if f in peaks), fmt)
+
+
+def expert_padding_s(t: "CandidateTerms", n):
+    """Compute time of the tile padding of a pass over ``n`` tokens: ``moe_tile_padding_tokens`` rows
+    in each expert it runs, ``exp_pad_s (1 - (1 - p)^n)``, but no more rows than it routes,
+    ``exp_tok_s n``: Triton's grouped MoE GEMM (triton_kernels matmul_ogs) runs block_m = the next power
+    of two of the tokens per expert (at least 16 rows), under twice them.  0 for a dense model.  Numbers
+    or numpy arrays (one definition for the perf model and the simulator)."""
+    import numpy as np
+    return np.minimum(t.exp_pad_s * -np.expm1(n * t.log1m_p), t.exp_tok_s * n)
 
 
 def sliding_prefill_pairs(n, window):
@@ -196,6 +209,8 @@ class CandidateTerms:
     weight_bytes_dev: float        # all weights on one device
     ne_time_s: float               # non-expert weight read time per step
     exp_time_s: float              # all routed-expert weights read time per step
+    exp_pad_s: float               # compute time of the tile padding rows of every routed expert
+    exp_tok_s: float               # compute time of one token's routed experts (the padding's cap per token)
     log1m_p: float                 # log(1 - experts_per_token/num_experts); 0 for dense
     kv_full_tok_dev: float         # bytes/token/device, full-attention layers
     kv_sw_tok_dev: float           # bytes/token/device, sliding-window layers
@@ -286,6 +301,10 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
     return CandidateTerms(
         reason=reason, tp=tp, family=acc.family, peak_format=fmt,
         weight_bytes_dev=w_dev, ne_time_s=ne_bytes_dev / bw, exp_time_s=exp_bytes_dev / bw,
+        # each expert a step runs computes t0 rows beyond its tokens (whole row tiles; QA s22: gpt-oss
+        # decode at ~28 tokens per expert ran ~2x the expert FLOPs), at the replica's FLOP/s
+        exp_pad_s=2.0 * gp.moe_tile_padding_tokens * e_params / flops_s,
+        exp_tok_s=2.0 * e_params * (-math.expm1(log1m_p)) / flops_s,
         log1m_p=log1m_p, kv_full_tok_dev=kvf, kv_sw_tok_dev=kvs,
         window=float(model.sliding_window) if model.sliding_window else math.inf,
         kv_cap_bytes_dev=max(kv_cap, 0.0),

@@ -39,10 +39,13 @@ compute format) group as the global fit plus a penalised deviation
 soft-L1 loss on the log error so that single outliers do not drag a group;
 MLPerf reference-implementation rows are excluded (``EXCLUDED_WHY``).  With
 ``--interconnect-data``, the link efficiency of each interconnect kind that file's
-tensor-parallel rows run on is fitted next (:func:`fit_link_efficiency`).  Run::
+tensor-parallel rows run on is fitted next (:func:`fit_link_efficiency`); with ``--moe-data``,
+the MoE tile padding on that file's fit rows and the main file's MoE fit rows
+(:func:`fit_tile_padding`).  Run::
 
     python -m solver.perf.calibration fit tests/data/calibration.csv \\
-        --out my-calibration/perf_params.yaml --interconnect-data tests/data/interconnect_tp.csv
+        --out my-calibration/perf_params.yaml --interconnect-data tests/data/interconnect_tp.csv \\
+        --moe-data catalogs/calibration/gpt_oss_trtllm.csv
     fleetopt perf validate tests/data/calibration.csv --params my-calibration/perf_params.yaml
     FLEETOPT_CALIBRATION_DIR=my-calibration fleetopt solve PROBLEM.yaml     # plan with it
 """
@@ -66,7 +69,7 @@ import numpy as np
 
 from solver.errors import InputError, InputIssue
 from solver.yamlio import note_input
-from solver.perf.arch import prefill_flops
+from solver.perf.arch import expert_padding_s, prefill_flops
 from solver.perf.model import PerfCandidate, PerfWorkload, engine_spec, evaluate, operating_point
 from solver.perf.params import GroupParams, PerfParams, calibration_families, default_params
 
@@ -606,7 +609,7 @@ def predict(cases: Sequence[Case], catalog, params: PerfParams, notes: Optional[
         b = c.batch or max(1.0, min(spec.max_batch, math.floor(spec.kv_capacity_tokens / (I + O))))
         t = spec.terms
         flops = b * prefill_flops(t, I)
-        a, m = flops / t.flops_per_s, t.ne_time_s + t.exp_time_s
+        a, m = flops / t.flops_per_s + expert_padding_s(t, b * I), t.ne_time_s + t.exp_time_s
         pre_s = (max(a, m) + t.unoverlapped * min(a, m) + t.overhead_s + t.comm_fixed_s
                  + t.comm_per_token_s * b * I)
         dec_s = O * float(spec.decode_step_ms(b, b * (I + O / 2))) * 1e-3
@@ -669,12 +672,17 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "moe_compute_efficiency": (0.3, 1.0),
     "step_overhead_per_seq_us": (0.0, 30.0),
     "unoverlapped_fraction": (0.0, 1.0),
+    # 0 to the largest row tile of the Triton MoE kernels' rule (block_m of 16-128 rows)
+    "moe_tile_padding_tokens": (0.0, 128.0),
 }
 GROUP_KEYS = ("compute_efficiency", "bandwidth_efficiency", "step_overhead_ms")
+#: Global parameters the fit sets (one value for every accelerator).
+GLOBAL_KEYS = ("allreduce_latency_us", "moe_compute_efficiency", "step_overhead_per_seq_us",
+               "unoverlapped_fraction", "moe_tile_padding_tokens")
 #: Prior centre of the global (all-family) parameters: mid-range efficiencies, 2 ms per step.
 FIT_PRIOR = {"compute_efficiency": 0.5, "bandwidth_efficiency": 0.8, "step_overhead_ms": 2.0,
              "allreduce_latency_us": 10.0, "moe_compute_efficiency": 0.6, "step_overhead_per_seq_us": 5.0,
-             "unoverlapped_fraction": 0.3}
+             "unoverlapped_fraction": 0.3, "moe_tile_padding_tokens": 32.0}
 #: Robust loss: soft-L1 on the log error with this scale (about 15%): quadratic below, linear above,
 #: so one row that is off by 5x pulls like a handful of 15% rows, not like 100 of them.
 LOSS_SCALE = 0.15
@@ -740,15 +748,17 @@ def _lm_robust(residual_fn, x0: np.ndarray, penalty_w: np.ndarray, penalty_c: np
 
 
 def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, rounds: int = 3,
-        ridge: float = None, prior_weight: float = None) -> PerfParams:
-    """Fit group efficiencies/overheads and the global all-reduce latency and MoE efficiency on ``cases``.
+        ridge: float = None, prior_weight: float = None, fixed: Optional[dict] = None) -> PerfParams:
+    """Fit group efficiencies/overheads and the global parameters (``GLOBAL_KEYS``) on ``cases``.
 
     Every parameter lives in its physical range (``BOUNDS``, through a logistic map); each (family,
     format) group is the global fit plus a deviation penalised with weight ``ridge`` (default
     ``SHRINK``; hierarchical shrinkage, weaker for groups with more rows); the data term is a soft-L1
     loss on the log error (``LOSS_SCALE``).  ``rounds`` restarts the optimiser from its result.
+    ``fixed`` holds global parameters at the given values (a variant of the model to compare).
     """
     base = base or PerfParams()
+    fixed = dict(fixed or {})
     shrink = SHRINK if ridge is None else ridge
     pw = PRIOR_WEIGHT if prior_weight is None else prior_weight
     cases = [c for c in cases if c.kind in FITTED_KINDS]
@@ -757,14 +767,11 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
     counts = Counter(keys)
     meas = np.array([c.measured for c in cases])
     G = len(groups)
-    # x = [global (3), deviations (3 per group), all-reduce latency, MoE efficiency, per-sequence overhead,
-    #      unoverlapped fraction]
+    free = [k for k in GLOBAL_KEYS if k not in fixed]
+    # x = [global (3), deviations (3 per group), the free global parameters]
     x_glob0 = np.array([_to_theta(FIT_PRIOR[k], k) for k in GROUP_KEYS])
-    x0 = np.concatenate([x_glob0, np.zeros(3 * G), [_to_theta(FIT_PRIOR["allreduce_latency_us"], "allreduce_latency_us"),
-                                                      _to_theta(FIT_PRIOR["moe_compute_efficiency"], "moe_compute_efficiency"),
-                                                      _to_theta(FIT_PRIOR["step_overhead_per_seq_us"], "step_overhead_per_seq_us"),
-                                                      _to_theta(FIT_PRIOR["unoverlapped_fraction"], "unoverlapped_fraction")]])
-    pen_w = np.concatenate([np.full(3, pw), np.full(3 * G, shrink), np.full(4, pw)]) + 1e-9
+    x0 = np.concatenate([x_glob0, np.zeros(3 * G), [_to_theta(FIT_PRIOR[k], k) for k in free]])
+    pen_w = np.concatenate([np.full(3, pw), np.full(3 * G, shrink), np.full(len(free), pw)]) + 1e-9
     pen_c = x0.copy()
 
     def make(x) -> PerfParams:
@@ -778,11 +785,9 @@ def fit(cases: Sequence[Case], catalog, base: Optional[PerfParams] = None, round
                            **{key: float(_to_value(t, key)) for t, key in zip(x[:3], GROUP_KEYS)},
                            note="global (hierarchical) fit: used for families without calibration data "
                                 "(confidence: low)")
-        return base.with_groups(gs, default=glob,
-                                allreduce_latency_us=float(_to_value(x[-4], "allreduce_latency_us")),
-                                moe_compute_efficiency=float(_to_value(x[-3], "moe_compute_efficiency")),
-                                step_overhead_per_seq_us=float(_to_value(x[-2], "step_overhead_per_seq_us")),
-                                unoverlapped_fraction=float(_to_value(x[-1], "unoverlapped_fraction")))
+        tail = x[3 + 3 * G:]
+        return base.with_groups(gs, default=glob, **fixed,
+                                **{key: float(_to_value(t, key)) for t, key in zip(tail, free)})
 
     def residuals(x) -> np.ndarray:
         pred = predict(cases, catalog, make(x))
@@ -826,21 +831,47 @@ def fit_link_efficiency(cases: Sequence[Case], catalog, params: PerfParams,
             pred = np.maximum(predict(group, catalog, trial), 1e-9)
             return soft_l1(np.log(pred / meas))
 
-        a, b = lo, hi
-        g = (math.sqrt(5) - 1) / 2
-        x1, x2 = b - g * (b - a), a + g * (b - a)
-        f1, f2 = loss(x1), loss(x2)
-        while b - a > 1e-4:
-            if f1 <= f2:
-                b, x2, f2 = x2, x1, f1
-                x1 = b - g * (b - a)
-                f1 = loss(x1)
-            else:
-                a, x1, f1 = x1, x2, f2
-                x2 = a + g * (b - a)
-                f2 = loss(x2)
-        fitted[kind] = (round((a + b) / 2, 4), len(group))
+        fitted[kind] = (round(_golden_section(loss, lo, hi, 1e-4), 4), len(group))
     return fitted
+
+
+def _golden_section(loss, a: float, b: float, tol: float) -> float:
+    """The minimum of a unimodal ``loss`` on [a, b], to ``tol``."""
+    g = (math.sqrt(5) - 1) / 2
+    x1, x2 = b - g * (b - a), a + g * (b - a)
+    f1, f2 = loss(x1), loss(x2)
+    while b - a > tol:
+        if f1 <= f2:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - g * (b - a)
+            f1 = loss(x1)
+        else:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + g * (b - a)
+            f2 = loss(x2)
+    return (a + b) / 2
+
+
+def fit_tile_padding(cases: Sequence[Case], catalog, params: PerfParams) -> tuple[float, int]:
+    """``moe_tile_padding_tokens`` on the MoE ``cases``, every other parameter of ``params`` held:
+    (padding rows, cases used).
+
+    Why apart from :func:`fit`: the main data's only MoE model, Mixtral (8 experts, MLPerf batches of
+    hundreds of tokens per expert), hardly depends on it (its fitted value is the prior's), while
+    gpt-oss decodes at a few dozen tokens per each of 128 experts, where a tile's padding is half the
+    expert FLOPs.  Fitted jointly (a QA s22 prototype), gpt-oss's rows moved the shared efficiencies
+    (held-out p90 16.2 -> 18.3%, Mixtral median 1.2 -> 3.2%); one scalar here leaves them as the main
+    data set them.
+    Golden-section search on the soft-L1 loss of the log errors within ``BOUNDS``."""
+    cases = [c for c in cases if c.kind in FITTED_KINDS and catalog.model(c.candidate.model).moe is not None]
+    meas = np.array([c.measured for c in cases])
+
+    def loss(t0: float) -> float:
+        pred = np.maximum(predict(cases, catalog, params.with_groups(params.groups, moe_tile_padding_tokens=t0)),
+                          1e-9)
+        return soft_l1(np.log(pred / meas))
+
+    return round(_golden_section(loss, *BOUNDS["moe_tile_padding_tokens"], 0.01), 2), len(cases)
 
 
 def family_groups(params: PerfParams) -> list[GroupParams]:
@@ -937,7 +968,9 @@ def validate_file(csv_path, catalog, params: PerfParams) -> Validation:
     mask = split_mask(cases) if fitted_here else None
     fitted_as = None
     # (provenance values are kept as text: the interconnect entry names its file's digest)
-    if not fitted_here and digest in prov.get("interconnect", ""):
+    if not fitted_here and digest in prov.get("moe_data", ""):
+        mask = split_mask(cases)          # its fit rows set the MoE tile padding; the rest are held out
+    elif not fitted_here and digest in prov.get("interconnect", ""):
         # (QA: this file's errors were reported as test rows, where they are the link fit's own rows)
         mask = np.ones(len(cases), dtype=bool)
         fitted_as = "the link efficiency per interconnect kind"
@@ -955,11 +988,13 @@ def file_sha256(path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def run_fit(csv_path: str, out_path: str, catalog=None,
-            interconnect_csv: Optional[str] = None) -> tuple[PerfParams, list, np.ndarray, np.ndarray]:
+def run_fit(csv_path: str, out_path: str, catalog=None, interconnect_csv: Optional[str] = None,
+            moe_csv: Optional[str] = None) -> tuple[PerfParams, list, np.ndarray, np.ndarray]:
     """Fit on the file's fit part and write the parameters with provenance; with ``interconnect_csv``,
     then the link efficiency of each interconnect kind its tensor-parallel rows use
-    (:func:`fit_link_efficiency`, on every row of that file)."""
+    (:func:`fit_link_efficiency`, on every row of that file); with ``moe_csv``, then the MoE tile padding
+    on the fit parts of that file and of the main file's MoE rows (:func:`fit_tile_padding`; the same
+    every-third split, so that file's held-out rows stay out)."""
     from solver.catalog import default_catalog
     from solver.yamlio import atomic_write_text  # type: ignore[attr-defined]
     import yaml
@@ -968,6 +1003,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None,
     rows = read_rows(csv_path)
     # read before the main fit (~30 s): a mistyped path is reported at once
     tp_rows = read_rows(interconnect_csv, "tests/data/interconnect_tp.csv") if interconnect_csv else None
+    moe_rows = read_rows(moe_csv, "catalogs/calibration/gpt_oss_trtllm.csv") if moe_csv else None
     base = PerfParams()
     cases, skipped = interpret(rows, catalog, base)
     mask = split_mask(cases)
@@ -997,6 +1033,34 @@ def run_fit(csv_path: str, out_path: str, catalog=None,
             "error_on_those_rows": (f"median {np.median(np.abs(errors(before, meas))):.1f}% before (link_efficiency "
                                     f"{params.global_.link_efficiency:g}), {np.median(np.abs(errors(after, meas))):.1f}% "
                                     "after (in-sample)"),
+        }
+    moe_note = None
+    if moe_csv is not None:
+        m_cases, _ = interpret(moe_rows, catalog, params)
+        m_mask = split_mask(m_cases)
+        if not any(catalog.model(c.candidate.model).moe is not None for c in m_cases):
+            raise InputError(InputIssue(message="no row of a mixture-of-experts catalog model to fit on",
+                                        file=str(moe_csv), hint="give rows of MoE models (gpt-oss, Mixtral, ...)"))
+        t0, n_used = fit_tile_padding([c for c, m in zip(cases, mask) if m]
+                                      + [c for c, m in zip(m_cases, m_mask) if m], catalog, params)
+        held = [c for c, m in zip(m_cases, m_mask) if not m and c.kind in FITTED_KINDS]
+        meas = np.array([c.measured for c in held])
+        before = predict(held, catalog, params)
+        before_t0 = params.global_.moe_tile_padding_tokens
+        params = params.with_groups(params.groups, moe_tile_padding_tokens=t0)
+        after = predict(held, catalog, params)
+        moe_note = {
+            "data_file": str(moe_csv),
+            "data_sha256": file_sha256(moe_csv),
+            "method": ("moe_tile_padding_tokens on the fit rows of that file and the main file's MoE fit rows, "
+                       "every other parameter held; golden-section search on the soft-L1 loss (scale "
+                       f"{LOSS_SCALE}) of the log errors; the same split as the main file (every 3rd case of "
+                       "each (source_id, hardware) group held out)"),
+            "fitted": f"moe_tile_padding_tokens: {t0:g} on {n_used} rows",
+            "held_out_rows": ",".join(str(c.row) for c in held),
+            "held_out_error": (f"median {np.median(errors(before, meas)):.1f}% before (the main fit's "
+                               f"{before_t0:g}), {np.median(errors(after, meas)):.1f}% after (n={len(held)})"
+                               if held else "no held-out row"),
         }
     pred = predict(cases, catalog, params)
     sel = np.array([c.kind in FITTED_KINDS for c in cases], dtype=bool)
@@ -1031,10 +1095,13 @@ def run_fit(csv_path: str, out_path: str, catalog=None,
                                     f"p90 {s['p90_abs_err_pct']:.1f}% (n={s['n']})"
                                     for s in summ if s["part"] == "held-out"),
         "command": (f"python -m solver.perf.calibration fit {csv_path} --out {out_path}"
-                    + (f" --interconnect-data {interconnect_csv}" if interconnect_csv else "")),
+                    + (f" --interconnect-data {interconnect_csv}" if interconnect_csv else "")
+                    + (f" --moe-data {moe_csv}" if moe_csv else "")),
     }
     if link_note:
         prov["interconnect"] = link_note
+    if moe_note:
+        prov["moe_data"] = moe_note
     text = ("# Fitted parameters of the performance model (solver/perf). Generated; do not edit by hand.\n"
             + yaml.safe_dump(params.to_yaml_dict(prov), sort_keys=False, width=100))
     atomic_write_text(out_path, text)
@@ -1055,9 +1122,13 @@ def main(argv=None) -> int:
     f.add_argument("--interconnect-data", default=None, metavar="CSV",
                    help="tensor-parallel rows on interconnects the main file does not cover (same columns): "
                         "fits link_efficiency per interconnect kind, e.g. tests/data/interconnect_tp.csv")
+    f.add_argument("--moe-data", default=None, metavar="CSV",
+                   help="rows of mixture-of-experts models (same columns): fits moe_tile_padding_tokens on "
+                        "their fit rows and the main file's MoE rows, e.g. catalogs/calibration/gpt_oss_trtllm.csv")
     args = ap.parse_args(argv)
     try:
-        params, cases, pred, mask = run_fit(args.csv, args.out, interconnect_csv=args.interconnect_data)
+        params, cases, pred, mask = run_fit(args.csv, args.out, interconnect_csv=args.interconnect_data,
+                                            moe_csv=args.moe_data)
     except InputError as exc:
         print(exc.format(), file=sys.stderr)
         return 2

@@ -17,7 +17,12 @@ serves several workloads, so the model evaluates every pair at ``U``.
 
       T_d(B) = max(mem, cmp) + k min(mem, cmp) + overhead + (comm_tok + per_seq) x Bs + comm_fixed
       mem(B) = (non-expert bytes + expert bytes x (1 - (1 - p)^Bs)) / BW + Bs x KV bytes(c) / BW
-      cmp(B) = Bs x (2 x active params + attention(c)) / (TP x peak x eff)
+      cmp(B) = (Bs x (2 x active params + attention(c)) + pad(Bs)) / (TP x peak x eff)
+      pad(n) = 2 x expert params x min(t0 (1 - (1 - p)^n), p n)
+
+  ``t0`` (``moe_tile_padding_tokens``) is the padding each expert the step runs
+  computes beyond its tokens (grouped expert GEMMs run whole row tiles), at most
+  the rows it routes (a tile is under twice an expert's tokens).
 
   ``c = I + O (1 + cv_out^2) / 2`` is the mean context of a sequence in decode:
   a request stays in the batch for a time proportional to its answer, so the
@@ -275,7 +280,7 @@ class Capacity:
 
 # --------------------------------------------------------------------------- candidate terms
 
-_TERM_FIELDS = ("ne_time_s", "exp_time_s", "log1m_p", "kv_full_tok_dev", "kv_sw_tok_dev", "window",
+_TERM_FIELDS = ("ne_time_s", "exp_time_s", "exp_pad_s", "exp_tok_s", "log1m_p", "kv_full_tok_dev", "kv_sw_tok_dev", "window",
                 "kv_cap_bytes_dev", "flops_tok", "attn_full", "attn_decode_full", "attn_sw", "flops_per_s",
                 "bytes_per_s",
                 "overhead_s", "overhead_per_seq_s", "unoverlapped", "comm_fixed_s", "comm_per_token_s", "max_context", "max_batch",
@@ -428,9 +433,11 @@ def _step(B, s):
     """Decode step time at mean batch B, its saturated part, and the compute-bound flag."""
     Bs = np.maximum(B, 1.0)
     mem = s["ne"] + s["kvt"] * Bs
-    if s["moe"]:
-        mem = mem + s["ex"] * -np.expm1(Bs * s["l1p"])
     cmp = s["cmp"] * Bs
+    if s["moe"]:
+        run = -np.expm1(Bs * s["l1p"])                    # share of the experts the step runs
+        mem = mem + s["ex"] * run
+        cmp = cmp + np.minimum(s["xp"] * run, s["xt"] * Bs)   # their tile padding (arch.expert_padding_s)
     core = np.maximum(mem, cmp) + s["kap"] * np.minimum(mem, cmp)
     return core + s["fix"] + s["k1"] * Bs, core, cmp >= mem
 
@@ -588,7 +595,10 @@ def _expert_slow(B, sB, dtd, omr, G, comp, s):
     which are bounded by the unread traffic and negatively skewed (concave).  The cross term of
     the two parts' third cumulants is left out (one of them is small wherever the other is not)."""
     Bs = np.maximum(B, 1.0)
-    c = np.where(comp, s["kap"], 1.0) * s["ex"] / omr    # the expert bytes enter the memory side
+    # the expert bytes enter the memory side, their tile padding the compute side (where it is not
+    # capped at the routed rows, which grow linearly with the batch)
+    xp = np.where(s["xp"] * -np.expm1(Bs * s["l1p"]) < s["xt"] * Bs, s["xp"], 0.0)
+    c = np.where(comp, s["kap"] * s["ex"] + xp, s["ex"] + s["kap"] * xp) / omr
     l1p = s["l1p"]
     d_ex = c * omr * (np.exp(Bs * l1p) - np.exp(np.maximum(B + sB, 1.0) * l1p))
     d1 = np.maximum(dtd - d_ex, 0.0) / omr                # the non-expert part's response
@@ -791,7 +801,7 @@ def _prefill_moments(B, s, experts=True):
     ``P(i) = a i + b i^2`` (compute and all-reduce bytes; the weights are read by the step anyway)
     plus, for MoE, the routed experts the prompt's tokens touch beyond those the decode batch reads:
     ``ex (1 - p)^B (1 - (1 - p)^i)`` per chunk (uniform routing, as the decode step's
-    ``1 - (1 - p)^B``).  Without it a 50-token prompt of DeepSeek-V3 (256 experts, top 8) joining a
+    ``1 - (1 - p)^B``), and the tile padding it adds, ``pad(B + i) - pad(B)``.  Without it a 50-token prompt of DeepSeek-V3 (256 experts, top 8) joining a
     batch-1 step paid its compute only, though it reads 80% of the experts: TTFT p99 19.0 ms below
     its 24.9 ms prefill (QA s21).  Taken at the mean prompt (the expert share is concave in ``i``:
     an upper bound on its mean) and for each prompt of an iteration apart (those of one iteration
@@ -800,9 +810,16 @@ def _prefill_moments(B, s, experts=True):
     p_mean = a_lin * I + b_q * I * I                       # P at the mean prompt
     slope = a_lin * I + 2.0 * b_q * I * I                  # I dP/dI
     if experts and s["moe"]:
-        unread = np.exp(np.maximum(B, 1.0) * s["l1p"])     # (1 - p)^B: experts the step leaves unread
-        p_mean = p_mean + unread * s["pe"]
-        slope = slope + unread * s["pes"]
+        Bs = np.maximum(B, 1.0)
+        unread = np.exp(Bs * s["l1p"])                     # (1 - p)^B: experts the step leaves unread
+        xp, xt, ic, l1p = s["xp"], s["xt"], s["ichunk"], s["l1p"]
+        both = xp * -np.expm1((Bs + ic) * l1p)
+        capped = xt * (Bs + ic) <= both
+        pad = s["nch"] * (np.minimum(both, xt * (Bs + ic)) - np.minimum(xp * -np.expm1(Bs * l1p), xt * Bs))
+        # I d pad / dI: one chunk's rows grow with the prompt; beyond the budget, the chunks
+        pad_s = np.where(ic < s["I"], pad, ic * np.where(capped, xt, xp * -l1p * np.exp((Bs + ic) * l1p)))
+        p_mean = p_mean + unread * s["pe"] + pad
+        slope = slope + unread * s["pes"] + pad_s
     m1 = p_mean + b_q * I * I * icv2                       # E[P] (quadratic term: E[I^2] = I^2 (1 + cv^2))
     elast = slope / p_mean                                 # d ln P / d ln I
     g2 = 1.0 + icv2 * elast * elast                        # 1 + cv_P^2 (lognormal-like)
@@ -865,13 +882,14 @@ def _pairs(g, pairs):
         # the experts a prompt's tokens route to, read once per chunk of at most U tokens (the share
         # the decode batch does not read anyway is applied per batch: _prefill_moments), and I de/dI
         ichunk = np.minimum(I, U)
+        s["ichunk"] = ichunk
         s["pe"] = ex * -np.expm1(ichunk * l1p) * nch
         s["pes"] = np.where(I < U, ex * -l1p * I * np.exp(ichunk * l1p), s["pe"])
     # compute only (MoE: re-evaluated with the experts at each batch, _point; this m1 keeps the
     # closed-form mean-TPOT bound an upper bound)
     m1, m2, m3, varP, k3P = _prefill_moments(1.0, s, experts=False)
     s.update({
-        "ne": cc("ne_time_s"), "ex": ex,
+        "ne": cc("ne_time_s"), "ex": ex, "xp": cc("exp_pad_s"), "xt": cc("exp_tok_s"),
         "kvt": _kv_seq(kvf, kvs, win, ctx_avg) / bw,
         "cmp": (cc("flops_tok") + cc("attn_decode_full") * ctx_avg + attn_s * np.minimum(ctx_avg, win)) / F,
         "fix": cc("overhead_s") + cc("comm_fixed_s"), "k1": k1 + cc("overhead_per_seq_s"),
@@ -1260,9 +1278,10 @@ class EngineSpec:
         ``max + k min``, k the unoverlapped fraction, as the decode step)."""
         t = self.terms
         n = np.asarray(tokens, dtype=float)
-        flops = arch.prefill_flops(t, n)
-        mem = t.ne_time_s + t.exp_time_s * -np.expm1(np.maximum(n, 1.0) * t.log1m_p)
-        s = (_blend(flops / t.flops_per_s, mem, t.unoverlapped) + t.overhead_s + t.comm_fixed_s
+        n1 = np.maximum(n, 1.0)
+        cmp = arch.prefill_flops(t, n) / t.flops_per_s + arch.expert_padding_s(t, n1)
+        mem = t.ne_time_s + t.exp_time_s * -np.expm1(n1 * t.log1m_p)
+        s = (_blend(cmp, mem, t.unoverlapped) + t.overhead_s + t.comm_fixed_s
              + t.comm_per_token_s * n)
         return s * 1e3
 
@@ -1275,7 +1294,7 @@ class EngineSpec:
         kv_bytes = b * (t.kv_full_tok_dev * per_seq + t.kv_sw_tok_dev * np.minimum(per_seq, t.window))
         mem = t.ne_time_s + t.exp_time_s * -np.expm1(b * t.log1m_p) + kv_bytes / t.bytes_per_s
         flops = b * t.flops_tok + t.attn_decode_full * k + t.attn_sw * b * np.minimum(per_seq, t.window)
-        s = (_blend(mem, flops / t.flops_per_s, t.unoverlapped) + t.overhead_s + t.comm_fixed_s
+        s = (_blend(mem, flops / t.flops_per_s + arch.expert_padding_s(t, b), t.unoverlapped) + t.overhead_s + t.comm_fixed_s
              + (t.comm_per_token_s + t.overhead_per_seq_s) * b)
         return s * 1e3
 

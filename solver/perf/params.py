@@ -93,6 +93,14 @@ class GlobalParams(Strict):
     moe_compute_efficiency: float = Field(
         1.0, gt=0, le=1, description="Multiplier on compute efficiency for MoE models (grouped expert "
                                      "GEMMs run at smaller per-expert batches than dense GEMMs).")
+    moe_tile_padding_tokens: float = Field(
+        32.0, ge=0, le=128,
+        description="Token rows of padding each active routed expert's GEMM computes besides its tokens: "
+                    "grouped MoE kernels run every expert's tokens in whole row tiles (Triton matmul_ogs: "
+                    "block_m = next power of two of the tokens per expert, 16-128 rows), at most as many "
+                    "rows as the pass routes, so a decode step with a few tokens per expert pays up to "
+                    "twice the expert FLOPs and a long prefill chunk little.  Default 32, half of a "
+                    "64-row tile; the shipped calibration fits it (calibration fit --moe-data).")
 
 
 class ParamsFile(Strict):

@@ -72,7 +72,8 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
                      kv_capacity_tokens: float, max_batch: int,
                      prefill_marginal_s=None, prefill_chunk_tokens=None,
                      prefill_shape: tuple = (1.0, 0.0), kv_reserve_tokens=None,
-                     expert_read_s: float = 0.0, log1m_expert_share: float = 0.0) -> ReplicaResult:
+                     expert_read_s: float = 0.0, log1m_expert_share: float = 0.0,
+                     expert_pad_s: float = 0.0, expert_token_s: float = 0.0) -> ReplicaResult:
     """Simulate one replica serving the given requests (arrival times sorted ascending).
 
     ``prefill_s``: standalone prefill time of each request's prompt (seconds);
@@ -89,6 +90,10 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     they route to that its decode batch of b leaves unread: ``expert_read_s (1 - p)^b (1 - (1 - p)^n)``
     for n prompt tokens (uniform routing, as the perf model's ``_prefill_moments``; QA s21: a
     50-token DeepSeek-V3 prompt beside one decoding sequence reads 80% of the experts).
+    ``expert_pad_s``, ``expert_token_s``: the compute time of every expert's tile padding (grouped
+    GEMMs run whole row tiles) and of one token's experts; an iteration over x tokens pads
+    ``min(expert_pad_s (1 - (1 - p)^x), expert_token_s x)`` (``solver.perf.arch.expert_padding_s``),
+    and its prompt tokens add their share beyond the decode batch's.
     """
     arrival_s = np.asarray(arrival_s, dtype=float)
     inp = np.asarray(input_tokens, dtype=np.int64)
@@ -214,6 +219,10 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
             if b and expert_read_s > 0.0:
                 # (b == 0: the pass reads what its first prompt needs, in that prompt's standalone time)
                 dt += expert_read_s * math.exp(b * log1m_expert_share) * -math.expm1(n_prompt * log1m_expert_share)
+                if expert_pad_s > 0.0:
+                    x = b + n_prompt
+                    dt += (min(expert_pad_s * -math.expm1(x * log1m_expert_share), expert_token_s * x)
+                           - min(expert_pad_s * -math.expm1(b * log1m_expert_share), expert_token_s * b))
             if b:
                 steps += 1
                 ctx += b

@@ -65,13 +65,15 @@ def prefill_marginal_ms(engine, tokens) -> np.ndarray:
 
 
 def expert_reads(engine) -> dict:
-    """A MoE engine's routed-expert read time and log(1 - p) (p: experts per token / experts), as
-    :func:`solver.sim.core.simulate_replica` takes them; nothing for a dense or synthetic engine."""
+    """A MoE engine's routed-expert read time, the compute time of their tile padding and of one token's
+    experts (the padding's cap per token) and log(1 - p) (p: experts per token / experts), as :func:`solver.sim.core.simulate_replica` takes them; nothing
+    for a dense or synthetic engine."""
     t = getattr(engine, "terms", None)
     ex, l1p = getattr(t, "exp_time_s", 0.0), getattr(t, "log1m_p", 0.0)
     if not ex or ex <= 0.0 or not l1p:
         return {}
-    return {"expert_read_s": float(ex), "log1m_expert_share": float(l1p)}
+    return {"expert_read_s": float(ex), "expert_pad_s": float(getattr(t, "exp_pad_s", 0.0)),
+            "expert_token_s": float(getattr(t, "exp_tok_s", 0.0)), "log1m_expert_share": float(l1p)}
 
 
 @dataclass(frozen=True)
