@@ -57,7 +57,9 @@ serves several workloads, so the model evaluates every pair at ``U``.
   ``L_0 = T_d + P_own + (prompts that arrived during the length-biased
   iteration before it)``, starts the sum with a burst.  Two slow effects add:
   the batch is Poisson(B) (M/G/inf) and moves the step by ``d1 = (T_d(B +
-  sqrt B) - T_d(B)) / (1 - rho)``; and a slower step keeps requests longer in
+  z sqrt B) - T_d(B)) / (z (1 - rho))`` per standard deviation (the secant out
+  to the target's percentile, ``z >= 1``, so that a step turning compute-bound
+  within the tail counts); and a slower step keeps requests longer in
   the batch, which slows the step again: fluctuations are amplified by
   ``1 / (1 - G)``, ``G = B T_d'(B) / T_d(B)`` (the share of the step that grows
   with the batch).  A request's TPOT then has mean ``k1/n``, variance
@@ -582,7 +584,7 @@ def branching_cumulants(n, r, lbar, l2, l3, d0, v0, k30):
     return _branch_node(_branch_r(r), n, lbar, l2, l3, d0, v0, k30)
 
 
-def _expert_slow(B, sB, dtd, omr, G, comp, s):
+def _expert_slow(B, sB, zs, dtd, omr, G, comp, s):
     """Variance and third cumulant of a request's mean step over the batch it shares, for MoE.
 
     The linear response ``d1 / sqrt(B)`` per request extrapolates the expert traffic
@@ -600,7 +602,7 @@ def _expert_slow(B, sB, dtd, omr, G, comp, s):
     xp = np.where(s["xp"] * -np.expm1(Bs * s["l1p"]) < s["xt"] * Bs, s["xp"], 0.0)
     c = np.where(comp, s["kap"] * s["ex"] + xp, s["ex"] + s["kap"] * xp) / omr
     l1p = s["l1p"]
-    d_ex = c * omr * (np.exp(Bs * l1p) - np.exp(np.maximum(B + sB, 1.0) * l1p))
+    d_ex = c * omr * (np.exp(Bs * l1p) - np.exp(np.maximum(B + zs * sB, 1.0) * l1p)) / zs   # as dtd
     d1 = np.maximum(dtd - d_ex, 0.0) / omr                # the non-expert part's response
     beta = G / (1.0 - G)
 
@@ -634,7 +636,12 @@ def _point(B, s, want_state=False):
     rho = lam * m1
     lbar = den / s["O"]                                   # T_d / (1 - rho): the mean TPOT
     sB = np.sqrt(B)
-    dtd = _step(B + sB, s)[0] - td
+    # the step's response to one standard deviation of the batch, as the secant out to the batch at
+    # the target's percentile (at least one deviation): a step that turns compute-bound within the
+    # tail is not judged by its shallow slope at the mean, which made a slower engine look safer
+    # than a faster one that is compute-bound already (QA s22: 2x bandwidth lost 7.6% capacity)
+    zs = np.maximum(s["z"], 1.0)
+    dtd = (_step(B + zs * sB, s)[0] - td) / zs
     G = np.minimum(dtd * sB / td, G_MAX)                  # elasticity of the step in the batch
     amp1 = 1.0 / (1.0 - G)                               # in-flight count variance B / (1 - G)
     amp2 = amp1 * amp1                                    # slow step fluctuations fed back
@@ -673,7 +680,7 @@ def _point(B, s, want_state=False):
         var_batch = d1 * d1 * amp1
         k3_batch = d1 * d1 * d1 * (1.0 + G) * amp2 / sB
         if s["moe"]:
-            var_batch, k3_batch = _expert_slow(B, sB, dtd, omr, G, comp, s)
+            var_batch, k3_batch = _expert_slow(B, sB, zs, dtd, omr, G, comp, s)
         miss_tpot = 0.0
         for j in range(s.get("K", 3)):
             n = s[f"n{j}"]
