@@ -74,6 +74,8 @@ def unservable_message(k: Coefficients) -> Optional[str]:
 #: blocks lowered after a solve, in this order (spares before the replicas they sit on, replicas
 #: before the units they fill): single-period and multi-period names
 IDLE_BLOCKS = ("s", "y", "n", "SP", "Y", "NE")
+#: the closing advice on an infeasible model; `solve` replaces it by what `explain` found
+RELAX_ONE_AT_A_TIME = "try relaxing one at a time with --scenario"
 
 
 def drop_idle(model: LinearModel, res: SolveResult) -> SolveResult:
@@ -235,7 +237,7 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
             res.message = f"{res.message}; {start_note}" if res.message else start_note
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict (availability, power, budget, spot share, "
-                            "mean quality or redundancy); try relaxing one at a time with --scenario")
+                            "mean quality or redundancy); " + RELAX_ONE_AT_A_TIME)
     log.info(solved(res))
     res = checked(model, res, time_left_s=time_limit_s - (time.perf_counter() - t0), threads=threads,
                   mip_gap=mip_gap)
