@@ -1180,6 +1180,8 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     if model is None:
         model = _model_of(loaded, k)
     diag = diagnose_workloads(p, loaded.catalog, k, perf=perf)
+    if loaded.scenario is not None:
+        _workload_scenario_sets(loaded, diag)
     ex = Explanation(p.name, loaded.scenario, None, workloads=diag)
     all_served = all(d.servable for d in diag)
     if status is None and all_served:
@@ -1215,9 +1217,21 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
     return ex
 
 
-#: a fleet field a change names, 'fleet.power_caps[1].max_kw from 1 to 2.496', or a workload's demand
+def _workload_scenario_sets(loaded, diag: list) -> None:
+    """Each workload relaxation's field ('workloads.chat: raise slo.ttft_ms from 80 to at least 97') that
+    the scenario in effect sets named as the scenario's override too, as :func:`_scenario_sets` does for
+    the fleet's (QA s22: under --scenario the per-workload advice named the file's field only)."""
+    for d in diag:
+        d.relaxations = [_scenario_sets(loaded, r) for r in d.relaxations]
+
+
+#: a fleet field a change names, 'fleet.power_caps[1].max_kw from 1 to 2.496', a workload's demand, or a
+#: workload relaxation's field ('workloads.chat: raise slo.ttft_ms from 80 to at least 97 and slo.tpot_ms ...')
 _FIELD_CHANGE = re.compile(r"(?P<field>fleet(?:\.\w+|\[\d+\])+) from [^\s;,()]+ to (?P<new>[^\s;,()]+)"
-                           r"|of (?P<wl>\S+) \(demand\.requests_per_s from [^\s;,()]+ to (?P<new2>[^\s;,()]+)\)")
+                           r"|of (?P<wl>\S+) \(demand\.requests_per_s from [^\s;,()]+ to (?P<new2>[^\s;,()]+)\)"
+                           r"|(?P<wfield>(?:slo\.\w+|quality\.min_score)) from [^\s;,()]+ to (?:at (?:least|most) )?"
+                           r"(?P<new3>[^\s;,()]+)")
+_WORKLOAD_PREFIX = re.compile(r"workloads\.(?P<id>[^\s:]+):")
 
 
 def _scenario_sets(loaded, text: str) -> str:
@@ -1241,10 +1255,17 @@ def _scenario_sets(loaded, text: str) -> str:
             continue
     ids = [w.id for w in loaded.problem.workloads]
 
+    owner = _WORKLOAD_PREFIX.match(text)      # a workload relaxation: its fields are that workload's
+
     def named(m: re.Match) -> str:
         if m["field"] is not None:
             field = tuple(int(x) if x.isdigit() else x for x in re.findall(r"\w+", m["field"]))
             new = m["new"]
+        elif m["wfield"] is not None:
+            if owner is None or owner["id"] not in ids:
+                return m[0]
+            field = ("workloads", ids.index(owner["id"]), *m["wfield"].split("."))
+            new = m["new3"].rstrip(".")
         else:
             if m["wl"] not in ids:
                 return m[0]

@@ -382,3 +382,19 @@ def test_a_spot_only_fleet_says_why_serving_less_does_not_help(tmp_path):
             "demand") in text
     d["fleet"]["max_spot_share"] = 1
     assert _status(tmp_path, d, "all-spot.yaml") == "optimal"
+
+
+def test_a_workload_field_a_scenario_sets_is_named_at_the_scenario(tmp_path):
+    """QA s22: under --scenario, explain named the scenario's fleet fields at the scenario's override but
+    a workload's SLO advice at the file's field ('raise slo.tpot_ms from 2 to ...' while the file says 50).
+    The figure it gives there, pasted into the scenario, gives a plan (re-solved)."""
+    d = _doc("chat-assistant")
+    d["scenarios"] = [{"name": "tiny-tpot", "set": {"workloads.chat.slo.tpot_ms": 2}}]
+    p = _write(tmp_path, d, "c.yaml")
+    text = _explain(p, "--scenario", "tiny-tpot")
+    m = re.search(r'slo\.tpot_ms from 2 to at least (\S+?)[ )].*?\(set by scenario tiny-tpot: change '
+                  r'scenarios\[0\]\.set\."workloads\.chat\.slo\.tpot_ms" from 2 to (\S+?)\)', text)
+    assert m, text
+    assert m[1] == m[2]
+    d["scenarios"][0]["set"]["workloads.chat.slo.tpot_ms"] = float(m[1])
+    assert solve_problem(load_problem(_write(tmp_path, d, "c2.yaml"), scenario="tiny-tpot")).plan.status != "infeasible"
