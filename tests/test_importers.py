@@ -936,3 +936,18 @@ def test_import_prints_what_validate_would_warn_of(tmp_path, capsys):
     out2 = tmp_path / "ok.yaml"
     assert main(["import", "melange", str(MELANGE), "--output", str(out2)]) == 0
     assert "weights alone take" not in capsys.readouterr().err
+
+
+def test_a_memory_size_ending_a_gpu_name_is_not_a_device_count():
+    """Review s22: 'A100-40' was refused as a unit of 40 devices, with a --map hint to the 80 GB card; a
+    trailing number that is the card's memory (GB, or GiB as the catalog keeps 80 GiB as 85.9 GB) names the
+    card.  A count that is no memory size is still one."""
+    from solver.catalog import default_catalog
+    from solver.catalog.gpu_names import accelerator_for_name
+    from solver.importers.common import device_count
+    cat = default_catalog()
+    for name, acc in (("a100-40", "a100-40gb"), ("h100-80", "h100-sxm"), ("t4-16", "t4"), ("l40s-48", "l40s")):
+        assert device_count(name, cat) is None, name
+        assert accelerator_for_name(name, cat.accelerators) == acc, name
+    assert device_count("h100-sxm-8", cat) == ("8", "h100-sxm")
+    assert device_count("mi300x-8", cat) == ("8", "mi300x")

@@ -1225,17 +1225,21 @@ def test_report_refuses_a_plan_whose_sections_have_the_wrong_type(reoptimised, t
     """QA s22: a hand-edited plan whose periods.timeline was an object crashed `report` ('internal error
     ... a bug in fleetopt'); verify crashed likewise.  Both now name every field of the wrong type."""
     plan = json.loads(json.dumps(reoptimised["q0"]))
-    plan["periods"]["timeline"] = {"x": 1}
     plan["objective"]["total"] = "lots"
+    plan["periods"]["timeline"] = [{"period": 0, "units": ["x"]}]     # (review: 'units' is also a count's name)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(plan))
     assert main(["report", str(bad), "--html", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err
-    assert 'periods.timeline: object {"x": 1}, where the plan schema has array' in err
+    assert 'periods.timeline[0].units[0]: string "x", where the plan schema has object' in err
     assert 'objective.total: string "lots", where the plan schema has number' in err
     assert "Traceback" not in err and "internal error" not in err and not (tmp_path / "x.html").exists()
     # verify's structure check (which report runs) names both and stops before reading them
     from solver.verify import VerifyReport, check_structure
     rep = VerifyReport()
     check_structure(rep, plan)
-    assert {v.where for v in rep.violations} == {"periods.timeline", "objective.total"}
+    assert {v.where for v in rep.violations} >= {"periods.timeline[0].units[0]", "objective.total"}
+    plan["periods"]["timeline"] = {"x": 1}
+    rep = VerifyReport()
+    check_structure(rep, plan)
+    assert any(v.where == "periods.timeline" and "object" in v.message for v in rep.violations)

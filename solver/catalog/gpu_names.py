@@ -29,7 +29,7 @@ def accelerator_for_name(name: str, catalog_ids: Collection[str]) -> Optional[st
 
     The whole name first (an alias or a catalog id), then word by word (words split at '-', '_' and
     spaces): the first GPU word decides; 'nvl' or 'pcie' after an H100 / H200 names that variant
-    (None where the catalog has no such entry); an A100 is the 40 GB part where '40gb' follows, and
+    (None where the catalog has no such entry); an A100 is the 40 GB part where '40gb' (or '40') follows, and
     none of the catalog's where 'pcie' follows (the A100 PCIe is a 300 W card the catalog lacks).
     """
     key = name.strip().lower()
@@ -46,7 +46,8 @@ def accelerator_for_name(name: str, catalog_ids: Collection[str]) -> Optional[st
         if w == "a100":
             if "pcie" in rest:
                 return None
-            cand = "a100-40gb" if any(r in ("40gb", "40g") for r in rest) else "a100-80gb"
+            # ('a100-40': the 40 GB part, as a memory size ends a name; QA s22 review: it was the 80 GB)
+            cand = "a100-40gb" if any(r in ("40gb", "40g", "40") for r in rest) else "a100-80gb"
             return cand if cand in catalog_ids else None
         cand = GPU_ALIASES.get(w) or (w if w in catalog_ids else None)
         if cand is not None:

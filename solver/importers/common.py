@@ -149,13 +149,24 @@ _COUNT_WORD = re.compile(r"^(\d+x|x\d+)$")
 _GLUED_COUNT = re.compile(r"^(\d+x)([a-z].*)$|^(.*\d)(x\d+)$")
 
 
+def _memory_size(number: str, name: str, catalog: Catalog) -> bool:
+    """Whether ``number`` ending ``name`` is the memory of the card the name spells (in GB or GiB, within
+    12 %: the catalog keeps 80 GiB as 85.9 GB)."""
+    acc = accelerator_for_name(name, catalog.accelerators)
+    if acc is None or acc not in catalog.accelerators:
+        return False
+    mem_gb = catalog.accelerators[acc].memory_gb.value
+    return any(abs(mem_gb - float(number) * f) <= 0.12 * mem_gb for f in (1.0, 1.073741824))
+
+
 def device_count(key: str, catalog: Catalog) -> Optional[tuple[str, str]]:
     """(the count, the accelerator the rest names) where a GPU name states a device count, else None.
 
     The rule (QA s22: 'A10G-4x' and 'H100-SXM-8' were read as one device while 'A100x2' was refused):
     a number with an x, as a word or glued to the GPU word ('4x', 'x4', '8xA100', 'A100x2'), or a
     number alone as the name's last word ('H100-SXM-8', 'MI300X-8'), where the rest of the name names a
-    catalog accelerator.  fleetopt reads a unit as one device, so such a name is refused with --map as
+    catalog accelerator, unless that number is the card's memory ('A100-40', 'T4-16': GB).  fleetopt reads a
+    unit as one device, so such a name is refused with --map as
     the way to read it so; a number before the GPU word ('deepseek-r1-0528-h100') is part of a name."""
     words = [w for w in re.split(r"[-_ ()]+", key) if w]
     for i, w in enumerate(words):
@@ -167,6 +178,8 @@ def device_count(key: str, catalog: Catalog) -> Optional[tuple[str, str]]:
             count = glued.group(1) or glued.group(4)
             rest = words[:i] + [glued.group(2) or glued.group(3)] + words[i + 1:]
         elif w.isdigit() and i == len(words) - 1 and i > 0:
+            if _memory_size(w, "-".join(words), catalog):
+                continue        # 'A100-40', 'H100-80', 'T4-16': the card's memory, not a count (QA s22 review)
             rest = words[:i]
         else:
             continue

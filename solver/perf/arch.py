@@ -18,7 +18,8 @@ serving model needs, in SI units (bytes, FLOP, seconds):
   expert: a decode step over B tokens touches ``1 - (1 - p)^B`` of the experts
   (uniform routing); each expert it runs also computes ``moe_tile_padding_tokens``
   rows of padding (grouped GEMMs run whole row tiles), at most as many rows as
-  the step routes (a tile is under twice an expert's tokens):
+  the step routes (a tile is under twice an expert's tokens from 8 tokens up; below, the
+  kernel's 16-row floor pads more, which the cap leaves out: a planning approximation):
   :func:`expert_padding_s`;
 * the tensor-core peak that applies (the quantization's compute format; a
   weight-only format computes at 16-bit; no path -> infeasible) times the
@@ -112,7 +113,9 @@ def expert_padding_s(t: "CandidateTerms", n):
     """Compute time of the tile padding of a pass over ``n`` tokens: ``moe_tile_padding_tokens`` rows
     in each expert it runs, ``exp_pad_s (1 - (1 - p)^n)``, but no more rows than it routes,
     ``exp_tok_s n``: Triton's grouped MoE GEMM (triton_kernels matmul_ogs) runs block_m = the next power
-    of two of the tokens per expert (at least 16 rows), under twice them.  0 for a dense model.  Numbers
+    of two of the tokens per expert (at least 16 rows), under twice them from 8 tokens per expert up (below,
+    the 16-row floor pads more than the cap counts: an approximation where the step reads weights far
+    longer than it computes).  0 for a dense model.  Numbers
     or numpy arrays (one definition for the perf model and the simulator)."""
     import numpy as np
     return np.minimum(t.exp_pad_s * -np.expm1(n * t.log1m_p), t.exp_tok_s * n)

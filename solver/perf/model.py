@@ -22,7 +22,8 @@ serves several workloads, so the model evaluates every pair at ``U``.
 
   ``t0`` (``moe_tile_padding_tokens``) is the padding each expert the step runs
   computes beyond its tokens (grouped expert GEMMs run whole row tiles), at most
-  the rows it routes (a tile is under twice an expert's tokens).
+  the rows it routes (a tile is under twice an expert's tokens from 8 tokens per expert up; the
+  16-row floor below that pads more than this counts: an approximation).
 
   ``c = I + O (1 + cv_out^2) / 2`` is the mean context of a sequence in decode:
   a request stays in the batch for a time proportional to its answer, so the
