@@ -683,3 +683,29 @@ def test_a_plan_only_the_coupling_makes_infeasible_is_infeasible_not_a_solver_er
     raised = COUPLED_INFEASIBLE.replace("max_usd_per_month: 1800", "max_usd_per_month: 2300")
     f.write_text(raised)
     assert solve_problem(load_problem(f), backend="highspy", solver="reduced", time_limit_s=60).plan.status == "optimal"
+
+
+@pytest.mark.parametrize("backward", [True, False])
+def test_a_rolling_period_short_of_time_keeps_a_plan_from_its_start(monkeypatch, backward):
+    """XL (s22): on a loaded core a rolling period's MIP found no plan in its 0.5 s, both rolling plans
+    were lost and the stitched plan (51% dearer) was the answer.  Each rolling period now starts from the
+    previous rolled period's plan fitted to it, or its own period plan: with a solver that finds nothing
+    of its own (it returns only the start it is given), both rolling plans still exist and satisfy
+    every row of the whole model."""
+    k, spec, model, v = _parts(_load(BASE))
+    models = [period_model(k, spec, t) for t in range(spec.n_periods)]
+    own = [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models]
+    used = np.zeros(k.n_c, bool)
+    for m, val in zip(models, own):
+        used |= val[m.blocks["y"]] > 0.5
+
+    def starved(sub, time_limit_s, mip_gap, threads, start=None, **kw):
+        if start is None or sub.violations(start, tol=1e-6):
+            return None, float("nan"), "Time limit reached"
+        return np.asarray(start, float), float("nan"), "Time limit reached"
+
+    monkeypatch.setattr(decompose, "run_mip", starved)
+    assert decompose.rolling_plans(k, spec, models, used, 1.0, 1e-4, 1, backward=backward) is None
+    rolled = decompose.rolling_plans(k, spec, models, used, 1.0, 1e-4, 1, backward=backward, own=own)
+    assert rolled is not None
+    assert model.violations(stitch(k, spec, model, v, models, rolled), tol=1e-6) == []

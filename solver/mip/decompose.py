@@ -253,7 +253,7 @@ def stitch(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: PeriodVars,
 
 def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c: np.ndarray,
                   time_limit_s: float, mip_gap: float, threads: Optional[int],
-                  backward: bool = False) -> Optional[list]:
+                  backward: bool = False, own: Optional[list] = None) -> Optional[list]:
     """Per-period plans on the candidates ``used_c`` that never sell what was bought.
 
     Forward (t = 0, 1, ...): P_t with purchased units at least those in service before and
@@ -264,7 +264,9 @@ def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c
     (:func:`stitch`) they give a plan without the duplicate purchases of independent
     per-period plans that chose different hardware.  None if a period finds no plan.
 
-    Each P_t prices a reservation as one started in t (:func:`priced_from_start`).
+    Each P_t prices a reservation as one started in t (:func:`priced_from_start`).  Each period's MIP
+    starts from the previous rolled period's plan fitted to it, else from ``own[t]`` (the period's own
+    plan) where either keeps within the rolled bounds, so a period short of time keeps a plan.
     """
     t0 = time.perf_counter()
     T = spec.n_periods
@@ -295,7 +297,21 @@ def rolling_plans(k: Coefficients, spec: PeriodSpec, period_models: list, used_c
         if np.any(sub.lb > sub.ub):
             return None
         left = time_limit_s - (time.perf_counter() - t0)
-        val, _, _ = run_mip(sub, max(left / (T - i), 0.5), mip_gap, threads)
+        # the previous period's rolled plan fitted to this one as a start: a plan HiGHS keeps however
+        # short its time (XL on a loaded core: a period found none in its 0.5 s, both rolling plans were
+        # lost and the stitched plan, 51% dearer, was the answer)
+        # (else the period's own plan, where it keeps within the rolled bounds: always in the first)
+        start = None
+        outside = np.ones(m.n_vars, bool)
+        outside[cols] = False
+        tries = ([fitted(m, period_models[order[i - 1]], out[order[i - 1]])] if i > 0 else []) + \
+            ([own[t]] if own is not None else [])
+        for cand in tries:
+            if cand is not None and not np.any(np.abs(cand[outside]) > 1e-9) \
+                    and np.all(cand[cols] >= sub.lb - 1e-9) and np.all(cand[cols] <= sub.ub + 1e-9):
+                start = cand[cols]
+                break
+        val, _, _ = run_mip(sub, max(left / (T - i), 0.5), mip_gap, threads, start=start)
         if val is None:
             return None
         full = np.zeros(m.n_vars)
@@ -760,7 +776,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
     t1 = time.perf_counter()
     for backward in (True, False):
         rolled = rolling_plans(k, spec, models, used, max(left() * 0.15, 1.0), mip_gap / 2, threads,
-                               backward=backward)
+                               backward=backward, own=values)
         if rolled is None:
             st.notes.append(f"{'backward' if backward else 'forward'} rolling: some period found no plan")
             continue
