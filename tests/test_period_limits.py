@@ -330,3 +330,20 @@ def test_explain_names_the_period_and_the_field_of_a_limit_given_per_period(tmp_
     assert fr.changes == [change]
     # the amounts for programs carry the period too (the capex row's label is its period)
     assert [a["period"] for a in fr.amounts] == [period]
+
+
+def test_a_plan_that_breaks_a_row_gives_no_cost_in_the_solver_detail():
+    """QA s22: the decomposition's detail said 'rolling plans 25842, 21462' where the 21,462 plan broke the
+    capex rows (below the proven optimum, 25,842, found by brute force and three backends alike): a plan
+    that breaks a row of the whole model is listed as such, with no cost."""
+    import re
+    from pathlib import Path
+
+    from solver.mip.pipeline import solve_problem as solve_
+    from solver.problem.load import load_problem as load_
+    plan = solve_(load_(Path(__file__).parent / "data" / "period_limits" / "p2.yaml")).plan
+    assert plan.status == "optimal" and abs(plan.objective.total - 25842.0) < 0.5
+    detail = plan.solver.status_detail
+    assert "rolling plans breaks a row, breaks a row" in detail
+    listed = re.search(r"rolling plans ([^;]*) in", detail)[1]
+    assert not any(float(x) < 25842 - 0.5 for x in re.findall(r"\d+(?:\.\d+)?", listed))
