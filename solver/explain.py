@@ -349,6 +349,61 @@ def lightest_load_latency_ms(catalog, candidates, workloads) -> tuple[np.ndarray
     return lightest_load_ms(catalog, candidates, workloads)
 
 
+def _region_opening(problem, catalog, region: str) -> str:
+    """The fewest fleet filter changes that give ``region``, which fleet.regions leaves out, an offer
+    that can host a replica, with what the catalog offers there (QA s22: 'add iowa to fleet.regions'
+    where the catalog offers L4s in Iowa by purchase only and the fleet rents on demand)."""
+    from solver.problem.checks import _hosts, _offers
+
+    f = problem.fleet
+
+    def hosting(**fleet) -> list:
+        """The offers in ``region`` that can host a replica, some fleet filters replaced."""
+        return [o for o in _offers(problem, catalog, **fleet)
+                if o.region == region and _hosts(o, catalog, f.tensor_parallel)]
+
+    regions = [*f.regions, region]
+    add = f"add {region} to fleet.regions"
+    if hosting(regions=regions):
+        return add
+    # the modes and providers each of the catalog's offers there (of the allowed accelerators) needs;
+    # without the provider first: the providers filter leaves purchases and fleet.offers in
+    there = hosting(regions=[region], providers=None, acquisition=list(ACQUISITIONS))
+    needs = set()
+    for o in there:
+        modes = (o.acquisition,) if o.acquisition not in f.acquisition else ()
+        needs |= {(modes, ()), (modes, (o.provider,) if f.providers and o.provider not in f.providers else ())}
+    works = [n for n in sorted(needs, key=lambda n: (len(n[0]) + len(n[1]), n))
+             if hosting(regions=regions, acquisition=[*f.acquisition, *n[0]],
+                        providers=[*f.providers, *n[1]] if f.providers else None)]
+    fewest = [n for n in works if len(n[0]) + len(n[1]) == len(works[0][0]) + len(works[0][1])][:3]
+    if fewest:
+        offered = there
+        opts = [" and ".join([*(f"{m} to fleet.acquisition" for m in modes),
+                              *(f"{pv} to fleet.providers" for pv in provs)]) for modes, provs in fewest]
+        changes = f"{add} and " + (opts[0] if len(opts) == 1 else f"either {' or '.join(opts)}")
+    else:
+        offered = hosting(regions=[region], accelerators=None, providers=None, acquisition=list(ACQUISITIONS))
+        if not offered:
+            return (f"the catalog has no offer in {region} that can host a replica: adding it to fleet.regions "
+                    "needs a price for it under fleet.offers too")
+        changes = (f"{add} and allow one of the catalog's offers there with fleet.accelerators, fleet.acquisition "
+                   "and fleet.providers")
+    # what is offered there, by mode: the accelerators, and the providers that rent them; modes offering
+    # the same written once
+    by_mode: dict[str, dict[str, set]] = {}
+    for o in offered:
+        by_mode.setdefault(o.acquisition, {}).setdefault(o.accelerator, set()).update(
+            {o.provider} if o.acquisition != "purchase" and o.provider else set())
+    same: dict[str, list[str]] = {}
+    for mode in (m for m in ACQUISITIONS if m in by_mode):
+        accs, provs = sorted(by_mode[mode]), sorted(set().union(*by_mode[mode].values()))
+        same.setdefault(f"for {', '.join(accs[:6])}{', ...' if len(accs) > 6 else ''}"
+                        + (f" from {', '.join(provs)}" if provs else ""), []).append(mode)
+    said = ["/".join(ms) + " " + what for what, ms in same.items()]
+    return f"{changes} ({region} offers {'; '.join(said)})"
+
+
 def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=None) -> list[WorkloadDiagnosis]:
     """Classify every deployment each workload's filters allow; nearest misses of the unservable."""
     if perf is None:
@@ -461,7 +516,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                               acquisition=list(ACQUISITIONS)) if there else []
             d.relaxations.append(
                 f"workloads.{w.id}: its regions filter ({', '.join(sorted(regions))}) leaves no deployment"
-                + (f"; add {', '.join(left_out)} to fleet.regions" if left_out else "")
+                + "".join(f"; {_region_opening(problem, catalog, r)}" for r in left_out)
                 + (f"; the catalog offers there ({_where_offered(offered, 'region', '')}): allow one of them "
                    "(fleet.accelerators, fleet.acquisition, fleet.providers)" if offered else "")
                 + (f", or add a region with an allowed offer ({', '.join(where)}) to workloads.{w.id}.regions"
@@ -1225,12 +1280,17 @@ def _workload_scenario_sets(loaded, diag: list) -> None:
         d.relaxations = [_scenario_sets(loaded, r) for r in d.relaxations]
 
 
-#: a fleet field a change names, 'fleet.power_caps[1].max_kw from 1 to 2.496', a workload's demand, or a
-#: workload relaxation's field ('workloads.chat: raise slo.ttft_ms from 80 to at least 97 and slo.tpot_ms ...')
+#: a fleet field a change names, 'fleet.power_caps[1].max_kw from 1 to 2.496', a workload's demand, a
+#: workload relaxation's field ('workloads.chat: raise slo.ttft_ms from 80 to at least 97 and slo.tpot_ms ...'),
+#: a limit's period ('fleet.power_caps[0].max_kw_by_period[2]: needs ... (from 18 to 26.208)') or a
+#: multi-period demand cut ('workloads.chat.demand.growth: [0, 2, 2.74166]')
 _FIELD_CHANGE = re.compile(r"(?P<field>fleet(?:\.\w+|\[\d+\])+) from [^\s;,()]+ to (?P<new>[^\s;,()]+)"
                            r"|of (?P<wl>\S+) \(demand\.requests_per_s from [^\s;,()]+ to (?P<new2>[^\s;,()]+)\)"
                            r"|(?P<wfield>(?:slo\.\w+|quality\.min_score)) from [^\s;,()]+ to (?:at (?:least|most) )?"
-                           r"(?P<new3>[^\s;,()]+)")
+                           r"(?P<new3>[^\s;,()]+)"
+                           r"|(?P<pfield>fleet(?:\.\w+|\[\d+\])*_by_period\[\d+\]): [^()]*\(from [^\s;,()]+ to "
+                           r"(?P<new4>[^\s;,()]+)\)"
+                           r"|workloads\.(?P<gwl>\S+?)\.demand\.growth: (?P<glist>\[[^\]]*\])")
 _WORKLOAD_PREFIX = re.compile(r"workloads\.(?P<id>[^\s:]+):")
 
 
@@ -1257,28 +1317,54 @@ def _scenario_sets(loaded, text: str) -> str:
 
     owner = _WORKLOAD_PREFIX.match(text)      # a workload relaxation: its fields are that workload's
 
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
     def named(m: re.Match) -> str:
-        if m["field"] is not None:
-            field = tuple(int(x) if x.isdigit() else x for x in re.findall(r"\w+", m["field"]))
-            new = m["new"]
+        if m["field"] is not None or m["pfield"] is not None:
+            field = tuple(int(x) if x.isdigit() else x for x in re.findall(r"\w+", m["field"] or m["pfield"]))
+            new = m["new"] or m["new4"]
         elif m["wfield"] is not None:
             if owner is None or owner["id"] not in ids:
                 return m[0]
             field = ("workloads", ids.index(owner["id"]), *m["wfield"].split("."))
             new = m["new3"].rstrip(".")
+        elif m["gwl"] is not None:
+            if m["gwl"] not in ids:
+                return m[0]
+            field, new = ("workloads", ids.index(m["gwl"]), "demand", "growth"), m["glist"]
         else:
             if m["wl"] not in ids:
                 return m[0]
             field, new = ("workloads", ids.index(m["wl"]), "demand", "requests_per_s"), m["new2"]
+        said = f"set by scenario {loaded.scenario}"
         hit = next((t for t in targets if field[:len(t[0])] == t[0]), None)
         if hit is None:
+            # a whole list the text gives, of which the scenario sets entries ('...growth.2': 3), or the
+            # growth rate a growth list replaces (QA s22: the list's texts named the file's field only)
+            entries = [t for t in targets if t[0][:-1] == field and isinstance(t[0][-1], int) and number(t[2])]
+            values = new.strip("[]").split(", ") if new.startswith("[") else []
+            changes = [f'scenarios[{idx}].set."{path}" from {_plain(value)} to {values[target[-1]]}'
+                       for target, path, value in entries if target[-1] < len(values)]
+            if changes:
+                return m[0] + f" ({said}: change {' and '.join(changes)})"
+            rate = next((t for t in targets if t[0] == (*field[:-1], "growth_rate_per_period")), None)
+            if m["gwl"] is not None and rate is not None:
+                return m[0] + (f' ({said} in scenarios[{idx}].set."{rate[1]}": set it to null there and '
+                               f'"{rate[1].rpartition(".")[0]}.growth" to {new})')
             return m[0]
         target, path, value = hit
         where = f'scenarios[{idx}].set."{path}"'
-        # the field itself, or a section holding it (a whole list of caps)
-        exact = target == field and isinstance(value, (int, float)) and not isinstance(value, bool)
-        return m[0] + (f" (set by scenario {loaded.scenario}: change {where} from {_plain(value)} to {new})" if exact
-                       else f" (set by scenario {loaded.scenario} in {where}: change it there)")
+        if target == field and number(value):
+            return m[0] + f" ({said}: change {where} from {_plain(value)} to {new})"
+        if target == field and isinstance(value, list) and new.startswith("["):
+            return m[0] + f" ({said}: change {where} to {new})"
+        if target == field[:-1] and isinstance(field[-1], int) and isinstance(value, list) and field[-1] < len(value):
+            # a list set whole: the whole list to paste, its period's entry changed
+            pasted = [new if t == field[-1] else _plain(v) if number(v) else str(v) for t, v in enumerate(value)]
+            return m[0] + f" ({said}: change {where} to [{', '.join(pasted)}])"
+        # a section holding it (a whole list of caps)
+        return m[0] + f" ({said} in {where}: change it there)"
     return _FIELD_CHANGE.sub(named, text)
 
 

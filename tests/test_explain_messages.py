@@ -398,3 +398,93 @@ def test_a_workload_field_a_scenario_sets_is_named_at_the_scenario(tmp_path):
     assert m[1] == m[2]
     d["scenarios"][0]["set"]["workloads.chat.slo.tpot_ms"] = float(m[1])
     assert solve_problem(load_problem(_write(tmp_path, d, "c2.yaml"), scenario="tiny-tpot")).plan.status != "infeasible"
+
+
+def _p10(regions: list, acquisition: list) -> dict:
+    """QA s22 p10.yaml: a workload served in Iowa only, on L4s rented from AWS."""
+    return {"schema_version": 1, "name": "p10",
+            "workloads": [{"id": "chat", "demand": {"requests_per_s": 2}, "input_tokens": {"mean": 500},
+                           "output_tokens": {"mean": 200}, "slo": {"ttft_ms": 2000, "tpot_ms": 100},
+                           "models": ["llama-3.1-8b"], "regions": ["iowa"]}],
+            "fleet": {"accelerators": ["l4"], "regions": regions, "providers": ["aws"], "acquisition": acquisition},
+            "solver": {"backend": "highspy", "time_limit_s": 30}}
+
+
+def test_a_region_to_add_is_said_with_the_modes_that_give_it_an_offer(tmp_path):
+    """QA s22 (p10.yaml): 'add iowa to fleet.regions' alone left it without an offer: the catalog rents
+    no L4 in Iowa (its offers, by hand) and sells them there.  Both changes give a plan, the region alone
+    none."""
+    l4 = CAT.accelerators["l4"]
+    assert not [o for o in l4.offers if o.region == "iowa"]
+    assert l4.purchase is not None and (not l4.purchase.regions or "iowa" in l4.purchase.regions)
+    text = _explain(_write(tmp_path, _p10(["virginia"], ["on_demand"])))
+    assert ("relax: workloads.chat: its regions filter (iowa) leaves no deployment; add iowa to fleet.regions and "
+            "purchase to fleet.acquisition (iowa offers purchase for l4), or add a region with an allowed offer "
+            "(virginia) to workloads.chat.regions") in text, text
+    assert _status(tmp_path, _p10(["virginia", "iowa"], ["on_demand", "purchase"]), "both.yaml") == "optimal"
+    assert _status(tmp_path, _p10(["virginia", "iowa"], ["on_demand"]), "region.yaml") == "infeasible"
+
+
+def _p4(**scenario) -> dict:
+    """QA s22 p4.yaml: 12 req/s of llama-3.1-70b growing [0, 2, 3] on purchased H100s in Virginia, a
+    power cap per period [30, 30, 30]; ``scenario``: one named 's' that sets these."""
+    return {"schema_version": 1, "name": "p4",
+            "workloads": [{"id": "chat", "demand": {"requests_per_s": 12, "growth": [0, 2, 3]},
+                           "input_tokens": {"mean": 1000, "p90": 2500, "max": 8000, "distribution": "lognormal",
+                                            "cv": 0.8},
+                           "output_tokens": {"mean": 300, "p90": 700, "max": 2048, "distribution": "lognormal",
+                                             "cv": 0.7},
+                           "slo": {"ttft_ms": 1500, "tpot_ms": 60, "percentile": 99},
+                           "models": ["llama-3.1-70b"], "quantizations": ["fp8"]}],
+            "fleet": {"accelerators": ["h100-sxm"], "regions": ["virginia"], "providers": ["aws"],
+                      "acquisition": ["purchase"], "tensor_parallel": [1, 2], "max_utilization": 0.8,
+                      "power_caps": [{"region": "virginia", "max_kw_by_period": [30, 30, 30],
+                                      "applies_to": ["purchase"]}]},
+            "objective": {"include_energy": True, "periods": {"count": 3, "months": 3,
+                                                              "discount_rate_per_period": 0.02}},
+            "solver": {"backend": "highspy", "time_limit_s": 30},
+            "scenarios": [{"name": "s", "set": dict(scenario)}]}
+
+
+def _scenario_status(tmp_path: Path, d: dict, name: str) -> str:
+    return solve_problem(load_problem(_write(tmp_path, d, name), scenario="s")).plan.status
+
+
+CAP = "fleet.power_caps.0.max_kw_by_period"
+
+
+@pytest.mark.parametrize("path, value", [(CAP, [30, 30, 18]), (CAP + ".2", 18)])
+def test_a_period_limit_a_scenario_sets_is_named_at_the_scenario(tmp_path, path, value):
+    """QA s22 (p4.yaml --scenario tight): 'max_kw_by_period[2]: ... (from 18 to 26.208)' named the
+    file's list, which says 30 there.  The scenario's override is named, with the whole list to paste
+    where it sets the list; pasted, it gives a plan, and 1 % less in period 2 none."""
+    d = _p4(**{path: value})
+    text = _explain(_write(tmp_path, d), "--scenario", "s")
+    m = re.search(r"max_kw_by_period\[2\]: needs \S+ kW more in virginia in period 2 \(from 18 to (\S+)\) \(set by "
+                  r"scenario s: change scenarios\[0\]\.set\.\"" + re.escape(path) + r"\" "
+                  + (r"to \[30, 30, (\S+)\]\)" if isinstance(value, list) else r"from 18 to (\S+)\)"), text)
+    assert m and m[1] == m[2], text
+    for kw, status in ((float(m[1]), "optimal"), (float(m[1]) * 0.99, "infeasible")):
+        d["scenarios"][0]["set"][path] = [30, 30, kw] if isinstance(value, list) else kw
+        assert _scenario_status(tmp_path, d, f"{kw}.yaml") == status, kw
+
+
+GROWTH = "workloads.chat.demand.growth"
+
+
+@pytest.mark.parametrize("path, value", [(GROWTH, [0, 2, 3]), (GROWTH + ".2", 3)])
+def test_a_growth_list_a_scenario_sets_is_named_at_the_scenario(tmp_path, path, value):
+    """QA s22 (p17.yaml --scenario boom): the demand cut 'workloads.chat.demand.growth: [0, 2, 2.74166]'
+    named the file's list, which says [0, 1, 1] (here [0, 2, 1]).  The scenario's override is named with
+    what to write there; written, it gives a plan, and period 2's multiplier 1 % higher none."""
+    d = _p4(**{path: value})
+    d["workloads"][0]["demand"]["growth"] = [0, 2, 1]
+    d["fleet"]["power_caps"][0]["max_kw_by_period"] = [30, 30, 18]
+    text = _explain(_write(tmp_path, d), "--scenario", "s")
+    m = re.search(r"workloads\.chat\.demand\.growth: \[0, 2, (\S+)\] \(set by scenario s: change "
+                  r"scenarios\[0\]\.set\.\"" + re.escape(path) + r"\" "
+                  + (r"to \[0, 2, (\S+)\]\)" if isinstance(value, list) else r"from 3 to (\S+)\)"), text)
+    assert m and m[1] == m[2], text
+    for g, status in ((float(m[1]), "optimal"), (float(m[1]) * 1.01, "infeasible")):
+        d["scenarios"][0]["set"][path] = [0, 2, g] if isinstance(value, list) else g
+        assert _scenario_status(tmp_path, d, f"{g}.yaml") == status, g

@@ -88,3 +88,58 @@ def test_a_quality_target_above_every_allowed_model_names_the_models_that_reach_
     f.write_text(yaml.safe_dump(doc, sort_keys=False))
     code, err = _run(["solve", f])
     assert code == 2 and f"no catalog model scores {top + 1:g}" in err
+
+
+P11 = """schema_version: 1
+name: p11
+workloads:
+  - id: chat
+    demand: {requests_per_s: 1}
+    input_tokens: {mean: 500}
+    output_tokens: {mean: 200}
+    slo: {ttft_ms: 5000, tpot_ms: 200}
+    models: [llama-3.1-8b]
+    quantizations: [bf16, fp8]
+    quality: {min_score: 99}
+fleet:
+  accelerators: [t4]
+  acquisition: [on_demand]
+solver:
+  backend: highspy
+  time_limit_s: 30
+"""
+
+
+def test_an_unreachable_quality_target_counts_only_the_formats_the_fleet_runs(tmp_path):
+    """QA s22 (p11.yaml): 'lower min_score to at most 73 (what llama-3.1-8b reaches in bf16 ...)' on a
+    T4 fleet, where Turing does not run bf16, and at 73 there is no plan.  By hand from the catalog:
+    T4 is Turing, fp8 runs there and bf16 does not; llama-3.1-8b scores 73 x fp8's retention 0.995 =
+    72.635, 72.63 at hundredths.  72.63 has a plan, 73 (the old figure) none."""
+    from solver.catalog import default_catalog
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem
+    cat = default_catalog()
+    assert cat.accelerators["t4"].family == "turing"
+    assert "turing" not in cat.quantization["bf16"].supported_families
+    assert "turing" in cat.quantization["fp8"].supported_families
+    assert cat.models["llama-3.1-8b"].quality.value == 73
+    assert [b.retention.value for b in cat.quantization["fp8"].retention] == [0.995]
+    f = tmp_path / "p11.yaml"
+    f.write_text(P11)
+    code, err = _run(["validate", f])
+    assert code != 0 and "lower min_score to at most 72.63 (what llama-3.1-8b reaches in fp8, the best allowed " \
+                         "model and format an allowed accelerator runs;" in err, err
+    for score, status in (("72.63", "optimal"), ("73", "infeasible")):
+        g = tmp_path / f"{score}.yaml"
+        g.write_text(P11.replace("min_score: 99", f"min_score: {score}"))
+        assert solve_problem(load_problem(g)).plan.status == status, score
+    # no valid accelerator named yet: the figure is not checked against them, and says so
+    f.write_text(P11.replace("accelerators: [t4]", "accelerators: [t4x]"))
+    code, err = _run(["validate", f])
+    assert "lower min_score to at most 73 (what llama-3.1-8b reaches in bf16" in err
+    assert "not checked against fleet.accelerators, which names no valid accelerator yet" in err
+    # no allowed format runs on the fleet: the catalog score, with that said
+    f.write_text(P11.replace("[bf16, fp8]", "[bf16]"))
+    code, err = _run(["validate", f])
+    assert ("lower min_score to at most 73 (its catalog score; no allowed format of the allowed models runs on "
+            "fleet.accelerators (t4): allow a format or an accelerator that runs one as well)") in err

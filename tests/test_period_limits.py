@@ -260,34 +260,80 @@ def test_verify_flags_a_plan_over_the_capex_of_its_period(tmp_path):
 
 # ------------------------------------------------------------------------------ input errors
 
-def test_every_per_period_limit_error_comes_in_one_report(tmp_path):
+def _issues(tmp_path, doc: dict, name: str = "p") -> tuple[dict, str]:
+    """{path: (line, message + fix)} of the input errors loading ``doc`` raises, and its YAML text."""
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, doc, name)
+    text = (tmp_path / f"{name}.yaml").read_text()
+    return {i.path: (i.line, f"{i.message} | {i.hint}") for i in e.value.issues}, text
+
+
+def _line(text: str, needle: str, after: str = "") -> int:
+    """The 1-based line of the first ``needle`` at or after the line holding ``after``."""
+    lines = text.splitlines()
+    start = next(i for i, x in enumerate(lines) if after in x) if after else 0
+    return next(i for i, x in enumerate(lines[start:], start + 1) if needle in x)
+
+
+def test_every_per_period_limit_error_is_its_own_at_its_line(tmp_path):
+    """QA s22: the four came as one error at line 1 (the message of one had a '; ' inside, so the
+    problem's validator could not be split by field); each is its own error at its field's line."""
     doc = _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [1, 2]},          # 2 values, 3 periods
                            {"region": "texas"}],                                        # no figure at all
                availability=[{"accelerator": "a100-80gb", "max_devices": 2, "max_devices_by_period": [1, 2, 3]}],
                budget={"max_capex_usd_by_period": [1, 2, 3, 4]})
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, doc)
-    text = str(e.value)
-    assert "1 input error" in text
-    for part in ("fleet.power_caps[0].max_kw_by_period: 2 values for 3 periods (objective.periods.count): give "
-                 "exactly 3, one per period",
-                 "fleet.power_caps[1]: no limit given: give max_kw (one figure for the horizon) or max_kw_by_period "
-                 "(one per period)",
-                 "fleet.availability[0]: both max_devices and max_devices_by_period are given: keep one",
-                 "fleet.budget.max_capex_usd_by_period: 4 values for 3 periods"):
-        assert part in text, part
+    got, text = _issues(tmp_path, doc)
+    assert got == {
+        "fleet.power_caps[0].max_kw_by_period": (
+            _line(text, "max_kw_by_period:", "power_caps:"),
+            "2 values for 3 periods (objective.periods.count) | give exactly 3, one per period"),
+        "fleet.power_caps[1]": (
+            _line(text, "region: texas", "power_caps:"),
+            "no limit given | give max_kw (one figure for the horizon) or max_kw_by_period (one per period)"),
+        "fleet.availability[0]": (
+            _line(text, "accelerator: a100-80gb", "availability:"),
+            "both max_devices and max_devices_by_period are given | keep one: max_devices for one figure in every "
+            "period, max_devices_by_period for one per period (a scenario that switches to the list sets "
+            "fleet.availability.0.max_devices: null)"),
+        "fleet.budget.max_capex_usd_by_period": (
+            _line(text, "max_capex_usd_by_period:"),
+            "4 values for 3 periods (objective.periods.count) | give exactly 3, one per period"),
+    }
     # a single-period problem: every list is refused, with the figure to give instead
     single = _doc(power_caps=[{"region": "virginia", "max_kw_by_period": [1.3]}],
                   availability=[{"accelerator": "a100-80gb", "max_devices_by_period": [1, 2]}])
     del single["objective"]["periods"]
     single["objective"]["horizon_months"] = 1
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, single, "single")
-    text = str(e.value)
-    assert "1 input error" in text
-    assert ("fleet.power_caps[0].max_kw_by_period: a figure per period needs a multi-period plan (objective.periods"
-            in text and "for a single period give max_kw instead" in text)
-    assert "fleet.availability[0].max_devices_by_period: a figure per period needs a multi-period plan" in text
+    got, text = _issues(tmp_path, single, "single")
+    assert got == {
+        "fleet.power_caps[0].max_kw_by_period": (
+            _line(text, "max_kw_by_period:"),
+            "a figure per period needs a multi-period plan | add objective.periods (e.g. periods: {count: 1, "
+            "months: 3}), or for a single period give max_kw instead"),
+        "fleet.availability[0].max_devices_by_period": (
+            _line(text, "max_devices_by_period:"),
+            "a figure per period needs a multi-period plan | add objective.periods (e.g. periods: {count: 2, "
+            "months: 3}), or for a single period give max_devices instead"),
+    }
+
+
+def test_a_field_error_in_a_limit_hides_none_of_the_per_period_errors(tmp_path):
+    """QA s22 (p14.yaml): a negative period limit was the only error shown; the entry's two figures,
+    the availability list of 2 values and the capex list of 4 for 3 periods were hidden behind it."""
+    doc = _doc(power_caps=[{"region": "virginia", "max_kw": 5, "max_kw_by_period": [0, -9, 1]}],
+               availability=[{"accelerator": "a100-80gb", "max_devices_by_period": [1, 2]}],
+               budget={"max_capex_usd_by_period": [1, 2, 3, 4]})
+    got, text = _issues(tmp_path, doc)
+    assert sorted(got) == ["fleet.availability[0].max_devices_by_period", "fleet.budget.max_capex_usd_by_period",
+                           "fleet.power_caps[0]", "fleet.power_caps[0].max_kw_by_period"]
+    assert got["fleet.power_caps[0].max_kw_by_period"] == (
+        _line(text, "max_kw_by_period:"),
+        "every period's limit must be at least 0 (got -9 for period 1) | give one figure per period, 0 for none")
+    assert got["fleet.power_caps[0]"][1].startswith("both max_kw and max_kw_by_period are given")
+    assert got["fleet.availability[0].max_devices_by_period"] == (
+        _line(text, "max_devices_by_period:"),
+        "2 values for 3 periods (objective.periods.count) | give exactly 3, one per period")
+    assert got["fleet.budget.max_capex_usd_by_period"][0] == _line(text, "max_capex_usd_by_period:")
 
 
 def test_a_scenario_sets_a_limit_per_period(tmp_path):

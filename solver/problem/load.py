@@ -277,27 +277,86 @@ def cloud_region_hint(value: str, cat: Catalog) -> Optional[str]:
             "shows each with its cloud region names.")
 
 
-def _best_reached(cat: Catalog, models: list[str], quantizations: Any) -> str:
+def _best_reached(cat: Catalog, models: list[str], quantizations: Any, accelerators: Optional[list[str]]) -> str:
     """'85.57 (what llama-3.1-70b reaches in fp8, ...)': the best score an allowed model reaches in an
-    allowed format, rounded down to hundredths as `fleetopt explain` writes it, so that a target
-    lowered to it has a plan (QA s22: 'at most 86', its catalog score, where fp8 reaches 85.57)."""
-    from solver.coefficients import quality_of, quant_for_model
+    allowed format that some allowed accelerator runs (``accelerators``: the fleet's, None when
+    fleet.accelerators is not yet valid), rounded down to hundredths as `fleetopt explain` writes it,
+    so that a target lowered to it has a plan (QA s22: 'at most 86', its catalog score, where fp8
+    reaches 85.57; 'at most 73' in bf16, where the fleet's T4s run fp8 only)."""
+    from solver.coefficients import quality_of, quant_for_model, quant_runs_on
     quants = [qid for qid in (quantizations if isinstance(quantizations, list) else cat.quantization)
               if isinstance(qid, str) and qid in cat.quantization]
+    accs = [cat.accelerators[a] for a in (accelerators if accelerators is not None else cat.accelerators)]
     pairs = [(quality_of(cat.models[m], cat.quantization[qid], cat.quantization), m, qid)
              for m in models for qid in quants if quant_for_model(cat.quantization[qid], m)]
-    if not pairs:
+    runs = [p for p in pairs if any(quant_runs_on(cat.quantization[p[2]], a) for a in accs)]
+    unchecked = "" if accelerators is not None else (
+        "; not checked against fleet.accelerators, which names no valid accelerator yet")
+    if not runs:
         best = max(models, key=lambda m: cat.models[m].quality.value)
-        return f"{cat.models[best].quality.value:g} (its catalog score)"
-    score, m, qid = max(pairs)
+        return f"{cat.models[best].quality.value:g} (its catalog score" + (
+            f"; no allowed format of the allowed models runs on fleet.accelerators ({', '.join(accelerators)}): "
+            "allow a format or an accelerator that runs one as well)" if pairs and accelerators is not None
+            else f"{unchecked})")
+    score, m, qid = max(runs)
     return (f"{math.floor(score * 100 + 1e-9) / 100:g} (what {m} reaches in {qid}, the best allowed model and "
-            "format; `fleetopt explain` says what each format reaches)")
+            f"format{' an allowed accelerator runs' if len(runs) < len(pairs) else ''}; `fleetopt explain` says "
+            f"what each format reaches{unchecked})")
+
+
+def _check_limits_by_period(raw: dict, smap: Optional[SourceMap], collector: IssueCollector,
+                            scenario: Optional[str] = None) -> None:
+    """The per-period limits (power caps, availability, capex) against objective.periods: one figure or
+    one list per limit, and a list only with one value per period.
+
+    On the raw document, each at its own field's line, whatever else is wrong (QA s22: as a model
+    validator of the problem they came as one error at line 1, and not at all beside a field error
+    such as a negative period limit)."""
+    def mapping(node):
+        return node if isinstance(node, dict) else {}
+
+    fleet, per = mapping(raw.get("fleet")), mapping(raw.get("objective")).get("periods")
+    count = mapping(per).get("count")
+    count = count if isinstance(count, int) and not isinstance(count, bool) and count >= 1 else None
+    limits = [(("fleet", "power_caps", j), "max_kw", mapping(c), True)
+              for j, c in enumerate(fleet.get("power_caps") if isinstance(fleet.get("power_caps"), list) else [])]
+    limits += [(("fleet", "availability", j), "max_devices", mapping(a), True)
+               for j, a in enumerate(fleet.get("availability") if isinstance(fleet.get("availability"), list) else [])]
+    if isinstance(fleet.get("budget"), dict):
+        limits.append((("fleet", "budget"), "max_capex_usd", fleet["budget"], False))
+    tail = f" (with scenario {scenario!r})" if scenario else ""
+
+    def add(path: tuple, message: str, hint: str) -> None:
+        collector.add(message + tail, path=format_path(path), line=smap.line_of(path) if smap else None, hint=hint)
+
+    for where, name, entry, exactly_one in limits:
+        one, listed = entry.get(name), entry.get(f"{name}_by_period")
+        by_period = (*where, f"{name}_by_period")
+        if exactly_one and one is None and listed is None:
+            add(where, "no limit given",
+                f"give {name} (one figure for the horizon)"
+                + (f" or {name}_by_period (one per period)" if per is not None else ""))
+        elif exactly_one and one is not None and listed is not None:
+            add(where, f"both {name} and {name}_by_period are given",
+                f"keep one: {name} for one figure in every period, {name}_by_period for one per period (a "
+                f"scenario that switches to the list sets {'.'.join(map(str, where))}.{name}: null)")
+        if not isinstance(listed, list):
+            continue        # none, or the schema reports its type
+        if per is None:
+            add(by_period, "a figure per period needs a multi-period plan",
+                f"add objective.periods (e.g. periods: {{count: {max(len(listed), 1)}, months: 3}}), or for a "
+                f"single period give {name} instead")
+        elif count is not None and len(listed) != count:
+            add(by_period, f"{len(listed)} value{'' if len(listed) == 1 else 's'} for {count} periods "
+                       "(objective.periods.count)", f"give exactly {count}, one per period")
 
 
 def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
-               collector: IssueCollector, unreachable_quality: bool = True) -> None:
+               collector: IssueCollector, unreachable_quality: bool = True, scenario: Optional[str] = None) -> None:
     """Every id the problem names must exist in the catalog (or in the problem); with
-    ``unreachable_quality``, a quality target above every allowed model is an issue too.
+    ``unreachable_quality``, a quality target above every allowed model is an issue too; and the
+    per-period limits must match the periods (:func:`_check_limits_by_period`, here so that a problem
+    edited in memory and validated again is checked too; ``scenario`` is named in their messages).
 
     Works on the raw document, defensively, so that these checks run (and are
     reported together with schema errors) even when other fields are invalid.
@@ -322,6 +381,12 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
     def mapping(node):
         return node if isinstance(node, dict) else {}
 
+    # the fleet's accelerators, where they are known (a quality target's hint counts only the formats
+    # they run); None: fleet.accelerators names none that is valid yet
+    given = mapping(raw.get("fleet")).get("accelerators")
+    accs = ([a for a in given if isinstance(a, str) and a in cat.accelerators] if isinstance(given, list)
+            else list(cat.accelerators) if given is None else [])
+    accs = accs or None
     wl_ids: dict[str, int] = {}
     for i, w in items(raw.get("workloads")):
         w = mapping(w)
@@ -355,7 +420,7 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                         f"({best_id}: {best.value} {bench})",
                         path=format_path(("workloads", i, "quality", "min_score")),
                         line=line(("workloads", i, "quality", "min_score")),
-                        hint=f"lower min_score to at most {_best_reached(cat, allowed, w.get('quantizations'))}"
+                        hint=f"lower min_score to at most {_best_reached(cat, allowed, w.get('quantizations'), accs)}"
                              f"{allow}")
     f = mapping(raw.get("fleet"))
     for j, a in items(f.get("accelerators")):
@@ -387,6 +452,7 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                               line=line(("scenarios", j, "name")),
                               hint="give each scenario a unique name")
             names.setdefault(name, j)
+    _check_limits_by_period(raw, smap, collector, scenario)
 
 
 def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
@@ -445,7 +511,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
     except InputError as exc:
         collector.extend(exc.issues)
     if catalog is not None:
-        _check_ids(resolved, catalog, smap, file, collector, unreachable_quality)
+        _check_ids(resolved, catalog, smap, file, collector, unreachable_quality, scenario)
     if problem is not None and catalog is not None:
         if check_scenarios and scenario is None:
             for s in problem.scenarios:

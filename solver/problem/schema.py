@@ -634,41 +634,6 @@ class Problem(Strict):
             if len(lengths) > 1:
                 bad.append(f"workloads[].demand.profile: profiles have different numbers of slices "
                            f"({sorted(lengths)}): give every profile the same slices (e.g. 24 hourly values)")
-        bad += self._limits_by_period()
         if bad:
             raise ValueError("; ".join(bad))
         return self
-
-    def _limits_by_period(self) -> list[str]:
-        """The per-period limits (power caps, availability, capex) against objective.periods: one
-        figure or one list per limit, and a list only with one value per period (the issues are
-        reported with the other cross-field ones, all at once)."""
-        per = self.objective.periods
-        f = self.fleet
-        limits = [(f"fleet.power_caps[{j}]", "max_kw", c.max_kw, c.max_kw_by_period, True)
-                  for j, c in enumerate(f.power_caps)]
-        limits += [(f"fleet.availability[{j}]", "max_devices", a.max_devices, a.max_devices_by_period, True)
-                   for j, a in enumerate(f.availability)]
-        if f.budget is not None:
-            limits.append(("fleet.budget", "max_capex_usd", f.budget.max_capex_usd,
-                           f.budget.max_capex_usd_by_period, False))
-        bad = []
-        for where, name, one, listed, exactly_one in limits:
-            field = f"{where}.{name}_by_period"
-            if exactly_one and one is None and listed is None:
-                bad.append(f"{where}: no limit given: give {name} (one figure for the horizon)"
-                           + (f" or {name}_by_period (one per period)" if per is not None else ""))
-            elif exactly_one and one is not None and listed is not None:
-                bad.append(f"{where}: both {name} and {name}_by_period are given: keep one ({name} for one "
-                           f"figure in every period, {name}_by_period for one per period; a scenario that "
-                           f"switches to the list sets {where.replace('[', '.').replace(']', '')}.{name}: null)")
-            if listed is None:
-                continue
-            if per is None:
-                bad.append(f"{field}: a figure per period needs a multi-period plan (objective.periods, e.g. "
-                           f"periods: {{count: {max(len(listed), 1)}, months: 3}}); for a single period give "
-                           f"{name} instead")
-            elif len(listed) != per.count:
-                bad.append(f"{field}: {len(listed)} value{'' if len(listed) == 1 else 's'} for {per.count} periods "
-                           f"(objective.periods.count): give exactly {per.count}, one per period")
-        return bad
