@@ -294,7 +294,8 @@ def test_every_per_period_limit_error_is_its_own_at_its_line(tmp_path):
             _line(text, "accelerator: a100-80gb", "availability:"),
             "both max_devices and max_devices_by_period are given | keep one: max_devices for one figure in every "
             "period, max_devices_by_period for one per period (a scenario that switches to the list sets "
-            "fleet.availability.0.max_devices: null)"),
+            "fleet.availability.0.max_devices: null; one that switches to one figure sets "
+            "fleet.availability.0.max_devices_by_period: null)"),
         "fleet.budget.max_capex_usd_by_period": (
             _line(text, "max_capex_usd_by_period:"),
             "4 values for 3 periods (objective.periods.count) | give exactly 3, one per period"),

@@ -339,7 +339,8 @@ def _check_limits_by_period(raw: dict, smap: Optional[SourceMap], collector: Iss
         elif exactly_one and one is not None and listed is not None:
             add(where, f"both {name} and {name}_by_period are given",
                 f"keep one: {name} for one figure in every period, {name}_by_period for one per period (a "
-                f"scenario that switches to the list sets {'.'.join(map(str, where))}.{name}: null)")
+                f"scenario that switches to the list sets {'.'.join(map(str, where))}.{name}: null; one that "
+                f"switches to one figure sets {'.'.join(map(str, where))}.{name}_by_period: null)")
         if not isinstance(listed, list):
             continue        # none, or the schema reports its type
         if per is None:

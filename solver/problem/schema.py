@@ -228,7 +228,8 @@ class Availability(Strict):
     max_devices_by_period: Optional[list[int]] = Field(
         None, description="Multi-period plans: most devices the plan may obtain in each period, one whole number "
                           "(0 .. 1e9) per period of objective.periods (supply that ramps up: [0, 0, 8, 16, ...]); "
-                          "in place of max_devices.")
+                          "in place of max_devices.  Devices in service in the period count, as with max_devices: "
+                          "for purchases, those bought earlier and still in service too, not the new orders alone.")
     acquisition: Optional[list[Acquisition]] = Field(None, description="Modes it limits (default: all).")
 
     @field_validator("max_devices_by_period")
