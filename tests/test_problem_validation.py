@@ -492,3 +492,14 @@ def test_a_p90_above_the_max_is_refused():
         load_problem_text(text.replace("P90", "5000"))
     assert "workloads[0].input_tokens" in str(e.value) and "p90 (5000.0) is above max (2000.0)" in str(e.value)
     load_problem_text(text.replace("P90", "1800"))
+
+
+def test_set_path_into_a_list_the_problem_does_not_have_says_to_set_the_whole_list():
+    """QA s22: a scenario setting 'fleet.budget.max_capex_usd_by_period.1' on a problem without that list
+    made a mapping {'1': 0}, refused with the fix 'write a list, e.g. [{'1': 0}]'."""
+    doc = {"fleet": {}}
+    with pytest.raises(KeyError, match=r"fleet\.budget\.max_capex_usd_by_period is not in the problem, so its "
+                                       r"entry 1 cannot be set: set the whole list instead"):
+        set_path(doc, "fleet.budget.max_capex_usd_by_period.1", 0)
+    # a missing section on the way to a field is still made
+    assert set_path(doc, "fleet.budget.max_capex_usd", 5) == ("fleet", "budget", "max_capex_usd")

@@ -121,6 +121,12 @@ def set_path(doc: dict, path: str, value: Any) -> tuple:
                 node[part] = value
                 return tuple(where)
             if part not in node or node[part] is None:
+                if parts[i + 1].lstrip("-").isdigit():
+                    # (QA s22: 'fleet.budget.max_capex_usd_by_period.1' without that list made a mapping
+                    # {'1': 0}, refused as 'write a list, e.g. [{'1': 0}]')
+                    whole = ".".join(parts[:i + 1])
+                    raise KeyError(f"{whole} is not in the problem, so its entry {parts[i + 1]} cannot be set: "
+                                   f"set the whole list instead ({whole}: [...])")
                 node[part] = {}
             node = node[part]
         else:
