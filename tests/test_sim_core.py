@@ -394,9 +394,10 @@ def test_a_moe_prompt_joining_a_decode_step_reads_the_experts_the_step_leaves():
 
 def test_a_moe_prompt_joining_a_decode_step_adds_the_tile_padding_of_the_experts_it_runs():
     """QA s22: grouped expert GEMMs run whole row tiles.  As above, with padding of 10 ms over every
-    expert and 0.4 ms of routed compute per token: an iteration over x tokens pads
-    min(10 ms (1 - q^x), 0.4 ms x); R2's 50 prompt tokens beside one decoding sequence add
-    pad(51) - pad(1) = 10 (1 - q^51) - 10 (1 - q) ms (q = 1 - 8/256; 0.4 ms x 1 caps neither)."""
+    expert and 0.4 ms of routed compute per token: an iteration over x tokens pads the harmonic blend
+    A R / (A + R) of A = 10 ms (1 - q^x) and R = 0.4 ms x; R2's 50 prompt tokens beside one decoding
+    sequence add pad(51) - pad(1) (q = 1 - 8/256): A(51) = 10 (1 - 0.19807) = 8.0193 ms, R(51) = 20.4 ms,
+    pad(51) = 5.7565 ms; A(1) = 0.3125 ms, R(1) = 0.4 ms, pad(1) = 0.17544 ms: 5.5811 ms."""
     from solver.sim.engine import expert_reads
     eng = ConstantEngine(prefill_base_ms=10, decode_base_ms=5, marginal_prefill_base=False)
     inp, out = np.array([60, 50]), np.array([40, 40])
@@ -406,5 +407,7 @@ def test_a_moe_prompt_joining_a_decode_step_adds_the_tile_padding_of_the_experts
     q = 1 - 8 / 256
     kw = expert_reads(NS(terms=NS(exp_time_s=0.020, exp_pad_s=0.010, exp_tok_s=0.0004, log1m_p=math.log(q))))
     r = simulate_replica(np.array([0.0, 0.001]), inp, out, pre, table, 1e6, 8, prefill_marginal_s=marg, **kw)
-    pad = 0.010 * (1 - q ** 51) - 0.010 * (1 - q)
+    a51, a1 = 0.010 * (1 - q ** 51), 0.010 / 32
+    pad = a51 * 0.0204 / (a51 + 0.0204) - a1 * 0.0004 / (a1 + 0.0004)
+    assert pad == pytest.approx(5.5811e-3, abs=1e-7)
     assert r.first_token_s == pytest.approx([0.010, 0.015 + 0.020 * q * (1 - q ** 50) + pad], abs=1e-12)

@@ -18,12 +18,14 @@ serves several workloads, so the model evaluates every pair at ``U``.
       T_d(B) = max(mem, cmp) + k min(mem, cmp) + overhead + (comm_tok + per_seq) x Bs + comm_fixed
       mem(B) = (non-expert bytes + expert bytes x (1 - (1 - p)^Bs)) / BW + Bs x KV bytes(c) / BW
       cmp(B) = (Bs x (2 x active params + attention(c)) + pad(Bs)) / (TP x peak x eff)
-      pad(n) = 2 x expert params x min(t0 (1 - (1 - p)^n), p n)
+      pad(n) = 2 x expert params x A R / (A + R),  A = t0 (1 - (1 - p)^n),  R = p n
 
   ``t0`` (``moe_tile_padding_tokens``) is the padding each expert the step runs
-  computes beyond its tokens (grouped expert GEMMs run whole row tiles), at most
-  the rows it routes (a tile is under twice an expert's tokens from 8 tokens per expert up; the
-  16-row floor below that pads more than this counts: an approximation).
+  computes beyond its tokens (grouped expert GEMMs run whole row tiles), blended
+  harmonically with the rows it routes: ``t0 tau / (tau + t0)`` rows for an expert's ``tau`` tokens,
+  so the rows computed never fall as the batch grows (a ``min`` had a kink that made a larger batch
+  faster; a tile is under twice an expert's tokens from 8 tokens per expert up; the 16-row floor
+  below that pads more than this counts: an approximation).
 
   ``c = I + O (1 + cv_out^2) / 2`` is the mean context of a sequence in decode:
   a request stays in the batch for a time proportional to its answer, so the
@@ -440,7 +442,7 @@ def _step(B, s):
     if s["moe"]:
         run = -np.expm1(Bs * s["l1p"])                    # share of the experts the step runs
         mem = mem + s["ex"] * run
-        cmp = cmp + np.minimum(s["xp"] * run, s["xt"] * Bs)   # their tile padding (arch.expert_padding_s)
+        cmp = cmp + arch.padding_blend(s["xp"] * run, s["xt"] * Bs)   # their tile padding (arch.expert_padding_s)
     core = np.maximum(mem, cmp) + s["kap"] * np.minimum(mem, cmp)
     return core + s["fix"] + s["k1"] * Bs, core, cmp >= mem
 
@@ -598,9 +600,11 @@ def _expert_slow(B, sB, zs, dtd, omr, G, comp, s):
     which are bounded by the unread traffic and negatively skewed (concave).  The cross term of
     the two parts' third cumulants is left out (one of them is small wherever the other is not)."""
     Bs = np.maximum(B, 1.0)
-    # the expert bytes enter the memory side, their tile padding the compute side (where it is not
-    # capped at the routed rows, which grow linearly with the batch)
-    xp = np.where(s["xp"] * -np.expm1(Bs * s["l1p"]) < s["xt"] * Bs, s["xp"], 0.0)
+    # the expert bytes enter the memory side, their tile padding the compute side: its local slope along
+    # the expert share, d pad / dA = (R / (A + R))^2 (the part along the routed rows R is linear in the
+    # batch and stays in the non-expert response)
+    a_pad, r_pad = s["xp"] * -np.expm1(Bs * s["l1p"]), s["xt"] * Bs
+    xp = s["xp"] * (r_pad / (a_pad + r_pad + 1e-300)) ** 2
     c = np.where(comp, s["kap"] * s["ex"] + xp, s["ex"] + s["kap"] * xp) / omr
     l1p = s["l1p"]
     d_ex = c * omr * (np.exp(Bs * l1p) - np.exp(np.maximum(B + zs * sB, 1.0) * l1p)) / zs   # as dtd
@@ -821,11 +825,13 @@ def _prefill_moments(B, s, experts=True):
         Bs = np.maximum(B, 1.0)
         unread = np.exp(Bs * s["l1p"])                     # (1 - p)^B: experts the step leaves unread
         xp, xt, ic, l1p = s["xp"], s["xt"], s["ichunk"], s["l1p"]
-        both = xp * -np.expm1((Bs + ic) * l1p)
-        capped = xt * (Bs + ic) <= both
-        pad = s["nch"] * (np.minimum(both, xt * (Bs + ic)) - np.minimum(xp * -np.expm1(Bs * l1p), xt * Bs))
-        # I d pad / dI: one chunk's rows grow with the prompt; beyond the budget, the chunks
-        pad_s = np.where(ic < s["I"], pad, ic * np.where(capped, xt, xp * -l1p * np.exp((Bs + ic) * l1p)))
+        n = Bs + ic
+        a_n, r_n = xp * -np.expm1(n * l1p), xt * n
+        pad = s["nch"] * (arch.padding_blend(a_n, r_n) - arch.padding_blend(xp * -np.expm1(Bs * l1p), xt * Bs))
+        # I d pad / dI: one chunk's rows grow with the prompt, d pad / dn = (A' R^2 + R' A^2) / (A + R)^2;
+        # beyond the budget, the chunks
+        dpad = ((xp * -l1p * np.exp(n * l1p)) * r_n * r_n + xt * a_n * a_n) / ((a_n + r_n) ** 2 + 1e-300)
+        pad_s = np.where(ic < s["I"], pad, ic * dpad)
         p_mean = p_mean + unread * s["pe"] + pad
         slope = slope + unread * s["pes"] + pad_s
     m1 = p_mean + b_q * I * I * icv2                       # E[P] (quadratic term: E[I^2] = I^2 (1 + cv^2))

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solver.perf.arch import padding_blend
 from solver.sim.engine import GRID, StepTable
 
 
@@ -92,7 +93,8 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
     50-token DeepSeek-V3 prompt beside one decoding sequence reads 80% of the experts).
     ``expert_pad_s``, ``expert_token_s``: the compute time of every expert's tile padding (grouped
     GEMMs run whole row tiles) and of one token's experts; an iteration over x tokens pads
-    ``min(expert_pad_s (1 - (1 - p)^x), expert_token_s x)`` (``solver.perf.arch.expert_padding_s``),
+    ``A R / (A + R)``, ``A = expert_pad_s (1 - (1 - p)^x)``, ``R = expert_token_s x``
+    (``solver.perf.arch.padding_blend``),
     and its prompt tokens add their share beyond the decode batch's.
     """
     arrival_s = np.asarray(arrival_s, dtype=float)
@@ -221,8 +223,8 @@ def simulate_replica(arrival_s, input_tokens, output_tokens, prefill_s, table: S
                 dt += expert_read_s * math.exp(b * log1m_expert_share) * -math.expm1(n_prompt * log1m_expert_share)
                 if expert_pad_s > 0.0:
                     x = b + n_prompt
-                    dt += (min(expert_pad_s * -math.expm1(x * log1m_expert_share), expert_token_s * x)
-                           - min(expert_pad_s * -math.expm1(b * log1m_expert_share), expert_token_s * b))
+                    dt += (padding_blend(expert_pad_s * -math.expm1(x * log1m_expert_share), expert_token_s * x)
+                           - padding_blend(expert_pad_s * -math.expm1(b * log1m_expert_share), expert_token_s * b))
             if b:
                 steps += 1
                 ctx += b
