@@ -66,8 +66,9 @@ def prefill_marginal_ms(engine, tokens) -> np.ndarray:
 
 def expert_reads(engine) -> dict:
     """A MoE engine's routed-expert read time, the compute time of their tile padding and of one token's
-    experts (the padding's cap per token) and log(1 - p) (p: experts per token / experts), as :func:`solver.sim.core.simulate_replica` takes them; nothing
-    for a dense or synthetic engine."""
+    experts (the routed rows the padding is blended with: arch.padding_blend) and log(1 - p) (p: experts
+    per token / experts), as :func:`solver.sim.core.simulate_replica` takes them; nothing for a dense or
+    synthetic engine."""
     t = getattr(engine, "terms", None)
     ex, l1p = getattr(t, "exp_time_s", 0.0), getattr(t, "log1m_p", 0.0)
     if not ex or ex <= 0.0 or not l1p:
