@@ -31,7 +31,14 @@ Per-offer timing, from the catalog and the problem (see :mod:`solver.mip.periods
 * resale value of an existing device retired at the start of period t:
   resale_fraction x price x max(0, 1 - (age + t x months / 12) / life), at the
   devices' own age (owned devices of one accelerator that differ in age are one
-  offer per age: :func:`solver.coefficients.existing_groups`).
+  offer per age: :func:`solver.coefficients.existing_groups`).  Owned devices are taken to have cost
+  the catalog price: their resale value (a book value of what was paid) does not follow
+  ``price_change_per_period``.
+
+Prices that change (``objective.periods.price_change_per_period``): a decision made in period t
+pays the price x (1 + r)^t, r the change per period of its mode (``PeriodSpec.price_factor``, (O, T):
+rentals serving t, a reservation started in t, a server ordered in t; 1 for owned devices) and
+electricity used in t its price x (1 + r_electricity)^t (``PeriodSpec.energy_factor``).
 """
 
 from __future__ import annotations
@@ -84,6 +91,13 @@ class PeriodSpec:
     availability_by_period: dict = field(default_factory=dict)
     #: (T,) most USD of purchases ordered in each period (``fleet.budget.max_capex_usd_by_period``); None: no such cap
     capex_usd_by_period: Optional[np.ndarray] = None
+    #: (O, T) multiplier of offer o's prices for a decision made in period t, (1 + r)^t with r the change
+    #: per period of its mode (``price_change_per_period``; 1 for owned devices); None: prices stay
+    price_factor: Optional[np.ndarray] = None
+    #: (T,) multiplier of the electricity price in period t; None: it stays
+    energy_factor: Optional[np.ndarray] = None
+    #: ``price_change_per_period`` as given, the non-zero changes only ({price: change per period})
+    price_change: dict = field(default_factory=dict)
 
     def pay_hours(self, o: int) -> np.ndarray:
         """Hours reservation offer o pays in each period from its start (module docstring)."""
@@ -95,6 +109,16 @@ class PeriodSpec:
     @property
     def n_slices(self) -> int:
         return len(self.slice_weight)
+
+    def prices(self) -> np.ndarray:
+        """(O, T) :attr:`price_factor`, ones where prices stay."""
+        if self.price_factor is None:
+            return np.ones((len(self.lead_periods), self.n_periods))
+        return self.price_factor
+
+    def energy_prices(self) -> np.ndarray:
+        """(T,) :attr:`energy_factor`, ones where the electricity price stays."""
+        return np.ones(self.n_periods) if self.energy_factor is None else self.energy_factor
 
     def kind(self, k: Coefficients) -> np.ndarray:
         """Per offer: 'elastic' (on-demand, spot), 'reserved', 'purchase' (new) or 'existing'."""
@@ -189,6 +213,18 @@ def stated_caps(fleet) -> dict:
                                 "max_devices": av.max_devices, "max_devices_by_period": av.max_devices_by_period}
                                for av in fleet.availability]
     return out
+
+
+def stated_prices(rates: dict) -> dict:
+    """The price changes a multi-period plan states beside its timeline (the reports print them; the
+    verifier checks them against the problem): only where the problem gives some, so that plans of
+    problems without any stay as they were."""
+    return {"price_change_per_period": dict(rates)} if rates else {}
+
+
+def price_changes(per) -> dict:
+    """{price: change per period} of ``objective.periods`` (``per``): the non-zero ones."""
+    return per.price_change_per_period.rates() if per.price_change_per_period is not None else {}
 
 
 def merge_slices(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
@@ -359,6 +395,10 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
         pay_hours[oi, :len(hours)] = hours
     longest = T + width
     disc = (1.0 + per.discount_rate_per_period) ** -np.arange(longest + 1, dtype=float)
+    rates = price_changes(per)
+    steps = np.arange(T, dtype=float)
+    price_factor = np.array([(1.0 + (0.0 if o.existing else rates.get(o.acquisition, 0.0))) ** steps
+                             for o in k.offers]).reshape(O, T)
     f = problem.fleet
     capex_by_period = (np.array(f.budget.max_capex_usd_by_period, float)
                        if f.budget is not None and f.budget.max_capex_usd_by_period is not None else None)
@@ -376,4 +416,7 @@ def build_period_spec(problem, catalog, k: Coefficients, file: Optional[str] = N
                       availability_by_period={j: np.array(av.max_devices_by_period, float)
                                               for j, av in enumerate(f.availability)
                                               if av.max_devices_by_period is not None},
-                      capex_usd_by_period=capex_by_period)
+                      capex_usd_by_period=capex_by_period,
+                      price_factor=price_factor if rates else None,
+                      energy_factor=(1.0 + rates.get("electricity", 0.0)) ** steps if rates else None,
+                      price_change=rates)

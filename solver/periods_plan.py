@@ -9,7 +9,8 @@ units at their hourly rate and owned units at depreciation + upkeep while in
 service, energy; one-off decisions - retirements, moves - are not in it: each
 unit row carries what its decision commits in the objective, e.g. ``retire_usd``; ``buy_usd``
 and ``reserve_usd`` include the upkeep and idle power of the periods the units serve), the capex of
-the servers ordered in the period (``capex_usd``, catalog price: what ``fleet.budget.max_capex_usd``
+the servers ordered in the period (``capex_usd``, at the period's price - the catalog's, changed by
+``price_change_per_period``, stated beside the timeline where given: what ``fleet.budget.max_capex_usd``
 caps) and the nameplate facility kW per ``fleet.power_caps`` cap and slice (``nameplate_kw``), with
 the caps themselves (``max_capex_usd``, ``power_caps``; limits given per period as their lists:
 ``max_capex_usd_by_period``, ``power_caps[].max_kw_by_period``, ``availability``) beside the timeline.  The plan's
@@ -42,7 +43,7 @@ from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_
                                 power_terms_ts)
 from solver.mip.status import INFEASIBLE
 from solver.periods import (build_period_spec, owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps,
-                            with_move_targets)
+                            stated_prices, with_move_targets)
 from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise, plan_source
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.progress import solved, starting
@@ -304,6 +305,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
         return float(sum(model.obj[v.NF[t2, o]] for t2 in served))
 
     owned = np.array([float(off.max_units or 0) for off in k.offers])   # owned devices per offer, so far
+    prices = spec.prices()
     for t in range(spec.n_periods):
         units = []
         capex = 0.0
@@ -335,7 +337,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                     idle += owned[o] - row["in_service"] * off.devices_per_unit
                 if not (row["in_service"] or row.get("owned") or any(d in row for d, _ in DECISIONS)):
                     continue
-                capex += row.get("buy", 0) * off.devices_per_unit * spec.capex_usd_per_device[o]
+                capex += row.get("buy", 0) * off.devices_per_unit * spec.capex_usd_per_device[o] * prices[o, t]
             units.append(row)
         slices = []
         for s in range(spec.n_slices):
@@ -377,7 +379,7 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
         "slices": [{"slice": s, "weight": float(spec.slice_weight[s]),
                     "profile_index": [int(i) for i in spec.slice_members[s]]}
                    for s in range(spec.n_slices)],
-        **stated_caps(problem.fleet), "timeline": timeline, "change": None,
+        **stated_caps(problem.fleet), **stated_prices(spec.price_change), "timeline": timeline, "change": None,
     }
     energy_kwh, co2_kg = horizon_energy(k, spec, v, x)
     totals = {"periods": spec.n_periods, "capex_usd": float(sum(r["capex_usd"] for r in timeline)),

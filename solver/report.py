@@ -295,6 +295,18 @@ def capex_cap_text(pp: dict) -> str:
     return ("no capex cap" if cap is None else f"capex cap {usd_text(cap)}") + " (fleet.budget.max_capex_usd)" + per
 
 
+def price_change_text(pp: dict) -> str:
+    """The price changes a multi-period plan states, in words ('' for a plan without any)."""
+    pc = pp.get("price_change_per_period")
+    if not isinstance(pc, dict) or not pc:
+        return ""
+    each = ", ".join(f"{name} {100 * r:+.3g}%" for name, r in pc.items() if isinstance(r, (int, float)))
+    return (f"prices change per period (objective.periods.price_change_per_period, compound): {each}; a decision "
+            "made in period t pays the price x (1 + change)^t - rentals serving t, a reservation started in t for its "
+            "whole term, a server ordered in t (capex, depreciation and maintenance), electricity used in t; owned "
+            "devices stay at catalog price")
+
+
 def _period_figure(cap: dict, key: str, period) -> Optional[float]:
     """A cap's limit in ``period``: its ``<key>_by_period`` entry where the plan states one, else its
     single figure (None where neither is a number)."""
@@ -435,12 +447,16 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
                 deps.append([str(r["period"]), str(sl["slice"]), d["id"], str(d["replicas"]), str(d["spare_replicas"]),
                              number_text(rps, ".4g")])
     cap = capex_cap_text(pp)
-    capex = f". capex: the servers ordered in the period, at catalog price (paid when ordered); {cap}" if cap else ""
+    prices = price_change_text(pp)
+    at = ("at the period's price" if "purchase" in (pp.get("price_change_per_period") or {}) else
+          "at catalog price")
+    capex = f". capex: the servers ordered in the period, {at} (paid when ordered); {cap}" if cap else ""
     tails = [x for _, xs in sorted(reservation_tails(pp).items()) for x in xs]
     tables = [("Per period (devices; cost accrued in the period, undiscounted)",
                ["period", "peak req/s (sum)", "owned in service", "owned idle", "reserved", "rented per slice",
                 "accrued cost", "capex"],
-               per_period, ACCRUED_NOTE + "".join(f". {x}" for x in tails) + capex + IDLE_NOTE),
+               per_period, ACCRUED_NOTE + "".join(f". {x}" for x in tails) + capex + IDLE_NOTE
+               + (f". {prices}" if prices else "")),
               ("Peak demand per workload and period (req/s)",
                ["workload"] + [str(r["period"]) for r in pp["timeline"]], demand,
                "peak req/s (sum): the sum of these peaks (each workload at its own busiest slice)"),
@@ -560,7 +576,9 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     lines = [f"energy {tot['energy_kwh']:,.0f} kWh, CO2 {tot['co2_kg'] / 1000:,.3g} t over the horizon "
              "(facility, every device in service or rented)"] if "energy_kwh" in tot and "co2_kg" in tot else []
     if "capex_usd" in tot:       # its cap: in the note under the per-period table (the HTML page has that one)
-        lines.append(f"capex {usd_text(tot['capex_usd'])} over the horizon (servers ordered, at catalog price)")
+        at = ("each at its period's price" if "purchase" in (pp.get("price_change_per_period") or {}) else
+              "at catalog price")
+        lines.append(f"capex {usd_text(tot['capex_usd'])} over the horizon (servers ordered, {at})")
     if tot.get("idle_owned_device_periods"):
         lines.append(f"owned devices idle: {tot['idle_owned_device_periods']:g} device-periods (switched off: no "
                      "upkeep, no energy)")

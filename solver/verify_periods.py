@@ -13,7 +13,10 @@ purchases (lead time), reservations (term) and owned devices (retirements, moves
 ``fleet.budget.max_capex_usd_by_period``), and what the
 period pays, part by part (``cost_usd``) and in total.  Over the
 horizon: capex, and the objective recomputed by plain loops, part by part (``objective.breakdown``,
-discounted) and in total, against the plan's figures; the caps the plan states, against the problem's;
+discounted) and in total, against the plan's figures; every price at the problem's
+``price_change_per_period`` (a rental at its period's, a reservation at its start's, a server at its
+order's, electricity at its period's; owned devices at catalog price), which the plan must state as the
+problem gives it; the caps the plan states, against the problem's;
 the single-period sections (procurement, deployments, routing, KPIs), which a multi-period plan leaves empty.
 A plan that pools owned devices of different ages under one offer (an earlier version's) gets one
 violation that says so.
@@ -27,8 +30,8 @@ from __future__ import annotations
 import math
 
 from solver.coefficients import RESERVED_TERM_HOURS, age_group, build_coefficients, quality_of
-from solver.periods import (merge_slices, owned_offers, pooled_owned_keys, pooled_owned_text, profile_fractions,
-                            stated_caps, with_move_targets)
+from solver.periods import (merge_slices, owned_offers, pooled_owned_keys, pooled_owned_text, price_changes,
+                            profile_fractions, stated_caps, stated_prices, with_move_targets)
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.verify import (REL_TOL, VerifyReport, _over, _reported, _same, check_objective_figures,
@@ -68,6 +71,8 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     f = problem.fleet
     for name, value in stated_caps(f).items():
         _reported(rep, f"periods.{name}", pp, name, value, kind="periods", source="the problem gives")
+    rates = price_changes(per)
+    check_stated_prices(rep, pp, rates)
     padded, owned = with_move_targets(problem, catalog)   # placeholder offers for moved devices
     k = owned_offers(build_coefficients(padded, catalog, perf=perf, dominance=False), owned)
     pooled = pooled_owned_keys(plan, [o.key for o in k.offers])
@@ -89,6 +94,10 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         charged = o.energy_charged and problem.objective.include_energy
         e_per_wh[i] = o.pue * o.electricity_usd_per_kwh / 1000.0 if charged else 0.0
         c_per_wh[i] = o.pue * o.carbon_g_per_kwh / 1e6 * problem.objective.carbon_usd_per_tonne / 1000.0
+    def price(o, t: int) -> float:
+        """Multiplier of offer o's price for a decision made in period t (owned devices: sunk, 1)."""
+        return 1.0 if o.existing else (1.0 + rates.get(o.acquisition, 0.0)) ** t
+
     kind = {}
     for key, (i, o) in offers.items():
         kind[key] = ("existing" if o.existing else "elastic" if o.acquisition in ("on_demand", "spot")
@@ -174,7 +183,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         for key, (i, o) in offers.items():
             ur = units.get(key, {})
             g = o.devices_per_unit
-            rates = dict(o.usd_per_device_hour)
+            rates_o = dict(o.usd_per_device_hour)
             kd = kind[key]
             if kd == "elastic":
                 continue
@@ -189,18 +198,24 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                             f"period {t - lead} (lead time {lead})", abs(n - arrived))
                 if ur.get("buy") and t + lead > T - 1:
                     rep.add("stock", f"{key} period {t}", "ordered too late to serve within the horizon")
-                capex_t += ur.get("buy", 0) * g * o.capex_usd_per_device
+                capex_t += ur.get("buy", 0) * g * o.capex_usd_per_device * price(o, t)
                 life = acc.useful_life_years.value * 8760.0 if (acc and o.instance == "server") else math.inf
                 buys = history.get(("buy", key), [0] * T)
-                for part, r in rates.items():
+                for part, r in rates_o.items():
                     if part == "purchase_amortisation":
                         # the objective: each order depreciated over the periods of its useful life
-                        # within the horizon; the period: what the orders in service depreciate in t
+                        # within the horizon, at its period's price; the period: what the orders in
+                        # service depreciate in t, each at its own
                         held = sum(disc[t2] * min(h, max(0.0, life - (t2 - t - lead) * h))
                                    for t2 in range(t + lead, T))
-                        _add(obj, part, ur.get("buy", 0) * g * r * held)
-                        _add(pay_t, part, sum(buys[tau] * g * r * min(h, max(0.0, life - (t - tau - lead) * h))
-                                            for tau in range(t - lead + 1)))
+                        _add(obj, part, ur.get("buy", 0) * g * r * price(o, t) * held)
+                        _add(pay_t, part, sum(buys[tau] * g * r * price(o, tau)
+                                              * min(h, max(0.0, life - (t - tau - lead) * h))
+                                              for tau in range(t - lead + 1)))
+                    elif part == "maintenance" and rates.get("purchase"):
+                        # a fraction of the price: each order's at its period's price, while in service
+                        _add(obj, part, ur.get("buy", 0) * g * r * price(o, t) * h * sum(disc[t + lead:T]))
+                        _add(pay_t, part, sum(buys[tau] * g * r * price(o, tau) * h for tau in range(t - lead + 1)))
                     else:       # upkeep of the units in service
                         _add(obj, part, n * g * r * h * disc[t])
                         _add(pay_t, part, n * g * r * h)
@@ -212,13 +227,14 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if n != active:
                     rep.add("stock", f"{key} period {t}", f"{n} reserved units in service, {active} "
                             f"reservations active (term {L} periods)", abs(n - active))
-                for part, r in rates.items():
+                for part, r in rates_o.items():
                     if part.startswith("rental_reserved"):
-                        # paid by the hour from the start of period t, for the whole contract
-                        _add(obj, part, ur.get("reserve", 0) * g * r * sum(
+                        # paid by the hour from the start of period t, for the whole contract, at t's rate
+                        _add(obj, part, ur.get("reserve", 0) * g * r * price(o, t) * sum(
                             disc[t + j] * min(h, max(0.0, paid - j * h)) for j in range(math.ceil(paid / h))))
-                        _add(pay_t, part, g * r * sum(started[tau] * min(h, max(0.0, paid - (t - tau) * h))
-                                                    for tau in range(t + 1)))
+                        _add(pay_t, part, g * r * sum(started[tau] * price(o, tau)
+                                                      * min(h, max(0.0, paid - (t - tau) * h))
+                                                      for tau in range(t + 1)))
                     else:
                         _add(obj, part, n * g * r * h * disc[t])
                         _add(pay_t, part, n * g * r * h)
@@ -231,7 +247,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                             f"{have} owned here (incl. moves)", n + retired - have)
                 _reported(rep, f"periods.timeline[{t}] {key}.owned", ur, "owned", have - retired, kind="stock")
                 idle_t += have - retired - n * g
-                for part, r in rates.items():
+                for part, r in rates_o.items():
                     _add(obj, part, n * g * r * h * disc[t])
                     _add(pay_t, part, n * g * r * h)
                 if ur.get("retire"):
@@ -329,10 +345,10 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     rep.add("units", f"{key} period {t} slice {s}", f"replicas need {used.get(key, 0)} devices, "
                             f"{g * n} procured")
                 watts[i] += n * g * o.idle_w
-                if kind[key] == "elastic":
+                if kind[key] == "elastic":       # at the period's price
                     for part, r in o.usd_per_device_hour:
-                        _add(obj, part, n * g * r * h * ws * disc[t])
-                        _add(pay_t, part, n * g * r * h * ws)
+                        _add(obj, part, n * g * r * price(o, t) * h * ws * disc[t])
+                        _add(pay_t, part, n * g * r * price(o, t) * h * ws)
                 for j, pc in enumerate(f.power_caps):
                     if pc.region == o.region and o.acquisition in pc.applies_to:
                         kw[j] = kw.get(j, 0.0) + n * g * o.tdp_w * o.pue / 1000.0
@@ -362,7 +378,9 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                           told[j][s] if j < len(told) and s < len(told[j]) else None, kw.get(j, 0.0), kind="power")
             for i, o in enumerate(k.offers):
                 wh = watts[i] * h * ws
-                for part, rate in (("energy", e_per_wh[i]), ("carbon", c_per_wh[i])):
+                # electricity at the period's price, the carbon price unchanged
+                for part, rate in (("energy", e_per_wh[i] * (1.0 + rates.get("electricity", 0.0)) ** t),
+                                   ("carbon", c_per_wh[i])):
                     _add(obj, part, wh * rate * disc[t])
                     _add(pay_t, part, wh * rate)
                 energy_kwh += wh * o.pue / 1000.0
@@ -389,8 +407,10 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
             rep.checks += 1
             lim = f.budget.max_capex_usd_by_period[t]
             if _over(capex_t, lim):
+                at = (f"at period {t}'s price (the catalog's x {(1.0 + rates['purchase']) ** t:.6g}, objective.periods."
+                      "price_change_per_period.purchase)" if rates.get("purchase") else "at catalog price")
                 rep.add("capex", f"fleet.budget.max_capex_usd_by_period[{t}] period {t}", f"servers ordered in "
-                        f"period {t} cost {capex_t:.2f} USD at catalog price > {lim:g}", capex_t - lim)
+                        f"period {t} cost {capex_t:.2f} USD {at} > {lim:g}", capex_t - lim)
     if f.budget and f.budget.max_capex_usd is not None and _over(capex, f.budget.max_capex_usd):
         rep.add("capex", "horizon", f"{capex:.2f} USD > {f.budget.max_capex_usd}")
     totals = plan.get("totals") or {}
@@ -451,6 +471,17 @@ def check_period_sections(rep: VerifyReport, plan: dict) -> None:
     if "after_horizon_usd" in (plan.get("objective") or {}):
         rep.add("structure", "objective.after_horizon_usd", "a multi-period plan has none (its total "
                 "charges each reservation's whole term)")
+
+
+def check_stated_prices(rep: VerifyReport, pp: dict, rates: dict) -> None:
+    """The price changes the plan states (:func:`solver.periods.stated_prices`) are the problem's: a plan
+    of a problem without any states none."""
+    want = stated_prices(rates).get("price_change_per_period")
+    told = pp.get("price_change_per_period")
+    rep.checks += 1
+    if told != want:
+        rep.add("periods", "periods.price_change_per_period", f"plan says {told!r}, the problem gives {want!r}"
+                + (" (objective.periods.price_change_per_period)" if want else ""))
 
 
 def _add(parts: dict, part: str, usd: float) -> None:

@@ -648,12 +648,12 @@ def test_example_note_figures(example_plan):
     from solver.problem.load import load_problem
     note = (ROOT / "problems/eight-quarter-growth.md").read_text()
     quoted = {m.group(1): float(m.group(2).replace(",", ""))
-              for m in re.finditer(r"^\| (base|no-power-cap|power-ramp|rent-only)[^|]*\| \$([\d,]+) \|", note, re.M)}
-    assert set(quoted) == {"base", "no-power-cap", "power-ramp", "rent-only"}
+              for m in re.finditer(r"^\| (base|no-power-cap|power-ramp|falling-prices|rent-only)[^|]*\| \$([\d,]+) \|", note, re.M)}
+    assert set(quoted) == {"base", "no-power-cap", "power-ramp", "falling-prices", "rent-only"}
     plan = example_plan[1]
     assert plan["objective"]["total"] == pytest.approx(quoted["base"], abs=0.5)
     assert f"({plan['solver']['variables']:,} variables, {plan['solver']['constraints']:,} rows" in note
-    for scenario in ("no-power-cap", "power-ramp", "rent-only"):
+    for scenario in ("no-power-cap", "power-ramp", "falling-prices", "rent-only"):
         res = solve_problem(load_problem(ROOT / "problems/eight-quarter-growth.yaml", scenario=scenario), mip_gap=1e-8)
         assert res.plan.objective.total == pytest.approx(quoted[scenario], abs=0.5), scenario
     # why the A100s are sold: the quoted perf command (chat's own token figures) cannot serve chat,

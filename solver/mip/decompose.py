@@ -17,21 +17,33 @@ purchased hardware outlives the horizon):
           purchased units at amortisation + upkeep), purchases unavailable before
           their lead time, all costs x disc_t, the power and availability limits at
           period t's figure where they are given per period, and the capex caps (the
-          horizon's, and the per-period ones) dropped.
+          horizon's, and the per-period ones) dropped.  Where prices change per period
+          (pi_o(tau) = (1 + r)^tau, :mod:`solver.mip.periods`), P_t charges each hourly
+          part but hosting at the multiplier m_o(t) (:func:`period_prices`): a rental's
+          pi_o(t); a unit reserved or bought, the cheapest price it may have been
+          obtained at - min pi_o(tau) over the starts t - L_o < tau <= t of a
+          reservation in service in t, over the orders tau <= t - lead_o of a server
+          in service in t; and electricity at epsilon(t).
 
-    alpha_o = min over starts tau < T of  cost of one reservation started in tau
+    alpha_o = min over starts tau < T of  cost of one reservation started in tau (at pi_o(tau))
               / (rate g h sum of disc_t over the periods t it serves within the horizon)
 
 Any multi-period plan, restricted to period t, is feasible for P_t: the
 per-(period, slice) rows of the two models are the same functions of the same
 coefficients (period t's limits included), the per-period budget row is the same
-accrual (at the hourly rate), and units in service are units in service.  Its cost splits into
+accrual at the hourly rate, where each unit's coefficient in P_t is at most the
+multi-period row's (a unit in service in t was reserved or ordered at some admissible
+tau, whose pi_o(tau) >= m_o(t); rentals and energy at t's own prices), and units in
+service are units in service.  Its cost splits into
 per-period shares that are at least P_t's objective: a reservation started in
 tau costs its whole term, at least alpha_o disc_t rate g h for each period t it
 serves within the horizon (a 3-year term in an 8-quarter horizon: alpha 1.5, as
-it serves 8 quarters at most and pays 12); a purchase costs amortisation g h
-disc_t for each period in service (straight-line, life >= horizon), the rest is
-per period already.  Hence
+it serves 8 quarters at most and pays 12; with changing prices alpha_o is the least
+such ratio over every start, each at its own price); a purchase ordered in tau costs
+amortisation (and, where its price changes, maintenance) pi_o(tau) g h disc_t for each
+period t in service (straight-line, life >= horizon), at least m_o(t) of it as
+tau <= t - lead_o; the rest is per period already (rentals and energy at period t's
+price).  Hence
 
     OPT >= sum_t OPT(P_t) >= sum_t LB_t,
 
@@ -117,11 +129,31 @@ def not_decomposable(k: Coefficients, spec: PeriodSpec, previous: Optional[dict]
     return None
 
 
+def period_prices(k: Coefficients, spec: PeriodSpec, t: int) -> np.ndarray:
+    """(O + 1,) the multipliers of the prices P_t charges (module docstring): each offer's - a rental
+    at period t's, a reserved or purchased unit in service in t at the cheapest of the periods it may
+    have been reserved (t - L < tau <= t) or ordered (tau <= t - lead) in, an owned one at 1 - and,
+    last, electricity's in t."""
+    pf = spec.prices()
+    kind = spec.kind(k)
+    out = pf[:, t].copy()
+    for o in np.flatnonzero(kind == "reserved"):
+        out[o] = pf[o, max(0, t - int(spec.term_periods[o]) + 1):t + 1].min()
+    for o in np.flatnonzero(kind == "purchase"):
+        out[o] = pf[o, :max(0, t - int(spec.lead_periods[o])) + 1].min()
+    return np.append(out, spec.energy_prices()[t])
+
+
 def period_model(k: Coefficients, spec: PeriodSpec, t: int) -> LinearModel:
     """P_t of the module docstring: a relaxation of period t's share of the multi-period MIP."""
     kt = slice_coefficients(k, spec, t, 0)
+    price = period_prices(k, spec, t)
+    # every hourly part at the period's price but hosting (a rate per device-hour, not a price share)
     kt = replace(kt, hours=spec.period_hours, max_capex_usd=None,
-                 offers=[replace(o, min_billed_hours=0.0) for o in kt.offers])
+                 offers=[replace(o, min_billed_hours=0.0, electricity_usd_per_kwh=o.electricity_usd_per_kwh * price[-1],
+                                 usd_per_device_hour=tuple((part, rate * (1.0 if part == "hosting" else price[i]))
+                                                           for part, rate in o.usd_per_device_hour))
+                         for i, o in enumerate(kt.offers)])
     m = build_model(kt)
     kind = spec.kind(k)
     late = np.flatnonzero((kind == "purchase") & (spec.lead_periods > t))
@@ -131,10 +163,11 @@ def period_model(k: Coefficients, spec: PeriodSpec, t: int) -> LinearModel:
     m.obj_parts = {p: vec * f for p, vec in m.obj_parts.items()}
     m.obj_const *= f
     # a reserved unit in service costs at least its term's share (after the budget row was built
-    # from the hourly rate: the budget accrues that rate in the multi-period model too)
+    # from the hourly rate at the cheapest start's price: the budget accrues at least that in the
+    # multi-period model too)
     n_col = m.blocks["n"]
     for o in np.flatnonzero(kind == "reserved"):
-        extra = reservation_share(spec, o) - 1.0
+        extra = reservation_share(spec, o) / price[o] - 1.0
         for part, vec in m.obj_parts.items():
             if part.startswith("rental_reserved") and vec[n_col[o]]:
                 m.obj[n_col[o]] += extra * vec[n_col[o]]
@@ -143,12 +176,14 @@ def period_model(k: Coefficients, spec: PeriodSpec, t: int) -> LinearModel:
 
 
 def reservation_ratio(spec: PeriodSpec, o: int, tau: int) -> float:
-    """What a reservation of offer o started in period tau costs (its whole term) over its hourly
-    rate for the periods it serves within the horizon (>= 1: a term pays at least those)."""
+    """What a reservation of offer o started in period tau costs (its whole term, at tau's price) over
+    its base hourly rate for the periods it serves within the horizon (at least tau's price multiplier:
+    a term pays at least those periods)."""
     T, h, disc = spec.n_periods, spec.period_hours, spec.discount
     pay = spec.pay_hours(o)
     L = int(spec.term_periods[o])
-    return max(1.0, float((disc[tau:tau + len(pay)] @ pay) / (h * disc[tau:min(tau + L, T)].sum())))
+    return float(spec.prices()[o, tau]) * max(
+        1.0, float((disc[tau:tau + len(pay)] @ pay) / (h * disc[tau:min(tau + L, T)].sum())))
 
 
 def reservation_share(spec: PeriodSpec, o: int) -> float:
@@ -177,17 +212,22 @@ def same_offers(spec: PeriodSpec, u: int, t: int) -> bool:
     return bool(np.array_equal(spec.lead_periods > u, spec.lead_periods > t))
 
 
-def monotone_bounds(spec: PeriodSpec, models: list, bounds: list) -> list:
+def monotone_bounds(spec: PeriodSpec, models: list, bounds: list, prices: Optional[list] = None) -> list:
     """Period bounds raised by monotonicity in demand.
 
-    Where period u has the same offers as t, no more demand of any workload and no tighter power or
-    availability limit (limits given per period), and every cost coefficient is non-negative,
+    Where period u has the same offers as t, no more demand of any workload, no tighter power or
+    availability limit (limits given per period) and no dearer price (prices that change per period),
+    and every cost coefficient is non-negative,
     OPT(P_t) / disc_t >= OPT(P_u) / disc_u: a plan of P_t with each
     workload's routes scaled down to u's demand, and replicas and units cut to what that needs
     (never more than before, so within P_u's bounds), is a plan of P_u that costs no more
-    undiscounted (the rows are the same functions of demand; caps only see fewer units).
+    undiscounted (the rows are the same functions of demand, the budget row's coefficients no larger;
+    caps only see fewer units).
     Hence LB_t >= LB_u disc_t / disc_u.  This gives a bound to a period whose own solve ran
     out of time before its LP converged (its bound is then L(0), often 0).
+
+    ``prices``: each P_t's price multipliers (:func:`period_prices`); where prices change and they are
+    not given, no bound is lent.
     """
     D = spec.demand_rps[:, :, 0]
     out = list(bounds)
@@ -195,7 +235,8 @@ def monotone_bounds(spec: PeriodSpec, models: list, bounds: list) -> list:
         if np.any(models[t].obj < 0) or models[t].obj_const < 0:
             continue
         for u in range(len(models)):
-            if u != t and same_offers(spec, u, t) and np.all(D[:, u] <= D[:, t]) and looser_limits(spec, u, t):
+            if (u != t and same_offers(spec, u, t) and np.all(D[:, u] <= D[:, t]) and looser_limits(spec, u, t)
+                    and no_dearer(spec, prices, u, t)):
                 out[t] = max(out[t], bounds[u] * float(spec.discount[t] / spec.discount[u]))
     return out
 
@@ -205,6 +246,14 @@ def looser_limits(spec: PeriodSpec, u: int, t: int) -> bool:
     (a plan of t cut down to u's demand then keeps u's limits)."""
     return all(lim[u] >= lim[t] for lim in (*spec.power_kw_by_period.values(),
                                              *spec.availability_by_period.values()))
+
+
+def no_dearer(spec: PeriodSpec, prices: Optional[list], u: int, t: int) -> bool:
+    """Whether P_u charges no price above P_t's (``prices``: :func:`period_prices` per period; a reserved
+    unit's objective share alpha_o is the same in every period, its budget row at the period's price)."""
+    if not spec.price_change:
+        return True
+    return prices is not None and bool(np.all(prices[u] <= prices[t]))
 
 
 def fitted(to: LinearModel, frm: LinearModel, values: np.ndarray) -> Optional[np.ndarray]:
@@ -750,7 +799,7 @@ def solve_decomposed(k: Coefficients, spec: PeriodSpec, model: LinearModel, v: P
                 values[t] = fit
                 st.period_objectives[t] = models[t].objective_value(fit)
                 st.notes.append(f"period {t} plan from period {u}'s")
-    raised = monotone_bounds(spec, models, st.period_bounds)
+    raised = monotone_bounds(spec, models, st.period_bounds, [period_prices(k, spec, t) for t in range(T)])
     for t in np.flatnonzero(np.array(raised) > np.array(st.period_bounds)):
         st.notes.append(f"period {t} bound {st.period_bounds[t]:.6g} -> {raised[t]:.6g} from a period "
                         "with less demand")

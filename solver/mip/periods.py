@@ -12,7 +12,12 @@ models decompose by period for large instances: :mod:`solver.mip.decompose`.)
 Sets and parameters (beyond the single-period ones)
 ---------------------------------------------------
 T periods of h = months x 730 hours; slices s with weight omega_s (share of a
-period's hours, sum 1); disc_t = (1 + d)^-t.  Offers split by kind:
+period's hours, sum 1); disc_t = (1 + d)^-t.  Prices that change
+(``objective.periods.price_change_per_period``): pi_o(t) = (1 + r_mode(o))^t, the multiplier of the
+price of a decision on offer o made in period t, r_mode the change per period of o's acquisition
+mode (on_demand, spot, reserved_1y, reserved_3y, purchase; pi_o = 1 for owned devices, whose
+cost is sunk), and epsilon(t) = (1 + r_electricity)^t that of electricity used in t (1 where no
+change is given).  Offers split by kind:
 E elastic (on-demand, spot): units may differ per slice (autoscaling);
 R reserved (1y/3y): a commitment serves L_o = max(1, floor(term / h)) periods and pays
   pay_o[j] hours in the j-th period from its start (:func:`solver.periods.reservation_schedule`);
@@ -49,11 +54,12 @@ Constraints (family = function name with '.' for '_')
   caps.power[k@t]:         sum_{o in k} PUE g_o tdp n[o,t(,s)] / 1000 <= max_kw_by_period_k[t]
   (a label of its own per period: each period's figure is a field of its own to relax).
 * caps.budget[t]:  accrual cost of period t / months <= max_usd_per_month, where
-  accrual = rentals of t + what reservations pay in t + owned units
-  in t x (amortisation + maintenance + hosting) x h + energy and carbon of t.
-* caps.capex:  sum_{o in P, t} price_o g_o b[o,t] <= max_capex_usd.
-* caps.capex_period[t]:  sum_{o in P} price_o g_o b[o,t] <= max_capex_usd_by_period[t]
-  (what is ordered in t, at its price, whenever it arrives).
+  accrual = rentals of t (at pi(t)) + what reservations pay in t (each at its start period's
+  pi) + owned units in t x (amortisation + maintenance + hosting) x h (a server's amortisation
+  and maintenance at its order period's pi) + energy (at epsilon(t)) and carbon of t.
+* caps.capex:  sum_{o in P, t} price_o pi_o(t) g_o b[o,t] <= max_capex_usd.
+* caps.capex_period[t]:  sum_{o in P} price_o pi_o(t) g_o b[o,t] <= max_capex_usd_by_period[t]
+  (what is ordered in t, at its price then, whenever it arrives).
 * change.buy / change.reserve / change.retire[o,t] / change.move[o->o',t]:
   v[o,t] - dp[o,t] + dm[o,t] = previous[o,t]  (re-optimisation, periods the previous plan
   covers); the decisions of the executed periods (period 0, or 0..K with
@@ -61,12 +67,13 @@ Constraints (family = function name with '.' for '_')
 
 Objective (USD, discounted)
 ---------------------------
-min  sum_{o in E,t,s} rate_o g_o h omega_s disc_t n[o,t,s]
-   + sum_{o in R,t}   rate_o g_o (sum_j disc_{t+j} pay_o[j]) z[o,t]
-   + sum_{o in P,t}   amort_o g_o (sum_{t'=t+lead_o}^{T-1} disc_t' min(h, max(0, life_o - (t'-t-lead_o) h))) b[o,t]
+min  sum_{o in E,t,s} rate_o pi_o(t) g_o h omega_s disc_t n[o,t,s]
+   + sum_{o in R,t}   rate_o pi_o(t) g_o (sum_j disc_{t+j} pay_o[j]) z[o,t]
+   + sum_{o in P,t}   amort_o pi_o(t) g_o (sum_{t'=t+lead_o}^{T-1} disc_t' min(h, max(0, life_o - (t'-t-lead_o) h))) b[o,t]
+   + sum_{o in P,t}   maint_o pi_o(t) g_o h (sum_{t'=t+lead_o}^{T-1} disc_t') b[o,t]   (only where pi_o != 1)
    + sum_{o in R u P u X,t} (other hourly parts: maintenance, hosting) g_o h disc_t n[o,t]
-   + sum_{t,s} h omega_s disc_t (e_o + k_o) [IT power of slice (t,s) as in the single-period model,
-                                             with the actual slice load: lf = 1]
+   + sum_{t,s} h omega_s disc_t (epsilon(t) e_o + k_o) [IT power of slice (t,s) as in the single-period
+                                             model, with the actual slice load: lf = 1]
    + sum_{o in X,t} (disc_t (retire_usd - resale_o(t)) + disc_T resale_o(T)) r[o,t]
    + sum_{moves,t} disc_t move_usd mv[o,o',t]
    + penalty g_o (dp + dm)
@@ -76,6 +83,13 @@ it).  Retiring an owned device earns its resale value now instead of at the
 horizon's end (its value at T), minus the decommissioning cost; owned devices not
 in service cost nothing (sunk capital, no upkeep, no power), as in the
 single-period model.
+
+With a purchase price that changes, a server's maintenance (the catalog's
+``maintenance_fraction_per_year`` of its price) follows the price it was ordered at, so it is
+paid on the order, for every period the server serves within the horizon, as its depreciation
+is (hosting, a rate per device-hour, stays; without a change it is paid per unit in service,
+the same sum).  Owned devices, their upkeep and their resale value stay at the catalog price
+whatever the changes: what was paid is sunk, and the resale is a book value of it.
 """
 
 from __future__ import annotations
@@ -273,13 +287,27 @@ def stock_existing(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: Period
                        [float(k.offers[o].max_units or 0)], [f"{k.offers[o].key}@{t}"])
 
 
-def _hourly_parts(k: Coefficients, o: int, kind: str) -> tuple[list, list]:
-    """(parts paid per unit in service per hour, parts paid on the decision) of offer o."""
+def _hourly_parts(k: Coefficients, spec: PeriodSpec, o: int, kind: str) -> tuple[list, list]:
+    """(parts paid per unit in service per hour, parts paid on the decision) of offer o.  A server's
+    maintenance (a fraction of its price) is paid on the order where its purchase price changes over
+    the periods: each order at its own period's price."""
     rates = dict(k.offers[o].usd_per_device_hour)
+    priced = np.any(spec.prices()[o] != 1.0)
     on_decision = {"reserved": [p for p in rates if p.startswith("rental_reserved")],
-                   "purchase": ["purchase_amortisation"] if "purchase_amortisation" in rates else []
+                   "purchase": [p for p in rates if p == "purchase_amortisation" or (p == "maintenance" and priced)]
                    }.get(kind, [])
     return [p for p in rates if p not in on_decision], on_decision
+
+
+def _service_hours(spec: PeriodSpec, o: int, part: str, ordered: int, t: int) -> float:
+    """Hours in period t that a server of offer o ordered in ``ordered`` pays ``part`` for: its
+    depreciation stops when its useful life ends, its maintenance goes on while in service."""
+    h, lead = spec.period_hours, int(spec.lead_periods[o])
+    if t < ordered + lead:
+        return 0.0
+    if part != "purchase_amortisation":
+        return h
+    return min(h, max(0.0, spec.life_hours[o] - (t - ordered - lead) * h))
 
 
 def objective(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
@@ -287,30 +315,27 @@ def objective(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars)
     T, S, h = spec.n_periods, spec.n_slices, spec.period_hours
     disc, w = spec.discount, spec.slice_weight
     kind = spec.kind(k)
+    pf, ef = spec.prices(), spec.energy_prices()
     for o, off in enumerate(k.offers):
         g = off.devices_per_unit
         rates = dict(off.usd_per_device_hour)
-        per_unit, on_decision = _hourly_parts(k, o, kind[o])
+        per_unit, on_decision = _hourly_parts(k, spec, o, kind[o])
         for part in per_unit:
-            if kind[o] == "elastic":
+            if kind[o] == "elastic":      # a rental at the price of the period it serves
                 cols = v.NE[:, :, o].ravel()
-                vals = (rates[part] * g * h * disc[:T, None] * w[None, :]).ravel()
+                vals = (rates[part] * g * h * (disc[:T] * pf[o])[:, None] * w[None, :]).ravel()
             else:
                 cols, vals = v.NF[:, o], rates[part] * g * h * disc[:T]
             b.add_objective(part, cols, vals)
         for part in on_decision:
-            if kind[o] == "reserved":
+            if kind[o] == "reserved":     # the whole term at the rate of its start period
                 pay = spec.pay_hours(o)
-                vals = np.array([disc[t:t + len(pay)] @ pay for t in range(T)]) * rates[part] * g
+                vals = np.array([disc[t:t + len(pay)] @ pay * pf[o, t] for t in range(T)]) * rates[part] * g
                 b.add_objective(part, v.Z[:, o], vals)
-            else:
+            else:                         # an order at the price of its period
                 ts = np.flatnonzero(v.B[:, o] >= 0)
-                lead, life = int(spec.lead_periods[o]), spec.life_hours[o]
-                vals = []
-                for t in ts:
-                    held = sum(disc[t2] * min(h, max(0.0, life - (t2 - t - lead) * h))
-                               for t2 in range(t + lead, T))
-                    vals.append(rates[part] * g * held)
+                vals = [rates[part] * g * pf[o, t] * sum(disc[t2] * _service_hours(spec, o, part, t, t2)
+                                                         for t2 in range(t, T)) for t in ts]
                 if len(ts):
                     b.add_objective(part, v.B[ts, o], vals)
         if kind[o] == "existing":
@@ -327,7 +352,7 @@ def objective(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars)
             cols, watts, off = power_terms_ts(k, spec, v, t, s)
             f = h * w[s] * disc[t]
             if np.any(e_h):
-                b.add_objective("energy", cols, watts * e_h[off] * f)
+                b.add_objective("energy", cols, watts * e_h[off] * f * ef[t])
             if np.any(c_h):
                 b.add_objective("carbon", cols, watts * c_h[off] * f)
 
@@ -350,6 +375,7 @@ def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> d
     """
     S, h, w = spec.n_slices, spec.period_hours, spec.slice_weight
     kind = spec.kind(k)
+    pf = spec.prices()
     out: dict = {}
 
     def add(part, cols, vals):
@@ -359,27 +385,30 @@ def accrual_terms(k: Coefficients, spec: PeriodSpec, v: PeriodVars, t: int) -> d
 
     for o, off in enumerate(k.offers):
         g = off.devices_per_unit
+        on_decision = _hourly_parts(k, spec, o, kind[o])[1]
         for part, rate in off.usd_per_device_hour:
             if kind[o] == "elastic":
-                add(part, v.NE[t, :, o], rate * g * h * w)
-            elif kind[o] == "reserved" and part.startswith("rental_reserved"):
-                # what the contracts started in t - j pay in t (the last may pay past what it serves)
+                add(part, v.NE[t, :, o], rate * g * h * w * pf[o, t])
+            elif kind[o] == "reserved" and part in on_decision:
+                # what the contracts started in t - j pay in t (the last may pay past what it serves),
+                # each at its start period's rate
                 pay = spec.pay_hours(o)
                 taus = [t - j for j in range(len(pay)) if t - j >= 0]
-                add(part, v.Z[taus, o], [rate * g * pay[t - tau] for tau in taus])
-            elif kind[o] == "purchase" and part == "purchase_amortisation":
-                # depreciated hours in t of each order placed in tau (in service from tau + lead)
-                lead, life = int(spec.lead_periods[o]), spec.life_hours[o]
-                taus = [tau for tau in range(t - lead + 1) if v.B[tau, o] >= 0]
-                add(part, v.B[taus, o], [rate * g * min(h, max(0.0, life - (t - tau - lead) * h))
+                add(part, v.Z[taus, o], [rate * g * pay[t - tau] * pf[o, tau] for tau in taus])
+            elif kind[o] == "purchase" and part in on_decision:
+                # depreciated (or maintained) hours in t of each order placed in tau (in service from
+                # tau + lead), at tau's price
+                taus = [tau for tau in range(t - int(spec.lead_periods[o]) + 1) if v.B[tau, o] >= 0]
+                add(part, v.B[taus, o], [rate * g * pf[o, tau] * _service_hours(spec, o, part, tau, t)
                                          for tau in taus])
             else:
                 add(part, [v.NF[t, o]], [rate * g * h])
     e_h = k.energy_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
     c_h = k.carbon_usd_per_w() / k.hours if k.hours > 0 else np.zeros(k.n_o)
+    ef = spec.energy_prices()[t]
     for s in range(S):
         cols, watts, off = power_terms_ts(k, spec, v, t, s)
-        add("energy", cols, watts * e_h[off] * h * w[s])
+        add("energy", cols, watts * e_h[off] * h * w[s] * ef)
         add("carbon", cols, watts * c_h[off] * h * w[s])
     return out
 
@@ -402,28 +431,30 @@ def caps_budget(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVar
 
 
 def caps_capex(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
-    """sum price g b[o,t] <= max_capex_usd."""
+    """sum price[o,t] g b[o,t] <= max_capex_usd (each order at its period's price)."""
     if k.max_capex_usd is None:
         return
+    pf = spec.prices()
     cols, vals = [], []
     for o, off in enumerate(k.offers):
         ts = np.flatnonzero(v.B[:, o] >= 0)
         if spec.capex_usd_per_device[o] > 0 and len(ts):
             cols += list(v.B[ts, o])
-            vals += [spec.capex_usd_per_device[o] * off.devices_per_unit] * len(ts)
+            vals += list(spec.capex_usd_per_device[o] * off.devices_per_unit * pf[o, ts])
     if cols:
         b.add_rows("caps.capex", np.zeros(len(cols)), cols, vals, "<", [k.max_capex_usd], ["usd"])
 
 
 def caps_capex_period(b: ModelBuilder, k: Coefficients, spec: PeriodSpec, v: PeriodVars) -> None:
-    """sum_o price g b[o,t] <= max_capex_usd_by_period[t], one row per period (label: the period)."""
+    """sum_o price[o,t] g b[o,t] <= max_capex_usd_by_period[t], one row per period (label: the period)."""
     if spec.capex_usd_by_period is None:
         return
+    pf = spec.prices()
     for t in range(spec.n_periods):
         buy = [o for o in range(k.n_o) if v.B[t, o] >= 0 and spec.capex_usd_per_device[o] > 0]
         if buy:
             b.add_rows("caps.capex_period", np.zeros(len(buy)), v.B[t, buy],
-                       [spec.capex_usd_per_device[o] * k.offers[o].devices_per_unit for o in buy], "<",
+                       [spec.capex_usd_per_device[o] * k.offers[o].devices_per_unit * pf[o, t] for o in buy], "<",
                        [float(spec.capex_usd_by_period[t])], [str(t)])
 
 

@@ -279,7 +279,8 @@ class Budget(Strict):
                                 "period's accrued cost per month.")
     max_capex_usd: Optional[float] = Field(None, ge=0, description="Purchases over the horizon.")
     max_capex_usd_by_period: Optional[list[float]] = Field(
-        None, description="Multi-period plans: purchases ordered in each period, at their catalog price, at most "
+        None, description="Multi-period plans: purchases ordered in each period, at their price then (the catalog's, "
+                          "changed by objective.periods.price_change_per_period.purchase where given), at most "
                           "this much (>= 0); one figure per period of objective.periods (a capex budget per quarter "
                           "or year).  max_capex_usd, if also given, still caps the horizon's total.")
 
@@ -391,6 +392,40 @@ def _powers_of_two_near(t: int) -> list[int]:
 HOURS_PER_MONTH = 730.0  # 8760 h / 12
 
 
+#: a price change per period, at least (-1 would make a price 0) and at most (10: elevenfold a period)
+MIN_PRICE_CHANGE, MAX_PRICE_CHANGE = -1.0, 10.0
+
+
+def _change(what: str) -> Any:
+    """A compound price change per period for ``what`` (a field of :class:`PriceChange`)."""
+    return Field(None, gt=MIN_PRICE_CHANGE, le=MAX_PRICE_CHANGE,
+                 description=f"Change per period of {what}: a fraction per period, compound (-0.05: 5 % "
+                             "cheaper each period; 0.02: 2 % dearer); more than -1, at most 10; default: none (0).")
+
+
+class PriceChange(Strict):
+    """How prices move from one period to the next in a multi-period plan (fractions per period,
+    compound; a field left out: that price stays).  A decision made in period t pays the price
+    x (1 + change)^t: rentals serving period t, a reservation started in t (its rate for its whole
+    term), a server ordered in t (its price, so its depreciation, its maintenance - a fraction of its
+    price - and what the capex caps count; hosting stays), electricity used in t.  Owned devices
+    (fleet.existing) are sunk: their upkeep and resale value stay at the catalog price.  Example
+    (GPUs 4 % cheaper a quarter, electricity 1 % dearer): `price_change_per_period: {purchase: -0.04,
+    on_demand: -0.04, electricity: 0.01}`."""
+
+    on_demand: Optional[float] = _change("on-demand rental prices")
+    spot: Optional[float] = _change("spot rental prices")
+    reserved_1y: Optional[float] = _change("1-year reservation rates (a term pays its start period's rate)")
+    reserved_3y: Optional[float] = _change("3-year reservation rates (a term pays its start period's rate)")
+    purchase: Optional[float] = _change("the purchase price of a server ordered in the period (catalog "
+                                        "purchase.usd_per_device; custom purchase offers: their hourly rate)")
+    electricity: Optional[float] = _change("the electricity price of every region (carbon price unchanged)")
+
+    def rates(self) -> dict[str, float]:
+        """{price: change per period} of the prices that change (non-zero), in field order."""
+        return {name: float(v) for name, v in self if v}
+
+
 class Periods(Strict):
     """Plan over a horizon of periods (e.g. 8 quarters): purchases accumulate, demand grows."""
 
@@ -428,6 +463,21 @@ class Periods(Strict):
                               "sized for its daily peak, energy charged at the profile's mean load - the "
                               "single-period model's treatment, one copy per period (smaller models; "
                               "rentals cannot follow the day).")
+    price_change_per_period: Optional[PriceChange] = Field(
+        None, description="Prices that change from period to period, each a fraction per period, compound "
+                          "(on_demand, spot, reserved_1y, reserved_3y, purchase, electricity; e.g. {purchase: "
+                          "-0.05} for servers 5 % cheaper each period): a decision made in period t pays the "
+                          "price x (1 + change)^t (see PriceChange); default: every price stays as in the "
+                          "catalog.")
+
+    @model_validator(mode="after")
+    def _prices_change_over_periods(self):
+        if self.count == 1 and self.price_change_per_period is not None and self.price_change_per_period.rates():
+            raise ValueError("price_change_per_period is set, and count is 1: prices change from one period to "
+                             "the next, and a single period has no later one for them to change in" + FIX
+                             + "remove price_change_per_period, or plan over several periods (e.g. count: 8, "
+                               "months: 3)")
+        return self
 
 
 class Objective(Strict):
@@ -445,6 +495,18 @@ class Objective(Strict):
     currency: Literal["USD"] = Field("USD", description="Currency of every price (USD only).")
     periods: Optional[Periods] = Field(
         None, description="Plan over several periods (procurement timeline); default: one period.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_change_under_periods(cls, data):
+        """A price change written beside `periods` (or on a single-period problem) belongs under it."""
+        if isinstance(data, dict) and "price_change_per_period" in data:
+            raise ValueError("price_change_per_period is not a field of objective: prices that change from "
+                             "period to period belong to a multi-period plan, under objective.periods" + FIX
+                             + "move it under objective.periods (e.g. periods: {count: 8, months: 3, "
+                               "price_change_per_period: {purchase: -0.05}}); a single-period plan has one price "
+                               "per offer: change the catalog's or fleet.offers' price instead")
+        return data
 
     @model_validator(mode="after")
     def _one_horizon(self):
