@@ -34,6 +34,9 @@ UNITS = {
     "tensor_parallel": "devices", "count": "periods", "months": "months", "start_period": "period index",
     "threads": "threads", "max_kw_by_period": "kW per period", "max_devices_by_period": "devices per period",
     "max_capex_usd_by_period": "USD per period",
+    # objective.periods.price_change_per_period's keys (only these fields of the problem have these names)
+    **{k: "fraction per period" for k in ("on_demand", "spot", "reserved_1y", "reserved_3y", "purchase",
+                                          "electricity")},
 }
 #: unit suffixes of field names, longest first
 SUFFIXES = (("_usd_per_device_hour", "USD per device-hour"), ("_usd_per_device", "USD per device"),
