@@ -2,8 +2,68 @@
 
 One purchasable A100 in round figures (8,760 USD, i.e. 1 USD an hour for a year; a life of 5 years;
 10 % a year upkeep; 0.1 USD/h hosting) and two regions of different energy price and PUE, so that
-costs per period can be derived by hand.
+costs per period can be derived by hand.  Also the helpers the per-period limit and price tests share:
+solve one problem on every stack and check each plan, and run the decomposition alone.
 """
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from solver.mip.decompose import DecompositionStats, not_decomposable, solve_decomposed
+from solver.mip.periods import build_period_model
+from solver.mip.pipeline import solve_problem
+from solver.periods import build_period_spec
+from solver.periods_plan import period_coefficients
+from solver.problem.load import load_problem
+from solver.verify import verify_plan
+
+#: (backend, solver, within_period): the whole MIP on two stacks, and the decomposition by period
+STACKS = [("pulp", "cbc", "slices"), ("highspy", "highs", "slices"), ("highspy", "reduced", "peak")]
+
+
+def load_with_overlay(tmp_path, doc: dict, overlay: str, name: str = "p"):
+    """``doc`` written beside the catalog overlay ``cat.yaml`` (text ``overlay``) and loaded."""
+    (tmp_path / "cat.yaml").write_text(overlay)
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_problem(tmp_path / f"{name}.yaml")
+
+
+def solve_on_every_stack(tmp_path, doc: dict, expect: float, overlay: str) -> dict:
+    """Solve ``doc`` on every stack of STACKS: each the optimum ``expect``, each plan verified.
+    Returns the pulp/cbc plan (a dict, as `solve --json` writes it)."""
+    plans = {}
+    for backend, name, within in STACKS:
+        d = copy.deepcopy(doc)
+        d["objective"]["periods"]["within_period"] = within
+        lp = load_with_overlay(tmp_path, d, overlay, f"{backend}-{name}")
+        res = solve_problem(lp, backend=backend, solver=name, mip_gap=1e-9, time_limit_s=60)
+        plan = json.loads(res.plan.to_json())
+        assert plan["status"] == "optimal", (backend, name, plan.get("message"))
+        assert plan["objective"]["total"] == pytest.approx(expect, rel=1e-9), (backend, name)
+        rep = verify_plan(lp.problem, lp.catalog, plan)
+        assert rep.ok, (backend, name, [(v.kind, v.where, v.message) for v in rep.violations])
+        plans[name] = plan
+    return plans["cbc"]
+
+
+def decomposed_stats(tmp_path, doc: dict, overlay: str) -> DecompositionStats:
+    """The decomposition by period (within_period: peak) run on ``doc``, for its per-period figures."""
+    d = copy.deepcopy(doc)
+    d["objective"]["periods"]["within_period"] = "peak"
+    lp = load_with_overlay(tmp_path, d, overlay, "decomposed")
+    k = period_coefficients(lp)
+    spec = build_period_spec(lp.problem, lp.catalog, k)
+    assert not_decomposable(k, spec) is None
+    model, v = build_period_model(k, spec)
+    st = DecompositionStats()
+    res = solve_decomposed(k, spec, model, v, time_limit_s=30, mip_gap=1e-9, threads=1, stats=st)
+    assert res.status == "optimal", res.message
+    return st
 
 A100_OVERLAY = """schema_version: 1
 accelerators:

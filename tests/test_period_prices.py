@@ -15,13 +15,12 @@ import pytest
 import yaml
 
 from solver.errors import InputError
-from solver.mip.decompose import DecompositionStats, not_decomposable, solve_decomposed
-from solver.mip.periods import build_period_model
+from solver.mip.decompose import DecompositionStats
 from solver.mip.pipeline import solve_problem
-from solver.periods import build_period_spec
-from solver.periods_plan import period_coefficients
 from solver.problem.load import load_problem
 from solver.verify import verify_plan
+
+from period_fixtures import decomposed_stats, load_with_overlay, solve_on_every_stack
 
 #: a purchased A100 at 8,760 USD over a 1-year life: 1 $/h depreciation, 10 % a year maintenance
 #: (8,760 x 0.1 / 8,760 h = 0.1 $/h, a share of the price), 0.2 $/h hosting, no lead time
@@ -54,47 +53,16 @@ BASE = {
     "objective": {"include_energy": False, "periods": {"count": 3, "months": 1}},
 }
 
-#: (backend, solver, within_period): the whole MIP on two stacks, and the decomposition by period
-STACKS = [("pulp", "cbc", "slices"), ("highspy", "highs", "slices"), ("highspy", "reduced", "peak")]
-
-
 def _load(tmp_path, doc: dict, name: str = "p"):
-    (tmp_path / "cat.yaml").write_text(OVERLAY)
-    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    return load_problem(tmp_path / f"{name}.yaml")
+    return load_with_overlay(tmp_path, doc, OVERLAY, name)
 
 
 def _solve_everywhere(tmp_path, doc: dict, expect: float) -> dict:
-    """Solve ``doc`` on every stack of STACKS: each the optimum ``expect``, each plan verified.
-    Returns the pulp/cbc plan (a dict, as `solve --json` writes it)."""
-    plans = {}
-    for backend, name, within in STACKS:
-        d = copy.deepcopy(doc)
-        d["objective"]["periods"]["within_period"] = within
-        lp = _load(tmp_path, d, f"{backend}-{name}")
-        res = solve_problem(lp, backend=backend, solver=name, mip_gap=1e-9, time_limit_s=60)
-        plan = json.loads(res.plan.to_json())
-        assert plan["status"] == "optimal", (backend, name, plan.get("message"))
-        assert plan["objective"]["total"] == pytest.approx(expect, rel=1e-9), (backend, name)
-        rep = verify_plan(lp.problem, lp.catalog, plan)
-        assert rep.ok, (backend, name, [(v.kind, v.where, v.message) for v in rep.violations])
-        plans[name] = plan
-    return plans["cbc"]
+    return solve_on_every_stack(tmp_path, doc, expect, OVERLAY)
 
 
 def _decomposed(tmp_path, doc: dict) -> DecompositionStats:
-    """The decomposition by period (within_period: peak) run on ``doc``, for its per-period figures."""
-    d = copy.deepcopy(doc)
-    d["objective"]["periods"]["within_period"] = "peak"
-    lp = _load(tmp_path, d, "decomposed")
-    k = period_coefficients(lp)
-    spec = build_period_spec(lp.problem, lp.catalog, k)
-    assert not_decomposable(k, spec) is None
-    model, v = build_period_model(k, spec)
-    st = DecompositionStats()
-    res = solve_decomposed(k, spec, model, v, time_limit_s=30, mip_gap=1e-9, threads=1, stats=st)
-    assert res.status == "optimal", res.message
-    return st
+    return decomposed_stats(tmp_path, doc, OVERLAY)
 
 
 def _buy_doc(change: float) -> dict:
