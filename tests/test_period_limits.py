@@ -58,6 +58,7 @@ BASE = {
     "objective": {"include_energy": False, "periods": {"count": 3, "months": 1}},
 }
 
+
 def _load(tmp_path, doc: dict, name: str = "p"):
     return load_with_overlay(tmp_path, doc, OVERLAY, name)
 

@@ -53,6 +53,7 @@ BASE = {
     "objective": {"include_energy": False, "periods": {"count": 3, "months": 1}},
 }
 
+
 def _load(tmp_path, doc: dict, name: str = "p"):
     return load_with_overlay(tmp_path, doc, OVERLAY, name)
 
@@ -336,3 +337,49 @@ def test_a_scenario_sets_a_price_change(tmp_path):
         lp = load_problem(tmp_path / "s.yaml", scenario=scenario)
         assert solve_problem(lp, backend="pulp", solver="cbc", mip_gap=1e-9).plan.objective.total \
             == pytest.approx(total, rel=1e-9), scenario
+
+
+def test_a_price_change_compounding_beyond_what_solvers_weigh_is_refused(tmp_path):
+    """QA s22: on_demand +1000% a period over 20 periods put 11^19 = 6.1e19 USD per device-hour in the
+    model: HiGHS read it as infinite ('error'), the reduced solver stopped 'time_limit' after 0.5 s, CBC
+    called 40 periods infeasible.  A change compounding beyond x1e9 (or below x1e-9) over the horizon is
+    an input error that says the range per period; within it, 10 over 8 periods (11^7 = 1.9e7) solves."""
+    doc = copy.deepcopy(BASE)
+    doc["objective"]["periods"] = {"count": 20, "months": 0.1, "price_change_per_period": {"on_demand": 10}}
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, doc, "far")
+    assert "compounds to on_demand x6.12e+19 by the last of 20 periods" in str(e.value)
+    doc["objective"]["periods"]["count"] = 8
+    res = solve_problem(_load(tmp_path, doc, "near"), backend="highspy", solver="highs", mip_gap=1e-9)
+    assert res.plan.status == "optimal"
+
+
+def test_a_price_change_that_does_nothing_is_a_warning(tmp_path):
+    """QA s22: a spot change with spot not allowed, or electricity with no energy charged, was accepted
+    and stated in the plan as if it applied."""
+    from solver.problem.checks import presolve_checks
+    doc = copy.deepcopy(BASE)
+    doc["objective"]["periods"]["price_change_per_period"] = {"spot": -0.5, "on_demand": 0.05, "electricity": 0.1}
+    found = presolve_checks(_load(tmp_path, doc))
+    assert sorted(w.path for w in found.warnings) == ["objective.periods.price_change_per_period.electricity",
+                                                      "objective.periods.price_change_per_period.spot"]
+    assert all("this price change does nothing" in w.message for w in found.warnings)
+
+
+def test_re_optimising_under_other_price_changes_says_so(tmp_path, capsys):
+    """QA s22: an order placed under purchase -20% was re-costed at -5% on re-optimisation without a word.
+    A new price forecast is what re-optimising is for, so it is said, not refused."""
+    from solver.cli import main
+    doc = copy.deepcopy(BASE)
+    doc["objective"]["periods"]["price_change_per_period"] = {"on_demand": 0.05}
+    first = _load(tmp_path, doc, "first").file
+    plan = tmp_path / "first.json"
+    assert main(["solve", str(first), "--json", str(plan), "--quiet"]) == 0
+    doc["objective"]["periods"]["price_change_per_period"] = {"on_demand": 0.10}
+    again = _load(tmp_path, doc, "again").file
+    assert main(["solve", str(again), "--existing", str(plan), "--executed-through", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "the plan was made with price changes per period {'on_demand': 0.05}, this problem has " \
+           "{'on_demand': 0.1}" in err
+    assert main(["solve", str(first), "--existing", str(plan), "--executed-through", "0"]) == 0
+    assert "price changes per period" not in capsys.readouterr().err

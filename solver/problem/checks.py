@@ -394,4 +394,26 @@ def presolve_checks(loaded, smap=None) -> Findings:
                       f"the {acc.memory_gb.value:g} GB it has; the plan will show it as measured",
                       "set tensor_parallel to the devices the measured replica used, or check the model "
                       "and quantization ids (an import's --model)")
+    _price_changes_that_do_nothing(p, issue)
     return found
+
+
+def _price_changes_that_do_nothing(p, issue) -> None:
+    """A warning per objective.periods.price_change_per_period key no cost of the plan follows (QA s22: a
+    spot change with spot not allowed was accepted and stated in the plan as if it applied)."""
+    per = p.objective.periods
+    if per is None or per.price_change_per_period is None:
+        return
+    allowed = set(p.fleet.acquisition)
+    for name in per.price_change_per_period.rates():
+        if name == "electricity":
+            why = (None if p.objective.include_energy or p.objective.energy_on_rented else
+                   "no electricity is charged (objective.include_energy and energy_on_rented are false)")
+        elif name not in allowed:
+            why = f"fleet.acquisition does not allow {name}"
+        else:
+            why = None
+        if why:
+            issue("warning", ("objective", "periods", "price_change_per_period", name),
+                  f"this price change does nothing: {why}",
+                  "remove it, or allow what it changes")

@@ -403,6 +403,11 @@ def _change(what: str) -> Any:
                              "cheaper each period; 0.02: 2 % dearer); more than -1, at most 10; default: none (0).")
 
 
+#: the widest a price may move over a horizon (compound change): beyond, a model's costs span more than
+#: 18 orders of magnitude beside the unchanged ones and solvers' tolerances cannot compare them
+PRICE_FACTOR_MIN, PRICE_FACTOR_MAX = 1e-9, 1e9
+
+
 class PriceChange(Strict):
     """How prices move from one period to the next in a multi-period plan (fractions per period,
     compound; a field left out: that price stays).  A decision made in period t pays the price
@@ -477,6 +482,20 @@ class Periods(Strict):
                              "the next, and a single period has no later one for them to change in" + FIX
                              + "remove price_change_per_period, or plan over several periods (e.g. count: 8, "
                                "months: 3)")
+        if self.price_change_per_period is not None:
+            # (QA s22: on_demand 10 over 20 periods put 6e19 USD per device-hour in the model: HiGHS read it
+            # as infinite - 'error', a time limit after 0.5 s - and CBC called 40 periods infeasible)
+            far = {name: (1.0 + r) ** (self.count - 1) for name, r in self.price_change_per_period.rates().items()}
+            bad = {name: f for name, f in far.items() if not PRICE_FACTOR_MIN <= f <= PRICE_FACTOR_MAX}
+            if bad:
+                raise ValueError(
+                    "price_change_per_period compounds to "
+                    + ", ".join(f"{name} x{f:.3g}" for name, f in bad.items())
+                    + f" by the last of {self.count} periods: beyond x{PRICE_FACTOR_MIN:g} .. x{PRICE_FACTOR_MAX:g} "
+                    "solvers cannot weigh the costs against each other" + FIX
+                    + "give a change per period whose compound over the horizon stays within that range (e.g. "
+                      f"at most {PRICE_FACTOR_MAX ** (1 / max(self.count - 1, 1)) - 1:.3g} and at least "
+                      f"{PRICE_FACTOR_MIN ** (1 / max(self.count - 1, 1)) - 1:.3g} per period over {self.count} periods)")
         return self
 
 
