@@ -692,6 +692,15 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
         files["period_costs.csv"] = (
             [{"period": r["period"], "part": p, "usd": v} for r in pp["timeline"] for p, v in r["cost_usd"].items()],
             ["period", "part", "usd"])
+        # each period's accrued total and capex (undiscounted, as the report's per-period table) and, where
+        # prices change per period, each price's multiplier in it (QA s22: no table had the capex, and a
+        # buy_usd read as one was the discounted commitment)
+        rates = pp.get("price_change_per_period") or {}
+        files["period_totals.csv"] = (
+            [{"period": r["period"], "accrued_usd": r.get("total_usd"), "capex_usd": r.get("capex_usd"),
+              **{f"{name}_price_factor": (1.0 + float(rate)) ** int(r["period"]) for name, rate in rates.items()}}
+             for r in pp["timeline"]],
+            ["period", "accrued_usd", "capex_usd", *(f"{name}_price_factor" for name in rates)])
         if pp.get("change"):
             files["change.csv"] = (pp["change"]["decisions"], ["period", "offer", "decision", "old_units",
                                                                 "new_units", "change_usd"])
@@ -710,4 +719,4 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
 
 #: every table ``write_csv_dir`` can write
 CSV_TABLES = ("deployments.csv", "routing.csv", "procurement.csv", "kpis.csv", "costs.csv", "period_units.csv",
-              "period_moves.csv", "period_routing.csv", "period_costs.csv", "change.csv")
+              "period_totals.csv", "period_moves.csv", "period_routing.csv", "period_costs.csv", "change.csv")

@@ -383,3 +383,24 @@ def test_re_optimising_under_other_price_changes_says_so(tmp_path, capsys):
            "{'on_demand': 0.1}" in err
     assert main(["solve", str(first), "--existing", str(plan), "--executed-through", "0"]) == 0
     assert "price changes per period" not in capsys.readouterr().err
+
+
+def test_the_csv_tables_give_each_periods_capex_and_price_factors(tmp_path):
+    """QA s22: no --csv table had a period's capex (period_units' buy_usd is the discounted commitment).
+    period_totals.csv has each period's accrued total and capex, and each changed price's factor: by
+    hand (1 - 0.2)^t, and capex = 8,760 USD x that factor x the servers ordered in t."""
+    import csv
+
+    from solver.cli import main
+    p = _load(tmp_path, _buy_doc(-0.2), "csv").file
+    out, plan_file = tmp_path / "tables", tmp_path / "plan.json"
+    assert main(["solve", str(p), "--csv", str(out), "--json", str(plan_file), "--quiet"]) == 0
+    plan = json.loads(plan_file.read_text())
+    rows = list(csv.DictReader((out / "period_totals.csv").open()))
+    assert [r["period"] for r in rows] == ["0", "1", "2"]
+    buys = _buys(plan)
+    assert sum(buys) > 0
+    for t, r in enumerate(rows):
+        assert float(r["purchase_price_factor"]) == pytest.approx(0.8 ** t)
+        assert float(r["capex_usd"]) == pytest.approx(8760.0 * 0.8 ** t * buys[t])
+        assert float(r["accrued_usd"]) == pytest.approx(plan["periods"]["timeline"][t]["total_usd"])

@@ -423,7 +423,7 @@ def test_cli_reoptimise_example_unchanged(tmp_path, example_plan):
     # the user's own file stays
     assert sorted(f.name for f in (tmp_path / "csv").iterdir()) == [
         "change.csv", "costs.csv", "mine.csv", "period_costs.csv", "period_moves.csv", "period_routing.csv",
-        "period_units.csv"]
+        "period_totals.csv", "period_units.csv"]
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((ROOT / "solver/schemas/plan.schema.json").read_text())
     jsonschema.validate(a, schema)
