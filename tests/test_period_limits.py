@@ -363,3 +363,27 @@ def test_a_plan_that_breaks_a_row_gives_no_cost_in_the_solver_detail():
     assert "rolling plans breaks a row, breaks a row" in detail
     listed = re.search(r"rolling plans ([^;]*) in", detail)[1]
     assert not any(float(x) < 25842 - 0.5 for x in re.findall(r"\d+(?:\.\d+)?", listed))
+
+
+def test_an_infeasible_re_optimisation_says_the_executed_decisions_count(tmp_path, capsys):
+    """QA s22: under --existing, explain asked for 8,760 USD more capex in period 0 without saying that
+    it is the server the earlier plan ordered there (executed, kept).  solve now says so."""
+    from pathlib import Path
+
+    from solver.cli import main
+    data = Path(__file__).parent / "data" / "period_limits"
+    for name in ("p2.yaml", "cat.yaml"):
+        (tmp_path / name).write_text((data / name).read_text())
+    plan = tmp_path / "p2.json"
+    assert main(["solve", str(tmp_path / "p2.yaml"), "--backend", "pulp", "--solver", "cbc", "--json", str(plan),
+                 "--quiet"]) == 0
+    first = json.loads(plan.read_text())
+    assert first["periods"]["timeline"][0]["capex_usd"] > 0        # it orders in period 0
+    text = (tmp_path / "p2.yaml").read_text().replace("    - 8760\n    - 8760\n    - 0\n", "    - 0\n    - 17520\n    - 8760\n")
+    (tmp_path / "p2x.yaml").write_text(text)
+    assert "max_capex_usd_by_period:\n    - 0\n" in text
+    assert main(["solve", str(tmp_path / "p2x.yaml"), "--existing", str(plan), "--executed-through", "0",
+                 "--time-limit", "20"]) == 3
+    err = capsys.readouterr().err
+    assert "max_capex_usd_by_period[0]" in err
+    assert "note: periods 0..0 keep the decisions" in err and "cannot change" in err

@@ -175,6 +175,13 @@ def run(args) -> int:
               file=sys.stderr)
     if ex is not None:
         print(ex.text(), end="", file=sys.stderr)
+        if args.existing:
+            # (QA s22: a capex relaxation in period 0 was the executed order of the earlier plan, unsaid)
+            k_ = 0 if args.executed_through is None else args.executed_through
+            print(f"note: periods 0..{k_} keep the decisions {args.existing} carried out (--existing, "
+                  f"--executed-through {k_}): what they ordered, reserved, retired or moved counts against "
+                  "the limits above and cannot change; a relaxation named in those periods pays for them",
+                  file=sys.stderr)
     return EXIT_CODE[plan.status]
 
 
