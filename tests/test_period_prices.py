@@ -404,3 +404,19 @@ def test_the_csv_tables_give_each_periods_capex_and_price_factors(tmp_path):
         assert float(r["purchase_price_factor"]) == pytest.approx(0.8 ** t)
         assert float(r["capex_usd"]) == pytest.approx(8760.0 * 0.8 ** t * buys[t])
         assert float(r["accrued_usd"]) == pytest.approx(plan["periods"]["timeline"][t]["total_usd"])
+
+
+def test_the_range_a_compound_price_change_error_quotes_is_accepted(tmp_path):
+    """QA s22: the fix for a change compounding beyond x1e9 over 20 periods said 'at most 1.98', itself
+    refused (2.98^19 = 1.02e9; the bound is 1e9^(1/19) - 1 = 1.976): the quoted bounds are rounded inward,
+    and pasted they load."""
+    import re
+    doc = copy.deepcopy(BASE)
+    doc["objective"]["periods"] = {"count": 20, "months": 0.1, "price_change_per_period": {"on_demand": 10}}
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, doc, "far")
+    hi, lo = re.search(r"at most ([\d.]+) and at least (-[\d.]+) per period over 20 periods", str(e.value)).groups()
+    assert float(hi) == 1.97 and float(lo) == -0.664
+    for value in (hi, lo):
+        doc["objective"]["periods"]["price_change_per_period"] = {"on_demand": float(value)}
+        _load(tmp_path, doc, "edge")

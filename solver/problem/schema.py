@@ -400,12 +400,22 @@ def _change(what: str) -> Any:
     """A compound price change per period for ``what`` (a field of :class:`PriceChange`)."""
     return Field(None, gt=MIN_PRICE_CHANGE, le=MAX_PRICE_CHANGE,
                  description=f"Change per period of {what}: a fraction per period, compound (-0.05: 5 % "
-                             "cheaper each period; 0.02: 2 % dearer); more than -1, at most 10; default: none (0).")
+                             "cheaper each period; 0.02: 2 % dearer); more than -1, at most 10, and its compound "
+                             "over the horizon, (1 + change)^(count - 1), within x1e-9 .. x1e9; default: none (0).")
 
 
 #: the widest a price may move over a horizon (compound change): beyond, a model's costs span more than
 #: 18 orders of magnitude beside the unchanged ones and solvers' tolerances cannot compare them
 PRICE_FACTOR_MIN, PRICE_FACTOR_MAX = 1e-9, 1e9
+
+
+def _inward(x: float) -> float:
+    """``x`` to three significant digits, rounded toward zero: a bound quoted in a fix that, pasted, still
+    holds (QA s22: 'at most 1.98' was refused; the bound is 1.976)."""
+    if x == 0:
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(abs(x))) - 2)
+    return math.trunc(x / step) * step
 
 
 class PriceChange(Strict):
@@ -494,8 +504,9 @@ class Periods(Strict):
                     + f" by the last of {self.count} periods: beyond x{PRICE_FACTOR_MIN:g} .. x{PRICE_FACTOR_MAX:g} "
                     "solvers cannot weigh the costs against each other" + FIX
                     + "give a change per period whose compound over the horizon stays within that range (e.g. "
-                      f"at most {PRICE_FACTOR_MAX ** (1 / max(self.count - 1, 1)) - 1:.3g} and at least "
-                      f"{PRICE_FACTOR_MIN ** (1 / max(self.count - 1, 1)) - 1:.3g} per period over {self.count} periods)")
+                      f"at most {_inward(PRICE_FACTOR_MAX ** (1 / max(self.count - 1, 1)) - 1):g} and at least "
+                      f"{_inward(PRICE_FACTOR_MIN ** (1 / max(self.count - 1, 1)) - 1):g} per period over "
+                      f"{self.count} periods)")
         return self
 
 
