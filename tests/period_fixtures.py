@@ -22,6 +22,19 @@ from solver.periods_plan import period_coefficients
 from solver.problem.load import load_problem
 from solver.verify import verify_plan
 
+#: one chat workload at 20 req/s of fixed lengths and an A100 measured at 10 req/s a replica (300 W): the
+#: small problems whose optima the per-period limit and price tests derive by hand (deep-copy before use)
+MEASURED_CHAT = {
+    "workloads": [{
+        "id": "chat", "demand": {"requests_per_s": 20},
+        "input_tokens": {"mean": 500, "p90": 500, "max": 500, "distribution": "fixed"},
+        "output_tokens": {"mean": 100, "p90": 100, "max": 100, "distribution": "fixed"},
+        "slo": {"ttft_ms": 5000, "tpot_ms": 200, "percentile": 99},
+        "models": ["llama-3.1-8b"], "quantizations": ["bf16"]}],
+    "measurements": [{"accelerator": "a100-80gb", "model": "llama-3.1-8b", "quantization": "bf16",
+                      "tensor_parallel": 1, "workload": "chat", "max_requests_per_s": 10, "power_w": 300}],
+}
+
 #: (backend, solver, within_period): the whole MIP on two stacks, and the decomposition by period
 STACKS = [("pulp", "cbc", "slices"), ("highspy", "highs", "slices"), ("highspy", "reduced", "peak")]
 

@@ -20,7 +20,7 @@ from solver.mip.pipeline import solve_problem
 from solver.problem.load import load_problem
 from solver.verify import verify_plan
 
-from period_fixtures import decomposed_stats, load_with_overlay, solve_on_every_stack
+from period_fixtures import MEASURED_CHAT, decomposed_stats, load_with_overlay, solve_on_every_stack
 
 #: a purchased A100 at 8,760 USD over a 1-year life: 1 $/h depreciation, 10 % a year maintenance
 #: (8,760 x 0.1 / 8,760 h = 0.1 $/h, a share of the price), 0.2 $/h hosting, no lead time
@@ -39,14 +39,7 @@ sources: {test: {title: test figures}}
 
 BASE = {
     "schema_version": 1, "name": "prices", "catalog": ["cat.yaml"],
-    "workloads": [{
-        "id": "chat", "demand": {"requests_per_s": 20},
-        "input_tokens": {"mean": 500, "p90": 500, "max": 500, "distribution": "fixed"},
-        "output_tokens": {"mean": 100, "p90": 100, "max": 100, "distribution": "fixed"},
-        "slo": {"ttft_ms": 5000, "tpot_ms": 200, "percentile": 99},
-        "models": ["llama-3.1-8b"], "quantizations": ["bf16"]}],
-    "measurements": [{"accelerator": "a100-80gb", "model": "llama-3.1-8b", "quantization": "bf16",
-                      "tensor_parallel": 1, "workload": "chat", "max_requests_per_s": 10, "power_w": 300}],
+    **copy.deepcopy(MEASURED_CHAT),
     "fleet": {"accelerators": ["a100-80gb"], "regions": ["virginia"], "acquisition": ["on_demand"],
               "tensor_parallel": [1], "max_utilization": 1.0, "catalog_offers": False,
               "offers": [{"accelerator": "a100-80gb", "region": "virginia", "usd_per_device_hour": 1.0}]},
