@@ -21,7 +21,7 @@ from solver.mip.decompose import (DecompositionStats, fitted, monotone_bounds, n
                                   neighbourhoods, prove_periods, redecide_pairs, reservation_share,
                                   reserved_before_purchases, restricted_columns, same_deployments,
                                   solve_decomposed, stitch, timeline_search)
-from solver.mip.reduced import solve_reduced
+from solver.mip.reduced import ReducedStats, solve_reduced
 from solver.mip.periods import build_period_model
 from solver.mip.pipeline import solve_problem
 from solver.periods import build_period_spec, owned_offers, with_move_targets
@@ -473,6 +473,33 @@ def test_a_period_plan_fitted_to_the_next_period_serves_its_demand():
     bought = plans[1].values[models[1].blocks["n"]][spec.kind(k) == "purchase"].sum()
     assert bought > 0
     assert fitted(models[0], models[1], plans[1].values) is None
+
+
+def test_a_neighbours_last_master_starts_the_column_generation_without_changing_its_result():
+    """The decomposition hands period t+1 the routing columns of period t's last master: the same
+    columns, demand a few percent apart, so the LP converges in fewer rounds to the same bound and
+    the solve to the same optimum (S-8Q, one column per workload to start and per round, so that the
+    unseeded LP needs several rounds)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "scale"))
+    from generate import generate
+    k, spec, *_ = _parts(_load(generate("S-8Q")))
+    a, b, c = ReducedStats(), ReducedStats(), ReducedStats()
+    one = dict(time_limit_s=30, mip_gap=1e-7, init_per_workload=1, add_per_workload=1)
+    solve_reduced(period_model(k, spec, 1), stats=a, **one)
+    plain = solve_reduced(period_model(k, spec, 2), stats=b, **one)
+    seeded = solve_reduced(period_model(k, spec, 2), stats=c, routing_start=a.cg_master, **one)
+    assert a.cg_master is not None and 0 < a.cg_master.sum() < len(a.cg_master)
+    assert b.lp_converged and c.lp_converged
+    assert c.cg_rounds < b.cg_rounds
+    assert c.lp_bound == pytest.approx(b.lp_bound, rel=1e-9)
+    assert plain.status == seeded.status == "optimal"
+    assert seeded.objective == pytest.approx(plain.objective, rel=1e-6)
+    # a mask of another length (a model with other columns) is ignored, not an error
+    d = ReducedStats()
+    solve_reduced(period_model(k, spec, 2), stats=d, routing_start=a.cg_master[:-1], **one)
+    assert d.cg_rounds == b.cg_rounds
 
 
 def test_a_period_bound_from_a_period_with_less_demand_is_valid():

@@ -104,6 +104,9 @@ LNS_SHARE = 0.15
 #: the neighbourhood search runs only with at least this many seconds left
 LNS_MIN_S = 8.0
 
+#: fewest routing columns a column-generation round adds while that many price out
+MIN_ADD_PER_ROUND = 1000
+
 #: cost of an artificial unit of unserved demand, as a multiple of the dearest per-request column
 #: (artificials left in the LP optimum send column generation to its feasibility phase)
 ARTIFICIAL_FACTOR = 100.0
@@ -132,6 +135,10 @@ class ReducedStats:
     #: the warm start's): the small set of the first-plan search, for heuristics that want the LP's
     #: support besides the plan (None until the LP is solved)
     lp_candidates: Optional[np.ndarray] = None
+    #: per routing column (``blocks["x"]`` order): whether it was in the column-generation master at
+    #: the end - a start for the column generation of a model with the same columns and nearby demand
+    #: (a neighbouring period), which then converges in a few rounds instead of ~30
+    cg_master: Optional[np.ndarray] = None
 
     notes: list = field(default_factory=list)
     #: prefix of this solve's progress lines (e.g. "period 3: " in a decomposition)
@@ -414,6 +421,7 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
                   init_per_workload: int = 4, add_per_workload: int = 30,
                   incumbent_share: float = INCUMBENT_SHARE, incumbent_candidates: int = 150,
                   max_kept_share: float = 0.6, prove_only: bool = False,
+                  routing_start: Optional[np.ndarray] = None,
                   stats: Optional[ReducedStats] = None) -> SolveResult:
     """Column generation + reduced-cost fixing + exact MIP on the survivors (module docstring).
 
@@ -422,18 +430,20 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
     stores them.  ``start`` (a full solution, e.g. from a previous plan) is used as an incumbent
     when it is feasible.  ``prove_only`` (with a feasible ``start``): no incumbent search, the
     time goes to the proof (fixing with the start as incumbent, the MIP on what survives).
+    ``routing_start`` (per routing column, e.g. another period's ``ReducedStats.cg_master``): put these
+    in the first master besides each workload's cheapest; it changes only how fast the LP converges.
     """
     scale = model.objective_scale()       # tiny costs: the tolerances are absolute (LinearModel)
     if scale == 1.0:
         return _solve_reduced(model.scaled(1.0), time_limit_s, mip_gap, threads, start, init_per_workload,
                               add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
-                              prove_only, stats)
+                              prove_only, routing_start, stats)
     st = stats if stats is not None else ReducedStats()
     from solver.mip.backends import SCALED_NOTE, unscale
     log.info("%s" + SCALED_NOTE, st.label, scale)
     res = _solve_reduced(model.scaled(scale), time_limit_s, mip_gap, threads, start, init_per_workload,
                          add_per_workload, incumbent_share, incumbent_candidates, max_kept_share,
-                         prove_only, st)
+                         prove_only, routing_start, st)
     st.lp_bound /= scale
     st.incumbent /= scale
     unscale(res, scale)
@@ -445,7 +455,8 @@ def solve_reduced(model: LinearModel, *, time_limit_s: float = 60.0, mip_gap: fl
 def _solve_reduced(model: LinearModel, time_limit_s: float, mip_gap: float, threads: Optional[int],
                    start: Optional[np.ndarray], init_per_workload: int, add_per_workload: int,
                    incumbent_share: float, incumbent_candidates: int, max_kept_share: float,
-                   prove_only: bool, stats: Optional[ReducedStats]) -> SolveResult:
+                   prove_only: bool, routing_start: Optional[np.ndarray],
+                   stats: Optional[ReducedStats]) -> SolveResult:
     run = _Run(model, stats if stats is not None else ReducedStats(), time.perf_counter(),
                time_limit_s, mip_gap, threads)
     st = run.st
@@ -461,6 +472,8 @@ def _solve_reduced(model: LinearModel, time_limit_s: float, mip_gap: float, thre
     per_req = model.obj[run.x] + model.obj[run.y][run.pair_c] / np.maximum(model.ub[run.x], 1e-9)
     chosen = np.zeros(len(run.x), bool)
     chosen[_cheapest_per_workload(per_req, run.pair_w, init_per_workload)] = True
+    if routing_start is not None and len(routing_start) == len(run.x):
+        chosen |= np.asarray(routing_start, bool)
 
     lp = _column_generation(run, ub_fin, chosen, per_req, add_per_workload)
     run.say("LP bound %s%s after %d rounds of column generation (%d of %d routing columns) in %.1fs",
@@ -734,15 +747,22 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
             break
         if stop.requested():
             break
-        # the most negative few per workload
+        # the most negative few per workload; when few workloads still price out, the most negative
+        # up to MIN_ADD_PER_ROUND in all (XL's quarter 0: one workload's ~1,500 columns came in at 30 a
+        # round, 25 rounds of a degenerate master whose LP value no longer moved)
         idx = np.flatnonzero(cand)
         pick = idx[_cheapest_per_workload(rcx[idx], pair_w[idx], add_per_workload)]
+        if len(pick) < min(MIN_ADD_PER_ROUND, len(idx)):
+            rest = np.setdiff1d(idx, pick, assume_unique=True)
+            more = rest[np.argsort(rcx[rest], kind="stable")[:MIN_ADD_PER_ROUND - len(pick)]]
+            pick = np.concatenate([pick, more])
         new = x[pick]
         in_master[new] = True
         add_columns(new)        # HiGHS keeps its basis: the next run is a warm start
         added.append(new)
     st.cg_seconds = time.perf_counter() - run.t0
     st.cg_columns = int(in_master[x].sum())
+    st.cg_master = in_master[x].copy()
     st.lp_bound = bound
     if pi is None:
         return None
