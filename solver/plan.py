@@ -146,6 +146,9 @@ class WorkloadKpi:
     co2_kg: float
     #: output tokens served over the horizon, millions (plans written before it: None)
     output_tokens_millions: Optional[float] = None
+    #: the percentile of requests at which ttft_ms / tpot_ms and their targets hold (the workload's
+    #: slo.percentile; plans written before it: None)
+    slo_percentile: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -218,8 +221,9 @@ class Plan:
         if d["objective"].get("after_horizon_usd") is None:
             d["objective"].pop("after_horizon_usd", None)
         for kpi in d["kpis"]:       # a plan of an earlier version read back: written as it was, without it
-            if kpi.get("output_tokens_millions") is None:
-                kpi.pop("output_tokens_millions", None)
+            for key in ("output_tokens_millions", "slo_percentile"):
+                if kpi.get(key) is None:
+                    kpi.pop(key, None)
         return _round_tree(d)
 
     def to_json(self) -> str:
@@ -586,7 +590,7 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
             quality_target=w.quality.min_score if w.quality else None,
             quality_mode=w.quality.mode if w.quality else None,
             energy_kwh=float(w_kwh[wi]), co2_kg=float(w_co2[wi]),
-            output_tokens_millions=float(tokens / 1e6)))
+            output_tokens_millions=float(tokens / 1e6), slo_percentile=float(w.slo.percentile)))
 
     totals = {
         "devices": int(sum(p.devices for p in procurement)),

@@ -702,6 +702,6 @@ def _check_workload_kpis(rep, problem, plan, routed, load, dep_fig) -> None:
             "quality_target": w.quality.min_score if w.quality else None,
             "quality_mode": w.quality.mode if w.quality else None,
             "energy_kwh": attributed("energy_kwh"), "co2_kg": attributed("co2_kg"),
-            "output_tokens_millions": tokens / 1e6}
+            "output_tokens_millions": tokens / 1e6, "slo_percentile": float(w.slo.percentile)}
         for name, value in figures.items():
             _reported(rep, f"kpis {w.id}.{name}", kpis[w.id], name, value)

@@ -45,15 +45,16 @@ def test_solve_writes_schema_valid_deterministic_outputs(problem, tmp_path, caps
     jsonschema = pytest.importorskip("jsonschema")
     out1, out2 = tmp_path / "a.json", tmp_path / "b.json"
     assert main(["solve", str(problem), "--json", str(out1), "--markdown", str(tmp_path / "p.md"),
-                 "--csv", str(tmp_path / "csv"), "--save-lp", str(tmp_path / "m.lp")]) == 0
+                 "--csv", str(tmp_path / "csv"), "--save-lp", str(tmp_path / "m.lp"), "--no-timing"]) == 0
     text = capsys.readouterr().out
     for heading in ("Procurement", "Deployments", "Routing", "Workload KPIs", "Cost over"):
         assert heading in text
-    assert main(["solve", str(problem), "--json", str(out2), "--quiet"]) == 0
-    # byte-identical up to the solve time
-    a, b = json.loads(out1.read_text()), json.loads(out2.read_text())
-    a["solver"]["seconds"] = b["solver"]["seconds"] = 0
-    assert a == b
+    assert main(["solve", str(problem), "--json", str(out2), "--quiet", "--no-timing"]) == 0
+    # byte-identical with the run-dependent fields (solve and phase times) written as constants; comparing
+    # with only `seconds` zeroed failed now and then on a loaded machine: the phase times in
+    # status_detail ('... in 0.0s' / 'in 0.1s') differ between runs
+    assert out1.read_bytes() == out2.read_bytes()
+    a = json.loads(out1.read_text())
     schema = json.loads((Path(__file__).parents[1] / "solver/schemas/plan.schema.json").read_text())
     jsonschema.validate(a, schema)
     assert a["status"] == "optimal" and a["objective"]["currency"] == "USD"

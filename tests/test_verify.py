@@ -243,7 +243,7 @@ def test_negative_and_duplicated_counts_are_flagged(solved):
     ("deployments", "quality"), ("routing", "capacity_rps"), ("routing", "ttft_ms"), ("kpis", "usd"),
     ("kpis", "requests_per_s"), ("kpis", "usd_per_million_output_tokens"), ("kpis", "ttft_ms"),
     ("kpis", "ttft_target_ms"), ("kpis", "tpot_ms"), ("kpis", "tpot_target_ms"), ("kpis", "quality_min_routed"),
-    ("kpis", "quality_target"), ("kpis", "energy_kwh"), ("kpis", "co2_kg"),
+    ("kpis", "quality_target"), ("kpis", "energy_kwh"), ("kpis", "co2_kg"), ("kpis", "slo_percentile"),
     ("totals", "devices"), ("totals", "it_power_w"), ("totals", "nameplate_kw_facility")])
 def test_every_reported_figure_is_recomputed(solved, where, field):
     lp, plan = solved
