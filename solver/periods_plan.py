@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 
 def previous_decisions(plan: dict, executed_through: int = 0) -> Previous:
-    """The decisions of a multi-period plan JSON dict (checked: :func:`solver.plan.check_earlier_plan`),
-    its periods 0..``executed_through`` executed."""
+    """The decisions of a multi-period plan JSON dict (checked: :func:`solver.plan.check_earlier_plan`
+    and :func:`timeline_issues`: its timeline's entries are periods 0..count-1 in order), its periods
+    0..``executed_through`` executed."""
     timeline = plan["periods"]["timeline"]
     out = {}
     for t, row in enumerate(timeline):
@@ -67,10 +68,61 @@ def previous_decisions(plan: dict, executed_through: int = 0) -> Previous:
                     source=plan_source(plan, "previous"))
 
 
+#: how to fix an earlier plan whose timeline is not one entry per period in order
+TIMELINE_FIX = ("pass the plan file `fleetopt solve --json` wrote, unedited: it lists periods 0..count-1 "
+                "(periods.timeline) and each period's slices in order, one entry each")
+
+
+def _out_of_place(rows: list, field: str) -> list[int]:
+    """Positions of the entries of ``rows`` whose ``field``, where given, is not their position."""
+    return [i for i, row in enumerate(rows) if field in row and row[field] != i]
+
+
+def _also(where: list[str]) -> str:
+    """'; out of place too: A, B, C and 2 more' naming the places after the first one, or ''."""
+    if not where:
+        return ""
+    more = f" and {len(where) - 3} more" if len(where) > 3 else ""
+    return f"; out of place too: {', '.join(where[:3])}{more}"
+
+
+def timeline_issues(previous: dict, file: Optional[str]) -> list[InputIssue]:
+    """What makes an earlier plan's per-period lists unreadable by position: re-optimisation takes
+    ``periods.timeline[t]`` as period t and ``slices[s]`` as slice s, so an entry left out, repeated or
+    swapped would keep executed decisions in the wrong period or drop them (QA s23: a timeline
+    without its period 0 was accepted and the server it bought was bought again).  ``period`` and
+    ``slice`` are checked where given (the schema makes them optional: the position is the number);
+    their types and ``count``'s are the schema's (:func:`solver.plan.check_earlier_plan`)."""
+    pp = previous["periods"]
+    timeline = pp["timeline"]
+    count = int(pp["count"])
+    issues = []
+    if count != len(timeline):
+        # (verify's wording, less the problem's count)
+        issues.append(InputIssue(f"is {count} and periods.timeline has {len(timeline)} periods", file=file,
+                                 path="periods.count", hint=TIMELINE_FIX))
+    bad = _out_of_place(timeline, "period")
+    if bad:
+        t = bad[0]
+        issues.append(InputIssue(
+            f"is {timeline[t]['period']:g}, expected {t}: the timeline must list periods 0..{count - 1} in "
+            f"order{_also([f'periods.timeline[{i}].period' for i in bad[1:]])}", file=file,
+            path=f"periods.timeline[{t}].period", hint=TIMELINE_FIX))
+    bad = [(t, s) for t, row in enumerate(timeline) for s in _out_of_place(row["slices"], "slice")]
+    if bad:
+        t, s = bad[0]
+        issues.append(InputIssue(
+            f"is {timeline[t]['slices'][s]['slice']:g}, expected {s}: each period must list its slices "
+            f"0, 1, ... in order{_also([f'periods.timeline[{a}].slices[{b}].slice' for a, b in bad[1:]])}",
+            file=file, path=f"periods.timeline[{t}].slices[{s}].slice", hint=TIMELINE_FIX))
+    return issues
+
+
 def check_previous_periods(previous: dict, loaded) -> None:
-    """Refuse an earlier plan made with periods of another length or another discount rate than this
-    problem's: its decisions would be kept as if made for these periods; warn when it was made for a
-    problem of another name."""
+    """Refuse an earlier plan whose timeline is not one entry per period in order
+    (:func:`timeline_issues`), or made with periods of another length or another discount rate than
+    this problem's: its decisions would be kept as if made for these periods; warn when it was made
+    for a problem of another name."""
     per = loaded.problem.objective.periods
     pp = previous["periods"]
     file = plan_source(previous, "previous")
@@ -100,8 +152,11 @@ def check_previous_periods(previous: dict, loaded) -> None:
                                  file=file, path="periods.discount_rate_per_period"))
     if issues:
         made = f"months: {pp['months']:g}" + (f", discount_rate_per_period: {rate:g}" if rate is not None else "")
-        raise InputError([replace(i, hint=f"re-optimise with the objective.periods the plan was made with ({made}), "
-                                          "or solve afresh without --existing") for i in issues])
+        issues = [replace(i, hint=f"re-optimise with the objective.periods the plan was made with ({made}), "
+                                  "or solve afresh without --existing") for i in issues]
+    issues = timeline_issues(previous, file) + issues
+    if issues:
+        raise InputError(issues)
 
 
 def check_executed_fits_fleet(prev: Previous, k, spec, file: Optional[str]) -> None:

@@ -498,7 +498,8 @@ DECISION_CHANGE_NOTE = ("objective change: what the decision commits in the obje
 def added_periods_text(plan: dict, first: int) -> str:
     """What the periods a re-optimised plan adds (from ``first`` on) decide: they are in no change
     list, which compares the periods both plans have (QA s21: a 12-period re-plan of an 8-period
-    plan reserved 24 H100s in period 8 under 'no decision changed')."""
+    plan reserved 24 H100s in period 8 under 'no decision changed'; QA s23: 'they rentals in 2
+    period(s)', 'period 5 ... are')."""
     counts: dict = {}
     rent_periods = 0
     for row in plan["periods"]["timeline"][first:]:
@@ -508,12 +509,30 @@ def added_periods_text(plan: dict, first: int) -> str:
                     counts[dec] = counts.get(dec, 0) + u[dec]
         rent_periods += any(any(u.get("by_slice") or []) for u in row["units"])
     last = len(plan["periods"]["timeline"]) - 1
-    which = f"period {first}" if first == last else f"periods {first}-{last}"
-    made = [f"{dec} {n} unit(s)" for dec, n in counts.items()]
+    one = first == last
+    which = f"period {first}, new in this plan, is" if one else f"periods {first}-{last}, new in this plan, are"
+    made = [f"{dec} {n} unit{'' if n == 1 else 's'}" for dec, n in counts.items()]
     if rent_periods:
-        made.append(f"rentals in {rent_periods} period(s)")
-    return (f"; {which}, new in this plan, are not in the change list below"
-            + (f" (they {', '.join(made)}: see the period tables)" if made else " (no decision there)"))
+        made.append("rentals" if one else "rentals in all of them" if rent_periods == last - first + 1
+                    else f"rentals in {rent_periods} of them")
+    return (f"; {which} not in the change list below"
+            + (f" (decided there: {', '.join(made)}; see the period tables)" if made else " (no decision there)"))
+
+
+#: the most route changes the reports list (the JSON has them all)
+ROUTES_SHOWN = 20
+
+
+def route_change_rows(routing: list[dict]) -> list[list[str]]:
+    """The :data:`ROUTES_SHOWN` largest route changes (by req/s moved), in period, slice, workload
+    and deployment order: README calls ``periods.change`` a list of the routes whose traffic
+    changed, and the reports gave only their number (QA s23)."""
+    largest = sorted(routing, key=lambda r: (-abs(r["new_rps"] - r["old_rps"]), r["period"], r["slice"],
+                                             r["workload"], r["deployment"]))[:ROUTES_SHOWN]
+    return [[str(r["period"]), str(r["slice"]), r["workload"], r["deployment"], number_text(r["old_rps"], ".4g"),
+             number_text(r["new_rps"], ".4g"),
+             ("+" if r["new_rps"] > r["old_rps"] else "") + number_text(r["new_rps"] - r["old_rps"], ".4g")]
+            for r in sorted(largest, key=lambda r: (r["period"], r["slice"], r["workload"], r["deployment"]))]
 
 
 def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], list[list[str]], str]]]]:
@@ -543,11 +562,15 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
         if n_new > n_old and len(plan["periods"].get("timeline") or []) > common:
             head += added_periods_text(plan, common)
     executed = ch.get("executed_periods")
-    if executed and any(c["period"] < executed for c in ch["period_cost"]):
+    if executed:
+        # said whether or not their cost changed (QA s23: with period 0's cost unchanged, nothing said
+        # it was carried out); the cost table lists changed periods only, as the decision list does
         which, its = (f"periods 0-{executed - 1} were", "their") if executed > 1 else ("period 0 was", "its")
         head += (f"; {which} carried out: the new plan keeps {its} buy, reserve, retire and move decisions and "
-                 f"re-plans {its} rentals, routing and energy at this problem's demand, so a cost change there "
-                 "(period costs below) is a re-pricing, not money saved or spent")
+                 f"re-plans {its} rentals, routing and energy at this problem's demand, "
+                 + ("so a cost change there (period costs below) is a re-pricing, not money saved or spent"
+                    if any(c["period"] < executed for c in ch["period_cost"]) else
+                    f"which leaves {its} cost as it was"))
     rows = [[str(d["period"]), d["offer"], d["decision"], str(d["old_units"]), str(d["new_units"]),
              usd_text(d.get("change_usd"))] for d in ch["decisions"]]
     costed = {c["period"] for c in ch["period_cost"]}     # periods whose accrued cost changed
@@ -563,7 +586,11 @@ def change_tables(plan: dict) -> Optional[tuple[str, list[tuple[str, list[str], 
                          usd_text(c["old_usd"]), usd_text(c["new_usd"]), usd_text(c["change_usd"])]
                         for c in ch["period_cost"]], ""))
     swaps = ch.get("routing_swaps_not_listed") or 0
-    tables.append(("Routing", [], [], f"{len(ch['routing'])} route(s) changed" + (
+    n_routes = len(ch["routing"])
+    tables.append(("Routing", ["period", "slice", "workload", "deployment", "old req/s", "new req/s", "change"],
+                   route_change_rows(ch["routing"]), f"{n_routes} route(s) changed" + (
+        f"; listed: the {ROUTES_SHOWN} that moved the most req/s, {n_routes - ROUTES_SHOWN} more in "
+        "periods.change.routing of the plan JSON" if n_routes > ROUTES_SHOWN else "") + (
         f"; not counted: {swaps} that only moved traffic between deployments differing in the instance alone "
         "(the same model on the same accelerator, region, acquisition and provider, e.g. owned devices of "
         "different ages)" if swaps else "")))

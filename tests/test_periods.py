@@ -986,6 +986,71 @@ def test_a_cost_change_in_a_carried_out_period_is_called_a_re_pricing(tmp_path):
     assert costs[0][0] == "0 (carried out)"
 
 
+def _change(executed=1, old_periods=6, new_periods=6, period_cost=(), routing=(), timeline=None) -> dict:
+    """A re-optimised plan as change_tables reads it: only its periods.change (and timeline)."""
+    return {"periods": {"timeline": timeline or [], "change": {
+        "old_total_usd": 100.0, "new_total_usd": 100.0, "change_usd": 0.0, "change_penalty_usd": 0.0,
+        "old_periods": old_periods, "new_periods": new_periods, "executed_periods": executed,
+        "decisions": [], "rentals": [], "routing": list(routing), "period_cost": list(period_cost)}}}
+
+
+def test_the_periods_a_longer_horizon_adds_are_described_in_grammar():
+    """QA s23: '(they rentals in 2 period(s): ...)' had no verb, and one added period 'are' not in the list."""
+    from solver.report import change_tables
+    unit = {"offer": "o", "by_slice": [0]}
+    old = [{"units": [dict(unit)]} for _ in range(6)]
+    one = _change(new_periods=7, timeline=old + [{"units": [dict(unit, buy=1, by_slice=[2])]}])
+    assert ("; period 6, new in this plan, is not in the change list below (decided there: buy 1 unit, rentals; "
+            "see the period tables)") in change_tables(one)[0]
+    three = _change(new_periods=9, timeline=old + [{"units": [dict(unit, reserve=3)]},
+                                                   {"units": [dict(unit, reserve=2, by_slice=[1])]},
+                                                   {"units": [dict(unit, by_slice=[4])]}])
+    assert ("; periods 6-8, new in this plan, are not in the change list below (decided there: reserve 5 units, "
+            "rentals in 2 of them; see the period tables)") in change_tables(three)[0]
+    three["periods"]["timeline"][6]["units"][0]["by_slice"] = [1]
+    assert "(decided there: reserve 5 units, rentals in all of them; see" in change_tables(three)[0]
+
+
+def test_the_change_reports_list_the_routes_that_changed():
+    """QA s23: README says the change lists the routes whose traffic changed; console and Markdown
+    printed only '9 route(s) changed'.  25 changes of 1..25 req/s (route i in period i // 5): the 20
+    largest (6..25, periods 1-4) are listed in period order, the 5 of period 0 left to the JSON."""
+    from solver.report import change_tables, route_change_rows
+    routes = [{"period": i // 5, "slice": 0, "workload": "chat", "deployment": f"d{i:02d}", "old_rps": 30.0,
+               "new_rps": 30.0 + (i + 1) * (-1) ** i} for i in range(25)]
+    routing = next(t for t in change_tables(_change(routing=routes))[1] if t[0] == "Routing")
+    _, headers, rows, note = routing
+    assert headers == ["period", "slice", "workload", "deployment", "old req/s", "new req/s", "change"]
+    assert len(rows) == 20
+    assert rows[0] == ["1", "0", "chat", "d05", "30", "24", "-6"]
+    assert rows[1] == ["1", "0", "chat", "d06", "30", "37", "+7"]
+    assert rows[-1] == ["4", "0", "chat", "d24", "30", "55", "+25"]
+    assert note == "25 route(s) changed; listed: the 20 that moved the most req/s, 5 more in periods.change.routing " \
+                   "of the plan JSON"
+    _, _, rows, note = next(t for t in change_tables(_change(routing=routes[:2]))[1] if t[0] == "Routing")
+    assert rows == [["0", "0", "chat", "d00", "30", "31", "+1"], ["0", "0", "chat", "d01", "30", "28", "-2"]]
+    assert note == "2 route(s) changed"
+    big = dict(routes[0], old_rps=0.0, new_rps=1500.0)         # thousands separated, the sign kept
+    assert route_change_rows([big]) == [["0", "0", "chat", "d00", "0", "1,500", "+1,500"]]
+
+
+def test_the_carried_out_periods_are_named_whether_or_not_their_cost_changed():
+    """QA s23: with --executed-through 0 and period 0's cost unchanged the change never said period 0 was
+    carried out.  The cost table still lists only the periods whose cost changed (as the decision
+    list lists changed decisions)."""
+    from solver.report import change_tables
+    head, tables = change_tables(_change(executed=1, period_cost=[{"period": 3, "old_usd": 10.0, "new_usd": 12.0,
+                                                                    "change_usd": 2.0}]))
+    assert head.endswith("; period 0 was carried out: the new plan keeps its buy, reserve, retire and move "
+                         "decisions and re-plans its rentals, routing and energy at this problem's demand, which "
+                         "leaves its cost as it was")
+    assert next(rows for title, _, rows, _ in tables if title == "Accrued cost per period") == [
+        ["3", "$10.00", "$12.00", "$2.00"]]
+    assert "; periods 0-1 were carried out: the new plan keeps their buy, reserve, retire and move decisions and " \
+           "re-plans their rentals, routing and energy at this problem's demand, which leaves their cost as it " \
+           "was" in change_tables(_change(executed=2))[0]
+
+
 def test_a_longer_horizon_charges_no_change_for_periods_the_previous_plan_did_not_cover(tmp_path):
     """Looking two quarters further ahead (growth 1..8 over 8 quarters) from the 6-quarter plan: the two
     servers for quarter 7 are bought in quarter 6, which the old plan did not have; that was charged

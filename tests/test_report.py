@@ -940,8 +940,8 @@ def test_periods_a_longer_horizon_adds_say_what_they_decide():
     plan["periods"]["timeline"] = ([{"units": [dict(unit)]} for _ in range(8)]
                                    + [{"units": [dict(unit, reserve=3)]}, {"units": [dict(unit, by_slice=[2])]}])
     head, _ = change_tables(plan)
-    assert "periods 8-9, new in this plan, are not in the change list below (they reserve 3 unit(s), " \
-           "rentals in 1 period(s): see the period tables)" in head
+    assert "periods 8-9, new in this plan, are not in the change list below (decided there: reserve 3 units, " \
+           "rentals in 1 of them; see the period tables)" in head
     plan["periods"]["timeline"][9]["units"][0]["by_slice"] = [0]
     plan["periods"]["timeline"][8]["units"][0]["reserve"] = 0
     assert "periods 8-9, new in this plan, are not in the change list below (no decision there)" \
