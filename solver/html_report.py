@@ -18,7 +18,8 @@ from typing import Any, Callable, Optional, Sequence
 from solver import viz
 from solver.plan import plan_dict
 from solver.report import (CHANGE_TITLE, LATENCY_NOTE, _gap_text, after_horizon_note, change_tables, money_text,
-                           number_text, owned_text, period_tables, plan_notes, retirement_note, serving_utilization)
+                           number_text, owned_text, period_tables, plan_notes, rented_energy_note, retirement_note,
+                           serving_utilization)
 from solver.viz import as_dict, as_list, num, text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -160,8 +161,9 @@ def _costs(plan: dict) -> str:
     head = f"Cost over {hours:,.0f} h ({months:.3g} months, {cur})" if hours else f"Cost ({cur})"
     if as_dict(plan.get("periods")).get("timeline"):
         head += ", discounted (reservations over their term)"
+    rented = rented_energy_note(plan)
     note = " ".join(n for n in (after_horizon_note(after, months) if after and months else "",
-                                retirement_note(plan)) if n)
+                                retirement_note(plan), f"{rented} (the summary's energy row)." if rented else "") if n)
     return _section(head, table("costs", ["part", "horizon", "per month", "share"], rows,
                                 [False, True, True, True]), note)
 

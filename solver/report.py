@@ -16,6 +16,7 @@ from solver.coefficients import COST_PARTS, RESERVED_TERM_HOURS
 from solver.mip.stop import STOPPED_NOTE
 from solver.periods import reservation_schedule
 from solver.plan import REPORT_KEYS, plan_dict
+from solver.problem.schema import HOURS_PER_MONTH
 from solver.yamlio import atomic_write_text
 
 PART_LABELS = {
@@ -321,6 +322,30 @@ def _period_figure(cap: dict, key: str, period) -> Optional[float]:
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
+def cap_share_text(value: float, limit: float) -> str:
+    """``value`` over its cap ``limit`` as a whole percentage, but never on the wrong side of the cap: a
+    share that would round to 100% while under (or over) the cap has one decimal, rounded toward the cap
+    (QA s23: 9.98 kW of a 10 kW power cap read 'peak share 100%'; now 99.8%)."""
+    share = 100.0 * value / limit
+    text = f"{value / limit:.0%}"
+    if text != "100%" or math.isclose(share, 100.0, rel_tol=1e-9):
+        return text
+    if share < 100.0:
+        return f"{min(math.floor(share * 10 + 1e-6) / 10, 99.9):.1f}%"
+    return f"{max(math.ceil(share * 10 - 1e-6) / 10, 100.1):.1f}%"
+
+
+def _devices_cell(units: Any, devices_per_unit: float, more: Sequence[str] = ()) -> str:
+    """A count of units for a table cell, with its devices where a unit has several and ``more`` after
+    them: '1 (8 devices)', '1/0 (8/0 devices)', '2 (to month 12)' (QA s23: 'buy 1' of an 8-device
+    server beside 8 owned devices)."""
+    counts = units if isinstance(units, list) else [units]
+    extra = list(more)
+    if devices_per_unit > 1 and all(_is_number(x) for x in counts) and any(counts):
+        extra.insert(0, f"{'/'.join(f'{x * devices_per_unit:g}' for x in counts)} devices")
+    return "/".join(str(x) for x in counts) + (f" ({'; '.join(extra)})" if extra else "")
+
+
 def _availability_rows(caps: list, r: dict, n_sl: int) -> list[list[str]]:
     """Devices procured per availability cap and slice in timeline row ``r`` (owned devices left out,
     as the limit leaves them out), against the period's limit."""
@@ -337,7 +362,7 @@ def _availability_rows(caps: list, r: dict, n_sl: int) -> list[list[str]]:
         rows.append([str(r["period"]), f"{cap.get('accelerator')} in {cap.get('region') or 'any region'}"
                      + (f" ({', '.join(cap['acquisition'])})" if cap.get("acquisition") else ""),
                      "/".join(number_text(x) for x in dev), number_text(lim, "g"),
-                     f"{max(dev) / lim:.0%}" if dev and lim else "-"])
+                     cap_share_text(max(dev), lim) if dev and lim else "-"])
     return rows
 
 
@@ -383,6 +408,162 @@ def reservation_tails(pp: dict) -> dict[int, list[str]]:
     return out
 
 
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def slice_hours(pp: dict) -> list[str]:
+    """Per slice of ``pp`` (a plan's ``periods``), the part of the day it stands for: '00:00-08:00,
+    16:00-24:00', from the daily profile's points it merges (``slices[].profile_index``; N points, each
+    24 h / N); 'the whole day' for a single slice; '' for every slice where the plan's slices do not
+    cover the profile's points once each (a hand-edited plan).  QA s23: the reports listed 'slice 0/1'
+    and their weights, not which hours each is."""
+    members = [s.get("profile_index") for s in _rows(pp.get("slices"))]
+    if len(members) == 1:
+        return ["the whole day"]
+    points = [i for m in members if isinstance(m, list) for i in m]
+    n = len(points)
+    if (not all(isinstance(m, list) for m in members)
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in points)
+            or sorted(points) != list(range(n))):
+        return [""] * len(members)
+    out = []
+    for m in members:
+        runs: list[list[int]] = []          # consecutive profile points as [first, last]
+        for i in sorted(m):
+            if runs and i == runs[-1][1] + 1:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i])
+        if 1440 % n == 0:
+            step_min = 1440 // n
+            out.append(", ".join(f"{_clock(a * step_min)}-{_clock((b + 1) * step_min)}" for a, b in runs))
+        else:
+            out.append("profile points " + ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs) + f" of {n}")
+    return out
+
+
+def slices_text(pp: dict) -> str:
+    """The daily slices of a plan of several, named by their hours and weights, in the order of every
+    'per slice' figure (a/b/...); '' for one slice."""
+    hours = slice_hours(pp)
+    slices = _rows(pp.get("slices"))
+    if len(slices) < 2:
+        return ""
+    each = "; ".join(f"slice {s.get('slice', i)}: {h or 'hours not stated'}"
+                     + (f" (weight {s['weight']:.3g})" if _is_number(s.get("weight")) else "")
+                     for i, (s, h) in enumerate(zip(slices, hours)))
+    return (f"daily slices (the hours of the workloads' demand.profile that each stands for; figures per slice, "
+            f"a/b, are in this order): {each}")
+
+
+def reservation_ends(pp: dict) -> dict[tuple[int, int], tuple[float, float]]:
+    """(period, unit row index) of each reservation started -> (month its term ends, counted from the
+    start of period 0; hours it pays after the horizon).  A term is paid whole: 1 year reserved in
+    period 1 of three 5-month periods ends at month 17 and pays its last 1,460 h after the 15 months
+    (QA s23: the timeline showed when reservations start, not when they end)."""
+    timeline = _rows(pp.get("timeline"))
+    period_h = pp.get("period_hours")
+    out: dict = {}
+    if not _is_number(period_h) or period_h <= 0:
+        return out
+    for t, row in enumerate(timeline):
+        for i, u in enumerate(_rows(row.get("units"))):
+            term_h = RESERVED_TERM_HOURS.get(str(u.get("acquisition")))
+            if term_h is None or not _unit_count(u, "reserve") > 0 or u.get("kind") != "reserved":
+                continue
+            paid_h = reservation_schedule(term_h, period_h)[1]
+            out[(t, i)] = ((t * period_h + sum(paid_h)) / HOURS_PER_MONTH, float(sum(paid_h[len(timeline) - t:])))
+    return out
+
+
+def _term_end_text(pp: dict, end_month: float, after_h: float) -> str:
+    """'to month 12, in period 2', 'to month 12, end of period 3', 'to month 17, past the horizon'."""
+    text = f"to month {number_text(end_month)}"
+    if after_h > 0:
+        return text + ", past the horizon"
+    k = end_month * HOURS_PER_MONTH / pp["period_hours"]      # periods from the start of period 0
+    whole = round(k)
+    if math.isclose(k, whole, abs_tol=1e-9):
+        return f"{text}, end of period {whole - 1}"
+    return f"{text}, in period {math.floor(k)}"
+
+
+def reserved_rates(pp: dict) -> dict[str, float]:
+    """{acquisition: USD per device-hour at catalog price} of the reservations of a plan, worked out from
+    the periods' accrued reservation cost over the device-hours they pay within the horizon (each at its
+    start period's price change); only where one offer holds every reservation of that acquisition (with
+    more, the accrued cost does not say which pays what)."""
+    timeline = _rows(pp.get("timeline"))
+    period_h = pp.get("period_hours")
+    changes = pp.get("price_change_per_period") if isinstance(pp.get("price_change_per_period"), dict) else {}
+    if not _is_number(period_h) or period_h <= 0:
+        return {}
+    offers: dict[str, set] = {}
+    device_h: dict[str, float] = {}
+    for t, row in enumerate(timeline):
+        for u in _rows(row.get("units")):
+            acq = str(u.get("acquisition"))
+            term_h, n = RESERVED_TERM_HOURS.get(acq), _unit_count(u, "reserve")
+            if u.get("kind") != "reserved" or term_h is None:
+                continue
+            offers.setdefault(acq, set()).add(str(u.get("offer")))
+            rate = changes.get(acq, 0.0)
+            factor = (1.0 + rate) ** t if _is_number(rate) else 1.0
+            paid_h = reservation_schedule(term_h, period_h)[1][:len(timeline) - t]
+            device_h[acq] = device_h.get(acq, 0.0) + sum(paid_h) * n * _unit_count(u, "devices_per_unit") * factor
+    out = {}
+    for acq, hours in device_h.items():
+        accrued = [r["cost_usd"].get(f"rental_{acq}") for r in timeline if isinstance(r.get("cost_usd"), dict)]
+        usd = sum(x for x in accrued if _is_number(x))
+        if len(offers[acq]) == 1 and hours > 0 and usd > 0:
+            out[acq] = usd / hours
+    return out
+
+
+def after_horizon_reservations(pp: dict) -> list[str]:
+    """What reservations pay after a multi-period plan's horizon, one sentence each ([] without any): the
+    objective counts it (discounted), no period's accrued cost does."""
+    timeline = _rows(pp.get("timeline"))
+    ends = reservation_ends(pp)
+    rates = reserved_rates(pp)
+    changes = pp.get("price_change_per_period") if isinstance(pp.get("price_change_per_period"), dict) else {}
+    out = []
+    for (t, i), (end_month, after_h) in ends.items():
+        if not after_h > 0:
+            continue
+        u = _rows(timeline[t].get("units"))[i]
+        n, acq = _unit_count(u, "reserve"), str(u.get("acquisition"))
+        devices = n * _unit_count(u, "devices_per_unit")
+        hours = number_text(after_h, ',.0f')
+        text = (f"{n:g} {acq} unit(s) of {u.get('offer')} reserved in period {t} pay the last {hours} h of their "
+                f"term after the horizon (it ends at month {number_text(end_month)})")
+        if acq in rates:
+            rate = changes.get(acq, 0.0)
+            factor = (1.0 + rate) ** t if _is_number(rate) else 1.0
+            text += (f": {usd_text(after_h * devices * rates[acq] * factor)} ({hours} h x {devices:g} device(s) x "
+                     f"{usd_text(rates[acq] * factor)} a device-hour)")
+        out.append(text)
+    return out
+
+
+def rented_energy_note(plan: dict) -> str:
+    """Where a multi-period plan pays for energy and rents devices, that its energy cost may be for part
+    of the facility kWh only: a rented device's electricity is charged only with
+    objective.energy_on_rented ('' otherwise).  QA s23: 7,311 kWh 'every device in service or rented'
+    beside an energy cost of $234 for the owned devices' share.  The plan states neither the setting nor
+    the owned devices' kWh, so the note says which setting charges what."""
+    obj = plan.get("objective") if isinstance(plan.get("objective"), dict) else {}
+    energy_usd = (obj.get("breakdown") if isinstance(obj.get("breakdown"), dict) else {}).get("energy")
+    pp = plan.get("periods") if isinstance(plan.get("periods"), dict) else {}
+    rented = any(u.get("kind") == "elastic" and any(_is_number(n) and n > 0 for n in _listed(u.get("by_slice")))
+                 or u.get("kind") == "reserved" and _unit_count(u, "in_service") > 0
+                 for r in _rows(pp.get("timeline")) for u in _rows(r.get("units")))
+    return ("The energy cost charges owned devices' electricity, and rented devices' only with "
+            "objective.energy_on_rented: true (default false: a rental's price includes its energy), so it may pay "
+            "for part of the facility kWh only" if rented and _is_number(energy_usd) and energy_usd else "")
+
+
 def retirement_note(plan: dict) -> str:
     """What the objective's retirement part is and the retirements that add up to it, '' without one
     (QA s22: labelled 'resale - decommissioning', its -$10,055 was neither)."""
@@ -413,12 +594,14 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
     pp = plan["periods"]
     caps = pp.get("power_caps") or []
     per_period, units, power, avail, deps = [], [], [], [], []
+    ends = reservation_ends(pp)
+    slice_names = slice_hours(pp)
     # demand: one row per workload, one column per period (a column of "w 12.3; ..." text grew to
     # ~700 characters at 48 workloads, QA), the per-period table shows the sum of the peaks
     workloads = list(dict.fromkeys(w for r in pp["timeline"] for w in r["demand_rps"]))
     demand = [[w] + [number_text(max(r["demand_rps"][w])) if w in r["demand_rps"] else "-"
                      for r in pp["timeline"]] for w in workloads]
-    for r in pp["timeline"]:
+    for t, r in enumerate(pp["timeline"]):
         peaks = [max(v) for v in r["demand_rps"].values() if max(v) > 0]
         dem = number_text(sum(peaks)) if peaks else "-"
         # a row's fields read with defaults: a hand-edited plan whose kind and counts disagree or are
@@ -434,41 +617,59 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
                   for s in range(n_sl)]
         per_period.append([str(r["period"]), dem or "-", str(owned), str(r.get("idle_owned_devices", "-")), str(res),
                            "/".join(str(x) for x in rented), usd_text(r["total_usd"]), usd_text(r.get("capex_usd"))])
-        for u in r["units"]:
-            units.append([str(r["period"]), str(u.get("offer", "-")), str(u.get("kind", "-")), str(u.get("buy", "")),
-                          str(u.get("reserve", "")), str(u.get("retire", "")), "", str(u.get("in_service", "")),
-                          str(u.get("owned", "")),
-                          "/".join(str(x) for x in u["by_slice"]) if isinstance(u.get("by_slice"), list) else ""])
+        for i, u in enumerate(r["units"]):
+            dpu = _unit_count(u, "devices_per_unit")
+            end = ends.get((t, i))
+            units.append([str(r["period"]), str(u.get("offer", "-")), str(u.get("kind", "-")),
+                          _devices_cell(u.get("buy", ""), dpu),
+                          _devices_cell(u.get("reserve", ""), dpu, [] if end is None else [_term_end_text(pp, *end)]),
+                          _devices_cell(u.get("retire", ""), dpu), "",
+                          _devices_cell(u.get("in_service", ""), dpu), str(u.get("owned", "")),
+                          _devices_cell(u["by_slice"], dpu) if isinstance(u.get("by_slice"), list) else ""])
         units += [[str(r["period"]), f"{m['from']} -> {m['to']}", "move", "", "", "", str(m["devices"]), "", "", ""]
                   for m in r.get("moves", [])]
         for cap, kw in zip(caps, r.get("nameplate_kw", [])):
             lim = _period_figure(cap, "max_kw", r.get("period"))
             power.append([str(r["period"]), f"{cap['region']} ({', '.join(cap['applies_to'])})",
                           "/".join(number_text(x) for x in kw), number_text(lim, "g"),
-                          f"{max(kw) / lim:.0%}" if kw and lim else "-"])
+                          cap_share_text(max(kw), lim) if kw and lim else "-"])
         avail += _availability_rows(pp.get("availability") or [], r, n_sl)
         for sl in r["slices"]:
+            k = sl["slice"]
+            hours = slice_names[k] if len(slice_names) > 1 and isinstance(k, int) and 0 <= k < len(slice_names) else ""
             for d in sl["deployments"]:
                 rps = sum(x["requests_per_s"] for x in sl["routing"] if x["deployment"] == d["id"])
-                deps.append([str(r["period"]), str(sl["slice"]), d["id"], str(d["replicas"]), str(d["spare_replicas"]),
-                             number_text(rps, ".4g")])
+                deps.append([str(r["period"]), f"{sl['slice']} ({hours})" if hours else str(sl["slice"]), d["id"],
+                             str(d["replicas"]), str(d["spare_replicas"]), number_text(rps, ".4g")])
     cap = capex_cap_text(pp)
     prices = price_change_text(pp)
     at = ("at the period's price" if "purchase" in (pp.get("price_change_per_period") or {}) else
           "at catalog price")
     capex = f". capex: the servers ordered in the period, {at} (paid when ordered); {cap}" if cap else ""
     tails = [x for _, xs in sorted(reservation_tails(pp).items()) for x in xs]
+    slices = slices_text(pp)
+    timeline_notes = []
+    if any(_unit_count(u, "devices_per_unit") > 1 for r in pp["timeline"] for u in _rows(r.get("units"))):
+        timeline_notes.append("a unit of several devices (a server, a multi-GPU instance) also shows its devices, "
+                              "e.g. '1 (8 devices)'")
+    if ends:
+        horizon_h = len(pp["timeline"]) * pp["period_hours"]
+        timeline_notes.append("reserve: 'to month M' is when the reservations' term ends, in months from the start "
+                              f"of period 0 (the horizon ends at month {number_text(horizon_h / HOURS_PER_MONTH)}); "
+                              "a term is paid whole, the hours past the horizon too (in the objective, discounted; in "
+                              "no period's accrued cost)")
+        timeline_notes += after_horizon_reservations(pp)
     tables = [("Per period (devices; cost accrued in the period, undiscounted)",
                ["period", "peak req/s (sum)", "owned in service", "owned idle", "reserved", "rented per slice",
                 "accrued cost", "capex"],
-               per_period, ACCRUED_NOTE + "".join(f". {x}" for x in tails) + capex + IDLE_NOTE
-               + (f". {prices}" if prices else "")),
+               per_period, (f"{slices}. " if slices else "") + ACCRUED_NOTE + "".join(f". {x}" for x in tails)
+               + capex + IDLE_NOTE + (f". {prices}" if prices else "")),
               ("Peak demand per workload and period (req/s)",
                ["workload"] + [str(r["period"]) for r in pp["timeline"]], demand,
                "peak req/s (sum): the sum of these peaks (each workload at its own busiest slice)"),
               ("Hardware timeline (units; moved, owned: owned devices)",
                ["period", "offer", "kind", "buy", "reserve", "retire", "moved", "in service", "owned",
-                "rented per slice"], units, "")]
+                "rented per slice"], units, ". ".join(timeline_notes))]
     if power:
         tables.append(("Nameplate facility power against fleet.power_caps (kW)",
                        ["period", "cap (region, applies to)", "kW per slice", "max kW", "peak share"], power,
@@ -602,12 +803,14 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
     pp = plan["periods"]
     obj = plan["objective"]
     secs = []
-    wsl = ", ".join(f"{s['weight']:.3g}" for s in pp["slices"])
+    n_sl = len(pp["slices"])
     rows = [[PART_LABELS.get(p, p), usd_text(v)] for p, v in obj["breakdown"].items() if v]
     rows.append(["total (discounted, reservations over their term)", usd_text(obj["total"])])
     tot = plan.get("totals") or {}
+    rented_note = rented_energy_note(plan)
     lines = [f"energy {tot['energy_kwh']:,.0f} kWh, CO2 {tot['co2_kg'] / 1000:,.3g} t over the horizon "
-             "(facility, every device in service or rented)"] if "energy_kwh" in tot and "co2_kg" in tot else []
+             "(facility, every device in service or rented)" + (f". {rented_note}" if rented_note else "")
+             ] if "energy_kwh" in tot and "co2_kg" in tot else []
     if "capex_usd" in tot:       # its cap: in the note under the per-period table (the HTML page has that one)
         at = ("each at its period's price" if "purchase" in (pp.get("price_change_per_period") or {}) else
               "at catalog price")
@@ -617,7 +820,9 @@ def _period_sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
                      "upkeep, no energy)")
     retired = retirement_note(plan)
     secs.append((f"Objective over {pp['count']} period{'s' if pp['count'] != 1 else ''} of {pp['months']:g} months "
-                 f"({len(pp['slices'])} daily slices, weights {wsl})", _table(["part", "USD"], rows, markdown)
+                 + (f"({n_sl} daily slice: the whole day)" if n_sl == 1
+                    else f"({n_sl} daily slices, their hours under the per-period table)"),
+                 _table(["part", "USD"], rows, markdown)
                  + "".join(f"\n\n{x}" for x in ([retired] if retired else []) + lines)))
     for title, headers, rows, note in period_tables(plan):
         secs.append((title, _table(headers, rows, markdown) + (f"\n\n{note}" if note else "")))

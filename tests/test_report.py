@@ -1266,3 +1266,164 @@ def test_report_refuses_a_plan_whose_sections_have_the_wrong_type(reoptimised, t
     rep = VerifyReport()
     check_structure(rep, plan)
     assert any(v.where == "periods.timeline" and "object" in v.message for v in rep.violations)
+
+
+# ---------------------------------------------------------------- QA s23: multi-period reports that say what they count
+def test_the_energy_line_says_the_energy_cost_may_leave_rented_devices_out():
+    """QA s23 (p8, energy_on_rented left false): 'energy 7,311 kWh ... (facility, every device in service
+    or rented)' beside an energy cost of $234, the owned devices' electricity only.  Where the plan rents
+    and pays for energy, the text and HTML reports say rented devices' energy is charged only with
+    objective.energy_on_rented; without a rental, or without an energy cost, they do not."""
+    from solver.report import markdown_text
+    rented = {"offer": "h100@virginia/on_demand", "accelerator": "h100-sxm", "region": "virginia",
+              "acquisition": "on_demand", "kind": "elastic", "devices_per_unit": 1, "by_slice": [2]}
+    owned = {"offer": "h100@virginia/purchase", "accelerator": "h100-sxm", "region": "virginia",
+             "acquisition": "purchase", "kind": "purchase", "devices_per_unit": 1, "in_service": 1}
+    note = ("The energy cost charges owned devices' electricity, and rented devices' only with "
+            "objective.energy_on_rented: true (default false: a rental's price includes its energy)")
+    plan = hand_periods_plan(1460.0, [_period_row(0, [rented], {"rental_on_demand": 100.0}),
+                                      _period_row(1, [owned], {"energy": 234.0})],
+                             {"rental_on_demand": 100.0, "energy": 234.0})
+    plan["totals"].update(energy_kwh=7311.0, co2_kg=2050.0)
+    md = markdown_text(plan)
+    assert "energy 7,311 kWh, CO2 2.05 t over the horizon (facility, every device in service or rented). " + note in md
+    assert "rented devices&#x27; only with objective.energy_on_rented: true" in render_html(plan, {})
+    no_rental = copy.deepcopy(plan)
+    no_rental["periods"]["timeline"][0]["units"] = [owned]
+    no_energy_cost = copy.deepcopy(plan)
+    no_energy_cost["objective"]["breakdown"]["energy"] = 0.0
+    for other in (no_rental, no_energy_cost):
+        assert "energy_on_rented" not in markdown_text(other) and "energy_on_rented" not in render_html(other, {})
+
+
+def _sliced_plan(members: list, weights: list) -> dict:
+    """A one-period plan whose slices merge the daily profile's points ``members`` (one deployment a slice)."""
+    row = _period_row(0, [], {"hosting": 1.0})
+    row["demand_rps"] = {"faq": [3.0] * len(members)}
+    row["slices"] = [{"slice": s, "deployments": [{"id": "m1@l4", "replicas": 1, "spare_replicas": 0}],
+                      "routing": [{"workload": "faq", "deployment": "m1@l4", "requests_per_s": 3.0}]}
+                     for s in range(len(members))]
+    plan = hand_periods_plan(2190.0, [row], {"hosting": 1.0})
+    plan["periods"]["slices"] = [{"slice": s, "weight": w, "profile_index": m}
+                                 for s, (m, w) in enumerate(zip(members, weights))]
+    return plan
+
+
+def test_each_slice_is_named_by_its_hours_of_the_day():
+    """QA s23 (p6: chat at its peak for hours 0-7 of 24, half of it after): '2 daily slices, weights
+    0.333, 0.667' and 'slice 0/1' in the tables said nothing of which hours each slice is.  24 hourly
+    points: slice 0 is points 0-7, 00:00-08:00, 8/24 = 0.333 of the day; slice 1 08:00-24:00.  4 points of
+    6 h each, slice 0 = points 0 and 3: 00:00-06:00 and 18:00-24:00.  7 points do not split the day in
+    whole minutes (1,440 / 7): the points are named."""
+    from solver.report import markdown_text
+    plan = _sliced_plan([list(range(8)), list(range(8, 24))], [1 / 3, 2 / 3])
+    md = markdown_text(plan)
+    assert "(2 daily slices, their hours under the per-period table)" in md
+    assert ("slice 0: 00:00-08:00 (weight 0.333); slice 1: 08:00-24:00 (weight 0.667)") in md
+    assert "| 0 | 0 (00:00-08:00) | m1@l4 |" in md and "| 0 | 1 (08:00-24:00) | m1@l4 |" in md
+    page = render_html(plan, {})
+    assert "slice 0: 00:00-08:00 (weight 0.333)" in page and "<td class=\"n\">1 (08:00-24:00)</td>" in page
+    from solver.report import slice_hours
+    assert slice_hours({"slices": [{"profile_index": [0, 3]}, {"profile_index": [1, 2]}]}) == [
+        "00:00-06:00, 18:00-24:00", "06:00-18:00"]
+    assert slice_hours({"slices": [{"profile_index": [0, 1, 2]}, {"profile_index": [3, 4, 5, 6]}]}) == [
+        "profile points 0-2 of 7", "profile points 3-6 of 7"]
+    # one slice: the whole day; slices that do not cover the profile once each (hand-edited): no hours
+    assert "(1 daily slice: the whole day)" in markdown_text(_sliced_plan([[0]], [1.0]))
+    assert slice_hours({"slices": [{"profile_index": [0, 1]}, {"profile_index": [1, 2]}]}) == ["", ""]
+    assert slice_hours({"slices": [{"profile_index": "x"}, {}]}) == ["", ""]
+
+
+def test_a_unit_of_several_devices_shows_them_in_the_timeline():
+    """QA s23 (p1): the timeline said 'buy 1' for a server of 8 H100s, the per-period table 8 owned
+    devices.  By hand: 1 server bought = 8 devices, 2 in service = 16; a rented 8-GPU instance, 1 in
+    slice 0 and none in slice 1 = 8/0 devices; a 1-device unit shows its count alone."""
+    from solver.report import period_tables
+    server = {"offer": "h100@virginia/purchase", "accelerator": "h100-sxm", "region": "virginia",
+              "acquisition": "purchase", "kind": "purchase", "devices_per_unit": 8}
+    timeline = [_period_row(0, [dict(server, buy=1, in_service=0),
+                                {"offer": "a100@virginia/spot", "accelerator": "a100-80gb", "region": "virginia",
+                                 "acquisition": "spot", "kind": "elastic", "devices_per_unit": 8, "by_slice": [1, 0]},
+                                {"offer": "l4@virginia/on_demand", "accelerator": "l4", "region": "virginia",
+                                 "acquisition": "on_demand", "kind": "elastic", "devices_per_unit": 1,
+                                 "by_slice": [3, 2]}], {}),
+                _period_row(1, [dict(server, buy=1, in_service=2)], {})]
+    plan = hand_periods_plan(2190.0, timeline, {"hosting": 1.0})
+    plan["periods"]["slices"] = [{"slice": 0, "weight": 0.5, "profile_index": [0]},
+                                 {"slice": 1, "weight": 0.5, "profile_index": [1]}]
+    (_, headers, rows, note), = [t for t in period_tables(plan) if t[0].startswith("Hardware timeline")]
+    cells = [{h: c for h, c in zip(headers, row) if c} for row in rows]
+    assert cells == [
+        {"period": "0", "offer": "h100@virginia/purchase", "kind": "purchase", "buy": "1 (8 devices)",
+         "in service": "0"},
+        {"period": "0", "offer": "a100@virginia/spot", "kind": "elastic", "rented per slice": "1/0 (8/0 devices)"},
+        {"period": "0", "offer": "l4@virginia/on_demand", "kind": "elastic", "rented per slice": "3/2"},
+        {"period": "1", "offer": "h100@virginia/purchase", "kind": "purchase", "buy": "1 (8 devices)",
+         "in service": "2 (16 devices)"}]
+    assert "a unit of several devices (a server, a multi-GPU instance) also shows its devices" in note
+
+
+def _reservations_plan(period_h: float, n_periods: int, reserved: dict, cost: list, offers=("l4@virginia/r1y",),
+                       price_change: float = 0.0) -> dict:
+    """reserved_1y units reserved {period: units} (offer by period in turn from ``offers``), the periods'
+    accrued reservation cost ``cost``."""
+    timeline = []
+    for t in range(n_periods):
+        units = [{"offer": offers[t % len(offers)], "accelerator": "l4", "region": "virginia",
+                  "acquisition": "reserved_1y", "kind": "reserved", "devices_per_unit": 1, "in_service": 1,
+                  "reserve": reserved[t]}] if t in reserved else []
+        timeline.append(_period_row(t, units, {"rental_reserved_1y": cost[t]}))
+    plan = hand_periods_plan(period_h, timeline, {"rental_reserved_1y": sum(cost)})
+    if price_change:
+        plan["periods"]["price_change_per_period"] = {"reserved_1y": price_change}
+    return plan
+
+
+def test_the_timeline_says_when_each_reservation_ends_and_what_it_pays_after_the_horizon():
+    """QA s23 (p7: three 5-month periods, 3,650 h each; 1-year reservations, 8,760 h, at $4.816 an
+    hour): the timeline showed the reservations' starts only.  By hand: 2 units reserved in period 0 end
+    at month 12, within period 2 (months 10-15); 1 unit reserved in period 1 ends at month 5 + 12 = 17,
+    2 months = 1,460 h past the 15-month horizon: 1,460 x $4.816 = $7,031.36.  The rate is the accrued
+    reservation cost over the device-hours it pays: 2 x 3,650 x 4.816 = $35,156.80, 3 x 3,650 x 4.816 =
+    $52,735.20, (3,650 + 2 x 1,460) x 4.816 = $31,641.12 over 2 x 8,760 + 2 x 3,650 = 24,820 h."""
+    from solver.report import markdown_text, period_tables
+    plan = _reservations_plan(3650.0, 3, {0: 2, 1: 1}, [35156.8, 52735.2, 31641.12])
+    (_, headers, rows, note), = [t for t in period_tables(plan) if t[0].startswith("Hardware timeline")]
+    assert [r[headers.index("reserve")] for r in rows] == ["2 (to month 12, in period 2)",
+                                                          "1 (to month 17, past the horizon)"]
+    assert "in months from the start of period 0 (the horizon ends at month 15)" in note
+    after = ("1 reserved_1y unit(s) of l4@virginia/r1y reserved in period 1 pay the last 1,460 h of their term "
+             "after the horizon (it ends at month 17): $7,031 (1,460 h x 1 device(s) x $4.82 a device-hour)")
+    assert after in note and after in markdown_text(plan) and after in render_html(plan, {})
+    # reservation rates 10% dearer a period: the one started in period 1 pays 4.816 x 1.1 = $5.2976 an hour,
+    # 1,460 x 5.2976 = $7,734.50 after the horizon (accrued: 35,156.80; 35,156.80 + 3,650 x 5.2976 =
+    # 54,493.04; 2 x 1,460 x 4.816 + 3,650 x 5.2976 = 33,398.96)
+    dearer = _reservations_plan(3650.0, 3, {0: 2, 1: 1}, [35156.8, 54493.04, 33398.96], price_change=0.1)
+    (_, _, _, note), = [t for t in period_tables(dearer) if t[0].startswith("Hardware timeline")]
+    assert "after the horizon (it ends at month 17): $7,734 (1,460 h x 1 device(s) x $5.30 a device-hour)" in note
+    # two offers share the reservation cost: which pays what is not in the plan, the hours are
+    two = _reservations_plan(3650.0, 3, {0: 2, 1: 1}, [35156.8, 52735.2, 31641.12], offers=("a", "b"))
+    (_, _, _, note), = [t for t in period_tables(two) if t[0].startswith("Hardware timeline")]
+    assert "pay the last 1,460 h of their term after the horizon (it ends at month 17)" in note
+    assert "device-hour" not in note
+    # quarters (2,190 h): a year reserved in period 0 ends with period 3, nothing paid after the 5 quarters
+    quarters = _reservations_plan(2190.0, 5, {0: 1}, [1.0] * 5)
+    (_, headers, rows, note), = [t for t in period_tables(quarters) if t[0].startswith("Hardware timeline")]
+    assert rows[0][headers.index("reserve")] == "1 (to month 12, end of period 3)" and "after the horizon" not in note
+
+
+def test_a_share_under_its_cap_never_reads_100_percent():
+    """QA s23 (p3): 9.98 kW against a 10 kW power cap read 'peak share 100%'.  Whole percentages where
+    they keep the side of the cap (7.13 kW: 71%; 9.94 kW: 99%); one that would round to 100% has one
+    decimal, rounded toward the cap: 9.98 kW 99.8%, 9.9999 kW (99.999%) 99.9%, 10.0001 kW 100.1%; at the
+    cap 100%."""
+    from solver.report import period_tables
+    plan = hand_periods_plan(2190.0, [_period_row(0, [], {})], {"hosting": 1.0})
+    plan["periods"]["timeline"][0]["nameplate_kw"] = [[9.98]]
+    plan["periods"]["power_caps"] = [{"region": "virginia", "max_kw": 10.0, "applies_to": ["purchase"]}]
+    (power,) = [rows for title, _, rows, _ in period_tables(plan) if title.startswith("Nameplate")]
+    assert power == [["0", "virginia (purchase)", "9.98", "10", "99.8%"]]
+    assert "<td class=\"n\">99.8%</td>" in render_html(plan, {})
+    from solver.report import cap_share_text
+    assert [cap_share_text(kw, 10.0) for kw in (9.98, 9.9999, 10.0, 10.0001, 0.0, 7.13, 9.94)] == [
+        "99.8%", "99.9%", "100%", "100.1%", "0%", "71%", "99%"]
