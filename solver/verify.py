@@ -273,9 +273,25 @@ def check_solver_claims(rep: "VerifyReport", plan: dict) -> None:
 
 def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
     """Every violation of ``plan`` (a Plan or its JSON dict) against ``problem`` (a Problem, or
-    the LoadedProblem around it)."""
+    the LoadedProblem around it).
+
+    The arguments are checked first, and the problem validated again as solve_problem does (QA s23:
+    swapped arguments gave an AttributeError deep inside, a demand edited in memory to the string
+    "80" a TypeError)."""
+    from solver.catalog import Catalog
+    from solver.mip.pipeline import revalidated
     from solver.plan import plan_dict
+    from solver.problem.load import LoadedProblem
+    from solver.problem.schema import Problem
+
+    given = problem
     problem = getattr(problem, "problem", problem)
+    if not isinstance(problem, Problem) or not isinstance(catalog, Catalog):
+        raise TypeError(f"verify_plan(problem, catalog, plan) needs a Problem (or the LoadedProblem around it) "
+                        f"first and a Catalog second, got {type(given).__name__} and {type(catalog).__name__}: "
+                        "pass verify_plan(loaded.problem, loaded.catalog, plan) with loaded = load_problem(PATH)")
+    problem = revalidated(LoadedProblem(problem, catalog, getattr(given, "file", "<problem in memory>"),
+                                        None, {})).problem
     plan = plan_dict(plan, "verify_plan")
     if perf is None:
         import solver.perf as perf  # noqa: PLW0621

@@ -364,3 +364,32 @@ def test_options_that_are_not_solve_options_say_what_to_pass(chat):
                   workers=1, cache_dir=None)
     with pytest.raises(TypeError, match=r"got int: pass e.g. options=SolveOptions\(time_limit_s=60\)"):
         pareto_front(chat, "carbon", points=2, options=5)
+
+
+def test_verify_plan_and_load_problem_check_their_arguments(chat, solved):
+    """QA s23: verify_plan(catalog, problem, plan) raised AttributeError deep in solver/verify.py, a
+    demand edited in memory to the string "80" (model_copy skips validation) a TypeError there, and
+    load_problem(123) pathlib's TypeError eight frames down.  verify_plan validates the problem again
+    as solve_problem does: "40" is read as the 40 req/s it solved for, so the plan verifies."""
+    import dataclasses
+
+    from solver.verify import verify_plan
+
+    plan = solved.plan
+    with pytest.raises(TypeError, match=r"needs a Problem .* first and a Catalog second, got Catalog and Problem: "
+                                        r"pass verify_plan\(loaded.problem, loaded.catalog, plan\)"):
+        verify_plan(chat.catalog, chat.problem, plan)
+    w = chat.problem.workloads[0]
+    assert w.demand.requests_per_s == 40
+    edited = chat.problem.model_copy(update={"workloads": [
+        w.model_copy(update={"demand": w.demand.model_copy(update={"requests_per_s": "40"})})]})
+    ref = verify_plan(chat.problem, chat.catalog, plan)
+    rep = verify_plan(edited, chat.catalog, plan)
+    assert ref.ok and rep.ok and rep.checks == ref.checks
+    bad = chat.problem.model_copy(update={"workloads": [
+        w.model_copy(update={"demand": w.demand.model_copy(update={"requests_per_s": "fifty"})})]})
+    with pytest.raises(InputError, match=r"workloads\[0\]\.demand\.requests_per_s"):
+        verify_plan(dataclasses.replace(chat, problem=bad), chat.catalog, plan)
+    with pytest.raises(TypeError, match=r"load_problem needs the path of a problem file \(str or pathlib.Path\), "
+                                        r"got int: pass e.g. load_problem\('problems/chat-assistant.yaml'\)"):
+        load_problem(123)

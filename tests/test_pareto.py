@@ -473,3 +473,13 @@ def test_targets_are_rounded_towards_the_looser_side_by_hand():
     assert xs == ["1,000", "239.18", "57.2066", "13.6827"]
     q = replace(_front("quality", [70.0, 73.24167], [1.0, 2.0]), tighter="higher")
     assert [ln.split()[1] for ln in q.table_text().splitlines()[3:5]] == ["70", "73.2416"]
+
+
+# ---------------------------------------------------------------------- QA s23
+def test_devices_have_thousands_separators_as_the_cost_columns_do():
+    """QA s23: the table printed 91872 devices next to costs written 1,234,567."""
+    f = _front("ttft", [1000.0, 500.0], [1_234_567.0, 2_000_000.0])
+    f.points[0].devices, f.points[1].devices = 91_872, None
+    rows = [ln.split() for ln in f.table_text().splitlines()[3:5]]
+    assert rows[0][3:6] == ["1,234,567", "1,234,567", "-"] and rows[0][6] == "91,872"
+    assert rows[1][6] == "-"

@@ -1427,3 +1427,19 @@ def test_a_share_under_its_cap_never_reads_100_percent():
     from solver.report import cap_share_text
     assert [cap_share_text(kw, 10.0) for kw in (9.98, 9.9999, 10.0, 10.0001, 0.0, 7.13, 9.94)] == [
         "99.8%", "99.9%", "100%", "100.1%", "0%", "71%", "99%"]
+
+
+def test_the_largest_routing_total_keeps_its_label_inside_the_frame():
+    """QA s23: "30 req/s" sat outside the plot frame; the axis ended at the largest bar, because a
+    later deployment's empty segment there pinned the right limit.  Here batch (20 req/s, the largest)
+    goes to the first deployment alone, so the second one has an empty segment at 20."""
+    plan = hand_plan()
+    plan["routing"][2]["deployment"] = plan["deployments"][0]["id"]
+    fig = viz.routing_figure(plan)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    frame = ax.get_window_extent(r)
+    labels = {t.get_text(): t.get_window_extent(r) for t in ax.texts}
+    assert set(labels) == {"20 req/s", "15 req/s"}
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 for b in labels.values()), (labels, frame)

@@ -718,3 +718,50 @@ def test_a_step_resting_on_a_time_limited_re_solve_says_it_is_not_proven(monkeyp
     assert st.status == "time_limit" and [s for s, _ in st.tried] == [4.0]
     assert "-$" in st.text and "stopped at its time limit: not proven" in st.text
     assert "nor would a smaller step" not in st.text
+
+
+def test_a_purchase_price_threshold_moves_the_owned_devices_upkeep_with_the_price():
+    """QA s23: whatif said an A100 is bought below ~$1,621 a device, read off the all-in rate's threshold
+    with the 8 owned A100s' maintenance held at today's price; re-solves with the catalog price at $1,550
+    bought none (the owned devices' maintenance is a fraction of the same price).
+
+    a: one owned device ($0.10/h maintenance + $0.10/h hosting) and new ones at $8,760 (5 years, 10% a
+    year: $0.20 + $0.10 + $0.10 hosting = $0.40/h); b rented at $0.15/h, at most one device; 1 req/s each,
+    2 req/s.  Base: owned a + b = $0.35/h, no new a.
+    All-in rate x m, owned held: a new a replaces the owned one where 0.4 m < 0.2, m = 0.5 (read as a
+    price: (0.2 - 0.1) / 0.3 x 8,760 = $2,920).  At a catalog price x f the owned a costs 0.1 f + 0.1, never
+    more than a new one (0.3 f + 0.1); a new a replaces b where 0.3 f + 0.1 < 0.15: f = 1/6, $1,460."""
+    parts = (("purchase_amortisation", 0.2), ("maintenance", 0.1), ("hosting", 0.1))
+    k = coeffs([offer("a", mode="purchase", parts=parts, capex=8760.0),
+                offer("a", mode="purchase", parts=parts[1:], existing=True, max_units=1, instance="existing"),
+                offer("b", usd_per_device_hour=0.15)],
+               [(0, 1, 1.0), (1, 1, 1.0), (2, 1, 1.0)], [(0, 0, 1.0), (0, 1, 1.0), (0, 2, 1.0)], [2.0], hours=H,
+               availability=[("b@any#0", np.array([2]), 1)])
+    m = build_model(k)
+    res = solve(m)
+    assert res.objective == pytest.approx(0.35 * H)
+    (a,) = price_thresholds(k, m, res.values, accelerators=["a"], steps=8)
+    assert not a.used and a.outcome == "switch", a.text
+    assert a.multiplier_lo <= 0.5 <= a.multiplier_hi
+    assert a.purchase_usd_per_device == {"a@r/purchase/p:i": pytest.approx(1_460, rel=0.03)}
+    lo, hi = (float(x.replace(",", "")) for x in
+              re.search(r"now \$8,760 \(between \$([\d,]+) and \$([\d,]+)\)", a.text).groups())
+    assert lo <= 1_460 <= hi
+    assert "the owned device's maintenance moves with it" in a.text
+
+
+def test_the_enterprise_a100_purchase_threshold_brackets_the_re_solves():
+    """QA s23's case: enterprise-multi-region owns 8 A100s; re-solves with a catalog overlay setting
+    a100-80gb purchase.usd_per_device buy new A100s at $800 and $870, none at $920, $1,000 or $1,550
+    (the figure read off the all-in rate was $1,621)."""
+    lp = load_problem(ROOT / "problems" / "enterprise-multi-region.yaml")
+    s = solve_problem(lp)
+    (a,) = price_thresholds(s.coefficients, s.model, s.result.values, accelerators=["a100-80gb"],
+                            time_limit_s=30)
+    assert not a.used and a.outcome == "switch", a.text
+    lo, hi = (float(x.replace(",", "")) for x in
+              re.search(r"now \$12,500 \(between \$([\d,]+) and \$([\d,]+)\)", a.text).groups())
+    assert 870 <= lo <= hi <= 920, a.text
+    (price,) = set(a.purchase_usd_per_device.values())      # one catalog price, every region's offer
+    assert price == pytest.approx((lo * hi) ** 0.5, rel=0.01)
+    assert "the 8 owned devices' maintenance moves with it" in a.text

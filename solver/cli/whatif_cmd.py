@@ -6,7 +6,8 @@ the integer decisions held fixed, two ways; demand by re-solving that LP with it
 moved both ways), and for each accelerator the plan buys or rents (and the cheapest
 ones it does not) the hourly price at which it would stop (start) buying or renting it (for a
 purchase the all-in rate, amortisation + maintenance + hosting, and the purchase price per
-device that gives it), owned devices aside, or no plan fits the budget.
+device at which a re-solve switches, owned devices' maintenance moving with it), owned devices
+aside, or no plan fits the budget.
 Exit code 0; 4 when the plan analysed stopped at its time limit (not proven optimal: its gap is
 printed and in the JSON, and every figure is that plan's); or the solve's own code when no plan
 was found: 3 infeasible, 5 a solver error or the time limit before any plan.
@@ -43,8 +44,8 @@ def register(sub) -> None:
                         "relaxed by one unit's worth")
     p.add_argument("--steps", type=int, default=8, help="bisection steps per accelerator (default 8)")
     p.add_argument("--max-factor", type=float, default=16.0,
-                   help="search hourly prices (a purchase's all-in rate) from 1/F to F times the current "
-                        "one (default 16)")
+                   help="search hourly prices (a purchase's all-in rate, and the purchase prices with "
+                        "such a rate) from 1/F to F times the current one (default 16)")
     p.add_argument("--unused", type=int, default=2,
                    help="also find the entry discount of this many cheapest accelerators the plan neither buys nor rents")
     option_rules(p, excludes=[(a, "--no-thresholds") for a in ("--steps", "--max-factor", "--unused")])
@@ -153,7 +154,8 @@ def run(args) -> int:
         sens.thresholds = [t.__dict__ for t in ths]
         print(f"Price thresholds (full re-solves, {args.steps} bisection steps on a multiplier of each "
               "accelerator's hourly price: rent, or for a purchase amortisation + maintenance + hosting "
-              "together):", file=console)
+              "together; a purchase price searched on its own where the accelerator is also owned or "
+              "rented):", file=console)
         for t in ths:
             print(f"  {t.text}  [{t.solves} solves]", file=console)
     if args.json:

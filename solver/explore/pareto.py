@@ -139,7 +139,7 @@ class ParetoFront:
                          # 8.5 both read 8, and every CO2 figure 0.001 t)
                          number_text(p.total_usd, ".4g"), number_text(p.usd_per_month, ".4g"),
                          number_text(None if p.co2_kg is None else p.co2_kg / 1000.0, ".3g"),
-                         _num(p.devices, "{}"), p.mix,
+                         number_text(p.devices, ",.0f"), p.mix,
                          "-" if p.verified is None else ("yes" if p.verified else
                                                          f"NO ({len(p.violations)})")])
         widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
@@ -212,7 +212,7 @@ class ParetoFront:
         # point after it: steps-pre, whichever way along x the target tightens.
         ax.plot(xs, ys, marker="o", drawstyle="steps-pre", color="#1f5fa8")
         for x, p in zip(xs, pts):   # up and to the right: the step rises straight up from the point
-            ax.annotate(str(p.devices), (x, p.usd_per_month), textcoords="offset points",
+            ax.annotate(number_text(p.devices, ",.0f"), (x, p.usd_per_month), textcoords="offset points",
                         xytext=(3, 3), ha="left", va="bottom", fontsize=7, color="#555555")
         if self.versus in ("ttft", "tpot") and xs and min(xs) > 0:
             ax.set_xscale("log")   # the points are geometric in the target
@@ -257,10 +257,6 @@ def _plain_log_labels(axis, span: float) -> None:
 
     axis.set_major_formatter(FuncFormatter(label))
     axis.set_minor_formatter(FuncFormatter(label))
-
-
-def _num(v, fmt: str) -> str:
-    return "-" if v is None else fmt.format(v)
 
 
 # ---------------------------------------------------------------------- knobs

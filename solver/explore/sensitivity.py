@@ -53,13 +53,19 @@ carbon stay) is multiplied by m > 1 and the full MIP re-solved; bisection on log
 finds the multiplier at which the plan stops buying or renting it, or at which no plan fits
 the monthly budget or the capex cap any more (the limits a price enters).  For a purchase m
 scales the all-in hourly rate (amortisation + maintenance + hosting together), and the
-sentence says so and gives the purchase price per device with that all-in rate, maintenance
-being a fraction of the price and hosting held (:func:`purchase_price_factor`; QA s22 read
-"x1.44 its price" as the purchase price, which breaks even at x1.56); that price is what the
-capex cap counts at m.  For the few cheapest
-accelerators it neither buys nor rents, m < 1 finds the discount at which one enters.
-Owned devices (``fleet.existing``) are left out on both sides: their purchase is sunk, so
-the price does not enter their cost (their upkeep stays as it is), and a plan that keeps
+sentence says so and gives the purchase price per device at which the plan switches (QA s22 read
+"x1.44 its price" as the purchase price, which breaks even at x1.56); the capex cap counts at m the
+price with that all-in rate, maintenance being a fraction of the price and hosting held
+(:func:`purchase_price_factor`).  Where every offer of the accelerator is a catalog purchase and
+none is owned, the switch's price is that one.  Otherwise m also scales its rentals, and holds the
+upkeep of owned devices, which a new catalog price moves (their maintenance is a fraction of it):
+the purchase price is then bisected on its own (:func:`scale_purchase_price`, the model a catalog
+with that price builds), over the prices whose all-in rate lies in the same range of m (QA s23:
+$1,621 read off the rate for an A100 with 8 owned; re-solves at $1,550 bought none, at $870 did).
+For the few cheapest accelerators it neither buys nor rents, m < 1 finds the discount at which one
+enters.  Owned devices (``fleet.existing``) are left out on both sides: their purchase is sunk, so
+m does not enter their cost (their upkeep stays as it is; the purchase price's own search moves
+their maintenance with the price), and a plan that keeps
 using them after it stopped buying more has switched (QA: "still used at x16" while the plan
 stopped buying A100s below x2 and kept only owned ones).  A re-solve
 that fails ends the bisection, reported as such.  The
@@ -559,44 +565,72 @@ def _step_text(f: str, sizes: list, j: int, tried: dict, saving: float,
 
 # ----------------------------------------------------------------------------- price thresholds
 
+def _rescaled(k: Coefficients, model: LinearModel, factors: dict, capex_factor: dict) -> LinearModel:
+    """``model`` with offer o's cost part p times ``factors[o][p]`` in the objective and in the budget
+    row (which restates the objective per month of the horizon: a reservation longer than the horizon
+    adds only the horizon's share there), and its capex times ``capex_factor[o]`` in the capex cap."""
+    n = model.blocks["n"]
+    extra = np.zeros(model.n_vars)
+    parts = {part: vec.copy() for part, vec in model.obj_parts.items()}
+    for o, by_part in factors.items():
+        for part, f in by_part.items():
+            if part in parts:
+                extra[n[o]] += parts[part][n[o]] * (f - 1.0)
+                parts[part][n[o]] *= f
+    data = model.data.copy()
+    monthly = extra.copy()      # the budget counts the horizon's hours of a longer commitment
+    monthly[n] *= k.hours / k.billed_hours()
+    for r in np.flatnonzero(model.row_family.astype(str) == "caps.budget"):
+        a, b = model.indptr[r], model.indptr[r + 1]
+        data[a:b] += monthly[model.indices[a:b]] * HOURS_PER_MONTH / k.hours
+    scale = np.ones(model.n_vars)
+    for o, f in capex_factor.items():
+        scale[n[o]] = f
+    for r in np.flatnonzero(model.row_family.astype(str) == "caps.capex"):
+        a, b = model.indptr[r], model.indptr[r + 1]
+        data[a:b] *= scale[model.indices[a:b]]
+    return replace(model, obj=model.obj + extra, obj_parts=parts, data=data)
+
+
 def scale_accelerator_price(k: Coefficients, model: LinearModel, accelerator: str,
                             multiplier: float) -> LinearModel:
     """``model`` with the hardware price of every offer of ``accelerator`` the plan could buy or
-    rent times ``multiplier`` (owned devices keep their costs).
+    rent times ``multiplier`` (owned devices keep their costs), in the objective, the budget row
+    and the capex cap.
 
-    Scales the hardware cost parts of those offers' unit columns in the objective,
-    in the budget row (which restates the objective per month of the horizon: a reservation
-    longer than the horizon adds only the horizon's share there) and in the capex cap.
+    The capex cap counts the purchase price too (QA s18: a binding $250k cap left out, the H100
+    server was said to stay until x3.13 its price, where it stops at 250,000 / 220,000 = x1.136):
+    the price that gives the scaled all-in rate, hosting held.
     """
-    n = model.blocks["n"]
-    offers = np.array([o.accelerator == accelerator and not o.existing for o in k.offers], bool)
-    cols = n[offers]
-    extra = np.zeros(model.n_vars)
-    parts = {}
-    for part, vec in model.obj_parts.items():
-        vec = vec.copy()
-        if part in PRICE_PARTS:
-            extra[cols] += vec[cols] * (multiplier - 1.0)
-            vec[cols] *= multiplier
-        parts[part] = vec
-    data = model.data.copy()
-    rows = np.flatnonzero(model.row_family.astype(str) == "caps.budget")
-    monthly = extra.copy()      # the budget counts the horizon's hours of a longer commitment
-    monthly[n] *= k.hours / k.billed_hours()
-    for r in rows:
-        a, b = model.indptr[r], model.indptr[r + 1]
-        data[a:b] += monthly[model.indices[a:b]] * HOURS_PER_MONTH / k.hours
-    # the capex cap counts the purchase price too (QA s18: a binding $250k cap left out, the H100
-    # server was said to stay until x3.13 its price, where it stops at 250,000 / 220,000 = x1.136):
-    # the price that gives the scaled all-in rate, hosting held
-    capex_factor = np.ones(model.n_vars)
-    for o in np.flatnonzero(offers):
-        f = purchase_price_factor(k.offers[o], multiplier)
-        capex_factor[n[o]] = multiplier if f is None else max(0.0, f)
-    for r in np.flatnonzero(model.row_family.astype(str) == "caps.capex"):
-        a, b = model.indptr[r], model.indptr[r + 1]
-        data[a:b] *= capex_factor[model.indices[a:b]]
-    return replace(model, obj=model.obj + extra, obj_parts=parts, data=data)
+    factors, capex = {}, {}
+    for o, info in enumerate(k.offers):
+        if info.accelerator == accelerator and not info.existing:
+            factors[o] = dict.fromkeys(PRICE_PARTS, multiplier)
+            f = purchase_price_factor(info, multiplier)
+            capex[o] = multiplier if f is None else max(0.0, f)
+    return _rescaled(k, model, factors, capex)
+
+
+def scale_purchase_price(k: Coefficients, model: LinearModel, accelerator: str,
+                         factor: float) -> LinearModel:
+    """``model`` as a catalog with ``accelerator``'s purchase.usd_per_device times ``factor`` builds it:
+    new purchases' amortisation, maintenance and capex, and owned devices' maintenance (a fraction of
+    the same price) scale; hosting, rentals, hourly-priced offers and energy are held.
+
+    QA s23: the purchase price read off the all-in rate's threshold ($1,621 for an A100) held the 8
+    owned A100s' upkeep at today's price, so a new device there was cheaper to run than an owned one;
+    a re-solve at $1,550 bought none (re-solves: it starts buying between $870 and $920).
+    """
+    factors, capex = {}, {}
+    for o, info in enumerate(k.offers):
+        if info.accelerator != accelerator:
+            continue
+        if info.existing:
+            factors[o] = {"maintenance": factor}
+        elif info.capex_usd_per_device > 0:
+            factors[o] = dict.fromkeys(PURCHASE_PRICE_PARTS, factor)
+            capex[o] = factor
+    return _rescaled(k, model, factors, capex)
 
 
 def devices_by_accelerator(k: Coefficients, model: LinearModel, values: np.ndarray) -> dict:
@@ -625,8 +659,9 @@ class Threshold:
     solves: int
     text: str
     outcome: str = "switch"          # one of OUTCOMES
-    #: purchased offers: key -> the purchase price per device with that all-in rate at the bracket
-    #: midpoint (:func:`purchase_price_factor`; None where no price gets there)
+    #: catalog purchase offers: key -> the purchase price per device at which the plan switches, at the
+    #: bracket midpoint: with that all-in rate (:func:`purchase_price_factor`; None where no price gets
+    #: there), or, where the accelerator is also owned or rented, from its own search (:func:`_purchase_search`)
     purchase_usd_per_device: dict = field(default_factory=dict)
 
 
@@ -689,75 +724,103 @@ def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
     return out
 
 
-def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_factor,
-                        time_limit_s, mip_gap, ref=None) -> Threshold:
-    solves = 0
+@dataclass
+class _Bracket:
+    """What one bisection found: its outcome (one of :data:`OUTCOMES`), the multiplier bracket
+    [lo, hi] where that starts, and for "failed" the multiplier and status of the re-solve that
+    failed (lo, hi None when it was the first, at the far end of the range)."""
 
-    def state(m: float) -> str:
-        """'used', 'unused', or the status of a re-solve without a plan."""
-        nonlocal solves
-        solves += 1
-        res = solve(scale_accelerator_price(k, model, a, m), backend, solver,
-                    time_limit_s=time_limit_s, mip_gap=mip_gap)
-        if not res.has_plan:
-            return res.status
-        return "used" if devices_by_accelerator(k, model, res.values).get(a, 0.0) > 0 else "unused"
+    outcome: str
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    failed: Optional[tuple] = None
 
+
+def _bisect(state, is_used: bool, max_factor: float, steps: int) -> _Bracket:
+    """Bisection on log m, from 1 up to ``max_factor`` for a used accelerator (to where the plan no
+    longer uses it, or no plan fits), from 1 down to 1 / ``max_factor`` for an unused one; ``state(m)``
+    is 'used', 'unused' or the status of a re-solve without a plan."""
     # a higher price can break the budget (infeasible: a result); a lower one cannot
     known = ("used", "unused", INFEASIBLE) if is_used else ("used", "unused")
-    offers = [o for o in k.offers if o.accelerator == a and not o.existing]
-    if not offers:
-        return Threshold(a, is_used, None, None, {}, solves,
-                         f"{a}: only owned devices, no offer to buy or rent: no price threshold", "none_in_range")
-    best = ref if ref is not None else min(offers, key=_hw_price)
     lo, hi = (1.0, max_factor) if is_used else (1.0 / max_factor, 1.0)
-    far = state(hi if is_used else lo)
-    where = f"{'x' if is_used else '/'}{max_factor:g} its price"
+    far_m = hi if is_used else lo
+    far = state(far_m)
     if far == ("used" if is_used else "unused"):
-        return Threshold(a, is_used, None, None, {}, solves,
-                         f"{a}: still {'bought or rented' if is_used else 'neither bought nor rented'} at "
-                         f"{where}; no switch within the range searched", "none_in_range")
+        return _Bracket("none_in_range")
     if far not in known:
-        return Threshold(a, is_used, None, None, {}, solves,
-                         f"{a}: the re-solve at {where} failed ({far}); no threshold found", "failed")
+        return _Bracket("failed", failed=(far_m, far))
     at_hi = far if is_used else "unused"
     # invariant: used at lo; at hi unused, or (a price rise) no plan within the budget
     for _ in range(steps):
         mid = math.sqrt(lo * hi)
         u = state(mid)
         if u not in known:
-            return Threshold(a, is_used, lo, hi, {}, solves,
-                             f"{a}: the re-solve at x{mid:.3g} its price failed ({u}); the bisection "
-                             f"stopped with the change somewhere between x{lo:.3g} and x{hi:.3g}", "failed")
+            return _Bracket("failed", lo, hi, (mid, u))
         if u == "used":
             lo = mid
         else:
             hi, at_hi = mid, u
+    return _Bracket("infeasible" if at_hi == INFEASIBLE else "switch", lo, hi)
+
+
+def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_factor,
+                        time_limit_s, mip_gap, ref=None) -> Threshold:
+    solves = 0
+
+    def state_of(scale):
+        def state(m: float) -> str:
+            nonlocal solves
+            solves += 1
+            res = solve(scale(k, model, a, m), backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+            if not res.has_plan:
+                return res.status
+            return "used" if devices_by_accelerator(k, model, res.values).get(a, 0.0) > 0 else "unused"
+        return state
+
+    offers = [o for o in k.offers if o.accelerator == a and not o.existing]
+    if not offers:
+        return Threshold(a, is_used, None, None, {}, solves,
+                         f"{a}: only owned devices, no offer to buy or rent: no price threshold", "none_in_range")
+    best = ref if ref is not None else min(offers, key=_hw_price)
+    found = _bisect(state_of(scale_accelerator_price), is_used, max_factor, steps)
+    where = f"{'x' if is_used else '/'}{max_factor:g} its price"
+    if found.outcome == "none_in_range":
+        return Threshold(a, is_used, None, None, {}, solves,
+                         f"{a}: still {'bought or rented' if is_used else 'neither bought nor rented'} at "
+                         f"{where}; no switch within the range searched", "none_in_range")
+    if found.outcome == "failed":
+        m, status = found.failed
+        text = (f"{a}: the re-solve at {where} failed ({status}); no threshold found" if found.lo is None else
+                f"{a}: the re-solve at x{m:.3g} its price failed ({status}); the bisection stopped with the "
+                f"change somewhere between x{found.lo:.3g} and x{found.hi:.3g}")
+        return Threshold(a, is_used, found.lo, found.hi, {}, solves, text, "failed")
+    lo, hi = found.lo, found.hi
     mid = math.sqrt(lo * hi)
     prices = {o.key: round(_hw_price(o) * mid, 6) for o in offers}
-    purchase = {}
-    for o in offers:
-        f = purchase_price_factor(o, mid)
-        if f is not None:
-            purchase[o.key] = round(f * o.capex_usd_per_device, 2) if f > 0 else None
     rel = (hi / lo - 1.0) / 2.0
     # what the multiplier scales (QA s22: 'x1.44 its price' of a purchase was read as the purchase price)
     parts = [PART_WORDS.get(p, "rent") for p, v in best.usd_per_device_hour if p in PRICE_PARTS and v]
     what = (f"all-in hourly rate ({' + '.join(parts)}: " if len(parts) > 1
             else f"hourly {parts[0] if parts else 'price'} (")
+    owned = sum((o.max_units or 0) * o.devices_per_unit for o in k.offers if o.existing and o.accelerator == a)
     at = (f"x{mid:.3g} its {what}~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
-          f"${_hw_price(best):.4g}; +-{rel:.1%})")
-    fmid = purchase_price_factor(best, mid)
-    if fmid is not None and fmid <= 0:
-        at += (f"; no purchase price gets there (hosting alone costs "
-               f"${_hw_price(best) - sum(v for p, v in best.usd_per_device_hour if p in PURCHASE_PRICE_PARTS):.4g}"
-               "/device-hour)")
-    elif fmid is not None:
-        p0 = best.capex_usd_per_device
-        bracket = sorted(max(0.0, purchase_price_factor(best, m)) * p0 for m in (lo, hi))
-        at += (f"; as a purchase price (purchase.usd_per_device; maintenance a fraction of it, hosting held): "
-               f"~${fmid * p0:,.0f} a device, now ${p0:,.0f} (between ${bracket[0]:,.0f} and ${bracket[1]:,.0f})")
-    if at_hi == INFEASIBLE:
+          f"${_hw_price(best):.4g}; +-{rel:.1%}{'; owned devices at their present upkeep' if owned else ''})")
+    purchase = {}
+    hourly = any(purchase_price_factor(o, 1.0) is None for o in offers)     # rentals, hourly-priced offers
+    if purchase_price_factor(best, mid) is not None:
+        if owned or hourly:
+            # the rate's multiplier also scaled the rentals and held the owned devices' upkeep, which a
+            # new catalog price moves: the purchase price is searched on its own (scale_purchase_price)
+            def at_price(k, model, a, m):
+                """The catalog price with which a new device costs m times its all-in rate (hosting held)."""
+                return scale_purchase_price(k, model, a, max(0.0, purchase_price_factor(best, m)))
+
+            at += _purchase_search(best, offers, owned, hourly, is_used, found.outcome,
+                                   _bisect(state_of(at_price), is_used, max_factor, steps),
+                                   max_factor, purchase)
+        else:
+            at += _purchase_translation(best, offers, lo, hi, purchase)
+    if found.outcome == INFEASIBLE:
         budget = ("the problem's limits" if k.max_usd_per_month is None
                   else f"fleet.budget.max_usd_per_month (${k.max_usd_per_month:,.2f})")
         text = f"{a}: no plan fits {budget} above {at}; up to there the plan keeps buying or renting it"
@@ -765,5 +828,54 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
         text = f"{a}: the plan stops buying or renting it above {at}"
     else:
         text = f"{a}: the plan starts buying or renting it below {at}"
-    return Threshold(a, is_used, lo, hi, prices, solves, text,
-                     "infeasible" if at_hi == INFEASIBLE else "switch", purchase)
+    return Threshold(a, is_used, lo, hi, prices, solves, text, found.outcome, purchase)
+
+
+def _purchase_translation(best, offers, lo: float, hi: float, purchase: dict) -> str:
+    """The purchase-price clause of a threshold where every offer is a catalog purchase and none is
+    owned: the all-in rate at m is the price at :func:`purchase_price_factor`, which fills ``purchase``."""
+    mid = math.sqrt(lo * hi)
+    for o in offers:
+        f = purchase_price_factor(o, mid)
+        purchase[o.key] = round(f * o.capex_usd_per_device, 2) if f > 0 else None
+    fmid = purchase_price_factor(best, mid)
+    if fmid <= 0:
+        hosting = _hw_price(best) - sum(v for p, v in best.usd_per_device_hour if p in PURCHASE_PRICE_PARTS)
+        return f"; no purchase price gets there (hosting alone costs ${hosting:.4g}/device-hour)"
+    p0 = best.capex_usd_per_device
+    bracket = sorted(max(0.0, purchase_price_factor(best, m)) * p0 for m in (lo, hi))
+    return (f"; as a purchase price (purchase.usd_per_device; maintenance a fraction of it, hosting held): "
+            f"~${fmid * p0:,.0f} a device, now ${p0:,.0f} (between ${bracket[0]:,.0f} and ${bracket[1]:,.0f})")
+
+
+def _purchase_search(best, offers, owned: float, hourly: bool, is_used: bool, outcome: str,
+                     found: _Bracket, max_factor: float, purchase: dict) -> str:
+    """The purchase-price clause of a threshold from its own bisection (``found``) on the all-in
+    rate m of a new device, re-priced as purchase.usd_per_device (:func:`scale_purchase_price`) at
+    the price with that rate; fills ``purchase`` with the price per catalog purchase offer.  Searching
+    m rather than the price covers the same range as the rate's search, down to a price of $0."""
+    moves = ("" if not owned else "; the owned device's maintenance moves with it" if owned == 1 else
+             f"; the {owned:g} owned devices' maintenance moves with it")
+    held = "hosting, rentals and hourly-priced offers held" if hourly else "hosting held"
+    p0 = best.capex_usd_per_device
+
+    def price(m: float) -> float:
+        return max(0.0, purchase_price_factor(best, m)) * p0
+
+    head = (f"; as a purchase price (purchase.usd_per_device; maintenance a fraction of it{moves}; {held}; "
+            "re-solved on its own): ")
+    if found.outcome == "none_in_range":
+        return head + (f"still {'bought or rented' if is_used else 'neither bought nor rented'} at "
+                       f"${price(max_factor if is_used else 1.0 / max_factor):,.0f} a device, now ${p0:,.0f}")
+    if found.outcome == "failed":
+        return head + f"the re-solve at ${price(found.failed[0]):,.0f} a device failed ({found.failed[1]}), now ${p0:,.0f}"
+    mid = math.sqrt(found.lo * found.hi)
+    for o in offers:
+        if o.capex_usd_per_device > 0:
+            purchase[o.key] = round(price(mid) / p0 * o.capex_usd_per_device, 2)
+    # where the price search ends otherwise than the rate's (a switch against no plan within the budget)
+    why = ("" if found.outcome == outcome else
+           " (no plan fits the limits from there)" if found.outcome == INFEASIBLE else
+           f" (where the plan {'stops' if is_used else 'starts'} buying or renting it)")
+    return head + (f"~${price(mid):,.0f} a device{why}, now ${p0:,.0f} "
+                   f"(between ${price(found.lo):,.0f} and ${price(found.hi):,.0f})")

@@ -539,6 +539,11 @@ def load_problem(path: str | os.PathLike, *, scenario: Optional[str] = None,
                  unreachable_quality: bool = True) -> LoadedProblem:
     """Read, resolve and validate a problem file; ``catalog_overlays`` is one overlay file or a list
     (``unreachable_quality``: :func:`validate_document`)."""
+    if not isinstance(path, (str, os.PathLike)):
+        # QA s23: load_problem(123) raised pathlib's TypeError eight frames deep
+        raise TypeError(f"load_problem needs the path of a problem file (str or pathlib.Path), got "
+                        f"{type(path).__name__}: pass e.g. load_problem('problems/chat-assistant.yaml'), "
+                        "or load_problem_text(TEXT) for YAML text")
     raw, smap = load_yaml_file(path)
     return validate_document(raw, smap, str(path), catalog_overlays=catalog_overlays,
                              scenario=scenario, unreachable_quality=unreachable_quality)
