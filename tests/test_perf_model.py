@@ -26,8 +26,10 @@ from solver.problem.schema import Measurement
 
 # Fixed, round parameters: compute eff 0.5, bandwidth eff 0.8, 1 ms per step, 10 us per all-reduce.
 G = GroupParams(family="*", format="*", compute_efficiency=0.5, bandwidth_efficiency=0.8, step_overhead_ms=1.0)
+# KV room as vLLM reserves it (0.9 x memory - weights), the hand figures below; TensorRT-LLM's rule,
+# the shipped one, has its own test (test_kv_cache_rules_...)
 P = PerfParams(global_=GlobalParams(mem_usable_fraction=0.9, allreduce_latency_us=10.0, link_efficiency=0.7,
-                                    max_batch=4096), default=G)
+                                    max_batch=4096, kv_memory_rule="share_of_total"), default=G)
 CAT = catalog()
 NO_SLO = 1e12
 
@@ -87,6 +89,25 @@ def test_llama_70b_bf16_fits_two_h100_not_one():
     assert s2.fits
     # KV room per device: 72e9 - 70.55e9 = 1.45e9 bytes; per-device KV per token 163840 -> 8850 tokens
     assert s2.kv_capacity_tokens == math.floor((72e9 - 70.55e9) / 163840) == 8850
+
+
+def test_kv_cache_rules_give_the_engine_share_of_memory_or_of_what_the_weights_leave():
+    """vLLM keeps 0.9 x memory for weights + KV (share_of_total); TensorRT-LLM gives the KV cache 0.9 of
+    the memory the weights leave (share_of_free, the shipped calibration's rule: most of its rows are
+    TensorRT-LLM runs).  70B BF16 at TP2 on the fixture H100 (80 GB): 72e9 - 70.55e9 = 1.45e9 bytes
+    against 0.9 x (80e9 - 70.55e9) = 8.505e9, 163,840 B/token: 8,850 against 51,910 tokens.  Which
+    replicas fit (weights within 0.9 x memory) does not depend on the rule."""
+    from dataclasses import replace as dc_replace
+    free = dc_replace(P, global_=P.global_.model_copy(update={"kv_memory_rule": "share_of_free"}))
+
+    def with_rule(params, tp):
+        return engine_spec(CAT, PerfCandidate("h100-sxm", "llama-3.1-70b", "bf16", tp), params)
+    assert with_rule(P, 2).kv_capacity_tokens == math.floor(1.45e9 / 163840) == 8850
+    assert with_rule(free, 2).kv_capacity_tokens == math.floor(0.9 * (80e9 - 70.55e9) / 163840) == 51910
+    assert not with_rule(free, 1).fits and not with_rule(P, 1).fits
+    assert with_rule(free, 1).kv_capacity_tokens == with_rule(P, 1).kv_capacity_tokens == 0
+    from solver.perf.params import default_params
+    assert default_params().global_.kv_memory_rule == "share_of_free"
 
 
 #: one vocab x hidden matrix of the fixtures' Llama models (input embedding; the output layer another)

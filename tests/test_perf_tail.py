@@ -27,7 +27,8 @@ from solver.perf.params import GlobalParams, GroupParams
 
 G = GroupParams(family="*", format="*", compute_efficiency=0.5, bandwidth_efficiency=0.8, step_overhead_ms=1.0)
 P = PerfParams(global_=GlobalParams(mem_usable_fraction=0.9, allreduce_latency_us=10.0, link_efficiency=0.7,
-                                    max_batch=4096, step_overhead_per_seq_us=20.0), default=G)
+                                    max_batch=4096, step_overhead_per_seq_us=20.0,
+                                    kv_memory_rule="share_of_total"), default=G)
 CAT = catalog()
 ND = NormalDist()
 NO_SLO = 1e12

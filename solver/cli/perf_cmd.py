@@ -206,8 +206,11 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
             "weights": weight_bytes(model, q) / cand.tensor_parallel / GB,
             # none where the replica cannot run at all (QA: an unsupported format showed 17 GB of KV
             # cache, then "0 tokens fit")
-            "kv_cache": max(usable - weight_bytes(model, q) / cand.tensor_parallel / GB, 0.0) if spec.fits else 0.0,
-            "workspace_reserve": acc.memory_gb.value - usable,
+            "kv_cache": t.kv_cap_bytes_dev / GB if spec.fits else 0.0,
+            # what neither weights nor KV take (activations, CUDA graphs), by the calibration's
+            # kv_memory_rule; where the replica cannot run, the engine's share left aside
+            "workspace_reserve": (acc.memory_gb.value - weight_bytes(model, q) / cand.tensor_parallel / GB
+                                  - t.kv_cap_bytes_dev / GB) if spec.fits else acc.memory_gb.value - usable,
         },
         "kv_bytes_per_token_per_device": kvf + kvs,
         "kv_bytes_per_token_replica": sum(kv_bytes_per_token(model, q, 1)),

@@ -6,7 +6,10 @@ serving model needs, in SI units (bytes, FLOP, seconds):
 
 * weights per device = total parameters x bytes per weight / TP; the replica
   fits when that is at most the usable share of device memory
-  (``mem_usable_fraction``; the rest is activation workspace and CUDA graphs);
+  (``mem_usable_fraction``); the KV cache gets that share of what the weights leave
+  (TensorRT-LLM's convention, ``kv_memory_rule: share_of_free``) or the share less the
+  weights (vLLM's, ``share_of_total``): :func:`kv_cache_bytes`; the rest is activation
+  workspace and CUDA graphs;
 * KV bytes per token per device: ``2 x layers x ceil(kv_heads / TP) x head_dim
   x kv bytes`` (GQA-aware; KV heads are replicated when TP exceeds them); MLA
   caches ``layers x (kv_lora_rank + rope_head_dim)`` per token, replicated on
@@ -157,6 +160,19 @@ def embedding_params(model: Model) -> float:
     return float(model.vocab_size) * model.hidden_size
 
 
+def kv_cache_bytes(memory_bytes: float, weight_bytes_dev: float, gp) -> float:
+    """KV cache bytes per device beside ``weight_bytes_dev`` of weights (0 when they do not fit), by the
+    engine convention ``gp.kv_memory_rule`` (:class:`solver.perf.params.GlobalParams`): a share of the
+    device memory less the weights (vLLM), or a share of what the weights leave (TensorRT-LLM; on a
+    memory-tight replica 2.5x more: 70B FP8 on one H100)."""
+    f = gp.mem_usable_fraction
+    if f * memory_bytes - weight_bytes_dev <= 0:
+        return 0.0
+    if gp.kv_memory_rule == "share_of_total":
+        return f * memory_bytes - weight_bytes_dev
+    return f * (memory_bytes - weight_bytes_dev)
+
+
 def weight_bytes(model: Model, q: Quantization) -> float:
     """All weights of the model in this format, bytes (scales included via bytes_per_weight).
 
@@ -269,9 +285,9 @@ def candidate_terms(acc: Accelerator, model: Model, q: Quantization, tp: int,
     w_all = weight_bytes(model, q)
     w_dev = w_all / tp
     usable = acc.memory_gb.value * GB * gp.mem_usable_fraction
-    kv_cap = usable - w_dev
-    if kv_cap <= 0 and reason == R_OK:
+    if usable - w_dev <= 0 and reason == R_OK:
         reason = R_WEIGHTS_DONT_FIT
+    kv_cap = kv_cache_bytes(acc.memory_gb.value * GB, w_dev, gp)
     bw = acc.mem_bw_gbps.value * GB * g.bandwidth_efficiency
     peak = acc.peak_tflops[fmt].value * TFLOPS if fmt else 1.0
     attn_fmt = _attention_format(acc, q, fmt)
