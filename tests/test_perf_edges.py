@@ -50,6 +50,24 @@ def test_no_target_batch_is_whole_reservations(tmp_path, capsys):
     assert b["feasible"] and b["max_rps"] == pytest.approx(d["max_rps"], rel=1e-12)
 
 
+def test_a_batch_memory_cannot_hold_has_no_operating_point_figures(capsys):
+    """QA s23: `--batch 1024` above the largest batch memory allows printed feasible: false, exit 3, and
+    beside it a throughput of 11,042 tok/s for the impossible point; like a replica whose weights do not
+    fit, it now carries no operating-point figure (the memory figures and the batch asked for stay)."""
+    argv = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "fp8",
+            "--input-tokens", "1000", "--output-tokens", "300", "--input-distribution", "fixed",
+            "--output-distribution", "fixed", "--json"]
+    assert main(argv) == 0
+    most = json.loads(capsys.readouterr().out)["max_batch_memory"]
+    assert main(argv + ["--batch", str(most + 1)]) == 3
+    d = json.loads(capsys.readouterr().out)
+    assert not d["feasible"] and d["batch"] == most + 1 and f"({most:.0f})" in d["reason"]
+    for key in ("max_rps", "output_tokens_per_s", "ttft_ms", "tpot_ms", "tpot_mean_ms", "power_w", "bound"):
+        assert key not in d, key
+    assert main(argv + ["--batch", str(most)]) == 0
+    assert json.loads(capsys.readouterr().out)["output_tokens_per_s"] > 0
+
+
 H100 = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "fp8",
         "--input-tokens", "1000", "--output-tokens", "300", "--json"]
 

@@ -245,6 +245,12 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
                        tpot_mean_ms=_finite(op["tpot_mean_ms"]), prefill_chunk_tokens=op["prefill_chunk_tokens"],
                        power_w=op["power_w"], output_tokens_per_s=op["max_rps"] * wl.output_tokens,
                        bound=f"fixed batch; decode step {regime}-bound")
+            if not out["feasible"]:
+                # a batch memory cannot hold has no operating point: none of its figures, as where the
+                # weights do not fit (QA s23: throughput 11,042 tok/s beside 'feasible: false')
+                for key in ("max_rps", "ttft_ms", "tpot_ms", "tpot_mean_ms", "prefill_chunk_tokens", "power_w",
+                            "output_tokens_per_s", "bound"):
+                    out.pop(key)
         return out
     cap = evaluate(cat, [cand], [wl], params)
     r = int(cap.reason[0, 0])
