@@ -244,15 +244,16 @@ def test_reservations_before_purchases_arrive_are_decided_again_with_the_rest_fi
     12-quarter horizon lets serve every quarter (alpha 1), and later quarters kept them instead of
     buying cheaper servers: 79% of the plan.  The pairs (accelerator, region) of such terms are
     decided again, every offer and period, the rest of the plan fixed.  Here the stitched plan of
-    period plans priced at the hourly rate reserves H100s in Virginia for 12 quarters of which
-    the horizon has 4."""
+    period plans priced at the hourly rate reserves A100s and H100s in Virginia for 12 quarters of
+    which the horizon has 4."""
     opt, (k, spec, model, v) = rent_or_reserve
     monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
     models = [period_model(k, spec, t) for t in range(spec.n_periods)]
     plan = stitch(k, spec, model, v, models, [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models])
-    assert model.violations(plan, tol=1e-6) == [] and model.objective_value(plan) > 4 * opt
+    # (3.8 times since the 2026-12-07 KV-rule refit, 4.x before)
+    assert model.violations(plan, tol=1e-6) == [] and model.objective_value(plan) > 3 * opt
     pairs = reserved_before_purchases(k, spec, v, plan)
-    assert pairs == [("h100-sxm", "virginia")]
+    assert pairs == [("a100-80gb", "virginia"), ("h100-sxm", "virginia")]
     again = redecide_pairs(k, spec, model, v, plan, pairs, np.ones(k.n_c, bool), 30, 1e-9, None)
     assert model.violations(again, tol=1e-6) == []
     assert opt * (1 - 1e-9) <= model.objective_value(again) < 1.05 * opt
@@ -284,12 +285,12 @@ def _search(k, spec, model, v, plan, wanted, seconds=30.0):
 def test_the_timeline_search_with_one_neighbourhood_for_everything_finds_the_optimum(monkeypatch, rent_or_reserve):
     """One region: its neighbourhood frees every offer, so the first small MIP is the whole model
     (every candidate wanted) and must reach the optimum HiGHS finds for it (the fixture), from a
-    stitched plan more than four times dearer."""
+    stitched plan more than three times dearer."""
     opt, (k, spec, model, v) = rent_or_reserve
     monkeypatch.setattr(decompose, "reservation_share", lambda spec, o: 1.0)
     models = [period_model(k, spec, t) for t in range(spec.n_periods)]
     plan = stitch(k, spec, model, v, models, [solve_reduced(m, time_limit_s=30, mip_gap=1e-9).values for m in models])
-    assert model.objective_value(plan) > 4 * opt
+    assert model.objective_value(plan) > 3 * opt
     wanted = np.ones(k.n_c, bool)
     masks = neighbourhoods(k, model, v, plan, wanted)
     on = np.zeros(k.n_o, bool)
@@ -429,7 +430,7 @@ def test_a_cap_over_the_whole_horizon_is_kept_although_the_periods_drop_it():
     """The capex cap links the periods, so the period models drop it (a relaxation); the plan
     must still respect it: the cheaper per-period plans break it and are not taken."""
     doc = copy.deepcopy(BASE)
-    doc["fleet"]["budget"] = {"max_capex_usd": 300000}
+    doc["fleet"]["budget"] = {"max_capex_usd": 250000}
     loaded = _load(doc)
     ref = solve_problem(loaded, backend="highspy", solver="highs", mip_gap=1e-9)
     d = solve_problem(loaded, backend="highspy", solver="reduced", mip_gap=1e-9)
@@ -707,7 +708,14 @@ def test_a_plan_only_the_coupling_makes_infeasible_is_infeasible_not_a_solver_er
     code = main(["solve", str(f), "--json", str(tmp_path / "p.json"), "--quiet"])
     assert code == 3
     # the budget explain names is enough (re-solved)
-    raised = COUPLED_INFEASIBLE.replace("max_usd_per_month: 1800", "max_usd_per_month: 2300")
+    import contextlib
+    import io
+    import re
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["explain", str(f)])
+    (figure,) = re.findall(r"fleet\.budget\.max_usd_per_month from 1800 to ([\d.]+)", out.getvalue())
+    raised = COUPLED_INFEASIBLE.replace("max_usd_per_month: 1800", f"max_usd_per_month: {figure}")
     f.write_text(raised)
     assert solve_problem(load_problem(f), backend="highspy", solver="reduced", time_limit_s=60).plan.status == "optimal"
 
