@@ -671,6 +671,23 @@ def test_example_note_figures(example_plan):
     assert round(float(got)) == int(ms.replace(",", ""))
 
 
+def test_example_note_base_table(example_plan):
+    """The note's H100 devices per slice for the base plan are the solve's (QA s23: a refit changed
+    the rentals and the totals check alone would not catch a stale table)."""
+    import re
+    note = (ROOT / "problems/eight-quarter-growth.md").read_text()
+    rows = {m.group(1): [c.strip() for c in m.group(2).split("|")]
+            for m in re.finditer(r"^\| base: (owned in service|rented) \|(.*)\|$", note, re.M)}
+    owned, rented = [], []
+    for period in example_plan[1]["periods"]["timeline"]:
+        h100 = [u for u in period["units"] if u["accelerator"] == "h100-sxm"]
+        owned.append(str(sum(u["in_service"] * u["devices_per_unit"] for u in h100 if u["kind"] == "purchase")))
+        per_slice = [sum(u["by_slice"][s] * u["devices_per_unit"] for u in h100 if u["kind"] == "elastic")
+                     for s in range(3)]
+        rented.append("/".join(map(str, per_slice)))
+    assert rows == {"owned in service": owned, "rented": rented}
+
+
 def test_sweep_row_cost_columns_add_up_to_the_total(example_plan):
     """A sweep row of a multi-period plan has the one-off parts too (the example retires 16 A100s)."""
     from solver.explore.common import plan_summary
