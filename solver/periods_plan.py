@@ -78,12 +78,12 @@ def _out_of_place(rows: list, field: str) -> list[int]:
     return [i for i, row in enumerate(rows) if field in row and row[field] != i]
 
 
-def _also(where: list[str]) -> str:
+def _also(where: list[str], what: str = "out of place too") -> str:
     """'; out of place too: A, B, C and 2 more' naming the places after the first one, or ''."""
     if not where:
         return ""
     more = f" and {len(where) - 3} more" if len(where) > 3 else ""
-    return f"; out of place too: {', '.join(where[:3])}{more}"
+    return f"; {what}: {', '.join(where[:3])}{more}"
 
 
 def timeline_issues(previous: dict, file: Optional[str]) -> list[InputIssue]:
@@ -91,8 +91,10 @@ def timeline_issues(previous: dict, file: Optional[str]) -> list[InputIssue]:
     ``periods.timeline[t]`` as period t and ``slices[s]`` as slice s, so an entry left out, repeated or
     swapped would keep executed decisions in the wrong period or drop them (QA s23: a timeline
     without its period 0 was accepted and the server it bought was bought again).  ``period`` and
-    ``slice`` are checked where given (the schema makes them optional: the position is the number);
-    their types and ``count``'s are the schema's (:func:`solver.plan.check_earlier_plan`)."""
+    ``slice`` must be there although the schema makes them optional: without them a reordered
+    timeline reads as another plan (QA s23 review: two periods swapped and their numbers removed moved
+    the carried-out purchase to period 1, exit 0); their types and ``count``'s are the schema's
+    (:func:`solver.plan.check_earlier_plan`)."""
     pp = previous["periods"]
     timeline = pp["timeline"]
     count = int(pp["count"])
@@ -101,6 +103,19 @@ def timeline_issues(previous: dict, file: Optional[str]) -> list[InputIssue]:
         # (verify's wording, less the problem's count)
         issues.append(InputIssue(f"is {count} and periods.timeline has {len(timeline)} periods", file=file,
                                  path="periods.count", hint=TIMELINE_FIX))
+    missing = [t for t, row in enumerate(timeline) if "period" not in row]
+    if missing:
+        issues.append(InputIssue(
+            "is missing: re-optimisation reads each period's decisions by its number"
+            + _also([f"periods.timeline[{i}].period" for i in missing[1:]], "missing too"), file=file,
+            path=f"periods.timeline[{missing[0]}].period", hint=TIMELINE_FIX))
+    gone = [(t, s) for t, row in enumerate(timeline) for s, sl in enumerate(row["slices"]) if "slice" not in sl]
+    if gone:
+        t, s = gone[0]
+        issues.append(InputIssue(
+            "is missing: re-optimisation reads each slice's decisions by its number"
+            + _also([f"periods.timeline[{a}].slices[{b}].slice" for a, b in gone[1:]], "missing too"),
+            file=file, path=f"periods.timeline[{t}].slices[{s}].slice", hint=TIMELINE_FIX))
     bad = _out_of_place(timeline, "period")
     if bad:
         t = bad[0]

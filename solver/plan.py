@@ -252,13 +252,36 @@ class Plan:
 REPORT_KEYS = ("status", "problem", "objective", "procurement", "deployments", "routing", "kpis")
 
 
-def plan_dict(plan: Any, who: str = "this function", need: tuple = ()) -> dict:
+def _numbered(plan: dict) -> dict:
+    """The plan with ``periods.timeline[t].period`` and each ``slices[s].slice`` filled in by position
+    where left out (the schema makes them optional; the readers name rows by them: QA s23 review, a plan
+    without them crashed `report` with KeyError 'period'); the plan itself when nothing is missing."""
+    pp = plan.get("periods")
+    timeline = pp.get("timeline") if isinstance(pp, dict) else None
+    if not isinstance(timeline, list) or all(
+            not isinstance(r, dict) or ("period" in r and all(not isinstance(sl, dict) or "slice" in sl
+                                                             for sl in (r.get("slices") or [])
+                                                             if isinstance(r.get("slices"), list)))
+            for r in timeline):
+        return plan
+    rows = []
+    for t, r in enumerate(timeline):
+        if isinstance(r, dict):
+            r = {"period": t, **r}
+            if isinstance(r.get("slices"), list):
+                r["slices"] = [{"slice": s, **sl} if isinstance(sl, dict) else sl for s, sl in enumerate(r["slices"])]
+        rows.append(r)
+    return {**plan, "periods": {**pp, "timeline": rows}}
+
+
+def plan_dict(plan: Any, who: str = "this function", need: tuple = (), numbered: bool = True) -> dict:
     """``plan`` as its JSON dict: every reader (reports, plots, verify, warm starts) takes the Plan
     that solve_problem returns as well as the dict that ``--json`` writes.
 
     A dict that has none of a plan's keys (``{}``), or lacks one of ``need``, is refused with an
     :class:`InputError` that says a plan dict is expected (readers that tolerate missing fields,
-    such as the HTML page, need nothing)."""
+    such as the HTML page, need nothing).  ``numbered``: periods and slices left unnumbered get their
+    position (:func:`_numbered`; not for re-optimisation, which refuses such a timeline)."""
     if isinstance(getattr(plan, "plan", None), Plan):   # the Solved around it
         plan = plan.plan
     if isinstance(plan, Plan):
@@ -273,7 +296,7 @@ def plan_dict(plan: Any, who: str = "this function", need: tuple = ()) -> dict:
                 + (" (it is empty)" if not plan else ""),
                 hint="pass solve_problem(...).plan, plan.to_dict(), or load_plan_json(PATH) for a plan "
                      "`fleetopt solve --json` wrote"))
-        return plan
+        return _numbered(plan) if numbered else plan
     raise TypeError(f"{who} needs a plan: a Plan (solve_problem(...).plan) or its JSON dict "
                     f"(plan.to_dict(), or load_plan_json(PATH) for a saved one); got {type(plan).__name__}")
 

@@ -324,7 +324,7 @@ def _period_figure(cap: dict, key: str, period) -> Optional[float]:
 
 def cap_share_text(value: float, limit: float) -> str:
     """``value`` over its cap ``limit`` as a whole percentage, but never on the wrong side of the cap: a
-    share that would round to 100% while under (or over) the cap has one decimal, rounded toward the cap
+    share that would round to 100% while under (or over) the cap has one decimal, rounded away from 100%
     (QA s23: 9.98 kW of a 10 kW power cap read 'peak share 100%'; now 99.8%)."""
     share = 100.0 * value / limit
     text = f"{value / limit:.0%}"

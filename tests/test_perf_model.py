@@ -583,3 +583,20 @@ def test_mxfp4_native_on_blackwell_and_weight_only_on_hopper():
     h = engine_spec(cat, PerfCandidate("h200-sxm", "gpt-oss-20b", "mxfp4-w4a8", 1), P)
     assert not h.fits and h.reason == REASONS[R_QUANT_UNSUPPORTED]
     assert engine_spec(cat, PerfCandidate("h200-sxm", "gpt-oss-20b", "mxfp4", 1), P).terms.peak_format == "bf16"
+
+
+def test_a_calibration_file_from_before_the_kv_rule_is_read_with_the_rule_it_was_fitted_with(tmp_path):
+    """QA s23 review: a perf_params.yaml written before kv_memory_rule existed (fitted with KV = 0.9 x
+    memory - weights) was read with the new default and gave 70B FP8 on one H100 11.9 GB of KV instead of
+    0.9 x 85.9 - 72.65 = 4.66 GB.  A file without the key means share_of_total; one that names it, its rule."""
+    from pathlib import Path
+    from solver.perf.params import load_params
+    old = Path(__file__).parent / "data" / "calibration-before-pcie" / "perf_params.yaml"
+    assert "kv_memory_rule" not in old.read_text()
+    assert load_params(old).global_.kv_memory_rule == "share_of_total"
+    named = tmp_path / "perf_params.yaml"
+    named.write_text(old.read_text().replace("global:\n", "global:\n  kv_memory_rule: share_of_free\n", 1))
+    assert load_params(named).global_.kv_memory_rule == "share_of_free"
+    shipped = engine_spec(default_catalog(), PerfCandidate("h100-sxm", "llama-3.1-70b", "fp8", 1), load_params(old))
+    mem = default_catalog().accelerators["h100-sxm"].memory_gb.value * 1e9
+    assert shipped.terms.kv_cap_bytes_dev == pytest.approx(0.9 * mem - weight_bytes(LLAMA_70B, FP8), rel=1e-9)

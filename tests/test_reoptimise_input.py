@@ -84,10 +84,19 @@ def test_every_problem_of_the_earlier_plan_is_named_at_once(chain, capsys):
     assert "periods.months: the plan's periods are 1 month(s) (730 h) long" in err
 
 
-def test_a_timeline_without_period_numbers_is_read_by_position(chain, capsys):
-    """The plan schema makes `period` optional (the position is the number): such a plan re-optimises."""
-    code, err = _reoptimise(chain, capsys, lambda pp: [row.pop("period") for row in pp["timeline"]])
-    assert code == 0, err
+def test_a_timeline_without_period_numbers_is_refused(chain, capsys):
+    """The plan schema makes `period` optional, but without it a reordered timeline cannot be told from
+    the plan fleetopt wrote (QA s23 review: periods 0 and 1 swapped, numbers removed: exit 0, the
+    carried-out purchase moved to period 1).  Every missing number is named, periods' and slices'."""
+    def strip(pp):
+        for row in pp["timeline"]:
+            row.pop("period")
+        pp["timeline"][2]["slices"][0].pop("slice")
+    code, err = _reoptimise(chain, capsys, strip)
+    assert code == 2, err
+    assert "periods.timeline[0].period: is missing" in err
+    assert "missing too: periods.timeline[1].period, periods.timeline[2].period, periods.timeline[3].period and" in err
+    assert "periods.timeline[2].slices[0].slice: is missing" in err
 
 
 def test_the_python_api_refuses_it_too(chain):

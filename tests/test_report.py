@@ -1415,7 +1415,7 @@ def test_the_timeline_says_when_each_reservation_ends_and_what_it_pays_after_the
 def test_a_share_under_its_cap_never_reads_100_percent():
     """QA s23 (p3): 9.98 kW against a 10 kW power cap read 'peak share 100%'.  Whole percentages where
     they keep the side of the cap (7.13 kW: 71%; 9.94 kW: 99%); one that would round to 100% has one
-    decimal, rounded toward the cap: 9.98 kW 99.8%, 9.9999 kW (99.999%) 99.9%, 10.0001 kW 100.1%; at the
+    decimal, rounded away from 100%: 9.98 kW 99.8%, 9.9999 kW (99.999%) 99.9%, 10.0001 kW 100.1%; at the
     cap 100%."""
     from solver.report import period_tables
     plan = hand_periods_plan(2190.0, [_period_row(0, [], {})], {"hosting": 1.0})
@@ -1443,3 +1443,20 @@ def test_the_largest_routing_total_keeps_its_label_inside_the_frame():
     labels = {t.get_text(): t.get_window_extent(r) for t in ax.texts}
     assert set(labels) == {"20 req/s", "15 req/s"}
     assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 for b in labels.values()), (labels, frame)
+
+
+def test_a_plan_without_period_and_slice_numbers_reports_as_numbered_by_position(reoptimised):
+    """The plan schema makes timeline[].period and slices[].slice optional (the position is the number);
+    QA s23 review: `report` crashed on such a plan ('internal error: KeyError: period', then 'slice').
+    Every reader takes them by position: the same console, Markdown and HTML text as the plan with them."""
+    from solver.report import console_text, markdown_text
+    plan = json.loads(json.dumps(reoptimised["flat"]))
+    bare = json.loads(json.dumps(plan))
+    for row in bare["periods"]["timeline"]:
+        row.pop("period")
+        for sl in row["slices"]:
+            sl.pop("slice")
+    assert console_text(bare) == console_text(plan)
+    assert markdown_text(bare) == markdown_text(plan)
+    assert render_html(bare, {}) == render_html(plan, {})
+    assert "period" not in bare["periods"]["timeline"][0]      # the caller's dict is not changed

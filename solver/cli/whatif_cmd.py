@@ -42,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--no-steps", action="store_true",
                    help="skip re-solving with each tight power/availability/capex limit "
                         "relaxed by one unit's worth")
-    p.add_argument("--steps", type=int, default=8, help="bisection steps per accelerator (default 8)")
+    p.add_argument("--steps", type=int, default=8, help="bisection steps per search: the hourly rate, and the purchase price where the accelerator is also owned or rented (default 8)")
     p.add_argument("--max-factor", type=float, default=16.0,
                    help="search hourly prices (a purchase's all-in rate, and the purchase prices with "
                         "such a rate) from 1/F to F times the current one (default 16)")

@@ -397,7 +397,7 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
     if warm_start is not None:
         warm_start = plan_dict(warm_start, "warm_start")
     if previous is not None:
-        previous = plan_dict(previous, "previous")
+        previous = plan_dict(previous, "previous", numbered=False)
     SolveOptions(backend, solver, time_limit_s, mip_gap, threads).check(default_backend=opts.backend)
     if executed_through is not None and previous is None:
         raise InputError(InputIssue("--executed-through (executed_through= in Python) needs the earlier plan",
