@@ -342,8 +342,15 @@ def _devices_cell(units: Any, devices_per_unit: float, more: Sequence[str] = ())
     counts = units if isinstance(units, list) else [units]
     extra = list(more)
     if devices_per_unit > 1 and all(_is_number(x) for x in counts) and any(counts):
-        extra.insert(0, f"{'/'.join(f'{x * devices_per_unit:g}' for x in counts)} devices")
-    return "/".join(str(x) for x in counts) + (f" ({'; '.join(extra)})" if extra else "")
+        extra.insert(0, f"{'/'.join(_count_text(x * devices_per_unit) for x in counts)} devices")
+    return "/".join(_count_text(x) for x in counts) + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def _count_text(x: Any) -> str:
+    """A device or unit count as people write it: '8', '1,000,000', '2.5' (QA s23 review: '1e+06 devices')."""
+    if not _is_number(x):
+        return str(x)
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.4g}"
 
 
 def _availability_rows(caps: list, r: dict, n_sl: int) -> list[list[str]]:

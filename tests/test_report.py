@@ -1460,3 +1460,12 @@ def test_a_plan_without_period_and_slice_numbers_reports_as_numbered_by_position
     assert markdown_text(bare) == markdown_text(plan)
     assert render_html(bare, {}) == render_html(plan, {})
     assert "period" not in bare["periods"]["timeline"][0]      # the caller's dict is not changed
+
+
+def test_large_unit_and_device_counts_are_written_in_full():
+    """QA s23 review: 125,000 servers of 8 devices read '125000 (1e+06 devices)'.  By hand: 125,000 x 8 =
+    1,000,000; 150,000 x 8 = 1,200,000 and 2 x 8 = 16; a unit of one device shows its count alone."""
+    from solver.report import _devices_cell
+    assert _devices_cell(125000, 8) == "125,000 (1,000,000 devices)"
+    assert _devices_cell([150000, 2], 8) == "150,000/2 (1,200,000/16 devices)"
+    assert _devices_cell(3, 1) == "3" and _devices_cell([1, 0], 8) == "1/0 (8/0 devices)"
