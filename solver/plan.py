@@ -258,20 +258,22 @@ def _numbered(plan: dict) -> dict:
     without them crashed `report` with KeyError 'period'); the plan itself when nothing is missing."""
     pp = plan.get("periods")
     timeline = pp.get("timeline") if isinstance(pp, dict) else None
-    if not isinstance(timeline, list) or all(
-            not isinstance(r, dict) or ("period" in r and all(not isinstance(sl, dict) or "slice" in sl
-                                                             for sl in (r.get("slices") or [])
-                                                             if isinstance(r.get("slices"), list)))
-            for r in timeline):
+    if not isinstance(timeline, list):
         return plan
-    rows = []
-    for t, r in enumerate(timeline):
-        if isinstance(r, dict):
-            r = {"period": t, **r}
-            if isinstance(r.get("slices"), list):
-                r["slices"] = [{"slice": s, **sl} if isinstance(sl, dict) else sl for s, sl in enumerate(r["slices"])]
-        rows.append(r)
-    return {**plan, "periods": {**pp, "timeline": rows}}
+    rows = [_numbered_row(t, r) for t, r in enumerate(timeline)]
+    return plan if rows == timeline else {**plan, "periods": {**pp, "timeline": rows}}
+
+
+def _numbered_row(t: int, row: Any) -> Any:
+    """Timeline row ``t`` with its ``period`` and its slices' numbers (a copy where one was missing)."""
+    if not isinstance(row, dict):
+        return row
+    out = row if "period" in row else {"period": t, **row}
+    slices = row.get("slices")
+    if isinstance(slices, list) and any(isinstance(sl, dict) and "slice" not in sl for sl in slices):
+        out = {**out, "slices": [{"slice": s, **sl} if isinstance(sl, dict) and "slice" not in sl else sl
+                                 for s, sl in enumerate(slices)]}
+    return out
 
 
 def plan_dict(plan: Any, who: str = "this function", need: tuple = (), numbered: bool = True) -> dict:

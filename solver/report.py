@@ -389,29 +389,35 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _reservations_started(pp: dict):
+    """(period, unit row index, unit row, term hours, units reserved) of every reservation a multi-period
+    plan starts, in timeline order; nothing where the plan states no period length."""
+    period_h = pp.get("period_hours")
+    if not _is_number(period_h) or period_h <= 0:
+        return
+    for t, row in enumerate(_rows(pp.get("timeline"))):
+        for i, u in enumerate(_rows(row.get("units"))):
+            term_h, n = RESERVED_TERM_HOURS.get(str(u.get("acquisition"))), _unit_count(u, "reserve")
+            if term_h is not None and n > 0 and u.get("kind") == "reserved":
+                yield t, i, u, term_h, n
+
+
 def reservation_tails(pp: dict) -> dict[int, list[str]]:
     """Per period, the reservations it pays for without their serving: a term that ends within a period
     is paid for whole, its last hours there (1 year in 5-month periods serves 2 and pays 1,460 h in the
     third; QA s22: such a period showed 0 reserved and $823 of reservations in its accrued cost)."""
     timeline = _rows(pp.get("timeline"))
-    period_h = pp.get("period_hours")
     out: dict[int, list[str]] = {}
-    if not _is_number(period_h) or period_h <= 0:
-        return out
-    for t, row in enumerate(timeline):
-        for u in _rows(row.get("units")):
-            term_h, n = RESERVED_TERM_HOURS.get(str(u.get("acquisition"))), _unit_count(u, "reserve")
-            if term_h is None or not n > 0 or u.get("kind") != "reserved":
-                continue
-            serves, paid_h = reservation_schedule(term_h, period_h)
-            for j in range(serves, min(len(paid_h), len(timeline) - t)):
-                part = f"rental_{u['acquisition']}"
-                cost = timeline[t + j].get("cost_usd")
-                usd = cost.get(part) if isinstance(cost, dict) else None
-                out.setdefault(t + j, []).append(
-                    f"period {t + j} pays {number_text(paid_h[j], ',.0f')} h of {n:g} {u['acquisition']} unit(s) "
-                    f"({u.get('offer')}) reserved in period {t}, whose term ends within the period: they no longer "
-                    "serve" + (f" (the period's {PART_LABELS[part]}: {usd_text(usd)})" if _is_number(usd) else ""))
+    for t, _, u, term_h, n in _reservations_started(pp):
+        serves, paid_h = reservation_schedule(term_h, pp["period_hours"])
+        for j in range(serves, min(len(paid_h), len(timeline) - t)):
+            part = f"rental_{u['acquisition']}"
+            cost = timeline[t + j].get("cost_usd")
+            usd = cost.get(part) if isinstance(cost, dict) else None
+            out.setdefault(t + j, []).append(
+                f"period {t + j} pays {number_text(paid_h[j], ',.0f')} h of {n:g} {u['acquisition']} unit(s) "
+                f"({u.get('offer')}) reserved in period {t}, whose term ends within the period: they no longer "
+                "serve" + (f" (the period's {PART_LABELS[part]}: {usd_text(usd)})" if _is_number(usd) else ""))
     return out
 
 
@@ -469,18 +475,11 @@ def reservation_ends(pp: dict) -> dict[tuple[int, int], tuple[float, float]]:
     start of period 0; hours it pays after the horizon).  A term is paid whole: 1 year reserved in
     period 1 of three 5-month periods ends at month 17 and pays its last 1,460 h after the 15 months
     (QA s23: the timeline showed when reservations start, not when they end)."""
-    timeline = _rows(pp.get("timeline"))
-    period_h = pp.get("period_hours")
+    n_periods, period_h = len(_rows(pp.get("timeline"))), pp.get("period_hours")
     out: dict = {}
-    if not _is_number(period_h) or period_h <= 0:
-        return out
-    for t, row in enumerate(timeline):
-        for i, u in enumerate(_rows(row.get("units"))):
-            term_h = RESERVED_TERM_HOURS.get(str(u.get("acquisition")))
-            if term_h is None or not _unit_count(u, "reserve") > 0 or u.get("kind") != "reserved":
-                continue
-            paid_h = reservation_schedule(term_h, period_h)[1]
-            out[(t, i)] = ((t * period_h + sum(paid_h)) / HOURS_PER_MONTH, float(sum(paid_h[len(timeline) - t:])))
+    for t, i, _, term_h, _ in _reservations_started(pp):
+        paid_h = reservation_schedule(term_h, period_h)[1]
+        out[(t, i)] = ((t * period_h + sum(paid_h)) / HOURS_PER_MONTH, float(sum(paid_h[n_periods - t:])))
     return out
 
 
@@ -496,6 +495,13 @@ def _term_end_text(pp: dict, end_month: float, after_h: float) -> str:
     return f"{text}, in period {math.floor(k)}"
 
 
+def _price_factor(pp: dict, acquisition: str, period: int) -> float:
+    """(1 + r)^t of a plan's price change per period for ``acquisition`` (1 where it states none)."""
+    changes = pp.get("price_change_per_period") if isinstance(pp.get("price_change_per_period"), dict) else {}
+    rate = changes.get(acquisition, 0.0)
+    return (1.0 + rate) ** period if _is_number(rate) else 1.0
+
+
 def reserved_rates(pp: dict) -> dict[str, float]:
     """{acquisition: USD per device-hour at catalog price} of the reservations of a plan, worked out from
     the periods' accrued reservation cost over the device-hours they pay within the horizon (each at its
@@ -503,7 +509,6 @@ def reserved_rates(pp: dict) -> dict[str, float]:
     more, the accrued cost does not say which pays what)."""
     timeline = _rows(pp.get("timeline"))
     period_h = pp.get("period_hours")
-    changes = pp.get("price_change_per_period") if isinstance(pp.get("price_change_per_period"), dict) else {}
     if not _is_number(period_h) or period_h <= 0:
         return {}
     offers: dict[str, set] = {}
@@ -515,8 +520,7 @@ def reserved_rates(pp: dict) -> dict[str, float]:
             if u.get("kind") != "reserved" or term_h is None:
                 continue
             offers.setdefault(acq, set()).add(str(u.get("offer")))
-            rate = changes.get(acq, 0.0)
-            factor = (1.0 + rate) ** t if _is_number(rate) else 1.0
+            factor = _price_factor(pp, acq, t)
             paid_h = reservation_schedule(term_h, period_h)[1][:len(timeline) - t]
             device_h[acq] = device_h.get(acq, 0.0) + sum(paid_h) * n * _unit_count(u, "devices_per_unit") * factor
     out = {}
@@ -534,7 +538,6 @@ def after_horizon_reservations(pp: dict) -> list[str]:
     timeline = _rows(pp.get("timeline"))
     ends = reservation_ends(pp)
     rates = reserved_rates(pp)
-    changes = pp.get("price_change_per_period") if isinstance(pp.get("price_change_per_period"), dict) else {}
     out = []
     for (t, i), (end_month, after_h) in ends.items():
         if not after_h > 0:
@@ -546,8 +549,7 @@ def after_horizon_reservations(pp: dict) -> list[str]:
         text = (f"{n:g} {acq} unit(s) of {u.get('offer')} reserved in period {t} pay the last {hours} h of their "
                 f"term after the horizon (it ends at month {number_text(end_month)})")
         if acq in rates:
-            rate = changes.get(acq, 0.0)
-            factor = (1.0 + rate) ** t if _is_number(rate) else 1.0
+            factor = _price_factor(pp, acq, t)
             text += (f": {usd_text(after_h * devices * rates[acq] * factor)} ({hours} h x {devices:g} device(s) x "
                      f"{usd_text(rates[acq] * factor)} a device-hour)")
         out.append(text)

@@ -81,9 +81,9 @@ def decomposed_stats(tmp_path, doc: dict, overlay: str) -> DecompositionStats:
 A100_OVERLAY = """schema_version: 1
 accelerators:
 - id: a100-80gb
-  purchase: {{usd_per_device: {{value: 8760, source: test}}, devices_per_server: 2,
-             useful_life_years: {{value: 5, source: test}}, maintenance_fraction_per_year: {{value: 0.1, source: test}},
-             hosting_usd_per_device_hour: {{value: 0.1, source: test}}, lead_time_quarters: {lead}}}
+  purchase: {{usd_per_device: {{value: 8760, source: test}}, devices_per_server: {per_server},
+             useful_life_years: {{value: {life}, source: test}}, maintenance_fraction_per_year: {{value: {upkeep}, source: test}},
+             hosting_usd_per_device_hour: {{value: {hosting}, source: test}}, lead_time_quarters: {lead}}}
 regions:
 - id: virginia
   electricity_usd_per_kwh: {{value: 0.1, source: test}}
@@ -95,9 +95,11 @@ sources: {{test: {{title: test figures}}}}
 """
 
 
-def a100_overlay(lead_quarters: int = 1) -> str:
-    """The overlay text with the purchase lead time given."""
-    return A100_OVERLAY.format(lead=lead_quarters)
+def a100_overlay(lead_quarters: int = 1, devices_per_server: int = 2, life_years: float = 5,
+                 maintenance_per_year: float = 0.1, hosting_usd_per_hour: float = 0.1) -> str:
+    """The overlay text with the purchase terms given (the defaults: the QA's procurement problems)."""
+    return A100_OVERLAY.format(lead=lead_quarters, per_server=devices_per_server, life=life_years,
+                               upkeep=maintenance_per_year, hosting=hosting_usd_per_hour)
 
 
 #: one chat workload in Virginia served by 8B on A100s measured at 10 req/s and 300 W a replica

@@ -23,23 +23,10 @@ from solver.mip.pipeline import solve_problem
 from solver.problem.load import load_problem
 from solver.verify import verify_plan
 
-from period_fixtures import MEASURED_CHAT, decomposed_stats, load_with_overlay, solve_on_every_stack
+from period_fixtures import MEASURED_CHAT, a100_overlay, decomposed_stats, load_with_overlay, solve_on_every_stack
 
-OVERLAY = """schema_version: 1
-accelerators:
-- id: a100-80gb
-  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 1,
-             useful_life_years: {value: 5, source: test}, maintenance_fraction_per_year: {value: 0.0, source: test},
-             hosting_usd_per_device_hour: {value: 0.3, source: test}, lead_time_quarters: 0}
-regions:
-- id: virginia
-  electricity_usd_per_kwh: {value: 0.1, source: test}
-  pue: {value: 1.5, source: test}
-- id: texas
-  electricity_usd_per_kwh: {value: 0.08, source: test}
-  pue: {value: 1.25, source: test}
-sources: {test: {title: test figures}}
-"""
+OVERLAY = a100_overlay(lead_quarters=0, devices_per_server=1, life_years=5, maintenance_per_year=0.0,
+                       hosting_usd_per_hour=0.3)
 
 BASE = {
     "schema_version": 1, "name": "limits", "catalog": ["cat.yaml"],

@@ -20,22 +20,13 @@ from solver.mip.pipeline import solve_problem
 from solver.problem.load import load_problem
 from solver.verify import verify_plan
 
-from period_fixtures import MEASURED_CHAT, decomposed_stats, load_with_overlay, solve_on_every_stack
+from period_fixtures import MEASURED_CHAT, a100_overlay, decomposed_stats, load_with_overlay, solve_on_every_stack
 
 #: a purchased A100 at 8,760 USD over a 1-year life: 1 $/h depreciation, 10 % a year maintenance
 #: (8,760 x 0.1 / 8,760 h = 0.1 $/h, a share of the price), 0.2 $/h hosting, no lead time
-OVERLAY = """schema_version: 1
-accelerators:
-- id: a100-80gb
-  purchase: {usd_per_device: {value: 8760, source: test}, devices_per_server: 1,
-             useful_life_years: {value: 1, source: test}, maintenance_fraction_per_year: {value: 0.1, source: test},
-             hosting_usd_per_device_hour: {value: 0.2, source: test}, lead_time_quarters: 0}
-regions:
-- id: virginia
-  electricity_usd_per_kwh: {value: 0.1, source: test}
-  pue: {value: 1.5, source: test}
-sources: {test: {title: test figures}}
-"""
+#: (the overlay also prices Texas, which these problems do not use)
+OVERLAY = a100_overlay(lead_quarters=0, devices_per_server=1, life_years=1, maintenance_per_year=0.1,
+                       hosting_usd_per_hour=0.2)
 
 BASE = {
     "schema_version": 1, "name": "prices", "catalog": ["cat.yaml"],

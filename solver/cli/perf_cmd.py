@@ -178,6 +178,7 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
     spec = engine_spec(cat, cand, params)
     t = spec.terms
     usable = acc.memory_gb.value * params.global_.mem_usable_fraction
+    weights_gb = weight_bytes(model, q) / cand.tensor_parallel / GB
     kvf, kvs = kv_bytes_per_token(model, q, cand.tensor_parallel)
     grp = params.group_of(acc, t.peak_format or "*")
     wanted = f"{calibration_families(acc)[0]}/{t.peak_format or '*'}"
@@ -203,14 +204,14 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
                                      "file": params.file}},
         "memory_per_device_gb": {
             "total": acc.memory_gb.value,
-            "weights": weight_bytes(model, q) / cand.tensor_parallel / GB,
+            "weights": weights_gb,
             # none where the replica cannot run at all (QA: an unsupported format showed 17 GB of KV
             # cache, then "0 tokens fit")
             "kv_cache": t.kv_cap_bytes_dev / GB if spec.fits else 0.0,
             # what neither weights nor KV take (activations, CUDA graphs), by the calibration's
             # kv_memory_rule; where the replica cannot run, the engine's share left aside
-            "workspace_reserve": (acc.memory_gb.value - weight_bytes(model, q) / cand.tensor_parallel / GB
-                                  - t.kv_cap_bytes_dev / GB) if spec.fits else acc.memory_gb.value - usable,
+            "workspace_reserve": (acc.memory_gb.value - weights_gb - t.kv_cap_bytes_dev / GB) if spec.fits
+                                 else acc.memory_gb.value - usable,
         },
         "kv_bytes_per_token_per_device": kvf + kvs,
         "kv_bytes_per_token_replica": sum(kv_bytes_per_token(model, q, 1)),
