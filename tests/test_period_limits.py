@@ -50,6 +50,7 @@ def _solve_everywhere(tmp_path, doc: dict, expect: float) -> dict:
 def _decomposed(tmp_path, doc: dict) -> DecompositionStats:
     return decomposed_stats(tmp_path, doc, OVERLAY)
 
+
 def _doc(**fleet) -> dict:
     doc = copy.deepcopy(BASE)
     doc["fleet"].update(fleet)
