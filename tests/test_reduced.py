@@ -509,11 +509,13 @@ def test_neighbourhood_search_improves_a_dear_plan_without_leaving_the_feasible_
     assert m.objective_value(better) >= exact.objective * (1 - 1e-6) - 1e-6
 
 
-def test_first_plan_search_solves_the_lp_support_first_and_starts_the_wide_search_from_it(tmp_path, monkeypatch):
-    """The first-plan search: the MIP on the LP's candidates (a second or two) before the wide one
-    (~20 s at rung L), which starts from its plan.  In the other order a wide search cut short (a
-    period of the XL decomposition, a loaded core) kept the LP rounded up, twice the optimum.  The
-    LP's candidates are also kept for the restricted heuristic (``ReducedStats.lp_candidates``)."""
+def test_first_plan_search_solves_the_lp_support_first_then_searches_neighbourhoods_from_it(tmp_path,
+                                                                                          monkeypatch):
+    """The first-plan search: the MIP on the LP's candidates (a second or two), then the
+    neighbourhood search on the wide candidate set started from its plan, each step with most
+    units and replicas held.  A MIP over the wide set with every integer free (~25-33 s at rung L,
+    cut short it kept a plan 3-4% above the optimum) no longer runs when the small MIP has a plan.
+    The LP's candidates are also kept for the restricted heuristic (``ReducedStats.lp_candidates``)."""
     import solver.mip.reduced as reduced
     from solver.mip.reduced import ReducedStats
     f = tmp_path / "m.yaml"
@@ -524,7 +526,8 @@ def test_first_plan_search_solves_the_lp_support_first_and_starts_the_wide_searc
 
     def spy(sub, time_limit_s, mip_gap, threads, start=None, **kw):
         out = real(sub, time_limit_s, mip_gap, threads, start=start, **kw)
-        calls.append((int(sub.is_int.sum()), None if start is None else sub.objective_value(start),
+        free = int(np.sum(sub.is_int & (sub.lb < sub.ub)))
+        calls.append((int(sub.is_int.sum()), free, None if start is None else sub.objective_value(start),
                       None if out[0] is None else sub.objective_value(out[0])))
         return out
 
@@ -532,9 +535,79 @@ def test_first_plan_search_solves_the_lp_support_first_and_starts_the_wide_searc
     st = ReducedStats()
     r = solve_reduced(m, time_limit_s=120, mip_gap=1e-6, stats=st)
     assert r.status == "optimal"
-    (small_ints, _, small_obj), (wide_ints, wide_start, wide_obj) = calls[:2]
-    assert small_ints < wide_ints
-    assert wide_start == pytest.approx(small_obj, rel=1e-9)       # started from the small MIP's plan
-    assert wide_obj <= small_obj + 1e-6
+    (small_ints, small_free, _, small_obj), (step_ints, step_free, step_start, step_obj) = calls[:2]
+    assert small_free == small_ints                       # the small MIP: every integer free
+    assert small_ints < step_ints                         # the step works on the wide set ...
+    assert 0 < step_free < step_ints                      # ... with most integers held
+    assert step_start == pytest.approx(small_obj, rel=1e-9)       # started from the small MIP's plan
+    assert step_obj <= small_obj + 1e-6
     # the LP's candidates: those of the small MIP, a strict subset of all
     assert st.lp_candidates is not None and 0 < st.lp_candidates.sum() < k.n_c
+
+
+def _three_region_model(same_accelerator: bool = True):
+    """One workload (1 req/s) that a replica on any of three offers serves, one offer per region;
+    a unit costs 10, 6 and 8 (regions 0, 1, 2).  Optimum by hand: one unit of offer 1, cost 6.
+
+    Variables y_0..2 (replicas), n_0..2 (units), x_0..2 (routes); rows: x_0 + x_1 + x_2 = 1,
+    x_c - y_c <= 0, y_c - n_c <= 0."""
+    b = ModelBuilder()
+    y = b.add_vars("y", [f"y{i}" for i in range(3)], 0.0, 2.0, integer=True)
+    n = b.add_vars("n", [f"n{i}" for i in range(3)], 0.0, 2.0, integer=True)
+    x = b.add_vars("x", [f"x{i}" for i in range(3)], 0.0, 1.0, integer=False)
+    b.add_rows("demand.served", [0, 0, 0], x, [1.0] * 3, "=", [1.0], ["w"])
+    b.add_rows("capacity.replica", [0, 0, 1, 1, 2, 2], [x[0], y[0], x[1], y[1], x[2], y[2]],
+               [1.0, -1.0] * 3, "<", [0.0] * 3, ["c0", "c1", "c2"])
+    b.add_rows("capacity.offer_units", [0, 0, 1, 1, 2, 2], [y[0], n[0], y[1], n[1], y[2], n[2]],
+               [1.0, -1.0] * 3, "<", [0.0] * 3, ["o0", "o1", "o2"])
+    b.add_objective("units", n, [10.0, 6.0, 8.0])
+    m = b.build()
+    m.blocks.update(pair_w=np.zeros(3, np.int64), pair_c=np.arange(3), cand_offer=np.arange(3),
+                    s_of_c=np.full(3, -1, np.int64), offer_group=np.arange(3),
+                    offer_kind=np.zeros(3, np.int64) if same_accelerator else np.arange(3))
+    start = np.zeros(m.n_vars)
+    start[[y[0], n[0], x[0]]] = 1.0          # served in region 0, the dearest
+    return m, start
+
+
+def test_neighbourhoods_move_a_server_between_regions():
+    """A plan that serves from the dearest region: freeing one region, or the cheaper or dearer
+    half by unit price, cannot move its server to the cheapest region (the destination's units
+    are held at 0, or the source's at 1); a pair of regions can.  The optimum (6) is by hand."""
+    import time
+    from solver.mip.reduced import ReducedStats, _Run, _neighbourhood_search
+    m, start = _three_region_model()
+    assert m.violations(start, tol=1e-9) == [] and m.objective_value(start) == 10.0
+    run = _Run(m, ReducedStats(), time.perf_counter(), 60.0, 1e-6, None)
+    better = _neighbourhood_search(run, np.arange(m.n_vars), np.ones(3, bool), start, 30.0)
+    assert better is not None and m.violations(better, tol=1e-9) == []
+    assert m.objective_value(better) == pytest.approx(6.0)
+    assert run.lns_converged                 # it ended with a whole pass that found nothing
+
+
+def test_neighbourhoods_are_regions_pairs_and_accelerators_without_repeats():
+    """The groups in order (halves by unit price, regions, pairs of regions, accelerators), none
+    twice and none holding every offer; offers of one accelerator in several regions form a group
+    of their own (a server can move between them), and the fleet model records each offer's
+    accelerator for it."""
+    from solver.mip.reduced import _neighbourhoods
+    m, _ = _three_region_model()
+    groups = [sorted(g.tolist()) for g in _neighbourhoods(m, m.blocks["n"], np.arange(3))]
+    # halves [1] | [2, 0], regions [0], [2] (the [1] again), pairs {0,1}, {1,2} ({0,2} again);
+    # the accelerator group holds every offer: left out
+    assert groups == [[1], [0, 2], [0], [2], [0, 1], [1, 2]]
+    m, _ = _three_region_model(same_accelerator=False)
+    m.blocks["offer_kind"] = np.array([0, 1, 0])        # offers 0 and 2: one accelerator
+    groups = [sorted(g.tolist()) for g in _neighbourhoods(m, m.blocks["n"], np.arange(3))]
+    assert groups.count([0, 2]) == 1                    # the dearer half is that group too: once
+    m.blocks["offer_group"] = np.zeros(3, np.int64)     # one region: no region groups, no pairs
+    groups = [sorted(g.tolist()) for g in _neighbourhoods(m, m.blocks["n"], np.arange(3))]
+    assert groups == [[1], [0, 2]]
+    lp = load_problem(ROOT / "problems" / "enterprise-multi-region.yaml")
+    k, fleet = _model(lp)
+    kind = fleet.blocks["offer_kind"]
+    acc = [o.accelerator for o in k.offers]
+    assert len(set(acc)) > 1
+    for i in range(k.n_o):
+        for j in range(k.n_o):
+            assert (kind[i] == kind[j]) == (acc[i] == acc[j])

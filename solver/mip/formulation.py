@@ -371,7 +371,10 @@ def build_model(k: Coefficients, *, cuts: bool = False) -> LinearModel:
     model.blocks["pair_w"] = np.asarray(k.pair_w, np.int64)
     model.blocks["pair_c"] = np.asarray(k.pair_c, np.int64)
     model.blocks["cand_offer"] = np.asarray(k.cand_offer(), np.int64)
-    # offers grouped by region: the neighbourhoods of the reduced solve's improvement step
+    # offers grouped by region: the neighbourhoods of the reduced solve's improvement steps
     regions = sorted({o.region for o in k.offers})
     model.blocks["offer_group"] = np.array([regions.index(o.region) for o in k.offers], np.int64)
+    # and by accelerator (across regions and acquisitions): neighbourhoods that move a server
+    accelerators = sorted({o.accelerator for o in k.offers})
+    model.blocks["offer_kind"] = np.array([accelerators.index(o.accelerator) for o in k.offers], np.int64)
     return model

@@ -34,11 +34,11 @@ model to a solver:
    >= 0 (:func:`lift_homogeneous_rows`): L(pi) does not move, and the reduced
    costs of replicas and units - what fixing feeds on - become as large as
    they can.
-4. **An incumbent** from two MIPs restricted to candidate sets (HiGHS, a share
-   of the time limit together): first the candidates the LP uses and each
-   workload's two cheapest (a second or two), then those and the
-   ``incumbent_candidates`` cheapest to activate, started from the first's plan;
-   the LP rounded up and a feasible warm start compete.
+4. **An incumbent** within a share of the time limit: a MIP restricted to the
+   candidates the LP uses and each workload's two cheapest (HiGHS, a second or
+   two), then the neighbourhood search of step 6 on those and the
+   ``incumbent_candidates`` cheapest to activate, started from its plan; the LP
+   rounded up and a feasible warm start compete.
 5. **Reduced-cost fixing.**  Every plan v satisfies
    c^T v >= L(pi) + sum_j [rc_j v_j - min(rc_j lb_j, rc_j ub_j)], each term >= 0.
    A plan that uses candidate c has y_c >= 1 and n_o(c) >= 1 (integers), so
@@ -48,7 +48,8 @@ model to a solver:
    is removed.  The same holds for whole offers (L + rc_n(o)).
 6. **A neighbourhood search on the survivors** (before the proof): the MIP with every unit and
    replica held at the incumbent's values except those of one group of offers (the cheaper half by
-   unit price, the dearer half, each region), groups in turn, within ``LNS_SHARE`` of the time left.
+   unit price, the dearer half, each region, each pair of regions, each accelerator), groups in
+   turn, within ``LNS_SHARE`` of the time left.
    The proof's cutoff is the incumbent's cost less the gap, so a cheaper incumbent prunes more: on
    an L instance the proof took 48 s from a plan 0.5% above the optimum and 22 s from the optimum.
    An improvement reruns the fixing with the cheaper incumbent.
@@ -76,6 +77,7 @@ pair -> candidate -> offer maps; nothing here knows the problem's meaning.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -93,13 +95,14 @@ log = logging.getLogger(__name__)
 
 NAME, SOLVER = "highspy", "reduced"
 
-#: share of the time left that the neighbourhood search before the proof may take
 #: share of the time left (after the LP) the first-plan search may take; it ends sooner when its
-#: restricted MIP finishes.  Rung L (2-core VM, 60 s, 5 seeds x 0.25 / 0.5 interleaved, 2026-12-07):
-#: at 0.25 the restricted MIP (~23-27 s there) was cut at ~13 s with a plan 1-4% above the optimum
-#: and the proof never closed (3.67-3.87% on seed 7); at 0.5: 0.50% in 58 s / 2.08% / 2.75% on
-#: seed 7, seed 14 5.41 -> 2.10%, seeds 11 and 12 unchanged, seed 15 3.50 -> 3.71%
+#: neighbourhood search finds nothing in a whole pass.  Chosen when that search was a MIP on the
+#: wide candidate set (rung L, 2-core VM, 60 s, 2026-12-07: at 0.25 that MIP was cut with a plan
+#: 1-4% above the optimum, at 0.5 it finished on some seeds); the neighbourhood search that
+#: replaced it (twenty-fourth session) ends on its own at L on seeds 7 and 15 (first plan in 16.7
+#: and 20.3 s) and uses the whole share (~28 s) on seeds 11, 12 and 14
 INCUMBENT_SHARE = 0.5
+#: share of the time left that the neighbourhood search before the proof may take
 LNS_SHARE = 0.15
 #: the neighbourhood search runs only with at least this many seconds left
 LNS_MIN_S = 8.0
@@ -565,6 +568,8 @@ class _Run:
         self.csc = _Csc(model)
         self.row_of_nnz = self.csc.row_of_nnz
         self.demand = demand_rows(model, self.x, self.row_of_nnz)
+        #: the last neighbourhood search ended with a whole pass that found nothing
+        self.lns_converged = False
 
     def bound(self, pi: np.ndarray, ub_fin: np.ndarray) -> tuple[float, np.ndarray]:
         """(bound, reduced costs) for duals ``pi``: the larger of :func:`lagrangian_bound` and,
@@ -776,18 +781,20 @@ def _column_generation(run: _Run, ub_fin: np.ndarray, chosen: np.ndarray, per_re
 
 def _incumbent(run: _Run, lp: _Lp, warm: Optional[np.ndarray], small_c: np.ndarray,
                wide_c: np.ndarray, share: float) -> Optional[np.ndarray]:
-    """Step 4: the cheapest of the warm start, the LP rounded up, and two MIPs restricted to
-    candidate sets (with all their routing columns, so that rounding has room), which together
-    take at most ``share`` of the time left: first the small set (the LP's candidates and each
-    workload's cheapest two: a second or two), then the wide one, started from the best so far.
+    """Step 4: the cheapest of the warm start and the LP rounded up, improved within ``share`` of
+    the time left: first a MIP restricted to the small candidate set (the LP's candidates and each
+    workload's cheapest two, with all their routing columns: a second or two), then the
+    neighbourhood search of step 6 on the wide set (those and the cheapest to activate), started
+    from the best plan so far.  Only where neither gives a plan does the MIP on the wide set run.
 
-    Why the small one first: the LP spreads demand over several offers, so rounded up it buys a
-    fractional unit of each (twice the optimum, XL quarter 0: 606,061 against ~300,000), and the
-    wide MIP (~12k columns, 370 integers at L) needs 17-25 s on one core to finish.  Cut short, as
-    a period of the decomposition or a loaded core cuts it, it kept the rounded plan (4 of 10 XL
-    scenarios).  The small MIP finishes in 0.8-2 s with a plan 6-8% above the optimum (L: 421,799
-    in 0.8 s; XL demand-4 quarter 0: 325,462 in 2.0 s), and the wide MIP started from it ends
-    no worse (L: 397,531 in 17.3 s against 398,581 in 18.4 s from the rounded plan)."""
+    Why the small MIP first: the LP spreads demand over several offers, so rounded up it buys a
+    fractional unit of each (twice the optimum, XL quarter 0: 606,061 against ~300,000).  It
+    finishes in 0.8-2 s with a plan 5-8% above the optimum (L: 421,988 in 1 s).
+    Why a neighbourhood search and not the MIP on the wide set (~12k columns, 380 integers at L),
+    which found the plan before: that MIP improves its plan only by branching, and needs 25-33 s
+    on this VM to finish; cut at its share it kept a plan 3-4% above the optimum (L: 409,171 and
+    413,262 at ~26 s).  The neighbourhood search, each step a MIP with most units held (0.1-5 s),
+    reached the optimum (399,348) in 18 s on the same instance."""
     model, st = run.model, run.st
     # the LP optimum rounded up: a feasible start (HiGHS may find none of its own in a short
     # time on a large model), used unless the warm start is cheaper
@@ -796,22 +803,34 @@ def _incumbent(run: _Run, lp: _Lp, warm: Optional[np.ndarray], small_c: np.ndarr
         st.notes.append(f"LP rounded up: {model.objective_value(rounded):.6g}")
     best = min((c for c in (warm, rounded) if c is not None), key=model.objective_value, default=None)
     end = time.perf_counter() + run.left() * share
-    # (the small MIP may take half the budget at most: the wide one is where the plan improves)
-    for cands, part in ((small_c, 0.5), (wide_c, 1.0)):
-        if cands is wide_c and np.array_equal(small_c, wide_c):
-            break
+
+    def restricted_mip(cands: np.ndarray, seconds: float) -> None:
+        nonlocal best
         gen = candidate_columns(model, cands, run.pair_c, run.cand_offer)
-        v_sub, _, status = run_mip(submodel(model, gen), max((end - time.perf_counter()) * part, 1.0),
-                                   run.mip_gap, run.threads, start=best[gen] if best is not None else None)
+        v_sub, _, status = run_mip(submodel(model, gen), max(seconds, 1.0), run.mip_gap, run.threads,
+                                   start=best[gen] if best is not None else None)
         if v_sub is None:
             st.notes.append(f"restricted MIP on {int(cands.sum())} candidates: {status}")
-            continue
+            return
         cand = run.as_plan(gen, v_sub)
         if best is None or model.objective_value(cand) < model.objective_value(best):
             best = cand
         st.notes.append(f"restricted MIP on {int(cands.sum())} candidates: {status}, "
                         f"{model.objective_value(cand):.6g}")
-    return best
+
+    # (the small MIP may take half the share at most: the search is where the plan improves)
+    restricted_mip(small_c, (end - time.perf_counter()) * 0.5)
+    if np.array_equal(small_c, wide_c):
+        return best
+    if best is None:
+        restricted_mip(wide_c, end - time.perf_counter())
+        return best
+    keep_c = wide_c | (best[run.y] > 0.5)
+    keep_o = best[run.n] > 0.5
+    keep_o[run.cand_offer[keep_c]] = True
+    cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
+    better = _neighbourhood_search(run, cols, keep_o, best, end - time.perf_counter())
+    return best if better is None else better
 
 
 def _whole_mip(run: _Run, bound: float, floor0: float) -> SolveResult:
@@ -831,24 +850,48 @@ def _whole_mip(run: _Run, bound: float, floor0: float) -> SolveResult:
                       best_bound=fb, message=st.summary())
 
 
+def _neighbourhoods(model: LinearModel, n_cols: np.ndarray, offers: np.ndarray) -> list:
+    """The groups of ``offers`` whose units and replicas one neighbourhood-search step frees, in
+    the order they are tried: the cheaper half by unit price, the dearer half, each region, each
+    pair of regions (up to six regions), each accelerator across its regions and acquisitions.
+
+    Why pairs and accelerators: a plan's last percent is often a whole server moved from one
+    region to another, or from one acquisition to another (rung L: an H100 server and an MI300X
+    server trading regions, 401,865 -> 399,348); a single region or half cannot make that move.
+    A group holding every offer (the whole MIP again) or repeating an earlier one is left out."""
+    order = offers[np.argsort(model.obj[n_cols[offers]], kind="stable")]
+    groups = [order[:len(order) // 2], order[len(order) // 2:]]
+    grp = model.blocks.get("offer_group")
+    if grp is not None:
+        regions = np.unique(grp[offers])
+        if len(regions) > 1:
+            groups += [offers[grp[offers] == g] for g in regions]
+            if 2 < len(regions) <= 6:
+                groups += [offers[np.isin(grp[offers], pair)] for pair in itertools.combinations(regions, 2)]
+    kind = model.blocks.get("offer_kind")
+    if kind is not None:
+        groups += [offers[kind[offers] == a] for a in np.unique(kind[offers])]
+    out, seen = [], set()
+    for g in groups:
+        key = tuple(np.sort(g))
+        if 0 < len(g) < len(offers) and key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out
+
+
 def _neighbourhood_search(run: _Run, cols: np.ndarray, keep_o: np.ndarray, best: np.ndarray,
                           budget_s: float) -> Optional[np.ndarray]:
     """Step 6: a plan cheaper than ``best`` on the columns ``cols``, or None.
 
-    Each step frees the units and replicas of one group of offers (the cheaper half of those kept
-    by unit price, the dearer half, then each ``offer_group`` - regions - in turn) and holds every
-    other at ``best``'s values; routing stays free.  Such a MIP is small once presolved (seconds at
-    L).  Groups are tried in turn until ``budget_s`` is spent or a whole pass finds nothing."""
+    Each step frees the units and replicas of one group of offers (:func:`_neighbourhoods`) and
+    holds every other at ``best``'s values; routing stays free.  Such a MIP is small once
+    presolved (0.1-5 s at L).  Groups are tried in turn until ``budget_s`` is spent or a whole
+    pass finds nothing."""
     model, st = run.model, run.st
     t_end = time.perf_counter() + budget_s
     red = submodel(model, cols)
-    offers = np.flatnonzero(keep_o)
-    order = offers[np.argsort(model.obj[run.n[offers]], kind="stable")]
-    groups = [order[:len(order) // 2], order[len(order) // 2:]]
-    grp = model.blocks.get("offer_group")
-    if grp is not None and len(np.unique(grp[offers])) > 1:
-        groups += [offers[grp[offers] == g] for g in np.unique(grp[offers])]
-    groups = [g for g in groups if len(g)]
+    groups = _neighbourhoods(model, run.n, np.flatnonzero(keep_o))
     # each integer column of the submodel and its offer (units: the offer; replicas and spares: theirs)
     in_red = np.zeros(model.n_vars, bool)
     in_red[cols] = True
@@ -880,13 +923,18 @@ def _neighbourhood_search(run: _Run, cols: np.ndarray, keep_o: np.ndarray, best:
             cand = run.as_plan(cols, v_sub) if v_sub is not None else None
             if cand is not None and model.objective_value(cand) < best_obj * (1.0 - 1e-9) \
                     and not model.violations(cand, tol=1e-6):
-                found, start, best_obj, idle = cand, cand[cols], model.objective_value(cand), 0
+                # a step that saves less than a tenth of the target gap is kept but does not
+                # restart the pass: another pass over every group costs seconds (L: ~10 s)
+                obj = model.objective_value(cand)
+                idle = 0 if best_obj - obj > 0.1 * run.mip_gap * abs(best_obj) else idle + 1
+                found, start, best_obj = cand, cand[cols], obj
                 st.notes.append(f"neighbourhood search: {best_obj:.6g}")
                 run.say("neighbourhood search: plan %s", money(best_obj))
             else:
                 idle += 1
             if idle >= len(groups):
                 break
+    run.lns_converged = idle >= len(groups)
     return found
 
 
@@ -927,7 +975,10 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
             keep_o = np.zeros(len(n), bool)
             st.notes.append("fixing kept too much; a heuristic MIP on "
                             f"{int(keep_c.sum())} candidates first")
-        if proof and not searched and run.left() >= LNS_MIN_S and not stop.requested():
+        # (not after a first-plan search that ended with a whole pass finding nothing: its
+        # neighbourhoods hardly differ here, and the proof needs the time)
+        if proof and not searched and not run.lns_converged and run.left() >= LNS_MIN_S \
+                and not stop.requested():
             searched = True
             cols = candidate_columns(model, keep_c, run.pair_c, run.cand_offer, keep_o)
             better = _neighbourhood_search(run, cols, keep_o, best, LNS_SHARE * run.left())
