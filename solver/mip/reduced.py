@@ -48,8 +48,9 @@ model to a solver:
    is removed.  The same holds for whole offers (L + rc_n(o)).
 6. **A neighbourhood search on the survivors** (before the proof): the MIP with every unit and
    replica held at the incumbent's values except those of one group of offers (the cheaper half by
-   unit price, the dearer half, each region, each pair of regions, each accelerator), groups in
-   turn, within ``LNS_SHARE`` of the time left.
+   unit price, the dearer half, each region, each pair of regions, each accelerator; with two
+   regions also what the LP or the incumbent uses, alone and with each region), groups in turn,
+   within ``LNS_SHARE`` of the time left; skipped when the first-plan search's own converged.
    The proof's cutoff is the incumbent's cost less the gap, so a cheaper incumbent prunes more: on
    an L instance the proof took 48 s from a plan 0.5% above the optimum and 22 s from the optimum.
    An improvement reruns the fixing with the cheaper incumbent.
@@ -96,7 +97,7 @@ log = logging.getLogger(__name__)
 NAME, SOLVER = "highspy", "reduced"
 
 #: share of the time left (after the LP) the first-plan search may take; it ends sooner when its
-#: neighbourhood search finds nothing in a whole pass.  Chosen when that search was a MIP on the
+#: neighbourhood search converges (:func:`_neighbourhood_search`).  Chosen when that search was a MIP on the
 #: wide candidate set (rung L, 2-core VM, 60 s, 2026-12-07: at 0.25 that MIP was cut with a plan
 #: 1-4% above the optimum, at 0.5 it finished on some seeds); the neighbourhood search that
 #: replaced it (twenty-fourth session) ends on its own at L on seeds 7 and 15 (first plan in 16.7
@@ -500,6 +501,8 @@ def _solve_reduced(model: LinearModel, time_limit_s: float, mip_gap: float, thre
                                               f"within the constraints (caps, budget, quality); "
                                               + st.summary())
 
+    run.lp_units = lp.values[run.n]
+
     # ---- duals lifted so that reduced costs are as large as they can be (bound unchanged);
     # act_c: a plan using candidate c costs at least bound + act_c
     pi = lp.pi
@@ -568,8 +571,11 @@ class _Run:
         self.csc = _Csc(model)
         self.row_of_nnz = self.csc.row_of_nnz
         self.demand = demand_rows(model, self.x, self.row_of_nnz)
-        #: the last neighbourhood search ended with a whole pass that found nothing
+        #: the last neighbourhood search ended with as many steps in a row as it has groups, none
+        #: saving a tenth of the target gap
         self.lns_converged = False
+        #: units of each offer in the LP relaxation's solution (set once it is solved)
+        self.lp_units: Optional[np.ndarray] = None
 
     def bound(self, pi: np.ndarray, ub_fin: np.ndarray) -> tuple[float, np.ndarray]:
         """(bound, reduced costs) for duals ``pi``: the larger of :func:`lagrangian_bound` and,
@@ -785,7 +791,8 @@ def _incumbent(run: _Run, lp: _Lp, warm: Optional[np.ndarray], small_c: np.ndarr
     the time left: first a MIP restricted to the small candidate set (the LP's candidates and each
     workload's cheapest two, with all their routing columns: a second or two), then the
     neighbourhood search of step 6 on the wide set (those and the cheapest to activate), started
-    from the best plan so far.  Only where neither gives a plan does the MIP on the wide set run.
+    from the best plan so far.  Only where there is no plan at all (no feasible warm start, no LP
+    rounded up, nothing from the small MIP) does the MIP on the wide set run.
 
     Why the small MIP first: the LP spreads demand over several offers, so rounded up it buys a
     fractional unit of each (twice the optimum, XL quarter 0: 606,061 against ~300,000).  It
@@ -850,10 +857,21 @@ def _whole_mip(run: _Run, bound: float, floor0: float) -> SolveResult:
                       best_bound=fb, message=st.summary())
 
 
-def _neighbourhoods(model: LinearModel, n_cols: np.ndarray, offers: np.ndarray) -> list:
+def _neighbourhoods(model: LinearModel, n_cols: np.ndarray, offers: np.ndarray,
+                    guided: Optional[np.ndarray] = None) -> list:
     """The groups of ``offers`` whose units and replicas one neighbourhood-search step frees, in
     the order they are tried: the cheaper half by unit price, the dearer half, each region, each
-    pair of regions (up to six regions), each accelerator across its regions and acquisitions.
+    pair of regions (three to six regions), each accelerator across its regions and acquisitions.
+    With one or two regions, where a pair of regions is every offer, the offers ``guided`` marks
+    (per offer of the model: those the LP relaxation or the incumbent uses) come first, and with
+    two regions each region with them after the regions.
+
+    Why those: with two regions a move from one region to the other that also changes what the
+    first region buys fits no half, region or accelerator (rung M, seed 11: the incumbent's MI300X
+    servers in Texas and Virginia, 262,413, against the optimum's L4 and L40S in Texas and one more
+    MI300X in Virginia, 254,747); Texas with the incumbent's offers holds it.  With more regions
+    such groups are large and slow (rung L, seeds 7 and 14: 2.26% and 6.25% at 60 s against 0.50%
+    and 2.51% without them), and the pairs of regions make the cross-region moves.
 
     Why pairs and accelerators: a plan's last percent is often a whole server moved from one
     region to another, or from one acquisition to another (rung L: an H100 server and an MI300X
@@ -862,12 +880,15 @@ def _neighbourhoods(model: LinearModel, n_cols: np.ndarray, offers: np.ndarray) 
     order = offers[np.argsort(model.obj[n_cols[offers]], kind="stable")]
     groups = [order[:len(order) // 2], order[len(order) // 2:]]
     grp = model.blocks.get("offer_group")
-    if grp is not None:
-        regions = np.unique(grp[offers])
-        if len(regions) > 1:
-            groups += [offers[grp[offers] == g] for g in regions]
-            if 2 < len(regions) <= 6:
-                groups += [offers[np.isin(grp[offers], pair)] for pair in itertools.combinations(regions, 2)]
+    regions = np.unique(grp[offers]) if grp is not None else np.zeros(1)
+    if len(regions) <= 2 and guided is not None:
+        groups.insert(0, offers[guided[offers]])
+    if len(regions) > 1:
+        groups += [offers[grp[offers] == g] for g in regions]
+        if len(regions) == 2 and guided is not None:
+            groups += [offers[guided[offers] | (grp[offers] == g)] for g in regions]
+        if 2 < len(regions) <= 6:
+            groups += [offers[np.isin(grp[offers], pair)] for pair in itertools.combinations(regions, 2)]
     kind = model.blocks.get("offer_kind")
     if kind is not None:
         groups += [offers[kind[offers] == a] for a in np.unique(kind[offers])]
@@ -886,12 +907,16 @@ def _neighbourhood_search(run: _Run, cols: np.ndarray, keep_o: np.ndarray, best:
 
     Each step frees the units and replicas of one group of offers (:func:`_neighbourhoods`) and
     holds every other at ``best``'s values; routing stays free.  Such a MIP is small once
-    presolved (0.1-5 s at L).  Groups are tried in turn until ``budget_s`` is spent or a whole
-    pass finds nothing."""
+    presolved (0.1-5 s at L).  Groups are tried in turn until ``budget_s`` is spent or the search
+    converges: as many steps in a row as there are groups, none saving a tenth of the target gap
+    (a smaller saving is kept but does not restart the count; ``run.lns_converged`` records it)."""
     model, st = run.model, run.st
     t_end = time.perf_counter() + budget_s
     red = submodel(model, cols)
-    groups = _neighbourhoods(model, run.n, np.flatnonzero(keep_o))
+    guided = best[run.n] > 0.5
+    if run.lp_units is not None:
+        guided |= run.lp_units > 1e-6
+    groups = _neighbourhoods(model, run.n, np.flatnonzero(keep_o), guided)
     # each integer column of the submodel and its offer (units: the offer; replicas and spares: theirs)
     in_red = np.zeros(model.n_vars, bool)
     in_red[cols] = True
@@ -975,8 +1000,9 @@ def _fix_and_search(run: _Run, best: np.ndarray, bound: float, rc_n: np.ndarray,
             keep_o = np.zeros(len(n), bool)
             st.notes.append("fixing kept too much; a heuristic MIP on "
                             f"{int(keep_c.sum())} candidates first")
-        # (not after a first-plan search that ended with a whole pass finding nothing: its
-        # neighbourhoods hardly differ here, and the proof needs the time)
+        # (not after a first-plan search that converged: the survivors are a larger set than its
+        # wide one (L: 692 candidates against ~170), but after a converged search the search here
+        # found nothing on L (4 s) or M seed 11, and the proof needs the time)
         if proof and not searched and not run.lns_converged and run.left() >= LNS_MIN_S \
                 and not stop.requested():
             searched = True
