@@ -97,11 +97,11 @@ log = logging.getLogger(__name__)
 NAME, SOLVER = "highspy", "reduced"
 
 #: share of the time left (after the LP) the first-plan search may take; it ends sooner when its
-#: neighbourhood search converges (:func:`_neighbourhood_search`).  Chosen when that search was a MIP on the
-#: wide candidate set (rung L, 2-core VM, 60 s, 2026-12-07: at 0.25 that MIP was cut with a plan
-#: 1-4% above the optimum, at 0.5 it finished on some seeds); the neighbourhood search that
-#: replaced it (twenty-fourth session) ends on its own at L on seeds 7 and 15 (first plan in 16.7
-#: and 20.3 s) and uses the whole share (~28 s) on seeds 11, 12 and 14
+#: neighbourhood search converges (:func:`_neighbourhood_search`).  Chosen when that search was a
+#: MIP on the wide candidate set (rung L, 2-core VM, 60 s, 2026-12-07: at 0.25 that MIP was cut
+#: with a plan 1-4% above the optimum, at 0.5 it finished on some seeds); the neighbourhood search
+#: that replaced it (twenty-fourth session) ends on its own at L on seeds 7 and 15 (first plan in
+#: 16.7 and 20.3 s) and uses the whole share (~28 s) on seeds 11, 12 and 14
 INCUMBENT_SHARE = 0.5
 #: share of the time left that the neighbourhood search before the proof may take
 LNS_SHARE = 0.15
@@ -880,7 +880,7 @@ def _neighbourhoods(model: LinearModel, n_cols: np.ndarray, offers: np.ndarray,
     order = offers[np.argsort(model.obj[n_cols[offers]], kind="stable")]
     groups = [order[:len(order) // 2], order[len(order) // 2:]]
     grp = model.blocks.get("offer_group")
-    regions = np.unique(grp[offers]) if grp is not None else np.zeros(1)
+    regions = np.unique(grp[offers]) if grp is not None else np.zeros(0, np.int64)
     if len(regions) <= 2 and guided is not None:
         groups.insert(0, offers[guided[offers]])
     if len(regions) > 1:
