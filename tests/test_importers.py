@@ -887,20 +887,89 @@ def test_an_aibrix_profile_without_a_latency_target_says_so(tmp_path, capsys):
         "description"]
 
 
-@pytest.mark.parametrize("name, count, acc", [
-    ("A10G-4x", "4x", "a10g"), ("a10g_x4", "x4", "a10g"), ("2x-A100", "2x", "a100-80gb"),
-    ("H100-SXM-8", "8", "h100-sxm"), ("MI300X-8", "8", "mi300x"), ("A100x2", "x2", "a100-80gb"),
-    ("8xA100", "8x", "a100-80gb"), ("4xA10G", "4x", "a10g")])
-def test_a_gpu_name_with_a_device_count_is_refused_alike(tmp_path, capsys, name, count, acc):
-    """QA s22: 'A10G-4x', 'H100-SXM-8' ... were read as one device, 'A100x2', '8xA100' refused as unknown.
-    A unit is one device here: every such name is refused with one fix, and --map reads it as one device."""
+@pytest.mark.parametrize("name, n, acc", [
+    ("A10G-4x", 4, "a10g"), ("a10g_x4", 4, "a10g"), ("2x-A100", 2, "a100-80gb"),
+    ("H100-SXM-8", 8, "h100-sxm"), ("MI300X-8", 8, "mi300x"), ("A100x2", 2, "a100-80gb"),
+    ("8xA100", 8, "a100-80gb"), ("4xA10G", 4, "a10g")])
+def test_a_gpu_name_with_a_device_count_is_a_unit_of_that_many_devices(tmp_path, capsys, name, n, acc):
+    """QA s22: 'A10G-4x', 'H100-SXM-8' ... were read as one device, 'A100x2', '8xA100' refused as unknown;
+    then every such name was refused.  Now the unit is n devices running one replica at TP n: an offer of
+    n devices at the unit's cost / n, the profile measured at TP n, and 0 req/s at TP 1 (no profile ran
+    it, and the analytic model must not fill it in); --map NAME=ID still reads it as one device."""
     f = _renamed(tmp_path, **{name: "A10G"})
     out = tmp_path / "x.yaml"
     code, err = _import(["melange", str(f), "-o", str(out)], capsys)
-    assert code == 2 and f"GPU {name!r} may name a unit of several devices ({count!r})" in err
-    assert f"--map '{name}={acc}'" in err and not out.exists()
-    code, err = _import(["melange", str(f), "--map", f"{name}={acc}", "-o", str(out)], capsys)
+    assert code == 0, err
+    doc = yaml.safe_load(out.read_text())
+    offer = doc["fleet"]["offers"][0]
+    assert offer["accelerator"] == acc and offer["devices_per_instance"] == n
+    assert offer["usd_per_device_hour"] == pytest.approx(1.01 / n)
+    assert doc["fleet"]["tensor_parallel"] == [1, n]
+    rates = {(m["tensor_parallel"], m["workload"]): m["max_requests_per_s"] for m in doc["measurements"]}
+    assert rates == {**{(n, w): r for w, r in zip(("bucket-in0-out0", "bucket-in0-out1", "bucket-in1-out0",
+                                                     "bucket-in1-out1"), (2, 1, 5, 2))},
+                     **{(1, w): 0.0 for w in ("bucket-in0-out0", "bucket-in0-out1", "bucket-in1-out0",
+                                              "bucket-in1-out1")}}
+    assert f"{name} = {n} x {acc}" in err
+    code, err = _import(["melange", str(f), "--map", f"{name}={acc}", "-o", str(out), "--force"], capsys)
     assert code == 0 and yaml.safe_load(out.read_text())["fleet"]["offers"][0]["devices_per_instance"] == 1
+
+
+def test_a_two_gpu_unit_is_planned_as_one_replica_on_two_devices(tmp_path, capsys):
+    """Mélange's example with its A100-80GB unit made a 2-GPU unit at twice the cost and twice the rates
+    ('2xA100': $7.34/h, [[40, 40], [80, 40]] req/s).  By hand: one such unit carries every bucket at
+    6/40 + 3/40 + 15/80 + 6/40 = 0.5625 of its rate; A10Gs alone need 6/2 + 3/1 + 15/5 + 6/2 = 12 units
+    ($12.12); any plan with the A100 unit costs at least its $7.34.  So the optimum is one unit: 2 A100
+    devices, one replica at TP 2, $7.34/h, and no TP-1 A100 replica (it was never profiled)."""
+    f = _renamed(tmp_path, **{"A10G": "A10G", "2xA100": {"cost": 7.34, "tputs": [[40, 40], [80, 40]]}})
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(f), "-o", str(out)], capsys)
+    assert code == 0, err
+    data, devices = _solve(out, tmp_path, capsys)
+    assert devices == {("a100-80gb", "bf16"): 2}
+    assert [(d["tensor_parallel"], d["replicas"]) for d in data["deployments"]] == [(2, 1)]
+    assert data["objective"]["total"] == pytest.approx(7.34, rel=1e-9)
+    plan = tmp_path / "plan.json"
+    assert main(["verify", str(out), str(plan)]) == 0
+
+
+@pytest.mark.parametrize("name, says", [
+    ("3xA100", "llama-2-7b's 32 attention heads do not split over 3 devices"),
+    ("16xA100", "one a100-80gb node has 8 devices")])
+def test_a_unit_that_cannot_be_one_replica_is_refused_with_the_one_device_reading(tmp_path, capsys, name, says):
+    f = _renamed(tmp_path, **{name: "A10G"})
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(f), "-o", str(out)], capsys)
+    assert code == 2 and says in err and f"--map '{name}=a100-80gb'" in err and not out.exists()
+
+
+def test_a_max_count_caps_a_units_devices(tmp_path, capsys):
+    f = _renamed(tmp_path, **{"A10G": "A10G", "A100x2": {"cost": 7.34, "tputs": [[40, 40], [80, 40]],
+                                                          "max_count": 3}})
+    out = tmp_path / "x.yaml"
+    assert _import(["melange", str(f), "-o", str(out)], capsys)[0] == 0
+    assert yaml.safe_load(out.read_text())["fleet"]["availability"] == [
+        {"accelerator": "a100-80gb", "region": "virginia", "max_devices": 6}]
+    # two unit sizes of one accelerator, one capped: the problem cannot cap one unit size alone
+    g = _renamed(tmp_path, name="g.json", **{"A100-80GB": "A100-80GB", "A100x2": {
+        "cost": 7.34, "tputs": [[40, 40], [80, 40]], "max_count": 3}})
+    code, err = _import(["melange", str(g), "-o", str(tmp_path / "y.yaml")], capsys)
+    assert code == 2 and "units of a100-80gb of different sizes" in err
+
+
+def test_one_gpu_and_two_gpu_units_of_one_accelerator_share_its_tp1_profile(tmp_path, capsys):
+    """An 'A100-80GB' unit (TP 1 profiled) and an 'A100x2' unit (TP 2 profiled) are two offers of one
+    accelerator: no TP is left to the analytic model (no zero rows), and the plan may run the TP-1 profile
+    on the two-device unit's devices, at its cost per device."""
+    f = _renamed(tmp_path, **{"A100-80GB": "A100-80GB", "A100x2": {"cost": 6.0, "tputs": [[40, 40], [80, 40]]}})
+    out = tmp_path / "x.yaml"
+    code, err = _import(["melange", str(f), "-o", str(out)], capsys)
+    assert code == 0, err
+    doc = yaml.safe_load(out.read_text())
+    assert sorted((o["devices_per_instance"], o["usd_per_device_hour"]) for o in doc["fleet"]["offers"]) == [
+        (1, 3.67), (2, 3.0)]
+    assert all(m["max_requests_per_s"] > 0 for m in doc["measurements"])
+    assert sorted({m["tensor_parallel"] for m in doc["measurements"]}) == [1, 2]
 
 
 def test_a_number_before_the_gpu_word_is_part_of_the_name(tmp_path):

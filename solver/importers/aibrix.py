@@ -27,9 +27,10 @@ from typing import Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Traffic, add_bucket_workload,
-                                     add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
-                                     finish, map_gpu, problem_skeleton, read_json, same_gpu_issue, short, shown,
+from solver.importers.common import (ImportResult, MAX_RPS, Traffic, add_bucket_workload, add_gpu_profile,
+                                     check_flag_ids, check_keys, check_matrix, check_positive,
+                                     close_unprofiled_degrees, finish, map_gpu, problem_skeleton, read_json,
+                                     same_gpu_issue, short, shown, unit_issue, unit_note,
                                      unmatched_map_warning, unread_warning)
 from solver.coefficients import MIN_CAPACITY_RPS
 from solver.problem.schema import MAX_TOKENS, MAX_USD
@@ -185,20 +186,22 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
                     file=file, path="gpu",
                     hint='for example "gpu": "A10G" (--map NAME=ID names its catalog accelerator if need be)')
             continue
-        acc = map_gpu(gpu, catalog, mapping, col, file, "gpu")
-        earlier = next((p for p in profiles if acc is not None and p[1] == acc), None)
+        unit = map_gpu(gpu, catalog, mapping, col, file, "gpu")
+        if unit is not None:
+            unit_issue(gpu, unit, model, catalog, col, file, "gpu")
+        earlier = next((p for p in profiles if unit is not None and p[1] == unit), None)
         if earlier:
-            same_gpu_issue(gpu, file, (earlier[4], earlier[0]), acc, col, "gpu",
+            same_gpu_issue(gpu, file, (earlier[4], earlier[0]), unit.accelerator, col, "gpu",
                            same_file=Path(earlier[0]).resolve() == Path(file).resolve())
-        profiles.append((file, acc, cost, tputs, gpu, slos or None))
+        profiles.append((file, unit, cost, tputs, gpu, slos or None))
     col.raise_if_any()
     n_out, n_in = len(out_ticks), len(in_ticks)
-    notes = [ONE_DEVICE_NOTE.format(tool="AIBrix")]
+    notes = [unit_note("AIBrix", {p[4]: p[1] for p in profiles})]
     if latencies:
         notes.append(f"the profiles' per-cell latencies ({', '.join(sorted(latencies))}) are not used: tputs "
                      "already holds each cell's highest rate within the profiles' SLO")
-    guessed = [f"{name} -> {acc}" for _, acc, _, _, name, _ in profiles
-               if name.strip().lower() not in mapping and name.strip().lower() != acc]
+    guessed = [f"{name} -> {unit.accelerator}" for _, unit, _, _, name, _ in profiles
+               if name.strip().lower() not in mapping and name.strip().lower() != unit.accelerator]
     if guessed:
         notes.append("GPU names read as catalog accelerators: " + ", ".join(guessed)
                      + " (another variant: --map 'NAME=ID')")
@@ -245,7 +248,7 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         description=(f"Imported from {len(profiles)} AIBrix profile(s) ({', '.join(p[4] for p in profiles)}); "
                      f"{n_out} output x {n_in} input length cells, {total_rate} req/s. Capacities are the "
                      f"profiled rates (measurements); SLO values are placeholders{made_for}."),
-        model=model, region=region, accelerators=sorted(p[1] for p in profiles),
+        model=model, region=region, accelerators=sorted({p[1].accelerator for p in profiles}),
         ttft_ms=ttft_ms, tpot_ms=tpot_ms, catalog=catalog)
     cells = {}
     for o in range(n_out):
@@ -254,11 +257,12 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
                 wid = f"cell-out{int(out_ticks[o])}-in{int(in_ticks[i])}"
                 cells[(o, i)] = wid
                 add_bucket_workload(doc, wid, total_rate * dist[o][i], in_ticks[i], out_ticks[o])
-    for file, acc, cost, tputs, gpu, _ in sorted(profiles, key=lambda p: p[1]):
+    for file, unit, cost, tputs, gpu, _ in sorted(profiles, key=lambda p: p[1]):
         name = Path(file).name
-        add_gpu_profile(doc, accelerator=acc, region=region, usd_per_hour=cost, provider="aibrix",
+        add_gpu_profile(doc, unit=unit, region=region, usd_per_hour=cost, provider="aibrix",
                         cost_source=f"AIBrix profile {name}: cost", cells=cells, tputs=tputs,
                         cell_source=f"AIBrix profile {name}: tputs[{{r}}][{{c}}] (row = output length)")
+    close_unprofiled_degrees(doc, "AIBrix")
     traffic = Traffic(rate=total_rate, rate_file=None, rate_field="--rate",
                       dist_file=distribution_file if stated else None, dist_field="distribution", shares=dist,
                       cells={wid: oi for oi, wid in cells.items()})

@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import yaml
 
@@ -28,6 +28,8 @@ MAX_RPS = next(m.le for m in Demand.model_fields["requests_per_s"].metadata if h
 #: for a misspelling of it ('max_cnt', 'count' for 'max_count'): 0.7 keeps 'tpot' (0.67 to 'tputs')
 #: a key of its own
 NEAR_MISS = 0.7
+#: devices in one unit of a peer tool's GPU type, at most (the largest catalog node, GB200 NVL72, has 72)
+MAX_UNIT_DEVICES = 72
 
 
 @dataclass
@@ -112,9 +114,20 @@ def parse_mapping(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+class Unit(NamedTuple):
+    """What one unit of a peer tool's GPU type is here: ``devices`` of catalog ``accelerator``, running one
+    replica at tensor-parallel degree ``devices`` (the peer files give one rate and one cost per unit)."""
+
+    accelerator: str
+    devices: int
+
+
 def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: IssueCollector,
-            file: str, path: str) -> Optional[str]:
-    """Catalog id for a peer tool's GPU name, or an issue with a hint."""
+            file: str, path: str) -> Optional[Unit]:
+    """The unit a peer tool's GPU name stands for, or an issue with a hint.
+
+    --map NAME=ID reads the unit as one device of ID; a name stating a device count ('A100x2', 'H100-SXM-8':
+    :func:`device_count`) is a unit of that many devices of the accelerator the rest of the name names."""
     key = name.strip().lower()
     if key in mapping:
         cand = mapping[key]
@@ -124,23 +137,42 @@ def map_gpu(name: str, catalog: Catalog, mapping: dict[str, str], collector: Iss
             collector.extend([InputIssue(message=f"--map {name}={cand}: {cand!r} is not a catalog accelerator",
                                          path="--map", hint=f"{hint} (Or add it with --catalog FILE.)")])
             return None
-        return cand
+        return Unit(cand, 1)
     count = device_count(key, catalog)
     if count is not None:
         word, acc = count
-        collector.add(f"GPU {name!r} may name a unit of several devices ({word!r}), but a unit is read as one "
-                      "device here", file=file, path=path,
-                      hint=f"profile one GPU per unit; or, to read this unit as one {acc} (the unit's cost and "
-                           f"rates, so the plan's cost holds; device count, power and memory are one GPU's), "
-                           f"name it with --map '{name}={acc}'")
-        return None
+        n = int(re.sub(r"\D", "", word))
+        if not 1 <= n <= MAX_UNIT_DEVICES:
+            collector.add(f"GPU {name!r} names a unit of {n} devices ({word!r}): a unit has 1 to "
+                          f"{MAX_UNIT_DEVICES} devices here", file=file, path=path,
+                          hint=f"rename it, or read the unit as one {acc} at its cost and rates with "
+                               f"--map '{name}={acc}'")
+            return None
+        return Unit(acc, n)
     cand = accelerator_for_name(key, catalog.accelerators)
     if cand is None or cand not in catalog.accelerators:
         hint = unknown_id_hint(cand or key, catalog.accelerators, "accelerators")
         collector.add(f"GPU {name!r} has no catalog accelerator", file=file, path=path,
                       hint=f"{hint} Name one with --map '{name}=ID' (or add it with --catalog FILE).")
         return None
-    return cand
+    return Unit(cand, 1)
+
+
+def unit_issue(name: str, unit: Unit, model_id: str, catalog: Catalog, collector: IssueCollector, file: str,
+               path: str) -> None:
+    """An issue where a unit of several devices cannot be one replica of the model at its degree (the
+    model's attention heads do not split over it, or one node has fewer devices)."""
+    if unit.devices == 1 or model_id not in catalog.models:
+        return
+    acc, heads = catalog.accelerators[unit.accelerator], catalog.models[model_id].num_attention_heads
+    why = (f"{model_id}'s {heads} attention heads do not split over {unit.devices} devices" if heads % unit.devices
+           else f"one {unit.accelerator} node has {acc.devices_per_node} devices"
+           if unit.devices > acc.devices_per_node else None)
+    if why:
+        collector.add(f"GPU {name!r} is a unit of {unit.devices} {unit.accelerator} devices, read as one replica "
+                      f"at tensor parallelism {unit.devices}, and {why}", file=file, path=path,
+                      hint=f"to read the unit as one {unit.accelerator} at its cost and rates (power and hosting "
+                           f"one device's), name it with --map '{name}={unit.accelerator}'")
 
 
 #: a word of a GPU name that counts devices: '4x', 'x4' (the word of its own)
@@ -165,9 +197,9 @@ def device_count(key: str, catalog: Catalog) -> Optional[tuple[str, str]]:
     The rule (QA s22: 'A10G-4x' and 'H100-SXM-8' were read as one device while 'A100x2' was refused):
     a number with an x, as a word or glued to the GPU word ('4x', 'x4', '8xA100', 'A100x2'), or a
     number alone as the name's last word ('H100-SXM-8', 'MI300X-8'), where the rest of the name names a
-    catalog accelerator, unless that number is the card's memory ('A100-40', 'T4-16': GB).  fleetopt reads a
-    unit as one device, so such a name is refused with --map as
-    the way to read it so; a number before the GPU word ('deepseek-r1-0528-h100') is part of a name."""
+    catalog accelerator, unless that number is the card's memory ('A100-40', 'T4-16': GB); a number before
+    the GPU word ('deepseek-r1-0528-h100') is part of a name.  Such a unit is read as that many devices
+    (:func:`map_gpu`); until 2026-12-07 it was refused, and --map read it as one device."""
     words = [w for w in re.split(r"[-_ ()]+", key) if w]
     for i, w in enumerate(words):
         glued = _GLUED_COUNT.match(w)
@@ -187,6 +219,26 @@ def device_count(key: str, catalog: Catalog) -> Optional[tuple[str, str]]:
         if acc is not None and acc in catalog.accelerators:
             return count, acc
     return None
+
+
+def capped_twice(profiles: dict, collector: IssueCollector, file: str) -> None:
+    """An issue where GPU types of one accelerator in units of different sizes carry a max_count: the
+    problem caps devices per accelerator and region, not per unit size.  ``profiles`` maps names to
+    (unit, cost, tputs, max_count, field path)."""
+    by_acc: dict[str, list] = {}
+    for name, (unit, _cost, _tputs, max_count, path) in profiles.items():
+        if unit is not None:
+            by_acc.setdefault(unit.accelerator, []).append((name, unit, max_count, path))
+    for acc, group in sorted(by_acc.items()):
+        capped = [g for g in group if g[2] is not None]
+        if len(group) > 1 and capped:
+            names = ", ".join(repr(g[0]) for g in group)
+            collector.add(f"GPU types {names} are units of {acc} of different sizes, and "
+                          f"{', '.join(repr(g[0]) for g in capped)} carries a max_count: the generated problem "
+                          f"caps the devices of an accelerator per region, not per unit size", file=file,
+                          path=capped[0][3] + ".max_count",
+                          hint="import each unit size on its own, or drop max_count and write one cap on "
+                               f"{acc}'s devices under fleet.availability of the generated problem")
 
 
 def same_gpu_issue(name: str, file: str, earlier: tuple[str, str], acc: str, collector: IssueCollector,
@@ -251,10 +303,23 @@ def unmatched_map_warning(mapping: dict[str, str], names: list[str]) -> Optional
             f"GPU names: {', '.join(sorted(set(names)))})")
 
 
-#: notes that hold for every import
-ONE_DEVICE_NOTE = ("each {tool} unit is read as one device of its catalog accelerator (its power, hosting and "
-                   "device counts are one GPU's): a unit that is a multi-GPU instance is not modelled as such "
-                   "(profile one GPU per unit)")
+def unit_note(tool: str, units: dict[str, Unit]) -> str:
+    """What a unit of each GPU type is here, for the import's notes: ``units`` maps the files' GPU names
+    to their units."""
+    several = sorted((name, u) for name, u in units.items() if u.devices > 1)
+    one = ("each {tool} unit is read as one device of its catalog accelerator (its power, hosting and device "
+           "counts are one GPU's)").format(tool=tool)
+    if not several:
+        return one + ("; a GPU name with a device count ('A100x2', 'H100-SXM-8') is read as a unit of that many "
+                      "devices")
+    listed = ", ".join(f"{name} = {u.devices} x {u.accelerator}" for name, u in several)
+    return (f"where a GPU name states a device count, the {tool} unit is that many devices running one replica "
+            f"at that tensor-parallel degree ({listed}): its cost is split over its devices, its measured rates "
+            f"are the replica's, and power and hosting are counted per device; a unit that ran one replica "
+            f"per GPU costs and serves the same in the plan, only its replicas' TP reads differently; "
+            + ("the other units are one device each" if len(several) < len(units) else "")).rstrip("; ")
+
+
 #: how the 16-bit format note ends: the files do not say which format was profiled
 UNSAID_FORMAT = ("the peer files do not say which format was profiled: if the profiles ran another one, change "
                  "quantizations: in the workloads and quantization: in the measurements to its id "
@@ -506,23 +571,50 @@ def add_bucket_workload(doc: dict, wid: str, rate: float, input_tokens: float, o
     })
 
 
-def add_gpu_profile(doc: dict, *, accelerator: str, region: str, usd_per_hour: float, provider: str,
+def add_gpu_profile(doc: dict, *, unit: Unit, region: str, usd_per_hour: float, provider: str,
                     cost_source: str, cells: dict, tputs: list[list[float]], cell_source: str) -> None:
-    """One GPU type: its hourly offer and one measured capacity per traffic cell.
+    """One GPU type: its hourly offer (a unit of ``unit.devices`` devices at the unit's cost) and one
+    measured capacity per traffic cell, of one replica at tensor parallelism ``unit.devices``.
 
     ``cells`` maps a matrix index (r, c) to a workload id; ``cell_source`` is a
     format string with ``{r}`` and ``{c}`` naming where the figure came from.
     """
+    n = unit.devices
     doc["fleet"]["offers"].append({
-        "accelerator": accelerator, "region": region, "acquisition": "on_demand",
-        "usd_per_device_hour": float(usd_per_hour), "devices_per_instance": 1, "provider": provider,
-        "source": cost_source})
-    for quant in doc["_precision"].of[accelerator]:
+        "accelerator": unit.accelerator, "region": region, "acquisition": "on_demand",
+        "usd_per_device_hour": float(usd_per_hour) / n, "devices_per_instance": n, "provider": provider,
+        "source": cost_source + (f" (the unit's $/h over its {n} devices)" if n > 1 else "")})
+    if n not in doc["fleet"]["tensor_parallel"]:
+        doc["fleet"]["tensor_parallel"] = sorted([*doc["fleet"]["tensor_parallel"], n])
+    for quant in doc["_precision"].of[unit.accelerator]:
         for (r, c), wid in sorted(cells.items()):
             doc["measurements"].append({
-                "accelerator": accelerator, "model": doc["_model"], "quantization": quant,
-                "tensor_parallel": 1, "workload": wid, "max_requests_per_s": float(tputs[r][c]),
+                "accelerator": unit.accelerator, "model": doc["_model"], "quantization": quant,
+                "tensor_parallel": n, "workload": wid, "max_requests_per_s": float(tputs[r][c]),
                 "source": cell_source.format(r=r, c=c)})
+
+
+def close_unprofiled_degrees(doc: dict, tool: str) -> None:
+    """Measure 0 req/s for each (accelerator, tensor-parallel degree) a unit could host but no profile ran.
+
+    A unit of several devices adds its degree to fleet.tensor_parallel, which every accelerator's offers
+    then host where their units are large enough: without these rows an A100x2 unit would also host two
+    replicas at TP 1 (and an A100 unit a TP-2 replica, were it a unit of 2) whose capacity came from the
+    performance model at the problem's placeholder SLO instead of a profile."""
+    sizes: dict[str, set[int]] = {}
+    for o in doc["fleet"]["offers"]:
+        sizes.setdefault(o["accelerator"], set()).add(o["devices_per_instance"])
+    measured = {(m["accelerator"], m["tensor_parallel"]) for m in doc["measurements"]}
+    for acc, have in sorted(sizes.items()):
+        for tp in doc["fleet"]["tensor_parallel"]:
+            if (acc, tp) in measured or not any(n % tp == 0 for n in have):
+                continue
+            for quant in doc["_precision"].of[acc]:
+                for w in doc["workloads"]:
+                    doc["measurements"].append({
+                        "accelerator": acc, "model": doc["_model"], "quantization": quant, "tensor_parallel": tp,
+                        "workload": w["id"], "max_requests_per_s": 0.0,
+                        "source": f"not profiled: no {tool} unit of {acc} ran a replica at tensor parallelism {tp}"})
 
 
 def unservable_warning(doc: dict) -> Optional[str]:

@@ -31,10 +31,11 @@ from typing import Any, Optional, Sequence
 
 from solver.catalog import Catalog
 from solver.errors import InputError, InputIssue, IssueCollector
-from solver.importers.common import (MAX_RPS, ONE_DEVICE_NOTE, ImportResult, Traffic, add_bucket_workload,
-                                     add_gpu_profile, check_flag_ids, check_keys, check_matrix, check_positive,
-                                     finish, map_gpu, problem_skeleton, read_json, same_gpu_issue, shown,
-                                     unmatched_map_warning, unread_warning)
+from solver.importers.common import (ImportResult, MAX_RPS, Traffic, add_bucket_workload, add_gpu_profile,
+                                     capped_twice, check_flag_ids, check_keys, check_matrix, check_positive,
+                                     close_unprofiled_degrees, finish, map_gpu, problem_skeleton, read_json,
+                                     same_gpu_issue, shown, unit_issue, unit_note, unmatched_map_warning,
+                                     unread_warning)
 from solver.coefficients import MIN_CAPACITY_RPS
 from solver.problem.schema import MAX_TOKENS, MAX_USD
 
@@ -172,7 +173,9 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
     mapping = mapping or {}
     profiles = {}
     for name, info, p in gpus:
-        acc = map_gpu(name, catalog, mapping, col, file, p)
+        unit = map_gpu(name, catalog, mapping, col, file, p)
+        if unit is not None:
+            unit_issue(name, unit, model, catalog, col, file, p)
         if not isinstance(info, dict):
             col.add(f"must be an object with cost and tputs (got {json.dumps(info)})", path=p,
                     hint='for example {"cost": 1.01, "tputs": [[2, 1], [5, 2]]}')
@@ -195,10 +198,11 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         elif max_count is not None and max_count > MAX_COUNT:
             col.add(f"max_count is above {MAX_COUNT:,}, more units than any fleet has (got {shown(max_count)})",
                     path=p + ".max_count", hint=fix_count)
-        earlier = next(((n, v[4]) for n, v in profiles.items() if acc is not None and v[0] == acc), None)
+        earlier = next(((n, v[4]) for n, v in profiles.items() if unit is not None and v[0] == unit), None)
         if earlier:
-            same_gpu_issue(name, file, earlier, acc, col, p)
-        profiles[name] = (acc, cost, tputs, max_count, p)
+            same_gpu_issue(name, file, earlier, unit.accelerator, col, p)
+        profiles[name] = (unit, cost, tputs, max_count, p)
+    capped_twice(profiles, col, file)
     in_mid = _midpoints(input_edges, rows, "input", file, col)
     out_mid = _midpoints(output_edges, cols, "output", file, col)
     col.raise_if_any()
@@ -209,20 +213,20 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         description=(f"Imported from the Mélange config {Path(file).name}: {len(profiles)} GPU types, "
                      f"{rows}x{cols} request-size buckets, {rate} req/s. Capacities are Mélange's "
                      f"profiled rates (measurements), prices its hourly costs; a Mélange unit is one "
-                     f"device here. The SLO values below are placeholders: the profiles already "
+                     f"replica on its devices (one device unless its GPU name states a count). The SLO values below are placeholders: the profiles already "
                      f"embody Mélange's SLO."),
-        model=model, region=region, accelerators=sorted(v[0] for v in profiles.values()),
+        model=model, region=region, accelerators=sorted({v[0].accelerator for v in profiles.values()}),
         ttft_ms=ttft_ms, tpot_ms=tpot_ms, catalog=catalog)
     notes = ["bucket token lengths are midpoints of "
              + ("the given edges" if input_edges or output_edges else "Mélange's README example bounds"),
-             ONE_DEVICE_NOTE.format(tool="Mélange"),
+             unit_note("Mélange", {name: v[0] for name, v in profiles.items()}),
              "a bucket's traffic may split across GPU types here (Mélange assigns it in slices of "
              "slice_factor), so the plan can cost less than Mélange's answer for the same file"]
     if ({name: (v[1], v[2]) for name, v in profiles.items()} == README_GPUS and dist == README_DIST
             and rate == README_RATE):
         notes[-1] += " (this is Mélange's example config: $6.70/h in its README, $4.68/h here)"
-    guessed = [f"{name} -> {acc}" for name, (acc, *_rest) in sorted(profiles.items())
-               if name.strip().lower() not in mapping and name.strip().lower() != acc]
+    guessed = [f"{name} -> {unit.accelerator}" for name, (unit, *_rest) in sorted(profiles.items())
+               if name.strip().lower() not in mapping and name.strip().lower() != unit.accelerator]
     if guessed:
         notes.append("GPU names read as catalog accelerators: " + ", ".join(guessed)
                      + " (another variant: --map 'NAME=ID')")
@@ -234,13 +238,14 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
                 wids[(i, j)] = wid
                 add_bucket_workload(doc, wid, rate * dist[i][j], in_mid[i], out_mid[j])
     base = Path(file).name
-    for name, (acc, cost, tputs, max_count, p) in sorted(profiles.items(), key=lambda kv: kv[1][0]):
-        add_gpu_profile(doc, accelerator=acc, region=region, usd_per_hour=cost, provider="melange",
+    for name, (unit, cost, tputs, max_count, p) in sorted(profiles.items(), key=lambda kv: kv[1][0]):
+        add_gpu_profile(doc, unit=unit, region=region, usd_per_hour=cost, provider="melange",
                         cost_source=f"Mélange config {base}: {p}.cost", cells=wids,
                         tputs=tputs, cell_source=f"Mélange config {base}: {p}.tputs[{{r}}][{{c}}]")
         if max_count is not None:
-            doc["fleet"]["availability"].append({"accelerator": acc, "region": region,
-                                                 "max_devices": int(max_count)})
+            doc["fleet"]["availability"].append({"accelerator": unit.accelerator, "region": region,
+                                                 "max_devices": int(max_count) * unit.devices})
+    close_unprofiled_degrees(doc, "Mélange")
     traffic = Traffic(rate=rate, rate_file=file, rate_field=rate_key, dist_file=file,
                       dist_field="workload_distribution", shares=dist, cells={wid: ij for ij, wid in wids.items()})
     warnings += [unread_warning({file: unread}, "gpu_info, workload_distribution and " + rate_key),
