@@ -393,6 +393,22 @@ ONE_L4_OFFER = """\
         """
 
 
+PROBLEM_ON_L4 = """\
+        schema_version: 1
+        name: l4-colo
+        catalog: [{overlay}]
+        workloads:
+          - id: chat
+            demand: {{requests_per_s: 1}}
+            input_tokens: {{mean: 500}}
+            output_tokens: {{mean: 200}}
+            slo: {{ttft_ms: 2000, tpot_ms: 100}}
+            models: [llama-3.1-8b]
+        fleet:
+          accelerators: [l4]
+        """
+
+
 def test_overlay_replaces_offer_list(tmp_path):
     ov = write(tmp_path, "offers.yaml", ONE_L4_OFFER)
     merged = Catalog.load([ov])
@@ -840,8 +856,13 @@ def test_validate_notes_the_lists_an_overlay_replaces_whole(tmp_path, capsys):
     shipped = len(default_catalog().accelerators["l4"].offers)
     assert shipped > 1
     assert main(["validate", str(ov)]) == 0
-    out = capsys.readouterr().out
-    assert f"note: accelerators.l4.offers: these 1 replace the {shipped} of the catalog below" in out
+    err = capsys.readouterr().err
+    said = f"accelerators.l4.offers: these 1 replace the {shipped} of the catalog below"
+    assert said in err
+    # QA s25: and where a problem uses the overlay, validate and solve say it too
+    prob = write(tmp_path, "p.yaml", PROBLEM_ON_L4.format(overlay=ov))
+    assert main(["validate", str(prob)]) in (0, 3)
+    assert said in capsys.readouterr().err
 
 
 def test_model_entries_say_what_is_inconsistent_and_how_to_fix_it(tmp_path):

@@ -395,3 +395,110 @@ def test_solve_prints_the_overlays_warnings_and_validate_a_family_warning_once(t
     err = capsys.readouterr().err
     assert "1 catalog warning" in err and "'l4' is the id of the shipped catalog's accelerator" in err
     assert err.count("runs no quantization") == 1
+
+
+# --------------------------------------------------------------------------- QA s25
+
+@pytest.mark.parametrize("field, value, says", [
+    ("bytes_per_weight", 4.25, "bytes_per_weight 4.25 is outside 0.5 to 0.8"),       # bits written as bytes
+    ("bytes_per_weight", 0.25, "bytes_per_weight 0.25 is outside 0.5 to 0.8"),       # below 4 bits
+    ("kv_bytes_per_element", 16, "kv_bytes_per_element 16 is outside 0.25 to 4")])
+def test_a_schemes_bytes_must_fit_its_format(tmp_path, field, value, says):
+    """QA s25: an int4 scheme at 4.25 bytes per weight validated, and was planned at 8.5x BF16's weight
+    bytes.  An int4 weight is 0.5 bytes plus scales: 0.5156 (one 16-bit scale per 128) to 0.75 (a 16-bit
+    scale and zero point per 16)."""
+    ov = write(tmp_path, "q.yaml", SOURCES + f"""\
+    quantization:
+      - id: int4
+        {field}: {{value: {value}, source: mine}}
+    """)
+    (issue,) = load_errors(ov)
+    assert says in issue.message and issue.path == "quantization[0]"
+
+
+def test_unit_slips_of_links_and_context_are_refused(tmp_path):
+    """QA s25: NVLink's 900 GB/s written as 7,200 (Gb/s) and a 128K context written as 128 validated."""
+    ov = write(tmp_path, "a.yaml", SOURCES + """\
+    accelerators:
+      - id: h100-sxm
+        interconnect: {kind: nvlink, bandwidth_gbps: {value: 7200, source: mine}}
+    models:
+      - id: llama-3.1-8b
+        max_context_tokens: 128
+    """)
+    msgs = sorted(i.message for i in load_errors(ov))
+    assert len(msgs) == 2
+    assert msgs[0].startswith("interconnect.bandwidth_gbps per mem_bw_gbps 2.") and "Gb/s is 8x" in msgs[0]
+    assert msgs[1].startswith("max_context_tokens 128 is outside 512")
+
+
+def test_a_typo_of_a_known_id_is_one_error_not_every_missing_field(tmp_path):
+    """QA s25: 'h100-sxm5' (meant: h100-sxm) gave 13 'required field is missing' errors before the one
+    that named the typo."""
+    ov = write(tmp_path, "t.yaml", SOURCES + """\
+    accelerators:
+      - id: h100-sxm5
+        purchase:
+          usd_per_device: {value: 21000, source: mine}
+    """)
+    (issue,) = load_errors(ov)
+    assert "'h100-sxm5' is no accelerators id of the catalog" in issue.message and "13 missing" in issue.message
+    assert issue.hint.startswith("did you mean 'h100-sxm'?")
+
+
+def test_reference_typos_are_reported_with_the_schema_errors(tmp_path):
+    """QA s25: a region and a source typo surfaced only on a second run, after the field errors."""
+    ov = write(tmp_path, "r.yaml", SOURCES + """\
+    accelerators:
+      - id: a100-80gb
+        familly: ampere
+        offers:
+          - provider: aws
+            instance: p4de.24xlarge
+            region: virgina
+            devices_per_instance: 8
+            on_demand_usd_per_device_hour: {value: 3.0, source: cardd}
+    """)
+    msgs = {i.path: (i.message, i.hint) for i in load_errors(ov)}
+    assert msgs["accelerators[0].familly"][0] == "unknown field"
+    assert msgs["accelerators[0].offers[0].region"][0] == "unknown region 'virgina'"
+    assert "did you mean 'virginia'" in msgs["accelerators[0].offers[0].region"][1]
+    assert "did you mean 'card'" in msgs["accelerators[0].offers[0].on_demand_usd_per_device_hour.source"][1]
+
+
+def test_a_model_outside_every_retention_band_is_warned_of(tmp_path):
+    """QA s25: int4 bands replaced by one of 0-15 B; Llama-3.1-70B (70.55 B) was planned at the 8 B band's
+    retention (86 x 0.96 = 82.56 instead of the shipped 70 B band's 86 x 0.994 = 85.48) without a word."""
+    ov = write(tmp_path, "b.yaml", SOURCES + """\
+    quantization:
+      - id: int4
+        retention:
+          - {min_params_b: 0, max_params_b: 15, retention: {value: 0.96, source: mine}}
+    """)
+    said = [w.message for w in Catalog.load([ov]).warnings if "no retention band" in w.message]
+    assert len(said) == 1 and "llama-3.1-70b (70.55 B)" in said[0] and "(bands 0-15 B)" in said[0]
+    assert not any("no retention band" in w.message for w in Catalog.load([]).warnings)
+
+
+def test_a_missing_overlay_file_qualifies_the_ids_it_may_define(tmp_path, capsys):
+    """QA s25: with `catalog: [ov/mine.yml]` missing, the ids it defines were reported unknown, with
+    'did you mean' a shipped id (gh200 -> gb200)."""
+    prob = write(tmp_path, "p.yaml", """\
+    schema_version: 1
+    name: own-hw
+    catalog: [mine.yml]
+    workloads:
+      - id: chat
+        demand: {requests_per_s: 1}
+        input_tokens: {mean: 500}
+        output_tokens: {mean: 200}
+        slo: {ttft_ms: 2000, tpot_ms: 100}
+        models: [llama-3.1-8b]
+    fleet:
+      accelerators: [gh200]
+    """)
+    assert main(["validate", prob]) == 2
+    err = capsys.readouterr().err
+    assert "catalog overlay file not found" in err
+    assert "unknown accelerator id 'gh200' (catalog overlay mine.yml, not found, may define it)" in err
+    assert "fix: fix the path of mine.yml first; if it does not define this id: did you mean" in err

@@ -272,8 +272,10 @@ class Catalog:
                     p = prov.setdefault(key, {})
                     if eid in merged[kind]:
                         if layer.name != SHIPPED_LAYER:
-                            warnings += cls._identity_change(kind, merged[kind][eid], entry, layer, i,
-                                                             origin[key][0][0])
+                            changed = cls._identity_change(kind, merged[kind][eid], entry, layer, i,
+                                                           origin[key][0][0])
+                            # another device under a known id: that warning says what it keeps
+                            warnings += changed or cls._replaced_lists(kind, merged[kind][eid], entry, layer, i)
                         merged[kind][eid] = _merge(merged[kind][eid], entry, layer.name, p, ())
                     else:
                         if merged[kind] and layer.name != SHIPPED_LAYER:
@@ -306,20 +308,45 @@ class Catalog:
                                 origin[(kind, eid)], prov.get((kind, eid), {}), kind, (fld,)))
                             (collector.issues if severity == "error" else warnings).append(issue)
                 except ValidationError as exc:
-                    for err in exc.errors(include_url=False):
+                    errors = exc.errors(include_url=False)
+                    close = did_you_mean(eid, added[(kind, eid)][2]) if (kind, eid) in added else []
+                    missing = [".".join(map(str, e.get("loc", ()))) for e in errors if e.get("type") == "missing"]
+                    for err in errors:
+                        if close and err.get("type") == "missing":
+                            continue    # QA s25: 13 'missing' errors buried the typo of a known id
                         loc = tuple(err.get("loc", ()))
                         layer, idx = cls._origin_for(origin[(kind, eid)], kind, loc, prov.get((kind, eid), {}))
                         sub = ValidationError.from_exception_data(exc.title, [err])
                         collector.extend(pydantic_issues(sub, schema[kind], layer.smap,
                                                          prefix=(kind, idx), file=layer.file))
-                    close = did_you_mean(eid, added[(kind, eid)][2]) if (kind, eid) in added else []
-                    if close and any(e.get("type") == "missing" for e in exc.errors(include_url=False)):
+                    if close and missing:
                         layer, idx, _ = added[(kind, eid)]
                         collector.add(f"{eid!r} is no {kind} id of the catalog, so this entry adds a new one, "
-                                      "which needs every field", file=layer.file,
+                                      f"which needs every field ({len(missing)} missing: {', '.join(missing[:5])}"
+                                      f"{', ...' if len(missing) > 5 else ''})",
+                                      file=layer.file,
                                       line=layer.smap.line_of((kind, idx, "id")), path=format_path((kind, idx, "id")),
                                       hint=f"did you mean {close[0]!r}? An entry with a known id changes only the "
                                            "fields it names")
+        if collector.issues:
+            # QA s25: a region or source typo surfaced only on a second run, once the schema errors were
+            # fixed; check the references of the raw entries now, so one run reports both
+            for kind in KINDS:
+                for eid, raw in merged[kind].items():
+                    for path, what, ref in _raw_references(kind, raw):
+                        table = merged["regions"] if what == "region" else sources
+                        if ref in table or (what == "source" and _looks_like_reference(ref)):
+                            continue
+                        place = cls._place(origin[(kind, eid)], prov.get((kind, eid), {}), kind, path)
+                        if what == "region":
+                            collector.add(f"unknown region {ref!r}", hint=unknown_id_hint(ref, table, "regions"),
+                                          **place)
+                        else:
+                            close = _close(ref, table)
+                            collector.add(f"source {ref!r} is not in any `sources:` table",
+                                          hint=_hint(close, ("else " if close else "")
+                                                     + "add it to `sources:` or give a URL / document title"),
+                                          **place)
         try:
             src_models = {k: Source.model_validate(v) for k, v in sources.items()}
         except ValidationError as exc:
@@ -376,6 +403,23 @@ class Catalog:
         layer, idx = cls._origin_for(origins, kind, tuple(path), prov)
         full = (kind, idx) + tuple(path)
         return dict(file=layer.file, line=layer.smap.line_of(full), path=format_path(full))
+
+    @staticmethod
+    def _replaced_lists(kind: str, base: dict, entry: dict, layer: _Layer, idx: int) -> list[InputIssue]:
+        """A warning per list an overlay entry replaces whole with fewer items (QA: one offer silently
+        dropped the twelve shipped ones; QA s25: the note was printed only when the overlay was validated
+        alone, not by `validate PROBLEM` or `solve`)."""
+        out = []
+        for key, val in entry.items():
+            before = base.get(key)
+            if isinstance(val, list) and isinstance(before, list) and len(before) > len(val):
+                out.append(InputIssue(
+                    message=f"{kind}.{entry['id']}.{key}: these {len(val)} replace the {len(before)} of the "
+                            "catalog below (lists are replaced whole)",
+                    hint=f"repeat the items to keep, as `fleetopt catalog show {entry['id']}` lists them; or "
+                         "leave it, if dropping the others is meant",
+                    file=layer.file, line=layer.smap.line_of((kind, idx, key)), path=format_path((kind, idx, key))))
+        return out
 
     @staticmethod
     def _identity_change(kind: str, base: dict, entry: dict, layer: _Layer, idx: int,
@@ -452,6 +496,23 @@ class Catalog:
                         hint=_hint(close, "if an overlay adds accelerators of that family, load it before "
                                    "this one (`--catalog THAT.yaml` first)"),
                         **place("quantization", qid, ("supported_families", j))))
+            # QA s25: an overlay's int4 bands stopped at 15 B, and a 70 B model took the 8 B band's retention
+            # without a word (solver.coefficients uses the nearest band outside every band)
+            bands = q.retention
+            outside = [(mid, m.total_params_b.value) for mid, m in self.models.items()
+                       if (q.models is None or mid in q.models)
+                       and not any(b.min_params_b <= m.total_params_b.value < b.max_params_b
+                                                              for b in bands)]
+            if outside:
+                listed = ", ".join(f"{mid} ({size:g} B)" for mid, size in outside[:4]) + (
+                    f" and {len(outside) - 4} more" if len(outside) > 4 else "")
+                out.append(InputIssue(
+                    message=f"{listed} fall{'s' if len(outside) == 1 else ''} in no retention band of {qid!r} "
+                            f"(bands {', '.join(f'{b.min_params_b:g}-{b.max_params_b:g} B' for b in bands)}): "
+                            "the nearest band's retention is used",
+                    hint="add a band that covers these sizes (the list replaces the shipped one: repeat the bands "
+                         f"`fleetopt catalog show {qid}` lists), or leave it if the nearest band is right",
+                    **place("quantization", qid, ("retention",))))
         return out
 
     def _check_references(self, collector: IssueCollector, origin: dict) -> None:
@@ -567,6 +628,35 @@ class Catalog:
     def to_dict(self) -> dict:
         return {k: {i: e.model_dump(mode="json") for i, e in sorted(self.entries(k).items())}
                 for k in KINDS}
+
+
+def _raw_references(kind: str, raw: Any) -> list[tuple[tuple, str, str]]:
+    """(path, 'region' or 'source', the id) of each reference in a raw (unvalidated) entry: offer and
+    purchase regions of an accelerator, and the source of every figure-shaped mapping (value + source)."""
+    out: list[tuple[tuple, str, str]] = []
+
+    def walk(obj: Any, path: tuple) -> None:
+        if isinstance(obj, dict):
+            if "value" in obj and isinstance(obj.get("source"), str):
+                out.append((path + ("source",), "source", obj["source"]))
+            for k, v in obj.items():
+                walk(v, path + (k,))
+        elif isinstance(obj, list):
+            for i, v in enumerate(obj):
+                walk(v, path + (i,))
+
+    walk(raw, ())
+    if kind == "accelerators" and isinstance(raw, dict):
+        offers = raw.get("offers")
+        for j, off in enumerate(offers if isinstance(offers, list) else []):
+            if isinstance(off, dict) and isinstance(off.get("region"), str):
+                out.append((("offers", j, "region"), "region", off["region"]))
+        purchase = raw.get("purchase")
+        regions = purchase.get("regions") if isinstance(purchase, dict) else None
+        for j, r in enumerate(regions if isinstance(regions, list) else []):
+            if isinstance(r, str):
+                out.append((("purchase", "regions", j), "region", r))
+    return out
 
 
 def _looks_like_reference(s: str) -> bool:

@@ -106,7 +106,8 @@ class NonNegFigure(Figure):
     @classmethod
     def _nonneg(cls, v: float) -> float:
         if v < 0:
-            raise ValueError(f"must be >= 0 (got {v})")
+            raise ValueError(f"must be >= 0 (got {v:g})" + FIX + "give the figure without a sign, in the unit "
+                             "its field name states (0 where there is none)")
         return v
 
 
@@ -115,7 +116,8 @@ class PosFigure(Figure):
     @classmethod
     def _pos(cls, v: float) -> float:
         if v <= 0:
-            raise ValueError(f"must be > 0 (got {v})")
+            raise ValueError(f"must be > 0 (got {v:g})" + FIX + "give the positive figure, in the unit its field "
+                             "name states; to leave something out, delete the entry or field instead of zeroing it")
         return v
 
 
@@ -228,8 +230,14 @@ class Accelerator(Strict):
                        "memory bandwidth; check mem_bw_gbps (GB/s) and the peaks (TFLOPS)"),
                       ("largest peak_tflops per tdp_w (TFLOPS per W)", top / self.tdp_w.value, 0, 50,
                        "devices reach up to ~10; check tdp_w (watts) and the peaks (TFLOPS)"))))
+        plausible(("interconnect.bandwidth_gbps per mem_bw_gbps", self.interconnect.bandwidth_gbps.value
+                   / self.mem_bw_gbps.value, 0, 1, "a device's scale-up link is slower than its memory (B200: "
+                   "900 of 8,000 GB/s); check interconnect.bandwidth_gbps (GB/s one way: Gb/s is 8x, both "
+                   "directions 2x)"))
         if self.idle_w.value > self.tdp_w.value:
-            raise ValueError(f"idle_w ({self.idle_w.value}) exceeds tdp_w ({self.tdp_w.value})")
+            raise ValueError(f"idle_w ({self.idle_w.value:g}) exceeds tdp_w ({self.tdp_w.value:g})" + FIX
+                             + "idle_w is the draw with no work, below the rated tdp_w (the shipped entries "
+                               "take 15% of it); check both are watts per device")
         return self
 
 
@@ -407,7 +415,9 @@ class Model(Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
-        plausible(("quality", self.quality.value, 0, 100, "a score on the 0-100 scale (MMLU %), as quality.min_score"))
+        plausible(("quality", self.quality.value, 0, 100, "a score on the 0-100 scale (MMLU %), as quality.min_score"),
+                  ("max_context_tokens", self.max_context_tokens, 512, 1e8,
+                   "tokens (128K is 131072; 128 reads as 128 tokens)"))
         if self.arch == "moe" and self.moe is None:
             raise ValueError("arch is 'moe' but the `moe:` block is missing")
         if self.arch == "dense" and self.moe is not None:     # QA: the model ran as MoE, listed as dense
@@ -478,6 +488,25 @@ class Quantization(Strict):
     notes: Optional[str] = None
 
     _check_id = field_validator("id")(check_id)
+
+    @model_validator(mode="after")
+    def _bytes_match_format(self):
+        # QA s25: int4 at 4.25 bytes per weight (bits written as bytes) and a 16-byte KV element passed, and
+        # the "4-bit" scheme was planned at 8.5x BF16's weight bytes
+        nominal = FORMAT_BYTES[self.weight_format]
+        plausible(("bytes_per_weight", self.bytes_per_weight.value, nominal, nominal * MAX_SCALE_OVERHEAD,
+                   f"bytes per weight of the {self.weight_format} format: {nominal:g} plus its scales (a figure in "
+                   f"bits is 8x too large)"),
+                  ("kv_bytes_per_element", self.kv_bytes_per_element.value, 0.25, 4,
+                   "bytes per cached element, 2-bit to fp32 (a figure in bits is 8x too large)"))
+        return self
+
+
+#: bytes of one weight in each number format, before scales
+FORMAT_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5}
+#: a format's bytes per weight with its scales, at most, over its bare bytes: a 16-bit scale and a 16-bit
+#: zero point per group of 16 4-bit weights is 0.75 bytes (x1.5); the shipped schemes add 3-12.5 %
+MAX_SCALE_OVERHEAD = 1.6
 
 
 # --------------------------------------------------------------------------- regions

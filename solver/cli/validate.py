@@ -43,8 +43,7 @@ def validate_file(path: str, catalog: list[str], scenario=None, findings: list |
             catalog_warnings.extend(cat.warnings)
         n = sum(len(cat.entries(k)) for k in ("accelerators", "models", "quantization", "regions"))
         return (f"ok: {path} (catalog overlay; merged catalog has {n} entries"
-                + (f", {len(cat.warnings)} warning(s)" if cat.warnings else "") + ")") + "".join(
-            f"\n  note: {text}" for text in replaced_lists(raw, Catalog.load(list(catalog))))
+                + (f", {len(cat.warnings)} warning(s)" if cat.warnings else "") + ")")
     lp = validate_document(raw, smap, path, catalog_overlays=catalog, scenario=scenario)
     p = lp.problem
     if catalog_warnings is not None:
@@ -138,24 +137,6 @@ def quantization_dead_ends(loaded) -> list[InputIssue]:
         path = ("workloads", i, "quantizations") if w.quantizations else ("fleet", "accelerators")
         out.append(InputIssue(message=message + ERROR_TAIL, file=loaded.file, path=format_path(path),
                               line=smap.line_of(path) if smap is not None else None, hint=hint))
-    return out
-
-
-def replaced_lists(raw: dict, base) -> list[str]:
-    """The lists an overlay replaces whole in entries the catalog below it has (QA: one offer silently
-    dropped the twelve shipped ones), one sentence each."""
-    out = []
-    for kind in ("accelerators", "models", "quantization", "regions"):
-        for entry in raw.get(kind) or []:
-            if not isinstance(entry, dict) or entry.get("id") not in base.entries(kind):
-                continue
-            old = base.entries(kind)[entry["id"]]
-            for key, val in entry.items():
-                before = getattr(old, key, None)
-                if isinstance(val, list) and isinstance(before, list) and len(before) > len(val):
-                    out.append(f"{kind}.{entry['id']}.{key}: these {len(val)} replace the {len(before)} of the "
-                               "catalog below (lists are replaced whole; repeat the items to keep, as "
-                               "`fleetopt catalog show ID` lists them)")
     return out
 
 

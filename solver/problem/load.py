@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -404,10 +404,10 @@ def _check_ids(raw: dict, cat: Catalog, smap: Optional[SourceMap], file: str,
                               path=format_path(("workloads", i, "id")), line=line(("workloads", i, "id")),
                               hint="give each workload a unique id")
             wl_ids.setdefault(wid, i)
-        for field, kind in (("models", "models"), ("quantizations", "quantization"),
-                            ("regions", "regions")):
-            for j, v in items(w.get(field)):
-                check(v, kind, ("workloads", i, field, j))
+        for key, kind in (("models", "models"), ("quantizations", "quantization"),
+                          ("regions", "regions")):
+            for j, v in items(w.get(key)):
+                check(v, kind, ("workloads", i, key, j))
         q = mapping(w.get("quality")).get("min_score")
         if unreachable_quality and isinstance(q, (int, float)) and not isinstance(q, bool):
             allowed = [m for m in (w.get("models") if isinstance(w.get("models"), list) else cat.models)
@@ -499,6 +499,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
         collector.extend(issues)
     # Catalog: shipped + the problem's own overlays + the caller's.
     overlays: list[Path] = []
+    missing: list[str] = []
     base = base_dir or Path(file).parent
     cat_list = resolved.get("catalog") or []
     if isinstance(cat_list, list):
@@ -509,6 +510,7 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
                 collector.add("catalog overlay file not found", path=format_path(("catalog", j)),
                               line=smap.line_of(("catalog", j)) if smap else None,
                               hint=f"looked for {p}; " + missing_file_hint(p, "the problem file"))
+                missing.append(str(c))
             else:
                 overlays.append(p)
     overlays += [Path(o) for o in catalog_overlays]
@@ -518,7 +520,16 @@ def validate_document(raw: Any, smap: Optional[SourceMap], file: str, *,
     except InputError as exc:
         collector.extend(exc.issues)
     if catalog is not None:
-        _check_ids(resolved, catalog, smap, file, collector, unreachable_quality, scenario)
+        ids = IssueCollector(file=collector.file)
+        _check_ids(resolved, catalog, smap, file, ids, unreachable_quality, scenario)
+        if missing:
+            # QA s25: ids the missing overlay defines were each reported as unknown, with a 'did you
+            # mean' pointing at some shipped id
+            names = " and ".join(missing)
+            ids.issues = [replace(i, message=i.message + f" (catalog overlay {names}, not found, may define it)",
+                                  hint=f"fix the path of {names} first; if it does not define this id: {i.hint}")
+                          if i.message.startswith("unknown ") else i for i in ids.issues]
+        collector.extend(ids.issues)
     if problem is not None and catalog is not None:
         if check_scenarios and scenario is None:
             for s in problem.scenarios:
