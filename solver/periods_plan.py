@@ -44,7 +44,8 @@ from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_
 from solver.mip.status import INFEASIBLE
 from solver.periods import (build_period_spec, owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps,
                             stated_prices, with_move_targets)
-from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise, plan_source
+from solver.plan import (Objective, Plan, SolverInfo, deployment_id, drop_route_noise, energy_charged,
+                         plan_source)
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.progress import solved, starting
 
@@ -460,27 +461,29 @@ def build_period_plan(problem, k, spec, model, v, res, *, scenario=None, time_li
                    for s in range(spec.n_slices)],
         **stated_caps(problem.fleet), **stated_prices(spec.price_change), "timeline": timeline, "change": None,
     }
-    energy_kwh, co2_kg = horizon_energy(k, spec, v, x)
+    kwh_t, co2_t = period_energy(k, spec, v, x)
+    for row, kwh, co2 in zip(timeline, kwh_t, co2_t):   # QA s25: per period, not only the horizon's
+        row["energy_kwh"], row["co2_kg"] = kwh, co2
     totals = {"periods": spec.n_periods, "capex_usd": float(sum(r["capex_usd"] for r in timeline)),
               "accrued_usd": float(sum(r["total_usd"] for r in timeline)),
-              "energy_kwh": energy_kwh, "co2_kg": co2_kg,
+              "energy_kwh": float(sum(kwh_t)), "co2_kg": float(sum(co2_t)),
               "idle_owned_device_periods": sum(r["idle_owned_devices"] for r in timeline)}
     return Plan(status=res.status, problem=problem.name, scenario=scenario,
                 objective=Objective(total, breakdown, problem.objective.currency, hours,
-                                    total / (hours / 730.0)),
+                                    total / (hours / 730.0), energy_charged=energy_charged(problem.objective)),
                 totals=totals, solver=sinfo, versions=versions, message="", periods=periods)
 
 
-def horizon_energy(k, spec, v, x: np.ndarray) -> tuple[float, float]:
-    """Facility kWh and kg CO2e over the horizon (every slice's IT power x PUE, whoever pays it)."""
+def period_energy(k, spec, v, x: np.ndarray) -> tuple[list[float], list[float]]:
+    """Facility kWh and kg CO2e of each period (every slice's IT power x PUE, whoever pays it)."""
     pue, carbon = k.offer_array("pue"), k.offer_array("carbon_g_per_kwh")
-    kwh = co2 = 0.0
+    kwh, co2 = [0.0] * spec.n_periods, [0.0] * spec.n_periods
     for t in range(spec.n_periods):
         for s in range(spec.n_slices):
             cols, watts, off = power_terms_ts(k, spec, v, t, s)
             facility_kwh = watts * x[cols] * spec.period_hours * spec.slice_weight[s] * pue[off] / 1000.0
-            kwh += float(facility_kwh.sum())
-            co2 += float(facility_kwh @ carbon[off]) / 1000.0
+            kwh[t] += float(facility_kwh.sum())
+            co2[t] += float(facility_kwh @ carbon[off]) / 1000.0
     return kwh, co2
 
 

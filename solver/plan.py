@@ -170,6 +170,19 @@ class Objective:
     #: {cost part: USD} of the total that commitments pay after the horizon (a 3-year reservation in
     #: a 12-month plan: its last 24 months); single-period plans only, absent when nothing is
     after_horizon_usd: Optional[dict] = None
+    #: whose electricity the energy part charges (:func:`energy_charged`): 'all', 'owned_and_bought'
+    #: (objective.energy_on_rented false: a rental's price includes its energy) or 'none'
+    #: (objective.include_energy false); the kWh and CO2 figures count every device either way.
+    #: Absent from plans written before it
+    energy_charged: Optional[str] = None
+
+
+def energy_charged(objective) -> str:
+    """What :attr:`Objective.energy_charged` says for a problem's ``objective`` settings."""
+    # (the schema's defaults where a caller's objective leaves a setting out, as test stubs do)
+    if not getattr(objective, "include_energy", True):
+        return "none"
+    return "all" if getattr(objective, "energy_on_rented", False) else "owned_and_bought"
 
 
 @dataclass(frozen=True)
@@ -218,8 +231,9 @@ class Plan:
         for p in d["procurement"]:
             if p.get("price_confidence") is None:
                 p.pop("price_confidence", None)
-        if d["objective"].get("after_horizon_usd") is None:
-            d["objective"].pop("after_horizon_usd", None)
+        for key in ("after_horizon_usd", "energy_charged"):
+            if d["objective"].get(key) is None:
+                d["objective"].pop(key, None)
         for kpi in d["kpis"]:       # a plan of an earlier version read back: written as it was, without it
             for key in ("output_tokens_millions", "slo_percentile"):
                 if kpi.get(key) is None:
@@ -634,7 +648,8 @@ def build_plan(problem, k: Coefficients, model: LinearModel, res: SolveResult, *
     }
     return Plan(status=res.status, problem=problem.name, scenario=scenario,
                 objective=Objective(total, breakdown, problem.objective.currency, k.hours,
-                                    (total - sum((after or {}).values())) / months, after),
+                                    (total - sum((after or {}).values())) / months, after,
+                                    energy_charged(problem.objective)),
                 procurement=tuple(procurement), deployments=tuple(deployments),
                 routing=tuple(routing), kpis=tuple(kpis), totals=totals, solver=sinfo,
                 versions=versions, message=message)

@@ -213,13 +213,13 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
            if any(p["acquisition"] == "purchase" and not p["existing"] for p in plan["procurement"]) else "")))
     secs.append(("Deployments", _table(
         ["model", "quant", "TP", "accelerator", "region", "acquisition", "instance", "replicas",
-         "spare", "devices", "quality", "util (serving)", "power kW", "cost"],
+         "spare", "devices", "quality", "util (serving)", "IT power kW (mean load)", "cost"],
         [[d["model"], d["quantization"], d["tensor_parallel"], d["accelerator"], d["region"],
           "existing" if d["existing"] else d["acquisition"], d["instance"], d["replicas"],
           d["spare_replicas"],
           d["accelerators"], number_text(d["quality"], ".4g"), number_text(serving_utilization(d), ".0%"),
           number_text(d["power_w"] / 1000.0, ".3g"), usd_text(d["usd"])] for d in plan["deployments"]],
-        markdown)))
+        markdown) + ("\n\n" + POWER_NOTE if plan["deployments"] else "")))
     short = {d["id"]: f"{d['model']}/{d['quantization']}/tp{d['tensor_parallel']} on "
                       f"{d['accelerator']}@{d['region']} ({'existing' if d['existing'] else d['acquisition']}, "
                       f"{d['instance']})" for d in plan["deployments"]}
@@ -248,7 +248,7 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
         f"{t.get('devices')} devices, {t.get('replicas')} replicas, IT power "
         f"{number_text((t.get('it_power_w') or 0) / 1000, '.3g')} kW (mean load), nameplate facility "
         f"{number_text(t.get('nameplate_kw_facility'), '.3g')} kW, "
-        f"facility energy {number_text(t.get('energy_kwh'), ',.0f')} kWh, "
+        f"facility energy {number_text(t.get('energy_kwh'), ',.0f')} kWh{uncharged_energy_text(plan)}, "
         f"CO2 {number_text((t.get('co2_kg') or 0) / 1000, '.3g')} t, capex {usd_text(t.get('capex_usd'))}"
         + (f"; {t['idle_owned_devices']} owned device(s) idle (switched off: no upkeep, no energy)"
            if t.get("idle_owned_devices") else ""))))
@@ -556,6 +556,13 @@ def after_horizon_reservations(pp: dict) -> list[str]:
     return out
 
 
+#: what a deployment's power figure is (QA s25: a 4-device deployment on a bought 8-GPU server drew the
+#: idle power of all 8 without a word)
+POWER_NOTE = ("IT power kW: the deployment's devices at the plan's mean load, without PUE, with the idle draw of "
+              "every device of the units it occupies (a bought server idles its unused devices too); the "
+              "power caps count nameplate x PUE")
+
+
 def rented_energy_note(plan: dict) -> str:
     """Where a multi-period plan pays for energy and rents devices, that its energy cost may be for part
     of the facility kWh only: a rented device's electricity is charged only with
@@ -568,9 +575,28 @@ def rented_energy_note(plan: dict) -> str:
     rented = any(u.get("kind") == "elastic" and any(_is_number(n) and n > 0 for n in _listed(u.get("by_slice")))
                  or u.get("kind") == "reserved" and _unit_count(u, "in_service") > 0
                  for r in _rows(pp.get("timeline")) for u in _rows(r.get("units")))
+    if obj.get("energy_charged", "owned_and_bought") != "owned_and_bought":
+        return ""       # QA s25: said of a plan that charges every device's energy (energy_on_rented: true)
     return ("The energy cost charges owned devices' electricity, and rented devices' only with "
             "objective.energy_on_rented: true (default false: a rental's price includes its energy), so it may pay "
             "for part of the facility kWh only" if rented and _is_number(energy_usd) and energy_usd else "")
+
+
+def uncharged_energy_text(plan: dict) -> str:
+    """For a single-period plan's totals: which of the facility kWh the energy cost leaves out, '' where it
+    charges them all or the plan does not say (QA s25: 123 kWh of rentals beside no energy cost, with
+    carbon charged on them)."""
+    obj = plan.get("objective") if isinstance(plan.get("objective"), dict) else {}
+    scope = obj.get("energy_charged")
+    carbon = (obj.get("breakdown") if isinstance(obj.get("breakdown"), dict) else {}).get("carbon")
+    on_carbon = "; the carbon price is charged on every kWh" if _is_number(carbon) and carbon else ""
+    if scope == "none":
+        return f" (no energy cost: objective.include_energy false{on_carbon})"
+    rented = any(not d.get("existing") and d.get("acquisition") != "purchase" for d in _rows(plan.get("deployments")))
+    if scope == "owned_and_bought" and rented:
+        return (" (rented devices' kWh are not in the energy cost: objective.energy_on_rented false, a rental's "
+                f"price includes its electricity{on_carbon})")
+    return ""
 
 
 def retirement_note(plan: dict) -> str:
@@ -625,7 +651,8 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
                       if u.get("kind") == "elastic")
                   for s in range(n_sl)]
         per_period.append([str(r["period"]), dem or "-", str(owned), str(r.get("idle_owned_devices", "-")), str(res),
-                           "/".join(str(x) for x in rented), usd_text(r["total_usd"]), usd_text(r.get("capex_usd"))])
+                           "/".join(str(x) for x in rented), usd_text(r["total_usd"]), usd_text(r.get("capex_usd")),
+                           number_text(r.get("energy_kwh"), ".4g"), number_text(r.get("co2_kg"), ".4g")])
         for i, u in enumerate(r["units"]):
             dpu = _unit_count(u, "devices_per_unit")
             end = ends.get((t, i))
@@ -670,7 +697,7 @@ def period_tables(plan: dict) -> list[tuple[str, list[str], list[list[str]], str
         timeline_notes += after_horizon_reservations(pp)
     tables = [("Per period (devices; cost accrued in the period, undiscounted)",
                ["period", "peak req/s (sum)", "owned in service", "owned idle", "reserved", "rented per slice",
-                "accrued cost", "capex"],
+                "accrued cost", "capex", "facility energy kWh", "CO2 kg"],
                per_period, (f"{slices}. " if slices else "") + ACCRUED_NOTE + "".join(f". {x}" for x in tails)
                + capex + IDLE_NOTE + (f". {prices}" if prices else "")),
               ("Peak demand per workload and period (req/s)",
@@ -945,9 +972,10 @@ def write_csv_dir(plan: dict, directory: str | Path, protect: tuple = ()) -> lis
         rates = pp.get("price_change_per_period") or {}
         files["period_totals.csv"] = (
             [{"period": r["period"], "accrued_usd": r.get("total_usd"), "capex_usd": r.get("capex_usd"),
+              "energy_kwh": r.get("energy_kwh"), "co2_kg": r.get("co2_kg"),
               **{f"{name}_price_factor": (1.0 + float(rate)) ** int(r["period"]) for name, rate in rates.items()}}
              for r in pp["timeline"]],
-            ["period", "accrued_usd", "capex_usd", *(f"{name}_price_factor" for name in rates)])
+            ["period", "accrued_usd", "capex_usd", "energy_kwh", "co2_kg", *(f"{name}_price_factor" for name in rates)])
         if pp.get("change"):
             files["change.csv"] = (pp["change"]["decisions"], ["period", "offer", "decision", "old_units",
                                                                 "new_units", "change_usd"])

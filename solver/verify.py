@@ -102,6 +102,14 @@ def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co
         _reported(rep, f"totals.{name}", totals, name, val)
 
 
+def check_energy_charged(rep: "VerifyReport", plan: dict, objective) -> None:
+    """Whose electricity the plan says its energy part charges is what the problem's objective sets
+    (the reports' notes on uncharged kWh read it)."""
+    from solver.plan import energy_charged
+    _reported(rep, "objective.energy_charged", plan.get("objective") or {}, "energy_charged",
+              energy_charged(objective), kind="cost", source="the problem gives")
+
+
 def check_objective_figures(rep: "VerifyReport", plan: dict, total: float, hours: float,
                             after: Optional[dict] = None) -> None:
     """The horizon the plan states is the problem's, and its monthly cost what a month of it pays (the
@@ -555,6 +563,7 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
         rep.add("cost", "objective.total", f"plan says {ct!r}" + ("" if number or ct is None else " (not a number)")
                 + f", recomputed {total:.10g}", float(ct) - total if number else None)
     check_objective_figures(rep, plan, total, H, after)
+    check_energy_charged(rep, plan, problem.objective)
     check_reported_totals(rep, plan, energy_kwh, co2_kg)
     for did, d in deps.items():
         if int(d["replicas"]) > 0 and d.get("_perf") is not None:

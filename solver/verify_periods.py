@@ -35,7 +35,7 @@ from solver.periods import (merge_slices, owned_offers, pooled_owned_keys, poole
 from solver.plan import deployment_id
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.verify import (REL_TOL, VerifyReport, _over, _reported, _same, check_objective_figures,
-                           check_reported_totals, cost_differs)
+                           check_energy_charged, check_reported_totals, cost_differs)
 
 
 def _demand(w, t: int, frac: float) -> float:
@@ -139,6 +139,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
     history: dict[tuple, list] = {}
     moved: dict[str, int] = {}          # offer key -> devices moved in minus moved out, so far
     for t, row in enumerate(pp["timeline"]):
+        kwh_before, co2_before = energy_kwh, co2_kg
         for mv in row.get("moves", []):
             a, b = offers.get(mv["from"]), offers.get(mv["to"])
             rep.checks += 1
@@ -385,6 +386,9 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     _add(pay_t, part, wh * rate)
                 energy_kwh += wh * o.pue / 1000.0
                 co2_kg += wh * o.pue / 1000.0 * o.carbon_g_per_kwh / 1000.0
+        # the period's facility kWh and CO2 (plans of an earlier version state the horizon's only)
+        _reported(rep, f"periods.timeline[{t}].energy_kwh", row, "energy_kwh", energy_kwh - kwh_before)
+        _reported(rep, f"periods.timeline[{t}].co2_kg", row, "co2_kg", co2_kg - co2_before)
         # what the period pays: each part the plan states (the reports print them), its sum and its total
         acc_t = sum(pay_t.values())
         _check_parts(rep, f"periods.timeline[{t}].cost_usd", row.get("cost_usd") or {}, pay_t)
@@ -440,6 +444,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         rep.add("cost", "objective.total", f"plan says {claimed}, recomputed {total:.2f}",
                 None if claimed is None else claimed - total)
     check_objective_figures(rep, plan, total, T * h)
+    check_energy_charged(rep, plan, problem.objective)
     check_reported_totals(rep, plan, energy_kwh, co2_kg)
     rep.recomputed = {"total_usd": float(total), "breakdown": {**obj, "change_penalty": pen},
                       "energy_kwh": float(energy_kwh), "co2_kg": float(co2_kg), "capex_usd": float(capex)}

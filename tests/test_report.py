@@ -1469,3 +1469,55 @@ def test_large_unit_and_device_counts_are_written_in_full():
     assert _devices_cell(125000, 8) == "125,000 (1,000,000 devices)"
     assert _devices_cell([150000, 2], 8) == "150,000/2 (1,200,000/16 devices)"
     assert _devices_cell(3, 1) == "3" and _devices_cell([1, 0], 8) == "1/0 (8/0 devices)"
+
+
+ENERGY_SCOPE_PROBLEM = """\
+schema_version: 1
+name: energy-scope
+workloads:
+  - id: chat
+    demand: {requests_per_s: 10}
+    input_tokens: {mean: 500, distribution: fixed}
+    output_tokens: {mean: 200, distribution: fixed}
+    slo: {ttft_ms: 2000, tpot_ms: 100}
+    models: [llama-3.1-8b]
+    quantizations: [fp8]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  acquisition: [on_demand]
+  tensor_parallel: [1]
+objective:
+  horizon_months: 1
+  carbon_usd_per_tonne: 100
+scenarios:
+  - name: erent
+    set: {objective.energy_on_rented: true}
+  - name: noenergy
+    set: {objective.include_energy: false}
+"""
+
+
+@pytest.mark.parametrize("scenario, scope, says", [
+    (None, "owned_and_bought", " (rented devices' kWh are not in the energy cost: objective.energy_on_rented false, "
+                               "a rental's price includes its electricity; the carbon price is charged on every kWh)"),
+    ("erent", "all", ""),
+    ("noenergy", "none", " (no energy cost: objective.include_energy false; the carbon price is charged on every kWh)")])
+def test_the_totals_say_which_kwh_the_energy_cost_leaves_out(scenario, scope, says):
+    """QA s25: a rented-only plan printed 'facility energy 123 kWh' beside a cost table without energy (the
+    default energy_on_rented: false) and with carbon charged on those kWh, and nothing said so; the
+    multi-period caveat on rented energy was printed where energy_on_rented: true charges it all."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem_text
+    from solver.report import console_text
+    from solver.verify import verify_plan
+    lp = load_problem_text(ENERGY_SCOPE_PROBLEM, scenario=scenario)
+    d = json.loads(solve_problem(lp).plan.to_json())
+    assert d["objective"]["energy_charged"] == scope
+    assert (d["objective"]["breakdown"]["energy"] > 0) == (scope == "all")
+    line = next(x for x in console_text(d).splitlines() if " devices, " in x and "facility energy" in x)
+    assert line.split(" kWh", 1)[1].startswith(says + ", CO2 ")
+    assert verify_plan(lp.problem, lp.catalog, d).ok
+    bad = copy.deepcopy(d)
+    bad["objective"]["energy_charged"] = "all" if scope != "all" else "none"
+    assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["objective.energy_charged"]
