@@ -106,13 +106,20 @@ def test_tighter_tpot_never_raises_throughput(m, q, tp, I, O, ttft, t1, t2):
     assert cap.max_rps[0, 0] <= cap.max_rps[0, 1] * (1 + 1e-3) + 1e-12
 
 
+#: a weight format's bytes without scales: a scheme's bytes per weight lie from these to 1.6x them (the
+#: catalog refuses the rest, QA s25), so the sizes drawn below are a format and its scale overhead
+FORMAT_BYTES = {"int4": 0.5, "fp8": 1.0, "bf16": 2.0, "fp32": 4.0}
+formats = st.sampled_from(sorted(FORMAT_BYTES))
+overheads = st.floats(min_value=1.0, max_value=1.6)
+
+
 @SETTINGS
-@given(b1=st.floats(min_value=0.3, max_value=4.0), b2=st.floats(min_value=0.3, max_value=4.0),
-       m=models, tp=tps, mem=st.floats(min_value=8, max_value=200))
-def test_bigger_quantization_never_fits_where_smaller_does_not(b1, b2, m, tp, mem):
-    small, big = min(b1, b2), max(b1, b2)
-    qs = quant("qs", small, 2.0, "bf16", "bf16", "bf16")
-    qb = quant("qb", big, 2.0, "bf16", "bf16", "bf16")
+@given(f1=formats, x1=overheads, f2=formats, x2=overheads, m=models, tp=tps, mem=st.floats(min_value=8, max_value=200))
+def test_bigger_quantization_never_fits_where_smaller_does_not(f1, x1, f2, x2, m, tp, mem):
+    (small, fs), (big, fb) = sorted([(FORMAT_BYTES[f1] * x1, f1), (FORMAT_BYTES[f2] * x2, f2)])
+    # computing in 16 bits (weight-only below them), as W4A16 does: the weights' bytes are what differ
+    qs = quant("qs", small, 2.0, fs, "bf16", "bf16", weight_only=fs in ("int4", "fp8"))
+    qb = quant("qb", big, 2.0, fb, "bf16", "bf16", weight_only=fb in ("int4", "fp8"))
     cat = catalog(accs=(accelerator(memory_gb=mem),), models=(LLAMA_8B, LLAMA_70B, MIXTRAL), quants=(qs, qb))
     fits_big = engine_spec(cat, PerfCandidate("h100-sxm", m, "qb", tp), P).fits
     fits_small = engine_spec(cat, PerfCandidate("h100-sxm", m, "qs", tp), P).fits
