@@ -248,6 +248,16 @@ def _retention(model: Model, quant: Quantization) -> float:
     return nearest.retention.value
 
 
+def energy_charged(objective) -> str:
+    """Whose electricity the objective's energy part charges, as a plan states it
+    (``Objective.energy_charged`` of :mod:`solver.plan`): 'none' (``include_energy`` false), 'all'
+    (``energy_on_rented`` true) or 'owned_and_bought' (a rental's price includes its energy)."""
+    # (the schema's defaults where a caller's objective leaves a setting out, as test stubs do)
+    if not getattr(objective, "include_energy", True):
+        return "none"
+    return "all" if getattr(objective, "energy_on_rented", False) else "owned_and_bought"
+
+
 def quant_runs_on(quant: Quantization, acc: Accelerator) -> bool:
     return acc.family in quant.supported_families
 

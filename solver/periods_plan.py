@@ -36,7 +36,7 @@ from typing import Optional
 import numpy as np
 
 import solver
-from solver.coefficients import build_coefficients, prune_dominated
+from solver.coefficients import build_coefficients, energy_charged, prune_dominated
 from solver.errors import InputError, InputIssue
 from solver.mip.backends import BACKENDS, solve
 from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_terms, build_period_model,
@@ -44,8 +44,7 @@ from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_
 from solver.mip.status import INFEASIBLE
 from solver.periods import (build_period_spec, owned_offers, pooled_owned_keys, pooled_owned_text, stated_caps,
                             stated_prices, with_move_targets)
-from solver.plan import (Objective, Plan, SolverInfo, deployment_id, drop_route_noise, energy_charged,
-                         plan_source)
+from solver.plan import Objective, Plan, SolverInfo, deployment_id, drop_route_noise, plan_source
 from solver.problem.schema import HOURS_PER_MONTH
 from solver.progress import solved, starting
 

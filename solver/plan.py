@@ -21,7 +21,7 @@ from typing import Any, Optional
 import numpy as np
 
 import solver
-from solver.coefficients import COST_PARTS, Coefficients
+from solver.coefficients import COST_PARTS, Coefficients, energy_charged
 from solver.errors import InputError, InputIssue
 from solver.mip.formulation import power_terms_w
 from solver.mip.model import LinearModel
@@ -175,14 +175,6 @@ class Objective:
     #: (objective.include_energy false); the kWh and CO2 figures count every device either way.
     #: Absent from plans written before it
     energy_charged: Optional[str] = None
-
-
-def energy_charged(objective) -> str:
-    """What :attr:`Objective.energy_charged` says for a problem's ``objective`` settings."""
-    # (the schema's defaults where a caller's objective leaves a setting out, as test stubs do)
-    if not getattr(objective, "include_energy", True):
-        return "none"
-    return "all" if getattr(objective, "energy_on_rented", False) else "owned_and_bought"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from typing import Optional
 
 import numpy as np
 
-from solver.coefficients import COST_PARTS, build_offers, quality_of, quant_for_model, quant_runs_on
+from solver.coefficients import (COST_PARTS, build_offers, energy_charged, quality_of, quant_for_model,
+                                 quant_runs_on)
 from solver.problem.schema import HOURS_PER_MONTH
 
 REL_TOL = 1e-6
@@ -105,7 +106,6 @@ def check_reported_totals(rep: "VerifyReport", plan: dict, energy_kwh: float, co
 def check_energy_charged(rep: "VerifyReport", plan: dict, objective) -> None:
     """Whose electricity the plan says its energy part charges is what the problem's objective sets
     (the reports' notes on uncharged kWh read it)."""
-    from solver.plan import energy_charged
     _reported(rep, "objective.energy_charged", plan.get("objective") or {}, "energy_charged",
               energy_charged(objective), kind="cost", source="the problem gives")
 

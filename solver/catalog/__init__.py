@@ -337,16 +337,10 @@ class Catalog:
                         table = merged["regions"] if what == "region" else sources
                         if ref in table or (what == "source" and _looks_like_reference(ref)):
                             continue
-                        place = cls._place(origin[(kind, eid)], prov.get((kind, eid), {}), kind, path)
-                        if what == "region":
-                            collector.add(f"unknown region {ref!r}", hint=unknown_id_hint(ref, table, "regions"),
-                                          **place)
-                        else:
-                            close = _close(ref, table)
-                            collector.add(f"source {ref!r} is not in any `sources:` table",
-                                          hint=_hint(close, ("else " if close else "")
-                                                     + "add it to `sources:` or give a URL / document title"),
-                                          **place)
+                        message, hint = (_unknown_region(ref, table) if what == "region" else
+                                         _unknown_source(ref, table))
+                        collector.add(message, hint=hint,
+                                      **cls._place(origin[(kind, eid)], prov.get((kind, eid), {}), kind, path))
         try:
             src_models = {k: Source.model_validate(v) for k, v in sources.items()}
         except ValidationError as exc:
@@ -523,15 +517,13 @@ class Catalog:
         for aid, acc in self.accelerators.items():
             for j, off in enumerate(acc.offers):
                 if off.region not in self.regions:
-                    collector.add(f"unknown region {off.region!r}",
-                                  hint=unknown_id_hint(off.region, self.regions, "regions"),
-                                  **where("accelerators", aid, ("offers", j, "region")))
+                    message, hint = _unknown_region(off.region, self.regions)
+                    collector.add(message, hint=hint, **where("accelerators", aid, ("offers", j, "region")))
             if acc.purchase and acc.purchase.regions:
                 for j, r in enumerate(acc.purchase.regions):
                     if r not in self.regions:
-                        collector.add(f"unknown region {r!r}",
-                                      hint=unknown_id_hint(r, self.regions, "regions"),
-                                      **where("accelerators", aid, ("purchase", "regions", j)))
+                        message, hint = _unknown_region(r, self.regions)
+                        collector.add(message, hint=hint, **where("accelerators", aid, ("purchase", "regions", j)))
         for mid, model in self.models.items():
             for j, q in enumerate(model.native_formats):
                 if q not in self.quantization:      # QA: 'fp-8' was dropped silently (scored as a BF16 release)
@@ -542,11 +534,8 @@ class Catalog:
             for eid, entry in self.entries(kind).items():
                 for path, fig in _figures(entry):
                     if fig.source not in self.sources and not _looks_like_reference(fig.source):
-                        close = _close(fig.source, self.sources)
-                        collector.add(f"source {fig.source!r} is not in any `sources:` table",
-                                      hint=_hint(close, ("else " if close else "")
-                                                 + "add it to `sources:` or give a URL / document title"),
-                                      **where(kind, eid, path + ("source",)))
+                        message, hint = _unknown_source(fig.source, self.sources)
+                        collector.add(message, hint=hint, **where(kind, eid, path + ("source",)))
 
     # ------------------------------------------------------------------ look-ups
     def entries(self, kind: str) -> dict[str, Any]:
@@ -628,6 +617,18 @@ class Catalog:
     def to_dict(self) -> dict:
         return {k: {i: e.model_dump(mode="json") for i, e in sorted(self.entries(k).items())}
                 for k in KINDS}
+
+
+def _unknown_region(ref: str, regions) -> tuple[str, str]:
+    """(message, hint) for a region reference no catalog region has."""
+    return f"unknown region {ref!r}", unknown_id_hint(ref, regions, "regions")
+
+
+def _unknown_source(ref: str, sources) -> tuple[str, str]:
+    """(message, hint) for a figure's source that no `sources:` table has."""
+    close = _close(ref, sources)
+    return (f"source {ref!r} is not in any `sources:` table",
+            _hint(close, ("else " if close else "") + "add it to `sources:` or give a URL / document title"))
 
 
 def _raw_references(kind: str, raw: Any) -> list[tuple[tuple, str, str]]:

@@ -213,8 +213,8 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
         description=(f"Imported from the Mélange config {Path(file).name}: {len(profiles)} GPU types, "
                      f"{rows}x{cols} request-size buckets, {rate} req/s. Capacities are Mélange's "
                      f"profiled rates (measurements), prices its hourly costs; a Mélange unit is one "
-                     f"replica on its devices (one device unless its GPU name states a count). The SLO values below are placeholders: the profiles already "
-                     f"embody Mélange's SLO."),
+                     f"replica on its devices (one device unless its GPU name states a count). The SLO "
+                     f"values below are placeholders: the profiles already embody Mélange's SLO."),
         model=model, region=region, accelerators=sorted({v[0].accelerator for v in profiles.values()}),
         ttft_ms=ttft_ms, tpot_ms=tpot_ms, catalog=catalog)
     notes = ["bucket token lengths are midpoints of "
