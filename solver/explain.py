@@ -290,9 +290,9 @@ def _fmt(x: float) -> str:
     return _plain(_round_up(x))
 
 
-def _plain(x: float) -> str:
-    """A number as a YAML value can take it: up to 6 significant digits, never '5.23e+07'."""
-    text = f"{x:.6g}"
+def _plain(x: float, sig: int = 6) -> str:
+    """A number as a YAML value can take it: up to ``sig`` significant digits, never '5.23e+07'."""
+    text = f"{x:.{sig}g}"
     return f"{x:.0f}" if "e+" in text else text
 
 
@@ -300,8 +300,16 @@ def _raised(rhs: float, amt: float) -> tuple[str, str]:
     """(the increase rounded up, the limit it gives): one sum, so the two figures agree.  Four
     significant digits: three put a budget 9 USD/month above the smallest that works (QA: 2,919 ->
     4,389 where 4,380 is enough)."""
+    more, _, new = _from_to(rhs, amt)
+    return more, new
+
+
+def _from_to(rhs: float, amt: float) -> tuple[str, str, str]:
+    """(the increase rounded up, the limit as it is, the limit it gives), as :func:`_raised`, the two limits
+    with the digits that tell them apart (QA s25: 'from 1175.01 to 1175.01' for 1,175.007 -> 1,175.008)."""
     up = _round_up(amt, sig=4)
-    return _plain(up), _plain(rhs + up)
+    sig = next((n for n in range(6, 13) if _plain(rhs + up, n) != _plain(rhs, n)), 12)
+    return _plain(up), _plain(rhs, sig), _plain(rhs + up, sig)
 
 
 def perf_command(w, dep: Deployment, catalog) -> str:
@@ -678,6 +686,10 @@ def _capacity_ladder(perf, catalog, w, dep: Deployment) -> str:
     meets (QA: the smallest TPOT target, applied, gave 15,169 L4s for 7 req/s)."""
     tt = w.slo.ttft_ms if dep.ttft_ms <= w.slo.ttft_ms else None
     tp = w.slo.tpot_ms if dep.tpot_ms <= w.slo.tpot_ms else None
+    if tt is not None and tp is not None:
+        # both met at the lightest load, with too little capacity there: the target nearer its latency
+        # is the one to raise (QA s25: 'serves 1e-06 req/s at  ms', no target named)
+        tt, tp = (None, tp) if dep.ttft_ms / w.slo.ttft_ms >= dep.tpot_ms / w.slo.tpot_ms else (tt, None)
     pws = [perf.PerfWorkload.from_tokens(w.id, w.input_tokens, w.output_tokens,
                                          tt or _round_target(dep.ttft_ms * f), tp or _round_target(dep.tpot_ms * f),
                                          w.slo.percentile) for f in LADDER]
@@ -687,7 +699,8 @@ def _capacity_ladder(perf, catalog, w, dep: Deployment) -> str:
 
     def targets(p) -> str:
         return "/".join([_fmt(p.ttft_ms)] * (tt is None) + [_fmt(p.tpot_ms)] * (tp is None)) + " ms"
-    steps = ", ".join(f"{r:.3g} req/s at {targets(p)}" for r, p in zip(rps, pws))
+    steps = ", ".join(f"{f'under {MIN_CAPACITY_RPS:g}' if r < MIN_CAPACITY_RPS else f'{r:.3g}'} req/s at "
+                      f"{targets(p)}" for r, p in zip(rps, pws))
     return (f"a replica of {dep.name} serves {steps} ({' and '.join(names)} target; the workload's "
             f"demand: {w.demand.requests_per_s:g} req/s): at the smallest target it serves almost nothing")
 
@@ -767,6 +780,15 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
             parts.append(f"slo.ttft_ms from {w.slo.ttft_ms:g} to at least {_fmt(tt)}")
         if tp > w.slo.tpot_ms:
             parts.append(f"slo.tpot_ms from {w.slo.tpot_ms:g} to at least {_fmt(tp)}")
+        if not parts and not together:
+            # QA s25: both targets met at the lightest load, where a replica serves under the capacity the
+            # plan counts: no relaxation was said at all
+            key, was, lat = (("ttft_ms", w.slo.ttft_ms, tt) if tt / w.slo.ttft_ms >= tp / w.slo.tpot_ms else
+                             ("tpot_ms", w.slo.tpot_ms, tp))
+            d.relaxations.append(f"workloads.{w.id}: raise slo.{key} above {was:g} ({d.nearest.name} meets it only "
+                                 f"at the lightest load, {_fmt(lat)} ms, where a replica serves too little to "
+                                 "count: " + TOO_LITTLE_CAPACITY.replace(" (counted as none)", "")
+                                 + "; the capacity line shows what larger targets give)")
         if parts:
             # at exactly these figures a replica serves nothing (review: "then it can serve it" read as
             # a plan, while 0 req/s at both): they are where serving starts
@@ -834,12 +856,12 @@ def _describe(s, k: Coefficients, problem) -> str:
         region, _, j = lab.rpartition("#")
         # 'virginia#0@5': the cap given per period, its figure of period 5 (solver.mip.periods)
         j, _, t = j.partition("@")
-        more, new = _raised(s.rhs, amt)
+        more, old, new = _from_to(s.rhs, amt)
         if t:
             return (f"fleet.power_caps[{j}].max_kw_by_period[{t}]: needs {more} kW more in {region} in period {t}"
-                    f" (from {_plain(s.rhs)} to {new})")
+                    f" (from {old} to {new})")
         return (f"needs {more} kW more in {region}{_binds(s, problem)}: fleet.power_caps[{j}].max_kw from "
-                f"{_plain(s.rhs)} to {new}")
+                f"{old} to {new}")
     if s.family == "caps.availability":
         acc_reg, _, j = lab.rpartition("#")
         j, _, t = j.partition("@")
@@ -853,17 +875,17 @@ def _describe(s, k: Coefficients, problem) -> str:
         return (f"needs {n_more} more {acc} device{'' if n_more == 1 else 's'} in {where}: "
                 f"fleet.availability[{j}].max_devices from {s.rhs:g} to {s.rhs + math.ceil(amt - 1e-6):g}")
     if s.family == "caps.budget":
-        more, new = _raised(s.rhs, amt)
+        more, old, new = _from_to(s.rhs, amt)
         return (f"needs {more} USD/month more budget: fleet.budget.max_usd_per_month from "
-                f"{_plain(s.rhs)} to {new}")
+                f"{old} to {new}")
     if s.family == "caps.capex":
-        more, new = _raised(s.rhs, amt)
-        return f"needs {more} USD more capex: fleet.budget.max_capex_usd from {_plain(s.rhs)} to {new}"
+        more, old, new = _from_to(s.rhs, amt)
+        return f"needs {more} USD more capex: fleet.budget.max_capex_usd from {old} to {new}"
     if s.family == "caps.capex_period":
         # label: the period (caps.capex_period[5])
-        more, new = _raised(s.rhs, amt)
+        more, old, new = _from_to(s.rhs, amt)
         return (f"fleet.budget.max_capex_usd_by_period[{lab}]: needs {more} USD more capex in period {lab} "
-                f"(from {_plain(s.rhs)} to {new})")
+                f"(from {old} to {new})")
     if s.family == "caps.spot_share":
         # one fleet-wide share, relaxed as one figure (elastic.DEMAND_SCALED); at most 1
         new = min(1.0, k.max_spot_share + _round_up(amt))
