@@ -17,7 +17,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from solver import viz
 from solver.plan import plan_dict
-from solver.report import (CHANGE_TITLE, LATENCY_NOTE, _gap_text, after_horizon_note, change_tables, money_text,
+from solver.report import (CHANGE_TITLE, LATENCY_NOTE, _gap_text, after_horizon_note, against_target_texts,
+                           change_tables, latency_meets, money_text, quality_meets,
                            number_text, owned_text, period_tables, plan_notes, rented_energy_note, retirement_note,
                            serving_utilization)
 from solver.viz import as_dict, as_list, num, text
@@ -108,11 +109,14 @@ def _section(title: str, body: str, note: str = "") -> str:
 
 
 def _check(value: Any, target: Any, ok: Callable[[float, float], bool], spec: str = ".4g",
-           percentile: Any = None) -> Cell:
+           percentile: Any = None, higher_is_better: bool = False) -> Cell:
     """'value (target)' - 'value (target, p99)' with a percentile - coloured ok/miss when both are numbers."""
     v, t, p = num(value), num(target), num(percentile)
-    s = fmt_num(value, spec) + (f" ({fmt_num(target, 'g')}" + (f", p{fmt_num(p, 'g')}" if p is not None else "")
-                                + ")" if target is not None else "")
+    v_txt, t_txt = fmt_num(value, spec), fmt_num(target, "g")
+    if v is not None and t is not None:
+        v_txt, t_txt = against_target_texts(v, t, ok(v, t), higher_is_better, spec)
+    s = v_txt + (f" ({t_txt}" + (f", p{fmt_num(p, 'g')}" if p is not None else "") + ")"
+                 if target is not None else "")
     if v is None or t is None:
         return s
     return (s, "ok" if ok(v, t) else "miss")
@@ -238,7 +242,7 @@ def _kpis(plan: dict, cur: str) -> str:
     hours = num(obj.get("horizon_hours"))
     rows = []
     for k in kpis:
-        q = _check(k.get("quality"), k.get("quality_target"), lambda v, t: v >= t - 1e-9)
+        q = _check(k.get("quality"), k.get("quality_target"), quality_meets, higher_is_better=True)
         if k.get("quality_mode") and isinstance(q, tuple):
             q = (q[0] + f" {k['quality_mode']}", q[1])
         elif k.get("quality_mode"):
@@ -248,9 +252,9 @@ def _kpis(plan: dict, cur: str) -> str:
                   if after > 0 else [])
         rows.append([text(k.get("workload")), fmt_num(k.get("requests_per_s")),
                      fmt_money(k.get("usd"), cur), *within, fmt_num(k.get("usd_per_million_output_tokens")),
-                     _check(k.get("ttft_ms"), k.get("ttft_target_ms"), lambda v, t: v <= t * (1 + 1e-9),
+                     _check(k.get("ttft_ms"), k.get("ttft_target_ms"), latency_meets,
                             percentile=k.get("slo_percentile")),
-                     _check(k.get("tpot_ms"), k.get("tpot_target_ms"), lambda v, t: v <= t * (1 + 1e-9),
+                     _check(k.get("tpot_ms"), k.get("tpot_target_ms"), latency_meets,
                             percentile=k.get("slo_percentile")),
                      q, fmt_num(k.get("energy_kwh"), ",.0f"), fmt_num(k.get("co2_kg"), ",.0f")])
     costs = ["cost", f"{cur} per M output tokens"]

@@ -66,6 +66,65 @@ def number_text(x: Optional[float], fmt: str = ".3g") -> str:
     return text
 
 
+def digits_text(x: float, sig: int) -> str:
+    """``x`` to at most ``sig`` significant digits, never in exponent form from 1 on, without trailing
+    zeros ('35.9568394', '5,000.25')."""
+    if not math.isfinite(x) or x == 0 or abs(x) < 1:
+        return format(x, f".{sig}g")
+    decimals = max(0, sig - (math.floor(math.log10(abs(x))) + 1))
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def against_target_texts(value: Optional[float], target: Optional[float], meets: bool,
+                         higher_is_better: bool = False, fmt: str = ".4g") -> tuple[str, str]:
+    """(value, target) as text, with the digits that keep each on the side of the other the figures
+    are: a TPOT of 35.95683940817 ms meeting its target of 35.95683940817 ms (within the tolerance)
+    read '35.96 (35.9568)' at the usual digits, as if it missed it (QA s25).  ``meets``: whether the
+    value meets the target, by the caller's rule and tolerance; texts that read equal count as meeting."""
+    v_txt, t_txt = number_text(value, fmt), number_text(target, "g")
+    if value is None or target is None or not (math.isfinite(value) and math.isfinite(target)):
+        return v_txt, t_txt
+
+    def reads_meeting(vt: str, tt: str) -> bool:
+        v, t = float(vt.replace(",", "")), float(tt.replace(",", ""))
+        return v == t or ((v > t) if higher_is_better else (v < t))
+
+    for sig in range(5, 17):
+        if reads_meeting(v_txt, t_txt) == meets:
+            break
+        v_txt, t_txt = digits_text(value, sig), digits_text(target, max(sig, 6))   # 'g': 6 digits
+    return v_txt, t_txt
+
+
+def latency_meets(value: float, target: float) -> bool:
+    """A latency meets its target: at most the target, within a relative 1e-9 (the verifier's tolerance)."""
+    return value <= target * (1 + 1e-9)
+
+
+def quality_meets(value: float, target: float) -> bool:
+    """A quality score meets its target: at least the target, within 1e-9."""
+    return value >= target - 1e-9
+
+
+def _latency_texts(value: Optional[float], target: Optional[float]) -> tuple[str, str]:
+    if not (_is_number(value) and _is_number(target)):
+        return number_text(value, ".4g"), number_text(target, "g")
+    return against_target_texts(value, target, latency_meets(value, target))
+
+
+def quality_texts(value: Optional[float], target: Optional[float]) -> tuple[str, str]:
+    """A quality and its target as the KPI tables print them (the target '-' where none is set)."""
+    if not (_is_number(value) and _is_number(target)):
+        return number_text(value, ".4g"), number_text(target, "g")
+    return against_target_texts(value, target, quality_meets(value, target), higher_is_better=True)
+
+
+def _count(x: Any) -> str:
+    """A count with thousands separators ('5,882,351'); anything else as it is."""
+    return f"{x:,}" if isinstance(x, int) and not isinstance(x, bool) else str(x)
+
+
 def _at_percentile(kpi: dict) -> str:
     """', p99' for a KPI row that states its percentile (plans written before it: nothing)."""
     p = kpi.get("slo_percentile")
@@ -165,6 +224,30 @@ def plan_notes(plan: dict) -> list[str]:
                                  f"({p.get('provider')} {p.get('instance')}, source {p.get('source')})"
                                  for p in low_prices)
                      + ". Confirm them (a quote under fleet.offers) before committing to the plan.")
+    notes += _tiny_capacity_notes(plan, items("deployments"), items("routing"))
+    return notes
+
+
+#: a deployment is called out when it runs at least this many replicas, each serving below
+#: TINY_CAPACITY_RPS (QA s25: 5,882,351 L4s for 5 req/s, each replica at 1e-06 req/s, without a word)
+MANY_REPLICAS, TINY_CAPACITY_RPS = 1000, 0.01
+
+
+def _tiny_capacity_notes(plan: dict, deployments: list[dict], routes: list[dict]) -> list[str]:
+    """One note per deployment whose replicas are many and each serves almost nothing: its latency
+    targets sit at the edge of what it reaches, where a slightly looser target multiplies capacity."""
+    replicas = {str(d.get("id")): d.get("replicas") for d in deployments}      # ids as text: hand-edited plans
+    notes = []
+    for r in routes:
+        n, cap = replicas.get(str(r.get("deployment"))), r.get("capacity_rps")
+        if not (_is_number(n) and _is_number(cap) and n >= MANY_REPLICAS and 0 < cap < TINY_CAPACITY_RPS):
+            continue
+        notes.append(
+            f"{r.get('deployment')} runs {n:,.0f} replicas, each serving {number_text(cap, '.3g')} req/s of "
+            f"{r.get('workload')} at its latency targets (TTFT {number_text(r.get('ttft_ms'), '.4g')} ms, TPOT "
+            f"{number_text(r.get('tpot_ms'), '.4g')} ms at capacity): targets at the edge of what a replica "
+            "reaches leave it almost no capacity. Check the workload's slo: `fleetopt perf` with its figures and "
+            "a slightly looser --ttft-ms / --tpot-ms shows how fast the capacity per replica grows.")
     return notes
 
 
@@ -238,14 +321,14 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
          "TPOT ms at capacity (target, percentile)", "quality (target)", "facility energy kWh", "CO2 kg"],
         [[k["workload"], number_text(k["requests_per_s"], ".4g"),
           number_text(k["usd_per_million_output_tokens"], ".4g"),
-          f"{number_text(k['ttft_ms'], '.4g')} ({number_text(k['ttft_target_ms'], 'g')}{_at_percentile(k)})",
-          f"{number_text(k['tpot_ms'], '.4g')} ({number_text(k['tpot_target_ms'], 'g')}{_at_percentile(k)})",
-          f"{number_text(k['quality'], '.4g')} ({number_text(k['quality_target'], 'g')}"
+          "{} ({}{})".format(*_latency_texts(k["ttft_ms"], k["ttft_target_ms"]), _at_percentile(k)),
+          "{} ({}{})".format(*_latency_texts(k["tpot_ms"], k["tpot_target_ms"]), _at_percentile(k)),
+          "{} ({}".format(*quality_texts(k["quality"], k["quality_target"]))
           + (f", {k['quality_mode']})" if k["quality_mode"] else ")"),
           number_text(k["energy_kwh"], ",.0f"), number_text(k["co2_kg"], ",.0f")] for k in plan["kpis"]], markdown)))
     t = plan.get("totals", {})
     secs.append(("Totals", (
-        f"{t.get('devices')} devices, {t.get('replicas')} replicas, IT power "
+        f"{_count(t.get('devices'))} devices, {_count(t.get('replicas'))} replicas, IT power "
         f"{number_text((t.get('it_power_w') or 0) / 1000, '.3g')} kW (mean load), nameplate facility "
         f"{number_text(t.get('nameplate_kw_facility'), '.3g')} kW, "
         f"facility energy {number_text(t.get('energy_kwh'), ',.0f')} kWh{uncharged_energy_text(plan)}, "

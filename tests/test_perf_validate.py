@@ -153,6 +153,21 @@ def test_equal_figures_of_other_shapes_are_not_duplicates(tmp_path, cat):
     assert [s.row for s in skipped] == [4] and skipped[0].why.startswith("duplicate of an identical result")
 
 
+def test_an_unstated_input_length_is_read_as_mlperfs_mean_in_mlperf_rows_only(tmp_path, cat):
+    """QA s26: a TGI row whose input_len was 'ShareGPT prompts (lengths not stated)' was modelled at
+    MLPerf's 300-token OpenOrca mean without a word.  Outside MLPerf rows such a row is skipped with the
+    reason; an MLPerf row with the same text is still read at 300 tokens (the same prediction as a row
+    stating 300 with MLPerf's input CV)."""
+    text = "ShareGPT prompts (lengths not stated)"
+    rows = [dict(BASE, metric="output_throughput", unit="tokens/s", value="50", input_len=text),
+            dict(BASE, source_id="MLPerf-Inference-v4.1", metric="output_throughput", unit="tokens/s", value="50",
+                 input_len=text)]
+    cases, skipped = interpret(read_rows(write(tmp_path, rows)), cat, default_params())
+    assert [s.row for s in skipped] == [1]
+    assert skipped[0].why.startswith(f"input_len {text!r} is not a number: only MLPerf rows")
+    assert [c.row for c in cases] == [2] and cases[0].workload.input_tokens == 300.0
+
+
 def test_no_load_stated_is_skipped(tmp_path, cat):
     rows = [dict(BASE, metric="output_throughput", unit="tokens/s", value="10", concurrency_or_batch="", scenario="")]
     cases, skipped = interpret(read_rows(write(tmp_path, rows)), cat, default_params())

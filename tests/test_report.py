@@ -1521,3 +1521,46 @@ def test_the_totals_say_which_kwh_the_energy_cost_leaves_out(scenario, scope, sa
     bad = copy.deepcopy(d)
     bad["objective"]["energy_charged"] = "all" if scope != "all" else "none"
     assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["objective.energy_charged"]
+
+
+def _edge_kpi_plan(tpot_ms: float, target_ms: float, quality: float = 80.0, quality_target=None) -> dict:
+    plan = hand_plan()
+    k = plan["kpis"][0]
+    k.update(tpot_ms=tpot_ms, tpot_target_ms=target_ms, quality=quality, quality_target=quality_target,
+             quality_mode="mean" if quality_target is not None else None, slo_percentile=99.0)
+    return plan
+
+
+def test_a_figure_and_its_target_read_on_the_side_of_each_other_they_are():
+    """QA s25: a plan's TPOT at capacity of 35.9568394 ms, meeting its target of 35.9568394081667 ms,
+    was printed '35.96 (35.9568, p99)', which reads as a miss.  Each figure keeps four digits, its
+    target six, unless they would read the wrong way round: then both get the digits that tell them
+    apart, or read equal (a figure meeting its target within the verifier's tolerance)."""
+    from solver.report import console_text, markdown_text
+    met = _edge_kpi_plan(35.9568394, 35.9568394081667)
+    missed = _edge_kpi_plan(35.9568394081667, 35.95683, quality=73.0869, quality_target=73.087)
+    for render in (console_text, markdown_text):
+        assert "35.9568 (35.9568, p99)" in render(met)
+        # 35.96 > 35.9568 (the target at six digits) reads as the miss it is: four digits kept;
+        # a quality of 73.0869 against 73.087 would read '73.09 (73.087)', a pass: five digits
+        assert "35.96 (35.9568, p99)" in render(missed)
+        assert "73.087 (73.087, mean)" not in render(missed) and "73.0869 (73.087, mean)" in render(missed)
+        assert "900 (5,000, p99)" in render(met)       # far apart: unchanged
+    page = render_html(met, {})
+    assert "35.9568 (35.9568, p99)" in page and "35.96 (35.9568" not in page
+
+
+def test_a_fleet_of_many_replicas_serving_almost_nothing_is_called_out():
+    """QA s25: 5,882,351 L4 replicas for 5 req/s, each serving 1e-06 req/s (a TPOT target at the edge of
+    what the L4 reaches), were printed without a word, the device count without separators."""
+    from solver.report import console_text, plan_notes
+    plan = hand_plan()
+    d = plan["deployments"][0]
+    d["replicas"], plan["totals"]["devices"], plan["totals"]["replicas"] = 5_000_000, 40_000_000, 5_000_004
+    plan["routing"][0]["capacity_rps"] = 2e-6
+    notes = plan_notes(plan)
+    assert len(notes) == 1 and notes[0].startswith(f"{d['id']} runs 5,000,000 replicas, each serving 2e-06 req/s of "
+                                                   "chat at its latency targets (TTFT 300 ms, TPOT 40 ms")
+    assert "40,000,000 devices, 5,000,004 replicas" in console_text(plan)
+    plan["routing"][0]["capacity_rps"] = 0.5          # many replicas, each a fair share: no note
+    assert plan_notes(plan) == []
