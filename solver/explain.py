@@ -155,6 +155,9 @@ class FleetRelaxation:
     #: why a family that gives a plan only by giving up everything is no way out (demand: not one
     #: request can be served within the limits), and what is; ``restores`` is then False
     no_way_out: str = ""
+    #: other changes of the same family, each enough alone (hardware availability: each other
+    #: availability entry raised on its own), as ``amounts`` lists; their sentences follow ``changes``
+    alternatives: list = field(default_factory=list)
 
 
 @dataclass
@@ -1131,10 +1134,51 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
             else:
                 fr.changes.append(" and ".join(texts) if len(texts) < 2 else
                                   "all of: " + "; ".join(texts))
+            if fam == "caps.availability":
+                left = None if total_s is None else (total_s - (time.perf_counter() - t0)) / (len(families) - i)
+                _other_availability(model, res, fr, k, problem, backend=backend, solver=solver,
+                                    time_limit_s=tl if left is None else min(tl, left), free=free)
         elif res.status == NO_ROWS:
             continue
         out.append(fr)
     return out
+
+
+#: at most this many availability entries are tried alone for an alternative (one elastic MIP each)
+MAX_AVAILABILITY_ALTERNATIVES = 8
+
+
+def _availability_entry(label: str) -> str:
+    """The availability entry of a row label ('l4@any#0@3' -> '0'): every period's copy is one entry."""
+    return label.rpartition("#")[2].partition("@")[0]
+
+
+def _other_availability(model: LinearModel, res: ElasticResult, fr: FleetRelaxation, k: Coefficients, problem,
+                        *, backend: str, solver: Optional[str], time_limit_s: float, free) -> None:
+    """Each availability entry the elastic solve left alone, raised alone: the elastic solve gives one
+    least total of devices, and where two entries each need one device more it names one of them (QA
+    s25: one more A10G, where one more of the cheaper L4s restores the plan too).  The entries are tried
+    in the order of the problem, within ``time_limit_s`` together; one that restores is listed as an
+    'or' change."""
+    fam = model.row_family.astype(str)
+    names = model.row_names
+    rows = np.flatnonzero(fam == "caps.availability")
+    entry = np.array([_availability_entry(names[i][len("caps.availability["):-1]) for i in rows])
+    used = {_availability_entry(sl.label) for sl in res.slacks}
+    others = [e for e in dict.fromkeys(entry.tolist()) if e not in used][:MAX_AVAILABILITY_ALTERNATIVES]
+    t0 = time.perf_counter()
+    for n, e in enumerate(others):
+        tl = (time_limit_s - (time.perf_counter() - t0)) / (len(others) - n)
+        if tl < 0.5:
+            break
+        held = fam.copy()
+        held[rows[entry != e]] = "caps.availability.held"       # not relaxed: a row like any other
+        alt = relax(replace(model, row_family=held), ["caps.availability"], backend=backend, solver=solver,
+                    time_limit_s=tl, free_rows=free)
+        if alt.restores_feasibility and alt.slacks:
+            fr.changes.append("or " + " and ".join(_describe(sl, k, problem) for sl in alt.slacks))
+            fr.alternatives.append([{"family": sl.family, "label": sl.label, "amount": sl.amount, "unit": sl.unit,
+                                     "limit": sl.rhs} for sl in alt.slacks])
 
 
 def _budget_from_cheapest_plan(model: LinearModel, res: ElasticResult, fr: FleetRelaxation, *, backend: str,

@@ -534,3 +534,28 @@ def test_a_budget_short_by_a_thousandth_of_a_dollar_is_the_cause(tmp_path):
     assert "needs 0.001 USD/month more budget: fleet.budget.max_usd_per_month from 1175.007 to 1175.008" in text
     assert "not decided in the time given" not in text
     assert _status(tmp_path, _edge_problem(50.0, budget=1175.008), "ok.yaml") == "optimal"
+
+
+def test_each_availability_entry_that_restores_the_plan_alone_is_listed(tmp_path):
+    """QA s25: with 2 L4s and 1 A10G available for 2 req/s, the elastic solve (least devices in all) named
+    one more A10G; one more L4, the cheaper card, restores the plan too and was not listed.  By hand from
+    `fleetopt perf` (1,000 / 300 tokens, TTFT 1 s, TPOT 50 ms, p99): an L4 replica serves 0.6283 req/s
+    (fp8), an A10G 1.0829 (int8); at the 0.85 load ceiling 2 L4 + 1 A10G carry
+    (2 x 0.6283 + 1.0829) x 0.85 = 1.989 < 2 req/s, 3 L4 + 1 A10G 2.523 and 2 L4 + 2 A10G 2.910."""
+    d = {"schema_version": 1, "name": "avail",
+         "workloads": [{"id": "w", "demand": {"requests_per_s": 2.0}, "input_tokens": {"mean": 1000},
+                        "output_tokens": {"mean": 300}, "slo": {"ttft_ms": 1000, "tpot_ms": 50},
+                        "models": ["llama-3.1-8b"], "quantizations": ["int8", "fp8"]}],
+         "fleet": {"regions": ["virginia"], "acquisition": ["on_demand"], "accelerators": ["l4", "a10g"],
+                   "tensor_parallel": [1],
+                   "availability": [{"accelerator": "l4", "max_devices": 2},
+                                    {"accelerator": "a10g", "region": "virginia", "max_devices": 1}]},
+         "objective": {"horizon_months": 12}}
+    text = _explain(_write(tmp_path, d, "avail.yaml"))
+    changes = [line.strip() for line in text.splitlines() if line.strip().startswith("- ")]
+    assert "needs 1 more a10g device in virginia: fleet.availability[1].max_devices from 1 to 2" in changes[0]
+    assert changes[1] == "- or needs 1 more l4 device in any region: fleet.availability[0].max_devices from 2 to 3"
+    for raised in ({"l4": 3, "a10g": 1}, {"l4": 2, "a10g": 2}):
+        d["fleet"]["availability"][0]["max_devices"] = raised["l4"]
+        d["fleet"]["availability"][1]["max_devices"] = raised["a10g"]
+        assert _status(tmp_path, d, f"ok{raised['l4']}.yaml") == "optimal"
