@@ -316,7 +316,10 @@ def verify_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyReport:
             rep.add("periods", "plan", "the problem plans over periods but the plan has no `periods`")
             return rep
         from solver.verify_periods import verify_period_plan  # every period and slice
-        return verify_period_plan(problem, catalog, plan, perf=perf)
+        periods = verify_period_plan(problem, catalog, plan, perf=perf)
+        # the solver's claims were checked above (QA s26: a multi-period plan's report dropped them)
+        periods.violations[:0], periods.checks = rep.violations, periods.checks + rep.checks
+        return periods
     f = problem.fleet
     H = problem.objective.hours
     wl = {w.id: w for w in problem.workloads}

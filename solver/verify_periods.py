@@ -98,6 +98,23 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
         """Multiplier of offer o's price for a decision made in period t (owned devices: sunk, 1)."""
         return 1.0 if o.existing else (1.0 + rates.get(o.acquisition, 0.0)) ** t
 
+    def in_service_usd(i: int, o, t: int) -> float:
+        """What one unit of a purchase or reservation offer costs while in service in period t,
+        discounted: its hourly parts other than what the decision itself pays (a purchase's
+        depreciation, and its maintenance where prices change; a reservation's rate) and the energy
+        and carbon of its devices at idle, as the checks below price them.  A decision's ``buy_usd``
+        / ``reserve_usd`` adds this for the periods its units serve (QA s26: those figures, printed in
+        period_units.csv, went unchecked)."""
+        g, usd = o.devices_per_unit, 0.0
+        for part, r in o.usd_per_device_hour:
+            paid_by_decision = (part == "purchase_amortisation" or part.startswith("rental_reserved")
+                                or (part == "maintenance" and bool(rates.get("purchase"))
+                                    and o.acquisition == "purchase"))
+            if not paid_by_decision:
+                usd += g * r * h
+        usd += g * o.idle_w * h * (e_per_wh[i] * (1.0 + rates.get("electricity", 0.0)) ** t + c_per_wh[i])
+        return usd * disc[t]
+
     kind = {}
     for key, (i, o) in offers.items():
         kind[key] = ("existing" if o.existing else "elastic" if o.acquisition in ("on_demand", "spot")
@@ -202,6 +219,7 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 capex_t += ur.get("buy", 0) * g * o.capex_usd_per_device * price(o, t)
                 life = acc.useful_life_years.value * 8760.0 if (acc and o.instance == "server") else math.inf
                 buys = history.get(("buy", key), [0] * T)
+                commit = sum(in_service_usd(i, o, t2) for t2 in range(t + lead, T))    # per unit ordered in t
                 for part, r in rates_o.items():
                     if part == "purchase_amortisation":
                         # the objective: each order depreciated over the periods of its useful life
@@ -210,16 +228,21 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                         held = sum(disc[t2] * min(h, max(0.0, life - (t2 - t - lead) * h))
                                    for t2 in range(t + lead, T))
                         _add(obj, part, ur.get("buy", 0) * g * r * price(o, t) * held)
+                        commit += g * r * price(o, t) * held
                         _add(pay_t, part, sum(buys[tau] * g * r * price(o, tau)
                                               * min(h, max(0.0, life - (t - tau - lead) * h))
                                               for tau in range(t - lead + 1)))
                     elif part == "maintenance" and rates.get("purchase"):
                         # a fraction of the price: each order's at its period's price, while in service
                         _add(obj, part, ur.get("buy", 0) * g * r * price(o, t) * h * sum(disc[t + lead:T]))
+                        commit += g * r * price(o, t) * h * sum(disc[t + lead:T])
                         _add(pay_t, part, sum(buys[tau] * g * r * price(o, tau) * h for tau in range(t - lead + 1)))
                     else:       # upkeep of the units in service
                         _add(obj, part, n * g * r * h * disc[t])
                         _add(pay_t, part, n * g * r * h)
+                if ur.get("buy"):
+                    _reported(rep, f"periods.timeline[{t}] {key}.buy_usd", ur, "buy_usd", ur["buy"] * commit,
+                              kind="cost")
                 continue
             elif kd == "reserved":
                 L, paid = _reservation_terms(RESERVED_TERM_HOURS[o.acquisition], h)
@@ -228,17 +251,23 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                 if n != active:
                     rep.add("stock", f"{key} period {t}", f"{n} reserved units in service, {active} "
                             f"reservations active (term {L} periods)", abs(n - active))
+                commit = sum(in_service_usd(i, o, t2) for t2 in range(t, min(t + L, T)))    # per unit reserved in t
                 for part, r in rates_o.items():
                     if part.startswith("rental_reserved"):
                         # paid by the hour from the start of period t, for the whole contract, at t's rate
-                        _add(obj, part, ur.get("reserve", 0) * g * r * price(o, t) * sum(
-                            disc[t + j] * min(h, max(0.0, paid - j * h)) for j in range(math.ceil(paid / h))))
+                        term_usd = g * r * price(o, t) * sum(
+                            disc[t + j] * min(h, max(0.0, paid - j * h)) for j in range(math.ceil(paid / h)))
+                        _add(obj, part, ur.get("reserve", 0) * term_usd)
+                        commit += term_usd
                         _add(pay_t, part, g * r * sum(started[tau] * price(o, tau)
                                                       * min(h, max(0.0, paid - (t - tau) * h))
                                                       for tau in range(t + 1)))
                     else:
                         _add(obj, part, n * g * r * h * disc[t])
                         _add(pay_t, part, n * g * r * h)
+                if ur.get("reserve"):
+                    _reported(rep, f"periods.timeline[{t}] {key}.reserve_usd", ur, "reserve_usd",
+                              ur["reserve"] * commit, kind="cost")
                 continue
             else:
                 retired = sum(history.get(("retire", key), [0] * T)[:t + 1])
@@ -253,8 +282,11 @@ def verify_period_plan(problem, catalog, plan: dict, *, perf=None) -> VerifyRepo
                     _add(pay_t, part, n * g * r * h)
                 if ur.get("retire"):
                     val = _resale(problem, catalog, o, t, per), _resale(problem, catalog, o, T, per)
-                    _add(obj, "retirement", ur["retire"] * (disc[t] * (per.retire_usd_per_device - val[0])
-                                                            + disc[T] * val[1]))
+                    retire_usd = ur["retire"] * (disc[t] * (per.retire_usd_per_device - val[0]) + disc[T] * val[1])
+                    _add(obj, "retirement", retire_usd)
+                    # the figure the retirement note sums (QA s26: an edited retire_usd passed)
+                    _reported(rep, f"periods.timeline[{t}] {key}.retire_usd", ur, "retire_usd", retire_usd,
+                              kind="cost")
         # ---- per slice
         rep.checks += 1
         if len(row["slices"]) != len(weights):

@@ -338,6 +338,20 @@ def test_a_price_change_compounding_beyond_what_solvers_weigh_is_refused(tmp_pat
     assert res.plan.status == "optimal"
 
 
+def test_the_price_change_a_refusal_suggests_is_accepted(tmp_path):
+    """QA s26: purchase -0.9 a period over 10 periods compounds to 0.1^9 = 1e-9, the bound itself, which
+    floating point makes 9.99999999999998e-10; it was refused, and the fix line suggested 'at least -0.9',
+    the figure just refused.  Within a rounding of the bounds it is accepted; -0.95 is still refused (0.05^9
+    = 2e-12), with a suggestion that is accepted too."""
+    doc = copy.deepcopy(BASE)
+    doc["objective"]["periods"] = {"count": 10, "months": 3, "price_change_per_period": {"purchase": -0.95}}
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, doc, "far")
+    assert "at least -0.9 per period over 10 periods" in str(e.value)
+    doc["objective"]["periods"]["price_change_per_period"]["purchase"] = -0.9
+    _load(tmp_path, doc, "edge")
+
+
 def test_a_price_change_that_does_nothing_is_a_warning(tmp_path):
     """QA s22: a spot change with spot not allowed, or electricity with no energy charged, was accepted
     and stated in the plan as if it applied."""

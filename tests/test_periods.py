@@ -881,7 +881,9 @@ def test_verify_recomputes_the_change_penalty_from_the_change_list(tmp_path):
     bad["objective"]["breakdown"]["change_penalty"] = -100000.0
     bad["objective"]["total"] -= 101600.0
     bad["objective"]["usd_per_month"] = bad["objective"]["total"] * 730 / bad["objective"]["horizon_hours"]
-    assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == ["objective.breakdown.change_penalty"]
+    # (its total, 101,600 lower, is now also below the solver's bound: a claim the plan cannot make)
+    assert [v.where for v in verify_plan(lp.problem, lp.catalog, bad).violations] == [
+        "solver.best_bound", "objective.breakdown.change_penalty"]
     bad = copy.deepcopy(first)            # no previous plan: no penalty
     bad["objective"]["breakdown"]["change_penalty"] = 500.0
     bad["objective"]["total"] += 500.0
@@ -1858,3 +1860,79 @@ def test_the_plan_schema_describes_the_multi_period_sections(tmp_path, example_p
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
             pytest.fail(name)
+
+
+COMMIT_PROBLEM = """schema_version: 1
+name: commits
+workloads:
+  - id: chat
+    demand: {{requests_per_s: 1.0, growth: [{growth}]}}
+    input_tokens: {{mean: 500}}
+    output_tokens: {{mean: 200}}
+    slo: {{ttft_ms: 2000, tpot_ms: 100}}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4]
+  regions: [virginia]
+  providers: [aws]
+  acquisition: [{acquisition}]
+  tensor_parallel: [1]
+  max_utilization: 1.0
+{existing}measurements:
+  - {{accelerator: l4, model: llama-3.1-8b, quantization: bf16, tensor_parallel: 1, workload: chat,
+      max_requests_per_s: 1.0, power_w: 60.0}}
+objective:
+  include_energy: false
+  periods: {{count: {count}, months: 3, discount_rate_per_period: 0.02, resale_fraction: 0.5,
+            retire_usd_per_device: 100}}
+solver: {{mip_gap: 1.0e-7}}
+"""
+
+
+@pytest.mark.parametrize("case", ["retire", "reserve", "buy"])
+def test_verify_recomputes_what_each_decision_commits(case):
+    """QA s26: an edited retire_usd (-63.30 -> -13.30), buy_usd or reserve_usd verified as correct, yet
+    the retirement note sums retire_usd and period_units.csv prints all three.  By hand (catalog: L4
+    $3,000 over 5 years, maintenance 10% a year, hosting $0.0182/h; reserved 1y $0.5634/h in Virginia;
+    one replica per L4 at 1 req/s; quarters of 2,190 h discounted 2%):
+    * retire: 3 owned L4s 3 years old, demand 3, 2, 2: one retired in quarter 1 commits
+      1.02^-1 x (100 - 525) + 1.02^-3 x 375 = -63.2958 (resale 0.5 x 3,000 x 1.75 / 5 now, x 1.25 / 5 at
+      the end of quarter 3, which a kept device is not credited);
+    * reserve: 2 L4s reserved for a year in quarter 0 of 4: 2 x 0.5634 x 2,190 x (1 + 1.02^-1 + 1.02^-2 +
+      1.02^-3) = 9,584.23;
+    * buy: L4s bought, each serving from its lead time to the horizon's end at (3,000 / 5 + 300) / 8,760 +
+      0.0182 = 0.120940 $/h, 264.86 a quarter."""
+    from solver.mip.pipeline import solve_problem
+    from solver.problem.load import load_problem_text
+    from solver.verify import verify_plan
+    if case == "retire":
+        text = COMMIT_PROBLEM.format(growth="3, 2, 2", acquisition="on_demand, reserved_1y, purchase", count=3,
+                                     existing="  existing:\n    - {accelerator: l4, region: virginia, devices: 3, "
+                                              "age_years: 3.0}\n")
+    elif case == "reserve":
+        text = COMMIT_PROBLEM.format(growth="2, 2, 2, 2", acquisition="on_demand, reserved_1y", count=4, existing="")
+    else:
+        text = COMMIT_PROBLEM.format(growth="1, 2, 2, 2", acquisition="on_demand, purchase", count=4, existing="")
+    lp = load_problem_text(text, file="commits.yaml")
+    plan = json.loads(solve_problem(lp).plan.to_json())
+    rows = [(t, u) for t, p in enumerate(plan["periods"]["timeline"]) for u in p["units"] if u.get(case)]
+    assert rows, plan["periods"]["timeline"]
+    if case == "retire":
+        assert [(t, u["retire"]) for t, u in rows] == [(1, 1)]
+        assert rows[0][1]["retire_usd"] == pytest.approx((100 - 525) / 1.02 + 375 / 1.02 ** 3, abs=1e-4)
+    elif case == "reserve":
+        assert [(t, u["reserve"]) for t, u in rows] == [(0, 2)]
+        assert rows[0][1]["reserve_usd"] == pytest.approx(
+            2 * 0.5634 * 2190 * sum(1.02 ** -j for j in range(4)), rel=1e-8)
+    else:
+        lead = 1          # the L4's lead time: a quarter
+        rate = (3000 / 5 + 0.1 * 3000) / 8760 + 0.0182
+        for t, u in rows:
+            assert u["buy_usd"] == pytest.approx(
+                u["buy"] * rate * 2190 * sum(1.02 ** -t2 for t2 in range(t + lead, 4)), rel=1e-8)
+    assert verify_plan(lp.problem, lp.catalog, plan).ok
+    t, u = rows[0]
+    u[f"{case}_usd"] += 50.0
+    assert [v.where for v in verify_plan(lp.problem, lp.catalog, plan).violations] == [
+        f"periods.timeline[{t}] {u['offer']}.{case}_usd"]
