@@ -536,3 +536,26 @@ def test_a_plan_on_a_model_scored_at_high_reasoning_effort_says_so(capsys, tmp_p
     w = loaded.problem.workloads[0].model_copy(update={"models": ["llama-3.1-8b", "qwen2.5-7b"]})
     only = dataclasses.replace(loaded, problem=loaded.problem.model_copy(update={"workloads": [w]}))
     assert reasoning_score_warnings(only, solve_problem(only).plan) == []
+
+
+def test_csv_to_standard_output_is_refused(problem, tmp_path, capsys, monkeypatch):
+    """QA s26: `solve --csv -` made a folder named '-', where --json - and --markdown - print."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["solve", str(problem), "--csv", "-"]) == 2
+    assert "--csv names a folder to write several tables in: '-' (standard output) takes one document" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "-").exists()
+
+
+def test_verbose_log_gives_the_cost_of_the_plan_written(caplog):
+    """QA s26: `-v` ended on the solver's own figure ('time_limit: plan 141,936,703') for a plan written
+    at 19,533,136 once its idle replicas were dropped: the plan's cost follows where they differ."""
+    import logging
+    from types import SimpleNamespace
+    from solver.mip.pipeline import _log_cleaned_cost
+    with caplog.at_level(logging.INFO, logger="solver.mip.pipeline"):
+        _log_cleaned_cost(SimpleNamespace(objective=SimpleNamespace(total=19_533_135.6)), 141_936_703.0)
+        _log_cleaned_cost(SimpleNamespace(objective=SimpleNamespace(total=100.0)), 100.0 + 1e-9)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["the plan written costs 19,533,136 after its clean-up (idle replicas dropped, routing "
+                     "solved again; the line above is the solver's own figure)"]

@@ -924,3 +924,42 @@ def test_a_multi_period_sweep_table_has_the_capex_and_devices_bought_columns(tmp
     cols = table_columns(rows, ["workloads.chat.demand.growth_rate_per_period"])
     assert cols[-3:] == ["capex_usd", "devices_bought_h100-sxm", "devices_bought_l4"]
     assert "capex_usd" not in table_columns([{"scenario": 0, "devices_h100-sxm": 8}], [])
+
+
+@pytest.mark.parametrize("swept,flag", [("solver.time_limit_s=0.5,20", ["--time-limit", "20"]),
+                                        ("solver.backend=highspy,pulp", ["--backend", "pulp"]),
+                                        ("solver.mip_gap=0.01,0.1", ["--gap", "0.05"])])
+def test_a_swept_solver_field_a_flag_also_sets_is_refused(tmp_path, capsys, swept, flag):
+    """QA s26: `--set solver.time_limit_s=0.5,20 --time-limit 20` solved the 0.5 row with 20 s, and
+    `--set solver.backend=highspy,pulp --backend pulp` solved the highspy row with CBC; each row listed
+    the swept value.  Refused before solving (exit 2), naming the flag."""
+    assert main(["sweep", str(CHAT), "--set", swept, *flag, "--no-cache", "--quiet",
+                 "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"--set {swept.split('=')[0]} sweeps what {flag[0]} sets for every row" in err
+    assert f"fix: drop {flag[0]}" in err and not (tmp_path / "s.csv").exists()
+
+
+def test_interrupted_text_with_nothing_cached_yet_and_one_row():
+    """QA s26: 'the 0 scenarios cached in mc are read back'; and 'wrote bad.csv (csv, 1 rows)'."""
+    counts = sweep_mod.SweepCounts(total=4, done=1, cache="mc")
+    assert counts.interrupted_text("r.csv", "Ctrl-C").endswith(
+        "; nothing was cached in mc yet, so running the command again solves every scenario")
+    one = sweep_mod.SweepCounts(total=4, done=1, stored=1, cache="mc")
+    assert one.interrupted_text("r.csv", "Ctrl-C").endswith("the 1 scenario cached in mc is read back, not solved again")
+
+
+def test_one_row_is_one_row(tmp_path, capsys):
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--no-cache", "--quiet",
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("(csv, 1 row)")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc")
+def test_a_cache_folder_that_cannot_be_made_is_refused_before_solving(tmp_path, capsys):
+    """QA s26: `--cache /proc/xx` passed the permission check (as root), warned and went on: exit 0 where
+    the README promises exit 2 before solving.  The folder is made, and a file written in it, up front."""
+    assert main(["sweep", str(CHAT), "--set", f"{DEMAND}=20", "--cache", "/proc/fleetopt-cache",
+                 "--quiet", "--out", str(tmp_path / "s.csv")]) == 2
+    assert "cannot write the result cache" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()

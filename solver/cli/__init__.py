@@ -92,6 +92,13 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
         if not value:
             continue
         folder = option in (folders or {})
+        if folder and str(value) == "-":
+            # (QA s26: `--csv -` made a folder named '-', where --json - and --markdown - write to stdout)
+            issues.extend([InputIssue(message=f"{flags[option]} names a folder to write several tables in: "
+                                              "'-' (standard output) takes one document", path=flags[option],
+                                      hint="name a folder (it is created if missing); --json - or --markdown - "
+                                           "print the plan")])
+            continue
         if folder and Path(value).exists() and not Path(value).is_dir():
             # once, not once per table the folder would hold (QA s20: nine errors, four of them
             # about tables a single-period plan never writes)

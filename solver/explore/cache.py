@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -141,6 +142,15 @@ def scenario_key(doc: dict, *, catalog_version: str, overlays: dict, options: di
 def check_cache_dir(directory: str | os.PathLike) -> None:
     """:class:`InputError` when the cache cannot be written, before the first solve, not after."""
     problem = folder_problem(directory)
+    if not problem:
+        # permissions can pass where writing cannot (QA s26: root under /proc); the folder is made now,
+        # as the first record would make it, and a file written and removed in it
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+                pass
+        except OSError as exc:
+            problem = f"{type(exc).__name__}: {exc.strerror or exc}"
     if problem:
         raise InputError(InputIssue(f"cannot write the result cache: {problem}", file=str(directory),
                                     path="--cache", hint="name a folder you can write (--cache DIR), "

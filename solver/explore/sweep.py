@@ -200,6 +200,28 @@ def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int 
     return out
 
 
+#: the problem's solver fields a run_sweep option (a `fleetopt sweep` flag) overrides in every row
+OPTION_FLAGS = {"backend": "--backend", "solver": "--solver", "time_limit_s": "--time-limit",
+                "mip_gap": "--gap", "threads": "--threads"}
+
+
+def _check_no_flag_overrides(params: Sequence[Param], options: SolveOptions) -> None:
+    """A swept solver field that an option also sets is refused: the option wins in every row while
+    the table lists the swept value (QA s26: `--set solver.time_limit_s=0.5,20 --time-limit 20` solved
+    the 0.5 row with 20 s and called it so)."""
+    issues = []
+    for p in params:
+        section, _, name = p.path.partition(".")
+        if section == "solver" and name in OPTION_FLAGS and getattr(options, name) is not None:
+            flag = OPTION_FLAGS[name]
+            issues.append(InputIssue(
+                f"--set {p.path} sweeps what {flag} sets for every row ({flag} {getattr(options, name)}): "
+                "the flag would win and the table would list values never used",
+                path=p.path, hint=f"drop {flag} (each row then uses its {p.path}), or drop the --set"))
+    if issues:
+        raise InputError(issues)
+
+
 def check_no_overlap(params: Sequence[Param], targets: Optional[Sequence[tuple]] = None) -> None:
     """:class:`InputError` naming both flags when two ``--set`` address the same field, or a section
     and a field inside it: the result would depend on the order of the flags.
@@ -414,8 +436,11 @@ class SweepCounts:
         cached = self.from_cache + self.stored
         if self.cache is None:
             return text + "; no cache was used, so running the command again solves every scenario"
+        if not cached:
+            return text + f"; nothing was cached in {self.cache} yet, so running the command again solves every scenario"
         return (text + f"; run the same command again to resume: the {cached} scenario"
-                f"{'s' if cached != 1 else ''} cached in {self.cache} are read back, not solved again")
+                f"{'s' if cached != 1 else ''} cached in {self.cache} {'are' if cached != 1 else 'is'} read back, "
+                "not solved again")
 
 
 @dataclass
@@ -477,6 +502,7 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     sets_solver = any(p.path.split(".")[0] == "solver" for p in params)
     require_options(options, "run_sweep").check(
         default_backend=None if sets_solver else loaded.problem.solver.backend)
+    _check_no_flag_overrides(params, options)
     if workers is not None and workers < 1:
         raise InputError(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}"))
     workers = workers or default_workers()
