@@ -200,7 +200,7 @@ def statistics(plan: dict, max_utilization: Optional[float] = None) -> list[dict
     add("replicas", sum(n_rep) if n_rep else None, "replicas")
     demand = [num(k.get("requests_per_s")) for k in kpis]
     if kpis and None not in demand:
-        add("demand", sum(demand), "requests/s", f"{len(kpis)} workloads")
+        add("demand", sum(demand), "requests/s", f"{len(kpis)} workload{'' if len(kpis) == 1 else 's'}")
     both = [(r, u) for r, u in serving if r > 0 and u is not None]
     if both and sum(r for r, _ in both) > 0:
         add("utilisation, mean", sum(r * u for r, u in both) / sum(r for r, _ in both), "fraction",

@@ -483,3 +483,21 @@ def test_devices_have_thousands_separators_as_the_cost_columns_do():
     rows = [ln.split() for ln in f.table_text().splitlines()[3:5]]
     assert rows[0][3:6] == ["1,234,567", "1,234,567", "-"] and rows[0][6] == "91,872"
     assert rows[1][6] == "-"
+
+
+def test_a_quality_front_without_a_target_starts_at_the_lowest_score_allowed(tmp_path):
+    """QA s26: with no min_score the front started at the catalog's lowest score (llama-2-7b, 45.3), and
+    its first points were copies of the problem as written.  It starts at the lowest score an allowed
+    model reaches in an allowed format: here llama-3.1-8b at int4 (its score x int4's retention)."""
+    from solver.catalog import default_catalog
+    from solver.coefficients import quality_of
+    doc = yaml.safe_load(CHAT.read_text())
+    for w in doc["workloads"]:
+        w.pop("quality", None)
+        w["models"], w["quantizations"] = ["llama-3.1-8b"], ["bf16", "int4"]
+    (tmp_path / "q.yaml").write_text(yaml.safe_dump(doc))
+    cat = default_catalog()
+    lowest = quality_of(cat.models["llama-3.1-8b"], cat.quantization["int4"], cat.quantization)
+    front = pareto_front(load_problem(tmp_path / "q.yaml"), "quality", points=2)
+    assert front.points[0].x == pytest.approx(lowest, rel=1e-12)
+    assert lowest > 60 > cat.models["llama-2-7b"].quality.value

@@ -764,3 +764,16 @@ def test_scenarios_with_different_first_stage_offers_name_a_real_field(capsys):
                  "--include-base", "--time-limit", "10"])
     err = capsys.readouterr().err
     assert code == 2 and "workloads.*.demand.requests_per_s" in err and "peak_rps" not in err
+
+
+def test_a_multiplier_scaling_demand_below_the_floor_is_refused():
+    """QA s26: --multipliers 1e-9,1 scaled 6 req/s to 6e-09 req/s, below the 1e-5 req/s a solver can tell
+    from none; that scenario was 'served' for $0 with no device.  Refused with the smallest multiplier
+    that holds (1e-5 / 1 req/s here = 1e-05), rounded up."""
+    k = _newsvendor(1.0, 2.5)
+    with pytest.raises(InputError) as e:
+        scenarios_from_multipliers(k, [1e-9, 1.0])
+    text = e.value.format()
+    assert "demand multiplier 1e-09 scales workload" in text and "below the 1e-05 req/s" in text
+    assert "use multipliers of at least 1e-05" in text
+    assert len(scenarios_from_multipliers(k, [1e-5, 1.0])) == 2

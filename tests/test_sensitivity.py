@@ -9,6 +9,7 @@ fleets whose switch price is computable by hand.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -192,6 +193,10 @@ def test_price_thresholds_by_hand(backend, solver):
     assert b.multiplier_lo <= 2 / 3 <= b.multiplier_hi and b.multiplier_hi / b.multiplier_lo <= width
     assert a.solves == 9 and b.solves == 9
     assert "stops buying or renting it above x1.5" in a.text and "~$3.0" in a.text
+    # the bracket's geometric midpoint is sqrt(hi / lo) - 1 from either end: said with two digits,
+    # rounded up (QA s26: '+-0.5%' for 0.54%)
+    rel = math.sqrt(a.multiplier_hi / a.multiplier_lo) - 1
+    assert f"+-{math.ceil(rel * 1e4) / 100:.2f}%" in a.text and rel > 0
 
 
 def test_owned_devices_are_not_what_a_price_threshold_is_about():
@@ -503,7 +508,11 @@ def test_demand_value_moves_the_route_bounds_with_the_demand(demand, a10g_max, o
     sides = d.usd_per_month_per_unit_sides
     assert sides["fleet"] == _approx(fleet) and sides["mix"] == _approx(mix)
     if fleet[1] is not None:
-        assert d.text == "each extra req/s of w0 costs $7.30 per month at the margin"
+        # 4 a10g at 2 req/s + 1 l4 at 1 req/s (the capacities above) serve 9 req/s: 0.5 more than 8.5
+        assert 0.5 / 1.021 <= d.headroom_rps <= 0.5 * (1 + 1e-6)
+        assert d.text == ("each extra req/s of w0 costs $7.30 per month at the margin (this fleet serves about "
+                          f"{d.headroom_rps:.3g} req/s more of w0 as it is; beyond that it needs more hardware: "
+                          "see the whole steps)")
     elif mix[1] is None:
         assert d.text == ("this fleet cannot serve more of w0; nor could it by scaling what it already "
                           "uses (another limit binds)")
@@ -765,3 +774,45 @@ def test_the_enterprise_a100_purchase_threshold_brackets_the_re_solves():
     (price,) = set(a.purchase_usd_per_device.values())      # one catalog price, every region's offer
     assert price == pytest.approx((lo * hi) ** 0.5, rel=0.01)
     assert "the 8 owned devices' maintenance moves with it" in a.text
+
+
+TINY_BOUGHT = """schema_version: 1
+name: tinyb
+workloads:
+  - id: chat
+    demand: {requests_per_s: 6}
+    input_tokens: {mean: 500, p90: 900, distribution: lognormal, cv: 0.5}
+    output_tokens: {mean: 200, p90: 400, distribution: lognormal, cv: 0.5}
+    slo: {ttft_ms: 1500, tpot_ms: 80, percentile: 99}
+    models: [llama-3.1-8b]
+    quantizations: [bf16]
+fleet:
+  accelerators: [l4, a10g, l40s]
+  regions: [virginia]
+  providers: [aws]
+  acquisition: [on_demand, purchase]
+  tensor_parallel: [1]
+  max_utilization: 0.8
+  budget: {max_capex_usd: 20000}
+objective: {horizon_months: 1, carbon_usd_per_tonne: 0}
+"""
+
+
+def test_the_demand_slope_says_how_far_the_fleet_serves_more(tmp_path):
+    """QA s26: 'each extra req/s of chat costs $14.37 per month at the margin' (the energy of routing onto
+    the bought L4s) held for 0.024 req/s: the fleet of 4 A10Gs and 5 L4s serves 6.024 req/s at the 0.8
+    load ceiling, and 1 req/s more cost $733/month by re-solve.  The sentence now gives that room: by
+    hand, the plan's replicas x their capacity per replica (the routing table) x 0.8 - 6 req/s."""
+    from solver.explore.sensitivity import marginal_values
+    (tmp_path / "b.yaml").write_text(TINY_BOUGHT)
+    lp = load_problem(tmp_path / "b.yaml")
+    solved = solve_problem(lp, backend="highspy", mip_gap=1e-6)
+    plan = solved.plan.to_dict()
+    cap = {r["deployment"]: r["capacity_rps"] for r in plan["routing"]}
+    room = sum(d["replicas"] * cap[d["id"]] for d in plan["deployments"]) * 0.8 - 6.0
+    assert 0 < room < 0.1
+    sens = marginal_values(solved.coefficients, solved.model, solved.result.values)
+    m = next(x for x in sens.marginals if x.family == "demand.served")
+    assert room / 1.021 <= m.headroom_rps <= room * (1 + 1e-6)
+    assert f"(this fleet serves about {m.headroom_rps:.3g} req/s more of chat as it is; beyond that it needs " \
+           "more hardware: see the whole steps)" in m.text

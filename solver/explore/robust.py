@@ -189,6 +189,20 @@ def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
     if len(m) == 0 or not np.all(np.isfinite(m)) or np.any(m <= 0):
         raise InputError(InputIssue("demand multipliers must be positive numbers", path="--multipliers",
                                     hint="e.g. --multipliers 0.7,1,1.4"))
+    # a scaled demand below the problem's floor cannot be told from none (QA s26: x1e-09 gave 6e-09 req/s,
+    # 'served' for $0 by a plan with no device); the floor the schema holds every demand to
+    from solver.problem.schema import MIN_RPS
+    low = [(float(mi), k.workloads[w], float(k.demand_rps[w] * mi)) for mi in m for w in range(k.n_w)
+           if 0 < k.demand_rps[w] * mi < MIN_RPS]
+    if low:
+        mi, wid, rps = min(low, key=lambda t: t[2])
+        least = max(float(MIN_RPS / d) for d in k.demand_rps if d > 0)
+        step = 10.0 ** (math.floor(math.log10(least)) - 2)
+        least = math.ceil(least / step - 1e-9) * step          # three digits, rounded up: pasted, it holds
+        raise InputError(InputIssue(
+            f"demand multiplier {mi:g} scales workload {wid}'s demand to {rps:.3g} req/s, below the "
+            f"{MIN_RPS:g} req/s a solver can tell from no demand (every workload's demand must be at least that)",
+            path="--multipliers", hint=f"use multipliers of at least {least:.3g}"))
     p = np.full(len(m), 1.0 / len(m)) if probabilities is None else np.asarray(probabilities, float)
     if len(p) != len(m) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
         raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "

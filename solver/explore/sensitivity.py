@@ -190,6 +190,8 @@ class Marginal:
     text: str
     #: demand rows: {mode: [going down, going up]} per req/s from re-solves, None where infeasible
     usd_per_month_per_unit_sides: Optional[dict] = None
+    #: demand rows: how many req/s more the fleet serves as it is, its slope's range (:func:`fleet_headroom`)
+    headroom_rps: Optional[float] = None
 
 
 def _label(name: str, family: str) -> str:
@@ -296,8 +298,42 @@ def demand_slopes(k: Coefficients, values: np.ndarray, w: int, base: dict,
     return out
 
 
-def demand_text(label: str, sides: dict) -> str:
-    """The sentence for a demand row from :func:`demand_slopes` in USD/month per req/s."""
+#: LP solves :func:`fleet_headroom` spends on one workload, at most (doubling, then bisection)
+HEADROOM_SOLVES = 16
+
+
+def fleet_headroom(k: Coefficients, values: np.ndarray, w: int, lp_solver: str = "highs") -> Optional[float]:
+    """How many req/s more of workload ``w`` the plan's fleet serves as it is (its counts fixed, the
+    routing free): the range over which the fleet's demand slope holds (QA s26: '$14.37 per month at the
+    margin' held for 0.024 req/s, where the next 1 req/s cost $733).  A feasible amount, within about 2%
+    of the most (``HEADROOM_SOLVES`` LPs); None where not even the slope's step fits."""
+    d0 = float(k.demand_rps[w])
+
+    def fits(extra: float) -> bool:
+        d = k.demand_rps.copy()
+        d[w] = d0 + extra
+        return solve_lp_duals(fixed_model(build_model(replace(k, demand_rps=d)), values, "fleet"),
+                              lp_solver).objective is not None
+
+    lo, hi, solves = DEMAND_STEP * (d0 or 1.0), None, 0
+    if not fits(lo):
+        return None
+    while hi is None and solves < HEADROOM_SOLVES // 2:
+        solves += 1
+        if fits(lo * 4.0):
+            lo *= 4.0
+        else:
+            hi = lo * 4.0
+    while hi is not None and hi / lo > 1.02 and solves < HEADROOM_SOLVES:
+        solves += 1
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def demand_text(label: str, sides: dict, headroom_rps: Optional[float] = None) -> str:
+    """The sentence for a demand row from :func:`demand_slopes` in USD/month per req/s; ``headroom_rps``
+    (:func:`fleet_headroom`) says how far the fleet's slope holds."""
     def slope(down, up):
         text = (f"each extra req/s of {label} {'costs' if up >= 0 else 'saves'} {_usd(up)} per month "
                 "at the margin")
@@ -306,7 +342,10 @@ def demand_text(label: str, sides: dict) -> str:
         return text
     (f_down, f_up), (m_down, m_up) = sides["fleet"], sides["mix"]
     if f_up is not None and (abs(f_up) > 1e-9 or m_up is None):
-        return slope(f_down, f_up)
+        room = ("" if headroom_rps is None else
+                f" (this fleet serves about {headroom_rps:.3g} req/s more of {label} as it is; beyond that it "
+                "needs more hardware: see the whole steps)")
+        return slope(f_down, f_up) + room
     head = f"this fleet cannot serve more of {label}; " if f_up is None else ""
     if m_up is None:
         return head + "nor could it by scaling what it already uses (another limit binds)"
@@ -369,8 +408,10 @@ def marginal_values(k: Coefficients, model: LinearModel, values: np.ndarray, *,
                                   {"fleet": fleet.objective, "mix": mix.objective}, lp_solver)
             sides = {mode: [None if v is None else float(v * per_month) for v in vs]
                      for mode, vs in sides.items()}
+            room = (fleet_headroom(k, values, k.workloads.index(label), lp_solver)
+                    if sides["fleet"][1] is not None else None)
             out.marginals.append(Marginal(f, label, float(model.rhs[i]), "req/s", sides["fleet"][1],
-                                          sides["mix"][1], demand_text(label, sides), sides))
+                                          sides["mix"][1], demand_text(label, sides, room), sides, room))
             continue
         d_fleet = float(fleet.row_duals[i]) * per_month if fleet.row_duals is not None else float("nan")
         d_mix = float(mix.row_duals[i]) * per_month if mix.row_duals is not None else None
@@ -797,14 +838,16 @@ def _bisect_accelerator(k, model, a, is_used, *, backend, solver, steps, max_fac
     lo, hi = found.lo, found.hi
     mid = math.sqrt(lo * hi)
     prices = {o.key: round(_hw_price(o) * mid, 6) for o in offers}
-    rel = (hi / lo - 1.0) / 2.0
+    # the geometric midpoint is within sqrt(hi / lo) - 1 of either end, said with two digits, rounded up
+    # (QA s26: '+-0.5%' for a bracket 1.09% wide, whose midpoint is 0.54% from its ends)
+    rel = math.ceil((math.sqrt(hi / lo) - 1.0) * 1e4) / 1e4
     # what the multiplier scales (QA s22: 'x1.44 its price' of a purchase was read as the purchase price)
     parts = [PART_WORDS.get(p, "rent") for p, v in best.usd_per_device_hour if p in PRICE_PARTS and v]
     what = (f"all-in hourly rate ({' + '.join(parts)}: " if len(parts) > 1
             else f"hourly {parts[0] if parts else 'price'} (")
     owned = sum((o.max_units or 0) * o.devices_per_unit for o in k.offers if o.existing and o.accelerator == a)
     at = (f"x{mid:.3g} its {what}~${_hw_price(best) * mid:.4g}/device-hour for {best.key}, now "
-          f"${_hw_price(best):.4g}; +-{rel:.1%}{'; owned devices at their present upkeep' if owned else ''})")
+          f"${_hw_price(best):.4g}; +-{rel:.2%}{'; owned devices at their present upkeep' if owned else ''})")
     purchase = {}
     hourly = any(purchase_price_factor(o, 1.0) is None for o in offers)     # rentals, hourly-priced offers
     if purchase_price_factor(best, mid) is not None:
