@@ -582,3 +582,42 @@ def test_a_problem_with_measured_capacities_says_the_simulator_does_not_use_them
     assert "1 measured capacities" in out and "not the measurements" in out
     assert main(["simulate", str(REPO / "problems/chat-assistant.yaml"), str(plan), "--duration", "5"]) == 0
     assert "measured capacities" not in capsys.readouterr().out
+
+
+def test_simulate_says_when_the_plan_was_made_from_other_problem_content(tmp_path, capsys):
+    """QA s26: a plan simulated against the problem with its prompts edited (1,000 -> 3,000 tokens) was
+    flagged optimistic on every route, with nothing saying that the plan was made for other content
+    (verify says so from versions.problem)."""
+    from solver.problem.load import load_problem
+    problem = REPO / "problems/chat-assistant.yaml"
+    plan = tmp_path / "plan.json"
+    made_for = load_problem(problem).problem.fingerprint()
+    plan.write_text(json.dumps(dict(CHAT_PLAN, problem="chat-assistant", versions={"problem": made_for})))
+    assert main(["simulate", str(problem), str(plan), "--duration", "5"]) == 0
+    assert "made from other problem content" not in capsys.readouterr().out
+    edited = tmp_path / "chat-assistant.yaml"
+    edited.write_text(problem.read_text().replace("mean: 1000", "mean: 3000", 1))
+    assert edited.read_text() != problem.read_text()
+    main(["simulate", str(edited), str(plan), "--duration", "5"])
+    assert f"warning: the plan was made from other problem content ({made_for}; this file gives " \
+           in capsys.readouterr().out
+
+
+def test_a_route_that_drew_no_request_is_named_and_duration_with_a_trace_is_refused(tmp_path, capsys):
+    """QA s26: a route of 0.0005 req/s drew no request in the run and left both route tables without a
+    word; --duration 100 with a trace was ignored (the trace's whole span was simulated)."""
+    problem = str(REPO / "problems/chat-assistant.yaml")
+    two = dict(CHAT_PLAN, deployments=CHAT_PLAN["deployments"] + [dict(CHAT_PLAN["deployments"][0], id="d2")],
+               routing=[dict(CHAT_PLAN["routing"][0], requests_per_s=39.9995),
+                        {"workload": "chat", "deployment": "d2", "requests_per_s": 0.0005, "share": 0.0}])
+    plan, out = tmp_path / "plan.json", tmp_path / "sim.json"
+    plan.write_text(json.dumps(two))
+    assert main(["simulate", problem, str(plan), "--duration", "20", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["unmeasured_routes"] == [
+        {"workload": "chat", "deployment": "d2", "planned_rps": 0.0005}]
+    assert "routes with no request in this run (not measured, not in the tables above): chat -> d2 " \
+           "(0.0005 req/s planned)" in capsys.readouterr().out
+    trace = tmp_path / "t.csv"
+    assert main(["trace", "generate", problem, "-o", str(trace), "--duration", "10"]) == 0
+    assert main(["simulate", problem, str(plan), "--trace", str(trace), "--duration", "5"]) == 2
+    assert "--duration is the length of Poisson traffic; with --trace" in capsys.readouterr().err

@@ -76,8 +76,9 @@ def register(sub) -> None:
                    help="problem scenario (default: the scenario the plan was solved for)")
     p.add_argument("--catalog", action="append", default=[], metavar="FILE",
                    help="catalog overlay file (repeatable)")
-    p.add_argument("--duration", type=_positive, default=600.0, metavar="S",
-                   help="simulated seconds of Poisson traffic (default 600)")
+    p.add_argument("--duration", type=_positive, default=None, metavar="S",
+                   help="simulated seconds of Poisson traffic (default 600; with --trace the trace's own "
+                        "span is simulated)")
     p.add_argument("--warmup", type=_nonneg, default=None, metavar="S",
                    help="seconds excluded from the metrics while the fleet fills "
                         "(default 10%% of the duration, at most 60)")
@@ -139,6 +140,10 @@ def register(sub) -> None:
     t.set_defaults(func=lambda args: (t.print_help(), 2)[1])
 
 
+#: simulated seconds of Poisson traffic when --duration is not given
+DEFAULT_DURATION_S = 600.0
+
+
 def run_simulate(args) -> int:
     from solver.problem.load import load_problem
     from solver.sim.fleet import DEFAULT_PREFILL_CHUNK, SimOptions, build_engines, simulate_plan
@@ -148,6 +153,13 @@ def run_simulate(args) -> int:
 
     from solver.cli import distinct_outputs
     distinct_outputs(args, {"json_out": "--json", "plan_out": "--plan-out"})
+    if args.duration is not None and getattr(args, "trace", None) is not None:
+        # (QA s26: --duration 100 with a trace of 600 s simulated all 600 s without a word)
+        raise InputError(InputIssue("--duration is the length of Poisson traffic; with --trace the trace's "
+                                    "own arrivals are simulated, up to its last", path="--duration",
+                                    hint="drop --duration, or cut the trace to the span to simulate"))
+    if args.duration is None:
+        args.duration = DEFAULT_DURATION_S
     if args.tighten:
         return run_tighten(args)
     console = console_stream(args.json_out)   # `--json -`: the JSON alone on stdout
@@ -181,6 +193,10 @@ def run_simulate(args) -> int:
     made_for = plan.raw.get("problem")
     if isinstance(made_for, str) and made_for != lp.problem.name:
         print(f"warning: the plan was made for problem {made_for!r}, simulating it for {lp.problem.name!r}",
+              file=console)
+    from solver.cli.verify_cmd import provenance_notes
+    for note in provenance_notes(plan.raw, lp, lp.scenario, "this simulation uses"):
+        print(f"warning: {note} (the sizes and latencies the plan predicts are for what it was made from)",
               file=console)
     if lp.problem.measurements:     # (QA s20: an imported Mélange plan read "all SLOs met" on the model's figures)
         print(f"note: the problem gives {len(lp.problem.measurements)} measured capacities (measurements:); "

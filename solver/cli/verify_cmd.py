@@ -39,32 +39,8 @@ def run(args) -> int:
     if plan.get("problem") not in (None, loaded.problem.name):
         print(f"  note: the plan was made for problem {plan.get('problem')!r}, this file is "
               f"{loaded.problem.name!r}")
-    made_for = (plan.get("versions") or {}).get("problem")
-    if made_for and made_for != loaded.problem.fingerprint():
-        # QA: a plan checked against an edited problem (or another scenario) passed or failed with nothing
-        # saying that the two do not belong together
-        print(f"  note: the plan was made from other problem content ({made_for}; this file"
-              + (f" with scenario {scenario!r}" if scenario else "")
-              + f" gives {loaded.problem.fingerprint()}): the file was edited since, or the plan comes from "
-              "another scenario or file; figures that differ show as violations")
-    made_with = (plan.get("versions") or {}).get("catalog")
-    if made_with and made_with != loaded.catalog.version:
-        # QA: a plan solved with an overlay showed 7-17 violations without it, and nothing said why
-        print(f"  note: the plan was made with catalog {made_with}, this check uses {loaded.catalog.version}: "
-              "figures that differ show as violations; pass the overlays the plan was solved with "
-              "(--catalog FILE, or `catalog:` in the problem)")
-    calibrated = (plan.get("versions") or {}).get("calibration")
-    if calibrated:
-        from solver.explore.cache import calibration_version
-        from solver.perf.params import calibration_dir
-        in_use = calibration_version()
-        if calibrated != in_use:
-            # QA: a plan made with FLEETOPT_CALIBRATION_DIR showed 15 violations without it, and
-            # nothing said why
-            print(f"  note: the plan was made with performance calibration {calibrated}, this check "
-                  f"uses {in_use} ({calibration_dir()}): capacities and latencies that differ show as "
-                  "violations; set FLEETOPT_CALIBRATION_DIR to the folder of the calibration the plan "
-                  "was made with (or unset it for the shipped one)")
+    for note in provenance_notes(plan, loaded, scenario, "this check uses"):
+        print(f"  note: {note}")
     if r:
         print(f"  recomputed cost {r['total_usd']:,.2f} USD (plan says "
               f"{'-' if claimed is None else format(claimed, ',.2f') if is_number(claimed) else repr(claimed)}), "
@@ -77,3 +53,39 @@ def run(args) -> int:
     for v in rep.violations:
         print("  - " + v.format())
     return EXIT_VIOLATIONS
+
+
+def provenance_notes(plan: dict, loaded, scenario, use: str) -> list[str]:
+    """Why a plan's figures may differ from what this run recomputes: it was made from other problem
+    content (``versions.problem``: the file edited, another scenario), with another catalog or another
+    performance calibration.  ``use``: how the sentences name this run ('this check uses').  `verify`
+    prints them as notes, `simulate` as warnings (QA s26: a plan simulated against an edited problem
+    read as the performance model's optimism)."""
+    notes = []
+    versions = plan.get("versions") if isinstance(plan.get("versions"), dict) else {}
+    made_for = versions.get("problem")
+    if made_for and made_for != loaded.problem.fingerprint():
+        # QA: a plan checked against an edited problem (or another scenario) passed or failed with nothing
+        # saying that the two do not belong together
+        notes.append(f"the plan was made from other problem content ({made_for}; this file"
+                     + (f" with scenario {scenario!r}" if scenario else "")
+                     + f" gives {loaded.problem.fingerprint()}): the file was edited since, or the plan comes "
+                       "from another scenario or file; figures that differ follow from that")
+    made_with = versions.get("catalog")
+    if made_with and made_with != loaded.catalog.version:
+        # QA: a plan solved with an overlay showed 7-17 violations without it, and nothing said why
+        notes.append(f"the plan was made with catalog {made_with}, {use} {loaded.catalog.version}: figures "
+                     "that differ follow from that; pass the overlays the plan was solved with "
+                     "(--catalog FILE, or `catalog:` in the problem)")
+    calibrated = versions.get("calibration")
+    if calibrated:
+        from solver.explore.cache import calibration_version
+        from solver.perf.params import calibration_dir
+        in_use = calibration_version()
+        if calibrated != in_use:
+            # QA: a plan made with FLEETOPT_CALIBRATION_DIR showed 15 violations without it
+            notes.append(f"the plan was made with performance calibration {calibrated}, {use} {in_use} "
+                         f"({calibration_dir()}): capacities and latencies that differ follow from that; set "
+                         "FLEETOPT_CALIBRATION_DIR to the folder of the calibration the plan was made with "
+                         "(or unset it for the shipped one)")
+    return notes
