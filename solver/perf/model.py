@@ -409,6 +409,10 @@ def _workload_arrays(workloads: Sequence[PerfWorkload]):
         # the longest request the SLO percentile covers (input and output each at that quantile): it
         # must fit the context window, as a longer one cannot run at all
         "ctx_q": np.array([sum(w.percentile_request()) for w in workloads]),
+        # ... and the prompt at the percentile, whose own prefill a TTFT at the percentile cannot beat: the
+        # prompt the TTFT tail sees, lognormal of the mean and cv as the model's moments are (as perf prints)
+        "Iq": np.array([length_quantile(w.input_tokens, w.input_cv, "lognormal", w.percentile / 100.0)
+                        for w in workloads]),
         "Isz": col("input_tokens_p90", lambda w: w.input_tokens),
         # without a p90, a request's KV reservation is held for a time proportional to its output
         # length, so the time-average reservation is the size-biased mean O (1 + cv^2)
@@ -701,12 +705,18 @@ def _point(B, s, want_state=False):
     else:
         miss_tpot = np.zeros_like(B)
     # TTFT = U' X + T_d (I/U iterations) + CP(lambda X) + P_own
+    # the percentile prompt's own iterations: its chunks' steps and its prefill (more from the others')
+    floor = td * s["nchq"] + s["pq"]
+    if s["moe"]:            # and the experts its chunks read that the decode batch leaves unread
+        floor = floor + (np.exp(np.maximum(B, 1.0) * s["l1p"]) * s["ex"]
+                         * -np.expm1(np.minimum(s["Iq_tok"], s["U_tok"]) * s["l1p"]) * s["nchq"])
     if s.get("do_ttft", True):
         a = 0.5 + rr
         t1 = a * EX + td * s["nch"] + m1
         t2 = EX2 / 12.0 + l2 * EX + a * a * VX + var_p
         t3 = l3 * EX + 3.0 * a * ((EX3 - EX * EX2) / 12.0 + l2 * VX) + a * a * a * K3X + k3_p
-        miss_ttft = s["f_ttft"] * np.maximum(_tail_sf(s["xttft"], t1, t2, t3), over)
+        miss_ttft = s["f_ttft"] * np.maximum(np.maximum(_tail_sf(s["xttft"], t1, t2, t3), over),
+                                             (floor > s["xttft"]).astype(float))
     else:
         miss_ttft = np.zeros_like(B)
     # admission blocked: the requests' own reservations (mean s_bar, variance factor kappa) or the
@@ -721,7 +731,7 @@ def _point(B, s, want_state=False):
     else:
         miss_block = np.zeros_like(B)
     out = dict(td=td, core=core, comp=comp, lam=lam, rho=rho, lbar=lbar, m1=m1, miss_tpot=miss_tpot,
-               miss_ttft=miss_ttft, miss_block=miss_block)
+               miss_ttft=miss_ttft, miss_block=miss_block, ttft_floor=floor)
     if want_state:
         out.update(nodes=nodes, ttft=(t1, t2, t3))
     return out
@@ -766,7 +776,7 @@ def _tpot_quantile(p, s):
 def _reported(B, s):
     """Latencies reported at mean batch B: TTFT and TPOT at the percentile, mean TPOT, rate, power share."""
     p = _point(B, s, want_state=True)
-    ttft = _tail_quantile(s["z"], *p["ttft"])
+    ttft = np.maximum(_tail_quantile(s["z"], *p["ttft"]), p["ttft_floor"])
     tpot = _tpot_quantile(p, s)
     # saturated share of time: prefill (rho) plus decode steps; below batch 1 the device runs steps
     # for one sequence only a fraction B of the time and idles between requests
@@ -891,7 +901,12 @@ def _pairs(g, pairs):
     ex, l1p = cc("exp_time_s"), cc("log1m_p")
     moe = bool(np.any(ex > 0))
     nch = np.maximum(1.0, I / U)
-    s = {"I": I, "pa": a_lin, "pb": b_q, "icv2": icv2, "unit": unit, "moe": moe, "l1p": l1p}
+    # the percentile prompt's own prefill (compute, its chunks' steps counted in _point): the TTFT at the
+    # percentile is at least that (QA s26: the lognormal-like tail of P put a p99 TTFT 19% below it)
+    Iq = np.maximum(ww("Iq"), 1.0)
+    a_q = (cc("flops_tok") + attn_s * arch.sliding_prefill_pairs(Iq, win) / Iq) / F + k1
+    s = {"I": I, "pa": a_lin, "pb": b_q, "icv2": icv2, "unit": unit, "moe": moe, "l1p": l1p,
+         "pq": a_q * Iq + b_q * Iq * Iq, "nchq": np.maximum(1.0, Iq / U), "Iq_tok": Iq, "U_tok": U}
     if moe:
         # the experts a prompt's tokens route to, read once per chunk of at most U tokens (the share
         # the decode batch does not read anyway is applied per batch: _prefill_moments), and I de/dI
