@@ -112,7 +112,7 @@ class QualityTarget(Strict):
     """Minimum quality on the catalog's scale (MMLU, 0-100).  The shipped scores are the best published
     MMLU figure per model and mix protocols (0-shot CoT for Llama 3.1, 5-shot for Llama 3.2, Llama 2
     and Mixtral, exact match in DeepSeek's table for DeepSeek-V3 and Qwen2.5-72B, base-model scores for
-    Mixtral and Qwen2.5-7B, gpt-oss at high reasoning effort): a few points separate protocols, so
+    Llama 2, Mixtral and Qwen2.5-7B, gpt-oss at high reasoning effort): a few points separate protocols, so
     compare close scores with care (each model's note says which it is: `fleetopt catalog show MODEL`)."""
 
     min_score: float = Field(ge=0, le=100, description="Lowest quality score allowed, on the catalog's "
