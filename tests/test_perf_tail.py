@@ -372,3 +372,26 @@ def test_every_pair_reports_latencies_within_its_targets(name):
     tpot, ttft = k.pair_tpot_ms, k.pair_ttft_ms
     assert len(tpot) > 0
     assert np.all(np.isnan(tpot) | (tpot <= targets[:, 0])) and np.all(ttft <= targets[:, 1])
+
+
+def test_an_answer_node_is_split_between_the_whole_lengths_around_it():
+    """QA s26: each quantile node was rounded to the nearest whole length, so a mean answer of 2.19 or
+    2.20 tokens put a node at 1 token (no TPOT) or at 2 (one step): capacity 5.85 -> 12.2 req/s for a
+    0.01-token change.  A node of o tokens now weighs (1 - frac) at floor(o) and frac at floor(o) + 1.
+    By hand, exponential answers of mean 32: the nodes at 1/36, 1/4, 25/36 are 0.901, 9.206 and 37.79
+    tokens: weights 1/9 x (0.099 at 0 tokens, 0.901 at 1: both without TPOT), 1/3 x (0.794 at 9 tokens,
+    0.206 at 10), 5/9 x (0.21 at 37, 0.79 at 38)."""
+    n, w = output_nodes(32, 1.0, "exponential")
+    o = [-32 * math.log1p(-p) for p in (1 / 36, 0.25, 25 / 36)]
+    frac = [x - math.floor(x) for x in o]
+    assert list(n) == [1, 8, 36, 1, 9, 37]
+    assert w == pytest.approx([0, (1 - frac[1]) / 3, 5 / 9 * (1 - frac[2]), 0, frac[1] / 3, 5 / 9 * frac[2]])
+    n, w = output_nodes(200, 0.0, "fixed")
+    assert (n == 199).all() and w.sum() == pytest.approx(1.0)      # one length: one node for the search
+    # capacity moves smoothly with the mean answer (was a x2.1 jump between 2.19 and 2.20 tokens)
+    from solver.catalog import default_catalog
+    from solver.perf import evaluate
+    caps = [float(evaluate(default_catalog(), [PerfCandidate("h100-sxm", "llama-3.1-8b", "fp8", 1)],
+                           [PerfWorkload("w", 500, x, 2000, 12, input_cv=0.5, output_cv=0.5)]).max_rps[0, 0])
+            for x in (2.19, 2.20, 2.30, 2.31)]
+    assert 0 < caps[1] / caps[0] - 1 < 0.01 and 0 < caps[3] / caps[2] - 1 < 0.01
