@@ -79,8 +79,8 @@ def digits_text(x: float, sig: int) -> str:
 def against_target_texts(value: Optional[float], target: Optional[float], meets: bool,
                          higher_is_better: bool = False, fmt: str = ".4g") -> tuple[str, str]:
     """(value, target) as text, with the digits that keep each on the side of the other the figures
-    are: a TPOT of 35.95683940817 ms meeting its target of 35.95683940817 ms (within the tolerance)
-    read '35.96 (35.9568)' at the usual digits, as if it missed it (QA s25).  ``meets``: whether the
+    are: a TPOT of 35.9568394 ms meeting its target of 35.9568394081667 ms read '35.96 (35.9568)' at the
+    usual digits (four, and six for the target), as if it missed it (QA s25).  ``meets``: whether the
     value meets the target, by the caller's rule and tolerance; texts that read equal count as meeting."""
     v_txt, t_txt = number_text(value, fmt), number_text(target, "g")
     if value is None or target is None or not (math.isfinite(value) and math.isfinite(target)):
@@ -224,7 +224,7 @@ def plan_notes(plan: dict) -> list[str]:
                                  f"({p.get('provider')} {p.get('instance')}, source {p.get('source')})"
                                  for p in low_prices)
                      + ". Confirm them (a quote under fleet.offers) before committing to the plan.")
-    notes += _tiny_capacity_notes(plan, items("deployments"), items("routing"))
+    notes += _tiny_capacity_notes(items("deployments"), items("routing"))
     return notes
 
 
@@ -233,7 +233,7 @@ def plan_notes(plan: dict) -> list[str]:
 MANY_REPLICAS, TINY_CAPACITY_RPS = 1000, 0.01
 
 
-def _tiny_capacity_notes(plan: dict, deployments: list[dict], routes: list[dict]) -> list[str]:
+def _tiny_capacity_notes(deployments: list[dict], routes: list[dict]) -> list[str]:
     """One note per deployment whose replicas are many and each serves almost nothing: its latency
     targets sit at the edge of what it reaches, where a slightly looser target multiplies capacity."""
     replicas = {str(d.get("id")): d.get("replicas") for d in deployments}      # ids as text: hand-edited plans

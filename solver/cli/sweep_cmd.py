@@ -121,7 +121,8 @@ def run(args) -> int:
               f"overwritten; this sweep's table is {out}", file=sys.stderr)
     fmt = write_table(res, out)
     print(res.summary_text(), end="")
-    print(f"wrote {out} ({fmt}, {len(res.rows)} row{'' if len(res.rows) == 1 else 's'})"      # not a cache the sweep dropped
+    rows = f"{len(res.rows)} row{'' if len(res.rows) == 1 else 's'}"
+    print(f"wrote {out} ({fmt}, {rows})"      # not a cache the sweep dropped
           + (f"; cache {res.cache}" if res.cache else ""))
     code = exit_code(res.rows)
     return (code or EXIT_BAD_INPUT) if moved else code

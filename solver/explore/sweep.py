@@ -437,7 +437,8 @@ class SweepCounts:
         if self.cache is None:
             return text + "; no cache was used, so running the command again solves every scenario"
         if not cached:
-            return text + f"; nothing was cached in {self.cache} yet, so running the command again solves every scenario"
+            return text + (f"; nothing was cached in {self.cache} yet, so running the command again solves "
+                           "every scenario")
         return (text + f"; run the same command again to resume: the {cached} scenario"
                 f"{'s' if cached != 1 else ''} cached in {self.cache} {'are' if cached != 1 else 'is'} read back, "
                 "not solved again")
