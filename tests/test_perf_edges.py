@@ -312,3 +312,15 @@ def test_a_ttft_percentile_is_never_below_the_percentile_prompts_own_prefill(cap
         assert main(base + ["--ttft-ms", str(target)]) == 0
         cap = json.loads(capsys.readouterr().out)
         assert cap["max_rps"] > 0 and prefill <= cap["ttft_ms"] <= target * (1 + 1e-9)
+
+
+def test_weights_over_the_usable_share_say_what_the_share_is(capsys):
+    """QA s26: a replica whose weights pass 0.9 x memory was told 'too little for the weights + workspace
+    reserve 8.1 GB' (0.1 x memory), where a card 0.02% larger runs with 0.8 GB of workspace: the 0.1 is the
+    share the fit rule keeps from the weights.  By hand: Llama-3.1-405B FP8 at TP1, 410.1 GB of weights
+    (as `perf` prints them) on an 80 GiB H100 whose usable share is 0.9 x 85.9 = 77.3 GB."""
+    assert main(["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-405b", "--quantization", "fp8",
+                 "--tp", "1", "--input-tokens", "500", "--output-tokens", "200"]) == 3
+    out = capsys.readouterr().out
+    assert "memory per device: 85.9 GB: the weights 410.1 GB exceed the 77.3 GB the model lets weights take " \
+           "(mem_usable_fraction of the memory" in out
