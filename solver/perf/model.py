@@ -139,7 +139,8 @@ B_LIGHTEST = 1e-6
 BISECT_STEPS = 6      # bisection steps on log B before the regula falsi (root far below the bound)
 BISECT_NEAR = 3       # ... when the probe PROBE_LOG below the closed-form bound is feasible
 PROBE_LOG = 1.5       # first probe: e^-1.5 x the closed-form bound (most roots lie above it)
-SCAN_LOG = 0.5        # MoE: grid step on log B scanned down from the closed-form bound (misses not monotone)
+SCAN_LOG = 0.125      # MoE: grid step on log B scanned down from the closed-form bound (misses not monotone;
+#                       e^0.5 passed over feasible ranges x1.2-1.3 wide, QA s26)
 FALSI_STEPS = 5       # Illinois steps: B within 3e-5 (p99; p99.9 4e-4, worst seen 0.6%, on the safe side)
 QUANTILE_STEPS = 14   # bisection steps for the reported TPOT percentile (mixture over answer lengths)
 BLOCK = 15000         # pairs per block: arrays of 120 KB stay in cache and below malloc's 128 KB mmap threshold
