@@ -107,17 +107,13 @@ def quality_meets(value: float, target: float) -> bool:
     return value >= target - 1e-9
 
 
-def _latency_texts(value: Optional[float], target: Optional[float]) -> tuple[str, str]:
+def _kpi_texts(value: Optional[float], target: Optional[float], higher_is_better: bool = False) -> tuple[str, str]:
+    """A KPI and its target as the tables print them (a latency; ``higher_is_better``: a quality), by
+    :func:`against_target_texts`; '-' for a figure or target not given."""
     if not (_is_number(value) and _is_number(target)):
         return number_text(value, ".4g"), number_text(target, "g")
-    return against_target_texts(value, target, latency_meets(value, target))
-
-
-def quality_texts(value: Optional[float], target: Optional[float]) -> tuple[str, str]:
-    """A quality and its target as the KPI tables print them (the target '-' where none is set)."""
-    if not (_is_number(value) and _is_number(target)):
-        return number_text(value, ".4g"), number_text(target, "g")
-    return against_target_texts(value, target, quality_meets(value, target), higher_is_better=True)
+    meets = quality_meets(value, target) if higher_is_better else latency_meets(value, target)
+    return against_target_texts(value, target, meets, higher_is_better)
 
 
 def _count(x: Any) -> str:
@@ -321,9 +317,9 @@ def _sections(plan: dict, markdown: bool) -> list[tuple[str, str]]:
          "TPOT ms at capacity (target, percentile)", "quality (target)", "facility energy kWh", "CO2 kg"],
         [[k["workload"], number_text(k["requests_per_s"], ".4g"),
           number_text(k["usd_per_million_output_tokens"], ".4g"),
-          "{} ({}{})".format(*_latency_texts(k["ttft_ms"], k["ttft_target_ms"]), _at_percentile(k)),
-          "{} ({}{})".format(*_latency_texts(k["tpot_ms"], k["tpot_target_ms"]), _at_percentile(k)),
-          "{} ({}".format(*quality_texts(k["quality"], k["quality_target"]))
+          "{} ({}{})".format(*_kpi_texts(k["ttft_ms"], k["ttft_target_ms"]), _at_percentile(k)),
+          "{} ({}{})".format(*_kpi_texts(k["tpot_ms"], k["tpot_target_ms"]), _at_percentile(k)),
+          "{} ({}".format(*_kpi_texts(k["quality"], k["quality_target"], higher_is_better=True))
           + (f", {k['quality_mode']})" if k["quality_mode"] else ")"),
           number_text(k["energy_kwh"], ",.0f"), number_text(k["co2_kg"], ",.0f")] for k in plan["kpis"]], markdown)))
     t = plan.get("totals", {})
