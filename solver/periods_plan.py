@@ -31,14 +31,14 @@ import logging
 import math
 import time
 from dataclasses import replace
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
 import solver
 from solver.coefficients import build_coefficients, energy_charged, prune_dominated
 from solver.errors import InputError, InputIssue
-from solver.mip.backends import BACKENDS, solve
+from solver.mip.backends import BACKENDS, refused_if_broken, solve
 from solver.mip.periods import (DECISIONS, PERIOD_COST_PARTS, Previous, accrual_terms, build_period_model,
                                 power_terms_ts)
 from solver.mip.status import INFEASIBLE
@@ -223,15 +223,15 @@ def solve_period_model(k, spec, model, v, *, backend: str, solver_name: Optional
         from solver.mip.decompose import not_decomposable, solve_decomposed
         why = not_decomposable(k, spec, previous)
         if why is None:
-            return solve_decomposed(k, spec, model, v, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                                    threads=threads)
+            return refused_if_broken(model, solve_decomposed(k, spec, model, v, time_limit_s=time_limit_s,
+                                                             mip_gap=mip_gap, threads=threads))
         t0 = time.perf_counter()
         if model.n_vars > whole_model_max_vars:
             from solver.mip.decompose import solve_restricted
             res = solve_restricted(k, spec, model, v, why, time_limit_s=time_limit_s, mip_gap=mip_gap,
                                    threads=threads)
             if res is not None:
-                return res
+                return refused_if_broken(model, res)
         left = max(time_limit_s - (time.perf_counter() - t0), 1.0)
         res = solve(model, backend, solver_name, time_limit_s=left, mip_gap=mip_gap, threads=threads)
         res.message = f"whole model (no period decomposition: {why}); {res.message}"
@@ -241,7 +241,7 @@ def solve_period_model(k, spec, model, v, *, backend: str, solver_name: Optional
 
 def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limit_s: float,
                   mip_gap: float, threads: Optional[int] = None, perf=None,
-                  previous: Optional[dict] = None, executed_through: int = 0):
+                  previous: Optional[dict] = None, executed_through: int = 0, fallback: Sequence[str] = ()):
     """Build and solve the multi-period model; returns a pipeline ``Solved``.
 
     ``previous``: an earlier plan's JSON dict of the same horizon (same period 0), whose periods
@@ -301,9 +301,10 @@ def solve_periods(loaded, *, backend: str, solver_name: Optional[str], time_limi
         res = SolveResult(INFEASIBLE, backend, solver_name or "-", 0.0, message=msg)
     else:
         log.info(starting(backend, solver_name or BACKENDS[backend][0], time_limit_s, mip_gap))
-        res = solve_period_model(k, spec, model, v, backend=backend, solver_name=solver_name,
-                                 time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
-                                 previous=prev)
+        from solver.mip.pipeline import with_fallback
+        res = with_fallback(lambda be, name: solve_period_model(
+            k, spec, model, v, backend=be, solver_name=name, time_limit_s=time_limit_s, mip_gap=mip_gap,
+            threads=threads, previous=prev), backend, solver_name, fallback)
         log.info(solved(res))
         if res.status == INFEASIBLE:
             res.message += ("; the constraints conflict in some period (power, availability, budget, "

@@ -305,3 +305,94 @@ def test_sigterm_ends_a_pulp_highs_solve_at_once(tmp_path):
     finally:
         proc.kill()
         proc.communicate()
+
+
+# ------------------------------------------------- OR-Tools: Ctrl-C seen at once (QA s27)
+
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raising KeyboardInterrupt in this test, whatever pytest inherited (`pytest &`: ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def _press_ctrl_c_after(seconds: float) -> threading.Timer:
+    t = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t.start()
+    return t
+
+
+def test_a_solver_that_can_stop_is_asked_to_and_its_answer_kept(sigint_raises):
+    done = threading.Event()
+
+    def interrupt():
+        done.set()
+        return True
+    _press_ctrl_c_after(0.3)
+    t0 = time.monotonic()
+    value, stopped = stop.run_interruptible(lambda: "plan" if done.wait(30) else "late", interrupt)
+    assert (value, stopped) == ("plan", True)
+    assert time.monotonic() - t0 < 10
+    assert not stop.abandoned()
+
+
+def test_a_solver_that_cannot_stop_is_left_and_the_interrupt_goes_on(sigint_raises):
+    """OR-Tools' HiGHS and CBC answer InterruptSolve with False: Ctrl-C is not held until their time limit."""
+    release = threading.Event()
+    _press_ctrl_c_after(0.3)
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        stop.run_interruptible(lambda: release.wait(30), lambda: False)
+    assert time.monotonic() - t0 < 10
+    assert stop.abandoned()
+    release.set()
+    for _ in range(100):
+        if not stop.abandoned():
+            break
+        time.sleep(0.05)
+    assert not stop.abandoned()
+
+
+def test_ctrl_c_during_an_ortools_scip_solve_keeps_its_plan_marked(tmp_path, capsys, sigint_raises):
+    """SCIP caught SIGINT itself and returned as at its time limit, unmarked (exit 4 'time limit' after
+    5 s of a 30 s limit, QA s27).  Now fleetopt takes the signal and asks SCIP to stop: its plan is
+    written with the stop in its status detail, long before the limit; or, stopped before SCIP had
+    one, exit 130 with nothing written."""
+    f = tmp_path / "m.yaml"
+    f.write_text(yaml.safe_dump(generate("M", seed=7), sort_keys=False))
+    out = tmp_path / "plan.json"
+    started = threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record):
+            if "ortools/scip" in record.getMessage() or "scip" in record.getMessage():
+                started.set()
+
+    def press():
+        if started.wait(120):
+            time.sleep(1.5)
+            os.kill(os.getpid(), signal.SIGINT)
+    logger = logging.getLogger("solver")
+    watch, level = Watch(), logger.level
+    logger.addHandler(watch)
+    logger.setLevel(logging.INFO)
+    threading.Thread(target=press, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        rc = main(["solve", str(f), "--backend", "ortools", "--solver", "scip", "--gap", "0",
+                   "--time-limit", "120", "--json", str(out), "--quiet"])
+    finally:
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+    seconds = time.monotonic() - t0
+    assert started.is_set()
+    assert seconds < 60
+    if rc == 130:
+        assert not out.exists()
+        return
+    assert rc == 4, capsys.readouterr().err
+    plan = json.loads(out.read_text())
+    assert plan["solver"]["status_detail"].startswith(stop.STOPPED_NOTE)
+    lp = load_problem(f)
+    assert verify_plan(lp.problem, lp.catalog, plan).ok

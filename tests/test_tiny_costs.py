@@ -79,7 +79,11 @@ def test_one_period_at_1e_7_usd_an_hour(backend):
     loaded = load_problem_text(text(1e-7, periods=False))
     plan = plan_dict(solve_problem(loaded, backend=backend[0], solver=backend[1], time_limit_s=30,
                                    mip_gap=1e-9).plan, "plan")
-    assert plan["status"] == "optimal"
+    if backend == ("ortools", "highs"):
+        # OR-Tools' HiGHS wrapper ignores the gap asked for: HiGHS proves its default 1e-4, no finer
+        assert plan["status"] == "time_limit" and plan["solver"]["gap"] <= 1.0001e-4
+    else:
+        assert plan["status"] == "optimal"
     assert plan["objective"]["total"] == pytest.approx(cheapest_units(103) * 1e-7, rel=1e-9)
     rep = verify_plan(loaded.problem, loaded.catalog, plan)
     assert rep.ok, [v.message for v in rep.violations]

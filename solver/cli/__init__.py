@@ -266,6 +266,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        from solver.mip import stop
+        if stop.abandoned():
+            # a solver thread still runs in C++ (OR-Tools' HiGHS or CBC cannot be stopped): leave now,
+            # not through the interpreter's shutdown, which would unload the solver under it
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback
         if getattr(args, "debug", False):

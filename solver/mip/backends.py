@@ -47,6 +47,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from solver.mip import stop
 from solver.mip.model import LinearModel
 from solver.mip.status import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, UNBOUNDED, SolveResult
 from solver.progress import solved, starting
@@ -110,13 +111,63 @@ def solve(model: LinearModel, backend: str = "pulp", solver: Optional[str] = Non
     res.seconds = time.perf_counter() - t0
     if scale != 1.0:
         unscale(res, scale)
-    if res.status == ERROR and res.seconds >= 0.9 * time_limit_s:
+    if res.status == ERROR and res.seconds >= 0.9 * time_limit_s and not (backend == "pulp" and stop.overran()):
         tip = ("" if (backend, solver) == ("highspy", "reduced") else
                ", or for a large model use backend='highspy', solver='reduced' (--backend highspy "
                "--solver reduced)")
+        if (backend, solver) == ("ortools", "highs"):
+            # (QA s27: on a generated M instance HiGHS itself had a plan after 2 s; the wrapper gave
+            # MPSOLVER_UNKNOWN_STATUS and no solution at every limit up to 9 s)
+            tip = ("; OR-Tools' HiGHS wrapper returns no plan when its time limit stops it, whatever HiGHS "
+                   "found: --backend highspy --solver highs (or reduced) returns the best plan found")
         res.message = (f"time limit ({time_limit_s:g} s) reached before any feasible plan was found "
                        f"[{res.message}]; raise time_limit_s (--time-limit){tip}")
-    return cleaned(model, res)
+    return refused_if_broken(model, cleaned(model, res))
+
+
+#: a solver's plan that breaks a row by more than this share of the row's size is refused
+BROKEN_ROW_TOL = 1e-5
+
+
+def broken_rows(model: LinearModel, v: np.ndarray, tol: float = BROKEN_ROW_TOL) -> list[str]:
+    """Rows ``v`` breaks by more than ``tol`` of the row's size: max(1, |rhs|, sum_j |a_ij v_j|).
+
+    Why the row's own size: a demand of 1e9 req/s routed over replicas of 10 req/s makes rows
+    whose terms are 1e8 with a right-hand side of 0; the solvers' tolerances (1e-7 to 1e-6 after
+    their own scaling) are relative to such terms, not to 1.  Solver noise stays far below 1e-5 of
+    it; a plan that routes nothing where 40 req/s are due breaks its row by the whole of it."""
+    if model.n_rows == 0:
+        return []
+    rows = model.row_of_nnz()
+    act = np.bincount(rows, weights=model.data * v[model.indices], minlength=model.n_rows)
+    size = np.bincount(rows, weights=np.abs(model.data * v[model.indices]), minlength=model.n_rows)
+    scale = np.maximum(np.maximum(1.0, np.abs(model.rhs)), size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        slack = np.where(model.sense == "<", act - model.rhs,
+                         np.where(model.sense == ">", model.rhs - act, np.abs(act - model.rhs)))
+        bad = np.flatnonzero(slack > tol * scale)
+    return [f"{model.row_names[i]}: {act[i]:.6g} {model.sense[i]} {model.rhs[i]:.6g}" for i in bad]
+
+
+def refused_if_broken(model: LinearModel, res: SolveResult) -> SolveResult:
+    """``res``, or an ``error`` in its place when the plan it holds breaks rows of ``model``.
+
+    Why: a solver's word is not proof.  A CBC that wrote "Optimal" with every variable at 0 was
+    taken as an optimal plan of $0 serving none of the demand (QA s27, a stand-in CBC); a solver
+    fault of that kind is an error, so that the next solver of ``solver.fallback`` is tried and no
+    such plan is ever written.  (The routing LP of the clean-up and the verifier check the plan
+    again later; this check is the one that decides whether the solver's answer is used at all.)"""
+    if not res.has_plan:
+        return res
+    bad = broken_rows(model, res.values)
+    if not bad:
+        return res
+    said = res.status
+    return SolveResult(ERROR, res.backend, res.solver, res.seconds,
+                       message=(f"{res.backend}/{res.solver} returned a plan it called {said} that breaks "
+                                f"{len(bad)} row(s) of the model (e.g. {bad[0]}): a solver fault, the plan "
+                                f"is not used [{res.message}]; try another solver (solver.fallback, or "
+                                "--backend/--solver)"))
 
 
 #: the progress line that says the solver's own figures are scaled (QA s21: 'LP bound 30.29 ...
@@ -166,6 +217,43 @@ def _solve_highspy(model: LinearModel, solver: str, time_limit_s: float, mip_gap
     return solve_highspy(model, solver, time_limit_s, mip_gap, threads, msg, start=start)
 
 
+#: CBC is killed this long after its time limit (plus a quarter of the limit): pulp waits for it
+#: with no timeout, and CBC stops by its own clock, which a hung process never reads
+CBC_GRACE_S = 10.0
+
+
+def cbc_deadline_s(time_limit_s: float) -> float:
+    """Seconds after which a CBC process is killed (:func:`solver.mip.stop.process_deadline`)."""
+    return min(time_limit_s, 1e9) * 1.25 + CBC_GRACE_S
+
+
+def cbc_overran(time_limit_s: float) -> str:
+    return (f"CBC did not stop at its time limit of {time_limit_s:g} s and was killed after "
+            f"{cbc_deadline_s(time_limit_s):.0f} s, with no plan")
+
+
+def exit_text(code: Optional[int]) -> str:
+    """'exit status 3' or 'signal SIGSEGV' for a process's return code."""
+    if code is None:
+        return "an unknown status"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def cbc_threads(threads: Optional[int]) -> Optional[int]:
+    """CBC's ``threads`` value for N solver threads: 100 + N, CBC's repeatable parallel search.
+
+    With plain N > 1 CBC's threads race, and on a tie between optima two runs of one command
+    returned different plans (QA s27: eight-quarter-growth at ``--threads 2``, the same cost, other
+    replicas and energy figures).  CBC's own help: "If 100+n then n threads and search is
+    repeatable (maybe be somewhat slower)".  One thread (or the default) is passed as given."""
+    return 100 + int(threads) if threads and int(threads) > 1 else threads
+
+
 def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
                 threads: Optional[int], msg: bool, start: Optional[np.ndarray] = None) -> SolveResult:
     import pulp
@@ -188,7 +276,6 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
         for xv, val in zip(xs, start):
             xv.setInitialValue(float(val))
 
-    from solver.mip import stop
 
     stop.track_pulp_processes()
     best_bound = None
@@ -206,7 +293,7 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             # eight-quarter plan and reported 778,705 "optimal" where 776,339 is feasible (HiGHS,
             # SCIP and CBC without it agree): it is off; see tests/test_periods.py
             cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=time_limit_s, gapRel=mip_gap,
-                                    threads=threads, logPath=log_path, keepFiles=False,
+                                    threads=cbc_threads(threads), logPath=log_path, keepFiles=False,
                                     warmStart=start is not None, options=["preprocess off"])
             cmd.tmpDir = tmp
         else:
@@ -218,7 +305,7 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
             return SolveResult(ERROR, "pulp", solver, 0.0, message=f"pulp solver {solver} not available")
         t_start = time.perf_counter()
         stop.forget_exit_code()
-        with quiet_stdout(solver == "highs" and not msg):   # HiGHS 1.12 prints debug lines
+        with quiet_stdout(solver == "highs" and not msg), stop.process_deadline(cbc_deadline_s(time_limit_s)):
             try:
                 prob.solve(cmd)
             except pulp.PulpSolverError:
@@ -226,16 +313,37 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
                     raise
                 if stop.last_exit_code() == -signal.SIGINT:
                     raise KeyboardInterrupt from None    # Ctrl-C before CBC set its own handler
+                if stop.overran():
+                    return SolveResult(ERROR, "pulp", solver, 0.0, message=cbc_overran(time_limit_s))
                 # CBC 2.10.3 (PuLP's) can die of a segmentation fault, writing no solution file, with
                 # preprocessing off when it finds the model infeasible early (QA: an infeasible budget
                 # came out as 'error', exit 5, without its explanation); once more with it on, in
                 # the time left
+                first = stop.last_exit_code()
                 left = max(time_limit_s - (time.perf_counter() - t_start), 1.0)
-                cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=left, gapRel=mip_gap, threads=threads,
+                cmd = pulp.PULP_CBC_CMD(msg=msg, timeLimit=left, gapRel=mip_gap, threads=cbc_threads(threads),
                                         logPath=log_path, keepFiles=False, warmStart=start is not None)
                 cmd.tmpDir = tmp
-                prob.solve(cmd)
+                stop.forget_exit_code()
+                try:
+                    prob.solve(cmd)
+                except pulp.PulpSolverError:
+                    if stop.last_exit_code() == -signal.SIGINT:
+                        raise KeyboardInterrupt from None
+                    why = (cbc_overran(time_limit_s) if stop.overran() else
+                           f"CBC ended with {exit_text(first)} and, run again with preprocessing on, with "
+                           f"{exit_text(stop.last_exit_code())}, writing no solution")
+                    return SolveResult(ERROR, "pulp", solver, 0.0,
+                                       message=f"{why}; try another solver (solver.fallback, or --backend/--solver)")
                 crashed = "CBC crashed with preprocessing off; solved again with it on: "
+            except (IndexError, ValueError, KeyError) as exc:
+                if solver != "cbc":
+                    raise
+                # pulp reads CBC's solution file by position (QA s27: a CBC that printed something
+                # else came out as 'IndexError: list index out of range')
+                return SolveResult(ERROR, "pulp", solver, 0.0,
+                                   message=f"CBC's solution file could not be read ({type(exc).__name__}: {exc}); "
+                                           "try another solver (solver.fallback, or --backend/--solver)")
         sol = prob.sol_status
         user_stop = False
         if solver == "cbc" and os.path.exists(log_path):
@@ -360,6 +468,12 @@ def quiet_stdout(active: bool = True):
                 _QUIET["saved"] = _QUIET["devnull"] = -1
 
 
+#: a time limit beyond this many seconds goes to OR-Tools as this (about 31 years: no limit)
+ORTOOLS_MAX_LIMIT_S = 1e9
+#: HiGHS's default mip_rel_gap, what OR-Tools' HiGHS wrapper solves to whatever gap is asked
+HIGHS_DEFAULT_GAP = 1e-4
+
+
 def _solve_ortools(model: LinearModel, solver: str, time_limit_s: float, mip_gap: float,
                    threads: Optional[int], msg: bool, start: Optional[np.ndarray] = None) -> SolveResult:
     with quiet_stdout(solver == "highs" and not msg):
@@ -399,17 +513,27 @@ def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, m
     if start is not None and solver != "highs":
         # OR-Tools 9.15's HiGHS wrapper crashes (SIGSEGV) on some hints: no hint there
         s.SetHint(xs, [float(v) for v in start])
-    s.SetTimeLimit(int(max(1.0, time_limit_s) * 1000))
+    # (OR-Tools takes whole milliseconds in an int64: 1e16 s overflowed it, QA s27; a limit beyond
+    # ORTOOLS_MAX_LIMIT_S is no limit; below a second it is raised to one, as SCIP needs for its setup)
+    s.SetTimeLimit(int(min(max(1.0, time_limit_s), ORTOOLS_MAX_LIMIT_S) * 1000))
     if threads:
         s.SetNumThreads(int(threads))
+    if solver == "scip":
+        # SCIP catches SIGINT itself and then returns as if at its time limit, unmarked (QA s27): leave
+        # Ctrl-C to fleetopt, which asks SCIP to stop through InterruptSolve and marks the plan
+        s.SetSolverSpecificParametersAsString("misc/catchctrlc = FALSE\n")
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, float(mip_gap))
-    code = s.Solve(params)
+    code, user_stop = stop.run_interruptible(lambda: s.Solve(params), s.InterruptSolve)
     names = {pywraplp.Solver.OPTIMAL: "OPTIMAL", pywraplp.Solver.FEASIBLE: "FEASIBLE",
              pywraplp.Solver.INFEASIBLE: "INFEASIBLE", pywraplp.Solver.UNBOUNDED: "UNBOUNDED",
              pywraplp.Solver.ABNORMAL: "ABNORMAL", pywraplp.Solver.NOT_SOLVED: "NOT_SOLVED"}
     raw = f"ortools {solver} result {names.get(code, code)}"
     status = ortools_status(code)
+    if user_stop:
+        if status not in (OPTIMAL, TIME_LIMIT):
+            raise KeyboardInterrupt        # no plan: as before (exit 130, nothing written)
+        status, raw = TIME_LIMIT, stop.STOPPED_NOTE + "; " + raw
     values = None
     best_bound = None
     if status in (OPTIMAL, TIME_LIMIT):
@@ -419,5 +543,13 @@ def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, m
             best_bound = bb if math.isfinite(bb) else None
         except Exception:  # noqa: BLE001
             best_bound = None
+        if solver == "highs" and best_bound is not None:
+            # OR-Tools 9.15's HiGHS wrapper reports the plan's own cost as its bound and ignores the
+            # gap and thread settings (QA s27: 'gap 0.00%' at --gap 0.2): HiGHS stops at its default
+            # relative gap 1e-4 (or absolute 1e-6), so that is the bound it proved
+            obj_value = float(model.obj @ values + model.obj_const)
+            best_bound = min(best_bound, obj_value - max(HIGHS_DEFAULT_GAP * abs(obj_value), 1e-6))
+            raw += ("; OR-Tools' HiGHS reports no bound of its own: the bound is that of HiGHS's default "
+                    f"gap ({HIGHS_DEFAULT_GAP:g})")
     return SolveResult(status, "ortools", solver, 0.0, values=values, best_bound=best_bound,
                        message=raw)

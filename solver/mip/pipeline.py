@@ -169,8 +169,11 @@ def checked(model: LinearModel, res: SolveResult, *, time_left_s: float, threads
     if not contradicted(t):
         wide = outside_gap(t, mip_gap)
         if wide is not None:
+            why = ("OR-Tools' HiGHS wrapper ignores the gap asked for and HiGHS stops at its default of 1e-4; "
+                   "--backend highspy --solver highs takes the gap" if (t.backend, t.solver) == ("ortools", "highs")
+                   else "its tolerances are absolute")
             note = (f"the solver called the plan optimal, but its bound is {wide:.4%} below it, above the "
-                    f"gap of {mip_gap:g} asked for (its tolerances are absolute)")
+                    f"gap of {mip_gap:g} asked for ({why})")
             log.warning("%s", note)
             return replace(t, status=TIME_LIMIT, message=f"{t.message}; {note}")
         return t
@@ -191,6 +194,33 @@ def checked(model: LinearModel, res: SolveResult, *, time_left_s: float, threads
     return replace(t, status=status, best_bound=None,
                    message=f"{t.message}; {note}: no gap is claimed; try another solver (e.g. --backend pulp "
                            "--solver cbc)")
+
+
+def with_fallback(run, backend: str, solver: Optional[str], fallback: Sequence[str] = ()) -> SolveResult:
+    """``run(backend, solver)``, then on an *error* each ``fallback`` ("name" or "backend:name") in turn.
+
+    The result of a solver that stood in says which failed before it (a warning too): each gets
+    the whole time limit, so a batch job's solve took up to (1 + fallbacks) x its limit, and its
+    ``seconds`` showed only the last solver's (QA s27).  Where every one fails, the message lists
+    them all.  Used by single- and multi-period solves alike (QA s27: multi-period problems ignored
+    ``solver.fallback``)."""
+    res = run(backend, solver)
+    tried = [res]
+    for fb in fallback:
+        if res.status != ERROR:
+            break
+        be, _, name = fb.rpartition(":")
+        log.warning("%s/%s failed (%s); trying %s", res.backend, res.solver, res.message, fb)
+        res = run(be or backend, name)
+        tried.append(res)
+    if len(tried) > 1:
+        failed = "; ".join(f"{r.backend}/{r.solver} failed after {r.seconds:.1f}s ({r.message})" for r in tried[:-1])
+        if res.status == ERROR:
+            res.message = f"every solver failed: {failed}; {res.backend}/{res.solver} ({res.message})"
+        else:
+            res.message = f"{res.message}; stood in for: {failed}" if res.message else f"stood in for: {failed}"
+            res.seconds += sum(r.seconds for r in tried[:-1])
+    return res
 
 
 def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Optional[str],
@@ -221,19 +251,9 @@ def solve_coefficients(problem, k: Coefficients, *, backend: str, solver: Option
     else:
         log.info(starting(backend, solver or BACKENDS[backend][0], time_limit_s, mip_gap,
                           ", from the warm start" if start is not None else ""))
-        res = solve(model, backend, solver, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                    threads=threads, start=start)
-        tried = [f"{res.backend}:{res.solver} ({res.message})"]
-        for fb in fallback:
-            if res.status != ERROR:
-                break
-            be, _, name = fb.rpartition(":")
-            log.info("%s:%s failed (%s); trying %s", res.backend, res.solver, res.message, fb)
-            res = solve(model, be or backend, name, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                        threads=threads, start=start)
-            tried.append(f"{res.backend}:{res.solver} ({res.message})")
-        if res.status == ERROR and len(tried) > 1:
-            res.message = "every solver failed: " + "; ".join(tried)
+        res = with_fallback(lambda be, name: solve(model, be, name, time_limit_s=time_limit_s,
+                                                   mip_gap=mip_gap, threads=threads, start=start),
+                            backend, solver, fallback)
         if start_note:
             res.message = f"{res.message}; {start_note}" if res.message else start_note
         if res.status == INFEASIBLE:
@@ -448,7 +468,7 @@ def solve_problem(loaded, *, backend: Optional[str] = None, solver: Optional[str
             time_limit_s=time_limit_s if time_limit_s is not None else opts.time_limit_s,
             mip_gap=mip_gap if mip_gap is not None else opts.mip_gap,
             threads=threads or opts.threads, perf=perf, previous=previous,
-            executed_through=executed_through), perf)
+            executed_through=executed_through, fallback=opts.fallback), perf)
     t0 = time.perf_counter()
     k = build_coefficients(p, loaded.catalog, perf=perf)
     log.info("coefficients in %.1fs: workloads %d, offers %d, candidates %d, workload-candidate pairs %d",

@@ -88,6 +88,60 @@ def run_listening(fn: Callable[[], object]) -> object:
     return out.get("value")
 
 
+#: solver threads left running after a Ctrl-C their solver could not act on (:func:`run_interruptible`)
+_ABANDONED: list = []
+
+
+def run_interruptible(fn: Callable[[], object], interrupt: Callable[[], bool]) -> tuple[object, bool]:
+    """``(fn(), stopped)``: ``fn`` (a solver's blocking call that releases the GIL) in a worker thread
+    while the main thread waits in short joins, so that a Ctrl-C is seen at once (QA s27: OR-Tools'
+    HiGHS and CBC ran to their time limit after Ctrl-C, and the plan was then thrown away).
+
+    On Ctrl-C (KeyboardInterrupt here, or :data:`STOP` set by :func:`on_interrupt`) ``interrupt()``
+    asks the solver to stop; where it can (OR-Tools' SCIP: True) the solver returns its best plan and
+    ``stopped`` is True (a second Ctrl-C meanwhile aborts).  Where it cannot (OR-Tools' HiGHS and CBC
+    answer False) the KeyboardInterrupt goes on at once; the solver's thread is left to end with its
+    time limit, and the CLI leaves with ``os._exit`` (:func:`abandoned`) rather than unload the solver
+    under it.  Outside the main thread: ``fn()`` as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        return fn(), False
+    out: dict = {}
+    # (an Event, not Thread.join: a KeyboardInterrupt inside join left the thread marked as ended
+    # while it still ran, in CPython 3.11)
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            out["error"] = exc
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=work, name="solver-run", daemon=True)
+    worker.start()
+    stopped = False
+    try:
+        while not finished.wait(0.1):
+            if STOP.is_set() and not stopped:
+                stopped = bool(interrupt())
+    except KeyboardInterrupt:
+        if stopped or not interrupt():
+            _ABANDONED.append(finished)
+            raise
+        stopped = True
+        while not finished.wait(0.1):     # a second Ctrl-C here aborts
+            pass
+    if "error" in out:
+        raise out["error"]
+    return out.get("value"), stopped
+
+
+def abandoned() -> bool:
+    """Whether a solver thread that a Ctrl-C left behind is still running."""
+    return any(not done.is_set() for done in _ABANDONED)
+
+
 @contextlib.contextmanager
 def on_interrupt(stream: Optional[TextIO] = None) -> Iterator[None]:
     """Within the block the first SIGINT sets :data:`STOP` (and says so on ``stream``), the
@@ -136,7 +190,10 @@ class TrackedPopen(subprocess.Popen):
         _CHILDREN.add(self)
 
     def wait(self, timeout=None):
+        deadline = getattr(_LAST, "deadline", None)
         try:
+            if timeout is None and deadline is not None:
+                return self._wait_until(deadline)
             return super().wait(timeout)
         except subprocess.TimeoutExpired:
             raise
@@ -148,6 +205,15 @@ class TrackedPopen(subprocess.Popen):
                 _CHILDREN.discard(self)
                 _LAST.returncode = self.returncode
 
+    def _wait_until(self, deadline: float):
+        """Wait, killing the process at ``deadline`` (monotonic): see :func:`process_deadline`."""
+        try:
+            return super().wait(max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            _LAST.overran = True
+            self._end()
+            return self.returncode
+
     def _end(self) -> None:
         try:
             self.kill()
@@ -158,6 +224,26 @@ class TrackedPopen(subprocess.Popen):
 
 
 _LAST = threading.local()
+
+
+@contextlib.contextmanager
+def process_deadline(seconds: float) -> Iterator[None]:
+    """Within the block, a solver process this thread waits for is killed after ``seconds``.
+
+    Why: pulp waits for CBC with no timeout, so the time limit held only as long as CBC honoured
+    its own ``sec``; a CBC that hung (QA s27: a stand-in that sleeps) kept a batch job waiting
+    forever, and its ``solver.fallback`` was never tried.  :func:`overran` then says it happened."""
+    _LAST.deadline = time.monotonic() + seconds
+    _LAST.overran = False
+    try:
+        yield
+    finally:
+        _LAST.deadline = None
+
+
+def overran() -> bool:
+    """Whether the last :func:`process_deadline` of this thread killed its process."""
+    return bool(getattr(_LAST, "overran", False))
 
 
 def last_exit_code() -> Optional[int]:
