@@ -501,3 +501,25 @@ def test_a_quality_front_without_a_target_starts_at_the_lowest_score_allowed(tmp
     front = pareto_front(load_problem(tmp_path / "q.yaml"), "quality", points=2)
     assert front.points[0].x == pytest.approx(lowest, rel=1e-12)
     assert lowest > 60 > cat.models["llama-2-7b"].quality.value
+
+
+# ---------------------------------------------------------------------- QA s27
+def test_a_front_with_points_stopped_at_their_time_limit_says_so_and_exits_4(tmp_path, monkeypatch, capsys):
+    """QA s27: every point 'time_limit' (one a fleet of 232 B200 at 230x the optimum's cost) was printed
+    as a front with no gap, 'monotone: yes', exit 0; whatif and robust exit 4 on such plans."""
+    import solver.explore.pareto as pareto_mod
+    front = _front("ttft", [1000.0, 100.0], [5000.0, 9000.0])
+    front.points[1].status, front.points[1].gap = "time_limit", 0.0331
+    assert [p.index for p in front.unproven] == [1]
+    text = front.table_text()
+    assert "gap" in text.splitlines()[1] and "3.31%" in text
+    assert "1 point stopped at the time limit (#1)" in text
+    assert front.to_dict()["points"][1]["gap"] == 0.0331
+    monkeypatch.setattr(pareto_mod, "pareto_front", lambda *a, **kw: front)
+    problem = Path(__file__).resolve().parents[1] / "problems" / "chat-assistant.yaml"
+    rc = main(["pareto", str(problem), "--versus", "ttft", "--json", str(tmp_path / "f.json"), "--no-plot"])
+    assert rc == 4, capsys.readouterr().err
+    front.points[1].status = "optimal"
+    assert main(["pareto", str(problem), "--versus", "ttft", "--json", str(tmp_path / "g.json"),
+                 "--no-plot"]) == 0
+    assert "gap" not in front.table_text().splitlines()[1]

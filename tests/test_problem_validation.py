@@ -422,11 +422,17 @@ def test_a_solver_name_the_backend_lacks_is_bad_input_at_load():
     """QA (API): `solver: {backend: pulp, solver: cbx}` loaded fine and the solve ended in status
     'error' (on the command line with a message about --solver, a flag never given)."""
     bad = GOOD + "solver: {backend: pulp, solver: cbx, fallback: [ortools:scip, gurobi]}\n"
-    (issue,) = errors_of(bad)
-    assert issue.path == "solver"
+    issue, other = errors_of(bad)       # both at once, each at its own field (QA s27)
+    assert issue.path == "solver.solver"
     assert "solver 'cbx' is not one of pulp's (cbc, highs)" in issue.message
-    assert "fallback 'gurobi' names no solver" in issue.message
     assert issue.hint.startswith("did you mean 'cbc'?")
+    assert other.path == "solver.fallback"
+    assert "'gurobi' names no solver (pulp has no solver 'gurobi')" in other.message
+    assert "did you mean" not in other.message + (other.hint or "")
+    (fb,) = errors_of(GOOD + "solver: {backend: pulp, solver: cbc, fallback: [nosuch:cbc, ortools:scp]}\n")
+    assert fb.path == "solver.fallback"
+    assert "'nosuch:cbc' names no solver ('nosuch' is not a backend)" in fb.message
+    assert "'ortools:scp' names no solver (ortools has no solver 'scp': did you mean 'scip'?)" in fb.message
     load_problem_text(GOOD + "solver: {backend: ortools, solver: SCIP, fallback: [highs, pulp:cbc]}\n")
 
 

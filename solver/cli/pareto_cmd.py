@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from solver.cli import Once, add_verbose, console_stream, option_rules
-from solver.errors import EXIT_OK, EXIT_VIOLATIONS
+from solver.errors import EXIT_OK, EXIT_TIME_LIMIT, EXIT_VIOLATIONS
 from solver.mip.backends import BACKENDS
 
 
@@ -94,4 +94,7 @@ def run(args) -> int:
               file=sys.stderr)
     if not front.monotone:
         print("error: the front is not monotone: " + "; ".join(front.monotone_issues), file=sys.stderr)
-    return EXIT_VIOLATIONS if bad or not front.monotone else EXIT_OK
+    if bad or not front.monotone:
+        return EXIT_VIOLATIONS
+    # as whatif and robust: a result built on a plan stopped at its time limit is exit 4
+    return EXIT_TIME_LIMIT if front.unproven else EXIT_OK

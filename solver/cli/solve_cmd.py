@@ -49,7 +49,8 @@ def register(sub) -> None:
                         "their buy/reserve/retire/move decisions are kept (default 0)")
     p.add_argument("--warm-start", default=None, metavar="PLAN.json",
                    help="start the solver from an earlier plan of a single-period problem (matched by "
-                        "deployment id, routes scaled to the new demand); it only speeds the search")
+                        "deployment id, routes scaled to the new demand); it speeds the search, and where several "
+                        "plans cost the same it may return another of them")
     p.add_argument("--quiet", action="store_true", help="print only the status line")
     p.add_argument("--no-timing", action="store_true",
                    help="write 0 for the solve time and '-s' for the phase times in "

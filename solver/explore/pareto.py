@@ -92,6 +92,8 @@ class ParetoPoint:
     on_front: Optional[bool] = None
     #: the index of the point that dominates it (the tightest such, then the cheapest), if any
     dominated_by: Optional[int] = None
+    #: the proven relative gap of the point's plan (None: no plan, or no bound)
+    gap: Optional[float] = None
 
 
 @dataclass
@@ -117,6 +119,11 @@ class ParetoFront:
         """The points on the front (with a plan, not weakly dominated), in order."""
         return [p for p in self.points if p.on_front]
 
+    @property
+    def unproven(self) -> list:
+        """Points whose solve stopped at its time limit: their costs are plans, not proven optima."""
+        return [p for p in self.points if p.status == "time_limit"]
+
     def to_dict(self) -> dict:
         return {"format": 1, "kind": "pareto", "objective": "cost", **asdict(self)}
 
@@ -128,13 +135,16 @@ class ParetoFront:
                   else f"{len(self.points)} points")
         head = (f"Pareto front of cost vs {self.versus} for {name} "
                 f"({counts}, {self.solves} solves, {self.seconds:.1f} s)\n")
-        cols = ["#", self.x_label, "status", "total USD", "USD/month", "CO2 t", "devices",
-                "fleet", "verified"]
+        unproven = self.unproven
+        cols = ["#", self.x_label, "status"] + (["gap"] if unproven else []) + [
+            "total USD", "USD/month", "CO2 t", "devices", "fleet", "verified"]
         rows = []
         for p in self.points:
             if p.on_front is False:
                 continue
-            rows.append([str(p.index), target_text(p.x, self.tighter), p.status,
+            gap = ([] if not unproven else
+                   ["-" if p.gap is None or p.status != "time_limit" else f"{p.gap:.2%}"])
+            rows.append([str(p.index), target_text(p.x, self.tighter), p.status, *gap,
                          # significant digits, not whole dollars / 3 decimals (QA: totals of 7.5 and
                          # 8.5 both read 8, and every CO2 figure 0.001 t)
                          number_text(p.total_usd, ".4g"), number_text(p.usd_per_month, ".4g"),
@@ -153,6 +163,12 @@ class ParetoFront:
                  f"{'up' if self.tighter == 'lower' else 'down'} (looser), so a re-solve at one costs no "
                  "more than its point; the JSON has them exactly")
         note = f"\n{self.note}" if self.note else ""
+        if unproven:
+            # (QA s27: every point at its time limit, one a fleet 230x the optimum's cost, read as a front)
+            note += (f"\n{len(unproven)} point{'s' if len(unproven) != 1 else ''} stopped at the time limit "
+                     f"(#{', #'.join(str(p.index) for p in unproven)}): their costs are plans found, up to "
+                     "their gap above the optimum, so the front and its monotony are not proven there; "
+                     "raise --time-limit")
         if dropped:
             by = {p.index: p for p in self.points}
             what = "a plan with lower or equal CO2" if self._co2_axis() else "a tighter or equal target"
@@ -403,7 +419,8 @@ def _point(i: int, x: float, knob: float, targets: dict, plan: dict,
         co2_kg=tot.get("co2_kg") if has else None, devices=tot.get("devices") if has else None,
         mix=fleet_mix(plan) if has else "-",
         verified=None if violations is None else not violations,
-        violations=list(violations or []), plan=plan)
+        violations=list(violations or []), plan=plan,
+        gap=(plan.get("solver") or {}).get("gap") if has else None)
 
 
 def _cost_tol(a: ParetoPoint, b: ParetoPoint) -> float:

@@ -576,26 +576,46 @@ class SolverOptions(Strict):
         "Solver threads (default: the solver's own). HiGHS keeps the count of its first run in a "
         "process (a notebook, a sweep worker): later runs there get that count."))
 
-    @model_validator(mode="after")
-    def _known_solvers(self):
+    @field_validator("solver")
+    @classmethod
+    def _known_solver(cls, solver: Optional[str], info):
         # checked here, at load, not when the solve starts: a typo must not become a solve that
         # ends in status "error" (or, on the command line, a message about a flag never given)
         from solver.mip.backends import BACKENDS
+        backend = info.data.get("backend")
+        if solver is None or backend not in BACKENDS or solver.lower() in BACKENDS[backend]:
+            return solver
+        names = [n for names in BACKENDS.values() for n in names]
+        close = did_you_mean(solver.lower(), names)
+        raise ValueError(f"solver {solver!r} is not one of {backend}'s ({', '.join(BACKENDS[backend])})" + FIX
+                         + (f"did you mean {close[0]!r}? " if close else "")
+                         + "; ".join(f"{b}: {', '.join(n)}" for b, n in BACKENDS.items()))
+
+    @field_validator("fallback")
+    @classmethod
+    def _known_fallbacks(cls, fallback: list[str], info):
+        # a field of its own, so that the error points at the fallback line, and "did you mean" is about
+        # the fallback's own names (QA s27: 'nosuch:cbc' got the solver line and "did you mean 'cbc'?")
+        from solver.mip.backends import BACKENDS
+        backend = info.data.get("backend", "highspy")
         bad = []
-        if self.solver is not None and self.solver.lower() not in BACKENDS[self.backend]:
-            bad.append(f"solver {self.solver!r} is not one of {self.backend}'s ({', '.join(BACKENDS[self.backend])})")
-        for fb in self.fallback:
+        for fb in fallback:
             be, _, name = fb.rpartition(":")
-            be = be or self.backend
-            if be not in BACKENDS or name.lower() not in BACKENDS[be]:
-                bad.append(f"fallback {fb!r} names no solver (write BACKEND:SOLVER, e.g. ortools:scip, or a "
-                           f"solver of {self.backend})")
+            be = be or backend
+            if be in BACKENDS and name.lower() in BACKENDS[be]:
+                continue
+            if be not in BACKENDS:
+                close = did_you_mean(be, list(BACKENDS))
+                why = f"{be!r} is not a backend"
+            else:
+                close = did_you_mean(name.lower(), list(BACKENDS[be]))
+                why = f"{be} has no solver {name!r}"
+            bad.append(f"{fb!r} names no solver ({why}" + (f": did you mean {close[0]!r}?)" if close else ")"))
         if bad:
-            names = [n for names in BACKENDS.values() for n in names]
-            close = did_you_mean((self.solver or "").lower(), names) if self.solver else []
-            raise ValueError("; ".join(bad) + FIX + (f"did you mean {close[0]!r}? " if close else "")
+            raise ValueError("; ".join(bad) + FIX + "write BACKEND:SOLVER, e.g. "
+                             f"ortools:scip, or a solver of {backend}; "
                              + "; ".join(f"{b}: {', '.join(n)}" for b, n in BACKENDS.items()))
-        return self
+        return fallback
 
 
 class Measurement(Strict):
