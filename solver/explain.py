@@ -67,7 +67,7 @@ from solver.mip.model import LinearModel
 from solver.mip.status import INFEASIBLE, OPTIMAL
 from solver.perf.arch import (R_NO_KV_ROOM, R_QUANT_NOT_FOR_MODEL, R_QUANT_UNSUPPORTED, R_TP_HEADS, R_TP_TOO_LARGE,
                               R_WEIGHTS_DONT_FIT, REASONS)
-from solver.report import against_target_texts, latency_meets, number_text
+from solver.report import against_target_texts, digits_text, latency_meets, number_text
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,10 @@ class WorkloadDiagnosis:
     #: target (then no routing mix reaches the mean, whatever the fleet limits)
     best_serving_quality: Optional[Deployment] = None
     relaxations: list = field(default_factory=list)   # sentences "set X to Y"
+    #: for programs, beside each sentence of ``relaxations`` (same order): the figures it sets, each
+    #: {"field", "from", "to", "bound"} ('workloads.chat.slo.ttft_ms', 10, 19.7, 'at least'); [] for a
+    #: sentence without one (QA s27: the JSON carried the sentences only)
+    relaxation_figures: list = field(default_factory=list)
     #: the `fleetopt perf` command that prints the model's figures for the nearest miss
     perf_command: str = ""
     #: what a replica of the nearest miss serves as the latency targets it misses rise
@@ -230,8 +234,8 @@ class Explanation:
                 best, target = _ms_pair(d.best_tpot.tpot_ms, d.tpot_target_ms)
                 lines.append(f"    best TPOT{among}: {best} on {d.best_tpot.name}; target {target}")
             if d.nearest is not None:
-                lines.append(f"    nearest miss: {d.nearest.name} (TTFT {_ms(d.nearest.ttft_ms)}, "
-                             f"TPOT {_ms(d.nearest.tpot_ms)} at the lightest load)")
+                lines.append(f"    nearest miss: {d.nearest.name} (TTFT {_ms_up(d.nearest.ttft_ms)}, "
+                             f"TPOT {_ms_up(d.nearest.tpot_ms)} at the lightest load)")
             if d.perf_command:
                 lines.append(f"    its figures: {d.perf_command}")
             for r in d.relaxations:
@@ -251,8 +255,13 @@ class Explanation:
         for f in self.fleet:
             if f.restores:
                 for c in f.changes:
-                    # "or serve less" reads as an alternative only after another change
-                    lines.append(f"    - {c[3:] if not listed and c.startswith('or ') else c}")
+                    # each change after the first is an alternative to it, said as one: "or ..." (QA s27:
+                    # a quality change listed after two availability ones read as a third step)
+                    if not listed:
+                        c = c[3:] if c.startswith("or ") else c
+                    elif not c.startswith("or "):
+                        c = "or " + c
+                    lines.append(f"    - {c}")
                     listed += 1
                 if not f.proven_smallest:
                     lines.append("      (enough, but not proven the smallest: " + (
@@ -280,6 +289,12 @@ def _ms(x: Optional[float]) -> str:
     return f"{x / 1000:.3g} s" if x >= 1000 else f"{x:.3g} ms"
 
 
+def _ms_up(x: Optional[float]) -> str:
+    """:func:`_ms` of ``x`` rounded up to the three digits it prints: a latency offered as a target must
+    not read below what is needed (QA s27: '19.8 ms' for 19.80048, where a target of 19.8 has no plan)."""
+    return _ms(x if x is None or not math.isfinite(x) else _round_up(x))
+
+
 def _ms_pair(x: Optional[float], target: Optional[float]) -> tuple[str, str]:
     """A latency and its target as :func:`_ms` writes them, with the digits that tell them apart where
     they would read the wrong way round (QA s25: 'best TPOT: 36 ms; target 36 ms' for 35.95683940817
@@ -288,7 +303,11 @@ def _ms_pair(x: Optional[float], target: Optional[float]) -> tuple[str, str]:
             (x >= 1000) != (target >= 1000):
         return _ms(x), _ms(target)
     scale, unit = (1000.0, "s") if x >= 1000 else (1.0, "ms")
-    best, limit = against_target_texts(x / scale, target / scale, latency_meets(x, target), fmt=".3g")
+    meets = latency_meets(x, target)
+    # a latency that misses its target is offered as the target to raise it to: rounded up, as the relax
+    # line rounds it (QA s27: 'best TTFT 19.8 ms' for 19.80048, where 19.8 ms is infeasible and relax said 19.9)
+    best, limit = against_target_texts(x / scale if meets else _round_up(x) / scale, target / scale, meets,
+                                       fmt=".3g")
     return f"{best} {unit}", f"{limit} {unit}"
 
 
@@ -427,6 +446,53 @@ def _region_opening(problem, catalog, region: str) -> str:
     return f"{changes} ({region} offers {'; '.join(said)})"
 
 
+def _replica_devices(o, tp: int) -> int:
+    """The devices offer ``o`` must procure to hold one replica of ``tp`` devices: whole units."""
+    return math.ceil(tp / o.devices_per_unit) * o.devices_per_unit
+
+
+def _obtainable(f, catalog, offers) -> tuple[dict, dict]:
+    """({(accelerator, tp): regions where some offer can hold one replica within every availability
+    entry and power cap that counts it}, {(accelerator, tp): the limit that rules out the others}).
+
+    A limit given per period is taken at its largest figure, as the coefficients take it: a deployment
+    that fits in some period is not ruled out here.  This is what one replica needs at least; the
+    demand may need more (the fleet-wide relaxations say how much)."""
+    ok: dict[tuple, set] = {}
+    blocked: dict[tuple, str] = {}
+    for o in offers:
+        acc = catalog.accelerators[o.accelerator]
+        for t in f.tensor_parallel:
+            hosts = (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0
+            if t > acc.devices_per_node or not hosts:
+                continue
+            dev = _replica_devices(o, t)
+            why = None
+            if not o.existing:
+                for j, av in enumerate(f.availability):
+                    cap = max(av.max_devices_by_period or [av.max_devices or 0])
+                    if (av.accelerator == o.accelerator and (av.region is None or av.region == o.region)
+                            and (not av.acquisition or o.acquisition in av.acquisition) and dev > cap):
+                        why = (f"fleet.availability[{j}]", f"allows {cap:g} {o.accelerator} "
+                               f"device{'' if cap == 1 else 's'}{f' in {av.region}' if av.region else ''}, one "
+                               f"x{t} replica needs {dev}")
+                        break
+            if why is None:
+                mode = "purchase" if o.existing else o.acquisition
+                kw = o.pue * dev * o.tdp_w / 1000.0
+                for j, pc in enumerate(f.power_caps):
+                    cap = max(pc.max_kw_by_period or [pc.max_kw or 0.0])
+                    if pc.region == o.region and mode in pc.applies_to and kw > cap * (1 + 1e-9):
+                        why = (f"fleet.power_caps[{j}]", f"allows {_plain(cap)} kW in {o.region}, one "
+                               f"{o.accelerator} x{t} replica needs {_plain(_round_up(kw))} kW")
+                        break
+            if why is None:
+                ok.setdefault((o.accelerator, t), set()).add(o.region)
+            else:
+                blocked.setdefault((o.accelerator, t), why)
+    return ok, blocked
+
+
 def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=None) -> list[WorkloadDiagnosis]:
     """Classify every deployment each workload's filters allow; nearest misses of the unservable."""
     if perf is None:
@@ -449,6 +515,9 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             if (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0:
                 host.setdefault((o.accelerator, t), set()).add(o.region)
     accs_tp = sorted(host)
+    # the regions where the fleet's limits let an offer hold one replica, and what blocks the others
+    # (QA s27: a b200 deployment that availability allows no device of was the nearest miss)
+    obtainable, blocked = _obtainable(f, catalog, offers)
     # (whether some offer could host a degree above the largest allowed one it hosts, the most
     # devices any allowed offer lets a replica span): explain suggests more TP only where it helps
     from solver.problem.checks import max_replica_devices
@@ -548,6 +617,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         best_serving = None     # (quality, key index) of the best deployment that can serve it
         fit = []      # (ratio, ttft, tpot, key index, quality, serves): all that fit memory and format
         measured_zero = set()       # deployments a measurement of 0 req/s rules out
+        unobtainable = []     # as ``fit``: those the fleet's availability or power caps leave no replica of
         for ci, (a, m, q, t) in enumerate(keys):
             if m not in w_models or q not in w_quants:
                 continue
@@ -572,7 +642,12 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             if fits:
                 tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
                 if math.isfinite(tt) and math.isfinite(tp):
-                    fit.append((max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci, qv, serves))
+                    row = (max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci, qv, serves)
+                    gets = obtainable.get((a, t), set())
+                    if gets and (regions is None or gets & regions):
+                        fit.append(row)
+                    else:
+                        unobtainable.append(row)
             # (family, scheme): merged into one reason per family after the loop (_merge_unsupported)
             text = None if serves else (
                 (catalog.accelerators[a].family, q) if r == R_QUANT_UNSUPPORTED
@@ -605,20 +680,59 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                 d.relaxations.append(_context_advice(w, d.reasons[REASONS[R_CONTEXT_TOO_LONG]], perf,
                                                      longest_window))
             _nearest(d, w, keys, fit, best_q, more_tp, stronger(wi, w, d.quality_target),
-                     _measured_zero(problem.measurements, w, measured_zero, d.combinations))
+                     _measured_zero(problem.measurements, w, measured_zero, d.combinations),
+                     lambda below: _left_out(d, w, keys, unobtainable, blocked, below))
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
                 if not problem.measurements:
-                    d.capacity_as_targets_rise = _capacity_ladder(perf, catalog, w, d.nearest)
+                    d.capacity_as_targets_rise = _capacity_ladder(perf, catalog, w, d.nearest, f.max_utilization)
         elif (d.quality_target is not None and not per_request and best_serving is not None
               and best_serving[0] < d.quality_target - 1e-9):
             a, m, q, t = keys[best_serving[1]]
             d.best_serving_quality = Deployment(a, t, q, m, quality=best_serving[0])
             d.relaxations.append(_lower_quality(w.id, d.quality_target, best_serving[0])
                                  + f", or allow {stronger(wi, w, d.quality_target)}")
+        d.relaxation_figures = [_relaxation_figures(w.id, r) for r in d.relaxations]
         out.append(d)
     return out
 
+
+#: a per-workload field a relaxation sentence sets: 'slo.ttft_ms from 10 to at least 19.7'
+_WORKLOAD_FIGURE = re.compile(r"(?P<field>slo\.\w+|quality\.min_score) from (?P<old>[\d.,]+) to (?:(?P<bound>at "
+                              r"(?:least|most)) )?(?P<new>\d[\d,]*(?:\.\d+)?)")
+
+
+def _relaxation_figures(wid: str, sentence: str) -> list:
+    """The figures a per-workload relaxation sentence sets, as :attr:`WorkloadDiagnosis.relaxation_figures`."""
+    return [{"field": f"workloads.{wid}.{m['field']}", "from": float(m["old"].replace(",", "")),
+             "to": float(m["new"].replace(",", "")), "bound": m["bound"] or "exactly"}
+            for m in _WORKLOAD_FIGURE.finditer(sentence)]
+
+
+
+def _left_out(d: WorkloadDiagnosis, w, keys, unobtainable: list, blocked: dict, below: float = math.inf) -> str:
+    """What the fleet's limits leave out of the nearest miss: the deployments that fit but of which
+    availability or a power cap allows not one replica, by the limit, where one of them reaches the
+    quality target (QA s27: 'raise slo.ttft_ms to at least 13.3' named a b200 deployment that
+    availability allows no device of; 13.3-19.5 ms stayed infeasible).  ``below``: the relaxation ratio
+    (as ``fit``'s) of the nearest miss the limits allow; only those nearer count.  Empty when none is."""
+    target = d.quality_target
+    near = sorted((c for c in unobtainable if not c[5] and (target is None or c[4] >= target - 1e-9)
+                   and c[0] < below - 1e-12), key=lambda c: (c[0], keys[c[3]]))
+    if not near:
+        return ""
+    by_limit: dict[str, str] = {}         # each limit said once, as it rules out the nearest it leaves out
+    for c in near:
+        limit, text = blocked.get((keys[c[3]][0], keys[c[3]][3]), ("", ""))
+        if limit:
+            by_limit.setdefault(limit, f"{limit} {text}")
+    why = list(by_limit.values())
+    a, m, q, t = keys[near[0][3]]
+    return (f"workloads.{w.id}: or raise the fleet limit that leaves out {len(near)} deployment"
+            f"{'' if len(near) == 1 else 's'} nearer the targets (the nearest: {Deployment(a, t, q, m).name}, TTFT "
+            f"{_ms_up(near[0][1])}, TPOT {_ms_up(near[0][2])} at the lightest load): " + "; ".join(why[:3])
+            + (f"; and {len(why) - 3} more" if len(why) > 3 else "")
+            + " (with it raised, a smaller latency change may do: explain again then)")
 
 
 def _measured_zero(measurements, w, deployments: set, allowed: int) -> str:
@@ -667,7 +781,13 @@ def _context_advice(w, n: int, perf, longest_window: int) -> str:
     pct = _fitting_percentile(pw, longest_window)
     if pct is None:
         return text + f", or lower slo.percentile (even its p1 request is longer than {longest_window:,} tokens)"
-    return text + f", or lower slo.percentile from {w.slo.percentile:g} to at most {pct:g} (its request there fits)"
+    # the requests above the percentile still come, and do not fit the window at all: said with the
+    # share they are (QA s27: 'lower slo.percentile from 90 to at most 1.4' read as a way out)
+    longer = round(100 - pct, 1)
+    return text + (f", or lower slo.percentile from {w.slo.percentile:g} to at most {pct:g} (its request there "
+                   f"fits; then about {longer:g}% of its requests are longer than {longest_window:,} tokens and "
+                   "no allowed model can serve them at all: allowing a model with a longer window is the "
+                   "way out where they must be served)")
 
 
 def _fitting_percentile(pw, window: int) -> Optional[float]:
@@ -696,9 +816,12 @@ MEMORY_REASONS = (R_WEIGHTS_DONT_FIT, R_NO_KV_ROOM, R_TP_TOO_LARGE, R_TP_HEADS)
 LADDER = (1.0, 1.25, 1.5, 2.0)
 
 
-def _capacity_ladder(perf, catalog, w, dep: Deployment) -> str:
+def _capacity_ladder(perf, catalog, w, dep: Deployment, max_utilization: float = 1.0) -> str:
     """What a replica of the nearest miss serves as the targets it misses rise above the smallest it
-    meets (QA: the smallest TPOT target, applied, gave 15,169 L4s for 7 req/s)."""
+    meets (QA: the smallest TPOT target, applied, gave 15,169 L4s for 7 req/s), and what the plan lets
+    it carry at the fleet's utilisation cap, the figure to set against the demand (QA s27: '45.3 req/s
+    ... (the workload's demand: 40 req/s)' where a replica carries 36.2 at max_utilization 0.8).
+    Rounded down: a capacity must not read above what the replica has."""
     tt = w.slo.ttft_ms if dep.ttft_ms <= w.slo.ttft_ms else None
     tp = w.slo.tpot_ms if dep.tpot_ms <= w.slo.tpot_ms else None
     if tt is not None and tp is not None:
@@ -714,9 +837,14 @@ def _capacity_ladder(perf, catalog, w, dep: Deployment) -> str:
 
     def targets(p) -> str:
         return "/".join([_fmt(p.ttft_ms)] * (tt is None) + [_fmt(p.tpot_ms)] * (tp is None)) + " ms"
-    steps = ", ".join(f"{f'under {MIN_CAPACITY_RPS:g}' if r < MIN_CAPACITY_RPS else f'{r:.3g}'} req/s at "
-                      f"{targets(p)}" for r, p in zip(rps, pws))
-    return (f"a replica of {dep.name} serves {steps} ({' and '.join(names)} target; the workload's "
+    def rate(r: float) -> str:
+        return f"under {MIN_CAPACITY_RPS:g}" if r < MIN_CAPACITY_RPS else _plain(_round_up(r, down=True))
+
+    steps = ", ".join(f"{rate(r)} req/s at {targets(p)}" for r, p in zip(rps, pws))
+    carried = ("" if max_utilization >= 1 else
+               f"; at fleet.max_utilization {max_utilization:g} the plan loads it with at most "
+               + ", ".join(rate(r * max_utilization) for r in rps) + " req/s respectively")
+    return (f"a replica of {dep.name} serves {steps} ({' and '.join(names)} target{carried}; the workload's "
             f"demand: {w.demand.requests_per_s:g} req/s): at the smallest target it serves almost nothing")
 
 
@@ -758,12 +886,14 @@ def _stronger(w, catalog, target: Optional[float], reach: list) -> str:
 
 
 def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True, 0),
-             stronger: str = "a stronger model", measured_zero: str = "") -> None:
+             stronger: str = "a stronger model", measured_zero: str = "",
+             left_out=lambda below: "") -> None:
     """Fill the nearest misses and the relaxation sentences of an unservable workload.
 
     ``fit``: (ratio, TTFT, TPOT, key index, quality, serves) of every deployment that fits memory
-    and format.  The nearest miss is taken among those that reach the quality target, per request
-    or as a routed mean alike (a mix reaches a mean only with one at or above it; QA: an 8B model
+    and format and that the fleet's availability and power caps allow a replica of; ``left_out(ratio)``
+    (:func:`_left_out`) says those the limits leave out that are nearer than ``ratio``.  The nearest
+    miss is taken among those that reach the quality target, per request or as a routed mean alike (a mix reaches a mean only with one at or above it; QA: an 8B model
     at 70.8 was named for a mean target of 80).  Where none reaches it, the quality target must
     come down to the best one's, and if that one also misses the SLOs both changes are said
     together (QA: 'lower min_score' alone left TPOT 7 ms that no such deployment meets)."""
@@ -778,18 +908,18 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
             pool = []             # the quality change alone is enough: one of them meets the SLOs
     miss = [c for c in pool if not c[5]]
     if miss:
-        def dep(ci, tt, tp):
-            a, m, q, t = keys[ci]
-            return Deployment(a, t, q, m, ttft_ms=tt, tpot_ms=tp)
+        def dep(c):
+            """A row of ``fit`` as a Deployment, with its quality (QA s27: null in the JSON)."""
+            a, m, q, t = keys[c[3]]
+            return Deployment(a, t, q, m, ttft_ms=c[1], tpot_ms=c[2], quality=c[4])
         # ties broken by the deployment's name so that the text is deterministic
-        r, tt, tp, ci = min(miss, key=lambda x: (x[0], keys[x[3]]))[:4]
-        d.nearest = dep(ci, tt, tp)
+        near = min(miss, key=lambda x: (x[0], keys[x[3]]))
+        r, tt, tp = near[:3]
+        d.nearest = dep(near)
         if target is not None:
             d.latency_among_quality = max(c[4] for c in pool) if together else target
-        _, tt1, tp1, c1 = min(miss, key=lambda x: (x[1], keys[x[3]]))[:4]
-        d.best_ttft = dep(c1, tt1, tp1)
-        _, tt2, tp2, c2 = min(miss, key=lambda x: (x[2], keys[x[3]]))[:4]
-        d.best_tpot = dep(c2, tt2, tp2)
+        d.best_ttft = dep(min(miss, key=lambda x: (x[1], keys[x[3]])))
+        d.best_tpot = dep(min(miss, key=lambda x: (x[2], keys[x[3]])))
         parts = []
         if tt > w.slo.ttft_ms:
             parts.append(f"slo.ttft_ms from {w.slo.ttft_ms:g} to at least {_fmt(tt)}")
@@ -820,6 +950,9 @@ def _nearest(d: WorkloadDiagnosis, w, keys, fit, best_q, more_tp: tuple = (True,
                     f"; deployments below its quality target {target:g} need less, but do not reach it"
                     + (" (a routed mix reaches a mean target only with one that does)" if mean else "")
                     if nearer else ""))
+    limited = left_out(r if miss else math.inf)
+    if limited:
+        d.relaxations.append(limited)
     if target is not None and best_q is not None and best_q[0] < target - 1e-9 and not together:
         d.relaxations.append(_lower_quality(w.id, target, best_q[0])
                              + f" ({d.best_quality.quantization} {d.best_quality.model} reaches "
@@ -904,15 +1037,20 @@ def _describe(s, k: Coefficients, problem) -> str:
     if s.family == "caps.spot_share":
         # one fleet-wide share, relaxed as one figure (elastic.DEMAND_SCALED); at most 1
         new = min(1.0, k.max_spot_share + _round_up(amt))
+        # a spot-only fleet: the other way out is another mode for the rest, as `validate` says (QA s27)
+        spot_only = k.n_o > 0 and all(o.acquisition == "spot" and not o.existing for o in k.offers)
         return (f"needs a larger spot share{_binds(s, problem)}: fleet.max_spot_share from {k.max_spot_share:g} "
-                f"to {_plain(new)}")
+                f"to {_plain(new)}" + ("; or keep the share and add on_demand, reserved_1y or purchase to "
+                                       "fleet.acquisition (or owned devices under fleet.existing) for the rest "
+                                       "of the demand" if spot_only else ""))
     if s.family == "quality.mean":
         wi = k.workloads.index(lab)
         pts = amt / (s.demand_rps or float(k.demand_rps[wi]))
         # one figure: the new target rounded down to hundredths as everywhere else, the points the
         # difference to it (QA: 'by 0.266 points (to 85.484)' beside 'to at most 85.48')
         new = _score_down(k.quality_min[wi] - pts)
-        return (f"{lab}: lower quality.min_score by {round(k.quality_min[wi] - new, 9):g} points (from "
+        by = round(k.quality_min[wi] - new, 9)
+        return (f"{lab}: lower quality.min_score by {by:g} point{'' if by == 1 else 's'} (from "
                 f"{k.quality_min[wi]:g} to {_score(new)})")
     if s.family == "demand.served":
         # single-period: the row is the workload's demand (multi-period cuts: _period_cuts)
@@ -920,9 +1058,10 @@ def _describe(s, k: Coefficients, problem) -> str:
             # the whole demand: no plan serves any of it (the other workloads' can be)
             return (f"serve none of {lab} (all {number_text(s.rhs)} req/s): remove it from the problem (a demand "
                     "of 0 is not valid input; a trickle still needs whole replicas)")
-        # the demand that can be served, rounded down; the reduction is what is left of the demand
+        # the demand that can be served, rounded down; the reduction is exactly what it takes off the
+        # demand, so that the two figures add up (QA s27: '1,160 req/s less ... from 1500 to 347')
         target = _round_up(s.rhs - amt, down=True)
-        return (f"serve {number_text(_round_up(s.rhs - target))} req/s less of {lab} (demand.requests_per_s "
+        return (f"serve {digits_text(s.rhs - target, 6)} req/s less of {lab} (demand.requests_per_s "
                 f"from {s.rhs:g} to {_plain(target)})")
     return f"{s.family}[{lab}]: relax by {amt:g} {s.unit}"
 
@@ -1134,36 +1273,40 @@ def explain_fleet(problem, k: Coefficients, model: LinearModel, *, backend: str 
             else:
                 fr.changes.append(" and ".join(texts) if len(texts) < 2 else
                                   "all of: " + "; ".join(texts))
-            if fam == "caps.availability":
+            if fam in ("caps.availability", "caps.power"):
                 left = None if total_s is None else (total_s - (time.perf_counter() - t0)) / (len(families) - i)
-                _other_availability(model, res, fr, k, problem, backend=backend, solver=solver,
-                                    time_limit_s=tl if left is None else min(tl, left), free=free)
+                _other_entries(model, res, fr, k, problem, backend=backend, solver=solver,
+                               time_limit_s=tl if left is None else min(tl, left), free=free)
         elif res.status == NO_ROWS:
             continue
         out.append(fr)
     return out
 
 
-#: at most this many availability entries are tried alone for an alternative (one elastic MIP each)
+#: at most this many availability entries (or power caps) are tried alone for an alternative (one
+#: elastic MIP each)
 MAX_AVAILABILITY_ALTERNATIVES = 8
 
 
 def _availability_entry(label: str) -> str:
-    """The availability entry of a row label ('l4@any#0@3' -> '0'): every period's copy is one entry."""
+    """The list entry of an availability or power-cap row label ('l4@any#0@3' -> '0', 'ireland#1' ->
+    '1'): every period's copy is one entry."""
     return label.rpartition("#")[2].partition("@")[0]
 
 
-def _other_availability(model: LinearModel, res: ElasticResult, fr: FleetRelaxation, k: Coefficients, problem,
-                        *, backend: str, solver: Optional[str], time_limit_s: float, free) -> None:
-    """Each availability entry the elastic solve left alone, raised alone: the elastic solve gives one
-    least total of devices, and where two entries each need one device more it names one of them (QA
-    s25: one more A10G, where one more of the cheaper L4s restores the plan too).  The entries are tried
+def _other_entries(model: LinearModel, res: ElasticResult, fr: FleetRelaxation, k: Coefficients, problem,
+                   *, backend: str, solver: Optional[str], time_limit_s: float, free) -> None:
+    """Each availability entry (or power cap: ``fr.family``) the elastic solve left alone, raised alone:
+    the elastic solve gives one least total (devices, kW), and where two entries could each give it
+    names one of them (QA s25: one more A10G, where one more of the cheaper L4s restores the plan too;
+    QA s27: 1.496 kW more in ireland, where 3.5-4 kW more in germany does too).  The entries are tried
     in the order of the problem, within ``time_limit_s`` together; one that restores is listed as an
     'or' change."""
+    family = fr.family
     fam = model.row_family.astype(str)
     names = model.row_names
-    rows = np.flatnonzero(fam == "caps.availability")
-    entry = np.array([_availability_entry(names[i][len("caps.availability["):-1]) for i in rows])
+    rows = np.flatnonzero(fam == family)
+    entry = np.array([_availability_entry(names[i][len(family) + 1:-1]) for i in rows])
     used = {_availability_entry(sl.label) for sl in res.slacks}
     others = [e for e in dict.fromkeys(entry.tolist()) if e not in used][:MAX_AVAILABILITY_ALTERNATIVES]
     t0 = time.perf_counter()
@@ -1172,11 +1315,13 @@ def _other_availability(model: LinearModel, res: ElasticResult, fr: FleetRelaxat
         if tl < 0.5:
             break
         held = fam.copy()
-        held[rows[entry != e]] = "caps.availability.held"       # not relaxed: a row like any other
-        alt = relax(replace(model, row_family=held), ["caps.availability"], backend=backend, solver=solver,
+        held[rows[entry != e]] = f"{family}.held"       # not relaxed: a row like any other
+        alt = relax(replace(model, row_family=held), [family], backend=backend, solver=solver,
                     time_limit_s=tl, free_rows=free)
         if alt.restores_feasibility and alt.slacks:
-            fr.changes.append("or " + " and ".join(_describe(sl, k, problem) for sl in alt.slacks))
+            fr.changes.append("or " + " and ".join(_describe(sl, k, problem) for sl in alt.slacks)
+                              + ("" if alt.status == OPTIMAL else " (enough, but not proven the smallest: the "
+                                 "solver stopped at its time limit)"))
             fr.alternatives.append([{"family": sl.family, "label": sl.label, "amount": sl.amount, "unit": sl.unit,
                                      "limit": sl.rhs} for sl in alt.slacks])
 
@@ -1341,8 +1486,10 @@ def explain(loaded, *, backend: Optional[str] = None, solver: Optional[str] = No
             ex.note = explain_joint(p, k, model, backend=backend, solver=solver, time_limit_s=tl_left())
     if lead is not None:
         ex.note = lead
-    if k.n_plus_1.any():
-        ex.other.append(explain_redundancy(loaded, k, backend=backend, solver=solver, time_limit_s=tl_left()))
+    unservable = {d.workload for d in diag if not d.servable}
+    if any(n1 and w not in unservable for w, n1 in zip(k.workloads, k.n_plus_1)):
+        ex.other.append(explain_redundancy(loaded, k, backend=backend, solver=solver, time_limit_s=tl_left(),
+                                           unservable=unservable))
     if loaded.scenario is not None:
         for fr in ex.fleet:
             fr.changes = [_scenario_sets(loaded, c) for c in fr.changes]
@@ -1491,19 +1638,29 @@ def explain_joint(problem, k: Coefficients, model: LinearModel, *, backend: str,
 
 
 def explain_redundancy(loaded, k: Coefficients, *, backend: str, solver: Optional[str],
-                       time_limit_s: float) -> str:
+                       time_limit_s: float, unservable: frozenset = frozenset()) -> str:
     """Whether the plan exists once the N+1 workloads keep no spare replica (QA s18: N+1 was never
-    named, though dropping it was the way out)."""
+    named, though dropping it was the way out).  The workloads no deployment serves (``unservable``)
+    are left out, as the fleet's elastic solves leave them out: with their demand in, no plan exists
+    whatever the spares (QA s27: 'dropping N+1 ... does not help' was said only because of them), and
+    their own N+1 is not named."""
     from solver.mip.backends import solve
 
     p = loaded.problem
-    names = [w for w, n1 in zip(k.workloads, k.n_plus_1) if n1]
+    names = [w for w, n1 in zip(k.workloads, k.n_plus_1) if n1 and w not in unservable]
     m1 = _model_of(loaded, replace(k, n_plus_1=np.zeros_like(k.n_plus_1)))
+    free = _free_demand_rows(m1)
+    if free:
+        rhs = m1.rhs.copy()
+        rhs[free] = 0.0             # a demand row without a routing column: nothing can serve it
+        m1 = replace(m1, rhs=rhs)
     status = solve(m1, backend, solver, time_limit_s=time_limit_s, mip_gap=p.solver.mip_gap).status
     which = ", ".join(names)
+    served = (f" for the workloads that can be served now ({', '.join(sorted(unservable))} left out)"
+              if unservable else "")
     if status in ("optimal", "time_limit"):
         return (f"or drop N+1 redundancy (redundancy: none) on {which}: without their spare replicas a plan "
-                "exists")
+                f"exists{served}")
     if status == INFEASIBLE:
-        return f"dropping N+1 redundancy on {which} alone does not help"
+        return f"dropping N+1 redundancy on {which} alone does not help{served}"
     return f"dropping N+1 redundancy on {which}: undecided ({status}); run with a longer --time-limit"

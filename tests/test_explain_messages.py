@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 from pathlib import Path
 
@@ -559,3 +560,187 @@ def test_each_availability_entry_that_restores_the_plan_alone_is_listed(tmp_path
         d["fleet"]["availability"][0]["max_devices"] = raised["l4"]
         d["fleet"]["availability"][1]["max_devices"] = raised["a10g"]
         assert _status(tmp_path, d, f"ok{raised['l4']}.yaml") == "optimal"
+
+
+# ------------------------------------------------------------------ QA s27
+
+def _relax_figure(text: str, field: str) -> float:
+    """The figure of the first relax line that raises ``field`` ('slo.ttft_ms from 10 to at least 19.7')."""
+    return float(re.search(rf"{re.escape(field)} from [0-9.]+ to at least ([0-9.]+)", text)[1])
+
+
+def _chat_at(ttft_ms: float, **fleet) -> dict:
+    d = _doc("chat-assistant")
+    d["workloads"][0]["slo"]["ttft_ms"] = ttft_ms
+    d["fleet"].update(fleet)
+    return d
+
+
+def test_the_nearest_miss_is_one_the_fleets_availability_lets_in(tmp_path):
+    """QA s27: with no b200 available (fleet.availability max_devices 0), explain named b200 x8 fp4
+    gpt-oss-20b (13.3 ms) and 'raise slo.ttft_ms to at least 13.3', where 13.3-19.5 ms have no plan.
+    The figure given now has a plan, and a tenth of a millisecond less has none (re-solved); the b200
+    deployment is named as what the availability entry leaves out."""
+    d = _chat_at(10, availability=[{"accelerator": "b200", "max_devices": 0}])
+    text = _explain(_write(tmp_path, d))
+    fig = _relax_figure(text, "slo.ttft_ms")
+    assert "nearest miss: b200" not in text
+    assert "fleet.availability[0] allows 0 b200 devices" in text
+    d["workloads"][0]["slo"]["ttft_ms"] = fig
+    assert _status(tmp_path, d, "at.yaml") == "optimal"
+    d["workloads"][0]["slo"]["ttft_ms"] = round(fig - 0.1, 1)
+    assert _status(tmp_path, d, "below.yaml") == "infeasible"
+
+
+def test_a_power_cap_too_small_for_one_replica_leaves_its_deployments_out(tmp_path):
+    """QA s27: a 10 kW cap in Virginia, where one b200 x8 replica draws 8 x 1,000 W (nameplate) x PUE
+    1.56 = 12.48 kW (catalog, by hand): the b200 x8 deployment was the nearest miss.  Now it is named as
+    what the cap leaves out, with that figure; at a cap of 12.48 kW it is the nearest miss again."""
+    from solver.explain import diagnose_workloads
+    a, pue = CAT.accelerators["b200"], CAT.regions["virginia"].pue.value
+    assert 8 * a.tdp_w.value * pue / 1000 == pytest.approx(12.48)
+    d = _chat_at(10, power_caps=[{"region": "virginia", "max_kw": 10}])
+    text = _explain(_write(tmp_path, d))
+    assert "nearest miss: b200" not in text
+    assert "fleet.power_caps[0] allows 10 kW in virginia, one b200 x8 replica needs 12.5 kW" in text
+    for kw, b200 in ((12.48, True), (12.47, False)):
+        d["fleet"]["power_caps"][0]["max_kw"] = kw
+        lp = load_problem(_write(tmp_path, d, f"{kw}.yaml"))
+        near = diagnose_workloads(lp.problem, lp.catalog)[0].nearest
+        assert (near.name == "b200 x8 fp4 gpt-oss-20b") == b200, (kw, near.name)
+
+
+def test_a_latency_offered_as_a_target_is_rounded_up(tmp_path):
+    """QA s27: 'best TPOT 3.49 ms' (3.4930 at the lightest load) beside 'raise slo.tpot_ms to at least 3.5':
+    a target of 3.49 has no plan (re-solved).  Every figure printed for it is 3.5 now, and that one has
+    a plan.  The JSON says the quality of the deployments named (it was null)."""
+    d = _doc("code-assistant-router")
+    w = next(x for x in d["workloads"] if x["id"] == "completion")
+    w["slo"]["tpot_ms"] = 3
+    f = _write(tmp_path, d)
+    text = _explain(f, "--json", str(tmp_path / "e.json"))
+    fig = _relax_figure(text, "slo.tpot_ms")
+    best = re.search(r"best TPOT [^:]*: ([0-9.]+) ms", text)[1]
+    nearest = re.search(r"nearest miss: [^(]*\(TTFT [0-9.]+ ms, TPOT ([0-9.]+) ms", text)[1]
+    assert float(best) == float(nearest) == fig
+    w["slo"]["tpot_ms"] = fig
+    assert _status(tmp_path, d, "at.yaml") == "optimal"
+    w["slo"]["tpot_ms"] = round(fig - 0.01, 2)
+    assert _status(tmp_path, d, "below.yaml") == "infeasible"
+    import json
+    diag = next(x for x in json.loads((tmp_path / "e.json").read_text())["workloads"]
+                if x["workload"] == "completion")
+    dep = diag["nearest"]
+    from test_explain import _quality
+    assert dep["quality"] == pytest.approx(_quality(dep["model"], dep["quantization"]))
+    assert diag["best_tpot"]["quality"] is not None and diag["best_ttft"]["quality"] is not None
+    figures = [x for fs in diag["relaxation_figures"] for x in fs]
+    assert {"field": "workloads.completion.slo.tpot_ms", "from": 3.0, "to": fig, "bound": "at least"} in figures
+
+
+def test_the_capacity_line_says_what_a_replica_carries_at_the_utilisation_cap(tmp_path):
+    """QA s27: 'serves 45.3 req/s at 16.6 ms ... (the workload's demand: 40 req/s)' where the plan loads
+    a replica up to max_utilization 0.8 of it: 36.2 req/s, under the demand.  Each figure carried is the
+    one served x 0.8, both rounded down to three digits (by hand from the line's own figures: the served
+    figure is at most one unit of its last digit below the replica's capacity)."""
+    text = _explain(_write(tmp_path, _chat_at(10)))
+    line = next(x for x in text.splitlines() if x.strip().startswith("capacity:"))
+    served = [float(x) for x in re.findall(r"([0-9.]+) req/s at", line)]
+    carried = [float(x) for x in re.search(r"at fleet\.max_utilization 0\.8 the plan loads it with at most "
+                                          r"([0-9., ]+) req/s", line)[1].split(", ")]
+    assert len(carried) == len(served) == 4
+    for s, c in zip(served, carried):
+        unit, unit_c = (10 ** (math.floor(math.log10(x)) - 2) for x in (s, c))
+        assert 0.8 * s - unit_c - 1e-9 < c <= 0.8 * (s + unit) + 1e-9, (s, c)
+
+
+def test_a_percentile_below_the_context_window_says_how_many_requests_do_not_fit(tmp_path):
+    """QA s27: llama-2-70b's 4,096-token window and a p90 request of 28,800 tokens: 'lower slo.percentile
+    from 90 to at most 1.4' read as a way out, while the requests above p1.4 (98.6%) do not fit at all."""
+    d = _doc("rag-long-context")
+    d["workloads"][0]["models"] = ["llama-2-70b"]
+    d["workloads"][0]["quality"]["min_score"] = 60
+    text = _explain(_write(tmp_path, d))
+    pct = float(re.search(r"lower slo\.percentile from 90 to at most ([0-9.]+)", text)[1])
+    assert f"then about {round(100 - pct, 1):g}% of its requests are longer than 4,096 tokens" in text
+
+
+def test_a_demand_cut_and_the_new_demand_add_up(tmp_path):
+    """QA s27: 'serve 1,160 req/s less of assistant-us (demand.requests_per_s from 1500 to 347)', 1500 -
+    1160 = 340.  Now the cut is what the new demand takes off, and the new demand has a plan (re-solved)."""
+    d = _doc("enterprise-multi-region")
+    d["fleet"]["acquisition"] = [m for m in d["fleet"]["acquisition"] if m not in ("on_demand", "reserved_1y")]
+    d["fleet"].setdefault("budget", {})["max_capex_usd"] = 20000
+    us = next(x for x in d["workloads"] if x["id"] == "assistant-us")
+    us["demand"]["requests_per_s"] = 1500
+    text = _explain(_write(tmp_path, d))
+    m = re.search(r"serve ([0-9.,]+) req/s less of assistant-us \(demand\.requests_per_s from ([0-9.]+) to "
+                  r"([0-9.]+)\)", text)
+    cut, old, new = (float(x.replace(",", "")) for x in m.groups())
+    assert old - cut == pytest.approx(new, abs=1e-9)
+    us["demand"]["requests_per_s"] = new
+    assert _status(tmp_path, d, "cut.yaml") == "optimal"
+
+
+def test_each_power_cap_that_restores_the_plan_alone_is_listed(tmp_path):
+    """QA s27: ireland +1.496 kW was the only change listed, where germany's cap raised alone restores the
+    plan too.  Each cap listed, set to its figure alone, gives a plan; 0.01 kW less does not (re-solved)."""
+    d = _doc("enterprise-multi-region")
+    caps = d["fleet"]["power_caps"]
+    ie = next(c for c in caps if c["region"] == "ireland")
+    ie.update(max_kw=1, applies_to=["purchase", "on_demand", "reserved_1y"])
+    caps.append({"region": "germany", "max_kw": 0.5})
+    text = _explain(_write(tmp_path, d))
+    found = {int(j): float(v) for j, v in re.findall(r"^    - (?:or )?needs [0-9.]+ kW more in \S+: "
+                                                      r"fleet\.power_caps\[(\d+)\]\.max_kw from [0-9.]+ to "
+                                                      r"([0-9.]+)$", text, re.M)}
+    assert set(found) == {caps.index(ie), len(caps) - 1}, text
+    for j, kw in found.items():
+        for v, status in ((kw, "optimal"), (round(kw - 0.01, 3), "infeasible")):
+            e = _doc_of(_write(tmp_path, d, "base.yaml"))
+            e["fleet"]["power_caps"][j]["max_kw"] = v
+            assert _status(tmp_path, e, f"{j}-{v}.yaml") == status, (j, v)
+
+
+def test_a_spot_only_fleet_names_another_mode_beside_the_spot_share(tmp_path):
+    """QA s27: only 'fleet.max_spot_share from 0.8 to 1' was said for a spot-only fleet; validate's other
+    way out, on-demand offers for the rest, gives a plan too (re-solved)."""
+    d = _doc("batch-summarization")
+    d["fleet"]["acquisition"] = ["spot"]
+    d["fleet"]["max_spot_share"] = 0.8
+    text = _explain(_write(tmp_path, d))
+    assert "or keep the share and add on_demand, reserved_1y or purchase to fleet.acquisition" in text
+    d["fleet"]["acquisition"] = ["spot", "on_demand"]
+    assert _status(tmp_path, d, "od.yaml") == "optimal"
+
+
+def test_list_items_after_the_first_read_as_alternatives_and_points_agree_in_number():
+    """QA s27: a quality change listed after availability changes lacked its 'or'; 'by 1 points'."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from solver.explain import Explanation, FleetRelaxation, _describe
+    from solver.mip.elastic import Slack
+    ex = Explanation("p", None, False, fleet=[
+        FleetRelaxation("caps.availability", "availability", True, changes=["needs 1 more", "or needs 2 more"]),
+        FleetRelaxation("quality.mean", "quality", True, changes=["w: lower quality.min_score"]),
+        FleetRelaxation("demand.served", "demand", True, changes=["or serve less: x"])])
+    items = [x.strip() for x in ex.text().splitlines() if x.strip().startswith("- ")]
+    assert items == ["- needs 1 more", "- or needs 2 more", "- or w: lower quality.min_score", "- or serve less: x"]
+    k = SimpleNamespace(workloads=["w"], demand_rps=np.array([10.0]), quality_min=np.array([80.0]))
+    s = Slack("quality.mean", "w", 10.0, 0.0, "points", demand_rps=10.0)
+    assert _describe(s, k, None) == "w: lower quality.min_score by 1 point (from 80 to 79)"
+
+
+def test_dropping_n_plus_1_is_not_said_of_a_workload_nothing_serves(tmp_path):
+    """QA s27: 'dropping N+1 redundancy on assistant-eu alone does not help' for an assistant-eu no
+    deployment can serve (TTFT 10 ms): true of any change but the latency one."""
+    d = _doc("enterprise-multi-region")
+    eu = next(x for x in d["workloads"] if x["id"] == "assistant-eu")
+    assert eu.get("redundancy") == "n+1"
+    eu["slo"]["ttft_ms"] = 10
+    d["fleet"]["budget"]["max_usd_per_month"] = 1000
+    text = _explain(_write(tmp_path, d))
+    assert "assistant-eu: NO deployment can serve it" in text
+    assert "N+1" not in text

@@ -15,8 +15,22 @@ purchase price spread over 3 years x 2 (a rough rent-vs-own markup), else
 nothing (the accelerator then has no offer there).  These prices exist only
 to give the MIP the issue's nominal size; they are not planning data.
 
+Every synthetic offer is an instance of ``min(devices_per_node, 8)`` devices,
+which on this ladder is always 8: every accelerator with a price has nodes of
+8 or more (Inferentia2's 12 become 8).  So L4, L40S, T4 and A10G, whose
+cheapest real offers are 1-GPU instances, appear in the other regions as
+8-GPU instances at 8x the 1-GPU price per hour (the price is per device).
+The recorded figures (RESULTS.md) depend on these instances; changing the
+size would change every rung's instance.
+
+An accelerator with no catalog price at all gets no offer anywhere and never
+reaches the model: at L and XL that is 6 of the 20 (gaudi2, gaudi3,
+h100-nvl, h200-nvl, mi325x, mi355x), so 14 accelerators enter the MIP.  The
+rungs' dimensions are nominal in that sense, and in the slices (below).
+
 Demand slices enter as each workload's 24-value daily profile: the MIP sizes
-for the peak and charges energy on the profile's mean (single-period model).
+for the peak and charges energy on the profile's mean (single-period model),
+so the 24 slices add no variable or row.
 XL is the L problem planned over 8 quarters (multi-period model,
 ``within_period: peak``: each quarter sized for its daily peak, the same
 treatment of the 24 slices as L), each workload growing at its own compound

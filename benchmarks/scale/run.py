@@ -3,19 +3,44 @@
     .venv/bin/python benchmarks/scale/run.py [--rungs S M L] [--backends pulp/cbc ortools/highs]
         [--budget-s 60] [--gap 0.005] [--seed 7] [--markdown FILE] [--json FILE]
 
-Every (rung, backend) runs in a fresh process so that peak RSS
-(``resource.getrusage``, ``ru_maxrss``) is that run's own.  Times are
-wall-clock seconds:
+Every (rung, backend) runs in a fresh process so that its peak memory is that run's
+own.  ``peak_rss_mb`` is the larger of two ``ru_maxrss`` figures of that process:
+its own (``RUSAGE_SELF``: Python, the model, and every solver that runs in-process:
+HiGHS, SCIP, OR-Tools) and that of the largest subprocess it waited for
+(``RUSAGE_CHILDREN``: the CBC binary that pulp runs, which ``RUSAGE_SELF`` never
+sees).  It is a maximum, not a sum: while CBC runs the Python process is alive too,
+so the machine's true peak can be up to the sum of the two (both are in the
+``--json`` rows, ``peak_rss_self_mb`` and ``peak_rss_children_mb``).  Rows measured
+before this (up to 2026-12-07, commit ``10a2e20``) report ``RUSAGE_SELF`` only, so
+their pulp/cbc figures leave CBC out.  Times are wall-clock seconds:
 
 * ``coef_s``   problem -> coefficient arrays (performance model, filters, dominance pruning)
 * ``model_s``  coefficients -> backend-neutral LinearModel
 * ``solve_s``  ``solver.mip.backends.solve``: translation to the backend's API + the solver
 * ``total_s``  load + coef + model + solve
 
+* ``wall_s``   the runner's own clock around the whole child process (interpreter
+  start and imports included); the only time a killed run has
+
 The solver's time limit is the budget minus the time already spent on
-loading and building, so ``total_s`` stays within ``--budget-s`` (plus the
-translation overshoot, which the solver's own clock does not see).  The gap is
-the solver's proven relative gap |objective - bound| / |objective|.
+loading and building, so ``total_s`` stays within ``--budget-s`` plus whatever
+the solver overruns its own limit by (translation, which its clock does not see;
+some HiGHS versions keep going in presolve).  The gap is the solver's proven
+relative gap |objective - bound| / |objective|.
+
+The runner stops a child that has not finished after 3 x budget + 120 s (a hard
+wall against a solver that ignores its limit).  Row statuses:
+
+* ``optimal``, ``time_limit``, ``infeasible``: the solver's (``solver.mip.status``)
+* ``no_plan``: the solver stopped at its time limit without any plan (the backends
+  report this as ``error`` with "time limit (...) reached before any feasible plan";
+  the row keeps that text in ``message``)
+* ``error``: any other solver failure; ``message`` says what
+* ``killed``: stopped by the runner's wall; ``wall_s`` is when, nothing else was measured
+* ``crashed``: the child died without a result; ``message`` has the end of its output
+
+A backend name that ``solver.mip.backends`` does not know is refused before
+anything runs (exit status 2).
 
 ``highspy/reduced`` is :mod:`solver.mip.reduced` (column generation for the LP
 bound, reduced-cost fixing, HiGHS on the survivors; its gap is proven for the
@@ -34,7 +59,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -84,13 +111,19 @@ def run_one(problem_file: str, backend: str, budget_s: float, gap: float, scenar
         res = solve_period_model(k, spec, model, v, backend=be, solver_name=name, time_limit_s=left,
                                  mip_gap=gap, threads=threads)
     t4 = time.perf_counter()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"backend": backend, "scenario": scenario, "status": res.status,
+    # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN covers the CBC binary pulp runs (a subprocess)
+    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    status = res.status
+    if status == "error" and res.message.startswith("time limit ("):
+        status = "no_plan"      # solver.mip.backends.solve's wording for "stopped without any plan"
+    return {"backend": backend, "scenario": scenario, "status": status,
             "objective": res.objective, "best_bound": res.best_bound, "gap": res.gap,
             "vars": model.n_vars, "ints": int(model.is_int.sum()), "rows": model.n_rows,
             "nnz": int(len(model.data)), "candidates": k.n_c, "pairs": k.n_p, "offers": k.n_o,
             "load_s": t1 - t0, "coef_s": t2 - t1, "model_s": t3 - t2, "solve_s": t4 - t3,
-            "total_s": t4 - t0, "time_limit_s": left, "peak_rss_mb": rss_mb,
+            "total_s": t4 - t0, "time_limit_s": left, "peak_rss_mb": max(self_mb, children_mb),
+            "peak_rss_self_mb": self_mb, "peak_rss_children_mb": children_mb,
             "message": res.message[:2000]}
 
 
@@ -109,15 +142,28 @@ def _spawn(problem_file: Path, backend: str, budget_s: float, gap: float, scenar
     if threads:
         cmd += ["--threads", str(threads)]
     # a hard wall: the solver's limit plus generous room for translation and reading results
+    wall = budget_s * 3 + 120
+    t0 = time.perf_counter()
+    # its own session, so that the wall stops the solver's subprocesses (pulp's CBC) with it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=budget_s * 3 + 120)
+        stdout, stderr = proc.communicate(timeout=wall)
     except subprocess.TimeoutExpired:
-        return {"backend": backend, "scenario": scenario, "status": "killed", "total_s": budget_s * 3 + 120}
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"backend": backend, "scenario": scenario, "status": "killed",
+                "wall_s": time.perf_counter() - t0,
+                "message": f"killed by the runner's wall at {wall:g} s (3 x budget + 120 s): no result"}
+    wall_s = time.perf_counter() - t0
+    r = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     for line in r.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    return {"backend": backend, "scenario": scenario, "status": "crashed",
-            "message": (r.stderr or r.stdout)[-300:]}
+            out = json.loads(line[7:])
+            out["wall_s"] = wall_s
+            return out
+    return {"backend": backend, "scenario": scenario, "status": "crashed", "wall_s": wall_s,
+            "message": f"exit status {r.returncode}: " + (r.stderr or r.stdout)[-300:]}
 
 
 def _fmt(x, f="{:.3g}"):
@@ -125,17 +171,32 @@ def _fmt(x, f="{:.3g}"):
 
 
 def markdown(rows: list[dict], command: str) -> str:
-    out = ["| rung | backend | vars | ints | rows | nnz | coef s | model s | solve s | total s | build share | status | gap | peak RSS MB |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| rung | backend | vars | ints | rows | nnz | coef s | model s | solve s | total s | wall s "
+           "| build share | status | gap | peak RSS MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
     for r in rows:
-        build = (r.get("coef_s") or 0) + (r.get("model_s") or 0)
-        share = build / r["total_s"] if r.get("total_s") else None
+        share = None
+        if r.get("coef_s") is not None and r.get("model_s") is not None and r.get("total_s"):
+            share = (r["coef_s"] + r["model_s"]) / r["total_s"]
         out.append(f"| {r['rung']} | {r['backend']} | {r.get('vars', '-')} | {r.get('ints', '-')} | "
                    f"{r.get('rows', '-')} | {r.get('nnz', '-')} | {_fmt(r.get('coef_s'))} | "
                    f"{_fmt(r.get('model_s'))} | {_fmt(r.get('solve_s'))} | {_fmt(r.get('total_s'))} | "
-                   f"{_fmt(share, '{:.0%}')} | {r['status']} | {_fmt(r.get('gap'), '{:.2%}')} | "
-                   f"{_fmt(r.get('peak_rss_mb'), '{:.0f}')} |")
-    return f"Command: `{command}`\n\n" + "\n".join(out) + "\n"
+                   f"{_fmt(r.get('wall_s'))} | {_fmt(share, '{:.0%}')} | {r['status']} | "
+                   f"{_fmt(r.get('gap'), '{:.2%}')} | {_fmt(r.get('peak_rss_mb'), '{:.0f}')} |")
+        if r["status"] not in ("optimal", "time_limit") and r.get("message"):
+            notes.append(f"* {r['rung']} {r['backend']}: {r['status']}: {r['message'][:300]}")
+    legend = ("\nPeak RSS: the larger of the run's own process and its largest solver subprocess "
+              "(pulp's CBC); wall s: the runner's clock around the child process.\n")
+    return (f"Command: `{command}`\n\n" + "\n".join(out) + "\n" + legend
+            + ("\n" + "\n".join(notes) + "\n" if notes else ""))
+
+
+def check_backends(names: list[str]) -> list[str]:
+    """The names that are not BACKEND/SOLVER pairs solver.mip.backends offers."""
+    from solver.mip.backends import BACKENDS as KNOWN
+
+    return [n for n in names if n.count("/") != 1 or n.split("/")[1] not in KNOWN.get(n.split("/")[0], ())]
 
 
 def main(argv=None) -> int:
@@ -157,6 +218,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.one:
         return _child(args)
+    bad = check_backends(args.backends)
+    if bad:
+        from solver.mip.backends import BACKENDS as KNOWN
+
+        ap.error(f"unknown backend(s) {', '.join(bad)}; use BACKEND/SOLVER, one of "
+                 + ", ".join(f"{b}/{s}" for b, ss in KNOWN.items() for s in ss))
     from generate import generate
 
     rows = []
@@ -176,20 +243,24 @@ def main(argv=None) -> int:
                     parts = [_spawn(f, be, budget / len(names), gap, sc, args.threads)
                              for sc in names if not args.scenarios or sc in args.scenarios]
                     r = dict(parts[0])
-                    for key in ("load_s", "coef_s", "model_s", "solve_s", "total_s"):
-                        r[key] = sum(p.get(key) or 0 for p in parts)
+                    for key in ("load_s", "coef_s", "model_s", "solve_s", "total_s", "wall_s"):
+                        vals = [p.get(key) for p in parts]
+                        r[key] = sum(vals) if all(v is not None for v in vals) else None
                     gaps = [p.get("gap") for p in parts]
                     r["gap"] = max(g for g in gaps) if all(g is not None for g in gaps) else None
-                    r["peak_rss_mb"] = max(p.get("peak_rss_mb") or 0 for p in parts)
+                    for key in ("peak_rss_mb", "peak_rss_self_mb", "peak_rss_children_mb"):
+                        r[key] = max((p[key] for p in parts if p.get(key) is not None), default=None)
                     sts = sorted({p["status"] for p in parts})
                     r["status"] = "+".join(f"{sum(p['status'] == st for p in parts)} {st}" for st in sts)
                     r["scenarios"] = [{key: p.get(key) for key in ("scenario", "status", "gap", "objective",
-                                                                  "total_s", "message")} for p in parts]
+                                                                  "total_s", "wall_s", "message")}
+                                       for p in parts]
                 r["rung"] = rung
                 rows.append(r)
                 print(json.dumps({k: r.get(k) for k in ("rung", "backend", "vars", "ints", "rows", "coef_s",
-                                                        "model_s", "solve_s", "total_s", "status", "gap",
-                                                        "peak_rss_mb")}), flush=True)
+                                                        "model_s", "solve_s", "total_s", "wall_s", "status",
+                                                        "gap", "peak_rss_mb", "peak_rss_self_mb",
+                                                        "peak_rss_children_mb")}), flush=True)
     command = "python benchmarks/scale/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     md = markdown(rows, command)
     print(md)

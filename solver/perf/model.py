@@ -647,6 +647,18 @@ def _expert_slow(B, sB, zs, dtd, omr, G, comp, s):
     return var, k3
 
 
+def _ttft_floor(B, td, s):
+    """The percentile prompt's own TTFT at mean batch B (decode step ``td``): its chunks' steps and
+    its prefill, and for MoE the experts its chunks read that the decode batch leaves unread.  It
+    depends on B only through ``max(B, 1)`` (``td`` too).  :func:`_point` and :func:`_scan_down`'s
+    screen share it, so that the screen's figure is the bits :func:`_point` compares."""
+    floor = td * s["nchq"] + s["pq"]
+    if s["moe"]:
+        floor = floor + (np.exp(np.maximum(B, 1.0) * s["l1p"]) * s["ex"]
+                         * -np.expm1(np.minimum(s["Iq_tok"], s["U_tok"]) * s["l1p"]) * s["nchq"])
+    return floor
+
+
 def _point(B, s, want_state=False):
     """Everything at mean batch B: step, rate, prefill share, and the TPOT and TTFT miss probabilities
     at the targets (``want_state``: also the per-node TPOT moments and the TTFT cumulants)."""
@@ -721,10 +733,7 @@ def _point(B, s, want_state=False):
         miss_tpot = np.zeros_like(B)
     # TTFT = U' X + T_d (I/U iterations) + CP(lambda X) + P_own
     # the percentile prompt's own iterations: its chunks' steps and its prefill (more from the others')
-    floor = td * s["nchq"] + s["pq"]
-    if s["moe"]:            # and the experts its chunks read that the decode batch leaves unread
-        floor = floor + (np.exp(np.maximum(B, 1.0) * s["l1p"]) * s["ex"]
-                         * -np.expm1(np.minimum(s["Iq_tok"], s["U_tok"]) * s["l1p"]) * s["nchq"])
+    floor = _ttft_floor(B, td, s)
     if s.get("do_ttft", True):
         a = 0.5 + rr
         t1 = a * EX + td * s["nch"] + m1
@@ -1059,25 +1068,72 @@ def _bracket_and_search(b_hi, f_hi, m_hi, s):
     return out_lo, reason, tuple(out_m)
 
 
+_FLOOR_KEYS = ("moe", "ne", "kvt", "cmp", "l1p", "ex", "xp", "xt", "kap", "fix", "k1", "nchq", "pq", "Iq_tok", "U_tok")
+
+
+def _scan_start(L, s):
+    """Grid index (``k`` of ``e^(L - SCAN_LOG k)``, ``L = ln b_hi``) :func:`_scan_down` starts each
+    pair at, past grid points it would find infeasible: those where the percentile prompt's own TTFT
+    (:func:`_ttft_floor`, a few operations of :func:`_point`'s hundreds) exceeds the target.
+
+    Exact (the scan finds the first feasible grid point and the misses at the one above it that it
+    found before): where ``floor > x_ttft`` (same function, inputs and bits as in :func:`_point`),
+    ``miss_ttft = f_ttft max(., 1) >= 1`` (or NaN) with ``f_ttft = 1``; ``miss_tpot = f_tpot
+    max(., over) >= 0`` and ``miss_block >= 0`` (delay probabilities in (0, 1]) or NaN, so the sum
+    is ``>= 1`` or NaN, and ``_excess`` is ``htail - sqrt(-2 ln 1) = htail > 0`` or NaN: infeasible
+    either way.  So the first grid point ``k0`` not screened out is at or above the first feasible
+    one and the scan starts at ``max(k0 - 1, 1)``, whose misses it keeps as the bracket's upper end
+    as before (at k = 1 the upper end is ``b_hi``, as before).  The floor depends on B only through
+    ``max(B, 1)``: a point screened out at ``B < 1`` (``ln B < -1e-3``: every later point's ``e^x``
+    is below 1 too) has the bits of every later one, so all the rest are screened out and the scan
+    starts past the grid's end, where ``x`` clamps to ``ln B_MIN``: the grid's last point, the only
+    one the scan then evaluates (its misses are what it returned before).  Pairs without a TTFT
+    component in the block (``do_ttft`` off, ``f_ttft = 0``, ``htail = 0``) start at 1."""
+    lo_min = math.log(B_MIN)
+    start = np.ones(L.size, dtype=np.int64)
+    if not s.get("do_ttft", True):
+        return start
+    q = np.flatnonzero((s["f_ttft"] >= 1.0) & (s["htail"] > 0.0))
+    k_end = np.ceil((L - lo_min) / SCAN_LOG).astype(np.int64) + 2     # x = L - SCAN_LOG k_end < ln B_MIN
+    sq = _sub({k: s[k] for k in _FLOOR_KEYS}, q)
+    xq, Lq = s["xttft"][q], L[q]
+    k = 1
+    while q.size:
+        x = np.maximum(Lq - SCAN_LOG * k, lo_min)
+        B = np.exp(x)
+        over = _ttft_floor(B, _step(B, sq)[0], sq) > xq
+        start[q[~over]] = max(k - 1, 1)
+        low = over & (x < -1e-3)
+        start[q[low]] = k_end[q[low]]
+        nxt = over & ~low
+        q, xq, Lq = q[nxt], xq[nxt], Lq[nxt]
+        sq = _sub(sq, nxt)
+        k += 1
+    return start
+
+
 def _scan_down(b_hi, f_hi, m_hi, s):
     """MoE: the misses need not grow with the batch (the expert traffic ``1 - (1 - p)^B`` is steep
     at a small batch, so its fluctuations are largest there), so a bracket from the lightest load
     can close on a bump below a feasible range.  The grid ``b_hi e^(-SCAN_LOG k)`` is scanned down
     to the first feasible point (the largest feasible one of the grid; an island narrower than a
-    grid step can be missed), then the bracket to the point above it is narrowed.  Same returns as
+    grid step can be missed), then the bracket to the point above it is narrowed.  Grid points
+    where the percentile prompt's own TTFT misses the target are skipped unevaluated
+    (:func:`_scan_start`: the same points and misses as scanning each of them).  Same returns as
     :func:`_bracket_and_search`."""
     lo_min = math.log(B_MIN)
-    hi = np.log(b_hi)
+    L = np.log(b_hi)
+    hi = L.copy()
     n = hi.size
     lo = np.full(n, lo_min)
     f_lo = np.full(n, -1.0)
     f_hi = np.array(f_hi, dtype=float)
     m_hi = tuple(np.array(a, dtype=float) for a in m_hi)
     found = np.zeros(n, dtype=bool)
+    kk = _scan_start(L, s)
     pend = np.arange(n)
-    k = 1
     while pend.size:
-        x = np.maximum(np.log(b_hi[pend]) - SCAN_LOG * k, lo_min)
+        x = np.maximum(L[pend] - SCAN_LOG * kk[pend], lo_min)
         sp = _sub(s, pend)
         p = _point(np.exp(x), sp)
         f = _excess(p, sp)
@@ -1088,7 +1144,7 @@ def _scan_down(b_hi, f_hi, m_hi, s):
         for a, key in zip(m_hi, _MISS):
             a[i_bad] = p[key][~ok]
         pend = pend[~ok & (x > lo_min)]
-        k += 1
+        kk[pend] += 1
     reason = np.zeros(n, dtype=np.int64)
     none = ~found                                          # infeasible at the lightest load (hi = B_MIN)
     reason[none] = np.where(m_hi[0][none] > s["tail"][none], arch.R_TPOT_TOO_TIGHT, arch.R_TTFT_TOO_TIGHT)
