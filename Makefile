@@ -33,7 +33,7 @@ test: install-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxprocesses 4 tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected: failing"; exit 1; fi; exit $$rc
 
-# The quick benchmarks: every example on every backend, then the scale ladder's small rungs
+# The quick benchmarks: every example on pulp/cbc, pulp/highs, ortools/scip and highspy/reduced (each plan verified), then the scale ladder's small rungs
 # (L and XL take minutes each: benchmarks/scale/RESULTS.md has their commands).
 bench: install-dev
 	$(BIN)/python benchmarks/bench_mip.py
