@@ -170,6 +170,54 @@ def check_schema(rep: "VerifyReport", schema: dict, node, where: str = "") -> No
                 check_schema(rep, sub, node[key], here)
 
 
+def check_rest_of_schema(rep: "VerifyReport", schema: dict, plan: dict) -> None:
+    """What :func:`check_schema` does not walk: ``anyOf``, ``additionalProperties``, ``enum``, bounds... by
+    a full JSON-schema validator (QA s27: `solver.gap` deleted, `solver.backend` a number, a `carbon: []`
+    breakdown, `tensor_parallel: {}` all verified 'ok', as the whole `solver` section is an ``anyOf``).
+    A place :func:`check_schema` already reported, or a count :func:`check_structure` words itself, is not
+    reported twice."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    def leaves(err):
+        # anyOf / oneOf: the errors of the branches whose type the value has ('solver' is an object or
+        # null: an object's errors are inside the object branch, not "is not of type 'null'")
+        if not err.context:
+            yield err
+            return
+        inner = [e for e in err.context if not (e.validator == "type" and e.absolute_path == err.absolute_path)]
+        for e in inner or [best_match(err.context)]:
+            yield from leaves(e)
+
+    said = [v.where for v in rep.violations if v.kind == "structure"]
+    for err in (e for top in Draft202012Validator(schema).iter_errors(plan) for e in leaves(top)):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".") or "plan"
+        if any(where == w or where.startswith((w + ".", w + "[")) for w in said):
+            continue
+        last = next((p for p in reversed(err.absolute_path) if isinstance(p, str)), "")
+        if last in COUNT_FIELDS and not isinstance(err.instance, (dict, list)):
+            continue                   # "... is not a count (a whole number >= 0)", below
+        rep.checks += 1
+        rep.add("structure", where, f"{_short(err.instance)}: {_schema_words(err)}")
+        said.append(where)
+
+
+def _schema_words(err) -> str:
+    """A JSON-schema error as the plan's reader needs it (the value itself is printed before)."""
+    if err.validator == "additionalProperties":
+        return err.message.replace("Additional properties are not allowed", "fields the plan schema does not have")
+    if err.validator == "type":
+        want = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        have = _json_type(err.instance)
+        return f"{'null' if have == 'null' else ('an ' if have[0] in 'aeiou' else 'a ') + have}, where the plan " \
+               f"schema has {' or '.join(want)}"
+    if err.validator == "required":
+        return err.message.replace("is a required property", "is missing, which the plan schema requires")
+    if err.validator == "enum":
+        return f"not one of {', '.join(repr(v) for v in err.validator_value)}"
+    return f"{err.message} (plan schema: {err.validator})"
+
+
 def _json_type(x) -> str:
     """A parsed JSON value's type as the schema names it."""
     return next(t for t in ("null", "boolean", "integer", "number", "string", "array", "object")
@@ -233,7 +281,9 @@ def check_structure(rep: VerifyReport, plan: dict) -> None:
             seen.add(k)
 
     before = len(rep.violations)
-    check_schema(rep, plan_schema(), plan)
+    schema = plan_schema()
+    check_schema(rep, schema, plan)
+    check_rest_of_schema(rep, schema, plan)
     if len(rep.violations) > before:
         return          # the checks below read the sections as the schema types them
     walk(plan, "")

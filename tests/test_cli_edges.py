@@ -119,3 +119,22 @@ def test_robust_refuses_a_nan_probability_and_names_the_scenarios_to_pick(tmp_pa
     assert code == 2 and "--probabilities takes finite numbers, got '0.5,nan'" in err
     code, _, err = _run(["robust", str(CHAT), "--scenarios", "", "--json", str(tmp_path / "r.json")])
     assert code == 2 and "name some of the problem's (tight-latency, double-demand) or 'all'" in err
+
+
+def test_an_unwritable_table_folder_is_one_error(tmp_path, monkeypatch, capsys):
+    """QA s27: `solve --csv ro/csv` with ro/ unwritable listed eleven 'cannot write here' errors, one per
+    table (period tables of a one-period plan among them); `report --png-dir` four.  Now one, for the
+    folder.  (The permission is stubbed: as root every folder is writable.)"""
+    import os as os_mod
+
+    import solver.yamlio as yamlio
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os_mod.access
+    monkeypatch.setattr(yamlio.os, "access",
+                        lambda p, mode, **kw: False if os_mod.path.realpath(p) == str(ro.resolve()) else real(p, mode, **kw))
+    problem = Path(__file__).resolve().parents[1] / "problems" / "chat-assistant.yaml"
+    rc = main(["solve", str(problem), "--csv", str(ro / "csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("cannot write") == 1 and "--csv: cannot write in this folder: no permission" in err

@@ -509,3 +509,15 @@ def test_set_path_into_a_list_the_problem_does_not_have_says_to_set_the_whole_li
         set_path(doc, "fleet.budget.max_capex_usd_by_period.1", 0)
     # a missing section on the way to a field is still made
     assert set_path(doc, "fleet.budget.max_capex_usd", 5) == ("fleet", "budget", "max_capex_usd")
+
+
+def test_a_horizon_under_an_hour_is_bad_input():
+    """QA s27: horizon_months 1e-200 solved to plan figures of 1e-297 USD that the plan's own verify
+    rejected; every price is per hour, so an hour is the shortest horizon."""
+    (issue,) = errors_of(GOOD + "objective: {horizon_months: 1.0e-200}\n")
+    assert issue.path == "objective.horizon_months" and "under one hour" in issue.message
+    assert "0.00137" in issue.hint
+    (issue,) = errors_of(GOOD + "objective: {horizon_hours: 0.5}\n")
+    assert issue.path == "objective.horizon_hours" and "0.5 hours" in issue.message
+    load_problem_text(GOOD + "objective: {horizon_hours: 1}\n")
+    load_problem_text(GOOD + "objective: {horizon_months: 0.00137}\n")

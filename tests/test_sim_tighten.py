@@ -140,3 +140,17 @@ def test_the_loop_plans_with_the_overlays_and_the_problem_it_is_given(tmp_path):
     res = tighten_until_met(edited, opts, max_rounds=1)
     assert res.rounds[0].total_usd == pytest.approx(3.0)
     assert json.loads(res.plan_json)["procurement"][0]["units"] == 30
+
+
+def test_tighten_on_a_problem_without_a_plan_says_why_and_exits_3(tmp_path, capsys):
+    """QA s27: an infeasible problem (TTFT 1 ms, below every prefill) ended 'the SLOs were not all met in
+    simulation within the rounds allowed (1 rounds)', exit 0, no --json written.  Now exit 3 with the
+    explanation `solve` prints, and nothing written."""
+    bad = tmp_path / "tight.yaml"
+    bad.write_text(CHAT.read_text().replace("ttft_ms: 1000,", "ttft_ms: 1,", 1))
+    out = tmp_path / "sim.json"
+    rc = main(["simulate", str(bad), "--tighten", "--duration", "20", "--json", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "the problem as written has no plan" in err and "relax: workloads.chat: raise slo.ttft_ms" in err
+    assert not out.exists()

@@ -284,7 +284,8 @@ def test_workload_kpis_are_the_routes_worst_latency_and_mix(solved):
     (lambda p: p["kpis"].pop(), [("kpi", "kpis mean-q")]),
     (lambda p: p["kpis"].append(dict(p["kpis"][0])), [("structure", "kpis")]),
     (lambda p: p["kpis"].append(dict(p["kpis"][0], workload="ghost")), [("kpi", "kpis ghost")]),
-    (lambda p: p["totals"].update(energy_kwh=None), [("kpi", "totals.energy_kwh")]),
+    # (a type the schema rules out: reported as structure since the whole schema is checked, QA s27)
+    (lambda p: p["totals"].update(energy_kwh=None), [("structure", "totals.energy_kwh")]),
     # a figure left out is not reported, not wrong: plans of an earlier version lack some
     (lambda p: [p["totals"].pop(k) for k in ("energy_kwh", "co2_kg", "devices")], [])],
     ids=["usd_per_month", "horizon_hours", "currency", "no-kpis", "format", "kpi-row-missing", "kpi-row-twice",
@@ -636,3 +637,24 @@ def test_the_routed_mean_quality_is_over_the_traffic_routed(solved):
     quality = [v for v in rep.violations if v.where.endswith(".quality") and v.kind == "kpi"]
     assert quality == [], [v.message for v in quality]
     assert any(v.kind == "demand" for v in rep.violations)
+
+
+@pytest.mark.parametrize("tamper,where", [
+    (lambda p: p["objective"]["breakdown"].update(carbon=[]), "objective.breakdown.carbon"),
+    (lambda p: p["solver"].update(backend=10 ** 30), "solver.backend"),
+    (lambda p: p["solver"].update(constraints={}), "solver.constraints"),
+    (lambda p: p["solver"].pop("gap"), "solver"),
+    (lambda p: p["solver"].update(mip_gap=None), "solver.mip_gap"),
+    (lambda p: p["performance"][0].update(tensor_parallel={}), "performance[0].tensor_parallel"),
+    (lambda p: p.update(surprise=1), "plan")],
+    ids=["breakdown-list", "backend-number", "constraints-object", "gap-missing", "mip-gap-null",
+         "tp-object", "unknown-field"])
+def test_what_the_schema_rules_out_anywhere_is_reported(solved, tamper, where):
+    """QA s27: six plans that break the plan schema (each confirmed by a JSON-schema validator) verified
+    'ok': the hand-walked check skipped anyOf sections (all of `solver`), unknown fields and a count
+    field holding an object.  Each is now one structure violation at its place."""
+    lp, plan = solved
+    p = copy.deepcopy(plan)
+    tamper(p)
+    _, rep = kinds(lp, p)
+    assert [(v.kind, v.where) for v in rep.violations] == [("structure", where)], [v.format() for v in rep.violations]

@@ -106,6 +106,16 @@ def check_outputs(args, flags: dict[str, str], *, folders: Optional[dict] = None
                                               f"{Path(value).name} is a file, not a folder", file=str(value),
                                       hint="name a folder (it is created if missing)")])
             continue
+        if folder:
+            from solver.yamlio import folder_problem
+            problem = folder_problem(Path(value).resolve())
+            if problem:
+                # once for the folder, not once per table it would hold (QA s27: eleven 'cannot write
+                # here' lines for an unwritable --csv folder, period tables of a one-period plan among them)
+                issues.extend([InputIssue(message=f"{flags[option]}: cannot write in this folder: {problem}",
+                                          file=str(value), hint="check the path and permissions, or choose "
+                                                                "another folder")])
+                continue
         for path in ([Path(value) / name for name in folders[option]] if folder else [value]):
             issues.check(check_output_path, path)
     issues.raise_if_any()

@@ -17,7 +17,7 @@ import math
 import sys
 
 from solver.cli import Once, check_outputs, console_stream, option_rules
-from solver.errors import EXIT_VIOLATIONS, InputError, InputIssue
+from solver.errors import EXIT_INFEASIBLE, EXIT_SOLVER_ERROR, EXIT_VIOLATIONS, InputError, InputIssue
 
 
 def _positive(v: str) -> float:
@@ -363,6 +363,21 @@ def run_tighten(args) -> int:
 
     res = tighten_until_met(lp, opts, step=args.step, max_rounds=args.max_rounds,
                             catalog_overlays=args.catalog, log=log, period=args.period, slice_=args.slice_)
+    if res.plan_json is None:
+        # no round had a plan: the problem as written has none (QA s27: 'the SLOs were not all met ...
+        # within the rounds allowed (1 rounds)', exit 0, no --json written, for an infeasible problem)
+        status = res.rounds[0].status if res.rounds else "error"
+        if status == "infeasible":
+            from solver.explain import explain
+            print("error: infeasible: the problem as written has no plan, so there is nothing to simulate "
+                  "or tighten", file=sys.stderr)
+            limit = lp.problem.solver.time_limit_s
+            print(explain(lp, status="infeasible", time_limit_s=min(limit, 60.0), total_s=limit).text(),
+                  end="", file=sys.stderr)
+            return EXIT_INFEASIBLE
+        print(f"error: the problem as written got no plan (status {status}): nothing to simulate; "
+              "`fleetopt solve` says why", file=sys.stderr)
+        return EXIT_SOLVER_ERROR
     if res.verification is not None:
         print(file=console)
         print(format_text(res.verification, title=f"final plan re-simulated with seed {args.seed + 1}"),

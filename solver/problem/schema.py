@@ -516,12 +516,25 @@ class Periods(Strict):
 class Objective(Strict):
     """What the plan minimises: every cost over the horizon, in USD."""
 
+    # (at least an hour, the unit every price is given in: a horizon of 1e-200 months gave plan figures
+    # of 1e-297 USD that the plan's own rounding and the verifier's arithmetic disagreed on, QA s27)
     horizon_months: Optional[float] = Field(None, gt=0, le=1200,
-                                            description="Costs are summed over this horizon (default 12; at most "
-                                                        "100 years).")
+                                            description="Costs are summed over this horizon (default 12; at least "
+                                                        "one hour, 1/730; at most 100 years).")
     horizon_hours: Optional[float] = Field(None, gt=0, le=1200 * 730,
-                                           description="Alternative to horizon_months (e.g. 1 for $/hour).")
+                                           description="Alternative to horizon_months (e.g. 1 for $/hour; at "
+                                                       "least 1).")
     include_energy: bool = Field(True, description="Count electricity of owned hardware.")
+
+    @field_validator("horizon_months", "horizon_hours")
+    @classmethod
+    def _at_least_an_hour(cls, v: Optional[float], info):
+        hours = v * HOURS_PER_MONTH if v is not None and info.field_name == "horizon_months" else v
+        if hours is not None and hours < 1 - 1e-12:
+            raise ValueError(f"a horizon of {hours:.3g} hours is under one hour, the unit every price is given in"
+                             + FIX + ("use at least 0.00137 (one hour: 1/730 of a month), or horizon_hours: 1"
+                                      if info.field_name == "horizon_months" else "use at least 1"))
+        return v
     energy_on_rented: bool = Field(False, description="Also charge energy for rented devices "
                                                       "(cloud prices already include it).")
     carbon_usd_per_tonne: float = Field(0.0, ge=0, le=MAX_USD, description="Carbon price on all energy, USD/tCO2e.")
