@@ -578,6 +578,48 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             text += f" or a higher-precision format (workloads.{w.id}.quantizations)"
         return text
 
+    def wider_tp(wi: int, w, target: Optional[float]) -> str:
+        """'or allow tensor parallelism N' where a degree fleet.tensor_parallel leaves out (one an allowed
+        offer can host) gives a deployment of the workload's models and formats, reaching ``target``, that
+        serves it within its SLOs as they are (QA s27: eight-quarter-growth with tensor_parallel [1] was
+        told only to raise its TTFT target from 400 to 538 ms, a plan of $537 M, where TP 2 is feasible
+        at $1.56 M).  Empty when none does."""
+        regions = set(w.regions) if w.regions else None
+        extra: dict[tuple, set] = {}          # (accelerator, degree) -> regions, for degrees left out
+        for o in offers:
+            if regions is not None and o.region not in regions:
+                continue
+            span = max_replica_devices(o, catalog)
+            t = 1
+            while t <= span:
+                fits = (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0
+                if t not in f.tensor_parallel and fits:
+                    extra.setdefault((o.accelerator, t), set()).add(o.region)
+                t *= 2
+        ks = [(a, m, q, t) for (a, t) in sorted(extra) for m in sorted(set(w.models or catalog.models))
+              for q in sorted(set(w.quantizations or catalog.quantization))
+              if quant_runs_on(catalog.quantization[q], catalog.accelerators[a]) and quant_for_model(
+                  catalog.quantization[q], m)
+              and (target is None or quality_of(catalog.models[m], catalog.quantization[q],
+                                                catalog.quantization) >= target - 1e-9)]
+        if not ks:
+            return ""
+        cands = [perf.PerfCandidate(a, m, q, t) for (a, m, q, t) in ks]
+        got = perf.evaluate(catalog, cands, [pw[wi]])
+        if problem.measurements:
+            got = perf.apply_measurements(got, cands, [pw[wi]], problem.measurements)
+        rps = np.asarray(got.max_rps)[:, 0]
+        ok = [i for i in np.flatnonzero((np.asarray(got.reason)[:, 0] == R_OK) & (rps >= least_rps[wi]))]
+        if not ok:
+            return ""
+        degrees = sorted({ks[i][3] for i in ok})
+        best = max(ok, key=lambda i: (rps[i] / ks[i][3], ks[i]))      # most req/s per device
+        a, m, q, t = ks[best]
+        return (f"workloads.{w.id}: or allow tensor parallelism {' or '.join(map(str, degrees))} "
+                f"(fleet.tensor_parallel, now {sorted(f.tensor_parallel)}): {len(ok)} deployment"
+                f"{'' if len(ok) == 1 else 's'} then meet the SLOs as they are (e.g. "
+                f"{Deployment(a, t, q, m).name}, {rps[best]:.3g} req/s a replica)")
+
     out = []
     for wi, w in enumerate(wls):
         d = WorkloadDiagnosis(w.id, servable=True, combinations=0, feasible=0,
@@ -682,6 +724,10 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             _nearest(d, w, keys, fit, best_q, more_tp, stronger(wi, w, d.quality_target),
                      _measured_zero(problem.measurements, w, measured_zero, d.combinations),
                      lambda below: _left_out(d, w, keys, unobtainable, blocked, below))
+            if more_tp[0] and (d.nearest is not None or any(REASONS[r] in d.reasons for r in MEMORY_REASONS)):
+                tp_text = wider_tp(wi, w, d.quality_target)
+                if tp_text:
+                    d.relaxations.append(tp_text)
             if d.nearest is not None:
                 d.perf_command = perf_command(w, d.nearest, catalog)
                 if not problem.measurements:

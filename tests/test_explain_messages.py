@@ -744,3 +744,19 @@ def test_dropping_n_plus_1_is_not_said_of_a_workload_nothing_serves(tmp_path):
     text = _explain(_write(tmp_path, d))
     assert "assistant-eu: NO deployment can serve it" in text
     assert "N+1" not in text
+
+
+def test_a_tensor_parallel_filter_that_leaves_out_the_deployments_that_meet_the_target_is_named(tmp_path):
+    """QA s27: with fleet.tensor_parallel [1] and a TTFT target only larger replicas meet, the only way out
+    said was a larger target (eight-quarter-growth: 538 ms for 400, a plan of $537 M, where TP 2 gives one
+    at $1.56 M).  Here chat-assistant at TTFT 20 ms: TP 1 has no plan, and explain names TP 2 (with 4
+    and 8); the same problem with [1, 2] then has one (solved, not taken from explain)."""
+    d = _doc("chat-assistant")
+    d["fleet"]["tensor_parallel"] = [1]
+    d["workloads"][0]["slo"]["ttft_ms"] = 20
+    text = _explain(_write(tmp_path, d, "tp1"))
+    line = next(x for x in text.splitlines() if "allow tensor parallelism" in x)
+    assert "or allow tensor parallelism 2 or 4 or 8 (fleet.tensor_parallel, now [1])" in line
+    assert "meet the SLOs as they are" in line
+    d["fleet"]["tensor_parallel"] = [1, 2]
+    assert _status(tmp_path, d, "tp12") == "optimal"
