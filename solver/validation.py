@@ -180,6 +180,9 @@ def pydantic_issues(exc: ValidationError, model: Type[BaseModel], smap: SourceMa
                 hint = _BOUND_HINTS[typ][1].format(ctx.get(key))
             elif typ == "finite_number":        # (QA s18: no fix line)
                 hint = "give a plain finite number (YAML reads .nan, .inf and 1e400 as not finite)"
+            elif typ in ("int_from_float", "int_parsing_size"):
+                # (QA s27: "got a number with a fractional part (got 1e-300)" with no fix line)
+                hint = "give a whole number (e.g. 2), within the field's range"
             elif typ in ("float_parsing", "int_parsing", "float_type", "int_type"):
                 hint = "give a plain number; the unit is in the field name"
             elif typ in ("bool_parsing", "bool_type"):

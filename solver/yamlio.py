@@ -71,6 +71,28 @@ def parse_path(text: str) -> PathKey:
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+#: the most values (scalars, lists, maps) a document may hold once its aliases are expanded: the largest
+#: shipped or generated input (benchmarks/scale rung XL) holds about 10,500
+MAX_YAML_VALUES = 1_000_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict) -> int:
+    """How many values ``node`` holds with every alias expanded; each distinct node counted once in
+    time, so that a 254-byte file of nested 9-way aliases (4.8 M values: 16 s in every loader, QA s27)
+    is measured in microseconds."""
+    got = memo.get(id(node))
+    if got is not None:
+        return got
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo) for v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
 def _walk(node: yaml.Node, path: PathKey, smap: SourceMap, issues: list[InputIssue]) -> None:
     smap.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -103,6 +125,12 @@ def load_yaml_text(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
             node = loader.get_single_node()
             if node is None:
                 return None, smap
+            values = _expanded_size(node, {})
+            if values > MAX_YAML_VALUES:
+                raise InputError(InputIssue(
+                    message=f"the YAML's aliases (*name) expand to {values:,} values, more than the "
+                            f"{MAX_YAML_VALUES:,} any fleetopt input needs", file=file,
+                    hint="write the repeated parts out, or use fewer nested aliases"))
             # lines and duplicate keys from the tree as written: constructing it flattens merge
             # keys (`<<: *anchor`) into each mapping, which would read as duplicates
             _walk(node, (), smap, issues)
