@@ -119,3 +119,56 @@ def test_robust_refuses_a_nan_probability_and_names_the_scenarios_to_pick(tmp_pa
     assert code == 2 and "--probabilities takes finite numbers, got '0.5,nan'" in err
     code, _, err = _run(["robust", str(CHAT), "--scenarios", "", "--json", str(tmp_path / "r.json")])
     assert code == 2 and "name some of the problem's (tight-latency, double-demand) or 'all'" in err
+
+
+PLAN_READERS = [
+    lambda plan, tmp: ["verify", str(CHAT), plan],
+    lambda plan, tmp: ["simulate", str(CHAT), plan, "--duration", "5"],
+    lambda plan, tmp: ["report", plan, "--html", str(tmp / "r.html")],
+    lambda plan, tmp: ["solve", str(CHAT), "--warm-start", plan, "--quiet", "--time-limit", "20"],
+]
+
+
+@pytest.fixture(scope="module")
+def chat_plan(tmp_path_factory) -> Path:
+    plan = tmp_path_factory.mktemp("plan") / "plan.json"
+    assert _run(["solve", str(CHAT), "--json", str(plan), "--quiet"])[0] == 0
+    return plan
+
+
+@pytest.mark.parametrize("argv", PLAN_READERS, ids=["verify", "simulate", "report", "warm-start"])
+def test_plan_readers_say_a_bad_plan_file_in_words(tmp_path, monkeypatch, argv):
+    """QA s27: a plan nested 5000 deep was a RecursionError (exit 1) in every plan reader; a folder,
+    an unreadable file and bytes that are not UTF-8 showed Python's exception text ("[Errno 21] Is a
+    directory", "'utf-8' codec can't decode byte 0xff")."""
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    code, out, err = _run(argv(str(deep), tmp_path))
+    assert code == 2 and "deep.json: JSON nested too deeply" in err and "internal error" not in err
+    (tmp_path / "dir.json").mkdir()
+    code, out, err = _run(argv(str(tmp_path / "dir.json"), tmp_path))
+    assert code == 2 and "is a directory, not a file" in err and "Errno" not in err
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe{}")
+    code, out, err = _run(argv(str(tmp_path / "bin.json"), tmp_path))
+    assert code == 2 and "bin.json: not UTF-8 text (byte 0)" in err and "codec" not in err
+    locked = tmp_path / "locked.json"
+    locked.write_text("{}")
+    real = Path.read_bytes
+
+    def refuse(self):          # (chmod 000 does not stop root, who may run the tests)
+        if self.name == "locked.json":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    code, out, err = _run(argv(str(locked), tmp_path))
+    assert code == 2 and "locked.json: cannot read: Permission denied" in err and "Errno" not in err
+
+
+@pytest.mark.parametrize("argv", PLAN_READERS, ids=["verify", "simulate", "report", "warm-start"])
+def test_plan_readers_skip_a_byte_order_mark(tmp_path, chat_plan, argv):
+    """A plan saved by a Windows editor starts with a UTF-8 BOM: 'Unexpected UTF-8 BOM' (exit 2)
+    where the YAML loader reads such a problem file."""
+    plan = tmp_path / "bom.json"
+    plan.write_bytes(b"\xef\xbb\xbf" + chat_plan.read_bytes())
+    code, out, err = _run(argv(str(plan), tmp_path))
+    assert code == 0, out + err
