@@ -52,6 +52,7 @@ import math
 import re
 import shlex
 import time
+from decimal import Decimal
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
@@ -313,11 +314,20 @@ def _ms_pair(x: Optional[float], target: Optional[float]) -> tuple[str, str]:
 
 def _round_up(x: float, sig: int = 3, down: bool = False) -> float:
     """Round up to ``sig`` significant digits (a relaxation must not fall short); ``down``: round
-    down instead (a reduced demand must not exceed what can be served)."""
+    down instead (a reduced demand must not exceed what can be served).  In decimal, so that a huge
+    finite figure (a TTFT target of 1.8e308 ms, QA s27: OverflowError, exit 1) or a tiny one (10**e
+    of 0) rounds too; one that rounds up past the largest float is kept as it is."""
     if x <= 0 or not math.isfinite(x):
         return x
     e = math.floor(math.log10(x)) - sig + 1
-    return (math.floor(x / 10 ** e + 1e-9) if down else math.ceil(x / 10 ** e - 1e-9)) * 10 ** e
+    mantissa = Decimal(x).scaleb(-e)
+    whole = math.floor(mantissa + _SLACK) if down else math.ceil(mantissa - _SLACK)
+    out = float(Decimal(whole).scaleb(e))
+    return out if math.isfinite(out) else x
+
+
+#: what :func:`_round_up` lets a figure pass a rounding step by (float noise: 1.2300000000001 is 1.23)
+_SLACK = Decimal("1e-9")
 
 
 def _fmt(x: float) -> str:
@@ -325,9 +335,16 @@ def _fmt(x: float) -> str:
 
 
 def _plain(x: float, sig: int = 6) -> str:
-    """A number as a YAML value can take it: up to ``sig`` significant digits, never '5.23e+07'."""
+    """A number as a YAML value can take it: up to ``sig`` significant digits, never '5.23e+07' (YAML
+    1.1 reads that as text).  From 1e16 up, where every digit would be written out, '1.8e+308': the
+    dot makes it a YAML float."""
     text = f"{x:.{sig}g}"
-    return f"{x:.0f}" if "e+" in text else text
+    if "e+" not in text:
+        return text
+    if abs(x) < 1e16:
+        return f"{x:.0f}"
+    mantissa, exponent = text.split("e")
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
 
 
 def _raised(rhs: float, amt: float) -> tuple[str, str]:

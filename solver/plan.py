@@ -661,19 +661,14 @@ def _no_constant(name: str):
 
 
 def load_plan_json(path) -> dict:
-    """Read a plan JSON file; InputError on unreadable or malformed files."""
+    """Read a plan JSON file; InputError on unreadable or malformed files (read as
+    :func:`solver.yamlio.load_json_file` reads them: a folder, a FIFO, a byte-order mark)."""
     from pathlib import Path
 
-    from solver.yamlio import note_input
+    from solver.yamlio import load_json_file
     p = Path(path)
-    note_input(p)
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except FileNotFoundError:
-        raise InputError(InputIssue("file not found", file=str(p), hint="check the path")) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(InputIssue(f"not a readable plan JSON: {exc}", file=str(p),
-                                    hint="pass a file written by `fleetopt solve --json`")) from None
+    d = load_json_file(p, hint="pass a file written by `fleetopt solve --json`",
+                       invalid="not a readable plan JSON", parse_constant=_no_constant)
     if not isinstance(d, dict) or "status" not in d or "deployments" not in d:
         raise InputError(InputIssue("not a fleetopt plan (no `status` / `deployments`)", file=str(p),
                                     hint="pass a file written by `fleetopt solve --json`"))

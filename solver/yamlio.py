@@ -205,6 +205,47 @@ def read_text_file(path: str | os.PathLike, kind: str = "YAML", suffix: str = ".
     return text
 
 
+class _RefusedConstant(Exception):
+    """A NaN/Infinity literal that the caller's ``parse_constant`` refused (its message says why)."""
+
+
+def load_json_file(path: str | os.PathLike, *, hint: str, invalid: str = "not valid JSON",
+                   parse_constant=None) -> Any:
+    """The parsed JSON file, read as :func:`read_text_file` reads YAML: a folder, an unreadable
+    file, bytes that are not UTF-8 and a missing file are said in words, never as Python's exception
+    text (QA s27 saw "[Errno 21] Is a directory" and "'utf-8' codec can't decode" from plan
+    loaders); a FIFO or ``<(cat plan.json)`` is read like a file.  A leading byte-order mark (some
+    Windows editors write one) is not part of the JSON, as the YAML loader skips it too.  Nesting too
+    deep for Python's parser (a RecursionError, exit 1 before) and a whole number of more than 4300
+    digits are bad input.  ``hint`` ends syntax errors; ``invalid`` starts their message;
+    ``parse_constant`` (raising ValueError) refuses NaN/Infinity with its own words."""
+    import json
+    p = Path(path)
+    text = read_text_file(p, kind="JSON", suffix=".json")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    kwargs: dict = {}
+    if parse_constant is not None:
+        def constant(name: str):
+            try:
+                return parse_constant(name)
+            except ValueError as exc:
+                raise _RefusedConstant(str(exc)) from None
+        kwargs["parse_constant"] = constant
+    try:
+        return json.loads(text, **kwargs)
+    except _RefusedConstant as exc:
+        raise InputError(InputIssue(message=f"{invalid}: {exc}", file=str(p), hint=hint)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(InputIssue(message=f"{invalid}: {exc.msg}", file=str(p), line=exc.lineno,
+                                    hint=hint)) from None
+    except RecursionError:
+        raise InputError(InputIssue(message="JSON nested too deeply", file=str(p), hint=hint)) from None
+    except ValueError:  # Python refuses to read a whole number of more than 4300 digits
+        raise InputError(InputIssue(message="holds a whole number of more than 4300 digits", file=str(p),
+                                    hint="write numbers of a usable size (a rate, a price, a count)")) from None
+
+
 def load_yaml_file(path: str | os.PathLike) -> tuple[Any, SourceMap]:
     """Read and parse a YAML file, with clear errors for missing or binary files."""
     return load_yaml_text(read_text_file(path), file=str(Path(path)))

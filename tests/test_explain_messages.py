@@ -760,3 +760,33 @@ def test_a_tensor_parallel_filter_that_leaves_out_the_deployments_that_meet_the_
     assert "meet the SLOs as they are" in line
     d["fleet"]["tensor_parallel"] = [1, 2]
     assert _status(tmp_path, d, "tp12") == "optimal"
+
+
+def test_a_huge_finite_ttft_beside_an_unreachable_tpot_is_explained(tmp_path):
+    """QA s27: chat's `slo: {ttft_ms: 1.7976931348623157e308, tpot_ms: 1}` was an OverflowError (exit 1)
+    in solve, explain, whatif and pareto: the relax and capacity lines rounded the TTFT up through
+    Python integers that no float holds."""
+    d = _doc("chat-assistant")
+    d["workloads"][0]["slo"] = {"ttft_ms": 1.7976931348623157e308, "tpot_ms": 1}
+    f = _write(tmp_path, d, "huge.yaml")
+    out = _explain(f)
+    assert "raise slo.tpot_ms from 1 to at least" in out
+    for cmd in ("solve", "whatif"):
+        o, e = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+            code = main([cmd, str(f), "--time-limit", "20"])
+        assert code == 3 and "internal error" not in e.getvalue() + o.getvalue(), e.getvalue()
+
+
+def test_rounding_and_printing_stay_finite_and_readable_at_the_extremes():
+    """:func:`solver.explain._round_up` and ``_plain`` at the largest and smallest floats: no
+    OverflowError or ZeroDivisionError, a figure YAML reads back as a number, rounded the way asked."""
+    import yaml
+
+    from solver.explain import _fmt, _plain, _round_up
+    big = 1.7976931348623157e308
+    assert _round_up(big) == big and _round_up(big, down=True) == 1.79e308
+    assert _round_up(5e-324) > 0 and _round_up(1.2300000000001) == 1.23 and _round_up(1234567) == 1240000
+    assert _plain(52345678.0) == "52345678" and _plain(1e17) == "1.0e+17" and _plain(1.8e300) == "1.8e+300"
+    for x in (big, 1.23e300, 5e-324, 1e17, 52345678.0):
+        assert isinstance(yaml.safe_load(_fmt(x)), (int, float))

@@ -1020,3 +1020,18 @@ def test_a_memory_size_ending_a_gpu_name_is_not_a_device_count():
         assert accelerator_for_name(name, cat.accelerators) == acc, name
     assert device_count("h100-sxm-8", cat) == ("8", "h100-sxm")
     assert device_count("mi300x-8", cat) == ("8", "mi300x")
+
+
+@pytest.mark.parametrize("tool,src,name", [("melange", MELANGE, "cfg{x}.json"), ("aibrix", AIBRIX, "a40{}.json"),
+                                           ("aibrix", AIBRIX, "a40{0!r}{.x}.json")])
+def test_braces_in_a_file_name_are_text_not_a_template(tmp_path, capsys, tool, src, name):
+    """QA s27: the file name went into a template formatted later: 'cfg{x}.json' was a KeyError,
+    'a40{}.json' an IndexError (exit 1). The name is copied as written into each figure's source."""
+    f = tmp_path / name
+    f.write_bytes(src.read_bytes())
+    out = tmp_path / "out.yaml"
+    extra = ["--rate", "10", "--map", "simulator-llama2-7b-a40=l40s"] if tool == "aibrix" else []
+    code, err = _import([tool, str(f), *extra, "--output", str(out)], capsys)
+    assert code == 0, err
+    sources = [m["source"] for m in yaml.safe_load(out.read_text())["measurements"] if "tputs[" in m["source"]]
+    assert sources and all(name in s for s in sources) and any("tputs[0][0]" in s for s in sources)

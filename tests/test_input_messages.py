@@ -58,8 +58,11 @@ def test_calibrate_refuses_an_infinite_copy_and_no_repeats_at_once_with_fixes(tm
     code, err = _run(["calibrate", "--accelerator", "h100-sxm", "--copy-mb", "inf", "--repeats", "0",
                       "--out", tmp_path / "c.yaml"])
     assert code == 2 and "2 input errors" in err and err.count("fix: ") == 2
-    assert "--copy-mb must be a finite number > 0" in err and "--repeats must be >= 1" in err
+    assert "--copy-mb must be a number > 0 and below 1e+09 MB (got inf)" in err and "--repeats must be >= 1" in err
     assert not (tmp_path / "c.yaml").exists()
+    # QA s27: 1e23 was told 'must be a finite number > 0', which it is: the bound it passed is said
+    code, err = _run(["calibrate", "--accelerator", "h100-sxm", "--copy-mb", "1e23", "--out", tmp_path / "c.yaml"])
+    assert code == 2 and "--copy-mb must be a number > 0 and below 1e+09 MB (got 1e+23)" in err
 
 
 def test_a_quality_target_above_every_allowed_model_names_the_models_that_reach_it(tmp_path):

@@ -68,6 +68,18 @@ def test_a_batch_memory_cannot_hold_has_no_operating_point_figures(capsys):
     assert json.loads(capsys.readouterr().out)["output_tokens_per_s"] > 0
 
 
+def test_a_batch_of_1e308_is_refused_without_numpy_warnings(capsys):
+    """QA s27: `perf --batch 1e308` printed numpy's overflow RuntimeWarnings before its (right) answer."""
+    import warnings
+    argv = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "bf16",
+            "--input-tokens", "100", "--output-tokens", "100", "--batch", "1e308"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(argv) == 3
+    out = capsys.readouterr()
+    assert "batch 1e+308 exceeds the largest batch memory allows" in out.out and "Warning" not in out.err
+
+
 H100 = ["perf", "--accelerator", "h100-sxm", "--model", "llama-3.1-8b", "--quantization", "fp8",
         "--input-tokens", "1000", "--output-tokens", "300", "--json"]
 

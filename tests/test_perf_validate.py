@@ -301,3 +301,43 @@ def test_rows_of_another_statistic_precision_or_tp_are_not_duplicates(tmp_path, 
     why = {s.row: s.why for s in skipped}
     assert why[4].startswith("duplicate of an identical result") and "99 vs 99.9" not in why[4]
     assert why[5].startswith("concurrency_or_batch 'batch 0': a load of 0 requests is no load")
+
+
+def test_validate_reads_a_pipe_and_says_an_unreadable_file_as_other_loaders(tmp_path, capsys, monkeypatch):
+    """QA s27: `perf validate <(cat f.csv)` and /dev/null said 'not a file (a folder?)' where every other
+    loader reads them; an unreadable file was a PermissionError (exit 1). A FIFO is read once: its rows
+    and its digest (is the file the one the parameters were fitted on?) come from that one read."""
+    import os
+    import threading
+    from pathlib import Path
+    path = Path("tests/data/calibration.csv")       # (the parameters' own file: rows split fit/test)
+    assert main(["perf", "validate", str(path), "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    feed = threading.Thread(target=lambda: fifo.write_bytes(path.read_bytes()))
+    feed.start()
+    code = main(["perf", "validate", str(fifo), "--json"])
+    feed.join(timeout=5)
+    if feed.is_alive():     # validate never opened the pipe: open it here, else the writer waits forever
+        fifo.read_bytes()
+        feed.join()
+    got = json.loads(capsys.readouterr().out)
+    assert code == 0 and got["rows"] == want["rows"] and {r["split"] for r in got["rows"]} == {"fit", "held-out"}
+    assert main(["perf", "validate", os.devnull]) == 2
+    err = capsys.readouterr().err
+    assert "missing column(s)" in err and "not a file" not in err
+    real = type(path).read_bytes
+
+    def refuse(self):          # (chmod 000 does not stop root, who may run the tests)
+        if self.name == "locked.csv":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+    locked = write(tmp_path, [BASE], name="locked.csv")
+    monkeypatch.setattr(type(path), "read_bytes", refuse)
+    assert main(["perf", "validate", str(locked)]) == 2
+    err = capsys.readouterr().err
+    assert "locked.csv: cannot read: Permission denied" in err and "Errno" not in err
+    (tmp_path / "dir.csv").mkdir()
+    assert main(["perf", "validate", str(tmp_path / "dir.csv")]) == 2
+    assert "dir.csv: is a directory, not a file" in capsys.readouterr().err

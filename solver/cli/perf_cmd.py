@@ -232,7 +232,11 @@ def describe(cat, params, cand, wl, batch=None) -> dict:
                             (model.max_context_tokens, *wl.percentile_request()))),
     }
     if batch is not None:
-        op = operating_point(cat, cand, wl, batch, params)
+        # a batch far beyond what memory holds (1e308) overflows the queueing moments on its way to
+        # 'exceeds the largest batch memory allows', which drops every figure of it below: numpy's
+        # RuntimeWarnings there said nothing true (QA s27)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            op = operating_point(cat, cand, wl, batch, params)
         out["feasible"] = op["reason"] == 0
         out["reason"] = REASONS[op["reason"]]
         if op["reason"] == 0:

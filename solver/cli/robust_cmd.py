@@ -31,15 +31,48 @@ from solver.errors import (EXIT_INFEASIBLE, EXIT_OK, EXIT_SOLVER_ERROR, EXIT_TIM
 from solver.mip.backends import BACKENDS
 
 
+#: each list flag's example (QA s27: --probabilities nan,1 was shown the multipliers' one)
+_EXAMPLES = {"--multipliers": "e.g. --multipliers 0.7,1,1.4",
+             "--probabilities": "e.g. --probabilities 0.25,0.5,0.25 (one per scenario, summing to 1)"}
+
+
 def _floats(text: str, flag: str) -> list[float]:
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(InputIssue(f"{flag} takes comma-separated numbers, got {text!r}", path=flag,
-                                    hint="e.g. 0.7,1,1.4")) from None
+                                    hint=_EXAMPLES[flag])) from None
     if not all(math.isfinite(v) for v in values):     # (QA s18: a NaN probability was a 'coefficient overflow')
-        raise InputError(InputIssue(f"{flag} takes finite numbers, got {text!r}", path=flag, hint="e.g. 0.7,1,1.4"))
+        raise InputError(InputIssue(f"{flag} takes finite numbers, got {text!r}", path=flag, hint=_EXAMPLES[flag]))
     return values
+
+
+def flag_issues(args) -> list:
+    """Every bad flag on its own, before the problem is read: the solver options, the lists, the
+    draws' count, CV and seed, the percentile, the probabilities against the number of multipliers
+    or draws (README: every input error at once; QA s27 saw them one per run)."""
+    from solver.cli import InputIssues
+    from solver.explore.common import SolveOptions
+    from solver.explore.robust import check_scenario_count, draw_issues, keep_percentile, probability_issues
+
+    issues = InputIssues()
+    issues.extend(SolveOptions(args.backend, args.solver, args.time_limit, args.gap).issues())
+    if sum(x is not None for x in (args.scenarios, args.multipliers, args.demand_scenarios)) > 1:
+        issues.extend([InputIssue("use one of --scenarios, --multipliers, --demand-scenarios", path="--scenarios")])
+    probs = issues.check(_floats, args.probabilities, "--probabilities") if args.probabilities else None
+    count = None
+    if args.multipliers is not None:
+        mult = issues.check(_floats, args.multipliers, "--multipliers")
+        count = None if mult is None else len(mult)
+    elif args.scenarios is None:
+        n = 5 if args.demand_scenarios is None else args.demand_scenarios
+        issues.extend(draw_issues(n, args.demand_cv, args.seed))
+        issues.check(check_scenario_count, n, "--demand-scenarios")
+        count = n if n >= 1 else None
+    issues.check(keep_percentile, [], args.percentile)
+    if probs is not None and count is not None:
+        issues.extend(probability_issues(probs, count))
+    return issues.issues
 
 
 def register(sub) -> None:
@@ -79,7 +112,7 @@ def register(sub) -> None:
 def build_scenarios(args, loaded):
     """DemandScenario list from the flags (see module docstring)."""
     from solver.explore.robust import (DemandScenario, check_scenario_count, draw_multipliers,
-                                       scenarios_from_multipliers, two_stage_coefficients)
+                                       probability_issues, scenarios_from_multipliers, two_stage_coefficients)
     from solver.problem.load import load_problem
 
     chosen = [x is not None for x in (args.scenarios, args.multipliers, args.demand_scenarios)]
@@ -106,10 +139,10 @@ def build_scenarios(args, loaded):
             raise InputError(InputIssue("no scenarios to plan for", path="--scenarios",
                                         hint=(f"name some of the problem's ({', '.join(known)}) or 'all'" if known
                                               else "the problem defines none; use --multipliers")))
+        bad = probability_issues(probs, len(out))
+        if bad:
+            raise InputError(bad)
         p = probs or [1.0 / len(out)] * len(out)
-        if len(p) != len(out) or abs(sum(p) - 1.0) > 1e-9 or min(p) < 0:
-            raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "
-                                        "summing to 1", path="--probabilities"))
         return [DemandScenario(n, pi, two_stage_coefficients(lp)) for (n, lp), pi in zip(out, p)]
     k = two_stage_coefficients(loaded)
     if args.multipliers is not None:
@@ -121,7 +154,7 @@ def build_scenarios(args, loaded):
                                         path="--demand-scenarios", hint="e.g. --demand-scenarios 5"))
         check_scenario_count(n, "--demand-scenarios")
         mult = draw_multipliers(n, args.demand_cv, args.seed).tolist()
-    return scenarios_from_multipliers(k, mult, probs)
+    return scenarios_from_multipliers(k, mult, probs, drawn=args.multipliers is None)
 
 
 def run(args) -> int:
@@ -130,8 +163,13 @@ def run(args) -> int:
     from solver.problem.load import load_problem
     from solver.yamlio import atomic_write_text
 
-    opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap).check()
-    loaded = load_problem(args.problem, catalog_overlays=args.catalog)
+    from solver.cli import InputIssues
+
+    issues = InputIssues()          # the flags' errors and the problem file's, in one report
+    issues.extend(flag_issues(args))
+    loaded = issues.check(load_problem, args.problem, catalog_overlays=args.catalog)
+    issues.raise_if_any()
+    opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap)
     if loaded.problem.objective.periods is not None:
         raise InputError(InputIssue("robust handles single-period problems only", path="objective.periods",
                                     file=loaded.file,

@@ -167,14 +167,17 @@ def run_simulate(args) -> int:
         raise InputError(InputIssue("no plan given", hint="usage: fleetopt simulate PROBLEM.yaml PLAN.json "
                                     "(or --tighten to solve and simulate in a loop)"))
     # The plan names its scenario; read it first so that the problem matches by default.
-    import json as _json
+    # (A file only: a FIFO read here would be empty when read_plan reads it; a plan that cannot be
+    # read is said by read_plan, after the problem.)
     from pathlib import Path
+
+    from solver.yamlio import load_json_file
     scenario = args.scenario
     if scenario is None and Path(args.plan).is_file():
         try:
-            scen = _json.loads(Path(args.plan).read_text(encoding="utf-8")).get("scenario")
+            scen = load_json_file(args.plan, hint="").get("scenario")
             scenario = scen if isinstance(scen, str) else None
-        except (ValueError, OSError, AttributeError):
+        except (InputError, AttributeError):
             scenario = None
     try:
         lp = load_problem(args.problem, scenario=scenario, catalog_overlays=args.catalog)

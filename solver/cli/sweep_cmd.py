@@ -71,21 +71,26 @@ def run(args) -> int:
     from solver.errors import EXIT_BAD_INPUT, InputError, InputIssue
     from solver.explore.cache import DEFAULT_CACHE_DIR, check_cache_dir
     from solver.explore.common import SolveOptions
-    from solver.explore.sweep import (SweepCounts, check_output, parse_set, run_sweep, sigterm_exits,
-                                      solve_abandoned, write_table)
-    from solver.cli import check_outputs
+    from solver.explore.sweep import (SweepCounts, check_output, count_issues, parse_set, run_sweep,
+                                      sigterm_exits, solve_abandoned, write_table)
+    from solver.cli import InputIssues, check_outputs
     from solver.problem.load import load_problem
 
+    # every bad flag and the problem file's errors in one report, as `solve` gives them (QA s27: one
+    # per run); run_sweep checks the options again against the problem's backend
+    issues = InputIssues()
     if not args.sets:
-        raise InputError(InputIssue("nothing to sweep: give at least one --set PATH=VALUES",
-                                    path="--set",
-                                    hint="e.g. --set workloads.chat.demand.requests_per_s=20,40,80"))
-    params = [parse_set(s) for s in args.sets]
-    check_output(args.out)
-    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+        issues.extend([InputIssue("nothing to sweep: give at least one --set PATH=VALUES", path="--set",
+                                  hint="e.g. --set workloads.chat.demand.requests_per_s=20,40,80")])
+    params = [issues.check(parse_set, s) for s in args.sets]
+    issues.check(check_output, args.out)
+    opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads)
+    issues.extend(opts.issues())
+    issues.extend(count_issues(samples=args.samples, seed=args.seed, workers=args.workers))
+    loaded = issues.check(load_problem, args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    issues.raise_if_any()
     check_outputs(args, {"out": "--out"})
     before = file_stamp(args.out)
-    opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap, args.threads)
     use_ray = (args.ray or bool(os.environ.get("RAY_ADDRESS"))) and not args.no_ray
     if use_ray and not args.ray:      # documented, but easy to inherit from a shell or a cron job
         print(f"note: running on Ray because RAY_ADDRESS is set ({os.environ['RAY_ADDRESS']}); "

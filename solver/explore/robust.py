@@ -127,15 +127,71 @@ def multiplier_names(m: Sequence[float]) -> list[str]:
     return out
 
 
+#: largest --demand-cv: lognormal draws of CV 10 already run from about x0.001 to x10; beyond, the
+#: draws fall below the smallest demand a solver can tell from none (QA s27: 1e23 was blamed on
+#: --multipliers, inf drew NaN)
+MAX_DEMAND_CV = 10.0
+
+
+def draw_issues(n: Optional[int], cv, seed) -> list[InputIssue]:
+    """What :func:`draw_multipliers` refuses, every one at once (QA s27: one per run; a negative seed
+    was numpy's 'expected non-negative integer', exit 1)."""
+    import numbers
+    out = []
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+        out.append(InputIssue(f"must be at least 1 (got {n!r})", path="--demand-scenarios",
+                              hint="e.g. --demand-scenarios 5"))
+    if isinstance(cv, bool) or not isinstance(cv, numbers.Real) or not 0 <= cv <= MAX_DEMAND_CV:
+        out.append(InputIssue(f"must be a number in 0..{MAX_DEMAND_CV:g} (got {cv!r})", path="--demand-cv",
+                              hint=f"e.g. --demand-cv 0.3 (a CV of {MAX_DEMAND_CV:g} already draws multipliers "
+                                   "from about x0.001 to x10)"))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        out.append(InputIssue(f"must be an integer >= 0 (got {seed!r})", path="--seed",
+                              hint="e.g. --seed 1 (the same seed gives the same draws)"))
+    return out
+
+
 def draw_multipliers(n: int, cv: float, seed: int) -> np.ndarray:
     """n lognormal demand multipliers with mean 1 and coefficient of variation ``cv``."""
-    if n < 1:
-        raise InputError(InputIssue("--demand-scenarios must be >= 1", path="--demand-scenarios"))
-    if not cv >= 0:
-        raise InputError(InputIssue("--demand-cv must be >= 0", path="--demand-cv", hint="e.g. 0.3"))
+    issues = draw_issues(n, cv, seed)
+    if issues:
+        raise InputError(issues)
     sigma2 = math.log1p(cv * cv)
     rng = np.random.default_rng(seed)
     return np.exp(rng.normal(-sigma2 / 2.0, math.sqrt(sigma2), n))
+
+
+def probability_issues(probabilities: Optional[Sequence[float]], n: int) -> list[InputIssue]:
+    """What is wrong with ``probabilities`` for ``n`` scenarios: the count expected and given, a
+    negative value, the sum when it is not 1 - each with how to fix it (QA s27: one line, no fix, no
+    count, no sum)."""
+    if probabilities is None:
+        return []
+    p = [float(x) for x in probabilities]
+    hint = f"one per scenario, each >= 0, summing to 1: e.g. --probabilities {example_probabilities(n)}"
+    if not all(math.isfinite(x) for x in p):
+        return [InputIssue("takes finite numbers", path="--probabilities", hint=hint)]
+    out = []
+    total = math.fsum(p)
+    if len(p) != n:
+        out.append(InputIssue(f"{n} scenario{'' if n == 1 else 's'} need {n} probabilit{'y' if n == 1 else 'ies'}, "
+                              f"got {len(p)} (summing to {total:.12g})", path="--probabilities",
+                              hint=hint + ", or leave --probabilities out for equal ones"))
+    elif abs(total - 1.0) > 1e-9:
+        out.append(InputIssue(f"the {n} probabilities sum to {total:.12g}, not 1", path="--probabilities",
+                              hint=hint))
+    negative = [x for x in p if x < 0]
+    if negative:
+        out.append(InputIssue(f"{negative[0]:g} is negative", path="--probabilities", hint=hint))
+    return out
+
+
+def example_probabilities(n: int) -> str:
+    """n probabilities in hundredths that sum to exactly 1 (0.33,0.33,0.34): a fix line to paste."""
+    if n < 1 or n > 100:
+        return "0.25,0.5,0.25"
+    base = 100 // n
+    return ",".join([f"{base / 100:g}"] * (n - 1) + [f"{(100 - base * (n - 1)) / 100:g}"])
 
 
 def two_stage_coefficients(loaded) -> Coefficients:
@@ -180,33 +236,51 @@ def check_scenario_count(n: int, path: str = "scenarios") -> None:
 
 
 def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
-                               probabilities: Optional[Sequence[float]] = None) -> list[DemandScenario]:
+                               probabilities: Optional[Sequence[float]] = None, *,
+                               drawn: bool = False) -> list[DemandScenario]:
     """The base coefficients (from :func:`two_stage_coefficients`) with every workload's demand
-    times each multiplier."""
+    times each multiplier.  ``drawn``: the multipliers are :func:`draw_multipliers`' (an error about
+    them names --demand-cv, the flag the user gave, not --multipliers)."""
     check_two_stage(k, "scenarios_from_multipliers")
     m = np.asarray(list(multipliers), float)
-    check_scenario_count(len(m), "--multipliers")
+    check_scenario_count(len(m), "--demand-scenarios" if drawn else "--multipliers")
     if len(m) == 0 or not np.all(np.isfinite(m)) or np.any(m <= 0):
         raise InputError(InputIssue("demand multipliers must be positive numbers", path="--multipliers",
                                     hint="e.g. --multipliers 0.7,1,1.4"))
-    # a scaled demand below the problem's floor cannot be told from none (QA s26: x1e-09 gave 6e-09 req/s,
-    # 'served' for $0 by a plan with no device); the floor the schema holds every demand to
-    from solver.problem.schema import MIN_RPS
-    low = [(float(mi), k.workloads[w], float(k.demand_rps[w] * mi)) for mi in m for w in range(k.n_w)
-           if 0 < k.demand_rps[w] * mi < MIN_RPS]
+    # the bounds the schema holds every demand to: below the floor, a demand cannot be told from none
+    # (QA s26: x1e-09 gave 6e-09 req/s, 'served' for $0 by a plan with no device); above the ceiling,
+    # products of it overflow (QA s27: x1e308 blamed 'the model's demand.served' and the problem's prices)
+    from solver.problem.schema import MAX_RPS, MIN_RPS
+    scaled = [(float(mi), k.workloads[w], float(k.demand_rps[w]) * float(mi)) for mi in m for w in range(k.n_w)]
+    low = [t for t in scaled if 0 < t[2] < MIN_RPS]
+    high = [t for t in scaled if t[2] > MAX_RPS]
+    issues = []
+    flag, what = ("--demand-cv", "drawn demand multiplier") if drawn else ("--multipliers", "demand multiplier")
     if low:
         mi, wid, rps = min(low, key=lambda t: t[2])
         least = max(float(MIN_RPS / d) for d in k.demand_rps if d > 0)
         step = 10.0 ** (math.floor(math.log10(least)) - 2)
         least = math.ceil(least / step - 1e-9) * step          # three digits, rounded up: pasted, it holds
-        raise InputError(InputIssue(
-            f"demand multiplier {mi:g} scales workload {wid}'s demand to {rps:.3g} req/s, below the "
+        issues.append(InputIssue(
+            f"{what} {mi:g} scales workload {wid}'s demand to {rps:.3g} req/s, below the "
             f"{MIN_RPS:g} req/s a solver can tell from no demand (every workload's demand must be at least that)",
-            path="--multipliers", hint=f"use multipliers of at least {least:.3g}"))
+            path=flag, hint="use a smaller --demand-cv (e.g. 0.3)" if drawn else
+            f"use multipliers of at least {least:.3g}"))
+    if high:
+        mi, wid, rps = max(high, key=lambda t: t[2])
+        most = min(float(MAX_RPS / d) for d in k.demand_rps if d > 0)
+        step = 10.0 ** (math.floor(math.log10(most)) - 2)
+        most = math.floor(most / step + 1e-9) * step           # three digits, rounded down
+        issues.append(InputIssue(
+            f"{what} {mi:g} scales workload {wid}'s demand to {rps:.3g} req/s, above the {MAX_RPS:g} req/s "
+            "a problem may hold (beyond, a unit slip)", path=flag,
+            hint="use a smaller --demand-cv (e.g. 0.3)" if drawn else f"use multipliers of at most {most:.3g}"))
+    if issues:
+        raise InputError(issues)
     p = np.full(len(m), 1.0 / len(m)) if probabilities is None else np.asarray(probabilities, float)
-    if len(p) != len(m) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
-        raise InputError(InputIssue("scenario probabilities must be >= 0, one per scenario, "
-                                    "summing to 1", path="--probabilities"))
+    bad = probability_issues(None if probabilities is None else list(p), len(m))
+    if bad:
+        raise InputError(bad)
     return [DemandScenario(name, float(pi), replace(k, demand_rps=k.demand_rps * mi))
             for name, mi, pi in zip(multiplier_names(m), m, p)]
 

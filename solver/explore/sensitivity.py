@@ -83,6 +83,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from solver.coefficients import COST_PARTS, Coefficients
+from solver.errors import InputError, InputIssue
 from solver.mip.backends import solve
 from solver.mip.formulation import build_model
 from solver.mip.model import LinearModel
@@ -730,6 +731,21 @@ def purchase_price_factor(o, multiplier: float) -> Optional[float]:
     return (multiplier * _hw_price(o) - (_hw_price(o) - a)) / a
 
 
+#: largest price multiplier searched (``--max-factor``): a price a million times today's (or a
+#: millionth of it) is beyond any plan's turning point; far beyond, scaled prices overflow (QA s27:
+#: 1e308 gave numpy warnings and a 'failed re-solve', exit 0)
+MAX_FACTOR = 1e6
+
+
+def max_factor_issues(max_factor) -> list[InputIssue]:
+    """``--max-factor`` out of (1, :data:`MAX_FACTOR`]."""
+    if isinstance(max_factor, (int, float)) and not isinstance(max_factor, bool) and 1 < max_factor <= MAX_FACTOR:
+        return []
+    shown = f"{max_factor:g}" if isinstance(max_factor, (int, float)) else repr(max_factor)
+    return [InputIssue(f"--max-factor must be a number > 1 and at most {MAX_FACTOR:g}, got {shown}",
+                       path="--max-factor", hint="e.g. --max-factor 16 (prices from 1/16 to 16 times today's)")]
+
+
 def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
                      backend: str = "pulp", solver: Optional[str] = None, steps: int = 8,
                      max_factor: float = 16.0, unused: int = 2, time_limit_s: float = 60.0,
@@ -739,6 +755,9 @@ def price_thresholds(k: Coefficients, model: LinearModel, values: np.ndarray, *,
     At most ``steps + 1`` MIP solves per accelerator: used ones and the ``unused``
     unused accelerators with the lowest hardware price per device-hour.
     """
+    bad = max_factor_issues(max_factor)
+    if bad:
+        raise InputError(bad)
     values = plan_values(values, "price_thresholds")
     used = devices_by_accelerator(k, model, values)
     if accelerators is None:

@@ -159,19 +159,34 @@ def parse_set(text: str, loaded=None) -> Param:
     return Param(path, values=tuple(values))
 
 
+def count_issues(*, samples: Optional[int] = None, seed: int = 0, workers: Optional[int] = None) -> list[InputIssue]:
+    """What :func:`expand` and :func:`run_sweep` refuse in ``samples``, ``seed`` and ``workers``,
+    every one at once (QA s27: `--workers 0 --samples 0 --seed -1` was reported one flag per run)."""
+    out = []
+    # numpy's own words ("expected non-negative integer") came out as an internal error (exit 1)
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        out.append(InputIssue(f"seed (--seed) must be an integer >= 0, got {seed!r}",
+                              hint="e.g. --seed 1 (the same seed gives the same draws)"))
+    if samples is not None and (not isinstance(samples, numbers.Integral) or isinstance(samples, bool)
+                                or samples < 1):
+        out.append(InputIssue(f"samples (--samples) must be at least 1, got {samples!r}",
+                              hint="e.g. --samples 50"))
+    if workers is not None and (not isinstance(workers, numbers.Integral) or isinstance(workers, bool)
+                                or workers < 1):
+        out.append(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}",
+                              hint="e.g. --workers 2, or leave it out for one per CPU core"))
+    return out
+
+
 def expand(params: Sequence[Param], *, samples: Optional[int] = None, seed: int = 0) -> list[dict]:
     """Scenario assignments {path: value}: grid product x ``samples`` random draws each."""
     grid = [p for p in params if not p.random]
     rand = [p for p in params if p.random]
     paths = [p.path for p in params]
     check_no_overlap(params)
-    # numpy's own words ("expected non-negative integer") came out as an internal error (exit 1)
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise InputError(InputIssue(f"seed (--seed) must be an integer >= 0, got {seed!r}",
-                                    hint="e.g. --seed 1 (the same seed gives the same draws)"))
-    if samples is not None and samples < 1:
-        raise InputError(InputIssue(f"samples (--samples) must be at least 1, got {samples!r}",
-                                    hint="e.g. --samples 50"))
+    bad = count_issues(samples=samples, seed=seed)
+    if bad:
+        raise InputError(bad)
     if rand and not samples:
         raise InputError(InputIssue("random values need samples (--samples N)",
                                     hint="e.g. samples=50, seed=1 (--samples 50 --seed 1)"))
@@ -501,11 +516,12 @@ def run_sweep(loaded, params: Sequence[Param], *, samples: Optional[int] = None,
     # a --solver of another backend than the problem's is refused up front, as `solve` does,
     # not N `invalid` rows; unless a --set changes the solver section (then each row says)
     sets_solver = any(p.path.split(".")[0] == "solver" for p in params)
-    require_options(options, "run_sweep").check(
+    bad = require_options(options, "run_sweep").issues(
         default_backend=None if sets_solver else loaded.problem.solver.backend)
+    bad += count_issues(samples=samples, seed=seed, workers=workers)
+    if bad:
+        raise InputError(bad)
     _check_no_flag_overrides(params, options)
-    if workers is not None and workers < 1:
-        raise InputError(InputIssue(f"workers (--workers) must be >= 1, got {workers!r}"))
     workers = workers or default_workers()
     base = base_document(loaded)
     # Every path must resolve on the base document (a typo is a usage error, not N error rows),

@@ -261,7 +261,7 @@ def import_aibrix(paths: Sequence[str | Path], *, catalog: Catalog, total_rate: 
         name = Path(file).name
         add_gpu_profile(doc, unit=unit, region=region, usd_per_hour=cost, provider="aibrix",
                         cost_source=f"AIBrix profile {name}: cost", cells=cells, tputs=tputs,
-                        cell_source=f"AIBrix profile {name}: tputs[{{r}}][{{c}}] (row = output length)")
+                        cell_source=lambda r, c, name=name: f"AIBrix profile {name}: tputs[{r}][{c}] (row = output length)")
     close_unprofiled_degrees(doc, "AIBrix")
     traffic = Traffic(rate=total_rate, rate_file=None, rate_field="--rate",
                       dist_file=distribution_file if stated else None, dist_field="distribution", shares=dist,

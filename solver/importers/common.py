@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import yaml
 
@@ -572,12 +572,14 @@ def add_bucket_workload(doc: dict, wid: str, rate: float, input_tokens: float, o
 
 
 def add_gpu_profile(doc: dict, *, unit: Unit, region: str, usd_per_hour: float, provider: str,
-                    cost_source: str, cells: dict, tputs: list[list[float]], cell_source: str) -> None:
+                    cost_source: str, cells: dict, tputs: list[list[float]],
+                    cell_source: Callable[[int, int], str]) -> None:
     """One GPU type: its hourly offer (a unit of ``unit.devices`` devices at the unit's cost) and one
     measured capacity per traffic cell, of one replica at tensor parallelism ``unit.devices``.
 
-    ``cells`` maps a matrix index (r, c) to a workload id; ``cell_source`` is a
-    format string with ``{r}`` and ``{c}`` naming where the figure came from.
+    ``cells`` maps a matrix index (r, c) to a workload id; ``cell_source(r, c)`` names where the
+    figure came from.  (A function, not a format string: the text holds the user's file name, and
+    ``'cfg{x}.json'`` formatted as a template was a KeyError, exit 1 - QA s27.)
     """
     n = unit.devices
     doc["fleet"]["offers"].append({
@@ -591,7 +593,7 @@ def add_gpu_profile(doc: dict, *, unit: Unit, region: str, usd_per_hour: float, 
             doc["measurements"].append({
                 "accelerator": unit.accelerator, "model": doc["_model"], "quantization": quant,
                 "tensor_parallel": n, "workload": wid, "max_requests_per_s": float(tputs[r][c]),
-                "source": cell_source.format(r=r, c=c)})
+                "source": cell_source(r, c)})
 
 
 def close_unprofiled_degrees(doc: dict, tool: str) -> None:

@@ -241,7 +241,7 @@ def import_melange(path: str | Path, *, catalog: Catalog, model: str = "llama-2-
     for name, (unit, cost, tputs, max_count, p) in sorted(profiles.items(), key=lambda kv: kv[1][0]):
         add_gpu_profile(doc, unit=unit, region=region, usd_per_hour=cost, provider="melange",
                         cost_source=f"Mélange config {base}: {p}.cost", cells=wids,
-                        tputs=tputs, cell_source=f"Mélange config {base}: {p}.tputs[{{r}}][{{c}}]")
+                        tputs=tputs, cell_source=lambda r, c, p=p: f"Mélange config {base}: {p}.tputs[{r}][{c}]")
         if max_count is not None:
             doc["fleet"]["availability"].append({"accelerator": unit.accelerator, "region": region,
                                                  "max_devices": int(max_count) * unit.devices})

@@ -57,6 +57,7 @@ import csv
 import datetime as _dt
 import difflib
 import hashlib
+import io
 import math
 from collections import Counter
 import re
@@ -68,7 +69,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from solver.errors import InputError, InputIssue
-from solver.yamlio import note_input
+from solver.yamlio import read_text_file
 from solver.perf.arch import expert_padding_s, prefill_flops
 from solver.perf.model import PerfCandidate, PerfWorkload, engine_spec, evaluate, operating_point
 from solver.perf.params import GroupParams, PerfParams, calibration_families, default_params
@@ -139,19 +140,28 @@ def _num(text: str) -> Optional[float]:
 
 def read_rows(path: str | Path, example: str = "tests/data/calibration.csv") -> list[dict]:
     """CSV rows as dicts (comment lines skipped; each row's file line under ``_line``); a file that
-    is missing, not a file, not UTF-8 text or without the required columns raises InputError."""
+    is missing, a folder, unreadable, not UTF-8 text or without the required columns raises InputError."""
+    return _read_csv(path, example)[0]
+
+
+def _read_csv(path: str | Path, example: str = "tests/data/calibration.csv") -> tuple[list[dict], str]:
+    """:func:`read_rows` and the data digest (:func:`file_sha256`) of one read of the file: a FIFO
+    (``<(cat f.csv)``) or /dev/null can be read only once, and other loaders accept them (QA s27:
+    'not a file (a folder?)'); folders, unreadable and binary files are said as every loader says
+    them (:func:`solver.yamlio.read_text_file`)."""
     p = Path(path)
     hint = f"give the path of a CSV in the calibration format (e.g. {example})"
-    if not p.is_file():
-        raise InputError(InputIssue(message="file not found" if not p.exists() else "not a file (a folder?)",
-                                    file=str(p), hint=hint))
-    note_input(p)
     try:
-        with p.open(newline="", encoding="utf-8") as fh:
-            numbered = [(n, ln) for n, ln in enumerate(fh, start=1) if not ln.lstrip().startswith("#")]
-    except UnicodeDecodeError as exc:
-        raise InputError(InputIssue(message=f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(p),
-                                    hint=hint + ", saved as UTF-8")) from None
+        missing_file = not p.exists()
+    except OSError:
+        missing_file = False            # (read_text_file says why the name cannot be read)
+    if missing_file:
+        raise InputError(InputIssue(message="file not found", file=str(p), hint=hint))
+    text = read_text_file(p, kind="CSV", suffix=".csv")
+    digest = _data_digest(text.encode("utf-8"))
+    # newline="": lines end as the csv module expects (a quoted field may hold a newline)
+    lines = io.StringIO(text[1:] if text.startswith("\ufeff") else text, newline="")
+    numbered = [(n, ln) for n, ln in enumerate(lines, start=1) if not ln.lstrip().startswith("#")]
     reader = csv.DictReader([ln for _, ln in numbered])
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
@@ -161,7 +171,7 @@ def read_rows(path: str | Path, example: str = "tests/data/calibration.csv") -> 
     for i, row in enumerate(rows):
         row["_line"] = numbered[min(i + 1, len(numbered) - 1)][0]     # one line per row
         row["_file"] = str(p)
-    return rows
+    return rows, digest
 
 
 #: Rows left out of fitting and scoring, with the reason (documented in the README).
@@ -966,12 +976,11 @@ SCORED_KINDS = FITTED_KINDS + ("batch", "itl")
 
 def validate_file(csv_path, catalog, params: PerfParams) -> Validation:
     """Predict every row of a calibration-format CSV with ``params``."""
-    rows = read_rows(csv_path)
+    rows, digest = _read_csv(csv_path)
     cases, skipped = interpret(rows, catalog, params)
     notes: list = []
     pred = predict(cases, catalog, params, notes)
     prov = dict(params.provenance)
-    digest = file_sha256(csv_path)
     fitted_here = prov.get("data_sha256") == digest
     mask = split_mask(cases) if fitted_here else None
     fitted_as = None
@@ -991,8 +1000,12 @@ def validate_file(csv_path, catalog, params: PerfParams) -> Validation:
 def file_sha256(path) -> str:
     """sha256 of the data lines (``#`` comment lines excluded), so a copy with a provenance header
     and the original file have the same digest."""
-    data = b"".join(ln for ln in Path(path).read_bytes().splitlines(keepends=True)
-                    if not ln.lstrip().startswith(b"#"))
+    return _data_digest(Path(path).read_bytes())
+
+
+def _data_digest(raw: bytes) -> str:
+    """:func:`file_sha256` of a file's bytes."""
+    data = b"".join(ln for ln in raw.splitlines(keepends=True) if not ln.lstrip().startswith(b"#"))
     return hashlib.sha256(data).hexdigest()
 
 
@@ -1008,10 +1021,12 @@ def run_fit(csv_path: str, out_path: str, catalog=None, interconnect_csv: Option
     import yaml
 
     catalog = catalog or default_catalog()
-    rows = read_rows(csv_path)
+    rows, digest = _read_csv(csv_path)       # (one read each: a FIFO can be read only once)
     # read before the main fit (~30 s): a mistyped path is reported at once
-    tp_rows = read_rows(interconnect_csv, "tests/data/interconnect_tp.csv") if interconnect_csv else None
-    moe_rows = read_rows(moe_csv, "catalogs/calibration/gpt_oss_trtllm.csv") if moe_csv else None
+    tp_rows, tp_digest = _read_csv(interconnect_csv, "tests/data/interconnect_tp.csv") if interconnect_csv \
+        else (None, None)
+    moe_rows, moe_digest = _read_csv(moe_csv, "catalogs/calibration/gpt_oss_trtllm.csv") if moe_csv \
+        else (None, None)
     base = PerfParams()
     cases, skipped = interpret(rows, catalog, base)
     mask = split_mask(cases)
@@ -1034,7 +1049,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None, interconnect_csv: Option
         meas = np.array([c.measured for c in fitted_cases])
         link_note = {
             "data_file": str(interconnect_csv),
-            "data_sha256": file_sha256(interconnect_csv),
+            "data_sha256": tp_digest,
             "method": ("link_efficiency per interconnect kind on that file's TP > 1 rows, every other parameter "
                        f"held; golden-section search on the soft-L1 loss (scale {LOSS_SCALE}) of the log errors"),
             "fitted": "; ".join(f"{k}: {v:g} on {n} rows" for k, (v, n) in links.items()),
@@ -1059,7 +1074,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None, interconnect_csv: Option
         after = predict(held, catalog, params)
         moe_note = {
             "data_file": str(moe_csv),
-            "data_sha256": file_sha256(moe_csv),
+            "data_sha256": moe_digest,
             "method": ("moe_tile_padding_tokens on the fit rows of that file and the main file's MoE fit rows, "
                        "every other parameter held; golden-section search on the soft-L1 loss (scale "
                        f"{LOSS_SCALE}) of the log errors; the same split as the main file (every 3rd case of "
@@ -1076,7 +1091,7 @@ def run_fit(csv_path: str, out_path: str, catalog=None, interconnect_csv: Option
             if s["by"] == "all"]
     prov = {
         "data_file": str(csv_path),
-        "data_sha256": file_sha256(csv_path),
+        "data_sha256": digest,
         "data_sha256_note": "sha256 of the data lines (comment lines excluded)",
         "original": "../shared/data/measured/calibration.csv (TensorRT-LLM perf tables, MLPerf Inference v4.1)",
         "date": _dt.date.today().isoformat(),

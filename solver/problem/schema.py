@@ -31,6 +31,8 @@ MAX_GROWTH = 1e6
 #: 1e-5 up every backend serves it (routes needing a tiny share of a replica are guarded by the
 #: capacity.small_route rows of solver/mip/formulation.py)
 MIN_RPS = 1e-5
+#: largest demand a workload may bring (req/s): beyond, a unit slip (and products of it overflow)
+MAX_RPS = 1e9
 #: a daily profile's largest value may fall this far short of 1 (hand-rounded values such as 0.999);
 #: the models read every profile relative to its own largest value, so all of them agree on the peak
 PROFILE_PEAK_TOL = 1e-3
@@ -137,7 +139,7 @@ class QualityTarget(Strict):
 class Demand(Strict):
     """Requests per second a workload brings."""
 
-    requests_per_s: float = Field(ge=MIN_RPS, le=1e9, description="Peak arrival rate, requests per second "
+    requests_per_s: float = Field(ge=MIN_RPS, le=MAX_RPS, description="Peak arrival rate, requests per second "
                                   "(at least 1e-05, about one a day: below, solver tolerances cannot tell a "
                                   "served request from an unserved one; at most 1e9: beyond, a unit slip).")
     profile: Optional[list[float]] = Field(

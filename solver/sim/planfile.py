@@ -9,7 +9,6 @@ problem is reported with its JSON path and a hint.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from solver.errors import InputError, InputIssue, IssueCollector, unknown_id_hint
-from solver.yamlio import note_input
+from solver.yamlio import load_json_file
 
 
 @dataclass(frozen=True)
@@ -105,17 +104,7 @@ def read_plan(path: str | Path, workload_ids: Sequence[str], *, period: Optional
     if not p.exists():
         raise InputError(InputIssue("file not found", file=file,
                                     hint="write a plan with `fleetopt solve PROBLEM --json PLAN.json`"))
-    note_input(p)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(InputIssue("not UTF-8 text", file=file, hint="name a plan JSON file")) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(InputIssue(f"not valid JSON: {exc.msg}", file=file, line=exc.lineno,
-                                    hint="name the JSON written by `fleetopt solve --json`")) from None
-    except OSError as exc:
-        raise InputError(InputIssue(f"cannot read: {exc.strerror}", file=file,
-                                    hint="check the path and permissions")) from None
+    data = load_json_file(p, hint="name the JSON written by `fleetopt solve --json`")
     data, label = select_period(data, period, slice_, file=file)
     plan = parse_plan(data, workload_ids, file=file)
     plan.period_label = label
