@@ -772,7 +772,6 @@ def _relaxation_figures(wid: str, sentence: str) -> list:
             for m in _WORKLOAD_FIGURE.finditer(sentence)]
 
 
-
 def _left_out(d: WorkloadDiagnosis, w, keys, unobtainable: list, blocked: dict, below: float = math.inf) -> str:
     """What the fleet's limits leave out of the nearest miss: the deployments that fit but of which
     availability or a power cap allows not one replica, by the limit, where one of them reaches the
