@@ -250,3 +250,12 @@ def test_whatif_max_factor_has_an_upper_bound():
     code, _, err = _run(["whatif", str(CHAT), "--max-factor", "1e308"])
     assert code == 2 and "--max-factor must be a number > 1 and at most 1e+06, got 1e+308" in err
     assert "fix: e.g. --max-factor 16" in err
+
+
+def test_whatif_reports_its_flags_and_the_problem_files_errors_together(tmp_path):
+    """QA s27: whatif reported the problem file's errors in a second run, after its flags were fixed."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CHAT.read_text().replace("requests_per_s: 40", "requests_per_s: -40", 1))
+    code, _, err = _run(["whatif", str(bad), "--steps", "0"])
+    assert code == 2 and "2 input errors:" in err, err
+    assert "--steps must be in 1..30" in err and "requests_per_s" in err

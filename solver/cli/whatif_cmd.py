@@ -19,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from solver.cli import Once, add_verbose, check_outputs, console_stream, option_rules
-from solver.errors import EXIT_OK, EXIT_TIME_LIMIT, InputError, InputIssue
+from solver.cli import InputIssues, Once, add_verbose, check_outputs, console_stream, option_rules
+from solver.errors import EXIT_OK, EXIT_TIME_LIMIT, InputIssue
 from solver.mip.backends import BACKENDS
 
 
@@ -75,14 +75,16 @@ def run(args) -> int:
                               hint="e.g. --unused 2, or 0 for none"))
     opts = SolveOptions(args.backend, args.solver, args.time_limit, args.gap)
     bad += opts.issues()       # (QA s27: --time-limit 0 beside a bad --steps was left out)
-    if bad:
-        raise InputError(bad)
-    loaded = load_problem(args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
-    if loaded.problem.objective.periods is not None:
-        raise InputError(InputIssue("whatif handles single-period problems only", path="objective.periods",
-                                    file=loaded.file,
-                                    hint="remove objective.periods (or use fleetopt pareto/sweep)"))
-    check_outputs(args, {"json": "--json"})
+    # the flags' errors, the problem file's and the output's in one report (QA s27: the file's came in a
+    # second run)
+    issues = InputIssues()
+    issues.extend(bad)
+    loaded = issues.check(load_problem, args.problem, scenario=args.scenario, catalog_overlays=args.catalog)
+    if loaded is not None and loaded.problem.objective.periods is not None:
+        issues.extend([InputIssue("whatif handles single-period problems only", path="objective.periods",
+                                  file=loaded.file, hint="remove objective.periods (or use fleetopt pareto/sweep)")])
+    issues.check(check_outputs, args, {"json": "--json"})
+    issues.raise_if_any()
     s = solve_problem(loaded, backend=opts.backend, solver=opts.solver, time_limit_s=opts.time_limit_s,
                       mip_gap=opts.mip_gap)
     res = s.result
