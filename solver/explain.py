@@ -695,18 +695,18 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             fits = r in (R_OK, R_TPOT_TOO_TIGHT, R_TTFT_TOO_TIGHT)
             if r == R_MEASURED_ZERO:
                 measured_zero.add((a, t, q, m))
-            if fits and (best_q is None or (qv, ) > (best_q[0], )):
+            gets = obtainable.get((a, t), set())
+            obtain = bool(gets and (regions is None or gets & regions))
+            # the best quality among deployments the fleet's limits let a replica of (QA s27: 'lower
+            # quality.min_score to X' named a quality only a deployment they rule out reaches)
+            if fits and obtain and (best_q is None or (qv, ) > (best_q[0], )):
                 best_q = (qv, ci)
             serves = r == R_OK and max_rps[ci, wi] >= least_rps[wi]
             if fits:
                 tt, tp = float(ttft_lo[ci, wi]), float(tpot_lo[ci, wi])
                 if math.isfinite(tt) and math.isfinite(tp):
                     row = (max(tt / w.slo.ttft_ms, tp / w.slo.tpot_ms), tt, tp, ci, qv, serves)
-                    gets = obtainable.get((a, t), set())
-                    if gets and (regions is None or gets & regions):
-                        fit.append(row)
-                    else:
-                        unobtainable.append(row)
+                    (fit if obtain else unobtainable).append(row)
             # (family, scheme): merged into one reason per family after the loop (_merge_unsupported)
             text = None if serves else (
                 (catalog.accelerators[a].family, q) if r == R_QUANT_UNSUPPORTED

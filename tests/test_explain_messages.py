@@ -790,3 +790,22 @@ def test_rounding_and_printing_stay_finite_and_readable_at_the_extremes():
     assert _plain(52345678.0) == "52345678" and _plain(1e17) == "1.0e+17" and _plain(1.8e300) == "1.8e+300"
     for x in (big, 1.23e300, 5e-324, 1e17, 52345678.0):
         assert isinstance(yaml.safe_load(_fmt(x)), (int, float))
+
+
+def test_the_best_quality_is_one_the_fleets_limits_let_in(tmp_path):
+    """QA s27 (explain's nearest-miss fix left it out): 'lower quality.min_score to 88.5 (fp8
+    deepseek-v3)' where deepseek-v3 at fp8 (671 GB) fits only the B200 servers that availability allows
+    none of; at 88.5 there is still no plan.  Now the best quality among deployments the fleet can
+    have: llama-3.1-70b at fp8, 85.57; the target at that figure has a plan (solved)."""
+    d = _doc("chat-assistant")
+    w = d["workloads"][0]
+    w.update(quality={"min_score": 89, "mode": "per_request"}, models=["deepseek-v3", "llama-3.1-70b"],
+             quantizations=["fp8"])
+    d["fleet"].update(accelerators=["h100-sxm", "b200"], availability=[{"accelerator": "b200", "max_devices": 0}])
+    text = _explain(_write(tmp_path, d, "bq"))
+    assert "best quality: 85.57 (fp8 llama-3.1-70b); target 89" in text
+    assert "lower quality.min_score from 89 to at most 85.57" in text and "deepseek" not in text.split("relax")[1]
+    w["quality"]["min_score"] = 88.5
+    assert _status(tmp_path, d, "q885") == "infeasible"
+    w["quality"]["min_score"] = 85.57
+    assert _status(tmp_path, d, "q8557") == "optimal"
