@@ -463,6 +463,11 @@ def _region_opening(problem, catalog, region: str) -> str:
     return f"{changes} ({region} offers {'; '.join(said)})"
 
 
+def _holds_replica(o, tp: int) -> bool:
+    """Whether offer ``o``'s unit (or its owned devices) can hold a replica of ``tp`` devices."""
+    return (o.max_units or 0) >= tp if o.existing else o.devices_per_unit % tp == 0
+
+
 def _replica_devices(o, tp: int) -> int:
     """The devices offer ``o`` must procure to hold one replica of ``tp`` devices: whole units."""
     return math.ceil(tp / o.devices_per_unit) * o.devices_per_unit
@@ -480,8 +485,7 @@ def _obtainable(f, catalog, offers) -> tuple[dict, dict]:
     for o in offers:
         acc = catalog.accelerators[o.accelerator]
         for t in f.tensor_parallel:
-            hosts = (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0
-            if t > acc.devices_per_node or not hosts:
+            if t > acc.devices_per_node or not _holds_replica(o, t):
                 continue
             dev = _replica_devices(o, t)
             why = None
@@ -529,7 +533,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
         for t in f.tensor_parallel:
             if t > acc.devices_per_node:
                 continue
-            if (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0:
+            if _holds_replica(o, t):
                 host.setdefault((o.accelerator, t), set()).add(o.region)
     accs_tp = sorted(host)
     # the regions where the fleet's limits let an offer hold one replica, and what blocks the others
@@ -561,6 +565,16 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
     per = problem.objective.periods
     least_rps = least_capacity_rps(wls, per.count if per is not None else 0)
 
+    def serving(wi: int, ks: list) -> tuple[list, np.ndarray]:
+        """(indices of the deployments ``ks`` ((accelerator, model, format, TP) each) that serve
+        workload ``wi`` within its SLOs, measurements applied; each one's capacity, req/s)."""
+        cands = [perf.PerfCandidate(a, m, q, t) for (a, m, q, t) in ks]
+        got = perf.evaluate(catalog, cands, [pw[wi]])
+        if problem.measurements:
+            got = perf.apply_measurements(got, cands, [pw[wi]], problem.measurements)
+        rps = np.asarray(got.max_rps)[:, 0]
+        return list(np.flatnonzero((np.asarray(got.reason)[:, 0] == R_OK) & (rps >= least_rps[wi]))), rps
+
     def serving_models(wi: int, w, w_models, w_quants, target: float) -> set:
         """The models of ``w_models`` that some allowed offer serves ``w`` with in a format of
         ``w_quants`` reaching ``target``, within its SLOs (QA s22: qwen2.5-72b, which meets no SLO
@@ -573,12 +587,8 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
               and quality_of(catalog.models[m], catalog.quantization[q], catalog.quantization) >= target - 1e-9]
         if not ks:
             return set()
-        cands = [perf.PerfCandidate(a, m, q, t) for (a, m, q, t) in ks]
-        got = perf.evaluate(catalog, cands, [pw[wi]])
-        if problem.measurements:
-            got = perf.apply_measurements(got, cands, [pw[wi]], problem.measurements)
-        ok = (np.asarray(got.reason)[:, 0] == R_OK) & (np.asarray(got.max_rps)[:, 0] >= least_rps[wi])
-        return {ks[i][1] for i in np.flatnonzero(ok)}
+        ok, _ = serving(wi, ks)
+        return {ks[i][1] for i in ok}
 
     def stronger(wi: int, w, target: Optional[float]) -> str:
         """'a stronger model (...)' naming models that serve ``w`` within its SLOs at ``target``, and
@@ -609,8 +619,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
             span = max_replica_devices(o, catalog)
             t = 1
             while t <= span:
-                fits = (o.max_units or 0) >= t if o.existing else o.devices_per_unit % t == 0
-                if t not in f.tensor_parallel and fits:
+                if t not in f.tensor_parallel and _holds_replica(o, t):
                     extra.setdefault((o.accelerator, t), set()).add(o.region)
                 t *= 2
         ks = [(a, m, q, t) for (a, t) in sorted(extra) for m in sorted(set(w.models or catalog.models))
@@ -621,12 +630,7 @@ def diagnose_workloads(problem, catalog, k: Optional[Coefficients] = None, perf=
                                                 catalog.quantization) >= target - 1e-9)]
         if not ks:
             return ""
-        cands = [perf.PerfCandidate(a, m, q, t) for (a, m, q, t) in ks]
-        got = perf.evaluate(catalog, cands, [pw[wi]])
-        if problem.measurements:
-            got = perf.apply_measurements(got, cands, [pw[wi]], problem.measurements)
-        rps = np.asarray(got.max_rps)[:, 0]
-        ok = [i for i in np.flatnonzero((np.asarray(got.reason)[:, 0] == R_OK) & (rps >= least_rps[wi]))]
+        ok, rps = serving(wi, ks)
         if not ok:
             return ""
         degrees = sorted({ks[i][3] for i in ok})

@@ -235,6 +235,12 @@ def check_scenario_count(n: int, path: str = "scenarios") -> None:
                                          "distribution well), or solve each with `fleetopt sweep`"))
 
 
+def _three_digits(x: float, *, up: bool) -> float:
+    """``x`` to three significant digits, rounded up or down: a bound that, pasted, still holds."""
+    step = 10.0 ** (math.floor(math.log10(x)) - 2)
+    return (math.ceil(x / step - 1e-9) if up else math.floor(x / step + 1e-9)) * step
+
+
 def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
                                probabilities: Optional[Sequence[float]] = None, *,
                                drawn: bool = False) -> list[DemandScenario]:
@@ -258,9 +264,7 @@ def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
     flag, what = ("--demand-cv", "drawn demand multiplier") if drawn else ("--multipliers", "demand multiplier")
     if low:
         mi, wid, rps = min(low, key=lambda t: t[2])
-        least = max(float(MIN_RPS / d) for d in k.demand_rps if d > 0)
-        step = 10.0 ** (math.floor(math.log10(least)) - 2)
-        least = math.ceil(least / step - 1e-9) * step          # three digits, rounded up: pasted, it holds
+        least = _three_digits(max(float(MIN_RPS / d) for d in k.demand_rps if d > 0), up=True)
         issues.append(InputIssue(
             f"{what} {mi:g} scales workload {wid}'s demand to {rps:.3g} req/s, below the "
             f"{MIN_RPS:g} req/s a solver can tell from no demand (every workload's demand must be at least that)",
@@ -268,9 +272,7 @@ def scenarios_from_multipliers(k: Coefficients, multipliers: Sequence[float],
             f"use multipliers of at least {least:.3g}"))
     if high:
         mi, wid, rps = max(high, key=lambda t: t[2])
-        most = min(float(MAX_RPS / d) for d in k.demand_rps if d > 0)
-        step = 10.0 ** (math.floor(math.log10(most)) - 2)
-        most = math.floor(most / step + 1e-9) * step           # three digits, rounded down
+        most = _three_digits(min(float(MAX_RPS / d) for d in k.demand_rps if d > 0), up=False)
         issues.append(InputIssue(
             f"{what} {mi:g} scales workload {wid}'s demand to {rps:.3g} req/s, above the {MAX_RPS:g} req/s "
             "a problem may hold (beyond, a unit slip)", path=flag,

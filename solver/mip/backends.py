@@ -244,6 +244,14 @@ def exit_text(code: Optional[int]) -> str:
     return f"exit status {code}"
 
 
+def stopped_by_user(status: str, raw: str) -> tuple[str, str]:
+    """A solve the user stopped (Ctrl-C): its plan so far as ``time_limit``, marked as stopped; without
+    a plan, the interrupt goes on (exit 130, nothing written), as a Ctrl-C fleetopt saw itself."""
+    if status not in (OPTIMAL, TIME_LIMIT):
+        raise KeyboardInterrupt
+    return TIME_LIMIT, stop.STOPPED_NOTE + "; " + raw
+
+
 def cbc_threads(threads: Optional[int]) -> Optional[int]:
     """CBC's ``threads`` value for N solver threads: 100 + N, CBC's repeatable parallel search.
 
@@ -369,9 +377,7 @@ def _solve_pulp(model: LinearModel, solver: str, time_limit_s: float, mip_gap: f
                          f"'{pulp.LpSolution.get(sol, sol)}')")
     status = pulp_status(prob.status, sol)
     if user_stop:
-        if status not in (OPTIMAL, TIME_LIMIT):
-            raise KeyboardInterrupt        # no plan: as a Ctrl-C fleetopt saw (exit 130, nothing written)
-        status, raw = TIME_LIMIT, stop.STOPPED_NOTE + "; " + raw
+        status, raw = stopped_by_user(status, raw)
     values = None
     if status in (OPTIMAL, TIME_LIMIT):
         values = np.array([x.varValue if x.varValue is not None else 0.0 for x in xs], float)
@@ -531,9 +537,7 @@ def _solve_ortools_inner(model: LinearModel, solver: str, time_limit_s: float, m
     raw = f"ortools {solver} result {names.get(code, code)}"
     status = ortools_status(code)
     if user_stop:
-        if status not in (OPTIMAL, TIME_LIMIT):
-            raise KeyboardInterrupt        # no plan: as before (exit 130, nothing written)
-        status, raw = TIME_LIMIT, stop.STOPPED_NOTE + "; " + raw
+        status, raw = stopped_by_user(status, raw)
     values = None
     best_bound = None
     if status in (OPTIMAL, TIME_LIMIT):
